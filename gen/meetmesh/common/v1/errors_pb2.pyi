@@ -1,0 +1,50 @@
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from typing import ClassVar as _ClassVar
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ERROR_REASON_UNSPECIFIED: _ClassVar[ErrorReason]
+    ERROR_REASON_INVALID_FIELD: _ClassVar[ErrorReason]
+    ERROR_REASON_MISSING_CREDENTIALS: _ClassVar[ErrorReason]
+    ERROR_REASON_INVALID_TOKEN: _ClassVar[ErrorReason]
+    ERROR_REASON_TOKEN_EXPIRED: _ClassVar[ErrorReason]
+    ERROR_REASON_INVALID_CREDENTIALS: _ClassVar[ErrorReason]
+    ERROR_REASON_REFRESH_TOKEN_REUSED: _ClassVar[ErrorReason]
+    ERROR_REASON_ACCOUNT_DISABLED: _ClassVar[ErrorReason]
+    ERROR_REASON_RATE_LIMITED: _ClassVar[ErrorReason]
+    ERROR_REASON_NOT_FOUND: _ClassVar[ErrorReason]
+    ERROR_REASON_ALREADY_EXISTS: _ClassVar[ErrorReason]
+    ERROR_REASON_PERMISSION_DENIED: _ClassVar[ErrorReason]
+    ERROR_REASON_WRONG_PASSCODE: _ClassVar[ErrorReason]
+    ERROR_REASON_MEETING_FULL: _ClassVar[ErrorReason]
+    ERROR_REASON_MEETING_ENDED: _ClassVar[ErrorReason]
+    ERROR_REASON_ADMISSION_DENIED: _ClassVar[ErrorReason]
+    ERROR_REASON_WAITING_IN_LOBBY: _ClassVar[ErrorReason]
+    ERROR_REASON_FAILED_PRECONDITION: _ClassVar[ErrorReason]
+    ERROR_REASON_DEPENDENCY_UNAVAILABLE: _ClassVar[ErrorReason]
+    ERROR_REASON_INTERNAL: _ClassVar[ErrorReason]
+    ERROR_REASON_PAYLOAD_TOO_LARGE: _ClassVar[ErrorReason]
+ERROR_REASON_UNSPECIFIED: ErrorReason
+ERROR_REASON_INVALID_FIELD: ErrorReason
+ERROR_REASON_MISSING_CREDENTIALS: ErrorReason
+ERROR_REASON_INVALID_TOKEN: ErrorReason
+ERROR_REASON_TOKEN_EXPIRED: ErrorReason
+ERROR_REASON_INVALID_CREDENTIALS: ErrorReason
+ERROR_REASON_REFRESH_TOKEN_REUSED: ErrorReason
+ERROR_REASON_ACCOUNT_DISABLED: ErrorReason
+ERROR_REASON_RATE_LIMITED: ErrorReason
+ERROR_REASON_NOT_FOUND: ErrorReason
+ERROR_REASON_ALREADY_EXISTS: ErrorReason
+ERROR_REASON_PERMISSION_DENIED: ErrorReason
+ERROR_REASON_WRONG_PASSCODE: ErrorReason
+ERROR_REASON_MEETING_FULL: ErrorReason
+ERROR_REASON_MEETING_ENDED: ErrorReason
+ERROR_REASON_ADMISSION_DENIED: ErrorReason
+ERROR_REASON_WAITING_IN_LOBBY: ErrorReason
+ERROR_REASON_FAILED_PRECONDITION: ErrorReason
+ERROR_REASON_DEPENDENCY_UNAVAILABLE: ErrorReason
+ERROR_REASON_INTERNAL: ErrorReason
+ERROR_REASON_PAYLOAD_TOO_LARGE: ErrorReason

@@ -1,0 +1,93 @@
+"""ICE network settings for aiortc peers: host addresses, UDP port range, STUN/TURN servers.
+
+aioice gathers host candidates from every interface but skips 127.0.0.1, and binds ephemeral
+ports. Both are process-wide behaviours of aioice, so both settings here apply to the whole
+process (the media service runs one per process; tests and bots use loopback).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import itertools
+import socket
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import aioice.ice
+from aiortc import RTCConfiguration, RTCIceServer
+
+_original_get_host_addresses = aioice.ice.get_host_addresses
+
+
+def use_host_addresses(addresses: Sequence[str] | None) -> None:
+    """Gather host candidates only on these addresses (None restores aioice's own choice)."""
+    if not addresses:
+        aioice.ice.get_host_addresses = _original_get_host_addresses
+        return
+    fixed = list(addresses)
+
+    def get_host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
+        return [a for a in fixed if (":" in a and use_ipv6) or (":" not in a and use_ipv4)]
+
+    aioice.ice.get_host_addresses = get_host_addresses
+
+
+class PortRange:
+    """Binds host candidates' UDP sockets inside [low, high] (for firewalls in front of media).
+
+    Installed on one event loop by wrapping its ``create_datagram_endpoint`` for requests that
+    ask for an ephemeral port.
+    """
+
+    def __init__(self, low: int, high: int) -> None:
+        if not 0 < low <= high <= 65535:
+            raise ValueError(f"bad UDP port range {low}-{high}")
+        self.low, self.high = low, high
+        self._next: Iterator[int] = itertools.cycle(range(low, high + 1))
+
+    def install(self, loop: asyncio.AbstractEventLoop) -> None:
+        original = loop.create_datagram_endpoint
+
+        async def create_datagram_endpoint(factory: Any, local_addr: Any = None, **kw: Any) -> Any:
+            if local_addr is None or local_addr[1] != 0:
+                return await original(factory, local_addr=local_addr, **kw)
+            last: OSError | None = None
+            for _ in range(self.high - self.low + 1):
+                port = next(self._next)
+                try:
+                    return await original(factory, local_addr=(local_addr[0], port), **kw)
+                except OSError as exc:
+                    last = exc
+            raise OSError(f"no free UDP port in {self.low}-{self.high}") from last
+
+        loop.create_datagram_endpoint = create_datagram_endpoint  # type: ignore[method-assign]
+
+
+def turn_credentials(secret: str, user: str, ttl_s: int = 3600) -> tuple[str, str]:
+    """coturn's REST-API credentials (``use-auth-secret``): username ``expiry:user``, password
+    base64(HMAC-SHA1(secret, username))."""
+    username = f"{int(time.time()) + ttl_s}:{user}"
+    digest = hmac.new(secret.encode(), username.encode(), hashlib.sha1).digest()
+    return username, base64.b64encode(digest).decode()
+
+
+def rtc_configuration(
+    stun_urls: Sequence[str] = (),
+    turn_urls: Sequence[str] = (),
+    turn_username: str = "",
+    turn_password: str = "",
+) -> RTCConfiguration:
+    servers = [RTCIceServer(urls=list(stun_urls))] if stun_urls else []
+    if turn_urls:
+        servers.append(RTCIceServer(urls=list(turn_urls), username=turn_username, credential=turn_password))
+    return RTCConfiguration(iceServers=servers)
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

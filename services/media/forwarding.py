@@ -84,6 +84,7 @@ class PacketSource:
         self.frames_in = 0
         self.dimensions: tuple[int, int] | None = None
         self.audio_level_dbov: int | None = None  # 0 loud .. 127 silent, from the RTP extension
+        self.audio_level_at = 0.0
         self._subscribers: set[ForwardedTrack] = set()
         self._taps: list[PacketTap] = []
         self._closed = threading.Event()
@@ -161,6 +162,7 @@ class PacketSource:
 
     def observe_audio_level(self, level: int) -> None:
         self.audio_level_dbov = level
+        self.audio_level_at = time.monotonic()
 
     def close(self) -> None:
         self._end()

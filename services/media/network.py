@@ -8,12 +8,7 @@ process (the media service runs one per process; tests and bots use loopback).
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
-import hmac
 import itertools
-import socket
-import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -67,14 +62,6 @@ class PortRange:
         loop.create_datagram_endpoint = create_datagram_endpoint  # type: ignore[method-assign]
 
 
-def turn_credentials(secret: str, user: str, ttl_s: int = 3600) -> tuple[str, str]:
-    """coturn's REST-API credentials (``use-auth-secret``): username ``expiry:user``, password
-    base64(HMAC-SHA1(secret, username))."""
-    username = f"{int(time.time()) + ttl_s}:{user}"
-    digest = hmac.new(secret.encode(), username.encode(), hashlib.sha1).digest()
-    return username, base64.b64encode(digest).decode()
-
-
 def rtc_configuration(
     stun_urls: Sequence[str] = (),
     turn_urls: Sequence[str] = (),
@@ -85,9 +72,3 @@ def rtc_configuration(
     if turn_urls:
         servers.append(RTCIceServer(urls=list(turn_urls), username=turn_username, credential=turn_password))
     return RTCConfiguration(iceServers=servers)
-
-
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])

@@ -100,14 +100,12 @@ class SignalResponse(_message.Message):
     def __init__(self, request_id: _Optional[int] = ..., joined: _Optional[_Union[Joined, _Mapping]] = ..., answer: _Optional[_Union[SessionDescription, _Mapping]] = ..., trickle: _Optional[_Union[IceCandidate, _Mapping]] = ..., participant_update: _Optional[_Union[ParticipantUpdate, _Mapping]] = ..., track_update: _Optional[_Union[TrackUpdate, _Mapping]] = ..., active_speakers: _Optional[_Union[ActiveSpeakers, _Mapping]] = ..., chat: _Optional[_Union[ChatMessage, _Mapping]] = ..., data: _Optional[_Union[DataMessage, _Mapping]] = ..., caption: _Optional[_Union[Caption, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ..., reconnect: _Optional[_Union[Reconnect, _Mapping]] = ..., left: _Optional[_Union[Left, _Mapping]] = ..., pong: _Optional[_Union[Pong, _Mapping]] = ..., recording_update: _Optional[_Union[RecordingUpdate, _Mapping]] = ..., tracks_published: _Optional[_Union[TracksPublished, _Mapping]] = ...) -> None: ...
 
 class Join(_message.Message):
-    __slots__ = ("token", "resume_token", "auto_subscribe")
+    __slots__ = ("token", "resume_token")
     TOKEN_FIELD_NUMBER: _ClassVar[int]
     RESUME_TOKEN_FIELD_NUMBER: _ClassVar[int]
-    AUTO_SUBSCRIBE_FIELD_NUMBER: _ClassVar[int]
     token: str
     resume_token: str
-    auto_subscribe: bool
-    def __init__(self, token: _Optional[str] = ..., resume_token: _Optional[str] = ..., auto_subscribe: _Optional[bool] = ...) -> None: ...
+    def __init__(self, token: _Optional[str] = ..., resume_token: _Optional[str] = ...) -> None: ...
 
 class SessionDescription(_message.Message):
     __slots__ = ("type", "sdp")

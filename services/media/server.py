@@ -1,0 +1,48 @@
+"""Wiring of the media service (SFU): ``create(runtime)`` returns its ``ServiceSpec``."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiortc import RTCConfiguration
+
+from services.kit import AuthMode, Runtime, ServiceSpec
+from services.kit.turn import turn_credentials
+
+from . import network
+from .aitap import TapConsumer
+from .config import MediaSettings
+from .service import MediaService
+from .sfu import Sfu
+from .store import object_store
+
+
+def ice_configuration(settings: MediaSettings, participant: str) -> RTCConfiguration:
+    username, password = settings.turn_username, settings.turn_password
+    if settings.turn_secret:
+        username, password = turn_credentials(settings.turn_secret, participant)
+    return network.rtc_configuration(settings.stun_urls, settings.turn_urls, username, password)
+
+
+def create(
+    runtime: Runtime, settings: MediaSettings | None = None, ai_consumer: TapConsumer | None = None
+) -> tuple[ServiceSpec, MediaService]:
+    settings = settings or MediaSettings()
+    network.use_host_addresses(settings.ice_host_addresses)
+    sfu = Sfu(lambda participant: ice_configuration(settings, participant))
+    registry = settings.recording_registry_target or runtime.settings.meeting.address
+    service = MediaService(sfu, object_store(settings), registry, ai_consumer, settings.ai_video_interval_s)
+
+    async def install_port_range() -> None:
+        if settings.port_range:
+            network.PortRange(*settings.port_range).install(asyncio.get_running_loop())
+
+    spec = ServiceSpec(
+        name="media",
+        handlers=[service],
+        # Internal: reachable only from signaling on the service network.
+        default_auth=AuthMode.NONE,
+        on_start=[install_port_range],
+        on_stop=[service.close],
+    )
+    return spec, service

@@ -1,0 +1,196 @@
+"""The MediaService RPCs (internal: signaling is the only caller)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import tempfile
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from google.protobuf import timestamp_pb2
+from grpclib.server import Stream
+
+from meetmesh.media.v1 import media_grpc, media_pb2
+from meetmesh.meeting.internal.v1 import recordings_grpc, recordings_pb2
+from meetmesh.meeting.v1 import meeting_pb2
+from services.kit import FailedPrecondition, channel
+
+from .aitap import AiTap, TapConsumer
+from .recording import MEDIA_TYPE, Recorder
+from .sfu import Sfu
+from .store import ObjectStore
+
+log = logging.getLogger("meetmesh.media.service")
+
+AUDIO_LEVEL_INTERVAL_S = 0.25
+
+
+def _timestamp(seconds: float) -> timestamp_pb2.Timestamp:
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromDatetime(datetime.fromtimestamp(seconds, UTC))
+    return stamp
+
+
+class MediaService(media_grpc.MediaServiceBase):
+    def __init__(
+        self,
+        sfu: Sfu,
+        store: ObjectStore,
+        registry_target: str,
+        ai_consumer: TapConsumer | None = None,
+        ai_video_interval_s: float = 1.0,
+    ) -> None:
+        self.sfu = sfu
+        self.store = store
+        self.registry_target = registry_target
+        self.ai_consumer = ai_consumer
+        self.ai_video_interval_s = ai_video_interval_s
+        self.recorders: dict[str, Recorder] = {}
+        self.ai_taps: dict[str, AiTap] = {}
+        self.watchers: dict[str, set[asyncio.Queue[media_pb2.WatchMeetingResponse]]] = {}
+
+    async def Negotiate(self, stream: Stream[Any, Any]) -> None:
+        request = await stream.recv_message()
+        assert request is not None
+        self._ensure_ai_tap(request.meeting)
+        sdp = await self.sfu.negotiate(
+            request.meeting,
+            request.participant,
+            request.sdp,
+            {p.mid: p.track_id for p in request.publish},
+            {s.mid: s.track_id for s in request.subscribe},
+        )
+        await stream.send_message(media_pb2.NegotiateResponse(sdp=sdp))
+
+    async def AddIceCandidate(self, stream: Stream[Any, Any]) -> None:
+        request = await stream.recv_message()
+        assert request is not None
+        await self.sfu.add_ice_candidate(
+            request.meeting, request.participant, request.candidate, request.sdp_mid, request.sdp_mline_index
+        )
+        await stream.send_message(media_pb2.AddIceCandidateResponse())
+
+    async def Unsubscribe(self, stream: Stream[Any, Any]) -> None:
+        request = await stream.recv_message()
+        assert request is not None
+        self.sfu.unsubscribe(request.meeting, request.participant, list(request.track_ids))
+        await stream.send_message(media_pb2.UnsubscribeResponse())
+
+    async def SetTrackMuted(self, stream: Stream[Any, Any]) -> None:
+        request = await stream.recv_message()
+        assert request is not None
+        self.sfu.source(request.meeting, request.track_id).set_muted(request.muted)
+        await stream.send_message(media_pb2.SetTrackMutedResponse())
+
+    async def UnpublishTrack(self, stream: Stream[Any, Any]) -> None:
+        request = await stream.recv_message()
+        assert request is not None
+        self.sfu.unpublish(request.meeting, request.track_id)
+        await stream.send_message(media_pb2.UnpublishTrackResponse())
+
+    async def RemoveParticipant(self, stream: Stream[Any, Any]) -> None:
+        request = await stream.recv_message()
+        assert request is not None
+        ended = await self.sfu.remove_participant(request.meeting, request.participant)
+        await stream.send_message(media_pb2.RemoveParticipantResponse(track_ids=ended))
+
+    async def StartRecording(self, stream: Stream[Any, Any]) -> None:
+        request = await stream.recv_message()
+        assert request is not None
+        if request.meeting in self.recorders:
+            raise FailedPrecondition("the meeting is already being recorded")
+        recorder = self.recorders[request.meeting] = Recorder(self.sfu.room(request.meeting))
+        await stream.send_message(
+            media_pb2.StartRecordingResponse(start_time=_timestamp(recorder.started_wall))
+        )
+
+    async def StopRecording(self, stream: Stream[Any, Any]) -> None:
+        request = await stream.recv_message()
+        assert request is not None
+        recorder = self.recorders.pop(request.meeting, None)
+        if recorder is None:
+            raise FailedPrecondition("the meeting is not being recorded")
+        recorder.stop()
+        recording = await self._finish(request.meeting, recorder)
+        await stream.send_message(
+            media_pb2.StopRecordingResponse(
+                recording_name=recording.name,
+                object_key=recording.object_key,
+                media_type=recording.media_type,
+                duration_seconds=recording.duration_seconds,
+                size_bytes=recording.size_bytes,
+                download_uri=recording.download_uri,
+            )
+        )
+
+    async def _finish(self, meeting: str, recorder: Recorder) -> meeting_pb2.Recording:
+        key = f"meetings/{meeting}/recordings/{uuid.uuid4().hex}.webm"
+        with tempfile.TemporaryDirectory(prefix="meetmesh-rec-") as folder:
+            path = Path(folder) / "recording.webm"
+            duration = await asyncio.to_thread(recorder.write, path)
+            size = path.stat().st_size
+            await self.store.put_file(key, path, MEDIA_TYPE)
+        recording = meeting_pb2.Recording(
+            object_key=key,
+            media_type=MEDIA_TYPE,
+            duration_seconds=duration,
+            size_bytes=size,
+            start_time=_timestamp(recorder.started_wall),
+            end_time=_timestamp(recorder.started_wall + recorder.duration_s),
+        )
+        async with channel(self.registry_target) as ch:
+            registry = recordings_grpc.RecordingRegistryServiceStub(ch)
+            response = await registry.CreateRecording(
+                recordings_pb2.CreateRecordingRequest(parent=f"meetings/{meeting}", recording=recording),
+                timeout=10,
+            )
+        registered = response.recording
+        registered.download_uri = await self.store.download_url(key)
+        return registered
+
+    async def WatchMeeting(self, stream: Stream[Any, Any]) -> None:
+        request = await stream.recv_message()
+        assert request is not None
+        queue: asyncio.Queue[media_pb2.WatchMeetingResponse] = asyncio.Queue(100)
+        watchers = self.watchers.setdefault(request.meeting, set())
+        watchers.add(queue)
+        try:
+            while True:
+                try:
+                    event = await asyncio.wait_for(queue.get(), AUDIO_LEVEL_INTERVAL_S)
+                except TimeoutError:
+                    event = self._audio_levels(request.meeting)
+                await stream.send_message(event)
+        finally:
+            watchers.discard(queue)
+
+    def _audio_levels(self, meeting: str) -> media_pb2.WatchMeetingResponse:
+        room = self.sfu.rooms.get(meeting)
+        levels = room.audio_levels() if room else {}
+        return media_pb2.WatchMeetingResponse(
+            audio_levels=media_pb2.AudioLevels(
+                levels=[media_pb2.AudioLevel(participant=p, level=v) for p, v in levels.items()]
+            )
+        )
+
+    def publish_caption(self, meeting: str, caption: media_pb2.Caption) -> None:
+        """Deliver a caption from the AI service to everyone watching the meeting."""
+        for queue in self.watchers.get(meeting, ()):
+            if not queue.full():
+                queue.put_nowait(media_pb2.WatchMeetingResponse(caption=caption))
+
+    def _ensure_ai_tap(self, meeting: str) -> None:
+        if self.ai_consumer is not None and meeting not in self.ai_taps:
+            self.ai_taps[meeting] = AiTap(self.sfu.room(meeting), self.ai_consumer, self.ai_video_interval_s)
+
+    async def close(self) -> None:
+        for recorder in self.recorders.values():
+            recorder.stop()
+        self.recorders.clear()
+        for tap in self.ai_taps.values():
+            await tap.close()
+        self.ai_taps.clear()
+        await self.sfu.close()

@@ -1,0 +1,250 @@
+"""Rooms of peers: one aiortc peer connection per participant, tracks forwarded between them.
+
+The participant is always the SDP offerer. Each offer comes with what its new m-lines are for:
+``publish`` (mid -> track id: the SFU receives there) and ``subscribe`` (mid -> track id of someone
+else's track: the SFU sends there). Every other m-line must not send media to the SFU.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpTransceiver, RTCSessionDescription
+from aiortc.sdp import SessionDescription, candidate_from_sdp
+
+from services.kit import FailedPrecondition, InvalidArgument, NotFound
+
+from .forwarding import ForwardedTrack, PacketSource, attach_sender, attach_source, restrict_codecs
+
+log = logging.getLogger("meetmesh.media.sfu")
+
+# A source whose last audio level is older than this counts as silent.
+AUDIO_LEVEL_MAX_AGE_S = 0.5
+SENDING_DIRECTIONS = ("sendonly", "sendrecv")
+
+
+def parse_offer(sdp: str) -> SessionDescription:
+    """Parse an offer, turning aiortc's assorted parse errors into InvalidArgument."""
+    try:
+        parsed = SessionDescription.parse(sdp)
+    except Exception as exc:
+        raise _bad(f"malformed SDP: {type(exc).__name__}") from None
+    if not parsed.media:
+        raise _bad("the SDP offer has no m-lines")
+    for media in parsed.media:
+        if not media.rtp.muxId and media.kind in ("audio", "video"):
+            raise _bad("every m-line needs an a=mid")
+    return parsed
+
+
+def _bad(message: str, field: str = "sdp") -> InvalidArgument:
+    return InvalidArgument([(field, message)], message)
+
+
+def level_from_dbov(dbov: int) -> float:
+    """RTP audio level (0 loud .. 127 silent, -dBov) to linear amplitude in [0, 1]."""
+    return float(10 ** (-min(max(dbov, 0), 127) / 20))
+
+
+@dataclass
+class Peer:
+    """One participant's peer connection and what flows through it."""
+
+    meeting: str
+    participant: str
+    pc: RTCPeerConnection
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    published: dict[str, PacketSource] = field(default_factory=dict)  # track id -> source
+    published_mids: set[str] = field(default_factory=set)
+    subscriptions: dict[str, ForwardedTrack] = field(default_factory=dict)  # track id -> down-track
+    subscription_mids: dict[str, RTCRtpTransceiver] = field(default_factory=dict)  # track id -> m-line
+
+
+SourceListener = Callable[[str, PacketSource], None]
+
+
+class Room:
+    """A meeting's peers and published tracks."""
+
+    def __init__(self, meeting: str) -> None:
+        self.meeting = meeting
+        self.peers: dict[str, Peer] = {}
+        self.sources: dict[str, tuple[str, PacketSource]] = {}  # track id -> (participant, source)
+        self.source_listeners: list[SourceListener] = []
+
+    def add_source(self, participant: str, track_id: str, source: PacketSource) -> None:
+        self.sources[track_id] = (participant, source)
+        for listener in list(self.source_listeners):
+            listener(participant, source)
+
+    def audio_levels(self) -> dict[str, float]:
+        now = time.monotonic()
+        levels: dict[str, float] = {}
+        for participant, source in self.sources.values():
+            if source.kind != "audio" or source.audio_level_dbov is None or source.muted:
+                continue
+            fresh = now - source.audio_level_at < AUDIO_LEVEL_MAX_AGE_S
+            level = level_from_dbov(source.audio_level_dbov) if fresh else 0.0
+            levels[participant] = max(level, levels.get(participant, 0.0))
+        return levels
+
+
+class Sfu:
+    """Every room this media instance serves."""
+
+    def __init__(self, configuration: Callable[[str], RTCConfiguration]) -> None:
+        self._configuration = configuration
+        self.rooms: dict[str, Room] = {}
+
+    def room(self, meeting: str) -> Room:
+        room = self.rooms.get(meeting)
+        if room is None:
+            room = self.rooms[meeting] = Room(meeting)
+        return room
+
+    def _peer(self, meeting: str, participant: str) -> Peer:
+        room = self.room(meeting)
+        peer = room.peers.get(participant)
+        if peer is None:
+            pc = RTCPeerConnection(self._configuration(participant))
+            peer = room.peers[participant] = Peer(meeting, participant, pc)
+        return peer
+
+    async def negotiate(
+        self,
+        meeting: str,
+        participant: str,
+        sdp: str,
+        publish: Mapping[str, str],
+        subscribe: Mapping[str, str],
+    ) -> str:
+        offer = parse_offer(sdp)
+        room = self.room(meeting)
+        for track_id in subscribe.values():
+            if track_id not in room.sources:
+                raise NotFound(f"no track {track_id!r} in this meeting", reason="NOT_FOUND")
+            if room.sources[track_id][0] == participant:
+                raise _bad("cannot subscribe to one's own track")
+        for track_id in publish.values():
+            if track_id in room.sources:
+                raise _bad(f"track {track_id!r} is already published")
+        peer = self._peer(meeting, participant)
+        async with peer.lock:
+            for media in offer.media:
+                mid = media.rtp.muxId
+                undeclared = mid not in publish and mid not in peer.published_mids
+                if media.kind in ("audio", "video") and media.direction in SENDING_DIRECTIONS and undeclared:
+                    raise _bad(f"m-line {mid!r} sends media but was not declared with publish")
+            offered = {m.rtp.muxId for m in offer.media}
+            missing = (set(publish) | set(subscribe)) - offered
+            if missing:
+                raise _bad(f"the offer has no m-line {sorted(missing)[0]!r}")
+            try:
+                await peer.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+                self._bind(room, peer, publish, subscribe)
+                await peer.pc.setLocalDescription(await peer.pc.createAnswer())
+            except (ValueError, TypeError) as exc:
+                await self.remove_participant(meeting, participant)
+                raise _bad(f"cannot negotiate: {exc}") from None
+            except Exception as exc:  # aiortc's InvalidStateError/OperationError and friends
+                await self.remove_participant(meeting, participant)
+                raise FailedPrecondition(f"cannot negotiate: {type(exc).__name__}") from None
+            return str(peer.pc.localDescription.sdp)
+
+    def _bind(self, room: Room, peer: Peer, publish: Mapping[str, str], subscribe: Mapping[str, str]) -> None:
+        for transceiver in peer.pc.getTransceivers():
+            mid = transceiver.mid
+            if mid in publish and mid not in peer.published_mids:
+                restrict_codecs(transceiver)
+                track_id = publish[mid]
+                source = attach_source(transceiver.receiver, transceiver.kind, track_id)
+                peer.published[track_id] = source
+                peer.published_mids.add(mid)
+                room.add_source(peer.participant, track_id, source)
+            elif mid in subscribe:
+                track_id = subscribe[mid]
+                _, source = room.sources[track_id]
+                if source.kind != transceiver.kind:
+                    raise ValueError(f"m-line {mid} is {transceiver.kind}, track {track_id} is {source.kind}")
+                restrict_codecs(transceiver)
+                old = peer.subscriptions.pop(track_id, None)
+                if old is not None:
+                    old.stop()
+                track = source.subscribe()
+                transceiver.sender.replaceTrack(track)
+                transceiver.direction = "sendonly"
+                attach_sender(transceiver.sender, track)
+                peer.subscriptions[track_id] = track
+                peer.subscription_mids[track_id] = transceiver
+
+    async def add_ice_candidate(
+        self, meeting: str, participant: str, line: str, mid: str, index: int
+    ) -> None:
+        peer = self.room(meeting).peers.get(participant)
+        if peer is None:
+            raise FailedPrecondition("no peer connection yet: send an offer first")
+        if not line:
+            return  # end of candidates: aiortc needs no marker
+        try:
+            candidate = candidate_from_sdp(line.removeprefix("candidate:"))
+        except (ValueError, IndexError):
+            raise _bad("malformed ICE candidate", "candidate") from None
+        candidate.sdpMid = mid
+        candidate.sdpMLineIndex = index
+        await peer.pc.addIceCandidate(candidate)
+
+    def unsubscribe(self, meeting: str, participant: str, track_ids: list[str]) -> None:
+        peer = self.room(meeting).peers.get(participant)
+        if peer is None:
+            return
+        for track_id in track_ids:
+            track = peer.subscriptions.pop(track_id, None)
+            transceiver = peer.subscription_mids.pop(track_id, None)
+            if track is not None:
+                track.stop()
+            if transceiver is not None:
+                transceiver.sender.replaceTrack(None)
+
+    def source(self, meeting: str, track_id: str) -> PacketSource:
+        entry = self.room(meeting).sources.get(track_id)
+        if entry is None:
+            raise NotFound(f"no track {track_id!r} in this meeting", reason="NOT_FOUND")
+        return entry[1]
+
+    def unpublish(self, meeting: str, track_id: str) -> None:
+        room = self.room(meeting)
+        entry = room.sources.pop(track_id, None)
+        if entry is None:
+            raise NotFound(f"no track {track_id!r} in this meeting", reason="NOT_FOUND")
+        participant, source = entry
+        source.close()
+        peer = room.peers.get(participant)
+        if peer is not None:
+            peer.published.pop(track_id, None)
+
+    async def remove_participant(self, meeting: str, participant: str) -> list[str]:
+        room = self.room(meeting)
+        peer = room.peers.pop(participant, None)
+        if peer is None:
+            return []
+        ended = list(peer.published)
+        for track_id in ended:
+            room.sources.pop(track_id, None)
+            peer.published[track_id].close()
+        for track in peer.subscriptions.values():
+            track.stop()
+        with contextlib.suppress(Exception):
+            await peer.pc.close()
+        if not room.peers and not room.source_listeners:
+            self.rooms.pop(meeting, None)
+        return ended
+
+    async def close(self) -> None:
+        for meeting in list(self.rooms):
+            for participant in list(self.rooms.get(meeting, Room(meeting)).peers):
+                await self.remove_participant(meeting, participant)

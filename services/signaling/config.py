@@ -1,0 +1,34 @@
+"""Signaling settings (``MEETMESH_SIGNALING_*`` environment variables)."""
+
+from __future__ import annotations
+
+import uuid
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class SignalingSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MEETMESH_SIGNALING_", extra="ignore")
+
+    # Names this instance on the Redis bus (unique per process).
+    instance_id: str = Field(default_factory=lambda: uuid.uuid4().hex[:12])
+    # The media service (empty: the platform's media endpoint).
+    media_target: str = ""
+    # How long a dropped session can be resumed before the participant leaves.
+    resume_grace_s: float = Field(default=20.0, ge=0)
+    # Chat and data messages per participant: sustained rate and burst.
+    chat_rate_per_s: float = Field(default=5.0, gt=0)
+    chat_burst: float = Field(default=20.0, ge=1)
+    # Largest WebSocket frame accepted on /rtc.
+    max_frame_bytes: int = Field(default=65536, ge=1024)
+    # Requests a session may get wrong before join, and in total, before it is closed.
+    max_errors: int = Field(default=20, ge=1)
+    # A participant counts as speaking above this audio level (0..1).
+    speaking_level: float = Field(default=0.02, ge=0, le=1)
+    # ICE servers handed to clients.
+    stun_urls: list[str] = Field(default_factory=list)
+    turn_urls: list[str] = Field(default_factory=list)
+    turn_username: str = ""
+    turn_password: str = ""
+    turn_secret: str = ""

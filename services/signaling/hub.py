@@ -1,0 +1,270 @@
+"""One signaling instance: its local sessions, the Redis bus, meeting events, and media.
+
+Every instance pattern-subscribes to all room buses and to the meeting service's events, and
+delivers to the sessions it hosts. Work that must happen once per room (removing a participant,
+ending its tracks) is claimed through Redis (``HDEL`` returns 1 to one caller only).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import Any
+
+import redis.asyncio as aioredis
+from grpclib.client import Channel
+
+from meetmesh.media.v1 import media_grpc, media_pb2
+from meetmesh.signaling.v1 import signaling_pb2 as pb
+from services.kit import TokenBucket, TokenService
+from services.kit.turn import turn_credentials
+
+from .config import SignalingSettings
+from .rooms import BusMessage, RoomStore
+from .session import Session
+
+log = logging.getLogger("meetmesh.signaling.hub")
+
+# Published by the meeting service: JSON {"type": ..., "participant": <pid>, ...}.
+MEETING_EVENTS_PATTERN = "meeting:events:*"
+MAX_SPEAKERS = 3
+
+
+class Hub:
+    def __init__(
+        self,
+        settings: SignalingSettings,
+        tokens: TokenService,
+        redis: aioredis.Redis,
+        redis_prefix: str,
+        media_channel: Channel,
+    ) -> None:
+        self.settings = settings
+        self.tokens = tokens
+        self.redis = redis
+        self.store = RoomStore(redis, redis_prefix)
+        self.media_channel = media_channel
+        self.media = media_grpc.MediaServiceStub(media_channel)
+        self.chat_bucket = TokenBucket(
+            redis, f"{redis_prefix}:signaling:chat", settings.chat_rate_per_s, settings.chat_burst
+        )
+        self.sessions: dict[tuple[str, str], Session] = {}
+        self._watchers: dict[str, asyncio.Task[None]] = {}
+        self._speakers: dict[str, list[str]] = {}
+        self._grace: set[asyncio.Task[None]] = set()
+        self._listener: asyncio.Task[None] | None = None
+        self._subscribed = asyncio.Event()
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    async def start(self) -> None:
+        self._listener = asyncio.ensure_future(self._listen())
+        async with asyncio.timeout(10):
+            await self._subscribed.wait()
+
+    async def stop(self) -> None:
+        """Ask every client to reconnect elsewhere; their sessions stay resumable."""
+        for session in list(self.sessions.values()):
+            session.left = True
+            session.send(pb.SignalResponse(reconnect=pb.Reconnect(reason="server shutting down")))
+            session._finish()
+        for task in [*self._watchers.values(), *self._grace]:
+            task.cancel()
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
+        self.media_channel.close()
+
+    # -- local sessions ------------------------------------------------------------------------
+    def register(self, session: Session) -> None:
+        key = (session.meeting, session.pid)
+        old = self.sessions.get(key)
+        self.sessions[key] = session
+        if old is not None and old is not session:
+            old.close("replaced")
+        if session.meeting not in self._watchers:
+            self._watchers[session.meeting] = asyncio.ensure_future(self._watch_media(session.meeting))
+
+    def _unregister(self, session: Session) -> None:
+        key = (session.meeting, session.pid)
+        if self.sessions.get(key) is session:
+            del self.sessions[key]
+        if not any(m == session.meeting for m, _ in self.sessions):
+            watcher = self._watchers.pop(session.meeting, None)
+            if watcher is not None:
+                watcher.cancel()
+            self._speakers.pop(session.meeting, None)
+
+    async def transport_closed(self, session: Session) -> None:
+        if not session.joined:
+            return
+        self._unregister(session)
+        if session.left:
+            return
+        task = asyncio.ensure_future(self._expire(session.meeting, session.pid, session.epoch))
+        self._grace.add(task)
+        task.add_done_callback(self._grace.discard)
+
+    async def _expire(self, meeting: str, pid: str, epoch: str) -> None:
+        """End a dropped participant unless it resumed (anywhere) within the grace period."""
+        await asyncio.sleep(self.settings.resume_grace_s)
+        if await self.store.epoch(meeting, pid) == epoch:
+            await self.remove_participant(meeting, pid)
+
+    def local(self, meeting: str) -> list[Session]:
+        return [s for (m, _), s in self.sessions.items() if m == meeting]
+
+    # -- room operations -----------------------------------------------------------------------
+    async def broadcast(
+        self, meeting: str, event: pb.SignalResponse, to: list[str] | None = None, skip: str = ""
+    ) -> None:
+        await self.store.publish(BusMessage(meeting, event=event, to=to or [], skip=skip))
+
+    async def track_ended(self, meeting: str, track: pb.Track) -> None:
+        if await self.store.remove_track(meeting, track.id):
+            update = pb.TrackUpdate(change=pb.TrackUpdate.CHANGE_UNPUBLISHED, track=track)
+            await self.broadcast(meeting, pb.SignalResponse(track_update=update))
+
+    async def end_media(self, meeting: str, pid: str) -> None:
+        """Close a participant's peer connection and unpublish its tracks."""
+        await self.media.RemoveParticipant(
+            media_pb2.RemoveParticipantRequest(meeting=meeting, participant=pid), timeout=10
+        )
+        for track in await self.store.tracks(meeting):
+            if track.participant == pid:
+                await self.track_ended(meeting, track)
+
+    async def remove_participant(self, meeting: str, pid: str) -> None:
+        """The participant leaves the room (once, whichever instance gets here first)."""
+        participant = await self.store.participant(meeting, pid)
+        if participant is None or not await self.store.remove_participant(meeting, pid):
+            return
+        await self.store.clear_epoch(meeting, pid)
+        try:
+            await self.end_media(meeting, pid)
+        except Exception:
+            log.warning("media did not confirm a participant's removal", extra={"meeting": meeting})
+        update = pb.ParticipantUpdate(change=pb.ParticipantUpdate.CHANGE_LEFT, participant=participant)
+        await self.broadcast(meeting, pb.SignalResponse(participant_update=update))
+
+    def ice_servers(self, pid: str) -> list[pb.IceServer]:
+        servers = [pb.IceServer(urls=self.settings.stun_urls)] if self.settings.stun_urls else []
+        if self.settings.turn_urls:
+            username, credential = self.settings.turn_username, self.settings.turn_password
+            if self.settings.turn_secret:
+                username, credential = turn_credentials(self.settings.turn_secret, pid)
+            servers.append(
+                pb.IceServer(urls=self.settings.turn_urls, username=username, credential=credential)
+            )
+        return servers
+
+    # -- the bus and meeting events ------------------------------------------------------------
+    async def _listen(self) -> None:
+        pubsub = self.redis.pubsub()
+        await pubsub.psubscribe(self.store.bus_pattern, MEETING_EVENTS_PATTERN)
+        self._subscribed.set()
+        try:
+            while True:
+                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                if message is None:
+                    continue
+                channel = message["channel"].decode()
+                try:
+                    if channel.startswith("meeting:events:"):
+                        await self._meeting_event(channel.rsplit(":", 1)[1], json.loads(message["data"]))
+                    else:
+                        self._deliver(BusMessage.decode(self.store.meeting_of(channel), message["data"]))
+                except Exception:
+                    log.exception("could not handle a bus message", extra={"channel": channel})
+        finally:
+            with contextlib.suppress(Exception):
+                await pubsub.aclose()
+
+    def _deliver(self, message: BusMessage) -> None:
+        if message.close:
+            session = self.sessions.get((message.meeting, message.close))
+            if session is not None and session.epoch != message.keep_epoch:
+                session.close(message.reason)
+            return
+        if message.event is None:
+            return
+        targets = set(message.to)
+        for session in self.local(message.meeting):
+            if session.pid == message.skip or (targets and session.pid not in targets):
+                continue
+            session.send(message.event)
+
+    async def _meeting_event(self, meeting: str, event: dict[str, Any]) -> None:
+        kind = event.get("type")
+        pid = str(event.get("participant", ""))
+        if kind == "participant_removed" and pid:
+            await self.store.revoke(meeting, pid)
+            session = self.sessions.get((meeting, pid))
+            if session is not None:
+                session.close("removed")
+            await self.remove_participant(meeting, pid)
+        elif kind == "meeting_ended":
+            await self.store.end_meeting(meeting)
+            for session in self.local(meeting):
+                session.close("meeting_ended")
+            for participant in await self.store.participants(meeting):
+                await self.remove_participant(meeting, participant.id)
+        elif kind == "role_changed" and pid:
+            session = self.sessions.get((meeting, pid))
+            participant = await self.store.participant(meeting, pid)
+            if session is None or participant is None:
+                return
+            if "grants" in event:
+                session.grants = frozenset(str(g) for g in event["grants"])
+                participant.ClearField("grants")
+                participant.grants.extend(sorted(session.grants))
+            if "role" in event:
+                participant.role = str(event["role"])
+            await self.store.put_participant(meeting, participant)
+            update = pb.ParticipantUpdate(change=pb.ParticipantUpdate.CHANGE_UPDATED, participant=participant)
+            await self.broadcast(meeting, pb.SignalResponse(participant_update=update))
+
+    # -- media events --------------------------------------------------------------------------
+    async def _watch_media(self, meeting: str) -> None:
+        """Active speakers and captions for this instance's sessions in ``meeting``."""
+        while True:
+            try:
+                async with self.media.WatchMeeting.open() as stream:
+                    await stream.send_message(media_pb2.WatchMeetingRequest(meeting=meeting), end=True)
+                    async for event in stream:
+                        self._media_event(meeting, event)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("media watch interrupted; retrying", extra={"meeting": meeting})
+            await asyncio.sleep(1.0)
+
+    def _media_event(self, meeting: str, event: media_pb2.WatchMeetingResponse) -> None:
+        kind = event.WhichOneof("event")
+        if kind == "audio_levels":
+            levels = sorted(
+                (lv for lv in event.audio_levels.levels if lv.level >= self.settings.speaking_level),
+                key=lambda lv: -lv.level,
+            )[:MAX_SPEAKERS]
+            speakers = [lv.participant for lv in levels]
+            if speakers == self._speakers.get(meeting):
+                return
+            self._speakers[meeting] = speakers
+            response = pb.SignalResponse(
+                active_speakers=pb.ActiveSpeakers(
+                    speakers=[pb.SpeakerLevel(participant=lv.participant, level=lv.level) for lv in levels]
+                )
+            )
+        elif kind == "caption":
+            c = event.caption
+            response = pb.SignalResponse(
+                caption=pb.Caption(
+                    participant=c.participant, text=c.text, is_final=c.is_final, utterance_id=c.utterance_id
+                )
+            )
+        else:
+            return
+        for session in self.local(meeting):
+            session.send(response)

@@ -1,0 +1,148 @@
+"""Room state shared by every signaling instance, in Redis.
+
+* ``<prefix>:signaling:room:<meeting>:participants`` hash: participant id -> ``Participant`` bytes
+* ``<prefix>:signaling:room:<meeting>:tracks`` hash: track id -> ``Track`` bytes
+* ``<prefix>:signaling:epoch:<meeting>:<participant>``: which connection owns the participant now
+  (resuming on any instance replaces it; a grace timer only ends the epoch it started for)
+* ``<prefix>:signaling:resume:<token>``: participant a resume token belongs to
+* ``<prefix>:signaling:revoked:<meeting>:<participant>`` and ``...:ended:<meeting>``: removals
+  and ended meetings, so an old join token stops working
+
+Events travel on ``<prefix>:signaling:bus:<meeting>`` (see :class:`BusMessage`); every instance
+pattern-subscribes to all rooms and delivers to its local sessions.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass, field
+
+import redis.asyncio as aioredis
+
+from meetmesh.signaling.v1 import signaling_pb2 as pb
+
+REMOVAL_TTL_S = 24 * 3600
+
+
+@dataclass
+class BusMessage:
+    """One message on a room's bus: an event for some or all sessions, or a close order."""
+
+    meeting: str
+    event: pb.SignalResponse | None = None
+    to: list[str] = field(default_factory=list)  # participant ids; empty means everyone
+    skip: str = ""  # a participant id not to deliver to
+    close: str = ""  # close this participant's session...
+    reason: str = ""  # ...for this reason (sent as Left)
+    keep_epoch: str = ""  # ...unless it belongs to this epoch
+
+    def encode(self) -> bytes:
+        body = {
+            "to": self.to,
+            "skip": self.skip,
+            "close": self.close,
+            "reason": self.reason,
+            "keep_epoch": self.keep_epoch,
+            "event": base64.b64encode(self.event.SerializeToString()).decode() if self.event else "",
+        }
+        return json.dumps(body).encode()
+
+    @classmethod
+    def decode(cls, meeting: str, data: bytes) -> BusMessage:
+        body = json.loads(data)
+        event = pb.SignalResponse.FromString(base64.b64decode(body["event"])) if body["event"] else None
+        return cls(
+            meeting=meeting,
+            event=event,
+            to=body["to"],
+            skip=body["skip"],
+            close=body["close"],
+            reason=body["reason"],
+            keep_epoch=body["keep_epoch"],
+        )
+
+
+class RoomStore:
+    def __init__(self, redis: aioredis.Redis, prefix: str) -> None:
+        self.redis = redis
+        self.prefix = f"{prefix}:signaling"
+
+    def _k(self, *parts: str) -> str:
+        return ":".join((self.prefix, *parts))
+
+    def bus_channel(self, meeting: str) -> str:
+        return self._k("bus", meeting)
+
+    @property
+    def bus_pattern(self) -> str:
+        return self._k("bus", "*")
+
+    def meeting_of(self, channel: str) -> str:
+        return channel.rsplit(":", 1)[1]
+
+    async def publish(self, message: BusMessage) -> None:
+        await self.redis.publish(self.bus_channel(message.meeting), message.encode())
+
+    # -- participants and tracks ---------------------------------------------------------------
+    async def participants(self, meeting: str) -> list[pb.Participant]:
+        raw = await self.redis.hgetall(self._k("room", meeting, "participants"))
+        return [pb.Participant.FromString(v) for v in raw.values()]
+
+    async def participant(self, meeting: str, pid: str) -> pb.Participant | None:
+        raw = await self.redis.hget(self._k("room", meeting, "participants"), pid)
+        return pb.Participant.FromString(raw) if raw else None
+
+    async def put_participant(self, meeting: str, participant: pb.Participant) -> None:
+        await self.redis.hset(
+            self._k("room", meeting, "participants"), participant.id, participant.SerializeToString()
+        )
+
+    async def remove_participant(self, meeting: str, pid: str) -> bool:
+        """True for the one caller that actually removed it."""
+        return bool(await self.redis.hdel(self._k("room", meeting, "participants"), pid))
+
+    async def tracks(self, meeting: str) -> list[pb.Track]:
+        raw = await self.redis.hgetall(self._k("room", meeting, "tracks"))
+        return [pb.Track.FromString(v) for v in raw.values()]
+
+    async def track(self, meeting: str, track_id: str) -> pb.Track | None:
+        raw = await self.redis.hget(self._k("room", meeting, "tracks"), track_id)
+        return pb.Track.FromString(raw) if raw else None
+
+    async def put_track(self, meeting: str, track: pb.Track) -> None:
+        await self.redis.hset(self._k("room", meeting, "tracks"), track.id, track.SerializeToString())
+
+    async def remove_track(self, meeting: str, track_id: str) -> bool:
+        return bool(await self.redis.hdel(self._k("room", meeting, "tracks"), track_id))
+
+    # -- sessions ------------------------------------------------------------------------------
+    async def set_epoch(self, meeting: str, pid: str, epoch: str) -> None:
+        await self.redis.set(self._k("epoch", meeting, pid), epoch, ex=REMOVAL_TTL_S)
+
+    async def epoch(self, meeting: str, pid: str) -> str:
+        raw = await self.redis.get(self._k("epoch", meeting, pid))
+        return raw.decode() if raw else ""
+
+    async def clear_epoch(self, meeting: str, pid: str) -> None:
+        await self.redis.delete(self._k("epoch", meeting, pid))
+
+    async def save_resume_token(self, token: str, meeting: str, pid: str, ttl_s: float) -> None:
+        await self.redis.set(self._k("resume", token), f"{meeting}/{pid}", ex=max(int(ttl_s), 1) + 60)
+
+    async def resume_owner(self, token: str) -> str:
+        raw = await self.redis.get(self._k("resume", token))
+        return raw.decode() if raw else ""
+
+    # -- removals ------------------------------------------------------------------------------
+    async def revoke(self, meeting: str, pid: str) -> None:
+        await self.redis.set(self._k("revoked", meeting, pid), b"1", ex=REMOVAL_TTL_S)
+
+    async def is_revoked(self, meeting: str, pid: str) -> bool:
+        return bool(await self.redis.exists(self._k("revoked", meeting, pid)))
+
+    async def end_meeting(self, meeting: str) -> None:
+        await self.redis.set(self._k("ended", meeting), b"1", ex=REMOVAL_TTL_S)
+
+    async def is_ended(self, meeting: str) -> bool:
+        return bool(await self.redis.exists(self._k("ended", meeting)))

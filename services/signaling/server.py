@@ -1,0 +1,26 @@
+"""Wiring of the signaling service: ``create(runtime)`` returns its ``ServiceSpec``."""
+
+from __future__ import annotations
+
+from services.kit import AuthMode, Runtime, ServiceSpec, channel
+
+from .config import SignalingSettings
+from .hub import Hub
+from .service import SignalingService
+from .websocket import rtc_route
+
+
+def create(runtime: Runtime, settings: SignalingSettings | None = None) -> tuple[ServiceSpec, Hub]:
+    settings = settings or SignalingSettings()
+    media = channel(settings.media_target or runtime.settings.media.address)
+    hub = Hub(settings, runtime.tokens, runtime.redis, runtime.settings.redis_prefix, media)
+    spec = ServiceSpec(
+        name="signaling",
+        handlers=[SignalingService(hub)],
+        # The join token comes inside the stream (browsers cannot set headers on WebSockets).
+        default_auth=AuthMode.NONE,
+        http_routes=[rtc_route(hub)],
+        on_start=[hub.start],
+        on_stop=[hub.stop],
+    )
+    return spec, hub

@@ -1,0 +1,403 @@
+"""One client's signaling session, whatever carries it (gRPC ``Connect`` or WebSocket ``/rtc``).
+
+A session reads ``SignalRequest`` messages, acts on them through the :class:`~.hub.Hub` (room
+state, the bus, media) and queues ``SignalResponse`` messages in its outbox. A request that fails
+gets an ``error`` event carrying the request's id; the session stays open until it has made
+``max_errors`` mistakes, or the mistake is fatal (bad token, removed participant).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from google.protobuf import timestamp_pb2
+from grpclib.exceptions import GRPCError
+
+from meetmesh.media.v1 import media_pb2
+from meetmesh.signaling.v1 import signaling_pb2 as pb
+from services.kit import (
+    FailedPrecondition,
+    InvalidArgument,
+    MeetmeshError,
+    NotFound,
+    PermissionDenied,
+    Principal,
+    ResourceExhausted,
+    Unauthenticated,
+)
+
+from .rooms import BusMessage
+
+if TYPE_CHECKING:
+    from .hub import Hub
+
+log = logging.getLogger("meetmesh.signaling.session")
+
+OUTBOX_SIZE = 1000
+KIND_NAMES = {pb.TRACK_KIND_AUDIO: "audio", pb.TRACK_KIND_VIDEO: "video"}
+
+
+class SessionClosed(Exception):
+    """Raised inside a handler to end the session after its error event."""
+
+
+class Session:
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+        self.outbox: asyncio.Queue[pb.SignalResponse | None] = asyncio.Queue(OUTBOX_SIZE)
+        self.closed = asyncio.Event()
+        self.principal: Principal | None = None
+        self.meeting = ""
+        self.pid = ""
+        self.epoch = ""
+        self.grants: frozenset[str] = frozenset()
+        self.errors = 0
+        self.left = False  # ended on purpose: leave, removal, replacement (no resume grace)
+        self._early: list[pb.SignalResponse] | None = None
+        self._pending_publish: dict[str, pb.PublishTrack] = {}
+        self._pending_subscribe: dict[str, str] = {}
+
+    @property
+    def joined(self) -> bool:
+        return bool(self.pid)
+
+    # -- output --------------------------------------------------------------------------------
+    def send(self, response: pb.SignalResponse) -> None:
+        if self.closed.is_set():
+            return
+        if self._early is not None:
+            self._early.append(response)
+            return
+        try:
+            self.outbox.put_nowait(response)
+        except asyncio.QueueFull:
+            log.warning("closing a session that does not read its events", extra={"meeting": self.meeting})
+            self._finish()
+
+    def error(self, exc: MeetmeshError, request_id: int = 0, fatal: bool = False) -> None:
+        self.send(
+            pb.SignalResponse(
+                request_id=request_id, error=pb.Error(reason=exc.reason, message=exc.message, fatal=fatal)
+            )
+        )
+
+    def close(self, reason: str) -> None:
+        """End the session from the server side: a ``left`` event, then the transport closes."""
+        self.left = True
+        self.send(pb.SignalResponse(left=pb.Left(reason=reason)))
+        self._finish()
+
+    def _finish(self) -> None:
+        if not self.closed.is_set():
+            self.closed.set()
+            while True:
+                try:
+                    self.outbox.put_nowait(None)
+                    break
+                except asyncio.QueueFull:
+                    self.outbox.get_nowait()
+
+    # -- input ---------------------------------------------------------------------------------
+    async def handle(self, request: pb.SignalRequest) -> None:
+        kind = request.WhichOneof("message")
+        try:
+            if kind != "join" and not self.joined:
+                raise FailedPrecondition("send join first", reason="FAILED_PRECONDITION")
+            handler = getattr(self, f"_on_{kind}")
+            await handler(request)
+        except SessionClosed:
+            self._finish()
+        except MeetmeshError as exc:
+            self.reject(exc, request.request_id)
+        except GRPCError as exc:
+            self.reject(_from_media(exc), request.request_id)
+
+    def reject(self, exc: MeetmeshError, request_id: int = 0) -> None:
+        self.errors += 1
+        fatal = self.errors >= self.hub.settings.max_errors
+        self.error(exc, request_id, fatal)
+        if fatal:
+            self._finish()
+
+    # -- join ----------------------------------------------------------------------------------
+    async def _on_join(self, request: pb.SignalRequest) -> None:
+        if self.joined:
+            raise FailedPrecondition("already joined", reason="FAILED_PRECONDITION")
+        join = request.join
+        hub, store = self.hub, self.hub.store
+        try:
+            principal = hub.tokens.verify_join(join.token)
+        except Unauthenticated as exc:
+            self.error(exc, request.request_id, fatal=True)
+            raise SessionClosed from None
+        meeting, pid = principal.meeting_id, principal.participant_id
+        if not meeting or not pid:
+            self.error(Unauthenticated("the join token names no meeting"), request.request_id, fatal=True)
+            raise SessionClosed
+        if await store.is_ended(meeting):
+            self.error(
+                FailedPrecondition("the meeting has ended", reason="MEETING_ENDED"), request.request_id, True
+            )
+            raise SessionClosed
+        if await store.is_revoked(meeting, pid):
+            self.error(PermissionDenied("removed from the meeting"), request.request_id, fatal=True)
+            raise SessionClosed
+        if join.resume_token and await store.resume_owner(join.resume_token) != f"{meeting}/{pid}":
+            self.error(Unauthenticated("the resume token is not valid"), request.request_id, fatal=True)
+            raise SessionClosed
+
+        self.principal, self.meeting, self.pid, self.grants = principal, meeting, pid, principal.grants
+        self.epoch = f"{hub.settings.instance_id}:{uuid.uuid4().hex[:8]}"
+        self._early = []
+        await store.set_epoch(meeting, pid, self.epoch)
+        hub.register(self)
+        await store.publish(BusMessage(meeting, close=pid, reason="replaced", keep_epoch=self.epoch))
+        resumed = await store.participant(meeting, pid) is not None
+        if resumed:
+            await hub.end_media(meeting, pid)
+        participant = pb.Participant(
+            id=pid, user=f"users/{principal.user_id}", role=principal.meeting_role, grants=sorted(self.grants)
+        )
+        await store.put_participant(meeting, participant)
+        resume_token = secrets.token_urlsafe(24)
+        await store.save_resume_token(resume_token, meeting, pid, principal.expires_at - time.time())
+        joined = pb.Joined(
+            meeting=meeting,
+            participant=participant,
+            participants=[p for p in await store.participants(meeting) if p.id != pid],
+            tracks=await store.tracks(meeting),
+            ice_servers=hub.ice_servers(pid),
+            resume_token=resume_token,
+            resumed=resumed,
+            resume_grace_seconds=int(hub.settings.resume_grace_s),
+        )
+        early, self._early = self._early, None
+        self.send(pb.SignalResponse(request_id=request.request_id, joined=joined))
+        for event in early:
+            self.send(event)
+        if not resumed:
+            update = pb.ParticipantUpdate(change=pb.ParticipantUpdate.CHANGE_JOINED, participant=participant)
+            await hub.broadcast(meeting, pb.SignalResponse(participant_update=update), skip=pid)
+
+    # -- negotiation ---------------------------------------------------------------------------
+    def _require(self, grant: str) -> None:
+        if grant not in self.grants:
+            raise PermissionDenied(f"this participant may not {grant}")
+
+    async def _on_publish(self, request: pb.SignalRequest) -> None:
+        self._require("publish")
+        if len(self._pending_publish) >= 16:
+            raise InvalidArgument([("publish", "too many pending publications")])
+        self._pending_publish[request.publish.mid] = request.publish
+
+    async def _on_subscription(self, request: pb.SignalRequest) -> None:
+        update = request.subscription
+        if update.subscribe:
+            self._require("subscribe")
+        for sub in update.subscribe:
+            track = await self.hub.store.track(self.meeting, sub.track_id)
+            if track is None:
+                raise NotFound(f"no track {sub.track_id!r} in this meeting")
+            if track.participant == self.pid:
+                raise InvalidArgument([("subscription.subscribe", "cannot subscribe to one's own track")])
+        for sub in update.subscribe:
+            self._pending_subscribe[sub.mid] = sub.track_id
+        if update.unsubscribe:
+            await self.hub.media.Unsubscribe(
+                media_pb2.UnsubscribeRequest(
+                    meeting=self.meeting, participant=self.pid, track_ids=list(update.unsubscribe)
+                ),
+                timeout=10,
+            )
+
+    async def _on_offer(self, request: pb.SignalRequest) -> None:
+        if request.offer.type != "offer":
+            raise InvalidArgument([("offer.type", "must be 'offer'")])
+        publications = {mid: f"TR_{uuid.uuid4().hex[:12]}" for mid in self._pending_publish}
+        pending_publish, self._pending_publish = self._pending_publish, {}
+        pending_subscribe, self._pending_subscribe = self._pending_subscribe, {}
+        response = await self.hub.media.Negotiate(
+            media_pb2.NegotiateRequest(
+                meeting=self.meeting,
+                participant=self.pid,
+                sdp=request.offer.sdp,
+                publish=[media_pb2.Publication(mid=m, track_id=t) for m, t in publications.items()],
+                subscribe=[media_pb2.Subscription(mid=m, track_id=t) for m, t in pending_subscribe.items()],
+            ),
+            timeout=20,
+        )
+        self.send(
+            pb.SignalResponse(
+                request_id=request.request_id, answer=pb.SessionDescription(type="answer", sdp=response.sdp)
+            )
+        )
+        if not publications:
+            return
+        tracks = {
+            mid: pb.Track(
+                id=track_id,
+                participant=self.pid,
+                kind=pending_publish[mid].kind,
+                source=pending_publish[mid].source,
+                name=pending_publish[mid].name,
+            )
+            for mid, track_id in publications.items()
+        }
+        for track in tracks.values():
+            await self.hub.store.put_track(self.meeting, track)
+        self.send(
+            pb.SignalResponse(
+                request_id=request.request_id, tracks_published=pb.TracksPublished(tracks_by_mid=tracks)
+            )
+        )
+        for track in tracks.values():
+            update = pb.TrackUpdate(change=pb.TrackUpdate.CHANGE_PUBLISHED, track=track)
+            await self.hub.broadcast(self.meeting, pb.SignalResponse(track_update=update), skip=self.pid)
+
+    async def _on_trickle(self, request: pb.SignalRequest) -> None:
+        candidate = request.trickle
+        await self.hub.media.AddIceCandidate(
+            media_pb2.AddIceCandidateRequest(
+                meeting=self.meeting,
+                participant=self.pid,
+                candidate=candidate.candidate,
+                sdp_mid=candidate.sdp_mid,
+                sdp_mline_index=candidate.sdp_mline_index,
+            ),
+            timeout=10,
+        )
+
+    async def _own_track(self, track_id: str) -> pb.Track:
+        track = await self.hub.store.track(self.meeting, track_id)
+        if track is None:
+            raise NotFound(f"no track {track_id!r} in this meeting")
+        if track.participant != self.pid:
+            raise PermissionDenied("not one of this participant's tracks")
+        return track
+
+    async def _on_unpublish(self, request: pb.SignalRequest) -> None:
+        track = await self._own_track(request.unpublish.track_id)
+        await self.hub.media.UnpublishTrack(
+            media_pb2.UnpublishTrackRequest(meeting=self.meeting, track_id=track.id), timeout=10
+        )
+        await self.hub.track_ended(self.meeting, track)
+
+    async def _on_mute(self, request: pb.SignalRequest) -> None:
+        track = await self._own_track(request.mute.track_id)
+        await self.hub.media.SetTrackMuted(
+            media_pb2.SetTrackMutedRequest(meeting=self.meeting, track_id=track.id, muted=request.mute.muted),
+            timeout=10,
+        )
+        track.muted = request.mute.muted
+        await self.hub.store.put_track(self.meeting, track)
+        update = pb.TrackUpdate(change=pb.TrackUpdate.CHANGE_MUTED, track=track)
+        await self.hub.broadcast(self.meeting, pb.SignalResponse(track_update=update))
+
+    # -- messages ------------------------------------------------------------------------------
+    async def _rate_limit(self) -> None:
+        allowed, wait_s = await self.hub.chat_bucket.take(f"{self.meeting}:{self.pid}")
+        if not allowed:
+            raise ResourceExhausted(f"too many messages; retry in {wait_s:.1f} s")
+
+    async def _on_chat(self, request: pb.SignalRequest) -> None:
+        self._require("chat")
+        await self._rate_limit()
+        chat = request.chat
+        stamp = timestamp_pb2.Timestamp()
+        stamp.GetCurrentTime()
+        message = pb.ChatMessage(text=chat.text, send_time=stamp, private=bool(chat.to))
+        setattr(message, "from", self.pid)
+        await self.hub.broadcast(
+            self.meeting, pb.SignalResponse(chat=message), to=list(chat.to), skip=self.pid
+        )
+
+    async def _on_data(self, request: pb.SignalRequest) -> None:
+        self._require("chat")
+        await self._rate_limit()
+        data = request.data
+        message = pb.DataMessage(payload=data.payload, topic=data.topic)
+        setattr(message, "from", self.pid)
+        await self.hub.broadcast(
+            self.meeting, pb.SignalResponse(data=message), to=list(data.to), skip=self.pid
+        )
+
+    async def _on_ping(self, request: pb.SignalRequest) -> None:
+        self.send(
+            pb.SignalResponse(
+                request_id=request.request_id, pong=pb.Pong(timestamp_ms=request.ping.timestamp_ms)
+            )
+        )
+
+    async def _on_leave(self, request: pb.SignalRequest) -> None:
+        self.close("left")
+        await self.hub.remove_participant(self.meeting, self.pid)
+
+    async def _on_recording(self, request: pb.SignalRequest) -> None:
+        self._require("record")
+        if request.recording.record:
+            await self.hub.media.StartRecording(
+                media_pb2.StartRecordingRequest(meeting=self.meeting), timeout=10
+            )
+            update = pb.RecordingUpdate(recording=True)
+        else:
+            done = await self.hub.media.StopRecording(
+                media_pb2.StopRecordingRequest(meeting=self.meeting), timeout=120
+            )
+            update = pb.RecordingUpdate(
+                recording=False, recording_name=done.recording_name, download_uri=done.download_uri
+            )
+        await self.hub.broadcast(self.meeting, pb.SignalResponse(request_id=0, recording_update=update))
+
+
+def _from_media(exc: GRPCError) -> MeetmeshError:
+    """A media error as the client sees it (status name as reason, media's message kept)."""
+    error = MeetmeshError(exc.message or exc.status.name, reason=exc.status.name)
+    return error
+
+
+async def run_session(
+    session: Session,
+    receive: Callable[[], Awaitable[pb.SignalRequest | None]],
+    transmit: Callable[[pb.SignalResponse], Awaitable[None]],
+) -> None:
+    """Pump one session over a transport until either side ends it.
+
+    ``receive`` returns the next request or None when the client has gone; it may raise
+    ``MeetmeshError`` for a message it could not accept (that counts as a mistake).
+    """
+
+    async def pump_out() -> None:
+        while (response := await session.outbox.get()) is not None:
+            await transmit(response)
+
+    async def pump_in() -> None:
+        while not session.closed.is_set():
+            try:
+                request = await receive()
+            except MeetmeshError as exc:
+                session.reject(exc)
+                continue
+            if request is None:
+                return
+            await session.handle(request)
+
+    sender = asyncio.ensure_future(pump_out())
+    receiver = asyncio.ensure_future(pump_in())
+    try:
+        await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
+        if receiver.done() and not session.closed.is_set():
+            # The client went away (or half-closed): nothing more can be delivered.
+            session._finish()
+        with contextlib.suppress(Exception):
+            await sender
+    finally:
+        receiver.cancel()
+        sender.cancel()
+        await session.hub.transport_closed(session)

@@ -19,5 +19,7 @@ def mask_paths(mask: FieldMask | None, allowed: Collection[str], *, empty_means_
     unknown = [p for p in paths if p not in allowed]
     if unknown:
         updatable = ", ".join(sorted(allowed))
-        raise InvalidArgument([("update_mask", f"cannot update {p!r}; updatable: {updatable}") for p in unknown])
+        raise InvalidArgument(
+            [("update_mask", f"cannot update {p!r}; updatable: {updatable}") for p in unknown]
+        )
     return set(paths)

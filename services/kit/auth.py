@@ -56,6 +56,8 @@ class Principal:
     meeting_role: str = ""
     grants: frozenset[str] = field(default_factory=frozenset)
     expires_at: float = 0.0
+    # The bearer token itself, for calls made on the caller's behalf. Never log it.
+    token: str = field(default="", repr=False)
 
     @property
     def user_name(self) -> str:
@@ -187,6 +189,7 @@ class TokenService:
             session_id=str(claims.get("sid", "")),
             token_type=ACCESS,
             expires_at=float(claims["exp"]),
+            token=token,
         )
 
     def verify_join(self, token: str) -> Principal:
@@ -201,4 +204,5 @@ class TokenService:
             meeting_role=str(claims.get("role", "")),
             grants=frozenset(str(g) for g in claims.get("grants", [])),
             expires_at=float(claims["exp"]),
+            token=token,
         )

@@ -70,6 +70,7 @@ def configure(level: str = "INFO", json_output: bool = True) -> None:
     root.setLevel(level.upper())
     # grpclib logs every application error with a traceback; our wrapper logs them once instead.
     logging.getLogger("grpclib.server").setLevel(logging.CRITICAL)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def get_logger(name: str) -> logging.Logger:

@@ -10,9 +10,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from typing import Any
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, TypeVar
 
 from .errors import InvalidArgument
+
+T = TypeVar("T")
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
@@ -47,3 +51,25 @@ def decode_token(token: str, params: Any) -> list[Any] | None:
     if not isinstance(position, list) or fingerprint != _fingerprint(params):
         raise InvalidArgument([("page_token", "does not belong to this request")])
     return position
+
+
+def decode_keyset(token: str, params: Any) -> tuple[datetime, str] | None:
+    """A (time, id) keyset position from ``token``; None for the first page."""
+    position = decode_token(token, params)
+    if position is None:
+        return None
+    try:
+        return datetime.fromisoformat(position[0]), str(position[1])
+    except (ValueError, IndexError, TypeError):
+        raise InvalidArgument([("page_token", "is not a token this service issued")]) from None
+
+
+def keyset_page(
+    rows: list[T], size: int, key: Callable[[T], tuple[datetime, str]], params: Any
+) -> tuple[list[T], str]:
+    """Trim ``rows`` (fetched with ``size + 1``) to a page and the token for the next one."""
+    if len(rows) <= size:
+        return rows, ""
+    rows = rows[:size]
+    when, ident = key(rows[-1])
+    return rows, encode_token([when.isoformat(), ident], params)

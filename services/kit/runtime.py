@@ -17,6 +17,7 @@ from .config import PlatformSettings
 from .db import Database
 from .keys import load_or_create
 from .redis import create_redis
+from .revocation import Revocations
 
 
 @dataclass
@@ -40,6 +41,11 @@ class Runtime:
         if self._redis is None:
             self._redis = create_redis(self.settings.redis_url)
         return self._redis
+
+    @property
+    def revocations(self) -> Revocations:
+        """Revoked sessions and users; written by the user service, checked by every service."""
+        return Revocations(self.redis, self.settings.redis_prefix, self.settings.access_token_ttl_s + 60)
 
     def database(self, service: str) -> Database:
         if service not in self._databases:

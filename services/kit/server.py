@@ -129,8 +129,7 @@ class ServiceHost:
         for hook in self.spec.on_start:
             await hook()
         await self.server.start(self.host, self._grpc_port_wanted, reuse_address=True)
-        listener = self.server._server
-        assert isinstance(listener, asyncio.Server)
+        listener: Any = self.server._server  # asyncio's or uvloop's Server
         self.grpc_port = listener.sockets[0].getsockname()[1]
         sock = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -139,7 +138,11 @@ class ServiceHost:
         sock.setblocking(False)
         self.http_port = sock.getsockname()[1]
         config = uvicorn.Config(self._http_app(), log_level="warning", lifespan="off", access_log=False)
+        config.load()
         self._http = uvicorn.Server(config)
+        # Server.serve() would also own signals and a main loop; the host owns both, so start the
+        # listener the way serve() does and nothing more.
+        self._http.lifespan = config.lifespan_class(config)
         await self._http.startup(sockets=[sock])
         self._serving = True
         self._status.set(True)

@@ -14,9 +14,10 @@ def _field_path(violation: Any) -> str:
     parts: list[str] = []
     for element in violation.proto.field.elements:
         name = element.field_name
-        subscript = element.WhichOneof("subscript")
+        # protovalidate's own message types: a oneof is an object with .field and .value.
+        subscript = element.subscript
         if subscript is not None:
-            name = f"{name}[{getattr(element, subscript)}]"
+            name = f"{name}[{subscript.value}]"
         parts.append(name)
     return ".".join(parts)
 

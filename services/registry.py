@@ -14,6 +14,8 @@ from services.kit import Runtime, ServiceSpec
 SERVICES: dict[str, str] = {
     "user": "services.user.server:create",
     "meeting": "services.meeting.server:create",
+    "media": "services.media.server:create",
+    "signaling": "services.signaling.server:create",
 }
 
 Factory = Callable[[Runtime], Awaitable[ServiceSpec]]

@@ -1,9 +1,23 @@
-"""Helpers shared by the real-time media tests."""
+"""Helpers shared by the real-time media tests: the platform with media and signaling, bots."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from meetmesh.meeting.v1 import meeting_pb2
+from meetmesh_sdk.room import Room
+from services.kit import ServiceHost
+from services.media import network
+from services.media.config import MediaSettings
+from services.media.server import build as build_media
+from services.media.service import MediaService
+from services.signaling.config import SignalingSettings
+from services.signaling.hub import Hub
+from services.signaling.server import build as build_signaling
+from tests.support import Client, Platform
 
 
 async def wait_for(predicate: Callable[[], bool], limit_s: float = 10.0) -> None:
@@ -15,3 +29,73 @@ async def wait_for(predicate: Callable[[], bool], limit_s: float = 10.0) -> None
 
 def close_to(rgb: tuple[int, int, int], expected: tuple[int, int, int], tolerance: int = 30) -> bool:
     return all(abs(a - b) < tolerance for a, b in zip(rgb, expected, strict=True))
+
+
+@dataclass
+class Rtc:
+    """The user, meeting, media and signaling services, and a meeting with its host."""
+
+    platform: Platform
+    media: MediaService
+    hubs: list[Hub]
+    signaling_hosts: list[ServiceHost]
+    host: Client
+    meeting: meeting_pb2.Meeting
+    rooms: list[Room] = field(default_factory=list)
+
+    @property
+    def signaling_address(self) -> str:
+        return f"127.0.0.1:{self.signaling_hosts[0].grpc_port}"
+
+    async def add_signaling(self, **overrides: Any) -> ServiceHost:
+        """Another signaling instance on the same Redis and media."""
+        settings = SignalingSettings(media_target=self.platform.settings.media.address, **overrides)
+        spec, hub = build_signaling(self.platform.runtime, settings)
+        host = ServiceHost(spec, self.platform.runtime.tokens, shutdown_grace_s=1.0)
+        await host.start()
+        self.hubs.append(hub)
+        self.signaling_hosts.append(host)
+        return host
+
+    async def join_token(self, client: Client | None = None) -> tuple[str, str]:
+        """A join token through the meeting service: (token, signaling address)."""
+        client = client or await self.platform.client("Guest")
+        reply = await client.join(self.meeting.name, wait_for_admission=True)
+        assert reply.join_token
+        return reply.join_token, reply.signaling_address
+
+    async def bot(self, client: Client | None = None, instance: int = 0, **kw: Any) -> Room:
+        token, _ = await self.join_token(client)
+        room = await Room.connect(f"127.0.0.1:{self.signaling_hosts[instance].grpc_port}", token, **kw)
+        self.rooms.append(room)
+        return room
+
+    def token(self, pid: str, grants: list[str], user: str = "u-test") -> str:
+        """A join token minted with the platform key (for grant combinations no role has)."""
+        meeting_id = self.meeting.name.split("/")[1]
+        token, _ = self.platform.runtime.tokens.issue_join(
+            user_id=user, meeting_id=meeting_id, participant_id=pid, meeting_role="participant",
+            grants=grants, ttl_s=300,
+        )
+        return token
+
+    async def close(self) -> None:
+        for room in self.rooms:
+            await room.close()
+        for host in self.signaling_hosts:
+            await host.stop()
+
+
+async def start_rtc(platform: Platform, media: MediaSettings | None = None, **signaling: Any) -> Rtc:
+    network.use_host_addresses(["127.0.0.1"])
+    media_spec, media_service = build_media(platform.runtime, media or MediaSettings())
+    media_host = ServiceHost(media_spec, platform.runtime.tokens, shutdown_grace_s=1.0)
+    await media_host.start()
+    platform.hosts["media"] = media_host
+    platform.settings.media.target = f"127.0.0.1:{media_host.grpc_port}"
+    host = await platform.client("Host")
+    meeting = await host.create_meeting(title="Media test")
+    rtc = Rtc(platform, media_service, [], [], host, meeting)
+    sig = await rtc.add_signaling(**signaling)
+    platform.settings.signaling.target = f"127.0.0.1:{sig.grpc_port}"
+    return rtc

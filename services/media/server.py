@@ -24,9 +24,15 @@ def ice_configuration(settings: MediaSettings, participant: str) -> RTCConfigura
     return network.rtc_configuration(settings.stun_urls, settings.turn_urls, username, password)
 
 
-def create(
+async def create(runtime: Runtime) -> ServiceSpec:
+    spec, _ = build(runtime)
+    return spec
+
+
+def build(
     runtime: Runtime, settings: MediaSettings | None = None, ai_consumer: TapConsumer | None = None
 ) -> tuple[ServiceSpec, MediaService]:
+    """The spec and the service object (tests and the all-in-one process reach into it)."""
     settings = settings or MediaSettings()
     network.use_host_addresses(settings.ice_host_addresses)
     sfu = Sfu(lambda participant: ice_configuration(settings, participant))

@@ -27,8 +27,9 @@ from .session import Session
 
 log = logging.getLogger("meetmesh.signaling.hub")
 
-# Published by the meeting service: JSON {"type": ..., "participant": <pid>, ...}.
-MEETING_EVENTS_PATTERN = "meeting:events:*"
+# Published by the meeting service (services/meeting/events.py) on <prefix>:meeting:events:<id>:
+# JSON {"type": ..., "meeting": <id>, "participant": <pid>, "role": ..., "grants": [...]}.
+MEETING_EVENTS = ":meeting:events:"
 MAX_SPEAKERS = 3
 
 
@@ -45,6 +46,7 @@ class Hub:
         self.tokens = tokens
         self.redis = redis
         self.store = RoomStore(redis, redis_prefix)
+        self.redis_prefix = redis_prefix
         self.media_channel = media_channel
         self.media = media_grpc.MediaServiceStub(media_channel)
         self.chat_bucket = TokenBucket(
@@ -163,7 +165,7 @@ class Hub:
     # -- the bus and meeting events ------------------------------------------------------------
     async def _listen(self) -> None:
         pubsub = self.redis.pubsub()
-        await pubsub.psubscribe(self.store.bus_pattern, MEETING_EVENTS_PATTERN)
+        await pubsub.psubscribe(self.store.bus_pattern, f"{self.redis_prefix}{MEETING_EVENTS}*")
         self._subscribed.set()
         try:
             while True:
@@ -172,7 +174,7 @@ class Hub:
                     continue
                 channel = message["channel"].decode()
                 try:
-                    if channel.startswith("meeting:events:"):
+                    if MEETING_EVENTS in channel:
                         await self._meeting_event(channel.rsplit(":", 1)[1], json.loads(message["data"]))
                     else:
                         self._deliver(BusMessage.decode(self.store.meeting_of(channel), message["data"]))

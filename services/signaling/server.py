@@ -10,7 +10,13 @@ from .service import SignalingService
 from .websocket import rtc_route
 
 
-def create(runtime: Runtime, settings: SignalingSettings | None = None) -> tuple[ServiceSpec, Hub]:
+async def create(runtime: Runtime) -> ServiceSpec:
+    spec, _ = build(runtime)
+    return spec
+
+
+def build(runtime: Runtime, settings: SignalingSettings | None = None) -> tuple[ServiceSpec, Hub]:
+    """The spec and the hub (tests reach into it)."""
     settings = settings or SignalingSettings()
     media = channel(settings.media_target or runtime.settings.media.address)
     hub = Hub(settings, runtime.tokens, runtime.redis, runtime.settings.redis_prefix, media)

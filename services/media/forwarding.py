@@ -152,10 +152,11 @@ class PacketSource:
         if self.kind != "video":
             return
         now = time.monotonic()
-        if now - self._last_pli < PLI_MIN_INTERVAL_S:
-            return
+        sources = self.receiver.getSynchronizationSources()
+        if not sources or now - self._last_pli < PLI_MIN_INTERVAL_S:
+            return  # nothing received yet: the first frame will be a keyframe anyway
         self._last_pli = now
-        for source in self.receiver.getSynchronizationSources():
+        for source in sources:
             task = asyncio.ensure_future(self.receiver._send_rtcp_pli(source.source))
             self._pending.add(task)
             task.add_done_callback(self._pending.discard)
@@ -192,6 +193,7 @@ class ForwardedTrack(MediaStreamTrack):
     def _offer(self, packet: av.Packet | None, keyframe: bool) -> None:
         if packet is not None and not self._synced:
             if not keyframe:
+                self.source.request_keyframe()  # rate-limited; repeats until one arrives
                 return
             self._synced = True
         try:

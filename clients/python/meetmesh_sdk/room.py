@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiortc import MediaStreamTrack, RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
+from aiortc.contrib.media import MediaRelay
 from grpclib.client import Channel
 
 from meetmesh.signaling.v1 import signaling_grpc
@@ -101,13 +102,18 @@ class Room:
         self._background: set[asyncio.Task[Any]] = set()
         self._closing = False
         self._resuming: asyncio.Task[None] | None = None
+        self._relay = MediaRelay()
 
     # -- connecting ----------------------------------------------------------------------------
     @classmethod
     async def connect(cls, target: str, token: str, auto_subscribe: bool = True) -> Room:
         """Join through signaling at ``target`` (``host:port``) with a join token."""
         room = cls(target, token, auto_subscribe)
-        await room._open(resume_token="")
+        try:
+            await room._open(resume_token="")
+        except BaseException:
+            await room.close()
+            raise
         return room
 
     async def _open(self, resume_token: str) -> None:
@@ -266,7 +272,12 @@ class Room:
             wanted = [t for t in dict.fromkeys(subscribe or []) if t not in self.remote and t in self.tracks]
             if not publish and not wanted:
                 return
-            senders = {id(p): pc.addTransceiver(p.track, direction="sendonly") for p in publish}
+            # Through the relay: closing a peer connection stops its tracks, and a resumed session
+            # publishes the same sources again on a new one.
+            senders = {
+                id(p): pc.addTransceiver(self._relay.subscribe(p.track, buffered=False), direction="sendonly")
+                for p in publish
+            }
             receivers = {t: pc.addTransceiver(_kind_name(self.tracks[t].kind), direction="recvonly") for t in wanted}
             await pc.setLocalDescription(await pc.createOffer())
             for p in publish:

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import uuid
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from meetmesh.meeting.v1 import meeting_pb2
 from meetmesh_sdk.room import Room
@@ -17,7 +21,8 @@ from services.media.service import MediaService
 from services.signaling.config import SignalingSettings
 from services.signaling.hub import Hub
 from services.signaling.server import build as build_signaling
-from tests.support import Client, Platform
+from tests.conftest import PG_URL, REDIS_URL
+from tests.support import Client, Platform, start_platform
 
 
 async def wait_for(predicate: Callable[[], bool], limit_s: float = 10.0) -> None:
@@ -74,8 +79,12 @@ class Rtc:
         """A join token minted with the platform key (for grant combinations no role has)."""
         meeting_id = self.meeting.name.split("/")[1]
         token, _ = self.platform.runtime.tokens.issue_join(
-            user_id=user, meeting_id=meeting_id, participant_id=pid, meeting_role="participant",
-            grants=grants, ttl_s=300,
+            user_id=user,
+            meeting_id=meeting_id,
+            participant_id=pid,
+            meeting_role="participant",
+            grants=grants,
+            ttl_s=300,
         )
         return token
 
@@ -99,3 +108,22 @@ async def start_rtc(platform: Platform, media: MediaSettings | None = None, **si
     sig = await rtc.add_signaling(**signaling)
     platform.settings.signaling.target = f"127.0.0.1:{sig.grpc_port}"
     return rtc
+
+
+@pytest.fixture
+async def rtc(run_id: str, keys_dir: Path) -> AsyncIterator[Rtc]:
+    """User, meeting, media and signaling services on PostgreSQL and Redis, with one meeting."""
+    stores = {
+        "kind": "real",
+        "database_url": PG_URL,
+        "redis_url": REDIS_URL,
+        "schema_prefix": f"t{run_id}_{uuid.uuid4().hex[:6]}_",
+        "redis_prefix": f"mmtest:{run_id}:{uuid.uuid4().hex[:6]}",
+    }
+    platform = await start_platform(stores, keys_dir)
+    env = await start_rtc(platform)
+    try:
+        yield env
+    finally:
+        await env.close()
+        await platform.close()

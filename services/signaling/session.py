@@ -24,6 +24,7 @@ from meetmesh.media.v1 import media_pb2
 from meetmesh.signaling.v1 import signaling_pb2 as pb
 from services.kit import (
     FailedPrecondition,
+    Internal,
     InvalidArgument,
     MeetmeshError,
     NotFound,
@@ -82,9 +83,12 @@ class Session:
             self._finish()
 
     def error(self, exc: MeetmeshError, request_id: int = 0, fatal: bool = False) -> None:
+        message = exc.message
+        if isinstance(exc, InvalidArgument) and exc.violations:
+            message = "; ".join(f"{field}: {why}" for field, why in exc.violations)
         self.send(
             pb.SignalResponse(
-                request_id=request_id, error=pb.Error(reason=exc.reason, message=exc.message, fatal=fatal)
+                request_id=request_id, error=pb.Error(reason=exc.reason, message=message, fatal=fatal)
             )
         )
 
@@ -118,6 +122,9 @@ class Session:
             self.reject(exc, request.request_id)
         except GRPCError as exc:
             self.reject(_from_media(exc), request.request_id)
+        except Exception:
+            log.exception("a signaling request failed", extra={"kind": kind})
+            self.reject(Internal("internal error"), request.request_id)
 
     def reject(self, exc: MeetmeshError, request_id: int = 0) -> None:
         self.errors += 1
@@ -304,7 +311,7 @@ class Session:
     async def _rate_limit(self) -> None:
         allowed, wait_s = await self.hub.chat_bucket.take(f"{self.meeting}:{self.pid}")
         if not allowed:
-            raise ResourceExhausted(f"too many messages; retry in {wait_s:.1f} s")
+            raise ResourceExhausted(f"too many messages; retry in {wait_s:.1f} s", retry_after_s=wait_s)
 
     async def _on_chat(self, request: pb.SignalRequest) -> None:
         self._require("chat")

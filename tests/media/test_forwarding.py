@@ -13,7 +13,6 @@ from aiortc.mediastreams import MediaStreamError
 
 from meetmesh_sdk.sources import ColorVideoTrack, ToneAudioTrack, dominant_rgb
 from services.media import network
-from tests.rtc_helpers import close_to, wait_for
 from services.media.forwarding import (
     PacketSource,
     attach_sender,
@@ -22,6 +21,7 @@ from services.media.forwarding import (
     restrict_codecs,
     vp8_dimensions,
 )
+from tests.rtc_helpers import close_to, wait_for
 
 RED = (220, 30, 30)
 

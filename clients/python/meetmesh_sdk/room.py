@@ -103,6 +103,7 @@ class Room:
         self._closing = False
         self._resuming: asyncio.Task[None] | None = None
         self._relay = MediaRelay()
+        self._resume_started = asyncio.Event()
 
     # -- connecting ----------------------------------------------------------------------------
     @classmethod
@@ -122,7 +123,9 @@ class Room:
         await self._stream.__aenter__()
         await self._stream.send_request()
         self._reader = asyncio.ensure_future(self._read())
-        joined = await self.request(pb.SignalRequest(join=pb.Join(token=self.token, resume_token=resume_token)))
+        joined = await self.request(
+            pb.SignalRequest(join=pb.Join(token=self.token, resume_token=resume_token))
+        )
         self._on_joined(joined.joined)
         self.pc = RTCPeerConnection(self._rtc_configuration())
         self.pc.on("track", self._on_track)
@@ -148,7 +151,7 @@ class Room:
             raise Disconnected(self.closed_reason or "not connected")
         await self._stream.send_message(request)
 
-    async def request(self, request: pb.SignalRequest, timeout: float = 20.0) -> pb.SignalResponse:
+    async def request(self, request: pb.SignalRequest, within_s: float = 20.0) -> pb.SignalResponse:
         """Send and wait for the response carrying the same ``request_id``."""
         self._next_id += 1
         request.request_id = self._next_id
@@ -156,7 +159,7 @@ class Room:
         self._pending[request.request_id] = future
         try:
             await self.send(request)
-            response = await asyncio.wait_for(future, timeout)
+            response = await asyncio.wait_for(future, within_s)
         finally:
             self._pending.pop(request.request_id, None)
         if response.WhichOneof("message") == "error":
@@ -173,6 +176,7 @@ class Room:
             log.info("signaling stream broke: %s", type(exc).__name__)
         if self._stream is stream and not self._closing and not self.closed_reason:
             self._resuming = asyncio.ensure_future(self._resume())
+            self._resume_started.set()
 
     def _dispatch(self, response: pb.SignalResponse) -> None:
         kind = response.WhichOneof("message")
@@ -202,9 +206,9 @@ class Room:
         async with self._changed:
             self._changed.notify_all()
 
-    async def wait_until(self, predicate: Callable[[], bool], timeout: float = 20.0) -> None:
+    async def wait_until(self, predicate: Callable[[], bool], within_s: float = 20.0) -> None:
         """Wait until ``predicate()`` holds; it is re-checked after every event."""
-        async with asyncio.timeout(timeout), self._changed:
+        async with asyncio.timeout(within_s), self._changed:
             await self._changed.wait_for(predicate)
 
     async def events(self) -> AsyncIterator[pb.SignalResponse]:
@@ -246,9 +250,15 @@ class Room:
         self._spawn(self._notify())
 
     # -- media ---------------------------------------------------------------------------------
-    async def publish(self, track: MediaStreamTrack, source: int = pb.TRACK_SOURCE_UNSPECIFIED, name: str = "") -> str:
+    async def publish(
+        self, track: MediaStreamTrack, source: int = pb.TRACK_SOURCE_UNSPECIFIED, name: str = ""
+    ) -> str:
         """Publish a local track; returns its track id."""
-        local = _Local(track, source or (pb.TRACK_SOURCE_CAMERA if track.kind == "video" else pb.TRACK_SOURCE_MICROPHONE), name)
+        local = _Local(
+            track,
+            source or (pb.TRACK_SOURCE_CAMERA if track.kind == "video" else pb.TRACK_SOURCE_MICROPHONE),
+            name,
+        )
         self._local.append(local)
         await self._negotiate(publish=[local])
         return local.track_id
@@ -262,9 +272,13 @@ class Room:
             self.remote.pop(track_id, None)
 
     async def _renegotiate_all(self) -> None:
-        await self._negotiate(publish=list(self._local), subscribe=self._subscribable() if self.auto_subscribe else [])
+        await self._negotiate(
+            publish=list(self._local), subscribe=self._subscribable() if self.auto_subscribe else []
+        )
 
-    async def _negotiate(self, publish: list[_Local] | None = None, subscribe: list[str] | None = None) -> None:
+    async def _negotiate(
+        self, publish: list[_Local] | None = None, subscribe: list[str] | None = None
+    ) -> None:
         async with self._negotiation:
             pc = self.pc
             assert pc is not None
@@ -278,13 +292,17 @@ class Room:
                 id(p): pc.addTransceiver(self._relay.subscribe(p.track, buffered=False), direction="sendonly")
                 for p in publish
             }
-            receivers = {t: pc.addTransceiver(_kind_name(self.tracks[t].kind), direction="recvonly") for t in wanted}
+            receivers = {
+                t: pc.addTransceiver(_kind_name(self.tracks[t].kind), direction="recvonly") for t in wanted
+            }
             await pc.setLocalDescription(await pc.createOffer())
             for p in publish:
                 transceiver = senders[id(p)]
                 await self.send(
                     pb.SignalRequest(
-                        publish=pb.PublishTrack(mid=transceiver.mid, kind=KINDS[p.track.kind], source=p.source, name=p.name)
+                        publish=pb.PublishTrack(
+                            mid=transceiver.mid, kind=KINDS[p.track.kind], source=p.source, name=p.name
+                        )
                     )
                 )
             if wanted:
@@ -322,7 +340,10 @@ class Room:
         async def wait() -> None:
             try:
                 while (event := await queue.get()) is not None:
-                    if event.request_id == offer_id and event.WhichOneof("message") in ("tracks_published", "error"):
+                    if event.request_id == offer_id and event.WhichOneof("message") in (
+                        "tracks_published",
+                        "error",
+                    ):
                         if not future.done():
                             future.set_result(event)
                         return
@@ -331,7 +352,9 @@ class Room:
 
         self._spawn(wait())
 
-    async def wait_for_track(self, predicate: Callable[[RemoteTrack], bool], timeout: float = 20.0) -> RemoteTrack:
+    async def wait_for_track(
+        self, predicate: Callable[[RemoteTrack], bool], within_s: float = 20.0
+    ) -> RemoteTrack:
         """The first subscribed track for which ``predicate`` holds (waiting for it if needed)."""
         found: list[RemoteTrack] = []
 
@@ -339,7 +362,7 @@ class Room:
             found[:] = [r for r in self.remote.values() if predicate(r)]
             return bool(found)
 
-        await self.wait_until(check, timeout)
+        await self.wait_until(check, within_s)
         return found[0]
 
     def local_track_id(self, track: MediaStreamTrack) -> str:
@@ -416,10 +439,10 @@ class Room:
         if self._channel is not None:
             self._channel.close()
 
-    async def wait_resumed(self, timeout: float = 20.0) -> None:
-        async with asyncio.timeout(timeout):
-            while self._resuming is None:
-                await asyncio.sleep(0.02)
+    async def wait_resumed(self, within_s: float = 20.0) -> None:
+        async with asyncio.timeout(within_s):
+            await self._resume_started.wait()
+            assert self._resuming is not None
             await self._resuming
 
     async def leave(self) -> None:

@@ -6,11 +6,12 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from services.kit import FailureThrottle, Runtime, ServiceSpec
+from services.kit import AuthMode, FailureThrottle, Runtime, ServiceSpec
 
 from .config import MeetingSettings
 from .directory import UserDirectory
 from .events import MeetingEvents
+from .recordings import CREATE_RECORDING, RecordingRegistry
 from .service import MeetingService
 from .store import MeetingStore
 
@@ -26,9 +27,10 @@ async def create(runtime: Runtime) -> ServiceSpec:
     prefix = settings.redis_prefix
     opts = settings.meeting_svc
     directory = UserDirectory(settings.user.address)
+    store = MeetingStore(db)
     service = MeetingService(
         settings,
-        MeetingStore(db),
+        store,
         runtime.tokens,
         MeetingEvents(runtime.redis, prefix),
         directory,
@@ -49,7 +51,9 @@ async def create(runtime: Runtime) -> ServiceSpec:
 
     return ServiceSpec(
         name="meeting",
-        handlers=[service],
+        handlers=[service, RecordingRegistry(store)],
+        # Internal (media registers recordings); the edge never routes this package.
+        auth={CREATE_RECORDING: AuthMode.NONE},
         readiness=[db_ready],
         on_stop=[close_directory],
         is_revoked=runtime.revocations.is_revoked,

@@ -508,8 +508,9 @@ class MeetingService(meeting_grpc.MeetingServiceBase):
         if g.CO_HOST in (new_role, target.role) and not caller_is_host:
             raise PermissionDenied("only the host makes or unmakes co-hosts")
         row = await self.store.set_role(meeting_id, participant_id, new_role)
+        grants = sorted(g.effective(new_role, g.parse_overrides(access.meeting.role_grants)))
         await self.events.publish(
-            meeting_id, "role_changed", participant=row.id, user=row.user_id, role=new_role
+            meeting_id, "role_changed", participant=row.id, user=row.user_id, role=new_role, grants=grants
         )
         await stream.send_message(
             meeting_pb2.UpdateParticipantResponse(participant=participant_message(row, access.meeting))

@@ -321,3 +321,11 @@ class MeetingStore:
         query = query.order_by(RecordingRow.create_time, RecordingRow.id).limit(limit)
         async with self.db.sessions() as session:
             return list((await session.execute(query)).scalars())
+
+    async def add_recording(self, meeting_id: str, values: dict[str, Any]) -> RecordingRow:
+        if await self.meeting(meeting_id) is None:
+            raise NotFound(f"meetings/{meeting_id} does not exist")
+        row = RecordingRow(id=new_id(), meeting_id=meeting_id, create_time=utcnow(), **values)
+        async with self.db.transaction() as session:
+            session.add(row)
+        return row

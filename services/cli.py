@@ -4,7 +4,8 @@
   in-process Redis) unless MEETMESH_DATABASE_URL / MEETMESH_REDIS_URL say otherwise;
 * ``meetmesh serve <service>``: one service against the configured stores;
 * ``meetmesh migrate [service...]``: bring database schemas up to date;
-* ``meetmesh admin promote <email>``: make an account an admin.
+* ``meetmesh admin promote <email>``: make an account an admin;
+* ``meetmesh bot``: join a meeting and play a media file (see ``meetmesh_sdk.bot``).
 """
 
 from __future__ import annotations
@@ -130,6 +131,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     admin_sub = admin.add_subparsers(dest="admin_command", required=True)
     promote = admin_sub.add_parser("promote", help="make an account an admin")
     promote.add_argument("email")
+    bot = sub.add_parser("bot", help="join a meeting and play a media file")
+    from meetmesh_sdk import bot as bot_command
+
+    bot_command.add_arguments(bot)
     args = parser.parse_args(argv)
 
     _install_uvloop()
@@ -141,6 +146,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         asyncio.run(_migrate(args.services or list(SERVICES)))
     elif args.command == "admin":
         return asyncio.run(_promote(args.email))
+    elif args.command == "bot":
+        return asyncio.run(bot_command.run(args))
     return 0
 
 

@@ -12,23 +12,11 @@ import itertools
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-import aioice.ice
 from aiortc import RTCConfiguration, RTCIceServer
 
-_original_get_host_addresses = aioice.ice.get_host_addresses
+from meetmesh_sdk.ice import use_host_addresses
 
-
-def use_host_addresses(addresses: Sequence[str] | None) -> None:
-    """Gather host candidates only on these addresses (None restores aioice's own choice)."""
-    if not addresses:
-        aioice.ice.get_host_addresses = _original_get_host_addresses
-        return
-    fixed = list(addresses)
-
-    def get_host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
-        return [a for a in fixed if (":" in a and use_ipv6) or (":" not in a and use_ipv4)]
-
-    aioice.ice.get_host_addresses = get_host_addresses
+__all__ = ["PortRange", "rtc_configuration", "use_host_addresses"]
 
 
 class PortRange:

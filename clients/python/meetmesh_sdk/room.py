@@ -73,7 +73,7 @@ def _kind_name(kind: int) -> str:
     return "audio" if kind == pb.TRACK_KIND_AUDIO else "video"
 
 
-def _host_port(target: str) -> tuple[str, int]:
+def host_port(target: str) -> tuple[str, int]:
     host, _, port = target.rpartition(":")
     return host.strip("[]") or "127.0.0.1", int(port)
 
@@ -118,7 +118,7 @@ class Room:
         return room
 
     async def _open(self, resume_token: str) -> None:
-        self._channel = Channel(*_host_port(self.target))
+        self._channel = Channel(*host_port(self.target))
         self._stream = signaling_grpc.SignalingServiceStub(self._channel).Connect.open()
         await self._stream.__aenter__()
         await self._stream.send_request()

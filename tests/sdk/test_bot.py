@@ -50,7 +50,8 @@ async def test_bot_plays_a_file_into_a_meeting(rtc: Rtc, tmp_path: Path) -> None
     bot = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "services.cli", "bot",
         "--meeting", rtc.meeting.name, "--server", f"127.0.0.1:{meeting_port}",
-        "--access-token", guest.tokens.access_token, "--file", str(clip), "--loop", "--duration", "60", "--ice-host", "127.0.0.1",
+        "--access-token", guest.tokens.access_token, "--file", str(clip), "--loop",
+        "--duration", "60", "--ice-host", "127.0.0.1",
         stdout=asyncio.subprocess.PIPE, env=env,
     )  # fmt: skip
     try:

@@ -62,10 +62,16 @@ def restrict_codecs(transceiver: RTCRtpTransceiver) -> None:
     Must run between ``setRemoteDescription`` and ``createAnswer``. Raises ValueError when the
     remote side offered none of them.
     """
-    codecs = [c for c in transceiver._codecs if c.mimeType.lower() in FORWARDED_MIME_TYPES]
-    if not any(c.mimeType.lower() != "video/rtx" for c in codecs):
+    media = [c for c in transceiver._codecs if c.mimeType.lower() in FORWARDED_MIME_TYPES - {"video/rtx"}]
+    if not media:
         raise ValueError(f"no forwardable {transceiver.kind} codec offered (need VP8 or Opus)")
-    transceiver._codecs = codecs
+    kept = {c.payloadType for c in media}
+    rtx = [
+        c
+        for c in transceiver._codecs
+        if c.mimeType.lower() == "video/rtx" and c.parameters.get("apt") in kept
+    ]
+    transceiver._codecs = media + rtx
 
 
 class PacketSource:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+
 from meetmesh.meeting.v1 import meeting_pb2
 from meetmesh.signaling.v1 import signaling_pb2 as pb
 from meetmesh_sdk.room import RemoteTrack, Room, SignalingError

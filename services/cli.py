@@ -42,6 +42,7 @@ async def start_services(runtime: Runtime, names: Sequence[str]) -> list[Service
                 grpc_port=endpoint.grpc_port,
                 http_port=endpoint.http_port,
                 shutdown_grace_s=settings.shutdown_grace_s,
+                max_message_bytes=settings.max_message_bytes,
             )
             await host.start()
             hosts.append(host)

@@ -19,7 +19,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import uvicorn
+from google.protobuf.message import DecodeError
 from grpclib.const import Cardinality
+from grpclib.encoding.proto import ProtoCodec, ProtoStatusDetailsCodec
 from grpclib.events import RecvMessage, RecvRequest, SendMessage, listen
 from grpclib.exceptions import GRPCError, StreamTerminatedError
 from grpclib.health.check import ServiceStatus
@@ -34,7 +36,15 @@ from starlette.routing import BaseRoute, Route
 
 from . import context as ctx
 from .auth import AuthMode, Principal, TokenService, bearer_token, reset_principal, set_principal
-from .errors import Internal, MeetmeshError, Unauthenticated, Unavailable, to_grpc_error
+from .errors import (
+    Internal,
+    InvalidArgument,
+    MeetmeshError,
+    ResourceExhausted,
+    Unauthenticated,
+    Unavailable,
+    to_grpc_error,
+)
 from .metrics import ServerMetrics
 from .validation import validate
 
@@ -69,6 +79,27 @@ def _unavailable_errors() -> tuple[type[BaseException], ...]:
     )
 
 
+class BoundedProtoCodec(ProtoCodec):
+    """grpclib's protobuf codec, refusing oversized and undecodable request messages."""
+
+    def __init__(self, max_message_bytes: int) -> None:
+        self.max_message_bytes = max_message_bytes
+
+    def decode(self, data: bytes, message_type: Any) -> Any:
+        if len(data) > self.max_message_bytes:
+            raise to_grpc_error(
+                ResourceExhausted(
+                    f"the message is {len(data)} bytes; the limit is {self.max_message_bytes}",
+                    retry_after_s=0,
+                    reason="PAYLOAD_TOO_LARGE",
+                )
+            )
+        try:
+            return super().decode(data, message_type)
+        except DecodeError:
+            raise to_grpc_error(InvalidArgument([], "the message is not valid protobuf")) from None
+
+
 @dataclass
 class ServiceSpec:
     """What a service contributes; the host does the rest."""
@@ -99,6 +130,7 @@ class ServiceHost:
         grpc_port: int = 0,
         http_port: int = 0,
         shutdown_grace_s: float = 10.0,
+        max_message_bytes: int = 4 * 1024 * 1024,
     ) -> None:
         self.spec = spec
         self.tokens = tokens
@@ -118,7 +150,11 @@ class ServiceHost:
             for h in handlers
             for path, method in h.__mapping__().items()
         }
-        self.server = Server(ServerReflection.extend([*handlers, self.health]))
+        self.server = Server(
+            ServerReflection.extend([*handlers, self.health]),
+            codec=BoundedProtoCodec(max_message_bytes),
+            status_details_codec=ProtoStatusDetailsCodec(),
+        )
         listen(self.server, RecvRequest, self._on_request)
         listen(self.server, RecvMessage, self._on_message)
         listen(self.server, SendMessage, self._on_send)

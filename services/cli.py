@@ -121,8 +121,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="meetmesh", description=__doc__.split("\n\n")[0] if __doc__ else "")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("up", help="run every service in one process (embedded defaults)")
-    serve = sub.add_parser("serve", help="run one service")
-    serve.add_argument("service", choices=list(SERVICES))
+    serve = sub.add_parser("serve", help="run one service (or several, in one process)")
+    serve.add_argument("services", nargs="+", choices=list(SERVICES), metavar="service")
     migrate = sub.add_parser("migrate", help="bring database schemas up to date")
     migrate.add_argument(
         "services", nargs="*", metavar="service", help=f"default: all ({', '.join(SERVICES)})"
@@ -137,7 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "up":
         asyncio.run(_run(list(SERVICES), banner=True))
     elif args.command == "serve":
-        asyncio.run(_run([args.service], banner=True))
+        asyncio.run(_run(args.services, banner=True))
     elif args.command == "migrate":
         asyncio.run(_migrate(args.services or list(SERVICES)))
     elif args.command == "admin":

@@ -45,7 +45,7 @@ from .errors import (
     Unavailable,
     to_grpc_error,
 )
-from .metrics import ServerMetrics
+from .metrics import MethodMetrics, ServerMetrics
 from .validation import validate
 
 log = logging.getLogger("meetmesh.kit.server")
@@ -141,6 +141,7 @@ class ServiceHost:
         self.http_port = 0
         self.shutdown_grace_s = shutdown_grace_s
         self.metrics = ServerMetrics()
+        self._method_metrics: dict[tuple[str, str, str], MethodMetrics] = {}
         self._status = ServiceStatus()
         handlers = list(spec.handlers)
         self.health = Health({OVERALL: [self._status], **{h: [self._status] for h in handlers}})
@@ -275,9 +276,10 @@ class ServiceHost:
         forwarded = raw_forwarded if isinstance(raw_forwarded, str) else None
         deadline = event.deadline
 
+        children = self._children(labels)
+
         async def wrapped(stream: Stream[Any, Any]) -> None:
-            metrics = self.metrics
-            metrics.started.labels(*labels).inc()
+            children.started.inc()
             started = time.perf_counter()
             code = "OK"
             principal_token = None
@@ -311,21 +313,27 @@ class ServiceHost:
             finally:
                 if principal_token is not None:
                     reset_principal(principal_token)
-                metrics.handled.labels(*labels, code).inc()
-                metrics.handling.labels(*labels).observe(time.perf_counter() - started)
+                children.handled(code).inc()
+                children.handling.observe(time.perf_counter() - started)
 
         event.method_func = wrapped
+
+    def _children(self, labels: tuple[str, str, str]) -> MethodMetrics:
+        children = self._method_metrics.get(labels)
+        if children is None:
+            children = self._method_metrics[labels] = MethodMetrics(self.metrics, labels)
+        return children
 
     async def _on_message(self, event: RecvMessage) -> None:
         labels = _labels.get()
         if labels is not None:
-            self.metrics.msg_received.labels(*labels).inc()
+            self._children(labels).msg_received.inc()
         validate(event.message)
 
     async def _on_send(self, event: SendMessage) -> None:
         labels = _labels.get()
         if labels is not None:
-            self.metrics.msg_sent.labels(*labels).inc()
+            self._children(labels).msg_sent.inc()
 
 
 _UNAVAILABLE = _unavailable_errors()

@@ -8,6 +8,7 @@ from sqlalchemy import text
 
 from services.kit import AuthMode, FailureThrottle, Runtime, ServiceSpec
 
+from .cache import MeetingCache
 from .config import MeetingSettings
 from .directory import UserDirectory
 from .events import MeetingEvents
@@ -28,11 +29,16 @@ async def create(runtime: Runtime) -> ServiceSpec:
     opts = settings.meeting_svc
     directory = UserDirectory(settings.user.address)
     store = MeetingStore(db)
+<<<<<<< HEAD
+=======
+    events = MeetingEvents(runtime.redis, prefix)
+    cache = MeetingCache(store.meeting_and_participant, ttl_s=opts.cache_ttl_s)
+>>>>>>> main
     service = MeetingService(
         settings,
         store,
         runtime.tokens,
-        MeetingEvents(runtime.redis, prefix),
+        events,
         directory,
         FailureThrottle(
             runtime.redis,
@@ -40,13 +46,18 @@ async def create(runtime: Runtime) -> ServiceSpec:
             limit=opts.passcode_failures,
             window_s=opts.passcode_failure_window_s,
         ),
+        cache,
     )
 
     async def db_ready() -> None:
         async with db.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
 
-    async def close_directory() -> None:
+    async def start_cache() -> None:
+        cache.start(events.subscribe, events.channel("*"))
+
+    async def stop_background() -> None:
+        await cache.stop()
         directory.close()
 
     return ServiceSpec(
@@ -55,6 +66,7 @@ async def create(runtime: Runtime) -> ServiceSpec:
         # Internal (media registers recordings); the edge never routes this package.
         auth={CREATE_RECORDING: AuthMode.NONE},
         readiness=[db_ready],
-        on_stop=[close_directory],
+        on_start=[start_cache],
+        on_stop=[stop_background],
         is_revoked=runtime.revocations.is_revoked,
     )

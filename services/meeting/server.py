@@ -29,11 +29,8 @@ async def create(runtime: Runtime) -> ServiceSpec:
     opts = settings.meeting_svc
     directory = UserDirectory(settings.user.address)
     store = MeetingStore(db)
-<<<<<<< HEAD
-=======
     events = MeetingEvents(runtime.redis, prefix)
     cache = MeetingCache(store.meeting_and_participant, ttl_s=opts.cache_ttl_s)
->>>>>>> main
     service = MeetingService(
         settings,
         store,

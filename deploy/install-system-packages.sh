@@ -5,6 +5,8 @@ set -euo pipefail
 PACKAGES=(
   postgresql-client-common
   redis-tools
+  chromium     # the browser test of signaling's /rtc (Playwright drives it; no browser download)
+  janus        # make bench: the SFU baseline (videoroom plugin on loopback)
 )
 missing=()
 for pkg in "${PACKAGES[@]}"; do

@@ -543,9 +543,7 @@ async def _run() -> None:
     print("            (target: at least 100 per core)")
     if janus:
         janus_per = per_down_track(janus)
-        print(
-            f"  janus:    {janus_per * 100:.2f}% of a core per track, {1 / max(janus_per, 1e-6):.0f}/core"
-        )
+        print(f"  janus:    {janus_per * 100:.2f}% of a core per track, {1 / max(janus_per, 1e-6):.0f}/core")
         ratio = ours_per / max(janus_per, 1e-6)
         print(f"  meetmesh/janus CPU per down-track: {ratio:.1f}x (target: at most 3x)")
     else:

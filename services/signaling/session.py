@@ -64,6 +64,7 @@ class Session:
         self._early: list[pb.SignalResponse] | None = None
         self._pending_publish: dict[str, pb.PublishTrack] = {}
         self._pending_subscribe: dict[str, str] = {}
+        self._refused_publish = False
 
     @property
     def joined(self) -> bool:
@@ -199,6 +200,8 @@ class Session:
             raise PermissionDenied(f"this participant may not {grant}")
 
     async def _on_publish(self, request: pb.SignalRequest) -> None:
+        if "publish" not in self.grants:
+            self._refused_publish = True  # the offer carrying this m-line is refused too
         self._require("publish")
         if len(self._pending_publish) >= 16:
             raise InvalidArgument([("publish", "too many pending publications")])
@@ -227,6 +230,10 @@ class Session:
     async def _on_offer(self, request: pb.SignalRequest) -> None:
         if request.offer.type != "offer":
             raise InvalidArgument([("offer.type", "must be 'offer'")])
+        if self._refused_publish:
+            self._refused_publish = False
+            self._pending_subscribe.clear()
+            raise PermissionDenied("this participant may not publish")
         publications = {mid: f"TR_{uuid.uuid4().hex[:12]}" for mid in self._pending_publish}
         pending_publish, self._pending_publish = self._pending_publish, {}
         pending_subscribe, self._pending_subscribe = self._pending_subscribe, {}

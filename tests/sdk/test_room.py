@@ -174,3 +174,34 @@ async def test_unpublished_track_stops_flowing(rtc: Rtc) -> None:
             await asyncio.wait_for(remote.track.recv(), 1.0)
             drained += 1
     assert drained < 15  # only what was in flight when the track ended
+
+
+async def test_ending_the_meeting_closes_every_session_and_refuses_joins(rtc: Rtc) -> None:
+    first, second = await rtc.bot(), await rtc.bot()
+    token, address = await rtc.join_token()
+    await rtc.platform.meetings.EndMeeting(
+        meeting_pb2.EndMeetingRequest(name=rtc.meeting.name), metadata=rtc.host.metadata
+    )
+    await first.wait_until(lambda: first.closed_reason == "meeting_ended")
+    await second.wait_until(lambda: second.closed_reason == "meeting_ended")
+    with pytest.raises(SignalingError) as rejected:
+        await Room.connect(address, token)
+    assert rejected.value.reason == "MEETING_ENDED"
+
+
+async def test_a_role_change_takes_effect_at_once(rtc: Rtc) -> None:
+    guest = await rtc.platform.client("Guest")
+    room = await rtc.bot(guest)
+    await room.publish(ToneAudioTrack())
+    participant = meeting_pb2.Participant(
+        name=f"{rtc.meeting.name}/participants/{room.participant_id}", role=meeting_pb2.ROLE_VIEWER
+    )
+    await rtc.platform.meetings.UpdateParticipant(
+        meeting_pb2.UpdateParticipantRequest(participant=participant, update_mask={"paths": ["role"]}),
+        metadata=rtc.host.metadata,
+    )
+    me = room.participant_id
+    await room.wait_until(lambda: me in room.participants and "publish" not in room.participants[me].grants)
+    with pytest.raises(SignalingError) as rejected:
+        await room.publish(ColorVideoTrack(COLORS[0]))
+    assert rejected.value.reason == "PERMISSION_DENIED"

@@ -325,6 +325,10 @@ class Room:
             finally:
                 self._pending.pop(offer_id, None)
             if response.WhichOneof("message") == "error":
+                # The peer connection is stuck with an unanswered offer (aiortc cannot roll back):
+                # drop what was refused and resume, which renegotiates on a fresh connection.
+                self._local = [p for p in self._local if p not in publish]
+                self.drop_connection()
                 raise SignalingError(response.error)
             await pc.setRemoteDescription(RTCSessionDescription(sdp=response.answer.sdp, type="answer"))
             if publish:
@@ -408,14 +412,15 @@ class Room:
     # -- resuming and leaving ------------------------------------------------------------------
     async def _teardown_connection(self) -> None:
         stream, channel, pc = self._stream, self._channel, self.pc
-        self._stream = None
+        self._stream, self._channel, self.pc = None, None, None
         if stream is not None:
             with contextlib.suppress(Exception):
                 await stream.__aexit__(None, None, None)
         if channel is not None:
             channel.close()
         if pc is not None:
-            await pc.close()
+            # Shielded: a close cut short leaves aiortc waiting forever on the next close.
+            await asyncio.shield(pc.close())
         self.remote.clear()
         self._subscribing.clear()
         for p in self._local:

@@ -127,3 +127,14 @@ async def rtc(run_id: str, keys_dir: Path) -> AsyncIterator[Rtc]:
     finally:
         await env.close()
         await platform.close()
+
+
+async def drain(track: Any, quiet_s: float = 1.0) -> int:
+    """Frames a track still yields before it stays quiet for ``quiet_s``."""
+    count = 0
+    while True:
+        try:
+            await asyncio.wait_for(track.recv(), quiet_s)
+        except TimeoutError:
+            return count
+        count += 1

@@ -1,0 +1,97 @@
+"""Access-token check at the edge: ES256 JWTs verified against the user service's JWKS.
+
+The edge rejects a call that needs a token and has none, or has a bad one, before it reaches a
+service (UNAUTHENTICATED); services verify again. Verified tokens are cached until they expire.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import httpx
+import jwt
+from grpclib.const import Status
+
+from services.edge.status import EdgeError
+
+_CACHE_LIMIT = 10_000
+_REFRESH_INTERVAL = 10.0
+
+
+def _unauthenticated(message: str, reason: str) -> EdgeError:
+    return EdgeError(Status.UNAUTHENTICATED, message, reason=reason)
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    if not authorization:
+        return None
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise _unauthenticated("authorization header must be 'Bearer <token>'", "INVALID_TOKEN")
+    return token.strip()
+
+
+class TokenVerifier:
+    """Verifies access tokens with keys fetched from a JWKS URL."""
+
+    def __init__(self, jwks_url: str, *, issuer: str | None = None, audience: str | None = None) -> None:
+        self._jwks_url = jwks_url
+        self._issuer = issuer
+        self._audience = audience
+        self._keys: dict[str, Any] = {}
+        self._fetched_at = 0.0
+        self._lock = asyncio.Lock()
+        self._verified: dict[str, dict[str, Any]] = {}
+
+    async def _refresh_keys(self) -> None:
+        async with self._lock:
+            if time.monotonic() - self._fetched_at < _REFRESH_INTERVAL and self._keys:
+                return
+            try:
+                async with httpx.AsyncClient(timeout=5.0) as client:
+                    response = await client.get(self._jwks_url)
+                    response.raise_for_status()
+                    jwks = response.json()
+            except (httpx.HTTPError, ValueError) as exc:
+                raise EdgeError(Status.UNAVAILABLE, "token keys are unavailable",
+                                reason="DEPENDENCY_UNAVAILABLE") from exc
+            self._keys = {k["kid"]: jwt.PyJWK(k).key for k in jwks.get("keys", []) if "kid" in k}
+            self._fetched_at = time.monotonic()
+
+    async def _key(self, kid: str) -> Any:
+        if kid not in self._keys:
+            await self._refresh_keys()
+        key = self._keys.get(kid)
+        if key is None:
+            raise _unauthenticated("token signed by an unknown key", "INVALID_TOKEN")
+        return key
+
+    async def verify(self, token: str) -> dict[str, Any]:
+        """The token's claims; raises EdgeError(UNAUTHENTICATED) for any bad token."""
+        cached = self._verified.get(token)
+        if cached is not None and cached["exp"] > time.time():
+            return cached
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
+            raise _unauthenticated("malformed token", "INVALID_TOKEN") from None
+        if header.get("alg") != "ES256" or not isinstance(header.get("kid"), str):
+            raise _unauthenticated("token must be ES256 with a key id", "INVALID_TOKEN")
+        key = await self._key(header["kid"])
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token, key, algorithms=["ES256"], issuer=self._issuer, audience=self._audience,
+                options={"require": ["exp", "sub"], "verify_aud": self._audience is not None},
+            )
+        except jwt.ExpiredSignatureError:
+            raise _unauthenticated("token has expired", "TOKEN_EXPIRED") from None
+        except jwt.PyJWTError:
+            raise _unauthenticated("invalid token", "INVALID_TOKEN") from None
+        if claims.get("typ", header.get("typ")) != "access":
+            raise _unauthenticated("not an access token", "INVALID_TOKEN")
+        if len(self._verified) >= _CACHE_LIMIT:
+            self._verified.clear()
+        self._verified[token] = claims
+        return claims

@@ -17,7 +17,7 @@ from starlette.staticfiles import StaticFiles
 from services.edge import grpcweb
 from services.edge.asgi import Receive, Request, Scope, Send, respond
 from services.edge.auth import TokenVerifier, bearer_token
-from services.edge.catalog import Catalog, Rpc, load_catalog
+from services.edge.catalog import Rpc, load_catalog
 from services.edge.config import EdgeSettings
 from services.edge.cors import Cors
 from services.edge.grpcweb_proxy import serve_grpc_web
@@ -28,36 +28,28 @@ from services.edge.rtc import proxy_websocket
 from services.edge.status import EdgeError, RpcStatus
 from services.edge.telemetry import Telemetry
 from services.edge.upstream import Upstreams
+from services.kit import create_redis
 
 log = logging.getLogger("meetmesh.edge")
-
-
-def redis_from_url(url: str) -> Any:
-    """`memory://` is an in-process fakeredis (the embedded default); anything else is real Redis."""
-    if url.startswith("memory://"):
-        import fakeredis
-
-        return fakeredis.FakeAsyncRedis()
-    import redis.asyncio
-
-    return redis.asyncio.from_url(url)
 
 
 class Edge:
     """The edge's state and its ASGI entry point."""
 
-    def __init__(self, settings: EdgeSettings, *, catalog: Catalog | None = None, redis: Any = None) -> None:
+    def __init__(self, settings: EdgeSettings, *, redis: Any = None) -> None:
+        options = settings.edge_svc
         self.settings = settings
-        self.catalog = catalog or load_catalog(settings.descriptor_set)
-        self.upstreams = Upstreams(settings.upstreams)
-        self.cors = Cors(settings.cors_origins)
-        self.verifier = TokenVerifier(settings.jwks_url, issuer=settings.jwt_issuer, audience=settings.jwt_audience)
-        self.redis = redis if redis is not None else redis_from_url(settings.redis_url)
-        self.limiter = RateLimiter(self.redis, settings.redis_prefix, settings.rate_limit_address,
-                                   settings.rate_limit_token)
-        self.telemetry = Telemetry(access_log=settings.access_log)
-        self.anonymous = frozenset(settings.anonymous_methods)
-        self.static = StaticFiles(directory=settings.web_root, html=True) if settings.web_root.is_dir() else None
+        self.options = options
+        self.catalog = load_catalog(options.descriptor_set)
+        self.upstreams = Upstreams(settings.upstream_addresses())
+        self.cors = Cors(options.cors_origins)
+        self.verifier = TokenVerifier(settings.jwks_url, issuer=settings.issuer)
+        self.redis = redis if redis is not None else create_redis(settings.redis_url)
+        self.limiter = RateLimiter(self.redis, f"{settings.redis_prefix}:edge:", options.rate_limit_address,
+                                   options.rate_limit_token)
+        self.telemetry = Telemetry(access_log=options.access_log)
+        self.anonymous = frozenset(options.anonymous_methods)
+        self.static = StaticFiles(directory=options.web_root, html=True) if options.web_root.is_dir() else None
         self._openapi: bytes | None = None
         self._reference: bytes | None = None
 
@@ -178,7 +170,7 @@ class Edge:
     def _openapi_document(self) -> bytes:
         if self._openapi is None:
             try:
-                self._openapi = self.settings.openapi.read_bytes()
+                self._openapi = self.options.openapi.read_bytes()
             except OSError:
                 raise EdgeError(Status.NOT_FOUND, "no OpenAPI document; run `make gen`") from None
         return self._openapi

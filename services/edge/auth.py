@@ -1,7 +1,9 @@
 """Access-token check at the edge: ES256 JWTs verified against the user service's JWKS.
 
 The edge rejects a call that needs a token and has none, or has a bad one, before it reaches a
-service (UNAUTHENTICATED); services verify again. Verified tokens are cached until they expire.
+service (UNAUTHENTICATED); services verify again (and also check revocation, which the edge does
+not). The checks match the kit's `TokenService.verify_access`: issuer, `typ="access"`, no audience.
+Verified tokens are cached until they expire.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from services.edge.status import EdgeError
 
 _CACHE_LIMIT = 10_000
 _REFRESH_INTERVAL = 10.0
+_LEEWAY_S = 5  # as the services allow
 
 
 def _unauthenticated(message: str, reason: str) -> EdgeError:
@@ -36,10 +39,9 @@ def bearer_token(authorization: str | None) -> str | None:
 class TokenVerifier:
     """Verifies access tokens with keys fetched from a JWKS URL."""
 
-    def __init__(self, jwks_url: str, *, issuer: str | None = None, audience: str | None = None) -> None:
+    def __init__(self, jwks_url: str, *, issuer: str) -> None:
         self._jwks_url = jwks_url
         self._issuer = issuer
-        self._audience = audience
         self._keys: dict[str, Any] = {}
         self._fetched_at = 0.0
         self._lock = asyncio.Lock()
@@ -82,14 +84,14 @@ class TokenVerifier:
         key = await self._key(header["kid"])
         try:
             claims: dict[str, Any] = jwt.decode(
-                token, key, algorithms=["ES256"], issuer=self._issuer, audience=self._audience,
-                options={"require": ["exp", "sub"], "verify_aud": self._audience is not None},
+                token, key, algorithms=["ES256"], issuer=self._issuer, leeway=_LEEWAY_S,
+                options={"require": ["exp", "iat", "sub", "typ"], "verify_aud": False},
             )
         except jwt.ExpiredSignatureError:
             raise _unauthenticated("token has expired", "TOKEN_EXPIRED") from None
         except jwt.PyJWTError:
             raise _unauthenticated("invalid token", "INVALID_TOKEN") from None
-        if claims.get("typ", header.get("typ")) != "access":
+        if claims.get("typ") != "access" or "aud" in claims:
             raise _unauthenticated("not an access token", "INVALID_TOKEN")
         if len(self._verified) >= _CACHE_LIMIT:
             self._verified.clear()

@@ -1,24 +1,21 @@
-"""Edge settings: one validated object; every field has a one-machine default and an env override
-(`MEETMESH_EDGE_<FIELD>`, e.g. `MEETMESH_EDGE_PORT=9800`, `MEETMESH_EDGE_UPSTREAMS='{"user": "10.0.0.5:8080"}'`)."""
+"""Edge settings: the platform's settings (ports, stores, issuer) plus the edge's own options.
+
+Upstream addresses come from the platform's endpoints (`MEETMESH_USER__TARGET`, ...); the edge's
+options are under `MEETMESH_EDGE_SVC__<FIELD>` (e.g. `MEETMESH_EDGE_SVC__PORT=9800`).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, Field
+
+from services.kit import PlatformSettings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
-#: gRPC ports of the services (DESIGN.md); internal ones are listed but never routed.
-DEFAULT_UPSTREAMS = {
-    "user": "127.0.0.1:8080",
-    "signaling": "127.0.0.1:8081",
-    "meeting": "127.0.0.1:8082",
-    "media": "127.0.0.1:8083",
-    "ai": "127.0.0.1:9085",
-    "notification": "127.0.0.1:8086",
-}
+#: Services the edge may forward to: public packages map to these by their package's service name.
+UPSTREAM_SERVICES = ("user", "signaling", "meeting", "notification")
 
 #: RPCs that need no access token (the user service's anonymous methods).
 DEFAULT_ANONYMOUS = [
@@ -29,35 +26,47 @@ DEFAULT_ANONYMOUS = [
 ]
 
 
-class RateLimit(BaseSettings):
+class RateLimit(BaseModel):
     """A token bucket: `rate` requests per second on average, bursts up to `burst`. rate 0 = off."""
 
     rate: float = Field(default=50.0, ge=0)
     burst: int = Field(default=100, ge=1)
 
 
-class EdgeSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="MEETMESH_EDGE_", env_nested_delimiter="__")
-
+class EdgeOptions(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(default=8800, ge=0, le=65535)
     descriptor_set: Path = REPO_ROOT / "gen" / "meetmesh.binpb"
     openapi: Path = REPO_ROOT / "gen" / "openapi" / "openapi.json"
     #: The web client's built files, served at `/` when the folder exists.
     web_root: Path = REPO_ROOT / "clients" / "web" / "dist"
-    upstreams: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_UPSTREAMS))
-    #: The signaling service's WebSocket endpoint behind `/rtc`.
-    signaling_ws_url: str = "ws://127.0.0.1:9081/rtc"
-    jwks_url: str = "http://127.0.0.1:9080/.well-known/jwks.json"
-    jwt_issuer: str | None = None
-    jwt_audience: str | None = None
+    #: Extra or overriding upstreams, service -> host:port (beside the platform's endpoints).
+    upstreams: dict[str, str] = Field(default_factory=dict)
+    #: Overrides for the JWKS and signaling WebSocket URLs (default: from the platform's endpoints).
+    jwks_url: str = ""
+    signaling_ws_url: str = ""
     anonymous_methods: list[str] = Field(default_factory=lambda: list(DEFAULT_ANONYMOUS))
     cors_origins: list[str] = Field(default_factory=lambda: ["http://localhost:8800", "http://127.0.0.1:8800"])
-    redis_url: str = "memory://"
-    redis_prefix: str = "edge:"
     rate_limit_address: RateLimit = Field(default_factory=RateLimit)
     rate_limit_token: RateLimit = Field(default_factory=lambda: RateLimit(rate=20.0, burst=50))
     max_request_bytes: int = Field(default=4 * 1024 * 1024, ge=1)
     #: Deadline for JSON calls that send no `grpc-timeout` (seconds); streams get none.
-    default_timeout: float = Field(default=30.0, gt=0)
+    default_timeout_s: float = Field(default=30.0, gt=0)
     access_log: bool = True
+
+
+class EdgeSettings(PlatformSettings):
+    edge_svc: EdgeOptions = Field(default_factory=EdgeOptions)
+
+    def upstream_addresses(self) -> dict[str, str]:
+        addresses = {name: self.endpoint(name).address for name in UPSTREAM_SERVICES}
+        return addresses | self.edge_svc.upstreams
+
+    @property
+    def jwks_url(self) -> str:
+        return self.edge_svc.jwks_url or f"http://{self.user.host}:{self.user.http_port}/.well-known/jwks.json"
+
+    @property
+    def signaling_ws_url(self) -> str:
+        signaling = self.signaling
+        return self.edge_svc.signaling_ws_url or f"ws://{signaling.host}:{signaling.http_port}/rtc"

@@ -35,10 +35,10 @@ async def serve_grpc_web(edge: Edge, request: Request, receive: Receive, send: S
         if rpc.client_streaming:
             raise EdgeError(Status.UNIMPLEMENTED, "client and bidirectional streams need native gRPC")
         timeout = parse_timeout(request.header("grpc-timeout"))
-        body = await read_body(request, receive, edge.settings.max_request_bytes)
+        body = await read_body(request, receive, edge.options.max_request_bytes)
         if text:
             body = grpcweb.decode_text(body)
-        messages = grpcweb.parse_messages(body, edge.settings.max_request_bytes)
+        messages = grpcweb.parse_messages(body, edge.options.max_request_bytes)
         if len(messages) != 1:
             raise EdgeError(Status.INVALID_ARGUMENT, f"expected one request message, got {len(messages)}")
         metadata = call_metadata(request.headers, request.client)

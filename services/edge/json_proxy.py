@@ -51,8 +51,8 @@ async def serve_json(edge: Edge, request: Request, receive: Receive, send: Send,
             raise EdgeError(Status.UNIMPLEMENTED, "client and bidirectional streams need native gRPC")
         timeout = parse_timeout(request.header("grpc-timeout"))
         if timeout is None and not rpc.server_streaming:
-            timeout = edge.settings.default_timeout
-        body = await read_body(request, receive, edge.settings.max_request_bytes) if binding.body else b""
+            timeout = edge.options.default_timeout_s
+        body = await read_body(request, receive, edge.options.max_request_bytes) if binding.body else b""
         _check_content_type(request, body)
         metadata = call_metadata(request.headers, request.client)
         await edge.admit(request, rpc)

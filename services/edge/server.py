@@ -12,7 +12,7 @@ from services.edge.config import EdgeSettings
 
 def uvicorn_config(settings: EdgeSettings) -> uvicorn.Config:
     return uvicorn.Config(
-        create_app(settings), host=settings.host, port=settings.port, lifespan="on",
+        create_app(settings), host=settings.edge_svc.host, port=settings.edge_svc.port, lifespan="on",
         access_log=False, log_level="warning", loop="auto", http="auto", ws="websockets-sansio",
         server_header=False, proxy_headers=False,
     )

@@ -1,8 +1,8 @@
-"""Session fixtures: the echo service, a JWKS endpoint, Redis and the edge, on a background loop."""
+"""Session fixtures: the real user and meeting services (PostgreSQL, Redis), the test-only echo
+service and the edge in front of them, all on one event loop in a background thread."""
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -13,45 +13,36 @@ from typing import Any
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
-from starlette.applications import Starlette
-from starlette.responses import JSONResponse
-from starlette.routing import Route
 
-from services.edge.app import Edge, redis_from_url
-from services.edge.catalog import build_catalog
-from services.edge.config import DEFAULT_ANONYMOUS, EdgeSettings, RateLimit
+from services.edge.app import Edge
+from services.edge.config import DEFAULT_ANONYMOUS, EdgeOptions, EdgeSettings, RateLimit
+from services.kit import Endpoint
+from tests.conftest import PG_URL, REDIS_URL
 from tests.edge.harness import LoopThread, compile_echo, merge_descriptor_sets, start_uvicorn, stop_uvicorn
+from tests.support import Client, Platform, start_platform
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
 ECHO_ANONYMOUS = [f"/meetmesh.edgetest.v1.EchoService/{m}" for m in ("Echo", "GetNote", "Count", "Fail")]
-
-
-@dataclass
-class Signer:
-    """Issues ES256 access tokens like the user service does (the test's own key and JWKS)."""
-
-    key: ec.EllipticCurvePrivateKey
-    kid: str
-
-    def token(self, sub: str = "users/u1", *, typ: str = "access", ttl: int = 300, **claims: Any) -> str:
-        now = int(time.time())
-        payload = {"sub": sub, "typ": typ, "iat": now, "exp": now + ttl, **claims}
-        return jwt.encode(payload, self.key, algorithm="ES256", headers={"kid": self.kid})
-
-    def jwks(self) -> dict[str, Any]:
-        jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(self.key.public_key()))
-        return {"keys": [{**jwk, "kid": self.kid, "alg": "ES256", "use": "sig"}]}
 
 
 @dataclass
 class EdgeStack:
     loop: LoopThread
+    platform: Platform
     edge: Edge
     url: str
     echo_address: str
-    signer: Signer
-    descriptor_set: Path
     settings: EdgeSettings
+
+    def run(self, coro: Any) -> Any:
+        """Runs a coroutine on the stack's loop (where the platform's own clients live)."""
+        return self.loop.run(coro)
+
+    def client(self) -> Client:
+        """A newly registered, logged-in person."""
+        return self.run(self.platform.client())
+
+    def address(self, service: str) -> str:
+        return self.settings.endpoint(service).address
 
 
 @pytest.fixture(scope="session")
@@ -63,54 +54,56 @@ def loop_thread() -> Iterator[LoopThread]:
 
 @pytest.fixture(scope="session")
 def echo_descriptors(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """gen/meetmesh.binpb plus the compiled test-only echo service."""
     out = tmp_path_factory.mktemp("edgetest")
-    echo_set = compile_echo(out)
-    merged = merge_descriptor_sets(Path("gen/meetmesh.binpb").resolve(), echo_set)
+    merged = merge_descriptor_sets(Path("gen/meetmesh.binpb").resolve(), compile_echo(out))
     path = out / "merged.binpb"
     path.write_bytes(merged.SerializeToString())
     return path
 
 
-@pytest.fixture(scope="session")
-def signer() -> Signer:
-    return Signer(ec.generate_private_key(ec.SECP256R1()), kid=uuid.uuid4().hex[:8])
-
-
-def edge_settings(descriptor_set: Path, upstreams: dict[str, str], jwks_url: str, **overrides: Any) -> EdgeSettings:
-    values: dict[str, Any] = {
+def edge_settings(platform: Platform, descriptor_set: Path, **overrides: Any) -> EdgeSettings:
+    """Edge settings in front of `platform`: real Redis with a unique prefix, generous rate limits."""
+    user_http = platform.hosts["user"].http_port
+    options: dict[str, Any] = {
+        "port": 0,
         "descriptor_set": descriptor_set,
-        "upstreams": upstreams,
-        "jwks_url": jwks_url,
-        "redis_url": REDIS_URL,
-        "redis_prefix": f"edgetest:{uuid.uuid4().hex}:",
+        "jwks_url": f"http://127.0.0.1:{user_http}/.well-known/jwks.json",
         "anonymous_methods": [*DEFAULT_ANONYMOUS, *ECHO_ANONYMOUS],
         "cors_origins": ["https://app.example"],
         "rate_limit_address": RateLimit(rate=100_000, burst=100_000),
         "rate_limit_token": RateLimit(rate=100_000, burst=100_000),
         "max_request_bytes": 64 * 1024,
-        "access_log": True,
         **overrides,
     }
-    return EdgeSettings(**values)
+    endpoints = {name: Endpoint(grpc_port=0, http_port=0, target=platform.settings.endpoint(name).address)
+                 for name in platform.hosts}
+    return EdgeSettings(redis_url=REDIS_URL, redis_prefix=f"edgetest:{uuid.uuid4().hex[:12]}",
+                        edge_svc=EdgeOptions(**options), **endpoints)
 
 
 @pytest.fixture(scope="session")
-def stack(loop_thread: LoopThread, echo_descriptors: Path, signer: Signer) -> Iterator[EdgeStack]:
+def stack(loop_thread: LoopThread, echo_descriptors: Path, tmp_path_factory: pytest.TempPathFactory
+          ) -> Iterator[EdgeStack]:
     from tests.edge.echo_service import start_echo
 
-    jwks_app = Starlette(routes=[Route("/.well-known/jwks.json", lambda _: JSONResponse(signer.jwks()))])
+    run_id = uuid.uuid4().hex[:8]
+    stores = {"kind": "real", "database_url": PG_URL, "redis_url": REDIS_URL,
+              "schema_prefix": f"edge{run_id}_", "redis_prefix": f"mmtest:edge:{run_id}"}
+    platform = loop_thread.run(start_platform(stores, tmp_path_factory.mktemp("keys")), timeout=60)
     echo, echo_port = loop_thread.run(start_echo())
-    jwks_server, jwks_port = loop_thread.run(start_uvicorn(jwks_app))
-    settings = edge_settings(
-        echo_descriptors, {"edgetest": f"127.0.0.1:{echo_port}"},
-        f"http://127.0.0.1:{jwks_port}/.well-known/jwks.json",
-    )
-    edge = Edge(settings, catalog=build_catalog(merge_descriptor_sets(echo_descriptors)),
-                redis=redis_from_url(REDIS_URL))
+    settings = edge_settings(platform, echo_descriptors, upstreams={"edgetest": f"127.0.0.1:{echo_port}"})
+    edge = Edge(settings)
     server, port = loop_thread.run(start_uvicorn(edge))
-    yield EdgeStack(loop_thread, edge, f"http://127.0.0.1:{port}", f"127.0.0.1:{echo_port}", signer,
-                    echo_descriptors, settings)
+    yield EdgeStack(loop_thread, platform, edge, f"http://127.0.0.1:{port}", f"127.0.0.1:{echo_port}", settings)
     loop_thread.run(stop_uvicorn(server))
-    loop_thread.run(stop_uvicorn(jwks_server))
     echo.close()
     loop_thread.run(echo.wait_closed())
+    loop_thread.run(platform.close(), timeout=60)
+
+
+def foreign_token(sub: str = "u1", **claims: Any) -> str:
+    """An access token signed by a key the platform does not know."""
+    now = int(time.time())
+    payload = {"iss": "meetmesh", "sub": sub, "typ": "access", "iat": now, "exp": now + 300, **claims}
+    return jwt.encode(payload, ec.generate_private_key(ec.SECP256R1()), algorithm="ES256", headers={"kid": "nope"})

@@ -16,7 +16,7 @@ from starlette.staticfiles import StaticFiles
 
 from services.edge import grpcweb
 from services.edge.asgi import Receive, Request, Scope, Send, respond
-from services.edge.auth import TokenVerifier, bearer_token
+from services.edge.auth import MISSING, TokenVerifier, bearer_token
 from services.edge.catalog import Rpc, load_catalog
 from services.edge.config import EdgeSettings
 from services.edge.cors import Cors
@@ -65,8 +65,7 @@ class Edge:
             if needs_token or exc.status.code is not Status.UNAUTHENTICATED:
                 raise
         if needs_token and subject is None:
-            raise EdgeError(Status.UNAUTHENTICATED, "this call needs an access token",
-                            reason="MISSING_CREDENTIALS")
+            raise EdgeError(Status.UNAUTHENTICATED, MISSING, reason="MISSING_CREDENTIALS")
         await self.limiter.check(request.client, subject)
 
     async def close(self) -> None:

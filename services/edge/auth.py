@@ -21,6 +21,9 @@ from services.edge.status import EdgeError
 _CACHE_LIMIT = 10_000
 _REFRESH_INTERVAL = 10.0
 _LEEWAY_S = 5  # as the services allow
+# Messages and reasons are the kit's, so a rejection reads the same from the edge or a service.
+_INVALID = "the token is invalid"
+MISSING = "this call needs a bearer token"
 
 
 def _unauthenticated(message: str, reason: str) -> EdgeError:
@@ -32,7 +35,7 @@ def bearer_token(authorization: str | None) -> str | None:
         return None
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise _unauthenticated("authorization header must be 'Bearer <token>'", "INVALID_TOKEN")
+        raise _unauthenticated("authorization must be 'Bearer <token>'", "INVALID_TOKEN")
     return token.strip()
 
 
@@ -67,7 +70,7 @@ class TokenVerifier:
             await self._refresh_keys()
         key = self._keys.get(kid)
         if key is None:
-            raise _unauthenticated("token signed by an unknown key", "INVALID_TOKEN")
+            raise _unauthenticated(_INVALID, "INVALID_TOKEN")
         return key
 
     async def verify(self, token: str) -> dict[str, Any]:
@@ -78,9 +81,9 @@ class TokenVerifier:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
-            raise _unauthenticated("malformed token", "INVALID_TOKEN") from None
+            raise _unauthenticated(_INVALID, "INVALID_TOKEN") from None
         if header.get("alg") != "ES256" or not isinstance(header.get("kid"), str):
-            raise _unauthenticated("token must be ES256 with a key id", "INVALID_TOKEN")
+            raise _unauthenticated(_INVALID, "INVALID_TOKEN")
         key = await self._key(header["kid"])
         try:
             claims: dict[str, Any] = jwt.decode(
@@ -88,9 +91,9 @@ class TokenVerifier:
                 options={"require": ["exp", "iat", "sub", "typ"], "verify_aud": False},
             )
         except jwt.ExpiredSignatureError:
-            raise _unauthenticated("token has expired", "TOKEN_EXPIRED") from None
+            raise _unauthenticated("the token has expired", "TOKEN_EXPIRED") from None
         except jwt.PyJWTError:
-            raise _unauthenticated("invalid token", "INVALID_TOKEN") from None
+            raise _unauthenticated(_INVALID, "INVALID_TOKEN") from None
         if claims.get("typ") != "access" or "aud" in claims:
             raise _unauthenticated("not an access token", "INVALID_TOKEN")
         if len(self._verified) >= _CACHE_LIMIT:

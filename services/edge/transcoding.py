@@ -132,10 +132,10 @@ def build_request(
         _set(message, fields, value_json)
     if query and binding.body == "*":
         raise _bad("query parameters are not accepted: the body carries the whole request")
-    bound = {f.name for f in body_fields[:1]} | {p.split(".")[0] for p in variables}
+    bound = [_canonical(_resolve(rpc.input, p)) for p in variables] + ([binding.body] if body_fields else [])
     for key, value in query:
         fields = _resolve(rpc.input, key)
-        if fields[0].name in bound:
+        if any(_overlaps(_canonical(fields), b) for b in bound):
             raise _bad(f"field {key!r} is bound by the path or body and cannot be a query parameter")
         repeated = _is_repeated(fields[-1])
         if not repeated and _has(message, fields):
@@ -147,6 +147,15 @@ def build_request(
     except (json_format.ParseError, TypeError, ValueError, AttributeError) as exc:
         raise _bad(str(exc)) from None
     return out.SerializeToString()
+
+
+def _canonical(fields: list[FieldDescriptor]) -> str:
+    return ".".join(f.name for f in fields)
+
+
+def _overlaps(a: str, b: str) -> bool:
+    """Whether one field path is the other or inside it."""
+    return a == b or a.startswith(b + ".") or b.startswith(a + ".")
 
 
 def _has(message: dict[str, Any], fields: list[FieldDescriptor]) -> bool:

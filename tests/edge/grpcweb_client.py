@@ -60,7 +60,7 @@ async def call(client: httpx.AsyncClient, url: str, path: str, payload: bytes, *
     response = await client.post(url + path, content=body,
                                  headers={"content-type": ctype, "x-grpc-web": "1", **(headers or {})})
     data = response.content
-    if text and data:
+    if data and response.headers.get("content-type", "").startswith("application/grpc-web-text"):
         data = b"".join(base64.b64decode(chunk + b"=" * (-len(chunk) % 4))
                         for chunk in _b64_chunks(data))
     messages, trailers = parse_body(data) if response.status_code == 200 else ([], {})

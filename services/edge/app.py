@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 from grpclib.const import Status
+from starlette.exceptions import HTTPException
 from starlette.staticfiles import StaticFiles
 
 from services.edge import grpcweb
@@ -143,7 +144,10 @@ class Edge:
                             http_status=405, headers=[("allow", ", ".join(allowed))])
         if self.static is not None and method in ("GET", "HEAD"):
             request.protocol = "static"
-            await self.static(request.scope, receive, _marking(send, request))
+            try:
+                await self.static(request.scope, receive, _marking(send, request))
+            except HTTPException as exc:
+                raise EdgeError(Status.NOT_FOUND, "no such file", http_status=exc.status_code) from None
             return
         raise EdgeError(Status.NOT_FOUND, "no route for this path")
 

@@ -107,3 +107,20 @@ def foreign_token(sub: str = "u1", **claims: Any) -> str:
     now = int(time.time())
     payload = {"iss": "meetmesh", "sub": sub, "typ": "access", "iat": now, "exp": now + 300, **claims}
     return jwt.encode(payload, ec.generate_private_key(ec.SECP256R1()), algorithm="ES256", headers={"kid": "nope"})
+
+
+@pytest.fixture
+def make_edge(stack: EdgeStack) -> Iterator[Any]:
+    """Starts extra edges in front of the same platform with other options; returns their URLs."""
+    servers = []
+
+    def start(**overrides: Any) -> str:
+        options = stack.settings.edge_svc.model_dump() | overrides
+        settings = edge_settings(stack.platform, options.pop("descriptor_set"), **options)
+        server, port = stack.run(start_uvicorn(Edge(settings)))
+        servers.append(server)
+        return f"http://127.0.0.1:{port}"
+
+    yield start
+    for server in servers:
+        stack.run(stop_uvicorn(server))

@@ -65,3 +65,14 @@ async def start_echo(port: int = 0) -> tuple[Server, int]:
     await server.start("127.0.0.1", port)
     sockets = server._server.sockets if server._server else []  # grpclib keeps the asyncio server here
     return server, int(sockets[0].getsockname()[1])
+
+
+async def _serve_forever(port: int) -> None:
+    await start_echo(port)
+    await asyncio.Event().wait()
+
+
+if __name__ == "__main__":  # `python -m tests.edge.echo_service PORT`: a process the tests can kill
+    import sys
+
+    asyncio.run(_serve_forever(int(sys.argv[1])))

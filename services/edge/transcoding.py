@@ -11,6 +11,7 @@ The request message is assembled as a JSON object from three sources, then parse
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from google.protobuf import descriptor, json_format
@@ -31,6 +32,9 @@ _WRAPPERS = {
     "google.protobuf.UInt64Value", "google.protobuf.Int32Value", "google.protobuf.UInt32Value",
     "google.protobuf.BoolValue", "google.protobuf.StringValue", "google.protobuf.BytesValue",
 }
+
+
+_INTEGER = re.compile(r"-?[0-9]{1,10}")
 
 
 def _bad(message: str) -> EdgeError:
@@ -94,7 +98,7 @@ def _query_value(f: FieldDescriptor, text: str) -> Any:
         if full_name in _WRAPPERS:
             return _query_value(f.message_type.fields_by_name["value"], text)
         raise _bad(f"field {f.name!r} is a message and cannot be set from a query parameter")
-    if f.type == FieldDescriptor.TYPE_ENUM and text.lstrip("-").isdigit():
+    if f.type == FieldDescriptor.TYPE_ENUM and _INTEGER.fullmatch(text):
         return int(text)
     # Numbers stay strings: the proto3 JSON mapping accepts them quoted, and json_format checks ranges.
     return text

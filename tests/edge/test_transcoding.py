@@ -127,6 +127,10 @@ async def test_deadline_from_grpc_timeout_header(http: httpx.AsyncClient) -> Non
     ("POST", "/v1/rooms/r1/echoes", {"content": b"\xff\xfe", "headers": {"content-type": "application/json"}}, 400),
     ("GET", "/v1/rooms/r2/echoes/x?repeat=abc", {}, 400),
     ("GET", "/v1/rooms/r2/echoes/x?note.flag=maybe", {}, 400),
+    ("GET", "/v1/rooms/r2/echoes/x?note.kind=%C2%B2", {}, 400),  # "²" is a digit to str.isdigit
+    ("GET", "/v1/rooms/r2/echoes/x?note.kind=99999999999", {}, 400),
+    ("GET", "/v1/rooms/r2/echoes/x?note.big=%C2%B2", {}, 400),
+    ("GET", "/v1/rooms/r2/echoes/x?note.ratio=abc", {}, 400),
     ("GET", "/v1/rooms/r2/echoes/x?nope=1", {}, 400),
     ("GET", "/v1/rooms/r2/echoes/x?repeat=1&repeat=2", {}, 400),
     ("GET", "/v1/rooms/r2/echoes/x?note=1", {}, 400),

@@ -20,14 +20,22 @@ from typing import Any
 import yaml
 
 from services.edge.catalog import Catalog, load_catalog
-from services.edge.config import DEFAULT_ANONYMOUS, DEFAULT_UPSTREAMS
+from services.edge.config import DEFAULT_ANONYMOUS
 from services.edge.cors import ALLOWED_HEADERS, ALLOWED_METHODS, EXPOSED_HEADERS, MAX_AGE
+from services.kit import Endpoint, PlatformSettings
 
 REPO = Path(__file__).resolve().parents[1]
 MOUNT = "/etc/envoy"
 DESCRIPTOR_NAME = "meetmesh.binpb"
-#: HTTP side ports (JWKS on the user service, WebSocket on signaling), from DESIGN.md.
-SIDE_PORTS = {"user": 9080, "signaling": 9081}
+
+
+def _default_endpoint(service: str) -> Endpoint:
+    """The port table's entry (the settings' defaults, never this machine's environment)."""
+    endpoint = PlatformSettings.model_fields[service].default
+    assert isinstance(endpoint, Endpoint)
+    return endpoint
+
+
 CORS_ORIGINS = ["http://localhost:8800", "https://localhost:8443"]
 _T = "type.googleapis.com/envoy.extensions."
 
@@ -42,19 +50,27 @@ def _cluster(name: str, host: str, port: int, *, http2: bool) -> dict[str, Any]:
         "type": "STRICT_DNS",
         "connect_timeout": "1s",
         "lb_policy": "ROUND_ROBIN",
-        "load_assignment": {"cluster_name": name, "endpoints": [
-            {"lb_endpoints": [{"endpoint": {"address": _address(host, port)}}]}]},
+        "load_assignment": {
+            "cluster_name": name,
+            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": _address(host, port)}}]}],
+        },
     }
     if http2:
         cluster["typed_extension_protocol_options"] = {
             "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
                 "@type": _T + "upstreams.http.v3.HttpProtocolOptions",
                 "explicit_http_config": {"http2_protocol_options": {}},
-            }}
-        cluster["health_checks"] = [{
-            "timeout": "1s", "interval": "5s", "unhealthy_threshold": 3, "healthy_threshold": 1,
-            "grpc_health_check": {"service_name": ""},
-        }]
+            }
+        }
+        cluster["health_checks"] = [
+            {
+                "timeout": "1s",
+                "interval": "5s",
+                "unhealthy_threshold": 3,
+                "healthy_threshold": 1,
+                "grpc_health_check": {"service_name": ""},
+            }
+        ]
     return cluster
 
 
@@ -67,10 +83,12 @@ def _template_regex(template: str) -> str:
 
 
 def _routes(catalog: Catalog) -> list[dict[str, Any]]:
-    routes: list[dict[str, Any]] = [{
-        "match": {"path": "/rtc"},
-        "route": {"cluster": "signaling_ws", "timeout": "0s", "idle_timeout": "3600s"},
-    }]
+    routes: list[dict[str, Any]] = [
+        {
+            "match": {"path": "/rtc"},
+            "route": {"cluster": "signaling_ws", "timeout": "0s", "idle_timeout": "3600s"},
+        }
+    ]
     for rpc in sorted(catalog.rpcs.values(), key=lambda r: r.path):
         if rpc.client_streaming:
             continue
@@ -80,8 +98,15 @@ def _routes(catalog: Catalog) -> list[dict[str, Any]]:
         else:
             route.update(timeout="30s", max_stream_duration={"grpc_timeout_header_max": "300s"})
         routes.append({"name": rpc.path, "match": {"path": rpc.path}, "route": route})
-    routes.append({"match": {"prefix": "/"}, "direct_response": {
-        "status": 404, "body": {"inline_string": '{"code":5,"message":"no route for this path"}'}}})
+    routes.append(
+        {
+            "match": {"prefix": "/"},
+            "direct_response": {
+                "status": 404,
+                "body": {"inline_string": '{"code":5,"message":"no route for this path"}'},
+            },
+        }
+    )
     return routes
 
 
@@ -89,60 +114,98 @@ def _jwt_rules(catalog: Catalog) -> list[dict[str, Any]]:
     """Per-RPC requirements on both the gRPC path and every JSON binding (checked before transcoding)."""
     rules = []
     for rpc in sorted(catalog.rpcs.values(), key=lambda r: (r.path not in DEFAULT_ANONYMOUS, r.path)):
-        requires = {} if rpc.path in DEFAULT_ANONYMOUS else {"requires": {"provider_name": "meetmesh"}}
+        requires: dict[str, Any] = (
+            {} if rpc.path in DEFAULT_ANONYMOUS else {"requires": {"provider_name": "meetmesh"}}
+        )
         rules.append({"match": {"path": rpc.path}, **requires})
         for binding in rpc.bindings:
-            rules.append({"match": {
-                "safe_regex": {"regex": _template_regex(binding.template.text)},
-                "headers": [{"name": ":method", "string_match": {"exact": binding.http_method}}],
-            }, **requires})
+            rules.append(
+                {
+                    "match": {
+                        "safe_regex": {"regex": _template_regex(binding.template.text)},
+                        "headers": [{"name": ":method", "string_match": {"exact": binding.http_method}}],
+                    },
+                    **requires,
+                }
+            )
     return rules
 
 
 def _http_filters(catalog: Catalog, public: list[str]) -> list[dict[str, Any]]:
     return [
-        {"name": "envoy.filters.http.cors",
-         "typed_config": {"@type": _T + "filters.http.cors.v3.Cors"}},
-        {"name": "envoy.filters.http.grpc_web",
-         "typed_config": {"@type": _T + "filters.http.grpc_web.v3.GrpcWeb"}},
-        {"name": "envoy.filters.http.jwt_authn", "typed_config": {
-            "@type": _T + "filters.http.jwt_authn.v3.JwtAuthentication",
-            "providers": {"meetmesh": {
-                "remote_jwks": {
-                    "http_uri": {"uri": f"http://user:{SIDE_PORTS['user']}/.well-known/jwks.json",
-                                 "cluster": "user_jwks", "timeout": "2s"},
-                    "cache_duration": "300s",
+        {"name": "envoy.filters.http.cors", "typed_config": {"@type": _T + "filters.http.cors.v3.Cors"}},
+        {
+            "name": "envoy.filters.http.grpc_web",
+            "typed_config": {"@type": _T + "filters.http.grpc_web.v3.GrpcWeb"},
+        },
+        {
+            "name": "envoy.filters.http.jwt_authn",
+            "typed_config": {
+                "@type": _T + "filters.http.jwt_authn.v3.JwtAuthentication",
+                "providers": {
+                    "meetmesh": {
+                        "remote_jwks": {
+                            "http_uri": {
+                                "uri": f"http://user:{_default_endpoint('user').http_port}/.well-known/jwks.json",
+                                "cluster": "user_jwks",
+                                "timeout": "2s",
+                            },
+                            "cache_duration": "300s",
+                        },
+                        "from_headers": [{"name": "authorization", "value_prefix": "Bearer "}],
+                        "forward": True,
+                    }
                 },
-                "from_headers": [{"name": "authorization", "value_prefix": "Bearer "}],
-                "forward": True,
-            }},
-            "rules": _jwt_rules(catalog),
-        }},
-        {"name": "envoy.filters.http.local_ratelimit", "typed_config": {
-            "@type": _T + "filters.http.local_ratelimit.v3.LocalRateLimit",
-            "stat_prefix": "edge_rate_limit",
-            "token_bucket": {"max_tokens": 1000, "tokens_per_fill": 500, "fill_interval": "1s"},
-            "filter_enabled": {"runtime_key": "edge_rate_limit_enabled",
-                               "default_value": {"numerator": 100, "denominator": "HUNDRED"}},
-            "filter_enforced": {"runtime_key": "edge_rate_limit_enforced",
-                                "default_value": {"numerator": 100, "denominator": "HUNDRED"}},
-            "rate_limited_as_resource_exhausted": True,
-            "response_headers_to_add": [{"append_action": "OVERWRITE_IF_EXISTS_OR_ADD",
-                                         "header": {"key": "retry-after", "value": "1"}}],
-        }},
-        {"name": "envoy.filters.http.grpc_json_transcoder", "typed_config": {
-            "@type": _T + "filters.http.grpc_json_transcoder.v3.GrpcJsonTranscoder",
-            "proto_descriptor": f"{MOUNT}/{DESCRIPTOR_NAME}",
-            "services": public,
-            "convert_grpc_status": True,
-            "print_options": {"add_whitespace": False, "always_print_primitive_fields": False,
-                              "always_print_enums_as_ints": False, "preserve_proto_field_names": False,
-                              "stream_newline_delimited": True},
-            "request_validation_options": {"reject_unknown_method": False,
-                                           "reject_unknown_query_parameters": True},
-        }},
-        {"name": "envoy.filters.http.router",
-         "typed_config": {"@type": _T + "filters.http.router.v3.Router"}},
+                "rules": _jwt_rules(catalog),
+            },
+        },
+        {
+            "name": "envoy.filters.http.local_ratelimit",
+            "typed_config": {
+                "@type": _T + "filters.http.local_ratelimit.v3.LocalRateLimit",
+                "stat_prefix": "edge_rate_limit",
+                "token_bucket": {"max_tokens": 1000, "tokens_per_fill": 500, "fill_interval": "1s"},
+                "filter_enabled": {
+                    "runtime_key": "edge_rate_limit_enabled",
+                    "default_value": {"numerator": 100, "denominator": "HUNDRED"},
+                },
+                "filter_enforced": {
+                    "runtime_key": "edge_rate_limit_enforced",
+                    "default_value": {"numerator": 100, "denominator": "HUNDRED"},
+                },
+                "rate_limited_as_resource_exhausted": True,
+                "response_headers_to_add": [
+                    {
+                        "append_action": "OVERWRITE_IF_EXISTS_OR_ADD",
+                        "header": {"key": "retry-after", "value": "1"},
+                    }
+                ],
+            },
+        },
+        {
+            "name": "envoy.filters.http.grpc_json_transcoder",
+            "typed_config": {
+                "@type": _T + "filters.http.grpc_json_transcoder.v3.GrpcJsonTranscoder",
+                "proto_descriptor": f"{MOUNT}/{DESCRIPTOR_NAME}",
+                "services": public,
+                "convert_grpc_status": True,
+                "print_options": {
+                    "add_whitespace": False,
+                    "always_print_primitive_fields": False,
+                    "always_print_enums_as_ints": False,
+                    "preserve_proto_field_names": False,
+                    "stream_newline_delimited": True,
+                },
+                "request_validation_options": {
+                    "reject_unknown_method": False,
+                    "reject_unknown_query_parameters": True,
+                },
+            },
+        },
+        {
+            "name": "envoy.filters.http.router",
+            "typed_config": {"@type": _T + "filters.http.router.v3.Router"},
+        },
     ]
 
 
@@ -155,26 +218,43 @@ def _connection_manager(catalog: Catalog, public: list[str]) -> dict[str, Any]:
             "codec_type": "AUTO",
             "upgrade_configs": [{"upgrade_type": "websocket"}],
             "stream_idle_timeout": "3600s",
-            "access_log": [{"name": "envoy.access_loggers.stdout", "typed_config": {
-                "@type": _T + "access_loggers.stream.v3.StdoutAccessLog",
-                "log_format": {"json_format": {
-                    "method": "%REQ(:METHOD)%", "route": "%ROUTE_NAME%", "status": "%RESPONSE_CODE%",
-                    "grpc_status": "%GRPC_STATUS_NUMBER%", "duration_ms": "%DURATION%",
-                }},
-            }}],
-            "route_config": {"name": "meetmesh", "virtual_hosts": [{
+            "access_log": [
+                {
+                    "name": "envoy.access_loggers.stdout",
+                    "typed_config": {
+                        "@type": _T + "access_loggers.stream.v3.StdoutAccessLog",
+                        "log_format": {
+                            "json_format": {
+                                "method": "%REQ(:METHOD)%",
+                                "route": "%ROUTE_NAME%",
+                                "status": "%RESPONSE_CODE%",
+                                "grpc_status": "%GRPC_STATUS_NUMBER%",
+                                "duration_ms": "%DURATION%",
+                            }
+                        },
+                    },
+                }
+            ],
+            "route_config": {
                 "name": "meetmesh",
-                "domains": ["*"],
-                "typed_per_filter_config": {"envoy.filters.http.cors": {
-                    "@type": _T + "filters.http.cors.v3.CorsPolicy",
-                    "allow_origin_string_match": [{"exact": o} for o in CORS_ORIGINS],
-                    "allow_methods": ALLOWED_METHODS,
-                    "allow_headers": ALLOWED_HEADERS,
-                    "expose_headers": EXPOSED_HEADERS,
-                    "max_age": MAX_AGE,
-                }},
-                "routes": _routes(catalog),
-            }]},
+                "virtual_hosts": [
+                    {
+                        "name": "meetmesh",
+                        "domains": ["*"],
+                        "typed_per_filter_config": {
+                            "envoy.filters.http.cors": {
+                                "@type": _T + "filters.http.cors.v3.CorsPolicy",
+                                "allow_origin_string_match": [{"exact": o} for o in CORS_ORIGINS],
+                                "allow_methods": ALLOWED_METHODS,
+                                "allow_headers": ALLOWED_HEADERS,
+                                "expose_headers": EXPOSED_HEADERS,
+                                "max_age": MAX_AGE,
+                            }
+                        },
+                        "routes": _routes(catalog),
+                    }
+                ],
+            },
             "http_filters": _http_filters(catalog, public),
         },
     }
@@ -183,28 +263,41 @@ def _connection_manager(catalog: Catalog, public: list[str]) -> dict[str, Any]:
 def build_envoy(catalog: Catalog, host_of: Any) -> dict[str, Any]:
     public = sorted({rpc.full_service for rpc in catalog.rpcs.values()})
     services = sorted({rpc.service for rpc in catalog.rpcs.values()})
-    tls = {"name": "envoy.transport_sockets.tls", "typed_config": {
-        "@type": _T + "transport_sockets.tls.v3.DownstreamTlsContext",
-        "common_tls_context": {
-            "alpn_protocols": ["h2", "http/1.1"],
-            "tls_certificates": [{"certificate_chain": {"filename": f"{MOUNT}/tls/tls.crt"},
-                                  "private_key": {"filename": f"{MOUNT}/tls/tls.key"}}],
+    tls = {
+        "name": "envoy.transport_sockets.tls",
+        "typed_config": {
+            "@type": _T + "transport_sockets.tls.v3.DownstreamTlsContext",
+            "common_tls_context": {
+                "alpn_protocols": ["h2", "http/1.1"],
+                "tls_certificates": [
+                    {
+                        "certificate_chain": {"filename": f"{MOUNT}/tls/tls.crt"},
+                        "private_key": {"filename": f"{MOUNT}/tls/tls.key"},
+                    }
+                ],
+            },
         },
-    }}
-    clusters = [_cluster(s, host_of(s), int(DEFAULT_UPSTREAMS[s].rsplit(":", 1)[1]), http2=True)
-                for s in services]
-    clusters.append(_cluster("user_jwks", host_of("user"), SIDE_PORTS["user"], http2=False))
-    clusters.append(_cluster("signaling_ws", host_of("signaling"), SIDE_PORTS["signaling"], http2=False))
+    }
+    clusters = [_cluster(s, host_of(s), _default_endpoint(s).grpc_port, http2=True) for s in services]
+    clusters.append(_cluster("user_jwks", host_of("user"), _default_endpoint("user").http_port, http2=False))
+    clusters.append(
+        _cluster("signaling_ws", host_of("signaling"), _default_endpoint("signaling").http_port, http2=False)
+    )
     manager = _connection_manager(catalog, public)  # one object: YAML writes it once, then an alias
     return {
         "admin": {"address": _address("127.0.0.1", 9901)},
         "static_resources": {
             "listeners": [
-                {"name": "http", "address": _address("0.0.0.0", 8800),
-                 "filter_chains": [{"filters": [manager]}]},
-                {"name": "https", "address": _address("0.0.0.0", 8443),
-                 "filter_chains": [{"filters": [manager],
-                                    "transport_socket": tls}]},
+                {
+                    "name": "http",
+                    "address": _address("0.0.0.0", 8800),
+                    "filter_chains": [{"filters": [manager]}],
+                },
+                {
+                    "name": "https",
+                    "address": _address("0.0.0.0", 8443),
+                    "filter_chains": [{"filters": [manager], "transport_socket": tls}],
+                },
             ],
             "clusters": clusters,
         },
@@ -215,8 +308,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--descriptors", type=Path, default=REPO / "gen" / "meetmesh.binpb")
     parser.add_argument("--out-dir", type=Path, default=REPO / "envoy")
-    parser.add_argument("--hosts", choices=["service", "local"], default="service",
-                        help="upstream hosts: the service's name (compose/k8s DNS) or 127.0.0.1")
+    parser.add_argument(
+        "--hosts",
+        choices=["service", "local"],
+        default="service",
+        help="upstream hosts: the service's name (compose/k8s DNS) or 127.0.0.1",
+    )
     args = parser.parse_args(argv)
     catalog = load_catalog(args.descriptors)
     config = build_envoy(catalog, (lambda s: s) if args.hosts == "service" else (lambda s: "127.0.0.1"))

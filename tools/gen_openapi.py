@@ -32,14 +32,20 @@ _UINT64 = {FieldDescriptor.TYPE_UINT64, FieldDescriptor.TYPE_FIXED64}
 _WKT: dict[str, dict[str, Any]] = {
     "google.protobuf.Timestamp": {"type": "string", "format": "date-time"},
     "google.protobuf.Duration": {"type": "string", "pattern": r"^-?[0-9]{1,12}(\.[0-9]{1,9})?s$"},
-    "google.protobuf.FieldMask": {"type": "string", "pattern": r"^([a-z][a-zA-Z0-9]*(\.[a-z][a-zA-Z0-9]*)*)?"
-                                  r"(,[a-z][a-zA-Z0-9]*(\.[a-z][a-zA-Z0-9]*)*)*$"},
+    "google.protobuf.FieldMask": {
+        "type": "string",
+        "pattern": r"^([a-z][a-zA-Z0-9]*(\.[a-z][a-zA-Z0-9]*)*)?"
+        r"(,[a-z][a-zA-Z0-9]*(\.[a-z][a-zA-Z0-9]*)*)*$",
+    },
     "google.protobuf.Struct": {"type": "object"},
     "google.protobuf.Value": {},
     "google.protobuf.ListValue": {"type": "array", "items": {}},
     "google.protobuf.Empty": {"type": "object", "additionalProperties": False},
-    "google.protobuf.Any": {"type": "object", "properties": {"@type": {"type": "string"}},
-                            "required": ["@type"]},
+    "google.protobuf.Any": {
+        "type": "object",
+        "properties": {"@type": {"type": "string"}},
+        "required": ["@type"],
+    },
 }
 STATUS_SCHEMA = {
     "type": "object",
@@ -90,17 +96,23 @@ class SchemaBuilder:
 
     def field(self, f: FieldDescriptor) -> dict[str, Any]:
         if f.is_repeated and f.message_type is not None and f.message_type.GetOptions().map_entry:
-            schema: dict[str, Any] = {"type": "object",
-                                      "additionalProperties": self.scalar(f.message_type.fields_by_name["value"])}
+            schema: dict[str, Any] = {
+                "type": "object",
+                "additionalProperties": self.scalar(f.message_type.fields_by_name["value"]),
+            }
         elif f.is_repeated:
             schema = {"type": "array", "items": self.scalar(f)}
         else:
             schema = self.scalar(f)
         behaviors = _behaviors(f)
         if field_behavior_pb2.OUTPUT_ONLY in behaviors:
-            schema = {"allOf": [schema], "readOnly": True} if "$ref" in schema else {**schema, "readOnly": True}
+            schema = (
+                {"allOf": [schema], "readOnly": True} if "$ref" in schema else {**schema, "readOnly": True}
+            )
         if field_behavior_pb2.INPUT_ONLY in behaviors:
-            schema = {"allOf": [schema], "writeOnly": True} if "$ref" in schema else {**schema, "writeOnly": True}
+            schema = (
+                {"allOf": [schema], "writeOnly": True} if "$ref" in schema else {**schema, "writeOnly": True}
+            )
         return schema
 
     def message(self, desc: descriptor.Descriptor) -> dict[str, Any]:
@@ -139,16 +151,30 @@ def openapi_path(binding: HttpBinding) -> tuple[str, list[dict[str, Any]]]:
         field_path, inner = match.group(1), match.group(2)
         if inner is None:
             used.add(field_path)
-            params.append({"name": field_path, "in": "path", "required": True, "x-field-path": field_path,
-                           "schema": {"type": "string", "minLength": 1}})
+            params.append(
+                {
+                    "name": field_path,
+                    "in": "path",
+                    "required": True,
+                    "x-field-path": field_path,
+                    "schema": {"type": "string", "minLength": 1},
+                }
+            )
             return "{" + field_path + "}"
         out, previous = [], ""
         for segment in inner.split("/"):
             if segment in ("*", "**"):
                 name = _param_name(previous, used)
-                params.append({"name": name, "in": "path", "required": True, "x-field-path": field_path,
-                               "description": f"Part of `{field_path}` (`{inner}`).",
-                               "schema": {"type": "string", "minLength": 1}})
+                params.append(
+                    {
+                        "name": name,
+                        "in": "path",
+                        "required": True,
+                        "x-field-path": field_path,
+                        "description": f"Part of `{field_path}` (`{inner}`).",
+                        "schema": {"type": "string", "minLength": 1},
+                    }
+                )
                 out.append("{" + name + "}")
             else:
                 out.append(segment)
@@ -183,7 +209,9 @@ def _query_params(rpc: Rpc, bound: set[str], builder: SchemaBuilder) -> list[dic
     return params
 
 
-def operation(rpc: Rpc, binding: HttpBinding, builder: SchemaBuilder, index: int) -> tuple[str, dict[str, Any]]:
+def operation(
+    rpc: Rpc, binding: HttpBinding, builder: SchemaBuilder, index: int
+) -> tuple[str, dict[str, Any]]:
     path, path_params = openapi_path(binding)
     bound = {p["x-field-path"] for p in path_params}
     op: dict[str, Any] = {
@@ -196,11 +224,16 @@ def operation(rpc: Rpc, binding: HttpBinding, builder: SchemaBuilder, index: int
     }
     if binding.body == "*":
         top_bound = {b.split(".")[0] for b in bound}
-        op["requestBody"] = {"required": False, "content": {"application/json": {
-            "schema": builder.object(rpc.input, exclude=top_bound)}}}
+        op["requestBody"] = {
+            "required": False,
+            "content": {"application/json": {"schema": builder.object(rpc.input, exclude=top_bound)}},
+        }
     elif binding.body:
         body_field = rpc.input.fields_by_name[binding.body]
-        op["requestBody"] = {"required": False, "content": {"application/json": {"schema": builder.field(body_field)}}}
+        op["requestBody"] = {
+            "required": False,
+            "content": {"application/json": {"schema": builder.field(body_field)}},
+        }
         op["parameters"] = path_params + _query_params(rpc, bound | {binding.body}, builder)
     else:
         op["parameters"] = path_params + _query_params(rpc, bound, builder)
@@ -209,10 +242,14 @@ def operation(rpc: Rpc, binding: HttpBinding, builder: SchemaBuilder, index: int
         reply = builder.field(rpc.output.fields_by_name[binding.response_body])
     media = "application/x-ndjson" if rpc.server_streaming else "application/json"
     op["responses"] = {
-        "200": {"description": "OK" + (" (one JSON message per line)" if rpc.server_streaming else ""),
-                "content": {media: {"schema": reply}}},
-        "default": {"description": "An error as a google.rpc.Status",
-                    "content": {"application/json": {"schema": _ref("google.rpc.Status")}}},
+        "200": {
+            "description": "OK" + (" (one JSON message per line)" if rpc.server_streaming else ""),
+            "content": {media: {"schema": reply}},
+        },
+        "default": {
+            "description": "An error as a google.rpc.Status",
+            "content": {"application/json": {"schema": _ref("google.rpc.Status")}},
+        },
     }
     if rpc.path not in DEFAULT_ANONYMOUS:
         op["security"] = [{"bearerAuth": []}]
@@ -232,7 +269,8 @@ def build_openapi(descriptor_set: Path) -> dict[str, Any]:
         "info": {
             "title": "meetmesh API",
             "version": "v1",
-            "description": "JSON/REST bindings of the public meetmesh services, transcoded to gRPC by the edge.",
+            "description": "JSON/REST bindings of the public meetmesh services, "
+            "transcoded to gRPC by the edge.",
         },
         "servers": [{"url": "/"}],
         "paths": dict(sorted(paths.items())),

@@ -46,11 +46,14 @@ class Edge:
         self.cors = Cors(options.cors_origins)
         self.verifier = TokenVerifier(settings.jwks_url, issuer=settings.issuer)
         self.redis = redis if redis is not None else create_redis(settings.redis_url)
-        self.limiter = RateLimiter(self.redis, f"{settings.redis_prefix}:edge:", options.rate_limit_address,
-                                   options.rate_limit_token)
+        self.limiter = RateLimiter(
+            self.redis, f"{settings.redis_prefix}:edge:", options.rate_limit_address, options.rate_limit_token
+        )
         self.telemetry = Telemetry(access_log=options.access_log)
         self.anonymous = frozenset(options.anonymous_methods)
-        self.static = StaticFiles(directory=options.web_root, html=True) if options.web_root.is_dir() else None
+        self.static = (
+            StaticFiles(directory=options.web_root, html=True) if options.web_root.is_dir() else None
+        )
         self._openapi: bytes | None = None
         self._reference: bytes | None = None
 
@@ -111,8 +114,14 @@ class Edge:
             if not request.http_status:
                 await send_error(send, request, RpcStatus(Status.INTERNAL, "internal error at the edge"))
         finally:
-            self.telemetry.record(protocol=request.protocol, rpc=request.rpc, http_status=request.http_status,
-                                  grpc_status=request.grpc_status, started=started, http_method=request.method)
+            self.telemetry.record(
+                protocol=request.protocol,
+                rpc=request.rpc,
+                http_status=request.http_status,
+                grpc_status=request.grpc_status,
+                started=started,
+                http_method=request.method,
+            )
 
     async def _dispatch(self, request: Request, receive: Receive, send: Send) -> None:
         method, path = request.method, request.raw_path
@@ -129,8 +138,11 @@ class Edge:
             await serve_grpc_web(self, request, receive, send)
             return
         if content_type.startswith("application/grpc"):
-            raise EdgeError(Status.INVALID_ARGUMENT, "native gRPC goes to the services directly; "
-                            "the edge speaks gRPC-web and JSON", http_status=415)
+            raise EdgeError(
+                Status.INVALID_ARGUMENT,
+                "native gRPC goes to the services directly; the edge speaks gRPC-web and JSON",
+                http_status=415,
+            )
         if method in ("GET", "HEAD") and await self._builtin(request, send):
             return
         found = self.catalog.match(method, path)
@@ -140,8 +152,12 @@ class Edge:
             return
         allowed = self.catalog.allowed_methods(path)
         if allowed:
-            raise EdgeError(Status.UNIMPLEMENTED, f"{method} is not bound for this path; use {', '.join(allowed)}",
-                            http_status=405, headers=[("allow", ", ".join(allowed))])
+            raise EdgeError(
+                Status.UNIMPLEMENTED,
+                f"{method} is not bound for this path; use {', '.join(allowed)}",
+                http_status=405,
+                headers=[("allow", ", ".join(allowed))],
+            )
         if self.static is not None and method in ("GET", "HEAD"):
             request.protocol = "static"
             try:
@@ -166,8 +182,9 @@ class Edge:
         else:
             return False
         request.protocol = "builtin"
-        await respond(send, request, 200, [("content-type", content_type)],
-                      body if request.method == "GET" else b"")
+        await respond(
+            send, request, 200, [("content-type", content_type)], body if request.method == "GET" else b""
+        )
         return True
 
     def _openapi_document(self) -> bytes:

@@ -40,8 +40,14 @@ class Request:
         path = raw.decode("latin-1").split("?", 1)[0]
         headers = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]]
         client = scope.get("client")
-        return cls(scope, scope.get("method", "GET"), path, scope.get("query_string", b"").decode("latin-1"),
-                   headers, client[0] if client else None)
+        return cls(
+            scope,
+            scope.get("method", "GET"),
+            path,
+            scope.get("query_string", b"").decode("latin-1"),
+            headers,
+            client[0] if client else None,
+        )
 
     def header(self, name: str) -> str | None:
         for k, v in self.headers:
@@ -51,8 +57,7 @@ class Request:
 
     def query(self) -> list[tuple[str, str]]:
         try:
-            return parse_qsl(self.query_string, keep_blank_values=True, strict_parsing=False,
-                             errors="strict")
+            return parse_qsl(self.query_string, keep_blank_values=True, strict_parsing=False, errors="strict")
         except (UnicodeDecodeError, ValueError):
             raise EdgeError(Status.INVALID_ARGUMENT, "malformed query string") from None
 
@@ -60,8 +65,12 @@ class Request:
 async def read_body(request: Request, receive: Receive, limit: int) -> bytes:
     """The whole request body; EdgeError(RESOURCE_EXHAUSTED, 413) beyond `limit` bytes."""
     declared = request.header("content-length")
-    too_large = EdgeError(Status.RESOURCE_EXHAUSTED, f"request body larger than {limit} bytes",
-                          reason="PAYLOAD_TOO_LARGE", http_status=413)
+    too_large = EdgeError(
+        Status.RESOURCE_EXHAUSTED,
+        f"request body larger than {limit} bytes",
+        reason="PAYLOAD_TOO_LARGE",
+        http_status=413,
+    )
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise too_large
     chunks = []
@@ -85,11 +94,17 @@ def encode_headers(headers: list[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
 
 async def start(send: Send, request: Request, status: int, headers: list[tuple[str, str]]) -> None:
     request.http_status = status
-    await send({"type": "http.response.start", "status": status,
-                "headers": encode_headers(headers + request.extra_headers)})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": encode_headers(headers + request.extra_headers),
+        }
+    )
 
 
-async def respond(send: Send, request: Request, status: int, headers: list[tuple[str, str]],
-                  body: bytes = b"") -> None:
+async def respond(
+    send: Send, request: Request, status: int, headers: list[tuple[str, str]], body: bytes = b""
+) -> None:
     await start(send, request, status, [*headers, ("content-length", str(len(body)))])
     await send({"type": "http.response.body", "body": body})

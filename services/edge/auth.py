@@ -60,8 +60,9 @@ class TokenVerifier:
                     response.raise_for_status()
                     jwks = response.json()
             except (httpx.HTTPError, ValueError) as exc:
-                raise EdgeError(Status.UNAVAILABLE, "token keys are unavailable",
-                                reason="DEPENDENCY_UNAVAILABLE") from exc
+                raise EdgeError(
+                    Status.UNAVAILABLE, "token keys are unavailable", reason="DEPENDENCY_UNAVAILABLE"
+                ) from exc
             self._keys = {k["kid"]: jwt.PyJWK(k).key for k in jwks.get("keys", []) if "kid" in k}
             self._fetched_at = time.monotonic()
 
@@ -87,7 +88,11 @@ class TokenVerifier:
         key = await self._key(header["kid"])
         try:
             claims: dict[str, Any] = jwt.decode(
-                token, key, algorithms=["ES256"], issuer=self._issuer, leeway=_LEEWAY_S,
+                token,
+                key,
+                algorithms=["ES256"],
+                issuer=self._issuer,
+                leeway=_LEEWAY_S,
                 options={"require": ["exp", "iat", "sub", "typ"], "verify_aud": False},
             )
         except jwt.ExpiredSignatureError:

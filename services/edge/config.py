@@ -46,7 +46,9 @@ class EdgeOptions(BaseModel):
     jwks_url: str = ""
     signaling_ws_url: str = ""
     anonymous_methods: list[str] = Field(default_factory=lambda: list(DEFAULT_ANONYMOUS))
-    cors_origins: list[str] = Field(default_factory=lambda: ["http://localhost:8800", "http://127.0.0.1:8800"])
+    cors_origins: list[str] = Field(
+        default_factory=lambda: ["http://localhost:8800", "http://127.0.0.1:8800"]
+    )
     rate_limit_address: RateLimit = Field(default_factory=RateLimit)
     rate_limit_token: RateLimit = Field(default_factory=lambda: RateLimit(rate=20.0, burst=50))
     max_request_bytes: int = Field(default=4 * 1024 * 1024, ge=1)
@@ -64,7 +66,9 @@ class EdgeSettings(PlatformSettings):
 
     @property
     def jwks_url(self) -> str:
-        return self.edge_svc.jwks_url or f"http://{self.user.host}:{self.user.http_port}/.well-known/jwks.json"
+        return (
+            self.edge_svc.jwks_url or f"http://{self.user.host}:{self.user.http_port}/.well-known/jwks.json"
+        )
 
     @property
     def signaling_ws_url(self) -> str:

@@ -32,8 +32,7 @@ def is_grpc_web(content_type: str) -> bool:
 
 def parse_content_type(content_type: str) -> bool:
     """Validates a gRPC-web content type; returns True for the base64 text variant."""
-    base, _, params = content_type.partition(";")
-    base = base.strip().lower()
+    base = content_type.partition(";")[0].strip().lower()
     for kind, text in ((GRPC_WEB_TEXT, True), (GRPC_WEB, False)):
         if base in (kind, kind + "+proto"):
             return text

@@ -67,8 +67,13 @@ async def serve_grpc_web(edge: Edge, request: Request, receive: Receive, send: S
                 await start(send, request, 200, base_headers + grpcweb.metadata_as_headers(initial))
                 started = True
             frame = grpcweb.message_frame(event)
-            await send({"type": "http.response.body", "body": grpcweb.encode_text(frame) if text else frame,
-                        "more_body": True})
+            await send(
+                {
+                    "type": "http.response.body",
+                    "body": grpcweb.encode_text(frame) if text else frame,
+                    "more_body": True,
+                }
+            )
         else:
             frames.append(grpcweb.message_frame(event))
     request.grpc_status = status.code.value
@@ -88,10 +93,13 @@ def _check_message(rpc: Rpc, payload: bytes) -> None:
     try:
         rpc.new_input().ParseFromString(payload)
     except DecodeError:
-        raise EdgeError(Status.INVALID_ARGUMENT, f"the request is not a valid {rpc.input.full_name}") from None
+        raise EdgeError(
+            Status.INVALID_ARGUMENT, f"the request is not a valid {rpc.input.full_name}"
+        ) from None
 
 
-async def _trailers_only(send: Send, request: Request, http_status: int, headers: list[tuple[str, str]],
-                         status: RpcStatus) -> None:
+async def _trailers_only(
+    send: Send, request: Request, http_status: int, headers: list[tuple[str, str]], status: RpcStatus
+) -> None:
     request.grpc_status = status.code.value
     await respond(send, request, http_status, headers + grpcweb.status_fields(status) + status.headers)

@@ -70,7 +70,9 @@ def _split_verb(text: str) -> tuple[str, str | None]:
 
 def _split_segments(text: str) -> list[str]:
     """Splits on '/' outside braces."""
-    segments, depth, current = [], 0, []
+    segments: list[str] = []
+    current: list[str] = []
+    depth = 0
     for ch in text:
         if ch == "{":
             depth += 1

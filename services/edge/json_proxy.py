@@ -32,8 +32,9 @@ def _check_content_type(request: Request, body: bytes) -> None:
         return
     content_type = (request.header("content-type") or JSON).split(";")[0].strip().lower()
     if content_type != JSON and not content_type.endswith("+json"):
-        raise EdgeError(Status.INVALID_ARGUMENT, f"unsupported content type {content_type!r}; send JSON",
-                        http_status=415)
+        raise EdgeError(
+            Status.INVALID_ARGUMENT, f"unsupported content type {content_type!r}; send JSON", http_status=415
+        )
 
 
 async def send_error(send: Send, request: Request, status: RpcStatus, http_status: int | None = None) -> None:
@@ -42,8 +43,15 @@ async def send_error(send: Send, request: Request, status: RpcStatus, http_statu
     await respond(send, request, http_status or status.http_status, headers, status.to_json())
 
 
-async def serve_json(edge: Edge, request: Request, receive: Receive, send: Send,
-                     binding: HttpBinding, rpc: Rpc, variables: dict[str, str]) -> None:
+async def serve_json(
+    edge: Edge,
+    request: Request,
+    receive: Receive,
+    send: Send,
+    binding: HttpBinding,
+    rpc: Rpc,
+    variables: dict[str, str],
+) -> None:
     request.protocol = "json"
     request.rpc = rpc.path
     try:

@@ -11,15 +11,42 @@ from grpclib.const import Status
 from services.edge.status import EdgeError
 
 # Headers about the HTTP exchange itself (or the browser), not the call: never forwarded.
-_NOT_FORWARDED = frozenset({
-    "host", "content-type", "content-length", "connection", "keep-alive", "te", "trailer",
-    "transfer-encoding", "upgrade", "accept", "accept-encoding", "accept-language", "origin",
-    "referer", "user-agent", "cookie", "x-grpc-web", "x-user-agent", "cache-control", "pragma",
-    "content-encoding", "priority", "dnt", "x-forwarded-for", "x-forwarded-proto", "x-real-ip",
-    "forwarded", "expect", "connect-protocol-version", "connect-timeout-ms",
-})
+_NOT_FORWARDED = frozenset(
+    {
+        "host",
+        "content-type",
+        "content-length",
+        "connection",
+        "keep-alive",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "accept",
+        "accept-encoding",
+        "accept-language",
+        "origin",
+        "referer",
+        "user-agent",
+        "cookie",
+        "x-grpc-web",
+        "x-user-agent",
+        "cache-control",
+        "pragma",
+        "content-encoding",
+        "priority",
+        "dnt",
+        "x-forwarded-for",
+        "x-forwarded-proto",
+        "x-real-ip",
+        "forwarded",
+        "expect",
+        "connect-protocol-version",
+        "connect-timeout-ms",
+    }
+)
 _KEY = re.compile(r"^[0-9a-z_.\-]+$")
-_VALUE = re.compile(r"^[ -~]*$")
+_VALUE = re.compile(r"^[ -~]+$")  # grpclib refuses empty values
 _TIMEOUT = re.compile(r"^(\d{1,8})([HMSmun])$")
 _UNITS = {"H": 3600.0, "M": 60.0, "S": 1.0, "m": 1e-3, "u": 1e-6, "n": 1e-9}
 

@@ -77,6 +77,9 @@ class RateLimiter:
             seconds = max(1, math.ceil(wait_ms / 1000))
             retry = error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(seconds=seconds))
             raise EdgeError(
-                Status.RESOURCE_EXHAUSTED, "rate limit exceeded", reason="RATE_LIMITED",
-                headers=[("retry-after", str(seconds))], extra_details=(retry,),
+                Status.RESOURCE_EXHAUSTED,
+                "rate limit exceeded",
+                reason="RATE_LIMITED",
+                headers=[("retry-after", str(seconds))],
+                extra_details=(retry,),
             )

@@ -18,8 +18,13 @@ from services.edge.asgi import Receive, Scope, Send
 
 async def _deny(scope: Scope, send: Send, status: int, reason: bytes) -> None:
     if "websocket.http.response" in scope.get("extensions", {}):
-        await send({"type": "websocket.http.response.start", "status": status,
-                    "headers": [(b"content-type", b"text/plain")]})
+        await send(
+            {
+                "type": "websocket.http.response.start",
+                "status": status,
+                "headers": [(b"content-type", b"text/plain")],
+            }
+        )
         await send({"type": "websocket.http.response.body", "body": reason})
     else:
         await send({"type": "websocket.close", "code": 1013})
@@ -45,7 +50,7 @@ async def proxy_websocket(scope: Scope, receive: Receive, send: Send, upstream_u
         await send({"type": "websocket.accept", "subprotocol": upstream.subprotocol})
         to_upstream = asyncio.create_task(_client_to_upstream(receive, upstream))
         to_client = asyncio.create_task(_upstream_to_client(upstream, send))
-        done, pending = await asyncio.wait({to_upstream, to_client}, return_when=asyncio.FIRST_COMPLETED)
+        _, pending = await asyncio.wait({to_upstream, to_client}, return_when=asyncio.FIRST_COMPLETED)
         for task in pending:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):

@@ -12,9 +12,17 @@ from services.edge.config import EdgeSettings
 
 def uvicorn_config(settings: EdgeSettings) -> uvicorn.Config:
     return uvicorn.Config(
-        create_app(settings), host=settings.edge_svc.host, port=settings.edge_svc.port, lifespan="on",
-        access_log=False, log_level="warning", loop="auto", http="auto", ws="websockets-sansio",
-        server_header=False, proxy_headers=False,
+        create_app(settings),
+        host=settings.edge_svc.host,
+        port=settings.edge_svc.port,
+        lifespan="on",
+        access_log=False,
+        log_level="warning",
+        loop="auto",
+        http="auto",
+        ws="websockets-sansio",
+        server_header=False,
+        proxy_headers=False,
     )
 
 

@@ -65,7 +65,7 @@ class RpcStatus:
             as_dict = {"code": self.code.value, "message": self.message}
         as_dict.setdefault("code", self.code.value)
         as_dict.setdefault("message", self.message)
-        return json.dumps(as_dict, separators=(",", ":")).encode()
+        return json.dumps(as_dict, separators=(",", ":")).encode("utf-8")
 
 
 def status_details(code: Status, message: str, reason: str, *extra: Message) -> bytes:
@@ -74,15 +74,22 @@ def status_details(code: Status, message: str, reason: str, *extra: Message) -> 
     status.details.add().Pack(error_details_pb2.ErrorInfo(reason=reason, domain="meetmesh.io"))
     for detail in extra:
         status.details.add().Pack(detail)
-    return status.SerializeToString()
+    return bytes(status.SerializeToString())
 
 
 class EdgeError(Exception):
     """A request the edge answers itself, without reaching a service."""
 
-    def __init__(self, code: Status, message: str, *, reason: str | None = None,
-                 http_status: int | None = None, headers: list[tuple[str, str]] | None = None,
-                 extra_details: tuple[Message, ...] = ()) -> None:
+    def __init__(
+        self,
+        code: Status,
+        message: str,
+        *,
+        reason: str | None = None,
+        http_status: int | None = None,
+        headers: list[tuple[str, str]] | None = None,
+        extra_details: tuple[Message, ...] = (),
+    ) -> None:
         super().__init__(message)
         details = status_details(code, message, reason, *extra_details) if reason else None
         self.status = RpcStatus(code, message, details, headers=headers or [])

@@ -28,9 +28,15 @@ _STRING_WKT = {
     "google.protobuf.FieldMask",
 }
 _WRAPPERS = {
-    "google.protobuf.DoubleValue", "google.protobuf.FloatValue", "google.protobuf.Int64Value",
-    "google.protobuf.UInt64Value", "google.protobuf.Int32Value", "google.protobuf.UInt32Value",
-    "google.protobuf.BoolValue", "google.protobuf.StringValue", "google.protobuf.BytesValue",
+    "google.protobuf.DoubleValue",
+    "google.protobuf.FloatValue",
+    "google.protobuf.Int64Value",
+    "google.protobuf.UInt64Value",
+    "google.protobuf.Int32Value",
+    "google.protobuf.UInt32Value",
+    "google.protobuf.BoolValue",
+    "google.protobuf.StringValue",
+    "google.protobuf.BytesValue",
 }
 
 
@@ -150,7 +156,7 @@ def build_request(
         json_format.ParseDict(message, out)
     except (json_format.ParseError, TypeError, ValueError, AttributeError) as exc:
         raise _bad(str(exc)) from None
-    return out.SerializeToString()
+    return bytes(out.SerializeToString())
 
 
 def _canonical(fields: list[FieldDescriptor]) -> str:
@@ -181,7 +187,7 @@ def render_response(rpc: Rpc, binding: HttpBinding | None, payload: bytes) -> by
             as_json = as_json.get(f.json_name) if isinstance(as_json, dict) else None
         if as_json is None:
             as_json = _default_json(_resolve(rpc.output, binding.response_body)[-1])
-    return json.dumps(as_json, separators=(",", ":"), ensure_ascii=False).encode()
+    return json.dumps(as_json, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
 def _default_json(f: FieldDescriptor) -> Any:

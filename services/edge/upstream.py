@@ -7,11 +7,10 @@ grpclib as they came and returns reply bytes undecoded; a raw status-details cod
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-from grpclib.client import Channel
+from grpclib.client import Channel, Stream
 from grpclib.const import Cardinality, Status
 from grpclib.encoding.base import CodecBase, StatusDetailsCodecBase
 from grpclib.exceptions import GRPCError, ProtocolError, StreamTerminatedError
@@ -62,7 +61,9 @@ class Upstreams:
             if address is None:
                 return None
             host, _, port = address.rpartition(":")
-            channel = Channel(host, int(port), codec=PassthroughCodec(), status_details_codec=RawDetailsCodec())
+            channel = Channel(
+                host, int(port), codec=PassthroughCodec(), status_details_codec=RawDetailsCodec()
+            )
             self._channels[service] = channel
         return channel
 
@@ -72,7 +73,7 @@ class Upstreams:
         self._channels.clear()
 
     async def call(
-        self, rpc: Rpc, payload: bytes, metadata: Metadata, timeout: float | None
+        self, rpc: Rpc, payload: bytes, metadata: Metadata, deadline_s: float | None
     ) -> AsyncIterator[Metadata | bytes | RpcStatus]:
         """Runs one call. Yields the initial metadata (a list), then each reply message (bytes),
         and finally the status (an RpcStatus): always exactly one status, last."""
@@ -80,10 +81,10 @@ class Upstreams:
         if channel is None:
             yield RpcStatus(Status.UNIMPLEMENTED, f"no upstream configured for service {rpc.service!r}")
             return
-        stream = None
+        stream: Stream[bytes, bytes] | None = None
         try:
-            async with channel.request(
-                rpc.path, _cardinality(rpc), None, None, timeout=timeout, metadata=metadata
+            async with channel.request(  # message types are bytes: the codec passes them through
+                rpc.path, _cardinality(rpc), bytes, bytes, timeout=deadline_s, metadata=metadata
             ) as stream:
                 await stream.send_message(payload, end=True)
                 await stream.recv_initial_metadata()
@@ -95,7 +96,7 @@ class Upstreams:
         except GRPCError as exc:
             trailers = list((stream.trailing_metadata or {}).items()) if stream is not None else []
             yield RpcStatus(exc.status, exc.message or "", exc.details, trailers)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             yield RpcStatus(Status.DEADLINE_EXCEEDED, "deadline exceeded")
         except (OSError, StreamTerminatedError):
             yield RpcStatus(Status.UNAVAILABLE, f"service {rpc.service!r} is unavailable")

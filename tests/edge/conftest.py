@@ -76,26 +76,40 @@ def edge_settings(platform: Platform, descriptor_set: Path, **overrides: Any) ->
         "max_request_bytes": 64 * 1024,
         **overrides,
     }
-    endpoints = {name: Endpoint(grpc_port=0, http_port=0, target=platform.settings.endpoint(name).address)
-                 for name in platform.hosts}
-    return EdgeSettings(redis_url=REDIS_URL, redis_prefix=f"edgetest:{uuid.uuid4().hex[:12]}",
-                        edge_svc=EdgeOptions(**options), **endpoints)
+    endpoints = {
+        name: Endpoint(grpc_port=0, http_port=0, target=platform.settings.endpoint(name).address)
+        for name in platform.hosts
+    }
+    return EdgeSettings(
+        redis_url=REDIS_URL,
+        redis_prefix=f"edgetest:{uuid.uuid4().hex[:12]}",
+        edge_svc=EdgeOptions(**options),
+        **endpoints,
+    )
 
 
 @pytest.fixture(scope="session")
-def stack(loop_thread: LoopThread, echo_descriptors: Path, tmp_path_factory: pytest.TempPathFactory
-          ) -> Iterator[EdgeStack]:
+def stack(
+    loop_thread: LoopThread, echo_descriptors: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[EdgeStack]:
     from tests.edge.echo_service import start_echo
 
     run_id = uuid.uuid4().hex[:8]
-    stores = {"kind": "real", "database_url": PG_URL, "redis_url": REDIS_URL,
-              "schema_prefix": f"edge{run_id}_", "redis_prefix": f"mmtest:edge:{run_id}"}
+    stores = {
+        "kind": "real",
+        "database_url": PG_URL,
+        "redis_url": REDIS_URL,
+        "schema_prefix": f"edge{run_id}_",
+        "redis_prefix": f"mmtest:edge:{run_id}",
+    }
     platform = loop_thread.run(start_platform(stores, tmp_path_factory.mktemp("keys")), timeout=60)
     echo, echo_port = loop_thread.run(start_echo())
     settings = edge_settings(platform, echo_descriptors, upstreams={"edgetest": f"127.0.0.1:{echo_port}"})
     edge = Edge(settings)
     server, port = loop_thread.run(start_uvicorn(edge))
-    yield EdgeStack(loop_thread, platform, edge, f"http://127.0.0.1:{port}", f"127.0.0.1:{echo_port}", settings)
+    yield EdgeStack(
+        loop_thread, platform, edge, f"http://127.0.0.1:{port}", f"127.0.0.1:{echo_port}", settings
+    )
     loop_thread.run(stop_uvicorn(server))
     echo.close()
     loop_thread.run(echo.wait_closed())
@@ -106,7 +120,9 @@ def foreign_token(sub: str = "u1", **claims: Any) -> str:
     """An access token signed by a key the platform does not know."""
     now = int(time.time())
     payload = {"iss": "meetmesh", "sub": sub, "typ": "access", "iat": now, "exp": now + 300, **claims}
-    return jwt.encode(payload, ec.generate_private_key(ec.SECP256R1()), algorithm="ES256", headers={"kid": "nope"})
+    return jwt.encode(
+        payload, ec.generate_private_key(ec.SECP256R1()), algorithm="ES256", headers={"kid": "nope"}
+    )
 
 
 @pytest.fixture

@@ -26,10 +26,16 @@ class EchoService(echo_grpc.EchoServiceBase):
         seen = {k: v for k, v in stream.metadata.items() if isinstance(v, str)}
         seen.update({k: v.hex() for k, v in stream.metadata.items() if isinstance(v, bytes)})
         remaining = stream.deadline.time_remaining() if stream.deadline else 0.0
-        await stream.send_message(echo_pb2.EchoResponse(
-            parent=request.parent, note=request.note, metadata=seen, timeout_seconds=remaining,
-            repeat=request.repeat, mask=request.mask,
-        ))
+        await stream.send_message(
+            echo_pb2.EchoResponse(
+                parent=request.parent,
+                note=request.note,
+                metadata=seen,
+                timeout_seconds=remaining,
+                repeat=request.repeat,
+                mask=request.mask,
+            )
+        )
         await stream.send_trailing_metadata(metadata={"x-echo-trailing": "bye"})
 
     async def GetNote(self, stream: Stream[echo_pb2.EchoRequest, echo_pb2.EchoResponse]) -> None:
@@ -56,8 +62,9 @@ class EchoService(echo_grpc.EchoServiceBase):
 
     async def WhoAmI(self, stream: Stream[echo_pb2.WhoAmIRequest, echo_pb2.WhoAmIResponse]) -> None:
         await stream.recv_message()
-        await stream.send_message(echo_pb2.WhoAmIResponse(
-            authorization=str(stream.metadata.get("authorization", ""))))
+        await stream.send_message(
+            echo_pb2.WhoAmIResponse(authorization=str(stream.metadata.get("authorization", "")))
+        )
 
 
 async def start_echo(port: int = 0) -> tuple[Server, int]:

@@ -50,19 +50,27 @@ def parse_body(body: bytes) -> tuple[list[bytes], dict[str, str]]:
     return messages, trailers
 
 
-async def call(client: httpx.AsyncClient, url: str, path: str, payload: bytes, *, text: bool = False,
-               headers: dict[str, str] | None = None, raw_body: bytes | None = None,
-               content_type: str | None = None) -> GrpcWebReply:
+async def call(
+    client: httpx.AsyncClient,
+    url: str,
+    path: str,
+    payload: bytes,
+    *,
+    text: bool = False,
+    headers: dict[str, str] | None = None,
+    raw_body: bytes | None = None,
+    content_type: str | None = None,
+) -> GrpcWebReply:
     body = raw_body if raw_body is not None else frame(payload)
     ctype = content_type or ("application/grpc-web-text" if text else "application/grpc-web+proto")
     if text and raw_body is None:
         body = base64.b64encode(body)
-    response = await client.post(url + path, content=body,
-                                 headers={"content-type": ctype, "x-grpc-web": "1", **(headers or {})})
+    response = await client.post(
+        url + path, content=body, headers={"content-type": ctype, "x-grpc-web": "1", **(headers or {})}
+    )
     data = response.content
     if data and response.headers.get("content-type", "").startswith("application/grpc-web-text"):
-        data = b"".join(base64.b64decode(chunk + b"=" * (-len(chunk) % 4))
-                        for chunk in _b64_chunks(data))
+        data = b"".join(base64.b64decode(chunk + b"=" * (-len(chunk) % 4)) for chunk in _b64_chunks(data))
     messages, trailers = parse_body(data) if response.status_code == 200 else ([], {})
     return GrpcWebReply(response.status_code, response.headers, messages, trailers)
 

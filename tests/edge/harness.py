@@ -27,10 +27,21 @@ def compile_echo(out: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     descriptor_set = out / "edgetest.binpb"
     subprocess.run(
-        [sys.executable, "-m", "grpc_tools.protoc", f"-I{PROTOS}", f"-I{REPO / 'protos_vendor'}",
-         f"--python_out={out}", f"--grpclib_python_out={out}", "--include_imports", "--include_source_info",
-         f"--descriptor_set_out={descriptor_set}", "meetmesh/edgetest/v1/echo.proto"],
-        check=True, env={"PATH": str(Path(sys.executable).parent)},
+        [
+            sys.executable,
+            "-m",
+            "grpc_tools.protoc",
+            f"-I{PROTOS}",
+            f"-I{REPO / 'protos_vendor'}",
+            f"--python_out={out}",
+            f"--grpclib_python_out={out}",
+            "--include_imports",
+            "--include_source_info",
+            f"--descriptor_set_out={descriptor_set}",
+            "meetmesh/edgetest/v1/echo.proto",
+        ],
+        check=True,
+        env={"PATH": str(Path(sys.executable).parent)},
     )
     if str(out) not in sys.path:
         sys.path.append(str(out))
@@ -74,8 +85,15 @@ class LoopThread:
 
 
 async def start_uvicorn(app: Callable[..., Awaitable[None]], port: int = 0) -> tuple[uvicorn.Server, int]:
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on", access_log=False,
-                            log_level="warning", ws="websockets-sansio")
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        lifespan="on",
+        access_log=False,
+        log_level="warning",
+        ws="websockets-sansio",
+    )
     server = uvicorn.Server(config)
     server.config.setup_event_loop = lambda: None  # type: ignore[method-assign]
     task = asyncio.get_running_loop().create_task(server.serve())

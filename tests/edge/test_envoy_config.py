@@ -24,10 +24,16 @@ REPO = Path(__file__).resolve().parents[2]
 ENVOY = REPO / "envoy" / "envoy.yaml"
 DESCRIPTORS = REPO / "gen" / "meetmesh.binpb"
 _TYPED_CONFIG_MODULES = [
-    "filters.http.cors.v3", "filters.http.grpc_web.v3", "filters.http.jwt_authn.v3",
-    "filters.http.local_ratelimit.v3", "filters.http.grpc_json_transcoder.v3", "filters.http.router.v3",
-    "filters.network.http_connection_manager.v3", "access_loggers.stream.v3",
-    "transport_sockets.tls.v3", "upstreams.http.v3",
+    "filters.http.cors.v3",
+    "filters.http.grpc_web.v3",
+    "filters.http.jwt_authn.v3",
+    "filters.http.local_ratelimit.v3",
+    "filters.http.grpc_json_transcoder.v3",
+    "filters.http.router.v3",
+    "filters.network.http_connection_manager.v3",
+    "access_loggers.stream.v3",
+    "transport_sockets.tls.v3",
+    "upstreams.http.v3",
 ]
 
 
@@ -62,8 +68,11 @@ def test_parses_as_an_envoy_bootstrap(bootstrap: Any, config: dict[str, Any]) ->
     assert https.filter_chains[0].transport_socket.name == "envoy.transport_sockets.tls"
     filters = [f["name"] for f in _manager(config)["http_filters"]]
     assert filters == [
-        "envoy.filters.http.cors", "envoy.filters.http.grpc_web", "envoy.filters.http.jwt_authn",
-        "envoy.filters.http.local_ratelimit", "envoy.filters.http.grpc_json_transcoder",
+        "envoy.filters.http.cors",
+        "envoy.filters.http.grpc_web",
+        "envoy.filters.http.jwt_authn",
+        "envoy.filters.http.local_ratelimit",
+        "envoy.filters.http.grpc_json_transcoder",
         "envoy.filters.http.router",
     ]
 
@@ -77,7 +86,9 @@ def test_unknown_fields_are_rejected(bootstrap: Any) -> None:
 
 def test_every_public_rpc_is_routed_to_its_service(config: dict[str, Any]) -> None:
     catalog = load_catalog(DESCRIPTORS)
-    routes = {r["match"].get("path"): r for r in _manager(config)["route_config"]["virtual_hosts"][0]["routes"]}
+    routes = {
+        r["match"].get("path"): r for r in _manager(config)["route_config"]["virtual_hosts"][0]["routes"]
+    }
     assert catalog.rpcs, "the descriptor set has no public RPCs"
     for path, rpc in catalog.rpcs.items():
         assert routes[path]["route"]["cluster"] == rpc.service
@@ -108,7 +119,9 @@ def test_http2_clusters_have_health_checks(config: dict[str, Any]) -> None:
     for cluster in config["static_resources"]["clusters"]:
         if cluster["name"] in ("user_jwks", "signaling_ws"):
             continue
-        options = cluster["typed_extension_protocol_options"]["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]
+        options = cluster["typed_extension_protocol_options"][
+            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+        ]
         assert "http2_protocol_options" in options["explicit_http_config"]
         assert cluster["health_checks"][0]["grpc_health_check"] == {"service_name": ""}
 

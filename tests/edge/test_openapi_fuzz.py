@@ -25,8 +25,13 @@ from schemathesis.checks import (
 from tests.edge.conftest import EdgeStack
 
 OPENAPI = Path(__file__).resolve().parents[2] / "gen" / "openapi" / "openapi.json"
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_headers_conformance,
-          response_schema_conformance]
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+]
 EXAMPLES_PER_MODE = 8
 SCHEMA = schemathesis.openapi.from_path(OPENAPI)
 OPERATIONS = [result.ok() for result in SCHEMA.get_all_operations()]
@@ -38,19 +43,31 @@ def bearer(stack: EdgeStack) -> dict[str, str]:
 
 
 def test_the_document_covers_every_binding(stack: EdgeStack) -> None:
-    bindings = sum(len(rpc.bindings) for rpc in stack.edge.catalog.rpcs.values()
-                   if not rpc.full_service.startswith("meetmesh.edgetest."))
+    bindings = sum(
+        len(rpc.bindings)
+        for rpc in stack.edge.catalog.rpcs.values()
+        if not rpc.full_service.startswith("meetmesh.edgetest.")
+    )
     assert len(OPERATIONS) == bindings
 
 
 @pytest.mark.parametrize("mode", [schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE])
 @pytest.mark.parametrize("operation", OPERATIONS, ids=lambda op: op.label)
-def test_generated_requests(stack: EdgeStack, bearer: dict[str, str], operation: schemathesis.APIOperation,
-                            mode: schemathesis.GenerationMode) -> None:
+def test_generated_requests(
+    stack: EdgeStack,
+    bearer: dict[str, str],
+    operation: schemathesis.APIOperation,
+    mode: schemathesis.GenerationMode,
+) -> None:
     calls = []
 
-    @settings(max_examples=EXAMPLES_PER_MODE, derandomize=True, database=None, deadline=None,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=EXAMPLES_PER_MODE,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+    )
     @given(case=operation.as_strategy(generation_mode=mode))
     def check(case: schemathesis.Case) -> None:
         calls.append(case)

@@ -78,8 +78,13 @@ async def over_json(stack: EdgeStack, http: httpx.AsyncClient, call: Call) -> di
     rpc = stack.edge.catalog.rpcs[f"/{call['service']}/{call['method']}"]
     binding = rpc.bindings[0]
     path, body, query = http_request(rpc, binding, call["request"])
-    response = await http.request(binding.http_method, stack.url + path, params=query,
-                                  json=body if binding.body else None, headers=call.get("headers"))
+    response = await http.request(
+        binding.http_method,
+        stack.url + path,
+        params=query,
+        json=body if binding.body else None,
+        headers=call.get("headers"),
+    )
     payload = response.json()
     if response.status_code == 200:
         return {"ok": True, "responses": [payload]}
@@ -92,8 +97,12 @@ def over_grpc_web(stack: EdgeStack, calls: list[Call]) -> list[dict[str, Any]]:
     """All calls through connect-node's gRPC-web transport, in one Node process."""
     done = subprocess.run(
         [str(REPO / "node_modules" / ".bin" / "tsx"), str(NODE_CLIENT)],
-        input=json.dumps({"baseUrl": stack.url, "calls": calls}), capture_output=True, text=True,
-        timeout=120, check=True, cwd=REPO,
+        input=json.dumps({"baseUrl": stack.url, "calls": calls}),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+        cwd=REPO,
     )
     results: list[dict[str, Any]] = json.loads(done.stdout)
     return results
@@ -107,23 +116,42 @@ def scenario(stack: EdgeStack) -> list[Call]:
     return [
         {"service": user, "method": "GetUser", "request": {"name": "users/me"}, "headers": as_alice},
         {"service": user, "method": "GetUser", "request": {"name": "users/me"}},
-        {"service": user, "method": "GetUser", "request": {"name": "users/me"},
-         "headers": {"authorization": "Bearer " + foreign_token()}},
+        {
+            "service": user,
+            "method": "GetUser",
+            "request": {"name": "users/me"},
+            "headers": {"authorization": "Bearer " + foreign_token()},
+        },
         {"service": user, "method": "GetUser", "request": {"name": bob.user.name}, "headers": as_alice},
         {"service": user, "method": "GetUser", "request": {"name": "users/NOT-valid"}, "headers": as_alice},
-        {"service": user, "method": "Register",
-         "request": {"email": "not-an-email", "password": "long enough password", "displayName": "X"}},
-        {"service": user, "method": "Register",
-         "request": {"email": alice.email, "password": "long enough password", "displayName": "X"}},
+        {
+            "service": user,
+            "method": "Register",
+            "request": {"email": "not-an-email", "password": "long enough password", "displayName": "X"},
+        },
+        {
+            "service": user,
+            "method": "Register",
+            "request": {"email": alice.email, "password": "long enough password", "displayName": "X"},
+        },
         {"service": user, "method": "Login", "request": {"email": alice.email, "password": "wrong password"}},
         {"service": user, "method": "ListUsers", "request": {"pageSize": 5}, "headers": as_alice},
         {"service": room, "method": "GetMeeting", "request": {"name": meeting.name}, "headers": as_alice},
         {"service": room, "method": "GetMeeting", "request": {"name": meeting.name}, "headers": as_bob},
         {"service": room, "method": "ListMeetings", "request": {"pageSize": 10}, "headers": as_alice},
-        {"service": room, "method": "ListParticipants", "request": {"parent": meeting.name}, "headers": as_alice},
+        {
+            "service": room,
+            "method": "ListParticipants",
+            "request": {"parent": meeting.name},
+            "headers": as_alice,
+        },
         {"service": room, "method": "LeaveMeeting", "request": {"name": meeting.name}, "headers": as_bob},
-        {"service": room, "method": "UpdateMeeting", "headers": as_alice, "request": {
-            "meeting": {"name": meeting.name, "capacity": 5000}, "updateMask": "capacity"}},
+        {
+            "service": room,
+            "method": "UpdateMeeting",
+            "headers": as_alice,
+            "request": {"meeting": {"name": meeting.name, "capacity": 5000}, "updateMask": "capacity"},
+        },
     ]
 
 

@@ -49,7 +49,8 @@ async def test_upstream_down_gives_unavailable_and_recovers(
         assert down.status_code == 503
         assert down.json()["code"] == 14
         web = await grpcweb_client.call(http, url, "/meetmesh.edgetest.v1.EchoService/Fail", b"")
-        assert web.http_status == 200 and web.status == 14
+        assert web.http_status == 200
+        assert web.status == 14
 
         for _ in range(2):  # comes up, dies, comes up again
             process = _start_echo_process(port, echo_descriptors.parent)
@@ -82,8 +83,9 @@ async def signaling_stand_in() -> AsyncIterator[tuple[str, list[Any]]]:
         yield f"ws://127.0.0.1:{port}/rtc", seen
 
 
-async def test_rtc_websocket_is_proxied(stack: EdgeStack, make_edge: Callable[..., str],
-                                        signaling_stand_in: tuple[str, list[Any]]) -> None:
+async def test_rtc_websocket_is_proxied(
+    stack: EdgeStack, make_edge: Callable[..., str], signaling_stand_in: tuple[str, list[Any]]
+) -> None:
     upstream, seen = signaling_stand_in
     url = make_edge(signaling_ws_url=upstream).replace("http://", "ws://")
     async with connect(url + "/rtc?token=abc", subprotocols=["meetmesh.v1"]) as ws:
@@ -95,12 +97,14 @@ async def test_rtc_websocket_is_proxied(stack: EdgeStack, make_edge: Callable[..
         await ws.send("bye")
         with pytest.raises(ConnectionClosed) as closed:
             await asyncio.wait_for(ws.recv(), 5)
-        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4001
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code == 4001
     assert seen == [("/rtc?token=abc", "meetmesh.v1")]
 
 
-async def test_rtc_upstream_down_is_503_and_other_paths_refused(stack: EdgeStack,
-                                                                make_edge: Callable[..., str]) -> None:
+async def test_rtc_upstream_down_is_503_and_other_paths_refused(
+    stack: EdgeStack, make_edge: Callable[..., str]
+) -> None:
     url = make_edge(signaling_ws_url=f"ws://127.0.0.1:{free_port()}/rtc").replace("http://", "ws://")
     with pytest.raises(InvalidStatus) as refused:
         await connect(url + "/rtc")

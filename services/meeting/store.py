@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy import and_, bindparam, exists, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,6 +25,17 @@ from .models import InvitationRow, MeetingRow, ParticipantRow, RecordingRow
 
 WAITING, ADMITTED, DENIED, REMOVED, LEFT = "waiting", "admitted", "denied", "removed", "left"
 ENDED = "ended"
+
+
+# Built once: the hot read of every meeting call.
+_MEETING_AND_PARTICIPANT = (
+    select(MeetingRow, ParticipantRow)
+    .outerjoin(
+        ParticipantRow,
+        and_(ParticipantRow.meeting_id == MeetingRow.id, ParticipantRow.user_id == bindparam("uid")),
+    )
+    .where(MeetingRow.id == bindparam("mid"))
+)
 
 
 def new_id() -> str:
@@ -55,35 +66,30 @@ class MeetingStore:
         return row
 
     async def _by_request(self, host: str, request_id: str) -> MeetingRow | None:
-        async with self.db.sessions() as session:
+        async with self.db.reader() as session:
             query = select(MeetingRow).where(
                 MeetingRow.host_user_id == host, MeetingRow.request_id == request_id
             )
             return (await session.execute(query)).scalar_one_or_none()
 
     async def meeting(self, meeting_id: str) -> MeetingRow | None:
-        async with self.db.sessions() as session:
+        async with self.db.reader() as session:
             return await session.get(MeetingRow, meeting_id)
 
     async def meeting_and_participant(
         self, meeting_id: str, user_id: str
     ) -> tuple[MeetingRow | None, ParticipantRow | None]:
-        async with self.db.sessions() as session:
-            query = (
-                select(MeetingRow, ParticipantRow)
-                .outerjoin(
-                    ParticipantRow,
-                    and_(ParticipantRow.meeting_id == MeetingRow.id, ParticipantRow.user_id == user_id),
-                )
-                .where(MeetingRow.id == meeting_id)
-            )
-            found = (await session.execute(query)).first()
+        """A meeting and the user's participant in it (the hot path of every meeting call)."""
+        async with self.db.reader() as session:
+            found = (
+                await session.execute(_MEETING_AND_PARTICIPANT, {"mid": meeting_id, "uid": user_id})
+            ).first()
             if found is None:
                 return None, None
             return found[0], found[1]
 
     async def is_invited(self, meeting_id: str, email: str) -> bool:
-        async with self.db.sessions() as session:
+        async with self.db.reader() as session:
             query = select(
                 exists().where(InvitationRow.meeting_id == meeting_id, InvitationRow.email == email)
             )
@@ -139,7 +145,7 @@ class MeetingStore:
                 or_(MeetingRow.create_time < t, and_(MeetingRow.create_time == t, MeetingRow.id < i))
             )
         query = query.order_by(MeetingRow.create_time.desc(), MeetingRow.id.desc()).limit(limit)
-        async with self.db.sessions() as session:
+        async with self.db.reader() as session:
             return list((await session.execute(query)).scalars())
 
     # -- seats -----------------------------------------------------------------------------------
@@ -222,7 +228,7 @@ class MeetingStore:
         return row, True
 
     async def participant(self, meeting_id: str, participant_id: str) -> ParticipantRow | None:
-        async with self.db.sessions() as session:
+        async with self.db.reader() as session:
             row = await session.get(ParticipantRow, participant_id)
             return row if row is not None and row.meeting_id == meeting_id else None
 
@@ -277,7 +283,7 @@ class MeetingStore:
                 )
             )
         query = query.order_by(ParticipantRow.create_time, ParticipantRow.id).limit(limit)
-        async with self.db.sessions() as session:
+        async with self.db.reader() as session:
             return list((await session.execute(query)).scalars())
 
     # -- invitations and recordings --------------------------------------------------------------
@@ -289,7 +295,7 @@ class MeetingStore:
             async with self.db.transaction() as session:
                 session.add(row)
         except IntegrityError:
-            async with self.db.sessions() as session:
+            async with self.db.reader() as session:
                 query = select(InvitationRow).where(
                     InvitationRow.meeting_id == meeting_id, InvitationRow.email == email
                 )
@@ -306,7 +312,7 @@ class MeetingStore:
                 or_(InvitationRow.create_time > t, and_(InvitationRow.create_time == t, InvitationRow.id > i))
             )
         query = query.order_by(InvitationRow.create_time, InvitationRow.id).limit(limit)
-        async with self.db.sessions() as session:
+        async with self.db.reader() as session:
             return list((await session.execute(query)).scalars())
 
     async def recordings(
@@ -319,5 +325,5 @@ class MeetingStore:
                 or_(RecordingRow.create_time > t, and_(RecordingRow.create_time == t, RecordingRow.id > i))
             )
         query = query.order_by(RecordingRow.create_time, RecordingRow.id).limit(limit)
-        async with self.db.sessions() as session:
+        async with self.db.reader() as session:
             return list((await session.execute(query)).scalars())

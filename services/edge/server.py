@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import logging
-
 import uvicorn
 
 from services.edge.app import create_app
 from services.edge.config import EdgeSettings
+from services.kit import configure_logging
 
 
 def uvicorn_config(settings: EdgeSettings) -> uvicorn.Config:
@@ -27,8 +26,9 @@ def uvicorn_config(settings: EdgeSettings) -> uvicorn.Config:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    uvicorn.Server(uvicorn_config(EdgeSettings())).run()
+    settings = EdgeSettings()
+    configure_logging(settings.log_level, settings.log_json)
+    uvicorn.Server(uvicorn_config(settings)).run()
 
 
 if __name__ == "__main__":

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 
@@ -45,17 +44,15 @@ class Telemetry:
         self._duration.labels(protocol).observe(elapsed)
         if self._access_log and log.isEnabledFor(logging.INFO):
             log.info(
-                json.dumps(
-                    {
-                        "event": "access",
-                        "protocol": protocol,
-                        "method": http_method,
-                        "rpc": rpc,
-                        "http_status": http_status,
-                        "grpc_status": grpc_status,
-                        "duration_ms": round(elapsed * 1000, 3),
-                    }
-                )
+                "access",
+                extra={
+                    "protocol": protocol,
+                    "method": http_method,
+                    "rpc": rpc,
+                    "http_status": http_status,
+                    "grpc_status": grpc_status,
+                    "duration_ms": round(elapsed * 1000, 3),
+                },
             )
 
     def exposition(self) -> bytes:

@@ -22,9 +22,13 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def spawn(args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+def spawn(
+    args: list[str], env: dict[str, str] | None = None, stderr: int | None = None
+) -> subprocess.Popen[bytes]:
     full_env = {**os.environ, "PYTHONPATH": f"{ROOT / 'gen'}:{ROOT}:{ROOT / 'clients/python'}", **(env or {})}
-    return subprocess.Popen([sys.executable, *args], cwd=ROOT, env=full_env, stdout=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [sys.executable, *args], cwd=ROOT, env=full_env, stdout=subprocess.DEVNULL, stderr=stderr
+    )
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:

@@ -65,14 +65,8 @@ class Request:
 async def read_body(request: Request, receive: Receive, limit: int) -> bytes:
     """The whole request body; EdgeError(RESOURCE_EXHAUSTED, 413) beyond `limit` bytes."""
     declared = request.header("content-length")
-    too_large = EdgeError(
-        Status.RESOURCE_EXHAUSTED,
-        f"request body larger than {limit} bytes",
-        reason="PAYLOAD_TOO_LARGE",
-        http_status=413,
-    )
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise too_large
+        raise _too_large(limit)
     chunks = []
     size = 0
     while True:
@@ -82,10 +76,19 @@ async def read_body(request: Request, receive: Receive, limit: int) -> bytes:
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            raise too_large
+            raise _too_large(limit)
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
+
+
+def _too_large(limit: int) -> EdgeError:
+    return EdgeError(
+        Status.RESOURCE_EXHAUSTED,
+        f"request body larger than {limit} bytes",
+        reason="PAYLOAD_TOO_LARGE",
+        http_status=413,
+    )
 
 
 def encode_headers(headers: list[tuple[str, str]]) -> list[tuple[bytes, bytes]]:

@@ -15,6 +15,7 @@ from typing import Any
 from google.protobuf import duration_pb2
 from google.rpc import error_details_pb2
 from grpclib.const import Status
+from redis.exceptions import NoScriptError
 
 from services.edge.config import RateLimit
 from services.edge.status import EdgeError
@@ -60,7 +61,7 @@ class RateLimiter:
         self._prefix = prefix
         self._per_address = per_address
         self._per_token = per_token
-        self._script = redis.register_script(_SCRIPT)
+        self._sha = hashlib.sha1(_SCRIPT.encode(), usedforsecurity=False).hexdigest()
 
     async def check(self, address: str | None, subject: str | None) -> None:
         """Raises EdgeError(RESOURCE_EXHAUSTED) with a Retry-After when a bucket is empty."""
@@ -72,7 +73,10 @@ class RateLimiter:
                 args.extend((limit.rate, limit.burst))
         if not keys:
             return
-        wait_ms = int(await self._script(keys=keys, args=args))
+        try:  # EVALSHA straight away (the script is loaded once per Redis server)
+            wait_ms = int(await self._redis.evalsha(self._sha, len(keys), *keys, *args))
+        except NoScriptError:
+            wait_ms = int(await self._redis.eval(_SCRIPT, len(keys), *keys, *args))
         if wait_ms > 0:
             seconds = max(1, math.ceil(wait_ms / 1000))
             retry = error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(seconds=seconds))

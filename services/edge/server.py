@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import uvicorn
 
 from services.edge.app import create_app
@@ -23,6 +25,23 @@ def uvicorn_config(settings: EdgeSettings) -> uvicorn.Config:
         server_header=False,
         proxy_headers=False,
     )
+
+
+async def start(settings: EdgeSettings) -> tuple[uvicorn.Server, asyncio.Task[None]]:
+    """Starts the edge on the running loop (as `meetmesh up` does); returns once it listens."""
+    server = uvicorn.Server(uvicorn_config(settings))
+    task = asyncio.create_task(server.serve())
+    while not server.started:  # uvicorn sets `started` once its sockets listen
+        if task.done():
+            task.result()
+            raise RuntimeError("the edge stopped while starting")
+        await asyncio.sleep(0.01)
+    return server, task
+
+
+async def stop(server: uvicorn.Server, task: asyncio.Task[None]) -> None:
+    server.should_exit = True
+    await task
 
 
 def main() -> None:

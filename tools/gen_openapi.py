@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from buf.validate import validate_pb2
 from google.api import field_behavior_pb2
 from google.protobuf import descriptor
 from google.protobuf.descriptor import FieldDescriptor
@@ -56,6 +57,74 @@ STATUS_SCHEMA = {
         "details": {"type": "array", "items": _WKT["google.protobuf.Any"]},
     },
 }
+
+
+def _rules(f: FieldDescriptor) -> validate_pb2.FieldRules:
+    rules: validate_pb2.FieldRules = f.GetOptions().Extensions[validate_pb2.field]
+    return rules
+
+
+_STRING_FORMATS = {"email": "email", "uri": "uri", "uuid": "uuid"}
+_NUMBER_KINDS = (
+    "int32",
+    "int64",
+    "uint32",
+    "uint64",
+    "sint32",
+    "sint64",
+    "fixed32",
+    "fixed64",
+    "sfixed32",
+    "sfixed64",
+    "double",
+    "float",
+)
+
+
+def _constrain(schema: dict[str, Any], f: FieldDescriptor) -> dict[str, Any]:
+    """The field's buf.validate rules as JSON Schema keywords (the API checks the same rules)."""
+    if "$ref" in schema:
+        return schema
+    rules = _rules(f)
+    out = dict(schema)
+    kind = rules.WhichOneof("type")
+    if kind == "string":
+        s = rules.string
+        if s.HasField("min_len"):
+            out["minLength"] = s.min_len
+        if s.HasField("max_len"):
+            out["maxLength"] = s.max_len
+        if s.HasField("pattern"):
+            out["pattern"] = s.pattern
+        well_known = s.WhichOneof("well_known")
+        if well_known in _STRING_FORMATS:
+            out["format"] = _STRING_FORMATS[well_known]
+    elif kind in _NUMBER_KINDS and out.get("type") in ("integer", "number"):
+        n = getattr(rules, kind)
+        lower, upper = n.WhichOneof("greater_than"), n.WhichOneof("less_than")
+        if lower:
+            out["minimum"] = getattr(n, lower)
+            if lower == "gt":
+                out["exclusiveMinimum"] = True
+        if upper:
+            out["maximum"] = getattr(n, upper)
+            if upper == "lt":
+                out["exclusiveMaximum"] = True
+    elif kind == "enum" and "enum" in out:
+        excluded = set(rules.enum.not_in)
+        out["enum"] = [v.name for v in f.enum_type.values if v.number not in excluded] or out["enum"]
+    return out
+
+
+def _repeated_constraints(rules: validate_pb2.FieldRules) -> dict[str, Any]:
+    if rules.WhichOneof("type") != "repeated":
+        return {}
+    r, out = rules.repeated, {}
+    if r.HasField("min_items"):
+        out["minItems"] = r.min_items
+    if r.HasField("max_items"):
+        out["maxItems"] = r.max_items
+    return out
 
 
 def _ref(full_name: str) -> dict[str, Any]:
@@ -101,9 +170,10 @@ class SchemaBuilder:
                 "additionalProperties": self.scalar(f.message_type.fields_by_name["value"]),
             }
         elif f.is_repeated:
-            schema = {"type": "array", "items": self.scalar(f)}
+            schema = {"type": "array", "items": _constrain(self.scalar(f), f)}
+            schema.update(_repeated_constraints(_rules(f)))
         else:
-            schema = self.scalar(f)
+            schema = _constrain(self.scalar(f), f)
         behaviors = _behaviors(f)
         if field_behavior_pb2.OUTPUT_ONLY in behaviors:
             schema = (
@@ -142,7 +212,41 @@ def _param_name(previous_literal: str, used: set[str]) -> str:
     return name
 
 
-def openapi_path(binding: HttpBinding) -> tuple[str, list[dict[str, Any]]]:
+def _segment_patterns(inner: str, field: FieldDescriptor | None) -> list[str | None]:
+    """Per-wildcard patterns from the field's own pattern when it follows the template
+    (`^users/[a-z0-9-]{1,64}$` for `users/*` gives `^[a-z0-9-]{1,64}$`)."""
+    segments = inner.split("/")
+    blank: list[str | None] = [None] * len(segments)
+    if field is None or _rules(field).WhichOneof("type") != "string" or not _rules(field).string.pattern:
+        return blank
+    pattern = _rules(field).string.pattern
+    if not (pattern.startswith("^") and pattern.endswith("$")):
+        return blank
+    parts = pattern[1:-1].split("/")
+    if len(parts) != len(segments):
+        return blank
+    out: list[str | None] = []
+    for segment, part in zip(segments, parts, strict=True):
+        if segment in ("*", "**"):
+            out.append(f"^{part}$")
+        elif segment != part:
+            return blank
+        else:
+            out.append(None)
+    return out
+
+
+def _field_at(desc: descriptor.Descriptor, path: str) -> FieldDescriptor | None:
+    field = None
+    for part in path.split("."):
+        field = desc.fields_by_name.get(part) if desc is not None else None
+        if field is None:
+            return None
+        desc = field.message_type
+    return field
+
+
+def openapi_path(binding: HttpBinding, request: descriptor.Descriptor) -> tuple[str, list[dict[str, Any]]]:
     """The OpenAPI path and its path parameters (each carries `x-field-path`)."""
     params: list[dict[str, Any]] = []
     used: set[str] = set()
@@ -162,7 +266,8 @@ def openapi_path(binding: HttpBinding) -> tuple[str, list[dict[str, Any]]]:
             )
             return "{" + field_path + "}"
         out, previous = [], ""
-        for segment in inner.split("/"):
+        patterns = _segment_patterns(inner, _field_at(request, field_path))
+        for segment, pattern in zip(inner.split("/"), patterns, strict=True):
             if segment in ("*", "**"):
                 name = _param_name(previous, used)
                 params.append(
@@ -172,7 +277,11 @@ def openapi_path(binding: HttpBinding) -> tuple[str, list[dict[str, Any]]]:
                         "required": True,
                         "x-field-path": field_path,
                         "description": f"Part of `{field_path}` (`{inner}`).",
-                        "schema": {"type": "string", "minLength": 1},
+                        "schema": {
+                            "type": "string",
+                            "minLength": 1,
+                            **({"pattern": pattern} if pattern else {}),
+                        },
                     }
                 )
                 out.append("{" + name + "}")
@@ -212,7 +321,7 @@ def _query_params(rpc: Rpc, bound: set[str], builder: SchemaBuilder) -> list[dic
 def operation(
     rpc: Rpc, binding: HttpBinding, builder: SchemaBuilder, index: int
 ) -> tuple[str, dict[str, Any]]:
-    path, path_params = openapi_path(binding)
+    path, path_params = openapi_path(binding, rpc.input)
     bound = {p["x-field-path"] for p in path_params}
     op: dict[str, Any] = {
         "operationId": f"{rpc.full_service.rsplit('.', 1)[-1]}_{rpc.name}" + (f"_{index}" if index else ""),

@@ -17,6 +17,8 @@ from typing import Any, TypeVar
 import uvicorn
 from google.protobuf import descriptor_pb2
 
+from tests.support import wait_until
+
 REPO = Path(__file__).resolve().parents[2]
 PROTOS = Path(__file__).parent / "protos"
 T = TypeVar("T")
@@ -95,17 +97,15 @@ async def start_uvicorn(app: Callable[..., Awaitable[None]], port: int = 0) -> t
         ws="websockets-sansio",
     )
     server = uvicorn.Server(config)
-    server.config.setup_event_loop = lambda: None  # type: ignore[method-assign]
     task = asyncio.get_running_loop().create_task(server.serve())
     server._edge_task = task  # type: ignore[attr-defined]
-    for _ in range(500):
-        if server.started:
-            break
+
+    async def listening() -> bool:
         if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
-    else:
-        raise TimeoutError("uvicorn did not start")
+            task.result()  # surfaces a start-up error
+        return bool(server.started)
+
+    await wait_until(listening, within_s=10)
     bound = server.servers[0].sockets[0].getsockname()[1]
     return server, int(bound)
 

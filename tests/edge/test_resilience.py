@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -22,20 +20,33 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from tests.edge import grpcweb_client
 from tests.edge.conftest import EdgeStack
 from tests.edge.harness import free_port
+from tests.support import wait_until
 
 
-def _start_echo_process(port: int, echo_dir: Path) -> subprocess.Popen[bytes]:
+def _spawn_echo(port: int, echo_dir: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([*sys.path, str(echo_dir)])}
-    process = subprocess.Popen([sys.executable, "-m", "tests.edge.echo_service", str(port)], env=env)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:  # wait until it accepts connections
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                return process
+    return subprocess.Popen([sys.executable, "-m", "tests.edge.echo_service", str(port)], env=env)
+
+
+async def _start_echo_process(port: int, echo_dir: Path) -> subprocess.Popen[bytes]:
+    process = _spawn_echo(port, echo_dir)
+
+    async def accepting() -> bool:
         assert process.poll() is None, "echo service exited"
-        time.sleep(0.05)
-    process.kill()
-    raise TimeoutError("echo service did not start")
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            return False
+        writer.close()
+        await writer.wait_closed()
+        return True
+
+    try:
+        await wait_until(accepting, within_s=20, every_s=0.05)
+    except BaseException:
+        process.kill()
+        raise
+    return process
 
 
 async def test_upstream_down_gives_unavailable_and_recovers(
@@ -53,7 +64,7 @@ async def test_upstream_down_gives_unavailable_and_recovers(
         assert web.status == 14
 
         for _ in range(2):  # comes up, dies, comes up again
-            process = _start_echo_process(port, echo_descriptors.parent)
+            process = await _start_echo_process(port, echo_descriptors.parent)
             try:
                 assert (await http.post(url + "/v1/fail", json={})).status_code == 200
                 web = await grpcweb_client.call(http, url, "/meetmesh.edgetest.v1.EchoService/Fail", b"")

@@ -93,11 +93,16 @@ async def over_json(stack: EdgeStack, http: httpx.AsyncClient, call: Call) -> di
     return {"ok": False, "code": payload["code"], "message": payload["message"], "details": details}
 
 
-def over_grpc_web(stack: EdgeStack, calls: list[Call]) -> list[dict[str, Any]]:
+def over_grpc_web(
+    stack: EdgeStack, calls: list[Call], descriptor_set: Path | None = None
+) -> list[dict[str, Any]]:
     """All calls through connect-node's gRPC-web transport, in one Node process."""
+    request: dict[str, Any] = {"baseUrl": stack.url, "calls": calls}
+    if descriptor_set is not None:
+        request["descriptorSet"] = str(descriptor_set)
     done = subprocess.run(
         [str(REPO / "node_modules" / ".bin" / "tsx"), str(NODE_CLIENT)],
-        input=json.dumps({"baseUrl": stack.url, "calls": calls}),
+        input=json.dumps(request),
         capture_output=True,
         text=True,
         timeout=120,
@@ -168,3 +173,29 @@ async def test_native_grpc_web_and_json_agree(stack: EdgeStack) -> None:
     codes = [r.get("code", 0) for r in direct]
     # The scenario covers success and the common failures (not a vacuous comparison).
     assert {0, 3, 5, 6, 7, 16} <= set(codes), codes
+
+
+def test_connect_node_streams_metadata_details_and_deadlines(stack: EdgeStack) -> None:
+    """connect-node's gRPC-web transport against the echo service (described from its descriptors)."""
+    echo = "meetmesh.edgetest.v1.EchoService"
+    calls: list[Call] = [
+        {"service": echo, "method": "Count", "request": {"count": 3}},
+        {"service": echo, "method": "Count", "request": {"count": 5, "failAfter": 2}},
+        {
+            "service": echo,
+            "method": "Echo",
+            "request": {"parent": "rooms/n", "note": {"big": "-9007199254740993"}},
+            "headers": {"x-custom": "node"},
+        },
+        {"service": echo, "method": "Fail", "request": {"code": 9, "message": "not now"}},
+        {"service": echo, "method": "Fail", "request": {"delayMs": 3000}, "timeoutMs": 100},
+    ]
+    results = over_grpc_web(stack, calls, descriptor_set=stack.edge.options.descriptor_set)
+    assert results[0] == {"ok": True, "responses": [{"n": 1}, {"n": 2}, {"n": 3}]}
+    assert results[1]["code"] == 10
+    assert results[1]["message"] == "stopped after 2"
+    echoed = results[2]["responses"][0]
+    assert echoed["note"] == {"big": "-9007199254740993"}
+    assert echoed["metadata"]["x-custom"] == "node"
+    assert results[3] == {"ok": False, "code": 9, "message": "not now", "details": ["google.rpc.BadRequest"]}
+    assert results[4]["code"] == 4

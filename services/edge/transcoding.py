@@ -154,7 +154,14 @@ def build_request(
     out = rpc.new_input()
     try:
         json_format.ParseDict(message, out)
-    except (json_format.ParseError, TypeError, ValueError, AttributeError) as exc:
+    except (
+        json_format.ParseError,
+        TypeError,
+        ValueError,
+        AttributeError,
+        OverflowError,
+        RecursionError,
+    ) as exc:
         raise _bad(str(exc)) from None
     return bytes(out.SerializeToString())
 

@@ -165,6 +165,9 @@ async def test_deadline_from_grpc_timeout_header(http: httpx.AsyncClient) -> Non
         ("POST", "/v1/rooms/r1/echoes", {"json": {"note": {"kind": "KIND_NOPE"}}}, 400),
         ("POST", "/v1/rooms/r1/echoes", {"json": {"note": {"at": "yesterday"}}}, 400),
         ("POST", "/v1/rooms/r1/echoes", {"json": {"note": "a string"}}, 400),
+        ("POST", "/v1/rooms/r1/echoes", {"content": b'{"repeat": 1e999}'}, 400),
+        ("POST", "/v1/rooms/r1/echoes", {"content": b'{"note": {"ratio": "fast"}}'}, 400),
+        ("POST", "/v1/rooms/r1/echoes", {"content": b"[" * 50_000}, 400),
         (
             "POST",
             "/v1/rooms/r1/echoes",

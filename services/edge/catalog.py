@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from google.api import annotations_pb2, http_pb2
 from google.protobuf import descriptor, descriptor_pb2, descriptor_pool, message_factory
@@ -154,12 +153,3 @@ def build_catalog(fds: descriptor_pb2.FileDescriptorSet) -> Catalog:
 def load_catalog(path: Path) -> Catalog:
     """Reads a descriptor set file (`gen/meetmesh.binpb`)."""
     return build_catalog(descriptor_pb2.FileDescriptorSet.FromString(path.read_bytes()))
-
-
-def json_name_map(desc: descriptor.Descriptor) -> dict[str, Any]:
-    """Field lookup by proto name and by JSON name."""
-    out: dict[str, Any] = {}
-    for f in desc.fields:
-        out[f.name] = f
-        out[f.json_name] = f
-    return out

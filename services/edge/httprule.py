@@ -49,13 +49,6 @@ class PathTemplate:
         """Sort key: templates with a verb first, then more literals, then fewer `**`."""
         return (self.verb is not None, self.literal_count, -self.text.count("**"))
 
-    def openapi_path(self) -> str:
-        """The template as an OpenAPI path: `/v1/{name}:disable` (variables keep their field path)."""
-        return _VARIABLE.sub(lambda m: "{" + m.group(1) + "}", self.text)
-
-
-_VARIABLE = re.compile(r"\{([A-Za-z0-9_.]+)(?:=[^}]*)?\}")
-
 
 def _split_verb(text: str) -> tuple[str, str | None]:
     tail_start = max(text.rfind("}"), text.rfind("/"))

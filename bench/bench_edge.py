@@ -9,8 +9,10 @@ generator in this one. The call is `GetUser(users/me)` with an access token:
 - JSON: HTTP/1.1 keep-alive `GET /v1/users/me` to the edge.
 
 HTTP/1.1 is spoken by a minimal client here (pre-built request bytes, one connection per worker),
-so client-side HTTP overhead does not pass for edge overhead. Targets (issue 3): median added
-latency at most 1 ms (sequential calls); edge throughput at least 50% of direct (50 concurrent).
+so client-side HTTP overhead does not pass for edge overhead. Latency: one client calls the three
+kinds in turn (so they share the machine's background load); throughput: 50 concurrent clients,
+in alternating one-second slices. Targets (issue 3): median added latency at most 1 ms; edge
+throughput at least 50% of direct.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ import os
 import struct
 import subprocess
 import tempfile
+import time
 import uuid
+from collections.abc import Awaitable, Callable
 
 import uvloop
 from grpclib.client import Channel
@@ -30,6 +34,7 @@ from bench.support import Result, free_port, load, spawn, stop, wait_for_port
 from meetmesh.user.v1 import user_grpc, user_pb2
 
 CLIENTS = 50
+SLICES = 5
 SECONDS = float(os.environ.get("BENCH_SECONDS", "5"))
 PG = os.environ.get("MEETMESH_TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
 REDIS = os.environ.get("MEETMESH_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -58,6 +63,26 @@ class Http1:
 
     def close(self) -> None:
         self.writer.close()
+
+
+async def _interleaved(
+    calls: dict[str, Callable[[int], Awaitable[None]]], seconds: float
+) -> dict[str, Result]:
+    """One client calling each kind in turn: latencies measured side by side under the same load."""
+    latencies: dict[str, list[float]] = {name: [] for name in calls}
+    for call in calls.values():  # warm-up
+        await call(0)
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        for name, call in calls.items():
+            started = time.perf_counter()
+            await call(0)
+            latencies[name].append(time.perf_counter() - started)
+    share = seconds / len(calls)
+    return {
+        name: Result(f"{name} (1 client)", len(values), 0, share, values)
+        for name, values in latencies.items()
+    }
 
 
 def _request(method: str, path: str, headers: dict[str, str], body: bytes = b"") -> bytes:
@@ -134,17 +159,22 @@ async def _run() -> None:
                 raise RuntimeError(f"JSON call failed: {status} {body[:80]!r}")
 
         calls = {"direct gRPC": direct, "edge gRPC-web": via_grpc_web, "edge JSON": via_json}
-        serial: dict[str, Result] = {}
-        concurrent: dict[str, Result] = {}
-        for name, call in calls.items():
-            await reconnect()
-            serial[name] = await load(f"{name} (1 client)", 1, SECONDS, call)
-        for name, call in calls.items():
-            await reconnect()
-            concurrent[name] = await load(f"{name} ({CLIENTS} clients)", CLIENTS, SECONDS, call)
+        await reconnect()
+        serial = await _interleaved(calls, SECONDS * len(calls))
+        concurrent = {name: Result(f"{name} ({CLIENTS} clients)", 0, 0, 0.0, []) for name in calls}
+        for _ in range(SLICES):  # short alternating slices, so background load hits each alike
+            for name, call in calls.items():
+                await reconnect()
+                part = await load(name, CLIENTS, SECONDS / SLICES, call, warmup=0.2)
+                total = concurrent[name]
+                total.calls += part.calls
+                total.errors += part.errors
+                total.seconds += part.seconds
+                total.latencies += part.latencies
 
         print(
-            f"GetUser(users/me) with a token, {SECONDS:.0f} s per row, PostgreSQL + Redis, separate processes"
+            f"GetUser(users/me) with a token, {SECONDS:.0f} s per row, PostgreSQL + Redis, separate "
+            "processes; 1-client rows interleaved (calls/s there is per round), 50-client rows in slices"
         )
         for result in [*serial.values(), *concurrent.values()]:
             print(result.row())

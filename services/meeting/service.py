@@ -363,7 +363,7 @@ class MeetingService(meeting_grpc.MeetingServiceBase):
         assert request is not None
         caller = current_principal()
         meeting_id = _meeting_id(request.name)
-        meeting, existing = await self.store.meeting_and_participant(meeting_id, caller.user_id)
+        meeting, existing = await self.cache.get(meeting_id, caller.user_id)
         if meeting is None:
             raise NotFound(f"meetings/{meeting_id} does not exist")
         if meeting.state == "ended":
@@ -374,7 +374,7 @@ class MeetingService(meeting_grpc.MeetingServiceBase):
             await self._check_passcode(meeting, caller, request.passcode)
         display_name = request.display_name.strip() or (existing.display_name if existing else "") or "Guest"
         wait = meeting.lobby_enabled and not g.bypasses_lobby(role)
-        participant, changed = await self.store.join(
+        participant, changed, fresh = await self.store.join(
             meeting_id, caller.user_id, display_name, role, wait_in_lobby=wait
         )
         if changed:
@@ -384,9 +384,9 @@ class MeetingService(meeting_grpc.MeetingServiceBase):
             await self._wait_for_admission(meeting_id, participant.id)
             refreshed = await self.store.participant(meeting_id, participant.id)
             participant = refreshed or participant
+            fresh = await self.store.meeting(meeting_id) or fresh
         if participant.state in (DENIED, REMOVED):
             raise PermissionDenied("you may not join this meeting", reason="ADMISSION_DENIED")
-        fresh = await self.store.meeting(meeting_id) or meeting
         reply = meeting_pb2.JoinMeetingResponse(
             meeting=meeting_message(fresh),
             participant=participant_message(participant, fresh),

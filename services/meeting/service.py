@@ -7,8 +7,6 @@ import contextlib
 from dataclasses import dataclass
 from typing import Any
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from grpclib.server import Stream
 
 from meetmesh.meeting.v1 import meeting_grpc, meeting_pb2
@@ -26,6 +24,7 @@ from services.kit import (
 from services.kit.logs import get_logger
 from services.kit.masks import mask_paths
 from services.kit.pagination import decode_keyset, keyset_page, page_size
+from services.kit.passwords import Secrets
 from services.kit.timestamps import from_epoch, from_timestamp, to_timestamp
 
 from . import grants as g
@@ -158,9 +157,9 @@ class MeetingService(meeting_grpc.MeetingServiceBase):
         self.directory = directory
         self.passcode_throttle = passcode_throttle
         self.cache = cache
-        self.hasher = PasswordHasher(
+        self.passcodes = Secrets(
             time_cost=self.opts.passcode_argon2_time_cost,
-            memory_cost=self.opts.passcode_argon2_memory_kib,
+            memory_kib=self.opts.passcode_argon2_memory_kib,
             parallelism=1,
         )
 
@@ -194,18 +193,6 @@ class MeetingService(meeting_grpc.MeetingServiceBase):
     def _require(access: Access, grant: str) -> None:
         if grant not in access.grants:
             raise PermissionDenied(f"this needs the {grant!r} grant in the meeting")
-
-    async def _hash_passcode(self, passcode: str) -> str:
-        return await asyncio.to_thread(self.hasher.hash, passcode)
-
-    async def _passcode_ok(self, stored: str, given: str) -> bool:
-        def check() -> bool:
-            try:
-                return bool(self.hasher.verify(stored, given))
-            except (VerificationError, InvalidHashError):
-                return False
-
-        return await asyncio.to_thread(check)
 
     def _meeting_values(self, meeting: meeting_pb2.Meeting, paths: set[str]) -> dict[str, Any]:
         values: dict[str, Any] = {}
@@ -251,7 +238,7 @@ class MeetingService(meeting_grpc.MeetingServiceBase):
         values = self._meeting_values(request.meeting, _UPDATABLE - {"passcode"})
         self._check_schedule(values.get("start_time"), values.get("end_time"))
         if request.meeting.passcode:
-            values["passcode_hash"] = await self._hash_passcode(request.meeting.passcode)
+            values["passcode_hash"] = await self.passcodes.hash(request.meeting.passcode)
         values["host_user_id"] = caller.user_id
         values["request_id"] = request.request_id or None
         row = await self.store.create_meeting(values)
@@ -303,7 +290,7 @@ class MeetingService(meeting_grpc.MeetingServiceBase):
         )
         if "passcode" in paths:
             passcode = request.meeting.passcode
-            values["passcode_hash"] = await self._hash_passcode(passcode) if passcode else None
+            values["passcode_hash"] = await self.passcodes.hash(passcode) if passcode else None
         row = await self.store.update_meeting(meeting_id, values)
         await self._changed(meeting_id, "meeting_updated")
         await stream.send_message(meeting_pb2.UpdateMeetingResponse(meeting=meeting_message(row)))
@@ -328,7 +315,7 @@ class MeetingService(meeting_grpc.MeetingServiceBase):
         key = f"{meeting.id}:{caller.user_id}"
         message = "too many wrong passcodes; try again later"
         await self.passcode_throttle.check([key], message)
-        if not await self._passcode_ok(meeting.passcode_hash, given):
+        if not await self.passcodes.verify(meeting.passcode_hash, given):
             await self.passcode_throttle.failed([key])
             raise PermissionDenied("the passcode is wrong", reason="WRONG_PASSCODE")
         await self.passcode_throttle.reset([key])
@@ -466,29 +453,28 @@ class MeetingService(meeting_grpc.MeetingServiceBase):
         self._require(access, "moderate")
         return access, meeting_id, participant_id
 
+    async def _decide(self, name: str, to: str, event: str) -> meeting_pb2.Participant:
+        """Admit or deny someone waiting in the lobby."""
+        access, meeting_id, participant_id = await self._moderate(name)
+        row = await self.store.transition(meeting_id, participant_id, allowed_from=(WAITING,), to=to)
+        await self._changed(meeting_id, event, participant=row.id, user=row.user_id)
+        return participant_message(row, access.meeting)
+
     async def AdmitParticipant(
         self, stream: Stream[meeting_pb2.AdmitParticipantRequest, meeting_pb2.AdmitParticipantResponse]
     ) -> None:
         request = await stream.recv_message()
         assert request is not None
-        access, meeting_id, participant_id = await self._moderate(request.name)
-        row = await self.store.transition(meeting_id, participant_id, allowed_from=(WAITING,), to=ADMITTED)
-        await self._changed(meeting_id, "participant_admitted", participant=row.id, user=row.user_id)
-        await stream.send_message(
-            meeting_pb2.AdmitParticipantResponse(participant=participant_message(row, access.meeting))
-        )
+        participant = await self._decide(request.name, ADMITTED, "participant_admitted")
+        await stream.send_message(meeting_pb2.AdmitParticipantResponse(participant=participant))
 
     async def DenyParticipant(
         self, stream: Stream[meeting_pb2.DenyParticipantRequest, meeting_pb2.DenyParticipantResponse]
     ) -> None:
         request = await stream.recv_message()
         assert request is not None
-        access, meeting_id, participant_id = await self._moderate(request.name)
-        row = await self.store.transition(meeting_id, participant_id, allowed_from=(WAITING,), to=DENIED)
-        await self._changed(meeting_id, "participant_denied", participant=row.id, user=row.user_id)
-        await stream.send_message(
-            meeting_pb2.DenyParticipantResponse(participant=participant_message(row, access.meeting))
-        )
+        participant = await self._decide(request.name, DENIED, "participant_denied")
+        await stream.send_message(meeting_pb2.DenyParticipantResponse(participant=participant))
 
     async def UpdateParticipant(
         self, stream: Stream[meeting_pb2.UpdateParticipantRequest, meeting_pb2.UpdateParticipantResponse]

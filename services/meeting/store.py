@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.kit import Database, FailedPrecondition, NotFound, PermissionDenied, ResourceExhausted
+from services.kit.db import keyset
 from services.kit.timestamps import utcnow
 
 from .models import InvitationRow, MeetingRow, ParticipantRow, RecordingRow
@@ -155,13 +156,14 @@ class MeetingStore:
             visible.append(
                 MeetingRow.id.in_(select(InvitationRow.meeting_id).where(InvitationRow.email == email))
             )
-        query = select(MeetingRow).where(or_(*visible))
-        if after is not None:
-            t, i = after
-            query = query.where(
-                or_(MeetingRow.create_time < t, and_(MeetingRow.create_time == t, MeetingRow.id < i))
-            )
-        query = query.order_by(MeetingRow.create_time.desc(), MeetingRow.id.desc()).limit(limit)
+        query = keyset(
+            select(MeetingRow).where(or_(*visible)),
+            MeetingRow.create_time,
+            MeetingRow.id,
+            after,
+            limit,
+            newest_first=True,
+        )
         async with self.db.reader() as session:
             return list((await session.execute(query)).scalars())
 
@@ -291,15 +293,7 @@ class MeetingStore:
         query = select(ParticipantRow).where(ParticipantRow.meeting_id == meeting_id)
         if state:
             query = query.where(ParticipantRow.state == state)
-        if after is not None:
-            t, i = after
-            query = query.where(
-                or_(
-                    ParticipantRow.create_time > t,
-                    and_(ParticipantRow.create_time == t, ParticipantRow.id > i),
-                )
-            )
-        query = query.order_by(ParticipantRow.create_time, ParticipantRow.id).limit(limit)
+        query = keyset(query, ParticipantRow.create_time, ParticipantRow.id, after, limit)
         async with self.db.reader() as session:
             return list((await session.execute(query)).scalars())
 
@@ -322,25 +316,25 @@ class MeetingStore:
     async def invitations(
         self, meeting_id: str, after: tuple[datetime, str] | None, limit: int
     ) -> list[InvitationRow]:
-        query = select(InvitationRow).where(InvitationRow.meeting_id == meeting_id)
-        if after is not None:
-            t, i = after
-            query = query.where(
-                or_(InvitationRow.create_time > t, and_(InvitationRow.create_time == t, InvitationRow.id > i))
-            )
-        query = query.order_by(InvitationRow.create_time, InvitationRow.id).limit(limit)
+        query = keyset(
+            select(InvitationRow).where(InvitationRow.meeting_id == meeting_id),
+            InvitationRow.create_time,
+            InvitationRow.id,
+            after,
+            limit,
+        )
         async with self.db.reader() as session:
             return list((await session.execute(query)).scalars())
 
     async def recordings(
         self, meeting_id: str, after: tuple[datetime, str] | None, limit: int
     ) -> list[RecordingRow]:
-        query = select(RecordingRow).where(RecordingRow.meeting_id == meeting_id)
-        if after is not None:
-            t, i = after
-            query = query.where(
-                or_(RecordingRow.create_time > t, and_(RecordingRow.create_time == t, RecordingRow.id > i))
-            )
-        query = query.order_by(RecordingRow.create_time, RecordingRow.id).limit(limit)
+        query = keyset(
+            select(RecordingRow).where(RecordingRow.meeting_id == meeting_id),
+            RecordingRow.create_time,
+            RecordingRow.id,
+            after,
+            limit,
+        )
         async with self.db.reader() as session:
             return list((await session.execute(query)).scalars())

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from typing import Any
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from grpclib.server import Stream
 
 from meetmesh.user.v1 import user_grpc, user_pb2
@@ -25,6 +22,7 @@ from services.kit import (
 from services.kit.logs import get_logger
 from services.kit.masks import mask_paths
 from services.kit.pagination import decode_keyset, keyset_page, page_size
+from services.kit.passwords import Secrets
 from services.kit.timestamps import from_epoch, to_timestamp
 
 from .config import UserSettings
@@ -79,25 +77,13 @@ class UserService(user_grpc.UserServiceBase):
         self.account_throttle = account_throttle
         self.peer_throttle = peer_throttle
         opts = settings.user_svc
-        self.hasher = PasswordHasher(
+        self.passwords = Secrets(
             time_cost=opts.argon2_time_cost,
-            memory_cost=opts.argon2_memory_kib,
+            memory_kib=opts.argon2_memory_kib,
             parallelism=opts.argon2_parallelism,
         )
         # Verified against when the email is unknown, so both failures cost the same time.
-        self._dummy_hash = self.hasher.hash("meetmesh-timing-equaliser")
-
-    async def _hash(self, password: str) -> str:
-        return await asyncio.to_thread(self.hasher.hash, password)
-
-    async def _verify(self, password_hash: str, password: str) -> bool:
-        def check() -> bool:
-            try:
-                return bool(self.hasher.verify(password_hash, password))
-            except (VerificationError, InvalidHashError):
-                return False
-
-        return await asyncio.to_thread(check)
+        self._dummy_hash = self.passwords.hash_now("meetmesh-timing-equaliser")
 
     async def _tokens(self, row: UserRow, issued_family: str, refresh_token: str, refresh_exp: float) -> Any:
         access, access_exp = self.tokens.issue_access(
@@ -113,7 +99,7 @@ class UserService(user_grpc.UserServiceBase):
     async def Register(self, stream: Stream[user_pb2.RegisterRequest, user_pb2.RegisterResponse]) -> None:
         request = await stream.recv_message()
         assert request is not None
-        password_hash = await self._hash(request.password)
+        password_hash = await self.passwords.hash(request.password)
         row = await self.store.create(
             email=normalize_email(request.email),
             password_hash=password_hash,
@@ -131,15 +117,15 @@ class UserService(user_grpc.UserServiceBase):
         await self.account_throttle.check([account_key], "too many failed logins; try again later")
         await self.peer_throttle.check([peer_key], "too many failed logins; try again later")
         row = await self.store.by_email(email)
-        ok = await self._verify(row.password_hash if row else self._dummy_hash, request.password)
+        ok = await self.passwords.verify(row.password_hash if row else self._dummy_hash, request.password)
         if row is None or not ok or row.state != "active":
             await self.account_throttle.failed([account_key])
             await self.peer_throttle.failed([peer_key])
             log.info("login failed", extra={"peer": peer_key})
             raise Unauthenticated(_BAD_LOGIN, reason="INVALID_CREDENTIALS")
         await self.account_throttle.reset([account_key])
-        if self.hasher.check_needs_rehash(row.password_hash):
-            await self.store.update(row.id, password_hash=await self._hash(request.password))
+        if self.passwords.needs_rehash(row.password_hash):
+            await self.store.update(row.id, password_hash=await self.passwords.hash(request.password))
         issued = await self.refresh.start(row.id)
         tokens = await self._tokens(row, issued.family, issued.token, issued.expires_at)
         log.info("login", extra={"user_id": row.id, "session": issued.family})

@@ -7,8 +7,6 @@ import contextlib
 from dataclasses import dataclass
 from typing import Any
 
-from grpclib.server import Stream
-
 from meetmesh.meeting.v1 import meeting_grpc, meeting_pb2
 from services.kit import (
     FailedPrecondition,
@@ -21,6 +19,7 @@ from services.kit import (
     current_principal,
     downstream_timeout,
 )
+from services.kit.handlers import unary
 from services.kit.logs import get_logger
 from services.kit.masks import mask_paths
 from services.kit.pagination import decode_keyset, keyset_page, page_size
@@ -229,11 +228,10 @@ class MeetingService(meeting_grpc.MeetingServiceBase):
             raise InvalidArgument([("meeting.end_time", "must be after start_time")])
 
     # -- meetings --------------------------------------------------------------------------------
+    @unary
     async def CreateMeeting(
-        self, stream: Stream[meeting_pb2.CreateMeetingRequest, meeting_pb2.CreateMeetingResponse]
-    ) -> None:
-        request = await stream.recv_message()
-        assert request is not None
+        self, request: meeting_pb2.CreateMeetingRequest
+    ) -> meeting_pb2.CreateMeetingResponse:
         caller = current_principal()
         values = self._meeting_values(request.meeting, _UPDATABLE - {"passcode"})
         self._check_schedule(values.get("start_time"), values.get("end_time"))
@@ -243,21 +241,17 @@ class MeetingService(meeting_grpc.MeetingServiceBase):
         values["request_id"] = request.request_id or None
         row = await self.store.create_meeting(values)
         log.info("meeting created", extra={"meeting": row.id, "host": caller.user_id})
-        await stream.send_message(meeting_pb2.CreateMeetingResponse(meeting=meeting_message(row)))
+        return meeting_pb2.CreateMeetingResponse(meeting=meeting_message(row))
 
-    async def GetMeeting(
-        self, stream: Stream[meeting_pb2.GetMeetingRequest, meeting_pb2.GetMeetingResponse]
-    ) -> None:
-        request = await stream.recv_message()
-        assert request is not None
+    @unary
+    async def GetMeeting(self, request: meeting_pb2.GetMeetingRequest) -> meeting_pb2.GetMeetingResponse:
         access = await self._access(_meeting_id(request.name), current_principal())
-        await stream.send_message(meeting_pb2.GetMeetingResponse(meeting=meeting_message(access.meeting)))
+        return meeting_pb2.GetMeetingResponse(meeting=meeting_message(access.meeting))
 
+    @unary
     async def ListMeetings(
-        self, stream: Stream[meeting_pb2.ListMeetingsRequest, meeting_pb2.ListMeetingsResponse]
-    ) -> None:
-        request = await stream.recv_message()
-        assert request is not None
+        self, request: meeting_pb2.ListMeetingsRequest
+    ) -> meeting_pb2.ListMeetingsResponse:
         caller = current_principal()
         size = page_size(request.page_size)
         params = {"m": "ListMeetings", "u": caller.user_id}
@@ -266,17 +260,14 @@ class MeetingService(meeting_grpc.MeetingServiceBase):
             caller.user_id, email, decode_keyset(request.page_token, params), size + 1
         )
         rows, token = keyset_page(rows, size, lambda r: (r.create_time, r.id), params)
-        await stream.send_message(
-            meeting_pb2.ListMeetingsResponse(
-                meetings=[meeting_message(r) for r in rows], next_page_token=token
-            )
+        return meeting_pb2.ListMeetingsResponse(
+            meetings=[meeting_message(r) for r in rows], next_page_token=token
         )
 
+    @unary
     async def UpdateMeeting(
-        self, stream: Stream[meeting_pb2.UpdateMeetingRequest, meeting_pb2.UpdateMeetingResponse]
-    ) -> None:
-        request = await stream.recv_message()
-        assert request is not None
+        self, request: meeting_pb2.UpdateMeetingRequest
+    ) -> meeting_pb2.UpdateMeetingResponse:
         meeting_id = _meeting_id(request.meeting.name) if request.meeting.name.count("/") == 1 else ""
         if not meeting_id:
             raise InvalidArgument([("meeting.name", "must be meetings/{meeting}")])
@@ -293,20 +284,17 @@ class MeetingService(meeting_grpc.MeetingServiceBase):
             values["passcode_hash"] = await self.passcodes.hash(passcode) if passcode else None
         row = await self.store.update_meeting(meeting_id, values)
         await self._changed(meeting_id, "meeting_updated")
-        await stream.send_message(meeting_pb2.UpdateMeetingResponse(meeting=meeting_message(row)))
+        return meeting_pb2.UpdateMeetingResponse(meeting=meeting_message(row))
 
-    async def EndMeeting(
-        self, stream: Stream[meeting_pb2.EndMeetingRequest, meeting_pb2.EndMeetingResponse]
-    ) -> None:
-        request = await stream.recv_message()
-        assert request is not None
+    @unary
+    async def EndMeeting(self, request: meeting_pb2.EndMeetingRequest) -> meeting_pb2.EndMeetingResponse:
         meeting_id = _meeting_id(request.name)
         access = await self._access(meeting_id, current_principal())
         self._require(access, "moderate")
         row = await self.store.end_meeting(meeting_id)
         await self._changed(meeting_id, "meeting_ended")
         log.info("meeting ended", extra={"meeting": meeting_id})
-        await stream.send_message(meeting_pb2.EndMeetingResponse(meeting=meeting_message(row)))
+        return meeting_pb2.EndMeetingResponse(meeting=meeting_message(row))
 
     # -- joining ---------------------------------------------------------------------------------
     async def _check_passcode(self, meeting: MeetingRow, caller: Principal, given: str) -> None:
@@ -343,11 +331,8 @@ class MeetingService(meeting_grpc.MeetingServiceBase):
             await pubsub.unsubscribe()
             await pubsub.aclose()
 
-    async def JoinMeeting(
-        self, stream: Stream[meeting_pb2.JoinMeetingRequest, meeting_pb2.JoinMeetingResponse]
-    ) -> None:
-        request = await stream.recv_message()
-        assert request is not None
+    @unary
+    async def JoinMeeting(self, request: meeting_pb2.JoinMeetingRequest) -> meeting_pb2.JoinMeetingResponse:
         caller = current_principal()
         meeting_id = _meeting_id(request.name)
         meeting, existing = await self.cache.get(meeting_id, caller.user_id)
@@ -392,13 +377,12 @@ class MeetingService(meeting_grpc.MeetingServiceBase):
             )
             reply.join_token = token
             reply.join_token_expire_time.CopyFrom(from_epoch(expires))
-        await stream.send_message(reply)
+        return reply
 
+    @unary
     async def LeaveMeeting(
-        self, stream: Stream[meeting_pb2.LeaveMeetingRequest, meeting_pb2.LeaveMeetingResponse]
-    ) -> None:
-        request = await stream.recv_message()
-        assert request is not None
+        self, request: meeting_pb2.LeaveMeetingRequest
+    ) -> meeting_pb2.LeaveMeetingResponse:
         caller = current_principal()
         meeting_id = _meeting_id(request.name)
         access = await self._access(meeting_id, caller)
@@ -408,30 +392,24 @@ class MeetingService(meeting_grpc.MeetingServiceBase):
             meeting_id, access.participant.id, allowed_from=(ADMITTED, WAITING), to=LEFT
         )
         await self._changed(meeting_id, "participant_left", participant=row.id, user=row.user_id)
-        await stream.send_message(
-            meeting_pb2.LeaveMeetingResponse(participant=participant_message(row, access.meeting))
-        )
+        return meeting_pb2.LeaveMeetingResponse(participant=participant_message(row, access.meeting))
 
     # -- participants ----------------------------------------------------------------------------
+    @unary
     async def GetParticipant(
-        self, stream: Stream[meeting_pb2.GetParticipantRequest, meeting_pb2.GetParticipantResponse]
-    ) -> None:
-        request = await stream.recv_message()
-        assert request is not None
+        self, request: meeting_pb2.GetParticipantRequest
+    ) -> meeting_pb2.GetParticipantResponse:
         meeting_id, participant_id = _participant_ids(request.name)
         access = await self._access(meeting_id, current_principal())
         row = await self.store.participant(meeting_id, participant_id)
         if row is None:
             raise NotFound(f"{request.name} does not exist")
-        await stream.send_message(
-            meeting_pb2.GetParticipantResponse(participant=participant_message(row, access.meeting))
-        )
+        return meeting_pb2.GetParticipantResponse(participant=participant_message(row, access.meeting))
 
+    @unary
     async def ListParticipants(
-        self, stream: Stream[meeting_pb2.ListParticipantsRequest, meeting_pb2.ListParticipantsResponse]
-    ) -> None:
-        request = await stream.recv_message()
-        assert request is not None
+        self, request: meeting_pb2.ListParticipantsRequest
+    ) -> meeting_pb2.ListParticipantsResponse:
         meeting_id = _meeting_id(request.parent)
         access = await self._access(meeting_id, current_principal())
         size = page_size(request.page_size)
@@ -441,10 +419,8 @@ class MeetingService(meeting_grpc.MeetingServiceBase):
             meeting_id, state, decode_keyset(request.page_token, params), size + 1
         )
         rows, token = keyset_page(rows, size, lambda r: (r.create_time, r.id), params)
-        await stream.send_message(
-            meeting_pb2.ListParticipantsResponse(
-                participants=[participant_message(r, access.meeting) for r in rows], next_page_token=token
-            )
+        return meeting_pb2.ListParticipantsResponse(
+            participants=[participant_message(r, access.meeting) for r in rows], next_page_token=token
         )
 
     async def _moderate(self, name: str) -> tuple[Access, str, str]:
@@ -460,27 +436,24 @@ class MeetingService(meeting_grpc.MeetingServiceBase):
         await self._changed(meeting_id, event, participant=row.id, user=row.user_id)
         return participant_message(row, access.meeting)
 
+    @unary
     async def AdmitParticipant(
-        self, stream: Stream[meeting_pb2.AdmitParticipantRequest, meeting_pb2.AdmitParticipantResponse]
-    ) -> None:
-        request = await stream.recv_message()
-        assert request is not None
+        self, request: meeting_pb2.AdmitParticipantRequest
+    ) -> meeting_pb2.AdmitParticipantResponse:
         participant = await self._decide(request.name, ADMITTED, "participant_admitted")
-        await stream.send_message(meeting_pb2.AdmitParticipantResponse(participant=participant))
+        return meeting_pb2.AdmitParticipantResponse(participant=participant)
 
+    @unary
     async def DenyParticipant(
-        self, stream: Stream[meeting_pb2.DenyParticipantRequest, meeting_pb2.DenyParticipantResponse]
-    ) -> None:
-        request = await stream.recv_message()
-        assert request is not None
+        self, request: meeting_pb2.DenyParticipantRequest
+    ) -> meeting_pb2.DenyParticipantResponse:
         participant = await self._decide(request.name, DENIED, "participant_denied")
-        await stream.send_message(meeting_pb2.DenyParticipantResponse(participant=participant))
+        return meeting_pb2.DenyParticipantResponse(participant=participant)
 
+    @unary
     async def UpdateParticipant(
-        self, stream: Stream[meeting_pb2.UpdateParticipantRequest, meeting_pb2.UpdateParticipantResponse]
-    ) -> None:
-        request = await stream.recv_message()
-        assert request is not None
+        self, request: meeting_pb2.UpdateParticipantRequest
+    ) -> meeting_pb2.UpdateParticipantResponse:
         name = request.participant.name
         if name.count("/") != 3 or not name.startswith("meetings/"):
             raise InvalidArgument(
@@ -503,15 +476,12 @@ class MeetingService(meeting_grpc.MeetingServiceBase):
             raise PermissionDenied("only the host makes or unmakes co-hosts")
         row = await self.store.set_role(meeting_id, participant_id, new_role)
         await self._changed(meeting_id, "role_changed", participant=row.id, user=row.user_id, role=new_role)
-        await stream.send_message(
-            meeting_pb2.UpdateParticipantResponse(participant=participant_message(row, access.meeting))
-        )
+        return meeting_pb2.UpdateParticipantResponse(participant=participant_message(row, access.meeting))
 
+    @unary
     async def RemoveParticipant(
-        self, stream: Stream[meeting_pb2.RemoveParticipantRequest, meeting_pb2.RemoveParticipantResponse]
-    ) -> None:
-        request = await stream.recv_message()
-        assert request is not None
+        self, request: meeting_pb2.RemoveParticipantRequest
+    ) -> meeting_pb2.RemoveParticipantResponse:
         access, meeting_id, participant_id = await self._moderate(request.name)
         target = await self.store.participant(meeting_id, participant_id)
         if target is None:
@@ -523,16 +493,13 @@ class MeetingService(meeting_grpc.MeetingServiceBase):
         )
         await self._changed(meeting_id, "participant_removed", participant=row.id, user=row.user_id)
         log.info("participant removed", extra={"meeting": meeting_id, "participant": row.id})
-        await stream.send_message(
-            meeting_pb2.RemoveParticipantResponse(participant=participant_message(row, access.meeting))
-        )
+        return meeting_pb2.RemoveParticipantResponse(participant=participant_message(row, access.meeting))
 
     # -- invitations and recordings --------------------------------------------------------------
+    @unary
     async def CreateInvitation(
-        self, stream: Stream[meeting_pb2.CreateInvitationRequest, meeting_pb2.CreateInvitationResponse]
-    ) -> None:
-        request = await stream.recv_message()
-        assert request is not None
+        self, request: meeting_pb2.CreateInvitationRequest
+    ) -> meeting_pb2.CreateInvitationResponse:
         meeting_id = _meeting_id(request.parent)
         access = await self._access(meeting_id, current_principal())
         self._require(access, "moderate")
@@ -542,13 +509,12 @@ class MeetingService(meeting_grpc.MeetingServiceBase):
         row = await self.store.invite(meeting_id, email, current_principal().user_id)
         # The address is personal data: log the invitation's id, never the address.
         log.info("invitation created", extra={"meeting": meeting_id, "invitation": row.id})
-        await stream.send_message(meeting_pb2.CreateInvitationResponse(invitation=invitation_message(row)))
+        return meeting_pb2.CreateInvitationResponse(invitation=invitation_message(row))
 
+    @unary
     async def ListInvitations(
-        self, stream: Stream[meeting_pb2.ListInvitationsRequest, meeting_pb2.ListInvitationsResponse]
-    ) -> None:
-        request = await stream.recv_message()
-        assert request is not None
+        self, request: meeting_pb2.ListInvitationsRequest
+    ) -> meeting_pb2.ListInvitationsResponse:
         meeting_id = _meeting_id(request.parent)
         access = await self._access(meeting_id, current_principal())
         self._require(access, "moderate")
@@ -556,25 +522,20 @@ class MeetingService(meeting_grpc.MeetingServiceBase):
         params = {"m": "ListInvitations", "p": request.parent}
         rows = await self.store.invitations(meeting_id, decode_keyset(request.page_token, params), size + 1)
         rows, token = keyset_page(rows, size, lambda r: (r.create_time, r.id), params)
-        await stream.send_message(
-            meeting_pb2.ListInvitationsResponse(
-                invitations=[invitation_message(r) for r in rows], next_page_token=token
-            )
+        return meeting_pb2.ListInvitationsResponse(
+            invitations=[invitation_message(r) for r in rows], next_page_token=token
         )
 
+    @unary
     async def ListRecordings(
-        self, stream: Stream[meeting_pb2.ListRecordingsRequest, meeting_pb2.ListRecordingsResponse]
-    ) -> None:
-        request = await stream.recv_message()
-        assert request is not None
+        self, request: meeting_pb2.ListRecordingsRequest
+    ) -> meeting_pb2.ListRecordingsResponse:
         meeting_id = _meeting_id(request.parent)
         await self._access(meeting_id, current_principal())
         size = page_size(request.page_size)
         params = {"m": "ListRecordings", "p": request.parent}
         rows = await self.store.recordings(meeting_id, decode_keyset(request.page_token, params), size + 1)
         rows, token = keyset_page(rows, size, lambda r: (r.create_time, r.id), params)
-        await stream.send_message(
-            meeting_pb2.ListRecordingsResponse(
-                recordings=[recording_message(r) for r in rows], next_page_token=token
-            )
+        return meeting_pb2.ListRecordingsResponse(
+            recordings=[recording_message(r) for r in rows], next_page_token=token
         )

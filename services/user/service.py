@@ -5,8 +5,6 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from grpclib.server import Stream
-
 from meetmesh.user.v1 import user_grpc, user_pb2
 from services.kit import (
     FailureThrottle,
@@ -19,6 +17,7 @@ from services.kit import (
     client_address,
     current_principal,
 )
+from services.kit.handlers import unary
 from services.kit.logs import get_logger
 from services.kit.masks import mask_paths
 from services.kit.pagination import decode_keyset, keyset_page, page_size
@@ -96,9 +95,8 @@ class UserService(user_grpc.UserServiceBase):
             refresh_token_expire_time=from_epoch(refresh_exp),
         )
 
-    async def Register(self, stream: Stream[user_pb2.RegisterRequest, user_pb2.RegisterResponse]) -> None:
-        request = await stream.recv_message()
-        assert request is not None
+    @unary
+    async def Register(self, request: user_pb2.RegisterRequest) -> user_pb2.RegisterResponse:
         password_hash = await self.passwords.hash(request.password)
         row = await self.store.create(
             email=normalize_email(request.email),
@@ -106,11 +104,10 @@ class UserService(user_grpc.UserServiceBase):
             display_name=request.display_name.strip(),
         )
         log.info("account registered", extra={"user_id": row.id})
-        await stream.send_message(user_pb2.RegisterResponse(user=user_message(row)))
+        return user_pb2.RegisterResponse(user=user_message(row))
 
-    async def Login(self, stream: Stream[user_pb2.LoginRequest, user_pb2.LoginResponse]) -> None:
-        request = await stream.recv_message()
-        assert request is not None
+    @unary
+    async def Login(self, request: user_pb2.LoginRequest) -> user_pb2.LoginResponse:
         email = normalize_email(request.email)
         account_key = "acct:" + hashlib.sha256(email.encode()).hexdigest()
         peer_key = "peer:" + (client_address() or "unknown")
@@ -129,34 +126,31 @@ class UserService(user_grpc.UserServiceBase):
         issued = await self.refresh.start(row.id)
         tokens = await self._tokens(row, issued.family, issued.token, issued.expires_at)
         log.info("login", extra={"user_id": row.id, "session": issued.family})
-        await stream.send_message(user_pb2.LoginResponse(user=user_message(row), tokens=tokens))
+        return user_pb2.LoginResponse(user=user_message(row), tokens=tokens)
 
+    @unary
     async def RefreshSession(
-        self, stream: Stream[user_pb2.RefreshSessionRequest, user_pb2.RefreshSessionResponse]
-    ) -> None:
-        request = await stream.recv_message()
-        assert request is not None
+        self, request: user_pb2.RefreshSessionRequest
+    ) -> user_pb2.RefreshSessionResponse:
         user_id, issued = await self.refresh.rotate(request.refresh_token)
         row = await self.store.by_id(user_id)
         if row is None or row.state != "active":
             await self.refresh.revoke_family(issued.family)
             raise Unauthenticated("the account is not active", reason="ACCOUNT_DISABLED")
         tokens = await self._tokens(row, issued.family, issued.token, issued.expires_at)
-        await stream.send_message(user_pb2.RefreshSessionResponse(tokens=tokens))
+        return user_pb2.RefreshSessionResponse(tokens=tokens)
 
-    async def Logout(self, stream: Stream[user_pb2.LogoutRequest, user_pb2.LogoutResponse]) -> None:
-        request = await stream.recv_message()
-        assert request is not None
+    @unary
+    async def Logout(self, request: user_pb2.LogoutRequest) -> user_pb2.LogoutResponse:
         family = await self.refresh.family_of(request.refresh_token)
         if family is None:
             raise Unauthenticated("the refresh token is invalid", reason="INVALID_TOKEN")
         await self.refresh.revoke_family(family)
         log.info("logout", extra={"session": family})
-        await stream.send_message(user_pb2.LogoutResponse())
+        return user_pb2.LogoutResponse()
 
-    async def GetUser(self, stream: Stream[user_pb2.GetUserRequest, user_pb2.GetUserResponse]) -> None:
-        request = await stream.recv_message()
-        assert request is not None
+    @unary
+    async def GetUser(self, request: user_pb2.GetUserRequest) -> user_pb2.GetUserResponse:
         caller = current_principal()
         user_id = _user_id(request.name, caller)
         if user_id != caller.user_id and not caller.is_admin:
@@ -164,13 +158,10 @@ class UserService(user_grpc.UserServiceBase):
         row = await self.store.by_id(user_id)
         if row is None:
             raise NotFound(f"users/{user_id} does not exist")
-        await stream.send_message(user_pb2.GetUserResponse(user=user_message(row)))
+        return user_pb2.GetUserResponse(user=user_message(row))
 
-    async def UpdateUser(
-        self, stream: Stream[user_pb2.UpdateUserRequest, user_pb2.UpdateUserResponse]
-    ) -> None:
-        request = await stream.recv_message()
-        assert request is not None
+    @unary
+    async def UpdateUser(self, request: user_pb2.UpdateUserRequest) -> user_pb2.UpdateUserResponse:
         caller = current_principal()
         user_id = _user_id(request.user.name or "users/me", caller)
         if user_id != caller.user_id:
@@ -187,11 +178,10 @@ class UserService(user_grpc.UserServiceBase):
         row = await self.store.update(user_id, **values)
         if row is None:
             raise NotFound(f"users/{user_id} does not exist")
-        await stream.send_message(user_pb2.UpdateUserResponse(user=user_message(row)))
+        return user_pb2.UpdateUserResponse(user=user_message(row))
 
-    async def ListUsers(self, stream: Stream[user_pb2.ListUsersRequest, user_pb2.ListUsersResponse]) -> None:
-        request = await stream.recv_message()
-        assert request is not None
+    @unary
+    async def ListUsers(self, request: user_pb2.ListUsersRequest) -> user_pb2.ListUsersResponse:
         caller = current_principal()
         if not caller.is_admin:
             raise PermissionDenied("only admins can list users")
@@ -199,15 +189,10 @@ class UserService(user_grpc.UserServiceBase):
         params = {"m": "ListUsers"}
         rows = await self.store.page(decode_keyset(request.page_token, params), size + 1)
         rows, next_token = keyset_page(rows, size, lambda r: (r.create_time, r.id), params)
-        await stream.send_message(
-            user_pb2.ListUsersResponse(users=[user_message(r) for r in rows], next_page_token=next_token)
-        )
+        return user_pb2.ListUsersResponse(users=[user_message(r) for r in rows], next_page_token=next_token)
 
-    async def DisableUser(
-        self, stream: Stream[user_pb2.DisableUserRequest, user_pb2.DisableUserResponse]
-    ) -> None:
-        request = await stream.recv_message()
-        assert request is not None
+    @unary
+    async def DisableUser(self, request: user_pb2.DisableUserRequest) -> user_pb2.DisableUserResponse:
         caller = current_principal()
         if not caller.is_admin:
             raise PermissionDenied("only admins can disable users")
@@ -217,4 +202,4 @@ class UserService(user_grpc.UserServiceBase):
             raise NotFound(f"users/{user_id} does not exist")
         await self.refresh.revoke_user(user_id)
         log.info("account disabled", extra={"user_id": user_id, "by": caller.user_id})
-        await stream.send_message(user_pb2.DisableUserResponse(user=user_message(row)))
+        return user_pb2.DisableUserResponse(user=user_message(row))

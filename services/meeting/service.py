@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -312,24 +311,17 @@ class MeetingService(meeting_grpc.MeetingServiceBase):
         """Return once the participant leaves the lobby, or the wait (bounded by the deadline) ends."""
         budget = downstream_timeout(self.opts.lobby_max_wait_s) or self.opts.lobby_max_wait_s
         budget = max(0.0, budget - 0.25)  # answer WAITING before the caller's deadline passes
-        pubsub = self.events.subscribe()
-        await pubsub.subscribe(self.events.channel(meeting_id))
-        try:
-            loop = asyncio.get_running_loop()
-            end = loop.time() + budget
-            while True:
-                row = await self.store.participant(meeting_id, participant_id)
-                if row is None or row.state != WAITING:
-                    return
-                remaining = end - loop.time()
-                if remaining <= 0:
-                    return
-                # An event wakes us at once; the re-read above covers any message we missed.
-                with contextlib.suppress(TimeoutError):
-                    await pubsub.get_message(timeout=min(remaining, 1.0))
-        finally:
-            await pubsub.unsubscribe()
-            await pubsub.aclose()
+        loop = asyncio.get_running_loop()
+        end = loop.time() + budget
+        while True:
+            row = await self.store.participant(meeting_id, participant_id)
+            if row is None or row.state != WAITING:
+                return
+            remaining = end - loop.time()
+            if remaining <= 0:
+                return
+            # A change wakes us at once; the re-read above also covers a missed event.
+            await self.cache.wait_for_change(meeting_id, min(remaining, 1.0))
 
     @unary
     async def JoinMeeting(self, request: meeting_pb2.JoinMeetingRequest) -> meeting_pb2.JoinMeetingResponse:

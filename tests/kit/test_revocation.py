@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 
 import pytest
@@ -10,8 +9,8 @@ import pytest
 from services.kit import create_redis
 from services.kit.auth import Principal
 from services.kit.revocation import Revocations
-
-from ..conftest import REDIS_URL
+from tests.conftest import REDIS_URL
+from tests.support import wait_until
 
 
 @pytest.mark.parametrize("url", [REDIS_URL, "memory://"], ids=["real", "embedded"])
@@ -28,18 +27,16 @@ async def test_a_revocation_in_one_process_reaches_the_others(url: str) -> None:
         victim = Principal(user_id="u1", session_id="s1")
         bystander = Principal(user_id="u2", session_id="s2")
         assert not await reader.is_revoked(victim)
-        async with asyncio.timeout(5):
-            while not reader._synced:
-                await asyncio.sleep(0.01)
+
+        async def synced() -> bool:
+            return reader._synced
+
+        await wait_until(synced)
         await writer.revoke_session("s1")
         assert await writer.is_revoked(victim)  # the writer itself: at once
-        async with asyncio.timeout(5):
-            while not await reader.is_revoked(victim):
-                await asyncio.sleep(0.01)
+        await wait_until(lambda: reader.is_revoked(victim))
         await writer.revoke_user("u2")
-        async with asyncio.timeout(5):
-            while not await reader.is_revoked(bystander):
-                await asyncio.sleep(0.01)
+        await wait_until(lambda: reader.is_revoked(bystander))
         assert not await reader.is_revoked(Principal(user_id="u3", session_id="s3"))
     finally:
         await reader.stop()

@@ -5,7 +5,6 @@ registered with the meeting service (ListRecordings)."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,15 +21,9 @@ from meetmesh_sdk.room import Room
 from meetmesh_sdk.sources import ColorVideoTrack, ToneAudioTrack
 from services.media.config import MediaSettings
 from services.media.store import S3Store
-from tests.rtc_helpers import Rtc, start_rtc
+from tests.rtc_helpers import Rtc, free_port, start_rtc
 
 RECORD_S = 3.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")

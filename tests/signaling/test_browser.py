@@ -1,8 +1,6 @@
 """A browser joins: headless Chromium (Debian's, fake camera and microphone) speaks the signaling
-protocol over WebSocket /rtc from a minimal page and exchanges media with a bot; both decode.
-
-The page talks to signaling's own /rtc (the edge's /rtc proxy is not on main yet).
-"""
+protocol over WebSocket from a minimal page, through the edge's /rtc, and exchanges media with a
+bot; both decode what they receive."""
 
 from __future__ import annotations
 
@@ -20,7 +18,9 @@ from playwright.async_api import async_playwright
 
 from meetmesh.signaling.v1 import signaling_pb2 as pb
 from meetmesh_sdk.sources import ColorVideoTrack, ToneAudioTrack, dominant_rgb
-from tests.rtc_helpers import Rtc, close_to
+from services.edge import server as edge_server
+from services.edge.config import EdgeOptions, EdgeSettings
+from tests.rtc_helpers import Rtc, close_to, free_port
 
 PAGE = Path(__file__).parent / "browser" / "rtc_page.html"
 CHROMIUM_ARGS = [
@@ -49,6 +49,22 @@ def page_url() -> Iterator[str]:
 
 
 @pytest.fixture
+async def edge_rtc_url(rtc: Rtc) -> AsyncIterator[str]:
+    """The built-in edge in front of signaling; yields its /rtc URL."""
+    settings = EdgeSettings(
+        **rtc.platform.settings.model_dump(exclude={"edge_svc"}),
+        edge_svc=EdgeOptions(
+            port=free_port(), signaling_ws_url=f"ws://127.0.0.1:{rtc.signaling_hosts[0].http_port}/rtc"
+        ),
+    )
+    server, task = await edge_server.start(settings)
+    try:
+        yield f"ws://127.0.0.1:{settings.edge_svc.port}/rtc"
+    finally:
+        await edge_server.stop(server, task)
+
+
+@pytest.fixture
 async def page(page_url: str) -> AsyncIterator[Any]:
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
@@ -64,13 +80,14 @@ async def browser_state(page: Any) -> dict[str, Any]:
     return json.loads(await page.evaluate("JSON.stringify(window.state)"))
 
 
-async def test_browser_and_bot_exchange_media_over_rtc(rtc: Rtc, page: Any) -> None:
+async def test_browser_and_bot_exchange_media_through_the_edge(
+    rtc: Rtc, page: Any, edge_rtc_url: str
+) -> None:
     bot = await rtc.bot()
     await bot.publish(ColorVideoTrack(MAGENTA))
     await bot.publish(ToneAudioTrack(440))
     token, _ = await rtc.join_token()
-    url = f"ws://127.0.0.1:{rtc.signaling_hosts[0].http_port}/rtc"
-    await page.evaluate("([url, token]) => join(url, token)", [url, token])
+    await page.evaluate("([url, token]) => join(url, token)", [edge_rtc_url, token])
 
     # The browser decodes the bot's video (frames counted by WebRTC stats, colour read back).
     async with asyncio.timeout(30):

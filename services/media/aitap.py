@@ -19,7 +19,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 import av
 from av.audio.resampler import AudioResampler
@@ -57,7 +57,7 @@ class _ParticipantTap:
         self._started = time.monotonic()
         self._video_interval = video_interval_s
         self._next_video = 0.0
-        self._audio_decoder = av.CodecContext.create("opus", "r")
+        self._audio_decoder: Any = av.CodecContext.create("opus", "r")
         self._resampler = AudioResampler(format="s16", layout="mono", rate=AUDIO_RATE)
         self._pcm = bytearray()
         self._pcm_start_ms = 0
@@ -88,7 +88,7 @@ class _ParticipantTap:
 
     @staticmethod
     def _decode_keyframe(packet: av.Packet) -> av.VideoFrame | None:
-        decoder = av.CodecContext.create("vp8", "r")
+        decoder: Any = av.CodecContext.create("vp8", "r")
         frames = decoder.decode(packet)
         return frames[0] if frames else None
 

@@ -214,7 +214,7 @@ class ForwardedTrack(MediaStreamTrack):
                 self._synced = False
                 self.source.request_keyframe()
 
-    async def recv(self) -> av.Packet:  # type: ignore[override]
+    async def recv(self) -> av.Packet:
         if self.readyState != "live":
             raise MediaStreamError
         packet = await self._queue.get()

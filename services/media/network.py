@@ -47,7 +47,7 @@ class PortRange:
                     last = exc
             raise OSError(f"no free UDP port in {self.low}-{self.high}") from last
 
-        loop.create_datagram_endpoint = create_datagram_endpoint  # type: ignore[method-assign]
+        loop.create_datagram_endpoint = create_datagram_endpoint  # type: ignore[method-assign,assignment]
 
 
 def rtc_configuration(

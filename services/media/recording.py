@@ -11,6 +11,7 @@ import fractions
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import av
 
@@ -86,6 +87,7 @@ def remux(tracks: list[TrackRecord], path: Path) -> float:
         for index, track in enumerate(tracks):
             if not track.packets:
                 continue
+            stream: Any
             if track.kind == "video":
                 stream = output.add_stream("libvpx", rate=30)
                 stream.width, stream.height = track.dimensions or (640, 480)

@@ -158,7 +158,7 @@ class Sfu:
 
     def _bind(self, room: Room, peer: Peer, publish: Mapping[str, str], subscribe: Mapping[str, str]) -> None:
         for transceiver in peer.pc.getTransceivers():
-            mid = transceiver.mid
+            mid = transceiver.mid or ""
             if mid in publish and mid not in peer.published_mids:
                 restrict_codecs(transceiver)
                 track_id = publish[mid]

@@ -182,7 +182,7 @@ class Hub:
                     log.exception("could not handle a bus message", extra={"channel": channel})
         finally:
             with contextlib.suppress(Exception):
-                await pubsub.aclose()
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     def _deliver(self, message: BusMessage) -> None:
         if message.close:
@@ -215,9 +215,10 @@ class Hub:
                 await self.remove_participant(meeting, participant.id)
         elif kind == "role_changed" and pid:
             session = self.sessions.get((meeting, pid))
-            participant = await self.store.participant(meeting, pid)
-            if session is None or participant is None:
+            changed = await self.store.participant(meeting, pid)
+            if session is None or changed is None:
                 return
+            participant = changed
             if "grants" in event:
                 session.grants = frozenset(str(g) for g in event["grants"])
                 participant.ClearField("grants")

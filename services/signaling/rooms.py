@@ -25,6 +25,12 @@ from meetmesh.signaling.v1 import signaling_pb2 as pb
 REMOVAL_TTL_S = 24 * 3600
 
 
+def _text(raw: bytes | str | None) -> str:
+    if raw is None:
+        return ""
+    return raw.decode() if isinstance(raw, bytes) else raw
+
+
 @dataclass
 class BusMessage:
     """One message on a room's bus: an event for some or all sessions, or a close order."""
@@ -121,8 +127,7 @@ class RoomStore:
         await self.redis.set(self._k("epoch", meeting, pid), epoch, ex=REMOVAL_TTL_S)
 
     async def epoch(self, meeting: str, pid: str) -> str:
-        raw = await self.redis.get(self._k("epoch", meeting, pid))
-        return raw.decode() if raw else ""
+        return _text(await self.redis.get(self._k("epoch", meeting, pid)))
 
     async def clear_epoch(self, meeting: str, pid: str) -> None:
         await self.redis.delete(self._k("epoch", meeting, pid))
@@ -131,8 +136,7 @@ class RoomStore:
         await self.redis.set(self._k("resume", token), f"{meeting}/{pid}", ex=max(int(ttl_s), 1) + 60)
 
     async def resume_owner(self, token: str) -> str:
-        raw = await self.redis.get(self._k("resume", token))
-        return raw.decode() if raw else ""
+        return _text(await self.redis.get(self._k("resume", token)))
 
     # -- removals ------------------------------------------------------------------------------
     async def revoke(self, meeting: str, pid: str) -> None:

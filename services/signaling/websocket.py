@@ -38,7 +38,7 @@ def rtc_route(hub: Hub) -> WebSocketRoute:
             if len(data) > limit:
                 raise InvalidArgument([("frame", f"frame larger than {limit} bytes")])
             try:
-                request = pb.SignalRequest.FromString(data)
+                request: pb.SignalRequest = pb.SignalRequest.FromString(data)
             except DecodeError:
                 raise InvalidArgument([("frame", "not a SignalRequest")]) from None
             validate(request)

@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import contextlib
 import signal
+from typing import Any
 
 from aiortc import MediaStreamTrack
 
@@ -65,13 +66,20 @@ async def run(args: argparse.Namespace) -> int:
     for track in tracks:
         if track is not None:
             track.on("ended", ended.set)
-            await room.publish(track, source=pb.TRACK_SOURCE_FILE if args.file else 0, name=args.name)
+            await room.publish(
+                track,
+                source=pb.TRACK_SOURCE_FILE if args.file else pb.TRACK_SOURCE_UNSPECIFIED,
+                name=args.name,
+            )
     print(f"bot joined as {room.participant_id}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(ended.wait())]
+    waits: list[asyncio.Future[Any]] = [
+        asyncio.ensure_future(stop.wait()),
+        asyncio.ensure_future(ended.wait()),
+    ]
     waits.append(asyncio.ensure_future(room.wait_until(lambda: bool(room.closed_reason), 10**9)))
     if args.duration:
         waits.append(asyncio.ensure_future(asyncio.sleep(args.duration)))

@@ -64,7 +64,7 @@ class RemoteTrack:
 @dataclass
 class _Local:
     track: MediaStreamTrack
-    source: int
+    source: pb.TrackSource
     name: str
     track_id: str = ""
 
@@ -251,7 +251,10 @@ class Room:
 
     # -- media ---------------------------------------------------------------------------------
     async def publish(
-        self, track: MediaStreamTrack, source: int = pb.TRACK_SOURCE_UNSPECIFIED, name: str = ""
+        self,
+        track: MediaStreamTrack,
+        source: pb.TrackSource = pb.TRACK_SOURCE_UNSPECIFIED,
+        name: str = "",
     ) -> str:
         """Publish a local track; returns its track id."""
         local = _Local(
@@ -308,7 +311,7 @@ class Room:
             if wanted:
                 subs = [pb.TrackSubscription(track_id=t, mid=receivers[t].mid) for t in wanted]
                 await self.send(pb.SignalRequest(subscription=pb.UpdateSubscription(subscribe=subs)))
-                self._subscribing.update({receivers[t].mid: t for t in wanted})
+                self._subscribing.update({receivers[t].mid or "": t for t in wanted})
             self._next_id += 1
             offer_id = self._next_id
             published: asyncio.Future[pb.SignalResponse] = asyncio.get_running_loop().create_future()

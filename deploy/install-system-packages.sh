@@ -7,6 +7,7 @@ PACKAGES=(
   redis-tools
   chromium     # the browser test of signaling's /rtc (Playwright drives it; no browser download)
   janus        # make bench: the SFU baseline (videoroom plugin on loopback)
+  coturn       # the TURN relay test of media (turnserver on loopback)
 )
 missing=()
 for pkg in "${PACKAGES[@]}"; do

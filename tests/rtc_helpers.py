@@ -118,8 +118,8 @@ async def start_rtc(platform: Platform, media: MediaSettings | None = None, **si
 
 
 @pytest.fixture
-async def rtc(run_id: str, keys_dir: Path) -> AsyncIterator[Rtc]:
-    """User, meeting, media and signaling services on PostgreSQL and Redis, with one meeting."""
+async def rtc_platform(run_id: str, keys_dir: Path) -> AsyncIterator[Platform]:
+    """User and meeting services on PostgreSQL and Redis; tests add media and signaling."""
     stores = {
         "kind": "real",
         "database_url": PG_URL,
@@ -128,12 +128,20 @@ async def rtc(run_id: str, keys_dir: Path) -> AsyncIterator[Rtc]:
         "redis_prefix": f"mmtest:{run_id}:{uuid.uuid4().hex[:6]}",
     }
     platform = await start_platform(stores, keys_dir)
-    env = await start_rtc(platform)
+    try:
+        yield platform
+    finally:
+        await platform.close()
+
+
+@pytest.fixture
+async def rtc(rtc_platform: Platform) -> AsyncIterator[Rtc]:
+    """User, meeting, media and signaling services on PostgreSQL and Redis, with one meeting."""
+    env = await start_rtc(rtc_platform)
     try:
         yield env
     finally:
         await env.close()
-        await platform.close()
 
 
 async def drain(track: Any, quiet_s: float = 1.0) -> int:

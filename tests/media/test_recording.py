@@ -21,7 +21,8 @@ from meetmesh_sdk.room import Room
 from meetmesh_sdk.sources import ColorVideoTrack, ToneAudioTrack
 from services.media.config import MediaSettings
 from services.media.store import S3Store
-from tests.rtc_helpers import Rtc, free_port, start_rtc
+from tests.rtc_helpers import free_port, start_rtc
+from tests.support import Platform
 
 RECORD_S = 3.0
 
@@ -56,21 +57,15 @@ def recording_settings(s3_endpoint: str) -> MediaSettings:
 
 
 async def test_recording_lands_in_s3_with_the_streams_and_duration_sent(
-    rtc: Rtc, recording_settings: MediaSettings
+    rtc_platform: Platform, recording_settings: MediaSettings
 ) -> None:
-    # A second media instance with the S3 settings, and signaling pointed at it.
-    await rtc.close()
-    rtc.signaling_hosts.clear()
-    rtc.hubs.clear()
-    rtc.rooms.clear()
-    await rtc.platform.stop("media")
-    env = await start_rtc(rtc.platform, media=recording_settings)
+    env = await start_rtc(rtc_platform, media=recording_settings)
     try:
         publisher = await env.bot()
         await publisher.publish(ColorVideoTrack((200, 40, 40), width=320, height=240))
         await publisher.publish(ToneAudioTrack(440))
         # The host's role has the `record` grant; the meeting must allow recording.
-        await rtc.platform.meetings.UpdateMeeting(
+        await env.platform.meetings.UpdateMeeting(
             meeting_pb2.UpdateMeetingRequest(
                 meeting=meeting_pb2.Meeting(
                     name=env.meeting.name, settings=meeting_pb2.MeetingSettings(recording_allowed=True)
@@ -103,7 +98,7 @@ async def test_recording_lands_in_s3_with_the_streams_and_duration_sent(
         assert RECORD_S - 0.7 < duration < RECORD_S + 1.0
         assert decoded > 20 * (RECORD_S - 1)  # ~30 fps were sent
 
-        listed = await rtc.platform.meetings.ListRecordings(
+        listed = await env.platform.meetings.ListRecordings(
             meeting_pb2.ListRecordingsRequest(parent=env.meeting.name), metadata=env.host.metadata
         )
         assert [r.name for r in listed.recordings] == [stopped.recording_name]

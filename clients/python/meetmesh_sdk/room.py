@@ -26,6 +26,7 @@ from typing import Any
 
 from aiortc import MediaStreamTrack, RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
 from aiortc.contrib.media import MediaRelay
+from aiortc.rtcconfiguration import RTCIceTransportPolicy
 from grpclib.client import Channel
 
 from meetmesh.signaling.v1 import signaling_grpc
@@ -79,10 +80,13 @@ def host_port(target: str) -> tuple[str, int]:
 
 
 class Room:
-    def __init__(self, target: str, token: str, auto_subscribe: bool = True) -> None:
+    def __init__(
+        self, target: str, token: str, auto_subscribe: bool = True, relay_only: bool = False
+    ) -> None:
         self.target = target
         self.token = token
         self.auto_subscribe = auto_subscribe
+        self.relay_only = relay_only  # media only through the TURN servers signaling hands out
         self.joined: pb.Joined | None = None
         self.participants: dict[str, pb.Participant] = {}
         self.tracks: dict[str, pb.Track] = {}  # every published track in the room
@@ -107,9 +111,11 @@ class Room:
 
     # -- connecting ----------------------------------------------------------------------------
     @classmethod
-    async def connect(cls, target: str, token: str, auto_subscribe: bool = True) -> Room:
+    async def connect(
+        cls, target: str, token: str, auto_subscribe: bool = True, relay_only: bool = False
+    ) -> Room:
         """Join through signaling at ``target`` (``host:port``) with a join token."""
-        room = cls(target, token, auto_subscribe)
+        room = cls(target, token, auto_subscribe, relay_only)
         try:
             await room._open(resume_token="")
         except BaseException:
@@ -138,7 +144,8 @@ class Room:
             RTCIceServer(urls=list(s.urls), username=s.username or None, credential=s.credential or None)
             for s in self.joined.ice_servers
         ]
-        return RTCConfiguration(iceServers=servers)
+        policy = RTCIceTransportPolicy.RELAY if self.relay_only else RTCIceTransportPolicy.ALL
+        return RTCConfiguration(iceServers=servers, iceTransportPolicy=policy)
 
     @property
     def participant_id(self) -> str:

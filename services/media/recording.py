@@ -1,17 +1,22 @@
 """Recording: the meeting's forwarded packets remuxed (never re-encoded) into WebM with PyAV.
 
-A :class:`Recorder` taps every source of a room, present and future, and keeps the packets with
-their arrival time. On stop it writes one WebM file with a stream per track, aligned on the
-wall clock (each track's first packet is placed at its arrival offset from the start).
+A :class:`Recorder` taps every source of a room, present and future, and spools each track's
+packets to a temporary file (memory stays flat however long the meeting). On stop it merges the
+spools into one WebM file with a stream per track, aligned on the wall clock (each track's first
+packet is placed at its arrival offset from the start).
 """
 
 from __future__ import annotations
 
 import fractions
+import heapq
+import struct
+import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import av
 
@@ -21,6 +26,9 @@ from .sfu import Room
 MEDIA_TYPE = "video/webm"
 
 
+_HEADER = struct.Struct("<q?I")  # pts, keyframe, length
+
+
 @dataclass
 class TrackRecord:
     kind: str
@@ -28,7 +36,25 @@ class TrackRecord:
     offset_s: float  # arrival of the first packet, from the start of the recording
     first_pts: int | None = None
     dimensions: tuple[int, int] | None = None
-    packets: list[tuple[int, bytes, bool]] = field(default_factory=list)  # (pts, data, keyframe)
+    count: int = 0
+    # Closed by close() (after write, or discard when recording is abandoned).
+    spool: IO[bytes] = field(default_factory=lambda: tempfile.TemporaryFile(prefix="meetmesh-rec-"))  # noqa: SIM115
+
+    def append(self, pts: int, data: bytes, keyframe: bool) -> None:
+        self.spool.write(_HEADER.pack(pts, keyframe, len(data)))
+        self.spool.write(data)
+        self.count += 1
+
+    def packets(self) -> Iterator[tuple[int, bytes, bool]]:
+        """(pts, data, keyframe) in arrival order."""
+        self.spool.flush()
+        self.spool.seek(0)
+        while header := self.spool.read(_HEADER.size):
+            pts, keyframe, length = _HEADER.unpack(header)
+            yield pts, self.spool.read(length), keyframe
+
+    def close(self) -> None:
+        self.spool.close()
 
 
 class Recorder:
@@ -59,9 +85,7 @@ class Recorder:
             record.first_pts = int(packet.pts or 0)
         if source.kind == "video" and record.dimensions is None:
             record.dimensions = source.dimensions
-        record.packets.append(
-            (int(packet.pts or 0) - record.first_pts, bytes(packet), bool(packet.is_keyframe))
-        )
+        record.append(int(packet.pts or 0) - record.first_pts, bytes(packet), bool(packet.is_keyframe))
 
     def stop(self) -> None:
         if self._on_source in self.room.source_listeners:
@@ -69,23 +93,39 @@ class Recorder:
         for source in self._sources:
             source.remove_tap(self._tap)
 
+    def discard(self) -> None:
+        """Drop what was recorded (the service is stopping without a StopRecording)."""
+        self.stop()
+        for record in self.tracks.values():
+            record.close()
+
     @property
     def duration_s(self) -> float:
         return time.monotonic() - self._started
 
     def write(self, path: Path) -> float:
         """Mux what was recorded into ``path``; returns the media duration in seconds."""
-        return remux(list(self.tracks.values()), path)
+        try:
+            return remux(list(self.tracks.values()), path)
+        finally:
+            for record in self.tracks.values():
+                record.close()
+
+
+def _timeline(index: int, track: TrackRecord) -> Iterator[tuple[float, int, int, bytes, bool]]:
+    offset_ticks = round(track.offset_s * track.clock_rate)
+    for pts, data, keyframe in track.packets():
+        ticks = pts + offset_ticks
+        yield ticks / track.clock_rate, index, ticks, data, keyframe
 
 
 def remux(tracks: list[TrackRecord], path: Path) -> float:
     output = av.open(str(path), "w", format="webm")
-    events: list[tuple[float, int, int, bytes, bool]] = []
-    streams = []
+    streams: dict[int, Any] = {}
     end = 0.0
     try:
         for index, track in enumerate(tracks):
-            if not track.packets:
+            if not track.count:
                 continue
             stream: Any
             if track.kind == "video":
@@ -96,15 +136,10 @@ def remux(tracks: list[TrackRecord], path: Path) -> float:
                 stream = output.add_stream("libopus", rate=48000)
                 stream.layout = "stereo"
             stream.time_base = fractions.Fraction(1, track.clock_rate)
-            streams.append((index, stream))
-            offset_ticks = round(track.offset_s * track.clock_rate)
-            for pts, data, keyframe in track.packets:
-                ticks = pts + offset_ticks
-                events.append((ticks / track.clock_rate, index, ticks, data, keyframe))
-        by_index = dict(streams)
-        events.sort(key=lambda e: (e[0], e[1]))
+            streams[index] = stream
         last_ticks: dict[int, int] = {}
-        for seconds, index, ticks, data, keyframe in events:
+        timelines = [_timeline(index, tracks[index]) for index in streams]
+        for seconds, index, ticks, data, keyframe in heapq.merge(*timelines, key=lambda e: (e[0], e[1])):
             if ticks <= last_ticks.get(index, -1):
                 continue  # a retransmitted or reordered frame: keep timestamps increasing
             last_ticks[index] = ticks
@@ -112,7 +147,7 @@ def remux(tracks: list[TrackRecord], path: Path) -> float:
             packet.pts = packet.dts = ticks
             packet.time_base = fractions.Fraction(1, tracks[index].clock_rate)
             packet.is_keyframe = keyframe
-            packet.stream = by_index[index]
+            packet.stream = streams[index]
             output.mux(packet)
             end = max(end, seconds)
     finally:

@@ -188,7 +188,7 @@ class MediaService(media_grpc.MediaServiceBase):
 
     async def close(self) -> None:
         for recorder in self.recorders.values():
-            recorder.stop()
+            recorder.discard()
         self.recorders.clear()
         for tap in self.ai_taps.values():
             await tap.close()

@@ -15,6 +15,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from grpclib.client import Channel
+from grpclib.exceptions import GRPCError
 
 from meetmesh.media.v1 import media_grpc, media_pb2
 from meetmesh.signaling.v1 import signaling_pb2 as pb
@@ -211,6 +212,8 @@ class Hub:
             await self.store.end_meeting(meeting)
             for session in self.local(meeting):
                 session.close("meeting_ended")
+            with contextlib.suppress(GRPCError):  # not recording, or another instance stopped it
+                await self.media.StopRecording(media_pb2.StopRecordingRequest(meeting=meeting), timeout=120)
             for participant in await self.store.participants(meeting):
                 await self.remove_participant(meeting, participant.id)
         elif kind == "role_changed" and pid:

@@ -113,6 +113,8 @@ class ServiceSpec:
     http_routes: Sequence[BaseRoute] = ()
     on_start: Sequence[Hook] = ()
     on_stop: Sequence[Hook] = ()
+    # Run when stopping begins, before the gRPC server closes (e.g. tell stream clients to go).
+    on_drain: Sequence[Hook] = ()
     # Readiness checks for /healthz (e.g. a database ping); any failure makes it 503.
     readiness: Sequence[Hook] = ()
     # Whether an access token's session has been revoked (logout, disabled account).
@@ -195,6 +197,8 @@ class ServiceHost:
             return
         self._serving = False
         self._status.set(False)
+        for hook in self.spec.on_drain:
+            await hook()
         self.server.close()
         try:
             await asyncio.wait_for(self.server.wait_closed(), self.shutdown_grace_s)

@@ -56,7 +56,8 @@ class Hub:
         self.sessions: dict[tuple[str, str], Session] = {}
         self._watchers: dict[str, asyncio.Task[None]] = {}
         self._speakers: dict[str, list[str]] = {}
-        self._grace: set[asyncio.Task[None]] = set()
+        # Dropped participants waiting to resume: (meeting, pid) -> (timer, epoch).
+        self._grace: dict[tuple[str, str], tuple[asyncio.Task[None], str]] = {}
         self._listener: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
 
@@ -66,13 +67,26 @@ class Hub:
         async with asyncio.timeout(10):
             await self._subscribed.wait()
 
-    async def stop(self) -> None:
-        """Ask every client to reconnect elsewhere; their sessions stay resumable."""
+    async def drain(self) -> None:
+        """Ask every client to reconnect elsewhere (before the server closes their streams)."""
         for session in list(self.sessions.values()):
             session.left = True
             session.send(pb.SignalResponse(reconnect=pb.Reconnect(reason="server shutting down")))
             session._finish()
-        for task in [*self._watchers.values(), *self._grace]:
+            self._start_grace(session.meeting, session.pid, session.epoch)
+        # Let the transports flush the reconnect events before the streams are closed.
+        async with asyncio.timeout(2):
+            while any(not s.outbox.empty() for s in self.sessions.values()):  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+
+    async def stop(self) -> None:
+        """Hand dropped sessions still within their grace period to the other instances, which
+        time them out unless they resume."""
+        for (meeting, pid), (task, epoch) in list(self._grace.items()):
+            task.cancel()
+            with contextlib.suppress(Exception):
+                await self.store.publish(BusMessage(meeting, expire=pid, expire_epoch=epoch))
+        for task in self._watchers.values():
             task.cancel()
         if self._listener is not None:
             self._listener.cancel()
@@ -106,9 +120,21 @@ class Hub:
         self._unregister(session)
         if session.left:
             return
-        task = asyncio.ensure_future(self._expire(session.meeting, session.pid, session.epoch))
-        self._grace.add(task)
-        task.add_done_callback(self._grace.discard)
+        self._start_grace(session.meeting, session.pid, session.epoch)
+
+    def _start_grace(self, meeting: str, pid: str, epoch: str) -> None:
+        key = (meeting, pid)
+        old = self._grace.pop(key, None)
+        if old is not None:
+            old[0].cancel()
+        task = asyncio.ensure_future(self._expire(meeting, pid, epoch))
+        self._grace[key] = (task, epoch)
+        task.add_done_callback(lambda done: self._grace_done(key, done))
+
+    def _grace_done(self, key: tuple[str, str], task: asyncio.Task[None]) -> None:
+        current = self._grace.get(key)
+        if current is not None and current[0] is task:
+            del self._grace[key]
 
     async def _expire(self, meeting: str, pid: str, epoch: str) -> None:
         """End a dropped participant unless it resumed (anywhere) within the grace period."""
@@ -186,6 +212,10 @@ class Hub:
                 await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     def _deliver(self, message: BusMessage) -> None:
+        if message.expire:
+            if (message.meeting, message.expire) not in self.sessions:
+                self._start_grace(message.meeting, message.expire, message.expire_epoch)
+            return
         if message.close:
             session = self.sessions.get((message.meeting, message.close))
             if session is not None and session.epoch != message.keep_epoch:

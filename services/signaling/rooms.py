@@ -33,7 +33,8 @@ def _text(raw: bytes | str | None) -> str:
 
 @dataclass
 class BusMessage:
-    """One message on a room's bus: an event for some or all sessions, or a close order."""
+    """One message on a room's bus: an event for some or all sessions, a close order, or a
+    dropped participant to time out (handed over by an instance that is shutting down)."""
 
     meeting: str
     event: pb.SignalResponse | None = None
@@ -42,6 +43,8 @@ class BusMessage:
     close: str = ""  # close this participant's session...
     reason: str = ""  # ...for this reason (sent as Left)
     keep_epoch: str = ""  # ...unless it belongs to this epoch
+    expire: str = ""  # a dropped participant every instance should time out...
+    expire_epoch: str = ""  # ...if it has not resumed since this epoch
 
     def encode(self) -> bytes:
         body = {
@@ -50,6 +53,8 @@ class BusMessage:
             "close": self.close,
             "reason": self.reason,
             "keep_epoch": self.keep_epoch,
+            "expire": self.expire,
+            "expire_epoch": self.expire_epoch,
             "event": base64.b64encode(self.event.SerializeToString()).decode() if self.event else "",
         }
         return json.dumps(body).encode()
@@ -66,6 +71,8 @@ class BusMessage:
             close=body["close"],
             reason=body["reason"],
             keep_epoch=body["keep_epoch"],
+            expire=body["expire"],
+            expire_epoch=body["expire_epoch"],
         )
 
 

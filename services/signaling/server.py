@@ -27,6 +27,7 @@ def build(runtime: Runtime, settings: SignalingSettings | None = None) -> tuple[
         default_auth=AuthMode.NONE,
         http_routes=[rtc_route(hub)],
         on_start=[hub.start],
+        on_drain=[hub.drain],
         on_stop=[hub.stop],
     )
     return spec, hub

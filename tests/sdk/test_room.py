@@ -194,3 +194,27 @@ async def test_a_role_change_takes_effect_at_once(rtc: Rtc) -> None:
     with pytest.raises(SignalingError) as rejected:
         await room.publish(ColorVideoTrack(COLORS[0]))
     assert rejected.value.reason == "PERMISSION_DENIED"
+
+
+async def test_a_stopping_instance_hands_its_dropped_sessions_to_the_others(rtc: Rtc) -> None:
+    """Clients of a stopping instance are told to reconnect; one that never comes back is timed
+    out by the instance still running."""
+    second = await rtc.add_signaling(resume_grace_s=1.0)
+    rtc.hubs[0].settings.resume_grace_s = 1.0
+    watcher = await rtc.bot(instance=0)
+    leaving = await rtc.bot(instance=1)
+    pid = leaving.participant_id
+    await watcher.wait_until(lambda: pid in watcher.participants)
+    events: list[str] = []
+
+    async def record() -> None:
+        async for event in leaving.events():
+            events.append(event.WhichOneof("message"))
+
+    recorder = asyncio.ensure_future(record())
+    await second.stop()
+    await watcher.wait_until(lambda: pid not in watcher.participants, 15)
+    recorder.cancel()
+    assert "reconnect" in events
+    rtc.signaling_hosts.remove(second)
+    await leaving.close()  # its connection to the stopped instance ends with it

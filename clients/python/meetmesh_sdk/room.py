@@ -425,7 +425,7 @@ class Room:
         self._stream, self._channel, self.pc = None, None, None
         if stream is not None:
             with contextlib.suppress(Exception):
-                await stream.__aexit__(None, None, None)
+                await asyncio.wait_for(stream.__aexit__(None, None, None), 2)
         if channel is not None:
             channel.close()
         if pc is not None:
@@ -446,6 +446,7 @@ class Room:
                 return
             except Exception as exc:
                 log.info("resume attempt %d failed: %s", attempt + 1, type(exc).__name__)
+                await self._teardown_connection()
                 await asyncio.sleep(min(0.2 * 2**attempt, 2.0))
         self.closed_reason = "resume_failed"
 

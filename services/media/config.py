@@ -39,8 +39,7 @@ class MediaSettings(BaseSettings):
     # The meeting service's internal RecordingRegistry (empty: the platform's meeting endpoint).
     recording_registry_target: str = ""
 
-    # The AI service's Analyze stream (empty: no AI tap).
-    ai_target: str = ""
+    # The AI tap samples one video frame per participant this often.
     ai_video_interval_s: float = Field(default=1.0, gt=0)
 
     @model_validator(mode="after")

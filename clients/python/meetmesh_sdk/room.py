@@ -346,6 +346,7 @@ class Room:
                 by_mid = done.tracks_published.tracks_by_mid
                 for p in publish:
                     p.track_id = by_mid[senders[id(p)].mid].id
+                await self._notify()  # waiters on local track ids re-check now
 
     def _watch_published(self, offer_id: int, future: asyncio.Future[pb.SignalResponse]) -> None:
         queue: asyncio.Queue[pb.SignalResponse | None] = asyncio.Queue()

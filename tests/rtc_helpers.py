@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -11,8 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from grpclib.client import Channel
 
 from meetmesh.meeting.v1 import meeting_pb2
+from meetmesh.signaling.v1 import signaling_grpc
+from meetmesh.signaling.v1 import signaling_pb2 as pb
 from meetmesh_sdk.room import Room
 from services.kit import ServiceHost
 from services.media import network
@@ -153,3 +157,38 @@ async def drain(track: Any, quiet_s: float = 1.0) -> int:
         except TimeoutError:
             return count
         count += 1
+
+
+class RawSession:
+    """A signaling session driven message by message over gRPC."""
+
+    def __init__(self, address: str) -> None:
+        host, _, port = address.rpartition(":")
+        self.channel = Channel(host, int(port))
+        self.stream: Any = signaling_grpc.SignalingServiceStub(self.channel).Connect.open()
+
+    async def __aenter__(self) -> RawSession:
+        await self.stream.__aenter__()
+        await self.stream.send_request()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        with contextlib.suppress(Exception):  # the server may have closed the stream already
+            await self.stream.__aexit__(None, None, None)
+        self.channel.close()
+
+    async def send(self, **message: Any) -> None:
+        await self.stream.send_message(pb.SignalRequest(**message))
+
+    async def next(self, kind: str | None = None) -> pb.SignalResponse:
+        """The next message (of ``kind``, skipping room events of other kinds)."""
+        async with asyncio.timeout(10):
+            while True:
+                response = await self.stream.recv_message()
+                assert response is not None, "the server closed the stream"
+                if kind is None or response.WhichOneof("message") == kind:
+                    return response
+
+    async def join(self, token: str) -> pb.Joined:
+        await self.send(request_id=1, join=pb.Join(token=token))
+        return (await self.next("joined")).joined

@@ -4,57 +4,19 @@ event with a clear reason, and the room (a bot receiving another bot's video) is
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 import websockets
 from aiortc import RTCPeerConnection
-from grpclib.client import Channel
 
-from meetmesh.signaling.v1 import signaling_grpc
 from meetmesh.signaling.v1 import signaling_pb2 as pb
 from meetmesh_sdk.room import Room
 from meetmesh_sdk.sources import ColorVideoTrack, dominant_rgb
-from tests.rtc_helpers import Rtc, close_to, wait_for
+from tests.rtc_helpers import RawSession, Rtc, close_to, wait_for
 
 GREEN = (30, 200, 30)
-
-
-class RawSession:
-    """A signaling session driven message by message over gRPC."""
-
-    def __init__(self, address: str) -> None:
-        host, _, port = address.rpartition(":")
-        self.channel = Channel(host, int(port))
-        self.stream: Any = signaling_grpc.SignalingServiceStub(self.channel).Connect.open()
-
-    async def __aenter__(self) -> RawSession:
-        await self.stream.__aenter__()
-        await self.stream.send_request()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        with contextlib.suppress(Exception):  # the server may have closed the stream already
-            await self.stream.__aexit__(None, None, None)
-        self.channel.close()
-
-    async def send(self, **message: Any) -> None:
-        await self.stream.send_message(pb.SignalRequest(**message))
-
-    async def next(self, kind: str | None = None) -> pb.SignalResponse:
-        """The next message (of ``kind``, skipping room events of other kinds)."""
-        async with asyncio.timeout(10):
-            while True:
-                response = await self.stream.recv_message()
-                assert response is not None, "the server closed the stream"
-                if kind is None or response.WhichOneof("message") == kind:
-                    return response
-
-    async def join(self, token: str) -> pb.Joined:
-        await self.send(request_id=1, join=pb.Join(token=token))
-        return (await self.next("joined")).joined
 
 
 @pytest.fixture

@@ -426,7 +426,7 @@ class Room:
         self._stream, self._channel, self.pc = None, None, None
         if stream is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(stream.__aexit__(None, None, None), 2)
+                await stream.__aexit__(None, None, None)
         if channel is not None:
             channel.close()
         if pc is not None:

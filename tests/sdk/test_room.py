@@ -10,7 +10,7 @@ from meetmesh.meeting.v1 import meeting_pb2
 from meetmesh.signaling.v1 import signaling_pb2 as pb
 from meetmesh_sdk.room import RemoteTrack, Room, SignalingError
 from meetmesh_sdk.sources import ColorVideoTrack, ToneAudioTrack, dominant_rgb
-from tests.rtc_helpers import Rtc, close_to, drain
+from tests.rtc_helpers import RawSession, Rtc, close_to, drain
 
 COLORS = [(220, 30, 30), (30, 200, 30), (30, 30, 220), (200, 200, 30)]
 
@@ -194,3 +194,20 @@ async def test_a_role_change_takes_effect_at_once(rtc: Rtc) -> None:
     with pytest.raises(SignalingError) as rejected:
         await room.publish(ColorVideoTrack(COLORS[0]))
     assert rejected.value.reason == "PERMISSION_DENIED"
+
+
+async def test_a_stopping_instance_hands_its_dropped_sessions_to_the_others(rtc: Rtc) -> None:
+    """Clients of a stopping instance are told to reconnect; one that never comes back is timed
+    out by the instance still running."""
+    second = await rtc.add_signaling(resume_grace_s=1.0)
+    rtc.hubs[0].settings.resume_grace_s = 1.0
+    watcher = await rtc.bot(instance=0)
+    token, _ = await rtc.join_token()
+    async with RawSession(f"127.0.0.1:{second.grpc_port}") as leaving:
+        pid = (await leaving.join(token)).participant.id
+        await watcher.wait_until(lambda: pid in watcher.participants)
+        stopping = asyncio.ensure_future(second.stop())
+        assert (await leaving.next("reconnect")).reconnect.reason
+        await stopping
+    rtc.signaling_hosts.remove(second)
+    await watcher.wait_until(lambda: pid not in watcher.participants, 15)

@@ -1,0 +1,64 @@
+# meetmesh — `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON_BOOT ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BIN := $(CURDIR)/$(VENV)/bin
+export PATH := $(BIN):$(PATH)
+export PYTHONPATH := $(CURDIR)/gen:$(CURDIR):$(CURDIR)/clients/python
+STAMP := $(VENV)/.installed
+
+.PHONY: help install run gen vendor check fmt lint types protolint test bench clean
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-10s\033[0m %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON_BOOT) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP) ## create the virtual environment and install meetmesh with its dev tools
+
+run: install gen ## set up and run the whole platform on the embedded defaults
+	$(BIN)/meetmesh up
+
+gen: install ## generate gen/ from protos/ (Python, grpclib stubs, descriptor set)
+	rm -rf gen
+	PYTHON=$(CURDIR)/$(PY) buf generate
+	buf build -o gen/meetmesh.binpb
+	@find gen -name '*_grpc.py' -exec sh -c 'grep -q "^class " "$$1" || rm "$$1"' _ {} \;
+
+vendor: install ## re-vendor third-party protos from the pinned packages
+	$(PY) tools/vendor_protos.py
+	buf format -w protos_vendor/buf
+
+fmt: install ## format Python and protos
+	ruff format services clients tests tools bench
+	ruff check --fix services clients tests tools bench
+	buf format -w protos
+
+lint: install
+	ruff format --check services clients tests tools bench
+	ruff check services clients tests tools bench
+
+types: install
+	mypy services clients
+
+protolint: install
+	buf lint
+	buf format -d --exit-code protos
+
+check: lint types protolint ## format check, lint (ruff), types (mypy; strict for the kit), proto lint
+
+test: install ## run the test suite (needs PostgreSQL and Redis on 127.0.0.1)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: install ## run the benchmarks (prints figures and ratios)
+	$(PY) -m bench
+
+clean: ## remove the virtual environment and local state
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

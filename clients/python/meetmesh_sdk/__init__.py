@@ -1,0 +1,1 @@
+"""The meetmesh Python SDK."""

@@ -1,0 +1,148 @@
+"""The ``meetmesh`` command.
+
+* ``meetmesh up``: every service in one process on the embedded defaults (SQLite under ./var, the
+  in-process Redis) unless MEETMESH_DATABASE_URL / MEETMESH_REDIS_URL say otherwise;
+* ``meetmesh serve <service>``: one service against the configured stores;
+* ``meetmesh migrate [service...]``: bring database schemas up to date;
+* ``meetmesh admin promote <email>``: make an account an admin.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import Sequence
+
+from services.kit import PlatformSettings, Runtime, ServiceHost, configure_logging
+from services.registry import SERVICES, factory
+
+
+def _install_uvloop() -> None:
+    with contextlib.suppress(ImportError):
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
+async def start_services(runtime: Runtime, names: Sequence[str]) -> list[ServiceHost]:
+    """Create and start ``names`` in order; returns the running hosts."""
+    settings = runtime.settings
+    hosts: list[ServiceHost] = []
+    try:
+        for name in names:
+            spec = await factory(name)(runtime)
+            endpoint = settings.endpoint(name)
+            host = ServiceHost(
+                spec,
+                runtime.tokens,
+                host=endpoint.host,
+                grpc_port=endpoint.grpc_port,
+                http_port=endpoint.http_port,
+                shutdown_grace_s=settings.shutdown_grace_s,
+            )
+            await host.start()
+            hosts.append(host)
+    except BaseException:
+        for host in reversed(hosts):
+            await host.stop()
+        raise
+    return hosts
+
+
+async def _run(names: Sequence[str], banner: bool) -> None:
+    settings = PlatformSettings()
+    configure_logging(settings.log_level, settings.log_json)
+    runtime = Runtime(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    hosts = await start_services(runtime, names)
+    if banner:
+        print("meetmesh is up:", flush=True)
+        for host in hosts:
+            print(
+                f"  {host.spec.name:<13} gRPC {host.host}:{host.grpc_port:<6} "
+                f"HTTP http://{host.host}:{host.http_port}/healthz",
+                flush=True,
+            )
+        print(f"  stores: {_describe(settings)}", flush=True)
+        print("Press Ctrl+C to stop.", flush=True)
+    try:
+        await stop.wait()
+    finally:
+        for host in reversed(hosts):
+            await host.stop()
+        await runtime.close()
+
+
+def _describe(settings: PlatformSettings) -> str:
+    db = settings.database_url.split("://", 1)[0]
+    where = settings.database_url.rsplit("/", 1)[-1] if db.startswith("sqlite") else "PostgreSQL"
+    redis = "in-process Redis" if settings.redis_url.startswith("memory://") else "Redis"
+    return f"{db} ({where}), {redis}"
+
+
+async def _migrate(names: Sequence[str]) -> None:
+    settings = PlatformSettings()
+    configure_logging(settings.log_level, settings.log_json)
+    runtime = Runtime(settings)
+    try:
+        for name in names:
+            await factory(name)(runtime)  # each service migrates its schema when created
+            print(f"migrated {name}")
+    finally:
+        await runtime.close()
+
+
+async def _promote(email: str) -> int:
+    from services.user.server import MIGRATIONS
+    from services.user.service import normalize_email
+    from services.user.store import UserStore
+
+    runtime = Runtime(PlatformSettings())
+    try:
+        db = runtime.database("user")
+        await db.migrate(MIGRATIONS)
+        if await UserStore(db).set_role(normalize_email(email), "admin"):
+            print("promoted to admin")
+            return 0
+        print("no such account", file=sys.stderr)
+        return 1
+    finally:
+        await runtime.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="meetmesh", description=__doc__.split("\n\n")[0] if __doc__ else "")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("up", help="run every service in one process (embedded defaults)")
+    serve = sub.add_parser("serve", help="run one service")
+    serve.add_argument("service", choices=list(SERVICES))
+    migrate = sub.add_parser("migrate", help="bring database schemas up to date")
+    migrate.add_argument(
+        "services", nargs="*", metavar="service", help=f"default: all ({', '.join(SERVICES)})"
+    )
+    admin = sub.add_parser("admin", help="administration")
+    admin_sub = admin.add_subparsers(dest="admin_command", required=True)
+    promote = admin_sub.add_parser("promote", help="make an account an admin")
+    promote.add_argument("email")
+    args = parser.parse_args(argv)
+
+    _install_uvloop()
+    if args.command == "up":
+        asyncio.run(_run(list(SERVICES), banner=True))
+    elif args.command == "serve":
+        asyncio.run(_run([args.service], banner=True))
+    elif args.command == "migrate":
+        asyncio.run(_migrate(args.services or list(SERVICES)))
+    elif args.command == "admin":
+        return asyncio.run(_promote(args.email))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,70 @@
+"""The shared service kit: what every meetmesh service is built on.
+
+Public surface:
+
+* settings: ``PlatformSettings``, ``Endpoint``
+* errors: ``MeetmeshError`` and its subclasses (see ``errors.py`` for the picture)
+* auth: ``AuthMode``, ``Principal``, ``TokenService``, ``current_principal``
+* running: ``ServiceSpec``, ``ServiceHost``, ``Runtime``
+* stores: ``Database``, ``create_redis``; rate limits: ``TokenBucket``, ``FailureThrottle``
+* calls: ``channel``, ``downstream_timeout``, ``client_address``; validation: ``validate``
+* logs: ``configure_logging``, ``redact``
+"""
+
+from .auth import AuthMode, Principal, TokenService, current_principal, optional_principal
+from .clients import channel
+from .config import Endpoint, PlatformSettings
+from .context import client_address, downstream_timeout
+from .db import Database
+from .errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    Internal,
+    InvalidArgument,
+    MeetmeshError,
+    NotFound,
+    PermissionDenied,
+    ResourceExhausted,
+    Unauthenticated,
+    Unavailable,
+)
+from .logs import configure as configure_logging
+from .logs import redact
+from .ratelimit import FailureThrottle, TokenBucket
+from .redis import create_redis
+from .runtime import Runtime
+from .server import ServiceHost, ServiceSpec
+from .validation import validate
+
+__all__ = [
+    "AlreadyExists",
+    "AuthMode",
+    "Database",
+    "Endpoint",
+    "FailedPrecondition",
+    "FailureThrottle",
+    "Internal",
+    "InvalidArgument",
+    "MeetmeshError",
+    "NotFound",
+    "PermissionDenied",
+    "PlatformSettings",
+    "Principal",
+    "ResourceExhausted",
+    "Runtime",
+    "ServiceHost",
+    "ServiceSpec",
+    "TokenBucket",
+    "TokenService",
+    "Unauthenticated",
+    "Unavailable",
+    "channel",
+    "client_address",
+    "configure_logging",
+    "create_redis",
+    "current_principal",
+    "downstream_timeout",
+    "optional_principal",
+    "redact",
+    "validate",
+]

@@ -1,0 +1,80 @@
+"""Typed settings shared by every service.
+
+One ``PlatformSettings`` object describes the whole platform: where the stores are, where each
+service listens, token lifetimes. Every field has a default that works on one machine and an
+environment variable that overrides it: ``MEETMESH_<FIELD>`` for top-level fields and
+``MEETMESH_<SERVICE>__<FIELD>`` for a service's endpoint (for example
+``MEETMESH_MEETING__GRPC_PORT=9999``). Services subclass it when they need settings of their own.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Endpoint(BaseModel):
+    """Where one service listens and how others reach it."""
+
+    host: str = "127.0.0.1"
+    grpc_port: int = Field(ge=0, le=65535)
+    http_port: int = Field(ge=0, le=65535)
+    # How other services reach this one; empty means host:grpc_port.
+    target: str = ""
+
+    @property
+    def address(self) -> str:
+        return self.target or f"{self.host}:{self.grpc_port}"
+
+
+class PlatformSettings(BaseSettings):
+    """Settings for the whole platform; see the module docstring for the environment names."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="MEETMESH_",
+        env_nested_delimiter="__",
+        extra="ignore",
+        frozen=False,
+    )
+
+    # Stores. SQLite and the in-process Redis are the embedded defaults.
+    database_url: str = "sqlite+aiosqlite:///./var/meetmesh.db"
+    redis_url: str = "memory://"
+    redis_prefix: str = "mm"
+    # Where signing keys live (created on first use; never committed).
+    keys_dir: Path = Path("./var/keys")
+    # The JWT issuer name.
+    issuer: str = "meetmesh"
+
+    access_token_ttl_s: int = Field(default=900, ge=10)
+    refresh_token_ttl_s: int = Field(default=30 * 24 * 3600, ge=60)
+    join_token_ttl_s: int = Field(default=300, ge=10)
+
+    log_level: str = "INFO"
+    log_json: bool = True
+    # Seconds a stopping service waits for in-flight calls.
+    shutdown_grace_s: float = Field(default=10.0, ge=0)
+    # Largest request message a service accepts, in bytes.
+    max_message_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+
+    user: Endpoint = Endpoint(grpc_port=8080, http_port=9080)
+    signaling: Endpoint = Endpoint(grpc_port=8081, http_port=9081)
+    meeting: Endpoint = Endpoint(grpc_port=8082, http_port=9082)
+    media: Endpoint = Endpoint(grpc_port=8083, http_port=9083)
+    ai: Endpoint = Endpoint(grpc_port=9085, http_port=8085)
+    notification: Endpoint = Endpoint(grpc_port=8086, http_port=9086)
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_driver(cls, value: str) -> str:
+        if not value.startswith(("postgresql+asyncpg://", "sqlite+aiosqlite://")):
+            raise ValueError("database_url must use postgresql+asyncpg:// or sqlite+aiosqlite://")
+        return value
+
+    def endpoint(self, service: str) -> Endpoint:
+        endpoint = getattr(self, service, None)
+        if not isinstance(endpoint, Endpoint):
+            raise KeyError(f"unknown service {service!r}")
+        return endpoint

@@ -1,0 +1,136 @@
+"""The relational store: one SQLAlchemy 2 async engine from one URL, and Alembic migrations.
+
+PostgreSQL (``postgresql+asyncpg://``) in production and tests; SQLite (``sqlite+aiosqlite://``)
+for the embedded default. Each service owns one PostgreSQL schema. Models declare their tables in
+the service's logical schema (``MetaData(schema="meeting")``); ``Database`` translates it to the
+real schema (``<schema_prefix><service>``) on PostgreSQL and drops it on SQLite, which has none.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import zlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import event, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+
+def is_sqlite(url: str) -> bool:
+    return url.startswith("sqlite")
+
+
+class Database:
+    """An engine and session factory for one service's schema."""
+
+    def __init__(self, url: str, service: str, *, schema_prefix: str = "", pool_size: int = 10) -> None:
+        self.url = url
+        self.service = service
+        self.sqlite = is_sqlite(url)
+        self.schema: str | None = None if self.sqlite else f"{schema_prefix}{service}"
+        options: dict[str, Any] = {"schema_translate_map": {service: self.schema}}
+        kwargs: dict[str, Any] = {"execution_options": options}
+        if self.sqlite:
+            _ensure_sqlite_dir(url)
+            kwargs["connect_args"] = {"timeout": 30}
+        else:
+            kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+        self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+        if self.sqlite:
+            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """A session in one transaction: committed on success, rolled back on any error."""
+        async with self.sessions() as session, session.begin():
+            yield session
+
+    async def migrate(self, script_location: Path) -> None:
+        """Bring this service's schema to the newest Alembic revision."""
+        async with self.engine.begin() as conn:
+            if not self.sqlite:
+                # One migrator at a time per schema, across processes.
+                lock_id = zlib.crc32(f"meetmesh-migrate:{self.schema}".encode())
+                await conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": lock_id})
+                await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"'))
+            await conn.run_sync(_upgrade, str(script_location), self.service, self.schema)
+
+    async def drop_schema(self) -> None:
+        """Drop this service's schema (tests only)."""
+        if self.sqlite:
+            return
+        async with self.engine.begin() as conn:
+            await conn.execute(text(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE'))
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+def _ensure_sqlite_dir(url: str) -> None:
+    path = url.split(":///", 1)[-1].split("?", 1)[0]
+    if path and path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def _upgrade(conn: Connection, script_location: str, service: str, schema: str | None) -> None:
+    cfg = Config()
+    cfg.set_main_option("script_location", script_location)
+    cfg.attributes.update(connection=conn, service=service, schema=schema)
+    command.upgrade(cfg, "head")
+
+
+def run_migrations_online() -> None:
+    """The body of every service's ``migrations/env.py``."""
+    from alembic import context
+
+    attrs = context.config.attributes
+    conn: Connection = attrs["connection"]
+    service: str = attrs["service"]
+    schema: str | None = attrs["schema"]
+    context.configure(
+        connection=conn,
+        version_table=f"alembic_version_{service}",
+        version_table_schema=schema,
+        include_schemas=schema is not None,
+        render_as_batch=schema is None,
+    )
+    conn.execution_options(schema_translate_map={service: schema})
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def migration_schema() -> str | None:
+    """Inside a migration script: the real schema of the service (None on SQLite)."""
+    from alembic import context
+
+    schema: str | None = context.config.attributes["schema"]
+    return schema
+
+
+async def wait_until_reachable(db: Database, timeout_s: float = 30.0) -> None:
+    """Wait for the database to accept connections (a service starting beside its database)."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        try:
+            async with db.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            return
+        except Exception:
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(0.5)

@@ -1,0 +1,143 @@
+"""Domain errors and their one mapping to gRPC status.
+
+::
+
+    MeetmeshError                    (status UNKNOWN unless a subclass says otherwise)
+     +-- InvalidArgument             INVALID_ARGUMENT, with one BadRequest.FieldViolation per bad field
+     +-- Unauthenticated             UNAUTHENTICATED
+     +-- PermissionDenied            PERMISSION_DENIED
+     +-- NotFound                    NOT_FOUND
+     +-- AlreadyExists               ALREADY_EXISTS
+     +-- FailedPrecondition          FAILED_PRECONDITION
+     +-- Aborted                     ABORTED
+     +-- ResourceExhausted           RESOURCE_EXHAUSTED, with RetryInfo
+     +-- Unavailable                 UNAVAILABLE
+     +-- Internal                    INTERNAL
+
+Handlers raise these; ``to_grpc_error`` (called only by the kit's method wrapper) turns one into a
+``GRPCError`` whose details are a ``google.rpc.Status`` with ``ErrorInfo`` (domain "meetmesh.io",
+reason from ``meetmesh.common.v1.ErrorReason``) plus ``BadRequest`` or ``RetryInfo``. Messages are
+for people and must never contain personal data.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any, ClassVar
+
+from google.protobuf import duration_pb2
+from google.rpc import error_details_pb2
+from grpclib.const import Status
+from grpclib.exceptions import GRPCError
+
+DOMAIN = "meetmesh.io"
+
+
+class MeetmeshError(Exception):
+    """Base of every error a handler may raise on purpose."""
+
+    status: ClassVar[Status] = Status.UNKNOWN
+    default_reason: ClassVar[str] = "INTERNAL"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.reason = reason or self.default_reason
+        self.metadata = dict(metadata or {})
+
+    def details(self) -> list[Any]:
+        info = error_details_pb2.ErrorInfo(reason=self.reason, domain=DOMAIN, metadata=self.metadata)
+        return [info]
+
+
+class InvalidArgument(MeetmeshError):
+    status = Status.INVALID_ARGUMENT
+    default_reason = "INVALID_FIELD"
+
+    def __init__(
+        self,
+        violations: Iterable[tuple[str, str]],
+        message: str | None = None,
+        *,
+        reason: str | None = None,
+    ) -> None:
+        self.violations = list(violations)
+        if message is None:
+            fields = ", ".join(field for field, _ in self.violations)
+            message = f"invalid request: {fields}" if fields else "invalid request"
+        super().__init__(message, reason=reason)
+
+    def details(self) -> list[Any]:
+        bad = error_details_pb2.BadRequest(
+            field_violations=[
+                error_details_pb2.BadRequest.FieldViolation(field=field, description=desc)
+                for field, desc in self.violations
+            ]
+        )
+        return [*super().details(), bad]
+
+
+class Unauthenticated(MeetmeshError):
+    status = Status.UNAUTHENTICATED
+    default_reason = "INVALID_TOKEN"
+
+
+class PermissionDenied(MeetmeshError):
+    status = Status.PERMISSION_DENIED
+    default_reason = "PERMISSION_DENIED"
+
+
+class NotFound(MeetmeshError):
+    status = Status.NOT_FOUND
+    default_reason = "NOT_FOUND"
+
+
+class AlreadyExists(MeetmeshError):
+    status = Status.ALREADY_EXISTS
+    default_reason = "ALREADY_EXISTS"
+
+
+class FailedPrecondition(MeetmeshError):
+    status = Status.FAILED_PRECONDITION
+    default_reason = "FAILED_PRECONDITION"
+
+
+class Aborted(MeetmeshError):
+    status = Status.ABORTED
+    default_reason = "FAILED_PRECONDITION"
+
+
+class ResourceExhausted(MeetmeshError):
+    status = Status.RESOURCE_EXHAUSTED
+    default_reason = "RATE_LIMITED"
+
+    def __init__(self, message: str, *, retry_after_s: float, reason: str | None = None) -> None:
+        super().__init__(message, reason=reason)
+        self.retry_after_s = max(0.0, retry_after_s)
+
+    def details(self) -> list[Any]:
+        seconds = math.ceil(self.retry_after_s)
+        retry = error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(seconds=seconds))
+        return [*super().details(), retry]
+
+
+class Unavailable(MeetmeshError):
+    status = Status.UNAVAILABLE
+    default_reason = "DEPENDENCY_UNAVAILABLE"
+
+
+class Internal(MeetmeshError):
+    status = Status.INTERNAL
+    default_reason = "INTERNAL"
+
+
+def to_grpc_error(error: MeetmeshError) -> GRPCError:
+    """The single place where a domain error becomes a gRPC status with details."""
+    return GRPCError(error.status, error.message, error.details())

@@ -1,0 +1,66 @@
+"""What a service is built from: settings, the signing key, Redis and its database.
+
+``Runtime`` is created once per process; in the all-in-one ``meetmesh up`` every service shares it
+(and so shares the in-process Redis). Each service's ``server.create(runtime)`` returns a
+``ServiceSpec``; ``ServiceHost`` runs it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from .auth import TokenService
+from .config import PlatformSettings
+from .db import Database
+from .keys import load_or_create
+from .redis import create_redis
+from .revocation import Revocations
+
+
+@dataclass
+class Runtime:
+    settings: PlatformSettings
+    # PostgreSQL schema prefix (tests use a unique one per session).
+    schema_prefix: str = ""
+    _tokens: TokenService | None = field(default=None, repr=False)
+    _redis: aioredis.Redis | None = field(default=None, repr=False)
+    _databases: dict[str, Database] = field(default_factory=dict, repr=False)
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def tokens(self) -> TokenService:
+        if self._tokens is None:
+            self._tokens = TokenService(load_or_create(self.settings.keys_dir), self.settings.issuer)
+        return self._tokens
+
+    @property
+    def redis(self) -> aioredis.Redis:
+        if self._redis is None:
+            self._redis = create_redis(self.settings.redis_url)
+        return self._redis
+
+    @property
+    def revocations(self) -> Revocations:
+        """Revoked sessions and users; written by the user service, checked by every service."""
+        return Revocations(self.redis, self.settings.redis_prefix, self.settings.access_token_ttl_s + 60)
+
+    def database(self, service: str) -> Database:
+        if service not in self._databases:
+            self._databases[service] = Database(
+                self.settings.database_url, service, schema_prefix=self.schema_prefix
+            )
+        return self._databases[service]
+
+    def redis_key(self, service: str, *parts: str) -> str:
+        return ":".join((self.settings.redis_prefix, service, *parts))
+
+    async def close(self) -> None:
+        for db in self._databases.values():
+            await db.close()
+        self._databases.clear()
+        if self._redis is not None:
+            await self._redis.aclose()
+            self._redis = None

@@ -1,0 +1,295 @@
+"""Service bootstrap: a grpclib server with health, reflection, auth, validation, error mapping and
+metrics attached once, plus an HTTP side port for ``/metrics``, ``/healthz`` and service routes.
+
+Cross-cutting concerns attach through grpclib's events: ``RecvRequest`` swaps the method function
+for a wrapper that authenticates the caller, records metrics and maps errors; ``RecvMessage``
+validates every request message with protovalidate. Handlers only do their own work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+import signal
+import socket
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+from grpclib.const import Cardinality
+from grpclib.events import RecvMessage, RecvRequest, SendMessage, listen
+from grpclib.exceptions import GRPCError, StreamTerminatedError
+from grpclib.health.check import ServiceStatus
+from grpclib.health.service import OVERALL, Health
+from grpclib.reflection.service import ServerReflection
+from grpclib.server import Server, Stream
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from . import context as ctx
+from .auth import AuthMode, Principal, TokenService, bearer_token, reset_principal, set_principal
+from .errors import Internal, MeetmeshError, Unauthenticated, Unavailable, to_grpc_error
+from .metrics import ServerMetrics
+from .validation import validate
+
+log = logging.getLogger("meetmesh.kit.server")
+
+_ALWAYS_ANONYMOUS = ("/grpc.health.v1.Health/", "/grpc.reflection.v1alpha.ServerReflection/")
+
+Hook = Callable[[], Awaitable[None]]
+RevocationCheck = Callable[[Principal], Awaitable[bool]]
+_labels: contextvars.ContextVar[tuple[str, str, str] | None] = contextvars.ContextVar("labels", default=None)
+
+_CARDINALITY = {
+    Cardinality.UNARY_UNARY: "unary",
+    Cardinality.UNARY_STREAM: "server_stream",
+    Cardinality.STREAM_UNARY: "client_stream",
+    Cardinality.STREAM_STREAM: "bidi_stream",
+}
+
+
+def _unavailable_errors() -> tuple[type[BaseException], ...]:
+    import redis.exceptions
+    import sqlalchemy.exc
+
+    return (
+        ConnectionError,
+        OSError,
+        redis.exceptions.ConnectionError,
+        redis.exceptions.TimeoutError,
+        sqlalchemy.exc.OperationalError,
+        sqlalchemy.exc.InterfaceError,
+        sqlalchemy.exc.DisconnectionError,
+    )
+
+
+@dataclass
+class ServiceSpec:
+    """What a service contributes; the host does the rest."""
+
+    name: str
+    handlers: Sequence[Any]
+    # Auth per full method path ("/meetmesh.user.v1.UserService/Login"); others get default_auth.
+    auth: Mapping[str, AuthMode] = field(default_factory=dict)
+    default_auth: AuthMode = AuthMode.USER
+    http_routes: Sequence[BaseRoute] = ()
+    on_start: Sequence[Hook] = ()
+    on_stop: Sequence[Hook] = ()
+    # Readiness checks for /healthz (e.g. a database ping); any failure makes it 503.
+    readiness: Sequence[Hook] = ()
+    # Whether an access token's session has been revoked (logout, disabled account).
+    is_revoked: RevocationCheck | None = None
+
+
+class ServiceHost:
+    """Runs one service: gRPC port + HTTP side port, graceful shutdown."""
+
+    def __init__(
+        self,
+        spec: ServiceSpec,
+        tokens: TokenService | None,
+        *,
+        host: str = "127.0.0.1",
+        grpc_port: int = 0,
+        http_port: int = 0,
+        shutdown_grace_s: float = 10.0,
+    ) -> None:
+        self.spec = spec
+        self.tokens = tokens
+        self.host = host
+        self._grpc_port_wanted = grpc_port
+        self._http_port_wanted = http_port
+        self.grpc_port = 0
+        self.http_port = 0
+        self.shutdown_grace_s = shutdown_grace_s
+        self.metrics = ServerMetrics()
+        self._status = ServiceStatus()
+        handlers = list(spec.handlers)
+        self.health = Health({OVERALL: [self._status], **{h: [self._status] for h in handlers}})
+        self._serving = False
+        self._cardinality = {
+            path: _CARDINALITY[method.cardinality]
+            for h in handlers
+            for path, method in h.__mapping__().items()
+        }
+        self.server = Server(ServerReflection.extend([*handlers, self.health]))
+        listen(self.server, RecvRequest, self._on_request)
+        listen(self.server, RecvMessage, self._on_message)
+        listen(self.server, SendMessage, self._on_send)
+        self._http: uvicorn.Server | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    async def start(self) -> None:
+        for hook in self.spec.on_start:
+            await hook()
+        await self.server.start(self.host, self._grpc_port_wanted, reuse_address=True)
+        listener: Any = self.server._server  # asyncio's or uvloop's Server
+        self.grpc_port = listener.sockets[0].getsockname()[1]
+        sock = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.host, self._http_port_wanted))
+        sock.listen(128)
+        sock.setblocking(False)
+        self.http_port = sock.getsockname()[1]
+        config = uvicorn.Config(self._http_app(), log_level="warning", lifespan="off", access_log=False)
+        config.load()
+        self._http = uvicorn.Server(config)
+        # Server.serve() would also own signals and a main loop; the host owns both, so start the
+        # listener the way serve() does and nothing more.
+        self._http.lifespan = config.lifespan_class(config)
+        await self._http.startup(sockets=[sock])
+        self._serving = True
+        self._status.set(True)
+        log.info(
+            "service started",
+            extra={"service": self.spec.name, "grpc_port": self.grpc_port, "http_port": self.http_port},
+        )
+
+    async def stop(self) -> None:
+        """Stop taking calls, let in-flight ones finish (up to the grace period), then close."""
+        if not self._serving:
+            return
+        self._serving = False
+        self._status.set(False)
+        self.server.close()
+        try:
+            await asyncio.wait_for(self.server.wait_closed(), self.shutdown_grace_s)
+        except TimeoutError:
+            log.warning("shutdown grace period ended with calls in flight", extra={"service": self.spec.name})
+        if self._http is not None:
+            self._http.should_exit = True
+            await self._http.shutdown()
+        for hook in self.spec.on_stop:
+            await hook()
+        log.info("service stopped", extra={"service": self.spec.name})
+
+    async def serve_forever(self) -> None:
+        """Start, then run until SIGTERM or SIGINT, then stop gracefully."""
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await self.start()
+        try:
+            await stop.wait()
+        finally:
+            await self.stop()
+
+    # -- HTTP side port ------------------------------------------------------------------------
+    def _http_app(self) -> Starlette:
+        async def healthz(_: Request) -> Response:
+            if not self._serving:
+                return JSONResponse({"status": "stopping", "service": self.spec.name}, status_code=503)
+            for check in self.spec.readiness:
+                try:
+                    await asyncio.wait_for(check(), 2.0)
+                except Exception:
+                    return JSONResponse({"status": "unavailable", "service": self.spec.name}, status_code=503)
+            return JSONResponse({"status": "ok", "service": self.spec.name})
+
+        async def metrics(_: Request) -> Response:
+            return Response(generate_latest(self.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+        routes: list[BaseRoute] = [
+            Route("/healthz", healthz),
+            Route("/metrics", metrics),
+            *self.spec.http_routes,
+        ]
+        return Starlette(routes=routes)
+
+    # -- the method wrapper --------------------------------------------------------------------
+    def _auth_mode(self, method: str) -> AuthMode:
+        if method.startswith(_ALWAYS_ANONYMOUS):
+            return AuthMode.NONE
+        return self.spec.auth.get(method, self.spec.default_auth)
+
+    async def _authenticate(self, mode: AuthMode, metadata: Any) -> Principal | None:
+        if mode is AuthMode.NONE:
+            return None
+        token = bearer_token(metadata)
+        if token is None:
+            if mode is AuthMode.OPTIONAL:
+                return None
+            raise Unauthenticated("this call needs a bearer token", reason="MISSING_CREDENTIALS")
+        if self.tokens is None:
+            raise Unavailable("token verification is not configured")
+        if mode is AuthMode.JOIN:
+            return self.tokens.verify_join(token)
+        principal = self.tokens.verify_access(token)
+        if self.spec.is_revoked is not None and await self.spec.is_revoked(principal):
+            raise Unauthenticated("the session has ended", reason="INVALID_TOKEN")
+        return principal
+
+    async def _on_request(self, event: RecvRequest) -> None:
+        method_name = event.method_name
+        metadata = event.metadata
+        original = event.method_func
+        mode = self._auth_mode(method_name)
+        service, _, method = method_name[1:].partition("/")
+        labels = (self._cardinality.get(method_name, "unary"), service, method)
+        peer = event.peer.addr()
+        peer_host = str(peer[0]) if peer else ""
+        raw_forwarded = metadata.get("x-forwarded-for") if metadata else None
+        forwarded = raw_forwarded if isinstance(raw_forwarded, str) else None
+        deadline = event.deadline
+
+        async def wrapped(stream: Stream[Any, Any]) -> None:
+            metrics = self.metrics
+            metrics.started.labels(*labels).inc()
+            started = time.perf_counter()
+            code = "OK"
+            principal_token = None
+            _labels.set(labels)
+            ctx._deadline.set(deadline)
+            ctx._client_address.set(ctx.resolve_client_address(peer_host, forwarded))
+            try:
+                principal = await self._authenticate(mode, metadata)
+                principal_token = set_principal(principal)
+                await original(stream)
+            except MeetmeshError as exc:
+                code = exc.status.name
+                raise to_grpc_error(exc) from None
+            except GRPCError as exc:
+                code = exc.status.name
+                raise
+            except (asyncio.CancelledError, StreamTerminatedError):
+                code = "CANCELLED"
+                raise
+            except _UNAVAILABLE as exc:
+                code = "UNAVAILABLE"
+                log.warning(
+                    "dependency unavailable",
+                    extra={"method": method_name, "error": type(exc).__name__},
+                )
+                raise to_grpc_error(Unavailable("a dependency is unavailable; retry later")) from None
+            except Exception:
+                code = "INTERNAL"
+                log.exception("unhandled error", extra={"method": method_name})
+                raise to_grpc_error(Internal("internal error")) from None
+            finally:
+                if principal_token is not None:
+                    reset_principal(principal_token)
+                metrics.handled.labels(*labels, code).inc()
+                metrics.handling.labels(*labels).observe(time.perf_counter() - started)
+
+        event.method_func = wrapped
+
+    async def _on_message(self, event: RecvMessage) -> None:
+        labels = _labels.get()
+        if labels is not None:
+            self.metrics.msg_received.labels(*labels).inc()
+        validate(event.message)
+
+    async def _on_send(self, event: SendMessage) -> None:
+        labels = _labels.get()
+        if labels is not None:
+            self.metrics.msg_sent.labels(*labels).inc()
+
+
+_UNAVAILABLE = _unavailable_errors()

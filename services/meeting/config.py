@@ -1,0 +1,26 @@
+"""The meeting service's settings (``MEETMESH_MEETING_SVC__*`` for its own knobs)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from services.kit import PlatformSettings
+
+
+class MeetingServiceOptions(BaseModel):
+    default_capacity: int = Field(default=100, ge=1, le=1000)
+    # Passcodes are short secrets; argon2id with OWASP's minimum profile keeps a join fast.
+    passcode_argon2_time_cost: int = Field(default=2, ge=1)
+    passcode_argon2_memory_kib: int = Field(default=19456, ge=8)
+    # Wrong passcodes: a (meeting, caller) pair is blocked after this many within the window.
+    passcode_failures: int = Field(default=5, ge=1)
+    passcode_failure_window_s: float = Field(default=300, gt=0)
+    # The longest a JoinMeeting with wait_for_admission blocks before answering WAITING.
+    lobby_max_wait_s: float = Field(default=30.0, gt=0)
+    # Where clients reach signaling (native gRPC); empty means the signaling endpoint's address.
+    public_signaling_address: str = ""
+    signaling_websocket_path: str = "/rtc"
+
+
+class MeetingSettings(PlatformSettings):
+    meeting_svc: MeetingServiceOptions = MeetingServiceOptions()

@@ -1,0 +1,55 @@
+"""The caller's email, from the user service, for invitation checks.
+
+Invitations are by email; the meeting service asks the user service (``GetUser users/me`` on the
+caller's own token, within the current call's deadline) and caches the answer briefly.
+"""
+
+from __future__ import annotations
+
+import time
+
+from grpclib.client import Channel
+from grpclib.exceptions import GRPCError
+
+from meetmesh.user.v1 import user_grpc, user_pb2
+from services.kit import Principal, channel, downstream_timeout
+from services.kit.logs import get_logger
+
+log = get_logger("meetmesh.meeting.directory")
+
+
+class UserDirectory:
+    def __init__(self, target: str, ttl_s: float = 60.0) -> None:
+        self._target = target
+        self._channel: Channel | None = None
+        self._ttl_s = ttl_s
+        self._cache: dict[str, tuple[float, str]] = {}
+
+    def _stub(self) -> user_grpc.UserServiceStub:
+        if self._channel is None:
+            self._channel = channel(self._target)
+        return user_grpc.UserServiceStub(self._channel)
+
+    async def email_of(self, principal: Principal) -> str | None:
+        """The caller's email, or None when the user service cannot say right now."""
+        cached = self._cache.get(principal.user_id)
+        now = time.monotonic()
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        try:
+            reply = await self._stub().GetUser(
+                user_pb2.GetUserRequest(name="users/me"),
+                timeout=downstream_timeout(2.0),
+                metadata={"authorization": f"Bearer {principal.token}"},
+            )
+        except (GRPCError, OSError, TimeoutError) as exc:
+            log.warning("user service lookup failed", extra={"error": type(exc).__name__})
+            return None
+        email = reply.user.email
+        self._cache[principal.user_id] = (now + self._ttl_s, email)
+        return email
+
+    def close(self) -> None:
+        if self._channel is not None:
+            self._channel.close()
+            self._channel = None

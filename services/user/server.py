@@ -1,0 +1,66 @@
+"""Wiring of the user service."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import text
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from services.kit import AuthMode, FailureThrottle, Runtime, ServiceSpec
+
+from .config import UserSettings
+from .service import UserService
+from .sessions import RefreshTokens
+from .store import UserStore
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+_ANONYMOUS = ("Register", "Login", "RefreshSession", "Logout")
+
+
+async def create(runtime: Runtime) -> ServiceSpec:
+    settings = runtime.settings
+    if not isinstance(settings, UserSettings):
+        settings = UserSettings(**settings.model_dump())
+    db = runtime.database("user")
+    await db.migrate(MIGRATIONS)
+    revoked = runtime.revocations
+    prefix = runtime.settings.redis_prefix
+    opts = settings.user_svc
+    service = UserService(
+        settings,
+        UserStore(db),
+        runtime.tokens,
+        RefreshTokens(runtime.redis, prefix, settings.refresh_token_ttl_s, revoked),
+        account_throttle=FailureThrottle(
+            runtime.redis,
+            f"{prefix}:user:loginfail",
+            limit=opts.login_failures_per_account,
+            window_s=opts.login_failure_window_s,
+        ),
+        peer_throttle=FailureThrottle(
+            runtime.redis,
+            f"{prefix}:user:loginfail",
+            limit=opts.login_failures_per_peer,
+            window_s=opts.login_failure_window_s,
+        ),
+    )
+    jwks = runtime.tokens.key.jwks_json()
+
+    async def jwks_endpoint(_: Request) -> Response:
+        return Response(jwks, media_type="application/json", headers={"cache-control": "max-age=300"})
+
+    async def db_ready() -> None:
+        async with db.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    return ServiceSpec(
+        name="user",
+        handlers=[service],
+        auth={f"/meetmesh.user.v1.UserService/{m}": AuthMode.NONE for m in _ANONYMOUS},
+        http_routes=[Route("/.well-known/jwks.json", jwks_endpoint)],
+        readiness=[db_ready],
+        is_revoked=revoked.is_revoked,
+    )

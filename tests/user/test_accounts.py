@@ -1,0 +1,256 @@
+"""The user service over real gRPC: registration, login, sessions, profiles, admin."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import jwt
+import pytest
+from google.protobuf.field_mask_pb2 import FieldMask
+from grpclib.const import Status
+from grpclib.exceptions import GRPCError
+
+from meetmesh.user.v1 import user_pb2
+from services.user.store import UserStore
+from tests.support import PASSWORD, Platform, error_info, field_violations, retry_delay
+
+
+async def test_register_login_and_read_own_profile(platform: Platform) -> None:
+    client = await platform.client("Ada Lovelace")
+    assert client.user.display_name == "Ada Lovelace"
+    assert client.user.role == user_pb2.User.ROLE_MEMBER
+    assert client.user.state == user_pb2.User.STATE_ACTIVE
+    me = await platform.users.GetUser(user_pb2.GetUserRequest(name="users/me"), metadata=client.metadata)
+    assert me.user.name == client.user.name
+    assert me.user.email == client.email
+    claims = jwt.decode(client.tokens.access_token, options={"verify_signature": False})
+    assert claims["sub"] == client.user_id and claims["typ"] == "access"
+    assert client.tokens.access_token_expire_time.seconds > time.time()
+
+
+async def test_duplicate_email_is_already_exists_case_insensitively(platform: Platform) -> None:
+    await platform.register(email="dup@example.test")
+    with pytest.raises(GRPCError) as err:
+        await platform.register(email="DUP@Example.test")
+    assert err.value.status == Status.ALREADY_EXISTS
+    assert error_info(err.value).reason == "ALREADY_EXISTS"
+
+
+async def test_invalid_registration_lists_every_bad_field(platform: Platform) -> None:
+    with pytest.raises(GRPCError) as err:
+        await platform.users.Register(user_pb2.RegisterRequest(email="not-an-email", password="short", display_name=""))
+    assert err.value.status == Status.INVALID_ARGUMENT
+    violations = field_violations(err.value)
+    assert set(violations) == {"email", "password", "display_name"}
+    assert error_info(err.value).reason == "INVALID_FIELD"
+    # Nothing was stored.
+    assert await UserStore(platform.runtime.database("user")).by_email("not-an-email") is None
+
+
+async def test_wrong_password_and_unknown_email_answer_the_same(platform: Platform) -> None:
+    user_email = "known@example.test"
+    await platform.register(email=user_email)
+    answers = []
+    for email, password in ((user_email, "wrong password!"), ("nobody@example.test", PASSWORD)):
+        with pytest.raises(GRPCError) as err:
+            await platform.login(email, password)
+        answers.append((err.value.status, err.value.message, error_info(err.value).reason))
+    assert answers[0] == answers[1] == (Status.UNAUTHENTICATED, "email or password is incorrect", "INVALID_CREDENTIALS")
+
+
+async def test_repeated_failed_logins_are_throttled_per_account(platform: Platform) -> None:
+    email = "target@example.test"
+    await platform.register(email=email)
+    limit = platform.settings.user_svc.login_failures_per_account
+    for _ in range(limit):
+        with pytest.raises(GRPCError) as err:
+            await platform.login(email, "wrong password!")
+        assert err.value.status == Status.UNAUTHENTICATED
+    # Now even the right password is refused for a while.
+    with pytest.raises(GRPCError) as err:
+        await platform.login(email)
+    assert err.value.status == Status.RESOURCE_EXHAUSTED
+    assert retry_delay(err.value) > 0
+    # Another account from the same peer is still fine (the peer limit is higher).
+    other = await platform.client()
+    assert other.tokens.access_token
+
+
+async def test_repeated_failed_logins_are_throttled_per_peer(platform: Platform) -> None:
+    limit = platform.settings.user_svc.login_failures_per_peer
+    for i in range(limit):
+        with pytest.raises(GRPCError):
+            await platform.login(f"nobody{i}@example.test", "wrong password!")
+    with pytest.raises(GRPCError) as err:
+        await platform.login("someone-else@example.test", "wrong password!")
+    assert err.value.status == Status.RESOURCE_EXHAUSTED
+
+
+async def test_refresh_rotates_and_reuse_revokes_the_whole_family(platform: Platform) -> None:
+    client = await platform.client()
+    first = client.tokens
+    second = (await platform.users.RefreshSession(user_pb2.RefreshSessionRequest(refresh_token=first.refresh_token))).tokens
+    assert second.refresh_token != first.refresh_token
+    third = (await platform.users.RefreshSession(user_pb2.RefreshSessionRequest(refresh_token=second.refresh_token))).tokens
+    # The current access token works...
+    md = {"authorization": f"Bearer {third.access_token}"}
+    await platform.users.GetUser(user_pb2.GetUserRequest(name="users/me"), metadata=md)
+    # ...until a rotated token is presented again (it leaked): the family is revoked.
+    with pytest.raises(GRPCError) as err:
+        await platform.users.RefreshSession(user_pb2.RefreshSessionRequest(refresh_token=first.refresh_token))
+    assert err.value.status == Status.UNAUTHENTICATED
+    assert error_info(err.value).reason == "REFRESH_TOKEN_REUSED"
+    with pytest.raises(GRPCError) as err:
+        await platform.users.RefreshSession(user_pb2.RefreshSessionRequest(refresh_token=third.refresh_token))
+    assert err.value.status == Status.UNAUTHENTICATED
+    with pytest.raises(GRPCError) as err:
+        await platform.users.GetUser(user_pb2.GetUserRequest(name="users/me"), metadata=md)
+    assert err.value.status == Status.UNAUTHENTICATED
+
+
+async def test_concurrent_refreshes_with_one_token_yield_at_most_one_success(platform: Platform) -> None:
+    client = await platform.client()
+    request = user_pb2.RefreshSessionRequest(refresh_token=client.tokens.refresh_token)
+    results = await asyncio.gather(*(platform.users.RefreshSession(request) for _ in range(5)), return_exceptions=True)
+    successes = [r for r in results if not isinstance(r, BaseException)]
+    assert len(successes) <= 1
+    assert all(isinstance(r, GRPCError) and r.status == Status.UNAUTHENTICATED for r in results if r not in successes)
+
+
+async def test_logout_revokes_refresh_and_access_tokens(platform: Platform) -> None:
+    client = await platform.client()
+    await platform.users.Logout(user_pb2.LogoutRequest(refresh_token=client.tokens.refresh_token))
+    with pytest.raises(GRPCError) as err:
+        await platform.users.RefreshSession(user_pb2.RefreshSessionRequest(refresh_token=client.tokens.refresh_token))
+    assert err.value.status == Status.UNAUTHENTICATED
+    with pytest.raises(GRPCError) as err:
+        await platform.users.GetUser(user_pb2.GetUserRequest(name="users/me"), metadata=client.metadata)
+    assert err.value.status == Status.UNAUTHENTICATED
+    # Other sessions of the same account are unaffected.
+    again = await platform.login(client.email)
+    md = {"authorization": f"Bearer {again.tokens.access_token}"}
+    await platform.users.GetUser(user_pb2.GetUserRequest(name="users/me"), metadata=md)
+
+
+@pytest.mark.parametrize(
+    ("metadata", "reason"),
+    [
+        ({}, "MISSING_CREDENTIALS"),
+        ({"authorization": "Basic abc"}, "INVALID_TOKEN"),
+        ({"authorization": "Bearer not.a.jwt"}, "INVALID_TOKEN"),
+        ({"authorization": "Bearer "}, "INVALID_TOKEN"),
+    ],
+)
+async def test_missing_or_malformed_tokens_are_unauthenticated(
+    platform: Platform, metadata: dict[str, str], reason: str
+) -> None:
+    with pytest.raises(GRPCError) as err:
+        await platform.users.GetUser(user_pb2.GetUserRequest(name="users/me"), metadata=metadata)
+    assert err.value.status == Status.UNAUTHENTICATED
+    assert error_info(err.value).reason == reason
+
+
+async def test_expired_and_wrongly_signed_tokens_are_unauthenticated(platform: Platform) -> None:
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    client = await platform.client()
+    tokens = platform.runtime.tokens
+    expired, _ = tokens.issue_access(user_id=client.user_id, role="member", session_id="s", ttl_s=-60)
+    claims = jwt.decode(client.tokens.access_token, options={"verify_signature": False})
+    forged = jwt.encode(claims, ec.generate_private_key(ec.SECP256R1()), algorithm="ES256")
+    for token, reason in ((expired, "TOKEN_EXPIRED"), (forged, "INVALID_TOKEN")):
+        with pytest.raises(GRPCError) as err:
+            await platform.users.GetUser(
+                user_pb2.GetUserRequest(name="users/me"), metadata={"authorization": f"Bearer {token}"}
+            )
+        assert err.value.status == Status.UNAUTHENTICATED
+        assert error_info(err.value).reason == reason
+
+
+async def test_update_profile_with_field_mask(platform: Platform) -> None:
+    client = await platform.client("Old Name")
+    reply = await platform.users.UpdateUser(
+        user_pb2.UpdateUserRequest(
+            user=user_pb2.User(name="users/me", display_name="New Name", avatar_uri="https://img.example/a.png"),
+            update_mask=FieldMask(paths=["display_name"]),
+        ),
+        metadata=client.metadata,
+    )
+    assert reply.user.display_name == "New Name"
+    assert reply.user.avatar_uri == ""  # not in the mask
+    with pytest.raises(GRPCError) as err:
+        await platform.users.UpdateUser(
+            user_pb2.UpdateUserRequest(user=user_pb2.User(name="users/me"), update_mask=FieldMask(paths=["email"])),
+            metadata=client.metadata,
+        )
+    assert err.value.status == Status.INVALID_ARGUMENT
+    assert "update_mask" in field_violations(err.value)
+
+
+async def test_members_cannot_read_or_update_others(platform: Platform) -> None:
+    alice = await platform.client()
+    bob = await platform.client()
+    for call in (
+        platform.users.GetUser(user_pb2.GetUserRequest(name=bob.user.name), metadata=alice.metadata),
+        platform.users.UpdateUser(
+            user_pb2.UpdateUserRequest(user=user_pb2.User(name=bob.user.name, display_name="Hacked")),
+            metadata=alice.metadata,
+        ),
+        platform.users.ListUsers(user_pb2.ListUsersRequest(), metadata=alice.metadata),
+        platform.users.DisableUser(user_pb2.DisableUserRequest(name=bob.user.name), metadata=alice.metadata),
+    ):
+        with pytest.raises(GRPCError) as err:
+            await call
+        assert err.value.status == Status.PERMISSION_DENIED
+    me = await platform.users.GetUser(user_pb2.GetUserRequest(name="users/me"), metadata=bob.metadata)
+    assert me.user.display_name == "Test User"
+    assert me.user.state == user_pb2.User.STATE_ACTIVE
+
+
+async def _admin(platform: Platform):  # type: ignore[no-untyped-def]
+    admin = await platform.client("Admin")
+    assert await UserStore(platform.runtime.database("user")).set_role(admin.email, "admin")
+    login = await platform.login(admin.email)
+    admin.tokens = login.tokens
+    return admin
+
+
+async def test_admin_lists_users_with_pagination(platform: Platform) -> None:
+    admin = await _admin(platform)
+    for i in range(6):
+        await platform.register(f"User {i}")
+    seen: list[str] = []
+    token = ""
+    while True:
+        page = await platform.users.ListUsers(
+            user_pb2.ListUsersRequest(page_size=3, page_token=token), metadata=admin.metadata
+        )
+        assert len(page.users) <= 3
+        seen += [u.name for u in page.users]
+        token = page.next_page_token
+        if not token:
+            break
+    assert len(seen) == len(set(seen)) == 7
+    with pytest.raises(GRPCError) as err:
+        await platform.users.ListUsers(user_pb2.ListUsersRequest(page_token="garbage!"), metadata=admin.metadata)
+    assert err.value.status == Status.INVALID_ARGUMENT
+
+
+async def test_admin_disables_user_which_ends_their_sessions(platform: Platform) -> None:
+    admin = await _admin(platform)
+    victim = await platform.client()
+    reply = await platform.users.DisableUser(user_pb2.DisableUserRequest(name=victim.user.name), metadata=admin.metadata)
+    assert reply.user.state == user_pb2.User.STATE_DISABLED
+    with pytest.raises(GRPCError) as err:
+        await platform.users.GetUser(user_pb2.GetUserRequest(name="users/me"), metadata=victim.metadata)
+    assert err.value.status == Status.UNAUTHENTICATED
+    with pytest.raises(GRPCError) as err:
+        await platform.users.RefreshSession(user_pb2.RefreshSessionRequest(refresh_token=victim.tokens.refresh_token))
+    assert err.value.status == Status.UNAUTHENTICATED
+    with pytest.raises(GRPCError) as err:
+        await platform.login(victim.email)
+    assert err.value.status == Status.UNAUTHENTICATED
+    with pytest.raises(GRPCError) as err:
+        await platform.users.DisableUser(user_pb2.DisableUserRequest(name="users/nobody"), metadata=admin.metadata)
+    assert err.value.status == Status.NOT_FOUND

@@ -10,15 +10,16 @@ export PATH := $(BIN):$(PATH)
 export PYTHONPATH := $(CURDIR)/gen:$(CURDIR):$(CURDIR)/clients/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help install run gen vendor check fmt lint types protolint test bench clean
+.PHONY: help install run gen vendor check fmt lint types protolint test bench clean models
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-10s\033[0m %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements-nodeps.txt
 	@test -x $(PY) || $(PYTHON_BOOT) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet --no-deps -r requirements-nodeps.txt
 	@touch $(STAMP)
 
 install: $(STAMP) ## create the virtual environment and install meetmesh with its dev tools
@@ -56,6 +57,9 @@ check: lint types protolint ## format check, lint (ruff), types (mypy; strict fo
 
 test: install ## run the test suite (needs PostgreSQL and Redis on 127.0.0.1)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+models: install ## build the Triton model repository under var/ (pinned packages, ~1 min on 2 cores)
+	$(PY) -m services.ai.modelbuild --out var/model_repository
 
 bench: install ## run the benchmarks (prints figures and ratios)
 	$(PY) -m bench

@@ -14,6 +14,7 @@ from services.kit import Runtime, ServiceSpec
 SERVICES: dict[str, str] = {
     "user": "services.user.server:create",
     "meeting": "services.meeting.server:create",
+    "ai": "services.ai.server:create",
 }
 
 Factory = Callable[[Runtime], Awaitable[ServiceSpec]]

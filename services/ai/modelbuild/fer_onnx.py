@@ -55,7 +55,11 @@ def _conv(g: _Graph, name: str, config: dict[str, Any], x: str) -> str:
     if config["use_bias"]:
         inputs.append(g.const(f"{name}.b", g.weight(name, "bias:0")))
     return g.node(
-        "Conv", inputs, name, strides=list(config["strides"]), auto_pad=_pad_mode(config),
+        "Conv",
+        inputs,
+        name,
+        strides=list(config["strides"]),
+        auto_pad=_pad_mode(config),
         kernel_shape=list(config["kernel_size"]),
     )
 
@@ -66,15 +70,22 @@ def _separable_conv(g: _Graph, name: str, config: dict[str, Any], x: str) -> str
     dw = depthwise.transpose(2, 3, 0, 1).reshape(channels * multiplier, 1, kh, kw)
     pointwise = g.weight(name, "pointwise_kernel:0").transpose(3, 2, 0, 1)
     mid = g.node(
-        "Conv", [x, g.const(f"{name}.dw", dw)], f"{name}.depthwise", group=int(channels),
-        strides=list(config["strides"]), auto_pad=_pad_mode(config), kernel_shape=[int(kh), int(kw)],
+        "Conv",
+        [x, g.const(f"{name}.dw", dw)],
+        f"{name}.depthwise",
+        group=int(channels),
+        strides=list(config["strides"]),
+        auto_pad=_pad_mode(config),
+        kernel_shape=[int(kh), int(kw)],
     )
     return g.node("Conv", [mid, g.const(f"{name}.pw", pointwise)], name, kernel_shape=[1, 1])
 
 
 def _batch_norm(g: _Graph, name: str, config: dict[str, Any], x: str) -> str:
-    params = [g.const(f"{name}.{p}", g.weight(name, f"{p}:0"))
-              for p in ("gamma", "beta", "moving_mean", "moving_variance")]
+    params = [
+        g.const(f"{name}.{p}", g.weight(name, f"{p}:0"))
+        for p in ("gamma", "beta", "moving_mean", "moving_variance")
+    ]
     return g.node("BatchNormalization", [x, *params], name, epsilon=float(config["epsilon"]))
 
 
@@ -89,7 +100,11 @@ def _activation(g: _Graph, name: str, config: dict[str, Any], x: str) -> str:
 
 def _max_pool(g: _Graph, name: str, config: dict[str, Any], x: str) -> str:
     return g.node(
-        "MaxPool", [x], name, kernel_shape=list(config["pool_size"]), strides=list(config["strides"]),
+        "MaxPool",
+        [x],
+        name,
+        kernel_shape=list(config["pool_size"]),
+        strides=list(config["strides"]),
         auto_pad=_pad_mode(config),
     )
 
@@ -136,8 +151,9 @@ def convert(hdf5_path: Path) -> onnx.ModelProto:
             [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", len(EMOTIONS)])],
             g.initializers,
         )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", _OPSET)],
-                              producer_name="meetmesh.modelbuild")
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", _OPSET)], producer_name="meetmesh.modelbuild"
+    )
     model.ir_version = 8
     onnx.checker.check_model(model)
     return model

@@ -88,10 +88,18 @@ def build(out: Path, cache: Path) -> dict[str, float]:
             started = time.monotonic()
             _BUILDERS[model](staging, cache)
             timings[model] = round(time.monotonic() - started, 2)
-        (staging / "BUILD.json").write_text(json.dumps({
-            "models": list(MODELS), "fer": sources.FER_VERSION,
-            "pocketsphinx": sources.POCKETSPHINX_VERSION, "seconds": timings,
-        }, indent=2) + "\n")
+        (staging / "BUILD.json").write_text(
+            json.dumps(
+                {
+                    "models": list(MODELS),
+                    "fer": sources.FER_VERSION,
+                    "pocketsphinx": sources.POCKETSPHINX_VERSION,
+                    "seconds": timings,
+                },
+                indent=2,
+            )
+            + "\n"
+        )
         if out.exists():
             shutil.rmtree(out)
         staging.rename(out)

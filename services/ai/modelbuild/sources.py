@@ -33,7 +33,18 @@ def _pip_download(requirement: str, cache: Path, *extra: str) -> Path:
     found = sorted(cache.glob(f"{name}-{version}*"))
     if not found:
         subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", str(cache), *extra, requirement],
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "-q",
+                "-d",
+                str(cache),
+                *extra,
+                requirement,
+            ],
             check=True,
         )
         found = sorted(cache.glob(f"{name}-{version}*"))

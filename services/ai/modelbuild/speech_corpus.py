@@ -15,7 +15,7 @@ import hashlib
 import re
 import subprocess
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +30,9 @@ from services.ai.modelbuild.voicefeatures import SAMPLE_RATE
 REAL = "real"
 ENGINES = ("espeak-ng", "flite", "festival")
 _MAX_SECONDS = 4.0
-_DIALOG = re.compile(r'dialogId\("([^"]+)",\s*"([^"]*)",\s*"((?:[^"\\]|\\.)*)"\)\s*dialogStr\("((?:[^"\\]|\\.)*)"\)')
+_DIALOG = re.compile(
+    r'dialogId\("([^"]+)",\s*"([^"]*)",\s*"((?:[^"\\]|\\.)*)"\)\s*dialogStr\("((?:[^"\\]|\\.)*)"\)'
+)
 
 
 @dataclass(frozen=True)
@@ -99,7 +101,9 @@ def english_real(cache: Path) -> list[tuple[str, Path]]:
     """(speaker, path) of the English recordings in the pocketsphinx sdist and moonshine_cpp."""
     data = sources.pocketsphinx_test_data(cache)
     found = [(f"en:cards{p.stem}", p) for p in sorted((data / "cards").glob("*.wav"))]
-    found += [(f"en:{p.stem}", p) for p in (data / "goforward.raw", data / "numbers.raw", data / "something.raw")]
+    found += [
+        (f"en:{p.stem}", p) for p in (data / "goforward.raw", data / "numbers.raw", data / "something.raw")
+    ]
     found += [(f"en:forever{p.stem}", p) for p in sorted((data / "forever").glob("*.wav"))]
     found += [(f"en:librivox{p.stem[-4:]}", p) for p in sorted((data / "librivox").glob("*.wav"))]
     found.append(("en:beckett", sources.package_dir("moonshine_cpp") / "test-data" / "beckett.wav"))
@@ -118,37 +122,34 @@ def real_clips(lines: list[Line], cache: Path) -> list[Clip]:
 
 # --- text-to-speech -------------------------------------------------------------------------------
 
-Synth = Callable[[str, Path], list[str]]
 
-_VOICES: dict[str, list[tuple[str, str, Synth]]] = {
-    "espeak-ng": [
-        (v, lang, (lambda v: lambda text, out: ["espeak-ng", "-v", v, "-w", str(out), text])(v))
-        for v, lang in (("cs", "cs"), ("cs+f2", "cs"), ("en-us", "en"), ("en-gb+m3", "en"))
-    ],
-    "flite": [
-        (v, "en", (lambda v: lambda text, out: ["flite", "-voice", v, "-t", text, "-o", str(out)])(v))
-        for v in ("kal16", "slt", "rms", "awb")
-    ],
-    "festival": [
-        (v, lang, (lambda v: lambda text, out: [
-            "text2wave", "-eval", f"(voice_{v})", str(out.with_suffix(".txt")), "-o", str(out)])(v))
-        for v, lang in (("czech_ph", "cs"), ("kal_diphone", "en"))
-    ],
+def _command(engine: str, voice: str, text: str, out: Path) -> list[str]:
+    if engine == "espeak-ng":
+        return ["espeak-ng", "-v", voice, "-w", str(out), text]
+    if engine == "flite":
+        return ["flite", "-voice", voice, "-t", text, "-o", str(out)]
+    # festival reads the text from a file (see `synthesize`)
+    return ["text2wave", "-eval", f"(voice_{voice})", str(out.with_suffix(".txt")), "-o", str(out)]
+
+
+_VOICES: dict[str, list[tuple[str, str]]] = {
+    "espeak-ng": [("cs", "cs"), ("cs+f2", "cs"), ("en-us", "en"), ("en-gb+m3", "en")],
+    "flite": [("kal16", "en"), ("slt", "en"), ("rms", "en"), ("awb", "en")],
+    "festival": [("czech_ph", "cs"), ("kal_diphone", "en")],
 }
 
 
 def synthesize(engine: str, voice: str, text: str, workdir: Path) -> np.ndarray:
     """Speaks `text` with one engine's voice; returns 16 kHz audio."""
-    voices = {name: cmd for name, _lang, cmd in _VOICES[engine]}
-    out = workdir / f"{hashlib.sha1(f'{engine}{voice}{text}'.encode()).hexdigest()}.wav"
+    out = workdir / f"{hashlib.sha256(f'{engine}{voice}{text}'.encode()).hexdigest()}.wav"
     # festival reads text from a file, in ISO-8859-2 for its Czech voice
     out.with_suffix(".txt").write_bytes(text.encode("iso-8859-2", errors="ignore"))
-    subprocess.run(voices[voice](text, out), check=True, capture_output=True, timeout=60)
+    subprocess.run(_command(engine, voice, text, out), check=True, capture_output=True, timeout=60)
     return read_audio(out)
 
 
 def engine_voices(engine: str) -> list[tuple[str, str]]:
-    return [(name, lang) for name, lang, _cmd in _VOICES[engine]]
+    return _VOICES[engine]
 
 
 def synthetic_clips(engine: str, lines: list[Line], per_voice: int, offset: int = 0) -> list[Clip]:
@@ -160,8 +161,11 @@ def synthetic_clips(engine: str, lines: list[Line], per_voice: int, offset: int 
             jobs.append((voice, lang, line.czech if lang == "cs" else line.english))
     with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(max_workers=2) as pool:
         audios = list(pool.map(lambda job: synthesize(engine, job[0], job[2], Path(tmp)), jobs))
-    return [Clip(engine, f"{engine}:{voice}", lang, _cut(audio))
-            for (voice, lang, _text), audio in zip(jobs, audios, strict=True) if audio.size > SAMPLE_RATE // 4]
+    return [
+        Clip(engine, f"{engine}:{voice}", lang, _cut(audio))
+        for (voice, lang, _text), audio in zip(jobs, audios, strict=True)
+        if audio.size > SAMPLE_RATE // 4
+    ]
 
 
 def augment(clips: list[Clip], seed: int) -> Iterator[Clip]:

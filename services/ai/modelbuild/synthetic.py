@@ -93,13 +93,15 @@ def to_onnx(scaler: StandardScaler, clf: LogisticRegression, dims: int) -> onnx.
         helper.make_node("Sigmoid", ["logit"], ["score"]),
     ]
     graph = helper.make_graph(
-        nodes, "synthetic_speech",
+        nodes,
+        "synthetic_speech",
         [helper.make_tensor_value_info("features", TensorProto.FLOAT, ["N", dims])],
         [helper.make_tensor_value_info("score", TensorProto.FLOAT, ["N", 1])],
         inits,
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)],
-                              producer_name="meetmesh.modelbuild")
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="meetmesh.modelbuild"
+    )
     model.ir_version = 8
     onnx.checker.check_model(model)
     return model

@@ -62,12 +62,14 @@ def features(audio: np.ndarray) -> np.ndarray:
     delta = np.diff(voiced, axis=0)
     flatness = np.exp(voiced.mean(axis=1)) / (np.exp(voiced).mean(axis=1) + 1e-8)
     cepstrum = np.fft.rfft(voiced, axis=1).real[:, 1:13]
-    return np.concatenate([
-        voiced.mean(axis=0),
-        voiced.std(axis=0),
-        np.abs(delta).mean(axis=0),
-        delta.std(axis=0),
-        cepstrum.std(axis=0),
-        np.abs(np.diff(cepstrum, axis=0)).mean(axis=0),
-        [flatness.mean(), flatness.std()],
-    ]).astype(np.float32)
+    return np.concatenate(
+        [
+            voiced.mean(axis=0),
+            voiced.std(axis=0),
+            np.abs(delta).mean(axis=0),
+            delta.std(axis=0),
+            cepstrum.std(axis=0),
+            np.abs(np.diff(cepstrum, axis=0)).mean(axis=0),
+            [flatness.mean(), flatness.std()],
+        ]
+    ).astype(np.float32)

@@ -8,10 +8,9 @@ a ctypes type that does not exist.
 import ctypes
 import os
 
+import moonshine_cpp.moonshine_cpp as mc
 import numpy as np
 import triton_python_backend_utils as pb_utils
-
-import moonshine_cpp.moonshine_cpp as mc
 
 _MIN, _MAX = 1600, 30 * 16000
 
@@ -40,14 +39,21 @@ class TritonPythonModel:
         responses = []
         for request in requests:
             audio = np.ascontiguousarray(
-                pb_utils.get_input_tensor_by_name(request, "audio").as_numpy().reshape(-1), dtype=np.float32)
+                pb_utils.get_input_tensor_by_name(request, "audio").as_numpy().reshape(-1), dtype=np.float32
+            )
             if not _MIN <= audio.size <= _MAX:
-                responses.append(pb_utils.InferenceResponse(
-                    error=pb_utils.TritonError("audio must be 0.1 s to 30 s at 16 kHz")))
+                responses.append(
+                    pb_utils.InferenceResponse(
+                        error=pb_utils.TritonError("audio must be 0.1 s to 30 s at 16 kHz")
+                    )
+                )
                 continue
             text = self._transcribe(audio).strip()
-            responses.append(pb_utils.InferenceResponse(
-                [pb_utils.Tensor("text", np.array([text.encode()], dtype=np.object_))]))
+            responses.append(
+                pb_utils.InferenceResponse(
+                    [pb_utils.Tensor("text", np.array([text.encode()], dtype=np.object_))]
+                )
+            )
         return responses
 
     def finalize(self):

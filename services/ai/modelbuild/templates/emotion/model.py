@@ -12,7 +12,7 @@ import numpy as np
 import triton_python_backend_utils as pb_utils
 
 sys.path.insert(0, os.path.dirname(__file__))
-import onnx_runtime  # noqa: E402
+import onnx_runtime
 
 
 class TritonPythonModel:
@@ -24,7 +24,7 @@ class TritonPythonModel:
         probabilities = self.session.run(None, {"input": np.concatenate(faces)})[0]
         responses, start = [], 0
         for batch in faces:
-            part = probabilities[start:start + len(batch)]
+            part = probabilities[start : start + len(batch)]
             start += len(batch)
             responses.append(pb_utils.InferenceResponse([pb_utils.Tensor("probabilities", part)]))
         return responses

@@ -31,8 +31,11 @@ class TritonPythonModel:
         for request in requests:
             image = pb_utils.get_input_tensor_by_name(request, "image").as_numpy()
             if image.ndim != 3 or image.shape[2] != 3 or min(image.shape[:2]) < 24:
-                responses.append(pb_utils.InferenceResponse(
-                    error=pb_utils.TritonError("image must be [h, w, 3] RGB, at least 24 pixels")))
+                responses.append(
+                    pb_utils.InferenceResponse(
+                        error=pb_utils.TritonError("image must be [h, w, 3] RGB, at least 24 pixels")
+                    )
+                )
                 continue
             boxes = self._detect(np.ascontiguousarray(image, dtype=np.uint8))
             responses.append(pb_utils.InferenceResponse([pb_utils.Tensor("boxes", boxes)]))

@@ -11,8 +11,8 @@ import numpy as np
 import triton_python_backend_utils as pb_utils
 
 sys.path.insert(0, os.path.dirname(__file__))
-import onnx_runtime  # noqa: E402
-import voicefeatures  # noqa: E402
+import onnx_runtime
+import voicefeatures
 
 _MIN, _MAX = 4000, 30 * 16000
 
@@ -26,8 +26,11 @@ class TritonPythonModel:
         for request in requests:
             audio = pb_utils.get_input_tensor_by_name(request, "audio").as_numpy().reshape(-1)
             if not _MIN <= audio.size <= _MAX:
-                responses.append(pb_utils.InferenceResponse(
-                    error=pb_utils.TritonError("audio must be 0.25 s to 30 s at 16 kHz")))
+                responses.append(
+                    pb_utils.InferenceResponse(
+                        error=pb_utils.TritonError("audio must be 0.25 s to 30 s at 16 kHz")
+                    )
+                )
                 continue
             x = voicefeatures.features(audio.astype(np.float32))[None, :]
             score = self.session.run(None, {"features": x})[0].reshape(1).astype(np.float32)

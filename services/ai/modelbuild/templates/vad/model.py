@@ -11,7 +11,7 @@ import numpy as np
 import triton_python_backend_utils as pb_utils
 
 sys.path.insert(0, os.path.dirname(__file__))
-import onnx_runtime  # noqa: E402
+import onnx_runtime
 
 _WINDOW, _CONTEXT = 512, 64
 
@@ -28,19 +28,28 @@ class TritonPythonModel:
             state = pb_utils.get_input_tensor_by_name(request, "state").as_numpy().astype(np.float32)
             context = pb_utils.get_input_tensor_by_name(request, "context").as_numpy().astype(np.float32)
             if audio.size % _WINDOW or context.size != _CONTEXT or state.shape != (2, 1, 128):
-                responses.append(pb_utils.InferenceResponse(error=pb_utils.TritonError(
-                    "audio must be a multiple of 512 samples, context 64 samples, state [2,1,128]")))
+                responses.append(
+                    pb_utils.InferenceResponse(
+                        error=pb_utils.TritonError(
+                            "audio must be a multiple of 512 samples, context 64 samples, state [2,1,128]"
+                        )
+                    )
+                )
                 continue
             probabilities = np.empty(audio.size // _WINDOW, dtype=np.float32)
             for i in range(probabilities.size):
-                window = audio[i * _WINDOW:(i + 1) * _WINDOW]
+                window = audio[i * _WINDOW : (i + 1) * _WINDOW]
                 x = np.concatenate([context, window])[None, :]
                 out, state = self.session.run(None, {"input": x, "state": state, "sr": self.sr})
                 probabilities[i] = out[0, 0]
                 context = window[-_CONTEXT:]
-            responses.append(pb_utils.InferenceResponse([
-                pb_utils.Tensor("probabilities", probabilities),
-                pb_utils.Tensor("state_out", state.astype(np.float32)),
-                pb_utils.Tensor("context_out", np.ascontiguousarray(context, dtype=np.float32)),
-            ]))
+            responses.append(
+                pb_utils.InferenceResponse(
+                    [
+                        pb_utils.Tensor("probabilities", probabilities),
+                        pb_utils.Tensor("state_out", state.astype(np.float32)),
+                        pb_utils.Tensor("context_out", np.ascontiguousarray(context, dtype=np.float32)),
+                    ]
+                )
+            )
         return responses

@@ -47,3 +47,49 @@ def decode_file(data: bytes) -> np.ndarray:
     if rate < 8000 or rate > 192000:
         raise InvalidArgument([("audio", f"sample rate {rate} Hz is not supported (8-192 kHz)")])
     return resample(audio.mean(axis=1), int(rate))
+
+
+class StreamResampler:
+    """Resamples a stream chunk by chunk without edge artefacts at chunk boundaries.
+
+    Each output sample is computed with `context` input samples on both sides, so the last
+    `context` samples of input are held back until the next chunk (or `flush`).
+    """
+
+    def __init__(self, rate: int) -> None:
+        g = np.gcd(rate, SAMPLE_RATE)
+        self.up, self.down = SAMPLE_RATE // g, rate // g
+        self.context = 32 * self.down
+        self.buffer = np.zeros(0, dtype=np.float32)
+        self.base = 0  # absolute input index of buffer[0]
+        self.done = 0  # absolute input index up to which output was produced (a multiple of down)
+
+    def push(self, samples: np.ndarray) -> np.ndarray:
+        if self.up == self.down:
+            return samples.astype(np.float32, copy=False)
+        self.buffer = np.concatenate([self.buffer, samples])
+        end = self.base + self.buffer.size - self.context
+        return self._produce(end - end % self.down)
+
+    def flush(self) -> np.ndarray:
+        if self.up == self.down:
+            return np.zeros(0, dtype=np.float32)
+        self.buffer = np.concatenate([self.buffer, np.zeros(self.context + self.down, dtype=np.float32)])
+        end = self.base + self.buffer.size - self.context - self.down
+        return self._produce(end - end % self.down)
+
+    def _produce(self, end: int) -> np.ndarray:
+        if end <= self.done:
+            return np.zeros(0, dtype=np.float32)
+        first = max(self.done - self.context, 0)
+        piece = self.buffer[first - self.base : end + self.context - self.base]
+        out = resample_poly(piece, self.up, self.down)
+        skip = (self.done - first) * self.up // self.down
+        count = (end - self.done) * self.up // self.down
+        result = out[skip : skip + count].astype(np.float32)
+        keep_from = end - self.context
+        if keep_from > self.base:
+            self.buffer = self.buffer[keep_from - self.base :]
+            self.base = keep_from
+        self.done = end
+        return result

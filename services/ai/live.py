@@ -31,7 +31,7 @@ from meetmesh.ai.internal.v1 import analysis_stream_pb2 as pb
 from meetmesh.ai.v1 import ai_pb2
 from services.kit import InvalidArgument
 
-from .audio import SAMPLE_RATE, pcm_samples, resample
+from .audio import SAMPLE_RATE, StreamResampler, pcm_samples
 from .inference import VAD_CONTEXT, InferenceClient
 from .models import AnalysisEvent, Segment
 from .segmentation import WINDOW, Segmenter, SpeechEnded, SpeechStarted
@@ -126,6 +126,7 @@ class _Session:
         self.meeting_id, self.participant_id = parts[1], parts[3]
         self.encoding = _ENCODINGS[config.encoding]
         self.rate = config.sample_rate_hertz
+        self.resampler = StreamResampler(self.rate)
         self.started_at = datetime.now(UTC)
         self._emit_lock = asyncio.Lock()
         self._emit_raw = emit
@@ -138,6 +139,7 @@ class _Session:
         self.utterance: _Utterance | None = None
         self.next_utterance = 1
         self.last_interim = 0
+        self.last_final = 0  # utterance id of the latest final caption
         self.interim: asyncio.Task[None] | None = None
         self.finals: asyncio.Queue[tuple[_Utterance, np.ndarray] | None] = asyncio.Queue()
         self.final_worker = asyncio.create_task(self._finalize_loop())
@@ -153,7 +155,7 @@ class _Session:
         samples = pcm_samples(data, self.encoding)
         if samples.size > self.rate:
             raise InvalidArgument([("audio.data", "a chunk must hold at most 1 s of audio")])
-        self.pending = np.concatenate([self.pending, resample(samples, self.rate)])
+        self.pending = np.concatenate([self.pending, self.resampler.push(samples)])
         batch = WINDOW * self.o.vad_batch_windows
         while self.pending.size >= batch:
             chunk, self.pending = self.pending[:batch], self.pending[batch:]
@@ -215,18 +217,16 @@ class _Session:
 
     async def _interim(self, utterance: _Utterance, audio: np.ndarray, end: int) -> None:
         text = await self.client.transcribe(audio)
-        if self.utterance is utterance and text:  # not superseded by the final
-            await self.emit(
-                pb.AnalyzeResponse(
-                    caption=pb.Caption(
-                        utterance_id=utterance.id,
-                        is_final=False,
-                        text=text,
-                        start_ms=utterance.start // 16,
-                        end_ms=end // 16,
-                    )
-                )
-            )
+        caption = pb.Caption(
+            utterance_id=utterance.id,
+            is_final=False,
+            text=text,
+            start_ms=utterance.start // 16,
+            end_ms=end // 16,
+        )
+        async with self._emit_lock:
+            if text and utterance.id > self.last_final:  # never after the utterance's final
+                await self._emit_raw(pb.AnalyzeResponse(caption=caption))
 
     # -- finals --------------------------------------------------------------------------------
     async def _finalize_loop(self) -> None:
@@ -251,6 +251,7 @@ class _Session:
             )
             await self.store.add_segment(segment)
             segment_name = f"meetings/{self.meeting_id}/transcriptSegments/{segment.id}"
+            self.last_final = utterance.id
             await self.emit(
                 pb.AnalyzeResponse(
                     caption=pb.Caption(
@@ -318,6 +319,7 @@ class _Session:
     # -- end -----------------------------------------------------------------------------------
     async def finish(self) -> None:
         """The client half-closed: analyse what is left, then wait for every worker."""
+        self.pending = np.concatenate([self.pending, self.resampler.flush()])
         if self.pending.size:
             tail = np.pad(self.pending, (0, -self.pending.size % WINDOW))
             self.pending = np.zeros(0, dtype=np.float32)

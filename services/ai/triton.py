@@ -80,6 +80,28 @@ def server_environment() -> dict[str, str]:
     return env
 
 
+def command(o: TritonOptions) -> list[str]:
+    """The tritonserver command line for `o`."""
+    args = [
+        str(_wheel_dir() / "bin" / "tritonserver"),
+        f"--model-repository={o.repository.resolve()}",
+        f"--backend-directory={prepare_backends(o.workdir)}",
+        "--model-control-mode=explicit",
+        f"--grpc-port={o.grpc_port}",
+        "--grpc-address=127.0.0.1",
+        "--allow-http=false",
+        "--exit-timeout-secs=5",
+        "--log-verbose=0",
+    ]
+    if o.metrics_port:
+        args += ["--allow-metrics=true", f"--metrics-port={o.metrics_port}"]
+    else:
+        args += ["--allow-metrics=false"]
+    if o.load_all:
+        args.append("--load-model=*")
+    return args
+
+
 class TritonServer:
     """One tritonserver process."""
 
@@ -98,27 +120,6 @@ class TritonServer:
     def running(self) -> bool:
         return self._process is not None and self._process.returncode is None
 
-    def _command(self) -> list[str]:
-        o = self.options
-        command = [
-            str(_wheel_dir() / "bin" / "tritonserver"),
-            f"--model-repository={o.repository.resolve()}",
-            f"--backend-directory={prepare_backends(o.workdir)}",
-            "--model-control-mode=explicit",
-            f"--grpc-port={o.grpc_port}",
-            "--grpc-address=127.0.0.1",
-            "--allow-http=false",
-            "--exit-timeout-secs=5",
-            "--log-verbose=0",
-        ]
-        if o.metrics_port:
-            command += ["--allow-metrics=true", f"--metrics-port={o.metrics_port}"]
-        else:
-            command += ["--allow-metrics=false"]
-        if o.load_all:
-            command.append("--load-model=*")
-        return command
-
     async def start(self) -> None:
         """Starts the server and returns once it and its models are ready."""
         self._stopping = False
@@ -131,7 +132,7 @@ class TritonServer:
         log_file = (self.options.workdir / "tritonserver.log").open("ab")
         try:
             self._process = await asyncio.create_subprocess_exec(
-                *self._command(),
+                *command(self.options),
                 stdout=log_file,
                 stderr=log_file,
                 env=server_environment(),
@@ -175,12 +176,6 @@ class TritonServer:
             except (RuntimeError, TimeoutError, OSError):
                 log.exception("tritonserver restart failed")
                 await asyncio.sleep(1.0)
-
-    async def kill(self) -> None:
-        """Kills the process without stopping supervision (for failure tests)."""
-        if self._process is not None and self._process.returncode is None:
-            self._process.kill()
-            await self._process.wait()
 
     async def stop(self) -> None:
         self._stopping = True

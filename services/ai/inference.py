@@ -124,7 +124,13 @@ class InferenceClient:
         try:
             await self._client.load_model(model, config=json.dumps(config) if config is not None else None)
         except InferenceServerException as exc:
-            raise map_error(exc, model) from None
+            error = map_error(exc, model)
+            if isinstance(error, Unavailable):
+                raise error from None
+            # Triton keeps serving what it served before a failed load.
+            raise FailedPrecondition(
+                f"model {model!r} failed to load: {str(exc.message())[:300]}", reason="FAILED_PRECONDITION"
+            ) from None
 
     async def unload(self, model: str) -> None:
         try:

@@ -35,7 +35,7 @@ gen: install ## generate gen/ from protos/ (Python, grpclib stubs, descriptor se
 
 vendor: install ## re-vendor third-party protos from the pinned packages
 	$(PY) tools/vendor_protos.py
-	buf format -w protos_vendor/buf
+	buf format -w protos_vendor --path protos_vendor/buf
 
 fmt: install ## format Python and protos
 	ruff format services clients tests tools bench

@@ -42,6 +42,7 @@ async def start_services(runtime: Runtime, names: Sequence[str]) -> list[Service
                 grpc_port=endpoint.grpc_port,
                 http_port=endpoint.http_port,
                 shutdown_grace_s=settings.shutdown_grace_s,
+                max_message_bytes=settings.max_message_bytes,
             )
             await host.start()
             hosts.append(host)
@@ -120,8 +121,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="meetmesh", description=__doc__.split("\n\n")[0] if __doc__ else "")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("up", help="run every service in one process (embedded defaults)")
-    serve = sub.add_parser("serve", help="run one service")
-    serve.add_argument("service", choices=list(SERVICES))
+    serve = sub.add_parser("serve", help="run one service (or several, in one process)")
+    serve.add_argument("services", nargs="+", choices=list(SERVICES), metavar="service")
     migrate = sub.add_parser("migrate", help="bring database schemas up to date")
     migrate.add_argument(
         "services", nargs="*", metavar="service", help=f"default: all ({', '.join(SERVICES)})"
@@ -136,7 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "up":
         asyncio.run(_run(list(SERVICES), banner=True))
     elif args.command == "serve":
-        asyncio.run(_run([args.service], banner=True))
+        asyncio.run(_run(args.services, banner=True))
     elif args.command == "migrate":
         asyncio.run(_migrate(args.services or list(SERVICES)))
     elif args.command == "admin":

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
+from google.rpc import error_details_pb2
 from grpclib.client import Channel
 from grpclib.exceptions import GRPCError
-from google.rpc import error_details_pb2
 
 from meetmesh.meeting.v1 import meeting_grpc, meeting_pb2
 from meetmesh.user.v1 import user_grpc, user_pb2
@@ -40,7 +40,9 @@ def make_settings(stores: dict[str, str], keys_dir: Path, **overrides: Any) -> T
         keys_dir=keys_dir,
         log_json=True,
         shutdown_grace_s=2.0,
-        meeting_svc=MeetingServiceOptions(passcode_argon2_time_cost=1, passcode_argon2_memory_kib=8, **overrides),
+        meeting_svc=MeetingServiceOptions(
+            passcode_argon2_time_cost=1, passcode_argon2_memory_kib=8, **overrides
+        ),
     )
 
 
@@ -101,7 +103,12 @@ class Platform:
 
     async def start(self, service: str) -> ServiceHost:
         spec = await factory(service)(self.runtime)
-        host = ServiceHost(spec, self.runtime.tokens, shutdown_grace_s=self.settings.shutdown_grace_s)
+        host = ServiceHost(
+            spec,
+            self.runtime.tokens,
+            shutdown_grace_s=self.settings.shutdown_grace_s,
+            max_message_bytes=self.settings.max_message_bytes,
+        )
         await host.start()
         self.hosts[service] = host
         self.settings.endpoint(service).target = f"127.0.0.1:{host.grpc_port}"
@@ -177,4 +184,12 @@ def retry_delay(error: GRPCError) -> int:
     raise AssertionError(f"no RetryInfo in {error.details!r}")
 
 
-__all__ = ["PASSWORD", "Client", "Platform", "PlatformSettings", "error_info", "field_violations", "start_platform"]
+__all__ = [
+    "PASSWORD",
+    "Client",
+    "Platform",
+    "PlatformSettings",
+    "error_info",
+    "field_violations",
+    "start_platform",
+]

@@ -34,10 +34,7 @@ GOOGLE_FILES = [
     "google/rpc/code.proto",
 ]
 
-_TYPES = {
-    v: k.removeprefix("TYPE_").lower()
-    for k, v in descriptor_pb2.FieldDescriptorProto.Type.items()
-}
+_TYPES = {v: k.removeprefix("TYPE_").lower() for k, v in descriptor_pb2.FieldDescriptorProto.Type.items()}
 _LABELS = {1: "optional", 2: "required", 3: "repeated"}
 _MAX = 536870911
 
@@ -77,7 +74,9 @@ class _Printer:
             opts.append("deprecated = true")
         raw = field.options.SerializeToString()
         if raw:
-            cls = message_factory.GetMessageClass(self.pool.FindMessageTypeByName("google.protobuf.FieldOptions"))
+            cls = message_factory.GetMessageClass(
+                self.pool.FindMessageTypeByName("google.protobuf.FieldOptions")
+            )
             parsed = cls.FromString(raw)
             if parsed.HasExtension(self.predefined):
                 body = text_format.MessageToString(parsed.Extensions[self.predefined], as_one_line=True)
@@ -85,10 +84,7 @@ class _Printer:
         return f" [{', '.join(opts)}]" if opts else ""
 
     def field(self, depth: int, field: descriptor_pb2.FieldDescriptorProto, in_oneof: bool) -> None:
-        if field.type_name:
-            typ = field.type_name
-        else:
-            typ = _TYPES[field.type]
+        typ = field.type_name or _TYPES[field.type]
         label = "" if in_oneof else _LABELS[field.label] + " "
         if self.fdp.syntax == "proto3" and field.label == 1 and not field.proto3_optional:
             label = ""
@@ -140,7 +136,9 @@ class _Printer:
     def render(self) -> str:
         fdp = self.fdp
         self.line(0, "// Vendored by tools/vendor_protos.py from the descriptor in the protovalidate wheel.")
-        self.line(0, "// Copyright 2023-2026 Buf Technologies, Inc. Licensed under the Apache License, Version 2.0.")
+        self.line(
+            0, "// Copyright 2023-2026 Buf Technologies, Inc. Licensed under the Apache License, Version 2.0."
+        )
         self.line(0, "// DO NOT EDIT: regenerate with `make vendor`.")
         self.line(0, "")
         self.line(0, f'syntax = "{fdp.syntax or "proto2"}";')
@@ -151,7 +149,16 @@ class _Printer:
             self.line(0, f'import "{dep}";')
         self.line(0, "")
         o = fdp.options
-        for name in ("java_package", "java_outer_classname", "go_package", "objc_class_prefix", "csharp_namespace", "php_namespace", "php_metadata_namespace", "ruby_package"):
+        for name in (
+            "java_package",
+            "java_outer_classname",
+            "go_package",
+            "objc_class_prefix",
+            "csharp_namespace",
+            "php_namespace",
+            "php_metadata_namespace",
+            "ruby_package",
+        ):
             if o.HasField(name):
                 value = getattr(o, name).replace("\\", "\\\\")
                 self.line(0, f'option {name} = "{value}";')
@@ -175,11 +182,10 @@ def _lower_camel(name: str) -> str:
 
 
 def _vendor_validate() -> None:
-    from protovalidate._gen.buf.validate import validate_pb
-
-    fdp = descriptor_pb2.FileDescriptorProto.FromString(validate_pb._DESC.serialized_pb if hasattr(validate_pb._DESC, "serialized_pb") else _raw_descriptor())
+    fdp = descriptor_pb2.FileDescriptorProto.FromString(_raw_descriptor())
     pool = descriptor_pool.DescriptorPool()
-    from google.protobuf import descriptor_pb2 as d, duration_pb2, field_mask_pb2, timestamp_pb2
+    from google.protobuf import descriptor_pb2 as d
+    from google.protobuf import duration_pb2, field_mask_pb2, timestamp_pb2
 
     for mod in (d, duration_pb2, field_mask_pb2, timestamp_pb2):
         pool.AddSerializedFile(mod.DESCRIPTOR.serialized_pb)
@@ -200,7 +206,8 @@ def _raw_descriptor() -> bytes:
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "file_desc":
             arg = node.args[0]
-            assert isinstance(arg, ast.Constant) and isinstance(arg.value, bytes)
+            assert isinstance(arg, ast.Constant)
+            assert isinstance(arg.value, bytes)
             return arg.value
     raise SystemExit("descriptor literal not found in protovalidate's validate_pb")
 

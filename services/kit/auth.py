@@ -17,6 +17,7 @@ import contextvars
 import enum
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -106,12 +107,35 @@ def bearer_token(metadata: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> str
 
 
 class TokenService:
-    """Issues and verifies the platform's JWTs."""
+    """Issues and verifies the platform's JWTs.
+
+    Verified tokens are remembered (bounded, until they expire), so a client's repeated calls
+    with one token pay the ECDSA verification once. Revocation is checked separately, per call.
+    """
+
+    _CACHE_SIZE = 10_000
 
     def __init__(self, key: SigningKey, issuer: str = "meetmesh") -> None:
         self._key = key
         self._issuer = issuer
         self._public = key.public
+        self._verified: OrderedDict[str, Principal] = OrderedDict()
+
+    def _cached(self, token: str) -> Principal | None:
+        principal = self._verified.get(token)
+        if principal is None:
+            return None
+        if principal.expires_at + _LEEWAY_S < time.time():
+            del self._verified[token]
+            raise Unauthenticated("the token has expired", reason="TOKEN_EXPIRED")
+        self._verified.move_to_end(token)
+        return principal
+
+    def _remember(self, token: str, principal: Principal) -> Principal:
+        self._verified[token] = principal
+        if len(self._verified) > self._CACHE_SIZE:
+            self._verified.popitem(last=False)
+        return principal
 
     @property
     def key(self) -> SigningKey:
@@ -180,10 +204,13 @@ class TokenService:
         return claims
 
     def verify_access(self, token: str) -> Principal:
+        cached = self._cached(token)
+        if cached is not None and cached.token_type == ACCESS:
+            return cached
         claims = self._decode(token, audience=None)
         if claims.get("typ") != ACCESS or "aud" in claims:
             raise Unauthenticated("not an access token", reason="INVALID_TOKEN")
-        return Principal(
+        principal = Principal(
             user_id=str(claims["sub"]),
             role=str(claims.get("role", "member")),
             session_id=str(claims.get("sid", "")),
@@ -191,12 +218,16 @@ class TokenService:
             expires_at=float(claims["exp"]),
             token=token,
         )
+        return self._remember(token, principal)
 
     def verify_join(self, token: str) -> Principal:
+        cached = self._cached(token)
+        if cached is not None and cached.token_type == JOIN:
+            return cached
         claims = self._decode(token, audience=SIGNALING_AUDIENCE)
         if claims.get("typ") != JOIN:
             raise Unauthenticated("not a join token", reason="INVALID_TOKEN")
-        return Principal(
+        principal = Principal(
             user_id=str(claims["sub"]),
             token_type=JOIN,
             meeting_id=str(claims.get("mtg", "")),
@@ -206,3 +237,4 @@ class TokenService:
             expires_at=float(claims["exp"]),
             token=token,
         )
+        return self._remember(token, principal)

@@ -43,6 +43,8 @@ class PlatformSettings(BaseSettings):
     database_url: str = "sqlite+aiosqlite:///./var/meetmesh.db"
     redis_url: str = "memory://"
     redis_prefix: str = "mm"
+    # Prepended to each service's PostgreSQL schema name (several platforms in one database).
+    schema_prefix: str = ""
     # Where signing keys live (created on first use; never committed).
     keys_dir: Path = Path("./var/keys")
     # The JWT issuer name.

@@ -29,7 +29,7 @@ def is_sqlite(url: str) -> bool:
 class Database:
     """An engine and session factory for one service's schema."""
 
-    def __init__(self, url: str, service: str, *, schema_prefix: str = "", pool_size: int = 10) -> None:
+    def __init__(self, url: str, service: str, *, schema_prefix: str = "", pool_size: int = 40) -> None:
         self.url = url
         self.service = service
         self.sqlite = is_sqlite(url)
@@ -40,11 +40,22 @@ class Database:
             _ensure_sqlite_dir(url)
             kwargs["connect_args"] = {"timeout": 30}
         else:
-            kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+            # No pre-ping (a round trip per checkout): a connection found dead fails its call with
+            # UNAVAILABLE and is discarded, and the pool reconnects on the next checkout.
+            kwargs.update(pool_size=pool_size, max_overflow=10, pool_recycle=1800)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    @asynccontextmanager
+    async def reader(self) -> AsyncIterator[AsyncSession]:
+        """A session for reads only, on an autocommit connection: one round trip per query,
+        with no BEGIN/ROLLBACK around it (each query sees committed data)."""
+        async with self.engine.connect() as conn:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+            async with AsyncSession(bind=conn, expire_on_commit=False) as session:
+                yield session
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:

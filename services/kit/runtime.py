@@ -23,8 +23,8 @@ from .revocation import Revocations
 @dataclass
 class Runtime:
     settings: PlatformSettings
-    # PostgreSQL schema prefix (tests use a unique one per session).
-    schema_prefix: str = ""
+    # PostgreSQL schema prefix; None means the settings' schema_prefix.
+    schema_prefix: str | None = None
     _tokens: TokenService | None = field(default=None, repr=False)
     _redis: aioredis.Redis | None = field(default=None, repr=False)
     _databases: dict[str, Database] = field(default_factory=dict, repr=False)
@@ -50,7 +50,11 @@ class Runtime:
     def database(self, service: str) -> Database:
         if service not in self._databases:
             self._databases[service] = Database(
-                self.settings.database_url, service, schema_prefix=self.schema_prefix
+                self.settings.database_url,
+                service,
+                schema_prefix=self.settings.schema_prefix
+                if self.schema_prefix is None
+                else self.schema_prefix,
             )
         return self._databases[service]
 

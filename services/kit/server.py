@@ -19,7 +19,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import uvicorn
+from google.protobuf.message import DecodeError
 from grpclib.const import Cardinality
+from grpclib.encoding.proto import ProtoCodec, ProtoStatusDetailsCodec
 from grpclib.events import RecvMessage, RecvRequest, SendMessage, listen
 from grpclib.exceptions import GRPCError, StreamTerminatedError
 from grpclib.health.check import ServiceStatus
@@ -34,8 +36,16 @@ from starlette.routing import BaseRoute, Route
 
 from . import context as ctx
 from .auth import AuthMode, Principal, TokenService, bearer_token, reset_principal, set_principal
-from .errors import Internal, MeetmeshError, Unauthenticated, Unavailable, to_grpc_error
-from .metrics import ServerMetrics
+from .errors import (
+    Internal,
+    InvalidArgument,
+    MeetmeshError,
+    ResourceExhausted,
+    Unauthenticated,
+    Unavailable,
+    to_grpc_error,
+)
+from .metrics import MethodMetrics, ServerMetrics
 from .validation import validate
 
 log = logging.getLogger("meetmesh.kit.server")
@@ -69,6 +79,27 @@ def _unavailable_errors() -> tuple[type[BaseException], ...]:
     )
 
 
+class BoundedProtoCodec(ProtoCodec):
+    """grpclib's protobuf codec, refusing oversized and undecodable request messages."""
+
+    def __init__(self, max_message_bytes: int) -> None:
+        self.max_message_bytes = max_message_bytes
+
+    def decode(self, data: bytes, message_type: Any) -> Any:
+        if len(data) > self.max_message_bytes:
+            raise to_grpc_error(
+                ResourceExhausted(
+                    f"the message is {len(data)} bytes; the limit is {self.max_message_bytes}",
+                    retry_after_s=0,
+                    reason="PAYLOAD_TOO_LARGE",
+                )
+            )
+        try:
+            return super().decode(data, message_type)
+        except DecodeError:
+            raise to_grpc_error(InvalidArgument([], "the message is not valid protobuf")) from None
+
+
 @dataclass
 class ServiceSpec:
     """What a service contributes; the host does the rest."""
@@ -99,6 +130,7 @@ class ServiceHost:
         grpc_port: int = 0,
         http_port: int = 0,
         shutdown_grace_s: float = 10.0,
+        max_message_bytes: int = 4 * 1024 * 1024,
     ) -> None:
         self.spec = spec
         self.tokens = tokens
@@ -109,6 +141,7 @@ class ServiceHost:
         self.http_port = 0
         self.shutdown_grace_s = shutdown_grace_s
         self.metrics = ServerMetrics()
+        self._method_metrics: dict[tuple[str, str, str], MethodMetrics] = {}
         self._status = ServiceStatus()
         handlers = list(spec.handlers)
         self.health = Health({OVERALL: [self._status], **{h: [self._status] for h in handlers}})
@@ -118,7 +151,11 @@ class ServiceHost:
             for h in handlers
             for path, method in h.__mapping__().items()
         }
-        self.server = Server(ServerReflection.extend([*handlers, self.health]))
+        self.server = Server(
+            ServerReflection.extend([*handlers, self.health]),
+            codec=BoundedProtoCodec(max_message_bytes),
+            status_details_codec=ProtoStatusDetailsCodec(),
+        )
         listen(self.server, RecvRequest, self._on_request)
         listen(self.server, RecvMessage, self._on_message)
         listen(self.server, SendMessage, self._on_send)
@@ -239,9 +276,10 @@ class ServiceHost:
         forwarded = raw_forwarded if isinstance(raw_forwarded, str) else None
         deadline = event.deadline
 
+        children = self._children(labels)
+
         async def wrapped(stream: Stream[Any, Any]) -> None:
-            metrics = self.metrics
-            metrics.started.labels(*labels).inc()
+            children.started.inc()
             started = time.perf_counter()
             code = "OK"
             principal_token = None
@@ -275,21 +313,27 @@ class ServiceHost:
             finally:
                 if principal_token is not None:
                     reset_principal(principal_token)
-                metrics.handled.labels(*labels, code).inc()
-                metrics.handling.labels(*labels).observe(time.perf_counter() - started)
+                children.handled(code).inc()
+                children.handling.observe(time.perf_counter() - started)
 
         event.method_func = wrapped
+
+    def _children(self, labels: tuple[str, str, str]) -> MethodMetrics:
+        children = self._method_metrics.get(labels)
+        if children is None:
+            children = self._method_metrics[labels] = MethodMetrics(self.metrics, labels)
+        return children
 
     async def _on_message(self, event: RecvMessage) -> None:
         labels = _labels.get()
         if labels is not None:
-            self.metrics.msg_received.labels(*labels).inc()
+            self._children(labels).msg_received.inc()
         validate(event.message)
 
     async def _on_send(self, event: SendMessage) -> None:
         labels = _labels.get()
         if labels is not None:
-            self.metrics.msg_sent.labels(*labels).inc()
+            self._children(labels).msg_sent.inc()
 
 
 _UNAVAILABLE = _unavailable_errors()

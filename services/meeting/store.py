@@ -55,20 +55,20 @@ class MeetingStore:
         return row
 
     async def _by_request(self, host: str, request_id: str) -> MeetingRow | None:
-        async with self.db.sessions() as session:
+        async with self.db.reader() as session:
             query = select(MeetingRow).where(
                 MeetingRow.host_user_id == host, MeetingRow.request_id == request_id
             )
             return (await session.execute(query)).scalar_one_or_none()
 
     async def meeting(self, meeting_id: str) -> MeetingRow | None:
-        async with self.db.sessions() as session:
+        async with self.db.reader() as session:
             return await session.get(MeetingRow, meeting_id)
 
     async def meeting_and_participant(
         self, meeting_id: str, user_id: str
     ) -> tuple[MeetingRow | None, ParticipantRow | None]:
-        async with self.db.sessions() as session:
+        async with self.db.reader() as session:
             query = (
                 select(MeetingRow, ParticipantRow)
                 .outerjoin(
@@ -83,7 +83,7 @@ class MeetingStore:
             return found[0], found[1]
 
     async def is_invited(self, meeting_id: str, email: str) -> bool:
-        async with self.db.sessions() as session:
+        async with self.db.reader() as session:
             query = select(
                 exists().where(InvitationRow.meeting_id == meeting_id, InvitationRow.email == email)
             )
@@ -139,7 +139,7 @@ class MeetingStore:
                 or_(MeetingRow.create_time < t, and_(MeetingRow.create_time == t, MeetingRow.id < i))
             )
         query = query.order_by(MeetingRow.create_time.desc(), MeetingRow.id.desc()).limit(limit)
-        async with self.db.sessions() as session:
+        async with self.db.reader() as session:
             return list((await session.execute(query)).scalars())
 
     # -- seats -----------------------------------------------------------------------------------
@@ -222,7 +222,7 @@ class MeetingStore:
         return row, True
 
     async def participant(self, meeting_id: str, participant_id: str) -> ParticipantRow | None:
-        async with self.db.sessions() as session:
+        async with self.db.reader() as session:
             row = await session.get(ParticipantRow, participant_id)
             return row if row is not None and row.meeting_id == meeting_id else None
 
@@ -277,7 +277,7 @@ class MeetingStore:
                 )
             )
         query = query.order_by(ParticipantRow.create_time, ParticipantRow.id).limit(limit)
-        async with self.db.sessions() as session:
+        async with self.db.reader() as session:
             return list((await session.execute(query)).scalars())
 
     # -- invitations and recordings --------------------------------------------------------------
@@ -289,7 +289,7 @@ class MeetingStore:
             async with self.db.transaction() as session:
                 session.add(row)
         except IntegrityError:
-            async with self.db.sessions() as session:
+            async with self.db.reader() as session:
                 query = select(InvitationRow).where(
                     InvitationRow.meeting_id == meeting_id, InvitationRow.email == email
                 )
@@ -306,7 +306,7 @@ class MeetingStore:
                 or_(InvitationRow.create_time > t, and_(InvitationRow.create_time == t, InvitationRow.id > i))
             )
         query = query.order_by(InvitationRow.create_time, InvitationRow.id).limit(limit)
-        async with self.db.sessions() as session:
+        async with self.db.reader() as session:
             return list((await session.execute(query)).scalars())
 
     async def recordings(
@@ -319,5 +319,5 @@ class MeetingStore:
                 or_(RecordingRow.create_time > t, and_(RecordingRow.create_time == t, RecordingRow.id > i))
             )
         query = query.order_by(RecordingRow.create_time, RecordingRow.id).limit(limit)
-        async with self.db.sessions() as session:
+        async with self.db.reader() as session:
             return list((await session.execute(query)).scalars())

@@ -39,12 +39,12 @@ class UserStore:
         return row
 
     async def by_email(self, email: str) -> UserRow | None:
-        async with self.db.sessions() as session:
+        async with self.db.reader() as session:
             result = await session.execute(select(UserRow).where(UserRow.email == email))
             return result.scalar_one_or_none()
 
     async def by_id(self, user_id: str) -> UserRow | None:
-        async with self.db.sessions() as session:
+        async with self.db.reader() as session:
             return await session.get(UserRow, user_id)
 
     async def update(self, user_id: str, **values: object) -> UserRow | None:
@@ -68,5 +68,5 @@ class UserStore:
         if after is not None:
             t, i = after
             query = query.where(or_(UserRow.create_time < t, and_(UserRow.create_time == t, UserRow.id < i)))
-        async with self.db.sessions() as session:
+        async with self.db.reader() as session:
             return list((await session.execute(query)).scalars())

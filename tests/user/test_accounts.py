@@ -39,7 +39,9 @@ async def test_duplicate_email_is_already_exists_case_insensitively(platform: Pl
 
 async def test_invalid_registration_lists_every_bad_field(platform: Platform) -> None:
     with pytest.raises(GRPCError) as err:
-        await platform.users.Register(user_pb2.RegisterRequest(email="not-an-email", password="short", display_name=""))
+        await platform.users.Register(
+            user_pb2.RegisterRequest(email="not-an-email", password="short", display_name="")
+        )
     assert err.value.status == Status.INVALID_ARGUMENT
     violations = field_violations(err.value)
     assert set(violations) == {"email", "password", "display_name"}
@@ -56,7 +58,11 @@ async def test_wrong_password_and_unknown_email_answer_the_same(platform: Platfo
         with pytest.raises(GRPCError) as err:
             await platform.login(email, password)
         answers.append((err.value.status, err.value.message, error_info(err.value).reason))
-    assert answers[0] == answers[1] == (Status.UNAUTHENTICATED, "email or password is incorrect", "INVALID_CREDENTIALS")
+    assert (
+        answers[0]
+        == answers[1]
+        == (Status.UNAUTHENTICATED, "email or password is incorrect", "INVALID_CREDENTIALS")
+    )
 
 
 async def test_repeated_failed_logins_are_throttled_per_account(platform: Platform) -> None:
@@ -90,9 +96,15 @@ async def test_repeated_failed_logins_are_throttled_per_peer(platform: Platform)
 async def test_refresh_rotates_and_reuse_revokes_the_whole_family(platform: Platform) -> None:
     client = await platform.client()
     first = client.tokens
-    second = (await platform.users.RefreshSession(user_pb2.RefreshSessionRequest(refresh_token=first.refresh_token))).tokens
+    second = (
+        await platform.users.RefreshSession(user_pb2.RefreshSessionRequest(refresh_token=first.refresh_token))
+    ).tokens
     assert second.refresh_token != first.refresh_token
-    third = (await platform.users.RefreshSession(user_pb2.RefreshSessionRequest(refresh_token=second.refresh_token))).tokens
+    third = (
+        await platform.users.RefreshSession(
+            user_pb2.RefreshSessionRequest(refresh_token=second.refresh_token)
+        )
+    ).tokens
     # The current access token works...
     md = {"authorization": f"Bearer {third.access_token}"}
     await platform.users.GetUser(user_pb2.GetUserRequest(name="users/me"), metadata=md)
@@ -112,17 +124,23 @@ async def test_refresh_rotates_and_reuse_revokes_the_whole_family(platform: Plat
 async def test_concurrent_refreshes_with_one_token_yield_at_most_one_success(platform: Platform) -> None:
     client = await platform.client()
     request = user_pb2.RefreshSessionRequest(refresh_token=client.tokens.refresh_token)
-    results = await asyncio.gather(*(platform.users.RefreshSession(request) for _ in range(5)), return_exceptions=True)
+    results = await asyncio.gather(
+        *(platform.users.RefreshSession(request) for _ in range(5)), return_exceptions=True
+    )
     successes = [r for r in results if not isinstance(r, BaseException)]
     assert len(successes) <= 1
-    assert all(isinstance(r, GRPCError) and r.status == Status.UNAUTHENTICATED for r in results if r not in successes)
+    assert all(
+        isinstance(r, GRPCError) and r.status == Status.UNAUTHENTICATED for r in results if r not in successes
+    )
 
 
 async def test_logout_revokes_refresh_and_access_tokens(platform: Platform) -> None:
     client = await platform.client()
     await platform.users.Logout(user_pb2.LogoutRequest(refresh_token=client.tokens.refresh_token))
     with pytest.raises(GRPCError) as err:
-        await platform.users.RefreshSession(user_pb2.RefreshSessionRequest(refresh_token=client.tokens.refresh_token))
+        await platform.users.RefreshSession(
+            user_pb2.RefreshSessionRequest(refresh_token=client.tokens.refresh_token)
+        )
     assert err.value.status == Status.UNAUTHENTICATED
     with pytest.raises(GRPCError) as err:
         await platform.users.GetUser(user_pb2.GetUserRequest(name="users/me"), metadata=client.metadata)
@@ -172,7 +190,9 @@ async def test_update_profile_with_field_mask(platform: Platform) -> None:
     client = await platform.client("Old Name")
     reply = await platform.users.UpdateUser(
         user_pb2.UpdateUserRequest(
-            user=user_pb2.User(name="users/me", display_name="New Name", avatar_uri="https://img.example/a.png"),
+            user=user_pb2.User(
+                name="users/me", display_name="New Name", avatar_uri="https://img.example/a.png"
+            ),
             update_mask=FieldMask(paths=["display_name"]),
         ),
         metadata=client.metadata,
@@ -181,7 +201,9 @@ async def test_update_profile_with_field_mask(platform: Platform) -> None:
     assert reply.user.avatar_uri == ""  # not in the mask
     with pytest.raises(GRPCError) as err:
         await platform.users.UpdateUser(
-            user_pb2.UpdateUserRequest(user=user_pb2.User(name="users/me"), update_mask=FieldMask(paths=["email"])),
+            user_pb2.UpdateUserRequest(
+                user=user_pb2.User(name="users/me"), update_mask=FieldMask(paths=["email"])
+            ),
             metadata=client.metadata,
         )
     assert err.value.status == Status.INVALID_ARGUMENT
@@ -233,24 +255,32 @@ async def test_admin_lists_users_with_pagination(platform: Platform) -> None:
             break
     assert len(seen) == len(set(seen)) == 7
     with pytest.raises(GRPCError) as err:
-        await platform.users.ListUsers(user_pb2.ListUsersRequest(page_token="garbage!"), metadata=admin.metadata)
+        await platform.users.ListUsers(
+            user_pb2.ListUsersRequest(page_token="garbage!"), metadata=admin.metadata
+        )
     assert err.value.status == Status.INVALID_ARGUMENT
 
 
 async def test_admin_disables_user_which_ends_their_sessions(platform: Platform) -> None:
     admin = await _admin(platform)
     victim = await platform.client()
-    reply = await platform.users.DisableUser(user_pb2.DisableUserRequest(name=victim.user.name), metadata=admin.metadata)
+    reply = await platform.users.DisableUser(
+        user_pb2.DisableUserRequest(name=victim.user.name), metadata=admin.metadata
+    )
     assert reply.user.state == user_pb2.User.STATE_DISABLED
     with pytest.raises(GRPCError) as err:
         await platform.users.GetUser(user_pb2.GetUserRequest(name="users/me"), metadata=victim.metadata)
     assert err.value.status == Status.UNAUTHENTICATED
     with pytest.raises(GRPCError) as err:
-        await platform.users.RefreshSession(user_pb2.RefreshSessionRequest(refresh_token=victim.tokens.refresh_token))
+        await platform.users.RefreshSession(
+            user_pb2.RefreshSessionRequest(refresh_token=victim.tokens.refresh_token)
+        )
     assert err.value.status == Status.UNAUTHENTICATED
     with pytest.raises(GRPCError) as err:
         await platform.login(victim.email)
     assert err.value.status == Status.UNAUTHENTICATED
     with pytest.raises(GRPCError) as err:
-        await platform.users.DisableUser(user_pb2.DisableUserRequest(name="users/nobody"), metadata=admin.metadata)
+        await platform.users.DisableUser(
+            user_pb2.DisableUserRequest(name="users/nobody"), metadata=admin.metadata
+        )
     assert err.value.status == Status.NOT_FOUND

@@ -1,0 +1,143 @@
+"""GetMeeting and JoinMeeting at 50 concurrent clients on PostgreSQL, against a grpclib echo server.
+
+The user and meeting services run in their own process (``meetmesh serve``-style, uvloop) on the
+real PostgreSQL and Redis; the echo server in another; the load generator in this one. Targets
+(issue 2): GetMeeting at least 40% of echo throughput; JoinMeeting p99 at most 25 ms.
+
+JoinMeeting is measured on the full seat path: each client joins another client's meeting (no
+lobby, no passcode), then leaves it (not timed), so every timed join takes a seat in a transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+import time
+import uuid
+
+import uvloop
+from grpclib.client import Channel
+from grpclib.health.v1 import health_grpc, health_pb2
+
+from bench.support import free_port, load, spawn, stop, wait_for_port
+from meetmesh.meeting.v1 import meeting_grpc, meeting_pb2
+from meetmesh.user.v1 import user_grpc, user_pb2
+
+CLIENTS = 50
+SECONDS = float(os.environ.get("BENCH_SECONDS", "5"))
+PG = os.environ.get("MEETMESH_TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
+REDIS = os.environ.get("MEETMESH_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+async def _run() -> None:
+    echo_port, user_port, meeting_port = free_port(), free_port(), free_port()
+    run = uuid.uuid4().hex[:6]
+    env = {
+        "MEETMESH_DATABASE_URL": PG,
+        "MEETMESH_REDIS_URL": REDIS,
+        "MEETMESH_REDIS_PREFIX": f"mmbench{run}",
+        "MEETMESH_SCHEMA_PREFIX": f"bench{run}_",
+        "MEETMESH_KEYS_DIR": tempfile.mkdtemp(prefix="meetmesh-bench-keys-"),
+        "MEETMESH_LOG_LEVEL": "WARNING",
+        "MEETMESH_USER__GRPC_PORT": str(user_port),
+        "MEETMESH_USER__HTTP_PORT": str(free_port()),
+        "MEETMESH_MEETING__GRPC_PORT": str(meeting_port),
+        "MEETMESH_MEETING__HTTP_PORT": str(free_port()),
+    }
+    echo = spawn(["bench/echo_server.py", str(echo_port)])
+    platform = spawn(["-m", "services.cli", "serve", "user", "meeting"], env)
+    channels: list[Channel] = []
+    try:
+        await wait_for_port(echo_port)
+        await wait_for_port(user_port)
+        await wait_for_port(meeting_port)
+        echo_ch = Channel("127.0.0.1", echo_port)
+        user_ch = Channel("127.0.0.1", user_port)
+        meeting_ch = Channel("127.0.0.1", meeting_port)
+        channels += [echo_ch, user_ch, meeting_ch]
+        users = user_grpc.UserServiceStub(user_ch)
+        meetings = meeting_grpc.MeetingServiceStub(meeting_ch)
+        health = health_grpc.HealthStub(echo_ch)
+
+        async def sign_in(i: int) -> dict[str, str]:
+            email = f"bench-{run}-{i}@example.test"
+            await users.Register(
+                user_pb2.RegisterRequest(email=email, password="benchmark password", display_name=f"B{i}")
+            )
+            login = await users.Login(user_pb2.LoginRequest(email=email, password="benchmark password"))
+            return {"authorization": f"Bearer {login.tokens.access_token}"}
+
+        creds = await asyncio.gather(*(sign_in(i) for i in range(CLIENTS)))
+        names = [
+            (
+                await meetings.CreateMeeting(
+                    meeting_pb2.CreateMeetingRequest(meeting=meeting_pb2.Meeting(title=f"m{i}")),
+                    metadata=creds[i],
+                )
+            ).meeting.name
+            for i in range(CLIENTS)
+        ]
+        echo_request = health_pb2.HealthCheckRequest()
+
+        async def echo_call(_: int) -> None:
+            await health.Check(echo_request)
+
+        async def get_call(i: int) -> None:
+            await meetings.GetMeeting(meeting_pb2.GetMeetingRequest(name=names[i]), metadata=creds[i])
+
+        join_latencies: list[float] = []
+
+        async def join_call(i: int) -> None:
+            target = names[(i + 1) % CLIENTS]
+            t0 = time.perf_counter()
+            await meetings.JoinMeeting(meeting_pb2.JoinMeetingRequest(name=target), metadata=creds[i])
+            join_latencies.append(time.perf_counter() - t0)
+            await meetings.LeaveMeeting(meeting_pb2.LeaveMeetingRequest(name=target), metadata=creds[i])
+
+        echo_r = await load("echo (grpclib baseline)", CLIENTS, SECONDS, echo_call)
+        get_r = await load("GetMeeting", CLIENTS, SECONDS, get_call)
+        join_r = await load("JoinMeeting+LeaveMeeting pair", CLIENTS, SECONDS, join_call)
+        # Only the joins are timed for latency; the pair's rate is join throughput.
+        join_r.latencies = join_latencies[-join_r.calls :] if join_r.calls else []
+        join_r.name = "JoinMeeting (seat path)"
+
+        print(f"{CLIENTS} concurrent clients, {SECONDS:.0f} s each, PostgreSQL + Redis, separate processes")
+        for r in (echo_r, get_r, join_r):
+            print(r.row())
+        ratio = get_r.throughput / echo_r.throughput
+        verdict = "met" if ratio >= 0.4 else "NOT met"
+        print(f"  GetMeeting / echo throughput: {ratio:.2f}  (target >= 0.40: {verdict})")
+        print(
+            f"  JoinMeeting p99: {join_r.p99_ms:.1f} ms  (target <= 25 ms: "
+            f"{'met' if join_r.p99_ms <= 25 else 'NOT met'})"
+        )
+    finally:
+        for ch in channels:
+            ch.close()
+        stop(platform)
+        stop(echo)
+        await _drop(env)
+
+
+async def _drop(env: dict[str, str]) -> None:
+    """Remove the benchmark's schemas and keys."""
+    import redis.asyncio as aioredis
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine = create_async_engine(PG)
+    async with engine.begin() as conn:
+        for svc in ("user", "meeting"):
+            await conn.execute(text(f'DROP SCHEMA IF EXISTS "{env["MEETMESH_SCHEMA_PREFIX"]}{svc}" CASCADE'))
+    await engine.dispose()
+    client = aioredis.Redis.from_url(REDIS)
+    keys = [k async for k in client.scan_iter(match=f"{env['MEETMESH_REDIS_PREFIX']}:*")]
+    if keys:
+        await client.delete(*keys)
+    await client.aclose()
+
+
+def main() -> None:
+    uvloop.install()
+    asyncio.run(_run())

@@ -1,0 +1,112 @@
+"""Shared helpers for benchmarks: free ports, child processes, load loops and statistics."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def spawn(args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    full_env = {**os.environ, "PYTHONPATH": f"{ROOT / 'gen'}:{ROOT}:{ROOT / 'clients/python'}", **(env or {})}
+    return subprocess.Popen([sys.executable, *args], cwd=ROOT, env=full_env, stdout=subprocess.DEVNULL)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+async def wait_for_port(port: int, within_s: float = 30.0) -> None:
+    deadline = time.monotonic() + within_s
+    while True:
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.close()
+            await writer.wait_closed()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.1)
+
+
+@dataclass
+class Result:
+    name: str
+    calls: int
+    errors: int
+    seconds: float
+    latencies: list[float]
+
+    @property
+    def throughput(self) -> float:
+        return self.calls / self.seconds
+
+    def pct(self, q: float) -> float:
+        if not self.latencies:
+            return float("nan")
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+    @property
+    def p50_ms(self) -> float:
+        return statistics.median(self.latencies) * 1000 if self.latencies else float("nan")
+
+    @property
+    def p99_ms(self) -> float:
+        return self.pct(0.99) * 1000
+
+    def row(self) -> str:
+        return (
+            f"  {self.name:<28} {self.throughput:>9.0f} calls/s   p50 {self.p50_ms:>7.2f} ms   "
+            f"p99 {self.p99_ms:>7.2f} ms   ({self.calls} calls, {self.errors} errors)"
+        )
+
+
+async def load(
+    name: str, workers: int, seconds: float, call: Callable[[int], Awaitable[None]], warmup: float = 1.0
+) -> Result:
+    """Run ``call(worker_index)`` in ``workers`` concurrent loops; measure after a warm-up."""
+    latencies: list[float] = []
+    errors = 0
+    start = time.perf_counter()
+    measure_from = start + warmup
+    end = measure_from + seconds
+
+    async def worker(i: int) -> None:
+        nonlocal errors
+        while True:
+            t0 = time.perf_counter()
+            if t0 >= end:
+                return
+            try:
+                await call(i)
+            except Exception:
+                errors += 1
+                continue
+            t1 = time.perf_counter()
+            if t0 >= measure_from:
+                latencies.append(t1 - t0)
+
+    await asyncio.gather(*(worker(i) for i in range(workers)))
+    return Result(name, len(latencies), errors, seconds, latencies)

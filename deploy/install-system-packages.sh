@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Debian packages the platform and its tests need beyond a stock Python machine.
+# Idempotent; skips apt entirely when everything is already there.
+set -euo pipefail
+PACKAGES=(
+  postgresql-client-common
+  redis-tools
+)
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

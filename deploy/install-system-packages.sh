@@ -5,6 +5,13 @@ set -euo pipefail
 PACKAGES=(
   postgresql-client-common
   redis-tools
+  # ai: text-to-speech engines and real Czech speech for training/testing the synthetic-voice detector
+  espeak-ng
+  flite
+  festival
+  festvox-kallpc16k
+  festvox-czech-ph
+  fillets-ng-data-cs
 )
 missing=()
 for pkg in "${PACKAGES[@]}"; do

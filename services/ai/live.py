@@ -142,6 +142,7 @@ class _Session:
         self.last_final = 0  # utterance id of the latest final caption
         self.interim: asyncio.Task[None] | None = None
         self.finals: asyncio.Queue[tuple[_Utterance, np.ndarray] | None] = asyncio.Queue()
+        self.finalizing = False  # interims wait while a final is being produced
         self.final_worker = asyncio.create_task(self._finalize_loop())
         self.frames: asyncio.Queue[pb.VideoFrame | None] = asyncio.Queue(maxsize=2)
         self.frame_worker = asyncio.create_task(self._frame_loop()) if config.emotion else None
@@ -206,6 +207,8 @@ class _Session:
         u = self.utterance
         if (
             u is None
+            or self.finalizing
+            or not self.finals.empty()
             or not self.config.captions
             or (self.interim and not self.interim.done())
             or self.segmenter.position - self.last_interim < self.o.interim_every_s * SAMPLE_RATE
@@ -231,7 +234,11 @@ class _Session:
     # -- finals --------------------------------------------------------------------------------
     async def _finalize_loop(self) -> None:
         while (item := await self.finals.get()) is not None:
-            await self._finalize(*item)
+            self.finalizing = True
+            try:
+                await self._finalize(*item)
+            finally:
+                self.finalizing = False
 
     async def _finalize(self, utterance: _Utterance, audio: np.ndarray) -> None:
         text_task = self.client.transcribe(audio) if self.config.captions else _constant("")

@@ -204,6 +204,10 @@ async def _run() -> None:
                 f"{local_s * 1000:.2f} ms: Triton overhead {(triton_s / local_s - 1) * 100:.0f}% "
                 f"(+{(triton_s - local_s) * 1000:.2f} ms/request)  (target <= 25%)"
             )
+            print(
+                f"emotion throughput: Triton (8 callers, batching) {batched:.0f} faces/s vs in-process "
+                f"serial {1 / local_s:.0f} faces/s: Triton at {batched * local_s * 100:.0f}% of in-process"
+            )
 
             latencies = sorted(await _caption_latency(client))
             p95 = latencies[min(len(latencies) - 1, round(0.95 * (len(latencies) - 1)))]

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import numpy as np
 import soundfile as sf
+from numpy.typing import NDArray
 from scipy.signal import resample_poly
 
 from services.kit import InvalidArgument
@@ -15,14 +17,15 @@ STREAM_RATES = (8000, 16000, 24000, 32000, 44100, 48000)
 MAX_FILE_SECONDS = 600
 
 
-def resample(audio: np.ndarray, rate: int) -> np.ndarray:
+def resample(audio: NDArray[Any], rate: int) -> NDArray[Any]:
     if rate == SAMPLE_RATE:
         return audio.astype(np.float32, copy=False)
     g = np.gcd(rate, SAMPLE_RATE)
-    return resample_poly(audio, SAMPLE_RATE // g, rate // g).astype(np.float32)
+    resampled: NDArray[Any] = resample_poly(audio, SAMPLE_RATE // g, rate // g).astype(np.float32)
+    return resampled
 
 
-def pcm_samples(data: bytes, encoding: str) -> np.ndarray:
+def pcm_samples(data: bytes, encoding: str) -> NDArray[Any]:
     """Samples of one stream chunk; `encoding` is "LINEAR16" or "FLOAT32"."""
     width = 2 if encoding == "LINEAR16" else 4
     if len(data) % width:
@@ -35,7 +38,7 @@ def pcm_samples(data: bytes, encoding: str) -> np.ndarray:
     return samples.astype(np.float32)
 
 
-def decode_file(data: bytes) -> np.ndarray:
+def decode_file(data: bytes) -> NDArray[Any]:
     """An uploaded audio file (WAV, FLAC, Ogg) as 16 kHz mono; INVALID_ARGUMENT when unreadable."""
     try:
         info = sf.info(io.BytesIO(data))
@@ -64,21 +67,21 @@ class StreamResampler:
         self.base = 0  # absolute input index of buffer[0]
         self.done = 0  # absolute input index up to which output was produced (a multiple of down)
 
-    def push(self, samples: np.ndarray) -> np.ndarray:
+    def push(self, samples: NDArray[Any]) -> NDArray[Any]:
         if self.up == self.down:
             return samples.astype(np.float32, copy=False)
         self.buffer = np.concatenate([self.buffer, samples])
         end = self.base + self.buffer.size - self.context
         return self._produce(end - end % self.down)
 
-    def flush(self) -> np.ndarray:
+    def flush(self) -> NDArray[Any]:
         if self.up == self.down:
             return np.zeros(0, dtype=np.float32)
         self.buffer = np.concatenate([self.buffer, np.zeros(self.context + self.down, dtype=np.float32)])
         end = self.base + self.buffer.size - self.context - self.down
         return self._produce(end - end % self.down)
 
-    def _produce(self, end: int) -> np.ndarray:
+    def _produce(self, end: int) -> NDArray[Any]:
         if end <= self.done:
             return np.zeros(0, dtype=np.float32)
         first = max(self.done - self.context, 0)
@@ -86,7 +89,7 @@ class StreamResampler:
         out = resample_poly(piece, self.up, self.down)
         skip = (self.done - first) * self.up // self.down
         count = (end - self.done) * self.up // self.down
-        result = out[skip : skip + count].astype(np.float32)
+        result: NDArray[Any] = out[skip : skip + count].astype(np.float32)
         keep_from = end - self.context
         if keep_from > self.base:
             self.buffer = self.buffer[keep_from - self.base :]

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import tritonclient.grpc.aio as grpcclient
+from numpy.typing import NDArray
 from tritonclient.utils import InferenceServerException, np_to_triton_dtype
 
 from services.kit import FailedPrecondition, InvalidArgument, MeetmeshError, NotFound, Unavailable
@@ -52,8 +53,8 @@ class InferenceClient:
         await self._client.close()
 
     async def infer(
-        self, model: str, inputs: Mapping[str, np.ndarray], outputs: Sequence[str], version: str = ""
-    ) -> dict[str, np.ndarray]:
+        self, model: str, inputs: Mapping[str, NDArray[Any]], outputs: Sequence[str], version: str = ""
+    ) -> dict[str, NDArray[Any]]:
         tensors = []
         for name, value in inputs.items():
             dtype = "BYTES" if value.dtype == np.object_ else np_to_triton_dtype(value.dtype)
@@ -71,8 +72,8 @@ class InferenceClient:
 
     # -- typed model calls ---------------------------------------------------------------------
     async def voice_activity(
-        self, audio: np.ndarray, state: np.ndarray, context: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        self, audio: NDArray[Any], state: NDArray[Any], context: NDArray[Any]
+    ) -> tuple[NDArray[Any], NDArray[Any], NDArray[Any]]:
         """Speech probability per 32 ms window of `audio` (a multiple of 512 samples at 16 kHz)."""
         out = await self.infer(
             "vad",
@@ -81,24 +82,24 @@ class InferenceClient:
         )
         return out["probabilities"], out["state_out"], out["context_out"]
 
-    async def transcribe(self, audio: np.ndarray) -> str:
+    async def transcribe(self, audio: NDArray[Any]) -> str:
         out = await self.infer("asr", {"audio": np.ascontiguousarray(audio, dtype=np.float32)}, ("text",))
         return bytes(out["text"].reshape(-1)[0]).decode("utf-8", errors="replace")
 
-    async def synthetic_score(self, audio: np.ndarray) -> float:
+    async def synthetic_score(self, audio: NDArray[Any]) -> float:
         out = await self.infer(
             "synthetic_voice", {"audio": np.ascontiguousarray(audio, dtype=np.float32)}, ("score",)
         )
         return float(out["score"].reshape(-1)[0])
 
-    async def faces(self, rgb: np.ndarray) -> np.ndarray:
+    async def faces(self, rgb: NDArray[Any]) -> NDArray[Any]:
         """Face boxes [n, 4] (x, y, width, height), largest first."""
         out = await self.infer(
             "face_detector", {"image": np.ascontiguousarray(rgb, dtype=np.uint8)}, ("boxes",)
         )
         return out["boxes"].reshape(-1, 4)
 
-    async def emotions(self, faces: np.ndarray, model: str = "emotion") -> np.ndarray:
+    async def emotions(self, faces: NDArray[Any], model: str = "emotion") -> NDArray[Any]:
         """Emotion probabilities [n, 7] for faces [n, 64, 64, 1] in [-1, 1]."""
         out = await self.infer(
             model, {"face": np.ascontiguousarray(faces, dtype=np.float32)}, ("probabilities",)

@@ -24,8 +24,10 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from meetmesh.ai.internal.v1 import analysis_stream_pb2 as pb
 from meetmesh.ai.v1 import ai_pb2
@@ -141,7 +143,7 @@ class _Session:
         self.last_interim = 0
         self.last_final = 0  # utterance id of the latest final caption
         self.interim: asyncio.Task[None] | None = None
-        self.finals: asyncio.Queue[tuple[_Utterance, np.ndarray] | None] = asyncio.Queue()
+        self.finals: asyncio.Queue[tuple[_Utterance, NDArray[Any]] | None] = asyncio.Queue()
         self.finalizing = False  # interims wait while a final is being produced
         self.final_worker = asyncio.create_task(self._finalize_loop())
         self.frames: asyncio.Queue[pb.VideoFrame | None] = asyncio.Queue(maxsize=2)
@@ -162,7 +164,7 @@ class _Session:
             chunk, self.pending = self.pending[:batch], self.pending[batch:]
             await self._vad(chunk)
 
-    async def _vad(self, chunk: np.ndarray) -> None:
+    async def _vad(self, chunk: NDArray[Any]) -> None:
         probabilities, self.state, self.context = await self.client.voice_activity(
             chunk, self.state, self.context
         )
@@ -183,7 +185,7 @@ class _Session:
         self._maybe_interim()
         self._trim_history()
 
-    def _slice(self, start: int, end: int) -> np.ndarray:
+    def _slice(self, start: int, end: int) -> NDArray[Any]:
         return self.history[max(start - self.history_start, 0) : max(end - self.history_start, 0)]
 
     def _trim_history(self) -> None:
@@ -218,7 +220,7 @@ class _Session:
         audio = self._slice(u.start, self.segmenter.position).copy()
         self.interim = asyncio.create_task(self._interim(u, audio, self.segmenter.position))
 
-    async def _interim(self, utterance: _Utterance, audio: np.ndarray, end: int) -> None:
+    async def _interim(self, utterance: _Utterance, audio: NDArray[Any], end: int) -> None:
         text = await self.client.transcribe(audio)
         caption = pb.Caption(
             utterance_id=utterance.id,
@@ -240,9 +242,9 @@ class _Session:
             finally:
                 self.finalizing = False
 
-    async def _finalize(self, utterance: _Utterance, audio: np.ndarray) -> None:
-        text_task = self.client.transcribe(audio) if self.config.captions else _constant("")
-        score_task = self.client.synthetic_score(audio) if self.config.synthetic_voice else _constant(0.0)
+    async def _finalize(self, utterance: _Utterance, audio: NDArray[Any]) -> None:
+        text_task = self.client.transcribe(audio) if self.config.captions else _no_text()
+        score_task = self.client.synthetic_score(audio) if self.config.synthetic_voice else _no_score()
         text, score = await asyncio.gather(text_task, score_task)
         segment_name = ""
         if text:
@@ -361,5 +363,9 @@ class _Session:
                 await task
 
 
-async def _constant(value: object) -> object:
-    return value
+async def _no_text() -> str:
+    return ""
+
+
+async def _no_score() -> float:
+    return 0.0

@@ -55,7 +55,7 @@ class ModelAdmin:
         result: dict[str, Any] = json_format.MessageToDict(config, preserving_proto_field_name=True)
         return result
 
-    async def list(self) -> dict[str, list[VersionState]]:
+    async def list_models(self) -> dict[str, list[VersionState]]:
         """Every model of the repository with each version's state."""
         served: dict[str, dict[int, VersionState]] = {}
         for entry in await self.client.repository_index():
@@ -74,13 +74,13 @@ class ModelAdmin:
         return result
 
     async def serving(self, model: str) -> list[int]:
-        return [s.version for s in (await self.list()).get(model, []) if s.state == "READY"]
+        return [s.version for s in (await self.list_models()).get(model, []) if s.state == "READY"]
 
     async def load_version(self, model: str, version: int) -> list[VersionState]:
         if version not in self.repository_versions(model):
             raise NotFound(f"model {model!r} has no version {version} in the repository")
         await self.client.load(model, self.config(model, [version]))
-        return (await self.list())[model]
+        return (await self.list_models())[model]
 
     async def unload_version(self, model: str, version: int) -> list[VersionState]:
         serving = await self.serving(model)
@@ -91,7 +91,7 @@ class ModelAdmin:
             await self.client.load(model, self.config(model, remaining))
         else:
             await self.client.unload(model)
-        return (await self.list())[model]
+        return (await self.list_models())[model]
 
 
 def parse_version_name(name: str) -> tuple[str, int]:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from .inference import VAD_CONTEXT, InferenceClient
 from .segmentation import WINDOW, Segmenter, SpeechEnded
@@ -21,7 +23,7 @@ class FileSegment:
     synthetic_score: float
 
 
-async def utterances(client: InferenceClient, audio: np.ndarray) -> list[tuple[int, int]]:
+async def utterances(client: InferenceClient, audio: NDArray[Any]) -> list[tuple[int, int]]:
     """(start, end) sample offsets of the utterances in 16 kHz audio."""
     audio = np.pad(audio.astype(np.float32), (0, -audio.size % WINDOW))
     state = np.zeros((2, 1, 128), dtype=np.float32)
@@ -40,7 +42,7 @@ async def utterances(client: InferenceClient, audio: np.ndarray) -> list[tuple[i
     return found
 
 
-async def analyze_audio(client: InferenceClient, audio: np.ndarray) -> list[FileSegment]:
+async def analyze_audio(client: InferenceClient, audio: NDArray[Any]) -> list[FileSegment]:
     async def one(start: int, end: int) -> FileSegment:
         piece = audio[start:end]
         text, score = await asyncio.gather(client.transcribe(piece), client.synthetic_score(piece))

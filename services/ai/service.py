@@ -156,7 +156,7 @@ class AnalysisService(ai_grpc.AnalysisServiceBase):
     async def ListModels(self, stream: Stream[ai_pb2.ListModelsRequest, ai_pb2.ListModelsResponse]) -> None:
         await stream.recv_message()
         _require_admin()
-        models = await self.admin.list()
+        models = await self.admin.list_models()
         await stream.send_message(
             ai_pb2.ListModelsResponse(
                 models=[model_message(name, versions) for name, versions in models.items()]

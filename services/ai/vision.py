@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
+from numpy.typing import NDArray
 
 from services.kit import InvalidArgument
 
@@ -22,7 +24,7 @@ class FaceResult:
     scores: tuple[float, ...]
 
 
-def decode_image(data: bytes, field: str = "image") -> np.ndarray:
+def decode_image(data: bytes, field: str = "image") -> NDArray[Any]:
     """An encoded image as RGB uint8; INVALID_ARGUMENT when corrupt or too large."""
     buffer = np.frombuffer(data, dtype=np.uint8)
     header = cv2.imdecode(buffer, cv2.IMREAD_REDUCED_GRAYSCALE_8) if buffer.size else None
@@ -36,7 +38,7 @@ def decode_image(data: bytes, field: str = "image") -> np.ndarray:
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
-def face_tensor(rgb: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+def face_tensor(rgb: NDArray[Any], box: tuple[int, int, int, int]) -> NDArray[Any]:
     """The FER input for one face: 64x64 grayscale in [-1, 1], shape [64, 64, 1]."""
     x, y, w, h = box
     gray = cv2.cvtColor(rgb[y : y + h, x : x + w], cv2.COLOR_RGB2GRAY)
@@ -44,7 +46,7 @@ def face_tensor(rgb: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
     return (face / 127.5 - 1.0)[:, :, None]
 
 
-async def analyze_faces(client: InferenceClient, rgb: np.ndarray) -> list[FaceResult]:
+async def analyze_faces(client: InferenceClient, rgb: NDArray[Any]) -> list[FaceResult]:
     boxes = [tuple(int(v) for v in b) for b in (await client.faces(rgb))[:MAX_FACES]]
     if not boxes:
         return []

@@ -6,9 +6,10 @@ import re
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import Any
 
-import numpy as np
 import soundfile as sf
+from numpy.typing import NDArray
 
 from services.ai.modelbuild import sources
 from services.ai.modelbuild.speech_corpus import read_audio
@@ -24,7 +25,7 @@ FLITE_SENTENCES = (
 )
 
 
-def flite(text: str, voice: str = "kal16") -> np.ndarray:
+def flite(text: str, voice: str = "kal16") -> NDArray[Any]:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "speech.wav"
         subprocess.run(
@@ -33,7 +34,7 @@ def flite(text: str, voice: str = "kal16") -> np.ndarray:
         return read_audio(out)
 
 
-def real_recordings() -> list[tuple[np.ndarray, str]]:
+def real_recordings() -> list[tuple[NDArray[Any], str]]:
     """(audio, transcript) of the pocketsphinx sdist's LibriVox and card-game recordings."""
     data = sources.pocketsphinx_test_data(CACHE)
     found = []
@@ -45,7 +46,7 @@ def real_recordings() -> list[tuple[np.ndarray, str]]:
     return found
 
 
-def wav_bytes(audio: np.ndarray, rate: int = 16000) -> bytes:
+def wav_bytes(audio: NDArray[Any], rate: int = 16000) -> bytes:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "a.wav"
         sf.write(str(path), audio, rate, subtype="PCM_16")

@@ -8,8 +8,11 @@ card-game recordings measured ~5-10% -> asserted <= 20%. Number words are normal
 
 from __future__ import annotations
 
+from typing import Any
+
 import jiwer
 import numpy as np
+from numpy.typing import NDArray
 
 from meetmesh.ai.internal.v1 import analysis_stream_pb2 as pb
 from meetmesh.ai.v1 import ai_pb2
@@ -35,12 +38,12 @@ def _words(text: str) -> str:
     return " ".join(_DIGITS.get(w, w) for w in normalize(text).split())
 
 
-def linear16(audio: np.ndarray) -> bytes:
+def linear16(audio: NDArray[Any]) -> bytes:
     return (np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes()
 
 
 async def stream_audio(
-    ai: AiPlatform, audio: np.ndarray, participant: str, rate: int = 16000, chunk_ms: int = 100
+    ai: AiPlatform, audio: NDArray[Any], participant: str, rate: int = 16000, chunk_ms: int = 100
 ) -> list[pb.AnalyzeResponse]:
     """Sends `audio` through a live Analyze stream; returns every event until the stream ends."""
     events: list[pb.AnalyzeResponse] = []
@@ -67,7 +70,7 @@ async def stream_audio(
     return events
 
 
-def with_pauses(parts: list[np.ndarray], pause_s: float = 1.0) -> np.ndarray:
+def with_pauses(parts: list[NDArray[Any]], pause_s: float = 1.0) -> NDArray[Any]:
     silence = np.zeros(int(16000 * pause_s), dtype=np.float32)
     return np.concatenate([silence, *(np.concatenate([p, silence]) for p in parts)])
 

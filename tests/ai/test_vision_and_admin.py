@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -13,6 +14,7 @@ import pytest
 import skimage.data
 from grpclib.const import Status
 from grpclib.exceptions import GRPCError
+from numpy.typing import NDArray
 
 from meetmesh.ai.internal.v1 import analysis_stream_pb2 as pb
 from meetmesh.ai.v1 import ai_pb2
@@ -23,7 +25,7 @@ from tests.ai.test_captions import linear16, stream_audio, with_pauses
 from tests.support import field_violations
 
 
-def png(rgb: np.ndarray) -> bytes:
+def png(rgb: NDArray[Any]) -> bytes:
     ok, data = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
     assert ok
     return data.tobytes()

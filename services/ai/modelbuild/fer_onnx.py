@@ -15,6 +15,7 @@ from typing import Any
 import h5py
 import numpy as np
 import onnx
+from numpy.typing import NDArray
 from onnx import TensorProto, helper, numpy_helper
 
 EMOTIONS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
@@ -29,14 +30,14 @@ class _Graph:
         self.nodes: list[onnx.NodeProto] = []
         self.initializers: list[onnx.TensorProto] = []
 
-    def weight(self, layer: str, name: str) -> np.ndarray:
+    def weight(self, layer: str, name: str) -> NDArray[Any]:
         group = self.weights[layer]
         for key in group:  # one sub-group per layer (e.g. "conv2d_1_1")
             if name in group[key]:
                 return np.asarray(group[key][name], dtype=np.float32)
         raise KeyError(f"{layer}/{name}")
 
-    def const(self, name: str, value: np.ndarray) -> str:
+    def const(self, name: str, value: NDArray[Any]) -> str:
         self.initializers.append(numpy_helper.from_array(value.astype(np.float32), name))
         return name
 

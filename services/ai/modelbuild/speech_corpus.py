@@ -19,9 +19,11 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import soundfile as sf
+from numpy.typing import NDArray
 from scipy.signal import resample_poly
 
 from services.ai.modelbuild import sources
@@ -40,7 +42,7 @@ class Clip:
     source: str  # REAL or an engine name
     group: str  # speaker (real) or voice (synthetic)
     language: str
-    audio: np.ndarray
+    audio: NDArray[Any]
 
 
 @dataclass(frozen=True)
@@ -52,7 +54,7 @@ class Line:
     audio_path: Path
 
 
-def to_16k(audio: np.ndarray, rate: int) -> np.ndarray:
+def to_16k(audio: NDArray[Any], rate: int) -> NDArray[Any]:
     """Mono float32 at 16 kHz."""
     audio = np.asarray(audio, dtype=np.float32)
     if audio.ndim == 2:
@@ -63,14 +65,14 @@ def to_16k(audio: np.ndarray, rate: int) -> np.ndarray:
     return audio
 
 
-def read_audio(path: Path) -> np.ndarray:
+def read_audio(path: Path) -> NDArray[Any]:
     if path.suffix == ".raw":  # pocketsphinx raw files: 16 kHz s16le
         return np.frombuffer(path.read_bytes(), dtype="<i2").astype(np.float32) / 32768.0
     audio, rate = sf.read(str(path), dtype="float32")
     return to_16k(audio, rate)
 
 
-def _cut(audio: np.ndarray) -> np.ndarray:
+def _cut(audio: NDArray[Any]) -> NDArray[Any]:
     return audio[: int(_MAX_SECONDS * SAMPLE_RATE)]
 
 
@@ -139,7 +141,7 @@ _VOICES: dict[str, list[tuple[str, str]]] = {
 }
 
 
-def synthesize(engine: str, voice: str, text: str, workdir: Path) -> np.ndarray:
+def synthesize(engine: str, voice: str, text: str, workdir: Path) -> NDArray[Any]:
     """Speaks `text` with one engine's voice; returns 16 kHz audio."""
     out = workdir / f"{hashlib.sha256(f'{engine}{voice}{text}'.encode()).hexdigest()}.wav"
     # festival reads text from a file, in ISO-8859-2 for its Czech voice

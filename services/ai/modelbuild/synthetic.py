@@ -13,9 +13,11 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
+from numpy.typing import NDArray
 from onnx import TensorProto, helper, numpy_helper
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
@@ -33,10 +35,10 @@ _PER_VOICE = 40
 
 @dataclass
 class Dataset:
-    x: np.ndarray
-    synthetic: np.ndarray  # 1 for TTS
-    source: np.ndarray
-    heldout_real: np.ndarray
+    x: NDArray[Any]
+    synthetic: NDArray[Any]  # 1 for TTS
+    source: NDArray[Any]
+    heldout_real: NDArray[Any]
 
     @classmethod
     def of(cls, clips: list[Clip]) -> Dataset:
@@ -48,15 +50,16 @@ class Dataset:
         )
 
 
-def _fit(x: np.ndarray, y: np.ndarray) -> tuple[StandardScaler, LogisticRegression]:
+def _fit(x: NDArray[Any], y: NDArray[Any]) -> tuple[StandardScaler, LogisticRegression]:
     scaler = StandardScaler().fit(x)
     clf = LogisticRegression(C=0.05, class_weight="balanced", max_iter=5000).fit(scaler.transform(x), y)
     return scaler, clf
 
 
-def train_mask(data: Dataset, heldout_engine: str) -> np.ndarray:
+def train_mask(data: Dataset, heldout_engine: str) -> NDArray[Any]:
     real_train = (data.source == REAL) & ~data.heldout_real
-    return real_train | ((data.source != REAL) & (data.source != heldout_engine))
+    mask: NDArray[Any] = real_train | ((data.source != REAL) & (data.source != heldout_engine))
+    return mask
 
 
 def evaluate(data: Dataset) -> dict[str, dict[str, float]]:

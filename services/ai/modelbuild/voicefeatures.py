@@ -7,7 +7,10 @@ of a recording (8 kHz TTS voices, 22 kHz game dialogue, Opus in meetings) is not
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+from numpy.typing import NDArray
 
 SAMPLE_RATE = 16000
 _FRAME = 400  # 25 ms
@@ -17,11 +20,12 @@ _MELS = 32
 _FMAX = 4000.0
 
 
-def _mel_filterbank() -> np.ndarray:
-    def hz_to_mel(hz: np.ndarray) -> np.ndarray:
-        return 2595.0 * np.log10(1.0 + hz / 700.0)
+def _mel_filterbank() -> NDArray[Any]:
+    def hz_to_mel(hz: NDArray[Any]) -> NDArray[Any]:
+        mel: NDArray[Any] = 2595.0 * np.log10(1.0 + hz / 700.0)
+        return mel
 
-    def mel_to_hz(mel: np.ndarray) -> np.ndarray:
+    def mel_to_hz(mel: NDArray[Any]) -> NDArray[Any]:
         return 700.0 * (10 ** (mel / 2595.0) - 1.0)
 
     points = mel_to_hz(np.linspace(hz_to_mel(np.array(60.0)), hz_to_mel(np.array(_FMAX)), _MELS + 2))
@@ -40,7 +44,7 @@ _BANK = _mel_filterbank()
 _WINDOW = np.hanning(_FRAME).astype(np.float32)
 
 
-def log_mel(audio: np.ndarray) -> np.ndarray:
+def log_mel(audio: NDArray[Any]) -> NDArray[Any]:
     """Log-mel energies [frames, 32] of 16 kHz mono float audio."""
     audio = np.asarray(audio, dtype=np.float32)
     if audio.size < _FRAME:
@@ -48,10 +52,11 @@ def log_mel(audio: np.ndarray) -> np.ndarray:
     frames = 1 + (audio.size - _FRAME) // _HOP
     idx = np.arange(_FRAME)[None, :] + _HOP * np.arange(frames)[:, None]
     spectrum = np.abs(np.fft.rfft(audio[idx] * _WINDOW, n=_NFFT)) ** 2
-    return np.log(spectrum @ _BANK.T + 1e-8)
+    energies: NDArray[Any] = np.log(spectrum @ _BANK.T + 1e-8)
+    return energies
 
 
-def features(audio: np.ndarray) -> np.ndarray:
+def features(audio: NDArray[Any]) -> NDArray[Any]:
     """A fixed-length vector describing one utterance (gain-invariant)."""
     mel = log_mel(audio)
     energy = mel.mean(axis=1)
@@ -62,7 +67,7 @@ def features(audio: np.ndarray) -> np.ndarray:
     delta = np.diff(voiced, axis=0)
     flatness = np.exp(voiced.mean(axis=1)) / (np.exp(voiced).mean(axis=1) + 1e-8)
     cepstrum = np.fft.rfft(voiced, axis=1).real[:, 1:13]
-    return np.concatenate(
+    vector: NDArray[Any] = np.concatenate(
         [
             voiced.mean(axis=0),
             voiced.std(axis=0),
@@ -73,3 +78,4 @@ def features(audio: np.ndarray) -> np.ndarray:
             [flatness.mean(), flatness.std()],
         ]
     ).astype(np.float32)
+    return vector

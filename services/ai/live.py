@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -40,7 +39,6 @@ from .segmentation import WINDOW, Segmenter, SpeechEnded, SpeechStarted
 from .store import ResultsStore
 from .vision import analyze_faces, decode_image
 
-log = logging.getLogger(__name__)
 Emit = Callable[[pb.AnalyzeResponse], Awaitable[None]]
 _ENCODINGS = {pb.AUDIO_ENCODING_LINEAR16: "LINEAR16", pb.AUDIO_ENCODING_FLOAT32: "FLOAT32"}
 

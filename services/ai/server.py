@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from services.kit import AuthMode, Runtime, ServiceSpec, Unavailable
+from services.kit.logs import get_logger
 
 from .config import AiSettings
 from .inference import InferenceClient
@@ -16,6 +17,7 @@ from .store import MongoResultsStore, RelationalResultsStore, ResultsStore
 from .triton import TritonOptions, TritonServer
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+log = get_logger("meetmesh.ai")
 ANALYZE = "/meetmesh.ai.internal.v1.AnalysisStreamService/Analyze"
 
 
@@ -26,9 +28,10 @@ async def create(runtime: Runtime) -> ServiceSpec:
     opts = settings.ai_svc
     on_start, on_stop = [], []
     triton_url = opts.triton_url
-    if opts.manage_triton:
-        if not (opts.model_repository / "BUILD.json").is_file():
-            raise SystemExit(f"no model repository at {opts.model_repository}; run `make models`")
+    if opts.manage_triton and not (opts.model_repository / "BUILD.json").is_file():
+        # The other services keep running; this one answers UNAVAILABLE until models are built.
+        log.error("no model repository; run `make models`", extra={"path": str(opts.model_repository)})
+    elif opts.manage_triton:
         _host, _, port = opts.triton_url.rpartition(":")
         triton = TritonServer(
             TritonOptions(

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import os
 import shutil
 import socket
@@ -25,8 +24,9 @@ from pathlib import Path
 import tritonclient.grpc.aio as grpcclient
 
 from services.ai.modelbuild import sources
+from services.kit.logs import get_logger
 
-log = logging.getLogger(__name__)
+log = get_logger("meetmesh.ai.triton")
 
 
 def free_port() -> int:

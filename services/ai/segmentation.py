@@ -38,6 +38,7 @@ class Segmenter:
         self.o = options or SegmenterOptions()
         self.position = 0  # samples consumed
         self.start: int | None = None
+        self._speech_from = 0  # where speech was detected (without the pad)
         self._silence_since: int | None = None
 
     @property
@@ -51,6 +52,7 @@ class Segmenter:
         if self.start is None:
             if probability >= self.o.onset:
                 self.start = max(0, here - self.o.pad_ms * _MS)
+                self._speech_from = here
                 self._silence_since = None
                 return SpeechStarted(self.start)
             return None
@@ -58,7 +60,7 @@ class Segmenter:
             if self._silence_since is None:
                 self._silence_since = here
             if here + WINDOW - self._silence_since >= self.o.min_silence_ms * _MS:
-                return self._end(self._silence_since + self.o.pad_ms * _MS)
+                return self._end(self._silence_since)
         else:
             self._silence_since = None
         if self.position - self.start >= self.o.max_utterance_ms * _MS:
@@ -69,10 +71,9 @@ class Segmenter:
         """Ends an utterance in progress (the stream ended)."""
         return self._end(self.position) if self.start is not None else None
 
-    def _end(self, end: int) -> SpeechEnded | None:
+    def _end(self, speech_to: int) -> SpeechEnded | None:
         start, self.start, self._silence_since = self.start, None, None
         assert start is not None
-        end = min(end, self.position)
-        if end - start < self.o.min_speech_ms * _MS:
-            return None
-        return SpeechEnded(start, end)
+        if speech_to - self._speech_from < self.o.min_speech_ms * _MS:
+            return None  # a blip, not an utterance
+        return SpeechEnded(start, min(speech_to + self.o.pad_ms * _MS, self.position))

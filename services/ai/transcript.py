@@ -36,7 +36,7 @@ def to_text(segments: Sequence[Segment]) -> str:
 
 
 def _cue_text(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("-->", "->")
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def to_webvtt(segments: Sequence[Segment]) -> str:

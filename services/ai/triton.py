@@ -117,6 +117,10 @@ class TritonServer:
         return f"127.0.0.1:{self.options.grpc_port}"
 
     @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    @property
     def running(self) -> bool:
         return self._process is not None and self._process.returncode is None
 

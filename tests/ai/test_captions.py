@@ -1,9 +1,10 @@
 """Captions from the real bundled Triton (Moonshine base-en): flite speech through the live stream,
 real recordings through the offline API, with word error rates asserted under measured thresholds.
 
-Thresholds (see docs/ai.md): flite kal16 measured 0-5% WER -> asserted <= 15%; the real LibriVox and
-card-game recordings measured ~5-10% -> asserted <= 20%. Number words are normalised both ways
-("ten" vs "10") by comparing after mapping digits to words.
+Thresholds (measured by `python -m bench ai`, see docs/ai.md): the four flite kal16 sentences
+(42 words) measured 9.3% WER (4 errors, e.g. "lazy" -> "laze, eh") -> asserted <= 15% (6 errors);
+the ten real LibriVox and card-game recordings (113 words) measured 5.4% -> asserted <= 12%.
+Digits are mapped to words before comparing ("10" vs "ten").
 """
 
 from __future__ import annotations
@@ -128,4 +129,4 @@ async def test_offline_transcription_of_real_recordings(ai: AiPlatform) -> None:
         references.append(_words(reference))
         hypotheses.append(_words(" ".join(s.text for s in reply.segments)))
     wer = jiwer.wer(" ".join(references), " ".join(hypotheses))
-    assert wer <= 0.20, (wer, list(zip(references, hypotheses, strict=True)))
+    assert wer <= 0.12, (wer, list(zip(references, hypotheses, strict=True)))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -193,3 +195,12 @@ __all__ = [
     "field_violations",
     "start_platform",
 ]
+
+
+async def wait_until(
+    condition: Callable[[], Awaitable[bool]], within_s: float = 10.0, every_s: float = 0.01
+) -> None:
+    """Wait for ``condition()`` to hold, failing the test after ``within_s`` seconds."""
+    async with asyncio.timeout(within_s):
+        while not await condition():  # noqa: ASYNC110 - polling a condition of another process
+            await asyncio.sleep(every_s)

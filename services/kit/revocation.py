@@ -1,35 +1,109 @@
 """Revoked sessions and users, checked on every authenticated call by every service.
 
 Access tokens are short-lived JWTs; logging out, refresh-token reuse and disabling an account
-must still stop them at once. The user service writes revocation marks to Redis; the kit's method
-wrapper checks them (one ``EXISTS`` round trip) before a handler runs. Marks expire when every
-access token they could concern has expired anyway.
+must still stop them at once. Checking Redis on every call would cost a round trip per call, so
+each process keeps the set of revocations in memory:
+
+* the revoking process records a revocation locally (effective at once for itself), writes a mark
+  to Redis (``<prefix>:auth:revoked:{sid|uid}:<id>``, expiring when every access token it could
+  concern has expired) and publishes it on ``<prefix>:auth:revocations``;
+* every process listens on that channel; whenever its subscription (re)starts it first loads
+  every mark from Redis, so nothing published while it was not listening is missed;
+* until a process has loaded the marks once, it asks Redis on each call instead.
+
+Other processes see a revocation after one pub/sub hop (milliseconds on a LAN).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import time
+
 import redis.asyncio as aioredis
 
 from .auth import Principal
+from .logs import get_logger
+
+log = get_logger("meetmesh.kit.revocation")
 
 
 class Revocations:
     def __init__(self, redis: aioredis.Redis, prefix: str, ttl_s: int) -> None:
         self._redis = redis
-        self._prefix = f"{prefix}:auth:revoked"
+        self._keys = f"{prefix}:auth:revoked"
+        self._channel = f"{prefix}:auth:revocations"
         self._ttl_s = ttl_s
+        # "sid:<id>" / "uid:<id>" -> monotonic expiry
+        self._revoked: dict[str, float] = {}
+        self._synced = False
+        self._listener: asyncio.Task[None] | None = None
 
+    # -- writing -----------------------------------------------------------------------------
     async def revoke_session(self, session_id: str) -> None:
-        await self._redis.set(f"{self._prefix}:sid:{session_id}", b"1", ex=self._ttl_s)
+        await self._revoke(f"sid:{session_id}")
 
     async def revoke_user(self, user_id: str) -> None:
-        await self._redis.set(f"{self._prefix}:uid:{user_id}", b"1", ex=self._ttl_s)
+        await self._revoke(f"uid:{user_id}")
 
-    async def clear_user(self, user_id: str) -> None:
-        await self._redis.delete(f"{self._prefix}:uid:{user_id}")
+    async def _revoke(self, item: str) -> None:
+        self._revoked[item] = time.monotonic() + self._ttl_s
+        await self._redis.set(f"{self._keys}:{item}", b"1", ex=self._ttl_s)
+        await self._redis.publish(self._channel, item)
 
+    # -- checking ----------------------------------------------------------------------------
     async def is_revoked(self, principal: Principal) -> bool:
-        keys = [f"{self._prefix}:uid:{principal.user_id}"]
+        items = [f"uid:{principal.user_id}"]
         if principal.session_id:
-            keys.append(f"{self._prefix}:sid:{principal.session_id}")
-        return bool(await self._redis.exists(*keys))
+            items.append(f"sid:{principal.session_id}")
+        if not self._synced:
+            return bool(await self._redis.exists(*(f"{self._keys}:{i}" for i in items)))
+        now = time.monotonic()
+        return any(self._revoked.get(i, 0.0) > now for i in items)
+
+    # -- listening -----------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start following revocations (idempotent)."""
+        if self._listener is None:
+            self._listener = asyncio.create_task(self._listen(), name="revocation-listener")
+
+    async def stop(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
+            self._listener = None
+        self._synced = False
+
+    async def _load_marks(self) -> None:
+        now = time.monotonic()
+        async for key in self._redis.scan_iter(match=f"{self._keys}:*", count=1000):
+            name = key.decode() if isinstance(key, bytes) else str(key)
+            ttl_ms = await self._redis.pttl(name)
+            if ttl_ms and ttl_ms > 0:
+                self._revoked[name.removeprefix(f"{self._keys}:")] = now + ttl_ms / 1000
+        self._revoked = {k: v for k, v in self._revoked.items() if v > now}
+
+    async def _listen(self) -> None:
+        while True:
+            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(self._channel)
+                await self._load_marks()  # after subscribing: nothing falls between the two
+                self._synced = True
+                while True:
+                    message = await pubsub.get_message(timeout=1.0)
+                    if message is None:
+                        continue
+                    data = message["data"]
+                    item = data.decode() if isinstance(data, bytes) else str(data)
+                    self._revoked[item] = time.monotonic() + self._ttl_s
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self._synced = False
+                log.warning("revocation subscription lost; retrying", extra={"error": type(exc).__name__})
+                await asyncio.sleep(1.0)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]

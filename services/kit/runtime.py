@@ -27,6 +27,7 @@ class Runtime:
     schema_prefix: str | None = None
     _tokens: TokenService | None = field(default=None, repr=False)
     _redis: aioredis.Redis | None = field(default=None, repr=False)
+    _revocations: Revocations | None = field(default=None, repr=False)
     _databases: dict[str, Database] = field(default_factory=dict, repr=False)
     extras: dict[str, Any] = field(default_factory=dict)
 
@@ -44,8 +45,13 @@ class Runtime:
 
     @property
     def revocations(self) -> Revocations:
-        """Revoked sessions and users; written by the user service, checked by every service."""
-        return Revocations(self.redis, self.settings.redis_prefix, self.settings.access_token_ttl_s + 60)
+        """Revoked sessions and users; written by the user service, checked by every service.
+        One per process, following revocations from every instance once started."""
+        if self._revocations is None:
+            ttl = self.settings.access_token_ttl_s + 60
+            self._revocations = Revocations(self.redis, self.settings.redis_prefix, ttl)
+            self._revocations.start()
+        return self._revocations
 
     def database(self, service: str) -> Database:
         if service not in self._databases:
@@ -62,6 +68,9 @@ class Runtime:
         return ":".join((self.settings.redis_prefix, service, *parts))
 
     async def close(self) -> None:
+        if self._revocations is not None:
+            await self._revocations.stop()
+            self._revocations = None
         for db in self._databases.values():
             await db.close()
         self._databases.clear()

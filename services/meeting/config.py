@@ -20,6 +20,8 @@ class MeetingServiceOptions(BaseModel):
     # Where clients reach signaling (native gRPC); empty means the signaling endpoint's address.
     public_signaling_address: str = ""
     signaling_websocket_path: str = "/rtc"
+    # How long a cached meeting may be served without an event (changes invalidate it at once).
+    cache_ttl_s: float = Field(default=5.0, ge=0)
 
 
 class MeetingSettings(PlatformSettings):

@@ -8,6 +8,7 @@ from sqlalchemy import text
 
 from services.kit import FailureThrottle, Runtime, ServiceSpec
 
+from .cache import MeetingCache
 from .config import MeetingSettings
 from .directory import UserDirectory
 from .events import MeetingEvents
@@ -26,11 +27,14 @@ async def create(runtime: Runtime) -> ServiceSpec:
     prefix = settings.redis_prefix
     opts = settings.meeting_svc
     directory = UserDirectory(settings.user.address)
+    store = MeetingStore(db)
+    events = MeetingEvents(runtime.redis, prefix)
+    cache = MeetingCache(store.meeting_and_participant, ttl_s=opts.cache_ttl_s)
     service = MeetingService(
         settings,
-        MeetingStore(db),
+        store,
         runtime.tokens,
-        MeetingEvents(runtime.redis, prefix),
+        events,
         directory,
         FailureThrottle(
             runtime.redis,
@@ -38,19 +42,25 @@ async def create(runtime: Runtime) -> ServiceSpec:
             limit=opts.passcode_failures,
             window_s=opts.passcode_failure_window_s,
         ),
+        cache,
     )
 
     async def db_ready() -> None:
         async with db.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
 
-    async def close_directory() -> None:
+    async def start_cache() -> None:
+        cache.start(events.subscribe, events.channel("*"))
+
+    async def stop_background() -> None:
+        await cache.stop()
         directory.close()
 
     return ServiceSpec(
         name="meeting",
         handlers=[service],
         readiness=[db_ready],
-        on_stop=[close_directory],
+        on_start=[start_cache],
+        on_stop=[stop_background],
         is_revoked=runtime.revocations.is_revoked,
     )

@@ -29,6 +29,7 @@ from services.kit.pagination import decode_keyset, keyset_page, page_size
 from services.kit.timestamps import from_epoch, from_timestamp, to_timestamp
 
 from . import grants as g
+from .cache import MeetingCache
 from .config import MeetingSettings
 from .directory import UserDirectory
 from .events import MeetingEvents
@@ -147,6 +148,7 @@ class MeetingService(meeting_grpc.MeetingServiceBase):
         events: MeetingEvents,
         directory: UserDirectory,
         passcode_throttle: FailureThrottle,
+        cache: MeetingCache,
     ) -> None:
         self.settings = settings
         self.opts = settings.meeting_svc
@@ -155,6 +157,7 @@ class MeetingService(meeting_grpc.MeetingServiceBase):
         self.events = events
         self.directory = directory
         self.passcode_throttle = passcode_throttle
+        self.cache = cache
         self.hasher = PasswordHasher(
             time_cost=self.opts.passcode_argon2_time_cost,
             memory_cost=self.opts.passcode_argon2_memory_kib,
@@ -164,7 +167,7 @@ class MeetingService(meeting_grpc.MeetingServiceBase):
     # -- access ----------------------------------------------------------------------------------
     async def _access(self, meeting_id: str, caller: Principal) -> Access:
         """The caller's standing in a meeting; NOT_FOUND when the caller may not see it."""
-        meeting, participant = await self.store.meeting_and_participant(meeting_id, caller.user_id)
+        meeting, participant = await self.cache.get(meeting_id, caller.user_id)
         if meeting is None:
             raise NotFound(f"meetings/{meeting_id} does not exist")
         overrides = g.parse_overrides(meeting.role_grants)
@@ -181,6 +184,11 @@ class MeetingService(meeting_grpc.MeetingServiceBase):
         if email and await self.store.is_invited(meeting_id, email):
             return Access(meeting, None, frozenset())
         raise NotFound(f"meetings/{meeting_id} does not exist")
+
+    async def _changed(self, meeting_id: str, kind: str, **fields: Any) -> None:
+        """After a committed change: drop our cached copy at once, then tell every instance."""
+        self.cache.invalidate(meeting_id)
+        await self.events.publish(meeting_id, kind, **fields)
 
     @staticmethod
     def _require(access: Access, grant: str) -> None:
@@ -297,7 +305,7 @@ class MeetingService(meeting_grpc.MeetingServiceBase):
             passcode = request.meeting.passcode
             values["passcode_hash"] = await self._hash_passcode(passcode) if passcode else None
         row = await self.store.update_meeting(meeting_id, values)
-        await self.events.publish(meeting_id, "meeting_updated")
+        await self._changed(meeting_id, "meeting_updated")
         await stream.send_message(meeting_pb2.UpdateMeetingResponse(meeting=meeting_message(row)))
 
     async def EndMeeting(
@@ -309,7 +317,7 @@ class MeetingService(meeting_grpc.MeetingServiceBase):
         access = await self._access(meeting_id, current_principal())
         self._require(access, "moderate")
         row = await self.store.end_meeting(meeting_id)
-        await self.events.publish(meeting_id, "meeting_ended")
+        await self._changed(meeting_id, "meeting_ended")
         log.info("meeting ended", extra={"meeting": meeting_id})
         await stream.send_message(meeting_pb2.EndMeetingResponse(meeting=meeting_message(row)))
 
@@ -371,7 +379,7 @@ class MeetingService(meeting_grpc.MeetingServiceBase):
         )
         if changed:
             kind = "participant_waiting" if participant.state == WAITING else "participant_admitted"
-            await self.events.publish(meeting_id, kind, participant=participant.id, user=caller.user_id)
+            await self._changed(meeting_id, kind, participant=participant.id, user=caller.user_id)
         if participant.state == WAITING and request.wait_for_admission:
             await self._wait_for_admission(meeting_id, participant.id)
             refreshed = await self.store.participant(meeting_id, participant.id)
@@ -412,7 +420,7 @@ class MeetingService(meeting_grpc.MeetingServiceBase):
         row = await self.store.transition(
             meeting_id, access.participant.id, allowed_from=(ADMITTED, WAITING), to=LEFT
         )
-        await self.events.publish(meeting_id, "participant_left", participant=row.id, user=row.user_id)
+        await self._changed(meeting_id, "participant_left", participant=row.id, user=row.user_id)
         await stream.send_message(
             meeting_pb2.LeaveMeetingResponse(participant=participant_message(row, access.meeting))
         )
@@ -465,7 +473,7 @@ class MeetingService(meeting_grpc.MeetingServiceBase):
         assert request is not None
         access, meeting_id, participant_id = await self._moderate(request.name)
         row = await self.store.transition(meeting_id, participant_id, allowed_from=(WAITING,), to=ADMITTED)
-        await self.events.publish(meeting_id, "participant_admitted", participant=row.id, user=row.user_id)
+        await self._changed(meeting_id, "participant_admitted", participant=row.id, user=row.user_id)
         await stream.send_message(
             meeting_pb2.AdmitParticipantResponse(participant=participant_message(row, access.meeting))
         )
@@ -477,7 +485,7 @@ class MeetingService(meeting_grpc.MeetingServiceBase):
         assert request is not None
         access, meeting_id, participant_id = await self._moderate(request.name)
         row = await self.store.transition(meeting_id, participant_id, allowed_from=(WAITING,), to=DENIED)
-        await self.events.publish(meeting_id, "participant_denied", participant=row.id, user=row.user_id)
+        await self._changed(meeting_id, "participant_denied", participant=row.id, user=row.user_id)
         await stream.send_message(
             meeting_pb2.DenyParticipantResponse(participant=participant_message(row, access.meeting))
         )
@@ -508,9 +516,7 @@ class MeetingService(meeting_grpc.MeetingServiceBase):
         if g.CO_HOST in (new_role, target.role) and not caller_is_host:
             raise PermissionDenied("only the host makes or unmakes co-hosts")
         row = await self.store.set_role(meeting_id, participant_id, new_role)
-        await self.events.publish(
-            meeting_id, "role_changed", participant=row.id, user=row.user_id, role=new_role
-        )
+        await self._changed(meeting_id, "role_changed", participant=row.id, user=row.user_id, role=new_role)
         await stream.send_message(
             meeting_pb2.UpdateParticipantResponse(participant=participant_message(row, access.meeting))
         )
@@ -529,7 +535,7 @@ class MeetingService(meeting_grpc.MeetingServiceBase):
         row = await self.store.transition(
             meeting_id, participant_id, allowed_from=(WAITING, ADMITTED, LEFT), to=REMOVED
         )
-        await self.events.publish(meeting_id, "participant_removed", participant=row.id, user=row.user_id)
+        await self._changed(meeting_id, "participant_removed", participant=row.id, user=row.user_id)
         log.info("participant removed", extra={"meeting": meeting_id, "participant": row.id})
         await stream.send_message(
             meeting_pb2.RemoveParticipantResponse(participant=participant_message(row, access.meeting))

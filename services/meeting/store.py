@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy import and_, bindparam, exists, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,6 +25,17 @@ from .models import InvitationRow, MeetingRow, ParticipantRow, RecordingRow
 
 WAITING, ADMITTED, DENIED, REMOVED, LEFT = "waiting", "admitted", "denied", "removed", "left"
 ENDED = "ended"
+
+
+# Built once: the hot read of every meeting call.
+_MEETING_AND_PARTICIPANT = (
+    select(MeetingRow, ParticipantRow)
+    .outerjoin(
+        ParticipantRow,
+        and_(ParticipantRow.meeting_id == MeetingRow.id, ParticipantRow.user_id == bindparam("uid")),
+    )
+    .where(MeetingRow.id == bindparam("mid"))
+)
 
 
 def new_id() -> str:
@@ -68,16 +79,11 @@ class MeetingStore:
     async def meeting_and_participant(
         self, meeting_id: str, user_id: str
     ) -> tuple[MeetingRow | None, ParticipantRow | None]:
+        """A meeting and the user's participant in it (the hot path of every meeting call)."""
         async with self.db.reader() as session:
-            query = (
-                select(MeetingRow, ParticipantRow)
-                .outerjoin(
-                    ParticipantRow,
-                    and_(ParticipantRow.meeting_id == MeetingRow.id, ParticipantRow.user_id == user_id),
-                )
-                .where(MeetingRow.id == meeting_id)
-            )
-            found = (await session.execute(query)).first()
+            found = (
+                await session.execute(_MEETING_AND_PARTICIPANT, {"mid": meeting_id, "uid": user_id})
+            ).first()
             if found is None:
                 return None, None
             return found[0], found[1]

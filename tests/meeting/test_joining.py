@@ -11,7 +11,7 @@ from grpclib.const import Status
 from grpclib.exceptions import GRPCError
 
 from meetmesh.meeting.v1 import meeting_pb2
-from tests.support import Client, Platform, error_info, retry_delay
+from tests.support import Client, Platform, error_info, retry_delay, wait_until
 
 P = meeting_pb2.Participant
 
@@ -82,11 +82,12 @@ async def test_lobby_admit_with_a_blocking_wait(platform: Platform) -> None:
     waiting = asyncio.create_task(guest.join(meeting.name, wait_for_admission=True))
     # Wait until the guest shows up in the lobby, then admit them.
     lobby: list[P] = []
-    async with asyncio.timeout(10):
-        while not lobby:
-            lobby = await _participants(platform, host, meeting.name, P.STATE_WAITING)
-            if not lobby:
-                await asyncio.sleep(0.02)
+
+    async def someone_waits() -> bool:
+        lobby[:] = await _participants(platform, host, meeting.name, P.STATE_WAITING)
+        return bool(lobby)
+
+    await wait_until(someone_waits)
     assert not waiting.done()
     admitted = await platform.meetings.AdmitParticipant(
         meeting_pb2.AdmitParticipantRequest(name=lobby[0].name), metadata=host.metadata

@@ -1,0 +1,113 @@
+"""A read-through cache of meetings and their participants, kept fresh by the meeting events.
+
+``GetMeeting`` and every access check need the meeting and the caller's participant record. This
+cache keeps them per meeting in process memory. Every change to a meeting, by any instance of the
+service, is published on the meeting's event channel (``events.py``); each instance listens to all
+of them and drops the meeting's entry. Writes made by this instance drop it synchronously too, so
+a caller always reads its own writes.
+
+A read that races a change cannot store stale data: each meeting has a generation number that
+every invalidation bumps, and a read stores its result only if the generation did not move while
+it was reading. Entries also expire after ``ttl_s``, which bounds staleness if a pub/sub message
+is ever lost (and the whole cache is dropped whenever the subscription is re-established).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from services.kit.logs import get_logger
+
+from .models import MeetingRow, ParticipantRow
+
+log = get_logger("meetmesh.meeting.cache")
+
+Loader = Callable[[str, str], Awaitable[tuple[MeetingRow | None, ParticipantRow | None]]]
+
+
+@dataclass
+class _Entry:
+    meeting: MeetingRow
+    expires: float
+    # user id -> participant (None: known not to be a participant)
+    participants: dict[str, ParticipantRow | None] = field(default_factory=dict)
+
+
+class MeetingCache:
+    def __init__(self, loader: Loader, *, ttl_s: float = 5.0, max_meetings: int = 10_000) -> None:
+        self._load = loader
+        self._ttl_s = ttl_s
+        self._max = max_meetings
+        self._entries: OrderedDict[str, _Entry] = OrderedDict()
+        self._generation: dict[str, int] = {}
+        self._listener: asyncio.Task[None] | None = None
+
+    async def get(self, meeting_id: str, user_id: str) -> tuple[MeetingRow | None, ParticipantRow | None]:
+        now = time.monotonic()
+        entry = self._entries.get(meeting_id)
+        if entry is not None and entry.expires > now and user_id in entry.participants:
+            return entry.meeting, entry.participants[user_id]
+        generation = self._generation.get(meeting_id, 0)
+        meeting, participant = await self._load(meeting_id, user_id)
+        if meeting is None or self._generation.get(meeting_id, 0) != generation:
+            return meeting, participant
+        entry = self._entries.get(meeting_id)
+        if entry is None or entry.expires <= now:
+            entry = self._entries[meeting_id] = _Entry(meeting, now + self._ttl_s)
+            if len(self._entries) > self._max:
+                evicted, _ = self._entries.popitem(last=False)
+                self._generation.pop(evicted, None)
+        entry.participants[user_id] = participant
+        return meeting, participant
+
+    def invalidate(self, meeting_id: str) -> None:
+        self._entries.pop(meeting_id, None)
+        self._generation[meeting_id] = self._generation.get(meeting_id, 0) + 1
+
+    def clear(self) -> None:
+        for meeting_id in list(self._generation):
+            self._generation[meeting_id] += 1
+        self._entries.clear()
+
+    # -- listening to every instance's changes ---------------------------------------------------
+    def start(self, subscribe: Callable[[], Any], pattern: str) -> None:
+        self._listener = asyncio.create_task(self._listen(subscribe, pattern), name="meeting-cache-listener")
+
+    async def stop(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
+            self._listener = None
+
+    async def _listen(self, subscribe: Callable[[], Any], pattern: str) -> None:
+        while True:
+            pubsub = subscribe()
+            try:
+                await pubsub.psubscribe(pattern)
+                self.clear()  # anything may have changed while we were not listening
+                while True:
+                    message = await pubsub.get_message(timeout=1.0)
+                    if message is None:
+                        continue
+                    try:
+                        meeting_id = json.loads(message["data"])["meeting"]
+                    except (ValueError, KeyError, TypeError):
+                        continue
+                    self.invalidate(str(meeting_id))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("meeting event subscription lost; retrying", extra={"error": type(exc).__name__})
+                self.clear()
+                await asyncio.sleep(1.0)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import os
 import shutil
 import signal
@@ -11,6 +11,7 @@ from pathlib import Path
 import tritonclient.grpc.aio as grpcclient
 
 from services.ai.triton import TritonOptions, TritonServer, free_port
+from tests.support import wait_until
 
 
 async def test_supervised_server_restarts_after_a_crash(model_repository: Path, tmp_path: Path) -> None:
@@ -21,21 +22,22 @@ async def test_supervised_server_restarts_after_a_crash(model_repository: Path, 
     )
     await server.start()
     client = grpcclient.InferenceServerClient(server.url)
+
+    async def restarted() -> bool:
+        return server.restarts == 1 and server.running and server.pid != first
+
+    async def model_ready() -> bool:
+        with contextlib.suppress(Exception):  # not accepting connections yet
+            return bool(await client.is_model_ready("face_detector"))
+        return False
+
     try:
-        assert await client.is_model_ready("face_detector")
+        assert await model_ready()
         first = server.pid
         assert first is not None
         os.kill(first, signal.SIGKILL)
-        async with asyncio.timeout(60):
-            while not (server.restarts == 1 and server.running and server.pid != first):
-                await asyncio.sleep(0.1)
-            while True:
-                try:
-                    if await client.is_model_ready("face_detector"):
-                        break
-                except Exception:  # noqa: S110 - not accepting connections yet
-                    pass
-                await asyncio.sleep(0.1)
+        await wait_until(restarted, within_s=60)
+        await wait_until(model_ready, within_s=60)
     finally:
         await client.close()
         await server.stop()

@@ -42,4 +42,4 @@ async def test_detector_beats_chance_on_an_unseen_engine(triton: BundledTriton, 
         await client.close()
     labels = np.array([1] * len(fake) + [0] * len(real))
     auc = roc_auc_score(labels, scores)
-    assert auc > 0.6, auc
+    assert auc > 0.75, auc  # measured 0.93 (8 festival clips, 29 held-out real clips)

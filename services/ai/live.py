@@ -180,7 +180,7 @@ class _Session:
                 )
             elif isinstance(event, SpeechEnded):
                 await self._end_utterance(event)
-        self._maybe_interim()
+        self._maybe_interim(float(probabilities[-1]) if len(probabilities) else 0.0)
         self._trim_history()
 
     def _slice(self, start: int, end: int) -> NDArray[Any]:
@@ -203,10 +203,13 @@ class _Session:
         )
         await self.finals.put((utterance, self._slice(event.start, event.end).copy()))
 
-    def _maybe_interim(self) -> None:
+    def _maybe_interim(self, latest_probability: float) -> None:
+        """Decode the utterance so far, unless a decode or a final is in work, or speech is pausing
+        (a pause may be the end: an interim started then would delay the final)."""
         u = self.utterance
         if (
             u is None
+            or latest_probability < self.segmenter.o.onset
             or self.finalizing
             or not self.finals.empty()
             or not self.config.captions

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import onnx
 
-from services.ai.modelbuild import fer_onnx, sources, synthetic
+from services.ai.modelbuild import fer_onnx, ort_to_onnx, sources, synthetic
 
 TEMPLATES = Path(__file__).parent / "templates"
 MODELS = ("vad", "asr", "face_detector", "emotion", "synthetic_voice")
@@ -43,9 +43,11 @@ def _vad(repo: Path, _cache: Path) -> None:
 
 def _asr(repo: Path, _cache: Path) -> None:
     target = _version_dir(repo, "asr")
+    _with_runtime(target)
     weights = sources.package_dir("moonshine_cpp") / "models" / "base-en"
-    for name in ("encoder_model.ort", "decoder_model_merged.ort", "tokenizer.bin"):
-        shutil.copy(weights / name, target / name)
+    for name in ("encoder_model", "decoder_model_merged"):
+        onnx.save(ort_to_onnx.convert(weights / f"{name}.ort"), target / f"{name}.onnx")
+    shutil.copy(weights / "tokenizer.bin", target / "tokenizer.bin")
 
 
 def _face_detector(repo: Path, _cache: Path) -> None:

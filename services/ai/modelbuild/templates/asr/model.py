@@ -1,39 +1,75 @@
-"""Speech recognition: Moonshine base-en through moonshine_cpp's libmoonshine (ONNX Runtime inside).
+"""Speech recognition: Moonshine base-en (encoder + merged decoder with KV cache) on ONNX Runtime.
 
-Input `audio` FP32 [n] at 16 kHz (0.1 s to 30 s); output `text` BYTES [1] (UTF-8).
-libmoonshine is called through ctypes directly: moonshine_cpp 0.1.4's own `transcribe` wrapper uses
-a ctypes type that does not exist.
+Input `audio` FP32 [n] at 16 kHz (0.1 s to 30 s); output `text` BYTES [1] (UTF-8). The weights are
+moonshine_cpp's, rewritten from ORT format to ONNX by the model build; greedy decoding, at most
+6.5 tokens per second of audio (Moonshine's own bound).
 """
 
-import ctypes
+import math
 import os
+import sys
 
-import moonshine_cpp.moonshine_cpp as mc
 import numpy as np
 import triton_python_backend_utils as pb_utils
 
+sys.path.insert(0, os.path.dirname(__file__))
+import onnx_runtime
+
 _MIN, _MAX = 1600, 30 * 16000
+_START, _END = 1, 2
+_SPACE = "\u2581"
+
+
+def _vocabulary(path):
+    """moonshine_cpp's tokenizer.bin: one entry per token id, a length (1-2 bytes) then the bytes."""
+    with open(path, "rb") as f:
+        raw = f.read()
+    tokens, i = [], 0
+    while i < len(raw):
+        size = raw[i]
+        i += 1
+        if size >= 128:
+            size = (size & 0x7F) | (raw[i] << 7)
+            i += 1
+        tokens.append(raw[i : i + size])
+        i += size
+    return tokens
 
 
 class TritonPythonModel:
     def initialize(self, args):
         here = os.path.dirname(__file__)
-        self.handle = mc.moonshine_lib.moonshine_load_model(
-            os.path.join(here, "encoder_model.ort").encode(),
-            os.path.join(here, "decoder_model_merged.ort").encode(),
-            os.path.join(here, "tokenizer.bin").encode(),
-            mc.MOONSHINE_MODEL_TYPE_BASE,
-        )
-        if self.handle < 0:
-            raise RuntimeError("moonshine model failed to load")
+        self.encoder = onnx_runtime.session(args, os.path.join(here, "encoder_model.onnx"))
+        self.decoder = onnx_runtime.session(args, os.path.join(here, "decoder_model_merged.onnx"))
+        self.cache_inputs = [
+            i.name for i in self.decoder.get_inputs() if i.name.startswith("past_key_values")
+        ]
+        self.outputs = [o.name for o in self.decoder.get_outputs()]
+        self.vocabulary = _vocabulary(os.path.join(here, "tokenizer.bin"))
 
     def _transcribe(self, audio):
-        text = ctypes.c_char_p(0)
-        pointer = audio.ctypes.data_as(ctypes.POINTER(ctypes.c_float))
-        if mc.moonshine_lib.moonshine_transcribe(self.handle, pointer, audio.size, ctypes.byref(text)):
-            raise RuntimeError("moonshine transcription failed")
-        value = text.value or b""
-        return value.decode("utf-8", errors="replace")
+        hidden = self.encoder.run(None, {"input_values": audio[None, :]})[0]
+        cache = {name: np.zeros((1, 8, 0, 52), dtype=np.float32) for name in self.cache_inputs}
+        token, text = _START, []
+        for step in range(math.ceil(audio.size / 16000 * 6.5)):
+            results = self.decoder.run(
+                None,
+                {
+                    "input_ids": np.array([[token]], dtype=np.int64),
+                    "encoder_hidden_states": hidden,
+                    "use_cache_branch": np.array([step > 0]),
+                    **cache,
+                },
+            )
+            for name, value in zip(self.outputs[1:], results[1:], strict=True):
+                if step == 0 or ".decoder." in name:  # the encoder's keys and values never change
+                    cache[name.replace("present", "past_key_values")] = value
+            token = int(results[0][0, -1].argmax())
+            if token == _END:
+                break
+            text.append(token)
+        pieces = b"".join(self.vocabulary[t] for t in text if t < len(self.vocabulary))
+        return pieces.decode("utf-8", errors="replace").replace(_SPACE, " ").strip()
 
     def execute(self, requests):
         responses = []
@@ -48,13 +84,10 @@ class TritonPythonModel:
                     )
                 )
                 continue
-            text = self._transcribe(audio).strip()
+            text = self._transcribe(audio)
             responses.append(
                 pb_utils.InferenceResponse(
                     [pb_utils.Tensor("text", np.array([text.encode()], dtype=np.object_))]
                 )
             )
         return responses
-
-    def finalize(self):
-        mc.moonshine_lib.moonshine_free_model(self.handle)

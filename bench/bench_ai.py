@@ -252,9 +252,7 @@ async def _run() -> None:
             print(f"ASR word error rate: flite kal16 {flite_wer:.1%}, real recordings {real_wer:.1%}")
             print(f"ASR real-time factor (Moonshine base-en via Triton): {rtf:.3f}  (target <= 0.15)")
 
-            print(
-                f"ASR real-time factor, libmoonshine on the wheel's .ort files in-process: {_libmoonshine_rtf():.3f}"
-            )
+            print(f"ASR real-time factor, libmoonshine on the wheel's .ort files: {_libmoonshine_rtf():.3f}")
 
             batched, batched_exec = await _emotion_throughput(client, "emotion")
             admin = ModelAdmin(client, repository)

@@ -11,16 +11,19 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import os
 import shutil
 import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnxruntime as ort
 from grpclib.client import Channel
+from numpy.typing import NDArray
 
 from meetmesh.ai.internal.v1 import analysis_stream_grpc
 from meetmesh.ai.internal.v1 import analysis_stream_pb2 as pb
@@ -51,8 +54,12 @@ class _MemoryStore:
         pass
 
 
+def _asr_clips() -> list[NDArray[Any]]:
+    return [a for a, _ in real_recordings()] + [flite(" ".join(FLITE_SENTENCES[:2]))]
+
+
 async def _asr_rtf(client: InferenceClient) -> float:
-    clips = [a for a, _ in real_recordings()] + [flite(" ".join(FLITE_SENTENCES[:2]))]
+    clips = _asr_clips()
     await client.transcribe(clips[0])  # warm-up
     audio_s = compute_s = 0.0
     for clip in clips:
@@ -61,6 +68,32 @@ async def _asr_rtf(client: InferenceClient) -> float:
         compute_s += time.perf_counter() - started
         audio_s += clip.size / 16000
     return compute_s / audio_s
+
+
+def _in_process_asr_rtf(repository: Path) -> float:
+    """The asr model's own code and ONNX files (moonshine.py), called in this process."""
+    version = repository / "asr" / "1"
+    spec = importlib.util.spec_from_file_location("bench_moonshine", version / "moonshine.py")
+    assert spec is not None
+    assert spec.loader is not None
+    moonshine = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(moonshine)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 2  # as the asr config.pbtxt says
+    sessions = [
+        ort.InferenceSession(str(version / f"{name}.onnx"), options, providers=["CPUExecutionProvider"])
+        for name in ("encoder_model", "decoder_model_merged")
+    ]
+    model = moonshine.Moonshine(*sessions, moonshine.vocabulary(str(version / "tokenizer.bin")))
+    clips = _asr_clips()
+    model.transcribe(clips[0])
+    audio_s = compute_s = 0.0
+    for clip in clips:
+        started = time.perf_counter()
+        model.transcribe(np.ascontiguousarray(clip, dtype=np.float32))
+        compute_s += time.perf_counter() - started
+        audio_s += clip.size / 16000
+    return float(compute_s / audio_s)
 
 
 async def _word_error_rates(client: InferenceClient) -> tuple[float, float]:

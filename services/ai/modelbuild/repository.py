@@ -48,6 +48,7 @@ def _asr(repo: Path, _cache: Path) -> None:
     for name in ("encoder_model", "decoder_model_merged"):
         onnx.save(ort_to_onnx.convert(weights / f"{name}.ort"), target / f"{name}.onnx")
     shutil.copy(weights / "tokenizer.bin", target / "tokenizer.bin")
+    shutil.copy(TEMPLATES / "asr" / "moonshine.py", target / "moonshine.py")
 
 
 def _face_detector(repo: Path, _cache: Path) -> None:

@@ -285,6 +285,11 @@ async def _run() -> None:
             print(f"ASR word error rate: flite kal16 {flite_wer:.1%}, real recordings {real_wer:.1%}")
             print(f"ASR real-time factor (Moonshine base-en via Triton): {rtf:.3f}  (target <= 0.15)")
 
+            local_rtf = _in_process_asr_rtf(repository)
+            print(
+                f"ASR real-time factor, same ONNX model and code in-process: {local_rtf:.3f}: "
+                f"Triton overhead {(rtf / local_rtf - 1) * 100:.0f}%  (target <= 25%)"
+            )
             print(f"ASR real-time factor, libmoonshine on the wheel's .ort files: {_libmoonshine_rtf():.3f}")
 
             batched, batched_exec = await _emotion_throughput(client, "emotion")

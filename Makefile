@@ -10,7 +10,7 @@ export PATH := $(BIN):$(PATH)
 export PYTHONPATH := $(CURDIR)/gen:$(CURDIR):$(CURDIR)/clients/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help install run gen vendor check fmt lint types protolint test bench clean models
+.PHONY: help install run gen gen-ts vendor check fmt lint types protolint test bench clean models
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-10s\033[0m %s\n", $$1, $$2}'
@@ -27,11 +27,22 @@ install: $(STAMP) ## create the virtual environment and install meetmesh with it
 run: install gen ## set up and run the whole platform on the embedded defaults
 	$(BIN)/meetmesh up
 
-gen: install ## generate gen/ from protos/ (Python, grpclib stubs, descriptor set)
-	rm -rf gen
+gen: install ## generate gen/ and envoy/ from protos/ (Python, stubs, descriptors, OpenAPI, Envoy, TypeScript)
+	rm -rf gen/meetmesh gen/buf gen/openapi gen/meetmesh.binpb
 	PYTHON=$(CURDIR)/$(PY) buf generate
 	buf build -o gen/meetmesh.binpb
 	@find gen -name '*_grpc.py' -exec sh -c 'grep -q "^class " "$$1" || rm "$$1"' _ {} \;
+	$(PY) tools/gen_openapi.py
+	$(PY) tools/gen_envoy.py
+	@if command -v npm >/dev/null 2>&1; then $(MAKE) --no-print-directory gen-ts; \
+	else echo "npm not found: gen/ts (TypeScript) left as committed"; fi
+
+gen-ts: node_modules
+	buf generate --template buf.gen.ts.yaml
+
+node_modules: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch node_modules
 
 vendor: install ## re-vendor third-party protos from the pinned packages
 	$(PY) tools/vendor_protos.py
@@ -55,7 +66,7 @@ protolint: install
 
 check: lint types protolint ## format check, lint (ruff), types (mypy; strict for the kit), proto lint
 
-test: install ## run the test suite (needs PostgreSQL and Redis on 127.0.0.1)
+test: install node_modules ## run the test suite (needs PostgreSQL and Redis on 127.0.0.1, and Node 20)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 models: install ## build the Triton model repository under var/ (pinned packages, ~1 min on 2 cores)
@@ -65,4 +76,4 @@ bench: install ## run the benchmarks (prints figures and ratios)
 	$(PY) -m bench
 
 clean: ## remove the virtual environment and local state
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var node_modules .pytest_cache .mypy_cache .ruff_cache

@@ -22,9 +22,13 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def spawn(args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+def spawn(
+    args: list[str], env: dict[str, str] | None = None, stderr: int | None = None
+) -> subprocess.Popen[bytes]:
     full_env = {**os.environ, "PYTHONPATH": f"{ROOT / 'gen'}:{ROOT}:{ROOT / 'clients/python'}", **(env or {})}
-    return subprocess.Popen([sys.executable, *args], cwd=ROOT, env=full_env, stdout=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [sys.executable, *args], cwd=ROOT, env=full_env, stdout=subprocess.DEVNULL, stderr=stderr
+    )
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
@@ -84,9 +88,17 @@ class Result:
 
 
 async def load(
-    name: str, workers: int, seconds: float, call: Callable[[int], Awaitable[None]], warmup: float = 1.0
+    name: str,
+    workers: int,
+    seconds: float,
+    call: Callable[[int], Awaitable[None]],
+    warmup: float = 1.0,
+    interval_s: float = 0.0,
 ) -> Result:
-    """Run ``call(worker_index)`` in ``workers`` concurrent loops; measure after a warm-up."""
+    """Run ``call(worker_index)`` in ``workers`` concurrent loops; measure after a warm-up.
+
+    With ``interval_s`` each worker starts a call every ``interval_s`` seconds (paced load, as
+    real clients behave) instead of back to back (saturation)."""
     latencies: list[float] = []
     errors = 0
     start = time.perf_counter()
@@ -95,7 +107,13 @@ async def load(
 
     async def worker(i: int) -> None:
         nonlocal errors
+        next_start = start + (interval_s * i / workers)  # spread the workers' phases
         while True:
+            if interval_s:
+                delay = next_start - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                next_start += interval_s
             t0 = time.perf_counter()
             if t0 >= end:
                 return

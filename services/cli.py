@@ -1,7 +1,8 @@
 """The ``meetmesh`` command.
 
 * ``meetmesh up``: every service in one process on the embedded defaults (SQLite under ./var, the
-  in-process Redis) unless MEETMESH_DATABASE_URL / MEETMESH_REDIS_URL say otherwise;
+  in-process Redis) unless MEETMESH_DATABASE_URL / MEETMESH_REDIS_URL say otherwise, with the
+  built-in edge in front (gRPC-web, JSON, /rtc on http://127.0.0.1:8800/);
 * ``meetmesh serve <service>``: one service against the configured stores;
 * ``meetmesh migrate [service...]``: bring database schemas up to date;
 * ``meetmesh admin promote <email>``: make an account an admin.
@@ -15,7 +16,11 @@ import contextlib
 import signal
 import sys
 from collections.abc import Sequence
+from typing import Any
 
+from services.edge.config import EdgeSettings
+from services.edge.server import start as start_edge
+from services.edge.server import stop as stop_edge
 from services.kit import PlatformSettings, Runtime, ServiceHost, configure_logging
 from services.registry import SERVICES, factory
 
@@ -53,7 +58,7 @@ async def start_services(runtime: Runtime, names: Sequence[str]) -> list[Service
     return hosts
 
 
-async def _run(names: Sequence[str], banner: bool) -> None:
+async def _run(names: Sequence[str], banner: bool, with_edge: bool = False) -> None:
     settings = PlatformSettings()
     configure_logging(settings.log_level, settings.log_json)
     runtime = Runtime(settings)
@@ -62,6 +67,7 @@ async def _run(names: Sequence[str], banner: bool) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     hosts = await start_services(runtime, names)
+    edge = await _start_edge() if with_edge else None
     if banner:
         print("meetmesh is up:", flush=True)
         for host in hosts:
@@ -71,13 +77,24 @@ async def _run(names: Sequence[str], banner: bool) -> None:
                 flush=True,
             )
         print(f"  stores: {_describe(settings)}", flush=True)
+        if edge is not None:
+            print(f"Open {edge[2]}  (API reference: {edge[2]}docs)", flush=True)
         print("Press Ctrl+C to stop.", flush=True)
     try:
         await stop.wait()
     finally:
+        if edge is not None:
+            await stop_edge(edge[0], edge[1])
         for host in reversed(hosts):
             await host.stop()
         await runtime.close()
+
+
+async def _start_edge() -> tuple[Any, Any, str]:
+    """The built-in edge in this process: gRPC-web, JSON and /rtc in front of the services."""
+    settings = EdgeSettings()
+    server, task = await start_edge(settings)
+    return server, task, f"http://{settings.edge_svc.host}:{settings.edge_svc.port}/"
 
 
 def _describe(settings: PlatformSettings) -> str:
@@ -135,7 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     _install_uvloop()
     if args.command == "up":
-        asyncio.run(_run(list(SERVICES), banner=True))
+        asyncio.run(_run(list(SERVICES), banner=True, with_edge=True))
     elif args.command == "serve":
         asyncio.run(_run(args.services, banner=True))
     elif args.command == "migrate":

@@ -12,14 +12,35 @@ import asyncio
 import zlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event, text
+from sqlalchemy import Select, and_, event, or_, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+
+def keyset(
+    query: Select[Any],
+    time_col: Any,
+    id_col: Any,
+    after: tuple[datetime, str] | None,
+    limit: int,
+    *,
+    newest_first: bool = False,
+) -> Select[Any]:
+    """Order ``query`` by (time, id) and continue after the keyset position ``after`` (AIP-158)."""
+    if after is not None:
+        t, i = after
+        if newest_first:
+            query = query.where(or_(time_col < t, and_(time_col == t, id_col < i)))
+        else:
+            query = query.where(or_(time_col > t, and_(time_col == t, id_col > i)))
+    order = (time_col.desc(), id_col.desc()) if newest_first else (time_col, id_col)
+    return query.order_by(*order).limit(limit)
 
 
 def is_sqlite(url: str) -> bool:

@@ -28,6 +28,7 @@ from grpclib.health.check import ServiceStatus
 from grpclib.health.service import OVERALL, Health
 from grpclib.reflection.service import ServerReflection
 from grpclib.server import Server, Stream
+from h2.exceptions import StreamClosedError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -296,8 +297,8 @@ class ServiceHost:
             except GRPCError as exc:
                 code = exc.status.name
                 raise
-            except (asyncio.CancelledError, StreamTerminatedError):
-                code = "CANCELLED"
+            except (asyncio.CancelledError, StreamTerminatedError, StreamClosedError):
+                code = "CANCELLED"  # the client went away (or its deadline passed)
                 raise
             except _UNAVAILABLE as exc:
                 code = "UNAVAILABLE"

@@ -1,4 +1,5 @@
-"""A read-through cache of meetings and their participants, kept fresh by the meeting events.
+"""A read-through cache of meetings and their participants, kept fresh by the meeting events;
+the same events wake callers waiting in a meeting's lobby.
 
 ``GetMeeting`` and every access check need the meeting and the caller's participant record. This
 cache keeps them per meeting in process memory. Every change to a meeting, by any instance of the
@@ -48,6 +49,8 @@ class MeetingCache:
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self._generation: dict[str, int] = {}
         self._listener: asyncio.Task[None] | None = None
+        # meeting id -> events of callers waiting for its next change (the lobby)
+        self._waiters: dict[str, set[asyncio.Event]] = {}
 
     async def get(self, meeting_id: str, user_id: str) -> tuple[MeetingRow | None, ParticipantRow | None]:
         now = time.monotonic()
@@ -70,11 +73,29 @@ class MeetingCache:
     def invalidate(self, meeting_id: str) -> None:
         self._entries.pop(meeting_id, None)
         self._generation[meeting_id] = self._generation.get(meeting_id, 0) + 1
+        for waiter in self._waiters.get(meeting_id, ()):
+            waiter.set()
+
+    async def wait_for_change(self, meeting_id: str, within_s: float) -> None:
+        """Return at the meeting's next change (by any instance), or after ``within_s``."""
+        event = asyncio.Event()
+        waiters = self._waiters.setdefault(meeting_id, set())
+        waiters.add(event)
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(event.wait(), within_s)
+        finally:
+            waiters.discard(event)
+            if not waiters:
+                self._waiters.pop(meeting_id, None)
 
     def clear(self) -> None:
         for meeting_id in list(self._generation):
             self._generation[meeting_id] += 1
         self._entries.clear()
+        for waiters in self._waiters.values():
+            for waiter in waiters:
+                waiter.set()
 
     # -- listening to every instance's changes ---------------------------------------------------
     def start(self, subscribe: Callable[[], Any], pattern: str) -> None:

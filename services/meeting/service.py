@@ -3,13 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from dataclasses import dataclass
 from typing import Any
-
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
-from grpclib.server import Stream
 
 from meetmesh.meeting.v1 import meeting_grpc, meeting_pb2
 from services.kit import (
@@ -23,9 +18,11 @@ from services.kit import (
     current_principal,
     downstream_timeout,
 )
+from services.kit.handlers import unary
 from services.kit.logs import get_logger
 from services.kit.masks import mask_paths
 from services.kit.pagination import decode_keyset, keyset_page, page_size
+from services.kit.passwords import Secrets
 from services.kit.timestamps import from_epoch, from_timestamp, to_timestamp
 
 from . import grants as g
@@ -158,9 +155,9 @@ class MeetingService(meeting_grpc.MeetingServiceBase):
         self.directory = directory
         self.passcode_throttle = passcode_throttle
         self.cache = cache
-        self.hasher = PasswordHasher(
+        self.passcodes = Secrets(
             time_cost=self.opts.passcode_argon2_time_cost,
-            memory_cost=self.opts.passcode_argon2_memory_kib,
+            memory_kib=self.opts.passcode_argon2_memory_kib,
             parallelism=1,
         )
 
@@ -194,18 +191,6 @@ class MeetingService(meeting_grpc.MeetingServiceBase):
     def _require(access: Access, grant: str) -> None:
         if grant not in access.grants:
             raise PermissionDenied(f"this needs the {grant!r} grant in the meeting")
-
-    async def _hash_passcode(self, passcode: str) -> str:
-        return await asyncio.to_thread(self.hasher.hash, passcode)
-
-    async def _passcode_ok(self, stored: str, given: str) -> bool:
-        def check() -> bool:
-            try:
-                return bool(self.hasher.verify(stored, given))
-            except (VerificationError, InvalidHashError):
-                return False
-
-        return await asyncio.to_thread(check)
 
     def _meeting_values(self, meeting: meeting_pb2.Meeting, paths: set[str]) -> dict[str, Any]:
         values: dict[str, Any] = {}
@@ -242,35 +227,30 @@ class MeetingService(meeting_grpc.MeetingServiceBase):
             raise InvalidArgument([("meeting.end_time", "must be after start_time")])
 
     # -- meetings --------------------------------------------------------------------------------
+    @unary
     async def CreateMeeting(
-        self, stream: Stream[meeting_pb2.CreateMeetingRequest, meeting_pb2.CreateMeetingResponse]
-    ) -> None:
-        request = await stream.recv_message()
-        assert request is not None
+        self, request: meeting_pb2.CreateMeetingRequest
+    ) -> meeting_pb2.CreateMeetingResponse:
         caller = current_principal()
         values = self._meeting_values(request.meeting, _UPDATABLE - {"passcode"})
         self._check_schedule(values.get("start_time"), values.get("end_time"))
         if request.meeting.passcode:
-            values["passcode_hash"] = await self._hash_passcode(request.meeting.passcode)
+            values["passcode_hash"] = await self.passcodes.hash(request.meeting.passcode)
         values["host_user_id"] = caller.user_id
         values["request_id"] = request.request_id or None
         row = await self.store.create_meeting(values)
         log.info("meeting created", extra={"meeting": row.id, "host": caller.user_id})
-        await stream.send_message(meeting_pb2.CreateMeetingResponse(meeting=meeting_message(row)))
+        return meeting_pb2.CreateMeetingResponse(meeting=meeting_message(row))
 
-    async def GetMeeting(
-        self, stream: Stream[meeting_pb2.GetMeetingRequest, meeting_pb2.GetMeetingResponse]
-    ) -> None:
-        request = await stream.recv_message()
-        assert request is not None
+    @unary
+    async def GetMeeting(self, request: meeting_pb2.GetMeetingRequest) -> meeting_pb2.GetMeetingResponse:
         access = await self._access(_meeting_id(request.name), current_principal())
-        await stream.send_message(meeting_pb2.GetMeetingResponse(meeting=meeting_message(access.meeting)))
+        return meeting_pb2.GetMeetingResponse(meeting=meeting_message(access.meeting))
 
+    @unary
     async def ListMeetings(
-        self, stream: Stream[meeting_pb2.ListMeetingsRequest, meeting_pb2.ListMeetingsResponse]
-    ) -> None:
-        request = await stream.recv_message()
-        assert request is not None
+        self, request: meeting_pb2.ListMeetingsRequest
+    ) -> meeting_pb2.ListMeetingsResponse:
         caller = current_principal()
         size = page_size(request.page_size)
         params = {"m": "ListMeetings", "u": caller.user_id}
@@ -279,17 +259,14 @@ class MeetingService(meeting_grpc.MeetingServiceBase):
             caller.user_id, email, decode_keyset(request.page_token, params), size + 1
         )
         rows, token = keyset_page(rows, size, lambda r: (r.create_time, r.id), params)
-        await stream.send_message(
-            meeting_pb2.ListMeetingsResponse(
-                meetings=[meeting_message(r) for r in rows], next_page_token=token
-            )
+        return meeting_pb2.ListMeetingsResponse(
+            meetings=[meeting_message(r) for r in rows], next_page_token=token
         )
 
+    @unary
     async def UpdateMeeting(
-        self, stream: Stream[meeting_pb2.UpdateMeetingRequest, meeting_pb2.UpdateMeetingResponse]
-    ) -> None:
-        request = await stream.recv_message()
-        assert request is not None
+        self, request: meeting_pb2.UpdateMeetingRequest
+    ) -> meeting_pb2.UpdateMeetingResponse:
         meeting_id = _meeting_id(request.meeting.name) if request.meeting.name.count("/") == 1 else ""
         if not meeting_id:
             raise InvalidArgument([("meeting.name", "must be meetings/{meeting}")])
@@ -303,23 +280,20 @@ class MeetingService(meeting_grpc.MeetingServiceBase):
         )
         if "passcode" in paths:
             passcode = request.meeting.passcode
-            values["passcode_hash"] = await self._hash_passcode(passcode) if passcode else None
+            values["passcode_hash"] = await self.passcodes.hash(passcode) if passcode else None
         row = await self.store.update_meeting(meeting_id, values)
         await self._changed(meeting_id, "meeting_updated")
-        await stream.send_message(meeting_pb2.UpdateMeetingResponse(meeting=meeting_message(row)))
+        return meeting_pb2.UpdateMeetingResponse(meeting=meeting_message(row))
 
-    async def EndMeeting(
-        self, stream: Stream[meeting_pb2.EndMeetingRequest, meeting_pb2.EndMeetingResponse]
-    ) -> None:
-        request = await stream.recv_message()
-        assert request is not None
+    @unary
+    async def EndMeeting(self, request: meeting_pb2.EndMeetingRequest) -> meeting_pb2.EndMeetingResponse:
         meeting_id = _meeting_id(request.name)
         access = await self._access(meeting_id, current_principal())
         self._require(access, "moderate")
         row = await self.store.end_meeting(meeting_id)
         await self._changed(meeting_id, "meeting_ended")
         log.info("meeting ended", extra={"meeting": meeting_id})
-        await stream.send_message(meeting_pb2.EndMeetingResponse(meeting=meeting_message(row)))
+        return meeting_pb2.EndMeetingResponse(meeting=meeting_message(row))
 
     # -- joining ---------------------------------------------------------------------------------
     async def _check_passcode(self, meeting: MeetingRow, caller: Principal, given: str) -> None:
@@ -328,7 +302,7 @@ class MeetingService(meeting_grpc.MeetingServiceBase):
         key = f"{meeting.id}:{caller.user_id}"
         message = "too many wrong passcodes; try again later"
         await self.passcode_throttle.check([key], message)
-        if not await self._passcode_ok(meeting.passcode_hash, given):
+        if not await self.passcodes.verify(meeting.passcode_hash, given):
             await self.passcode_throttle.failed([key])
             raise PermissionDenied("the passcode is wrong", reason="WRONG_PASSCODE")
         await self.passcode_throttle.reset([key])
@@ -337,33 +311,23 @@ class MeetingService(meeting_grpc.MeetingServiceBase):
         """Return once the participant leaves the lobby, or the wait (bounded by the deadline) ends."""
         budget = downstream_timeout(self.opts.lobby_max_wait_s) or self.opts.lobby_max_wait_s
         budget = max(0.0, budget - 0.25)  # answer WAITING before the caller's deadline passes
-        pubsub = self.events.subscribe()
-        await pubsub.subscribe(self.events.channel(meeting_id))
-        try:
-            loop = asyncio.get_running_loop()
-            end = loop.time() + budget
-            while True:
-                row = await self.store.participant(meeting_id, participant_id)
-                if row is None or row.state != WAITING:
-                    return
-                remaining = end - loop.time()
-                if remaining <= 0:
-                    return
-                # An event wakes us at once; the re-read above covers any message we missed.
-                with contextlib.suppress(TimeoutError):
-                    await pubsub.get_message(timeout=min(remaining, 1.0))
-        finally:
-            await pubsub.unsubscribe()
-            await pubsub.aclose()
+        loop = asyncio.get_running_loop()
+        end = loop.time() + budget
+        while True:
+            row = await self.store.participant(meeting_id, participant_id)
+            if row is None or row.state != WAITING:
+                return
+            remaining = end - loop.time()
+            if remaining <= 0:
+                return
+            # A change wakes us at once; the re-read above also covers a missed event.
+            await self.cache.wait_for_change(meeting_id, min(remaining, 1.0))
 
-    async def JoinMeeting(
-        self, stream: Stream[meeting_pb2.JoinMeetingRequest, meeting_pb2.JoinMeetingResponse]
-    ) -> None:
-        request = await stream.recv_message()
-        assert request is not None
+    @unary
+    async def JoinMeeting(self, request: meeting_pb2.JoinMeetingRequest) -> meeting_pb2.JoinMeetingResponse:
         caller = current_principal()
         meeting_id = _meeting_id(request.name)
-        meeting, existing = await self.store.meeting_and_participant(meeting_id, caller.user_id)
+        meeting, existing = await self.cache.get(meeting_id, caller.user_id)
         if meeting is None:
             raise NotFound(f"meetings/{meeting_id} does not exist")
         if meeting.state == "ended":
@@ -374,7 +338,7 @@ class MeetingService(meeting_grpc.MeetingServiceBase):
             await self._check_passcode(meeting, caller, request.passcode)
         display_name = request.display_name.strip() or (existing.display_name if existing else "") or "Guest"
         wait = meeting.lobby_enabled and not g.bypasses_lobby(role)
-        participant, changed = await self.store.join(
+        participant, changed, fresh = await self.store.join(
             meeting_id, caller.user_id, display_name, role, wait_in_lobby=wait
         )
         if changed:
@@ -384,9 +348,9 @@ class MeetingService(meeting_grpc.MeetingServiceBase):
             await self._wait_for_admission(meeting_id, participant.id)
             refreshed = await self.store.participant(meeting_id, participant.id)
             participant = refreshed or participant
+            fresh = await self.store.meeting(meeting_id) or fresh
         if participant.state in (DENIED, REMOVED):
             raise PermissionDenied("you may not join this meeting", reason="ADMISSION_DENIED")
-        fresh = await self.store.meeting(meeting_id) or meeting
         reply = meeting_pb2.JoinMeetingResponse(
             meeting=meeting_message(fresh),
             participant=participant_message(participant, fresh),
@@ -405,13 +369,12 @@ class MeetingService(meeting_grpc.MeetingServiceBase):
             )
             reply.join_token = token
             reply.join_token_expire_time.CopyFrom(from_epoch(expires))
-        await stream.send_message(reply)
+        return reply
 
+    @unary
     async def LeaveMeeting(
-        self, stream: Stream[meeting_pb2.LeaveMeetingRequest, meeting_pb2.LeaveMeetingResponse]
-    ) -> None:
-        request = await stream.recv_message()
-        assert request is not None
+        self, request: meeting_pb2.LeaveMeetingRequest
+    ) -> meeting_pb2.LeaveMeetingResponse:
         caller = current_principal()
         meeting_id = _meeting_id(request.name)
         access = await self._access(meeting_id, caller)
@@ -421,30 +384,24 @@ class MeetingService(meeting_grpc.MeetingServiceBase):
             meeting_id, access.participant.id, allowed_from=(ADMITTED, WAITING), to=LEFT
         )
         await self._changed(meeting_id, "participant_left", participant=row.id, user=row.user_id)
-        await stream.send_message(
-            meeting_pb2.LeaveMeetingResponse(participant=participant_message(row, access.meeting))
-        )
+        return meeting_pb2.LeaveMeetingResponse(participant=participant_message(row, access.meeting))
 
     # -- participants ----------------------------------------------------------------------------
+    @unary
     async def GetParticipant(
-        self, stream: Stream[meeting_pb2.GetParticipantRequest, meeting_pb2.GetParticipantResponse]
-    ) -> None:
-        request = await stream.recv_message()
-        assert request is not None
+        self, request: meeting_pb2.GetParticipantRequest
+    ) -> meeting_pb2.GetParticipantResponse:
         meeting_id, participant_id = _participant_ids(request.name)
         access = await self._access(meeting_id, current_principal())
         row = await self.store.participant(meeting_id, participant_id)
         if row is None:
             raise NotFound(f"{request.name} does not exist")
-        await stream.send_message(
-            meeting_pb2.GetParticipantResponse(participant=participant_message(row, access.meeting))
-        )
+        return meeting_pb2.GetParticipantResponse(participant=participant_message(row, access.meeting))
 
+    @unary
     async def ListParticipants(
-        self, stream: Stream[meeting_pb2.ListParticipantsRequest, meeting_pb2.ListParticipantsResponse]
-    ) -> None:
-        request = await stream.recv_message()
-        assert request is not None
+        self, request: meeting_pb2.ListParticipantsRequest
+    ) -> meeting_pb2.ListParticipantsResponse:
         meeting_id = _meeting_id(request.parent)
         access = await self._access(meeting_id, current_principal())
         size = page_size(request.page_size)
@@ -454,10 +411,8 @@ class MeetingService(meeting_grpc.MeetingServiceBase):
             meeting_id, state, decode_keyset(request.page_token, params), size + 1
         )
         rows, token = keyset_page(rows, size, lambda r: (r.create_time, r.id), params)
-        await stream.send_message(
-            meeting_pb2.ListParticipantsResponse(
-                participants=[participant_message(r, access.meeting) for r in rows], next_page_token=token
-            )
+        return meeting_pb2.ListParticipantsResponse(
+            participants=[participant_message(r, access.meeting) for r in rows], next_page_token=token
         )
 
     async def _moderate(self, name: str) -> tuple[Access, str, str]:
@@ -466,35 +421,31 @@ class MeetingService(meeting_grpc.MeetingServiceBase):
         self._require(access, "moderate")
         return access, meeting_id, participant_id
 
+    async def _decide(self, name: str, to: str, event: str) -> meeting_pb2.Participant:
+        """Admit or deny someone waiting in the lobby."""
+        access, meeting_id, participant_id = await self._moderate(name)
+        row = await self.store.transition(meeting_id, participant_id, allowed_from=(WAITING,), to=to)
+        await self._changed(meeting_id, event, participant=row.id, user=row.user_id)
+        return participant_message(row, access.meeting)
+
+    @unary
     async def AdmitParticipant(
-        self, stream: Stream[meeting_pb2.AdmitParticipantRequest, meeting_pb2.AdmitParticipantResponse]
-    ) -> None:
-        request = await stream.recv_message()
-        assert request is not None
-        access, meeting_id, participant_id = await self._moderate(request.name)
-        row = await self.store.transition(meeting_id, participant_id, allowed_from=(WAITING,), to=ADMITTED)
-        await self._changed(meeting_id, "participant_admitted", participant=row.id, user=row.user_id)
-        await stream.send_message(
-            meeting_pb2.AdmitParticipantResponse(participant=participant_message(row, access.meeting))
-        )
+        self, request: meeting_pb2.AdmitParticipantRequest
+    ) -> meeting_pb2.AdmitParticipantResponse:
+        participant = await self._decide(request.name, ADMITTED, "participant_admitted")
+        return meeting_pb2.AdmitParticipantResponse(participant=participant)
 
+    @unary
     async def DenyParticipant(
-        self, stream: Stream[meeting_pb2.DenyParticipantRequest, meeting_pb2.DenyParticipantResponse]
-    ) -> None:
-        request = await stream.recv_message()
-        assert request is not None
-        access, meeting_id, participant_id = await self._moderate(request.name)
-        row = await self.store.transition(meeting_id, participant_id, allowed_from=(WAITING,), to=DENIED)
-        await self._changed(meeting_id, "participant_denied", participant=row.id, user=row.user_id)
-        await stream.send_message(
-            meeting_pb2.DenyParticipantResponse(participant=participant_message(row, access.meeting))
-        )
+        self, request: meeting_pb2.DenyParticipantRequest
+    ) -> meeting_pb2.DenyParticipantResponse:
+        participant = await self._decide(request.name, DENIED, "participant_denied")
+        return meeting_pb2.DenyParticipantResponse(participant=participant)
 
+    @unary
     async def UpdateParticipant(
-        self, stream: Stream[meeting_pb2.UpdateParticipantRequest, meeting_pb2.UpdateParticipantResponse]
-    ) -> None:
-        request = await stream.recv_message()
-        assert request is not None
+        self, request: meeting_pb2.UpdateParticipantRequest
+    ) -> meeting_pb2.UpdateParticipantResponse:
         name = request.participant.name
         if name.count("/") != 3 or not name.startswith("meetings/"):
             raise InvalidArgument(
@@ -517,15 +468,12 @@ class MeetingService(meeting_grpc.MeetingServiceBase):
             raise PermissionDenied("only the host makes or unmakes co-hosts")
         row = await self.store.set_role(meeting_id, participant_id, new_role)
         await self._changed(meeting_id, "role_changed", participant=row.id, user=row.user_id, role=new_role)
-        await stream.send_message(
-            meeting_pb2.UpdateParticipantResponse(participant=participant_message(row, access.meeting))
-        )
+        return meeting_pb2.UpdateParticipantResponse(participant=participant_message(row, access.meeting))
 
+    @unary
     async def RemoveParticipant(
-        self, stream: Stream[meeting_pb2.RemoveParticipantRequest, meeting_pb2.RemoveParticipantResponse]
-    ) -> None:
-        request = await stream.recv_message()
-        assert request is not None
+        self, request: meeting_pb2.RemoveParticipantRequest
+    ) -> meeting_pb2.RemoveParticipantResponse:
         access, meeting_id, participant_id = await self._moderate(request.name)
         target = await self.store.participant(meeting_id, participant_id)
         if target is None:
@@ -537,16 +485,13 @@ class MeetingService(meeting_grpc.MeetingServiceBase):
         )
         await self._changed(meeting_id, "participant_removed", participant=row.id, user=row.user_id)
         log.info("participant removed", extra={"meeting": meeting_id, "participant": row.id})
-        await stream.send_message(
-            meeting_pb2.RemoveParticipantResponse(participant=participant_message(row, access.meeting))
-        )
+        return meeting_pb2.RemoveParticipantResponse(participant=participant_message(row, access.meeting))
 
     # -- invitations and recordings --------------------------------------------------------------
+    @unary
     async def CreateInvitation(
-        self, stream: Stream[meeting_pb2.CreateInvitationRequest, meeting_pb2.CreateInvitationResponse]
-    ) -> None:
-        request = await stream.recv_message()
-        assert request is not None
+        self, request: meeting_pb2.CreateInvitationRequest
+    ) -> meeting_pb2.CreateInvitationResponse:
         meeting_id = _meeting_id(request.parent)
         access = await self._access(meeting_id, current_principal())
         self._require(access, "moderate")
@@ -556,13 +501,12 @@ class MeetingService(meeting_grpc.MeetingServiceBase):
         row = await self.store.invite(meeting_id, email, current_principal().user_id)
         # The address is personal data: log the invitation's id, never the address.
         log.info("invitation created", extra={"meeting": meeting_id, "invitation": row.id})
-        await stream.send_message(meeting_pb2.CreateInvitationResponse(invitation=invitation_message(row)))
+        return meeting_pb2.CreateInvitationResponse(invitation=invitation_message(row))
 
+    @unary
     async def ListInvitations(
-        self, stream: Stream[meeting_pb2.ListInvitationsRequest, meeting_pb2.ListInvitationsResponse]
-    ) -> None:
-        request = await stream.recv_message()
-        assert request is not None
+        self, request: meeting_pb2.ListInvitationsRequest
+    ) -> meeting_pb2.ListInvitationsResponse:
         meeting_id = _meeting_id(request.parent)
         access = await self._access(meeting_id, current_principal())
         self._require(access, "moderate")
@@ -570,25 +514,20 @@ class MeetingService(meeting_grpc.MeetingServiceBase):
         params = {"m": "ListInvitations", "p": request.parent}
         rows = await self.store.invitations(meeting_id, decode_keyset(request.page_token, params), size + 1)
         rows, token = keyset_page(rows, size, lambda r: (r.create_time, r.id), params)
-        await stream.send_message(
-            meeting_pb2.ListInvitationsResponse(
-                invitations=[invitation_message(r) for r in rows], next_page_token=token
-            )
+        return meeting_pb2.ListInvitationsResponse(
+            invitations=[invitation_message(r) for r in rows], next_page_token=token
         )
 
+    @unary
     async def ListRecordings(
-        self, stream: Stream[meeting_pb2.ListRecordingsRequest, meeting_pb2.ListRecordingsResponse]
-    ) -> None:
-        request = await stream.recv_message()
-        assert request is not None
+        self, request: meeting_pb2.ListRecordingsRequest
+    ) -> meeting_pb2.ListRecordingsResponse:
         meeting_id = _meeting_id(request.parent)
         await self._access(meeting_id, current_principal())
         size = page_size(request.page_size)
         params = {"m": "ListRecordings", "p": request.parent}
         rows = await self.store.recordings(meeting_id, decode_keyset(request.page_token, params), size + 1)
         rows, token = keyset_page(rows, size, lambda r: (r.create_time, r.id), params)
-        await stream.send_message(
-            meeting_pb2.ListRecordingsResponse(
-                recordings=[recording_message(r) for r in rows], next_page_token=token
-            )
+        return meeting_pb2.ListRecordingsResponse(
+            recordings=[recording_message(r) for r in rows], next_page_token=token
         )

@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.kit import Database, FailedPrecondition, NotFound, PermissionDenied, ResourceExhausted
+from services.kit.db import keyset
 from services.kit.timestamps import utcnow
 
 from .models import InvitationRow, MeetingRow, ParticipantRow, RecordingRow
@@ -36,6 +37,23 @@ _MEETING_AND_PARTICIPANT = (
     )
     .where(MeetingRow.id == bindparam("mid"))
 )
+
+_PARTICIPANT_OF_USER = select(ParticipantRow).where(
+    ParticipantRow.meeting_id == bindparam("mid"), ParticipantRow.user_id == bindparam("uid")
+)
+_PARTICIPANT_OF_USER_FOR_UPDATE = _PARTICIPANT_OF_USER.with_for_update()
+# The seat reservation: one conditional UPDATE that also returns the meeting as updated.
+_TAKE_SEAT = (
+    update(MeetingRow)
+    .where(
+        MeetingRow.id == bindparam("mid"),
+        MeetingRow.admitted_count < MeetingRow.capacity,
+        MeetingRow.state != ENDED,
+    )
+    .values(admitted_count=MeetingRow.admitted_count + 1, state="active", update_time=bindparam("now"))
+    .returning(MeetingRow)
+)
+_NO_SYNC = {"synchronize_session": False}
 
 
 def new_id() -> str:
@@ -138,30 +156,28 @@ class MeetingStore:
             visible.append(
                 MeetingRow.id.in_(select(InvitationRow.meeting_id).where(InvitationRow.email == email))
             )
-        query = select(MeetingRow).where(or_(*visible))
-        if after is not None:
-            t, i = after
-            query = query.where(
-                or_(MeetingRow.create_time < t, and_(MeetingRow.create_time == t, MeetingRow.id < i))
-            )
-        query = query.order_by(MeetingRow.create_time.desc(), MeetingRow.id.desc()).limit(limit)
+        query = keyset(
+            select(MeetingRow).where(or_(*visible)),
+            MeetingRow.create_time,
+            MeetingRow.id,
+            after,
+            limit,
+            newest_first=True,
+        )
         async with self.db.reader() as session:
             return list((await session.execute(query)).scalars())
 
     # -- seats -----------------------------------------------------------------------------------
     @staticmethod
-    async def _take_seat(session: AsyncSession, meeting_id: str) -> None:
-        result = await session.execute(
-            update(MeetingRow)
-            .where(
-                MeetingRow.id == meeting_id,
-                MeetingRow.admitted_count < MeetingRow.capacity,
-                MeetingRow.state != ENDED,
+    async def _take_seat(session: AsyncSession, meeting_id: str) -> MeetingRow:
+        """Take a seat or raise; returns the meeting as updated."""
+        taken = (
+            await session.execute(
+                _TAKE_SEAT, {"mid": meeting_id, "now": utcnow()}, execution_options=_NO_SYNC
             )
-            .values(admitted_count=MeetingRow.admitted_count + 1, state="active", update_time=utcnow())
-        )
-        if result.rowcount == 1:  # type: ignore[attr-defined]
-            return
+        ).scalar_one_or_none()
+        if taken is not None:
+            return taken
         state = (await session.execute(select(MeetingRow.state).where(MeetingRow.id == meeting_id))).scalar()
         if state is None:
             raise NotFound(f"meetings/{meeting_id} does not exist")
@@ -180,8 +196,9 @@ class MeetingStore:
     # -- participants ----------------------------------------------------------------------------
     async def join(
         self, meeting_id: str, user_id: str, display_name: str, role: str, *, wait_in_lobby: bool
-    ) -> tuple[ParticipantRow, bool]:
-        """The caller's participant after joining, and whether this call changed it."""
+    ) -> tuple[ParticipantRow, bool, MeetingRow]:
+        """The caller's participant after joining, whether this call changed it, and the meeting
+        as it stands after the join."""
         for _ in range(2):
             try:
                 return await self._join_once(meeting_id, user_id, display_name, role, wait_in_lobby)
@@ -191,22 +208,17 @@ class MeetingStore:
 
     async def _join_once(
         self, meeting_id: str, user_id: str, display_name: str, role: str, wait_in_lobby: bool
-    ) -> tuple[ParticipantRow, bool]:
+    ) -> tuple[ParticipantRow, bool, MeetingRow]:
         now = utcnow()
         async with self.db.transaction() as session:
-            query = select(ParticipantRow).where(
-                ParticipantRow.meeting_id == meeting_id, ParticipantRow.user_id == user_id
-            )
-            if not self.db.sqlite:
-                query = query.with_for_update()
-            row = (await session.execute(query)).scalar_one_or_none()
+            query = _PARTICIPANT_OF_USER if self.db.sqlite else _PARTICIPANT_OF_USER_FOR_UPDATE
+            row = (await session.execute(query, {"mid": meeting_id, "uid": user_id})).scalar_one_or_none()
             if row is not None and row.state in (ADMITTED, WAITING):
-                return row, False
+                return row, False, await self._meeting_in(session, meeting_id)
             if row is not None and row.state in (DENIED, REMOVED):
                 raise PermissionDenied("you may not join this meeting", reason="ADMISSION_DENIED")
             state = WAITING if wait_in_lobby else ADMITTED
-            if state == ADMITTED:
-                await self._take_seat(session, meeting_id)
+            meeting = await self._take_seat(session, meeting_id) if state == ADMITTED else None
             if row is None:
                 row = ParticipantRow(
                     id=new_id(),
@@ -225,7 +237,14 @@ class MeetingStore:
                 row.display_name = display_name
                 row.admit_time = now if state == ADMITTED else None
                 row.update_time = now
-        return row, True
+            if meeting is None:
+                meeting = await self._meeting_in(session, meeting_id)
+        return row, True, meeting
+
+    @staticmethod
+    async def _meeting_in(session: AsyncSession, meeting_id: str) -> MeetingRow:
+        meeting = (await session.execute(select(MeetingRow).where(MeetingRow.id == meeting_id))).scalar_one()
+        return meeting
 
     async def participant(self, meeting_id: str, participant_id: str) -> ParticipantRow | None:
         async with self.db.reader() as session:
@@ -274,15 +293,7 @@ class MeetingStore:
         query = select(ParticipantRow).where(ParticipantRow.meeting_id == meeting_id)
         if state:
             query = query.where(ParticipantRow.state == state)
-        if after is not None:
-            t, i = after
-            query = query.where(
-                or_(
-                    ParticipantRow.create_time > t,
-                    and_(ParticipantRow.create_time == t, ParticipantRow.id > i),
-                )
-            )
-        query = query.order_by(ParticipantRow.create_time, ParticipantRow.id).limit(limit)
+        query = keyset(query, ParticipantRow.create_time, ParticipantRow.id, after, limit)
         async with self.db.reader() as session:
             return list((await session.execute(query)).scalars())
 
@@ -305,25 +316,25 @@ class MeetingStore:
     async def invitations(
         self, meeting_id: str, after: tuple[datetime, str] | None, limit: int
     ) -> list[InvitationRow]:
-        query = select(InvitationRow).where(InvitationRow.meeting_id == meeting_id)
-        if after is not None:
-            t, i = after
-            query = query.where(
-                or_(InvitationRow.create_time > t, and_(InvitationRow.create_time == t, InvitationRow.id > i))
-            )
-        query = query.order_by(InvitationRow.create_time, InvitationRow.id).limit(limit)
+        query = keyset(
+            select(InvitationRow).where(InvitationRow.meeting_id == meeting_id),
+            InvitationRow.create_time,
+            InvitationRow.id,
+            after,
+            limit,
+        )
         async with self.db.reader() as session:
             return list((await session.execute(query)).scalars())
 
     async def recordings(
         self, meeting_id: str, after: tuple[datetime, str] | None, limit: int
     ) -> list[RecordingRow]:
-        query = select(RecordingRow).where(RecordingRow.meeting_id == meeting_id)
-        if after is not None:
-            t, i = after
-            query = query.where(
-                or_(RecordingRow.create_time > t, and_(RecordingRow.create_time == t, RecordingRow.id > i))
-            )
-        query = query.order_by(RecordingRow.create_time, RecordingRow.id).limit(limit)
+        query = keyset(
+            select(RecordingRow).where(RecordingRow.meeting_id == meeting_id),
+            RecordingRow.create_time,
+            RecordingRow.id,
+            after,
+            limit,
+        )
         async with self.db.reader() as session:
             return list((await session.execute(query)).scalars())

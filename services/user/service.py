@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from typing import Any
-
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
-from grpclib.server import Stream
 
 from meetmesh.user.v1 import user_grpc, user_pb2
 from services.kit import (
@@ -22,9 +17,11 @@ from services.kit import (
     client_address,
     current_principal,
 )
+from services.kit.handlers import unary
 from services.kit.logs import get_logger
 from services.kit.masks import mask_paths
 from services.kit.pagination import decode_keyset, keyset_page, page_size
+from services.kit.passwords import Secrets
 from services.kit.timestamps import from_epoch, to_timestamp
 
 from .config import UserSettings
@@ -79,25 +76,13 @@ class UserService(user_grpc.UserServiceBase):
         self.account_throttle = account_throttle
         self.peer_throttle = peer_throttle
         opts = settings.user_svc
-        self.hasher = PasswordHasher(
+        self.passwords = Secrets(
             time_cost=opts.argon2_time_cost,
-            memory_cost=opts.argon2_memory_kib,
+            memory_kib=opts.argon2_memory_kib,
             parallelism=opts.argon2_parallelism,
         )
         # Verified against when the email is unknown, so both failures cost the same time.
-        self._dummy_hash = self.hasher.hash("meetmesh-timing-equaliser")
-
-    async def _hash(self, password: str) -> str:
-        return await asyncio.to_thread(self.hasher.hash, password)
-
-    async def _verify(self, password_hash: str, password: str) -> bool:
-        def check() -> bool:
-            try:
-                return bool(self.hasher.verify(password_hash, password))
-            except (VerificationError, InvalidHashError):
-                return False
-
-        return await asyncio.to_thread(check)
+        self._dummy_hash = self.passwords.hash_now("meetmesh-timing-equaliser")
 
     async def _tokens(self, row: UserRow, issued_family: str, refresh_token: str, refresh_exp: float) -> Any:
         access, access_exp = self.tokens.issue_access(
@@ -110,67 +95,62 @@ class UserService(user_grpc.UserServiceBase):
             refresh_token_expire_time=from_epoch(refresh_exp),
         )
 
-    async def Register(self, stream: Stream[user_pb2.RegisterRequest, user_pb2.RegisterResponse]) -> None:
-        request = await stream.recv_message()
-        assert request is not None
-        password_hash = await self._hash(request.password)
+    @unary
+    async def Register(self, request: user_pb2.RegisterRequest) -> user_pb2.RegisterResponse:
+        password_hash = await self.passwords.hash(request.password)
         row = await self.store.create(
             email=normalize_email(request.email),
             password_hash=password_hash,
             display_name=request.display_name.strip(),
         )
         log.info("account registered", extra={"user_id": row.id})
-        await stream.send_message(user_pb2.RegisterResponse(user=user_message(row)))
+        return user_pb2.RegisterResponse(user=user_message(row))
 
-    async def Login(self, stream: Stream[user_pb2.LoginRequest, user_pb2.LoginResponse]) -> None:
-        request = await stream.recv_message()
-        assert request is not None
+    @unary
+    async def Login(self, request: user_pb2.LoginRequest) -> user_pb2.LoginResponse:
         email = normalize_email(request.email)
         account_key = "acct:" + hashlib.sha256(email.encode()).hexdigest()
         peer_key = "peer:" + (client_address() or "unknown")
         await self.account_throttle.check([account_key], "too many failed logins; try again later")
         await self.peer_throttle.check([peer_key], "too many failed logins; try again later")
         row = await self.store.by_email(email)
-        ok = await self._verify(row.password_hash if row else self._dummy_hash, request.password)
+        ok = await self.passwords.verify(row.password_hash if row else self._dummy_hash, request.password)
         if row is None or not ok or row.state != "active":
             await self.account_throttle.failed([account_key])
             await self.peer_throttle.failed([peer_key])
             log.info("login failed", extra={"peer": peer_key})
             raise Unauthenticated(_BAD_LOGIN, reason="INVALID_CREDENTIALS")
         await self.account_throttle.reset([account_key])
-        if self.hasher.check_needs_rehash(row.password_hash):
-            await self.store.update(row.id, password_hash=await self._hash(request.password))
+        if self.passwords.needs_rehash(row.password_hash):
+            await self.store.update(row.id, password_hash=await self.passwords.hash(request.password))
         issued = await self.refresh.start(row.id)
         tokens = await self._tokens(row, issued.family, issued.token, issued.expires_at)
         log.info("login", extra={"user_id": row.id, "session": issued.family})
-        await stream.send_message(user_pb2.LoginResponse(user=user_message(row), tokens=tokens))
+        return user_pb2.LoginResponse(user=user_message(row), tokens=tokens)
 
+    @unary
     async def RefreshSession(
-        self, stream: Stream[user_pb2.RefreshSessionRequest, user_pb2.RefreshSessionResponse]
-    ) -> None:
-        request = await stream.recv_message()
-        assert request is not None
+        self, request: user_pb2.RefreshSessionRequest
+    ) -> user_pb2.RefreshSessionResponse:
         user_id, issued = await self.refresh.rotate(request.refresh_token)
         row = await self.store.by_id(user_id)
         if row is None or row.state != "active":
             await self.refresh.revoke_family(issued.family)
             raise Unauthenticated("the account is not active", reason="ACCOUNT_DISABLED")
         tokens = await self._tokens(row, issued.family, issued.token, issued.expires_at)
-        await stream.send_message(user_pb2.RefreshSessionResponse(tokens=tokens))
+        return user_pb2.RefreshSessionResponse(tokens=tokens)
 
-    async def Logout(self, stream: Stream[user_pb2.LogoutRequest, user_pb2.LogoutResponse]) -> None:
-        request = await stream.recv_message()
-        assert request is not None
+    @unary
+    async def Logout(self, request: user_pb2.LogoutRequest) -> user_pb2.LogoutResponse:
         family = await self.refresh.family_of(request.refresh_token)
         if family is None:
             raise Unauthenticated("the refresh token is invalid", reason="INVALID_TOKEN")
         await self.refresh.revoke_family(family)
         log.info("logout", extra={"session": family})
-        await stream.send_message(user_pb2.LogoutResponse())
+        return user_pb2.LogoutResponse()
 
-    async def GetUser(self, stream: Stream[user_pb2.GetUserRequest, user_pb2.GetUserResponse]) -> None:
-        request = await stream.recv_message()
-        assert request is not None
+    @unary
+    async def GetUser(self, request: user_pb2.GetUserRequest) -> user_pb2.GetUserResponse:
         caller = current_principal()
         user_id = _user_id(request.name, caller)
         if user_id != caller.user_id and not caller.is_admin:
@@ -178,13 +158,10 @@ class UserService(user_grpc.UserServiceBase):
         row = await self.store.by_id(user_id)
         if row is None:
             raise NotFound(f"users/{user_id} does not exist")
-        await stream.send_message(user_pb2.GetUserResponse(user=user_message(row)))
+        return user_pb2.GetUserResponse(user=user_message(row))
 
-    async def UpdateUser(
-        self, stream: Stream[user_pb2.UpdateUserRequest, user_pb2.UpdateUserResponse]
-    ) -> None:
-        request = await stream.recv_message()
-        assert request is not None
+    @unary
+    async def UpdateUser(self, request: user_pb2.UpdateUserRequest) -> user_pb2.UpdateUserResponse:
         caller = current_principal()
         user_id = _user_id(request.user.name or "users/me", caller)
         if user_id != caller.user_id:
@@ -201,11 +178,10 @@ class UserService(user_grpc.UserServiceBase):
         row = await self.store.update(user_id, **values)
         if row is None:
             raise NotFound(f"users/{user_id} does not exist")
-        await stream.send_message(user_pb2.UpdateUserResponse(user=user_message(row)))
+        return user_pb2.UpdateUserResponse(user=user_message(row))
 
-    async def ListUsers(self, stream: Stream[user_pb2.ListUsersRequest, user_pb2.ListUsersResponse]) -> None:
-        request = await stream.recv_message()
-        assert request is not None
+    @unary
+    async def ListUsers(self, request: user_pb2.ListUsersRequest) -> user_pb2.ListUsersResponse:
         caller = current_principal()
         if not caller.is_admin:
             raise PermissionDenied("only admins can list users")
@@ -213,15 +189,10 @@ class UserService(user_grpc.UserServiceBase):
         params = {"m": "ListUsers"}
         rows = await self.store.page(decode_keyset(request.page_token, params), size + 1)
         rows, next_token = keyset_page(rows, size, lambda r: (r.create_time, r.id), params)
-        await stream.send_message(
-            user_pb2.ListUsersResponse(users=[user_message(r) for r in rows], next_page_token=next_token)
-        )
+        return user_pb2.ListUsersResponse(users=[user_message(r) for r in rows], next_page_token=next_token)
 
-    async def DisableUser(
-        self, stream: Stream[user_pb2.DisableUserRequest, user_pb2.DisableUserResponse]
-    ) -> None:
-        request = await stream.recv_message()
-        assert request is not None
+    @unary
+    async def DisableUser(self, request: user_pb2.DisableUserRequest) -> user_pb2.DisableUserResponse:
         caller = current_principal()
         if not caller.is_admin:
             raise PermissionDenied("only admins can disable users")
@@ -231,4 +202,4 @@ class UserService(user_grpc.UserServiceBase):
             raise NotFound(f"users/{user_id} does not exist")
         await self.refresh.revoke_user(user_id)
         log.info("account disabled", extra={"user_id": user_id, "by": caller.user_id})
-        await stream.send_message(user_pb2.DisableUserResponse(user=user_message(row)))
+        return user_pb2.DisableUserResponse(user=user_message(row))

@@ -5,10 +5,11 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from services.kit import AlreadyExists, Database
+from services.kit.db import keyset
 from services.kit.timestamps import utcnow
 
 from .models import UserRow
@@ -64,9 +65,6 @@ class UserStore:
 
     async def page(self, after: tuple[datetime, str] | None, limit: int) -> list[UserRow]:
         """Users newest first, after the keyset position ``after``."""
-        query = select(UserRow).order_by(UserRow.create_time.desc(), UserRow.id.desc()).limit(limit)
-        if after is not None:
-            t, i = after
-            query = query.where(or_(UserRow.create_time < t, and_(UserRow.create_time == t, UserRow.id < i)))
+        query = keyset(select(UserRow), UserRow.create_time, UserRow.id, after, limit, newest_first=True)
         async with self.db.reader() as session:
             return list((await session.execute(query)).scalars())

@@ -1,0 +1,76 @@
+"""Edge settings: the platform's settings (ports, stores, issuer) plus the edge's own options.
+
+Upstream addresses come from the platform's endpoints (`MEETMESH_USER__TARGET`, ...); the edge's
+options are under `MEETMESH_EDGE_SVC__<FIELD>` (e.g. `MEETMESH_EDGE_SVC__PORT=9800`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from services.kit import PlatformSettings
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+#: Services the edge may forward to: public packages map to these by their package's service name.
+UPSTREAM_SERVICES = ("user", "signaling", "meeting", "notification")
+
+#: RPCs that need no access token (the user service's anonymous methods).
+DEFAULT_ANONYMOUS = [
+    "/meetmesh.user.v1.UserService/Register",
+    "/meetmesh.user.v1.UserService/Login",
+    "/meetmesh.user.v1.UserService/RefreshSession",
+    "/meetmesh.user.v1.UserService/Logout",
+]
+
+
+class RateLimit(BaseModel):
+    """A token bucket: `rate` requests per second on average, bursts up to `burst`. rate 0 = off."""
+
+    rate: float = Field(default=50.0, ge=0)
+    burst: int = Field(default=100, ge=1)
+
+
+class EdgeOptions(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8800, ge=0, le=65535)
+    descriptor_set: Path = REPO_ROOT / "gen" / "meetmesh.binpb"
+    openapi: Path = REPO_ROOT / "gen" / "openapi" / "openapi.json"
+    #: The web client's built files, served at `/` when the folder exists.
+    web_root: Path = REPO_ROOT / "clients" / "web" / "dist"
+    #: Extra or overriding upstreams, service -> host:port (beside the platform's endpoints).
+    upstreams: dict[str, str] = Field(default_factory=dict)
+    #: Overrides for the JWKS and signaling WebSocket URLs (default: from the platform's endpoints).
+    jwks_url: str = ""
+    signaling_ws_url: str = ""
+    anonymous_methods: list[str] = Field(default_factory=lambda: list(DEFAULT_ANONYMOUS))
+    cors_origins: list[str] = Field(
+        default_factory=lambda: ["http://localhost:8800", "http://127.0.0.1:8800"]
+    )
+    rate_limit_address: RateLimit = Field(default_factory=RateLimit)
+    rate_limit_token: RateLimit = Field(default_factory=lambda: RateLimit(rate=20.0, burst=50))
+    max_request_bytes: int = Field(default=4 * 1024 * 1024, ge=1)
+    #: Deadline for JSON calls that send no `grpc-timeout` (seconds); streams get none.
+    default_timeout_s: float = Field(default=30.0, gt=0)
+    access_log: bool = True
+
+
+class EdgeSettings(PlatformSettings):
+    edge_svc: EdgeOptions = Field(default_factory=EdgeOptions)
+
+    def upstream_addresses(self) -> dict[str, str]:
+        addresses = {name: self.endpoint(name).address for name in UPSTREAM_SERVICES}
+        return addresses | self.edge_svc.upstreams
+
+    @property
+    def jwks_url(self) -> str:
+        return (
+            self.edge_svc.jwks_url or f"http://{self.user.host}:{self.user.http_port}/.well-known/jwks.json"
+        )
+
+    @property
+    def signaling_ws_url(self) -> str:
+        signaling = self.signaling
+        return self.edge_svc.signaling_ws_url or f"ws://{signaling.host}:{signaling.http_port}/rtc"

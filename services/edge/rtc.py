@@ -1,0 +1,86 @@
+"""The `/rtc` WebSocket proxy: browsers reach the signaling service's WebSocket through the edge.
+
+Messages (text and binary), the query string (which carries the join token), the chosen
+subprotocol and close codes pass through unchanged. An unreachable upstream is answered with an
+HTTP 503 before the handshake completes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+
+from services.edge.asgi import Receive, Scope, Send
+
+
+async def _deny(scope: Scope, send: Send, status: int, reason: bytes) -> None:
+    if "websocket.http.response" in scope.get("extensions", {}):
+        await send(
+            {
+                "type": "websocket.http.response.start",
+                "status": status,
+                "headers": [(b"content-type", b"text/plain")],
+            }
+        )
+        await send({"type": "websocket.http.response.body", "body": reason})
+    else:
+        await send({"type": "websocket.close", "code": 1013})
+
+
+async def proxy_websocket(scope: Scope, receive: Receive, send: Send, upstream_url: str) -> None:
+    message = await receive()
+    if message["type"] != "websocket.connect":
+        return
+    query = scope.get("query_string", b"").decode("latin-1")
+    url = upstream_url + ("?" + query if query else "")
+    subprotocols = scope.get("subprotocols") or None
+    try:
+        upstream = await connect(url, subprotocols=subprotocols, open_timeout=5, max_size=None)
+    except InvalidStatus as exc:
+        status = exc.response.status_code
+        await _deny(scope, send, status if 400 <= status < 500 else 502, b"signaling refused the connection")
+        return
+    except (OSError, InvalidHandshake, TimeoutError):
+        await _deny(scope, send, 503, b"signaling is unavailable")
+        return
+    async with upstream:
+        await send({"type": "websocket.accept", "subprotocol": upstream.subprotocol})
+        to_upstream = asyncio.create_task(_client_to_upstream(receive, upstream))
+        to_client = asyncio.create_task(_upstream_to_client(upstream, send))
+        _, pending = await asyncio.wait({to_upstream, to_client}, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
+                await task
+
+
+async def _client_to_upstream(receive: Receive, upstream: ClientConnection) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "websocket.disconnect":
+            await upstream.close(code=_forwardable(message.get("code", 1000)))
+            return
+        data = message.get("text") if message.get("text") is not None else message.get("bytes")
+        if data is not None:
+            await upstream.send(data)
+
+
+async def _upstream_to_client(upstream: ClientConnection, send: Send) -> None:
+    try:
+        async for data in upstream:
+            if isinstance(data, str):
+                await send({"type": "websocket.send", "text": data})
+            else:
+                await send({"type": "websocket.send", "bytes": data})
+    except ConnectionClosed:
+        pass
+    code = upstream.close_code or 1000
+    await send({"type": "websocket.close", "code": _forwardable(code), "reason": upstream.close_reason or ""})
+
+
+def _forwardable(code: int) -> int:
+    """Codes 1005/1006/1015 describe a connection and may not be sent in a close frame."""
+    return 1000 if code in (1005, 1006, 1015) else code

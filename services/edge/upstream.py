@@ -1,0 +1,104 @@
+"""Calls to the upstream grpclib services, passing message bytes through untouched.
+
+One HTTP/2 channel per upstream service. The pass-through codec hands the request bytes to
+grpclib as they came and returns reply bytes undecoded; a raw status-details codec keeps
+`grpc-status-details-bin` as bytes so that the edge forwards it unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+from grpclib.client import Channel, Stream
+from grpclib.const import Cardinality, Status
+from grpclib.encoding.base import CodecBase, StatusDetailsCodecBase
+from grpclib.exceptions import GRPCError, ProtocolError, StreamTerminatedError
+
+from services.edge.catalog import Rpc
+from services.edge.status import RpcStatus
+
+Metadata = list[tuple[str, str | bytes]]
+
+
+class PassthroughCodec(CodecBase):
+    """Messages are already-serialized protobuf bytes in both directions."""
+
+    __content_subtype__ = "proto"
+
+    def encode(self, message: Any, message_type: Any) -> bytes:
+        return message  # type: ignore[no-any-return]
+
+    def decode(self, data: bytes, message_type: Any) -> Any:
+        return data
+
+
+class RawDetailsCodec(StatusDetailsCodecBase):
+    """Keeps `grpc-status-details-bin` as the raw serialized `google.rpc.Status`."""
+
+    def encode(self, status: Status, message: str | None, details: Any) -> bytes:
+        return details  # type: ignore[no-any-return]
+
+    def decode(self, status: Status, message: str | None, data: bytes) -> Any:
+        return data
+
+
+def _cardinality(rpc: Rpc) -> Cardinality:
+    return Cardinality.UNARY_STREAM if rpc.server_streaming else Cardinality.UNARY_UNARY
+
+
+class Upstreams:
+    """Channels to the upstream services, keyed by service name (`user`, `meeting`, ...)."""
+
+    def __init__(self, addresses: Mapping[str, str]) -> None:
+        self._addresses = dict(addresses)
+        self._channels: dict[str, Channel] = {}
+
+    def channel(self, service: str) -> Channel | None:
+        channel = self._channels.get(service)
+        if channel is None:
+            address = self._addresses.get(service)
+            if address is None:
+                return None
+            host, _, port = address.rpartition(":")
+            channel = Channel(
+                host, int(port), codec=PassthroughCodec(), status_details_codec=RawDetailsCodec()
+            )
+            self._channels[service] = channel
+        return channel
+
+    def close(self) -> None:
+        for channel in self._channels.values():
+            channel.close()
+        self._channels.clear()
+
+    async def call(
+        self, rpc: Rpc, payload: bytes, metadata: Metadata, deadline_s: float | None
+    ) -> AsyncIterator[Metadata | bytes | RpcStatus]:
+        """Runs one call. Yields the initial metadata (a list), then each reply message (bytes),
+        and finally the status (an RpcStatus): always exactly one status, last."""
+        channel = self.channel(rpc.service)
+        if channel is None:
+            yield RpcStatus(Status.UNIMPLEMENTED, f"no upstream configured for service {rpc.service!r}")
+            return
+        stream: Stream[bytes, bytes] | None = None
+        try:
+            async with channel.request(  # message types are bytes: the codec passes them through
+                rpc.path, _cardinality(rpc), bytes, bytes, timeout=deadline_s, metadata=metadata
+            ) as stream:
+                await stream.send_message(payload, end=True)
+                await stream.recv_initial_metadata()
+                yield list((stream.initial_metadata or {}).items())
+                async for message in stream:
+                    yield message
+                await stream.recv_trailing_metadata()
+                yield RpcStatus(Status.OK, trailers=list((stream.trailing_metadata or {}).items()))
+        except GRPCError as exc:
+            trailers = list((stream.trailing_metadata or {}).items()) if stream is not None else []
+            yield RpcStatus(exc.status, exc.message or "", exc.details, trailers)
+        except TimeoutError:
+            yield RpcStatus(Status.DEADLINE_EXCEEDED, "deadline exceeded")
+        except (OSError, StreamTerminatedError):
+            yield RpcStatus(Status.UNAVAILABLE, f"service {rpc.service!r} is unavailable")
+        except ProtocolError:
+            yield RpcStatus(Status.INTERNAL, "upstream protocol error")

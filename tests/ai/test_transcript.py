@@ -22,7 +22,7 @@ from services.ai.segmentation import WINDOW, Segmenter, SpeechEnded, SpeechStart
 from services.ai.transcript import to_text, to_webvtt
 from services.kit import Runtime
 from tests.ai.conftest import AiPlatform, AiTestSettings, BundledTriton
-from tests.ai.speech import FLITE_SENTENCES, flite
+from tests.ai.speech import FLITE_SENTENCES, ROOT, flite
 from tests.ai.test_captions import stream_audio, with_pauses
 from tests.conftest import PG_URL, REDIS_URL
 from tests.support import Platform, make_settings
@@ -145,3 +145,46 @@ def test_stream_resampler_matches_whole_signal_resampling(rate: int) -> None:
     reference = resample_poly(x, r.up, r.down)
     assert out.size == reference.size
     assert np.allclose(out, reference, atol=1e-5)
+
+
+async def test_offline_analysis_and_transcripts_through_the_edge(meeting_platform: Platform) -> None:
+    """The public API over JSON through the built-in edge (real HTTP, real JWT check)."""
+    import base64
+
+    import cv2
+    import httpx
+    import skimage.data
+
+    from services.edge.app import Edge
+    from tests.edge.conftest import edge_settings
+    from tests.edge.harness import start_uvicorn, stop_uvicorn
+
+    descriptors = ROOT / "gen" / "meetmesh.binpb"
+    edge = Edge(edge_settings(meeting_platform, descriptors, max_request_bytes=4 * 1024 * 1024))
+    server, port = await start_uvicorn(edge)
+    try:
+        host = await meeting_platform.client("Host")
+        ok, png = cv2.imencode(".png", cv2.cvtColor(skimage.data.astronaut(), cv2.COLOR_RGB2BGR))
+        assert ok
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+            reply = await http.post(
+                "/v1/images:analyze",
+                headers=host.metadata,
+                json={"image": base64.b64encode(png.tobytes()).decode()},
+            )
+            assert reply.status_code == 200, reply.text
+            assert reply.json()["faces"][0]["emotion"] == "EMOTION_HAPPY"
+            corrupt = await http.post(
+                "/v1/images:analyze",
+                headers=host.metadata,
+                json={"image": base64.b64encode(b"not an image").decode()},
+            )
+            assert corrupt.status_code == 400
+            anonymous = await http.post("/v1/images:analyze", json={"image": "AAAA"})
+            assert anonymous.status_code == 401
+            meeting = await host.create_meeting()
+            listed = await http.get(f"/v1/{meeting.name}/transcriptSegments", headers=host.metadata)
+            assert listed.status_code == 200, listed.text
+            assert listed.json().get("transcriptSegments", []) == []
+    finally:
+        await stop_uvicorn(server)

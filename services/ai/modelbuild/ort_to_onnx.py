@@ -10,6 +10,7 @@ typed inputs and outputs, opset imports. The FlatBuffer bindings ship inside onn
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,7 @@ class _Converter:
     def __init__(self) -> None:
         self.fbs = _bindings()
         types = self.fbs.AttributeType.AttributeType
-        self.attribute_readers = {
+        self.attribute_readers: dict[int, Callable[[Any], Any]] = {
             types.FLOAT: lambda a: a.F(),
             types.INT: lambda a: a.I(),
             types.STRING: lambda a: a.S(),

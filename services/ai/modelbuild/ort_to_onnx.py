@@ -21,7 +21,12 @@ from services.ai.modelbuild import sources
 
 
 def _bindings() -> Any:
-    sys.path.insert(0, str(sources.package_dir("onnxruntime") / "tools" / "ort_format_model"))
+    # onnxruntime ships its flatbuffers bindings as a top-level package inside a folder that also
+    # holds a module named "types": append that folder (never prepend it) so the standard
+    # library keeps precedence.
+    folder = str(sources.package_dir("onnxruntime") / "tools" / "ort_format_model")
+    if folder not in sys.path:
+        sys.path.append(folder)
     from ort_flatbuffers_py import fbs
 
     return fbs

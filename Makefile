@@ -25,6 +25,8 @@ $(STAMP): pyproject.toml requirements-nodeps.txt
 install: $(STAMP) ## create the virtual environment and install meetmesh with its dev tools
 
 run: install gen ## set up and run the whole platform on the embedded defaults
+	@test -f var/model_repository/BUILD.json || $(MAKE) --no-print-directory models || \
+	  echo "note: the AI models could not be built (the TTS engines come from deploy/install-system-packages.sh); meetmesh runs without AI"
 	$(BIN)/meetmesh up
 
 gen: install ## generate gen/ and envoy/ from protos/ (Python, stubs, descriptors, OpenAPI, Envoy, TypeScript)

@@ -22,7 +22,6 @@ from tests.edge.conftest import EdgeStack
 from tests.edge.harness import free_port
 from tests.support import wait_until
 
-
 ROOT = Path(__file__).resolve().parents[2]
 
 

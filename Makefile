@@ -10,20 +10,23 @@ export PATH := $(BIN):$(PATH)
 export PYTHONPATH := $(CURDIR)/gen:$(CURDIR):$(CURDIR)/clients/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help install run gen gen-ts vendor check fmt lint types protolint test bench clean
+.PHONY: help install run gen gen-ts vendor check fmt lint types protolint test bench clean models
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-10s\033[0m %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements-nodeps.txt
 	@test -x $(PY) || $(PYTHON_BOOT) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet --no-deps -r requirements-nodeps.txt
 	@touch $(STAMP)
 
 install: $(STAMP) ## create the virtual environment and install meetmesh with its dev tools
 
 run: install gen ## set up and run the whole platform on the embedded defaults
+	@test -f var/model_repository/BUILD.json || $(MAKE) --no-print-directory models || \
+	  echo "note: the AI models could not be built (the TTS engines come from deploy/install-system-packages.sh); meetmesh runs without AI"
 	$(BIN)/meetmesh up
 
 gen: install ## generate gen/ and envoy/ from protos/ (Python, stubs, descriptors, OpenAPI, Envoy, TypeScript)
@@ -67,6 +70,9 @@ check: lint types protolint ## format check, lint (ruff), types (mypy; strict fo
 
 test: install node_modules ## run the test suite (needs PostgreSQL and Redis on 127.0.0.1, and Node 20)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+models: install ## build the Triton model repository under var/ (pinned packages, ~1 min on 2 cores)
+	$(PY) -m services.ai.modelbuild --out var/model_repository
 
 bench: install ## run the benchmarks (prints figures and ratios)
 	$(PY) -m bench

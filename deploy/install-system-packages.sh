@@ -8,6 +8,13 @@ PACKAGES=(
   chromium     # the browser test of signaling's /rtc (Playwright drives it; no browser download)
   janus        # make bench: the SFU baseline (videoroom plugin on loopback)
   coturn       # the TURN relay test of media (turnserver on loopback)
+  # ai: text-to-speech engines and real Czech speech for training/testing the synthetic-voice detector
+  espeak-ng
+  flite
+  festival
+  festvox-kallpc16k
+  festvox-czech-ph
+  fillets-ng-data-cs
 )
 missing=()
 for pkg in "${PACKAGES[@]}"; do

@@ -16,6 +16,7 @@ SERVICES: dict[str, str] = {
     "meeting": "services.meeting.server:create",
     "media": "services.media.server:create",
     "signaling": "services.signaling.server:create",
+    "ai": "services.ai.server:create",
 }
 
 Factory = Callable[[Runtime], Awaitable[ServiceSpec]]

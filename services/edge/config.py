@@ -15,7 +15,7 @@ from services.kit import PlatformSettings
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 #: Services the edge may forward to: public packages map to these by their package's service name.
-UPSTREAM_SERVICES = ("user", "signaling", "meeting", "notification")
+UPSTREAM_SERVICES = ("user", "signaling", "meeting", "notification", "ai")
 
 #: RPCs that need no access token (the user service's anonymous methods).
 DEFAULT_ANONYMOUS = [

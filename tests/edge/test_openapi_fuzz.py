@@ -35,6 +35,9 @@ CHECKS = [
 EXAMPLES_PER_MODE = 8
 SCHEMA = schemathesis.openapi.from_path(OPENAPI)
 OPERATIONS = [result.ok() for result in SCHEMA.get_all_operations()]
+# The fuzz stack runs the user and meeting services. The ai service needs the bundled Triton: its
+# public API is driven through the edge, bad input included, by tests/ai/test_transcript.py.
+FUZZED = [op for op in OPERATIONS if not any(tag.startswith("meetmesh.ai.") for tag in op.tags or [])]
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +55,7 @@ def test_the_document_covers_every_binding(stack: EdgeStack) -> None:
 
 
 @pytest.mark.parametrize("mode", [schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE])
-@pytest.mark.parametrize("operation", OPERATIONS, ids=lambda op: op.label)
+@pytest.mark.parametrize("operation", FUZZED, ids=lambda op: op.label)
 def test_generated_requests(
     stack: EdgeStack,
     bearer: dict[str, str],

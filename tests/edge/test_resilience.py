@@ -22,9 +22,14 @@ from tests.edge.conftest import EdgeStack
 from tests.edge.harness import free_port
 from tests.support import wait_until
 
+ROOT = Path(__file__).resolve().parents[2]
+
 
 def _spawn_echo(port: int, echo_dir: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([*sys.path, str(echo_dir)])}
+    # Only the project's own folders: the test process's sys.path can hold entries that some
+    # packages add at import time (onnxruntime adds a folder with a module named "types").
+    paths = [ROOT / "gen", ROOT, ROOT / "clients" / "python", echo_dir]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(str(p) for p in paths)}
     return subprocess.Popen([sys.executable, "-m", "tests.edge.echo_service", str(port)], env=env)
 
 

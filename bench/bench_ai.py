@@ -1,0 +1,343 @@
+"""AI inference benchmarks against the real bundled Triton (CPU, python backend).
+
+* ASR real-time factor: Moonshine base-en through Triton on 4-10 s utterances (target <= 0.15).
+* Emotion faces/s with 8 concurrent callers, dynamic batching on vs off (target >= 2x).
+* Triton path vs the same FER ONNX model called in-process with ONNX Runtime, batch 1 serial
+  (target: Triton overhead <= 25%).
+* Caption latency: speech streamed in real time through the ai service's Analyze stream; time from
+  the last speech sample sent to the final caption arriving (target p95 <= 1.5 s).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import os
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+from grpclib.client import Channel
+from numpy.typing import NDArray
+
+from meetmesh.ai.internal.v1 import analysis_stream_grpc
+from meetmesh.ai.internal.v1 import analysis_stream_pb2 as pb
+from services.ai.inference import InferenceClient
+from services.ai.live import LiveAnalysis, LiveOptions
+from services.ai.model_admin import ModelAdmin
+from services.ai.modelbuild import build, sources
+from services.ai.models import AnalysisEvent, Segment
+from services.ai.service import AnalysisStreamService
+from services.ai.triton import TritonOptions, TritonServer, free_port
+from services.kit import AuthMode, ServiceHost, ServiceSpec
+from tests.ai.speech import FLITE_SENTENCES, flite, real_recordings
+
+ROOT = Path(__file__).resolve().parents[1]
+BUILT = ROOT / "var" / "model_repository"
+
+
+class _MemoryStore:
+    """Results kept in memory: the latency bench measures inference and streaming, not a database."""
+
+    def __init__(self) -> None:
+        self.segments: list[Segment] = []
+
+    async def add_segment(self, segment: Segment) -> None:
+        self.segments.append(segment)
+
+    async def add_event(self, event: AnalysisEvent) -> None:
+        pass
+
+
+def _asr_clips() -> list[NDArray[Any]]:
+    return [a for a, _ in real_recordings()] + [flite(" ".join(FLITE_SENTENCES[:2]))]
+
+
+async def _asr_rtf(client: InferenceClient) -> float:
+    clips = _asr_clips()
+    await client.transcribe(clips[0])  # warm-up
+    audio_s = compute_s = 0.0
+    for clip in clips:
+        started = time.perf_counter()
+        await client.transcribe(clip)
+        compute_s += time.perf_counter() - started
+        audio_s += clip.size / 16000
+    return compute_s / audio_s
+
+
+def _in_process_asr_rtf(repository: Path) -> float:
+    """The asr model's own code and ONNX files (moonshine.py), called in this process."""
+    version = repository / "asr" / "1"
+    spec = importlib.util.spec_from_file_location("bench_moonshine", version / "moonshine.py")
+    assert spec is not None
+    assert spec.loader is not None
+    moonshine = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(moonshine)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 2  # as the asr config.pbtxt says
+    sessions = [
+        ort.InferenceSession(str(version / f"{name}.onnx"), options, providers=["CPUExecutionProvider"])
+        for name in ("encoder_model", "decoder_model_merged")
+    ]
+    model = moonshine.Moonshine(*sessions, moonshine.vocabulary(str(version / "tokenizer.bin")))
+    clips = _asr_clips()
+    model.transcribe(clips[0])
+    audio_s = compute_s = 0.0
+    for clip in clips:
+        started = time.perf_counter()
+        model.transcribe(np.ascontiguousarray(clip, dtype=np.float32))
+        compute_s += time.perf_counter() - started
+        audio_s += clip.size / 16000
+    return float(compute_s / audio_s)
+
+
+async def _word_error_rates(client: InferenceClient) -> tuple[float, float]:
+    """WER of Moonshine through Triton on flite (kal16) speech and on the real recordings."""
+    import jiwer
+
+    from tests.ai.test_captions import _words
+
+    flite_hyp = [await client.transcribe(flite(s)) for s in FLITE_SENTENCES]
+    real = real_recordings()
+    real_hyp = [await client.transcribe(a) for a, _ in real]
+    flite_wer = jiwer.wer(" ".join(map(_words, FLITE_SENTENCES)), " ".join(map(_words, flite_hyp)))
+    real_wer = jiwer.wer(" ".join(_words(t) for _, t in real), " ".join(map(_words, real_hyp)))
+    return flite_wer, real_wer
+
+
+async def _faces_per_s(client: InferenceClient, model: str, callers: int = 8, seconds: float = 4.0) -> float:
+    face = np.random.default_rng(0).uniform(-1, 1, (1, 64, 64, 1)).astype(np.float32)
+    await client.emotions(face, model)
+    done = 0
+    stop = time.perf_counter() + seconds
+
+    async def caller() -> None:
+        nonlocal done
+        while time.perf_counter() < stop:
+            await client.emotions(face, model)
+            done += 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*(caller() for _ in range(callers)))
+    return done / (time.perf_counter() - started)
+
+
+async def _execution_totals(client: InferenceClient, model: str) -> tuple[int, int]:
+    """(inferences, nanoseconds spent executing them) of a model's loaded versions, from Triton."""
+    faces = ns = 0
+    for entry in await client.statistics(model):
+        faces += int(entry.get("inference_count", 0))
+        for batch in entry.get("batch_stats", []):
+            ns += sum(
+                int(batch.get(k, {}).get("ns", 0))
+                for k in ("compute_input", "compute_infer", "compute_output")
+            )
+    return faces, ns
+
+
+async def _emotion_throughput(client: InferenceClient, model: str) -> tuple[float, float]:
+    """Client-observed faces/s with 8 callers, and faces per second of model execution in Triton."""
+    before = await _execution_totals(client, model)
+    observed = await _faces_per_s(client, model)
+    after = await _execution_totals(client, model)
+    return observed, (after[0] - before[0]) / max(after[1] - before[1], 1) * 1e9
+
+
+def _libmoonshine_rtf() -> float:
+    """Moonshine as the wheel ships it (libmoonshine on the `.ort` files), in this process."""
+    import ctypes
+
+    import moonshine_cpp.moonshine_cpp as mc
+
+    weights = sources.package_dir("moonshine_cpp") / "models" / "base-en"
+    handle = mc.moonshine_lib.moonshine_load_model(
+        str(weights / "encoder_model.ort").encode(),
+        str(weights / "decoder_model_merged.ort").encode(),
+        str(weights / "tokenizer.bin").encode(),
+        mc.MOONSHINE_MODEL_TYPE_BASE,
+    )
+    audio_s = compute_s = 0.0
+    try:
+        for clip, _ in real_recordings():
+            samples = np.ascontiguousarray(clip, dtype=np.float32)
+            text = ctypes.c_char_p(0)
+            started = time.perf_counter()
+            mc.moonshine_lib.moonshine_transcribe(
+                handle,
+                samples.ctypes.data_as(ctypes.POINTER(ctypes.c_float)),
+                samples.size,
+                ctypes.byref(text),
+            )
+            compute_s += time.perf_counter() - started
+            audio_s += samples.size / 16000
+    finally:
+        mc.moonshine_lib.moonshine_free_model(handle)
+    return compute_s / audio_s
+
+
+async def _serial_latency(client: InferenceClient, n: int = 300) -> float:
+    face = np.random.default_rng(1).uniform(-1, 1, (1, 64, 64, 1)).astype(np.float32)
+    await client.emotions(face)
+    started = time.perf_counter()
+    for _ in range(n):
+        await client.emotions(face)
+    return (time.perf_counter() - started) / n
+
+
+def _in_process_latency(repository: Path, n: int = 300) -> float:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    session = ort.InferenceSession(
+        str(repository / "emotion" / "1" / "model.onnx"), options, providers=["CPUExecutionProvider"]
+    )
+    face = np.random.default_rng(1).uniform(-1, 1, (1, 64, 64, 1)).astype(np.float32)
+    session.run(None, {"input": face})
+    started = time.perf_counter()
+    for _ in range(n):
+        session.run(None, {"input": face})
+    return (time.perf_counter() - started) / n
+
+
+async def _caption_latency(client: InferenceClient, options: LiveOptions) -> list[float]:
+    """Seconds from sending the last speech sample of an utterance to its final caption arriving.
+
+    The final caption's `end_ms` is where the VAD saw speech stop plus its 120 ms pad; the wall-clock
+    time at which that sample was sent is looked up from the send log.
+    """
+    host = ServiceHost(_spec(client, options), None, shutdown_grace_s=1.0)
+    await host.start()
+    channel = Channel("127.0.0.1", host.grpc_port)
+    latencies: list[float] = []
+    chunk = 320  # 20 ms
+    try:
+        stub = analysis_stream_grpc.AnalysisStreamServiceStub(channel)
+        silence = np.zeros(16000, dtype=np.float32)
+        pcm = (np.concatenate([p for s in FLITE_SENTENCES for p in (flite(s), silence)]) * 32767).astype(
+            "<i2"
+        )
+        for round_ in range(2):
+            sent_at: list[float] = []  # wall time at which chunk i was sent
+            arrivals: list[tuple[float, int]] = []
+            async with stub.Analyze.open() as stream:
+                await stream.send_message(
+                    pb.AnalyzeRequest(
+                        config=pb.StreamConfig(
+                            participant=f"meetings/bench/participants/p{round_}",
+                            sample_rate_hertz=16000,
+                            encoding=pb.AUDIO_ENCODING_LINEAR16,
+                            captions=True,
+                            synthetic_voice=True,
+                        )
+                    )
+                )
+
+                async def receive(
+                    stream: object = stream, arrivals: list[tuple[float, int]] = arrivals
+                ) -> None:
+                    async for event in stream:  # type: ignore[attr-defined]
+                        if event.HasField("caption") and event.caption.is_final:
+                            arrivals.append((time.perf_counter(), event.caption.end_ms))
+
+                receiver = asyncio.create_task(receive())
+                started = time.perf_counter()
+                for i, start in enumerate(range(0, pcm.size, chunk)):
+                    await asyncio.sleep(max(0.0, started + i * 0.02 - time.perf_counter()))  # real time
+                    await stream.send_message(
+                        pb.AnalyzeRequest(audio=pb.AudioChunk(data=pcm[start : start + chunk].tobytes()))
+                    )
+                    sent_at.append(time.perf_counter())
+                await stream.end()
+                await receiver
+            for arrived, end_ms in arrivals:
+                last_speech_chunk = min(max(end_ms - 120, 0) * 16 // chunk, len(sent_at) - 1)
+                latencies.append(arrived - sent_at[last_speech_chunk])
+    finally:
+        channel.close()
+        await host.stop()
+    return latencies
+
+
+def _spec(client: InferenceClient, options: LiveOptions) -> ServiceSpec:
+    live = LiveAnalysis(client, _MemoryStore(), options)  # type: ignore[arg-type]
+    return ServiceSpec(name="ai-bench", handlers=[AnalysisStreamService(live)], default_auth=AuthMode.NONE)
+
+
+async def _run() -> None:
+    if not (BUILT / "BUILD.json").is_file():
+        build(BUILT, ROOT / "var" / "cache" / "modelbuild")
+    with tempfile.TemporaryDirectory() as tmp:
+        repository = Path(tmp) / "model_repository"
+        shutil.copytree(BUILT, repository, copy_function=shutil.copy)
+        server = TritonServer(
+            TritonOptions(repository, Path(tmp) / "work", grpc_port=free_port(), supervise=False)
+        )
+        await server.start()
+        print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores (shared machine)")
+        client = InferenceClient(server.url, timeout_s=60)
+        try:
+            rtf = await _asr_rtf(client)
+            flite_wer, real_wer = await _word_error_rates(client)
+            print(f"ASR word error rate: flite kal16 {flite_wer:.1%}, real recordings {real_wer:.1%}")
+            print(f"ASR real-time factor (Moonshine base-en via Triton): {rtf:.3f}  (target <= 0.15)")
+
+            local_rtf = _in_process_asr_rtf(repository)
+            print(
+                f"ASR real-time factor, same ONNX model and code in-process: {local_rtf:.3f}: "
+                f"Triton overhead {(rtf / local_rtf - 1) * 100:.0f}%  (target <= 25%)"
+            )
+            print(f"ASR real-time factor, libmoonshine on the wheel's .ort files: {_libmoonshine_rtf():.3f}")
+
+            batched, batched_exec = await _emotion_throughput(client, "emotion")
+            admin = ModelAdmin(client, repository)
+            config = admin.config("emotion", [1])
+            config.pop("dynamic_batching", None)
+            await client.load("emotion", config)
+            unbatched, unbatched_exec = await _emotion_throughput(client, "emotion")
+            await client.load("emotion", admin.config("emotion", [1]))
+            print(
+                f"emotion, 8 callers, at the client: {batched:.0f} faces/s batched, {unbatched:.0f} plain "
+                f"= {batched / unbatched:.2f}x  (target >= 2x)"
+            )
+            print(
+                f"emotion, model execution inside Triton: {batched_exec:.0f} faces/s batched, "
+                f"{unbatched_exec:.0f} unbatched: {batched_exec / unbatched_exec:.2f}x"
+            )
+
+            triton_s = await _serial_latency(client)
+            local_s = _in_process_latency(repository)
+            print(
+                f"emotion, batch 1 serial: Triton {triton_s * 1000:.2f} ms, in-process ONNX Runtime "
+                f"{local_s * 1000:.2f} ms: Triton overhead {(triton_s / local_s - 1) * 100:.0f}% "
+                f"(+{(triton_s - local_s) * 1000:.2f} ms/request)  (target <= 25%)"
+            )
+            print(
+                f"emotion throughput: Triton (8 callers, batching) {batched:.0f} faces/s vs in-process "
+                f"serial {1 / local_s:.0f} faces/s: Triton at {batched * local_s * 100:.0f}% of in-process"
+            )
+
+            for label, options in (
+                ("with interim captions", LiveOptions()),
+                ("finals only", LiveOptions(interim_every_s=3600)),
+            ):
+                latencies = sorted(await _caption_latency(client, options))
+                p95 = latencies[min(len(latencies) - 1, round(0.95 * (len(latencies) - 1)))]
+                print(
+                    f"caption latency {label}, end of utterance -> final ({len(latencies)} utterances): "
+                    f"median {statistics.median(latencies):.2f} s, p95 {p95:.2f} s  (target p95 <= 1.5 s)"
+                )
+        finally:
+            await client.close()
+            await server.stop()
+
+
+def main() -> None:
+    asyncio.run(_run())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,30 @@
+"""The ai service's settings (``MEETMESH_AI_SVC__*`` for its own knobs)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from services.kit import PlatformSettings
+
+
+class AiServiceOptions(BaseModel):
+    # The model repository built by `make models` (shared with Triton).
+    model_repository: Path = Path("./var/model_repository")
+    # Start and supervise the bundled tritonserver; false to use an external Triton at triton_url.
+    manage_triton: bool = True
+    triton_url: str = "127.0.0.1:8001"
+    triton_workdir: Path = Path("./var/triton")
+    triton_metrics_port: int = Field(default=8002, ge=0, le=65535)
+    inference_timeout_s: float = Field(default=30.0, gt=0)
+    # Results: "relational" (the service's database) or a mongodb:// URL.
+    results_store: str = "relational"
+    # A final caption's synthetic-voice score at or above this raises an alert for the host.
+    synthetic_alert_threshold: float = Field(default=0.8, ge=0, le=1)
+    interim_every_s: float = Field(default=1.0, gt=0)
+    stream_idle_timeout_s: float = Field(default=30.0, gt=0)
+
+
+class AiSettings(PlatformSettings):
+    ai_svc: AiServiceOptions = AiServiceOptions()

@@ -1,0 +1,372 @@
+"""Live analysis of one participant's stream (the `Analyze` bidi RPC's engine).
+
+::
+
+    audio chunks -> 16 kHz -> vad (Triton, 32 ms windows) -> Segmenter
+                                   |  speech start/end -> VoiceActivity
+                                   |  every `interim_every_s` while speaking -> asr -> interim Caption
+                                   '  end of utterance -> asr + synthetic_voice -> store -> final Caption
+                                                                                 + SyntheticVoice
+    video frames -> face_detector -> emotion (batched) -> FrameEmotions (frames are dropped while busy)
+
+Finals are produced in utterance order by one worker; the receive loop never waits for a model.
+A bad message raises InvalidArgument: workers are cancelled, finals already stored stay, a partial
+utterance is dropped (each stored result is one single-row transaction).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from meetmesh.ai.internal.v1 import analysis_stream_pb2 as pb
+from meetmesh.ai.v1 import ai_pb2
+from services.kit import InvalidArgument
+
+from .audio import SAMPLE_RATE, StreamResampler, pcm_samples
+from .inference import VAD_CONTEXT, InferenceClient
+from .models import AnalysisEvent, Segment
+from .segmentation import WINDOW, Segmenter, SpeechEnded, SpeechStarted
+from .store import ResultsStore
+from .vision import analyze_faces, decode_image
+
+Emit = Callable[[pb.AnalyzeResponse], Awaitable[None]]
+_ENCODINGS = {pb.AUDIO_ENCODING_LINEAR16: "LINEAR16", pb.AUDIO_ENCODING_FLOAT32: "FLOAT32"}
+
+
+@dataclass(frozen=True)
+class LiveOptions:
+    interim_every_s: float = 1.0
+    alert_threshold: float = 0.8
+    idle_timeout_s: float = 30.0
+    # Audio handed to the VAD in one Triton call (a multiple of 32 ms).
+    vad_batch_windows: int = 4
+
+
+def emotion_proto(
+    result_box: tuple[int, int, int, int], emotion: str, scores: tuple[float, ...]
+) -> ai_pb2.FaceEmotion:
+    x, y, w, h = result_box
+    return ai_pb2.FaceEmotion(
+        box=ai_pb2.BoundingBox(x=x, y=y, width=w, height=h),
+        emotion=ai_pb2.Emotion.Value(f"EMOTION_{emotion.upper()}"),
+        scores=list(scores),
+    )
+
+
+@dataclass
+class _Utterance:
+    id: int
+    start: int  # samples from stream start
+    end: int = 0
+
+
+class LiveAnalysis:
+    """Analyses one stream; `run` returns when the client half-closed and all work is done."""
+
+    def __init__(
+        self, client: InferenceClient, store: ResultsStore, options: LiveOptions | None = None
+    ) -> None:
+        self.client = client
+        self.store = store
+        self.o = options or LiveOptions()
+
+    async def run(self, requests: AsyncIterator[pb.AnalyzeRequest], emit: Emit) -> None:
+        first = await self._next(requests)
+        if first is None:
+            return
+        if first.WhichOneof("payload") != "config":
+            raise InvalidArgument([("config", "the first message of a stream must be the config")])
+        session = _Session(self, first.config, emit)
+        try:
+            while (request := await self._next(requests)) is not None:
+                kind = request.WhichOneof("payload")
+                if kind == "audio":
+                    await session.audio(request.audio.data)
+                elif kind == "frame":
+                    session.frame(request.frame)
+                else:
+                    raise InvalidArgument([("config", "only the first message may be a config")])
+                session.check()
+            await session.finish()
+        finally:
+            await session.cancel()
+
+    async def _next(self, requests: AsyncIterator[pb.AnalyzeRequest]) -> pb.AnalyzeRequest | None:
+        try:
+            return await asyncio.wait_for(anext(requests), self.o.idle_timeout_s)
+        except StopAsyncIteration:
+            return None
+        except TimeoutError:
+            raise InvalidArgument(
+                [
+                    (
+                        "stream",
+                        f"no message for {self.o.idle_timeout_s:.0f} s; half-close the stream when done",
+                    )
+                ],
+                reason="INVALID_FIELD",
+            ) from None
+
+
+class _Session:
+    def __init__(self, owner: LiveAnalysis, config: pb.StreamConfig, emit: Emit) -> None:
+        self.client, self.store, self.o = owner.client, owner.store, owner.o
+        self.config = config
+        parts = config.participant.split("/")
+        self.meeting_id, self.participant_id = parts[1], parts[3]
+        self.encoding = _ENCODINGS[config.encoding]
+        self.rate = config.sample_rate_hertz
+        self.resampler = StreamResampler(self.rate)
+        self.started_at = datetime.now(UTC)
+        self._emit_lock = asyncio.Lock()
+        self._emit_raw = emit
+        self.segmenter = Segmenter()
+        self.state = np.zeros((2, 1, 128), dtype=np.float32)
+        self.context = np.zeros(VAD_CONTEXT, dtype=np.float32)
+        self.pending = np.zeros(0, dtype=np.float32)  # resampled, not yet through the VAD
+        self.history = np.zeros(0, dtype=np.float32)  # audio from `history_start` on
+        self.history_start = 0
+        self.utterance: _Utterance | None = None
+        self.next_utterance = 1
+        self.last_interim = 0
+        self.last_final = 0  # utterance id of the latest final caption
+        self.interim: asyncio.Task[None] | None = None
+        self.finals: asyncio.Queue[tuple[_Utterance, NDArray[Any]] | None] = asyncio.Queue()
+        self.finalizing = False  # interims wait while a final is being produced
+        self.final_worker = asyncio.create_task(self._finalize_loop())
+        self.frames: asyncio.Queue[pb.VideoFrame | None] = asyncio.Queue(maxsize=2)
+        self.frame_worker = asyncio.create_task(self._frame_loop()) if config.emotion else None
+
+    async def emit(self, response: pb.AnalyzeResponse) -> None:
+        async with self._emit_lock:
+            await self._emit_raw(response)
+
+    # -- audio ---------------------------------------------------------------------------------
+    async def audio(self, data: bytes) -> None:
+        samples = pcm_samples(data, self.encoding)
+        if samples.size > self.rate:
+            raise InvalidArgument([("audio.data", "a chunk must hold at most 1 s of audio")])
+        self.pending = np.concatenate([self.pending, self.resampler.push(samples)])
+        batch = WINDOW * self.o.vad_batch_windows
+        while self.pending.size >= batch:
+            chunk, self.pending = self.pending[:batch], self.pending[batch:]
+            await self._vad(chunk)
+
+    async def _vad(self, chunk: NDArray[Any]) -> None:
+        probabilities, self.state, self.context = await self.client.voice_activity(
+            chunk, self.state, self.context
+        )
+        self.history = np.concatenate([self.history, chunk])
+        for p in probabilities:
+            event = self.segmenter.push(float(p))
+            if isinstance(event, SpeechStarted):
+                self.utterance = _Utterance(self.next_utterance, event.start)
+                self.next_utterance += 1
+                self.last_interim = event.start
+                await self.emit(
+                    pb.AnalyzeResponse(
+                        voice_activity=pb.VoiceActivity(speaking=True, offset_ms=event.start // 16)
+                    )
+                )
+            elif isinstance(event, SpeechEnded):
+                await self._end_utterance(event)
+        self._maybe_interim(float(probabilities[-1]) if len(probabilities) else 0.0)
+        self._trim_history()
+
+    def _slice(self, start: int, end: int) -> NDArray[Any]:
+        return self.history[max(start - self.history_start, 0) : max(end - self.history_start, 0)]
+
+    def _trim_history(self) -> None:
+        keep_from = self.utterance.start if self.utterance else self.segmenter.position - SAMPLE_RATE
+        drop = max(0, keep_from - self.history_start)
+        if drop:
+            self.history = self.history[drop:]
+            self.history_start += drop
+
+    async def _end_utterance(self, event: SpeechEnded) -> None:
+        utterance, self.utterance = self.utterance, None
+        if utterance is None:
+            return
+        utterance.end = event.end
+        await self.emit(
+            pb.AnalyzeResponse(voice_activity=pb.VoiceActivity(speaking=False, offset_ms=event.end // 16))
+        )
+        await self.finals.put((utterance, self._slice(event.start, event.end).copy()))
+
+    def _maybe_interim(self, latest_probability: float) -> None:
+        """Decode the utterance so far, unless a decode or a final is in work, or speech is pausing
+        (a pause may be the end: an interim started then would delay the final)."""
+        u = self.utterance
+        if (
+            u is None
+            or latest_probability < self.segmenter.o.onset
+            or self.finalizing
+            or not self.finals.empty()
+            or not self.config.captions
+            or (self.interim and not self.interim.done())
+            or self.segmenter.position - self.last_interim < self.o.interim_every_s * SAMPLE_RATE
+        ):
+            return
+        self.last_interim = self.segmenter.position
+        audio = self._slice(u.start, self.segmenter.position).copy()
+        self.interim = asyncio.create_task(self._interim(u, audio, self.segmenter.position))
+
+    async def _interim(self, utterance: _Utterance, audio: NDArray[Any], end: int) -> None:
+        text = await self.client.transcribe(audio)
+        caption = pb.Caption(
+            utterance_id=utterance.id,
+            is_final=False,
+            text=text,
+            start_ms=utterance.start // 16,
+            end_ms=end // 16,
+        )
+        async with self._emit_lock:
+            if text and utterance.id > self.last_final:  # never after the utterance's final
+                await self._emit_raw(pb.AnalyzeResponse(caption=caption))
+
+    # -- finals --------------------------------------------------------------------------------
+    async def _finalize_loop(self) -> None:
+        while (item := await self.finals.get()) is not None:
+            self.finalizing = True
+            try:
+                await self._finalize(*item)
+            finally:
+                self.finalizing = False
+
+    async def _finalize(self, utterance: _Utterance, audio: NDArray[Any]) -> None:
+        text_task = self.client.transcribe(audio) if self.config.captions else _no_text()
+        score_task = self.client.synthetic_score(audio) if self.config.synthetic_voice else _no_score()
+        text, score = await asyncio.gather(text_task, score_task)
+        segment_name = ""
+        if text:
+            segment = Segment(
+                uuid.uuid4().hex,
+                self.meeting_id,
+                self.participant_id,
+                self.started_at + timedelta(milliseconds=utterance.start // 16),
+                utterance.start // 16,
+                utterance.end // 16,
+                text,
+                score,
+            )
+            await self.store.add_segment(segment)
+            segment_name = f"meetings/{self.meeting_id}/transcriptSegments/{segment.id}"
+            self.last_final = utterance.id
+            await self.emit(
+                pb.AnalyzeResponse(
+                    caption=pb.Caption(
+                        utterance_id=utterance.id,
+                        is_final=True,
+                        text=text,
+                        start_ms=utterance.start // 16,
+                        end_ms=utterance.end // 16,
+                        segment=segment_name,
+                    )
+                )
+            )
+        if self.config.synthetic_voice:
+            alert = score >= self.o.alert_threshold
+            if alert:
+                await self.store.add_event(
+                    self._event("synthetic_voice_alert", {"utterance_id": utterance.id, "score": score})
+                )
+            await self.emit(
+                pb.AnalyzeResponse(
+                    synthetic_voice=pb.SyntheticVoice(utterance_id=utterance.id, score=score, alert=alert)
+                )
+            )
+
+    def _event(self, kind: str, payload: dict[str, object]) -> AnalysisEvent:
+        return AnalysisEvent(
+            uuid.uuid4().hex,
+            self.meeting_id,
+            self.participant_id,
+            kind,
+            json.dumps(payload),
+            datetime.now(UTC),
+        )
+
+    # -- frames --------------------------------------------------------------------------------
+    def frame(self, frame: pb.VideoFrame) -> None:
+        if self.frame_worker is None:
+            return
+        with contextlib.suppress(asyncio.QueueFull):  # sampled frames: drop while busy
+            self.frames.put_nowait(frame)
+
+    async def _frame_loop(self) -> None:
+        while (frame := await self.frames.get()) is not None:
+            rgb = decode_image(frame.image, "frame.image")
+            faces = await analyze_faces(self.client, rgb)
+            if faces:
+                await self.store.add_event(
+                    self._event(
+                        "emotion",
+                        {
+                            "offset_ms": frame.offset_ms,
+                            "faces": [{"box": f.box, "emotion": f.emotion} for f in faces],
+                        },
+                    )
+                )
+            await self.emit(
+                pb.AnalyzeResponse(
+                    emotions=pb.FrameEmotions(
+                        offset_ms=frame.offset_ms,
+                        faces=[emotion_proto(f.box, f.emotion, f.scores) for f in faces],
+                    )
+                )
+            )
+
+    # -- end -----------------------------------------------------------------------------------
+    async def finish(self) -> None:
+        """The client half-closed: analyse what is left, then wait for every worker."""
+        self.pending = np.concatenate([self.pending, self.resampler.flush()])
+        if self.pending.size:
+            tail = np.pad(self.pending, (0, -self.pending.size % WINDOW))
+            self.pending = np.zeros(0, dtype=np.float32)
+            await self._vad(tail)
+        ended = self.segmenter.flush()
+        if ended is not None:
+            await self._end_utterance(ended)
+        else:
+            self.utterance = None
+        await self.finals.put(None)
+        await self.final_worker
+        if self.frame_worker is not None:
+            await self.frames.put(None)
+            await self.frame_worker
+        if self.interim is not None:
+            await self.interim
+
+    def check(self) -> None:
+        """A worker that failed (a corrupt frame, Triton down) fails the stream."""
+        for task in (self.final_worker, self.frame_worker, self.interim):
+            if task is not None and task.done() and not task.cancelled() and (error := task.exception()):
+                raise error
+
+    async def cancel(self) -> None:
+        tasks = [
+            t for t in (self.final_worker, self.frame_worker, self.interim) if t is not None and not t.done()
+        ]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+
+async def _no_text() -> str:
+    return ""
+
+
+async def _no_score() -> float:
+    return 0.0

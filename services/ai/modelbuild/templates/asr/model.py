@@ -1,0 +1,48 @@
+"""Speech recognition: Moonshine base-en (see moonshine.py) on ONNX Runtime.
+
+Input `audio` FP32 [n] at 16 kHz (0.1 s to 30 s); output `text` BYTES [1] (UTF-8). The weights are
+moonshine_cpp's, rewritten from ORT format to ONNX by the model build.
+"""
+
+import os
+import sys
+
+import numpy as np
+import triton_python_backend_utils as pb_utils
+
+sys.path.insert(0, os.path.dirname(__file__))
+import onnx_runtime
+from moonshine import Moonshine, vocabulary
+
+_MIN, _MAX = 1600, 30 * 16000
+
+
+class TritonPythonModel:
+    def initialize(self, args):
+        here = os.path.dirname(__file__)
+        self.model = Moonshine(
+            onnx_runtime.session(args, os.path.join(here, "encoder_model.onnx")),
+            onnx_runtime.session(args, os.path.join(here, "decoder_model_merged.onnx")),
+            vocabulary(os.path.join(here, "tokenizer.bin")),
+        )
+
+    def execute(self, requests):
+        responses = []
+        for request in requests:
+            audio = np.ascontiguousarray(
+                pb_utils.get_input_tensor_by_name(request, "audio").as_numpy().reshape(-1), dtype=np.float32
+            )
+            if not _MIN <= audio.size <= _MAX:
+                responses.append(
+                    pb_utils.InferenceResponse(
+                        error=pb_utils.TritonError("audio must be 0.1 s to 30 s at 16 kHz")
+                    )
+                )
+                continue
+            text = self.model.transcribe(audio)
+            responses.append(
+                pb_utils.InferenceResponse(
+                    [pb_utils.Tensor("text", np.array([text.encode()], dtype=np.object_))]
+                )
+            )
+        return responses

@@ -1,0 +1,79 @@
+"""Utterance segmentation from per-window speech probabilities (silero-vad's 32 ms windows).
+
+Pure state machine, no I/O: speech starts when a window crosses `onset`, ends after `min_silence_ms`
+below `offset`; an utterance longer than `max_utterance_ms` is cut. Offsets are in samples at 16 kHz.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+WINDOW = 512
+_MS = 16  # samples per millisecond
+
+
+@dataclass(frozen=True)
+class SegmenterOptions:
+    onset: float = 0.5
+    offset: float = 0.35
+    min_silence_ms: int = 300
+    min_speech_ms: int = 200
+    max_utterance_ms: int = 20000
+    pad_ms: int = 120
+
+
+@dataclass(frozen=True)
+class SpeechStarted:
+    start: int
+
+
+@dataclass(frozen=True)
+class SpeechEnded:
+    start: int
+    end: int
+
+
+class Segmenter:
+    def __init__(self, options: SegmenterOptions | None = None) -> None:
+        self.o = options or SegmenterOptions()
+        self.position = 0  # samples consumed
+        self.start: int | None = None
+        self._speech_from = 0  # where speech was detected (without the pad)
+        self._silence_since: int | None = None
+
+    @property
+    def speaking(self) -> bool:
+        return self.start is not None
+
+    def push(self, probability: float) -> SpeechStarted | SpeechEnded | None:
+        """Feeds one window's probability; returns an event when speech starts or ends."""
+        here = self.position
+        self.position += WINDOW
+        if self.start is None:
+            if probability >= self.o.onset:
+                self.start = max(0, here - self.o.pad_ms * _MS)
+                self._speech_from = here
+                self._silence_since = None
+                return SpeechStarted(self.start)
+            return None
+        if probability < self.o.offset:
+            if self._silence_since is None:
+                self._silence_since = here
+            if here + WINDOW - self._silence_since >= self.o.min_silence_ms * _MS:
+                return self._end(self._silence_since)
+        else:
+            self._silence_since = None
+        if self.position - self.start >= self.o.max_utterance_ms * _MS:
+            return self._end(self.position)
+        return None
+
+    def flush(self) -> SpeechEnded | None:
+        """Ends an utterance in progress (the stream ended)."""
+        return self._end(self.position) if self.start is not None else None
+
+    def _end(self, speech_to: int) -> SpeechEnded | None:
+        start, self.start, self._silence_since = self.start, None, None
+        assert start is not None
+        if speech_to - self._speech_from < self.o.min_speech_ms * _MS:
+            return None  # a blip, not an utterance
+        return SpeechEnded(start, min(speech_to + self.o.pad_ms * _MS, self.position))

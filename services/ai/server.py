@@ -1,0 +1,91 @@
+"""Wiring of the ai service: Triton (bundled and supervised, or external), results store, handlers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from services.kit import AuthMode, Runtime, ServiceSpec, Unavailable
+from services.kit.logs import get_logger
+
+from .config import AiSettings
+from .inference import InferenceClient
+from .live import LiveAnalysis, LiveOptions
+from .meetings import MeetingAccess
+from .model_admin import ModelAdmin
+from .service import AnalysisService, AnalysisStreamService
+from .store import MongoResultsStore, RelationalResultsStore, ResultsStore
+from .triton import TritonOptions, TritonServer
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+log = get_logger("meetmesh.ai")
+ANALYZE = "/meetmesh.ai.internal.v1.AnalysisStreamService/Analyze"
+
+
+async def create(runtime: Runtime) -> ServiceSpec:
+    settings = runtime.settings
+    if not isinstance(settings, AiSettings):
+        settings = AiSettings(**settings.model_dump())
+    opts = settings.ai_svc
+    on_start, on_stop = [], []
+    triton_url = opts.triton_url
+    if opts.manage_triton and not (opts.model_repository / "BUILD.json").is_file():
+        # The other services keep running; this one answers UNAVAILABLE until models are built.
+        log.error("no model repository; run `make models`", extra={"path": str(opts.model_repository)})
+    elif opts.manage_triton:
+        _host, _, port = opts.triton_url.rpartition(":")
+        triton = TritonServer(
+            TritonOptions(
+                repository=opts.model_repository,
+                workdir=opts.triton_workdir,
+                grpc_port=int(port),
+                metrics_port=opts.triton_metrics_port,
+            )
+        )
+        triton_url = triton.url
+        on_start.append(triton.start)
+        on_stop.append(triton.stop)
+    client = InferenceClient(triton_url, opts.inference_timeout_s)
+
+    store: ResultsStore
+    if opts.results_store == "relational":
+        db = runtime.database("ai")
+        await db.migrate(MIGRATIONS)
+        store = RelationalResultsStore(db)
+    else:
+        mongo = MongoResultsStore(opts.results_store)
+        await mongo.ensure_indexes()
+        store = mongo
+        on_stop.append(mongo.close)
+    access = MeetingAccess(settings.meeting.address)
+    live = LiveAnalysis(
+        client,
+        store,
+        LiveOptions(
+            interim_every_s=opts.interim_every_s,
+            alert_threshold=opts.synthetic_alert_threshold,
+            idle_timeout_s=opts.stream_idle_timeout_s,
+        ),
+    )
+    handlers = [
+        AnalysisService(client, store, ModelAdmin(client, opts.model_repository), access),
+        AnalysisStreamService(live),
+    ]
+
+    async def triton_ready() -> None:
+        index = await client.repository_index()
+        if not index:
+            raise Unavailable("no model loaded")
+
+    async def close() -> None:
+        access.close()
+        await client.close()
+
+    return ServiceSpec(
+        name="ai",
+        handlers=handlers,
+        auth={ANALYZE: AuthMode.NONE},  # internal: reached by media only, never routed by the edge
+        on_start=on_start,
+        on_stop=[close, *on_stop],
+        readiness=[triton_ready],
+        is_revoked=runtime.revocations.is_revoked,
+    )

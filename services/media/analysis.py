@@ -19,7 +19,6 @@ from collections.abc import Callable
 
 import av
 from grpclib.client import Stream
-from grpclib.exceptions import GRPCError, StreamTerminatedError
 
 from meetmesh.ai.internal.v1 import analysis_stream_grpc
 from meetmesh.ai.internal.v1 import analysis_stream_pb2 as pb
@@ -61,7 +60,6 @@ class AnalysisStream:
         self.meeting = meeting
         self.participant = participant
         self._queue: asyncio.Queue[bytes | None] = asyncio.Queue(QUEUE_CHUNKS)
-        self._closing = False
         self._task = asyncio.ensure_future(self._run())
 
     async def audio(self, pcm: bytes, offset_ms: int) -> None:
@@ -72,7 +70,6 @@ class AnalysisStream:
         """Frames are not analysed here (captions need audio only)."""
 
     async def close(self) -> None:
-        self._closing = True
         while True:  # make room for the end marker: the stream is ending anyway
             try:
                 self._queue.put_nowait(None)
@@ -85,21 +82,23 @@ class AnalysisStream:
             log.warning("AI analysis stream did not end in time; dropped")
 
     async def _run(self) -> None:
+        """Opens the stream when audio arrives; reopens after a failure (with backoff) or after the
+        ai service ended it (an idle stream), at the next chunk."""
         backoff = self._consumer.backoff_s
-        while not self._closing:
+        while (first := await self._queue.get()) is not None:
             try:
-                await self._stream()
-                return
-            except (GRPCError, StreamTerminatedError, ConnectionError, OSError) as exc:
-                if self._closing:
+                if await self._stream(first):
                     return
+                backoff = self._consumer.backoff_s
+            except Exception as exc:  # any stream failure: media keeps flowing, the stream reopens
                 log.warning(
                     "AI analysis stream failed (%s); reopening in %.1f s", type(exc).__name__, backoff
                 )
-            await asyncio.sleep(backoff)  # backoff between reconnection attempts
-            backoff = min(backoff * 2, self._consumer.max_backoff_s)
+                await asyncio.sleep(backoff)  # backoff between reconnection attempts
+                backoff = min(backoff * 2, self._consumer.max_backoff_s)
 
-    async def _stream(self) -> None:
+    async def _stream(self, first: bytes) -> bool:
+        """One ``Analyze`` stream; True when it ended because the sink closed."""
         config = pb.StreamConfig(
             participant=f"meetings/{self.meeting}/participants/{self.participant}",
             sample_rate_hertz=AUDIO_RATE,
@@ -110,16 +109,27 @@ class AnalysisStream:
             stub = analysis_stream_grpc.AnalysisStreamServiceStub(ch)
             async with stub.Analyze.open() as stream:
                 await stream.send_message(pb.AnalyzeRequest(config=config))
+                await stream.send_message(pb.AnalyzeRequest(audio=pb.AudioChunk(data=first)))
                 reader = asyncio.ensure_future(self._read(stream))
+                sender = asyncio.ensure_future(self._send(stream))
                 try:
-                    while (chunk := await self._queue.get()) is not None:
-                        await stream.send_message(pb.AnalyzeRequest(audio=pb.AudioChunk(data=chunk)))
-                    await stream.end()
-                    await reader
+                    done, _ = await asyncio.wait({reader, sender}, return_when=asyncio.FIRST_COMPLETED)
+                    if reader in done:  # the ai service ended the stream (or failed)
+                        reader.result()
+                        return False
+                    sender.result()
+                    await reader  # the last captions after the half-close
+                    return True
                 finally:
-                    reader.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await reader
+                    for task in (reader, sender):
+                        task.cancel()
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await task
+
+    async def _send(self, stream: Stream[pb.AnalyzeRequest, pb.AnalyzeResponse]) -> None:
+        while (chunk := await self._queue.get()) is not None:
+            await stream.send_message(pb.AnalyzeRequest(audio=pb.AudioChunk(data=chunk)))
+        await stream.end()
 
     async def _read(self, stream: Stream[pb.AnalyzeRequest, pb.AnalyzeResponse]) -> None:
         async for event in stream:

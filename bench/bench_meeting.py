@@ -54,13 +54,16 @@ async def _run() -> None:
         await wait_for_port(echo_port)
         await wait_for_port(user_port)
         await wait_for_port(meeting_port)
-        echo_ch = Channel("127.0.0.1", echo_port)
+        # One connection per client, as real users have (a shared connection would also make the
+        # clients' different tokens evict each other from HTTP/2's header table).
+        echo_chs = [Channel("127.0.0.1", echo_port) for _ in range(CLIENTS)]
+        meeting_chs = [Channel("127.0.0.1", meeting_port) for _ in range(CLIENTS)]
         user_ch = Channel("127.0.0.1", user_port)
-        meeting_ch = Channel("127.0.0.1", meeting_port)
-        channels += [echo_ch, user_ch, meeting_ch]
+        channels += [*echo_chs, *meeting_chs, user_ch]
         users = user_grpc.UserServiceStub(user_ch)
-        meetings = meeting_grpc.MeetingServiceStub(meeting_ch)
-        health = health_grpc.HealthStub(echo_ch)
+        stubs = [meeting_grpc.MeetingServiceStub(ch) for ch in meeting_chs]
+        meetings = stubs[0]
+        healths = [health_grpc.HealthStub(ch) for ch in echo_chs]
 
         async def sign_in(i: int) -> dict[str, str]:
             email = f"bench-{run}-{i}@example.test"
@@ -82,20 +85,20 @@ async def _run() -> None:
         ]
         echo_request = health_pb2.HealthCheckRequest()
 
-        async def echo_call(_: int) -> None:
-            await health.Check(echo_request)
+        async def echo_call(i: int) -> None:
+            await healths[i].Check(echo_request)
 
         async def get_call(i: int) -> None:
-            await meetings.GetMeeting(meeting_pb2.GetMeetingRequest(name=names[i]), metadata=creds[i])
+            await stubs[i].GetMeeting(meeting_pb2.GetMeetingRequest(name=names[i]), metadata=creds[i])
 
         join_latencies: list[float] = []
 
         async def join_call(i: int) -> None:
             target = names[(i + 1) % CLIENTS]
             t0 = time.perf_counter()
-            await meetings.JoinMeeting(meeting_pb2.JoinMeetingRequest(name=target), metadata=creds[i])
+            await stubs[i].JoinMeeting(meeting_pb2.JoinMeetingRequest(name=target), metadata=creds[i])
             join_latencies.append(time.perf_counter() - t0)
-            await meetings.LeaveMeeting(meeting_pb2.LeaveMeetingRequest(name=target), metadata=creds[i])
+            await stubs[i].LeaveMeeting(meeting_pb2.LeaveMeetingRequest(name=target), metadata=creds[i])
 
         echo_r = await load("echo (grpclib baseline)", CLIENTS, SECONDS, echo_call)
         get_r = await load("GetMeeting", CLIENTS, SECONDS, get_call)

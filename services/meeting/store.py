@@ -14,9 +14,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, exists, or_, select, update
+from sqlalchemy import Table, and_, bindparam, exists, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.kit import Database, FailedPrecondition, NotFound, PermissionDenied, ResourceExhausted
 from services.kit.db import keyset
@@ -38,22 +38,51 @@ _MEETING_AND_PARTICIPANT = (
     .where(MeetingRow.id == bindparam("mid"))
 )
 
-_PARTICIPANT_OF_USER = select(ParticipantRow).where(
-    ParticipantRow.meeting_id == bindparam("mid"), ParticipantRow.user_id == bindparam("uid")
+_MEETINGS: Table = MeetingRow.__table__  # type: ignore[assignment]
+_PARTICIPANTS: Table = ParticipantRow.__table__  # type: ignore[assignment]
+_P_BY_USER = select(_PARTICIPANTS).where(
+    _PARTICIPANTS.c.meeting_id == bindparam("mid"), _PARTICIPANTS.c.user_id == bindparam("uid")
 )
-_PARTICIPANT_OF_USER_FOR_UPDATE = _PARTICIPANT_OF_USER.with_for_update()
+_P_BY_ID = select(_PARTICIPANTS).where(
+    _PARTICIPANTS.c.id == bindparam("pid"), _PARTICIPANTS.c.meeting_id == bindparam("mid")
+)
+_MEETING_BY_ID = select(_MEETINGS).where(_MEETINGS.c.id == bindparam("mid"))
 # The seat reservation: one conditional UPDATE that also returns the meeting as updated.
 _TAKE_SEAT = (
-    update(MeetingRow)
+    update(_MEETINGS)
     .where(
-        MeetingRow.id == bindparam("mid"),
-        MeetingRow.admitted_count < MeetingRow.capacity,
-        MeetingRow.state != ENDED,
+        _MEETINGS.c.id == bindparam("mid"),
+        _MEETINGS.c.admitted_count < _MEETINGS.c.capacity,
+        _MEETINGS.c.state != ENDED,
     )
-    .values(admitted_count=MeetingRow.admitted_count + 1, state="active", update_time=bindparam("now"))
-    .returning(MeetingRow)
+    .values(admitted_count=_MEETINGS.c.admitted_count + 1, state="active", update_time=bindparam("now"))
+    .returning(*_MEETINGS.c)
 )
-_NO_SYNC = {"synchronize_session": False}
+_FREE_SEAT = (
+    update(_MEETINGS)
+    .where(_MEETINGS.c.id == bindparam("mid"), _MEETINGS.c.admitted_count > 0)
+    .values(admitted_count=_MEETINGS.c.admitted_count - 1, update_time=bindparam("now"))
+)
+
+
+async def _meeting_on(conn: AsyncConnection, meeting_id: str) -> MeetingRow:
+    found = (await conn.execute(_MEETING_BY_ID, {"mid": meeting_id})).first()
+    if found is None:
+        raise NotFound(f"meetings/{meeting_id} does not exist")
+    return MeetingRow(**found._mapping)
+
+
+async def _take_seat_on(conn: AsyncConnection, meeting_id: str, now: datetime) -> MeetingRow:
+    """Take a seat or raise; returns the meeting as updated."""
+    taken = (await conn.execute(_TAKE_SEAT, {"mid": meeting_id, "now": now})).first()
+    if taken is not None:
+        return MeetingRow(**taken._mapping)
+    state = (await conn.execute(select(_MEETINGS.c.state).where(_MEETINGS.c.id == meeting_id))).scalar()
+    if state is None:
+        raise NotFound(f"meetings/{meeting_id} does not exist")
+    if state == ENDED:
+        raise FailedPrecondition("the meeting has ended", reason="MEETING_ENDED")
+    raise ResourceExhausted("the meeting is full", retry_after_s=5, reason="MEETING_FULL")
 
 
 def new_id() -> str:
@@ -167,32 +196,6 @@ class MeetingStore:
         async with self.db.reader() as session:
             return list((await session.execute(query)).scalars())
 
-    # -- seats -----------------------------------------------------------------------------------
-    @staticmethod
-    async def _take_seat(session: AsyncSession, meeting_id: str) -> MeetingRow:
-        """Take a seat or raise; returns the meeting as updated."""
-        taken = (
-            await session.execute(
-                _TAKE_SEAT, {"mid": meeting_id, "now": utcnow()}, execution_options=_NO_SYNC
-            )
-        ).scalar_one_or_none()
-        if taken is not None:
-            return taken
-        state = (await session.execute(select(MeetingRow.state).where(MeetingRow.id == meeting_id))).scalar()
-        if state is None:
-            raise NotFound(f"meetings/{meeting_id} does not exist")
-        if state == ENDED:
-            raise FailedPrecondition("the meeting has ended", reason="MEETING_ENDED")
-        raise ResourceExhausted("the meeting is full", retry_after_s=5, reason="MEETING_FULL")
-
-    @staticmethod
-    async def _free_seat(session: AsyncSession, meeting_id: str) -> None:
-        await session.execute(
-            update(MeetingRow)
-            .where(MeetingRow.id == meeting_id, MeetingRow.admitted_count > 0)
-            .values(admitted_count=MeetingRow.admitted_count - 1, update_time=utcnow())
-        )
-
     # -- participants ----------------------------------------------------------------------------
     async def join(
         self, meeting_id: str, user_id: str, display_name: str, role: str, *, wait_in_lobby: bool
@@ -209,42 +212,35 @@ class MeetingStore:
     async def _join_once(
         self, meeting_id: str, user_id: str, display_name: str, role: str, wait_in_lobby: bool
     ) -> tuple[ParticipantRow, bool, MeetingRow]:
+        # Core statements on one connection: the hottest write path, without the ORM's unit of work.
         now = utcnow()
-        async with self.db.transaction() as session:
-            query = _PARTICIPANT_OF_USER if self.db.sqlite else _PARTICIPANT_OF_USER_FOR_UPDATE
-            row = (await session.execute(query, {"mid": meeting_id, "uid": user_id})).scalar_one_or_none()
-            if row is not None and row.state in (ADMITTED, WAITING):
-                return row, False, await self._meeting_in(session, meeting_id)
-            if row is not None and row.state in (DENIED, REMOVED):
+        async with self.db.engine.begin() as conn:
+            query = _P_BY_USER if self.db.sqlite else _P_BY_USER.with_for_update()
+            found = (await conn.execute(query, {"mid": meeting_id, "uid": user_id})).first()
+            if found is not None and found.state in (ADMITTED, WAITING):
+                return ParticipantRow(**found._mapping), False, await _meeting_on(conn, meeting_id)
+            if found is not None and found.state in (DENIED, REMOVED):
                 raise PermissionDenied("you may not join this meeting", reason="ADMISSION_DENIED")
             state = WAITING if wait_in_lobby else ADMITTED
-            meeting = await self._take_seat(session, meeting_id) if state == ADMITTED else None
-            if row is None:
-                row = ParticipantRow(
-                    id=new_id(),
-                    meeting_id=meeting_id,
-                    user_id=user_id,
-                    display_name=display_name,
-                    role=role,
-                    state=state,
-                    create_time=now,
-                    admit_time=now if state == ADMITTED else None,
-                    update_time=now,
-                )
-                session.add(row)
+            meeting = await _take_seat_on(conn, meeting_id, now) if state == ADMITTED else None
+            values: dict[str, Any] = {
+                "display_name": display_name,
+                "state": state,
+                "admit_time": now if state == ADMITTED else None,
+                "update_time": now,
+            }
+            if found is None:
+                values.update(id=new_id(), meeting_id=meeting_id, user_id=user_id, role=role, create_time=now)
+                await conn.execute(insert(_PARTICIPANTS).values(**values))
+                row = ParticipantRow(**values)
             else:  # LEFT: back in through the same door
-                row.state = state
-                row.display_name = display_name
-                row.admit_time = now if state == ADMITTED else None
-                row.update_time = now
+                await conn.execute(
+                    update(_PARTICIPANTS).where(_PARTICIPANTS.c.id == found.id).values(**values)
+                )
+                row = ParticipantRow(**{**found._mapping, **values})
             if meeting is None:
-                meeting = await self._meeting_in(session, meeting_id)
+                meeting = await _meeting_on(conn, meeting_id)
         return row, True, meeting
-
-    @staticmethod
-    async def _meeting_in(session: AsyncSession, meeting_id: str) -> MeetingRow:
-        meeting = (await session.execute(select(MeetingRow).where(MeetingRow.id == meeting_id))).scalar_one()
-        return meeting
 
     async def participant(self, meeting_id: str, participant_id: str) -> ParticipantRow | None:
         async with self.db.reader() as session:
@@ -256,27 +252,25 @@ class MeetingStore:
     ) -> ParticipantRow:
         """Move a participant between states, taking or freeing its seat as needed."""
         now = utcnow()
-        async with self.db.transaction() as session:
-            query = select(ParticipantRow).where(
-                ParticipantRow.id == participant_id, ParticipantRow.meeting_id == meeting_id
-            )
-            if not self.db.sqlite:
-                query = query.with_for_update()
-            row = (await session.execute(query)).scalar_one_or_none()
-            if row is None:
+        async with self.db.engine.begin() as conn:
+            query = _P_BY_ID if self.db.sqlite else _P_BY_ID.with_for_update()
+            found = (await conn.execute(query, {"mid": meeting_id, "pid": participant_id})).first()
+            if found is None:
                 raise NotFound(f"meetings/{meeting_id}/participants/{participant_id} does not exist")
-            if row.state not in allowed_from:
+            if found.state not in allowed_from:
                 raise FailedPrecondition(
-                    f"the participant is {row.state.upper()}, not {' or '.join(allowed_from).upper()}"
+                    f"the participant is {found.state.upper()}, not {' or '.join(allowed_from).upper()}"
                 )
+            values: dict[str, Any] = {"state": to, "update_time": now}
             if to == ADMITTED:
-                await self._take_seat(session, meeting_id)
-                row.admit_time = now
-            elif row.state == ADMITTED:
-                await self._free_seat(session, meeting_id)
-            row.state = to
-            row.update_time = now
-        return row
+                await _take_seat_on(conn, meeting_id, now)
+                values["admit_time"] = now
+            elif found.state == ADMITTED:
+                await conn.execute(_FREE_SEAT, {"mid": meeting_id, "now": now})
+            await conn.execute(
+                update(_PARTICIPANTS).where(_PARTICIPANTS.c.id == participant_id).values(**values)
+            )
+        return ParticipantRow(**{**found._mapping, **values})
 
     async def set_role(self, meeting_id: str, participant_id: str, role: str) -> ParticipantRow:
         async with self.db.transaction() as session:

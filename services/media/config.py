@@ -36,8 +36,11 @@ class MediaSettings(BaseSettings):
     # Base URL the edge serves local recordings under (embedded mode).
     local_recordings_url: str = "http://127.0.0.1:8800/recordings"
     download_url_ttl_s: int = Field(default=3600, ge=60)
-    # The meeting service's internal RecordingRegistry (empty: the platform's meeting endpoint).
+    # The meeting service's internal RecordingRegistry and MeetingSettingsService (empty: the
+    # platform's meeting endpoint).
     recording_registry_target: str = ""
+    # The ai service's internal AnalysisStreamService (empty: the platform's ai endpoint).
+    ai_target: str = ""
 
     # The AI tap samples one video frame per participant this often.
     ai_video_interval_s: float = Field(default=1.0, gt=0)

@@ -11,6 +11,7 @@ from services.kit.turn import turn_credentials
 
 from . import network
 from .aitap import TapConsumer
+from .analysis import AnalysisConsumer
 from .config import MediaSettings
 from .service import MediaService
 from .sfu import Sfu
@@ -32,12 +33,19 @@ async def create(runtime: Runtime) -> ServiceSpec:
 def build(
     runtime: Runtime, settings: MediaSettings | None = None, ai_consumer: TapConsumer | None = None
 ) -> tuple[ServiceSpec, MediaService]:
-    """The spec and the service object (tests and the all-in-one process reach into it)."""
+    """The spec and the service object (tests and the all-in-one process reach into it).
+
+    Without ``ai_consumer``, meetings whose AI setting is on are analysed by the ai service
+    (``settings.ai_target``, else the platform's ai endpoint) and their captions relayed.
+    """
     settings = settings or MediaSettings()
     network.use_host_addresses(settings.ice_host_addresses)
     sfu = Sfu(lambda participant: ice_configuration(settings, participant))
     registry = settings.recording_registry_target or runtime.settings.meeting.address
     service = MediaService(sfu, object_store(settings), registry, ai_consumer, settings.ai_video_interval_s)
+    if ai_consumer is None:
+        ai_target = settings.ai_target or runtime.settings.ai.address
+        service.ai_consumer = AnalysisConsumer(ai_target, service.publish_caption)
 
     async def install_port_range() -> None:
         if settings.port_range:

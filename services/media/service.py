@@ -11,10 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from google.protobuf import timestamp_pb2
+from grpclib.exceptions import GRPCError
 from grpclib.server import Stream
 
 from meetmesh.media.v1 import media_grpc, media_pb2
-from meetmesh.meeting.internal.v1 import recordings_grpc, recordings_pb2
+from meetmesh.meeting.internal.v1 import recordings_grpc, recordings_pb2, settings_grpc, settings_pb2
 from meetmesh.meeting.v1 import meeting_pb2
 from services.kit import FailedPrecondition, channel
 
@@ -50,12 +51,14 @@ class MediaService(media_grpc.MediaServiceBase):
         self.ai_video_interval_s = ai_video_interval_s
         self.recorders: dict[str, Recorder] = {}
         self.ai_taps: dict[str, AiTap] = {}
+        self.ai_off: set[str] = set()
+        self._ai_lock = asyncio.Lock()
         self.watchers: dict[str, set[asyncio.Queue[media_pb2.WatchMeetingResponse]]] = {}
 
     async def Negotiate(self, stream: Stream[Any, Any]) -> None:
         request = await stream.recv_message()
         assert request is not None
-        self._ensure_ai_tap(request.meeting)
+        await self._ensure_ai_tap(request.meeting)
         sdp = await self.sfu.negotiate(
             request.meeting,
             request.participant,
@@ -182,9 +185,30 @@ class MediaService(media_grpc.MediaServiceBase):
             if not queue.full():
                 queue.put_nowait(media_pb2.WatchMeetingResponse(caption=caption))
 
-    def _ensure_ai_tap(self, meeting: str) -> None:
-        if self.ai_consumer is not None and meeting not in self.ai_taps:
-            self.ai_taps[meeting] = AiTap(self.sfu.room(meeting), self.ai_consumer, self.ai_video_interval_s)
+    async def _ensure_ai_tap(self, meeting: str) -> None:
+        """Tap the meeting for AI analysis when its ``settings.ai_enabled`` is on (asked once)."""
+        if self.ai_consumer is None or meeting in self.ai_taps or meeting in self.ai_off:
+            return
+        async with self._ai_lock:
+            if meeting in self.ai_taps or meeting in self.ai_off:
+                return
+            try:
+                enabled = await self._ai_enabled(meeting)
+            except (GRPCError, OSError) as exc:  # asked again at the next negotiation
+                log.warning("could not read the meeting's AI setting: %s", type(exc).__name__)
+                return
+            if enabled:
+                room = self.sfu.room(meeting)
+                self.ai_taps[meeting] = AiTap(room, self.ai_consumer, self.ai_video_interval_s)
+            else:
+                self.ai_off.add(meeting)
+
+    async def _ai_enabled(self, meeting: str) -> bool:
+        async with channel(self.registry_target) as ch:
+            response = await settings_grpc.MeetingSettingsServiceStub(ch).GetMeetingSettings(
+                settings_pb2.GetMeetingSettingsRequest(name=f"meetings/{meeting}"), timeout=5
+            )
+        return response.settings.ai_enabled
 
     async def close(self) -> None:
         for recorder in self.recorders.values():

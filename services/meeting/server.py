@@ -14,6 +14,7 @@ from .directory import UserDirectory
 from .events import MeetingEvents
 from .recordings import CREATE_RECORDING, RecordingRegistry
 from .service import MeetingService
+from .settings_lookup import GET_MEETING_SETTINGS, MeetingSettingsLookup
 from .store import MeetingStore
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -59,9 +60,9 @@ async def create(runtime: Runtime) -> ServiceSpec:
 
     return ServiceSpec(
         name="meeting",
-        handlers=[service, RecordingRegistry(store)],
-        # Internal (media registers recordings); the edge never routes this package.
-        auth={CREATE_RECORDING: AuthMode.NONE},
+        handlers=[service, RecordingRegistry(store), MeetingSettingsLookup(store)],
+        # Internal (media registers recordings and reads settings); the edge never routes this package.
+        auth={CREATE_RECORDING: AuthMode.NONE, GET_MEETING_SETTINGS: AuthMode.NONE},
         readiness=[db_ready],
         on_start=[start_cache],
         on_stop=[stop_background],

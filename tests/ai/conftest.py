@@ -26,7 +26,7 @@ from services.ai.modelbuild import build
 from services.ai.triton import TritonOptions, command, free_port, server_environment
 from services.kit import Runtime, ServiceHost
 from tests.conftest import PG_URL, REDIS_URL
-from tests.support import TestSettings
+from tests.support import Platform, TestSettings, make_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILT = ROOT / "var" / "model_repository"
@@ -160,3 +160,32 @@ async def ai(
         for db in list(runtime._databases.values()):
             await db.drop_schema()
         await runtime.close()
+
+
+@pytest.fixture
+async def meeting_platform(
+    triton: BundledTriton, model_repository: Path, keys_dir: Path, run_id: str
+) -> AsyncIterator[Platform]:
+    """User, meeting and ai services on PostgreSQL/Redis, the ai service on the session's Triton."""
+    stores = {
+        "kind": "real",
+        "database_url": PG_URL,
+        "redis_url": REDIS_URL,
+        "schema_prefix": f"t{run_id}_{uuid.uuid4().hex[:6]}_",
+        "redis_prefix": f"mmtest:{run_id}:{uuid.uuid4().hex[:6]}",
+    }
+    base = make_settings(stores, keys_dir).model_dump()
+    base["ai_svc"] = AiServiceOptions(
+        model_repository=model_repository,
+        manage_triton=False,
+        triton_url=triton.url,
+        stream_idle_timeout_s=3.0,
+    )
+    settings = AiTestSettings(**base)
+    platform = Platform(settings, stores, Runtime(settings, schema_prefix=stores["schema_prefix"]))  # type: ignore[arg-type]
+    try:
+        for service in ("user", "meeting", "ai"):
+            await platform.start(service)
+        yield platform
+    finally:
+        await platform.close()

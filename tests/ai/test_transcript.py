@@ -4,9 +4,7 @@ and WebVTT; plus the pure pieces (segmentation, resampling, export formats)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,45 +14,13 @@ from scipy.signal import resample_poly
 
 from meetmesh.ai.v1 import ai_grpc, ai_pb2
 from services.ai.audio import StreamResampler
-from services.ai.config import AiServiceOptions
 from services.ai.models import Segment
 from services.ai.segmentation import WINDOW, Segmenter, SpeechEnded, SpeechStarted
 from services.ai.transcript import to_text, to_webvtt
-from services.kit import Runtime
-from tests.ai.conftest import AiPlatform, AiTestSettings, BundledTriton
+from tests.ai.conftest import AiPlatform
 from tests.ai.speech import FLITE_SENTENCES, ROOT, flite
 from tests.ai.test_captions import stream_audio, with_pauses
-from tests.conftest import PG_URL, REDIS_URL
-from tests.support import Platform, make_settings
-
-
-@pytest.fixture
-async def meeting_platform(
-    triton: BundledTriton, model_repository: Path, keys_dir: Path, run_id: str
-) -> AsyncIterator[Platform]:
-    """User, meeting and ai services on PostgreSQL/Redis, the ai service on the session's Triton."""
-    stores = {
-        "kind": "real",
-        "database_url": PG_URL,
-        "redis_url": REDIS_URL,
-        "schema_prefix": f"t{run_id}_{uuid.uuid4().hex[:6]}_",
-        "redis_prefix": f"mmtest:{run_id}:{uuid.uuid4().hex[:6]}",
-    }
-    base = make_settings(stores, keys_dir).model_dump()
-    base["ai_svc"] = AiServiceOptions(
-        model_repository=model_repository,
-        manage_triton=False,
-        triton_url=triton.url,
-        stream_idle_timeout_s=3.0,
-    )
-    settings = AiTestSettings(**base)
-    platform = Platform(settings, stores, Runtime(settings, schema_prefix=stores["schema_prefix"]))  # type: ignore[arg-type]
-    try:
-        for service in ("user", "meeting", "ai"):
-            await platform.start(service)
-        yield platform
-    finally:
-        await platform.close()
+from tests.support import Platform
 
 
 async def test_transcript_follows_meeting_visibility_and_exports(meeting_platform: Platform) -> None:

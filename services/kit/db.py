@@ -8,7 +8,6 @@ real schema (``<schema_prefix><service>``) on PostgreSQL and drops it on SQLite,
 
 from __future__ import annotations
 
-import asyncio
 import zlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -95,6 +94,11 @@ class Database:
                 await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"'))
             await conn.run_sync(_upgrade, str(script_location), self.service, self.schema)
 
+    async def ping(self) -> None:
+        """One round trip to the database (the readiness check of services that own a schema)."""
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
     async def drop_schema(self) -> None:
         """Drop this service's schema (tests only)."""
         if self.sqlite:
@@ -153,17 +157,3 @@ def migration_schema() -> str | None:
 
     schema: str | None = context.config.attributes["schema"]
     return schema
-
-
-async def wait_until_reachable(db: Database, timeout_s: float = 30.0) -> None:
-    """Wait for the database to accept connections (a service starting beside its database)."""
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while True:
-        try:
-            async with db.engine.connect() as conn:
-                await conn.execute(text("SELECT 1"))
-            return
-        except Exception:
-            if asyncio.get_running_loop().time() > deadline:
-                raise
-            await asyncio.sleep(0.5)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import text
-
 from services.kit import AuthMode, FailureThrottle, Runtime, ServiceSpec
 
 from .cache import MeetingCache
@@ -47,10 +45,6 @@ async def create(runtime: Runtime) -> ServiceSpec:
         cache,
     )
 
-    async def db_ready() -> None:
-        async with db.engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
-
     async def start_cache() -> None:
         cache.start(events.subscribe, events.channel("*"))
 
@@ -63,7 +57,7 @@ async def create(runtime: Runtime) -> ServiceSpec:
         handlers=[service, RecordingRegistry(store), MeetingSettingsLookup(store)],
         # Internal (media registers recordings and reads settings); the edge never routes this package.
         auth={CREATE_RECORDING: AuthMode.NONE, GET_MEETING_SETTINGS: AuthMode.NONE},
-        readiness=[db_ready],
+        readiness=[db.ping],
         on_start=[start_cache],
         on_stop=[stop_background],
         is_revoked=runtime.revocations.is_revoked,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import text
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -52,15 +51,11 @@ async def create(runtime: Runtime) -> ServiceSpec:
     async def jwks_endpoint(_: Request) -> Response:
         return Response(jwks, media_type="application/json", headers={"cache-control": "max-age=300"})
 
-    async def db_ready() -> None:
-        async with db.engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
-
     return ServiceSpec(
         name="user",
         handlers=[service],
         auth={f"/meetmesh.user.v1.UserService/{m}": AuthMode.NONE for m in _ANONYMOUS},
         http_routes=[Route("/.well-known/jwks.json", jwks_endpoint)],
-        readiness=[db_ready],
+        readiness=[db.ping],
         is_revoked=revoked.is_revoked,
     )

@@ -21,7 +21,6 @@ import asyncio
 import os
 import struct
 import subprocess
-import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -29,15 +28,12 @@ from collections.abc import Awaitable, Callable
 import uvloop
 from grpclib.client import Channel
 
-from bench.bench_meeting import _drop
-from bench.support import Result, free_port, load, spawn, stop, wait_for_port
+from bench.support import Result, drop_platform, free_port, load, platform_env, spawn, stop, wait_for_port
 from meetmesh.user.v1 import user_grpc, user_pb2
 
 CLIENTS = 50
 SLICES = 5
 SECONDS = float(os.environ.get("BENCH_SECONDS", "5"))
-PG = os.environ.get("MEETMESH_TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
-REDIS = os.environ.get("MEETMESH_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 class Http1:
@@ -94,18 +90,7 @@ def _request(method: str, path: str, headers: dict[str, str], body: bytes = b"")
 async def _run() -> None:
     user_port, meeting_port, edge_port = free_port(), free_port(), free_port()
     run = uuid.uuid4().hex[:6]
-    env = {
-        "MEETMESH_DATABASE_URL": PG,
-        "MEETMESH_REDIS_URL": REDIS,
-        "MEETMESH_REDIS_PREFIX": f"mmbench{run}",
-        "MEETMESH_SCHEMA_PREFIX": f"bench{run}_",
-        "MEETMESH_KEYS_DIR": tempfile.mkdtemp(prefix="meetmesh-bench-keys-"),
-        "MEETMESH_LOG_LEVEL": "WARNING",
-        "MEETMESH_USER__GRPC_PORT": str(user_port),
-        "MEETMESH_USER__HTTP_PORT": str(free_port()),
-        "MEETMESH_MEETING__GRPC_PORT": str(meeting_port),
-        "MEETMESH_MEETING__HTTP_PORT": str(free_port()),
-    }
+    env = platform_env(user_port, meeting_port)
     edge_env = {
         **env,
         "MEETMESH_LOG_LEVEL": "INFO",  # access logs on, as in production
@@ -194,7 +179,7 @@ async def _run() -> None:
         channel.close()
         stop(edge)
         stop(platform)
-        await _drop(env)
+        await drop_platform(env)
 
 
 def main() -> None:

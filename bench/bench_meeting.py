@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import tempfile
 import time
 import uuid
 
@@ -20,7 +19,7 @@ import uvloop
 from grpclib.client import Channel
 from grpclib.health.v1 import health_grpc, health_pb2
 
-from bench.support import free_port, load, spawn, stop, wait_for_port
+from bench.support import drop_platform, free_port, load, platform_env, spawn, stop, wait_for_port
 from meetmesh.meeting.v1 import meeting_grpc, meeting_pb2
 from meetmesh.user.v1 import user_grpc, user_pb2
 
@@ -28,25 +27,12 @@ CLIENTS = 50
 SECONDS = float(os.environ.get("BENCH_SECONDS", "5"))
 # Paced join load: each client joins (and then leaves) once per PACE_S.
 PACE_S = float(os.environ.get("BENCH_JOIN_PACE_S", "0.5"))
-PG = os.environ.get("MEETMESH_TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
-REDIS = os.environ.get("MEETMESH_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 async def _run() -> None:
     echo_port, user_port, meeting_port = free_port(), free_port(), free_port()
     run = uuid.uuid4().hex[:6]
-    env = {
-        "MEETMESH_DATABASE_URL": PG,
-        "MEETMESH_REDIS_URL": REDIS,
-        "MEETMESH_REDIS_PREFIX": f"mmbench{run}",
-        "MEETMESH_SCHEMA_PREFIX": f"bench{run}_",
-        "MEETMESH_KEYS_DIR": tempfile.mkdtemp(prefix="meetmesh-bench-keys-"),
-        "MEETMESH_LOG_LEVEL": "WARNING",
-        "MEETMESH_USER__GRPC_PORT": str(user_port),
-        "MEETMESH_USER__HTTP_PORT": str(free_port()),
-        "MEETMESH_MEETING__GRPC_PORT": str(meeting_port),
-        "MEETMESH_MEETING__HTTP_PORT": str(free_port()),
-    }
+    env = platform_env(user_port, meeting_port)
     echo = spawn(["bench/echo_server.py", str(echo_port)])
     platform = spawn(["-m", "services.cli", "serve", "user", "meeting"], env)
     channels: list[Channel] = []
@@ -131,25 +117,7 @@ async def _run() -> None:
             ch.close()
         stop(platform)
         stop(echo)
-        await _drop(env)
-
-
-async def _drop(env: dict[str, str]) -> None:
-    """Remove the benchmark's schemas and keys."""
-    import redis.asyncio as aioredis
-    from sqlalchemy import text
-    from sqlalchemy.ext.asyncio import create_async_engine
-
-    engine = create_async_engine(PG)
-    async with engine.begin() as conn:
-        for svc in ("user", "meeting"):
-            await conn.execute(text(f'DROP SCHEMA IF EXISTS "{env["MEETMESH_SCHEMA_PREFIX"]}{svc}" CASCADE'))
-    await engine.dispose()
-    client = aioredis.Redis.from_url(REDIS)
-    keys = [k async for k in client.scan_iter(match=f"{env['MEETMESH_REDIS_PREFIX']}:*")]
-    if keys:
-        await client.delete(*keys)
-    await client.aclose()
+        await drop_platform(env)
 
 
 def main() -> None:

@@ -8,7 +8,9 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -128,3 +130,43 @@ async def load(
 
     await asyncio.gather(*(worker(i) for i in range(workers)))
     return Result(name, len(latencies), errors, seconds, latencies)
+
+
+PG = os.environ.get("MEETMESH_TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
+REDIS = os.environ.get("MEETMESH_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def platform_env(user_port: int, meeting_port: int) -> dict[str, str]:
+    """Environment for a user+meeting process on the real PostgreSQL and Redis, isolated from
+    everything else by a fresh schema and key prefix (remove them with ``drop_platform``)."""
+    run = uuid.uuid4().hex[:6]
+    return {
+        "MEETMESH_DATABASE_URL": PG,
+        "MEETMESH_REDIS_URL": REDIS,
+        "MEETMESH_REDIS_PREFIX": f"mmbench{run}",
+        "MEETMESH_SCHEMA_PREFIX": f"bench{run}_",
+        "MEETMESH_KEYS_DIR": tempfile.mkdtemp(prefix="meetmesh-bench-keys-"),
+        "MEETMESH_LOG_LEVEL": "WARNING",
+        "MEETMESH_USER__GRPC_PORT": str(user_port),
+        "MEETMESH_USER__HTTP_PORT": str(free_port()),
+        "MEETMESH_MEETING__GRPC_PORT": str(meeting_port),
+        "MEETMESH_MEETING__HTTP_PORT": str(free_port()),
+    }
+
+
+async def drop_platform(env: dict[str, str]) -> None:
+    """Remove the schemas and keys of a ``platform_env`` run."""
+    import redis.asyncio as aioredis
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine = create_async_engine(PG)
+    async with engine.begin() as conn:
+        for svc in ("user", "meeting"):
+            await conn.execute(text(f'DROP SCHEMA IF EXISTS "{env["MEETMESH_SCHEMA_PREFIX"]}{svc}" CASCADE'))
+    await engine.dispose()
+    client = aioredis.Redis.from_url(REDIS)
+    keys = [k async for k in client.scan_iter(match=f"{env['MEETMESH_REDIS_PREFIX']}:*")]
+    if keys:
+        await client.delete(*keys)
+    await client.aclose()

@@ -10,7 +10,7 @@ export PATH := $(BIN):$(PATH)
 export PYTHONPATH := $(CURDIR)/gen:$(CURDIR):$(CURDIR)/clients/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help install run gen gen-ts vendor check fmt lint types protolint test bench clean models
+.PHONY: help install run gen gen-ts vendor check fmt lint types protolint test bench clean models web web-build
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-10s\033[0m %s\n", $$1, $$2}'
@@ -25,6 +25,8 @@ $(STAMP): pyproject.toml requirements-nodeps.txt
 install: $(STAMP) ## create the virtual environment and install meetmesh with its dev tools
 
 run: install gen ## set up and run the whole platform on the embedded defaults
+	@if command -v npm >/dev/null 2>&1; then $(MAKE) --no-print-directory web-build; \
+	else echo "note: npm not found: the web client is not built (http://127.0.0.1:8800/ answers 404)"; fi
 	@test -f var/model_repository/BUILD.json || $(MAKE) --no-print-directory models || \
 	  echo "note: the AI models could not be built (the TTS engines come from deploy/install-system-packages.sh); meetmesh runs without AI"
 	$(BIN)/meetmesh up
@@ -46,6 +48,17 @@ node_modules: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch node_modules
 
+WEB := clients/web
+$(WEB)/node_modules/.installed: $(WEB)/package.json $(WEB)/package-lock.json
+	cd $(WEB) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+web-build: $(WEB)/node_modules/.installed ## build the web client into clients/web/dist (the edge serves it at /)
+	cd $(WEB) && npm run --silent build
+
+web: $(WEB)/node_modules/.installed ## web client dev server on :5173, proxying to a running platform's edge (make run)
+	cd $(WEB) && npm run dev
+
 vendor: install ## re-vendor third-party protos from the pinned packages
 	$(PY) tools/vendor_protos.py
 	buf format -w protos_vendor --path protos_vendor/buf
@@ -61,6 +74,7 @@ lint: install
 
 types: install
 	mypy services clients
+	@if [ -d $(WEB)/node_modules ]; then cd $(WEB) && npx tsc --noEmit; else echo "clients/web: npm ci first to type-check the web client"; fi
 
 protolint: install
 	buf lint
@@ -68,7 +82,7 @@ protolint: install
 
 check: lint types protolint ## format check, lint (ruff), types (mypy; strict for the kit), proto lint
 
-test: install node_modules ## run the test suite (needs PostgreSQL and Redis on 127.0.0.1, and Node 20)
+test: install node_modules web-build ## run the test suite (needs PostgreSQL and Redis on 127.0.0.1, and Node 20)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 models: install ## build the Triton model repository under var/ (pinned packages, ~1 min on 2 cores)
@@ -78,4 +92,4 @@ bench: install ## run the benchmarks (prints figures and ratios)
 	$(PY) -m bench
 
 clean: ## remove the virtual environment and local state
-	rm -rf $(VENV) var node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var node_modules $(WEB)/node_modules $(WEB)/dist .pytest_cache .mypy_cache .ruff_cache

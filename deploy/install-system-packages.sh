@@ -6,6 +6,7 @@ PACKAGES=(
   postgresql-client-common
   redis-tools
   chromium     # the browser test of signaling's /rtc (Playwright drives it; no browser download)
+  fonts-wqy-microhei  # CJK glyphs for the web client's Simplified Chinese in headless Chromium
   janus        # make bench: the SFU baseline (videoroom plugin on loopback)
   coturn       # the TURN relay test of media (turnserver on loopback)
   # ai: text-to-speech engines and real Czech speech for training/testing the synthetic-voice detector

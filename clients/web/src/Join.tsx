@@ -33,6 +33,7 @@ export function Join({ id }: { id: string }) {
   const [conn, setConn] = useState<RoomConnection>();
   const cancelled = useRef(false);
   const handedOver = useRef(false);
+  const media = useRef<Promise<MediaStream | undefined>>(Promise.resolve(undefined));
   const preview = useRef<HTMLVideoElement>(null);
 
   useEffect(() => {
@@ -52,18 +53,26 @@ export function Join({ id }: { id: string }) {
   useEffect(() => {
     let stopped = false;
     let current: MediaStream | undefined;
-    navigator.mediaDevices
+    const pending = navigator.mediaDevices
       .getUserMedia({
         audio: micId ? { deviceId: { exact: micId } } : true,
         video: cameraId ? { deviceId: { exact: cameraId }, width: 640, height: 360 } : { width: 640, height: 360 },
       })
       .then(async (s) => {
-        if (stopped) return s.getTracks().forEach((tr) => tr.stop());
+        if (stopped) {
+          s.getTracks().forEach((tr) => tr.stop());
+          return undefined;
+        }
         current = s;
         setStream(s);
         setDevices(await navigator.mediaDevices.enumerateDevices());
+        return s;
       })
-      .catch((err) => setError(err));
+      .catch((err) => {
+        setError(err);
+        return undefined; // join without camera and microphone
+      });
+    media.current = pending;
     return () => {
       stopped = true;
       // Handed to the room when joining; stopped otherwise.
@@ -101,6 +110,8 @@ export function Join({ id }: { id: string }) {
         token: reply.joinToken,
         renewToken: async () => (await meetings.joinMeeting({ name, passcode, displayName })).joinToken,
       });
+      // Joining right away waits for the camera and microphone asked for on this screen.
+      const stream = await media.current;
       if (stream) {
         handedOver.current = true;
         const tracks = [

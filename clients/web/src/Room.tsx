@@ -9,6 +9,7 @@ import { leftKey } from "./errors";
 import { useI18n } from "./i18n";
 import { LangButton } from "./App";
 import { displayName, gridShape, hasGrant, spotlight, tiles, type Tile } from "./roomState";
+import { rememberRecording } from "./insights";
 import { meetingId, navigate } from "./router";
 import type { RoomConnection } from "./rtc";
 import { ErrorBanner, Page } from "./ui";
@@ -83,6 +84,8 @@ export function Room({ conn, meetingName, meeting, onRejoin }: { conn: RoomConne
       clearInterval(timer);
     };
   }, [moderator, meetingName, state.status]);
+
+  useEffect(() => rememberRecording(state.lastRecording, state.lastRecordingUri), [state.lastRecording, state.lastRecordingUri]);
 
   // Names come from the meeting service whenever someone new appears.
   const ids = Object.keys(state.participants).sort().join(",");
@@ -177,6 +180,14 @@ export function Room({ conn, meetingName, meeting, onRejoin }: { conn: RoomConne
         </div>
       )}
       <ErrorBanner error={error} onDismiss={() => setError(undefined)} />
+      {!state.recording && state.lastRecordingUri && (
+        <div className="banner info" role="status" data-testid="recording-saved">
+          <span>{t("room.recordingSaved")}</span>
+          <a href={state.lastRecordingUri} target="_blank" rel="noreferrer">
+            {t("after.download")}
+          </a>
+        </div>
+      )}
       {moderator &&
         waiting.map((p) => (
           <div key={p.name} className="banner knock" role="alert" data-testid="knock">

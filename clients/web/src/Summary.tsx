@@ -4,7 +4,7 @@ import { type Meeting, type Participant, type Recording } from "@gen/meetmesh/me
 import { useEffect, useState } from "react";
 import { analysis, meetings } from "./api";
 import { useI18n } from "./i18n";
-import { downloadText, joinTimeline, scaleBars, seconds, speakingTime } from "./insights";
+import { downloadText, joinTimeline, recordingUri, scaleBars, seconds, speakingTime } from "./insights";
 import { ErrorBanner, Page } from "./ui";
 
 export function Summary({ id }: { id: string }) {
@@ -50,17 +50,29 @@ export function Summary({ id }: { id: string }) {
         <h2 id="rec-h">{t("after.recordings")}</h2>
         {recordings && !recordings.length && <p className="muted">{t("after.noRecordings")}</p>}
         <ul className="list">
-          {(recordings ?? []).map((r) => (
-            <li key={r.name} data-testid="recording-item">
-              <video controls preload="metadata" src={r.downloadUri} aria-label={`${t("after.recordings")} ${Math.round(r.durationSeconds)} s`} />
-              <p>
-                {Math.round(r.durationSeconds)} s · {(Number(r.sizeBytes) / 1e6).toFixed(1)} MB ·{" "}
-                <a href={r.downloadUri} download>
-                  {t("after.download")}
-                </a>
-              </p>
-            </li>
-          ))}
+          {(recordings ?? []).map((r) => {
+            const uri = recordingUri(r);
+            return (
+              <li key={r.name} data-testid="recording-item">
+                {uri ? (
+                  <video controls preload="metadata" src={uri} aria-label={`${t("after.recordings")} ${Math.round(r.durationSeconds)} s`} />
+                ) : (
+                  <p className="muted">{t("after.noLink")}</p>
+                )}
+                <p>
+                  {Math.round(r.durationSeconds)} s · {(Number(r.sizeBytes) / 1e6).toFixed(1)} MB
+                  {uri && (
+                    <>
+                      {" · "}
+                      <a href={uri} download>
+                        {t("after.download")}
+                      </a>
+                    </>
+                  )}
+                </p>
+              </li>
+            );
+          })}
         </ul>
       </section>
       <section className="card" aria-labelledby="tr-h">

@@ -45,3 +45,16 @@ export function downloadText(filename: string, content: string, type: string): v
   a.click();
   setTimeout(() => URL.revokeObjectURL(url), 1000);
 }
+
+/** Recording download URLs seen in this tab (signaling sends one when a recording stops;
+ * `ListRecordings` returns none yet), by recording name. */
+export function rememberRecording(name: string, uri: string, storage: Pick<Storage, "setItem"> = sessionStorage): void {
+  if (name && uri) storage.setItem(`meetmesh.recording.${name}`, uri);
+}
+
+export function recordingUri(
+  recording: { name: string; downloadUri: string },
+  storage: Pick<Storage, "getItem"> = sessionStorage,
+): string {
+  return recording.downloadUri || storage.getItem(`meetmesh.recording.${recording.name}`) || "";
+}

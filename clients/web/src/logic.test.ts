@@ -15,7 +15,7 @@ import { Session } from "./api";
 import { decodeErrorInfoReason, errorKey, errorReason, leftKey } from "./errors";
 import { dictionaries, en, initialLang, translate, zh } from "./i18n";
 import { isPast, meetingFromForm } from "./Meetings";
-import { joinTimeline, scaleBars, speakingTime } from "./insights";
+import { joinTimeline, recordingUri, rememberRecording, scaleBars, speakingTime } from "./insights";
 import { gridShape, initialRoom, reduce, spotlight, tiles } from "./roomState";
 import { match } from "./router";
 import { backoff } from "./rtc";
@@ -201,6 +201,20 @@ describe("insights and reconnects", () => {
     ]);
     expect(tl.map((p) => p.minute)).toEqual([0, 2]);
     expect([0, 1, 2, 3, 10].map(backoff)).toEqual([250, 500, 1000, 2000, 2000]);
+  });
+});
+
+describe("recording links", () => {
+  it("prefers the listed URL, else the one signaling sent in this tab", () => {
+    const store = new Map<string, string>();
+    const storage = { setItem: (k: string, v: string) => void store.set(k, v), getItem: (k: string) => store.get(k) ?? null };
+    expect(recordingUri({ name: "meetings/m/recordings/r", downloadUri: "" }, storage)).toBe("");
+    rememberRecording("meetings/m/recordings/r", "http://s3/r.webm?sig", storage);
+    expect(recordingUri({ name: "meetings/m/recordings/r", downloadUri: "" }, storage)).toBe("http://s3/r.webm?sig");
+    expect(recordingUri({ name: "meetings/m/recordings/r", downloadUri: "http://listed" }, storage)).toBe("http://listed");
+    let s = joined();
+    s = reduce(s, ev({ case: "recordingUpdate", value: { recording: false, recordingName: "meetings/m/recordings/r", downloadUri: "http://s3/r" } } as never));
+    expect([s.recording, s.lastRecording, s.lastRecordingUri]).toEqual([false, "meetings/m/recordings/r", "http://s3/r"]);
   });
 });
 

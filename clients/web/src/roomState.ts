@@ -36,6 +36,8 @@ export interface RoomState {
   captions: CaptionLine[];
   recording: boolean;
   lastRecording: string;
+  /** The time-limited download URL signaling sent when the last recording stopped. */
+  lastRecordingUri: string;
   leftReason: string;
   error: string;
   resumeToken: string;
@@ -54,6 +56,7 @@ export const initialRoom = (): RoomState => ({
   captions: [],
   recording: false,
   lastRecording: "",
+  lastRecordingUri: "",
   leftReason: "",
   error: "",
   resumeToken: "",
@@ -136,6 +139,7 @@ export function reduce(state: RoomState, response: SignalResponse): RoomState {
         ...state,
         recording: m.value.recording,
         lastRecording: m.value.recordingName || state.lastRecording,
+        lastRecordingUri: m.value.downloadUri || state.lastRecordingUri,
       };
     case "left":
       return { ...state, status: "left", leftReason: m.value.reason };

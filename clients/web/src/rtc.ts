@@ -7,6 +7,7 @@ import {
   SignalResponseSchema,
   TrackKind,
   TrackSource,
+  TrackUpdate_Change,
   type SignalResponse,
   type Track,
 } from "@gen/meetmesh/signaling/v1/signaling_pb";
@@ -98,7 +99,7 @@ export class RoomConnection {
       l.transceiver = undefined;
     }
     this.startPings();
-    await this.queue(() => this.negotiate(this.local, this.subscribable()));
+    await this.queue(() => this.negotiate(this.local, true));
   }
 
   private newPeerConnection(iceServers: { urls: string[]; username: string; credential: string }[]): RTCPeerConnection {
@@ -146,8 +147,12 @@ export class RoomConnection {
     }
     if (m.case === "answer") return;
     this.apply(response);
+    if (m.case === "trackUpdate" && m.value.change === TrackUpdate_Change.UNPUBLISHED && m.value.track) {
+      this.subscribed.delete(m.value.track.id);
+      this.remote.delete(m.value.track.id);
+    }
     if (m.case === "trackUpdate" && this.state.status === "live") {
-      void this.queue(() => this.negotiate([], this.subscribable()));
+      void this.queue(() => this.negotiate([], true)).catch(() => undefined);
     }
     if (m.case === "left") this.closeTransport();
     if (m.case === "reconnect") this.ws?.close();
@@ -180,11 +185,14 @@ export class RoomConnection {
     return next;
   }
 
-  private async negotiate(publish: LocalTrack[], wanted: Track[]): Promise<void> {
+  /** One offer/answer round: publish `publish`, and (with `subscribe`) receive every track not yet
+   * received. The wanted tracks are read when the round runs, not when it was queued: a track may
+   * be unpublished in between, and signaling refuses the whole offer for an unknown track. */
+  private async negotiate(publish: LocalTrack[], subscribe: boolean, retried = false): Promise<void> {
     const pc = this.pc;
     if (!pc) return;
     publish = publish.filter((l) => !l.transceiver);
-    wanted = wanted.filter((t) => !this.subscribed.has(t.id) && t.participant !== this.state.me);
+    const wanted = subscribe ? this.subscribable() : [];
     if (!publish.length && !wanted.length) return;
     for (const l of publish) l.transceiver = pc.addTransceiver(l.track, { direction: "sendonly" });
     const receivers = wanted.map((t) => {
@@ -213,9 +221,21 @@ export class RoomConnection {
     }
     const reply = await this.request({ case: "offer", value: { type: "offer", sdp: pc.localDescription?.sdp ?? "" } });
     if (reply.message.case !== "answer") {
-      for (const [t] of receivers) this.subscribed.delete(t.id);
+      // Undo the round: forget its subscriptions and drop its unanswered transceivers.
       await pc.setLocalDescription({ type: "rollback" }).catch(() => undefined);
-      throw new Error(reply.message.case === "error" ? reply.message.value.reason : "NO_ANSWER");
+      for (const [t, tr] of receivers) {
+        this.subscribed.delete(t.id);
+        this.mids.delete(tr.mid ?? "");
+        tr.stop();
+      }
+      for (const l of publish) {
+        l.transceiver?.stop();
+        l.transceiver = undefined;
+      }
+      const reason = reply.message.case === "error" ? reply.message.value.reason : "NO_ANSWER";
+      // The room may have changed while the offer was out (a track unpublished): try once more.
+      if (!retried && reason !== "DISCONNECTED" && this.pc === pc) return this.negotiate(publish, subscribe, true);
+      throw new Error(reason);
     }
     await pc.setRemoteDescription({ type: "answer", sdp: reply.message.value.sdp });
   }
@@ -225,7 +245,7 @@ export class RoomConnection {
     const added = tracks.map((t) => ({ track: t.track, source: t.source, trackId: "", muted: t.muted ?? false }));
     for (const l of added) l.track.enabled = !l.muted;
     this.local.push(...added);
-    if (this.state.status === "live") await this.queue(() => this.negotiate(added, []));
+    if (this.state.status === "live") await this.queue(() => this.negotiate(added, false));
   }
 
   setMuted(kind: "audio" | "video", muted: boolean): void {

@@ -27,6 +27,7 @@ from .errors import (
     ResourceExhausted,
     Unauthenticated,
     Unavailable,
+    outage,
 )
 from .logs import configure as configure_logging
 from .logs import redact
@@ -65,6 +66,7 @@ __all__ = [
     "current_principal",
     "downstream_timeout",
     "optional_principal",
+    "outage",
     "redact",
     "validate",
 ]

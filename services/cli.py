@@ -52,6 +52,7 @@ async def start_services(runtime: Runtime, names: Sequence[str]) -> list[Service
                 http_port=endpoint.http_port,
                 shutdown_grace_s=settings.shutdown_grace_s,
                 max_message_bytes=settings.max_message_bytes,
+                trusted_proxies=settings.trusted_proxies,
             )
             await host.start()
             hosts.append(host)

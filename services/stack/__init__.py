@@ -8,6 +8,7 @@ from .ferretdb import FerretDBServer
 from .postgres import PostgresServer
 from .redis import RedisServer
 from .servers import ManagedServer, MissingPrerequisite, ServerFailed, StackError, free_port
+from .stack import Stack
 
 __all__ = [
     "FerretDBServer",
@@ -16,6 +17,7 @@ __all__ = [
     "PostgresServer",
     "RedisServer",
     "ServerFailed",
+    "Stack",
     "StackError",
     "free_port",
 ]

@@ -7,6 +7,7 @@ from pathlib import Path
 from services.kit import AuthMode, Runtime, ServiceSpec, Unavailable
 from services.kit.logs import get_logger
 
+from .activity import ActivityRecorder
 from .config import AiSettings
 from .inference import InferenceClient
 from .live import LiveAnalysis, LiveOptions
@@ -52,7 +53,9 @@ async def create(runtime: Runtime) -> ServiceSpec:
     else:  # the embedded default
         store = RelationalResultsStore(runtime.database("ai"), MIGRATIONS)
     await store.start()
-    on_stop.append(store.close)
+    recorder = ActivityRecorder(runtime.redis, settings.redis_prefix, store)
+    on_start.append(recorder.start)
+    on_stop.extend([recorder.stop, store.close])
     access = MeetingAccess(settings.meeting.address)
     live = LiveAnalysis(
         client,

@@ -7,20 +7,25 @@ Each test starts a server of its own (PostgreSQL, Redis or FerretDB), kills it a
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
+import httpx
 import pytest
 from grpclib.const import Status
 from grpclib.exceptions import GRPCError
 
 from meetmesh.ai.v1 import ai_grpc, ai_pb2
 from services.ai.config import AiServiceOptions, AiSettings
-from services.kit import Runtime, ServiceHost
+from services.edge.app import Edge
+from services.edge.config import EdgeOptions, EdgeSettings
+from services.kit import Endpoint, Runtime, ServiceHost
 from services.stack import FerretDBServer, PostgresServer, RedisServer, free_port
 from tests import servers
+from tests.edge.harness import start_uvicorn, stop_uvicorn
 from tests.support import PASSWORD, Platform, error_info, retry_delay, start_platform, wait_until
 
 # A call during an outage must end within this (the settings' store_timeout_s is 3 s; the rest is
@@ -64,6 +69,25 @@ async def platform_on(database_url: str, redis_url: str, keys_dir: Path) -> Plat
     return await start_platform(stores, keys_dir, services=("user",))
 
 
+@contextlib.asynccontextmanager
+async def edge_in_front(platform: Platform) -> AsyncIterator[httpx.AsyncClient]:
+    """The edge (JSON/REST) in front of the platform's user service."""
+    settings = EdgeSettings(
+        redis_url=platform.settings.redis_url,
+        redis_prefix=f"{platform.settings.redis_prefix}:edge",
+        edge_svc=EdgeOptions(
+            port=0, jwks_url=f"http://127.0.0.1:{platform.hosts['user'].http_port}/.well-known/jwks.json"
+        ),
+        user=Endpoint(grpc_port=0, http_port=0, target=platform.settings.endpoint("user").address),
+    )
+    server, port = await start_uvicorn(Edge(settings))
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+            yield http
+    finally:
+        await stop_uvicorn(server)
+
+
 async def test_postgresql_outage(keys_dir: Path, redis_url: str) -> None:
     with PostgresServer(durable=True) as postgres:
         platform = await platform_on(postgres.url, redis_url, keys_dir)
@@ -73,12 +97,25 @@ async def test_postgresql_outage(keys_dir: Path, redis_url: str) -> None:
             async def login() -> object:
                 return await platform.login(client.email, PASSWORD)
 
-            postgres.kill()
-            await answers_unavailable(login)
-            await answers_unavailable(lambda: platform.register("Bob"))
-            postgres.start()
-            await recovers(login)
-            assert (await platform.register("Bob")).display_name == "Bob"
+            async with edge_in_front(platform) as http:
+                credentials = {"email": client.email, "password": PASSWORD}
+                assert (await http.post("/v1/sessions:login", json=credentials)).status_code == 200
+
+                postgres.kill()
+                await answers_unavailable(login)
+                await answers_unavailable(lambda: platform.register("Bob"))
+                started = time.monotonic()
+                answer = await http.post("/v1/sessions:login", json=credentials)
+                assert time.monotonic() - started < OUTAGE_ANSWER_WITHIN_S
+                assert answer.status_code == 503, answer.text  # never a 500, never a hang
+                details = {d["@type"].rsplit("/", 1)[1]: d for d in answer.json()["details"]}
+                assert details["google.rpc.RetryInfo"]["retryDelay"] == "1s"
+                assert details["google.rpc.ErrorInfo"]["reason"] == "DEPENDENCY_UNAVAILABLE"
+
+                postgres.start()
+                await recovers(login)
+                assert (await platform.register("Bob")).display_name == "Bob"
+                assert (await http.post("/v1/sessions:login", json=credentials)).status_code == 200
         finally:
             await platform.close()
 

@@ -7,6 +7,7 @@ machine-wide service. See ``docs/stores.md`` for which server plays which role w
 from .postgres import PostgresServer
 from .redis import RedisServer
 from .servers import ManagedServer, MissingPrerequisite, ServerFailed, StackError, free_port
+from .stack import Stack
 
 __all__ = [
     "ManagedServer",
@@ -14,6 +15,7 @@ __all__ = [
     "PostgresServer",
     "RedisServer",
     "ServerFailed",
+    "Stack",
     "StackError",
     "free_port",
 ]

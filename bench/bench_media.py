@@ -377,7 +377,7 @@ async def with_signaling(body: Callable[[str, Callable[[str, list[str]], str]], 
     signaling = spawn(["-m", "services.cli", "serve", "signaling"], env=env)
     meeting = uuid.uuid4().hex[:10]
 
-    live = redis.Redis.from_url(REDIS_URL)
+    live = redis.Redis.from_url(env["MEETMESH_REDIS_URL"])
 
     def token(pid: str, grants: list[str]) -> str:
         # Live as the meeting service would make it (kit/joins.py), then minted.

@@ -6,7 +6,8 @@ Public surface:
 * errors: ``MeetmeshError`` and its subclasses (see ``errors.py`` for the picture)
 * auth: ``AuthMode``, ``Principal``, ``TokenService``, ``current_principal``
 * running: ``ServiceSpec``, ``ServiceHost``, ``Runtime``
-* stores: ``Database``, ``create_redis``; rate limits: ``TokenBucket``, ``FailureThrottle``
+* stores: ``Database``, ``create_redis``; rate limits: ``TokenBucket``, ``FailureThrottle``;
+  live join sessions: ``JoinSessions``
 * calls: ``channel``, ``downstream_timeout``, ``client_address``; validation: ``validate``
 * logs: ``configure_logging``, ``redact``
 """
@@ -29,6 +30,7 @@ from .errors import (
     Unavailable,
     outage,
 )
+from .joins import JoinSessions
 from .logs import configure as configure_logging
 from .logs import redact
 from .ratelimit import FailureThrottle, TokenBucket
@@ -46,6 +48,7 @@ __all__ = [
     "FailureThrottle",
     "Internal",
     "InvalidArgument",
+    "JoinSessions",
     "MeetmeshError",
     "NotFound",
     "PermissionDenied",

@@ -15,6 +15,7 @@ import redis.asyncio as aioredis
 from .auth import TokenService
 from .config import PlatformSettings
 from .db import Database
+from .joins import JoinSessions
 from .keys import load_or_create
 from .redis import create_redis
 from .revocation import Revocations
@@ -52,6 +53,11 @@ class Runtime:
             self._revocations = Revocations(self.redis, self.settings.redis_prefix, ttl)
             self._revocations.start()
         return self._revocations
+
+    @property
+    def joins(self) -> JoinSessions:
+        """Live join sessions: written by the meeting service, read by signaling and media."""
+        return JoinSessions(self.redis, self.settings.redis_prefix)
 
     def database(self, service: str) -> Database:
         if service not in self._databases:

@@ -15,8 +15,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from grpclib.client import Channel
 from grpclib.const import Status
 from grpclib.exceptions import GRPCError
+from pymongo import AsyncMongoClient
 
 from meetmesh.ai.v1 import ai_grpc, ai_pb2
 from services.ai.config import AiServiceOptions, AiSettings
@@ -151,14 +153,16 @@ async def ferretdb() -> AsyncIterator[FerretDBServer]:
         yield server
 
 
-async def test_ferretdb_outage(
-    ferretdb: FerretDBServer, keys_dir: Path, postgres_url: str, redis_url: str
-) -> None:
+@contextlib.asynccontextmanager
+async def ai_service(
+    mongo_url: str, keys_dir: Path, postgres_url: str, redis_url: str
+) -> AsyncIterator[Callable[[], Awaitable[ai_pb2.ListTranscriptSegmentsResponse]]]:
+    """The ai service with its results at ``mongo_url``; yields a call that needs them."""
     settings = AiTestSettings(
         database_url=postgres_url,
         redis_url=redis_url,
         redis_prefix=f"mmtest:{uuid.uuid4().hex[:8]}",
-        mongo_url=ferretdb.url,
+        mongo_url=mongo_url,
         keys_dir=keys_dir,
         shutdown_grace_s=1.0,
         # Inference is not used here: no Triton listens on this port.
@@ -169,8 +173,6 @@ async def test_ferretdb_outage(
 
     host = ServiceHost(await create(runtime), runtime.tokens, shutdown_grace_s=1.0)
     await host.start()
-    from grpclib.client import Channel
-
     channel = Channel("127.0.0.1", host.grpc_port)
     access, _ = runtime.tokens.issue_access(
         user_id=uuid.uuid4().hex[:12], role="admin", session_id=uuid.uuid4().hex, ttl_s=600
@@ -184,12 +186,42 @@ async def test_ferretdb_outage(
         )
 
     try:
+        yield list_segments
+    finally:
+        channel.close()
+        await host.stop()
+        await runtime.close()
+
+
+async def test_ferretdb_outage(
+    ferretdb: FerretDBServer, keys_dir: Path, postgres_url: str, redis_url: str
+) -> None:
+    async with ai_service(ferretdb.url, keys_dir, postgres_url, redis_url) as list_segments:
         assert list((await list_segments()).transcript_segments) == []
         ferretdb.kill()
         await answers_unavailable(list_segments)
         ferretdb.start()
         await recovers(list_segments)
+
+
+async def test_the_ai_service_starts_while_ferretdb_is_down(
+    keys_dir: Path, postgres_url: str, redis_url: str
+) -> None:
+    server = FerretDBServer(servers.postgres(), database=f"ferretdb_{uuid.uuid4().hex[:8]}")
+    try:
+        async with ai_service(server.url, keys_dir, postgres_url, redis_url) as list_segments:
+            await answers_unavailable(list_segments)
+            server.start()
+            await recovers(list_segments)
+            client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(server.url)
+            try:
+
+                async def indexed() -> bool:
+                    names = await client["meetmesh_ai"]["transcript_segments"].index_information()
+                    return "meeting_spoken" in names
+
+                await wait_until(indexed, within_s=RECOVER_WITHIN_S, every_s=0.2)
+            finally:
+                await client.close()
     finally:
-        channel.close()
-        await host.stop()
-        await runtime.close()
+        server.remove()

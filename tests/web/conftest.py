@@ -150,11 +150,15 @@ async def chromium() -> AsyncIterator[Browser]:
 
 
 @pytest.fixture
-def shots(tmp_path: Path) -> Path:
-    """Where screenshots go (test artefacts); also copied to var/web-shots for a person to look at."""
+def shots(tmp_path: Path) -> Iterator[Path]:
+    """Where screenshots go (test artefacts); copied to var/web-shots afterwards for people to look at."""
     folder = tmp_path / "screens"
     folder.mkdir()
-    return folder
+    yield folder
+    keep = ROOT / "var" / "web-shots"
+    keep.mkdir(parents=True, exist_ok=True)
+    for shot in folder.glob("*.png"):
+        shutil.copy2(shot, keep / shot.name)
 
 
 async def axe_violations(page: Any) -> list[dict[str, Any]]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import shutil
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -22,7 +21,7 @@ from meetmesh_sdk.room import Room
 from meetmesh_sdk.sources import ColorVideoTrack, ToneAudioTrack, dominant_rgb
 from tests.rtc_helpers import close_to
 from tests.support import PASSWORD
-from tests.web.conftest import ROOT, WebPlatform, axe_violations
+from tests.web.conftest import WebPlatform, axe_violations
 
 MAGENTA = (200, 40, 200)
 
@@ -98,7 +97,7 @@ DUMP = """async () => {
   });
   const st = room.state;
   return JSON.stringify({
-    status: st.status, me: st.me, error: st.error, tracks: st.tracks, remote: [...room.remote.keys()],
+    status: st.status, me: st.me, error: st.error, message: st.errorMessage, tracks: st.tracks, remote: [...room.remote.keys()],
     local: room.local.map(l => [l.trackId, l.muted, l.track.kind, l.track.readyState]),
     transceivers: room.pc
       ? room.pc.getTransceivers().map(t => [t.mid, t.direction, t.currentDirection]) : null,
@@ -297,10 +296,6 @@ async def meeting_scenario(
     await phone.goto(web.url + "/signin")
     await screens.check(phone, "16-phone-sign-in")
     await phone.close()
-
-    keep = ROOT / "var" / "web-shots"
-    shutil.rmtree(keep, ignore_errors=True)
-    shutil.copytree(shots, keep)
 
 
 async def test_screen_share_and_a_recording_that_plays(

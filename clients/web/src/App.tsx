@@ -6,9 +6,9 @@ import { initialLang, LangContext, translate, type Lang } from "./i18n";
 import { Join } from "./Join";
 import { MeetingEditor, Meetings } from "./Meetings";
 import { Profile } from "./Profile";
-import { match, navigate, needsAuth, useRoute } from "./router";
+import { navigate, needsAuth, useRoute } from "./router";
 import { Summary } from "./Summary";
-import { ErrorBanner, Page } from "./ui";
+import { ErrorBanner, LangButton, Page } from "./ui";
 
 let version = 0;
 const subscribeSession = (cb: () => void) => {
@@ -111,24 +111,3 @@ export function App() {
     </LangContext.Provider>
   );
 }
-
-export function LangButton() {
-  return (
-    <LangContext.Consumer>
-      {({ lang, t, setLang }) => (
-        <button
-          type="button"
-          className="link"
-          data-testid="lang"
-          lang={lang === "en" ? "zh-CN" : "en"}
-          aria-label={`${t("lang.label")}: ${t("lang.switch")}`}
-          onClick={() => setLang(lang === "en" ? "zh" : "en")}
-        >
-          {t("lang.switch")}
-        </button>
-      )}
-    </LangContext.Consumer>
-  );
-}
-
-export { match };

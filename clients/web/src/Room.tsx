@@ -7,12 +7,11 @@ import { useEffect, useRef, useState, useSyncExternalStore, type FormEvent } fro
 import { meetings } from "./api";
 import { leftKey } from "./errors";
 import { useI18n } from "./i18n";
-import { LangButton } from "./App";
 import { displayName, gridShape, hasGrant, spotlight, tiles, type Tile } from "./roomState";
 import { rememberRecording } from "./insights";
 import { meetingId, navigate } from "./router";
 import type { RoomConnection } from "./rtc";
-import { ErrorBanner, Page } from "./ui";
+import { ErrorBanner, LangButton, Page } from "./ui";
 
 type Panel = "" | "chat" | "people";
 
@@ -95,12 +94,12 @@ export function Room({ conn, meetingName, meeting, onRejoin }: { conn: RoomConne
       .listParticipants({ parent: meetingName, pageSize: 500 })
       .then((r) => conn.setNames(Object.fromEntries(r.participants.map((p) => [p.name.split("/").pop() ?? "", p.displayName]))))
       .catch(() => undefined);
-  }, [ids, meetingName, conn]); // eslint-disable-line react-hooks/exhaustive-deps
+  }, [ids, meetingName, conn]);
 
   const chatCount = state.chat.length;
   useEffect(() => {
     if (panel !== "chat" && chatCount) setUnread((n) => n + 1);
-  }, [chatCount]); // eslint-disable-line react-hooks/exhaustive-deps
+  }, [chatCount]);
   useEffect(() => {
     if (panel === "chat") setUnread(0);
   }, [panel]);

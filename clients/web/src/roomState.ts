@@ -40,6 +40,8 @@ export interface RoomState {
   lastRecordingUri: string;
   leftReason: string;
   error: string;
+  /** The platform's words for the last error (English, for diagnostics; the UI shows `error`'s key). */
+  errorMessage: string;
   resumeToken: string;
   resumed: number;
   /** Display names by participant id, from the meeting service (signaling leaves them empty). */
@@ -59,6 +61,7 @@ export const initialRoom = (): RoomState => ({
   lastRecordingUri: "",
   leftReason: "",
   error: "",
+  errorMessage: "",
   resumeToken: "",
   resumed: 0,
   names: {},
@@ -146,7 +149,7 @@ export function reduce(state: RoomState, response: SignalResponse): RoomState {
     case "error":
       return m.value.fatal
         ? { ...state, status: "left", leftReason: m.value.reason.toLowerCase(), error: m.value.message }
-        : { ...state, error: m.value.reason };
+        : { ...state, error: m.value.reason, errorMessage: m.value.message };
     default:
       return state;
   }

@@ -188,7 +188,16 @@ export class RoomConnection {
   /** One offer/answer round: publish `publish`, and (with `subscribe`) receive every track not yet
    * received. The wanted tracks are read when the round runs, not when it was queued: a track may
    * be unpublished in between, and signaling refuses the whole offer for an unknown track. */
-  private async negotiate(publish: LocalTrack[], subscribe: boolean, retried = false): Promise<void> {
+  private restarts: number[] = [];
+
+  private allowRestart(now = Date.now()): boolean {
+    this.restarts = this.restarts.filter((t) => now - t < 60_000);
+    if (this.restarts.length >= 3) return false;
+    this.restarts.push(now);
+    return true;
+  }
+
+  private async negotiate(publish: LocalTrack[], subscribe: boolean): Promise<void> {
     const pc = this.pc;
     if (!pc) return;
     publish = publish.filter((l) => !l.transceiver);
@@ -233,8 +242,10 @@ export class RoomConnection {
         l.transceiver = undefined;
       }
       const reason = reply.message.case === "error" ? reply.message.value.reason : "NO_ANSWER";
-      // The room may have changed while the offer was out (a track unpublished): try once more.
-      if (!retried && reason !== "DISCONNECTED" && this.pc === pc) return this.negotiate(publish, subscribe, true);
+      // A refused offer leaves signaling's pending declarations and the peer connection in doubt:
+      // start over on a fresh connection, as a resume does (what the Python SDK does too), a few
+      // times a minute at most.
+      if (reason !== "DISCONNECTED" && this.pc === pc && this.allowRestart()) this.drop();
       throw new Error(reason);
     }
     await pc.setRemoteDescription({ type: "answer", sdp: reply.message.value.sdp });

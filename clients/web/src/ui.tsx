@@ -1,7 +1,7 @@
 // Small shared pieces: labelled fields, error banners.
 import { useId, type InputHTMLAttributes, type ReactNode } from "react";
 import { errorKey } from "./errors";
-import { useI18n } from "./i18n";
+import { LangContext, useI18n } from "./i18n";
 import type { Problem } from "./validation";
 
 export function Field(
@@ -61,5 +61,25 @@ export function Page({ title, children, wide }: { title: string; children: React
       <h1>{title}</h1>
       {children}
     </main>
+  );
+}
+
+/** Switches between English and Simplified Chinese. */
+export function LangButton() {
+  return (
+    <LangContext.Consumer>
+      {({ lang, t, setLang }) => (
+        <button
+          type="button"
+          className="link"
+          data-testid="lang"
+          lang={lang === "en" ? "zh-CN" : "en"}
+          aria-label={`${t("lang.label")}: ${t("lang.switch")}`}
+          onClick={() => setLang(lang === "en" ? "zh" : "en")}
+        >
+          {t("lang.switch")}
+        </button>
+      )}
+    </LangContext.Consumer>
   );
 }

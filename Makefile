@@ -9,8 +9,12 @@ BIN := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
 export PYTHONPATH := $(CURDIR)/gen:$(CURDIR):$(CURDIR)/clients/python
 STAMP := $(VENV)/.installed
+# The SDK flavours (docs/sdk.md) cover the public proto packages only, never `*.internal.*`;
+# the Python and TypeScript ones also carry google.rpc's error details.
+SDK_PROTOS := $(addprefix --path ,$(sort $(shell find protos/meetmesh -name '*.proto' -not -path '*/internal/*')))
+RPC_DETAILS := --path protos_vendor/google/rpc/error_details.proto
 
-.PHONY: help install run gen gen-ts vendor check fmt lint types protolint test bench clean models
+.PHONY: help install run gen gen-ts gen-betterproto gen-go gen-jvm sdk vendor check fmt lint types protolint test bench clean models
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-10s\033[0m %s\n", $$1, $$2}'
@@ -29,18 +33,46 @@ run: install gen ## set up and run the whole platform on the embedded defaults
 	  echo "note: the AI models could not be built (the TTS engines come from deploy/install-system-packages.sh); meetmesh runs without AI"
 	$(BIN)/meetmesh up
 
-gen: install ## generate gen/ and envoy/ from protos/ (Python, stubs, descriptors, OpenAPI, Envoy, TypeScript)
+gen: install ## generate gen/, envoy/ and the SDK flavours from protos/ (Go, JVM and TypeScript when their tools exist)
 	rm -rf gen/meetmesh gen/buf gen/openapi gen/meetmesh.binpb
 	PYTHON=$(CURDIR)/$(PY) buf generate
 	buf build -o gen/meetmesh.binpb
 	@find gen -name '*_grpc.py' -exec sh -c 'grep -q "^class " "$$1" || rm "$$1"' _ {} \;
 	$(PY) tools/gen_openapi.py
 	$(PY) tools/gen_envoy.py
+	@$(MAKE) --no-print-directory gen-betterproto
 	@if command -v npm >/dev/null 2>&1; then $(MAKE) --no-print-directory gen-ts; \
-	else echo "npm not found: gen/ts (TypeScript) left as committed"; fi
+	else echo "npm not found: gen/ts and clients/ts (TypeScript) left as committed"; fi
+	@if command -v go >/dev/null 2>&1; then $(MAKE) --no-print-directory gen-go; \
+	else echo "go not found: clients/go left as committed"; fi
+	@if command -v mvn >/dev/null 2>&1; then $(MAKE) --no-print-directory gen-jvm; \
+	else echo "mvn not found: clients/kotlin/generated (not committed) not generated"; fi
 
 gen-ts: node_modules
 	buf generate --template buf.gen.ts.yaml
+	buf generate --template buf.gen.ts-npm.yaml $(SDK_PROTOS) $(RPC_DETAILS)
+
+gen-betterproto: # Python dataclasses (betterproto2-compiler, from requirements-nodeps.txt)
+	rm -rf clients/python-betterproto/meetmesh_betterproto
+	buf generate --template buf.gen.betterproto.yaml $(SDK_PROTOS) $(RPC_DETAILS) \
+	  --path protos_vendor/google/rpc/status.proto 2> >(grep -v '^Writing ' >&2)
+
+gen-go: # Go: the plugins are Go tools pinned in tools/go/go.mod, built from the module proxy
+	cd tools/go && GOBIN=$(CURDIR)/build/tools go install tool
+	rm -rf clients/go/meetmesh
+	buf generate --template buf.gen.go.yaml $(SDK_PROTOS)
+
+gen-jvm: # Kotlin/JVM: protoc and the grpc plugins from Maven Central (clients/kotlin/pom.xml)
+	mvn -B -q -f clients/kotlin/pom.xml initialize
+	chmod +x clients/kotlin/target/protoc-plugins/protoc clients/kotlin/target/protoc-plugins/protoc-gen-grpc-java
+	buf generate --template buf.gen.jvm.yaml $(SDK_PROTOS)
+
+sdk: gen ## build every SDK package into dist/sdk (pip wheel, npm pack, go build, mvn package)
+	mkdir -p dist/sdk
+	$(PY) -m pip wheel --no-deps -q -w dist/sdk clients/python-proto clients/python clients/python-betterproto
+	cd clients/ts && npm ci --no-audit --no-fund --loglevel=error && npm pack --pack-destination ../../dist/sdk
+	cd clients/go && go build ./... && go vet ./...
+	mvn -B -q -f clients/kotlin/pom.xml package && cp clients/kotlin/target/meetmesh-proto-*.jar dist/sdk/
 
 node_modules: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error

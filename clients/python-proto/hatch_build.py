@@ -24,6 +24,6 @@ def public_files() -> dict[str, str]:
     return files
 
 
-class PublicContract(BuildHookInterface):  # type: ignore[type-arg]
+class PublicContract(BuildHookInterface):  # type: ignore[misc]
     def initialize(self, version: str, build_data: dict[str, Any]) -> None:
         build_data["force_include"].update({src: dst for dst, src in public_files().items()})

@@ -89,7 +89,9 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
 def run_smoke(command: list[str], cwd: Path, timeout: float = 300, **kwargs: Any) -> dict[str, Any]:
     """Runs one flavour's smoke program; returns the JSON object it printed last."""
     result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout, **kwargs)
-    assert result.returncode == 0, f"{command[0]} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+    assert result.returncode == 0, (
+        f"{command[0]} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+    )
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 

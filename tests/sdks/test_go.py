@@ -16,5 +16,7 @@ def test_go_module_builds_and_runs_the_smoke_scenario(mesh: Mesh, tmp_path: Path
     binary = tmp_path / "smoke"
     subprocess.run([go, "build", "-o", str(binary), "."], cwd=REPO / "tests/sdks/go", check=True, timeout=600)
     email, password = mesh.account()
-    out = run_smoke([str(binary), mesh.address("user"), mesh.address("meeting"), email, password], cwd=tmp_path)
+    out = run_smoke(
+        [str(binary), mesh.address("user"), mesh.address("meeting"), email, password], cwd=tmp_path
+    )
     check_scenario(mesh, email, out)

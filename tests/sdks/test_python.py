@@ -46,8 +46,18 @@ def venv(path: Path) -> Path:
 
 def pip_install(python: Path, wheels: Path, *requirements: str) -> None:
     subprocess.run(
-        [sys.executable, "-m", "pip", "--python", str(python), "install", "-q",
-         "--find-links", str(wheels), *requirements],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(python),
+            "install",
+            "-q",
+            "--find-links",
+            str(wheels),
+            *requirements,
+        ],
         check=True,
     )
 
@@ -55,7 +65,9 @@ def pip_install(python: Path, wheels: Path, *requirements: str) -> None:
 def distributions(python: Path) -> set[str]:
     listing = subprocess.run(
         [sys.executable, "-m", "pip", "--python", str(python), "list", "--format", "json"],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     )
     return {d["name"].lower().replace("_", "-") for d in json.loads(listing.stdout)}
 
@@ -74,7 +86,9 @@ def requirements_closure(python: Path, *roots: str) -> set[str]:
         "        todo.append(re.split(r'[ ;<>=!~\\[(]', req, maxsplit=1)[0])\n"
         "print(json.dumps(sorted(seen)))\n"
     )
-    out = subprocess.run([str(python), "-I", "-c", script, *roots], check=True, capture_output=True, text=True)
+    out = subprocess.run(
+        [str(python), "-I", "-c", script, *roots], check=True, capture_output=True, text=True
+    )
     return set(json.loads(out.stdout))
 
 
@@ -94,7 +108,9 @@ def test_meetmesh_proto_installs_alone_with_public_packages_only(proto_env: Path
         "import importlib.util as u, meetmesh.user.v1.user_grpc, meetmesh.meeting.v1.meeting_grpc\n"
         "print(u.find_spec('meetmesh.meeting.internal') is None, u.find_spec('services') is None)"
     )
-    out = subprocess.run([str(proto_env), "-I", "-c", probe], check=True, capture_output=True, text=True, env=CLEAN_ENV)
+    out = subprocess.run(
+        [str(proto_env), "-I", "-c", probe], check=True, capture_output=True, text=True, env=CLEAN_ENV
+    )
     assert out.stdout.split() == ["True", "True"]  # no internal package, no server
 
 
@@ -103,7 +119,8 @@ def test_pb2_smoke_against_a_live_mesh(mesh: Mesh, proto_env: Path) -> None:
     program = REPO / "tests/sdks/programs/pb2_smoke.py"
     out = run_smoke(
         [str(proto_env), "-I", str(program), mesh.address("user"), mesh.address("meeting"), email, password],
-        cwd=program.parent, env=CLEAN_ENV,
+        cwd=program.parent,
+        env=CLEAN_ENV,
     )
     check_scenario(mesh, email, out)
 
@@ -145,6 +162,7 @@ def test_betterproto_smoke_against_a_live_mesh(
     program = REPO / "tests/sdks/programs/betterproto_smoke.py"
     out = run_smoke(
         [str(python), "-I", str(program), mesh.address("user"), mesh.address("meeting"), email, password],
-        cwd=program.parent, env=CLEAN_ENV,
+        cwd=program.parent,
+        env=CLEAN_ENV,
     )
     check_scenario(mesh, email, out)

@@ -17,7 +17,6 @@ from grpclib.client import Channel
 from grpclib.const import Status
 from grpclib.encoding.base import StatusDetailsCodecBase
 from grpclib.exceptions import GRPCError
-
 from meetmesh_betterproto.google import rpc
 from meetmesh_betterproto.meetmesh.meeting import v1 as meeting
 from meetmesh_betterproto.meetmesh.user import v1 as user
@@ -70,7 +69,8 @@ async def main(user_address: str, meeting_address: str, email: str, password: st
     created = []
     for i in range(3):
         reply = await meetings.create_meeting(
-            meeting.CreateMeetingRequest(meeting=meeting.Meeting(title=f"betterproto smoke {i}")), metadata=auth
+            meeting.CreateMeetingRequest(meeting=meeting.Meeting(title=f"betterproto smoke {i}")),
+            metadata=auth,
         )
         assert reply.meeting is not None
         created.append(reply.meeting.name)
@@ -79,7 +79,9 @@ async def main(user_address: str, meeting_address: str, email: str, password: st
     listed: list[str] = []
     pages, token = 0, ""
     while True:
-        page = await meetings.list_meetings(meeting.ListMeetingsRequest(page_size=2, page_token=token), metadata=auth)
+        page = await meetings.list_meetings(
+            meeting.ListMeetingsRequest(page_size=2, page_token=token), metadata=auth
+        )
         pages += 1
         listed += [m.name for m in page.meetings]
         token = page.next_page_token

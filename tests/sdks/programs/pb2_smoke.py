@@ -36,7 +36,9 @@ async def main(user_address: str, meeting_address: str, email: str, password: st
     out["user"] = registered.user.name
 
     try:
-        await users.Register(user_pb2.RegisterRequest(email="not-an-email", password="short", display_name="x"))
+        await users.Register(
+            user_pb2.RegisterRequest(email="not-an-email", password="short", display_name="x")
+        )
         raise SystemExit("an invalid registration was accepted")
     except GRPCError as error:
         info = next(d for d in error.details or [] if isinstance(d, error_details_pb2.ErrorInfo))
@@ -54,7 +56,8 @@ async def main(user_address: str, meeting_address: str, email: str, password: st
     created = []
     for i in range(3):
         reply = await meetings.CreateMeeting(
-            meeting_pb2.CreateMeetingRequest(meeting=meeting_pb2.Meeting(title=f"pb2 smoke {i}")), metadata=auth
+            meeting_pb2.CreateMeetingRequest(meeting=meeting_pb2.Meeting(title=f"pb2 smoke {i}")),
+            metadata=auth,
         )
         created.append(reply.meeting.name)
     out["created"] = created

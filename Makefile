@@ -8,32 +8,33 @@ PY := $(VENV)/bin/python
 BIN := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
 export PYTHONPATH := $(CURDIR)/gen:$(CURDIR):$(CURDIR)/clients/python
-STAMP := $(VENV)/.installed
+SETUP := VENV=$(VENV) PYTHON_BOOT=$(PYTHON_BOOT) bash deploy/setup.sh
 # The SDK flavours (docs/sdk.md) cover the public proto packages only, never `*.internal.*`;
 # the Python and TypeScript ones also carry google.rpc's error details.
 SDK_PROTOS := $(addprefix --path ,$(sort $(shell find protos/meetmesh -name '*.proto' -not -path '*/internal/*')))
 RPC_DETAILS := --path protos_vendor/google/rpc/error_details.proto
 
-.PHONY: help install run gen gen-ts gen-betterproto gen-go gen-jvm sdk vendor check fmt lint types protolint test bench clean models
+.PHONY: help setup install node run up-stack gen gen-ts gen-betterproto gen-go gen-jvm sdk vendor check fmt lint types protolint test bench clean models
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-10s\033[0m %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml requirements-nodeps.txt
-	@test -x $(PY) || $(PYTHON_BOOT) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
-	$(PY) -m pip install --quiet --no-deps -r requirements-nodeps.txt
-	@touch $(STAMP)
+setup: ## install everything: Debian packages, Go tools, the venv, npm modules, the AI models
+	@$(SETUP)
 
-install: $(STAMP) ## create the virtual environment and install meetmesh with its dev tools
+install: ## create the virtual environment and install meetmesh with its dev tools
+	@$(SETUP) python
 
-run: install gen ## set up and run the whole platform on the embedded defaults
-	@test -f var/model_repository/BUILD.json || $(MAKE) --no-print-directory models || \
-	  echo "note: the AI models could not be built (the TTS engines come from deploy/install-system-packages.sh); meetmesh runs without AI"
+node:
+	@$(SETUP) node
+
+run: setup gen ## set up and run the whole platform on the embedded defaults
 	$(BIN)/meetmesh up
 
-gen: install ## generate gen/, envoy/ and the SDK flavours from protos/ (Go, JVM and TypeScript when their tools exist)
+up-stack: setup gen ## run the whole platform on real servers (PostgreSQL, Redis, FerretDB, S3) under ./var
+	$(BIN)/meetmesh up --stack
+
+gen: install ## generate gen/, envoy/ and the SDK flavours from protos/ (TypeScript, Go, JVM where npm, go, mvn exist)
 	rm -rf gen/meetmesh gen/buf gen/openapi gen/meetmesh.binpb
 	PYTHON=$(CURDIR)/$(PY) buf generate
 	buf build -o gen/meetmesh.binpb
@@ -48,7 +49,7 @@ gen: install ## generate gen/, envoy/ and the SDK flavours from protos/ (Go, JVM
 	@if command -v mvn >/dev/null 2>&1; then $(MAKE) --no-print-directory gen-jvm; \
 	else echo "mvn not found: clients/kotlin/generated (not committed) not generated"; fi
 
-gen-ts: node_modules
+gen-ts: node
 	buf generate --template buf.gen.ts.yaml
 	buf generate --template buf.gen.ts-npm.yaml $(SDK_PROTOS) $(RPC_DETAILS)
 
@@ -57,8 +58,8 @@ gen-betterproto: # Python dataclasses (betterproto2-compiler, from requirements-
 	buf generate --template buf.gen.betterproto.yaml $(SDK_PROTOS) $(RPC_DETAILS) \
 	  --path protos_vendor/google/rpc/status.proto 2> >(grep -v '^Writing ' >&2)
 
-gen-go: # Go: the plugins are Go tools pinned in tools/go/go.mod, built from the module proxy
-	cd tools/go && GOBIN=$(CURDIR)/build/tools go install tool
+gen-go: # Go: protoc-gen-go and protoc-gen-go-grpc, Go tools pinned in deploy/tools/protoc-plugins
+	cd deploy/tools/protoc-plugins && GOBIN=$(CURDIR)/var/tools/bin go install tool
 	rm -rf clients/go/meetmesh
 	buf generate --template buf.gen.go.yaml $(SDK_PROTOS)
 
@@ -70,13 +71,9 @@ gen-jvm: # Kotlin/JVM: protoc and the grpc plugins from Maven Central (clients/k
 sdk: gen ## build every SDK package into dist/sdk (pip wheel, npm pack, go build, mvn package)
 	mkdir -p dist/sdk
 	$(PY) -m pip wheel --no-deps -q -w dist/sdk clients/python-proto clients/python clients/python-betterproto
-	cd clients/ts && npm ci --no-audit --no-fund --loglevel=error && npm pack --pack-destination ../../dist/sdk
+	cd clients/ts && npm pack --pack-destination ../../dist/sdk
 	cd clients/go && go build ./... && go vet ./...
 	mvn -B -q -f clients/kotlin/pom.xml package && cp clients/kotlin/target/meetmesh-proto-*.jar dist/sdk/
-
-node_modules: package.json package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
-	@touch node_modules
 
 vendor: install ## re-vendor third-party protos from the pinned packages
 	$(PY) tools/vendor_protos.py
@@ -100,14 +97,14 @@ protolint: install
 
 check: lint types protolint ## format check, lint (ruff), types (mypy; strict for the kit), proto lint
 
-test: install node_modules ## run the test suite (needs PostgreSQL and Redis on 127.0.0.1, and Node 20)
+test: setup ## set up what is missing, then run the test suite (it starts its own servers)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-models: install ## build the Triton model repository under var/ (pinned packages, ~1 min on 2 cores)
+models: install ## (re)build the Triton model repository under var/ (pinned packages, ~1 min on 2 cores)
 	$(PY) -m services.ai.modelbuild --out var/model_repository
 
-bench: install ## run the benchmarks (prints figures and ratios)
+bench: setup ## run the benchmarks (prints figures and ratios)
 	$(PY) -m bench
 
-clean: ## remove the virtual environment and local state
+clean: ## remove the virtual environment and local state (./var: data, tools, models)
 	rm -rf $(VENV) var node_modules .pytest_cache .mypy_cache .ruff_cache

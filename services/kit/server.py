@@ -24,7 +24,7 @@ from grpclib.const import Cardinality
 from grpclib.encoding.proto import ProtoCodec, ProtoStatusDetailsCodec
 from grpclib.events import RecvMessage, RecvRequest, SendMessage, listen
 from grpclib.exceptions import GRPCError, StreamTerminatedError
-from grpclib.health.check import ServiceStatus
+from grpclib.health.check import ServiceCheck, ServiceStatus
 from grpclib.health.service import OVERALL, Health
 from grpclib.reflection.service import ServerReflection
 from grpclib.server import Server, Stream
@@ -44,6 +44,7 @@ from .errors import (
     ResourceExhausted,
     Unauthenticated,
     Unavailable,
+    outage,
     to_grpc_error,
 )
 from .metrics import MethodMetrics, ServerMetrics
@@ -51,7 +52,14 @@ from .validation import validate
 
 log = logging.getLogger("meetmesh.kit.server")
 
-_ALWAYS_ANONYMOUS = ("/grpc.health.v1.Health/", "/grpc.reflection.v1alpha.ServerReflection/")
+_ALWAYS_ANONYMOUS = (
+    "/grpc.health.v1.Health/",
+    "/grpc.reflection.v1.ServerReflection/",
+    "/grpc.reflection.v1alpha.ServerReflection/",
+)
+# gRPC health re-runs the readiness checks at most this often (watchers see changes this fast).
+_READINESS_TTL_S = 1.0
+_READINESS_TIMEOUT_S = 2.0
 
 Hook = Callable[[], Awaitable[None]]
 RevocationCheck = Callable[[Principal], Awaitable[bool]]
@@ -63,21 +71,6 @@ _CARDINALITY = {
     Cardinality.STREAM_UNARY: "client_stream",
     Cardinality.STREAM_STREAM: "bidi_stream",
 }
-
-
-def _unavailable_errors() -> tuple[type[BaseException], ...]:
-    import redis.exceptions
-    import sqlalchemy.exc
-
-    return (
-        ConnectionError,
-        OSError,
-        redis.exceptions.ConnectionError,
-        redis.exceptions.TimeoutError,
-        sqlalchemy.exc.OperationalError,
-        sqlalchemy.exc.InterfaceError,
-        sqlalchemy.exc.DisconnectionError,
-    )
 
 
 class BoundedProtoCodec(ProtoCodec):
@@ -134,6 +127,7 @@ class ServiceHost:
         http_port: int = 0,
         shutdown_grace_s: float = 10.0,
         max_message_bytes: int = 4 * 1024 * 1024,
+        trusted_proxies: Sequence[str] = (),
     ) -> None:
         self.spec = spec
         self.tokens = tokens
@@ -143,11 +137,17 @@ class ServiceHost:
         self.grpc_port = 0
         self.http_port = 0
         self.shutdown_grace_s = shutdown_grace_s
+        self.trusted_proxies = ctx.parse_networks(trusted_proxies)
         self.metrics = ServerMetrics()
         self._method_metrics: dict[tuple[str, str, str], MethodMetrics] = {}
         self._status = ServiceStatus()
+        # gRPC health answers what /healthz answers: serving, and every readiness check passes.
+        self._readiness = ServiceCheck(
+            self.ready, check_ttl=_READINESS_TTL_S, check_timeout=_READINESS_TIMEOUT_S + 1
+        )
+        checks = [self._status, self._readiness]
         handlers = list(spec.handlers)
-        self.health = Health({OVERALL: [self._status], **{h: [self._status] for h in handlers}})
+        self.health = Health({OVERALL: checks, **{h: checks for h in handlers}})
         self._serving = False
         self._cardinality = {
             path: _CARDINALITY[method.cardinality]
@@ -223,16 +223,26 @@ class ServiceHost:
         finally:
             await self.stop()
 
+    # -- readiness -----------------------------------------------------------------------------
+    async def ready(self) -> bool:
+        """Whether the service takes calls and every readiness check passes (for /healthz and
+        gRPC health alike)."""
+        if not self._serving:
+            return False
+        for check in self.spec.readiness:
+            try:
+                await asyncio.wait_for(check(), _READINESS_TIMEOUT_S)
+            except Exception:
+                return False
+        return True
+
     # -- HTTP side port ------------------------------------------------------------------------
     def _http_app(self) -> Starlette:
         async def healthz(_: Request) -> Response:
             if not self._serving:
                 return JSONResponse({"status": "stopping", "service": self.spec.name}, status_code=503)
-            for check in self.spec.readiness:
-                try:
-                    await asyncio.wait_for(check(), 2.0)
-                except Exception:
-                    return JSONResponse({"status": "unavailable", "service": self.spec.name}, status_code=503)
+            if not await self.ready():
+                return JSONResponse({"status": "unavailable", "service": self.spec.name}, status_code=503)
             return JSONResponse({"status": "ok", "service": self.spec.name})
 
         async def metrics(_: Request) -> Response:
@@ -290,7 +300,7 @@ class ServiceHost:
             principal_token = None
             _labels.set(labels)
             ctx._deadline.set(deadline)
-            ctx._client_address.set(ctx.resolve_client_address(peer_host, forwarded))
+            ctx._client_address.set(ctx.resolve_client_address(peer_host, forwarded, self.trusted_proxies))
             try:
                 principal = await self._authenticate(mode, metadata)
                 principal_token = set_principal(principal)
@@ -304,14 +314,15 @@ class ServiceHost:
             except (asyncio.CancelledError, StreamTerminatedError, StreamClosedError):
                 code = "CANCELLED"  # the client went away (or its deadline passed)
                 raise
-            except _UNAVAILABLE as exc:
-                code = "UNAVAILABLE"
-                log.warning(
-                    "dependency unavailable",
-                    extra={"method": method_name, "error": type(exc).__name__},
-                )
-                raise to_grpc_error(Unavailable("a dependency is unavailable; retry later")) from None
-            except Exception:
+            except Exception as exc:
+                unavailable = outage(exc)
+                if unavailable is not None:
+                    code = "UNAVAILABLE"
+                    log.warning(
+                        "dependency unavailable",
+                        extra={"method": method_name, "error": type(exc).__name__},
+                    )
+                    raise to_grpc_error(unavailable) from None
                 code = "INTERNAL"
                 log.exception("unhandled error", extra={"method": method_name})
                 raise to_grpc_error(Internal("internal error")) from None
@@ -339,6 +350,3 @@ class ServiceHost:
         labels = _labels.get()
         if labels is not None:
             self._children(labels).msg_sent.inc()
-
-
-_UNAVAILABLE = _unavailable_errors()

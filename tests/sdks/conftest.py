@@ -31,7 +31,6 @@ import pytest
 
 from meetmesh.meeting.v1 import meeting_pb2
 from services.edge.app import Edge
-from tests.conftest import PG_URL, REDIS_URL
 from tests.edge.conftest import edge_settings
 from tests.edge.harness import LoopThread, start_uvicorn, stop_uvicorn
 from tests.support import PASSWORD, Platform, start_platform
@@ -67,13 +66,13 @@ class Mesh:
 
 
 @pytest.fixture(scope="session")
-def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
+def mesh(postgres_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
     loop = LoopThread()
     run_id = uuid.uuid4().hex[:8]
     stores = {
         "kind": "real",
-        "database_url": PG_URL,
-        "redis_url": REDIS_URL,
+        "database_url": postgres_url,
+        "redis_url": redis_url,
         "schema_prefix": f"sdk{run_id}_",
         "redis_prefix": f"mmtest:sdk:{run_id}",
     }

@@ -1,5 +1,5 @@
-// Code-generation plugins for `make gen` (the Go flavour), pinned as Go tools: `go build tool`
-// builds them from the module proxy (or the module cache) at exactly these versions.
+// The protoc plugins of the Go SDK flavour (`make gen-go`, docs/sdk.md), pinned as Go tools:
+// `go install tool` builds them from the module proxy (or the module cache) at exactly these versions.
 module meetmesh.local/tools
 
 go 1.26

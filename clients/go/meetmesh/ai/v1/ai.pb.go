@@ -12,6 +12,7 @@ import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	durationpb "google.golang.org/protobuf/types/known/durationpb"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -206,6 +207,67 @@ func (x ModelVersionState) Number() protoreflect.EnumNumber {
 // Deprecated: Use ModelVersionState.Descriptor instead.
 func (ModelVersionState) EnumDescriptor() ([]byte, []int) {
 	return file_meetmesh_ai_v1_ai_proto_rawDescGZIP(), []int{2}
+}
+
+// What happened.
+type MeetingActivity_Kind int32
+
+const (
+	// Unknown.
+	MeetingActivity_KIND_UNSPECIFIED MeetingActivity_Kind = 0
+	// Joined the room.
+	MeetingActivity_KIND_JOINED MeetingActivity_Kind = 1
+	// Left the room.
+	MeetingActivity_KIND_LEFT MeetingActivity_Kind = 2
+	// Published a track (see `track_kind`).
+	MeetingActivity_KIND_TRACK_PUBLISHED MeetingActivity_Kind = 3
+	// Spoke (one utterance, see `duration`).
+	MeetingActivity_KIND_SPOKE MeetingActivity_Kind = 4
+)
+
+// Enum value maps for MeetingActivity_Kind.
+var (
+	MeetingActivity_Kind_name = map[int32]string{
+		0: "KIND_UNSPECIFIED",
+		1: "KIND_JOINED",
+		2: "KIND_LEFT",
+		3: "KIND_TRACK_PUBLISHED",
+		4: "KIND_SPOKE",
+	}
+	MeetingActivity_Kind_value = map[string]int32{
+		"KIND_UNSPECIFIED":     0,
+		"KIND_JOINED":          1,
+		"KIND_LEFT":            2,
+		"KIND_TRACK_PUBLISHED": 3,
+		"KIND_SPOKE":           4,
+	}
+)
+
+func (x MeetingActivity_Kind) Enum() *MeetingActivity_Kind {
+	p := new(MeetingActivity_Kind)
+	*p = x
+	return p
+}
+
+func (x MeetingActivity_Kind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (MeetingActivity_Kind) Descriptor() protoreflect.EnumDescriptor {
+	return file_meetmesh_ai_v1_ai_proto_enumTypes[3].Descriptor()
+}
+
+func (MeetingActivity_Kind) Type() protoreflect.EnumType {
+	return &file_meetmesh_ai_v1_ai_proto_enumTypes[3]
+}
+
+func (x MeetingActivity_Kind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use MeetingActivity_Kind.Descriptor instead.
+func (MeetingActivity_Kind) EnumDescriptor() ([]byte, []int) {
+	return file_meetmesh_ai_v1_ai_proto_rawDescGZIP(), []int{15, 0}
 }
 
 // One utterance recognised in speech.
@@ -858,6 +920,609 @@ func (x *ExportTranscriptResponse) GetContent() string {
 	return ""
 }
 
+// What a meeting's participants did, summed up (speaking time, presence, emotions over time).
+type MeetingInsights struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// `meetings/{meeting}/insights`.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// One entry per participant seen, most speaking time first.
+	Participants []*ParticipantInsights `protobuf:"bytes,2,rep,name=participants,proto3" json:"participants,omitempty"`
+	// Faces seen per emotion, one entry per `emotion_interval` that has any, oldest first.
+	EmotionTimeline []*EmotionInterval `protobuf:"bytes,3,rep,name=emotion_timeline,json=emotionTimeline,proto3" json:"emotion_timeline,omitempty"`
+	// The width of each `emotion_timeline` entry.
+	EmotionInterval *durationpb.Duration `protobuf:"bytes,4,opt,name=emotion_interval,json=emotionInterval,proto3" json:"emotion_interval,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *MeetingInsights) Reset() {
+	*x = MeetingInsights{}
+	mi := &file_meetmesh_ai_v1_ai_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MeetingInsights) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MeetingInsights) ProtoMessage() {}
+
+func (x *MeetingInsights) ProtoReflect() protoreflect.Message {
+	mi := &file_meetmesh_ai_v1_ai_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MeetingInsights.ProtoReflect.Descriptor instead.
+func (*MeetingInsights) Descriptor() ([]byte, []int) {
+	return file_meetmesh_ai_v1_ai_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *MeetingInsights) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *MeetingInsights) GetParticipants() []*ParticipantInsights {
+	if x != nil {
+		return x.Participants
+	}
+	return nil
+}
+
+func (x *MeetingInsights) GetEmotionTimeline() []*EmotionInterval {
+	if x != nil {
+		return x.EmotionTimeline
+	}
+	return nil
+}
+
+func (x *MeetingInsights) GetEmotionInterval() *durationpb.Duration {
+	if x != nil {
+		return x.EmotionInterval
+	}
+	return nil
+}
+
+// One participant's share of a meeting.
+type ParticipantInsights struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// `meetings/{meeting}/participants/{participant}`.
+	Participant string `protobuf:"bytes,1,opt,name=participant,proto3" json:"participant,omitempty"`
+	// Total length of the participant's utterances (voice activity).
+	SpeakingTime *durationpb.Duration `protobuf:"bytes,2,opt,name=speaking_time,json=speakingTime,proto3" json:"speaking_time,omitempty"`
+	// How many utterances.
+	UtteranceCount int32 `protobuf:"varint,3,opt,name=utterance_count,json=utteranceCount,proto3" json:"utterance_count,omitempty"`
+	// How many times the participant joined the room (reconnecting counts again).
+	JoinCount int32 `protobuf:"varint,4,opt,name=join_count,json=joinCount,proto3" json:"join_count,omitempty"`
+	// How many times the participant left the room.
+	LeaveCount int32 `protobuf:"varint,5,opt,name=leave_count,json=leaveCount,proto3" json:"leave_count,omitempty"`
+	// How many tracks the participant published.
+	PublishedTrackCount int32 `protobuf:"varint,6,opt,name=published_track_count,json=publishedTrackCount,proto3" json:"published_track_count,omitempty"`
+	// When the participant first joined the room; unset if never seen joining.
+	FirstJoinTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=first_join_time,json=firstJoinTime,proto3" json:"first_join_time,omitempty"`
+	// When the participant last left the room; unset if never seen leaving.
+	LastLeaveTime *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=last_leave_time,json=lastLeaveTime,proto3" json:"last_leave_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ParticipantInsights) Reset() {
+	*x = ParticipantInsights{}
+	mi := &file_meetmesh_ai_v1_ai_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ParticipantInsights) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ParticipantInsights) ProtoMessage() {}
+
+func (x *ParticipantInsights) ProtoReflect() protoreflect.Message {
+	mi := &file_meetmesh_ai_v1_ai_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ParticipantInsights.ProtoReflect.Descriptor instead.
+func (*ParticipantInsights) Descriptor() ([]byte, []int) {
+	return file_meetmesh_ai_v1_ai_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *ParticipantInsights) GetParticipant() string {
+	if x != nil {
+		return x.Participant
+	}
+	return ""
+}
+
+func (x *ParticipantInsights) GetSpeakingTime() *durationpb.Duration {
+	if x != nil {
+		return x.SpeakingTime
+	}
+	return nil
+}
+
+func (x *ParticipantInsights) GetUtteranceCount() int32 {
+	if x != nil {
+		return x.UtteranceCount
+	}
+	return 0
+}
+
+func (x *ParticipantInsights) GetJoinCount() int32 {
+	if x != nil {
+		return x.JoinCount
+	}
+	return 0
+}
+
+func (x *ParticipantInsights) GetLeaveCount() int32 {
+	if x != nil {
+		return x.LeaveCount
+	}
+	return 0
+}
+
+func (x *ParticipantInsights) GetPublishedTrackCount() int32 {
+	if x != nil {
+		return x.PublishedTrackCount
+	}
+	return 0
+}
+
+func (x *ParticipantInsights) GetFirstJoinTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.FirstJoinTime
+	}
+	return nil
+}
+
+func (x *ParticipantInsights) GetLastLeaveTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastLeaveTime
+	}
+	return nil
+}
+
+// Faces seen per emotion in one interval of a meeting.
+type EmotionInterval struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Start of the interval.
+	StartTime *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	// Faces per emotion, only emotions seen, in the order of `Emotion`.
+	Counts        []*EmotionCount `protobuf:"bytes,2,rep,name=counts,proto3" json:"counts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EmotionInterval) Reset() {
+	*x = EmotionInterval{}
+	mi := &file_meetmesh_ai_v1_ai_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EmotionInterval) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EmotionInterval) ProtoMessage() {}
+
+func (x *EmotionInterval) ProtoReflect() protoreflect.Message {
+	mi := &file_meetmesh_ai_v1_ai_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EmotionInterval.ProtoReflect.Descriptor instead.
+func (*EmotionInterval) Descriptor() ([]byte, []int) {
+	return file_meetmesh_ai_v1_ai_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *EmotionInterval) GetStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartTime
+	}
+	return nil
+}
+
+func (x *EmotionInterval) GetCounts() []*EmotionCount {
+	if x != nil {
+		return x.Counts
+	}
+	return nil
+}
+
+// How many faces showed one emotion.
+type EmotionCount struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The emotion.
+	Emotion Emotion `protobuf:"varint,1,opt,name=emotion,proto3,enum=meetmesh.ai.v1.Emotion" json:"emotion,omitempty"`
+	// How many faces (one per face per analysed frame).
+	Count         int32 `protobuf:"varint,2,opt,name=count,proto3" json:"count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EmotionCount) Reset() {
+	*x = EmotionCount{}
+	mi := &file_meetmesh_ai_v1_ai_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EmotionCount) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EmotionCount) ProtoMessage() {}
+
+func (x *EmotionCount) ProtoReflect() protoreflect.Message {
+	mi := &file_meetmesh_ai_v1_ai_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EmotionCount.ProtoReflect.Descriptor instead.
+func (*EmotionCount) Descriptor() ([]byte, []int) {
+	return file_meetmesh_ai_v1_ai_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *EmotionCount) GetEmotion() Emotion {
+	if x != nil {
+		return x.Emotion
+	}
+	return Emotion_EMOTION_UNSPECIFIED
+}
+
+func (x *EmotionCount) GetCount() int32 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+// One thing a participant did in a meeting.
+type MeetingActivity struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// `meetings/{meeting}/activities/{activity}`.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// `meetings/{meeting}/participants/{participant}`.
+	Participant string `protobuf:"bytes,2,opt,name=participant,proto3" json:"participant,omitempty"`
+	// What happened.
+	Kind MeetingActivity_Kind `protobuf:"varint,3,opt,name=kind,proto3,enum=meetmesh.ai.v1.MeetingActivity_Kind" json:"kind,omitempty"`
+	// When it happened.
+	Time *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=time,proto3" json:"time,omitempty"`
+	// KIND_SPOKE: how long the utterance lasted.
+	Duration *durationpb.Duration `protobuf:"bytes,5,opt,name=duration,proto3" json:"duration,omitempty"`
+	// KIND_TRACK_PUBLISHED: "audio" or "video".
+	TrackKind     string `protobuf:"bytes,6,opt,name=track_kind,json=trackKind,proto3" json:"track_kind,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MeetingActivity) Reset() {
+	*x = MeetingActivity{}
+	mi := &file_meetmesh_ai_v1_ai_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MeetingActivity) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MeetingActivity) ProtoMessage() {}
+
+func (x *MeetingActivity) ProtoReflect() protoreflect.Message {
+	mi := &file_meetmesh_ai_v1_ai_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MeetingActivity.ProtoReflect.Descriptor instead.
+func (*MeetingActivity) Descriptor() ([]byte, []int) {
+	return file_meetmesh_ai_v1_ai_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *MeetingActivity) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *MeetingActivity) GetParticipant() string {
+	if x != nil {
+		return x.Participant
+	}
+	return ""
+}
+
+func (x *MeetingActivity) GetKind() MeetingActivity_Kind {
+	if x != nil {
+		return x.Kind
+	}
+	return MeetingActivity_KIND_UNSPECIFIED
+}
+
+func (x *MeetingActivity) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+func (x *MeetingActivity) GetDuration() *durationpb.Duration {
+	if x != nil {
+		return x.Duration
+	}
+	return nil
+}
+
+func (x *MeetingActivity) GetTrackKind() string {
+	if x != nil {
+		return x.TrackKind
+	}
+	return ""
+}
+
+// Request for `GetMeetingInsights`.
+type GetMeetingInsightsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// `meetings/{meeting}/insights`.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Width of each emotion interval, from 1 s to 1 h, in whole seconds; unset means 60 s.
+	EmotionInterval *durationpb.Duration `protobuf:"bytes,2,opt,name=emotion_interval,json=emotionInterval,proto3" json:"emotion_interval,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *GetMeetingInsightsRequest) Reset() {
+	*x = GetMeetingInsightsRequest{}
+	mi := &file_meetmesh_ai_v1_ai_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetMeetingInsightsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetMeetingInsightsRequest) ProtoMessage() {}
+
+func (x *GetMeetingInsightsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_meetmesh_ai_v1_ai_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetMeetingInsightsRequest.ProtoReflect.Descriptor instead.
+func (*GetMeetingInsightsRequest) Descriptor() ([]byte, []int) {
+	return file_meetmesh_ai_v1_ai_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *GetMeetingInsightsRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *GetMeetingInsightsRequest) GetEmotionInterval() *durationpb.Duration {
+	if x != nil {
+		return x.EmotionInterval
+	}
+	return nil
+}
+
+// Response for `GetMeetingInsights`.
+type GetMeetingInsightsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The insights.
+	Insights      *MeetingInsights `protobuf:"bytes,1,opt,name=insights,proto3" json:"insights,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetMeetingInsightsResponse) Reset() {
+	*x = GetMeetingInsightsResponse{}
+	mi := &file_meetmesh_ai_v1_ai_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetMeetingInsightsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetMeetingInsightsResponse) ProtoMessage() {}
+
+func (x *GetMeetingInsightsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_meetmesh_ai_v1_ai_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetMeetingInsightsResponse.ProtoReflect.Descriptor instead.
+func (*GetMeetingInsightsResponse) Descriptor() ([]byte, []int) {
+	return file_meetmesh_ai_v1_ai_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *GetMeetingInsightsResponse) GetInsights() *MeetingInsights {
+	if x != nil {
+		return x.Insights
+	}
+	return nil
+}
+
+// Request for `ListMeetingActivities`.
+type ListMeetingActivitiesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The meeting, `meetings/{meeting}`.
+	Parent string `protobuf:"bytes,1,opt,name=parent,proto3" json:"parent,omitempty"`
+	// At most this many activities (default 50; more than 500 means 500).
+	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// A `next_page_token` from a previous call.
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListMeetingActivitiesRequest) Reset() {
+	*x = ListMeetingActivitiesRequest{}
+	mi := &file_meetmesh_ai_v1_ai_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListMeetingActivitiesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListMeetingActivitiesRequest) ProtoMessage() {}
+
+func (x *ListMeetingActivitiesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_meetmesh_ai_v1_ai_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListMeetingActivitiesRequest.ProtoReflect.Descriptor instead.
+func (*ListMeetingActivitiesRequest) Descriptor() ([]byte, []int) {
+	return file_meetmesh_ai_v1_ai_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *ListMeetingActivitiesRequest) GetParent() string {
+	if x != nil {
+		return x.Parent
+	}
+	return ""
+}
+
+func (x *ListMeetingActivitiesRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListMeetingActivitiesRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// Response for `ListMeetingActivities`.
+type ListMeetingActivitiesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The activities, oldest first.
+	MeetingActivities []*MeetingActivity `protobuf:"bytes,1,rep,name=meeting_activities,json=meetingActivities,proto3" json:"meeting_activities,omitempty"`
+	// Token for the next page; empty on the last.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListMeetingActivitiesResponse) Reset() {
+	*x = ListMeetingActivitiesResponse{}
+	mi := &file_meetmesh_ai_v1_ai_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListMeetingActivitiesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListMeetingActivitiesResponse) ProtoMessage() {}
+
+func (x *ListMeetingActivitiesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_meetmesh_ai_v1_ai_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListMeetingActivitiesResponse.ProtoReflect.Descriptor instead.
+func (*ListMeetingActivitiesResponse) Descriptor() ([]byte, []int) {
+	return file_meetmesh_ai_v1_ai_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *ListMeetingActivitiesResponse) GetMeetingActivities() []*MeetingActivity {
+	if x != nil {
+		return x.MeetingActivities
+	}
+	return nil
+}
+
+func (x *ListMeetingActivitiesResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
 // A model in the repository.
 type Model struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -871,7 +1536,7 @@ type Model struct {
 
 func (x *Model) Reset() {
 	*x = Model{}
-	mi := &file_meetmesh_ai_v1_ai_proto_msgTypes[11]
+	mi := &file_meetmesh_ai_v1_ai_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -883,7 +1548,7 @@ func (x *Model) String() string {
 func (*Model) ProtoMessage() {}
 
 func (x *Model) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_ai_v1_ai_proto_msgTypes[11]
+	mi := &file_meetmesh_ai_v1_ai_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -896,7 +1561,7 @@ func (x *Model) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Model.ProtoReflect.Descriptor instead.
 func (*Model) Descriptor() ([]byte, []int) {
-	return file_meetmesh_ai_v1_ai_proto_rawDescGZIP(), []int{11}
+	return file_meetmesh_ai_v1_ai_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Model) GetName() string {
@@ -928,7 +1593,7 @@ type ModelVersion struct {
 
 func (x *ModelVersion) Reset() {
 	*x = ModelVersion{}
-	mi := &file_meetmesh_ai_v1_ai_proto_msgTypes[12]
+	mi := &file_meetmesh_ai_v1_ai_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -940,7 +1605,7 @@ func (x *ModelVersion) String() string {
 func (*ModelVersion) ProtoMessage() {}
 
 func (x *ModelVersion) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_ai_v1_ai_proto_msgTypes[12]
+	mi := &file_meetmesh_ai_v1_ai_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -953,7 +1618,7 @@ func (x *ModelVersion) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModelVersion.ProtoReflect.Descriptor instead.
 func (*ModelVersion) Descriptor() ([]byte, []int) {
-	return file_meetmesh_ai_v1_ai_proto_rawDescGZIP(), []int{12}
+	return file_meetmesh_ai_v1_ai_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ModelVersion) GetName() string {
@@ -986,7 +1651,7 @@ type ListModelsRequest struct {
 
 func (x *ListModelsRequest) Reset() {
 	*x = ListModelsRequest{}
-	mi := &file_meetmesh_ai_v1_ai_proto_msgTypes[13]
+	mi := &file_meetmesh_ai_v1_ai_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -998,7 +1663,7 @@ func (x *ListModelsRequest) String() string {
 func (*ListModelsRequest) ProtoMessage() {}
 
 func (x *ListModelsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_ai_v1_ai_proto_msgTypes[13]
+	mi := &file_meetmesh_ai_v1_ai_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1011,7 +1676,7 @@ func (x *ListModelsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListModelsRequest.ProtoReflect.Descriptor instead.
 func (*ListModelsRequest) Descriptor() ([]byte, []int) {
-	return file_meetmesh_ai_v1_ai_proto_rawDescGZIP(), []int{13}
+	return file_meetmesh_ai_v1_ai_proto_rawDescGZIP(), []int{22}
 }
 
 // Response for `ListModels`.
@@ -1025,7 +1690,7 @@ type ListModelsResponse struct {
 
 func (x *ListModelsResponse) Reset() {
 	*x = ListModelsResponse{}
-	mi := &file_meetmesh_ai_v1_ai_proto_msgTypes[14]
+	mi := &file_meetmesh_ai_v1_ai_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1037,7 +1702,7 @@ func (x *ListModelsResponse) String() string {
 func (*ListModelsResponse) ProtoMessage() {}
 
 func (x *ListModelsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_ai_v1_ai_proto_msgTypes[14]
+	mi := &file_meetmesh_ai_v1_ai_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1050,7 +1715,7 @@ func (x *ListModelsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListModelsResponse.ProtoReflect.Descriptor instead.
 func (*ListModelsResponse) Descriptor() ([]byte, []int) {
-	return file_meetmesh_ai_v1_ai_proto_rawDescGZIP(), []int{14}
+	return file_meetmesh_ai_v1_ai_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ListModelsResponse) GetModels() []*Model {
@@ -1071,7 +1736,7 @@ type LoadModelVersionRequest struct {
 
 func (x *LoadModelVersionRequest) Reset() {
 	*x = LoadModelVersionRequest{}
-	mi := &file_meetmesh_ai_v1_ai_proto_msgTypes[15]
+	mi := &file_meetmesh_ai_v1_ai_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1083,7 +1748,7 @@ func (x *LoadModelVersionRequest) String() string {
 func (*LoadModelVersionRequest) ProtoMessage() {}
 
 func (x *LoadModelVersionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_ai_v1_ai_proto_msgTypes[15]
+	mi := &file_meetmesh_ai_v1_ai_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1096,7 +1761,7 @@ func (x *LoadModelVersionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoadModelVersionRequest.ProtoReflect.Descriptor instead.
 func (*LoadModelVersionRequest) Descriptor() ([]byte, []int) {
-	return file_meetmesh_ai_v1_ai_proto_rawDescGZIP(), []int{15}
+	return file_meetmesh_ai_v1_ai_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *LoadModelVersionRequest) GetName() string {
@@ -1117,7 +1782,7 @@ type LoadModelVersionResponse struct {
 
 func (x *LoadModelVersionResponse) Reset() {
 	*x = LoadModelVersionResponse{}
-	mi := &file_meetmesh_ai_v1_ai_proto_msgTypes[16]
+	mi := &file_meetmesh_ai_v1_ai_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1129,7 +1794,7 @@ func (x *LoadModelVersionResponse) String() string {
 func (*LoadModelVersionResponse) ProtoMessage() {}
 
 func (x *LoadModelVersionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_ai_v1_ai_proto_msgTypes[16]
+	mi := &file_meetmesh_ai_v1_ai_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1142,7 +1807,7 @@ func (x *LoadModelVersionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoadModelVersionResponse.ProtoReflect.Descriptor instead.
 func (*LoadModelVersionResponse) Descriptor() ([]byte, []int) {
-	return file_meetmesh_ai_v1_ai_proto_rawDescGZIP(), []int{16}
+	return file_meetmesh_ai_v1_ai_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *LoadModelVersionResponse) GetModel() *Model {
@@ -1163,7 +1828,7 @@ type UnloadModelVersionRequest struct {
 
 func (x *UnloadModelVersionRequest) Reset() {
 	*x = UnloadModelVersionRequest{}
-	mi := &file_meetmesh_ai_v1_ai_proto_msgTypes[17]
+	mi := &file_meetmesh_ai_v1_ai_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1175,7 +1840,7 @@ func (x *UnloadModelVersionRequest) String() string {
 func (*UnloadModelVersionRequest) ProtoMessage() {}
 
 func (x *UnloadModelVersionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_ai_v1_ai_proto_msgTypes[17]
+	mi := &file_meetmesh_ai_v1_ai_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1188,7 +1853,7 @@ func (x *UnloadModelVersionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnloadModelVersionRequest.ProtoReflect.Descriptor instead.
 func (*UnloadModelVersionRequest) Descriptor() ([]byte, []int) {
-	return file_meetmesh_ai_v1_ai_proto_rawDescGZIP(), []int{17}
+	return file_meetmesh_ai_v1_ai_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *UnloadModelVersionRequest) GetName() string {
@@ -1209,7 +1874,7 @@ type UnloadModelVersionResponse struct {
 
 func (x *UnloadModelVersionResponse) Reset() {
 	*x = UnloadModelVersionResponse{}
-	mi := &file_meetmesh_ai_v1_ai_proto_msgTypes[18]
+	mi := &file_meetmesh_ai_v1_ai_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1221,7 +1886,7 @@ func (x *UnloadModelVersionResponse) String() string {
 func (*UnloadModelVersionResponse) ProtoMessage() {}
 
 func (x *UnloadModelVersionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_ai_v1_ai_proto_msgTypes[18]
+	mi := &file_meetmesh_ai_v1_ai_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1234,7 +1899,7 @@ func (x *UnloadModelVersionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnloadModelVersionResponse.ProtoReflect.Descriptor instead.
 func (*UnloadModelVersionResponse) Descriptor() ([]byte, []int) {
-	return file_meetmesh_ai_v1_ai_proto_rawDescGZIP(), []int{18}
+	return file_meetmesh_ai_v1_ai_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *UnloadModelVersionResponse) GetModel() *Model {
@@ -1255,7 +1920,7 @@ type GetModelStatisticsRequest struct {
 
 func (x *GetModelStatisticsRequest) Reset() {
 	*x = GetModelStatisticsRequest{}
-	mi := &file_meetmesh_ai_v1_ai_proto_msgTypes[19]
+	mi := &file_meetmesh_ai_v1_ai_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1267,7 +1932,7 @@ func (x *GetModelStatisticsRequest) String() string {
 func (*GetModelStatisticsRequest) ProtoMessage() {}
 
 func (x *GetModelStatisticsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_ai_v1_ai_proto_msgTypes[19]
+	mi := &file_meetmesh_ai_v1_ai_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1280,7 +1945,7 @@ func (x *GetModelStatisticsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetModelStatisticsRequest.ProtoReflect.Descriptor instead.
 func (*GetModelStatisticsRequest) Descriptor() ([]byte, []int) {
-	return file_meetmesh_ai_v1_ai_proto_rawDescGZIP(), []int{19}
+	return file_meetmesh_ai_v1_ai_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *GetModelStatisticsRequest) GetName() string {
@@ -1301,7 +1966,7 @@ type GetModelStatisticsResponse struct {
 
 func (x *GetModelStatisticsResponse) Reset() {
 	*x = GetModelStatisticsResponse{}
-	mi := &file_meetmesh_ai_v1_ai_proto_msgTypes[20]
+	mi := &file_meetmesh_ai_v1_ai_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1313,7 +1978,7 @@ func (x *GetModelStatisticsResponse) String() string {
 func (*GetModelStatisticsResponse) ProtoMessage() {}
 
 func (x *GetModelStatisticsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_ai_v1_ai_proto_msgTypes[20]
+	mi := &file_meetmesh_ai_v1_ai_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1326,7 +1991,7 @@ func (x *GetModelStatisticsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetModelStatisticsResponse.ProtoReflect.Descriptor instead.
 func (*GetModelStatisticsResponse) Descriptor() ([]byte, []int) {
-	return file_meetmesh_ai_v1_ai_proto_rawDescGZIP(), []int{20}
+	return file_meetmesh_ai_v1_ai_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *GetModelStatisticsResponse) GetVersions() []*ModelVersionStatistics {
@@ -1359,7 +2024,7 @@ type ModelVersionStatistics struct {
 
 func (x *ModelVersionStatistics) Reset() {
 	*x = ModelVersionStatistics{}
-	mi := &file_meetmesh_ai_v1_ai_proto_msgTypes[21]
+	mi := &file_meetmesh_ai_v1_ai_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1371,7 +2036,7 @@ func (x *ModelVersionStatistics) String() string {
 func (*ModelVersionStatistics) ProtoMessage() {}
 
 func (x *ModelVersionStatistics) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_ai_v1_ai_proto_msgTypes[21]
+	mi := &file_meetmesh_ai_v1_ai_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1384,7 +2049,7 @@ func (x *ModelVersionStatistics) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModelVersionStatistics.ProtoReflect.Descriptor instead.
 func (*ModelVersionStatistics) Descriptor() ([]byte, []int) {
-	return file_meetmesh_ai_v1_ai_proto_rawDescGZIP(), []int{21}
+	return file_meetmesh_ai_v1_ai_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ModelVersionStatistics) GetName() string {
@@ -1440,7 +2105,7 @@ var File_meetmesh_ai_v1_ai_proto protoreflect.FileDescriptor
 
 const file_meetmesh_ai_v1_ai_proto_rawDesc = "" +
 	"\n" +
-	"\x17meetmesh/ai/v1/ai.proto\x12\x0emeetmesh.ai.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1egoogle/protobuf/duration.proto\"\xfd\x02\n" +
+	"\x17meetmesh/ai/v1/ai.proto\x12\x0emeetmesh.ai.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xfd\x02\n" +
 	"\x11TranscriptSegment\x12\x18\n" +
 	"\x04name\x18\x01 \x01(\tB\x04\xe2A\x01\x03R\x04name\x12\x1e\n" +
 	"\aspeaker\x18\x02 \x01(\tB\x04\xe2A\x01\x03R\aspeaker\x12B\n" +
@@ -1482,7 +2147,60 @@ const file_meetmesh_ai_v1_ai_proto_rawDesc = "" +
 	"\x06format\x18\x02 \x01(\x0e2 .meetmesh.ai.v1.TranscriptFormatB\b\xbaH\x05\x82\x01\x02\x10\x01R\x06format\"W\n" +
 	"\x18ExportTranscriptResponse\x12!\n" +
 	"\fcontent_type\x18\x01 \x01(\tR\vcontentType\x12\x18\n" +
-	"\acontent\x18\x02 \x01(\tR\acontent\"U\n" +
+	"\acontent\x18\x02 \x01(\tR\acontent\"\xeb\x02\n" +
+	"\x0fMeetingInsights\x12\x18\n" +
+	"\x04name\x18\x01 \x01(\tB\x04\xe2A\x01\x03R\x04name\x12M\n" +
+	"\fparticipants\x18\x02 \x03(\v2#.meetmesh.ai.v1.ParticipantInsightsB\x04\xe2A\x01\x03R\fparticipants\x12P\n" +
+	"\x10emotion_timeline\x18\x03 \x03(\v2\x1f.meetmesh.ai.v1.EmotionIntervalB\x04\xe2A\x01\x03R\x0femotionTimeline\x12J\n" +
+	"\x10emotion_interval\x18\x04 \x01(\v2\x19.google.protobuf.DurationB\x04\xe2A\x01\x03R\x0femotionInterval:Q\xeaAN\n" +
+	"\x1eai.meetmesh.io/MeetingInsights\x12\x1bmeetings/{meeting}/insights2\x0fmeetingInsights\"\x9c\x03\n" +
+	"\x13ParticipantInsights\x12 \n" +
+	"\vparticipant\x18\x01 \x01(\tR\vparticipant\x12>\n" +
+	"\rspeaking_time\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\fspeakingTime\x12'\n" +
+	"\x0futterance_count\x18\x03 \x01(\x05R\x0eutteranceCount\x12\x1d\n" +
+	"\n" +
+	"join_count\x18\x04 \x01(\x05R\tjoinCount\x12\x1f\n" +
+	"\vleave_count\x18\x05 \x01(\x05R\n" +
+	"leaveCount\x122\n" +
+	"\x15published_track_count\x18\x06 \x01(\x05R\x13publishedTrackCount\x12B\n" +
+	"\x0ffirst_join_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\rfirstJoinTime\x12B\n" +
+	"\x0flast_leave_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\rlastLeaveTime\"\x82\x01\n" +
+	"\x0fEmotionInterval\x129\n" +
+	"\n" +
+	"start_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x124\n" +
+	"\x06counts\x18\x02 \x03(\v2\x1c.meetmesh.ai.v1.EmotionCountR\x06counts\"W\n" +
+	"\fEmotionCount\x121\n" +
+	"\aemotion\x18\x01 \x01(\x0e2\x17.meetmesh.ai.v1.EmotionR\aemotion\x12\x14\n" +
+	"\x05count\x18\x02 \x01(\x05R\x05count\"\xe2\x03\n" +
+	"\x0fMeetingActivity\x12\x18\n" +
+	"\x04name\x18\x01 \x01(\tB\x04\xe2A\x01\x03R\x04name\x12&\n" +
+	"\vparticipant\x18\x02 \x01(\tB\x04\xe2A\x01\x03R\vparticipant\x12>\n" +
+	"\x04kind\x18\x03 \x01(\x0e2$.meetmesh.ai.v1.MeetingActivity.KindB\x04\xe2A\x01\x03R\x04kind\x124\n" +
+	"\x04time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampB\x04\xe2A\x01\x03R\x04time\x12;\n" +
+	"\bduration\x18\x05 \x01(\v2\x19.google.protobuf.DurationB\x04\xe2A\x01\x03R\bduration\x12#\n" +
+	"\n" +
+	"track_kind\x18\x06 \x01(\tB\x04\xe2A\x01\x03R\ttrackKind\"f\n" +
+	"\x04Kind\x12\x14\n" +
+	"\x10KIND_UNSPECIFIED\x10\x00\x12\x0f\n" +
+	"\vKIND_JOINED\x10\x01\x12\r\n" +
+	"\tKIND_LEFT\x10\x02\x12\x18\n" +
+	"\x14KIND_TRACK_PUBLISHED\x10\x03\x12\x0e\n" +
+	"\n" +
+	"KIND_SPOKE\x10\x04:M\xeaAJ\n" +
+	"\x1eai.meetmesh.io/MeetingActivity\x12(meetings/{meeting}/activities/{activity}\"\xac\x01\n" +
+	"\x19GetMeetingInsightsRequest\x128\n" +
+	"\x04name\x18\x01 \x01(\tB$\xe2A\x01\x02\xbaH\x1dr\x1b2\x19^meetings/[^/]+/insights$R\x04name\x12U\n" +
+	"\x10emotion_interval\x18\x02 \x01(\v2\x19.google.protobuf.DurationB\x0f\xbaH\f\xaa\x01\t\"\x03\b\x90\x1c2\x02\b\x01R\x0femotionInterval\"Y\n" +
+	"\x1aGetMeetingInsightsResponse\x12;\n" +
+	"\binsights\x18\x01 \x01(\v2\x1f.meetmesh.ai.v1.MeetingInsightsR\binsights\"\x98\x01\n" +
+	"\x1cListMeetingActivitiesRequest\x123\n" +
+	"\x06parent\x18\x01 \x01(\tB\x1b\xe2A\x01\x02\xbaH\x14r\x122\x10^meetings/[^/]+$R\x06parent\x12$\n" +
+	"\tpage_size\x18\x02 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\"\x97\x01\n" +
+	"\x1dListMeetingActivitiesResponse\x12N\n" +
+	"\x12meeting_activities\x18\x01 \x03(\v2\x1f.meetmesh.ai.v1.MeetingActivityR\x11meetingActivities\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"U\n" +
 	"\x05Model\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x128\n" +
 	"\bversions\x18\x02 \x03(\v2\x1c.meetmesh.ai.v1.ModelVersionR\bversions\"s\n" +
@@ -1531,12 +2249,14 @@ const file_meetmesh_ai_v1_ai_proto_rawDesc = "" +
 	"\x1fMODEL_VERSION_STATE_UNAVAILABLE\x10\x01\x12\x1f\n" +
 	"\x1bMODEL_VERSION_STATE_LOADING\x10\x02\x12\x1d\n" +
 	"\x19MODEL_VERSION_STATE_READY\x10\x03\x12!\n" +
-	"\x1dMODEL_VERSION_STATE_UNLOADING\x10\x042\x82\t\n" +
+	"\x1dMODEL_VERSION_STATE_UNLOADING\x10\x042\xbb\v\n" +
 	"\x0fAnalysisService\x12w\n" +
 	"\fAnalyzeAudio\x12#.meetmesh.ai.v1.AnalyzeAudioRequest\x1a$.meetmesh.ai.v1.AnalyzeAudioResponse\"\x1c\x82\xd3\xe4\x93\x02\x16:\x01*\"\x11/v1/audio:analyze\x12x\n" +
 	"\fAnalyzeImage\x12#.meetmesh.ai.v1.AnalyzeImageRequest\x1a$.meetmesh.ai.v1.AnalyzeImageResponse\"\x1d\x82\xd3\xe4\x93\x02\x17:\x01*\"\x12/v1/images:analyze\x12\xab\x01\n" +
 	"\x16ListTranscriptSegments\x12-.meetmesh.ai.v1.ListTranscriptSegmentsRequest\x1a..meetmesh.ai.v1.ListTranscriptSegmentsResponse\"2\x82\xd3\xe4\x93\x02,\x12*/v1/{parent=meetings/*}/transcriptSegments\x12\x96\x01\n" +
-	"\x10ExportTranscript\x12'.meetmesh.ai.v1.ExportTranscriptRequest\x1a(.meetmesh.ai.v1.ExportTranscriptResponse\"/\x82\xd3\xe4\x93\x02)\x12'/v1/{name=meetings/*/transcript}:export\x12g\n" +
+	"\x10ExportTranscript\x12'.meetmesh.ai.v1.ExportTranscriptRequest\x1a(.meetmesh.ai.v1.ExportTranscriptResponse\"/\x82\xd3\xe4\x93\x02)\x12'/v1/{name=meetings/*/transcript}:export\x12\x93\x01\n" +
+	"\x12GetMeetingInsights\x12).meetmesh.ai.v1.GetMeetingInsightsRequest\x1a*.meetmesh.ai.v1.GetMeetingInsightsResponse\"&\x82\xd3\xe4\x93\x02 \x12\x1e/v1/{name=meetings/*/insights}\x12\xa0\x01\n" +
+	"\x15ListMeetingActivities\x12,.meetmesh.ai.v1.ListMeetingActivitiesRequest\x1a-.meetmesh.ai.v1.ListMeetingActivitiesResponse\"*\x82\xd3\xe4\x93\x02$\x12\"/v1/{parent=meetings/*}/activities\x12g\n" +
 	"\n" +
 	"ListModels\x12!.meetmesh.ai.v1.ListModelsRequest\x1a\".meetmesh.ai.v1.ListModelsResponse\"\x12\x82\xd3\xe4\x93\x02\f\x12\n" +
 	"/v1/models\x12\x95\x01\n" +
@@ -1557,75 +2277,105 @@ func file_meetmesh_ai_v1_ai_proto_rawDescGZIP() []byte {
 	return file_meetmesh_ai_v1_ai_proto_rawDescData
 }
 
-var file_meetmesh_ai_v1_ai_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_meetmesh_ai_v1_ai_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_meetmesh_ai_v1_ai_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_meetmesh_ai_v1_ai_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
 var file_meetmesh_ai_v1_ai_proto_goTypes = []any{
 	(Emotion)(0),                           // 0: meetmesh.ai.v1.Emotion
 	(TranscriptFormat)(0),                  // 1: meetmesh.ai.v1.TranscriptFormat
 	(ModelVersionState)(0),                 // 2: meetmesh.ai.v1.ModelVersionState
-	(*TranscriptSegment)(nil),              // 3: meetmesh.ai.v1.TranscriptSegment
-	(*FaceEmotion)(nil),                    // 4: meetmesh.ai.v1.FaceEmotion
-	(*BoundingBox)(nil),                    // 5: meetmesh.ai.v1.BoundingBox
-	(*AnalyzeAudioRequest)(nil),            // 6: meetmesh.ai.v1.AnalyzeAudioRequest
-	(*AnalyzeAudioResponse)(nil),           // 7: meetmesh.ai.v1.AnalyzeAudioResponse
-	(*AnalyzeImageRequest)(nil),            // 8: meetmesh.ai.v1.AnalyzeImageRequest
-	(*AnalyzeImageResponse)(nil),           // 9: meetmesh.ai.v1.AnalyzeImageResponse
-	(*ListTranscriptSegmentsRequest)(nil),  // 10: meetmesh.ai.v1.ListTranscriptSegmentsRequest
-	(*ListTranscriptSegmentsResponse)(nil), // 11: meetmesh.ai.v1.ListTranscriptSegmentsResponse
-	(*ExportTranscriptRequest)(nil),        // 12: meetmesh.ai.v1.ExportTranscriptRequest
-	(*ExportTranscriptResponse)(nil),       // 13: meetmesh.ai.v1.ExportTranscriptResponse
-	(*Model)(nil),                          // 14: meetmesh.ai.v1.Model
-	(*ModelVersion)(nil),                   // 15: meetmesh.ai.v1.ModelVersion
-	(*ListModelsRequest)(nil),              // 16: meetmesh.ai.v1.ListModelsRequest
-	(*ListModelsResponse)(nil),             // 17: meetmesh.ai.v1.ListModelsResponse
-	(*LoadModelVersionRequest)(nil),        // 18: meetmesh.ai.v1.LoadModelVersionRequest
-	(*LoadModelVersionResponse)(nil),       // 19: meetmesh.ai.v1.LoadModelVersionResponse
-	(*UnloadModelVersionRequest)(nil),      // 20: meetmesh.ai.v1.UnloadModelVersionRequest
-	(*UnloadModelVersionResponse)(nil),     // 21: meetmesh.ai.v1.UnloadModelVersionResponse
-	(*GetModelStatisticsRequest)(nil),      // 22: meetmesh.ai.v1.GetModelStatisticsRequest
-	(*GetModelStatisticsResponse)(nil),     // 23: meetmesh.ai.v1.GetModelStatisticsResponse
-	(*ModelVersionStatistics)(nil),         // 24: meetmesh.ai.v1.ModelVersionStatistics
-	(*durationpb.Duration)(nil),            // 25: google.protobuf.Duration
+	(MeetingActivity_Kind)(0),              // 3: meetmesh.ai.v1.MeetingActivity.Kind
+	(*TranscriptSegment)(nil),              // 4: meetmesh.ai.v1.TranscriptSegment
+	(*FaceEmotion)(nil),                    // 5: meetmesh.ai.v1.FaceEmotion
+	(*BoundingBox)(nil),                    // 6: meetmesh.ai.v1.BoundingBox
+	(*AnalyzeAudioRequest)(nil),            // 7: meetmesh.ai.v1.AnalyzeAudioRequest
+	(*AnalyzeAudioResponse)(nil),           // 8: meetmesh.ai.v1.AnalyzeAudioResponse
+	(*AnalyzeImageRequest)(nil),            // 9: meetmesh.ai.v1.AnalyzeImageRequest
+	(*AnalyzeImageResponse)(nil),           // 10: meetmesh.ai.v1.AnalyzeImageResponse
+	(*ListTranscriptSegmentsRequest)(nil),  // 11: meetmesh.ai.v1.ListTranscriptSegmentsRequest
+	(*ListTranscriptSegmentsResponse)(nil), // 12: meetmesh.ai.v1.ListTranscriptSegmentsResponse
+	(*ExportTranscriptRequest)(nil),        // 13: meetmesh.ai.v1.ExportTranscriptRequest
+	(*ExportTranscriptResponse)(nil),       // 14: meetmesh.ai.v1.ExportTranscriptResponse
+	(*MeetingInsights)(nil),                // 15: meetmesh.ai.v1.MeetingInsights
+	(*ParticipantInsights)(nil),            // 16: meetmesh.ai.v1.ParticipantInsights
+	(*EmotionInterval)(nil),                // 17: meetmesh.ai.v1.EmotionInterval
+	(*EmotionCount)(nil),                   // 18: meetmesh.ai.v1.EmotionCount
+	(*MeetingActivity)(nil),                // 19: meetmesh.ai.v1.MeetingActivity
+	(*GetMeetingInsightsRequest)(nil),      // 20: meetmesh.ai.v1.GetMeetingInsightsRequest
+	(*GetMeetingInsightsResponse)(nil),     // 21: meetmesh.ai.v1.GetMeetingInsightsResponse
+	(*ListMeetingActivitiesRequest)(nil),   // 22: meetmesh.ai.v1.ListMeetingActivitiesRequest
+	(*ListMeetingActivitiesResponse)(nil),  // 23: meetmesh.ai.v1.ListMeetingActivitiesResponse
+	(*Model)(nil),                          // 24: meetmesh.ai.v1.Model
+	(*ModelVersion)(nil),                   // 25: meetmesh.ai.v1.ModelVersion
+	(*ListModelsRequest)(nil),              // 26: meetmesh.ai.v1.ListModelsRequest
+	(*ListModelsResponse)(nil),             // 27: meetmesh.ai.v1.ListModelsResponse
+	(*LoadModelVersionRequest)(nil),        // 28: meetmesh.ai.v1.LoadModelVersionRequest
+	(*LoadModelVersionResponse)(nil),       // 29: meetmesh.ai.v1.LoadModelVersionResponse
+	(*UnloadModelVersionRequest)(nil),      // 30: meetmesh.ai.v1.UnloadModelVersionRequest
+	(*UnloadModelVersionResponse)(nil),     // 31: meetmesh.ai.v1.UnloadModelVersionResponse
+	(*GetModelStatisticsRequest)(nil),      // 32: meetmesh.ai.v1.GetModelStatisticsRequest
+	(*GetModelStatisticsResponse)(nil),     // 33: meetmesh.ai.v1.GetModelStatisticsResponse
+	(*ModelVersionStatistics)(nil),         // 34: meetmesh.ai.v1.ModelVersionStatistics
+	(*durationpb.Duration)(nil),            // 35: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),          // 36: google.protobuf.Timestamp
 }
 var file_meetmesh_ai_v1_ai_proto_depIdxs = []int32{
-	25, // 0: meetmesh.ai.v1.TranscriptSegment.start_offset:type_name -> google.protobuf.Duration
-	25, // 1: meetmesh.ai.v1.TranscriptSegment.end_offset:type_name -> google.protobuf.Duration
-	5,  // 2: meetmesh.ai.v1.FaceEmotion.box:type_name -> meetmesh.ai.v1.BoundingBox
+	35, // 0: meetmesh.ai.v1.TranscriptSegment.start_offset:type_name -> google.protobuf.Duration
+	35, // 1: meetmesh.ai.v1.TranscriptSegment.end_offset:type_name -> google.protobuf.Duration
+	6,  // 2: meetmesh.ai.v1.FaceEmotion.box:type_name -> meetmesh.ai.v1.BoundingBox
 	0,  // 3: meetmesh.ai.v1.FaceEmotion.emotion:type_name -> meetmesh.ai.v1.Emotion
-	3,  // 4: meetmesh.ai.v1.AnalyzeAudioResponse.segments:type_name -> meetmesh.ai.v1.TranscriptSegment
-	25, // 5: meetmesh.ai.v1.AnalyzeAudioResponse.duration:type_name -> google.protobuf.Duration
-	4,  // 6: meetmesh.ai.v1.AnalyzeImageResponse.faces:type_name -> meetmesh.ai.v1.FaceEmotion
-	3,  // 7: meetmesh.ai.v1.ListTranscriptSegmentsResponse.transcript_segments:type_name -> meetmesh.ai.v1.TranscriptSegment
+	4,  // 4: meetmesh.ai.v1.AnalyzeAudioResponse.segments:type_name -> meetmesh.ai.v1.TranscriptSegment
+	35, // 5: meetmesh.ai.v1.AnalyzeAudioResponse.duration:type_name -> google.protobuf.Duration
+	5,  // 6: meetmesh.ai.v1.AnalyzeImageResponse.faces:type_name -> meetmesh.ai.v1.FaceEmotion
+	4,  // 7: meetmesh.ai.v1.ListTranscriptSegmentsResponse.transcript_segments:type_name -> meetmesh.ai.v1.TranscriptSegment
 	1,  // 8: meetmesh.ai.v1.ExportTranscriptRequest.format:type_name -> meetmesh.ai.v1.TranscriptFormat
-	15, // 9: meetmesh.ai.v1.Model.versions:type_name -> meetmesh.ai.v1.ModelVersion
-	2,  // 10: meetmesh.ai.v1.ModelVersion.state:type_name -> meetmesh.ai.v1.ModelVersionState
-	14, // 11: meetmesh.ai.v1.ListModelsResponse.models:type_name -> meetmesh.ai.v1.Model
-	14, // 12: meetmesh.ai.v1.LoadModelVersionResponse.model:type_name -> meetmesh.ai.v1.Model
-	14, // 13: meetmesh.ai.v1.UnloadModelVersionResponse.model:type_name -> meetmesh.ai.v1.Model
-	24, // 14: meetmesh.ai.v1.GetModelStatisticsResponse.versions:type_name -> meetmesh.ai.v1.ModelVersionStatistics
-	25, // 15: meetmesh.ai.v1.ModelVersionStatistics.mean_queue_time:type_name -> google.protobuf.Duration
-	25, // 16: meetmesh.ai.v1.ModelVersionStatistics.mean_compute_time:type_name -> google.protobuf.Duration
-	6,  // 17: meetmesh.ai.v1.AnalysisService.AnalyzeAudio:input_type -> meetmesh.ai.v1.AnalyzeAudioRequest
-	8,  // 18: meetmesh.ai.v1.AnalysisService.AnalyzeImage:input_type -> meetmesh.ai.v1.AnalyzeImageRequest
-	10, // 19: meetmesh.ai.v1.AnalysisService.ListTranscriptSegments:input_type -> meetmesh.ai.v1.ListTranscriptSegmentsRequest
-	12, // 20: meetmesh.ai.v1.AnalysisService.ExportTranscript:input_type -> meetmesh.ai.v1.ExportTranscriptRequest
-	16, // 21: meetmesh.ai.v1.AnalysisService.ListModels:input_type -> meetmesh.ai.v1.ListModelsRequest
-	18, // 22: meetmesh.ai.v1.AnalysisService.LoadModelVersion:input_type -> meetmesh.ai.v1.LoadModelVersionRequest
-	20, // 23: meetmesh.ai.v1.AnalysisService.UnloadModelVersion:input_type -> meetmesh.ai.v1.UnloadModelVersionRequest
-	22, // 24: meetmesh.ai.v1.AnalysisService.GetModelStatistics:input_type -> meetmesh.ai.v1.GetModelStatisticsRequest
-	7,  // 25: meetmesh.ai.v1.AnalysisService.AnalyzeAudio:output_type -> meetmesh.ai.v1.AnalyzeAudioResponse
-	9,  // 26: meetmesh.ai.v1.AnalysisService.AnalyzeImage:output_type -> meetmesh.ai.v1.AnalyzeImageResponse
-	11, // 27: meetmesh.ai.v1.AnalysisService.ListTranscriptSegments:output_type -> meetmesh.ai.v1.ListTranscriptSegmentsResponse
-	13, // 28: meetmesh.ai.v1.AnalysisService.ExportTranscript:output_type -> meetmesh.ai.v1.ExportTranscriptResponse
-	17, // 29: meetmesh.ai.v1.AnalysisService.ListModels:output_type -> meetmesh.ai.v1.ListModelsResponse
-	19, // 30: meetmesh.ai.v1.AnalysisService.LoadModelVersion:output_type -> meetmesh.ai.v1.LoadModelVersionResponse
-	21, // 31: meetmesh.ai.v1.AnalysisService.UnloadModelVersion:output_type -> meetmesh.ai.v1.UnloadModelVersionResponse
-	23, // 32: meetmesh.ai.v1.AnalysisService.GetModelStatistics:output_type -> meetmesh.ai.v1.GetModelStatisticsResponse
-	25, // [25:33] is the sub-list for method output_type
-	17, // [17:25] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	16, // 9: meetmesh.ai.v1.MeetingInsights.participants:type_name -> meetmesh.ai.v1.ParticipantInsights
+	17, // 10: meetmesh.ai.v1.MeetingInsights.emotion_timeline:type_name -> meetmesh.ai.v1.EmotionInterval
+	35, // 11: meetmesh.ai.v1.MeetingInsights.emotion_interval:type_name -> google.protobuf.Duration
+	35, // 12: meetmesh.ai.v1.ParticipantInsights.speaking_time:type_name -> google.protobuf.Duration
+	36, // 13: meetmesh.ai.v1.ParticipantInsights.first_join_time:type_name -> google.protobuf.Timestamp
+	36, // 14: meetmesh.ai.v1.ParticipantInsights.last_leave_time:type_name -> google.protobuf.Timestamp
+	36, // 15: meetmesh.ai.v1.EmotionInterval.start_time:type_name -> google.protobuf.Timestamp
+	18, // 16: meetmesh.ai.v1.EmotionInterval.counts:type_name -> meetmesh.ai.v1.EmotionCount
+	0,  // 17: meetmesh.ai.v1.EmotionCount.emotion:type_name -> meetmesh.ai.v1.Emotion
+	3,  // 18: meetmesh.ai.v1.MeetingActivity.kind:type_name -> meetmesh.ai.v1.MeetingActivity.Kind
+	36, // 19: meetmesh.ai.v1.MeetingActivity.time:type_name -> google.protobuf.Timestamp
+	35, // 20: meetmesh.ai.v1.MeetingActivity.duration:type_name -> google.protobuf.Duration
+	35, // 21: meetmesh.ai.v1.GetMeetingInsightsRequest.emotion_interval:type_name -> google.protobuf.Duration
+	15, // 22: meetmesh.ai.v1.GetMeetingInsightsResponse.insights:type_name -> meetmesh.ai.v1.MeetingInsights
+	19, // 23: meetmesh.ai.v1.ListMeetingActivitiesResponse.meeting_activities:type_name -> meetmesh.ai.v1.MeetingActivity
+	25, // 24: meetmesh.ai.v1.Model.versions:type_name -> meetmesh.ai.v1.ModelVersion
+	2,  // 25: meetmesh.ai.v1.ModelVersion.state:type_name -> meetmesh.ai.v1.ModelVersionState
+	24, // 26: meetmesh.ai.v1.ListModelsResponse.models:type_name -> meetmesh.ai.v1.Model
+	24, // 27: meetmesh.ai.v1.LoadModelVersionResponse.model:type_name -> meetmesh.ai.v1.Model
+	24, // 28: meetmesh.ai.v1.UnloadModelVersionResponse.model:type_name -> meetmesh.ai.v1.Model
+	34, // 29: meetmesh.ai.v1.GetModelStatisticsResponse.versions:type_name -> meetmesh.ai.v1.ModelVersionStatistics
+	35, // 30: meetmesh.ai.v1.ModelVersionStatistics.mean_queue_time:type_name -> google.protobuf.Duration
+	35, // 31: meetmesh.ai.v1.ModelVersionStatistics.mean_compute_time:type_name -> google.protobuf.Duration
+	7,  // 32: meetmesh.ai.v1.AnalysisService.AnalyzeAudio:input_type -> meetmesh.ai.v1.AnalyzeAudioRequest
+	9,  // 33: meetmesh.ai.v1.AnalysisService.AnalyzeImage:input_type -> meetmesh.ai.v1.AnalyzeImageRequest
+	11, // 34: meetmesh.ai.v1.AnalysisService.ListTranscriptSegments:input_type -> meetmesh.ai.v1.ListTranscriptSegmentsRequest
+	13, // 35: meetmesh.ai.v1.AnalysisService.ExportTranscript:input_type -> meetmesh.ai.v1.ExportTranscriptRequest
+	20, // 36: meetmesh.ai.v1.AnalysisService.GetMeetingInsights:input_type -> meetmesh.ai.v1.GetMeetingInsightsRequest
+	22, // 37: meetmesh.ai.v1.AnalysisService.ListMeetingActivities:input_type -> meetmesh.ai.v1.ListMeetingActivitiesRequest
+	26, // 38: meetmesh.ai.v1.AnalysisService.ListModels:input_type -> meetmesh.ai.v1.ListModelsRequest
+	28, // 39: meetmesh.ai.v1.AnalysisService.LoadModelVersion:input_type -> meetmesh.ai.v1.LoadModelVersionRequest
+	30, // 40: meetmesh.ai.v1.AnalysisService.UnloadModelVersion:input_type -> meetmesh.ai.v1.UnloadModelVersionRequest
+	32, // 41: meetmesh.ai.v1.AnalysisService.GetModelStatistics:input_type -> meetmesh.ai.v1.GetModelStatisticsRequest
+	8,  // 42: meetmesh.ai.v1.AnalysisService.AnalyzeAudio:output_type -> meetmesh.ai.v1.AnalyzeAudioResponse
+	10, // 43: meetmesh.ai.v1.AnalysisService.AnalyzeImage:output_type -> meetmesh.ai.v1.AnalyzeImageResponse
+	12, // 44: meetmesh.ai.v1.AnalysisService.ListTranscriptSegments:output_type -> meetmesh.ai.v1.ListTranscriptSegmentsResponse
+	14, // 45: meetmesh.ai.v1.AnalysisService.ExportTranscript:output_type -> meetmesh.ai.v1.ExportTranscriptResponse
+	21, // 46: meetmesh.ai.v1.AnalysisService.GetMeetingInsights:output_type -> meetmesh.ai.v1.GetMeetingInsightsResponse
+	23, // 47: meetmesh.ai.v1.AnalysisService.ListMeetingActivities:output_type -> meetmesh.ai.v1.ListMeetingActivitiesResponse
+	27, // 48: meetmesh.ai.v1.AnalysisService.ListModels:output_type -> meetmesh.ai.v1.ListModelsResponse
+	29, // 49: meetmesh.ai.v1.AnalysisService.LoadModelVersion:output_type -> meetmesh.ai.v1.LoadModelVersionResponse
+	31, // 50: meetmesh.ai.v1.AnalysisService.UnloadModelVersion:output_type -> meetmesh.ai.v1.UnloadModelVersionResponse
+	33, // 51: meetmesh.ai.v1.AnalysisService.GetModelStatistics:output_type -> meetmesh.ai.v1.GetModelStatisticsResponse
+	42, // [42:52] is the sub-list for method output_type
+	32, // [32:42] is the sub-list for method input_type
+	32, // [32:32] is the sub-list for extension type_name
+	32, // [32:32] is the sub-list for extension extendee
+	0,  // [0:32] is the sub-list for field type_name
 }
 
 func init() { file_meetmesh_ai_v1_ai_proto_init() }
@@ -1638,8 +2388,8 @@ func file_meetmesh_ai_v1_ai_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_meetmesh_ai_v1_ai_proto_rawDesc), len(file_meetmesh_ai_v1_ai_proto_rawDesc)),
-			NumEnums:      3,
-			NumMessages:   22,
+			NumEnums:      4,
+			NumMessages:   31,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

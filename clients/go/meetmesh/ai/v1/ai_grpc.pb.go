@@ -23,6 +23,8 @@ const (
 	AnalysisService_AnalyzeImage_FullMethodName           = "/meetmesh.ai.v1.AnalysisService/AnalyzeImage"
 	AnalysisService_ListTranscriptSegments_FullMethodName = "/meetmesh.ai.v1.AnalysisService/ListTranscriptSegments"
 	AnalysisService_ExportTranscript_FullMethodName       = "/meetmesh.ai.v1.AnalysisService/ExportTranscript"
+	AnalysisService_GetMeetingInsights_FullMethodName     = "/meetmesh.ai.v1.AnalysisService/GetMeetingInsights"
+	AnalysisService_ListMeetingActivities_FullMethodName  = "/meetmesh.ai.v1.AnalysisService/ListMeetingActivities"
 	AnalysisService_ListModels_FullMethodName             = "/meetmesh.ai.v1.AnalysisService/ListModels"
 	AnalysisService_LoadModelVersion_FullMethodName       = "/meetmesh.ai.v1.AnalysisService/LoadModelVersion"
 	AnalysisService_UnloadModelVersion_FullMethodName     = "/meetmesh.ai.v1.AnalysisService/UnloadModelVersion"
@@ -47,6 +49,12 @@ type AnalysisServiceClient interface {
 	ListTranscriptSegments(ctx context.Context, in *ListTranscriptSegmentsRequest, opts ...grpc.CallOption) (*ListTranscriptSegmentsResponse, error)
 	// Exports a meeting's transcript as plain text or WebVTT.
 	ExportTranscript(ctx context.Context, in *ExportTranscriptRequest, opts ...grpc.CallOption) (*ExportTranscriptResponse, error)
+	// Returns a meeting's insights: each participant's speaking time, joins, leaves and published
+	// tracks, and the emotions seen on camera over time. Visible to whoever may see the meeting.
+	GetMeetingInsights(ctx context.Context, in *GetMeetingInsightsRequest, opts ...grpc.CallOption) (*GetMeetingInsightsResponse, error)
+	// Lists what happened in a meeting, oldest first: joins, leaves, tracks published and
+	// utterances (the join/leave timeline). Visible to whoever may see the meeting.
+	ListMeetingActivities(ctx context.Context, in *ListMeetingActivitiesRequest, opts ...grpc.CallOption) (*ListMeetingActivitiesResponse, error)
 	// Lists the models in the repository and the state of each version. Admins only.
 	ListModels(ctx context.Context, in *ListModelsRequest, opts ...grpc.CallOption) (*ListModelsResponse, error)
 	// Loads a version of a model and makes it the one that serves; the version that served before
@@ -101,6 +109,26 @@ func (c *analysisServiceClient) ExportTranscript(ctx context.Context, in *Export
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ExportTranscriptResponse)
 	err := c.cc.Invoke(ctx, AnalysisService_ExportTranscript_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *analysisServiceClient) GetMeetingInsights(ctx context.Context, in *GetMeetingInsightsRequest, opts ...grpc.CallOption) (*GetMeetingInsightsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetMeetingInsightsResponse)
+	err := c.cc.Invoke(ctx, AnalysisService_GetMeetingInsights_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *analysisServiceClient) ListMeetingActivities(ctx context.Context, in *ListMeetingActivitiesRequest, opts ...grpc.CallOption) (*ListMeetingActivitiesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListMeetingActivitiesResponse)
+	err := c.cc.Invoke(ctx, AnalysisService_ListMeetingActivities_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -165,6 +193,12 @@ type AnalysisServiceServer interface {
 	ListTranscriptSegments(context.Context, *ListTranscriptSegmentsRequest) (*ListTranscriptSegmentsResponse, error)
 	// Exports a meeting's transcript as plain text or WebVTT.
 	ExportTranscript(context.Context, *ExportTranscriptRequest) (*ExportTranscriptResponse, error)
+	// Returns a meeting's insights: each participant's speaking time, joins, leaves and published
+	// tracks, and the emotions seen on camera over time. Visible to whoever may see the meeting.
+	GetMeetingInsights(context.Context, *GetMeetingInsightsRequest) (*GetMeetingInsightsResponse, error)
+	// Lists what happened in a meeting, oldest first: joins, leaves, tracks published and
+	// utterances (the join/leave timeline). Visible to whoever may see the meeting.
+	ListMeetingActivities(context.Context, *ListMeetingActivitiesRequest) (*ListMeetingActivitiesResponse, error)
 	// Lists the models in the repository and the state of each version. Admins only.
 	ListModels(context.Context, *ListModelsRequest) (*ListModelsResponse, error)
 	// Loads a version of a model and makes it the one that serves; the version that served before
@@ -196,6 +230,12 @@ func (UnimplementedAnalysisServiceServer) ListTranscriptSegments(context.Context
 }
 func (UnimplementedAnalysisServiceServer) ExportTranscript(context.Context, *ExportTranscriptRequest) (*ExportTranscriptResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ExportTranscript not implemented")
+}
+func (UnimplementedAnalysisServiceServer) GetMeetingInsights(context.Context, *GetMeetingInsightsRequest) (*GetMeetingInsightsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetMeetingInsights not implemented")
+}
+func (UnimplementedAnalysisServiceServer) ListMeetingActivities(context.Context, *ListMeetingActivitiesRequest) (*ListMeetingActivitiesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListMeetingActivities not implemented")
 }
 func (UnimplementedAnalysisServiceServer) ListModels(context.Context, *ListModelsRequest) (*ListModelsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListModels not implemented")
@@ -302,6 +342,42 @@ func _AnalysisService_ExportTranscript_Handler(srv interface{}, ctx context.Cont
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AnalysisService_GetMeetingInsights_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetMeetingInsightsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AnalysisServiceServer).GetMeetingInsights(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AnalysisService_GetMeetingInsights_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AnalysisServiceServer).GetMeetingInsights(ctx, req.(*GetMeetingInsightsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AnalysisService_ListMeetingActivities_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListMeetingActivitiesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AnalysisServiceServer).ListMeetingActivities(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AnalysisService_ListMeetingActivities_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AnalysisServiceServer).ListMeetingActivities(ctx, req.(*ListMeetingActivitiesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _AnalysisService_ListModels_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ListModelsRequest)
 	if err := dec(in); err != nil {
@@ -396,6 +472,14 @@ var AnalysisService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ExportTranscript",
 			Handler:    _AnalysisService_ExportTranscript_Handler,
+		},
+		{
+			MethodName: "GetMeetingInsights",
+			Handler:    _AnalysisService_GetMeetingInsights_Handler,
+		},
+		{
+			MethodName: "ListMeetingActivities",
+			Handler:    _AnalysisService_ListMeetingActivities_Handler,
 		},
 		{
 			MethodName: "ListModels",

@@ -138,7 +138,9 @@ type User struct {
 	Email string `protobuf:"bytes,2,opt,name=email,proto3" json:"email,omitempty"`
 	// The name shown to others. Personal data: never logged.
 	DisplayName string `protobuf:"bytes,3,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
-	// An image URL for the avatar.
+	// An image URL for the avatar: https only (the platform's object store serves avatars over
+	// https too), without credentials in it; empty clears it. `javascript:`, `data:` and plain
+	// `http:` URLs are refused with INVALID_ARGUMENT.
 	AvatarUri string `protobuf:"bytes,4,opt,name=avatar_uri,json=avatarUri,proto3" json:"avatar_uri,omitempty"`
 	// The account's role.
 	Role User_Role `protobuf:"varint,5,opt,name=role,proto3,enum=meetmesh.user.v1.User_Role" json:"role,omitempty"`
@@ -1089,13 +1091,13 @@ var File_meetmesh_user_v1_user_proto protoreflect.FileDescriptor
 
 const file_meetmesh_user_v1_user_proto_rawDesc = "" +
 	"\n" +
-	"\x1bmeetmesh/user/v1/user.proto\x12\x10meetmesh.user.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc5\x04\n" +
+	"\x1bmeetmesh/user/v1/user.proto\x12\x10meetmesh.user.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xfb\x04\n" +
 	"\x04User\x12\x18\n" +
 	"\x04name\x18\x01 \x01(\tB\x04\xe2A\x01\bR\x04name\x12\x1a\n" +
 	"\x05email\x18\x02 \x01(\tB\x04\xe2A\x01\x03R\x05email\x12*\n" +
-	"\fdisplay_name\x18\x03 \x01(\tB\a\xbaH\x04r\x02\x18dR\vdisplayName\x12-\n" +
+	"\fdisplay_name\x18\x03 \x01(\tB\a\xbaH\x04r\x02\x18dR\vdisplayName\x12c\n" +
 	"\n" +
-	"avatar_uri\x18\x04 \x01(\tB\x0e\xbaH\v\xd8\x01\x01r\x06\x18\x80\x10\x88\x01\x01R\tavatarUri\x125\n" +
+	"avatar_uri\x18\x04 \x01(\tBD\xbaHA\xd8\x01\x01r<\x18\x80\x1024^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?([/?#][^\\s]*)?$\x88\x01\x01R\tavatarUri\x125\n" +
 	"\x04role\x18\x05 \x01(\x0e2\x1b.meetmesh.user.v1.User.RoleB\x04\xe2A\x01\x03R\x04role\x128\n" +
 	"\x05state\x18\x06 \x01(\x0e2\x1c.meetmesh.user.v1.User.StateB\x04\xe2A\x01\x03R\x05state\x12A\n" +
 	"\vcreate_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampB\x04\xe2A\x01\x03R\n" +

@@ -11,21 +11,31 @@ __all__ = (
     "AnalyzeImageResponse",
     "BoundingBox",
     "Emotion",
+    "EmotionCount",
+    "EmotionInterval",
     "ExportTranscriptRequest",
     "ExportTranscriptResponse",
     "FaceEmotion",
+    "GetMeetingInsightsRequest",
+    "GetMeetingInsightsResponse",
     "GetModelStatisticsRequest",
     "GetModelStatisticsResponse",
+    "ListMeetingActivitiesRequest",
+    "ListMeetingActivitiesResponse",
     "ListModelsRequest",
     "ListModelsResponse",
     "ListTranscriptSegmentsRequest",
     "ListTranscriptSegmentsResponse",
     "LoadModelVersionRequest",
     "LoadModelVersionResponse",
+    "MeetingActivity",
+    "MeetingActivityKind",
+    "MeetingInsights",
     "Model",
     "ModelVersion",
     "ModelVersionState",
     "ModelVersionStatistics",
+    "ParticipantInsights",
     "TranscriptFormat",
     "TranscriptSegment",
     "UnloadModelVersionRequest",
@@ -115,6 +125,57 @@ class Emotion(betterproto2.Enum):
             "EMOTION_SAD": 5,
             "EMOTION_SURPRISE": 6,
             "EMOTION_NEUTRAL": 7,
+        }
+
+
+class MeetingActivityKind(betterproto2.Enum):
+    """
+    What happened.
+    """
+
+    UNSPECIFIED = 0
+    """
+    Unknown.
+    """
+
+    JOINED = 1
+    """
+    Joined the room.
+    """
+
+    LEFT = 2
+    """
+    Left the room.
+    """
+
+    TRACK_PUBLISHED = 3
+    """
+    Published a track (see `track_kind`).
+    """
+
+    SPOKE = 4
+    """
+    Spoke (one utterance, see `duration`).
+    """
+
+    @classmethod
+    def betterproto_value_to_renamed_proto_names(cls) -> dict[int, str]:
+        return {
+            0: "KIND_UNSPECIFIED",
+            1: "KIND_JOINED",
+            2: "KIND_LEFT",
+            3: "KIND_TRACK_PUBLISHED",
+            4: "KIND_SPOKE",
+        }
+
+    @classmethod
+    def betterproto_renamed_proto_names_to_value(cls) -> dict[str, int]:
+        return {
+            "KIND_UNSPECIFIED": 0,
+            "KIND_JOINED": 1,
+            "KIND_LEFT": 2,
+            "KIND_TRACK_PUBLISHED": 3,
+            "KIND_SPOKE": 4,
         }
 
 
@@ -298,6 +359,48 @@ default_message_pool.register_message("meetmesh.ai.v1", "BoundingBox", BoundingB
 
 
 @dataclass(eq=False, repr=False)
+class EmotionCount(betterproto2.Message):
+    """
+    How many faces showed one emotion.
+    """
+
+    emotion: "Emotion" = betterproto2.field(1, betterproto2.TYPE_ENUM, default_factory=lambda: Emotion(0))
+    """
+    The emotion.
+    """
+
+    count: "int" = betterproto2.field(2, betterproto2.TYPE_INT32)
+    """
+    How many faces (one per face per analysed frame).
+    """
+
+
+default_message_pool.register_message("meetmesh.ai.v1", "EmotionCount", EmotionCount)
+
+
+@dataclass(eq=False, repr=False)
+class EmotionInterval(betterproto2.Message):
+    """
+    Faces seen per emotion in one interval of a meeting.
+    """
+
+    start_time: "datetime.datetime | None" = betterproto2.field(
+        1, betterproto2.TYPE_MESSAGE, unwrap=lambda: ___google__protobuf__.Timestamp, optional=True
+    )
+    """
+    Start of the interval.
+    """
+
+    counts: "list[EmotionCount]" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, repeated=True)
+    """
+    Faces per emotion, only emotions seen, in the order of `Emotion`.
+    """
+
+
+default_message_pool.register_message("meetmesh.ai.v1", "EmotionInterval", EmotionInterval)
+
+
+@dataclass(eq=False, repr=False)
 class ExportTranscriptRequest(betterproto2.Message):
     """
     Request for `ExportTranscript`.
@@ -365,6 +468,47 @@ default_message_pool.register_message("meetmesh.ai.v1", "FaceEmotion", FaceEmoti
 
 
 @dataclass(eq=False, repr=False)
+class GetMeetingInsightsRequest(betterproto2.Message):
+    """
+    Request for `GetMeetingInsights`.
+    """
+
+    name: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    """
+    `meetings/{meeting}/insights`.
+    """
+
+    emotion_interval: "datetime.timedelta | None" = betterproto2.field(
+        2, betterproto2.TYPE_MESSAGE, unwrap=lambda: ___google__protobuf__.Duration, optional=True
+    )
+    """
+    Width of each emotion interval, from 1 s to 1 h, in whole seconds; unset means 60 s.
+    """
+
+
+default_message_pool.register_message(
+    "meetmesh.ai.v1", "GetMeetingInsightsRequest", GetMeetingInsightsRequest
+)
+
+
+@dataclass(eq=False, repr=False)
+class GetMeetingInsightsResponse(betterproto2.Message):
+    """
+    Response for `GetMeetingInsights`.
+    """
+
+    insights: "MeetingInsights | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
+    """
+    The insights.
+    """
+
+
+default_message_pool.register_message(
+    "meetmesh.ai.v1", "GetMeetingInsightsResponse", GetMeetingInsightsResponse
+)
+
+
+@dataclass(eq=False, repr=False)
 class GetModelStatisticsRequest(betterproto2.Message):
     """
     Request for `GetModelStatistics`.
@@ -395,6 +539,57 @@ class GetModelStatisticsResponse(betterproto2.Message):
 
 default_message_pool.register_message(
     "meetmesh.ai.v1", "GetModelStatisticsResponse", GetModelStatisticsResponse
+)
+
+
+@dataclass(eq=False, repr=False)
+class ListMeetingActivitiesRequest(betterproto2.Message):
+    """
+    Request for `ListMeetingActivities`.
+    """
+
+    parent: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    """
+    The meeting, `meetings/{meeting}`.
+    """
+
+    page_size: "int" = betterproto2.field(2, betterproto2.TYPE_INT32)
+    """
+    At most this many activities (default 50; more than 500 means 500).
+    """
+
+    page_token: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
+    """
+    A `next_page_token` from a previous call.
+    """
+
+
+default_message_pool.register_message(
+    "meetmesh.ai.v1", "ListMeetingActivitiesRequest", ListMeetingActivitiesRequest
+)
+
+
+@dataclass(eq=False, repr=False)
+class ListMeetingActivitiesResponse(betterproto2.Message):
+    """
+    Response for `ListMeetingActivities`.
+    """
+
+    meeting_activities: "list[MeetingActivity]" = betterproto2.field(
+        1, betterproto2.TYPE_MESSAGE, repeated=True
+    )
+    """
+    The activities, oldest first.
+    """
+
+    next_page_token: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+    """
+    Token for the next page; empty on the last.
+    """
+
+
+default_message_pool.register_message(
+    "meetmesh.ai.v1", "ListMeetingActivitiesResponse", ListMeetingActivitiesResponse
 )
 
 
@@ -507,6 +702,88 @@ default_message_pool.register_message("meetmesh.ai.v1", "LoadModelVersionRespons
 
 
 @dataclass(eq=False, repr=False)
+class MeetingActivity(betterproto2.Message):
+    """
+    One thing a participant did in a meeting.
+    """
+
+    name: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    """
+    `meetings/{meeting}/activities/{activity}`.
+    """
+
+    participant: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+    """
+    `meetings/{meeting}/participants/{participant}`.
+    """
+
+    kind: "MeetingActivityKind" = betterproto2.field(
+        3, betterproto2.TYPE_ENUM, default_factory=lambda: MeetingActivityKind(0)
+    )
+    """
+    What happened.
+    """
+
+    time: "datetime.datetime | None" = betterproto2.field(
+        4, betterproto2.TYPE_MESSAGE, unwrap=lambda: ___google__protobuf__.Timestamp, optional=True
+    )
+    """
+    When it happened.
+    """
+
+    duration: "datetime.timedelta | None" = betterproto2.field(
+        5, betterproto2.TYPE_MESSAGE, unwrap=lambda: ___google__protobuf__.Duration, optional=True
+    )
+    """
+    KIND_SPOKE: how long the utterance lasted.
+    """
+
+    track_kind: "str" = betterproto2.field(6, betterproto2.TYPE_STRING)
+    """
+    KIND_TRACK_PUBLISHED: "audio" or "video".
+    """
+
+
+default_message_pool.register_message("meetmesh.ai.v1", "MeetingActivity", MeetingActivity)
+
+
+@dataclass(eq=False, repr=False)
+class MeetingInsights(betterproto2.Message):
+    """
+    What a meeting's participants did, summed up (speaking time, presence, emotions over time).
+    """
+
+    name: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    """
+    `meetings/{meeting}/insights`.
+    """
+
+    participants: "list[ParticipantInsights]" = betterproto2.field(
+        2, betterproto2.TYPE_MESSAGE, repeated=True
+    )
+    """
+    One entry per participant seen, most speaking time first.
+    """
+
+    emotion_timeline: "list[EmotionInterval]" = betterproto2.field(
+        3, betterproto2.TYPE_MESSAGE, repeated=True
+    )
+    """
+    Faces seen per emotion, one entry per `emotion_interval` that has any, oldest first.
+    """
+
+    emotion_interval: "datetime.timedelta | None" = betterproto2.field(
+        4, betterproto2.TYPE_MESSAGE, unwrap=lambda: ___google__protobuf__.Duration, optional=True
+    )
+    """
+    The width of each `emotion_timeline` entry.
+    """
+
+
+default_message_pool.register_message("meetmesh.ai.v1", "MeetingInsights", MeetingInsights)
+
+
+@dataclass(eq=False, repr=False)
 class Model(betterproto2.Message):
     """
     A model in the repository.
@@ -600,6 +877,62 @@ class ModelVersionStatistics(betterproto2.Message):
 
 
 default_message_pool.register_message("meetmesh.ai.v1", "ModelVersionStatistics", ModelVersionStatistics)
+
+
+@dataclass(eq=False, repr=False)
+class ParticipantInsights(betterproto2.Message):
+    """
+    One participant's share of a meeting.
+    """
+
+    participant: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    """
+    `meetings/{meeting}/participants/{participant}`.
+    """
+
+    speaking_time: "datetime.timedelta | None" = betterproto2.field(
+        2, betterproto2.TYPE_MESSAGE, unwrap=lambda: ___google__protobuf__.Duration, optional=True
+    )
+    """
+    Total length of the participant's utterances (voice activity).
+    """
+
+    utterance_count: "int" = betterproto2.field(3, betterproto2.TYPE_INT32)
+    """
+    How many utterances.
+    """
+
+    join_count: "int" = betterproto2.field(4, betterproto2.TYPE_INT32)
+    """
+    How many times the participant joined the room (reconnecting counts again).
+    """
+
+    leave_count: "int" = betterproto2.field(5, betterproto2.TYPE_INT32)
+    """
+    How many times the participant left the room.
+    """
+
+    published_track_count: "int" = betterproto2.field(6, betterproto2.TYPE_INT32)
+    """
+    How many tracks the participant published.
+    """
+
+    first_join_time: "datetime.datetime | None" = betterproto2.field(
+        7, betterproto2.TYPE_MESSAGE, unwrap=lambda: ___google__protobuf__.Timestamp, optional=True
+    )
+    """
+    When the participant first joined the room; unset if never seen joining.
+    """
+
+    last_leave_time: "datetime.datetime | None" = betterproto2.field(
+        8, betterproto2.TYPE_MESSAGE, unwrap=lambda: ___google__protobuf__.Timestamp, optional=True
+    )
+    """
+    When the participant last left the room; unset if never seen leaving.
+    """
+
+
+default_message_pool.register_message("meetmesh.ai.v1", "ParticipantInsights", ParticipantInsights)
 
 
 @dataclass(eq=False, repr=False)
@@ -768,6 +1101,50 @@ class AnalysisServiceStub(betterproto2_grpclib.ServiceStub):
             "/meetmesh.ai.v1.AnalysisService/ExportTranscript",
             message,
             ExportTranscriptResponse,
+            timeout=timeout,
+            deadline=deadline,
+            metadata=metadata,
+        )
+
+    async def get_meeting_insights(
+        self,
+        message: "GetMeetingInsightsRequest",
+        *,
+        timeout: "float | None" = None,
+        deadline: "Deadline | None" = None,
+        metadata: "MetadataLike | None" = None,
+    ) -> "GetMeetingInsightsResponse":
+        """
+        Returns a meeting's insights: each participant's speaking time, joins, leaves and published
+        tracks, and the emotions seen on camera over time. Visible to whoever may see the meeting.
+        """
+
+        return await self._unary_unary(
+            "/meetmesh.ai.v1.AnalysisService/GetMeetingInsights",
+            message,
+            GetMeetingInsightsResponse,
+            timeout=timeout,
+            deadline=deadline,
+            metadata=metadata,
+        )
+
+    async def list_meeting_activities(
+        self,
+        message: "ListMeetingActivitiesRequest",
+        *,
+        timeout: "float | None" = None,
+        deadline: "Deadline | None" = None,
+        metadata: "MetadataLike | None" = None,
+    ) -> "ListMeetingActivitiesResponse":
+        """
+        Lists what happened in a meeting, oldest first: joins, leaves, tracks published and
+        utterances (the join/leave timeline). Visible to whoever may see the meeting.
+        """
+
+        return await self._unary_unary(
+            "/meetmesh.ai.v1.AnalysisService/ListMeetingActivities",
+            message,
+            ListMeetingActivitiesResponse,
             timeout=timeout,
             deadline=deadline,
             metadata=metadata,

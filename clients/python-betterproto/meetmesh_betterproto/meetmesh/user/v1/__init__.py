@@ -379,7 +379,9 @@ class User(betterproto2.Message):
 
     avatar_uri: "str" = betterproto2.field(4, betterproto2.TYPE_STRING)
     """
-    An image URL for the avatar.
+    An image URL for the avatar: https only (the platform's object store serves avatars over
+    https too), without credentials in it; empty clears it. `javascript:`, `data:` and plain
+    `http:` URLs are refused with INVALID_ARGUMENT.
     """
 
     role: "UserRole" = betterproto2.field(5, betterproto2.TYPE_ENUM, default_factory=lambda: UserRole(0))

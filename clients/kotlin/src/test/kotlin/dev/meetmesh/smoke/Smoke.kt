@@ -5,14 +5,14 @@ package dev.meetmesh.smoke
 
 import com.google.rpc.BadRequest
 import com.google.rpc.ErrorInfo
+import dev.meetmesh.meeting.v1.CreateMeetingRequest
+import dev.meetmesh.meeting.v1.JoinMeetingRequest
+import dev.meetmesh.meeting.v1.ListMeetingsRequest
+import dev.meetmesh.meeting.v1.Meeting
 import dev.meetmesh.meeting.v1.MeetingServiceGrpcKt.MeetingServiceCoroutineStub
-import dev.meetmesh.meeting.v1.createMeetingRequest
-import dev.meetmesh.meeting.v1.joinMeetingRequest
-import dev.meetmesh.meeting.v1.listMeetingsRequest
-import dev.meetmesh.meeting.v1.meeting
+import dev.meetmesh.user.v1.LoginRequest
+import dev.meetmesh.user.v1.RegisterRequest
 import dev.meetmesh.user.v1.UserServiceGrpcKt.UserServiceCoroutineStub
-import dev.meetmesh.user.v1.loginRequest
-import dev.meetmesh.user.v1.registerRequest
 import io.grpc.ManagedChannel
 import io.grpc.ManagedChannelBuilder
 import io.grpc.Metadata
@@ -33,7 +33,7 @@ fun json(value: Any?): String = when (value) {
     else -> error("cannot encode $value")
 }
 
-fun main(args: Array<String>) = runBlocking {
+fun main(args: Array<String>): Unit = runBlocking {
     if (args.size != 4) {
         System.err.println("usage: SmokeKt USER_ADDR MEETING_ADDR EMAIL PASSWORD")
         exitProcess(2)
@@ -45,19 +45,15 @@ fun main(args: Array<String>) = runBlocking {
     val meetings = MeetingServiceCoroutineStub(meetingChannel).withDeadlineAfter(60, TimeUnit.SECONDS)
     val out = linkedMapOf<String, Any?>()
 
-    val registered = users.register(registerRequest {
-        this.email = email
-        this.password = password
-        displayName = "SDK smoke"
-    })
+    val registered = users.register(
+        RegisterRequest.newBuilder().setEmail(email).setPassword(password).setDisplayName("SDK smoke").build()
+    )
     out["user"] = registered.user.name
 
     try {
-        users.register(registerRequest {
-            this.email = "not-an-email"
-            this.password = "short"
-            displayName = "x"
-        })
+        users.register(
+            RegisterRequest.newBuilder().setEmail("not-an-email").setPassword("short").setDisplayName("x").build()
+        )
         error("an invalid registration was accepted")
     } catch (e: StatusException) {
         val status = StatusProto.fromThrowable(e) ?: error("no google.rpc.Status in $e")
@@ -71,16 +67,16 @@ fun main(args: Array<String>) = runBlocking {
         )
     }
 
-    val login = users.login(loginRequest {
-        this.email = email
-        this.password = password
-    })
+    val login = users.login(LoginRequest.newBuilder().setEmail(email).setPassword(password).build())
     val auth = Metadata().apply {
         put(Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER), "Bearer ${login.tokens.accessToken}")
     }
 
     val created = (0 until 3).map { i ->
-        meetings.createMeeting(createMeetingRequest { meeting = meeting { title = "kotlin smoke $i" } }, auth).meeting.name
+        val request = CreateMeetingRequest.newBuilder()
+            .setMeeting(Meeting.newBuilder().setTitle("kotlin smoke $i"))
+            .build()
+        meetings.createMeeting(request, auth).meeting.name
     }
     out["created"] = created
 
@@ -88,10 +84,7 @@ fun main(args: Array<String>) = runBlocking {
     var pages = 0
     var token = ""
     do {
-        val page = meetings.listMeetings(listMeetingsRequest {
-            pageSize = 2
-            pageToken = token
-        }, auth)
+        val page = meetings.listMeetings(ListMeetingsRequest.newBuilder().setPageSize(2).setPageToken(token).build(), auth)
         pages++
         listed += page.meetingsList.map { it.name }
         token = page.nextPageToken
@@ -99,7 +92,7 @@ fun main(args: Array<String>) = runBlocking {
     out["listed"] = listed
     out["pages"] = pages
 
-    val joined = meetings.joinMeeting(joinMeetingRequest { name = created[0] }, auth)
+    val joined = meetings.joinMeeting(JoinMeetingRequest.newBuilder().setName(created[0]).build(), auth)
     out["joined"] = mapOf(
         "participant" to joined.participant.name,
         "state" to joined.participant.stateValue,
@@ -109,4 +102,5 @@ fun main(args: Array<String>) = runBlocking {
     println(json(out))
     userChannel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS)
     meetingChannel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS)
+    Unit
 }

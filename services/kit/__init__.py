@@ -28,6 +28,7 @@ from .errors import (
     ResourceExhausted,
     Unauthenticated,
     Unavailable,
+    outage,
 )
 from .joins import JoinSessions
 from .logs import configure as configure_logging
@@ -68,6 +69,7 @@ __all__ = [
     "current_principal",
     "downstream_timeout",
     "optional_principal",
+    "outage",
     "redact",
     "validate",
 ]

@@ -210,7 +210,7 @@ type Meeting struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The resource name, `meetings/{meeting}`.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	// The title. Required on create.
+	// The title, not blank. Required on create.
 	Title string `protobuf:"bytes,2,opt,name=title,proto3" json:"title,omitempty"`
 	// A longer description.
 	Description string `protobuf:"bytes,3,opt,name=description,proto3" json:"description,omitempty"`
@@ -230,7 +230,7 @@ type Meeting struct {
 	Capacity int32 `protobuf:"varint,10,opt,name=capacity,proto3" json:"capacity,omitempty"`
 	// Feature switches.
 	Settings *MeetingSettings `protobuf:"bytes,11,opt,name=settings,proto3" json:"settings,omitempty"`
-	// What each role may do. Roles left out get the defaults (see `Grants`).
+	// What each role may do, each role at most once. Roles left out get the defaults (see `Grants`).
 	RoleGrants []*RoleGrants `protobuf:"bytes,12,rep,name=role_grants,json=roleGrants,proto3" json:"role_grants,omitempty"`
 	// Where the meeting is in its life.
 	State Meeting_State `protobuf:"varint,13,opt,name=state,proto3,enum=meetmesh.meeting.v1.Meeting_State" json:"state,omitempty"`
@@ -2533,10 +2533,10 @@ var File_meetmesh_meeting_v1_meeting_proto protoreflect.FileDescriptor
 
 const file_meetmesh_meeting_v1_meeting_proto_rawDesc = "" +
 	"\n" +
-	"!meetmesh/meeting/v1/meeting.proto\x12\x13meetmesh.meeting.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc1\a\n" +
+	"!meetmesh/meeting/v1/meeting.proto\x12\x13meetmesh.meeting.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xcc\a\n" +
 	"\aMeeting\x12\x18\n" +
-	"\x04name\x18\x01 \x01(\tB\x04\xe2A\x01\bR\x04name\x12\x1e\n" +
-	"\x05title\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01R\x05title\x12*\n" +
+	"\x04name\x18\x01 \x01(\tB\x04\xe2A\x01\bR\x04name\x12)\n" +
+	"\x05title\x18\x02 \x01(\tB\x13\xe2A\x01\x02\xbaH\f\xd8\x01\x01r\a\x18\xc8\x012\x02\\SR\x05title\x12*\n" +
 	"\vdescription\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x88'R\vdescription\x12\x18\n" +
 	"\x04host\x18\x04 \x01(\tB\x04\xe2A\x01\x03R\x04host\x129\n" +
 	"\n" +

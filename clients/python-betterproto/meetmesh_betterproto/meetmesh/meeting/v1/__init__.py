@@ -709,7 +709,7 @@ class Meeting(betterproto2.Message):
 
     title: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
     """
-    The title. Required on create.
+    The title, not blank. Required on create.
     """
 
     description: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
@@ -763,7 +763,7 @@ class Meeting(betterproto2.Message):
 
     role_grants: "list[RoleGrants]" = betterproto2.field(12, betterproto2.TYPE_MESSAGE, repeated=True)
     """
-    What each role may do. Roles left out get the defaults (see `Grants`).
+    What each role may do, each role at most once. Roles left out get the defaults (see `Grants`).
     """
 
     state: "MeetingState" = betterproto2.field(

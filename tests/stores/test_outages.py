@@ -1,5 +1,5 @@
-"""A store going away: calls answer UNAVAILABLE with RetryInfo, quickly, and work again by
-themselves once the store is back (no service restart).
+"""A store going away: calls answer UNAVAILABLE with RetryInfo, quickly (and the edge HTTP 503,
+never 500), and work again by themselves once the store is back (no service restart).
 
 Each test starts a server of its own (PostgreSQL, Redis or FerretDB), kills it as a crash would
 (SIGKILL) and starts it again on the same port and data directory.
@@ -23,7 +23,7 @@ from pymongo import AsyncMongoClient
 from meetmesh.ai.v1 import ai_grpc, ai_pb2
 from services.ai.config import AiServiceOptions, AiSettings
 from services.edge.app import Edge
-from services.edge.config import EdgeOptions, EdgeSettings
+from services.edge.config import EdgeOptions, EdgeSettings, RateLimit
 from services.kit import Endpoint, Runtime, ServiceHost
 from services.stack import FerretDBServer, PostgresServer, RedisServer, free_port
 from tests import servers
@@ -78,7 +78,10 @@ async def edge_in_front(platform: Platform) -> AsyncIterator[httpx.AsyncClient]:
         redis_url=platform.settings.redis_url,
         redis_prefix=f"{platform.settings.redis_prefix}:edge",
         edge_svc=EdgeOptions(
-            port=0, jwks_url=f"http://127.0.0.1:{platform.hosts['user'].http_port}/.well-known/jwks.json"
+            port=0,
+            jwks_url=f"http://127.0.0.1:{platform.hosts['user'].http_port}/.well-known/jwks.json",
+            # one token per Redis call: every request asks Redis for its rate limit
+            rate_limit_address=RateLimit(rate=5, burst=10),
         ),
         user=Endpoint(grpc_port=0, http_port=0, target=platform.settings.endpoint("user").address),
     )
@@ -88,6 +91,17 @@ async def edge_in_front(platform: Platform) -> AsyncIterator[httpx.AsyncClient]:
             yield http
     finally:
         await stop_uvicorn(server)
+
+
+async def edge_answers_unavailable(http: httpx.AsyncClient, credentials: dict[str, str]) -> httpx.Response:
+    started = time.monotonic()
+    answer = await http.post("/v1/sessions:login", json=credentials)
+    assert time.monotonic() - started < OUTAGE_ANSWER_WITHIN_S
+    assert answer.status_code == 503, answer.text  # never a 500, never a hang
+    details = {d["@type"].rsplit("/", 1)[1]: d for d in answer.json()["details"]}
+    assert details["google.rpc.RetryInfo"]["retryDelay"] == "1s"
+    assert details["google.rpc.ErrorInfo"]["reason"] == "DEPENDENCY_UNAVAILABLE"
+    return answer
 
 
 async def test_postgresql_outage(keys_dir: Path, redis_url: str) -> None:
@@ -106,13 +120,7 @@ async def test_postgresql_outage(keys_dir: Path, redis_url: str) -> None:
                 postgres.kill()
                 await answers_unavailable(login)
                 await answers_unavailable(lambda: platform.register("Bob"))
-                started = time.monotonic()
-                answer = await http.post("/v1/sessions:login", json=credentials)
-                assert time.monotonic() - started < OUTAGE_ANSWER_WITHIN_S
-                assert answer.status_code == 503, answer.text  # never a 500, never a hang
-                details = {d["@type"].rsplit("/", 1)[1]: d for d in answer.json()["details"]}
-                assert details["google.rpc.RetryInfo"]["retryDelay"] == "1s"
-                assert details["google.rpc.ErrorInfo"]["reason"] == "DEPENDENCY_UNAVAILABLE"
+                await edge_answers_unavailable(http, credentials)
 
                 postgres.start()
                 await recovers(login)
@@ -131,12 +139,20 @@ async def test_redis_outage(keys_dir: Path, postgres_url: str) -> None:
             async def login() -> object:
                 return await platform.login(client.email, PASSWORD)
 
-            redis.kill()
-            await answers_unavailable(login)
-            redis.start()
-            await recovers(login)
-            tokens = (await platform.login(client.email, PASSWORD)).tokens
-            assert tokens.refresh_token
+            async with edge_in_front(platform) as http:  # its rate limits live in the same Redis
+                credentials = {"email": client.email, "password": PASSWORD}
+                assert (await http.post("/v1/sessions:login", json=credentials)).status_code == 200
+
+                redis.kill()
+                await answers_unavailable(login)
+                refused = await edge_answers_unavailable(http, credentials)
+                assert refused.headers["retry-after"] == "1"  # the edge's own rate limiter
+
+                redis.start()
+                await recovers(login)
+                tokens = (await platform.login(client.email, PASSWORD)).tokens
+                assert tokens.refresh_token
+                assert (await http.post("/v1/sessions:login", json=credentials)).status_code == 200
         finally:
             await platform.close()
 

@@ -97,7 +97,8 @@ DUMP = """async () => {
   });
   const st = room.state;
   return JSON.stringify({
-    status: st.status, me: st.me, error: st.error, message: st.errorMessage, tracks: st.tracks, remote: [...room.remote.keys()],
+    status: st.status, me: st.me, error: st.error, message: st.errorMessage, tracks: st.tracks,
+    remote: [...room.remote.keys()],
     local: room.local.map(l => [l.trackId, l.muted, l.track.kind, l.track.readyState]),
     transceivers: room.pc
       ? room.pc.getTransceivers().map(t => [t.mid, t.direction, t.currentDirection]) : null,

@@ -291,6 +291,9 @@ async def meeting_scenario(
     await host.goto(web.url + "/")
     await expect(host.get_by_test_id("meeting").filter(has_text="Design review")).to_be_visible()
     await screens.check(host, "15-meetings")
+    await host.get_by_role("link", name="Profile").click()
+    await expect(host.get_by_label("Your name")).to_have_value("Ada Host")
+    await screens.check(host, "15b-profile")
 
     # Phone width: the meetings list and the pre-join screen still fit.
     phone = await chromium.new_page(viewport={"width": 390, "height": 844})

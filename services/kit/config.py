@@ -14,6 +14,8 @@ from pathlib import Path
 from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from .objects import ObjectStoreSettings
+
 
 class Endpoint(BaseModel):
     """Where one service listens and how others reach it."""
@@ -45,6 +47,9 @@ class PlatformSettings(BaseSettings):
     redis_prefix: str = "mm"
     # Prepended to each service's PostgreSQL schema name (several platforms in one database).
     schema_prefix: str = ""
+    # Objects (recordings, avatars, attachments): S3 when ``MEETMESH_OBJECTS__ENDPOINT`` is set,
+    # else a local folder the edge serves under signed URLs.
+    objects: ObjectStoreSettings = Field(default_factory=ObjectStoreSettings)
     # Where signing keys live (created on first use; never committed).
     keys_dir: Path = Path("./var/keys")
     # The JWT issuer name.

@@ -16,6 +16,7 @@ from .auth import TokenService
 from .config import PlatformSettings
 from .db import Database
 from .keys import load_or_create
+from .objects import ObjectStore, object_store
 from .redis import create_redis
 from .revocation import Revocations
 
@@ -29,6 +30,7 @@ class Runtime:
     _redis: aioredis.Redis | None = field(default=None, repr=False)
     _revocations: Revocations | None = field(default=None, repr=False)
     _databases: dict[str, Database] = field(default_factory=dict, repr=False)
+    _objects: ObjectStore | None = field(default=None, repr=False)
     extras: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -52,6 +54,13 @@ class Runtime:
             self._revocations = Revocations(self.redis, self.settings.redis_prefix, ttl)
             self._revocations.start()
         return self._revocations
+
+    @property
+    def objects(self) -> ObjectStore:
+        """The object store (S3 or the local folder), one per process."""
+        if self._objects is None:
+            self._objects = object_store(self.settings.objects, self.settings.keys_dir)
+        return self._objects
 
     def database(self, service: str) -> Database:
         if service not in self._databases:

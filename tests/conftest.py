@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from services.kit.objects import ObjectStoreSettings
 from tests.support import Platform, start_platform
 
 PG_URL = os.environ.get("MEETMESH_TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
@@ -58,6 +59,31 @@ def stores(request: pytest.FixtureRequest, tmp_path: Path, run_id: str) -> Itera
 async def platform(stores: dict[str, str], keys_dir: Path) -> AsyncIterator[Platform]:
     """The user and meeting services, each on its own gRPC port, over ``stores``."""
     plat = await start_platform(stores, keys_dir)
+    try:
+        yield plat
+    finally:
+        await plat.close()
+
+
+# The S3 server (SeaweedFS) and the platforms that keep objects in it.
+from tests.s3 import s3_server, s3_settings  # noqa: E402,F401
+
+
+@pytest.fixture
+async def s3_platform(
+    run_id: str,
+    keys_dir: Path,
+    s3_settings: ObjectStoreSettings,  # noqa: F811 - the fixture imported above
+) -> AsyncIterator[Platform]:
+    """The user and meeting services on PostgreSQL and Redis, with objects in the session's S3."""
+    stores = {
+        "kind": "real",
+        "database_url": PG_URL,
+        "redis_url": REDIS_URL,
+        "schema_prefix": f"t{run_id}_{uuid.uuid4().hex[:6]}_",
+        "redis_prefix": f"mmtest:{run_id}:{uuid.uuid4().hex[:6]}",
+    }
+    plat = await start_platform(stores, keys_dir, objects=s3_settings)
     try:
         yield plat
     finally:

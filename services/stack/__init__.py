@@ -6,6 +6,7 @@ machine-wide service. See ``docs/stores.md`` for which server plays which role w
 
 from .postgres import PostgresServer
 from .redis import RedisServer
+from .s3 import SeaweedS3Server
 from .servers import ManagedServer, MissingPrerequisite, ServerFailed, StackError, free_port
 
 __all__ = [
@@ -13,6 +14,7 @@ __all__ = [
     "MissingPrerequisite",
     "PostgresServer",
     "RedisServer",
+    "SeaweedS3Server",
     "ServerFailed",
     "StackError",
     "free_port",

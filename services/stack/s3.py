@@ -1,0 +1,95 @@
+"""SeaweedFS as the S3 server (the MinIO role): ``weed server`` with its S3 gateway, on loopback.
+
+One process runs a master, a volume server, a filer and the S3 gateway; every one of their HTTP and
+gRPC ports is chosen free, their data lives under the server's root, telemetry is off and S3 asks
+for credentials (an identities file written on first start). The binary is the project's Go tool
+(``deploy/tools/go.mod``: ``github.com/seaweedfs/seaweedfs/weed``), built into ``var/tools/bin``.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from .servers import ManagedServer, find_binary, free_port
+
+ACCESS_KEY = "meetmesh"
+
+
+class SeaweedS3Server(ManagedServer):
+    name = "seaweedfs"
+
+    def __init__(
+        self,
+        root: Path | None = None,
+        port: int = 0,
+        access_key: str = ACCESS_KEY,
+        secret_key: str | None = None,
+    ) -> None:
+        super().__init__(root, port)
+        self.binary = find_binary("weed", "SeaweedFS (the Go tool github.com/seaweedfs/seaweedfs/weed)")
+        self.access_key = access_key
+        self.secret_key = secret_key or secrets.token_hex(16)
+        # master, volume, filer, s3: HTTP and gRPC ports, all free now, kept across restarts.
+        self.ports = {name: free_port(self.host) for name in (
+            "master", "master.grpc", "volume", "volume.grpc", "filer", "filer.grpc", "s3.grpc",
+        )}  # fmt: skip
+
+    @property
+    def url(self) -> str:
+        """The S3 endpoint (``MEETMESH_OBJECTS__ENDPOINT``)."""
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def endpoint(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @property
+    def identities(self) -> Path:
+        return self.root / "s3-identities.json"
+
+    def prepare(self) -> None:
+        (self.root / "data").mkdir(exist_ok=True)
+        config = {
+            "identities": [
+                {
+                    "name": "meetmesh",
+                    "credentials": [{"accessKey": self.access_key, "secretKey": self.secret_key}],
+                    "actions": ["Admin", "Read", "List", "Tagging", "Write"],
+                }
+            ]
+        }
+        self.identities.write_text(json.dumps(config))
+        self.identities.chmod(0o600)
+
+    def command(self) -> list[str]:
+        p = self.ports
+        return [
+            self.binary, "server",
+            f"-ip={self.host}", f"-ip.bind={self.host}",
+            f"-dir={self.root / 'data'}",
+            f"-master.port={p['master']}", f"-master.port.grpc={p['master.grpc']}",
+            "-master.telemetry=false", "-master.volumeSizeLimitMB=64",
+            f"-volume.port={p['volume']}", f"-volume.port.grpc={p['volume.grpc']}", "-volume.max=0",
+            "-volume.preStopSeconds=0",
+            "-filer", f"-filer.port={p['filer']}", f"-filer.port.grpc={p['filer.grpc']}",
+            f"-filer.localSocket={self.root / 'filer.sock'}",
+            "-s3", f"-s3.port={self.port}", f"-s3.port.grpc={p['s3.grpc']}",
+            "-s3.port.iceberg=0", "-s3.port.lance=0",
+            f"-s3.config={self.identities}", f"-s3.localSocket={self.root / 's3.sock'}",
+            "-s3.allowDeleteBucketNotEmpty",
+        ]  # fmt: skip
+
+    def is_ready(self) -> bool:
+        # The gateway answers only once the filer behind it is up: an unauthenticated request
+        # gets S3's 403 AccessDenied then (a connection error or 5xx before).
+        try:
+            with urllib.request.urlopen(f"{self.url}/", timeout=1):  # noqa: S310 - loopback http
+                return True
+        except urllib.error.HTTPError as exc:
+            return exc.code == 403
+        except OSError:
+            return False

@@ -43,6 +43,7 @@ async def create(runtime: Runtime) -> ServiceSpec:
             window_s=opts.passcode_failure_window_s,
         ),
         cache,
+        runtime.objects,
     )
 
     async def start_cache() -> None:
@@ -50,6 +51,7 @@ async def create(runtime: Runtime) -> ServiceSpec:
 
     async def stop_background() -> None:
         await cache.stop()
+        await service.cleanup.stop()
         directory.close()
 
     return ServiceSpec(

@@ -61,7 +61,12 @@ class Edge:
         self._reference: bytes | None = None
 
     async def admit(self, request: Request, rpc: Rpc) -> None:
-        """Auth and rate limits for one call (raises EdgeError)."""
+        """Rate limits and auth for one call (raises EdgeError).
+
+        The per-address limit comes first, so that calls without a valid token are limited too
+        (and cannot make the edge verify signatures without bound); the per-token limit follows
+        once the token is verified."""
+        await self.limiter.check(request.client, None)
         needs_token = rpc.path not in self.anonymous
         subject = None
         try:
@@ -73,7 +78,8 @@ class Edge:
                 raise
         if needs_token and subject is None:
             raise EdgeError(Status.UNAUTHENTICATED, MISSING, reason="MISSING_CREDENTIALS")
-        await self.limiter.check(request.client, subject)
+        if subject is not None:
+            await self.limiter.check(None, subject)
 
     async def close(self) -> None:
         self.upstreams.close()

@@ -8,6 +8,7 @@ from .postgres import PostgresServer
 from .redis import RedisServer
 from .s3 import SeaweedS3Server
 from .servers import ManagedServer, MissingPrerequisite, ServerFailed, StackError, free_port
+from .stack import Stack
 
 __all__ = [
     "ManagedServer",
@@ -16,6 +17,7 @@ __all__ = [
     "RedisServer",
     "SeaweedS3Server",
     "ServerFailed",
+    "Stack",
     "StackError",
     "free_port",
 ]

@@ -17,14 +17,15 @@ import pytest
 
 from meetmesh.meeting.v1 import meeting_pb2
 from meetmesh.signaling.v1 import signaling_pb2
+from meetmesh.signaling.v1 import signaling_pb2 as pb
 from meetmesh.signaling.v1.signaling_pb2 import TRACK_KIND_VIDEO
 from meetmesh_sdk.room import Room
 from meetmesh_sdk.sources import ColorVideoTrack, ToneAudioTrack
 from services.kit.objects import ObjectStoreSettings, ObjectStoreUnavailable
 from services.media.config import MediaSettings
 from services.stack import SeaweedS3Server
-from tests.conftest import PG_URL, REDIS_URL
-from tests.rtc_helpers import Rtc, start_rtc
+from tests import servers
+from tests.rtc_helpers import RawSession, Rtc, start_rtc
 from tests.support import Platform, start_platform, wait_until
 
 RECORD_S = 3.0
@@ -33,8 +34,8 @@ RECORD_S = 3.0
 async def _platform(run_id: str, keys_dir: Path, objects: ObjectStoreSettings) -> Platform:
     stores = {
         "kind": "real",
-        "database_url": PG_URL,
-        "redis_url": REDIS_URL,
+        "database_url": servers.postgres_url(),
+        "redis_url": servers.redis_url(),
         "schema_prefix": f"t{run_id}_{uuid.uuid4().hex[:6]}_",
         "redis_prefix": f"mmtest:{run_id}:{uuid.uuid4().hex[:6]}",
     }
@@ -182,3 +183,29 @@ async def test_a_recording_made_while_s3_is_down_is_uploaded_when_it_returns(
     finally:
         await env.close()
         await platform.close()
+
+
+async def test_stopping_a_recording_of_a_meeting_without_media_is_a_failed_precondition(rtc: Rtc) -> None:
+    """Nothing to write is the caller's situation, not an outage (issue 11: it was UNAVAILABLE
+    from a FileNotFoundError inside)."""
+    await rtc.platform.meetings.UpdateMeeting(
+        meeting_pb2.UpdateMeetingRequest(
+            meeting=meeting_pb2.Meeting(
+                name=rtc.meeting.name, settings=meeting_pb2.MeetingSettings(recording_allowed=True)
+            ),
+            update_mask={"paths": ["settings"]},
+        ),
+        metadata=rtc.host.metadata,
+    )
+    reply = await rtc.host.join(rtc.meeting.name)
+    async with RawSession(reply.signaling_address) as session:
+        await session.join(reply.join_token)
+        await session.send(request_id=2, recording=pb.ControlRecording(record=True))
+        assert (await session.next("recording_update")).recording_update.recording
+        await session.send(request_id=3, recording=pb.ControlRecording(record=False))
+        error = (await session.next("error")).error
+        assert (error.reason, error.fatal) == ("FAILED_PRECONDITION", False)
+        assert "nothing was recorded" in error.message
+        assert rtc.media.recorders == {}  # discarded: recording can start again
+        await session.send(request_id=4, recording=pb.ControlRecording(record=True))
+        assert (await session.next("recording_update")).recording_update.recording

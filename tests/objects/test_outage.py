@@ -17,7 +17,7 @@ from meetmesh.meeting.v1 import meeting_pb2
 from meetmesh.user.v1 import user_pb2
 from services.kit.objects import ObjectStoreSettings, ObjectStoreUnavailable, S3ObjectStore
 from services.stack import SeaweedS3Server
-from tests.conftest import PG_URL, REDIS_URL
+from tests import servers
 from tests.images import image_bytes
 from tests.support import Platform, retry_delay, start_platform, wait_until
 
@@ -50,8 +50,8 @@ def settings(s3: SeaweedS3Server) -> ObjectStoreSettings:
 async def platform(run_id: str, keys_dir: Path, settings: ObjectStoreSettings) -> AsyncIterator[Platform]:
     stores = {
         "kind": "real",
-        "database_url": PG_URL,
-        "redis_url": REDIS_URL,
+        "database_url": servers.postgres_url(),
+        "redis_url": servers.redis_url(),
         "schema_prefix": f"t{run_id}_{uuid.uuid4().hex[:6]}_",
         "redis_prefix": f"mmtest:{run_id}:{uuid.uuid4().hex[:6]}",
     }

@@ -152,7 +152,9 @@ class S3ObjectStore:
     def __init__(self, settings: ObjectStoreSettings) -> None:
         endpoint = settings.endpoint.removeprefix("http://").removeprefix("https://").rstrip("/")
         timeout = urllib3.Timeout(connect=min(2.0, settings.timeout_s), read=settings.timeout_s)
-        http = urllib3.PoolManager(timeout=timeout, retries=urllib3.Retry(total=0), maxsize=16)
+        # One immediate retry (a pooled connection the server closed); never a backoff that hangs.
+        retries = urllib3.Retry(total=1, backoff_factor=0, redirect=0, status_forcelist=())
+        http = urllib3.PoolManager(timeout=timeout, retries=retries, maxsize=16)
         self.client = Minio(
             endpoint,
             access_key=settings.access_key,

@@ -17,6 +17,8 @@ from pathlib import Path
 from .servers import ManagedServer, find_binary, free_port
 
 ACCESS_KEY = "meetmesh"
+# master, volume, filer: HTTP and gRPC; the S3 gateway's gRPC (its HTTP port is ``port``).
+_INTERNAL = ("master", "master.grpc", "volume", "volume.grpc", "filer", "filer.grpc", "s3.grpc")
 
 
 class SeaweedS3Server(ManagedServer):
@@ -32,11 +34,15 @@ class SeaweedS3Server(ManagedServer):
         super().__init__(root, port)
         self.binary = find_binary("weed", "SeaweedFS (the Go tool github.com/seaweedfs/seaweedfs/weed)")
         self.access_key = access_key
-        self.secret_key = secret_key or secrets.token_hex(16)
-        # master, volume, filer, s3: HTTP and gRPC ports, all free now, kept across restarts.
-        self.ports = {name: free_port(self.host) for name in (
-            "master", "master.grpc", "volume", "volume.grpc", "filer", "filer.grpc", "s3.grpc",
-        )}  # fmt: skip
+        # A kept data directory keeps its credentials and its internal ports (the master's state
+        # names its own address); a new one gets a random secret and free ports.
+        saved = self._saved()
+        self.secret_key: str = secret_key or str(saved.get("secret_key") or "") or secrets.token_hex(16)
+        ports = saved.get("ports")
+        if isinstance(ports, dict) and set(ports) == set(_INTERNAL):
+            self.ports = {name: int(ports[name]) for name in _INTERNAL}
+        else:
+            self.ports = {name: free_port(self.host) for name in _INTERNAL}
 
     @property
     def url(self) -> str:
@@ -51,8 +57,20 @@ class SeaweedS3Server(ManagedServer):
     def identities(self) -> Path:
         return self.root / "s3-identities.json"
 
+    def _saved(self) -> dict[str, object]:
+        if self._root is None:
+            return {}
+        try:
+            saved = json.loads((self._root / "meetmesh-seaweedfs.json").read_text())
+        except (OSError, ValueError):
+            return {}
+        return saved if isinstance(saved, dict) else {}
+
     def prepare(self) -> None:
         (self.root / "data").mkdir(exist_ok=True)
+        state = self.root / "meetmesh-seaweedfs.json"
+        state.write_text(json.dumps({"secret_key": self.secret_key, "ports": self.ports}))
+        state.chmod(0o600)
         config = {
             "identities": [
                 {

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from .postgres import PostgresServer
 from .redis import RedisServer
+from .s3 import SeaweedS3Server
 from .servers import ManagedServer, project_root
 
 DEFAULT_PORTS = {"postgres": 55432, "redis": 56379, "ferretdb": 57017, "s3": 58333}
@@ -41,6 +42,15 @@ class Stack:
                 "redis", lambda: RedisServer(self.root / "redis", stack_port("redis"), persistent=True)
             )
             self.env.update({"MEETMESH_DATABASE_URL": pg.url, "MEETMESH_REDIS_URL": redis.url})
+            s3 = self._start("s3", lambda: SeaweedS3Server(self.root / "s3", stack_port("s3")))
+            assert isinstance(s3, SeaweedS3Server)
+            self.env.update(
+                {
+                    "MEETMESH_OBJECTS__ENDPOINT": s3.endpoint,
+                    "MEETMESH_OBJECTS__ACCESS_KEY": s3.access_key,
+                    "MEETMESH_OBJECTS__SECRET_KEY": s3.secret_key,
+                }
+            )
             # Each further role (FerretDB for MongoDB, SeaweedFS for S3) starts here and adds the
             # settings that point the services at it.
         except BaseException:

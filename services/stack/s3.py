@@ -8,15 +8,22 @@ for credentials (an identities file written on first start). The binary is the p
 
 from __future__ import annotations
 
+import io
 import json
 import secrets
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
-from .servers import ManagedServer, find_binary, free_port
+import urllib3
+from minio import Minio
+from minio.error import S3Error
+
+from .servers import ManagedServer, ServerFailed, find_binary, free_port
 
 ACCESS_KEY = "meetmesh"
+READY_BUCKET = "meetmesh-ready"
 # master, volume, filer: HTTP and gRPC; the S3 gateway's gRPC (its HTTP port is ``port``).
 _INTERNAL = ("master", "master.grpc", "volume", "volume.grpc", "filer", "filer.grpc", "s3.grpc")
 
@@ -90,7 +97,7 @@ class SeaweedS3Server(ManagedServer):
             f"-ip={self.host}", f"-ip.bind={self.host}",
             f"-dir={self.root / 'data'}",
             f"-master.port={p['master']}", f"-master.port.grpc={p['master.grpc']}",
-            "-master.telemetry=false", "-master.volumeSizeLimitMB=64",
+            "-master.telemetry=false", "-master.volumeSizeLimitMB=64", "-master.electionTimeout=1s",
             f"-volume.port={p['volume']}", f"-volume.port.grpc={p['volume.grpc']}", "-volume.max=0",
             "-volume.preStopSeconds=0",
             "-filer", f"-filer.port={p['filer']}", f"-filer.port.grpc={p['filer.grpc']}",
@@ -100,6 +107,41 @@ class SeaweedS3Server(ManagedServer):
             f"-s3.config={self.identities}", f"-s3.localSocket={self.root / 's3.sock'}",
             "-s3.allowDeleteBucketNotEmpty",
         ]  # fmt: skip
+
+    def stop(self, timeout_s: float = 3.0) -> None:
+        # A graceful stop takes about 15 s (gRPC streams between its parts drain slowly); every
+        # acknowledged write is already in the volume files and the filer's log, so a short wait
+        # then SIGKILL loses nothing.
+        super().stop(min(timeout_s, 3.0))
+
+    def wait_ready(self) -> None:
+        super().wait_ready()
+        # The gateway answers before it takes writes: a new cluster needs its filer in the master's
+        # lock ring (a few seconds), and a restarted master with volumes grows none for 15 s (its
+        # warm-up: 3 heartbeat pulses, fixed in SeaweedFS). A first write here makes "ready"
+        # mean writable.
+        client = Minio(
+            self.endpoint,
+            access_key=self.access_key,
+            secret_key=self.secret_key,
+            secure=False,
+            region="us-east-1",
+            http_client=urllib3.PoolManager(
+                timeout=urllib3.Timeout(connect=2, read=self.ready_timeout_s), retries=urllib3.Retry(0)
+            ),
+        )
+        deadline = time.monotonic() + self.ready_timeout_s
+        while True:
+            try:
+                if not client.bucket_exists(READY_BUCKET):
+                    client.make_bucket(READY_BUCKET)
+                client.put_object(READY_BUCKET, "probe", io.BytesIO(b"ok"), 2)
+                return
+            except (S3Error, OSError, urllib3.exceptions.HTTPError) as exc:
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise ServerFailed(f"{self.name} took no writes: {exc}\n{self.log_tail()}") from None
+                time.sleep(0.2)
 
     def is_ready(self) -> bool:
         # The gateway answers only once the filer behind it is up: an unauthenticated request

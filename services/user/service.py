@@ -193,12 +193,17 @@ class UserService(user_grpc.UserServiceBase):
             if not name:
                 raise InvalidArgument([("user.display_name", "must not be empty")])
             values["display_name"] = name
+        replaced = ""
         if "avatar_uri" in paths:
             values["avatar_uri"] = request.user.avatar_uri
-            values["avatar_key"] = ""  # an external URL replaces an uploaded avatar
+            values["avatar_key"] = ""  # an external URL (or none) replaces an uploaded avatar
+            before = await self.store.by_id(user_id)
+            replaced = before.avatar_key if before is not None else ""
         row = await self.store.update(user_id, **values)
         if row is None:
             raise NotFound(f"users/{user_id} does not exist")
+        if replaced and self.objects is not None:
+            await _quietly(self.objects.delete_prefix(replaced))
         return user_pb2.UpdateUserResponse(user=self._user(row))
 
     @unary

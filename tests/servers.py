@@ -10,14 +10,16 @@ role                   server started here                 use an existing one
 =====================  ==================================  ===========================
 relational store       PostgreSQL (Debian's binaries)      ``MEETMESH_TEST_DATABASE_URL``
 cache, queues, pub/sub Redis (Debian's redis-server)       ``MEETMESH_TEST_REDIS_URL``
+AI results, analytics  FerretDB on the PostgreSQL above    ``MEETMESH_TEST_MONGO_URL``
 objects (S3)           SeaweedFS (``weed``, a Go tool)      ``MEETMESH_TEST_S3_ENDPOINT``
 =====================  ==================================  ===========================
 
 For an existing S3, ``MEETMESH_TEST_S3_ACCESS_KEY`` and ``MEETMESH_TEST_S3_SECRET_KEY`` give its
 credentials; every session uses a bucket of its own there.
 
-Every test gets its own PostgreSQL schemas and Redis key prefix (see ``tests/conftest.py``), so
-one server serves the whole session.
+Every test gets its own PostgreSQL schemas, Redis key prefix and MongoDB database, every session its
+own S3 bucket (see
+``tests/conftest.py``), so one server serves the whole session.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import os
 import threading
 
 from services.kit.objects import ObjectStoreSettings
-from services.stack import ManagedServer, PostgresServer, RedisServer, SeaweedS3Server
+from services.stack import FerretDBServer, ManagedServer, PostgresServer, RedisServer, SeaweedS3Server
 
 _lock = threading.Lock()
 _running: dict[str, ManagedServer] = {}
@@ -52,6 +54,18 @@ def postgres_url() -> str:
 
 def redis_url() -> str:
     return os.environ.get("MEETMESH_TEST_REDIS_URL") or _server("redis", RedisServer).url
+
+
+def mongo_url() -> str:
+    """MongoDB for the session: FerretDB on the session's PostgreSQL (started on first use)."""
+    url = os.environ.get("MEETMESH_TEST_MONGO_URL")
+    if url:
+        return url
+    with _lock:
+        server = _running.get("ferretdb")
+    if server is None:
+        server = register("ferretdb", FerretDBServer(postgres()).start())
+    return server.url
 
 
 def s3() -> SeaweedS3Server:

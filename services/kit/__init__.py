@@ -6,7 +6,8 @@ Public surface:
 * errors: ``MeetmeshError`` and its subclasses (see ``errors.py`` for the picture)
 * auth: ``AuthMode``, ``Principal``, ``TokenService``, ``current_principal``
 * running: ``ServiceSpec``, ``ServiceHost``, ``Runtime``
-* stores: ``Database``, ``create_redis``; rate limits: ``TokenBucket``, ``FailureThrottle``
+* stores: ``Database``, ``create_redis``; rate limits: ``TokenBucket``, ``FailureThrottle``;
+  live join sessions: ``JoinSessions``
 * calls: ``channel``, ``downstream_timeout``, ``client_address``; validation: ``validate``
 * logs: ``configure_logging``, ``redact``
 """
@@ -27,7 +28,9 @@ from .errors import (
     ResourceExhausted,
     Unauthenticated,
     Unavailable,
+    outage,
 )
+from .joins import JoinSessions
 from .logs import configure as configure_logging
 from .logs import redact
 from .ratelimit import FailureThrottle, TokenBucket
@@ -45,6 +48,7 @@ __all__ = [
     "FailureThrottle",
     "Internal",
     "InvalidArgument",
+    "JoinSessions",
     "MeetmeshError",
     "NotFound",
     "PermissionDenied",
@@ -65,6 +69,7 @@ __all__ = [
     "current_principal",
     "downstream_timeout",
     "optional_principal",
+    "outage",
     "redact",
     "validate",
 ]

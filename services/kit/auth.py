@@ -5,7 +5,8 @@ Two kinds of JWT (ES256, signed with the platform key from ``keys.py``):
 * access tokens (``typ="access"``), issued by the user service at login and refresh, sent by
   clients as ``authorization: Bearer <token>``;
 * join tokens (``typ="join"``, ``aud="meetmesh.signaling"``), issued by the meeting service, carrying
-  the meeting, participant, role and grants for signaling.
+  the meeting, participant, its generation (``gen``: see ``joins.py``; a token is dead once its
+  generation is no longer the live one), role and grants for signaling.
 
 ``TokenService`` issues and verifies both; ``current_principal()`` is the caller of the RPC being
 served (set by the kit's method wrapper, see ``server.py``).
@@ -56,6 +57,7 @@ class Principal:
     participant_id: str = ""
     meeting_role: str = ""
     grants: frozenset[str] = field(default_factory=frozenset)
+    generation: str = ""
     expires_at: float = 0.0
     # The bearer token itself, for calls made on the caller's behalf. Never log it.
     token: str = field(default="", repr=False)
@@ -168,6 +170,7 @@ class TokenService:
         meeting_role: str,
         grants: Iterable[str],
         ttl_s: int,
+        generation: str = "",
     ) -> tuple[str, float]:
         now = time.time()
         exp = now + ttl_s
@@ -178,6 +181,7 @@ class TokenService:
             "typ": JOIN,
             "mtg": meeting_id,
             "pid": participant_id,
+            "gen": generation,
             "role": meeting_role,
             "grants": sorted(set(grants)),
             "iat": int(now),
@@ -234,6 +238,7 @@ class TokenService:
             participant_id=str(claims.get("pid", "")),
             meeting_role=str(claims.get("role", "")),
             grants=frozenset(str(g) for g in claims.get("grants", [])),
+            generation=str(claims.get("gen", "")),
             expires_at=float(claims["exp"]),
             token=token,
         )

@@ -15,6 +15,7 @@ import redis.asyncio as aioredis
 from .auth import TokenService
 from .config import PlatformSettings
 from .db import Database
+from .joins import JoinSessions
 from .keys import load_or_create
 from .objects import ObjectStore, object_store
 from .redis import create_redis
@@ -42,7 +43,7 @@ class Runtime:
     @property
     def redis(self) -> aioredis.Redis:
         if self._redis is None:
-            self._redis = create_redis(self.settings.redis_url)
+            self._redis = create_redis(self.settings.redis_url, self.settings.store_timeout_s)
         return self._redis
 
     @property
@@ -54,6 +55,11 @@ class Runtime:
             self._revocations = Revocations(self.redis, self.settings.redis_prefix, ttl)
             self._revocations.start()
         return self._revocations
+
+    @property
+    def joins(self) -> JoinSessions:
+        """Live join sessions: written by the meeting service, read by signaling and media."""
+        return JoinSessions(self.redis, self.settings.redis_prefix)
 
     @property
     def objects(self) -> ObjectStore:
@@ -70,6 +76,7 @@ class Runtime:
                 schema_prefix=self.settings.schema_prefix
                 if self.schema_prefix is None
                 else self.schema_prefix,
+                connect_timeout_s=self.settings.store_timeout_s,
             )
         return self._databases[service]
 

@@ -4,6 +4,7 @@ Every server runs under a folder of the project's own, on a port of its own; not
 machine-wide service. See ``docs/stores.md`` for which server plays which role where.
 """
 
+from .ferretdb import FerretDBServer
 from .postgres import PostgresServer
 from .redis import RedisServer
 from .s3 import SeaweedS3Server
@@ -11,6 +12,7 @@ from .servers import ManagedServer, MissingPrerequisite, ServerFailed, StackErro
 from .stack import Stack
 
 __all__ = [
+    "FerretDBServer",
     "ManagedServer",
     "MissingPrerequisite",
     "PostgresServer",

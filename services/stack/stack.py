@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .ferretdb import FerretDBServer
 from .postgres import PostgresServer
 from .redis import RedisServer
 from .s3 import SeaweedS3Server
@@ -42,6 +43,12 @@ class Stack:
                 "redis", lambda: RedisServer(self.root / "redis", stack_port("redis"), persistent=True)
             )
             self.env.update({"MEETMESH_DATABASE_URL": pg.url, "MEETMESH_REDIS_URL": redis.url})
+            assert isinstance(pg, PostgresServer)
+            mongo = self._start(
+                "ferretdb",
+                lambda: FerretDBServer(pg, self.root / "ferretdb", stack_port("ferretdb")),
+            )
+            self.env["MEETMESH_MONGO_URL"] = mongo.url
             s3 = self._start("s3", lambda: SeaweedS3Server(self.root / "s3", stack_port("s3")))
             assert isinstance(s3, SeaweedS3Server)
             self.env.update(
@@ -51,8 +58,6 @@ class Stack:
                     "MEETMESH_OBJECTS__SECRET_KEY": s3.secret_key,
                 }
             )
-            # Each further role (FerretDB for MongoDB, SeaweedFS for S3) starts here and adds the
-            # settings that point the services at it.
         except BaseException:
             self.stop()
             raise

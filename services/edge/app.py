@@ -38,6 +38,20 @@ from services.kit import create_redis, outage
 log = logging.getLogger("meetmesh.edge")
 
 
+class SinglePageApp(StaticFiles):
+    """The web client's files. A path that names no file, has no extension and is not under an API
+    prefix gets ``index.html``: the client routes it (deep links such as ``/m/<id>``)."""
+
+    async def get_response(self, path: str, scope: Scope) -> Any:
+        try:
+            return await super().get_response(path, scope)
+        except HTTPException as exc:
+            last = path.rsplit("/", 1)[-1]
+            if exc.status_code != 404 or "." in last or path.split("/", 1)[0] in ("v1", "rtc"):
+                raise
+            return await super().get_response("index.html", scope)
+
+
 class Edge:
     """The edge's state and its ASGI entry point."""
 
@@ -57,7 +71,7 @@ class Edge:
         self.anonymous = frozenset(options.anonymous_methods)
         self.objects = ObjectRoute(settings.objects, settings.keys_dir, self.verifier)
         self.static = (
-            StaticFiles(directory=options.web_root, html=True) if options.web_root.is_dir() else None
+            SinglePageApp(directory=options.web_root, html=True) if options.web_root.is_dir() else None
         )
         self._openapi: bytes | None = None
         self._reference: bytes | None = None

@@ -15,7 +15,7 @@ from .analysis import AnalysisConsumer
 from .config import MediaSettings
 from .service import MediaService
 from .sfu import Sfu
-from .store import object_store
+from .store import RecordingStore
 
 
 def ice_configuration(settings: MediaSettings, participant: str) -> RTCConfiguration:
@@ -42,7 +42,8 @@ def build(
     network.use_host_addresses(settings.ice_host_addresses)
     sfu = Sfu(lambda participant: ice_configuration(settings, participant))
     registry = settings.recording_registry_target or runtime.settings.meeting.address
-    service = MediaService(sfu, object_store(settings), registry, ai_consumer, settings.ai_video_interval_s)
+    recordings = RecordingStore(runtime.objects, settings.spool_dir, settings.spool_retry_s)
+    service = MediaService(sfu, recordings, registry, ai_consumer, settings.ai_video_interval_s)
     if ai_consumer is None:
         ai_target = settings.ai_target or runtime.settings.ai.address
         service.ai_consumer = AnalysisConsumer(ai_target, service.publish_caption)
@@ -56,7 +57,7 @@ def build(
         handlers=[service],
         # Internal: reachable only from signaling on the service network.
         default_auth=AuthMode.NONE,
-        on_start=[install_port_range],
-        on_stop=[service.close],
+        on_start=[install_port_range, recordings.start],
+        on_stop=[service.close, recordings.stop],
     )
     return spec, service

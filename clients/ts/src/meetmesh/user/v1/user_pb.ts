@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file meetmesh/user/v1/user.proto.
  */
 export const file_meetmesh_user_v1_user: GenFile = /*@__PURE__*/
-  fileDesc("ChttZWV0bWVzaC91c2VyL3YxL3VzZXIucHJvdG8SEG1lZXRtZXNoLnVzZXIudjEisQQKBFVzZXISEgoEbmFtZRgBIAEoCUIE4kEBCBITCgVlbWFpbBgCIAEoCUIE4kEBAxIdCgxkaXNwbGF5X25hbWUYAyABKAlCB7pIBHICGGQSWAoKYXZhdGFyX3VyaRgEIAEoCUJEukhB2AEBcjwYgBAyNF5odHRwczovL1tBLVphLXowLTkuLV0rKDpbMC05XXsxLDV9KT8oWy8/I11bXlxzXSopPySIAQESLwoEcm9sZRgFIAEoDjIbLm1lZXRtZXNoLnVzZXIudjEuVXNlci5Sb2xlQgTiQQEDEjEKBXN0YXRlGAYgASgOMhwubWVldG1lc2gudXNlci52MS5Vc2VyLlN0YXRlQgTiQQEDEjUKC2NyZWF0ZV90aW1lGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIE4kEBAxI1Cgt1cGRhdGVfdGltZRgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBOJBAQMiPQoEUm9sZRIUChBST0xFX1VOU1BFQ0lGSUVEEAASDwoLUk9MRV9NRU1CRVIQARIOCgpST0xFX0FETUlOEAIiRAoFU3RhdGUSFQoRU1RBVEVfVU5TUEVDSUZJRUQQABIQCgxTVEFURV9BQ1RJVkUQARISCg5TVEFURV9ESVNBQkxFRBACOjDqQS0KEG1lZXRtZXNoLmlvL1VzZXISDHVzZXJzL3t1c2VyfSoFdXNlcnMyBHVzZXIiuQEKDVNlc3Npb25Ub2tlbnMSFAoMYWNjZXNzX3Rva2VuGAEgASgJEjwKGGFjY2Vzc190b2tlbl9leHBpcmVfdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFQoNcmVmcmVzaF90b2tlbhgDIAEoCRI9ChlyZWZyZXNoX3Rva2VuX2V4cGlyZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJrCg9SZWdpc3RlclJlcXVlc3QSGQoFZW1haWwYASABKAlCCrpIB3IFGP4BYAESHAoIcGFzc3dvcmQYAiABKAlCCrpIB3IFEAoYgAISHwoMZGlzcGxheV9uYW1lGAMgASgJQgm6SAZyBBABGGQiOAoQUmVnaXN0ZXJSZXNwb25zZRIkCgR1c2VyGAEgASgLMhYubWVldG1lc2gudXNlci52MS5Vc2VyIkcKDExvZ2luUmVxdWVzdBIZCgVlbWFpbBgBIAEoCUIKukgHcgUQARj+ARIcCghwYXNzd29yZBgCIAEoCUIKukgHcgUQARiAAiJmCg1Mb2dpblJlc3BvbnNlEiQKBHVzZXIYASABKAsyFi5tZWV0bWVzaC51c2VyLnYxLlVzZXISLwoGdG9rZW5zGAIgASgLMh8ubWVldG1lc2gudXNlci52MS5TZXNzaW9uVG9rZW5zIjoKFVJlZnJlc2hTZXNzaW9uUmVxdWVzdBIhCg1yZWZyZXNoX3Rva2VuGAEgASgJQgq6SAdyBRABGIAEIkkKFlJlZnJlc2hTZXNzaW9uUmVzcG9uc2USLwoGdG9rZW5zGAEgASgLMh8ubWVldG1lc2gudXNlci52MS5TZXNzaW9uVG9rZW5zIjIKDUxvZ291dFJlcXVlc3QSIQoNcmVmcmVzaF90b2tlbhgBIAEoCUIKukgHcgUQARiABCIQCg5Mb2dvdXRSZXNwb25zZSJXCg5HZXRVc2VyUmVxdWVzdBJFCgRuYW1lGAEgASgJQjfiQQEC+kESChBtZWV0bWVzaC5pby9Vc2VyukgbchkyF151c2Vycy9bYS16MC05LV17MSw2NH0kIjcKD0dldFVzZXJSZXNwb25zZRIkCgR1c2VyGAEgASgLMhYubWVldG1lc2gudXNlci52MS5Vc2VyInIKEVVwZGF0ZVVzZXJSZXF1ZXN0EiwKBHVzZXIYASABKAsyFi5tZWV0bWVzaC51c2VyLnYxLlVzZXJCBrpIA8gBARIvCgt1cGRhdGVfbWFzaxgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5GaWVsZE1hc2siOgoSVXBkYXRlVXNlclJlc3BvbnNlEiQKBHVzZXIYASABKAsyFi5tZWV0bWVzaC51c2VyLnYxLlVzZXIiTwoQTGlzdFVzZXJzUmVxdWVzdBIdCglwYWdlX3NpemUYASABKAVCCrpIBxoFGPQDKAASHAoKcGFnZV90b2tlbhgCIAEoCUIIukgFcgMYgAQiUwoRTGlzdFVzZXJzUmVzcG9uc2USJQoFdXNlcnMYASADKAsyFi5tZWV0bWVzaC51c2VyLnYxLlVzZXISFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIlsKEkRpc2FibGVVc2VyUmVxdWVzdBJFCgRuYW1lGAEgASgJQjfiQQEC+kESChBtZWV0bWVzaC5pby9Vc2VyukgbchkyF151c2Vycy9bYS16MC05LV17MSw2NH0kIjsKE0Rpc2FibGVVc2VyUmVzcG9uc2USJAoEdXNlchgBIAEoCzIWLm1lZXRtZXNoLnVzZXIudjEuVXNlcjK1BwoLVXNlclNlcnZpY2UScAoIUmVnaXN0ZXISIS5tZWV0bWVzaC51c2VyLnYxLlJlZ2lzdGVyUmVxdWVzdBoiLm1lZXRtZXNoLnVzZXIudjEuUmVnaXN0ZXJSZXNwb25zZSIdgtPkkwIXOgEqIhIvdjEvdXNlcnM6cmVnaXN0ZXISZwoFTG9naW4SHi5tZWV0bWVzaC51c2VyLnYxLkxvZ2luUmVxdWVzdBofLm1lZXRtZXNoLnVzZXIudjEuTG9naW5SZXNwb25zZSIdgtPkkwIXOgEqIhIvdjEvc2Vzc2lvbnM6bG9naW4ShAEKDlJlZnJlc2hTZXNzaW9uEicubWVldG1lc2gudXNlci52MS5SZWZyZXNoU2Vzc2lvblJlcXVlc3QaKC5tZWV0bWVzaC51c2VyLnYxLlJlZnJlc2hTZXNzaW9uUmVzcG9uc2UiH4LT5JMCGToBKiIUL3YxL3Nlc3Npb25zOnJlZnJlc2gSawoGTG9nb3V0Eh8ubWVldG1lc2gudXNlci52MS5Mb2dvdXRSZXF1ZXN0GiAubWVldG1lc2gudXNlci52MS5Mb2dvdXRSZXNwb25zZSIegtPkkwIYOgEqIhMvdjEvc2Vzc2lvbnM6bG9nb3V0EmoKB0dldFVzZXISIC5tZWV0bWVzaC51c2VyLnYxLkdldFVzZXJSZXF1ZXN0GiEubWVldG1lc2gudXNlci52MS5HZXRVc2VyUmVzcG9uc2UiGoLT5JMCFBISL3YxL3tuYW1lPXVzZXJzLyp9En4KClVwZGF0ZVVzZXISIy5tZWV0bWVzaC51c2VyLnYxLlVwZGF0ZVVzZXJSZXF1ZXN0GiQubWVldG1lc2gudXNlci52MS5VcGRhdGVVc2VyUmVzcG9uc2UiJYLT5JMCHzoEdXNlcjIXL3YxL3t1c2VyLm5hbWU9dXNlcnMvKn0SZwoJTGlzdFVzZXJzEiIubWVldG1lc2gudXNlci52MS5MaXN0VXNlcnNSZXF1ZXN0GiMubWVldG1lc2gudXNlci52MS5MaXN0VXNlcnNSZXNwb25zZSIRgtPkkwILEgkvdjEvdXNlcnMSgQEKC0Rpc2FibGVVc2VyEiQubWVldG1lc2gudXNlci52MS5EaXNhYmxlVXNlclJlcXVlc3QaJS5tZWV0bWVzaC51c2VyLnYxLkRpc2FibGVVc2VyUmVzcG9uc2UiJYLT5JMCHzoBKiIaL3YxL3tuYW1lPXVzZXJzLyp9OmRpc2FibGViBnByb3RvMw", [file_buf_validate_validate, file_google_api_annotations, file_google_api_field_behavior, file_google_api_resource, file_google_protobuf_field_mask, file_google_protobuf_timestamp]);
+  fileDesc("ChttZWV0bWVzaC91c2VyL3YxL3VzZXIucHJvdG8SEG1lZXRtZXNoLnVzZXIudjEi1QQKBFVzZXISEgoEbmFtZRgBIAEoCUIE4kEBCBITCgVlbWFpbBgCIAEoCUIE4kEBAxIdCgxkaXNwbGF5X25hbWUYAyABKAlCB7pIBHICGGQSWAoKYXZhdGFyX3VyaRgEIAEoCUJEukhB2AEBcjwYgBAyNF5odHRwczovL1tBLVphLXowLTkuLV0rKDpbMC05XXsxLDV9KT8oWy8/I11bXlxzXSopPySIAQESLwoEcm9sZRgFIAEoDjIbLm1lZXRtZXNoLnVzZXIudjEuVXNlci5Sb2xlQgTiQQEDEjEKBXN0YXRlGAYgASgOMhwubWVldG1lc2gudXNlci52MS5Vc2VyLlN0YXRlQgTiQQEDEjUKC2NyZWF0ZV90aW1lGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIE4kEBAxI1Cgt1cGRhdGVfdGltZRgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBOJBAQMSIgoUYXZhdGFyX3RodW1ibmFpbF91cmkYCSABKAlCBOJBAQMiPQoEUm9sZRIUChBST0xFX1VOU1BFQ0lGSUVEEAASDwoLUk9MRV9NRU1CRVIQARIOCgpST0xFX0FETUlOEAIiRAoFU3RhdGUSFQoRU1RBVEVfVU5TUEVDSUZJRUQQABIQCgxTVEFURV9BQ1RJVkUQARISCg5TVEFURV9ESVNBQkxFRBACOjDqQS0KEG1lZXRtZXNoLmlvL1VzZXISDHVzZXJzL3t1c2VyfSoFdXNlcnMyBHVzZXIiuQEKDVNlc3Npb25Ub2tlbnMSFAoMYWNjZXNzX3Rva2VuGAEgASgJEjwKGGFjY2Vzc190b2tlbl9leHBpcmVfdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFQoNcmVmcmVzaF90b2tlbhgDIAEoCRI9ChlyZWZyZXNoX3Rva2VuX2V4cGlyZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJrCg9SZWdpc3RlclJlcXVlc3QSGQoFZW1haWwYASABKAlCCrpIB3IFGP4BYAESHAoIcGFzc3dvcmQYAiABKAlCCrpIB3IFEAoYgAISHwoMZGlzcGxheV9uYW1lGAMgASgJQgm6SAZyBBABGGQiOAoQUmVnaXN0ZXJSZXNwb25zZRIkCgR1c2VyGAEgASgLMhYubWVldG1lc2gudXNlci52MS5Vc2VyIkcKDExvZ2luUmVxdWVzdBIZCgVlbWFpbBgBIAEoCUIKukgHcgUQARj+ARIcCghwYXNzd29yZBgCIAEoCUIKukgHcgUQARiAAiJmCg1Mb2dpblJlc3BvbnNlEiQKBHVzZXIYASABKAsyFi5tZWV0bWVzaC51c2VyLnYxLlVzZXISLwoGdG9rZW5zGAIgASgLMh8ubWVldG1lc2gudXNlci52MS5TZXNzaW9uVG9rZW5zIjoKFVJlZnJlc2hTZXNzaW9uUmVxdWVzdBIhCg1yZWZyZXNoX3Rva2VuGAEgASgJQgq6SAdyBRABGIAEIkkKFlJlZnJlc2hTZXNzaW9uUmVzcG9uc2USLwoGdG9rZW5zGAEgASgLMh8ubWVldG1lc2gudXNlci52MS5TZXNzaW9uVG9rZW5zIjIKDUxvZ291dFJlcXVlc3QSIQoNcmVmcmVzaF90b2tlbhgBIAEoCUIKukgHcgUQARiABCIQCg5Mb2dvdXRSZXNwb25zZSJXCg5HZXRVc2VyUmVxdWVzdBJFCgRuYW1lGAEgASgJQjfiQQEC+kESChBtZWV0bWVzaC5pby9Vc2VyukgbchkyF151c2Vycy9bYS16MC05LV17MSw2NH0kIjcKD0dldFVzZXJSZXNwb25zZRIkCgR1c2VyGAEgASgLMhYubWVldG1lc2gudXNlci52MS5Vc2VyInIKEVVwZGF0ZVVzZXJSZXF1ZXN0EiwKBHVzZXIYASABKAsyFi5tZWV0bWVzaC51c2VyLnYxLlVzZXJCBrpIA8gBARIvCgt1cGRhdGVfbWFzaxgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5GaWVsZE1hc2siOgoSVXBkYXRlVXNlclJlc3BvbnNlEiQKBHVzZXIYASABKAsyFi5tZWV0bWVzaC51c2VyLnYxLlVzZXIiTwoQTGlzdFVzZXJzUmVxdWVzdBIdCglwYWdlX3NpemUYASABKAVCCrpIBxoFGPQDKAASHAoKcGFnZV90b2tlbhgCIAEoCUIIukgFcgMYgAQiUwoRTGlzdFVzZXJzUmVzcG9uc2USJQoFdXNlcnMYASADKAsyFi5tZWV0bWVzaC51c2VyLnYxLlVzZXISFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIlsKEkRpc2FibGVVc2VyUmVxdWVzdBJFCgRuYW1lGAEgASgJQjfiQQEC+kESChBtZWV0bWVzaC5pby9Vc2VyukgbchkyF151c2Vycy9bYS16MC05LV17MSw2NH0kIjsKE0Rpc2FibGVVc2VyUmVzcG9uc2USJAoEdXNlchgBIAEoCzIWLm1lZXRtZXNoLnVzZXIudjEuVXNlciLOAQoZQ3JlYXRlQXZhdGFyVXBsb2FkUmVxdWVzdBJHCgZwYXJlbnQYASABKAlCN+JBAQL6QRIKEG1lZXRtZXNoLmlvL1VzZXK6SBtyGTIXXnVzZXJzL1thLXowLTktXXsxLDY0fSQSQgoMY29udGVudF90eXBlGAIgASgJQiziQQECukglciNSCWltYWdlL3BuZ1IKaW1hZ2UvanBlZ1IKaW1hZ2Uvd2VicBIkCgpzaXplX2J5dGVzGAMgASgDQhDiQQECukgJIgcYgIDAAiAAInEKGkNyZWF0ZUF2YXRhclVwbG9hZFJlc3BvbnNlEg4KBnVwbG9hZBgBIAEoCRISCgp1cGxvYWRfdXJpGAIgASgJEi8KC2V4cGlyZV90aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJkChNDb21taXRBdmF0YXJSZXF1ZXN0Ek0KBG5hbWUYASABKAlCP+JBAQK6SDhyNjI0XnVzZXJzL1thLXowLTktXXsxLDY0fS9hdmF0YXJVcGxvYWRzL1thLXowLTldezEsNjR9JCI8ChRDb21taXRBdmF0YXJSZXNwb25zZRIkCgR1c2VyGAEgASgLMhYubWVldG1lc2gudXNlci52MS5Vc2VyMuwJCgtVc2VyU2VydmljZRJwCghSZWdpc3RlchIhLm1lZXRtZXNoLnVzZXIudjEuUmVnaXN0ZXJSZXF1ZXN0GiIubWVldG1lc2gudXNlci52MS5SZWdpc3RlclJlc3BvbnNlIh2C0+STAhc6ASoiEi92MS91c2VyczpyZWdpc3RlchJnCgVMb2dpbhIeLm1lZXRtZXNoLnVzZXIudjEuTG9naW5SZXF1ZXN0Gh8ubWVldG1lc2gudXNlci52MS5Mb2dpblJlc3BvbnNlIh2C0+STAhc6ASoiEi92MS9zZXNzaW9uczpsb2dpbhKEAQoOUmVmcmVzaFNlc3Npb24SJy5tZWV0bWVzaC51c2VyLnYxLlJlZnJlc2hTZXNzaW9uUmVxdWVzdBooLm1lZXRtZXNoLnVzZXIudjEuUmVmcmVzaFNlc3Npb25SZXNwb25zZSIfgtPkkwIZOgEqIhQvdjEvc2Vzc2lvbnM6cmVmcmVzaBJrCgZMb2dvdXQSHy5tZWV0bWVzaC51c2VyLnYxLkxvZ291dFJlcXVlc3QaIC5tZWV0bWVzaC51c2VyLnYxLkxvZ291dFJlc3BvbnNlIh6C0+STAhg6ASoiEy92MS9zZXNzaW9uczpsb2dvdXQSagoHR2V0VXNlchIgLm1lZXRtZXNoLnVzZXIudjEuR2V0VXNlclJlcXVlc3QaIS5tZWV0bWVzaC51c2VyLnYxLkdldFVzZXJSZXNwb25zZSIagtPkkwIUEhIvdjEve25hbWU9dXNlcnMvKn0SfgoKVXBkYXRlVXNlchIjLm1lZXRtZXNoLnVzZXIudjEuVXBkYXRlVXNlclJlcXVlc3QaJC5tZWV0bWVzaC51c2VyLnYxLlVwZGF0ZVVzZXJSZXNwb25zZSIlgtPkkwIfOgR1c2VyMhcvdjEve3VzZXIubmFtZT11c2Vycy8qfRKeAQoSQ3JlYXRlQXZhdGFyVXBsb2FkEisubWVldG1lc2gudXNlci52MS5DcmVhdGVBdmF0YXJVcGxvYWRSZXF1ZXN0GiwubWVldG1lc2gudXNlci52MS5DcmVhdGVBdmF0YXJVcGxvYWRSZXNwb25zZSItgtPkkwInOgEqIiIvdjEve3BhcmVudD11c2Vycy8qfS9hdmF0YXJVcGxvYWRzEpMBCgxDb21taXRBdmF0YXISJS5tZWV0bWVzaC51c2VyLnYxLkNvbW1pdEF2YXRhclJlcXVlc3QaJi5tZWV0bWVzaC51c2VyLnYxLkNvbW1pdEF2YXRhclJlc3BvbnNlIjSC0+STAi46ASoiKS92MS97bmFtZT11c2Vycy8qL2F2YXRhclVwbG9hZHMvKn06Y29tbWl0EmcKCUxpc3RVc2VycxIiLm1lZXRtZXNoLnVzZXIudjEuTGlzdFVzZXJzUmVxdWVzdBojLm1lZXRtZXNoLnVzZXIudjEuTGlzdFVzZXJzUmVzcG9uc2UiEYLT5JMCCxIJL3YxL3VzZXJzEoEBCgtEaXNhYmxlVXNlchIkLm1lZXRtZXNoLnVzZXIudjEuRGlzYWJsZVVzZXJSZXF1ZXN0GiUubWVldG1lc2gudXNlci52MS5EaXNhYmxlVXNlclJlc3BvbnNlIiWC0+STAh86ASoiGi92MS97bmFtZT11c2Vycy8qfTpkaXNhYmxlYgZwcm90bzM", [file_buf_validate_validate, file_google_api_annotations, file_google_api_field_behavior, file_google_api_resource, file_google_protobuf_field_mask, file_google_protobuf_timestamp]);
 
 /**
  * A person with an account.
@@ -46,9 +46,10 @@ export type User = Message<"meetmesh.user.v1.User"> & {
   displayName: string;
 
   /**
-   * An image URL for the avatar: https only (the platform's object store serves avatars over
-   * https too), without credentials in it; empty clears it. `javascript:`, `data:` and plain
-   * `http:` URLs are refused with INVALID_ARGUMENT.
+   * An image URL for the avatar: https only, without credentials in it; empty clears it.
+   * `javascript:`, `data:` and plain `http:` URLs are refused with INVALID_ARGUMENT. After
+   * `CommitAvatar` it is a time-limited URL of the uploaded avatar's 256 px thumbnail, from the
+   * platform's object store.
    *
    * @generated from field: string avatar_uri = 4;
    */
@@ -81,6 +82,13 @@ export type User = Message<"meetmesh.user.v1.User"> & {
    * @generated from field: google.protobuf.Timestamp update_time = 8;
    */
   updateTime?: Timestamp | undefined;
+
+  /**
+   * A time-limited URL of the 64 px avatar thumbnail (empty unless the avatar was uploaded).
+   *
+   * @generated from field: string avatar_thumbnail_uri = 9;
+   */
+  avatarThumbnailUri: string;
 };
 
 /**
@@ -544,6 +552,110 @@ export const DisableUserResponseSchema: GenMessage<DisableUserResponse> = /*@__P
   messageDesc(file_meetmesh_user_v1_user, 17);
 
 /**
+ * @generated from message meetmesh.user.v1.CreateAvatarUploadRequest
+ */
+export type CreateAvatarUploadRequest = Message<"meetmesh.user.v1.CreateAvatarUploadRequest"> & {
+  /**
+   * `users/me` or the caller's own `users/{user}`.
+   *
+   * @generated from field: string parent = 1;
+   */
+  parent: string;
+
+  /**
+   * The image's type: `image/png`, `image/jpeg` or `image/webp`.
+   *
+   * @generated from field: string content_type = 2;
+   */
+  contentType: string;
+
+  /**
+   * The image's size in bytes: at most 5 MiB.
+   *
+   * @generated from field: int64 size_bytes = 3;
+   */
+  sizeBytes: bigint;
+};
+
+/**
+ * Describes the message meetmesh.user.v1.CreateAvatarUploadRequest.
+ * Use `create(CreateAvatarUploadRequestSchema)` to create a new message.
+ */
+export const CreateAvatarUploadRequestSchema: GenMessage<CreateAvatarUploadRequest> = /*@__PURE__*/
+  messageDesc(file_meetmesh_user_v1_user, 18);
+
+/**
+ * @generated from message meetmesh.user.v1.CreateAvatarUploadResponse
+ */
+export type CreateAvatarUploadResponse = Message<"meetmesh.user.v1.CreateAvatarUploadResponse"> & {
+  /**
+   * The upload's name, `users/{user}/avatarUploads/{upload}`: pass it to `CommitAvatar`.
+   *
+   * @generated from field: string upload = 1;
+   */
+  upload: string;
+
+  /**
+   * Where to PUT the image (with the declared `Content-Type`).
+   *
+   * @generated from field: string upload_uri = 2;
+   */
+  uploadUri: string;
+
+  /**
+   * When `upload_uri` stops working.
+   *
+   * @generated from field: google.protobuf.Timestamp expire_time = 3;
+   */
+  expireTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message meetmesh.user.v1.CreateAvatarUploadResponse.
+ * Use `create(CreateAvatarUploadResponseSchema)` to create a new message.
+ */
+export const CreateAvatarUploadResponseSchema: GenMessage<CreateAvatarUploadResponse> = /*@__PURE__*/
+  messageDesc(file_meetmesh_user_v1_user, 19);
+
+/**
+ * @generated from message meetmesh.user.v1.CommitAvatarRequest
+ */
+export type CommitAvatarRequest = Message<"meetmesh.user.v1.CommitAvatarRequest"> & {
+  /**
+   * The `upload` from `CreateAvatarUpload`.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message meetmesh.user.v1.CommitAvatarRequest.
+ * Use `create(CommitAvatarRequestSchema)` to create a new message.
+ */
+export const CommitAvatarRequestSchema: GenMessage<CommitAvatarRequest> = /*@__PURE__*/
+  messageDesc(file_meetmesh_user_v1_user, 20);
+
+/**
+ * @generated from message meetmesh.user.v1.CommitAvatarResponse
+ */
+export type CommitAvatarResponse = Message<"meetmesh.user.v1.CommitAvatarResponse"> & {
+  /**
+   * The user with the new avatar.
+   *
+   * @generated from field: meetmesh.user.v1.User user = 1;
+   */
+  user?: User | undefined;
+};
+
+/**
+ * Describes the message meetmesh.user.v1.CommitAvatarResponse.
+ * Use `create(CommitAvatarResponseSchema)` to create a new message.
+ */
+export const CommitAvatarResponseSchema: GenMessage<CommitAvatarResponse> = /*@__PURE__*/
+  messageDesc(file_meetmesh_user_v1_user, 21);
+
+/**
  * Accounts, credentials and sessions.
  *
  * Access tokens are short-lived JWTs (ES256) sent as `authorization: Bearer <token>` metadata;
@@ -613,6 +725,30 @@ export const UserService: GenService<{
     methodKind: "unary";
     input: typeof UpdateUserRequestSchema;
     output: typeof UpdateUserResponseSchema;
+  },
+  /**
+   * Starts an avatar upload for the caller: checks the declared type (PNG, JPEG or WebP) and size
+   * (at most 5 MiB) and returns a presigned URL to PUT the image to (send the declared
+   * `Content-Type`), valid until `expire_time`. Then call `CommitAvatar`.
+   *
+   * @generated from rpc meetmesh.user.v1.UserService.CreateAvatarUpload
+   */
+  createAvatarUpload: {
+    methodKind: "unary";
+    input: typeof CreateAvatarUploadRequestSchema;
+    output: typeof CreateAvatarUploadResponseSchema;
+  },
+  /**
+   * Checks the uploaded object really is an image of an allowed type within the limit, stores its
+   * thumbnails (256 and 64 px) and makes it the caller's avatar. Otherwise INVALID_ARGUMENT and
+   * nothing is kept (the upload is removed). The object store being down: UNAVAILABLE with RetryInfo.
+   *
+   * @generated from rpc meetmesh.user.v1.UserService.CommitAvatar
+   */
+  commitAvatar: {
+    methodKind: "unary";
+    input: typeof CommitAvatarRequestSchema;
+    output: typeof CommitAvatarResponseSchema;
   },
   /**
    * Lists users, newest first. Admins only.

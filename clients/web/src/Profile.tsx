@@ -13,7 +13,11 @@ export function Profile() {
   const { t } = useI18n();
   const [user, setUser] = useState<User | undefined>(session.user);
   const [name, setName] = useState(session.user?.displayName ?? "");
-  const [avatar, setAvatar] = useState(session.user?.avatarThumbnailUri ? "" : (session.user?.avatarUri ?? ""));
+  // An uploaded avatar's URL is the platform's own time-limited link: not shown for editing, and
+  // never sent back (it must not replace the upload). A URL typed here goes only when edited.
+  const [initialAvatar] = useState(session.user?.avatarThumbnailUri ? "" : (session.user?.avatarUri ?? ""));
+  const [avatar, setAvatar] = useState(initialAvatar);
+  const avatarChanged = avatar !== initialAvatar;
   const [problems, setProblems] = useState<Record<string, Problem>>({});
   const [error, setError] = useState<unknown>();
   const [notice, setNotice] = useState("");
@@ -28,11 +32,11 @@ export function Profile() {
 
   async function save(e: FormEvent) {
     e.preventDefault();
-    const found = { name: checkText(name, 100, true), avatar: checkUrl(avatar) };
+    const found = { name: checkText(name, 100, true), avatar: avatarChanged ? checkUrl(avatar) : undefined };
     setProblems(found);
     if (Object.values(found).some(Boolean)) return;
     try {
-      const paths = avatar ? ["display_name", "avatar_uri"] : ["display_name"];
+      const paths = avatarChanged ? ["display_name", "avatar_uri"] : ["display_name"];
       const r = await users.updateUser({
         user: { name: "users/me", displayName: name.trim(), avatarUri: avatar },
         updateMask: create(FieldMaskSchema, { paths }),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from services.kit import AuthMode, Runtime, ServiceSpec, Unavailable
+from services.kit import Runtime, ServiceSpec, Unavailable
 from services.kit.logs import get_logger
 
 from .config import AiSettings
@@ -18,7 +18,6 @@ from .triton import TritonOptions, TritonServer
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 log = get_logger("meetmesh.ai")
-ANALYZE = "/meetmesh.ai.internal.v1.AnalysisStreamService/Analyze"
 
 
 async def create(runtime: Runtime) -> ServiceSpec:
@@ -83,7 +82,6 @@ async def create(runtime: Runtime) -> ServiceSpec:
     return ServiceSpec(
         name="ai",
         handlers=handlers,
-        auth={ANALYZE: AuthMode.NONE},  # internal: reached by media only, never routed by the edge
         on_start=on_start,
         on_stop=[close, *on_stop],
         readiness=[triton_ready],

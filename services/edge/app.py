@@ -50,7 +50,6 @@ class Edge:
             self.redis, f"{settings.redis_prefix}:edge:", options.rate_limit_address, options.rate_limit_token
         )
         self.telemetry = Telemetry(access_log=options.access_log)
-        self.anonymous = frozenset(options.anonymous_methods)
         self.static = (
             StaticFiles(directory=options.web_root, html=True) if options.web_root.is_dir() else None
         )
@@ -58,8 +57,11 @@ class Edge:
         self._reference: bytes | None = None
 
     async def admit(self, request: Request, rpc: Rpc) -> None:
-        """Auth and rate limits for one call (raises EdgeError)."""
-        needs_token = rpc.path not in self.anonymous
+        """Auth and rate limits for one call, as the RPC's contract says (raises EdgeError).
+
+        The edge checks the access token that user, admin and participant methods need; roles,
+        grants and revocation are the service's to check (it has the meeting and the session)."""
+        needs_token = rpc.policy.needs_access_token
         subject = None
         try:
             token = bearer_token(request.header("authorization"))

@@ -6,7 +6,7 @@ import asyncio
 
 from aiortc import RTCConfiguration
 
-from services.kit import AuthMode, Runtime, ServiceSpec
+from services.kit import Runtime, ServiceSpec
 from services.kit.turn import turn_credentials
 
 from . import network
@@ -42,10 +42,13 @@ def build(
     network.use_host_addresses(settings.ice_host_addresses)
     sfu = Sfu(lambda participant: ice_configuration(settings, participant))
     registry = settings.recording_registry_target or runtime.settings.meeting.address
-    service = MediaService(sfu, object_store(settings), registry, ai_consumer, settings.ai_video_interval_s)
+    identity = runtime.identity("media")
+    service = MediaService(
+        sfu, object_store(settings), registry, ai_consumer, settings.ai_video_interval_s, identity
+    )
     if ai_consumer is None:
         ai_target = settings.ai_target or runtime.settings.ai.address
-        service.ai_consumer = AnalysisConsumer(ai_target, service.publish_caption)
+        service.ai_consumer = AnalysisConsumer(ai_target, service.publish_caption, identity=identity)
 
     async def install_port_range() -> None:
         if settings.port_range:
@@ -54,8 +57,7 @@ def build(
     spec = ServiceSpec(
         name="media",
         handlers=[service],
-        # Internal: reachable only from signaling on the service network.
-        default_auth=AuthMode.NONE,
+        # Every method is internal (the contract says signaling only): callers need a service token.
         on_start=[install_port_range],
         on_stop=[service.close],
     )

@@ -10,6 +10,8 @@ from typing import Protocol
 
 from minio import Minio
 
+from services.kit.validation import object_key_problem
+
 from .config import MediaSettings
 
 
@@ -60,6 +62,9 @@ class LocalStore:
         self._base_url = base_url.rstrip("/")
 
     async def put_file(self, key: str, path: Path, content_type: str) -> None:
+        problem = object_key_problem(key)
+        if problem is not None:
+            raise ValueError(f"unsafe object key: {problem}")
         target = self._root / key
         target.parent.mkdir(parents=True, exist_ok=True)
         await asyncio.to_thread(shutil.copyfile, path, target)

@@ -6,13 +6,10 @@ from grpclib.server import Stream
 
 from meetmesh.meeting.internal.v1 import recordings_grpc, recordings_pb2
 from services.kit.timestamps import from_timestamp
-from services.kit.validation import require
+from services.kit.validation import require_object_key
 
 from .service import recording_message
 from .store import MeetingStore
-
-# The method path the service spec leaves to internal callers (no user token).
-CREATE_RECORDING = "/meetmesh.meeting.internal.v1.RecordingRegistryService/CreateRecording"
 
 
 class RecordingRegistry(recordings_grpc.RecordingRegistryServiceBase):
@@ -25,9 +22,11 @@ class RecordingRegistry(recordings_grpc.RecordingRegistryServiceBase):
         request = await stream.recv_message()
         assert request is not None
         recording = request.recording
-        require("recording.object_key", bool(recording.object_key))
+        meeting_id = request.parent.split("/")[1]
+        # protovalidate has checked the key's shape; it must also lie under this meeting's folder.
+        require_object_key("recording.object_key", recording.object_key, f"meetings/{meeting_id}/recordings/")
         row = await self.store.add_recording(
-            request.parent.split("/")[1],
+            meeting_id,
             {
                 "object_key": recording.object_key,
                 "media_type": recording.media_type,

@@ -17,7 +17,7 @@ import redis.asyncio as aioredis
 from grpclib.client import Channel
 from grpclib.exceptions import GRPCError
 
-from meetmesh.media.v1 import media_grpc, media_pb2
+from meetmesh.media.internal.v1 import media_grpc, media_pb2
 from meetmesh.signaling.v1 import signaling_pb2 as pb
 from services.kit import TokenBucket, TokenService
 from services.kit.turn import turn_credentials

@@ -27,9 +27,10 @@ from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.api import resource_pb2 as google_dot_api_dot_resource__pb2
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
+from meetmesh.options.v1 import options_pb2 as meetmesh_dot_options_dot_v1_dot_options__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17meetmesh/ai/v1/ai.proto\x12\x0emeetmesh.ai.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1egoogle/protobuf/duration.proto\"\xfd\x02\n\x11TranscriptSegment\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03R\x04name\x12\x1e\n\x07speaker\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03R\x07speaker\x12\x42\n\x0cstart_offset\x18\x03 \x01(\x0b\x32\x19.google.protobuf.DurationB\x04\xe2\x41\x01\x03R\x0bstartOffset\x12>\n\nend_offset\x18\x04 \x01(\x0b\x32\x19.google.protobuf.DurationB\x04\xe2\x41\x01\x03R\tendOffset\x12\x18\n\x04text\x18\x05 \x01(\tB\x04\xe2\x41\x01\x03R\x04text\x12-\n\x0fsynthetic_score\x18\x06 \x01(\x02\x42\x04\xe2\x41\x01\x03R\x0esyntheticScore:a\xea\x41^\n ai.meetmesh.io/TranscriptSegment\x12:meetings/{meeting}/transcriptSegments/{transcript_segment}\"\x87\x01\n\x0b\x46\x61\x63\x65\x45motion\x12-\n\x03\x62ox\x18\x01 \x01(\x0b\x32\x1b.meetmesh.ai.v1.BoundingBoxR\x03\x62ox\x12\x31\n\x07\x65motion\x18\x02 \x01(\x0e\x32\x17.meetmesh.ai.v1.EmotionR\x07\x65motion\x12\x16\n\x06scores\x18\x03 \x03(\x02R\x06scores\"W\n\x0b\x42oundingBox\x12\x0c\n\x01x\x18\x01 \x01(\x05R\x01x\x12\x0c\n\x01y\x18\x02 \x01(\x05R\x01y\x12\x14\n\x05width\x18\x03 \x01(\x05R\x05width\x12\x16\n\x06height\x18\x04 \x01(\x05R\x06height\"=\n\x13\x41nalyzeAudioRequest\x12&\n\x05\x61udio\x18\x01 \x01(\x0c\x42\x10\xe2\x41\x01\x02\xbaH\tz\x07\x10\x01\x18\x80\x80\x80\x08R\x05\x61udio\"\x8c\x01\n\x14\x41nalyzeAudioResponse\x12=\n\x08segments\x18\x01 \x03(\x0b\x32!.meetmesh.ai.v1.TranscriptSegmentR\x08segments\x12\x35\n\x08\x64uration\x18\x02 \x01(\x0b\x32\x19.google.protobuf.DurationR\x08\x64uration\"=\n\x13\x41nalyzeImageRequest\x12&\n\x05image\x18\x01 \x01(\x0c\x42\x10\xe2\x41\x01\x02\xbaH\tz\x07\x10\x01\x18\x80\x80\x80\x04R\x05image\"I\n\x14\x41nalyzeImageResponse\x12\x31\n\x05\x66\x61\x63\x65s\x18\x01 \x03(\x0b\x32\x1b.meetmesh.ai.v1.FaceEmotionR\x05\x66\x61\x63\x65s\"\x9c\x01\n\x1dListTranscriptSegmentsRequest\x12\x33\n\x06parent\x18\x01 \x01(\tB\x1b\xe2\x41\x01\x02\xbaH\x14r\x12\x32\x10^meetings/[^/]+$R\x06parent\x12\'\n\tpage_size\x18\x02 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00R\x08pageSize\x12\x1d\n\npage_token\x18\x03 \x01(\tR\tpageToken\"\x9c\x01\n\x1eListTranscriptSegmentsResponse\x12R\n\x13transcript_segments\x18\x01 \x03(\x0b\x32!.meetmesh.ai.v1.TranscriptSegmentR\x12transcriptSegments\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x99\x01\n\x17\x45xportTranscriptRequest\x12:\n\x04name\x18\x01 \x01(\tB&\xe2\x41\x01\x02\xbaH\x1fr\x1d\x32\x1b^meetings/[^/]+/transcript$R\x04name\x12\x42\n\x06\x66ormat\x18\x02 \x01(\x0e\x32 .meetmesh.ai.v1.TranscriptFormatB\x08\xbaH\x05\x82\x01\x02\x10\x01R\x06\x66ormat\"W\n\x18\x45xportTranscriptResponse\x12!\n\x0c\x63ontent_type\x18\x01 \x01(\tR\x0b\x63ontentType\x12\x18\n\x07\x63ontent\x18\x02 \x01(\tR\x07\x63ontent\"U\n\x05Model\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12\x38\n\x08versions\x18\x02 \x03(\x0b\x32\x1c.meetmesh.ai.v1.ModelVersionR\x08versions\"s\n\x0cModelVersion\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12\x37\n\x05state\x18\x02 \x01(\x0e\x32!.meetmesh.ai.v1.ModelVersionStateR\x05state\x12\x16\n\x06reason\x18\x03 \x01(\tR\x06reason\"\x13\n\x11ListModelsRequest\"C\n\x12ListModelsResponse\x12-\n\x06models\x18\x01 \x03(\x0b\x32\x15.meetmesh.ai.v1.ModelR\x06models\"k\n\x17LoadModelVersionRequest\x12P\n\x04name\x18\x01 \x01(\tB<\xe2\x41\x01\x02\xbaH5r321^models/[A-Za-z0-9_.-]+/versions/[1-9][0-9]{0,8}$R\x04name\"G\n\x18LoadModelVersionResponse\x12+\n\x05model\x18\x01 \x01(\x0b\x32\x15.meetmesh.ai.v1.ModelR\x05model\"m\n\x19UnloadModelVersionRequest\x12P\n\x04name\x18\x01 \x01(\tB<\xe2\x41\x01\x02\xbaH5r321^models/[A-Za-z0-9_.-]+/versions/[1-9][0-9]{0,8}$R\x04name\"I\n\x1aUnloadModelVersionResponse\x12+\n\x05model\x18\x01 \x01(\x0b\x32\x15.meetmesh.ai.v1.ModelR\x05model\"T\n\x19GetModelStatisticsRequest\x12\x37\n\x04name\x18\x01 \x01(\tB#\xe2\x41\x01\x02\xbaH\x1cr\x1a\x32\x18^models/[A-Za-z0-9_.-]+$R\x04name\"`\n\x1aGetModelStatisticsResponse\x12\x42\n\x08versions\x18\x01 \x03(\x0b\x32&.meetmesh.ai.v1.ModelVersionStatisticsR\x08versions\"\xd2\x02\n\x16ModelVersionStatistics\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12#\n\rsuccess_count\x18\x02 \x01(\x03R\x0csuccessCount\x12#\n\rfailure_count\x18\x03 \x01(\x03R\x0c\x66\x61ilureCount\x12\'\n\x0f\x65xecution_count\x18\x04 \x01(\x03R\x0e\x65xecutionCount\x12\'\n\x0finference_count\x18\x05 \x01(\x03R\x0einferenceCount\x12\x41\n\x0fmean_queue_time\x18\x06 \x01(\x0b\x32\x19.google.protobuf.DurationR\rmeanQueueTime\x12\x45\n\x11mean_compute_time\x18\x07 \x01(\x0b\x32\x19.google.protobuf.DurationR\x0fmeanComputeTime*\xab\x01\n\x07\x45motion\x12\x17\n\x13\x45MOTION_UNSPECIFIED\x10\x00\x12\x11\n\rEMOTION_ANGRY\x10\x01\x12\x13\n\x0f\x45MOTION_DISGUST\x10\x02\x12\x10\n\x0c\x45MOTION_FEAR\x10\x03\x12\x11\n\rEMOTION_HAPPY\x10\x04\x12\x0f\n\x0b\x45MOTION_SAD\x10\x05\x12\x14\n\x10\x45MOTION_SURPRISE\x10\x06\x12\x13\n\x0f\x45MOTION_NEUTRAL\x10\x07*o\n\x10TranscriptFormat\x12!\n\x1dTRANSCRIPT_FORMAT_UNSPECIFIED\x10\x00\x12\x1a\n\x16TRANSCRIPT_FORMAT_TEXT\x10\x01\x12\x1c\n\x18TRANSCRIPT_FORMAT_WEBVTT\x10\x02*\xc0\x01\n\x11ModelVersionState\x12#\n\x1fMODEL_VERSION_STATE_UNSPECIFIED\x10\x00\x12#\n\x1fMODEL_VERSION_STATE_UNAVAILABLE\x10\x01\x12\x1f\n\x1bMODEL_VERSION_STATE_LOADING\x10\x02\x12\x1d\n\x19MODEL_VERSION_STATE_READY\x10\x03\x12!\n\x1dMODEL_VERSION_STATE_UNLOADING\x10\x04\x32\x82\t\n\x0f\x41nalysisService\x12w\n\x0c\x41nalyzeAudio\x12#.meetmesh.ai.v1.AnalyzeAudioRequest\x1a$.meetmesh.ai.v1.AnalyzeAudioResponse\"\x1c\x82\xd3\xe4\x93\x02\x16\"\x11/v1/audio:analyze:\x01*\x12x\n\x0c\x41nalyzeImage\x12#.meetmesh.ai.v1.AnalyzeImageRequest\x1a$.meetmesh.ai.v1.AnalyzeImageResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\"\x12/v1/images:analyze:\x01*\x12\xab\x01\n\x16ListTranscriptSegments\x12-.meetmesh.ai.v1.ListTranscriptSegmentsRequest\x1a..meetmesh.ai.v1.ListTranscriptSegmentsResponse\"2\x82\xd3\xe4\x93\x02,\x12*/v1/{parent=meetings/*}/transcriptSegments\x12\x96\x01\n\x10\x45xportTranscript\x12\'.meetmesh.ai.v1.ExportTranscriptRequest\x1a(.meetmesh.ai.v1.ExportTranscriptResponse\"/\x82\xd3\xe4\x93\x02)\x12\'/v1/{name=meetings/*/transcript}:export\x12g\n\nListModels\x12!.meetmesh.ai.v1.ListModelsRequest\x1a\".meetmesh.ai.v1.ListModelsResponse\"\x12\x82\xd3\xe4\x93\x02\x0c\x12\n/v1/models\x12\x95\x01\n\x10LoadModelVersion\x12\'.meetmesh.ai.v1.LoadModelVersionRequest\x1a(.meetmesh.ai.v1.LoadModelVersionResponse\".\x82\xd3\xe4\x93\x02(\"#/v1/{name=models/*/versions/*}:load:\x01*\x12\x9d\x01\n\x12UnloadModelVersion\x12).meetmesh.ai.v1.UnloadModelVersionRequest\x1a*.meetmesh.ai.v1.UnloadModelVersionResponse\"0\x82\xd3\xe4\x93\x02*\"%/v1/{name=models/*/versions/*}:unload:\x01*\x12\x93\x01\n\x12GetModelStatistics\x12).meetmesh.ai.v1.GetModelStatisticsRequest\x1a*.meetmesh.ai.v1.GetModelStatisticsResponse\"&\x82\xd3\xe4\x93\x02 \x12\x1e/v1/{name=models/*}/statisticsb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17meetmesh/ai/v1/ai.proto\x12\x0emeetmesh.ai.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1egoogle/protobuf/duration.proto\x1a!meetmesh/options/v1/options.proto\"\x81\x03\n\x11TranscriptSegment\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03R\x04name\x12\x1e\n\x07speaker\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03R\x07speaker\x12\x42\n\x0cstart_offset\x18\x03 \x01(\x0b\x32\x19.google.protobuf.DurationB\x04\xe2\x41\x01\x03R\x0bstartOffset\x12>\n\nend_offset\x18\x04 \x01(\x0b\x32\x19.google.protobuf.DurationB\x04\xe2\x41\x01\x03R\tendOffset\x12\x1c\n\x04text\x18\x05 \x01(\tB\x08\xe2\x41\x01\x03\xa0\xbb\x18\x01R\x04text\x12-\n\x0fsynthetic_score\x18\x06 \x01(\x02\x42\x04\xe2\x41\x01\x03R\x0esyntheticScore:a\xea\x41^\n ai.meetmesh.io/TranscriptSegment\x12:meetings/{meeting}/transcriptSegments/{transcript_segment}\"\x87\x01\n\x0b\x46\x61\x63\x65\x45motion\x12-\n\x03\x62ox\x18\x01 \x01(\x0b\x32\x1b.meetmesh.ai.v1.BoundingBoxR\x03\x62ox\x12\x31\n\x07\x65motion\x18\x02 \x01(\x0e\x32\x17.meetmesh.ai.v1.EmotionR\x07\x65motion\x12\x16\n\x06scores\x18\x03 \x03(\x02R\x06scores\"W\n\x0b\x42oundingBox\x12\x0c\n\x01x\x18\x01 \x01(\x05R\x01x\x12\x0c\n\x01y\x18\x02 \x01(\x05R\x01y\x12\x14\n\x05width\x18\x03 \x01(\x05R\x05width\x12\x16\n\x06height\x18\x04 \x01(\x05R\x06height\"A\n\x13\x41nalyzeAudioRequest\x12*\n\x05\x61udio\x18\x01 \x01(\x0c\x42\x14\xe2\x41\x01\x02\xbaH\tz\x07\x10\x01\x18\x80\x80\x80\x08\xa0\xbb\x18\x01R\x05\x61udio\"\x8c\x01\n\x14\x41nalyzeAudioResponse\x12=\n\x08segments\x18\x01 \x03(\x0b\x32!.meetmesh.ai.v1.TranscriptSegmentR\x08segments\x12\x35\n\x08\x64uration\x18\x02 \x01(\x0b\x32\x19.google.protobuf.DurationR\x08\x64uration\"A\n\x13\x41nalyzeImageRequest\x12*\n\x05image\x18\x01 \x01(\x0c\x42\x14\xe2\x41\x01\x02\xbaH\tz\x07\x10\x01\x18\x80\x80\x80\x04\xa0\xbb\x18\x01R\x05image\"I\n\x14\x41nalyzeImageResponse\x12\x31\n\x05\x66\x61\x63\x65s\x18\x01 \x03(\x0b\x32\x1b.meetmesh.ai.v1.FaceEmotionR\x05\x66\x61\x63\x65s\"\x9c\x01\n\x1dListTranscriptSegmentsRequest\x12\x33\n\x06parent\x18\x01 \x01(\tB\x1b\xe2\x41\x01\x02\xbaH\x14r\x12\x32\x10^meetings/[^/]+$R\x06parent\x12\'\n\tpage_size\x18\x02 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00R\x08pageSize\x12\x1d\n\npage_token\x18\x03 \x01(\tR\tpageToken\"\x9c\x01\n\x1eListTranscriptSegmentsResponse\x12R\n\x13transcript_segments\x18\x01 \x03(\x0b\x32!.meetmesh.ai.v1.TranscriptSegmentR\x12transcriptSegments\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x99\x01\n\x17\x45xportTranscriptRequest\x12:\n\x04name\x18\x01 \x01(\tB&\xe2\x41\x01\x02\xbaH\x1fr\x1d\x32\x1b^meetings/[^/]+/transcript$R\x04name\x12\x42\n\x06\x66ormat\x18\x02 \x01(\x0e\x32 .meetmesh.ai.v1.TranscriptFormatB\x08\xbaH\x05\x82\x01\x02\x10\x01R\x06\x66ormat\"]\n\x18\x45xportTranscriptResponse\x12!\n\x0c\x63ontent_type\x18\x01 \x01(\tR\x0b\x63ontentType\x12\x1e\n\x07\x63ontent\x18\x02 \x01(\tB\x04\xa0\xbb\x18\x01R\x07\x63ontent\"U\n\x05Model\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12\x38\n\x08versions\x18\x02 \x03(\x0b\x32\x1c.meetmesh.ai.v1.ModelVersionR\x08versions\"s\n\x0cModelVersion\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12\x37\n\x05state\x18\x02 \x01(\x0e\x32!.meetmesh.ai.v1.ModelVersionStateR\x05state\x12\x16\n\x06reason\x18\x03 \x01(\tR\x06reason\"\x13\n\x11ListModelsRequest\"C\n\x12ListModelsResponse\x12-\n\x06models\x18\x01 \x03(\x0b\x32\x15.meetmesh.ai.v1.ModelR\x06models\"k\n\x17LoadModelVersionRequest\x12P\n\x04name\x18\x01 \x01(\tB<\xe2\x41\x01\x02\xbaH5r321^models/[A-Za-z0-9_.-]+/versions/[1-9][0-9]{0,8}$R\x04name\"G\n\x18LoadModelVersionResponse\x12+\n\x05model\x18\x01 \x01(\x0b\x32\x15.meetmesh.ai.v1.ModelR\x05model\"m\n\x19UnloadModelVersionRequest\x12P\n\x04name\x18\x01 \x01(\tB<\xe2\x41\x01\x02\xbaH5r321^models/[A-Za-z0-9_.-]+/versions/[1-9][0-9]{0,8}$R\x04name\"I\n\x1aUnloadModelVersionResponse\x12+\n\x05model\x18\x01 \x01(\x0b\x32\x15.meetmesh.ai.v1.ModelR\x05model\"T\n\x19GetModelStatisticsRequest\x12\x37\n\x04name\x18\x01 \x01(\tB#\xe2\x41\x01\x02\xbaH\x1cr\x1a\x32\x18^models/[A-Za-z0-9_.-]+$R\x04name\"`\n\x1aGetModelStatisticsResponse\x12\x42\n\x08versions\x18\x01 \x03(\x0b\x32&.meetmesh.ai.v1.ModelVersionStatisticsR\x08versions\"\xd2\x02\n\x16ModelVersionStatistics\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12#\n\rsuccess_count\x18\x02 \x01(\x03R\x0csuccessCount\x12#\n\rfailure_count\x18\x03 \x01(\x03R\x0c\x66\x61ilureCount\x12\'\n\x0f\x65xecution_count\x18\x04 \x01(\x03R\x0e\x65xecutionCount\x12\'\n\x0finference_count\x18\x05 \x01(\x03R\x0einferenceCount\x12\x41\n\x0fmean_queue_time\x18\x06 \x01(\x0b\x32\x19.google.protobuf.DurationR\rmeanQueueTime\x12\x45\n\x11mean_compute_time\x18\x07 \x01(\x0b\x32\x19.google.protobuf.DurationR\x0fmeanComputeTime*\xab\x01\n\x07\x45motion\x12\x17\n\x13\x45MOTION_UNSPECIFIED\x10\x00\x12\x11\n\rEMOTION_ANGRY\x10\x01\x12\x13\n\x0f\x45MOTION_DISGUST\x10\x02\x12\x10\n\x0c\x45MOTION_FEAR\x10\x03\x12\x11\n\rEMOTION_HAPPY\x10\x04\x12\x0f\n\x0b\x45MOTION_SAD\x10\x05\x12\x14\n\x10\x45MOTION_SURPRISE\x10\x06\x12\x13\n\x0f\x45MOTION_NEUTRAL\x10\x07*o\n\x10TranscriptFormat\x12!\n\x1dTRANSCRIPT_FORMAT_UNSPECIFIED\x10\x00\x12\x1a\n\x16TRANSCRIPT_FORMAT_TEXT\x10\x01\x12\x1c\n\x18TRANSCRIPT_FORMAT_WEBVTT\x10\x02*\xc0\x01\n\x11ModelVersionState\x12#\n\x1fMODEL_VERSION_STATE_UNSPECIFIED\x10\x00\x12#\n\x1fMODEL_VERSION_STATE_UNAVAILABLE\x10\x01\x12\x1f\n\x1bMODEL_VERSION_STATE_LOADING\x10\x02\x12\x1d\n\x19MODEL_VERSION_STATE_READY\x10\x03\x12!\n\x1dMODEL_VERSION_STATE_UNLOADING\x10\x04\x32\xb2\t\n\x0f\x41nalysisService\x12}\n\x0c\x41nalyzeAudio\x12#.meetmesh.ai.v1.AnalyzeAudioRequest\x1a$.meetmesh.ai.v1.AnalyzeAudioResponse\"\"\xa2\xbb\x18\x02\x08\x02\x82\xd3\xe4\x93\x02\x16\"\x11/v1/audio:analyze:\x01*\x12~\n\x0c\x41nalyzeImage\x12#.meetmesh.ai.v1.AnalyzeImageRequest\x1a$.meetmesh.ai.v1.AnalyzeImageResponse\"#\xa2\xbb\x18\x02\x08\x02\x82\xd3\xe4\x93\x02\x17\"\x12/v1/images:analyze:\x01*\x12\xb1\x01\n\x16ListTranscriptSegments\x12-.meetmesh.ai.v1.ListTranscriptSegmentsRequest\x1a..meetmesh.ai.v1.ListTranscriptSegmentsResponse\"8\xa2\xbb\x18\x02\x08\x03\x82\xd3\xe4\x93\x02,\x12*/v1/{parent=meetings/*}/transcriptSegments\x12\x9c\x01\n\x10\x45xportTranscript\x12\'.meetmesh.ai.v1.ExportTranscriptRequest\x1a(.meetmesh.ai.v1.ExportTranscriptResponse\"5\xa2\xbb\x18\x02\x08\x03\x82\xd3\xe4\x93\x02)\x12\'/v1/{name=meetings/*/transcript}:export\x12m\n\nListModels\x12!.meetmesh.ai.v1.ListModelsRequest\x1a\".meetmesh.ai.v1.ListModelsResponse\"\x18\xa2\xbb\x18\x02\x08\x05\x82\xd3\xe4\x93\x02\x0c\x12\n/v1/models\x12\x9b\x01\n\x10LoadModelVersion\x12\'.meetmesh.ai.v1.LoadModelVersionRequest\x1a(.meetmesh.ai.v1.LoadModelVersionResponse\"4\xa2\xbb\x18\x02\x08\x05\x82\xd3\xe4\x93\x02(\"#/v1/{name=models/*/versions/*}:load:\x01*\x12\xa3\x01\n\x12UnloadModelVersion\x12).meetmesh.ai.v1.UnloadModelVersionRequest\x1a*.meetmesh.ai.v1.UnloadModelVersionResponse\"6\xa2\xbb\x18\x02\x08\x05\x82\xd3\xe4\x93\x02*\"%/v1/{name=models/*/versions/*}:unload:\x01*\x12\x99\x01\n\x12GetModelStatistics\x12).meetmesh.ai.v1.GetModelStatisticsRequest\x1a*.meetmesh.ai.v1.GetModelStatisticsResponse\",\xa2\xbb\x18\x02\x08\x05\x82\xd3\xe4\x93\x02 \x12\x1e/v1/{name=models/*}/statisticsb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -45,15 +46,15 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_TRANSCRIPTSEGMENT'].fields_by_name['end_offset']._loaded_options = None
   _globals['_TRANSCRIPTSEGMENT'].fields_by_name['end_offset']._serialized_options = b'\342A\001\003'
   _globals['_TRANSCRIPTSEGMENT'].fields_by_name['text']._loaded_options = None
-  _globals['_TRANSCRIPTSEGMENT'].fields_by_name['text']._serialized_options = b'\342A\001\003'
+  _globals['_TRANSCRIPTSEGMENT'].fields_by_name['text']._serialized_options = b'\342A\001\003\240\273\030\001'
   _globals['_TRANSCRIPTSEGMENT'].fields_by_name['synthetic_score']._loaded_options = None
   _globals['_TRANSCRIPTSEGMENT'].fields_by_name['synthetic_score']._serialized_options = b'\342A\001\003'
   _globals['_TRANSCRIPTSEGMENT']._loaded_options = None
   _globals['_TRANSCRIPTSEGMENT']._serialized_options = b'\352A^\n ai.meetmesh.io/TranscriptSegment\022:meetings/{meeting}/transcriptSegments/{transcript_segment}'
   _globals['_ANALYZEAUDIOREQUEST'].fields_by_name['audio']._loaded_options = None
-  _globals['_ANALYZEAUDIOREQUEST'].fields_by_name['audio']._serialized_options = b'\342A\001\002\272H\tz\007\020\001\030\200\200\200\010'
+  _globals['_ANALYZEAUDIOREQUEST'].fields_by_name['audio']._serialized_options = b'\342A\001\002\272H\tz\007\020\001\030\200\200\200\010\240\273\030\001'
   _globals['_ANALYZEIMAGEREQUEST'].fields_by_name['image']._loaded_options = None
-  _globals['_ANALYZEIMAGEREQUEST'].fields_by_name['image']._serialized_options = b'\342A\001\002\272H\tz\007\020\001\030\200\200\200\004'
+  _globals['_ANALYZEIMAGEREQUEST'].fields_by_name['image']._serialized_options = b'\342A\001\002\272H\tz\007\020\001\030\200\200\200\004\240\273\030\001'
   _globals['_LISTTRANSCRIPTSEGMENTSREQUEST'].fields_by_name['parent']._loaded_options = None
   _globals['_LISTTRANSCRIPTSEGMENTSREQUEST'].fields_by_name['parent']._serialized_options = b'\342A\001\002\272H\024r\0222\020^meetings/[^/]+$'
   _globals['_LISTTRANSCRIPTSEGMENTSREQUEST'].fields_by_name['page_size']._loaded_options = None
@@ -62,6 +63,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_EXPORTTRANSCRIPTREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\272H\037r\0352\033^meetings/[^/]+/transcript$'
   _globals['_EXPORTTRANSCRIPTREQUEST'].fields_by_name['format']._loaded_options = None
   _globals['_EXPORTTRANSCRIPTREQUEST'].fields_by_name['format']._serialized_options = b'\272H\005\202\001\002\020\001'
+  _globals['_EXPORTTRANSCRIPTRESPONSE'].fields_by_name['content']._loaded_options = None
+  _globals['_EXPORTTRANSCRIPTRESPONSE'].fields_by_name['content']._serialized_options = b'\240\273\030\001'
   _globals['_LOADMODELVERSIONREQUEST'].fields_by_name['name']._loaded_options = None
   _globals['_LOADMODELVERSIONREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\272H5r321^models/[A-Za-z0-9_.-]+/versions/[1-9][0-9]{0,8}$'
   _globals['_UNLOADMODELVERSIONREQUEST'].fields_by_name['name']._loaded_options = None
@@ -69,71 +72,71 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETMODELSTATISTICSREQUEST'].fields_by_name['name']._loaded_options = None
   _globals['_GETMODELSTATISTICSREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\272H\034r\0322\030^models/[A-Za-z0-9_.-]+$'
   _globals['_ANALYSISSERVICE'].methods_by_name['AnalyzeAudio']._loaded_options = None
-  _globals['_ANALYSISSERVICE'].methods_by_name['AnalyzeAudio']._serialized_options = b'\202\323\344\223\002\026\"\021/v1/audio:analyze:\001*'
+  _globals['_ANALYSISSERVICE'].methods_by_name['AnalyzeAudio']._serialized_options = b'\242\273\030\002\010\002\202\323\344\223\002\026\"\021/v1/audio:analyze:\001*'
   _globals['_ANALYSISSERVICE'].methods_by_name['AnalyzeImage']._loaded_options = None
-  _globals['_ANALYSISSERVICE'].methods_by_name['AnalyzeImage']._serialized_options = b'\202\323\344\223\002\027\"\022/v1/images:analyze:\001*'
+  _globals['_ANALYSISSERVICE'].methods_by_name['AnalyzeImage']._serialized_options = b'\242\273\030\002\010\002\202\323\344\223\002\027\"\022/v1/images:analyze:\001*'
   _globals['_ANALYSISSERVICE'].methods_by_name['ListTranscriptSegments']._loaded_options = None
-  _globals['_ANALYSISSERVICE'].methods_by_name['ListTranscriptSegments']._serialized_options = b'\202\323\344\223\002,\022*/v1/{parent=meetings/*}/transcriptSegments'
+  _globals['_ANALYSISSERVICE'].methods_by_name['ListTranscriptSegments']._serialized_options = b'\242\273\030\002\010\003\202\323\344\223\002,\022*/v1/{parent=meetings/*}/transcriptSegments'
   _globals['_ANALYSISSERVICE'].methods_by_name['ExportTranscript']._loaded_options = None
-  _globals['_ANALYSISSERVICE'].methods_by_name['ExportTranscript']._serialized_options = b'\202\323\344\223\002)\022\'/v1/{name=meetings/*/transcript}:export'
+  _globals['_ANALYSISSERVICE'].methods_by_name['ExportTranscript']._serialized_options = b'\242\273\030\002\010\003\202\323\344\223\002)\022\'/v1/{name=meetings/*/transcript}:export'
   _globals['_ANALYSISSERVICE'].methods_by_name['ListModels']._loaded_options = None
-  _globals['_ANALYSISSERVICE'].methods_by_name['ListModels']._serialized_options = b'\202\323\344\223\002\014\022\n/v1/models'
+  _globals['_ANALYSISSERVICE'].methods_by_name['ListModels']._serialized_options = b'\242\273\030\002\010\005\202\323\344\223\002\014\022\n/v1/models'
   _globals['_ANALYSISSERVICE'].methods_by_name['LoadModelVersion']._loaded_options = None
-  _globals['_ANALYSISSERVICE'].methods_by_name['LoadModelVersion']._serialized_options = b'\202\323\344\223\002(\"#/v1/{name=models/*/versions/*}:load:\001*'
+  _globals['_ANALYSISSERVICE'].methods_by_name['LoadModelVersion']._serialized_options = b'\242\273\030\002\010\005\202\323\344\223\002(\"#/v1/{name=models/*/versions/*}:load:\001*'
   _globals['_ANALYSISSERVICE'].methods_by_name['UnloadModelVersion']._loaded_options = None
-  _globals['_ANALYSISSERVICE'].methods_by_name['UnloadModelVersion']._serialized_options = b'\202\323\344\223\002*\"%/v1/{name=models/*/versions/*}:unload:\001*'
+  _globals['_ANALYSISSERVICE'].methods_by_name['UnloadModelVersion']._serialized_options = b'\242\273\030\002\010\005\202\323\344\223\002*\"%/v1/{name=models/*/versions/*}:unload:\001*'
   _globals['_ANALYSISSERVICE'].methods_by_name['GetModelStatistics']._loaded_options = None
-  _globals['_ANALYSISSERVICE'].methods_by_name['GetModelStatistics']._serialized_options = b'\202\323\344\223\002 \022\036/v1/{name=models/*}/statistics'
-  _globals['_EMOTION']._serialized_start=2900
-  _globals['_EMOTION']._serialized_end=3071
-  _globals['_TRANSCRIPTFORMAT']._serialized_start=3073
-  _globals['_TRANSCRIPTFORMAT']._serialized_end=3184
-  _globals['_MODELVERSIONSTATE']._serialized_start=3187
-  _globals['_MODELVERSIONSTATE']._serialized_end=3379
-  _globals['_TRANSCRIPTSEGMENT']._serialized_start=195
-  _globals['_TRANSCRIPTSEGMENT']._serialized_end=576
-  _globals['_FACEEMOTION']._serialized_start=579
-  _globals['_FACEEMOTION']._serialized_end=714
-  _globals['_BOUNDINGBOX']._serialized_start=716
-  _globals['_BOUNDINGBOX']._serialized_end=803
-  _globals['_ANALYZEAUDIOREQUEST']._serialized_start=805
-  _globals['_ANALYZEAUDIOREQUEST']._serialized_end=866
-  _globals['_ANALYZEAUDIORESPONSE']._serialized_start=869
-  _globals['_ANALYZEAUDIORESPONSE']._serialized_end=1009
-  _globals['_ANALYZEIMAGEREQUEST']._serialized_start=1011
-  _globals['_ANALYZEIMAGEREQUEST']._serialized_end=1072
-  _globals['_ANALYZEIMAGERESPONSE']._serialized_start=1074
-  _globals['_ANALYZEIMAGERESPONSE']._serialized_end=1147
-  _globals['_LISTTRANSCRIPTSEGMENTSREQUEST']._serialized_start=1150
-  _globals['_LISTTRANSCRIPTSEGMENTSREQUEST']._serialized_end=1306
-  _globals['_LISTTRANSCRIPTSEGMENTSRESPONSE']._serialized_start=1309
-  _globals['_LISTTRANSCRIPTSEGMENTSRESPONSE']._serialized_end=1465
-  _globals['_EXPORTTRANSCRIPTREQUEST']._serialized_start=1468
-  _globals['_EXPORTTRANSCRIPTREQUEST']._serialized_end=1621
-  _globals['_EXPORTTRANSCRIPTRESPONSE']._serialized_start=1623
-  _globals['_EXPORTTRANSCRIPTRESPONSE']._serialized_end=1710
-  _globals['_MODEL']._serialized_start=1712
-  _globals['_MODEL']._serialized_end=1797
-  _globals['_MODELVERSION']._serialized_start=1799
-  _globals['_MODELVERSION']._serialized_end=1914
-  _globals['_LISTMODELSREQUEST']._serialized_start=1916
-  _globals['_LISTMODELSREQUEST']._serialized_end=1935
-  _globals['_LISTMODELSRESPONSE']._serialized_start=1937
-  _globals['_LISTMODELSRESPONSE']._serialized_end=2004
-  _globals['_LOADMODELVERSIONREQUEST']._serialized_start=2006
-  _globals['_LOADMODELVERSIONREQUEST']._serialized_end=2113
-  _globals['_LOADMODELVERSIONRESPONSE']._serialized_start=2115
-  _globals['_LOADMODELVERSIONRESPONSE']._serialized_end=2186
-  _globals['_UNLOADMODELVERSIONREQUEST']._serialized_start=2188
-  _globals['_UNLOADMODELVERSIONREQUEST']._serialized_end=2297
-  _globals['_UNLOADMODELVERSIONRESPONSE']._serialized_start=2299
-  _globals['_UNLOADMODELVERSIONRESPONSE']._serialized_end=2372
-  _globals['_GETMODELSTATISTICSREQUEST']._serialized_start=2374
-  _globals['_GETMODELSTATISTICSREQUEST']._serialized_end=2458
-  _globals['_GETMODELSTATISTICSRESPONSE']._serialized_start=2460
-  _globals['_GETMODELSTATISTICSRESPONSE']._serialized_end=2556
-  _globals['_MODELVERSIONSTATISTICS']._serialized_start=2559
-  _globals['_MODELVERSIONSTATISTICS']._serialized_end=2897
-  _globals['_ANALYSISSERVICE']._serialized_start=3382
-  _globals['_ANALYSISSERVICE']._serialized_end=4536
+  _globals['_ANALYSISSERVICE'].methods_by_name['GetModelStatistics']._serialized_options = b'\242\273\030\002\010\005\202\323\344\223\002 \022\036/v1/{name=models/*}/statistics'
+  _globals['_EMOTION']._serialized_start=2953
+  _globals['_EMOTION']._serialized_end=3124
+  _globals['_TRANSCRIPTFORMAT']._serialized_start=3126
+  _globals['_TRANSCRIPTFORMAT']._serialized_end=3237
+  _globals['_MODELVERSIONSTATE']._serialized_start=3240
+  _globals['_MODELVERSIONSTATE']._serialized_end=3432
+  _globals['_TRANSCRIPTSEGMENT']._serialized_start=230
+  _globals['_TRANSCRIPTSEGMENT']._serialized_end=615
+  _globals['_FACEEMOTION']._serialized_start=618
+  _globals['_FACEEMOTION']._serialized_end=753
+  _globals['_BOUNDINGBOX']._serialized_start=755
+  _globals['_BOUNDINGBOX']._serialized_end=842
+  _globals['_ANALYZEAUDIOREQUEST']._serialized_start=844
+  _globals['_ANALYZEAUDIOREQUEST']._serialized_end=909
+  _globals['_ANALYZEAUDIORESPONSE']._serialized_start=912
+  _globals['_ANALYZEAUDIORESPONSE']._serialized_end=1052
+  _globals['_ANALYZEIMAGEREQUEST']._serialized_start=1054
+  _globals['_ANALYZEIMAGEREQUEST']._serialized_end=1119
+  _globals['_ANALYZEIMAGERESPONSE']._serialized_start=1121
+  _globals['_ANALYZEIMAGERESPONSE']._serialized_end=1194
+  _globals['_LISTTRANSCRIPTSEGMENTSREQUEST']._serialized_start=1197
+  _globals['_LISTTRANSCRIPTSEGMENTSREQUEST']._serialized_end=1353
+  _globals['_LISTTRANSCRIPTSEGMENTSRESPONSE']._serialized_start=1356
+  _globals['_LISTTRANSCRIPTSEGMENTSRESPONSE']._serialized_end=1512
+  _globals['_EXPORTTRANSCRIPTREQUEST']._serialized_start=1515
+  _globals['_EXPORTTRANSCRIPTREQUEST']._serialized_end=1668
+  _globals['_EXPORTTRANSCRIPTRESPONSE']._serialized_start=1670
+  _globals['_EXPORTTRANSCRIPTRESPONSE']._serialized_end=1763
+  _globals['_MODEL']._serialized_start=1765
+  _globals['_MODEL']._serialized_end=1850
+  _globals['_MODELVERSION']._serialized_start=1852
+  _globals['_MODELVERSION']._serialized_end=1967
+  _globals['_LISTMODELSREQUEST']._serialized_start=1969
+  _globals['_LISTMODELSREQUEST']._serialized_end=1988
+  _globals['_LISTMODELSRESPONSE']._serialized_start=1990
+  _globals['_LISTMODELSRESPONSE']._serialized_end=2057
+  _globals['_LOADMODELVERSIONREQUEST']._serialized_start=2059
+  _globals['_LOADMODELVERSIONREQUEST']._serialized_end=2166
+  _globals['_LOADMODELVERSIONRESPONSE']._serialized_start=2168
+  _globals['_LOADMODELVERSIONRESPONSE']._serialized_end=2239
+  _globals['_UNLOADMODELVERSIONREQUEST']._serialized_start=2241
+  _globals['_UNLOADMODELVERSIONREQUEST']._serialized_end=2350
+  _globals['_UNLOADMODELVERSIONRESPONSE']._serialized_start=2352
+  _globals['_UNLOADMODELVERSIONRESPONSE']._serialized_end=2425
+  _globals['_GETMODELSTATISTICSREQUEST']._serialized_start=2427
+  _globals['_GETMODELSTATISTICSREQUEST']._serialized_end=2511
+  _globals['_GETMODELSTATISTICSRESPONSE']._serialized_start=2513
+  _globals['_GETMODELSTATISTICSRESPONSE']._serialized_end=2609
+  _globals['_MODELVERSIONSTATISTICS']._serialized_start=2612
+  _globals['_MODELVERSIONSTATISTICS']._serialized_end=2950
+  _globals['_ANALYSISSERVICE']._serialized_start=3435
+  _globals['_ANALYSISSERVICE']._serialized_end=4637
 # @@protoc_insertion_point(module_scope)

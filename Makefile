@@ -8,26 +8,27 @@ PY := $(VENV)/bin/python
 BIN := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
 export PYTHONPATH := $(CURDIR)/gen:$(CURDIR):$(CURDIR)/clients/python
-STAMP := $(VENV)/.installed
+SETUP := VENV=$(VENV) PYTHON_BOOT=$(PYTHON_BOOT) bash deploy/setup.sh
 
-.PHONY: help install run gen gen-ts vendor check fmt lint types protolint test bench clean models
+.PHONY: help setup install node run up-stack gen gen-ts vendor check fmt lint types protolint test bench clean models
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-10s\033[0m %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml requirements-nodeps.txt
-	@test -x $(PY) || $(PYTHON_BOOT) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
-	$(PY) -m pip install --quiet --no-deps -r requirements-nodeps.txt
-	@touch $(STAMP)
+setup: ## install everything: Debian packages, Go tools, the venv, npm modules, the AI models
+	@$(SETUP)
 
-install: $(STAMP) ## create the virtual environment and install meetmesh with its dev tools
+install: ## create the virtual environment and install meetmesh with its dev tools
+	@$(SETUP) python
 
-run: install gen ## set up and run the whole platform on the embedded defaults
-	@test -f var/model_repository/BUILD.json || $(MAKE) --no-print-directory models || \
-	  echo "note: the AI models could not be built (the TTS engines come from deploy/install-system-packages.sh); meetmesh runs without AI"
+node:
+	@$(SETUP) node
+
+run: setup gen ## set up and run the whole platform on the embedded defaults
 	$(BIN)/meetmesh up
+
+up-stack: setup gen ## run the whole platform on real servers (PostgreSQL, Redis, FerretDB, S3) under ./var
+	$(BIN)/meetmesh up --stack
 
 gen: install ## generate gen/ and envoy/ from protos/ (Python, stubs, descriptors, OpenAPI, Envoy, TypeScript)
 	rm -rf gen/meetmesh gen/buf gen/openapi gen/meetmesh.binpb
@@ -39,12 +40,8 @@ gen: install ## generate gen/ and envoy/ from protos/ (Python, stubs, descriptor
 	@if command -v npm >/dev/null 2>&1; then $(MAKE) --no-print-directory gen-ts; \
 	else echo "npm not found: gen/ts (TypeScript) left as committed"; fi
 
-gen-ts: node_modules
+gen-ts: node
 	buf generate --template buf.gen.ts.yaml
-
-node_modules: package.json package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
-	@touch node_modules
 
 vendor: install ## re-vendor third-party protos from the pinned packages
 	$(PY) tools/vendor_protos.py
@@ -68,14 +65,14 @@ protolint: install
 
 check: lint types protolint ## format check, lint (ruff), types (mypy; strict for the kit), proto lint
 
-test: install node_modules ## run the test suite (needs PostgreSQL and Redis on 127.0.0.1, and Node 20)
+test: setup ## set up what is missing, then run the test suite (it starts its own servers)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-models: install ## build the Triton model repository under var/ (pinned packages, ~1 min on 2 cores)
+models: install ## (re)build the Triton model repository under var/ (pinned packages, ~1 min on 2 cores)
 	$(PY) -m services.ai.modelbuild --out var/model_repository
 
-bench: install ## run the benchmarks (prints figures and ratios)
+bench: setup ## run the benchmarks (prints figures and ratios)
 	$(PY) -m bench
 
-clean: ## remove the virtual environment and local state
+clean: ## remove the virtual environment and local state (./var: data, tools, models)
 	rm -rf $(VENV) var node_modules .pytest_cache .mypy_cache .ruff_cache

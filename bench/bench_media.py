@@ -36,7 +36,7 @@ from aiortc.mediastreams import MediaStreamError
 from grpclib.client import Channel
 from grpclib.exceptions import StreamTerminatedError
 
-from bench.support import free_port, spawn, stop, wait_for_port
+from bench.support import free_port, redis_url, spawn, stop, wait_for_port
 from meetmesh.media.internal.v1 import media_grpc, media_pb2
 from meetmesh.signaling.v1 import signaling_grpc
 from meetmesh.signaling.v1 import signaling_pb2 as pb
@@ -51,7 +51,6 @@ WINDOW_S = 5.0
 FANOUT_ROOM = 50
 FANOUT_MESSAGES = 60
 JOIN_TRIALS = 5
-REDIS_URL = os.environ.get("MEETMESH_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 Clip = list[tuple[bytes, bool]]
 
@@ -362,7 +361,7 @@ async def with_signaling(body: Callable[[str, Callable[[str, list[str]], str]], 
     keys = tempfile.mkdtemp(prefix="mm-bench-keys-")
     ports = {name: free_port() for name in ("media_grpc", "media_http", "sig_grpc", "sig_http")}
     env = {
-        "MEETMESH_REDIS_URL": REDIS_URL,
+        "MEETMESH_REDIS_URL": redis_url(),
         "MEETMESH_REDIS_PREFIX": f"mmbench:{uuid.uuid4().hex[:6]}",
         "MEETMESH_KEYS_DIR": keys,
         "MEETMESH_LOG_LEVEL": "WARNING",
@@ -492,7 +491,7 @@ async def fanout() -> tuple[list[float], list[float]]:
 
     import redis.asyncio as aioredis
 
-    client = aioredis.Redis.from_url(REDIS_URL)
+    client = aioredis.Redis.from_url(redis_url())
     pubsub = client.pubsub()
     channel_name = f"mmbench:{uuid.uuid4().hex}"
     await pubsub.subscribe(channel_name)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import os
 import socket
 import statistics
@@ -14,6 +15,8 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from services.stack import ManagedServer, PostgresServer, RedisServer
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -132,8 +135,25 @@ async def load(
     return Result(name, len(latencies), errors, seconds, latencies)
 
 
-PG = os.environ.get("MEETMESH_TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
-REDIS = os.environ.get("MEETMESH_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+_servers: dict[str, ManagedServer] = {}
+
+
+def _server(name: str, make: type[ManagedServer]) -> ManagedServer:
+    """The bench run's own server of ``make``'s kind, started on first use, stopped at exit."""
+    if name not in _servers:
+        _servers[name] = make().start()
+        atexit.register(_servers[name].remove)
+    return _servers[name]
+
+
+def pg_url() -> str:
+    """PostgreSQL for the benchmarks: ``MEETMESH_BENCH_DATABASE_URL`` or a server of the run's own."""
+    return os.environ.get("MEETMESH_BENCH_DATABASE_URL") or _server("postgres", PostgresServer).url
+
+
+def redis_url() -> str:
+    """Redis for the benchmarks: ``MEETMESH_BENCH_REDIS_URL`` or a server of the run's own."""
+    return os.environ.get("MEETMESH_BENCH_REDIS_URL") or _server("redis", RedisServer).url
 
 
 def platform_env(user_port: int, meeting_port: int) -> dict[str, str]:
@@ -141,8 +161,8 @@ def platform_env(user_port: int, meeting_port: int) -> dict[str, str]:
     everything else by a fresh schema and key prefix (remove them with ``drop_platform``)."""
     run = uuid.uuid4().hex[:6]
     return {
-        "MEETMESH_DATABASE_URL": PG,
-        "MEETMESH_REDIS_URL": REDIS,
+        "MEETMESH_DATABASE_URL": pg_url(),
+        "MEETMESH_REDIS_URL": redis_url(),
         "MEETMESH_REDIS_PREFIX": f"mmbench{run}",
         "MEETMESH_SCHEMA_PREFIX": f"bench{run}_",
         "MEETMESH_KEYS_DIR": tempfile.mkdtemp(prefix="meetmesh-bench-keys-"),
@@ -160,12 +180,12 @@ async def drop_platform(env: dict[str, str]) -> None:
     from sqlalchemy import text
     from sqlalchemy.ext.asyncio import create_async_engine
 
-    engine = create_async_engine(PG)
+    engine = create_async_engine(pg_url())
     async with engine.begin() as conn:
         for svc in ("user", "meeting"):
             await conn.execute(text(f'DROP SCHEMA IF EXISTS "{env["MEETMESH_SCHEMA_PREFIX"]}{svc}" CASCADE'))
     await engine.dispose()
-    client = aioredis.Redis.from_url(REDIS)
+    client = aioredis.Redis.from_url(redis_url())
     keys = [k async for k in client.scan_iter(match=f"{env['MEETMESH_REDIS_PREFIX']}:*")]
     if keys:
         await client.delete(*keys)

@@ -3,6 +3,8 @@
 * ``meetmesh up``: every service in one process on the embedded defaults (SQLite under ./var, the
   in-process Redis) unless MEETMESH_DATABASE_URL / MEETMESH_REDIS_URL say otherwise, with the
   built-in edge in front (gRPC-web, JSON, /rtc on http://127.0.0.1:8800/);
+* ``meetmesh up --stack``: the same on real servers the project runs itself under ./var/stack
+  (PostgreSQL, Redis, and the other roles' servers; see services.stack);
 * ``meetmesh serve <service>``: one service against the configured stores;
 * ``meetmesh migrate [service...]``: bring database schemas up to date;
 * ``meetmesh admin promote <email>``: make an account an admin;
@@ -14,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -49,6 +52,7 @@ async def start_services(runtime: Runtime, names: Sequence[str]) -> list[Service
                 http_port=endpoint.http_port,
                 shutdown_grace_s=settings.shutdown_grace_s,
                 max_message_bytes=settings.max_message_bytes,
+                trusted_proxies=settings.trusted_proxies,
             )
             await host.start()
             hosts.append(host)
@@ -135,10 +139,35 @@ async def _promote(email: str) -> int:
         await runtime.close()
 
 
+def _up(stack: bool) -> int:
+    if not stack:
+        asyncio.run(_run(list(SERVICES), banner=True, with_edge=True))
+        return 0
+    from services.stack import Stack, StackError
+
+    servers = Stack()
+    print("starting the stack's servers:", flush=True)
+    try:
+        os.environ.update(servers.start(lambda line: print(line, flush=True)))
+    except StackError as error:
+        print(f"meetmesh: {error}", file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(_run(list(SERVICES), banner=True, with_edge=True))
+    finally:
+        servers.stop()
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="meetmesh", description=__doc__.split("\n\n")[0] if __doc__ else "")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("up", help="run every service in one process (embedded defaults)")
+    up = sub.add_parser("up", help="run every service in one process (embedded defaults)")
+    up.add_argument(
+        "--stack",
+        action="store_true",
+        help="run on real servers under ./var/stack (PostgreSQL, Redis, ...), not the embedded defaults",
+    )
     serve = sub.add_parser("serve", help="run one service (or several, in one process)")
     serve.add_argument("services", nargs="+", choices=list(SERVICES), metavar="service")
     migrate = sub.add_parser("migrate", help="bring database schemas up to date")
@@ -157,7 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     _install_uvloop()
     if args.command == "up":
-        asyncio.run(_run(list(SERVICES), banner=True, with_edge=True))
+        return _up(stack=args.stack)
     elif args.command == "serve":
         asyncio.run(_run(args.services, banner=True))
     elif args.command == "migrate":

@@ -4,23 +4,45 @@ Every test session gets its own PostgreSQL database schemas (a unique schema pre
 Redis key prefix, so several runs can share the machine. Store-backed fixtures are parametrised
 over two store kinds, so the same tests also run on the embedded defaults:
 
-* ``real``: PostgreSQL (``MEETMESH_TEST_DATABASE_URL``) and Redis (``MEETMESH_TEST_REDIS_URL``);
+* ``real``: the project's own PostgreSQL and Redis servers, started once per session by
+  ``tests/servers.py`` (or existing ones named by ``MEETMESH_TEST_DATABASE_URL`` and
+  ``MEETMESH_TEST_REDIS_URL``);
 * ``embedded``: SQLite in a temporary folder and the in-process Redis.
 """
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
+from tests import servers
 from tests.support import Platform, start_platform
 
-PG_URL = os.environ.get("MEETMESH_TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
-REDIS_URL = os.environ.get("MEETMESH_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+def __getattr__(name: str) -> str:
+    """``PG_URL`` and ``REDIS_URL``: the session servers' URLs (starting them on first use)."""
+    if name == "PG_URL":
+        return servers.postgres_url()
+    if name == "REDIS_URL":
+        return servers.redis_url()
+    raise AttributeError(name)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    servers.stop_all()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    return servers.postgres_url()
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    return servers.redis_url()
 
 
 @pytest.fixture(scope="session")
@@ -39,8 +61,8 @@ def stores(request: pytest.FixtureRequest, tmp_path: Path, run_id: str) -> Itera
     if request.param == "real":
         yield {
             "kind": "real",
-            "database_url": PG_URL,
-            "redis_url": REDIS_URL,
+            "database_url": servers.postgres_url(),
+            "redis_url": servers.redis_url(),
             "schema_prefix": f"t{run_id}_{uuid.uuid4().hex[:6]}_",
             "redis_prefix": f"mmtest:{run_id}:{uuid.uuid4().hex[:6]}",
         }

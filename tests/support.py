@@ -110,6 +110,7 @@ class Platform:
             self.runtime.tokens,
             shutdown_grace_s=self.settings.shutdown_grace_s,
             max_message_bytes=self.settings.max_message_bytes,
+            trusted_proxies=self.settings.trusted_proxies,
         )
         await host.start()
         self.hosts[service] = host

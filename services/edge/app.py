@@ -57,10 +57,14 @@ class Edge:
         self._reference: bytes | None = None
 
     async def admit(self, request: Request, rpc: Rpc) -> None:
-        """Auth and rate limits for one call, as the RPC's contract says (raises EdgeError).
+        """Rate limits and auth for one call, as the RPC's contract says (raises EdgeError).
 
-        The edge checks the access token that user, admin and participant methods need; roles,
-        grants and revocation are the service's to check (it has the meeting and the session)."""
+        The per-address limit comes first, so that calls without a valid token are limited too
+        (and cannot make the edge verify signatures without bound); the per-token limit follows
+        once the token is verified. The edge checks the access token that user, admin and
+        participant methods need; roles, grants and revocation are the service's to check (it has
+        the meeting and the session)."""
+        await self.limiter.check(request.client, None)
         needs_token = rpc.policy.needs_access_token
         subject = None
         try:
@@ -72,7 +76,8 @@ class Edge:
                 raise
         if needs_token and subject is None:
             raise EdgeError(Status.UNAUTHENTICATED, MISSING, reason="MISSING_CREDENTIALS")
-        await self.limiter.check(request.client, subject)
+        if subject is not None:
+            await self.limiter.check(None, subject)
 
     async def close(self) -> None:
         self.upstreams.close()

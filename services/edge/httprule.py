@@ -9,7 +9,8 @@ Grammar (from google/api/http.proto)::
     Verb     = ":" LITERAL ;
 
 A template compiles to one regular expression over the raw (still percent-encoded) request path;
-each variable becomes a named group whose text is percent-decoded after the match.
+each variable becomes a named group whose text is percent-decoded after the match. A raw ':' in
+the path is the verb's separator: wildcards never match it.
 """
 
 from __future__ import annotations
@@ -85,10 +86,13 @@ def _split_segments(text: str) -> list[str]:
 
 
 def _wildcard_regex(segment: str) -> tuple[str, int]:
+    # A raw ':' ends the path and starts the verb, so no wildcard matches one: otherwise
+    # `/v1/{name=meetings/*}` would swallow `/v1/meetings/m:end` (a ':' inside a value is sent
+    # percent-encoded, `%3A`, and still matches).
     if segment == "*":
-        return "[^/]+", 0
+        return "[^/:]+", 0
     if segment == "**":
-        return ".+", 0
+        return "[^:]+", 0
     if not _LITERAL.fullmatch(segment):
         raise TemplateError(f"bad literal segment {segment!r}")
     return re.escape(segment), 1

@@ -14,6 +14,8 @@ from pathlib import Path
 from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from .context import parse_networks
+
 
 class Endpoint(BaseModel):
     """Where one service listens and how others reach it."""
@@ -60,6 +62,9 @@ class PlatformSettings(BaseSettings):
     shutdown_grace_s: float = Field(default=10.0, ge=0)
     # Largest request message a service accepts, in bytes.
     max_message_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    # Proxies (the edge, Envoy) whose `x-forwarded-for` names the end client, as CIDR blocks,
+    # e.g. MEETMESH_TRUSTED_PROXIES='["10.0.0.5/32"]'. Anyone else is known by its own address.
+    trusted_proxies: list[str] = Field(default_factory=list)
 
     user: Endpoint = Endpoint(grpc_port=8080, http_port=9080)
     signaling: Endpoint = Endpoint(grpc_port=8081, http_port=9081)
@@ -73,6 +78,12 @@ class PlatformSettings(BaseSettings):
     def _known_driver(cls, value: str) -> str:
         if not value.startswith(("postgresql+asyncpg://", "sqlite+aiosqlite://")):
             raise ValueError("database_url must use postgresql+asyncpg:// or sqlite+aiosqlite://")
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        parse_networks(value)  # ValueError names the malformed entry
         return value
 
     def endpoint(self, service: str) -> Endpoint:

@@ -145,6 +145,7 @@ class ServiceHost:
         http_port: int = 0,
         shutdown_grace_s: float = 10.0,
         max_message_bytes: int = 4 * 1024 * 1024,
+        trusted_proxies: Sequence[str] = (),
     ) -> None:
         self.spec = spec
         self.tokens = tokens
@@ -154,6 +155,7 @@ class ServiceHost:
         self.grpc_port = 0
         self.http_port = 0
         self.shutdown_grace_s = shutdown_grace_s
+        self.trusted_proxies = ctx.parse_networks(trusted_proxies)
         self.metrics = ServerMetrics()
         self._method_metrics: dict[tuple[str, str, str], MethodMetrics] = {}
         self._status = ServiceStatus()
@@ -324,7 +326,7 @@ class ServiceHost:
             _labels.set(labels)
             _policy.set(policy)
             ctx._deadline.set(deadline)
-            ctx._client_address.set(ctx.resolve_client_address(peer_host, forwarded))
+            ctx._client_address.set(ctx.resolve_client_address(peer_host, forwarded, self.trusted_proxies))
             try:
                 principal = await self._admit(policy, metadata)
                 principal_token = set_principal(principal)

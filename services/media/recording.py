@@ -100,6 +100,11 @@ class Recorder:
             record.close()
 
     @property
+    def has_media(self) -> bool:
+        """Whether any packet was recorded (a meeting without media has nothing to write)."""
+        return any(record.count for record in self.tracks.values())
+
+    @property
     def duration_s(self) -> float:
         return time.monotonic() - self._started
 

@@ -119,6 +119,11 @@ class MediaService(media_grpc.MediaServiceBase):
         recorder = self.recorders.pop(request.meeting, None)
         if recorder is None:
             raise FailedPrecondition("the meeting is not being recorded")
+        if not recorder.has_media:
+            recorder.discard()
+            raise FailedPrecondition(
+                "nothing was recorded: no audio or video reached the meeting", reason="NO_MEDIA"
+            )
         recorder.stop()
         recording = await self._finish(request.meeting, recorder)
         await stream.send_message(

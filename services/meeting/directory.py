@@ -1,7 +1,8 @@
-"""The caller's email, from the user service, for invitation checks.
+"""The caller's profile from the user service: the email (invitations are by email) and the
+display name (a joiner who gives none is shown by the account's name).
 
-Invitations are by email; the meeting service asks the user service (``GetUser users/me`` on the
-caller's own token, within the current call's deadline) and caches the answer briefly.
+The meeting service asks the user service (``GetUser users/me`` on the caller's own token, within
+the current call's deadline) and caches the answer briefly.
 """
 
 from __future__ import annotations
@@ -23,15 +24,14 @@ class UserDirectory:
         self._target = target
         self._channel: Channel | None = None
         self._ttl_s = ttl_s
-        self._cache: dict[str, tuple[float, str]] = {}
+        self._cache: dict[str, tuple[float, user_pb2.User]] = {}
 
     def _stub(self) -> user_grpc.UserServiceStub:
         if self._channel is None:
             self._channel = channel(self._target)
         return user_grpc.UserServiceStub(self._channel)
 
-    async def email_of(self, principal: Principal) -> str | None:
-        """The caller's email, or None when the user service cannot say right now."""
+    async def _profile(self, principal: Principal) -> user_pb2.User | None:
         cached = self._cache.get(principal.user_id)
         now = time.monotonic()
         if cached is not None and cached[0] > now:
@@ -45,9 +45,18 @@ class UserDirectory:
         except (GRPCError, OSError, TimeoutError) as exc:
             log.warning("user service lookup failed", extra={"error": type(exc).__name__})
             return None
-        email = reply.user.email
-        self._cache[principal.user_id] = (now + self._ttl_s, email)
-        return email
+        self._cache[principal.user_id] = (now + self._ttl_s, reply.user)
+        return reply.user
+
+    async def email_of(self, principal: Principal) -> str | None:
+        """The caller's email, or None when the user service cannot say right now."""
+        profile = await self._profile(principal)
+        return profile.email if profile is not None else None
+
+    async def display_name_of(self, principal: Principal) -> str | None:
+        """The caller's display name, or None when the user service cannot say right now."""
+        profile = await self._profile(principal)
+        return profile.display_name if profile is not None else None
 
     def close(self) -> None:
         if self._channel is not None:

@@ -339,7 +339,12 @@ class MeetingService(meeting_grpc.MeetingServiceBase):
         role = g.HOST if is_host else (existing.role if existing is not None else g.PARTICIPANT)
         if existing is None or existing.state == LEFT:
             await self._check_passcode(meeting, caller, request.passcode)
-        display_name = request.display_name.strip() or (existing.display_name if existing else "") or "Guest"
+        display_name = (
+            request.display_name.strip()
+            or (await self.directory.display_name_of(caller) or "").strip()
+            or (existing.display_name if existing else "")
+            or "Guest"  # only when the user service cannot say, or the account has no name
+        )
         wait = meeting.lobby_enabled and not g.bypasses_lobby(role)
         participant, changed, fresh = await self.store.join(
             meeting_id, caller.user_id, display_name, role, wait_in_lobby=wait

@@ -26,6 +26,7 @@ from services.edge.httprule import TemplateError, parse_template
             {"parent": "rooms/r", "note.text": "hi"},
         ),
         ("/v1/files/{path=**}", "/v1/files/a/b/c", {"path": "a/b/c"}),
+        ("/v1/{name=users/*}", "/v1/users/a%3Ab", {"name": "users/a:b"}),
     ],
 )
 def test_matches(template: str, path: str, expected: dict[str, str]) -> None:
@@ -41,6 +42,10 @@ def test_matches(template: str, path: str, expected: dict[str, str]) -> None:
         ("/v1/{name=users/*}:disable", "/v1/users/a"),
         ("/v1/users:register", "/v1/users:login"),
         ("/v1/{name=users/*}", "/v1/users/"),
+        # A wildcard never swallows the verb (issue 11): these paths belong to other bindings.
+        ("/v1/{name=meetings/*}", "/v1/meetings/0:end"),
+        ("/v1/{name=meetings/*/participants/*}", "/v1/meetings/m/participants/p:admit"),
+        ("/v1/files/{path=**}", "/v1/files/a/b:undo"),
     ],
 )
 def test_does_not_match(template: str, path: str) -> None:

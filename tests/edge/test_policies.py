@@ -187,3 +187,17 @@ async def test_static_web_client_at_root(
     assert (await http.get(url + "/app.js")).text == "console.log(1)"
     assert (await http.get(url + "/missing.js")).status_code == 404
     assert (await http.get(url + "/v1/whoami")).status_code == 401  # API routes still win
+
+
+async def test_rate_limit_applies_before_authentication(
+    stack: EdgeStack, make_edge: Callable[..., str], http: httpx.AsyncClient
+) -> None:
+    """Requests with no token, or a bad one, are limited per address like any other (issue 11)."""
+    url = make_edge(rate_limit_address=RateLimit(rate=0.5, burst=3))
+    statuses = [(await http.get(url + WHOAMI)).status_code for _ in range(3)]
+    assert statuses == [401, 401, 401]
+    assert (await http.get(url + WHOAMI)).status_code == 429
+    bad = {"authorization": "Bearer " + foreign_token()}
+    assert (await http.get(url + WHOAMI, headers=bad)).status_code == 429
+    web = await grpcweb_client.call(http, url, "/meetmesh.edgetest.v1.EchoService/WhoAmI", b"")
+    assert web.status == 8

@@ -205,3 +205,15 @@ async def test_bad_input_gets_a_clean_4xx(
     assert set(body) <= {"code", "message", "details"}
     assert body["code"] > 0
     assert "Traceback" not in response.text
+
+
+async def test_a_wildcard_does_not_swallow_the_verb(http: httpx.AsyncClient) -> None:
+    """`GET /v1/meetings/0:end` is the `:end` binding with the wrong method (issue 11)."""
+    wrong_method = await http.get("/v1/meetings/0:end")
+    assert wrong_method.status_code == 405
+    assert wrong_method.headers["allow"] == "POST"
+    options = await http.options("/v1/meetings/m/participants/p:admit")
+    assert options.status_code == 405
+    assert options.headers["allow"] == "POST"
+    get = await http.options("/v1/meetings/m/participants/p")
+    assert get.headers["allow"] == "GET, PATCH"

@@ -17,11 +17,12 @@ import httpx
 import pytest
 
 from meetmesh.meeting.v1 import meeting_pb2
+from meetmesh.signaling.v1 import signaling_pb2 as pb
 from meetmesh_sdk.room import Room
 from meetmesh_sdk.sources import ColorVideoTrack, ToneAudioTrack
 from services.media.config import MediaSettings
 from services.media.store import S3Store
-from tests.rtc_helpers import free_port, start_rtc
+from tests.rtc_helpers import RawSession, Rtc, free_port, start_rtc
 from tests.support import Platform
 
 RECORD_S = 3.0
@@ -111,3 +112,29 @@ async def test_recording_lands_in_s3_with_the_streams_and_duration_sent(
         ) == len(download.content)
     finally:
         await env.close()
+
+
+async def test_stopping_a_recording_of_a_meeting_without_media_is_a_failed_precondition(rtc: Rtc) -> None:
+    """Nothing to write is the caller's situation, not an outage (issue 11: it was UNAVAILABLE
+    from a FileNotFoundError inside)."""
+    await rtc.platform.meetings.UpdateMeeting(
+        meeting_pb2.UpdateMeetingRequest(
+            meeting=meeting_pb2.Meeting(
+                name=rtc.meeting.name, settings=meeting_pb2.MeetingSettings(recording_allowed=True)
+            ),
+            update_mask={"paths": ["settings"]},
+        ),
+        metadata=rtc.host.metadata,
+    )
+    reply = await rtc.host.join(rtc.meeting.name)
+    async with RawSession(reply.signaling_address) as session:
+        await session.join(reply.join_token)
+        await session.send(request_id=2, recording=pb.ControlRecording(record=True))
+        assert (await session.next("recording_update")).recording_update.recording
+        await session.send(request_id=3, recording=pb.ControlRecording(record=False))
+        error = (await session.next("error")).error
+        assert (error.reason, error.fatal) == ("FAILED_PRECONDITION", False)
+        assert "nothing was recorded" in error.message
+        assert rtc.media.recorders == {}  # discarded: recording can start again
+        await session.send(request_id=4, recording=pb.ControlRecording(record=True))
+        assert (await session.next("recording_update")).recording_update.recording

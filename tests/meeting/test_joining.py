@@ -294,3 +294,12 @@ async def test_removal_and_end_are_published_for_signaling(platform: Platform) -
         await host.join(meeting.name)
     assert err.value.status == Status.FAILED_PRECONDITION
     assert error_info(err.value).reason == "MEETING_ENDED"
+
+
+async def test_an_empty_display_name_means_the_accounts_name(platform: Platform) -> None:
+    """As the contract says (issue 11: it used to be "Guest")."""
+    host = await platform.client("Hester Host")
+    guest = await platform.client("Gabriel Guest")
+    meeting = await host.create_meeting()
+    assert (await guest.join(meeting.name)).participant.display_name == "Gabriel Guest"
+    assert (await host.join(meeting.name, display_name="  ")).participant.display_name == "Hester Host"

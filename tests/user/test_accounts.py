@@ -93,6 +93,66 @@ async def test_repeated_failed_logins_are_throttled_per_peer(platform: Platform)
     assert err.value.status == Status.RESOURCE_EXHAUSTED
 
 
+async def test_a_forwarded_address_from_an_untrusted_peer_is_ignored(platform: Platform) -> None:
+    """A client claiming a new `x-forwarded-for` per attempt is still one peer (issue 11): only
+    configured proxies (the edge) may say whom they forward for, and none is configured here."""
+    limit = platform.settings.user_svc.login_failures_per_peer
+    for i in range(limit):
+        with pytest.raises(GRPCError) as err:
+            await platform.users.Login(
+                user_pb2.LoginRequest(email=f"spray{i}@example.test", password="wrong password!"),
+                metadata={"x-forwarded-for": f"203.0.113.{i}"},
+            )
+        assert err.value.status == Status.UNAUTHENTICATED
+    with pytest.raises(GRPCError) as err:
+        await platform.users.Login(
+            user_pb2.LoginRequest(email="spray-last@example.test", password="wrong password!"),
+            metadata={"x-forwarded-for": "198.51.100.1"},
+        )
+    assert err.value.status == Status.RESOURCE_EXHAUSTED
+
+
+async def test_the_account_throttle_ignores_the_address(platform: Platform) -> None:
+    email = "rotating@example.test"
+    await platform.register(email=email)
+    for i in range(platform.settings.user_svc.login_failures_per_account):
+        with pytest.raises(GRPCError):
+            await platform.users.Login(
+                user_pb2.LoginRequest(email=email, password="wrong password!"),
+                metadata={"x-forwarded-for": f"203.0.113.{i}"},
+            )
+    with pytest.raises(GRPCError) as err:
+        await platform.users.Login(
+            user_pb2.LoginRequest(email=email, password=PASSWORD), metadata={"x-forwarded-for": "192.0.2.9"}
+        )
+    assert err.value.status == Status.RESOURCE_EXHAUSTED
+
+
+@pytest.mark.parametrize(
+    "avatar",
+    [
+        "javascript:alert(1)",
+        "data:image/png;base64,AAAA",
+        "http://img.example/a.png",
+        "https://user:pw@img.example/a.png",
+        "ftp://img.example/a.png",
+    ],
+)
+async def test_unsafe_avatar_uris_are_refused(platform: Platform, avatar: str) -> None:
+    client = await platform.client()
+    with pytest.raises(GRPCError) as err:
+        await platform.users.UpdateUser(
+            user_pb2.UpdateUserRequest(
+                user=user_pb2.User(name="users/me", avatar_uri=avatar), update_mask={"paths": ["avatar_uri"]}
+            ),
+            metadata=client.metadata,
+        )
+    assert err.value.status == Status.INVALID_ARGUMENT
+    assert "user.avatar_uri" in field_violations(err.value)
+    me = await platform.users.GetUser(user_pb2.GetUserRequest(name="users/me"), metadata=client.metadata)
+    assert me.user.avatar_uri == ""
+
+
 async def test_refresh_rotates_and_reuse_revokes_the_whole_family(platform: Platform) -> None:
     client = await platform.client()
     first = client.tokens

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from services.ai.modelbuild import REPORT, build
+from services.ai.modelbuild import REPORT, build, prerequisites
 
 
 def main() -> int:
@@ -15,6 +15,11 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=Path("var/model_repository"))
     parser.add_argument("--cache", type=Path, default=Path("var/cache/modelbuild"))
     args = parser.parse_args()
+    try:
+        prerequisites.check()
+    except prerequisites.MissingPrerequisite as missing:
+        print(f"error: {missing}", file=sys.stderr)
+        return 2
     timings = build(args.out, args.cache)
     report = json.loads((args.out / REPORT).read_text())
     print(f"model repository: {args.out} ({sum(timings.values()):.0f} s: {timings})")

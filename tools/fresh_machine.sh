@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Prove that the README's commands work on a machine that has never seen the project.
+#
+#   bash tools/fresh_machine.sh [ROOTFS] [COMMAND]      (as root; default COMMAND: bash .ci/run)
+#
+# Builds (once) a minimal Debian bookworm with debootstrap into ROOTFS (default
+# /var/tmp/meetmesh-fresh-root), gives it this machine kind's toolchains the way the kind ships
+# them outside Debian's packages (Python 3.11 under pyenv, Go under /usr/local/go, Node 20, and
+# Java 17 with Maven from Debian), clones the committed HEAD into it with ../shared beside it, and
+# runs COMMAND there in a chroot with CI=true. No PostgreSQL, Redis, Chromium, TTS engine, Go tool,
+# npm module or virtualenv exists inside before the project's own set-up installs it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOTFS=${1:-/var/tmp/meetmesh-fresh-root}
+COMMAND=${2:-bash .ci/run}
+[ "$(id -u)" -eq 0 ] || { echo "fresh_machine: run as root (debootstrap and chroot)" >&2; exit 2; }
+command -v debootstrap >/dev/null || { echo "fresh_machine: apt-get install debootstrap" >&2; exit 2; }
+
+if [ ! -x "$ROOTFS/usr/bin/apt-get" ]; then
+  debootstrap --variant=minbase --include=ca-certificates,git,make,curl,xz-utils,procps,gcc,g++,libc6-dev \
+    bookworm "$ROOTFS" http://deb.debian.org/debian
+fi
+# the toolchains this machine kind has outside Debian's packages
+mkdir -p "$ROOTFS/usr/local" "$ROOTFS/root"
+[ -d "$ROOTFS/usr/local/go" ] || cp -a /usr/local/go "$ROOTFS/usr/local/go"
+if [ ! -d "$ROOTFS/root/.pyenv/versions/3.11.7" ]; then
+  mkdir -p "$ROOTFS/root/.pyenv/versions"
+  cp -a /root/.pyenv/versions/3.11.7 "$ROOTFS/root/.pyenv/versions/3.11.7"
+fi
+if [ ! -x "$ROOTFS/usr/bin/node" ]; then
+  cp -a /usr/bin/node "$ROOTFS/usr/bin/node"
+  mkdir -p "$ROOTFS/usr/lib/node_modules" && cp -a /usr/lib/node_modules/npm "$ROOTFS/usr/lib/node_modules/npm"
+  ln -sf ../lib/node_modules/npm/bin/npm-cli.js "$ROOTFS/usr/bin/npm"
+  ln -sf ../lib/node_modules/npm/bin/npx-cli.js "$ROOTFS/usr/bin/npx"
+fi
+cp /etc/resolv.conf "$ROOTFS/etc/resolv.conf"
+cp /etc/apt/sources.list.d/debian.sources "$ROOTFS/etc/apt/sources.list.d/" 2>/dev/null || true
+[ -d /etc/pip.conf ] || cp /etc/pip.conf "$ROOTFS/etc/pip.conf" 2>/dev/null || true
+chroot "$ROOTFS" bash -c 'command -v java >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openjdk-17-jdk-headless maven >/dev/null)'
+
+# a clean clone of the committed HEAD, with shared/ beside it
+WORK=$ROOTFS/work
+rm -rf "$WORK" && mkdir -p "$WORK"
+git clone -q "$PWD" "$WORK/main"
+[ -d ../shared ] && cp -a ../shared "$WORK/shared"
+
+for fs in proc sys dev dev/pts; do mountpoint -q "$ROOTFS/$fs" || mount --bind "/$fs" "$ROOTFS/$fs"; done
+trap 'for fs in dev/pts dev sys proc; do umount -l "$ROOTFS/$fs" 2>/dev/null || true; done' EXIT
+started=$(date +%s)
+chroot "$ROOTFS" env -i HOME=/root TERM=dumb CI=true \
+  PATH=/root/.pyenv/versions/3.11.7/bin:/usr/local/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+  bash -c "cd /work/main && $COMMAND"
+echo "fresh_machine: '$COMMAND' passed in $(( $(date +%s) - started )) s"

@@ -30,6 +30,7 @@ from typing import Any
 
 import av
 import numpy as np
+import redis
 import uvloop
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
@@ -376,8 +377,14 @@ async def with_signaling(body: Callable[[str, Callable[[str, list[str]], str]], 
     signaling = spawn(["-m", "services.cli", "serve", "signaling"], env=env)
     meeting = uuid.uuid4().hex[:10]
 
+    live = redis.Redis.from_url(env["MEETMESH_REDIS_URL"])
+
     def token(pid: str, grants: list[str]) -> str:
+        # Live as the meeting service would make it (kit/joins.py), then minted.
+        generation = uuid.uuid4().hex[:16]
+        live.hset(f"{env['MEETMESH_REDIS_PREFIX']}:joins:{meeting}", pid, generation)
         issued, _ = runtime.tokens.issue_join(
+            generation=generation,
             user_id=pid,
             meeting_id=meeting,
             participant_id=pid,
@@ -394,6 +401,7 @@ async def with_signaling(body: Callable[[str, Callable[[str, list[str]], str]], 
     finally:
         stop(signaling)
         stop(media)
+        live.close()
         await runtime.close()
         shutil.rmtree(keys, ignore_errors=True)
 

@@ -86,10 +86,13 @@ class Rtc:
         self.rooms.append(room)
         return room
 
-    def token(self, pid: str, grants: list[str], user: str = "u-test") -> str:
-        """A join token minted with the platform key (for grant combinations no role has)."""
+    async def token(self, pid: str, grants: list[str], user: str = "u-test") -> str:
+        """A join token minted with the platform key (for grant combinations no role has), its
+        participant made live as the meeting service would."""
         meeting_id = self.meeting.name.split("/")[1]
+        generation = await self.platform.runtime.joins.current_or_start(meeting_id, pid)
         token, _ = self.platform.runtime.tokens.issue_join(
+            generation=generation,
             user_id=user,
             meeting_id=meeting_id,
             participant_id=pid,

@@ -34,9 +34,10 @@ if [ ! -x "$ROOTFS/usr/bin/node" ]; then
   ln -sf ../lib/node_modules/npm/bin/npx-cli.js "$ROOTFS/usr/bin/npx"
 fi
 cp /etc/resolv.conf "$ROOTFS/etc/resolv.conf"
-cp /etc/apt/sources.list.d/debian.sources "$ROOTFS/etc/apt/sources.list.d/" 2>/dev/null || true
 [ -d /etc/pip.conf ] || cp /etc/pip.conf "$ROOTFS/etc/pip.conf" 2>/dev/null || true
-chroot "$ROOTFS" bash -c 'command -v java >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openjdk-17-jdk-headless maven >/dev/null)'
+for fs in proc sys dev dev/pts; do mountpoint -q "$ROOTFS/$fs" || mount --bind "/$fs" "$ROOTFS/$fs"; done
+trap 'for fs in dev/pts dev sys proc; do umount -l "$ROOTFS/$fs" 2>/dev/null || true; done' EXIT
+chroot "$ROOTFS" bash -c 'dpkg --configure -a >/dev/null 2>&1; command -v java >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openjdk-17-jdk-headless maven >/dev/null)'
 
 # a clean clone of the committed HEAD, with shared/ beside it
 WORK=$ROOTFS/work
@@ -44,8 +45,6 @@ rm -rf "$WORK" && mkdir -p "$WORK"
 git clone -q "$PWD" "$WORK/main"
 [ -d ../shared ] && cp -a ../shared "$WORK/shared"
 
-for fs in proc sys dev dev/pts; do mountpoint -q "$ROOTFS/$fs" || mount --bind "/$fs" "$ROOTFS/$fs"; done
-trap 'for fs in dev/pts dev sys proc; do umount -l "$ROOTFS/$fs" 2>/dev/null || true; done' EXIT
 started=$(date +%s)
 chroot "$ROOTFS" env -i HOME=/root TERM=dumb CI=true \
   PATH=/root/.pyenv/versions/3.11.7/bin:/usr/local/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \

@@ -48,24 +48,44 @@ async def proxy_websocket(scope: Scope, receive: Receive, send: Send, upstream_u
         return
     async with upstream:
         await send({"type": "websocket.accept", "subprotocol": upstream.subprotocol})
-        to_upstream = asyncio.create_task(_client_to_upstream(receive, upstream))
-        to_client = asyncio.create_task(_upstream_to_client(upstream, send))
-        _, pending = await asyncio.wait({to_upstream, to_client}, return_when=asyncio.FIRST_COMPLETED)
-        for task in pending:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
-                await task
+        await _relay(receive, send, upstream)
+
+
+async def _relay(receive: Receive, send: Send, upstream: ClientConnection) -> None:
+    """Pump both ways until either side goes; then stop the other pump and collect both.
+
+    Either side may go at any moment, so each pump ends quietly when its peer has gone
+    (`ConnectionClosed` from the upstream, `OSError` - uvicorn's `ClientDisconnected` - from the
+    client), and every task's outcome is collected: none is left for asyncio to report as
+    "Task exception was never retrieved".
+    """
+    pumps = [
+        asyncio.create_task(_client_to_upstream(receive, upstream)),
+        asyncio.create_task(_upstream_to_client(upstream, send)),
+    ]
+    try:
+        await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for pump in pumps:
+            pump.cancel()
+        outcomes = await asyncio.gather(*pumps, return_exceptions=True)
+    for outcome in outcomes:
+        if isinstance(outcome, Exception):
+            raise outcome
 
 
 async def _client_to_upstream(receive: Receive, upstream: ClientConnection) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "websocket.disconnect":
-            await upstream.close(code=_forwardable(message.get("code", 1000)))
-            return
-        data = message.get("text") if message.get("text") is not None else message.get("bytes")
-        if data is not None:
-            await upstream.send(data)
+    try:
+        while True:
+            message = await receive()
+            if message["type"] == "websocket.disconnect":
+                await upstream.close(code=_forwardable(message.get("code", 1000)))
+                return
+            data = message.get("text") if message.get("text") is not None else message.get("bytes")
+            if data is not None:
+                await upstream.send(data)
+    except ConnectionClosed:
+        return  # signaling went first; the other pump closes the client
 
 
 async def _upstream_to_client(upstream: ClientConnection, send: Send) -> None:
@@ -77,8 +97,13 @@ async def _upstream_to_client(upstream: ClientConnection, send: Send) -> None:
                 await send({"type": "websocket.send", "bytes": data})
     except ConnectionClosed:
         pass
+    except OSError:
+        return  # the client went first (ClientDisconnected): nothing more can reach it
     code = upstream.close_code or 1000
-    await send({"type": "websocket.close", "code": _forwardable(code), "reason": upstream.close_reason or ""})
+    with contextlib.suppress(OSError):
+        await send(
+            {"type": "websocket.close", "code": _forwardable(code), "reason": upstream.close_reason or ""}
+        )
 
 
 def _forwardable(code: int) -> int:

@@ -7,7 +7,8 @@ Public surface:
 * auth: ``Principal``, ``TokenService``, ``current_principal``; policy from the contract:
   ``MethodPolicy``, ``current_policy`` (see ``policy.py``)
 * running: ``ServiceSpec``, ``ServiceHost``, ``Runtime``
-* stores: ``Database``, ``create_redis``; rate limits: ``TokenBucket``, ``FailureThrottle``
+* stores: ``Database``, ``create_redis``; rate limits: ``TokenBucket``, ``FailureThrottle``;
+  live join sessions: ``JoinSessions``
 * calls: ``channel``, ``ServiceIdentity``, ``downstream_timeout``, ``client_address``
 * validation: ``validate``
 * logs: ``configure_logging``, ``redact``
@@ -30,6 +31,7 @@ from .errors import (
     Unauthenticated,
     Unavailable,
 )
+from .joins import JoinSessions
 from .logs import configure as configure_logging
 from .logs import redact
 from .policy import MethodPolicy
@@ -47,6 +49,7 @@ __all__ = [
     "FailureThrottle",
     "Internal",
     "InvalidArgument",
+    "JoinSessions",
     "MeetmeshError",
     "MethodPolicy",
     "NotFound",

@@ -6,7 +6,9 @@ Three kinds of JWT (ES256):
   clients as ``authorization: Bearer <token>``; signed with the platform key (``keys.py``), whose
   public half is published as a JWKS;
 * join tokens (``typ="join"``, ``aud="meetmesh.signaling"``), issued by the meeting service, carrying
-  the meeting, participant, role and grants for signaling; signed with the platform key;
+  the meeting, participant, its generation (``gen``: see ``joins.py``; a token is dead once its
+  generation is no longer the live one), role and grants for signaling; signed with the platform
+  key;
 * service tokens (``typ="service"``, ``aud="meetmesh.internal"``, ``sub`` the calling service),
   short-lived credentials services send on internal methods; signed with the service key, a
   separate key only services hold and never published (docs/adr/0005-service-identity.md).
@@ -54,6 +56,7 @@ class Principal:
     participant_id: str = ""
     meeting_role: str = ""
     grants: frozenset[str] = field(default_factory=frozenset)
+    generation: str = ""
     expires_at: float = 0.0
     # The bearer token itself, for calls made on the caller's behalf. Never log it.
     token: str = field(default="", repr=False)
@@ -206,6 +209,7 @@ class TokenService:
         meeting_role: str,
         grants: Iterable[str],
         ttl_s: int,
+        generation: str = "",
     ) -> tuple[str, float]:
         now = time.time()
         exp = now + ttl_s
@@ -216,6 +220,7 @@ class TokenService:
             "typ": JOIN,
             "mtg": meeting_id,
             "pid": participant_id,
+            "gen": generation,
             "role": meeting_role,
             "grants": sorted(set(grants)),
             "iat": int(now),
@@ -272,6 +277,7 @@ class TokenService:
             participant_id=str(claims.get("pid", "")),
             meeting_role=str(claims.get("role", "")),
             grants=frozenset(str(g) for g in claims.get("grants", [])),
+            generation=str(claims.get("gen", "")),
             expires_at=float(claims["exp"]),
             token=token,
         )

@@ -16,6 +16,7 @@ from .auth import TokenService
 from .clients import ServiceIdentity
 from .config import PlatformSettings
 from .db import Database
+from .joins import JoinSessions
 from .keys import SERVICE_KEY_FILE, load_or_create
 from .redis import create_redis
 from .revocation import Revocations
@@ -62,6 +63,11 @@ class Runtime:
             self._revocations = Revocations(self.redis, self.settings.redis_prefix, ttl)
             self._revocations.start()
         return self._revocations
+
+    @property
+    def joins(self) -> JoinSessions:
+        """Live join sessions: written by the meeting service, read by signaling and media."""
+        return JoinSessions(self.redis, self.settings.redis_prefix)
 
     def database(self, service: str) -> Database:
         if service not in self._databases:

@@ -26,7 +26,7 @@ from grpclib.const import Cardinality
 from grpclib.encoding.proto import ProtoCodec, ProtoStatusDetailsCodec
 from grpclib.events import RecvMessage, RecvRequest, SendMessage, listen
 from grpclib.exceptions import GRPCError, StreamTerminatedError
-from grpclib.health.check import ServiceStatus
+from grpclib.health.check import ServiceCheck, ServiceStatus
 from grpclib.health.service import OVERALL, Health
 from grpclib.reflection.service import ServerReflection
 from grpclib.server import Server, Stream
@@ -55,6 +55,9 @@ from .validation import validate
 
 log = logging.getLogger("meetmesh.kit.server")
 _requests_log = logging.getLogger("meetmesh.kit.requests")
+# gRPC health re-runs the readiness checks at most this often (watchers see changes this fast).
+_READINESS_TTL_S = 1.0
+_READINESS_TIMEOUT_S = 2.0
 
 Hook = Callable[[], Awaitable[None]]
 RevocationCheck = Callable[[Principal], Awaitable[bool]]
@@ -159,8 +162,13 @@ class ServiceHost:
         self.metrics = ServerMetrics()
         self._method_metrics: dict[tuple[str, str, str], MethodMetrics] = {}
         self._status = ServiceStatus()
+        # gRPC health answers what /healthz answers: serving, and every readiness check passes.
+        self._readiness = ServiceCheck(
+            self.ready, check_ttl=_READINESS_TTL_S, check_timeout=_READINESS_TIMEOUT_S + 1
+        )
+        checks = [self._status, self._readiness]
         handlers = list(spec.handlers)
-        self.health = Health({OVERALL: [self._status], **{h: [self._status] for h in handlers}})
+        self.health = Health({OVERALL: checks, **{h: checks for h in handlers}})
         self._serving = False
         self._cardinality = {
             path: _CARDINALITY[method.cardinality]
@@ -238,16 +246,26 @@ class ServiceHost:
         finally:
             await self.stop()
 
+    # -- readiness -----------------------------------------------------------------------------
+    async def ready(self) -> bool:
+        """Whether the service takes calls and every readiness check passes (for /healthz and
+        gRPC health alike)."""
+        if not self._serving:
+            return False
+        for check in self.spec.readiness:
+            try:
+                await asyncio.wait_for(check(), _READINESS_TIMEOUT_S)
+            except Exception:
+                return False
+        return True
+
     # -- HTTP side port ------------------------------------------------------------------------
     def _http_app(self) -> Starlette:
         async def healthz(_: Request) -> Response:
             if not self._serving:
                 return JSONResponse({"status": "stopping", "service": self.spec.name}, status_code=503)
-            for check in self.spec.readiness:
-                try:
-                    await asyncio.wait_for(check(), 2.0)
-                except Exception:
-                    return JSONResponse({"status": "unavailable", "service": self.spec.name}, status_code=503)
+            if not await self.ready():
+                return JSONResponse({"status": "unavailable", "service": self.spec.name}, status_code=503)
             return JSONResponse({"status": "ok", "service": self.spec.name})
 
         async def metrics(_: Request) -> Response:

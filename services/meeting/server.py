@@ -43,6 +43,7 @@ async def create(runtime: Runtime) -> ServiceSpec:
             window_s=opts.passcode_failure_window_s,
         ),
         cache,
+        runtime.joins,
     )
 
     async def start_cache() -> None:

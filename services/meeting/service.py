@@ -11,6 +11,7 @@ from services.kit import (
     FailedPrecondition,
     FailureThrottle,
     InvalidArgument,
+    JoinSessions,
     NotFound,
     PermissionDenied,
     Principal,
@@ -147,6 +148,7 @@ class MeetingService(meeting_grpc.MeetingServiceBase):
         directory: UserDirectory,
         passcode_throttle: FailureThrottle,
         cache: MeetingCache,
+        joins: JoinSessions,
     ) -> None:
         self.settings = settings
         self.opts = settings.meeting_svc
@@ -156,6 +158,7 @@ class MeetingService(meeting_grpc.MeetingServiceBase):
         self.directory = directory
         self.passcode_throttle = passcode_throttle
         self.cache = cache
+        self.joins = joins
         self.passcodes = Secrets(
             time_cost=self.opts.passcode_argon2_time_cost,
             memory_kib=self.opts.passcode_argon2_memory_kib,
@@ -294,6 +297,7 @@ class MeetingService(meeting_grpc.MeetingServiceBase):
         access = await self._access(meeting_id, current_principal())
         self._require(access)
         row = await self.store.end_meeting(meeting_id)
+        await self.joins.end_meeting(meeting_id)  # every join token of the meeting dies now
         await self._changed(meeting_id, "meeting_ended")
         log.info("meeting ended", extra={"meeting": meeting_id})
         return meeting_pb2.EndMeetingResponse(meeting=meeting_message(row))
@@ -366,8 +370,10 @@ class MeetingService(meeting_grpc.MeetingServiceBase):
             signaling_websocket_path=self.opts.signaling_websocket_path,
         )
         if participant.state == ADMITTED:
+            generation = await self._live_generation(meeting_id, participant.id, caller.user_id)
             held = g.effective(participant.role, g.parse_overrides(fresh.role_grants))
             token, expires = self.tokens.issue_join(
+                generation=generation,
                 user_id=caller.user_id,
                 meeting_id=meeting_id,
                 participant_id=participant.id,
@@ -378,6 +384,27 @@ class MeetingService(meeting_grpc.MeetingServiceBase):
             reply.join_token = token
             reply.join_token_expire_time.CopyFrom(from_epoch(expires))
         return reply
+
+    async def _live_generation(self, meeting_id: str, participant_id: str, user_id: str) -> str:
+        """The participant's live generation for its join token (a new one when it has just
+        entered); refused if it left, was removed or the meeting ended meanwhile (re-read after
+        writing the generation, so a concurrent leave cannot leave a live token behind)."""
+        generation = await self.joins.current_or_start(meeting_id, participant_id)
+        meeting, row = await self.store.meeting_and_participant(meeting_id, user_id)
+        if (
+            row is None
+            or row.id != participant_id
+            or row.state != ADMITTED
+            or meeting is None
+            or meeting.state == "ended"
+        ):
+            await self.joins.end(meeting_id, participant_id, generation)
+            raise FailedPrecondition("the participant is no longer in the meeting; join again")
+        return generation
+
+    async def _ended_presence(self, meeting_id: str, participant_id: str) -> None:
+        """Leaving, removal, denial: the participant's join tokens die before the call returns."""
+        await self.joins.end(meeting_id, participant_id)
 
     @unary
     async def LeaveMeeting(
@@ -391,6 +418,7 @@ class MeetingService(meeting_grpc.MeetingServiceBase):
         row = await self.store.transition(
             meeting_id, access.participant.id, allowed_from=(ADMITTED, WAITING), to=LEFT
         )
+        await self._ended_presence(meeting_id, row.id)
         await self._changed(meeting_id, "participant_left", participant=row.id, user=row.user_id)
         return meeting_pb2.LeaveMeetingResponse(participant=participant_message(row, access.meeting))
 
@@ -433,6 +461,8 @@ class MeetingService(meeting_grpc.MeetingServiceBase):
         """Admit or deny someone waiting in the lobby."""
         access, meeting_id, participant_id = await self._moderate(name)
         row = await self.store.transition(meeting_id, participant_id, allowed_from=(WAITING,), to=to)
+        if to != ADMITTED:
+            await self._ended_presence(meeting_id, row.id)
         await self._changed(meeting_id, event, participant=row.id, user=row.user_id)
         return participant_message(row, access.meeting)
 
@@ -494,6 +524,7 @@ class MeetingService(meeting_grpc.MeetingServiceBase):
         row = await self.store.transition(
             meeting_id, participant_id, allowed_from=(WAITING, ADMITTED, LEFT), to=REMOVED
         )
+        await self._ended_presence(meeting_id, row.id)
         await self._changed(meeting_id, "participant_removed", participant=row.id, user=row.user_id)
         log.info("participant removed", extra={"meeting": meeting_id, "participant": row.id})
         return meeting_pb2.RemoveParticipantResponse(participant=participant_message(row, access.meeting))

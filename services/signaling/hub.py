@@ -19,7 +19,7 @@ from grpclib.exceptions import GRPCError
 
 from meetmesh.media.internal.v1 import media_grpc, media_pb2
 from meetmesh.signaling.v1 import signaling_pb2 as pb
-from services.kit import TokenBucket, TokenService
+from services.kit import JoinSessions, TokenBucket, TokenService
 from services.kit.turn import turn_credentials
 
 from .config import SignalingSettings
@@ -42,10 +42,12 @@ class Hub:
         redis: aioredis.Redis,
         redis_prefix: str,
         media_channel: Channel,
+        joins: JoinSessions,
     ) -> None:
         self.settings = settings
         self.tokens = tokens
         self.redis = redis
+        self.joins = joins
         self.store = RoomStore(redis, redis_prefix)
         self.redis_prefix = redis_prefix
         self.media_channel = media_channel
@@ -237,6 +239,16 @@ class Hub:
             session = self.sessions.get((meeting, pid))
             if session is not None:
                 session.close("removed")
+            await self.remove_participant(meeting, pid)
+        elif kind in ("participant_left", "participant_denied") and pid:
+            # The meeting ended this presence (its join token is dead already): close the
+            # session and the peer connection, unless the participant has joined again since.
+            session = self.sessions.get((meeting, pid))
+            generation = session.principal.generation if session and session.principal else None
+            if session is not None and await self.joins.is_live(meeting, pid, generation or ""):
+                return
+            if session is not None:
+                session.close("left" if kind == "participant_left" else "denied")
             await self.remove_participant(meeting, pid)
         elif kind == "meeting_ended":
             await self.store.end_meeting(meeting)

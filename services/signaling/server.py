@@ -19,7 +19,7 @@ def build(runtime: Runtime, settings: SignalingSettings | None = None) -> tuple[
     """The spec and the hub (tests reach into it)."""
     settings = settings or SignalingSettings()
     media = channel(settings.media_target or runtime.settings.media.address, runtime.identity("signaling"))
-    hub = Hub(settings, runtime.tokens, runtime.redis, runtime.settings.redis_prefix, media)
+    hub = Hub(settings, runtime.tokens, runtime.redis, runtime.settings.redis_prefix, media, runtime.joins)
     spec = ServiceSpec(
         name="signaling",
         handlers=[SignalingService(hub)],

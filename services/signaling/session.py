@@ -157,6 +157,14 @@ class Session:
         if await store.is_revoked(meeting, pid):
             self.error(PermissionDenied("removed from the meeting"), request.request_id, fatal=True)
             raise SessionClosed
+        if not await hub.joins.is_live(meeting, pid, principal.generation):
+            dead = Unauthenticated(
+                "the join token is no longer valid: the participant left, was removed or denied, "
+                "or the meeting ended; join the meeting again",
+                reason="INVALID_TOKEN",
+            )
+            self.error(dead, request.request_id, fatal=True)
+            raise SessionClosed
         if join.resume_token and await store.resume_owner(join.resume_token) != f"{meeting}/{pid}":
             self.error(Unauthenticated("the resume token is not valid"), request.request_id, fatal=True)
             raise SessionClosed
@@ -351,6 +359,8 @@ class Session:
 
     async def _on_leave(self, request: pb.SignalRequest) -> None:
         self.close("left")
+        if self.principal is not None:  # the token that opened this session dies with it
+            await self.hub.joins.end(self.meeting, self.pid, self.principal.generation)
         await self.hub.remove_participant(self.meeting, self.pid)
 
     async def _on_recording(self, request: pb.SignalRequest) -> None:

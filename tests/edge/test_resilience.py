@@ -4,6 +4,8 @@ websockets server standing in for signaling until the media issue brings it)."""
 from __future__ import annotations
 
 import asyncio
+import gc
+import logging
 import os
 import subprocess
 import sys
@@ -128,3 +130,41 @@ async def test_rtc_upstream_down_is_503_and_other_paths_refused(
     with pytest.raises(InvalidStatus) as other:
         await connect(url + "/elsewhere")
     assert other.value.response.status_code == 403
+
+
+async def test_rtc_client_closing_first_logs_no_error(
+    stack: EdgeStack, make_edge: Callable[..., str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 11: "Task exception was never retrieved ... ClientDisconnected" whenever the client
+    closed first while signaling was still sending."""
+    ended: list[int] = []
+
+    async def chatty(ws: ServerConnection) -> None:  # sends until its peer (the edge) goes
+        try:
+            while True:
+                await ws.send("tick")
+                await asyncio.sleep(0.001)
+        except ConnectionClosed:
+            pass
+        finally:
+            ended.append(1)
+
+    caplog.set_level(logging.WARNING)
+    async with serve(chatty, "127.0.0.1", 0) as server:
+        port = next(iter(server.sockets)).getsockname()[1]
+        url = make_edge(signaling_ws_url=f"ws://127.0.0.1:{port}/rtc").replace("http://", "ws://")
+        for i in range(6):
+            ws = await connect(url + "/rtc")
+            assert await asyncio.wait_for(ws.recv(), 5) == "tick"
+            if i % 2:
+                await ws.close()
+            else:  # gone without a closing handshake
+                ws.transport.abort()
+        await wait_until(lambda: _true(len(ended) == 6), within_s=10)
+    gc.collect()  # "never retrieved" is reported when the task is collected
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == [], [r.getMessage() for r in errors]
+
+
+async def _true(value: bool) -> bool:
+    return value

@@ -12,11 +12,15 @@ from grpclib.client import Channel
 from grpclib.const import Status
 from grpclib.exceptions import GRPCError
 from grpclib.health.v1 import health_grpc, health_pb2
+from grpclib.reflection.v1 import reflection_grpc as reflection_v1_grpc
+from grpclib.reflection.v1 import reflection_pb2 as reflection_v1_pb2
 from grpclib.reflection.v1alpha import reflection_grpc, reflection_pb2
 
 from meetmesh.user.v1 import user_pb2
+from services.kit import ServiceHost
 from services.kit.logs import JsonFormatter, RedactingFilter
-from tests.support import Platform, error_info
+from services.registry import factory
+from tests.support import Platform, error_info, wait_until
 
 
 async def test_health_reflection_and_http_side_port(platform: Platform) -> None:
@@ -42,6 +46,52 @@ async def test_health_reflection_and_http_side_port(platform: Platform) -> None:
         assert "grpc_server_handling_seconds_bucket" in metrics
         jwks = (await http.get("/.well-known/jwks.json")).json()
         assert jwks["keys"][0]["kid"] == platform.runtime.tokens.key.kid
+
+
+@pytest.mark.parametrize("service", ["user", "meeting"])
+async def test_reflection_v1_is_anonymous_like_v1alpha(platform: Platform, service: str) -> None:
+    """Standard tools (grpcurl, buf curl, grpcio) ask v1 first (issue 11: it needed a token)."""
+    stub = reflection_v1_grpc.ServerReflectionStub(platform.channel(service))
+    async with stub.ServerReflectionInfo.open() as stream:
+        await stream.send_message(reflection_v1_pb2.ServerReflectionRequest(list_services=""), end=True)
+        reply = await stream.recv_message()
+    assert reply is not None
+    names = {s.name for s in reply.list_services_response.service}
+    assert f"meetmesh.{service}.v1.{service.capitalize()}Service" in names
+
+
+async def test_grpc_health_follows_readiness_like_healthz(platform: Platform) -> None:
+    """gRPC health said SERVING while /healthz said 503 (issue 11); both now run the same checks."""
+    ready = asyncio.Event()
+
+    async def dependency() -> None:
+        if not ready.is_set():
+            raise ConnectionError("the dependency is down")
+
+    spec = await factory("user")(platform.runtime)
+    spec.readiness = [*spec.readiness, dependency]
+    host = ServiceHost(spec, platform.runtime.tokens, shutdown_grace_s=1.0)
+    await host.start()
+    channel = Channel("127.0.0.1", host.grpc_port)
+    health = health_grpc.HealthStub(channel)
+    serving = health_pb2.HealthCheckResponse.SERVING
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{host.http_port}") as http:
+            for name in ("", "meetmesh.user.v1.UserService"):
+                reply = await health.Check(health_pb2.HealthCheckRequest(service=name))
+                assert reply.status == health_pb2.HealthCheckResponse.NOT_SERVING
+            assert (await http.get("/healthz")).status_code == 503
+            ready.set()
+
+            async def grpc_serving() -> bool:
+                reply = await health.Check(health_pb2.HealthCheckRequest(service=""))
+                return reply.status == serving
+
+            await wait_until(grpc_serving, within_s=5)
+            assert (await http.get("/healthz")).status_code == 200
+    finally:
+        channel.close()
+        await host.stop()
 
 
 async def _raw_unary(channel: Channel, path: str, payload: bytes) -> GRPCError:

@@ -129,7 +129,7 @@ async def test_tracks_of_another_meeting_are_not_visible(rtc: Rtc, watched: Any)
 async def test_grants_are_enforced(rtc: Rtc, watched: tuple[Room, Room]) -> None:
     publisher, _ = watched
     track_id = next(iter(publisher.tracks))
-    token = rtc.token("p-nogrants", grants=[])
+    token = await rtc.token("p-nogrants", grants=[])
     async with RawSession(rtc.signaling_address) as s:
         await s.join(token)
         await s.send(request_id=2, publish=pb.PublishTrack(mid="0", kind=pb.TRACK_KIND_VIDEO))

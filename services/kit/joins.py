@@ -1,0 +1,70 @@
+"""Live join sessions: which generation of each participant a join token may still open.
+
+A join token names a participant and the *generation* of its presence in the meeting (a fresh
+one each time it enters the meeting). The meeting service writes the live generation when it
+issues a token and deletes it at once when the participant leaves, is removed or denied, or the
+meeting ends; signaling (``Join``) and media (``Negotiate``) read it. A token whose generation
+is not the live one is dead, whatever its expiry says, so leaving and joining again cannot seat
+two sessions in one seat.
+
+Redis: ``<prefix>:joins:<meeting>``, a hash participant id -> generation (the whole hash goes when
+the meeting ends). Written by the meeting service, read by signaling and media; each entry lives
+while the participant does (the hash expires a day after its last write).
+"""
+
+from __future__ import annotations
+
+import secrets
+
+import redis.asyncio as aioredis
+
+_TTL_S = 24 * 3600
+
+# KEYS[1]: the meeting's hash. ARGV: participant, generation. Deletes only that generation.
+_END_IF = """
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
+  return redis.call('HDEL', KEYS[1], ARGV[1])
+end
+return 0
+"""
+
+
+class JoinSessions:
+    def __init__(self, redis: aioredis.Redis, prefix: str) -> None:
+        self._redis = redis
+        self._prefix = f"{prefix}:joins"
+        self._end_if = redis.register_script(_END_IF)
+
+    def _key(self, meeting: str) -> str:
+        return f"{self._prefix}:{meeting}"
+
+    async def live(self, meeting: str, participant: str) -> str | None:
+        """The participant's live generation, or None when it is not in the meeting."""
+        value = await self._redis.hget(self._key(meeting), participant)
+        if value is None:
+            return None
+        return value.decode() if isinstance(value, bytes) else str(value)
+
+    async def is_live(self, meeting: str, participant: str, generation: str) -> bool:
+        return bool(generation) and await self.live(meeting, participant) == generation
+
+    async def current_or_start(self, meeting: str, participant: str) -> str:
+        """The live generation, starting a new one when the participant has none."""
+        key = self._key(meeting)
+        fresh = secrets.token_hex(8)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hsetnx(key, participant, fresh)
+            pipe.hget(key, participant)
+            pipe.expire(key, _TTL_S)
+            _, value, _ = await pipe.execute()
+        return value.decode() if isinstance(value, bytes) else str(value)
+
+    async def end(self, meeting: str, participant: str, generation: str | None = None) -> None:
+        """End the participant's presence (only ``generation``'s, when given)."""
+        if generation is None:
+            await self._redis.hdel(self._key(meeting), participant)
+        else:
+            await self._end_if(keys=[self._key(meeting)], args=[participant, generation])
+
+    async def end_meeting(self, meeting: str) -> None:
+        await self._redis.delete(self._key(meeting))

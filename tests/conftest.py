@@ -46,6 +46,26 @@ def redis_url() -> str:
 
 
 @pytest.fixture(scope="session")
+def mongo_url() -> str:
+    """MongoDB (FerretDB started for the session, or ``MEETMESH_TEST_MONGO_URL``)."""
+    return servers.mongo_url()
+
+
+@pytest.fixture
+async def mongo_database(mongo_url: str, run_id: str) -> AsyncIterator[str]:
+    """A MongoDB database of the test's own, dropped at its end."""
+    from pymongo import AsyncMongoClient
+
+    name = f"t{run_id}_{uuid.uuid4().hex[:6]}_ai"
+    yield name
+    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(mongo_url)
+    try:
+        await client.drop_database(name)
+    finally:
+        await client.close()
+
+
+@pytest.fixture(scope="session")
 def run_id() -> str:
     return uuid.uuid4().hex[:8]
 

@@ -10,10 +10,11 @@ role                   server started here                 use an existing one
 =====================  ==================================  ===========================
 relational store       PostgreSQL (Debian's binaries)      ``MEETMESH_TEST_DATABASE_URL``
 cache, queues, pub/sub Redis (Debian's redis-server)       ``MEETMESH_TEST_REDIS_URL``
+AI results, analytics  FerretDB on the PostgreSQL above    ``MEETMESH_TEST_MONGO_URL``
 =====================  ==================================  ===========================
 
-Every test gets its own PostgreSQL schemas and Redis key prefix (see ``tests/conftest.py``), so
-one server serves the whole session.
+Every test gets its own PostgreSQL schemas, Redis key prefix and MongoDB database (see
+``tests/conftest.py``), so one server serves the whole session.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from __future__ import annotations
 import os
 import threading
 
-from services.stack import ManagedServer, PostgresServer, RedisServer
+from services.stack import FerretDBServer, ManagedServer, PostgresServer, RedisServer
 
 _lock = threading.Lock()
 _running: dict[str, ManagedServer] = {}
@@ -47,6 +48,18 @@ def postgres_url() -> str:
 
 def redis_url() -> str:
     return os.environ.get("MEETMESH_TEST_REDIS_URL") or _server("redis", RedisServer).url
+
+
+def mongo_url() -> str:
+    """MongoDB for the session: FerretDB on the session's PostgreSQL (started on first use)."""
+    url = os.environ.get("MEETMESH_TEST_MONGO_URL")
+    if url:
+        return url
+    with _lock:
+        server = _running.get("ferretdb")
+    if server is None:
+        server = register("ferretdb", FerretDBServer(postgres()).start())
+    return server.url
 
 
 def register(name: str, server: ManagedServer) -> ManagedServer:

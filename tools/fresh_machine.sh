@@ -34,10 +34,13 @@ if [ ! -x "$ROOTFS/usr/bin/node" ]; then
   ln -sf ../lib/node_modules/npm/bin/npx-cli.js "$ROOTFS/usr/bin/npx"
 fi
 cp /etc/resolv.conf "$ROOTFS/etc/resolv.conf"
+# this machine kind's extra certificate authorities (its registries are reached through them)
+mkdir -p "$ROOTFS/usr/local/share/ca-certificates"
+cp -a /usr/local/share/ca-certificates/. "$ROOTFS/usr/local/share/ca-certificates/" 2>/dev/null || true
 [ -d /etc/pip.conf ] || cp /etc/pip.conf "$ROOTFS/etc/pip.conf" 2>/dev/null || true
 for fs in proc sys dev dev/pts; do mountpoint -q "$ROOTFS/$fs" || mount --bind "/$fs" "$ROOTFS/$fs"; done
 trap 'for fs in dev/pts dev sys proc; do umount -l "$ROOTFS/$fs" 2>/dev/null || true; done' EXIT
-chroot "$ROOTFS" bash -c 'dpkg --configure -a >/dev/null 2>&1; command -v java >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openjdk-17-jdk-headless maven >/dev/null)'
+chroot "$ROOTFS" bash -c 'update-ca-certificates >/dev/null 2>&1; dpkg --configure -a >/dev/null 2>&1; command -v java >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openjdk-17-jdk-headless maven >/dev/null)'
 
 # a clean clone of the committed HEAD, with shared/ beside it
 WORK=$ROOTFS/work

@@ -18,8 +18,9 @@ class AiServiceOptions(BaseModel):
     triton_workdir: Path = Path("./var/triton")
     triton_metrics_port: int = Field(default=8002, ge=0, le=65535)
     inference_timeout_s: float = Field(default=30.0, gt=0)
-    # Results: "relational" (the service's database) or a mongodb:// URL.
-    results_store: str = "relational"
+    # The MongoDB database of results and analytics, when MEETMESH_MONGO_URL is set (otherwise
+    # they live in the service's relational database).
+    mongo_database: str = Field(default="meetmesh_ai", pattern=r"^[A-Za-z0-9_-]{1,63}$")
     # A final caption's synthetic-voice score at or above this raises an alert for the host.
     synthetic_alert_threshold: float = Field(default=0.8, ge=0, le=1)
     interim_every_s: float = Field(default=1.0, gt=0)

@@ -34,7 +34,7 @@ from services.kit import InvalidArgument
 
 from .audio import SAMPLE_RATE, StreamResampler, pcm_samples
 from .inference import VAD_CONTEXT, InferenceClient
-from .models import AnalysisEvent, Segment
+from .models import SPOKE, Activity, AnalysisEvent, Segment
 from .segmentation import WINDOW, Segmenter, SpeechEnded, SpeechStarted
 from .store import ResultsStore
 from .vision import analyze_faces, decode_image
@@ -247,6 +247,16 @@ class _Session:
         text_task = self.client.transcribe(audio) if self.config.captions else _no_text()
         score_task = self.client.synthetic_score(audio) if self.config.synthetic_voice else _no_score()
         text, score = await asyncio.gather(text_task, score_task)
+        await self.store.add_activity(
+            Activity(
+                uuid.uuid4().hex,
+                self.meeting_id,
+                self.participant_id,
+                SPOKE,
+                self.started_at + timedelta(milliseconds=utterance.start // 16),
+                (utterance.end - utterance.start) // 16,
+            )
+        )
         segment_name = ""
         if text:
             segment = Segment(

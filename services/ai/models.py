@@ -37,6 +37,28 @@ class AnalysisEvent:
     create_time: datetime
 
 
+# What an activity records (see ``Activity``).
+JOINED = "joined"
+LEFT = "left"
+TRACK_PUBLISHED = "track_published"
+SPOKE = "spoke"
+ACTIVITY_KINDS = (JOINED, LEFT, TRACK_PUBLISHED, SPOKE)
+
+
+@dataclass(frozen=True)
+class Activity:
+    """One thing a participant did in a meeting, for the meeting's analytics: joined or left the
+    room, published a track, or spoke (one utterance, ``duration_ms`` long)."""
+
+    id: str
+    meeting_id: str
+    participant_id: str
+    kind: str  # one of ACTIVITY_KINDS
+    at: datetime
+    duration_ms: int = 0  # SPOKE: the utterance's length
+    detail: str = ""  # TRACK_PUBLISHED: "audio" or "video"
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(schema=SCHEMA)
 
@@ -67,3 +89,17 @@ class EventRow(Base):
     create_time: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (Index("ix_events_meeting_time", "meeting_id", "create_time"),)
+
+
+class ActivityRow(Base):
+    __tablename__ = "meeting_activities"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    meeting_id: Mapped[str] = mapped_column(String(64))
+    participant_id: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    duration_ms: Mapped[int] = mapped_column(Integer)
+    detail: Mapped[str] = mapped_column(String(32))
+
+    __table_args__ = (Index("ix_activities_meeting_at", "meeting_id", "at", "id"),)

@@ -7,6 +7,7 @@ from pathlib import Path
 from services.kit import Runtime, ServiceSpec, Unavailable
 from services.kit.logs import get_logger
 
+from .activity import ActivityRecorder
 from .config import AiSettings
 from .inference import InferenceClient
 from .live import LiveAnalysis, LiveOptions
@@ -46,15 +47,14 @@ async def create(runtime: Runtime) -> ServiceSpec:
     client = InferenceClient(triton_url, opts.inference_timeout_s)
 
     store: ResultsStore
-    if opts.results_store == "relational":
-        db = runtime.database("ai")
-        await db.migrate(MIGRATIONS)
-        store = RelationalResultsStore(db)
-    else:
-        mongo = MongoResultsStore(opts.results_store)
-        await mongo.ensure_indexes()
-        store = mongo
-        on_stop.append(mongo.close)
+    if settings.mongo_url:
+        store = MongoResultsStore(settings.mongo_url, opts.mongo_database, settings.store_timeout_s)
+    else:  # the embedded default
+        store = RelationalResultsStore(runtime.database("ai"), MIGRATIONS)
+    await store.start()
+    recorder = ActivityRecorder(runtime.redis, settings.redis_prefix, store)
+    on_start.append(recorder.start)
+    on_stop.extend([recorder.stop, store.close])
     access = MeetingAccess(settings.meeting.address)
     live = LiveAnalysis(
         client,
@@ -84,6 +84,6 @@ async def create(runtime: Runtime) -> ServiceSpec:
         handlers=handlers,
         on_start=on_start,
         on_stop=[close, *on_stop],
-        readiness=[triton_ready],
+        readiness=[store.ping, triton_ready],
         is_revoked=runtime.revocations.is_revoked,
     )

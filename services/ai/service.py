@@ -3,24 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
+from datetime import datetime
+from typing import Any, cast
 
-from google.protobuf import duration_pb2
+from google.protobuf import duration_pb2, timestamp_pb2
 from grpclib.server import Stream
 
 from meetmesh.ai.internal.v1 import analysis_stream_grpc
 from meetmesh.ai.internal.v1 import analysis_stream_pb2 as stream_pb2
 from meetmesh.ai.v1 import ai_grpc, ai_pb2
-from services.kit import PermissionDenied, current_principal
+from services.kit import InvalidArgument, PermissionDenied, current_principal
 from services.kit.pagination import page_size
 
-from . import transcript
+from . import insights, transcript
 from .audio import SAMPLE_RATE, decode_file
-from .inference import InferenceClient
+from .inference import EMOTIONS, InferenceClient
 from .live import LiveAnalysis, emotion_proto
 from .meetings import MeetingAccess
 from .model_admin import ModelAdmin, VersionState, parse_version_name
-from .models import Segment
+from .models import JOINED, LEFT, SPOKE, TRACK_PUBLISHED, Activity, Segment
 from .offline import analyze_audio
 from .store import ResultsStore
 from .vision import analyze_faces, decode_image
@@ -45,6 +46,48 @@ def segment_message(s: Segment) -> ai_pb2.TranscriptSegment:
         end_offset=_duration(s.end_ms),
         text=s.text,
         synthetic_score=s.synthetic_score,
+    )
+
+
+_ACTIVITY_KINDS = {
+    JOINED: ai_pb2.MeetingActivity.KIND_JOINED,
+    LEFT: ai_pb2.MeetingActivity.KIND_LEFT,
+    TRACK_PUBLISHED: ai_pb2.MeetingActivity.KIND_TRACK_PUBLISHED,
+    SPOKE: ai_pb2.MeetingActivity.KIND_SPOKE,
+}
+
+
+def _timestamp(when: datetime) -> timestamp_pb2.Timestamp:
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromDatetime(when)
+    return stamp
+
+
+def _emotion(name: str) -> ai_pb2.Emotion:
+    return cast(ai_pb2.Emotion, ai_pb2.Emotion.Value(f"EMOTION_{name.upper()}"))
+
+
+def activity_message(a: Activity) -> ai_pb2.MeetingActivity:
+    return ai_pb2.MeetingActivity(
+        name=f"meetings/{a.meeting_id}/activities/{a.id}",
+        participant=f"meetings/{a.meeting_id}/participants/{a.participant_id}",
+        kind=_ACTIVITY_KINDS.get(a.kind, ai_pb2.MeetingActivity.KIND_UNSPECIFIED),
+        time=_timestamp(a.at),
+        duration=_duration(a.duration_ms) if a.kind == SPOKE else None,
+        track_kind=a.detail if a.kind == TRACK_PUBLISHED else "",
+    )
+
+
+def participant_insights(meeting_id: str, t: insights.ParticipantTotals) -> ai_pb2.ParticipantInsights:
+    return ai_pb2.ParticipantInsights(
+        participant=f"meetings/{meeting_id}/participants/{t.participant_id}",
+        speaking_time=_duration(t.speaking_ms),
+        utterance_count=t.utterances,
+        join_count=t.joins,
+        leave_count=t.leaves,
+        published_track_count=t.tracks_published,
+        first_join_time=_timestamp(t.first_join) if t.first_join else None,
+        last_leave_time=_timestamp(t.last_leave) if t.last_leave else None,
     )
 
 
@@ -152,6 +195,57 @@ class AnalysisService(ai_grpc.AnalysisServiceBase):
                 content_type="text/plain", content=transcript.to_text(segments)
             )
         await stream.send_message(reply)
+
+    async def GetMeetingInsights(
+        self, stream: Stream[ai_pb2.GetMeetingInsightsRequest, ai_pb2.GetMeetingInsightsResponse]
+    ) -> None:
+        request = await stream.recv_message()
+        assert request is not None
+        meeting_id = request.name.split("/")[1]
+        interval_s = request.emotion_interval.seconds if request.HasField("emotion_interval") else 60
+        if request.emotion_interval.nanos:
+            raise InvalidArgument([("emotion_interval", "must be whole seconds")])
+        await self.access.check(meeting_id, current_principal())
+        totals = insights.participant_totals([a async for a in self.store.activities(meeting_id)])
+        timeline = insights.emotion_timeline(
+            await self.store.list_events(meeting_id, insights.EMOTION_EVENT), interval_s
+        )
+        await stream.send_message(
+            ai_pb2.GetMeetingInsightsResponse(
+                insights=ai_pb2.MeetingInsights(
+                    name=f"meetings/{meeting_id}/insights",
+                    participants=[participant_insights(meeting_id, t) for t in totals],
+                    emotion_timeline=[
+                        ai_pb2.EmotionInterval(
+                            start_time=_timestamp(start),
+                            counts=[
+                                ai_pb2.EmotionCount(emotion=_emotion(name), count=counts[name])
+                                for name in EMOTIONS
+                                if counts[name]
+                            ],
+                        )
+                        for start, counts in timeline
+                    ],
+                    emotion_interval=duration_pb2.Duration(seconds=interval_s),
+                )
+            )
+        )
+
+    async def ListMeetingActivities(
+        self, stream: Stream[ai_pb2.ListMeetingActivitiesRequest, ai_pb2.ListMeetingActivitiesResponse]
+    ) -> None:
+        request = await stream.recv_message()
+        assert request is not None
+        meeting_id = request.parent.split("/")[1]
+        await self.access.check(meeting_id, current_principal())
+        activities, token = await self.store.list_activities(
+            meeting_id, page_size(request.page_size), request.page_token
+        )
+        await stream.send_message(
+            ai_pb2.ListMeetingActivitiesResponse(
+                meeting_activities=[activity_message(a) for a in activities], next_page_token=token
+            )
+        )
 
     async def ListModels(self, stream: Stream[ai_pb2.ListModelsRequest, ai_pb2.ListModelsResponse]) -> None:
         await stream.recv_message()

@@ -30,6 +30,7 @@ from .errors import (
     ResourceExhausted,
     Unauthenticated,
     Unavailable,
+    outage,
 )
 from .joins import JoinSessions
 from .logs import configure as configure_logging
@@ -72,6 +73,7 @@ __all__ = [
     "current_policy",
     "current_principal",
     "downstream_timeout",
+    "outage",
     "redact",
     "validate",
 ]

@@ -45,6 +45,11 @@ class PlatformSettings(BaseSettings):
     database_url: str = "sqlite+aiosqlite:///./var/meetmesh.db"
     redis_url: str = "memory://"
     redis_prefix: str = "mm"
+    # MongoDB (``mongodb://...``) for AI results and meeting analytics; empty: the relational store.
+    mongo_url: str = ""
+    # How long a call waits for a store (PostgreSQL, Redis, MongoDB) that does not answer before it
+    # fails with UNAVAILABLE: connecting, and choosing a MongoDB server.
+    store_timeout_s: float = Field(default=3.0, gt=0, le=60)
     # Prepended to each service's PostgreSQL schema name (several platforms in one database).
     schema_prefix: str = ""
     # Where signing keys live (created on first use; never committed).

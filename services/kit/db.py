@@ -49,7 +49,15 @@ def is_sqlite(url: str) -> bool:
 class Database:
     """An engine and session factory for one service's schema."""
 
-    def __init__(self, url: str, service: str, *, schema_prefix: str = "", pool_size: int = 20) -> None:
+    def __init__(
+        self,
+        url: str,
+        service: str,
+        *,
+        schema_prefix: str = "",
+        pool_size: int = 20,
+        connect_timeout_s: float = 3.0,
+    ) -> None:
         self.url = url
         self.service = service
         self.sqlite = is_sqlite(url)
@@ -63,7 +71,10 @@ class Database:
             # A fixed pool: calls beyond it wait for a connection (cheap) rather than opening and
             # closing overflow connections (expensive). No pre-ping (a round trip per checkout): a
             # connection found dead fails its call with UNAVAILABLE and is replaced.
+            # A database that went away fails calls fast (connect timeout) and is used again, with
+            # no restart, once it is back: broken connections are dropped as they fail.
             kwargs.update(pool_size=pool_size, max_overflow=0, pool_timeout=10, pool_recycle=1800)
+            kwargs["connect_args"] = {"timeout": connect_timeout_s}
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)

@@ -11,8 +11,11 @@
      +-- FailedPrecondition          FAILED_PRECONDITION
      +-- Aborted                     ABORTED
      +-- ResourceExhausted           RESOURCE_EXHAUSTED, with RetryInfo
-     +-- Unavailable                 UNAVAILABLE
+     +-- Unavailable                 UNAVAILABLE, with RetryInfo (a store or service is down)
      +-- Internal                    INTERNAL
+
+Store outages need no handler code: ``outage`` recognises the drivers' connection errors (asyncpg
+and SQLAlchemy, redis-py, PyMongo) and the kit's method wrapper answers them as ``Unavailable``.
 
 Handlers raise these; ``to_grpc_error`` (called only by the kit's method wrapper) turns one into a
 ``GRPCError`` whose details are a ``google.rpc.Status`` with ``ErrorInfo`` (domain "meetmesh.io",
@@ -129,13 +132,73 @@ class ResourceExhausted(MeetmeshError):
 
 
 class Unavailable(MeetmeshError):
+    """Something the call needs is down (a store, another service); retrying later may work."""
+
     status = Status.UNAVAILABLE
     default_reason = "DEPENDENCY_UNAVAILABLE"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after_s: float = 1.0,
+        reason: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message, reason=reason, metadata=metadata)
+        self.retry_after_s = max(0.0, retry_after_s)
+
+    def details(self) -> list[Any]:
+        seconds = math.ceil(self.retry_after_s)
+        retry = error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(seconds=seconds))
+        return [*super().details(), retry]
 
 
 class Internal(MeetmeshError):
     status = Status.INTERNAL
     default_reason = "INTERNAL"
+
+
+# SQLSTATE classes of a lost or refused database connection: 08 (connection exception) and 57P
+# (operator intervention: admin or crash shutdown, cannot connect now).
+_OUTAGE_SQLSTATES = ("08", "57P")
+
+
+def _driver_outages() -> tuple[type[BaseException], ...]:
+    import pymongo.errors
+    import redis.exceptions
+    import sqlalchemy.exc
+
+    return (
+        OSError,  # includes ConnectionError (refused, reset) and TimeoutError
+        redis.exceptions.ConnectionError,
+        redis.exceptions.TimeoutError,
+        sqlalchemy.exc.OperationalError,
+        sqlalchemy.exc.InterfaceError,
+        sqlalchemy.exc.DisconnectionError,
+        sqlalchemy.exc.TimeoutError,  # no pooled connection came free in time
+        pymongo.errors.ConnectionFailure,  # AutoReconnect, NetworkTimeout, ServerSelectionTimeoutError
+    )
+
+
+_OUTAGES: tuple[type[BaseException], ...] | None = None
+
+
+def outage(exc: BaseException, retry_after_s: float = 1.0) -> Unavailable | None:
+    """``Unavailable`` (with RetryInfo) when ``exc`` says a store is unreachable, else None."""
+    global _OUTAGES
+    if _OUTAGES is None:
+        _OUTAGES = _driver_outages()
+    lost = isinstance(exc, _OUTAGES)
+    if not lost:
+        import sqlalchemy.exc
+
+        if isinstance(exc, sqlalchemy.exc.DBAPIError):
+            sqlstate = str(getattr(exc.orig, "sqlstate", "") or "")
+            lost = exc.connection_invalidated or sqlstate.startswith(_OUTAGE_SQLSTATES)
+    if not lost:
+        return None
+    return Unavailable("a store is unavailable; retry later", retry_after_s=retry_after_s)
 
 
 def to_grpc_error(error: MeetmeshError) -> GRPCError:

@@ -14,7 +14,7 @@ import redis.asyncio as aioredis
 _shared_fake: Any = None
 
 
-def create_redis(url: str) -> aioredis.Redis:
+def create_redis(url: str, connect_timeout_s: float = 3.0) -> aioredis.Redis:
     """A client for ``url``; ``memory://`` gives the process-wide in-process server."""
     global _shared_fake
     if url.startswith("memory://"):
@@ -24,7 +24,7 @@ def create_redis(url: str) -> aioredis.Redis:
             _shared_fake = fakeredis.FakeServer()
         client: aioredis.Redis = fakeredis.FakeAsyncRedis(server=_shared_fake)
         return client
-    return aioredis.Redis.from_url(url, health_check_interval=30, socket_connect_timeout=5)
+    return aioredis.Redis.from_url(url, health_check_interval=30, socket_connect_timeout=connect_timeout_s)
 
 
 def key(prefix: str, service: str, *parts: str) -> str:

@@ -51,7 +51,7 @@ class Runtime:
     @property
     def redis(self) -> aioredis.Redis:
         if self._redis is None:
-            self._redis = create_redis(self.settings.redis_url)
+            self._redis = create_redis(self.settings.redis_url, self.settings.store_timeout_s)
         return self._redis
 
     @property
@@ -77,6 +77,7 @@ class Runtime:
                 schema_prefix=self.settings.schema_prefix
                 if self.schema_prefix is None
                 else self.schema_prefix,
+                connect_timeout_s=self.settings.store_timeout_s,
             )
         return self._databases[service]
 

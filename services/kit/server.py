@@ -48,6 +48,7 @@ from .errors import (
     ResourceExhausted,
     Unauthenticated,
     Unavailable,
+    outage,
     to_grpc_error,
 )
 from .metrics import MethodMetrics, ServerMetrics
@@ -79,21 +80,6 @@ _CARDINALITY = {
     Cardinality.STREAM_UNARY: "client_stream",
     Cardinality.STREAM_STREAM: "bidi_stream",
 }
-
-
-def _unavailable_errors() -> tuple[type[BaseException], ...]:
-    import redis.exceptions
-    import sqlalchemy.exc
-
-    return (
-        ConnectionError,
-        OSError,
-        redis.exceptions.ConnectionError,
-        redis.exceptions.TimeoutError,
-        sqlalchemy.exc.OperationalError,
-        sqlalchemy.exc.InterfaceError,
-        sqlalchemy.exc.DisconnectionError,
-    )
 
 
 class BoundedProtoCodec(ProtoCodec):
@@ -358,14 +344,15 @@ class ServiceHost:
             except (asyncio.CancelledError, StreamTerminatedError, StreamClosedError):
                 code = "CANCELLED"  # the client went away (or its deadline passed)
                 raise
-            except _UNAVAILABLE as exc:
-                code = "UNAVAILABLE"
-                log.warning(
-                    "dependency unavailable",
-                    extra={"method": method_name, "error": type(exc).__name__},
-                )
-                raise to_grpc_error(Unavailable("a dependency is unavailable; retry later")) from None
-            except Exception:
+            except Exception as exc:
+                unavailable = outage(exc)
+                if unavailable is not None:
+                    code = "UNAVAILABLE"
+                    log.warning(
+                        "dependency unavailable",
+                        extra={"method": method_name, "error": type(exc).__name__},
+                    )
+                    raise to_grpc_error(unavailable) from None
                 code = "INTERNAL"
                 log.exception("unhandled error", extra={"method": method_name})
                 raise to_grpc_error(Internal("internal error")) from None
@@ -399,6 +386,3 @@ class ServiceHost:
         labels = _labels.get()
         if labels is not None:
             self._children(labels).msg_sent.inc()
-
-
-_UNAVAILABLE = _unavailable_errors()

@@ -4,12 +4,14 @@ Every server runs under a folder of the project's own, on a port of its own; not
 machine-wide service. See ``docs/stores.md`` for which server plays which role where.
 """
 
+from .ferretdb import FerretDBServer
 from .postgres import PostgresServer
 from .redis import RedisServer
 from .servers import ManagedServer, MissingPrerequisite, ServerFailed, StackError, free_port
 from .stack import Stack
 
 __all__ = [
+    "FerretDBServer",
     "ManagedServer",
     "MissingPrerequisite",
     "PostgresServer",

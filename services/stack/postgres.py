@@ -30,8 +30,11 @@ def postgres_bin() -> Path:
 class PostgresServer(ManagedServer):
     name = "postgres"
 
-    def __init__(self, root: Path | None = None, port: int = 0) -> None:
+    def __init__(self, root: Path | None = None, port: int = 0, durable: bool = False) -> None:
         super().__init__(root, port)
+        # durable: a commit is in the WAL when it returns, so a killed server loses no committed
+        # data (crash tests); otherwise commits are flushed in the background, which is faster.
+        self.durable = durable
         self.bin = postgres_bin()
         self.run_as = unprivileged_user("postgres")
 
@@ -90,7 +93,7 @@ class PostgresServer(ManagedServer):
             "-c", "max_connections=300",
             # a test and development cluster: durability is not what it is for
             "-c", "fsync=off",
-            "-c", "synchronous_commit=off",
+            "-c", f"synchronous_commit={'on' if self.durable else 'off'}",
             "-c", "full_page_writes=off",
         ]  # fmt: skip
 

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .ferretdb import FerretDBServer
 from .postgres import PostgresServer
 from .redis import RedisServer
 from .servers import ManagedServer, project_root
@@ -41,8 +42,14 @@ class Stack:
                 "redis", lambda: RedisServer(self.root / "redis", stack_port("redis"), persistent=True)
             )
             self.env.update({"MEETMESH_DATABASE_URL": pg.url, "MEETMESH_REDIS_URL": redis.url})
-            # Each further role (FerretDB for MongoDB, SeaweedFS for S3) starts here and adds the
-            # settings that point the services at it.
+            assert isinstance(pg, PostgresServer)
+            mongo = self._start(
+                "ferretdb",
+                lambda: FerretDBServer(pg, self.root / "ferretdb", stack_port("ferretdb")),
+            )
+            self.env["MEETMESH_MONGO_URL"] = mongo.url
+            # Each further role (SeaweedFS for S3) starts here and adds the settings that point
+            # the services at it.
         except BaseException:
             self.stop()
             raise

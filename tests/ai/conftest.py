@@ -132,12 +132,19 @@ class AiPlatform:
 
 @pytest.fixture
 async def ai(
-    triton: BundledTriton, model_repository: Path, keys_dir: Path, run_id: str
+    triton: BundledTriton,
+    model_repository: Path,
+    keys_dir: Path,
+    run_id: str,
+    mongo_url: str,
+    mongo_database: str,
 ) -> AsyncIterator[AiPlatform]:
-    """The ai service over real gRPC, on PostgreSQL and Redis, served by the session's Triton."""
+    """The ai service over real gRPC, results on FerretDB (MongoDB), on PostgreSQL and Redis,
+    served by the session's Triton."""
     settings = AiTestSettings(
         database_url=PG_URL,
         redis_url=REDIS_URL,
+        mongo_url=mongo_url,
         redis_prefix=f"mmtest:{run_id}:{uuid.uuid4().hex[:6]}",
         keys_dir=keys_dir,
         shutdown_grace_s=2.0,
@@ -147,6 +154,7 @@ async def ai(
             triton_url=triton.url,
             stream_idle_timeout_s=3.0,
             inference_timeout_s=20.0,
+            mongo_database=mongo_database,
         ),
     )
     runtime = Runtime(settings, schema_prefix=f"t{run_id}_{uuid.uuid4().hex[:6]}_")
@@ -169,9 +177,15 @@ async def ai(
 
 @pytest.fixture
 async def meeting_platform(
-    triton: BundledTriton, model_repository: Path, keys_dir: Path, run_id: str
+    triton: BundledTriton,
+    model_repository: Path,
+    keys_dir: Path,
+    run_id: str,
+    mongo_url: str,
+    mongo_database: str,
 ) -> AsyncIterator[Platform]:
-    """User, meeting and ai services on PostgreSQL/Redis, the ai service on the session's Triton."""
+    """User, meeting and ai services on PostgreSQL/Redis, the ai service on the session's Triton
+    with its results on FerretDB (MongoDB)."""
     stores = {
         "kind": "real",
         "database_url": PG_URL,
@@ -180,11 +194,13 @@ async def meeting_platform(
         "redis_prefix": f"mmtest:{run_id}:{uuid.uuid4().hex[:6]}",
     }
     base = make_settings(stores, keys_dir).model_dump()
+    base["mongo_url"] = mongo_url
     base["ai_svc"] = AiServiceOptions(
         model_repository=model_repository,
         manage_triton=False,
         triton_url=triton.url,
         stream_idle_timeout_s=3.0,
+        mongo_database=mongo_database,
     )
     settings = AiTestSettings(**base)
     platform = Platform(settings, stores, Runtime(settings, schema_prefix=stores["schema_prefix"]))  # type: ignore[arg-type]

@@ -1,5 +1,6 @@
-"""Meeting transcripts: stored by live streams, visible exactly like their meeting, exported as text
-and WebVTT; plus the pure pieces (segmentation, resampling, export formats)."""
+"""Meeting transcripts: stored by live streams (in MongoDB: FerretDB), visible exactly like their
+meeting, exported as text and WebVTT; plus the pure pieces (segmentation, resampling, export
+formats)."""
 
 from __future__ import annotations
 
@@ -67,6 +68,21 @@ async def test_transcript_follows_meeting_visibility_and_exports(meeting_platfor
     )
     assert text.content_type == "text/plain"
     assert len(text.content.splitlines()) == 2
+
+    # Each utterance also counts as speaking time in the meeting's analytics.
+    activities = await stub.ListMeetingActivities(
+        ai_pb2.ListMeetingActivitiesRequest(parent=meeting.name), metadata=host.metadata
+    )
+    spoke = [a for a in activities.meeting_activities if a.kind == ai_pb2.MeetingActivity.KIND_SPOKE]
+    assert len(spoke) >= 2
+    assert {a.participant for a in spoke} == {joined.participant.name}
+    assert all(a.duration.ToMilliseconds() > 300 for a in spoke)
+    insights = await stub.GetMeetingInsights(
+        ai_pb2.GetMeetingInsightsRequest(name=f"{meeting.name}/insights"), metadata=host.metadata
+    )
+    speaker = insights.insights.participants[0]
+    assert speaker.participant == joined.participant.name
+    assert speaker.speaking_time.ToMilliseconds() == sum(a.duration.ToMilliseconds() for a in spoke)
 
     with pytest.raises(GRPCError) as caught:
         await stub.ListTranscriptSegments(

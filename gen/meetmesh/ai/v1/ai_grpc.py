@@ -14,6 +14,7 @@ import google.api.annotations_pb2
 import google.api.field_behavior_pb2
 import google.api.resource_pb2
 import google.protobuf.duration_pb2
+import google.protobuf.timestamp_pb2
 import meetmesh.options.v1.options_pb2
 import meetmesh.ai.v1.ai_pb2
 
@@ -34,6 +35,14 @@ class AnalysisServiceBase(abc.ABC):
 
     @abc.abstractmethod
     async def ExportTranscript(self, stream: 'grpclib.server.Stream[meetmesh.ai.v1.ai_pb2.ExportTranscriptRequest, meetmesh.ai.v1.ai_pb2.ExportTranscriptResponse]') -> None:
+        pass
+
+    @abc.abstractmethod
+    async def GetMeetingInsights(self, stream: 'grpclib.server.Stream[meetmesh.ai.v1.ai_pb2.GetMeetingInsightsRequest, meetmesh.ai.v1.ai_pb2.GetMeetingInsightsResponse]') -> None:
+        pass
+
+    @abc.abstractmethod
+    async def ListMeetingActivities(self, stream: 'grpclib.server.Stream[meetmesh.ai.v1.ai_pb2.ListMeetingActivitiesRequest, meetmesh.ai.v1.ai_pb2.ListMeetingActivitiesResponse]') -> None:
         pass
 
     @abc.abstractmethod
@@ -77,6 +86,18 @@ class AnalysisServiceBase(abc.ABC):
                 grpclib.const.Cardinality.UNARY_UNARY,
                 meetmesh.ai.v1.ai_pb2.ExportTranscriptRequest,
                 meetmesh.ai.v1.ai_pb2.ExportTranscriptResponse,
+            ),
+            '/meetmesh.ai.v1.AnalysisService/GetMeetingInsights': grpclib.const.Handler(
+                self.GetMeetingInsights,
+                grpclib.const.Cardinality.UNARY_UNARY,
+                meetmesh.ai.v1.ai_pb2.GetMeetingInsightsRequest,
+                meetmesh.ai.v1.ai_pb2.GetMeetingInsightsResponse,
+            ),
+            '/meetmesh.ai.v1.AnalysisService/ListMeetingActivities': grpclib.const.Handler(
+                self.ListMeetingActivities,
+                grpclib.const.Cardinality.UNARY_UNARY,
+                meetmesh.ai.v1.ai_pb2.ListMeetingActivitiesRequest,
+                meetmesh.ai.v1.ai_pb2.ListMeetingActivitiesResponse,
             ),
             '/meetmesh.ai.v1.AnalysisService/ListModels': grpclib.const.Handler(
                 self.ListModels,
@@ -131,6 +152,18 @@ class AnalysisServiceStub:
             '/meetmesh.ai.v1.AnalysisService/ExportTranscript',
             meetmesh.ai.v1.ai_pb2.ExportTranscriptRequest,
             meetmesh.ai.v1.ai_pb2.ExportTranscriptResponse,
+        )
+        self.GetMeetingInsights = grpclib.client.UnaryUnaryMethod(
+            channel,
+            '/meetmesh.ai.v1.AnalysisService/GetMeetingInsights',
+            meetmesh.ai.v1.ai_pb2.GetMeetingInsightsRequest,
+            meetmesh.ai.v1.ai_pb2.GetMeetingInsightsResponse,
+        )
+        self.ListMeetingActivities = grpclib.client.UnaryUnaryMethod(
+            channel,
+            '/meetmesh.ai.v1.AnalysisService/ListMeetingActivities',
+            meetmesh.ai.v1.ai_pb2.ListMeetingActivitiesRequest,
+            meetmesh.ai.v1.ai_pb2.ListMeetingActivitiesResponse,
         )
         self.ListModels = grpclib.client.UnaryUnaryMethod(
             channel,

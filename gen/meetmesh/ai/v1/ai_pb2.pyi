@@ -5,6 +5,7 @@ from google.api import annotations_pb2 as _annotations_pb2
 from google.api import field_behavior_pb2 as _field_behavior_pb2
 from google.api import resource_pb2 as _resource_pb2
 from google.protobuf import duration_pb2 as _duration_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from meetmesh.options.v1 import options_pb2 as _options_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
@@ -153,6 +154,114 @@ class ExportTranscriptResponse(_message.Message):
     content_type: str
     content: str
     def __init__(self, content_type: _Optional[str] = ..., content: _Optional[str] = ...) -> None: ...
+
+class MeetingInsights(_message.Message):
+    __slots__ = ("name", "participants", "emotion_timeline", "emotion_interval")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PARTICIPANTS_FIELD_NUMBER: _ClassVar[int]
+    EMOTION_TIMELINE_FIELD_NUMBER: _ClassVar[int]
+    EMOTION_INTERVAL_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    participants: _containers.RepeatedCompositeFieldContainer[ParticipantInsights]
+    emotion_timeline: _containers.RepeatedCompositeFieldContainer[EmotionInterval]
+    emotion_interval: _duration_pb2.Duration
+    def __init__(self, name: _Optional[str] = ..., participants: _Optional[_Iterable[_Union[ParticipantInsights, _Mapping]]] = ..., emotion_timeline: _Optional[_Iterable[_Union[EmotionInterval, _Mapping]]] = ..., emotion_interval: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+
+class ParticipantInsights(_message.Message):
+    __slots__ = ("participant", "speaking_time", "utterance_count", "join_count", "leave_count", "published_track_count", "first_join_time", "last_leave_time")
+    PARTICIPANT_FIELD_NUMBER: _ClassVar[int]
+    SPEAKING_TIME_FIELD_NUMBER: _ClassVar[int]
+    UTTERANCE_COUNT_FIELD_NUMBER: _ClassVar[int]
+    JOIN_COUNT_FIELD_NUMBER: _ClassVar[int]
+    LEAVE_COUNT_FIELD_NUMBER: _ClassVar[int]
+    PUBLISHED_TRACK_COUNT_FIELD_NUMBER: _ClassVar[int]
+    FIRST_JOIN_TIME_FIELD_NUMBER: _ClassVar[int]
+    LAST_LEAVE_TIME_FIELD_NUMBER: _ClassVar[int]
+    participant: str
+    speaking_time: _duration_pb2.Duration
+    utterance_count: int
+    join_count: int
+    leave_count: int
+    published_track_count: int
+    first_join_time: _timestamp_pb2.Timestamp
+    last_leave_time: _timestamp_pb2.Timestamp
+    def __init__(self, participant: _Optional[str] = ..., speaking_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., utterance_count: _Optional[int] = ..., join_count: _Optional[int] = ..., leave_count: _Optional[int] = ..., published_track_count: _Optional[int] = ..., first_join_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_leave_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class EmotionInterval(_message.Message):
+    __slots__ = ("start_time", "counts")
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    COUNTS_FIELD_NUMBER: _ClassVar[int]
+    start_time: _timestamp_pb2.Timestamp
+    counts: _containers.RepeatedCompositeFieldContainer[EmotionCount]
+    def __init__(self, start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., counts: _Optional[_Iterable[_Union[EmotionCount, _Mapping]]] = ...) -> None: ...
+
+class EmotionCount(_message.Message):
+    __slots__ = ("emotion", "count")
+    EMOTION_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    emotion: Emotion
+    count: int
+    def __init__(self, emotion: _Optional[_Union[Emotion, str]] = ..., count: _Optional[int] = ...) -> None: ...
+
+class MeetingActivity(_message.Message):
+    __slots__ = ("name", "participant", "kind", "time", "duration", "track_kind")
+    class Kind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        KIND_UNSPECIFIED: _ClassVar[MeetingActivity.Kind]
+        KIND_JOINED: _ClassVar[MeetingActivity.Kind]
+        KIND_LEFT: _ClassVar[MeetingActivity.Kind]
+        KIND_TRACK_PUBLISHED: _ClassVar[MeetingActivity.Kind]
+        KIND_SPOKE: _ClassVar[MeetingActivity.Kind]
+    KIND_UNSPECIFIED: MeetingActivity.Kind
+    KIND_JOINED: MeetingActivity.Kind
+    KIND_LEFT: MeetingActivity.Kind
+    KIND_TRACK_PUBLISHED: MeetingActivity.Kind
+    KIND_SPOKE: MeetingActivity.Kind
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PARTICIPANT_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    DURATION_FIELD_NUMBER: _ClassVar[int]
+    TRACK_KIND_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    participant: str
+    kind: MeetingActivity.Kind
+    time: _timestamp_pb2.Timestamp
+    duration: _duration_pb2.Duration
+    track_kind: str
+    def __init__(self, name: _Optional[str] = ..., participant: _Optional[str] = ..., kind: _Optional[_Union[MeetingActivity.Kind, str]] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., track_kind: _Optional[str] = ...) -> None: ...
+
+class GetMeetingInsightsRequest(_message.Message):
+    __slots__ = ("name", "emotion_interval")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    EMOTION_INTERVAL_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    emotion_interval: _duration_pb2.Duration
+    def __init__(self, name: _Optional[str] = ..., emotion_interval: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+
+class GetMeetingInsightsResponse(_message.Message):
+    __slots__ = ("insights",)
+    INSIGHTS_FIELD_NUMBER: _ClassVar[int]
+    insights: MeetingInsights
+    def __init__(self, insights: _Optional[_Union[MeetingInsights, _Mapping]] = ...) -> None: ...
+
+class ListMeetingActivitiesRequest(_message.Message):
+    __slots__ = ("parent", "page_size", "page_token")
+    PARENT_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    parent: str
+    page_size: int
+    page_token: str
+    def __init__(self, parent: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListMeetingActivitiesResponse(_message.Message):
+    __slots__ = ("meeting_activities", "next_page_token")
+    MEETING_ACTIVITIES_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    meeting_activities: _containers.RepeatedCompositeFieldContainer[MeetingActivity]
+    next_page_token: str
+    def __init__(self, meeting_activities: _Optional[_Iterable[_Union[MeetingActivity, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class Model(_message.Message):
     __slots__ = ("name", "versions")

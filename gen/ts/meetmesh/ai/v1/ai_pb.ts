@@ -8,8 +8,8 @@ import { file_buf_validate_validate } from "../../../buf/validate/validate_pb";
 import { file_google_api_annotations } from "../../../google/api/annotations_pb";
 import { file_google_api_field_behavior } from "../../../google/api/field_behavior_pb";
 import { file_google_api_resource } from "../../../google/api/resource_pb";
-import type { Duration } from "@bufbuild/protobuf/wkt";
-import { file_google_protobuf_duration } from "@bufbuild/protobuf/wkt";
+import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_duration, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import { file_meetmesh_options_v1_options } from "../../options/v1/options_pb";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -17,7 +17,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file meetmesh/ai/v1/ai.proto.
  */
 export const file_meetmesh_ai_v1_ai: GenFile = /*@__PURE__*/
-  fileDesc("ChdtZWV0bWVzaC9haS92MS9haS5wcm90bxIObWVldG1lc2guYWkudjEixAIKEVRyYW5zY3JpcHRTZWdtZW50EhIKBG5hbWUYASABKAlCBOJBAQMSFQoHc3BlYWtlchgCIAEoCUIE4kEBAxI1CgxzdGFydF9vZmZzZXQYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CBOJBAQMSMwoKZW5kX29mZnNldBgEIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIE4kEBAxIWCgR0ZXh0GAUgASgJQgjiQQEDoLsYARIdCg9zeW50aGV0aWNfc2NvcmUYBiABKAJCBOJBAQM6YepBXgogYWkubWVldG1lc2guaW8vVHJhbnNjcmlwdFNlZ21lbnQSOm1lZXRpbmdzL3ttZWV0aW5nfS90cmFuc2NyaXB0U2VnbWVudHMve3RyYW5zY3JpcHRfc2VnbWVudH0icQoLRmFjZUVtb3Rpb24SKAoDYm94GAEgASgLMhsubWVldG1lc2guYWkudjEuQm91bmRpbmdCb3gSKAoHZW1vdGlvbhgCIAEoDjIXLm1lZXRtZXNoLmFpLnYxLkVtb3Rpb24SDgoGc2NvcmVzGAMgAygCIkIKC0JvdW5kaW5nQm94EgkKAXgYASABKAUSCQoBeRgCIAEoBRINCgV3aWR0aBgDIAEoBRIOCgZoZWlnaHQYBCABKAUiOgoTQW5hbHl6ZUF1ZGlvUmVxdWVzdBIjCgVhdWRpbxgBIAEoDEIU4kEBArpICXoHEAEYgICACKC7GAEieAoUQW5hbHl6ZUF1ZGlvUmVzcG9uc2USMwoIc2VnbWVudHMYASADKAsyIS5tZWV0bWVzaC5haS52MS5UcmFuc2NyaXB0U2VnbWVudBIrCghkdXJhdGlvbhgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiI6ChNBbmFseXplSW1hZ2VSZXF1ZXN0EiMKBWltYWdlGAEgASgMQhTiQQECukgJegcQARiAgIAEoLsYASJCChRBbmFseXplSW1hZ2VSZXNwb25zZRIqCgVmYWNlcxgBIAMoCzIbLm1lZXRtZXNoLmFpLnYxLkZhY2VFbW90aW9uIn8KHUxpc3RUcmFuc2NyaXB0U2VnbWVudHNSZXF1ZXN0EisKBnBhcmVudBgBIAEoCUIb4kEBArpIFHISMhBebWVldGluZ3MvW14vXSskEh0KCXBhZ2Vfc2l6ZRgCIAEoBUIKukgHGgUY6AcoABISCgpwYWdlX3Rva2VuGAMgASgJInkKHkxpc3RUcmFuc2NyaXB0U2VnbWVudHNSZXNwb25zZRI+ChN0cmFuc2NyaXB0X3NlZ21lbnRzGAEgAygLMiEubWVldG1lc2guYWkudjEuVHJhbnNjcmlwdFNlZ21lbnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIosBChdFeHBvcnRUcmFuc2NyaXB0UmVxdWVzdBI0CgRuYW1lGAEgASgJQibiQQECukgfch0yG15tZWV0aW5ncy9bXi9dKy90cmFuc2NyaXB0JBI6CgZmb3JtYXQYAiABKA4yIC5tZWV0bWVzaC5haS52MS5UcmFuc2NyaXB0Rm9ybWF0Qgi6SAWCAQIQASJHChhFeHBvcnRUcmFuc2NyaXB0UmVzcG9uc2USFAoMY29udGVudF90eXBlGAEgASgJEhUKB2NvbnRlbnQYAiABKAlCBKC7GAEiRQoFTW9kZWwSDAoEbmFtZRgBIAEoCRIuCgh2ZXJzaW9ucxgCIAMoCzIcLm1lZXRtZXNoLmFpLnYxLk1vZGVsVmVyc2lvbiJeCgxNb2RlbFZlcnNpb24SDAoEbmFtZRgBIAEoCRIwCgVzdGF0ZRgCIAEoDjIhLm1lZXRtZXNoLmFpLnYxLk1vZGVsVmVyc2lvblN0YXRlEg4KBnJlYXNvbhgDIAEoCSITChFMaXN0TW9kZWxzUmVxdWVzdCI7ChJMaXN0TW9kZWxzUmVzcG9uc2USJQoGbW9kZWxzGAEgAygLMhUubWVldG1lc2guYWkudjEuTW9kZWwiZQoXTG9hZE1vZGVsVmVyc2lvblJlcXVlc3QSSgoEbmFtZRgBIAEoCUI84kEBArpINXIzMjFebW9kZWxzL1tBLVphLXowLTlfLi1dKy92ZXJzaW9ucy9bMS05XVswLTldezAsOH0kIkAKGExvYWRNb2RlbFZlcnNpb25SZXNwb25zZRIkCgVtb2RlbBgBIAEoCzIVLm1lZXRtZXNoLmFpLnYxLk1vZGVsImcKGVVubG9hZE1vZGVsVmVyc2lvblJlcXVlc3QSSgoEbmFtZRgBIAEoCUI84kEBArpINXIzMjFebW9kZWxzL1tBLVphLXowLTlfLi1dKy92ZXJzaW9ucy9bMS05XVswLTldezAsOH0kIkIKGlVubG9hZE1vZGVsVmVyc2lvblJlc3BvbnNlEiQKBW1vZGVsGAEgASgLMhUubWVldG1lc2guYWkudjEuTW9kZWwiTgoZR2V0TW9kZWxTdGF0aXN0aWNzUmVxdWVzdBIxCgRuYW1lGAEgASgJQiPiQQECukgcchoyGF5tb2RlbHMvW0EtWmEtejAtOV8uLV0rJCJWChpHZXRNb2RlbFN0YXRpc3RpY3NSZXNwb25zZRI4Cgh2ZXJzaW9ucxgBIAMoCzImLm1lZXRtZXNoLmFpLnYxLk1vZGVsVmVyc2lvblN0YXRpc3RpY3Mi8AEKFk1vZGVsVmVyc2lvblN0YXRpc3RpY3MSDAoEbmFtZRgBIAEoCRIVCg1zdWNjZXNzX2NvdW50GAIgASgDEhUKDWZhaWx1cmVfY291bnQYAyABKAMSFwoPZXhlY3V0aW9uX2NvdW50GAQgASgDEhcKD2luZmVyZW5jZV9jb3VudBgFIAEoAxIyCg9tZWFuX3F1ZXVlX3RpbWUYBiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SNAoRbWVhbl9jb21wdXRlX3RpbWUYByABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24qqwEKB0Vtb3Rpb24SFwoTRU1PVElPTl9VTlNQRUNJRklFRBAAEhEKDUVNT1RJT05fQU5HUlkQARITCg9FTU9USU9OX0RJU0dVU1QQAhIQCgxFTU9USU9OX0ZFQVIQAxIRCg1FTU9USU9OX0hBUFBZEAQSDwoLRU1PVElPTl9TQUQQBRIUChBFTU9USU9OX1NVUlBSSVNFEAYSEwoPRU1PVElPTl9ORVVUUkFMEAcqbwoQVHJhbnNjcmlwdEZvcm1hdBIhCh1UUkFOU0NSSVBUX0ZPUk1BVF9VTlNQRUNJRklFRBAAEhoKFlRSQU5TQ1JJUFRfRk9STUFUX1RFWFQQARIcChhUUkFOU0NSSVBUX0ZPUk1BVF9XRUJWVFQQAirAAQoRTW9kZWxWZXJzaW9uU3RhdGUSIwofTU9ERUxfVkVSU0lPTl9TVEFURV9VTlNQRUNJRklFRBAAEiMKH01PREVMX1ZFUlNJT05fU1RBVEVfVU5BVkFJTEFCTEUQARIfChtNT0RFTF9WRVJTSU9OX1NUQVRFX0xPQURJTkcQAhIdChlNT0RFTF9WRVJTSU9OX1NUQVRFX1JFQURZEAMSIQodTU9ERUxfVkVSU0lPTl9TVEFURV9VTkxPQURJTkcQBDKyCQoPQW5hbHlzaXNTZXJ2aWNlEn0KDEFuYWx5emVBdWRpbxIjLm1lZXRtZXNoLmFpLnYxLkFuYWx5emVBdWRpb1JlcXVlc3QaJC5tZWV0bWVzaC5haS52MS5BbmFseXplQXVkaW9SZXNwb25zZSIiorsYAggCgtPkkwIWOgEqIhEvdjEvYXVkaW86YW5hbHl6ZRJ+CgxBbmFseXplSW1hZ2USIy5tZWV0bWVzaC5haS52MS5BbmFseXplSW1hZ2VSZXF1ZXN0GiQubWVldG1lc2guYWkudjEuQW5hbHl6ZUltYWdlUmVzcG9uc2UiI6K7GAIIAoLT5JMCFzoBKiISL3YxL2ltYWdlczphbmFseXplErEBChZMaXN0VHJhbnNjcmlwdFNlZ21lbnRzEi0ubWVldG1lc2guYWkudjEuTGlzdFRyYW5zY3JpcHRTZWdtZW50c1JlcXVlc3QaLi5tZWV0bWVzaC5haS52MS5MaXN0VHJhbnNjcmlwdFNlZ21lbnRzUmVzcG9uc2UiOKK7GAIIA4LT5JMCLBIqL3YxL3twYXJlbnQ9bWVldGluZ3MvKn0vdHJhbnNjcmlwdFNlZ21lbnRzEpwBChBFeHBvcnRUcmFuc2NyaXB0EicubWVldG1lc2guYWkudjEuRXhwb3J0VHJhbnNjcmlwdFJlcXVlc3QaKC5tZWV0bWVzaC5haS52MS5FeHBvcnRUcmFuc2NyaXB0UmVzcG9uc2UiNaK7GAIIA4LT5JMCKRInL3YxL3tuYW1lPW1lZXRpbmdzLyovdHJhbnNjcmlwdH06ZXhwb3J0Em0KCkxpc3RNb2RlbHMSIS5tZWV0bWVzaC5haS52MS5MaXN0TW9kZWxzUmVxdWVzdBoiLm1lZXRtZXNoLmFpLnYxLkxpc3RNb2RlbHNSZXNwb25zZSIYorsYAggFgtPkkwIMEgovdjEvbW9kZWxzEpsBChBMb2FkTW9kZWxWZXJzaW9uEicubWVldG1lc2guYWkudjEuTG9hZE1vZGVsVmVyc2lvblJlcXVlc3QaKC5tZWV0bWVzaC5haS52MS5Mb2FkTW9kZWxWZXJzaW9uUmVzcG9uc2UiNKK7GAIIBYLT5JMCKDoBKiIjL3YxL3tuYW1lPW1vZGVscy8qL3ZlcnNpb25zLyp9OmxvYWQSowEKElVubG9hZE1vZGVsVmVyc2lvbhIpLm1lZXRtZXNoLmFpLnYxLlVubG9hZE1vZGVsVmVyc2lvblJlcXVlc3QaKi5tZWV0bWVzaC5haS52MS5VbmxvYWRNb2RlbFZlcnNpb25SZXNwb25zZSI2orsYAggFgtPkkwIqOgEqIiUvdjEve25hbWU9bW9kZWxzLyovdmVyc2lvbnMvKn06dW5sb2FkEpkBChJHZXRNb2RlbFN0YXRpc3RpY3MSKS5tZWV0bWVzaC5haS52MS5HZXRNb2RlbFN0YXRpc3RpY3NSZXF1ZXN0GioubWVldG1lc2guYWkudjEuR2V0TW9kZWxTdGF0aXN0aWNzUmVzcG9uc2UiLKK7GAIIBYLT5JMCIBIeL3YxL3tuYW1lPW1vZGVscy8qfS9zdGF0aXN0aWNzYgZwcm90bzM", [file_buf_validate_validate, file_google_api_annotations, file_google_api_field_behavior, file_google_api_resource, file_google_protobuf_duration, file_meetmesh_options_v1_options]);
+  fileDesc("ChdtZWV0bWVzaC9haS92MS9haS5wcm90bxIObWVldG1lc2guYWkudjEixAIKEVRyYW5zY3JpcHRTZWdtZW50EhIKBG5hbWUYASABKAlCBOJBAQMSFQoHc3BlYWtlchgCIAEoCUIE4kEBAxI1CgxzdGFydF9vZmZzZXQYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CBOJBAQMSMwoKZW5kX29mZnNldBgEIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIE4kEBAxIWCgR0ZXh0GAUgASgJQgjiQQEDoLsYARIdCg9zeW50aGV0aWNfc2NvcmUYBiABKAJCBOJBAQM6YepBXgogYWkubWVldG1lc2guaW8vVHJhbnNjcmlwdFNlZ21lbnQSOm1lZXRpbmdzL3ttZWV0aW5nfS90cmFuc2NyaXB0U2VnbWVudHMve3RyYW5zY3JpcHRfc2VnbWVudH0icQoLRmFjZUVtb3Rpb24SKAoDYm94GAEgASgLMhsubWVldG1lc2guYWkudjEuQm91bmRpbmdCb3gSKAoHZW1vdGlvbhgCIAEoDjIXLm1lZXRtZXNoLmFpLnYxLkVtb3Rpb24SDgoGc2NvcmVzGAMgAygCIkIKC0JvdW5kaW5nQm94EgkKAXgYASABKAUSCQoBeRgCIAEoBRINCgV3aWR0aBgDIAEoBRIOCgZoZWlnaHQYBCABKAUiOgoTQW5hbHl6ZUF1ZGlvUmVxdWVzdBIjCgVhdWRpbxgBIAEoDEIU4kEBArpICXoHEAEYgICACKC7GAEieAoUQW5hbHl6ZUF1ZGlvUmVzcG9uc2USMwoIc2VnbWVudHMYASADKAsyIS5tZWV0bWVzaC5haS52MS5UcmFuc2NyaXB0U2VnbWVudBIrCghkdXJhdGlvbhgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiI6ChNBbmFseXplSW1hZ2VSZXF1ZXN0EiMKBWltYWdlGAEgASgMQhTiQQECukgJegcQARiAgIAEoLsYASJCChRBbmFseXplSW1hZ2VSZXNwb25zZRIqCgVmYWNlcxgBIAMoCzIbLm1lZXRtZXNoLmFpLnYxLkZhY2VFbW90aW9uIn8KHUxpc3RUcmFuc2NyaXB0U2VnbWVudHNSZXF1ZXN0EisKBnBhcmVudBgBIAEoCUIb4kEBArpIFHISMhBebWVldGluZ3MvW14vXSskEh0KCXBhZ2Vfc2l6ZRgCIAEoBUIKukgHGgUY6AcoABISCgpwYWdlX3Rva2VuGAMgASgJInkKHkxpc3RUcmFuc2NyaXB0U2VnbWVudHNSZXNwb25zZRI+ChN0cmFuc2NyaXB0X3NlZ21lbnRzGAEgAygLMiEubWVldG1lc2guYWkudjEuVHJhbnNjcmlwdFNlZ21lbnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIosBChdFeHBvcnRUcmFuc2NyaXB0UmVxdWVzdBI0CgRuYW1lGAEgASgJQibiQQECukgfch0yG15tZWV0aW5ncy9bXi9dKy90cmFuc2NyaXB0JBI6CgZmb3JtYXQYAiABKA4yIC5tZWV0bWVzaC5haS52MS5UcmFuc2NyaXB0Rm9ybWF0Qgi6SAWCAQIQASJHChhFeHBvcnRUcmFuc2NyaXB0UmVzcG9uc2USFAoMY29udGVudF90eXBlGAEgASgJEhUKB2NvbnRlbnQYAiABKAlCBKC7GAEitQIKD01lZXRpbmdJbnNpZ2h0cxISCgRuYW1lGAEgASgJQgTiQQEDEj8KDHBhcnRpY2lwYW50cxgCIAMoCzIjLm1lZXRtZXNoLmFpLnYxLlBhcnRpY2lwYW50SW5zaWdodHNCBOJBAQMSPwoQZW1vdGlvbl90aW1lbGluZRgDIAMoCzIfLm1lZXRtZXNoLmFpLnYxLkVtb3Rpb25JbnRlcnZhbEIE4kEBAxI5ChBlbW90aW9uX2ludGVydmFsGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uQgTiQQEDOlHqQU4KHmFpLm1lZXRtZXNoLmlvL01lZXRpbmdJbnNpZ2h0cxIbbWVldGluZ3Mve21lZXRpbmd9L2luc2lnaHRzMg9tZWV0aW5nSW5zaWdodHMipwIKE1BhcnRpY2lwYW50SW5zaWdodHMSEwoLcGFydGljaXBhbnQYASABKAkSMAoNc3BlYWtpbmdfdGltZRgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIXCg91dHRlcmFuY2VfY291bnQYAyABKAUSEgoKam9pbl9jb3VudBgEIAEoBRITCgtsZWF2ZV9jb3VudBgFIAEoBRIdChVwdWJsaXNoZWRfdHJhY2tfY291bnQYBiABKAUSMwoPZmlyc3Rfam9pbl90aW1lGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIzCg9sYXN0X2xlYXZlX3RpbWUYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIm8KD0Vtb3Rpb25JbnRlcnZhbBIuCgpzdGFydF90aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCgZjb3VudHMYAiADKAsyHC5tZWV0bWVzaC5haS52MS5FbW90aW9uQ291bnQiRwoMRW1vdGlvbkNvdW50EigKB2Vtb3Rpb24YASABKA4yFy5tZWV0bWVzaC5haS52MS5FbW90aW9uEg0KBWNvdW50GAIgASgFIq4DCg9NZWV0aW5nQWN0aXZpdHkSEgoEbmFtZRgBIAEoCUIE4kEBAxIZCgtwYXJ0aWNpcGFudBgCIAEoCUIE4kEBAxI4CgRraW5kGAMgASgOMiQubWVldG1lc2guYWkudjEuTWVldGluZ0FjdGl2aXR5LktpbmRCBOJBAQMSLgoEdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBOJBAQMSMQoIZHVyYXRpb24YBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CBOJBAQMSGAoKdHJhY2tfa2luZBgGIAEoCUIE4kEBAyJmCgRLaW5kEhQKEEtJTkRfVU5TUEVDSUZJRUQQABIPCgtLSU5EX0pPSU5FRBABEg0KCUtJTkRfTEVGVBACEhgKFEtJTkRfVFJBQ0tfUFVCTElTSEVEEAMSDgoKS0lORF9TUE9LRRAEOk3qQUoKHmFpLm1lZXRtZXNoLmlvL01lZXRpbmdBY3Rpdml0eRIobWVldGluZ3Mve21lZXRpbmd9L2FjdGl2aXRpZXMve2FjdGl2aXR5fSKVAQoZR2V0TWVldGluZ0luc2lnaHRzUmVxdWVzdBIyCgRuYW1lGAEgASgJQiTiQQECukgdchsyGV5tZWV0aW5ncy9bXi9dKy9pbnNpZ2h0cyQSRAoQZW1vdGlvbl9pbnRlcnZhbBgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIPukgMqgEJIgMIkBwyAggBIk8KGkdldE1lZXRpbmdJbnNpZ2h0c1Jlc3BvbnNlEjEKCGluc2lnaHRzGAEgASgLMh8ubWVldG1lc2guYWkudjEuTWVldGluZ0luc2lnaHRzInsKHExpc3RNZWV0aW5nQWN0aXZpdGllc1JlcXVlc3QSKwoGcGFyZW50GAEgASgJQhviQQECukgUchIyEF5tZWV0aW5ncy9bXi9dKyQSGgoJcGFnZV9zaXplGAIgASgFQge6SAQaAigAEhIKCnBhZ2VfdG9rZW4YAyABKAkidQodTGlzdE1lZXRpbmdBY3Rpdml0aWVzUmVzcG9uc2USOwoSbWVldGluZ19hY3Rpdml0aWVzGAEgAygLMh8ubWVldG1lc2guYWkudjEuTWVldGluZ0FjdGl2aXR5EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJFCgVNb2RlbBIMCgRuYW1lGAEgASgJEi4KCHZlcnNpb25zGAIgAygLMhwubWVldG1lc2guYWkudjEuTW9kZWxWZXJzaW9uIl4KDE1vZGVsVmVyc2lvbhIMCgRuYW1lGAEgASgJEjAKBXN0YXRlGAIgASgOMiEubWVldG1lc2guYWkudjEuTW9kZWxWZXJzaW9uU3RhdGUSDgoGcmVhc29uGAMgASgJIhMKEUxpc3RNb2RlbHNSZXF1ZXN0IjsKEkxpc3RNb2RlbHNSZXNwb25zZRIlCgZtb2RlbHMYASADKAsyFS5tZWV0bWVzaC5haS52MS5Nb2RlbCJlChdMb2FkTW9kZWxWZXJzaW9uUmVxdWVzdBJKCgRuYW1lGAEgASgJQjziQQECukg1cjMyMV5tb2RlbHMvW0EtWmEtejAtOV8uLV0rL3ZlcnNpb25zL1sxLTldWzAtOV17MCw4fSQiQAoYTG9hZE1vZGVsVmVyc2lvblJlc3BvbnNlEiQKBW1vZGVsGAEgASgLMhUubWVldG1lc2guYWkudjEuTW9kZWwiZwoZVW5sb2FkTW9kZWxWZXJzaW9uUmVxdWVzdBJKCgRuYW1lGAEgASgJQjziQQECukg1cjMyMV5tb2RlbHMvW0EtWmEtejAtOV8uLV0rL3ZlcnNpb25zL1sxLTldWzAtOV17MCw4fSQiQgoaVW5sb2FkTW9kZWxWZXJzaW9uUmVzcG9uc2USJAoFbW9kZWwYASABKAsyFS5tZWV0bWVzaC5haS52MS5Nb2RlbCJOChlHZXRNb2RlbFN0YXRpc3RpY3NSZXF1ZXN0EjEKBG5hbWUYASABKAlCI+JBAQK6SBxyGjIYXm1vZGVscy9bQS1aYS16MC05Xy4tXSskIlYKGkdldE1vZGVsU3RhdGlzdGljc1Jlc3BvbnNlEjgKCHZlcnNpb25zGAEgAygLMiYubWVldG1lc2guYWkudjEuTW9kZWxWZXJzaW9uU3RhdGlzdGljcyLwAQoWTW9kZWxWZXJzaW9uU3RhdGlzdGljcxIMCgRuYW1lGAEgASgJEhUKDXN1Y2Nlc3NfY291bnQYAiABKAMSFQoNZmFpbHVyZV9jb3VudBgDIAEoAxIXCg9leGVjdXRpb25fY291bnQYBCABKAMSFwoPaW5mZXJlbmNlX2NvdW50GAUgASgDEjIKD21lYW5fcXVldWVfdGltZRgGIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhI0ChFtZWFuX2NvbXB1dGVfdGltZRgHIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiqrAQoHRW1vdGlvbhIXChNFTU9USU9OX1VOU1BFQ0lGSUVEEAASEQoNRU1PVElPTl9BTkdSWRABEhMKD0VNT1RJT05fRElTR1VTVBACEhAKDEVNT1RJT05fRkVBUhADEhEKDUVNT1RJT05fSEFQUFkQBBIPCgtFTU9USU9OX1NBRBAFEhQKEEVNT1RJT05fU1VSUFJJU0UQBhITCg9FTU9USU9OX05FVVRSQUwQBypvChBUcmFuc2NyaXB0Rm9ybWF0EiEKHVRSQU5TQ1JJUFRfRk9STUFUX1VOU1BFQ0lGSUVEEAASGgoWVFJBTlNDUklQVF9GT1JNQVRfVEVYVBABEhwKGFRSQU5TQ1JJUFRfRk9STUFUX1dFQlZUVBACKsABChFNb2RlbFZlcnNpb25TdGF0ZRIjCh9NT0RFTF9WRVJTSU9OX1NUQVRFX1VOU1BFQ0lGSUVEEAASIwofTU9ERUxfVkVSU0lPTl9TVEFURV9VTkFWQUlMQUJMRRABEh8KG01PREVMX1ZFUlNJT05fU1RBVEVfTE9BRElORxACEh0KGU1PREVMX1ZFUlNJT05fU1RBVEVfUkVBRFkQAxIhCh1NT0RFTF9WRVJTSU9OX1NUQVRFX1VOTE9BRElORxAEMvcLCg9BbmFseXNpc1NlcnZpY2USfQoMQW5hbHl6ZUF1ZGlvEiMubWVldG1lc2guYWkudjEuQW5hbHl6ZUF1ZGlvUmVxdWVzdBokLm1lZXRtZXNoLmFpLnYxLkFuYWx5emVBdWRpb1Jlc3BvbnNlIiKiuxgCCAKC0+STAhY6ASoiES92MS9hdWRpbzphbmFseXplEn4KDEFuYWx5emVJbWFnZRIjLm1lZXRtZXNoLmFpLnYxLkFuYWx5emVJbWFnZVJlcXVlc3QaJC5tZWV0bWVzaC5haS52MS5BbmFseXplSW1hZ2VSZXNwb25zZSIjorsYAggCgtPkkwIXOgEqIhIvdjEvaW1hZ2VzOmFuYWx5emUSsQEKFkxpc3RUcmFuc2NyaXB0U2VnbWVudHMSLS5tZWV0bWVzaC5haS52MS5MaXN0VHJhbnNjcmlwdFNlZ21lbnRzUmVxdWVzdBouLm1lZXRtZXNoLmFpLnYxLkxpc3RUcmFuc2NyaXB0U2VnbWVudHNSZXNwb25zZSI4orsYAggDgtPkkwIsEiovdjEve3BhcmVudD1tZWV0aW5ncy8qfS90cmFuc2NyaXB0U2VnbWVudHMSnAEKEEV4cG9ydFRyYW5zY3JpcHQSJy5tZWV0bWVzaC5haS52MS5FeHBvcnRUcmFuc2NyaXB0UmVxdWVzdBooLm1lZXRtZXNoLmFpLnYxLkV4cG9ydFRyYW5zY3JpcHRSZXNwb25zZSI1orsYAggDgtPkkwIpEicvdjEve25hbWU9bWVldGluZ3MvKi90cmFuc2NyaXB0fTpleHBvcnQSmQEKEkdldE1lZXRpbmdJbnNpZ2h0cxIpLm1lZXRtZXNoLmFpLnYxLkdldE1lZXRpbmdJbnNpZ2h0c1JlcXVlc3QaKi5tZWV0bWVzaC5haS52MS5HZXRNZWV0aW5nSW5zaWdodHNSZXNwb25zZSIsorsYAggDgtPkkwIgEh4vdjEve25hbWU9bWVldGluZ3MvKi9pbnNpZ2h0c30SpgEKFUxpc3RNZWV0aW5nQWN0aXZpdGllcxIsLm1lZXRtZXNoLmFpLnYxLkxpc3RNZWV0aW5nQWN0aXZpdGllc1JlcXVlc3QaLS5tZWV0bWVzaC5haS52MS5MaXN0TWVldGluZ0FjdGl2aXRpZXNSZXNwb25zZSIworsYAggDgtPkkwIkEiIvdjEve3BhcmVudD1tZWV0aW5ncy8qfS9hY3Rpdml0aWVzEm0KCkxpc3RNb2RlbHMSIS5tZWV0bWVzaC5haS52MS5MaXN0TW9kZWxzUmVxdWVzdBoiLm1lZXRtZXNoLmFpLnYxLkxpc3RNb2RlbHNSZXNwb25zZSIYorsYAggFgtPkkwIMEgovdjEvbW9kZWxzEpsBChBMb2FkTW9kZWxWZXJzaW9uEicubWVldG1lc2guYWkudjEuTG9hZE1vZGVsVmVyc2lvblJlcXVlc3QaKC5tZWV0bWVzaC5haS52MS5Mb2FkTW9kZWxWZXJzaW9uUmVzcG9uc2UiNKK7GAIIBYLT5JMCKDoBKiIjL3YxL3tuYW1lPW1vZGVscy8qL3ZlcnNpb25zLyp9OmxvYWQSowEKElVubG9hZE1vZGVsVmVyc2lvbhIpLm1lZXRtZXNoLmFpLnYxLlVubG9hZE1vZGVsVmVyc2lvblJlcXVlc3QaKi5tZWV0bWVzaC5haS52MS5VbmxvYWRNb2RlbFZlcnNpb25SZXNwb25zZSI2orsYAggFgtPkkwIqOgEqIiUvdjEve25hbWU9bW9kZWxzLyovdmVyc2lvbnMvKn06dW5sb2FkEpkBChJHZXRNb2RlbFN0YXRpc3RpY3MSKS5tZWV0bWVzaC5haS52MS5HZXRNb2RlbFN0YXRpc3RpY3NSZXF1ZXN0GioubWVldG1lc2guYWkudjEuR2V0TW9kZWxTdGF0aXN0aWNzUmVzcG9uc2UiLKK7GAIIBYLT5JMCIBIeL3YxL3tuYW1lPW1vZGVscy8qfS9zdGF0aXN0aWNzYgZwcm90bzM", [file_buf_validate_validate, file_google_api_annotations, file_google_api_field_behavior, file_google_api_resource, file_google_protobuf_duration, file_google_protobuf_timestamp, file_meetmesh_options_v1_options]);
 
 /**
  * One utterance recognised in speech.
@@ -363,6 +363,390 @@ export const ExportTranscriptResponseSchema: GenMessage<ExportTranscriptResponse
   messageDesc(file_meetmesh_ai_v1_ai, 10);
 
 /**
+ * What a meeting's participants did, summed up (speaking time, presence, emotions over time).
+ *
+ * @generated from message meetmesh.ai.v1.MeetingInsights
+ */
+export type MeetingInsights = Message<"meetmesh.ai.v1.MeetingInsights"> & {
+  /**
+   * `meetings/{meeting}/insights`.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * One entry per participant seen, most speaking time first.
+   *
+   * @generated from field: repeated meetmesh.ai.v1.ParticipantInsights participants = 2;
+   */
+  participants: ParticipantInsights[];
+
+  /**
+   * Faces seen per emotion, one entry per `emotion_interval` that has any, oldest first.
+   *
+   * @generated from field: repeated meetmesh.ai.v1.EmotionInterval emotion_timeline = 3;
+   */
+  emotionTimeline: EmotionInterval[];
+
+  /**
+   * The width of each `emotion_timeline` entry.
+   *
+   * @generated from field: google.protobuf.Duration emotion_interval = 4;
+   */
+  emotionInterval?: Duration | undefined;
+};
+
+/**
+ * Describes the message meetmesh.ai.v1.MeetingInsights.
+ * Use `create(MeetingInsightsSchema)` to create a new message.
+ */
+export const MeetingInsightsSchema: GenMessage<MeetingInsights> = /*@__PURE__*/
+  messageDesc(file_meetmesh_ai_v1_ai, 11);
+
+/**
+ * One participant's share of a meeting.
+ *
+ * @generated from message meetmesh.ai.v1.ParticipantInsights
+ */
+export type ParticipantInsights = Message<"meetmesh.ai.v1.ParticipantInsights"> & {
+  /**
+   * `meetings/{meeting}/participants/{participant}`.
+   *
+   * @generated from field: string participant = 1;
+   */
+  participant: string;
+
+  /**
+   * Total length of the participant's utterances (voice activity).
+   *
+   * @generated from field: google.protobuf.Duration speaking_time = 2;
+   */
+  speakingTime?: Duration | undefined;
+
+  /**
+   * How many utterances.
+   *
+   * @generated from field: int32 utterance_count = 3;
+   */
+  utteranceCount: number;
+
+  /**
+   * How many times the participant joined the room (reconnecting counts again).
+   *
+   * @generated from field: int32 join_count = 4;
+   */
+  joinCount: number;
+
+  /**
+   * How many times the participant left the room.
+   *
+   * @generated from field: int32 leave_count = 5;
+   */
+  leaveCount: number;
+
+  /**
+   * How many tracks the participant published.
+   *
+   * @generated from field: int32 published_track_count = 6;
+   */
+  publishedTrackCount: number;
+
+  /**
+   * When the participant first joined the room; unset if never seen joining.
+   *
+   * @generated from field: google.protobuf.Timestamp first_join_time = 7;
+   */
+  firstJoinTime?: Timestamp | undefined;
+
+  /**
+   * When the participant last left the room; unset if never seen leaving.
+   *
+   * @generated from field: google.protobuf.Timestamp last_leave_time = 8;
+   */
+  lastLeaveTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message meetmesh.ai.v1.ParticipantInsights.
+ * Use `create(ParticipantInsightsSchema)` to create a new message.
+ */
+export const ParticipantInsightsSchema: GenMessage<ParticipantInsights> = /*@__PURE__*/
+  messageDesc(file_meetmesh_ai_v1_ai, 12);
+
+/**
+ * Faces seen per emotion in one interval of a meeting.
+ *
+ * @generated from message meetmesh.ai.v1.EmotionInterval
+ */
+export type EmotionInterval = Message<"meetmesh.ai.v1.EmotionInterval"> & {
+  /**
+   * Start of the interval.
+   *
+   * @generated from field: google.protobuf.Timestamp start_time = 1;
+   */
+  startTime?: Timestamp | undefined;
+
+  /**
+   * Faces per emotion, only emotions seen, in the order of `Emotion`.
+   *
+   * @generated from field: repeated meetmesh.ai.v1.EmotionCount counts = 2;
+   */
+  counts: EmotionCount[];
+};
+
+/**
+ * Describes the message meetmesh.ai.v1.EmotionInterval.
+ * Use `create(EmotionIntervalSchema)` to create a new message.
+ */
+export const EmotionIntervalSchema: GenMessage<EmotionInterval> = /*@__PURE__*/
+  messageDesc(file_meetmesh_ai_v1_ai, 13);
+
+/**
+ * How many faces showed one emotion.
+ *
+ * @generated from message meetmesh.ai.v1.EmotionCount
+ */
+export type EmotionCount = Message<"meetmesh.ai.v1.EmotionCount"> & {
+  /**
+   * The emotion.
+   *
+   * @generated from field: meetmesh.ai.v1.Emotion emotion = 1;
+   */
+  emotion: Emotion;
+
+  /**
+   * How many faces (one per face per analysed frame).
+   *
+   * @generated from field: int32 count = 2;
+   */
+  count: number;
+};
+
+/**
+ * Describes the message meetmesh.ai.v1.EmotionCount.
+ * Use `create(EmotionCountSchema)` to create a new message.
+ */
+export const EmotionCountSchema: GenMessage<EmotionCount> = /*@__PURE__*/
+  messageDesc(file_meetmesh_ai_v1_ai, 14);
+
+/**
+ * One thing a participant did in a meeting.
+ *
+ * @generated from message meetmesh.ai.v1.MeetingActivity
+ */
+export type MeetingActivity = Message<"meetmesh.ai.v1.MeetingActivity"> & {
+  /**
+   * `meetings/{meeting}/activities/{activity}`.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * `meetings/{meeting}/participants/{participant}`.
+   *
+   * @generated from field: string participant = 2;
+   */
+  participant: string;
+
+  /**
+   * What happened.
+   *
+   * @generated from field: meetmesh.ai.v1.MeetingActivity.Kind kind = 3;
+   */
+  kind: MeetingActivity_Kind;
+
+  /**
+   * When it happened.
+   *
+   * @generated from field: google.protobuf.Timestamp time = 4;
+   */
+  time?: Timestamp | undefined;
+
+  /**
+   * KIND_SPOKE: how long the utterance lasted.
+   *
+   * @generated from field: google.protobuf.Duration duration = 5;
+   */
+  duration?: Duration | undefined;
+
+  /**
+   * KIND_TRACK_PUBLISHED: "audio" or "video".
+   *
+   * @generated from field: string track_kind = 6;
+   */
+  trackKind: string;
+};
+
+/**
+ * Describes the message meetmesh.ai.v1.MeetingActivity.
+ * Use `create(MeetingActivitySchema)` to create a new message.
+ */
+export const MeetingActivitySchema: GenMessage<MeetingActivity> = /*@__PURE__*/
+  messageDesc(file_meetmesh_ai_v1_ai, 15);
+
+/**
+ * What happened.
+ *
+ * @generated from enum meetmesh.ai.v1.MeetingActivity.Kind
+ */
+export enum MeetingActivity_Kind {
+  /**
+   * Unknown.
+   *
+   * @generated from enum value: KIND_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Joined the room.
+   *
+   * @generated from enum value: KIND_JOINED = 1;
+   */
+  JOINED = 1,
+
+  /**
+   * Left the room.
+   *
+   * @generated from enum value: KIND_LEFT = 2;
+   */
+  LEFT = 2,
+
+  /**
+   * Published a track (see `track_kind`).
+   *
+   * @generated from enum value: KIND_TRACK_PUBLISHED = 3;
+   */
+  TRACK_PUBLISHED = 3,
+
+  /**
+   * Spoke (one utterance, see `duration`).
+   *
+   * @generated from enum value: KIND_SPOKE = 4;
+   */
+  SPOKE = 4,
+}
+
+/**
+ * Describes the enum meetmesh.ai.v1.MeetingActivity.Kind.
+ */
+export const MeetingActivity_KindSchema: GenEnum<MeetingActivity_Kind> = /*@__PURE__*/
+  enumDesc(file_meetmesh_ai_v1_ai, 15, 0);
+
+/**
+ * Request for `GetMeetingInsights`.
+ *
+ * @generated from message meetmesh.ai.v1.GetMeetingInsightsRequest
+ */
+export type GetMeetingInsightsRequest = Message<"meetmesh.ai.v1.GetMeetingInsightsRequest"> & {
+  /**
+   * `meetings/{meeting}/insights`.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * Width of each emotion interval, from 1 s to 1 h, in whole seconds; unset means 60 s.
+   *
+   * @generated from field: google.protobuf.Duration emotion_interval = 2;
+   */
+  emotionInterval?: Duration | undefined;
+};
+
+/**
+ * Describes the message meetmesh.ai.v1.GetMeetingInsightsRequest.
+ * Use `create(GetMeetingInsightsRequestSchema)` to create a new message.
+ */
+export const GetMeetingInsightsRequestSchema: GenMessage<GetMeetingInsightsRequest> = /*@__PURE__*/
+  messageDesc(file_meetmesh_ai_v1_ai, 16);
+
+/**
+ * Response for `GetMeetingInsights`.
+ *
+ * @generated from message meetmesh.ai.v1.GetMeetingInsightsResponse
+ */
+export type GetMeetingInsightsResponse = Message<"meetmesh.ai.v1.GetMeetingInsightsResponse"> & {
+  /**
+   * The insights.
+   *
+   * @generated from field: meetmesh.ai.v1.MeetingInsights insights = 1;
+   */
+  insights?: MeetingInsights | undefined;
+};
+
+/**
+ * Describes the message meetmesh.ai.v1.GetMeetingInsightsResponse.
+ * Use `create(GetMeetingInsightsResponseSchema)` to create a new message.
+ */
+export const GetMeetingInsightsResponseSchema: GenMessage<GetMeetingInsightsResponse> = /*@__PURE__*/
+  messageDesc(file_meetmesh_ai_v1_ai, 17);
+
+/**
+ * Request for `ListMeetingActivities`.
+ *
+ * @generated from message meetmesh.ai.v1.ListMeetingActivitiesRequest
+ */
+export type ListMeetingActivitiesRequest = Message<"meetmesh.ai.v1.ListMeetingActivitiesRequest"> & {
+  /**
+   * The meeting, `meetings/{meeting}`.
+   *
+   * @generated from field: string parent = 1;
+   */
+  parent: string;
+
+  /**
+   * At most this many activities (default 50; more than 500 means 500).
+   *
+   * @generated from field: int32 page_size = 2;
+   */
+  pageSize: number;
+
+  /**
+   * A `next_page_token` from a previous call.
+   *
+   * @generated from field: string page_token = 3;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message meetmesh.ai.v1.ListMeetingActivitiesRequest.
+ * Use `create(ListMeetingActivitiesRequestSchema)` to create a new message.
+ */
+export const ListMeetingActivitiesRequestSchema: GenMessage<ListMeetingActivitiesRequest> = /*@__PURE__*/
+  messageDesc(file_meetmesh_ai_v1_ai, 18);
+
+/**
+ * Response for `ListMeetingActivities`.
+ *
+ * @generated from message meetmesh.ai.v1.ListMeetingActivitiesResponse
+ */
+export type ListMeetingActivitiesResponse = Message<"meetmesh.ai.v1.ListMeetingActivitiesResponse"> & {
+  /**
+   * The activities, oldest first.
+   *
+   * @generated from field: repeated meetmesh.ai.v1.MeetingActivity meeting_activities = 1;
+   */
+  meetingActivities: MeetingActivity[];
+
+  /**
+   * Token for the next page; empty on the last.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message meetmesh.ai.v1.ListMeetingActivitiesResponse.
+ * Use `create(ListMeetingActivitiesResponseSchema)` to create a new message.
+ */
+export const ListMeetingActivitiesResponseSchema: GenMessage<ListMeetingActivitiesResponse> = /*@__PURE__*/
+  messageDesc(file_meetmesh_ai_v1_ai, 19);
+
+/**
  * A model in the repository.
  *
  * @generated from message meetmesh.ai.v1.Model
@@ -388,7 +772,7 @@ export type Model = Message<"meetmesh.ai.v1.Model"> & {
  * Use `create(ModelSchema)` to create a new message.
  */
 export const ModelSchema: GenMessage<Model> = /*@__PURE__*/
-  messageDesc(file_meetmesh_ai_v1_ai, 11);
+  messageDesc(file_meetmesh_ai_v1_ai, 20);
 
 /**
  * A version of a model.
@@ -423,7 +807,7 @@ export type ModelVersion = Message<"meetmesh.ai.v1.ModelVersion"> & {
  * Use `create(ModelVersionSchema)` to create a new message.
  */
 export const ModelVersionSchema: GenMessage<ModelVersion> = /*@__PURE__*/
-  messageDesc(file_meetmesh_ai_v1_ai, 12);
+  messageDesc(file_meetmesh_ai_v1_ai, 21);
 
 /**
  * Request for `ListModels`.
@@ -438,7 +822,7 @@ export type ListModelsRequest = Message<"meetmesh.ai.v1.ListModelsRequest"> & {
  * Use `create(ListModelsRequestSchema)` to create a new message.
  */
 export const ListModelsRequestSchema: GenMessage<ListModelsRequest> = /*@__PURE__*/
-  messageDesc(file_meetmesh_ai_v1_ai, 13);
+  messageDesc(file_meetmesh_ai_v1_ai, 22);
 
 /**
  * Response for `ListModels`.
@@ -459,7 +843,7 @@ export type ListModelsResponse = Message<"meetmesh.ai.v1.ListModelsResponse"> & 
  * Use `create(ListModelsResponseSchema)` to create a new message.
  */
 export const ListModelsResponseSchema: GenMessage<ListModelsResponse> = /*@__PURE__*/
-  messageDesc(file_meetmesh_ai_v1_ai, 14);
+  messageDesc(file_meetmesh_ai_v1_ai, 23);
 
 /**
  * Request for `LoadModelVersion`.
@@ -480,7 +864,7 @@ export type LoadModelVersionRequest = Message<"meetmesh.ai.v1.LoadModelVersionRe
  * Use `create(LoadModelVersionRequestSchema)` to create a new message.
  */
 export const LoadModelVersionRequestSchema: GenMessage<LoadModelVersionRequest> = /*@__PURE__*/
-  messageDesc(file_meetmesh_ai_v1_ai, 15);
+  messageDesc(file_meetmesh_ai_v1_ai, 24);
 
 /**
  * Response for `LoadModelVersion`.
@@ -501,7 +885,7 @@ export type LoadModelVersionResponse = Message<"meetmesh.ai.v1.LoadModelVersionR
  * Use `create(LoadModelVersionResponseSchema)` to create a new message.
  */
 export const LoadModelVersionResponseSchema: GenMessage<LoadModelVersionResponse> = /*@__PURE__*/
-  messageDesc(file_meetmesh_ai_v1_ai, 16);
+  messageDesc(file_meetmesh_ai_v1_ai, 25);
 
 /**
  * Request for `UnloadModelVersion`.
@@ -522,7 +906,7 @@ export type UnloadModelVersionRequest = Message<"meetmesh.ai.v1.UnloadModelVersi
  * Use `create(UnloadModelVersionRequestSchema)` to create a new message.
  */
 export const UnloadModelVersionRequestSchema: GenMessage<UnloadModelVersionRequest> = /*@__PURE__*/
-  messageDesc(file_meetmesh_ai_v1_ai, 17);
+  messageDesc(file_meetmesh_ai_v1_ai, 26);
 
 /**
  * Response for `UnloadModelVersion`.
@@ -543,7 +927,7 @@ export type UnloadModelVersionResponse = Message<"meetmesh.ai.v1.UnloadModelVers
  * Use `create(UnloadModelVersionResponseSchema)` to create a new message.
  */
 export const UnloadModelVersionResponseSchema: GenMessage<UnloadModelVersionResponse> = /*@__PURE__*/
-  messageDesc(file_meetmesh_ai_v1_ai, 18);
+  messageDesc(file_meetmesh_ai_v1_ai, 27);
 
 /**
  * Request for `GetModelStatistics`.
@@ -564,7 +948,7 @@ export type GetModelStatisticsRequest = Message<"meetmesh.ai.v1.GetModelStatisti
  * Use `create(GetModelStatisticsRequestSchema)` to create a new message.
  */
 export const GetModelStatisticsRequestSchema: GenMessage<GetModelStatisticsRequest> = /*@__PURE__*/
-  messageDesc(file_meetmesh_ai_v1_ai, 19);
+  messageDesc(file_meetmesh_ai_v1_ai, 28);
 
 /**
  * Response for `GetModelStatistics`.
@@ -585,7 +969,7 @@ export type GetModelStatisticsResponse = Message<"meetmesh.ai.v1.GetModelStatist
  * Use `create(GetModelStatisticsResponseSchema)` to create a new message.
  */
 export const GetModelStatisticsResponseSchema: GenMessage<GetModelStatisticsResponse> = /*@__PURE__*/
-  messageDesc(file_meetmesh_ai_v1_ai, 20);
+  messageDesc(file_meetmesh_ai_v1_ai, 29);
 
 /**
  * Inference statistics of one model version since it was loaded.
@@ -648,7 +1032,7 @@ export type ModelVersionStatistics = Message<"meetmesh.ai.v1.ModelVersionStatist
  * Use `create(ModelVersionStatisticsSchema)` to create a new message.
  */
 export const ModelVersionStatisticsSchema: GenMessage<ModelVersionStatistics> = /*@__PURE__*/
-  messageDesc(file_meetmesh_ai_v1_ai, 21);
+  messageDesc(file_meetmesh_ai_v1_ai, 30);
 
 /**
  * The seven FER-2013 emotion classes.
@@ -844,6 +1228,28 @@ export const AnalysisService: GenService<{
     methodKind: "unary";
     input: typeof ExportTranscriptRequestSchema;
     output: typeof ExportTranscriptResponseSchema;
+  },
+  /**
+   * Returns a meeting's insights: each participant's speaking time, joins, leaves and published
+   * tracks, and the emotions seen on camera over time. Visible to whoever may see the meeting.
+   *
+   * @generated from rpc meetmesh.ai.v1.AnalysisService.GetMeetingInsights
+   */
+  getMeetingInsights: {
+    methodKind: "unary";
+    input: typeof GetMeetingInsightsRequestSchema;
+    output: typeof GetMeetingInsightsResponseSchema;
+  },
+  /**
+   * Lists what happened in a meeting, oldest first: joins, leaves, tracks published and
+   * utterances (the join/leave timeline). Visible to whoever may see the meeting.
+   *
+   * @generated from rpc meetmesh.ai.v1.AnalysisService.ListMeetingActivities
+   */
+  listMeetingActivities: {
+    methodKind: "unary";
+    input: typeof ListMeetingActivitiesRequestSchema;
+    output: typeof ListMeetingActivitiesResponseSchema;
   },
   /**
    * Lists the models in the repository and the state of each version. Admins only.

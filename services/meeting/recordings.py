@@ -4,17 +4,21 @@ from __future__ import annotations
 
 from grpclib.server import Stream
 
+from meetmesh.meeting.events.v1 import events_pb2
 from meetmesh.meeting.internal.v1 import recordings_grpc, recordings_pb2
+from services.kit.events import meeting_event
 from services.kit.timestamps import from_timestamp
 from services.kit.validation import require_object_key
 
+from .events import MeetingEvents
 from .service import recording_message
 from .store import MeetingStore
 
 
 class RecordingRegistry(recordings_grpc.RecordingRegistryServiceBase):
-    def __init__(self, store: MeetingStore) -> None:
+    def __init__(self, store: MeetingStore, events: MeetingEvents) -> None:
         self.store = store
+        self.events = events
 
     async def CreateRecording(
         self, stream: Stream[recordings_pb2.CreateRecordingRequest, recordings_pb2.CreateRecordingResponse]
@@ -38,4 +42,7 @@ class RecordingRegistry(recordings_grpc.RecordingRegistryServiceBase):
                 "end_time": from_timestamp(recording.end_time) if recording.HasField("end_time") else None,
             },
         )
-        await stream.send_message(recordings_pb2.CreateRecordingResponse(recording=recording_message(row)))
+        registered = recording_message(row)
+        ready = events_pb2.RecordingReady(recording=registered.name)
+        await self.events.publish(meeting_event(meeting_id, recording_ready=ready))
+        await stream.send_message(recordings_pb2.CreateRecordingResponse(recording=registered))

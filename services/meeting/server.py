@@ -47,7 +47,7 @@ async def create(runtime: Runtime) -> ServiceSpec:
     )
 
     async def start_cache() -> None:
-        cache.start(events.subscribe, events.channel("*"))
+        cache.start(events.subscribe, events.pattern)
 
     async def stop_background() -> None:
         await cache.stop()
@@ -55,7 +55,7 @@ async def create(runtime: Runtime) -> ServiceSpec:
 
     return ServiceSpec(
         name="meeting",
-        handlers=[service, RecordingRegistry(store), MeetingSettingsLookup(store)],
+        handlers=[service, RecordingRegistry(store, events), MeetingSettingsLookup(store)],
         readiness=[db.ping],
         on_start=[start_cache],
         on_stop=[stop_background],

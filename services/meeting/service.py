@@ -6,6 +6,9 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
+from google.protobuf.message import Message
+
+from meetmesh.meeting.events.v1 import events_pb2 as ev
 from meetmesh.meeting.v1 import meeting_grpc, meeting_pb2
 from services.kit import (
     FailedPrecondition,
@@ -20,6 +23,7 @@ from services.kit import (
     current_principal,
     downstream_timeout,
 )
+from services.kit.events import meeting_event
 from services.kit.handlers import unary
 from services.kit.logs import get_logger
 from services.kit.masks import mask_paths
@@ -186,10 +190,11 @@ class MeetingService(meeting_grpc.MeetingServiceBase):
             return Access(meeting, None, frozenset())
         raise NotFound(f"meetings/{meeting_id} does not exist")
 
-    async def _changed(self, meeting_id: str, kind: str, **fields: Any) -> None:
-        """After a committed change: drop our cached copy at once, then tell every instance."""
+    async def _changed(self, meeting_id: str, **event: Message) -> None:
+        """After a committed change: drop our cached copy at once, then tell every instance
+        (``event``: one field of ``MeetingEvent``'s oneof, e.g. ``meeting_ended=MeetingEnded()``)."""
         self.cache.invalidate(meeting_id)
-        await self.events.publish(meeting_id, kind, **fields)
+        await self.events.publish(meeting_event(meeting_id, **event))
 
     @staticmethod
     def _require(access: Access) -> None:
@@ -288,7 +293,7 @@ class MeetingService(meeting_grpc.MeetingServiceBase):
             passcode = request.meeting.passcode
             values["passcode_hash"] = await self.passcodes.hash(passcode) if passcode else None
         row = await self.store.update_meeting(meeting_id, values)
-        await self._changed(meeting_id, "meeting_updated")
+        await self._changed(meeting_id, meeting_updated=ev.MeetingUpdated())
         return meeting_pb2.UpdateMeetingResponse(meeting=meeting_message(row))
 
     @unary
@@ -298,7 +303,7 @@ class MeetingService(meeting_grpc.MeetingServiceBase):
         self._require(access)
         row = await self.store.end_meeting(meeting_id)
         await self.joins.end_meeting(meeting_id)  # every join token of the meeting dies now
-        await self._changed(meeting_id, "meeting_ended")
+        await self._changed(meeting_id, meeting_ended=ev.MeetingEnded())
         log.info("meeting ended", extra={"meeting": meeting_id})
         return meeting_pb2.EndMeetingResponse(meeting=meeting_message(row))
 
@@ -355,7 +360,8 @@ class MeetingService(meeting_grpc.MeetingServiceBase):
         )
         if changed:
             kind = "participant_waiting" if participant.state == WAITING else "participant_admitted"
-            await self._changed(meeting_id, kind, participant=participant.id, user=caller.user_id)
+            change = ev.ParticipantChange(participant=participant.id, user=caller.user_id)
+            await self._changed(meeting_id, **{kind: change})
         if participant.state == WAITING and request.wait_for_admission:
             await self._wait_for_admission(meeting_id, participant.id)
             refreshed = await self.store.participant(meeting_id, participant.id)
@@ -419,7 +425,9 @@ class MeetingService(meeting_grpc.MeetingServiceBase):
             meeting_id, access.participant.id, allowed_from=(ADMITTED, WAITING), to=LEFT
         )
         await self._ended_presence(meeting_id, row.id)
-        await self._changed(meeting_id, "participant_left", participant=row.id, user=row.user_id)
+        await self._changed(
+            meeting_id, participant_left=ev.ParticipantChange(participant=row.id, user=row.user_id)
+        )
         return meeting_pb2.LeaveMeetingResponse(participant=participant_message(row, access.meeting))
 
     # -- participants ----------------------------------------------------------------------------
@@ -463,7 +471,7 @@ class MeetingService(meeting_grpc.MeetingServiceBase):
         row = await self.store.transition(meeting_id, participant_id, allowed_from=(WAITING,), to=to)
         if to != ADMITTED:
             await self._ended_presence(meeting_id, row.id)
-        await self._changed(meeting_id, event, participant=row.id, user=row.user_id)
+        await self._changed(meeting_id, **{event: ev.ParticipantChange(participant=row.id, user=row.user_id)})
         return participant_message(row, access.meeting)
 
     @unary
@@ -506,9 +514,10 @@ class MeetingService(meeting_grpc.MeetingServiceBase):
             raise PermissionDenied("only the host makes or unmakes co-hosts")
         row = await self.store.set_role(meeting_id, participant_id, new_role)
         grants = sorted(g.effective(new_role, g.parse_overrides(access.meeting.role_grants)))
-        await self._changed(
-            meeting_id, "role_changed", participant=row.id, user=row.user_id, role=new_role, grants=grants
+        changed = ev.RoleChanged(
+            participant=row.id, user=row.user_id, role=g.ROLE_TO_PROTO[new_role], grants=grants
         )
+        await self._changed(meeting_id, role_changed=changed)
         return meeting_pb2.UpdateParticipantResponse(participant=participant_message(row, access.meeting))
 
     @unary
@@ -525,7 +534,9 @@ class MeetingService(meeting_grpc.MeetingServiceBase):
             meeting_id, participant_id, allowed_from=(WAITING, ADMITTED, LEFT), to=REMOVED
         )
         await self._ended_presence(meeting_id, row.id)
-        await self._changed(meeting_id, "participant_removed", participant=row.id, user=row.user_id)
+        await self._changed(
+            meeting_id, participant_removed=ev.ParticipantChange(participant=row.id, user=row.user_id)
+        )
         log.info("participant removed", extra={"meeting": meeting_id, "participant": row.id})
         return meeting_pb2.RemoveParticipantResponse(participant=participant_message(row, access.meeting))
 

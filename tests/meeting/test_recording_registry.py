@@ -6,12 +6,16 @@ The probe's scenario (issue 11): with no token, `CreateRecording` with `object_k
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from grpclib.const import Status
 from grpclib.exceptions import GRPCError
 
+from meetmesh.meeting.events.v1 import events_pb2
 from meetmesh.meeting.internal.v1 import recordings_grpc, recordings_pb2
 from meetmesh.meeting.v1 import meeting_pb2
+from services.kit import events
 from tests.support import Platform, error_info, field_violations
 
 
@@ -47,6 +51,7 @@ async def test_unsafe_object_keys_are_invalid_and_nothing_is_stored(platform: Pl
     registry = recordings_grpc.RecordingRegistryServiceStub(platform.channel("meeting"))
     as_media = {"authorization": platform.runtime.identity("media").authorization()}
     folder = f"{meeting.name}/recordings"
+    meeting_id, prefix = meeting.name.split("/")[1], platform.settings.redis_prefix
     unsafe = [
         "../../../etc/passwd",
         "/etc/passwd",
@@ -73,6 +78,15 @@ async def test_unsafe_object_keys_are_invalid_and_nothing_is_stored(platform: Pl
     assert await _listed(platform, other.name, host.metadata) == []
 
     good = f"{folder}/0f3a9c.webm"
+    pubsub = platform.redis.pubsub(ignore_subscribe_messages=True)
+    await pubsub.subscribe(events.channel_of(events_pb2.MeetingEvent(meeting=meeting_id), prefix))
     reply = await registry.CreateRecording(_request(meeting.name, good), metadata=as_media)
     assert reply.recording.object_key == good
     assert await _listed(platform, meeting.name, host.metadata) == [good]
+    async with asyncio.timeout(10):
+        while (message := await pubsub.get_message(timeout=1.0)) is None:
+            pass
+    await pubsub.aclose()
+    ready = events_pb2.MeetingEvent.FromString(message["data"])
+    assert ready.meeting == meeting_id
+    assert ready.recording_ready.recording == reply.recording.name

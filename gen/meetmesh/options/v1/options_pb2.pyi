@@ -35,6 +35,8 @@ ACCESS_FIELD_NUMBER: _ClassVar[int]
 access: _descriptor.FieldDescriptor
 SENSITIVITY_FIELD_NUMBER: _ClassVar[int]
 sensitivity: _descriptor.FieldDescriptor
+CHANNEL_FIELD_NUMBER: _ClassVar[int]
+channel: _descriptor.FieldDescriptor
 
 class Access(_message.Message):
     __slots__ = ("caller", "grant", "join_token_in_stream", "services")

@@ -4,7 +4,7 @@
 
 import type { GenEnum, GenExtension, GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, extDesc, fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
-import type { FieldOptions, MethodOptions } from "@bufbuild/protobuf/wkt";
+import type { FieldOptions, MessageOptions, MethodOptions } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_descriptor } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file meetmesh/options/v1/options.proto.
  */
 export const file_meetmesh_options_v1_options: GenFile = /*@__PURE__*/
-  fileDesc("CiFtZWV0bWVzaC9vcHRpb25zL3YxL29wdGlvbnMucHJvdG8SE21lZXRtZXNoLm9wdGlvbnMudjEidAoGQWNjZXNzEisKBmNhbGxlchgBIAEoDjIbLm1lZXRtZXNoLm9wdGlvbnMudjEuQ2FsbGVyEg0KBWdyYW50GAIgASgJEhwKFGpvaW5fdG9rZW5faW5fc3RyZWFtGAMgASgIEhAKCHNlcnZpY2VzGAQgAygJKoUBCgZDYWxsZXISFgoSQ0FMTEVSX1VOU1BFQ0lGSUVEEAASFAoQQ0FMTEVSX0FOT05ZTU9VUxABEg8KC0NBTExFUl9VU0VSEAISFgoSQ0FMTEVSX1BBUlRJQ0lQQU5UEAMSEgoOQ0FMTEVSX1NFUlZJQ0UQBBIQCgxDQUxMRVJfQURNSU4QBSpcCgtTZW5zaXRpdml0eRIbChdTRU5TSVRJVklUWV9VTlNQRUNJRklFRBAAEhgKFFNFTlNJVElWSVRZX1BFUlNPTkFMEAESFgoSU0VOU0lUSVZJVFlfU0VDUkVUEAI6VQoGYWNjZXNzEh4uZ29vZ2xlLnByb3RvYnVmLk1ldGhvZE9wdGlvbnMYtIcDIAEoCzIbLm1lZXRtZXNoLm9wdGlvbnMudjEuQWNjZXNzUgZhY2Nlc3M6YwoLc2Vuc2l0aXZpdHkSHS5nb29nbGUucHJvdG9idWYuRmllbGRPcHRpb25zGLSHAyABKA4yIC5tZWV0bWVzaC5vcHRpb25zLnYxLlNlbnNpdGl2aXR5UgtzZW5zaXRpdml0eWIGcHJvdG8z", [file_google_protobuf_descriptor]);
+  fileDesc("CiFtZWV0bWVzaC9vcHRpb25zL3YxL29wdGlvbnMucHJvdG8SE21lZXRtZXNoLm9wdGlvbnMudjEidAoGQWNjZXNzEisKBmNhbGxlchgBIAEoDjIbLm1lZXRtZXNoLm9wdGlvbnMudjEuQ2FsbGVyEg0KBWdyYW50GAIgASgJEhwKFGpvaW5fdG9rZW5faW5fc3RyZWFtGAMgASgIEhAKCHNlcnZpY2VzGAQgAygJKoUBCgZDYWxsZXISFgoSQ0FMTEVSX1VOU1BFQ0lGSUVEEAASFAoQQ0FMTEVSX0FOT05ZTU9VUxABEg8KC0NBTExFUl9VU0VSEAISFgoSQ0FMTEVSX1BBUlRJQ0lQQU5UEAMSEgoOQ0FMTEVSX1NFUlZJQ0UQBBIQCgxDQUxMRVJfQURNSU4QBSpcCgtTZW5zaXRpdml0eRIbChdTRU5TSVRJVklUWV9VTlNQRUNJRklFRBAAEhgKFFNFTlNJVElWSVRZX1BFUlNPTkFMEAESFgoSU0VOU0lUSVZJVFlfU0VDUkVUEAI6VQoGYWNjZXNzEh4uZ29vZ2xlLnByb3RvYnVmLk1ldGhvZE9wdGlvbnMYtIcDIAEoCzIbLm1lZXRtZXNoLm9wdGlvbnMudjEuQWNjZXNzUgZhY2Nlc3M6YwoLc2Vuc2l0aXZpdHkSHS5nb29nbGUucHJvdG9idWYuRmllbGRPcHRpb25zGLSHAyABKA4yIC5tZWV0bWVzaC5vcHRpb25zLnYxLlNlbnNpdGl2aXR5UgtzZW5zaXRpdml0eTo7CgdjaGFubmVsEh8uZ29vZ2xlLnByb3RvYnVmLk1lc3NhZ2VPcHRpb25zGLWHAyABKAlSB2NoYW5uZWxiBnByb3RvMw", [file_google_protobuf_descriptor]);
 
 /**
  * The access policy of one method.
@@ -167,4 +167,14 @@ export const access: GenExtension<MethodOptions, Access> = /*@__PURE__*/
  */
 export const sensitivity: GenExtension<FieldOptions, Sensitivity> = /*@__PURE__*/
   extDesc(file_meetmesh_options_v1_options, 1);
+
+/**
+ * For an event message: the pub/sub channel it is published on, as a template. `{prefix}` is
+ * the platform's Redis key prefix (`MEETMESH_REDIS_PREFIX`); other `{name}`s are fields of the
+ * event (e.g. `{meeting}`). Publishers and subscribers derive the channel from this option.
+ *
+ * @generated from extension: string channel = 50101;
+ */
+export const channel: GenExtension<MessageOptions, string> = /*@__PURE__*/
+  extDesc(file_meetmesh_options_v1_options, 2);
 

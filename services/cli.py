@@ -106,7 +106,8 @@ def _describe(settings: PlatformSettings) -> str:
     db = settings.database_url.split("://", 1)[0]
     where = settings.database_url.rsplit("/", 1)[-1] if db.startswith("sqlite") else "PostgreSQL"
     redis = "in-process Redis" if settings.redis_url.startswith("memory://") else "Redis"
-    return f"{db} ({where}), {redis}"
+    results = "MongoDB" if settings.mongo_url else "the relational store"
+    return f"{db} ({where}), {redis}; AI results and analytics in {results}"
 
 
 async def _migrate(names: Sequence[str]) -> None:

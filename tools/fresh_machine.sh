@@ -3,6 +3,9 @@
 #
 #   bash tools/fresh_machine.sh [ROOTFS] [COMMAND]      (as root; default COMMAND: bash .ci/run)
 #
+# SHARE_GO_CACHE=1 lends it this machine's Go module and build caches (the pinned Go tools then
+# compile in about a minute instead of 10-40 on two busy cores; nothing else is shared).
+#
 # Builds (once) a minimal Debian bookworm with debootstrap into ROOTFS (default
 # /var/tmp/meetmesh-fresh-root), gives it this machine kind's toolchains the way the kind ships
 # them outside Debian's packages (Python 3.11 under pyenv, Go under /usr/local/go, Node 20, and
@@ -39,7 +42,15 @@ mkdir -p "$ROOTFS/usr/local/share/ca-certificates"
 cp -a /usr/local/share/ca-certificates/. "$ROOTFS/usr/local/share/ca-certificates/" 2>/dev/null || true
 [ -d /etc/pip.conf ] || cp /etc/pip.conf "$ROOTFS/etc/pip.conf" 2>/dev/null || true
 for fs in proc sys dev dev/pts; do mountpoint -q "$ROOTFS/$fs" || mount --bind "/$fs" "$ROOTFS/$fs"; done
-trap 'for fs in dev/pts dev sys proc; do umount -l "$ROOTFS/$fs" 2>/dev/null || true; done' EXIT
+SHARED=(proc sys dev dev/pts)
+if [ "${SHARE_GO_CACHE:-0}" = 1 ]; then
+  for cache in root/go/pkg/mod root/.cache/go-build; do
+    mkdir -p "/$cache" "$ROOTFS/$cache"
+    mountpoint -q "$ROOTFS/$cache" || mount --bind "/$cache" "$ROOTFS/$cache"
+    SHARED+=("$cache")
+  done
+fi
+trap 'for ((i=${#SHARED[@]}-1; i>=0; i--)); do umount -l "$ROOTFS/${SHARED[i]}" 2>/dev/null || true; done' EXIT
 chroot "$ROOTFS" bash -c 'update-ca-certificates >/dev/null 2>&1; dpkg --configure -a >/dev/null 2>&1; command -v java >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openjdk-17-jdk-headless maven >/dev/null)'
 
 # a clean clone of the committed HEAD, with shared/ beside it

@@ -8,9 +8,11 @@ static files; otherwise 404 (or 405 when another HTTP method has a binding for t
 from __future__ import annotations
 
 import logging
+import math
 import time
 from typing import Any
 
+from google.rpc.error_details_pb2 import RetryInfo
 from grpclib.const import Status
 from starlette.exceptions import HTTPException
 from starlette.staticfiles import StaticFiles
@@ -29,7 +31,7 @@ from services.edge.rtc import proxy_websocket
 from services.edge.status import EdgeError, RpcStatus
 from services.edge.telemetry import Telemetry
 from services.edge.upstream import Upstreams
-from services.kit import create_redis
+from services.kit import create_redis, outage
 
 log = logging.getLogger("meetmesh.edge")
 
@@ -116,7 +118,20 @@ class Edge:
         except EdgeError as exc:
             if not request.http_status:
                 await send_error(send, request, exc.status, exc.http_status)
-        except Exception:
+        except Exception as exc:
+            unavailable = outage(exc)  # the edge's Redis (rate limits) went away: 503, not 500
+            if unavailable is not None:
+                log.warning("edge dependency unavailable on %s: %s", request.rpc, type(exc).__name__)
+                if not request.http_status:
+                    error = EdgeError(
+                        Status.UNAVAILABLE,
+                        unavailable.message,
+                        reason=unavailable.reason,
+                        headers=[("retry-after", str(math.ceil(unavailable.retry_after_s)))],
+                        extra_details=tuple(d for d in unavailable.details() if isinstance(d, RetryInfo)),
+                    )
+                    await send_error(send, request, error.status, error.http_status)
+                return
             log.exception("edge failure on %s", request.rpc)
             if not request.http_status:
                 await send_error(send, request, RpcStatus(Status.INTERNAL, "internal error at the edge"))

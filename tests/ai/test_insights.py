@@ -10,6 +10,7 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import cast
 
 import pytest
 from google.protobuf import duration_pb2
@@ -17,12 +18,14 @@ from grpclib.const import Status
 from grpclib.exceptions import GRPCError
 
 from meetmesh.ai.v1 import ai_grpc, ai_pb2
+from meetmesh.signaling.v1 import signaling_pb2 as sig
 from meetmesh_sdk.sources import ColorVideoTrack
+from services.ai.activity import ActivityRecorder
 from services.ai.config import AiServiceOptions
 from services.ai.insights import emotion_timeline, interval_start, participant_totals
 from services.ai.models import JOINED, LEFT, SPOKE, TRACK_PUBLISHED, Activity, AnalysisEvent
 from services.ai.store import MongoResultsStore
-from services.kit import Runtime
+from services.kit import Runtime, create_redis
 from services.stack import free_port
 from tests.ai.conftest import AiTestSettings
 from tests.rtc_helpers import Rtc, start_rtc
@@ -241,3 +244,48 @@ async def test_room_events_and_results_become_meeting_insights(
             metadata=host.metadata,
         )
     assert caught.value.status == Status.INVALID_ARGUMENT
+
+
+async def test_several_ai_instances_record_a_room_event_once(
+    redis_url: str, mongo_url: str, mongo_database: str
+) -> None:
+    from services.signaling.rooms import BusMessage  # signaling's own encoding of the bus
+
+    prefix = f"mmtest:{uuid.uuid4().hex[:8]}"
+    meeting = uuid.uuid4().hex
+    store = MongoResultsStore(mongo_url, mongo_database)
+    await store.start()
+    clients = [create_redis(redis_url) for _ in range(3)]
+    recorders = [ActivityRecorder(client, prefix, store) for client in clients[:2]]
+    try:
+        for recorder in recorders:
+            await recorder.start()
+        await wait_until(lambda: _all_listening(recorders), within_s=10)
+
+        async def publish(change: int) -> None:
+            update = sig.ParticipantUpdate(
+                change=cast(sig.ParticipantUpdate.Change, change), participant=sig.Participant(id="p1")
+            )
+            message = BusMessage(meeting, event=sig.SignalResponse(participant_update=update), skip="p1")
+            await clients[2].publish(f"{prefix}:signaling:bus:{meeting}", message.encode())
+
+        await publish(sig.ParticipantUpdate.CHANGE_JOINED)
+        await publish(sig.ParticipantUpdate.CHANGE_LEFT)
+
+        async def both() -> bool:
+            return len((await store.list_activities(meeting, 10, ""))[0]) >= 2
+
+        await wait_until(both, within_s=10, every_s=0.1)
+        activities, _ = await store.list_activities(meeting, 10, "")
+        assert sorted(a.kind for a in activities) == [JOINED, LEFT]
+        assert {a.participant_id for a in activities} == {"p1"}
+    finally:
+        for recorder in recorders:
+            await recorder.stop()
+        for client in clients:
+            await client.aclose()
+        await store.close()
+
+
+async def _all_listening(recorders: list[ActivityRecorder]) -> bool:
+    return all(r.listening.is_set() for r in recorders)

@@ -1,5 +1,5 @@
-"""A store going away: calls answer UNAVAILABLE with RetryInfo, quickly, and work again by
-themselves once the store is back (no service restart).
+"""A store going away: calls answer UNAVAILABLE with RetryInfo, quickly (and the edge HTTP 503,
+never 500), and work again by themselves once the store is back (no service restart).
 
 Each test starts a server of its own (PostgreSQL, Redis or FerretDB), kills it as a crash would
 (SIGKILL) and starts it again on the same port and data directory.
@@ -15,13 +15,15 @@ from pathlib import Path
 
 import httpx
 import pytest
+from grpclib.client import Channel
 from grpclib.const import Status
 from grpclib.exceptions import GRPCError
+from pymongo import AsyncMongoClient
 
 from meetmesh.ai.v1 import ai_grpc, ai_pb2
 from services.ai.config import AiServiceOptions, AiSettings
 from services.edge.app import Edge
-from services.edge.config import EdgeOptions, EdgeSettings
+from services.edge.config import EdgeOptions, EdgeSettings, RateLimit
 from services.kit import Endpoint, Runtime, ServiceHost
 from services.stack import FerretDBServer, PostgresServer, RedisServer, free_port
 from tests import servers
@@ -76,7 +78,10 @@ async def edge_in_front(platform: Platform) -> AsyncIterator[httpx.AsyncClient]:
         redis_url=platform.settings.redis_url,
         redis_prefix=f"{platform.settings.redis_prefix}:edge",
         edge_svc=EdgeOptions(
-            port=0, jwks_url=f"http://127.0.0.1:{platform.hosts['user'].http_port}/.well-known/jwks.json"
+            port=0,
+            jwks_url=f"http://127.0.0.1:{platform.hosts['user'].http_port}/.well-known/jwks.json",
+            # one token per Redis call: every request asks Redis for its rate limit
+            rate_limit_address=RateLimit(rate=5, burst=10),
         ),
         user=Endpoint(grpc_port=0, http_port=0, target=platform.settings.endpoint("user").address),
     )
@@ -86,6 +91,17 @@ async def edge_in_front(platform: Platform) -> AsyncIterator[httpx.AsyncClient]:
             yield http
     finally:
         await stop_uvicorn(server)
+
+
+async def edge_answers_unavailable(http: httpx.AsyncClient, credentials: dict[str, str]) -> httpx.Response:
+    started = time.monotonic()
+    answer = await http.post("/v1/sessions:login", json=credentials)
+    assert time.monotonic() - started < OUTAGE_ANSWER_WITHIN_S
+    assert answer.status_code == 503, answer.text  # never a 500, never a hang
+    details = {d["@type"].rsplit("/", 1)[1]: d for d in answer.json()["details"]}
+    assert details["google.rpc.RetryInfo"]["retryDelay"] == "1s"
+    assert details["google.rpc.ErrorInfo"]["reason"] == "DEPENDENCY_UNAVAILABLE"
+    return answer
 
 
 async def test_postgresql_outage(keys_dir: Path, redis_url: str) -> None:
@@ -104,13 +120,7 @@ async def test_postgresql_outage(keys_dir: Path, redis_url: str) -> None:
                 postgres.kill()
                 await answers_unavailable(login)
                 await answers_unavailable(lambda: platform.register("Bob"))
-                started = time.monotonic()
-                answer = await http.post("/v1/sessions:login", json=credentials)
-                assert time.monotonic() - started < OUTAGE_ANSWER_WITHIN_S
-                assert answer.status_code == 503, answer.text  # never a 500, never a hang
-                details = {d["@type"].rsplit("/", 1)[1]: d for d in answer.json()["details"]}
-                assert details["google.rpc.RetryInfo"]["retryDelay"] == "1s"
-                assert details["google.rpc.ErrorInfo"]["reason"] == "DEPENDENCY_UNAVAILABLE"
+                await edge_answers_unavailable(http, credentials)
 
                 postgres.start()
                 await recovers(login)
@@ -129,12 +139,20 @@ async def test_redis_outage(keys_dir: Path, postgres_url: str) -> None:
             async def login() -> object:
                 return await platform.login(client.email, PASSWORD)
 
-            redis.kill()
-            await answers_unavailable(login)
-            redis.start()
-            await recovers(login)
-            tokens = (await platform.login(client.email, PASSWORD)).tokens
-            assert tokens.refresh_token
+            async with edge_in_front(platform) as http:  # its rate limits live in the same Redis
+                credentials = {"email": client.email, "password": PASSWORD}
+                assert (await http.post("/v1/sessions:login", json=credentials)).status_code == 200
+
+                redis.kill()
+                await answers_unavailable(login)
+                refused = await edge_answers_unavailable(http, credentials)
+                assert refused.headers["retry-after"] == "1"  # the edge's own rate limiter
+
+                redis.start()
+                await recovers(login)
+                tokens = (await platform.login(client.email, PASSWORD)).tokens
+                assert tokens.refresh_token
+                assert (await http.post("/v1/sessions:login", json=credentials)).status_code == 200
         finally:
             await platform.close()
 
@@ -151,14 +169,16 @@ async def ferretdb() -> AsyncIterator[FerretDBServer]:
         yield server
 
 
-async def test_ferretdb_outage(
-    ferretdb: FerretDBServer, keys_dir: Path, postgres_url: str, redis_url: str
-) -> None:
+@contextlib.asynccontextmanager
+async def ai_service(
+    mongo_url: str, keys_dir: Path, postgres_url: str, redis_url: str
+) -> AsyncIterator[Callable[[], Awaitable[ai_pb2.ListTranscriptSegmentsResponse]]]:
+    """The ai service with its results at ``mongo_url``; yields a call that needs them."""
     settings = AiTestSettings(
         database_url=postgres_url,
         redis_url=redis_url,
         redis_prefix=f"mmtest:{uuid.uuid4().hex[:8]}",
-        mongo_url=ferretdb.url,
+        mongo_url=mongo_url,
         keys_dir=keys_dir,
         shutdown_grace_s=1.0,
         # Inference is not used here: no Triton listens on this port.
@@ -169,8 +189,6 @@ async def test_ferretdb_outage(
 
     host = ServiceHost(await create(runtime), runtime.tokens, shutdown_grace_s=1.0)
     await host.start()
-    from grpclib.client import Channel
-
     channel = Channel("127.0.0.1", host.grpc_port)
     access, _ = runtime.tokens.issue_access(
         user_id=uuid.uuid4().hex[:12], role="admin", session_id=uuid.uuid4().hex, ttl_s=600
@@ -184,12 +202,42 @@ async def test_ferretdb_outage(
         )
 
     try:
+        yield list_segments
+    finally:
+        channel.close()
+        await host.stop()
+        await runtime.close()
+
+
+async def test_ferretdb_outage(
+    ferretdb: FerretDBServer, keys_dir: Path, postgres_url: str, redis_url: str
+) -> None:
+    async with ai_service(ferretdb.url, keys_dir, postgres_url, redis_url) as list_segments:
         assert list((await list_segments()).transcript_segments) == []
         ferretdb.kill()
         await answers_unavailable(list_segments)
         ferretdb.start()
         await recovers(list_segments)
+
+
+async def test_the_ai_service_starts_while_ferretdb_is_down(
+    keys_dir: Path, postgres_url: str, redis_url: str
+) -> None:
+    server = FerretDBServer(servers.postgres(), database=f"ferretdb_{uuid.uuid4().hex[:8]}")
+    try:
+        async with ai_service(server.url, keys_dir, postgres_url, redis_url) as list_segments:
+            await answers_unavailable(list_segments)
+            server.start()
+            await recovers(list_segments)
+            client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(server.url)
+            try:
+
+                async def indexed() -> bool:
+                    names = await client["meetmesh_ai"]["transcript_segments"].index_information()
+                    return "meeting_spoken" in names
+
+                await wait_until(indexed, within_s=RECOVER_WITHIN_S, every_s=0.2)
+            finally:
+                await client.close()
     finally:
-        channel.close()
-        await host.stop()
-        await runtime.close()
+        server.remove()

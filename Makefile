@@ -9,8 +9,12 @@ BIN := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
 export PYTHONPATH := $(CURDIR)/gen:$(CURDIR):$(CURDIR)/clients/python
 SETUP := VENV=$(VENV) PYTHON_BOOT=$(PYTHON_BOOT) bash deploy/setup.sh
+# The SDK flavours (docs/sdk.md) cover the public proto packages only, never `*.internal.*`;
+# the Python and TypeScript ones also carry google.rpc's error details.
+SDK_PROTOS := $(addprefix --path ,$(sort $(shell find protos/meetmesh -name '*.proto' -not -path '*/internal/*')))
+RPC_DETAILS := --path protos_vendor/google/rpc/error_details.proto
 
-.PHONY: help setup install node run up-stack gen gen-ts vendor check fmt lint types protolint test bench clean models
+.PHONY: help setup install node run up-stack gen gen-ts gen-betterproto gen-go gen-jvm sdk vendor check fmt lint types protolint test bench clean models
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-10s\033[0m %s\n", $$1, $$2}'
@@ -30,18 +34,46 @@ run: setup gen ## set up and run the whole platform on the embedded defaults
 up-stack: setup gen ## run the whole platform on real servers (PostgreSQL, Redis, FerretDB, S3) under ./var
 	$(BIN)/meetmesh up --stack
 
-gen: install ## generate gen/ and envoy/ from protos/ (Python, stubs, descriptors, OpenAPI, Envoy, TypeScript)
+gen: install ## generate gen/, envoy/ and the SDK flavours from protos/ (TypeScript, Go, JVM where npm, go, mvn exist)
 	rm -rf gen/meetmesh gen/buf gen/openapi gen/meetmesh.binpb
 	PYTHON=$(CURDIR)/$(PY) buf generate
 	buf build -o gen/meetmesh.binpb
 	@find gen -name '*_grpc.py' -exec sh -c 'grep -q "^class " "$$1" || rm "$$1"' _ {} \;
 	$(PY) tools/gen_openapi.py
 	$(PY) tools/gen_envoy.py
+	@$(MAKE) --no-print-directory gen-betterproto
 	@if command -v npm >/dev/null 2>&1; then $(MAKE) --no-print-directory gen-ts; \
-	else echo "npm not found: gen/ts (TypeScript) left as committed"; fi
+	else echo "npm not found: gen/ts and clients/ts (TypeScript) left as committed"; fi
+	@if command -v go >/dev/null 2>&1; then $(MAKE) --no-print-directory gen-go; \
+	else echo "go not found: clients/go left as committed"; fi
+	@if command -v mvn >/dev/null 2>&1; then $(MAKE) --no-print-directory gen-jvm; \
+	else echo "mvn not found: clients/kotlin/generated (not committed) not generated"; fi
 
 gen-ts: node
 	buf generate --template buf.gen.ts.yaml
+	buf generate --template buf.gen.ts-npm.yaml $(SDK_PROTOS) $(RPC_DETAILS)
+
+gen-betterproto: # Python dataclasses (betterproto2-compiler, from requirements-nodeps.txt)
+	rm -rf clients/python-betterproto/meetmesh_betterproto
+	buf generate --template buf.gen.betterproto.yaml $(SDK_PROTOS) $(RPC_DETAILS) \
+	  --path protos_vendor/google/rpc/status.proto 2> >(grep -v '^Writing ' >&2)
+
+gen-go: # Go: protoc-gen-go and protoc-gen-go-grpc, Go tools pinned in deploy/tools/protoc-plugins
+	cd deploy/tools/protoc-plugins && GOBIN=$(CURDIR)/var/tools/bin go install tool
+	rm -rf clients/go/meetmesh
+	buf generate --template buf.gen.go.yaml $(SDK_PROTOS)
+
+gen-jvm: # Kotlin/JVM: protoc and the grpc plugins from Maven Central (clients/kotlin/pom.xml)
+	mvn -B -q -f clients/kotlin/pom.xml initialize
+	chmod +x clients/kotlin/target/protoc-plugins/protoc clients/kotlin/target/protoc-plugins/protoc-gen-grpc-java
+	buf generate --template buf.gen.jvm.yaml $(SDK_PROTOS)
+
+sdk: gen ## build every SDK package into dist/sdk (pip wheel, npm pack, go build, mvn package)
+	mkdir -p dist/sdk
+	$(PY) -m pip wheel --no-deps -q -w dist/sdk clients/python-proto clients/python clients/python-betterproto
+	cd clients/ts && npm pack --pack-destination ../../dist/sdk
+	cd clients/go && go build ./... && go vet ./...
+	mvn -B -q -f clients/kotlin/pom.xml package && cp clients/kotlin/target/meetmesh-proto-*.jar dist/sdk/
 
 vendor: install ## re-vendor third-party protos from the pinned packages
 	$(PY) tools/vendor_protos.py

@@ -19,9 +19,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import protovalidate
 from buf.validate import validate_pb2
 from google.api import field_behavior_pb2
-from google.protobuf import descriptor
+from google.protobuf import descriptor, message_factory
 from google.protobuf.descriptor import FieldDescriptor
 
 from services.edge.catalog import HttpBinding, Rpc, load_catalog
@@ -49,6 +50,8 @@ _WKT: dict[str, dict[str, Any]] = {
         "required": ["@type"],
     },
 }
+# Request strings never hold U+0000 (the kit refuses it: no store keeps it).
+_TEXT: dict[str, Any] = {"type": "string", "not": {"pattern": "\\x00"}}
 STATUS_SCHEMA = {
     "type": "object",
     "description": "A google.rpc.Status: the gRPC code, a message and typed details.",
@@ -128,6 +131,27 @@ def _repeated_constraints(rules: validate_pb2.FieldRules) -> dict[str, Any]:
     return out
 
 
+def _zero_rejected(desc: descriptor.Descriptor) -> set[str]:
+    """Fields whose absent (zero) value protovalidate rejects: the API needs them, so the schema
+    says they are required (`POST /v1/users:register {}` is invalid by the schema as by the API)."""
+    try:
+        protovalidate.validate(message_factory.GetMessageClass(desc)())
+    except protovalidate.ValidationError as exc:
+        return {
+            v.proto.field.elements[0].field_name for v in exc.violations if len(v.proto.field.elements) == 1
+        }
+    return set()
+
+
+def required_fields(desc: descriptor.Descriptor, *, request: bool) -> set[str]:
+    """Field names a request must carry: rejected when absent, or (for a request message itself,
+    not a resource shared with responses) marked `google.api.field_behavior = REQUIRED`."""
+    names = _zero_rejected(desc)
+    if request:
+        names |= {f.name for f in desc.fields if field_behavior_pb2.REQUIRED in _behaviors(f)}
+    return names
+
+
 def _ref(full_name: str) -> dict[str, Any]:
     return {"$ref": f"#/components/schemas/{full_name}"}
 
@@ -151,7 +175,7 @@ class SchemaBuilder:
         if t == FieldDescriptor.TYPE_BOOL:
             return {"type": "boolean"}
         if t == FieldDescriptor.TYPE_STRING:
-            return {"type": "string"}
+            return dict(_TEXT)
         if t == FieldDescriptor.TYPE_BYTES:
             return {"type": "string", "format": "byte"}
         if t in _INT32:
@@ -196,12 +220,20 @@ class SchemaBuilder:
             self.components[desc.full_name] = self.object(desc, exclude=set())
         return _ref(desc.full_name)
 
-    def object(self, desc: descriptor.Descriptor, exclude: set[str]) -> dict[str, Any]:
-        return {
+    def object(
+        self, desc: descriptor.Descriptor, exclude: set[str], *, request: bool = False
+    ) -> dict[str, Any]:
+        """A message's schema; `request` for a request message itself (its REQUIRED fields count)."""
+        fields = [f for f in desc.fields if f.name not in exclude]
+        required = required_fields(desc, request=request)
+        schema: dict[str, Any] = {
             "type": "object",
             "additionalProperties": False,
-            "properties": {f.json_name: self.field(f) for f in desc.fields if f.name not in exclude},
+            "properties": {f.json_name: self.field(f) for f in fields},
         }
+        if any(f.name in required for f in fields):
+            schema["required"] = [f.json_name for f in fields if f.name in required]
+        return schema
 
 
 def _param_name(previous_literal: str, used: set[str]) -> str:
@@ -262,7 +294,7 @@ def openapi_path(binding: HttpBinding, request: descriptor.Descriptor) -> tuple[
                     "in": "path",
                     "required": True,
                     "x-field-path": field_path,
-                    "schema": {"type": "string", "minLength": 1},
+                    "schema": {**_TEXT, "minLength": 1},
                 }
             )
             return "{" + field_path + "}"
@@ -279,7 +311,7 @@ def openapi_path(binding: HttpBinding, request: descriptor.Descriptor) -> tuple[
                         "x-field-path": field_path,
                         "description": f"Part of `{field_path}` (`{inner}`).",
                         "schema": {
-                            "type": "string",
+                            **_TEXT,
                             "minLength": 1,
                             **({"pattern": pattern} if pattern else {}),
                         },
@@ -296,6 +328,7 @@ def openapi_path(binding: HttpBinding, request: descriptor.Descriptor) -> tuple[
 
 def _query_params(rpc: Rpc, bound: set[str], builder: SchemaBuilder) -> list[dict[str, Any]]:
     params = []
+    required = required_fields(rpc.input, request=True)
 
     def walk(desc: descriptor.Descriptor, prefix: str, depth: int) -> None:
         for f in desc.fields:
@@ -310,7 +343,7 @@ def _query_params(rpc: Rpc, bound: set[str], builder: SchemaBuilder) -> list[dic
             if is_message and (f.is_repeated or f.message_type.full_name not in _WKT):
                 continue
             schema = builder.field(f)
-            param = {"name": path, "in": "query", "required": False, "schema": schema}
+            param = {"name": path, "in": "query", "required": path in required, "schema": schema}
             if f.is_repeated:
                 param.update(style="form", explode=True)
             params.append(param)
@@ -334,15 +367,29 @@ def operation(
     }
     if binding.body == "*":
         top_bound = {b.split(".")[0] for b in bound}
+        required = required_fields(rpc.input, request=True) - top_bound
         op["requestBody"] = {
-            "required": False,
-            "content": {"application/json": {"schema": builder.object(rpc.input, exclude=top_bound)}},
+            "required": bool(required),
+            "content": {
+                "application/json": {"schema": builder.object(rpc.input, exclude=top_bound, request=True)}
+            },
         }
     elif binding.body:
         body_field = rpc.input.fields_by_name[binding.body]
+        body_schema = builder.field(body_field)
+        if rpc.name.startswith("Create") and body_field.message_type is not None:
+            # AIP-203: a resource's REQUIRED fields are required when creating it (an update
+            # names its fields in the mask), so only the create body says so.
+            on_create = [
+                f.json_name
+                for f in body_field.message_type.fields
+                if field_behavior_pb2.REQUIRED in _behaviors(f)
+            ]
+            if on_create:
+                body_schema = {"allOf": [body_schema], "required": on_create}
         op["requestBody"] = {
-            "required": False,
-            "content": {"application/json": {"schema": builder.field(body_field)}},
+            "required": body_field.name in required_fields(rpc.input, request=True),
+            "content": {"application/json": {"schema": body_schema}},
         }
         op["parameters"] = path_params + _query_params(rpc, bound | {binding.body}, builder)
     else:

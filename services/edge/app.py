@@ -91,7 +91,12 @@ class Edge:
             await self._http(scope, receive, send)
         elif kind == "websocket":
             if scope["path"] == "/rtc":
-                await proxy_websocket(scope, receive, send, self.settings.signaling_ws_url)
+                client = scope.get("client")
+
+                async def admit() -> None:  # the per-address limit, as for every HTTP call
+                    await self.limiter.check(client[0] if client else None, None)
+
+                await proxy_websocket(scope, receive, send, self.settings.signaling_ws_url, admit)
             else:
                 await receive()
                 await send({"type": "websocket.close", "code": 1008})

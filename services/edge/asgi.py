@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -62,11 +63,25 @@ class Request:
             raise EdgeError(Status.INVALID_ARGUMENT, "malformed query string") from None
 
 
-async def read_body(request: Request, receive: Receive, limit: int) -> bytes:
-    """The whole request body; EdgeError(RESOURCE_EXHAUSTED, 413) beyond `limit` bytes."""
+async def read_body(request: Request, receive: Receive, limit: int, timeout_s: float | None = None) -> bytes:
+    """The whole request body; EdgeError(RESOURCE_EXHAUSTED, 413) beyond `limit` bytes, and
+    EdgeError(DEADLINE_EXCEEDED, 408) when it takes longer than `timeout_s` (a slow client)."""
     declared = request.header("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise _too_large(limit)
+    try:
+        async with asyncio.timeout(timeout_s):
+            return await _read_body(request, receive, limit)
+    except TimeoutError:
+        raise EdgeError(
+            Status.DEADLINE_EXCEEDED,
+            f"the request body did not arrive within {timeout_s:g} s",
+            http_status=408,
+            headers=[("connection", "close")],
+        ) from None
+
+
+async def _read_body(request: Request, receive: Receive, limit: int) -> bytes:
     chunks = []
     size = 0
     while True:

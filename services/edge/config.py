@@ -43,6 +43,13 @@ class EdgeOptions(BaseModel):
     rate_limit_address: RateLimit = Field(default_factory=RateLimit)
     rate_limit_token: RateLimit = Field(default_factory=lambda: RateLimit(rate=20.0, burst=50))
     max_request_bytes: int = Field(default=4 * 1024 * 1024, ge=1)
+    #: Slow and idle clients (docs/security.md): seconds from opening a connection (or from its
+    #: last response) to the end of a request's headers; to receive a whole request body; idle
+    #: between requests on a keep-alive connection. Open connections per client address.
+    header_timeout_s: float = Field(default=10.0, gt=0)
+    body_timeout_s: float = Field(default=30.0, gt=0)
+    idle_timeout_s: float = Field(default=5.0, gt=0)
+    max_connections_per_address: int = Field(default=100, ge=1)
     #: Deadline for JSON calls that send no `grpc-timeout` (seconds); streams get none.
     default_timeout_s: float = Field(default=30.0, gt=0)
     access_log: bool = True

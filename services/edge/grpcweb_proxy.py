@@ -37,7 +37,7 @@ async def serve_grpc_web(edge: Edge, request: Request, receive: Receive, send: S
         if rpc.client_streaming:
             raise EdgeError(Status.UNIMPLEMENTED, "client and bidirectional streams need native gRPC")
         timeout = parse_timeout(request.header("grpc-timeout"))
-        body = await read_body(request, receive, edge.options.max_request_bytes)
+        body = await read_body(request, receive, edge.options.max_request_bytes, edge.options.body_timeout_s)
         if text:
             body = grpcweb.decode_text(body)
         messages = grpcweb.parse_messages(body, edge.options.max_request_bytes)

@@ -60,7 +60,11 @@ async def serve_json(
         timeout = parse_timeout(request.header("grpc-timeout"))
         if timeout is None and not rpc.server_streaming:
             timeout = edge.options.default_timeout_s
-        body = await read_body(request, receive, edge.options.max_request_bytes) if binding.body else b""
+        body = (
+            await read_body(request, receive, edge.options.max_request_bytes, edge.options.body_timeout_s)
+            if binding.body
+            else b""
+        )
         _check_content_type(request, body)
         metadata = call_metadata(request.headers, request.client)
         await edge.admit(request, rpc)

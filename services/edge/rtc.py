@@ -9,20 +9,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from services.edge.asgi import Receive, Scope, Send
+from services.edge.status import EdgeError
 
 
-async def _deny(scope: Scope, send: Send, status: int, reason: bytes) -> None:
+async def _deny(
+    scope: Scope, send: Send, status: int, reason: bytes, headers: list[tuple[str, str]] | None = None
+) -> None:
     if "websocket.http.response" in scope.get("extensions", {}):
+        extra = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers or []]
         await send(
             {
                 "type": "websocket.http.response.start",
                 "status": status,
-                "headers": [(b"content-type", b"text/plain")],
+                "headers": [(b"content-type", b"text/plain"), *extra],
             }
         )
         await send({"type": "websocket.http.response.body", "body": reason})
@@ -30,10 +35,23 @@ async def _deny(scope: Scope, send: Send, status: int, reason: bytes) -> None:
         await send({"type": "websocket.close", "code": 1013})
 
 
-async def proxy_websocket(scope: Scope, receive: Receive, send: Send, upstream_url: str) -> None:
+async def proxy_websocket(
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    upstream_url: str,
+    admit: Callable[[], Awaitable[None]] | None = None,
+) -> None:
+    """Proxies one WebSocket; `admit` (the edge's per-address rate limit) may refuse it first."""
     message = await receive()
     if message["type"] != "websocket.connect":
         return
+    if admit is not None:
+        try:
+            await admit()
+        except EdgeError as exc:
+            await _deny(scope, send, exc.http_status, exc.status.message.encode(), exc.status.headers)
+            return
     query = scope.get("query_string", b"").decode("latin-1")
     url = upstream_url + ("?" + query if query else "")
     subprotocols = scope.get("subprotocols") or None

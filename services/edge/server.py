@@ -6,22 +6,30 @@ import asyncio
 
 import uvicorn
 
-from services.edge.app import create_app
+from services.edge.app import Edge, create_app
 from services.edge.config import EdgeSettings
+from services.edge.connections import ConnectionLimits, protocol_classes
 from services.kit import configure_logging
 
 
-def uvicorn_config(settings: EdgeSettings) -> uvicorn.Config:
+def uvicorn_config(settings: EdgeSettings, app: Edge | None = None) -> uvicorn.Config:
+    """uvicorn running the edge, with the edge's connection defences (`connections.py`)."""
+    options = settings.edge_svc
+    limits = ConnectionLimits(
+        max_per_address=options.max_connections_per_address, header_timeout_s=options.header_timeout_s
+    )
+    http, ws = protocol_classes(limits)
     return uvicorn.Config(
-        create_app(settings),
-        host=settings.edge_svc.host,
-        port=settings.edge_svc.port,
+        app if app is not None else create_app(settings),
+        host=options.host,
+        port=options.port,
         lifespan="on",
         access_log=False,
         log_level="warning",
         loop="auto",
-        http="auto",
-        ws="websockets-sansio",
+        http=http,
+        ws=ws,
+        timeout_keep_alive=max(1, round(options.idle_timeout_s)),
         server_header=False,
         proxy_headers=False,
     )

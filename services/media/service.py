@@ -121,9 +121,7 @@ class MediaService(media_grpc.MediaServiceBase):
             raise FailedPrecondition("the meeting is not being recorded")
         if not recorder.has_media:
             recorder.discard()
-            raise FailedPrecondition(
-                "nothing was recorded: no audio or video reached the meeting", reason="NO_MEDIA"
-            )
+            raise FailedPrecondition("nothing was recorded: no audio or video reached the meeting")
         recorder.stop()
         recording = await self._finish(request.meeting, recorder)
         await stream.send_message(

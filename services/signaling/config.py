@@ -22,6 +22,8 @@ class SignalingSettings(BaseSettings):
     chat_burst: float = Field(default=20.0, ge=1)
     # Largest WebSocket frame accepted on /rtc.
     max_frame_bytes: int = Field(default=65536, ge=1024)
+    # Seconds a new session (gRPC Connect or WebSocket /rtc) has to send `join` before it is closed.
+    join_timeout_s: float = Field(default=10.0, gt=0)
     # Requests a session may get wrong before join, and in total, before it is closed.
     max_errors: int = Field(default=20, ge=1)
     # A participant counts as speaking above this audio level (0..1).

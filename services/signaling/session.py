@@ -18,7 +18,8 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from google.protobuf import timestamp_pb2
-from grpclib.exceptions import GRPCError
+from grpclib.exceptions import GRPCError, StreamTerminatedError
+from starlette.websockets import WebSocketDisconnect
 
 from meetmesh.media.internal.v1 import media_pb2
 from meetmesh.signaling.v1 import signaling_pb2 as pb
@@ -43,6 +44,14 @@ log = logging.getLogger("meetmesh.signaling.session")
 
 OUTBOX_SIZE = 1000
 KIND_NAMES = {pb.TRACK_KIND_AUDIO: "audio", pb.TRACK_KIND_VIDEO: "video"}
+
+
+# How a transport reports that the client has gone (gRPC stream reset, WebSocket closed).
+_TRANSPORT_GONE: tuple[type[BaseException], ...] = (
+    ConnectionError,
+    StreamTerminatedError,
+    WebSocketDisconnect,
+)
 
 
 class SessionClosed(Exception):
@@ -412,6 +421,13 @@ async def run_session(
                 return
             await session.handle(request)
 
+    def join_deadline() -> None:
+        if not session.joined and not session.closed.is_set():
+            timeout = session.hub.settings.join_timeout_s
+            session.error(FailedPrecondition(f"no join within {timeout:g} s"), fatal=True)
+            session._finish()
+
+    deadline = asyncio.get_running_loop().call_later(session.hub.settings.join_timeout_s, join_deadline)
     sender = asyncio.ensure_future(pump_out())
     receiver = asyncio.ensure_future(pump_in())
     try:
@@ -422,6 +438,18 @@ async def run_session(
         with contextlib.suppress(Exception):
             await sender
     finally:
-        receiver.cancel()
-        sender.cancel()
+        deadline.cancel()
+        for pump in (receiver, sender):
+            pump.cancel()
+            # Collect each pump's outcome when it ends: an exception left in a task would be
+            # logged as "Task exception was never retrieved".
+            pump.add_done_callback(_collect)
         await session.hub.transport_closed(session)
+
+
+def _collect(pump: asyncio.Future[None]) -> None:
+    if pump.cancelled():
+        return
+    error = pump.exception()
+    if error is not None and not isinstance(error, _TRANSPORT_GONE):
+        log.warning("a signaling session ended on an error", extra={"error": type(error).__name__})

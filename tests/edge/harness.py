@@ -94,15 +94,23 @@ class LoopThread:
 
 
 async def start_uvicorn(app: Callable[..., Awaitable[None]], port: int = 0) -> tuple[uvicorn.Server, int]:
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=port,
-        lifespan="on",
-        access_log=False,
-        log_level="warning",
-        ws="websockets-sansio",
-    )
+    """Serves `app`; an edge is served exactly as `meetmesh up` serves it (its own protocols)."""
+    from services.edge.app import Edge
+    from services.edge.server import uvicorn_config
+
+    if isinstance(app, Edge):
+        config = uvicorn_config(app.settings, app)
+        config.host, config.port = "127.0.0.1", port
+    else:
+        config = uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=port,
+            lifespan="on",
+            access_log=False,
+            log_level="warning",
+            ws="websockets-sansio",
+        )
     server = uvicorn.Server(config)
     task = asyncio.get_running_loop().create_task(server.serve())
     server._edge_task = task  # type: ignore[attr-defined]

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 
 from services.edge.catalog import load_catalog
@@ -68,3 +69,48 @@ def test_validation_rules_and_json_mapping(document: dict[str, Any]) -> None:
     listing = document["paths"]["/v1/meetings/{meeting}/participants"]["get"]["parameters"]
     page_size = next(p for p in listing if p["name"] == "page_size")["schema"]
     assert (page_size["minimum"], page_size["maximum"]) == (0, 500)
+
+
+def _body_schema(document: dict[str, Any], path: str, method: str) -> dict[str, Any]:
+    body = document["paths"][path][method]["requestBody"]
+    schema: dict[str, Any] = body["content"]["application/json"]["schema"]
+    return {**schema, "components": document["components"]}
+
+
+@pytest.mark.parametrize(
+    ("path", "method", "invalid", "valid"),
+    [
+        (
+            "/v1/users:register",
+            "post",
+            {},
+            {"email": "ada@example.com", "password": "a long password", "displayName": "Ada"},
+        ),
+        ("/v1/sessions:login", "post", {"email": "ada@example.com"}, {"email": "a@b.co", "password": "x"}),
+        ("/v1/meetings", "post", {"description": "no title"}, {"title": "Standup"}),
+        ("/v1/meetings", "post", {"title": "   "}, {"title": " Standup "}),
+        ("/v1/meetings/{meeting}/invitations", "post", {}, {"email": "bo@example.com"}),
+        (
+            "/v1/users/{user}",
+            "patch",
+            {"avatarUri": "javascript:alert(1)"},
+            {"avatarUri": "https://a.example/x.png"},
+        ),
+    ],
+)
+def test_what_the_api_refuses_the_schema_refuses(
+    document: dict[str, Any], path: str, method: str, invalid: dict[str, Any], valid: dict[str, Any]
+) -> None:
+    """Required fields, lengths, patterns and enum exclusions come from protovalidate and
+    `google.api.field_behavior` (issue 11: `POST /v1/users:register {}` was valid by the schema)."""
+    validator = jsonschema.Draft4Validator(_body_schema(document, path, method))
+    assert not validator.is_valid(invalid)
+    assert validator.is_valid(valid)
+
+
+def test_required_bodies_and_query_parameters(document: dict[str, Any]) -> None:
+    assert document["paths"]["/v1/meetings"]["post"]["requestBody"]["required"] is True
+    update = document["paths"]["/v1/meetings/{meeting}"]["patch"]
+    assert next(p for p in update["parameters"] if p["name"] == "update_mask")["required"] is True
+    # The resource shared with responses does not require what only a create needs.
+    assert "required" not in document["components"]["schemas"]["meetmesh.meeting.v1.Meeting"]

@@ -19,6 +19,7 @@ from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from services.edge.config import RateLimit
 from tests.edge import grpcweb_client
 from tests.edge.conftest import EdgeStack
 from tests.edge.harness import free_port
@@ -168,3 +169,22 @@ async def test_rtc_client_closing_first_logs_no_error(
 
 async def _true(value: bool) -> bool:
     return value
+
+
+async def test_rtc_upgrades_are_rate_limited_per_address(
+    stack: EdgeStack, make_edge: Callable[..., str], signaling_stand_in: tuple[str, list[Any]]
+) -> None:
+    """The per-address limit applies to `/rtc` as to every other request (issue 11, defect 4's
+    class: anything the edge does before a token is checked must be limited)."""
+    upstream, seen = signaling_stand_in
+    url = make_edge(signaling_ws_url=upstream, rate_limit_address=RateLimit(rate=0.5, burst=2))
+    ws_url = url.replace("http://", "ws://") + "/rtc"
+    for _ in range(2):
+        async with connect(ws_url, subprotocols=["meetmesh.v1"]) as ws:
+            await ws.send("hello")
+            assert await asyncio.wait_for(ws.recv(), 5) == "hello"
+    with pytest.raises(InvalidStatus) as limited:
+        await connect(ws_url, subprotocols=["meetmesh.v1"])
+    assert limited.value.response.status_code == 429
+    assert int(limited.value.response.headers["retry-after"]) >= 1
+    assert len(seen) == 2  # the refused one never reached signaling

@@ -4,7 +4,10 @@ once, so leaving and joining again cannot seat two sessions in one seat."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
+import websockets
 from grpclib.const import Status
 from grpclib.exceptions import GRPCError
 
@@ -129,3 +132,25 @@ async def test_the_end_of_the_meeting_kills_every_token(rtc: Rtc) -> None:
     refused = await _refused(rtc, token)
     assert refused.reason in ("INVALID_TOKEN", "MEETING_ENDED") and refused.fatal
     await room.wait_until(lambda: room.closed_reason == "meeting_ended", within_s=10)
+
+
+async def test_sessions_that_never_join_are_closed(rtc: Rtc) -> None:
+    """Issue 11: /rtc WebSockets and Connect streams that never sent join stayed open for good."""
+    host = await rtc.add_signaling(join_timeout_s=0.5)
+    async with RawSession(f"127.0.0.1:{host.grpc_port}") as session:
+        error = (await session.next("error")).error
+        assert error.fatal and "no join within" in error.message
+        assert await session.stream.recv_message() is None  # the stream ends
+    async with websockets.connect(f"ws://127.0.0.1:{host.http_port}/rtc") as ws:
+        async with asyncio.timeout(10):
+            error = pb.SignalResponse.FromString(await ws.recv()).error
+            assert error.fatal and "no join within" in error.message
+            with pytest.raises(websockets.ConnectionClosed):
+                await ws.recv()
+    # A session that joins in time is unaffected by the deadline passing.
+    token, _ = await rtc.join_token()
+    async with RawSession(f"127.0.0.1:{host.grpc_port}") as session:
+        await session.join(token)
+        await session.send(request_id=5, ping=pb.Ping(timestamp_ms=1))
+        await asyncio.sleep(0.6)  # past the join deadline: a joined session stays
+        assert (await session.next("pong")).request_id == 5

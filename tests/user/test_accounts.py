@@ -344,3 +344,18 @@ async def test_admin_disables_user_which_ends_their_sessions(platform: Platform)
             user_pb2.DisableUserRequest(name="users/nobody"), metadata=admin.metadata
         )
     assert err.value.status == Status.NOT_FOUND
+
+
+async def test_nul_characters_are_invalid_not_internal(platform: Platform) -> None:
+    """PostgreSQL refuses U+0000 in text: a login or registration carrying one was an INTERNAL
+    error (found by the edge's positive-data fuzzing); the kit refuses it for every service."""
+    with pytest.raises(GRPCError) as err:
+        await platform.users.Login(user_pb2.LoginRequest(email="a\x00@example.test", password="x"))
+    assert err.value.status == Status.INVALID_ARGUMENT
+    assert field_violations(err.value) == {"email": "must not contain U+0000"}
+    with pytest.raises(GRPCError) as err:
+        await platform.users.Register(
+            user_pb2.RegisterRequest(email="nul@example.test", password=PASSWORD, display_name="A\x00")
+        )
+    assert err.value.status == Status.INVALID_ARGUMENT
+    assert "display_name" in field_violations(err.value)

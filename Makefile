@@ -14,7 +14,7 @@ SETUP := VENV=$(VENV) PYTHON_BOOT=$(PYTHON_BOOT) bash deploy/setup.sh
 SDK_PROTOS := $(addprefix --path ,$(sort $(shell find protos/meetmesh -name '*.proto' -not -path '*/internal/*')))
 RPC_DETAILS := --path protos_vendor/google/rpc/error_details.proto
 
-.PHONY: help setup install node run up-stack gen gen-ts gen-betterproto gen-go gen-jvm sdk vendor check fmt lint types protolint test bench clean models
+.PHONY: help setup install node run up-stack gen gen-ts gen-betterproto gen-go gen-jvm sdk vendor check fmt lint types protolint test bench clean models web web-build
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-10s\033[0m %s\n", $$1, $$2}'
@@ -28,10 +28,10 @@ install: ## create the virtual environment and install meetmesh with its dev too
 node:
 	@$(SETUP) node
 
-run: setup gen ## set up and run the whole platform on the embedded defaults
+run: setup gen web-build ## set up and run the whole platform on the embedded defaults
 	$(BIN)/meetmesh up
 
-up-stack: setup gen ## run the whole platform on real servers (PostgreSQL, Redis, FerretDB, S3) under ./var
+up-stack: setup gen web-build ## run the whole platform on real servers (PostgreSQL, Redis, FerretDB, S3) under ./var
 	$(BIN)/meetmesh up --stack
 
 gen: install ## generate gen/, envoy/ and the SDK flavours from protos/ (TypeScript, Go, JVM where npm, go, mvn exist)
@@ -75,6 +75,12 @@ sdk: gen ## build every SDK package into dist/sdk (pip wheel, npm pack, go build
 	cd clients/go && go build ./... && go vet ./...
 	mvn -B -q -f clients/kotlin/pom.xml package && cp clients/kotlin/target/meetmesh-proto-*.jar dist/sdk/
 
+web-build: node ## build the web client into clients/web/dist (the edge serves it at /)
+	cd clients/web && npm run --silent build
+
+web: node ## web client dev server on :5173, proxying to a running platform's edge (make run)
+	cd clients/web && npm run dev
+
 vendor: install ## re-vendor third-party protos from the pinned packages
 	$(PY) tools/vendor_protos.py
 	buf format -w protos_vendor --path protos_vendor/buf
@@ -90,6 +96,7 @@ lint: install
 
 types: install
 	mypy services clients
+	@if [ -d clients/web/node_modules ]; then cd clients/web && npx tsc --noEmit; else echo "clients/web: make node first to type-check the web client"; fi
 
 protolint: install
 	buf lint
@@ -97,7 +104,7 @@ protolint: install
 
 check: lint types protolint ## format check, lint (ruff), types (mypy; strict for the kit), proto lint
 
-test: setup ## set up what is missing, then run the test suite (it starts its own servers)
+test: setup web-build ## set up what is missing, then run the test suite (it starts its own servers)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 models: install ## (re)build the Triton model repository under var/ (pinned packages, ~1 min on 2 cores)
@@ -107,4 +114,4 @@ bench: setup ## run the benchmarks (prints figures and ratios)
 	$(PY) -m bench
 
 clean: ## remove the virtual environment and local state (./var: data, tools, models)
-	rm -rf $(VENV) var node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var node_modules clients/web/node_modules clients/web/dist .pytest_cache .mypy_cache .ruff_cache

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from services.kit.objects import ObjectStoreSettings
 from tests import servers
 from tests.support import Platform, start_platform
 
@@ -100,6 +101,32 @@ def stores(request: pytest.FixtureRequest, tmp_path: Path, run_id: str) -> Itera
 async def platform(stores: dict[str, str], keys_dir: Path) -> AsyncIterator[Platform]:
     """The user and meeting services, each on its own gRPC port, over ``stores``."""
     plat = await start_platform(stores, keys_dir)
+    try:
+        yield plat
+    finally:
+        await plat.close()
+
+
+@pytest.fixture(scope="session")
+def s3_settings() -> ObjectStoreSettings:
+    """Object-store settings for the session's S3 (SeaweedFS, started on first use) and a bucket
+    of the session's own."""
+    return servers.s3_settings(f"meetmesh-test-{uuid.uuid4().hex[:8]}")
+
+
+@pytest.fixture
+async def s3_platform(
+    run_id: str, keys_dir: Path, s3_settings: ObjectStoreSettings
+) -> AsyncIterator[Platform]:
+    """The user and meeting services on PostgreSQL and Redis, with objects in the session's S3."""
+    stores = {
+        "kind": "real",
+        "database_url": servers.postgres_url(),
+        "redis_url": servers.redis_url(),
+        "schema_prefix": f"t{run_id}_{uuid.uuid4().hex[:6]}_",
+        "redis_prefix": f"mmtest:{run_id}:{uuid.uuid4().hex[:6]}",
+    }
+    plat = await start_platform(stores, keys_dir, objects=s3_settings)
     try:
         yield plat
     finally:

@@ -11,9 +11,14 @@ role                   server started here                 use an existing one
 relational store       PostgreSQL (Debian's binaries)      ``MEETMESH_TEST_DATABASE_URL``
 cache, queues, pub/sub Redis (Debian's redis-server)       ``MEETMESH_TEST_REDIS_URL``
 AI results, analytics  FerretDB on the PostgreSQL above    ``MEETMESH_TEST_MONGO_URL``
+objects (S3)           SeaweedFS (``weed``, a Go tool)      ``MEETMESH_TEST_S3_ENDPOINT``
 =====================  ==================================  ===========================
 
-Every test gets its own PostgreSQL schemas, Redis key prefix and MongoDB database (see
+For an existing S3, ``MEETMESH_TEST_S3_ACCESS_KEY`` and ``MEETMESH_TEST_S3_SECRET_KEY`` give its
+credentials; every session uses a bucket of its own there.
+
+Every test gets its own PostgreSQL schemas, Redis key prefix and MongoDB database, every session its
+own S3 bucket (see
 ``tests/conftest.py``), so one server serves the whole session.
 """
 
@@ -22,7 +27,8 @@ from __future__ import annotations
 import os
 import threading
 
-from services.stack import FerretDBServer, ManagedServer, PostgresServer, RedisServer
+from services.kit.objects import ObjectStoreSettings
+from services.stack import FerretDBServer, ManagedServer, PostgresServer, RedisServer, SeaweedS3Server
 
 _lock = threading.Lock()
 _running: dict[str, ManagedServer] = {}
@@ -60,6 +66,27 @@ def mongo_url() -> str:
     if server is None:
         server = register("ferretdb", FerretDBServer(postgres()).start())
     return server.url
+
+
+def s3() -> SeaweedS3Server:
+    """The session's SeaweedFS (started on first use)."""
+    server = _server("s3", SeaweedS3Server)
+    assert isinstance(server, SeaweedS3Server)
+    return server
+
+
+def s3_settings(bucket: str) -> ObjectStoreSettings:
+    """Object-store settings for the session's S3 (or ``MEETMESH_TEST_S3_ENDPOINT``) and ``bucket``."""
+    endpoint = os.environ.get("MEETMESH_TEST_S3_ENDPOINT")
+    if endpoint:
+        access_key = os.environ.get("MEETMESH_TEST_S3_ACCESS_KEY", "")
+        secret_key = os.environ.get("MEETMESH_TEST_S3_SECRET_KEY", "")
+    else:
+        server = s3()
+        endpoint, access_key, secret_key = server.endpoint, server.access_key, server.secret_key
+    return ObjectStoreSettings(
+        endpoint=endpoint, access_key=access_key, secret_key=secret_key, bucket=bucket, timeout_s=2.0
+    )
 
 
 def register(name: str, server: ManagedServer) -> ManagedServer:

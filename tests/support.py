@@ -17,6 +17,7 @@ from grpclib.exceptions import GRPCError
 from meetmesh.meeting.v1 import meeting_grpc, meeting_pb2
 from meetmesh.user.v1 import user_grpc, user_pb2
 from services.kit import PlatformSettings, Runtime, ServiceHost
+from services.kit.objects import ObjectStoreSettings
 from services.meeting.config import MeetingServiceOptions, MeetingSettings
 from services.registry import factory
 from services.user.config import UserServiceOptions
@@ -34,8 +35,12 @@ class TestSettings(MeetingSettings):
     user_svc: UserServiceOptions = UserServiceOptions(**FAST_ARGON2)
 
 
-def make_settings(stores: dict[str, str], keys_dir: Path, **overrides: Any) -> TestSettings:
+def make_settings(
+    stores: dict[str, str], keys_dir: Path, objects: ObjectStoreSettings | None = None, **overrides: Any
+) -> TestSettings:
+    """Settings for a test platform; objects go to ``objects`` (default: a local folder)."""
     return TestSettings(
+        objects=objects or ObjectStoreSettings(local_dir=keys_dir.parent / "objects"),
         database_url=stores["database_url"],
         redis_url=stores["redis_url"],
         redis_prefix=stores["redis_prefix"],
@@ -152,9 +157,13 @@ class Platform:
 
 
 async def start_platform(
-    stores: dict[str, str], keys_dir: Path, services: tuple[str, ...] = ("user", "meeting"), **overrides: Any
+    stores: dict[str, str],
+    keys_dir: Path,
+    services: tuple[str, ...] = ("user", "meeting"),
+    objects: ObjectStoreSettings | None = None,
+    **overrides: Any,
 ) -> Platform:
-    settings = make_settings(stores, keys_dir, **overrides)
+    settings = make_settings(stores, keys_dir, objects, **overrides)
     platform = Platform(settings, stores, Runtime(settings, schema_prefix=stores["schema_prefix"]))
     try:
         for service in services:

@@ -133,32 +133,12 @@ def _jwt_rules(catalog: Catalog) -> list[dict[str, Any]]:
 
 
 def _http_filters(catalog: Catalog, public: list[str]) -> list[dict[str, Any]]:
+    # The rate limit comes before the JWT check, so requests without a valid token are limited too.
     return [
         {"name": "envoy.filters.http.cors", "typed_config": {"@type": _T + "filters.http.cors.v3.Cors"}},
         {
             "name": "envoy.filters.http.grpc_web",
             "typed_config": {"@type": _T + "filters.http.grpc_web.v3.GrpcWeb"},
-        },
-        {
-            "name": "envoy.filters.http.jwt_authn",
-            "typed_config": {
-                "@type": _T + "filters.http.jwt_authn.v3.JwtAuthentication",
-                "providers": {
-                    "meetmesh": {
-                        "remote_jwks": {
-                            "http_uri": {
-                                "uri": f"http://user:{default_endpoint('user').http_port}/.well-known/jwks.json",
-                                "cluster": "user_jwks",
-                                "timeout": "2s",
-                            },
-                            "cache_duration": "300s",
-                        },
-                        "from_headers": [{"name": "authorization", "value_prefix": "Bearer "}],
-                        "forward": True,
-                    }
-                },
-                "rules": _jwt_rules(catalog),
-            },
         },
         {
             "name": "envoy.filters.http.local_ratelimit",
@@ -181,6 +161,27 @@ def _http_filters(catalog: Catalog, public: list[str]) -> list[dict[str, Any]]:
                         "header": {"key": "retry-after", "value": "1"},
                     }
                 ],
+            },
+        },
+        {
+            "name": "envoy.filters.http.jwt_authn",
+            "typed_config": {
+                "@type": _T + "filters.http.jwt_authn.v3.JwtAuthentication",
+                "providers": {
+                    "meetmesh": {
+                        "remote_jwks": {
+                            "http_uri": {
+                                "uri": f"http://user:{default_endpoint('user').http_port}/.well-known/jwks.json",
+                                "cluster": "user_jwks",
+                                "timeout": "2s",
+                            },
+                            "cache_duration": "300s",
+                        },
+                        "from_headers": [{"name": "authorization", "value_prefix": "Bearer "}],
+                        "forward": True,
+                    }
+                },
+                "rules": _jwt_rules(catalog),
             },
         },
         {
@@ -219,6 +220,10 @@ def _connection_manager(catalog: Catalog, public: list[str]) -> dict[str, Any]:
             "codec_type": "AUTO",
             "upgrade_configs": [{"upgrade_type": "websocket"}],
             "stream_idle_timeout": "3600s",
+            # Slow and idle clients, as the built-in edge (docs/security.md): headers within 10 s,
+            # idle connections closed after 5 s.
+            "request_headers_timeout": "10s",
+            "common_http_protocol_options": {"idle_timeout": "5s"},
             "access_log": [
                 {
                     "name": "envoy.access_loggers.stdout",

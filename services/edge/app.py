@@ -1,6 +1,7 @@
 """The edge as one ASGI app: gRPC-web, JSON/REST, `/rtc`, CORS, auth, rate limits, docs, static files.
 
-Dispatch, in order: CORS preflight; gRPC-web content types; the edge's own pages (`/healthz`,
+Dispatch, in order: CORS preflight; signed object URLs (`/objects/`, the embedded default's local
+folder); gRPC-web content types; the edge's own pages (`/healthz`,
 `/metrics`, `/openapi.json`, `/docs`); JSON bindings from the descriptor set; the web client's
 static files; otherwise 404 (or 405 when another HTTP method has a binding for the path).
 """
@@ -25,6 +26,7 @@ from services.edge.config import EdgeSettings
 from services.edge.cors import Cors
 from services.edge.grpcweb_proxy import serve_grpc_web
 from services.edge.json_proxy import send_error, serve_json
+from services.edge.objects import ObjectRoute
 from services.edge.ratelimit import RateLimiter
 from services.edge.reference import render_reference
 from services.edge.rtc import proxy_websocket
@@ -34,6 +36,20 @@ from services.edge.upstream import Upstreams
 from services.kit import create_redis, outage
 
 log = logging.getLogger("meetmesh.edge")
+
+
+class SinglePageApp(StaticFiles):
+    """The web client's files. A path that names no file, has no extension and is not under an API
+    prefix gets ``index.html``: the client routes it (deep links such as ``/m/<id>``)."""
+
+    async def get_response(self, path: str, scope: Scope) -> Any:
+        try:
+            return await super().get_response(path, scope)
+        except HTTPException as exc:
+            last = path.rsplit("/", 1)[-1]
+            if exc.status_code != 404 or "." in last or path.split("/", 1)[0] in ("v1", "rtc"):
+                raise
+            return await super().get_response("index.html", scope)
 
 
 class Edge:
@@ -52,8 +68,9 @@ class Edge:
             self.redis, f"{settings.redis_prefix}:edge:", options.rate_limit_address, options.rate_limit_token
         )
         self.telemetry = Telemetry(access_log=options.access_log)
+        self.objects = ObjectRoute(settings.objects, settings.keys_dir, self.verifier)
         self.static = (
-            StaticFiles(directory=options.web_root, html=True) if options.web_root.is_dir() else None
+            SinglePageApp(directory=options.web_root, html=True) if options.web_root.is_dir() else None
         )
         self._openapi: bytes | None = None
         self._reference: bytes | None = None
@@ -159,6 +176,9 @@ class Edge:
                 raise EdgeError(Status.PERMISSION_DENIED, "origin not allowed", http_status=403)
             request.extra_headers = []
             await respond(send, request, 204, headers)
+            return
+        if self.objects.handles(request):
+            await self.objects.serve(request, receive, send)
             return
         content_type = request.header("content-type") or ""
         if grpcweb.is_grpc_web(content_type):

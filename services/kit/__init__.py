@@ -14,7 +14,7 @@ Public surface:
 * logs: ``configure_logging``, ``redact``
 """
 
-from .auth import Principal, TokenService, current_principal
+from .auth import Principal, TokenService, current_principal, optional_principal
 from .clients import ServiceIdentity, channel
 from .config import Endpoint, PlatformSettings
 from .context import client_address, downstream_timeout
@@ -73,6 +73,7 @@ __all__ = [
     "current_policy",
     "current_principal",
     "downstream_timeout",
+    "optional_principal",
     "outage",
     "redact",
     "validate",

@@ -77,6 +77,11 @@ def current_principal() -> Principal:
     return principal
 
 
+def optional_principal() -> Principal | None:
+    """The authenticated caller, or None on an anonymous call."""
+    return _principal.get()
+
+
 def set_principal(principal: Principal | None) -> contextvars.Token[Principal | None]:
     return _principal.set(principal)
 

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .context import parse_networks
+from .objects import ObjectStoreSettings
 
 
 class Endpoint(BaseModel):
@@ -52,6 +53,9 @@ class PlatformSettings(BaseSettings):
     store_timeout_s: float = Field(default=3.0, gt=0, le=60)
     # Prepended to each service's PostgreSQL schema name (several platforms in one database).
     schema_prefix: str = ""
+    # Objects (recordings, avatars, attachments): S3 when ``MEETMESH_OBJECTS__ENDPOINT`` is set,
+    # else a local folder the edge serves under signed URLs.
+    objects: ObjectStoreSettings = Field(default_factory=ObjectStoreSettings)
     # Where signing keys live (created on first use; never committed).
     keys_dir: Path = Path("./var/keys")
     # The JWT issuer name.

@@ -18,6 +18,7 @@ from .config import PlatformSettings
 from .db import Database
 from .joins import JoinSessions
 from .keys import SERVICE_KEY_FILE, load_or_create
+from .objects import ObjectStore, object_store
 from .redis import create_redis
 from .revocation import Revocations
 
@@ -31,6 +32,7 @@ class Runtime:
     _redis: aioredis.Redis | None = field(default=None, repr=False)
     _revocations: Revocations | None = field(default=None, repr=False)
     _databases: dict[str, Database] = field(default_factory=dict, repr=False)
+    _objects: ObjectStore | None = field(default=None, repr=False)
     extras: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -68,6 +70,13 @@ class Runtime:
     def joins(self) -> JoinSessions:
         """Live join sessions: written by the meeting service, read by signaling and media."""
         return JoinSessions(self.redis, self.settings.redis_prefix)
+
+    @property
+    def objects(self) -> ObjectStore:
+        """The object store (S3 or the local folder), one per process."""
+        if self._objects is None:
+            self._objects = object_store(self.settings.objects, self.settings.keys_dir)
+        return self._objects
 
     def database(self, service: str) -> Database:
         if service not in self._databases:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import protovalidate
@@ -61,31 +60,3 @@ def require(field: str, present: bool, what: str = "is required") -> None:
     """A check protovalidate cannot express (for example, required only on create)."""
     if not present:
         raise InvalidArgument([(field, what)])
-
-
-_KEY_SEGMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,254}")
-
-
-def object_key_problem(key: str, prefix: str = "") -> str | None:
-    """Why ``key`` is not a safe object-store key under ``prefix`` (None when it is).
-
-    A safe key is `/`-separated segments of letters, digits, ``.``, ``_`` and ``-``, each starting
-    with a letter or digit: no absolute path, no ``..`` or ``.`` segment, no empty segment, no
-    control characters, at most 512 characters.
-    """
-    if not key:
-        return "is required"
-    if len(key) > 512:
-        return "must be at most 512 characters"
-    if not all(_KEY_SEGMENT.fullmatch(segment) for segment in key.split("/")):
-        return "must be relative, '/'-separated segments of [A-Za-z0-9._-] starting with a letter or digit"
-    if prefix and not key.startswith(prefix):
-        return f"must be under {prefix}"
-    return None
-
-
-def require_object_key(field: str, key: str, prefix: str = "") -> None:
-    """Raise INVALID_ARGUMENT unless ``key`` is a safe object-store key under ``prefix``."""
-    problem = object_key_problem(key, prefix)
-    if problem is not None:
-        raise InvalidArgument([(field, problem)])

@@ -25,17 +25,10 @@ class MediaSettings(BaseSettings):
     turn_password: str = ""
     turn_secret: str = ""
 
-    # Object store for recordings: an S3 endpoint (MinIO, moto) or, when empty, a local folder.
-    s3_endpoint: str = ""
-    s3_access_key: str = ""
-    s3_secret_key: str = ""
-    s3_bucket: str = "meetmesh-recordings"
-    s3_secure: bool = False
-    s3_region: str = "us-east-1"
-    local_recordings_dir: Path = Path("./var/recordings")
-    # Base URL the edge serves local recordings under (embedded mode).
-    local_recordings_url: str = "http://127.0.0.1:8800/recordings"
-    download_url_ttl_s: int = Field(default=3600, ge=60)
+    # Recordings go to the platform's object store (``MEETMESH_OBJECTS__*``); while it is down,
+    # finished recordings wait here and are uploaded when it returns.
+    spool_dir: Path = Path("./var/spool/recordings")
+    spool_retry_s: float = Field(default=2.0, gt=0)
     # The meeting service's internal RecordingRegistry and MeetingSettingsService (empty: the
     # platform's meeting endpoint).
     recording_registry_target: str = ""

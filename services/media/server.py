@@ -15,7 +15,7 @@ from .analysis import AnalysisConsumer
 from .config import MediaSettings
 from .service import MediaService
 from .sfu import Sfu
-from .store import object_store
+from .store import RecordingStore
 
 
 def ice_configuration(settings: MediaSettings, participant: str) -> RTCConfiguration:
@@ -43,9 +43,8 @@ def build(
     sfu = Sfu(lambda participant: ice_configuration(settings, participant))
     registry = settings.recording_registry_target or runtime.settings.meeting.address
     identity = runtime.identity("media")
-    service = MediaService(
-        sfu, object_store(settings), registry, ai_consumer, settings.ai_video_interval_s, identity
-    )
+    recordings = RecordingStore(runtime.objects, settings.spool_dir, settings.spool_retry_s)
+    service = MediaService(sfu, recordings, registry, ai_consumer, settings.ai_video_interval_s, identity)
     if ai_consumer is None:
         ai_target = settings.ai_target or runtime.settings.ai.address
         service.ai_consumer = AnalysisConsumer(ai_target, service.publish_caption, identity=identity)
@@ -58,7 +57,7 @@ def build(
         name="media",
         handlers=[service],
         # Every method is internal (the contract says signaling only): callers need a service token.
-        on_start=[install_port_range],
-        on_stop=[service.close],
+        on_start=[install_port_range, recordings.start],
+        on_stop=[service.close, recordings.stop],
     )
     return spec, service

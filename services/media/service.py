@@ -22,7 +22,7 @@ from services.kit import FailedPrecondition, ServiceIdentity, channel
 from .aitap import AiTap, TapConsumer
 from .recording import MEDIA_TYPE, Recorder
 from .sfu import Sfu
-from .store import ObjectStore
+from .store import RecordingStore
 
 log = logging.getLogger("meetmesh.media.service")
 
@@ -39,7 +39,7 @@ class MediaService(media_grpc.MediaServiceBase):
     def __init__(
         self,
         sfu: Sfu,
-        store: ObjectStore,
+        store: RecordingStore,
         registry_target: str,
         ai_consumer: TapConsumer | None = None,
         ai_video_interval_s: float = 1.0,
@@ -157,7 +157,8 @@ class MediaService(media_grpc.MediaServiceBase):
                 timeout=10,
             )
         registered = response.recording
-        registered.download_uri = await self.store.download_url(key)
+        # Spooled or not, the URL works once the object is in the store (at once, or when S3 is back).
+        registered.download_uri = self.store.download_url(key)
         return registered
 
     async def WatchMeeting(self, stream: Stream[Any, Any]) -> None:

@@ -1,79 +1,108 @@
-"""The object store recordings go to: S3 (MinIO in production, moto in tests) or a local folder."""
+"""Where finished recordings go: the platform's object store, through a spool on local disk.
+
+A recording is uploaded as soon as it is written. When the object store cannot be reached, the file
+is moved into the spool folder (``MEETMESH_MEDIA_SPOOL_DIR``) with a small JSON note of its key and
+type, and a background task uploads every spooled file when the store is back; a media service that
+restarts picks up what its predecessor left there. No finished recording is lost to an S3 outage.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
+import json
 import shutil
-from datetime import timedelta
 from pathlib import Path
-from typing import Protocol
 
-from minio import Minio
+from services.kit.logs import get_logger
+from services.kit.objects import ObjectStore, ObjectStoreUnavailable, check_key
 
-from services.kit.validation import object_key_problem
-
-from .config import MediaSettings
+log = get_logger("meetmesh.media.store")
 
 
-class ObjectStore(Protocol):
-    async def put_file(self, key: str, path: Path, content_type: str) -> None: ...
+class RecordingStore:
+    """Uploads recordings to ``objects``; spools them while it is down (see the module docstring)."""
 
-    async def download_url(self, key: str) -> str: ...
+    def __init__(
+        self, objects: ObjectStore, spool_dir: Path, retry_s: float = 2.0, max_retry_s: float = 30.0
+    ) -> None:
+        self.objects = objects
+        self.spool_dir = Path(spool_dir)
+        self.retry_s = retry_s
+        self.max_retry_s = max_retry_s
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
 
+    async def put_file(self, key: str, path: Path, content_type: str) -> bool:
+        """Store ``path`` under ``key``: True when uploaded now, False when spooled for later."""
+        check_key(key)
+        try:
+            await self.objects.put_file(key, path, content_type)
+            return True
+        except ObjectStoreUnavailable:
+            await asyncio.to_thread(self._spool, key, path, content_type)
+            log.warning("object store unavailable; recording spooled for upload", extra={"key": key})
+            self._wake.set()
+            return False
 
-class S3Store:
-    """An S3 bucket through the minio client (blocking calls run in a thread)."""
+    def download_url(self, key: str, user: str = "") -> str:
+        return self.objects.presign_get(key, user)
 
-    def __init__(self, settings: MediaSettings) -> None:
-        endpoint = settings.s3_endpoint.removeprefix("http://").removeprefix("https://")
-        self._client = Minio(
-            endpoint,
-            access_key=settings.s3_access_key,
-            secret_key=settings.s3_secret_key,
-            secure=settings.s3_secure,
-            region=settings.s3_region,
-        )
-        self._bucket = settings.s3_bucket
-        self._ttl = timedelta(seconds=settings.download_url_ttl_s)
-        self._bucket_ready = False
+    def _spool(self, key: str, path: Path, content_type: str) -> None:
+        self.spool_dir.mkdir(parents=True, exist_ok=True)
+        name = hashlib.sha256(key.encode()).hexdigest()[:32]
+        data = self.spool_dir / f"{name}.data"
+        shutil.copyfile(path, data.with_suffix(".part"))
+        data.with_suffix(".part").replace(data)
+        note = self.spool_dir / f"{name}.json"
+        note.with_suffix(".jtmp").write_text(json.dumps({"key": key, "content_type": content_type}))
+        note.with_suffix(".jtmp").replace(note)  # the note last: a note always has its data
 
-    def _ensure_bucket(self) -> None:
-        if not self._bucket_ready:
-            if not self._client.bucket_exists(self._bucket):
-                self._client.make_bucket(self._bucket)
-            self._bucket_ready = True
+    def pending(self) -> list[str]:
+        """Keys waiting in the spool."""
+        keys = []
+        for note in sorted(self.spool_dir.glob("*.json")):
+            with contextlib.suppress(OSError, ValueError, KeyError):
+                keys.append(str(json.loads(note.read_text())["key"]))
+        return keys
 
-    def _put(self, key: str, path: Path, content_type: str) -> None:
-        self._ensure_bucket()
-        self._client.fput_object(self._bucket, key, str(path), content_type=content_type)
+    async def flush(self) -> int:
+        """Upload what is spooled; returns how many remain (stops at the first outage)."""
+        notes = sorted(self.spool_dir.glob("*.json")) if self.spool_dir.is_dir() else []
+        for index, note in enumerate(notes):
+            try:
+                entry = json.loads(note.read_text())
+                key, content_type = check_key(str(entry["key"])), str(entry["content_type"])
+            except (OSError, ValueError, KeyError, TypeError):
+                log.error("unreadable spool note left in place", extra={"note": note.name})
+                continue
+            data = note.with_suffix(".data")
+            try:
+                await self.objects.put_file(key, data, content_type)
+            except ObjectStoreUnavailable:
+                return len(notes) - index
+            note.unlink()
+            data.unlink(missing_ok=True)
+            log.info("spooled recording uploaded", extra={"key": key})
+        return 0
 
-    async def put_file(self, key: str, path: Path, content_type: str) -> None:
-        await asyncio.to_thread(self._put, key, path, content_type)
+    async def _run(self) -> None:
+        delay = self.retry_s
+        while True:
+            remaining = await self.flush()
+            delay = self.retry_s if remaining == 0 else min(delay * 2, self.max_retry_s)
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), delay)
 
-    async def download_url(self, key: str) -> str:
-        return await asyncio.to_thread(self._client.presigned_get_object, self._bucket, key, self._ttl)
+    async def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="recording-spool")
 
-
-class LocalStore:
-    """A folder (embedded mode); the edge serves it and checks the signature."""
-
-    def __init__(self, root: Path, base_url: str) -> None:
-        self._root = root
-        self._base_url = base_url.rstrip("/")
-
-    async def put_file(self, key: str, path: Path, content_type: str) -> None:
-        problem = object_key_problem(key)
-        if problem is not None:
-            raise ValueError(f"unsafe object key: {problem}")
-        target = self._root / key
-        target.parent.mkdir(parents=True, exist_ok=True)
-        await asyncio.to_thread(shutil.copyfile, path, target)
-
-    async def download_url(self, key: str) -> str:
-        return f"{self._base_url}/{key}"
-
-
-def object_store(settings: MediaSettings) -> ObjectStore:
-    if settings.s3_endpoint:
-        return S3Store(settings)
-    return LocalStore(settings.local_recordings_dir, settings.local_recordings_url)
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None

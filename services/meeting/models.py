@@ -104,3 +104,22 @@ class RecordingRow(Base):
     create_time: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (Index("ix_recordings_meeting", "meeting_id", "create_time"),)
+
+
+class AttachmentRow(Base):
+    """A file shared in a meeting; its bytes are in the object store under ``object_key``."""
+
+    __tablename__ = "attachments"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    meeting_id: Mapped[str] = mapped_column(String(32), ForeignKey("meetings.id", ondelete="CASCADE"))
+    uploader_user_id: Mapped[str] = mapped_column(String(32))
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(127))
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    object_key: Mapped[str] = mapped_column(String(512))
+    # "pending" until the upload is committed, then "ready".
+    state: Mapped[str] = mapped_column(String(16))
+    create_time: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (Index("ix_attachments_meeting", "meeting_id", "create_time", "id"),)

@@ -6,9 +6,10 @@ from grpclib.server import Stream
 
 from meetmesh.meeting.events.v1 import events_pb2
 from meetmesh.meeting.internal.v1 import recordings_grpc, recordings_pb2
+from services.kit import InvalidArgument
 from services.kit.events import meeting_event
+from services.kit.objects import check_key
 from services.kit.timestamps import from_timestamp
-from services.kit.validation import require_object_key
 
 from .events import MeetingEvents
 from .service import recording_message
@@ -27,8 +28,11 @@ class RecordingRegistry(recordings_grpc.RecordingRegistryServiceBase):
         assert request is not None
         recording = request.recording
         meeting_id = request.parent.split("/")[1]
-        # protovalidate has checked the key's shape; it must also lie under this meeting's folder.
-        require_object_key("recording.object_key", recording.object_key, f"meetings/{meeting_id}/recordings/")
+        # protovalidate has checked the key's shape; it must be a safe key under this meeting's folder.
+        folder = f"meetings/{meeting_id}/recordings/"
+        check_key(recording.object_key, "recording.object_key")
+        if not recording.object_key.startswith(folder):
+            raise InvalidArgument([("recording.object_key", f"must be under {folder}")])
         row = await self.store.add_recording(
             meeting_id,
             {

@@ -44,6 +44,7 @@ async def create(runtime: Runtime) -> ServiceSpec:
         ),
         cache,
         runtime.joins,
+        runtime.objects,
     )
 
     async def start_cache() -> None:
@@ -51,6 +52,7 @@ async def create(runtime: Runtime) -> ServiceSpec:
 
     async def stop_background() -> None:
         await cache.stop()
+        await service.cleanup.stop()
         directory.close()
 
     return ServiceSpec(

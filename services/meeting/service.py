@@ -27,11 +27,13 @@ from services.kit.events import meeting_event
 from services.kit.handlers import unary
 from services.kit.logs import get_logger
 from services.kit.masks import mask_paths
+from services.kit.objects import ObjectStore
 from services.kit.pagination import decode_keyset, keyset_page, page_size
 from services.kit.passwords import Secrets
 from services.kit.timestamps import from_epoch, from_timestamp, to_timestamp
 
 from . import grants as g
+from .attachments import AttachmentCleanup, AttachmentMethods
 from .cache import MeetingCache
 from .config import MeetingSettings
 from .directory import UserDirectory
@@ -142,7 +144,7 @@ class Access:
     grants: frozenset[str]
 
 
-class MeetingService(meeting_grpc.MeetingServiceBase):
+class MeetingService(AttachmentMethods, meeting_grpc.MeetingServiceBase):
     def __init__(
         self,
         settings: MeetingSettings,
@@ -153,8 +155,11 @@ class MeetingService(meeting_grpc.MeetingServiceBase):
         passcode_throttle: FailureThrottle,
         cache: MeetingCache,
         joins: JoinSessions,
+        objects: ObjectStore,
     ) -> None:
         self.settings = settings
+        self.objects = objects
+        self.cleanup = AttachmentCleanup(objects)
         self.opts = settings.meeting_svc
         self.store = store
         self.tokens = tokens
@@ -304,6 +309,9 @@ class MeetingService(meeting_grpc.MeetingServiceBase):
         row = await self.store.end_meeting(meeting_id)
         await self.joins.end_meeting(meeting_id)  # every join token of the meeting dies now
         await self._changed(meeting_id, meeting_ended=ev.MeetingEnded())
+        # Attachments go with the meeting: forgotten now, their files removed (retried if S3 is down).
+        await self.store.delete_attachments(meeting_id)
+        await self.cleanup.remove(meeting_id)
         log.info("meeting ended", extra={"meeting": meeting_id})
         return meeting_pb2.EndMeetingResponse(meeting=meeting_message(row))
 
@@ -571,16 +579,22 @@ class MeetingService(meeting_grpc.MeetingServiceBase):
             invitations=[invitation_message(r) for r in rows], next_page_token=token
         )
 
+    def _recording(self, row: RecordingRow, user_id: str) -> meeting_pb2.Recording:
+        message = recording_message(row)
+        message.download_uri = self.objects.presign_get(row.object_key, user_id)
+        return message
+
     @unary
     async def ListRecordings(
         self, request: meeting_pb2.ListRecordingsRequest
     ) -> meeting_pb2.ListRecordingsResponse:
         meeting_id = _meeting_id(request.parent)
-        await self._access(meeting_id, current_principal())
+        caller = current_principal()
+        await self._access(meeting_id, caller)
         size = page_size(request.page_size)
         params = {"m": "ListRecordings", "p": request.parent}
         rows = await self.store.recordings(meeting_id, decode_keyset(request.page_token, params), size + 1)
         rows, token = keyset_page(rows, size, lambda r: (r.create_time, r.id), params)
         return meeting_pb2.ListRecordingsResponse(
-            recordings=[recording_message(r) for r in rows], next_page_token=token
+            recordings=[self._recording(r, caller.user_id) for r in rows], next_page_token=token
         )

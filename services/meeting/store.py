@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, and_, bindparam, exists, insert, or_, select, update
+from sqlalchemy import Table, and_, bindparam, delete, exists, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -22,7 +22,7 @@ from services.kit import Database, FailedPrecondition, NotFound, PermissionDenie
 from services.kit.db import keyset
 from services.kit.timestamps import utcnow
 
-from .models import InvitationRow, MeetingRow, ParticipantRow, RecordingRow
+from .models import AttachmentRow, InvitationRow, MeetingRow, ParticipantRow, RecordingRow
 
 WAITING, ADMITTED, DENIED, REMOVED, LEFT = "waiting", "admitted", "denied", "removed", "left"
 ENDED = "ended"
@@ -340,3 +340,57 @@ class MeetingStore:
         async with self.db.transaction() as session:
             session.add(row)
         return row
+
+    # -- attachments -------------------------------------------------------------------------------
+    async def add_attachment(self, meeting_id: str, values: dict[str, Any]) -> AttachmentRow:
+        attachment_id = new_id()
+        row = AttachmentRow(
+            id=attachment_id,
+            meeting_id=meeting_id,
+            object_key=f"meetings/{meeting_id}/attachments/{attachment_id}",
+            state="pending",
+            create_time=utcnow(),
+            **values,
+        )
+        async with self.db.transaction() as session:
+            session.add(row)
+        return row
+
+    async def attachment(self, meeting_id: str, attachment_id: str) -> AttachmentRow | None:
+        async with self.db.reader() as session:
+            row = await session.get(AttachmentRow, attachment_id)
+        return row if row is not None and row.meeting_id == meeting_id else None
+
+    async def mark_attachment_ready(self, attachment_id: str) -> AttachmentRow | None:
+        async with self.db.transaction() as session:
+            row = await session.get(AttachmentRow, attachment_id, with_for_update=not self.db.sqlite)
+            if row is not None:
+                row.state = "ready"
+        return row
+
+    async def delete_attachment(self, attachment_id: str) -> None:
+        async with self.db.transaction() as session:
+            await session.execute(delete(AttachmentRow).where(AttachmentRow.id == attachment_id))
+
+    async def delete_attachments(self, meeting_id: str) -> int:
+        """Forget every attachment of a meeting (its files are removed by the caller)."""
+        async with self.db.transaction() as session:
+            result = await session.execute(
+                delete(AttachmentRow).where(AttachmentRow.meeting_id == meeting_id)
+            )
+            return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    async def attachments(
+        self, meeting_id: str, after: tuple[datetime, str] | None, limit: int
+    ) -> list[AttachmentRow]:
+        query = keyset(
+            select(AttachmentRow).where(
+                AttachmentRow.meeting_id == meeting_id, AttachmentRow.state == "ready"
+            ),
+            AttachmentRow.create_time,
+            AttachmentRow.id,
+            after,
+            limit,
+        )
+        async with self.db.reader() as session:
+            return list((await session.execute(query)).scalars())

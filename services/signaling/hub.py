@@ -134,6 +134,11 @@ class Hub:
         current = self._grace.get(key)
         if current is not None and current[0] is task:
             del self._grace[key]
+        if not task.cancelled() and task.exception() is not None:  # retrieved: no "never retrieved"
+            log.warning(
+                "could not end a dropped participant",
+                extra={"meeting": key[0], "error": type(task.exception()).__name__},
+            )
 
     async def _expire(self, meeting: str, pid: str, epoch: str) -> None:
         """End a dropped participant unless it resumed (anywhere) within the grace period."""

@@ -7,6 +7,7 @@ machine-wide service. See ``docs/stores.md`` for which server plays which role w
 from .ferretdb import FerretDBServer
 from .postgres import PostgresServer
 from .redis import RedisServer
+from .s3 import SeaweedS3Server
 from .servers import ManagedServer, MissingPrerequisite, ServerFailed, StackError, free_port
 from .stack import Stack
 
@@ -16,6 +17,7 @@ __all__ = [
     "MissingPrerequisite",
     "PostgresServer",
     "RedisServer",
+    "SeaweedS3Server",
     "ServerFailed",
     "Stack",
     "StackError",

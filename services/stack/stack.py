@@ -17,6 +17,7 @@ from pathlib import Path
 from .ferretdb import FerretDBServer
 from .postgres import PostgresServer
 from .redis import RedisServer
+from .s3 import SeaweedS3Server
 from .servers import ManagedServer, project_root
 
 DEFAULT_PORTS = {"postgres": 55432, "redis": 56379, "ferretdb": 57017, "s3": 58333}
@@ -48,8 +49,15 @@ class Stack:
                 lambda: FerretDBServer(pg, self.root / "ferretdb", stack_port("ferretdb")),
             )
             self.env["MEETMESH_MONGO_URL"] = mongo.url
-            # Each further role (SeaweedFS for S3) starts here and adds the settings that point
-            # the services at it.
+            s3 = self._start("s3", lambda: SeaweedS3Server(self.root / "s3", stack_port("s3")))
+            assert isinstance(s3, SeaweedS3Server)
+            self.env.update(
+                {
+                    "MEETMESH_OBJECTS__ENDPOINT": s3.endpoint,
+                    "MEETMESH_OBJECTS__ACCESS_KEY": s3.access_key,
+                    "MEETMESH_OBJECTS__SECRET_KEY": s3.secret_key,
+                }
+            )
         except BaseException:
             self.stop()
             raise

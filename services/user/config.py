@@ -16,6 +16,8 @@ class UserServiceOptions(BaseModel):
     login_failures_per_account: int = Field(default=5, ge=1)
     login_failures_per_peer: int = Field(default=20, ge=1)
     login_failure_window_s: float = Field(default=900, gt=0)
+    # The largest avatar upload (the contract allows at most 5 MiB).
+    avatar_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024, le=5 * 1024 * 1024)
 
 
 class UserSettings(PlatformSettings):

@@ -23,6 +23,8 @@ class UserRow(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     display_name: Mapped[str] = mapped_column(String(100))
     avatar_uri: Mapped[str] = mapped_column(String(2048), default="")
+    # The object-store prefix of an uploaded avatar's thumbnails (``avatars/{user}/{id}/``), or "".
+    avatar_key: Mapped[str] = mapped_column(String(256), default="")
     role: Mapped[str] = mapped_column(String(16), default="member")
     state: Mapped[str] = mapped_column(String(16), default="active")
     create_time: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -44,6 +44,7 @@ async def create(runtime: Runtime) -> ServiceSpec:
             limit=opts.login_failures_per_peer,
             window_s=opts.login_failure_window_s,
         ),
+        objects=runtime.objects,
     )
     jwks = runtime.tokens.key.jwks_json()
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import uuid
+from datetime import timedelta
 from typing import Any
 
 from meetmesh.user.v1 import user_grpc, user_pb2
@@ -14,16 +16,20 @@ from services.kit import (
     Principal,
     TokenService,
     Unauthenticated,
+    Unavailable,
     client_address,
     current_principal,
+    optional_principal,
 )
 from services.kit.handlers import unary
 from services.kit.logs import get_logger
 from services.kit.masks import mask_paths
+from services.kit.objects import ObjectStore
 from services.kit.pagination import decode_keyset, keyset_page, page_size
 from services.kit.passwords import Secrets
-from services.kit.timestamps import from_epoch, to_timestamp
+from services.kit.timestamps import from_epoch, to_timestamp, utcnow
 
+from . import avatars
 from .config import UserSettings
 from .models import UserRow
 from .sessions import RefreshTokens
@@ -36,12 +42,21 @@ _STATES = {"active": user_pb2.User.STATE_ACTIVE, "disabled": user_pb2.User.STATE
 _BAD_LOGIN = "email or password is incorrect"
 
 
-def user_message(row: UserRow) -> user_pb2.User:
+def user_message(row: UserRow, objects: ObjectStore | None = None) -> user_pb2.User:
+    """The public view of an account; an uploaded avatar gets time-limited URLs from ``objects``
+    (bound, for the local store's signed URLs, to the caller)."""
+    avatar_uri, thumbnail_uri = row.avatar_uri, ""
+    if row.avatar_key and objects is not None:
+        caller = optional_principal()
+        viewer = caller.user_id if caller is not None else row.id
+        avatar_uri = objects.presign_get(f"{row.avatar_key}256.png", viewer)
+        thumbnail_uri = objects.presign_get(f"{row.avatar_key}64.png", viewer)
     return user_pb2.User(
         name=f"users/{row.id}",
         email=row.email,
         display_name=row.display_name,
-        avatar_uri=row.avatar_uri,
+        avatar_uri=avatar_uri,
+        avatar_thumbnail_uri=thumbnail_uri,
         role=_ROLES.get(row.role, user_pb2.User.ROLE_UNSPECIFIED),
         state=_STATES.get(row.state, user_pb2.User.STATE_UNSPECIFIED),
         create_time=to_timestamp(row.create_time),
@@ -68,8 +83,10 @@ class UserService(user_grpc.UserServiceBase):
         *,
         account_throttle: FailureThrottle,
         peer_throttle: FailureThrottle,
+        objects: ObjectStore | None = None,
     ) -> None:
         self.settings = settings
+        self.objects = objects
         self.store = store
         self.tokens = tokens
         self.refresh = refresh
@@ -83,6 +100,9 @@ class UserService(user_grpc.UserServiceBase):
         )
         # Verified against when the email is unknown, so both failures cost the same time.
         self._dummy_hash = self.passwords.hash_now("meetmesh-timing-equaliser")
+
+    def _user(self, row: UserRow) -> user_pb2.User:
+        return user_message(row, self.objects)
 
     async def _tokens(self, row: UserRow, issued_family: str, refresh_token: str, refresh_exp: float) -> Any:
         access, access_exp = self.tokens.issue_access(
@@ -104,7 +124,7 @@ class UserService(user_grpc.UserServiceBase):
             display_name=request.display_name.strip(),
         )
         log.info("account registered", extra={"user_id": row.id})
-        return user_pb2.RegisterResponse(user=user_message(row))
+        return user_pb2.RegisterResponse(user=self._user(row))
 
     @unary
     async def Login(self, request: user_pb2.LoginRequest) -> user_pb2.LoginResponse:
@@ -126,7 +146,7 @@ class UserService(user_grpc.UserServiceBase):
         issued = await self.refresh.start(row.id)
         tokens = await self._tokens(row, issued.family, issued.token, issued.expires_at)
         log.info("login", extra={"user_id": row.id, "session": issued.family})
-        return user_pb2.LoginResponse(user=user_message(row), tokens=tokens)
+        return user_pb2.LoginResponse(user=self._user(row), tokens=tokens)
 
     @unary
     async def RefreshSession(
@@ -158,7 +178,7 @@ class UserService(user_grpc.UserServiceBase):
         row = await self.store.by_id(user_id)
         if row is None:
             raise NotFound(f"users/{user_id} does not exist")
-        return user_pb2.GetUserResponse(user=user_message(row))
+        return user_pb2.GetUserResponse(user=self._user(row))
 
     @unary
     async def UpdateUser(self, request: user_pb2.UpdateUserRequest) -> user_pb2.UpdateUserResponse:
@@ -173,12 +193,18 @@ class UserService(user_grpc.UserServiceBase):
             if not name:
                 raise InvalidArgument([("user.display_name", "must not be empty")])
             values["display_name"] = name
+        replaced = ""
         if "avatar_uri" in paths:
             values["avatar_uri"] = request.user.avatar_uri
+            values["avatar_key"] = ""  # an external URL (or none) replaces an uploaded avatar
+            before = await self.store.by_id(user_id)
+            replaced = before.avatar_key if before is not None else ""
         row = await self.store.update(user_id, **values)
         if row is None:
             raise NotFound(f"users/{user_id} does not exist")
-        return user_pb2.UpdateUserResponse(user=user_message(row))
+        if replaced and self.objects is not None:
+            await _quietly(self.objects.delete_prefix(replaced))
+        return user_pb2.UpdateUserResponse(user=self._user(row))
 
     @unary
     async def ListUsers(self, request: user_pb2.ListUsersRequest) -> user_pb2.ListUsersResponse:
@@ -189,7 +215,7 @@ class UserService(user_grpc.UserServiceBase):
         params = {"m": "ListUsers"}
         rows = await self.store.page(decode_keyset(request.page_token, params), size + 1)
         rows, next_token = keyset_page(rows, size, lambda r: (r.create_time, r.id), params)
-        return user_pb2.ListUsersResponse(users=[user_message(r) for r in rows], next_page_token=next_token)
+        return user_pb2.ListUsersResponse(users=[self._user(r) for r in rows], next_page_token=next_token)
 
     @unary
     async def DisableUser(self, request: user_pb2.DisableUserRequest) -> user_pb2.DisableUserResponse:
@@ -202,4 +228,80 @@ class UserService(user_grpc.UserServiceBase):
             raise NotFound(f"users/{user_id} does not exist")
         await self.refresh.revoke_user(user_id)
         log.info("account disabled", extra={"user_id": user_id, "by": caller.user_id})
-        return user_pb2.DisableUserResponse(user=user_message(row))
+        return user_pb2.DisableUserResponse(user=self._user(row))
+
+    # -- avatars -------------------------------------------------------------------------------------
+    def _objects(self) -> ObjectStore:
+        if self.objects is None:
+            raise Unavailable("no object store is configured")
+        return self.objects
+
+    @unary
+    async def CreateAvatarUpload(
+        self, request: user_pb2.CreateAvatarUploadRequest
+    ) -> user_pb2.CreateAvatarUploadResponse:
+        caller = current_principal()
+        if _user_id(request.parent, caller) != caller.user_id:
+            raise PermissionDenied("only the account's owner can upload its avatar")
+        # protovalidate has checked the type and the 5 MiB bound; the settings may be stricter.
+        limit = self.settings.user_svc.avatar_max_bytes
+        if request.size_bytes > limit:
+            raise InvalidArgument([("size_bytes", f"must be at most {limit} bytes")])
+        objects = self._objects()
+        upload = uuid.uuid4().hex
+        key = f"avatars/{caller.user_id}/uploads/{upload}"
+        uri = objects.presign_put(key, request.content_type, request.size_bytes, caller.user_id)
+        expires = utcnow() + timedelta(seconds=self.settings.objects.url_ttl_s)
+        log.info("avatar upload started", extra={"user_id": caller.user_id, "upload": upload})
+        return user_pb2.CreateAvatarUploadResponse(
+            upload=f"users/{caller.user_id}/avatarUploads/{upload}",
+            upload_uri=uri,
+            expire_time=to_timestamp(expires),
+        )
+
+    @unary
+    async def CommitAvatar(self, request: user_pb2.CommitAvatarRequest) -> user_pb2.CommitAvatarResponse:
+        caller = current_principal()
+        _, owner, _, upload = request.name.split("/")
+        if (caller.user_id if owner == "me" else owner) != caller.user_id:
+            raise PermissionDenied("only the account's owner can set its avatar")
+        objects = self._objects()
+        key = f"avatars/{caller.user_id}/uploads/{upload}"
+        info = await objects.stat(key)
+        if info is None:
+            raise NotFound(f"{request.name} has no uploaded image (PUT it to the upload URL first)")
+        limit = self.settings.user_svc.avatar_max_bytes
+        if info.size > limit:
+            await objects.delete(key)
+            raise InvalidArgument([("name", f"the uploaded image is larger than {limit} bytes")])
+        data = await objects.get_bytes(key)
+        try:
+            made = avatars.thumbnails(data)
+        except avatars.NotAnImage as exc:
+            await objects.delete(key)
+            raise InvalidArgument([("name", f"the uploaded file {exc}")]) from None
+        prefix = f"avatars/{caller.user_id}/{uuid.uuid4().hex}/"
+        try:
+            for size, png in made.items():
+                await objects.put_bytes(f"{prefix}{size}.png", png, avatars.THUMBNAIL_TYPE)
+        except BaseException:
+            await _quietly(objects.delete_prefix(prefix))
+            raise
+        before = await self.store.by_id(caller.user_id)
+        row = await self.store.update(caller.user_id, avatar_key=prefix, avatar_uri="")
+        if row is None:
+            await _quietly(objects.delete_prefix(prefix))
+            raise NotFound(f"users/{caller.user_id} does not exist")
+        await _quietly(objects.delete_prefix(f"avatars/{caller.user_id}/uploads/"))
+        if before is not None and before.avatar_key:
+            await _quietly(objects.delete_prefix(before.avatar_key))
+        log.info("avatar set", extra={"user_id": caller.user_id})
+        return user_pb2.CommitAvatarResponse(user=self._user(row))
+
+
+async def _quietly(cleanup: Any) -> None:
+    """Tidying that may fail (the store went away meanwhile): the answer does not depend on it."""
+    try:
+        await cleanup
+    except Exception as exc:
+        log.warning("object cleanup failed", extra={"error": type(exc).__name__})

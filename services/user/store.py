@@ -27,6 +27,7 @@ class UserStore:
             password_hash=password_hash,
             display_name=display_name,
             avatar_uri="",
+            avatar_key="",
             role="member",
             state="active",
             create_time=now,

@@ -78,6 +78,9 @@ def edge_settings(platform: Platform, descriptor_set: Path, **overrides: Any) ->
         for name in platform.hosts
     }
     return EdgeSettings(
+        # The platform's local object folder and keys: the edge serves its signed object URLs.
+        objects=platform.settings.objects,
+        keys_dir=platform.settings.keys_dir,
         redis_url=REDIS_URL,
         redis_prefix=f"edgetest:{uuid.uuid4().hex[:12]}",
         edge_svc=EdgeOptions(**options),

@@ -70,8 +70,8 @@ def test_parses_as_an_envoy_bootstrap(bootstrap: Any, config: dict[str, Any]) ->
     assert filters == [
         "envoy.filters.http.cors",
         "envoy.filters.http.grpc_web",
-        "envoy.filters.http.jwt_authn",
         "envoy.filters.http.local_ratelimit",
+        "envoy.filters.http.jwt_authn",
         "envoy.filters.http.grpc_json_transcoder",
         "envoy.filters.http.router",
     ]
@@ -151,3 +151,12 @@ def test_config_is_fresh() -> None:
     config = build_envoy(load_catalog(DESCRIPTORS), lambda s: s)
     committed = yaml.safe_load(ENVOY.read_text())
     assert committed == yaml.safe_load(yaml.safe_dump(config, sort_keys=False))
+
+
+def test_rate_limit_before_jwt_and_slow_client_deadlines(config: dict[str, Any]) -> None:
+    """As the built-in edge (issue 11): limit first, then authenticate; header and idle deadlines."""
+    manager = _manager(config)
+    names = [f["name"] for f in manager["http_filters"]]
+    assert names.index("envoy.filters.http.local_ratelimit") < names.index("envoy.filters.http.jwt_authn")
+    assert manager["request_headers_timeout"] == "10s"
+    assert manager["common_http_protocol_options"] == {"idle_timeout": "5s"}

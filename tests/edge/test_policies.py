@@ -186,6 +186,10 @@ async def test_static_web_client_at_root(
     assert (await http.get(url + "/")).text == "<h1>meetmesh</h1>"
     assert (await http.get(url + "/app.js")).text == "console.log(1)"
     assert (await http.get(url + "/missing.js")).status_code == 404
+    # Client-side routes (deep links) load the app; API-looking paths and files do not.
+    deep = await http.get(url + "/m/abc-123/summary")
+    assert (deep.status_code, deep.text) == (200, "<h1>meetmesh</h1>")
+    assert (await http.get(url + "/v1/nope")).status_code in (401, 404)
     assert (await http.get(url + "/v1/whoami")).status_code == 401  # API routes still win
 
 

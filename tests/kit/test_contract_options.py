@@ -17,7 +17,7 @@ OURS = [f for f in FDS.file if f.package.startswith("meetmesh.")]
 # Field names that always hold personal data or credentials wherever they appear.
 SENSITIVE_NAMES = re.compile(
     r"^(email|password|passcode|display_name|text|sdp|candidate|credential|"
-    r"(access|refresh|join|resume)_token|token|download_uri|avatar_uri|audio|image)$"
+    r"(access|refresh|join|resume)_token|token|\w*_uri|filename|audio|image)$"
 )
 
 

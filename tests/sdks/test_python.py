@@ -31,11 +31,11 @@ CLEAN_ENV = {"PATH": os.defpath, "HOME": os.environ.get("HOME", "/root")}
 @pytest.fixture(scope="module")
 def wheels(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("wheels")
-    for project in PROJECTS.values():
-        subprocess.run(
-            [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(REPO / project)],
-            check=True,
-        )
+    projects = [str(REPO / project) for project in PROJECTS.values()]
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), *projects], check=True
+    )
+    assert {p.name.split("-")[0] for p in out.glob("*.whl")} == {name.replace("-", "_") for name in PROJECTS}
     return out
 
 

@@ -85,6 +85,26 @@ class MeetingServiceBase(abc.ABC):
     async def ListRecordings(self, stream: 'grpclib.server.Stream[meetmesh.meeting.v1.meeting_pb2.ListRecordingsRequest, meetmesh.meeting.v1.meeting_pb2.ListRecordingsResponse]') -> None:
         pass
 
+    @abc.abstractmethod
+    async def CreateAttachment(self, stream: 'grpclib.server.Stream[meetmesh.meeting.v1.meeting_pb2.CreateAttachmentRequest, meetmesh.meeting.v1.meeting_pb2.CreateAttachmentResponse]') -> None:
+        pass
+
+    @abc.abstractmethod
+    async def CommitAttachment(self, stream: 'grpclib.server.Stream[meetmesh.meeting.v1.meeting_pb2.CommitAttachmentRequest, meetmesh.meeting.v1.meeting_pb2.CommitAttachmentResponse]') -> None:
+        pass
+
+    @abc.abstractmethod
+    async def GetAttachment(self, stream: 'grpclib.server.Stream[meetmesh.meeting.v1.meeting_pb2.GetAttachmentRequest, meetmesh.meeting.v1.meeting_pb2.GetAttachmentResponse]') -> None:
+        pass
+
+    @abc.abstractmethod
+    async def ListAttachments(self, stream: 'grpclib.server.Stream[meetmesh.meeting.v1.meeting_pb2.ListAttachmentsRequest, meetmesh.meeting.v1.meeting_pb2.ListAttachmentsResponse]') -> None:
+        pass
+
+    @abc.abstractmethod
+    async def DeleteAttachment(self, stream: 'grpclib.server.Stream[meetmesh.meeting.v1.meeting_pb2.DeleteAttachmentRequest, meetmesh.meeting.v1.meeting_pb2.DeleteAttachmentResponse]') -> None:
+        pass
+
     def __mapping__(self) -> typing.Dict[str, grpclib.const.Handler]:
         return {
             '/meetmesh.meeting.v1.MeetingService/CreateMeeting': grpclib.const.Handler(
@@ -182,6 +202,36 @@ class MeetingServiceBase(abc.ABC):
                 grpclib.const.Cardinality.UNARY_UNARY,
                 meetmesh.meeting.v1.meeting_pb2.ListRecordingsRequest,
                 meetmesh.meeting.v1.meeting_pb2.ListRecordingsResponse,
+            ),
+            '/meetmesh.meeting.v1.MeetingService/CreateAttachment': grpclib.const.Handler(
+                self.CreateAttachment,
+                grpclib.const.Cardinality.UNARY_UNARY,
+                meetmesh.meeting.v1.meeting_pb2.CreateAttachmentRequest,
+                meetmesh.meeting.v1.meeting_pb2.CreateAttachmentResponse,
+            ),
+            '/meetmesh.meeting.v1.MeetingService/CommitAttachment': grpclib.const.Handler(
+                self.CommitAttachment,
+                grpclib.const.Cardinality.UNARY_UNARY,
+                meetmesh.meeting.v1.meeting_pb2.CommitAttachmentRequest,
+                meetmesh.meeting.v1.meeting_pb2.CommitAttachmentResponse,
+            ),
+            '/meetmesh.meeting.v1.MeetingService/GetAttachment': grpclib.const.Handler(
+                self.GetAttachment,
+                grpclib.const.Cardinality.UNARY_UNARY,
+                meetmesh.meeting.v1.meeting_pb2.GetAttachmentRequest,
+                meetmesh.meeting.v1.meeting_pb2.GetAttachmentResponse,
+            ),
+            '/meetmesh.meeting.v1.MeetingService/ListAttachments': grpclib.const.Handler(
+                self.ListAttachments,
+                grpclib.const.Cardinality.UNARY_UNARY,
+                meetmesh.meeting.v1.meeting_pb2.ListAttachmentsRequest,
+                meetmesh.meeting.v1.meeting_pb2.ListAttachmentsResponse,
+            ),
+            '/meetmesh.meeting.v1.MeetingService/DeleteAttachment': grpclib.const.Handler(
+                self.DeleteAttachment,
+                grpclib.const.Cardinality.UNARY_UNARY,
+                meetmesh.meeting.v1.meeting_pb2.DeleteAttachmentRequest,
+                meetmesh.meeting.v1.meeting_pb2.DeleteAttachmentResponse,
             ),
         }
 
@@ -284,4 +334,34 @@ class MeetingServiceStub:
             '/meetmesh.meeting.v1.MeetingService/ListRecordings',
             meetmesh.meeting.v1.meeting_pb2.ListRecordingsRequest,
             meetmesh.meeting.v1.meeting_pb2.ListRecordingsResponse,
+        )
+        self.CreateAttachment = grpclib.client.UnaryUnaryMethod(
+            channel,
+            '/meetmesh.meeting.v1.MeetingService/CreateAttachment',
+            meetmesh.meeting.v1.meeting_pb2.CreateAttachmentRequest,
+            meetmesh.meeting.v1.meeting_pb2.CreateAttachmentResponse,
+        )
+        self.CommitAttachment = grpclib.client.UnaryUnaryMethod(
+            channel,
+            '/meetmesh.meeting.v1.MeetingService/CommitAttachment',
+            meetmesh.meeting.v1.meeting_pb2.CommitAttachmentRequest,
+            meetmesh.meeting.v1.meeting_pb2.CommitAttachmentResponse,
+        )
+        self.GetAttachment = grpclib.client.UnaryUnaryMethod(
+            channel,
+            '/meetmesh.meeting.v1.MeetingService/GetAttachment',
+            meetmesh.meeting.v1.meeting_pb2.GetAttachmentRequest,
+            meetmesh.meeting.v1.meeting_pb2.GetAttachmentResponse,
+        )
+        self.ListAttachments = grpclib.client.UnaryUnaryMethod(
+            channel,
+            '/meetmesh.meeting.v1.MeetingService/ListAttachments',
+            meetmesh.meeting.v1.meeting_pb2.ListAttachmentsRequest,
+            meetmesh.meeting.v1.meeting_pb2.ListAttachmentsResponse,
+        )
+        self.DeleteAttachment = grpclib.client.UnaryUnaryMethod(
+            channel,
+            '/meetmesh.meeting.v1.MeetingService/DeleteAttachment',
+            meetmesh.meeting.v1.meeting_pb2.DeleteAttachmentRequest,
+            meetmesh.meeting.v1.meeting_pb2.DeleteAttachmentResponse,
         )

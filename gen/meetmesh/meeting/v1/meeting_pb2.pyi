@@ -171,6 +171,34 @@ class Recording(_message.Message):
     end_time: _timestamp_pb2.Timestamp
     def __init__(self, name: _Optional[str] = ..., object_key: _Optional[str] = ..., media_type: _Optional[str] = ..., duration_seconds: _Optional[float] = ..., size_bytes: _Optional[int] = ..., download_uri: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
+class Attachment(_message.Message):
+    __slots__ = ("name", "filename", "content_type", "size_bytes", "uploader", "state", "download_uri", "create_time")
+    class State(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        STATE_UNSPECIFIED: _ClassVar[Attachment.State]
+        STATE_PENDING: _ClassVar[Attachment.State]
+        STATE_READY: _ClassVar[Attachment.State]
+    STATE_UNSPECIFIED: Attachment.State
+    STATE_PENDING: Attachment.State
+    STATE_READY: Attachment.State
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    FILENAME_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    UPLOADER_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    DOWNLOAD_URI_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    filename: str
+    content_type: str
+    size_bytes: int
+    uploader: str
+    state: Attachment.State
+    download_uri: str
+    create_time: _timestamp_pb2.Timestamp
+    def __init__(self, name: _Optional[str] = ..., filename: _Optional[str] = ..., content_type: _Optional[str] = ..., size_bytes: _Optional[int] = ..., uploader: _Optional[str] = ..., state: _Optional[_Union[Attachment.State, str]] = ..., download_uri: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
 class CreateMeetingRequest(_message.Message):
     __slots__ = ("meeting", "request_id")
     MEETING_FIELD_NUMBER: _ClassVar[int]
@@ -410,3 +438,73 @@ class ListRecordingsResponse(_message.Message):
     recordings: _containers.RepeatedCompositeFieldContainer[Recording]
     next_page_token: str
     def __init__(self, recordings: _Optional[_Iterable[_Union[Recording, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class CreateAttachmentRequest(_message.Message):
+    __slots__ = ("parent", "attachment")
+    PARENT_FIELD_NUMBER: _ClassVar[int]
+    ATTACHMENT_FIELD_NUMBER: _ClassVar[int]
+    parent: str
+    attachment: Attachment
+    def __init__(self, parent: _Optional[str] = ..., attachment: _Optional[_Union[Attachment, _Mapping]] = ...) -> None: ...
+
+class CreateAttachmentResponse(_message.Message):
+    __slots__ = ("attachment", "upload_uri", "upload_expire_time")
+    ATTACHMENT_FIELD_NUMBER: _ClassVar[int]
+    UPLOAD_URI_FIELD_NUMBER: _ClassVar[int]
+    UPLOAD_EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    attachment: Attachment
+    upload_uri: str
+    upload_expire_time: _timestamp_pb2.Timestamp
+    def __init__(self, attachment: _Optional[_Union[Attachment, _Mapping]] = ..., upload_uri: _Optional[str] = ..., upload_expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class CommitAttachmentRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class CommitAttachmentResponse(_message.Message):
+    __slots__ = ("attachment",)
+    ATTACHMENT_FIELD_NUMBER: _ClassVar[int]
+    attachment: Attachment
+    def __init__(self, attachment: _Optional[_Union[Attachment, _Mapping]] = ...) -> None: ...
+
+class GetAttachmentRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class GetAttachmentResponse(_message.Message):
+    __slots__ = ("attachment",)
+    ATTACHMENT_FIELD_NUMBER: _ClassVar[int]
+    attachment: Attachment
+    def __init__(self, attachment: _Optional[_Union[Attachment, _Mapping]] = ...) -> None: ...
+
+class ListAttachmentsRequest(_message.Message):
+    __slots__ = ("parent", "page_size", "page_token")
+    PARENT_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    parent: str
+    page_size: int
+    page_token: str
+    def __init__(self, parent: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListAttachmentsResponse(_message.Message):
+    __slots__ = ("attachments", "next_page_token")
+    ATTACHMENTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    attachments: _containers.RepeatedCompositeFieldContainer[Attachment]
+    next_page_token: str
+    def __init__(self, attachments: _Optional[_Iterable[_Union[Attachment, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class DeleteAttachmentRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class DeleteAttachmentResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...

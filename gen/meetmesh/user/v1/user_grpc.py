@@ -46,6 +46,14 @@ class UserServiceBase(abc.ABC):
         pass
 
     @abc.abstractmethod
+    async def CreateAvatarUpload(self, stream: 'grpclib.server.Stream[meetmesh.user.v1.user_pb2.CreateAvatarUploadRequest, meetmesh.user.v1.user_pb2.CreateAvatarUploadResponse]') -> None:
+        pass
+
+    @abc.abstractmethod
+    async def CommitAvatar(self, stream: 'grpclib.server.Stream[meetmesh.user.v1.user_pb2.CommitAvatarRequest, meetmesh.user.v1.user_pb2.CommitAvatarResponse]') -> None:
+        pass
+
+    @abc.abstractmethod
     async def ListUsers(self, stream: 'grpclib.server.Stream[meetmesh.user.v1.user_pb2.ListUsersRequest, meetmesh.user.v1.user_pb2.ListUsersResponse]') -> None:
         pass
 
@@ -90,6 +98,18 @@ class UserServiceBase(abc.ABC):
                 grpclib.const.Cardinality.UNARY_UNARY,
                 meetmesh.user.v1.user_pb2.UpdateUserRequest,
                 meetmesh.user.v1.user_pb2.UpdateUserResponse,
+            ),
+            '/meetmesh.user.v1.UserService/CreateAvatarUpload': grpclib.const.Handler(
+                self.CreateAvatarUpload,
+                grpclib.const.Cardinality.UNARY_UNARY,
+                meetmesh.user.v1.user_pb2.CreateAvatarUploadRequest,
+                meetmesh.user.v1.user_pb2.CreateAvatarUploadResponse,
+            ),
+            '/meetmesh.user.v1.UserService/CommitAvatar': grpclib.const.Handler(
+                self.CommitAvatar,
+                grpclib.const.Cardinality.UNARY_UNARY,
+                meetmesh.user.v1.user_pb2.CommitAvatarRequest,
+                meetmesh.user.v1.user_pb2.CommitAvatarResponse,
             ),
             '/meetmesh.user.v1.UserService/ListUsers': grpclib.const.Handler(
                 self.ListUsers,
@@ -144,6 +164,18 @@ class UserServiceStub:
             '/meetmesh.user.v1.UserService/UpdateUser',
             meetmesh.user.v1.user_pb2.UpdateUserRequest,
             meetmesh.user.v1.user_pb2.UpdateUserResponse,
+        )
+        self.CreateAvatarUpload = grpclib.client.UnaryUnaryMethod(
+            channel,
+            '/meetmesh.user.v1.UserService/CreateAvatarUpload',
+            meetmesh.user.v1.user_pb2.CreateAvatarUploadRequest,
+            meetmesh.user.v1.user_pb2.CreateAvatarUploadResponse,
+        )
+        self.CommitAvatar = grpclib.client.UnaryUnaryMethod(
+            channel,
+            '/meetmesh.user.v1.UserService/CommitAvatar',
+            meetmesh.user.v1.user_pb2.CommitAvatarRequest,
+            meetmesh.user.v1.user_pb2.CommitAvatarResponse,
         )
         self.ListUsers = grpclib.client.UnaryUnaryMethod(
             channel,

@@ -17,7 +17,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class User(_message.Message):
-    __slots__ = ("name", "email", "display_name", "avatar_uri", "role", "state", "create_time", "update_time")
+    __slots__ = ("name", "email", "display_name", "avatar_uri", "role", "state", "create_time", "update_time", "avatar_thumbnail_uri")
     class Role(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         ROLE_UNSPECIFIED: _ClassVar[User.Role]
@@ -42,6 +42,7 @@ class User(_message.Message):
     STATE_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    AVATAR_THUMBNAIL_URI_FIELD_NUMBER: _ClassVar[int]
     name: str
     email: str
     display_name: str
@@ -50,7 +51,8 @@ class User(_message.Message):
     state: User.State
     create_time: _timestamp_pb2.Timestamp
     update_time: _timestamp_pb2.Timestamp
-    def __init__(self, name: _Optional[str] = ..., email: _Optional[str] = ..., display_name: _Optional[str] = ..., avatar_uri: _Optional[str] = ..., role: _Optional[_Union[User.Role, str]] = ..., state: _Optional[_Union[User.State, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    avatar_thumbnail_uri: str
+    def __init__(self, name: _Optional[str] = ..., email: _Optional[str] = ..., display_name: _Optional[str] = ..., avatar_uri: _Optional[str] = ..., role: _Optional[_Union[User.Role, str]] = ..., state: _Optional[_Union[User.State, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., avatar_thumbnail_uri: _Optional[str] = ...) -> None: ...
 
 class SessionTokens(_message.Message):
     __slots__ = ("access_token", "access_token_expire_time", "refresh_token", "refresh_token_expire_time")
@@ -167,6 +169,38 @@ class DisableUserRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ...) -> None: ...
 
 class DisableUserResponse(_message.Message):
+    __slots__ = ("user",)
+    USER_FIELD_NUMBER: _ClassVar[int]
+    user: User
+    def __init__(self, user: _Optional[_Union[User, _Mapping]] = ...) -> None: ...
+
+class CreateAvatarUploadRequest(_message.Message):
+    __slots__ = ("parent", "content_type", "size_bytes")
+    PARENT_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    parent: str
+    content_type: str
+    size_bytes: int
+    def __init__(self, parent: _Optional[str] = ..., content_type: _Optional[str] = ..., size_bytes: _Optional[int] = ...) -> None: ...
+
+class CreateAvatarUploadResponse(_message.Message):
+    __slots__ = ("upload", "upload_uri", "expire_time")
+    UPLOAD_FIELD_NUMBER: _ClassVar[int]
+    UPLOAD_URI_FIELD_NUMBER: _ClassVar[int]
+    EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    upload: str
+    upload_uri: str
+    expire_time: _timestamp_pb2.Timestamp
+    def __init__(self, upload: _Optional[str] = ..., upload_uri: _Optional[str] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class CommitAvatarRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class CommitAvatarResponse(_message.Message):
     __slots__ = ("user",)
     USER_FIELD_NUMBER: _ClassVar[int]
     user: User

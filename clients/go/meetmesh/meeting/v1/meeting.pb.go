@@ -206,6 +206,58 @@ func (Participant_State) EnumDescriptor() ([]byte, []int) {
 	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{4, 0}
 }
 
+// Attachment states.
+type Attachment_State int32
+
+const (
+	Attachment_STATE_UNSPECIFIED Attachment_State = 0
+	// Created; the file is not uploaded or not yet committed.
+	Attachment_STATE_PENDING Attachment_State = 1
+	// Uploaded and checked: visible to participants.
+	Attachment_STATE_READY Attachment_State = 2
+)
+
+// Enum value maps for Attachment_State.
+var (
+	Attachment_State_name = map[int32]string{
+		0: "STATE_UNSPECIFIED",
+		1: "STATE_PENDING",
+		2: "STATE_READY",
+	}
+	Attachment_State_value = map[string]int32{
+		"STATE_UNSPECIFIED": 0,
+		"STATE_PENDING":     1,
+		"STATE_READY":       2,
+	}
+)
+
+func (x Attachment_State) Enum() *Attachment_State {
+	p := new(Attachment_State)
+	*p = x
+	return p
+}
+
+func (x Attachment_State) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Attachment_State) Descriptor() protoreflect.EnumDescriptor {
+	return file_meetmesh_meeting_v1_meeting_proto_enumTypes[3].Descriptor()
+}
+
+func (Attachment_State) Type() protoreflect.EnumType {
+	return &file_meetmesh_meeting_v1_meeting_proto_enumTypes[3]
+}
+
+func (x Attachment_State) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Attachment_State.Descriptor instead.
+func (Attachment_State) EnumDescriptor() ([]byte, []int) {
+	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{7, 0}
+}
+
 // A scheduled or running meeting.
 type Meeting struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -873,6 +925,116 @@ func (x *Recording) GetEndTime() *timestamppb.Timestamp {
 	return nil
 }
 
+// A file shared in a meeting, visible to its participants; removed when the meeting ends.
+type Attachment struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The resource name.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The file's name as shown to participants (no folders). Personal data: never logged.
+	Filename string `protobuf:"bytes,2,opt,name=filename,proto3" json:"filename,omitempty"`
+	// The file's type: PDF, plain text, Markdown, CSV, PNG, JPEG, WebP, GIF, ZIP, or an Office
+	// (OOXML) or OpenDocument document.
+	ContentType string `protobuf:"bytes,3,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
+	// The file's size in bytes: at most 25 MiB.
+	SizeBytes int64 `protobuf:"varint,4,opt,name=size_bytes,json=sizeBytes,proto3" json:"size_bytes,omitempty"`
+	// Who shared it, `users/{user}`.
+	Uploader string `protobuf:"bytes,5,opt,name=uploader,proto3" json:"uploader,omitempty"`
+	// Whether the file has been uploaded and checked.
+	State Attachment_State `protobuf:"varint,6,opt,name=state,proto3,enum=meetmesh.meeting.v1.Attachment_State" json:"state,omitempty"`
+	// A time-limited download URL (ready attachments only).
+	DownloadUri string `protobuf:"bytes,7,opt,name=download_uri,json=downloadUri,proto3" json:"download_uri,omitempty"`
+	// When it was shared.
+	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Attachment) Reset() {
+	*x = Attachment{}
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Attachment) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Attachment) ProtoMessage() {}
+
+func (x *Attachment) ProtoReflect() protoreflect.Message {
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Attachment.ProtoReflect.Descriptor instead.
+func (*Attachment) Descriptor() ([]byte, []int) {
+	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *Attachment) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Attachment) GetFilename() string {
+	if x != nil {
+		return x.Filename
+	}
+	return ""
+}
+
+func (x *Attachment) GetContentType() string {
+	if x != nil {
+		return x.ContentType
+	}
+	return ""
+}
+
+func (x *Attachment) GetSizeBytes() int64 {
+	if x != nil {
+		return x.SizeBytes
+	}
+	return 0
+}
+
+func (x *Attachment) GetUploader() string {
+	if x != nil {
+		return x.Uploader
+	}
+	return ""
+}
+
+func (x *Attachment) GetState() Attachment_State {
+	if x != nil {
+		return x.State
+	}
+	return Attachment_STATE_UNSPECIFIED
+}
+
+func (x *Attachment) GetDownloadUri() string {
+	if x != nil {
+		return x.DownloadUri
+	}
+	return ""
+}
+
+func (x *Attachment) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
 type CreateMeetingRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The meeting; `title` is required.
@@ -886,7 +1048,7 @@ type CreateMeetingRequest struct {
 
 func (x *CreateMeetingRequest) Reset() {
 	*x = CreateMeetingRequest{}
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[7]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -898,7 +1060,7 @@ func (x *CreateMeetingRequest) String() string {
 func (*CreateMeetingRequest) ProtoMessage() {}
 
 func (x *CreateMeetingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[7]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -911,7 +1073,7 @@ func (x *CreateMeetingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateMeetingRequest.ProtoReflect.Descriptor instead.
 func (*CreateMeetingRequest) Descriptor() ([]byte, []int) {
-	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{7}
+	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *CreateMeetingRequest) GetMeeting() *Meeting {
@@ -938,7 +1100,7 @@ type CreateMeetingResponse struct {
 
 func (x *CreateMeetingResponse) Reset() {
 	*x = CreateMeetingResponse{}
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[8]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -950,7 +1112,7 @@ func (x *CreateMeetingResponse) String() string {
 func (*CreateMeetingResponse) ProtoMessage() {}
 
 func (x *CreateMeetingResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[8]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -963,7 +1125,7 @@ func (x *CreateMeetingResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateMeetingResponse.ProtoReflect.Descriptor instead.
 func (*CreateMeetingResponse) Descriptor() ([]byte, []int) {
-	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{8}
+	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *CreateMeetingResponse) GetMeeting() *Meeting {
@@ -983,7 +1145,7 @@ type GetMeetingRequest struct {
 
 func (x *GetMeetingRequest) Reset() {
 	*x = GetMeetingRequest{}
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[9]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -995,7 +1157,7 @@ func (x *GetMeetingRequest) String() string {
 func (*GetMeetingRequest) ProtoMessage() {}
 
 func (x *GetMeetingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[9]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1008,7 +1170,7 @@ func (x *GetMeetingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetMeetingRequest.ProtoReflect.Descriptor instead.
 func (*GetMeetingRequest) Descriptor() ([]byte, []int) {
-	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{9}
+	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *GetMeetingRequest) GetName() string {
@@ -1028,7 +1190,7 @@ type GetMeetingResponse struct {
 
 func (x *GetMeetingResponse) Reset() {
 	*x = GetMeetingResponse{}
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[10]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1040,7 +1202,7 @@ func (x *GetMeetingResponse) String() string {
 func (*GetMeetingResponse) ProtoMessage() {}
 
 func (x *GetMeetingResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[10]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1053,7 +1215,7 @@ func (x *GetMeetingResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetMeetingResponse.ProtoReflect.Descriptor instead.
 func (*GetMeetingResponse) Descriptor() ([]byte, []int) {
-	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{10}
+	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GetMeetingResponse) GetMeeting() *Meeting {
@@ -1075,7 +1237,7 @@ type ListMeetingsRequest struct {
 
 func (x *ListMeetingsRequest) Reset() {
 	*x = ListMeetingsRequest{}
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[11]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1087,7 +1249,7 @@ func (x *ListMeetingsRequest) String() string {
 func (*ListMeetingsRequest) ProtoMessage() {}
 
 func (x *ListMeetingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[11]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1100,7 +1262,7 @@ func (x *ListMeetingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMeetingsRequest.ProtoReflect.Descriptor instead.
 func (*ListMeetingsRequest) Descriptor() ([]byte, []int) {
-	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{11}
+	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ListMeetingsRequest) GetPageSize() int32 {
@@ -1129,7 +1291,7 @@ type ListMeetingsResponse struct {
 
 func (x *ListMeetingsResponse) Reset() {
 	*x = ListMeetingsResponse{}
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[12]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1141,7 +1303,7 @@ func (x *ListMeetingsResponse) String() string {
 func (*ListMeetingsResponse) ProtoMessage() {}
 
 func (x *ListMeetingsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[12]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1154,7 +1316,7 @@ func (x *ListMeetingsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMeetingsResponse.ProtoReflect.Descriptor instead.
 func (*ListMeetingsResponse) Descriptor() ([]byte, []int) {
-	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{12}
+	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ListMeetingsResponse) GetMeetings() []*Meeting {
@@ -1184,7 +1346,7 @@ type UpdateMeetingRequest struct {
 
 func (x *UpdateMeetingRequest) Reset() {
 	*x = UpdateMeetingRequest{}
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[13]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1196,7 +1358,7 @@ func (x *UpdateMeetingRequest) String() string {
 func (*UpdateMeetingRequest) ProtoMessage() {}
 
 func (x *UpdateMeetingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[13]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1209,7 +1371,7 @@ func (x *UpdateMeetingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateMeetingRequest.ProtoReflect.Descriptor instead.
 func (*UpdateMeetingRequest) Descriptor() ([]byte, []int) {
-	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{13}
+	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *UpdateMeetingRequest) GetMeeting() *Meeting {
@@ -1236,7 +1398,7 @@ type UpdateMeetingResponse struct {
 
 func (x *UpdateMeetingResponse) Reset() {
 	*x = UpdateMeetingResponse{}
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[14]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1248,7 +1410,7 @@ func (x *UpdateMeetingResponse) String() string {
 func (*UpdateMeetingResponse) ProtoMessage() {}
 
 func (x *UpdateMeetingResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[14]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1261,7 +1423,7 @@ func (x *UpdateMeetingResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateMeetingResponse.ProtoReflect.Descriptor instead.
 func (*UpdateMeetingResponse) Descriptor() ([]byte, []int) {
-	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{14}
+	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *UpdateMeetingResponse) GetMeeting() *Meeting {
@@ -1281,7 +1443,7 @@ type EndMeetingRequest struct {
 
 func (x *EndMeetingRequest) Reset() {
 	*x = EndMeetingRequest{}
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[15]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1293,7 +1455,7 @@ func (x *EndMeetingRequest) String() string {
 func (*EndMeetingRequest) ProtoMessage() {}
 
 func (x *EndMeetingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[15]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1306,7 +1468,7 @@ func (x *EndMeetingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndMeetingRequest.ProtoReflect.Descriptor instead.
 func (*EndMeetingRequest) Descriptor() ([]byte, []int) {
-	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{15}
+	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *EndMeetingRequest) GetName() string {
@@ -1326,7 +1488,7 @@ type EndMeetingResponse struct {
 
 func (x *EndMeetingResponse) Reset() {
 	*x = EndMeetingResponse{}
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[16]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1338,7 +1500,7 @@ func (x *EndMeetingResponse) String() string {
 func (*EndMeetingResponse) ProtoMessage() {}
 
 func (x *EndMeetingResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[16]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1351,7 +1513,7 @@ func (x *EndMeetingResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndMeetingResponse.ProtoReflect.Descriptor instead.
 func (*EndMeetingResponse) Descriptor() ([]byte, []int) {
-	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{16}
+	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *EndMeetingResponse) GetMeeting() *Meeting {
@@ -1377,7 +1539,7 @@ type JoinMeetingRequest struct {
 
 func (x *JoinMeetingRequest) Reset() {
 	*x = JoinMeetingRequest{}
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[17]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1389,7 +1551,7 @@ func (x *JoinMeetingRequest) String() string {
 func (*JoinMeetingRequest) ProtoMessage() {}
 
 func (x *JoinMeetingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[17]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1402,7 +1564,7 @@ func (x *JoinMeetingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinMeetingRequest.ProtoReflect.Descriptor instead.
 func (*JoinMeetingRequest) Descriptor() ([]byte, []int) {
-	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{17}
+	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *JoinMeetingRequest) GetName() string {
@@ -1454,7 +1616,7 @@ type JoinMeetingResponse struct {
 
 func (x *JoinMeetingResponse) Reset() {
 	*x = JoinMeetingResponse{}
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[18]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1466,7 +1628,7 @@ func (x *JoinMeetingResponse) String() string {
 func (*JoinMeetingResponse) ProtoMessage() {}
 
 func (x *JoinMeetingResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[18]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1479,7 +1641,7 @@ func (x *JoinMeetingResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinMeetingResponse.ProtoReflect.Descriptor instead.
 func (*JoinMeetingResponse) Descriptor() ([]byte, []int) {
-	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{18}
+	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *JoinMeetingResponse) GetMeeting() *Meeting {
@@ -1534,7 +1696,7 @@ type LeaveMeetingRequest struct {
 
 func (x *LeaveMeetingRequest) Reset() {
 	*x = LeaveMeetingRequest{}
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[19]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1546,7 +1708,7 @@ func (x *LeaveMeetingRequest) String() string {
 func (*LeaveMeetingRequest) ProtoMessage() {}
 
 func (x *LeaveMeetingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[19]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1559,7 +1721,7 @@ func (x *LeaveMeetingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaveMeetingRequest.ProtoReflect.Descriptor instead.
 func (*LeaveMeetingRequest) Descriptor() ([]byte, []int) {
-	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{19}
+	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *LeaveMeetingRequest) GetName() string {
@@ -1579,7 +1741,7 @@ type LeaveMeetingResponse struct {
 
 func (x *LeaveMeetingResponse) Reset() {
 	*x = LeaveMeetingResponse{}
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[20]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1591,7 +1753,7 @@ func (x *LeaveMeetingResponse) String() string {
 func (*LeaveMeetingResponse) ProtoMessage() {}
 
 func (x *LeaveMeetingResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[20]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1604,7 +1766,7 @@ func (x *LeaveMeetingResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaveMeetingResponse.ProtoReflect.Descriptor instead.
 func (*LeaveMeetingResponse) Descriptor() ([]byte, []int) {
-	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{20}
+	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *LeaveMeetingResponse) GetParticipant() *Participant {
@@ -1624,7 +1786,7 @@ type GetParticipantRequest struct {
 
 func (x *GetParticipantRequest) Reset() {
 	*x = GetParticipantRequest{}
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[21]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1636,7 +1798,7 @@ func (x *GetParticipantRequest) String() string {
 func (*GetParticipantRequest) ProtoMessage() {}
 
 func (x *GetParticipantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[21]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1649,7 +1811,7 @@ func (x *GetParticipantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetParticipantRequest.ProtoReflect.Descriptor instead.
 func (*GetParticipantRequest) Descriptor() ([]byte, []int) {
-	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{21}
+	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *GetParticipantRequest) GetName() string {
@@ -1669,7 +1831,7 @@ type GetParticipantResponse struct {
 
 func (x *GetParticipantResponse) Reset() {
 	*x = GetParticipantResponse{}
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[22]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1681,7 +1843,7 @@ func (x *GetParticipantResponse) String() string {
 func (*GetParticipantResponse) ProtoMessage() {}
 
 func (x *GetParticipantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[22]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1694,7 +1856,7 @@ func (x *GetParticipantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetParticipantResponse.ProtoReflect.Descriptor instead.
 func (*GetParticipantResponse) Descriptor() ([]byte, []int) {
-	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{22}
+	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *GetParticipantResponse) GetParticipant() *Participant {
@@ -1720,7 +1882,7 @@ type ListParticipantsRequest struct {
 
 func (x *ListParticipantsRequest) Reset() {
 	*x = ListParticipantsRequest{}
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[23]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1732,7 +1894,7 @@ func (x *ListParticipantsRequest) String() string {
 func (*ListParticipantsRequest) ProtoMessage() {}
 
 func (x *ListParticipantsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[23]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1745,7 +1907,7 @@ func (x *ListParticipantsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListParticipantsRequest.ProtoReflect.Descriptor instead.
 func (*ListParticipantsRequest) Descriptor() ([]byte, []int) {
-	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{23}
+	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ListParticipantsRequest) GetParent() string {
@@ -1788,7 +1950,7 @@ type ListParticipantsResponse struct {
 
 func (x *ListParticipantsResponse) Reset() {
 	*x = ListParticipantsResponse{}
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[24]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1800,7 +1962,7 @@ func (x *ListParticipantsResponse) String() string {
 func (*ListParticipantsResponse) ProtoMessage() {}
 
 func (x *ListParticipantsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[24]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1813,7 +1975,7 @@ func (x *ListParticipantsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListParticipantsResponse.ProtoReflect.Descriptor instead.
 func (*ListParticipantsResponse) Descriptor() ([]byte, []int) {
-	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{24}
+	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ListParticipantsResponse) GetParticipants() []*Participant {
@@ -1840,7 +2002,7 @@ type AdmitParticipantRequest struct {
 
 func (x *AdmitParticipantRequest) Reset() {
 	*x = AdmitParticipantRequest{}
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[25]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1852,7 +2014,7 @@ func (x *AdmitParticipantRequest) String() string {
 func (*AdmitParticipantRequest) ProtoMessage() {}
 
 func (x *AdmitParticipantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[25]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1865,7 +2027,7 @@ func (x *AdmitParticipantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AdmitParticipantRequest.ProtoReflect.Descriptor instead.
 func (*AdmitParticipantRequest) Descriptor() ([]byte, []int) {
-	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{25}
+	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *AdmitParticipantRequest) GetName() string {
@@ -1885,7 +2047,7 @@ type AdmitParticipantResponse struct {
 
 func (x *AdmitParticipantResponse) Reset() {
 	*x = AdmitParticipantResponse{}
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[26]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1897,7 +2059,7 @@ func (x *AdmitParticipantResponse) String() string {
 func (*AdmitParticipantResponse) ProtoMessage() {}
 
 func (x *AdmitParticipantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[26]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1910,7 +2072,7 @@ func (x *AdmitParticipantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AdmitParticipantResponse.ProtoReflect.Descriptor instead.
 func (*AdmitParticipantResponse) Descriptor() ([]byte, []int) {
-	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{26}
+	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *AdmitParticipantResponse) GetParticipant() *Participant {
@@ -1930,7 +2092,7 @@ type DenyParticipantRequest struct {
 
 func (x *DenyParticipantRequest) Reset() {
 	*x = DenyParticipantRequest{}
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[27]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1942,7 +2104,7 @@ func (x *DenyParticipantRequest) String() string {
 func (*DenyParticipantRequest) ProtoMessage() {}
 
 func (x *DenyParticipantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[27]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1955,7 +2117,7 @@ func (x *DenyParticipantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DenyParticipantRequest.ProtoReflect.Descriptor instead.
 func (*DenyParticipantRequest) Descriptor() ([]byte, []int) {
-	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{27}
+	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *DenyParticipantRequest) GetName() string {
@@ -1975,7 +2137,7 @@ type DenyParticipantResponse struct {
 
 func (x *DenyParticipantResponse) Reset() {
 	*x = DenyParticipantResponse{}
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[28]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1987,7 +2149,7 @@ func (x *DenyParticipantResponse) String() string {
 func (*DenyParticipantResponse) ProtoMessage() {}
 
 func (x *DenyParticipantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[28]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2000,7 +2162,7 @@ func (x *DenyParticipantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DenyParticipantResponse.ProtoReflect.Descriptor instead.
 func (*DenyParticipantResponse) Descriptor() ([]byte, []int) {
-	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{28}
+	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *DenyParticipantResponse) GetParticipant() *Participant {
@@ -2022,7 +2184,7 @@ type UpdateParticipantRequest struct {
 
 func (x *UpdateParticipantRequest) Reset() {
 	*x = UpdateParticipantRequest{}
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[29]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2034,7 +2196,7 @@ func (x *UpdateParticipantRequest) String() string {
 func (*UpdateParticipantRequest) ProtoMessage() {}
 
 func (x *UpdateParticipantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[29]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2047,7 +2209,7 @@ func (x *UpdateParticipantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateParticipantRequest.ProtoReflect.Descriptor instead.
 func (*UpdateParticipantRequest) Descriptor() ([]byte, []int) {
-	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{29}
+	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *UpdateParticipantRequest) GetParticipant() *Participant {
@@ -2074,7 +2236,7 @@ type UpdateParticipantResponse struct {
 
 func (x *UpdateParticipantResponse) Reset() {
 	*x = UpdateParticipantResponse{}
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[30]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2086,7 +2248,7 @@ func (x *UpdateParticipantResponse) String() string {
 func (*UpdateParticipantResponse) ProtoMessage() {}
 
 func (x *UpdateParticipantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[30]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2099,7 +2261,7 @@ func (x *UpdateParticipantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateParticipantResponse.ProtoReflect.Descriptor instead.
 func (*UpdateParticipantResponse) Descriptor() ([]byte, []int) {
-	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{30}
+	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *UpdateParticipantResponse) GetParticipant() *Participant {
@@ -2119,7 +2281,7 @@ type RemoveParticipantRequest struct {
 
 func (x *RemoveParticipantRequest) Reset() {
 	*x = RemoveParticipantRequest{}
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[31]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2131,7 +2293,7 @@ func (x *RemoveParticipantRequest) String() string {
 func (*RemoveParticipantRequest) ProtoMessage() {}
 
 func (x *RemoveParticipantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[31]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2144,7 +2306,7 @@ func (x *RemoveParticipantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveParticipantRequest.ProtoReflect.Descriptor instead.
 func (*RemoveParticipantRequest) Descriptor() ([]byte, []int) {
-	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{31}
+	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *RemoveParticipantRequest) GetName() string {
@@ -2164,7 +2326,7 @@ type RemoveParticipantResponse struct {
 
 func (x *RemoveParticipantResponse) Reset() {
 	*x = RemoveParticipantResponse{}
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[32]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2176,7 +2338,7 @@ func (x *RemoveParticipantResponse) String() string {
 func (*RemoveParticipantResponse) ProtoMessage() {}
 
 func (x *RemoveParticipantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[32]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2189,7 +2351,7 @@ func (x *RemoveParticipantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveParticipantResponse.ProtoReflect.Descriptor instead.
 func (*RemoveParticipantResponse) Descriptor() ([]byte, []int) {
-	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{32}
+	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *RemoveParticipantResponse) GetParticipant() *Participant {
@@ -2211,7 +2373,7 @@ type CreateInvitationRequest struct {
 
 func (x *CreateInvitationRequest) Reset() {
 	*x = CreateInvitationRequest{}
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[33]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2223,7 +2385,7 @@ func (x *CreateInvitationRequest) String() string {
 func (*CreateInvitationRequest) ProtoMessage() {}
 
 func (x *CreateInvitationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[33]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2236,7 +2398,7 @@ func (x *CreateInvitationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateInvitationRequest.ProtoReflect.Descriptor instead.
 func (*CreateInvitationRequest) Descriptor() ([]byte, []int) {
-	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{33}
+	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *CreateInvitationRequest) GetParent() string {
@@ -2263,7 +2425,7 @@ type CreateInvitationResponse struct {
 
 func (x *CreateInvitationResponse) Reset() {
 	*x = CreateInvitationResponse{}
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[34]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2275,7 +2437,7 @@ func (x *CreateInvitationResponse) String() string {
 func (*CreateInvitationResponse) ProtoMessage() {}
 
 func (x *CreateInvitationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[34]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2288,7 +2450,7 @@ func (x *CreateInvitationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateInvitationResponse.ProtoReflect.Descriptor instead.
 func (*CreateInvitationResponse) Descriptor() ([]byte, []int) {
-	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{34}
+	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *CreateInvitationResponse) GetInvitation() *Invitation {
@@ -2312,7 +2474,7 @@ type ListInvitationsRequest struct {
 
 func (x *ListInvitationsRequest) Reset() {
 	*x = ListInvitationsRequest{}
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[35]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2324,7 +2486,7 @@ func (x *ListInvitationsRequest) String() string {
 func (*ListInvitationsRequest) ProtoMessage() {}
 
 func (x *ListInvitationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[35]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2337,7 +2499,7 @@ func (x *ListInvitationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListInvitationsRequest.ProtoReflect.Descriptor instead.
 func (*ListInvitationsRequest) Descriptor() ([]byte, []int) {
-	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{35}
+	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ListInvitationsRequest) GetParent() string {
@@ -2373,7 +2535,7 @@ type ListInvitationsResponse struct {
 
 func (x *ListInvitationsResponse) Reset() {
 	*x = ListInvitationsResponse{}
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[36]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2385,7 +2547,7 @@ func (x *ListInvitationsResponse) String() string {
 func (*ListInvitationsResponse) ProtoMessage() {}
 
 func (x *ListInvitationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[36]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2398,7 +2560,7 @@ func (x *ListInvitationsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListInvitationsResponse.ProtoReflect.Descriptor instead.
 func (*ListInvitationsResponse) Descriptor() ([]byte, []int) {
-	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{36}
+	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ListInvitationsResponse) GetInvitations() []*Invitation {
@@ -2429,7 +2591,7 @@ type ListRecordingsRequest struct {
 
 func (x *ListRecordingsRequest) Reset() {
 	*x = ListRecordingsRequest{}
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[37]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2441,7 +2603,7 @@ func (x *ListRecordingsRequest) String() string {
 func (*ListRecordingsRequest) ProtoMessage() {}
 
 func (x *ListRecordingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[37]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2454,7 +2616,7 @@ func (x *ListRecordingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRecordingsRequest.ProtoReflect.Descriptor instead.
 func (*ListRecordingsRequest) Descriptor() ([]byte, []int) {
-	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{37}
+	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ListRecordingsRequest) GetParent() string {
@@ -2490,7 +2652,7 @@ type ListRecordingsResponse struct {
 
 func (x *ListRecordingsResponse) Reset() {
 	*x = ListRecordingsResponse{}
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[38]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2502,7 +2664,7 @@ func (x *ListRecordingsResponse) String() string {
 func (*ListRecordingsResponse) ProtoMessage() {}
 
 func (x *ListRecordingsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[38]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2515,7 +2677,7 @@ func (x *ListRecordingsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRecordingsResponse.ProtoReflect.Descriptor instead.
 func (*ListRecordingsResponse) Descriptor() ([]byte, []int) {
-	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{38}
+	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ListRecordingsResponse) GetRecordings() []*Recording {
@@ -2530,6 +2692,501 @@ func (x *ListRecordingsResponse) GetNextPageToken() string {
 		return x.NextPageToken
 	}
 	return ""
+}
+
+type CreateAttachmentRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// `meetings/{meeting}`.
+	Parent string `protobuf:"bytes,1,opt,name=parent,proto3" json:"parent,omitempty"`
+	// The file to share: `filename`, `content_type` and `size_bytes`.
+	Attachment    *Attachment `protobuf:"bytes,2,opt,name=attachment,proto3" json:"attachment,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateAttachmentRequest) Reset() {
+	*x = CreateAttachmentRequest{}
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateAttachmentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateAttachmentRequest) ProtoMessage() {}
+
+func (x *CreateAttachmentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateAttachmentRequest.ProtoReflect.Descriptor instead.
+func (*CreateAttachmentRequest) Descriptor() ([]byte, []int) {
+	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *CreateAttachmentRequest) GetParent() string {
+	if x != nil {
+		return x.Parent
+	}
+	return ""
+}
+
+func (x *CreateAttachmentRequest) GetAttachment() *Attachment {
+	if x != nil {
+		return x.Attachment
+	}
+	return nil
+}
+
+type CreateAttachmentResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The new attachment, `STATE_PENDING`.
+	Attachment *Attachment `protobuf:"bytes,1,opt,name=attachment,proto3" json:"attachment,omitempty"`
+	// Where to PUT the file (with the declared `Content-Type`).
+	UploadUri string `protobuf:"bytes,2,opt,name=upload_uri,json=uploadUri,proto3" json:"upload_uri,omitempty"`
+	// When `upload_uri` stops working.
+	UploadExpireTime *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=upload_expire_time,json=uploadExpireTime,proto3" json:"upload_expire_time,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *CreateAttachmentResponse) Reset() {
+	*x = CreateAttachmentResponse{}
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateAttachmentResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateAttachmentResponse) ProtoMessage() {}
+
+func (x *CreateAttachmentResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateAttachmentResponse.ProtoReflect.Descriptor instead.
+func (*CreateAttachmentResponse) Descriptor() ([]byte, []int) {
+	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *CreateAttachmentResponse) GetAttachment() *Attachment {
+	if x != nil {
+		return x.Attachment
+	}
+	return nil
+}
+
+func (x *CreateAttachmentResponse) GetUploadUri() string {
+	if x != nil {
+		return x.UploadUri
+	}
+	return ""
+}
+
+func (x *CreateAttachmentResponse) GetUploadExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UploadExpireTime
+	}
+	return nil
+}
+
+type CommitAttachmentRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// `meetings/{meeting}/attachments/{attachment}`.
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CommitAttachmentRequest) Reset() {
+	*x = CommitAttachmentRequest{}
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CommitAttachmentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CommitAttachmentRequest) ProtoMessage() {}
+
+func (x *CommitAttachmentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CommitAttachmentRequest.ProtoReflect.Descriptor instead.
+func (*CommitAttachmentRequest) Descriptor() ([]byte, []int) {
+	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *CommitAttachmentRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type CommitAttachmentResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The attachment, `STATE_READY`.
+	Attachment    *Attachment `protobuf:"bytes,1,opt,name=attachment,proto3" json:"attachment,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CommitAttachmentResponse) Reset() {
+	*x = CommitAttachmentResponse{}
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CommitAttachmentResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CommitAttachmentResponse) ProtoMessage() {}
+
+func (x *CommitAttachmentResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CommitAttachmentResponse.ProtoReflect.Descriptor instead.
+func (*CommitAttachmentResponse) Descriptor() ([]byte, []int) {
+	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *CommitAttachmentResponse) GetAttachment() *Attachment {
+	if x != nil {
+		return x.Attachment
+	}
+	return nil
+}
+
+type GetAttachmentRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// `meetings/{meeting}/attachments/{attachment}`.
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetAttachmentRequest) Reset() {
+	*x = GetAttachmentRequest{}
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetAttachmentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetAttachmentRequest) ProtoMessage() {}
+
+func (x *GetAttachmentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetAttachmentRequest.ProtoReflect.Descriptor instead.
+func (*GetAttachmentRequest) Descriptor() ([]byte, []int) {
+	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *GetAttachmentRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type GetAttachmentResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The attachment with a `download_uri`.
+	Attachment    *Attachment `protobuf:"bytes,1,opt,name=attachment,proto3" json:"attachment,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetAttachmentResponse) Reset() {
+	*x = GetAttachmentResponse{}
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetAttachmentResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetAttachmentResponse) ProtoMessage() {}
+
+func (x *GetAttachmentResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetAttachmentResponse.ProtoReflect.Descriptor instead.
+func (*GetAttachmentResponse) Descriptor() ([]byte, []int) {
+	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *GetAttachmentResponse) GetAttachment() *Attachment {
+	if x != nil {
+		return x.Attachment
+	}
+	return nil
+}
+
+type ListAttachmentsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// `meetings/{meeting}`.
+	Parent string `protobuf:"bytes,1,opt,name=parent,proto3" json:"parent,omitempty"`
+	// At most this many (default 50, at most 500).
+	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// A `next_page_token` from an earlier call.
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAttachmentsRequest) Reset() {
+	*x = ListAttachmentsRequest{}
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAttachmentsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAttachmentsRequest) ProtoMessage() {}
+
+func (x *ListAttachmentsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAttachmentsRequest.ProtoReflect.Descriptor instead.
+func (*ListAttachmentsRequest) Descriptor() ([]byte, []int) {
+	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *ListAttachmentsRequest) GetParent() string {
+	if x != nil {
+		return x.Parent
+	}
+	return ""
+}
+
+func (x *ListAttachmentsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListAttachmentsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+type ListAttachmentsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The ready attachments on this page.
+	Attachments []*Attachment `protobuf:"bytes,1,rep,name=attachments,proto3" json:"attachments,omitempty"`
+	// Pass as `page_token` for the next page; empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAttachmentsResponse) Reset() {
+	*x = ListAttachmentsResponse{}
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAttachmentsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAttachmentsResponse) ProtoMessage() {}
+
+func (x *ListAttachmentsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAttachmentsResponse.ProtoReflect.Descriptor instead.
+func (*ListAttachmentsResponse) Descriptor() ([]byte, []int) {
+	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *ListAttachmentsResponse) GetAttachments() []*Attachment {
+	if x != nil {
+		return x.Attachments
+	}
+	return nil
+}
+
+func (x *ListAttachmentsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+type DeleteAttachmentRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// `meetings/{meeting}/attachments/{attachment}`.
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteAttachmentRequest) Reset() {
+	*x = DeleteAttachmentRequest{}
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteAttachmentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteAttachmentRequest) ProtoMessage() {}
+
+func (x *DeleteAttachmentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteAttachmentRequest.ProtoReflect.Descriptor instead.
+func (*DeleteAttachmentRequest) Descriptor() ([]byte, []int) {
+	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *DeleteAttachmentRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type DeleteAttachmentResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteAttachmentResponse) Reset() {
+	*x = DeleteAttachmentResponse{}
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteAttachmentResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteAttachmentResponse) ProtoMessage() {}
+
+func (x *DeleteAttachmentResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteAttachmentResponse.ProtoReflect.Descriptor instead.
+func (*DeleteAttachmentResponse) Descriptor() ([]byte, []int) {
+	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{49}
 }
 
 var File_meetmesh_meeting_v1_meeting_proto protoreflect.FileDescriptor
@@ -2623,7 +3280,25 @@ const file_meetmesh_meeting_v1_meeting_proto_rawDesc = "" +
 	"start_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
 	"\bend_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\aendTime:\\\xeaAY\n" +
 	"\x15meetmesh.io/Recording\x12)meetings/{meeting}/recordings/{recording}*\n" +
-	"recordings2\trecording\"\x82\x01\n" +
+	"recordings2\trecording\"\xb3\x04\n" +
+	"\n" +
+	"Attachment\x12\x18\n" +
+	"\x04name\x18\x01 \x01(\tB\x04\xe2A\x01\bR\x04name\x12.\n" +
+	"\bfilename\x18\x02 \x01(\tB\x12\xe2A\x01\x02\xbaH\ar\x05\x10\x01\x18\xff\x01\xa0\xbb\x18\x01R\bfilename\x12.\n" +
+	"\fcontent_type\x18\x03 \x01(\tB\v\xe2A\x01\x02\xbaH\x04r\x02\x18\x7fR\vcontentType\x12/\n" +
+	"\n" +
+	"size_bytes\x18\x04 \x01(\x03B\x10\xe2A\x01\x02\xbaH\t\"\a\x18\x80\x80\xc0\f \x00R\tsizeBytes\x12 \n" +
+	"\buploader\x18\x05 \x01(\tB\x04\xe2A\x01\x03R\buploader\x12A\n" +
+	"\x05state\x18\x06 \x01(\x0e2%.meetmesh.meeting.v1.Attachment.StateB\x04\xe2A\x01\x03R\x05state\x12+\n" +
+	"\fdownload_uri\x18\a \x01(\tB\b\xe2A\x01\x03\xa0\xbb\x18\x02R\vdownloadUri\x12A\n" +
+	"\vcreate_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampB\x04\xe2A\x01\x03R\n" +
+	"createTime\"B\n" +
+	"\x05State\x12\x15\n" +
+	"\x11STATE_UNSPECIFIED\x10\x00\x12\x11\n" +
+	"\rSTATE_PENDING\x10\x01\x12\x0f\n" +
+	"\vSTATE_READY\x10\x02:a\xeaA^\n" +
+	"\x16meetmesh.io/Attachment\x12+meetings/{meeting}/attachments/{attachment}*\vattachments2\n" +
+	"attachment\"\x82\x01\n" +
 	"\x14CreateMeetingRequest\x12>\n" +
 	"\ameeting\x18\x01 \x01(\v2\x1c.meetmesh.meeting.v1.MeetingB\x06\xbaH\x03\xc8\x01\x01R\ameeting\x12*\n" +
 	"\n" +
@@ -2730,13 +3405,49 @@ const file_meetmesh_meeting_v1_meeting_proto_rawDesc = "" +
 	"\n" +
 	"recordings\x18\x01 \x03(\v2\x1e.meetmesh.meeting.v1.RecordingR\n" +
 	"recordings\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*d\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xa1\x01\n" +
+	"\x17CreateAttachmentRequest\x12=\n" +
+	"\x06parent\x18\x01 \x01(\tB%\xe2A\x01\x02\xbaH\x1er\x1c2\x1a^meetings/[a-z0-9-]{1,64}$R\x06parent\x12G\n" +
+	"\n" +
+	"attachment\x18\x02 \x01(\v2\x1f.meetmesh.meeting.v1.AttachmentB\x06\xbaH\x03\xc8\x01\x01R\n" +
+	"attachment\"\xca\x01\n" +
+	"\x18CreateAttachmentResponse\x12?\n" +
+	"\n" +
+	"attachment\x18\x01 \x01(\v2\x1f.meetmesh.meeting.v1.AttachmentR\n" +
+	"attachment\x12#\n" +
+	"\n" +
+	"upload_uri\x18\x02 \x01(\tB\x04\xa0\xbb\x18\x02R\tuploadUri\x12H\n" +
+	"\x12upload_expire_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x10uploadExpireTime\"o\n" +
+	"\x17CommitAttachmentRequest\x12T\n" +
+	"\x04name\x18\x01 \x01(\tB@\xe2A\x01\x02\xbaH9r725^meetings/[a-z0-9-]{1,64}/attachments/[a-z0-9]{1,64}$R\x04name\"[\n" +
+	"\x18CommitAttachmentResponse\x12?\n" +
+	"\n" +
+	"attachment\x18\x01 \x01(\v2\x1f.meetmesh.meeting.v1.AttachmentR\n" +
+	"attachment\"l\n" +
+	"\x14GetAttachmentRequest\x12T\n" +
+	"\x04name\x18\x01 \x01(\tB@\xe2A\x01\x02\xbaH9r725^meetings/[a-z0-9-]{1,64}/attachments/[a-z0-9]{1,64}$R\x04name\"X\n" +
+	"\x15GetAttachmentResponse\x12?\n" +
+	"\n" +
+	"attachment\x18\x01 \x01(\v2\x1f.meetmesh.meeting.v1.AttachmentR\n" +
+	"attachment\"\xa9\x01\n" +
+	"\x16ListAttachmentsRequest\x12=\n" +
+	"\x06parent\x18\x01 \x01(\tB%\xe2A\x01\x02\xbaH\x1er\x1c2\x1a^meetings/[a-z0-9-]{1,64}$R\x06parent\x12'\n" +
+	"\tpage_size\x18\x02 \x01(\x05B\n" +
+	"\xbaH\a\x1a\x05\x18\xf4\x03(\x00R\bpageSize\x12'\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"\x84\x01\n" +
+	"\x17ListAttachmentsResponse\x12A\n" +
+	"\vattachments\x18\x01 \x03(\v2\x1f.meetmesh.meeting.v1.AttachmentR\vattachments\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"o\n" +
+	"\x17DeleteAttachmentRequest\x12T\n" +
+	"\x04name\x18\x01 \x01(\tB@\xe2A\x01\x02\xbaH9r725^meetings/[a-z0-9-]{1,64}/attachments/[a-z0-9]{1,64}$R\x04name\"\x1a\n" +
+	"\x18DeleteAttachmentResponse*d\n" +
 	"\x04Role\x12\x14\n" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\r\n" +
 	"\tROLE_HOST\x10\x01\x12\x10\n" +
 	"\fROLE_CO_HOST\x10\x02\x12\x14\n" +
 	"\x10ROLE_PARTICIPANT\x10\x03\x12\x0f\n" +
-	"\vROLE_VIEWER\x10\x042\xc9\x14\n" +
+	"\vROLE_VIEWER\x10\x042\x8c\x1b\n" +
 	"\x0eMeetingService\x12\x8b\x01\n" +
 	"\rCreateMeeting\x12).meetmesh.meeting.v1.CreateMeetingRequest\x1a*.meetmesh.meeting.v1.CreateMeetingResponse\"#\xa2\xbb\x18\x02\b\x02\x82\xd3\xe4\x93\x02\x17:\ameeting\"\f/v1/meetings\x12\x82\x01\n" +
 	"\n" +
@@ -2756,7 +3467,13 @@ const file_meetmesh_meeting_v1_meeting_proto_rawDesc = "" +
 	"\x10CreateInvitation\x12,.meetmesh.meeting.v1.CreateInvitationRequest\x1a-.meetmesh.meeting.v1.CreateInvitationResponse\"G\xa2\xbb\x18\f\b\x03\x12\bmoderate\x82\xd3\xe4\x93\x021:\n" +
 	"invitation\"#/v1/{parent=meetings/*}/invitations\x12\xa9\x01\n" +
 	"\x0fListInvitations\x12+.meetmesh.meeting.v1.ListInvitationsRequest\x1a,.meetmesh.meeting.v1.ListInvitationsResponse\";\xa2\xbb\x18\f\b\x03\x12\bmoderate\x82\xd3\xe4\x93\x02%\x12#/v1/{parent=meetings/*}/invitations\x12\x9b\x01\n" +
-	"\x0eListRecordings\x12*.meetmesh.meeting.v1.ListRecordingsRequest\x1a+.meetmesh.meeting.v1.ListRecordingsResponse\"0\xa2\xbb\x18\x02\b\x03\x82\xd3\xe4\x93\x02$\x12\"/v1/{parent=meetings/*}/recordingsB\xdc\x01\n" +
+	"\x0eListRecordings\x12*.meetmesh.meeting.v1.ListRecordingsRequest\x1a+.meetmesh.meeting.v1.ListRecordingsResponse\"0\xa2\xbb\x18\x02\b\x03\x82\xd3\xe4\x93\x02$\x12\"/v1/{parent=meetings/*}/recordings\x12\xae\x01\n" +
+	"\x10CreateAttachment\x12,.meetmesh.meeting.v1.CreateAttachmentRequest\x1a-.meetmesh.meeting.v1.CreateAttachmentResponse\"=\xa2\xbb\x18\x02\b\x03\x82\xd3\xe4\x93\x021:\n" +
+	"attachment\"#/v1/{parent=meetings/*}/attachments\x12\xac\x01\n" +
+	"\x10CommitAttachment\x12,.meetmesh.meeting.v1.CommitAttachmentRequest\x1a-.meetmesh.meeting.v1.CommitAttachmentResponse\";\xa2\xbb\x18\x02\b\x03\x82\xd3\xe4\x93\x02/:\x01*\"*/v1/{name=meetings/*/attachments/*}:commit\x12\x99\x01\n" +
+	"\rGetAttachment\x12).meetmesh.meeting.v1.GetAttachmentRequest\x1a*.meetmesh.meeting.v1.GetAttachmentResponse\"1\xa2\xbb\x18\x02\b\x03\x82\xd3\xe4\x93\x02%\x12#/v1/{name=meetings/*/attachments/*}\x12\x9f\x01\n" +
+	"\x0fListAttachments\x12+.meetmesh.meeting.v1.ListAttachmentsRequest\x1a,.meetmesh.meeting.v1.ListAttachmentsResponse\"1\xa2\xbb\x18\x02\b\x03\x82\xd3\xe4\x93\x02%\x12#/v1/{parent=meetings/*}/attachments\x12\xa2\x01\n" +
+	"\x10DeleteAttachment\x12,.meetmesh.meeting.v1.DeleteAttachmentRequest\x1a-.meetmesh.meeting.v1.DeleteAttachmentResponse\"1\xa2\xbb\x18\x02\b\x03\x82\xd3\xe4\x93\x02%*#/v1/{name=meetings/*/attachments/*}B\xdc\x01\n" +
 	"\x17com.meetmesh.meeting.v1B\fMeetingProtoP\x01ZEgithub.com/meetmesh/meetmesh/clients/go/meetmesh/meeting/v1;meetingv1\xa2\x02\x03MMX\xaa\x02\x13Meetmesh.Meeting.V1\xca\x02\x13Meetmesh\\Meeting\\V1\xe2\x02\x1fMeetmesh\\Meeting\\V1\\GPBMetadata\xea\x02\x15Meetmesh::Meeting::V1b\x06proto3"
 
 var (
@@ -2771,134 +3488,164 @@ func file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP() []byte {
 	return file_meetmesh_meeting_v1_meeting_proto_rawDescData
 }
 
-var file_meetmesh_meeting_v1_meeting_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_meetmesh_meeting_v1_meeting_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
+var file_meetmesh_meeting_v1_meeting_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_meetmesh_meeting_v1_meeting_proto_msgTypes = make([]protoimpl.MessageInfo, 50)
 var file_meetmesh_meeting_v1_meeting_proto_goTypes = []any{
 	(Role)(0),                         // 0: meetmesh.meeting.v1.Role
 	(Meeting_State)(0),                // 1: meetmesh.meeting.v1.Meeting.State
 	(Participant_State)(0),            // 2: meetmesh.meeting.v1.Participant.State
-	(*Meeting)(nil),                   // 3: meetmesh.meeting.v1.Meeting
-	(*MeetingSettings)(nil),           // 4: meetmesh.meeting.v1.MeetingSettings
-	(*Grants)(nil),                    // 5: meetmesh.meeting.v1.Grants
-	(*RoleGrants)(nil),                // 6: meetmesh.meeting.v1.RoleGrants
-	(*Participant)(nil),               // 7: meetmesh.meeting.v1.Participant
-	(*Invitation)(nil),                // 8: meetmesh.meeting.v1.Invitation
-	(*Recording)(nil),                 // 9: meetmesh.meeting.v1.Recording
-	(*CreateMeetingRequest)(nil),      // 10: meetmesh.meeting.v1.CreateMeetingRequest
-	(*CreateMeetingResponse)(nil),     // 11: meetmesh.meeting.v1.CreateMeetingResponse
-	(*GetMeetingRequest)(nil),         // 12: meetmesh.meeting.v1.GetMeetingRequest
-	(*GetMeetingResponse)(nil),        // 13: meetmesh.meeting.v1.GetMeetingResponse
-	(*ListMeetingsRequest)(nil),       // 14: meetmesh.meeting.v1.ListMeetingsRequest
-	(*ListMeetingsResponse)(nil),      // 15: meetmesh.meeting.v1.ListMeetingsResponse
-	(*UpdateMeetingRequest)(nil),      // 16: meetmesh.meeting.v1.UpdateMeetingRequest
-	(*UpdateMeetingResponse)(nil),     // 17: meetmesh.meeting.v1.UpdateMeetingResponse
-	(*EndMeetingRequest)(nil),         // 18: meetmesh.meeting.v1.EndMeetingRequest
-	(*EndMeetingResponse)(nil),        // 19: meetmesh.meeting.v1.EndMeetingResponse
-	(*JoinMeetingRequest)(nil),        // 20: meetmesh.meeting.v1.JoinMeetingRequest
-	(*JoinMeetingResponse)(nil),       // 21: meetmesh.meeting.v1.JoinMeetingResponse
-	(*LeaveMeetingRequest)(nil),       // 22: meetmesh.meeting.v1.LeaveMeetingRequest
-	(*LeaveMeetingResponse)(nil),      // 23: meetmesh.meeting.v1.LeaveMeetingResponse
-	(*GetParticipantRequest)(nil),     // 24: meetmesh.meeting.v1.GetParticipantRequest
-	(*GetParticipantResponse)(nil),    // 25: meetmesh.meeting.v1.GetParticipantResponse
-	(*ListParticipantsRequest)(nil),   // 26: meetmesh.meeting.v1.ListParticipantsRequest
-	(*ListParticipantsResponse)(nil),  // 27: meetmesh.meeting.v1.ListParticipantsResponse
-	(*AdmitParticipantRequest)(nil),   // 28: meetmesh.meeting.v1.AdmitParticipantRequest
-	(*AdmitParticipantResponse)(nil),  // 29: meetmesh.meeting.v1.AdmitParticipantResponse
-	(*DenyParticipantRequest)(nil),    // 30: meetmesh.meeting.v1.DenyParticipantRequest
-	(*DenyParticipantResponse)(nil),   // 31: meetmesh.meeting.v1.DenyParticipantResponse
-	(*UpdateParticipantRequest)(nil),  // 32: meetmesh.meeting.v1.UpdateParticipantRequest
-	(*UpdateParticipantResponse)(nil), // 33: meetmesh.meeting.v1.UpdateParticipantResponse
-	(*RemoveParticipantRequest)(nil),  // 34: meetmesh.meeting.v1.RemoveParticipantRequest
-	(*RemoveParticipantResponse)(nil), // 35: meetmesh.meeting.v1.RemoveParticipantResponse
-	(*CreateInvitationRequest)(nil),   // 36: meetmesh.meeting.v1.CreateInvitationRequest
-	(*CreateInvitationResponse)(nil),  // 37: meetmesh.meeting.v1.CreateInvitationResponse
-	(*ListInvitationsRequest)(nil),    // 38: meetmesh.meeting.v1.ListInvitationsRequest
-	(*ListInvitationsResponse)(nil),   // 39: meetmesh.meeting.v1.ListInvitationsResponse
-	(*ListRecordingsRequest)(nil),     // 40: meetmesh.meeting.v1.ListRecordingsRequest
-	(*ListRecordingsResponse)(nil),    // 41: meetmesh.meeting.v1.ListRecordingsResponse
-	(*timestamppb.Timestamp)(nil),     // 42: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),     // 43: google.protobuf.FieldMask
+	(Attachment_State)(0),             // 3: meetmesh.meeting.v1.Attachment.State
+	(*Meeting)(nil),                   // 4: meetmesh.meeting.v1.Meeting
+	(*MeetingSettings)(nil),           // 5: meetmesh.meeting.v1.MeetingSettings
+	(*Grants)(nil),                    // 6: meetmesh.meeting.v1.Grants
+	(*RoleGrants)(nil),                // 7: meetmesh.meeting.v1.RoleGrants
+	(*Participant)(nil),               // 8: meetmesh.meeting.v1.Participant
+	(*Invitation)(nil),                // 9: meetmesh.meeting.v1.Invitation
+	(*Recording)(nil),                 // 10: meetmesh.meeting.v1.Recording
+	(*Attachment)(nil),                // 11: meetmesh.meeting.v1.Attachment
+	(*CreateMeetingRequest)(nil),      // 12: meetmesh.meeting.v1.CreateMeetingRequest
+	(*CreateMeetingResponse)(nil),     // 13: meetmesh.meeting.v1.CreateMeetingResponse
+	(*GetMeetingRequest)(nil),         // 14: meetmesh.meeting.v1.GetMeetingRequest
+	(*GetMeetingResponse)(nil),        // 15: meetmesh.meeting.v1.GetMeetingResponse
+	(*ListMeetingsRequest)(nil),       // 16: meetmesh.meeting.v1.ListMeetingsRequest
+	(*ListMeetingsResponse)(nil),      // 17: meetmesh.meeting.v1.ListMeetingsResponse
+	(*UpdateMeetingRequest)(nil),      // 18: meetmesh.meeting.v1.UpdateMeetingRequest
+	(*UpdateMeetingResponse)(nil),     // 19: meetmesh.meeting.v1.UpdateMeetingResponse
+	(*EndMeetingRequest)(nil),         // 20: meetmesh.meeting.v1.EndMeetingRequest
+	(*EndMeetingResponse)(nil),        // 21: meetmesh.meeting.v1.EndMeetingResponse
+	(*JoinMeetingRequest)(nil),        // 22: meetmesh.meeting.v1.JoinMeetingRequest
+	(*JoinMeetingResponse)(nil),       // 23: meetmesh.meeting.v1.JoinMeetingResponse
+	(*LeaveMeetingRequest)(nil),       // 24: meetmesh.meeting.v1.LeaveMeetingRequest
+	(*LeaveMeetingResponse)(nil),      // 25: meetmesh.meeting.v1.LeaveMeetingResponse
+	(*GetParticipantRequest)(nil),     // 26: meetmesh.meeting.v1.GetParticipantRequest
+	(*GetParticipantResponse)(nil),    // 27: meetmesh.meeting.v1.GetParticipantResponse
+	(*ListParticipantsRequest)(nil),   // 28: meetmesh.meeting.v1.ListParticipantsRequest
+	(*ListParticipantsResponse)(nil),  // 29: meetmesh.meeting.v1.ListParticipantsResponse
+	(*AdmitParticipantRequest)(nil),   // 30: meetmesh.meeting.v1.AdmitParticipantRequest
+	(*AdmitParticipantResponse)(nil),  // 31: meetmesh.meeting.v1.AdmitParticipantResponse
+	(*DenyParticipantRequest)(nil),    // 32: meetmesh.meeting.v1.DenyParticipantRequest
+	(*DenyParticipantResponse)(nil),   // 33: meetmesh.meeting.v1.DenyParticipantResponse
+	(*UpdateParticipantRequest)(nil),  // 34: meetmesh.meeting.v1.UpdateParticipantRequest
+	(*UpdateParticipantResponse)(nil), // 35: meetmesh.meeting.v1.UpdateParticipantResponse
+	(*RemoveParticipantRequest)(nil),  // 36: meetmesh.meeting.v1.RemoveParticipantRequest
+	(*RemoveParticipantResponse)(nil), // 37: meetmesh.meeting.v1.RemoveParticipantResponse
+	(*CreateInvitationRequest)(nil),   // 38: meetmesh.meeting.v1.CreateInvitationRequest
+	(*CreateInvitationResponse)(nil),  // 39: meetmesh.meeting.v1.CreateInvitationResponse
+	(*ListInvitationsRequest)(nil),    // 40: meetmesh.meeting.v1.ListInvitationsRequest
+	(*ListInvitationsResponse)(nil),   // 41: meetmesh.meeting.v1.ListInvitationsResponse
+	(*ListRecordingsRequest)(nil),     // 42: meetmesh.meeting.v1.ListRecordingsRequest
+	(*ListRecordingsResponse)(nil),    // 43: meetmesh.meeting.v1.ListRecordingsResponse
+	(*CreateAttachmentRequest)(nil),   // 44: meetmesh.meeting.v1.CreateAttachmentRequest
+	(*CreateAttachmentResponse)(nil),  // 45: meetmesh.meeting.v1.CreateAttachmentResponse
+	(*CommitAttachmentRequest)(nil),   // 46: meetmesh.meeting.v1.CommitAttachmentRequest
+	(*CommitAttachmentResponse)(nil),  // 47: meetmesh.meeting.v1.CommitAttachmentResponse
+	(*GetAttachmentRequest)(nil),      // 48: meetmesh.meeting.v1.GetAttachmentRequest
+	(*GetAttachmentResponse)(nil),     // 49: meetmesh.meeting.v1.GetAttachmentResponse
+	(*ListAttachmentsRequest)(nil),    // 50: meetmesh.meeting.v1.ListAttachmentsRequest
+	(*ListAttachmentsResponse)(nil),   // 51: meetmesh.meeting.v1.ListAttachmentsResponse
+	(*DeleteAttachmentRequest)(nil),   // 52: meetmesh.meeting.v1.DeleteAttachmentRequest
+	(*DeleteAttachmentResponse)(nil),  // 53: meetmesh.meeting.v1.DeleteAttachmentResponse
+	(*timestamppb.Timestamp)(nil),     // 54: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),     // 55: google.protobuf.FieldMask
 }
 var file_meetmesh_meeting_v1_meeting_proto_depIdxs = []int32{
-	42, // 0: meetmesh.meeting.v1.Meeting.start_time:type_name -> google.protobuf.Timestamp
-	42, // 1: meetmesh.meeting.v1.Meeting.end_time:type_name -> google.protobuf.Timestamp
-	4,  // 2: meetmesh.meeting.v1.Meeting.settings:type_name -> meetmesh.meeting.v1.MeetingSettings
-	6,  // 3: meetmesh.meeting.v1.Meeting.role_grants:type_name -> meetmesh.meeting.v1.RoleGrants
+	54, // 0: meetmesh.meeting.v1.Meeting.start_time:type_name -> google.protobuf.Timestamp
+	54, // 1: meetmesh.meeting.v1.Meeting.end_time:type_name -> google.protobuf.Timestamp
+	5,  // 2: meetmesh.meeting.v1.Meeting.settings:type_name -> meetmesh.meeting.v1.MeetingSettings
+	7,  // 3: meetmesh.meeting.v1.Meeting.role_grants:type_name -> meetmesh.meeting.v1.RoleGrants
 	1,  // 4: meetmesh.meeting.v1.Meeting.state:type_name -> meetmesh.meeting.v1.Meeting.State
-	42, // 5: meetmesh.meeting.v1.Meeting.create_time:type_name -> google.protobuf.Timestamp
-	42, // 6: meetmesh.meeting.v1.Meeting.update_time:type_name -> google.protobuf.Timestamp
+	54, // 5: meetmesh.meeting.v1.Meeting.create_time:type_name -> google.protobuf.Timestamp
+	54, // 6: meetmesh.meeting.v1.Meeting.update_time:type_name -> google.protobuf.Timestamp
 	0,  // 7: meetmesh.meeting.v1.RoleGrants.role:type_name -> meetmesh.meeting.v1.Role
-	5,  // 8: meetmesh.meeting.v1.RoleGrants.grants:type_name -> meetmesh.meeting.v1.Grants
+	6,  // 8: meetmesh.meeting.v1.RoleGrants.grants:type_name -> meetmesh.meeting.v1.Grants
 	0,  // 9: meetmesh.meeting.v1.Participant.role:type_name -> meetmesh.meeting.v1.Role
 	2,  // 10: meetmesh.meeting.v1.Participant.state:type_name -> meetmesh.meeting.v1.Participant.State
-	5,  // 11: meetmesh.meeting.v1.Participant.grants:type_name -> meetmesh.meeting.v1.Grants
-	42, // 12: meetmesh.meeting.v1.Participant.create_time:type_name -> google.protobuf.Timestamp
-	42, // 13: meetmesh.meeting.v1.Participant.admit_time:type_name -> google.protobuf.Timestamp
-	42, // 14: meetmesh.meeting.v1.Invitation.create_time:type_name -> google.protobuf.Timestamp
-	42, // 15: meetmesh.meeting.v1.Recording.start_time:type_name -> google.protobuf.Timestamp
-	42, // 16: meetmesh.meeting.v1.Recording.end_time:type_name -> google.protobuf.Timestamp
-	3,  // 17: meetmesh.meeting.v1.CreateMeetingRequest.meeting:type_name -> meetmesh.meeting.v1.Meeting
-	3,  // 18: meetmesh.meeting.v1.CreateMeetingResponse.meeting:type_name -> meetmesh.meeting.v1.Meeting
-	3,  // 19: meetmesh.meeting.v1.GetMeetingResponse.meeting:type_name -> meetmesh.meeting.v1.Meeting
-	3,  // 20: meetmesh.meeting.v1.ListMeetingsResponse.meetings:type_name -> meetmesh.meeting.v1.Meeting
-	3,  // 21: meetmesh.meeting.v1.UpdateMeetingRequest.meeting:type_name -> meetmesh.meeting.v1.Meeting
-	43, // 22: meetmesh.meeting.v1.UpdateMeetingRequest.update_mask:type_name -> google.protobuf.FieldMask
-	3,  // 23: meetmesh.meeting.v1.UpdateMeetingResponse.meeting:type_name -> meetmesh.meeting.v1.Meeting
-	3,  // 24: meetmesh.meeting.v1.EndMeetingResponse.meeting:type_name -> meetmesh.meeting.v1.Meeting
-	3,  // 25: meetmesh.meeting.v1.JoinMeetingResponse.meeting:type_name -> meetmesh.meeting.v1.Meeting
-	7,  // 26: meetmesh.meeting.v1.JoinMeetingResponse.participant:type_name -> meetmesh.meeting.v1.Participant
-	42, // 27: meetmesh.meeting.v1.JoinMeetingResponse.join_token_expire_time:type_name -> google.protobuf.Timestamp
-	7,  // 28: meetmesh.meeting.v1.LeaveMeetingResponse.participant:type_name -> meetmesh.meeting.v1.Participant
-	7,  // 29: meetmesh.meeting.v1.GetParticipantResponse.participant:type_name -> meetmesh.meeting.v1.Participant
-	2,  // 30: meetmesh.meeting.v1.ListParticipantsRequest.state:type_name -> meetmesh.meeting.v1.Participant.State
-	7,  // 31: meetmesh.meeting.v1.ListParticipantsResponse.participants:type_name -> meetmesh.meeting.v1.Participant
-	7,  // 32: meetmesh.meeting.v1.AdmitParticipantResponse.participant:type_name -> meetmesh.meeting.v1.Participant
-	7,  // 33: meetmesh.meeting.v1.DenyParticipantResponse.participant:type_name -> meetmesh.meeting.v1.Participant
-	7,  // 34: meetmesh.meeting.v1.UpdateParticipantRequest.participant:type_name -> meetmesh.meeting.v1.Participant
-	43, // 35: meetmesh.meeting.v1.UpdateParticipantRequest.update_mask:type_name -> google.protobuf.FieldMask
-	7,  // 36: meetmesh.meeting.v1.UpdateParticipantResponse.participant:type_name -> meetmesh.meeting.v1.Participant
-	7,  // 37: meetmesh.meeting.v1.RemoveParticipantResponse.participant:type_name -> meetmesh.meeting.v1.Participant
-	8,  // 38: meetmesh.meeting.v1.CreateInvitationRequest.invitation:type_name -> meetmesh.meeting.v1.Invitation
-	8,  // 39: meetmesh.meeting.v1.CreateInvitationResponse.invitation:type_name -> meetmesh.meeting.v1.Invitation
-	8,  // 40: meetmesh.meeting.v1.ListInvitationsResponse.invitations:type_name -> meetmesh.meeting.v1.Invitation
-	9,  // 41: meetmesh.meeting.v1.ListRecordingsResponse.recordings:type_name -> meetmesh.meeting.v1.Recording
-	10, // 42: meetmesh.meeting.v1.MeetingService.CreateMeeting:input_type -> meetmesh.meeting.v1.CreateMeetingRequest
-	12, // 43: meetmesh.meeting.v1.MeetingService.GetMeeting:input_type -> meetmesh.meeting.v1.GetMeetingRequest
-	14, // 44: meetmesh.meeting.v1.MeetingService.ListMeetings:input_type -> meetmesh.meeting.v1.ListMeetingsRequest
-	16, // 45: meetmesh.meeting.v1.MeetingService.UpdateMeeting:input_type -> meetmesh.meeting.v1.UpdateMeetingRequest
-	18, // 46: meetmesh.meeting.v1.MeetingService.EndMeeting:input_type -> meetmesh.meeting.v1.EndMeetingRequest
-	20, // 47: meetmesh.meeting.v1.MeetingService.JoinMeeting:input_type -> meetmesh.meeting.v1.JoinMeetingRequest
-	22, // 48: meetmesh.meeting.v1.MeetingService.LeaveMeeting:input_type -> meetmesh.meeting.v1.LeaveMeetingRequest
-	24, // 49: meetmesh.meeting.v1.MeetingService.GetParticipant:input_type -> meetmesh.meeting.v1.GetParticipantRequest
-	26, // 50: meetmesh.meeting.v1.MeetingService.ListParticipants:input_type -> meetmesh.meeting.v1.ListParticipantsRequest
-	28, // 51: meetmesh.meeting.v1.MeetingService.AdmitParticipant:input_type -> meetmesh.meeting.v1.AdmitParticipantRequest
-	30, // 52: meetmesh.meeting.v1.MeetingService.DenyParticipant:input_type -> meetmesh.meeting.v1.DenyParticipantRequest
-	32, // 53: meetmesh.meeting.v1.MeetingService.UpdateParticipant:input_type -> meetmesh.meeting.v1.UpdateParticipantRequest
-	34, // 54: meetmesh.meeting.v1.MeetingService.RemoveParticipant:input_type -> meetmesh.meeting.v1.RemoveParticipantRequest
-	36, // 55: meetmesh.meeting.v1.MeetingService.CreateInvitation:input_type -> meetmesh.meeting.v1.CreateInvitationRequest
-	38, // 56: meetmesh.meeting.v1.MeetingService.ListInvitations:input_type -> meetmesh.meeting.v1.ListInvitationsRequest
-	40, // 57: meetmesh.meeting.v1.MeetingService.ListRecordings:input_type -> meetmesh.meeting.v1.ListRecordingsRequest
-	11, // 58: meetmesh.meeting.v1.MeetingService.CreateMeeting:output_type -> meetmesh.meeting.v1.CreateMeetingResponse
-	13, // 59: meetmesh.meeting.v1.MeetingService.GetMeeting:output_type -> meetmesh.meeting.v1.GetMeetingResponse
-	15, // 60: meetmesh.meeting.v1.MeetingService.ListMeetings:output_type -> meetmesh.meeting.v1.ListMeetingsResponse
-	17, // 61: meetmesh.meeting.v1.MeetingService.UpdateMeeting:output_type -> meetmesh.meeting.v1.UpdateMeetingResponse
-	19, // 62: meetmesh.meeting.v1.MeetingService.EndMeeting:output_type -> meetmesh.meeting.v1.EndMeetingResponse
-	21, // 63: meetmesh.meeting.v1.MeetingService.JoinMeeting:output_type -> meetmesh.meeting.v1.JoinMeetingResponse
-	23, // 64: meetmesh.meeting.v1.MeetingService.LeaveMeeting:output_type -> meetmesh.meeting.v1.LeaveMeetingResponse
-	25, // 65: meetmesh.meeting.v1.MeetingService.GetParticipant:output_type -> meetmesh.meeting.v1.GetParticipantResponse
-	27, // 66: meetmesh.meeting.v1.MeetingService.ListParticipants:output_type -> meetmesh.meeting.v1.ListParticipantsResponse
-	29, // 67: meetmesh.meeting.v1.MeetingService.AdmitParticipant:output_type -> meetmesh.meeting.v1.AdmitParticipantResponse
-	31, // 68: meetmesh.meeting.v1.MeetingService.DenyParticipant:output_type -> meetmesh.meeting.v1.DenyParticipantResponse
-	33, // 69: meetmesh.meeting.v1.MeetingService.UpdateParticipant:output_type -> meetmesh.meeting.v1.UpdateParticipantResponse
-	35, // 70: meetmesh.meeting.v1.MeetingService.RemoveParticipant:output_type -> meetmesh.meeting.v1.RemoveParticipantResponse
-	37, // 71: meetmesh.meeting.v1.MeetingService.CreateInvitation:output_type -> meetmesh.meeting.v1.CreateInvitationResponse
-	39, // 72: meetmesh.meeting.v1.MeetingService.ListInvitations:output_type -> meetmesh.meeting.v1.ListInvitationsResponse
-	41, // 73: meetmesh.meeting.v1.MeetingService.ListRecordings:output_type -> meetmesh.meeting.v1.ListRecordingsResponse
-	58, // [58:74] is the sub-list for method output_type
-	42, // [42:58] is the sub-list for method input_type
-	42, // [42:42] is the sub-list for extension type_name
-	42, // [42:42] is the sub-list for extension extendee
-	0,  // [0:42] is the sub-list for field type_name
+	6,  // 11: meetmesh.meeting.v1.Participant.grants:type_name -> meetmesh.meeting.v1.Grants
+	54, // 12: meetmesh.meeting.v1.Participant.create_time:type_name -> google.protobuf.Timestamp
+	54, // 13: meetmesh.meeting.v1.Participant.admit_time:type_name -> google.protobuf.Timestamp
+	54, // 14: meetmesh.meeting.v1.Invitation.create_time:type_name -> google.protobuf.Timestamp
+	54, // 15: meetmesh.meeting.v1.Recording.start_time:type_name -> google.protobuf.Timestamp
+	54, // 16: meetmesh.meeting.v1.Recording.end_time:type_name -> google.protobuf.Timestamp
+	3,  // 17: meetmesh.meeting.v1.Attachment.state:type_name -> meetmesh.meeting.v1.Attachment.State
+	54, // 18: meetmesh.meeting.v1.Attachment.create_time:type_name -> google.protobuf.Timestamp
+	4,  // 19: meetmesh.meeting.v1.CreateMeetingRequest.meeting:type_name -> meetmesh.meeting.v1.Meeting
+	4,  // 20: meetmesh.meeting.v1.CreateMeetingResponse.meeting:type_name -> meetmesh.meeting.v1.Meeting
+	4,  // 21: meetmesh.meeting.v1.GetMeetingResponse.meeting:type_name -> meetmesh.meeting.v1.Meeting
+	4,  // 22: meetmesh.meeting.v1.ListMeetingsResponse.meetings:type_name -> meetmesh.meeting.v1.Meeting
+	4,  // 23: meetmesh.meeting.v1.UpdateMeetingRequest.meeting:type_name -> meetmesh.meeting.v1.Meeting
+	55, // 24: meetmesh.meeting.v1.UpdateMeetingRequest.update_mask:type_name -> google.protobuf.FieldMask
+	4,  // 25: meetmesh.meeting.v1.UpdateMeetingResponse.meeting:type_name -> meetmesh.meeting.v1.Meeting
+	4,  // 26: meetmesh.meeting.v1.EndMeetingResponse.meeting:type_name -> meetmesh.meeting.v1.Meeting
+	4,  // 27: meetmesh.meeting.v1.JoinMeetingResponse.meeting:type_name -> meetmesh.meeting.v1.Meeting
+	8,  // 28: meetmesh.meeting.v1.JoinMeetingResponse.participant:type_name -> meetmesh.meeting.v1.Participant
+	54, // 29: meetmesh.meeting.v1.JoinMeetingResponse.join_token_expire_time:type_name -> google.protobuf.Timestamp
+	8,  // 30: meetmesh.meeting.v1.LeaveMeetingResponse.participant:type_name -> meetmesh.meeting.v1.Participant
+	8,  // 31: meetmesh.meeting.v1.GetParticipantResponse.participant:type_name -> meetmesh.meeting.v1.Participant
+	2,  // 32: meetmesh.meeting.v1.ListParticipantsRequest.state:type_name -> meetmesh.meeting.v1.Participant.State
+	8,  // 33: meetmesh.meeting.v1.ListParticipantsResponse.participants:type_name -> meetmesh.meeting.v1.Participant
+	8,  // 34: meetmesh.meeting.v1.AdmitParticipantResponse.participant:type_name -> meetmesh.meeting.v1.Participant
+	8,  // 35: meetmesh.meeting.v1.DenyParticipantResponse.participant:type_name -> meetmesh.meeting.v1.Participant
+	8,  // 36: meetmesh.meeting.v1.UpdateParticipantRequest.participant:type_name -> meetmesh.meeting.v1.Participant
+	55, // 37: meetmesh.meeting.v1.UpdateParticipantRequest.update_mask:type_name -> google.protobuf.FieldMask
+	8,  // 38: meetmesh.meeting.v1.UpdateParticipantResponse.participant:type_name -> meetmesh.meeting.v1.Participant
+	8,  // 39: meetmesh.meeting.v1.RemoveParticipantResponse.participant:type_name -> meetmesh.meeting.v1.Participant
+	9,  // 40: meetmesh.meeting.v1.CreateInvitationRequest.invitation:type_name -> meetmesh.meeting.v1.Invitation
+	9,  // 41: meetmesh.meeting.v1.CreateInvitationResponse.invitation:type_name -> meetmesh.meeting.v1.Invitation
+	9,  // 42: meetmesh.meeting.v1.ListInvitationsResponse.invitations:type_name -> meetmesh.meeting.v1.Invitation
+	10, // 43: meetmesh.meeting.v1.ListRecordingsResponse.recordings:type_name -> meetmesh.meeting.v1.Recording
+	11, // 44: meetmesh.meeting.v1.CreateAttachmentRequest.attachment:type_name -> meetmesh.meeting.v1.Attachment
+	11, // 45: meetmesh.meeting.v1.CreateAttachmentResponse.attachment:type_name -> meetmesh.meeting.v1.Attachment
+	54, // 46: meetmesh.meeting.v1.CreateAttachmentResponse.upload_expire_time:type_name -> google.protobuf.Timestamp
+	11, // 47: meetmesh.meeting.v1.CommitAttachmentResponse.attachment:type_name -> meetmesh.meeting.v1.Attachment
+	11, // 48: meetmesh.meeting.v1.GetAttachmentResponse.attachment:type_name -> meetmesh.meeting.v1.Attachment
+	11, // 49: meetmesh.meeting.v1.ListAttachmentsResponse.attachments:type_name -> meetmesh.meeting.v1.Attachment
+	12, // 50: meetmesh.meeting.v1.MeetingService.CreateMeeting:input_type -> meetmesh.meeting.v1.CreateMeetingRequest
+	14, // 51: meetmesh.meeting.v1.MeetingService.GetMeeting:input_type -> meetmesh.meeting.v1.GetMeetingRequest
+	16, // 52: meetmesh.meeting.v1.MeetingService.ListMeetings:input_type -> meetmesh.meeting.v1.ListMeetingsRequest
+	18, // 53: meetmesh.meeting.v1.MeetingService.UpdateMeeting:input_type -> meetmesh.meeting.v1.UpdateMeetingRequest
+	20, // 54: meetmesh.meeting.v1.MeetingService.EndMeeting:input_type -> meetmesh.meeting.v1.EndMeetingRequest
+	22, // 55: meetmesh.meeting.v1.MeetingService.JoinMeeting:input_type -> meetmesh.meeting.v1.JoinMeetingRequest
+	24, // 56: meetmesh.meeting.v1.MeetingService.LeaveMeeting:input_type -> meetmesh.meeting.v1.LeaveMeetingRequest
+	26, // 57: meetmesh.meeting.v1.MeetingService.GetParticipant:input_type -> meetmesh.meeting.v1.GetParticipantRequest
+	28, // 58: meetmesh.meeting.v1.MeetingService.ListParticipants:input_type -> meetmesh.meeting.v1.ListParticipantsRequest
+	30, // 59: meetmesh.meeting.v1.MeetingService.AdmitParticipant:input_type -> meetmesh.meeting.v1.AdmitParticipantRequest
+	32, // 60: meetmesh.meeting.v1.MeetingService.DenyParticipant:input_type -> meetmesh.meeting.v1.DenyParticipantRequest
+	34, // 61: meetmesh.meeting.v1.MeetingService.UpdateParticipant:input_type -> meetmesh.meeting.v1.UpdateParticipantRequest
+	36, // 62: meetmesh.meeting.v1.MeetingService.RemoveParticipant:input_type -> meetmesh.meeting.v1.RemoveParticipantRequest
+	38, // 63: meetmesh.meeting.v1.MeetingService.CreateInvitation:input_type -> meetmesh.meeting.v1.CreateInvitationRequest
+	40, // 64: meetmesh.meeting.v1.MeetingService.ListInvitations:input_type -> meetmesh.meeting.v1.ListInvitationsRequest
+	42, // 65: meetmesh.meeting.v1.MeetingService.ListRecordings:input_type -> meetmesh.meeting.v1.ListRecordingsRequest
+	44, // 66: meetmesh.meeting.v1.MeetingService.CreateAttachment:input_type -> meetmesh.meeting.v1.CreateAttachmentRequest
+	46, // 67: meetmesh.meeting.v1.MeetingService.CommitAttachment:input_type -> meetmesh.meeting.v1.CommitAttachmentRequest
+	48, // 68: meetmesh.meeting.v1.MeetingService.GetAttachment:input_type -> meetmesh.meeting.v1.GetAttachmentRequest
+	50, // 69: meetmesh.meeting.v1.MeetingService.ListAttachments:input_type -> meetmesh.meeting.v1.ListAttachmentsRequest
+	52, // 70: meetmesh.meeting.v1.MeetingService.DeleteAttachment:input_type -> meetmesh.meeting.v1.DeleteAttachmentRequest
+	13, // 71: meetmesh.meeting.v1.MeetingService.CreateMeeting:output_type -> meetmesh.meeting.v1.CreateMeetingResponse
+	15, // 72: meetmesh.meeting.v1.MeetingService.GetMeeting:output_type -> meetmesh.meeting.v1.GetMeetingResponse
+	17, // 73: meetmesh.meeting.v1.MeetingService.ListMeetings:output_type -> meetmesh.meeting.v1.ListMeetingsResponse
+	19, // 74: meetmesh.meeting.v1.MeetingService.UpdateMeeting:output_type -> meetmesh.meeting.v1.UpdateMeetingResponse
+	21, // 75: meetmesh.meeting.v1.MeetingService.EndMeeting:output_type -> meetmesh.meeting.v1.EndMeetingResponse
+	23, // 76: meetmesh.meeting.v1.MeetingService.JoinMeeting:output_type -> meetmesh.meeting.v1.JoinMeetingResponse
+	25, // 77: meetmesh.meeting.v1.MeetingService.LeaveMeeting:output_type -> meetmesh.meeting.v1.LeaveMeetingResponse
+	27, // 78: meetmesh.meeting.v1.MeetingService.GetParticipant:output_type -> meetmesh.meeting.v1.GetParticipantResponse
+	29, // 79: meetmesh.meeting.v1.MeetingService.ListParticipants:output_type -> meetmesh.meeting.v1.ListParticipantsResponse
+	31, // 80: meetmesh.meeting.v1.MeetingService.AdmitParticipant:output_type -> meetmesh.meeting.v1.AdmitParticipantResponse
+	33, // 81: meetmesh.meeting.v1.MeetingService.DenyParticipant:output_type -> meetmesh.meeting.v1.DenyParticipantResponse
+	35, // 82: meetmesh.meeting.v1.MeetingService.UpdateParticipant:output_type -> meetmesh.meeting.v1.UpdateParticipantResponse
+	37, // 83: meetmesh.meeting.v1.MeetingService.RemoveParticipant:output_type -> meetmesh.meeting.v1.RemoveParticipantResponse
+	39, // 84: meetmesh.meeting.v1.MeetingService.CreateInvitation:output_type -> meetmesh.meeting.v1.CreateInvitationResponse
+	41, // 85: meetmesh.meeting.v1.MeetingService.ListInvitations:output_type -> meetmesh.meeting.v1.ListInvitationsResponse
+	43, // 86: meetmesh.meeting.v1.MeetingService.ListRecordings:output_type -> meetmesh.meeting.v1.ListRecordingsResponse
+	45, // 87: meetmesh.meeting.v1.MeetingService.CreateAttachment:output_type -> meetmesh.meeting.v1.CreateAttachmentResponse
+	47, // 88: meetmesh.meeting.v1.MeetingService.CommitAttachment:output_type -> meetmesh.meeting.v1.CommitAttachmentResponse
+	49, // 89: meetmesh.meeting.v1.MeetingService.GetAttachment:output_type -> meetmesh.meeting.v1.GetAttachmentResponse
+	51, // 90: meetmesh.meeting.v1.MeetingService.ListAttachments:output_type -> meetmesh.meeting.v1.ListAttachmentsResponse
+	53, // 91: meetmesh.meeting.v1.MeetingService.DeleteAttachment:output_type -> meetmesh.meeting.v1.DeleteAttachmentResponse
+	71, // [71:92] is the sub-list for method output_type
+	50, // [50:71] is the sub-list for method input_type
+	50, // [50:50] is the sub-list for extension type_name
+	50, // [50:50] is the sub-list for extension extendee
+	0,  // [0:50] is the sub-list for field type_name
 }
 
 func init() { file_meetmesh_meeting_v1_meeting_proto_init() }
@@ -2911,8 +3658,8 @@ func file_meetmesh_meeting_v1_meeting_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_meetmesh_meeting_v1_meeting_proto_rawDesc), len(file_meetmesh_meeting_v1_meeting_proto_rawDesc)),
-			NumEnums:      3,
-			NumMessages:   39,
+			NumEnums:      4,
+			NumMessages:   50,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -35,6 +35,11 @@ const (
 	MeetingService_CreateInvitation_FullMethodName  = "/meetmesh.meeting.v1.MeetingService/CreateInvitation"
 	MeetingService_ListInvitations_FullMethodName   = "/meetmesh.meeting.v1.MeetingService/ListInvitations"
 	MeetingService_ListRecordings_FullMethodName    = "/meetmesh.meeting.v1.MeetingService/ListRecordings"
+	MeetingService_CreateAttachment_FullMethodName  = "/meetmesh.meeting.v1.MeetingService/CreateAttachment"
+	MeetingService_CommitAttachment_FullMethodName  = "/meetmesh.meeting.v1.MeetingService/CommitAttachment"
+	MeetingService_GetAttachment_FullMethodName     = "/meetmesh.meeting.v1.MeetingService/GetAttachment"
+	MeetingService_ListAttachments_FullMethodName   = "/meetmesh.meeting.v1.MeetingService/ListAttachments"
+	MeetingService_DeleteAttachment_FullMethodName  = "/meetmesh.meeting.v1.MeetingService/DeleteAttachment"
 )
 
 // MeetingServiceClient is the client API for MeetingService service.
@@ -81,8 +86,23 @@ type MeetingServiceClient interface {
 	CreateInvitation(ctx context.Context, in *CreateInvitationRequest, opts ...grpc.CallOption) (*CreateInvitationResponse, error)
 	// Lists a meeting's invitations. Grant `moderate`.
 	ListInvitations(ctx context.Context, in *ListInvitationsRequest, opts ...grpc.CallOption) (*ListInvitationsResponse, error)
-	// Lists a meeting's recordings.
+	// Lists a meeting's recordings, each with a time-limited `download_uri`.
 	ListRecordings(ctx context.Context, in *ListRecordingsRequest, opts ...grpc.CallOption) (*ListRecordingsResponse, error)
+	// Starts sharing a file in a meeting: returns the attachment (`STATE_PENDING`) and a presigned
+	// URL to PUT the file to (send the declared `Content-Type`). Then call `CommitAttachment`.
+	// The host and admitted participants of a meeting that has not ended.
+	CreateAttachment(ctx context.Context, in *CreateAttachmentRequest, opts ...grpc.CallOption) (*CreateAttachmentResponse, error)
+	// Checks the uploaded file (present, the declared size, within the limit) and makes it visible to
+	// the meeting's participants (`STATE_READY`). Otherwise INVALID_ARGUMENT and the file is removed.
+	// The uploader only.
+	CommitAttachment(ctx context.Context, in *CommitAttachmentRequest, opts ...grpc.CallOption) (*CommitAttachmentResponse, error)
+	// Returns a ready attachment with a time-limited `download_uri`. Participants of the meeting only:
+	// to anyone else it answers NOT_FOUND.
+	GetAttachment(ctx context.Context, in *GetAttachmentRequest, opts ...grpc.CallOption) (*GetAttachmentResponse, error)
+	// Lists a meeting's ready attachments, oldest first, each with a time-limited `download_uri`.
+	ListAttachments(ctx context.Context, in *ListAttachmentsRequest, opts ...grpc.CallOption) (*ListAttachmentsResponse, error)
+	// Removes an attachment and its file. Its uploader, or grant `moderate`.
+	DeleteAttachment(ctx context.Context, in *DeleteAttachmentRequest, opts ...grpc.CallOption) (*DeleteAttachmentResponse, error)
 }
 
 type meetingServiceClient struct {
@@ -253,6 +273,56 @@ func (c *meetingServiceClient) ListRecordings(ctx context.Context, in *ListRecor
 	return out, nil
 }
 
+func (c *meetingServiceClient) CreateAttachment(ctx context.Context, in *CreateAttachmentRequest, opts ...grpc.CallOption) (*CreateAttachmentResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateAttachmentResponse)
+	err := c.cc.Invoke(ctx, MeetingService_CreateAttachment_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *meetingServiceClient) CommitAttachment(ctx context.Context, in *CommitAttachmentRequest, opts ...grpc.CallOption) (*CommitAttachmentResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CommitAttachmentResponse)
+	err := c.cc.Invoke(ctx, MeetingService_CommitAttachment_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *meetingServiceClient) GetAttachment(ctx context.Context, in *GetAttachmentRequest, opts ...grpc.CallOption) (*GetAttachmentResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetAttachmentResponse)
+	err := c.cc.Invoke(ctx, MeetingService_GetAttachment_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *meetingServiceClient) ListAttachments(ctx context.Context, in *ListAttachmentsRequest, opts ...grpc.CallOption) (*ListAttachmentsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListAttachmentsResponse)
+	err := c.cc.Invoke(ctx, MeetingService_ListAttachments_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *meetingServiceClient) DeleteAttachment(ctx context.Context, in *DeleteAttachmentRequest, opts ...grpc.CallOption) (*DeleteAttachmentResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteAttachmentResponse)
+	err := c.cc.Invoke(ctx, MeetingService_DeleteAttachment_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // MeetingServiceServer is the server API for MeetingService service.
 // All implementations must embed UnimplementedMeetingServiceServer
 // for forward compatibility.
@@ -297,8 +367,23 @@ type MeetingServiceServer interface {
 	CreateInvitation(context.Context, *CreateInvitationRequest) (*CreateInvitationResponse, error)
 	// Lists a meeting's invitations. Grant `moderate`.
 	ListInvitations(context.Context, *ListInvitationsRequest) (*ListInvitationsResponse, error)
-	// Lists a meeting's recordings.
+	// Lists a meeting's recordings, each with a time-limited `download_uri`.
 	ListRecordings(context.Context, *ListRecordingsRequest) (*ListRecordingsResponse, error)
+	// Starts sharing a file in a meeting: returns the attachment (`STATE_PENDING`) and a presigned
+	// URL to PUT the file to (send the declared `Content-Type`). Then call `CommitAttachment`.
+	// The host and admitted participants of a meeting that has not ended.
+	CreateAttachment(context.Context, *CreateAttachmentRequest) (*CreateAttachmentResponse, error)
+	// Checks the uploaded file (present, the declared size, within the limit) and makes it visible to
+	// the meeting's participants (`STATE_READY`). Otherwise INVALID_ARGUMENT and the file is removed.
+	// The uploader only.
+	CommitAttachment(context.Context, *CommitAttachmentRequest) (*CommitAttachmentResponse, error)
+	// Returns a ready attachment with a time-limited `download_uri`. Participants of the meeting only:
+	// to anyone else it answers NOT_FOUND.
+	GetAttachment(context.Context, *GetAttachmentRequest) (*GetAttachmentResponse, error)
+	// Lists a meeting's ready attachments, oldest first, each with a time-limited `download_uri`.
+	ListAttachments(context.Context, *ListAttachmentsRequest) (*ListAttachmentsResponse, error)
+	// Removes an attachment and its file. Its uploader, or grant `moderate`.
+	DeleteAttachment(context.Context, *DeleteAttachmentRequest) (*DeleteAttachmentResponse, error)
 	mustEmbedUnimplementedMeetingServiceServer()
 }
 
@@ -356,6 +441,21 @@ func (UnimplementedMeetingServiceServer) ListInvitations(context.Context, *ListI
 }
 func (UnimplementedMeetingServiceServer) ListRecordings(context.Context, *ListRecordingsRequest) (*ListRecordingsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListRecordings not implemented")
+}
+func (UnimplementedMeetingServiceServer) CreateAttachment(context.Context, *CreateAttachmentRequest) (*CreateAttachmentResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateAttachment not implemented")
+}
+func (UnimplementedMeetingServiceServer) CommitAttachment(context.Context, *CommitAttachmentRequest) (*CommitAttachmentResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CommitAttachment not implemented")
+}
+func (UnimplementedMeetingServiceServer) GetAttachment(context.Context, *GetAttachmentRequest) (*GetAttachmentResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetAttachment not implemented")
+}
+func (UnimplementedMeetingServiceServer) ListAttachments(context.Context, *ListAttachmentsRequest) (*ListAttachmentsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListAttachments not implemented")
+}
+func (UnimplementedMeetingServiceServer) DeleteAttachment(context.Context, *DeleteAttachmentRequest) (*DeleteAttachmentResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteAttachment not implemented")
 }
 func (UnimplementedMeetingServiceServer) mustEmbedUnimplementedMeetingServiceServer() {}
 func (UnimplementedMeetingServiceServer) testEmbeddedByValue()                        {}
@@ -666,6 +766,96 @@ func _MeetingService_ListRecordings_Handler(srv interface{}, ctx context.Context
 	return interceptor(ctx, in, info, handler)
 }
 
+func _MeetingService_CreateAttachment_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateAttachmentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MeetingServiceServer).CreateAttachment(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MeetingService_CreateAttachment_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MeetingServiceServer).CreateAttachment(ctx, req.(*CreateAttachmentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MeetingService_CommitAttachment_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CommitAttachmentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MeetingServiceServer).CommitAttachment(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MeetingService_CommitAttachment_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MeetingServiceServer).CommitAttachment(ctx, req.(*CommitAttachmentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MeetingService_GetAttachment_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetAttachmentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MeetingServiceServer).GetAttachment(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MeetingService_GetAttachment_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MeetingServiceServer).GetAttachment(ctx, req.(*GetAttachmentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MeetingService_ListAttachments_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListAttachmentsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MeetingServiceServer).ListAttachments(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MeetingService_ListAttachments_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MeetingServiceServer).ListAttachments(ctx, req.(*ListAttachmentsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MeetingService_DeleteAttachment_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteAttachmentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MeetingServiceServer).DeleteAttachment(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MeetingService_DeleteAttachment_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MeetingServiceServer).DeleteAttachment(ctx, req.(*DeleteAttachmentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // MeetingService_ServiceDesc is the grpc.ServiceDesc for MeetingService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -736,6 +926,26 @@ var MeetingService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListRecordings",
 			Handler:    _MeetingService_ListRecordings_Handler,
+		},
+		{
+			MethodName: "CreateAttachment",
+			Handler:    _MeetingService_CreateAttachment_Handler,
+		},
+		{
+			MethodName: "CommitAttachment",
+			Handler:    _MeetingService_CommitAttachment_Handler,
+		},
+		{
+			MethodName: "GetAttachment",
+			Handler:    _MeetingService_GetAttachment_Handler,
+		},
+		{
+			MethodName: "ListAttachments",
+			Handler:    _MeetingService_ListAttachments_Handler,
+		},
+		{
+			MethodName: "DeleteAttachment",
+			Handler:    _MeetingService_DeleteAttachment_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -139,9 +139,10 @@ type User struct {
 	Email string `protobuf:"bytes,2,opt,name=email,proto3" json:"email,omitempty"`
 	// The name shown to others. Personal data: never logged.
 	DisplayName string `protobuf:"bytes,3,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
-	// An image URL for the avatar: https only (the platform's object store serves avatars over
-	// https too), without credentials in it; empty clears it. `javascript:`, `data:` and plain
-	// `http:` URLs are refused with INVALID_ARGUMENT.
+	// An image URL for the avatar: https only, without credentials in it; empty clears it.
+	// `javascript:`, `data:` and plain `http:` URLs are refused with INVALID_ARGUMENT. After
+	// `CommitAvatar` it is a time-limited URL of the uploaded avatar's 256 px thumbnail, from the
+	// platform's object store.
 	AvatarUri string `protobuf:"bytes,4,opt,name=avatar_uri,json=avatarUri,proto3" json:"avatar_uri,omitempty"`
 	// The account's role.
 	Role User_Role `protobuf:"varint,5,opt,name=role,proto3,enum=meetmesh.user.v1.User_Role" json:"role,omitempty"`
@@ -150,9 +151,11 @@ type User struct {
 	// When the account was created.
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	// When the account was last changed.
-	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	// A time-limited URL of the 64 px avatar thumbnail (empty unless the avatar was uploaded).
+	AvatarThumbnailUri string `protobuf:"bytes,9,opt,name=avatar_thumbnail_uri,json=avatarThumbnailUri,proto3" json:"avatar_thumbnail_uri,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *User) Reset() {
@@ -239,6 +242,13 @@ func (x *User) GetUpdateTime() *timestamppb.Timestamp {
 		return x.UpdateTime
 	}
 	return nil
+}
+
+func (x *User) GetAvatarThumbnailUri() string {
+	if x != nil {
+		return x.AvatarThumbnailUri
+	}
+	return ""
 }
 
 // A pair of tokens issued at login and on every refresh.
@@ -1088,11 +1098,227 @@ func (x *DisableUserResponse) GetUser() *User {
 	return nil
 }
 
+type CreateAvatarUploadRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// `users/me` or the caller's own `users/{user}`.
+	Parent string `protobuf:"bytes,1,opt,name=parent,proto3" json:"parent,omitempty"`
+	// The image's type: `image/png`, `image/jpeg` or `image/webp`.
+	ContentType string `protobuf:"bytes,2,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
+	// The image's size in bytes: at most 5 MiB.
+	SizeBytes     int64 `protobuf:"varint,3,opt,name=size_bytes,json=sizeBytes,proto3" json:"size_bytes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateAvatarUploadRequest) Reset() {
+	*x = CreateAvatarUploadRequest{}
+	mi := &file_meetmesh_user_v1_user_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateAvatarUploadRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateAvatarUploadRequest) ProtoMessage() {}
+
+func (x *CreateAvatarUploadRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_meetmesh_user_v1_user_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateAvatarUploadRequest.ProtoReflect.Descriptor instead.
+func (*CreateAvatarUploadRequest) Descriptor() ([]byte, []int) {
+	return file_meetmesh_user_v1_user_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *CreateAvatarUploadRequest) GetParent() string {
+	if x != nil {
+		return x.Parent
+	}
+	return ""
+}
+
+func (x *CreateAvatarUploadRequest) GetContentType() string {
+	if x != nil {
+		return x.ContentType
+	}
+	return ""
+}
+
+func (x *CreateAvatarUploadRequest) GetSizeBytes() int64 {
+	if x != nil {
+		return x.SizeBytes
+	}
+	return 0
+}
+
+type CreateAvatarUploadResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The upload's name, `users/{user}/avatarUploads/{upload}`: pass it to `CommitAvatar`.
+	Upload string `protobuf:"bytes,1,opt,name=upload,proto3" json:"upload,omitempty"`
+	// Where to PUT the image (with the declared `Content-Type`).
+	UploadUri string `protobuf:"bytes,2,opt,name=upload_uri,json=uploadUri,proto3" json:"upload_uri,omitempty"`
+	// When `upload_uri` stops working.
+	ExpireTime    *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateAvatarUploadResponse) Reset() {
+	*x = CreateAvatarUploadResponse{}
+	mi := &file_meetmesh_user_v1_user_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateAvatarUploadResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateAvatarUploadResponse) ProtoMessage() {}
+
+func (x *CreateAvatarUploadResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_meetmesh_user_v1_user_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateAvatarUploadResponse.ProtoReflect.Descriptor instead.
+func (*CreateAvatarUploadResponse) Descriptor() ([]byte, []int) {
+	return file_meetmesh_user_v1_user_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *CreateAvatarUploadResponse) GetUpload() string {
+	if x != nil {
+		return x.Upload
+	}
+	return ""
+}
+
+func (x *CreateAvatarUploadResponse) GetUploadUri() string {
+	if x != nil {
+		return x.UploadUri
+	}
+	return ""
+}
+
+func (x *CreateAvatarUploadResponse) GetExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpireTime
+	}
+	return nil
+}
+
+type CommitAvatarRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The `upload` from `CreateAvatarUpload`.
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CommitAvatarRequest) Reset() {
+	*x = CommitAvatarRequest{}
+	mi := &file_meetmesh_user_v1_user_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CommitAvatarRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CommitAvatarRequest) ProtoMessage() {}
+
+func (x *CommitAvatarRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_meetmesh_user_v1_user_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CommitAvatarRequest.ProtoReflect.Descriptor instead.
+func (*CommitAvatarRequest) Descriptor() ([]byte, []int) {
+	return file_meetmesh_user_v1_user_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *CommitAvatarRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type CommitAvatarResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The user with the new avatar.
+	User          *User `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CommitAvatarResponse) Reset() {
+	*x = CommitAvatarResponse{}
+	mi := &file_meetmesh_user_v1_user_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CommitAvatarResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CommitAvatarResponse) ProtoMessage() {}
+
+func (x *CommitAvatarResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_meetmesh_user_v1_user_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CommitAvatarResponse.ProtoReflect.Descriptor instead.
+func (*CommitAvatarResponse) Descriptor() ([]byte, []int) {
+	return file_meetmesh_user_v1_user_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *CommitAvatarResponse) GetUser() *User {
+	if x != nil {
+		return x.User
+	}
+	return nil
+}
+
 var File_meetmesh_user_v1_user_proto protoreflect.FileDescriptor
 
 const file_meetmesh_user_v1_user_proto_rawDesc = "" +
 	"\n" +
-	"\x1bmeetmesh/user/v1/user.proto\x12\x10meetmesh.user.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!meetmesh/options/v1/options.proto\"\x87\x05\n" +
+	"\x1bmeetmesh/user/v1/user.proto\x12\x10meetmesh.user.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!meetmesh/options/v1/options.proto\"\xc3\x05\n" +
 	"\x04User\x12\x18\n" +
 	"\x04name\x18\x01 \x01(\tB\x04\xe2A\x01\bR\x04name\x12\x1e\n" +
 	"\x05email\x18\x02 \x01(\tB\b\xe2A\x01\x03\xa0\xbb\x18\x01R\x05email\x12.\n" +
@@ -1104,7 +1330,8 @@ const file_meetmesh_user_v1_user_proto_rawDesc = "" +
 	"\vcreate_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampB\x04\xe2A\x01\x03R\n" +
 	"createTime\x12A\n" +
 	"\vupdate_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampB\x04\xe2A\x01\x03R\n" +
-	"updateTime\"=\n" +
+	"updateTime\x12:\n" +
+	"\x14avatar_thumbnail_uri\x18\t \x01(\tB\b\xe2A\x01\x03\xa0\xbb\x18\x01R\x12avatarThumbnailUri\"=\n" +
 	"\x04Role\x12\x14\n" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\x0f\n" +
 	"\vROLE_MEMBER\x10\x01\x12\x0e\n" +
@@ -1163,7 +1390,26 @@ const file_meetmesh_user_v1_user_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tB7\xe2A\x01\x02\xfaA\x12\n" +
 	"\x10meetmesh.io/User\xbaH\x1br\x192\x17^users/[a-z0-9-]{1,64}$R\x04name\"A\n" +
 	"\x13DisableUserResponse\x12*\n" +
-	"\x04user\x18\x01 \x01(\v2\x16.meetmesh.user.v1.UserR\x04user2\xe6\a\n" +
+	"\x04user\x18\x01 \x01(\v2\x16.meetmesh.user.v1.UserR\x04user\"\xee\x01\n" +
+	"\x19CreateAvatarUploadRequest\x12O\n" +
+	"\x06parent\x18\x01 \x01(\tB7\xe2A\x01\x02\xfaA\x12\n" +
+	"\x10meetmesh.io/User\xbaH\x1br\x192\x17^users/[a-z0-9-]{1,64}$R\x06parent\x12O\n" +
+	"\fcontent_type\x18\x02 \x01(\tB,\xe2A\x01\x02\xbaH%r#R\timage/pngR\n" +
+	"image/jpegR\n" +
+	"image/webpR\vcontentType\x12/\n" +
+	"\n" +
+	"size_bytes\x18\x03 \x01(\x03B\x10\xe2A\x01\x02\xbaH\t\"\a\x18\x80\x80\xc0\x02 \x00R\tsizeBytes\"\x96\x01\n" +
+	"\x1aCreateAvatarUploadResponse\x12\x16\n" +
+	"\x06upload\x18\x01 \x01(\tR\x06upload\x12#\n" +
+	"\n" +
+	"upload_uri\x18\x02 \x01(\tB\x04\xa0\xbb\x18\x02R\tuploadUri\x12;\n" +
+	"\vexpire_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"expireTime\"j\n" +
+	"\x13CommitAvatarRequest\x12S\n" +
+	"\x04name\x18\x01 \x01(\tB?\xe2A\x01\x02\xbaH8r624^users/[a-z0-9-]{1,64}/avatarUploads/[a-z0-9]{1,64}$R\x04name\"B\n" +
+	"\x14CommitAvatarResponse\x12*\n" +
+	"\x04user\x18\x01 \x01(\v2\x16.meetmesh.user.v1.UserR\x04user2\xa9\n" +
+	"\n" +
 	"\vUserService\x12v\n" +
 	"\bRegister\x12!.meetmesh.user.v1.RegisterRequest\x1a\".meetmesh.user.v1.RegisterResponse\"#\xa2\xbb\x18\x02\b\x01\x82\xd3\xe4\x93\x02\x17:\x01*\"\x12/v1/users:register\x12m\n" +
 	"\x05Login\x12\x1e.meetmesh.user.v1.LoginRequest\x1a\x1f.meetmesh.user.v1.LoginResponse\"#\xa2\xbb\x18\x02\b\x01\x82\xd3\xe4\x93\x02\x17:\x01*\"\x12/v1/sessions:login\x12\x8a\x01\n" +
@@ -1171,7 +1417,9 @@ const file_meetmesh_user_v1_user_proto_rawDesc = "" +
 	"\x06Logout\x12\x1f.meetmesh.user.v1.LogoutRequest\x1a .meetmesh.user.v1.LogoutResponse\"$\xa2\xbb\x18\x02\b\x01\x82\xd3\xe4\x93\x02\x18:\x01*\"\x13/v1/sessions:logout\x12p\n" +
 	"\aGetUser\x12 .meetmesh.user.v1.GetUserRequest\x1a!.meetmesh.user.v1.GetUserResponse\" \xa2\xbb\x18\x02\b\x02\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/{name=users/*}\x12\x84\x01\n" +
 	"\n" +
-	"UpdateUser\x12#.meetmesh.user.v1.UpdateUserRequest\x1a$.meetmesh.user.v1.UpdateUserResponse\"+\xa2\xbb\x18\x02\b\x02\x82\xd3\xe4\x93\x02\x1f:\x04user2\x17/v1/{user.name=users/*}\x12m\n" +
+	"UpdateUser\x12#.meetmesh.user.v1.UpdateUserRequest\x1a$.meetmesh.user.v1.UpdateUserResponse\"+\xa2\xbb\x18\x02\b\x02\x82\xd3\xe4\x93\x02\x1f:\x04user2\x17/v1/{user.name=users/*}\x12\xa4\x01\n" +
+	"\x12CreateAvatarUpload\x12+.meetmesh.user.v1.CreateAvatarUploadRequest\x1a,.meetmesh.user.v1.CreateAvatarUploadResponse\"3\xa2\xbb\x18\x02\b\x02\x82\xd3\xe4\x93\x02':\x01*\"\"/v1/{parent=users/*}/avatarUploads\x12\x99\x01\n" +
+	"\fCommitAvatar\x12%.meetmesh.user.v1.CommitAvatarRequest\x1a&.meetmesh.user.v1.CommitAvatarResponse\":\xa2\xbb\x18\x02\b\x02\x82\xd3\xe4\x93\x02.:\x01*\")/v1/{name=users/*/avatarUploads/*}:commit\x12m\n" +
 	"\tListUsers\x12\".meetmesh.user.v1.ListUsersRequest\x1a#.meetmesh.user.v1.ListUsersResponse\"\x17\xa2\xbb\x18\x02\b\x05\x82\xd3\xe4\x93\x02\v\x12\t/v1/users\x12\x87\x01\n" +
 	"\vDisableUser\x12$.meetmesh.user.v1.DisableUserRequest\x1a%.meetmesh.user.v1.DisableUserResponse\"+\xa2\xbb\x18\x02\b\x05\x82\xd3\xe4\x93\x02\x1f:\x01*\"\x1a/v1/{name=users/*}:disableB\xc4\x01\n" +
 	"\x14com.meetmesh.user.v1B\tUserProtoP\x01Z?github.com/meetmesh/meetmesh/clients/go/meetmesh/user/v1;userv1\xa2\x02\x03MUX\xaa\x02\x10Meetmesh.User.V1\xca\x02\x10Meetmesh\\User\\V1\xe2\x02\x1cMeetmesh\\User\\V1\\GPBMetadata\xea\x02\x12Meetmesh::User::V1b\x06proto3"
@@ -1189,69 +1437,79 @@ func file_meetmesh_user_v1_user_proto_rawDescGZIP() []byte {
 }
 
 var file_meetmesh_user_v1_user_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_meetmesh_user_v1_user_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_meetmesh_user_v1_user_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_meetmesh_user_v1_user_proto_goTypes = []any{
-	(User_Role)(0),                 // 0: meetmesh.user.v1.User.Role
-	(User_State)(0),                // 1: meetmesh.user.v1.User.State
-	(*User)(nil),                   // 2: meetmesh.user.v1.User
-	(*SessionTokens)(nil),          // 3: meetmesh.user.v1.SessionTokens
-	(*RegisterRequest)(nil),        // 4: meetmesh.user.v1.RegisterRequest
-	(*RegisterResponse)(nil),       // 5: meetmesh.user.v1.RegisterResponse
-	(*LoginRequest)(nil),           // 6: meetmesh.user.v1.LoginRequest
-	(*LoginResponse)(nil),          // 7: meetmesh.user.v1.LoginResponse
-	(*RefreshSessionRequest)(nil),  // 8: meetmesh.user.v1.RefreshSessionRequest
-	(*RefreshSessionResponse)(nil), // 9: meetmesh.user.v1.RefreshSessionResponse
-	(*LogoutRequest)(nil),          // 10: meetmesh.user.v1.LogoutRequest
-	(*LogoutResponse)(nil),         // 11: meetmesh.user.v1.LogoutResponse
-	(*GetUserRequest)(nil),         // 12: meetmesh.user.v1.GetUserRequest
-	(*GetUserResponse)(nil),        // 13: meetmesh.user.v1.GetUserResponse
-	(*UpdateUserRequest)(nil),      // 14: meetmesh.user.v1.UpdateUserRequest
-	(*UpdateUserResponse)(nil),     // 15: meetmesh.user.v1.UpdateUserResponse
-	(*ListUsersRequest)(nil),       // 16: meetmesh.user.v1.ListUsersRequest
-	(*ListUsersResponse)(nil),      // 17: meetmesh.user.v1.ListUsersResponse
-	(*DisableUserRequest)(nil),     // 18: meetmesh.user.v1.DisableUserRequest
-	(*DisableUserResponse)(nil),    // 19: meetmesh.user.v1.DisableUserResponse
-	(*timestamppb.Timestamp)(nil),  // 20: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),  // 21: google.protobuf.FieldMask
+	(User_Role)(0),                     // 0: meetmesh.user.v1.User.Role
+	(User_State)(0),                    // 1: meetmesh.user.v1.User.State
+	(*User)(nil),                       // 2: meetmesh.user.v1.User
+	(*SessionTokens)(nil),              // 3: meetmesh.user.v1.SessionTokens
+	(*RegisterRequest)(nil),            // 4: meetmesh.user.v1.RegisterRequest
+	(*RegisterResponse)(nil),           // 5: meetmesh.user.v1.RegisterResponse
+	(*LoginRequest)(nil),               // 6: meetmesh.user.v1.LoginRequest
+	(*LoginResponse)(nil),              // 7: meetmesh.user.v1.LoginResponse
+	(*RefreshSessionRequest)(nil),      // 8: meetmesh.user.v1.RefreshSessionRequest
+	(*RefreshSessionResponse)(nil),     // 9: meetmesh.user.v1.RefreshSessionResponse
+	(*LogoutRequest)(nil),              // 10: meetmesh.user.v1.LogoutRequest
+	(*LogoutResponse)(nil),             // 11: meetmesh.user.v1.LogoutResponse
+	(*GetUserRequest)(nil),             // 12: meetmesh.user.v1.GetUserRequest
+	(*GetUserResponse)(nil),            // 13: meetmesh.user.v1.GetUserResponse
+	(*UpdateUserRequest)(nil),          // 14: meetmesh.user.v1.UpdateUserRequest
+	(*UpdateUserResponse)(nil),         // 15: meetmesh.user.v1.UpdateUserResponse
+	(*ListUsersRequest)(nil),           // 16: meetmesh.user.v1.ListUsersRequest
+	(*ListUsersResponse)(nil),          // 17: meetmesh.user.v1.ListUsersResponse
+	(*DisableUserRequest)(nil),         // 18: meetmesh.user.v1.DisableUserRequest
+	(*DisableUserResponse)(nil),        // 19: meetmesh.user.v1.DisableUserResponse
+	(*CreateAvatarUploadRequest)(nil),  // 20: meetmesh.user.v1.CreateAvatarUploadRequest
+	(*CreateAvatarUploadResponse)(nil), // 21: meetmesh.user.v1.CreateAvatarUploadResponse
+	(*CommitAvatarRequest)(nil),        // 22: meetmesh.user.v1.CommitAvatarRequest
+	(*CommitAvatarResponse)(nil),       // 23: meetmesh.user.v1.CommitAvatarResponse
+	(*timestamppb.Timestamp)(nil),      // 24: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),      // 25: google.protobuf.FieldMask
 }
 var file_meetmesh_user_v1_user_proto_depIdxs = []int32{
 	0,  // 0: meetmesh.user.v1.User.role:type_name -> meetmesh.user.v1.User.Role
 	1,  // 1: meetmesh.user.v1.User.state:type_name -> meetmesh.user.v1.User.State
-	20, // 2: meetmesh.user.v1.User.create_time:type_name -> google.protobuf.Timestamp
-	20, // 3: meetmesh.user.v1.User.update_time:type_name -> google.protobuf.Timestamp
-	20, // 4: meetmesh.user.v1.SessionTokens.access_token_expire_time:type_name -> google.protobuf.Timestamp
-	20, // 5: meetmesh.user.v1.SessionTokens.refresh_token_expire_time:type_name -> google.protobuf.Timestamp
+	24, // 2: meetmesh.user.v1.User.create_time:type_name -> google.protobuf.Timestamp
+	24, // 3: meetmesh.user.v1.User.update_time:type_name -> google.protobuf.Timestamp
+	24, // 4: meetmesh.user.v1.SessionTokens.access_token_expire_time:type_name -> google.protobuf.Timestamp
+	24, // 5: meetmesh.user.v1.SessionTokens.refresh_token_expire_time:type_name -> google.protobuf.Timestamp
 	2,  // 6: meetmesh.user.v1.RegisterResponse.user:type_name -> meetmesh.user.v1.User
 	2,  // 7: meetmesh.user.v1.LoginResponse.user:type_name -> meetmesh.user.v1.User
 	3,  // 8: meetmesh.user.v1.LoginResponse.tokens:type_name -> meetmesh.user.v1.SessionTokens
 	3,  // 9: meetmesh.user.v1.RefreshSessionResponse.tokens:type_name -> meetmesh.user.v1.SessionTokens
 	2,  // 10: meetmesh.user.v1.GetUserResponse.user:type_name -> meetmesh.user.v1.User
 	2,  // 11: meetmesh.user.v1.UpdateUserRequest.user:type_name -> meetmesh.user.v1.User
-	21, // 12: meetmesh.user.v1.UpdateUserRequest.update_mask:type_name -> google.protobuf.FieldMask
+	25, // 12: meetmesh.user.v1.UpdateUserRequest.update_mask:type_name -> google.protobuf.FieldMask
 	2,  // 13: meetmesh.user.v1.UpdateUserResponse.user:type_name -> meetmesh.user.v1.User
 	2,  // 14: meetmesh.user.v1.ListUsersResponse.users:type_name -> meetmesh.user.v1.User
 	2,  // 15: meetmesh.user.v1.DisableUserResponse.user:type_name -> meetmesh.user.v1.User
-	4,  // 16: meetmesh.user.v1.UserService.Register:input_type -> meetmesh.user.v1.RegisterRequest
-	6,  // 17: meetmesh.user.v1.UserService.Login:input_type -> meetmesh.user.v1.LoginRequest
-	8,  // 18: meetmesh.user.v1.UserService.RefreshSession:input_type -> meetmesh.user.v1.RefreshSessionRequest
-	10, // 19: meetmesh.user.v1.UserService.Logout:input_type -> meetmesh.user.v1.LogoutRequest
-	12, // 20: meetmesh.user.v1.UserService.GetUser:input_type -> meetmesh.user.v1.GetUserRequest
-	14, // 21: meetmesh.user.v1.UserService.UpdateUser:input_type -> meetmesh.user.v1.UpdateUserRequest
-	16, // 22: meetmesh.user.v1.UserService.ListUsers:input_type -> meetmesh.user.v1.ListUsersRequest
-	18, // 23: meetmesh.user.v1.UserService.DisableUser:input_type -> meetmesh.user.v1.DisableUserRequest
-	5,  // 24: meetmesh.user.v1.UserService.Register:output_type -> meetmesh.user.v1.RegisterResponse
-	7,  // 25: meetmesh.user.v1.UserService.Login:output_type -> meetmesh.user.v1.LoginResponse
-	9,  // 26: meetmesh.user.v1.UserService.RefreshSession:output_type -> meetmesh.user.v1.RefreshSessionResponse
-	11, // 27: meetmesh.user.v1.UserService.Logout:output_type -> meetmesh.user.v1.LogoutResponse
-	13, // 28: meetmesh.user.v1.UserService.GetUser:output_type -> meetmesh.user.v1.GetUserResponse
-	15, // 29: meetmesh.user.v1.UserService.UpdateUser:output_type -> meetmesh.user.v1.UpdateUserResponse
-	17, // 30: meetmesh.user.v1.UserService.ListUsers:output_type -> meetmesh.user.v1.ListUsersResponse
-	19, // 31: meetmesh.user.v1.UserService.DisableUser:output_type -> meetmesh.user.v1.DisableUserResponse
-	24, // [24:32] is the sub-list for method output_type
-	16, // [16:24] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	24, // 16: meetmesh.user.v1.CreateAvatarUploadResponse.expire_time:type_name -> google.protobuf.Timestamp
+	2,  // 17: meetmesh.user.v1.CommitAvatarResponse.user:type_name -> meetmesh.user.v1.User
+	4,  // 18: meetmesh.user.v1.UserService.Register:input_type -> meetmesh.user.v1.RegisterRequest
+	6,  // 19: meetmesh.user.v1.UserService.Login:input_type -> meetmesh.user.v1.LoginRequest
+	8,  // 20: meetmesh.user.v1.UserService.RefreshSession:input_type -> meetmesh.user.v1.RefreshSessionRequest
+	10, // 21: meetmesh.user.v1.UserService.Logout:input_type -> meetmesh.user.v1.LogoutRequest
+	12, // 22: meetmesh.user.v1.UserService.GetUser:input_type -> meetmesh.user.v1.GetUserRequest
+	14, // 23: meetmesh.user.v1.UserService.UpdateUser:input_type -> meetmesh.user.v1.UpdateUserRequest
+	20, // 24: meetmesh.user.v1.UserService.CreateAvatarUpload:input_type -> meetmesh.user.v1.CreateAvatarUploadRequest
+	22, // 25: meetmesh.user.v1.UserService.CommitAvatar:input_type -> meetmesh.user.v1.CommitAvatarRequest
+	16, // 26: meetmesh.user.v1.UserService.ListUsers:input_type -> meetmesh.user.v1.ListUsersRequest
+	18, // 27: meetmesh.user.v1.UserService.DisableUser:input_type -> meetmesh.user.v1.DisableUserRequest
+	5,  // 28: meetmesh.user.v1.UserService.Register:output_type -> meetmesh.user.v1.RegisterResponse
+	7,  // 29: meetmesh.user.v1.UserService.Login:output_type -> meetmesh.user.v1.LoginResponse
+	9,  // 30: meetmesh.user.v1.UserService.RefreshSession:output_type -> meetmesh.user.v1.RefreshSessionResponse
+	11, // 31: meetmesh.user.v1.UserService.Logout:output_type -> meetmesh.user.v1.LogoutResponse
+	13, // 32: meetmesh.user.v1.UserService.GetUser:output_type -> meetmesh.user.v1.GetUserResponse
+	15, // 33: meetmesh.user.v1.UserService.UpdateUser:output_type -> meetmesh.user.v1.UpdateUserResponse
+	21, // 34: meetmesh.user.v1.UserService.CreateAvatarUpload:output_type -> meetmesh.user.v1.CreateAvatarUploadResponse
+	23, // 35: meetmesh.user.v1.UserService.CommitAvatar:output_type -> meetmesh.user.v1.CommitAvatarResponse
+	17, // 36: meetmesh.user.v1.UserService.ListUsers:output_type -> meetmesh.user.v1.ListUsersResponse
+	19, // 37: meetmesh.user.v1.UserService.DisableUser:output_type -> meetmesh.user.v1.DisableUserResponse
+	28, // [28:38] is the sub-list for method output_type
+	18, // [18:28] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_meetmesh_user_v1_user_proto_init() }
@@ -1265,7 +1523,7 @@ func file_meetmesh_user_v1_user_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_meetmesh_user_v1_user_proto_rawDesc), len(file_meetmesh_user_v1_user_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   18,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,14 +19,16 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	UserService_Register_FullMethodName       = "/meetmesh.user.v1.UserService/Register"
-	UserService_Login_FullMethodName          = "/meetmesh.user.v1.UserService/Login"
-	UserService_RefreshSession_FullMethodName = "/meetmesh.user.v1.UserService/RefreshSession"
-	UserService_Logout_FullMethodName         = "/meetmesh.user.v1.UserService/Logout"
-	UserService_GetUser_FullMethodName        = "/meetmesh.user.v1.UserService/GetUser"
-	UserService_UpdateUser_FullMethodName     = "/meetmesh.user.v1.UserService/UpdateUser"
-	UserService_ListUsers_FullMethodName      = "/meetmesh.user.v1.UserService/ListUsers"
-	UserService_DisableUser_FullMethodName    = "/meetmesh.user.v1.UserService/DisableUser"
+	UserService_Register_FullMethodName           = "/meetmesh.user.v1.UserService/Register"
+	UserService_Login_FullMethodName              = "/meetmesh.user.v1.UserService/Login"
+	UserService_RefreshSession_FullMethodName     = "/meetmesh.user.v1.UserService/RefreshSession"
+	UserService_Logout_FullMethodName             = "/meetmesh.user.v1.UserService/Logout"
+	UserService_GetUser_FullMethodName            = "/meetmesh.user.v1.UserService/GetUser"
+	UserService_UpdateUser_FullMethodName         = "/meetmesh.user.v1.UserService/UpdateUser"
+	UserService_CreateAvatarUpload_FullMethodName = "/meetmesh.user.v1.UserService/CreateAvatarUpload"
+	UserService_CommitAvatar_FullMethodName       = "/meetmesh.user.v1.UserService/CommitAvatar"
+	UserService_ListUsers_FullMethodName          = "/meetmesh.user.v1.UserService/ListUsers"
+	UserService_DisableUser_FullMethodName        = "/meetmesh.user.v1.UserService/DisableUser"
 )
 
 // UserServiceClient is the client API for UserService service.
@@ -52,6 +54,14 @@ type UserServiceClient interface {
 	GetUser(ctx context.Context, in *GetUserRequest, opts ...grpc.CallOption) (*GetUserResponse, error)
 	// Updates the caller's profile (`display_name`, `avatar_uri`) per `update_mask`.
 	UpdateUser(ctx context.Context, in *UpdateUserRequest, opts ...grpc.CallOption) (*UpdateUserResponse, error)
+	// Starts an avatar upload for the caller: checks the declared type (PNG, JPEG or WebP) and size
+	// (at most 5 MiB) and returns a presigned URL to PUT the image to (send the declared
+	// `Content-Type`), valid until `expire_time`. Then call `CommitAvatar`.
+	CreateAvatarUpload(ctx context.Context, in *CreateAvatarUploadRequest, opts ...grpc.CallOption) (*CreateAvatarUploadResponse, error)
+	// Checks the uploaded object really is an image of an allowed type within the limit, stores its
+	// thumbnails (256 and 64 px) and makes it the caller's avatar. Otherwise INVALID_ARGUMENT and
+	// nothing is kept (the upload is removed). The object store being down: UNAVAILABLE with RetryInfo.
+	CommitAvatar(ctx context.Context, in *CommitAvatarRequest, opts ...grpc.CallOption) (*CommitAvatarResponse, error)
 	// Lists users, newest first. Admins only.
 	ListUsers(ctx context.Context, in *ListUsersRequest, opts ...grpc.CallOption) (*ListUsersResponse, error)
 	// Disables an account and revokes its sessions. Admins only.
@@ -126,6 +136,26 @@ func (c *userServiceClient) UpdateUser(ctx context.Context, in *UpdateUserReques
 	return out, nil
 }
 
+func (c *userServiceClient) CreateAvatarUpload(ctx context.Context, in *CreateAvatarUploadRequest, opts ...grpc.CallOption) (*CreateAvatarUploadResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateAvatarUploadResponse)
+	err := c.cc.Invoke(ctx, UserService_CreateAvatarUpload_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *userServiceClient) CommitAvatar(ctx context.Context, in *CommitAvatarRequest, opts ...grpc.CallOption) (*CommitAvatarResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CommitAvatarResponse)
+	err := c.cc.Invoke(ctx, UserService_CommitAvatar_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *userServiceClient) ListUsers(ctx context.Context, in *ListUsersRequest, opts ...grpc.CallOption) (*ListUsersResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ListUsersResponse)
@@ -169,6 +199,14 @@ type UserServiceServer interface {
 	GetUser(context.Context, *GetUserRequest) (*GetUserResponse, error)
 	// Updates the caller's profile (`display_name`, `avatar_uri`) per `update_mask`.
 	UpdateUser(context.Context, *UpdateUserRequest) (*UpdateUserResponse, error)
+	// Starts an avatar upload for the caller: checks the declared type (PNG, JPEG or WebP) and size
+	// (at most 5 MiB) and returns a presigned URL to PUT the image to (send the declared
+	// `Content-Type`), valid until `expire_time`. Then call `CommitAvatar`.
+	CreateAvatarUpload(context.Context, *CreateAvatarUploadRequest) (*CreateAvatarUploadResponse, error)
+	// Checks the uploaded object really is an image of an allowed type within the limit, stores its
+	// thumbnails (256 and 64 px) and makes it the caller's avatar. Otherwise INVALID_ARGUMENT and
+	// nothing is kept (the upload is removed). The object store being down: UNAVAILABLE with RetryInfo.
+	CommitAvatar(context.Context, *CommitAvatarRequest) (*CommitAvatarResponse, error)
 	// Lists users, newest first. Admins only.
 	ListUsers(context.Context, *ListUsersRequest) (*ListUsersResponse, error)
 	// Disables an account and revokes its sessions. Admins only.
@@ -200,6 +238,12 @@ func (UnimplementedUserServiceServer) GetUser(context.Context, *GetUserRequest) 
 }
 func (UnimplementedUserServiceServer) UpdateUser(context.Context, *UpdateUserRequest) (*UpdateUserResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method UpdateUser not implemented")
+}
+func (UnimplementedUserServiceServer) CreateAvatarUpload(context.Context, *CreateAvatarUploadRequest) (*CreateAvatarUploadResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateAvatarUpload not implemented")
+}
+func (UnimplementedUserServiceServer) CommitAvatar(context.Context, *CommitAvatarRequest) (*CommitAvatarResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CommitAvatar not implemented")
 }
 func (UnimplementedUserServiceServer) ListUsers(context.Context, *ListUsersRequest) (*ListUsersResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListUsers not implemented")
@@ -336,6 +380,42 @@ func _UserService_UpdateUser_Handler(srv interface{}, ctx context.Context, dec f
 	return interceptor(ctx, in, info, handler)
 }
 
+func _UserService_CreateAvatarUpload_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateAvatarUploadRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(UserServiceServer).CreateAvatarUpload(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: UserService_CreateAvatarUpload_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(UserServiceServer).CreateAvatarUpload(ctx, req.(*CreateAvatarUploadRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _UserService_CommitAvatar_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CommitAvatarRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(UserServiceServer).CommitAvatar(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: UserService_CommitAvatar_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(UserServiceServer).CommitAvatar(ctx, req.(*CommitAvatarRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _UserService_ListUsers_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ListUsersRequest)
 	if err := dec(in); err != nil {
@@ -402,6 +482,14 @@ var UserService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "UpdateUser",
 			Handler:    _UserService_UpdateUser_Handler,
+		},
+		{
+			MethodName: "CreateAvatarUpload",
+			Handler:    _UserService_CreateAvatarUpload_Handler,
+		},
+		{
+			MethodName: "CommitAvatar",
+			Handler:    _UserService_CommitAvatar_Handler,
 		},
 		{
 			MethodName: "ListUsers",

@@ -17,7 +17,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file meetmesh/user/v1/user.proto.
  */
 export const file_meetmesh_user_v1_user: GenFile = /*@__PURE__*/
-  fileDesc("ChttZWV0bWVzaC91c2VyL3YxL3VzZXIucHJvdG8SEG1lZXRtZXNoLnVzZXIudjEivQQKBFVzZXISEgoEbmFtZRgBIAEoCUIE4kEBCBIXCgVlbWFpbBgCIAEoCUII4kEBA6C7GAESIQoMZGlzcGxheV9uYW1lGAMgASgJQgu6SARyAhhkoLsYARJcCgphdmF0YXJfdXJpGAQgASgJQki6SEHYAQFyPBiAEDI0Xmh0dHBzOi8vW0EtWmEtejAtOS4tXSsoOlswLTldezEsNX0pPyhbLz8jXVteXHNdKik/JIgBAaC7GAESLwoEcm9sZRgFIAEoDjIbLm1lZXRtZXNoLnVzZXIudjEuVXNlci5Sb2xlQgTiQQEDEjEKBXN0YXRlGAYgASgOMhwubWVldG1lc2gudXNlci52MS5Vc2VyLlN0YXRlQgTiQQEDEjUKC2NyZWF0ZV90aW1lGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIE4kEBAxI1Cgt1cGRhdGVfdGltZRgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBOJBAQMiPQoEUm9sZRIUChBST0xFX1VOU1BFQ0lGSUVEEAASDwoLUk9MRV9NRU1CRVIQARIOCgpST0xFX0FETUlOEAIiRAoFU3RhdGUSFQoRU1RBVEVfVU5TUEVDSUZJRUQQABIQCgxTVEFURV9BQ1RJVkUQARISCg5TVEFURV9ESVNBQkxFRBACOjDqQS0KEG1lZXRtZXNoLmlvL1VzZXISDHVzZXJzL3t1c2VyfSoFdXNlcnMyBHVzZXIixQEKDVNlc3Npb25Ub2tlbnMSGgoMYWNjZXNzX3Rva2VuGAEgASgJQgSguxgCEjwKGGFjY2Vzc190b2tlbl9leHBpcmVfdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGwoNcmVmcmVzaF90b2tlbhgDIAEoCUIEoLsYAhI9ChlyZWZyZXNoX3Rva2VuX2V4cGlyZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJ3Cg9SZWdpc3RlclJlcXVlc3QSHQoFZW1haWwYASABKAlCDrpIB3IFGP4BYAGguxgBEiAKCHBhc3N3b3JkGAIgASgJQg66SAdyBRAKGIACoLsYAhIjCgxkaXNwbGF5X25hbWUYAyABKAlCDbpIBnIEEAEYZKC7GAEiOAoQUmVnaXN0ZXJSZXNwb25zZRIkCgR1c2VyGAEgASgLMhYubWVldG1lc2gudXNlci52MS5Vc2VyIk8KDExvZ2luUmVxdWVzdBIdCgVlbWFpbBgBIAEoCUIOukgHcgUQARj+AaC7GAESIAoIcGFzc3dvcmQYAiABKAlCDrpIB3IFEAEYgAKguxgCImYKDUxvZ2luUmVzcG9uc2USJAoEdXNlchgBIAEoCzIWLm1lZXRtZXNoLnVzZXIudjEuVXNlchIvCgZ0b2tlbnMYAiABKAsyHy5tZWV0bWVzaC51c2VyLnYxLlNlc3Npb25Ub2tlbnMiPgoVUmVmcmVzaFNlc3Npb25SZXF1ZXN0EiUKDXJlZnJlc2hfdG9rZW4YASABKAlCDrpIB3IFEAEYgASguxgCIkkKFlJlZnJlc2hTZXNzaW9uUmVzcG9uc2USLwoGdG9rZW5zGAEgASgLMh8ubWVldG1lc2gudXNlci52MS5TZXNzaW9uVG9rZW5zIjYKDUxvZ291dFJlcXVlc3QSJQoNcmVmcmVzaF90b2tlbhgBIAEoCUIOukgHcgUQARiABKC7GAIiEAoOTG9nb3V0UmVzcG9uc2UiVwoOR2V0VXNlclJlcXVlc3QSRQoEbmFtZRgBIAEoCUI34kEBAvpBEgoQbWVldG1lc2guaW8vVXNlcrpIG3IZMhdedXNlcnMvW2EtejAtOS1dezEsNjR9JCI3Cg9HZXRVc2VyUmVzcG9uc2USJAoEdXNlchgBIAEoCzIWLm1lZXRtZXNoLnVzZXIudjEuVXNlciJyChFVcGRhdGVVc2VyUmVxdWVzdBIsCgR1c2VyGAEgASgLMhYubWVldG1lc2gudXNlci52MS5Vc2VyQga6SAPIAQESLwoLdXBkYXRlX21hc2sYAiABKAsyGi5nb29nbGUucHJvdG9idWYuRmllbGRNYXNrIjoKElVwZGF0ZVVzZXJSZXNwb25zZRIkCgR1c2VyGAEgASgLMhYubWVldG1lc2gudXNlci52MS5Vc2VyIk8KEExpc3RVc2Vyc1JlcXVlc3QSHQoJcGFnZV9zaXplGAEgASgFQgq6SAcaBRj0AygAEhwKCnBhZ2VfdG9rZW4YAiABKAlCCLpIBXIDGIAEIlMKEUxpc3RVc2Vyc1Jlc3BvbnNlEiUKBXVzZXJzGAEgAygLMhYubWVldG1lc2gudXNlci52MS5Vc2VyEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJbChJEaXNhYmxlVXNlclJlcXVlc3QSRQoEbmFtZRgBIAEoCUI34kEBAvpBEgoQbWVldG1lc2guaW8vVXNlcrpIG3IZMhdedXNlcnMvW2EtejAtOS1dezEsNjR9JCI7ChNEaXNhYmxlVXNlclJlc3BvbnNlEiQKBHVzZXIYASABKAsyFi5tZWV0bWVzaC51c2VyLnYxLlVzZXIy5gcKC1VzZXJTZXJ2aWNlEnYKCFJlZ2lzdGVyEiEubWVldG1lc2gudXNlci52MS5SZWdpc3RlclJlcXVlc3QaIi5tZWV0bWVzaC51c2VyLnYxLlJlZ2lzdGVyUmVzcG9uc2UiI6K7GAIIAYLT5JMCFzoBKiISL3YxL3VzZXJzOnJlZ2lzdGVyEm0KBUxvZ2luEh4ubWVldG1lc2gudXNlci52MS5Mb2dpblJlcXVlc3QaHy5tZWV0bWVzaC51c2VyLnYxLkxvZ2luUmVzcG9uc2UiI6K7GAIIAYLT5JMCFzoBKiISL3YxL3Nlc3Npb25zOmxvZ2luEooBCg5SZWZyZXNoU2Vzc2lvbhInLm1lZXRtZXNoLnVzZXIudjEuUmVmcmVzaFNlc3Npb25SZXF1ZXN0GigubWVldG1lc2gudXNlci52MS5SZWZyZXNoU2Vzc2lvblJlc3BvbnNlIiWiuxgCCAGC0+STAhk6ASoiFC92MS9zZXNzaW9uczpyZWZyZXNoEnEKBkxvZ291dBIfLm1lZXRtZXNoLnVzZXIudjEuTG9nb3V0UmVxdWVzdBogLm1lZXRtZXNoLnVzZXIudjEuTG9nb3V0UmVzcG9uc2UiJKK7GAIIAYLT5JMCGDoBKiITL3YxL3Nlc3Npb25zOmxvZ291dBJwCgdHZXRVc2VyEiAubWVldG1lc2gudXNlci52MS5HZXRVc2VyUmVxdWVzdBohLm1lZXRtZXNoLnVzZXIudjEuR2V0VXNlclJlc3BvbnNlIiCiuxgCCAKC0+STAhQSEi92MS97bmFtZT11c2Vycy8qfRKEAQoKVXBkYXRlVXNlchIjLm1lZXRtZXNoLnVzZXIudjEuVXBkYXRlVXNlclJlcXVlc3QaJC5tZWV0bWVzaC51c2VyLnYxLlVwZGF0ZVVzZXJSZXNwb25zZSIrorsYAggCgtPkkwIfOgR1c2VyMhcvdjEve3VzZXIubmFtZT11c2Vycy8qfRJtCglMaXN0VXNlcnMSIi5tZWV0bWVzaC51c2VyLnYxLkxpc3RVc2Vyc1JlcXVlc3QaIy5tZWV0bWVzaC51c2VyLnYxLkxpc3RVc2Vyc1Jlc3BvbnNlIheiuxgCCAWC0+STAgsSCS92MS91c2VycxKHAQoLRGlzYWJsZVVzZXISJC5tZWV0bWVzaC51c2VyLnYxLkRpc2FibGVVc2VyUmVxdWVzdBolLm1lZXRtZXNoLnVzZXIudjEuRGlzYWJsZVVzZXJSZXNwb25zZSIrorsYAggFgtPkkwIfOgEqIhovdjEve25hbWU9dXNlcnMvKn06ZGlzYWJsZWIGcHJvdG8z", [file_buf_validate_validate, file_google_api_annotations, file_google_api_field_behavior, file_google_api_resource, file_google_protobuf_field_mask, file_google_protobuf_timestamp, file_meetmesh_options_v1_options]);
+  fileDesc("ChttZWV0bWVzaC91c2VyL3YxL3VzZXIucHJvdG8SEG1lZXRtZXNoLnVzZXIudjEi5QQKBFVzZXISEgoEbmFtZRgBIAEoCUIE4kEBCBIXCgVlbWFpbBgCIAEoCUII4kEBA6C7GAESIQoMZGlzcGxheV9uYW1lGAMgASgJQgu6SARyAhhkoLsYARJcCgphdmF0YXJfdXJpGAQgASgJQki6SEHYAQFyPBiAEDI0Xmh0dHBzOi8vW0EtWmEtejAtOS4tXSsoOlswLTldezEsNX0pPyhbLz8jXVteXHNdKik/JIgBAaC7GAESLwoEcm9sZRgFIAEoDjIbLm1lZXRtZXNoLnVzZXIudjEuVXNlci5Sb2xlQgTiQQEDEjEKBXN0YXRlGAYgASgOMhwubWVldG1lc2gudXNlci52MS5Vc2VyLlN0YXRlQgTiQQEDEjUKC2NyZWF0ZV90aW1lGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIE4kEBAxI1Cgt1cGRhdGVfdGltZRgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBOJBAQMSJgoUYXZhdGFyX3RodW1ibmFpbF91cmkYCSABKAlCCOJBAQOguxgBIj0KBFJvbGUSFAoQUk9MRV9VTlNQRUNJRklFRBAAEg8KC1JPTEVfTUVNQkVSEAESDgoKUk9MRV9BRE1JThACIkQKBVN0YXRlEhUKEVNUQVRFX1VOU1BFQ0lGSUVEEAASEAoMU1RBVEVfQUNUSVZFEAESEgoOU1RBVEVfRElTQUJMRUQQAjow6kEtChBtZWV0bWVzaC5pby9Vc2VyEgx1c2Vycy97dXNlcn0qBXVzZXJzMgR1c2VyIsUBCg1TZXNzaW9uVG9rZW5zEhoKDGFjY2Vzc190b2tlbhgBIAEoCUIEoLsYAhI8ChhhY2Nlc3NfdG9rZW5fZXhwaXJlX3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhsKDXJlZnJlc2hfdG9rZW4YAyABKAlCBKC7GAISPQoZcmVmcmVzaF90b2tlbl9leHBpcmVfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAidwoPUmVnaXN0ZXJSZXF1ZXN0Eh0KBWVtYWlsGAEgASgJQg66SAdyBRj+AWABoLsYARIgCghwYXNzd29yZBgCIAEoCUIOukgHcgUQChiAAqC7GAISIwoMZGlzcGxheV9uYW1lGAMgASgJQg26SAZyBBABGGSguxgBIjgKEFJlZ2lzdGVyUmVzcG9uc2USJAoEdXNlchgBIAEoCzIWLm1lZXRtZXNoLnVzZXIudjEuVXNlciJPCgxMb2dpblJlcXVlc3QSHQoFZW1haWwYASABKAlCDrpIB3IFEAEY/gGguxgBEiAKCHBhc3N3b3JkGAIgASgJQg66SAdyBRABGIACoLsYAiJmCg1Mb2dpblJlc3BvbnNlEiQKBHVzZXIYASABKAsyFi5tZWV0bWVzaC51c2VyLnYxLlVzZXISLwoGdG9rZW5zGAIgASgLMh8ubWVldG1lc2gudXNlci52MS5TZXNzaW9uVG9rZW5zIj4KFVJlZnJlc2hTZXNzaW9uUmVxdWVzdBIlCg1yZWZyZXNoX3Rva2VuGAEgASgJQg66SAdyBRABGIAEoLsYAiJJChZSZWZyZXNoU2Vzc2lvblJlc3BvbnNlEi8KBnRva2VucxgBIAEoCzIfLm1lZXRtZXNoLnVzZXIudjEuU2Vzc2lvblRva2VucyI2Cg1Mb2dvdXRSZXF1ZXN0EiUKDXJlZnJlc2hfdG9rZW4YASABKAlCDrpIB3IFEAEYgASguxgCIhAKDkxvZ291dFJlc3BvbnNlIlcKDkdldFVzZXJSZXF1ZXN0EkUKBG5hbWUYASABKAlCN+JBAQL6QRIKEG1lZXRtZXNoLmlvL1VzZXK6SBtyGTIXXnVzZXJzL1thLXowLTktXXsxLDY0fSQiNwoPR2V0VXNlclJlc3BvbnNlEiQKBHVzZXIYASABKAsyFi5tZWV0bWVzaC51c2VyLnYxLlVzZXIicgoRVXBkYXRlVXNlclJlcXVlc3QSLAoEdXNlchgBIAEoCzIWLm1lZXRtZXNoLnVzZXIudjEuVXNlckIGukgDyAEBEi8KC3VwZGF0ZV9tYXNrGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzayI6ChJVcGRhdGVVc2VyUmVzcG9uc2USJAoEdXNlchgBIAEoCzIWLm1lZXRtZXNoLnVzZXIudjEuVXNlciJPChBMaXN0VXNlcnNSZXF1ZXN0Eh0KCXBhZ2Vfc2l6ZRgBIAEoBUIKukgHGgUY9AMoABIcCgpwYWdlX3Rva2VuGAIgASgJQgi6SAVyAxiABCJTChFMaXN0VXNlcnNSZXNwb25zZRIlCgV1c2VycxgBIAMoCzIWLm1lZXRtZXNoLnVzZXIudjEuVXNlchIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiWwoSRGlzYWJsZVVzZXJSZXF1ZXN0EkUKBG5hbWUYASABKAlCN+JBAQL6QRIKEG1lZXRtZXNoLmlvL1VzZXK6SBtyGTIXXnVzZXJzL1thLXowLTktXXsxLDY0fSQiOwoTRGlzYWJsZVVzZXJSZXNwb25zZRIkCgR1c2VyGAEgASgLMhYubWVldG1lc2gudXNlci52MS5Vc2VyIs4BChlDcmVhdGVBdmF0YXJVcGxvYWRSZXF1ZXN0EkcKBnBhcmVudBgBIAEoCUI34kEBAvpBEgoQbWVldG1lc2guaW8vVXNlcrpIG3IZMhdedXNlcnMvW2EtejAtOS1dezEsNjR9JBJCCgxjb250ZW50X3R5cGUYAiABKAlCLOJBAQK6SCVyI1IJaW1hZ2UvcG5nUgppbWFnZS9qcGVnUgppbWFnZS93ZWJwEiQKCnNpemVfYnl0ZXMYAyABKANCEOJBAQK6SAkiBxiAgMACIAAidwoaQ3JlYXRlQXZhdGFyVXBsb2FkUmVzcG9uc2USDgoGdXBsb2FkGAEgASgJEhgKCnVwbG9hZF91cmkYAiABKAlCBKC7GAISLwoLZXhwaXJlX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wImQKE0NvbW1pdEF2YXRhclJlcXVlc3QSTQoEbmFtZRgBIAEoCUI/4kEBArpIOHI2MjRedXNlcnMvW2EtejAtOS1dezEsNjR9L2F2YXRhclVwbG9hZHMvW2EtejAtOV17MSw2NH0kIjwKFENvbW1pdEF2YXRhclJlc3BvbnNlEiQKBHVzZXIYASABKAsyFi5tZWV0bWVzaC51c2VyLnYxLlVzZXIyqQoKC1VzZXJTZXJ2aWNlEnYKCFJlZ2lzdGVyEiEubWVldG1lc2gudXNlci52MS5SZWdpc3RlclJlcXVlc3QaIi5tZWV0bWVzaC51c2VyLnYxLlJlZ2lzdGVyUmVzcG9uc2UiI6K7GAIIAYLT5JMCFzoBKiISL3YxL3VzZXJzOnJlZ2lzdGVyEm0KBUxvZ2luEh4ubWVldG1lc2gudXNlci52MS5Mb2dpblJlcXVlc3QaHy5tZWV0bWVzaC51c2VyLnYxLkxvZ2luUmVzcG9uc2UiI6K7GAIIAYLT5JMCFzoBKiISL3YxL3Nlc3Npb25zOmxvZ2luEooBCg5SZWZyZXNoU2Vzc2lvbhInLm1lZXRtZXNoLnVzZXIudjEuUmVmcmVzaFNlc3Npb25SZXF1ZXN0GigubWVldG1lc2gudXNlci52MS5SZWZyZXNoU2Vzc2lvblJlc3BvbnNlIiWiuxgCCAGC0+STAhk6ASoiFC92MS9zZXNzaW9uczpyZWZyZXNoEnEKBkxvZ291dBIfLm1lZXRtZXNoLnVzZXIudjEuTG9nb3V0UmVxdWVzdBogLm1lZXRtZXNoLnVzZXIudjEuTG9nb3V0UmVzcG9uc2UiJKK7GAIIAYLT5JMCGDoBKiITL3YxL3Nlc3Npb25zOmxvZ291dBJwCgdHZXRVc2VyEiAubWVldG1lc2gudXNlci52MS5HZXRVc2VyUmVxdWVzdBohLm1lZXRtZXNoLnVzZXIudjEuR2V0VXNlclJlc3BvbnNlIiCiuxgCCAKC0+STAhQSEi92MS97bmFtZT11c2Vycy8qfRKEAQoKVXBkYXRlVXNlchIjLm1lZXRtZXNoLnVzZXIudjEuVXBkYXRlVXNlclJlcXVlc3QaJC5tZWV0bWVzaC51c2VyLnYxLlVwZGF0ZVVzZXJSZXNwb25zZSIrorsYAggCgtPkkwIfOgR1c2VyMhcvdjEve3VzZXIubmFtZT11c2Vycy8qfRKkAQoSQ3JlYXRlQXZhdGFyVXBsb2FkEisubWVldG1lc2gudXNlci52MS5DcmVhdGVBdmF0YXJVcGxvYWRSZXF1ZXN0GiwubWVldG1lc2gudXNlci52MS5DcmVhdGVBdmF0YXJVcGxvYWRSZXNwb25zZSIzorsYAggCgtPkkwInOgEqIiIvdjEve3BhcmVudD11c2Vycy8qfS9hdmF0YXJVcGxvYWRzEpkBCgxDb21taXRBdmF0YXISJS5tZWV0bWVzaC51c2VyLnYxLkNvbW1pdEF2YXRhclJlcXVlc3QaJi5tZWV0bWVzaC51c2VyLnYxLkNvbW1pdEF2YXRhclJlc3BvbnNlIjqiuxgCCAKC0+STAi46ASoiKS92MS97bmFtZT11c2Vycy8qL2F2YXRhclVwbG9hZHMvKn06Y29tbWl0Em0KCUxpc3RVc2VycxIiLm1lZXRtZXNoLnVzZXIudjEuTGlzdFVzZXJzUmVxdWVzdBojLm1lZXRtZXNoLnVzZXIudjEuTGlzdFVzZXJzUmVzcG9uc2UiF6K7GAIIBYLT5JMCCxIJL3YxL3VzZXJzEocBCgtEaXNhYmxlVXNlchIkLm1lZXRtZXNoLnVzZXIudjEuRGlzYWJsZVVzZXJSZXF1ZXN0GiUubWVldG1lc2gudXNlci52MS5EaXNhYmxlVXNlclJlc3BvbnNlIiuiuxgCCAWC0+STAh86ASoiGi92MS97bmFtZT11c2Vycy8qfTpkaXNhYmxlYgZwcm90bzM", [file_buf_validate_validate, file_google_api_annotations, file_google_api_field_behavior, file_google_api_resource, file_google_protobuf_field_mask, file_google_protobuf_timestamp, file_meetmesh_options_v1_options]);
 
 /**
  * A person with an account.
@@ -47,9 +47,10 @@ export type User = Message<"meetmesh.user.v1.User"> & {
   displayName: string;
 
   /**
-   * An image URL for the avatar: https only (the platform's object store serves avatars over
-   * https too), without credentials in it; empty clears it. `javascript:`, `data:` and plain
-   * `http:` URLs are refused with INVALID_ARGUMENT.
+   * An image URL for the avatar: https only, without credentials in it; empty clears it.
+   * `javascript:`, `data:` and plain `http:` URLs are refused with INVALID_ARGUMENT. After
+   * `CommitAvatar` it is a time-limited URL of the uploaded avatar's 256 px thumbnail, from the
+   * platform's object store.
    *
    * @generated from field: string avatar_uri = 4;
    */
@@ -82,6 +83,13 @@ export type User = Message<"meetmesh.user.v1.User"> & {
    * @generated from field: google.protobuf.Timestamp update_time = 8;
    */
   updateTime?: Timestamp | undefined;
+
+  /**
+   * A time-limited URL of the 64 px avatar thumbnail (empty unless the avatar was uploaded).
+   *
+   * @generated from field: string avatar_thumbnail_uri = 9;
+   */
+  avatarThumbnailUri: string;
 };
 
 /**
@@ -545,6 +553,110 @@ export const DisableUserResponseSchema: GenMessage<DisableUserResponse> = /*@__P
   messageDesc(file_meetmesh_user_v1_user, 17);
 
 /**
+ * @generated from message meetmesh.user.v1.CreateAvatarUploadRequest
+ */
+export type CreateAvatarUploadRequest = Message<"meetmesh.user.v1.CreateAvatarUploadRequest"> & {
+  /**
+   * `users/me` or the caller's own `users/{user}`.
+   *
+   * @generated from field: string parent = 1;
+   */
+  parent: string;
+
+  /**
+   * The image's type: `image/png`, `image/jpeg` or `image/webp`.
+   *
+   * @generated from field: string content_type = 2;
+   */
+  contentType: string;
+
+  /**
+   * The image's size in bytes: at most 5 MiB.
+   *
+   * @generated from field: int64 size_bytes = 3;
+   */
+  sizeBytes: bigint;
+};
+
+/**
+ * Describes the message meetmesh.user.v1.CreateAvatarUploadRequest.
+ * Use `create(CreateAvatarUploadRequestSchema)` to create a new message.
+ */
+export const CreateAvatarUploadRequestSchema: GenMessage<CreateAvatarUploadRequest> = /*@__PURE__*/
+  messageDesc(file_meetmesh_user_v1_user, 18);
+
+/**
+ * @generated from message meetmesh.user.v1.CreateAvatarUploadResponse
+ */
+export type CreateAvatarUploadResponse = Message<"meetmesh.user.v1.CreateAvatarUploadResponse"> & {
+  /**
+   * The upload's name, `users/{user}/avatarUploads/{upload}`: pass it to `CommitAvatar`.
+   *
+   * @generated from field: string upload = 1;
+   */
+  upload: string;
+
+  /**
+   * Where to PUT the image (with the declared `Content-Type`).
+   *
+   * @generated from field: string upload_uri = 2;
+   */
+  uploadUri: string;
+
+  /**
+   * When `upload_uri` stops working.
+   *
+   * @generated from field: google.protobuf.Timestamp expire_time = 3;
+   */
+  expireTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message meetmesh.user.v1.CreateAvatarUploadResponse.
+ * Use `create(CreateAvatarUploadResponseSchema)` to create a new message.
+ */
+export const CreateAvatarUploadResponseSchema: GenMessage<CreateAvatarUploadResponse> = /*@__PURE__*/
+  messageDesc(file_meetmesh_user_v1_user, 19);
+
+/**
+ * @generated from message meetmesh.user.v1.CommitAvatarRequest
+ */
+export type CommitAvatarRequest = Message<"meetmesh.user.v1.CommitAvatarRequest"> & {
+  /**
+   * The `upload` from `CreateAvatarUpload`.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message meetmesh.user.v1.CommitAvatarRequest.
+ * Use `create(CommitAvatarRequestSchema)` to create a new message.
+ */
+export const CommitAvatarRequestSchema: GenMessage<CommitAvatarRequest> = /*@__PURE__*/
+  messageDesc(file_meetmesh_user_v1_user, 20);
+
+/**
+ * @generated from message meetmesh.user.v1.CommitAvatarResponse
+ */
+export type CommitAvatarResponse = Message<"meetmesh.user.v1.CommitAvatarResponse"> & {
+  /**
+   * The user with the new avatar.
+   *
+   * @generated from field: meetmesh.user.v1.User user = 1;
+   */
+  user?: User | undefined;
+};
+
+/**
+ * Describes the message meetmesh.user.v1.CommitAvatarResponse.
+ * Use `create(CommitAvatarResponseSchema)` to create a new message.
+ */
+export const CommitAvatarResponseSchema: GenMessage<CommitAvatarResponse> = /*@__PURE__*/
+  messageDesc(file_meetmesh_user_v1_user, 21);
+
+/**
  * Accounts, credentials and sessions.
  *
  * Access tokens are short-lived JWTs (ES256) sent as `authorization: Bearer <token>` metadata;
@@ -614,6 +726,30 @@ export const UserService: GenService<{
     methodKind: "unary";
     input: typeof UpdateUserRequestSchema;
     output: typeof UpdateUserResponseSchema;
+  },
+  /**
+   * Starts an avatar upload for the caller: checks the declared type (PNG, JPEG or WebP) and size
+   * (at most 5 MiB) and returns a presigned URL to PUT the image to (send the declared
+   * `Content-Type`), valid until `expire_time`. Then call `CommitAvatar`.
+   *
+   * @generated from rpc meetmesh.user.v1.UserService.CreateAvatarUpload
+   */
+  createAvatarUpload: {
+    methodKind: "unary";
+    input: typeof CreateAvatarUploadRequestSchema;
+    output: typeof CreateAvatarUploadResponseSchema;
+  },
+  /**
+   * Checks the uploaded object really is an image of an allowed type within the limit, stores its
+   * thumbnails (256 and 64 px) and makes it the caller's avatar. Otherwise INVALID_ARGUMENT and
+   * nothing is kept (the upload is removed). The object store being down: UNAVAILABLE with RetryInfo.
+   *
+   * @generated from rpc meetmesh.user.v1.UserService.CommitAvatar
+   */
+  commitAvatar: {
+    methodKind: "unary";
+    input: typeof CommitAvatarRequestSchema;
+    output: typeof CommitAvatarResponseSchema;
   },
   /**
    * Lists users, newest first. Admins only.

@@ -6,14 +6,24 @@
 __all__ = (
     "AdmitParticipantRequest",
     "AdmitParticipantResponse",
+    "Attachment",
+    "AttachmentState",
+    "CommitAttachmentRequest",
+    "CommitAttachmentResponse",
+    "CreateAttachmentRequest",
+    "CreateAttachmentResponse",
     "CreateInvitationRequest",
     "CreateInvitationResponse",
     "CreateMeetingRequest",
     "CreateMeetingResponse",
+    "DeleteAttachmentRequest",
+    "DeleteAttachmentResponse",
     "DenyParticipantRequest",
     "DenyParticipantResponse",
     "EndMeetingRequest",
     "EndMeetingResponse",
+    "GetAttachmentRequest",
+    "GetAttachmentResponse",
     "GetMeetingRequest",
     "GetMeetingResponse",
     "GetParticipantRequest",
@@ -24,6 +34,8 @@ __all__ = (
     "JoinMeetingResponse",
     "LeaveMeetingRequest",
     "LeaveMeetingResponse",
+    "ListAttachmentsRequest",
+    "ListAttachmentsResponse",
     "ListInvitationsRequest",
     "ListInvitationsResponse",
     "ListMeetingsRequest",
@@ -64,6 +76,40 @@ if TYPE_CHECKING:
 
 _COMPILER_VERSION = "0.9.0"
 betterproto2.check_compiler_version(_COMPILER_VERSION)
+
+
+class AttachmentState(betterproto2.Enum):
+    """
+    Attachment states.
+    """
+
+    UNSPECIFIED = 0
+
+    PENDING = 1
+    """
+    Created; the file is not uploaded or not yet committed.
+    """
+
+    READY = 2
+    """
+    Uploaded and checked: visible to participants.
+    """
+
+    @classmethod
+    def betterproto_value_to_renamed_proto_names(cls) -> dict[int, str]:
+        return {
+            0: "STATE_UNSPECIFIED",
+            1: "STATE_PENDING",
+            2: "STATE_READY",
+        }
+
+    @classmethod
+    def betterproto_renamed_proto_names_to_value(cls) -> dict[str, int]:
+        return {
+            "STATE_UNSPECIFIED": 0,
+            "STATE_PENDING": 1,
+            "STATE_READY": 2,
+        }
 
 
 class MeetingState(betterproto2.Enum):
@@ -237,6 +283,130 @@ default_message_pool.register_message(
 
 
 @dataclass(eq=False, repr=False)
+class Attachment(betterproto2.Message):
+    """
+    A file shared in a meeting, visible to its participants; removed when the meeting ends.
+    """
+
+    name: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    """
+    The resource name.
+    """
+
+    filename: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+    """
+    The file's name as shown to participants (no folders). Personal data: never logged.
+    """
+
+    content_type: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
+    """
+    The file's type: PDF, plain text, Markdown, CSV, PNG, JPEG, WebP, GIF, ZIP, or an Office
+    (OOXML) or OpenDocument document.
+    """
+
+    size_bytes: "int" = betterproto2.field(4, betterproto2.TYPE_INT64)
+    """
+    The file's size in bytes: at most 25 MiB.
+    """
+
+    uploader: "str" = betterproto2.field(5, betterproto2.TYPE_STRING)
+    """
+    Who shared it, `users/{user}`.
+    """
+
+    state: "AttachmentState" = betterproto2.field(
+        6, betterproto2.TYPE_ENUM, default_factory=lambda: AttachmentState(0)
+    )
+    """
+    Whether the file has been uploaded and checked.
+    """
+
+    download_uri: "str" = betterproto2.field(7, betterproto2.TYPE_STRING)
+    """
+    A time-limited download URL (ready attachments only).
+    """
+
+    create_time: "datetime.datetime | None" = betterproto2.field(
+        8, betterproto2.TYPE_MESSAGE, unwrap=lambda: ___google__protobuf__.Timestamp, optional=True
+    )
+    """
+    When it was shared.
+    """
+
+
+default_message_pool.register_message("meetmesh.meeting.v1", "Attachment", Attachment)
+
+
+@dataclass(eq=False, repr=False)
+class CommitAttachmentRequest(betterproto2.Message):
+    name: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    """
+    `meetings/{meeting}/attachments/{attachment}`.
+    """
+
+
+default_message_pool.register_message(
+    "meetmesh.meeting.v1", "CommitAttachmentRequest", CommitAttachmentRequest
+)
+
+
+@dataclass(eq=False, repr=False)
+class CommitAttachmentResponse(betterproto2.Message):
+    attachment: "Attachment | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
+    """
+    The attachment, `STATE_READY`.
+    """
+
+
+default_message_pool.register_message(
+    "meetmesh.meeting.v1", "CommitAttachmentResponse", CommitAttachmentResponse
+)
+
+
+@dataclass(eq=False, repr=False)
+class CreateAttachmentRequest(betterproto2.Message):
+    parent: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    """
+    `meetings/{meeting}`.
+    """
+
+    attachment: "Attachment | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True)
+    """
+    The file to share: `filename`, `content_type` and `size_bytes`.
+    """
+
+
+default_message_pool.register_message(
+    "meetmesh.meeting.v1", "CreateAttachmentRequest", CreateAttachmentRequest
+)
+
+
+@dataclass(eq=False, repr=False)
+class CreateAttachmentResponse(betterproto2.Message):
+    attachment: "Attachment | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
+    """
+    The new attachment, `STATE_PENDING`.
+    """
+
+    upload_uri: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+    """
+    Where to PUT the file (with the declared `Content-Type`).
+    """
+
+    upload_expire_time: "datetime.datetime | None" = betterproto2.field(
+        3, betterproto2.TYPE_MESSAGE, unwrap=lambda: ___google__protobuf__.Timestamp, optional=True
+    )
+    """
+    When `upload_uri` stops working.
+    """
+
+
+default_message_pool.register_message(
+    "meetmesh.meeting.v1", "CreateAttachmentResponse", CreateAttachmentResponse
+)
+
+
+@dataclass(eq=False, repr=False)
 class CreateInvitationRequest(betterproto2.Message):
     parent: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
     """
@@ -296,6 +466,29 @@ default_message_pool.register_message("meetmesh.meeting.v1", "CreateMeetingRespo
 
 
 @dataclass(eq=False, repr=False)
+class DeleteAttachmentRequest(betterproto2.Message):
+    name: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    """
+    `meetings/{meeting}/attachments/{attachment}`.
+    """
+
+
+default_message_pool.register_message(
+    "meetmesh.meeting.v1", "DeleteAttachmentRequest", DeleteAttachmentRequest
+)
+
+
+@dataclass(eq=False, repr=False)
+class DeleteAttachmentResponse(betterproto2.Message):
+    pass
+
+
+default_message_pool.register_message(
+    "meetmesh.meeting.v1", "DeleteAttachmentResponse", DeleteAttachmentResponse
+)
+
+
+@dataclass(eq=False, repr=False)
 class DenyParticipantRequest(betterproto2.Message):
     name: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
     """
@@ -339,6 +532,28 @@ class EndMeetingResponse(betterproto2.Message):
 
 
 default_message_pool.register_message("meetmesh.meeting.v1", "EndMeetingResponse", EndMeetingResponse)
+
+
+@dataclass(eq=False, repr=False)
+class GetAttachmentRequest(betterproto2.Message):
+    name: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    """
+    `meetings/{meeting}/attachments/{attachment}`.
+    """
+
+
+default_message_pool.register_message("meetmesh.meeting.v1", "GetAttachmentRequest", GetAttachmentRequest)
+
+
+@dataclass(eq=False, repr=False)
+class GetAttachmentResponse(betterproto2.Message):
+    attachment: "Attachment | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
+    """
+    The attachment with a `download_uri`.
+    """
+
+
+default_message_pool.register_message("meetmesh.meeting.v1", "GetAttachmentResponse", GetAttachmentResponse)
 
 
 @dataclass(eq=False, repr=False)
@@ -538,6 +753,45 @@ class LeaveMeetingResponse(betterproto2.Message):
 
 
 default_message_pool.register_message("meetmesh.meeting.v1", "LeaveMeetingResponse", LeaveMeetingResponse)
+
+
+@dataclass(eq=False, repr=False)
+class ListAttachmentsRequest(betterproto2.Message):
+    parent: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    """
+    `meetings/{meeting}`.
+    """
+
+    page_size: "int" = betterproto2.field(2, betterproto2.TYPE_INT32)
+    """
+    At most this many (default 50, at most 500).
+    """
+
+    page_token: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
+    """
+    A `next_page_token` from an earlier call.
+    """
+
+
+default_message_pool.register_message("meetmesh.meeting.v1", "ListAttachmentsRequest", ListAttachmentsRequest)
+
+
+@dataclass(eq=False, repr=False)
+class ListAttachmentsResponse(betterproto2.Message):
+    attachments: "list[Attachment]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
+    """
+    The ready attachments on this page.
+    """
+
+    next_page_token: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+    """
+    Pass as `page_token` for the next page; empty on the last page.
+    """
+
+
+default_message_pool.register_message(
+    "meetmesh.meeting.v1", "ListAttachmentsResponse", ListAttachmentsResponse
+)
 
 
 @dataclass(eq=False, repr=False)
@@ -1374,13 +1628,123 @@ class MeetingServiceStub(betterproto2_grpclib.ServiceStub):
         metadata: "MetadataLike | None" = None,
     ) -> "ListRecordingsResponse":
         """
-        Lists a meeting's recordings.
+        Lists a meeting's recordings, each with a time-limited `download_uri`.
         """
 
         return await self._unary_unary(
             "/meetmesh.meeting.v1.MeetingService/ListRecordings",
             message,
             ListRecordingsResponse,
+            timeout=timeout,
+            deadline=deadline,
+            metadata=metadata,
+        )
+
+    async def create_attachment(
+        self,
+        message: "CreateAttachmentRequest",
+        *,
+        timeout: "float | None" = None,
+        deadline: "Deadline | None" = None,
+        metadata: "MetadataLike | None" = None,
+    ) -> "CreateAttachmentResponse":
+        """
+        Starts sharing a file in a meeting: returns the attachment (`STATE_PENDING`) and a presigned
+        URL to PUT the file to (send the declared `Content-Type`). Then call `CommitAttachment`.
+        The host and admitted participants of a meeting that has not ended.
+        """
+
+        return await self._unary_unary(
+            "/meetmesh.meeting.v1.MeetingService/CreateAttachment",
+            message,
+            CreateAttachmentResponse,
+            timeout=timeout,
+            deadline=deadline,
+            metadata=metadata,
+        )
+
+    async def commit_attachment(
+        self,
+        message: "CommitAttachmentRequest",
+        *,
+        timeout: "float | None" = None,
+        deadline: "Deadline | None" = None,
+        metadata: "MetadataLike | None" = None,
+    ) -> "CommitAttachmentResponse":
+        """
+        Checks the uploaded file (present, the declared size, within the limit) and makes it visible to
+        the meeting's participants (`STATE_READY`). Otherwise INVALID_ARGUMENT and the file is removed.
+        The uploader only.
+        """
+
+        return await self._unary_unary(
+            "/meetmesh.meeting.v1.MeetingService/CommitAttachment",
+            message,
+            CommitAttachmentResponse,
+            timeout=timeout,
+            deadline=deadline,
+            metadata=metadata,
+        )
+
+    async def get_attachment(
+        self,
+        message: "GetAttachmentRequest",
+        *,
+        timeout: "float | None" = None,
+        deadline: "Deadline | None" = None,
+        metadata: "MetadataLike | None" = None,
+    ) -> "GetAttachmentResponse":
+        """
+        Returns a ready attachment with a time-limited `download_uri`. Participants of the meeting only:
+        to anyone else it answers NOT_FOUND.
+        """
+
+        return await self._unary_unary(
+            "/meetmesh.meeting.v1.MeetingService/GetAttachment",
+            message,
+            GetAttachmentResponse,
+            timeout=timeout,
+            deadline=deadline,
+            metadata=metadata,
+        )
+
+    async def list_attachments(
+        self,
+        message: "ListAttachmentsRequest",
+        *,
+        timeout: "float | None" = None,
+        deadline: "Deadline | None" = None,
+        metadata: "MetadataLike | None" = None,
+    ) -> "ListAttachmentsResponse":
+        """
+        Lists a meeting's ready attachments, oldest first, each with a time-limited `download_uri`.
+        """
+
+        return await self._unary_unary(
+            "/meetmesh.meeting.v1.MeetingService/ListAttachments",
+            message,
+            ListAttachmentsResponse,
+            timeout=timeout,
+            deadline=deadline,
+            metadata=metadata,
+        )
+
+    async def delete_attachment(
+        self,
+        message: "DeleteAttachmentRequest",
+        *,
+        timeout: "float | None" = None,
+        deadline: "Deadline | None" = None,
+        metadata: "MetadataLike | None" = None,
+    ) -> "DeleteAttachmentResponse":
+        """
+        Removes an attachment and its file. Its uploader, or grant `moderate`.
+        """
+
+        return await self._unary_unary(
+            "/meetmesh.meeting.v1.MeetingService/DeleteAttachment",
+            message,
+            DeleteAttachmentResponse,
             timeout=timeout,
             deadline=deadline,
             metadata=metadata,

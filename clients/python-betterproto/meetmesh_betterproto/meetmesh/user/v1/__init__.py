@@ -4,6 +4,10 @@
 # This file has been @generated
 
 __all__ = (
+    "CommitAvatarRequest",
+    "CommitAvatarResponse",
+    "CreateAvatarUploadRequest",
+    "CreateAvatarUploadResponse",
     "DisableUserRequest",
     "DisableUserResponse",
     "GetUserRequest",
@@ -110,6 +114,76 @@ class UserState(betterproto2.Enum):
             "STATE_ACTIVE": 1,
             "STATE_DISABLED": 2,
         }
+
+
+@dataclass(eq=False, repr=False)
+class CommitAvatarRequest(betterproto2.Message):
+    name: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    """
+    The `upload` from `CreateAvatarUpload`.
+    """
+
+
+default_message_pool.register_message("meetmesh.user.v1", "CommitAvatarRequest", CommitAvatarRequest)
+
+
+@dataclass(eq=False, repr=False)
+class CommitAvatarResponse(betterproto2.Message):
+    user: "User | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
+    """
+    The user with the new avatar.
+    """
+
+
+default_message_pool.register_message("meetmesh.user.v1", "CommitAvatarResponse", CommitAvatarResponse)
+
+
+@dataclass(eq=False, repr=False)
+class CreateAvatarUploadRequest(betterproto2.Message):
+    parent: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    """
+    `users/me` or the caller's own `users/{user}`.
+    """
+
+    content_type: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+    """
+    The image's type: `image/png`, `image/jpeg` or `image/webp`.
+    """
+
+    size_bytes: "int" = betterproto2.field(3, betterproto2.TYPE_INT64)
+    """
+    The image's size in bytes: at most 5 MiB.
+    """
+
+
+default_message_pool.register_message(
+    "meetmesh.user.v1", "CreateAvatarUploadRequest", CreateAvatarUploadRequest
+)
+
+
+@dataclass(eq=False, repr=False)
+class CreateAvatarUploadResponse(betterproto2.Message):
+    upload: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    """
+    The upload's name, `users/{user}/avatarUploads/{upload}`: pass it to `CommitAvatar`.
+    """
+
+    upload_uri: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+    """
+    Where to PUT the image (with the declared `Content-Type`).
+    """
+
+    expire_time: "datetime.datetime | None" = betterproto2.field(
+        3, betterproto2.TYPE_MESSAGE, unwrap=lambda: ___google__protobuf__.Timestamp, optional=True
+    )
+    """
+    When `upload_uri` stops working.
+    """
+
+
+default_message_pool.register_message(
+    "meetmesh.user.v1", "CreateAvatarUploadResponse", CreateAvatarUploadResponse
+)
 
 
 @dataclass(eq=False, repr=False)
@@ -379,9 +453,10 @@ class User(betterproto2.Message):
 
     avatar_uri: "str" = betterproto2.field(4, betterproto2.TYPE_STRING)
     """
-    An image URL for the avatar: https only (the platform's object store serves avatars over
-    https too), without credentials in it; empty clears it. `javascript:`, `data:` and plain
-    `http:` URLs are refused with INVALID_ARGUMENT.
+    An image URL for the avatar: https only, without credentials in it; empty clears it.
+    `javascript:`, `data:` and plain `http:` URLs are refused with INVALID_ARGUMENT. After
+    `CommitAvatar` it is a time-limited URL of the uploaded avatar's 256 px thumbnail, from the
+    platform's object store.
     """
 
     role: "UserRole" = betterproto2.field(5, betterproto2.TYPE_ENUM, default_factory=lambda: UserRole(0))
@@ -406,6 +481,11 @@ class User(betterproto2.Message):
     )
     """
     When the account was last changed.
+    """
+
+    avatar_thumbnail_uri: "str" = betterproto2.field(9, betterproto2.TYPE_STRING)
+    """
+    A time-limited URL of the 64 px avatar thumbnail (empty unless the avatar was uploaded).
     """
 
 
@@ -543,6 +623,52 @@ class UserServiceStub(betterproto2_grpclib.ServiceStub):
             "/meetmesh.user.v1.UserService/UpdateUser",
             message,
             UpdateUserResponse,
+            timeout=timeout,
+            deadline=deadline,
+            metadata=metadata,
+        )
+
+    async def create_avatar_upload(
+        self,
+        message: "CreateAvatarUploadRequest",
+        *,
+        timeout: "float | None" = None,
+        deadline: "Deadline | None" = None,
+        metadata: "MetadataLike | None" = None,
+    ) -> "CreateAvatarUploadResponse":
+        """
+        Starts an avatar upload for the caller: checks the declared type (PNG, JPEG or WebP) and size
+        (at most 5 MiB) and returns a presigned URL to PUT the image to (send the declared
+        `Content-Type`), valid until `expire_time`. Then call `CommitAvatar`.
+        """
+
+        return await self._unary_unary(
+            "/meetmesh.user.v1.UserService/CreateAvatarUpload",
+            message,
+            CreateAvatarUploadResponse,
+            timeout=timeout,
+            deadline=deadline,
+            metadata=metadata,
+        )
+
+    async def commit_avatar(
+        self,
+        message: "CommitAvatarRequest",
+        *,
+        timeout: "float | None" = None,
+        deadline: "Deadline | None" = None,
+        metadata: "MetadataLike | None" = None,
+    ) -> "CommitAvatarResponse":
+        """
+        Checks the uploaded object really is an image of an allowed type within the limit, stores its
+        thumbnails (256 and 64 px) and makes it the caller's avatar. Otherwise INVALID_ARGUMENT and
+        nothing is kept (the upload is removed). The object store being down: UNAVAILABLE with RetryInfo.
+        """
+
+        return await self._unary_unary(
+            "/meetmesh.user.v1.UserService/CommitAvatar",
+            message,
+            CommitAvatarResponse,
             timeout=timeout,
             deadline=deadline,
             metadata=metadata,

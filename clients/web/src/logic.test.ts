@@ -1,0 +1,221 @@
+import { create, toBinary } from "@bufbuild/protobuf";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { Meeting_State } from "@gen/meetmesh/meeting/v1/meeting_pb";
+import {
+  ParticipantUpdate_Change,
+  SignalResponseSchema,
+  TrackKind,
+  TrackSource,
+  TrackUpdate_Change,
+  type SignalResponse,
+} from "@gen/meetmesh/signaling/v1/signaling_pb";
+import { describe, expect, it } from "vitest";
+import { Session } from "./api";
+import { decodeErrorInfoReason, errorKey, errorReason, leftKey } from "./errors";
+import { dictionaries, en, initialLang, translate, zh } from "./i18n";
+import { isPast, meetingFromForm } from "./Meetings";
+import { joinTimeline, recordingUri, rememberRecording, scaleBars, speakingTime } from "./insights";
+import { gridShape, initialRoom, reduce, spotlight, tiles } from "./roomState";
+import { match } from "./router";
+import { backoff } from "./rtc";
+import { checkCapacity, checkEmail, checkMeeting, checkPasscode, checkPassword, checkUrl } from "./validation";
+
+const ev = (message: SignalResponse["message"]): SignalResponse => create(SignalResponseSchema, { message } as never);
+const participant = (id: string, name: string, grants: string[] = []) => ({ id, displayName: name, role: "participant", grants, user: `users/${id}` });
+const track = (id: string, p: string, kind: TrackKind, source = TrackSource.CAMERA) => ({ id, participant: p, kind, source, name: "", muted: false });
+
+function joined() {
+  return reduce(
+    initialRoom(),
+    ev({
+      case: "joined",
+      value: {
+        meeting: "m1",
+        participant: participant("me", "Ada", ["publish", "moderate"]),
+        participants: [participant("bob", "Bob")],
+        tracks: [track("t1", "bob", TrackKind.VIDEO), track("t2", "bob", TrackKind.AUDIO)],
+        resumeToken: "r1",
+        resumed: false,
+      },
+    } as never),
+  );
+}
+
+describe("room state", () => {
+  it("joins with participants, tracks and a resume token", () => {
+    const s = joined();
+    expect(s.status).toBe("live");
+    expect(s.me).toBe("me");
+    expect(Object.keys(s.participants).sort()).toEqual(["bob", "me"]);
+    expect(s.resumeToken).toBe("r1");
+    expect(tiles(s).map((t) => t.participant)).toEqual(["me", "bob"]);
+    expect(tiles(s)[1].video?.id).toBe("t1");
+  });
+
+  it("removes a participant's tracks when they leave", () => {
+    let s = joined();
+    s = reduce(s, ev({ case: "participantUpdate", value: { change: ParticipantUpdate_Change.LEFT, participant: participant("bob", "Bob") } } as never));
+    expect(s.participants.bob).toBeUndefined();
+    expect(Object.keys(s.tracks)).toEqual([]);
+  });
+
+  it("tracks publish, mute and unpublish, and a screen gets its own tile", () => {
+    let s = joined();
+    s = reduce(s, ev({ case: "trackUpdate", value: { change: TrackUpdate_Change.PUBLISHED, track: track("s1", "bob", TrackKind.VIDEO, TrackSource.SCREEN) } } as never));
+    expect(tiles(s).filter((t) => t.screen)).toHaveLength(1);
+    expect(spotlight(s, tiles(s))?.key).toBe("s1");
+    s = reduce(s, ev({ case: "trackUpdate", value: { change: TrackUpdate_Change.MUTED, track: { ...track("t1", "bob", TrackKind.VIDEO), muted: true } } } as never));
+    expect(s.tracks.t1.muted).toBe(true);
+    s = reduce(s, ev({ case: "trackUpdate", value: { change: TrackUpdate_Change.UNPUBLISHED, track: track("s1", "bob", TrackKind.VIDEO) } } as never));
+    expect(s.tracks.s1).toBeUndefined();
+  });
+
+  it("replaces interim captions of an utterance with the final one", () => {
+    let s = joined();
+    s = reduce(s, ev({ case: "caption", value: { participant: "bob", text: "hel", isFinal: false, utteranceId: 1n } } as never));
+    s = reduce(s, ev({ case: "caption", value: { participant: "bob", text: "hello", isFinal: false, utteranceId: 1n } } as never));
+    expect(s.captions).toHaveLength(1);
+    s = reduce(s, ev({ case: "caption", value: { participant: "bob", text: "hello there", isFinal: true, utteranceId: 1n } } as never));
+    expect(s.captions.map((c) => [c.text, c.final])).toEqual([["hello there", true]]);
+  });
+
+  it("keeps chat, speakers, recording and the reason for leaving", () => {
+    let s = joined();
+    s = reduce(s, ev({ case: "chat", value: { from: "bob", text: "hi", sendTime: timestampFromDate(new Date(5000)) } } as never));
+    expect(s.chat).toEqual([{ from: "bob", text: "hi", time: 5000, private: false }]);
+    s = reduce(s, ev({ case: "activeSpeakers", value: { speakers: [{ participant: "bob", level: 0.5 }, { participant: "me", level: 0 }] } } as never));
+    expect(s.speakers).toEqual(["bob"]);
+    s = reduce(s, ev({ case: "recordingUpdate", value: { recording: true } } as never));
+    expect(s.recording).toBe(true);
+    s = reduce(s, ev({ case: "left", value: { reason: "removed" } } as never));
+    expect([s.status, s.leftReason]).toEqual(["left", "removed"]);
+    expect(leftKey("removed")).toBe("left.removed");
+  });
+});
+
+describe("layout", () => {
+  it("picks a grid that keeps tiles large", () => {
+    expect(gridShape(1, 1280, 720)).toEqual({ cols: 1, rows: 1 });
+    expect(gridShape(2, 1280, 720)).toEqual({ cols: 2, rows: 1 });
+    expect(gridShape(4, 1280, 720)).toEqual({ cols: 2, rows: 2 });
+    expect(gridShape(9, 1280, 720)).toEqual({ cols: 3, rows: 3 });
+    expect(gridShape(3, 390, 700)).toEqual({ cols: 1, rows: 3 }); // a phone: one column
+  });
+});
+
+describe("i18n", () => {
+  it("has every key in both languages, and fills placeholders", () => {
+    expect(Object.keys(zh).sort()).toEqual(Object.keys(en).sort());
+    for (const lang of ["en", "zh"] as const) for (const v of Object.values(dictionaries[lang])) expect(v.trim()).not.toBe("");
+    expect(translate("zh", "lobby.knock", { name: "Bob" })).toBe("Bob 正在等候室等待");
+    expect(translate("en", "val.tooLong", { max: 5 })).toContain("5");
+    expect(initialLang(null, "zh-CN")).toBe("zh");
+    expect(initialLang("en", "zh-CN")).toBe("en");
+  });
+});
+
+describe("errors", () => {
+  it("reads the ErrorInfo reason from gRPC status details", () => {
+    // google.rpc.ErrorInfo{reason: "WRONG_PASSCODE", domain: "meetmesh.io"}
+    const bytes = new Uint8Array([10, 14, ...new TextEncoder().encode("WRONG_PASSCODE"), 18, 11, ...new TextEncoder().encode("meetmesh.io")]);
+    expect(decodeErrorInfoReason(bytes)).toBe("WRONG_PASSCODE");
+    const err = new ConnectError("wrong passcode", Code.PermissionDenied, undefined, [{ type: "google.rpc.ErrorInfo", value: bytes } as never]);
+    expect(errorReason(err)).toBe("WRONG_PASSCODE");
+    expect(errorKey(err)).toBe("err.wrongPasscode");
+    expect(errorKey(new ConnectError("x", Code.Unavailable))).toBe("err.unreachable");
+    expect(errorKey(new TypeError("Failed to fetch"))).toBe("err.unreachable");
+    expect(errorKey(new Error("boom"))).toBe("err.unknown");
+  });
+});
+
+describe("validation follows the protos", () => {
+  it("checks accounts and meetings", () => {
+    expect(checkEmail("a@b.co")).toBeUndefined();
+    expect(checkEmail("nope")?.key).toBe("val.email");
+    expect(checkPassword("short")?.key).toBe("val.password");
+    expect(checkPassword("long enough!")).toBeUndefined();
+    expect(checkPasscode("")).toBeUndefined();
+    expect(checkPasscode("123")?.key).toBe("val.passcode");
+    expect(checkCapacity("1001")?.key).toBe("val.capacity");
+    expect(checkCapacity("1.5")?.key).toBe("val.capacity");
+    expect(checkUrl("javascript:alert(1)")?.key).toBe("val.url");
+    const problems = checkMeeting({ title: " ", description: "", start: "2030-01-01T10:00", end: "2030-01-01T09:00", passcode: "", capacity: "10" });
+    expect(Object.keys(problems).sort()).toEqual(["end", "title"]);
+  });
+
+  it("builds the proto meeting and its update mask", () => {
+    const { meeting, mask } = meetingFromForm({
+      title: " Standup ", description: "", start: "", end: "", passcode: "1234", capacity: "5", lobby: true, ai: true, recording: false,
+    });
+    expect(meeting.title).toBe("Standup");
+    expect(meeting.settings?.aiEnabled).toBe(true);
+    expect(meeting.lobbyEnabled).toBe(true);
+    expect(mask.paths).toContain("passcode");
+    expect(isPast({ state: Meeting_State.ENDED, endTime: undefined })).toBe(true);
+    expect(isPast({ state: Meeting_State.SCHEDULED, endTime: timestampFromDate(new Date(Date.now() + 60_000)) })).toBe(false);
+  });
+});
+
+describe("router", () => {
+  it("matches screens and keeps only local next links", () => {
+    expect(match("/m/abc-123")).toEqual({ name: "join", id: "abc-123" });
+    expect(match("/m/abc/summary")).toEqual({ name: "summary", id: "abc" });
+    expect(match("/signin", "?next=%2Fm%2Fabc")).toEqual({ name: "signin", next: "/m/abc" });
+    expect(match("/signin", "?next=https://evil.example")).toEqual({ name: "signin", next: "" });
+    expect(match("/signin", "?next=//evil.example")).toEqual({ name: "signin", next: "" });
+    expect(match("/nope").name).toBe("notFound");
+  });
+});
+
+describe("session", () => {
+  it("schedules the silent refresh before expiry and signs out cleanly", () => {
+    const store = new Map<string, string>();
+    const s = new Session({ getItem: (k) => store.get(k) ?? null, setItem: (k, v) => void store.set(k, v), removeItem: (k) => void store.delete(k) });
+    const now = 1_000_000;
+    s.setTokens({ accessToken: "a", refreshToken: "r", accessTokenExpireTime: timestampFromDate(new Date(now + 15 * 60_000)) } as never, now);
+    expect(s.signedIn).toBe(true);
+    expect(s.refreshDelay(now)).toBe(14 * 60_000);
+    s.setTokens({ accessToken: "a", refreshToken: "r2", accessTokenExpireTime: timestampFromDate(new Date(now + 60_000)) } as never, now);
+    expect(s.refreshDelay(now)).toBe(30_000);
+    expect(s.refreshToken).toBe("r2");
+    s.clear();
+    expect(s.signedIn).toBe(false);
+    expect(store.size).toBe(0);
+  });
+});
+
+describe("insights and reconnects", () => {
+  it("sums speaking time and scales bars", () => {
+    const d = (s: number) => ({ seconds: BigInt(s), nanos: 0 }) as never;
+    const m = speakingTime([
+      { speaker: "a", startOffset: d(0), endOffset: d(3) },
+      { speaker: "b", startOffset: d(3), endOffset: d(4) },
+      { speaker: "a", startOffset: d(5), endOffset: d(7) },
+    ]);
+    expect(m.get("a")).toBe(5);
+    expect(scaleBars([{ label: "a", value: 5 }, { label: "b", value: 1 }], 100).map((b) => b.w)).toEqual([100, 20]);
+    const tl = joinTimeline([
+      { displayName: "A", admitTime: timestampFromDate(new Date(0)) },
+      { displayName: "B", admitTime: timestampFromDate(new Date(120_000)) },
+    ]);
+    expect(tl.map((p) => p.minute)).toEqual([0, 2]);
+    expect([0, 1, 2, 3, 10].map(backoff)).toEqual([250, 500, 1000, 2000, 2000]);
+  });
+});
+
+describe("recording links", () => {
+  it("prefers the listed URL, else the one signaling sent in this tab", () => {
+    const store = new Map<string, string>();
+    const storage = { setItem: (k: string, v: string) => void store.set(k, v), getItem: (k: string) => store.get(k) ?? null };
+    expect(recordingUri({ name: "meetings/m/recordings/r", downloadUri: "" }, storage)).toBe("");
+    rememberRecording("meetings/m/recordings/r", "http://s3/r.webm?sig", storage);
+    expect(recordingUri({ name: "meetings/m/recordings/r", downloadUri: "" }, storage)).toBe("http://s3/r.webm?sig");
+    expect(recordingUri({ name: "meetings/m/recordings/r", downloadUri: "http://listed" }, storage)).toBe("http://listed");
+    let s = joined();
+    s = reduce(s, ev({ case: "recordingUpdate", value: { recording: false, recordingName: "meetings/m/recordings/r", downloadUri: "http://s3/r" } } as never));
+    expect([s.recording, s.lastRecording, s.lastRecordingUri]).toEqual([false, "meetings/m/recordings/r", "http://s3/r"]);
+  });
+});
+
+void toBinary;

@@ -1,0 +1,176 @@
+"""Fixtures of the web client tests: the built client served by the edge in front of the whole
+real-time platform (user, meeting, media, signaling on PostgreSQL and Redis), and Chromium."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.async_api import Browser, async_playwright
+
+from services.edge import server as edge_server
+from services.edge.config import EdgeOptions, EdgeSettings
+from services.media.config import MediaSettings
+from tests.rtc_helpers import Rtc, free_port, rtc, rtc_platform, start_rtc  # noqa: F401 - the fixtures
+from tests.support import Platform
+
+ROOT = Path(__file__).resolve().parents[2]
+WEB = ROOT / "clients" / "web"
+DIST = WEB / "dist"
+AXE = WEB / "node_modules" / "axe-core" / "axe.min.js"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+    "--allow-loopback-in-peer-connection",
+    "--disable-background-networking",
+    "--autoplay-policy=no-user-gesture-required",
+    "--auto-select-desktop-capture-source=Entire screen",
+]
+
+
+def _sources_newer_than(target: Path) -> bool:
+    built = target.stat().st_mtime
+    sources = [
+        *WEB.glob("src/**/*"),
+        WEB / "index.html",
+        WEB / "package-lock.json",
+        *ROOT.glob("gen/ts/**/*.ts"),
+    ]
+    return any(p.stat().st_mtime > built for p in sources if p.is_file())
+
+
+@pytest.fixture(scope="session")
+def web_dist() -> Path:
+    """The built client (`make web-build` does the same; built here when missing or stale)."""
+    index = DIST / "index.html"
+    if not index.exists() or _sources_newer_than(index):
+        npm = shutil.which("npm")
+        assert npm, "npm is needed to build clients/web (Node 20)"
+        if not (WEB / "node_modules").is_dir():
+            subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=WEB, check=True)
+        subprocess.run([npm, "run", "build"], cwd=WEB, check=True, capture_output=True)
+    assert AXE.exists(), "axe-core missing: run `npm ci` in clients/web"
+    return DIST
+
+
+@dataclass
+class WebPlatform:
+    rtc: Rtc
+    url: str
+
+
+@asynccontextmanager
+async def serve_web(env: Rtc, web_dist: Path) -> AsyncIterator[WebPlatform]:
+    """The edge serving the client at / with gRPC-web and /rtc in front of the platform."""
+    platform = env.platform
+    settings = EdgeSettings(
+        **platform.settings.model_dump(exclude={"edge_svc"}),
+        edge_svc=EdgeOptions(
+            port=free_port(),
+            web_root=web_dist,
+            jwks_url=f"http://127.0.0.1:{platform.hosts['user'].http_port}/.well-known/jwks.json",
+            signaling_ws_url=f"ws://127.0.0.1:{env.signaling_hosts[0].http_port}/rtc",
+        ),
+    )
+    server, task = await edge_server.start(settings)
+    try:
+        yield WebPlatform(env, f"http://127.0.0.1:{settings.edge_svc.port}")
+    finally:
+        await edge_server.stop(server, task)
+
+
+@pytest.fixture
+async def web(rtc: Rtc, web_dist: Path) -> AsyncIterator[WebPlatform]:  # noqa: F811 - fixture
+    async with serve_web(rtc, web_dist) as served:
+        yield served
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint() -> Iterator[str]:
+    """moto's S3 server, where media stores recordings (their presigned URLs play in the page)."""
+    port = free_port()
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
+            break
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                process.kill()
+                raise
+            time.sleep(0.1)
+    yield f"127.0.0.1:{port}"
+    process.terminate()
+    process.wait(10)
+
+
+@pytest.fixture
+async def web_recording(
+    rtc_platform: Platform,  # noqa: F811 - fixture
+    s3_endpoint: str,
+    web_dist: Path,
+) -> AsyncIterator[WebPlatform]:
+    """The web platform with recordings stored in S3."""
+    media = MediaSettings(
+        s3_endpoint=s3_endpoint, s3_access_key="test", s3_secret_key="testtesttest", s3_bucket="recordings"
+    )
+    env = await start_rtc(rtc_platform, media=media)
+    try:
+        async with serve_web(env, web_dist) as served:
+            yield served
+    finally:
+        await env.close()
+
+
+@pytest.fixture
+async def chromium() -> AsyncIterator[Browser]:
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+@pytest.fixture
+def shots(tmp_path: Path) -> Iterator[Path]:
+    """Where screenshots go (test artefacts); copied to var/web-shots afterwards for people to look at."""
+    folder = tmp_path / "screens"
+    folder.mkdir()
+    yield folder
+    keep = ROOT / "var" / "web-shots"
+    keep.mkdir(parents=True, exist_ok=True)
+    for shot in folder.glob("*.png"):
+        shutil.copy2(shot, keep / shot.name)
+
+
+async def axe_violations(page: Any) -> list[dict[str, Any]]:
+    """Serious and critical axe-core violations on the page as it is now."""
+    if not await page.evaluate("typeof window.axe !== 'undefined'"):
+        await page.add_script_tag(path=str(AXE))
+    found = await page.evaluate(
+        """async () => {
+            const r = await axe.run(document, { resultTypes: ["violations"] });
+            return r.violations.filter(v => v.impact === "serious" || v.impact === "critical")
+              .map(v => ({ id: v.id, impact: v.impact,
+                           nodes: v.nodes.map(n => n.target.join(" ")).slice(0, 5) }));
+        }"""
+    )
+    return list(found)

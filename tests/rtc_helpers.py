@@ -19,6 +19,7 @@ from meetmesh.signaling.v1 import signaling_grpc
 from meetmesh.signaling.v1 import signaling_pb2 as pb
 from meetmesh_sdk.room import Room
 from services.kit import ServiceHost
+from services.kit.objects import ObjectStoreSettings
 from services.media import network
 from services.media.config import MediaSettings
 from services.media.server import build as build_media
@@ -124,9 +125,8 @@ async def start_rtc(platform: Platform, media: MediaSettings | None = None, **si
     return rtc
 
 
-@pytest.fixture
-async def rtc_platform(run_id: str, keys_dir: Path) -> AsyncIterator[Platform]:
-    """User and meeting services on PostgreSQL and Redis; tests add media and signaling."""
+async def real_platform(run_id: str, keys_dir: Path, objects: ObjectStoreSettings | None = None) -> Platform:
+    """User and meeting services on PostgreSQL and Redis (objects in ``objects``, default a folder)."""
     stores = {
         "kind": "real",
         "database_url": PG_URL,
@@ -134,7 +134,13 @@ async def rtc_platform(run_id: str, keys_dir: Path) -> AsyncIterator[Platform]:
         "schema_prefix": f"t{run_id}_{uuid.uuid4().hex[:6]}_",
         "redis_prefix": f"mmtest:{run_id}:{uuid.uuid4().hex[:6]}",
     }
-    platform = await start_platform(stores, keys_dir)
+    return await start_platform(stores, keys_dir, objects=objects)
+
+
+@pytest.fixture
+async def rtc_platform(run_id: str, keys_dir: Path) -> AsyncIterator[Platform]:
+    """User and meeting services on PostgreSQL and Redis; tests add media and signaling."""
+    platform = await real_platform(run_id, keys_dir)
     try:
         yield platform
     finally:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -24,29 +23,17 @@ from meetmesh_sdk.sources import ColorVideoTrack, ToneAudioTrack
 from services.kit.objects import ObjectStoreSettings, ObjectStoreUnavailable
 from services.media.config import MediaSettings
 from services.stack import SeaweedS3Server
-from tests import servers
-from tests.rtc_helpers import RawSession, Rtc, start_rtc
-from tests.support import Platform, start_platform, wait_until
+from tests.rtc_helpers import RawSession, Rtc, real_platform, start_rtc
+from tests.support import Platform, wait_until
 
 RECORD_S = 3.0
-
-
-async def _platform(run_id: str, keys_dir: Path, objects: ObjectStoreSettings) -> Platform:
-    stores = {
-        "kind": "real",
-        "database_url": servers.postgres_url(),
-        "redis_url": servers.redis_url(),
-        "schema_prefix": f"t{run_id}_{uuid.uuid4().hex[:6]}_",
-        "redis_prefix": f"mmtest:{run_id}:{uuid.uuid4().hex[:6]}",
-    }
-    return await start_platform(stores, keys_dir, objects=objects)
 
 
 @pytest.fixture
 async def s3_rtc_platform(
     run_id: str, keys_dir: Path, s3_settings: ObjectStoreSettings
 ) -> AsyncIterator[Platform]:
-    platform = await _platform(run_id, keys_dir, s3_settings)
+    platform = await real_platform(run_id, keys_dir, s3_settings)
     try:
         yield platform
     finally:
@@ -142,7 +129,7 @@ async def test_a_recording_made_while_s3_is_down_is_uploaded_when_it_returns(
         bucket="recordings",
         timeout_s=1.0,
     )
-    platform = await _platform(run_id, keys_dir, objects)
+    platform = await real_platform(run_id, keys_dir, objects)
     env = await start_rtc(platform, media=media_settings)
     try:
         outage_s3.kill()
@@ -163,14 +150,15 @@ async def test_a_recording_made_while_s3_is_down_is_uploaded_when_it_returns(
         assert list((media_settings.spool_dir).glob("*.data"))
         outage_s3.start()
 
-        async def uploaded() -> bool:
+        async def uploaded() -> bool:  # in the store, and gone from the spool
+            if list(media_settings.spool_dir.iterdir()):
+                return False
             try:
                 return await platform.runtime.objects.stat(key) is not None
             except ObjectStoreUnavailable:
                 return False
 
         await wait_until(uploaded, within_s=30, every_s=0.2)
-        assert not list(media_settings.spool_dir.glob("*.data"))
         async with httpx.AsyncClient() as http:
             download = await http.get(stopped.download_uri)
         assert download.status_code == 200

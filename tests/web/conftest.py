@@ -5,23 +5,20 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
-import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from playwright.async_api import Browser, async_playwright
 
 from services.edge import server as edge_server
 from services.edge.config import EdgeOptions, EdgeSettings
+from services.kit.objects import ObjectStoreSettings
 from services.media.config import MediaSettings
-from tests.rtc_helpers import Rtc, free_port, rtc, rtc_platform, start_rtc  # noqa: F401 - the fixtures
-from tests.support import Platform
+from tests.rtc_helpers import Rtc, free_port, real_platform, rtc, rtc_platform, start_rtc  # noqa: F401 - the fixtures
 
 ROOT = Path(__file__).resolve().parents[2]
 WEB = ROOT / "clients" / "web"
@@ -97,46 +94,22 @@ async def web(rtc: Rtc, web_dist: Path) -> AsyncIterator[WebPlatform]:  # noqa: 
         yield served
 
 
-@pytest.fixture(scope="module")
-def s3_endpoint() -> Iterator[str]:
-    """moto's S3 server, where media stores recordings (their presigned URLs play in the page)."""
-    port = free_port()
-    process = subprocess.Popen(
-        [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
-            break
-        except httpx.TransportError:
-            if time.monotonic() > deadline:
-                process.kill()
-                raise
-            time.sleep(0.1)
-    yield f"127.0.0.1:{port}"
-    process.terminate()
-    process.wait(10)
-
-
 @pytest.fixture
 async def web_recording(
-    rtc_platform: Platform,  # noqa: F811 - fixture
-    s3_endpoint: str,
-    web_dist: Path,
+    run_id: str, keys_dir: Path, s3_settings: ObjectStoreSettings, web_dist: Path, tmp_path: Path
 ) -> AsyncIterator[WebPlatform]:
-    """The web platform with recordings stored in S3."""
-    media = MediaSettings(
-        s3_endpoint=s3_endpoint, s3_access_key="test", s3_secret_key="testtesttest", s3_bucket="recordings"
-    )
-    env = await start_rtc(rtc_platform, media=media)
+    """The web platform with recordings stored in S3 (the session's SeaweedFS): their presigned
+    URLs play in the page."""
+    platform = await real_platform(run_id, keys_dir, objects=s3_settings)
     try:
-        async with serve_web(env, web_dist) as served:
-            yield served
+        env = await start_rtc(platform, media=MediaSettings(spool_dir=tmp_path / "spool"))
+        try:
+            async with serve_web(env, web_dist) as served:
+                yield served
+        finally:
+            await env.close()
     finally:
-        await env.close()
+        await platform.close()
 
 
 @pytest.fixture

@@ -140,6 +140,8 @@ describe("validation follows the protos", () => {
     expect(checkCapacity("1001")?.key).toBe("val.capacity");
     expect(checkCapacity("1.5")?.key).toBe("val.capacity");
     expect(checkUrl("javascript:alert(1)")?.key).toBe("val.url");
+    expect(checkUrl("http://img.example/a.png")?.key).toBe("val.url"); // https only, as the contract
+    expect(checkUrl("https://img.example/a.png")).toBeUndefined();
     const problems = checkMeeting({ title: " ", description: "", start: "2030-01-01T10:00", end: "2030-01-01T09:00", passcode: "", capacity: "10" });
     expect(Object.keys(problems).sort()).toEqual(["end", "title"]);
   });

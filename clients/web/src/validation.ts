@@ -42,7 +42,7 @@ export function checkUrl(v: string): Problem {
   if (!v) return undefined;
   try {
     const u = new URL(v);
-    if (u.protocol !== "https:" && u.protocol !== "http:") return { key: "val.url" };
+    if (u.protocol !== "https:") return { key: "val.url" }; // as the contract: https only
   } catch {
     return { key: "val.url" };
   }

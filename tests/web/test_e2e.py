@@ -292,6 +292,17 @@ async def meeting_scenario(
     await until(lambda: remote_video(host, guest_pid), what="guest video at the host after resuming")
     await expect(host.get_by_test_id("person")).to_have_count(3)
 
+    # The guest mutes; the host asks them to unmute (a data message); the guest accepts.
+    await guest.get_by_test_id("mic").click()
+    bo = host.get_by_test_id("person").filter(has_text="Bo Guest")
+    await bo.get_by_test_id("ask-unmute").click()
+    request = guest.get_by_test_id("unmute-request")
+    await expect(request).to_contain_text("Ada Host asks you to unmute.")
+    await screens.check(guest, "12b-unmute-request")
+    await request.get_by_role("button", name="Unmute microphone").click()
+    await expect(bo.get_by_test_id("ask-unmute")).to_have_count(0)
+    await expect(guest.get_by_test_id("mic")).to_have_text("Mute microphone")
+
     # The host removes the guest; the guest's UI says so.
     person = host.get_by_test_id("person").filter(has_text="Bo Guest")
     await person.get_by_test_id("remove").click()

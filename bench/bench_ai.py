@@ -22,7 +22,6 @@ from typing import Any
 
 import numpy as np
 import onnxruntime as ort
-from grpclib.client import Channel
 from numpy.typing import NDArray
 
 from meetmesh.ai.internal.v1 import analysis_stream_grpc
@@ -34,7 +33,8 @@ from services.ai.modelbuild import build, sources
 from services.ai.models import AnalysisEvent, Segment
 from services.ai.service import AnalysisStreamService
 from services.ai.triton import TritonOptions, TritonServer, free_port
-from services.kit import AuthMode, ServiceHost, ServiceSpec
+from services.kit import ServiceHost, ServiceIdentity, ServiceSpec, TokenService, channel
+from services.kit.keys import generate
 from tests.ai.speech import FLITE_SENTENCES, flite, real_recordings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -209,13 +209,15 @@ async def _caption_latency(client: InferenceClient, options: LiveOptions) -> lis
     The final caption's `end_ms` is where the VAD saw speech stop plus its 120 ms pad; the wall-clock
     time at which that sample was sent is looked up from the send log.
     """
-    host = ServiceHost(_spec(client, options), None, shutdown_grace_s=1.0)
+    tokens = TokenService(generate(), service_key=generate())
+    host = ServiceHost(_spec(client, options), tokens, shutdown_grace_s=1.0)
     await host.start()
-    channel = Channel("127.0.0.1", host.grpc_port)
+    # Analyze is internal: the bench calls it as media does, with a service token.
+    ch = channel(f"127.0.0.1:{host.grpc_port}", ServiceIdentity(tokens, "media"))
     latencies: list[float] = []
     chunk = 320  # 20 ms
     try:
-        stub = analysis_stream_grpc.AnalysisStreamServiceStub(channel)
+        stub = analysis_stream_grpc.AnalysisStreamServiceStub(ch)
         silence = np.zeros(16000, dtype=np.float32)
         pcm = (np.concatenate([p for s in FLITE_SENTENCES for p in (flite(s), silence)]) * 32767).astype(
             "<i2"
@@ -257,14 +259,14 @@ async def _caption_latency(client: InferenceClient, options: LiveOptions) -> lis
                 last_speech_chunk = min(max(end_ms - 120, 0) * 16 // chunk, len(sent_at) - 1)
                 latencies.append(arrived - sent_at[last_speech_chunk])
     finally:
-        channel.close()
+        ch.close()
         await host.stop()
     return latencies
 
 
 def _spec(client: InferenceClient, options: LiveOptions) -> ServiceSpec:
     live = LiveAnalysis(client, _MemoryStore(), options)  # type: ignore[arg-type]
-    return ServiceSpec(name="ai-bench", handlers=[AnalysisStreamService(live)], default_auth=AuthMode.NONE)
+    return ServiceSpec(name="ai-bench", handlers=[AnalysisStreamService(live)])
 
 
 async def _run() -> None:

@@ -38,7 +38,7 @@ from grpclib.client import Channel
 from grpclib.exceptions import StreamTerminatedError
 
 from bench.support import free_port, redis_url, spawn, stop, wait_for_port
-from meetmesh.media.v1 import media_grpc, media_pb2
+from meetmesh.media.internal.v1 import media_grpc, media_pb2
 from meetmesh.signaling.v1 import signaling_grpc
 from meetmesh.signaling.v1 import signaling_pb2 as pb
 from meetmesh_sdk.ice import use_host_addresses

@@ -5,6 +5,8 @@
 #
 # SHARE_GO_CACHE=1 lends it this machine's Go module and build caches (the pinned Go tools then
 # compile in about a minute instead of 10-40 on two busy cores; nothing else is shared).
+# KEEP=1 keeps the previous run's clone with its ignored files (.venv, var/, node_modules) and
+# only moves it to the new HEAD: for re-running after a fix, not for the proof itself.
 #
 # Builds (once) a minimal Debian bookworm with debootstrap into ROOTFS (default
 # /var/tmp/meetmesh-fresh-root), gives it this machine kind's toolchains the way the kind ships
@@ -55,12 +57,20 @@ chroot "$ROOTFS" bash -c 'update-ca-certificates >/dev/null 2>&1; dpkg --configu
 
 # a clean clone of the committed HEAD, with shared/ beside it
 WORK=$ROOTFS/work
-rm -rf "$WORK" && mkdir -p "$WORK"
-git clone -q "$PWD" "$WORK/main"
+if [ "${KEEP:-0}" = 1 ] && [ -d "$WORK/main/.git" ]; then
+  git -C "$WORK/main" fetch -q "$PWD" HEAD && git -C "$WORK/main" reset -q --hard FETCH_HEAD
+else
+  rm -rf "$WORK" && mkdir -p "$WORK"
+  git clone -q "$PWD" "$WORK/main"
+fi
+# the machine kind's npm settings (its certificate authorities)
+for rc in /root/.npmrc /usr/etc/npmrc; do [ -f "$rc" ] && mkdir -p "$ROOTFS$(dirname "$rc")" && cp "$rc" "$ROOTFS$rc"; done
 [ -d ../shared ] && cp -a ../shared "$WORK/shared"
 
 started=$(date +%s)
-chroot "$ROOTFS" env -i HOME=/root TERM=dumb CI=true \
+CA=/etc/ssl/certs/ca-certificates.crt
+chroot "$ROOTFS" env -i HOME=/root TERM=dumb CI=true SSL_CERT_FILE=$CA SSL_CERT_DIR=/etc/ssl/certs \
+  NODE_EXTRA_CA_CERTS=$CA REQUESTS_CA_BUNDLE=$CA CURL_CA_BUNDLE=$CA \
   PATH=/root/.pyenv/versions/3.11.7/bin:/usr/local/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
   bash -c "cd /work/main && $COMMAND"
 echo "fresh_machine: '$COMMAND' passed in $(( $(date +%s) - started )) s"

@@ -14,13 +14,13 @@ import argparse
 import re
 import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from services.edge.catalog import Catalog, load_catalog
-from services.edge.config import DEFAULT_ANONYMOUS
 from services.edge.cors import ALLOWED_HEADERS, ALLOWED_METHODS, EXPOSED_HEADERS, MAX_AGE
 from services.kit import Endpoint, PlatformSettings
 
@@ -29,7 +29,7 @@ MOUNT = "/etc/envoy"
 DESCRIPTOR_NAME = "meetmesh.binpb"
 
 
-def _default_endpoint(service: str) -> Endpoint:
+def default_endpoint(service: str) -> Endpoint:
     """The port table's entry (the settings' defaults, never this machine's environment)."""
     endpoint = PlatformSettings.model_fields[service].default
     assert isinstance(endpoint, Endpoint)
@@ -111,11 +111,12 @@ def _routes(catalog: Catalog) -> list[dict[str, Any]]:
 
 
 def _jwt_rules(catalog: Catalog) -> list[dict[str, Any]]:
-    """Per-RPC requirements on both the gRPC path and every JSON binding (checked before transcoding)."""
+    """Per-RPC requirements on both the gRPC path and every JSON binding (checked before transcoding),
+    from each method's `meetmesh.options.v1.access` option."""
     rules = []
-    for rpc in sorted(catalog.rpcs.values(), key=lambda r: (r.path not in DEFAULT_ANONYMOUS, r.path)):
+    for rpc in sorted(catalog.rpcs.values(), key=lambda r: (r.policy.needs_access_token, r.path)):
         requires: dict[str, Any] = (
-            {} if rpc.path in DEFAULT_ANONYMOUS else {"requires": {"provider_name": "meetmesh"}}
+            {"requires": {"provider_name": "meetmesh"}} if rpc.policy.needs_access_token else {}
         )
         rules.append({"match": {"path": rpc.path}, **requires})
         for binding in rpc.bindings:
@@ -170,7 +171,7 @@ def _http_filters(catalog: Catalog, public: list[str]) -> list[dict[str, Any]]:
                     "meetmesh": {
                         "remote_jwks": {
                             "http_uri": {
-                                "uri": f"http://user:{_default_endpoint('user').http_port}/.well-known/jwks.json",
+                                "uri": f"http://user:{default_endpoint('user').http_port}/.well-known/jwks.json",
                                 "cluster": "user_jwks",
                                 "timeout": "2s",
                             },
@@ -265,7 +266,10 @@ def _connection_manager(catalog: Catalog, public: list[str]) -> dict[str, Any]:
     }
 
 
-def build_envoy(catalog: Catalog, host_of: Any) -> dict[str, Any]:
+def build_envoy(
+    catalog: Catalog, host_of: Any, endpoint_of: Callable[[str], Endpoint] = default_endpoint
+) -> dict[str, Any]:
+    """The config; `endpoint_of` gives a service's ports (the port table unless told otherwise)."""
     public = sorted({rpc.full_service for rpc in catalog.rpcs.values()})
     services = sorted({rpc.service for rpc in catalog.rpcs.values()})
     tls = {
@@ -283,10 +287,10 @@ def build_envoy(catalog: Catalog, host_of: Any) -> dict[str, Any]:
             },
         },
     }
-    clusters = [_cluster(s, host_of(s), _default_endpoint(s).grpc_port, http2=True) for s in services]
-    clusters.append(_cluster("user_jwks", host_of("user"), _default_endpoint("user").http_port, http2=False))
+    clusters = [_cluster(s, host_of(s), endpoint_of(s).grpc_port, http2=True) for s in services]
+    clusters.append(_cluster("user_jwks", host_of("user"), default_endpoint("user").http_port, http2=False))
     clusters.append(
-        _cluster("signaling_ws", host_of("signaling"), _default_endpoint("signaling").http_port, http2=False)
+        _cluster("signaling_ws", host_of("signaling"), default_endpoint("signaling").http_port, http2=False)
     )
     manager = _connection_manager(catalog, public)  # one object: YAML writes it once, then an alias
     return {

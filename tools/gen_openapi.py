@@ -5,7 +5,9 @@
 Schemas follow the canonical proto3 JSON mapping (lowerCamelCase names, 64-bit integers as
 strings, enums by name, well-known types in their JSON forms). Path variables bound to resource
 names (`{name=users/*}`) become one path parameter per wildcard, named after the collection
-before it (`/v1/users/{user}`), so that any OpenAPI client builds the right URL.
+before it (`/v1/users/{user}`), so that any OpenAPI client builds the right URL. Security
+requirements and `x-meetmesh-access` (who may call) come from each method's
+`meetmesh.options.v1.access` option.
 """
 
 from __future__ import annotations
@@ -24,7 +26,6 @@ from google.protobuf import descriptor, message_factory
 from google.protobuf.descriptor import FieldDescriptor
 
 from services.edge.catalog import HttpBinding, Rpc, load_catalog
-from services.edge.config import DEFAULT_ANONYMOUS
 
 REPO = Path(__file__).resolve().parents[1]
 _INT32 = {FieldDescriptor.TYPE_INT32, FieldDescriptor.TYPE_SINT32, FieldDescriptor.TYPE_SFIXED32}
@@ -410,7 +411,12 @@ def operation(
             "content": {"application/json": {"schema": _ref("google.rpc.Status")}},
         },
     }
-    if rpc.path not in DEFAULT_ANONYMOUS:
+    # Who may call, from the contract's `meetmesh.options.v1.access` option.
+    access: dict[str, Any] = {"caller": rpc.policy.caller_name}
+    if rpc.policy.grant:
+        access["grant"] = rpc.policy.grant
+    op["x-meetmesh-access"] = access
+    if rpc.policy.needs_access_token:
         op["security"] = [{"bearerAuth": []}]
     return path, op
 

@@ -22,6 +22,7 @@ export default defineConfig({
     proxy: {
       "^/meetmesh\\.": { target: edge, changeOrigin: false },
       "/v1": { target: edge },
+      "/objects": { target: edge },
       "/rtc": { target: edge.replace(/^http/, "ws"), ws: true },
     },
   },

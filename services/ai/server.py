@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 from pathlib import Path
 
-from services.kit import AuthMode, Runtime, ServiceSpec, Unavailable, outage
+from services.kit import Runtime, ServiceSpec, Unavailable, outage
 from services.kit.logs import get_logger
 
 from .activity import ActivityRecorder
@@ -21,7 +21,6 @@ from .triton import TritonOptions, TritonServer
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 log = get_logger("meetmesh.ai")
-ANALYZE = "/meetmesh.ai.internal.v1.AnalysisStreamService/Analyze"
 
 
 class StorePreparation:
@@ -133,7 +132,6 @@ async def create(runtime: Runtime) -> ServiceSpec:
     return ServiceSpec(
         name="ai",
         handlers=handlers,
-        auth={ANALYZE: AuthMode.NONE},  # internal: reached by media only, never routed by the edge
         on_start=on_start,
         on_stop=[close, *on_stop],
         readiness=[store.ping, triton_ready],

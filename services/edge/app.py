@@ -68,7 +68,6 @@ class Edge:
             self.redis, f"{settings.redis_prefix}:edge:", options.rate_limit_address, options.rate_limit_token
         )
         self.telemetry = Telemetry(access_log=options.access_log)
-        self.anonymous = frozenset(options.anonymous_methods)
         self.objects = ObjectRoute(settings.objects, settings.keys_dir, self.verifier)
         self.static = (
             SinglePageApp(directory=options.web_root, html=True) if options.web_root.is_dir() else None
@@ -77,13 +76,15 @@ class Edge:
         self._reference: bytes | None = None
 
     async def admit(self, request: Request, rpc: Rpc) -> None:
-        """Rate limits and auth for one call (raises EdgeError).
+        """Rate limits and auth for one call, as the RPC's contract says (raises EdgeError).
 
         The per-address limit comes first, so that calls without a valid token are limited too
         (and cannot make the edge verify signatures without bound); the per-token limit follows
-        once the token is verified."""
+        once the token is verified. The edge checks the access token that user, admin and
+        participant methods need; roles, grants and revocation are the service's to check (it has
+        the meeting and the session)."""
         await self.limiter.check(request.client, None)
-        needs_token = rpc.path not in self.anonymous
+        needs_token = rpc.policy.needs_access_token
         subject = None
         try:
             token = bearer_token(request.header("authorization"))

@@ -3,7 +3,9 @@
 The edge has no per-method code: `make gen` writes `gen/meetmesh.binpb` (a buf image with imports
 and source info) and this module turns it into routes at start-up. A service is *public* when its
 package is `meetmesh.<service>.v1` without an `internal` component and at least one of its methods
-carries a `google.api.http` annotation; internal services are never routed.
+carries a `google.api.http` annotation; internal services, and any method whose contract says only
+services may call it, are never routed. Each RPC carries its access policy from the contract
+(`meetmesh.options.v1.access`), which admission, the generators and the reference read.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from google.protobuf import descriptor, descriptor_pb2, descriptor_pool, message
 from google.protobuf.message import Message
 
 from services.edge.httprule import PathTemplate, parse_template
+from services.kit.policy import MethodPolicy, internal_package, method_policy
 
 _HTTP_VERBS = ("get", "put", "post", "delete", "patch")
 
@@ -42,6 +45,7 @@ class Rpc:
     client_streaming: bool
     server_streaming: bool
     bindings: tuple[HttpBinding, ...]
+    policy: MethodPolicy
     comment: str = ""
 
     @property
@@ -83,7 +87,7 @@ class Catalog:
 def service_key(package: str) -> str | None:
     """`meetmesh.user.v1` -> `user`; None for packages the edge never routes."""
     parts = package.split(".")
-    if len(parts) != 3 or parts[0] != "meetmesh" or not parts[2].startswith("v") or "internal" in parts:
+    if len(parts) != 3 or parts[0] != "meetmesh" or not parts[2].startswith("v") or internal_package(package):
         return None
     return parts[1]
 
@@ -131,6 +135,9 @@ def build_catalog(fds: descriptor_pb2.FileDescriptorSet) -> Catalog:
             svc_desc = pool.FindServiceByName(full_service)
             for m_index, method in enumerate(svc.method):
                 md = svc_desc.methods_by_name[method.name]
+                policy = method_policy(md)
+                if policy.internal:
+                    continue
                 rpc = Rpc(
                     service=key,
                     full_service=full_service,
@@ -140,6 +147,7 @@ def build_catalog(fds: descriptor_pb2.FileDescriptorSet) -> Catalog:
                     client_streaming=method.client_streaming,
                     server_streaming=method.server_streaming,
                     bindings=tuple(_bindings(rules[method.name])),
+                    policy=policy,
                     comment=comments.get((6, s_index, 2, m_index), ""),
                 )
                 catalog.rpcs[rpc.path] = rpc

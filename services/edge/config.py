@@ -17,14 +17,6 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 #: Services the edge may forward to: public packages map to these by their package's service name.
 UPSTREAM_SERVICES = ("user", "signaling", "meeting", "notification", "ai")
 
-#: RPCs that need no access token (the user service's anonymous methods).
-DEFAULT_ANONYMOUS = [
-    "/meetmesh.user.v1.UserService/Register",
-    "/meetmesh.user.v1.UserService/Login",
-    "/meetmesh.user.v1.UserService/RefreshSession",
-    "/meetmesh.user.v1.UserService/Logout",
-]
-
 
 class RateLimit(BaseModel):
     """A token bucket: `rate` requests per second on average, bursts up to `burst`. rate 0 = off."""
@@ -45,7 +37,6 @@ class EdgeOptions(BaseModel):
     #: Overrides for the JWKS and signaling WebSocket URLs (default: from the platform's endpoints).
     jwks_url: str = ""
     signaling_ws_url: str = ""
-    anonymous_methods: list[str] = Field(default_factory=lambda: list(DEFAULT_ANONYMOUS))
     cors_origins: list[str] = Field(
         default_factory=lambda: ["http://localhost:8800", "http://127.0.0.1:8800"]
     )

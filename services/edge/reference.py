@@ -1,4 +1,7 @@
-"""A readable API reference page rendered from the OpenAPI document (no scripts, no CDN)."""
+"""A readable API reference page rendered from the OpenAPI document (no scripts, no CDN).
+
+Each operation says who may call it, from the `x-meetmesh-access` extension the generator copies
+from the method's `meetmesh.options.v1.access` option."""
 
 from __future__ import annotations
 
@@ -23,9 +26,25 @@ def _schema_name(schema: dict[str, Any]) -> str:
     return str(ref.rsplit("/", 1)[-1] if ref else schema.get("type", "object"))
 
 
+_WHO = {
+    "anonymous": "anyone, no token needed",
+    "user": "a signed-in user",
+    "admin": "admins only",
+    "participant": "participants of the meeting",
+}
+
+
+def _who(access: dict[str, Any]) -> str:
+    who = _WHO.get(str(access.get("caller", "")), str(access.get("caller", "unspecified")))
+    if access.get("grant"):
+        who += f" holding the <code>{html.escape(str(access['grant']))}</code> grant"
+    return who
+
+
 def _operation(path: str, verb: str, op: dict[str, Any]) -> str:
     e = html.escape
     secured = bool(op.get("security"))
+    access = op.get("x-meetmesh-access", {})
     parts = [
         '<div class="op">',
         f'<div><span class="verb">{e(verb.upper())}</span><code>{e(path)}</code>'
@@ -37,6 +56,7 @@ def _operation(path: str, verb: str, op: dict[str, Any]) -> str:
         + "</div>",
         f"<p>{e(op.get('description') or op.get('summary') or '')}</p>",
         f"<div>gRPC: <code>{e(op.get('operationId', ''))}</code></div>",
+        f'<div class="who">Who may call: {_who(access)}</div>' if access else "",
     ]
     params = op.get("parameters", [])
     if params:

@@ -4,16 +4,18 @@ Public surface:
 
 * settings: ``PlatformSettings``, ``Endpoint``
 * errors: ``MeetmeshError`` and its subclasses (see ``errors.py`` for the picture)
-* auth: ``AuthMode``, ``Principal``, ``TokenService``, ``current_principal``
+* auth: ``Principal``, ``TokenService``, ``current_principal``; policy from the contract:
+  ``MethodPolicy``, ``current_policy`` (see ``policy.py``)
 * running: ``ServiceSpec``, ``ServiceHost``, ``Runtime``
 * stores: ``Database``, ``create_redis``; rate limits: ``TokenBucket``, ``FailureThrottle``;
   live join sessions: ``JoinSessions``
-* calls: ``channel``, ``downstream_timeout``, ``client_address``; validation: ``validate``
+* calls: ``channel``, ``ServiceIdentity``, ``downstream_timeout``, ``client_address``
+* validation: ``validate``
 * logs: ``configure_logging``, ``redact``
 """
 
-from .auth import AuthMode, Principal, TokenService, current_principal, optional_principal
-from .clients import channel
+from .auth import Principal, TokenService, current_principal, optional_principal
+from .clients import ServiceIdentity, channel
 from .config import Endpoint, PlatformSettings
 from .context import client_address, downstream_timeout
 from .db import Database
@@ -33,15 +35,15 @@ from .errors import (
 from .joins import JoinSessions
 from .logs import configure as configure_logging
 from .logs import redact
+from .policy import MethodPolicy
 from .ratelimit import FailureThrottle, TokenBucket
 from .redis import create_redis
 from .runtime import Runtime
-from .server import ServiceHost, ServiceSpec
+from .server import ServiceHost, ServiceSpec, current_policy
 from .validation import validate
 
 __all__ = [
     "AlreadyExists",
-    "AuthMode",
     "Database",
     "Endpoint",
     "FailedPrecondition",
@@ -50,6 +52,7 @@ __all__ = [
     "InvalidArgument",
     "JoinSessions",
     "MeetmeshError",
+    "MethodPolicy",
     "NotFound",
     "PermissionDenied",
     "PlatformSettings",
@@ -57,6 +60,7 @@ __all__ = [
     "ResourceExhausted",
     "Runtime",
     "ServiceHost",
+    "ServiceIdentity",
     "ServiceSpec",
     "TokenBucket",
     "TokenService",
@@ -66,6 +70,7 @@ __all__ = [
     "client_address",
     "configure_logging",
     "create_redis",
+    "current_policy",
     "current_principal",
     "downstream_timeout",
     "optional_principal",

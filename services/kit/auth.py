@@ -1,21 +1,25 @@
 """Tokens and the caller's identity.
 
-Two kinds of JWT (ES256, signed with the platform key from ``keys.py``):
+Three kinds of JWT (ES256):
 
 * access tokens (``typ="access"``), issued by the user service at login and refresh, sent by
-  clients as ``authorization: Bearer <token>``;
+  clients as ``authorization: Bearer <token>``; signed with the platform key (``keys.py``), whose
+  public half is published as a JWKS;
 * join tokens (``typ="join"``, ``aud="meetmesh.signaling"``), issued by the meeting service, carrying
   the meeting, participant, its generation (``gen``: see ``joins.py``; a token is dead once its
-  generation is no longer the live one), role and grants for signaling.
+  generation is no longer the live one), role and grants for signaling; signed with the platform
+  key;
+* service tokens (``typ="service"``, ``aud="meetmesh.internal"``, ``sub`` the calling service),
+  short-lived credentials services send on internal methods; signed with the service key, a
+  separate key only services hold and never published (docs/adr/0005-service-identity.md).
 
-``TokenService`` issues and verifies both; ``current_principal()`` is the caller of the RPC being
+``TokenService`` issues and verifies them; ``current_principal()`` is the caller of the RPC being
 served (set by the kit's method wrapper, see ``server.py``).
 """
 
 from __future__ import annotations
 
 import contextvars
-import enum
 import time
 import uuid
 from collections import OrderedDict
@@ -25,23 +29,16 @@ from typing import Any
 
 import jwt
 
-from .errors import Unauthenticated
+from .errors import Unauthenticated, Unavailable
 from .keys import SigningKey
 
 ACCESS = "access"
 JOIN = "join"
+SERVICE = "service"
 SIGNALING_AUDIENCE = "meetmesh.signaling"
+INTERNAL_AUDIENCE = "meetmesh.internal"
 _ALGORITHM = "ES256"
 _LEEWAY_S = 5
-
-
-class AuthMode(enum.Enum):
-    """What a method requires of its caller."""
-
-    NONE = "none"  # anonymous (register, login, health)
-    USER = "user"  # a valid access token
-    OPTIONAL = "optional"  # an access token if sent (must then be valid)
-    JOIN = "join"  # a valid join token (signaling)
 
 
 @dataclass(frozen=True)
@@ -52,6 +49,8 @@ class Principal:
     role: str = "member"
     session_id: str = ""
     token_type: str = ACCESS
+    # Service tokens only: the calling service ("media", "signaling", ...).
+    service: str = ""
     # Join tokens only.
     meeting_id: str = ""
     participant_id: str = ""
@@ -61,10 +60,6 @@ class Principal:
     expires_at: float = 0.0
     # The bearer token itself, for calls made on the caller's behalf. Never log it.
     token: str = field(default="", repr=False)
-
-    @property
-    def user_name(self) -> str:
-        return f"users/{self.user_id}"
 
     @property
     def is_admin(self) -> bool:
@@ -83,6 +78,7 @@ def current_principal() -> Principal:
 
 
 def optional_principal() -> Principal | None:
+    """The authenticated caller, or None on an anonymous call."""
     return _principal.get()
 
 
@@ -117,10 +113,13 @@ class TokenService:
 
     _CACHE_SIZE = 10_000
 
-    def __init__(self, key: SigningKey, issuer: str = "meetmesh") -> None:
+    def __init__(
+        self, key: SigningKey, issuer: str = "meetmesh", service_key: SigningKey | None = None
+    ) -> None:
         self._key = key
         self._issuer = issuer
         self._public = key.public
+        self._service_key = service_key
         self._verified: OrderedDict[str, Principal] = OrderedDict()
 
     def _cached(self, token: str) -> Principal | None:
@@ -143,8 +142,53 @@ class TokenService:
     def key(self) -> SigningKey:
         return self._key
 
-    def _encode(self, claims: dict[str, Any]) -> str:
-        return jwt.encode(claims, self._key.private, algorithm=_ALGORITHM, headers={"kid": self._key.kid})
+    def _encode(self, claims: dict[str, Any], key: SigningKey | None = None) -> str:
+        key = key or self._key
+        return jwt.encode(claims, key.private, algorithm=_ALGORITHM, headers={"kid": key.kid})
+
+    def issue_service(self, service: str, ttl_s: int = 300) -> tuple[str, float]:
+        """A service token for ``service`` (only processes holding the service key can do this)."""
+        if self._service_key is None:
+            raise Unavailable("this process holds no service key")
+        now = time.time()
+        exp = now + ttl_s
+        claims = {
+            "iss": self._issuer,
+            "aud": INTERNAL_AUDIENCE,
+            "sub": service,
+            "typ": SERVICE,
+            "iat": int(now),
+            "exp": int(exp),
+            "jti": uuid.uuid4().hex,
+        }
+        return self._encode(claims, self._service_key), float(int(exp))
+
+    def is_service_token(self, token: str) -> bool:
+        """Whether ``token`` claims to be signed by the service key (verify it before trusting)."""
+        if self._service_key is None:
+            return False
+        try:
+            return bool(jwt.get_unverified_header(token).get("kid") == self._service_key.kid)
+        except jwt.PyJWTError:
+            return False
+
+    def verify_service(self, token: str) -> Principal:
+        cached = self._cached(token)
+        if cached is not None and cached.token_type == SERVICE:
+            return cached
+        if self._service_key is None:
+            raise Unauthenticated("the token is invalid", reason="INVALID_TOKEN")
+        claims = self._decode(token, audience=INTERNAL_AUDIENCE, key=self._service_key)
+        if claims.get("typ") != SERVICE:
+            raise Unauthenticated("not a service token", reason="INVALID_TOKEN")
+        principal = Principal(
+            user_id="",
+            role="service",
+            token_type=SERVICE,
+            service=str(claims["sub"]),
+            expires_at=float(claims["exp"]),
+        )
+        return self._remember(token, principal)
 
     def issue_access(self, *, user_id: str, role: str, session_id: str, ttl_s: int) -> tuple[str, float]:
         now = time.time()
@@ -190,11 +234,11 @@ class TokenService:
         }
         return self._encode(claims), float(int(exp))
 
-    def _decode(self, token: str, *, audience: str | None) -> dict[str, Any]:
+    def _decode(self, token: str, *, audience: str | None, key: SigningKey | None = None) -> dict[str, Any]:
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,
-                self._public,
+                key.public if key is not None else self._public,
                 algorithms=[_ALGORITHM],
                 issuer=self._issuer,
                 audience=audience,

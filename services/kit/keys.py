@@ -1,7 +1,9 @@
-"""The platform's JWT signing key (ES256) and its JWKS.
+"""The platform's JWT signing keys (ES256) and the JWKS.
 
-The key is a PEM file under ``keys_dir``; it is created on first use with mode 0600 and never
-committed. The JWKS (public part only) is served by the user service for Envoy's ``jwt_authn``.
+Keys are PEM files under ``keys_dir``, created on first use with mode 0600 and never committed:
+``jwt-es256.pem`` signs users' access and join tokens (its public half is the JWKS the user service
+serves for the edge and Envoy's ``jwt_authn``); ``service-es256.pem`` signs service tokens and is
+never published (docs/adr/0005-service-identity.md).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 KEY_FILE = "jwt-es256.pem"
+SERVICE_KEY_FILE = "service-es256.pem"
 
 
 def _b64(data: bytes) -> str:
@@ -61,9 +64,15 @@ def _kid(private: ec.EllipticCurvePrivateKey) -> str:
     return hashlib.sha256(der).hexdigest()[:16]
 
 
-def load_or_create(keys_dir: Path) -> SigningKey:
-    """Load the signing key from ``keys_dir``, creating it (atomically, 0600) if absent."""
-    path = Path(keys_dir) / KEY_FILE
+def generate() -> SigningKey:
+    """A new key held only in memory (benchmarks and tests that need no files)."""
+    private = ec.generate_private_key(ec.SECP256R1())
+    return SigningKey(private=private, kid=_kid(private))
+
+
+def load_or_create(keys_dir: Path, file_name: str = KEY_FILE) -> SigningKey:
+    """Load a signing key from ``keys_dir``, creating it (atomically, 0600) if absent."""
+    path = Path(keys_dir) / file_name
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         private = ec.generate_private_key(ec.SECP256R1())

@@ -1,8 +1,10 @@
 """Structured JSON logs that keep personal data out.
 
-Services log events and ids, never names, emails, transcripts or tokens. As a second line of
-defence, ``RedactingFilter`` masks anything that looks like an email address or a JWT before a
-record is written, including in ``extra`` fields.
+Services log events and ids, never names, emails, transcripts or tokens. Protobuf messages may be
+logged (as arguments or ``extra`` values): they are written field by field, and a field the
+contract marks ``(meetmesh.options.v1.sensitivity)`` personal or secret shows only "[personal]" or
+"[secret]" (``policy.redacted``). As a safety net for free text, ``RedactingFilter`` also masks
+anything that looks like an email address or a JWT, including in ``extra`` fields.
 """
 
 from __future__ import annotations
@@ -13,6 +15,10 @@ import re
 import sys
 import time
 from typing import Any
+
+from google.protobuf.message import Message
+
+from .policy import redacted
 
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]+")
@@ -27,13 +33,26 @@ def redact(text: str) -> str:
     return _EMAIL.sub("[email]", text)
 
 
+def _safe(value: Any) -> Any:
+    """A log value with sensitive content masked: messages by the contract, text by pattern."""
+    if isinstance(value, Message):
+        return redact(json.dumps(redacted(value), default=str))
+    if isinstance(value, str):
+        return redact(value)
+    return value
+
+
 class RedactingFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(_safe(a) for a in record.args)
+        elif isinstance(record.args, dict):
+            record.args = {k: _safe(v) for k, v in record.args.items()}
         record.msg = redact(record.getMessage())
         record.args = None
         for key, value in list(record.__dict__.items()):
-            if key not in _STANDARD and isinstance(value, str):
-                setattr(record, key, redact(value))
+            if key not in _STANDARD:
+                setattr(record, key, _safe(value))
         return True
 
 
@@ -48,7 +67,10 @@ class JsonFormatter(logging.Formatter):
         }
         for key, value in record.__dict__.items():
             if key not in _STANDARD and not key.startswith("_"):
-                entry[key] = value if isinstance(value, int | float | bool | type(None)) else str(value)
+                if isinstance(value, Message):
+                    entry[key] = redacted(value)
+                else:
+                    entry[key] = value if isinstance(value, int | float | bool | type(None)) else str(value)
         if record.exc_info:
             entry["exc"] = redact(self.formatException(record.exc_info))
         return json.dumps(entry)

@@ -13,10 +13,11 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from .auth import TokenService
+from .clients import ServiceIdentity
 from .config import PlatformSettings
 from .db import Database
 from .joins import JoinSessions
-from .keys import load_or_create
+from .keys import SERVICE_KEY_FILE, load_or_create
 from .objects import ObjectStore, object_store
 from .redis import create_redis
 from .revocation import Revocations
@@ -37,8 +38,17 @@ class Runtime:
     @property
     def tokens(self) -> TokenService:
         if self._tokens is None:
-            self._tokens = TokenService(load_or_create(self.settings.keys_dir), self.settings.issuer)
+            keys_dir = self.settings.keys_dir
+            self._tokens = TokenService(
+                load_or_create(keys_dir),
+                self.settings.issuer,
+                service_key=load_or_create(keys_dir, SERVICE_KEY_FILE),
+            )
         return self._tokens
+
+    def identity(self, service: str) -> ServiceIdentity:
+        """The credential ``service`` presents on other services' internal methods."""
+        return ServiceIdentity(self.tokens, service)
 
     @property
     def redis(self) -> aioredis.Redis:

@@ -2,8 +2,10 @@
 metrics attached once, plus an HTTP side port for ``/metrics``, ``/healthz`` and service routes.
 
 Cross-cutting concerns attach through grpclib's events: ``RecvRequest`` swaps the method function
-for a wrapper that authenticates the caller, records metrics and maps errors; ``RecvMessage``
-validates every request message with protovalidate. Handlers only do their own work.
+for a wrapper that admits the caller by the method's ``(meetmesh.options.v1.access)`` option (see
+``policy.py``), records metrics and maps errors; ``RecvMessage`` validates every request message
+with protovalidate (and logs it, redacted by the fields' sensitivity, at DEBUG). Handlers only do
+their own work.
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ import logging
 import signal
 import socket
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import uvicorn
@@ -36,11 +38,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from . import context as ctx
-from .auth import AuthMode, Principal, TokenService, bearer_token, reset_principal, set_principal
+from . import policy as pol
+from .auth import Principal, TokenService, bearer_token, reset_principal, set_principal
 from .errors import (
     Internal,
     InvalidArgument,
     MeetmeshError,
+    PermissionDenied,
     ResourceExhausted,
     Unauthenticated,
     Unavailable,
@@ -51,12 +55,7 @@ from .metrics import MethodMetrics, ServerMetrics
 from .validation import validate
 
 log = logging.getLogger("meetmesh.kit.server")
-
-_ALWAYS_ANONYMOUS = (
-    "/grpc.health.v1.Health/",
-    "/grpc.reflection.v1.ServerReflection/",
-    "/grpc.reflection.v1alpha.ServerReflection/",
-)
+_requests_log = logging.getLogger("meetmesh.kit.requests")
 # gRPC health re-runs the readiness checks at most this often (watchers see changes this fast).
 _READINESS_TTL_S = 1.0
 _READINESS_TIMEOUT_S = 2.0
@@ -64,6 +63,16 @@ _READINESS_TIMEOUT_S = 2.0
 Hook = Callable[[], Awaitable[None]]
 RevocationCheck = Callable[[Principal], Awaitable[bool]]
 _labels: contextvars.ContextVar[tuple[str, str, str] | None] = contextvars.ContextVar("labels", default=None)
+_policy: contextvars.ContextVar[pol.MethodPolicy | None] = contextvars.ContextVar("policy", default=None)
+
+
+def current_policy() -> pol.MethodPolicy:
+    """The contract's access policy of the RPC being served (e.g. the grant it needs)."""
+    policy = _policy.get()
+    if policy is None:
+        raise Internal("no RPC is being served")
+    return policy
+
 
 _CARDINALITY = {
     Cardinality.UNARY_UNARY: "unary",
@@ -99,10 +108,8 @@ class ServiceSpec:
     """What a service contributes; the host does the rest."""
 
     name: str
+    # Who may call each method comes from the contract (`meetmesh.options.v1.access`), not from here.
     handlers: Sequence[Any]
-    # Auth per full method path ("/meetmesh.user.v1.UserService/Login"); others get default_auth.
-    auth: Mapping[str, AuthMode] = field(default_factory=dict)
-    default_auth: AuthMode = AuthMode.USER
     http_routes: Sequence[BaseRoute] = ()
     on_start: Sequence[Hook] = ()
     on_stop: Sequence[Hook] = ()
@@ -154,6 +161,8 @@ class ServiceHost:
             for h in handlers
             for path, method in h.__mapping__().items()
         }
+        # Read once from the descriptors the handlers' generated modules registered.
+        self.policies = {path: pol.policy_for_path(path) for path in self._cardinality}
         self.server = Server(
             ServerReflection.extend([*handlers, self.health]),
             codec=BoundedProtoCodec(max_message_bytes),
@@ -256,33 +265,53 @@ class ServiceHost:
         return Starlette(routes=routes)
 
     # -- the method wrapper --------------------------------------------------------------------
-    def _auth_mode(self, method: str) -> AuthMode:
-        if method.startswith(_ALWAYS_ANONYMOUS):
-            return AuthMode.NONE
-        return self.spec.auth.get(method, self.spec.default_auth)
+    def _policy(self, method: str) -> pol.MethodPolicy:
+        policy = self.policies.get(method)
+        return policy if policy is not None else pol.policy_for_path(method)
 
-    async def _authenticate(self, mode: AuthMode, metadata: Any) -> Principal | None:
-        if mode is AuthMode.NONE:
-            return None
+    async def _admit(self, policy: pol.MethodPolicy, metadata: Any) -> Principal | None:
+        """The caller, admitted as the method's contract says (raises UNAUTHENTICATED or
+        PERMISSION_DENIED otherwise)."""
+        if policy.caller == pol.UNSPECIFIED:
+            raise PermissionDenied("this method declares no access policy; nobody may call it")
+        if policy.anonymous or (policy.caller == pol.PARTICIPANT and policy.join_token_in_stream):
+            return None  # a join token in the stream is the handler's to check
         token = bearer_token(metadata)
         if token is None:
-            if mode is AuthMode.OPTIONAL:
-                return None
             raise Unauthenticated("this call needs a bearer token", reason="MISSING_CREDENTIALS")
         if self.tokens is None:
             raise Unavailable("token verification is not configured")
-        if mode is AuthMode.JOIN:
-            return self.tokens.verify_join(token)
+        if policy.internal:
+            return self._admit_service(policy, token)
+        if self.tokens.is_service_token(token):
+            self.tokens.verify_service(token)  # a forged one is no credential at all
+            raise PermissionDenied("a service credential is not a user's; this method is for users")
         principal = self.tokens.verify_access(token)
         if self.spec.is_revoked is not None and await self.spec.is_revoked(principal):
             raise Unauthenticated("the session has ended", reason="INVALID_TOKEN")
+        if policy.caller == pol.ADMIN and not principal.is_admin:
+            raise PermissionDenied("this method is for admins")
+        return principal
+
+    def _admit_service(self, policy: pol.MethodPolicy, token: str) -> Principal:
+        assert self.tokens is not None
+        if not self.tokens.is_service_token(token):
+            # A valid user credential is the wrong kind here; anything else is no credential.
+            try:
+                self.tokens.verify_access(token)
+            except Unauthenticated:
+                self.tokens.verify_join(token)
+            raise PermissionDenied("this method is internal: only meetmesh services may call it")
+        principal = self.tokens.verify_service(token)
+        if policy.services and principal.service not in policy.services:
+            raise PermissionDenied(f"the {principal.service} service may not call this method")
         return principal
 
     async def _on_request(self, event: RecvRequest) -> None:
         method_name = event.method_name
         metadata = event.metadata
         original = event.method_func
-        mode = self._auth_mode(method_name)
+        policy = self._policy(method_name)
         service, _, method = method_name[1:].partition("/")
         labels = (self._cardinality.get(method_name, "unary"), service, method)
         peer = event.peer.addr()
@@ -299,10 +328,11 @@ class ServiceHost:
             code = "OK"
             principal_token = None
             _labels.set(labels)
+            _policy.set(policy)
             ctx._deadline.set(deadline)
             ctx._client_address.set(ctx.resolve_client_address(peer_host, forwarded, self.trusted_proxies))
             try:
-                principal = await self._authenticate(mode, metadata)
+                principal = await self._admit(policy, metadata)
                 principal_token = set_principal(principal)
                 await original(stream)
             except MeetmeshError as exc:
@@ -344,6 +374,12 @@ class ServiceHost:
         labels = _labels.get()
         if labels is not None:
             self._children(labels).msg_received.inc()
+        if _requests_log.isEnabledFor(logging.DEBUG):
+            policy = _policy.get()
+            _requests_log.debug(
+                "request message",
+                extra={"method": policy.path if policy else "", "request": event.message},
+            )
         validate(event.message)
 
     async def _on_send(self, event: SendMessage) -> None:

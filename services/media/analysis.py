@@ -22,8 +22,8 @@ from grpclib.client import Stream
 
 from meetmesh.ai.internal.v1 import analysis_stream_grpc
 from meetmesh.ai.internal.v1 import analysis_stream_pb2 as pb
-from meetmesh.media.v1 import media_pb2
-from services.kit import channel
+from meetmesh.media.internal.v1 import media_pb2
+from services.kit import ServiceIdentity, channel
 
 from .aitap import AUDIO_RATE
 
@@ -41,9 +41,15 @@ class AnalysisConsumer:
     """Opens one :class:`AnalysisStream` per participant against the ai service at ``target``."""
 
     def __init__(
-        self, target: str, publish_caption: CaptionSink, backoff_s: float = 0.5, max_backoff_s: float = 10.0
+        self,
+        target: str,
+        publish_caption: CaptionSink,
+        backoff_s: float = 0.5,
+        max_backoff_s: float = 10.0,
+        identity: ServiceIdentity | None = None,
     ) -> None:
         self.target = target
+        self.identity = identity  # media's credential on the internal Analyze method
         self.publish_caption = publish_caption
         self.backoff_s = backoff_s
         self.max_backoff_s = max_backoff_s
@@ -105,7 +111,7 @@ class AnalysisStream:
             encoding=pb.AUDIO_ENCODING_LINEAR16,
             captions=True,
         )
-        async with channel(self._consumer.target) as ch:
+        async with channel(self._consumer.target, self._consumer.identity) as ch:
             stub = analysis_stream_grpc.AnalysisStreamServiceStub(ch)
             async with stub.Analyze.open() as stream:
                 await stream.send_message(pb.AnalyzeRequest(config=config))

@@ -6,7 +6,7 @@ import asyncio
 
 from aiortc import RTCConfiguration
 
-from services.kit import AuthMode, Runtime, ServiceSpec
+from services.kit import Runtime, ServiceSpec
 from services.kit.turn import turn_credentials
 
 from . import network
@@ -42,11 +42,12 @@ def build(
     network.use_host_addresses(settings.ice_host_addresses)
     sfu = Sfu(lambda participant: ice_configuration(settings, participant))
     registry = settings.recording_registry_target or runtime.settings.meeting.address
+    identity = runtime.identity("media")
     recordings = RecordingStore(runtime.objects, settings.spool_dir, settings.spool_retry_s)
-    service = MediaService(sfu, recordings, registry, ai_consumer, settings.ai_video_interval_s)
+    service = MediaService(sfu, recordings, registry, ai_consumer, settings.ai_video_interval_s, identity)
     if ai_consumer is None:
         ai_target = settings.ai_target or runtime.settings.ai.address
-        service.ai_consumer = AnalysisConsumer(ai_target, service.publish_caption)
+        service.ai_consumer = AnalysisConsumer(ai_target, service.publish_caption, identity=identity)
 
     async def install_port_range() -> None:
         if settings.port_range:
@@ -55,8 +56,7 @@ def build(
     spec = ServiceSpec(
         name="media",
         handlers=[service],
-        # Internal: reachable only from signaling on the service network.
-        default_auth=AuthMode.NONE,
+        # Every method is internal (the contract says signaling only): callers need a service token.
         on_start=[install_port_range, recordings.start],
         on_stop=[service.close, recordings.stop],
     )

@@ -1,4 +1,4 @@
-"""The MediaService RPCs (internal: signaling is the only caller)."""
+"""The MediaService RPCs (internal: signaling is the only caller, proven by its service token)."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ from google.protobuf import timestamp_pb2
 from grpclib.exceptions import GRPCError
 from grpclib.server import Stream
 
-from meetmesh.media.v1 import media_grpc, media_pb2
+from meetmesh.media.internal.v1 import media_grpc, media_pb2
 from meetmesh.meeting.internal.v1 import recordings_grpc, recordings_pb2, settings_grpc, settings_pb2
 from meetmesh.meeting.v1 import meeting_pb2
-from services.kit import FailedPrecondition, channel
+from services.kit import FailedPrecondition, ServiceIdentity, channel
 
 from .aitap import AiTap, TapConsumer
 from .recording import MEDIA_TYPE, Recorder
@@ -43,10 +43,13 @@ class MediaService(media_grpc.MediaServiceBase):
         registry_target: str,
         ai_consumer: TapConsumer | None = None,
         ai_video_interval_s: float = 1.0,
+        identity: ServiceIdentity | None = None,
     ) -> None:
         self.sfu = sfu
         self.store = store
         self.registry_target = registry_target
+        # Media's credential on the meeting service's internal methods.
+        self.identity = identity
         self.ai_consumer = ai_consumer
         self.ai_video_interval_s = ai_video_interval_s
         self.recorders: dict[str, Recorder] = {}
@@ -147,7 +150,7 @@ class MediaService(media_grpc.MediaServiceBase):
             start_time=_timestamp(recorder.started_wall),
             end_time=_timestamp(recorder.started_wall + recorder.duration_s),
         )
-        async with channel(self.registry_target) as ch:
+        async with channel(self.registry_target, self.identity) as ch:
             registry = recordings_grpc.RecordingRegistryServiceStub(ch)
             response = await registry.CreateRecording(
                 recordings_pb2.CreateRecordingRequest(parent=f"meetings/{meeting}", recording=recording),
@@ -208,7 +211,7 @@ class MediaService(media_grpc.MediaServiceBase):
                 self.ai_off.add(meeting)
 
     async def _ai_enabled(self, meeting: str) -> bool:
-        async with channel(self.registry_target) as ch:
+        async with channel(self.registry_target, self.identity) as ch:
             response = await settings_grpc.MeetingSettingsServiceStub(ch).GetMeetingSettings(
                 settings_pb2.GetMeetingSettingsRequest(name=f"meetings/{meeting}"), timeout=5
             )

@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from meetmesh.meeting.events.v1.events_pb2 import MeetingEvent
+from services.kit import events
 from services.kit.logs import get_logger
 
 from .models import MeetingRow, ParticipantRow
@@ -118,11 +119,10 @@ class MeetingCache:
                     message = await pubsub.get_message(timeout=1.0)
                     if message is None:
                         continue
-                    try:
-                        meeting_id = json.loads(message["data"])["meeting"]
-                    except (ValueError, KeyError, TypeError):
+                    event = events.decode(MeetingEvent, message["data"])
+                    if event is None or not event.meeting:
                         continue
-                    self.invalidate(str(meeting_id))
+                    self.invalidate(event.meeting)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

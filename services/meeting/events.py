@@ -1,24 +1,20 @@
-"""Meeting events on Redis pub/sub, for signaling (kicks, ends, role changes) and for joiners
-waiting in the lobby.
+"""Meeting events on Redis pub/sub, for signaling (kicks, ends, role changes), for every meeting
+instance's cache and for joiners waiting in the lobby.
 
-Channel: ``<prefix>:meeting:events:<meeting id>``; each message is JSON
-``{"type": ..., "meeting": "<id>", "participant": "<id>", "user": "<id>", "role": ...}`` where
-type is one of ``participant_waiting``, ``participant_admitted``, ``participant_denied``,
-``participant_removed``, ``participant_left``, ``role_changed``, ``meeting_updated``,
-``meeting_ended``. Delivery is at most once: listeners that must not miss a change re-read the
-store (the lobby wait does).
+Each message is one binary ``meetmesh.meeting.events.v1.MeetingEvent`` on the channel its
+contract option names (``{prefix}:meeting:events:{meeting}``); ``services/kit/events.py`` encodes,
+decodes and derives channels. Delivery is at most once: listeners that must not miss a change
+re-read the store (the lobby wait does).
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import redis.asyncio as aioredis
 
-
-def channel(prefix: str, meeting_id: str) -> str:
-    return f"{prefix}:meeting:events:{meeting_id}"
+from meetmesh.meeting.events.v1 import events_pb2
+from services.kit import events
 
 
 class MeetingEvents:
@@ -26,12 +22,13 @@ class MeetingEvents:
         self._redis = redis
         self._prefix = prefix
 
-    def channel(self, meeting_id: str) -> str:
-        return channel(self._prefix, meeting_id)
+    @property
+    def pattern(self) -> str:
+        """Every meeting's channel, for PSUBSCRIBE."""
+        return events.channel_pattern(events_pb2.MeetingEvent, self._prefix)
 
-    async def publish(self, meeting_id: str, type_: str, **fields: Any) -> None:
-        payload = json.dumps({"type": type_, "meeting": meeting_id, **fields})
-        await self._redis.publish(self.channel(meeting_id), payload)
+    async def publish(self, event: events_pb2.MeetingEvent) -> None:
+        await self._redis.publish(events.channel_of(event, self._prefix), events.encode(event))
 
     def subscribe(self) -> Any:
         return self._redis.pubsub(ignore_subscribe_messages=True)

@@ -4,20 +4,22 @@ from __future__ import annotations
 
 from grpclib.server import Stream
 
+from meetmesh.meeting.events.v1 import events_pb2
 from meetmesh.meeting.internal.v1 import recordings_grpc, recordings_pb2
+from services.kit import InvalidArgument
+from services.kit.events import meeting_event
+from services.kit.objects import check_key
 from services.kit.timestamps import from_timestamp
-from services.kit.validation import require
 
+from .events import MeetingEvents
 from .service import recording_message
 from .store import MeetingStore
 
-# The method path the service spec leaves to internal callers (no user token).
-CREATE_RECORDING = "/meetmesh.meeting.internal.v1.RecordingRegistryService/CreateRecording"
-
 
 class RecordingRegistry(recordings_grpc.RecordingRegistryServiceBase):
-    def __init__(self, store: MeetingStore) -> None:
+    def __init__(self, store: MeetingStore, events: MeetingEvents) -> None:
         self.store = store
+        self.events = events
 
     async def CreateRecording(
         self, stream: Stream[recordings_pb2.CreateRecordingRequest, recordings_pb2.CreateRecordingResponse]
@@ -25,9 +27,14 @@ class RecordingRegistry(recordings_grpc.RecordingRegistryServiceBase):
         request = await stream.recv_message()
         assert request is not None
         recording = request.recording
-        require("recording.object_key", bool(recording.object_key))
+        meeting_id = request.parent.split("/")[1]
+        # protovalidate has checked the key's shape; it must be a safe key under this meeting's folder.
+        folder = f"meetings/{meeting_id}/recordings/"
+        check_key(recording.object_key, "recording.object_key")
+        if not recording.object_key.startswith(folder):
+            raise InvalidArgument([("recording.object_key", f"must be under {folder}")])
         row = await self.store.add_recording(
-            request.parent.split("/")[1],
+            meeting_id,
             {
                 "object_key": recording.object_key,
                 "media_type": recording.media_type,
@@ -39,4 +46,7 @@ class RecordingRegistry(recordings_grpc.RecordingRegistryServiceBase):
                 "end_time": from_timestamp(recording.end_time) if recording.HasField("end_time") else None,
             },
         )
-        await stream.send_message(recordings_pb2.CreateRecordingResponse(recording=recording_message(row)))
+        registered = recording_message(row)
+        ready = events_pb2.RecordingReady(recording=registered.name)
+        await self.events.publish(meeting_event(meeting_id, recording_ready=ready))
+        await stream.send_message(recordings_pb2.CreateRecordingResponse(recording=registered))

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from services.kit import AuthMode, FailureThrottle, Runtime, ServiceSpec
+from services.kit import FailureThrottle, Runtime, ServiceSpec
 
 from .cache import MeetingCache
 from .config import MeetingSettings
 from .directory import UserDirectory
 from .events import MeetingEvents
-from .recordings import CREATE_RECORDING, RecordingRegistry
+from .recordings import RecordingRegistry
 from .service import MeetingService
-from .settings_lookup import GET_MEETING_SETTINGS, MeetingSettingsLookup
+from .settings_lookup import MeetingSettingsLookup
 from .store import MeetingStore
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -48,7 +48,7 @@ async def create(runtime: Runtime) -> ServiceSpec:
     )
 
     async def start_cache() -> None:
-        cache.start(events.subscribe, events.channel("*"))
+        cache.start(events.subscribe, events.pattern)
 
     async def stop_background() -> None:
         await cache.stop()
@@ -57,9 +57,7 @@ async def create(runtime: Runtime) -> ServiceSpec:
 
     return ServiceSpec(
         name="meeting",
-        handlers=[service, RecordingRegistry(store), MeetingSettingsLookup(store)],
-        # Internal (media registers recordings and reads settings); the edge never routes this package.
-        auth={CREATE_RECORDING: AuthMode.NONE, GET_MEETING_SETTINGS: AuthMode.NONE},
+        handlers=[service, RecordingRegistry(store, events), MeetingSettingsLookup(store)],
         readiness=[db.ping],
         on_start=[start_cache],
         on_stop=[stop_background],

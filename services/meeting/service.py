@@ -6,6 +6,9 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
+from google.protobuf.message import Message
+
+from meetmesh.meeting.events.v1 import events_pb2 as ev
 from meetmesh.meeting.v1 import meeting_grpc, meeting_pb2
 from services.kit import (
     FailedPrecondition,
@@ -16,9 +19,11 @@ from services.kit import (
     PermissionDenied,
     Principal,
     TokenService,
+    current_policy,
     current_principal,
     downstream_timeout,
 )
+from services.kit.events import meeting_event
 from services.kit.handlers import unary
 from services.kit.logs import get_logger
 from services.kit.masks import mask_paths
@@ -190,14 +195,17 @@ class MeetingService(AttachmentMethods, meeting_grpc.MeetingServiceBase):
             return Access(meeting, None, frozenset())
         raise NotFound(f"meetings/{meeting_id} does not exist")
 
-    async def _changed(self, meeting_id: str, kind: str, **fields: Any) -> None:
-        """After a committed change: drop our cached copy at once, then tell every instance."""
+    async def _changed(self, meeting_id: str, **event: Message) -> None:
+        """After a committed change: drop our cached copy at once, then tell every instance
+        (``event``: one field of ``MeetingEvent``'s oneof, e.g. ``meeting_ended=MeetingEnded()``)."""
         self.cache.invalidate(meeting_id)
-        await self.events.publish(meeting_id, kind, **fields)
+        await self.events.publish(meeting_event(meeting_id, **event))
 
     @staticmethod
-    def _require(access: Access, grant: str) -> None:
-        if grant not in access.grants:
+    def _require(access: Access) -> None:
+        """The caller must hold the grant the method's contract names (`access.grant`)."""
+        grant = current_policy().grant
+        if grant and grant not in access.grants:
             raise PermissionDenied(f"this needs the {grant!r} grant in the meeting")
 
     def _meeting_values(self, meeting: meeting_pb2.Meeting, paths: set[str]) -> dict[str, Any]:
@@ -279,7 +287,7 @@ class MeetingService(AttachmentMethods, meeting_grpc.MeetingServiceBase):
         if not meeting_id:
             raise InvalidArgument([("meeting.name", "must be meetings/{meeting}")])
         access = await self._access(meeting_id, current_principal())
-        self._require(access, "moderate")
+        self._require(access)
         paths = mask_paths(request.update_mask, _UPDATABLE, empty_means_all=False)
         values = self._meeting_values(request.meeting, paths)
         self._check_schedule(
@@ -290,17 +298,17 @@ class MeetingService(AttachmentMethods, meeting_grpc.MeetingServiceBase):
             passcode = request.meeting.passcode
             values["passcode_hash"] = await self.passcodes.hash(passcode) if passcode else None
         row = await self.store.update_meeting(meeting_id, values)
-        await self._changed(meeting_id, "meeting_updated")
+        await self._changed(meeting_id, meeting_updated=ev.MeetingUpdated())
         return meeting_pb2.UpdateMeetingResponse(meeting=meeting_message(row))
 
     @unary
     async def EndMeeting(self, request: meeting_pb2.EndMeetingRequest) -> meeting_pb2.EndMeetingResponse:
         meeting_id = _meeting_id(request.name)
         access = await self._access(meeting_id, current_principal())
-        self._require(access, "moderate")
+        self._require(access)
         row = await self.store.end_meeting(meeting_id)
         await self.joins.end_meeting(meeting_id)  # every join token of the meeting dies now
-        await self._changed(meeting_id, "meeting_ended")
+        await self._changed(meeting_id, meeting_ended=ev.MeetingEnded())
         # Attachments go with the meeting: forgotten now, their files removed (retried if S3 is down).
         await self.store.delete_attachments(meeting_id)
         await self.cleanup.remove(meeting_id)
@@ -360,7 +368,8 @@ class MeetingService(AttachmentMethods, meeting_grpc.MeetingServiceBase):
         )
         if changed:
             kind = "participant_waiting" if participant.state == WAITING else "participant_admitted"
-            await self._changed(meeting_id, kind, participant=participant.id, user=caller.user_id)
+            change = ev.ParticipantChange(participant=participant.id, user=caller.user_id)
+            await self._changed(meeting_id, **{kind: change})
         if participant.state == WAITING and request.wait_for_admission:
             await self._wait_for_admission(meeting_id, participant.id)
             refreshed = await self.store.participant(meeting_id, participant.id)
@@ -424,7 +433,9 @@ class MeetingService(AttachmentMethods, meeting_grpc.MeetingServiceBase):
             meeting_id, access.participant.id, allowed_from=(ADMITTED, WAITING), to=LEFT
         )
         await self._ended_presence(meeting_id, row.id)
-        await self._changed(meeting_id, "participant_left", participant=row.id, user=row.user_id)
+        await self._changed(
+            meeting_id, participant_left=ev.ParticipantChange(participant=row.id, user=row.user_id)
+        )
         return meeting_pb2.LeaveMeetingResponse(participant=participant_message(row, access.meeting))
 
     # -- participants ----------------------------------------------------------------------------
@@ -459,7 +470,7 @@ class MeetingService(AttachmentMethods, meeting_grpc.MeetingServiceBase):
     async def _moderate(self, name: str) -> tuple[Access, str, str]:
         meeting_id, participant_id = _participant_ids(name)
         access = await self._access(meeting_id, current_principal())
-        self._require(access, "moderate")
+        self._require(access)
         return access, meeting_id, participant_id
 
     async def _decide(self, name: str, to: str, event: str) -> meeting_pb2.Participant:
@@ -468,7 +479,7 @@ class MeetingService(AttachmentMethods, meeting_grpc.MeetingServiceBase):
         row = await self.store.transition(meeting_id, participant_id, allowed_from=(WAITING,), to=to)
         if to != ADMITTED:
             await self._ended_presence(meeting_id, row.id)
-        await self._changed(meeting_id, event, participant=row.id, user=row.user_id)
+        await self._changed(meeting_id, **{event: ev.ParticipantChange(participant=row.id, user=row.user_id)})
         return participant_message(row, access.meeting)
 
     @unary
@@ -511,9 +522,10 @@ class MeetingService(AttachmentMethods, meeting_grpc.MeetingServiceBase):
             raise PermissionDenied("only the host makes or unmakes co-hosts")
         row = await self.store.set_role(meeting_id, participant_id, new_role)
         grants = sorted(g.effective(new_role, g.parse_overrides(access.meeting.role_grants)))
-        await self._changed(
-            meeting_id, "role_changed", participant=row.id, user=row.user_id, role=new_role, grants=grants
+        changed = ev.RoleChanged(
+            participant=row.id, user=row.user_id, role=g.ROLE_TO_PROTO[new_role], grants=grants
         )
+        await self._changed(meeting_id, role_changed=changed)
         return meeting_pb2.UpdateParticipantResponse(participant=participant_message(row, access.meeting))
 
     @unary
@@ -530,7 +542,9 @@ class MeetingService(AttachmentMethods, meeting_grpc.MeetingServiceBase):
             meeting_id, participant_id, allowed_from=(WAITING, ADMITTED, LEFT), to=REMOVED
         )
         await self._ended_presence(meeting_id, row.id)
-        await self._changed(meeting_id, "participant_removed", participant=row.id, user=row.user_id)
+        await self._changed(
+            meeting_id, participant_removed=ev.ParticipantChange(participant=row.id, user=row.user_id)
+        )
         log.info("participant removed", extra={"meeting": meeting_id, "participant": row.id})
         return meeting_pb2.RemoveParticipantResponse(participant=participant_message(row, access.meeting))
 
@@ -541,7 +555,7 @@ class MeetingService(AttachmentMethods, meeting_grpc.MeetingServiceBase):
     ) -> meeting_pb2.CreateInvitationResponse:
         meeting_id = _meeting_id(request.parent)
         access = await self._access(meeting_id, current_principal())
-        self._require(access, "moderate")
+        self._require(access)
         email = request.invitation.email.strip().lower()
         if not email:
             raise InvalidArgument([("invitation.email", "is required")])
@@ -556,7 +570,7 @@ class MeetingService(AttachmentMethods, meeting_grpc.MeetingServiceBase):
     ) -> meeting_pb2.ListInvitationsResponse:
         meeting_id = _meeting_id(request.parent)
         access = await self._access(meeting_id, current_principal())
-        self._require(access, "moderate")
+        self._require(access)
         size = page_size(request.page_size)
         params = {"m": "ListInvitations", "p": request.parent}
         rows = await self.store.invitations(meeting_id, decode_keyset(request.page_token, params), size + 1)

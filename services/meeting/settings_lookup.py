@@ -10,9 +10,6 @@ from services.kit import NotFound
 
 from .store import MeetingStore
 
-# The method path the service spec leaves to internal callers (no user token).
-GET_MEETING_SETTINGS = "/meetmesh.meeting.internal.v1.MeetingSettingsService/GetMeetingSettings"
-
 
 class MeetingSettingsLookup(settings_grpc.MeetingSettingsServiceBase):
     def __init__(self, store: MeetingStore) -> None:

@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-from typing import Any
 
 import redis.asyncio as aioredis
 from grpclib.client import Channel
 from grpclib.exceptions import GRPCError
 
-from meetmesh.media.v1 import media_grpc, media_pb2
+from meetmesh.media.internal.v1 import media_grpc, media_pb2
+from meetmesh.meeting.events.v1.events_pb2 import MeetingEvent
+from meetmesh.meeting.v1.meeting_pb2 import Role
 from meetmesh.signaling.v1 import signaling_pb2 as pb
-from services.kit import JoinSessions, TokenBucket, TokenService
+from services.kit import JoinSessions, TokenBucket, TokenService, events
 from services.kit.turn import turn_credentials
 
 from .config import SignalingSettings
@@ -28,9 +28,6 @@ from .session import Session
 
 log = logging.getLogger("meetmesh.signaling.hub")
 
-# Published by the meeting service (services/meeting/events.py) on <prefix>:meeting:events:<id>:
-# JSON {"type": ..., "meeting": <id>, "participant": <pid>, "role": ..., "grants": [...]}.
-MEETING_EVENTS = ":meeting:events:"
 MAX_SPEAKERS = 3
 
 
@@ -199,7 +196,10 @@ class Hub:
     # -- the bus and meeting events ------------------------------------------------------------
     async def _listen(self) -> None:
         pubsub = self.redis.pubsub()
-        await pubsub.psubscribe(self.store.bus_pattern, f"{self.redis_prefix}{MEETING_EVENTS}*")
+        # The meeting service's events, on the channels their contract names (MeetingEvent).
+        await pubsub.psubscribe(
+            self.store.bus_pattern, events.channel_pattern(MeetingEvent, self.redis_prefix)
+        )
         self._subscribed.set()
         try:
             while True:
@@ -208,8 +208,10 @@ class Hub:
                     continue
                 channel = message["channel"].decode()
                 try:
-                    if MEETING_EVENTS in channel:
-                        await self._meeting_event(channel.rsplit(":", 1)[1], json.loads(message["data"]))
+                    if events.matches(MeetingEvent, self.redis_prefix, channel):
+                        event = events.decode(MeetingEvent, message["data"])
+                        if event is not None:
+                            await self._meeting_event(event)
                     else:
                         self._deliver(BusMessage.decode(self.store.meeting_of(channel), message["data"]))
                 except Exception:
@@ -236,16 +238,20 @@ class Hub:
                 continue
             session.send(message.event)
 
-    async def _meeting_event(self, meeting: str, event: dict[str, Any]) -> None:
-        kind = event.get("type")
-        pid = str(event.get("participant", ""))
-        if kind == "participant_removed" and pid:
+    async def _meeting_event(self, event: MeetingEvent) -> None:
+        meeting, kind = event.meeting, event.WhichOneof("event")
+        if kind == "participant_removed" and event.participant_removed.participant:
+            pid = event.participant_removed.participant
             await self.store.revoke(meeting, pid)
             session = self.sessions.get((meeting, pid))
             if session is not None:
                 session.close("removed")
             await self.remove_participant(meeting, pid)
-        elif kind in ("participant_left", "participant_denied") and pid:
+        elif kind in ("participant_left", "participant_denied"):
+            change = event.participant_left if kind == "participant_left" else event.participant_denied
+            pid = change.participant
+            if not pid:
+                return
             # The meeting ended this presence (its join token is dead already): close the
             # session and the peer connection, unless the participant has joined again since.
             session = self.sessions.get((meeting, pid))
@@ -263,18 +269,19 @@ class Hub:
                 await self.media.StopRecording(media_pb2.StopRecordingRequest(meeting=meeting), timeout=120)
             for participant in await self.store.participants(meeting):
                 await self.remove_participant(meeting, participant.id)
-        elif kind == "role_changed" and pid:
-            session = self.sessions.get((meeting, pid))
-            changed = await self.store.participant(meeting, pid)
+        elif kind == "role_changed" and event.role_changed.participant:
+            changed_role = event.role_changed
+            session = self.sessions.get((meeting, changed_role.participant))
+            changed = await self.store.participant(meeting, changed_role.participant)
             if session is None or changed is None:
                 return
             participant = changed
-            if "grants" in event:
-                session.grants = frozenset(str(g) for g in event["grants"])
-                participant.ClearField("grants")
-                participant.grants.extend(sorted(session.grants))
-            if "role" in event:
-                participant.role = str(event["role"])
+            session.grants = frozenset(changed_role.grants)
+            participant.ClearField("grants")
+            participant.grants.extend(sorted(session.grants))
+            # Signaling's participants carry the role as the meeting's enum name, lower case, without
+            # its prefix ("co_host").
+            participant.role = Role.Name(changed_role.role).removeprefix("ROLE_").lower()
             await self.store.put_participant(meeting, participant)
             update = pb.ParticipantUpdate(change=pb.ParticipantUpdate.CHANGE_UPDATED, participant=participant)
             await self.broadcast(meeting, pb.SignalResponse(participant_update=update))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.kit import AuthMode, Runtime, ServiceSpec, channel
+from services.kit import Runtime, ServiceSpec, channel
 
 from .config import SignalingSettings
 from .hub import Hub
@@ -18,13 +18,13 @@ async def create(runtime: Runtime) -> ServiceSpec:
 def build(runtime: Runtime, settings: SignalingSettings | None = None) -> tuple[ServiceSpec, Hub]:
     """The spec and the hub (tests reach into it)."""
     settings = settings or SignalingSettings()
-    media = channel(settings.media_target or runtime.settings.media.address)
+    media = channel(settings.media_target or runtime.settings.media.address, runtime.identity("signaling"))
     hub = Hub(settings, runtime.tokens, runtime.redis, runtime.settings.redis_prefix, media, runtime.joins)
     spec = ServiceSpec(
         name="signaling",
         handlers=[SignalingService(hub)],
-        # The join token comes inside the stream (browsers cannot set headers on WebSockets).
-        default_auth=AuthMode.NONE,
+        # Connect's join token comes inside the stream (the contract says so: browsers cannot set
+        # headers on WebSockets); the session checks it.
         http_routes=[rtc_route(hub)],
         on_start=[hub.start],
         on_drain=[hub.drain],

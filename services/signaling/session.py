@@ -21,7 +21,7 @@ from google.protobuf import timestamp_pb2
 from grpclib.exceptions import GRPCError, StreamTerminatedError
 from starlette.websockets import WebSocketDisconnect
 
-from meetmesh.media.v1 import media_pb2
+from meetmesh.media.internal.v1 import media_pb2
 from meetmesh.signaling.v1 import signaling_pb2 as pb
 from services.kit import (
     FailedPrecondition,

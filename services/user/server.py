@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from services.kit import AuthMode, FailureThrottle, Runtime, ServiceSpec
+from services.kit import FailureThrottle, Runtime, ServiceSpec
 
 from .config import UserSettings
 from .service import UserService
@@ -16,7 +16,6 @@ from .sessions import RefreshTokens
 from .store import UserStore
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-_ANONYMOUS = ("Register", "Login", "RefreshSession", "Logout")
 
 
 async def create(runtime: Runtime) -> ServiceSpec:
@@ -55,7 +54,6 @@ async def create(runtime: Runtime) -> ServiceSpec:
     return ServiceSpec(
         name="user",
         handlers=[service],
-        auth={f"/meetmesh.user.v1.UserService/{m}": AuthMode.NONE for m in _ANONYMOUS},
         http_routes=[Route("/.well-known/jwks.json", jwks_endpoint)],
         readiness=[db.ping],
         is_revoked=revoked.is_revoked,

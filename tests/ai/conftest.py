@@ -25,6 +25,7 @@ from services.ai.config import AiServiceOptions, AiSettings
 from services.ai.modelbuild import build
 from services.ai.triton import TritonOptions, command, free_port, server_environment
 from services.kit import Runtime, ServiceHost
+from services.kit import channel as kit_channel
 from tests.conftest import PG_URL, REDIS_URL
 from tests.support import Platform, TestSettings, make_settings
 
@@ -111,6 +112,8 @@ class AiPlatform:
     host: ServiceHost
     runtime: Runtime
     channel: Channel
+    # Calls as the media service makes them (Analyze is internal: it needs a service token).
+    service_channel: Channel
 
     @property
     def analysis(self) -> ai_grpc.AnalysisServiceStub:
@@ -118,7 +121,7 @@ class AiPlatform:
 
     @property
     def streams(self) -> analysis_stream_grpc.AnalysisStreamServiceStub:
-        return analysis_stream_grpc.AnalysisStreamServiceStub(self.channel)
+        return analysis_stream_grpc.AnalysisStreamServiceStub(self.service_channel)
 
     def token(self, role: str = "admin") -> dict[str, str]:
         access, _ = self.runtime.tokens.issue_access(
@@ -160,10 +163,12 @@ async def ai(
     host = ServiceHost(await create(runtime), runtime.tokens, shutdown_grace_s=2.0)
     await host.start()
     channel = Channel("127.0.0.1", host.grpc_port)
+    as_media = kit_channel(f"127.0.0.1:{host.grpc_port}", runtime.identity("media"))
     try:
-        yield AiPlatform(host, runtime, channel)
+        yield AiPlatform(host, runtime, channel, as_media)
     finally:
         channel.close()
+        as_media.close()
         await host.stop()
         for db in list(runtime._databases.values()):
             await db.drop_schema()

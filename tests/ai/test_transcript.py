@@ -18,6 +18,7 @@ from services.ai.audio import StreamResampler
 from services.ai.models import Segment
 from services.ai.segmentation import WINDOW, Segmenter, SpeechEnded, SpeechStarted
 from services.ai.transcript import to_text, to_webvtt
+from services.kit import channel
 from tests.ai.conftest import AiPlatform
 from tests.ai.speech import FLITE_SENTENCES, ROOT, flite
 from tests.ai.test_captions import stream_audio, with_pauses
@@ -29,9 +30,14 @@ async def test_transcript_follows_meeting_visibility_and_exports(meeting_platfor
     stranger = await meeting_platform.client("Stranger")
     meeting = await host.create_meeting(settings={"ai_enabled": True})
     joined = await host.join(meeting.name)
-    ai = AiPlatform(meeting_platform.hosts["ai"], meeting_platform.runtime, meeting_platform.channel("ai"))
+    ai_host = meeting_platform.hosts["ai"]
+    as_media = channel(f"127.0.0.1:{ai_host.grpc_port}", meeting_platform.runtime.identity("media"))
+    ai = AiPlatform(ai_host, meeting_platform.runtime, meeting_platform.channel("ai"), as_media)
     sentences = FLITE_SENTENCES[:2]
-    await stream_audio(ai, with_pauses([flite(s) for s in sentences]), joined.participant.name)
+    try:
+        await stream_audio(ai, with_pauses([flite(s) for s in sentences]), joined.participant.name)
+    finally:
+        as_media.close()
     stub = ai_grpc.AnalysisServiceStub(meeting_platform.channel("ai"))
 
     listed = await stub.ListTranscriptSegments(

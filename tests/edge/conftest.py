@@ -15,13 +15,11 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from services.edge.app import Edge
-from services.edge.config import DEFAULT_ANONYMOUS, EdgeOptions, EdgeSettings, RateLimit
+from services.edge.config import EdgeOptions, EdgeSettings, RateLimit
 from services.kit import Endpoint
 from tests.conftest import PG_URL, REDIS_URL
 from tests.edge.harness import LoopThread, compile_echo, merge_descriptor_sets, start_uvicorn, stop_uvicorn
 from tests.support import Client, Platform, start_platform
-
-ECHO_ANONYMOUS = [f"/meetmesh.edgetest.v1.EchoService/{m}" for m in ("Echo", "GetNote", "Count", "Fail")]
 
 
 @dataclass
@@ -69,7 +67,6 @@ def edge_settings(platform: Platform, descriptor_set: Path, **overrides: Any) ->
         "port": 0,
         "descriptor_set": descriptor_set,
         "jwks_url": f"http://127.0.0.1:{user_http}/.well-known/jwks.json",
-        "anonymous_methods": [*DEFAULT_ANONYMOUS, *ECHO_ANONYMOUS],
         "cors_origins": ["https://app.example"],
         "rate_limit_address": RateLimit(rate=100_000, burst=100_000),
         "rate_limit_token": RateLimit(rate=100_000, burst=100_000),

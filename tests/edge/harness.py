@@ -24,23 +24,25 @@ PROTOS = Path(__file__).parent / "protos"
 T = TypeVar("T")
 
 
-def compile_echo(out: Path) -> Path:
-    """Compiles echo.proto (Python + grpclib stubs) into `out`, returns its descriptor set path."""
+def compile_proto(out: Path, root: Path, proto: str) -> Path:
+    """Compiles `root/proto` (Python + grpclib stubs) into `out`, importable at once; returns its
+    descriptor set (with imports and source info) path."""
     out.mkdir(parents=True, exist_ok=True)
-    descriptor_set = out / "edgetest.binpb"
+    descriptor_set = out / (Path(proto).stem + ".binpb")
     subprocess.run(
         [
             sys.executable,
             "-m",
             "grpc_tools.protoc",
-            f"-I{PROTOS}",
+            f"-I{root}",
+            f"-I{REPO / 'protos'}",
             f"-I{REPO / 'protos_vendor'}",
             f"--python_out={out}",
             f"--grpclib_python_out={out}",
             "--include_imports",
             "--include_source_info",
             f"--descriptor_set_out={descriptor_set}",
-            "meetmesh/edgetest/v1/echo.proto",
+            proto,
         ],
         check=True,
         env={"PATH": str(Path(sys.executable).parent)},
@@ -49,6 +51,11 @@ def compile_echo(out: Path) -> Path:
         sys.path.append(str(out))
     importlib.invalidate_caches()
     return descriptor_set
+
+
+def compile_echo(out: Path) -> Path:
+    """Compiles echo.proto into `out`, returns its descriptor set path."""
+    return compile_proto(out, PROTOS, "meetmesh/edgetest/v1/echo.proto")
 
 
 def merge_descriptor_sets(*paths: Path) -> descriptor_pb2.FileDescriptorSet:

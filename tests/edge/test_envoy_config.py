@@ -17,7 +17,7 @@ import yaml
 from pydantic.warnings import PydanticDeprecatedSince212
 
 from services.edge.catalog import load_catalog, service_key
-from services.edge.config import DEFAULT_ANONYMOUS
+from tests.edge.contract import token_free_methods
 from tools.gen_envoy import MOUNT, build_envoy
 
 REPO = Path(__file__).resolve().parents[2]
@@ -139,8 +139,9 @@ def test_transcoder_names_the_generated_descriptor_set(config: dict[str, Any]) -
 def test_jwt_rules_guard_every_non_anonymous_rpc(config: dict[str, Any]) -> None:
     rules = _filter(config, "envoy.filters.http.jwt_authn")["rules"]
     by_path = {r["match"]["path"]: r for r in rules if "path" in r["match"]}
+    token_free = token_free_methods(DESCRIPTORS)
     for path in load_catalog(DESCRIPTORS).rpcs:
-        assert ("requires" in by_path[path]) == (path not in DEFAULT_ANONYMOUS)
+        assert ("requires" in by_path[path]) == (path not in token_free)
     provider = _filter(config, "envoy.filters.http.jwt_authn")["providers"]["meetmesh"]
     assert provider["remote_jwks"]["http_uri"]["uri"].endswith("/.well-known/jwks.json")
 

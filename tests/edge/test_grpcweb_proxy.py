@@ -147,7 +147,7 @@ async def test_text_mode_accepts_several_padded_chunks(stack: EdgeStack, http: h
     ("path", "code"),
     [
         ("/meetmesh.edgetest.v1.EchoService/Nope", 12),
-        ("/meetmesh.media.v1.MediaControl/Publish", 12),  # internal: never routed
+        ("/meetmesh.media.internal.v1.MediaService/Negotiate", 12),  # internal: never routed
         ("/grpc.health.v1.Health/Check", 12),
         ("/not-a-method", 12),
     ],

@@ -11,7 +11,7 @@ import jsonschema
 import pytest
 
 from services.edge.catalog import load_catalog
-from services.edge.config import DEFAULT_ANONYMOUS
+from tests.edge.contract import token_free_methods
 from tools.gen_openapi import build_openapi
 
 REPO = Path(__file__).resolve().parents[2]
@@ -34,8 +34,15 @@ def test_one_operation_per_binding_with_security(document: dict[str, Any]) -> No
     assert sum(len(item) for item in document["paths"].values()) == sum(
         len(rpc.bindings) for rpc in catalog.rpcs.values()
     )
+    token_free = token_free_methods(DESCRIPTORS)
     for path, op in operations.items():
-        assert ("security" in op) == (path not in DEFAULT_ANONYMOUS), path
+        assert ("security" in op) == (path not in token_free), path
+        assert op["x-meetmesh-access"]["caller"] in ("anonymous", "user", "participant", "admin"), path
+    assert operations["/meetmesh.user.v1.UserService/ListUsers"]["x-meetmesh-access"] == {"caller": "admin"}
+    assert operations["/meetmesh.meeting.v1.MeetingService/AdmitParticipant"]["x-meetmesh-access"] == {
+        "caller": "participant",
+        "grant": "moderate",
+    }
 
 
 def test_resource_names_become_one_parameter_per_wildcard(document: dict[str, Any]) -> None:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import json
 
 import pytest
 from google.protobuf.field_mask_pb2 import FieldMask
 from grpclib.const import Status
 from grpclib.exceptions import GRPCError
 
+from meetmesh.meeting.events.v1 import events_pb2
 from meetmesh.meeting.v1 import meeting_pb2
 from tests.support import Client, Platform, error_info, retry_delay, wait_until
 
@@ -273,6 +273,7 @@ async def test_removal_and_end_are_published_for_signaling(platform: Platform) -
     g = await guest.join(meeting.name)
     pubsub = platform.redis.pubsub(ignore_subscribe_messages=True)
     meeting_id = meeting.name.split("/")[1]
+    # The channel the contract names for MeetingEvent, spelled out: a change to it is a breaking one.
     await pubsub.subscribe(f"{platform.settings.redis_prefix}:meeting:events:{meeting_id}")
     await platform.meetings.RemoveParticipant(
         meeting_pb2.RemoveParticipantRequest(name=g.participant.name), metadata=host.metadata
@@ -280,15 +281,18 @@ async def test_removal_and_end_are_published_for_signaling(platform: Platform) -
     await platform.meetings.EndMeeting(
         meeting_pb2.EndMeetingRequest(name=meeting.name), metadata=host.metadata
     )
-    seen: list[dict[str, str]] = []
+    seen: list[events_pb2.MeetingEvent] = []
     async with asyncio.timeout(10):
         while len(seen) < 2:
             message = await pubsub.get_message(timeout=1.0)
             if message is not None:
-                seen.append(json.loads(message["data"]))
+                seen.append(events_pb2.MeetingEvent.FromString(message["data"]))
     await pubsub.aclose()
-    assert [e["type"] for e in seen] == ["participant_removed", "meeting_ended"]
-    assert seen[0]["participant"] == g.participant.name.split("/")[-1]
+    assert [e.WhichOneof("event") for e in seen] == ["participant_removed", "meeting_ended"]
+    assert {e.meeting for e in seen} == {meeting_id}
+    assert seen[0].participant_removed.participant == g.participant.name.split("/")[-1]
+    assert seen[0].participant_removed.user == guest.user_id
+    assert seen[1].time.seconds > 0
     # An ended meeting cannot be joined or changed.
     with pytest.raises(GRPCError) as err:
         await host.join(meeting.name)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -18,7 +19,8 @@ from services.edge import server as edge_server
 from services.edge.config import EdgeOptions, EdgeSettings
 from services.kit.objects import ObjectStoreSettings
 from services.media.config import MediaSettings
-from tests.rtc_helpers import Rtc, free_port, real_platform, rtc, rtc_platform, start_rtc  # noqa: F401 - the fixtures
+from tests.rtc_helpers import Rtc, free_port, real_platform, rtc, start_rtc  # noqa: F401 - the fixtures
+from tests.support import Platform
 
 ROOT = Path(__file__).resolve().parents[2]
 WEB = ROOT / "clients" / "web"
@@ -69,13 +71,13 @@ class WebPlatform:
 
 
 @asynccontextmanager
-async def serve_web(env: Rtc, web_dist: Path) -> AsyncIterator[WebPlatform]:
+async def serve_web(env: Rtc, web_dist: Path, port: int = 0) -> AsyncIterator[WebPlatform]:
     """The edge serving the client at / with gRPC-web and /rtc in front of the platform."""
     platform = env.platform
     settings = EdgeSettings(
         **platform.settings.model_dump(exclude={"edge_svc"}),
         edge_svc=EdgeOptions(
-            port=free_port(),
+            port=port or free_port(),
             web_root=web_dist,
             jwks_url=f"http://127.0.0.1:{platform.hosts['user'].http_port}/.well-known/jwks.json",
             signaling_ws_url=f"ws://127.0.0.1:{env.signaling_hosts[0].http_port}/rtc",
@@ -89,8 +91,28 @@ async def serve_web(env: Rtc, web_dist: Path) -> AsyncIterator[WebPlatform]:
 
 
 @pytest.fixture
-async def web(rtc: Rtc, web_dist: Path) -> AsyncIterator[WebPlatform]:  # noqa: F811 - fixture
-    async with serve_web(rtc, web_dist) as served:
+def edge_port() -> int:
+    return free_port()
+
+
+@pytest.fixture
+async def rtc_platform(run_id: str, keys_dir: Path, edge_port: int) -> AsyncIterator[Platform]:
+    """The platform of `rtc` (see tests/rtc_helpers.py) with its object folder served by this test's
+    edge, so that signed object URLs (avatar uploads) point at it."""
+    objects = ObjectStoreSettings(
+        local_dir=keys_dir.parent / f"objects-{uuid.uuid4().hex[:6]}",
+        public_url=f"http://127.0.0.1:{edge_port}/objects",
+    )
+    platform = await real_platform(run_id, keys_dir, objects=objects)
+    try:
+        yield platform
+    finally:
+        await platform.close()
+
+
+@pytest.fixture
+async def web(rtc: Rtc, web_dist: Path, edge_port: int) -> AsyncIterator[WebPlatform]:  # noqa: F811 - fixture
+    async with serve_web(rtc, web_dist, edge_port) as served:
         yield served
 
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import re
+import struct
 import uuid
+import zlib
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -65,6 +67,22 @@ class Screens:
         await page.screenshot(path=str(self.folder / f"{name}.png"))
         violations = await axe_violations(page)
         assert not violations, f"{name}: {violations}"
+
+
+def png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
+    """A plain-colour PNG (the user service checks the upload really is an image)."""
+    raw = b"".join(b"\x00" + bytes(rgb) * width for _ in range(height))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IEND", b"")
+    )
 
 
 def is_picture(rgb: list[int] | None) -> bool:
@@ -291,6 +309,18 @@ async def meeting_scenario(
     await host.goto(web.url + "/")
     await expect(host.get_by_test_id("meeting").filter(has_text="Design review")).to_be_visible()
     await screens.check(host, "15-meetings")
+    # An avatar upload: a presigned PUT through the edge, with progress, then CommitAvatar.
+    await host.get_by_role("link", name="Profile").click()
+    await expect(host.get_by_label("Your name")).to_have_value("Ada Host")
+    await host.get_by_label("Upload an avatar (PNG, JPEG or WebP, at most 5 MB)").set_input_files(
+        files=[{"name": "me.png", "mimeType": "image/png", "buffer": png(96, 96, (30, 120, 220))}]
+    )
+    await expect(host.get_by_text("Avatar updated.")).to_be_visible()
+    await until(
+        lambda: host.evaluate("document.querySelector('[data-testid=avatar]')?.naturalWidth > 0"),
+        what="the uploaded avatar shown",
+    )
+    await screens.check(host, "15b-profile")
 
     # Phone width: the meetings list and the pre-join screen still fit.
     phone = await chromium.new_page(viewport={"width": 390, "height": 844})

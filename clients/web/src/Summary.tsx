@@ -5,7 +5,7 @@ import { useEffect, useState } from "react";
 import { analysis, meetings } from "./api";
 import { useI18n } from "./i18n";
 import { downloadText, joinTimeline, recordingUri, scaleBars, seconds, speakingTime } from "./insights";
-import { ErrorBanner, Page } from "./ui";
+import { ErrorBanner, Page, useLoadableUrl } from "./ui";
 
 export function Summary({ id }: { id: string }) {
   const { t } = useI18n();
@@ -50,29 +50,9 @@ export function Summary({ id }: { id: string }) {
         <h2 id="rec-h">{t("after.recordings")}</h2>
         {recordings && !recordings.length && <p className="muted">{t("after.noRecordings")}</p>}
         <ul className="list">
-          {(recordings ?? []).map((r) => {
-            const uri = recordingUri(r);
-            return (
-              <li key={r.name} data-testid="recording-item">
-                {uri ? (
-                  <video controls preload="metadata" src={uri} aria-label={`${t("after.recordings")} ${Math.round(r.durationSeconds)} s`} />
-                ) : (
-                  <p className="muted">{t("after.noLink")}</p>
-                )}
-                <p>
-                  {Math.round(r.durationSeconds)} s · {(Number(r.sizeBytes) / 1e6).toFixed(1)} MB
-                  {uri && (
-                    <>
-                      {" · "}
-                      <a href={uri} download>
-                        {t("after.download")}
-                      </a>
-                    </>
-                  )}
-                </p>
-              </li>
-            );
-          })}
+          {(recordings ?? []).map((r) => (
+            <RecordingItem key={r.name} recording={r} />
+          ))}
         </ul>
       </section>
       <section className="card" aria-labelledby="tr-h">
@@ -145,5 +125,27 @@ export function Summary({ id }: { id: string }) {
         <p className="muted">{t("after.emotionGap")}</p>
       </section>
     </Page>
+  );
+}
+
+function RecordingItem({ recording: r }: { recording: Recording }) {
+  const { t } = useI18n();
+  const uri = useLoadableUrl(recordingUri(r));
+  const label = `${t("after.recordings")} ${Math.round(r.durationSeconds)} s`;
+  return (
+    <li data-testid="recording-item">
+      {uri ? <video controls preload="metadata" src={uri} aria-label={label} /> : <p className="muted">{t("after.noLink")}</p>}
+      <p>
+        {Math.round(r.durationSeconds)} s · {(Number(r.sizeBytes) / 1e6).toFixed(1)} MB
+        {uri && (
+          <>
+            {" · "}
+            <a href={uri} download={`${r.name.split("/").pop()}.webm`}>
+              {t("after.download")}
+            </a>
+          </>
+        )}
+      </p>
+    </li>
   );
 }

@@ -138,3 +138,40 @@ export function rtcUrl(path = "/rtc"): string {
   const proto = location.protocol === "https:" ? "wss:" : "ws:";
   return `${proto}//${location.host}${path}`;
 }
+
+/** Whether a URL is one of the edge's signed object URLs issued to a user: the edge then wants the
+ * user's access token too, which `<img>` and `<video>` cannot send. */
+export function needsToken(uri: string, origin = typeof location === "undefined" ? "" : location.origin): boolean {
+  try {
+    const url = new URL(uri, origin || undefined);
+    return url.origin === origin && url.pathname.startsWith("/objects/") && url.searchParams.has("u");
+  } catch {
+    return false;
+  }
+}
+
+/** A URL an element can load: S3's presigned URLs as they are; the edge's user-bound object URLs
+ * fetched with the access token into a blob URL (revoke it when done). */
+export async function loadableUrl(uri: string): Promise<string> {
+  if (!uri || !needsToken(uri)) return uri;
+  await session.ensureFresh();
+  const reply = await fetch(uri, { headers: { authorization: `Bearer ${session.accessToken}` } });
+  if (!reply.ok) throw new ConnectError(`object fetch failed: ${reply.status}`, reply.status === 404 ? Code.NotFound : Code.PermissionDenied);
+  return URL.createObjectURL(await reply.blob());
+}
+
+/** PUT a file to an upload URL with progress (fraction 0..1); the edge's URLs get the token. */
+export async function putWithProgress(uri: string, file: Blob, contentType: string, onProgress: (f: number) => void): Promise<void> {
+  const token = needsToken(uri) ? (await session.ensureFresh(), session.accessToken) : "";
+  await new Promise<void>((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("PUT", uri);
+    xhr.setRequestHeader("content-type", contentType);
+    if (token) xhr.setRequestHeader("authorization", `Bearer ${token}`);
+    xhr.upload.onprogress = (e) => e.lengthComputable && onProgress(e.loaded / e.total);
+    xhr.onload = () => (xhr.status >= 200 && xhr.status < 300 ? resolve() : reject(new ConnectError(`upload failed: ${xhr.status}`, Code.Unavailable)));
+    xhr.onerror = () => reject(new TypeError("upload failed"));
+    xhr.send(file);
+  });
+  onProgress(1);
+}

@@ -11,7 +11,7 @@ import {
   type SignalResponse,
 } from "@gen/meetmesh/signaling/v1/signaling_pb";
 import { describe, expect, it } from "vitest";
-import { Session } from "./api";
+import { needsToken, Session } from "./api";
 import { decodeErrorInfoReason, errorKey, errorReason, leftKey } from "./errors";
 import { dictionaries, en, initialLang, translate, zh } from "./i18n";
 import { isPast, meetingFromForm } from "./Meetings";
@@ -19,7 +19,7 @@ import { joinTimeline, recordingUri, rememberRecording, scaleBars, speakingTime 
 import { gridShape, initialRoom, reduce, spotlight, tiles } from "./roomState";
 import { match } from "./router";
 import { backoff } from "./rtc";
-import { checkCapacity, checkEmail, checkMeeting, checkPasscode, checkPassword, checkUrl } from "./validation";
+import { checkAvatarFile, checkCapacity, checkEmail, checkMeeting, checkPasscode, checkPassword, checkUrl } from "./validation";
 
 const ev = (message: SignalResponse["message"]): SignalResponse => create(SignalResponseSchema, { message } as never);
 const participant = (id: string, name: string, grants: string[] = []) => ({ id, displayName: name, role: "participant", grants, user: `users/${id}` });
@@ -140,6 +140,16 @@ describe("validation follows the protos", () => {
     expect(checkCapacity("1001")?.key).toBe("val.capacity");
     expect(checkCapacity("1.5")?.key).toBe("val.capacity");
     expect(checkUrl("javascript:alert(1)")?.key).toBe("val.url");
+    expect(checkUrl("http://example.com/a.png")?.key).toBe("val.url");
+    expect(checkUrl("https://user:pw@example.com/a.png")?.key).toBe("val.url");
+    expect(checkUrl("https://example.com/a.png")).toBeUndefined();
+    expect(checkAvatarFile("image/png", 1000)).toBeUndefined();
+    expect(checkAvatarFile("image/gif", 1000)?.key).toBe("profile.badImage");
+    expect(checkAvatarFile("image/webp", 5 * 1024 * 1024 + 1)?.key).toBe("profile.badImage");
+    // The edge's user-bound object URLs need the token; S3's presigned URLs must not get it.
+    expect(needsToken("http://127.0.0.1:8800/objects/avatars/u/a.png?e=1&u=abc&s=x", "http://127.0.0.1:8800")).toBe(true);
+    expect(needsToken("/objects/avatars/u/a.png?e=1&s=x", "http://127.0.0.1:8800")).toBe(false);
+    expect(needsToken("http://s3.example/bucket/a.png?X-Amz-Signature=1&u=abc", "http://127.0.0.1:8800")).toBe(false);
     const problems = checkMeeting({ title: " ", description: "", start: "2030-01-01T10:00", end: "2030-01-01T09:00", passcode: "", capacity: "10" });
     expect(Object.keys(problems).sort()).toEqual(["end", "title"]);
   });

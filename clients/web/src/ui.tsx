@@ -1,5 +1,6 @@
 // Small shared pieces: labelled fields, error banners.
-import { useId, type InputHTMLAttributes, type ReactNode } from "react";
+import { useEffect, useId, useState, type InputHTMLAttributes, type ReactNode } from "react";
+import { loadableUrl } from "./api";
 import { errorKey } from "./errors";
 import { LangContext, useI18n } from "./i18n";
 import type { Problem } from "./validation";
@@ -82,4 +83,26 @@ export function LangButton() {
       )}
     </LangContext.Consumer>
   );
+}
+
+/** `loadableUrl` as a hook: the blob URL is revoked when the source changes or the view goes. */
+export function useLoadableUrl(uri: string): string {
+  const [url, setUrl] = useState("");
+  useEffect(() => {
+    let current = "";
+    let live = true;
+    loadableUrl(uri).then(
+      (u) => {
+        current = u;
+        if (live) setUrl(u);
+        else if (u.startsWith("blob:")) URL.revokeObjectURL(u);
+      },
+      () => live && setUrl(""),
+    );
+    return () => {
+      live = false;
+      if (current.startsWith("blob:")) URL.revokeObjectURL(current);
+    };
+  }, [uri]);
+  return url;
 }

@@ -42,7 +42,7 @@ export function checkUrl(v: string): Problem {
   if (!v) return undefined;
   try {
     const u = new URL(v);
-    if (u.protocol !== "https:" && u.protocol !== "http:") return { key: "val.url" };
+    if (u.protocol !== "https:" || u.username || u.password) return { key: "val.url" }; // the proto: https, no credentials
   } catch {
     return { key: "val.url" };
   }
@@ -74,4 +74,12 @@ export function toLocalInput(d: Date | undefined): string {
   if (!d) return "";
   const pad = (n: number) => String(n).padStart(2, "0");
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+
+const AVATAR_TYPES = ["image/png", "image/jpeg", "image/webp"];
+
+/** CreateAvatarUploadRequest's rules: PNG, JPEG or WebP, 1 byte to 5 MiB. */
+export function checkAvatarFile(type: string, size: number): Problem {
+  if (!AVATAR_TYPES.includes(type) || size <= 0 || size > 5 * 1024 * 1024) return { key: "profile.badImage" };
+  return undefined;
 }

@@ -15,6 +15,7 @@ import google.api.field_behavior_pb2
 import google.api.resource_pb2
 import google.protobuf.duration_pb2
 import google.protobuf.timestamp_pb2
+import meetmesh.options.v1.options_pb2
 import meetmesh.ai.v1.ai_pb2
 
 

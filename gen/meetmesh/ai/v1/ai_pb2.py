@@ -28,9 +28,10 @@ from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior_
 from google.api import resource_pb2 as google_dot_api_dot_resource__pb2
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from meetmesh.options.v1 import options_pb2 as meetmesh_dot_options_dot_v1_dot_options__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17meetmesh/ai/v1/ai.proto\x12\x0emeetmesh.ai.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xfd\x02\n\x11TranscriptSegment\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03R\x04name\x12\x1e\n\x07speaker\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03R\x07speaker\x12\x42\n\x0cstart_offset\x18\x03 \x01(\x0b\x32\x19.google.protobuf.DurationB\x04\xe2\x41\x01\x03R\x0bstartOffset\x12>\n\nend_offset\x18\x04 \x01(\x0b\x32\x19.google.protobuf.DurationB\x04\xe2\x41\x01\x03R\tendOffset\x12\x18\n\x04text\x18\x05 \x01(\tB\x04\xe2\x41\x01\x03R\x04text\x12-\n\x0fsynthetic_score\x18\x06 \x01(\x02\x42\x04\xe2\x41\x01\x03R\x0esyntheticScore:a\xea\x41^\n ai.meetmesh.io/TranscriptSegment\x12:meetings/{meeting}/transcriptSegments/{transcript_segment}\"\x87\x01\n\x0b\x46\x61\x63\x65\x45motion\x12-\n\x03\x62ox\x18\x01 \x01(\x0b\x32\x1b.meetmesh.ai.v1.BoundingBoxR\x03\x62ox\x12\x31\n\x07\x65motion\x18\x02 \x01(\x0e\x32\x17.meetmesh.ai.v1.EmotionR\x07\x65motion\x12\x16\n\x06scores\x18\x03 \x03(\x02R\x06scores\"W\n\x0b\x42oundingBox\x12\x0c\n\x01x\x18\x01 \x01(\x05R\x01x\x12\x0c\n\x01y\x18\x02 \x01(\x05R\x01y\x12\x14\n\x05width\x18\x03 \x01(\x05R\x05width\x12\x16\n\x06height\x18\x04 \x01(\x05R\x06height\"=\n\x13\x41nalyzeAudioRequest\x12&\n\x05\x61udio\x18\x01 \x01(\x0c\x42\x10\xe2\x41\x01\x02\xbaH\tz\x07\x10\x01\x18\x80\x80\x80\x08R\x05\x61udio\"\x8c\x01\n\x14\x41nalyzeAudioResponse\x12=\n\x08segments\x18\x01 \x03(\x0b\x32!.meetmesh.ai.v1.TranscriptSegmentR\x08segments\x12\x35\n\x08\x64uration\x18\x02 \x01(\x0b\x32\x19.google.protobuf.DurationR\x08\x64uration\"=\n\x13\x41nalyzeImageRequest\x12&\n\x05image\x18\x01 \x01(\x0c\x42\x10\xe2\x41\x01\x02\xbaH\tz\x07\x10\x01\x18\x80\x80\x80\x04R\x05image\"I\n\x14\x41nalyzeImageResponse\x12\x31\n\x05\x66\x61\x63\x65s\x18\x01 \x03(\x0b\x32\x1b.meetmesh.ai.v1.FaceEmotionR\x05\x66\x61\x63\x65s\"\x9c\x01\n\x1dListTranscriptSegmentsRequest\x12\x33\n\x06parent\x18\x01 \x01(\tB\x1b\xe2\x41\x01\x02\xbaH\x14r\x12\x32\x10^meetings/[^/]+$R\x06parent\x12\'\n\tpage_size\x18\x02 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00R\x08pageSize\x12\x1d\n\npage_token\x18\x03 \x01(\tR\tpageToken\"\x9c\x01\n\x1eListTranscriptSegmentsResponse\x12R\n\x13transcript_segments\x18\x01 \x03(\x0b\x32!.meetmesh.ai.v1.TranscriptSegmentR\x12transcriptSegments\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x99\x01\n\x17\x45xportTranscriptRequest\x12:\n\x04name\x18\x01 \x01(\tB&\xe2\x41\x01\x02\xbaH\x1fr\x1d\x32\x1b^meetings/[^/]+/transcript$R\x04name\x12\x42\n\x06\x66ormat\x18\x02 \x01(\x0e\x32 .meetmesh.ai.v1.TranscriptFormatB\x08\xbaH\x05\x82\x01\x02\x10\x01R\x06\x66ormat\"W\n\x18\x45xportTranscriptResponse\x12!\n\x0c\x63ontent_type\x18\x01 \x01(\tR\x0b\x63ontentType\x12\x18\n\x07\x63ontent\x18\x02 \x01(\tR\x07\x63ontent\"\xeb\x02\n\x0fMeetingInsights\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03R\x04name\x12M\n\x0cparticipants\x18\x02 \x03(\x0b\x32#.meetmesh.ai.v1.ParticipantInsightsB\x04\xe2\x41\x01\x03R\x0cparticipants\x12P\n\x10\x65motion_timeline\x18\x03 \x03(\x0b\x32\x1f.meetmesh.ai.v1.EmotionIntervalB\x04\xe2\x41\x01\x03R\x0f\x65motionTimeline\x12J\n\x10\x65motion_interval\x18\x04 \x01(\x0b\x32\x19.google.protobuf.DurationB\x04\xe2\x41\x01\x03R\x0f\x65motionInterval:Q\xea\x41N\n\x1e\x61i.meetmesh.io/MeetingInsights\x12\x1bmeetings/{meeting}/insights2\x0fmeetingInsights\"\x9c\x03\n\x13ParticipantInsights\x12 \n\x0bparticipant\x18\x01 \x01(\tR\x0bparticipant\x12>\n\rspeaking_time\x18\x02 \x01(\x0b\x32\x19.google.protobuf.DurationR\x0cspeakingTime\x12\'\n\x0futterance_count\x18\x03 \x01(\x05R\x0eutteranceCount\x12\x1d\n\njoin_count\x18\x04 \x01(\x05R\tjoinCount\x12\x1f\n\x0bleave_count\x18\x05 \x01(\x05R\nleaveCount\x12\x32\n\x15published_track_count\x18\x06 \x01(\x05R\x13publishedTrackCount\x12\x42\n\x0f\x66irst_join_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\rfirstJoinTime\x12\x42\n\x0flast_leave_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\rlastLeaveTime\"\x82\x01\n\x0f\x45motionInterval\x12\x39\n\nstart_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tstartTime\x12\x34\n\x06\x63ounts\x18\x02 \x03(\x0b\x32\x1c.meetmesh.ai.v1.EmotionCountR\x06\x63ounts\"W\n\x0c\x45motionCount\x12\x31\n\x07\x65motion\x18\x01 \x01(\x0e\x32\x17.meetmesh.ai.v1.EmotionR\x07\x65motion\x12\x14\n\x05\x63ount\x18\x02 \x01(\x05R\x05\x63ount\"\xe2\x03\n\x0fMeetingActivity\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03R\x04name\x12&\n\x0bparticipant\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03R\x0bparticipant\x12>\n\x04kind\x18\x03 \x01(\x0e\x32$.meetmesh.ai.v1.MeetingActivity.KindB\x04\xe2\x41\x01\x03R\x04kind\x12\x34\n\x04time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\x04time\x12;\n\x08\x64uration\x18\x05 \x01(\x0b\x32\x19.google.protobuf.DurationB\x04\xe2\x41\x01\x03R\x08\x64uration\x12#\n\ntrack_kind\x18\x06 \x01(\tB\x04\xe2\x41\x01\x03R\ttrackKind\"f\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x0f\n\x0bKIND_JOINED\x10\x01\x12\r\n\tKIND_LEFT\x10\x02\x12\x18\n\x14KIND_TRACK_PUBLISHED\x10\x03\x12\x0e\n\nKIND_SPOKE\x10\x04:M\xea\x41J\n\x1e\x61i.meetmesh.io/MeetingActivity\x12(meetings/{meeting}/activities/{activity}\"\xac\x01\n\x19GetMeetingInsightsRequest\x12\x38\n\x04name\x18\x01 \x01(\tB$\xe2\x41\x01\x02\xbaH\x1dr\x1b\x32\x19^meetings/[^/]+/insights$R\x04name\x12U\n\x10\x65motion_interval\x18\x02 \x01(\x0b\x32\x19.google.protobuf.DurationB\x0f\xbaH\x0c\xaa\x01\t\"\x03\x08\x90\x1c\x32\x02\x08\x01R\x0f\x65motionInterval\"Y\n\x1aGetMeetingInsightsResponse\x12;\n\x08insights\x18\x01 \x01(\x0b\x32\x1f.meetmesh.ai.v1.MeetingInsightsR\x08insights\"\x98\x01\n\x1cListMeetingActivitiesRequest\x12\x33\n\x06parent\x18\x01 \x01(\tB\x1b\xe2\x41\x01\x02\xbaH\x14r\x12\x32\x10^meetings/[^/]+$R\x06parent\x12$\n\tpage_size\x18\x02 \x01(\x05\x42\x07\xbaH\x04\x1a\x02(\x00R\x08pageSize\x12\x1d\n\npage_token\x18\x03 \x01(\tR\tpageToken\"\x97\x01\n\x1dListMeetingActivitiesResponse\x12N\n\x12meeting_activities\x18\x01 \x03(\x0b\x32\x1f.meetmesh.ai.v1.MeetingActivityR\x11meetingActivities\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"U\n\x05Model\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12\x38\n\x08versions\x18\x02 \x03(\x0b\x32\x1c.meetmesh.ai.v1.ModelVersionR\x08versions\"s\n\x0cModelVersion\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12\x37\n\x05state\x18\x02 \x01(\x0e\x32!.meetmesh.ai.v1.ModelVersionStateR\x05state\x12\x16\n\x06reason\x18\x03 \x01(\tR\x06reason\"\x13\n\x11ListModelsRequest\"C\n\x12ListModelsResponse\x12-\n\x06models\x18\x01 \x03(\x0b\x32\x15.meetmesh.ai.v1.ModelR\x06models\"k\n\x17LoadModelVersionRequest\x12P\n\x04name\x18\x01 \x01(\tB<\xe2\x41\x01\x02\xbaH5r321^models/[A-Za-z0-9_.-]+/versions/[1-9][0-9]{0,8}$R\x04name\"G\n\x18LoadModelVersionResponse\x12+\n\x05model\x18\x01 \x01(\x0b\x32\x15.meetmesh.ai.v1.ModelR\x05model\"m\n\x19UnloadModelVersionRequest\x12P\n\x04name\x18\x01 \x01(\tB<\xe2\x41\x01\x02\xbaH5r321^models/[A-Za-z0-9_.-]+/versions/[1-9][0-9]{0,8}$R\x04name\"I\n\x1aUnloadModelVersionResponse\x12+\n\x05model\x18\x01 \x01(\x0b\x32\x15.meetmesh.ai.v1.ModelR\x05model\"T\n\x19GetModelStatisticsRequest\x12\x37\n\x04name\x18\x01 \x01(\tB#\xe2\x41\x01\x02\xbaH\x1cr\x1a\x32\x18^models/[A-Za-z0-9_.-]+$R\x04name\"`\n\x1aGetModelStatisticsResponse\x12\x42\n\x08versions\x18\x01 \x03(\x0b\x32&.meetmesh.ai.v1.ModelVersionStatisticsR\x08versions\"\xd2\x02\n\x16ModelVersionStatistics\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12#\n\rsuccess_count\x18\x02 \x01(\x03R\x0csuccessCount\x12#\n\rfailure_count\x18\x03 \x01(\x03R\x0c\x66\x61ilureCount\x12\'\n\x0f\x65xecution_count\x18\x04 \x01(\x03R\x0e\x65xecutionCount\x12\'\n\x0finference_count\x18\x05 \x01(\x03R\x0einferenceCount\x12\x41\n\x0fmean_queue_time\x18\x06 \x01(\x0b\x32\x19.google.protobuf.DurationR\rmeanQueueTime\x12\x45\n\x11mean_compute_time\x18\x07 \x01(\x0b\x32\x19.google.protobuf.DurationR\x0fmeanComputeTime*\xab\x01\n\x07\x45motion\x12\x17\n\x13\x45MOTION_UNSPECIFIED\x10\x00\x12\x11\n\rEMOTION_ANGRY\x10\x01\x12\x13\n\x0f\x45MOTION_DISGUST\x10\x02\x12\x10\n\x0c\x45MOTION_FEAR\x10\x03\x12\x11\n\rEMOTION_HAPPY\x10\x04\x12\x0f\n\x0b\x45MOTION_SAD\x10\x05\x12\x14\n\x10\x45MOTION_SURPRISE\x10\x06\x12\x13\n\x0f\x45MOTION_NEUTRAL\x10\x07*o\n\x10TranscriptFormat\x12!\n\x1dTRANSCRIPT_FORMAT_UNSPECIFIED\x10\x00\x12\x1a\n\x16TRANSCRIPT_FORMAT_TEXT\x10\x01\x12\x1c\n\x18TRANSCRIPT_FORMAT_WEBVTT\x10\x02*\xc0\x01\n\x11ModelVersionState\x12#\n\x1fMODEL_VERSION_STATE_UNSPECIFIED\x10\x00\x12#\n\x1fMODEL_VERSION_STATE_UNAVAILABLE\x10\x01\x12\x1f\n\x1bMODEL_VERSION_STATE_LOADING\x10\x02\x12\x1d\n\x19MODEL_VERSION_STATE_READY\x10\x03\x12!\n\x1dMODEL_VERSION_STATE_UNLOADING\x10\x04\x32\xbb\x0b\n\x0f\x41nalysisService\x12w\n\x0c\x41nalyzeAudio\x12#.meetmesh.ai.v1.AnalyzeAudioRequest\x1a$.meetmesh.ai.v1.AnalyzeAudioResponse\"\x1c\x82\xd3\xe4\x93\x02\x16\"\x11/v1/audio:analyze:\x01*\x12x\n\x0c\x41nalyzeImage\x12#.meetmesh.ai.v1.AnalyzeImageRequest\x1a$.meetmesh.ai.v1.AnalyzeImageResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\"\x12/v1/images:analyze:\x01*\x12\xab\x01\n\x16ListTranscriptSegments\x12-.meetmesh.ai.v1.ListTranscriptSegmentsRequest\x1a..meetmesh.ai.v1.ListTranscriptSegmentsResponse\"2\x82\xd3\xe4\x93\x02,\x12*/v1/{parent=meetings/*}/transcriptSegments\x12\x96\x01\n\x10\x45xportTranscript\x12\'.meetmesh.ai.v1.ExportTranscriptRequest\x1a(.meetmesh.ai.v1.ExportTranscriptResponse\"/\x82\xd3\xe4\x93\x02)\x12\'/v1/{name=meetings/*/transcript}:export\x12\x93\x01\n\x12GetMeetingInsights\x12).meetmesh.ai.v1.GetMeetingInsightsRequest\x1a*.meetmesh.ai.v1.GetMeetingInsightsResponse\"&\x82\xd3\xe4\x93\x02 \x12\x1e/v1/{name=meetings/*/insights}\x12\xa0\x01\n\x15ListMeetingActivities\x12,.meetmesh.ai.v1.ListMeetingActivitiesRequest\x1a-.meetmesh.ai.v1.ListMeetingActivitiesResponse\"*\x82\xd3\xe4\x93\x02$\x12\"/v1/{parent=meetings/*}/activities\x12g\n\nListModels\x12!.meetmesh.ai.v1.ListModelsRequest\x1a\".meetmesh.ai.v1.ListModelsResponse\"\x12\x82\xd3\xe4\x93\x02\x0c\x12\n/v1/models\x12\x95\x01\n\x10LoadModelVersion\x12\'.meetmesh.ai.v1.LoadModelVersionRequest\x1a(.meetmesh.ai.v1.LoadModelVersionResponse\".\x82\xd3\xe4\x93\x02(\"#/v1/{name=models/*/versions/*}:load:\x01*\x12\x9d\x01\n\x12UnloadModelVersion\x12).meetmesh.ai.v1.UnloadModelVersionRequest\x1a*.meetmesh.ai.v1.UnloadModelVersionResponse\"0\x82\xd3\xe4\x93\x02*\"%/v1/{name=models/*/versions/*}:unload:\x01*\x12\x93\x01\n\x12GetModelStatistics\x12).meetmesh.ai.v1.GetModelStatisticsRequest\x1a*.meetmesh.ai.v1.GetModelStatisticsResponse\"&\x82\xd3\xe4\x93\x02 \x12\x1e/v1/{name=models/*}/statisticsb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17meetmesh/ai/v1/ai.proto\x12\x0emeetmesh.ai.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!meetmesh/options/v1/options.proto\"\x81\x03\n\x11TranscriptSegment\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03R\x04name\x12\x1e\n\x07speaker\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03R\x07speaker\x12\x42\n\x0cstart_offset\x18\x03 \x01(\x0b\x32\x19.google.protobuf.DurationB\x04\xe2\x41\x01\x03R\x0bstartOffset\x12>\n\nend_offset\x18\x04 \x01(\x0b\x32\x19.google.protobuf.DurationB\x04\xe2\x41\x01\x03R\tendOffset\x12\x1c\n\x04text\x18\x05 \x01(\tB\x08\xe2\x41\x01\x03\xa0\xbb\x18\x01R\x04text\x12-\n\x0fsynthetic_score\x18\x06 \x01(\x02\x42\x04\xe2\x41\x01\x03R\x0esyntheticScore:a\xea\x41^\n ai.meetmesh.io/TranscriptSegment\x12:meetings/{meeting}/transcriptSegments/{transcript_segment}\"\x87\x01\n\x0b\x46\x61\x63\x65\x45motion\x12-\n\x03\x62ox\x18\x01 \x01(\x0b\x32\x1b.meetmesh.ai.v1.BoundingBoxR\x03\x62ox\x12\x31\n\x07\x65motion\x18\x02 \x01(\x0e\x32\x17.meetmesh.ai.v1.EmotionR\x07\x65motion\x12\x16\n\x06scores\x18\x03 \x03(\x02R\x06scores\"W\n\x0b\x42oundingBox\x12\x0c\n\x01x\x18\x01 \x01(\x05R\x01x\x12\x0c\n\x01y\x18\x02 \x01(\x05R\x01y\x12\x14\n\x05width\x18\x03 \x01(\x05R\x05width\x12\x16\n\x06height\x18\x04 \x01(\x05R\x06height\"A\n\x13\x41nalyzeAudioRequest\x12*\n\x05\x61udio\x18\x01 \x01(\x0c\x42\x14\xe2\x41\x01\x02\xbaH\tz\x07\x10\x01\x18\x80\x80\x80\x08\xa0\xbb\x18\x01R\x05\x61udio\"\x8c\x01\n\x14\x41nalyzeAudioResponse\x12=\n\x08segments\x18\x01 \x03(\x0b\x32!.meetmesh.ai.v1.TranscriptSegmentR\x08segments\x12\x35\n\x08\x64uration\x18\x02 \x01(\x0b\x32\x19.google.protobuf.DurationR\x08\x64uration\"A\n\x13\x41nalyzeImageRequest\x12*\n\x05image\x18\x01 \x01(\x0c\x42\x14\xe2\x41\x01\x02\xbaH\tz\x07\x10\x01\x18\x80\x80\x80\x04\xa0\xbb\x18\x01R\x05image\"I\n\x14\x41nalyzeImageResponse\x12\x31\n\x05\x66\x61\x63\x65s\x18\x01 \x03(\x0b\x32\x1b.meetmesh.ai.v1.FaceEmotionR\x05\x66\x61\x63\x65s\"\x9c\x01\n\x1dListTranscriptSegmentsRequest\x12\x33\n\x06parent\x18\x01 \x01(\tB\x1b\xe2\x41\x01\x02\xbaH\x14r\x12\x32\x10^meetings/[^/]+$R\x06parent\x12\'\n\tpage_size\x18\x02 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00R\x08pageSize\x12\x1d\n\npage_token\x18\x03 \x01(\tR\tpageToken\"\x9c\x01\n\x1eListTranscriptSegmentsResponse\x12R\n\x13transcript_segments\x18\x01 \x03(\x0b\x32!.meetmesh.ai.v1.TranscriptSegmentR\x12transcriptSegments\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x99\x01\n\x17\x45xportTranscriptRequest\x12:\n\x04name\x18\x01 \x01(\tB&\xe2\x41\x01\x02\xbaH\x1fr\x1d\x32\x1b^meetings/[^/]+/transcript$R\x04name\x12\x42\n\x06\x66ormat\x18\x02 \x01(\x0e\x32 .meetmesh.ai.v1.TranscriptFormatB\x08\xbaH\x05\x82\x01\x02\x10\x01R\x06\x66ormat\"]\n\x18\x45xportTranscriptResponse\x12!\n\x0c\x63ontent_type\x18\x01 \x01(\tR\x0b\x63ontentType\x12\x1e\n\x07\x63ontent\x18\x02 \x01(\tB\x04\xa0\xbb\x18\x01R\x07\x63ontent\"\xeb\x02\n\x0fMeetingInsights\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03R\x04name\x12M\n\x0cparticipants\x18\x02 \x03(\x0b\x32#.meetmesh.ai.v1.ParticipantInsightsB\x04\xe2\x41\x01\x03R\x0cparticipants\x12P\n\x10\x65motion_timeline\x18\x03 \x03(\x0b\x32\x1f.meetmesh.ai.v1.EmotionIntervalB\x04\xe2\x41\x01\x03R\x0f\x65motionTimeline\x12J\n\x10\x65motion_interval\x18\x04 \x01(\x0b\x32\x19.google.protobuf.DurationB\x04\xe2\x41\x01\x03R\x0f\x65motionInterval:Q\xea\x41N\n\x1e\x61i.meetmesh.io/MeetingInsights\x12\x1bmeetings/{meeting}/insights2\x0fmeetingInsights\"\x9c\x03\n\x13ParticipantInsights\x12 \n\x0bparticipant\x18\x01 \x01(\tR\x0bparticipant\x12>\n\rspeaking_time\x18\x02 \x01(\x0b\x32\x19.google.protobuf.DurationR\x0cspeakingTime\x12\'\n\x0futterance_count\x18\x03 \x01(\x05R\x0eutteranceCount\x12\x1d\n\njoin_count\x18\x04 \x01(\x05R\tjoinCount\x12\x1f\n\x0bleave_count\x18\x05 \x01(\x05R\nleaveCount\x12\x32\n\x15published_track_count\x18\x06 \x01(\x05R\x13publishedTrackCount\x12\x42\n\x0f\x66irst_join_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\rfirstJoinTime\x12\x42\n\x0flast_leave_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\rlastLeaveTime\"\x82\x01\n\x0f\x45motionInterval\x12\x39\n\nstart_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tstartTime\x12\x34\n\x06\x63ounts\x18\x02 \x03(\x0b\x32\x1c.meetmesh.ai.v1.EmotionCountR\x06\x63ounts\"W\n\x0c\x45motionCount\x12\x31\n\x07\x65motion\x18\x01 \x01(\x0e\x32\x17.meetmesh.ai.v1.EmotionR\x07\x65motion\x12\x14\n\x05\x63ount\x18\x02 \x01(\x05R\x05\x63ount\"\xe2\x03\n\x0fMeetingActivity\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03R\x04name\x12&\n\x0bparticipant\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03R\x0bparticipant\x12>\n\x04kind\x18\x03 \x01(\x0e\x32$.meetmesh.ai.v1.MeetingActivity.KindB\x04\xe2\x41\x01\x03R\x04kind\x12\x34\n\x04time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\x04time\x12;\n\x08\x64uration\x18\x05 \x01(\x0b\x32\x19.google.protobuf.DurationB\x04\xe2\x41\x01\x03R\x08\x64uration\x12#\n\ntrack_kind\x18\x06 \x01(\tB\x04\xe2\x41\x01\x03R\ttrackKind\"f\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x0f\n\x0bKIND_JOINED\x10\x01\x12\r\n\tKIND_LEFT\x10\x02\x12\x18\n\x14KIND_TRACK_PUBLISHED\x10\x03\x12\x0e\n\nKIND_SPOKE\x10\x04:M\xea\x41J\n\x1e\x61i.meetmesh.io/MeetingActivity\x12(meetings/{meeting}/activities/{activity}\"\xac\x01\n\x19GetMeetingInsightsRequest\x12\x38\n\x04name\x18\x01 \x01(\tB$\xe2\x41\x01\x02\xbaH\x1dr\x1b\x32\x19^meetings/[^/]+/insights$R\x04name\x12U\n\x10\x65motion_interval\x18\x02 \x01(\x0b\x32\x19.google.protobuf.DurationB\x0f\xbaH\x0c\xaa\x01\t\"\x03\x08\x90\x1c\x32\x02\x08\x01R\x0f\x65motionInterval\"Y\n\x1aGetMeetingInsightsResponse\x12;\n\x08insights\x18\x01 \x01(\x0b\x32\x1f.meetmesh.ai.v1.MeetingInsightsR\x08insights\"\x98\x01\n\x1cListMeetingActivitiesRequest\x12\x33\n\x06parent\x18\x01 \x01(\tB\x1b\xe2\x41\x01\x02\xbaH\x14r\x12\x32\x10^meetings/[^/]+$R\x06parent\x12$\n\tpage_size\x18\x02 \x01(\x05\x42\x07\xbaH\x04\x1a\x02(\x00R\x08pageSize\x12\x1d\n\npage_token\x18\x03 \x01(\tR\tpageToken\"\x97\x01\n\x1dListMeetingActivitiesResponse\x12N\n\x12meeting_activities\x18\x01 \x03(\x0b\x32\x1f.meetmesh.ai.v1.MeetingActivityR\x11meetingActivities\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"U\n\x05Model\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12\x38\n\x08versions\x18\x02 \x03(\x0b\x32\x1c.meetmesh.ai.v1.ModelVersionR\x08versions\"s\n\x0cModelVersion\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12\x37\n\x05state\x18\x02 \x01(\x0e\x32!.meetmesh.ai.v1.ModelVersionStateR\x05state\x12\x16\n\x06reason\x18\x03 \x01(\tR\x06reason\"\x13\n\x11ListModelsRequest\"C\n\x12ListModelsResponse\x12-\n\x06models\x18\x01 \x03(\x0b\x32\x15.meetmesh.ai.v1.ModelR\x06models\"k\n\x17LoadModelVersionRequest\x12P\n\x04name\x18\x01 \x01(\tB<\xe2\x41\x01\x02\xbaH5r321^models/[A-Za-z0-9_.-]+/versions/[1-9][0-9]{0,8}$R\x04name\"G\n\x18LoadModelVersionResponse\x12+\n\x05model\x18\x01 \x01(\x0b\x32\x15.meetmesh.ai.v1.ModelR\x05model\"m\n\x19UnloadModelVersionRequest\x12P\n\x04name\x18\x01 \x01(\tB<\xe2\x41\x01\x02\xbaH5r321^models/[A-Za-z0-9_.-]+/versions/[1-9][0-9]{0,8}$R\x04name\"I\n\x1aUnloadModelVersionResponse\x12+\n\x05model\x18\x01 \x01(\x0b\x32\x15.meetmesh.ai.v1.ModelR\x05model\"T\n\x19GetModelStatisticsRequest\x12\x37\n\x04name\x18\x01 \x01(\tB#\xe2\x41\x01\x02\xbaH\x1cr\x1a\x32\x18^models/[A-Za-z0-9_.-]+$R\x04name\"`\n\x1aGetModelStatisticsResponse\x12\x42\n\x08versions\x18\x01 \x03(\x0b\x32&.meetmesh.ai.v1.ModelVersionStatisticsR\x08versions\"\xd2\x02\n\x16ModelVersionStatistics\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12#\n\rsuccess_count\x18\x02 \x01(\x03R\x0csuccessCount\x12#\n\rfailure_count\x18\x03 \x01(\x03R\x0c\x66\x61ilureCount\x12\'\n\x0f\x65xecution_count\x18\x04 \x01(\x03R\x0e\x65xecutionCount\x12\'\n\x0finference_count\x18\x05 \x01(\x03R\x0einferenceCount\x12\x41\n\x0fmean_queue_time\x18\x06 \x01(\x0b\x32\x19.google.protobuf.DurationR\rmeanQueueTime\x12\x45\n\x11mean_compute_time\x18\x07 \x01(\x0b\x32\x19.google.protobuf.DurationR\x0fmeanComputeTime*\xab\x01\n\x07\x45motion\x12\x17\n\x13\x45MOTION_UNSPECIFIED\x10\x00\x12\x11\n\rEMOTION_ANGRY\x10\x01\x12\x13\n\x0f\x45MOTION_DISGUST\x10\x02\x12\x10\n\x0c\x45MOTION_FEAR\x10\x03\x12\x11\n\rEMOTION_HAPPY\x10\x04\x12\x0f\n\x0b\x45MOTION_SAD\x10\x05\x12\x14\n\x10\x45MOTION_SURPRISE\x10\x06\x12\x13\n\x0f\x45MOTION_NEUTRAL\x10\x07*o\n\x10TranscriptFormat\x12!\n\x1dTRANSCRIPT_FORMAT_UNSPECIFIED\x10\x00\x12\x1a\n\x16TRANSCRIPT_FORMAT_TEXT\x10\x01\x12\x1c\n\x18TRANSCRIPT_FORMAT_WEBVTT\x10\x02*\xc0\x01\n\x11ModelVersionState\x12#\n\x1fMODEL_VERSION_STATE_UNSPECIFIED\x10\x00\x12#\n\x1fMODEL_VERSION_STATE_UNAVAILABLE\x10\x01\x12\x1f\n\x1bMODEL_VERSION_STATE_LOADING\x10\x02\x12\x1d\n\x19MODEL_VERSION_STATE_READY\x10\x03\x12!\n\x1dMODEL_VERSION_STATE_UNLOADING\x10\x04\x32\xf7\x0b\n\x0f\x41nalysisService\x12}\n\x0c\x41nalyzeAudio\x12#.meetmesh.ai.v1.AnalyzeAudioRequest\x1a$.meetmesh.ai.v1.AnalyzeAudioResponse\"\"\xa2\xbb\x18\x02\x08\x02\x82\xd3\xe4\x93\x02\x16\"\x11/v1/audio:analyze:\x01*\x12~\n\x0c\x41nalyzeImage\x12#.meetmesh.ai.v1.AnalyzeImageRequest\x1a$.meetmesh.ai.v1.AnalyzeImageResponse\"#\xa2\xbb\x18\x02\x08\x02\x82\xd3\xe4\x93\x02\x17\"\x12/v1/images:analyze:\x01*\x12\xb1\x01\n\x16ListTranscriptSegments\x12-.meetmesh.ai.v1.ListTranscriptSegmentsRequest\x1a..meetmesh.ai.v1.ListTranscriptSegmentsResponse\"8\xa2\xbb\x18\x02\x08\x03\x82\xd3\xe4\x93\x02,\x12*/v1/{parent=meetings/*}/transcriptSegments\x12\x9c\x01\n\x10\x45xportTranscript\x12\'.meetmesh.ai.v1.ExportTranscriptRequest\x1a(.meetmesh.ai.v1.ExportTranscriptResponse\"5\xa2\xbb\x18\x02\x08\x03\x82\xd3\xe4\x93\x02)\x12\'/v1/{name=meetings/*/transcript}:export\x12\x99\x01\n\x12GetMeetingInsights\x12).meetmesh.ai.v1.GetMeetingInsightsRequest\x1a*.meetmesh.ai.v1.GetMeetingInsightsResponse\",\xa2\xbb\x18\x02\x08\x03\x82\xd3\xe4\x93\x02 \x12\x1e/v1/{name=meetings/*/insights}\x12\xa6\x01\n\x15ListMeetingActivities\x12,.meetmesh.ai.v1.ListMeetingActivitiesRequest\x1a-.meetmesh.ai.v1.ListMeetingActivitiesResponse\"0\xa2\xbb\x18\x02\x08\x03\x82\xd3\xe4\x93\x02$\x12\"/v1/{parent=meetings/*}/activities\x12m\n\nListModels\x12!.meetmesh.ai.v1.ListModelsRequest\x1a\".meetmesh.ai.v1.ListModelsResponse\"\x18\xa2\xbb\x18\x02\x08\x05\x82\xd3\xe4\x93\x02\x0c\x12\n/v1/models\x12\x9b\x01\n\x10LoadModelVersion\x12\'.meetmesh.ai.v1.LoadModelVersionRequest\x1a(.meetmesh.ai.v1.LoadModelVersionResponse\"4\xa2\xbb\x18\x02\x08\x05\x82\xd3\xe4\x93\x02(\"#/v1/{name=models/*/versions/*}:load:\x01*\x12\xa3\x01\n\x12UnloadModelVersion\x12).meetmesh.ai.v1.UnloadModelVersionRequest\x1a*.meetmesh.ai.v1.UnloadModelVersionResponse\"6\xa2\xbb\x18\x02\x08\x05\x82\xd3\xe4\x93\x02*\"%/v1/{name=models/*/versions/*}:unload:\x01*\x12\x99\x01\n\x12GetModelStatistics\x12).meetmesh.ai.v1.GetModelStatisticsRequest\x1a*.meetmesh.ai.v1.GetModelStatisticsResponse\",\xa2\xbb\x18\x02\x08\x05\x82\xd3\xe4\x93\x02 \x12\x1e/v1/{name=models/*}/statisticsb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -46,15 +47,15 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_TRANSCRIPTSEGMENT'].fields_by_name['end_offset']._loaded_options = None
   _globals['_TRANSCRIPTSEGMENT'].fields_by_name['end_offset']._serialized_options = b'\342A\001\003'
   _globals['_TRANSCRIPTSEGMENT'].fields_by_name['text']._loaded_options = None
-  _globals['_TRANSCRIPTSEGMENT'].fields_by_name['text']._serialized_options = b'\342A\001\003'
+  _globals['_TRANSCRIPTSEGMENT'].fields_by_name['text']._serialized_options = b'\342A\001\003\240\273\030\001'
   _globals['_TRANSCRIPTSEGMENT'].fields_by_name['synthetic_score']._loaded_options = None
   _globals['_TRANSCRIPTSEGMENT'].fields_by_name['synthetic_score']._serialized_options = b'\342A\001\003'
   _globals['_TRANSCRIPTSEGMENT']._loaded_options = None
   _globals['_TRANSCRIPTSEGMENT']._serialized_options = b'\352A^\n ai.meetmesh.io/TranscriptSegment\022:meetings/{meeting}/transcriptSegments/{transcript_segment}'
   _globals['_ANALYZEAUDIOREQUEST'].fields_by_name['audio']._loaded_options = None
-  _globals['_ANALYZEAUDIOREQUEST'].fields_by_name['audio']._serialized_options = b'\342A\001\002\272H\tz\007\020\001\030\200\200\200\010'
+  _globals['_ANALYZEAUDIOREQUEST'].fields_by_name['audio']._serialized_options = b'\342A\001\002\272H\tz\007\020\001\030\200\200\200\010\240\273\030\001'
   _globals['_ANALYZEIMAGEREQUEST'].fields_by_name['image']._loaded_options = None
-  _globals['_ANALYZEIMAGEREQUEST'].fields_by_name['image']._serialized_options = b'\342A\001\002\272H\tz\007\020\001\030\200\200\200\004'
+  _globals['_ANALYZEIMAGEREQUEST'].fields_by_name['image']._serialized_options = b'\342A\001\002\272H\tz\007\020\001\030\200\200\200\004\240\273\030\001'
   _globals['_LISTTRANSCRIPTSEGMENTSREQUEST'].fields_by_name['parent']._loaded_options = None
   _globals['_LISTTRANSCRIPTSEGMENTSREQUEST'].fields_by_name['parent']._serialized_options = b'\342A\001\002\272H\024r\0222\020^meetings/[^/]+$'
   _globals['_LISTTRANSCRIPTSEGMENTSREQUEST'].fields_by_name['page_size']._loaded_options = None
@@ -63,6 +64,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_EXPORTTRANSCRIPTREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\272H\037r\0352\033^meetings/[^/]+/transcript$'
   _globals['_EXPORTTRANSCRIPTREQUEST'].fields_by_name['format']._loaded_options = None
   _globals['_EXPORTTRANSCRIPTREQUEST'].fields_by_name['format']._serialized_options = b'\272H\005\202\001\002\020\001'
+  _globals['_EXPORTTRANSCRIPTRESPONSE'].fields_by_name['content']._loaded_options = None
+  _globals['_EXPORTTRANSCRIPTRESPONSE'].fields_by_name['content']._serialized_options = b'\240\273\030\001'
   _globals['_MEETINGINSIGHTS'].fields_by_name['name']._loaded_options = None
   _globals['_MEETINGINSIGHTS'].fields_by_name['name']._serialized_options = b'\342A\001\003'
   _globals['_MEETINGINSIGHTS'].fields_by_name['participants']._loaded_options = None
@@ -102,95 +105,95 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETMODELSTATISTICSREQUEST'].fields_by_name['name']._loaded_options = None
   _globals['_GETMODELSTATISTICSREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\272H\034r\0322\030^models/[A-Za-z0-9_.-]+$'
   _globals['_ANALYSISSERVICE'].methods_by_name['AnalyzeAudio']._loaded_options = None
-  _globals['_ANALYSISSERVICE'].methods_by_name['AnalyzeAudio']._serialized_options = b'\202\323\344\223\002\026\"\021/v1/audio:analyze:\001*'
+  _globals['_ANALYSISSERVICE'].methods_by_name['AnalyzeAudio']._serialized_options = b'\242\273\030\002\010\002\202\323\344\223\002\026\"\021/v1/audio:analyze:\001*'
   _globals['_ANALYSISSERVICE'].methods_by_name['AnalyzeImage']._loaded_options = None
-  _globals['_ANALYSISSERVICE'].methods_by_name['AnalyzeImage']._serialized_options = b'\202\323\344\223\002\027\"\022/v1/images:analyze:\001*'
+  _globals['_ANALYSISSERVICE'].methods_by_name['AnalyzeImage']._serialized_options = b'\242\273\030\002\010\002\202\323\344\223\002\027\"\022/v1/images:analyze:\001*'
   _globals['_ANALYSISSERVICE'].methods_by_name['ListTranscriptSegments']._loaded_options = None
-  _globals['_ANALYSISSERVICE'].methods_by_name['ListTranscriptSegments']._serialized_options = b'\202\323\344\223\002,\022*/v1/{parent=meetings/*}/transcriptSegments'
+  _globals['_ANALYSISSERVICE'].methods_by_name['ListTranscriptSegments']._serialized_options = b'\242\273\030\002\010\003\202\323\344\223\002,\022*/v1/{parent=meetings/*}/transcriptSegments'
   _globals['_ANALYSISSERVICE'].methods_by_name['ExportTranscript']._loaded_options = None
-  _globals['_ANALYSISSERVICE'].methods_by_name['ExportTranscript']._serialized_options = b'\202\323\344\223\002)\022\'/v1/{name=meetings/*/transcript}:export'
+  _globals['_ANALYSISSERVICE'].methods_by_name['ExportTranscript']._serialized_options = b'\242\273\030\002\010\003\202\323\344\223\002)\022\'/v1/{name=meetings/*/transcript}:export'
   _globals['_ANALYSISSERVICE'].methods_by_name['GetMeetingInsights']._loaded_options = None
-  _globals['_ANALYSISSERVICE'].methods_by_name['GetMeetingInsights']._serialized_options = b'\202\323\344\223\002 \022\036/v1/{name=meetings/*/insights}'
+  _globals['_ANALYSISSERVICE'].methods_by_name['GetMeetingInsights']._serialized_options = b'\242\273\030\002\010\003\202\323\344\223\002 \022\036/v1/{name=meetings/*/insights}'
   _globals['_ANALYSISSERVICE'].methods_by_name['ListMeetingActivities']._loaded_options = None
-  _globals['_ANALYSISSERVICE'].methods_by_name['ListMeetingActivities']._serialized_options = b'\202\323\344\223\002$\022\"/v1/{parent=meetings/*}/activities'
+  _globals['_ANALYSISSERVICE'].methods_by_name['ListMeetingActivities']._serialized_options = b'\242\273\030\002\010\003\202\323\344\223\002$\022\"/v1/{parent=meetings/*}/activities'
   _globals['_ANALYSISSERVICE'].methods_by_name['ListModels']._loaded_options = None
-  _globals['_ANALYSISSERVICE'].methods_by_name['ListModels']._serialized_options = b'\202\323\344\223\002\014\022\n/v1/models'
+  _globals['_ANALYSISSERVICE'].methods_by_name['ListModels']._serialized_options = b'\242\273\030\002\010\005\202\323\344\223\002\014\022\n/v1/models'
   _globals['_ANALYSISSERVICE'].methods_by_name['LoadModelVersion']._loaded_options = None
-  _globals['_ANALYSISSERVICE'].methods_by_name['LoadModelVersion']._serialized_options = b'\202\323\344\223\002(\"#/v1/{name=models/*/versions/*}:load:\001*'
+  _globals['_ANALYSISSERVICE'].methods_by_name['LoadModelVersion']._serialized_options = b'\242\273\030\002\010\005\202\323\344\223\002(\"#/v1/{name=models/*/versions/*}:load:\001*'
   _globals['_ANALYSISSERVICE'].methods_by_name['UnloadModelVersion']._loaded_options = None
-  _globals['_ANALYSISSERVICE'].methods_by_name['UnloadModelVersion']._serialized_options = b'\202\323\344\223\002*\"%/v1/{name=models/*/versions/*}:unload:\001*'
+  _globals['_ANALYSISSERVICE'].methods_by_name['UnloadModelVersion']._serialized_options = b'\242\273\030\002\010\005\202\323\344\223\002*\"%/v1/{name=models/*/versions/*}:unload:\001*'
   _globals['_ANALYSISSERVICE'].methods_by_name['GetModelStatistics']._loaded_options = None
-  _globals['_ANALYSISSERVICE'].methods_by_name['GetModelStatistics']._serialized_options = b'\202\323\344\223\002 \022\036/v1/{name=models/*}/statistics'
-  _globals['_EMOTION']._serialized_start=4996
-  _globals['_EMOTION']._serialized_end=5167
-  _globals['_TRANSCRIPTFORMAT']._serialized_start=5169
-  _globals['_TRANSCRIPTFORMAT']._serialized_end=5280
-  _globals['_MODELVERSIONSTATE']._serialized_start=5283
-  _globals['_MODELVERSIONSTATE']._serialized_end=5475
-  _globals['_TRANSCRIPTSEGMENT']._serialized_start=228
-  _globals['_TRANSCRIPTSEGMENT']._serialized_end=609
-  _globals['_FACEEMOTION']._serialized_start=612
-  _globals['_FACEEMOTION']._serialized_end=747
-  _globals['_BOUNDINGBOX']._serialized_start=749
-  _globals['_BOUNDINGBOX']._serialized_end=836
-  _globals['_ANALYZEAUDIOREQUEST']._serialized_start=838
-  _globals['_ANALYZEAUDIOREQUEST']._serialized_end=899
-  _globals['_ANALYZEAUDIORESPONSE']._serialized_start=902
-  _globals['_ANALYZEAUDIORESPONSE']._serialized_end=1042
-  _globals['_ANALYZEIMAGEREQUEST']._serialized_start=1044
-  _globals['_ANALYZEIMAGEREQUEST']._serialized_end=1105
-  _globals['_ANALYZEIMAGERESPONSE']._serialized_start=1107
-  _globals['_ANALYZEIMAGERESPONSE']._serialized_end=1180
-  _globals['_LISTTRANSCRIPTSEGMENTSREQUEST']._serialized_start=1183
-  _globals['_LISTTRANSCRIPTSEGMENTSREQUEST']._serialized_end=1339
-  _globals['_LISTTRANSCRIPTSEGMENTSRESPONSE']._serialized_start=1342
-  _globals['_LISTTRANSCRIPTSEGMENTSRESPONSE']._serialized_end=1498
-  _globals['_EXPORTTRANSCRIPTREQUEST']._serialized_start=1501
-  _globals['_EXPORTTRANSCRIPTREQUEST']._serialized_end=1654
-  _globals['_EXPORTTRANSCRIPTRESPONSE']._serialized_start=1656
-  _globals['_EXPORTTRANSCRIPTRESPONSE']._serialized_end=1743
-  _globals['_MEETINGINSIGHTS']._serialized_start=1746
-  _globals['_MEETINGINSIGHTS']._serialized_end=2109
-  _globals['_PARTICIPANTINSIGHTS']._serialized_start=2112
-  _globals['_PARTICIPANTINSIGHTS']._serialized_end=2524
-  _globals['_EMOTIONINTERVAL']._serialized_start=2527
-  _globals['_EMOTIONINTERVAL']._serialized_end=2657
-  _globals['_EMOTIONCOUNT']._serialized_start=2659
-  _globals['_EMOTIONCOUNT']._serialized_end=2746
-  _globals['_MEETINGACTIVITY']._serialized_start=2749
-  _globals['_MEETINGACTIVITY']._serialized_end=3231
-  _globals['_MEETINGACTIVITY_KIND']._serialized_start=3050
-  _globals['_MEETINGACTIVITY_KIND']._serialized_end=3152
-  _globals['_GETMEETINGINSIGHTSREQUEST']._serialized_start=3234
-  _globals['_GETMEETINGINSIGHTSREQUEST']._serialized_end=3406
-  _globals['_GETMEETINGINSIGHTSRESPONSE']._serialized_start=3408
-  _globals['_GETMEETINGINSIGHTSRESPONSE']._serialized_end=3497
-  _globals['_LISTMEETINGACTIVITIESREQUEST']._serialized_start=3500
-  _globals['_LISTMEETINGACTIVITIESREQUEST']._serialized_end=3652
-  _globals['_LISTMEETINGACTIVITIESRESPONSE']._serialized_start=3655
-  _globals['_LISTMEETINGACTIVITIESRESPONSE']._serialized_end=3806
-  _globals['_MODEL']._serialized_start=3808
-  _globals['_MODEL']._serialized_end=3893
-  _globals['_MODELVERSION']._serialized_start=3895
-  _globals['_MODELVERSION']._serialized_end=4010
-  _globals['_LISTMODELSREQUEST']._serialized_start=4012
-  _globals['_LISTMODELSREQUEST']._serialized_end=4031
-  _globals['_LISTMODELSRESPONSE']._serialized_start=4033
-  _globals['_LISTMODELSRESPONSE']._serialized_end=4100
-  _globals['_LOADMODELVERSIONREQUEST']._serialized_start=4102
-  _globals['_LOADMODELVERSIONREQUEST']._serialized_end=4209
-  _globals['_LOADMODELVERSIONRESPONSE']._serialized_start=4211
-  _globals['_LOADMODELVERSIONRESPONSE']._serialized_end=4282
-  _globals['_UNLOADMODELVERSIONREQUEST']._serialized_start=4284
-  _globals['_UNLOADMODELVERSIONREQUEST']._serialized_end=4393
-  _globals['_UNLOADMODELVERSIONRESPONSE']._serialized_start=4395
-  _globals['_UNLOADMODELVERSIONRESPONSE']._serialized_end=4468
-  _globals['_GETMODELSTATISTICSREQUEST']._serialized_start=4470
-  _globals['_GETMODELSTATISTICSREQUEST']._serialized_end=4554
-  _globals['_GETMODELSTATISTICSRESPONSE']._serialized_start=4556
-  _globals['_GETMODELSTATISTICSRESPONSE']._serialized_end=4652
-  _globals['_MODELVERSIONSTATISTICS']._serialized_start=4655
-  _globals['_MODELVERSIONSTATISTICS']._serialized_end=4993
-  _globals['_ANALYSISSERVICE']._serialized_start=5478
-  _globals['_ANALYSISSERVICE']._serialized_end=6945
+  _globals['_ANALYSISSERVICE'].methods_by_name['GetModelStatistics']._serialized_options = b'\242\273\030\002\010\005\202\323\344\223\002 \022\036/v1/{name=models/*}/statistics'
+  _globals['_EMOTION']._serialized_start=5049
+  _globals['_EMOTION']._serialized_end=5220
+  _globals['_TRANSCRIPTFORMAT']._serialized_start=5222
+  _globals['_TRANSCRIPTFORMAT']._serialized_end=5333
+  _globals['_MODELVERSIONSTATE']._serialized_start=5336
+  _globals['_MODELVERSIONSTATE']._serialized_end=5528
+  _globals['_TRANSCRIPTSEGMENT']._serialized_start=263
+  _globals['_TRANSCRIPTSEGMENT']._serialized_end=648
+  _globals['_FACEEMOTION']._serialized_start=651
+  _globals['_FACEEMOTION']._serialized_end=786
+  _globals['_BOUNDINGBOX']._serialized_start=788
+  _globals['_BOUNDINGBOX']._serialized_end=875
+  _globals['_ANALYZEAUDIOREQUEST']._serialized_start=877
+  _globals['_ANALYZEAUDIOREQUEST']._serialized_end=942
+  _globals['_ANALYZEAUDIORESPONSE']._serialized_start=945
+  _globals['_ANALYZEAUDIORESPONSE']._serialized_end=1085
+  _globals['_ANALYZEIMAGEREQUEST']._serialized_start=1087
+  _globals['_ANALYZEIMAGEREQUEST']._serialized_end=1152
+  _globals['_ANALYZEIMAGERESPONSE']._serialized_start=1154
+  _globals['_ANALYZEIMAGERESPONSE']._serialized_end=1227
+  _globals['_LISTTRANSCRIPTSEGMENTSREQUEST']._serialized_start=1230
+  _globals['_LISTTRANSCRIPTSEGMENTSREQUEST']._serialized_end=1386
+  _globals['_LISTTRANSCRIPTSEGMENTSRESPONSE']._serialized_start=1389
+  _globals['_LISTTRANSCRIPTSEGMENTSRESPONSE']._serialized_end=1545
+  _globals['_EXPORTTRANSCRIPTREQUEST']._serialized_start=1548
+  _globals['_EXPORTTRANSCRIPTREQUEST']._serialized_end=1701
+  _globals['_EXPORTTRANSCRIPTRESPONSE']._serialized_start=1703
+  _globals['_EXPORTTRANSCRIPTRESPONSE']._serialized_end=1796
+  _globals['_MEETINGINSIGHTS']._serialized_start=1799
+  _globals['_MEETINGINSIGHTS']._serialized_end=2162
+  _globals['_PARTICIPANTINSIGHTS']._serialized_start=2165
+  _globals['_PARTICIPANTINSIGHTS']._serialized_end=2577
+  _globals['_EMOTIONINTERVAL']._serialized_start=2580
+  _globals['_EMOTIONINTERVAL']._serialized_end=2710
+  _globals['_EMOTIONCOUNT']._serialized_start=2712
+  _globals['_EMOTIONCOUNT']._serialized_end=2799
+  _globals['_MEETINGACTIVITY']._serialized_start=2802
+  _globals['_MEETINGACTIVITY']._serialized_end=3284
+  _globals['_MEETINGACTIVITY_KIND']._serialized_start=3103
+  _globals['_MEETINGACTIVITY_KIND']._serialized_end=3205
+  _globals['_GETMEETINGINSIGHTSREQUEST']._serialized_start=3287
+  _globals['_GETMEETINGINSIGHTSREQUEST']._serialized_end=3459
+  _globals['_GETMEETINGINSIGHTSRESPONSE']._serialized_start=3461
+  _globals['_GETMEETINGINSIGHTSRESPONSE']._serialized_end=3550
+  _globals['_LISTMEETINGACTIVITIESREQUEST']._serialized_start=3553
+  _globals['_LISTMEETINGACTIVITIESREQUEST']._serialized_end=3705
+  _globals['_LISTMEETINGACTIVITIESRESPONSE']._serialized_start=3708
+  _globals['_LISTMEETINGACTIVITIESRESPONSE']._serialized_end=3859
+  _globals['_MODEL']._serialized_start=3861
+  _globals['_MODEL']._serialized_end=3946
+  _globals['_MODELVERSION']._serialized_start=3948
+  _globals['_MODELVERSION']._serialized_end=4063
+  _globals['_LISTMODELSREQUEST']._serialized_start=4065
+  _globals['_LISTMODELSREQUEST']._serialized_end=4084
+  _globals['_LISTMODELSRESPONSE']._serialized_start=4086
+  _globals['_LISTMODELSRESPONSE']._serialized_end=4153
+  _globals['_LOADMODELVERSIONREQUEST']._serialized_start=4155
+  _globals['_LOADMODELVERSIONREQUEST']._serialized_end=4262
+  _globals['_LOADMODELVERSIONRESPONSE']._serialized_start=4264
+  _globals['_LOADMODELVERSIONRESPONSE']._serialized_end=4335
+  _globals['_UNLOADMODELVERSIONREQUEST']._serialized_start=4337
+  _globals['_UNLOADMODELVERSIONREQUEST']._serialized_end=4446
+  _globals['_UNLOADMODELVERSIONRESPONSE']._serialized_start=4448
+  _globals['_UNLOADMODELVERSIONRESPONSE']._serialized_end=4521
+  _globals['_GETMODELSTATISTICSREQUEST']._serialized_start=4523
+  _globals['_GETMODELSTATISTICSREQUEST']._serialized_end=4607
+  _globals['_GETMODELSTATISTICSRESPONSE']._serialized_start=4609
+  _globals['_GETMODELSTATISTICSRESPONSE']._serialized_end=4705
+  _globals['_MODELVERSIONSTATISTICS']._serialized_start=4708
+  _globals['_MODELVERSIONSTATISTICS']._serialized_end=5046
+  _globals['_ANALYSISSERVICE']._serialized_start=5531
+  _globals['_ANALYSISSERVICE']._serialized_end=7058
 # @@protoc_insertion_point(module_scope)

@@ -15,6 +15,7 @@ import google.api.field_behavior_pb2
 import google.api.resource_pb2
 import google.protobuf.field_mask_pb2
 import google.protobuf.timestamp_pb2
+import meetmesh.options.v1.options_pb2
 import meetmesh.meeting.v1.meeting_pb2
 
 

@@ -28,9 +28,10 @@ from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior_
 from google.api import resource_pb2 as google_dot_api_dot_resource__pb2
 from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from meetmesh.options.v1 import options_pb2 as meetmesh_dot_options_dot_v1_dot_options__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!meetmesh/meeting/v1/meeting.proto\x12\x13meetmesh.meeting.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xcc\x07\n\x07Meeting\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08R\x04name\x12)\n\x05title\x18\x02 \x01(\tB\x13\xe2\x41\x01\x02\xbaH\x0cr\x07\x18\xc8\x01\x32\x02\\S\xd8\x01\x01R\x05title\x12*\n\x0b\x64\x65scription\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\x88\'R\x0b\x64\x65scription\x12\x18\n\x04host\x18\x04 \x01(\tB\x04\xe2\x41\x01\x03R\x04host\x12\x39\n\nstart_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tstartTime\x12\x35\n\x08\x65nd_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x07\x65ndTime\x12,\n\x08passcode\x18\x07 \x01(\tB\x10\xe2\x41\x01\x04\xbaH\tr\x04\x10\x04\x18@\xd8\x01\x01R\x08passcode\x12\x33\n\x12passcode_protected\x18\x08 \x01(\x08\x42\x04\xe2\x41\x01\x03R\x11passcodeProtected\x12#\n\rlobby_enabled\x18\t \x01(\x08R\x0clobbyEnabled\x12&\n\x08\x63\x61pacity\x18\n \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00R\x08\x63\x61pacity\x12@\n\x08settings\x18\x0b \x01(\x0b\x32$.meetmesh.meeting.v1.MeetingSettingsR\x08settings\x12@\n\x0brole_grants\x18\x0c \x03(\x0b\x32\x1f.meetmesh.meeting.v1.RoleGrantsR\nroleGrants\x12>\n\x05state\x18\r \x01(\x0e\x32\".meetmesh.meeting.v1.Meeting.StateB\x04\xe2\x41\x01\x03R\x05state\x12\x41\n\x0b\x63reate_time\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\ncreateTime\x12\x41\n\x0bupdate_time\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\nupdateTime\x12\x31\n\x11participant_count\x18\x10 \x01(\x05\x42\x04\xe2\x41\x01\x03R\x10participantCount\"V\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\x13\n\x0fSTATE_SCHEDULED\x10\x01\x12\x10\n\x0cSTATE_ACTIVE\x10\x02\x12\x0f\n\x0bSTATE_ENDED\x10\x03:?\xea\x41<\n\x13meetmesh.io/Meeting\x12\x12meetings/{meeting}*\x08meetings2\x07meeting\"]\n\x0fMeetingSettings\x12+\n\x11recording_allowed\x18\x01 \x01(\x08R\x10recordingAllowed\x12\x1d\n\nai_enabled\x18\x02 \x01(\x08R\taiEnabled\"\x88\x01\n\x06Grants\x12\x18\n\x07publish\x18\x01 \x01(\x08R\x07publish\x12\x1c\n\tsubscribe\x18\x02 \x01(\x08R\tsubscribe\x12\x12\n\x04\x63hat\x18\x03 \x01(\x08R\x04\x63hat\x12\x16\n\x06record\x18\x04 \x01(\x08R\x06record\x12\x1a\n\x08moderate\x18\x05 \x01(\x08R\x08moderate\"\x86\x01\n\nRoleGrants\x12;\n\x04role\x18\x01 \x01(\x0e\x32\x19.meetmesh.meeting.v1.RoleB\x0c\xbaH\t\x82\x01\x06\x10\x01 \x00 \x01R\x04role\x12;\n\x06grants\x18\x02 \x01(\x0b\x32\x1b.meetmesh.meeting.v1.GrantsB\x06\xbaH\x03\xc8\x01\x01R\x06grants\"\x8a\x05\n\x0bParticipant\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08R\x04name\x12\x18\n\x04user\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03R\x04user\x12\'\n\x0c\x64isplay_name\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03R\x0b\x64isplayName\x12\x37\n\x04role\x18\x04 \x01(\x0e\x32\x19.meetmesh.meeting.v1.RoleB\x08\xbaH\x05\x82\x01\x02\x10\x01R\x04role\x12\x42\n\x05state\x18\x05 \x01(\x0e\x32&.meetmesh.meeting.v1.Participant.StateB\x04\xe2\x41\x01\x03R\x05state\x12\x39\n\x06grants\x18\x06 \x01(\x0b\x32\x1b.meetmesh.meeting.v1.GrantsB\x04\xe2\x41\x01\x03R\x06grants\x12\x41\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\ncreateTime\x12?\n\nadmit_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\tadmitTime\"z\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\x11\n\rSTATE_WAITING\x10\x01\x12\x12\n\x0eSTATE_ADMITTED\x10\x02\x12\x10\n\x0cSTATE_DENIED\x10\x03\x12\x11\n\rSTATE_REMOVED\x10\x04\x12\x0e\n\nSTATE_LEFT\x10\x05:f\xea\x41\x63\n\x17meetmesh.io/Participant\x12-meetings/{meeting}/participants/{participant}*\x0cparticipants2\x0bparticipant\"\x8e\x02\n\nInvitation\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08R\x04name\x12 \n\x05\x65mail\x18\x02 \x01(\tB\n\xbaH\x07r\x05\x18\xfe\x01`\x01R\x05\x65mail\x12\x1e\n\x07inviter\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03R\x07inviter\x12\x41\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\ncreateTime:a\xea\x41^\n\x16meetmesh.io/Invitation\x12+meetings/{meeting}/invitations/{invitation}*\x0binvitations2\ninvitation\"\xa0\x03\n\tRecording\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08R\x04name\x12\x1d\n\nobject_key\x18\x02 \x01(\tR\tobjectKey\x12\x1d\n\nmedia_type\x18\x03 \x01(\tR\tmediaType\x12)\n\x10\x64uration_seconds\x18\x04 \x01(\x01R\x0f\x64urationSeconds\x12\x1d\n\nsize_bytes\x18\x05 \x01(\x03R\tsizeBytes\x12!\n\x0c\x64ownload_uri\x18\x06 \x01(\tR\x0b\x64ownloadUri\x12\x39\n\nstart_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tstartTime\x12\x35\n\x08\x65nd_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x07\x65ndTime:\\\xea\x41Y\n\x15meetmesh.io/Recording\x12)meetings/{meeting}/recordings/{recording}*\nrecordings2\trecording\"\x83\x08\n\nAttachment\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08R\x04name\x12*\n\x08\x66ilename\x18\x02 \x01(\tB\x0e\xe2\x41\x01\x02\xbaH\x07r\x05\x10\x01\x18\xff\x01R\x08\x66ilename\x12\x85\x04\n\x0c\x63ontent_type\x18\x03 \x01(\tB\xe1\x03\xe2\x41\x01\x02\xbaH\xd9\x03r\xd6\x03R\x0f\x61pplication/pdfR\ntext/plainR\rtext/markdownR\x08text/csvR\timage/pngR\nimage/jpegR\nimage/webpR\timage/gifR\x0f\x61pplication/zipRGapplication/vnd.openxmlformats-officedocument.wordprocessingml.documentRAapplication/vnd.openxmlformats-officedocument.spreadsheetml.sheetRIapplication/vnd.openxmlformats-officedocument.presentationml.presentationR\'application/vnd.oasis.opendocument.textR.application/vnd.oasis.opendocument.spreadsheetR/application/vnd.oasis.opendocument.presentationR\x0b\x63ontentType\x12/\n\nsize_bytes\x18\x04 \x01(\x05\x42\x10\xe2\x41\x01\x02\xbaH\t\x1a\x07\x18\x80\x80\xc0\x0c \x00R\tsizeBytes\x12 \n\x08uploader\x18\x05 \x01(\tB\x04\xe2\x41\x01\x03R\x08uploader\x12\x41\n\x05state\x18\x06 \x01(\x0e\x32%.meetmesh.meeting.v1.Attachment.StateB\x04\xe2\x41\x01\x03R\x05state\x12\'\n\x0c\x64ownload_uri\x18\x07 \x01(\tB\x04\xe2\x41\x01\x03R\x0b\x64ownloadUri\x12\x41\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\ncreateTime\"B\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\x11\n\rSTATE_PENDING\x10\x01\x12\x0f\n\x0bSTATE_READY\x10\x02:a\xea\x41^\n\x16meetmesh.io/Attachment\x12+meetings/{meeting}/attachments/{attachment}*\x0b\x61ttachments2\nattachment\"\x82\x01\n\x14\x43reateMeetingRequest\x12>\n\x07meeting\x18\x01 \x01(\x0b\x32\x1c.meetmesh.meeting.v1.MeetingB\x06\xbaH\x03\xc8\x01\x01R\x07meeting\x12*\n\nrequest_id\x18\x02 \x01(\tB\x0b\xbaH\x08r\x03\xb0\x01\x01\xd8\x01\x01R\trequestId\"O\n\x15\x43reateMeetingResponse\x12\x36\n\x07meeting\x18\x01 \x01(\x0b\x32\x1c.meetmesh.meeting.v1.MeetingR\x07meeting\"f\n\x11GetMeetingRequest\x12Q\n\x04name\x18\x01 \x01(\tB=\xe2\x41\x01\x02\xfa\x41\x15\n\x13meetmesh.io/Meeting\xbaH\x1er\x1c\x32\x1a^meetings/[a-z0-9-]{1,64}$R\x04name\"L\n\x12GetMeetingResponse\x12\x36\n\x07meeting\x18\x01 \x01(\x0b\x32\x1c.meetmesh.meeting.v1.MeetingR\x07meeting\"g\n\x13ListMeetingsRequest\x12\'\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xf4\x03(\x00R\x08pageSize\x12\'\n\npage_token\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"x\n\x14ListMeetingsResponse\x12\x38\n\x08meetings\x18\x01 \x03(\x0b\x32\x1c.meetmesh.meeting.v1.MeetingR\x08meetings\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x9b\x01\n\x14UpdateMeetingRequest\x12>\n\x07meeting\x18\x01 \x01(\x0b\x32\x1c.meetmesh.meeting.v1.MeetingB\x06\xbaH\x03\xc8\x01\x01R\x07meeting\x12\x43\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskB\x06\xbaH\x03\xc8\x01\x01R\nupdateMask\"O\n\x15UpdateMeetingResponse\x12\x36\n\x07meeting\x18\x01 \x01(\x0b\x32\x1c.meetmesh.meeting.v1.MeetingR\x07meeting\"N\n\x11\x45ndMeetingRequest\x12\x39\n\x04name\x18\x01 \x01(\tB%\xe2\x41\x01\x02\xbaH\x1er\x1c\x32\x1a^meetings/[a-z0-9-]{1,64}$R\x04name\"L\n\x12\x45ndMeetingResponse\x12\x36\n\x07meeting\x18\x01 \x01(\x0b\x32\x1c.meetmesh.meeting.v1.MeetingR\x07meeting\"\xce\x01\n\x12JoinMeetingRequest\x12\x39\n\x04name\x18\x01 \x01(\tB%\xe2\x41\x01\x02\xbaH\x1er\x1c\x32\x1a^meetings/[a-z0-9-]{1,64}$R\x04name\x12#\n\x08passcode\x18\x02 \x01(\tB\x07\xbaH\x04r\x02\x18@R\x08passcode\x12*\n\x0c\x64isplay_name\x18\x03 \x01(\tB\x07\xbaH\x04r\x02\x18\x64R\x0b\x64isplayName\x12,\n\x12wait_for_admission\x18\x04 \x01(\x08R\x10waitForAdmission\"\xe8\x02\n\x13JoinMeetingResponse\x12\x36\n\x07meeting\x18\x01 \x01(\x0b\x32\x1c.meetmesh.meeting.v1.MeetingR\x07meeting\x12\x42\n\x0bparticipant\x18\x02 \x01(\x0b\x32 .meetmesh.meeting.v1.ParticipantR\x0bparticipant\x12\x1d\n\njoin_token\x18\x03 \x01(\tR\tjoinToken\x12O\n\x16join_token_expire_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x13joinTokenExpireTime\x12+\n\x11signaling_address\x18\x05 \x01(\tR\x10signalingAddress\x12\x38\n\x18signaling_websocket_path\x18\x06 \x01(\tR\x16signalingWebsocketPath\"P\n\x13LeaveMeetingRequest\x12\x39\n\x04name\x18\x01 \x01(\tB%\xe2\x41\x01\x02\xbaH\x1er\x1c\x32\x1a^meetings/[a-z0-9-]{1,64}$R\x04name\"Z\n\x14LeaveMeetingResponse\x12\x42\n\x0bparticipant\x18\x01 \x01(\x0b\x32 .meetmesh.meeting.v1.ParticipantR\x0bparticipant\"o\n\x15GetParticipantRequest\x12V\n\x04name\x18\x01 \x01(\tBB\xe2\x41\x01\x02\xbaH;r927^meetings/[a-z0-9-]{1,64}/participants/[a-z0-9-]{1,64}$R\x04name\"\\\n\x16GetParticipantResponse\x12\x42\n\x0bparticipant\x18\x01 \x01(\x0b\x32 .meetmesh.meeting.v1.ParticipantR\x0bparticipant\"\xf2\x01\n\x17ListParticipantsRequest\x12=\n\x06parent\x18\x01 \x01(\tB%\xe2\x41\x01\x02\xbaH\x1er\x1c\x32\x1a^meetings/[a-z0-9-]{1,64}$R\x06parent\x12\'\n\tpage_size\x18\x02 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xf4\x03(\x00R\x08pageSize\x12\'\n\npage_token\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x04R\tpageToken\x12\x46\n\x05state\x18\x04 \x01(\x0e\x32&.meetmesh.meeting.v1.Participant.StateB\x08\xbaH\x05\x82\x01\x02\x10\x01R\x05state\"\x88\x01\n\x18ListParticipantsResponse\x12\x44\n\x0cparticipants\x18\x01 \x03(\x0b\x32 .meetmesh.meeting.v1.ParticipantR\x0cparticipants\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"q\n\x17\x41\x64mitParticipantRequest\x12V\n\x04name\x18\x01 \x01(\tBB\xe2\x41\x01\x02\xbaH;r927^meetings/[a-z0-9-]{1,64}/participants/[a-z0-9-]{1,64}$R\x04name\"^\n\x18\x41\x64mitParticipantResponse\x12\x42\n\x0bparticipant\x18\x01 \x01(\x0b\x32 .meetmesh.meeting.v1.ParticipantR\x0bparticipant\"p\n\x16\x44\x65nyParticipantRequest\x12V\n\x04name\x18\x01 \x01(\tBB\xe2\x41\x01\x02\xbaH;r927^meetings/[a-z0-9-]{1,64}/participants/[a-z0-9-]{1,64}$R\x04name\"]\n\x17\x44\x65nyParticipantResponse\x12\x42\n\x0bparticipant\x18\x01 \x01(\x0b\x32 .meetmesh.meeting.v1.ParticipantR\x0bparticipant\"\xab\x01\n\x18UpdateParticipantRequest\x12J\n\x0bparticipant\x18\x01 \x01(\x0b\x32 .meetmesh.meeting.v1.ParticipantB\x06\xbaH\x03\xc8\x01\x01R\x0bparticipant\x12\x43\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskB\x06\xbaH\x03\xc8\x01\x01R\nupdateMask\"_\n\x19UpdateParticipantResponse\x12\x42\n\x0bparticipant\x18\x01 \x01(\x0b\x32 .meetmesh.meeting.v1.ParticipantR\x0bparticipant\"r\n\x18RemoveParticipantRequest\x12V\n\x04name\x18\x01 \x01(\tBB\xe2\x41\x01\x02\xbaH;r927^meetings/[a-z0-9-]{1,64}/participants/[a-z0-9-]{1,64}$R\x04name\"_\n\x19RemoveParticipantResponse\x12\x42\n\x0bparticipant\x18\x01 \x01(\x0b\x32 .meetmesh.meeting.v1.ParticipantR\x0bparticipant\"\xa1\x01\n\x17\x43reateInvitationRequest\x12=\n\x06parent\x18\x01 \x01(\tB%\xe2\x41\x01\x02\xbaH\x1er\x1c\x32\x1a^meetings/[a-z0-9-]{1,64}$R\x06parent\x12G\n\ninvitation\x18\x02 \x01(\x0b\x32\x1f.meetmesh.meeting.v1.InvitationB\x06\xbaH\x03\xc8\x01\x01R\ninvitation\"[\n\x18\x43reateInvitationResponse\x12?\n\ninvitation\x18\x01 \x01(\x0b\x32\x1f.meetmesh.meeting.v1.InvitationR\ninvitation\"\xa9\x01\n\x16ListInvitationsRequest\x12=\n\x06parent\x18\x01 \x01(\tB%\xe2\x41\x01\x02\xbaH\x1er\x1c\x32\x1a^meetings/[a-z0-9-]{1,64}$R\x06parent\x12\'\n\tpage_size\x18\x02 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xf4\x03(\x00R\x08pageSize\x12\'\n\npage_token\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"\x84\x01\n\x17ListInvitationsResponse\x12\x41\n\x0binvitations\x18\x01 \x03(\x0b\x32\x1f.meetmesh.meeting.v1.InvitationR\x0binvitations\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xa8\x01\n\x15ListRecordingsRequest\x12=\n\x06parent\x18\x01 \x01(\tB%\xe2\x41\x01\x02\xbaH\x1er\x1c\x32\x1a^meetings/[a-z0-9-]{1,64}$R\x06parent\x12\'\n\tpage_size\x18\x02 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xf4\x03(\x00R\x08pageSize\x12\'\n\npage_token\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"\x80\x01\n\x16ListRecordingsResponse\x12>\n\nrecordings\x18\x01 \x03(\x0b\x32\x1e.meetmesh.meeting.v1.RecordingR\nrecordings\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xa1\x01\n\x17\x43reateAttachmentRequest\x12=\n\x06parent\x18\x01 \x01(\tB%\xe2\x41\x01\x02\xbaH\x1er\x1c\x32\x1a^meetings/[a-z0-9-]{1,64}$R\x06parent\x12G\n\nattachment\x18\x02 \x01(\x0b\x32\x1f.meetmesh.meeting.v1.AttachmentB\x06\xbaH\x03\xc8\x01\x01R\nattachment\"\xc4\x01\n\x18\x43reateAttachmentResponse\x12?\n\nattachment\x18\x01 \x01(\x0b\x32\x1f.meetmesh.meeting.v1.AttachmentR\nattachment\x12\x1d\n\nupload_uri\x18\x02 \x01(\tR\tuploadUri\x12H\n\x12upload_expire_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x10uploadExpireTime\"o\n\x17\x43ommitAttachmentRequest\x12T\n\x04name\x18\x01 \x01(\tB@\xe2\x41\x01\x02\xbaH9r725^meetings/[a-z0-9-]{1,64}/attachments/[a-z0-9]{1,64}$R\x04name\"[\n\x18\x43ommitAttachmentResponse\x12?\n\nattachment\x18\x01 \x01(\x0b\x32\x1f.meetmesh.meeting.v1.AttachmentR\nattachment\"l\n\x14GetAttachmentRequest\x12T\n\x04name\x18\x01 \x01(\tB@\xe2\x41\x01\x02\xbaH9r725^meetings/[a-z0-9-]{1,64}/attachments/[a-z0-9]{1,64}$R\x04name\"X\n\x15GetAttachmentResponse\x12?\n\nattachment\x18\x01 \x01(\x0b\x32\x1f.meetmesh.meeting.v1.AttachmentR\nattachment\"\xa9\x01\n\x16ListAttachmentsRequest\x12=\n\x06parent\x18\x01 \x01(\tB%\xe2\x41\x01\x02\xbaH\x1er\x1c\x32\x1a^meetings/[a-z0-9-]{1,64}$R\x06parent\x12\'\n\tpage_size\x18\x02 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xf4\x03(\x00R\x08pageSize\x12\'\n\npage_token\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"\x84\x01\n\x17ListAttachmentsResponse\x12\x41\n\x0b\x61ttachments\x18\x01 \x03(\x0b\x32\x1f.meetmesh.meeting.v1.AttachmentR\x0b\x61ttachments\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"o\n\x17\x44\x65leteAttachmentRequest\x12T\n\x04name\x18\x01 \x01(\tB@\xe2\x41\x01\x02\xbaH9r725^meetings/[a-z0-9-]{1,64}/attachments/[a-z0-9]{1,64}$R\x04name\"\x1a\n\x18\x44\x65leteAttachmentResponse*d\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\r\n\tROLE_HOST\x10\x01\x12\x10\n\x0cROLE_CO_HOST\x10\x02\x12\x14\n\x10ROLE_PARTICIPANT\x10\x03\x12\x0f\n\x0bROLE_VIEWER\x10\x04\x32\xbd\x19\n\x0eMeetingService\x12\x85\x01\n\rCreateMeeting\x12).meetmesh.meeting.v1.CreateMeetingRequest\x1a*.meetmesh.meeting.v1.CreateMeetingResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\"\x0c/v1/meetings:\x07meeting\x12|\n\nGetMeeting\x12&.meetmesh.meeting.v1.GetMeetingRequest\x1a\'.meetmesh.meeting.v1.GetMeetingResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/{name=meetings/*}\x12y\n\x0cListMeetings\x12(.meetmesh.meeting.v1.ListMeetingsRequest\x1a).meetmesh.meeting.v1.ListMeetingsResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\x0c/v1/meetings\x12\x96\x01\n\rUpdateMeeting\x12).meetmesh.meeting.v1.UpdateMeetingRequest\x1a*.meetmesh.meeting.v1.UpdateMeetingResponse\".\x82\xd3\xe4\x93\x02(2\x1d/v1/{meeting.name=meetings/*}:\x07meeting\x12\x83\x01\n\nEndMeeting\x12&.meetmesh.meeting.v1.EndMeetingRequest\x1a\'.meetmesh.meeting.v1.EndMeetingResponse\"$\x82\xd3\xe4\x93\x02\x1e\"\x19/v1/{name=meetings/*}:end:\x01*\x12\x87\x01\n\x0bJoinMeeting\x12\'.meetmesh.meeting.v1.JoinMeetingRequest\x1a(.meetmesh.meeting.v1.JoinMeetingResponse\"%\x82\xd3\xe4\x93\x02\x1f\"\x1a/v1/{name=meetings/*}:join:\x01*\x12\x8b\x01\n\x0cLeaveMeeting\x12(.meetmesh.meeting.v1.LeaveMeetingRequest\x1a).meetmesh.meeting.v1.LeaveMeetingResponse\"&\x82\xd3\xe4\x93\x02 \"\x1b/v1/{name=meetings/*}:leave:\x01*\x12\x97\x01\n\x0eGetParticipant\x12*.meetmesh.meeting.v1.GetParticipantRequest\x1a+.meetmesh.meeting.v1.GetParticipantResponse\",\x82\xd3\xe4\x93\x02&\x12$/v1/{name=meetings/*/participants/*}\x12\x9d\x01\n\x10ListParticipants\x12,.meetmesh.meeting.v1.ListParticipantsRequest\x1a-.meetmesh.meeting.v1.ListParticipantsResponse\",\x82\xd3\xe4\x93\x02&\x12$/v1/{parent=meetings/*}/participants\x12\xa6\x01\n\x10\x41\x64mitParticipant\x12,.meetmesh.meeting.v1.AdmitParticipantRequest\x1a-.meetmesh.meeting.v1.AdmitParticipantResponse\"5\x82\xd3\xe4\x93\x02/\"*/v1/{name=meetings/*/participants/*}:admit:\x01*\x12\xa2\x01\n\x0f\x44\x65nyParticipant\x12+.meetmesh.meeting.v1.DenyParticipantRequest\x1a,.meetmesh.meeting.v1.DenyParticipantResponse\"4\x82\xd3\xe4\x93\x02.\")/v1/{name=meetings/*/participants/*}:deny:\x01*\x12\xb9\x01\n\x11UpdateParticipant\x12-.meetmesh.meeting.v1.UpdateParticipantRequest\x1a..meetmesh.meeting.v1.UpdateParticipantResponse\"E\x82\xd3\xe4\x93\x02?20/v1/{participant.name=meetings/*/participants/*}:\x0bparticipant\x12\xaa\x01\n\x11RemoveParticipant\x12-.meetmesh.meeting.v1.RemoveParticipantRequest\x1a..meetmesh.meeting.v1.RemoveParticipantResponse\"6\x82\xd3\xe4\x93\x02\x30\"+/v1/{name=meetings/*/participants/*}:remove:\x01*\x12\xa8\x01\n\x10\x43reateInvitation\x12,.meetmesh.meeting.v1.CreateInvitationRequest\x1a-.meetmesh.meeting.v1.CreateInvitationResponse\"7\x82\xd3\xe4\x93\x02\x31\"#/v1/{parent=meetings/*}/invitations:\ninvitation\x12\x99\x01\n\x0fListInvitations\x12+.meetmesh.meeting.v1.ListInvitationsRequest\x1a,.meetmesh.meeting.v1.ListInvitationsResponse\"+\x82\xd3\xe4\x93\x02%\x12#/v1/{parent=meetings/*}/invitations\x12\x95\x01\n\x0eListRecordings\x12*.meetmesh.meeting.v1.ListRecordingsRequest\x1a+.meetmesh.meeting.v1.ListRecordingsResponse\"*\x82\xd3\xe4\x93\x02$\x12\"/v1/{parent=meetings/*}/recordings\x12\xa8\x01\n\x10\x43reateAttachment\x12,.meetmesh.meeting.v1.CreateAttachmentRequest\x1a-.meetmesh.meeting.v1.CreateAttachmentResponse\"7\x82\xd3\xe4\x93\x02\x31\"#/v1/{parent=meetings/*}/attachments:\nattachment\x12\xa6\x01\n\x10\x43ommitAttachment\x12,.meetmesh.meeting.v1.CommitAttachmentRequest\x1a-.meetmesh.meeting.v1.CommitAttachmentResponse\"5\x82\xd3\xe4\x93\x02/\"*/v1/{name=meetings/*/attachments/*}:commit:\x01*\x12\x93\x01\n\rGetAttachment\x12).meetmesh.meeting.v1.GetAttachmentRequest\x1a*.meetmesh.meeting.v1.GetAttachmentResponse\"+\x82\xd3\xe4\x93\x02%\x12#/v1/{name=meetings/*/attachments/*}\x12\x99\x01\n\x0fListAttachments\x12+.meetmesh.meeting.v1.ListAttachmentsRequest\x1a,.meetmesh.meeting.v1.ListAttachmentsResponse\"+\x82\xd3\xe4\x93\x02%\x12#/v1/{parent=meetings/*}/attachments\x12\x9c\x01\n\x10\x44\x65leteAttachment\x12,.meetmesh.meeting.v1.DeleteAttachmentRequest\x1a-.meetmesh.meeting.v1.DeleteAttachmentResponse\"+\x82\xd3\xe4\x93\x02%*#/v1/{name=meetings/*/attachments/*}b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!meetmesh/meeting/v1/meeting.proto\x12\x13meetmesh.meeting.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!meetmesh/options/v1/options.proto\"\xd0\x07\n\x07Meeting\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08R\x04name\x12)\n\x05title\x18\x02 \x01(\tB\x13\xe2\x41\x01\x02\xbaH\x0cr\x07\x18\xc8\x01\x32\x02\\S\xd8\x01\x01R\x05title\x12*\n\x0b\x64\x65scription\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\x88\'R\x0b\x64\x65scription\x12\x18\n\x04host\x18\x04 \x01(\tB\x04\xe2\x41\x01\x03R\x04host\x12\x39\n\nstart_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tstartTime\x12\x35\n\x08\x65nd_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x07\x65ndTime\x12\x30\n\x08passcode\x18\x07 \x01(\tB\x14\xe2\x41\x01\x04\xbaH\tr\x04\x10\x04\x18@\xd8\x01\x01\xa0\xbb\x18\x02R\x08passcode\x12\x33\n\x12passcode_protected\x18\x08 \x01(\x08\x42\x04\xe2\x41\x01\x03R\x11passcodeProtected\x12#\n\rlobby_enabled\x18\t \x01(\x08R\x0clobbyEnabled\x12&\n\x08\x63\x61pacity\x18\n \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00R\x08\x63\x61pacity\x12@\n\x08settings\x18\x0b \x01(\x0b\x32$.meetmesh.meeting.v1.MeetingSettingsR\x08settings\x12@\n\x0brole_grants\x18\x0c \x03(\x0b\x32\x1f.meetmesh.meeting.v1.RoleGrantsR\nroleGrants\x12>\n\x05state\x18\r \x01(\x0e\x32\".meetmesh.meeting.v1.Meeting.StateB\x04\xe2\x41\x01\x03R\x05state\x12\x41\n\x0b\x63reate_time\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\ncreateTime\x12\x41\n\x0bupdate_time\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\nupdateTime\x12\x31\n\x11participant_count\x18\x10 \x01(\x05\x42\x04\xe2\x41\x01\x03R\x10participantCount\"V\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\x13\n\x0fSTATE_SCHEDULED\x10\x01\x12\x10\n\x0cSTATE_ACTIVE\x10\x02\x12\x0f\n\x0bSTATE_ENDED\x10\x03:?\xea\x41<\n\x13meetmesh.io/Meeting\x12\x12meetings/{meeting}*\x08meetings2\x07meeting\"]\n\x0fMeetingSettings\x12+\n\x11recording_allowed\x18\x01 \x01(\x08R\x10recordingAllowed\x12\x1d\n\nai_enabled\x18\x02 \x01(\x08R\taiEnabled\"\x88\x01\n\x06Grants\x12\x18\n\x07publish\x18\x01 \x01(\x08R\x07publish\x12\x1c\n\tsubscribe\x18\x02 \x01(\x08R\tsubscribe\x12\x12\n\x04\x63hat\x18\x03 \x01(\x08R\x04\x63hat\x12\x16\n\x06record\x18\x04 \x01(\x08R\x06record\x12\x1a\n\x08moderate\x18\x05 \x01(\x08R\x08moderate\"\x86\x01\n\nRoleGrants\x12;\n\x04role\x18\x01 \x01(\x0e\x32\x19.meetmesh.meeting.v1.RoleB\x0c\xbaH\t\x82\x01\x06\x10\x01 \x00 \x01R\x04role\x12;\n\x06grants\x18\x02 \x01(\x0b\x32\x1b.meetmesh.meeting.v1.GrantsB\x06\xbaH\x03\xc8\x01\x01R\x06grants\"\x8e\x05\n\x0bParticipant\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08R\x04name\x12\x18\n\x04user\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03R\x04user\x12+\n\x0c\x64isplay_name\x18\x03 \x01(\tB\x08\xe2\x41\x01\x03\xa0\xbb\x18\x01R\x0b\x64isplayName\x12\x37\n\x04role\x18\x04 \x01(\x0e\x32\x19.meetmesh.meeting.v1.RoleB\x08\xbaH\x05\x82\x01\x02\x10\x01R\x04role\x12\x42\n\x05state\x18\x05 \x01(\x0e\x32&.meetmesh.meeting.v1.Participant.StateB\x04\xe2\x41\x01\x03R\x05state\x12\x39\n\x06grants\x18\x06 \x01(\x0b\x32\x1b.meetmesh.meeting.v1.GrantsB\x04\xe2\x41\x01\x03R\x06grants\x12\x41\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\ncreateTime\x12?\n\nadmit_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\tadmitTime\"z\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\x11\n\rSTATE_WAITING\x10\x01\x12\x12\n\x0eSTATE_ADMITTED\x10\x02\x12\x10\n\x0cSTATE_DENIED\x10\x03\x12\x11\n\rSTATE_REMOVED\x10\x04\x12\x0e\n\nSTATE_LEFT\x10\x05:f\xea\x41\x63\n\x17meetmesh.io/Participant\x12-meetings/{meeting}/participants/{participant}*\x0cparticipants2\x0bparticipant\"\x92\x02\n\nInvitation\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08R\x04name\x12$\n\x05\x65mail\x18\x02 \x01(\tB\x0e\xbaH\x07r\x05\x18\xfe\x01`\x01\xa0\xbb\x18\x01R\x05\x65mail\x12\x1e\n\x07inviter\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03R\x07inviter\x12\x41\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\ncreateTime:a\xea\x41^\n\x16meetmesh.io/Invitation\x12+meetings/{meeting}/invitations/{invitation}*\x0binvitations2\ninvitation\"\xec\x03\n\tRecording\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08R\x04name\x12\x63\n\nobject_key\x18\x02 \x01(\tBD\xbaHAr?\x18\x80\x04\x32:^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*$R\tobjectKey\x12\x1d\n\nmedia_type\x18\x03 \x01(\tR\tmediaType\x12)\n\x10\x64uration_seconds\x18\x04 \x01(\x01R\x0f\x64urationSeconds\x12\x1d\n\nsize_bytes\x18\x05 \x01(\x03R\tsizeBytes\x12\'\n\x0c\x64ownload_uri\x18\x06 \x01(\tB\x04\xa0\xbb\x18\x02R\x0b\x64ownloadUri\x12\x39\n\nstart_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tstartTime\x12\x35\n\x08\x65nd_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x07\x65ndTime:\\\xea\x41Y\n\x15meetmesh.io/Recording\x12)meetings/{meeting}/recordings/{recording}*\nrecordings2\trecording\"\x8b\x08\n\nAttachment\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08R\x04name\x12.\n\x08\x66ilename\x18\x02 \x01(\tB\x12\xe2\x41\x01\x02\xbaH\x07r\x05\x10\x01\x18\xff\x01\xa0\xbb\x18\x01R\x08\x66ilename\x12\x85\x04\n\x0c\x63ontent_type\x18\x03 \x01(\tB\xe1\x03\xe2\x41\x01\x02\xbaH\xd9\x03r\xd6\x03R\x0f\x61pplication/pdfR\ntext/plainR\rtext/markdownR\x08text/csvR\timage/pngR\nimage/jpegR\nimage/webpR\timage/gifR\x0f\x61pplication/zipRGapplication/vnd.openxmlformats-officedocument.wordprocessingml.documentRAapplication/vnd.openxmlformats-officedocument.spreadsheetml.sheetRIapplication/vnd.openxmlformats-officedocument.presentationml.presentationR\'application/vnd.oasis.opendocument.textR.application/vnd.oasis.opendocument.spreadsheetR/application/vnd.oasis.opendocument.presentationR\x0b\x63ontentType\x12/\n\nsize_bytes\x18\x04 \x01(\x05\x42\x10\xe2\x41\x01\x02\xbaH\t\x1a\x07\x18\x80\x80\xc0\x0c \x00R\tsizeBytes\x12 \n\x08uploader\x18\x05 \x01(\tB\x04\xe2\x41\x01\x03R\x08uploader\x12\x41\n\x05state\x18\x06 \x01(\x0e\x32%.meetmesh.meeting.v1.Attachment.StateB\x04\xe2\x41\x01\x03R\x05state\x12+\n\x0c\x64ownload_uri\x18\x07 \x01(\tB\x08\xe2\x41\x01\x03\xa0\xbb\x18\x02R\x0b\x64ownloadUri\x12\x41\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\ncreateTime\"B\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\x11\n\rSTATE_PENDING\x10\x01\x12\x0f\n\x0bSTATE_READY\x10\x02:a\xea\x41^\n\x16meetmesh.io/Attachment\x12+meetings/{meeting}/attachments/{attachment}*\x0b\x61ttachments2\nattachment\"\x82\x01\n\x14\x43reateMeetingRequest\x12>\n\x07meeting\x18\x01 \x01(\x0b\x32\x1c.meetmesh.meeting.v1.MeetingB\x06\xbaH\x03\xc8\x01\x01R\x07meeting\x12*\n\nrequest_id\x18\x02 \x01(\tB\x0b\xbaH\x08r\x03\xb0\x01\x01\xd8\x01\x01R\trequestId\"O\n\x15\x43reateMeetingResponse\x12\x36\n\x07meeting\x18\x01 \x01(\x0b\x32\x1c.meetmesh.meeting.v1.MeetingR\x07meeting\"f\n\x11GetMeetingRequest\x12Q\n\x04name\x18\x01 \x01(\tB=\xe2\x41\x01\x02\xfa\x41\x15\n\x13meetmesh.io/Meeting\xbaH\x1er\x1c\x32\x1a^meetings/[a-z0-9-]{1,64}$R\x04name\"L\n\x12GetMeetingResponse\x12\x36\n\x07meeting\x18\x01 \x01(\x0b\x32\x1c.meetmesh.meeting.v1.MeetingR\x07meeting\"g\n\x13ListMeetingsRequest\x12\'\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xf4\x03(\x00R\x08pageSize\x12\'\n\npage_token\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"x\n\x14ListMeetingsResponse\x12\x38\n\x08meetings\x18\x01 \x03(\x0b\x32\x1c.meetmesh.meeting.v1.MeetingR\x08meetings\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x9b\x01\n\x14UpdateMeetingRequest\x12>\n\x07meeting\x18\x01 \x01(\x0b\x32\x1c.meetmesh.meeting.v1.MeetingB\x06\xbaH\x03\xc8\x01\x01R\x07meeting\x12\x43\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskB\x06\xbaH\x03\xc8\x01\x01R\nupdateMask\"O\n\x15UpdateMeetingResponse\x12\x36\n\x07meeting\x18\x01 \x01(\x0b\x32\x1c.meetmesh.meeting.v1.MeetingR\x07meeting\"N\n\x11\x45ndMeetingRequest\x12\x39\n\x04name\x18\x01 \x01(\tB%\xe2\x41\x01\x02\xbaH\x1er\x1c\x32\x1a^meetings/[a-z0-9-]{1,64}$R\x04name\"L\n\x12\x45ndMeetingResponse\x12\x36\n\x07meeting\x18\x01 \x01(\x0b\x32\x1c.meetmesh.meeting.v1.MeetingR\x07meeting\"\xd6\x01\n\x12JoinMeetingRequest\x12\x39\n\x04name\x18\x01 \x01(\tB%\xe2\x41\x01\x02\xbaH\x1er\x1c\x32\x1a^meetings/[a-z0-9-]{1,64}$R\x04name\x12\'\n\x08passcode\x18\x02 \x01(\tB\x0b\xbaH\x04r\x02\x18@\xa0\xbb\x18\x02R\x08passcode\x12.\n\x0c\x64isplay_name\x18\x03 \x01(\tB\x0b\xbaH\x04r\x02\x18\x64\xa0\xbb\x18\x01R\x0b\x64isplayName\x12,\n\x12wait_for_admission\x18\x04 \x01(\x08R\x10waitForAdmission\"\xee\x02\n\x13JoinMeetingResponse\x12\x36\n\x07meeting\x18\x01 \x01(\x0b\x32\x1c.meetmesh.meeting.v1.MeetingR\x07meeting\x12\x42\n\x0bparticipant\x18\x02 \x01(\x0b\x32 .meetmesh.meeting.v1.ParticipantR\x0bparticipant\x12#\n\njoin_token\x18\x03 \x01(\tB\x04\xa0\xbb\x18\x02R\tjoinToken\x12O\n\x16join_token_expire_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x13joinTokenExpireTime\x12+\n\x11signaling_address\x18\x05 \x01(\tR\x10signalingAddress\x12\x38\n\x18signaling_websocket_path\x18\x06 \x01(\tR\x16signalingWebsocketPath\"P\n\x13LeaveMeetingRequest\x12\x39\n\x04name\x18\x01 \x01(\tB%\xe2\x41\x01\x02\xbaH\x1er\x1c\x32\x1a^meetings/[a-z0-9-]{1,64}$R\x04name\"Z\n\x14LeaveMeetingResponse\x12\x42\n\x0bparticipant\x18\x01 \x01(\x0b\x32 .meetmesh.meeting.v1.ParticipantR\x0bparticipant\"o\n\x15GetParticipantRequest\x12V\n\x04name\x18\x01 \x01(\tBB\xe2\x41\x01\x02\xbaH;r927^meetings/[a-z0-9-]{1,64}/participants/[a-z0-9-]{1,64}$R\x04name\"\\\n\x16GetParticipantResponse\x12\x42\n\x0bparticipant\x18\x01 \x01(\x0b\x32 .meetmesh.meeting.v1.ParticipantR\x0bparticipant\"\xf2\x01\n\x17ListParticipantsRequest\x12=\n\x06parent\x18\x01 \x01(\tB%\xe2\x41\x01\x02\xbaH\x1er\x1c\x32\x1a^meetings/[a-z0-9-]{1,64}$R\x06parent\x12\'\n\tpage_size\x18\x02 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xf4\x03(\x00R\x08pageSize\x12\'\n\npage_token\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x04R\tpageToken\x12\x46\n\x05state\x18\x04 \x01(\x0e\x32&.meetmesh.meeting.v1.Participant.StateB\x08\xbaH\x05\x82\x01\x02\x10\x01R\x05state\"\x88\x01\n\x18ListParticipantsResponse\x12\x44\n\x0cparticipants\x18\x01 \x03(\x0b\x32 .meetmesh.meeting.v1.ParticipantR\x0cparticipants\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"q\n\x17\x41\x64mitParticipantRequest\x12V\n\x04name\x18\x01 \x01(\tBB\xe2\x41\x01\x02\xbaH;r927^meetings/[a-z0-9-]{1,64}/participants/[a-z0-9-]{1,64}$R\x04name\"^\n\x18\x41\x64mitParticipantResponse\x12\x42\n\x0bparticipant\x18\x01 \x01(\x0b\x32 .meetmesh.meeting.v1.ParticipantR\x0bparticipant\"p\n\x16\x44\x65nyParticipantRequest\x12V\n\x04name\x18\x01 \x01(\tBB\xe2\x41\x01\x02\xbaH;r927^meetings/[a-z0-9-]{1,64}/participants/[a-z0-9-]{1,64}$R\x04name\"]\n\x17\x44\x65nyParticipantResponse\x12\x42\n\x0bparticipant\x18\x01 \x01(\x0b\x32 .meetmesh.meeting.v1.ParticipantR\x0bparticipant\"\xab\x01\n\x18UpdateParticipantRequest\x12J\n\x0bparticipant\x18\x01 \x01(\x0b\x32 .meetmesh.meeting.v1.ParticipantB\x06\xbaH\x03\xc8\x01\x01R\x0bparticipant\x12\x43\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskB\x06\xbaH\x03\xc8\x01\x01R\nupdateMask\"_\n\x19UpdateParticipantResponse\x12\x42\n\x0bparticipant\x18\x01 \x01(\x0b\x32 .meetmesh.meeting.v1.ParticipantR\x0bparticipant\"r\n\x18RemoveParticipantRequest\x12V\n\x04name\x18\x01 \x01(\tBB\xe2\x41\x01\x02\xbaH;r927^meetings/[a-z0-9-]{1,64}/participants/[a-z0-9-]{1,64}$R\x04name\"_\n\x19RemoveParticipantResponse\x12\x42\n\x0bparticipant\x18\x01 \x01(\x0b\x32 .meetmesh.meeting.v1.ParticipantR\x0bparticipant\"\xa1\x01\n\x17\x43reateInvitationRequest\x12=\n\x06parent\x18\x01 \x01(\tB%\xe2\x41\x01\x02\xbaH\x1er\x1c\x32\x1a^meetings/[a-z0-9-]{1,64}$R\x06parent\x12G\n\ninvitation\x18\x02 \x01(\x0b\x32\x1f.meetmesh.meeting.v1.InvitationB\x06\xbaH\x03\xc8\x01\x01R\ninvitation\"[\n\x18\x43reateInvitationResponse\x12?\n\ninvitation\x18\x01 \x01(\x0b\x32\x1f.meetmesh.meeting.v1.InvitationR\ninvitation\"\xa9\x01\n\x16ListInvitationsRequest\x12=\n\x06parent\x18\x01 \x01(\tB%\xe2\x41\x01\x02\xbaH\x1er\x1c\x32\x1a^meetings/[a-z0-9-]{1,64}$R\x06parent\x12\'\n\tpage_size\x18\x02 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xf4\x03(\x00R\x08pageSize\x12\'\n\npage_token\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"\x84\x01\n\x17ListInvitationsResponse\x12\x41\n\x0binvitations\x18\x01 \x03(\x0b\x32\x1f.meetmesh.meeting.v1.InvitationR\x0binvitations\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xa8\x01\n\x15ListRecordingsRequest\x12=\n\x06parent\x18\x01 \x01(\tB%\xe2\x41\x01\x02\xbaH\x1er\x1c\x32\x1a^meetings/[a-z0-9-]{1,64}$R\x06parent\x12\'\n\tpage_size\x18\x02 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xf4\x03(\x00R\x08pageSize\x12\'\n\npage_token\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"\x80\x01\n\x16ListRecordingsResponse\x12>\n\nrecordings\x18\x01 \x03(\x0b\x32\x1e.meetmesh.meeting.v1.RecordingR\nrecordings\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xa1\x01\n\x17\x43reateAttachmentRequest\x12=\n\x06parent\x18\x01 \x01(\tB%\xe2\x41\x01\x02\xbaH\x1er\x1c\x32\x1a^meetings/[a-z0-9-]{1,64}$R\x06parent\x12G\n\nattachment\x18\x02 \x01(\x0b\x32\x1f.meetmesh.meeting.v1.AttachmentB\x06\xbaH\x03\xc8\x01\x01R\nattachment\"\xca\x01\n\x18\x43reateAttachmentResponse\x12?\n\nattachment\x18\x01 \x01(\x0b\x32\x1f.meetmesh.meeting.v1.AttachmentR\nattachment\x12#\n\nupload_uri\x18\x02 \x01(\tB\x04\xa0\xbb\x18\x02R\tuploadUri\x12H\n\x12upload_expire_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x10uploadExpireTime\"o\n\x17\x43ommitAttachmentRequest\x12T\n\x04name\x18\x01 \x01(\tB@\xe2\x41\x01\x02\xbaH9r725^meetings/[a-z0-9-]{1,64}/attachments/[a-z0-9]{1,64}$R\x04name\"[\n\x18\x43ommitAttachmentResponse\x12?\n\nattachment\x18\x01 \x01(\x0b\x32\x1f.meetmesh.meeting.v1.AttachmentR\nattachment\"l\n\x14GetAttachmentRequest\x12T\n\x04name\x18\x01 \x01(\tB@\xe2\x41\x01\x02\xbaH9r725^meetings/[a-z0-9-]{1,64}/attachments/[a-z0-9]{1,64}$R\x04name\"X\n\x15GetAttachmentResponse\x12?\n\nattachment\x18\x01 \x01(\x0b\x32\x1f.meetmesh.meeting.v1.AttachmentR\nattachment\"\xa9\x01\n\x16ListAttachmentsRequest\x12=\n\x06parent\x18\x01 \x01(\tB%\xe2\x41\x01\x02\xbaH\x1er\x1c\x32\x1a^meetings/[a-z0-9-]{1,64}$R\x06parent\x12\'\n\tpage_size\x18\x02 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xf4\x03(\x00R\x08pageSize\x12\'\n\npage_token\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"\x84\x01\n\x17ListAttachmentsResponse\x12\x41\n\x0b\x61ttachments\x18\x01 \x03(\x0b\x32\x1f.meetmesh.meeting.v1.AttachmentR\x0b\x61ttachments\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"o\n\x17\x44\x65leteAttachmentRequest\x12T\n\x04name\x18\x01 \x01(\tB@\xe2\x41\x01\x02\xbaH9r725^meetings/[a-z0-9-]{1,64}/attachments/[a-z0-9]{1,64}$R\x04name\"\x1a\n\x18\x44\x65leteAttachmentResponse*d\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\r\n\tROLE_HOST\x10\x01\x12\x10\n\x0cROLE_CO_HOST\x10\x02\x12\x14\n\x10ROLE_PARTICIPANT\x10\x03\x12\x0f\n\x0bROLE_VIEWER\x10\x04\x32\x8c\x1b\n\x0eMeetingService\x12\x8b\x01\n\rCreateMeeting\x12).meetmesh.meeting.v1.CreateMeetingRequest\x1a*.meetmesh.meeting.v1.CreateMeetingResponse\"#\xa2\xbb\x18\x02\x08\x02\x82\xd3\xe4\x93\x02\x17\"\x0c/v1/meetings:\x07meeting\x12\x82\x01\n\nGetMeeting\x12&.meetmesh.meeting.v1.GetMeetingRequest\x1a\'.meetmesh.meeting.v1.GetMeetingResponse\"#\xa2\xbb\x18\x02\x08\x03\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/{name=meetings/*}\x12\x7f\n\x0cListMeetings\x12(.meetmesh.meeting.v1.ListMeetingsRequest\x1a).meetmesh.meeting.v1.ListMeetingsResponse\"\x1a\xa2\xbb\x18\x02\x08\x02\x82\xd3\xe4\x93\x02\x0e\x12\x0c/v1/meetings\x12\xa6\x01\n\rUpdateMeeting\x12).meetmesh.meeting.v1.UpdateMeetingRequest\x1a*.meetmesh.meeting.v1.UpdateMeetingResponse\">\xa2\xbb\x18\x0c\x08\x03\x12\x08moderate\x82\xd3\xe4\x93\x02(2\x1d/v1/{meeting.name=meetings/*}:\x07meeting\x12\x93\x01\n\nEndMeeting\x12&.meetmesh.meeting.v1.EndMeetingRequest\x1a\'.meetmesh.meeting.v1.EndMeetingResponse\"4\xa2\xbb\x18\x0c\x08\x03\x12\x08moderate\x82\xd3\xe4\x93\x02\x1e\"\x19/v1/{name=meetings/*}:end:\x01*\x12\x8d\x01\n\x0bJoinMeeting\x12\'.meetmesh.meeting.v1.JoinMeetingRequest\x1a(.meetmesh.meeting.v1.JoinMeetingResponse\"+\xa2\xbb\x18\x02\x08\x02\x82\xd3\xe4\x93\x02\x1f\"\x1a/v1/{name=meetings/*}:join:\x01*\x12\x91\x01\n\x0cLeaveMeeting\x12(.meetmesh.meeting.v1.LeaveMeetingRequest\x1a).meetmesh.meeting.v1.LeaveMeetingResponse\",\xa2\xbb\x18\x02\x08\x03\x82\xd3\xe4\x93\x02 \"\x1b/v1/{name=meetings/*}:leave:\x01*\x12\x9d\x01\n\x0eGetParticipant\x12*.meetmesh.meeting.v1.GetParticipantRequest\x1a+.meetmesh.meeting.v1.GetParticipantResponse\"2\xa2\xbb\x18\x02\x08\x03\x82\xd3\xe4\x93\x02&\x12$/v1/{name=meetings/*/participants/*}\x12\xa3\x01\n\x10ListParticipants\x12,.meetmesh.meeting.v1.ListParticipantsRequest\x1a-.meetmesh.meeting.v1.ListParticipantsResponse\"2\xa2\xbb\x18\x02\x08\x03\x82\xd3\xe4\x93\x02&\x12$/v1/{parent=meetings/*}/participants\x12\xb6\x01\n\x10\x41\x64mitParticipant\x12,.meetmesh.meeting.v1.AdmitParticipantRequest\x1a-.meetmesh.meeting.v1.AdmitParticipantResponse\"E\xa2\xbb\x18\x0c\x08\x03\x12\x08moderate\x82\xd3\xe4\x93\x02/\"*/v1/{name=meetings/*/participants/*}:admit:\x01*\x12\xb2\x01\n\x0f\x44\x65nyParticipant\x12+.meetmesh.meeting.v1.DenyParticipantRequest\x1a,.meetmesh.meeting.v1.DenyParticipantResponse\"D\xa2\xbb\x18\x0c\x08\x03\x12\x08moderate\x82\xd3\xe4\x93\x02.\")/v1/{name=meetings/*/participants/*}:deny:\x01*\x12\xc9\x01\n\x11UpdateParticipant\x12-.meetmesh.meeting.v1.UpdateParticipantRequest\x1a..meetmesh.meeting.v1.UpdateParticipantResponse\"U\xa2\xbb\x18\x0c\x08\x03\x12\x08moderate\x82\xd3\xe4\x93\x02?20/v1/{participant.name=meetings/*/participants/*}:\x0bparticipant\x12\xba\x01\n\x11RemoveParticipant\x12-.meetmesh.meeting.v1.RemoveParticipantRequest\x1a..meetmesh.meeting.v1.RemoveParticipantResponse\"F\xa2\xbb\x18\x0c\x08\x03\x12\x08moderate\x82\xd3\xe4\x93\x02\x30\"+/v1/{name=meetings/*/participants/*}:remove:\x01*\x12\xb8\x01\n\x10\x43reateInvitation\x12,.meetmesh.meeting.v1.CreateInvitationRequest\x1a-.meetmesh.meeting.v1.CreateInvitationResponse\"G\xa2\xbb\x18\x0c\x08\x03\x12\x08moderate\x82\xd3\xe4\x93\x02\x31\"#/v1/{parent=meetings/*}/invitations:\ninvitation\x12\xa9\x01\n\x0fListInvitations\x12+.meetmesh.meeting.v1.ListInvitationsRequest\x1a,.meetmesh.meeting.v1.ListInvitationsResponse\";\xa2\xbb\x18\x0c\x08\x03\x12\x08moderate\x82\xd3\xe4\x93\x02%\x12#/v1/{parent=meetings/*}/invitations\x12\x9b\x01\n\x0eListRecordings\x12*.meetmesh.meeting.v1.ListRecordingsRequest\x1a+.meetmesh.meeting.v1.ListRecordingsResponse\"0\xa2\xbb\x18\x02\x08\x03\x82\xd3\xe4\x93\x02$\x12\"/v1/{parent=meetings/*}/recordings\x12\xae\x01\n\x10\x43reateAttachment\x12,.meetmesh.meeting.v1.CreateAttachmentRequest\x1a-.meetmesh.meeting.v1.CreateAttachmentResponse\"=\xa2\xbb\x18\x02\x08\x03\x82\xd3\xe4\x93\x02\x31\"#/v1/{parent=meetings/*}/attachments:\nattachment\x12\xac\x01\n\x10\x43ommitAttachment\x12,.meetmesh.meeting.v1.CommitAttachmentRequest\x1a-.meetmesh.meeting.v1.CommitAttachmentResponse\";\xa2\xbb\x18\x02\x08\x03\x82\xd3\xe4\x93\x02/\"*/v1/{name=meetings/*/attachments/*}:commit:\x01*\x12\x99\x01\n\rGetAttachment\x12).meetmesh.meeting.v1.GetAttachmentRequest\x1a*.meetmesh.meeting.v1.GetAttachmentResponse\"1\xa2\xbb\x18\x02\x08\x03\x82\xd3\xe4\x93\x02%\x12#/v1/{name=meetings/*/attachments/*}\x12\x9f\x01\n\x0fListAttachments\x12+.meetmesh.meeting.v1.ListAttachmentsRequest\x1a,.meetmesh.meeting.v1.ListAttachmentsResponse\"1\xa2\xbb\x18\x02\x08\x03\x82\xd3\xe4\x93\x02%\x12#/v1/{parent=meetings/*}/attachments\x12\xa2\x01\n\x10\x44\x65leteAttachment\x12,.meetmesh.meeting.v1.DeleteAttachmentRequest\x1a-.meetmesh.meeting.v1.DeleteAttachmentResponse\"1\xa2\xbb\x18\x02\x08\x03\x82\xd3\xe4\x93\x02%*#/v1/{name=meetings/*/attachments/*}b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -46,7 +47,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_MEETING'].fields_by_name['host']._loaded_options = None
   _globals['_MEETING'].fields_by_name['host']._serialized_options = b'\342A\001\003'
   _globals['_MEETING'].fields_by_name['passcode']._loaded_options = None
-  _globals['_MEETING'].fields_by_name['passcode']._serialized_options = b'\342A\001\004\272H\tr\004\020\004\030@\330\001\001'
+  _globals['_MEETING'].fields_by_name['passcode']._serialized_options = b'\342A\001\004\272H\tr\004\020\004\030@\330\001\001\240\273\030\002'
   _globals['_MEETING'].fields_by_name['passcode_protected']._loaded_options = None
   _globals['_MEETING'].fields_by_name['passcode_protected']._serialized_options = b'\342A\001\003'
   _globals['_MEETING'].fields_by_name['capacity']._loaded_options = None
@@ -70,7 +71,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PARTICIPANT'].fields_by_name['user']._loaded_options = None
   _globals['_PARTICIPANT'].fields_by_name['user']._serialized_options = b'\342A\001\003'
   _globals['_PARTICIPANT'].fields_by_name['display_name']._loaded_options = None
-  _globals['_PARTICIPANT'].fields_by_name['display_name']._serialized_options = b'\342A\001\003'
+  _globals['_PARTICIPANT'].fields_by_name['display_name']._serialized_options = b'\342A\001\003\240\273\030\001'
   _globals['_PARTICIPANT'].fields_by_name['role']._loaded_options = None
   _globals['_PARTICIPANT'].fields_by_name['role']._serialized_options = b'\272H\005\202\001\002\020\001'
   _globals['_PARTICIPANT'].fields_by_name['state']._loaded_options = None
@@ -86,7 +87,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_INVITATION'].fields_by_name['name']._loaded_options = None
   _globals['_INVITATION'].fields_by_name['name']._serialized_options = b'\342A\001\010'
   _globals['_INVITATION'].fields_by_name['email']._loaded_options = None
-  _globals['_INVITATION'].fields_by_name['email']._serialized_options = b'\272H\007r\005\030\376\001`\001'
+  _globals['_INVITATION'].fields_by_name['email']._serialized_options = b'\272H\007r\005\030\376\001`\001\240\273\030\001'
   _globals['_INVITATION'].fields_by_name['inviter']._loaded_options = None
   _globals['_INVITATION'].fields_by_name['inviter']._serialized_options = b'\342A\001\003'
   _globals['_INVITATION'].fields_by_name['create_time']._loaded_options = None
@@ -95,12 +96,16 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_INVITATION']._serialized_options = b'\352A^\n\026meetmesh.io/Invitation\022+meetings/{meeting}/invitations/{invitation}*\013invitations2\ninvitation'
   _globals['_RECORDING'].fields_by_name['name']._loaded_options = None
   _globals['_RECORDING'].fields_by_name['name']._serialized_options = b'\342A\001\010'
+  _globals['_RECORDING'].fields_by_name['object_key']._loaded_options = None
+  _globals['_RECORDING'].fields_by_name['object_key']._serialized_options = b'\272HAr?\030\200\0042:^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*$'
+  _globals['_RECORDING'].fields_by_name['download_uri']._loaded_options = None
+  _globals['_RECORDING'].fields_by_name['download_uri']._serialized_options = b'\240\273\030\002'
   _globals['_RECORDING']._loaded_options = None
   _globals['_RECORDING']._serialized_options = b'\352AY\n\025meetmesh.io/Recording\022)meetings/{meeting}/recordings/{recording}*\nrecordings2\trecording'
   _globals['_ATTACHMENT'].fields_by_name['name']._loaded_options = None
   _globals['_ATTACHMENT'].fields_by_name['name']._serialized_options = b'\342A\001\010'
   _globals['_ATTACHMENT'].fields_by_name['filename']._loaded_options = None
-  _globals['_ATTACHMENT'].fields_by_name['filename']._serialized_options = b'\342A\001\002\272H\007r\005\020\001\030\377\001'
+  _globals['_ATTACHMENT'].fields_by_name['filename']._serialized_options = b'\342A\001\002\272H\007r\005\020\001\030\377\001\240\273\030\001'
   _globals['_ATTACHMENT'].fields_by_name['content_type']._loaded_options = None
   _globals['_ATTACHMENT'].fields_by_name['content_type']._serialized_options = b'\342A\001\002\272H\331\003r\326\003R\017application/pdfR\ntext/plainR\rtext/markdownR\010text/csvR\timage/pngR\nimage/jpegR\nimage/webpR\timage/gifR\017application/zipRGapplication/vnd.openxmlformats-officedocument.wordprocessingml.documentRAapplication/vnd.openxmlformats-officedocument.spreadsheetml.sheetRIapplication/vnd.openxmlformats-officedocument.presentationml.presentationR\'application/vnd.oasis.opendocument.textR.application/vnd.oasis.opendocument.spreadsheetR/application/vnd.oasis.opendocument.presentation'
   _globals['_ATTACHMENT'].fields_by_name['size_bytes']._loaded_options = None
@@ -110,7 +115,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ATTACHMENT'].fields_by_name['state']._loaded_options = None
   _globals['_ATTACHMENT'].fields_by_name['state']._serialized_options = b'\342A\001\003'
   _globals['_ATTACHMENT'].fields_by_name['download_uri']._loaded_options = None
-  _globals['_ATTACHMENT'].fields_by_name['download_uri']._serialized_options = b'\342A\001\003'
+  _globals['_ATTACHMENT'].fields_by_name['download_uri']._serialized_options = b'\342A\001\003\240\273\030\002'
   _globals['_ATTACHMENT'].fields_by_name['create_time']._loaded_options = None
   _globals['_ATTACHMENT'].fields_by_name['create_time']._serialized_options = b'\342A\001\003'
   _globals['_ATTACHMENT']._loaded_options = None
@@ -134,9 +139,11 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_JOINMEETINGREQUEST'].fields_by_name['name']._loaded_options = None
   _globals['_JOINMEETINGREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\272H\036r\0342\032^meetings/[a-z0-9-]{1,64}$'
   _globals['_JOINMEETINGREQUEST'].fields_by_name['passcode']._loaded_options = None
-  _globals['_JOINMEETINGREQUEST'].fields_by_name['passcode']._serialized_options = b'\272H\004r\002\030@'
+  _globals['_JOINMEETINGREQUEST'].fields_by_name['passcode']._serialized_options = b'\272H\004r\002\030@\240\273\030\002'
   _globals['_JOINMEETINGREQUEST'].fields_by_name['display_name']._loaded_options = None
-  _globals['_JOINMEETINGREQUEST'].fields_by_name['display_name']._serialized_options = b'\272H\004r\002\030d'
+  _globals['_JOINMEETINGREQUEST'].fields_by_name['display_name']._serialized_options = b'\272H\004r\002\030d\240\273\030\001'
+  _globals['_JOINMEETINGRESPONSE'].fields_by_name['join_token']._loaded_options = None
+  _globals['_JOINMEETINGRESPONSE'].fields_by_name['join_token']._serialized_options = b'\240\273\030\002'
   _globals['_LEAVEMEETINGREQUEST'].fields_by_name['name']._loaded_options = None
   _globals['_LEAVEMEETINGREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\272H\036r\0342\032^meetings/[a-z0-9-]{1,64}$'
   _globals['_GETPARTICIPANTREQUEST'].fields_by_name['name']._loaded_options = None
@@ -179,6 +186,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CREATEATTACHMENTREQUEST'].fields_by_name['parent']._serialized_options = b'\342A\001\002\272H\036r\0342\032^meetings/[a-z0-9-]{1,64}$'
   _globals['_CREATEATTACHMENTREQUEST'].fields_by_name['attachment']._loaded_options = None
   _globals['_CREATEATTACHMENTREQUEST'].fields_by_name['attachment']._serialized_options = b'\272H\003\310\001\001'
+  _globals['_CREATEATTACHMENTRESPONSE'].fields_by_name['upload_uri']._loaded_options = None
+  _globals['_CREATEATTACHMENTRESPONSE'].fields_by_name['upload_uri']._serialized_options = b'\240\273\030\002'
   _globals['_COMMITATTACHMENTREQUEST'].fields_by_name['name']._loaded_options = None
   _globals['_COMMITATTACHMENTREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\272H9r725^meetings/[a-z0-9-]{1,64}/attachments/[a-z0-9]{1,64}$'
   _globals['_GETATTACHMENTREQUEST'].fields_by_name['name']._loaded_options = None
@@ -192,155 +201,155 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DELETEATTACHMENTREQUEST'].fields_by_name['name']._loaded_options = None
   _globals['_DELETEATTACHMENTREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\272H9r725^meetings/[a-z0-9-]{1,64}/attachments/[a-z0-9]{1,64}$'
   _globals['_MEETINGSERVICE'].methods_by_name['CreateMeeting']._loaded_options = None
-  _globals['_MEETINGSERVICE'].methods_by_name['CreateMeeting']._serialized_options = b'\202\323\344\223\002\027\"\014/v1/meetings:\007meeting'
+  _globals['_MEETINGSERVICE'].methods_by_name['CreateMeeting']._serialized_options = b'\242\273\030\002\010\002\202\323\344\223\002\027\"\014/v1/meetings:\007meeting'
   _globals['_MEETINGSERVICE'].methods_by_name['GetMeeting']._loaded_options = None
-  _globals['_MEETINGSERVICE'].methods_by_name['GetMeeting']._serialized_options = b'\202\323\344\223\002\027\022\025/v1/{name=meetings/*}'
+  _globals['_MEETINGSERVICE'].methods_by_name['GetMeeting']._serialized_options = b'\242\273\030\002\010\003\202\323\344\223\002\027\022\025/v1/{name=meetings/*}'
   _globals['_MEETINGSERVICE'].methods_by_name['ListMeetings']._loaded_options = None
-  _globals['_MEETINGSERVICE'].methods_by_name['ListMeetings']._serialized_options = b'\202\323\344\223\002\016\022\014/v1/meetings'
+  _globals['_MEETINGSERVICE'].methods_by_name['ListMeetings']._serialized_options = b'\242\273\030\002\010\002\202\323\344\223\002\016\022\014/v1/meetings'
   _globals['_MEETINGSERVICE'].methods_by_name['UpdateMeeting']._loaded_options = None
-  _globals['_MEETINGSERVICE'].methods_by_name['UpdateMeeting']._serialized_options = b'\202\323\344\223\002(2\035/v1/{meeting.name=meetings/*}:\007meeting'
+  _globals['_MEETINGSERVICE'].methods_by_name['UpdateMeeting']._serialized_options = b'\242\273\030\014\010\003\022\010moderate\202\323\344\223\002(2\035/v1/{meeting.name=meetings/*}:\007meeting'
   _globals['_MEETINGSERVICE'].methods_by_name['EndMeeting']._loaded_options = None
-  _globals['_MEETINGSERVICE'].methods_by_name['EndMeeting']._serialized_options = b'\202\323\344\223\002\036\"\031/v1/{name=meetings/*}:end:\001*'
+  _globals['_MEETINGSERVICE'].methods_by_name['EndMeeting']._serialized_options = b'\242\273\030\014\010\003\022\010moderate\202\323\344\223\002\036\"\031/v1/{name=meetings/*}:end:\001*'
   _globals['_MEETINGSERVICE'].methods_by_name['JoinMeeting']._loaded_options = None
-  _globals['_MEETINGSERVICE'].methods_by_name['JoinMeeting']._serialized_options = b'\202\323\344\223\002\037\"\032/v1/{name=meetings/*}:join:\001*'
+  _globals['_MEETINGSERVICE'].methods_by_name['JoinMeeting']._serialized_options = b'\242\273\030\002\010\002\202\323\344\223\002\037\"\032/v1/{name=meetings/*}:join:\001*'
   _globals['_MEETINGSERVICE'].methods_by_name['LeaveMeeting']._loaded_options = None
-  _globals['_MEETINGSERVICE'].methods_by_name['LeaveMeeting']._serialized_options = b'\202\323\344\223\002 \"\033/v1/{name=meetings/*}:leave:\001*'
+  _globals['_MEETINGSERVICE'].methods_by_name['LeaveMeeting']._serialized_options = b'\242\273\030\002\010\003\202\323\344\223\002 \"\033/v1/{name=meetings/*}:leave:\001*'
   _globals['_MEETINGSERVICE'].methods_by_name['GetParticipant']._loaded_options = None
-  _globals['_MEETINGSERVICE'].methods_by_name['GetParticipant']._serialized_options = b'\202\323\344\223\002&\022$/v1/{name=meetings/*/participants/*}'
+  _globals['_MEETINGSERVICE'].methods_by_name['GetParticipant']._serialized_options = b'\242\273\030\002\010\003\202\323\344\223\002&\022$/v1/{name=meetings/*/participants/*}'
   _globals['_MEETINGSERVICE'].methods_by_name['ListParticipants']._loaded_options = None
-  _globals['_MEETINGSERVICE'].methods_by_name['ListParticipants']._serialized_options = b'\202\323\344\223\002&\022$/v1/{parent=meetings/*}/participants'
+  _globals['_MEETINGSERVICE'].methods_by_name['ListParticipants']._serialized_options = b'\242\273\030\002\010\003\202\323\344\223\002&\022$/v1/{parent=meetings/*}/participants'
   _globals['_MEETINGSERVICE'].methods_by_name['AdmitParticipant']._loaded_options = None
-  _globals['_MEETINGSERVICE'].methods_by_name['AdmitParticipant']._serialized_options = b'\202\323\344\223\002/\"*/v1/{name=meetings/*/participants/*}:admit:\001*'
+  _globals['_MEETINGSERVICE'].methods_by_name['AdmitParticipant']._serialized_options = b'\242\273\030\014\010\003\022\010moderate\202\323\344\223\002/\"*/v1/{name=meetings/*/participants/*}:admit:\001*'
   _globals['_MEETINGSERVICE'].methods_by_name['DenyParticipant']._loaded_options = None
-  _globals['_MEETINGSERVICE'].methods_by_name['DenyParticipant']._serialized_options = b'\202\323\344\223\002.\")/v1/{name=meetings/*/participants/*}:deny:\001*'
+  _globals['_MEETINGSERVICE'].methods_by_name['DenyParticipant']._serialized_options = b'\242\273\030\014\010\003\022\010moderate\202\323\344\223\002.\")/v1/{name=meetings/*/participants/*}:deny:\001*'
   _globals['_MEETINGSERVICE'].methods_by_name['UpdateParticipant']._loaded_options = None
-  _globals['_MEETINGSERVICE'].methods_by_name['UpdateParticipant']._serialized_options = b'\202\323\344\223\002?20/v1/{participant.name=meetings/*/participants/*}:\013participant'
+  _globals['_MEETINGSERVICE'].methods_by_name['UpdateParticipant']._serialized_options = b'\242\273\030\014\010\003\022\010moderate\202\323\344\223\002?20/v1/{participant.name=meetings/*/participants/*}:\013participant'
   _globals['_MEETINGSERVICE'].methods_by_name['RemoveParticipant']._loaded_options = None
-  _globals['_MEETINGSERVICE'].methods_by_name['RemoveParticipant']._serialized_options = b'\202\323\344\223\0020\"+/v1/{name=meetings/*/participants/*}:remove:\001*'
+  _globals['_MEETINGSERVICE'].methods_by_name['RemoveParticipant']._serialized_options = b'\242\273\030\014\010\003\022\010moderate\202\323\344\223\0020\"+/v1/{name=meetings/*/participants/*}:remove:\001*'
   _globals['_MEETINGSERVICE'].methods_by_name['CreateInvitation']._loaded_options = None
-  _globals['_MEETINGSERVICE'].methods_by_name['CreateInvitation']._serialized_options = b'\202\323\344\223\0021\"#/v1/{parent=meetings/*}/invitations:\ninvitation'
+  _globals['_MEETINGSERVICE'].methods_by_name['CreateInvitation']._serialized_options = b'\242\273\030\014\010\003\022\010moderate\202\323\344\223\0021\"#/v1/{parent=meetings/*}/invitations:\ninvitation'
   _globals['_MEETINGSERVICE'].methods_by_name['ListInvitations']._loaded_options = None
-  _globals['_MEETINGSERVICE'].methods_by_name['ListInvitations']._serialized_options = b'\202\323\344\223\002%\022#/v1/{parent=meetings/*}/invitations'
+  _globals['_MEETINGSERVICE'].methods_by_name['ListInvitations']._serialized_options = b'\242\273\030\014\010\003\022\010moderate\202\323\344\223\002%\022#/v1/{parent=meetings/*}/invitations'
   _globals['_MEETINGSERVICE'].methods_by_name['ListRecordings']._loaded_options = None
-  _globals['_MEETINGSERVICE'].methods_by_name['ListRecordings']._serialized_options = b'\202\323\344\223\002$\022\"/v1/{parent=meetings/*}/recordings'
+  _globals['_MEETINGSERVICE'].methods_by_name['ListRecordings']._serialized_options = b'\242\273\030\002\010\003\202\323\344\223\002$\022\"/v1/{parent=meetings/*}/recordings'
   _globals['_MEETINGSERVICE'].methods_by_name['CreateAttachment']._loaded_options = None
-  _globals['_MEETINGSERVICE'].methods_by_name['CreateAttachment']._serialized_options = b'\202\323\344\223\0021\"#/v1/{parent=meetings/*}/attachments:\nattachment'
+  _globals['_MEETINGSERVICE'].methods_by_name['CreateAttachment']._serialized_options = b'\242\273\030\002\010\003\202\323\344\223\0021\"#/v1/{parent=meetings/*}/attachments:\nattachment'
   _globals['_MEETINGSERVICE'].methods_by_name['CommitAttachment']._loaded_options = None
-  _globals['_MEETINGSERVICE'].methods_by_name['CommitAttachment']._serialized_options = b'\202\323\344\223\002/\"*/v1/{name=meetings/*/attachments/*}:commit:\001*'
+  _globals['_MEETINGSERVICE'].methods_by_name['CommitAttachment']._serialized_options = b'\242\273\030\002\010\003\202\323\344\223\002/\"*/v1/{name=meetings/*/attachments/*}:commit:\001*'
   _globals['_MEETINGSERVICE'].methods_by_name['GetAttachment']._loaded_options = None
-  _globals['_MEETINGSERVICE'].methods_by_name['GetAttachment']._serialized_options = b'\202\323\344\223\002%\022#/v1/{name=meetings/*/attachments/*}'
+  _globals['_MEETINGSERVICE'].methods_by_name['GetAttachment']._serialized_options = b'\242\273\030\002\010\003\202\323\344\223\002%\022#/v1/{name=meetings/*/attachments/*}'
   _globals['_MEETINGSERVICE'].methods_by_name['ListAttachments']._loaded_options = None
-  _globals['_MEETINGSERVICE'].methods_by_name['ListAttachments']._serialized_options = b'\202\323\344\223\002%\022#/v1/{parent=meetings/*}/attachments'
+  _globals['_MEETINGSERVICE'].methods_by_name['ListAttachments']._serialized_options = b'\242\273\030\002\010\003\202\323\344\223\002%\022#/v1/{parent=meetings/*}/attachments'
   _globals['_MEETINGSERVICE'].methods_by_name['DeleteAttachment']._loaded_options = None
-  _globals['_MEETINGSERVICE'].methods_by_name['DeleteAttachment']._serialized_options = b'\202\323\344\223\002%*#/v1/{name=meetings/*/attachments/*}'
-  _globals['_ROLE']._serialized_start=9309
-  _globals['_ROLE']._serialized_end=9409
-  _globals['_MEETING']._serialized_start=245
-  _globals['_MEETING']._serialized_end=1217
-  _globals['_MEETING_STATE']._serialized_start=1066
-  _globals['_MEETING_STATE']._serialized_end=1152
-  _globals['_MEETINGSETTINGS']._serialized_start=1219
-  _globals['_MEETINGSETTINGS']._serialized_end=1312
-  _globals['_GRANTS']._serialized_start=1315
-  _globals['_GRANTS']._serialized_end=1451
-  _globals['_ROLEGRANTS']._serialized_start=1454
-  _globals['_ROLEGRANTS']._serialized_end=1588
-  _globals['_PARTICIPANT']._serialized_start=1591
-  _globals['_PARTICIPANT']._serialized_end=2241
-  _globals['_PARTICIPANT_STATE']._serialized_start=2015
-  _globals['_PARTICIPANT_STATE']._serialized_end=2137
-  _globals['_INVITATION']._serialized_start=2244
-  _globals['_INVITATION']._serialized_end=2514
-  _globals['_RECORDING']._serialized_start=2517
-  _globals['_RECORDING']._serialized_end=2933
-  _globals['_ATTACHMENT']._serialized_start=2936
-  _globals['_ATTACHMENT']._serialized_end=3963
-  _globals['_ATTACHMENT_STATE']._serialized_start=3798
-  _globals['_ATTACHMENT_STATE']._serialized_end=3864
-  _globals['_CREATEMEETINGREQUEST']._serialized_start=3966
-  _globals['_CREATEMEETINGREQUEST']._serialized_end=4096
-  _globals['_CREATEMEETINGRESPONSE']._serialized_start=4098
-  _globals['_CREATEMEETINGRESPONSE']._serialized_end=4177
-  _globals['_GETMEETINGREQUEST']._serialized_start=4179
-  _globals['_GETMEETINGREQUEST']._serialized_end=4281
-  _globals['_GETMEETINGRESPONSE']._serialized_start=4283
-  _globals['_GETMEETINGRESPONSE']._serialized_end=4359
-  _globals['_LISTMEETINGSREQUEST']._serialized_start=4361
-  _globals['_LISTMEETINGSREQUEST']._serialized_end=4464
-  _globals['_LISTMEETINGSRESPONSE']._serialized_start=4466
-  _globals['_LISTMEETINGSRESPONSE']._serialized_end=4586
-  _globals['_UPDATEMEETINGREQUEST']._serialized_start=4589
-  _globals['_UPDATEMEETINGREQUEST']._serialized_end=4744
-  _globals['_UPDATEMEETINGRESPONSE']._serialized_start=4746
-  _globals['_UPDATEMEETINGRESPONSE']._serialized_end=4825
-  _globals['_ENDMEETINGREQUEST']._serialized_start=4827
-  _globals['_ENDMEETINGREQUEST']._serialized_end=4905
-  _globals['_ENDMEETINGRESPONSE']._serialized_start=4907
-  _globals['_ENDMEETINGRESPONSE']._serialized_end=4983
-  _globals['_JOINMEETINGREQUEST']._serialized_start=4986
-  _globals['_JOINMEETINGREQUEST']._serialized_end=5192
-  _globals['_JOINMEETINGRESPONSE']._serialized_start=5195
-  _globals['_JOINMEETINGRESPONSE']._serialized_end=5555
-  _globals['_LEAVEMEETINGREQUEST']._serialized_start=5557
-  _globals['_LEAVEMEETINGREQUEST']._serialized_end=5637
-  _globals['_LEAVEMEETINGRESPONSE']._serialized_start=5639
-  _globals['_LEAVEMEETINGRESPONSE']._serialized_end=5729
-  _globals['_GETPARTICIPANTREQUEST']._serialized_start=5731
-  _globals['_GETPARTICIPANTREQUEST']._serialized_end=5842
-  _globals['_GETPARTICIPANTRESPONSE']._serialized_start=5844
-  _globals['_GETPARTICIPANTRESPONSE']._serialized_end=5936
-  _globals['_LISTPARTICIPANTSREQUEST']._serialized_start=5939
-  _globals['_LISTPARTICIPANTSREQUEST']._serialized_end=6181
-  _globals['_LISTPARTICIPANTSRESPONSE']._serialized_start=6184
-  _globals['_LISTPARTICIPANTSRESPONSE']._serialized_end=6320
-  _globals['_ADMITPARTICIPANTREQUEST']._serialized_start=6322
-  _globals['_ADMITPARTICIPANTREQUEST']._serialized_end=6435
-  _globals['_ADMITPARTICIPANTRESPONSE']._serialized_start=6437
-  _globals['_ADMITPARTICIPANTRESPONSE']._serialized_end=6531
-  _globals['_DENYPARTICIPANTREQUEST']._serialized_start=6533
-  _globals['_DENYPARTICIPANTREQUEST']._serialized_end=6645
-  _globals['_DENYPARTICIPANTRESPONSE']._serialized_start=6647
-  _globals['_DENYPARTICIPANTRESPONSE']._serialized_end=6740
-  _globals['_UPDATEPARTICIPANTREQUEST']._serialized_start=6743
-  _globals['_UPDATEPARTICIPANTREQUEST']._serialized_end=6914
-  _globals['_UPDATEPARTICIPANTRESPONSE']._serialized_start=6916
-  _globals['_UPDATEPARTICIPANTRESPONSE']._serialized_end=7011
-  _globals['_REMOVEPARTICIPANTREQUEST']._serialized_start=7013
-  _globals['_REMOVEPARTICIPANTREQUEST']._serialized_end=7127
-  _globals['_REMOVEPARTICIPANTRESPONSE']._serialized_start=7129
-  _globals['_REMOVEPARTICIPANTRESPONSE']._serialized_end=7224
-  _globals['_CREATEINVITATIONREQUEST']._serialized_start=7227
-  _globals['_CREATEINVITATIONREQUEST']._serialized_end=7388
-  _globals['_CREATEINVITATIONRESPONSE']._serialized_start=7390
-  _globals['_CREATEINVITATIONRESPONSE']._serialized_end=7481
-  _globals['_LISTINVITATIONSREQUEST']._serialized_start=7484
-  _globals['_LISTINVITATIONSREQUEST']._serialized_end=7653
-  _globals['_LISTINVITATIONSRESPONSE']._serialized_start=7656
-  _globals['_LISTINVITATIONSRESPONSE']._serialized_end=7788
-  _globals['_LISTRECORDINGSREQUEST']._serialized_start=7791
-  _globals['_LISTRECORDINGSREQUEST']._serialized_end=7959
-  _globals['_LISTRECORDINGSRESPONSE']._serialized_start=7962
-  _globals['_LISTRECORDINGSRESPONSE']._serialized_end=8090
-  _globals['_CREATEATTACHMENTREQUEST']._serialized_start=8093
-  _globals['_CREATEATTACHMENTREQUEST']._serialized_end=8254
-  _globals['_CREATEATTACHMENTRESPONSE']._serialized_start=8257
-  _globals['_CREATEATTACHMENTRESPONSE']._serialized_end=8453
-  _globals['_COMMITATTACHMENTREQUEST']._serialized_start=8455
-  _globals['_COMMITATTACHMENTREQUEST']._serialized_end=8566
-  _globals['_COMMITATTACHMENTRESPONSE']._serialized_start=8568
-  _globals['_COMMITATTACHMENTRESPONSE']._serialized_end=8659
-  _globals['_GETATTACHMENTREQUEST']._serialized_start=8661
-  _globals['_GETATTACHMENTREQUEST']._serialized_end=8769
-  _globals['_GETATTACHMENTRESPONSE']._serialized_start=8771
-  _globals['_GETATTACHMENTRESPONSE']._serialized_end=8859
-  _globals['_LISTATTACHMENTSREQUEST']._serialized_start=8862
-  _globals['_LISTATTACHMENTSREQUEST']._serialized_end=9031
-  _globals['_LISTATTACHMENTSRESPONSE']._serialized_start=9034
-  _globals['_LISTATTACHMENTSRESPONSE']._serialized_end=9166
-  _globals['_DELETEATTACHMENTREQUEST']._serialized_start=9168
-  _globals['_DELETEATTACHMENTREQUEST']._serialized_end=9279
-  _globals['_DELETEATTACHMENTRESPONSE']._serialized_start=9281
-  _globals['_DELETEATTACHMENTRESPONSE']._serialized_end=9307
-  _globals['_MEETINGSERVICE']._serialized_start=9412
-  _globals['_MEETINGSERVICE']._serialized_end=12673
+  _globals['_MEETINGSERVICE'].methods_by_name['DeleteAttachment']._serialized_options = b'\242\273\030\002\010\003\202\323\344\223\002%*#/v1/{name=meetings/*/attachments/*}'
+  _globals['_ROLE']._serialized_start=9460
+  _globals['_ROLE']._serialized_end=9560
+  _globals['_MEETING']._serialized_start=280
+  _globals['_MEETING']._serialized_end=1256
+  _globals['_MEETING_STATE']._serialized_start=1105
+  _globals['_MEETING_STATE']._serialized_end=1191
+  _globals['_MEETINGSETTINGS']._serialized_start=1258
+  _globals['_MEETINGSETTINGS']._serialized_end=1351
+  _globals['_GRANTS']._serialized_start=1354
+  _globals['_GRANTS']._serialized_end=1490
+  _globals['_ROLEGRANTS']._serialized_start=1493
+  _globals['_ROLEGRANTS']._serialized_end=1627
+  _globals['_PARTICIPANT']._serialized_start=1630
+  _globals['_PARTICIPANT']._serialized_end=2284
+  _globals['_PARTICIPANT_STATE']._serialized_start=2058
+  _globals['_PARTICIPANT_STATE']._serialized_end=2180
+  _globals['_INVITATION']._serialized_start=2287
+  _globals['_INVITATION']._serialized_end=2561
+  _globals['_RECORDING']._serialized_start=2564
+  _globals['_RECORDING']._serialized_end=3056
+  _globals['_ATTACHMENT']._serialized_start=3059
+  _globals['_ATTACHMENT']._serialized_end=4094
+  _globals['_ATTACHMENT_STATE']._serialized_start=3929
+  _globals['_ATTACHMENT_STATE']._serialized_end=3995
+  _globals['_CREATEMEETINGREQUEST']._serialized_start=4097
+  _globals['_CREATEMEETINGREQUEST']._serialized_end=4227
+  _globals['_CREATEMEETINGRESPONSE']._serialized_start=4229
+  _globals['_CREATEMEETINGRESPONSE']._serialized_end=4308
+  _globals['_GETMEETINGREQUEST']._serialized_start=4310
+  _globals['_GETMEETINGREQUEST']._serialized_end=4412
+  _globals['_GETMEETINGRESPONSE']._serialized_start=4414
+  _globals['_GETMEETINGRESPONSE']._serialized_end=4490
+  _globals['_LISTMEETINGSREQUEST']._serialized_start=4492
+  _globals['_LISTMEETINGSREQUEST']._serialized_end=4595
+  _globals['_LISTMEETINGSRESPONSE']._serialized_start=4597
+  _globals['_LISTMEETINGSRESPONSE']._serialized_end=4717
+  _globals['_UPDATEMEETINGREQUEST']._serialized_start=4720
+  _globals['_UPDATEMEETINGREQUEST']._serialized_end=4875
+  _globals['_UPDATEMEETINGRESPONSE']._serialized_start=4877
+  _globals['_UPDATEMEETINGRESPONSE']._serialized_end=4956
+  _globals['_ENDMEETINGREQUEST']._serialized_start=4958
+  _globals['_ENDMEETINGREQUEST']._serialized_end=5036
+  _globals['_ENDMEETINGRESPONSE']._serialized_start=5038
+  _globals['_ENDMEETINGRESPONSE']._serialized_end=5114
+  _globals['_JOINMEETINGREQUEST']._serialized_start=5117
+  _globals['_JOINMEETINGREQUEST']._serialized_end=5331
+  _globals['_JOINMEETINGRESPONSE']._serialized_start=5334
+  _globals['_JOINMEETINGRESPONSE']._serialized_end=5700
+  _globals['_LEAVEMEETINGREQUEST']._serialized_start=5702
+  _globals['_LEAVEMEETINGREQUEST']._serialized_end=5782
+  _globals['_LEAVEMEETINGRESPONSE']._serialized_start=5784
+  _globals['_LEAVEMEETINGRESPONSE']._serialized_end=5874
+  _globals['_GETPARTICIPANTREQUEST']._serialized_start=5876
+  _globals['_GETPARTICIPANTREQUEST']._serialized_end=5987
+  _globals['_GETPARTICIPANTRESPONSE']._serialized_start=5989
+  _globals['_GETPARTICIPANTRESPONSE']._serialized_end=6081
+  _globals['_LISTPARTICIPANTSREQUEST']._serialized_start=6084
+  _globals['_LISTPARTICIPANTSREQUEST']._serialized_end=6326
+  _globals['_LISTPARTICIPANTSRESPONSE']._serialized_start=6329
+  _globals['_LISTPARTICIPANTSRESPONSE']._serialized_end=6465
+  _globals['_ADMITPARTICIPANTREQUEST']._serialized_start=6467
+  _globals['_ADMITPARTICIPANTREQUEST']._serialized_end=6580
+  _globals['_ADMITPARTICIPANTRESPONSE']._serialized_start=6582
+  _globals['_ADMITPARTICIPANTRESPONSE']._serialized_end=6676
+  _globals['_DENYPARTICIPANTREQUEST']._serialized_start=6678
+  _globals['_DENYPARTICIPANTREQUEST']._serialized_end=6790
+  _globals['_DENYPARTICIPANTRESPONSE']._serialized_start=6792
+  _globals['_DENYPARTICIPANTRESPONSE']._serialized_end=6885
+  _globals['_UPDATEPARTICIPANTREQUEST']._serialized_start=6888
+  _globals['_UPDATEPARTICIPANTREQUEST']._serialized_end=7059
+  _globals['_UPDATEPARTICIPANTRESPONSE']._serialized_start=7061
+  _globals['_UPDATEPARTICIPANTRESPONSE']._serialized_end=7156
+  _globals['_REMOVEPARTICIPANTREQUEST']._serialized_start=7158
+  _globals['_REMOVEPARTICIPANTREQUEST']._serialized_end=7272
+  _globals['_REMOVEPARTICIPANTRESPONSE']._serialized_start=7274
+  _globals['_REMOVEPARTICIPANTRESPONSE']._serialized_end=7369
+  _globals['_CREATEINVITATIONREQUEST']._serialized_start=7372
+  _globals['_CREATEINVITATIONREQUEST']._serialized_end=7533
+  _globals['_CREATEINVITATIONRESPONSE']._serialized_start=7535
+  _globals['_CREATEINVITATIONRESPONSE']._serialized_end=7626
+  _globals['_LISTINVITATIONSREQUEST']._serialized_start=7629
+  _globals['_LISTINVITATIONSREQUEST']._serialized_end=7798
+  _globals['_LISTINVITATIONSRESPONSE']._serialized_start=7801
+  _globals['_LISTINVITATIONSRESPONSE']._serialized_end=7933
+  _globals['_LISTRECORDINGSREQUEST']._serialized_start=7936
+  _globals['_LISTRECORDINGSREQUEST']._serialized_end=8104
+  _globals['_LISTRECORDINGSRESPONSE']._serialized_start=8107
+  _globals['_LISTRECORDINGSRESPONSE']._serialized_end=8235
+  _globals['_CREATEATTACHMENTREQUEST']._serialized_start=8238
+  _globals['_CREATEATTACHMENTREQUEST']._serialized_end=8399
+  _globals['_CREATEATTACHMENTRESPONSE']._serialized_start=8402
+  _globals['_CREATEATTACHMENTRESPONSE']._serialized_end=8604
+  _globals['_COMMITATTACHMENTREQUEST']._serialized_start=8606
+  _globals['_COMMITATTACHMENTREQUEST']._serialized_end=8717
+  _globals['_COMMITATTACHMENTRESPONSE']._serialized_start=8719
+  _globals['_COMMITATTACHMENTRESPONSE']._serialized_end=8810
+  _globals['_GETATTACHMENTREQUEST']._serialized_start=8812
+  _globals['_GETATTACHMENTREQUEST']._serialized_end=8920
+  _globals['_GETATTACHMENTRESPONSE']._serialized_start=8922
+  _globals['_GETATTACHMENTRESPONSE']._serialized_end=9010
+  _globals['_LISTATTACHMENTSREQUEST']._serialized_start=9013
+  _globals['_LISTATTACHMENTSREQUEST']._serialized_end=9182
+  _globals['_LISTATTACHMENTSRESPONSE']._serialized_start=9185
+  _globals['_LISTATTACHMENTSRESPONSE']._serialized_end=9317
+  _globals['_DELETEATTACHMENTREQUEST']._serialized_start=9319
+  _globals['_DELETEATTACHMENTREQUEST']._serialized_end=9430
+  _globals['_DELETEATTACHMENTRESPONSE']._serialized_start=9432
+  _globals['_DELETEATTACHMENTRESPONSE']._serialized_end=9458
+  _globals['_MEETINGSERVICE']._serialized_start=9563
+  _globals['_MEETINGSERVICE']._serialized_end=13031
 # @@protoc_insertion_point(module_scope)

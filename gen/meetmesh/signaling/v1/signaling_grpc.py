@@ -11,6 +11,7 @@ if typing.TYPE_CHECKING:
 
 import buf.validate.validate_pb2
 import google.protobuf.timestamp_pb2
+import meetmesh.options.v1.options_pb2
 import meetmesh.signaling.v1.signaling_pb2
 
 

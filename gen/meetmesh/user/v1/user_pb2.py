@@ -28,9 +28,10 @@ from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior_
 from google.api import resource_pb2 as google_dot_api_dot_resource__pb2
 from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from meetmesh.options.v1 import options_pb2 as meetmesh_dot_options_dot_v1_dot_options__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bmeetmesh/user/v1/user.proto\x12\x10meetmesh.user.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb3\x05\n\x04User\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08R\x04name\x12\x1a\n\x05\x65mail\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03R\x05\x65mail\x12*\n\x0c\x64isplay_name\x18\x03 \x01(\tB\x07\xbaH\x04r\x02\x18\x64R\x0b\x64isplayName\x12\x63\n\navatar_uri\x18\x04 \x01(\tBD\xbaHAr<\x18\x80\x10\x32\x34^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?([/?#][^\\s]*)?$\x88\x01\x01\xd8\x01\x01R\tavatarUri\x12\x35\n\x04role\x18\x05 \x01(\x0e\x32\x1b.meetmesh.user.v1.User.RoleB\x04\xe2\x41\x01\x03R\x04role\x12\x38\n\x05state\x18\x06 \x01(\x0e\x32\x1c.meetmesh.user.v1.User.StateB\x04\xe2\x41\x01\x03R\x05state\x12\x41\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\ncreateTime\x12\x41\n\x0bupdate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\nupdateTime\x12\x36\n\x14\x61vatar_thumbnail_uri\x18\t \x01(\tB\x04\xe2\x41\x01\x03R\x12\x61vatarThumbnailUri\"=\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\x0f\n\x0bROLE_MEMBER\x10\x01\x12\x0e\n\nROLE_ADMIN\x10\x02\"D\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\x10\n\x0cSTATE_ACTIVE\x10\x01\x12\x12\n\x0eSTATE_DISABLED\x10\x02:0\xea\x41-\n\x10meetmesh.io/User\x12\x0cusers/{user}*\x05users2\x04user\"\x83\x02\n\rSessionTokens\x12!\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\tR\x0b\x61\x63\x63\x65ssToken\x12S\n\x18\x61\x63\x63\x65ss_token_expire_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x15\x61\x63\x63\x65ssTokenExpireTime\x12#\n\rrefresh_token\x18\x03 \x01(\tR\x0crefreshToken\x12U\n\x19refresh_token_expire_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x16refreshTokenExpireTime\"\x89\x01\n\x0fRegisterRequest\x12 \n\x05\x65mail\x18\x01 \x01(\tB\n\xbaH\x07r\x05\x18\xfe\x01`\x01R\x05\x65mail\x12&\n\x08password\x18\x02 \x01(\tB\n\xbaH\x07r\x05\x10\n\x18\x80\x02R\x08password\x12,\n\x0c\x64isplay_name\x18\x03 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18\x64R\x0b\x64isplayName\">\n\x10RegisterResponse\x12*\n\x04user\x18\x01 \x01(\x0b\x32\x16.meetmesh.user.v1.UserR\x04user\"X\n\x0cLoginRequest\x12 \n\x05\x65mail\x18\x01 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\xfe\x01R\x05\x65mail\x12&\n\x08password\x18\x02 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\x80\x02R\x08password\"t\n\rLoginResponse\x12*\n\x04user\x18\x01 \x01(\x0b\x32\x16.meetmesh.user.v1.UserR\x04user\x12\x37\n\x06tokens\x18\x02 \x01(\x0b\x32\x1f.meetmesh.user.v1.SessionTokensR\x06tokens\"H\n\x15RefreshSessionRequest\x12/\n\rrefresh_token\x18\x01 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\x80\x04R\x0crefreshToken\"Q\n\x16RefreshSessionResponse\x12\x37\n\x06tokens\x18\x01 \x01(\x0b\x32\x1f.meetmesh.user.v1.SessionTokensR\x06tokens\"@\n\rLogoutRequest\x12/\n\rrefresh_token\x18\x01 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\x80\x04R\x0crefreshToken\"\x10\n\x0eLogoutResponse\"]\n\x0eGetUserRequest\x12K\n\x04name\x18\x01 \x01(\tB7\xe2\x41\x01\x02\xfa\x41\x12\n\x10meetmesh.io/User\xbaH\x1br\x19\x32\x17^users/[a-z0-9-]{1,64}$R\x04name\"=\n\x0fGetUserResponse\x12*\n\x04user\x18\x01 \x01(\x0b\x32\x16.meetmesh.user.v1.UserR\x04user\"\x84\x01\n\x11UpdateUserRequest\x12\x32\n\x04user\x18\x01 \x01(\x0b\x32\x16.meetmesh.user.v1.UserB\x06\xbaH\x03\xc8\x01\x01R\x04user\x12;\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskR\nupdateMask\"@\n\x12UpdateUserResponse\x12*\n\x04user\x18\x01 \x01(\x0b\x32\x16.meetmesh.user.v1.UserR\x04user\"d\n\x10ListUsersRequest\x12\'\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xf4\x03(\x00R\x08pageSize\x12\'\n\npage_token\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"i\n\x11ListUsersResponse\x12,\n\x05users\x18\x01 \x03(\x0b\x32\x16.meetmesh.user.v1.UserR\x05users\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"a\n\x12\x44isableUserRequest\x12K\n\x04name\x18\x01 \x01(\tB7\xe2\x41\x01\x02\xfa\x41\x12\n\x10meetmesh.io/User\xbaH\x1br\x19\x32\x17^users/[a-z0-9-]{1,64}$R\x04name\"A\n\x13\x44isableUserResponse\x12*\n\x04user\x18\x01 \x01(\x0b\x32\x16.meetmesh.user.v1.UserR\x04user\"\xee\x01\n\x19\x43reateAvatarUploadRequest\x12O\n\x06parent\x18\x01 \x01(\tB7\xe2\x41\x01\x02\xfa\x41\x12\n\x10meetmesh.io/User\xbaH\x1br\x19\x32\x17^users/[a-z0-9-]{1,64}$R\x06parent\x12O\n\x0c\x63ontent_type\x18\x02 \x01(\tB,\xe2\x41\x01\x02\xbaH%r#R\timage/pngR\nimage/jpegR\nimage/webpR\x0b\x63ontentType\x12/\n\nsize_bytes\x18\x03 \x01(\x05\x42\x10\xe2\x41\x01\x02\xbaH\t\x1a\x07\x18\x80\x80\xc0\x02 \x00R\tsizeBytes\"\x90\x01\n\x1a\x43reateAvatarUploadResponse\x12\x16\n\x06upload\x18\x01 \x01(\tR\x06upload\x12\x1d\n\nupload_uri\x18\x02 \x01(\tR\tuploadUri\x12;\n\x0b\x65xpire_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\nexpireTime\"j\n\x13\x43ommitAvatarRequest\x12S\n\x04name\x18\x01 \x01(\tB?\xe2\x41\x01\x02\xbaH8r624^users/[a-z0-9-]{1,64}/avatarUploads/[a-z0-9]{1,64}$R\x04name\"B\n\x14\x43ommitAvatarResponse\x12*\n\x04user\x18\x01 \x01(\x0b\x32\x16.meetmesh.user.v1.UserR\x04user2\xec\t\n\x0bUserService\x12p\n\x08Register\x12!.meetmesh.user.v1.RegisterRequest\x1a\".meetmesh.user.v1.RegisterResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\"\x12/v1/users:register:\x01*\x12g\n\x05Login\x12\x1e.meetmesh.user.v1.LoginRequest\x1a\x1f.meetmesh.user.v1.LoginResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\"\x12/v1/sessions:login:\x01*\x12\x84\x01\n\x0eRefreshSession\x12\'.meetmesh.user.v1.RefreshSessionRequest\x1a(.meetmesh.user.v1.RefreshSessionResponse\"\x1f\x82\xd3\xe4\x93\x02\x19\"\x14/v1/sessions:refresh:\x01*\x12k\n\x06Logout\x12\x1f.meetmesh.user.v1.LogoutRequest\x1a .meetmesh.user.v1.LogoutResponse\"\x1e\x82\xd3\xe4\x93\x02\x18\"\x13/v1/sessions:logout:\x01*\x12j\n\x07GetUser\x12 .meetmesh.user.v1.GetUserRequest\x1a!.meetmesh.user.v1.GetUserResponse\"\x1a\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/{name=users/*}\x12~\n\nUpdateUser\x12#.meetmesh.user.v1.UpdateUserRequest\x1a$.meetmesh.user.v1.UpdateUserResponse\"%\x82\xd3\xe4\x93\x02\x1f\x32\x17/v1/{user.name=users/*}:\x04user\x12\x9e\x01\n\x12\x43reateAvatarUpload\x12+.meetmesh.user.v1.CreateAvatarUploadRequest\x1a,.meetmesh.user.v1.CreateAvatarUploadResponse\"-\x82\xd3\xe4\x93\x02\'\"\"/v1/{parent=users/*}/avatarUploads:\x01*\x12\x93\x01\n\x0c\x43ommitAvatar\x12%.meetmesh.user.v1.CommitAvatarRequest\x1a&.meetmesh.user.v1.CommitAvatarResponse\"4\x82\xd3\xe4\x93\x02.\")/v1/{name=users/*/avatarUploads/*}:commit:\x01*\x12g\n\tListUsers\x12\".meetmesh.user.v1.ListUsersRequest\x1a#.meetmesh.user.v1.ListUsersResponse\"\x11\x82\xd3\xe4\x93\x02\x0b\x12\t/v1/users\x12\x81\x01\n\x0b\x44isableUser\x12$.meetmesh.user.v1.DisableUserRequest\x1a%.meetmesh.user.v1.DisableUserResponse\"%\x82\xd3\xe4\x93\x02\x1f\"\x1a/v1/{name=users/*}:disable:\x01*b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bmeetmesh/user/v1/user.proto\x12\x10meetmesh.user.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!meetmesh/options/v1/options.proto\"\xc3\x05\n\x04User\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08R\x04name\x12\x1e\n\x05\x65mail\x18\x02 \x01(\tB\x08\xe2\x41\x01\x03\xa0\xbb\x18\x01R\x05\x65mail\x12.\n\x0c\x64isplay_name\x18\x03 \x01(\tB\x0b\xbaH\x04r\x02\x18\x64\xa0\xbb\x18\x01R\x0b\x64isplayName\x12g\n\navatar_uri\x18\x04 \x01(\tBH\xbaHAr<\x18\x80\x10\x32\x34^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?([/?#][^\\s]*)?$\x88\x01\x01\xd8\x01\x01\xa0\xbb\x18\x01R\tavatarUri\x12\x35\n\x04role\x18\x05 \x01(\x0e\x32\x1b.meetmesh.user.v1.User.RoleB\x04\xe2\x41\x01\x03R\x04role\x12\x38\n\x05state\x18\x06 \x01(\x0e\x32\x1c.meetmesh.user.v1.User.StateB\x04\xe2\x41\x01\x03R\x05state\x12\x41\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\ncreateTime\x12\x41\n\x0bupdate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\nupdateTime\x12:\n\x14\x61vatar_thumbnail_uri\x18\t \x01(\tB\x08\xe2\x41\x01\x03\xa0\xbb\x18\x01R\x12\x61vatarThumbnailUri\"=\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\x0f\n\x0bROLE_MEMBER\x10\x01\x12\x0e\n\nROLE_ADMIN\x10\x02\"D\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\x10\n\x0cSTATE_ACTIVE\x10\x01\x12\x12\n\x0eSTATE_DISABLED\x10\x02:0\xea\x41-\n\x10meetmesh.io/User\x12\x0cusers/{user}*\x05users2\x04user\"\x8f\x02\n\rSessionTokens\x12\'\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\tB\x04\xa0\xbb\x18\x02R\x0b\x61\x63\x63\x65ssToken\x12S\n\x18\x61\x63\x63\x65ss_token_expire_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x15\x61\x63\x63\x65ssTokenExpireTime\x12)\n\rrefresh_token\x18\x03 \x01(\tB\x04\xa0\xbb\x18\x02R\x0crefreshToken\x12U\n\x19refresh_token_expire_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x16refreshTokenExpireTime\"\x95\x01\n\x0fRegisterRequest\x12$\n\x05\x65mail\x18\x01 \x01(\tB\x0e\xbaH\x07r\x05\x18\xfe\x01`\x01\xa0\xbb\x18\x01R\x05\x65mail\x12*\n\x08password\x18\x02 \x01(\tB\x0e\xbaH\x07r\x05\x10\n\x18\x80\x02\xa0\xbb\x18\x02R\x08password\x12\x30\n\x0c\x64isplay_name\x18\x03 \x01(\tB\r\xbaH\x06r\x04\x10\x01\x18\x64\xa0\xbb\x18\x01R\x0b\x64isplayName\">\n\x10RegisterResponse\x12*\n\x04user\x18\x01 \x01(\x0b\x32\x16.meetmesh.user.v1.UserR\x04user\"`\n\x0cLoginRequest\x12$\n\x05\x65mail\x18\x01 \x01(\tB\x0e\xbaH\x07r\x05\x10\x01\x18\xfe\x01\xa0\xbb\x18\x01R\x05\x65mail\x12*\n\x08password\x18\x02 \x01(\tB\x0e\xbaH\x07r\x05\x10\x01\x18\x80\x02\xa0\xbb\x18\x02R\x08password\"t\n\rLoginResponse\x12*\n\x04user\x18\x01 \x01(\x0b\x32\x16.meetmesh.user.v1.UserR\x04user\x12\x37\n\x06tokens\x18\x02 \x01(\x0b\x32\x1f.meetmesh.user.v1.SessionTokensR\x06tokens\"L\n\x15RefreshSessionRequest\x12\x33\n\rrefresh_token\x18\x01 \x01(\tB\x0e\xbaH\x07r\x05\x10\x01\x18\x80\x04\xa0\xbb\x18\x02R\x0crefreshToken\"Q\n\x16RefreshSessionResponse\x12\x37\n\x06tokens\x18\x01 \x01(\x0b\x32\x1f.meetmesh.user.v1.SessionTokensR\x06tokens\"D\n\rLogoutRequest\x12\x33\n\rrefresh_token\x18\x01 \x01(\tB\x0e\xbaH\x07r\x05\x10\x01\x18\x80\x04\xa0\xbb\x18\x02R\x0crefreshToken\"\x10\n\x0eLogoutResponse\"]\n\x0eGetUserRequest\x12K\n\x04name\x18\x01 \x01(\tB7\xe2\x41\x01\x02\xfa\x41\x12\n\x10meetmesh.io/User\xbaH\x1br\x19\x32\x17^users/[a-z0-9-]{1,64}$R\x04name\"=\n\x0fGetUserResponse\x12*\n\x04user\x18\x01 \x01(\x0b\x32\x16.meetmesh.user.v1.UserR\x04user\"\x84\x01\n\x11UpdateUserRequest\x12\x32\n\x04user\x18\x01 \x01(\x0b\x32\x16.meetmesh.user.v1.UserB\x06\xbaH\x03\xc8\x01\x01R\x04user\x12;\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskR\nupdateMask\"@\n\x12UpdateUserResponse\x12*\n\x04user\x18\x01 \x01(\x0b\x32\x16.meetmesh.user.v1.UserR\x04user\"d\n\x10ListUsersRequest\x12\'\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xf4\x03(\x00R\x08pageSize\x12\'\n\npage_token\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"i\n\x11ListUsersResponse\x12,\n\x05users\x18\x01 \x03(\x0b\x32\x16.meetmesh.user.v1.UserR\x05users\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"a\n\x12\x44isableUserRequest\x12K\n\x04name\x18\x01 \x01(\tB7\xe2\x41\x01\x02\xfa\x41\x12\n\x10meetmesh.io/User\xbaH\x1br\x19\x32\x17^users/[a-z0-9-]{1,64}$R\x04name\"A\n\x13\x44isableUserResponse\x12*\n\x04user\x18\x01 \x01(\x0b\x32\x16.meetmesh.user.v1.UserR\x04user\"\xee\x01\n\x19\x43reateAvatarUploadRequest\x12O\n\x06parent\x18\x01 \x01(\tB7\xe2\x41\x01\x02\xfa\x41\x12\n\x10meetmesh.io/User\xbaH\x1br\x19\x32\x17^users/[a-z0-9-]{1,64}$R\x06parent\x12O\n\x0c\x63ontent_type\x18\x02 \x01(\tB,\xe2\x41\x01\x02\xbaH%r#R\timage/pngR\nimage/jpegR\nimage/webpR\x0b\x63ontentType\x12/\n\nsize_bytes\x18\x03 \x01(\x05\x42\x10\xe2\x41\x01\x02\xbaH\t\x1a\x07\x18\x80\x80\xc0\x02 \x00R\tsizeBytes\"\x96\x01\n\x1a\x43reateAvatarUploadResponse\x12\x16\n\x06upload\x18\x01 \x01(\tR\x06upload\x12#\n\nupload_uri\x18\x02 \x01(\tB\x04\xa0\xbb\x18\x02R\tuploadUri\x12;\n\x0b\x65xpire_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\nexpireTime\"j\n\x13\x43ommitAvatarRequest\x12S\n\x04name\x18\x01 \x01(\tB?\xe2\x41\x01\x02\xbaH8r624^users/[a-z0-9-]{1,64}/avatarUploads/[a-z0-9]{1,64}$R\x04name\"B\n\x14\x43ommitAvatarResponse\x12*\n\x04user\x18\x01 \x01(\x0b\x32\x16.meetmesh.user.v1.UserR\x04user2\xa9\n\n\x0bUserService\x12v\n\x08Register\x12!.meetmesh.user.v1.RegisterRequest\x1a\".meetmesh.user.v1.RegisterResponse\"#\xa2\xbb\x18\x02\x08\x01\x82\xd3\xe4\x93\x02\x17\"\x12/v1/users:register:\x01*\x12m\n\x05Login\x12\x1e.meetmesh.user.v1.LoginRequest\x1a\x1f.meetmesh.user.v1.LoginResponse\"#\xa2\xbb\x18\x02\x08\x01\x82\xd3\xe4\x93\x02\x17\"\x12/v1/sessions:login:\x01*\x12\x8a\x01\n\x0eRefreshSession\x12\'.meetmesh.user.v1.RefreshSessionRequest\x1a(.meetmesh.user.v1.RefreshSessionResponse\"%\xa2\xbb\x18\x02\x08\x01\x82\xd3\xe4\x93\x02\x19\"\x14/v1/sessions:refresh:\x01*\x12q\n\x06Logout\x12\x1f.meetmesh.user.v1.LogoutRequest\x1a .meetmesh.user.v1.LogoutResponse\"$\xa2\xbb\x18\x02\x08\x01\x82\xd3\xe4\x93\x02\x18\"\x13/v1/sessions:logout:\x01*\x12p\n\x07GetUser\x12 .meetmesh.user.v1.GetUserRequest\x1a!.meetmesh.user.v1.GetUserResponse\" \xa2\xbb\x18\x02\x08\x02\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/{name=users/*}\x12\x84\x01\n\nUpdateUser\x12#.meetmesh.user.v1.UpdateUserRequest\x1a$.meetmesh.user.v1.UpdateUserResponse\"+\xa2\xbb\x18\x02\x08\x02\x82\xd3\xe4\x93\x02\x1f\x32\x17/v1/{user.name=users/*}:\x04user\x12\xa4\x01\n\x12\x43reateAvatarUpload\x12+.meetmesh.user.v1.CreateAvatarUploadRequest\x1a,.meetmesh.user.v1.CreateAvatarUploadResponse\"3\xa2\xbb\x18\x02\x08\x02\x82\xd3\xe4\x93\x02\'\"\"/v1/{parent=users/*}/avatarUploads:\x01*\x12\x99\x01\n\x0c\x43ommitAvatar\x12%.meetmesh.user.v1.CommitAvatarRequest\x1a&.meetmesh.user.v1.CommitAvatarResponse\":\xa2\xbb\x18\x02\x08\x02\x82\xd3\xe4\x93\x02.\")/v1/{name=users/*/avatarUploads/*}:commit:\x01*\x12m\n\tListUsers\x12\".meetmesh.user.v1.ListUsersRequest\x1a#.meetmesh.user.v1.ListUsersResponse\"\x17\xa2\xbb\x18\x02\x08\x05\x82\xd3\xe4\x93\x02\x0b\x12\t/v1/users\x12\x87\x01\n\x0b\x44isableUser\x12$.meetmesh.user.v1.DisableUserRequest\x1a%.meetmesh.user.v1.DisableUserResponse\"+\xa2\xbb\x18\x02\x08\x05\x82\xd3\xe4\x93\x02\x1f\"\x1a/v1/{name=users/*}:disable:\x01*b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -40,11 +41,11 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_USER'].fields_by_name['name']._loaded_options = None
   _globals['_USER'].fields_by_name['name']._serialized_options = b'\342A\001\010'
   _globals['_USER'].fields_by_name['email']._loaded_options = None
-  _globals['_USER'].fields_by_name['email']._serialized_options = b'\342A\001\003'
+  _globals['_USER'].fields_by_name['email']._serialized_options = b'\342A\001\003\240\273\030\001'
   _globals['_USER'].fields_by_name['display_name']._loaded_options = None
-  _globals['_USER'].fields_by_name['display_name']._serialized_options = b'\272H\004r\002\030d'
+  _globals['_USER'].fields_by_name['display_name']._serialized_options = b'\272H\004r\002\030d\240\273\030\001'
   _globals['_USER'].fields_by_name['avatar_uri']._loaded_options = None
-  _globals['_USER'].fields_by_name['avatar_uri']._serialized_options = b'\272HAr<\030\200\02024^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?([/?#][^\\s]*)?$\210\001\001\330\001\001'
+  _globals['_USER'].fields_by_name['avatar_uri']._serialized_options = b'\272HAr<\030\200\02024^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?([/?#][^\\s]*)?$\210\001\001\330\001\001\240\273\030\001'
   _globals['_USER'].fields_by_name['role']._loaded_options = None
   _globals['_USER'].fields_by_name['role']._serialized_options = b'\342A\001\003'
   _globals['_USER'].fields_by_name['state']._loaded_options = None
@@ -54,23 +55,27 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_USER'].fields_by_name['update_time']._loaded_options = None
   _globals['_USER'].fields_by_name['update_time']._serialized_options = b'\342A\001\003'
   _globals['_USER'].fields_by_name['avatar_thumbnail_uri']._loaded_options = None
-  _globals['_USER'].fields_by_name['avatar_thumbnail_uri']._serialized_options = b'\342A\001\003'
+  _globals['_USER'].fields_by_name['avatar_thumbnail_uri']._serialized_options = b'\342A\001\003\240\273\030\001'
   _globals['_USER']._loaded_options = None
   _globals['_USER']._serialized_options = b'\352A-\n\020meetmesh.io/User\022\014users/{user}*\005users2\004user'
+  _globals['_SESSIONTOKENS'].fields_by_name['access_token']._loaded_options = None
+  _globals['_SESSIONTOKENS'].fields_by_name['access_token']._serialized_options = b'\240\273\030\002'
+  _globals['_SESSIONTOKENS'].fields_by_name['refresh_token']._loaded_options = None
+  _globals['_SESSIONTOKENS'].fields_by_name['refresh_token']._serialized_options = b'\240\273\030\002'
   _globals['_REGISTERREQUEST'].fields_by_name['email']._loaded_options = None
-  _globals['_REGISTERREQUEST'].fields_by_name['email']._serialized_options = b'\272H\007r\005\030\376\001`\001'
+  _globals['_REGISTERREQUEST'].fields_by_name['email']._serialized_options = b'\272H\007r\005\030\376\001`\001\240\273\030\001'
   _globals['_REGISTERREQUEST'].fields_by_name['password']._loaded_options = None
-  _globals['_REGISTERREQUEST'].fields_by_name['password']._serialized_options = b'\272H\007r\005\020\n\030\200\002'
+  _globals['_REGISTERREQUEST'].fields_by_name['password']._serialized_options = b'\272H\007r\005\020\n\030\200\002\240\273\030\002'
   _globals['_REGISTERREQUEST'].fields_by_name['display_name']._loaded_options = None
-  _globals['_REGISTERREQUEST'].fields_by_name['display_name']._serialized_options = b'\272H\006r\004\020\001\030d'
+  _globals['_REGISTERREQUEST'].fields_by_name['display_name']._serialized_options = b'\272H\006r\004\020\001\030d\240\273\030\001'
   _globals['_LOGINREQUEST'].fields_by_name['email']._loaded_options = None
-  _globals['_LOGINREQUEST'].fields_by_name['email']._serialized_options = b'\272H\007r\005\020\001\030\376\001'
+  _globals['_LOGINREQUEST'].fields_by_name['email']._serialized_options = b'\272H\007r\005\020\001\030\376\001\240\273\030\001'
   _globals['_LOGINREQUEST'].fields_by_name['password']._loaded_options = None
-  _globals['_LOGINREQUEST'].fields_by_name['password']._serialized_options = b'\272H\007r\005\020\001\030\200\002'
+  _globals['_LOGINREQUEST'].fields_by_name['password']._serialized_options = b'\272H\007r\005\020\001\030\200\002\240\273\030\002'
   _globals['_REFRESHSESSIONREQUEST'].fields_by_name['refresh_token']._loaded_options = None
-  _globals['_REFRESHSESSIONREQUEST'].fields_by_name['refresh_token']._serialized_options = b'\272H\007r\005\020\001\030\200\004'
+  _globals['_REFRESHSESSIONREQUEST'].fields_by_name['refresh_token']._serialized_options = b'\272H\007r\005\020\001\030\200\004\240\273\030\002'
   _globals['_LOGOUTREQUEST'].fields_by_name['refresh_token']._loaded_options = None
-  _globals['_LOGOUTREQUEST'].fields_by_name['refresh_token']._serialized_options = b'\272H\007r\005\020\001\030\200\004'
+  _globals['_LOGOUTREQUEST'].fields_by_name['refresh_token']._serialized_options = b'\272H\007r\005\020\001\030\200\004\240\273\030\002'
   _globals['_GETUSERREQUEST'].fields_by_name['name']._loaded_options = None
   _globals['_GETUSERREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\372A\022\n\020meetmesh.io/User\272H\033r\0312\027^users/[a-z0-9-]{1,64}$'
   _globals['_UPDATEUSERREQUEST'].fields_by_name['user']._loaded_options = None
@@ -87,76 +92,78 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CREATEAVATARUPLOADREQUEST'].fields_by_name['content_type']._serialized_options = b'\342A\001\002\272H%r#R\timage/pngR\nimage/jpegR\nimage/webp'
   _globals['_CREATEAVATARUPLOADREQUEST'].fields_by_name['size_bytes']._loaded_options = None
   _globals['_CREATEAVATARUPLOADREQUEST'].fields_by_name['size_bytes']._serialized_options = b'\342A\001\002\272H\t\032\007\030\200\200\300\002 \000'
+  _globals['_CREATEAVATARUPLOADRESPONSE'].fields_by_name['upload_uri']._loaded_options = None
+  _globals['_CREATEAVATARUPLOADRESPONSE'].fields_by_name['upload_uri']._serialized_options = b'\240\273\030\002'
   _globals['_COMMITAVATARREQUEST'].fields_by_name['name']._loaded_options = None
   _globals['_COMMITAVATARREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\272H8r624^users/[a-z0-9-]{1,64}/avatarUploads/[a-z0-9]{1,64}$'
   _globals['_USERSERVICE'].methods_by_name['Register']._loaded_options = None
-  _globals['_USERSERVICE'].methods_by_name['Register']._serialized_options = b'\202\323\344\223\002\027\"\022/v1/users:register:\001*'
+  _globals['_USERSERVICE'].methods_by_name['Register']._serialized_options = b'\242\273\030\002\010\001\202\323\344\223\002\027\"\022/v1/users:register:\001*'
   _globals['_USERSERVICE'].methods_by_name['Login']._loaded_options = None
-  _globals['_USERSERVICE'].methods_by_name['Login']._serialized_options = b'\202\323\344\223\002\027\"\022/v1/sessions:login:\001*'
+  _globals['_USERSERVICE'].methods_by_name['Login']._serialized_options = b'\242\273\030\002\010\001\202\323\344\223\002\027\"\022/v1/sessions:login:\001*'
   _globals['_USERSERVICE'].methods_by_name['RefreshSession']._loaded_options = None
-  _globals['_USERSERVICE'].methods_by_name['RefreshSession']._serialized_options = b'\202\323\344\223\002\031\"\024/v1/sessions:refresh:\001*'
+  _globals['_USERSERVICE'].methods_by_name['RefreshSession']._serialized_options = b'\242\273\030\002\010\001\202\323\344\223\002\031\"\024/v1/sessions:refresh:\001*'
   _globals['_USERSERVICE'].methods_by_name['Logout']._loaded_options = None
-  _globals['_USERSERVICE'].methods_by_name['Logout']._serialized_options = b'\202\323\344\223\002\030\"\023/v1/sessions:logout:\001*'
+  _globals['_USERSERVICE'].methods_by_name['Logout']._serialized_options = b'\242\273\030\002\010\001\202\323\344\223\002\030\"\023/v1/sessions:logout:\001*'
   _globals['_USERSERVICE'].methods_by_name['GetUser']._loaded_options = None
-  _globals['_USERSERVICE'].methods_by_name['GetUser']._serialized_options = b'\202\323\344\223\002\024\022\022/v1/{name=users/*}'
+  _globals['_USERSERVICE'].methods_by_name['GetUser']._serialized_options = b'\242\273\030\002\010\002\202\323\344\223\002\024\022\022/v1/{name=users/*}'
   _globals['_USERSERVICE'].methods_by_name['UpdateUser']._loaded_options = None
-  _globals['_USERSERVICE'].methods_by_name['UpdateUser']._serialized_options = b'\202\323\344\223\002\0372\027/v1/{user.name=users/*}:\004user'
+  _globals['_USERSERVICE'].methods_by_name['UpdateUser']._serialized_options = b'\242\273\030\002\010\002\202\323\344\223\002\0372\027/v1/{user.name=users/*}:\004user'
   _globals['_USERSERVICE'].methods_by_name['CreateAvatarUpload']._loaded_options = None
-  _globals['_USERSERVICE'].methods_by_name['CreateAvatarUpload']._serialized_options = b'\202\323\344\223\002\'\"\"/v1/{parent=users/*}/avatarUploads:\001*'
+  _globals['_USERSERVICE'].methods_by_name['CreateAvatarUpload']._serialized_options = b'\242\273\030\002\010\002\202\323\344\223\002\'\"\"/v1/{parent=users/*}/avatarUploads:\001*'
   _globals['_USERSERVICE'].methods_by_name['CommitAvatar']._loaded_options = None
-  _globals['_USERSERVICE'].methods_by_name['CommitAvatar']._serialized_options = b'\202\323\344\223\002.\")/v1/{name=users/*/avatarUploads/*}:commit:\001*'
+  _globals['_USERSERVICE'].methods_by_name['CommitAvatar']._serialized_options = b'\242\273\030\002\010\002\202\323\344\223\002.\")/v1/{name=users/*/avatarUploads/*}:commit:\001*'
   _globals['_USERSERVICE'].methods_by_name['ListUsers']._loaded_options = None
-  _globals['_USERSERVICE'].methods_by_name['ListUsers']._serialized_options = b'\202\323\344\223\002\013\022\t/v1/users'
+  _globals['_USERSERVICE'].methods_by_name['ListUsers']._serialized_options = b'\242\273\030\002\010\005\202\323\344\223\002\013\022\t/v1/users'
   _globals['_USERSERVICE'].methods_by_name['DisableUser']._loaded_options = None
-  _globals['_USERSERVICE'].methods_by_name['DisableUser']._serialized_options = b'\202\323\344\223\002\037\"\032/v1/{name=users/*}:disable:\001*'
-  _globals['_USER']._serialized_start=236
-  _globals['_USER']._serialized_end=927
-  _globals['_USER_ROLE']._serialized_start=746
-  _globals['_USER_ROLE']._serialized_end=807
-  _globals['_USER_STATE']._serialized_start=809
-  _globals['_USER_STATE']._serialized_end=877
-  _globals['_SESSIONTOKENS']._serialized_start=930
-  _globals['_SESSIONTOKENS']._serialized_end=1189
-  _globals['_REGISTERREQUEST']._serialized_start=1192
-  _globals['_REGISTERREQUEST']._serialized_end=1329
-  _globals['_REGISTERRESPONSE']._serialized_start=1331
-  _globals['_REGISTERRESPONSE']._serialized_end=1393
-  _globals['_LOGINREQUEST']._serialized_start=1395
-  _globals['_LOGINREQUEST']._serialized_end=1483
-  _globals['_LOGINRESPONSE']._serialized_start=1485
-  _globals['_LOGINRESPONSE']._serialized_end=1601
-  _globals['_REFRESHSESSIONREQUEST']._serialized_start=1603
-  _globals['_REFRESHSESSIONREQUEST']._serialized_end=1675
-  _globals['_REFRESHSESSIONRESPONSE']._serialized_start=1677
-  _globals['_REFRESHSESSIONRESPONSE']._serialized_end=1758
-  _globals['_LOGOUTREQUEST']._serialized_start=1760
-  _globals['_LOGOUTREQUEST']._serialized_end=1824
-  _globals['_LOGOUTRESPONSE']._serialized_start=1826
-  _globals['_LOGOUTRESPONSE']._serialized_end=1842
-  _globals['_GETUSERREQUEST']._serialized_start=1844
-  _globals['_GETUSERREQUEST']._serialized_end=1937
-  _globals['_GETUSERRESPONSE']._serialized_start=1939
-  _globals['_GETUSERRESPONSE']._serialized_end=2000
-  _globals['_UPDATEUSERREQUEST']._serialized_start=2003
-  _globals['_UPDATEUSERREQUEST']._serialized_end=2135
-  _globals['_UPDATEUSERRESPONSE']._serialized_start=2137
-  _globals['_UPDATEUSERRESPONSE']._serialized_end=2201
-  _globals['_LISTUSERSREQUEST']._serialized_start=2203
-  _globals['_LISTUSERSREQUEST']._serialized_end=2303
-  _globals['_LISTUSERSRESPONSE']._serialized_start=2305
-  _globals['_LISTUSERSRESPONSE']._serialized_end=2410
-  _globals['_DISABLEUSERREQUEST']._serialized_start=2412
-  _globals['_DISABLEUSERREQUEST']._serialized_end=2509
-  _globals['_DISABLEUSERRESPONSE']._serialized_start=2511
-  _globals['_DISABLEUSERRESPONSE']._serialized_end=2576
-  _globals['_CREATEAVATARUPLOADREQUEST']._serialized_start=2579
-  _globals['_CREATEAVATARUPLOADREQUEST']._serialized_end=2817
-  _globals['_CREATEAVATARUPLOADRESPONSE']._serialized_start=2820
-  _globals['_CREATEAVATARUPLOADRESPONSE']._serialized_end=2964
-  _globals['_COMMITAVATARREQUEST']._serialized_start=2966
-  _globals['_COMMITAVATARREQUEST']._serialized_end=3072
-  _globals['_COMMITAVATARRESPONSE']._serialized_start=3074
-  _globals['_COMMITAVATARRESPONSE']._serialized_end=3140
-  _globals['_USERSERVICE']._serialized_start=3143
-  _globals['_USERSERVICE']._serialized_end=4403
+  _globals['_USERSERVICE'].methods_by_name['DisableUser']._serialized_options = b'\242\273\030\002\010\005\202\323\344\223\002\037\"\032/v1/{name=users/*}:disable:\001*'
+  _globals['_USER']._serialized_start=271
+  _globals['_USER']._serialized_end=978
+  _globals['_USER_ROLE']._serialized_start=797
+  _globals['_USER_ROLE']._serialized_end=858
+  _globals['_USER_STATE']._serialized_start=860
+  _globals['_USER_STATE']._serialized_end=928
+  _globals['_SESSIONTOKENS']._serialized_start=981
+  _globals['_SESSIONTOKENS']._serialized_end=1252
+  _globals['_REGISTERREQUEST']._serialized_start=1255
+  _globals['_REGISTERREQUEST']._serialized_end=1404
+  _globals['_REGISTERRESPONSE']._serialized_start=1406
+  _globals['_REGISTERRESPONSE']._serialized_end=1468
+  _globals['_LOGINREQUEST']._serialized_start=1470
+  _globals['_LOGINREQUEST']._serialized_end=1566
+  _globals['_LOGINRESPONSE']._serialized_start=1568
+  _globals['_LOGINRESPONSE']._serialized_end=1684
+  _globals['_REFRESHSESSIONREQUEST']._serialized_start=1686
+  _globals['_REFRESHSESSIONREQUEST']._serialized_end=1762
+  _globals['_REFRESHSESSIONRESPONSE']._serialized_start=1764
+  _globals['_REFRESHSESSIONRESPONSE']._serialized_end=1845
+  _globals['_LOGOUTREQUEST']._serialized_start=1847
+  _globals['_LOGOUTREQUEST']._serialized_end=1915
+  _globals['_LOGOUTRESPONSE']._serialized_start=1917
+  _globals['_LOGOUTRESPONSE']._serialized_end=1933
+  _globals['_GETUSERREQUEST']._serialized_start=1935
+  _globals['_GETUSERREQUEST']._serialized_end=2028
+  _globals['_GETUSERRESPONSE']._serialized_start=2030
+  _globals['_GETUSERRESPONSE']._serialized_end=2091
+  _globals['_UPDATEUSERREQUEST']._serialized_start=2094
+  _globals['_UPDATEUSERREQUEST']._serialized_end=2226
+  _globals['_UPDATEUSERRESPONSE']._serialized_start=2228
+  _globals['_UPDATEUSERRESPONSE']._serialized_end=2292
+  _globals['_LISTUSERSREQUEST']._serialized_start=2294
+  _globals['_LISTUSERSREQUEST']._serialized_end=2394
+  _globals['_LISTUSERSRESPONSE']._serialized_start=2396
+  _globals['_LISTUSERSRESPONSE']._serialized_end=2501
+  _globals['_DISABLEUSERREQUEST']._serialized_start=2503
+  _globals['_DISABLEUSERREQUEST']._serialized_end=2600
+  _globals['_DISABLEUSERRESPONSE']._serialized_start=2602
+  _globals['_DISABLEUSERRESPONSE']._serialized_end=2667
+  _globals['_CREATEAVATARUPLOADREQUEST']._serialized_start=2670
+  _globals['_CREATEAVATARUPLOADREQUEST']._serialized_end=2908
+  _globals['_CREATEAVATARUPLOADRESPONSE']._serialized_start=2911
+  _globals['_CREATEAVATARUPLOADRESPONSE']._serialized_end=3061
+  _globals['_COMMITAVATARREQUEST']._serialized_start=3063
+  _globals['_COMMITAVATARREQUEST']._serialized_end=3169
+  _globals['_COMMITAVATARRESPONSE']._serialized_start=3171
+  _globals['_COMMITAVATARRESPONSE']._serialized_end=3237
+  _globals['_USERSERVICE']._serialized_start=3240
+  _globals['_USERSERVICE']._serialized_end=4561
 # @@protoc_insertion_point(module_scope)

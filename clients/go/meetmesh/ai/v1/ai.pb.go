@@ -8,6 +8,7 @@ package aiv1
 
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
+	_ "github.com/meetmesh/meetmesh/clients/go/meetmesh/options/v1"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
@@ -2105,14 +2106,14 @@ var File_meetmesh_ai_v1_ai_proto protoreflect.FileDescriptor
 
 const file_meetmesh_ai_v1_ai_proto_rawDesc = "" +
 	"\n" +
-	"\x17meetmesh/ai/v1/ai.proto\x12\x0emeetmesh.ai.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xfd\x02\n" +
+	"\x17meetmesh/ai/v1/ai.proto\x12\x0emeetmesh.ai.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!meetmesh/options/v1/options.proto\"\x81\x03\n" +
 	"\x11TranscriptSegment\x12\x18\n" +
 	"\x04name\x18\x01 \x01(\tB\x04\xe2A\x01\x03R\x04name\x12\x1e\n" +
 	"\aspeaker\x18\x02 \x01(\tB\x04\xe2A\x01\x03R\aspeaker\x12B\n" +
 	"\fstart_offset\x18\x03 \x01(\v2\x19.google.protobuf.DurationB\x04\xe2A\x01\x03R\vstartOffset\x12>\n" +
 	"\n" +
-	"end_offset\x18\x04 \x01(\v2\x19.google.protobuf.DurationB\x04\xe2A\x01\x03R\tendOffset\x12\x18\n" +
-	"\x04text\x18\x05 \x01(\tB\x04\xe2A\x01\x03R\x04text\x12-\n" +
+	"end_offset\x18\x04 \x01(\v2\x19.google.protobuf.DurationB\x04\xe2A\x01\x03R\tendOffset\x12\x1c\n" +
+	"\x04text\x18\x05 \x01(\tB\b\xe2A\x01\x03\xa0\xbb\x18\x01R\x04text\x12-\n" +
 	"\x0fsynthetic_score\x18\x06 \x01(\x02B\x04\xe2A\x01\x03R\x0esyntheticScore:a\xeaA^\n" +
 	" ai.meetmesh.io/TranscriptSegment\x12:meetings/{meeting}/transcriptSegments/{transcript_segment}\"\x87\x01\n" +
 	"\vFaceEmotion\x12-\n" +
@@ -2123,14 +2124,14 @@ const file_meetmesh_ai_v1_ai_proto_rawDesc = "" +
 	"\x01x\x18\x01 \x01(\x05R\x01x\x12\f\n" +
 	"\x01y\x18\x02 \x01(\x05R\x01y\x12\x14\n" +
 	"\x05width\x18\x03 \x01(\x05R\x05width\x12\x16\n" +
-	"\x06height\x18\x04 \x01(\x05R\x06height\"=\n" +
-	"\x13AnalyzeAudioRequest\x12&\n" +
-	"\x05audio\x18\x01 \x01(\fB\x10\xe2A\x01\x02\xbaH\tz\a\x10\x01\x18\x80\x80\x80\bR\x05audio\"\x8c\x01\n" +
+	"\x06height\x18\x04 \x01(\x05R\x06height\"A\n" +
+	"\x13AnalyzeAudioRequest\x12*\n" +
+	"\x05audio\x18\x01 \x01(\fB\x14\xe2A\x01\x02\xbaH\tz\a\x10\x01\x18\x80\x80\x80\b\xa0\xbb\x18\x01R\x05audio\"\x8c\x01\n" +
 	"\x14AnalyzeAudioResponse\x12=\n" +
 	"\bsegments\x18\x01 \x03(\v2!.meetmesh.ai.v1.TranscriptSegmentR\bsegments\x125\n" +
-	"\bduration\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\bduration\"=\n" +
-	"\x13AnalyzeImageRequest\x12&\n" +
-	"\x05image\x18\x01 \x01(\fB\x10\xe2A\x01\x02\xbaH\tz\a\x10\x01\x18\x80\x80\x80\x04R\x05image\"I\n" +
+	"\bduration\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\bduration\"A\n" +
+	"\x13AnalyzeImageRequest\x12*\n" +
+	"\x05image\x18\x01 \x01(\fB\x14\xe2A\x01\x02\xbaH\tz\a\x10\x01\x18\x80\x80\x80\x04\xa0\xbb\x18\x01R\x05image\"I\n" +
 	"\x14AnalyzeImageResponse\x121\n" +
 	"\x05faces\x18\x01 \x03(\v2\x1b.meetmesh.ai.v1.FaceEmotionR\x05faces\"\x9c\x01\n" +
 	"\x1dListTranscriptSegmentsRequest\x123\n" +
@@ -2144,10 +2145,10 @@ const file_meetmesh_ai_v1_ai_proto_rawDesc = "" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x99\x01\n" +
 	"\x17ExportTranscriptRequest\x12:\n" +
 	"\x04name\x18\x01 \x01(\tB&\xe2A\x01\x02\xbaH\x1fr\x1d2\x1b^meetings/[^/]+/transcript$R\x04name\x12B\n" +
-	"\x06format\x18\x02 \x01(\x0e2 .meetmesh.ai.v1.TranscriptFormatB\b\xbaH\x05\x82\x01\x02\x10\x01R\x06format\"W\n" +
+	"\x06format\x18\x02 \x01(\x0e2 .meetmesh.ai.v1.TranscriptFormatB\b\xbaH\x05\x82\x01\x02\x10\x01R\x06format\"]\n" +
 	"\x18ExportTranscriptResponse\x12!\n" +
-	"\fcontent_type\x18\x01 \x01(\tR\vcontentType\x12\x18\n" +
-	"\acontent\x18\x02 \x01(\tR\acontent\"\xeb\x02\n" +
+	"\fcontent_type\x18\x01 \x01(\tR\vcontentType\x12\x1e\n" +
+	"\acontent\x18\x02 \x01(\tB\x04\xa0\xbb\x18\x01R\acontent\"\xeb\x02\n" +
 	"\x0fMeetingInsights\x12\x18\n" +
 	"\x04name\x18\x01 \x01(\tB\x04\xe2A\x01\x03R\x04name\x12M\n" +
 	"\fparticipants\x18\x02 \x03(\v2#.meetmesh.ai.v1.ParticipantInsightsB\x04\xe2A\x01\x03R\fparticipants\x12P\n" +
@@ -2249,20 +2250,20 @@ const file_meetmesh_ai_v1_ai_proto_rawDesc = "" +
 	"\x1fMODEL_VERSION_STATE_UNAVAILABLE\x10\x01\x12\x1f\n" +
 	"\x1bMODEL_VERSION_STATE_LOADING\x10\x02\x12\x1d\n" +
 	"\x19MODEL_VERSION_STATE_READY\x10\x03\x12!\n" +
-	"\x1dMODEL_VERSION_STATE_UNLOADING\x10\x042\xbb\v\n" +
-	"\x0fAnalysisService\x12w\n" +
-	"\fAnalyzeAudio\x12#.meetmesh.ai.v1.AnalyzeAudioRequest\x1a$.meetmesh.ai.v1.AnalyzeAudioResponse\"\x1c\x82\xd3\xe4\x93\x02\x16:\x01*\"\x11/v1/audio:analyze\x12x\n" +
-	"\fAnalyzeImage\x12#.meetmesh.ai.v1.AnalyzeImageRequest\x1a$.meetmesh.ai.v1.AnalyzeImageResponse\"\x1d\x82\xd3\xe4\x93\x02\x17:\x01*\"\x12/v1/images:analyze\x12\xab\x01\n" +
-	"\x16ListTranscriptSegments\x12-.meetmesh.ai.v1.ListTranscriptSegmentsRequest\x1a..meetmesh.ai.v1.ListTranscriptSegmentsResponse\"2\x82\xd3\xe4\x93\x02,\x12*/v1/{parent=meetings/*}/transcriptSegments\x12\x96\x01\n" +
-	"\x10ExportTranscript\x12'.meetmesh.ai.v1.ExportTranscriptRequest\x1a(.meetmesh.ai.v1.ExportTranscriptResponse\"/\x82\xd3\xe4\x93\x02)\x12'/v1/{name=meetings/*/transcript}:export\x12\x93\x01\n" +
-	"\x12GetMeetingInsights\x12).meetmesh.ai.v1.GetMeetingInsightsRequest\x1a*.meetmesh.ai.v1.GetMeetingInsightsResponse\"&\x82\xd3\xe4\x93\x02 \x12\x1e/v1/{name=meetings/*/insights}\x12\xa0\x01\n" +
-	"\x15ListMeetingActivities\x12,.meetmesh.ai.v1.ListMeetingActivitiesRequest\x1a-.meetmesh.ai.v1.ListMeetingActivitiesResponse\"*\x82\xd3\xe4\x93\x02$\x12\"/v1/{parent=meetings/*}/activities\x12g\n" +
+	"\x1dMODEL_VERSION_STATE_UNLOADING\x10\x042\xf7\v\n" +
+	"\x0fAnalysisService\x12}\n" +
+	"\fAnalyzeAudio\x12#.meetmesh.ai.v1.AnalyzeAudioRequest\x1a$.meetmesh.ai.v1.AnalyzeAudioResponse\"\"\xa2\xbb\x18\x02\b\x02\x82\xd3\xe4\x93\x02\x16:\x01*\"\x11/v1/audio:analyze\x12~\n" +
+	"\fAnalyzeImage\x12#.meetmesh.ai.v1.AnalyzeImageRequest\x1a$.meetmesh.ai.v1.AnalyzeImageResponse\"#\xa2\xbb\x18\x02\b\x02\x82\xd3\xe4\x93\x02\x17:\x01*\"\x12/v1/images:analyze\x12\xb1\x01\n" +
+	"\x16ListTranscriptSegments\x12-.meetmesh.ai.v1.ListTranscriptSegmentsRequest\x1a..meetmesh.ai.v1.ListTranscriptSegmentsResponse\"8\xa2\xbb\x18\x02\b\x03\x82\xd3\xe4\x93\x02,\x12*/v1/{parent=meetings/*}/transcriptSegments\x12\x9c\x01\n" +
+	"\x10ExportTranscript\x12'.meetmesh.ai.v1.ExportTranscriptRequest\x1a(.meetmesh.ai.v1.ExportTranscriptResponse\"5\xa2\xbb\x18\x02\b\x03\x82\xd3\xe4\x93\x02)\x12'/v1/{name=meetings/*/transcript}:export\x12\x99\x01\n" +
+	"\x12GetMeetingInsights\x12).meetmesh.ai.v1.GetMeetingInsightsRequest\x1a*.meetmesh.ai.v1.GetMeetingInsightsResponse\",\xa2\xbb\x18\x02\b\x03\x82\xd3\xe4\x93\x02 \x12\x1e/v1/{name=meetings/*/insights}\x12\xa6\x01\n" +
+	"\x15ListMeetingActivities\x12,.meetmesh.ai.v1.ListMeetingActivitiesRequest\x1a-.meetmesh.ai.v1.ListMeetingActivitiesResponse\"0\xa2\xbb\x18\x02\b\x03\x82\xd3\xe4\x93\x02$\x12\"/v1/{parent=meetings/*}/activities\x12m\n" +
 	"\n" +
-	"ListModels\x12!.meetmesh.ai.v1.ListModelsRequest\x1a\".meetmesh.ai.v1.ListModelsResponse\"\x12\x82\xd3\xe4\x93\x02\f\x12\n" +
-	"/v1/models\x12\x95\x01\n" +
-	"\x10LoadModelVersion\x12'.meetmesh.ai.v1.LoadModelVersionRequest\x1a(.meetmesh.ai.v1.LoadModelVersionResponse\".\x82\xd3\xe4\x93\x02(:\x01*\"#/v1/{name=models/*/versions/*}:load\x12\x9d\x01\n" +
-	"\x12UnloadModelVersion\x12).meetmesh.ai.v1.UnloadModelVersionRequest\x1a*.meetmesh.ai.v1.UnloadModelVersionResponse\"0\x82\xd3\xe4\x93\x02*:\x01*\"%/v1/{name=models/*/versions/*}:unload\x12\x93\x01\n" +
-	"\x12GetModelStatistics\x12).meetmesh.ai.v1.GetModelStatisticsRequest\x1a*.meetmesh.ai.v1.GetModelStatisticsResponse\"&\x82\xd3\xe4\x93\x02 \x12\x1e/v1/{name=models/*}/statisticsB\xb4\x01\n" +
+	"ListModels\x12!.meetmesh.ai.v1.ListModelsRequest\x1a\".meetmesh.ai.v1.ListModelsResponse\"\x18\xa2\xbb\x18\x02\b\x05\x82\xd3\xe4\x93\x02\f\x12\n" +
+	"/v1/models\x12\x9b\x01\n" +
+	"\x10LoadModelVersion\x12'.meetmesh.ai.v1.LoadModelVersionRequest\x1a(.meetmesh.ai.v1.LoadModelVersionResponse\"4\xa2\xbb\x18\x02\b\x05\x82\xd3\xe4\x93\x02(:\x01*\"#/v1/{name=models/*/versions/*}:load\x12\xa3\x01\n" +
+	"\x12UnloadModelVersion\x12).meetmesh.ai.v1.UnloadModelVersionRequest\x1a*.meetmesh.ai.v1.UnloadModelVersionResponse\"6\xa2\xbb\x18\x02\b\x05\x82\xd3\xe4\x93\x02*:\x01*\"%/v1/{name=models/*/versions/*}:unload\x12\x99\x01\n" +
+	"\x12GetModelStatistics\x12).meetmesh.ai.v1.GetModelStatisticsRequest\x1a*.meetmesh.ai.v1.GetModelStatisticsResponse\",\xa2\xbb\x18\x02\b\x05\x82\xd3\xe4\x93\x02 \x12\x1e/v1/{name=models/*}/statisticsB\xb4\x01\n" +
 	"\x12com.meetmesh.ai.v1B\aAiProtoP\x01Z;github.com/meetmesh/meetmesh/clients/go/meetmesh/ai/v1;aiv1\xa2\x02\x03MAX\xaa\x02\x0eMeetmesh.Ai.V1\xca\x02\x0eMeetmesh\\Ai\\V1\xe2\x02\x1aMeetmesh\\Ai\\V1\\GPBMetadata\xea\x02\x10Meetmesh::Ai::V1b\x06proto3"
 
 var (

@@ -8,6 +8,7 @@ package meetingv1
 
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
+	_ "github.com/meetmesh/meetmesh/clients/go/meetmesh/options/v1"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
@@ -818,7 +819,9 @@ type Recording struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The resource name.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	// Where the recording is (object-store key).
+	// Where the recording is: an object-store key of `/`-separated segments, each starting with a
+	// letter or digit (no absolute paths, no `..`, no control characters). Registered recordings
+	// live under `meetings/{meeting}/recordings/`.
 	ObjectKey string `protobuf:"bytes,2,opt,name=object_key,json=objectKey,proto3" json:"object_key,omitempty"`
 	// The container format, e.g. "video/webm".
 	MediaType string `protobuf:"bytes,3,opt,name=media_type,json=mediaType,proto3" json:"media_type,omitempty"`
@@ -3190,7 +3193,7 @@ var File_meetmesh_meeting_v1_meeting_proto protoreflect.FileDescriptor
 
 const file_meetmesh_meeting_v1_meeting_proto_rawDesc = "" +
 	"\n" +
-	"!meetmesh/meeting/v1/meeting.proto\x12\x13meetmesh.meeting.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xcc\a\n" +
+	"!meetmesh/meeting/v1/meeting.proto\x12\x13meetmesh.meeting.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!meetmesh/options/v1/options.proto\"\xd0\a\n" +
 	"\aMeeting\x12\x18\n" +
 	"\x04name\x18\x01 \x01(\tB\x04\xe2A\x01\bR\x04name\x12)\n" +
 	"\x05title\x18\x02 \x01(\tB\x13\xe2A\x01\x02\xbaH\f\xd8\x01\x01r\a\x18\xc8\x012\x02\\SR\x05title\x12*\n" +
@@ -3198,8 +3201,8 @@ const file_meetmesh_meeting_v1_meeting_proto_rawDesc = "" +
 	"\x04host\x18\x04 \x01(\tB\x04\xe2A\x01\x03R\x04host\x129\n" +
 	"\n" +
 	"start_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
-	"\bend_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12,\n" +
-	"\bpasscode\x18\a \x01(\tB\x10\xe2A\x01\x04\xbaH\t\xd8\x01\x01r\x04\x10\x04\x18@R\bpasscode\x123\n" +
+	"\bend_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x120\n" +
+	"\bpasscode\x18\a \x01(\tB\x14\xe2A\x01\x04\xbaH\t\xd8\x01\x01r\x04\x10\x04\x18@\xa0\xbb\x18\x02R\bpasscode\x123\n" +
 	"\x12passcode_protected\x18\b \x01(\bB\x04\xe2A\x01\x03R\x11passcodeProtected\x12#\n" +
 	"\rlobby_enabled\x18\t \x01(\bR\flobbyEnabled\x12&\n" +
 	"\bcapacity\x18\n" +
@@ -3233,11 +3236,11 @@ const file_meetmesh_meeting_v1_meeting_proto_rawDesc = "" +
 	"\n" +
 	"RoleGrants\x12;\n" +
 	"\x04role\x18\x01 \x01(\x0e2\x19.meetmesh.meeting.v1.RoleB\f\xbaH\t\x82\x01\x06\x10\x01 \x00 \x01R\x04role\x12;\n" +
-	"\x06grants\x18\x02 \x01(\v2\x1b.meetmesh.meeting.v1.GrantsB\x06\xbaH\x03\xc8\x01\x01R\x06grants\"\x8a\x05\n" +
+	"\x06grants\x18\x02 \x01(\v2\x1b.meetmesh.meeting.v1.GrantsB\x06\xbaH\x03\xc8\x01\x01R\x06grants\"\x8e\x05\n" +
 	"\vParticipant\x12\x18\n" +
 	"\x04name\x18\x01 \x01(\tB\x04\xe2A\x01\bR\x04name\x12\x18\n" +
-	"\x04user\x18\x02 \x01(\tB\x04\xe2A\x01\x03R\x04user\x12'\n" +
-	"\fdisplay_name\x18\x03 \x01(\tB\x04\xe2A\x01\x03R\vdisplayName\x127\n" +
+	"\x04user\x18\x02 \x01(\tB\x04\xe2A\x01\x03R\x04user\x12+\n" +
+	"\fdisplay_name\x18\x03 \x01(\tB\b\xe2A\x01\x03\xa0\xbb\x18\x01R\vdisplayName\x127\n" +
 	"\x04role\x18\x04 \x01(\x0e2\x19.meetmesh.meeting.v1.RoleB\b\xbaH\x05\x82\x01\x02\x10\x01R\x04role\x12B\n" +
 	"\x05state\x18\x05 \x01(\x0e2&.meetmesh.meeting.v1.Participant.StateB\x04\xe2A\x01\x03R\x05state\x129\n" +
 	"\x06grants\x18\x06 \x01(\v2\x1b.meetmesh.meeting.v1.GrantsB\x04\xe2A\x01\x03R\x06grants\x12A\n" +
@@ -3253,36 +3256,35 @@ const file_meetmesh_meeting_v1_meeting_proto_rawDesc = "" +
 	"\rSTATE_REMOVED\x10\x04\x12\x0e\n" +
 	"\n" +
 	"STATE_LEFT\x10\x05:f\xeaAc\n" +
-	"\x17meetmesh.io/Participant\x12-meetings/{meeting}/participants/{participant}*\fparticipants2\vparticipant\"\x8e\x02\n" +
+	"\x17meetmesh.io/Participant\x12-meetings/{meeting}/participants/{participant}*\fparticipants2\vparticipant\"\x92\x02\n" +
 	"\n" +
 	"Invitation\x12\x18\n" +
-	"\x04name\x18\x01 \x01(\tB\x04\xe2A\x01\bR\x04name\x12 \n" +
-	"\x05email\x18\x02 \x01(\tB\n" +
-	"\xbaH\ar\x05\x18\xfe\x01`\x01R\x05email\x12\x1e\n" +
+	"\x04name\x18\x01 \x01(\tB\x04\xe2A\x01\bR\x04name\x12$\n" +
+	"\x05email\x18\x02 \x01(\tB\x0e\xbaH\ar\x05\x18\xfe\x01`\x01\xa0\xbb\x18\x01R\x05email\x12\x1e\n" +
 	"\ainviter\x18\x03 \x01(\tB\x04\xe2A\x01\x03R\ainviter\x12A\n" +
 	"\vcreate_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampB\x04\xe2A\x01\x03R\n" +
 	"createTime:a\xeaA^\n" +
 	"\x16meetmesh.io/Invitation\x12+meetings/{meeting}/invitations/{invitation}*\vinvitations2\n" +
-	"invitation\"\xa0\x03\n" +
+	"invitation\"\xec\x03\n" +
 	"\tRecording\x12\x18\n" +
-	"\x04name\x18\x01 \x01(\tB\x04\xe2A\x01\bR\x04name\x12\x1d\n" +
+	"\x04name\x18\x01 \x01(\tB\x04\xe2A\x01\bR\x04name\x12c\n" +
 	"\n" +
-	"object_key\x18\x02 \x01(\tR\tobjectKey\x12\x1d\n" +
+	"object_key\x18\x02 \x01(\tBD\xbaHAr?\x18\x80\x042:^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*$R\tobjectKey\x12\x1d\n" +
 	"\n" +
 	"media_type\x18\x03 \x01(\tR\tmediaType\x12)\n" +
 	"\x10duration_seconds\x18\x04 \x01(\x01R\x0fdurationSeconds\x12\x1d\n" +
 	"\n" +
-	"size_bytes\x18\x05 \x01(\x03R\tsizeBytes\x12!\n" +
-	"\fdownload_uri\x18\x06 \x01(\tR\vdownloadUri\x129\n" +
+	"size_bytes\x18\x05 \x01(\x03R\tsizeBytes\x12'\n" +
+	"\fdownload_uri\x18\x06 \x01(\tB\x04\xa0\xbb\x18\x02R\vdownloadUri\x129\n" +
 	"\n" +
 	"start_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
 	"\bend_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\aendTime:\\\xeaAY\n" +
 	"\x15meetmesh.io/Recording\x12)meetings/{meeting}/recordings/{recording}*\n" +
-	"recordings2\trecording\"\x83\b\n" +
+	"recordings2\trecording\"\x8b\b\n" +
 	"\n" +
 	"Attachment\x12\x18\n" +
-	"\x04name\x18\x01 \x01(\tB\x04\xe2A\x01\bR\x04name\x12*\n" +
-	"\bfilename\x18\x02 \x01(\tB\x0e\xe2A\x01\x02\xbaH\ar\x05\x10\x01\x18\xff\x01R\bfilename\x12\x85\x04\n" +
+	"\x04name\x18\x01 \x01(\tB\x04\xe2A\x01\bR\x04name\x12.\n" +
+	"\bfilename\x18\x02 \x01(\tB\x12\xe2A\x01\x02\xbaH\ar\x05\x10\x01\x18\xff\x01\xa0\xbb\x18\x01R\bfilename\x12\x85\x04\n" +
 	"\fcontent_type\x18\x03 \x01(\tB\xe1\x03\xe2A\x01\x02\xbaH\xd9\x03r\xd6\x03R\x0fapplication/pdfR\n" +
 	"text/plainR\rtext/markdownR\btext/csvR\timage/pngR\n" +
 	"image/jpegR\n" +
@@ -3290,8 +3292,8 @@ const file_meetmesh_meeting_v1_meeting_proto_rawDesc = "" +
 	"\n" +
 	"size_bytes\x18\x04 \x01(\x05B\x10\xe2A\x01\x02\xbaH\t\x1a\a\x18\x80\x80\xc0\f \x00R\tsizeBytes\x12 \n" +
 	"\buploader\x18\x05 \x01(\tB\x04\xe2A\x01\x03R\buploader\x12A\n" +
-	"\x05state\x18\x06 \x01(\x0e2%.meetmesh.meeting.v1.Attachment.StateB\x04\xe2A\x01\x03R\x05state\x12'\n" +
-	"\fdownload_uri\x18\a \x01(\tB\x04\xe2A\x01\x03R\vdownloadUri\x12A\n" +
+	"\x05state\x18\x06 \x01(\x0e2%.meetmesh.meeting.v1.Attachment.StateB\x04\xe2A\x01\x03R\x05state\x12+\n" +
+	"\fdownload_uri\x18\a \x01(\tB\b\xe2A\x01\x03\xa0\xbb\x18\x02R\vdownloadUri\x12A\n" +
 	"\vcreate_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampB\x04\xe2A\x01\x03R\n" +
 	"createTime\"B\n" +
 	"\x05State\x12\x15\n" +
@@ -3328,17 +3330,17 @@ const file_meetmesh_meeting_v1_meeting_proto_rawDesc = "" +
 	"\x11EndMeetingRequest\x129\n" +
 	"\x04name\x18\x01 \x01(\tB%\xe2A\x01\x02\xbaH\x1er\x1c2\x1a^meetings/[a-z0-9-]{1,64}$R\x04name\"L\n" +
 	"\x12EndMeetingResponse\x126\n" +
-	"\ameeting\x18\x01 \x01(\v2\x1c.meetmesh.meeting.v1.MeetingR\ameeting\"\xce\x01\n" +
+	"\ameeting\x18\x01 \x01(\v2\x1c.meetmesh.meeting.v1.MeetingR\ameeting\"\xd6\x01\n" +
 	"\x12JoinMeetingRequest\x129\n" +
-	"\x04name\x18\x01 \x01(\tB%\xe2A\x01\x02\xbaH\x1er\x1c2\x1a^meetings/[a-z0-9-]{1,64}$R\x04name\x12#\n" +
-	"\bpasscode\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18@R\bpasscode\x12*\n" +
-	"\fdisplay_name\x18\x03 \x01(\tB\a\xbaH\x04r\x02\x18dR\vdisplayName\x12,\n" +
-	"\x12wait_for_admission\x18\x04 \x01(\bR\x10waitForAdmission\"\xe8\x02\n" +
+	"\x04name\x18\x01 \x01(\tB%\xe2A\x01\x02\xbaH\x1er\x1c2\x1a^meetings/[a-z0-9-]{1,64}$R\x04name\x12'\n" +
+	"\bpasscode\x18\x02 \x01(\tB\v\xbaH\x04r\x02\x18@\xa0\xbb\x18\x02R\bpasscode\x12.\n" +
+	"\fdisplay_name\x18\x03 \x01(\tB\v\xbaH\x04r\x02\x18d\xa0\xbb\x18\x01R\vdisplayName\x12,\n" +
+	"\x12wait_for_admission\x18\x04 \x01(\bR\x10waitForAdmission\"\xee\x02\n" +
 	"\x13JoinMeetingResponse\x126\n" +
 	"\ameeting\x18\x01 \x01(\v2\x1c.meetmesh.meeting.v1.MeetingR\ameeting\x12B\n" +
-	"\vparticipant\x18\x02 \x01(\v2 .meetmesh.meeting.v1.ParticipantR\vparticipant\x12\x1d\n" +
+	"\vparticipant\x18\x02 \x01(\v2 .meetmesh.meeting.v1.ParticipantR\vparticipant\x12#\n" +
 	"\n" +
-	"join_token\x18\x03 \x01(\tR\tjoinToken\x12O\n" +
+	"join_token\x18\x03 \x01(\tB\x04\xa0\xbb\x18\x02R\tjoinToken\x12O\n" +
 	"\x16join_token_expire_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x13joinTokenExpireTime\x12+\n" +
 	"\x11signaling_address\x18\x05 \x01(\tR\x10signalingAddress\x128\n" +
 	"\x18signaling_websocket_path\x18\x06 \x01(\tR\x16signalingWebsocketPath\"P\n" +
@@ -3411,13 +3413,13 @@ const file_meetmesh_meeting_v1_meeting_proto_rawDesc = "" +
 	"\x06parent\x18\x01 \x01(\tB%\xe2A\x01\x02\xbaH\x1er\x1c2\x1a^meetings/[a-z0-9-]{1,64}$R\x06parent\x12G\n" +
 	"\n" +
 	"attachment\x18\x02 \x01(\v2\x1f.meetmesh.meeting.v1.AttachmentB\x06\xbaH\x03\xc8\x01\x01R\n" +
-	"attachment\"\xc4\x01\n" +
+	"attachment\"\xca\x01\n" +
 	"\x18CreateAttachmentResponse\x12?\n" +
 	"\n" +
 	"attachment\x18\x01 \x01(\v2\x1f.meetmesh.meeting.v1.AttachmentR\n" +
-	"attachment\x12\x1d\n" +
+	"attachment\x12#\n" +
 	"\n" +
-	"upload_uri\x18\x02 \x01(\tR\tuploadUri\x12H\n" +
+	"upload_uri\x18\x02 \x01(\tB\x04\xa0\xbb\x18\x02R\tuploadUri\x12H\n" +
 	"\x12upload_expire_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x10uploadExpireTime\"o\n" +
 	"\x17CommitAttachmentRequest\x12T\n" +
 	"\x04name\x18\x01 \x01(\tB@\xe2A\x01\x02\xbaH9r725^meetings/[a-z0-9-]{1,64}/attachments/[a-z0-9]{1,64}$R\x04name\"[\n" +
@@ -3448,33 +3450,33 @@ const file_meetmesh_meeting_v1_meeting_proto_rawDesc = "" +
 	"\tROLE_HOST\x10\x01\x12\x10\n" +
 	"\fROLE_CO_HOST\x10\x02\x12\x14\n" +
 	"\x10ROLE_PARTICIPANT\x10\x03\x12\x0f\n" +
-	"\vROLE_VIEWER\x10\x042\xbd\x19\n" +
-	"\x0eMeetingService\x12\x85\x01\n" +
-	"\rCreateMeeting\x12).meetmesh.meeting.v1.CreateMeetingRequest\x1a*.meetmesh.meeting.v1.CreateMeetingResponse\"\x1d\x82\xd3\xe4\x93\x02\x17:\ameeting\"\f/v1/meetings\x12|\n" +
+	"\vROLE_VIEWER\x10\x042\x8c\x1b\n" +
+	"\x0eMeetingService\x12\x8b\x01\n" +
+	"\rCreateMeeting\x12).meetmesh.meeting.v1.CreateMeetingRequest\x1a*.meetmesh.meeting.v1.CreateMeetingResponse\"#\xa2\xbb\x18\x02\b\x02\x82\xd3\xe4\x93\x02\x17:\ameeting\"\f/v1/meetings\x12\x82\x01\n" +
 	"\n" +
-	"GetMeeting\x12&.meetmesh.meeting.v1.GetMeetingRequest\x1a'.meetmesh.meeting.v1.GetMeetingResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/{name=meetings/*}\x12y\n" +
-	"\fListMeetings\x12(.meetmesh.meeting.v1.ListMeetingsRequest\x1a).meetmesh.meeting.v1.ListMeetingsResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\f/v1/meetings\x12\x96\x01\n" +
-	"\rUpdateMeeting\x12).meetmesh.meeting.v1.UpdateMeetingRequest\x1a*.meetmesh.meeting.v1.UpdateMeetingResponse\".\x82\xd3\xe4\x93\x02(:\ameeting2\x1d/v1/{meeting.name=meetings/*}\x12\x83\x01\n" +
+	"GetMeeting\x12&.meetmesh.meeting.v1.GetMeetingRequest\x1a'.meetmesh.meeting.v1.GetMeetingResponse\"#\xa2\xbb\x18\x02\b\x03\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/{name=meetings/*}\x12\x7f\n" +
+	"\fListMeetings\x12(.meetmesh.meeting.v1.ListMeetingsRequest\x1a).meetmesh.meeting.v1.ListMeetingsResponse\"\x1a\xa2\xbb\x18\x02\b\x02\x82\xd3\xe4\x93\x02\x0e\x12\f/v1/meetings\x12\xa6\x01\n" +
+	"\rUpdateMeeting\x12).meetmesh.meeting.v1.UpdateMeetingRequest\x1a*.meetmesh.meeting.v1.UpdateMeetingResponse\">\xa2\xbb\x18\f\b\x03\x12\bmoderate\x82\xd3\xe4\x93\x02(:\ameeting2\x1d/v1/{meeting.name=meetings/*}\x12\x93\x01\n" +
 	"\n" +
-	"EndMeeting\x12&.meetmesh.meeting.v1.EndMeetingRequest\x1a'.meetmesh.meeting.v1.EndMeetingResponse\"$\x82\xd3\xe4\x93\x02\x1e:\x01*\"\x19/v1/{name=meetings/*}:end\x12\x87\x01\n" +
-	"\vJoinMeeting\x12'.meetmesh.meeting.v1.JoinMeetingRequest\x1a(.meetmesh.meeting.v1.JoinMeetingResponse\"%\x82\xd3\xe4\x93\x02\x1f:\x01*\"\x1a/v1/{name=meetings/*}:join\x12\x8b\x01\n" +
-	"\fLeaveMeeting\x12(.meetmesh.meeting.v1.LeaveMeetingRequest\x1a).meetmesh.meeting.v1.LeaveMeetingResponse\"&\x82\xd3\xe4\x93\x02 :\x01*\"\x1b/v1/{name=meetings/*}:leave\x12\x97\x01\n" +
-	"\x0eGetParticipant\x12*.meetmesh.meeting.v1.GetParticipantRequest\x1a+.meetmesh.meeting.v1.GetParticipantResponse\",\x82\xd3\xe4\x93\x02&\x12$/v1/{name=meetings/*/participants/*}\x12\x9d\x01\n" +
-	"\x10ListParticipants\x12,.meetmesh.meeting.v1.ListParticipantsRequest\x1a-.meetmesh.meeting.v1.ListParticipantsResponse\",\x82\xd3\xe4\x93\x02&\x12$/v1/{parent=meetings/*}/participants\x12\xa6\x01\n" +
-	"\x10AdmitParticipant\x12,.meetmesh.meeting.v1.AdmitParticipantRequest\x1a-.meetmesh.meeting.v1.AdmitParticipantResponse\"5\x82\xd3\xe4\x93\x02/:\x01*\"*/v1/{name=meetings/*/participants/*}:admit\x12\xa2\x01\n" +
-	"\x0fDenyParticipant\x12+.meetmesh.meeting.v1.DenyParticipantRequest\x1a,.meetmesh.meeting.v1.DenyParticipantResponse\"4\x82\xd3\xe4\x93\x02.:\x01*\")/v1/{name=meetings/*/participants/*}:deny\x12\xb9\x01\n" +
-	"\x11UpdateParticipant\x12-.meetmesh.meeting.v1.UpdateParticipantRequest\x1a..meetmesh.meeting.v1.UpdateParticipantResponse\"E\x82\xd3\xe4\x93\x02?:\vparticipant20/v1/{participant.name=meetings/*/participants/*}\x12\xaa\x01\n" +
-	"\x11RemoveParticipant\x12-.meetmesh.meeting.v1.RemoveParticipantRequest\x1a..meetmesh.meeting.v1.RemoveParticipantResponse\"6\x82\xd3\xe4\x93\x020:\x01*\"+/v1/{name=meetings/*/participants/*}:remove\x12\xa8\x01\n" +
-	"\x10CreateInvitation\x12,.meetmesh.meeting.v1.CreateInvitationRequest\x1a-.meetmesh.meeting.v1.CreateInvitationResponse\"7\x82\xd3\xe4\x93\x021:\n" +
-	"invitation\"#/v1/{parent=meetings/*}/invitations\x12\x99\x01\n" +
-	"\x0fListInvitations\x12+.meetmesh.meeting.v1.ListInvitationsRequest\x1a,.meetmesh.meeting.v1.ListInvitationsResponse\"+\x82\xd3\xe4\x93\x02%\x12#/v1/{parent=meetings/*}/invitations\x12\x95\x01\n" +
-	"\x0eListRecordings\x12*.meetmesh.meeting.v1.ListRecordingsRequest\x1a+.meetmesh.meeting.v1.ListRecordingsResponse\"*\x82\xd3\xe4\x93\x02$\x12\"/v1/{parent=meetings/*}/recordings\x12\xa8\x01\n" +
-	"\x10CreateAttachment\x12,.meetmesh.meeting.v1.CreateAttachmentRequest\x1a-.meetmesh.meeting.v1.CreateAttachmentResponse\"7\x82\xd3\xe4\x93\x021:\n" +
-	"attachment\"#/v1/{parent=meetings/*}/attachments\x12\xa6\x01\n" +
-	"\x10CommitAttachment\x12,.meetmesh.meeting.v1.CommitAttachmentRequest\x1a-.meetmesh.meeting.v1.CommitAttachmentResponse\"5\x82\xd3\xe4\x93\x02/:\x01*\"*/v1/{name=meetings/*/attachments/*}:commit\x12\x93\x01\n" +
-	"\rGetAttachment\x12).meetmesh.meeting.v1.GetAttachmentRequest\x1a*.meetmesh.meeting.v1.GetAttachmentResponse\"+\x82\xd3\xe4\x93\x02%\x12#/v1/{name=meetings/*/attachments/*}\x12\x99\x01\n" +
-	"\x0fListAttachments\x12+.meetmesh.meeting.v1.ListAttachmentsRequest\x1a,.meetmesh.meeting.v1.ListAttachmentsResponse\"+\x82\xd3\xe4\x93\x02%\x12#/v1/{parent=meetings/*}/attachments\x12\x9c\x01\n" +
-	"\x10DeleteAttachment\x12,.meetmesh.meeting.v1.DeleteAttachmentRequest\x1a-.meetmesh.meeting.v1.DeleteAttachmentResponse\"+\x82\xd3\xe4\x93\x02%*#/v1/{name=meetings/*/attachments/*}B\xdc\x01\n" +
+	"EndMeeting\x12&.meetmesh.meeting.v1.EndMeetingRequest\x1a'.meetmesh.meeting.v1.EndMeetingResponse\"4\xa2\xbb\x18\f\b\x03\x12\bmoderate\x82\xd3\xe4\x93\x02\x1e:\x01*\"\x19/v1/{name=meetings/*}:end\x12\x8d\x01\n" +
+	"\vJoinMeeting\x12'.meetmesh.meeting.v1.JoinMeetingRequest\x1a(.meetmesh.meeting.v1.JoinMeetingResponse\"+\xa2\xbb\x18\x02\b\x02\x82\xd3\xe4\x93\x02\x1f:\x01*\"\x1a/v1/{name=meetings/*}:join\x12\x91\x01\n" +
+	"\fLeaveMeeting\x12(.meetmesh.meeting.v1.LeaveMeetingRequest\x1a).meetmesh.meeting.v1.LeaveMeetingResponse\",\xa2\xbb\x18\x02\b\x03\x82\xd3\xe4\x93\x02 :\x01*\"\x1b/v1/{name=meetings/*}:leave\x12\x9d\x01\n" +
+	"\x0eGetParticipant\x12*.meetmesh.meeting.v1.GetParticipantRequest\x1a+.meetmesh.meeting.v1.GetParticipantResponse\"2\xa2\xbb\x18\x02\b\x03\x82\xd3\xe4\x93\x02&\x12$/v1/{name=meetings/*/participants/*}\x12\xa3\x01\n" +
+	"\x10ListParticipants\x12,.meetmesh.meeting.v1.ListParticipantsRequest\x1a-.meetmesh.meeting.v1.ListParticipantsResponse\"2\xa2\xbb\x18\x02\b\x03\x82\xd3\xe4\x93\x02&\x12$/v1/{parent=meetings/*}/participants\x12\xb6\x01\n" +
+	"\x10AdmitParticipant\x12,.meetmesh.meeting.v1.AdmitParticipantRequest\x1a-.meetmesh.meeting.v1.AdmitParticipantResponse\"E\xa2\xbb\x18\f\b\x03\x12\bmoderate\x82\xd3\xe4\x93\x02/:\x01*\"*/v1/{name=meetings/*/participants/*}:admit\x12\xb2\x01\n" +
+	"\x0fDenyParticipant\x12+.meetmesh.meeting.v1.DenyParticipantRequest\x1a,.meetmesh.meeting.v1.DenyParticipantResponse\"D\xa2\xbb\x18\f\b\x03\x12\bmoderate\x82\xd3\xe4\x93\x02.:\x01*\")/v1/{name=meetings/*/participants/*}:deny\x12\xc9\x01\n" +
+	"\x11UpdateParticipant\x12-.meetmesh.meeting.v1.UpdateParticipantRequest\x1a..meetmesh.meeting.v1.UpdateParticipantResponse\"U\xa2\xbb\x18\f\b\x03\x12\bmoderate\x82\xd3\xe4\x93\x02?:\vparticipant20/v1/{participant.name=meetings/*/participants/*}\x12\xba\x01\n" +
+	"\x11RemoveParticipant\x12-.meetmesh.meeting.v1.RemoveParticipantRequest\x1a..meetmesh.meeting.v1.RemoveParticipantResponse\"F\xa2\xbb\x18\f\b\x03\x12\bmoderate\x82\xd3\xe4\x93\x020:\x01*\"+/v1/{name=meetings/*/participants/*}:remove\x12\xb8\x01\n" +
+	"\x10CreateInvitation\x12,.meetmesh.meeting.v1.CreateInvitationRequest\x1a-.meetmesh.meeting.v1.CreateInvitationResponse\"G\xa2\xbb\x18\f\b\x03\x12\bmoderate\x82\xd3\xe4\x93\x021:\n" +
+	"invitation\"#/v1/{parent=meetings/*}/invitations\x12\xa9\x01\n" +
+	"\x0fListInvitations\x12+.meetmesh.meeting.v1.ListInvitationsRequest\x1a,.meetmesh.meeting.v1.ListInvitationsResponse\";\xa2\xbb\x18\f\b\x03\x12\bmoderate\x82\xd3\xe4\x93\x02%\x12#/v1/{parent=meetings/*}/invitations\x12\x9b\x01\n" +
+	"\x0eListRecordings\x12*.meetmesh.meeting.v1.ListRecordingsRequest\x1a+.meetmesh.meeting.v1.ListRecordingsResponse\"0\xa2\xbb\x18\x02\b\x03\x82\xd3\xe4\x93\x02$\x12\"/v1/{parent=meetings/*}/recordings\x12\xae\x01\n" +
+	"\x10CreateAttachment\x12,.meetmesh.meeting.v1.CreateAttachmentRequest\x1a-.meetmesh.meeting.v1.CreateAttachmentResponse\"=\xa2\xbb\x18\x02\b\x03\x82\xd3\xe4\x93\x021:\n" +
+	"attachment\"#/v1/{parent=meetings/*}/attachments\x12\xac\x01\n" +
+	"\x10CommitAttachment\x12,.meetmesh.meeting.v1.CommitAttachmentRequest\x1a-.meetmesh.meeting.v1.CommitAttachmentResponse\";\xa2\xbb\x18\x02\b\x03\x82\xd3\xe4\x93\x02/:\x01*\"*/v1/{name=meetings/*/attachments/*}:commit\x12\x99\x01\n" +
+	"\rGetAttachment\x12).meetmesh.meeting.v1.GetAttachmentRequest\x1a*.meetmesh.meeting.v1.GetAttachmentResponse\"1\xa2\xbb\x18\x02\b\x03\x82\xd3\xe4\x93\x02%\x12#/v1/{name=meetings/*/attachments/*}\x12\x9f\x01\n" +
+	"\x0fListAttachments\x12+.meetmesh.meeting.v1.ListAttachmentsRequest\x1a,.meetmesh.meeting.v1.ListAttachmentsResponse\"1\xa2\xbb\x18\x02\b\x03\x82\xd3\xe4\x93\x02%\x12#/v1/{parent=meetings/*}/attachments\x12\xa2\x01\n" +
+	"\x10DeleteAttachment\x12,.meetmesh.meeting.v1.DeleteAttachmentRequest\x1a-.meetmesh.meeting.v1.DeleteAttachmentResponse\"1\xa2\xbb\x18\x02\b\x03\x82\xd3\xe4\x93\x02%*#/v1/{name=meetings/*/attachments/*}B\xdc\x01\n" +
 	"\x17com.meetmesh.meeting.v1B\fMeetingProtoP\x01ZEgithub.com/meetmesh/meetmesh/clients/go/meetmesh/meeting/v1;meetingv1\xa2\x02\x03MMX\xaa\x02\x13Meetmesh.Meeting.V1\xca\x02\x13Meetmesh\\Meeting\\V1\xe2\x02\x1fMeetmesh\\Meeting\\V1\\GPBMetadata\xea\x02\x15Meetmesh::Meeting::V1b\x06proto3"
 
 var (

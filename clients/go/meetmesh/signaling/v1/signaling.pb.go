@@ -8,6 +8,7 @@ package signalingv1
 
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
+	_ "github.com/meetmesh/meetmesh/clients/go/meetmesh/options/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
@@ -2623,7 +2624,7 @@ var File_meetmesh_signaling_v1_signaling_proto protoreflect.FileDescriptor
 
 const file_meetmesh_signaling_v1_signaling_proto_rawDesc = "" +
 	"\n" +
-	"%meetmesh/signaling/v1/signaling.proto\x12\x15meetmesh.signaling.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa8\x06\n" +
+	"%meetmesh/signaling/v1/signaling.proto\x12\x15meetmesh.signaling.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!meetmesh/options/v1/options.proto\"\xa8\x06\n" +
 	"\rSignalRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\rR\trequestId\x121\n" +
@@ -2660,16 +2661,15 @@ const file_meetmesh_signaling_v1_signaling_proto_rawDesc = "" +
 	"\x04pong\x18\x0e \x01(\v2\x1b.meetmesh.signaling.v1.PongH\x00R\x04pong\x12S\n" +
 	"\x10recording_update\x18\x0f \x01(\v2&.meetmesh.signaling.v1.RecordingUpdateH\x00R\x0frecordingUpdate\x12S\n" +
 	"\x10tracks_published\x18\x10 \x01(\v2&.meetmesh.signaling.v1.TracksPublishedH\x00R\x0ftracksPublishedB\t\n" +
-	"\amessage\"U\n" +
-	"\x04Join\x12 \n" +
-	"\x05token\x18\x01 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\x80 R\x05token\x12+\n" +
-	"\fresume_token\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\vresumeToken\"]\n" +
+	"\amessage\"]\n" +
+	"\x04Join\x12$\n" +
+	"\x05token\x18\x01 \x01(\tB\x0e\xbaH\ar\x05\x10\x01\x18\x80 \xa0\xbb\x18\x02R\x05token\x12/\n" +
+	"\fresume_token\x18\x02 \x01(\tB\f\xbaH\x05r\x03\x18\x80\x01\xa0\xbb\x18\x02R\vresumeToken\"a\n" +
 	"\x12SessionDescription\x12(\n" +
-	"\x04type\x18\x01 \x01(\tB\x14\xbaH\x11r\x0fR\x05offerR\x06answerR\x04type\x12\x1d\n" +
-	"\x03sdp\x18\x02 \x01(\tB\v\xbaH\br\x06\x10\x01\x18\x80\x80\x04R\x03sdp\"\x80\x01\n" +
-	"\fIceCandidate\x12&\n" +
-	"\tcandidate\x18\x01 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\tcandidate\x12 \n" +
+	"\x04type\x18\x01 \x01(\tB\x14\xbaH\x11r\x0fR\x05offerR\x06answerR\x04type\x12!\n" +
+	"\x03sdp\x18\x02 \x01(\tB\x0f\xbaH\br\x06\x10\x01\x18\x80\x80\x04\xa0\xbb\x18\x02R\x03sdp\"\x84\x01\n" +
+	"\fIceCandidate\x12*\n" +
+	"\tcandidate\x18\x01 \x01(\tB\f\xbaH\x05r\x03\x18\x80\b\xa0\xbb\x18\x01R\tcandidate\x12 \n" +
 	"\asdp_mid\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18 R\x06sdpMid\x12&\n" +
 	"\x0fsdp_mline_index\x18\x03 \x01(\rR\rsdpMlineIndex\"\xd0\x01\n" +
 	"\fPublishTrack\x12\x1b\n" +
@@ -2688,48 +2688,47 @@ const file_meetmesh_signaling_v1_signaling_proto_rawDesc = "" +
 	"\x03mid\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18 R\x03mid\"\x92\x01\n" +
 	"\x12UpdateSubscription\x12P\n" +
 	"\tsubscribe\x18\x01 \x03(\v2(.meetmesh.signaling.v1.TrackSubscriptionB\b\xbaH\x05\x92\x01\x02\x10@R\tsubscribe\x12*\n" +
-	"\vunsubscribe\x18\x02 \x03(\tB\b\xbaH\x05\x92\x01\x02\x10@R\vunsubscribe\"D\n" +
-	"\bSendChat\x12\x1e\n" +
-	"\x04text\x18\x01 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\xa0\x1fR\x04text\x12\x18\n" +
-	"\x02to\x18\x02 \x03(\tB\b\xbaH\x05\x92\x01\x02\x10dR\x02to\"h\n" +
-	"\bSendData\x12#\n" +
-	"\apayload\x18\x01 \x01(\fB\t\xbaH\x06z\x04\x18\x80\x80\x01R\apayload\x12\x1d\n" +
+	"\vunsubscribe\x18\x02 \x03(\tB\b\xbaH\x05\x92\x01\x02\x10@R\vunsubscribe\"H\n" +
+	"\bSendChat\x12\"\n" +
+	"\x04text\x18\x01 \x01(\tB\x0e\xbaH\ar\x05\x10\x01\x18\xa0\x1f\xa0\xbb\x18\x01R\x04text\x12\x18\n" +
+	"\x02to\x18\x02 \x03(\tB\b\xbaH\x05\x92\x01\x02\x10dR\x02to\"l\n" +
+	"\bSendData\x12'\n" +
+	"\apayload\x18\x01 \x01(\fB\r\xbaH\x06z\x04\x18\x80\x80\x01\xa0\xbb\x18\x01R\apayload\x12\x1d\n" +
 	"\x05topic\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18dR\x05topic\x12\x18\n" +
 	"\x02to\x18\x03 \x03(\tB\b\xbaH\x05\x92\x01\x02\x10dR\x02to\"\a\n" +
 	"\x05Leave\")\n" +
 	"\x04Ping\x12!\n" +
 	"\ftimestamp_ms\x18\x01 \x01(\x03R\vtimestampMs\"*\n" +
 	"\x10ControlRecording\x12\x16\n" +
-	"\x06record\x18\x01 \x01(\bR\x06record\"\x80\x01\n" +
+	"\x06record\x18\x01 \x01(\bR\x06record\"\x86\x01\n" +
 	"\vParticipant\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04user\x18\x02 \x01(\tR\x04user\x12\x12\n" +
 	"\x04role\x18\x03 \x01(\tR\x04role\x12\x16\n" +
-	"\x06grants\x18\x04 \x03(\tR\x06grants\x12!\n" +
-	"\fdisplay_name\x18\x05 \x01(\tR\vdisplayName\"\xd5\x01\n" +
+	"\x06grants\x18\x04 \x03(\tR\x06grants\x12'\n" +
+	"\fdisplay_name\x18\x05 \x01(\tB\x04\xa0\xbb\x18\x01R\vdisplayName\"\xd5\x01\n" +
 	"\x05Track\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12 \n" +
 	"\vparticipant\x18\x02 \x01(\tR\vparticipant\x124\n" +
 	"\x04kind\x18\x03 \x01(\x0e2 .meetmesh.signaling.v1.TrackKindR\x04kind\x12:\n" +
 	"\x06source\x18\x04 \x01(\x0e2\".meetmesh.signaling.v1.TrackSourceR\x06source\x12\x12\n" +
 	"\x04name\x18\x05 \x01(\tR\x04name\x12\x14\n" +
-	"\x05muted\x18\x06 \x01(\bR\x05muted\"\x98\x03\n" +
+	"\x05muted\x18\x06 \x01(\bR\x05muted\"\x9e\x03\n" +
 	"\x06Joined\x12\x18\n" +
 	"\ameeting\x18\x01 \x01(\tR\ameeting\x12D\n" +
 	"\vparticipant\x18\x02 \x01(\v2\".meetmesh.signaling.v1.ParticipantR\vparticipant\x12F\n" +
 	"\fparticipants\x18\x03 \x03(\v2\".meetmesh.signaling.v1.ParticipantR\fparticipants\x124\n" +
 	"\x06tracks\x18\x04 \x03(\v2\x1c.meetmesh.signaling.v1.TrackR\x06tracks\x12A\n" +
 	"\vice_servers\x18\x05 \x03(\v2 .meetmesh.signaling.v1.IceServerR\n" +
-	"iceServers\x12!\n" +
-	"\fresume_token\x18\x06 \x01(\tR\vresumeToken\x12\x18\n" +
+	"iceServers\x12'\n" +
+	"\fresume_token\x18\x06 \x01(\tB\x04\xa0\xbb\x18\x02R\vresumeToken\x12\x18\n" +
 	"\aresumed\x18\a \x01(\bR\aresumed\x120\n" +
-	"\x14resume_grace_seconds\x18\b \x01(\x05R\x12resumeGraceSeconds\"[\n" +
+	"\x14resume_grace_seconds\x18\b \x01(\x05R\x12resumeGraceSeconds\"g\n" +
 	"\tIceServer\x12\x12\n" +
-	"\x04urls\x18\x01 \x03(\tR\x04urls\x12\x1a\n" +
-	"\busername\x18\x02 \x01(\tR\busername\x12\x1e\n" +
+	"\x04urls\x18\x01 \x03(\tR\x04urls\x12 \n" +
+	"\busername\x18\x02 \x01(\tB\x04\xa0\xbb\x18\x02R\busername\x12$\n" +
 	"\n" +
-	"credential\x18\x03 \x01(\tR\n" +
+	"credential\x18\x03 \x01(\tB\x04\xa0\xbb\x18\x02R\n" +
 	"credential\"\xfc\x01\n" +
 	"\x11ParticipantUpdate\x12G\n" +
 	"\x06change\x18\x01 \x01(\x0e2/.meetmesh.signaling.v1.ParticipantUpdate.ChangeR\x06change\x12D\n" +
@@ -2756,19 +2755,19 @@ const file_meetmesh_signaling_v1_signaling_proto_rawDesc = "" +
 	"\vparticipant\x18\x01 \x01(\tR\vparticipant\x12\x14\n" +
 	"\x05level\x18\x02 \x01(\x02R\x05level\"Q\n" +
 	"\x0eActiveSpeakers\x12?\n" +
-	"\bspeakers\x18\x01 \x03(\v2#.meetmesh.signaling.v1.SpeakerLevelR\bspeakers\"\x88\x01\n" +
+	"\bspeakers\x18\x01 \x03(\v2#.meetmesh.signaling.v1.SpeakerLevelR\bspeakers\"\x8e\x01\n" +
 	"\vChatMessage\x12\x12\n" +
-	"\x04from\x18\x01 \x01(\tR\x04from\x12\x12\n" +
-	"\x04text\x18\x02 \x01(\tR\x04text\x127\n" +
-	"\tsend_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\bsendTime\x12\x18\n" +
-	"\aprivate\x18\x04 \x01(\bR\aprivate\"Q\n" +
-	"\vDataMessage\x12\x12\n" +
 	"\x04from\x18\x01 \x01(\tR\x04from\x12\x18\n" +
-	"\apayload\x18\x02 \x01(\fR\apayload\x12\x14\n" +
-	"\x05topic\x18\x03 \x01(\tR\x05topic\"}\n" +
+	"\x04text\x18\x02 \x01(\tB\x04\xa0\xbb\x18\x01R\x04text\x127\n" +
+	"\tsend_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\bsendTime\x12\x18\n" +
+	"\aprivate\x18\x04 \x01(\bR\aprivate\"W\n" +
+	"\vDataMessage\x12\x12\n" +
+	"\x04from\x18\x01 \x01(\tR\x04from\x12\x1e\n" +
+	"\apayload\x18\x02 \x01(\fB\x04\xa0\xbb\x18\x01R\apayload\x12\x14\n" +
+	"\x05topic\x18\x03 \x01(\tR\x05topic\"\x83\x01\n" +
 	"\aCaption\x12 \n" +
-	"\vparticipant\x18\x01 \x01(\tR\vparticipant\x12\x12\n" +
-	"\x04text\x18\x02 \x01(\tR\x04text\x12\x19\n" +
+	"\vparticipant\x18\x01 \x01(\tR\vparticipant\x12\x18\n" +
+	"\x04text\x18\x02 \x01(\tB\x04\xa0\xbb\x18\x01R\x04text\x12\x19\n" +
 	"\bis_final\x18\x03 \x01(\bR\aisFinal\x12!\n" +
 	"\futterance_id\x18\x04 \x01(\x03R\vutteranceId\"O\n" +
 	"\x05Error\x12\x16\n" +
@@ -2780,11 +2779,11 @@ const file_meetmesh_signaling_v1_signaling_proto_rawDesc = "" +
 	"\x04Left\x12\x16\n" +
 	"\x06reason\x18\x01 \x01(\tR\x06reason\")\n" +
 	"\x04Pong\x12!\n" +
-	"\ftimestamp_ms\x18\x01 \x01(\x03R\vtimestampMs\"y\n" +
+	"\ftimestamp_ms\x18\x01 \x01(\x03R\vtimestampMs\"\x7f\n" +
 	"\x0fRecordingUpdate\x12\x1c\n" +
 	"\trecording\x18\x01 \x01(\bR\trecording\x12%\n" +
-	"\x0erecording_name\x18\x02 \x01(\tR\rrecordingName\x12!\n" +
-	"\fdownload_uri\x18\x03 \x01(\tR\vdownloadUri*\x91\x01\n" +
+	"\x0erecording_name\x18\x02 \x01(\tR\rrecordingName\x12'\n" +
+	"\fdownload_uri\x18\x03 \x01(\tB\x04\xa0\xbb\x18\x02R\vdownloadUri*\x91\x01\n" +
 	"\vTrackSource\x12\x1c\n" +
 	"\x18TRACK_SOURCE_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13TRACK_SOURCE_CAMERA\x10\x01\x12\x1b\n" +
@@ -2794,9 +2793,9 @@ const file_meetmesh_signaling_v1_signaling_proto_rawDesc = "" +
 	"\tTrackKind\x12\x1a\n" +
 	"\x16TRACK_KIND_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10TRACK_KIND_AUDIO\x10\x01\x12\x14\n" +
-	"\x10TRACK_KIND_VIDEO\x10\x022n\n" +
-	"\x10SignalingService\x12Z\n" +
-	"\aConnect\x12$.meetmesh.signaling.v1.SignalRequest\x1a%.meetmesh.signaling.v1.SignalResponse(\x010\x01B\xec\x01\n" +
+	"\x10TRACK_KIND_VIDEO\x10\x022x\n" +
+	"\x10SignalingService\x12d\n" +
+	"\aConnect\x12$.meetmesh.signaling.v1.SignalRequest\x1a%.meetmesh.signaling.v1.SignalResponse\"\b\xa2\xbb\x18\x04\b\x03\x18\x01(\x010\x01B\xec\x01\n" +
 	"\x19com.meetmesh.signaling.v1B\x0eSignalingProtoP\x01ZIgithub.com/meetmesh/meetmesh/clients/go/meetmesh/signaling/v1;signalingv1\xa2\x02\x03MSX\xaa\x02\x15Meetmesh.Signaling.V1\xca\x02\x15Meetmesh\\Signaling\\V1\xe2\x02!Meetmesh\\Signaling\\V1\\GPBMetadata\xea\x02\x17Meetmesh::Signaling::V1b\x06proto3"
 
 var (

@@ -8,6 +8,7 @@ package userv1
 
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
+	_ "github.com/meetmesh/meetmesh/clients/go/meetmesh/options/v1"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
@@ -1317,20 +1318,20 @@ var File_meetmesh_user_v1_user_proto protoreflect.FileDescriptor
 
 const file_meetmesh_user_v1_user_proto_rawDesc = "" +
 	"\n" +
-	"\x1bmeetmesh/user/v1/user.proto\x12\x10meetmesh.user.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb3\x05\n" +
+	"\x1bmeetmesh/user/v1/user.proto\x12\x10meetmesh.user.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!meetmesh/options/v1/options.proto\"\xc3\x05\n" +
 	"\x04User\x12\x18\n" +
-	"\x04name\x18\x01 \x01(\tB\x04\xe2A\x01\bR\x04name\x12\x1a\n" +
-	"\x05email\x18\x02 \x01(\tB\x04\xe2A\x01\x03R\x05email\x12*\n" +
-	"\fdisplay_name\x18\x03 \x01(\tB\a\xbaH\x04r\x02\x18dR\vdisplayName\x12c\n" +
+	"\x04name\x18\x01 \x01(\tB\x04\xe2A\x01\bR\x04name\x12\x1e\n" +
+	"\x05email\x18\x02 \x01(\tB\b\xe2A\x01\x03\xa0\xbb\x18\x01R\x05email\x12.\n" +
+	"\fdisplay_name\x18\x03 \x01(\tB\v\xbaH\x04r\x02\x18d\xa0\xbb\x18\x01R\vdisplayName\x12g\n" +
 	"\n" +
-	"avatar_uri\x18\x04 \x01(\tBD\xbaHA\xd8\x01\x01r<\x18\x80\x1024^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?([/?#][^\\s]*)?$\x88\x01\x01R\tavatarUri\x125\n" +
+	"avatar_uri\x18\x04 \x01(\tBH\xbaHA\xd8\x01\x01r<\x18\x80\x1024^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?([/?#][^\\s]*)?$\x88\x01\x01\xa0\xbb\x18\x01R\tavatarUri\x125\n" +
 	"\x04role\x18\x05 \x01(\x0e2\x1b.meetmesh.user.v1.User.RoleB\x04\xe2A\x01\x03R\x04role\x128\n" +
 	"\x05state\x18\x06 \x01(\x0e2\x1c.meetmesh.user.v1.User.StateB\x04\xe2A\x01\x03R\x05state\x12A\n" +
 	"\vcreate_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampB\x04\xe2A\x01\x03R\n" +
 	"createTime\x12A\n" +
 	"\vupdate_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampB\x04\xe2A\x01\x03R\n" +
-	"updateTime\x126\n" +
-	"\x14avatar_thumbnail_uri\x18\t \x01(\tB\x04\xe2A\x01\x03R\x12avatarThumbnailUri\"=\n" +
+	"updateTime\x12:\n" +
+	"\x14avatar_thumbnail_uri\x18\t \x01(\tB\b\xe2A\x01\x03\xa0\xbb\x18\x01R\x12avatarThumbnailUri\"=\n" +
 	"\x04Role\x12\x14\n" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\x0f\n" +
 	"\vROLE_MEMBER\x10\x01\x12\x0e\n" +
@@ -1340,37 +1341,31 @@ const file_meetmesh_user_v1_user_proto_rawDesc = "" +
 	"\x11STATE_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fSTATE_ACTIVE\x10\x01\x12\x12\n" +
 	"\x0eSTATE_DISABLED\x10\x02:0\xeaA-\n" +
-	"\x10meetmesh.io/User\x12\fusers/{user}*\x05users2\x04user\"\x83\x02\n" +
-	"\rSessionTokens\x12!\n" +
-	"\faccess_token\x18\x01 \x01(\tR\vaccessToken\x12S\n" +
-	"\x18access_token_expire_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x15accessTokenExpireTime\x12#\n" +
-	"\rrefresh_token\x18\x03 \x01(\tR\frefreshToken\x12U\n" +
-	"\x19refresh_token_expire_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x16refreshTokenExpireTime\"\x89\x01\n" +
-	"\x0fRegisterRequest\x12 \n" +
-	"\x05email\x18\x01 \x01(\tB\n" +
-	"\xbaH\ar\x05\x18\xfe\x01`\x01R\x05email\x12&\n" +
-	"\bpassword\x18\x02 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\n" +
-	"\x18\x80\x02R\bpassword\x12,\n" +
-	"\fdisplay_name\x18\x03 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18dR\vdisplayName\">\n" +
+	"\x10meetmesh.io/User\x12\fusers/{user}*\x05users2\x04user\"\x8f\x02\n" +
+	"\rSessionTokens\x12'\n" +
+	"\faccess_token\x18\x01 \x01(\tB\x04\xa0\xbb\x18\x02R\vaccessToken\x12S\n" +
+	"\x18access_token_expire_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x15accessTokenExpireTime\x12)\n" +
+	"\rrefresh_token\x18\x03 \x01(\tB\x04\xa0\xbb\x18\x02R\frefreshToken\x12U\n" +
+	"\x19refresh_token_expire_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x16refreshTokenExpireTime\"\x95\x01\n" +
+	"\x0fRegisterRequest\x12$\n" +
+	"\x05email\x18\x01 \x01(\tB\x0e\xbaH\ar\x05\x18\xfe\x01`\x01\xa0\xbb\x18\x01R\x05email\x12*\n" +
+	"\bpassword\x18\x02 \x01(\tB\x0e\xbaH\ar\x05\x10\n" +
+	"\x18\x80\x02\xa0\xbb\x18\x02R\bpassword\x120\n" +
+	"\fdisplay_name\x18\x03 \x01(\tB\r\xbaH\x06r\x04\x10\x01\x18d\xa0\xbb\x18\x01R\vdisplayName\">\n" +
 	"\x10RegisterResponse\x12*\n" +
-	"\x04user\x18\x01 \x01(\v2\x16.meetmesh.user.v1.UserR\x04user\"X\n" +
-	"\fLoginRequest\x12 \n" +
-	"\x05email\x18\x01 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\xfe\x01R\x05email\x12&\n" +
-	"\bpassword\x18\x02 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\x80\x02R\bpassword\"t\n" +
+	"\x04user\x18\x01 \x01(\v2\x16.meetmesh.user.v1.UserR\x04user\"`\n" +
+	"\fLoginRequest\x12$\n" +
+	"\x05email\x18\x01 \x01(\tB\x0e\xbaH\ar\x05\x10\x01\x18\xfe\x01\xa0\xbb\x18\x01R\x05email\x12*\n" +
+	"\bpassword\x18\x02 \x01(\tB\x0e\xbaH\ar\x05\x10\x01\x18\x80\x02\xa0\xbb\x18\x02R\bpassword\"t\n" +
 	"\rLoginResponse\x12*\n" +
 	"\x04user\x18\x01 \x01(\v2\x16.meetmesh.user.v1.UserR\x04user\x127\n" +
-	"\x06tokens\x18\x02 \x01(\v2\x1f.meetmesh.user.v1.SessionTokensR\x06tokens\"H\n" +
-	"\x15RefreshSessionRequest\x12/\n" +
-	"\rrefresh_token\x18\x01 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\x80\x04R\frefreshToken\"Q\n" +
+	"\x06tokens\x18\x02 \x01(\v2\x1f.meetmesh.user.v1.SessionTokensR\x06tokens\"L\n" +
+	"\x15RefreshSessionRequest\x123\n" +
+	"\rrefresh_token\x18\x01 \x01(\tB\x0e\xbaH\ar\x05\x10\x01\x18\x80\x04\xa0\xbb\x18\x02R\frefreshToken\"Q\n" +
 	"\x16RefreshSessionResponse\x127\n" +
-	"\x06tokens\x18\x01 \x01(\v2\x1f.meetmesh.user.v1.SessionTokensR\x06tokens\"@\n" +
-	"\rLogoutRequest\x12/\n" +
-	"\rrefresh_token\x18\x01 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\x80\x04R\frefreshToken\"\x10\n" +
+	"\x06tokens\x18\x01 \x01(\v2\x1f.meetmesh.user.v1.SessionTokensR\x06tokens\"D\n" +
+	"\rLogoutRequest\x123\n" +
+	"\rrefresh_token\x18\x01 \x01(\tB\x0e\xbaH\ar\x05\x10\x01\x18\x80\x04\xa0\xbb\x18\x02R\frefreshToken\"\x10\n" +
 	"\x0eLogoutResponse\"]\n" +
 	"\x0eGetUserRequest\x12K\n" +
 	"\x04name\x18\x01 \x01(\tB7\xe2A\x01\x02\xfaA\x12\n" +
@@ -1403,29 +1398,30 @@ const file_meetmesh_user_v1_user_proto_rawDesc = "" +
 	"image/jpegR\n" +
 	"image/webpR\vcontentType\x12/\n" +
 	"\n" +
-	"size_bytes\x18\x03 \x01(\x05B\x10\xe2A\x01\x02\xbaH\t\x1a\a\x18\x80\x80\xc0\x02 \x00R\tsizeBytes\"\x90\x01\n" +
+	"size_bytes\x18\x03 \x01(\x05B\x10\xe2A\x01\x02\xbaH\t\x1a\a\x18\x80\x80\xc0\x02 \x00R\tsizeBytes\"\x96\x01\n" +
 	"\x1aCreateAvatarUploadResponse\x12\x16\n" +
-	"\x06upload\x18\x01 \x01(\tR\x06upload\x12\x1d\n" +
+	"\x06upload\x18\x01 \x01(\tR\x06upload\x12#\n" +
 	"\n" +
-	"upload_uri\x18\x02 \x01(\tR\tuploadUri\x12;\n" +
+	"upload_uri\x18\x02 \x01(\tB\x04\xa0\xbb\x18\x02R\tuploadUri\x12;\n" +
 	"\vexpire_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"expireTime\"j\n" +
 	"\x13CommitAvatarRequest\x12S\n" +
 	"\x04name\x18\x01 \x01(\tB?\xe2A\x01\x02\xbaH8r624^users/[a-z0-9-]{1,64}/avatarUploads/[a-z0-9]{1,64}$R\x04name\"B\n" +
 	"\x14CommitAvatarResponse\x12*\n" +
-	"\x04user\x18\x01 \x01(\v2\x16.meetmesh.user.v1.UserR\x04user2\xec\t\n" +
-	"\vUserService\x12p\n" +
-	"\bRegister\x12!.meetmesh.user.v1.RegisterRequest\x1a\".meetmesh.user.v1.RegisterResponse\"\x1d\x82\xd3\xe4\x93\x02\x17:\x01*\"\x12/v1/users:register\x12g\n" +
-	"\x05Login\x12\x1e.meetmesh.user.v1.LoginRequest\x1a\x1f.meetmesh.user.v1.LoginResponse\"\x1d\x82\xd3\xe4\x93\x02\x17:\x01*\"\x12/v1/sessions:login\x12\x84\x01\n" +
-	"\x0eRefreshSession\x12'.meetmesh.user.v1.RefreshSessionRequest\x1a(.meetmesh.user.v1.RefreshSessionResponse\"\x1f\x82\xd3\xe4\x93\x02\x19:\x01*\"\x14/v1/sessions:refresh\x12k\n" +
-	"\x06Logout\x12\x1f.meetmesh.user.v1.LogoutRequest\x1a .meetmesh.user.v1.LogoutResponse\"\x1e\x82\xd3\xe4\x93\x02\x18:\x01*\"\x13/v1/sessions:logout\x12j\n" +
-	"\aGetUser\x12 .meetmesh.user.v1.GetUserRequest\x1a!.meetmesh.user.v1.GetUserResponse\"\x1a\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/{name=users/*}\x12~\n" +
+	"\x04user\x18\x01 \x01(\v2\x16.meetmesh.user.v1.UserR\x04user2\xa9\n" +
 	"\n" +
-	"UpdateUser\x12#.meetmesh.user.v1.UpdateUserRequest\x1a$.meetmesh.user.v1.UpdateUserResponse\"%\x82\xd3\xe4\x93\x02\x1f:\x04user2\x17/v1/{user.name=users/*}\x12\x9e\x01\n" +
-	"\x12CreateAvatarUpload\x12+.meetmesh.user.v1.CreateAvatarUploadRequest\x1a,.meetmesh.user.v1.CreateAvatarUploadResponse\"-\x82\xd3\xe4\x93\x02':\x01*\"\"/v1/{parent=users/*}/avatarUploads\x12\x93\x01\n" +
-	"\fCommitAvatar\x12%.meetmesh.user.v1.CommitAvatarRequest\x1a&.meetmesh.user.v1.CommitAvatarResponse\"4\x82\xd3\xe4\x93\x02.:\x01*\")/v1/{name=users/*/avatarUploads/*}:commit\x12g\n" +
-	"\tListUsers\x12\".meetmesh.user.v1.ListUsersRequest\x1a#.meetmesh.user.v1.ListUsersResponse\"\x11\x82\xd3\xe4\x93\x02\v\x12\t/v1/users\x12\x81\x01\n" +
-	"\vDisableUser\x12$.meetmesh.user.v1.DisableUserRequest\x1a%.meetmesh.user.v1.DisableUserResponse\"%\x82\xd3\xe4\x93\x02\x1f:\x01*\"\x1a/v1/{name=users/*}:disableB\xc4\x01\n" +
+	"\vUserService\x12v\n" +
+	"\bRegister\x12!.meetmesh.user.v1.RegisterRequest\x1a\".meetmesh.user.v1.RegisterResponse\"#\xa2\xbb\x18\x02\b\x01\x82\xd3\xe4\x93\x02\x17:\x01*\"\x12/v1/users:register\x12m\n" +
+	"\x05Login\x12\x1e.meetmesh.user.v1.LoginRequest\x1a\x1f.meetmesh.user.v1.LoginResponse\"#\xa2\xbb\x18\x02\b\x01\x82\xd3\xe4\x93\x02\x17:\x01*\"\x12/v1/sessions:login\x12\x8a\x01\n" +
+	"\x0eRefreshSession\x12'.meetmesh.user.v1.RefreshSessionRequest\x1a(.meetmesh.user.v1.RefreshSessionResponse\"%\xa2\xbb\x18\x02\b\x01\x82\xd3\xe4\x93\x02\x19:\x01*\"\x14/v1/sessions:refresh\x12q\n" +
+	"\x06Logout\x12\x1f.meetmesh.user.v1.LogoutRequest\x1a .meetmesh.user.v1.LogoutResponse\"$\xa2\xbb\x18\x02\b\x01\x82\xd3\xe4\x93\x02\x18:\x01*\"\x13/v1/sessions:logout\x12p\n" +
+	"\aGetUser\x12 .meetmesh.user.v1.GetUserRequest\x1a!.meetmesh.user.v1.GetUserResponse\" \xa2\xbb\x18\x02\b\x02\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/{name=users/*}\x12\x84\x01\n" +
+	"\n" +
+	"UpdateUser\x12#.meetmesh.user.v1.UpdateUserRequest\x1a$.meetmesh.user.v1.UpdateUserResponse\"+\xa2\xbb\x18\x02\b\x02\x82\xd3\xe4\x93\x02\x1f:\x04user2\x17/v1/{user.name=users/*}\x12\xa4\x01\n" +
+	"\x12CreateAvatarUpload\x12+.meetmesh.user.v1.CreateAvatarUploadRequest\x1a,.meetmesh.user.v1.CreateAvatarUploadResponse\"3\xa2\xbb\x18\x02\b\x02\x82\xd3\xe4\x93\x02':\x01*\"\"/v1/{parent=users/*}/avatarUploads\x12\x99\x01\n" +
+	"\fCommitAvatar\x12%.meetmesh.user.v1.CommitAvatarRequest\x1a&.meetmesh.user.v1.CommitAvatarResponse\":\xa2\xbb\x18\x02\b\x02\x82\xd3\xe4\x93\x02.:\x01*\")/v1/{name=users/*/avatarUploads/*}:commit\x12m\n" +
+	"\tListUsers\x12\".meetmesh.user.v1.ListUsersRequest\x1a#.meetmesh.user.v1.ListUsersResponse\"\x17\xa2\xbb\x18\x02\b\x05\x82\xd3\xe4\x93\x02\v\x12\t/v1/users\x12\x87\x01\n" +
+	"\vDisableUser\x12$.meetmesh.user.v1.DisableUserRequest\x1a%.meetmesh.user.v1.DisableUserResponse\"+\xa2\xbb\x18\x02\b\x05\x82\xd3\xe4\x93\x02\x1f:\x01*\"\x1a/v1/{name=users/*}:disableB\xc4\x01\n" +
 	"\x14com.meetmesh.user.v1B\tUserProtoP\x01Z?github.com/meetmesh/meetmesh/clients/go/meetmesh/user/v1;userv1\xa2\x02\x03MUX\xaa\x02\x10Meetmesh.User.V1\xca\x02\x10Meetmesh\\User\\V1\xe2\x02\x1cMeetmesh\\User\\V1\\GPBMetadata\xea\x02\x12Meetmesh::User::V1b\x06proto3"
 
 var (

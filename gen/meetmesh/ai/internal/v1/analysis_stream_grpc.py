@@ -11,6 +11,7 @@ if typing.TYPE_CHECKING:
 
 import buf.validate.validate_pb2
 import meetmesh.ai.v1.ai_pb2
+import meetmesh.options.v1.options_pb2
 import meetmesh.ai.internal.v1.analysis_stream_pb2
 
 

@@ -24,9 +24,10 @@ _sym_db = _symbol_database.Default()
 
 from buf.validate import validate_pb2 as buf_dot_validate_dot_validate__pb2
 from meetmesh.ai.v1 import ai_pb2 as meetmesh_dot_ai_dot_v1_dot_ai__pb2
+from meetmesh.options.v1 import options_pb2 as meetmesh_dot_options_dot_v1_dot_options__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n-meetmesh/ai/internal/v1/analysis_stream.proto\x12\x17meetmesh.ai.internal.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x17meetmesh/ai/v1/ai.proto\"\xd4\x02\n\x0cStreamConfig\x12L\n\x0bparticipant\x18\x01 \x01(\tB*\xbaH\'r%2#^meetings/[^/]+/participants/[^/]+$R\x0bparticipant\x12G\n\x11sample_rate_hertz\x18\x02 \x01(\x05\x42\x1b\xbaH\x18\x1a\x16\x30\xc0>0\x80}0\xc0\xbb\x01\x30\x80\xfa\x01\x30\xc4\xd8\x02\x30\x80\xf7\x02R\x0fsampleRateHertz\x12N\n\x08\x65ncoding\x18\x03 \x01(\x0e\x32&.meetmesh.ai.internal.v1.AudioEncodingB\n\xbaH\x07\x82\x01\x04\x10\x01 \x00R\x08\x65ncoding\x12\x1a\n\x08\x63\x61ptions\x18\x04 \x01(\x08R\x08\x63\x61ptions\x12\'\n\x0fsynthetic_voice\x18\x05 \x01(\x08R\x0esyntheticVoice\x12\x18\n\x07\x65motion\x18\x06 \x01(\x08R\x07\x65motion\"-\n\nAudioChunk\x12\x1f\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x42\x0b\xbaH\x08z\x06\x10\x01\x18\x80\xdc\x0bR\x04\x64\x61ta\"V\n\nVideoFrame\x12\"\n\x05image\x18\x01 \x01(\x0c\x42\x0c\xbaH\tz\x07\x10\x01\x18\x80\x80\x80\x02R\x05image\x12$\n\toffset_ms\x18\x02 \x01(\x03\x42\x07\xbaH\x04\"\x02(\x00R\x08offsetMs\"\xdd\x01\n\x0e\x41nalyzeRequest\x12?\n\x06\x63onfig\x18\x01 \x01(\x0b\x32%.meetmesh.ai.internal.v1.StreamConfigH\x00R\x06\x63onfig\x12;\n\x05\x61udio\x18\x02 \x01(\x0b\x32#.meetmesh.ai.internal.v1.AudioChunkH\x00R\x05\x61udio\x12;\n\x05\x66rame\x18\x03 \x01(\x0b\x32#.meetmesh.ai.internal.v1.VideoFrameH\x00R\x05\x66rameB\x10\n\x07payload\x12\x05\xbaH\x02\x08\x01\"H\n\rVoiceActivity\x12\x1a\n\x08speaking\x18\x01 \x01(\x08R\x08speaking\x12\x1b\n\toffset_ms\x18\x02 \x01(\x03R\x08offsetMs\"\xa7\x01\n\x07\x43\x61ption\x12!\n\x0cutterance_id\x18\x01 \x01(\x03R\x0butteranceId\x12\x19\n\x08is_final\x18\x02 \x01(\x08R\x07isFinal\x12\x12\n\x04text\x18\x03 \x01(\tR\x04text\x12\x19\n\x08start_ms\x18\x04 \x01(\x03R\x07startMs\x12\x15\n\x06\x65nd_ms\x18\x05 \x01(\x03R\x05\x65ndMs\x12\x18\n\x07segment\x18\x06 \x01(\tR\x07segment\"_\n\rFrameEmotions\x12\x1b\n\toffset_ms\x18\x01 \x01(\x03R\x08offsetMs\x12\x31\n\x05\x66\x61\x63\x65s\x18\x02 \x03(\x0b\x32\x1b.meetmesh.ai.v1.FaceEmotionR\x05\x66\x61\x63\x65s\"_\n\x0eSyntheticVoice\x12!\n\x0cutterance_id\x18\x01 \x01(\x03R\x0butteranceId\x12\x14\n\x05score\x18\x02 \x01(\x02R\x05score\x12\x14\n\x05\x61lert\x18\x03 \x01(\x08R\x05\x61lert\"\xc3\x02\n\x0f\x41nalyzeResponse\x12O\n\x0evoice_activity\x18\x01 \x01(\x0b\x32&.meetmesh.ai.internal.v1.VoiceActivityH\x00R\rvoiceActivity\x12<\n\x07\x63\x61ption\x18\x02 \x01(\x0b\x32 .meetmesh.ai.internal.v1.CaptionH\x00R\x07\x63\x61ption\x12\x44\n\x08\x65motions\x18\x03 \x01(\x0b\x32&.meetmesh.ai.internal.v1.FrameEmotionsH\x00R\x08\x65motions\x12R\n\x0fsynthetic_voice\x18\x04 \x01(\x0b\x32\'.meetmesh.ai.internal.v1.SyntheticVoiceH\x00R\x0esyntheticVoiceB\x07\n\x05\x65vent*h\n\rAudioEncoding\x12\x1e\n\x1a\x41UDIO_ENCODING_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x41UDIO_ENCODING_LINEAR16\x10\x01\x12\x1a\n\x16\x41UDIO_ENCODING_FLOAT32\x10\x02\x32y\n\x15\x41nalysisStreamService\x12`\n\x07\x41nalyze\x12\'.meetmesh.ai.internal.v1.AnalyzeRequest\x1a(.meetmesh.ai.internal.v1.AnalyzeResponse(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n-meetmesh/ai/internal/v1/analysis_stream.proto\x12\x17meetmesh.ai.internal.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x17meetmesh/ai/v1/ai.proto\x1a!meetmesh/options/v1/options.proto\"\xd4\x02\n\x0cStreamConfig\x12L\n\x0bparticipant\x18\x01 \x01(\tB*\xbaH\'r%2#^meetings/[^/]+/participants/[^/]+$R\x0bparticipant\x12G\n\x11sample_rate_hertz\x18\x02 \x01(\x05\x42\x1b\xbaH\x18\x1a\x16\x30\xc0>0\x80}0\xc0\xbb\x01\x30\x80\xfa\x01\x30\xc4\xd8\x02\x30\x80\xf7\x02R\x0fsampleRateHertz\x12N\n\x08\x65ncoding\x18\x03 \x01(\x0e\x32&.meetmesh.ai.internal.v1.AudioEncodingB\n\xbaH\x07\x82\x01\x04\x10\x01 \x00R\x08\x65ncoding\x12\x1a\n\x08\x63\x61ptions\x18\x04 \x01(\x08R\x08\x63\x61ptions\x12\'\n\x0fsynthetic_voice\x18\x05 \x01(\x08R\x0esyntheticVoice\x12\x18\n\x07\x65motion\x18\x06 \x01(\x08R\x07\x65motion\"1\n\nAudioChunk\x12#\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x42\x0f\xbaH\x08z\x06\x10\x01\x18\x80\xdc\x0b\xa0\xbb\x18\x01R\x04\x64\x61ta\"Z\n\nVideoFrame\x12&\n\x05image\x18\x01 \x01(\x0c\x42\x10\xbaH\tz\x07\x10\x01\x18\x80\x80\x80\x02\xa0\xbb\x18\x01R\x05image\x12$\n\toffset_ms\x18\x02 \x01(\x03\x42\x07\xbaH\x04\"\x02(\x00R\x08offsetMs\"\xdd\x01\n\x0e\x41nalyzeRequest\x12?\n\x06\x63onfig\x18\x01 \x01(\x0b\x32%.meetmesh.ai.internal.v1.StreamConfigH\x00R\x06\x63onfig\x12;\n\x05\x61udio\x18\x02 \x01(\x0b\x32#.meetmesh.ai.internal.v1.AudioChunkH\x00R\x05\x61udio\x12;\n\x05\x66rame\x18\x03 \x01(\x0b\x32#.meetmesh.ai.internal.v1.VideoFrameH\x00R\x05\x66rameB\x10\n\x07payload\x12\x05\xbaH\x02\x08\x01\"H\n\rVoiceActivity\x12\x1a\n\x08speaking\x18\x01 \x01(\x08R\x08speaking\x12\x1b\n\toffset_ms\x18\x02 \x01(\x03R\x08offsetMs\"\xad\x01\n\x07\x43\x61ption\x12!\n\x0cutterance_id\x18\x01 \x01(\x03R\x0butteranceId\x12\x19\n\x08is_final\x18\x02 \x01(\x08R\x07isFinal\x12\x18\n\x04text\x18\x03 \x01(\tB\x04\xa0\xbb\x18\x01R\x04text\x12\x19\n\x08start_ms\x18\x04 \x01(\x03R\x07startMs\x12\x15\n\x06\x65nd_ms\x18\x05 \x01(\x03R\x05\x65ndMs\x12\x18\n\x07segment\x18\x06 \x01(\tR\x07segment\"_\n\rFrameEmotions\x12\x1b\n\toffset_ms\x18\x01 \x01(\x03R\x08offsetMs\x12\x31\n\x05\x66\x61\x63\x65s\x18\x02 \x03(\x0b\x32\x1b.meetmesh.ai.v1.FaceEmotionR\x05\x66\x61\x63\x65s\"_\n\x0eSyntheticVoice\x12!\n\x0cutterance_id\x18\x01 \x01(\x03R\x0butteranceId\x12\x14\n\x05score\x18\x02 \x01(\x02R\x05score\x12\x14\n\x05\x61lert\x18\x03 \x01(\x08R\x05\x61lert\"\xc3\x02\n\x0f\x41nalyzeResponse\x12O\n\x0evoice_activity\x18\x01 \x01(\x0b\x32&.meetmesh.ai.internal.v1.VoiceActivityH\x00R\rvoiceActivity\x12<\n\x07\x63\x61ption\x18\x02 \x01(\x0b\x32 .meetmesh.ai.internal.v1.CaptionH\x00R\x07\x63\x61ption\x12\x44\n\x08\x65motions\x18\x03 \x01(\x0b\x32&.meetmesh.ai.internal.v1.FrameEmotionsH\x00R\x08\x65motions\x12R\n\x0fsynthetic_voice\x18\x04 \x01(\x0b\x32\'.meetmesh.ai.internal.v1.SyntheticVoiceH\x00R\x0esyntheticVoiceB\x07\n\x05\x65vent*h\n\rAudioEncoding\x12\x1e\n\x1a\x41UDIO_ENCODING_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x41UDIO_ENCODING_LINEAR16\x10\x01\x12\x1a\n\x16\x41UDIO_ENCODING_FLOAT32\x10\x02\x32\x88\x01\n\x15\x41nalysisStreamService\x12o\n\x07\x41nalyze\x12\'.meetmesh.ai.internal.v1.AnalyzeRequest\x1a(.meetmesh.ai.internal.v1.AnalyzeResponse\"\r\xa2\xbb\x18\t\x08\x04\"\x05media(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -40,33 +41,37 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_STREAMCONFIG'].fields_by_name['encoding']._loaded_options = None
   _globals['_STREAMCONFIG'].fields_by_name['encoding']._serialized_options = b'\272H\007\202\001\004\020\001 \000'
   _globals['_AUDIOCHUNK'].fields_by_name['data']._loaded_options = None
-  _globals['_AUDIOCHUNK'].fields_by_name['data']._serialized_options = b'\272H\010z\006\020\001\030\200\334\013'
+  _globals['_AUDIOCHUNK'].fields_by_name['data']._serialized_options = b'\272H\010z\006\020\001\030\200\334\013\240\273\030\001'
   _globals['_VIDEOFRAME'].fields_by_name['image']._loaded_options = None
-  _globals['_VIDEOFRAME'].fields_by_name['image']._serialized_options = b'\272H\tz\007\020\001\030\200\200\200\002'
+  _globals['_VIDEOFRAME'].fields_by_name['image']._serialized_options = b'\272H\tz\007\020\001\030\200\200\200\002\240\273\030\001'
   _globals['_VIDEOFRAME'].fields_by_name['offset_ms']._loaded_options = None
   _globals['_VIDEOFRAME'].fields_by_name['offset_ms']._serialized_options = b'\272H\004\"\002(\000'
   _globals['_ANALYZEREQUEST'].oneofs_by_name['payload']._loaded_options = None
   _globals['_ANALYZEREQUEST'].oneofs_by_name['payload']._serialized_options = b'\272H\002\010\001'
-  _globals['_AUDIOENCODING']._serialized_start=1594
-  _globals['_AUDIOENCODING']._serialized_end=1698
-  _globals['_STREAMCONFIG']._serialized_start=129
-  _globals['_STREAMCONFIG']._serialized_end=469
-  _globals['_AUDIOCHUNK']._serialized_start=471
-  _globals['_AUDIOCHUNK']._serialized_end=516
-  _globals['_VIDEOFRAME']._serialized_start=518
-  _globals['_VIDEOFRAME']._serialized_end=604
-  _globals['_ANALYZEREQUEST']._serialized_start=607
-  _globals['_ANALYZEREQUEST']._serialized_end=828
-  _globals['_VOICEACTIVITY']._serialized_start=830
-  _globals['_VOICEACTIVITY']._serialized_end=902
-  _globals['_CAPTION']._serialized_start=905
-  _globals['_CAPTION']._serialized_end=1072
-  _globals['_FRAMEEMOTIONS']._serialized_start=1074
-  _globals['_FRAMEEMOTIONS']._serialized_end=1169
-  _globals['_SYNTHETICVOICE']._serialized_start=1171
-  _globals['_SYNTHETICVOICE']._serialized_end=1266
-  _globals['_ANALYZERESPONSE']._serialized_start=1269
-  _globals['_ANALYZERESPONSE']._serialized_end=1592
-  _globals['_ANALYSISSTREAMSERVICE']._serialized_start=1700
-  _globals['_ANALYSISSTREAMSERVICE']._serialized_end=1821
+  _globals['_CAPTION'].fields_by_name['text']._loaded_options = None
+  _globals['_CAPTION'].fields_by_name['text']._serialized_options = b'\240\273\030\001'
+  _globals['_ANALYSISSTREAMSERVICE'].methods_by_name['Analyze']._loaded_options = None
+  _globals['_ANALYSISSTREAMSERVICE'].methods_by_name['Analyze']._serialized_options = b'\242\273\030\t\010\004\"\005media'
+  _globals['_AUDIOENCODING']._serialized_start=1643
+  _globals['_AUDIOENCODING']._serialized_end=1747
+  _globals['_STREAMCONFIG']._serialized_start=164
+  _globals['_STREAMCONFIG']._serialized_end=504
+  _globals['_AUDIOCHUNK']._serialized_start=506
+  _globals['_AUDIOCHUNK']._serialized_end=555
+  _globals['_VIDEOFRAME']._serialized_start=557
+  _globals['_VIDEOFRAME']._serialized_end=647
+  _globals['_ANALYZEREQUEST']._serialized_start=650
+  _globals['_ANALYZEREQUEST']._serialized_end=871
+  _globals['_VOICEACTIVITY']._serialized_start=873
+  _globals['_VOICEACTIVITY']._serialized_end=945
+  _globals['_CAPTION']._serialized_start=948
+  _globals['_CAPTION']._serialized_end=1121
+  _globals['_FRAMEEMOTIONS']._serialized_start=1123
+  _globals['_FRAMEEMOTIONS']._serialized_end=1218
+  _globals['_SYNTHETICVOICE']._serialized_start=1220
+  _globals['_SYNTHETICVOICE']._serialized_end=1315
+  _globals['_ANALYZERESPONSE']._serialized_start=1318
+  _globals['_ANALYZERESPONSE']._serialized_end=1641
+  _globals['_ANALYSISSTREAMSERVICE']._serialized_start=1750
+  _globals['_ANALYSISSTREAMSERVICE']._serialized_end=1886
 # @@protoc_insertion_point(module_scope)

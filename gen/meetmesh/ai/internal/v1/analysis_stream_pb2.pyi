@@ -1,5 +1,6 @@
 from buf.validate import validate_pb2 as _validate_pb2
 from meetmesh.ai.v1 import ai_pb2 as _ai_pb2
+from meetmesh.options.v1 import options_pb2 as _options_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor

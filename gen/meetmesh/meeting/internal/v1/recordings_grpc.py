@@ -11,6 +11,7 @@ if typing.TYPE_CHECKING:
 
 import buf.validate.validate_pb2
 import meetmesh.meeting.v1.meeting_pb2
+import meetmesh.options.v1.options_pb2
 import meetmesh.meeting.internal.v1.recordings_pb2
 
 

@@ -1,5 +1,6 @@
 from buf.validate import validate_pb2 as _validate_pb2
 from meetmesh.meeting.v1 import meeting_pb2 as _meeting_pb2
+from meetmesh.options.v1 import options_pb2 as _options_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Mapping as _Mapping

@@ -1139,7 +1139,9 @@ class Recording(betterproto2.Message):
 
     object_key: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
     """
-    Where the recording is (object-store key).
+    Where the recording is: an object-store key of `/`-separated segments, each starting with a
+    letter or digit (no absolute paths, no `..`, no control characters). Registered recordings
+    live under `meetings/{meeting}/recordings/`.
     """
 
     media_type: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)

@@ -7,13 +7,14 @@ import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2
 import { file_buf_validate_validate } from "../../../../buf/validate/validate_pb";
 import type { Recording } from "../../v1/meeting_pb";
 import { file_meetmesh_meeting_v1_meeting } from "../../v1/meeting_pb";
+import { file_meetmesh_options_v1_options } from "../../../options/v1/options_pb";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file meetmesh/meeting/internal/v1/recordings.proto.
  */
 export const file_meetmesh_meeting_internal_v1_recordings: GenFile = /*@__PURE__*/
-  fileDesc("Ci1tZWV0bWVzaC9tZWV0aW5nL2ludGVybmFsL3YxL3JlY29yZGluZ3MucHJvdG8SHG1lZXRtZXNoLm1lZXRpbmcuaW50ZXJuYWwudjEihgEKFkNyZWF0ZVJlY29yZGluZ1JlcXVlc3QSMQoGcGFyZW50GAEgASgJQiG6SB5yHDIaXm1lZXRpbmdzL1thLXowLTktXXsxLDY0fSQSOQoJcmVjb3JkaW5nGAIgASgLMh4ubWVldG1lc2gubWVldGluZy52MS5SZWNvcmRpbmdCBrpIA8gBASJMChdDcmVhdGVSZWNvcmRpbmdSZXNwb25zZRIxCglyZWNvcmRpbmcYASABKAsyHi5tZWV0bWVzaC5tZWV0aW5nLnYxLlJlY29yZGluZzKaAQoYUmVjb3JkaW5nUmVnaXN0cnlTZXJ2aWNlEn4KD0NyZWF0ZVJlY29yZGluZxI0Lm1lZXRtZXNoLm1lZXRpbmcuaW50ZXJuYWwudjEuQ3JlYXRlUmVjb3JkaW5nUmVxdWVzdBo1Lm1lZXRtZXNoLm1lZXRpbmcuaW50ZXJuYWwudjEuQ3JlYXRlUmVjb3JkaW5nUmVzcG9uc2ViBnByb3RvMw", [file_buf_validate_validate, file_meetmesh_meeting_v1_meeting]);
+  fileDesc("Ci1tZWV0bWVzaC9tZWV0aW5nL2ludGVybmFsL3YxL3JlY29yZGluZ3MucHJvdG8SHG1lZXRtZXNoLm1lZXRpbmcuaW50ZXJuYWwudjEihgEKFkNyZWF0ZVJlY29yZGluZ1JlcXVlc3QSMQoGcGFyZW50GAEgASgJQiG6SB5yHDIaXm1lZXRpbmdzL1thLXowLTktXXsxLDY0fSQSOQoJcmVjb3JkaW5nGAIgASgLMh4ubWVldG1lc2gubWVldGluZy52MS5SZWNvcmRpbmdCBrpIA8gBASJMChdDcmVhdGVSZWNvcmRpbmdSZXNwb25zZRIxCglyZWNvcmRpbmcYASABKAsyHi5tZWV0bWVzaC5tZWV0aW5nLnYxLlJlY29yZGluZzKqAQoYUmVjb3JkaW5nUmVnaXN0cnlTZXJ2aWNlEo0BCg9DcmVhdGVSZWNvcmRpbmcSNC5tZWV0bWVzaC5tZWV0aW5nLmludGVybmFsLnYxLkNyZWF0ZVJlY29yZGluZ1JlcXVlc3QaNS5tZWV0bWVzaC5tZWV0aW5nLmludGVybmFsLnYxLkNyZWF0ZVJlY29yZGluZ1Jlc3BvbnNlIg2iuxgJCAQiBW1lZGlhYgZwcm90bzM", [file_buf_validate_validate, file_meetmesh_meeting_v1_meeting, file_meetmesh_options_v1_options]);
 
 /**
  * Request for `CreateRecording`.

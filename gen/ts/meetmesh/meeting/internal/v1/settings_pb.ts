@@ -7,13 +7,14 @@ import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2
 import { file_buf_validate_validate } from "../../../../buf/validate/validate_pb";
 import type { MeetingSettings } from "../../v1/meeting_pb";
 import { file_meetmesh_meeting_v1_meeting } from "../../v1/meeting_pb";
+import { file_meetmesh_options_v1_options } from "../../../options/v1/options_pb";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file meetmesh/meeting/internal/v1/settings.proto.
  */
 export const file_meetmesh_meeting_internal_v1_settings: GenFile = /*@__PURE__*/
-  fileDesc("CittZWV0bWVzaC9tZWV0aW5nL2ludGVybmFsL3YxL3NldHRpbmdzLnByb3RvEhxtZWV0bWVzaC5tZWV0aW5nLmludGVybmFsLnYxIkwKGUdldE1lZXRpbmdTZXR0aW5nc1JlcXVlc3QSLwoEbmFtZRgBIAEoCUIhukgechwyGl5tZWV0aW5ncy9bYS16MC05LV17MSw2NH0kIlQKGkdldE1lZXRpbmdTZXR0aW5nc1Jlc3BvbnNlEjYKCHNldHRpbmdzGAEgASgLMiQubWVldG1lc2gubWVldGluZy52MS5NZWV0aW5nU2V0dGluZ3MyogEKFk1lZXRpbmdTZXR0aW5nc1NlcnZpY2UShwEKEkdldE1lZXRpbmdTZXR0aW5ncxI3Lm1lZXRtZXNoLm1lZXRpbmcuaW50ZXJuYWwudjEuR2V0TWVldGluZ1NldHRpbmdzUmVxdWVzdBo4Lm1lZXRtZXNoLm1lZXRpbmcuaW50ZXJuYWwudjEuR2V0TWVldGluZ1NldHRpbmdzUmVzcG9uc2ViBnByb3RvMw", [file_buf_validate_validate, file_meetmesh_meeting_v1_meeting]);
+  fileDesc("CittZWV0bWVzaC9tZWV0aW5nL2ludGVybmFsL3YxL3NldHRpbmdzLnByb3RvEhxtZWV0bWVzaC5tZWV0aW5nLmludGVybmFsLnYxIkwKGUdldE1lZXRpbmdTZXR0aW5nc1JlcXVlc3QSLwoEbmFtZRgBIAEoCUIhukgechwyGl5tZWV0aW5ncy9bYS16MC05LV17MSw2NH0kIlQKGkdldE1lZXRpbmdTZXR0aW5nc1Jlc3BvbnNlEjYKCHNldHRpbmdzGAEgASgLMiQubWVldG1lc2gubWVldGluZy52MS5NZWV0aW5nU2V0dGluZ3MysQEKFk1lZXRpbmdTZXR0aW5nc1NlcnZpY2USlgEKEkdldE1lZXRpbmdTZXR0aW5ncxI3Lm1lZXRtZXNoLm1lZXRpbmcuaW50ZXJuYWwudjEuR2V0TWVldGluZ1NldHRpbmdzUmVxdWVzdBo4Lm1lZXRtZXNoLm1lZXRpbmcuaW50ZXJuYWwudjEuR2V0TWVldGluZ1NldHRpbmdzUmVzcG9uc2UiDaK7GAkIBCIFbWVkaWFiBnByb3RvMw", [file_buf_validate_validate, file_meetmesh_meeting_v1_meeting, file_meetmesh_options_v1_options]);
 
 /**
  * Request for `GetMeetingSettings`.

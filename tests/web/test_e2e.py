@@ -337,6 +337,23 @@ async def meeting_scenario(
     phone = await chromium.new_page(viewport={"width": 390, "height": 844})
     await phone.goto(web.url + "/signin")
     await screens.check(phone, "16-phone-sign-in")
+
+    # Keyboard only: Tab reaches the form, Enter submits; a wrong password reads clearly in both
+    # languages.
+    for _ in range(10):
+        await phone.keyboard.press("Tab")
+        if await phone.evaluate("document.activeElement?.name === 'email'"):
+            break
+    else:
+        raise AssertionError("Tab never reached the email field")
+    await phone.keyboard.type(f"ada-{suffix}@example.test")
+    await phone.keyboard.press("Tab")
+    await phone.keyboard.type("not the password")
+    await phone.keyboard.press("Enter")
+    await expect(phone.get_by_test_id("error")).to_contain_text("Wrong email or password.")
+    await phone.get_by_test_id("lang").click()
+    await expect(phone.get_by_test_id("error")).to_contain_text("邮箱或密码错误。")
+    await screens.check(phone, "16b-phone-wrong-password-zh")
     await phone.close()
 
 

@@ -4,6 +4,7 @@ the session's bundled Triton, and signaling relays the captions over the edge's 
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -78,4 +79,29 @@ async def test_captions_appear_when_a_bot_speaks(
     assert {"quarterly", "report"} <= set(text.lower().replace(":", " ").split()), text
     kinds = {kind for kind, _ in await page.evaluate("window.captionLines")}
     assert "interim" in kinds, "interim captions are shown before the final text"
-    await Screens(shots).check(page, "17-room-captions")
+    screens = Screens(shots)
+    await screens.check(page, "17-room-captions")
+
+    # After the meeting: the transcript (with its downloads) and speaking time per person.
+    await page.get_by_test_id("leave").click()
+    await page.get_by_role("button", name="Recordings and transcript").click()
+
+    async def transcript() -> str:
+        await page.reload()
+        await expect(page.get_by_role("heading", name="Transcript")).to_be_visible()
+        await page.wait_for_timeout(500)  # the page loads its lists after the heading
+        return (
+            await page.locator("ol.transcript").inner_text()
+            if await page.locator("ol.transcript").count()
+            else ""
+        )
+
+    text = await until(transcript, limit_s=60, what="the transcript on the after-meeting page")
+    assert "report" in text.lower(), text
+    await expect(page.get_by_role("img", name="Speaking time per person (seconds)")).to_be_visible()
+    async with page.expect_download() as download:
+        await page.get_by_role("button", name="Download WebVTT").click()
+    saved = await (await download.value).path()
+    vtt = await asyncio.to_thread(Path(saved).read_text)
+    assert vtt.startswith("WEBVTT") and "report" in vtt.lower(), vtt[:200]
+    await screens.check(page, "18-after-meeting-transcript")

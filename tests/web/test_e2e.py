@@ -292,6 +292,17 @@ async def meeting_scenario(
     await until(lambda: remote_video(host, guest_pid), what="guest video at the host after resuming")
     await expect(host.get_by_test_id("person")).to_have_count(3)
 
+    # The guest mutes; the host asks them to unmute (a data message); the guest accepts.
+    await guest.get_by_test_id("mic").click()
+    bo = host.get_by_test_id("person").filter(has_text="Bo Guest")
+    await bo.get_by_test_id("ask-unmute").click()
+    request = guest.get_by_test_id("unmute-request")
+    await expect(request).to_contain_text("Ada Host asks you to unmute.")
+    await screens.check(guest, "12b-unmute-request")
+    await request.get_by_role("button", name="Unmute microphone").click()
+    await expect(bo.get_by_test_id("ask-unmute")).to_have_count(0)
+    await expect(guest.get_by_test_id("mic")).to_have_text("Mute microphone")
+
     # The host removes the guest; the guest's UI says so.
     person = host.get_by_test_id("person").filter(has_text="Bo Guest")
     await person.get_by_test_id("remove").click()
@@ -326,6 +337,23 @@ async def meeting_scenario(
     phone = await chromium.new_page(viewport={"width": 390, "height": 844})
     await phone.goto(web.url + "/signin")
     await screens.check(phone, "16-phone-sign-in")
+
+    # Keyboard only: Tab reaches the form, Enter submits; a wrong password reads clearly in both
+    # languages.
+    for _ in range(10):
+        await phone.keyboard.press("Tab")
+        if await phone.evaluate("document.activeElement?.name === 'email'"):
+            break
+    else:
+        raise AssertionError("Tab never reached the email field")
+    await phone.keyboard.type(f"ada-{suffix}@example.test")
+    await phone.keyboard.press("Tab")
+    await phone.keyboard.type("not the password")
+    await phone.keyboard.press("Enter")
+    await expect(phone.get_by_test_id("error")).to_contain_text("Wrong email or password.")
+    await phone.get_by_test_id("lang").click()
+    await expect(phone.get_by_test_id("error")).to_contain_text("邮箱或密码错误。")
+    await screens.check(phone, "16b-phone-wrong-password-zh")
     await phone.close()
 
 

@@ -187,6 +187,17 @@ export function Room({ conn, meetingName, meeting, onRejoin }: { conn: RoomConne
           </a>
         </div>
       )}
+      {state.unmuteRequest && micMuted && (
+        <div className="banner knock" role="alert" data-testid="unmute-request">
+          <span>{t("room.unmuteAsked", { name: displayName(state, state.unmuteRequest) })}</span>
+          <button type="button" className="primary" onClick={() => (conn.setMuted("audio", false), conn.dismissUnmuteRequest())}>
+            {t("room.unmute")}
+          </button>
+          <button type="button" onClick={() => conn.dismissUnmuteRequest()}>
+            {t("room.stayMuted")}
+          </button>
+        </div>
+      )}
       {moderator &&
         waiting.map((p) => (
           <div key={p.name} className="banner knock" role="alert" data-testid="knock">
@@ -462,6 +473,11 @@ function PeoplePanel({
                       </option>
                     ))}
                   </select>
+                  {state.tracks && Object.values(state.tracks).some((tr) => tr.participant === p.id && tr.kind === 1 && tr.muted) && (
+                    <button type="button" data-testid="ask-unmute" onClick={() => conn.requestUnmute(p.id)}>
+                      {t("people.askUnmute")}
+                    </button>
+                  )}
                   <button type="button" className="danger" data-testid="remove" onClick={() => act(meetings.removeParticipant({ name: resource(p.id) }))}>
                     {t("people.remove")}
                   </button>

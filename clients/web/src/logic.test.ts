@@ -16,7 +16,7 @@ import { decodeErrorInfoReason, errorKey, errorReason, leftKey } from "./errors"
 import { dictionaries, en, initialLang, translate, zh } from "./i18n";
 import { isPast, meetingFromForm } from "./Meetings";
 import { joinTimeline, recordingUri, rememberRecording, scaleBars, speakingTime } from "./insights";
-import { gridShape, initialRoom, reduce, spotlight, tiles } from "./roomState";
+import { gridShape, initialRoom, reduce, spotlight, tiles, UNMUTE_TOPIC } from "./roomState";
 import { match } from "./router";
 import { backoff } from "./rtc";
 import { checkAvatarFile, checkCapacity, checkEmail, checkMeeting, checkPasscode, checkPassword, checkUrl } from "./validation";
@@ -88,6 +88,10 @@ describe("room state", () => {
     expect(s.speakers).toEqual(["bob"]);
     s = reduce(s, ev({ case: "recordingUpdate", value: { recording: true } } as never));
     expect(s.recording).toBe(true);
+    s = reduce(s, ev({ case: "data", value: { from: "bob", topic: "other", payload: new Uint8Array() } } as never));
+    expect(s.unmuteRequest).toBe("");
+    s = reduce(s, ev({ case: "data", value: { from: "bob", topic: UNMUTE_TOPIC, payload: new Uint8Array() } } as never));
+    expect(s.unmuteRequest).toBe("bob");
     s = reduce(s, ev({ case: "left", value: { reason: "removed" } } as never));
     expect([s.status, s.leftReason]).toEqual(["left", "removed"]);
     expect(leftKey("removed")).toBe("left.removed");

@@ -12,6 +12,10 @@ import {
 
 export type Status = "connecting" | "live" | "reconnecting" | "left";
 
+/** The web clients' own data-message topic for a moderator asking someone to unmute. Signaling
+ * has no such request; a data message to one participant carries it, and the person decides. */
+export const UNMUTE_TOPIC = "meetmesh.web.request-unmute";
+
 export interface ChatLine {
   from: string;
   text: string;
@@ -44,6 +48,8 @@ export interface RoomState {
   errorMessage: string;
   resumeToken: string;
   resumed: number;
+  /** Who last asked the caller to unmute (empty: nobody, or answered). */
+  unmuteRequest: string;
   /** Display names by participant id, from the meeting service (signaling leaves them empty). */
   names: Record<string, string>;
 }
@@ -65,6 +71,7 @@ export const initialRoom = (): RoomState => ({
   resumeToken: "",
   resumed: 0,
   names: {},
+  unmuteRequest: "",
 });
 
 const MAX_CHAT = 500;
@@ -137,6 +144,8 @@ export function reduce(state: RoomState, response: SignalResponse): RoomState {
       );
       return { ...state, captions: [...rest, line].slice(-MAX_CAPTIONS) };
     }
+    case "data":
+      return m.value.topic === UNMUTE_TOPIC ? { ...state, unmuteRequest: m.value.from } : state;
     case "recordingUpdate":
       return {
         ...state,

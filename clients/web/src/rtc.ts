@@ -11,7 +11,7 @@ import {
   type SignalResponse,
   type Track,
 } from "@gen/meetmesh/signaling/v1/signaling_pb";
-import { initialRoom, reduce, type RoomState } from "./roomState";
+import { initialRoom, reduce, UNMUTE_TOPIC, type RoomState } from "./roomState";
 
 type Message = NonNullable<MessageInitShape<typeof SignalRequestSchema>["message"]>;
 
@@ -290,6 +290,16 @@ export class RoomConnection {
 
   setNames(names: Record<string, string>): void {
     this.state = { ...this.state, names: { ...this.state.names, ...names } };
+    this.emit();
+  }
+
+  /** Ask one participant to unmute (moderators; see UNMUTE_TOPIC). */
+  requestUnmute(participant: string): void {
+    this.send({ case: "data", value: { payload: new Uint8Array(), topic: UNMUTE_TOPIC, to: [participant] } });
+  }
+
+  dismissUnmuteRequest(): void {
+    this.state = { ...this.state, unmuteRequest: "" };
     this.emit();
   }
 

@@ -144,6 +144,12 @@ async def forwarding_ours(clip: Clip) -> dict[int, tuple[float, float]]:
     """N -> (SFU CPU share of a core, frames/s per subscriber)."""
     grpc_port, http_port = free_port(), free_port()
     keys = tempfile.mkdtemp(prefix="mm-bench-keys-")
+    from services.kit import PlatformSettings, Runtime, channel
+
+    # MediaService is internal: the bench calls it as signaling does, with signaling's service token
+    # (the keys are created here, before the media process loads them).
+    as_signaling = Runtime(PlatformSettings(keys_dir=Path(keys))).identity("signaling")
+    as_signaling.authorization()
     proc = spawn(
         ["-m", "services.cli", "serve", "media"],
         env={
@@ -157,8 +163,8 @@ async def forwarding_ours(clip: Clip) -> dict[int, tuple[float, float]]:
     pcs: list[RTCPeerConnection] = []
     try:
         await wait_for_port(grpc_port)
-        async with Channel("127.0.0.1", grpc_port) as channel:
-            stub = media_grpc.MediaServiceStub(channel)
+        async with channel(f"127.0.0.1:{grpc_port}", as_signaling) as media:
+            stub = media_grpc.MediaServiceStub(media)
             publisher = RTCPeerConnection()
             pcs.append(publisher)
             transceiver = publisher.addTransceiver(ClipTrack(clip), direction="sendonly")

@@ -100,6 +100,9 @@ def _constrain(schema: dict[str, Any], f: FieldDescriptor) -> dict[str, Any]:
             out["maxLength"] = s.max_len
         if s.HasField("pattern"):
             out["pattern"] = s.pattern
+        allowed = list(getattr(s, "in"))
+        if allowed:
+            out["enum"] = allowed
         well_known = s.WhichOneof("well_known")
         if well_known in _STRING_FORMATS:
             out["format"] = _STRING_FORMATS[well_known]

@@ -17,6 +17,7 @@ from numpy.typing import NDArray
 from tritonclient.utils import InferenceServerException, np_to_triton_dtype
 
 from services.kit import FailedPrecondition, InvalidArgument, MeetmeshError, NotFound, Unavailable
+from services.kit.errors import Reason
 
 EMOTIONS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 VAD_WINDOW = 512
@@ -30,14 +31,17 @@ def map_error(exc: InferenceServerException, model: str) -> MeetmeshError:
     lowered = message.lower()
     if "UNAVAILABLE" in status or "DEADLINE_EXCEEDED" in status or "failed to connect" in lowered:
         return Unavailable(
-            "the inference server is unavailable; retry later", reason="DEPENDENCY_UNAVAILABLE"
+            "the inference server is unavailable; retry later",
+            reason=Reason.ERROR_REASON_DEPENDENCY_UNAVAILABLE,
         )
     if "unknown model" in lowered or "is not found" in lowered or "NOT_FOUND" in status:
         return NotFound(f"model {model!r} (or that version) is not available")
     if "INVALID_ARG" in status:
         return InvalidArgument([("model", message[:300])], f"model {model!r} rejected the input")
     if "failed to load" in lowered or "INTERNAL" in status:
-        return FailedPrecondition(f"model {model!r}: {message[:300]}", reason="FAILED_PRECONDITION")
+        return FailedPrecondition(
+            f"model {model!r}: {message[:300]}", reason=Reason.ERROR_REASON_FAILED_PRECONDITION
+        )
     return Unavailable(f"inference failed: {message[:200]}")
 
 
@@ -130,7 +134,8 @@ class InferenceClient:
                 raise error from None
             # Triton keeps serving what it served before a failed load.
             raise FailedPrecondition(
-                f"model {model!r} failed to load: {str(exc.message())[:300]}", reason="FAILED_PRECONDITION"
+                f"model {model!r} failed to load: {str(exc.message())[:300]}",
+                reason=Reason.ERROR_REASON_FAILED_PRECONDITION,
             ) from None
 
     async def unload(self, model: str) -> None:

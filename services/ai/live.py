@@ -31,6 +31,7 @@ from numpy.typing import NDArray
 from meetmesh.ai.internal.v1 import analysis_stream_pb2 as pb
 from meetmesh.ai.v1 import ai_pb2
 from services.kit import InvalidArgument
+from services.kit.errors import Reason
 
 from .audio import SAMPLE_RATE, StreamResampler, pcm_samples
 from .inference import VAD_CONTEXT, InferenceClient
@@ -114,7 +115,7 @@ class LiveAnalysis:
                         f"no message for {self.o.idle_timeout_s:.0f} s; half-close the stream when done",
                     )
                 ],
-                reason="INVALID_FIELD",
+                reason=Reason.ERROR_REASON_INVALID_FIELD,
             ) from None
 
 

@@ -34,6 +34,7 @@ from services.edge.status import EdgeError, RpcStatus
 from services.edge.telemetry import Telemetry
 from services.edge.upstream import Upstreams
 from services.kit import create_redis, outage
+from services.kit.errors import Reason
 
 log = logging.getLogger("meetmesh.edge")
 
@@ -94,7 +95,7 @@ class Edge:
             if needs_token or exc.status.code is not Status.UNAUTHENTICATED:
                 raise
         if needs_token and subject is None:
-            raise EdgeError(Status.UNAUTHENTICATED, MISSING, reason="MISSING_CREDENTIALS")
+            raise EdgeError(Status.UNAUTHENTICATED, MISSING, reason=Reason.ERROR_REASON_MISSING_CREDENTIALS)
         if subject is not None:
             await self.limiter.check(None, subject)
 

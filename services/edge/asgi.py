@@ -11,6 +11,7 @@ from urllib.parse import parse_qsl
 from grpclib.const import Status
 
 from services.edge.status import EdgeError
+from services.kit.errors import Reason
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -101,7 +102,7 @@ def _too_large(limit: int) -> EdgeError:
     return EdgeError(
         Status.RESOURCE_EXHAUSTED,
         f"request body larger than {limit} bytes",
-        reason="PAYLOAD_TOO_LARGE",
+        reason=Reason.ERROR_REASON_PAYLOAD_TOO_LARGE,
         http_status=413,
     )
 

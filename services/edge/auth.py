@@ -17,6 +17,7 @@ import jwt
 from grpclib.const import Status
 
 from services.edge.status import EdgeError
+from services.kit.errors import Reason
 
 _CACHE_LIMIT = 10_000
 _REFRESH_INTERVAL = 10.0
@@ -61,7 +62,9 @@ class TokenVerifier:
                     jwks = response.json()
             except (httpx.HTTPError, ValueError) as exc:
                 raise EdgeError(
-                    Status.UNAVAILABLE, "token keys are unavailable", reason="DEPENDENCY_UNAVAILABLE"
+                    Status.UNAVAILABLE,
+                    "token keys are unavailable",
+                    reason=Reason.ERROR_REASON_DEPENDENCY_UNAVAILABLE,
                 ) from exc
             self._keys = {k["kid"]: jwt.PyJWK(k).key for k in jwks.get("keys", []) if "kid" in k}
             self._fetched_at = time.monotonic()

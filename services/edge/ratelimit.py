@@ -24,6 +24,7 @@ from redis.exceptions import NoScriptError
 
 from services.edge.config import RateLimit
 from services.edge.status import EdgeError
+from services.kit.errors import Reason
 
 LEASE_TTL_S = 0.25
 _MAX_LEASE = 20
@@ -122,7 +123,7 @@ class RateLimiter:
         raise EdgeError(
             Status.RESOURCE_EXHAUSTED,
             "rate limit exceeded",
-            reason="RATE_LIMITED",
+            reason=Reason.ERROR_REASON_RATE_LIMITED,
             headers=[("retry-after", str(seconds))],
             extra_details=(retry,),
         )

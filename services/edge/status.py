@@ -14,6 +14,8 @@ from google.protobuf.message import DecodeError, Message
 from google.rpc import error_details_pb2, status_pb2
 from grpclib.const import Status
 
+from services.kit.errors import ReasonValue, reason_name
+
 HTTP_STATUS: dict[Status, int] = {
     Status.OK: 200,
     Status.CANCELLED: 499,
@@ -85,12 +87,12 @@ class EdgeError(Exception):
         code: Status,
         message: str,
         *,
-        reason: str | None = None,
+        reason: ReasonValue | str | None = None,
         http_status: int | None = None,
         headers: list[tuple[str, str]] | None = None,
         extra_details: tuple[Message, ...] = (),
     ) -> None:
         super().__init__(message)
-        details = status_details(code, message, reason, *extra_details) if reason else None
+        details = status_details(code, message, reason_name(reason), *extra_details) if reason else None
         self.status = RpcStatus(code, message, details, headers=headers or [])
         self.http_status = http_status or self.status.http_status

@@ -29,7 +29,7 @@ from typing import Any
 
 import jwt
 
-from .errors import Unauthenticated, Unavailable
+from .errors import Reason, Unauthenticated, Unavailable
 from .keys import SigningKey
 
 ACCESS = "access"
@@ -73,7 +73,7 @@ def current_principal() -> Principal:
     """The authenticated caller; raises UNAUTHENTICATED if the call carried no credentials."""
     principal = _principal.get()
     if principal is None:
-        raise Unauthenticated("this call needs credentials", reason="MISSING_CREDENTIALS")
+        raise Unauthenticated("this call needs credentials", reason=Reason.ERROR_REASON_MISSING_CREDENTIALS)
     return principal
 
 
@@ -99,7 +99,9 @@ def bearer_token(metadata: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> str
                 value = value.decode("latin-1")
             scheme, _, token = str(value).partition(" ")
             if scheme.lower() != "bearer" or not token.strip():
-                raise Unauthenticated("authorization must be 'Bearer <token>'", reason="INVALID_TOKEN")
+                raise Unauthenticated(
+                    "authorization must be 'Bearer <token>'", reason=Reason.ERROR_REASON_INVALID_TOKEN
+                )
             return token.strip()
     return None
 
@@ -128,7 +130,7 @@ class TokenService:
             return None
         if principal.expires_at + _LEEWAY_S < time.time():
             del self._verified[token]
-            raise Unauthenticated("the token has expired", reason="TOKEN_EXPIRED")
+            raise Unauthenticated("the token has expired", reason=Reason.ERROR_REASON_TOKEN_EXPIRED)
         self._verified.move_to_end(token)
         return principal
 
@@ -177,10 +179,10 @@ class TokenService:
         if cached is not None and cached.token_type == SERVICE:
             return cached
         if self._service_key is None:
-            raise Unauthenticated("the token is invalid", reason="INVALID_TOKEN")
+            raise Unauthenticated("the token is invalid", reason=Reason.ERROR_REASON_INVALID_TOKEN)
         claims = self._decode(token, audience=INTERNAL_AUDIENCE, key=self._service_key)
         if claims.get("typ") != SERVICE:
-            raise Unauthenticated("not a service token", reason="INVALID_TOKEN")
+            raise Unauthenticated("not a service token", reason=Reason.ERROR_REASON_INVALID_TOKEN)
         principal = Principal(
             user_id="",
             role="service",
@@ -246,9 +248,9 @@ class TokenService:
                 options={"require": ["exp", "iat", "sub", "typ"]},
             )
         except jwt.ExpiredSignatureError:
-            raise Unauthenticated("the token has expired", reason="TOKEN_EXPIRED") from None
+            raise Unauthenticated("the token has expired", reason=Reason.ERROR_REASON_TOKEN_EXPIRED) from None
         except jwt.PyJWTError:
-            raise Unauthenticated("the token is invalid", reason="INVALID_TOKEN") from None
+            raise Unauthenticated("the token is invalid", reason=Reason.ERROR_REASON_INVALID_TOKEN) from None
         return claims
 
     def verify_access(self, token: str) -> Principal:
@@ -257,7 +259,7 @@ class TokenService:
             return cached
         claims = self._decode(token, audience=None)
         if claims.get("typ") != ACCESS or "aud" in claims:
-            raise Unauthenticated("not an access token", reason="INVALID_TOKEN")
+            raise Unauthenticated("not an access token", reason=Reason.ERROR_REASON_INVALID_TOKEN)
         principal = Principal(
             user_id=str(claims["sub"]),
             role=str(claims.get("role", "member")),
@@ -274,7 +276,7 @@ class TokenService:
             return cached
         claims = self._decode(token, audience=SIGNALING_AUDIENCE)
         if claims.get("typ") != JOIN:
-            raise Unauthenticated("not a join token", reason="INVALID_TOKEN")
+            raise Unauthenticated("not a join token", reason=Reason.ERROR_REASON_INVALID_TOKEN)
         principal = Principal(
             user_id=str(claims["sub"]),
             token_type=JOIN,

@@ -27,32 +27,47 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeAlias
 
 from google.protobuf import duration_pb2
 from google.rpc import error_details_pb2
 from grpclib.const import Status
 from grpclib.exceptions import GRPCError
 
+from meetmesh.common.v1 import errors_pb2
+
 DOMAIN = "meetmesh.io"
+
+#: The contract's reasons (``meetmesh.common.v1.ErrorReason``): handlers pass
+#: ``reason=Reason.ERROR_REASON_MEETING_FULL``; the wire carries "MEETING_FULL".
+Reason = errors_pb2.ErrorReason
+ReasonValue: TypeAlias = errors_pb2.ErrorReason
+
+
+def reason_name(reason: ReasonValue | str) -> str:
+    """The string sent in ``ErrorInfo.reason``: the value's name without ``ERROR_REASON_`` (a string
+    is a reason relayed from another service's ``ErrorInfo`` and passes through)."""
+    if isinstance(reason, str):
+        return reason
+    return str(Reason.Name(reason)).removeprefix("ERROR_REASON_")
 
 
 class MeetmeshError(Exception):
     """Base of every error a handler may raise on purpose."""
 
     status: ClassVar[Status] = Status.UNKNOWN
-    default_reason: ClassVar[str] = "INTERNAL"
+    default_reason: ClassVar[ReasonValue] = Reason.ERROR_REASON_INTERNAL
 
     def __init__(
         self,
         message: str,
         *,
-        reason: str | None = None,
+        reason: ReasonValue | str | None = None,
         metadata: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
-        self.reason = reason or self.default_reason
+        self.reason = reason_name(reason or self.default_reason)
         self.metadata = dict(metadata or {})
 
     def details(self) -> list[Any]:
@@ -62,14 +77,14 @@ class MeetmeshError(Exception):
 
 class InvalidArgument(MeetmeshError):
     status = Status.INVALID_ARGUMENT
-    default_reason = "INVALID_FIELD"
+    default_reason = Reason.ERROR_REASON_INVALID_FIELD
 
     def __init__(
         self,
         violations: Iterable[tuple[str, str]],
         message: str | None = None,
         *,
-        reason: str | None = None,
+        reason: ReasonValue | str | None = None,
     ) -> None:
         self.violations = list(violations)
         if message is None:
@@ -89,39 +104,41 @@ class InvalidArgument(MeetmeshError):
 
 class Unauthenticated(MeetmeshError):
     status = Status.UNAUTHENTICATED
-    default_reason = "INVALID_TOKEN"
+    default_reason = Reason.ERROR_REASON_INVALID_TOKEN
 
 
 class PermissionDenied(MeetmeshError):
     status = Status.PERMISSION_DENIED
-    default_reason = "PERMISSION_DENIED"
+    default_reason = Reason.ERROR_REASON_PERMISSION_DENIED
 
 
 class NotFound(MeetmeshError):
     status = Status.NOT_FOUND
-    default_reason = "NOT_FOUND"
+    default_reason = Reason.ERROR_REASON_NOT_FOUND
 
 
 class AlreadyExists(MeetmeshError):
     status = Status.ALREADY_EXISTS
-    default_reason = "ALREADY_EXISTS"
+    default_reason = Reason.ERROR_REASON_ALREADY_EXISTS
 
 
 class FailedPrecondition(MeetmeshError):
     status = Status.FAILED_PRECONDITION
-    default_reason = "FAILED_PRECONDITION"
+    default_reason = Reason.ERROR_REASON_FAILED_PRECONDITION
 
 
 class Aborted(MeetmeshError):
     status = Status.ABORTED
-    default_reason = "FAILED_PRECONDITION"
+    default_reason = Reason.ERROR_REASON_FAILED_PRECONDITION
 
 
 class ResourceExhausted(MeetmeshError):
     status = Status.RESOURCE_EXHAUSTED
-    default_reason = "RATE_LIMITED"
+    default_reason = Reason.ERROR_REASON_RATE_LIMITED
 
-    def __init__(self, message: str, *, retry_after_s: float, reason: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, retry_after_s: float, reason: ReasonValue | str | None = None
+    ) -> None:
         super().__init__(message, reason=reason)
         self.retry_after_s = max(0.0, retry_after_s)
 
@@ -135,14 +152,14 @@ class Unavailable(MeetmeshError):
     """Something the call needs is down (a store, another service); retrying later may work."""
 
     status = Status.UNAVAILABLE
-    default_reason = "DEPENDENCY_UNAVAILABLE"
+    default_reason = Reason.ERROR_REASON_DEPENDENCY_UNAVAILABLE
 
     def __init__(
         self,
         message: str,
         *,
         retry_after_s: float = 1.0,
-        reason: str | None = None,
+        reason: ReasonValue | str | None = None,
         metadata: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(message, reason=reason, metadata=metadata)
@@ -156,7 +173,7 @@ class Unavailable(MeetmeshError):
 
 class Internal(MeetmeshError):
     status = Status.INTERNAL
-    default_reason = "INTERNAL"
+    default_reason = Reason.ERROR_REASON_INTERNAL
 
 
 # SQLSTATE classes of a lost or refused database connection: 08 (connection exception) and 57P

@@ -39,7 +39,7 @@ from minio import Minio
 from minio.error import S3Error
 from pydantic import BaseModel, Field
 
-from .errors import InvalidArgument, Unavailable
+from .errors import InvalidArgument, Reason, Unavailable
 
 T = TypeVar("T")
 
@@ -75,7 +75,7 @@ class ObjectStoreUnavailable(Unavailable):
     def __init__(
         self, message: str = "the object store is unavailable; retry later", *, retry_after_s: float = 2.0
     ) -> None:
-        super().__init__(message, reason="DEPENDENCY_UNAVAILABLE")
+        super().__init__(message, reason=Reason.ERROR_REASON_DEPENDENCY_UNAVAILABLE)
         self.retry_after_s = retry_after_s
 
     def details(self) -> list[Any]:

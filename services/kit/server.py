@@ -45,6 +45,7 @@ from .errors import (
     InvalidArgument,
     MeetmeshError,
     PermissionDenied,
+    Reason,
     ResourceExhausted,
     Unauthenticated,
     Unavailable,
@@ -94,7 +95,7 @@ class BoundedProtoCodec(ProtoCodec):
                 ResourceExhausted(
                     f"the message is {len(data)} bytes; the limit is {self.max_message_bytes}",
                     retry_after_s=0,
-                    reason="PAYLOAD_TOO_LARGE",
+                    reason=Reason.ERROR_REASON_PAYLOAD_TOO_LARGE,
                 )
             )
         try:
@@ -278,7 +279,9 @@ class ServiceHost:
             return None  # a join token in the stream is the handler's to check
         token = bearer_token(metadata)
         if token is None:
-            raise Unauthenticated("this call needs a bearer token", reason="MISSING_CREDENTIALS")
+            raise Unauthenticated(
+                "this call needs a bearer token", reason=Reason.ERROR_REASON_MISSING_CREDENTIALS
+            )
         if self.tokens is None:
             raise Unavailable("token verification is not configured")
         if policy.internal:
@@ -288,7 +291,7 @@ class ServiceHost:
             raise PermissionDenied("a service credential is not a user's; this method is for users")
         principal = self.tokens.verify_access(token)
         if self.spec.is_revoked is not None and await self.spec.is_revoked(principal):
-            raise Unauthenticated("the session has ended", reason="INVALID_TOKEN")
+            raise Unauthenticated("the session has ended", reason=Reason.ERROR_REASON_INVALID_TOKEN)
         if policy.caller == pol.ADMIN and not principal.is_admin:
             raise PermissionDenied("this method is for admins")
         return principal

@@ -18,6 +18,7 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpTransceiver, RTCSe
 from aiortc.sdp import SessionDescription, candidate_from_sdp
 
 from services.kit import FailedPrecondition, InvalidArgument, NotFound
+from services.kit.errors import Reason
 
 from .forwarding import ForwardedTrack, PacketSource, attach_sender, attach_source, restrict_codecs
 
@@ -127,7 +128,7 @@ class Sfu:
         room = self.room(meeting)
         for track_id in subscribe.values():
             if track_id not in room.sources:
-                raise NotFound(f"no track {track_id!r} in this meeting", reason="NOT_FOUND")
+                raise NotFound(f"no track {track_id!r} in this meeting", reason=Reason.ERROR_REASON_NOT_FOUND)
             if room.sources[track_id][0] == participant:
                 raise _bad("cannot subscribe to one's own track")
         for track_id in publish.values():
@@ -213,14 +214,14 @@ class Sfu:
     def source(self, meeting: str, track_id: str) -> PacketSource:
         entry = self.room(meeting).sources.get(track_id)
         if entry is None:
-            raise NotFound(f"no track {track_id!r} in this meeting", reason="NOT_FOUND")
+            raise NotFound(f"no track {track_id!r} in this meeting", reason=Reason.ERROR_REASON_NOT_FOUND)
         return entry[1]
 
     def unpublish(self, meeting: str, track_id: str) -> None:
         room = self.room(meeting)
         entry = room.sources.pop(track_id, None)
         if entry is None:
-            raise NotFound(f"no track {track_id!r} in this meeting", reason="NOT_FOUND")
+            raise NotFound(f"no track {track_id!r} in this meeting", reason=Reason.ERROR_REASON_NOT_FOUND)
         participant, source = entry
         source.close()
         peer = room.peers.get(participant)

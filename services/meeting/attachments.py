@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from meetmesh.meeting.v1 import meeting_pb2
 from services.kit import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, current_principal
+from services.kit.errors import Reason
 from services.kit.handlers import unary
 from services.kit.logs import get_logger
 from services.kit.objects import ObjectStore, ObjectStoreUnavailable
@@ -152,7 +153,7 @@ class AttachmentMethods:
         meeting_id = request.parent.split("/")[1]
         access, user_id = await self._participant_access(meeting_id)
         if access.meeting.state == ENDED:
-            raise FailedPrecondition("the meeting has ended", reason="MEETING_ENDED")
+            raise FailedPrecondition("the meeting has ended", reason=Reason.ERROR_REASON_MEETING_ENDED)
         given = request.attachment
         violations = []
         problem = filename_problem(given.filename)

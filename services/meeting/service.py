@@ -23,6 +23,7 @@ from services.kit import (
     current_principal,
     downstream_timeout,
 )
+from services.kit.errors import Reason
 from services.kit.events import meeting_event
 from services.kit.handlers import unary
 from services.kit.logs import get_logger
@@ -324,7 +325,7 @@ class MeetingService(AttachmentMethods, meeting_grpc.MeetingServiceBase):
         await self.passcode_throttle.check([key], message)
         if not await self.passcodes.verify(meeting.passcode_hash, given):
             await self.passcode_throttle.failed([key])
-            raise PermissionDenied("the passcode is wrong", reason="WRONG_PASSCODE")
+            raise PermissionDenied("the passcode is wrong", reason=Reason.ERROR_REASON_WRONG_PASSCODE)
         await self.passcode_throttle.reset([key])
 
     async def _wait_for_admission(self, meeting_id: str, participant_id: str) -> None:
@@ -351,7 +352,7 @@ class MeetingService(AttachmentMethods, meeting_grpc.MeetingServiceBase):
         if meeting is None:
             raise NotFound(f"meetings/{meeting_id} does not exist")
         if meeting.state == "ended":
-            raise FailedPrecondition("the meeting has ended", reason="MEETING_ENDED")
+            raise FailedPrecondition("the meeting has ended", reason=Reason.ERROR_REASON_MEETING_ENDED)
         is_host = meeting.host_user_id == caller.user_id
         role = g.HOST if is_host else (existing.role if existing is not None else g.PARTICIPANT)
         if existing is None or existing.state == LEFT:
@@ -376,7 +377,9 @@ class MeetingService(AttachmentMethods, meeting_grpc.MeetingServiceBase):
             participant = refreshed or participant
             fresh = await self.store.meeting(meeting_id) or fresh
         if participant.state in (DENIED, REMOVED):
-            raise PermissionDenied("you may not join this meeting", reason="ADMISSION_DENIED")
+            raise PermissionDenied(
+                "you may not join this meeting", reason=Reason.ERROR_REASON_ADMISSION_DENIED
+            )
         reply = meeting_pb2.JoinMeetingResponse(
             meeting=meeting_message(fresh),
             participant=participant_message(participant, fresh),

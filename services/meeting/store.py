@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.kit import Database, FailedPrecondition, NotFound, PermissionDenied, ResourceExhausted
 from services.kit.db import keyset
+from services.kit.errors import Reason
 from services.kit.timestamps import utcnow
 
 from .models import AttachmentRow, InvitationRow, MeetingRow, ParticipantRow, RecordingRow
@@ -81,8 +82,8 @@ async def _take_seat_on(conn: AsyncConnection, meeting_id: str, now: datetime) -
     if state is None:
         raise NotFound(f"meetings/{meeting_id} does not exist")
     if state == ENDED:
-        raise FailedPrecondition("the meeting has ended", reason="MEETING_ENDED")
-    raise ResourceExhausted("the meeting is full", retry_after_s=5, reason="MEETING_FULL")
+        raise FailedPrecondition("the meeting has ended", reason=Reason.ERROR_REASON_MEETING_ENDED)
+    raise ResourceExhausted("the meeting is full", retry_after_s=5, reason=Reason.ERROR_REASON_MEETING_FULL)
 
 
 def new_id() -> str:
@@ -148,7 +149,7 @@ class MeetingStore:
             if row is None:
                 raise NotFound(f"meetings/{meeting_id} does not exist")
             if row.state == ENDED:
-                raise FailedPrecondition("the meeting has ended", reason="MEETING_ENDED")
+                raise FailedPrecondition("the meeting has ended", reason=Reason.ERROR_REASON_MEETING_ENDED)
             capacity = values.get("capacity")
             if capacity is not None and capacity < row.admitted_count:
                 raise FailedPrecondition(
@@ -220,7 +221,9 @@ class MeetingStore:
             if found is not None and found.state in (ADMITTED, WAITING):
                 return ParticipantRow(**found._mapping), False, await _meeting_on(conn, meeting_id)
             if found is not None and found.state in (DENIED, REMOVED):
-                raise PermissionDenied("you may not join this meeting", reason="ADMISSION_DENIED")
+                raise PermissionDenied(
+                    "you may not join this meeting", reason=Reason.ERROR_REASON_ADMISSION_DENIED
+                )
             state = WAITING if wait_in_lobby else ADMITTED
             meeting = await _take_seat_on(conn, meeting_id, now) if state == ADMITTED else None
             values: dict[str, Any] = {

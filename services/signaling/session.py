@@ -34,6 +34,7 @@ from services.kit import (
     ResourceExhausted,
     Unauthenticated,
 )
+from services.kit.errors import Reason
 
 from .rooms import BusMessage
 
@@ -123,7 +124,7 @@ class Session:
         kind = request.WhichOneof("message")
         try:
             if kind != "join" and not self.joined:
-                raise FailedPrecondition("send join first", reason="FAILED_PRECONDITION")
+                raise FailedPrecondition("send join first", reason=Reason.ERROR_REASON_FAILED_PRECONDITION)
             handler = getattr(self, f"_on_{kind}")
             await handler(request)
         except SessionClosed:
@@ -146,7 +147,7 @@ class Session:
     # -- join ----------------------------------------------------------------------------------
     async def _on_join(self, request: pb.SignalRequest) -> None:
         if self.joined:
-            raise FailedPrecondition("already joined", reason="FAILED_PRECONDITION")
+            raise FailedPrecondition("already joined", reason=Reason.ERROR_REASON_FAILED_PRECONDITION)
         join = request.join
         hub, store = self.hub, self.hub.store
         try:
@@ -160,7 +161,9 @@ class Session:
             raise SessionClosed
         if await store.is_ended(meeting):
             self.error(
-                FailedPrecondition("the meeting has ended", reason="MEETING_ENDED"), request.request_id, True
+                FailedPrecondition("the meeting has ended", reason=Reason.ERROR_REASON_MEETING_ENDED),
+                request.request_id,
+                True,
             )
             raise SessionClosed
         if await store.is_revoked(meeting, pid):
@@ -170,7 +173,7 @@ class Session:
             dead = Unauthenticated(
                 "the join token is no longer valid: the participant left, was removed or denied, "
                 "or the meeting ended; join the meeting again",
-                reason="INVALID_TOKEN",
+                reason=Reason.ERROR_REASON_INVALID_TOKEN,
             )
             self.error(dead, request.request_id, fatal=True)
             raise SessionClosed

@@ -21,6 +21,7 @@ from services.kit import (
     current_principal,
     optional_principal,
 )
+from services.kit.errors import Reason
 from services.kit.handlers import unary
 from services.kit.logs import get_logger
 from services.kit.masks import mask_paths
@@ -139,7 +140,7 @@ class UserService(user_grpc.UserServiceBase):
             await self.account_throttle.failed([account_key])
             await self.peer_throttle.failed([peer_key])
             log.info("login failed", extra={"peer": peer_key})
-            raise Unauthenticated(_BAD_LOGIN, reason="INVALID_CREDENTIALS")
+            raise Unauthenticated(_BAD_LOGIN, reason=Reason.ERROR_REASON_INVALID_CREDENTIALS)
         await self.account_throttle.reset([account_key])
         if self.passwords.needs_rehash(row.password_hash):
             await self.store.update(row.id, password_hash=await self.passwords.hash(request.password))
@@ -156,7 +157,7 @@ class UserService(user_grpc.UserServiceBase):
         row = await self.store.by_id(user_id)
         if row is None or row.state != "active":
             await self.refresh.revoke_family(issued.family)
-            raise Unauthenticated("the account is not active", reason="ACCOUNT_DISABLED")
+            raise Unauthenticated("the account is not active", reason=Reason.ERROR_REASON_ACCOUNT_DISABLED)
         tokens = await self._tokens(row, issued.family, issued.token, issued.expires_at)
         return user_pb2.RefreshSessionResponse(tokens=tokens)
 
@@ -164,7 +165,7 @@ class UserService(user_grpc.UserServiceBase):
     async def Logout(self, request: user_pb2.LogoutRequest) -> user_pb2.LogoutResponse:
         family = await self.refresh.family_of(request.refresh_token)
         if family is None:
-            raise Unauthenticated("the refresh token is invalid", reason="INVALID_TOKEN")
+            raise Unauthenticated("the refresh token is invalid", reason=Reason.ERROR_REASON_INVALID_TOKEN)
         await self.refresh.revoke_family(family)
         log.info("logout", extra={"session": family})
         return user_pb2.LogoutResponse()

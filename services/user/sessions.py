@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 
 from services.kit import Unauthenticated
+from services.kit.errors import Reason
 from services.kit.revocation import Revocations
 
 # Spend a live token atomically; report what it was.
@@ -84,10 +85,13 @@ class RefreshTokens:
         if outcome.startswith("reused:"):
             await self.revoke_family(outcome.removeprefix("reused:"))
             raise Unauthenticated(
-                "this refresh token was already used; the session is revoked", reason="REFRESH_TOKEN_REUSED"
+                "this refresh token was already used; the session is revoked",
+                reason=Reason.ERROR_REASON_REFRESH_TOKEN_REUSED,
             )
         if not outcome.startswith("ok:"):
-            raise Unauthenticated("the refresh token is invalid or revoked", reason="INVALID_TOKEN")
+            raise Unauthenticated(
+                "the refresh token is invalid or revoked", reason=Reason.ERROR_REASON_INVALID_TOKEN
+            )
         family = outcome.removeprefix("ok:")
         user_id = await self._redis.hget(f"{self._p}:rt:{digest}", "user")
         assert user_id is not None

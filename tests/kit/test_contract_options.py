@@ -54,3 +54,15 @@ def test_personal_and_secret_fields_are_marked() -> None:
                 ):
                     unmarked.append(f"{name}.{field.name}")
     assert unmarked == []
+
+
+def test_error_reasons_come_from_the_contracts_enum_not_string_literals() -> None:
+    """`reason="..."` literals in the services would drift from `meetmesh.common.v1.ErrorReason`."""
+    literal = re.compile(r'reason="[A-Z_]+"')
+    offenders = [
+        f"{path.relative_to(REPO)}:{n}"
+        for path in (REPO / "services").rglob("*.py")
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if literal.search(line)
+    ]
+    assert offenders == []

@@ -936,7 +936,7 @@ type Attachment struct {
 	// (OOXML) or OpenDocument document.
 	ContentType string `protobuf:"bytes,3,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
 	// The file's size in bytes: at most 25 MiB.
-	SizeBytes int64 `protobuf:"varint,4,opt,name=size_bytes,json=sizeBytes,proto3" json:"size_bytes,omitempty"`
+	SizeBytes int32 `protobuf:"varint,4,opt,name=size_bytes,json=sizeBytes,proto3" json:"size_bytes,omitempty"`
 	// Who shared it, `users/{user}`.
 	Uploader string `protobuf:"bytes,5,opt,name=uploader,proto3" json:"uploader,omitempty"`
 	// Whether the file has been uploaded and checked.
@@ -1000,7 +1000,7 @@ func (x *Attachment) GetContentType() string {
 	return ""
 }
 
-func (x *Attachment) GetSizeBytes() int64 {
+func (x *Attachment) GetSizeBytes() int32 {
 	if x != nil {
 		return x.SizeBytes
 	}
@@ -3280,14 +3280,17 @@ const file_meetmesh_meeting_v1_meeting_proto_rawDesc = "" +
 	"start_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
 	"\bend_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\aendTime:\\\xeaAY\n" +
 	"\x15meetmesh.io/Recording\x12)meetings/{meeting}/recordings/{recording}*\n" +
-	"recordings2\trecording\"\xb3\x04\n" +
+	"recordings2\trecording\"\x8b\b\n" +
 	"\n" +
 	"Attachment\x12\x18\n" +
 	"\x04name\x18\x01 \x01(\tB\x04\xe2A\x01\bR\x04name\x12.\n" +
-	"\bfilename\x18\x02 \x01(\tB\x12\xe2A\x01\x02\xbaH\ar\x05\x10\x01\x18\xff\x01\xa0\xbb\x18\x01R\bfilename\x12.\n" +
-	"\fcontent_type\x18\x03 \x01(\tB\v\xe2A\x01\x02\xbaH\x04r\x02\x18\x7fR\vcontentType\x12/\n" +
+	"\bfilename\x18\x02 \x01(\tB\x12\xe2A\x01\x02\xbaH\ar\x05\x10\x01\x18\xff\x01\xa0\xbb\x18\x01R\bfilename\x12\x85\x04\n" +
+	"\fcontent_type\x18\x03 \x01(\tB\xe1\x03\xe2A\x01\x02\xbaH\xd9\x03r\xd6\x03R\x0fapplication/pdfR\n" +
+	"text/plainR\rtext/markdownR\btext/csvR\timage/pngR\n" +
+	"image/jpegR\n" +
+	"image/webpR\timage/gifR\x0fapplication/zipRGapplication/vnd.openxmlformats-officedocument.wordprocessingml.documentRAapplication/vnd.openxmlformats-officedocument.spreadsheetml.sheetRIapplication/vnd.openxmlformats-officedocument.presentationml.presentationR'application/vnd.oasis.opendocument.textR.application/vnd.oasis.opendocument.spreadsheetR/application/vnd.oasis.opendocument.presentationR\vcontentType\x12/\n" +
 	"\n" +
-	"size_bytes\x18\x04 \x01(\x03B\x10\xe2A\x01\x02\xbaH\t\"\a\x18\x80\x80\xc0\f \x00R\tsizeBytes\x12 \n" +
+	"size_bytes\x18\x04 \x01(\x05B\x10\xe2A\x01\x02\xbaH\t\x1a\a\x18\x80\x80\xc0\f \x00R\tsizeBytes\x12 \n" +
 	"\buploader\x18\x05 \x01(\tB\x04\xe2A\x01\x03R\buploader\x12A\n" +
 	"\x05state\x18\x06 \x01(\x0e2%.meetmesh.meeting.v1.Attachment.StateB\x04\xe2A\x01\x03R\x05state\x12+\n" +
 	"\fdownload_uri\x18\a \x01(\tB\b\xe2A\x01\x03\xa0\xbb\x18\x02R\vdownloadUri\x12A\n" +

@@ -1105,7 +1105,7 @@ type CreateAvatarUploadRequest struct {
 	// The image's type: `image/png`, `image/jpeg` or `image/webp`.
 	ContentType string `protobuf:"bytes,2,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
 	// The image's size in bytes: at most 5 MiB.
-	SizeBytes     int64 `protobuf:"varint,3,opt,name=size_bytes,json=sizeBytes,proto3" json:"size_bytes,omitempty"`
+	SizeBytes     int32 `protobuf:"varint,3,opt,name=size_bytes,json=sizeBytes,proto3" json:"size_bytes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1154,7 +1154,7 @@ func (x *CreateAvatarUploadRequest) GetContentType() string {
 	return ""
 }
 
-func (x *CreateAvatarUploadRequest) GetSizeBytes() int64 {
+func (x *CreateAvatarUploadRequest) GetSizeBytes() int32 {
 	if x != nil {
 		return x.SizeBytes
 	}
@@ -1398,7 +1398,7 @@ const file_meetmesh_user_v1_user_proto_rawDesc = "" +
 	"image/jpegR\n" +
 	"image/webpR\vcontentType\x12/\n" +
 	"\n" +
-	"size_bytes\x18\x03 \x01(\x03B\x10\xe2A\x01\x02\xbaH\t\"\a\x18\x80\x80\xc0\x02 \x00R\tsizeBytes\"\x96\x01\n" +
+	"size_bytes\x18\x03 \x01(\x05B\x10\xe2A\x01\x02\xbaH\t\x1a\a\x18\x80\x80\xc0\x02 \x00R\tsizeBytes\"\x96\x01\n" +
 	"\x1aCreateAvatarUploadResponse\x12\x16\n" +
 	"\x06upload\x18\x01 \x01(\tR\x06upload\x12#\n" +
 	"\n" +

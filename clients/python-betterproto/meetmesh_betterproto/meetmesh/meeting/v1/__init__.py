@@ -304,7 +304,7 @@ class Attachment(betterproto2.Message):
     (OOXML) or OpenDocument document.
     """
 
-    size_bytes: "int" = betterproto2.field(4, betterproto2.TYPE_INT64)
+    size_bytes: "int" = betterproto2.field(4, betterproto2.TYPE_INT32)
     """
     The file's size in bytes: at most 25 MiB.
     """

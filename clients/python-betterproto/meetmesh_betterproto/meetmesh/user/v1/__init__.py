@@ -150,7 +150,7 @@ class CreateAvatarUploadRequest(betterproto2.Message):
     The image's type: `image/png`, `image/jpeg` or `image/webp`.
     """
 
-    size_bytes: "int" = betterproto2.field(3, betterproto2.TYPE_INT64)
+    size_bytes: "int" = betterproto2.field(3, betterproto2.TYPE_INT32)
     """
     The image's size in bytes: at most 5 MiB.
     """

@@ -26,6 +26,9 @@ PROJECTS = {
 }
 # The environment of a user's program: no PYTHONPATH, nothing of the repository.
 CLEAN_ENV = {"PATH": os.defpath, "HOME": os.environ.get("HOME", "/root")}
+# pip run for the clean environments must not see the project through PYTHONPATH (the Makefile
+# exports it, and a clone's root holds meetmesh.egg-info after `pip install -e .`).
+PIP_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
 
 
 @pytest.fixture(scope="module")
@@ -33,14 +36,16 @@ def wheels(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("wheels")
     projects = [str(REPO / project) for project in PROJECTS.values()]
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), *projects], check=True
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), *projects],
+        check=True,
+        env=PIP_ENV,
     )
     assert {p.name.split("-")[0] for p in out.glob("*.whl")} == {name.replace("-", "_") for name in PROJECTS}
     return out
 
 
 def venv(path: Path) -> Path:
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(path)], check=True)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(path)], check=True, env=PIP_ENV)
     return path / "bin" / "python"
 
 
@@ -59,6 +64,7 @@ def pip_install(python: Path, wheels: Path, *requirements: str) -> None:
             *requirements,
         ],
         check=True,
+        env=PIP_ENV,
     )
 
 
@@ -68,6 +74,7 @@ def distributions(python: Path) -> set[str]:
         check=True,
         capture_output=True,
         text=True,
+        env=PIP_ENV,
     )
     return {d["name"].lower().replace("_", "-") for d in json.loads(listing.stdout)}
 

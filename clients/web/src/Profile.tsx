@@ -59,7 +59,7 @@ export function Profile() {
     setNotice("");
     setProgress(0);
     try {
-      const started = await users.createAvatarUpload({ parent: "users/me", contentType: file.type, sizeBytes: BigInt(file.size) });
+      const started = await users.createAvatarUpload({ parent: "users/me", contentType: file.type, sizeBytes: file.size });
       await putWithProgress(started.uploadUri, file, file.type, setProgress);
       const committed = await users.commitAvatar({ name: started.upload });
       updated(committed.user);

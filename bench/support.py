@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from services.stack import ManagedServer, PostgresServer, RedisServer
+from services.stack import PostgresServer, RedisServer, ServerSet
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -135,25 +135,19 @@ async def load(
     return Result(name, len(latencies), errors, seconds, latencies)
 
 
-_servers: dict[str, ManagedServer] = {}
-
-
-def _server(name: str, make: type[ManagedServer]) -> ManagedServer:
-    """The bench run's own server of ``make``'s kind, started on first use, stopped at exit."""
-    if name not in _servers:
-        _servers[name] = make().start()
-        atexit.register(_servers[name].remove)
-    return _servers[name]
+# The bench run's own servers, started on first use, stopped at exit.
+_servers = ServerSet()
+atexit.register(_servers.stop_all)
 
 
 def pg_url() -> str:
     """PostgreSQL for the benchmarks: ``MEETMESH_BENCH_DATABASE_URL`` or a server of the run's own."""
-    return os.environ.get("MEETMESH_BENCH_DATABASE_URL") or _server("postgres", PostgresServer).url
+    return os.environ.get("MEETMESH_BENCH_DATABASE_URL") or _servers.get("postgres", PostgresServer).url
 
 
 def redis_url() -> str:
     """Redis for the benchmarks: ``MEETMESH_BENCH_REDIS_URL`` or a server of the run's own."""
-    return os.environ.get("MEETMESH_BENCH_REDIS_URL") or _server("redis", RedisServer).url
+    return os.environ.get("MEETMESH_BENCH_REDIS_URL") or _servers.get("redis", RedisServer).url
 
 
 def platform_env(user_port: int, meeting_port: int) -> dict[str, str]:

@@ -25,25 +25,16 @@ own S3 bucket (see
 from __future__ import annotations
 
 import os
-import threading
 
 from services.kit.objects import ObjectStoreSettings
-from services.stack import FerretDBServer, ManagedServer, PostgresServer, RedisServer, SeaweedS3Server
+from services.stack import FerretDBServer, PostgresServer, RedisServer, SeaweedS3Server, ServerSet
 
-_lock = threading.Lock()
-_running: dict[str, ManagedServer] = {}
-
-
-def _server(name: str, make: type[ManagedServer]) -> ManagedServer:
-    with _lock:
-        if name not in _running:
-            _running[name] = make().start()
-        return _running[name]
+_servers = ServerSet()
 
 
 def postgres() -> PostgresServer:
     """The session's PostgreSQL server (started on first use)."""
-    server = _server("postgres", PostgresServer)
+    server = _servers.get("postgres", PostgresServer)
     assert isinstance(server, PostgresServer)
     return server
 
@@ -53,7 +44,7 @@ def postgres_url() -> str:
 
 
 def redis_url() -> str:
-    return os.environ.get("MEETMESH_TEST_REDIS_URL") or _server("redis", RedisServer).url
+    return os.environ.get("MEETMESH_TEST_REDIS_URL") or _servers.get("redis", RedisServer).url
 
 
 def mongo_url() -> str:
@@ -61,16 +52,12 @@ def mongo_url() -> str:
     url = os.environ.get("MEETMESH_TEST_MONGO_URL")
     if url:
         return url
-    with _lock:
-        server = _running.get("ferretdb")
-    if server is None:
-        server = register("ferretdb", FerretDBServer(postgres()).start())
-    return server.url
+    return _servers.get("ferretdb", lambda: FerretDBServer(postgres())).url
 
 
 def s3() -> SeaweedS3Server:
     """The session's SeaweedFS (started on first use)."""
-    server = _server("s3", SeaweedS3Server)
+    server = _servers.get("s3", SeaweedS3Server)
     assert isinstance(server, SeaweedS3Server)
     return server
 
@@ -89,15 +76,5 @@ def s3_settings(bucket: str) -> ObjectStoreSettings:
     )
 
 
-def register(name: str, server: ManagedServer) -> ManagedServer:
-    """Keep a server started by another fixture module so that the session's end stops it."""
-    with _lock:
-        return _running.setdefault(name, server)
-
-
 def stop_all() -> None:
-    with _lock:
-        servers = list(_running.values())
-        _running.clear()
-    for server in reversed(servers):
-        server.remove()
+    _servers.stop_all()

@@ -8,7 +8,7 @@ from .ferretdb import FerretDBServer
 from .postgres import PostgresServer
 from .redis import RedisServer
 from .s3 import SeaweedS3Server
-from .servers import ManagedServer, MissingPrerequisite, ServerFailed, StackError, free_port
+from .servers import ManagedServer, MissingPrerequisite, ServerFailed, ServerSet, StackError, free_port
 from .stack import Stack
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "RedisServer",
     "SeaweedS3Server",
     "ServerFailed",
+    "ServerSet",
     "Stack",
     "StackError",
     "free_port",

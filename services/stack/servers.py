@@ -22,6 +22,7 @@ import socket
 import stat
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -235,3 +236,35 @@ def running(server: ManagedServer) -> Iterator[ManagedServer]:
         yield server
     finally:
         server.remove()
+
+
+class ServerSet:
+    """Servers started on first use, each once, and stopped together (newest first).
+
+    What the test session, a bench run and ``meetmesh up --stack`` each keep of their servers."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()  # reentrant: one server's factory may need another's
+        self._running: dict[str, ManagedServer] = {}
+
+    def get(self, name: str, make: Callable[[], ManagedServer]) -> ManagedServer:
+        """The running server called ``name``, made and started by ``make()`` the first time."""
+        with self._lock:
+            if name not in self._running:
+                self._running[name] = make().start()
+            return self._running[name]
+
+    def items(self) -> list[tuple[str, ManagedServer]]:
+        with self._lock:
+            return list(self._running.items())
+
+    def stop_all(self, remove: bool = True) -> None:
+        """Stop every server; ``remove`` also deletes temporary data directories."""
+        with self._lock:
+            servers = list(self._running.values())
+            self._running.clear()
+        for server in reversed(servers):
+            if remove:
+                server.remove()
+            else:
+                server.stop()

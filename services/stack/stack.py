@@ -18,7 +18,7 @@ from .ferretdb import FerretDBServer
 from .postgres import PostgresServer
 from .redis import RedisServer
 from .s3 import SeaweedS3Server
-from .servers import ManagedServer, project_root
+from .servers import ServerSet, project_root
 
 DEFAULT_PORTS = {"postgres": 55432, "redis": 56379, "ferretdb": 57017, "s3": 58333}
 
@@ -30,26 +30,26 @@ def stack_port(name: str) -> int:
 @dataclass
 class Stack:
     root: Path = field(default_factory=lambda: project_root() / "var" / "stack")
-    servers: dict[str, ManagedServer] = field(default_factory=dict)
+    servers: ServerSet = field(default_factory=ServerSet)
     env: dict[str, str] = field(default_factory=dict)
 
     def start(self, progress: Callable[[str], None] = print) -> dict[str, str]:
         """Start every server (idempotent for running ones); returns the services' settings."""
         try:
-            pg = self._start(
+            pg = self.servers.get(
                 "postgres", lambda: PostgresServer(self.root / "postgres", stack_port("postgres"))
             )
-            redis = self._start(
+            redis = self.servers.get(
                 "redis", lambda: RedisServer(self.root / "redis", stack_port("redis"), persistent=True)
             )
             self.env.update({"MEETMESH_DATABASE_URL": pg.url, "MEETMESH_REDIS_URL": redis.url})
             assert isinstance(pg, PostgresServer)
-            mongo = self._start(
+            mongo = self.servers.get(
                 "ferretdb",
                 lambda: FerretDBServer(pg, self.root / "ferretdb", stack_port("ferretdb")),
             )
             self.env["MEETMESH_MONGO_URL"] = mongo.url
-            s3 = self._start("s3", lambda: SeaweedS3Server(self.root / "s3", stack_port("s3")))
+            s3 = self.servers.get("s3", lambda: SeaweedS3Server(self.root / "s3", stack_port("s3")))
             assert isinstance(s3, SeaweedS3Server)
             self.env.update(
                 {
@@ -65,12 +65,5 @@ class Stack:
             progress(f"  {name:<13} {server.host}:{server.port}  data {server.root}")
         return dict(self.env)
 
-    def _start(self, name: str, make: Callable[[], ManagedServer]) -> ManagedServer:
-        if name not in self.servers:
-            self.servers[name] = make().start()
-        return self.servers[name]
-
     def stop(self) -> None:
-        for server in reversed(list(self.servers.values())):
-            server.stop()
-        self.servers.clear()
+        self.servers.stop_all(remove=False)  # the stack keeps its data between runs

@@ -5,11 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from services.kit import FailureThrottle, Runtime, ServiceSpec
+from services.kit.outbox import Outbox, OutboxRelay
 
 from .cache import MeetingCache
 from .config import MeetingSettings
 from .directory import UserDirectory
 from .events import MeetingEvents
+from .models import OUTBOX
 from .recordings import RecordingRegistry
 from .service import MeetingService
 from .settings_lookup import MeetingSettingsLookup
@@ -27,7 +29,9 @@ async def create(runtime: Runtime) -> ServiceSpec:
     prefix = settings.redis_prefix
     opts = settings.meeting_svc
     directory = UserDirectory(settings.user.address)
-    store = MeetingStore(db)
+    outbox = Outbox(OUTBOX)
+    store = MeetingStore(db, outbox)
+    relay = OutboxRelay(db, outbox, runtime.redis, prefix)
     events = MeetingEvents(runtime.redis, prefix)
     cache = MeetingCache(store.meeting_and_participant, ttl_s=opts.cache_ttl_s)
     service = MeetingService(
@@ -49,8 +53,10 @@ async def create(runtime: Runtime) -> ServiceSpec:
 
     async def start_cache() -> None:
         cache.start(events.subscribe, events.pattern)
+        relay.start()
 
     async def stop_background() -> None:
+        await relay.stop()
         await cache.stop()
         await service.cleanup.stop()
         directory.close()

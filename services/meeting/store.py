@@ -18,12 +18,15 @@ from sqlalchemy import Table, and_, bindparam, delete, exists, insert, or_, sele
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from meetmesh.meeting.events.v1 import events_pb2 as ev
 from services.kit import Database, FailedPrecondition, NotFound, PermissionDenied, ResourceExhausted
 from services.kit.db import keyset
 from services.kit.errors import Reason
-from services.kit.timestamps import utcnow
+from services.kit.events import meeting_event
+from services.kit.outbox import Outbox
+from services.kit.timestamps import to_timestamp, utcnow
 
-from .models import AttachmentRow, InvitationRow, MeetingRow, ParticipantRow, RecordingRow
+from .models import OUTBOX, AttachmentRow, InvitationRow, MeetingRow, ParticipantRow, RecordingRow
 
 WAITING, ADMITTED, DENIED, REMOVED, LEFT = "waiting", "admitted", "denied", "removed", "left"
 ENDED = "ended"
@@ -90,9 +93,33 @@ def new_id() -> str:
     return uuid.uuid4().hex
 
 
+def durable_event(meeting: Any, **event: Any) -> ev.MeetingEvent:
+    """The outbox copy of a meeting event: stamped with the meeting's host and title."""
+    message = meeting_event(meeting.id, **event)
+    message.host = meeting.host_user_id
+    message.title = meeting.title
+    return message
+
+
+# A participant's new state -> the MeetingEvent field that reports it.
+_STATE_EVENT = {
+    WAITING: "participant_waiting",
+    ADMITTED: "participant_admitted",
+    DENIED: "participant_denied",
+    REMOVED: "participant_removed",
+    LEFT: "participant_left",
+}
+
+
 class MeetingStore:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, outbox: Outbox | None = None) -> None:
         self.db = db
+        # Durable events go to this outbox in the transaction of their change.
+        self.outbox = outbox or Outbox(OUTBOX)
+
+    async def _record(self, conn: Any, meeting: Any, state: str, participant: str, user: str) -> None:
+        change = ev.ParticipantChange(participant=participant, user=user)
+        await self.outbox.append(conn, durable_event(meeting, **{_STATE_EVENT[state]: change}))
 
     # -- meetings --------------------------------------------------------------------------------
     async def create_meeting(self, values: dict[str, Any]) -> MeetingRow:
@@ -174,6 +201,7 @@ class MeetingStore:
             row.state = ENDED
             row.admitted_count = 0
             row.update_time = now
+            await self.outbox.append(session, durable_event(row, meeting_ended=ev.MeetingEnded()))
         return row
 
     async def meetings_for(
@@ -243,6 +271,7 @@ class MeetingStore:
                 row = ParticipantRow(**{**found._mapping, **values})
             if meeting is None:
                 meeting = await _meeting_on(conn, meeting_id)
+            await self._record(conn, meeting, state, row.id, user_id)
         return row, True, meeting
 
     async def participant(self, meeting_id: str, participant_id: str) -> ParticipantRow | None:
@@ -266,13 +295,16 @@ class MeetingStore:
                 )
             values: dict[str, Any] = {"state": to, "update_time": now}
             if to == ADMITTED:
-                await _take_seat_on(conn, meeting_id, now)
+                meeting = await _take_seat_on(conn, meeting_id, now)
                 values["admit_time"] = now
-            elif found.state == ADMITTED:
-                await conn.execute(_FREE_SEAT, {"mid": meeting_id, "now": now})
+            else:
+                if found.state == ADMITTED:
+                    await conn.execute(_FREE_SEAT, {"mid": meeting_id, "now": now})
+                meeting = await _meeting_on(conn, meeting_id)
             await conn.execute(
                 update(_PARTICIPANTS).where(_PARTICIPANTS.c.id == participant_id).values(**values)
             )
+            await self._record(conn, meeting, to, participant_id, found.user_id)
         return ParticipantRow(**{**found._mapping, **values})
 
     async def set_role(self, meeting_id: str, participant_id: str, role: str) -> ParticipantRow:
@@ -302,6 +334,22 @@ class MeetingStore:
         try:
             async with self.db.transaction() as session:
                 session.add(row)
+                await session.flush()  # a second invitation of the address fails here
+                meeting = await session.get(MeetingRow, meeting_id)
+                if meeting is None:
+                    raise NotFound(f"meetings/{meeting_id} does not exist")
+                created = ev.InvitationCreated(
+                    invitation=f"meetings/{meeting_id}/invitations/{row.id}",
+                    email=email,
+                    inviter=inviter,
+                    description=meeting.description,
+                )
+                start, end = to_timestamp(meeting.start_time), to_timestamp(meeting.end_time)
+                if start is not None:
+                    created.start_time.CopyFrom(start)
+                if end is not None:
+                    created.end_time.CopyFrom(end)
+                await self.outbox.append(session, durable_event(meeting, invitation_created=created))
         except IntegrityError:
             async with self.db.reader() as session:
                 query = select(InvitationRow).where(
@@ -337,11 +385,14 @@ class MeetingStore:
             return list((await session.execute(query)).scalars())
 
     async def add_recording(self, meeting_id: str, values: dict[str, Any]) -> RecordingRow:
-        if await self.meeting(meeting_id) is None:
+        meeting = await self.meeting(meeting_id)
+        if meeting is None:
             raise NotFound(f"meetings/{meeting_id} does not exist")
         row = RecordingRow(id=new_id(), meeting_id=meeting_id, create_time=utcnow(), **values)
+        ready = ev.RecordingReady(recording=f"meetings/{meeting_id}/recordings/{row.id}")
         async with self.db.transaction() as session:
             session.add(row)
+            await self.outbox.append(session, durable_event(meeting, recording_ready=ready))
         return row
 
     # -- attachments -------------------------------------------------------------------------------

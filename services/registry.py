@@ -17,6 +17,7 @@ SERVICES: dict[str, str] = {
     "media": "services.media.server:create",
     "signaling": "services.signaling.server:create",
     "ai": "services.ai.server:create",
+    "notification": "services.notification.server:create",
 }
 
 Factory = Callable[[Runtime], Awaitable[ServiceSpec]]

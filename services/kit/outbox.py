@@ -319,7 +319,7 @@ class StreamConsumer:
         return handled
 
     async def read_once(self) -> int:
-        reply = await self.redis.xreadgroup(
+        reply: Any = await self.redis.xreadgroup(
             self.group, self.name, dict.fromkeys(self.streams, ">"), count=self.count, block=self.block_ms
         )
         handled = 0

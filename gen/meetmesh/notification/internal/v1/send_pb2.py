@@ -26,7 +26,7 @@ from buf.validate import validate_pb2 as buf_dot_validate_dot_validate__pb2
 from meetmesh.options.v1 import options_pb2 as meetmesh_dot_options_dot_v1_dot_options__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n,meetmesh/notification/internal/v1/send.proto\x12!meetmesh.notification.internal.v1\x1a\x1b\x62uf/validate/validate.proto\x1a!meetmesh/options/v1/options.proto\"\xbd\x03\n\x0bSendRequest\x12$\n\x05\x65mail\x18\x01 \x01(\tB\x0c\xbaH\x05r\x03\x18\xfe\x01\xa0\xbb\x18\x01H\x00R\x05\x65mail\x12#\n\x05phone\x18\x02 \x01(\tB\x0b\xbaH\x04r\x02\x18\x10\xa0\xbb\x18\x01H\x00R\x05phone\x12&\n\tpush_user\x18\x03 \x01(\tB\x07\xbaH\x04r\x02\x18@H\x00R\x08pushUser\x12)\n\x04kind\x18\x04 \x01(\tB\x15\xbaH\x12r\x10\x32\x0e^[a-z_]{1,32}$R\x04kind\x12,\n\x06locale\x18\x05 \x01(\tB\x14\xbaH\x11r\x0fR\x00R\x02\x65nR\x07zh-HansR\x06locale\x12`\n\x06params\x18\x06 \x03(\x0b\x32:.meetmesh.notification.internal.v1.SendRequest.ParamsEntryB\x0c\xbaH\x05\x9a\x01\x02\x10 \xa0\xbb\x18\x01R\x06params\x12\x31\n\x0fidempotency_key\x18\x07 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x01R\x0eidempotencyKey\x1a\x39\n\x0bParamsEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\x42\x12\n\trecipient\x12\x05\xbaH\x02\x08\x01\"*\n\x0cSendResponse\x12\x1a\n\x08\x64\x65livery\x18\x01 \x01(\tR\x08\x64\x65livery2\x8c\x01\n\x19NotificationSenderService\x12o\n\x04Send\x12..meetmesh.notification.internal.v1.SendRequest\x1a/.meetmesh.notification.internal.v1.SendResponse\"\x06\xa2\xbb\x18\x02\x08\x04\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n,meetmesh/notification/internal/v1/send.proto\x12!meetmesh.notification.internal.v1\x1a\x1b\x62uf/validate/validate.proto\x1a!meetmesh/options/v1/options.proto\"\xbd\x03\n\x0bSendRequest\x12$\n\x05\x65mail\x18\x01 \x01(\tB\x0c\xbaH\x05r\x03\x18\xfe\x01\xa0\xbb\x18\x01H\x00R\x05\x65mail\x12#\n\x05phone\x18\x02 \x01(\tB\x0b\xbaH\x04r\x02\x18\x10\xa0\xbb\x18\x01H\x00R\x05phone\x12&\n\tpush_user\x18\x03 \x01(\tB\x07\xbaH\x04r\x02\x18@H\x00R\x08pushUser\x12)\n\x04kind\x18\x04 \x01(\tB\x15\xbaH\x12r\x10\x32\x0e^[a-z_]{1,32}$R\x04kind\x12,\n\x06locale\x18\x05 \x01(\tB\x14\xbaH\x11r\x0fR\x00R\x02\x65nR\x07zh-HansR\x06locale\x12`\n\x06params\x18\x06 \x03(\x0b\x32:.meetmesh.notification.internal.v1.SendRequest.ParamsEntryB\x0c\xbaH\x05\x9a\x01\x02\x10 \xa0\xbb\x18\x01R\x06params\x12\x31\n\x0fidempotency_key\x18\x07 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x01R\x0eidempotencyKey\x1a\x39\n\x0bParamsEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\x42\x12\n\trecipient\x12\x05\xbaH\x02\x08\x01\"*\n\x0cSendResponse\x12\x1a\n\x08\x64\x65livery\x18\x01 \x01(\tR\x08\x64\x65livery2\xb2\x01\n\x19NotificationSenderService\x12\x94\x01\n\x04Send\x12..meetmesh.notification.internal.v1.SendRequest\x1a/.meetmesh.notification.internal.v1.SendResponse\"+\xa2\xbb\x18\'\x08\x04\"\x04user\"\x07meeting\"\x05media\"\x02\x61i\"\tsignalingb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -52,7 +52,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SENDREQUEST'].fields_by_name['idempotency_key']._loaded_options = None
   _globals['_SENDREQUEST'].fields_by_name['idempotency_key']._serialized_options = b'\272H\005r\003\030\200\001'
   _globals['_NOTIFICATIONSENDERSERVICE'].methods_by_name['Send']._loaded_options = None
-  _globals['_NOTIFICATIONSENDERSERVICE'].methods_by_name['Send']._serialized_options = b'\242\273\030\002\010\004'
+  _globals['_NOTIFICATIONSENDERSERVICE'].methods_by_name['Send']._serialized_options = b'\242\273\030\'\010\004\"\004user\"\007meeting\"\005media\"\002ai\"\tsignaling'
   _globals['_SENDREQUEST']._serialized_start=148
   _globals['_SENDREQUEST']._serialized_end=593
   _globals['_SENDREQUEST_PARAMSENTRY']._serialized_start=516
@@ -60,5 +60,5 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SENDRESPONSE']._serialized_start=595
   _globals['_SENDRESPONSE']._serialized_end=637
   _globals['_NOTIFICATIONSENDERSERVICE']._serialized_start=640
-  _globals['_NOTIFICATIONSENDERSERVICE']._serialized_end=780
+  _globals['_NOTIFICATIONSENDERSERVICE']._serialized_end=818
 # @@protoc_insertion_point(module_scope)

@@ -139,9 +139,9 @@ async def _migrate(names: Sequence[str]) -> None:
 
 async def _promote(email: str) -> int:
     from services.kit import PlatformSettings, Runtime
-    from services.user.server import MIGRATIONS
-    from services.user.service import normalize_email
+    from services.user.api import normalize_email
     from services.user.store import UserStore
+    from services.user.wiring import MIGRATIONS
 
     runtime = Runtime(PlatformSettings())
     try:

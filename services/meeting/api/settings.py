@@ -8,7 +8,7 @@ from meetmesh.meeting.internal.v1 import settings_grpc, settings_pb2
 from meetmesh.meeting.v1 import meeting_pb2
 from services.kit import NotFound
 
-from .store import MeetingStore
+from ..store import MeetingStore
 
 
 class MeetingSettingsLookup(settings_grpc.MeetingSettingsServiceBase):

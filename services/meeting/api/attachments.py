@@ -25,11 +25,11 @@ from services.kit.objects import ObjectStore, ObjectStoreUnavailable
 from services.kit.pagination import decode_keyset, keyset_page, page_size
 from services.kit.timestamps import to_timestamp, utcnow
 
-from .models import AttachmentRow
-from .store import ADMITTED, ENDED, LEFT, MeetingStore
+from ..models import AttachmentRow
+from ..store import ADMITTED, ENDED, LEFT, MeetingStore
 
 if TYPE_CHECKING:
-    from .service import Access
+    from .meetings import Access
 
 log = get_logger("meetmesh.meeting.attachments")
 

@@ -11,9 +11,9 @@ from services.kit.events import meeting_event
 from services.kit.objects import check_key
 from services.kit.timestamps import from_timestamp
 
-from .events import MeetingEvents
-from .service import recording_message
-from .store import MeetingStore
+from ..events import MeetingEvents
+from ..store import MeetingStore
+from .meetings import recording_message
 
 
 class RecordingRegistry(recordings_grpc.RecordingRegistryServiceBase):

@@ -33,14 +33,14 @@ from services.kit.pagination import decode_keyset, keyset_page, page_size
 from services.kit.passwords import Secrets
 from services.kit.timestamps import from_epoch, from_timestamp, to_timestamp
 
-from . import grants as g
+from .. import access as g
+from ..cache import MeetingCache
+from ..config import MeetingSettings
+from ..directory import UserDirectory
+from ..events import MeetingEvents
+from ..models import InvitationRow, MeetingRow, ParticipantRow, RecordingRow
+from ..store import ADMITTED, DENIED, LEFT, REMOVED, WAITING, MeetingStore
 from .attachments import AttachmentCleanup, AttachmentMethods
-from .cache import MeetingCache
-from .config import MeetingSettings
-from .directory import UserDirectory
-from .events import MeetingEvents
-from .models import InvitationRow, MeetingRow, ParticipantRow, RecordingRow
-from .store import ADMITTED, DENIED, LEFT, REMOVED, WAITING, MeetingStore
 
 log = get_logger("meetmesh.meeting")
 

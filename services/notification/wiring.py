@@ -13,13 +13,13 @@ from services.kit import Runtime, ServiceSpec, TokenBucket
 from services.kit.outbox import StreamConsumer, StreamEntry, stream_of
 
 from . import alerts, unsubscribe
+from .api import NotificationSender, NotificationService
 from .channels.email import SmtpSender
 from .channels.push import PushSender, load_vapid, public_key
 from .channels.sms import sms_provider
 from .config import NotificationSettings
 from .queue import DeliveryQueue
 from .routing import Router
-from .service import NotificationSender, NotificationService
 from .store import NotificationStore
 
 MIGRATIONS = Path(__file__).parent / "migrations"

@@ -12,9 +12,9 @@ from meetmesh.user.events.v1 import events_pb2 as ev
 from services.kit import FailureThrottle, Runtime, ServiceSpec
 from services.kit.outbox import Outbox, OutboxRelay
 
+from .api import UserService
 from .config import UserSettings
 from .models import OUTBOX
-from .service import UserService
 from .sessions import RefreshTokens
 from .store import UserStore
 

@@ -7,14 +7,12 @@ from pathlib import Path
 from services.kit import FailureThrottle, Runtime, ServiceSpec
 from services.kit.outbox import Outbox, OutboxRelay
 
+from .api import MeetingService, MeetingSettingsLookup, RecordingRegistry
 from .cache import MeetingCache
 from .config import MeetingSettings
 from .directory import UserDirectory
 from .events import MeetingEvents
 from .models import OUTBOX
-from .recordings import RecordingRegistry
-from .service import MeetingService
-from .settings_lookup import MeetingSettingsLookup
 from .store import MeetingStore
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -52,7 +50,7 @@ async def create(runtime: Runtime) -> ServiceSpec:
     )
 
     async def start_cache() -> None:
-        cache.start(events.subscribe, events.pattern)
+        cache.start(events.redis, events.pattern)
         relay.start()
 
     async def stop_background() -> None:

@@ -3,7 +3,6 @@ that records what it gets, and the user, meeting and notification services over 
 
 from __future__ import annotations
 
-import asyncio
 import email
 import email.policy
 import socket
@@ -18,6 +17,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from services.notification.config import NotificationOptions
+from tests.notification.receiver import Receiver
 from tests.notification.support import NotifyPlatform, start_notify_platform
 
 
@@ -105,5 +105,12 @@ def mailbox(smtp: tuple[Mailbox, int]) -> Mailbox:
     return smtp[0]
 
 
-async def _never() -> None:
-    await asyncio.Event().wait()
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    """A real HTTP receiver on a loopback port."""
+    server = Receiver()
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()

@@ -9,32 +9,29 @@ static files; otherwise 404 (or 405 when another HTTP method has a binding for t
 from __future__ import annotations
 
 import logging
-import math
 import time
 from typing import Any
 
-from google.rpc.error_details_pb2 import RetryInfo
 from grpclib.const import Status
 from starlette.exceptions import HTTPException
 from starlette.staticfiles import StaticFiles
 
 from services.edge import grpcweb
+from services.edge.admission import Admission, RateLimits
 from services.edge.asgi import Receive, Request, Scope, Send, respond
-from services.edge.auth import MISSING, TokenVerifier, bearer_token
 from services.edge.catalog import Rpc, load_catalog
 from services.edge.config import EdgeSettings
 from services.edge.cors import Cors
 from services.edge.grpcweb_proxy import serve_grpc_web
 from services.edge.json_proxy import send_error, serve_json
 from services.edge.objects import ObjectRoute
-from services.edge.ratelimit import RateLimiter
 from services.edge.reference import render_reference
 from services.edge.rtc import proxy_websocket
 from services.edge.status import EdgeError, RpcStatus
-from services.edge.telemetry import Telemetry
 from services.edge.upstream import Upstreams
 from services.kit import create_redis, outage
-from services.kit.errors import Reason
+from services.kit.auth import JwksTokenVerifier
+from services.kit.telemetry import RequestMetrics, Telemetry
 
 log = logging.getLogger("meetmesh.edge")
 
@@ -63,13 +60,14 @@ class Edge:
         self.catalog = load_catalog(options.descriptor_set)
         self.upstreams = Upstreams(settings.upstream_addresses())
         self.cors = Cors(options.cors_origins)
-        self.verifier = TokenVerifier(settings.jwks_url, issuer=settings.issuer)
         self.redis = redis if redis is not None else create_redis(settings.redis_url)
-        self.limiter = RateLimiter(
+        self.limits = RateLimits(
             self.redis, f"{settings.redis_prefix}:edge:", options.rate_limit_address, options.rate_limit_token
         )
-        self.telemetry = Telemetry(access_log=options.access_log)
-        self.objects = ObjectRoute(settings.objects, settings.keys_dir, self.verifier)
+        self.admission = Admission(JwksTokenVerifier(settings.jwks_url, issuer=settings.issuer), self.limits)
+        self.telemetry = Telemetry()
+        self.requests = RequestMetrics(self.telemetry, access_log=options.access_log)
+        self.objects = ObjectRoute(settings.objects, settings.keys_dir, self.admission)
         self.static = (
             SinglePageApp(directory=options.web_root, html=True) if options.web_root.is_dir() else None
         )
@@ -77,27 +75,7 @@ class Edge:
         self._reference: bytes | None = None
 
     async def admit(self, request: Request, rpc: Rpc) -> None:
-        """Rate limits and auth for one call, as the RPC's contract says (raises EdgeError).
-
-        The per-address limit comes first, so that calls without a valid token are limited too
-        (and cannot make the edge verify signatures without bound); the per-token limit follows
-        once the token is verified. The edge checks the access token that user, admin and
-        participant methods need; roles, grants and revocation are the service's to check (it has
-        the meeting and the session)."""
-        await self.limiter.check(request.client, None)
-        needs_token = rpc.policy.needs_access_token
-        subject = None
-        try:
-            token = bearer_token(request.header("authorization"))
-            if token is not None:
-                subject = str((await self.verifier.verify(token))["sub"])
-        except EdgeError as exc:
-            if needs_token or exc.status.code is not Status.UNAUTHENTICATED:
-                raise
-        if needs_token and subject is None:
-            raise EdgeError(Status.UNAUTHENTICATED, MISSING, reason=Reason.ERROR_REASON_MISSING_CREDENTIALS)
-        if subject is not None:
-            await self.limiter.check(None, subject)
+        await self.admission.admit(request, rpc)
 
     async def close(self) -> None:
         self.upstreams.close()
@@ -112,7 +90,7 @@ class Edge:
                 client = scope.get("client")
 
                 async def admit() -> None:  # the per-address limit, as for every HTTP call
-                    await self.limiter.check(client[0] if client else None, None)
+                    await self.limits.check(client[0] if client else None, None)
 
                 await proxy_websocket(scope, receive, send, self.settings.signaling_ws_url, admit)
             else:
@@ -146,20 +124,14 @@ class Edge:
             if unavailable is not None:
                 log.warning("edge dependency unavailable on %s: %s", request.rpc, type(exc).__name__)
                 if not request.http_status:
-                    error = EdgeError(
-                        Status.UNAVAILABLE,
-                        unavailable.message,
-                        reason=unavailable.reason,
-                        headers=[("retry-after", str(math.ceil(unavailable.retry_after_s)))],
-                        extra_details=tuple(d for d in unavailable.details() if isinstance(d, RetryInfo)),
-                    )
+                    error = EdgeError.from_error(unavailable)
                     await send_error(send, request, error.status, error.http_status)
                 return
             log.exception("edge failure on %s", request.rpc)
             if not request.http_status:
                 await send_error(send, request, RpcStatus(Status.INTERNAL, "internal error at the edge"))
         finally:
-            self.telemetry.record(
+            self.requests.record(
                 protocol=request.protocol,
                 rpc=request.rpc,
                 http_status=request.http_status,
@@ -220,7 +192,7 @@ class Edge:
         if path == "/healthz":
             body, content_type = b'{"status":"SERVING"}', "application/json"
         elif path == "/metrics":
-            body, content_type = self.telemetry.exposition(), "text/plain; version=0.0.4"
+            body, content_type = self.telemetry.exposition(), self.telemetry.content_type
         elif path == "/openapi.json":
             body, content_type = self._openapi_document(), "application/json"
         elif path in ("/docs", "/docs/"):

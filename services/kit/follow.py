@@ -91,7 +91,7 @@ class Follower:
 
     def _backoff(self, failures: int) -> float:
         ceiling = min(self._backoff_max_s, self._backoff_initial_s * 2 ** max(0, failures - 1))
-        return ceiling / 2 + random.uniform(0, ceiling / 2)
+        return float(ceiling / 2 + random.uniform(0, ceiling / 2))
 
     async def _run(self) -> None:
         failures = 0

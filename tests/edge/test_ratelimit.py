@@ -8,10 +8,10 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio as aioredis
 
-from services.edge.config import RateLimit
 from services.edge.admission import RateLimits
-from services.kit.ratelimit import LEASE_TTL_S, lease_size
+from services.edge.config import RateLimit
 from services.edge.status import EdgeError
+from services.kit.ratelimit import LEASE_TTL_S, lease_size
 from tests.conftest import REDIS_URL
 
 

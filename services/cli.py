@@ -8,7 +8,11 @@
 * ``meetmesh serve <service>``: one service against the configured stores;
 * ``meetmesh migrate [service...]``: bring database schemas up to date;
 * ``meetmesh admin promote <email>``: make an account an admin;
-* ``meetmesh bot``: join a meeting and play a media file (see ``meetmesh_sdk.bot``).
+* ``meetmesh bot``: join a meeting and play a media file (see ``meetmesh_sdk.bot``);
+* the client commands (``login``, ``meetings``, ``participants``, ``models``, ...; docs/cli.md)
+  come from ``meetmesh_sdk.cli``: this module adds the server commands above to that click group,
+  which parses the command line. Server modules are imported only when a server command runs,
+  so that client commands start quickly.
 """
 
 from __future__ import annotations
@@ -19,14 +23,13 @@ import contextlib
 import os
 import signal
 import sys
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
-from services.edge.config import EdgeSettings
-from services.edge.server import start as start_edge
-from services.edge.server import stop as stop_edge
-from services.kit import PlatformSettings, Runtime, ServiceHost, configure_logging
-from services.registry import SERVICES, factory
+import click
+
+if TYPE_CHECKING:
+    from services.kit import PlatformSettings, Runtime, ServiceHost
 
 
 def _install_uvloop() -> None:
@@ -38,6 +41,9 @@ def _install_uvloop() -> None:
 
 async def start_services(runtime: Runtime, names: Sequence[str]) -> list[ServiceHost]:
     """Create and start ``names`` in order; returns the running hosts."""
+    from services.kit import ServiceHost
+    from services.registry import factory
+
     settings = runtime.settings
     hosts: list[ServiceHost] = []
     try:
@@ -64,6 +70,9 @@ async def start_services(runtime: Runtime, names: Sequence[str]) -> list[Service
 
 
 async def _run(names: Sequence[str], banner: bool, with_edge: bool = False) -> None:
+    from services.edge.server import stop as stop_edge
+    from services.kit import PlatformSettings, Runtime, configure_logging
+
     settings = PlatformSettings()
     configure_logging(settings.log_level, settings.log_json)
     runtime = Runtime(settings)
@@ -97,6 +106,9 @@ async def _run(names: Sequence[str], banner: bool, with_edge: bool = False) -> N
 
 async def _start_edge() -> tuple[Any, Any, str]:
     """The built-in edge in this process: gRPC-web, JSON and /rtc in front of the services."""
+    from services.edge.config import EdgeSettings
+    from services.edge.server import start as start_edge
+
     settings = EdgeSettings()
     server, task = await start_edge(settings)
     return server, task, f"http://{settings.edge_svc.host}:{settings.edge_svc.port}/"
@@ -111,6 +123,9 @@ def _describe(settings: PlatformSettings) -> str:
 
 
 async def _migrate(names: Sequence[str]) -> None:
+    from services.kit import PlatformSettings, Runtime, configure_logging
+    from services.registry import factory
+
     settings = PlatformSettings()
     configure_logging(settings.log_level, settings.log_json)
     runtime = Runtime(settings)
@@ -123,9 +138,10 @@ async def _migrate(names: Sequence[str]) -> None:
 
 
 async def _promote(email: str) -> int:
-    from services.user.server import MIGRATIONS
-    from services.user.service import normalize_email
+    from services.kit import PlatformSettings, Runtime
+    from services.user.api import normalize_email
     from services.user.store import UserStore
+    from services.user.wiring import MIGRATIONS
 
     runtime = Runtime(PlatformSettings())
     try:
@@ -141,6 +157,8 @@ async def _promote(email: str) -> int:
 
 
 def _up(stack: bool) -> int:
+    from services.registry import SERVICES
+
     if not stack:
         asyncio.run(_run(list(SERVICES), banner=True, with_edge=True))
         return 0
@@ -160,29 +178,55 @@ def _up(stack: bool) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def _parser() -> tuple[argparse.ArgumentParser, Any]:
+    """The server commands' parser (and its sub-parsers action)."""
+    from services.registry import SERVICES
+
     parser = argparse.ArgumentParser(prog="meetmesh", description=__doc__.split("\n\n")[0] if __doc__ else "")
     sub = parser.add_subparsers(dest="command", required=True)
-    up = sub.add_parser("up", help="run every service in one process (embedded defaults)")
+    up = sub.add_parser(
+        "up",
+        help="run every service in one process (embedded defaults)",
+        epilog="examples: meetmesh up; meetmesh up --stack",
+    )
     up.add_argument(
         "--stack",
         action="store_true",
         help="run on real servers under ./var/stack (PostgreSQL, Redis, ...), not the embedded defaults",
     )
-    serve = sub.add_parser("serve", help="run one service (or several, in one process)")
+    serve = sub.add_parser(
+        "serve",
+        help="run one service (or several, in one process)",
+        epilog="examples: meetmesh serve meeting; meetmesh serve user meeting",
+    )
     serve.add_argument("services", nargs="+", choices=list(SERVICES), metavar="service")
-    migrate = sub.add_parser("migrate", help="bring database schemas up to date")
+    migrate = sub.add_parser(
+        "migrate",
+        help="bring database schemas up to date",
+        epilog="examples: meetmesh migrate; meetmesh migrate user meeting",
+    )
     migrate.add_argument(
         "services", nargs="*", metavar="service", help=f"default: all ({', '.join(SERVICES)})"
     )
     admin = sub.add_parser("admin", help="administration")
     admin_sub = admin.add_subparsers(dest="admin_command", required=True)
-    promote = admin_sub.add_parser("promote", help="make an account an admin")
+    promote = admin_sub.add_parser(
+        "promote", help="make an account an admin", epilog="example: meetmesh admin promote ada@example.com"
+    )
     promote.add_argument("email")
     bot = sub.add_parser("bot", help="join a meeting and play a media file")
     from meetmesh_sdk import bot as bot_command
 
     bot_command.add_arguments(bot)
+    return parser, sub
+
+
+def server_main(argv: Sequence[str]) -> int:
+    """Runs a server command (``up``, ``serve``, ``migrate``, ``admin promote``, ``bot``, ...)."""
+    from meetmesh_sdk import bot as bot_command
+    from services.registry import SERVICES
+
+    parser, _ = _parser()
     args = parser.parse_args(argv)
 
     _install_uvloop()
@@ -197,6 +241,46 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif args.command == "bot":
         return asyncio.run(bot_command.run(args))
     return 0
+
+
+def server_commands() -> dict[str, click.Command]:
+    """The server commands as click commands that hand their arguments to ``server_main``."""
+    from meetmesh_sdk.cli import passthrough
+
+    _, sub = _parser()
+    helps = {action.dest: action.help or "" for action in sub._choices_actions}
+
+    def runner(name: str) -> Callable[[list[str]], int]:
+        return lambda args: server_main([name, *args])
+
+    return {
+        name: passthrough(name, helps.get(name, ""), runner(name))
+        for name in sub.choices
+        if name != "admin"  # the client's admin group carries `admin promote` (see command())
+    }
+
+
+def command() -> click.Group:
+    """The whole ``meetmesh`` command: the client commands, and the server commands beside them."""
+    from meetmesh_sdk.cli import build, passthrough
+
+    root = build(__doc__.split("\n\n")[0] if __doc__ else "", extra=server_commands)
+    admin = root.commands["admin"]
+    assert isinstance(admin, click.Group)
+    admin.add_command(
+        passthrough(
+            "promote",
+            "make an account an admin, on this machine's database (MEETMESH_DATABASE_URL; no login "
+            "needed: for the first admin). Example: meetmesh admin promote ada@example.com",
+            lambda args: server_main(["admin", "promote", *args]),
+        )
+    )
+    return root
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The ``meetmesh`` entry point."""
+    return int(command().main(args=list(argv) if argv is not None else None, prog_name="meetmesh") or 0)
 
 
 if __name__ == "__main__":

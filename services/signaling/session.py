@@ -36,7 +36,7 @@ from services.kit import (
 )
 from services.kit.errors import Reason
 
-from .rooms import BusMessage
+from .store import BusMessage
 
 if TYPE_CHECKING:
     from .hub import Hub

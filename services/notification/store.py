@@ -198,6 +198,12 @@ class NotificationStore:
             return (await session.execute(query)).scalar_one_or_none()
 
     async def save_preferences(self, user_id: str, values: dict[str, Any]) -> RecipientRow:
+        try:
+            return await self._save_preferences(user_id, values)
+        except IntegrityError:  # the user's first event created the row meanwhile
+            return await self._save_preferences(user_id, values)
+
+    async def _save_preferences(self, user_id: str, values: dict[str, Any]) -> RecipientRow:
         async with self.db.transaction() as session:
             row = await session.get(RecipientRow, user_id, with_for_update=not self.db.sqlite)
             if row is None:

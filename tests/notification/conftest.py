@@ -7,6 +7,7 @@ import email
 import email.policy
 import socket
 import threading
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -83,6 +84,7 @@ def notification_options(smtp_port: int, **overrides: Any) -> NotificationOption
         "webhook_retry_schedule_s": [0.2, 0.4],
         "webhook_timeout_s": 1.0,
         "public_base_url": "https://meet.example.test",
+        "admin_emails": [f"admin-{uuid.uuid4().hex[:8]}@example.test"],
     }
     values.update(overrides)
     return NotificationOptions(**values)

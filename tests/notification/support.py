@@ -38,3 +38,15 @@ async def start_notify_platform(
         await platform.close()
         raise
     return platform
+
+
+async def deliveries_to(platform: Platform, address: str) -> list[Any]:
+    """The delivery rows to ``address`` (read straight from the service's store)."""
+    from sqlalchemy import select
+
+    from services.notification.models import DeliveryRow
+
+    db = platform.runtime.database("notification")
+    async with db.reader() as session:
+        query = select(DeliveryRow).where(DeliveryRow.address == address)
+        return list((await session.execute(query)).scalars())

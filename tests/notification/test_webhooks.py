@@ -126,7 +126,9 @@ async def test_redeliver_resends_the_same_message_and_rotation_signs_with_both_s
 ) -> None:
     owner = await notify.client()
     hook = await _webhook(notify, owner, receiver.url("/r"))
-    fired = await notify.notifications.TestWebhook(pb.TestWebhookRequest(name=hook.name), metadata=owner.metadata)
+    fired = await notify.notifications.TestWebhook(
+        pb.TestWebhookRequest(name=hook.name), metadata=owner.metadata
+    )
     await _received(receiver, "/r")
     rotated = await notify.notifications.RotateWebhookSecret(
         pb.RotateWebhookSecretRequest(name=hook.name), metadata=owner.metadata

@@ -39,7 +39,6 @@ def plots(report: Report) -> list[tuple[str, str]]:
         ax.set_ylabel(label, fontsize=8)
         ax.grid(alpha=0.3)
     axes[-1].set_xlabel("seconds since the first bot started")
-    fig.suptitle("over time")
     out.append(("Over time", _png(fig)))
     plt.close(fig)
 

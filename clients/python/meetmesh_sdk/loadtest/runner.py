@@ -187,7 +187,13 @@ class _Cpu:
                 proc.cpu_percent(None)  # starts the measurement
 
     def names(self) -> list[str]:
-        return [f"{p.pid}" for p in self.procs]
+        import psutil
+
+        names = []
+        for proc in self.procs:
+            with contextlib.suppress(psutil.Error):
+                names.append(f"pid {proc.pid} ({proc.name()})")
+        return names
 
     def sample(self) -> float:
         """Percent of one core used by all of them since the last sample (-1: none known)."""
@@ -270,13 +276,14 @@ class LoadTest:
                 for i, bot in enumerate(plan)
             ]
             end = t0 + o.duration_s
-            last_frames = 0
+            last_frames, last_t = 0, 0.0
             next_tick = t0 + 1.0
             while time.perf_counter() < end:
                 await asyncio.sleep(max(0.0, next_tick - time.perf_counter()))
                 next_tick += 1.0
-                row = await self._sample(time.perf_counter() - t0, cpu, last_frames)
-                last_frames = int(row["frames_total"])
+                now = time.perf_counter() - t0
+                row = await self._sample(now, now - last_t, cpu, last_frames)
+                last_frames, last_t = int(row["frames_total"]), now
                 timeline.append(row)
                 self._progress(
                     f"[{row['t']:5.1f}s/{o.duration_s:.0f}s] joined {row['joined']:.0f}/{len(plan)}  "
@@ -363,7 +370,9 @@ class LoadTest:
                     bot.first_frame_s = time.perf_counter() - started
                 bot.frames += 1
 
-    async def _sample(self, t: float, cpu: _Cpu, last_frames: int) -> dict[str, float]:
+    async def _sample(self, t: float, dt: float, cpu: _Cpu, last_frames: int) -> dict[str, float]:
+        """One row of the timeline: rates over the ``dt`` seconds since the last row."""
+        dt = max(dt, 1e-3)
         received_bytes = 0
         subs = [b for b in self.results if b.role == "subscriber"]
         for room in list(self._rooms):
@@ -389,9 +398,9 @@ class LoadTest:
         return {
             "t": t,
             "joined": float(sum(1 for b in self.results if b.join_s is not None)),
-            "fps": float(frames_total - last_frames),
+            "fps": (frames_total - last_frames) / dt,
             "frames_total": float(frames_total),
-            "kbps": received_bytes * 8 / 1000.0,
+            "kbps": received_bytes * 8 / 1000.0 / dt,
             "cpu_percent": cpu.sample(),
         }
 

@@ -1,8 +1,8 @@
 """The edge as one ASGI app: gRPC-web, JSON/REST, `/rtc`, CORS, auth, rate limits, docs, static files.
 
 Dispatch, in order: CORS preflight; signed object URLs (`/objects/`, the embedded default's local
-folder); gRPC-web content types; the edge's own pages (`/healthz`,
-`/metrics`, `/openapi.json`, `/docs`); JSON bindings from the descriptor set; the web client's
+folder); gRPC-web content types; the edge's own pages (`/healthz`, `/metrics`, `/openapi.json`,
+`/docs` and its files, `/docs/grpc`); JSON bindings from the descriptor set; the web client's
 static files; otherwise 404 (or 405 when another HTTP method has a binding for the path).
 """
 
@@ -24,11 +24,11 @@ from services.edge.auth import MISSING, TokenVerifier, bearer_token
 from services.edge.catalog import Rpc, load_catalog
 from services.edge.config import EdgeSettings
 from services.edge.cors import Cors
+from services.edge.docs import DocsRoute
 from services.edge.grpcweb_proxy import serve_grpc_web
 from services.edge.json_proxy import send_error, serve_json
 from services.edge.objects import ObjectRoute
 from services.edge.ratelimit import RateLimiter
-from services.edge.reference import render_reference
 from services.edge.rtc import proxy_websocket
 from services.edge.status import EdgeError, RpcStatus
 from services.edge.telemetry import Telemetry
@@ -74,7 +74,7 @@ class Edge:
             SinglePageApp(directory=options.web_root, html=True) if options.web_root.is_dir() else None
         )
         self._openapi: bytes | None = None
-        self._reference: bytes | None = None
+        self.docs = DocsRoute(settings)
 
     async def admit(self, request: Request, rpc: Rpc) -> None:
         """Rate limits and auth for one call, as the RPC's contract says (raises EdgeError).
@@ -223,10 +223,8 @@ class Edge:
             body, content_type = self.telemetry.exposition(), "text/plain; version=0.0.4"
         elif path == "/openapi.json":
             body, content_type = self._openapi_document(), "application/json"
-        elif path in ("/docs", "/docs/"):
-            if self._reference is None:
-                self._reference = render_reference(self._openapi_document())
-            body, content_type = self._reference, "text/html; charset=utf-8"
+        elif self.docs.handles(path):
+            return await self.docs.serve(request, send, self._openapi_document())
         else:
             return False
         request.protocol = "builtin"

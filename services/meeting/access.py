@@ -1,11 +1,23 @@
-"""Roles and grants: pure functions from a role and a meeting's overrides to what one may do."""
+"""Who may do what in a meeting, beyond the contract's method options.
+
+* Roles and grants: pure functions from a role and a meeting's overrides to what one may do.
+* :class:`MeetingAccess`: the caller's standing in a meeting (host, participant, invitee, or
+  nobody: NOT_FOUND, as if the meeting did not exist), and the grant the method's contract names.
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
 from meetmesh.meeting.v1 import meeting_pb2
+from services.kit import NotFound, PermissionDenied, Principal, current_policy
+
+from .cache import MeetingCache
+from .directory import UserDirectory
+from .models import MeetingRow, ParticipantRow
+from .store import ADMITTED, DENIED, LEFT, REMOVED, MeetingStore
 
 GRANTS = ("publish", "subscribe", "chat", "record", "moderate")
 
@@ -64,3 +76,54 @@ def overrides_to_proto(overrides: Mapping[str, Iterable[str]]) -> list[meeting_p
 
 def bypasses_lobby(role: str) -> bool:
     return role in (HOST, CO_HOST)
+
+
+@dataclass(frozen=True)
+class Access:
+    """What the caller is to a meeting."""
+
+    meeting: MeetingRow
+    participant: ParticipantRow | None
+    grants: frozenset[str]
+
+    def is_participant(self, user_id: str) -> bool:
+        """The host, or someone admitted now or before (attachments are theirs only)."""
+        if self.meeting.host_user_id == user_id:
+            return True
+        return self.participant is not None and self.participant.state in (ADMITTED, LEFT)
+
+
+def require_grant(access: Access) -> None:
+    """The caller must hold the grant the method's contract names (`access.grant`)."""
+    grant = current_policy().grant
+    if grant and grant not in access.grants:
+        raise PermissionDenied(f"this needs the {grant!r} grant in the meeting")
+
+
+class MeetingAccess:
+    """Resolves a caller's standing in a meeting from the cache, the store and the user directory."""
+
+    def __init__(self, cache: MeetingCache, store: MeetingStore, directory: UserDirectory) -> None:
+        self.cache = cache
+        self.store = store
+        self.directory = directory
+
+    async def of(self, meeting_id: str, caller: Principal) -> Access:
+        """The caller's standing in a meeting; NOT_FOUND when the caller may not see it."""
+        meeting, participant = await self.cache.get(meeting_id, caller.user_id)
+        if meeting is None:
+            raise NotFound(f"meetings/{meeting_id} does not exist")
+        overrides = parse_overrides(meeting.role_grants)
+        if meeting.host_user_id == caller.user_id:
+            return Access(meeting, participant, DEFAULTS[HOST])
+        if participant is not None:
+            held = (
+                frozenset()
+                if participant.state in (DENIED, REMOVED)
+                else effective(participant.role, overrides)
+            )
+            return Access(meeting, participant, held)
+        email = await self.directory.email_of(caller)
+        if email and await self.store.is_invited(meeting_id, email):
+            return Access(meeting, None, frozenset())
+        raise NotFound(f"meetings/{meeting_id} does not exist")

@@ -4,137 +4,38 @@ A participant creates an attachment (PENDING) and gets a presigned PUT URL; afte
 ``CommitAttachment`` checks the object (present, the declared size and type, within the limit) and
 makes it READY. Downloads go through presigned GET URLs. Anyone who is not a participant of the
 meeting (the host, or admitted now or before) gets NOT_FOUND, as if the attachment did not exist.
-When the meeting ends, its attachments are forgotten at once and their files removed from the object
-store by ``AttachmentCleanup`` (again and again, with backoff, while the store is down).
+The rules for the files and their removal when the meeting ends are in ``../attachments.py``.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import posixpath
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
 
 from meetmesh.meeting.v1 import meeting_pb2
 from services.kit import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, current_principal
 from services.kit.errors import Reason
 from services.kit.handlers import unary
 from services.kit.logs import get_logger
-from services.kit.objects import ObjectStore, ObjectStoreUnavailable
 from services.kit.pagination import decode_keyset, keyset_page, page_size
 from services.kit.timestamps import to_timestamp, utcnow
 
+from ..access import Access
+from ..attachments import ALLOWED_TYPES, MAX_BYTES, filename_problem
+from ..convert import attachment_message
 from ..models import AttachmentRow
-from ..store import ADMITTED, ENDED, LEFT, MeetingStore
-
-if TYPE_CHECKING:
-    from .meetings import Access
+from ..store import ENDED
+from .base import MeetingHandlers
 
 log = get_logger("meetmesh.meeting.attachments")
 
-MAX_BYTES = 25 * 1024 * 1024
-ALLOWED_TYPES = frozenset(
-    {
-        "application/pdf",
-        "text/plain",
-        "text/markdown",
-        "text/csv",
-        "image/png",
-        "image/jpeg",
-        "image/webp",
-        "image/gif",
-        "application/zip",
-        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        "application/vnd.openxmlformats-officedocument.presentationml.presentation",
-        "application/vnd.oasis.opendocument.text",
-        "application/vnd.oasis.opendocument.spreadsheet",
-        "application/vnd.oasis.opendocument.presentation",
-    }
-)
-_STATES = {"pending": meeting_pb2.Attachment.STATE_PENDING, "ready": meeting_pb2.Attachment.STATE_READY}
 
-
-def filename_problem(name: str) -> str | None:
-    """Why ``name`` is not a plain file name, or None."""
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in name):
-        return "must not contain control characters"
-    if "/" in name or "\\" in name or name in (".", "..") or posixpath.basename(name) != name:
-        return "must be a file name without folders"
-    if not name.strip():
-        return "must not be blank"
-    return None
-
-
-def attachment_message(row: AttachmentRow, download_uri: str = "") -> meeting_pb2.Attachment:
-    return meeting_pb2.Attachment(
-        name=f"meetings/{row.meeting_id}/attachments/{row.id}",
-        filename=row.filename,
-        content_type=row.content_type,
-        size_bytes=row.size_bytes,
-        uploader=f"users/{row.uploader_user_id}",
-        state=_STATES.get(row.state, meeting_pb2.Attachment.STATE_UNSPECIFIED),
-        download_uri=download_uri,
-        create_time=to_timestamp(row.create_time),
-    )
-
-
-def _is_participant(access: Access, user_id: str) -> bool:
-    if access.meeting.host_user_id == user_id:
-        return True
-    return access.participant is not None and access.participant.state in (ADMITTED, LEFT)
-
-
-class AttachmentCleanup:
-    """Removes the files of ended meetings' attachments, retrying while the object store is down."""
-
-    def __init__(self, objects: ObjectStore, retry_s: float = 2.0, max_retry_s: float = 60.0) -> None:
-        self.objects = objects
-        self.retry_s = retry_s
-        self.max_retry_s = max_retry_s
-        self._tasks: set[asyncio.Task[None]] = set()
-
-    async def remove(self, meeting_id: str) -> None:
-        prefix = f"meetings/{meeting_id}/attachments/"
-        try:
-            await self.objects.delete_prefix(prefix)
-        except ObjectStoreUnavailable:
-            task = asyncio.create_task(self._retry(prefix), name=f"attachment-cleanup-{meeting_id}")
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-
-    async def _retry(self, prefix: str) -> None:
-        delay = self.retry_s
-        while True:
-            await asyncio.sleep(delay)
-            try:
-                await self.objects.delete_prefix(prefix)
-                return
-            except ObjectStoreUnavailable:
-                delay = min(delay * 2, self.max_retry_s)
-
-    async def stop(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-
-class AttachmentMethods:
-    """The attachment RPCs of ``MeetingService`` (mixed into it)."""
-
-    store: MeetingStore
-    objects: ObjectStore
-    settings: Any
-
-    async def _access(self, meeting_id: str, caller: Any) -> Access:  # provided by MeetingService
-        raise NotImplementedError
+class AttachmentMethods(MeetingHandlers):
+    """CreateAttachment, CommitAttachment, GetAttachment, ListAttachments, DeleteAttachment."""
 
     async def _participant_access(self, meeting_id: str) -> tuple[Access, str]:
         caller = current_principal()
         access = await self._access(meeting_id, caller)
-        if not _is_participant(access, caller.user_id):
+        if not access.is_participant(caller.user_id):
             raise NotFound(f"meetings/{meeting_id} does not exist")
         return access, caller.user_id
 

@@ -223,6 +223,9 @@ class DeliveryQueue:
             return await self._webhook(row, payload)
         mandatory = row.kind in MANDATORY
         recipient = await self.store.recipient(row.user_id) if row.user_id else None
+        if recipient is None and row.channel == "email":
+            # An address that became a known user's after the event was routed.
+            recipient = await self.store.recipient_by_email(row.address)
         if not mandatory:
             if recipient is not None and _opted_out(recipient.opt_outs, row.channel, row.kind):
                 raise Skip("opted out")

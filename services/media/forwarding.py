@@ -137,8 +137,9 @@ class PacketSource:
         self._subscribers.discard(track)
 
     @property
-    def subscriber_count(self) -> int:
-        return len(self._subscribers)
+    def subscribers(self) -> frozenset[ForwardedTrack]:
+        """The tracks this source forwards to now."""
+        return frozenset(self._subscribers)
 
     def add_tap(self, tap: PacketTap) -> None:
         self._taps.append(tap)

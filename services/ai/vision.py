@@ -47,11 +47,11 @@ def face_tensor(rgb: NDArray[Any], box: tuple[int, int, int, int]) -> NDArray[An
 
 
 async def analyze_faces(client: InferenceClient, rgb: NDArray[Any]) -> list[FaceResult]:
-    boxes = [tuple(int(v) for v in b) for b in (await client.faces(rgb))[:MAX_FACES]]
+    boxes = [(int(x), int(y), int(w), int(h)) for x, y, w, h in (await client.faces(rgb))[:MAX_FACES]]
     if not boxes:
         return []
-    probabilities = await client.emotions(np.stack([face_tensor(rgb, b) for b in boxes]))  # type: ignore[arg-type]
+    probabilities = await client.emotions(np.stack([face_tensor(rgb, b) for b in boxes]))
     return [
-        FaceResult(box, EMOTIONS[int(np.argmax(p))], tuple(float(v) for v in p))  # type: ignore[arg-type]
+        FaceResult(box, EMOTIONS[int(np.argmax(p))], tuple(float(v) for v in p))
         for box, p in zip(boxes, probabilities, strict=True)
     ]

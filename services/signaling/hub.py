@@ -218,7 +218,7 @@ class Hub:
                     log.exception("could not handle a bus message", extra={"channel": channel})
         finally:
             with contextlib.suppress(Exception):
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
+                await pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
 
     def _deliver(self, message: BusMessage) -> None:
         if message.expire:

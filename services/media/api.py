@@ -109,6 +109,11 @@ class MediaService(media_grpc.MediaServiceBase):
     ) -> media_pb2.StartRecordingResponse:
         if request.meeting in self.recorders:
             raise FailedPrecondition("the meeting is already being recorded")
+        # Enforced here too (signaling checks first): asked at every start, a host may change it.
+        if not (await self._meeting_settings(request.meeting)).recording_allowed:
+            raise FailedPrecondition("recording is not allowed in this meeting (settings.recording_allowed)")
+        if request.meeting in self.recorders:  # started meanwhile
+            raise FailedPrecondition("the meeting is already being recorded")
         recorder = self.recorders[request.meeting] = Recorder(self.sfu.room(request.meeting))
         return media_pb2.StartRecordingResponse(start_time=_timestamp(recorder.started_wall))
 
@@ -214,6 +219,13 @@ class MediaService(media_grpc.MediaServiceBase):
                 settings_pb2.GetMeetingSettingsRequest(name=f"meetings/{meeting}"), timeout=5
             )
         return response.settings.ai_enabled
+
+    async def _meeting_settings(self, meeting: str) -> meeting_pb2.MeetingSettings:
+        async with channel(self.registry_target, self.identity) as ch:
+            response = await settings_grpc.MeetingSettingsServiceStub(ch).GetMeetingSettings(
+                settings_pb2.GetMeetingSettingsRequest(name=f"meetings/{meeting}"), timeout=5
+            )
+        return response.settings
 
     async def close(self) -> None:
         for recorder in self.recorders.values():

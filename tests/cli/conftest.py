@@ -18,10 +18,10 @@ import pexpect
 import pytest
 
 from services.edge.app import Edge
-from tests.conftest import PG_URL, REDIS_URL
-from tests.edge.conftest import edge_settings
 from services.kit import Runtime
 from services.kit.objects import ObjectStoreSettings
+from tests.conftest import PG_URL, REDIS_URL
+from tests.edge.conftest import edge_settings
 from tests.edge.harness import LoopThread, free_port, start_uvicorn, stop_uvicorn
 from tests.support import PASSWORD, Client, Platform, make_settings, start_platform
 
@@ -114,7 +114,7 @@ def ai_mesh(cli_loop: LoopThread, tmp_path_factory: pytest.TempPathFactory) -> I
             model_repository=repository, manage_triton=False, triton_url=triton.url, stream_idle_timeout_s=3.0
         )
         settings = AiTestSettings(**base)
-        platform = Platform(settings, stores, Runtime(settings, schema_prefix=stores["schema_prefix"]))  # type: ignore[arg-type]
+        platform = Platform(settings, stores, Runtime(settings, schema_prefix=stores["schema_prefix"]))
         try:
             for service in ("user", "meeting", "ai"):
                 await platform.start(service)

@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -180,6 +181,12 @@ class Cli:
 
     def credentials(self, profile: str = "default") -> Path:
         return self.home / "credentials" / f"{profile}.json"
+
+    def age_access_token(self) -> dict[str, Any]:
+        """Marks the saved access token as expired, as it is after 15 minutes; returns what was saved."""
+        saved: dict[str, Any] = json.loads(self.credentials().read_text())
+        self.credentials().write_text(json.dumps({**saved, "access_expires": time.time() - 1}))
+        return saved
 
 
 @pytest.fixture

@@ -76,6 +76,14 @@ def test_admin_users_list_and_disable(mesh: Mesh, cli: Cli) -> None:
     table = cli("admin", "users", "list", "--page-size", "500")
     assert any(member.user.name in line and "member" in line and "active" in line for line in table.lines)
 
+    promoted = cli("admin", "users", "promote", member.user.name)
+    assert promoted.lines == [f"{member.user.name} is now admin"]
+    member_cli.age_access_token()  # the role comes with the next access token
+    assert member_cli("admin", "users", "list").exit_code == 0
+    demoted = cli("admin", "users", "demote", member.user.name, "--json").json()
+    assert demoted["user"]["role"] == "ROLE_MEMBER"
+    assert member_cli("admin", "users", "list").exit_code == EXIT_UNAUTHENTICATED  # sessions ended
+    assert member_cli.login(member.email).exit_code == 0
     disabled = cli("admin", "users", "disable", member.user.name)
     assert disabled.lines == [f"disabled {member.user.name}"]
     after = member_cli("meetings", "list")  # the member's sessions are revoked

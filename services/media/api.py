@@ -17,9 +17,10 @@ from grpclib.server import Stream
 from meetmesh.media.internal.v1 import media_grpc, media_pb2
 from meetmesh.meeting.internal.v1 import recordings_grpc, recordings_pb2, settings_grpc, settings_pb2
 from meetmesh.meeting.v1 import meeting_pb2
-from services.kit import FailedPrecondition, ServiceIdentity, channel
+from services.kit import FailedPrecondition, NotFound, ServiceIdentity, channel
 
 from .aitap import AiTap, TapConsumer
+from .jobs import TranscodeJobs
 from .recording import MEDIA_TYPE, Recorder
 from .sfu import Sfu
 from .store import RecordingStore
@@ -27,6 +28,7 @@ from .store import RecordingStore
 log = logging.getLogger("meetmesh.media.api")
 
 AUDIO_LEVEL_INTERVAL_S = 0.25
+TRANSCODE_POLL_S = 0.2
 
 
 def _timestamp(seconds: float) -> timestamp_pb2.Timestamp:
@@ -57,6 +59,7 @@ class MediaService(media_grpc.MediaServiceBase):
         self.ai_off: set[str] = set()
         self._ai_lock = asyncio.Lock()
         self.watchers: dict[str, set[asyncio.Queue[media_pb2.WatchMeetingResponse]]] = {}
+        self.jobs: TranscodeJobs | None = None  # transcoding on: wiring sets the queue
 
     async def Negotiate(self, stream: Stream[Any, Any]) -> None:
         request = await stream.recv_message()
@@ -129,6 +132,7 @@ class MediaService(media_grpc.MediaServiceBase):
             raise FailedPrecondition("nothing was recorded: no audio or video reached the meeting")
         recorder.stop()
         recording = await self._finish(request.meeting, recorder)
+        job = await self.jobs.enqueue(recording.name, recording.object_key) if self.jobs is not None else ""
         await stream.send_message(
             media_pb2.StopRecordingResponse(
                 recording_name=recording.name,
@@ -137,8 +141,26 @@ class MediaService(media_grpc.MediaServiceBase):
                 duration_seconds=recording.duration_seconds,
                 size_bytes=recording.size_bytes,
                 download_uri=recording.download_uri,
+                transcode_job=job,
             )
         )
+
+    async def WatchTranscode(self, stream: Stream[Any, Any]) -> None:
+        request = await stream.recv_message()
+        assert request is not None
+        if self.jobs is None:
+            raise FailedPrecondition("transcoding is off in this media service")
+        last: media_pb2.TranscodeJob | None = None
+        while True:
+            job = await self.jobs.get(request.job)
+            if job is None:
+                raise NotFound(f"no transcode job {request.job!r}")
+            if last is None or (job.state, round(job.progress, 2)) != (last.state, round(last.progress, 2)):
+                await stream.send_message(media_pb2.WatchTranscodeResponse(job=job))
+                last = job
+            if job.state in (media_pb2.TranscodeJob.STATE_DONE, media_pb2.TranscodeJob.STATE_FAILED):
+                return
+            await asyncio.sleep(TRANSCODE_POLL_S)
 
     async def _finish(self, meeting: str, recorder: Recorder) -> meeting_pb2.Recording:
         key = f"meetings/{meeting}/recordings/{uuid.uuid4().hex}.webm"

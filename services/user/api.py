@@ -9,6 +9,7 @@ from typing import Any
 
 from meetmesh.user.v1 import user_grpc, user_pb2
 from services.kit import (
+    FailedPrecondition,
     FailureThrottle,
     InvalidArgument,
     NotFound,
@@ -206,6 +207,26 @@ class UserService(user_grpc.UserServiceBase):
         await self.refresh.revoke_user(user_id)
         log.info("account disabled", extra={"user_id": user_id, "by": caller.user_id})
         return user_pb2.DisableUserResponse(user=self._user(row))
+
+    @unary
+    async def SetUserRole(self, request: user_pb2.SetUserRoleRequest) -> user_pb2.SetUserRoleResponse:
+        caller = current_principal()
+        if not caller.is_admin:
+            raise PermissionDenied("only admins can change roles")
+        user_id = _user_id(request.name, caller)
+        if user_id == caller.user_id:
+            raise FailedPrecondition("admins cannot change their own role")
+        role = {value: name for name, value in _ROLES.items()}[request.role]
+        before = await self.store.by_id(user_id)
+        if before is None:
+            raise NotFound(f"users/{user_id} does not exist")
+        row = await self.store.update(user_id, role=role)
+        if row is None:
+            raise NotFound(f"users/{user_id} does not exist")
+        if before.role == "admin" and role != "admin":
+            await self.refresh.revoke_user(user_id)  # its admin access tokens stop working now
+        log.info("role changed", extra={"user_id": user_id, "role": role, "by": caller.user_id})
+        return user_pb2.SetUserRoleResponse(user=self._user(row))
 
     # -- avatars -------------------------------------------------------------------------------------
     def _objects(self) -> ObjectStore:

@@ -32,7 +32,7 @@ from services.kit.timestamps import from_epoch, to_timestamp, utcnow
 
 from . import avatars
 from .config import UserSettings
-from .convert import user_message
+from .convert import ROLE_NAMES, user_message
 from .models import UserRow
 from .sessions import RefreshTokens
 from .store import UserStore
@@ -216,7 +216,7 @@ class UserService(user_grpc.UserServiceBase):
         user_id = _user_id(request.name, caller)
         if user_id == caller.user_id:
             raise FailedPrecondition("admins cannot change their own role")
-        role = {value: name for name, value in _ROLES.items()}[request.role]
+        role = ROLE_NAMES[request.role]
         before = await self.store.by_id(user_id)
         if before is None:
             raise NotFound(f"users/{user_id} does not exist")

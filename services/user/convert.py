@@ -10,6 +10,8 @@ from services.kit.timestamps import to_timestamp
 from .models import UserRow
 
 _ROLES = {"member": user_pb2.User.ROLE_MEMBER, "admin": user_pb2.User.ROLE_ADMIN}
+#: ``User.Role`` -> the stored role name.
+ROLE_NAMES = {value: name for name, value in _ROLES.items()}
 _STATES = {"active": user_pb2.User.STATE_ACTIVE, "disabled": user_pb2.User.STATE_DISABLED}
 
 

@@ -268,6 +268,7 @@ class StreamConsumer:
         count: int = 100,
         block_ms: int = 500,
         claim_idle_s: float = 30.0,
+        poll_s: float = 0.05,
     ) -> None:
         self.redis = redis
         self.streams = list(streams)
@@ -275,7 +276,10 @@ class StreamConsumer:
         self.handle = handle
         self.name = name or consumer_name()
         self.count = count
+        # 0: poll every ``poll_s`` instead of a blocking read (for the in-process Redis, where a
+        # blocking read can hold up the other services of the process).
         self.block_ms = block_ms
+        self.poll_s = poll_s
         self.claim_idle_s = claim_idle_s
         self._task: asyncio.Task[None] | None = None
 
@@ -320,8 +324,14 @@ class StreamConsumer:
 
     async def read_once(self) -> int:
         reply: Any = await self.redis.xreadgroup(
-            self.group, self.name, dict.fromkeys(self.streams, ">"), count=self.count, block=self.block_ms
+            self.group,
+            self.name,
+            dict.fromkeys(self.streams, ">"),
+            count=self.count,
+            block=self.block_ms or None,
         )
+        if not reply and not self.block_ms:
+            await asyncio.sleep(self.poll_s)  # polling (the in-process Redis): nothing yet
         handled = 0
         for stream, entries in reply or []:
             handled += await self._handle_all(_text(stream), entries)

@@ -66,6 +66,8 @@ async def create(runtime: Runtime) -> ServiceSpec:
         GROUP,
         handle,
         claim_idle_s=opts.claim_idle_s,
+        block_ms=0 if settings.redis_url.startswith("memory://") else 500,
+        poll_s=opts.poll_s,
     )
 
     async def suppress(address: str, kind: str) -> None:

@@ -21,6 +21,7 @@ from services.kit import FailedPrecondition, NotFound, ServiceIdentity, channel
 
 from .aitap import AiTap, TapConsumer
 from .jobs import TranscodeJobs
+from .nodes import NodeRegistry
 from .recording import MEDIA_TYPE, Recorder
 from .sfu import Sfu
 from .store import RecordingStore
@@ -60,6 +61,7 @@ class MediaService(media_grpc.MediaServiceBase):
         self._ai_lock = asyncio.Lock()
         self.watchers: dict[str, set[asyncio.Queue[media_pb2.WatchMeetingResponse]]] = {}
         self.jobs: TranscodeJobs | None = None  # transcoding on: wiring sets the queue
+        self.node: NodeRegistry | None = None  # several media nodes: this one's registration
 
     async def Negotiate(self, stream: Stream[Any, Any]) -> None:
         request = await stream.recv_message()
@@ -87,6 +89,12 @@ class MediaService(media_grpc.MediaServiceBase):
         assert request is not None
         self.sfu.unsubscribe(request.meeting, request.participant, list(request.track_ids))
         await stream.send_message(media_pb2.UnsubscribeResponse())
+
+    async def SetSubscriptionsPaused(self, stream: Stream[Any, Any]) -> None:
+        request = await stream.recv_message()
+        assert request is not None
+        self.sfu.set_paused(request.meeting, request.participant, list(request.track_ids), request.paused)
+        await stream.send_message(media_pb2.SetSubscriptionsPausedResponse())
 
     async def SetTrackMuted(self, stream: Stream[Any, Any]) -> None:
         request = await stream.recv_message()

@@ -24,6 +24,7 @@ class AiServiceOptions(BaseModel):
     # A final caption's synthetic-voice score at or above this raises an alert for the host.
     synthetic_alert_threshold: float = Field(default=0.8, ge=0, le=1)
     interim_every_s: float = Field(default=1.0, gt=0)
+    first_interim_s: float = Field(default=0.25, gt=0)
     stream_idle_timeout_s: float = Field(default=30.0, gt=0)
     # Faces of every live stream go to the emotion model as one request per tick (batching.py).
     emotion_batch_tick_s: float = Field(default=0.002, ge=0, le=1)

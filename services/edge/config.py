@@ -20,32 +20,44 @@ UPSTREAM_SERVICES = ("user", "signaling", "meeting", "notification", "ai")
 
 
 class EdgeOptions(BaseModel):
+    #: The address the edge listens on.
     host: str = "127.0.0.1"
+    #: Its HTTP port.
     port: int = Field(default=8800, ge=0, le=65535)
+    #: The descriptor set every route comes from (written by `make gen`).
     descriptor_set: Path = REPO_ROOT / "gen" / "meetmesh.binpb"
+    #: The OpenAPI document served at `/openapi.json` and rendered at `/docs`.
     openapi: Path = REPO_ROOT / "gen" / "openapi" / "openapi.json"
     #: The web client's built files, served at `/` when the folder exists.
     web_root: Path = REPO_ROOT / "clients" / "web" / "dist"
     #: Extra or overriding upstreams, service -> host:port (beside the platform's endpoints).
     upstreams: dict[str, str] = Field(default_factory=dict)
-    #: Overrides for the JWKS and signaling WebSocket URLs (default: from the platform's endpoints).
+    #: The user service's JWKS URL (default: from the platform's user endpoint).
     jwks_url: str = ""
+    #: Signaling's WebSocket URL behind `/rtc` (default: from the platform's signaling endpoint).
     signaling_ws_url: str = ""
+    #: Origins allowed by CORS (never the request's own Host reflected back; "*" for any).
     cors_origins: list[str] = Field(
         default_factory=lambda: ["http://localhost:8800", "http://127.0.0.1:8800"]
     )
+    #: Requests per client address (checked before the token).
     rate_limit_address: RateLimit = Field(default_factory=RateLimit)
+    #: Requests per access-token subject.
     rate_limit_token: RateLimit = Field(default_factory=lambda: RateLimit(rate=20.0, burst=50))
+    #: The largest request body, in bytes (larger: 413).
     max_request_bytes: int = Field(default=4 * 1024 * 1024, ge=1)
-    #: Slow and idle clients (docs/security.md): seconds from opening a connection (or from its
-    #: last response) to the end of a request's headers; to receive a whole request body; idle
-    #: between requests on a keep-alive connection. Open connections per client address.
+    #: Slow clients (docs/security.md): seconds from opening a connection (or from its last
+    #: response) to the end of a request's headers.
     header_timeout_s: float = Field(default=10.0, gt=0)
+    #: Slow clients: seconds to receive a whole request body.
     body_timeout_s: float = Field(default=30.0, gt=0)
+    #: Idle clients: seconds between requests on a keep-alive connection.
     idle_timeout_s: float = Field(default=5.0, gt=0)
+    #: Open connections per client address.
     max_connections_per_address: int = Field(default=100, ge=1)
     #: Deadline for JSON calls that send no `grpc-timeout` (seconds); streams get none.
     default_timeout_s: float = Field(default=30.0, gt=0)
+    #: One access-log line per request (no personal data).
     access_log: bool = True
 
 

@@ -13,6 +13,7 @@ from services.edge import pipeline
 from services.edge.admission import Admission, RateLimits
 from services.edge.asgi import Receive, Request, Scope, Send
 from services.edge.config import EdgeSettings
+from services.edge.docs import DocsRoute
 from services.edge.objects import ObjectRoute
 from services.edge.pages import Pages
 from services.edge.rtc import proxy_websocket
@@ -42,7 +43,7 @@ class Edge:
         self.telemetry = Telemetry()
         self.requests = RequestMetrics(self.telemetry, access_log=options.access_log)
         self.objects = ObjectRoute(settings.objects, settings.keys_dir, self.admission)
-        self.pages = Pages(self.telemetry, options.openapi, options.web_root)
+        self.pages = Pages(self.telemetry, options.openapi, options.web_root, DocsRoute(settings))
         self.pipeline = pipeline.build(self)
 
     async def admit(self, request: Request, rpc: Rpc) -> None:

@@ -30,6 +30,8 @@ class EdgeOptions(BaseModel):
     openapi: Path = REPO_ROOT / "gen" / "openapi" / "openapi.json"
     #: The web client's built files, served at `/` when the folder exists.
     web_root: Path = REPO_ROOT / "clients" / "web" / "dist"
+    #: The interactive API reference's built files (`clients/docs`, `make web-build`), at `/docs`.
+    docs_root: Path = REPO_ROOT / "clients" / "docs" / "dist"
     #: Extra or overriding upstreams, service -> host:port (beside the platform's endpoints).
     upstreams: dict[str, str] = Field(default_factory=dict)
     #: The user service's JWKS URL (default: from the platform's user endpoint).

@@ -17,6 +17,7 @@ from grpclib.exceptions import GRPCError
 
 from meetmesh.media.internal.v1 import media_grpc, media_pb2
 from meetmesh.meeting.events.v1.events_pb2 import MeetingEvent
+from meetmesh.meeting.internal.v1 import settings_grpc, settings_pb2
 from meetmesh.meeting.v1.meeting_pb2 import Role
 from meetmesh.signaling.v1 import signaling_pb2 as pb
 from services.kit import JoinSessions, TokenBucket, TokenService, events
@@ -41,10 +42,11 @@ class Hub:
         redis_prefix: str,
         media_channel: Channel,
         joins: JoinSessions,
-        ice: IceSettings,
+        meeting_channel: Channel | None = None,
+        ice: IceSettings | None = None,
     ) -> None:
         self.settings = settings
-        self.ice = ice
+        self.ice = ice or IceSettings()
         self.tokens = tokens
         self.redis = redis
         self.joins = joins
@@ -52,6 +54,7 @@ class Hub:
         self.redis_prefix = redis_prefix
         self.media_channel = media_channel
         self.media = media_grpc.MediaServiceStub(media_channel)
+        self.meeting_channel = meeting_channel
         self.chat_bucket = TokenBucket(
             redis, f"{redis_prefix}:signaling:chat", settings.chat_rate_per_s, settings.chat_burst
         )
@@ -96,6 +99,8 @@ class Hub:
             task.cancel()
         await self._follower.stop()
         self.media_channel.close()
+        if self.meeting_channel is not None:
+            self.meeting_channel.close()
 
     # -- local sessions ------------------------------------------------------------------------
     def register(self, session: Session) -> None:
@@ -186,6 +191,16 @@ class Hub:
         update = pb.ParticipantUpdate(change=pb.ParticipantUpdate.CHANGE_LEFT, participant=participant)
         await self.broadcast(meeting, pb.SignalResponse(participant_update=update))
 
+    async def recording_allowed(self, meeting: str) -> bool:
+        """The meeting's ``settings.recording_allowed``, asked now (a host may change it any time)."""
+        if self.meeting_channel is None:
+            return False
+        stub = settings_grpc.MeetingSettingsServiceStub(self.meeting_channel)
+        response = await stub.GetMeetingSettings(
+            settings_pb2.GetMeetingSettingsRequest(name=f"meetings/{meeting}"), timeout=5
+        )
+        return bool(response.settings.recording_allowed)
+
     def ice_servers(self, pid: str) -> list[pb.IceServer]:
         return [
             pb.IceServer(urls=s.urls, username=s.username, credential=s.credential)
@@ -248,6 +263,7 @@ class Hub:
                 session.close("meeting_ended")
             with contextlib.suppress(GRPCError):  # not recording, or another instance stopped it
                 await self.media.StopRecording(media_pb2.StopRecordingRequest(meeting=meeting), timeout=120)
+            await self.store.set_recording(meeting, "")
             for participant in await self.store.participants(meeting):
                 await self.remove_participant(meeting, participant.id)
         elif kind == "role_changed" and event.role_changed.participant:

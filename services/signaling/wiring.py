@@ -22,6 +22,10 @@ def build(
     """The spec and the hub (tests reach into it); ICE is the platform's unless ``ice`` is given."""
     settings = settings or SignalingSettings()
     media = channel(settings.media_target or runtime.settings.media.address, runtime.identity("signaling"))
+    # The meeting service's internal settings (recording_allowed is checked at every start).
+    meeting = channel(
+        settings.meeting_target or runtime.settings.meeting.address, runtime.identity("signaling")
+    )
     hub = Hub(
         settings,
         runtime.tokens,
@@ -29,6 +33,7 @@ def build(
         runtime.settings.redis_prefix,
         media,
         runtime.joins,
+        meeting,
         ice or runtime.settings.ice,
     )
     spec = ServiceSpec(

@@ -2,7 +2,7 @@
 
 Every setting of every service: its environment variable, type, default and description. The
 description is the field's `description`, else the comment block above the field in its class
-(a comment above several fields describes each of them). Sources: `PlatformSettings`
+(a comment describes the fields below it, up to a blank line or the next comment). Sources: `PlatformSettings`
 (`services/kit/config.py`, `MEETMESH_<FIELD>`, nested blocks `MEETMESH_<BLOCK>__<FIELD>`), then for
 each `services/<svc>/config.py` its settings class: the blocks a `PlatformSettings` subclass adds,
 or the fields of a `BaseSettings` class with its own `env_prefix`.
@@ -55,26 +55,20 @@ def _comments(cls: type) -> dict[str, str]:
     found: dict[str, str] = {}
     block: list[str] = []
     carry = ""
-    own = False
     for line in lines[1:]:
         if not line.strip():
             block, carry = [], ""
             continue
         comment = _COMMENT.match(line)
         if comment and line.lstrip().startswith("#"):
-            if line.lstrip().startswith("#:") and block and not own:
-                block = []
-            own = line.lstrip().startswith("#:")
             block.append(comment.group(1).strip())
             continue
         field = _FIELD.match(line)
         if field:
             if block:
-                # A `#` comment describes the fields below it up to a blank line; `#:` only the next.
-                carry, block = (" ".join(block), [])
+                # A comment describes the fields below it, up to a blank line or the next comment.
+                carry, block = " ".join(block), []
                 found[field.group(1)] = carry
-                if own:
-                    carry = ""
             elif carry:
                 found[field.group(1)] = carry
         elif not line.startswith("        "):

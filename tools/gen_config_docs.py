@@ -150,7 +150,8 @@ def _rows(
             first = description[0].lower() if description[1:2].islower() else description[0]
             description = f"{context.rstrip('.')}: {first}{description[1:]}"
         description = description.replace("|", "\\|")
-        rows.append(f"| `{prefix}{name.upper()}` | {_type(annotation)} | {default} | {description} |")
+        kind = _type(annotation).replace("|", "\\|")
+        rows.append(f"| `{prefix}{name.upper()}` | {kind} | {default} | {description} |")
     return rows
 
 

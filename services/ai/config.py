@@ -29,6 +29,8 @@ class AiServiceOptions(BaseModel):
     synthetic_alert_threshold: float = Field(default=0.8, ge=0, le=1)
     # How often an analysis stream sends interim captions, in seconds.
     interim_every_s: float = Field(default=1.0, gt=0)
+    # The first interim caption of an utterance comes after this much speech, in seconds.
+    first_interim_s: float = Field(default=0.25, gt=0)
     # An analysis stream that sends nothing for this long is closed, in seconds.
     stream_idle_timeout_s: float = Field(default=30.0, gt=0)
     # Faces of every live stream go to the emotion model as one request per tick (batching.py).

@@ -196,8 +196,20 @@ class ForwardedTrack(MediaStreamTrack):
         self._queue: asyncio.Queue[av.Packet | None] = asyncio.Queue(SUBSCRIBER_QUEUE_SIZE)
         self._synced = source.kind == "audio"
         self.frames_out = 0
+        self.paused = False  # the subscriber does not display it: nothing is forwarded
+
+    def set_paused(self, paused: bool) -> None:
+        """Pause forwarding to this subscriber, or resume it at the next keyframe."""
+        if paused == self.paused:
+            return
+        self.paused = paused
+        if not paused and self.kind == "video":
+            self._synced = False
+            self.source.request_keyframe()
 
     def _offer(self, packet: av.Packet | None, keyframe: bool) -> None:
+        if packet is not None and self.paused:
+            return
         if packet is not None and not self._synced:
             if not keyframe:
                 self.source.request_keyframe()  # rate-limited; repeats until one arrives

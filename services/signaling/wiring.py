@@ -34,6 +34,7 @@ def build(
         media,
         runtime.joins,
         meeting,
+        runtime.identity("signaling"),
         ice or runtime.settings.ice,
     )
     spec = ServiceSpec(

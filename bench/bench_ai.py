@@ -40,7 +40,7 @@ from services.ai.models import Activity, AnalysisEvent, Segment
 from services.ai.triton import TritonOptions, TritonServer, free_port
 from services.kit import ServiceHost, ServiceIdentity, ServiceSpec, TokenService, channel
 from services.kit.keys import generate
-from tests.ai.speech import FLITE_SENTENCES, flite, real_recordings
+from tests.ai.speech import FLITE_SENTENCES, comparable_words, flite, real_recordings
 
 ROOT = Path(__file__).resolve().parents[1]
 BUILT = ROOT / "var" / "model_repository"
@@ -108,13 +108,15 @@ async def _word_error_rates(client: InferenceClient) -> tuple[float, float]:
     """WER of Moonshine through Triton on flite (kal16) speech and on the real recordings."""
     import jiwer
 
-    from tests.ai.test_captions import _words
-
     flite_hyp = [await client.transcribe(flite(s)) for s in FLITE_SENTENCES]
     real = real_recordings()
     real_hyp = [await client.transcribe(a) for a, _ in real]
-    flite_wer = jiwer.wer(" ".join(map(_words, FLITE_SENTENCES)), " ".join(map(_words, flite_hyp)))
-    real_wer = jiwer.wer(" ".join(_words(t) for _, t in real), " ".join(map(_words, real_hyp)))
+    flite_wer = jiwer.wer(
+        " ".join(map(comparable_words, FLITE_SENTENCES)), " ".join(map(comparable_words, flite_hyp))
+    )
+    real_wer = jiwer.wer(
+        " ".join(comparable_words(t) for _, t in real), " ".join(map(comparable_words, real_hyp))
+    )
     return flite_wer, real_wer
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from services.kit import Runtime, ServiceSpec, Unavailable, outage
 from services.kit.logs import get_logger
 
+from . import metrics
 from .activity import ActivityRecorder
 from .config import AiSettings
 from .inference import InferenceClient
@@ -121,7 +122,12 @@ async def create(runtime: Runtime) -> ServiceSpec:
     ]
 
     async def triton_ready() -> None:
-        index = await client.repository_index()
+        try:
+            index = await client.repository_index()
+        except Unavailable:
+            metrics.TRITON_READY.set(0)
+            raise
+        metrics.TRITON_READY.set(1)
         if not index:
             raise Unavailable("no model loaded")
 
@@ -136,4 +142,5 @@ async def create(runtime: Runtime) -> ServiceSpec:
         on_stop=[close, *on_stop],
         readiness=[store.ping, triton_ready],
         is_revoked=runtime.revocations.is_revoked,
+        collectors=metrics.collectors(),
     )

@@ -31,7 +31,7 @@ from grpclib.health.service import OVERALL, Health
 from grpclib.reflection.service import ServerReflection
 from grpclib.server import Server, Stream
 from h2.exceptions import StreamClosedError
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, ProcessCollector, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -120,6 +120,9 @@ class ServiceSpec:
     readiness: Sequence[Hook] = ()
     # Whether an access token's session has been revoked (logout, disabled account).
     is_revoked: RevocationCheck | None = None
+    # The service's own Prometheus collectors (domain metrics), exposed on /metrics beside the RPC
+    # metrics: prometheus_client metrics made with ``registry=None``, or custom collectors.
+    collectors: Sequence[Any] = ()
 
 
 class ServiceHost:
@@ -147,6 +150,11 @@ class ServiceHost:
         self.shutdown_grace_s = shutdown_grace_s
         self.trusted_proxies = ctx.parse_networks(trusted_proxies)
         self.metrics = ServerMetrics()
+        # process_cpu_seconds_total, process_resident_memory_bytes, ...: the SFU CPU alert and the
+        # per-service dashboard read them.
+        ProcessCollector(registry=self.metrics.registry)
+        for collector in spec.collectors:
+            self.metrics.registry.register(collector)
         self._method_metrics: dict[tuple[str, str, str], MethodMetrics] = {}
         self._status = ServiceStatus()
         # gRPC health answers what /healthz answers: serving, and every readiness check passes.

@@ -9,7 +9,7 @@ from aiortc import RTCConfiguration
 from services.kit import Runtime, ServiceSpec
 from services.kit.turn import turn_credentials
 
-from . import network
+from . import metrics, network
 from .aitap import TapConsumer
 from .analysis import AnalysisConsumer
 from .config import MediaSettings
@@ -59,5 +59,6 @@ def build(
         # Every method is internal (the contract says signaling only): callers need a service token.
         on_start=[install_port_range, recordings.start],
         on_stop=[service.close, recordings.stop],
+        collectors=metrics.collectors(sfu),
     )
     return spec, service

@@ -6,6 +6,7 @@ from services.kit import Runtime, ServiceSpec, channel
 
 from .config import SignalingSettings
 from .hub import Hub
+from .metrics import SessionsCollector
 from .service import SignalingService
 from .websocket import rtc_route
 
@@ -29,5 +30,6 @@ def build(runtime: Runtime, settings: SignalingSettings | None = None) -> tuple[
         on_start=[hub.start],
         on_drain=[hub.drain],
         on_stop=[hub.stop],
+        collectors=[SessionsCollector(hub)],
     )
     return spec, hub

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import os
 import signal
 import socket
 import time
@@ -31,7 +32,7 @@ from grpclib.health.service import OVERALL, Health
 from grpclib.reflection.service import ServerReflection
 from grpclib.server import Server, Stream
 from h2.exceptions import StreamClosedError
-from prometheus_client import CONTENT_TYPE_LATEST, ProcessCollector, generate_latest
+from prometheus_client import ProcessCollector
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -52,7 +53,7 @@ from .errors import (
     outage,
     to_grpc_error,
 )
-from .metrics import MethodMetrics, ServerMetrics
+from .telemetry import ServerMetrics, Telemetry
 from .validation import validate
 
 log = logging.getLogger("meetmesh.kit.server")
@@ -139,8 +140,12 @@ class ServiceHost:
         shutdown_grace_s: float = 10.0,
         max_message_bytes: int = 4 * 1024 * 1024,
         trusted_proxies: Sequence[str] = (),
+        reuse_port: bool = False,
     ) -> None:
         self.spec = spec
+        # SO_REUSEPORT on both ports: several worker processes of one service share them and the
+        # kernel spreads new connections across the workers (``meetmesh serve --workers N``).
+        self.reuse_port = reuse_port
         self.tokens = tokens
         self.host = host
         self._grpc_port_wanted = grpc_port
@@ -149,13 +154,13 @@ class ServiceHost:
         self.http_port = 0
         self.shutdown_grace_s = shutdown_grace_s
         self.trusted_proxies = ctx.parse_networks(trusted_proxies)
-        self.metrics = ServerMetrics()
+        self.telemetry = Telemetry()
+        self.metrics = ServerMetrics(self.telemetry)
         # process_cpu_seconds_total, process_resident_memory_bytes, ...: the SFU CPU alert and the
         # per-service dashboard read them.
-        ProcessCollector(registry=self.metrics.registry)
+        ProcessCollector(registry=self.telemetry.registry)
         for collector in spec.collectors:
-            self.metrics.registry.register(collector)
-        self._method_metrics: dict[tuple[str, str, str], MethodMetrics] = {}
+            self.telemetry.registry.register(collector)
         self._status = ServiceStatus()
         # gRPC health answers what /healthz answers: serving, and every readiness check passes.
         self._readiness = ServiceCheck(
@@ -186,11 +191,15 @@ class ServiceHost:
     async def start(self) -> None:
         for hook in self.spec.on_start:
             await hook()
-        await self.server.start(self.host, self._grpc_port_wanted, reuse_address=True)
+        await self.server.start(
+            self.host, self._grpc_port_wanted, reuse_address=True, reuse_port=self.reuse_port or None
+        )
         listener: Any = self.server._server  # asyncio's or uvloop's Server
         self.grpc_port = listener.sockets[0].getsockname()[1]
         sock = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if self.reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind((self.host, self._http_port_wanted))
         sock.listen(128)
         sock.setblocking(False)
@@ -261,10 +270,10 @@ class ServiceHost:
                 return JSONResponse({"status": "stopping", "service": self.spec.name}, status_code=503)
             if not await self.ready():
                 return JSONResponse({"status": "unavailable", "service": self.spec.name}, status_code=503)
-            return JSONResponse({"status": "ok", "service": self.spec.name})
+            return JSONResponse({"status": "ok", "service": self.spec.name, "pid": os.getpid()})
 
         async def metrics(_: Request) -> Response:
-            return Response(generate_latest(self.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+            return Response(self.telemetry.exposition(), media_type=self.telemetry.content_type)
 
         routes: list[BaseRoute] = [
             Route("/healthz", healthz),
@@ -331,7 +340,7 @@ class ServiceHost:
         forwarded = raw_forwarded if isinstance(raw_forwarded, str) else None
         deadline = event.deadline
 
-        children = self._children(labels)
+        children = self.metrics.method(labels)
 
         async def wrapped(stream: Stream[Any, Any]) -> None:
             children.started.inc()
@@ -375,16 +384,10 @@ class ServiceHost:
 
         event.method_func = wrapped
 
-    def _children(self, labels: tuple[str, str, str]) -> MethodMetrics:
-        children = self._method_metrics.get(labels)
-        if children is None:
-            children = self._method_metrics[labels] = MethodMetrics(self.metrics, labels)
-        return children
-
     async def _on_message(self, event: RecvMessage) -> None:
         labels = _labels.get()
         if labels is not None:
-            self._children(labels).msg_received.inc()
+            self.metrics.method(labels).msg_received.inc()
         if _requests_log.isEnabledFor(logging.DEBUG):
             policy = _policy.get()
             _requests_log.debug(
@@ -396,4 +399,4 @@ class ServiceHost:
     async def _on_send(self, event: SendMessage) -> None:
         labels = _labels.get()
         if labels is not None:
-            self._children(labels).msg_sent.inc()
+            self.metrics.method(labels).msg_sent.inc()

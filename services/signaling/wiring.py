@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from services.kit import Runtime, ServiceSpec, channel
 
+from .api import SignalingService
 from .config import SignalingSettings
 from .hub import Hub
 from .metrics import SessionsCollector
-from .service import SignalingService
 from .websocket import rtc_route
 
 
@@ -20,7 +20,13 @@ def build(runtime: Runtime, settings: SignalingSettings | None = None) -> tuple[
     """The spec and the hub (tests reach into it)."""
     settings = settings or SignalingSettings()
     media = channel(settings.media_target or runtime.settings.media.address, runtime.identity("signaling"))
-    hub = Hub(settings, runtime.tokens, runtime.redis, runtime.settings.redis_prefix, media, runtime.joins)
+    # The meeting service's internal settings (recording_allowed is checked at every start).
+    meeting = channel(
+        settings.meeting_target or runtime.settings.meeting.address, runtime.identity("signaling")
+    )
+    hub = Hub(
+        settings, runtime.tokens, runtime.redis, runtime.settings.redis_prefix, media, runtime.joins, meeting
+    )
     spec = ServiceSpec(
         name="signaling",
         handlers=[SignalingService(hub)],

@@ -24,7 +24,7 @@ from .recording import MEDIA_TYPE, Recorder
 from .sfu import Sfu
 from .store import RecordingStore
 
-log = logging.getLogger("meetmesh.media.service")
+log = logging.getLogger("meetmesh.media.api")
 
 AUDIO_LEVEL_INTERVAL_S = 0.25
 
@@ -107,6 +107,11 @@ class MediaService(media_grpc.MediaServiceBase):
         request = await stream.recv_message()
         assert request is not None
         if request.meeting in self.recorders:
+            raise FailedPrecondition("the meeting is already being recorded")
+        # Enforced here too (signaling checks first): asked at every start, a host may change it.
+        if not (await self._meeting_settings(request.meeting)).recording_allowed:
+            raise FailedPrecondition("recording is not allowed in this meeting (settings.recording_allowed)")
+        if request.meeting in self.recorders:  # started meanwhile
             raise FailedPrecondition("the meeting is already being recorded")
         recorder = self.recorders[request.meeting] = Recorder(self.sfu.room(request.meeting))
         await stream.send_message(
@@ -216,6 +221,13 @@ class MediaService(media_grpc.MediaServiceBase):
                 settings_pb2.GetMeetingSettingsRequest(name=f"meetings/{meeting}"), timeout=5
             )
         return response.settings.ai_enabled
+
+    async def _meeting_settings(self, meeting: str) -> meeting_pb2.MeetingSettings:
+        async with channel(self.registry_target, self.identity) as ch:
+            response = await settings_grpc.MeetingSettingsServiceStub(ch).GetMeetingSettings(
+                settings_pb2.GetMeetingSettingsRequest(name=f"meetings/{meeting}"), timeout=5
+            )
+        return response.settings
 
     async def close(self) -> None:
         for recorder in self.recorders.values():

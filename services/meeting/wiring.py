@@ -6,13 +6,11 @@ from pathlib import Path
 
 from services.kit import FailureThrottle, Runtime, ServiceSpec
 
+from .api import MeetingService, MeetingSettingsLookup, RecordingRegistry
 from .cache import MeetingCache
 from .config import MeetingSettings
 from .directory import UserDirectory
 from .events import MeetingEvents
-from .recordings import RecordingRegistry
-from .service import MeetingService
-from .settings_lookup import MeetingSettingsLookup
 from .store import MeetingStore
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -48,7 +46,7 @@ async def create(runtime: Runtime) -> ServiceSpec:
     )
 
     async def start_cache() -> None:
-        cache.start(events.subscribe, events.pattern)
+        cache.start(events.redis, events.pattern)
 
     async def stop_background() -> None:
         await cache.stop()

@@ -17,6 +17,7 @@ from grpclib.exceptions import GRPCError, ProtocolError, StreamTerminatedError
 
 from services.edge.catalog import Rpc
 from services.edge.status import RpcStatus
+from services.kit.tracing import TracedChannel
 
 Metadata = list[tuple[str, str | bytes]]
 
@@ -61,8 +62,12 @@ class Upstreams:
             if address is None:
                 return None
             host, _, port = address.rpartition(":")
-            channel = Channel(
-                host, int(port), codec=PassthroughCodec(), status_details_codec=RawDetailsCodec()
+            channel = TracedChannel(
+                host,
+                int(port),
+                codec=PassthroughCodec(),
+                status_details_codec=RawDetailsCodec(),
+                service="edge",
             )
             self._channels[service] = channel
         return channel

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 from grpclib.client import Channel
 from grpclib.events import SendRequest, listen
 
+from .tracing import TracedChannel
+
 if TYPE_CHECKING:
     from .auth import TokenService
 
@@ -48,7 +50,9 @@ class ServiceIdentity:
 def channel(target: str, identity: ServiceIdentity | None = None) -> Channel:
     """A grpclib channel to ``host:port``, presenting ``identity`` when given."""
     host, _, port = target.rpartition(":")
-    ch = Channel(host.strip("[]") or "127.0.0.1", int(port))
+    ch = TracedChannel(
+        host.strip("[]") or "127.0.0.1", int(port), service=identity.service if identity else "client"
+    )
     if identity is not None:
         listen(ch, SendRequest, identity.on_send_request)
     return ch

@@ -40,6 +40,7 @@ from starlette.routing import BaseRoute, Route
 
 from . import context as ctx
 from . import policy as pol
+from . import tracing
 from .auth import Principal, TokenService, bearer_token, reset_principal, set_principal
 from .errors import (
     Internal,
@@ -161,6 +162,8 @@ class ServiceHost:
         ProcessCollector(registry=self.telemetry.registry)
         for collector in spec.collectors:
             self.telemetry.registry.register(collector)
+        # None while tracing is off (MEETMESH_TRACING__ENDPOINT unset): no span work per call.
+        self._tracer = tracing.tracer(spec.name)
         self._status = ServiceStatus()
         # gRPC health answers what /healthz answers: serving, and every readiness check passes.
         self._readiness = ServiceCheck(
@@ -204,7 +207,10 @@ class ServiceHost:
         sock.listen(128)
         sock.setblocking(False)
         self.http_port = sock.getsockname()[1]
-        config = uvicorn.Config(self._http_app(), log_level="warning", lifespan="off", access_log=False)
+        # log_config=None: uvicorn's own logging set-up (dictConfig) would close meetmesh's handlers
+        config = uvicorn.Config(
+            self._http_app(), log_level="warning", lifespan="off", access_log=False, log_config=None
+        )
         config.load()
         self._http = uvicorn.Server(config)
         # Server.serve() would also own signals and a main loop; the host owns both, so start the
@@ -341,8 +347,15 @@ class ServiceHost:
         deadline = event.deadline
 
         children = self.metrics.method(labels)
+        tracer = self._tracer
 
-        async def wrapped(stream: Stream[Any, Any]) -> None:
+        async def traced(stream: Stream[Any, Any]) -> None:
+            assert tracer is not None
+            with tracing.server_span(tracer, method_name, metadata) as span:
+                code = await served(stream, span)
+                tracing.end_rpc(span, code)
+
+        async def served(stream: Stream[Any, Any], span: Any = None) -> str:
             children.started.inc()
             started = time.perf_counter()
             code = "OK"
@@ -355,6 +368,7 @@ class ServiceHost:
                 principal = await self._admit(policy, metadata)
                 principal_token = set_principal(principal)
                 await original(stream)
+                return code
             except MeetmeshError as exc:
                 code = exc.status.name
                 raise to_grpc_error(exc) from None
@@ -381,8 +395,11 @@ class ServiceHost:
                     reset_principal(principal_token)
                 children.handled(code).inc()
                 children.handling.observe(time.perf_counter() - started)
+                if span is not None and code != "OK":
+                    tracing.end_rpc(span, code)
 
-        event.method_func = wrapped
+        # (``served`` returns the call's code, for the span; grpclib ignores the return value)
+        event.method_func = served if tracer is None else traced  # type: ignore[assignment]
 
     async def _on_message(self, event: RecvMessage) -> None:
         labels = _labels.get()

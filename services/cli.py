@@ -13,6 +13,8 @@
 * ``meetmesh migrate [service...]``: bring database schemas up to date;
 * ``meetmesh admin promote <email>``: make an account an admin;
 * ``meetmesh bot``: join a meeting and play a media file (see ``meetmesh_sdk.bot``);
+* ``meetmesh loadtest``: rooms of publishing and subscribing bots against a running deployment,
+  with a report (see ``meetmesh_sdk.loadtest``);
 * the client commands (``login``, ``meetings``, ``participants``, ``models``, ...; docs/cli.md)
   come from ``meetmesh_sdk.cli``: this module adds the server commands above to that click group,
   which parses the command line. Server modules are imported only when a server command runs,
@@ -191,8 +193,10 @@ async def _start_edge() -> tuple[Any, Any, str]:
     from services.edge.server import start as start_edge
 
     settings = EdgeSettings()
-    server, task = await start_edge(settings)
-    return server, task, f"http://{settings.edge_svc.host}:{settings.edge_svc.port}/"
+    servers, task = await start_edge(settings)
+    if servers.tls_url:
+        print(f"  edge          TLS (HTTP/2, HTTP/1.1) {servers.tls_url}/", flush=True)
+    return servers, task, f"{servers.url}/"
 
 
 def _describe(settings: PlatformSettings) -> str:
@@ -348,6 +352,12 @@ def _parser() -> tuple[argparse.ArgumentParser, Any]:
     from meetmesh_sdk import bot as bot_command
 
     bot_command.add_arguments(bot)
+    loadtest = sub.add_parser(
+        "loadtest", help="rooms of publishing and subscribing bots against a deployment, with a report"
+    )
+    from meetmesh_sdk.loadtest import command as loadtest_command
+
+    loadtest_command.add_arguments(loadtest)
     return parser, sub
 
 
@@ -384,6 +394,10 @@ def server_main(argv: Sequence[str]) -> int:
         return asyncio.run(_promote(args.email))
     elif args.command == "bot":
         return asyncio.run(bot_command.run(args))
+    elif args.command == "loadtest":
+        from meetmesh_sdk.loadtest import command as loadtest_command
+
+        return asyncio.run(loadtest_command.run(args))
     return 0
 
 

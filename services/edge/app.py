@@ -15,6 +15,7 @@ from services.edge.asgi import Receive, Request, Scope, Send
 from services.edge.catalog import Rpc, load_catalog
 from services.edge.config import EdgeSettings
 from services.edge.cors import Cors
+from services.edge.docs import DocsRoute
 from services.edge.objects import ObjectRoute
 from services.edge.pages import Pages
 from services.edge.rtc import proxy_websocket
@@ -32,7 +33,7 @@ class Edge:
         self.settings = settings
         self.options = options
         self.catalog = load_catalog(options.descriptor_set)
-        self.upstreams = Upstreams(settings.upstream_addresses())
+        self.upstreams = Upstreams(settings.upstream_addresses(), options.upstream_pool_size)
         self.cors = Cors(options.cors_origins)
         self.redis = redis if redis is not None else create_redis(settings.redis_url)
         self.limits = RateLimits(
@@ -42,7 +43,7 @@ class Edge:
         self.telemetry = Telemetry()
         self.requests = RequestMetrics(self.telemetry, access_log=options.access_log)
         self.objects = ObjectRoute(settings.objects, settings.keys_dir, self.admission)
-        self.pages = Pages(self.telemetry, options.openapi, options.web_root)
+        self.pages = Pages(self.telemetry, options.openapi, options.web_root, DocsRoute(settings))
         self.pipeline = pipeline.build(self)
 
     async def admit(self, request: Request, rpc: Rpc) -> None:

@@ -1,5 +1,5 @@
-"""The edge's own pages (`/healthz`, `/metrics`, `/openapi.json`, `/docs`) and the web client's
-static files (`/`, deep links get `index.html`)."""
+"""The edge's own pages (`/healthz`, `/metrics`, `/openapi.json`, `/docs` and `/docs/grpc` through
+docs.py) and the web client's static files (`/`, deep links get `index.html`)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from starlette.exceptions import HTTPException
 from starlette.staticfiles import StaticFiles
 
 from services.edge.asgi import Receive, Request, Scope, Send, respond
+from services.edge.docs import DocsRoute
 from services.edge.reference import render_reference
 from services.edge.status import EdgeError
 from services.kit.telemetry import Telemetry
@@ -31,8 +32,11 @@ class SinglePageApp(StaticFiles):
 
 
 class Pages:
-    def __init__(self, telemetry: Telemetry, openapi: Path, web_root: Path) -> None:
+    def __init__(
+        self, telemetry: Telemetry, openapi: Path, web_root: Path, docs: DocsRoute | None = None
+    ) -> None:
         self._telemetry = telemetry
+        self._docs = docs
         self._openapi_path = openapi
         self._static = SinglePageApp(directory=web_root, html=True) if web_root.is_dir() else None
         self._openapi: bytes | None = None
@@ -47,6 +51,8 @@ class Pages:
             body, content_type = self._telemetry.exposition(), self._telemetry.content_type
         elif path == "/openapi.json":
             body, content_type = self._openapi_document(), "application/json"
+        elif self._docs is not None and self._docs.handles(path):
+            return await self._docs.serve(request, send, self._openapi_document())
         elif path in ("/docs", "/docs/"):
             if self._reference is None:
                 self._reference = render_reference(self._openapi_document())

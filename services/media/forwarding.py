@@ -140,8 +140,9 @@ class PacketSource:
         self._subscribers.discard(track)
 
     @property
-    def subscriber_count(self) -> int:
-        return len(self._subscribers)
+    def subscribers(self) -> frozenset[ForwardedTrack]:
+        """The tracks this source forwards to now."""
+        return frozenset(self._subscribers)
 
     def add_tap(self, tap: PacketTap) -> None:
         self._taps.append(tap)
@@ -243,6 +244,7 @@ def attach_source(receiver: RTCRtpReceiver, kind: str, track_id: str = "") -> Pa
     """Install the pre-decoder hook on a receiver. Call before it starts receiving (i.e. from the
     ``track`` event or right after ``setRemoteDescription``)."""
     source = PacketSource(kind, receiver, track_id)
+    # The ignores below patch aiortc's private receiver and sender hooks (pinned aiortc; ADR 0200).
     receiver._RTCRtpReceiver__decoder_queue = source  # type: ignore[attr-defined]
     original = receiver._handle_rtp_packet
     received, lost = metrics.RTP_RECEIVED.labels(kind), metrics.RTP_LOST.labels(kind)

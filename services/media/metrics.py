@@ -76,7 +76,7 @@ class SfuCollector(Collector):
             for _, source in list(room.sources.values()):
                 count = counts.setdefault(source.kind, [0, 0])
                 count[0] += 1
-                count[1] += source.subscriber_count
+                count[1] += len(source.subscribers)
         for kind, (pub, fwd) in counts.items():
             published.add_metric([kind], pub)
             forwarded.add_metric([kind], fwd)

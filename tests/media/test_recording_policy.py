@@ -16,7 +16,7 @@ from meetmesh.signaling.v1 import signaling_pb2 as pb
 from meetmesh_sdk.room import Room, SignalingError
 from meetmesh_sdk.sources import ColorVideoTrack
 from services.kit import channel
-from tests.rtc_helpers import Rtc
+from tests.rtc_helpers import Rtc, wait_for
 
 
 async def allow_recording(rtc: Rtc, allowed: bool) -> None:
@@ -73,6 +73,7 @@ async def test_recording_allowed_is_enforced_and_everyone_gets_the_consent_notic
     late = await rtc.bot()
     assert late.joined.recording  # a late joiner sees the notice at once
 
+    await wait_for(lambda: rtc.media.recorders[meeting_id].has_media, 20)
     await host.record(False)
     await viewer.wait_until(lambda: len(updates) == 2)
     assert not updates[1].recording and updates[1].recording_name

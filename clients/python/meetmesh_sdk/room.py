@@ -387,6 +387,12 @@ class Room:
     def local_track_id(self, track: MediaStreamTrack) -> str:
         return next(p.track_id for p in self._local if p.track is track)
 
+    @property
+    def local_track_ids(self) -> list[str]:
+        """The ids of the tracks this client publishes, in the order published ("" until signaling
+        has assigned one)."""
+        return [p.track_id for p in self._local]
+
     async def mute(self, track_id: str, muted: bool = True) -> None:
         await self.send(pb.SignalRequest(mute=pb.MuteTrack(track_id=track_id, muted=muted)))
 

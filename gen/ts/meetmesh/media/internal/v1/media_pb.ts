@@ -2,8 +2,8 @@
 // @generated from file meetmesh/media/internal/v1/media.proto (package meetmesh.media.internal.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import { file_buf_validate_validate } from "../../../../buf/validate/validate_pb";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file meetmesh/media/internal/v1/media.proto.
  */
 export const file_meetmesh_media_internal_v1_media: GenFile = /*@__PURE__*/
-  fileDesc("CiZtZWV0bWVzaC9tZWRpYS9pbnRlcm5hbC92MS9tZWRpYS5wcm90bxIabWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEiPgoLUHVibGljYXRpb24SFAoDbWlkGAEgASgJQge6SARyAhABEhkKCHRyYWNrX2lkGAIgASgJQge6SARyAhABIj8KDFN1YnNjcmlwdGlvbhIUCgNtaWQYASABKAlCB7pIBHICEAESGQoIdHJhY2tfaWQYAiABKAlCB7pIBHICEAEi3wEKEE5lZ290aWF0ZVJlcXVlc3QSGAoHbWVldGluZxgBIAEoCUIHukgEcgIQARIcCgtwYXJ0aWNpcGFudBgCIAEoCUIHukgEcgIQARIcCgNzZHAYAyABKAlCD7pICHIGEAEYgIAEoLsYAhI4CgdwdWJsaXNoGAQgAygLMicubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuUHVibGljYXRpb24SOwoJc3Vic2NyaWJlGAUgAygLMigubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuU3Vic2NyaXB0aW9uIiYKEU5lZ290aWF0ZVJlc3BvbnNlEhEKA3NkcBgBIAEoCUIEoLsYAiKTAQoWQWRkSWNlQ2FuZGlkYXRlUmVxdWVzdBIYCgdtZWV0aW5nGAEgASgJQge6SARyAhABEhwKC3BhcnRpY2lwYW50GAIgASgJQge6SARyAhABEhcKCWNhbmRpZGF0ZRgDIAEoCUIEoLsYARIPCgdzZHBfbWlkGAQgASgJEhcKD3NkcF9tbGluZV9pbmRleBgFIAEoDSIZChdBZGRJY2VDYW5kaWRhdGVSZXNwb25zZSJfChJVbnN1YnNjcmliZVJlcXVlc3QSGAoHbWVldGluZxgBIAEoCUIHukgEcgIQARIcCgtwYXJ0aWNpcGFudBgCIAEoCUIHukgEcgIQARIRCgl0cmFja19pZHMYAyADKAkiFQoTVW5zdWJzY3JpYmVSZXNwb25zZSJaChRTZXRUcmFja011dGVkUmVxdWVzdBIYCgdtZWV0aW5nGAEgASgJQge6SARyAhABEhkKCHRyYWNrX2lkGAIgASgJQge6SARyAhABEg0KBW11dGVkGAMgASgIIhcKFVNldFRyYWNrTXV0ZWRSZXNwb25zZSJMChVVbnB1Ymxpc2hUcmFja1JlcXVlc3QSGAoHbWVldGluZxgBIAEoCUIHukgEcgIQARIZCgh0cmFja19pZBgCIAEoCUIHukgEcgIQASIYChZVbnB1Ymxpc2hUcmFja1Jlc3BvbnNlIlIKGFJlbW92ZVBhcnRpY2lwYW50UmVxdWVzdBIYCgdtZWV0aW5nGAEgASgJQge6SARyAhABEhwKC3BhcnRpY2lwYW50GAIgASgJQge6SARyAhABIi4KGVJlbW92ZVBhcnRpY2lwYW50UmVzcG9uc2USEQoJdHJhY2tfaWRzGAEgAygJIjEKFVN0YXJ0UmVjb3JkaW5nUmVxdWVzdBIYCgdtZWV0aW5nGAEgASgJQge6SARyAhABIkgKFlN0YXJ0UmVjb3JkaW5nUmVzcG9uc2USLgoKc3RhcnRfdGltZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiMAoUU3RvcFJlY29yZGluZ1JlcXVlc3QSGAoHbWVldGluZxgBIAEoCUIHukgEcgIQASKhAQoVU3RvcFJlY29yZGluZ1Jlc3BvbnNlEhYKDnJlY29yZGluZ19uYW1lGAEgASgJEhIKCm9iamVjdF9rZXkYAiABKAkSEgoKbWVkaWFfdHlwZRgDIAEoCRIYChBkdXJhdGlvbl9zZWNvbmRzGAQgASgBEhIKCnNpemVfYnl0ZXMYBSABKAMSGgoMZG93bmxvYWRfdXJpGAYgASgJQgSguxgCIi8KE1dhdGNoTWVldGluZ1JlcXVlc3QSGAoHbWVldGluZxgBIAEoCUIHukgEcgIQASIwCgpBdWRpb0xldmVsEhMKC3BhcnRpY2lwYW50GAEgASgJEg0KBWxldmVsGAIgASgCIloKB0NhcHRpb24SEwoLcGFydGljaXBhbnQYASABKAkSEgoEdGV4dBgCIAEoCUIEoLsYARIQCghpc19maW5hbBgDIAEoCBIUCgx1dHRlcmFuY2VfaWQYBCABKAMimAEKFFdhdGNoTWVldGluZ1Jlc3BvbnNlEj8KDGF1ZGlvX2xldmVscxgBIAEoCzInLm1lZXRtZXNoLm1lZGlhLmludGVybmFsLnYxLkF1ZGlvTGV2ZWxzSAASNgoHY2FwdGlvbhgCIAEoCzIjLm1lZXRtZXNoLm1lZGlhLmludGVybmFsLnYxLkNhcHRpb25IAEIHCgVldmVudCJFCgtBdWRpb0xldmVscxI2CgZsZXZlbHMYASADKAsyJi5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5BdWRpb0xldmVsMuwJCgxNZWRpYVNlcnZpY2USewoJTmVnb3RpYXRlEiwubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuTmVnb3RpYXRlUmVxdWVzdBotLm1lZXRtZXNoLm1lZGlhLmludGVybmFsLnYxLk5lZ290aWF0ZVJlc3BvbnNlIhGiuxgNCAQiCXNpZ25hbGluZxKNAQoPQWRkSWNlQ2FuZGlkYXRlEjIubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuQWRkSWNlQ2FuZGlkYXRlUmVxdWVzdBozLm1lZXRtZXNoLm1lZGlhLmludGVybmFsLnYxLkFkZEljZUNhbmRpZGF0ZVJlc3BvbnNlIhGiuxgNCAQiCXNpZ25hbGluZxKBAQoLVW5zdWJzY3JpYmUSLi5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5VbnN1YnNjcmliZVJlcXVlc3QaLy5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5VbnN1YnNjcmliZVJlc3BvbnNlIhGiuxgNCAQiCXNpZ25hbGluZxKHAQoNU2V0VHJhY2tNdXRlZBIwLm1lZXRtZXNoLm1lZGlhLmludGVybmFsLnYxLlNldFRyYWNrTXV0ZWRSZXF1ZXN0GjEubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuU2V0VHJhY2tNdXRlZFJlc3BvbnNlIhGiuxgNCAQiCXNpZ25hbGluZxKKAQoOVW5wdWJsaXNoVHJhY2sSMS5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5VbnB1Ymxpc2hUcmFja1JlcXVlc3QaMi5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5VbnB1Ymxpc2hUcmFja1Jlc3BvbnNlIhGiuxgNCAQiCXNpZ25hbGluZxKTAQoRUmVtb3ZlUGFydGljaXBhbnQSNC5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5SZW1vdmVQYXJ0aWNpcGFudFJlcXVlc3QaNS5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5SZW1vdmVQYXJ0aWNpcGFudFJlc3BvbnNlIhGiuxgNCAQiCXNpZ25hbGluZxKKAQoOU3RhcnRSZWNvcmRpbmcSMS5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5TdGFydFJlY29yZGluZ1JlcXVlc3QaMi5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5TdGFydFJlY29yZGluZ1Jlc3BvbnNlIhGiuxgNCAQiCXNpZ25hbGluZxKHAQoNU3RvcFJlY29yZGluZxIwLm1lZXRtZXNoLm1lZGlhLmludGVybmFsLnYxLlN0b3BSZWNvcmRpbmdSZXF1ZXN0GjEubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuU3RvcFJlY29yZGluZ1Jlc3BvbnNlIhGiuxgNCAQiCXNpZ25hbGluZxKGAQoMV2F0Y2hNZWV0aW5nEi8ubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuV2F0Y2hNZWV0aW5nUmVxdWVzdBowLm1lZXRtZXNoLm1lZGlhLmludGVybmFsLnYxLldhdGNoTWVldGluZ1Jlc3BvbnNlIhGiuxgNCAQiCXNpZ25hbGluZzABYgZwcm90bzM", [file_buf_validate_validate, file_google_protobuf_timestamp, file_meetmesh_options_v1_options]);
+  fileDesc("CiZtZWV0bWVzaC9tZWRpYS9pbnRlcm5hbC92MS9tZWRpYS5wcm90bxIabWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEiPgoLUHVibGljYXRpb24SFAoDbWlkGAEgASgJQge6SARyAhABEhkKCHRyYWNrX2lkGAIgASgJQge6SARyAhABIj8KDFN1YnNjcmlwdGlvbhIUCgNtaWQYASABKAlCB7pIBHICEAESGQoIdHJhY2tfaWQYAiABKAlCB7pIBHICEAEi3wEKEE5lZ290aWF0ZVJlcXVlc3QSGAoHbWVldGluZxgBIAEoCUIHukgEcgIQARIcCgtwYXJ0aWNpcGFudBgCIAEoCUIHukgEcgIQARIcCgNzZHAYAyABKAlCD7pICHIGEAEYgIAEoLsYAhI4CgdwdWJsaXNoGAQgAygLMicubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuUHVibGljYXRpb24SOwoJc3Vic2NyaWJlGAUgAygLMigubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuU3Vic2NyaXB0aW9uIiYKEU5lZ290aWF0ZVJlc3BvbnNlEhEKA3NkcBgBIAEoCUIEoLsYAiKTAQoWQWRkSWNlQ2FuZGlkYXRlUmVxdWVzdBIYCgdtZWV0aW5nGAEgASgJQge6SARyAhABEhwKC3BhcnRpY2lwYW50GAIgASgJQge6SARyAhABEhcKCWNhbmRpZGF0ZRgDIAEoCUIEoLsYARIPCgdzZHBfbWlkGAQgASgJEhcKD3NkcF9tbGluZV9pbmRleBgFIAEoDSIZChdBZGRJY2VDYW5kaWRhdGVSZXNwb25zZSJfChJVbnN1YnNjcmliZVJlcXVlc3QSGAoHbWVldGluZxgBIAEoCUIHukgEcgIQARIcCgtwYXJ0aWNpcGFudBgCIAEoCUIHukgEcgIQARIRCgl0cmFja19pZHMYAyADKAkiFQoTVW5zdWJzY3JpYmVSZXNwb25zZSJaChRTZXRUcmFja011dGVkUmVxdWVzdBIYCgdtZWV0aW5nGAEgASgJQge6SARyAhABEhkKCHRyYWNrX2lkGAIgASgJQge6SARyAhABEg0KBW11dGVkGAMgASgIIhcKFVNldFRyYWNrTXV0ZWRSZXNwb25zZSJMChVVbnB1Ymxpc2hUcmFja1JlcXVlc3QSGAoHbWVldGluZxgBIAEoCUIHukgEcgIQARIZCgh0cmFja19pZBgCIAEoCUIHukgEcgIQASIYChZVbnB1Ymxpc2hUcmFja1Jlc3BvbnNlIlIKGFJlbW92ZVBhcnRpY2lwYW50UmVxdWVzdBIYCgdtZWV0aW5nGAEgASgJQge6SARyAhABEhwKC3BhcnRpY2lwYW50GAIgASgJQge6SARyAhABIi4KGVJlbW92ZVBhcnRpY2lwYW50UmVzcG9uc2USEQoJdHJhY2tfaWRzGAEgAygJIjEKFVN0YXJ0UmVjb3JkaW5nUmVxdWVzdBIYCgdtZWV0aW5nGAEgASgJQge6SARyAhABIkgKFlN0YXJ0UmVjb3JkaW5nUmVzcG9uc2USLgoKc3RhcnRfdGltZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiMAoUU3RvcFJlY29yZGluZ1JlcXVlc3QSGAoHbWVldGluZxgBIAEoCUIHukgEcgIQASK4AQoVU3RvcFJlY29yZGluZ1Jlc3BvbnNlEhYKDnJlY29yZGluZ19uYW1lGAEgASgJEhIKCm9iamVjdF9rZXkYAiABKAkSEgoKbWVkaWFfdHlwZRgDIAEoCRIYChBkdXJhdGlvbl9zZWNvbmRzGAQgASgBEhIKCnNpemVfYnl0ZXMYBSABKAMSGgoMZG93bmxvYWRfdXJpGAYgASgJQgSguxgCEhUKDXRyYW5zY29kZV9qb2IYByABKAkiLwoTV2F0Y2hNZWV0aW5nUmVxdWVzdBIYCgdtZWV0aW5nGAEgASgJQge6SARyAhABIjAKCkF1ZGlvTGV2ZWwSEwoLcGFydGljaXBhbnQYASABKAkSDQoFbGV2ZWwYAiABKAIiWgoHQ2FwdGlvbhITCgtwYXJ0aWNpcGFudBgBIAEoCRISCgR0ZXh0GAIgASgJQgSguxgBEhAKCGlzX2ZpbmFsGAMgASgIEhQKDHV0dGVyYW5jZV9pZBgEIAEoAyKYAQoUV2F0Y2hNZWV0aW5nUmVzcG9uc2USPwoMYXVkaW9fbGV2ZWxzGAEgASgLMicubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuQXVkaW9MZXZlbHNIABI2CgdjYXB0aW9uGAIgASgLMiMubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuQ2FwdGlvbkgAQgcKBWV2ZW50IkUKC0F1ZGlvTGV2ZWxzEjYKBmxldmVscxgBIAMoCzImLm1lZXRtZXNoLm1lZGlhLmludGVybmFsLnYxLkF1ZGlvTGV2ZWwiLwoVV2F0Y2hUcmFuc2NvZGVSZXF1ZXN0EhYKA2pvYhgBIAEoCUIJukgGcgQQARhAIk8KFldhdGNoVHJhbnNjb2RlUmVzcG9uc2USNQoDam9iGAEgASgLMigubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuVHJhbnNjb2RlSm9iItkCCgxUcmFuc2NvZGVKb2ISCgoCaWQYASABKAkSEQoJcmVjb3JkaW5nGAIgASgJEj0KBXN0YXRlGAMgASgOMi4ubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuVHJhbnNjb2RlSm9iLlN0YXRlEhAKCHByb2dyZXNzGAQgASgCEhAKCGF0dGVtcHRzGAUgASgFEg8KB21wNF9rZXkYBiABKAkSDwoHaGxzX2tleRgHIAEoCRIVCgdtcDRfdXJpGAggASgJQgSguxgCEg0KBWVycm9yGAkgASgJEhgKEGR1cmF0aW9uX3NlY29uZHMYCiABKAEiZQoFU3RhdGUSFQoRU1RBVEVfVU5TUEVDSUZJRUQQABIQCgxTVEFURV9RVUVVRUQQARIRCg1TVEFURV9SVU5OSU5HEAISDgoKU1RBVEVfRE9ORRADEhAKDFNUQVRFX0ZBSUxFRBAEMvsKCgxNZWRpYVNlcnZpY2USewoJTmVnb3RpYXRlEiwubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuTmVnb3RpYXRlUmVxdWVzdBotLm1lZXRtZXNoLm1lZGlhLmludGVybmFsLnYxLk5lZ290aWF0ZVJlc3BvbnNlIhGiuxgNCAQiCXNpZ25hbGluZxKNAQoPQWRkSWNlQ2FuZGlkYXRlEjIubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuQWRkSWNlQ2FuZGlkYXRlUmVxdWVzdBozLm1lZXRtZXNoLm1lZGlhLmludGVybmFsLnYxLkFkZEljZUNhbmRpZGF0ZVJlc3BvbnNlIhGiuxgNCAQiCXNpZ25hbGluZxKBAQoLVW5zdWJzY3JpYmUSLi5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5VbnN1YnNjcmliZVJlcXVlc3QaLy5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5VbnN1YnNjcmliZVJlc3BvbnNlIhGiuxgNCAQiCXNpZ25hbGluZxKHAQoNU2V0VHJhY2tNdXRlZBIwLm1lZXRtZXNoLm1lZGlhLmludGVybmFsLnYxLlNldFRyYWNrTXV0ZWRSZXF1ZXN0GjEubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuU2V0VHJhY2tNdXRlZFJlc3BvbnNlIhGiuxgNCAQiCXNpZ25hbGluZxKKAQoOVW5wdWJsaXNoVHJhY2sSMS5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5VbnB1Ymxpc2hUcmFja1JlcXVlc3QaMi5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5VbnB1Ymxpc2hUcmFja1Jlc3BvbnNlIhGiuxgNCAQiCXNpZ25hbGluZxKTAQoRUmVtb3ZlUGFydGljaXBhbnQSNC5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5SZW1vdmVQYXJ0aWNpcGFudFJlcXVlc3QaNS5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5SZW1vdmVQYXJ0aWNpcGFudFJlc3BvbnNlIhGiuxgNCAQiCXNpZ25hbGluZxKKAQoOU3RhcnRSZWNvcmRpbmcSMS5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5TdGFydFJlY29yZGluZ1JlcXVlc3QaMi5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5TdGFydFJlY29yZGluZ1Jlc3BvbnNlIhGiuxgNCAQiCXNpZ25hbGluZxKHAQoNU3RvcFJlY29yZGluZxIwLm1lZXRtZXNoLm1lZGlhLmludGVybmFsLnYxLlN0b3BSZWNvcmRpbmdSZXF1ZXN0GjEubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuU3RvcFJlY29yZGluZ1Jlc3BvbnNlIhGiuxgNCAQiCXNpZ25hbGluZxKMAQoOV2F0Y2hUcmFuc2NvZGUSMS5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5XYXRjaFRyYW5zY29kZVJlcXVlc3QaMi5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5XYXRjaFRyYW5zY29kZVJlc3BvbnNlIhGiuxgNCAQiCXNpZ25hbGluZzABEoYBCgxXYXRjaE1lZXRpbmcSLy5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5XYXRjaE1lZXRpbmdSZXF1ZXN0GjAubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuV2F0Y2hNZWV0aW5nUmVzcG9uc2UiEaK7GA0IBCIJc2lnbmFsaW5nMAFiBnByb3RvMw", [file_buf_validate_validate, file_google_protobuf_timestamp, file_meetmesh_options_v1_options]);
 
 /**
  * A published m-line.
@@ -508,6 +508,13 @@ export type StopRecordingResponse = Message<"meetmesh.media.internal.v1.StopReco
    * @generated from field: string download_uri = 6;
    */
   downloadUri: string;
+
+  /**
+   * The job that makes the MP4 and HLS of it (see `WatchTranscode`); empty when transcoding is off.
+   *
+   * @generated from field: string transcode_job = 7;
+   */
+  transcodeJob: string;
 };
 
 /**
@@ -667,6 +674,180 @@ export const AudioLevelsSchema: GenMessage<AudioLevels> = /*@__PURE__*/
   messageDesc(file_meetmesh_media_internal_v1_media, 22);
 
 /**
+ * Request for `WatchTranscode`.
+ *
+ * @generated from message meetmesh.media.internal.v1.WatchTranscodeRequest
+ */
+export type WatchTranscodeRequest = Message<"meetmesh.media.internal.v1.WatchTranscodeRequest"> & {
+  /**
+   * The job id (`StopRecordingResponse.transcode_job`).
+   *
+   * @generated from field: string job = 1;
+   */
+  job: string;
+};
+
+/**
+ * Describes the message meetmesh.media.internal.v1.WatchTranscodeRequest.
+ * Use `create(WatchTranscodeRequestSchema)` to create a new message.
+ */
+export const WatchTranscodeRequestSchema: GenMessage<WatchTranscodeRequest> = /*@__PURE__*/
+  messageDesc(file_meetmesh_media_internal_v1_media, 23);
+
+/**
+ * Response for `WatchTranscode`: the job's state now.
+ *
+ * @generated from message meetmesh.media.internal.v1.WatchTranscodeResponse
+ */
+export type WatchTranscodeResponse = Message<"meetmesh.media.internal.v1.WatchTranscodeResponse"> & {
+  /**
+   * The job.
+   *
+   * @generated from field: meetmesh.media.internal.v1.TranscodeJob job = 1;
+   */
+  job?: TranscodeJob | undefined;
+};
+
+/**
+ * Describes the message meetmesh.media.internal.v1.WatchTranscodeResponse.
+ * Use `create(WatchTranscodeResponseSchema)` to create a new message.
+ */
+export const WatchTranscodeResponseSchema: GenMessage<WatchTranscodeResponse> = /*@__PURE__*/
+  messageDesc(file_meetmesh_media_internal_v1_media, 24);
+
+/**
+ * A durable transcode job: a recording's WebM becomes a composite MP4 (H.264 + AAC) and HLS.
+ *
+ * @generated from message meetmesh.media.internal.v1.TranscodeJob
+ */
+export type TranscodeJob = Message<"meetmesh.media.internal.v1.TranscodeJob"> & {
+  /**
+   * The job id.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * `meetings/{meeting}/recordings/{recording}`.
+   *
+   * @generated from field: string recording = 2;
+   */
+  recording: string;
+
+  /**
+   * Where the job is.
+   *
+   * @generated from field: meetmesh.media.internal.v1.TranscodeJob.State state = 3;
+   */
+  state: TranscodeJob_State;
+
+  /**
+   * Fraction done, 0 to 1.
+   *
+   * @generated from field: float progress = 4;
+   */
+  progress: number;
+
+  /**
+   * Workers that started it (more than one after a crash).
+   *
+   * @generated from field: int32 attempts = 5;
+   */
+  attempts: number;
+
+  /**
+   * The MP4's object key.
+   *
+   * @generated from field: string mp4_key = 6;
+   */
+  mp4Key: string;
+
+  /**
+   * The HLS playlist's object key (segments beside it).
+   *
+   * @generated from field: string hls_key = 7;
+   */
+  hlsKey: string;
+
+  /**
+   * A time-limited download URL of the MP4.
+   *
+   * @generated from field: string mp4_uri = 8;
+   */
+  mp4Uri: string;
+
+  /**
+   * Why it failed.
+   *
+   * @generated from field: string error = 9;
+   */
+  error: string;
+
+  /**
+   * The composite's length in seconds.
+   *
+   * @generated from field: double duration_seconds = 10;
+   */
+  durationSeconds: number;
+};
+
+/**
+ * Describes the message meetmesh.media.internal.v1.TranscodeJob.
+ * Use `create(TranscodeJobSchema)` to create a new message.
+ */
+export const TranscodeJobSchema: GenMessage<TranscodeJob> = /*@__PURE__*/
+  messageDesc(file_meetmesh_media_internal_v1_media, 25);
+
+/**
+ * Where the job is.
+ *
+ * @generated from enum meetmesh.media.internal.v1.TranscodeJob.State
+ */
+export enum TranscodeJob_State {
+  /**
+   * Unknown.
+   *
+   * @generated from enum value: STATE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Waiting for a worker.
+   *
+   * @generated from enum value: STATE_QUEUED = 1;
+   */
+  QUEUED = 1,
+
+  /**
+   * A worker is on it (see `progress`).
+   *
+   * @generated from enum value: STATE_RUNNING = 2;
+   */
+  RUNNING = 2,
+
+  /**
+   * Finished: the outputs are in the object store.
+   *
+   * @generated from enum value: STATE_DONE = 3;
+   */
+  DONE = 3,
+
+  /**
+   * Gave up (see `error`).
+   *
+   * @generated from enum value: STATE_FAILED = 4;
+   */
+  FAILED = 4,
+}
+
+/**
+ * Describes the enum meetmesh.media.internal.v1.TranscodeJob.State.
+ */
+export const TranscodeJob_StateSchema: GenEnum<TranscodeJob_State> = /*@__PURE__*/
+  enumDesc(file_meetmesh_media_internal_v1_media, 25, 0);
+
+/**
  * The SFU's control plane. Internal: called by signaling only, never routed by the edge.
  * One aiortc peer connection per participant; the participant is always the SDP offerer.
  *
@@ -753,6 +934,17 @@ export const MediaService: GenService<{
     methodKind: "unary";
     input: typeof StopRecordingRequestSchema;
     output: typeof StopRecordingResponseSchema;
+  },
+  /**
+   * Streams a transcode job's state (queued, running with progress, done with its outputs,
+   * failed) until it is done or failed.
+   *
+   * @generated from rpc meetmesh.media.internal.v1.MediaService.WatchTranscode
+   */
+  watchTranscode: {
+    methodKind: "server_streaming";
+    input: typeof WatchTranscodeRequestSchema;
+    output: typeof WatchTranscodeResponseSchema;
   },
   /**
    * A meeting's media events: audio levels (about 4 per second), captions, ended tracks.

@@ -6,6 +6,7 @@ One test on purpose: starting Prometheus, Alertmanager and the platform once kee
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from pathlib import Path
 
@@ -54,6 +55,12 @@ async def test_dashboards_have_data_and_a_stopped_service_pages(
     )
     prom = start_prometheus(tmp_path / "prometheus", targets, alertmanager.address, MeetmeshServiceDown="2s")
     try:
+
+        async def all_scraped() -> bool:  # so that the load below shows as rates
+            targets = await asyncio.to_thread(prom.targets)
+            return len(targets) == 5 and all(t["health"] == "up" for t in targets)
+
+        await wait_until(all_scraped, within_s=30, every_s=0.25)
         # -- load: gRPC calls (some failing), JSON calls through the edge, a meeting with media --
         guest = await platform.client("Guest")
         await guest.join(rtc.meeting.name, wait_for_admission=True)
@@ -87,7 +94,19 @@ async def test_dashboards_have_data_and_a_stopped_service_pages(
             rates = await query(prom, 'job:grpc_server_requests:rate5m{job="meeting"} > 0')
             return bool(forwarded and first_frames and edge_json and rates)
 
-        await wait_until(scraped_after_load, within_s=30, every_s=0.5)
+        try:
+            await wait_until(scraped_after_load, within_s=30, every_s=0.5)
+        except TimeoutError:
+            checks = {
+                expr: await query(prom, expr)
+                for expr in (
+                    "sum(meetmesh_media_forwarded_bytes_total)",
+                    "sum(meetmesh_media_join_to_first_frame_seconds_count)",
+                    "sum by (protocol) (edge_requests_total)",
+                    'job:grpc_server_requests:rate5m{job="meeting"}',
+                )
+            }
+            raise AssertionError(f"after load: {checks}") from None
 
         # -- every panel of the overview, the per-service (for the loaded services) and media --
         # (polled: on a loaded machine a scrape of the in-process services may time out, and a

@@ -51,11 +51,11 @@ SERVER_ERRORS = frozenset({"UNKNOWN", "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "D
 class TracingSettings(BaseModel):
     """``MEETMESH_TRACING__<FIELD>``."""
 
-    #: OTLP/gRPC endpoint of the collector (e.g. ``http://127.0.0.1:4317``); empty: tracing off.
+    #: OTLP/gRPC endpoint of the collector (e.g. `http://127.0.0.1:4317`); empty: tracing off.
     endpoint: str = ""
     #: Fraction of traces recorded (a root's decision; downstream services follow it).
     sample_ratio: float = Field(default=1.0, ge=0.0, le=1.0)
-    #: Prefix of the services' names in traces (``meetmesh-meeting``); empty: just the name.
+    #: Prefix of the services' names in traces (`meetmesh-meeting`); empty: just the name.
     service_prefix: str = ""
 
 

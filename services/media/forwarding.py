@@ -202,8 +202,20 @@ class ForwardedTrack(MediaStreamTrack):
         self._bytes_out = metrics.FORWARDED_AUDIO if source.kind == "audio" else metrics.FORWARDED_VIDEO
         #: Called with nothing when the first packet goes out (the SFU's join-to-first-frame metric).
         self.on_first_frame: Callable[[], None] | None = None
+        self.paused = False  # the subscriber does not display it: nothing is forwarded
+
+    def set_paused(self, paused: bool) -> None:
+        """Pause forwarding to this subscriber, or resume it at the next keyframe."""
+        if paused == self.paused:
+            return
+        self.paused = paused
+        if not paused and self.kind == "video":
+            self._synced = False
+            self.source.request_keyframe()
 
     def _offer(self, packet: av.Packet | None, keyframe: bool) -> None:
+        if packet is not None and self.paused:
+            return
         if packet is not None and not self._synced:
             if not keyframe:
                 self.source.request_keyframe()  # rate-limited; repeats until one arrives

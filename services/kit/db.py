@@ -23,6 +23,8 @@ from sqlalchemy import Select, and_, event, or_, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from . import tracing
+
 
 def keyset(
     query: Select[Any],
@@ -78,6 +80,7 @@ class Database:
             kwargs.update(pool_size=pool_size, max_overflow=0, pool_timeout=10, pool_recycle=1800)
             kwargs["connect_args"] = {"timeout": connect_timeout_s}
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+        tracing.instrument_engine(self.engine, service)
         if self.sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)

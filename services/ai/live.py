@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from meetmesh.ai.v1 import ai_pb2
 from services.kit import InvalidArgument
 from services.kit.errors import Reason
 
+from . import metrics
 from .audio import SAMPLE_RATE, StreamResampler, pcm_samples
 from .batching import EmotionBatcher
 from .inference import VAD_CONTEXT, InferenceClient
@@ -48,6 +50,9 @@ _ENCODINGS = {pb.AUDIO_ENCODING_LINEAR16: "LINEAR16", pb.AUDIO_ENCODING_FLOAT32:
 @dataclass(frozen=True)
 class LiveOptions:
     interim_every_s: float = 1.0
+    # The first interim of an utterance comes after this much speech (then every interim_every_s):
+    # a caption appears while the first words are still being spoken.
+    first_interim_s: float = 0.25
     alert_threshold: float = 0.8
     idle_timeout_s: float = 30.0
     # Audio handed to the VAD in one Triton call (a multiple of 32 ms).
@@ -70,6 +75,7 @@ class _Utterance:
     id: int
     start: int  # samples from stream start
     end: int = 0
+    ended_at: float = 0.0  # time.monotonic() when the end of speech was seen
 
 
 class LiveAnalysis:
@@ -207,6 +213,7 @@ class _Session:
         if utterance is None:
             return
         utterance.end = event.end
+        utterance.ended_at = time.monotonic()
         await self.emit(
             pb.AnalyzeResponse(voice_activity=pb.VoiceActivity(speaking=False, offset_ms=event.end // 16))
         )
@@ -223,14 +230,20 @@ class _Session:
             or not self.finals.empty()
             or not self.config.captions
             or (self.interim and not self.interim.done())
-            or self.segmenter.position - self.last_interim < self.o.interim_every_s * SAMPLE_RATE
+            or self.segmenter.position - self.last_interim < self._interim_gap(u) * SAMPLE_RATE
         ):
             return
         self.last_interim = self.segmenter.position
         audio = self._slice(u.start, self.segmenter.position).copy()
         self.interim = asyncio.create_task(self._interim(u, audio, self.segmenter.position))
 
+    def _interim_gap(self, u: _Utterance) -> float:
+        """Seconds of speech before the next interim: shorter for an utterance's first one."""
+        first = self.last_interim == u.start
+        return min(self.o.first_interim_s, self.o.interim_every_s) if first else self.o.interim_every_s
+
     async def _interim(self, utterance: _Utterance, audio: NDArray[Any], end: int) -> None:
+        started = time.monotonic()
         text = await self.client.transcribe(audio)
         caption = pb.Caption(
             utterance_id=utterance.id,
@@ -242,6 +255,7 @@ class _Session:
         async with self._emit_lock:
             if text and utterance.id > self.last_final:  # never after the utterance's final
                 await self._emit_raw(pb.AnalyzeResponse(caption=caption))
+                metrics.CAPTION_LATENCY.labels("interim").observe(time.monotonic() - started)
 
     # -- finals --------------------------------------------------------------------------------
     async def _finalize_loop(self) -> None:
@@ -256,6 +270,7 @@ class _Session:
         text_task = self.client.transcribe(audio) if self.config.captions else _no_text()
         score_task = self.client.synthetic_score(audio) if self.config.synthetic_voice else _no_score()
         text, score = await asyncio.gather(text_task, score_task)
+        metrics.SEGMENTS.inc()
         await self.store.add_activity(
             Activity(
                 uuid.uuid4().hex,
@@ -293,6 +308,7 @@ class _Session:
                     )
                 )
             )
+            metrics.CAPTION_LATENCY.labels("final").observe(time.monotonic() - utterance.ended_at)
         if self.config.synthetic_voice:
             alert = score >= self.o.alert_threshold
             if alert:

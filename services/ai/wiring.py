@@ -7,6 +7,7 @@ from pathlib import Path
 from services.kit import Runtime, ServiceSpec, Unavailable
 from services.kit.logs import get_logger
 
+from . import metrics
 from .access import MeetingAccess
 from .activity import ActivityRecorder
 from .api import AnalysisService, AnalysisStreamService
@@ -66,6 +67,7 @@ async def create(runtime: Runtime) -> ServiceSpec:
         store,
         LiveOptions(
             interim_every_s=opts.interim_every_s,
+            first_interim_s=opts.first_interim_s,
             alert_threshold=opts.synthetic_alert_threshold,
             idle_timeout_s=opts.stream_idle_timeout_s,
         ),
@@ -77,7 +79,12 @@ async def create(runtime: Runtime) -> ServiceSpec:
     ]
 
     async def triton_ready() -> None:
-        index = await client.repository_index()
+        try:
+            index = await client.repository_index()
+        except Unavailable:
+            metrics.TRITON_READY.set(0)
+            raise
+        metrics.TRITON_READY.set(1)
         if not index:
             raise Unavailable("no model loaded")
 
@@ -93,4 +100,5 @@ async def create(runtime: Runtime) -> ServiceSpec:
         on_stop=[close, *on_stop],
         readiness=[store.ping, triton_ready],
         is_revoked=runtime.revocations.is_revoked,
+        collectors=metrics.collectors(),
     )

@@ -17,10 +17,12 @@ from meetmesh.media.internal.v1 import media_grpc, media_pb2
 from meetmesh.meeting.internal.v1 import recordings_grpc, recordings_pb2, settings_grpc, settings_pb2
 from meetmesh.meeting.v1 import meeting_pb2
 from services.kit import FailedPrecondition, NotFound, ServiceIdentity, channel
+from services.kit.clients import client
 from services.kit.handlers import unary
 
 from .aitap import AiTap, TapConsumer
 from .jobs import TranscodeJobs
+from .nodes import NodeRegistry
 from .recording import MEDIA_TYPE, Recorder
 from .sfu import Sfu
 from .store import RecordingStore
@@ -60,6 +62,7 @@ class MediaService(media_grpc.MediaServiceBase):
         self._ai_lock = asyncio.Lock()
         self.watchers: dict[str, set[asyncio.Queue[media_pb2.WatchMeetingResponse]]] = {}
         self.jobs: TranscodeJobs | None = None  # transcoding on: wiring sets the queue
+        self.node: NodeRegistry | None = None  # several media nodes: this one's registration
 
     @unary
     async def Negotiate(self, request: media_pb2.NegotiateRequest) -> media_pb2.NegotiateResponse:
@@ -86,6 +89,13 @@ class MediaService(media_grpc.MediaServiceBase):
     async def Unsubscribe(self, request: media_pb2.UnsubscribeRequest) -> media_pb2.UnsubscribeResponse:
         self.sfu.unsubscribe(request.meeting, request.participant, list(request.track_ids))
         return media_pb2.UnsubscribeResponse()
+
+    @unary
+    async def SetSubscriptionsPaused(
+        self, request: media_pb2.SetSubscriptionsPausedRequest
+    ) -> media_pb2.SetSubscriptionsPausedResponse:
+        self.sfu.set_paused(request.meeting, request.participant, list(request.track_ids), request.paused)
+        return media_pb2.SetSubscriptionsPausedResponse()
 
     @unary
     async def SetTrackMuted(self, request: media_pb2.SetTrackMutedRequest) -> media_pb2.SetTrackMutedResponse:
@@ -239,7 +249,8 @@ class MediaService(media_grpc.MediaServiceBase):
 
     async def _ai_enabled(self, meeting: str) -> bool:
         async with channel(self.registry_target, self.identity) as ch:
-            response = await settings_grpc.MeetingSettingsServiceStub(ch).GetMeetingSettings(
+            settings = client(settings_grpc.MeetingSettingsServiceStub, ch)  # retried: idempotent
+            response = await settings.GetMeetingSettings(
                 settings_pb2.GetMeetingSettingsRequest(name=f"meetings/{meeting}"), timeout=5
             )
         return response.settings.ai_enabled

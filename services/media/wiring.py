@@ -8,24 +8,23 @@ import contextlib
 from aiortc import RTCConfiguration
 
 from services.kit import Runtime, ServiceSpec
-from services.kit.turn import turn_credentials
+from services.kit.ice import IceSettings, ice_servers, use_host_addresses
 
-from . import network
+from . import metrics, network
 from .aitap import TapConsumer
 from .analysis import AnalysisConsumer
 from .api import MediaService
 from .config import MediaSettings
 from .jobs import TranscodeJobs, WorkerSettings
+from .nodes import NodeRegistry
 from .sfu import Sfu
 from .store import RecordingStore
 from .transcode import Options
 
 
-def ice_configuration(settings: MediaSettings, participant: str) -> RTCConfiguration:
-    username, password = settings.turn_username, settings.turn_password
-    if settings.turn_secret:
-        username, password = turn_credentials(settings.turn_secret, participant)
-    return network.rtc_configuration(settings.stun_urls, settings.turn_urls, username, password)
+def ice_configuration(ice: IceSettings, participant: str) -> RTCConfiguration:
+    """Media's own peer connection with ``participant``: the platform's ICE servers."""
+    return network.rtc_configuration(ice_servers(ice, participant))
 
 
 async def create(runtime: Runtime) -> ServiceSpec:
@@ -34,7 +33,10 @@ async def create(runtime: Runtime) -> ServiceSpec:
 
 
 def build(
-    runtime: Runtime, settings: MediaSettings | None = None, ai_consumer: TapConsumer | None = None
+    runtime: Runtime,
+    settings: MediaSettings | None = None,
+    ai_consumer: TapConsumer | None = None,
+    ice: IceSettings | None = None,
 ) -> tuple[ServiceSpec, MediaService]:
     """The spec and the service object (tests and the all-in-one process reach into it).
 
@@ -42,8 +44,9 @@ def build(
     (``settings.ai_target``, else the platform's ai endpoint) and their captions relayed.
     """
     settings = settings or MediaSettings()
-    network.use_host_addresses(settings.ice_host_addresses)
-    sfu = Sfu(lambda participant: ice_configuration(settings, participant))
+    ice_settings = ice or runtime.settings.ice
+    use_host_addresses(ice_settings.host_addresses)
+    sfu = Sfu(lambda participant: ice_configuration(ice_settings, participant))
     registry = settings.recording_registry_target or runtime.settings.meeting.address
     identity = runtime.identity("media")
     recordings = RecordingStore(runtime.objects, settings.spool_dir, settings.spool_retry_s)
@@ -53,8 +56,8 @@ def build(
         service.ai_consumer = AnalysisConsumer(ai_target, service.publish_caption, identity=identity)
 
     async def install_port_range() -> None:
-        if settings.port_range:
-            network.PortRange(*settings.port_range).install(asyncio.get_running_loop())
+        if ice_settings.port_range:
+            network.PortRange(*ice_settings.port_range).install(asyncio.get_running_loop())
 
     workers: list[asyncio.Task[None]] = []
     if settings.transcode:
@@ -70,6 +73,32 @@ def build(
             runtime.objects,
             WorkerSettings(options, claim_idle_s=settings.transcode_claim_idle_s),
         )
+
+    if settings.node_address:
+        service.node = NodeRegistry(
+            runtime.redis,
+            runtime.settings.redis_prefix,
+            settings.node_address,
+            lambda: sum(len(room.peers) for room in sfu.rooms.values()),
+        )
+
+    async def start_node() -> None:
+        if service.node is not None:
+            await service.node.start()
+
+    async def drain_node() -> None:
+        """Stopping: tell signaling to move this node's meetings, and wait until they have left."""
+        if service.node is None:
+            return
+        await service.node.drain()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(settings.drain_timeout_s):
+                while any(room.peers for room in sfu.rooms.values()):  # noqa: ASYNC110 - peers leave via RPCs
+                    await asyncio.sleep(0.1)
+
+    async def stop_node() -> None:
+        if service.node is not None:
+            await service.node.stop()
 
     async def start_worker() -> None:
         if service.jobs is not None:
@@ -87,7 +116,9 @@ def build(
         name="media",
         handlers=[service],
         # Every method is internal (the contract says signaling only): callers need a service token.
-        on_start=[install_port_range, recordings.start, start_worker],
-        on_stop=[stop_worker, service.close, recordings.stop],
+        on_start=[install_port_range, recordings.start, start_worker, start_node],
+        on_drain=[drain_node],
+        on_stop=[stop_node, stop_worker, service.close, recordings.stop],
+        collectors=metrics.collectors(sfu),
     )
     return spec, service

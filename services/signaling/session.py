@@ -79,6 +79,9 @@ class SessionHub(Protocol):
     @property
     def chat_bucket(self) -> TokenBucket: ...  # chat and data rate limit per participant
 
+    async def media_for(self, meeting: str) -> media_grpc.MediaServiceStub:
+        """The SFU that serves ``meeting`` (its media node when several are registered)."""
+
     def register(self, session: Session) -> None:
         """The session has joined: deliver its room's events to it (replacing an older session)."""
 
@@ -301,7 +304,7 @@ class Session:
         for sub in update.subscribe:
             self._pending_subscribe[sub.mid] = sub.track_id
         if update.unsubscribe:
-            await self.hub.media.Unsubscribe(
+            await (await self.hub.media_for(self.meeting)).Unsubscribe(
                 media_pb2.UnsubscribeRequest(
                     meeting=self.meeting, participant=self.pid, track_ids=list(update.unsubscribe)
                 ),
@@ -318,7 +321,7 @@ class Session:
         publications = {mid: f"TR_{uuid.uuid4().hex[:12]}" for mid in self._pending_publish}
         pending_publish, self._pending_publish = self._pending_publish, {}
         pending_subscribe, self._pending_subscribe = self._pending_subscribe, {}
-        response = await self.hub.media.Negotiate(
+        response = await (await self.hub.media_for(self.meeting)).Negotiate(
             media_pb2.NegotiateRequest(
                 meeting=self.meeting,
                 participant=self.pid,
@@ -373,7 +376,7 @@ class Session:
         await self._add_candidate(request.trickle)
 
     async def _add_candidate(self, candidate: pb.IceCandidate) -> None:
-        await self.hub.media.AddIceCandidate(
+        await (await self.hub.media_for(self.meeting)).AddIceCandidate(
             media_pb2.AddIceCandidateRequest(
                 meeting=self.meeting,
                 participant=self.pid,
@@ -394,14 +397,14 @@ class Session:
 
     async def _on_unpublish(self, request: pb.SignalRequest) -> None:
         track = await self._own_track(request.unpublish.track_id)
-        await self.hub.media.UnpublishTrack(
+        await (await self.hub.media_for(self.meeting)).UnpublishTrack(
             media_pb2.UnpublishTrackRequest(meeting=self.meeting, track_id=track.id), timeout=10
         )
         await self.hub.track_ended(self.meeting, track)
 
     async def _on_mute(self, request: pb.SignalRequest) -> None:
         track = await self._own_track(request.mute.track_id)
-        await self.hub.media.SetTrackMuted(
+        await (await self.hub.media_for(self.meeting)).SetTrackMuted(
             media_pb2.SetTrackMutedRequest(meeting=self.meeting, track_id=track.id, muted=request.mute.muted),
             timeout=10,
         )
@@ -410,6 +413,17 @@ class Session:
         await self.hub.store.put_track(self.meeting, track)
         update = pb.TrackUpdate(change=pb.TrackUpdate.CHANGE_MUTED, track=track)
         await self.hub.broadcast(self.meeting, pb.SignalResponse(track_update=update))
+
+    async def _on_visibility(self, request: pb.SignalRequest) -> None:
+        visibility = request.visibility
+        for track_ids, paused in ((visibility.hidden, True), (visibility.shown, False)):
+            if track_ids:
+                await (await self.hub.media_for(self.meeting)).SetSubscriptionsPaused(
+                    media_pb2.SetSubscriptionsPausedRequest(
+                        meeting=self.meeting, participant=self.pid, track_ids=list(track_ids), paused=paused
+                    ),
+                    timeout=10,
+                )
 
     # -- moderation ----------------------------------------------------------------------------
     async def _participant(self, pid: str) -> pb.Participant:
@@ -445,7 +459,7 @@ class Session:
         for track in await self.hub.store.tracks(self.meeting):
             if not select(track) or track.muted:
                 continue
-            await self.hub.media.SetTrackMuted(
+            await (await self.hub.media_for(self.meeting)).SetTrackMuted(
                 media_pb2.SetTrackMutedRequest(meeting=self.meeting, track_id=track.id, muted=True),
                 timeout=10,
             )
@@ -529,13 +543,13 @@ class Session:
                 raise FailedPrecondition(
                     "recording is not allowed in this meeting (settings.recording_allowed)"
                 )
-            await self.hub.media.StartRecording(
+            await (await self.hub.media_for(self.meeting)).StartRecording(
                 media_pb2.StartRecordingRequest(meeting=self.meeting), timeout=10
             )
             await self.hub.store.set_recording(self.meeting, self.pid)
             update = pb.RecordingUpdate(recording=True, by=self.pid, consent_notice=CONSENT_NOTICE)
         else:
-            done = await self.hub.media.StopRecording(
+            done = await (await self.hub.media_for(self.meeting)).StopRecording(
                 media_pb2.StopRecordingRequest(meeting=self.meeting), timeout=120
             )
             await self.hub.store.set_recording(self.meeting, "")

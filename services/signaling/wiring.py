@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from services.kit import Runtime, ServiceSpec, channel
+from services.kit.ice import IceSettings
 
 from .api import SignalingService
 from .config import SignalingSettings
 from .hub import Hub
+from .metrics import SessionsCollector
 from .websocket import rtc_route
 
 
@@ -15,8 +17,10 @@ async def create(runtime: Runtime) -> ServiceSpec:
     return spec
 
 
-def build(runtime: Runtime, settings: SignalingSettings | None = None) -> tuple[ServiceSpec, Hub]:
-    """The spec and the hub (tests reach into it)."""
+def build(
+    runtime: Runtime, settings: SignalingSettings | None = None, ice: IceSettings | None = None
+) -> tuple[ServiceSpec, Hub]:
+    """The spec and the hub (tests reach into it); ICE is the platform's unless ``ice`` is given."""
     settings = settings or SignalingSettings()
     media = channel(settings.media_target or runtime.settings.media.address, runtime.identity("signaling"))
     # The meeting service's internal settings (recording_allowed is checked at every start).
@@ -24,7 +28,15 @@ def build(runtime: Runtime, settings: SignalingSettings | None = None) -> tuple[
         settings.meeting_target or runtime.settings.meeting.address, runtime.identity("signaling")
     )
     hub = Hub(
-        settings, runtime.tokens, runtime.redis, runtime.settings.redis_prefix, media, runtime.joins, meeting
+        settings,
+        runtime.tokens,
+        runtime.redis,
+        runtime.settings.redis_prefix,
+        media,
+        runtime.joins,
+        meeting,
+        runtime.identity("signaling"),
+        ice or runtime.settings.ice,
     )
     spec = ServiceSpec(
         name="signaling",
@@ -35,5 +47,6 @@ def build(runtime: Runtime, settings: SignalingSettings | None = None) -> tuple[
         on_start=[hub.start],
         on_drain=[hub.drain],
         on_stop=[hub.stop],
+        collectors=[SessionsCollector(hub)],
     )
     return spec, hub

@@ -56,6 +56,14 @@ export function Room({ conn, meetingName, meeting, onRejoin }: { conn: RoomConne
     if (!online) conn.drop();
   }, [online, conn]);
 
+  // A hidden tab displays no video: the SFU pauses it for this client (TrackVisibility) until the
+  // tab is visible again.
+  useEffect(() => {
+    const onChange = () => conn.setVideoVisible(document.visibilityState === "visible");
+    document.addEventListener("visibilitychange", onChange);
+    return () => document.removeEventListener("visibilitychange", onChange);
+  }, [conn]);
+
   useEffect(() => {
     const el = stage.current;
     if (!el) return;

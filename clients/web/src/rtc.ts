@@ -302,6 +302,13 @@ export class RoomConnection {
     this.emit();
   }
 
+  /** Pause (hidden) or resume every subscribed video track at the SFU for this client. */
+  setVideoVisible(visible: boolean): void {
+    const ids = [...this.subscribed].filter((id) => this.state.tracks[id]?.kind === TrackKind.VIDEO);
+    if (ids.length === 0 || this.state.status !== "live") return;
+    this.send({ case: "visibility", value: visible ? { shown: ids, hidden: [] } : { hidden: ids, shown: [] } });
+  }
+
   /** Ask one participant to unmute their microphone (moderators; the person decides). */
   requestUnmute(participant: string): void {
     this.send({ case: "requestUnmute", value: { participant, source: TrackSource.MICROPHONE } });

@@ -29,6 +29,8 @@ class Receiver:
     # path -> list of statuses to answer in turn (the last repeats); "hang" never answers.
     script: dict[str, list[Any]] = field(default_factory=dict)
     _server: uvicorn.Server | None = None
+    # Set at stop: hanging handlers return, so the server can close.
+    _release: asyncio.Event = field(default_factory=asyncio.Event)
     _task: asyncio.Task[None] | None = None
 
     def url(self, path: str) -> str:
@@ -44,7 +46,7 @@ class Receiver:
         answers = self.script.get(path, [200])
         answer = answers.pop(0) if len(answers) > 1 else answers[0]
         if answer == "hang":
-            await asyncio.Event().wait()
+            await self._release.wait()
         return Response(status_code=int(answer))
 
     async def start(self) -> None:
@@ -61,6 +63,7 @@ class Receiver:
         await self._server.startup(sockets=[sock])
 
     async def stop(self) -> None:
+        self._release.set()
         if self._server is not None:
             self._server.should_exit = True
             self._server.force_exit = True

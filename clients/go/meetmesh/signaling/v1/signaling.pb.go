@@ -542,6 +542,8 @@ type SignalResponse struct {
 	//	*SignalResponse_Pong
 	//	*SignalResponse_RecordingUpdate
 	//	*SignalResponse_TracksPublished
+	//	*SignalResponse_SyntheticVoiceAlert
+	//	*SignalResponse_EmotionUpdate
 	Message       isSignalResponse_Message `protobuf_oneof:"message"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -726,6 +728,24 @@ func (x *SignalResponse) GetTracksPublished() *TracksPublished {
 	return nil
 }
 
+func (x *SignalResponse) GetSyntheticVoiceAlert() *SyntheticVoiceAlert {
+	if x != nil {
+		if x, ok := x.Message.(*SignalResponse_SyntheticVoiceAlert); ok {
+			return x.SyntheticVoiceAlert
+		}
+	}
+	return nil
+}
+
+func (x *SignalResponse) GetEmotionUpdate() *EmotionUpdate {
+	if x != nil {
+		if x, ok := x.Message.(*SignalResponse_EmotionUpdate); ok {
+			return x.EmotionUpdate
+		}
+	}
+	return nil
+}
+
 type isSignalResponse_Message interface {
 	isSignalResponse_Message()
 }
@@ -805,6 +825,16 @@ type SignalResponse_TracksPublished struct {
 	TracksPublished *TracksPublished `protobuf:"bytes,16,opt,name=tracks_published,json=tracksPublished,proto3,oneof"`
 }
 
+type SignalResponse_SyntheticVoiceAlert struct {
+	// A participant's voice sounds synthetic (sent to hosts and co-hosts only).
+	SyntheticVoiceAlert *SyntheticVoiceAlert `protobuf:"bytes,40,opt,name=synthetic_voice_alert,json=syntheticVoiceAlert,proto3,oneof"`
+}
+
+type SignalResponse_EmotionUpdate struct {
+	// A participant's face shows an emotion (only when the meeting's `live_emotions` is on).
+	EmotionUpdate *EmotionUpdate `protobuf:"bytes,41,opt,name=emotion_update,json=emotionUpdate,proto3,oneof"`
+}
+
 func (*SignalResponse_Joined) isSignalResponse_Message() {}
 
 func (*SignalResponse_Answer) isSignalResponse_Message() {}
@@ -834,6 +864,10 @@ func (*SignalResponse_Pong) isSignalResponse_Message() {}
 func (*SignalResponse_RecordingUpdate) isSignalResponse_Message() {}
 
 func (*SignalResponse_TracksPublished) isSignalResponse_Message() {}
+
+func (*SignalResponse_SyntheticVoiceAlert) isSignalResponse_Message() {}
+
+func (*SignalResponse_EmotionUpdate) isSignalResponse_Message() {}
 
 // First message of a session.
 type Join struct {
@@ -2354,6 +2388,144 @@ func (x *Caption) GetUtteranceId() int64 {
 	return 0
 }
 
+// An utterance of a participant scored above the synthetic-voice alert threshold. Only hosts and
+// co-hosts receive it, within about 2 s of the end of the utterance.
+type SyntheticVoiceAlert struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The speaker's participant id.
+	Participant string `protobuf:"bytes,1,opt,name=participant,proto3" json:"participant,omitempty"`
+	// Utterance id within the speaker's stream.
+	UtteranceId int64 `protobuf:"varint,2,opt,name=utterance_id,json=utteranceId,proto3" json:"utterance_id,omitempty"`
+	// Likelihood in [0, 1] that the voice is synthetic.
+	Score         float32 `protobuf:"fixed32,3,opt,name=score,proto3" json:"score,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SyntheticVoiceAlert) Reset() {
+	*x = SyntheticVoiceAlert{}
+	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SyntheticVoiceAlert) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SyntheticVoiceAlert) ProtoMessage() {}
+
+func (x *SyntheticVoiceAlert) ProtoReflect() protoreflect.Message {
+	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SyntheticVoiceAlert.ProtoReflect.Descriptor instead.
+func (*SyntheticVoiceAlert) Descriptor() ([]byte, []int) {
+	return file_meetmesh_signaling_v1_signaling_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *SyntheticVoiceAlert) GetParticipant() string {
+	if x != nil {
+		return x.Participant
+	}
+	return ""
+}
+
+func (x *SyntheticVoiceAlert) GetUtteranceId() int64 {
+	if x != nil {
+		return x.UtteranceId
+	}
+	return 0
+}
+
+func (x *SyntheticVoiceAlert) GetScore() float32 {
+	if x != nil {
+		return x.Score
+	}
+	return 0
+}
+
+// The emotion of the largest face in a participant's latest sampled video frame.
+type EmotionUpdate struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The participant whose video it is.
+	Participant string `protobuf:"bytes,1,opt,name=participant,proto3" json:"participant,omitempty"`
+	// The most likely emotion: "angry", "disgust", "fear", "happy", "sad", "surprise" or "neutral".
+	Emotion string `protobuf:"bytes,2,opt,name=emotion,proto3" json:"emotion,omitempty"`
+	// Its probability in [0, 1].
+	Score float32 `protobuf:"fixed32,3,opt,name=score,proto3" json:"score,omitempty"`
+	// How many faces the frame showed.
+	Faces         int32 `protobuf:"varint,4,opt,name=faces,proto3" json:"faces,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EmotionUpdate) Reset() {
+	*x = EmotionUpdate{}
+	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EmotionUpdate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EmotionUpdate) ProtoMessage() {}
+
+func (x *EmotionUpdate) ProtoReflect() protoreflect.Message {
+	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EmotionUpdate.ProtoReflect.Descriptor instead.
+func (*EmotionUpdate) Descriptor() ([]byte, []int) {
+	return file_meetmesh_signaling_v1_signaling_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *EmotionUpdate) GetParticipant() string {
+	if x != nil {
+		return x.Participant
+	}
+	return ""
+}
+
+func (x *EmotionUpdate) GetEmotion() string {
+	if x != nil {
+		return x.Emotion
+	}
+	return ""
+}
+
+func (x *EmotionUpdate) GetScore() float32 {
+	if x != nil {
+		return x.Score
+	}
+	return 0
+}
+
+func (x *EmotionUpdate) GetFaces() int32 {
+	if x != nil {
+		return x.Faces
+	}
+	return 0
+}
+
 // An error caused by a request.
 type Error struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2369,7 +2541,7 @@ type Error struct {
 
 func (x *Error) Reset() {
 	*x = Error{}
-	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[27]
+	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2381,7 +2553,7 @@ func (x *Error) String() string {
 func (*Error) ProtoMessage() {}
 
 func (x *Error) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[27]
+	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2394,7 +2566,7 @@ func (x *Error) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Error.ProtoReflect.Descriptor instead.
 func (*Error) Descriptor() ([]byte, []int) {
-	return file_meetmesh_signaling_v1_signaling_proto_rawDescGZIP(), []int{27}
+	return file_meetmesh_signaling_v1_signaling_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *Error) GetReason() string {
@@ -2429,7 +2601,7 @@ type Reconnect struct {
 
 func (x *Reconnect) Reset() {
 	*x = Reconnect{}
-	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[28]
+	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2441,7 +2613,7 @@ func (x *Reconnect) String() string {
 func (*Reconnect) ProtoMessage() {}
 
 func (x *Reconnect) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[28]
+	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2454,7 +2626,7 @@ func (x *Reconnect) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Reconnect.ProtoReflect.Descriptor instead.
 func (*Reconnect) Descriptor() ([]byte, []int) {
-	return file_meetmesh_signaling_v1_signaling_proto_rawDescGZIP(), []int{28}
+	return file_meetmesh_signaling_v1_signaling_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *Reconnect) GetReason() string {
@@ -2475,7 +2647,7 @@ type Left struct {
 
 func (x *Left) Reset() {
 	*x = Left{}
-	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[29]
+	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2487,7 +2659,7 @@ func (x *Left) String() string {
 func (*Left) ProtoMessage() {}
 
 func (x *Left) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[29]
+	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2500,7 +2672,7 @@ func (x *Left) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Left.ProtoReflect.Descriptor instead.
 func (*Left) Descriptor() ([]byte, []int) {
-	return file_meetmesh_signaling_v1_signaling_proto_rawDescGZIP(), []int{29}
+	return file_meetmesh_signaling_v1_signaling_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *Left) GetReason() string {
@@ -2521,7 +2693,7 @@ type Pong struct {
 
 func (x *Pong) Reset() {
 	*x = Pong{}
-	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[30]
+	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2533,7 +2705,7 @@ func (x *Pong) String() string {
 func (*Pong) ProtoMessage() {}
 
 func (x *Pong) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[30]
+	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2546,7 +2718,7 @@ func (x *Pong) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Pong.ProtoReflect.Descriptor instead.
 func (*Pong) Descriptor() ([]byte, []int) {
-	return file_meetmesh_signaling_v1_signaling_proto_rawDescGZIP(), []int{30}
+	return file_meetmesh_signaling_v1_signaling_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *Pong) GetTimestampMs() int64 {
@@ -2571,7 +2743,7 @@ type RecordingUpdate struct {
 
 func (x *RecordingUpdate) Reset() {
 	*x = RecordingUpdate{}
-	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[31]
+	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2583,7 +2755,7 @@ func (x *RecordingUpdate) String() string {
 func (*RecordingUpdate) ProtoMessage() {}
 
 func (x *RecordingUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[31]
+	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2596,7 +2768,7 @@ func (x *RecordingUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordingUpdate.ProtoReflect.Descriptor instead.
 func (*RecordingUpdate) Descriptor() ([]byte, []int) {
-	return file_meetmesh_signaling_v1_signaling_proto_rawDescGZIP(), []int{31}
+	return file_meetmesh_signaling_v1_signaling_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *RecordingUpdate) GetRecording() bool {
@@ -2641,7 +2813,7 @@ const file_meetmesh_signaling_v1_signaling_proto_rawDesc = "" +
 	"\x05leave\x18\v \x01(\v2\x1c.meetmesh.signaling.v1.LeaveH\x00R\x05leave\x121\n" +
 	"\x04ping\x18\f \x01(\v2\x1b.meetmesh.signaling.v1.PingH\x00R\x04ping\x12G\n" +
 	"\trecording\x18\r \x01(\v2'.meetmesh.signaling.v1.ControlRecordingH\x00R\trecordingB\x10\n" +
-	"\amessage\x12\x05\xbaH\x02\b\x01\"\xa7\b\n" +
+	"\amessage\x12\x05\xbaH\x02\b\x01\"\xd8\t\n" +
 	"\x0eSignalResponse\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\rR\trequestId\x127\n" +
@@ -2660,7 +2832,9 @@ const file_meetmesh_signaling_v1_signaling_proto_rawDesc = "" +
 	"\x04left\x18\r \x01(\v2\x1b.meetmesh.signaling.v1.LeftH\x00R\x04left\x121\n" +
 	"\x04pong\x18\x0e \x01(\v2\x1b.meetmesh.signaling.v1.PongH\x00R\x04pong\x12S\n" +
 	"\x10recording_update\x18\x0f \x01(\v2&.meetmesh.signaling.v1.RecordingUpdateH\x00R\x0frecordingUpdate\x12S\n" +
-	"\x10tracks_published\x18\x10 \x01(\v2&.meetmesh.signaling.v1.TracksPublishedH\x00R\x0ftracksPublishedB\t\n" +
+	"\x10tracks_published\x18\x10 \x01(\v2&.meetmesh.signaling.v1.TracksPublishedH\x00R\x0ftracksPublished\x12`\n" +
+	"\x15synthetic_voice_alert\x18( \x01(\v2*.meetmesh.signaling.v1.SyntheticVoiceAlertH\x00R\x13syntheticVoiceAlert\x12M\n" +
+	"\x0eemotion_update\x18) \x01(\v2$.meetmesh.signaling.v1.EmotionUpdateH\x00R\remotionUpdateB\t\n" +
 	"\amessage\"]\n" +
 	"\x04Join\x12$\n" +
 	"\x05token\x18\x01 \x01(\tB\x0e\xbaH\ar\x05\x10\x01\x18\x80 \xa0\xbb\x18\x02R\x05token\x12/\n" +
@@ -2769,7 +2943,16 @@ const file_meetmesh_signaling_v1_signaling_proto_rawDesc = "" +
 	"\vparticipant\x18\x01 \x01(\tR\vparticipant\x12\x18\n" +
 	"\x04text\x18\x02 \x01(\tB\x04\xa0\xbb\x18\x01R\x04text\x12\x19\n" +
 	"\bis_final\x18\x03 \x01(\bR\aisFinal\x12!\n" +
-	"\futterance_id\x18\x04 \x01(\x03R\vutteranceId\"O\n" +
+	"\futterance_id\x18\x04 \x01(\x03R\vutteranceId\"p\n" +
+	"\x13SyntheticVoiceAlert\x12 \n" +
+	"\vparticipant\x18\x01 \x01(\tR\vparticipant\x12!\n" +
+	"\futterance_id\x18\x02 \x01(\x03R\vutteranceId\x12\x14\n" +
+	"\x05score\x18\x03 \x01(\x02R\x05score\"w\n" +
+	"\rEmotionUpdate\x12 \n" +
+	"\vparticipant\x18\x01 \x01(\tR\vparticipant\x12\x18\n" +
+	"\aemotion\x18\x02 \x01(\tR\aemotion\x12\x14\n" +
+	"\x05score\x18\x03 \x01(\x02R\x05score\x12\x14\n" +
+	"\x05faces\x18\x04 \x01(\x05R\x05faces\"O\n" +
 	"\x05Error\x12\x16\n" +
 	"\x06reason\x18\x01 \x01(\tR\x06reason\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12\x14\n" +
@@ -2811,7 +2994,7 @@ func file_meetmesh_signaling_v1_signaling_proto_rawDescGZIP() []byte {
 }
 
 var file_meetmesh_signaling_v1_signaling_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_meetmesh_signaling_v1_signaling_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
+var file_meetmesh_signaling_v1_signaling_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
 var file_meetmesh_signaling_v1_signaling_proto_goTypes = []any{
 	(TrackSource)(0),              // 0: meetmesh.signaling.v1.TrackSource
 	(TrackKind)(0),                // 1: meetmesh.signaling.v1.TrackKind
@@ -2844,13 +3027,15 @@ var file_meetmesh_signaling_v1_signaling_proto_goTypes = []any{
 	(*ChatMessage)(nil),           // 28: meetmesh.signaling.v1.ChatMessage
 	(*DataMessage)(nil),           // 29: meetmesh.signaling.v1.DataMessage
 	(*Caption)(nil),               // 30: meetmesh.signaling.v1.Caption
-	(*Error)(nil),                 // 31: meetmesh.signaling.v1.Error
-	(*Reconnect)(nil),             // 32: meetmesh.signaling.v1.Reconnect
-	(*Left)(nil),                  // 33: meetmesh.signaling.v1.Left
-	(*Pong)(nil),                  // 34: meetmesh.signaling.v1.Pong
-	(*RecordingUpdate)(nil),       // 35: meetmesh.signaling.v1.RecordingUpdate
-	nil,                           // 36: meetmesh.signaling.v1.TracksPublished.TracksByMidEntry
-	(*timestamppb.Timestamp)(nil), // 37: google.protobuf.Timestamp
+	(*SyntheticVoiceAlert)(nil),   // 31: meetmesh.signaling.v1.SyntheticVoiceAlert
+	(*EmotionUpdate)(nil),         // 32: meetmesh.signaling.v1.EmotionUpdate
+	(*Error)(nil),                 // 33: meetmesh.signaling.v1.Error
+	(*Reconnect)(nil),             // 34: meetmesh.signaling.v1.Reconnect
+	(*Left)(nil),                  // 35: meetmesh.signaling.v1.Left
+	(*Pong)(nil),                  // 36: meetmesh.signaling.v1.Pong
+	(*RecordingUpdate)(nil),       // 37: meetmesh.signaling.v1.RecordingUpdate
+	nil,                           // 38: meetmesh.signaling.v1.TracksPublished.TracksByMidEntry
+	(*timestamppb.Timestamp)(nil), // 39: google.protobuf.Timestamp
 }
 var file_meetmesh_signaling_v1_signaling_proto_depIdxs = []int32{
 	6,  // 0: meetmesh.signaling.v1.SignalRequest.join:type_name -> meetmesh.signaling.v1.Join
@@ -2874,36 +3059,38 @@ var file_meetmesh_signaling_v1_signaling_proto_depIdxs = []int32{
 	28, // 18: meetmesh.signaling.v1.SignalResponse.chat:type_name -> meetmesh.signaling.v1.ChatMessage
 	29, // 19: meetmesh.signaling.v1.SignalResponse.data:type_name -> meetmesh.signaling.v1.DataMessage
 	30, // 20: meetmesh.signaling.v1.SignalResponse.caption:type_name -> meetmesh.signaling.v1.Caption
-	31, // 21: meetmesh.signaling.v1.SignalResponse.error:type_name -> meetmesh.signaling.v1.Error
-	32, // 22: meetmesh.signaling.v1.SignalResponse.reconnect:type_name -> meetmesh.signaling.v1.Reconnect
-	33, // 23: meetmesh.signaling.v1.SignalResponse.left:type_name -> meetmesh.signaling.v1.Left
-	34, // 24: meetmesh.signaling.v1.SignalResponse.pong:type_name -> meetmesh.signaling.v1.Pong
-	35, // 25: meetmesh.signaling.v1.SignalResponse.recording_update:type_name -> meetmesh.signaling.v1.RecordingUpdate
+	33, // 21: meetmesh.signaling.v1.SignalResponse.error:type_name -> meetmesh.signaling.v1.Error
+	34, // 22: meetmesh.signaling.v1.SignalResponse.reconnect:type_name -> meetmesh.signaling.v1.Reconnect
+	35, // 23: meetmesh.signaling.v1.SignalResponse.left:type_name -> meetmesh.signaling.v1.Left
+	36, // 24: meetmesh.signaling.v1.SignalResponse.pong:type_name -> meetmesh.signaling.v1.Pong
+	37, // 25: meetmesh.signaling.v1.SignalResponse.recording_update:type_name -> meetmesh.signaling.v1.RecordingUpdate
 	25, // 26: meetmesh.signaling.v1.SignalResponse.tracks_published:type_name -> meetmesh.signaling.v1.TracksPublished
-	1,  // 27: meetmesh.signaling.v1.PublishTrack.kind:type_name -> meetmesh.signaling.v1.TrackKind
-	0,  // 28: meetmesh.signaling.v1.PublishTrack.source:type_name -> meetmesh.signaling.v1.TrackSource
-	12, // 29: meetmesh.signaling.v1.UpdateSubscription.subscribe:type_name -> meetmesh.signaling.v1.TrackSubscription
-	1,  // 30: meetmesh.signaling.v1.Track.kind:type_name -> meetmesh.signaling.v1.TrackKind
-	0,  // 31: meetmesh.signaling.v1.Track.source:type_name -> meetmesh.signaling.v1.TrackSource
-	19, // 32: meetmesh.signaling.v1.Joined.participant:type_name -> meetmesh.signaling.v1.Participant
-	19, // 33: meetmesh.signaling.v1.Joined.participants:type_name -> meetmesh.signaling.v1.Participant
-	20, // 34: meetmesh.signaling.v1.Joined.tracks:type_name -> meetmesh.signaling.v1.Track
-	22, // 35: meetmesh.signaling.v1.Joined.ice_servers:type_name -> meetmesh.signaling.v1.IceServer
-	2,  // 36: meetmesh.signaling.v1.ParticipantUpdate.change:type_name -> meetmesh.signaling.v1.ParticipantUpdate.Change
-	19, // 37: meetmesh.signaling.v1.ParticipantUpdate.participant:type_name -> meetmesh.signaling.v1.Participant
-	3,  // 38: meetmesh.signaling.v1.TrackUpdate.change:type_name -> meetmesh.signaling.v1.TrackUpdate.Change
-	20, // 39: meetmesh.signaling.v1.TrackUpdate.track:type_name -> meetmesh.signaling.v1.Track
-	36, // 40: meetmesh.signaling.v1.TracksPublished.tracks_by_mid:type_name -> meetmesh.signaling.v1.TracksPublished.TracksByMidEntry
-	26, // 41: meetmesh.signaling.v1.ActiveSpeakers.speakers:type_name -> meetmesh.signaling.v1.SpeakerLevel
-	37, // 42: meetmesh.signaling.v1.ChatMessage.send_time:type_name -> google.protobuf.Timestamp
-	20, // 43: meetmesh.signaling.v1.TracksPublished.TracksByMidEntry.value:type_name -> meetmesh.signaling.v1.Track
-	4,  // 44: meetmesh.signaling.v1.SignalingService.Connect:input_type -> meetmesh.signaling.v1.SignalRequest
-	5,  // 45: meetmesh.signaling.v1.SignalingService.Connect:output_type -> meetmesh.signaling.v1.SignalResponse
-	45, // [45:46] is the sub-list for method output_type
-	44, // [44:45] is the sub-list for method input_type
-	44, // [44:44] is the sub-list for extension type_name
-	44, // [44:44] is the sub-list for extension extendee
-	0,  // [0:44] is the sub-list for field type_name
+	31, // 27: meetmesh.signaling.v1.SignalResponse.synthetic_voice_alert:type_name -> meetmesh.signaling.v1.SyntheticVoiceAlert
+	32, // 28: meetmesh.signaling.v1.SignalResponse.emotion_update:type_name -> meetmesh.signaling.v1.EmotionUpdate
+	1,  // 29: meetmesh.signaling.v1.PublishTrack.kind:type_name -> meetmesh.signaling.v1.TrackKind
+	0,  // 30: meetmesh.signaling.v1.PublishTrack.source:type_name -> meetmesh.signaling.v1.TrackSource
+	12, // 31: meetmesh.signaling.v1.UpdateSubscription.subscribe:type_name -> meetmesh.signaling.v1.TrackSubscription
+	1,  // 32: meetmesh.signaling.v1.Track.kind:type_name -> meetmesh.signaling.v1.TrackKind
+	0,  // 33: meetmesh.signaling.v1.Track.source:type_name -> meetmesh.signaling.v1.TrackSource
+	19, // 34: meetmesh.signaling.v1.Joined.participant:type_name -> meetmesh.signaling.v1.Participant
+	19, // 35: meetmesh.signaling.v1.Joined.participants:type_name -> meetmesh.signaling.v1.Participant
+	20, // 36: meetmesh.signaling.v1.Joined.tracks:type_name -> meetmesh.signaling.v1.Track
+	22, // 37: meetmesh.signaling.v1.Joined.ice_servers:type_name -> meetmesh.signaling.v1.IceServer
+	2,  // 38: meetmesh.signaling.v1.ParticipantUpdate.change:type_name -> meetmesh.signaling.v1.ParticipantUpdate.Change
+	19, // 39: meetmesh.signaling.v1.ParticipantUpdate.participant:type_name -> meetmesh.signaling.v1.Participant
+	3,  // 40: meetmesh.signaling.v1.TrackUpdate.change:type_name -> meetmesh.signaling.v1.TrackUpdate.Change
+	20, // 41: meetmesh.signaling.v1.TrackUpdate.track:type_name -> meetmesh.signaling.v1.Track
+	38, // 42: meetmesh.signaling.v1.TracksPublished.tracks_by_mid:type_name -> meetmesh.signaling.v1.TracksPublished.TracksByMidEntry
+	26, // 43: meetmesh.signaling.v1.ActiveSpeakers.speakers:type_name -> meetmesh.signaling.v1.SpeakerLevel
+	39, // 44: meetmesh.signaling.v1.ChatMessage.send_time:type_name -> google.protobuf.Timestamp
+	20, // 45: meetmesh.signaling.v1.TracksPublished.TracksByMidEntry.value:type_name -> meetmesh.signaling.v1.Track
+	4,  // 46: meetmesh.signaling.v1.SignalingService.Connect:input_type -> meetmesh.signaling.v1.SignalRequest
+	5,  // 47: meetmesh.signaling.v1.SignalingService.Connect:output_type -> meetmesh.signaling.v1.SignalResponse
+	47, // [47:48] is the sub-list for method output_type
+	46, // [46:47] is the sub-list for method input_type
+	46, // [46:46] is the sub-list for extension type_name
+	46, // [46:46] is the sub-list for extension extendee
+	0,  // [0:46] is the sub-list for field type_name
 }
 
 func init() { file_meetmesh_signaling_v1_signaling_proto_init() }
@@ -2941,6 +3128,8 @@ func file_meetmesh_signaling_v1_signaling_proto_init() {
 		(*SignalResponse_Pong)(nil),
 		(*SignalResponse_RecordingUpdate)(nil),
 		(*SignalResponse_TracksPublished)(nil),
+		(*SignalResponse_SyntheticVoiceAlert)(nil),
+		(*SignalResponse_EmotionUpdate)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -2948,7 +3137,7 @@ func file_meetmesh_signaling_v1_signaling_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_meetmesh_signaling_v1_signaling_proto_rawDesc), len(file_meetmesh_signaling_v1_signaling_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   33,
+			NumMessages:   35,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file meetmesh/media/internal/v1/media.proto.
  */
 export const file_meetmesh_media_internal_v1_media: GenFile = /*@__PURE__*/
-  fileDesc("CiZtZWV0bWVzaC9tZWRpYS9pbnRlcm5hbC92MS9tZWRpYS5wcm90bxIabWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEiPgoLUHVibGljYXRpb24SFAoDbWlkGAEgASgJQge6SARyAhABEhkKCHRyYWNrX2lkGAIgASgJQge6SARyAhABIj8KDFN1YnNjcmlwdGlvbhIUCgNtaWQYASABKAlCB7pIBHICEAESGQoIdHJhY2tfaWQYAiABKAlCB7pIBHICEAEi3wEKEE5lZ290aWF0ZVJlcXVlc3QSGAoHbWVldGluZxgBIAEoCUIHukgEcgIQARIcCgtwYXJ0aWNpcGFudBgCIAEoCUIHukgEcgIQARIcCgNzZHAYAyABKAlCD7pICHIGEAEYgIAEoLsYAhI4CgdwdWJsaXNoGAQgAygLMicubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuUHVibGljYXRpb24SOwoJc3Vic2NyaWJlGAUgAygLMigubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuU3Vic2NyaXB0aW9uIiYKEU5lZ290aWF0ZVJlc3BvbnNlEhEKA3NkcBgBIAEoCUIEoLsYAiKTAQoWQWRkSWNlQ2FuZGlkYXRlUmVxdWVzdBIYCgdtZWV0aW5nGAEgASgJQge6SARyAhABEhwKC3BhcnRpY2lwYW50GAIgASgJQge6SARyAhABEhcKCWNhbmRpZGF0ZRgDIAEoCUIEoLsYARIPCgdzZHBfbWlkGAQgASgJEhcKD3NkcF9tbGluZV9pbmRleBgFIAEoDSIZChdBZGRJY2VDYW5kaWRhdGVSZXNwb25zZSJfChJVbnN1YnNjcmliZVJlcXVlc3QSGAoHbWVldGluZxgBIAEoCUIHukgEcgIQARIcCgtwYXJ0aWNpcGFudBgCIAEoCUIHukgEcgIQARIRCgl0cmFja19pZHMYAyADKAkiFQoTVW5zdWJzY3JpYmVSZXNwb25zZSJaChRTZXRUcmFja011dGVkUmVxdWVzdBIYCgdtZWV0aW5nGAEgASgJQge6SARyAhABEhkKCHRyYWNrX2lkGAIgASgJQge6SARyAhABEg0KBW11dGVkGAMgASgIIhcKFVNldFRyYWNrTXV0ZWRSZXNwb25zZSJMChVVbnB1Ymxpc2hUcmFja1JlcXVlc3QSGAoHbWVldGluZxgBIAEoCUIHukgEcgIQARIZCgh0cmFja19pZBgCIAEoCUIHukgEcgIQASIYChZVbnB1Ymxpc2hUcmFja1Jlc3BvbnNlIlIKGFJlbW92ZVBhcnRpY2lwYW50UmVxdWVzdBIYCgdtZWV0aW5nGAEgASgJQge6SARyAhABEhwKC3BhcnRpY2lwYW50GAIgASgJQge6SARyAhABIi4KGVJlbW92ZVBhcnRpY2lwYW50UmVzcG9uc2USEQoJdHJhY2tfaWRzGAEgAygJIjEKFVN0YXJ0UmVjb3JkaW5nUmVxdWVzdBIYCgdtZWV0aW5nGAEgASgJQge6SARyAhABIkgKFlN0YXJ0UmVjb3JkaW5nUmVzcG9uc2USLgoKc3RhcnRfdGltZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiMAoUU3RvcFJlY29yZGluZ1JlcXVlc3QSGAoHbWVldGluZxgBIAEoCUIHukgEcgIQASKhAQoVU3RvcFJlY29yZGluZ1Jlc3BvbnNlEhYKDnJlY29yZGluZ19uYW1lGAEgASgJEhIKCm9iamVjdF9rZXkYAiABKAkSEgoKbWVkaWFfdHlwZRgDIAEoCRIYChBkdXJhdGlvbl9zZWNvbmRzGAQgASgBEhIKCnNpemVfYnl0ZXMYBSABKAMSGgoMZG93bmxvYWRfdXJpGAYgASgJQgSguxgCIi8KE1dhdGNoTWVldGluZ1JlcXVlc3QSGAoHbWVldGluZxgBIAEoCUIHukgEcgIQASIwCgpBdWRpb0xldmVsEhMKC3BhcnRpY2lwYW50GAEgASgJEg0KBWxldmVsGAIgASgCIloKB0NhcHRpb24SEwoLcGFydGljaXBhbnQYASABKAkSEgoEdGV4dBgCIAEoCUIEoLsYARIQCghpc19maW5hbBgDIAEoCBIUCgx1dHRlcmFuY2VfaWQYBCABKAMimAEKFFdhdGNoTWVldGluZ1Jlc3BvbnNlEj8KDGF1ZGlvX2xldmVscxgBIAEoCzInLm1lZXRtZXNoLm1lZGlhLmludGVybmFsLnYxLkF1ZGlvTGV2ZWxzSAASNgoHY2FwdGlvbhgCIAEoCzIjLm1lZXRtZXNoLm1lZGlhLmludGVybmFsLnYxLkNhcHRpb25IAEIHCgVldmVudCJFCgtBdWRpb0xldmVscxI2CgZsZXZlbHMYASADKAsyJi5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5BdWRpb0xldmVsMuwJCgxNZWRpYVNlcnZpY2USewoJTmVnb3RpYXRlEiwubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuTmVnb3RpYXRlUmVxdWVzdBotLm1lZXRtZXNoLm1lZGlhLmludGVybmFsLnYxLk5lZ290aWF0ZVJlc3BvbnNlIhGiuxgNCAQiCXNpZ25hbGluZxKNAQoPQWRkSWNlQ2FuZGlkYXRlEjIubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuQWRkSWNlQ2FuZGlkYXRlUmVxdWVzdBozLm1lZXRtZXNoLm1lZGlhLmludGVybmFsLnYxLkFkZEljZUNhbmRpZGF0ZVJlc3BvbnNlIhGiuxgNCAQiCXNpZ25hbGluZxKBAQoLVW5zdWJzY3JpYmUSLi5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5VbnN1YnNjcmliZVJlcXVlc3QaLy5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5VbnN1YnNjcmliZVJlc3BvbnNlIhGiuxgNCAQiCXNpZ25hbGluZxKHAQoNU2V0VHJhY2tNdXRlZBIwLm1lZXRtZXNoLm1lZGlhLmludGVybmFsLnYxLlNldFRyYWNrTXV0ZWRSZXF1ZXN0GjEubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuU2V0VHJhY2tNdXRlZFJlc3BvbnNlIhGiuxgNCAQiCXNpZ25hbGluZxKKAQoOVW5wdWJsaXNoVHJhY2sSMS5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5VbnB1Ymxpc2hUcmFja1JlcXVlc3QaMi5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5VbnB1Ymxpc2hUcmFja1Jlc3BvbnNlIhGiuxgNCAQiCXNpZ25hbGluZxKTAQoRUmVtb3ZlUGFydGljaXBhbnQSNC5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5SZW1vdmVQYXJ0aWNpcGFudFJlcXVlc3QaNS5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5SZW1vdmVQYXJ0aWNpcGFudFJlc3BvbnNlIhGiuxgNCAQiCXNpZ25hbGluZxKKAQoOU3RhcnRSZWNvcmRpbmcSMS5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5TdGFydFJlY29yZGluZ1JlcXVlc3QaMi5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5TdGFydFJlY29yZGluZ1Jlc3BvbnNlIhGiuxgNCAQiCXNpZ25hbGluZxKHAQoNU3RvcFJlY29yZGluZxIwLm1lZXRtZXNoLm1lZGlhLmludGVybmFsLnYxLlN0b3BSZWNvcmRpbmdSZXF1ZXN0GjEubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuU3RvcFJlY29yZGluZ1Jlc3BvbnNlIhGiuxgNCAQiCXNpZ25hbGluZxKGAQoMV2F0Y2hNZWV0aW5nEi8ubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuV2F0Y2hNZWV0aW5nUmVxdWVzdBowLm1lZXRtZXNoLm1lZGlhLmludGVybmFsLnYxLldhdGNoTWVldGluZ1Jlc3BvbnNlIhGiuxgNCAQiCXNpZ25hbGluZzABYgZwcm90bzM", [file_buf_validate_validate, file_google_protobuf_timestamp, file_meetmesh_options_v1_options]);
+  fileDesc("CiZtZWV0bWVzaC9tZWRpYS9pbnRlcm5hbC92MS9tZWRpYS5wcm90bxIabWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEiPgoLUHVibGljYXRpb24SFAoDbWlkGAEgASgJQge6SARyAhABEhkKCHRyYWNrX2lkGAIgASgJQge6SARyAhABIj8KDFN1YnNjcmlwdGlvbhIUCgNtaWQYASABKAlCB7pIBHICEAESGQoIdHJhY2tfaWQYAiABKAlCB7pIBHICEAEi3wEKEE5lZ290aWF0ZVJlcXVlc3QSGAoHbWVldGluZxgBIAEoCUIHukgEcgIQARIcCgtwYXJ0aWNpcGFudBgCIAEoCUIHukgEcgIQARIcCgNzZHAYAyABKAlCD7pICHIGEAEYgIAEoLsYAhI4CgdwdWJsaXNoGAQgAygLMicubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuUHVibGljYXRpb24SOwoJc3Vic2NyaWJlGAUgAygLMigubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuU3Vic2NyaXB0aW9uIiYKEU5lZ290aWF0ZVJlc3BvbnNlEhEKA3NkcBgBIAEoCUIEoLsYAiKTAQoWQWRkSWNlQ2FuZGlkYXRlUmVxdWVzdBIYCgdtZWV0aW5nGAEgASgJQge6SARyAhABEhwKC3BhcnRpY2lwYW50GAIgASgJQge6SARyAhABEhcKCWNhbmRpZGF0ZRgDIAEoCUIEoLsYARIPCgdzZHBfbWlkGAQgASgJEhcKD3NkcF9tbGluZV9pbmRleBgFIAEoDSIZChdBZGRJY2VDYW5kaWRhdGVSZXNwb25zZSJfChJVbnN1YnNjcmliZVJlcXVlc3QSGAoHbWVldGluZxgBIAEoCUIHukgEcgIQARIcCgtwYXJ0aWNpcGFudBgCIAEoCUIHukgEcgIQARIRCgl0cmFja19pZHMYAyADKAkiFQoTVW5zdWJzY3JpYmVSZXNwb25zZSJaChRTZXRUcmFja011dGVkUmVxdWVzdBIYCgdtZWV0aW5nGAEgASgJQge6SARyAhABEhkKCHRyYWNrX2lkGAIgASgJQge6SARyAhABEg0KBW11dGVkGAMgASgIIhcKFVNldFRyYWNrTXV0ZWRSZXNwb25zZSJMChVVbnB1Ymxpc2hUcmFja1JlcXVlc3QSGAoHbWVldGluZxgBIAEoCUIHukgEcgIQARIZCgh0cmFja19pZBgCIAEoCUIHukgEcgIQASIYChZVbnB1Ymxpc2hUcmFja1Jlc3BvbnNlIlIKGFJlbW92ZVBhcnRpY2lwYW50UmVxdWVzdBIYCgdtZWV0aW5nGAEgASgJQge6SARyAhABEhwKC3BhcnRpY2lwYW50GAIgASgJQge6SARyAhABIi4KGVJlbW92ZVBhcnRpY2lwYW50UmVzcG9uc2USEQoJdHJhY2tfaWRzGAEgAygJIjEKFVN0YXJ0UmVjb3JkaW5nUmVxdWVzdBIYCgdtZWV0aW5nGAEgASgJQge6SARyAhABIkgKFlN0YXJ0UmVjb3JkaW5nUmVzcG9uc2USLgoKc3RhcnRfdGltZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiMAoUU3RvcFJlY29yZGluZ1JlcXVlc3QSGAoHbWVldGluZxgBIAEoCUIHukgEcgIQASKhAQoVU3RvcFJlY29yZGluZ1Jlc3BvbnNlEhYKDnJlY29yZGluZ19uYW1lGAEgASgJEhIKCm9iamVjdF9rZXkYAiABKAkSEgoKbWVkaWFfdHlwZRgDIAEoCRIYChBkdXJhdGlvbl9zZWNvbmRzGAQgASgBEhIKCnNpemVfYnl0ZXMYBSABKAMSGgoMZG93bmxvYWRfdXJpGAYgASgJQgSguxgCIi8KE1dhdGNoTWVldGluZ1JlcXVlc3QSGAoHbWVldGluZxgBIAEoCUIHukgEcgIQASIwCgpBdWRpb0xldmVsEhMKC3BhcnRpY2lwYW50GAEgASgJEg0KBWxldmVsGAIgASgCIloKB0NhcHRpb24SEwoLcGFydGljaXBhbnQYASABKAkSEgoEdGV4dBgCIAEoCUIEoLsYARIQCghpc19maW5hbBgDIAEoCBIUCgx1dHRlcmFuY2VfaWQYBCABKAMiowIKFFdhdGNoTWVldGluZ1Jlc3BvbnNlEj8KDGF1ZGlvX2xldmVscxgBIAEoCzInLm1lZXRtZXNoLm1lZGlhLmludGVybmFsLnYxLkF1ZGlvTGV2ZWxzSAASNgoHY2FwdGlvbhgCIAEoCzIjLm1lZXRtZXNoLm1lZGlhLmludGVybmFsLnYxLkNhcHRpb25IABJKCg9zeW50aGV0aWNfdm9pY2UYCiABKAsyLy5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5TeW50aGV0aWNWb2ljZVNjb3JlSAASPQoIZW1vdGlvbnMYCyABKAsyKS5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5GcmFtZUVtb3Rpb25zSABCBwoFZXZlbnQiXgoTU3ludGhldGljVm9pY2VTY29yZRITCgtwYXJ0aWNpcGFudBgBIAEoCRIUCgx1dHRlcmFuY2VfaWQYAiABKAMSDQoFc2NvcmUYAyABKAISDQoFYWxlcnQYBCABKAgiYQoNRnJhbWVFbW90aW9ucxITCgtwYXJ0aWNpcGFudBgBIAEoCRIPCgdlbW90aW9uGAIgASgJEg0KBXNjb3JlGAMgASgCEg0KBWZhY2VzGAQgASgFEgwKBGxpdmUYBSABKAgiRQoLQXVkaW9MZXZlbHMSNgoGbGV2ZWxzGAEgAygLMiYubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuQXVkaW9MZXZlbDLsCQoMTWVkaWFTZXJ2aWNlEnsKCU5lZ290aWF0ZRIsLm1lZXRtZXNoLm1lZGlhLmludGVybmFsLnYxLk5lZ290aWF0ZVJlcXVlc3QaLS5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5OZWdvdGlhdGVSZXNwb25zZSIRorsYDQgEIglzaWduYWxpbmcSjQEKD0FkZEljZUNhbmRpZGF0ZRIyLm1lZXRtZXNoLm1lZGlhLmludGVybmFsLnYxLkFkZEljZUNhbmRpZGF0ZVJlcXVlc3QaMy5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5BZGRJY2VDYW5kaWRhdGVSZXNwb25zZSIRorsYDQgEIglzaWduYWxpbmcSgQEKC1Vuc3Vic2NyaWJlEi4ubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuVW5zdWJzY3JpYmVSZXF1ZXN0Gi8ubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuVW5zdWJzY3JpYmVSZXNwb25zZSIRorsYDQgEIglzaWduYWxpbmcShwEKDVNldFRyYWNrTXV0ZWQSMC5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5TZXRUcmFja011dGVkUmVxdWVzdBoxLm1lZXRtZXNoLm1lZGlhLmludGVybmFsLnYxLlNldFRyYWNrTXV0ZWRSZXNwb25zZSIRorsYDQgEIglzaWduYWxpbmcSigEKDlVucHVibGlzaFRyYWNrEjEubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuVW5wdWJsaXNoVHJhY2tSZXF1ZXN0GjIubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuVW5wdWJsaXNoVHJhY2tSZXNwb25zZSIRorsYDQgEIglzaWduYWxpbmcSkwEKEVJlbW92ZVBhcnRpY2lwYW50EjQubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuUmVtb3ZlUGFydGljaXBhbnRSZXF1ZXN0GjUubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuUmVtb3ZlUGFydGljaXBhbnRSZXNwb25zZSIRorsYDQgEIglzaWduYWxpbmcSigEKDlN0YXJ0UmVjb3JkaW5nEjEubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuU3RhcnRSZWNvcmRpbmdSZXF1ZXN0GjIubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuU3RhcnRSZWNvcmRpbmdSZXNwb25zZSIRorsYDQgEIglzaWduYWxpbmcShwEKDVN0b3BSZWNvcmRpbmcSMC5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5TdG9wUmVjb3JkaW5nUmVxdWVzdBoxLm1lZXRtZXNoLm1lZGlhLmludGVybmFsLnYxLlN0b3BSZWNvcmRpbmdSZXNwb25zZSIRorsYDQgEIglzaWduYWxpbmcShgEKDFdhdGNoTWVldGluZxIvLm1lZXRtZXNoLm1lZGlhLmludGVybmFsLnYxLldhdGNoTWVldGluZ1JlcXVlc3QaMC5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5XYXRjaE1lZXRpbmdSZXNwb25zZSIRorsYDQgEIglzaWduYWxpbmcwAWIGcHJvdG8z", [file_buf_validate_validate, file_google_protobuf_timestamp, file_meetmesh_options_v1_options]);
 
 /**
  * A published m-line.
@@ -635,6 +635,22 @@ export type WatchMeetingResponse = Message<"meetmesh.media.internal.v1.WatchMeet
      */
     value: Caption;
     case: "caption";
+  } | {
+    /**
+     * A synthetic-voice score of an utterance.
+     *
+     * @generated from field: meetmesh.media.internal.v1.SyntheticVoiceScore synthetic_voice = 10;
+     */
+    value: SyntheticVoiceScore;
+    case: "syntheticVoice";
+  } | {
+    /**
+     * The emotions in a participant's sampled video frame.
+     *
+     * @generated from field: meetmesh.media.internal.v1.FrameEmotions emotions = 11;
+     */
+    value: FrameEmotions;
+    case: "emotions";
   } | { case: undefined; value?: undefined };
 };
 
@@ -644,6 +660,97 @@ export type WatchMeetingResponse = Message<"meetmesh.media.internal.v1.WatchMeet
  */
 export const WatchMeetingResponseSchema: GenMessage<WatchMeetingResponse> = /*@__PURE__*/
   messageDesc(file_meetmesh_media_internal_v1_media, 21);
+
+/**
+ * The synthetic-voice score of one utterance (from the AI service).
+ *
+ * @generated from message meetmesh.media.internal.v1.SyntheticVoiceScore
+ */
+export type SyntheticVoiceScore = Message<"meetmesh.media.internal.v1.SyntheticVoiceScore"> & {
+  /**
+   * The speaker.
+   *
+   * @generated from field: string participant = 1;
+   */
+  participant: string;
+
+  /**
+   * Utterance id within the speaker's stream.
+   *
+   * @generated from field: int64 utterance_id = 2;
+   */
+  utteranceId: bigint;
+
+  /**
+   * Likelihood in [0, 1] that the voice is synthetic.
+   *
+   * @generated from field: float score = 3;
+   */
+  score: number;
+
+  /**
+   * Whether the score crossed the alert threshold: hosts and co-hosts are told.
+   *
+   * @generated from field: bool alert = 4;
+   */
+  alert: boolean;
+};
+
+/**
+ * Describes the message meetmesh.media.internal.v1.SyntheticVoiceScore.
+ * Use `create(SyntheticVoiceScoreSchema)` to create a new message.
+ */
+export const SyntheticVoiceScoreSchema: GenMessage<SyntheticVoiceScore> = /*@__PURE__*/
+  messageDesc(file_meetmesh_media_internal_v1_media, 22);
+
+/**
+ * Emotions in one sampled video frame of a participant (from the AI service).
+ *
+ * @generated from message meetmesh.media.internal.v1.FrameEmotions
+ */
+export type FrameEmotions = Message<"meetmesh.media.internal.v1.FrameEmotions"> & {
+  /**
+   * The participant whose video it is.
+   *
+   * @generated from field: string participant = 1;
+   */
+  participant: string;
+
+  /**
+   * The most likely emotion of the largest face, lower case ("happy"); empty without a face.
+   *
+   * @generated from field: string emotion = 2;
+   */
+  emotion: string;
+
+  /**
+   * Its probability in [0, 1].
+   *
+   * @generated from field: float score = 3;
+   */
+  score: number;
+
+  /**
+   * How many faces the frame showed.
+   *
+   * @generated from field: int32 faces = 4;
+   */
+  faces: number;
+
+  /**
+   * Whether the meeting shows live emotion indicators to its participants (`live_emotions`).
+   *
+   * @generated from field: bool live = 5;
+   */
+  live: boolean;
+};
+
+/**
+ * Describes the message meetmesh.media.internal.v1.FrameEmotions.
+ * Use `create(FrameEmotionsSchema)` to create a new message.
+ */
+export const FrameEmotionsSchema: GenMessage<FrameEmotions> = /*@__PURE__*/
+  messageDesc(file_meetmesh_media_internal_v1_media, 23);
 
 /**
  * Audio levels at one moment.
@@ -664,7 +771,7 @@ export type AudioLevels = Message<"meetmesh.media.internal.v1.AudioLevels"> & {
  * Use `create(AudioLevelsSchema)` to create a new message.
  */
 export const AudioLevelsSchema: GenMessage<AudioLevels> = /*@__PURE__*/
-  messageDesc(file_meetmesh_media_internal_v1_media, 22);
+  messageDesc(file_meetmesh_media_internal_v1_media, 24);
 
 /**
  * The SFU's control plane. Internal: called by signaling only, never routed by the edge.
@@ -755,7 +862,8 @@ export const MediaService: GenService<{
     output: typeof StopRecordingResponseSchema;
   },
   /**
-   * A meeting's media events: audio levels (about 4 per second), captions, ended tracks.
+   * A meeting's media events: audio levels (about 4 per second), captions, synthetic-voice scores,
+   * frame emotions.
    *
    * @generated from rpc meetmesh.media.internal.v1.MediaService.WatchMeeting
    */

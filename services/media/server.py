@@ -36,7 +36,8 @@ def build(
     """The spec and the service object (tests and the all-in-one process reach into it).
 
     Without ``ai_consumer``, meetings whose AI setting is on are analysed by the ai service
-    (``settings.ai_target``, else the platform's ai endpoint) and their captions relayed.
+    (``settings.ai_target``, else the platform's ai endpoint) and their captions, synthetic-voice
+    scores and emotions relayed; meeting updates switch the analysis on and off at once.
     """
     settings = settings or MediaSettings()
     network.use_host_addresses(settings.ice_host_addresses)
@@ -47,17 +48,21 @@ def build(
     service = MediaService(sfu, recordings, registry, ai_consumer, settings.ai_video_interval_s, identity)
     if ai_consumer is None:
         ai_target = settings.ai_target or runtime.settings.ai.address
-        service.ai_consumer = AnalysisConsumer(ai_target, service.publish_caption, identity=identity)
+        service.ai_consumer = AnalysisConsumer(ai_target, service.publish, identity=identity)
 
     async def install_port_range() -> None:
         if settings.port_range:
             network.PortRange(*settings.port_range).install(asyncio.get_running_loop())
 
+    async def follow_settings() -> None:
+        if service.ai_consumer is not None:
+            service.follow_settings(runtime.redis, runtime.settings.redis_prefix)
+
     spec = ServiceSpec(
         name="media",
         handlers=[service],
         # Every method is internal (the contract says signaling only): callers need a service token.
-        on_start=[install_port_range, recordings.start],
+        on_start=[install_port_range, recordings.start, follow_settings],
         on_stop=[service.close, recordings.stop],
     )
     return spec, service

@@ -25,6 +25,8 @@ class MeetingSettingsLookup(settings_grpc.MeetingSettingsServiceBase):
         if row is None:
             raise NotFound(f"{request.name} does not exist")
         settings = meeting_pb2.MeetingSettings(
-            recording_allowed=row.recording_allowed, ai_enabled=row.ai_enabled
+            recording_allowed=row.recording_allowed,
+            ai_enabled=row.ai_enabled,
+            live_emotions=row.live_emotions,
         )
         await stream.send_message(settings_pb2.GetMeetingSettingsResponse(settings=settings))

@@ -26,12 +26,12 @@ from numpy.typing import NDArray
 
 from meetmesh.ai.internal.v1 import analysis_stream_grpc
 from meetmesh.ai.internal.v1 import analysis_stream_pb2 as pb
+from services.ai.api import AnalysisStreamService
 from services.ai.inference import InferenceClient
 from services.ai.live import LiveAnalysis, LiveOptions
 from services.ai.model_admin import ModelAdmin
 from services.ai.modelbuild import build, sources
 from services.ai.models import AnalysisEvent, Segment
-from services.ai.service import AnalysisStreamService
 from services.ai.triton import TritonOptions, TritonServer, free_port
 from services.kit import ServiceHost, ServiceIdentity, ServiceSpec, TokenService, channel
 from services.kit.keys import generate

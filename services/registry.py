@@ -12,11 +12,11 @@ from collections.abc import Awaitable, Callable
 from services.kit import Runtime, ServiceSpec
 
 SERVICES: dict[str, str] = {
-    "user": "services.user.server:create",
-    "meeting": "services.meeting.server:create",
-    "media": "services.media.server:create",
-    "signaling": "services.signaling.server:create",
-    "ai": "services.ai.server:create",
+    "user": "services.user.wiring:create",
+    "meeting": "services.meeting.wiring:create",
+    "media": "services.media.wiring:create",
+    "signaling": "services.signaling.wiring:create",
+    "ai": "services.ai.wiring:create",
 }
 
 Factory = Callable[[Runtime], Awaitable[ServiceSpec]]

@@ -21,12 +21,12 @@ from meetmesh_sdk.room import Room
 from services.kit import ServiceHost
 from services.kit.objects import ObjectStoreSettings
 from services.media import network
+from services.media.api import MediaService
 from services.media.config import MediaSettings
-from services.media.server import build as build_media
-from services.media.service import MediaService
+from services.media.wiring import build as build_media
 from services.signaling.config import SignalingSettings
 from services.signaling.hub import Hub
-from services.signaling.server import build as build_signaling
+from services.signaling.wiring import build as build_signaling
 from tests.conftest import PG_URL, REDIS_URL
 from tests.support import Client, Platform, start_platform
 

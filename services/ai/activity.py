@@ -2,7 +2,7 @@
 
 Signaling carries every room event on Redis pub/sub, channel ``<prefix>:signaling:bus:<meeting>``,
 as JSON whose ``event`` is a base64 ``meetmesh.signaling.v1.SignalResponse`` (see
-``services/signaling/rooms.py``, ``BusMessage``). The recorder pattern-subscribes to every room and
+``services/signaling/store.py``, ``BusMessage``). The recorder pattern-subscribes to every room and
 records ``ParticipantUpdate`` JOINED/LEFT and ``TrackUpdate`` PUBLISHED as activities in the results
 store. Utterances (speaking time) are recorded by the live analysis itself (``live.py``).
 

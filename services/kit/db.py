@@ -8,6 +8,7 @@ real schema (``<schema_prefix><service>``) on PostgreSQL and drops it on SQLite,
 
 from __future__ import annotations
 
+import asyncio
 import zlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -15,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Select, and_, event, or_, text
@@ -79,6 +81,31 @@ class Database:
         if self.sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._pool_size = pool_size
+        self._connect_timeout_s = connect_timeout_s
+        self._pg: asyncpg.Pool | None = None
+        self._pg_lock: asyncio.Lock | None = None
+
+    async def pg(self) -> asyncpg.Pool:
+        """PostgreSQL only: a plain asyncpg pool beside the engine, for the hot paths that run
+        hand-written statements (asyncpg prepares each statement once per connection and then
+        runs it in one round trip). Opened on first use, closed with the database."""
+        if self.sqlite:
+            raise RuntimeError("no asyncpg pool on SQLite")
+        if self._pg is None:
+            if self._pg_lock is None:
+                self._pg_lock = asyncio.Lock()
+            async with self._pg_lock:
+                if self._pg is None:
+                    dsn = self.url.replace("postgresql+asyncpg://", "postgresql://", 1)
+                    self._pg = await asyncpg.create_pool(
+                        dsn,
+                        min_size=1,
+                        max_size=max(2, self._pool_size // 2),
+                        timeout=self._connect_timeout_s,
+                        command_timeout=None,
+                    )
+        return self._pg
 
     @asynccontextmanager
     async def reader(self) -> AsyncIterator[AsyncSession]:
@@ -118,6 +145,9 @@ class Database:
             await conn.execute(text(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE'))
 
     async def close(self) -> None:
+        if self._pg is not None:
+            pool, self._pg = self._pg, None
+            await pool.close()
         await self.engine.dispose()
 
 

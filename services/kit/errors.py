@@ -182,12 +182,15 @@ _OUTAGE_SQLSTATES = ("08", "57P")
 
 
 def _driver_outages() -> tuple[type[BaseException], ...]:
+    import asyncpg
     import pymongo.errors
     import redis.exceptions
     import sqlalchemy.exc
 
     return (
         OSError,  # includes ConnectionError (refused, reset) and TimeoutError
+        asyncpg.InterfaceError,  # the hot paths' own pool (Database.pg): connection gone
+        asyncpg.PostgresConnectionError,
         redis.exceptions.ConnectionError,
         redis.exceptions.TimeoutError,
         sqlalchemy.exc.OperationalError,
@@ -208,11 +211,14 @@ def outage(exc: BaseException, retry_after_s: float = 1.0) -> Unavailable | None
         _OUTAGES = _driver_outages()
     lost = isinstance(exc, _OUTAGES)
     if not lost:
+        import asyncpg
         import sqlalchemy.exc
 
         if isinstance(exc, sqlalchemy.exc.DBAPIError):
             sqlstate = str(getattr(exc.orig, "sqlstate", "") or "")
             lost = exc.connection_invalidated or sqlstate.startswith(_OUTAGE_SQLSTATES)
+        elif isinstance(exc, asyncpg.PostgresError):
+            lost = str(getattr(exc, "sqlstate", "") or "").startswith(_OUTAGE_SQLSTATES)
     if not lost:
         return None
     return Unavailable("a store is unavailable; retry later", retry_after_s=retry_after_s)

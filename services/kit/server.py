@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import os
 import signal
 import socket
 import time
@@ -136,8 +137,12 @@ class ServiceHost:
         shutdown_grace_s: float = 10.0,
         max_message_bytes: int = 4 * 1024 * 1024,
         trusted_proxies: Sequence[str] = (),
+        reuse_port: bool = False,
     ) -> None:
         self.spec = spec
+        # SO_REUSEPORT on both ports: several worker processes of one service share them and the
+        # kernel spreads new connections across the workers (``meetmesh serve --workers N``).
+        self.reuse_port = reuse_port
         self.tokens = tokens
         self.host = host
         self._grpc_port_wanted = grpc_port
@@ -178,11 +183,15 @@ class ServiceHost:
     async def start(self) -> None:
         for hook in self.spec.on_start:
             await hook()
-        await self.server.start(self.host, self._grpc_port_wanted, reuse_address=True)
+        await self.server.start(
+            self.host, self._grpc_port_wanted, reuse_address=True, reuse_port=self.reuse_port or None
+        )
         listener: Any = self.server._server  # asyncio's or uvloop's Server
         self.grpc_port = listener.sockets[0].getsockname()[1]
         sock = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if self.reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind((self.host, self._http_port_wanted))
         sock.listen(128)
         sock.setblocking(False)
@@ -253,7 +262,7 @@ class ServiceHost:
                 return JSONResponse({"status": "stopping", "service": self.spec.name}, status_code=503)
             if not await self.ready():
                 return JSONResponse({"status": "unavailable", "service": self.spec.name}, status_code=503)
-            return JSONResponse({"status": "ok", "service": self.spec.name})
+            return JSONResponse({"status": "ok", "service": self.spec.name, "pid": os.getpid()})
 
         async def metrics(_: Request) -> Response:
             return Response(generate_latest(self.metrics.registry), media_type=CONTENT_TYPE_LATEST)

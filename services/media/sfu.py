@@ -193,7 +193,7 @@ class Sfu:
             return  # end of candidates: aiortc needs no marker
         try:
             candidate = candidate_from_sdp(line.removeprefix("candidate:"))
-        except (ValueError, IndexError):
+        except (ValueError, IndexError, AssertionError):  # aiortc asserts the field count
             raise _bad("malformed ICE candidate", "candidate") from None
         candidate.sdpMid = mid
         candidate.sdpMLineIndex = index

@@ -5,6 +5,14 @@ conditional ``UPDATE ... WHERE admitted_count < capacity`` in the same transacti
 participant's state change, so racing joins can never put a meeting above its capacity (a CHECK
 constraint backs this up). On PostgreSQL the update's row lock serialises the seat changes of one
 meeting and nothing else.
+
+The hot path (join, leave, admit/deny/remove, and the meeting-and-participant read behind every
+access check) runs on PostgreSQL as ONE hand-written statement each, on the database's asyncpg
+pool (``Database.pg``): a join is a single CTE that locks the caller's participant row, takes the
+seat with the same conditional update and inserts or updates the participant, so it costs one
+round trip (asyncpg prepares each statement once per connection). The outcome columns the
+statement returns say why nothing changed (meeting missing or ended, full, denied). SQLite (the
+embedded default) runs the same transactions through SQLAlchemy behind the same methods.
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+import asyncpg
 from sqlalchemy import Table, and_, bindparam, delete, exists, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -90,9 +99,114 @@ def new_id() -> str:
     return uuid.uuid4().hex
 
 
+# -- the PostgreSQL hot path: one statement per operation ---------------------------------------
+_M_COLS = tuple(c.name for c in _MEETINGS.c)
+_P_COLS = tuple(c.name for c in _PARTICIPANTS.c)
+
+
+def _aliased(alias: str, cols: Sequence[str], prefix: str) -> str:
+    return ", ".join(f"{alias}.{c} AS {prefix}{c}" for c in cols)
+
+
+def _row_from(record: asyncpg.Record, cols: Sequence[str], prefix: str) -> dict[str, Any] | None:
+    if record[f"{prefix}id"] is None:
+        return None
+    return {c: record[f"{prefix}{c}"] for c in cols}
+
+
+def _pg_statements(schema: str) -> dict[str, str]:
+    """The hot statements with the service's real schema, built once per store.
+
+    Every parameter carries its type at every use, so PostgreSQL never has to guess between
+    ``text`` and ``varchar``."""
+    m, p = f'"{schema}".meetings', f'"{schema}".participants'
+    m_cols, p_cols = _aliased("mm", _M_COLS, "m_"), _aliased("pp", _P_COLS, "p_")
+    # $1 meeting, $2 user, $3 display name, $4 role, $5 target state, $6 now, $7 new participant id.
+    # The only interpolations are the schema (an identifier from configuration, quoted) and
+    # constants of this module: no request data ever reaches the text.
+    join = f"""
+WITH prior AS (
+  SELECT * FROM {p} WHERE meeting_id = $1::text AND user_id = $2::text FOR UPDATE
+), go AS (
+  SELECT NOT EXISTS (SELECT 1 FROM prior WHERE state <> '{LEFT}') AS ok
+), seat AS (
+  UPDATE {m} SET admitted_count = admitted_count + 1, state = 'active', update_time = $6::timestamptz
+  WHERE id = $1::text AND $5::text = '{ADMITTED}' AND admitted_count < capacity
+    AND state <> '{ENDED}' AND (SELECT ok FROM go)
+  RETURNING *
+), allowed AS (
+  SELECT (SELECT ok FROM go) AND ($5::text <> '{ADMITTED}' OR EXISTS (SELECT 1 FROM seat)) AS ok
+), rejoined AS (
+  UPDATE {p} AS t SET display_name = $3::text, state = $5::text, update_time = $6::timestamptz,
+    admit_time = CASE WHEN $5::text = '{ADMITTED}' THEN $6::timestamptz END
+  FROM prior WHERE t.id = prior.id AND (SELECT ok FROM allowed)
+  RETURNING t.*
+), inserted AS (
+  INSERT INTO {p} ({", ".join(_P_COLS)})
+  SELECT $7::text, $1::text, $2::text, $3::text, $4::text, $5::text, $6::timestamptz,
+    CASE WHEN $5::text = '{ADMITTED}' THEN $6::timestamptz END, $6::timestamptz
+  WHERE NOT EXISTS (SELECT 1 FROM prior) AND (SELECT ok FROM allowed)
+    AND ($5::text = '{ADMITTED}' OR EXISTS (
+      SELECT 1 FROM {m} WHERE id = $1::text AND state <> '{ENDED}'))
+  RETURNING *
+)
+SELECT g.prior_state, g.changed, {p_cols}, {m_cols}
+FROM (SELECT (SELECT state FROM prior) AS prior_state,
+             EXISTS (SELECT 1 FROM rejoined) OR EXISTS (SELECT 1 FROM inserted) AS changed) AS g
+LEFT JOIN (SELECT * FROM rejoined UNION ALL SELECT * FROM inserted
+           UNION ALL SELECT * FROM prior WHERE state <> '{LEFT}') AS pp ON true
+LEFT JOIN (SELECT * FROM seat UNION ALL
+           SELECT * FROM {m} WHERE id = $1::text AND NOT EXISTS (SELECT 1 FROM seat)) AS mm ON true
+"""  # noqa: S608
+    # $1 meeting, $2 participant, $3 target state, $4 now, $5 the states it may move from.
+    # (``freed`` runs although nothing reads it: PostgreSQL runs every data-modifying CTE.)
+    transition = f"""
+WITH prior AS (
+  SELECT * FROM {p} WHERE id = $2::text AND meeting_id = $1::text FOR UPDATE
+), go AS (
+  SELECT EXISTS (SELECT 1 FROM prior WHERE state = ANY($5::text[])) AS ok
+), seat AS (
+  UPDATE {m} SET admitted_count = admitted_count + 1, state = 'active', update_time = $4::timestamptz
+  WHERE id = $1::text AND $3::text = '{ADMITTED}' AND admitted_count < capacity
+    AND state <> '{ENDED}' AND (SELECT ok FROM go)
+  RETURNING id
+), freed AS (
+  UPDATE {m} SET admitted_count = admitted_count - 1, update_time = $4::timestamptz
+  WHERE id = $1::text AND $3::text <> '{ADMITTED}' AND admitted_count > 0 AND (SELECT ok FROM go)
+    AND EXISTS (SELECT 1 FROM prior WHERE state = '{ADMITTED}')
+  RETURNING id
+), moved AS (
+  UPDATE {p} AS t SET state = $3::text, update_time = $4::timestamptz,
+    admit_time = CASE WHEN $3::text = '{ADMITTED}' THEN $4::timestamptz ELSE t.admit_time END
+  FROM prior WHERE t.id = prior.id AND (SELECT ok FROM go)
+    AND ($3::text <> '{ADMITTED}' OR EXISTS (SELECT 1 FROM seat))
+  RETURNING t.*
+)
+SELECT (SELECT state FROM prior) AS prior_state,
+       (SELECT state FROM {m} WHERE id = $1::text) AS meeting_state, {p_cols}
+FROM (SELECT 1) AS one LEFT JOIN moved AS pp ON true
+"""  # noqa: S608
+    read = f"""
+SELECT {m_cols}, {p_cols}
+FROM {m} AS mm LEFT JOIN {p} AS pp ON pp.meeting_id = mm.id AND pp.user_id = $2::text
+WHERE mm.id = $1::text
+"""  # noqa: S608
+    return {"join": join, "transition": transition, "read": read}
+
+
+def _seat_refused(meeting_state: str | None, meeting_id: str) -> Exception:
+    """Why a seat could not be taken, from the meeting's state (None: no such meeting)."""
+    if meeting_state is None:
+        return NotFound(f"meetings/{meeting_id} does not exist")
+    if meeting_state == ENDED:
+        return FailedPrecondition("the meeting has ended", reason=Reason.ERROR_REASON_MEETING_ENDED)
+    return ResourceExhausted("the meeting is full", retry_after_s=5, reason=Reason.ERROR_REASON_MEETING_FULL)
+
+
 class MeetingStore:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._pg = None if db.sqlite or db.schema is None else _pg_statements(db.schema)
 
     # -- meetings --------------------------------------------------------------------------------
     async def create_meeting(self, values: dict[str, Any]) -> MeetingRow:
@@ -128,6 +242,17 @@ class MeetingStore:
         self, meeting_id: str, user_id: str
     ) -> tuple[MeetingRow | None, ParticipantRow | None]:
         """A meeting and the user's participant in it (the hot path of every meeting call)."""
+        if self._pg is not None:
+            pool = await self.db.pg()
+            record = await pool.fetchrow(self._pg["read"], meeting_id, user_id)
+            if record is None:
+                return None, None
+            p_values = _row_from(record, _P_COLS, "p_")
+            m_values = _row_from(record, _M_COLS, "m_")
+            return (
+                MeetingRow(**m_values) if m_values is not None else None,
+                ParticipantRow(**p_values) if p_values is not None else None,
+            )
         async with self.db.reader() as session:
             found = (
                 await session.execute(_MEETING_AND_PARTICIPANT, {"mid": meeting_id, "uid": user_id})
@@ -205,10 +330,36 @@ class MeetingStore:
         as it stands after the join."""
         for _ in range(2):
             try:
+                if self._pg is not None:
+                    return await self._join_pg(meeting_id, user_id, display_name, role, wait_in_lobby)
                 return await self._join_once(meeting_id, user_id, display_name, role, wait_in_lobby)
-            except IntegrityError:
+            except (IntegrityError, asyncpg.UniqueViolationError):
                 continue  # the same user joined concurrently: the next round finds that row
         raise FailedPrecondition("concurrent joins by the same account; retry")
+
+    async def _join_pg(
+        self, meeting_id: str, user_id: str, display_name: str, role: str, wait_in_lobby: bool
+    ) -> tuple[ParticipantRow, bool, MeetingRow]:
+        """The join as one statement (see the module's docstring)."""
+        assert self._pg is not None
+        state = WAITING if wait_in_lobby else ADMITTED
+        pool = await self.db.pg()
+        record = await pool.fetchrow(
+            self._pg["join"], meeting_id, user_id, display_name, role, state, utcnow(), new_id()
+        )
+        assert record is not None  # the statement always returns its one outcome row
+        m_values = _row_from(record, _M_COLS, "m_")
+        if m_values is None:
+            raise NotFound(f"meetings/{meeting_id} does not exist")
+        meeting = MeetingRow(**m_values)
+        if record["prior_state"] in (DENIED, REMOVED):
+            raise PermissionDenied(
+                "you may not join this meeting", reason=Reason.ERROR_REASON_ADMISSION_DENIED
+            )
+        p_values = _row_from(record, _P_COLS, "p_")
+        if p_values is None:
+            raise _seat_refused(meeting.state, meeting_id)
+        return ParticipantRow(**p_values), bool(record["changed"]), meeting
 
     async def _join_once(
         self, meeting_id: str, user_id: str, display_name: str, role: str, wait_in_lobby: bool
@@ -255,6 +406,23 @@ class MeetingStore:
     ) -> ParticipantRow:
         """Move a participant between states, taking or freeing its seat as needed."""
         now = utcnow()
+        if self._pg is not None:
+            pool = await self.db.pg()
+            record = await pool.fetchrow(
+                self._pg["transition"], meeting_id, participant_id, to, now, list(allowed_from)
+            )
+            assert record is not None  # the statement always returns its one outcome row
+            prior = record["prior_state"]
+            if prior is None:
+                raise NotFound(f"meetings/{meeting_id}/participants/{participant_id} does not exist")
+            if prior not in allowed_from:
+                raise FailedPrecondition(
+                    f"the participant is {prior.upper()}, not {' or '.join(allowed_from).upper()}"
+                )
+            moved = _row_from(record, _P_COLS, "p_")
+            if moved is None:
+                raise _seat_refused(record["meeting_state"], meeting_id)
+            return ParticipantRow(**moved)
         async with self.db.engine.begin() as conn:
             query = _P_BY_ID if self.db.sqlite else _P_BY_ID.with_for_update()
             found = (await conn.execute(query, {"mid": meeting_id, "pid": participant_id})).first()

@@ -23,8 +23,8 @@ from services.kit import JoinSessions, TokenBucket, TokenService, events
 from services.kit.turn import turn_credentials
 
 from .config import SignalingSettings
-from .rooms import BusMessage, RoomStore
 from .session import Session
+from .store import BusMessage, RoomStore
 
 log = logging.getLogger("meetmesh.signaling.hub")
 

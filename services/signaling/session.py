@@ -36,7 +36,7 @@ from services.kit import (
 )
 from services.kit.errors import Reason
 
-from .rooms import BusMessage
+from .store import BusMessage
 
 if TYPE_CHECKING:
     from .hub import Hub
@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("meetmesh.signaling.session")
 
 OUTBOX_SIZE = 1000
+MAX_EARLY_CANDIDATES = 64
 KIND_NAMES = {pb.TRACK_KIND_AUDIO: "audio", pb.TRACK_KIND_VIDEO: "video"}
 
 
@@ -76,6 +77,9 @@ class Session:
         self._pending_publish: dict[str, pb.PublishTrack] = {}
         self._pending_subscribe: dict[str, str] = {}
         self._refused_publish = False
+        # Candidates trickled before the first answer (browsers trickle while the offer is in
+        # flight): applied once media has the peer connection.
+        self._early_candidates: list[pb.IceCandidate] | None = []
 
     @property
     def joined(self) -> bool:
@@ -274,6 +278,12 @@ class Session:
                 request_id=request.request_id, answer=pb.SessionDescription(type="answer", sdp=response.sdp)
             )
         )
+        early, self._early_candidates = self._early_candidates, None
+        for candidate in early or ():
+            try:
+                await self._add_candidate(candidate)
+            except GRPCError as exc:  # reported on its own; the offer itself succeeded
+                self.reject(_from_media(exc))
         if not publications:
             return
         tracks = {
@@ -298,7 +308,16 @@ class Session:
             await self.hub.broadcast(self.meeting, pb.SignalResponse(track_update=update), skip=self.pid)
 
     async def _on_trickle(self, request: pb.SignalRequest) -> None:
-        candidate = request.trickle
+        if self._early_candidates is not None:  # no peer connection yet: keep it for the answer
+            if len(self._early_candidates) >= MAX_EARLY_CANDIDATES:
+                raise InvalidArgument(
+                    [("trickle", f"more than {MAX_EARLY_CANDIDATES} candidates before the first offer")]
+                )
+            self._early_candidates.append(request.trickle)
+            return
+        await self._add_candidate(request.trickle)
+
+    async def _add_candidate(self, candidate: pb.IceCandidate) -> None:
         await self.hub.media.AddIceCandidate(
             media_pb2.AddIceCandidateRequest(
                 meeting=self.meeting,

@@ -158,7 +158,7 @@ async def ai(
         ),
     )
     runtime = Runtime(settings, schema_prefix=f"t{run_id}_{uuid.uuid4().hex[:6]}_")
-    from services.ai.server import create
+    from services.ai.wiring import create
 
     host = ServiceHost(await create(runtime), runtime.tokens, shutdown_grace_s=2.0)
     await host.start()

@@ -249,7 +249,7 @@ async def test_room_events_and_results_become_meeting_insights(
 async def test_several_ai_instances_record_a_room_event_once(
     redis_url: str, mongo_url: str, mongo_database: str
 ) -> None:
-    from services.signaling.rooms import BusMessage  # signaling's own encoding of the bus
+    from services.signaling.store import BusMessage  # signaling's own encoding of the bus
 
     prefix = f"mmtest:{uuid.uuid4().hex[:8]}"
     meeting = uuid.uuid4().hex

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from services.ai.models import JOINED, SPOKE, TRACK_PUBLISHED, Activity, AnalysisEvent, Segment
-from services.ai.server import MIGRATIONS
 from services.ai.store import MongoResultsStore, RelationalResultsStore, ResultsStore
 from services.ai.transcript import to_text, to_webvtt
+from services.ai.wiring import MIGRATIONS
 from services.kit import Database, InvalidArgument
 
 ORIGIN = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 
 import httpx
 import pytest
@@ -37,7 +38,7 @@ async def test_health_reflection_and_http_side_port(platform: Platform) -> None:
     await platform.client()
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{host.http_port}") as http:
         ok = await http.get("/healthz")
-        assert ok.status_code == 200 and ok.json() == {"status": "ok", "service": "user"}
+        assert ok.status_code == 200 and ok.json() == {"status": "ok", "service": "user", "pid": os.getpid()}
         metrics = (await http.get("/metrics")).text
         assert (
             'grpc_server_handled_total{grpc_code="OK",grpc_method="Register",'

@@ -13,7 +13,7 @@ from aiortc import RTCPeerConnection
 from services.kit.turn import turn_credentials
 from services.media import network
 from services.media.config import MediaSettings
-from services.media.server import ice_configuration
+from services.media.wiring import ice_configuration
 from tests.rtc_helpers import free_port
 
 

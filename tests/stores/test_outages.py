@@ -185,7 +185,7 @@ async def ai_service(
         ai_svc=AiServiceOptions(manage_triton=False, triton_url=f"127.0.0.1:{free_port()}"),
     )
     runtime = Runtime(settings, schema_prefix=f"t{uuid.uuid4().hex[:8]}_")
-    from services.ai.server import create
+    from services.ai.wiring import create
 
     host = ServiceHost(await create(runtime), runtime.tokens, shutdown_grace_s=1.0)
     await host.start()

@@ -1,25 +1,12 @@
 """Real and synthetic speech for training and evaluating the synthetic-speech detector.
 
-Real speech, several languages and recording conditions, all from packages:
-
-* Czech and Dutch voice actors of Debian's fillets-ng-data-cs and fillets-ng-data-nl (game
-  dialogue, studio, 22 kHz; the lines' text is in fillets-ng-data);
-* single words spoken by a different volunteer for each of about 25 languages in Debian's
-  ktuberling-data (home recordings, 44 kHz);
-* English recordings of the pocketsphinx sdist's test data (read speech, card games, LibriVox
-  audiobook excerpts; 8-16 kHz) and moonshine_cpp's test clip.
-
-Synthetic speech: the same lines spoken by four TTS engine families, each a held-out "engine" of
-the evaluation: espeak-ng (formant), flite (diphone and clustergen), festival (diphone) and HTS
-(statistical-parametric voices for festival from Debian: US English slt and Catalan ona), in the
-line's language where the engine has a voice for it and in English otherwise.
-
-Every clip is 16 kHz mono float32, cut to at most 4 s; `codec_copies` adds an Opus-degraded copy
-of each (through PyAV's libopus at a meeting's bitrates), as a meeting would deliver it.
+Real speech: Czech voice actors of Debian's fillets-ng-data-cs (with the lines' text), English
+recordings of the pocketsphinx sdist's test data, and moonshine_cpp's test clip. Synthetic speech:
+the same lines spoken by three TTS engines (espeak-ng, flite, festival), Czech where the engine has
+a Czech voice and English otherwise. Every clip is 16 kHz mono float32, cut to at most 4 s.
 
 Held-out real speakers (`is_heldout_real`) never enter training, so that an evaluation also holds
-out the speakers of the real side; half of them (`is_calibration_real`) set the alert threshold
-and the other half measure its false-alert rate.
+out the speakers of the real side.
 """
 
 from __future__ import annotations
@@ -43,8 +30,7 @@ from services.ai.modelbuild import sources
 from services.ai.modelbuild.voicefeatures import SAMPLE_RATE
 
 REAL = "real"
-ENGINES = ("espeak-ng", "flite", "festival", "hts")
-KTUBERLING_ROOT = Path("/usr/share/ktuberling/sounds")
+ENGINES = ("espeak-ng", "flite", "festival")
 _MAX_SECONDS = 4.0
 _DIALOG = re.compile(
     r'dialogId\("([^"]+)",\s*"([^"]*)",\s*"((?:[^"\\]|\\.)*)"\)\s*dialogStr\("((?:[^"\\]|\\.)*)"\)'
@@ -57,7 +43,6 @@ class Clip:
     group: str  # speaker (real) or voice (synthetic)
     language: str
     audio: NDArray[Any]
-    codec: str = ""  # "" for the original, "opus16" for a copy through Opus at 16 kb/s
 
 
 @dataclass(frozen=True)
@@ -67,14 +52,6 @@ class Line:
     english: str
     czech: str
     audio_path: Path
-    language: str = "cs"  # of the recording
-    texts: tuple[tuple[str, str], ...] = ()  # (language, text) of the line's translations
-
-    def text(self, language: str) -> str:
-        """The line in ``language`` (the game's translation), English when it has none."""
-        if language == "cs":
-            return self.czech
-        return dict(self.texts).get(language) or self.english
 
 
 def to_16k(audio: NDArray[Any], rate: int) -> NDArray[Any]:
@@ -108,47 +85,18 @@ def is_heldout_real(group: str) -> bool:
     return group.startswith("en:librivox") or group == "en:beckett" or _stable_fraction(group) < 0.3
 
 
-def is_calibration_real(group: str) -> bool:
-    """Of the held-out real speakers, the half that sets the alert threshold (by name)."""
-    return _stable_fraction(f"calibration:{group}") < 0.5
-
-
-_TRANSLATIONS = ("nl", "es")
-
-
-def _dialogs(level: Path, language: str) -> dict[str, str]:
-    script = level / f"dialogs_{language}.lua"
-    if not script.exists():
-        return {}
-    text = script.read_text(encoding="utf-8", errors="replace")
-    return {key: line.replace('\\"', '"') for key, _speaker, _english, line in _DIALOG.findall(text)}
-
-
-def fillets_lines(limit: int, language: str = "cs") -> list[Line]:
-    """Dialogue lines recorded in ``language`` (cs or nl), sampled evenly over the game's levels,
-    with the line's Czech, Dutch and Spanish text."""
+def fillets_lines(limit: int) -> list[Line]:
+    """Czech dialogue lines that have a recording, sampled evenly over the game's levels."""
     lines: list[Line] = []
     for script in sorted((sources.FILLETS_ROOT / "script").glob("*/dialogs_cs.lua")):
         level = script.parent.name
         text = script.read_text(encoding="utf-8", errors="replace")
-        translations = {lang: _dialogs(script.parent, lang) for lang in _TRANSLATIONS}
         for key, speaker, english, czech in _DIALOG.findall(text):
-            audio = sources.FILLETS_ROOT / "sound" / level / language / f"{key}.ogg"
-            spoken = czech if language == "cs" else translations.get(language, {}).get(key, "")
-            if audio.exists() and len(spoken) > 15:
-                texts = tuple((lang, t[key]) for lang, t in translations.items() if t.get(key))
-                lines.append(Line(key, speaker or level, english, czech, audio, language, texts))
+            audio = sources.FILLETS_ROOT / "sound" / level / "cs" / f"{key}.ogg"
+            if audio.exists() and len(czech) > 15:
+                lines.append(Line(key, speaker or level, english, czech, audio))
     lines.sort(key=lambda line: _stable_fraction(line.key))
     return lines[:limit]
-
-
-def ktuberling_words(per_language: int) -> list[tuple[str, Path]]:
-    """(language, path) of single words, one volunteer speaker per language (ktuberling-data)."""
-    found: list[tuple[str, Path]] = []
-    for folder in sorted(p for p in KTUBERLING_ROOT.glob("*") if p.is_dir()):
-        words = sorted(folder.glob("*.ogg"), key=lambda p: _stable_fraction(p.name))
-        found += [(folder.name, path) for path in words[:per_language]]
-    return found
 
 
 def english_real(cache: Path) -> list[tuple[str, Path]]:
@@ -164,14 +112,8 @@ def english_real(cache: Path) -> list[tuple[str, Path]]:
     return found
 
 
-def real_clips(lines: list[Line], cache: Path, words_per_language: int = 0) -> list[Clip]:
-    clips = [
-        Clip(REAL, f"{line.language}:{line.speaker}", line.language, _cut(read_audio(line.audio_path)))
-        for line in lines
-    ]
-    if words_per_language and KTUBERLING_ROOT.is_dir():
-        for language, path in ktuberling_words(words_per_language):
-            clips.append(Clip(REAL, f"kt:{language}", language, _cut(read_audio(path))))
+def real_clips(lines: list[Line], cache: Path) -> list[Clip]:
+    clips = [Clip(REAL, f"cs:{line.speaker}", "cs", _cut(read_audio(line.audio_path))) for line in lines]
     for speaker, path in english_real(cache):
         audio = read_audio(path)
         step = int(_MAX_SECONDS * SAMPLE_RATE)
@@ -188,28 +130,22 @@ def _command(engine: str, voice: str, text: str, out: Path) -> list[str]:
         return ["espeak-ng", "-v", voice, "-w", str(out), text]
     if engine == "flite":
         return ["flite", "-voice", voice, "-t", text, "-o", str(out)]
-    # festival (and its HTS voices) reads the text from a file (see `synthesize`)
+    # festival reads the text from a file (see `synthesize`)
     return ["text2wave", "-eval", f"(voice_{voice})", str(out.with_suffix(".txt")), "-o", str(out)]
 
 
 _VOICES: dict[str, list[tuple[str, str]]] = {
-    "espeak-ng": [("cs", "cs"), ("cs+f2", "cs"), ("en-us", "en"), ("en-gb+m3", "en"), ("nl", "nl")],
+    "espeak-ng": [("cs", "cs"), ("cs+f2", "cs"), ("en-us", "en"), ("en-gb+m3", "en")],
     "flite": [("kal16", "en"), ("slt", "en"), ("rms", "en"), ("awb", "en")],
     "festival": [("czech_ph", "cs"), ("kal_diphone", "en")],
-    # Catalan ona reads the lines' Spanish text (the game has no Catalan translation)
-    "hts": [("cmu_us_slt_arctic_hts", "en"), ("upc_ca_ona_hts", "es")],
 }
-# Text encodings of festival's voices (they read their text from a file).
-_FESTIVAL_ENCODING = {"cs": "iso-8859-2", "es": "iso-8859-1", "en": "iso-8859-1"}
 
 
 def synthesize(engine: str, voice: str, text: str, workdir: Path) -> NDArray[Any]:
     """Speaks `text` with one engine's voice; returns 16 kHz audio."""
     out = workdir / f"{hashlib.sha256(f'{engine}{voice}{text}'.encode()).hexdigest()}.wav"
     # festival reads text from a file, in ISO-8859-2 for its Czech voice
-    language = next((lang for v, lang in _VOICES.get(engine, []) if v == voice), "en")
-    encoding = _FESTIVAL_ENCODING.get(language, "iso-8859-1")
-    out.with_suffix(".txt").write_bytes(text.encode(encoding, errors="ignore"))
+    out.with_suffix(".txt").write_bytes(text.encode("iso-8859-2", errors="ignore"))
     subprocess.run(_command(engine, voice, text, out), check=True, capture_output=True, timeout=60)
     return read_audio(out)
 
@@ -224,58 +160,13 @@ def synthetic_clips(engine: str, lines: list[Line], per_voice: int, offset: int 
     for v_index, (voice, lang) in enumerate(engine_voices(engine)):
         for i in range(per_voice):
             line = lines[(offset + v_index * per_voice + i) % len(lines)]
-            jobs.append((voice, lang, line.text(lang)))
+            jobs.append((voice, lang, line.czech if lang == "cs" else line.english))
     with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(max_workers=2) as pool:
         audios = list(pool.map(lambda job: synthesize(engine, job[0], job[2], Path(tmp)), jobs))
     return [
         Clip(engine, f"{engine}:{voice}", lang, _cut(audio))
         for (voice, lang, _text), audio in zip(jobs, audios, strict=True)
         if audio.size > SAMPLE_RATE // 4
-    ]
-
-
-def opus_roundtrip(audio: NDArray[Any], bitrate: int) -> NDArray[Any]:
-    """``audio`` (16 kHz) through an Opus encoder and decoder at ``bitrate``, as WebRTC carries it
-    (48 kHz, 20 ms frames), back at 16 kHz."""
-    import av  # PyAV's libopus: the codec media decodes meetings with
-
-    pcm = np.clip(resample_poly(audio, 3, 1), -1, 1)
-    samples = (pcm * 32767).astype(np.int16)
-    encoder: Any = av.CodecContext.create("libopus", "w")
-    encoder.sample_rate, encoder.layout, encoder.format, encoder.bit_rate = 48000, "mono", "s16", bitrate
-    decoder: Any = av.CodecContext.create("opus", "r")
-    decoder.sample_rate, decoder.layout = 48000, "mono"
-    out: list[NDArray[Any]] = []
-
-    def decode(packets: list[Any]) -> None:
-        for packet in packets:
-            for frame in decoder.decode(packet):
-                out.append(frame.to_ndarray().reshape(-1).astype(np.float32) / 32768.0)
-
-    for start in range(0, samples.size - 960 + 1, 960):
-        frame = av.AudioFrame.from_ndarray(samples[None, start : start + 960], format="s16", layout="mono")
-        frame.sample_rate, frame.pts = 48000, start
-        decode(encoder.encode(frame))
-    decode(encoder.encode(None))
-    if not out:
-        return audio
-    return resample_poly(np.concatenate(out), 1, 3).astype(np.float32)
-
-
-# Opus bitrates of a meeting's audio: WebRTC's default for speech is about 32 kb/s, down to
-# 12-16 kb/s when bandwidth is short.
-OPUS_BITRATES = (12000, 16000, 24000, 32000)
-
-
-def codec_copies(clips: list[Clip], seed: int) -> list[Clip]:
-    """An Opus-degraded copy of every clip, each at one of ``OPUS_BITRATES`` (chosen at random)."""
-    rng = np.random.default_rng(seed)
-    rates = [int(rng.choice(OPUS_BITRATES)) for _ in clips]
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        audios = list(pool.map(lambda pair: opus_roundtrip(*pair), zip((c.audio for c in clips), rates)))
-    return [
-        Clip(c.source, c.group, c.language, audio, codec=f"opus{rate // 1000}")
-        for c, audio, rate in zip(clips, audios, rates, strict=True)
     ]
 
 
@@ -287,4 +178,4 @@ def augment(clips: list[Clip], seed: int) -> Iterator[Clip]:
         power = float(np.mean(audio**2)) + 1e-10
         snr_db = rng.uniform(20, 45)
         noise = rng.normal(0, np.sqrt(power / 10 ** (snr_db / 10)), audio.shape)
-        yield Clip(clip.source, clip.group, clip.language, (audio + noise).astype(np.float32), clip.codec)
+        yield Clip(clip.source, clip.group, clip.language, (audio + noise).astype(np.float32))

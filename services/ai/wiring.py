@@ -9,13 +9,13 @@ from pathlib import Path
 from services.kit import Runtime, ServiceSpec, Unavailable, outage
 from services.kit.logs import get_logger
 
+from .access import MeetingAccess
 from .activity import ActivityRecorder
+from .api import AnalysisService, AnalysisStreamService
 from .config import AiSettings
 from .inference import InferenceClient
 from .live import LiveAnalysis, LiveOptions
-from .meetings import MeetingAccess
 from .model_admin import ModelAdmin
-from .service import AnalysisService, AnalysisStreamService
 from .store import MongoResultsStore, RelationalResultsStore, ResultsStore
 from .triton import TritonOptions, TritonServer
 

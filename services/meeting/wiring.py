@@ -6,13 +6,11 @@ from pathlib import Path
 
 from services.kit import FailureThrottle, Runtime, ServiceSpec
 
+from .api import MeetingService, MeetingSettingsLookup, RecordingRegistry
 from .cache import MeetingCache
 from .config import MeetingSettings
 from .directory import UserDirectory
 from .events import MeetingEvents
-from .recordings import RecordingRegistry
-from .service import MeetingService
-from .settings_lookup import MeetingSettingsLookup
 from .store import MeetingStore
 
 MIGRATIONS = Path(__file__).parent / "migrations"

@@ -10,8 +10,8 @@ from starlette.routing import Route
 
 from services.kit import FailureThrottle, Runtime, ServiceSpec
 
+from .api import UserService
 from .config import UserSettings
-from .service import UserService
 from .sessions import RefreshTokens
 from .store import UserStore
 

@@ -27,7 +27,7 @@ from .recording import MEDIA_TYPE, Recorder
 from .sfu import Sfu
 from .store import RecordingStore
 
-log = logging.getLogger("meetmesh.media.service")
+log = logging.getLogger("meetmesh.media.api")
 
 AUDIO_LEVEL_INTERVAL_S = 0.25
 

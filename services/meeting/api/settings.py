@@ -2,25 +2,22 @@
 
 from __future__ import annotations
 
-from grpclib.server import Stream
-
 from meetmesh.meeting.internal.v1 import settings_grpc, settings_pb2
 from meetmesh.meeting.v1 import meeting_pb2
 from services.kit import NotFound
+from services.kit.handlers import unary
 
-from .store import MeetingStore
+from ..store import MeetingStore
 
 
 class MeetingSettingsLookup(settings_grpc.MeetingSettingsServiceBase):
     def __init__(self, store: MeetingStore) -> None:
         self.store = store
 
+    @unary
     async def GetMeetingSettings(
-        self,
-        stream: Stream[settings_pb2.GetMeetingSettingsRequest, settings_pb2.GetMeetingSettingsResponse],
-    ) -> None:
-        request = await stream.recv_message()
-        assert request is not None
+        self, request: settings_pb2.GetMeetingSettingsRequest
+    ) -> settings_pb2.GetMeetingSettingsResponse:
         row = await self.store.meeting(request.name.split("/")[1])
         if row is None:
             raise NotFound(f"{request.name} does not exist")
@@ -29,4 +26,4 @@ class MeetingSettingsLookup(settings_grpc.MeetingSettingsServiceBase):
             ai_enabled=row.ai_enabled,
             live_emotions=row.live_emotions,
         )
-        await stream.send_message(settings_pb2.GetMeetingSettingsResponse(settings=settings))
+        return settings_pb2.GetMeetingSettingsResponse(settings=settings)

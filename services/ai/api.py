@@ -16,10 +16,10 @@ from services.kit import InvalidArgument, PermissionDenied, current_principal
 from services.kit.pagination import page_size
 
 from . import insights, transcript
+from .access import MeetingAccess
 from .audio import SAMPLE_RATE, decode_file
 from .inference import EMOTIONS, InferenceClient
 from .live import LiveAnalysis, emotion_proto
-from .meetings import MeetingAccess
 from .model_admin import ModelAdmin, VersionState, parse_version_name
 from .models import JOINED, LEFT, SPOKE, TRACK_PUBLISHED, Activity, Segment
 from .offline import analyze_audio

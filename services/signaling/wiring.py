@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from services.kit import Runtime, ServiceSpec, channel
 
+from .api import SignalingService
 from .config import SignalingSettings
 from .hub import Hub
-from .service import SignalingService
 from .websocket import rtc_route
 
 

@@ -12,8 +12,8 @@ from services.kit.turn import turn_credentials
 from . import network
 from .aitap import TapConsumer
 from .analysis import AnalysisConsumer
+from .api import MediaService
 from .config import MediaSettings
-from .service import MediaService
 from .sfu import Sfu
 from .store import RecordingStore
 

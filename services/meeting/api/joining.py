@@ -1,0 +1,149 @@
+"""Joining and leaving: passcodes, the lobby, seats, join tokens."""
+
+from __future__ import annotations
+
+import asyncio
+
+from meetmesh.meeting.events.v1 import events_pb2 as ev
+from meetmesh.meeting.v1 import meeting_pb2
+from services.kit import (
+    FailedPrecondition,
+    NotFound,
+    PermissionDenied,
+    Principal,
+    current_principal,
+    downstream_timeout,
+)
+from services.kit.errors import Reason
+from services.kit.handlers import unary
+from services.kit.timestamps import from_epoch
+
+from .. import access as g
+from ..convert import meeting_id_of, meeting_message, participant_message
+from ..models import MeetingRow
+from ..store import ADMITTED, DENIED, LEFT, REMOVED, WAITING
+from .base import MeetingHandlers
+
+
+class JoiningMethods(MeetingHandlers):
+    """JoinMeeting, LeaveMeeting."""
+
+    async def _check_passcode(self, meeting: MeetingRow, caller: Principal, given: str) -> None:
+        if meeting.passcode_hash is None or meeting.host_user_id == caller.user_id:
+            return
+        key = f"{meeting.id}:{caller.user_id}"
+        message = "too many wrong passcodes; try again later"
+        await self.passcode_throttle.check([key], message)
+        if not await self.passcodes.verify(meeting.passcode_hash, given):
+            await self.passcode_throttle.failed([key])
+            raise PermissionDenied("the passcode is wrong", reason=Reason.ERROR_REASON_WRONG_PASSCODE)
+        await self.passcode_throttle.reset([key])
+
+    async def _wait_for_admission(self, meeting_id: str, participant_id: str) -> None:
+        """Return once the participant leaves the lobby, or the wait (bounded by the deadline) ends."""
+        budget = downstream_timeout(self.opts.lobby_max_wait_s) or self.opts.lobby_max_wait_s
+        budget = max(0.0, budget - 0.25)  # answer WAITING before the caller's deadline passes
+        loop = asyncio.get_running_loop()
+        end = loop.time() + budget
+        while True:
+            row = await self.store.participant(meeting_id, participant_id)
+            if row is None or row.state != WAITING:
+                return
+            remaining = end - loop.time()
+            if remaining <= 0:
+                return
+            # A change wakes us at once; the re-read above also covers a missed event.
+            await self.cache.wait_for_change(meeting_id, min(remaining, 1.0))
+
+    @unary
+    async def JoinMeeting(self, request: meeting_pb2.JoinMeetingRequest) -> meeting_pb2.JoinMeetingResponse:
+        caller = current_principal()
+        meeting_id = meeting_id_of(request.name)
+        meeting, existing = await self.cache.get(meeting_id, caller.user_id)
+        if meeting is None:
+            raise NotFound(f"meetings/{meeting_id} does not exist")
+        if meeting.state == "ended":
+            raise FailedPrecondition("the meeting has ended", reason=Reason.ERROR_REASON_MEETING_ENDED)
+        is_host = meeting.host_user_id == caller.user_id
+        role = g.HOST if is_host else (existing.role if existing is not None else g.PARTICIPANT)
+        if existing is None or existing.state == LEFT:
+            await self._check_passcode(meeting, caller, request.passcode)
+        display_name = (
+            request.display_name.strip()
+            or (await self.directory.display_name_of(caller) or "").strip()
+            or (existing.display_name if existing else "")
+            or "Guest"  # only when the user service cannot say, or the account has no name
+        )
+        wait = meeting.lobby_enabled and not g.bypasses_lobby(role)
+        participant, changed, fresh = await self.store.join(
+            meeting_id, caller.user_id, display_name, role, wait_in_lobby=wait
+        )
+        if changed:
+            kind = "participant_waiting" if participant.state == WAITING else "participant_admitted"
+            change = ev.ParticipantChange(participant=participant.id, user=caller.user_id)
+            await self._changed(meeting_id, **{kind: change})
+        if participant.state == WAITING and request.wait_for_admission:
+            await self._wait_for_admission(meeting_id, participant.id)
+            refreshed = await self.store.participant(meeting_id, participant.id)
+            participant = refreshed or participant
+            fresh = await self.store.meeting(meeting_id) or fresh
+        if participant.state in (DENIED, REMOVED):
+            raise PermissionDenied(
+                "you may not join this meeting", reason=Reason.ERROR_REASON_ADMISSION_DENIED
+            )
+        reply = meeting_pb2.JoinMeetingResponse(
+            meeting=meeting_message(fresh),
+            participant=participant_message(participant, fresh),
+            signaling_address=self.opts.public_signaling_address or self.settings.signaling.address,
+            signaling_websocket_path=self.opts.signaling_websocket_path,
+        )
+        if participant.state == ADMITTED:
+            generation = await self._live_generation(meeting_id, participant.id, caller.user_id)
+            held = g.effective(participant.role, g.parse_overrides(fresh.role_grants))
+            token, expires = self.tokens.issue_join(
+                generation=generation,
+                user_id=caller.user_id,
+                meeting_id=meeting_id,
+                participant_id=participant.id,
+                meeting_role=participant.role,
+                grants=held,
+                ttl_s=self.settings.join_token_ttl_s,
+            )
+            reply.join_token = token
+            reply.join_token_expire_time.CopyFrom(from_epoch(expires))
+        return reply
+
+    async def _live_generation(self, meeting_id: str, participant_id: str, user_id: str) -> str:
+        """The participant's live generation for its join token (a new one when it has just
+        entered); refused if it left, was removed or the meeting ended meanwhile (re-read after
+        writing the generation, so a concurrent leave cannot leave a live token behind)."""
+        generation = await self.joins.current_or_start(meeting_id, participant_id)
+        meeting, row = await self.store.meeting_and_participant(meeting_id, user_id)
+        if (
+            row is None
+            or row.id != participant_id
+            or row.state != ADMITTED
+            or meeting is None
+            or meeting.state == "ended"
+        ):
+            await self.joins.end(meeting_id, participant_id, generation)
+            raise FailedPrecondition("the participant is no longer in the meeting; join again")
+        return generation
+
+    @unary
+    async def LeaveMeeting(
+        self, request: meeting_pb2.LeaveMeetingRequest
+    ) -> meeting_pb2.LeaveMeetingResponse:
+        caller = current_principal()
+        meeting_id = meeting_id_of(request.name)
+        access = await self._access(meeting_id, caller)
+        if access.participant is None:
+            raise NotFound(f"you are not a participant of meetings/{meeting_id}")
+        row = await self.store.transition(
+            meeting_id, access.participant.id, allowed_from=(ADMITTED, WAITING), to=LEFT
+        )
+        await self._ended_presence(meeting_id, row.id)
+        await self._changed(
+            meeting_id, participant_left=ev.ParticipantChange(participant=row.id, user=row.user_id)
+        )
+        return meeting_pb2.LeaveMeetingResponse(participant=participant_message(row, access.meeting))

@@ -102,11 +102,16 @@ class AnalysisStream:
         self.meeting = meeting
         self.participant = participant
         self._queue: asyncio.Queue[pb.AnalyzeRequest | None] = asyncio.Queue(QUEUE_CHUNKS)
+        self.dropped = 0  # audio chunks dropped while the stream was down or behind
         self._task = asyncio.ensure_future(self._run())
 
     async def audio(self, pcm: bytes, offset_ms: int) -> None:
-        with contextlib.suppress(asyncio.QueueFull):
+        try:
             self._queue.put_nowait(pb.AnalyzeRequest(audio=pb.AudioChunk(data=pcm)))
+        except asyncio.QueueFull:
+            self.dropped += 1
+            if self.dropped == 1:
+                log.warning("AI analysis stream is behind; dropping audio")
 
     async def video(self, frame: av.VideoFrame, offset_ms: int) -> None:
         """A sampled frame, downscaled and JPEG-encoded (off the event loop), for emotions."""

@@ -75,8 +75,9 @@ sdk: gen ## build every SDK package into dist/sdk (pip wheel, npm pack, go build
 	cd clients/go && go build ./... && go vet ./...
 	mvn -B -q -f clients/kotlin/pom.xml package && cp clients/kotlin/target/meetmesh-proto-*.jar dist/sdk/
 
-web-build: node ## build the web client into clients/web/dist (the edge serves it at /)
+web-build: node ## build the web client and the API reference (clients/web/dist, clients/docs/dist: the edge serves them at / and /docs)
 	cd clients/web && npm run --silent build
+	cd clients/docs && npm run --silent build
 
 web: node ## web client dev server on :5173, proxying to a running platform's edge (make run)
 	cd clients/web && npm run dev

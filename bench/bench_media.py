@@ -45,6 +45,7 @@ from meetmesh_sdk.ice import use_host_addresses
 from meetmesh_sdk.room import Room
 from meetmesh_sdk.sources import ColorVideoTrack
 from services.media.forwarding import PacketSource, attach_source
+from services.media.transcode import Options, transcode
 
 SUBSCRIBERS = tuple(int(n) for n in os.environ.get("MEETMESH_BENCH_SUBSCRIBERS", "0,8,24").split(","))
 WARMUP_S = 3.0
@@ -576,6 +577,69 @@ async def _run() -> None:
     print(f"\nsignaling fan-out in a {FANOUT_ROOM}-participant room ({len(latencies)} deliveries)")
     print(f"  p50 {p50:.1f} ms, p99 {p99:.1f} ms (target: p99 at most 50 ms)")
     print(f"  Redis pub/sub round trip: p50 {b50:.2f} ms, p99 {b99:.2f} ms; ratio of p99s {p99 / b99:.0f}x")
+
+    ours_x, plain_x = await asyncio.to_thread(transcode_speed)
+    print("\ntranscoding a 720p recording (10 s, 1 participant) to composite MP4 1280x720 veryfast + HLS")
+    print(
+        f"  meetmesh: {ours_x:.1f}x real time; plain VP8->H.264 re-encode: {plain_x:.1f}x"
+        f" (plain/meetmesh {plain_x / ours_x:.1f})"
+    )
+
+
+def _recording_720p(path: Path, seconds: int) -> None:
+    """A recorder-like WebM: one participant's 1280x720 VP8 (a moving bar) and Opus tone."""
+    out = av.open(str(path), "w", format="webm")
+    video = out.add_stream("libvpx", rate=30, options={"deadline": "realtime", "cpu-used": "8"})
+    video.width, video.height, video.pix_fmt = 1280, 720, "yuv420p"
+    video.metadata["title"] = "p0"
+    audio = out.add_stream("libopus", rate=48000)
+    audio.layout = "mono"
+    audio.metadata["title"] = "p0"
+    for n in range(seconds * 30):
+        image = np.full((720, 1280, 3), (40, 90, 160), np.uint8)
+        image[:, (n * 16) % 1280 : (n * 16) % 1280 + 64] = 255
+        frame = av.VideoFrame.from_ndarray(image, format="rgb24").reformat(format="yuv420p")
+        frame.pts, frame.time_base = n, fractions.Fraction(1, 30)
+        for packet in video.encode(frame):
+            out.mux(packet)
+        t = (np.arange(1600) + n * 1600) / 48000
+        chunk = av.AudioFrame.from_ndarray(
+            (0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32).reshape(1, -1), format="flt", layout="mono"
+        )
+        chunk.sample_rate, chunk.pts, chunk.time_base = 48000, n * 1600, fractions.Fraction(1, 48000)
+        for packet in audio.encode(chunk):
+            out.mux(packet)
+    for stream in (video, audio):
+        for packet in stream.encode(None):
+            out.mux(packet)
+    out.close()
+
+
+def _plain_transcode(source: Path, target: Path) -> None:
+    """The baseline: VP8 decoded and re-encoded as H.264 (same preset), nothing composed."""
+    with av.open(str(source)) as src, av.open(str(target), "w", format="mp4") as out:
+        stream: Any = out.add_stream("libx264", rate=30, options={"preset": "veryfast"})
+        stream.width, stream.height, stream.pix_fmt = 1280, 720, "yuv420p"
+        for index, frame in enumerate(src.decode(video=0)):
+            frame.pts, frame.time_base = index, fractions.Fraction(1, 30)
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+
+
+def transcode_speed(seconds: int = 10) -> tuple[float, float]:
+    """(composite MP4 + HLS, plain VP8 -> H.264) of a 720p recording, as multiples of real time."""
+    with tempfile.TemporaryDirectory(prefix="meetmesh-bench-") as folder:
+        source = Path(folder) / "rec.webm"
+        _recording_720p(source, seconds)
+        started = time.perf_counter()
+        transcode(source, Path(folder) / "out", Options())
+        ours = time.perf_counter() - started
+        started = time.perf_counter()
+        _plain_transcode(source, Path(folder) / "plain.mp4")
+        plain = time.perf_counter() - started
+    return seconds / ours, seconds / plain
 
 
 def main() -> None:

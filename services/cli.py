@@ -11,6 +11,8 @@
 * ``meetmesh migrate [service...]``: bring database schemas up to date;
 * ``meetmesh admin promote <email>``: make an account an admin;
 * ``meetmesh bot``: join a meeting and play a media file (see ``meetmesh_sdk.bot``);
+* ``meetmesh loadtest``: rooms of publishing and subscribing bots against a running deployment,
+  with a report (see ``meetmesh_sdk.loadtest``);
 * the client commands (``login``, ``meetings``, ``participants``, ``models``, ...; docs/cli.md)
   come from ``meetmesh_sdk.cli``: this module adds the server commands above to that click group,
   which parses the command line. Server modules are imported only when a server command runs,
@@ -318,6 +320,12 @@ def _parser() -> tuple[argparse.ArgumentParser, Any]:
     from meetmesh_sdk import bot as bot_command
 
     bot_command.add_arguments(bot)
+    loadtest = sub.add_parser(
+        "loadtest", help="rooms of publishing and subscribing bots against a deployment, with a report"
+    )
+    from meetmesh_sdk.loadtest import command as loadtest_command
+
+    loadtest_command.add_arguments(loadtest)
     return parser, sub
 
 
@@ -354,6 +362,10 @@ def server_main(argv: Sequence[str]) -> int:
         return asyncio.run(_promote(args.email))
     elif args.command == "bot":
         return asyncio.run(bot_command.run(args))
+    elif args.command == "loadtest":
+        from meetmesh_sdk.loadtest import command as loadtest_command
+
+        return asyncio.run(loadtest_command.run(args))
     return 0
 
 

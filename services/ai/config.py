@@ -25,6 +25,9 @@ class AiServiceOptions(BaseModel):
     synthetic_alert_threshold: float = Field(default=0.8, ge=0, le=1)
     interim_every_s: float = Field(default=1.0, gt=0)
     stream_idle_timeout_s: float = Field(default=30.0, gt=0)
+    # Faces of every live stream go to the emotion model as one request per tick (batching.py).
+    emotion_batch_tick_s: float = Field(default=0.002, ge=0, le=1)
+    emotion_batch_max: int = Field(default=64, ge=1, le=64)
 
 
 class AiSettings(PlatformSettings):

@@ -34,6 +34,7 @@ from services.kit import InvalidArgument
 from services.kit.errors import Reason
 
 from .audio import SAMPLE_RATE, StreamResampler, pcm_samples
+from .batching import EmotionBatcher
 from .inference import VAD_CONTEXT, InferenceClient
 from .models import SPOKE, Activity, AnalysisEvent, Segment
 from .segmentation import WINDOW, Segmenter, SpeechEnded, SpeechStarted
@@ -75,11 +76,17 @@ class LiveAnalysis:
     """Analyses one stream; `run` returns when the client half-closed and all work is done."""
 
     def __init__(
-        self, client: InferenceClient, store: ResultsStore, options: LiveOptions | None = None
+        self,
+        client: InferenceClient,
+        store: ResultsStore,
+        options: LiveOptions | None = None,
+        batcher: EmotionBatcher | None = None,
     ) -> None:
         self.client = client
         self.store = store
         self.o = options or LiveOptions()
+        # Faces of every stream, classified together (one emotion request per tick; batching.py).
+        self.batcher = batcher
 
     async def run(self, requests: AsyncIterator[pb.AnalyzeRequest], emit: Emit) -> None:
         first = await self._next(requests)
@@ -122,6 +129,7 @@ class LiveAnalysis:
 class _Session:
     def __init__(self, owner: LiveAnalysis, config: pb.StreamConfig, emit: Emit) -> None:
         self.client, self.store, self.o = owner.client, owner.store, owner.o
+        self.classify = owner.batcher.classify if owner.batcher is not None else None
         self.config = config
         parts = config.participant.split("/")
         self.meeting_id, self.participant_id = parts[1], parts[3]
@@ -317,7 +325,7 @@ class _Session:
     async def _frame_loop(self) -> None:
         while (frame := await self.frames.get()) is not None:
             rgb = decode_image(frame.image, "frame.image")
-            faces = await analyze_faces(self.client, rgb)
+            faces = await analyze_faces(self.client, rgb, self.classify)
             if faces:
                 await self.store.add_event(
                     self._event(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,11 +47,18 @@ def face_tensor(rgb: NDArray[Any], box: tuple[int, int, int, int]) -> NDArray[An
     return (face / 127.5 - 1.0)[:, :, None]
 
 
-async def analyze_faces(client: InferenceClient, rgb: NDArray[Any]) -> list[FaceResult]:
+async def analyze_faces(
+    client: InferenceClient,
+    rgb: NDArray[Any],
+    classify: Callable[[NDArray[Any]], Awaitable[NDArray[Any]]] | None = None,
+) -> list[FaceResult]:
+    """Faces in ``rgb`` and their emotions; ``classify`` (an ``EmotionBatcher``'s) batches the
+    emotion call with other callers' faces, else it is a request of its own."""
     boxes = [tuple(int(v) for v in b) for b in (await client.faces(rgb))[:MAX_FACES]]
     if not boxes:
         return []
-    probabilities = await client.emotions(np.stack([face_tensor(rgb, b) for b in boxes]))  # type: ignore[arg-type]
+    faces = np.stack([face_tensor(rgb, b) for b in boxes])  # type: ignore[arg-type]
+    probabilities = await (classify or client.emotions)(faces)
     return [
         FaceResult(box, EMOTIONS[int(np.argmax(p))], tuple(float(v) for v in p))  # type: ignore[arg-type]
         for box, p in zip(boxes, probabilities, strict=True)

@@ -12,6 +12,7 @@ from services.kit.logs import get_logger
 from .access import MeetingAccess
 from .activity import ActivityRecorder
 from .api import AnalysisService, AnalysisStreamService
+from .batching import EmotionBatcher
 from .config import AiSettings
 from .inference import InferenceClient
 from .live import LiveAnalysis, LiveOptions
@@ -106,6 +107,9 @@ async def create(runtime: Runtime) -> ServiceSpec:
     on_start.extend([preparing.start, recorder.start])
     on_stop.extend([recorder.stop, preparing.stop, store.close])
     access = MeetingAccess(settings.meeting.address)
+    batcher = EmotionBatcher(
+        client.emotions, tick_s=opts.emotion_batch_tick_s, max_batch=opts.emotion_batch_max
+    )
     live = LiveAnalysis(
         client,
         store,
@@ -114,6 +118,7 @@ async def create(runtime: Runtime) -> ServiceSpec:
             alert_threshold=opts.synthetic_alert_threshold,
             idle_timeout_s=opts.stream_idle_timeout_s,
         ),
+        batcher,
     )
     handlers = [
         AnalysisService(client, store, ModelAdmin(client, opts.model_repository), access),
@@ -127,6 +132,7 @@ async def create(runtime: Runtime) -> ServiceSpec:
 
     async def close() -> None:
         access.close()
+        await batcher.close()
         await client.close()
 
     return ServiceSpec(

@@ -10,6 +10,7 @@ from urllib.parse import parse_qsl
 
 from grpclib.const import Status
 
+from services.edge.catalog import Target
 from services.edge.status import EdgeError
 from services.kit.errors import Reason
 
@@ -35,6 +36,8 @@ class Request:
     grpc_status: int | None = None
     http_status: int = 0
     extra_headers: list[tuple[str, str]] = field(default_factory=list)
+    #: The RPC the request names, once admission has found it in the catalog.
+    target: Target | None = None
 
     @classmethod
     def from_scope(cls, scope: Scope) -> Request:

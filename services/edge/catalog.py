@@ -60,6 +60,16 @@ class Rpc:
         return message_factory.GetMessageClass(self.output)()
 
 
+@dataclass(frozen=True)
+class Target:
+    """The RPC a request names: by its gRPC path (gRPC-web), or by an HTTP binding (JSON) with the
+    path's variables."""
+
+    rpc: Rpc
+    binding: HttpBinding | None = None
+    variables: dict[str, str] = field(default_factory=dict)
+
+
 @dataclass
 class Catalog:
     """Public RPCs by gRPC path, and HTTP bindings by HTTP method (most specific first)."""

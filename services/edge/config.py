@@ -11,18 +11,12 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from services.kit import PlatformSettings
+from services.kit.ratelimit import RateLimit
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 #: Services the edge may forward to: public packages map to these by their package's service name.
 UPSTREAM_SERVICES = ("user", "signaling", "meeting", "notification", "ai")
-
-
-class RateLimit(BaseModel):
-    """A token bucket: `rate` requests per second on average, bursts up to `burst`. rate 0 = off."""
-
-    rate: float = Field(default=50.0, ge=0)
-    burst: int = Field(default=100, ge=1)
 
 
 class EdgeOptions(BaseModel):
@@ -32,6 +26,8 @@ class EdgeOptions(BaseModel):
     openapi: Path = REPO_ROOT / "gen" / "openapi" / "openapi.json"
     #: The web client's built files, served at `/` when the folder exists.
     web_root: Path = REPO_ROOT / "clients" / "web" / "dist"
+    #: The interactive API reference's built files (`clients/docs`, `make web-build`), at `/docs`.
+    docs_root: Path = REPO_ROOT / "clients" / "docs" / "dist"
     #: Extra or overriding upstreams, service -> host:port (beside the platform's endpoints).
     upstreams: dict[str, str] = Field(default_factory=dict)
     #: Overrides for the JWKS and signaling WebSocket URLs (default: from the platform's endpoints).

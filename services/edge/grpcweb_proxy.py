@@ -15,6 +15,7 @@ from grpclib.const import Status
 from services.edge import grpcweb
 from services.edge.asgi import Receive, Request, Send, read_body, respond, start
 from services.edge.catalog import Rpc
+from services.edge.json_proxy import send_error as json_error
 from services.edge.metadata import call_metadata, parse_timeout
 from services.edge.status import EdgeError, RpcStatus
 
@@ -22,36 +23,45 @@ if TYPE_CHECKING:
     from services.edge.app import Edge
 
 
-async def serve_grpc_web(edge: Edge, request: Request, receive: Receive, send: Send) -> None:
-    request.protocol = "grpc-web"
+def _base_headers(request: Request) -> tuple[bool, list[tuple[str, str]]]:
     text = grpcweb.parse_content_type(request.header("content-type") or "")
     content_type = grpcweb.GRPC_WEB_TEXT + "+proto" if text else grpcweb.GRPC_WEB + "+proto"
-    base_headers = [("content-type", content_type)]
+    return text, [("content-type", content_type)]
+
+
+async def send_error(send: Send, request: Request, error: EdgeError) -> None:
+    """An error found before any reply, trailers-only (HTTP 405 and 415 keep their status); a
+    gRPC-web subtype the edge cannot speak gets a JSON answer (it cannot be framed)."""
     try:
-        if request.method != "POST":
-            raise EdgeError(Status.UNIMPLEMENTED, "gRPC-web calls must be POST", http_status=405)
-        rpc = edge.catalog.rpcs.get(request.raw_path)
-        if rpc is None:
-            raise EdgeError(Status.UNIMPLEMENTED, f"unknown method {request.raw_path[:200]!r}")
-        request.rpc = rpc.path
-        if rpc.client_streaming:
-            raise EdgeError(Status.UNIMPLEMENTED, "client and bidirectional streams need native gRPC")
-        timeout = parse_timeout(request.header("grpc-timeout"))
-        body = await read_body(request, receive, edge.options.max_request_bytes, edge.options.body_timeout_s)
-        if text:
-            body = grpcweb.decode_text(body)
-        messages = grpcweb.parse_messages(body, edge.options.max_request_bytes)
-        if len(messages) != 1:
-            raise EdgeError(Status.INVALID_ARGUMENT, f"expected one request message, got {len(messages)}")
-        _check_message(rpc, messages[0])
-        metadata = call_metadata(request.headers, request.client)
-        await edge.admit(request, rpc)
-    except EdgeError as exc:
-        if exc.http_status in (405, 415):
-            await _trailers_only(send, request, exc.http_status, base_headers, exc.status)
-        else:
-            await _trailers_only(send, request, 200, base_headers, exc.status)
+        _, base_headers = _base_headers(request)
+    except EdgeError:
+        await json_error(send, request, error.status, error.http_status)
         return
+    http_status = error.http_status if error.http_status in (405, 415) else 200
+    await _trailers_only(send, request, http_status, base_headers, error.status)
+
+
+async def serve_grpc_web(edge: Edge, request: Request, receive: Receive, send: Send) -> None:
+    """One gRPC-web call, admitted already (pipeline.py); errors raised before the first reply
+    are answered by the pipeline through ``send_error``."""
+    request.protocol = "grpc-web"
+    text, base_headers = _base_headers(request)
+    if request.method != "POST":
+        raise EdgeError(Status.UNIMPLEMENTED, "gRPC-web calls must be POST", http_status=405)
+    if request.target is None:
+        raise EdgeError(Status.UNIMPLEMENTED, f"unknown method {request.raw_path[:200]!r}")
+    rpc = request.target.rpc
+    if rpc.client_streaming:
+        raise EdgeError(Status.UNIMPLEMENTED, "client and bidirectional streams need native gRPC")
+    timeout = parse_timeout(request.header("grpc-timeout"))
+    body = await read_body(request, receive, edge.options.max_request_bytes, edge.options.body_timeout_s)
+    if text:
+        body = grpcweb.decode_text(body)
+    messages = grpcweb.parse_messages(body, edge.options.max_request_bytes)
+    if len(messages) != 1:
+        raise EdgeError(Status.INVALID_ARGUMENT, f"expected one request message, got {len(messages)}")
+    _check_message(rpc, messages[0])
+    metadata = call_metadata(request.headers, request.client)
 
     initial: list[tuple[str, str | bytes]] = []
     frames: list[bytes] = []

@@ -52,26 +52,23 @@ async def serve_json(
     rpc: Rpc,
     variables: dict[str, str],
 ) -> None:
+    """One JSON call, admitted already (pipeline.py); errors raised before the reply are answered
+    by the pipeline."""
     request.protocol = "json"
     request.rpc = rpc.path
-    try:
-        if rpc.client_streaming:
-            raise EdgeError(Status.UNIMPLEMENTED, "client and bidirectional streams need native gRPC")
-        timeout = parse_timeout(request.header("grpc-timeout"))
-        if timeout is None and not rpc.server_streaming:
-            timeout = edge.options.default_timeout_s
-        body = (
-            await read_body(request, receive, edge.options.max_request_bytes, edge.options.body_timeout_s)
-            if binding.body
-            else b""
-        )
-        _check_content_type(request, body)
-        metadata = call_metadata(request.headers, request.client)
-        await edge.admit(request, rpc)
-        payload = build_request(rpc, binding, variables, request.query(), body)
-    except EdgeError as exc:
-        await send_error(send, request, exc.status, exc.http_status)
-        return
+    if rpc.client_streaming:
+        raise EdgeError(Status.UNIMPLEMENTED, "client and bidirectional streams need native gRPC")
+    timeout = parse_timeout(request.header("grpc-timeout"))
+    if timeout is None and not rpc.server_streaming:
+        timeout = edge.options.default_timeout_s
+    body = (
+        await read_body(request, receive, edge.options.max_request_bytes, edge.options.body_timeout_s)
+        if binding.body
+        else b""
+    )
+    _check_content_type(request, body)
+    metadata = call_metadata(request.headers, request.client)
+    payload = build_request(rpc, binding, variables, request.query(), body)
 
     initial: list[tuple[str, str | bytes]] = []
     started = False

@@ -17,9 +17,10 @@ from urllib.parse import unquote
 
 from grpclib.const import Status
 
+from services.edge.admission import Admission
 from services.edge.asgi import Receive, Request, Send, respond, start
-from services.edge.auth import TokenVerifier, bearer_token
 from services.edge.status import EdgeError
+from services.kit.errors import MeetmeshError
 from services.kit.objects import ObjectStoreSettings, SignatureError, UrlSigner, key_problem, local_signer
 
 PREFIX = "/objects/"
@@ -27,10 +28,10 @@ _CHUNK = 256 * 1024
 
 
 class ObjectRoute:
-    def __init__(self, settings: ObjectStoreSettings, keys_dir: Path, verifier: TokenVerifier) -> None:
+    def __init__(self, settings: ObjectStoreSettings, keys_dir: Path, admission: Admission) -> None:
         self.enabled = not settings.endpoint
         self.root = Path(settings.local_dir)
-        self.verifier = verifier
+        self.admission = admission
         self._signer: UrlSigner | None = None
         self._settings = settings
         self._keys_dir = keys_dir
@@ -46,11 +47,8 @@ class ObjectRoute:
 
     async def _caller(self, request: Request) -> str | None:
         try:
-            token = bearer_token(request.header("authorization"))
-            if token is None:
-                return None
-            return str((await self.verifier.verify(token))["sub"])
-        except EdgeError:
+            return await self.admission.subject(request)
+        except MeetmeshError:
             return None
 
     async def serve(self, request: Request, receive: Receive, send: Send) -> None:

@@ -7,6 +7,7 @@ google/rpc/code.proto, as Envoy's transcoder and grpc-gateway use it).
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 
 from google.protobuf import json_format
@@ -14,7 +15,7 @@ from google.protobuf.message import DecodeError, Message
 from google.rpc import error_details_pb2, status_pb2
 from grpclib.const import Status
 
-from services.kit.errors import ReasonValue, reason_name
+from services.kit.errors import MeetmeshError, ReasonValue, reason_name
 
 HTTP_STATUS: dict[Status, int] = {
     Status.OK: 200,
@@ -96,3 +97,16 @@ class EdgeError(Exception):
         details = status_details(code, message, reason_name(reason), *extra_details) if reason else None
         self.status = RpcStatus(code, message, details, headers=headers or [])
         self.http_status = http_status or self.status.http_status
+
+    @classmethod
+    def from_error(cls, error: MeetmeshError) -> EdgeError:
+        """The kit's error (from the shared token verifier or rate limiter) as the edge answers it:
+        the same status and details a service would send, plus ``Retry-After`` when it says when."""
+        retry_after = getattr(error, "retry_after_s", None)
+        headers = [("retry-after", str(max(1, math.ceil(retry_after))))] if retry_after is not None else []
+        edge_error = cls(error.status, error.message, headers=headers)
+        status = status_pb2.Status(code=error.status.value, message=error.message)
+        for detail in error.details():
+            status.details.add().Pack(detail)
+        edge_error.status.details_bin = bytes(status.SerializeToString())
+        return edge_error

@@ -13,12 +13,15 @@ Three kinds of JWT (ES256):
   short-lived credentials services send on internal methods; signed with the service key, a
   separate key only services hold and never published (docs/adr/0005-service-identity.md).
 
-``TokenService`` issues and verifies them; ``current_principal()`` is the caller of the RPC being
+``TokenVerifier`` is the one place their claims are checked (``TokenService`` adds issuing, for
+processes holding the keys; ``JwksTokenVerifier`` fetches the public keys from the user service's
+JWKS, for the edge); ``current_principal()`` is the caller of the RPC being
 served (set by the kit's method wrapper, see ``server.py``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import time
 import uuid
@@ -27,6 +30,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 import jwt
 
 from .errors import Reason, Unauthenticated, Unavailable
@@ -39,6 +43,7 @@ SIGNALING_AUDIENCE = "meetmesh.signaling"
 INTERNAL_AUDIENCE = "meetmesh.internal"
 _ALGORITHM = "ES256"
 _LEEWAY_S = 5
+_INVALID = "the token is invalid"
 
 
 @dataclass(frozen=True)
@@ -90,38 +95,56 @@ def reset_principal(token: contextvars.Token[Principal | None]) -> None:
     _principal.reset(token)
 
 
+def parse_bearer(value: str | bytes | None) -> str | None:
+    """The token of an ``authorization`` value ``Bearer <token>``; None when absent."""
+    if value is None or value == "" or value == b"":
+        return None
+    if isinstance(value, bytes):
+        value = value.decode("latin-1")
+    scheme, _, token = str(value).partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated(
+            "authorization must be 'Bearer <token>'", reason=Reason.ERROR_REASON_INVALID_TOKEN
+        )
+    return token.strip()
+
+
 def bearer_token(metadata: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> str | None:
     """The token from ``authorization: Bearer <token>`` metadata, or None when absent."""
     items = metadata.items() if isinstance(metadata, Mapping) else metadata
     for key, value in items:
         if key.lower() == "authorization":
-            if isinstance(value, bytes):
-                value = value.decode("latin-1")
-            scheme, _, token = str(value).partition(" ")
-            if scheme.lower() != "bearer" or not token.strip():
+            token = parse_bearer(value)
+            if token is None:
                 raise Unauthenticated(
                     "authorization must be 'Bearer <token>'", reason=Reason.ERROR_REASON_INVALID_TOKEN
                 )
-            return token.strip()
+            return token
     return None
 
 
-class TokenService:
-    """Issues and verifies the platform's JWTs.
+class TokenVerifier:
+    """Verifies the platform's JWTs: the one place their claims are checked.
 
-    Verified tokens are remembered (bounded, until they expire), so a client's repeated calls
-    with one token pay the ECDSA verification once. Revocation is checked separately, per call.
+    User tokens (access, join) are checked against the platform's public keys by key id (``kid``);
+    service tokens against the service key. Verified tokens are remembered (bounded, until they
+    expire), so a client's repeated calls with one token pay the ECDSA verification once.
+    Revocation is checked separately, per call (``revocation.py``).
     """
 
     _CACHE_SIZE = 10_000
 
     def __init__(
-        self, key: SigningKey, issuer: str = "meetmesh", service_key: SigningKey | None = None
+        self,
+        keys: Mapping[str, Any] | None = None,
+        *,
+        issuer: str = "meetmesh",
+        service_key: tuple[str, Any] | None = None,
     ) -> None:
-        self._key = key
         self._issuer = issuer
-        self._public = key.public
-        self._service_key = service_key
+        self._keys: dict[str, Any] = dict(keys or {})
+        # (kid, public key) of the service key, when this process may check service tokens.
+        self._service_public = service_key
         self._verified: OrderedDict[str, Principal] = OrderedDict()
 
     def _cached(self, token: str) -> Principal | None:
@@ -139,6 +162,152 @@ class TokenService:
         if len(self._verified) > self._CACHE_SIZE:
             self._verified.popitem(last=False)
         return principal
+
+    @staticmethod
+    def key_id(token: str) -> str | None:
+        """The ``kid`` the token claims to be signed with (unverified), None if unreadable."""
+        try:
+            kid = jwt.get_unverified_header(token).get("kid")
+        except jwt.PyJWTError:
+            return None
+        return kid if isinstance(kid, str) else None
+
+    def knows_key(self, kid: str) -> bool:
+        return kid in self._keys
+
+    def is_service_token(self, token: str) -> bool:
+        """Whether ``token`` claims to be signed by the service key (verify it before trusting)."""
+        return self._service_public is not None and self.key_id(token) == self._service_public[0]
+
+    def _decode(self, token: str, *, audience: str | None, key: Any) -> dict[str, Any]:
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                key,
+                algorithms=[_ALGORITHM],
+                issuer=self._issuer,
+                audience=audience,
+                leeway=_LEEWAY_S,
+                options={"require": ["exp", "iat", "sub", "typ"]},
+            )
+        except jwt.ExpiredSignatureError:
+            raise Unauthenticated("the token has expired", reason=Reason.ERROR_REASON_TOKEN_EXPIRED) from None
+        except jwt.PyJWTError:
+            raise Unauthenticated(_INVALID, reason=Reason.ERROR_REASON_INVALID_TOKEN) from None
+        return claims
+
+    def _user_key(self, token: str) -> Any:
+        key = self._keys.get(self.key_id(token) or "")
+        if key is None:
+            raise Unauthenticated(_INVALID, reason=Reason.ERROR_REASON_INVALID_TOKEN)
+        return key
+
+    def verify_service(self, token: str) -> Principal:
+        cached = self._cached(token)
+        if cached is not None and cached.token_type == SERVICE:
+            return cached
+        if self._service_public is None or not self.is_service_token(token):
+            raise Unauthenticated(_INVALID, reason=Reason.ERROR_REASON_INVALID_TOKEN)
+        claims = self._decode(token, audience=INTERNAL_AUDIENCE, key=self._service_public[1])
+        if claims.get("typ") != SERVICE:
+            raise Unauthenticated("not a service token", reason=Reason.ERROR_REASON_INVALID_TOKEN)
+        principal = Principal(
+            user_id="",
+            role="service",
+            token_type=SERVICE,
+            service=str(claims["sub"]),
+            expires_at=float(claims["exp"]),
+        )
+        return self._remember(token, principal)
+
+    def verify_access(self, token: str) -> Principal:
+        cached = self._cached(token)
+        if cached is not None and cached.token_type == ACCESS:
+            return cached
+        claims = self._decode(token, audience=None, key=self._user_key(token))
+        if claims.get("typ") != ACCESS or "aud" in claims:
+            raise Unauthenticated("not an access token", reason=Reason.ERROR_REASON_INVALID_TOKEN)
+        principal = Principal(
+            user_id=str(claims["sub"]),
+            role=str(claims.get("role", "member")),
+            session_id=str(claims.get("sid", "")),
+            token_type=ACCESS,
+            expires_at=float(claims["exp"]),
+            token=token,
+        )
+        return self._remember(token, principal)
+
+    def verify_join(self, token: str) -> Principal:
+        cached = self._cached(token)
+        if cached is not None and cached.token_type == JOIN:
+            return cached
+        claims = self._decode(token, audience=SIGNALING_AUDIENCE, key=self._user_key(token))
+        if claims.get("typ") != JOIN:
+            raise Unauthenticated("not a join token", reason=Reason.ERROR_REASON_INVALID_TOKEN)
+        principal = Principal(
+            user_id=str(claims["sub"]),
+            token_type=JOIN,
+            meeting_id=str(claims.get("mtg", "")),
+            participant_id=str(claims.get("pid", "")),
+            meeting_role=str(claims.get("role", "")),
+            grants=frozenset(str(g) for g in claims.get("grants", [])),
+            generation=str(claims.get("gen", "")),
+            expires_at=float(claims["exp"]),
+            token=token,
+        )
+        return self._remember(token, principal)
+
+
+class JwksTokenVerifier(TokenVerifier):
+    """A ``TokenVerifier`` for processes that hold no key (the edge): the platform's public keys
+    come from the user service's JWKS, fetched when a token names a key id not seen yet (at most
+    once per ``refresh_interval_s``)."""
+
+    def __init__(self, jwks_url: str, *, issuer: str, refresh_interval_s: float = 10.0) -> None:
+        super().__init__(issuer=issuer)
+        self._jwks_url = jwks_url
+        self._refresh_interval_s = refresh_interval_s
+        self._fetched_at = 0.0
+        self._lock = asyncio.Lock()
+
+    async def _refresh_keys(self) -> None:
+        async with self._lock:
+            if self._keys and time.monotonic() - self._fetched_at < self._refresh_interval_s:
+                return
+            try:
+                async with httpx.AsyncClient(timeout=5.0) as client:
+                    response = await client.get(self._jwks_url)
+                    response.raise_for_status()
+                    jwks = response.json()
+                keys = {k["kid"]: jwt.PyJWK(k).key for k in jwks.get("keys", []) if "kid" in k}
+            except (httpx.HTTPError, ValueError, KeyError, jwt.PyJWTError) as exc:
+                raise Unavailable(
+                    "token keys are unavailable", reason=Reason.ERROR_REASON_DEPENDENCY_UNAVAILABLE
+                ) from exc
+            self._keys = keys
+            self._fetched_at = time.monotonic()
+
+    async def verify_access_fetching_keys(self, token: str) -> Principal:
+        """``verify_access``, fetching the JWKS first when the token names an unknown key."""
+        kid = self.key_id(token)
+        if kid is not None and not self.knows_key(kid) and token not in self._verified:
+            await self._refresh_keys()
+        return self.verify_access(token)
+
+
+class TokenService(TokenVerifier):
+    """Issues the platform's JWTs (holding the private keys) and verifies them."""
+
+    def __init__(
+        self, key: SigningKey, issuer: str = "meetmesh", service_key: SigningKey | None = None
+    ) -> None:
+        super().__init__(
+            {key.kid: key.public},
+            issuer=issuer,
+            service_key=(service_key.kid, service_key.public) if service_key is not None else None,
+        )
+        self._key = key
+        self._service_key = service_key
 
     @property
     def key(self) -> SigningKey:
@@ -164,33 +333,6 @@ class TokenService:
             "jti": uuid.uuid4().hex,
         }
         return self._encode(claims, self._service_key), float(int(exp))
-
-    def is_service_token(self, token: str) -> bool:
-        """Whether ``token`` claims to be signed by the service key (verify it before trusting)."""
-        if self._service_key is None:
-            return False
-        try:
-            return bool(jwt.get_unverified_header(token).get("kid") == self._service_key.kid)
-        except jwt.PyJWTError:
-            return False
-
-    def verify_service(self, token: str) -> Principal:
-        cached = self._cached(token)
-        if cached is not None and cached.token_type == SERVICE:
-            return cached
-        if self._service_key is None:
-            raise Unauthenticated("the token is invalid", reason=Reason.ERROR_REASON_INVALID_TOKEN)
-        claims = self._decode(token, audience=INTERNAL_AUDIENCE, key=self._service_key)
-        if claims.get("typ") != SERVICE:
-            raise Unauthenticated("not a service token", reason=Reason.ERROR_REASON_INVALID_TOKEN)
-        principal = Principal(
-            user_id="",
-            role="service",
-            token_type=SERVICE,
-            service=str(claims["sub"]),
-            expires_at=float(claims["exp"]),
-        )
-        return self._remember(token, principal)
 
     def issue_access(self, *, user_id: str, role: str, session_id: str, ttl_s: int) -> tuple[str, float]:
         now = time.time()
@@ -235,57 +377,3 @@ class TokenService:
             "jti": uuid.uuid4().hex,
         }
         return self._encode(claims), float(int(exp))
-
-    def _decode(self, token: str, *, audience: str | None, key: SigningKey | None = None) -> dict[str, Any]:
-        try:
-            claims: dict[str, Any] = jwt.decode(
-                token,
-                key.public if key is not None else self._public,
-                algorithms=[_ALGORITHM],
-                issuer=self._issuer,
-                audience=audience,
-                leeway=_LEEWAY_S,
-                options={"require": ["exp", "iat", "sub", "typ"]},
-            )
-        except jwt.ExpiredSignatureError:
-            raise Unauthenticated("the token has expired", reason=Reason.ERROR_REASON_TOKEN_EXPIRED) from None
-        except jwt.PyJWTError:
-            raise Unauthenticated("the token is invalid", reason=Reason.ERROR_REASON_INVALID_TOKEN) from None
-        return claims
-
-    def verify_access(self, token: str) -> Principal:
-        cached = self._cached(token)
-        if cached is not None and cached.token_type == ACCESS:
-            return cached
-        claims = self._decode(token, audience=None)
-        if claims.get("typ") != ACCESS or "aud" in claims:
-            raise Unauthenticated("not an access token", reason=Reason.ERROR_REASON_INVALID_TOKEN)
-        principal = Principal(
-            user_id=str(claims["sub"]),
-            role=str(claims.get("role", "member")),
-            session_id=str(claims.get("sid", "")),
-            token_type=ACCESS,
-            expires_at=float(claims["exp"]),
-            token=token,
-        )
-        return self._remember(token, principal)
-
-    def verify_join(self, token: str) -> Principal:
-        cached = self._cached(token)
-        if cached is not None and cached.token_type == JOIN:
-            return cached
-        claims = self._decode(token, audience=SIGNALING_AUDIENCE)
-        if claims.get("typ") != JOIN:
-            raise Unauthenticated("not a join token", reason=Reason.ERROR_REASON_INVALID_TOKEN)
-        principal = Principal(
-            user_id=str(claims["sub"]),
-            token_type=JOIN,
-            meeting_id=str(claims.get("mtg", "")),
-            participant_id=str(claims.get("pid", "")),
-            meeting_role=str(claims.get("role", "")),
-            grants=frozenset(str(g) for g in claims.get("grants", [])),
-            generation=str(claims.get("gen", "")),
-            expires_at=float(claims["exp"]),
-            token=token,
-        )
-        return self._remember(token, principal)

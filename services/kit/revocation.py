@@ -16,16 +16,12 @@ Other processes see a revocation after one pub/sub hop (milliseconds on a LAN).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import time
 
 import redis.asyncio as aioredis
 
 from .auth import Principal
-from .logs import get_logger
-
-log = get_logger("meetmesh.kit.revocation")
+from .follow import Follower
 
 
 class Revocations:
@@ -37,7 +33,7 @@ class Revocations:
         # "sid:<id>" / "uid:<id>" -> monotonic expiry
         self._revoked: dict[str, float] = {}
         self._synced = False
-        self._listener: asyncio.Task[None] | None = None
+        self._follower: Follower | None = None
 
     # -- writing -----------------------------------------------------------------------------
     async def revoke_session(self, session_id: str) -> None:
@@ -64,18 +60,28 @@ class Revocations:
     # -- listening -----------------------------------------------------------------------------
     def start(self) -> None:
         """Start following revocations (idempotent)."""
-        if self._listener is None:
-            self._listener = asyncio.create_task(self._listen(), name="revocation-listener")
+        if self._follower is None:
+            self._follower = Follower(
+                self._redis,
+                self._on_message,
+                channels=[self._channel],
+                on_subscribed=self._load_marks,
+                on_lost=self._unsync,
+                name="revocation-listener",
+            )
+            self._follower.start()
 
     async def stop(self) -> None:
-        if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
-            self._listener = None
+        if self._follower is not None:
+            await self._follower.stop()
+            self._follower = None
+        self._synced = False
+
+    def _unsync(self) -> None:
         self._synced = False
 
     async def _load_marks(self) -> None:
+        """Every mark in Redis (run after each (re)subscription: nothing falls between the two)."""
         now = time.monotonic()
         async for key in self._redis.scan_iter(match=f"{self._keys}:*", count=1000):
             name = key.decode() if isinstance(key, bytes) else str(key)
@@ -83,27 +89,7 @@ class Revocations:
             if ttl_ms and ttl_ms > 0:
                 self._revoked[name.removeprefix(f"{self._keys}:")] = now + ttl_ms / 1000
         self._revoked = {k: v for k, v in self._revoked.items() if v > now}
+        self._synced = True
 
-    async def _listen(self) -> None:
-        while True:
-            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
-            try:
-                await pubsub.subscribe(self._channel)
-                await self._load_marks()  # after subscribing: nothing falls between the two
-                self._synced = True
-                while True:
-                    message = await pubsub.get_message(timeout=1.0)
-                    if message is None:
-                        continue
-                    data = message["data"]
-                    item = data.decode() if isinstance(data, bytes) else str(data)
-                    self._revoked[item] = time.monotonic() + self._ttl_s
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                self._synced = False
-                log.warning("revocation subscription lost; retrying", extra={"error": type(exc).__name__})
-                await asyncio.sleep(1.0)
-            finally:
-                with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+    def _on_message(self, _channel: str, data: bytes) -> None:
+        self._revoked[data.decode()] = time.monotonic() + self._ttl_s

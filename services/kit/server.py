@@ -32,7 +32,6 @@ from grpclib.health.service import OVERALL, Health
 from grpclib.reflection.service import ServerReflection
 from grpclib.server import Server, Stream
 from h2.exceptions import StreamClosedError
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -53,7 +52,7 @@ from .errors import (
     outage,
     to_grpc_error,
 )
-from .metrics import MethodMetrics, ServerMetrics
+from .telemetry import ServerMetrics, Telemetry
 from .validation import validate
 
 log = logging.getLogger("meetmesh.kit.server")
@@ -151,8 +150,8 @@ class ServiceHost:
         self.http_port = 0
         self.shutdown_grace_s = shutdown_grace_s
         self.trusted_proxies = ctx.parse_networks(trusted_proxies)
-        self.metrics = ServerMetrics()
-        self._method_metrics: dict[tuple[str, str, str], MethodMetrics] = {}
+        self.telemetry = Telemetry()
+        self.metrics = ServerMetrics(self.telemetry)
         self._status = ServiceStatus()
         # gRPC health answers what /healthz answers: serving, and every readiness check passes.
         self._readiness = ServiceCheck(
@@ -265,7 +264,7 @@ class ServiceHost:
             return JSONResponse({"status": "ok", "service": self.spec.name, "pid": os.getpid()})
 
         async def metrics(_: Request) -> Response:
-            return Response(generate_latest(self.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+            return Response(self.telemetry.exposition(), media_type=self.telemetry.content_type)
 
         routes: list[BaseRoute] = [
             Route("/healthz", healthz),
@@ -332,7 +331,7 @@ class ServiceHost:
         forwarded = raw_forwarded if isinstance(raw_forwarded, str) else None
         deadline = event.deadline
 
-        children = self._children(labels)
+        children = self.metrics.method(labels)
 
         async def wrapped(stream: Stream[Any, Any]) -> None:
             children.started.inc()
@@ -376,16 +375,10 @@ class ServiceHost:
 
         event.method_func = wrapped
 
-    def _children(self, labels: tuple[str, str, str]) -> MethodMetrics:
-        children = self._method_metrics.get(labels)
-        if children is None:
-            children = self._method_metrics[labels] = MethodMetrics(self.metrics, labels)
-        return children
-
     async def _on_message(self, event: RecvMessage) -> None:
         labels = _labels.get()
         if labels is not None:
-            self._children(labels).msg_received.inc()
+            self.metrics.method(labels).msg_received.inc()
         if _requests_log.isEnabledFor(logging.DEBUG):
             policy = _policy.get()
             _requests_log.debug(
@@ -397,4 +390,4 @@ class ServiceHost:
     async def _on_send(self, event: SendMessage) -> None:
         labels = _labels.get()
         if labels is not None:
-            self._children(labels).msg_sent.inc()
+            self.metrics.method(labels).msg_sent.inc()

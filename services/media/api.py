@@ -20,9 +20,10 @@ from meetmesh.media.internal.v1 import media_grpc, media_pb2
 from meetmesh.meeting.events.v1.events_pb2 import MeetingEvent
 from meetmesh.meeting.internal.v1 import recordings_grpc, recordings_pb2, settings_grpc, settings_pb2
 from meetmesh.meeting.v1 import meeting_pb2
-from services.kit import FailedPrecondition, ServiceIdentity, channel, events
+from services.kit import FailedPrecondition, NotFound, ServiceIdentity, channel, events
 
 from .aitap import AiTap, TapConsumer
+from .jobs import TranscodeJobs
 from .recording import MEDIA_TYPE, Recorder
 from .sfu import Sfu
 from .store import RecordingStore
@@ -30,6 +31,7 @@ from .store import RecordingStore
 log = logging.getLogger("meetmesh.media.api")
 
 AUDIO_LEVEL_INTERVAL_S = 0.25
+TRANSCODE_POLL_S = 0.2
 
 
 def _timestamp(seconds: float) -> timestamp_pb2.Timestamp:
@@ -64,6 +66,7 @@ class MediaService(media_grpc.MediaServiceBase):
         self._ai_closing: set[asyncio.Task[None]] = set()
         self._settings_listener: asyncio.Task[None] | None = None
         self.watchers: dict[str, set[asyncio.Queue[media_pb2.WatchMeetingResponse]]] = {}
+        self.jobs: TranscodeJobs | None = None  # transcoding on: wiring sets the queue
 
     async def Negotiate(self, stream: Stream[Any, Any]) -> None:
         request = await stream.recv_message()
@@ -115,6 +118,11 @@ class MediaService(media_grpc.MediaServiceBase):
         assert request is not None
         if request.meeting in self.recorders:
             raise FailedPrecondition("the meeting is already being recorded")
+        # Enforced here too (signaling checks first): asked at every start, a host may change it.
+        if not (await self._meeting_settings(request.meeting)).recording_allowed:
+            raise FailedPrecondition("recording is not allowed in this meeting (settings.recording_allowed)")
+        if request.meeting in self.recorders:  # started meanwhile
+            raise FailedPrecondition("the meeting is already being recorded")
         recorder = self.recorders[request.meeting] = Recorder(self.sfu.room(request.meeting))
         await stream.send_message(
             media_pb2.StartRecordingResponse(start_time=_timestamp(recorder.started_wall))
@@ -131,6 +139,7 @@ class MediaService(media_grpc.MediaServiceBase):
             raise FailedPrecondition("nothing was recorded: no audio or video reached the meeting")
         recorder.stop()
         recording = await self._finish(request.meeting, recorder)
+        job = await self.jobs.enqueue(recording.name, recording.object_key) if self.jobs is not None else ""
         await stream.send_message(
             media_pb2.StopRecordingResponse(
                 recording_name=recording.name,
@@ -139,8 +148,26 @@ class MediaService(media_grpc.MediaServiceBase):
                 duration_seconds=recording.duration_seconds,
                 size_bytes=recording.size_bytes,
                 download_uri=recording.download_uri,
+                transcode_job=job,
             )
         )
+
+    async def WatchTranscode(self, stream: Stream[Any, Any]) -> None:
+        request = await stream.recv_message()
+        assert request is not None
+        if self.jobs is None:
+            raise FailedPrecondition("transcoding is off in this media service")
+        last: media_pb2.TranscodeJob | None = None
+        while True:
+            job = await self.jobs.get(request.job)
+            if job is None:
+                raise NotFound(f"no transcode job {request.job!r}")
+            if last is None or (job.state, round(job.progress, 2)) != (last.state, round(last.progress, 2)):
+                await stream.send_message(media_pb2.WatchTranscodeResponse(job=job))
+                last = job
+            if job.state in (media_pb2.TranscodeJob.STATE_DONE, media_pb2.TranscodeJob.STATE_FAILED):
+                return
+            await asyncio.sleep(TRANSCODE_POLL_S)
 
     async def _finish(self, meeting: str, recorder: Recorder) -> meeting_pb2.Recording:
         key = f"meetings/{meeting}/recordings/{uuid.uuid4().hex}.webm"
@@ -271,6 +298,13 @@ class MediaService(media_grpc.MediaServiceBase):
             finally:
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    async def _meeting_settings(self, meeting: str) -> meeting_pb2.MeetingSettings:
+        async with channel(self.registry_target, self.identity) as ch:
+            response = await settings_grpc.MeetingSettingsServiceStub(ch).GetMeetingSettings(
+                settings_pb2.GetMeetingSettingsRequest(name=f"meetings/{meeting}"), timeout=5
+            )
+        return response.settings
 
     async def close(self) -> None:
         if self._settings_listener is not None:

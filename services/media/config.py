@@ -35,6 +35,16 @@ class MediaSettings(BaseSettings):
     # The ai service's internal AnalysisStreamService (empty: the platform's ai endpoint).
     ai_target: str = ""
 
+    # Transcoding: every finished recording becomes a composite MP4 (H.264 + AAC) and HLS, made by
+    # the workers of every media process from a Redis Stream (see ``jobs.py``).
+    transcode: bool = True
+    transcode_width: int = Field(default=1280, ge=64, le=3840, multiple_of=2)
+    transcode_height: int = Field(default=720, ge=64, le=2160, multiple_of=2)
+    transcode_fps: int = Field(default=30, ge=1, le=60)
+    transcode_preset: str = "veryfast"
+    # A job pending this long without its worker's heartbeat is taken over by another worker.
+    transcode_claim_idle_s: float = Field(default=30.0, gt=0)
+
     # The AI tap samples one video frame per participant this often.
     ai_video_interval_s: float = Field(default=1.0, gt=0)
 

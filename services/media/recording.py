@@ -34,6 +34,7 @@ class TrackRecord:
     kind: str
     clock_rate: int
     offset_s: float  # arrival of the first packet, from the start of the recording
+    participant: str = ""  # written as the stream's title (the composite matches audio to video)
     first_pts: int | None = None
     dimensions: tuple[int, int] | None = None
     count: int = 0
@@ -64,12 +65,14 @@ class Recorder:
         self._started = time.monotonic()
         self.tracks: dict[str, TrackRecord] = {}
         self._sources: list[PacketSource] = []
+        self._owners: dict[str, str] = {}  # track id -> participant
         room.source_listeners.append(self._on_source)
         for _participant, source in room.sources.values():
             self._on_source(_participant, source)
 
-    def _on_source(self, _participant: str, source: PacketSource) -> None:
+    def _on_source(self, participant: str, source: PacketSource) -> None:
         self._sources.append(source)
+        self._owners[source.track_id] = participant
         source.add_tap(self._tap)
 
     def _tap(self, source: PacketSource, packet: av.Packet) -> None:
@@ -79,7 +82,7 @@ class Recorder:
                 return  # start at a keyframe (add_tap asked for one)
             clock = packet.time_base.denominator if packet.time_base else 90000
             record = self.tracks[source.track_id] = TrackRecord(
-                source.kind, clock, time.monotonic() - self._started
+                source.kind, clock, time.monotonic() - self._started, self._owners.get(source.track_id, "")
             )
         if record.first_pts is None:
             record.first_pts = int(packet.pts or 0)
@@ -141,6 +144,8 @@ def remux(tracks: list[TrackRecord], path: Path) -> float:
                 stream = output.add_stream("libopus", rate=48000)
                 stream.layout = "stereo"
             stream.time_base = fractions.Fraction(1, track.clock_rate)
+            if track.participant:
+                stream.metadata["title"] = track.participant
             streams[index] = stream
         last_ticks: dict[int, int] = {}
         timelines = [_timeline(index, tracks[index]) for index in streams]

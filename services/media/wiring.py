@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from aiortc import RTCConfiguration
 
@@ -14,8 +15,10 @@ from .aitap import TapConsumer
 from .analysis import AnalysisConsumer
 from .api import MediaService
 from .config import MediaSettings
+from .jobs import TranscodeJobs, WorkerSettings
 from .sfu import Sfu
 from .store import RecordingStore
+from .transcode import Options
 
 
 def ice_configuration(settings: MediaSettings, participant: str) -> RTCConfiguration:
@@ -54,6 +57,33 @@ def build(
         if settings.port_range:
             network.PortRange(*settings.port_range).install(asyncio.get_running_loop())
 
+    workers: list[asyncio.Task[None]] = []
+    if settings.transcode:
+        options = Options(
+            settings.transcode_width,
+            settings.transcode_height,
+            settings.transcode_fps,
+            settings.transcode_preset,
+        )
+        service.jobs = TranscodeJobs(
+            runtime.redis,
+            runtime.settings.redis_prefix,
+            runtime.objects,
+            WorkerSettings(options, claim_idle_s=settings.transcode_claim_idle_s),
+        )
+
+    async def start_worker() -> None:
+        if service.jobs is not None:
+            workers.append(asyncio.ensure_future(service.jobs.run()))
+
+    async def stop_worker() -> None:
+        if service.jobs is not None:
+            service.jobs.stop()
+        for task in workers:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
     async def follow_settings() -> None:
         if service.ai_consumer is not None:
             service.follow_settings(runtime.redis, runtime.settings.redis_prefix)
@@ -62,7 +92,7 @@ def build(
         name="media",
         handlers=[service],
         # Every method is internal (the contract says signaling only): callers need a service token.
-        on_start=[install_port_range, recordings.start, follow_settings],
-        on_stop=[service.close, recordings.stop],
+        on_start=[install_port_range, recordings.start, start_worker, follow_settings],
+        on_stop=[stop_worker, service.close, recordings.stop],
     )
     return spec, service

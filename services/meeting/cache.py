@@ -25,11 +25,9 @@ from typing import Any
 
 from meetmesh.meeting.events.v1.events_pb2 import MeetingEvent
 from services.kit import events
-from services.kit.logs import get_logger
+from services.kit.follow import Follower
 
 from .models import MeetingRow, ParticipantRow
-
-log = get_logger("meetmesh.meeting.cache")
 
 Loader = Callable[[str, str], Awaitable[tuple[MeetingRow | None, ParticipantRow | None]]]
 
@@ -49,7 +47,7 @@ class MeetingCache:
         self._max = max_meetings
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self._generation: dict[str, int] = {}
-        self._listener: asyncio.Task[None] | None = None
+        self._follower: Follower | None = None
         # meeting id -> events of callers waiting for its next change (the lobby)
         self._waiters: dict[str, set[asyncio.Event]] = {}
 
@@ -99,36 +97,25 @@ class MeetingCache:
                 waiter.set()
 
     # -- listening to every instance's changes ---------------------------------------------------
-    def start(self, subscribe: Callable[[], Any], pattern: str) -> None:
-        self._listener = asyncio.create_task(self._listen(subscribe, pattern), name="meeting-cache-listener")
+    def start(self, redis: Any, pattern: str) -> None:
+        """Follow every meeting's events (``pattern``, from the contract's channel option)."""
+        self._follower = Follower(
+            redis,
+            self._on_event,
+            patterns=[pattern],
+            # Anything may have changed while nobody listened: drop everything on (re)subscribing.
+            on_subscribed=self.clear,
+            on_lost=self.clear,
+            name="meeting-cache-listener",
+        )
+        self._follower.start()
 
     async def stop(self) -> None:
-        if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
-            self._listener = None
+        if self._follower is not None:
+            await self._follower.stop()
+            self._follower = None
 
-    async def _listen(self, subscribe: Callable[[], Any], pattern: str) -> None:
-        while True:
-            pubsub = subscribe()
-            try:
-                await pubsub.psubscribe(pattern)
-                self.clear()  # anything may have changed while we were not listening
-                while True:
-                    message = await pubsub.get_message(timeout=1.0)
-                    if message is None:
-                        continue
-                    event = events.decode(MeetingEvent, message["data"])
-                    if event is None or not event.meeting:
-                        continue
-                    self.invalidate(event.meeting)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("meeting event subscription lost; retrying", extra={"error": type(exc).__name__})
-                self.clear()
-                await asyncio.sleep(1.0)
-            finally:
-                with contextlib.suppress(Exception):
-                    await pubsub.aclose()
+    def _on_event(self, _channel: str, data: bytes) -> None:
+        event = events.decode(MeetingEvent, data)
+        if event is not None and event.meeting:
+            self.invalidate(event.meeting)

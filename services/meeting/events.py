@@ -9,8 +9,6 @@ re-read the store (the lobby wait does).
 
 from __future__ import annotations
 
-from typing import Any
-
 import redis.asyncio as aioredis
 
 from meetmesh.meeting.events.v1 import events_pb2
@@ -30,5 +28,7 @@ class MeetingEvents:
     async def publish(self, event: events_pb2.MeetingEvent) -> None:
         await self._redis.publish(events.channel_of(event, self._prefix), events.encode(event))
 
-    def subscribe(self) -> Any:
-        return self._redis.pubsub(ignore_subscribe_messages=True)
+    @property
+    def redis(self) -> aioredis.Redis:
+        """Where the events are published (followers subscribe here)."""
+        return self._redis

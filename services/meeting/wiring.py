@@ -46,7 +46,7 @@ async def create(runtime: Runtime) -> ServiceSpec:
     )
 
     async def start_cache() -> None:
-        cache.start(events.subscribe, events.pattern)
+        cache.start(events.redis, events.pattern)
 
     async def stop_background() -> None:
         await cache.stop()

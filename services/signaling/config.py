@@ -15,6 +15,8 @@ class SignalingSettings(BaseSettings):
     instance_id: str = Field(default_factory=lambda: uuid.uuid4().hex[:12])
     # The media service (empty: the platform's media endpoint).
     media_target: str = ""
+    # The meeting service's internal MeetingSettingsService (empty: the platform's meeting endpoint).
+    meeting_target: str = ""
     # How long a dropped session can be resumed before the participant leaves.
     resume_grace_s: float = Field(default=20.0, ge=0)
     # Chat and data messages per participant: sustained rate and burst.

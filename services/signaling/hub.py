@@ -17,9 +17,11 @@ from grpclib.exceptions import GRPCError
 
 from meetmesh.media.internal.v1 import media_grpc, media_pb2
 from meetmesh.meeting.events.v1.events_pb2 import MeetingEvent
+from meetmesh.meeting.internal.v1 import settings_grpc, settings_pb2
 from meetmesh.meeting.v1.meeting_pb2 import Role
 from meetmesh.signaling.v1 import signaling_pb2 as pb
 from services.kit import JoinSessions, TokenBucket, TokenService, events
+from services.kit.follow import Follower
 from services.kit.turn import turn_credentials
 
 from .config import SignalingSettings
@@ -42,6 +44,7 @@ class Hub:
         redis_prefix: str,
         media_channel: Channel,
         joins: JoinSessions,
+        meeting_channel: Channel | None = None,
     ) -> None:
         self.settings = settings
         self.tokens = tokens
@@ -51,6 +54,7 @@ class Hub:
         self.redis_prefix = redis_prefix
         self.media_channel = media_channel
         self.media = media_grpc.MediaServiceStub(media_channel)
+        self.meeting_channel = meeting_channel
         self.chat_bucket = TokenBucket(
             redis, f"{redis_prefix}:signaling:chat", settings.chat_rate_per_s, settings.chat_burst
         )
@@ -59,14 +63,18 @@ class Hub:
         self._speakers: dict[str, list[str]] = {}
         # Dropped participants waiting to resume: (meeting, pid) -> (timer, epoch).
         self._grace: dict[tuple[str, str], tuple[asyncio.Task[None], str]] = {}
-        self._listener: asyncio.Task[None] | None = None
-        self._subscribed = asyncio.Event()
+        # Every room bus and the meeting service's events (on the channels their contract names).
+        self._follower = Follower(
+            redis,
+            self._on_bus,
+            patterns=[self.store.bus_pattern, events.channel_pattern(MeetingEvent, redis_prefix)],
+            name="signaling-bus",
+        )
 
     # -- lifecycle -----------------------------------------------------------------------------
     async def start(self) -> None:
-        self._listener = asyncio.ensure_future(self._listen())
-        async with asyncio.timeout(10):
-            await self._subscribed.wait()
+        self._follower.start()
+        await self._follower.wait_subscribed(10)
 
     async def drain(self) -> None:
         """Ask every client to reconnect elsewhere (before the server closes their streams)."""
@@ -89,11 +97,10 @@ class Hub:
                 await self.store.publish(BusMessage(meeting, expire=pid, expire_epoch=epoch))
         for task in self._watchers.values():
             task.cancel()
-        if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
+        await self._follower.stop()
         self.media_channel.close()
+        if self.meeting_channel is not None:
+            self.meeting_channel.close()
 
     # -- local sessions ------------------------------------------------------------------------
     def register(self, session: Session) -> None:
@@ -184,6 +191,16 @@ class Hub:
         update = pb.ParticipantUpdate(change=pb.ParticipantUpdate.CHANGE_LEFT, participant=participant)
         await self.broadcast(meeting, pb.SignalResponse(participant_update=update))
 
+    async def recording_allowed(self, meeting: str) -> bool:
+        """The meeting's ``settings.recording_allowed``, asked now (a host may change it any time)."""
+        if self.meeting_channel is None:
+            return False
+        stub = settings_grpc.MeetingSettingsServiceStub(self.meeting_channel)
+        response = await stub.GetMeetingSettings(
+            settings_pb2.GetMeetingSettingsRequest(name=f"meetings/{meeting}"), timeout=5
+        )
+        return bool(response.settings.recording_allowed)
+
     def ice_servers(self, pid: str) -> list[pb.IceServer]:
         servers = [pb.IceServer(urls=self.settings.stun_urls)] if self.settings.stun_urls else []
         if self.settings.turn_urls:
@@ -196,31 +213,13 @@ class Hub:
         return servers
 
     # -- the bus and meeting events ------------------------------------------------------------
-    async def _listen(self) -> None:
-        pubsub = self.redis.pubsub()
-        # The meeting service's events, on the channels their contract names (MeetingEvent).
-        await pubsub.psubscribe(
-            self.store.bus_pattern, events.channel_pattern(MeetingEvent, self.redis_prefix)
-        )
-        self._subscribed.set()
-        try:
-            while True:
-                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
-                if message is None:
-                    continue
-                channel = message["channel"].decode()
-                try:
-                    if events.matches(MeetingEvent, self.redis_prefix, channel):
-                        event = events.decode(MeetingEvent, message["data"])
-                        if event is not None:
-                            await self._meeting_event(event)
-                    else:
-                        self._deliver(BusMessage.decode(self.store.meeting_of(channel), message["data"]))
-                except Exception:
-                    log.exception("could not handle a bus message", extra={"channel": channel})
-        finally:
-            with contextlib.suppress(Exception):
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
+    async def _on_bus(self, channel: str, data: bytes) -> None:
+        if events.matches(MeetingEvent, self.redis_prefix, channel):
+            event = events.decode(MeetingEvent, data)
+            if event is not None:
+                await self._meeting_event(event)
+        else:
+            self._deliver(BusMessage.decode(self.store.meeting_of(channel), data))
 
     def _deliver(self, message: BusMessage) -> None:
         if message.expire:
@@ -269,6 +268,7 @@ class Hub:
                 session.close("meeting_ended")
             with contextlib.suppress(GRPCError):  # not recording, or another instance stopped it
                 await self.media.StopRecording(media_pb2.StopRecordingRequest(meeting=meeting), timeout=120)
+            await self.store.set_recording(meeting, "")
             for participant in await self.store.participants(meeting):
                 await self.remove_participant(meeting, participant.id)
         elif kind == "role_changed" and event.role_changed.participant:

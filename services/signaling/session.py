@@ -45,6 +45,10 @@ log = logging.getLogger("meetmesh.signaling.session")
 
 OUTBOX_SIZE = 1000
 MAX_EARLY_CANDIDATES = 64
+CONSENT_NOTICE = (
+    "This meeting is being recorded. By staying you consent to being recorded; leave the meeting if "
+    "you do not consent."
+)
 KIND_NAMES = {pb.TRACK_KIND_AUDIO: "audio", pb.TRACK_KIND_VIDEO: "video"}
 
 
@@ -193,11 +197,16 @@ class Session:
         await store.set_epoch(meeting, pid, self.epoch)
         hub.register(self)
         await store.publish(BusMessage(meeting, close=pid, reason="replaced", keep_epoch=self.epoch))
-        resumed = await store.participant(meeting, pid) is not None
+        earlier = await store.participant(meeting, pid)
+        resumed = earlier is not None
         if resumed:
             await hub.end_media(meeting, pid)
         participant = pb.Participant(
-            id=pid, user=f"users/{principal.user_id}", role=principal.meeting_role, grants=sorted(self.grants)
+            id=pid,
+            user=f"users/{principal.user_id}",
+            role=principal.meeting_role,
+            grants=sorted(self.grants),
+            hand_raised=earlier is not None and earlier.hand_raised,  # a resumed hand stays up
         )
         await store.put_participant(meeting, participant)
         resume_token = secrets.token_urlsafe(24)
@@ -211,6 +220,7 @@ class Session:
             resume_token=resume_token,
             resumed=resumed,
             resume_grace_seconds=int(hub.settings.resume_grace_s),
+            recording=bool(await store.recording_by(meeting)),
         )
         early, self._early = self._early, None
         self.send(pb.SignalResponse(request_id=request.request_id, joined=joined))
@@ -351,9 +361,80 @@ class Session:
             timeout=10,
         )
         track.muted = request.mute.muted
+        track.muted_by = ""
         await self.hub.store.put_track(self.meeting, track)
         update = pb.TrackUpdate(change=pb.TrackUpdate.CHANGE_MUTED, track=track)
         await self.hub.broadcast(self.meeting, pb.SignalResponse(track_update=update))
+
+    # -- moderation ----------------------------------------------------------------------------
+    async def _participant(self, pid: str) -> pb.Participant:
+        participant = await self.hub.store.participant(self.meeting, pid)
+        if participant is None:
+            raise NotFound(f"no participant {pid!r} in this meeting")
+        return participant
+
+    async def _on_request_unmute(self, request: pb.SignalRequest) -> None:
+        self._require("moderate")
+        ask = request.request_unmute
+        target = await self._participant(ask.participant)
+        if target.id == self.pid:
+            raise InvalidArgument([("request_unmute.participant", "cannot ask oneself")])
+        event = pb.UnmuteRequested(source=ask.source or pb.TRACK_SOURCE_MICROPHONE)
+        setattr(event, "from", self.pid)
+        await self.hub.broadcast(self.meeting, pb.SignalResponse(unmute_requested=event), to=[target.id])
+
+    async def _on_mute_participant(self, request: pb.SignalRequest) -> None:
+        self._require("moderate")
+        order = request.mute_participant
+        target = await self._participant(order.participant)
+        await self._mute_tracks(lambda t: t.participant == target.id and track_matches(t, order.source))
+
+    async def _on_mute_all(self, request: pb.SignalRequest) -> None:
+        self._require("moderate")
+        source = request.mute_all.source or pb.TRACK_SOURCE_MICROPHONE
+        await self._mute_tracks(lambda t: t.participant != self.pid and track_matches(t, source))
+
+    async def _mute_tracks(self, select: Callable[[pb.Track], bool]) -> None:
+        """Mute the selected tracks at the SFU (forwarding stops for every subscriber) and tell
+        the room, naming the moderator."""
+        for track in await self.hub.store.tracks(self.meeting):
+            if not select(track) or track.muted:
+                continue
+            await self.hub.media.SetTrackMuted(
+                media_pb2.SetTrackMutedRequest(meeting=self.meeting, track_id=track.id, muted=True),
+                timeout=10,
+            )
+            track.muted, track.muted_by = True, self.pid
+            await self.hub.store.put_track(self.meeting, track)
+            update = pb.TrackUpdate(change=pb.TrackUpdate.CHANGE_MUTED, track=track)
+            await self.hub.broadcast(self.meeting, pb.SignalResponse(track_update=update))
+
+    async def _on_raise_hand(self, request: pb.SignalRequest) -> None:
+        await self._set_hand(await self._participant(self.pid), request.raise_hand.raised, by="")
+
+    async def _on_lower_hands(self, request: pb.SignalRequest) -> None:
+        self._require("moderate")
+        wanted = set(request.lower_hands.participants)
+        for participant in await self.hub.store.participants(self.meeting):
+            if participant.hand_raised and (not wanted or participant.id in wanted):
+                await self._set_hand(participant, False, by=self.pid)
+
+    async def _set_hand(self, participant: pb.Participant, raised: bool, by: str) -> None:
+        if participant.hand_raised == raised:
+            return
+        participant.hand_raised = raised
+        await self.hub.store.put_participant(self.meeting, participant)
+        update = pb.HandUpdate(participant=participant.id, raised=raised, by=by)
+        await self.hub.broadcast(self.meeting, pb.SignalResponse(hand_update=update))
+
+    async def _on_reaction(self, request: pb.SignalRequest) -> None:
+        emoji = request.reaction.emoji
+        if any(ch.isalnum() or ch.isspace() or not ch.isprintable() for ch in emoji):
+            raise InvalidArgument([("reaction.emoji", "must be an emoji")])
+        await self._rate_limit()
+        reaction = pb.Reaction(emoji=emoji)
+        setattr(reaction, "from", self.pid)
+        await self.hub.broadcast(self.meeting, pb.SignalResponse(reaction=reaction), skip=self.pid)
 
     # -- messages ------------------------------------------------------------------------------
     async def _rate_limit(self) -> None:
@@ -399,18 +480,40 @@ class Session:
     async def _on_recording(self, request: pb.SignalRequest) -> None:
         self._require("record")
         if request.recording.record:
+            if not await self.hub.recording_allowed(self.meeting):
+                raise FailedPrecondition(
+                    "recording is not allowed in this meeting (settings.recording_allowed)"
+                )
             await self.hub.media.StartRecording(
                 media_pb2.StartRecordingRequest(meeting=self.meeting), timeout=10
             )
-            update = pb.RecordingUpdate(recording=True)
+            await self.hub.store.set_recording(self.meeting, self.pid)
+            update = pb.RecordingUpdate(recording=True, by=self.pid, consent_notice=CONSENT_NOTICE)
         else:
             done = await self.hub.media.StopRecording(
                 media_pb2.StopRecordingRequest(meeting=self.meeting), timeout=120
             )
+            await self.hub.store.set_recording(self.meeting, "")
             update = pb.RecordingUpdate(
-                recording=False, recording_name=done.recording_name, download_uri=done.download_uri
+                recording=False,
+                recording_name=done.recording_name,
+                download_uri=done.download_uri,
+                by=self.pid,
             )
         await self.hub.broadcast(self.meeting, pb.SignalResponse(request_id=0, recording_update=update))
+
+
+def track_matches(track: pb.Track, source: int) -> bool:
+    """Whether a moderator's source selects ``track``: microphone means its audio, camera its
+    video (screens excepted: a bot's file video counts as its camera), screen and file their
+    source; unspecified means every track."""
+    if source == pb.TRACK_SOURCE_UNSPECIFIED:
+        return True
+    if source == pb.TRACK_SOURCE_MICROPHONE:
+        return track.kind == pb.TRACK_KIND_AUDIO and track.source != pb.TRACK_SOURCE_SCREEN
+    if source == pb.TRACK_SOURCE_CAMERA:
+        return track.kind == pb.TRACK_KIND_VIDEO and track.source != pb.TRACK_SOURCE_SCREEN
+    return bool(track.source == source)
 
 
 def _from_media(exc: GRPCError) -> MeetmeshError:

@@ -5,6 +5,7 @@
 * ``<prefix>:signaling:epoch:<meeting>:<participant>``: which connection owns the participant now
   (resuming on any instance replaces it; a grace timer only ends the epoch it started for)
 * ``<prefix>:signaling:resume:<token>``: participant a resume token belongs to
+* ``<prefix>:signaling:recording:<meeting>``: who started the recording running now
 * ``<prefix>:signaling:revoked:<meeting>:<participant>`` and ``...:ended:<meeting>``: removals
   and ended meetings, so an old join token stops working
 
@@ -144,6 +145,17 @@ class RoomStore:
 
     async def resume_owner(self, token: str) -> str:
         return _text(await self.redis.get(self._k("resume", token)))
+
+    # -- recording -----------------------------------------------------------------------------
+    async def set_recording(self, meeting: str, by: str) -> None:
+        """Record who started recording ``meeting`` (empty ``by``: it stopped)."""
+        if by:
+            await self.redis.set(self._k("recording", meeting), by, ex=REMOVAL_TTL_S)
+        else:
+            await self.redis.delete(self._k("recording", meeting))
+
+    async def recording_by(self, meeting: str) -> str:
+        return _text(await self.redis.get(self._k("recording", meeting)))
 
     # -- removals ------------------------------------------------------------------------------
     async def revoke(self, meeting: str, pid: str) -> None:

@@ -19,7 +19,13 @@ def build(runtime: Runtime, settings: SignalingSettings | None = None) -> tuple[
     """The spec and the hub (tests reach into it)."""
     settings = settings or SignalingSettings()
     media = channel(settings.media_target or runtime.settings.media.address, runtime.identity("signaling"))
-    hub = Hub(settings, runtime.tokens, runtime.redis, runtime.settings.redis_prefix, media, runtime.joins)
+    # The meeting service's internal settings (recording_allowed is checked at every start).
+    meeting = channel(
+        settings.meeting_target or runtime.settings.meeting.address, runtime.identity("signaling")
+    )
+    hub = Hub(
+        settings, runtime.tokens, runtime.redis, runtime.settings.redis_prefix, media, runtime.joins, meeting
+    )
     spec = ServiceSpec(
         name="signaling",
         handlers=[SignalingService(hub)],

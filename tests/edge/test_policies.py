@@ -166,13 +166,27 @@ async def test_openapi_and_reference_page(
     stack: EdgeStack, make_edge: Callable[..., str], tmp_path: Path, http: httpx.AsyncClient
 ) -> None:
     openapi = REPO / "gen" / "openapi" / "openapi.json"
-    url = make_edge(openapi=openapi)
+    url = make_edge(openapi=openapi, docs_root=tmp_path / "not-built")
     document = (await http.get(url + "/openapi.json")).json()
     assert document["openapi"].startswith("3.")
-    page = await http.get(url + "/docs")
+    page = await http.get(url + "/docs")  # without a build of clients/docs: the static page
     assert page.headers["content-type"].startswith("text/html")
     assert "/v1/users/{user}:disable" in page.text
     assert "UserService_DisableUser" in page.text
+    built = tmp_path / "docs"
+    (built / "vendor").mkdir(parents=True)
+    (built / "index.html").write_text("<h1>reference</h1>")
+    (built / "vendor" / "ui.js").write_text("let ui")
+    (tmp_path / "secret.txt").write_text("outside")
+    url = make_edge(openapi=openapi, docs_root=built)
+    assert (await http.get(url + "/docs")).text == "<h1>reference</h1>"
+    script = await http.get(url + "/docs/vendor/ui.js")
+    assert (script.status_code, script.headers["content-type"]) == (200, "text/javascript; charset=utf-8")
+    assert (await http.get(url + "/docs/../secret.txt")).status_code == 404
+    assert (await http.get(url + "/docs/%2e%2e/secret.txt")).status_code == 404
+    assert (await http.get(url + "/docs/missing.js")).status_code == 404
+    grpc = await http.get(url + "/docs/grpc")
+    assert "meetmesh.media.internal.v1.MediaService" in grpc.text
     missing = make_edge(openapi=tmp_path / "absent.json")
     assert (await http.get(missing + "/openapi.json")).status_code == 404
 

@@ -8,9 +8,10 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio as aioredis
 
+from services.edge.admission import RateLimits
 from services.edge.config import RateLimit
-from services.edge.ratelimit import LEASE_TTL_S, RateLimiter, lease_size
 from services.edge.status import EdgeError
+from services.kit.ratelimit import LEASE_TTL_S, lease_size
 from tests.conftest import REDIS_URL
 
 
@@ -45,7 +46,7 @@ def test_lease_size() -> None:
 
 
 async def test_a_lease_is_spent_locally_then_renewed(redis: aioredis.Redis, prefix: str) -> None:
-    limiter = RateLimiter(redis, prefix, RateLimit(rate=200, burst=40), RateLimit(rate=0, burst=1))
+    limiter = RateLimits(redis, prefix, RateLimit(rate=200, burst=40), RateLimit(rate=0, burst=1))
     assert lease_size(RateLimit(rate=200, burst=40)) == 4
     await limiter.check("10.0.0.1", None)
     first = await _stored(redis, prefix, "addr")
@@ -60,7 +61,7 @@ async def test_a_lease_is_spent_locally_then_renewed(redis: aioredis.Redis, pref
 async def test_near_the_limit_grants_one_token_and_refuses_atomically(
     redis: aioredis.Redis, prefix: str
 ) -> None:
-    limiter = RateLimiter(redis, prefix, RateLimit(rate=0.01, burst=3), RateLimit(rate=0.01, burst=2))
+    limiter = RateLimits(redis, prefix, RateLimit(rate=0.01, burst=3), RateLimit(rate=0.01, burst=2))
     await limiter.check("10.0.0.2", "alice")
     await limiter.check("10.0.0.2", "alice")
     with pytest.raises(EdgeError) as refused:

@@ -292,9 +292,15 @@ async def meeting_scenario(
     await until(lambda: remote_video(host, guest_pid), what="guest video at the host after resuming")
     await expect(host.get_by_test_id("person")).to_have_count(3)
 
-    # The guest mutes; the host asks them to unmute (a data message); the guest accepts.
-    await guest.get_by_test_id("mic").click()
+    # The host mutes the guest at the SFU (signaling's MuteParticipant), then asks them to unmute
+    # (RequestUnmute); the guest accepts. The guest raises a hand; the host lowers it.
     bo = host.get_by_test_id("person").filter(has_text="Bo Guest")
+    await bo.get_by_test_id("mute-person").click()
+    await expect(guest.get_by_test_id("mic")).to_have_text("Unmute microphone")
+    await guest.get_by_test_id("hand").click()
+    await expect(bo.get_by_test_id("hand-raised")).to_have_count(1)
+    await bo.get_by_test_id("lower-hand").click()
+    await expect(guest.get_by_test_id("hand")).to_have_text("Raise hand")
     await bo.get_by_test_id("ask-unmute").click()
     request = guest.get_by_test_id("unmute-request")
     await expect(request).to_contain_text("Ada Host asks you to unmute.")
@@ -415,6 +421,7 @@ async def recording_scenario(
     await host.get_by_test_id("record").click()
     await expect(host.get_by_test_id("recording")).to_be_visible()
     await expect(guest.get_by_test_id("recording")).to_be_visible()
+    await expect(guest.get_by_test_id("recording-consent")).to_contain_text("being recorded")
     await host.wait_for_timeout(3000)  # record a few seconds of media
     await host.get_by_test_id("record").click()
     await expect(host.get_by_test_id("recording")).to_be_hidden(timeout=30_000)

@@ -198,6 +198,10 @@ class Room:
                 self.participants[update.participant.id] = update.participant
         elif kind == "track_update":
             self._on_track_update(response.track_update)
+        elif kind == "hand_update":
+            hand = response.hand_update
+            if hand.participant in self.participants:
+                self.participants[hand.participant].hand_raised = hand.raised
         elif kind == "tracks_published":
             for track in response.tracks_published.tracks_by_mid.values():
                 self.tracks[track.id] = track
@@ -389,6 +393,38 @@ class Room:
     async def unpublish(self, track_id: str) -> None:
         await self.send(pb.SignalRequest(unpublish=pb.UnpublishTrack(track_id=track_id)))
         self._local = [p for p in self._local if p.track_id != track_id]
+
+    # -- moderation and hands ------------------------------------------------------------------
+    # Moderator requests need the ``moderate`` grant; a refusal arrives as an ``error`` event.
+    async def request_unmute(
+        self, participant: str, source: pb.TrackSource = pb.TRACK_SOURCE_MICROPHONE
+    ) -> None:
+        """Ask ``participant`` to unmute (they get ``unmute_requested`` and decide)."""
+        await self.send(
+            pb.SignalRequest(request_unmute=pb.RequestUnmute(participant=participant, source=source))
+        )
+
+    async def mute_participant(
+        self, participant: str, source: pb.TrackSource = pb.TRACK_SOURCE_UNSPECIFIED
+    ) -> None:
+        """Mute someone's microphone, camera or screen (unspecified: every track) at the SFU."""
+        await self.send(
+            pb.SignalRequest(mute_participant=pb.MuteParticipant(participant=participant, source=source))
+        )
+
+    async def mute_all(self, source: pb.TrackSource = pb.TRACK_SOURCE_MICROPHONE) -> None:
+        """Mute everyone else's microphones (or another source)."""
+        await self.send(pb.SignalRequest(mute_all=pb.MuteAll(source=source)))
+
+    async def lower_hands(self, participants: list[str] | None = None) -> None:
+        """Lower the given participants' raised hands (none given: every raised hand)."""
+        await self.send(pb.SignalRequest(lower_hands=pb.LowerHands(participants=participants or [])))
+
+    async def raise_hand(self, raised: bool = True) -> None:
+        await self.send(pb.SignalRequest(raise_hand=pb.RaiseHand(raised=raised)))
+
+    async def react(self, emoji: str) -> None:
+        await self.send(pb.SignalRequest(reaction=pb.SendReaction(emoji=emoji)))
 
     # -- messages ------------------------------------------------------------------------------
     async def chat(self, text: str, to: list[str] | None = None) -> None:

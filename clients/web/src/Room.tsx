@@ -130,6 +130,7 @@ export function Room({ conn, meetingName, meeting, onRejoin }: { conn: RoomConne
 
   const all = tiles(state);
   const micMuted = conn.isMuted("audio");
+  const handRaised = !!state.participants[state.me]?.handRaised;
   const camMuted = conn.isMuted("video");
   const focus = layout === "speaker" ? spotlight(state, all) : undefined;
   const shape = gridShape(focus ? 1 : all.length, size.w, size.h);
@@ -179,6 +180,11 @@ export function Room({ conn, meetingName, meeting, onRejoin }: { conn: RoomConne
         </div>
       )}
       <ErrorBanner error={error} onDismiss={() => setError(undefined)} />
+      {state.recording && (
+        <div className="banner info" role="status" data-testid="recording-consent">
+          {t("room.recordingConsent")}
+        </div>
+      )}
       {!state.recording && state.lastRecordingUri && (
         <div className="banner info" role="status" data-testid="recording-saved">
           <span>{t("room.recordingSaved")}</span>
@@ -237,6 +243,9 @@ export function Room({ conn, meetingName, meeting, onRejoin }: { conn: RoomConne
         </button>
         <button type="button" aria-pressed={camMuted} data-testid="cam" onClick={() => conn.setMuted("video", !camMuted)}>
           {t(camMuted ? "room.camOn" : "room.camOff")}
+        </button>
+        <button type="button" aria-pressed={handRaised} data-testid="hand" onClick={() => conn.raiseHand(!handRaised)}>
+          {t(handRaised ? "room.lowerHand" : "room.raiseHand")}
         </button>
         {hasGrant(state, "publish") && (
           <button type="button" aria-pressed={!!screen} data-testid="share" onClick={() => void share()}>
@@ -439,6 +448,18 @@ function PeoplePanel({
         </>
       )}
       <h3>{t("people.inRoom")}</h3>
+      {moderator && (
+        <div className="people-actions">
+          <button type="button" data-testid="mute-all" onClick={() => conn.muteAll()}>
+            {t("people.muteAll")}
+          </button>
+          {people.some((p) => p.handRaised) && (
+            <button type="button" data-testid="lower-hands" onClick={() => conn.lowerHands()}>
+              {t("people.lowerHands")}
+            </button>
+          )}
+        </div>
+      )}
       <ul className="people">
         {people.map((p) => {
           const mine = p.id === state.me;
@@ -448,6 +469,12 @@ function PeoplePanel({
               <span>
                 {name}
                 {mine && ` (${t("room.you")})`} · {t(`people.role.${p.role}`)}
+                {p.handRaised && (
+                  <span data-testid="hand-raised" title={t("people.handRaised")}>
+                    {" "}
+                    ✋
+                  </span>
+                )}
               </span>
               {moderator && !mine && p.role !== "host" && (
                 <>
@@ -476,6 +503,16 @@ function PeoplePanel({
                   {state.tracks && Object.values(state.tracks).some((tr) => tr.participant === p.id && tr.kind === 1 && tr.muted) && (
                     <button type="button" data-testid="ask-unmute" onClick={() => conn.requestUnmute(p.id)}>
                       {t("people.askUnmute")}
+                    </button>
+                  )}
+                  {Object.values(state.tracks).some((tr) => tr.participant === p.id && tr.kind === 1 && !tr.muted) && (
+                    <button type="button" data-testid="mute-person" onClick={() => conn.muteParticipant(p.id)}>
+                      {t("people.mute")}
+                    </button>
+                  )}
+                  {p.handRaised && (
+                    <button type="button" data-testid="lower-hand" onClick={() => conn.lowerHands([p.id])}>
+                      {t("people.lowerHand")}
                     </button>
                   )}
                   <button type="button" className="danger" data-testid="remove" onClick={() => act(meetings.removeParticipant({ name: resource(p.id) }))}>

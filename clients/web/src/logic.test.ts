@@ -16,7 +16,7 @@ import { decodeErrorInfoReason, errorKey, errorReason, leftKey } from "./errors"
 import { dictionaries, en, initialLang, translate, zh } from "./i18n";
 import { isPast, meetingFromForm } from "./Meetings";
 import { joinTimeline, recordingUri, rememberRecording, scaleBars, speakingTime } from "./insights";
-import { gridShape, initialRoom, reduce, spotlight, tiles, UNMUTE_TOPIC } from "./roomState";
+import { gridShape, initialRoom, reduce, spotlight, tiles } from "./roomState";
 import { match } from "./router";
 import { backoff } from "./rtc";
 import { checkAvatarFile, checkCapacity, checkEmail, checkMeeting, checkPasscode, checkPassword, checkUrl } from "./validation";
@@ -90,8 +90,12 @@ describe("room state", () => {
     expect(s.recording).toBe(true);
     s = reduce(s, ev({ case: "data", value: { from: "bob", topic: "other", payload: new Uint8Array() } } as never));
     expect(s.unmuteRequest).toBe("");
-    s = reduce(s, ev({ case: "data", value: { from: "bob", topic: UNMUTE_TOPIC, payload: new Uint8Array() } } as never));
+    s = reduce(s, ev({ case: "unmuteRequested", value: { from: "bob", source: 2 } } as never));
     expect(s.unmuteRequest).toBe("bob");
+    s = reduce(s, ev({ case: "handUpdate", value: { participant: "bob", raised: true, by: "" } } as never));
+    expect(s.participants.bob?.handRaised).toBe(true);
+    s = reduce(s, ev({ case: "handUpdate", value: { participant: "nobody", raised: true, by: "" } } as never));
+    expect(s.participants.nobody).toBeUndefined();
     s = reduce(s, ev({ case: "left", value: { reason: "removed" } } as never));
     expect([s.status, s.leftReason]).toEqual(["left", "removed"]);
     expect(leftKey("removed")).toBe("left.removed");

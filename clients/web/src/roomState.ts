@@ -12,10 +12,6 @@ import {
 
 export type Status = "connecting" | "live" | "reconnecting" | "left";
 
-/** The web clients' own data-message topic for a moderator asking someone to unmute. Signaling
- * has no such request; a data message to one participant carries it, and the person decides. */
-export const UNMUTE_TOPIC = "meetmesh.web.request-unmute";
-
 export interface ChatLine {
   from: string;
   text: string;
@@ -94,6 +90,7 @@ export function reduce(state: RoomState, response: SignalResponse): RoomState {
         participants,
         tracks,
         resumeToken: j.resumeToken,
+        recording: j.recording,
         resumed: j.resumed ? state.resumed + 1 : state.resumed,
         error: "",
       };
@@ -144,8 +141,14 @@ export function reduce(state: RoomState, response: SignalResponse): RoomState {
       );
       return { ...state, captions: [...rest, line].slice(-MAX_CAPTIONS) };
     }
-    case "data":
-      return m.value.topic === UNMUTE_TOPIC ? { ...state, unmuteRequest: m.value.from } : state;
+    case "unmuteRequested":
+      // Signaling's RequestUnmute from a moderator: the person decides.
+      return { ...state, unmuteRequest: m.value.from };
+    case "handUpdate": {
+      const p = state.participants[m.value.participant];
+      if (!p) return state;
+      return { ...state, participants: { ...state.participants, [p.id]: { ...p, handRaised: m.value.raised } } };
+    }
     case "recordingUpdate":
       return {
         ...state,

@@ -11,7 +11,7 @@ import {
   type SignalResponse,
   type Track,
 } from "@gen/meetmesh/signaling/v1/signaling_pb";
-import { initialRoom, reduce, UNMUTE_TOPIC, type RoomState } from "./roomState";
+import { initialRoom, reduce, type RoomState } from "./roomState";
 
 type Message = NonNullable<MessageInitShape<typeof SignalRequestSchema>["message"]>;
 
@@ -150,6 +150,15 @@ export class RoomConnection {
     if (m.case === "trackUpdate" && m.value.change === TrackUpdate_Change.UNPUBLISHED && m.value.track) {
       this.subscribed.delete(m.value.track.id);
       this.remote.delete(m.value.track.id);
+    }
+    if (m.case === "trackUpdate" && m.value.track?.mutedBy) {
+      // A moderator muted one of our tracks at the SFU: show it muted here too (unmuting is ours).
+      const l = this.local.find((x) => x.trackId === m.value.track?.id);
+      if (l && !l.muted) {
+        l.muted = true;
+        l.track.enabled = false;
+        this.emit();
+      }
     }
     if (m.case === "trackUpdate" && this.state.status === "live") {
       void this.queue(() => this.negotiate([], true)).catch(() => undefined);
@@ -293,9 +302,29 @@ export class RoomConnection {
     this.emit();
   }
 
-  /** Ask one participant to unmute (moderators; see UNMUTE_TOPIC). */
+  /** Ask one participant to unmute their microphone (moderators; the person decides). */
   requestUnmute(participant: string): void {
-    this.send({ case: "data", value: { payload: new Uint8Array(), topic: UNMUTE_TOPIC, to: [participant] } });
+    this.send({ case: "requestUnmute", value: { participant, source: TrackSource.MICROPHONE } });
+  }
+
+  /** Mute someone's microphone at the SFU (moderators; they may unmute again). */
+  muteParticipant(participant: string): void {
+    this.send({ case: "muteParticipant", value: { participant, source: TrackSource.MICROPHONE } });
+  }
+
+  /** Mute every other participant's microphone (moderators). */
+  muteAll(): void {
+    this.send({ case: "muteAll", value: { source: TrackSource.MICROPHONE } });
+  }
+
+  /** Raise or lower the caller's hand. */
+  raiseHand(raised: boolean): void {
+    this.send({ case: "raiseHand", value: { raised } });
+  }
+
+  /** Lower one participant's hand, or every raised hand (moderators). */
+  lowerHands(participants: string[] = []): void {
+    this.send({ case: "lowerHands", value: { participants } });
   }
 
   dismissUnmuteRequest(): void {

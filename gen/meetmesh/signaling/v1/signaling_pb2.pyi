@@ -35,7 +35,7 @@ TRACK_KIND_AUDIO: TrackKind
 TRACK_KIND_VIDEO: TrackKind
 
 class SignalRequest(_message.Message):
-    __slots__ = ("request_id", "join", "offer", "trickle", "publish", "unpublish", "mute", "subscription", "chat", "data", "leave", "ping", "recording")
+    __slots__ = ("request_id", "join", "offer", "trickle", "publish", "unpublish", "mute", "subscription", "chat", "data", "leave", "ping", "recording", "request_unmute", "mute_participant", "mute_all", "lower_hands", "raise_hand", "reaction")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     JOIN_FIELD_NUMBER: _ClassVar[int]
     OFFER_FIELD_NUMBER: _ClassVar[int]
@@ -49,6 +49,12 @@ class SignalRequest(_message.Message):
     LEAVE_FIELD_NUMBER: _ClassVar[int]
     PING_FIELD_NUMBER: _ClassVar[int]
     RECORDING_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_UNMUTE_FIELD_NUMBER: _ClassVar[int]
+    MUTE_PARTICIPANT_FIELD_NUMBER: _ClassVar[int]
+    MUTE_ALL_FIELD_NUMBER: _ClassVar[int]
+    LOWER_HANDS_FIELD_NUMBER: _ClassVar[int]
+    RAISE_HAND_FIELD_NUMBER: _ClassVar[int]
+    REACTION_FIELD_NUMBER: _ClassVar[int]
     request_id: int
     join: Join
     offer: SessionDescription
@@ -62,10 +68,16 @@ class SignalRequest(_message.Message):
     leave: Leave
     ping: Ping
     recording: ControlRecording
-    def __init__(self, request_id: _Optional[int] = ..., join: _Optional[_Union[Join, _Mapping]] = ..., offer: _Optional[_Union[SessionDescription, _Mapping]] = ..., trickle: _Optional[_Union[IceCandidate, _Mapping]] = ..., publish: _Optional[_Union[PublishTrack, _Mapping]] = ..., unpublish: _Optional[_Union[UnpublishTrack, _Mapping]] = ..., mute: _Optional[_Union[MuteTrack, _Mapping]] = ..., subscription: _Optional[_Union[UpdateSubscription, _Mapping]] = ..., chat: _Optional[_Union[SendChat, _Mapping]] = ..., data: _Optional[_Union[SendData, _Mapping]] = ..., leave: _Optional[_Union[Leave, _Mapping]] = ..., ping: _Optional[_Union[Ping, _Mapping]] = ..., recording: _Optional[_Union[ControlRecording, _Mapping]] = ...) -> None: ...
+    request_unmute: RequestUnmute
+    mute_participant: MuteParticipant
+    mute_all: MuteAll
+    lower_hands: LowerHands
+    raise_hand: RaiseHand
+    reaction: SendReaction
+    def __init__(self, request_id: _Optional[int] = ..., join: _Optional[_Union[Join, _Mapping]] = ..., offer: _Optional[_Union[SessionDescription, _Mapping]] = ..., trickle: _Optional[_Union[IceCandidate, _Mapping]] = ..., publish: _Optional[_Union[PublishTrack, _Mapping]] = ..., unpublish: _Optional[_Union[UnpublishTrack, _Mapping]] = ..., mute: _Optional[_Union[MuteTrack, _Mapping]] = ..., subscription: _Optional[_Union[UpdateSubscription, _Mapping]] = ..., chat: _Optional[_Union[SendChat, _Mapping]] = ..., data: _Optional[_Union[SendData, _Mapping]] = ..., leave: _Optional[_Union[Leave, _Mapping]] = ..., ping: _Optional[_Union[Ping, _Mapping]] = ..., recording: _Optional[_Union[ControlRecording, _Mapping]] = ..., request_unmute: _Optional[_Union[RequestUnmute, _Mapping]] = ..., mute_participant: _Optional[_Union[MuteParticipant, _Mapping]] = ..., mute_all: _Optional[_Union[MuteAll, _Mapping]] = ..., lower_hands: _Optional[_Union[LowerHands, _Mapping]] = ..., raise_hand: _Optional[_Union[RaiseHand, _Mapping]] = ..., reaction: _Optional[_Union[SendReaction, _Mapping]] = ...) -> None: ...
 
 class SignalResponse(_message.Message):
-    __slots__ = ("request_id", "joined", "answer", "trickle", "participant_update", "track_update", "active_speakers", "chat", "data", "caption", "error", "reconnect", "left", "pong", "recording_update", "tracks_published", "synthetic_voice_alert", "emotion_update")
+    __slots__ = ("request_id", "joined", "answer", "trickle", "participant_update", "track_update", "active_speakers", "chat", "data", "caption", "error", "reconnect", "left", "pong", "recording_update", "tracks_published", "unmute_requested", "hand_update", "reaction", "synthetic_voice_alert", "emotion_update")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     JOINED_FIELD_NUMBER: _ClassVar[int]
     ANSWER_FIELD_NUMBER: _ClassVar[int]
@@ -82,6 +94,9 @@ class SignalResponse(_message.Message):
     PONG_FIELD_NUMBER: _ClassVar[int]
     RECORDING_UPDATE_FIELD_NUMBER: _ClassVar[int]
     TRACKS_PUBLISHED_FIELD_NUMBER: _ClassVar[int]
+    UNMUTE_REQUESTED_FIELD_NUMBER: _ClassVar[int]
+    HAND_UPDATE_FIELD_NUMBER: _ClassVar[int]
+    REACTION_FIELD_NUMBER: _ClassVar[int]
     SYNTHETIC_VOICE_ALERT_FIELD_NUMBER: _ClassVar[int]
     EMOTION_UPDATE_FIELD_NUMBER: _ClassVar[int]
     request_id: int
@@ -100,9 +115,12 @@ class SignalResponse(_message.Message):
     pong: Pong
     recording_update: RecordingUpdate
     tracks_published: TracksPublished
+    unmute_requested: UnmuteRequested
+    hand_update: HandUpdate
+    reaction: Reaction
     synthetic_voice_alert: SyntheticVoiceAlert
     emotion_update: EmotionUpdate
-    def __init__(self, request_id: _Optional[int] = ..., joined: _Optional[_Union[Joined, _Mapping]] = ..., answer: _Optional[_Union[SessionDescription, _Mapping]] = ..., trickle: _Optional[_Union[IceCandidate, _Mapping]] = ..., participant_update: _Optional[_Union[ParticipantUpdate, _Mapping]] = ..., track_update: _Optional[_Union[TrackUpdate, _Mapping]] = ..., active_speakers: _Optional[_Union[ActiveSpeakers, _Mapping]] = ..., chat: _Optional[_Union[ChatMessage, _Mapping]] = ..., data: _Optional[_Union[DataMessage, _Mapping]] = ..., caption: _Optional[_Union[Caption, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ..., reconnect: _Optional[_Union[Reconnect, _Mapping]] = ..., left: _Optional[_Union[Left, _Mapping]] = ..., pong: _Optional[_Union[Pong, _Mapping]] = ..., recording_update: _Optional[_Union[RecordingUpdate, _Mapping]] = ..., tracks_published: _Optional[_Union[TracksPublished, _Mapping]] = ..., synthetic_voice_alert: _Optional[_Union[SyntheticVoiceAlert, _Mapping]] = ..., emotion_update: _Optional[_Union[EmotionUpdate, _Mapping]] = ...) -> None: ...
+    def __init__(self, request_id: _Optional[int] = ..., joined: _Optional[_Union[Joined, _Mapping]] = ..., answer: _Optional[_Union[SessionDescription, _Mapping]] = ..., trickle: _Optional[_Union[IceCandidate, _Mapping]] = ..., participant_update: _Optional[_Union[ParticipantUpdate, _Mapping]] = ..., track_update: _Optional[_Union[TrackUpdate, _Mapping]] = ..., active_speakers: _Optional[_Union[ActiveSpeakers, _Mapping]] = ..., chat: _Optional[_Union[ChatMessage, _Mapping]] = ..., data: _Optional[_Union[DataMessage, _Mapping]] = ..., caption: _Optional[_Union[Caption, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ..., reconnect: _Optional[_Union[Reconnect, _Mapping]] = ..., left: _Optional[_Union[Left, _Mapping]] = ..., pong: _Optional[_Union[Pong, _Mapping]] = ..., recording_update: _Optional[_Union[RecordingUpdate, _Mapping]] = ..., tracks_published: _Optional[_Union[TracksPublished, _Mapping]] = ..., unmute_requested: _Optional[_Union[UnmuteRequested, _Mapping]] = ..., hand_update: _Optional[_Union[HandUpdate, _Mapping]] = ..., reaction: _Optional[_Union[Reaction, _Mapping]] = ..., synthetic_voice_alert: _Optional[_Union[SyntheticVoiceAlert, _Mapping]] = ..., emotion_update: _Optional[_Union[EmotionUpdate, _Mapping]] = ...) -> None: ...
 
 class Join(_message.Message):
     __slots__ = ("token", "resume_token")
@@ -207,37 +225,41 @@ class ControlRecording(_message.Message):
     def __init__(self, record: _Optional[bool] = ...) -> None: ...
 
 class Participant(_message.Message):
-    __slots__ = ("id", "user", "role", "grants", "display_name")
+    __slots__ = ("id", "user", "role", "grants", "display_name", "hand_raised")
     ID_FIELD_NUMBER: _ClassVar[int]
     USER_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
     GRANTS_FIELD_NUMBER: _ClassVar[int]
     DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
+    HAND_RAISED_FIELD_NUMBER: _ClassVar[int]
     id: str
     user: str
     role: str
     grants: _containers.RepeatedScalarFieldContainer[str]
     display_name: str
-    def __init__(self, id: _Optional[str] = ..., user: _Optional[str] = ..., role: _Optional[str] = ..., grants: _Optional[_Iterable[str]] = ..., display_name: _Optional[str] = ...) -> None: ...
+    hand_raised: bool
+    def __init__(self, id: _Optional[str] = ..., user: _Optional[str] = ..., role: _Optional[str] = ..., grants: _Optional[_Iterable[str]] = ..., display_name: _Optional[str] = ..., hand_raised: _Optional[bool] = ...) -> None: ...
 
 class Track(_message.Message):
-    __slots__ = ("id", "participant", "kind", "source", "name", "muted")
+    __slots__ = ("id", "participant", "kind", "source", "name", "muted", "muted_by")
     ID_FIELD_NUMBER: _ClassVar[int]
     PARTICIPANT_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     MUTED_FIELD_NUMBER: _ClassVar[int]
+    MUTED_BY_FIELD_NUMBER: _ClassVar[int]
     id: str
     participant: str
     kind: TrackKind
     source: TrackSource
     name: str
     muted: bool
-    def __init__(self, id: _Optional[str] = ..., participant: _Optional[str] = ..., kind: _Optional[_Union[TrackKind, str]] = ..., source: _Optional[_Union[TrackSource, str]] = ..., name: _Optional[str] = ..., muted: _Optional[bool] = ...) -> None: ...
+    muted_by: str
+    def __init__(self, id: _Optional[str] = ..., participant: _Optional[str] = ..., kind: _Optional[_Union[TrackKind, str]] = ..., source: _Optional[_Union[TrackSource, str]] = ..., name: _Optional[str] = ..., muted: _Optional[bool] = ..., muted_by: _Optional[str] = ...) -> None: ...
 
 class Joined(_message.Message):
-    __slots__ = ("meeting", "participant", "participants", "tracks", "ice_servers", "resume_token", "resumed", "resume_grace_seconds")
+    __slots__ = ("meeting", "participant", "participants", "tracks", "ice_servers", "resume_token", "resumed", "resume_grace_seconds", "recording")
     MEETING_FIELD_NUMBER: _ClassVar[int]
     PARTICIPANT_FIELD_NUMBER: _ClassVar[int]
     PARTICIPANTS_FIELD_NUMBER: _ClassVar[int]
@@ -246,6 +268,7 @@ class Joined(_message.Message):
     RESUME_TOKEN_FIELD_NUMBER: _ClassVar[int]
     RESUMED_FIELD_NUMBER: _ClassVar[int]
     RESUME_GRACE_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    RECORDING_FIELD_NUMBER: _ClassVar[int]
     meeting: str
     participant: Participant
     participants: _containers.RepeatedCompositeFieldContainer[Participant]
@@ -254,7 +277,8 @@ class Joined(_message.Message):
     resume_token: str
     resumed: bool
     resume_grace_seconds: int
-    def __init__(self, meeting: _Optional[str] = ..., participant: _Optional[_Union[Participant, _Mapping]] = ..., participants: _Optional[_Iterable[_Union[Participant, _Mapping]]] = ..., tracks: _Optional[_Iterable[_Union[Track, _Mapping]]] = ..., ice_servers: _Optional[_Iterable[_Union[IceServer, _Mapping]]] = ..., resume_token: _Optional[str] = ..., resumed: _Optional[bool] = ..., resume_grace_seconds: _Optional[int] = ...) -> None: ...
+    recording: bool
+    def __init__(self, meeting: _Optional[str] = ..., participant: _Optional[_Union[Participant, _Mapping]] = ..., participants: _Optional[_Iterable[_Union[Participant, _Mapping]]] = ..., tracks: _Optional[_Iterable[_Union[Track, _Mapping]]] = ..., ice_servers: _Optional[_Iterable[_Union[IceServer, _Mapping]]] = ..., resume_token: _Optional[str] = ..., resumed: _Optional[bool] = ..., resume_grace_seconds: _Optional[int] = ..., recording: _Optional[bool] = ...) -> None: ...
 
 class IceServer(_message.Message):
     __slots__ = ("urls", "username", "credential")
@@ -412,11 +436,79 @@ class Pong(_message.Message):
     def __init__(self, timestamp_ms: _Optional[int] = ...) -> None: ...
 
 class RecordingUpdate(_message.Message):
-    __slots__ = ("recording", "recording_name", "download_uri")
+    __slots__ = ("recording", "recording_name", "download_uri", "by", "consent_notice")
     RECORDING_FIELD_NUMBER: _ClassVar[int]
     RECORDING_NAME_FIELD_NUMBER: _ClassVar[int]
     DOWNLOAD_URI_FIELD_NUMBER: _ClassVar[int]
+    BY_FIELD_NUMBER: _ClassVar[int]
+    CONSENT_NOTICE_FIELD_NUMBER: _ClassVar[int]
     recording: bool
     recording_name: str
     download_uri: str
-    def __init__(self, recording: _Optional[bool] = ..., recording_name: _Optional[str] = ..., download_uri: _Optional[str] = ...) -> None: ...
+    by: str
+    consent_notice: str
+    def __init__(self, recording: _Optional[bool] = ..., recording_name: _Optional[str] = ..., download_uri: _Optional[str] = ..., by: _Optional[str] = ..., consent_notice: _Optional[str] = ...) -> None: ...
+
+class RequestUnmute(_message.Message):
+    __slots__ = ("participant", "source")
+    PARTICIPANT_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    participant: str
+    source: TrackSource
+    def __init__(self, participant: _Optional[str] = ..., source: _Optional[_Union[TrackSource, str]] = ...) -> None: ...
+
+class MuteParticipant(_message.Message):
+    __slots__ = ("participant", "source")
+    PARTICIPANT_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    participant: str
+    source: TrackSource
+    def __init__(self, participant: _Optional[str] = ..., source: _Optional[_Union[TrackSource, str]] = ...) -> None: ...
+
+class MuteAll(_message.Message):
+    __slots__ = ("source",)
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    source: TrackSource
+    def __init__(self, source: _Optional[_Union[TrackSource, str]] = ...) -> None: ...
+
+class LowerHands(_message.Message):
+    __slots__ = ("participants",)
+    PARTICIPANTS_FIELD_NUMBER: _ClassVar[int]
+    participants: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, participants: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class RaiseHand(_message.Message):
+    __slots__ = ("raised",)
+    RAISED_FIELD_NUMBER: _ClassVar[int]
+    raised: bool
+    def __init__(self, raised: _Optional[bool] = ...) -> None: ...
+
+class SendReaction(_message.Message):
+    __slots__ = ("emoji",)
+    EMOJI_FIELD_NUMBER: _ClassVar[int]
+    emoji: str
+    def __init__(self, emoji: _Optional[str] = ...) -> None: ...
+
+class UnmuteRequested(_message.Message):
+    __slots__ = ("source",)
+    FROM_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    source: TrackSource
+    def __init__(self, source: _Optional[_Union[TrackSource, str]] = ..., **kwargs) -> None: ...
+
+class HandUpdate(_message.Message):
+    __slots__ = ("participant", "raised", "by")
+    PARTICIPANT_FIELD_NUMBER: _ClassVar[int]
+    RAISED_FIELD_NUMBER: _ClassVar[int]
+    BY_FIELD_NUMBER: _ClassVar[int]
+    participant: str
+    raised: bool
+    by: str
+    def __init__(self, participant: _Optional[str] = ..., raised: _Optional[bool] = ..., by: _Optional[str] = ...) -> None: ...
+
+class Reaction(_message.Message):
+    __slots__ = ("emoji",)
+    FROM_FIELD_NUMBER: _ClassVar[int]
+    EMOJI_FIELD_NUMBER: _ClassVar[int]
+    emoji: str
+    def __init__(self, emoji: _Optional[str] = ..., **kwargs) -> None: ...

@@ -273,6 +273,12 @@ type SignalRequest struct {
 	//	*SignalRequest_Leave
 	//	*SignalRequest_Ping
 	//	*SignalRequest_Recording
+	//	*SignalRequest_RequestUnmute
+	//	*SignalRequest_MuteParticipant
+	//	*SignalRequest_MuteAll
+	//	*SignalRequest_LowerHands
+	//	*SignalRequest_RaiseHand
+	//	*SignalRequest_Reaction
 	Message       isSignalRequest_Message `protobuf_oneof:"message"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -430,6 +436,60 @@ func (x *SignalRequest) GetRecording() *ControlRecording {
 	return nil
 }
 
+func (x *SignalRequest) GetRequestUnmute() *RequestUnmute {
+	if x != nil {
+		if x, ok := x.Message.(*SignalRequest_RequestUnmute); ok {
+			return x.RequestUnmute
+		}
+	}
+	return nil
+}
+
+func (x *SignalRequest) GetMuteParticipant() *MuteParticipant {
+	if x != nil {
+		if x, ok := x.Message.(*SignalRequest_MuteParticipant); ok {
+			return x.MuteParticipant
+		}
+	}
+	return nil
+}
+
+func (x *SignalRequest) GetMuteAll() *MuteAll {
+	if x != nil {
+		if x, ok := x.Message.(*SignalRequest_MuteAll); ok {
+			return x.MuteAll
+		}
+	}
+	return nil
+}
+
+func (x *SignalRequest) GetLowerHands() *LowerHands {
+	if x != nil {
+		if x, ok := x.Message.(*SignalRequest_LowerHands); ok {
+			return x.LowerHands
+		}
+	}
+	return nil
+}
+
+func (x *SignalRequest) GetRaiseHand() *RaiseHand {
+	if x != nil {
+		if x, ok := x.Message.(*SignalRequest_RaiseHand); ok {
+			return x.RaiseHand
+		}
+	}
+	return nil
+}
+
+func (x *SignalRequest) GetReaction() *SendReaction {
+	if x != nil {
+		if x, ok := x.Message.(*SignalRequest_Reaction); ok {
+			return x.Reaction
+		}
+	}
+	return nil
+}
+
 type isSignalRequest_Message interface {
 	isSignalRequest_Message()
 }
@@ -494,6 +554,36 @@ type SignalRequest_Recording struct {
 	Recording *ControlRecording `protobuf:"bytes,13,opt,name=recording,proto3,oneof"`
 }
 
+type SignalRequest_RequestUnmute struct {
+	// Asks a participant to unmute (grant `moderate`); they decide.
+	RequestUnmute *RequestUnmute `protobuf:"bytes,14,opt,name=request_unmute,json=requestUnmute,proto3,oneof"`
+}
+
+type SignalRequest_MuteParticipant struct {
+	// Mutes a participant's microphone, camera or screen at the SFU (grant `moderate`).
+	MuteParticipant *MuteParticipant `protobuf:"bytes,15,opt,name=mute_participant,json=muteParticipant,proto3,oneof"`
+}
+
+type SignalRequest_MuteAll struct {
+	// Mutes every other participant's microphones (grant `moderate`).
+	MuteAll *MuteAll `protobuf:"bytes,16,opt,name=mute_all,json=muteAll,proto3,oneof"`
+}
+
+type SignalRequest_LowerHands struct {
+	// Lowers raised hands (grant `moderate`).
+	LowerHands *LowerHands `protobuf:"bytes,17,opt,name=lower_hands,json=lowerHands,proto3,oneof"`
+}
+
+type SignalRequest_RaiseHand struct {
+	// Raises or lowers the caller's hand.
+	RaiseHand *RaiseHand `protobuf:"bytes,18,opt,name=raise_hand,json=raiseHand,proto3,oneof"`
+}
+
+type SignalRequest_Reaction struct {
+	// A short reaction (an emoji) shown to everyone.
+	Reaction *SendReaction `protobuf:"bytes,19,opt,name=reaction,proto3,oneof"`
+}
+
 func (*SignalRequest_Join) isSignalRequest_Message() {}
 
 func (*SignalRequest_Offer) isSignalRequest_Message() {}
@@ -517,6 +607,18 @@ func (*SignalRequest_Leave) isSignalRequest_Message() {}
 func (*SignalRequest_Ping) isSignalRequest_Message() {}
 
 func (*SignalRequest_Recording) isSignalRequest_Message() {}
+
+func (*SignalRequest_RequestUnmute) isSignalRequest_Message() {}
+
+func (*SignalRequest_MuteParticipant) isSignalRequest_Message() {}
+
+func (*SignalRequest_MuteAll) isSignalRequest_Message() {}
+
+func (*SignalRequest_LowerHands) isSignalRequest_Message() {}
+
+func (*SignalRequest_RaiseHand) isSignalRequest_Message() {}
+
+func (*SignalRequest_Reaction) isSignalRequest_Message() {}
 
 // A message from the server.
 type SignalResponse struct {
@@ -542,6 +644,9 @@ type SignalResponse struct {
 	//	*SignalResponse_Pong
 	//	*SignalResponse_RecordingUpdate
 	//	*SignalResponse_TracksPublished
+	//	*SignalResponse_UnmuteRequested
+	//	*SignalResponse_HandUpdate
+	//	*SignalResponse_Reaction
 	//	*SignalResponse_SyntheticVoiceAlert
 	//	*SignalResponse_EmotionUpdate
 	Message       isSignalResponse_Message `protobuf_oneof:"message"`
@@ -728,6 +833,33 @@ func (x *SignalResponse) GetTracksPublished() *TracksPublished {
 	return nil
 }
 
+func (x *SignalResponse) GetUnmuteRequested() *UnmuteRequested {
+	if x != nil {
+		if x, ok := x.Message.(*SignalResponse_UnmuteRequested); ok {
+			return x.UnmuteRequested
+		}
+	}
+	return nil
+}
+
+func (x *SignalResponse) GetHandUpdate() *HandUpdate {
+	if x != nil {
+		if x, ok := x.Message.(*SignalResponse_HandUpdate); ok {
+			return x.HandUpdate
+		}
+	}
+	return nil
+}
+
+func (x *SignalResponse) GetReaction() *Reaction {
+	if x != nil {
+		if x, ok := x.Message.(*SignalResponse_Reaction); ok {
+			return x.Reaction
+		}
+	}
+	return nil
+}
+
 func (x *SignalResponse) GetSyntheticVoiceAlert() *SyntheticVoiceAlert {
 	if x != nil {
 		if x, ok := x.Message.(*SignalResponse_SyntheticVoiceAlert); ok {
@@ -825,6 +957,21 @@ type SignalResponse_TracksPublished struct {
 	TracksPublished *TracksPublished `protobuf:"bytes,16,opt,name=tracks_published,json=tracksPublished,proto3,oneof"`
 }
 
+type SignalResponse_UnmuteRequested struct {
+	// A moderator asks the caller to unmute.
+	UnmuteRequested *UnmuteRequested `protobuf:"bytes,17,opt,name=unmute_requested,json=unmuteRequested,proto3,oneof"`
+}
+
+type SignalResponse_HandUpdate struct {
+	// A hand was raised or lowered.
+	HandUpdate *HandUpdate `protobuf:"bytes,18,opt,name=hand_update,json=handUpdate,proto3,oneof"`
+}
+
+type SignalResponse_Reaction struct {
+	// Someone reacted.
+	Reaction *Reaction `protobuf:"bytes,19,opt,name=reaction,proto3,oneof"`
+}
+
 type SignalResponse_SyntheticVoiceAlert struct {
 	// A participant's voice sounds synthetic (sent to hosts and co-hosts only).
 	SyntheticVoiceAlert *SyntheticVoiceAlert `protobuf:"bytes,40,opt,name=synthetic_voice_alert,json=syntheticVoiceAlert,proto3,oneof"`
@@ -864,6 +1011,12 @@ func (*SignalResponse_Pong) isSignalResponse_Message() {}
 func (*SignalResponse_RecordingUpdate) isSignalResponse_Message() {}
 
 func (*SignalResponse_TracksPublished) isSignalResponse_Message() {}
+
+func (*SignalResponse_UnmuteRequested) isSignalResponse_Message() {}
+
+func (*SignalResponse_HandUpdate) isSignalResponse_Message() {}
+
+func (*SignalResponse_Reaction) isSignalResponse_Message() {}
 
 func (*SignalResponse_SyntheticVoiceAlert) isSignalResponse_Message() {}
 
@@ -1587,7 +1740,9 @@ type Participant struct {
 	// What the participant may do.
 	Grants []string `protobuf:"bytes,4,rep,name=grants,proto3" json:"grants,omitempty"`
 	// The display name. Personal data: never logged.
-	DisplayName   string `protobuf:"bytes,5,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
+	DisplayName string `protobuf:"bytes,5,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
+	// Whether the participant's hand is raised.
+	HandRaised    bool `protobuf:"varint,6,opt,name=hand_raised,json=handRaised,proto3" json:"hand_raised,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1657,6 +1812,13 @@ func (x *Participant) GetDisplayName() string {
 	return ""
 }
 
+func (x *Participant) GetHandRaised() bool {
+	if x != nil {
+		return x.HandRaised
+	}
+	return false
+}
+
 // A published track.
 type Track struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1671,7 +1833,9 @@ type Track struct {
 	// Its label.
 	Name string `protobuf:"bytes,5,opt,name=name,proto3" json:"name,omitempty"`
 	// Whether it is muted.
-	Muted         bool `protobuf:"varint,6,opt,name=muted,proto3" json:"muted,omitempty"`
+	Muted bool `protobuf:"varint,6,opt,name=muted,proto3" json:"muted,omitempty"`
+	// The moderator who muted it (empty: muted by its publisher, or not muted).
+	MutedBy       string `protobuf:"bytes,7,opt,name=muted_by,json=mutedBy,proto3" json:"muted_by,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1748,6 +1912,13 @@ func (x *Track) GetMuted() bool {
 	return false
 }
 
+func (x *Track) GetMutedBy() string {
+	if x != nil {
+		return x.MutedBy
+	}
+	return ""
+}
+
 // The session is live.
 type Joined struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1767,8 +1938,10 @@ type Joined struct {
 	Resumed bool `protobuf:"varint,7,opt,name=resumed,proto3" json:"resumed,omitempty"`
 	// How long a dropped session can be resumed, in seconds.
 	ResumeGraceSeconds int32 `protobuf:"varint,8,opt,name=resume_grace_seconds,json=resumeGraceSeconds,proto3" json:"resume_grace_seconds,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// Whether the meeting is being recorded now (clients show the consent notice at once).
+	Recording     bool `protobuf:"varint,9,opt,name=recording,proto3" json:"recording,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Joined) Reset() {
@@ -1855,6 +2028,13 @@ func (x *Joined) GetResumeGraceSeconds() int32 {
 		return x.ResumeGraceSeconds
 	}
 	return 0
+}
+
+func (x *Joined) GetRecording() bool {
+	if x != nil {
+		return x.Recording
+	}
+	return false
 }
 
 // A STUN or TURN server.
@@ -2728,7 +2908,8 @@ func (x *Pong) GetTimestampMs() int64 {
 	return 0
 }
 
-// The recording state.
+// The recording state. Sent to every participant when recording starts or stops: clients must
+// show `consent_notice` while recording is on (participants who do not consent can leave).
 type RecordingUpdate struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Whether the meeting is being recorded.
@@ -2736,7 +2917,11 @@ type RecordingUpdate struct {
 	// The finished recording, `meetings/{meeting}/recordings/{recording}` (when stopping).
 	RecordingName string `protobuf:"bytes,2,opt,name=recording_name,json=recordingName,proto3" json:"recording_name,omitempty"`
 	// A time-limited download URL of the finished recording.
-	DownloadUri   string `protobuf:"bytes,3,opt,name=download_uri,json=downloadUri,proto3" json:"download_uri,omitempty"`
+	DownloadUri string `protobuf:"bytes,3,opt,name=download_uri,json=downloadUri,proto3" json:"download_uri,omitempty"`
+	// Who started or stopped it (participant id).
+	By string `protobuf:"bytes,4,opt,name=by,proto3" json:"by,omitempty"`
+	// The notice to show while recording (English; clients may show their own translation).
+	ConsentNotice string `protobuf:"bytes,5,opt,name=consent_notice,json=consentNotice,proto3" json:"consent_notice,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2792,11 +2977,494 @@ func (x *RecordingUpdate) GetDownloadUri() string {
 	return ""
 }
 
+func (x *RecordingUpdate) GetBy() string {
+	if x != nil {
+		return x.By
+	}
+	return ""
+}
+
+func (x *RecordingUpdate) GetConsentNotice() string {
+	if x != nil {
+		return x.ConsentNotice
+	}
+	return ""
+}
+
+// Asks a participant to unmute one of their sources.
+type RequestUnmute struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The participant id.
+	Participant string `protobuf:"bytes,1,opt,name=participant,proto3" json:"participant,omitempty"`
+	// Which source: the microphone (also when unspecified) or the camera.
+	Source        TrackSource `protobuf:"varint,2,opt,name=source,proto3,enum=meetmesh.signaling.v1.TrackSource" json:"source,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RequestUnmute) Reset() {
+	*x = RequestUnmute{}
+	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RequestUnmute) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RequestUnmute) ProtoMessage() {}
+
+func (x *RequestUnmute) ProtoReflect() protoreflect.Message {
+	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RequestUnmute.ProtoReflect.Descriptor instead.
+func (*RequestUnmute) Descriptor() ([]byte, []int) {
+	return file_meetmesh_signaling_v1_signaling_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *RequestUnmute) GetParticipant() string {
+	if x != nil {
+		return x.Participant
+	}
+	return ""
+}
+
+func (x *RequestUnmute) GetSource() TrackSource {
+	if x != nil {
+		return x.Source
+	}
+	return TrackSource_TRACK_SOURCE_UNSPECIFIED
+}
+
+// Mutes a participant's tracks at the SFU: forwarding stops for every subscriber. The participant
+// may unmute again (everyone sees it); a moderator cannot unmute anyone, only ask.
+type MuteParticipant struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The participant id.
+	Participant string `protobuf:"bytes,1,opt,name=participant,proto3" json:"participant,omitempty"`
+	// Which tracks: microphone (audio), camera (video), screen; unspecified means all of them.
+	Source        TrackSource `protobuf:"varint,2,opt,name=source,proto3,enum=meetmesh.signaling.v1.TrackSource" json:"source,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MuteParticipant) Reset() {
+	*x = MuteParticipant{}
+	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MuteParticipant) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MuteParticipant) ProtoMessage() {}
+
+func (x *MuteParticipant) ProtoReflect() protoreflect.Message {
+	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MuteParticipant.ProtoReflect.Descriptor instead.
+func (*MuteParticipant) Descriptor() ([]byte, []int) {
+	return file_meetmesh_signaling_v1_signaling_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *MuteParticipant) GetParticipant() string {
+	if x != nil {
+		return x.Participant
+	}
+	return ""
+}
+
+func (x *MuteParticipant) GetSource() TrackSource {
+	if x != nil {
+		return x.Source
+	}
+	return TrackSource_TRACK_SOURCE_UNSPECIFIED
+}
+
+// Mutes the microphones (or another source) of everyone but the caller.
+type MuteAll struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Which tracks: the microphone when unspecified.
+	Source        TrackSource `protobuf:"varint,1,opt,name=source,proto3,enum=meetmesh.signaling.v1.TrackSource" json:"source,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MuteAll) Reset() {
+	*x = MuteAll{}
+	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MuteAll) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MuteAll) ProtoMessage() {}
+
+func (x *MuteAll) ProtoReflect() protoreflect.Message {
+	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MuteAll.ProtoReflect.Descriptor instead.
+func (*MuteAll) Descriptor() ([]byte, []int) {
+	return file_meetmesh_signaling_v1_signaling_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *MuteAll) GetSource() TrackSource {
+	if x != nil {
+		return x.Source
+	}
+	return TrackSource_TRACK_SOURCE_UNSPECIFIED
+}
+
+// Lowers raised hands.
+type LowerHands struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Participant ids; empty means every raised hand.
+	Participants  []string `protobuf:"bytes,1,rep,name=participants,proto3" json:"participants,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LowerHands) Reset() {
+	*x = LowerHands{}
+	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LowerHands) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LowerHands) ProtoMessage() {}
+
+func (x *LowerHands) ProtoReflect() protoreflect.Message {
+	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LowerHands.ProtoReflect.Descriptor instead.
+func (*LowerHands) Descriptor() ([]byte, []int) {
+	return file_meetmesh_signaling_v1_signaling_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *LowerHands) GetParticipants() []string {
+	if x != nil {
+		return x.Participants
+	}
+	return nil
+}
+
+// Raises or lowers the caller's hand.
+type RaiseHand struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Raised or lowered.
+	Raised        bool `protobuf:"varint,1,opt,name=raised,proto3" json:"raised,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RaiseHand) Reset() {
+	*x = RaiseHand{}
+	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RaiseHand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RaiseHand) ProtoMessage() {}
+
+func (x *RaiseHand) ProtoReflect() protoreflect.Message {
+	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RaiseHand.ProtoReflect.Descriptor instead.
+func (*RaiseHand) Descriptor() ([]byte, []int) {
+	return file_meetmesh_signaling_v1_signaling_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *RaiseHand) GetRaised() bool {
+	if x != nil {
+		return x.Raised
+	}
+	return false
+}
+
+// A reaction to send.
+type SendReaction struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One emoji (a short string without letters, digits or spaces).
+	Emoji         string `protobuf:"bytes,1,opt,name=emoji,proto3" json:"emoji,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SendReaction) Reset() {
+	*x = SendReaction{}
+	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SendReaction) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SendReaction) ProtoMessage() {}
+
+func (x *SendReaction) ProtoReflect() protoreflect.Message {
+	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SendReaction.ProtoReflect.Descriptor instead.
+func (*SendReaction) Descriptor() ([]byte, []int) {
+	return file_meetmesh_signaling_v1_signaling_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *SendReaction) GetEmoji() string {
+	if x != nil {
+		return x.Emoji
+	}
+	return ""
+}
+
+// A moderator asks the caller to unmute.
+type UnmuteRequested struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The moderator's participant id.
+	From string `protobuf:"bytes,1,opt,name=from,proto3" json:"from,omitempty"`
+	// Which source: microphone or camera.
+	Source        TrackSource `protobuf:"varint,2,opt,name=source,proto3,enum=meetmesh.signaling.v1.TrackSource" json:"source,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnmuteRequested) Reset() {
+	*x = UnmuteRequested{}
+	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnmuteRequested) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnmuteRequested) ProtoMessage() {}
+
+func (x *UnmuteRequested) ProtoReflect() protoreflect.Message {
+	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnmuteRequested.ProtoReflect.Descriptor instead.
+func (*UnmuteRequested) Descriptor() ([]byte, []int) {
+	return file_meetmesh_signaling_v1_signaling_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *UnmuteRequested) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *UnmuteRequested) GetSource() TrackSource {
+	if x != nil {
+		return x.Source
+	}
+	return TrackSource_TRACK_SOURCE_UNSPECIFIED
+}
+
+// A hand was raised or lowered.
+type HandUpdate struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Whose hand.
+	Participant string `protobuf:"bytes,1,opt,name=participant,proto3" json:"participant,omitempty"`
+	// Raised or lowered.
+	Raised bool `protobuf:"varint,2,opt,name=raised,proto3" json:"raised,omitempty"`
+	// The moderator who lowered it (empty when the participant did).
+	By            string `protobuf:"bytes,3,opt,name=by,proto3" json:"by,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HandUpdate) Reset() {
+	*x = HandUpdate{}
+	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HandUpdate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HandUpdate) ProtoMessage() {}
+
+func (x *HandUpdate) ProtoReflect() protoreflect.Message {
+	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HandUpdate.ProtoReflect.Descriptor instead.
+func (*HandUpdate) Descriptor() ([]byte, []int) {
+	return file_meetmesh_signaling_v1_signaling_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *HandUpdate) GetParticipant() string {
+	if x != nil {
+		return x.Participant
+	}
+	return ""
+}
+
+func (x *HandUpdate) GetRaised() bool {
+	if x != nil {
+		return x.Raised
+	}
+	return false
+}
+
+func (x *HandUpdate) GetBy() string {
+	if x != nil {
+		return x.By
+	}
+	return ""
+}
+
+// Someone reacted.
+type Reaction struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The sender's participant id.
+	From string `protobuf:"bytes,1,opt,name=from,proto3" json:"from,omitempty"`
+	// The emoji.
+	Emoji         string `protobuf:"bytes,2,opt,name=emoji,proto3" json:"emoji,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Reaction) Reset() {
+	*x = Reaction{}
+	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Reaction) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Reaction) ProtoMessage() {}
+
+func (x *Reaction) ProtoReflect() protoreflect.Message {
+	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Reaction.ProtoReflect.Descriptor instead.
+func (*Reaction) Descriptor() ([]byte, []int) {
+	return file_meetmesh_signaling_v1_signaling_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *Reaction) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *Reaction) GetEmoji() string {
+	if x != nil {
+		return x.Emoji
+	}
+	return ""
+}
+
 var File_meetmesh_signaling_v1_signaling_proto protoreflect.FileDescriptor
 
 const file_meetmesh_signaling_v1_signaling_proto_rawDesc = "" +
 	"\n" +
-	"%meetmesh/signaling/v1/signaling.proto\x12\x15meetmesh.signaling.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!meetmesh/options/v1/options.proto\"\xa8\x06\n" +
+	"%meetmesh/signaling/v1/signaling.proto\x12\x15meetmesh.signaling.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!meetmesh/options/v1/options.proto\"\xd5\t\n" +
 	"\rSignalRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\rR\trequestId\x121\n" +
@@ -2812,8 +3480,16 @@ const file_meetmesh_signaling_v1_signaling_proto_rawDesc = "" +
 	" \x01(\v2\x1f.meetmesh.signaling.v1.SendDataH\x00R\x04data\x124\n" +
 	"\x05leave\x18\v \x01(\v2\x1c.meetmesh.signaling.v1.LeaveH\x00R\x05leave\x121\n" +
 	"\x04ping\x18\f \x01(\v2\x1b.meetmesh.signaling.v1.PingH\x00R\x04ping\x12G\n" +
-	"\trecording\x18\r \x01(\v2'.meetmesh.signaling.v1.ControlRecordingH\x00R\trecordingB\x10\n" +
-	"\amessage\x12\x05\xbaH\x02\b\x01\"\xd8\t\n" +
+	"\trecording\x18\r \x01(\v2'.meetmesh.signaling.v1.ControlRecordingH\x00R\trecording\x12M\n" +
+	"\x0erequest_unmute\x18\x0e \x01(\v2$.meetmesh.signaling.v1.RequestUnmuteH\x00R\rrequestUnmute\x12S\n" +
+	"\x10mute_participant\x18\x0f \x01(\v2&.meetmesh.signaling.v1.MuteParticipantH\x00R\x0fmuteParticipant\x12;\n" +
+	"\bmute_all\x18\x10 \x01(\v2\x1e.meetmesh.signaling.v1.MuteAllH\x00R\amuteAll\x12D\n" +
+	"\vlower_hands\x18\x11 \x01(\v2!.meetmesh.signaling.v1.LowerHandsH\x00R\n" +
+	"lowerHands\x12A\n" +
+	"\n" +
+	"raise_hand\x18\x12 \x01(\v2 .meetmesh.signaling.v1.RaiseHandH\x00R\traiseHand\x12A\n" +
+	"\breaction\x18\x13 \x01(\v2#.meetmesh.signaling.v1.SendReactionH\x00R\breactionB\x10\n" +
+	"\amessage\x12\x05\xbaH\x02\b\x01\"\xb2\v\n" +
 	"\x0eSignalResponse\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\rR\trequestId\x127\n" +
@@ -2832,7 +3508,11 @@ const file_meetmesh_signaling_v1_signaling_proto_rawDesc = "" +
 	"\x04left\x18\r \x01(\v2\x1b.meetmesh.signaling.v1.LeftH\x00R\x04left\x121\n" +
 	"\x04pong\x18\x0e \x01(\v2\x1b.meetmesh.signaling.v1.PongH\x00R\x04pong\x12S\n" +
 	"\x10recording_update\x18\x0f \x01(\v2&.meetmesh.signaling.v1.RecordingUpdateH\x00R\x0frecordingUpdate\x12S\n" +
-	"\x10tracks_published\x18\x10 \x01(\v2&.meetmesh.signaling.v1.TracksPublishedH\x00R\x0ftracksPublished\x12`\n" +
+	"\x10tracks_published\x18\x10 \x01(\v2&.meetmesh.signaling.v1.TracksPublishedH\x00R\x0ftracksPublished\x12S\n" +
+	"\x10unmute_requested\x18\x11 \x01(\v2&.meetmesh.signaling.v1.UnmuteRequestedH\x00R\x0funmuteRequested\x12D\n" +
+	"\vhand_update\x18\x12 \x01(\v2!.meetmesh.signaling.v1.HandUpdateH\x00R\n" +
+	"handUpdate\x12=\n" +
+	"\breaction\x18\x13 \x01(\v2\x1f.meetmesh.signaling.v1.ReactionH\x00R\breaction\x12`\n" +
 	"\x15synthetic_voice_alert\x18( \x01(\v2*.meetmesh.signaling.v1.SyntheticVoiceAlertH\x00R\x13syntheticVoiceAlert\x12M\n" +
 	"\x0eemotion_update\x18) \x01(\v2$.meetmesh.signaling.v1.EmotionUpdateH\x00R\remotionUpdateB\t\n" +
 	"\amessage\"]\n" +
@@ -2874,20 +3554,23 @@ const file_meetmesh_signaling_v1_signaling_proto_rawDesc = "" +
 	"\x04Ping\x12!\n" +
 	"\ftimestamp_ms\x18\x01 \x01(\x03R\vtimestampMs\"*\n" +
 	"\x10ControlRecording\x12\x16\n" +
-	"\x06record\x18\x01 \x01(\bR\x06record\"\x86\x01\n" +
+	"\x06record\x18\x01 \x01(\bR\x06record\"\xa7\x01\n" +
 	"\vParticipant\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04user\x18\x02 \x01(\tR\x04user\x12\x12\n" +
 	"\x04role\x18\x03 \x01(\tR\x04role\x12\x16\n" +
 	"\x06grants\x18\x04 \x03(\tR\x06grants\x12'\n" +
-	"\fdisplay_name\x18\x05 \x01(\tB\x04\xa0\xbb\x18\x01R\vdisplayName\"\xd5\x01\n" +
+	"\fdisplay_name\x18\x05 \x01(\tB\x04\xa0\xbb\x18\x01R\vdisplayName\x12\x1f\n" +
+	"\vhand_raised\x18\x06 \x01(\bR\n" +
+	"handRaised\"\xf0\x01\n" +
 	"\x05Track\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12 \n" +
 	"\vparticipant\x18\x02 \x01(\tR\vparticipant\x124\n" +
 	"\x04kind\x18\x03 \x01(\x0e2 .meetmesh.signaling.v1.TrackKindR\x04kind\x12:\n" +
 	"\x06source\x18\x04 \x01(\x0e2\".meetmesh.signaling.v1.TrackSourceR\x06source\x12\x12\n" +
 	"\x04name\x18\x05 \x01(\tR\x04name\x12\x14\n" +
-	"\x05muted\x18\x06 \x01(\bR\x05muted\"\x9e\x03\n" +
+	"\x05muted\x18\x06 \x01(\bR\x05muted\x12\x19\n" +
+	"\bmuted_by\x18\a \x01(\tR\amutedBy\"\xbc\x03\n" +
 	"\x06Joined\x12\x18\n" +
 	"\ameeting\x18\x01 \x01(\tR\ameeting\x12D\n" +
 	"\vparticipant\x18\x02 \x01(\v2\".meetmesh.signaling.v1.ParticipantR\vparticipant\x12F\n" +
@@ -2897,7 +3580,8 @@ const file_meetmesh_signaling_v1_signaling_proto_rawDesc = "" +
 	"iceServers\x12'\n" +
 	"\fresume_token\x18\x06 \x01(\tB\x04\xa0\xbb\x18\x02R\vresumeToken\x12\x18\n" +
 	"\aresumed\x18\a \x01(\bR\aresumed\x120\n" +
-	"\x14resume_grace_seconds\x18\b \x01(\x05R\x12resumeGraceSeconds\"g\n" +
+	"\x14resume_grace_seconds\x18\b \x01(\x05R\x12resumeGraceSeconds\x12\x1c\n" +
+	"\trecording\x18\t \x01(\bR\trecording\"g\n" +
 	"\tIceServer\x12\x12\n" +
 	"\x04urls\x18\x01 \x03(\tR\x04urls\x12 \n" +
 	"\busername\x18\x02 \x01(\tB\x04\xa0\xbb\x18\x02R\busername\x12$\n" +
@@ -2962,11 +3646,40 @@ const file_meetmesh_signaling_v1_signaling_proto_rawDesc = "" +
 	"\x04Left\x12\x16\n" +
 	"\x06reason\x18\x01 \x01(\tR\x06reason\")\n" +
 	"\x04Pong\x12!\n" +
-	"\ftimestamp_ms\x18\x01 \x01(\x03R\vtimestampMs\"\x7f\n" +
+	"\ftimestamp_ms\x18\x01 \x01(\x03R\vtimestampMs\"\xb6\x01\n" +
 	"\x0fRecordingUpdate\x12\x1c\n" +
 	"\trecording\x18\x01 \x01(\bR\trecording\x12%\n" +
 	"\x0erecording_name\x18\x02 \x01(\tR\rrecordingName\x12'\n" +
-	"\fdownload_uri\x18\x03 \x01(\tB\x04\xa0\xbb\x18\x02R\vdownloadUri*\x91\x01\n" +
+	"\fdownload_uri\x18\x03 \x01(\tB\x04\xa0\xbb\x18\x02R\vdownloadUri\x12\x0e\n" +
+	"\x02by\x18\x04 \x01(\tR\x02by\x12%\n" +
+	"\x0econsent_notice\x18\x05 \x01(\tR\rconsentNotice\"\x88\x01\n" +
+	"\rRequestUnmute\x12+\n" +
+	"\vparticipant\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\vparticipant\x12J\n" +
+	"\x06source\x18\x02 \x01(\x0e2\".meetmesh.signaling.v1.TrackSourceB\x0e\xbaH\v\x82\x01\b\x10\x01\x18\x00\x18\x01\x18\x02R\x06source\"\x84\x01\n" +
+	"\x0fMuteParticipant\x12+\n" +
+	"\vparticipant\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\vparticipant\x12D\n" +
+	"\x06source\x18\x02 \x01(\x0e2\".meetmesh.signaling.v1.TrackSourceB\b\xbaH\x05\x82\x01\x02\x10\x01R\x06source\"O\n" +
+	"\aMuteAll\x12D\n" +
+	"\x06source\x18\x01 \x01(\x0e2\".meetmesh.signaling.v1.TrackSourceB\b\xbaH\x05\x82\x01\x02\x10\x01R\x06source\"B\n" +
+	"\n" +
+	"LowerHands\x124\n" +
+	"\fparticipants\x18\x01 \x03(\tB\x10\xbaH\r\x92\x01\n" +
+	"\x10d\"\x06r\x04\x10\x01\x18@R\fparticipants\"#\n" +
+	"\tRaiseHand\x12\x16\n" +
+	"\x06raised\x18\x01 \x01(\bR\x06raised\"/\n" +
+	"\fSendReaction\x12\x1f\n" +
+	"\x05emoji\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18\bR\x05emoji\"a\n" +
+	"\x0fUnmuteRequested\x12\x12\n" +
+	"\x04from\x18\x01 \x01(\tR\x04from\x12:\n" +
+	"\x06source\x18\x02 \x01(\x0e2\".meetmesh.signaling.v1.TrackSourceR\x06source\"V\n" +
+	"\n" +
+	"HandUpdate\x12 \n" +
+	"\vparticipant\x18\x01 \x01(\tR\vparticipant\x12\x16\n" +
+	"\x06raised\x18\x02 \x01(\bR\x06raised\x12\x0e\n" +
+	"\x02by\x18\x03 \x01(\tR\x02by\"4\n" +
+	"\bReaction\x12\x12\n" +
+	"\x04from\x18\x01 \x01(\tR\x04from\x12\x14\n" +
+	"\x05emoji\x18\x02 \x01(\tR\x05emoji*\x91\x01\n" +
 	"\vTrackSource\x12\x1c\n" +
 	"\x18TRACK_SOURCE_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13TRACK_SOURCE_CAMERA\x10\x01\x12\x1b\n" +
@@ -2994,7 +3707,7 @@ func file_meetmesh_signaling_v1_signaling_proto_rawDescGZIP() []byte {
 }
 
 var file_meetmesh_signaling_v1_signaling_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_meetmesh_signaling_v1_signaling_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
+var file_meetmesh_signaling_v1_signaling_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
 var file_meetmesh_signaling_v1_signaling_proto_goTypes = []any{
 	(TrackSource)(0),              // 0: meetmesh.signaling.v1.TrackSource
 	(TrackKind)(0),                // 1: meetmesh.signaling.v1.TrackKind
@@ -3034,8 +3747,17 @@ var file_meetmesh_signaling_v1_signaling_proto_goTypes = []any{
 	(*Left)(nil),                  // 35: meetmesh.signaling.v1.Left
 	(*Pong)(nil),                  // 36: meetmesh.signaling.v1.Pong
 	(*RecordingUpdate)(nil),       // 37: meetmesh.signaling.v1.RecordingUpdate
-	nil,                           // 38: meetmesh.signaling.v1.TracksPublished.TracksByMidEntry
-	(*timestamppb.Timestamp)(nil), // 39: google.protobuf.Timestamp
+	(*RequestUnmute)(nil),         // 38: meetmesh.signaling.v1.RequestUnmute
+	(*MuteParticipant)(nil),       // 39: meetmesh.signaling.v1.MuteParticipant
+	(*MuteAll)(nil),               // 40: meetmesh.signaling.v1.MuteAll
+	(*LowerHands)(nil),            // 41: meetmesh.signaling.v1.LowerHands
+	(*RaiseHand)(nil),             // 42: meetmesh.signaling.v1.RaiseHand
+	(*SendReaction)(nil),          // 43: meetmesh.signaling.v1.SendReaction
+	(*UnmuteRequested)(nil),       // 44: meetmesh.signaling.v1.UnmuteRequested
+	(*HandUpdate)(nil),            // 45: meetmesh.signaling.v1.HandUpdate
+	(*Reaction)(nil),              // 46: meetmesh.signaling.v1.Reaction
+	nil,                           // 47: meetmesh.signaling.v1.TracksPublished.TracksByMidEntry
+	(*timestamppb.Timestamp)(nil), // 48: google.protobuf.Timestamp
 }
 var file_meetmesh_signaling_v1_signaling_proto_depIdxs = []int32{
 	6,  // 0: meetmesh.signaling.v1.SignalRequest.join:type_name -> meetmesh.signaling.v1.Join
@@ -3050,47 +3772,60 @@ var file_meetmesh_signaling_v1_signaling_proto_depIdxs = []int32{
 	16, // 9: meetmesh.signaling.v1.SignalRequest.leave:type_name -> meetmesh.signaling.v1.Leave
 	17, // 10: meetmesh.signaling.v1.SignalRequest.ping:type_name -> meetmesh.signaling.v1.Ping
 	18, // 11: meetmesh.signaling.v1.SignalRequest.recording:type_name -> meetmesh.signaling.v1.ControlRecording
-	21, // 12: meetmesh.signaling.v1.SignalResponse.joined:type_name -> meetmesh.signaling.v1.Joined
-	7,  // 13: meetmesh.signaling.v1.SignalResponse.answer:type_name -> meetmesh.signaling.v1.SessionDescription
-	8,  // 14: meetmesh.signaling.v1.SignalResponse.trickle:type_name -> meetmesh.signaling.v1.IceCandidate
-	23, // 15: meetmesh.signaling.v1.SignalResponse.participant_update:type_name -> meetmesh.signaling.v1.ParticipantUpdate
-	24, // 16: meetmesh.signaling.v1.SignalResponse.track_update:type_name -> meetmesh.signaling.v1.TrackUpdate
-	27, // 17: meetmesh.signaling.v1.SignalResponse.active_speakers:type_name -> meetmesh.signaling.v1.ActiveSpeakers
-	28, // 18: meetmesh.signaling.v1.SignalResponse.chat:type_name -> meetmesh.signaling.v1.ChatMessage
-	29, // 19: meetmesh.signaling.v1.SignalResponse.data:type_name -> meetmesh.signaling.v1.DataMessage
-	30, // 20: meetmesh.signaling.v1.SignalResponse.caption:type_name -> meetmesh.signaling.v1.Caption
-	33, // 21: meetmesh.signaling.v1.SignalResponse.error:type_name -> meetmesh.signaling.v1.Error
-	34, // 22: meetmesh.signaling.v1.SignalResponse.reconnect:type_name -> meetmesh.signaling.v1.Reconnect
-	35, // 23: meetmesh.signaling.v1.SignalResponse.left:type_name -> meetmesh.signaling.v1.Left
-	36, // 24: meetmesh.signaling.v1.SignalResponse.pong:type_name -> meetmesh.signaling.v1.Pong
-	37, // 25: meetmesh.signaling.v1.SignalResponse.recording_update:type_name -> meetmesh.signaling.v1.RecordingUpdate
-	25, // 26: meetmesh.signaling.v1.SignalResponse.tracks_published:type_name -> meetmesh.signaling.v1.TracksPublished
-	31, // 27: meetmesh.signaling.v1.SignalResponse.synthetic_voice_alert:type_name -> meetmesh.signaling.v1.SyntheticVoiceAlert
-	32, // 28: meetmesh.signaling.v1.SignalResponse.emotion_update:type_name -> meetmesh.signaling.v1.EmotionUpdate
-	1,  // 29: meetmesh.signaling.v1.PublishTrack.kind:type_name -> meetmesh.signaling.v1.TrackKind
-	0,  // 30: meetmesh.signaling.v1.PublishTrack.source:type_name -> meetmesh.signaling.v1.TrackSource
-	12, // 31: meetmesh.signaling.v1.UpdateSubscription.subscribe:type_name -> meetmesh.signaling.v1.TrackSubscription
-	1,  // 32: meetmesh.signaling.v1.Track.kind:type_name -> meetmesh.signaling.v1.TrackKind
-	0,  // 33: meetmesh.signaling.v1.Track.source:type_name -> meetmesh.signaling.v1.TrackSource
-	19, // 34: meetmesh.signaling.v1.Joined.participant:type_name -> meetmesh.signaling.v1.Participant
-	19, // 35: meetmesh.signaling.v1.Joined.participants:type_name -> meetmesh.signaling.v1.Participant
-	20, // 36: meetmesh.signaling.v1.Joined.tracks:type_name -> meetmesh.signaling.v1.Track
-	22, // 37: meetmesh.signaling.v1.Joined.ice_servers:type_name -> meetmesh.signaling.v1.IceServer
-	2,  // 38: meetmesh.signaling.v1.ParticipantUpdate.change:type_name -> meetmesh.signaling.v1.ParticipantUpdate.Change
-	19, // 39: meetmesh.signaling.v1.ParticipantUpdate.participant:type_name -> meetmesh.signaling.v1.Participant
-	3,  // 40: meetmesh.signaling.v1.TrackUpdate.change:type_name -> meetmesh.signaling.v1.TrackUpdate.Change
-	20, // 41: meetmesh.signaling.v1.TrackUpdate.track:type_name -> meetmesh.signaling.v1.Track
-	38, // 42: meetmesh.signaling.v1.TracksPublished.tracks_by_mid:type_name -> meetmesh.signaling.v1.TracksPublished.TracksByMidEntry
-	26, // 43: meetmesh.signaling.v1.ActiveSpeakers.speakers:type_name -> meetmesh.signaling.v1.SpeakerLevel
-	39, // 44: meetmesh.signaling.v1.ChatMessage.send_time:type_name -> google.protobuf.Timestamp
-	20, // 45: meetmesh.signaling.v1.TracksPublished.TracksByMidEntry.value:type_name -> meetmesh.signaling.v1.Track
-	4,  // 46: meetmesh.signaling.v1.SignalingService.Connect:input_type -> meetmesh.signaling.v1.SignalRequest
-	5,  // 47: meetmesh.signaling.v1.SignalingService.Connect:output_type -> meetmesh.signaling.v1.SignalResponse
-	47, // [47:48] is the sub-list for method output_type
-	46, // [46:47] is the sub-list for method input_type
-	46, // [46:46] is the sub-list for extension type_name
-	46, // [46:46] is the sub-list for extension extendee
-	0,  // [0:46] is the sub-list for field type_name
+	38, // 12: meetmesh.signaling.v1.SignalRequest.request_unmute:type_name -> meetmesh.signaling.v1.RequestUnmute
+	39, // 13: meetmesh.signaling.v1.SignalRequest.mute_participant:type_name -> meetmesh.signaling.v1.MuteParticipant
+	40, // 14: meetmesh.signaling.v1.SignalRequest.mute_all:type_name -> meetmesh.signaling.v1.MuteAll
+	41, // 15: meetmesh.signaling.v1.SignalRequest.lower_hands:type_name -> meetmesh.signaling.v1.LowerHands
+	42, // 16: meetmesh.signaling.v1.SignalRequest.raise_hand:type_name -> meetmesh.signaling.v1.RaiseHand
+	43, // 17: meetmesh.signaling.v1.SignalRequest.reaction:type_name -> meetmesh.signaling.v1.SendReaction
+	21, // 18: meetmesh.signaling.v1.SignalResponse.joined:type_name -> meetmesh.signaling.v1.Joined
+	7,  // 19: meetmesh.signaling.v1.SignalResponse.answer:type_name -> meetmesh.signaling.v1.SessionDescription
+	8,  // 20: meetmesh.signaling.v1.SignalResponse.trickle:type_name -> meetmesh.signaling.v1.IceCandidate
+	23, // 21: meetmesh.signaling.v1.SignalResponse.participant_update:type_name -> meetmesh.signaling.v1.ParticipantUpdate
+	24, // 22: meetmesh.signaling.v1.SignalResponse.track_update:type_name -> meetmesh.signaling.v1.TrackUpdate
+	27, // 23: meetmesh.signaling.v1.SignalResponse.active_speakers:type_name -> meetmesh.signaling.v1.ActiveSpeakers
+	28, // 24: meetmesh.signaling.v1.SignalResponse.chat:type_name -> meetmesh.signaling.v1.ChatMessage
+	29, // 25: meetmesh.signaling.v1.SignalResponse.data:type_name -> meetmesh.signaling.v1.DataMessage
+	30, // 26: meetmesh.signaling.v1.SignalResponse.caption:type_name -> meetmesh.signaling.v1.Caption
+	33, // 27: meetmesh.signaling.v1.SignalResponse.error:type_name -> meetmesh.signaling.v1.Error
+	34, // 28: meetmesh.signaling.v1.SignalResponse.reconnect:type_name -> meetmesh.signaling.v1.Reconnect
+	35, // 29: meetmesh.signaling.v1.SignalResponse.left:type_name -> meetmesh.signaling.v1.Left
+	36, // 30: meetmesh.signaling.v1.SignalResponse.pong:type_name -> meetmesh.signaling.v1.Pong
+	37, // 31: meetmesh.signaling.v1.SignalResponse.recording_update:type_name -> meetmesh.signaling.v1.RecordingUpdate
+	25, // 32: meetmesh.signaling.v1.SignalResponse.tracks_published:type_name -> meetmesh.signaling.v1.TracksPublished
+	44, // 33: meetmesh.signaling.v1.SignalResponse.unmute_requested:type_name -> meetmesh.signaling.v1.UnmuteRequested
+	45, // 34: meetmesh.signaling.v1.SignalResponse.hand_update:type_name -> meetmesh.signaling.v1.HandUpdate
+	46, // 35: meetmesh.signaling.v1.SignalResponse.reaction:type_name -> meetmesh.signaling.v1.Reaction
+	31, // 36: meetmesh.signaling.v1.SignalResponse.synthetic_voice_alert:type_name -> meetmesh.signaling.v1.SyntheticVoiceAlert
+	32, // 37: meetmesh.signaling.v1.SignalResponse.emotion_update:type_name -> meetmesh.signaling.v1.EmotionUpdate
+	1,  // 38: meetmesh.signaling.v1.PublishTrack.kind:type_name -> meetmesh.signaling.v1.TrackKind
+	0,  // 39: meetmesh.signaling.v1.PublishTrack.source:type_name -> meetmesh.signaling.v1.TrackSource
+	12, // 40: meetmesh.signaling.v1.UpdateSubscription.subscribe:type_name -> meetmesh.signaling.v1.TrackSubscription
+	1,  // 41: meetmesh.signaling.v1.Track.kind:type_name -> meetmesh.signaling.v1.TrackKind
+	0,  // 42: meetmesh.signaling.v1.Track.source:type_name -> meetmesh.signaling.v1.TrackSource
+	19, // 43: meetmesh.signaling.v1.Joined.participant:type_name -> meetmesh.signaling.v1.Participant
+	19, // 44: meetmesh.signaling.v1.Joined.participants:type_name -> meetmesh.signaling.v1.Participant
+	20, // 45: meetmesh.signaling.v1.Joined.tracks:type_name -> meetmesh.signaling.v1.Track
+	22, // 46: meetmesh.signaling.v1.Joined.ice_servers:type_name -> meetmesh.signaling.v1.IceServer
+	2,  // 47: meetmesh.signaling.v1.ParticipantUpdate.change:type_name -> meetmesh.signaling.v1.ParticipantUpdate.Change
+	19, // 48: meetmesh.signaling.v1.ParticipantUpdate.participant:type_name -> meetmesh.signaling.v1.Participant
+	3,  // 49: meetmesh.signaling.v1.TrackUpdate.change:type_name -> meetmesh.signaling.v1.TrackUpdate.Change
+	20, // 50: meetmesh.signaling.v1.TrackUpdate.track:type_name -> meetmesh.signaling.v1.Track
+	47, // 51: meetmesh.signaling.v1.TracksPublished.tracks_by_mid:type_name -> meetmesh.signaling.v1.TracksPublished.TracksByMidEntry
+	26, // 52: meetmesh.signaling.v1.ActiveSpeakers.speakers:type_name -> meetmesh.signaling.v1.SpeakerLevel
+	48, // 53: meetmesh.signaling.v1.ChatMessage.send_time:type_name -> google.protobuf.Timestamp
+	0,  // 54: meetmesh.signaling.v1.RequestUnmute.source:type_name -> meetmesh.signaling.v1.TrackSource
+	0,  // 55: meetmesh.signaling.v1.MuteParticipant.source:type_name -> meetmesh.signaling.v1.TrackSource
+	0,  // 56: meetmesh.signaling.v1.MuteAll.source:type_name -> meetmesh.signaling.v1.TrackSource
+	0,  // 57: meetmesh.signaling.v1.UnmuteRequested.source:type_name -> meetmesh.signaling.v1.TrackSource
+	20, // 58: meetmesh.signaling.v1.TracksPublished.TracksByMidEntry.value:type_name -> meetmesh.signaling.v1.Track
+	4,  // 59: meetmesh.signaling.v1.SignalingService.Connect:input_type -> meetmesh.signaling.v1.SignalRequest
+	5,  // 60: meetmesh.signaling.v1.SignalingService.Connect:output_type -> meetmesh.signaling.v1.SignalResponse
+	60, // [60:61] is the sub-list for method output_type
+	59, // [59:60] is the sub-list for method input_type
+	59, // [59:59] is the sub-list for extension type_name
+	59, // [59:59] is the sub-list for extension extendee
+	0,  // [0:59] is the sub-list for field type_name
 }
 
 func init() { file_meetmesh_signaling_v1_signaling_proto_init() }
@@ -3111,6 +3846,12 @@ func file_meetmesh_signaling_v1_signaling_proto_init() {
 		(*SignalRequest_Leave)(nil),
 		(*SignalRequest_Ping)(nil),
 		(*SignalRequest_Recording)(nil),
+		(*SignalRequest_RequestUnmute)(nil),
+		(*SignalRequest_MuteParticipant)(nil),
+		(*SignalRequest_MuteAll)(nil),
+		(*SignalRequest_LowerHands)(nil),
+		(*SignalRequest_RaiseHand)(nil),
+		(*SignalRequest_Reaction)(nil),
 	}
 	file_meetmesh_signaling_v1_signaling_proto_msgTypes[1].OneofWrappers = []any{
 		(*SignalResponse_Joined)(nil),
@@ -3128,6 +3869,9 @@ func file_meetmesh_signaling_v1_signaling_proto_init() {
 		(*SignalResponse_Pong)(nil),
 		(*SignalResponse_RecordingUpdate)(nil),
 		(*SignalResponse_TracksPublished)(nil),
+		(*SignalResponse_UnmuteRequested)(nil),
+		(*SignalResponse_HandUpdate)(nil),
+		(*SignalResponse_Reaction)(nil),
 		(*SignalResponse_SyntheticVoiceAlert)(nil),
 		(*SignalResponse_EmotionUpdate)(nil),
 	}
@@ -3137,7 +3881,7 @@ func file_meetmesh_signaling_v1_signaling_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_meetmesh_signaling_v1_signaling_proto_rawDesc), len(file_meetmesh_signaling_v1_signaling_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   35,
+			NumMessages:   44,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

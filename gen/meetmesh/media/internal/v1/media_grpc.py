@@ -50,6 +50,10 @@ class MediaServiceBase(abc.ABC):
         pass
 
     @abc.abstractmethod
+    async def WatchTranscode(self, stream: 'grpclib.server.Stream[meetmesh.media.internal.v1.media_pb2.WatchTranscodeRequest, meetmesh.media.internal.v1.media_pb2.WatchTranscodeResponse]') -> None:
+        pass
+
+    @abc.abstractmethod
     async def WatchMeeting(self, stream: 'grpclib.server.Stream[meetmesh.media.internal.v1.media_pb2.WatchMeetingRequest, meetmesh.media.internal.v1.media_pb2.WatchMeetingResponse]') -> None:
         pass
 
@@ -102,6 +106,12 @@ class MediaServiceBase(abc.ABC):
                 grpclib.const.Cardinality.UNARY_UNARY,
                 meetmesh.media.internal.v1.media_pb2.StopRecordingRequest,
                 meetmesh.media.internal.v1.media_pb2.StopRecordingResponse,
+            ),
+            '/meetmesh.media.internal.v1.MediaService/WatchTranscode': grpclib.const.Handler(
+                self.WatchTranscode,
+                grpclib.const.Cardinality.UNARY_STREAM,
+                meetmesh.media.internal.v1.media_pb2.WatchTranscodeRequest,
+                meetmesh.media.internal.v1.media_pb2.WatchTranscodeResponse,
             ),
             '/meetmesh.media.internal.v1.MediaService/WatchMeeting': grpclib.const.Handler(
                 self.WatchMeeting,
@@ -162,6 +172,12 @@ class MediaServiceStub:
             '/meetmesh.media.internal.v1.MediaService/StopRecording',
             meetmesh.media.internal.v1.media_pb2.StopRecordingRequest,
             meetmesh.media.internal.v1.media_pb2.StopRecordingResponse,
+        )
+        self.WatchTranscode = grpclib.client.UnaryStreamMethod(
+            channel,
+            '/meetmesh.media.internal.v1.MediaService/WatchTranscode',
+            meetmesh.media.internal.v1.media_pb2.WatchTranscodeRequest,
+            meetmesh.media.internal.v1.media_pb2.WatchTranscodeResponse,
         )
         self.WatchMeeting = grpclib.client.UnaryStreamMethod(
             channel,

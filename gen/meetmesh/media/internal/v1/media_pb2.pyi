@@ -4,6 +4,7 @@ from buf.validate import validate_pb2 as _validate_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from meetmesh.options.v1 import options_pb2 as _options_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
@@ -138,20 +139,22 @@ class StopRecordingRequest(_message.Message):
     def __init__(self, meeting: _Optional[str] = ...) -> None: ...
 
 class StopRecordingResponse(_message.Message):
-    __slots__ = ("recording_name", "object_key", "media_type", "duration_seconds", "size_bytes", "download_uri")
+    __slots__ = ("recording_name", "object_key", "media_type", "duration_seconds", "size_bytes", "download_uri", "transcode_job")
     RECORDING_NAME_FIELD_NUMBER: _ClassVar[int]
     OBJECT_KEY_FIELD_NUMBER: _ClassVar[int]
     MEDIA_TYPE_FIELD_NUMBER: _ClassVar[int]
     DURATION_SECONDS_FIELD_NUMBER: _ClassVar[int]
     SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
     DOWNLOAD_URI_FIELD_NUMBER: _ClassVar[int]
+    TRANSCODE_JOB_FIELD_NUMBER: _ClassVar[int]
     recording_name: str
     object_key: str
     media_type: str
     duration_seconds: float
     size_bytes: int
     download_uri: str
-    def __init__(self, recording_name: _Optional[str] = ..., object_key: _Optional[str] = ..., media_type: _Optional[str] = ..., duration_seconds: _Optional[float] = ..., size_bytes: _Optional[int] = ..., download_uri: _Optional[str] = ...) -> None: ...
+    transcode_job: str
+    def __init__(self, recording_name: _Optional[str] = ..., object_key: _Optional[str] = ..., media_type: _Optional[str] = ..., duration_seconds: _Optional[float] = ..., size_bytes: _Optional[int] = ..., download_uri: _Optional[str] = ..., transcode_job: _Optional[str] = ...) -> None: ...
 
 class WatchMeetingRequest(_message.Message):
     __slots__ = ("meeting",)
@@ -222,3 +225,51 @@ class AudioLevels(_message.Message):
     LEVELS_FIELD_NUMBER: _ClassVar[int]
     levels: _containers.RepeatedCompositeFieldContainer[AudioLevel]
     def __init__(self, levels: _Optional[_Iterable[_Union[AudioLevel, _Mapping]]] = ...) -> None: ...
+
+class WatchTranscodeRequest(_message.Message):
+    __slots__ = ("job",)
+    JOB_FIELD_NUMBER: _ClassVar[int]
+    job: str
+    def __init__(self, job: _Optional[str] = ...) -> None: ...
+
+class WatchTranscodeResponse(_message.Message):
+    __slots__ = ("job",)
+    JOB_FIELD_NUMBER: _ClassVar[int]
+    job: TranscodeJob
+    def __init__(self, job: _Optional[_Union[TranscodeJob, _Mapping]] = ...) -> None: ...
+
+class TranscodeJob(_message.Message):
+    __slots__ = ("id", "recording", "state", "progress", "attempts", "mp4_key", "hls_key", "mp4_uri", "error", "duration_seconds")
+    class State(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        STATE_UNSPECIFIED: _ClassVar[TranscodeJob.State]
+        STATE_QUEUED: _ClassVar[TranscodeJob.State]
+        STATE_RUNNING: _ClassVar[TranscodeJob.State]
+        STATE_DONE: _ClassVar[TranscodeJob.State]
+        STATE_FAILED: _ClassVar[TranscodeJob.State]
+    STATE_UNSPECIFIED: TranscodeJob.State
+    STATE_QUEUED: TranscodeJob.State
+    STATE_RUNNING: TranscodeJob.State
+    STATE_DONE: TranscodeJob.State
+    STATE_FAILED: TranscodeJob.State
+    ID_FIELD_NUMBER: _ClassVar[int]
+    RECORDING_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    MP4_KEY_FIELD_NUMBER: _ClassVar[int]
+    HLS_KEY_FIELD_NUMBER: _ClassVar[int]
+    MP4_URI_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    DURATION_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    recording: str
+    state: TranscodeJob.State
+    progress: float
+    attempts: int
+    mp4_key: str
+    hls_key: str
+    mp4_uri: str
+    error: str
+    duration_seconds: float
+    def __init__(self, id: _Optional[str] = ..., recording: _Optional[str] = ..., state: _Optional[_Union[TranscodeJob.State, str]] = ..., progress: _Optional[float] = ..., attempts: _Optional[int] = ..., mp4_key: _Optional[str] = ..., hls_key: _Optional[str] = ..., mp4_uri: _Optional[str] = ..., error: _Optional[str] = ..., duration_seconds: _Optional[float] = ...) -> None: ...

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file meetmesh/signaling/v1/signaling.proto.
  */
 export const file_meetmesh_signaling_v1_signaling: GenFile = /*@__PURE__*/
-  fileDesc("CiVtZWV0bWVzaC9zaWduYWxpbmcvdjEvc2lnbmFsaW5nLnByb3RvEhVtZWV0bWVzaC5zaWduYWxpbmcudjEiuwUKDVNpZ25hbFJlcXVlc3QSEgoKcmVxdWVzdF9pZBgBIAEoDRIrCgRqb2luGAIgASgLMhsubWVldG1lc2guc2lnbmFsaW5nLnYxLkpvaW5IABI6CgVvZmZlchgDIAEoCzIpLm1lZXRtZXNoLnNpZ25hbGluZy52MS5TZXNzaW9uRGVzY3JpcHRpb25IABI2Cgd0cmlja2xlGAQgASgLMiMubWVldG1lc2guc2lnbmFsaW5nLnYxLkljZUNhbmRpZGF0ZUgAEjYKB3B1Ymxpc2gYBSABKAsyIy5tZWV0bWVzaC5zaWduYWxpbmcudjEuUHVibGlzaFRyYWNrSAASOgoJdW5wdWJsaXNoGAYgASgLMiUubWVldG1lc2guc2lnbmFsaW5nLnYxLlVucHVibGlzaFRyYWNrSAASMAoEbXV0ZRgHIAEoCzIgLm1lZXRtZXNoLnNpZ25hbGluZy52MS5NdXRlVHJhY2tIABJBCgxzdWJzY3JpcHRpb24YCCABKAsyKS5tZWV0bWVzaC5zaWduYWxpbmcudjEuVXBkYXRlU3Vic2NyaXB0aW9uSAASLwoEY2hhdBgJIAEoCzIfLm1lZXRtZXNoLnNpZ25hbGluZy52MS5TZW5kQ2hhdEgAEi8KBGRhdGEYCiABKAsyHy5tZWV0bWVzaC5zaWduYWxpbmcudjEuU2VuZERhdGFIABItCgVsZWF2ZRgLIAEoCzIcLm1lZXRtZXNoLnNpZ25hbGluZy52MS5MZWF2ZUgAEisKBHBpbmcYDCABKAsyGy5tZWV0bWVzaC5zaWduYWxpbmcudjEuUGluZ0gAEjwKCXJlY29yZGluZxgNIAEoCzInLm1lZXRtZXNoLnNpZ25hbGluZy52MS5Db250cm9sUmVjb3JkaW5nSABCEAoHbWVzc2FnZRIFukgCCAEiiwgKDlNpZ25hbFJlc3BvbnNlEhIKCnJlcXVlc3RfaWQYASABKA0SLwoGam9pbmVkGAIgASgLMh0ubWVldG1lc2guc2lnbmFsaW5nLnYxLkpvaW5lZEgAEjsKBmFuc3dlchgDIAEoCzIpLm1lZXRtZXNoLnNpZ25hbGluZy52MS5TZXNzaW9uRGVzY3JpcHRpb25IABI2Cgd0cmlja2xlGAQgASgLMiMubWVldG1lc2guc2lnbmFsaW5nLnYxLkljZUNhbmRpZGF0ZUgAEkYKEnBhcnRpY2lwYW50X3VwZGF0ZRgFIAEoCzIoLm1lZXRtZXNoLnNpZ25hbGluZy52MS5QYXJ0aWNpcGFudFVwZGF0ZUgAEjoKDHRyYWNrX3VwZGF0ZRgGIAEoCzIiLm1lZXRtZXNoLnNpZ25hbGluZy52MS5UcmFja1VwZGF0ZUgAEkAKD2FjdGl2ZV9zcGVha2VycxgHIAEoCzIlLm1lZXRtZXNoLnNpZ25hbGluZy52MS5BY3RpdmVTcGVha2Vyc0gAEjIKBGNoYXQYCCABKAsyIi5tZWV0bWVzaC5zaWduYWxpbmcudjEuQ2hhdE1lc3NhZ2VIABIyCgRkYXRhGAkgASgLMiIubWVldG1lc2guc2lnbmFsaW5nLnYxLkRhdGFNZXNzYWdlSAASMQoHY2FwdGlvbhgKIAEoCzIeLm1lZXRtZXNoLnNpZ25hbGluZy52MS5DYXB0aW9uSAASLQoFZXJyb3IYCyABKAsyHC5tZWV0bWVzaC5zaWduYWxpbmcudjEuRXJyb3JIABI1CglyZWNvbm5lY3QYDCABKAsyIC5tZWV0bWVzaC5zaWduYWxpbmcudjEuUmVjb25uZWN0SAASKwoEbGVmdBgNIAEoCzIbLm1lZXRtZXNoLnNpZ25hbGluZy52MS5MZWZ0SAASKwoEcG9uZxgOIAEoCzIbLm1lZXRtZXNoLnNpZ25hbGluZy52MS5Qb25nSAASQgoQcmVjb3JkaW5nX3VwZGF0ZRgPIAEoCzImLm1lZXRtZXNoLnNpZ25hbGluZy52MS5SZWNvcmRpbmdVcGRhdGVIABJCChB0cmFja3NfcHVibGlzaGVkGBAgASgLMiYubWVldG1lc2guc2lnbmFsaW5nLnYxLlRyYWNrc1B1Ymxpc2hlZEgAEksKFXN5bnRoZXRpY192b2ljZV9hbGVydBgoIAEoCzIqLm1lZXRtZXNoLnNpZ25hbGluZy52MS5TeW50aGV0aWNWb2ljZUFsZXJ0SAASPgoOZW1vdGlvbl91cGRhdGUYKSABKAsyJC5tZWV0bWVzaC5zaWduYWxpbmcudjEuRW1vdGlvblVwZGF0ZUgAQgkKB21lc3NhZ2UiSQoESm9pbhIdCgV0b2tlbhgBIAEoCUIOukgHcgUQARiAIKC7GAISIgoMcmVzdW1lX3Rva2VuGAIgASgJQgy6SAVyAxiAAaC7GAIiVgoSU2Vzc2lvbkRlc2NyaXB0aW9uEiIKBHR5cGUYASABKAlCFLpIEXIPUgVvZmZlclIGYW5zd2VyEhwKA3NkcBgCIAEoCUIPukgIcgYQARiAgASguxgCImIKDEljZUNhbmRpZGF0ZRIfCgljYW5kaWRhdGUYASABKAlCDLpIBXIDGIAIoLsYARIYCgdzZHBfbWlkGAIgASgJQge6SARyAhggEhcKD3NkcF9tbGluZV9pbmRleBgDIAEoDSK3AQoMUHVibGlzaFRyYWNrEhYKA21pZBgBIAEoCUIJukgGcgQQARggEjoKBGtpbmQYAiABKA4yIC5tZWV0bWVzaC5zaWduYWxpbmcudjEuVHJhY2tLaW5kQgq6SAeCAQQQASAAEjwKBnNvdXJjZRgDIAEoDjIiLm1lZXRtZXNoLnNpZ25hbGluZy52MS5UcmFja1NvdXJjZUIIukgFggECEAESFQoEbmFtZRgEIAEoCUIHukgEcgIYZCItCg5VbnB1Ymxpc2hUcmFjaxIbCgh0cmFja19pZBgBIAEoCUIJukgGcgQQARhAIjcKCU11dGVUcmFjaxIbCgh0cmFja19pZBgBIAEoCUIJukgGcgQQARhAEg0KBW11dGVkGAIgASgIIkgKEVRyYWNrU3Vic2NyaXB0aW9uEhsKCHRyYWNrX2lkGAEgASgJQgm6SAZyBBABGEASFgoDbWlkGAIgASgJQgm6SAZyBBABGCAiegoSVXBkYXRlU3Vic2NyaXB0aW9uEkUKCXN1YnNjcmliZRgBIAMoCzIoLm1lZXRtZXNoLnNpZ25hbGluZy52MS5UcmFja1N1YnNjcmlwdGlvbkIIukgFkgECEEASHQoLdW5zdWJzY3JpYmUYAiADKAlCCLpIBZIBAhBAIj4KCFNlbmRDaGF0EhwKBHRleHQYASABKAlCDrpIB3IFEAEYoB+guxgBEhQKAnRvGAIgAygJQgi6SAWSAQIQZCJYCghTZW5kRGF0YRIeCgdwYXlsb2FkGAEgASgMQg26SAZ6BBiAgAGguxgBEhYKBXRvcGljGAIgASgJQge6SARyAhhkEhQKAnRvGAMgAygJQgi6SAWSAQIQZCIHCgVMZWF2ZSIcCgRQaW5nEhQKDHRpbWVzdGFtcF9tcxgBIAEoAyIiChBDb250cm9sUmVjb3JkaW5nEg4KBnJlY29yZBgBIAEoCCJhCgtQYXJ0aWNpcGFudBIKCgJpZBgBIAEoCRIMCgR1c2VyGAIgASgJEgwKBHJvbGUYAyABKAkSDgoGZ3JhbnRzGAQgAygJEhoKDGRpc3BsYXlfbmFtZRgFIAEoCUIEoLsYASKpAQoFVHJhY2sSCgoCaWQYASABKAkSEwoLcGFydGljaXBhbnQYAiABKAkSLgoEa2luZBgDIAEoDjIgLm1lZXRtZXNoLnNpZ25hbGluZy52MS5UcmFja0tpbmQSMgoGc291cmNlGAQgASgOMiIubWVldG1lc2guc2lnbmFsaW5nLnYxLlRyYWNrU291cmNlEgwKBG5hbWUYBSABKAkSDQoFbXV0ZWQYBiABKAgivAIKBkpvaW5lZBIPCgdtZWV0aW5nGAEgASgJEjcKC3BhcnRpY2lwYW50GAIgASgLMiIubWVldG1lc2guc2lnbmFsaW5nLnYxLlBhcnRpY2lwYW50EjgKDHBhcnRpY2lwYW50cxgDIAMoCzIiLm1lZXRtZXNoLnNpZ25hbGluZy52MS5QYXJ0aWNpcGFudBIsCgZ0cmFja3MYBCADKAsyHC5tZWV0bWVzaC5zaWduYWxpbmcudjEuVHJhY2sSNQoLaWNlX3NlcnZlcnMYBSADKAsyIC5tZWV0bWVzaC5zaWduYWxpbmcudjEuSWNlU2VydmVyEhoKDHJlc3VtZV90b2tlbhgGIAEoCUIEoLsYAhIPCgdyZXN1bWVkGAcgASgIEhwKFHJlc3VtZV9ncmFjZV9zZWNvbmRzGAggASgFIksKCUljZVNlcnZlchIMCgR1cmxzGAEgAygJEhYKCHVzZXJuYW1lGAIgASgJQgSguxgCEhgKCmNyZWRlbnRpYWwYAyABKAlCBKC7GAIi5wEKEVBhcnRpY2lwYW50VXBkYXRlEj8KBmNoYW5nZRgBIAEoDjIvLm1lZXRtZXNoLnNpZ25hbGluZy52MS5QYXJ0aWNpcGFudFVwZGF0ZS5DaGFuZ2USNwoLcGFydGljaXBhbnQYAiABKAsyIi5tZWV0bWVzaC5zaWduYWxpbmcudjEuUGFydGljaXBhbnQiWAoGQ2hhbmdlEhYKEkNIQU5HRV9VTlNQRUNJRklFRBAAEhEKDUNIQU5HRV9KT0lORUQQARISCg5DSEFOR0VfVVBEQVRFRBACEg8KC0NIQU5HRV9MRUZUEAMi1wEKC1RyYWNrVXBkYXRlEjkKBmNoYW5nZRgBIAEoDjIpLm1lZXRtZXNoLnNpZ25hbGluZy52MS5UcmFja1VwZGF0ZS5DaGFuZ2USKwoFdHJhY2sYAiABKAsyHC5tZWV0bWVzaC5zaWduYWxpbmcudjEuVHJhY2siYAoGQ2hhbmdlEhYKEkNIQU5HRV9VTlNQRUNJRklFRBAAEhQKEENIQU5HRV9QVUJMSVNIRUQQARIQCgxDSEFOR0VfTVVURUQQAhIWChJDSEFOR0VfVU5QVUJMSVNIRUQQAyKzAQoPVHJhY2tzUHVibGlzaGVkEk4KDXRyYWNrc19ieV9taWQYASADKAsyNy5tZWV0bWVzaC5zaWduYWxpbmcudjEuVHJhY2tzUHVibGlzaGVkLlRyYWNrc0J5TWlkRW50cnkaUAoQVHJhY2tzQnlNaWRFbnRyeRILCgNrZXkYASABKAkSKwoFdmFsdWUYAiABKAsyHC5tZWV0bWVzaC5zaWduYWxpbmcudjEuVHJhY2s6AjgBIjIKDFNwZWFrZXJMZXZlbBITCgtwYXJ0aWNpcGFudBgBIAEoCRINCgVsZXZlbBgCIAEoAiJHCg5BY3RpdmVTcGVha2VycxI1CghzcGVha2VycxgBIAMoCzIjLm1lZXRtZXNoLnNpZ25hbGluZy52MS5TcGVha2VyTGV2ZWwibwoLQ2hhdE1lc3NhZ2USDAoEZnJvbRgBIAEoCRISCgR0ZXh0GAIgASgJQgSguxgBEi0KCXNlbmRfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDwoHcHJpdmF0ZRgEIAEoCCJBCgtEYXRhTWVzc2FnZRIMCgRmcm9tGAEgASgJEhUKB3BheWxvYWQYAiABKAxCBKC7GAESDQoFdG9waWMYAyABKAkiWgoHQ2FwdGlvbhITCgtwYXJ0aWNpcGFudBgBIAEoCRISCgR0ZXh0GAIgASgJQgSguxgBEhAKCGlzX2ZpbmFsGAMgASgIEhQKDHV0dGVyYW5jZV9pZBgEIAEoAyJPChNTeW50aGV0aWNWb2ljZUFsZXJ0EhMKC3BhcnRpY2lwYW50GAEgASgJEhQKDHV0dGVyYW5jZV9pZBgCIAEoAxINCgVzY29yZRgDIAEoAiJTCg1FbW90aW9uVXBkYXRlEhMKC3BhcnRpY2lwYW50GAEgASgJEg8KB2Vtb3Rpb24YAiABKAkSDQoFc2NvcmUYAyABKAISDQoFZmFjZXMYBCABKAUiNwoFRXJyb3ISDgoGcmVhc29uGAEgASgJEg8KB21lc3NhZ2UYAiABKAkSDQoFZmF0YWwYAyABKAgiGwoJUmVjb25uZWN0Eg4KBnJlYXNvbhgBIAEoCSIWCgRMZWZ0Eg4KBnJlYXNvbhgBIAEoCSIcCgRQb25nEhQKDHRpbWVzdGFtcF9tcxgBIAEoAyJYCg9SZWNvcmRpbmdVcGRhdGUSEQoJcmVjb3JkaW5nGAEgASgIEhYKDnJlY29yZGluZ19uYW1lGAIgASgJEhoKDGRvd25sb2FkX3VyaRgDIAEoCUIEoLsYAiqRAQoLVHJhY2tTb3VyY2USHAoYVFJBQ0tfU09VUkNFX1VOU1BFQ0lGSUVEEAASFwoTVFJBQ0tfU09VUkNFX0NBTUVSQRABEhsKF1RSQUNLX1NPVVJDRV9NSUNST1BIT05FEAISFwoTVFJBQ0tfU09VUkNFX1NDUkVFThADEhUKEVRSQUNLX1NPVVJDRV9GSUxFEAQqUwoJVHJhY2tLaW5kEhoKFlRSQUNLX0tJTkRfVU5TUEVDSUZJRUQQABIUChBUUkFDS19LSU5EX0FVRElPEAESFAoQVFJBQ0tfS0lORF9WSURFTxACMngKEFNpZ25hbGluZ1NlcnZpY2USZAoHQ29ubmVjdBIkLm1lZXRtZXNoLnNpZ25hbGluZy52MS5TaWduYWxSZXF1ZXN0GiUubWVldG1lc2guc2lnbmFsaW5nLnYxLlNpZ25hbFJlc3BvbnNlIgiiuxgECAMYASgBMAFiBnByb3RvMw", [file_buf_validate_validate, file_google_protobuf_timestamp, file_meetmesh_options_v1_options]);
+  fileDesc("CiVtZWV0bWVzaC9zaWduYWxpbmcvdjEvc2lnbmFsaW5nLnByb3RvEhVtZWV0bWVzaC5zaWduYWxpbmcudjEinggKDVNpZ25hbFJlcXVlc3QSEgoKcmVxdWVzdF9pZBgBIAEoDRIrCgRqb2luGAIgASgLMhsubWVldG1lc2guc2lnbmFsaW5nLnYxLkpvaW5IABI6CgVvZmZlchgDIAEoCzIpLm1lZXRtZXNoLnNpZ25hbGluZy52MS5TZXNzaW9uRGVzY3JpcHRpb25IABI2Cgd0cmlja2xlGAQgASgLMiMubWVldG1lc2guc2lnbmFsaW5nLnYxLkljZUNhbmRpZGF0ZUgAEjYKB3B1Ymxpc2gYBSABKAsyIy5tZWV0bWVzaC5zaWduYWxpbmcudjEuUHVibGlzaFRyYWNrSAASOgoJdW5wdWJsaXNoGAYgASgLMiUubWVldG1lc2guc2lnbmFsaW5nLnYxLlVucHVibGlzaFRyYWNrSAASMAoEbXV0ZRgHIAEoCzIgLm1lZXRtZXNoLnNpZ25hbGluZy52MS5NdXRlVHJhY2tIABJBCgxzdWJzY3JpcHRpb24YCCABKAsyKS5tZWV0bWVzaC5zaWduYWxpbmcudjEuVXBkYXRlU3Vic2NyaXB0aW9uSAASLwoEY2hhdBgJIAEoCzIfLm1lZXRtZXNoLnNpZ25hbGluZy52MS5TZW5kQ2hhdEgAEi8KBGRhdGEYCiABKAsyHy5tZWV0bWVzaC5zaWduYWxpbmcudjEuU2VuZERhdGFIABItCgVsZWF2ZRgLIAEoCzIcLm1lZXRtZXNoLnNpZ25hbGluZy52MS5MZWF2ZUgAEisKBHBpbmcYDCABKAsyGy5tZWV0bWVzaC5zaWduYWxpbmcudjEuUGluZ0gAEjwKCXJlY29yZGluZxgNIAEoCzInLm1lZXRtZXNoLnNpZ25hbGluZy52MS5Db250cm9sUmVjb3JkaW5nSAASPgoOcmVxdWVzdF91bm11dGUYDiABKAsyJC5tZWV0bWVzaC5zaWduYWxpbmcudjEuUmVxdWVzdFVubXV0ZUgAEkIKEG11dGVfcGFydGljaXBhbnQYDyABKAsyJi5tZWV0bWVzaC5zaWduYWxpbmcudjEuTXV0ZVBhcnRpY2lwYW50SAASMgoIbXV0ZV9hbGwYECABKAsyHi5tZWV0bWVzaC5zaWduYWxpbmcudjEuTXV0ZUFsbEgAEjgKC2xvd2VyX2hhbmRzGBEgASgLMiEubWVldG1lc2guc2lnbmFsaW5nLnYxLkxvd2VySGFuZHNIABI2CgpyYWlzZV9oYW5kGBIgASgLMiAubWVldG1lc2guc2lnbmFsaW5nLnYxLlJhaXNlSGFuZEgAEjcKCHJlYWN0aW9uGBMgASgLMiMubWVldG1lc2guc2lnbmFsaW5nLnYxLlNlbmRSZWFjdGlvbkgAQhAKB21lc3NhZ2USBbpIAggBIr4JCg5TaWduYWxSZXNwb25zZRISCgpyZXF1ZXN0X2lkGAEgASgNEi8KBmpvaW5lZBgCIAEoCzIdLm1lZXRtZXNoLnNpZ25hbGluZy52MS5Kb2luZWRIABI7CgZhbnN3ZXIYAyABKAsyKS5tZWV0bWVzaC5zaWduYWxpbmcudjEuU2Vzc2lvbkRlc2NyaXB0aW9uSAASNgoHdHJpY2tsZRgEIAEoCzIjLm1lZXRtZXNoLnNpZ25hbGluZy52MS5JY2VDYW5kaWRhdGVIABJGChJwYXJ0aWNpcGFudF91cGRhdGUYBSABKAsyKC5tZWV0bWVzaC5zaWduYWxpbmcudjEuUGFydGljaXBhbnRVcGRhdGVIABI6Cgx0cmFja191cGRhdGUYBiABKAsyIi5tZWV0bWVzaC5zaWduYWxpbmcudjEuVHJhY2tVcGRhdGVIABJACg9hY3RpdmVfc3BlYWtlcnMYByABKAsyJS5tZWV0bWVzaC5zaWduYWxpbmcudjEuQWN0aXZlU3BlYWtlcnNIABIyCgRjaGF0GAggASgLMiIubWVldG1lc2guc2lnbmFsaW5nLnYxLkNoYXRNZXNzYWdlSAASMgoEZGF0YRgJIAEoCzIiLm1lZXRtZXNoLnNpZ25hbGluZy52MS5EYXRhTWVzc2FnZUgAEjEKB2NhcHRpb24YCiABKAsyHi5tZWV0bWVzaC5zaWduYWxpbmcudjEuQ2FwdGlvbkgAEi0KBWVycm9yGAsgASgLMhwubWVldG1lc2guc2lnbmFsaW5nLnYxLkVycm9ySAASNQoJcmVjb25uZWN0GAwgASgLMiAubWVldG1lc2guc2lnbmFsaW5nLnYxLlJlY29ubmVjdEgAEisKBGxlZnQYDSABKAsyGy5tZWV0bWVzaC5zaWduYWxpbmcudjEuTGVmdEgAEisKBHBvbmcYDiABKAsyGy5tZWV0bWVzaC5zaWduYWxpbmcudjEuUG9uZ0gAEkIKEHJlY29yZGluZ191cGRhdGUYDyABKAsyJi5tZWV0bWVzaC5zaWduYWxpbmcudjEuUmVjb3JkaW5nVXBkYXRlSAASQgoQdHJhY2tzX3B1Ymxpc2hlZBgQIAEoCzImLm1lZXRtZXNoLnNpZ25hbGluZy52MS5UcmFja3NQdWJsaXNoZWRIABJCChB1bm11dGVfcmVxdWVzdGVkGBEgASgLMiYubWVldG1lc2guc2lnbmFsaW5nLnYxLlVubXV0ZVJlcXVlc3RlZEgAEjgKC2hhbmRfdXBkYXRlGBIgASgLMiEubWVldG1lc2guc2lnbmFsaW5nLnYxLkhhbmRVcGRhdGVIABIzCghyZWFjdGlvbhgTIAEoCzIfLm1lZXRtZXNoLnNpZ25hbGluZy52MS5SZWFjdGlvbkgAEksKFXN5bnRoZXRpY192b2ljZV9hbGVydBgoIAEoCzIqLm1lZXRtZXNoLnNpZ25hbGluZy52MS5TeW50aGV0aWNWb2ljZUFsZXJ0SAASPgoOZW1vdGlvbl91cGRhdGUYKSABKAsyJC5tZWV0bWVzaC5zaWduYWxpbmcudjEuRW1vdGlvblVwZGF0ZUgAQgkKB21lc3NhZ2UiSQoESm9pbhIdCgV0b2tlbhgBIAEoCUIOukgHcgUQARiAIKC7GAISIgoMcmVzdW1lX3Rva2VuGAIgASgJQgy6SAVyAxiAAaC7GAIiVgoSU2Vzc2lvbkRlc2NyaXB0aW9uEiIKBHR5cGUYASABKAlCFLpIEXIPUgVvZmZlclIGYW5zd2VyEhwKA3NkcBgCIAEoCUIPukgIcgYQARiAgASguxgCImIKDEljZUNhbmRpZGF0ZRIfCgljYW5kaWRhdGUYASABKAlCDLpIBXIDGIAIoLsYARIYCgdzZHBfbWlkGAIgASgJQge6SARyAhggEhcKD3NkcF9tbGluZV9pbmRleBgDIAEoDSK3AQoMUHVibGlzaFRyYWNrEhYKA21pZBgBIAEoCUIJukgGcgQQARggEjoKBGtpbmQYAiABKA4yIC5tZWV0bWVzaC5zaWduYWxpbmcudjEuVHJhY2tLaW5kQgq6SAeCAQQQASAAEjwKBnNvdXJjZRgDIAEoDjIiLm1lZXRtZXNoLnNpZ25hbGluZy52MS5UcmFja1NvdXJjZUIIukgFggECEAESFQoEbmFtZRgEIAEoCUIHukgEcgIYZCItCg5VbnB1Ymxpc2hUcmFjaxIbCgh0cmFja19pZBgBIAEoCUIJukgGcgQQARhAIjcKCU11dGVUcmFjaxIbCgh0cmFja19pZBgBIAEoCUIJukgGcgQQARhAEg0KBW11dGVkGAIgASgIIkgKEVRyYWNrU3Vic2NyaXB0aW9uEhsKCHRyYWNrX2lkGAEgASgJQgm6SAZyBBABGEASFgoDbWlkGAIgASgJQgm6SAZyBBABGCAiegoSVXBkYXRlU3Vic2NyaXB0aW9uEkUKCXN1YnNjcmliZRgBIAMoCzIoLm1lZXRtZXNoLnNpZ25hbGluZy52MS5UcmFja1N1YnNjcmlwdGlvbkIIukgFkgECEEASHQoLdW5zdWJzY3JpYmUYAiADKAlCCLpIBZIBAhBAIj4KCFNlbmRDaGF0EhwKBHRleHQYASABKAlCDrpIB3IFEAEYoB+guxgBEhQKAnRvGAIgAygJQgi6SAWSAQIQZCJYCghTZW5kRGF0YRIeCgdwYXlsb2FkGAEgASgMQg26SAZ6BBiAgAGguxgBEhYKBXRvcGljGAIgASgJQge6SARyAhhkEhQKAnRvGAMgAygJQgi6SAWSAQIQZCIHCgVMZWF2ZSIcCgRQaW5nEhQKDHRpbWVzdGFtcF9tcxgBIAEoAyIiChBDb250cm9sUmVjb3JkaW5nEg4KBnJlY29yZBgBIAEoCCJ2CgtQYXJ0aWNpcGFudBIKCgJpZBgBIAEoCRIMCgR1c2VyGAIgASgJEgwKBHJvbGUYAyABKAkSDgoGZ3JhbnRzGAQgAygJEhoKDGRpc3BsYXlfbmFtZRgFIAEoCUIEoLsYARITCgtoYW5kX3JhaXNlZBgGIAEoCCK7AQoFVHJhY2sSCgoCaWQYASABKAkSEwoLcGFydGljaXBhbnQYAiABKAkSLgoEa2luZBgDIAEoDjIgLm1lZXRtZXNoLnNpZ25hbGluZy52MS5UcmFja0tpbmQSMgoGc291cmNlGAQgASgOMiIubWVldG1lc2guc2lnbmFsaW5nLnYxLlRyYWNrU291cmNlEgwKBG5hbWUYBSABKAkSDQoFbXV0ZWQYBiABKAgSEAoIbXV0ZWRfYnkYByABKAkizwIKBkpvaW5lZBIPCgdtZWV0aW5nGAEgASgJEjcKC3BhcnRpY2lwYW50GAIgASgLMiIubWVldG1lc2guc2lnbmFsaW5nLnYxLlBhcnRpY2lwYW50EjgKDHBhcnRpY2lwYW50cxgDIAMoCzIiLm1lZXRtZXNoLnNpZ25hbGluZy52MS5QYXJ0aWNpcGFudBIsCgZ0cmFja3MYBCADKAsyHC5tZWV0bWVzaC5zaWduYWxpbmcudjEuVHJhY2sSNQoLaWNlX3NlcnZlcnMYBSADKAsyIC5tZWV0bWVzaC5zaWduYWxpbmcudjEuSWNlU2VydmVyEhoKDHJlc3VtZV90b2tlbhgGIAEoCUIEoLsYAhIPCgdyZXN1bWVkGAcgASgIEhwKFHJlc3VtZV9ncmFjZV9zZWNvbmRzGAggASgFEhEKCXJlY29yZGluZxgJIAEoCCJLCglJY2VTZXJ2ZXISDAoEdXJscxgBIAMoCRIWCgh1c2VybmFtZRgCIAEoCUIEoLsYAhIYCgpjcmVkZW50aWFsGAMgASgJQgSguxgCIucBChFQYXJ0aWNpcGFudFVwZGF0ZRI/CgZjaGFuZ2UYASABKA4yLy5tZWV0bWVzaC5zaWduYWxpbmcudjEuUGFydGljaXBhbnRVcGRhdGUuQ2hhbmdlEjcKC3BhcnRpY2lwYW50GAIgASgLMiIubWVldG1lc2guc2lnbmFsaW5nLnYxLlBhcnRpY2lwYW50IlgKBkNoYW5nZRIWChJDSEFOR0VfVU5TUEVDSUZJRUQQABIRCg1DSEFOR0VfSk9JTkVEEAESEgoOQ0hBTkdFX1VQREFURUQQAhIPCgtDSEFOR0VfTEVGVBADItcBCgtUcmFja1VwZGF0ZRI5CgZjaGFuZ2UYASABKA4yKS5tZWV0bWVzaC5zaWduYWxpbmcudjEuVHJhY2tVcGRhdGUuQ2hhbmdlEisKBXRyYWNrGAIgASgLMhwubWVldG1lc2guc2lnbmFsaW5nLnYxLlRyYWNrImAKBkNoYW5nZRIWChJDSEFOR0VfVU5TUEVDSUZJRUQQABIUChBDSEFOR0VfUFVCTElTSEVEEAESEAoMQ0hBTkdFX01VVEVEEAISFgoSQ0hBTkdFX1VOUFVCTElTSEVEEAMiswEKD1RyYWNrc1B1Ymxpc2hlZBJOCg10cmFja3NfYnlfbWlkGAEgAygLMjcubWVldG1lc2guc2lnbmFsaW5nLnYxLlRyYWNrc1B1Ymxpc2hlZC5UcmFja3NCeU1pZEVudHJ5GlAKEFRyYWNrc0J5TWlkRW50cnkSCwoDa2V5GAEgASgJEisKBXZhbHVlGAIgASgLMhwubWVldG1lc2guc2lnbmFsaW5nLnYxLlRyYWNrOgI4ASIyCgxTcGVha2VyTGV2ZWwSEwoLcGFydGljaXBhbnQYASABKAkSDQoFbGV2ZWwYAiABKAIiRwoOQWN0aXZlU3BlYWtlcnMSNQoIc3BlYWtlcnMYASADKAsyIy5tZWV0bWVzaC5zaWduYWxpbmcudjEuU3BlYWtlckxldmVsIm8KC0NoYXRNZXNzYWdlEgwKBGZyb20YASABKAkSEgoEdGV4dBgCIAEoCUIEoLsYARItCglzZW5kX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg8KB3ByaXZhdGUYBCABKAgiQQoLRGF0YU1lc3NhZ2USDAoEZnJvbRgBIAEoCRIVCgdwYXlsb2FkGAIgASgMQgSguxgBEg0KBXRvcGljGAMgASgJIloKB0NhcHRpb24SEwoLcGFydGljaXBhbnQYASABKAkSEgoEdGV4dBgCIAEoCUIEoLsYARIQCghpc19maW5hbBgDIAEoCBIUCgx1dHRlcmFuY2VfaWQYBCABKAMiTwoTU3ludGhldGljVm9pY2VBbGVydBITCgtwYXJ0aWNpcGFudBgBIAEoCRIUCgx1dHRlcmFuY2VfaWQYAiABKAMSDQoFc2NvcmUYAyABKAIiUwoNRW1vdGlvblVwZGF0ZRITCgtwYXJ0aWNpcGFudBgBIAEoCRIPCgdlbW90aW9uGAIgASgJEg0KBXNjb3JlGAMgASgCEg0KBWZhY2VzGAQgASgFIjcKBUVycm9yEg4KBnJlYXNvbhgBIAEoCRIPCgdtZXNzYWdlGAIgASgJEg0KBWZhdGFsGAMgASgIIhsKCVJlY29ubmVjdBIOCgZyZWFzb24YASABKAkiFgoETGVmdBIOCgZyZWFzb24YASABKAkiHAoEUG9uZxIUCgx0aW1lc3RhbXBfbXMYASABKAMifAoPUmVjb3JkaW5nVXBkYXRlEhEKCXJlY29yZGluZxgBIAEoCBIWCg5yZWNvcmRpbmdfbmFtZRgCIAEoCRIaCgxkb3dubG9hZF91cmkYAyABKAlCBKC7GAISCgoCYnkYBCABKAkSFgoOY29uc2VudF9ub3RpY2UYBSABKAkicwoNUmVxdWVzdFVubXV0ZRIeCgtwYXJ0aWNpcGFudBgBIAEoCUIJukgGcgQQARhAEkIKBnNvdXJjZRgCIAEoDjIiLm1lZXRtZXNoLnNpZ25hbGluZy52MS5UcmFja1NvdXJjZUIOukgLggEIEAEYABgBGAIibwoPTXV0ZVBhcnRpY2lwYW50Eh4KC3BhcnRpY2lwYW50GAEgASgJQgm6SAZyBBABGEASPAoGc291cmNlGAIgASgOMiIubWVldG1lc2guc2lnbmFsaW5nLnYxLlRyYWNrU291cmNlQgi6SAWCAQIQASJHCgdNdXRlQWxsEjwKBnNvdXJjZRgBIAEoDjIiLm1lZXRtZXNoLnNpZ25hbGluZy52MS5UcmFja1NvdXJjZUIIukgFggECEAEiNAoKTG93ZXJIYW5kcxImCgxwYXJ0aWNpcGFudHMYASADKAlCELpIDZIBChBkIgZyBBABGEAiGwoJUmFpc2VIYW5kEg4KBnJhaXNlZBgBIAEoCCIoCgxTZW5kUmVhY3Rpb24SGAoFZW1vamkYASABKAlCCbpIBnIEEAEYCCJTCg9Vbm11dGVSZXF1ZXN0ZWQSDAoEZnJvbRgBIAEoCRIyCgZzb3VyY2UYAiABKA4yIi5tZWV0bWVzaC5zaWduYWxpbmcudjEuVHJhY2tTb3VyY2UiPQoKSGFuZFVwZGF0ZRITCgtwYXJ0aWNpcGFudBgBIAEoCRIOCgZyYWlzZWQYAiABKAgSCgoCYnkYAyABKAkiJwoIUmVhY3Rpb24SDAoEZnJvbRgBIAEoCRINCgVlbW9qaRgCIAEoCSqRAQoLVHJhY2tTb3VyY2USHAoYVFJBQ0tfU09VUkNFX1VOU1BFQ0lGSUVEEAASFwoTVFJBQ0tfU09VUkNFX0NBTUVSQRABEhsKF1RSQUNLX1NPVVJDRV9NSUNST1BIT05FEAISFwoTVFJBQ0tfU09VUkNFX1NDUkVFThADEhUKEVRSQUNLX1NPVVJDRV9GSUxFEAQqUwoJVHJhY2tLaW5kEhoKFlRSQUNLX0tJTkRfVU5TUEVDSUZJRUQQABIUChBUUkFDS19LSU5EX0FVRElPEAESFAoQVFJBQ0tfS0lORF9WSURFTxACMngKEFNpZ25hbGluZ1NlcnZpY2USZAoHQ29ubmVjdBIkLm1lZXRtZXNoLnNpZ25hbGluZy52MS5TaWduYWxSZXF1ZXN0GiUubWVldG1lc2guc2lnbmFsaW5nLnYxLlNpZ25hbFJlc3BvbnNlIgiiuxgECAMYASgBMAFiBnByb3RvMw", [file_buf_validate_validate, file_google_protobuf_timestamp, file_meetmesh_options_v1_options]);
 
 /**
  * A message from the client.
@@ -130,6 +130,54 @@ export type SignalRequest = Message<"meetmesh.signaling.v1.SignalRequest"> & {
      */
     value: ControlRecording;
     case: "recording";
+  } | {
+    /**
+     * Asks a participant to unmute (grant `moderate`); they decide.
+     *
+     * @generated from field: meetmesh.signaling.v1.RequestUnmute request_unmute = 14;
+     */
+    value: RequestUnmute;
+    case: "requestUnmute";
+  } | {
+    /**
+     * Mutes a participant's microphone, camera or screen at the SFU (grant `moderate`).
+     *
+     * @generated from field: meetmesh.signaling.v1.MuteParticipant mute_participant = 15;
+     */
+    value: MuteParticipant;
+    case: "muteParticipant";
+  } | {
+    /**
+     * Mutes every other participant's microphones (grant `moderate`).
+     *
+     * @generated from field: meetmesh.signaling.v1.MuteAll mute_all = 16;
+     */
+    value: MuteAll;
+    case: "muteAll";
+  } | {
+    /**
+     * Lowers raised hands (grant `moderate`).
+     *
+     * @generated from field: meetmesh.signaling.v1.LowerHands lower_hands = 17;
+     */
+    value: LowerHands;
+    case: "lowerHands";
+  } | {
+    /**
+     * Raises or lowers the caller's hand.
+     *
+     * @generated from field: meetmesh.signaling.v1.RaiseHand raise_hand = 18;
+     */
+    value: RaiseHand;
+    case: "raiseHand";
+  } | {
+    /**
+     * A short reaction (an emoji) shown to everyone.
+     *
+     * @generated from field: meetmesh.signaling.v1.SendReaction reaction = 19;
+     */
+    value: SendReaction;
+    case: "reaction";
   } | { case: undefined; value?: undefined };
 };
 
@@ -278,6 +326,30 @@ export type SignalResponse = Message<"meetmesh.signaling.v1.SignalResponse"> & {
      */
     value: TracksPublished;
     case: "tracksPublished";
+  } | {
+    /**
+     * A moderator asks the caller to unmute.
+     *
+     * @generated from field: meetmesh.signaling.v1.UnmuteRequested unmute_requested = 17;
+     */
+    value: UnmuteRequested;
+    case: "unmuteRequested";
+  } | {
+    /**
+     * A hand was raised or lowered.
+     *
+     * @generated from field: meetmesh.signaling.v1.HandUpdate hand_update = 18;
+     */
+    value: HandUpdate;
+    case: "handUpdate";
+  } | {
+    /**
+     * Someone reacted.
+     *
+     * @generated from field: meetmesh.signaling.v1.Reaction reaction = 19;
+     */
+    value: Reaction;
+    case: "reaction";
   } | {
     /**
      * A participant's voice sounds synthetic (sent to hosts and co-hosts only).
@@ -702,6 +774,13 @@ export type Participant = Message<"meetmesh.signaling.v1.Participant"> & {
    * @generated from field: string display_name = 5;
    */
   displayName: string;
+
+  /**
+   * Whether the participant's hand is raised.
+   *
+   * @generated from field: bool hand_raised = 6;
+   */
+  handRaised: boolean;
 };
 
 /**
@@ -758,6 +837,13 @@ export type Track = Message<"meetmesh.signaling.v1.Track"> & {
    * @generated from field: bool muted = 6;
    */
   muted: boolean;
+
+  /**
+   * The moderator who muted it (empty: muted by its publisher, or not muted).
+   *
+   * @generated from field: string muted_by = 7;
+   */
+  mutedBy: string;
 };
 
 /**
@@ -828,6 +914,13 @@ export type Joined = Message<"meetmesh.signaling.v1.Joined"> & {
    * @generated from field: int32 resume_grace_seconds = 8;
    */
   resumeGraceSeconds: number;
+
+  /**
+   * Whether the meeting is being recorded now (clients show the consent notice at once).
+   *
+   * @generated from field: bool recording = 9;
+   */
+  recording: boolean;
 };
 
 /**
@@ -1376,7 +1469,8 @@ export const PongSchema: GenMessage<Pong> = /*@__PURE__*/
   messageDesc(file_meetmesh_signaling_v1_signaling, 32);
 
 /**
- * The recording state.
+ * The recording state. Sent to every participant when recording starts or stops: clients must
+ * show `consent_notice` while recording is on (participants who do not consent can leave).
  *
  * @generated from message meetmesh.signaling.v1.RecordingUpdate
  */
@@ -1401,6 +1495,20 @@ export type RecordingUpdate = Message<"meetmesh.signaling.v1.RecordingUpdate"> &
    * @generated from field: string download_uri = 3;
    */
   downloadUri: string;
+
+  /**
+   * Who started or stopped it (participant id).
+   *
+   * @generated from field: string by = 4;
+   */
+  by: string;
+
+  /**
+   * The notice to show while recording (English; clients may show their own translation).
+   *
+   * @generated from field: string consent_notice = 5;
+   */
+  consentNotice: string;
 };
 
 /**
@@ -1409,6 +1517,238 @@ export type RecordingUpdate = Message<"meetmesh.signaling.v1.RecordingUpdate"> &
  */
 export const RecordingUpdateSchema: GenMessage<RecordingUpdate> = /*@__PURE__*/
   messageDesc(file_meetmesh_signaling_v1_signaling, 33);
+
+/**
+ * Asks a participant to unmute one of their sources.
+ *
+ * @generated from message meetmesh.signaling.v1.RequestUnmute
+ */
+export type RequestUnmute = Message<"meetmesh.signaling.v1.RequestUnmute"> & {
+  /**
+   * The participant id.
+   *
+   * @generated from field: string participant = 1;
+   */
+  participant: string;
+
+  /**
+   * Which source: the microphone (also when unspecified) or the camera.
+   *
+   * @generated from field: meetmesh.signaling.v1.TrackSource source = 2;
+   */
+  source: TrackSource;
+};
+
+/**
+ * Describes the message meetmesh.signaling.v1.RequestUnmute.
+ * Use `create(RequestUnmuteSchema)` to create a new message.
+ */
+export const RequestUnmuteSchema: GenMessage<RequestUnmute> = /*@__PURE__*/
+  messageDesc(file_meetmesh_signaling_v1_signaling, 34);
+
+/**
+ * Mutes a participant's tracks at the SFU: forwarding stops for every subscriber. The participant
+ * may unmute again (everyone sees it); a moderator cannot unmute anyone, only ask.
+ *
+ * @generated from message meetmesh.signaling.v1.MuteParticipant
+ */
+export type MuteParticipant = Message<"meetmesh.signaling.v1.MuteParticipant"> & {
+  /**
+   * The participant id.
+   *
+   * @generated from field: string participant = 1;
+   */
+  participant: string;
+
+  /**
+   * Which tracks: microphone (audio), camera (video), screen; unspecified means all of them.
+   *
+   * @generated from field: meetmesh.signaling.v1.TrackSource source = 2;
+   */
+  source: TrackSource;
+};
+
+/**
+ * Describes the message meetmesh.signaling.v1.MuteParticipant.
+ * Use `create(MuteParticipantSchema)` to create a new message.
+ */
+export const MuteParticipantSchema: GenMessage<MuteParticipant> = /*@__PURE__*/
+  messageDesc(file_meetmesh_signaling_v1_signaling, 35);
+
+/**
+ * Mutes the microphones (or another source) of everyone but the caller.
+ *
+ * @generated from message meetmesh.signaling.v1.MuteAll
+ */
+export type MuteAll = Message<"meetmesh.signaling.v1.MuteAll"> & {
+  /**
+   * Which tracks: the microphone when unspecified.
+   *
+   * @generated from field: meetmesh.signaling.v1.TrackSource source = 1;
+   */
+  source: TrackSource;
+};
+
+/**
+ * Describes the message meetmesh.signaling.v1.MuteAll.
+ * Use `create(MuteAllSchema)` to create a new message.
+ */
+export const MuteAllSchema: GenMessage<MuteAll> = /*@__PURE__*/
+  messageDesc(file_meetmesh_signaling_v1_signaling, 36);
+
+/**
+ * Lowers raised hands.
+ *
+ * @generated from message meetmesh.signaling.v1.LowerHands
+ */
+export type LowerHands = Message<"meetmesh.signaling.v1.LowerHands"> & {
+  /**
+   * Participant ids; empty means every raised hand.
+   *
+   * @generated from field: repeated string participants = 1;
+   */
+  participants: string[];
+};
+
+/**
+ * Describes the message meetmesh.signaling.v1.LowerHands.
+ * Use `create(LowerHandsSchema)` to create a new message.
+ */
+export const LowerHandsSchema: GenMessage<LowerHands> = /*@__PURE__*/
+  messageDesc(file_meetmesh_signaling_v1_signaling, 37);
+
+/**
+ * Raises or lowers the caller's hand.
+ *
+ * @generated from message meetmesh.signaling.v1.RaiseHand
+ */
+export type RaiseHand = Message<"meetmesh.signaling.v1.RaiseHand"> & {
+  /**
+   * Raised or lowered.
+   *
+   * @generated from field: bool raised = 1;
+   */
+  raised: boolean;
+};
+
+/**
+ * Describes the message meetmesh.signaling.v1.RaiseHand.
+ * Use `create(RaiseHandSchema)` to create a new message.
+ */
+export const RaiseHandSchema: GenMessage<RaiseHand> = /*@__PURE__*/
+  messageDesc(file_meetmesh_signaling_v1_signaling, 38);
+
+/**
+ * A reaction to send.
+ *
+ * @generated from message meetmesh.signaling.v1.SendReaction
+ */
+export type SendReaction = Message<"meetmesh.signaling.v1.SendReaction"> & {
+  /**
+   * One emoji (a short string without letters, digits or spaces).
+   *
+   * @generated from field: string emoji = 1;
+   */
+  emoji: string;
+};
+
+/**
+ * Describes the message meetmesh.signaling.v1.SendReaction.
+ * Use `create(SendReactionSchema)` to create a new message.
+ */
+export const SendReactionSchema: GenMessage<SendReaction> = /*@__PURE__*/
+  messageDesc(file_meetmesh_signaling_v1_signaling, 39);
+
+/**
+ * A moderator asks the caller to unmute.
+ *
+ * @generated from message meetmesh.signaling.v1.UnmuteRequested
+ */
+export type UnmuteRequested = Message<"meetmesh.signaling.v1.UnmuteRequested"> & {
+  /**
+   * The moderator's participant id.
+   *
+   * @generated from field: string from = 1;
+   */
+  from: string;
+
+  /**
+   * Which source: microphone or camera.
+   *
+   * @generated from field: meetmesh.signaling.v1.TrackSource source = 2;
+   */
+  source: TrackSource;
+};
+
+/**
+ * Describes the message meetmesh.signaling.v1.UnmuteRequested.
+ * Use `create(UnmuteRequestedSchema)` to create a new message.
+ */
+export const UnmuteRequestedSchema: GenMessage<UnmuteRequested> = /*@__PURE__*/
+  messageDesc(file_meetmesh_signaling_v1_signaling, 40);
+
+/**
+ * A hand was raised or lowered.
+ *
+ * @generated from message meetmesh.signaling.v1.HandUpdate
+ */
+export type HandUpdate = Message<"meetmesh.signaling.v1.HandUpdate"> & {
+  /**
+   * Whose hand.
+   *
+   * @generated from field: string participant = 1;
+   */
+  participant: string;
+
+  /**
+   * Raised or lowered.
+   *
+   * @generated from field: bool raised = 2;
+   */
+  raised: boolean;
+
+  /**
+   * The moderator who lowered it (empty when the participant did).
+   *
+   * @generated from field: string by = 3;
+   */
+  by: string;
+};
+
+/**
+ * Describes the message meetmesh.signaling.v1.HandUpdate.
+ * Use `create(HandUpdateSchema)` to create a new message.
+ */
+export const HandUpdateSchema: GenMessage<HandUpdate> = /*@__PURE__*/
+  messageDesc(file_meetmesh_signaling_v1_signaling, 41);
+
+/**
+ * Someone reacted.
+ *
+ * @generated from message meetmesh.signaling.v1.Reaction
+ */
+export type Reaction = Message<"meetmesh.signaling.v1.Reaction"> & {
+  /**
+   * The sender's participant id.
+   *
+   * @generated from field: string from = 1;
+   */
+  from: string;
+
+  /**
+   * The emoji.
+   *
+   * @generated from field: string emoji = 2;
+   */
+  emoji: string;
+};
+
+/**
+ * Describes the message meetmesh.signaling.v1.Reaction.
+ * Use `create(ReactionSchema)` to create a new message.
+ */
+export const ReactionSchema: GenMessage<Reaction> = /*@__PURE__*/
+  messageDesc(file_meetmesh_signaling_v1_signaling, 42);
 
 /**
  * Where a track comes from.

@@ -11,12 +11,16 @@ __all__ = (
     "DataMessage",
     "EmotionUpdate",
     "Error",
+    "HandUpdate",
     "IceCandidate",
     "IceServer",
     "Join",
     "Joined",
     "Leave",
     "Left",
+    "LowerHands",
+    "MuteAll",
+    "MuteParticipant",
     "MuteTrack",
     "Participant",
     "ParticipantUpdate",
@@ -24,10 +28,14 @@ __all__ = (
     "Ping",
     "Pong",
     "PublishTrack",
+    "RaiseHand",
+    "Reaction",
     "Reconnect",
     "RecordingUpdate",
+    "RequestUnmute",
     "SendChat",
     "SendData",
+    "SendReaction",
     "SessionDescription",
     "SignalRequest",
     "SignalResponse",
@@ -41,6 +49,7 @@ __all__ = (
     "TrackUpdate",
     "TrackUpdateChange",
     "TracksPublished",
+    "UnmuteRequested",
     "UnpublishTrack",
     "UpdateSubscription",
 )
@@ -412,6 +421,31 @@ default_message_pool.register_message("meetmesh.signaling.v1", "Error", Error)
 
 
 @dataclass(eq=False, repr=False)
+class HandUpdate(betterproto2.Message):
+    """
+    A hand was raised or lowered.
+    """
+
+    participant: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    """
+    Whose hand.
+    """
+
+    raised: "bool" = betterproto2.field(2, betterproto2.TYPE_BOOL)
+    """
+    Raised or lowered.
+    """
+
+    by: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
+    """
+    The moderator who lowered it (empty when the participant did).
+    """
+
+
+default_message_pool.register_message("meetmesh.signaling.v1", "HandUpdate", HandUpdate)
+
+
+@dataclass(eq=False, repr=False)
 class IceCandidate(betterproto2.Message):
     """
     An ICE candidate (RFC 8839 `candidate:` attribute).
@@ -527,6 +561,11 @@ class Joined(betterproto2.Message):
     How long a dropped session can be resumed, in seconds.
     """
 
+    recording: "bool" = betterproto2.field(9, betterproto2.TYPE_BOOL)
+    """
+    Whether the meeting is being recorded now (clients show the consent notice at once).
+    """
+
 
 default_message_pool.register_message("meetmesh.signaling.v1", "Joined", Joined)
 
@@ -556,6 +595,61 @@ class Left(betterproto2.Message):
 
 
 default_message_pool.register_message("meetmesh.signaling.v1", "Left", Left)
+
+
+@dataclass(eq=False, repr=False)
+class LowerHands(betterproto2.Message):
+    """
+    Lowers raised hands.
+    """
+
+    participants: "list[str]" = betterproto2.field(1, betterproto2.TYPE_STRING, repeated=True)
+    """
+    Participant ids; empty means every raised hand.
+    """
+
+
+default_message_pool.register_message("meetmesh.signaling.v1", "LowerHands", LowerHands)
+
+
+@dataclass(eq=False, repr=False)
+class MuteAll(betterproto2.Message):
+    """
+    Mutes the microphones (or another source) of everyone but the caller.
+    """
+
+    source: "TrackSource" = betterproto2.field(
+        1, betterproto2.TYPE_ENUM, default_factory=lambda: TrackSource(0)
+    )
+    """
+    Which tracks: the microphone when unspecified.
+    """
+
+
+default_message_pool.register_message("meetmesh.signaling.v1", "MuteAll", MuteAll)
+
+
+@dataclass(eq=False, repr=False)
+class MuteParticipant(betterproto2.Message):
+    """
+    Mutes a participant's tracks at the SFU: forwarding stops for every subscriber. The participant
+    may unmute again (everyone sees it); a moderator cannot unmute anyone, only ask.
+    """
+
+    participant: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    """
+    The participant id.
+    """
+
+    source: "TrackSource" = betterproto2.field(
+        2, betterproto2.TYPE_ENUM, default_factory=lambda: TrackSource(0)
+    )
+    """
+    Which tracks: microphone (audio), camera (video), screen; unspecified means all of them.
+    """
+
+
+default_message_pool.register_message("meetmesh.signaling.v1", "MuteParticipant", MuteParticipant)
 
 
 @dataclass(eq=False, repr=False)
@@ -607,6 +701,11 @@ class Participant(betterproto2.Message):
     display_name: "str" = betterproto2.field(5, betterproto2.TYPE_STRING)
     """
     The display name. Personal data: never logged.
+    """
+
+    hand_raised: "bool" = betterproto2.field(6, betterproto2.TYPE_BOOL)
+    """
+    Whether the participant's hand is raised.
     """
 
 
@@ -698,6 +797,41 @@ default_message_pool.register_message("meetmesh.signaling.v1", "PublishTrack", P
 
 
 @dataclass(eq=False, repr=False)
+class RaiseHand(betterproto2.Message):
+    """
+    Raises or lowers the caller's hand.
+    """
+
+    raised: "bool" = betterproto2.field(1, betterproto2.TYPE_BOOL)
+    """
+    Raised or lowered.
+    """
+
+
+default_message_pool.register_message("meetmesh.signaling.v1", "RaiseHand", RaiseHand)
+
+
+@dataclass(eq=False, repr=False)
+class Reaction(betterproto2.Message):
+    """
+    Someone reacted.
+    """
+
+    from_: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    """
+    The sender's participant id.
+    """
+
+    emoji: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+    """
+    The emoji.
+    """
+
+
+default_message_pool.register_message("meetmesh.signaling.v1", "Reaction", Reaction)
+
+
+@dataclass(eq=False, repr=False)
 class Reconnect(betterproto2.Message):
     """
     The server asks the client to reconnect and resume.
@@ -715,7 +849,8 @@ default_message_pool.register_message("meetmesh.signaling.v1", "Reconnect", Reco
 @dataclass(eq=False, repr=False)
 class RecordingUpdate(betterproto2.Message):
     """
-    The recording state.
+    The recording state. Sent to every participant when recording starts or stops: clients must
+    show `consent_notice` while recording is on (participants who do not consent can leave).
     """
 
     recording: "bool" = betterproto2.field(1, betterproto2.TYPE_BOOL)
@@ -733,8 +868,40 @@ class RecordingUpdate(betterproto2.Message):
     A time-limited download URL of the finished recording.
     """
 
+    by: "str" = betterproto2.field(4, betterproto2.TYPE_STRING)
+    """
+    Who started or stopped it (participant id).
+    """
+
+    consent_notice: "str" = betterproto2.field(5, betterproto2.TYPE_STRING)
+    """
+    The notice to show while recording (English; clients may show their own translation).
+    """
+
 
 default_message_pool.register_message("meetmesh.signaling.v1", "RecordingUpdate", RecordingUpdate)
+
+
+@dataclass(eq=False, repr=False)
+class RequestUnmute(betterproto2.Message):
+    """
+    Asks a participant to unmute one of their sources.
+    """
+
+    participant: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    """
+    The participant id.
+    """
+
+    source: "TrackSource" = betterproto2.field(
+        2, betterproto2.TYPE_ENUM, default_factory=lambda: TrackSource(0)
+    )
+    """
+    Which source: the microphone (also when unspecified) or the camera.
+    """
+
+
+default_message_pool.register_message("meetmesh.signaling.v1", "RequestUnmute", RequestUnmute)
 
 
 @dataclass(eq=False, repr=False)
@@ -780,6 +947,21 @@ class SendData(betterproto2.Message):
 
 
 default_message_pool.register_message("meetmesh.signaling.v1", "SendData", SendData)
+
+
+@dataclass(eq=False, repr=False)
+class SendReaction(betterproto2.Message):
+    """
+    A reaction to send.
+    """
+
+    emoji: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    """
+    One emoji (a short string without letters, digits or spaces).
+    """
+
+
+default_message_pool.register_message("meetmesh.signaling.v1", "SendReaction", SendReaction)
 
 
 @dataclass(eq=False, repr=False)
@@ -890,6 +1072,48 @@ class SignalRequest(betterproto2.Message):
     )
     """
     Starts or stops recording the meeting (grant `record`).
+    """
+
+    request_unmute: "RequestUnmute | None" = betterproto2.field(
+        14, betterproto2.TYPE_MESSAGE, optional=True, group="message"
+    )
+    """
+    Asks a participant to unmute (grant `moderate`); they decide.
+    """
+
+    mute_participant: "MuteParticipant | None" = betterproto2.field(
+        15, betterproto2.TYPE_MESSAGE, optional=True, group="message"
+    )
+    """
+    Mutes a participant's microphone, camera or screen at the SFU (grant `moderate`).
+    """
+
+    mute_all: "MuteAll | None" = betterproto2.field(
+        16, betterproto2.TYPE_MESSAGE, optional=True, group="message"
+    )
+    """
+    Mutes every other participant's microphones (grant `moderate`).
+    """
+
+    lower_hands: "LowerHands | None" = betterproto2.field(
+        17, betterproto2.TYPE_MESSAGE, optional=True, group="message"
+    )
+    """
+    Lowers raised hands (grant `moderate`).
+    """
+
+    raise_hand: "RaiseHand | None" = betterproto2.field(
+        18, betterproto2.TYPE_MESSAGE, optional=True, group="message"
+    )
+    """
+    Raises or lowers the caller's hand.
+    """
+
+    reaction: "SendReaction | None" = betterproto2.field(
+        19, betterproto2.TYPE_MESSAGE, optional=True, group="message"
+    )
+    """
+    A short reaction (an emoji) shown to everyone.
     """
 
 
@@ -1007,6 +1231,27 @@ class SignalResponse(betterproto2.Message):
     The tracks the last offer published, with their server ids.
     """
 
+    unmute_requested: "UnmuteRequested | None" = betterproto2.field(
+        17, betterproto2.TYPE_MESSAGE, optional=True, group="message"
+    )
+    """
+    A moderator asks the caller to unmute.
+    """
+
+    hand_update: "HandUpdate | None" = betterproto2.field(
+        18, betterproto2.TYPE_MESSAGE, optional=True, group="message"
+    )
+    """
+    A hand was raised or lowered.
+    """
+
+    reaction: "Reaction | None" = betterproto2.field(
+        19, betterproto2.TYPE_MESSAGE, optional=True, group="message"
+    )
+    """
+    Someone reacted.
+    """
+
     synthetic_voice_alert: "SyntheticVoiceAlert | None" = betterproto2.field(
         40, betterproto2.TYPE_MESSAGE, optional=True, group="message"
     )
@@ -1109,6 +1354,11 @@ class Track(betterproto2.Message):
     Whether it is muted.
     """
 
+    muted_by: "str" = betterproto2.field(7, betterproto2.TYPE_STRING)
+    """
+    The moderator who muted it (empty: muted by its publisher, or not muted).
+    """
+
 
 default_message_pool.register_message("meetmesh.signaling.v1", "Track", Track)
 
@@ -1172,6 +1422,28 @@ class TrackUpdate(betterproto2.Message):
 
 
 default_message_pool.register_message("meetmesh.signaling.v1", "TrackUpdate", TrackUpdate)
+
+
+@dataclass(eq=False, repr=False)
+class UnmuteRequested(betterproto2.Message):
+    """
+    A moderator asks the caller to unmute.
+    """
+
+    from_: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    """
+    The moderator's participant id.
+    """
+
+    source: "TrackSource" = betterproto2.field(
+        2, betterproto2.TYPE_ENUM, default_factory=lambda: TrackSource(0)
+    )
+    """
+    Which source: microphone or camera.
+    """
+
+
+default_message_pool.register_message("meetmesh.signaling.v1", "UnmuteRequested", UnmuteRequested)
 
 
 @dataclass(eq=False, repr=False)

@@ -2,8 +2,8 @@
 // @generated from file meetmesh/media/internal/v1/media.proto (package meetmesh.media.internal.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import { file_buf_validate_validate } from "../../../../buf/validate/validate_pb";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file meetmesh/media/internal/v1/media.proto.
  */
 export const file_meetmesh_media_internal_v1_media: GenFile = /*@__PURE__*/
-  fileDesc("CiZtZWV0bWVzaC9tZWRpYS9pbnRlcm5hbC92MS9tZWRpYS5wcm90bxIabWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEiPgoLUHVibGljYXRpb24SFAoDbWlkGAEgASgJQge6SARyAhABEhkKCHRyYWNrX2lkGAIgASgJQge6SARyAhABIj8KDFN1YnNjcmlwdGlvbhIUCgNtaWQYASABKAlCB7pIBHICEAESGQoIdHJhY2tfaWQYAiABKAlCB7pIBHICEAEi3wEKEE5lZ290aWF0ZVJlcXVlc3QSGAoHbWVldGluZxgBIAEoCUIHukgEcgIQARIcCgtwYXJ0aWNpcGFudBgCIAEoCUIHukgEcgIQARIcCgNzZHAYAyABKAlCD7pICHIGEAEYgIAEoLsYAhI4CgdwdWJsaXNoGAQgAygLMicubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuUHVibGljYXRpb24SOwoJc3Vic2NyaWJlGAUgAygLMigubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuU3Vic2NyaXB0aW9uIiYKEU5lZ290aWF0ZVJlc3BvbnNlEhEKA3NkcBgBIAEoCUIEoLsYAiKTAQoWQWRkSWNlQ2FuZGlkYXRlUmVxdWVzdBIYCgdtZWV0aW5nGAEgASgJQge6SARyAhABEhwKC3BhcnRpY2lwYW50GAIgASgJQge6SARyAhABEhcKCWNhbmRpZGF0ZRgDIAEoCUIEoLsYARIPCgdzZHBfbWlkGAQgASgJEhcKD3NkcF9tbGluZV9pbmRleBgFIAEoDSIZChdBZGRJY2VDYW5kaWRhdGVSZXNwb25zZSJfChJVbnN1YnNjcmliZVJlcXVlc3QSGAoHbWVldGluZxgBIAEoCUIHukgEcgIQARIcCgtwYXJ0aWNpcGFudBgCIAEoCUIHukgEcgIQARIRCgl0cmFja19pZHMYAyADKAkiFQoTVW5zdWJzY3JpYmVSZXNwb25zZSJaChRTZXRUcmFja011dGVkUmVxdWVzdBIYCgdtZWV0aW5nGAEgASgJQge6SARyAhABEhkKCHRyYWNrX2lkGAIgASgJQge6SARyAhABEg0KBW11dGVkGAMgASgIIhcKFVNldFRyYWNrTXV0ZWRSZXNwb25zZSJMChVVbnB1Ymxpc2hUcmFja1JlcXVlc3QSGAoHbWVldGluZxgBIAEoCUIHukgEcgIQARIZCgh0cmFja19pZBgCIAEoCUIHukgEcgIQASIYChZVbnB1Ymxpc2hUcmFja1Jlc3BvbnNlIlIKGFJlbW92ZVBhcnRpY2lwYW50UmVxdWVzdBIYCgdtZWV0aW5nGAEgASgJQge6SARyAhABEhwKC3BhcnRpY2lwYW50GAIgASgJQge6SARyAhABIi4KGVJlbW92ZVBhcnRpY2lwYW50UmVzcG9uc2USEQoJdHJhY2tfaWRzGAEgAygJIjEKFVN0YXJ0UmVjb3JkaW5nUmVxdWVzdBIYCgdtZWV0aW5nGAEgASgJQge6SARyAhABIkgKFlN0YXJ0UmVjb3JkaW5nUmVzcG9uc2USLgoKc3RhcnRfdGltZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiMAoUU3RvcFJlY29yZGluZ1JlcXVlc3QSGAoHbWVldGluZxgBIAEoCUIHukgEcgIQASKhAQoVU3RvcFJlY29yZGluZ1Jlc3BvbnNlEhYKDnJlY29yZGluZ19uYW1lGAEgASgJEhIKCm9iamVjdF9rZXkYAiABKAkSEgoKbWVkaWFfdHlwZRgDIAEoCRIYChBkdXJhdGlvbl9zZWNvbmRzGAQgASgBEhIKCnNpemVfYnl0ZXMYBSABKAMSGgoMZG93bmxvYWRfdXJpGAYgASgJQgSguxgCIi8KE1dhdGNoTWVldGluZ1JlcXVlc3QSGAoHbWVldGluZxgBIAEoCUIHukgEcgIQASIwCgpBdWRpb0xldmVsEhMKC3BhcnRpY2lwYW50GAEgASgJEg0KBWxldmVsGAIgASgCIloKB0NhcHRpb24SEwoLcGFydGljaXBhbnQYASABKAkSEgoEdGV4dBgCIAEoCUIEoLsYARIQCghpc19maW5hbBgDIAEoCBIUCgx1dHRlcmFuY2VfaWQYBCABKAMiowIKFFdhdGNoTWVldGluZ1Jlc3BvbnNlEj8KDGF1ZGlvX2xldmVscxgBIAEoCzInLm1lZXRtZXNoLm1lZGlhLmludGVybmFsLnYxLkF1ZGlvTGV2ZWxzSAASNgoHY2FwdGlvbhgCIAEoCzIjLm1lZXRtZXNoLm1lZGlhLmludGVybmFsLnYxLkNhcHRpb25IABJKCg9zeW50aGV0aWNfdm9pY2UYCiABKAsyLy5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5TeW50aGV0aWNWb2ljZVNjb3JlSAASPQoIZW1vdGlvbnMYCyABKAsyKS5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5GcmFtZUVtb3Rpb25zSABCBwoFZXZlbnQiXgoTU3ludGhldGljVm9pY2VTY29yZRITCgtwYXJ0aWNpcGFudBgBIAEoCRIUCgx1dHRlcmFuY2VfaWQYAiABKAMSDQoFc2NvcmUYAyABKAISDQoFYWxlcnQYBCABKAgiYQoNRnJhbWVFbW90aW9ucxITCgtwYXJ0aWNpcGFudBgBIAEoCRIPCgdlbW90aW9uGAIgASgJEg0KBXNjb3JlGAMgASgCEg0KBWZhY2VzGAQgASgFEgwKBGxpdmUYBSABKAgiRQoLQXVkaW9MZXZlbHMSNgoGbGV2ZWxzGAEgAygLMiYubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuQXVkaW9MZXZlbDLsCQoMTWVkaWFTZXJ2aWNlEnsKCU5lZ290aWF0ZRIsLm1lZXRtZXNoLm1lZGlhLmludGVybmFsLnYxLk5lZ290aWF0ZVJlcXVlc3QaLS5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5OZWdvdGlhdGVSZXNwb25zZSIRorsYDQgEIglzaWduYWxpbmcSjQEKD0FkZEljZUNhbmRpZGF0ZRIyLm1lZXRtZXNoLm1lZGlhLmludGVybmFsLnYxLkFkZEljZUNhbmRpZGF0ZVJlcXVlc3QaMy5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5BZGRJY2VDYW5kaWRhdGVSZXNwb25zZSIRorsYDQgEIglzaWduYWxpbmcSgQEKC1Vuc3Vic2NyaWJlEi4ubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuVW5zdWJzY3JpYmVSZXF1ZXN0Gi8ubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuVW5zdWJzY3JpYmVSZXNwb25zZSIRorsYDQgEIglzaWduYWxpbmcShwEKDVNldFRyYWNrTXV0ZWQSMC5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5TZXRUcmFja011dGVkUmVxdWVzdBoxLm1lZXRtZXNoLm1lZGlhLmludGVybmFsLnYxLlNldFRyYWNrTXV0ZWRSZXNwb25zZSIRorsYDQgEIglzaWduYWxpbmcSigEKDlVucHVibGlzaFRyYWNrEjEubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuVW5wdWJsaXNoVHJhY2tSZXF1ZXN0GjIubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuVW5wdWJsaXNoVHJhY2tSZXNwb25zZSIRorsYDQgEIglzaWduYWxpbmcSkwEKEVJlbW92ZVBhcnRpY2lwYW50EjQubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuUmVtb3ZlUGFydGljaXBhbnRSZXF1ZXN0GjUubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuUmVtb3ZlUGFydGljaXBhbnRSZXNwb25zZSIRorsYDQgEIglzaWduYWxpbmcSigEKDlN0YXJ0UmVjb3JkaW5nEjEubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuU3RhcnRSZWNvcmRpbmdSZXF1ZXN0GjIubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuU3RhcnRSZWNvcmRpbmdSZXNwb25zZSIRorsYDQgEIglzaWduYWxpbmcShwEKDVN0b3BSZWNvcmRpbmcSMC5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5TdG9wUmVjb3JkaW5nUmVxdWVzdBoxLm1lZXRtZXNoLm1lZGlhLmludGVybmFsLnYxLlN0b3BSZWNvcmRpbmdSZXNwb25zZSIRorsYDQgEIglzaWduYWxpbmcShgEKDFdhdGNoTWVldGluZxIvLm1lZXRtZXNoLm1lZGlhLmludGVybmFsLnYxLldhdGNoTWVldGluZ1JlcXVlc3QaMC5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5XYXRjaE1lZXRpbmdSZXNwb25zZSIRorsYDQgEIglzaWduYWxpbmcwAWIGcHJvdG8z", [file_buf_validate_validate, file_google_protobuf_timestamp, file_meetmesh_options_v1_options]);
+  fileDesc("CiZtZWV0bWVzaC9tZWRpYS9pbnRlcm5hbC92MS9tZWRpYS5wcm90bxIabWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEiPgoLUHVibGljYXRpb24SFAoDbWlkGAEgASgJQge6SARyAhABEhkKCHRyYWNrX2lkGAIgASgJQge6SARyAhABIj8KDFN1YnNjcmlwdGlvbhIUCgNtaWQYASABKAlCB7pIBHICEAESGQoIdHJhY2tfaWQYAiABKAlCB7pIBHICEAEi3wEKEE5lZ290aWF0ZVJlcXVlc3QSGAoHbWVldGluZxgBIAEoCUIHukgEcgIQARIcCgtwYXJ0aWNpcGFudBgCIAEoCUIHukgEcgIQARIcCgNzZHAYAyABKAlCD7pICHIGEAEYgIAEoLsYAhI4CgdwdWJsaXNoGAQgAygLMicubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuUHVibGljYXRpb24SOwoJc3Vic2NyaWJlGAUgAygLMigubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuU3Vic2NyaXB0aW9uIiYKEU5lZ290aWF0ZVJlc3BvbnNlEhEKA3NkcBgBIAEoCUIEoLsYAiKTAQoWQWRkSWNlQ2FuZGlkYXRlUmVxdWVzdBIYCgdtZWV0aW5nGAEgASgJQge6SARyAhABEhwKC3BhcnRpY2lwYW50GAIgASgJQge6SARyAhABEhcKCWNhbmRpZGF0ZRgDIAEoCUIEoLsYARIPCgdzZHBfbWlkGAQgASgJEhcKD3NkcF9tbGluZV9pbmRleBgFIAEoDSIZChdBZGRJY2VDYW5kaWRhdGVSZXNwb25zZSJfChJVbnN1YnNjcmliZVJlcXVlc3QSGAoHbWVldGluZxgBIAEoCUIHukgEcgIQARIcCgtwYXJ0aWNpcGFudBgCIAEoCUIHukgEcgIQARIRCgl0cmFja19pZHMYAyADKAkiFQoTVW5zdWJzY3JpYmVSZXNwb25zZSJaChRTZXRUcmFja011dGVkUmVxdWVzdBIYCgdtZWV0aW5nGAEgASgJQge6SARyAhABEhkKCHRyYWNrX2lkGAIgASgJQge6SARyAhABEg0KBW11dGVkGAMgASgIIhcKFVNldFRyYWNrTXV0ZWRSZXNwb25zZSJMChVVbnB1Ymxpc2hUcmFja1JlcXVlc3QSGAoHbWVldGluZxgBIAEoCUIHukgEcgIQARIZCgh0cmFja19pZBgCIAEoCUIHukgEcgIQASIYChZVbnB1Ymxpc2hUcmFja1Jlc3BvbnNlIlIKGFJlbW92ZVBhcnRpY2lwYW50UmVxdWVzdBIYCgdtZWV0aW5nGAEgASgJQge6SARyAhABEhwKC3BhcnRpY2lwYW50GAIgASgJQge6SARyAhABIi4KGVJlbW92ZVBhcnRpY2lwYW50UmVzcG9uc2USEQoJdHJhY2tfaWRzGAEgAygJIjEKFVN0YXJ0UmVjb3JkaW5nUmVxdWVzdBIYCgdtZWV0aW5nGAEgASgJQge6SARyAhABIkgKFlN0YXJ0UmVjb3JkaW5nUmVzcG9uc2USLgoKc3RhcnRfdGltZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiMAoUU3RvcFJlY29yZGluZ1JlcXVlc3QSGAoHbWVldGluZxgBIAEoCUIHukgEcgIQASK4AQoVU3RvcFJlY29yZGluZ1Jlc3BvbnNlEhYKDnJlY29yZGluZ19uYW1lGAEgASgJEhIKCm9iamVjdF9rZXkYAiABKAkSEgoKbWVkaWFfdHlwZRgDIAEoCRIYChBkdXJhdGlvbl9zZWNvbmRzGAQgASgBEhIKCnNpemVfYnl0ZXMYBSABKAMSGgoMZG93bmxvYWRfdXJpGAYgASgJQgSguxgCEhUKDXRyYW5zY29kZV9qb2IYByABKAkiLwoTV2F0Y2hNZWV0aW5nUmVxdWVzdBIYCgdtZWV0aW5nGAEgASgJQge6SARyAhABIjAKCkF1ZGlvTGV2ZWwSEwoLcGFydGljaXBhbnQYASABKAkSDQoFbGV2ZWwYAiABKAIiWgoHQ2FwdGlvbhITCgtwYXJ0aWNpcGFudBgBIAEoCRISCgR0ZXh0GAIgASgJQgSguxgBEhAKCGlzX2ZpbmFsGAMgASgIEhQKDHV0dGVyYW5jZV9pZBgEIAEoAyKjAgoUV2F0Y2hNZWV0aW5nUmVzcG9uc2USPwoMYXVkaW9fbGV2ZWxzGAEgASgLMicubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuQXVkaW9MZXZlbHNIABI2CgdjYXB0aW9uGAIgASgLMiMubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuQ2FwdGlvbkgAEkoKD3N5bnRoZXRpY192b2ljZRgKIAEoCzIvLm1lZXRtZXNoLm1lZGlhLmludGVybmFsLnYxLlN5bnRoZXRpY1ZvaWNlU2NvcmVIABI9CghlbW90aW9ucxgLIAEoCzIpLm1lZXRtZXNoLm1lZGlhLmludGVybmFsLnYxLkZyYW1lRW1vdGlvbnNIAEIHCgVldmVudCJeChNTeW50aGV0aWNWb2ljZVNjb3JlEhMKC3BhcnRpY2lwYW50GAEgASgJEhQKDHV0dGVyYW5jZV9pZBgCIAEoAxINCgVzY29yZRgDIAEoAhINCgVhbGVydBgEIAEoCCJhCg1GcmFtZUVtb3Rpb25zEhMKC3BhcnRpY2lwYW50GAEgASgJEg8KB2Vtb3Rpb24YAiABKAkSDQoFc2NvcmUYAyABKAISDQoFZmFjZXMYBCABKAUSDAoEbGl2ZRgFIAEoCCJFCgtBdWRpb0xldmVscxI2CgZsZXZlbHMYASADKAsyJi5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5BdWRpb0xldmVsIi8KFVdhdGNoVHJhbnNjb2RlUmVxdWVzdBIWCgNqb2IYASABKAlCCbpIBnIEEAEYQCJPChZXYXRjaFRyYW5zY29kZVJlc3BvbnNlEjUKA2pvYhgBIAEoCzIoLm1lZXRtZXNoLm1lZGlhLmludGVybmFsLnYxLlRyYW5zY29kZUpvYiLZAgoMVHJhbnNjb2RlSm9iEgoKAmlkGAEgASgJEhEKCXJlY29yZGluZxgCIAEoCRI9CgVzdGF0ZRgDIAEoDjIuLm1lZXRtZXNoLm1lZGlhLmludGVybmFsLnYxLlRyYW5zY29kZUpvYi5TdGF0ZRIQCghwcm9ncmVzcxgEIAEoAhIQCghhdHRlbXB0cxgFIAEoBRIPCgdtcDRfa2V5GAYgASgJEg8KB2hsc19rZXkYByABKAkSFQoHbXA0X3VyaRgIIAEoCUIEoLsYAhINCgVlcnJvchgJIAEoCRIYChBkdXJhdGlvbl9zZWNvbmRzGAogASgBImUKBVN0YXRlEhUKEVNUQVRFX1VOU1BFQ0lGSUVEEAASEAoMU1RBVEVfUVVFVUVEEAESEQoNU1RBVEVfUlVOTklORxACEg4KClNUQVRFX0RPTkUQAxIQCgxTVEFURV9GQUlMRUQQBDL7CgoMTWVkaWFTZXJ2aWNlEnsKCU5lZ290aWF0ZRIsLm1lZXRtZXNoLm1lZGlhLmludGVybmFsLnYxLk5lZ290aWF0ZVJlcXVlc3QaLS5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5OZWdvdGlhdGVSZXNwb25zZSIRorsYDQgEIglzaWduYWxpbmcSjQEKD0FkZEljZUNhbmRpZGF0ZRIyLm1lZXRtZXNoLm1lZGlhLmludGVybmFsLnYxLkFkZEljZUNhbmRpZGF0ZVJlcXVlc3QaMy5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5BZGRJY2VDYW5kaWRhdGVSZXNwb25zZSIRorsYDQgEIglzaWduYWxpbmcSgQEKC1Vuc3Vic2NyaWJlEi4ubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuVW5zdWJzY3JpYmVSZXF1ZXN0Gi8ubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuVW5zdWJzY3JpYmVSZXNwb25zZSIRorsYDQgEIglzaWduYWxpbmcShwEKDVNldFRyYWNrTXV0ZWQSMC5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5TZXRUcmFja011dGVkUmVxdWVzdBoxLm1lZXRtZXNoLm1lZGlhLmludGVybmFsLnYxLlNldFRyYWNrTXV0ZWRSZXNwb25zZSIRorsYDQgEIglzaWduYWxpbmcSigEKDlVucHVibGlzaFRyYWNrEjEubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuVW5wdWJsaXNoVHJhY2tSZXF1ZXN0GjIubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuVW5wdWJsaXNoVHJhY2tSZXNwb25zZSIRorsYDQgEIglzaWduYWxpbmcSkwEKEVJlbW92ZVBhcnRpY2lwYW50EjQubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuUmVtb3ZlUGFydGljaXBhbnRSZXF1ZXN0GjUubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuUmVtb3ZlUGFydGljaXBhbnRSZXNwb25zZSIRorsYDQgEIglzaWduYWxpbmcSigEKDlN0YXJ0UmVjb3JkaW5nEjEubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuU3RhcnRSZWNvcmRpbmdSZXF1ZXN0GjIubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuU3RhcnRSZWNvcmRpbmdSZXNwb25zZSIRorsYDQgEIglzaWduYWxpbmcShwEKDVN0b3BSZWNvcmRpbmcSMC5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5TdG9wUmVjb3JkaW5nUmVxdWVzdBoxLm1lZXRtZXNoLm1lZGlhLmludGVybmFsLnYxLlN0b3BSZWNvcmRpbmdSZXNwb25zZSIRorsYDQgEIglzaWduYWxpbmcSjAEKDldhdGNoVHJhbnNjb2RlEjEubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuV2F0Y2hUcmFuc2NvZGVSZXF1ZXN0GjIubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuV2F0Y2hUcmFuc2NvZGVSZXNwb25zZSIRorsYDQgEIglzaWduYWxpbmcwARKGAQoMV2F0Y2hNZWV0aW5nEi8ubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuV2F0Y2hNZWV0aW5nUmVxdWVzdBowLm1lZXRtZXNoLm1lZGlhLmludGVybmFsLnYxLldhdGNoTWVldGluZ1Jlc3BvbnNlIhGiuxgNCAQiCXNpZ25hbGluZzABYgZwcm90bzM", [file_buf_validate_validate, file_google_protobuf_timestamp, file_meetmesh_options_v1_options]);
 
 /**
  * A published m-line.
@@ -508,6 +508,13 @@ export type StopRecordingResponse = Message<"meetmesh.media.internal.v1.StopReco
    * @generated from field: string download_uri = 6;
    */
   downloadUri: string;
+
+  /**
+   * The job that makes the MP4 and HLS of it (see `WatchTranscode`); empty when transcoding is off.
+   *
+   * @generated from field: string transcode_job = 7;
+   */
+  transcodeJob: string;
 };
 
 /**
@@ -774,6 +781,180 @@ export const AudioLevelsSchema: GenMessage<AudioLevels> = /*@__PURE__*/
   messageDesc(file_meetmesh_media_internal_v1_media, 24);
 
 /**
+ * Request for `WatchTranscode`.
+ *
+ * @generated from message meetmesh.media.internal.v1.WatchTranscodeRequest
+ */
+export type WatchTranscodeRequest = Message<"meetmesh.media.internal.v1.WatchTranscodeRequest"> & {
+  /**
+   * The job id (`StopRecordingResponse.transcode_job`).
+   *
+   * @generated from field: string job = 1;
+   */
+  job: string;
+};
+
+/**
+ * Describes the message meetmesh.media.internal.v1.WatchTranscodeRequest.
+ * Use `create(WatchTranscodeRequestSchema)` to create a new message.
+ */
+export const WatchTranscodeRequestSchema: GenMessage<WatchTranscodeRequest> = /*@__PURE__*/
+  messageDesc(file_meetmesh_media_internal_v1_media, 25);
+
+/**
+ * Response for `WatchTranscode`: the job's state now.
+ *
+ * @generated from message meetmesh.media.internal.v1.WatchTranscodeResponse
+ */
+export type WatchTranscodeResponse = Message<"meetmesh.media.internal.v1.WatchTranscodeResponse"> & {
+  /**
+   * The job.
+   *
+   * @generated from field: meetmesh.media.internal.v1.TranscodeJob job = 1;
+   */
+  job?: TranscodeJob | undefined;
+};
+
+/**
+ * Describes the message meetmesh.media.internal.v1.WatchTranscodeResponse.
+ * Use `create(WatchTranscodeResponseSchema)` to create a new message.
+ */
+export const WatchTranscodeResponseSchema: GenMessage<WatchTranscodeResponse> = /*@__PURE__*/
+  messageDesc(file_meetmesh_media_internal_v1_media, 26);
+
+/**
+ * A durable transcode job: a recording's WebM becomes a composite MP4 (H.264 + AAC) and HLS.
+ *
+ * @generated from message meetmesh.media.internal.v1.TranscodeJob
+ */
+export type TranscodeJob = Message<"meetmesh.media.internal.v1.TranscodeJob"> & {
+  /**
+   * The job id.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * `meetings/{meeting}/recordings/{recording}`.
+   *
+   * @generated from field: string recording = 2;
+   */
+  recording: string;
+
+  /**
+   * Where the job is.
+   *
+   * @generated from field: meetmesh.media.internal.v1.TranscodeJob.State state = 3;
+   */
+  state: TranscodeJob_State;
+
+  /**
+   * Fraction done, 0 to 1.
+   *
+   * @generated from field: float progress = 4;
+   */
+  progress: number;
+
+  /**
+   * Workers that started it (more than one after a crash).
+   *
+   * @generated from field: int32 attempts = 5;
+   */
+  attempts: number;
+
+  /**
+   * The MP4's object key.
+   *
+   * @generated from field: string mp4_key = 6;
+   */
+  mp4Key: string;
+
+  /**
+   * The HLS playlist's object key (segments beside it).
+   *
+   * @generated from field: string hls_key = 7;
+   */
+  hlsKey: string;
+
+  /**
+   * A time-limited download URL of the MP4.
+   *
+   * @generated from field: string mp4_uri = 8;
+   */
+  mp4Uri: string;
+
+  /**
+   * Why it failed.
+   *
+   * @generated from field: string error = 9;
+   */
+  error: string;
+
+  /**
+   * The composite's length in seconds.
+   *
+   * @generated from field: double duration_seconds = 10;
+   */
+  durationSeconds: number;
+};
+
+/**
+ * Describes the message meetmesh.media.internal.v1.TranscodeJob.
+ * Use `create(TranscodeJobSchema)` to create a new message.
+ */
+export const TranscodeJobSchema: GenMessage<TranscodeJob> = /*@__PURE__*/
+  messageDesc(file_meetmesh_media_internal_v1_media, 27);
+
+/**
+ * Where the job is.
+ *
+ * @generated from enum meetmesh.media.internal.v1.TranscodeJob.State
+ */
+export enum TranscodeJob_State {
+  /**
+   * Unknown.
+   *
+   * @generated from enum value: STATE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Waiting for a worker.
+   *
+   * @generated from enum value: STATE_QUEUED = 1;
+   */
+  QUEUED = 1,
+
+  /**
+   * A worker is on it (see `progress`).
+   *
+   * @generated from enum value: STATE_RUNNING = 2;
+   */
+  RUNNING = 2,
+
+  /**
+   * Finished: the outputs are in the object store.
+   *
+   * @generated from enum value: STATE_DONE = 3;
+   */
+  DONE = 3,
+
+  /**
+   * Gave up (see `error`).
+   *
+   * @generated from enum value: STATE_FAILED = 4;
+   */
+  FAILED = 4,
+}
+
+/**
+ * Describes the enum meetmesh.media.internal.v1.TranscodeJob.State.
+ */
+export const TranscodeJob_StateSchema: GenEnum<TranscodeJob_State> = /*@__PURE__*/
+  enumDesc(file_meetmesh_media_internal_v1_media, 27, 0);
+
+/**
  * The SFU's control plane. Internal: called by signaling only, never routed by the edge.
  * One aiortc peer connection per participant; the participant is always the SDP offerer.
  *
@@ -860,6 +1041,17 @@ export const MediaService: GenService<{
     methodKind: "unary";
     input: typeof StopRecordingRequestSchema;
     output: typeof StopRecordingResponseSchema;
+  },
+  /**
+   * Streams a transcode job's state (queued, running with progress, done with its outputs,
+   * failed) until it is done or failed.
+   *
+   * @generated from rpc meetmesh.media.internal.v1.MediaService.WatchTranscode
+   */
+  watchTranscode: {
+    methodKind: "server_streaming";
+    input: typeof WatchTranscodeRequestSchema;
+    output: typeof WatchTranscodeResponseSchema;
   },
   /**
    * A meeting's media events: audio levels (about 4 per second), captions, synthetic-voice scores,

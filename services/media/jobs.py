@@ -1,0 +1,266 @@
+"""Durable transcode jobs on a Redis Stream, worked by a consumer group.
+
+* ``<prefix>:media:transcode:jobs``: the stream; one entry per job (``job`` = its id). Workers
+  read it as the consumer group ``transcoders``: an entry stays pending (owned by the worker that
+  read it) until that worker acknowledges it.
+* ``<prefix>:media:transcode:job:<id>``: the job's state hash (``state``, ``progress``,
+  ``attempts``, ``worker``, outputs, ``completions``).
+
+A worker that dies mid-job leaves its entry pending; a running worker refreshes the entry's idle
+time every ``heartbeat_s`` (``XCLAIM`` to itself), so an entry idle for ``claim_idle_s`` belongs to
+a dead worker and any worker takes it over (``XAUTOCLAIM``) and starts the job again from the
+recording. Finishing is one Lua script: mark done, count the completion and acknowledge, only if
+the job is not done already, so a job finishes once even when a slow worker and its replacement
+both reach the end (the outputs are written under the same keys, so the second write is
+identical).
+
+``python -m services.media.jobs`` runs a worker on its own (tests kill one mid-job).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from meetmesh.media.internal.v1 import media_pb2
+from services.kit.objects import ObjectStore, ObjectStoreSettings, object_store
+
+from .transcode import Cancelled, Options, transcode
+
+log = logging.getLogger("meetmesh.media.jobs")
+
+GROUP = "transcoders"
+MAX_ATTEMPTS = 3
+STATES = {
+    "queued": media_pb2.TranscodeJob.STATE_QUEUED,
+    "running": media_pb2.TranscodeJob.STATE_RUNNING,
+    "done": media_pb2.TranscodeJob.STATE_DONE,
+    "failed": media_pb2.TranscodeJob.STATE_FAILED,
+}
+
+# KEYS: job hash, stream; ARGV: group, entry id, mp4 key, hls key, duration. 1 if this call finished it.
+_FINISH = """
+if redis.call('HGET', KEYS[1], 'state') == 'done' then
+  redis.call('XACK', KEYS[2], ARGV[1], ARGV[2])
+  return 0
+end
+redis.call('HSET', KEYS[1], 'state', 'done', 'progress', '1', 'mp4_key', ARGV[3], 'hls_key', ARGV[4],
+           'duration_seconds', ARGV[5])
+redis.call('HINCRBY', KEYS[1], 'completions', 1)
+redis.call('XACK', KEYS[2], ARGV[1], ARGV[2])
+return 1
+"""
+
+
+def _text(raw: Any) -> str:
+    return raw.decode() if isinstance(raw, bytes) else str(raw or "")
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    options: Options = field(default_factory=Options)
+    # An entry pending this long without a heartbeat belongs to a dead worker.
+    claim_idle_s: float = 30.0
+    heartbeat_s: float = 2.0
+    block_s: float = 1.0
+
+
+class TranscodeJobs:
+    """The queue: enqueue, read a job's state, and work jobs (``run``)."""
+
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        prefix: str,
+        objects: ObjectStore,
+        settings: WorkerSettings | None = None,
+        worker: str = "",
+    ) -> None:
+        self.redis = redis
+        self.stream = f"{prefix}:media:transcode:jobs"
+        self.prefix = prefix
+        self.objects = objects
+        self.settings = settings or WorkerSettings()
+        self.worker = worker or f"worker-{uuid.uuid4().hex[:8]}"
+        self._stop = threading.Event()
+        self._finish = self.redis.register_script(_FINISH)
+
+    def _key(self, job: str) -> str:
+        return f"{self.prefix}:media:transcode:job:{job}"
+
+    async def _ensure_group(self) -> None:
+        with contextlib.suppress(aioredis.ResponseError):  # BUSYGROUP: it exists
+            await self.redis.xgroup_create(self.stream, GROUP, id="0", mkstream=True)
+
+    async def enqueue(self, recording: str, source_key: str) -> str:
+        """Queue the transcode of the WebM at ``source_key``; returns the job id."""
+        await self._ensure_group()
+        job = uuid.uuid4().hex
+        base = source_key.rsplit(".", 1)[0]
+        await self.redis.hset(
+            self._key(job),
+            mapping={
+                "state": "queued",
+                "progress": "0",
+                "attempts": "0",
+                "recording": recording,
+                "source_key": source_key,
+                "mp4_target": f"{base}.mp4",
+                "hls_target": f"{base}/hls/index.m3u8",
+                "completions": "0",
+            },
+        )
+        await self.redis.xadd(self.stream, {"job": job})
+        return job
+
+    async def get(self, job: str) -> media_pb2.TranscodeJob | None:
+        raw = await self.redis.hgetall(self._key(job))
+        if not raw:
+            return None
+        fields = {_text(k): _text(v) for k, v in raw.items()}
+        result = media_pb2.TranscodeJob(
+            id=job,
+            recording=fields.get("recording", ""),
+            state=STATES.get(fields.get("state", ""), media_pb2.TranscodeJob.STATE_UNSPECIFIED),
+            progress=float(fields.get("progress") or 0),
+            attempts=int(fields.get("attempts") or 0),
+            mp4_key=fields.get("mp4_key", ""),
+            hls_key=fields.get("hls_key", ""),
+            error=fields.get("error", ""),
+            duration_seconds=float(fields.get("duration_seconds") or 0),
+        )
+        if result.mp4_key:
+            result.mp4_uri = self.objects.presign_get(result.mp4_key)
+        return result
+
+    async def completions(self, job: str) -> int:
+        return int(_text(await self.redis.hget(self._key(job), "completions")) or 0)
+
+    # -- the worker -------------------------------------------------------------------------
+    def stop(self) -> None:
+        """Ask a running transcode to give up (its entry stays pending for another worker)."""
+        self._stop.set()
+
+    async def run(self) -> None:
+        """Work jobs until cancelled: first jobs abandoned by dead workers, then new ones."""
+        await self._ensure_group()
+        idle_ms = int(self.settings.claim_idle_s * 1000)
+        while not self._stop.is_set():
+            claimed: Any = await self.redis.xautoclaim(
+                self.stream, GROUP, self.worker, idle_ms, "0-0", count=1
+            )
+            entries: list[Any] = claimed[1] if claimed else []
+            if not entries:
+                read: Any = await self.redis.xreadgroup(
+                    GROUP, self.worker, {self.stream: ">"}, count=1, block=int(self.settings.block_s * 1000)
+                )
+                entries = read[0][1] if read else []
+            for entry_id, fields in entries:
+                if fields:  # an entry deleted from the stream comes back without fields
+                    await self._work(_text(entry_id), _text(fields.get(b"job") or fields.get("job")))
+
+    async def _work(self, entry: str, job: str) -> None:
+        key = self._key(job)
+        state = _text(await self.redis.hget(key, "state"))
+        if state in ("done", "failed", ""):
+            await self.redis.xack(self.stream, GROUP, entry)  # finished once already (or unknown)
+            return
+        attempts = await self.redis.hincrby(key, "attempts", 1)
+        if attempts > MAX_ATTEMPTS:
+            await self.redis.hset(
+                key, mapping={"state": "failed", "error": f"gave up after {MAX_ATTEMPTS} attempts"}
+            )
+            await self.redis.xack(self.stream, GROUP, entry)
+            return
+        await self.redis.hset(key, mapping={"state": "running", "worker": self.worker, "progress": "0"})
+        fields = {_text(k): _text(v) for k, v in (await self.redis.hgetall(key)).items()}
+        progress = [0.0]
+
+        def report(fraction: float) -> None:
+            if self._stop.is_set():
+                raise Cancelled
+            progress[0] = fraction
+
+        heartbeat = asyncio.ensure_future(self._heartbeat(key, entry, progress))
+        try:
+            with tempfile.TemporaryDirectory(prefix="meetmesh-transcode-") as folder:
+                source = Path(folder) / "source.webm"
+                source.write_bytes(await self.objects.get_bytes(fields["source_key"]))
+                started = time.monotonic()
+                mp4, playlist, result = await asyncio.to_thread(
+                    transcode, source, Path(folder) / "out", self.settings.options, report
+                )
+                log.info(
+                    "transcoded a recording",
+                    extra={
+                        "job": job,
+                        "seconds": round(time.monotonic() - started, 2),
+                        "tiles": result.tiles,
+                    },
+                )
+                hls_target = fields["hls_target"]
+                hls_folder = hls_target.rsplit("/", 1)[0]
+                for segment in sorted(playlist.parent.iterdir()):
+                    content_type = (
+                        "application/vnd.apple.mpegurl" if segment.suffix == ".m3u8" else "video/mp2t"
+                    )
+                    await self.objects.put_file(f"{hls_folder}/{segment.name}", segment, content_type)
+                await self.objects.put_file(fields["mp4_target"], mp4, "video/mp4")
+        except Cancelled:
+            return  # stopping: the entry stays pending; a worker takes it over after claim_idle_s
+        except Exception as exc:
+            log.warning("a transcode attempt failed", extra={"job": job, "error": type(exc).__name__})
+            await self.redis.hset(key, mapping={"state": "queued", "error": type(exc).__name__})
+            return  # pending: retried (up to MAX_ATTEMPTS) once it has been idle claim_idle_s
+        finally:
+            heartbeat.cancel()
+        await self._finish(
+            keys=[key, self.stream],
+            args=[GROUP, entry, fields["mp4_target"], fields["hls_target"], str(result.duration_s)],
+        )
+
+    async def _heartbeat(self, key: str, entry: str, progress: list[float]) -> None:
+        """Keep the entry ours (reset its idle time) and publish progress while the job runs."""
+        while True:
+            await self.redis.xclaim(self.stream, GROUP, self.worker, 0, [entry], justid=True)
+            await self.redis.hset(key, "progress", f"{progress[0]:.3f}")
+            await asyncio.sleep(min(self.settings.heartbeat_s, 0.25))
+
+
+def main() -> None:  # pragma: no cover - run as a process by the tests
+    parser = argparse.ArgumentParser(description="Run one transcode worker.")
+    parser.add_argument("--redis-url", required=True)
+    parser.add_argument("--prefix", required=True)
+    parser.add_argument("--objects", required=True, help="ObjectStoreSettings as JSON")
+    parser.add_argument("--keys-dir", required=True, type=Path)
+    parser.add_argument("--claim-idle-s", type=float, default=30.0)
+    parser.add_argument("--width", type=int, default=1280)
+    parser.add_argument("--height", type=int, default=720)
+    parser.add_argument("--preset", default="veryfast")
+    args = parser.parse_args()
+
+    async def run() -> None:
+        redis = aioredis.from_url(args.redis_url)
+        objects = object_store(ObjectStoreSettings.model_validate_json(args.objects), args.keys_dir)
+        options = Options(width=args.width, height=args.height, preset=args.preset)
+        jobs = TranscodeJobs(
+            redis, args.prefix, objects, WorkerSettings(options, claim_idle_s=args.claim_idle_s)
+        )
+        await jobs.run()
+
+    asyncio.run(run())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,44 @@
+"""The full-Triton (GPU) repository derived from the built one: same models and tensor names, the
+emotion model on the ONNX Runtime backend giving what the python-backend model gives."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from services.ai.inference import InferenceClient
+from services.ai.modelbuild import full
+from tests.ai.conftest import BundledTriton
+
+
+async def test_full_repository_keeps_the_contract(
+    model_repository: Path, triton: BundledTriton, tmp_path: Path
+) -> None:
+    out = tmp_path / "full"
+    models = full.derive(model_repository, out)
+    assert models == ["asr", "emotion", "face_detector", "synthetic_voice", "vad"]
+    emotion = (out / "emotion" / "config.pbtxt").read_text()
+    assert 'backend: "onnxruntime"' in emotion and 'name: "tensorrt"' in emotion and "KIND_GPU" in emotion
+    assert not (out / "emotion" / "1" / "model.py").exists()
+    for model in full.ACCELERATED_PYTHON:
+        config = (out / model / "config.pbtxt").read_text()
+        assert 'string_value: "TENSORRT"' in config and "KIND_GPU" in config and 'backend: "python"' in config
+    assert (out / "face_detector" / "config.pbtxt").read_text() == (
+        model_repository / "face_detector" / "config.pbtxt"
+    ).read_text()
+    # The renamed graph answers the contract's tensor names with the python-backend model's numbers.
+    session = ort.InferenceSession(
+        str(out / "emotion" / "1" / "model.onnx"), providers=["CPUExecutionProvider"]
+    )
+    assert [i.name for i in session.get_inputs()] == ["face"]
+    assert [o.name for o in session.get_outputs()] == ["probabilities"]
+    faces = np.random.default_rng(5).uniform(-1, 1, (3, 64, 64, 1)).astype(np.float32)
+    (local,) = session.run(["probabilities"], {"face": faces})
+    client = InferenceClient(triton.url, timeout_s=20)
+    try:
+        served = await client.emotions(faces)
+    finally:
+        await client.close()
+    np.testing.assert_allclose(local, served, rtol=1e-4, atol=1e-5)

@@ -1,0 +1,55 @@
+"""``meetmesh loadtest`` (short): bots join a room through the meeting service and signaling,
+publishers send video, subscribers receive it; the report's numbers are present and plausible."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from meetmesh_sdk.loadtest import LoadTest, LoadTestOptions, parse_duration
+from meetmesh_sdk.loadtest.report import write
+from tests.rtc_helpers import Rtc
+
+
+async def test_a_short_load_test_reports_frames_loss_and_latency(rtc: Rtc, tmp_path: Path) -> None:
+    hosts = rtc.platform.hosts
+    options = LoadTestOptions(
+        rooms=1,
+        publishers=1,
+        subscribers=2,
+        duration_s=6,
+        user_server=f"127.0.0.1:{hosts['user'].grpc_port}",
+        meeting_server=f"127.0.0.1:{hosts['meeting'].grpc_port}",
+        platform_pids=[os.getpid()],  # the services run in this process here
+        video_size=(320, 240),
+        fps=15,
+    )
+    lines: list[str] = []
+    report = await LoadTest(options, lines.append).run()
+    summary = report.summary()
+    assert summary["joined"] == summary["bots"] == 3 and summary["errors"] == 0
+    assert summary["join_ms"]["n"] == 3 and 0 < summary["join_ms"]["max"] < 20_000
+    assert summary["subscribers_with_video"] == 2
+    assert 0 < summary["first_frame_ms"]["max"] < 20_000
+    assert summary["frames_received"] > 10
+    assert summary["packets_received"] > 0 and summary["loss_percent"] < 5
+    assert summary["kbps_per_subscriber"] > 0
+    assert summary["platform_cpu_percent"]["n"] >= 3
+    assert any("joined 3/3" in line for line in lines)  # the live progress
+    json_path, html_path = write(report, tmp_path / "report")
+    data = json.loads(json_path.read_text())
+    assert data["summary"]["frames_received"] == summary["frames_received"]
+    page = html_path.read_text()
+    assert page.count("data:image/png;base64,") == 2 and "time to first frame" in page
+    # The meeting ended with the run.
+    assert "meetmesh load test" in report.table()
+
+
+def test_durations_parse() -> None:
+    assert parse_duration("30s") == 30 and parse_duration("2m") == 120 and parse_duration("1m30s") == 90
+    assert parse_duration("45") == 45
+    with pytest.raises(ValueError, match="not a duration"):
+        parse_duration("soon")

@@ -103,7 +103,7 @@ protolint: install
 	buf lint
 	buf format -d --exit-code protos
 
-check: lint types protolint ## format check, lint (ruff), types (mypy; strict for the kit), proto lint
+check: lint types protolint ## format check, lint (ruff), types (mypy; strict for every service and the kit), proto lint
 
 test: setup web-build ## set up what is missing, then run the test suite (it starts its own servers)
 	$(PY) -m pytest $(PYTEST_ARGS)

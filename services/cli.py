@@ -189,8 +189,10 @@ async def _start_edge() -> tuple[Any, Any, str]:
     from services.edge.server import start as start_edge
 
     settings = EdgeSettings()
-    server, task = await start_edge(settings)
-    return server, task, f"http://{settings.edge_svc.host}:{settings.edge_svc.port}/"
+    servers, task = await start_edge(settings)
+    if servers.tls_url:
+        print(f"  edge          TLS (HTTP/2, HTTP/1.1) {servers.tls_url}/", flush=True)
+    return servers, task, f"{servers.url}/"
 
 
 def _describe(settings: PlatformSettings) -> str:

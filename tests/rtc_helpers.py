@@ -110,10 +110,12 @@ class Rtc:
             await host.stop()
 
 
-async def start_rtc(platform: Platform, media: MediaSettings | None = None, **signaling: Any) -> Rtc:
+async def start_rtc(
+    platform: Platform, media: MediaSettings | None = None, media_port: int = 0, **signaling: Any
+) -> Rtc:
     network.use_host_addresses(["127.0.0.1"])
     media_spec, media_service = build_media(platform.runtime, media or MediaSettings())
-    media_host = ServiceHost(media_spec, platform.runtime.tokens, shutdown_grace_s=1.0)
+    media_host = ServiceHost(media_spec, platform.runtime.tokens, shutdown_grace_s=1.0, grpc_port=media_port)
     await media_host.start()
     platform.hosts["media"] = media_host
     platform.settings.media.target = f"127.0.0.1:{media_host.grpc_port}"

@@ -147,8 +147,7 @@ class Platform:
     async def close(self) -> None:
         for service in reversed(list(self.hosts)):
             await self.stop(service)
-        for db in list(self.runtime._databases.values()):
-            await db.drop_schema()
+        await self.runtime.drop_schemas()
         if self.stores["kind"] == "real":
             keys = [k async for k in self.runtime.redis.scan_iter(match=f"{self.settings.redis_prefix}:*")]
             if keys:

@@ -1,4 +1,5 @@
-"""Who may read a meeting's transcript: whoever the meeting service shows the meeting to.
+"""Who may read a meeting's results (whoever the meeting service shows the meeting to), and who
+may administer the models (admins).
 
 The ai service asks the meeting service (`GetMeeting` on the caller's own token); NOT_FOUND there
 is NOT_FOUND here, so a transcript is exactly as visible as its meeting.
@@ -11,7 +12,15 @@ from grpclib.const import Status
 from grpclib.exceptions import GRPCError
 
 from meetmesh.meeting.v1 import meeting_grpc, meeting_pb2
-from services.kit import NotFound, Principal, Unavailable, channel, downstream_timeout
+from services.kit import (
+    NotFound,
+    PermissionDenied,
+    Principal,
+    Unavailable,
+    channel,
+    current_principal,
+    downstream_timeout,
+)
 
 
 class MeetingAccess:
@@ -41,3 +50,9 @@ class MeetingAccess:
         if self._channel is not None:
             self._channel.close()
             self._channel = None
+
+
+def require_admin() -> None:
+    """Model administration is for admins (the contract admits any user; the role is checked here)."""
+    if not current_principal().is_admin:
+        raise PermissionDenied("model administration is for admins")

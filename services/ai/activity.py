@@ -110,7 +110,7 @@ class ActivityRecorder:
                 await asyncio.sleep(1.0)
             finally:
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
 
     async def _record(self, meeting_id: str, message: dict[str, Any]) -> None:
         data = message["data"]

@@ -13,10 +13,14 @@ nothing half-written; writing the same id twice keeps the first (a redelivered e
 Totals and timelines are computed from the stored activities and events by ``insights`` in Python,
 the same for both stores (FerretDB v1 lacks ``$min``/``$max`` in ``$group`` and miscounts a second
 ``$sum``).
+
+``StorePreparation`` creates indexes or runs migrations at start, and keeps trying while the store
+is unreachable (the service starts anyway; its calls answer UNAVAILABLE meanwhile).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -25,10 +29,13 @@ from typing import Any, Protocol
 from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.exc import IntegrityError
 
-from services.kit import Database
+from services.kit import Database, outage
+from services.kit.logs import get_logger
 from services.kit.pagination import decode_keyset, keyset_page
 
 from .models import Activity, ActivityRow, AnalysisEvent, EventRow, Segment, SegmentRow
+
+log = get_logger("meetmesh.ai")
 
 
 class ResultsStore(Protocol):
@@ -327,3 +334,50 @@ def _activity_doc(doc: dict[str, Any]) -> Activity:
         int(doc.get("duration_ms", 0)),
         str(doc.get("detail", "")),
     )
+
+
+class StorePreparation:
+    """Prepares the results store (indexes or migrations) at start; when the store is unreachable
+    then, the service starts anyway (its calls answer UNAVAILABLE) and keeps trying every
+    ``retry_s`` until the store is back and prepared."""
+
+    def __init__(self, store: ResultsStore, retry_s: float = 2.0) -> None:
+        self.store = store
+        self.retry_s = retry_s
+        self.prepared = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def first_try(self) -> None:
+        try:
+            await self.store.start()
+        except Exception as exc:
+            if outage(exc) is None:
+                raise
+            log.warning(
+                "results store unreachable; preparing it when it is back", extra={"error": type(exc).__name__}
+            )
+            return
+        self.prepared.set()
+
+    async def start(self) -> None:
+        if not self.prepared.is_set() and self._task is None:
+            self._task = asyncio.create_task(self._retry(), name="results-store-preparation")
+
+    async def _retry(self) -> None:
+        while not self.prepared.is_set():
+            await asyncio.sleep(self.retry_s)
+            try:
+                await self.store.start()
+            except Exception as exc:  # still down (or failing): the next try may work
+                if outage(exc) is None:
+                    log.warning("preparing the results store failed", extra={"error": type(exc).__name__})
+                continue
+            self.prepared.set()
+            log.info("results store prepared")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None

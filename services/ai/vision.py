@@ -54,12 +54,12 @@ async def analyze_faces(
 ) -> list[FaceResult]:
     """Faces in ``rgb`` and their emotions; ``classify`` (an ``EmotionBatcher``'s) batches the
     emotion call with other callers' faces, else it is a request of its own."""
-    boxes = [tuple(int(v) for v in b) for b in (await client.faces(rgb))[:MAX_FACES]]
+    boxes = [(int(x), int(y), int(w), int(h)) for x, y, w, h in (await client.faces(rgb))[:MAX_FACES]]
     if not boxes:
         return []
-    faces = np.stack([face_tensor(rgb, b) for b in boxes])  # type: ignore[arg-type]
+    faces = np.stack([face_tensor(rgb, b) for b in boxes])
     probabilities = await (classify or client.emotions)(faces)
     return [
-        FaceResult(box, EMOTIONS[int(np.argmax(p))], tuple(float(v) for v in p))  # type: ignore[arg-type]
+        FaceResult(box, EMOTIONS[int(np.argmax(p))], tuple(float(v) for v in p))
         for box, p in zip(boxes, probabilities, strict=True)
     ]

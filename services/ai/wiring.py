@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from pathlib import Path
 
-from services.kit import Runtime, ServiceSpec, Unavailable, outage
+from services.kit import Runtime, ServiceSpec, Unavailable
 from services.kit.logs import get_logger
 
 from .access import MeetingAccess
@@ -17,58 +15,11 @@ from .config import AiSettings
 from .inference import InferenceClient
 from .live import LiveAnalysis, LiveOptions
 from .model_admin import ModelAdmin
-from .store import MongoResultsStore, RelationalResultsStore, ResultsStore
+from .store import MongoResultsStore, RelationalResultsStore, ResultsStore, StorePreparation
 from .triton import TritonOptions, TritonServer
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 log = get_logger("meetmesh.ai")
-
-
-class StorePreparation:
-    """Prepares the results store (indexes or migrations) at start; when the store is unreachable
-    then, the service starts anyway (its calls answer UNAVAILABLE) and keeps trying every
-    ``retry_s`` until the store is back and prepared."""
-
-    def __init__(self, store: ResultsStore, retry_s: float = 2.0) -> None:
-        self.store = store
-        self.retry_s = retry_s
-        self.prepared = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-
-    async def first_try(self) -> None:
-        try:
-            await self.store.start()
-        except Exception as exc:
-            if outage(exc) is None:
-                raise
-            log.warning(
-                "results store unreachable; preparing it when it is back", extra={"error": type(exc).__name__}
-            )
-            return
-        self.prepared.set()
-
-    async def start(self) -> None:
-        if not self.prepared.is_set() and self._task is None:
-            self._task = asyncio.create_task(self._retry(), name="results-store-preparation")
-
-    async def _retry(self) -> None:
-        while not self.prepared.is_set():
-            await asyncio.sleep(self.retry_s)
-            try:
-                await self.store.start()
-            except Exception as exc:  # still down (or failing): the next try may work
-                if outage(exc) is None:
-                    log.warning("preparing the results store failed", extra={"error": type(exc).__name__})
-                continue
-            self.prepared.set()
-            log.info("results store prepared")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
 
 
 async def create(runtime: Runtime) -> ServiceSpec:

@@ -33,7 +33,7 @@ class Edge:
         self.settings = settings
         self.options = options
         self.catalog = load_catalog(options.descriptor_set)
-        self.upstreams = Upstreams(settings.upstream_addresses())
+        self.upstreams = Upstreams(settings.upstream_addresses(), options.upstream_pool_size)
         self.cors = Cors(options.cors_origins)
         self.redis = redis if redis is not None else create_redis(settings.redis_url)
         self.limits = RateLimits(

@@ -7,6 +7,7 @@ options are under `MEETMESH_EDGE_SVC__<FIELD>` (e.g. `MEETMESH_EDGE_SVC__PORT=98
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -22,6 +23,23 @@ UPSTREAM_SERVICES = ("user", "signaling", "meeting", "notification", "ai")
 class EdgeOptions(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(default=8800, ge=0, le=65535)
+    #: The plain port's server: uvicorn (HTTP/1.1, httptools; the per-address cap and header
+    #: deadline of connections.py) or hypercorn (HTTP/1.1 and HTTP/2 cleartext, h2c).
+    server: Literal["uvicorn", "hypercorn"] = "uvicorn"
+    #: The TLS listener (hypercorn: HTTP/2 and HTTP/1.1 by ALPN); false to serve plain HTTP only.
+    tls: bool = True
+    tls_port: int = Field(default=8443, ge=0, le=65535)
+    #: A PEM certificate chain and its key; unset: a self-signed development certificate that the
+    #: edge creates once under tls_dev_dir (tls.py).
+    tls_certfile: Path | None = None
+    tls_keyfile: Path | None = None
+    tls_dev_dir: Path = Path("./var/tls")
+    #: HTTP/2 and header limits (hypercorn's listeners): streams per connection, header bytes.
+    h2_max_concurrent_streams: int = Field(default=100, ge=1)
+    max_header_bytes: int = Field(default=64 * 1024, ge=1024)
+    #: Channels per upstream service (upstream.py): calls spread over them, and so over the
+    #: processes of a service that runs --workers N.
+    upstream_pool_size: int = Field(default=4, ge=1, le=64)
     descriptor_set: Path = REPO_ROOT / "gen" / "meetmesh.binpb"
     openapi: Path = REPO_ROOT / "gen" / "openapi" / "openapi.json"
     #: The web client's built files, served at `/` when the folder exists.

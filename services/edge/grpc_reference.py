@@ -19,6 +19,7 @@ from buf.validate import validate_pb2
 from google.api import field_behavior_pb2
 from google.protobuf import descriptor, descriptor_pb2, descriptor_pool
 
+from services.edge.reference import LOCK_SVG
 from services.kit.policy import internal_package, method_policy
 
 _STYLE = """
@@ -46,11 +47,7 @@ svg{vertical-align:-2px}
 a{color:#0a5bb5}
 """
 
-_LOCK = (
-    '<svg width="14" height="14" viewBox="0 0 16 16" aria-hidden="true" focusable="false">'
-    '<path fill="currentColor" d="M4 7V5a4 4 0 1 1 8 0v2h.5A1.5 1.5 0 0 1 14 8.5v5A1.5 1.5 0 0 1 12.5 15h-9'
-    'A1.5 1.5 0 0 1 2 13.5v-5A1.5 1.5 0 0 1 3.5 7H4Zm1.5 0h5V5a2.5 2.5 0 0 0-5 0v2Z"/></svg>'
-)
+_LOCK = LOCK_SVG
 
 _KINDS = {
     (False, False): "unary",

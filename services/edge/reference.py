@@ -21,6 +21,14 @@ td,th{border:1px solid #e4e4e4;padding:.2rem .5rem;text-align:left}
 """
 
 
+# An inline icon: an emoji lock drew a missing-glyph box where no emoji font is installed.
+LOCK_SVG = (
+    '<svg width="12" height="12" viewBox="0 0 16 16" aria-hidden="true" focusable="false">'
+    '<path fill="currentColor" d="M4 7V5a4 4 0 1 1 8 0v2h.5A1.5 1.5 0 0 1 14 8.5v5A1.5 1.5 0 0 1 12.5 15h-9'
+    'A1.5 1.5 0 0 1 2 13.5v-5A1.5 1.5 0 0 1 3.5 7H4Zm1.5 0h5V5a2.5 2.5 0 0 0-5 0v2Z"/></svg>'
+)
+
+
 def _schema_name(schema: dict[str, Any]) -> str:
     ref = schema.get("$ref", "")
     return str(ref.rsplit("/", 1)[-1] if ref else schema.get("type", "object"))
@@ -49,7 +57,7 @@ def _operation(path: str, verb: str, op: dict[str, Any]) -> str:
         '<div class="op">',
         f'<div><span class="verb">{e(verb.upper())}</span><code>{e(path)}</code>'
         + (
-            ' <span class="lock" title="needs an access token">&#128274; bearer token</span>'
+            f' <span class="lock" title="needs an access token">{LOCK_SVG} bearer token</span>'
             if secured
             else ""
         )

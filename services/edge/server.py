@@ -1,14 +1,33 @@
-"""Runs the edge under uvicorn (uvloop and httptools where available)."""
+"""Runs the edge: the plain port under uvicorn (HTTP/1.1; uvloop and httptools where available) or
+hypercorn (HTTP/1.1 and h2c), and the TLS listener under hypercorn (HTTP/2 and HTTP/1.1 by ALPN).
+
+::
+
+    :8800  uvicorn    HTTP/1.1                 connections.py: per-address cap, header deadline
+           hypercorn  HTTP/1.1 + h2c           (edge_svc.server = "hypercorn")
+    :8443  hypercorn  TLS, ALPN h2 / http/1.1  certificate from configuration, or tls.py's dev one
+
+Both serve the same ``Edge`` app. Limits on the hypercorn listeners: header bytes
+(``max_header_bytes``, HTTP/1.1 and HTTP/2), concurrent streams per HTTP/2 connection
+(``h2_max_concurrent_streams``), the TLS handshake and a connection's first request within
+``header_timeout_s``, idle connections closed after ``idle_timeout_s``.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import socket
+from dataclasses import dataclass, field
+from typing import Any
 
 import uvicorn
 
 from services.edge.app import Edge, create_app
 from services.edge.config import EdgeSettings
 from services.edge.connections import ConnectionLimits, protocol_classes
+from services.edge.tls import dev_certificate
 from services.kit import configure_logging
 
 
@@ -35,27 +54,211 @@ def uvicorn_config(settings: EdgeSettings, app: Edge | None = None) -> uvicorn.C
     )
 
 
-async def start(settings: EdgeSettings) -> tuple[uvicorn.Server, asyncio.Task[None]]:
+def _listen(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(1024)
+    sock.setblocking(False)
+    return sock
+
+
+def certificate(settings: EdgeSettings) -> tuple[str, str]:
+    options = settings.edge_svc
+    if options.tls_certfile is not None and options.tls_keyfile is not None:
+        return str(options.tls_certfile), str(options.tls_keyfile)
+    cert, key = dev_certificate(options.tls_dev_dir)
+    return str(cert), str(key)
+
+
+def hypercorn_config(settings: EdgeSettings, plain: socket.socket | None, tls: socket.socket | None) -> Any:
+    """hypercorn on already-bound sockets (so port 0 works): TLS on ``tls``, h2c on ``plain``."""
+    from hypercorn.config import Config
+
+    options = settings.edge_svc
+    config = Config()
+    # hypercorn wraps (and at the end closes) the descriptors it is given: give it duplicates.
+    config.bind = [f"fd://{os.dup(tls.fileno())}"] if tls is not None else []
+    config.insecure_bind = [f"fd://{os.dup(plain.fileno())}"] if plain is not None else []
+    if tls is not None:
+        config.certfile, config.keyfile = certificate(settings)
+        config.alpn_protocols = ["h2", "http/1.1"]
+    else:  # without a certificate hypercorn serves `bind` in the clear
+        config.bind, config.insecure_bind = config.insecure_bind, []
+    config.h11_max_incomplete_size = options.max_header_bytes
+    config.h2_max_header_list_size = options.max_header_bytes
+    config.h2_max_concurrent_streams = options.h2_max_concurrent_streams
+    config.keep_alive_timeout = options.idle_timeout_s
+    config.ssl_handshake_timeout = options.header_timeout_s
+    config.graceful_timeout = 2.0
+    config.include_server_header = False
+    config.accesslog = None
+    config.errorlog = None
+    config.loglevel = "WARNING"
+    return config
+
+
+def _without_lifespan(app: Edge) -> Any:
+    """The app for a second server beside uvicorn, which owns the app's lifespan."""
+
+    async def serve(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                kind = message["type"].rsplit(".", 1)[-1]
+                await send({"type": f"lifespan.{kind}.complete"})
+                if kind == "shutdown":
+                    return
+        await app(scope, receive, send)
+
+    return serve
+
+
+def _body_read_before_the_end(app: Any, limit_s: float = 1.0) -> Any:
+    """The app for hypercorn: a response that ends before the request body was read (an early
+    401 or 429) first reads the rest of the body (for up to ``limit_s``). hypercorn 0.18 forgets
+    an HTTP/2 stream once its response ends, and DATA frames that arrive for it afterwards fail
+    the whole connection (KeyError in its event loop), taking every other stream with it."""
+
+    async def serve(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        done = False
+
+        async def tracked() -> Any:
+            nonlocal done
+            message = await receive()
+            if message["type"] == "http.disconnect" or not message.get("more_body", False):
+                done = True
+            return message
+
+        async def guarded(message: Any) -> None:
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(limit_s):
+                        while not done:
+                            await tracked()
+            await send(message)
+
+        await app(scope, tracked, guarded)
+
+    return serve
+
+
+@dataclass
+class EdgeServers:
+    """The edge's running listeners."""
+
+    app: Edge
+    port: int = 0  # the plain port
+    tls_port: int = 0  # 0: no TLS listener
+    _uvicorn: uvicorn.Server | None = None
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _shutdown: asyncio.Event = field(default_factory=asyncio.Event)
+    _sockets: list[socket.socket] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.app.options.host}:{self.port}"
+
+    @property
+    def tls_url(self) -> str:
+        return f"https://{self.app.options.host}:{self.tls_port}" if self.tls_port else ""
+
+
+async def start_servers(settings: EdgeSettings, app: Edge | None = None) -> EdgeServers:
+    """Starts the edge's listeners on the running loop; returns once they listen."""
+    from hypercorn.asyncio import serve
+
+    options = settings.edge_svc
+    app = app if app is not None else create_app(settings)
+    servers = EdgeServers(app)
+    tls = _listen(options.host, options.tls_port) if options.tls else None
+    plain: socket.socket | None = None
+    if options.server == "uvicorn":
+        config = uvicorn_config(settings, app)
+        servers._uvicorn = uvicorn.Server(config)
+        task = asyncio.create_task(servers._uvicorn.serve())
+        servers._tasks.append(task)
+        while not servers._uvicorn.started:  # uvicorn sets `started` once its sockets listen
+            if task.done():
+                task.result()
+                raise RuntimeError("the edge stopped while starting")
+            await asyncio.sleep(0.01)
+        servers.port = servers._uvicorn.servers[0].sockets[0].getsockname()[1]
+    else:
+        plain = _listen(options.host, options.port)
+        servers.port = plain.getsockname()[1]
+    if tls is not None or plain is not None:
+        hyper_app: Any = _body_read_before_the_end(
+            _without_lifespan(app) if servers._uvicorn is not None else app
+        )
+        config = hypercorn_config(settings, plain, tls)
+        servers._sockets = [s for s in (plain, tls) if s is not None]
+        servers._tasks.append(
+            asyncio.create_task(serve(hyper_app, config, shutdown_trigger=servers._shutdown.wait))
+        )
+        if tls is not None:
+            servers.tls_port = tls.getsockname()[1]
+        await _until_listening(options.host, [s.getsockname()[1] for s in servers._sockets], servers._tasks)
+    return servers
+
+
+async def _until_listening(host: str, ports: list[int], tasks: list[asyncio.Task[None]]) -> None:
+    for port in ports:
+        for _ in range(500):
+            for task in tasks:
+                if task.done():
+                    task.result()
+                    raise RuntimeError("the edge stopped while starting")
+            try:
+                _, writer = await asyncio.open_connection(host, port)
+            except OSError:
+                await asyncio.sleep(0.01)
+                continue
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+            break
+
+
+async def stop_servers(servers: EdgeServers) -> None:
+    servers._shutdown.set()
+    if servers._uvicorn is not None:
+        servers._uvicorn.should_exit = True
+    for task in servers._tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    for sock in servers._sockets:
+        sock.close()
+
+
+async def start(settings: EdgeSettings) -> tuple[EdgeServers, None]:
     """Starts the edge on the running loop (as `meetmesh up` does); returns once it listens."""
-    server = uvicorn.Server(uvicorn_config(settings))
-    task = asyncio.create_task(server.serve())
-    while not server.started:  # uvicorn sets `started` once its sockets listen
-        if task.done():
-            task.result()
-            raise RuntimeError("the edge stopped while starting")
-        await asyncio.sleep(0.01)
-    return server, task
+    return await start_servers(settings), None
 
 
-async def stop(server: uvicorn.Server, task: asyncio.Task[None]) -> None:
-    server.should_exit = True
-    await task
+async def stop(servers: EdgeServers, _task: None = None) -> None:
+    await stop_servers(servers)
 
 
 def main() -> None:
     settings = EdgeSettings()
     configure_logging(settings.log_level, settings.log_json)
-    uvicorn.Server(uvicorn_config(settings)).run()
+
+    async def run() -> None:
+        servers = await start_servers(settings)
+        stop_now = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        import signal
+
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop_now.set)
+        await stop_now.wait()
+        await stop_servers(servers)
+
+    asyncio.run(run())
 
 
 if __name__ == "__main__":

@@ -1,6 +1,9 @@
 """Calls to the upstream grpclib services, passing message bytes through untouched.
 
-One HTTP/2 channel per upstream service. The pass-through codec hands the request bytes to
+A pool of HTTP/2 channels per upstream service (``pool_size``, taken in turn): one connection
+multiplexes every call, but it is one TCP connection, served by one process of a service that runs
+``--workers N``; several spread the calls over the workers (and over the kernel's per-connection
+work). The pass-through codec hands the request bytes to
 grpclib as they came and returns reply bytes undecoded; a raw status-details codec keeps
 `grpc-status-details-bin` as bytes so that the edge forwards it unchanged.
 """
@@ -50,27 +53,31 @@ def _cardinality(rpc: Rpc) -> Cardinality:
 class Upstreams:
     """Channels to the upstream services, keyed by service name (`user`, `meeting`, ...)."""
 
-    def __init__(self, addresses: Mapping[str, str]) -> None:
+    def __init__(self, addresses: Mapping[str, str], pool_size: int = 4) -> None:
         self._addresses = dict(addresses)
-        self._channels: dict[str, Channel] = {}
+        self._pool_size = max(1, pool_size)
+        self._pools: dict[str, list[Channel]] = {}
+        self._turn = 0
 
     def channel(self, service: str) -> Channel | None:
-        channel = self._channels.get(service)
-        if channel is None:
+        pool = self._pools.get(service)
+        if pool is None:
             address = self._addresses.get(service)
             if address is None:
                 return None
             host, _, port = address.rpartition(":")
-            channel = Channel(
-                host, int(port), codec=PassthroughCodec(), status_details_codec=RawDetailsCodec()
-            )
-            self._channels[service] = channel
-        return channel
+            pool = self._pools[service] = [
+                Channel(host, int(port), codec=PassthroughCodec(), status_details_codec=RawDetailsCodec())
+                for _ in range(self._pool_size)
+            ]
+        self._turn += 1
+        return pool[self._turn % len(pool)]
 
     def close(self) -> None:
-        for channel in self._channels.values():
-            channel.close()
-        self._channels.clear()
+        for pool in self._pools.values():
+            for channel in pool:
+                channel.close()
+        self._pools.clear()
 
     async def call(
         self, rpc: Rpc, payload: bytes, metadata: Metadata, deadline_s: float | None

@@ -14,10 +14,6 @@ _client_address: contextvars.ContextVar[str] = contextvars.ContextVar("client_ad
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-def current_deadline() -> Deadline | None:
-    return _deadline.get()
-
-
 def downstream_timeout(default: float | None = None) -> float | None:
     """Seconds left of the current call's deadline, for a call this one makes downstream."""
     deadline = _deadline.get()

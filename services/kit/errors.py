@@ -9,7 +9,6 @@
      +-- NotFound                    NOT_FOUND
      +-- AlreadyExists               ALREADY_EXISTS
      +-- FailedPrecondition          FAILED_PRECONDITION
-     +-- Aborted                     ABORTED
      +-- ResourceExhausted           RESOURCE_EXHAUSTED, with RetryInfo
      +-- Unavailable                 UNAVAILABLE, with RetryInfo (a store or service is down)
      +-- Internal                    INTERNAL
@@ -124,11 +123,6 @@ class AlreadyExists(MeetmeshError):
 
 class FailedPrecondition(MeetmeshError):
     status = Status.FAILED_PRECONDITION
-    default_reason = Reason.ERROR_REASON_FAILED_PRECONDITION
-
-
-class Aborted(MeetmeshError):
-    status = Status.ABORTED
     default_reason = Reason.ERROR_REASON_FAILED_PRECONDITION
 
 

@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import redis.asyncio as aioredis
 
@@ -33,7 +32,6 @@ class Runtime:
     _revocations: Revocations | None = field(default=None, repr=False)
     _databases: dict[str, Database] = field(default_factory=dict, repr=False)
     _objects: ObjectStore | None = field(default=None, repr=False)
-    extras: dict[str, Any] = field(default_factory=dict)
 
     @property
     def tokens(self) -> TokenService:
@@ -90,8 +88,10 @@ class Runtime:
             )
         return self._databases[service]
 
-    def redis_key(self, service: str, *parts: str) -> str:
-        return ":".join((self.settings.redis_prefix, service, *parts))
+    async def drop_schemas(self) -> None:
+        """Drop the schema of every database this runtime has opened (tests clean up with this)."""
+        for db in list(self._databases.values()):
+            await db.drop_schema()
 
     async def close(self) -> None:
         if self._revocations is not None:

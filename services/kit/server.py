@@ -14,7 +14,6 @@ import asyncio
 import contextvars
 import logging
 import os
-import signal
 import socket
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -228,18 +227,6 @@ class ServiceHost:
         for hook in self.spec.on_stop:
             await hook()
         log.info("service stopped", extra={"service": self.spec.name})
-
-    async def serve_forever(self) -> None:
-        """Start, then run until SIGTERM or SIGINT, then stop gracefully."""
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        await self.start()
-        try:
-            await stop.wait()
-        finally:
-            await self.stop()
 
     # -- readiness -----------------------------------------------------------------------------
     async def ready(self) -> bool:

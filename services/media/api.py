@@ -9,7 +9,6 @@ import tempfile
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import redis.asyncio as aioredis
 from google.protobuf import timestamp_pb2
@@ -21,9 +20,11 @@ from meetmesh.meeting.events.v1.events_pb2 import MeetingEvent
 from meetmesh.meeting.internal.v1 import recordings_grpc, recordings_pb2, settings_grpc, settings_pb2
 from meetmesh.meeting.v1 import meeting_pb2
 from services.kit import FailedPrecondition, NotFound, ServiceIdentity, channel, events
+from services.kit.handlers import unary
 
 from .aitap import AiTap, TapConsumer
 from .jobs import TranscodeJobs
+from .nodes import NodeRegistry
 from .recording import MEDIA_TYPE, Recorder
 from .sfu import Sfu
 from .store import RecordingStore
@@ -67,10 +68,10 @@ class MediaService(media_grpc.MediaServiceBase):
         self._settings_listener: asyncio.Task[None] | None = None
         self.watchers: dict[str, set[asyncio.Queue[media_pb2.WatchMeetingResponse]]] = {}
         self.jobs: TranscodeJobs | None = None  # transcoding on: wiring sets the queue
+        self.node: NodeRegistry | None = None  # several media nodes: this one's registration
 
-    async def Negotiate(self, stream: Stream[Any, Any]) -> None:
-        request = await stream.recv_message()
-        assert request is not None
+    @unary
+    async def Negotiate(self, request: media_pb2.NegotiateRequest) -> media_pb2.NegotiateResponse:
         await self._ensure_ai_tap(request.meeting)
         sdp = await self.sfu.negotiate(
             request.meeting,
@@ -79,43 +80,52 @@ class MediaService(media_grpc.MediaServiceBase):
             {p.mid: p.track_id for p in request.publish},
             {s.mid: s.track_id for s in request.subscribe},
         )
-        await stream.send_message(media_pb2.NegotiateResponse(sdp=sdp))
+        return media_pb2.NegotiateResponse(sdp=sdp)
 
-    async def AddIceCandidate(self, stream: Stream[Any, Any]) -> None:
-        request = await stream.recv_message()
-        assert request is not None
+    @unary
+    async def AddIceCandidate(
+        self, request: media_pb2.AddIceCandidateRequest
+    ) -> media_pb2.AddIceCandidateResponse:
         await self.sfu.add_ice_candidate(
             request.meeting, request.participant, request.candidate, request.sdp_mid, request.sdp_mline_index
         )
-        await stream.send_message(media_pb2.AddIceCandidateResponse())
+        return media_pb2.AddIceCandidateResponse()
 
-    async def Unsubscribe(self, stream: Stream[Any, Any]) -> None:
-        request = await stream.recv_message()
-        assert request is not None
+    @unary
+    async def Unsubscribe(self, request: media_pb2.UnsubscribeRequest) -> media_pb2.UnsubscribeResponse:
         self.sfu.unsubscribe(request.meeting, request.participant, list(request.track_ids))
-        await stream.send_message(media_pb2.UnsubscribeResponse())
+        return media_pb2.UnsubscribeResponse()
 
-    async def SetTrackMuted(self, stream: Stream[Any, Any]) -> None:
-        request = await stream.recv_message()
-        assert request is not None
+    @unary
+    async def SetSubscriptionsPaused(
+        self, request: media_pb2.SetSubscriptionsPausedRequest
+    ) -> media_pb2.SetSubscriptionsPausedResponse:
+        self.sfu.set_paused(request.meeting, request.participant, list(request.track_ids), request.paused)
+        return media_pb2.SetSubscriptionsPausedResponse()
+
+    @unary
+    async def SetTrackMuted(self, request: media_pb2.SetTrackMutedRequest) -> media_pb2.SetTrackMutedResponse:
         self.sfu.source(request.meeting, request.track_id).set_muted(request.muted)
-        await stream.send_message(media_pb2.SetTrackMutedResponse())
+        return media_pb2.SetTrackMutedResponse()
 
-    async def UnpublishTrack(self, stream: Stream[Any, Any]) -> None:
-        request = await stream.recv_message()
-        assert request is not None
+    @unary
+    async def UnpublishTrack(
+        self, request: media_pb2.UnpublishTrackRequest
+    ) -> media_pb2.UnpublishTrackResponse:
         self.sfu.unpublish(request.meeting, request.track_id)
-        await stream.send_message(media_pb2.UnpublishTrackResponse())
+        return media_pb2.UnpublishTrackResponse()
 
-    async def RemoveParticipant(self, stream: Stream[Any, Any]) -> None:
-        request = await stream.recv_message()
-        assert request is not None
+    @unary
+    async def RemoveParticipant(
+        self, request: media_pb2.RemoveParticipantRequest
+    ) -> media_pb2.RemoveParticipantResponse:
         ended = await self.sfu.remove_participant(request.meeting, request.participant)
-        await stream.send_message(media_pb2.RemoveParticipantResponse(track_ids=ended))
+        return media_pb2.RemoveParticipantResponse(track_ids=ended)
 
-    async def StartRecording(self, stream: Stream[Any, Any]) -> None:
-        request = await stream.recv_message()
-        assert request is not None
+    @unary
+    async def StartRecording(
+        self, request: media_pb2.StartRecordingRequest
+    ) -> media_pb2.StartRecordingResponse:
         if request.meeting in self.recorders:
             raise FailedPrecondition("the meeting is already being recorded")
         # Enforced here too (signaling checks first): asked at every start, a host may change it.
@@ -124,13 +134,10 @@ class MediaService(media_grpc.MediaServiceBase):
         if request.meeting in self.recorders:  # started meanwhile
             raise FailedPrecondition("the meeting is already being recorded")
         recorder = self.recorders[request.meeting] = Recorder(self.sfu.room(request.meeting))
-        await stream.send_message(
-            media_pb2.StartRecordingResponse(start_time=_timestamp(recorder.started_wall))
-        )
+        return media_pb2.StartRecordingResponse(start_time=_timestamp(recorder.started_wall))
 
-    async def StopRecording(self, stream: Stream[Any, Any]) -> None:
-        request = await stream.recv_message()
-        assert request is not None
+    @unary
+    async def StopRecording(self, request: media_pb2.StopRecordingRequest) -> media_pb2.StopRecordingResponse:
         recorder = self.recorders.pop(request.meeting, None)
         if recorder is None:
             raise FailedPrecondition("the meeting is not being recorded")
@@ -140,19 +147,19 @@ class MediaService(media_grpc.MediaServiceBase):
         recorder.stop()
         recording = await self._finish(request.meeting, recorder)
         job = await self.jobs.enqueue(recording.name, recording.object_key) if self.jobs is not None else ""
-        await stream.send_message(
-            media_pb2.StopRecordingResponse(
-                recording_name=recording.name,
-                object_key=recording.object_key,
-                media_type=recording.media_type,
-                duration_seconds=recording.duration_seconds,
-                size_bytes=recording.size_bytes,
-                download_uri=recording.download_uri,
-                transcode_job=job,
-            )
+        return media_pb2.StopRecordingResponse(
+            recording_name=recording.name,
+            object_key=recording.object_key,
+            media_type=recording.media_type,
+            duration_seconds=recording.duration_seconds,
+            size_bytes=recording.size_bytes,
+            download_uri=recording.download_uri,
+            transcode_job=job,
         )
 
-    async def WatchTranscode(self, stream: Stream[Any, Any]) -> None:
+    async def WatchTranscode(
+        self, stream: Stream[media_pb2.WatchTranscodeRequest, media_pb2.WatchTranscodeResponse]
+    ) -> None:
         request = await stream.recv_message()
         assert request is not None
         if self.jobs is None:
@@ -195,7 +202,9 @@ class MediaService(media_grpc.MediaServiceBase):
         registered.download_uri = self.store.download_url(key)
         return registered
 
-    async def WatchMeeting(self, stream: Stream[Any, Any]) -> None:
+    async def WatchMeeting(
+        self, stream: Stream[media_pb2.WatchMeetingRequest, media_pb2.WatchMeetingResponse]
+    ) -> None:
         request = await stream.recv_message()
         assert request is not None
         queue: asyncio.Queue[media_pb2.WatchMeetingResponse] = asyncio.Queue(100)

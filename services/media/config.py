@@ -35,6 +35,13 @@ class MediaSettings(BaseSettings):
     # The ai service's internal AnalysisStreamService (empty: the platform's ai endpoint).
     ai_target: str = ""
 
+    # Several media nodes: the address signaling dials for this node (host:port of its gRPC port).
+    # Set, the node registers its load in Redis and signaling places meetings on the least loaded
+    # node (services/media/nodes.py); empty (one node), signaling uses the platform's media address.
+    node_address: str = ""
+    # While draining (stopping), wait this long for signaling to move the node's participants.
+    drain_timeout_s: float = Field(default=15.0, ge=0)
+
     # Transcoding: every finished recording becomes a composite MP4 (H.264 + AAC) and HLS, made by
     # the workers of every media process from a Redis Stream (see ``jobs.py``).
     transcode: bool = True

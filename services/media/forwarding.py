@@ -137,8 +137,9 @@ class PacketSource:
         self._subscribers.discard(track)
 
     @property
-    def subscriber_count(self) -> int:
-        return len(self._subscribers)
+    def subscribers(self) -> frozenset[ForwardedTrack]:
+        """The tracks this source forwards to now."""
+        return frozenset(self._subscribers)
 
     def add_tap(self, tap: PacketTap) -> None:
         self._taps.append(tap)
@@ -195,8 +196,20 @@ class ForwardedTrack(MediaStreamTrack):
         self._queue: asyncio.Queue[av.Packet | None] = asyncio.Queue(SUBSCRIBER_QUEUE_SIZE)
         self._synced = source.kind == "audio"
         self.frames_out = 0
+        self.paused = False  # the subscriber does not display it: nothing is forwarded
+
+    def set_paused(self, paused: bool) -> None:
+        """Pause forwarding to this subscriber, or resume it at the next keyframe."""
+        if paused == self.paused:
+            return
+        self.paused = paused
+        if not paused and self.kind == "video":
+            self._synced = False
+            self.source.request_keyframe()
 
     def _offer(self, packet: av.Packet | None, keyframe: bool) -> None:
+        if packet is not None and self.paused:
+            return
         if packet is not None and not self._synced:
             if not keyframe:
                 self.source.request_keyframe()  # rate-limited; repeats until one arrives
@@ -233,6 +246,7 @@ def attach_source(receiver: RTCRtpReceiver, kind: str, track_id: str = "") -> Pa
     """Install the pre-decoder hook on a receiver. Call before it starts receiving (i.e. from the
     ``track`` event or right after ``setRemoteDescription``)."""
     source = PacketSource(kind, receiver, track_id)
+    # The ignores below patch aiortc's private receiver and sender hooks (pinned aiortc; ADR 0200).
     receiver._RTCRtpReceiver__decoder_queue = source  # type: ignore[attr-defined]
     original = receiver._handle_rtp_packet
 

@@ -47,6 +47,7 @@ class PortRange:
                     last = exc
             raise OSError(f"no free UDP port in {self.low}-{self.high}") from last
 
+        # Patched on the loop instance, with a wrapper of the same call shape (typeshed types it strictly).
         loop.create_datagram_endpoint = create_datagram_endpoint  # type: ignore[method-assign,assignment]
 
 

@@ -211,6 +211,17 @@ class Sfu:
             if transceiver is not None:
                 transceiver.sender.replaceTrack(None)
 
+    def set_paused(self, meeting: str, participant: str, track_ids: list[str], paused: bool) -> None:
+        """Pause or resume forwarding the given subscriptions of ``participant``."""
+        peer = self.room(meeting).peers.get(participant)
+        if peer is None:
+            raise FailedPrecondition("no peer connection yet: send an offer first")
+        unknown = [t for t in track_ids if t not in peer.subscriptions]
+        if unknown:
+            raise NotFound(f"not subscribed to {unknown[0]!r}", reason=Reason.ERROR_REASON_NOT_FOUND)
+        for track_id in track_ids:
+            peer.subscriptions[track_id].set_paused(paused)
+
     def source(self, meeting: str, track_id: str) -> PacketSource:
         entry = self.room(meeting).sources.get(track_id)
         if entry is None:

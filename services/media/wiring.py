@@ -16,6 +16,7 @@ from .analysis import AnalysisConsumer
 from .api import MediaService
 from .config import MediaSettings
 from .jobs import TranscodeJobs, WorkerSettings
+from .nodes import NodeRegistry
 from .sfu import Sfu
 from .store import RecordingStore
 from .transcode import Options
@@ -72,6 +73,32 @@ def build(
             WorkerSettings(options, claim_idle_s=settings.transcode_claim_idle_s),
         )
 
+    if settings.node_address:
+        service.node = NodeRegistry(
+            runtime.redis,
+            runtime.settings.redis_prefix,
+            settings.node_address,
+            lambda: sum(len(room.peers) for room in sfu.rooms.values()),
+        )
+
+    async def start_node() -> None:
+        if service.node is not None:
+            await service.node.start()
+
+    async def drain_node() -> None:
+        """Stopping: tell signaling to move this node's meetings, and wait until they have left."""
+        if service.node is None:
+            return
+        await service.node.drain()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(settings.drain_timeout_s):
+                while any(room.peers for room in sfu.rooms.values()):  # noqa: ASYNC110 - peers leave via RPCs
+                    await asyncio.sleep(0.1)
+
+    async def stop_node() -> None:
+        if service.node is not None:
+            await service.node.stop()
+
     async def start_worker() -> None:
         if service.jobs is not None:
             workers.append(asyncio.ensure_future(service.jobs.run()))
@@ -92,7 +119,8 @@ def build(
         name="media",
         handlers=[service],
         # Every method is internal (the contract says signaling only): callers need a service token.
-        on_start=[install_port_range, recordings.start, start_worker, follow_settings],
-        on_stop=[stop_worker, service.close, recordings.stop],
+        on_start=[install_port_range, recordings.start, start_worker, start_node, follow_settings],
+        on_drain=[drain_node],
+        on_stop=[stop_node, stop_worker, service.close, recordings.stop],
     )
     return spec, service

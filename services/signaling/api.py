@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from grpclib.server import Stream
 
 from meetmesh.signaling.v1 import signaling_grpc
@@ -17,11 +15,10 @@ class SignalingService(signaling_grpc.SignalingServiceBase):
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
 
-    async def Connect(self, stream: Stream[Any, Any]) -> None:
+    async def Connect(self, stream: Stream[pb.SignalRequest, pb.SignalResponse]) -> None:
         # The kit validates every received message (protovalidate); a rejected one surfaces here
         # as MeetmeshError from recv_message, which run_session turns into an error event.
         async def receive() -> pb.SignalRequest | None:
-            message: pb.SignalRequest | None = await stream.recv_message()
-            return message
+            return await stream.recv_message()
 
         await run_session(Session(self.hub), receive, stream.send_message)

@@ -20,17 +20,19 @@ from meetmesh.meeting.events.v1.events_pb2 import MeetingEvent
 from meetmesh.meeting.internal.v1 import settings_grpc, settings_pb2
 from meetmesh.meeting.v1.meeting_pb2 import Role
 from meetmesh.signaling.v1 import signaling_pb2 as pb
-from services.kit import JoinSessions, TokenBucket, TokenService, events
+from services.kit import JoinSessions, ServiceIdentity, TokenBucket, TokenService, events
 from services.kit.follow import Follower
 from services.kit.turn import turn_credentials
 
 from .config import SignalingSettings
+from .placement import MediaPlacement
 from .session import Session
 from .store import BusMessage, RoomStore
 
 log = logging.getLogger("meetmesh.signaling.hub")
 
 MAX_SPEAKERS = 3
+NODE_CHECK_S = 1.0
 # The roles told about synthetic voices (nobody else is).
 ALERTED_ROLES = frozenset({"host", "co_host"})
 
@@ -45,6 +47,7 @@ class Hub:
         media_channel: Channel,
         joins: JoinSessions,
         meeting_channel: Channel | None = None,
+        identity: ServiceIdentity | None = None,
     ) -> None:
         self.settings = settings
         self.tokens = tokens
@@ -55,6 +58,10 @@ class Hub:
         self.media_channel = media_channel
         self.media = media_grpc.MediaServiceStub(media_channel)
         self.meeting_channel = meeting_channel
+        # Several media nodes: the meeting's node (services/media/nodes.py); else self.media.
+        self.placement = MediaPlacement(redis, redis_prefix, self.media, identity)
+        self._nodes_seen: dict[str, str] = {}  # meeting -> the media node its sessions use
+        self._node_watch: asyncio.Task[None] | None = None
         self.chat_bucket = TokenBucket(
             redis, f"{redis_prefix}:signaling:chat", settings.chat_rate_per_s, settings.chat_burst
         )
@@ -73,6 +80,7 @@ class Hub:
 
     # -- lifecycle -----------------------------------------------------------------------------
     async def start(self) -> None:
+        self._node_watch = asyncio.ensure_future(self._watch_nodes())
         self._follower.start()
         await self._follower.wait_subscribed(10)
 
@@ -97,6 +105,9 @@ class Hub:
                 await self.store.publish(BusMessage(meeting, expire=pid, expire_epoch=epoch))
         for task in self._watchers.values():
             task.cancel()
+        if self._node_watch is not None:
+            self._node_watch.cancel()
+        self.placement.close()
         await self._follower.stop()
         self.media_channel.close()
         if self.meeting_channel is not None:
@@ -158,6 +169,47 @@ class Hub:
     def local(self, meeting: str) -> list[Session]:
         return [s for (m, _), s in self.sessions.items() if m == meeting]
 
+    # -- media nodes ---------------------------------------------------------------------------
+    async def media_for(self, meeting: str) -> media_grpc.MediaServiceStub:
+        """The media service that serves ``meeting`` (its node when several are registered)."""
+        return await self.placement.media_for(meeting)
+
+    async def _watch_nodes(self) -> None:
+        """Move this instance's sessions off a media node that drains or disappears: the meeting
+        is placed on another node and its clients reconnect (resume), renegotiating there."""
+        while True:
+            await asyncio.sleep(NODE_CHECK_S)
+            try:
+                await self._check_nodes()
+            except Exception as exc:  # Redis away: try again
+                log.warning("could not check media nodes", extra={"error": type(exc).__name__})
+
+    async def _check_nodes(self) -> None:
+        nodes = await self.placement.nodes()
+        if not nodes:
+            return
+        for meeting in {m for m, _ in self.sessions}:
+            seen = self._nodes_seen.get(meeting)
+            node = await self.placement.node_for(meeting)  # places again when it must
+            self._nodes_seen[meeting] = node
+            if seen is None or seen == node:
+                continue
+            log.info("moving a meeting to another media node", extra={"meeting": meeting})
+            old = self.placement.stub(seen)
+            for session in self.local(meeting):
+                with contextlib.suppress(GRPCError, OSError):  # the old node may be gone already
+                    await old.RemoveParticipant(
+                        media_pb2.RemoveParticipantRequest(meeting=meeting, participant=session.pid),
+                        timeout=5,
+                    )
+                session.left = True
+                session.send(pb.SignalResponse(reconnect=pb.Reconnect(reason="media node draining")))
+                session._finish()
+                self._start_grace(session.meeting, session.pid, session.epoch)
+            watcher = self._watchers.pop(meeting, None)
+            if watcher is not None:
+                watcher.cancel()
+
     # -- room operations -----------------------------------------------------------------------
     async def broadcast(
         self, meeting: str, event: pb.SignalResponse, to: list[str] | None = None, skip: str = ""
@@ -171,7 +223,7 @@ class Hub:
 
     async def end_media(self, meeting: str, pid: str) -> None:
         """Close a participant's peer connection and unpublish its tracks."""
-        await self.media.RemoveParticipant(
+        await (await self.media_for(meeting)).RemoveParticipant(
             media_pb2.RemoveParticipantRequest(meeting=meeting, participant=pid), timeout=10
         )
         for track in await self.store.tracks(meeting):
@@ -267,7 +319,8 @@ class Hub:
             for session in self.local(meeting):
                 session.close("meeting_ended")
             with contextlib.suppress(GRPCError):  # not recording, or another instance stopped it
-                await self.media.StopRecording(media_pb2.StopRecordingRequest(meeting=meeting), timeout=120)
+                media = await self.media_for(meeting)
+                await media.StopRecording(media_pb2.StopRecordingRequest(meeting=meeting), timeout=120)
             await self.store.set_recording(meeting, "")
             for participant in await self.store.participants(meeting):
                 await self.remove_participant(meeting, participant.id)
@@ -295,7 +348,8 @@ class Hub:
         sessions in ``meeting``."""
         while True:
             try:
-                async with self.media.WatchMeeting.open() as stream:
+                media = await self.media_for(meeting)
+                async with media.WatchMeeting.open() as stream:
                     await stream.send_message(media_pb2.WatchMeetingRequest(meeting=meeting), end=True)
                     async for event in stream:
                         self._media_event(meeting, event)

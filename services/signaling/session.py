@@ -1,9 +1,10 @@
 """One client's signaling session, whatever carries it (gRPC ``Connect`` or WebSocket ``/rtc``).
 
-A session reads ``SignalRequest`` messages, acts on them through the :class:`~.hub.Hub` (room
-state, the bus, media) and queues ``SignalResponse`` messages in its outbox. A request that fails
-gets an ``error`` event carrying the request's id; the session stays open until it has made
-``max_errors`` mistakes, or the mistake is fatal (bad token, removed participant).
+A session reads ``SignalRequest`` messages, acts on them through its hub (room state, the bus,
+media; what it may use of the hub is :class:`SessionHub`, which ``hub.Hub`` implements) and
+queues ``SignalResponse`` messages in its outbox. A request that fails gets an ``error`` event
+carrying the request's id; the session stays open until it has made ``max_errors`` mistakes, or
+the mistake is fatal (bad token, removed participant).
 """
 
 from __future__ import annotations
@@ -15,31 +16,32 @@ import secrets
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from google.protobuf import timestamp_pb2
 from grpclib.exceptions import GRPCError, StreamTerminatedError
 from starlette.websockets import WebSocketDisconnect
 
-from meetmesh.media.internal.v1 import media_pb2
+from meetmesh.media.internal.v1 import media_grpc, media_pb2
 from meetmesh.signaling.v1 import signaling_pb2 as pb
 from services.kit import (
     FailedPrecondition,
     Internal,
     InvalidArgument,
+    JoinSessions,
     MeetmeshError,
     NotFound,
     PermissionDenied,
     Principal,
     ResourceExhausted,
+    TokenBucket,
+    TokenService,
     Unauthenticated,
 )
 from services.kit.errors import Reason
 
-from .store import BusMessage
-
-if TYPE_CHECKING:
-    from .hub import Hub
+from .config import SignalingSettings
+from .store import BusMessage, RoomStore
 
 log = logging.getLogger("meetmesh.signaling.session")
 
@@ -60,12 +62,60 @@ _TRANSPORT_GONE: tuple[type[BaseException], ...] = (
 )
 
 
+class SessionHub(Protocol):
+    """What a session uses of the instance that hosts it (``hub.Hub``); sessions know nothing else
+    of it, so a test can host sessions on anything that has these members."""
+
+    @property
+    def settings(self) -> SignalingSettings: ...
+    @property
+    def tokens(self) -> TokenService: ...  # verifies join tokens
+    @property
+    def joins(self) -> JoinSessions: ...  # whether a join token's generation is still live
+    @property
+    def store(self) -> RoomStore: ...  # room state shared by every instance
+    @property
+    def media(self) -> media_grpc.MediaServiceStub: ...  # the SFU's internal API
+    @property
+    def chat_bucket(self) -> TokenBucket: ...  # chat and data rate limit per participant
+
+    async def media_for(self, meeting: str) -> media_grpc.MediaServiceStub:
+        """The SFU that serves ``meeting`` (its media node when several are registered)."""
+
+    def register(self, session: Session) -> None:
+        """The session has joined: deliver its room's events to it (replacing an older session)."""
+
+    async def transport_closed(self, session: Session) -> None:
+        """The session's transport has gone (the participant may resume within the grace time)."""
+
+    async def broadcast(
+        self, meeting: str, event: pb.SignalResponse, to: list[str] | None = None, skip: str = ""
+    ) -> None:
+        """Send ``event`` to the room's sessions on every instance (``to``: only these; ``skip``:
+        not this participant)."""
+
+    async def track_ended(self, meeting: str, track: pb.Track) -> None:
+        """A track is gone from the room: forget it, tell the room."""
+
+    async def end_media(self, meeting: str, pid: str) -> None:
+        """Close a participant's peer connection and unpublish its tracks."""
+
+    async def remove_participant(self, meeting: str, pid: str) -> None:
+        """The participant leaves the room (once, whichever instance gets here first)."""
+
+    def ice_servers(self, pid: str) -> list[pb.IceServer]:
+        """STUN/TURN servers for the participant's peer connection."""
+
+    async def recording_allowed(self, meeting: str) -> bool:
+        """The meeting's ``settings.recording_allowed``, asked of the meeting service now."""
+
+
 class SessionClosed(Exception):
     """Raised inside a handler to end the session after its error event."""
 
 
 class Session:
-    def __init__(self, hub: Hub) -> None:
+    def __init__(self, hub: SessionHub) -> None:
         self.hub = hub
         self.outbox: asyncio.Queue[pb.SignalResponse | None] = asyncio.Queue(OUTBOX_SIZE)
         self.closed = asyncio.Event()
@@ -256,7 +306,7 @@ class Session:
         for sub in update.subscribe:
             self._pending_subscribe[sub.mid] = sub.track_id
         if update.unsubscribe:
-            await self.hub.media.Unsubscribe(
+            await (await self.hub.media_for(self.meeting)).Unsubscribe(
                 media_pb2.UnsubscribeRequest(
                     meeting=self.meeting, participant=self.pid, track_ids=list(update.unsubscribe)
                 ),
@@ -273,7 +323,7 @@ class Session:
         publications = {mid: f"TR_{uuid.uuid4().hex[:12]}" for mid in self._pending_publish}
         pending_publish, self._pending_publish = self._pending_publish, {}
         pending_subscribe, self._pending_subscribe = self._pending_subscribe, {}
-        response = await self.hub.media.Negotiate(
+        response = await (await self.hub.media_for(self.meeting)).Negotiate(
             media_pb2.NegotiateRequest(
                 meeting=self.meeting,
                 participant=self.pid,
@@ -328,7 +378,7 @@ class Session:
         await self._add_candidate(request.trickle)
 
     async def _add_candidate(self, candidate: pb.IceCandidate) -> None:
-        await self.hub.media.AddIceCandidate(
+        await (await self.hub.media_for(self.meeting)).AddIceCandidate(
             media_pb2.AddIceCandidateRequest(
                 meeting=self.meeting,
                 participant=self.pid,
@@ -349,14 +399,14 @@ class Session:
 
     async def _on_unpublish(self, request: pb.SignalRequest) -> None:
         track = await self._own_track(request.unpublish.track_id)
-        await self.hub.media.UnpublishTrack(
+        await (await self.hub.media_for(self.meeting)).UnpublishTrack(
             media_pb2.UnpublishTrackRequest(meeting=self.meeting, track_id=track.id), timeout=10
         )
         await self.hub.track_ended(self.meeting, track)
 
     async def _on_mute(self, request: pb.SignalRequest) -> None:
         track = await self._own_track(request.mute.track_id)
-        await self.hub.media.SetTrackMuted(
+        await (await self.hub.media_for(self.meeting)).SetTrackMuted(
             media_pb2.SetTrackMutedRequest(meeting=self.meeting, track_id=track.id, muted=request.mute.muted),
             timeout=10,
         )
@@ -365,6 +415,17 @@ class Session:
         await self.hub.store.put_track(self.meeting, track)
         update = pb.TrackUpdate(change=pb.TrackUpdate.CHANGE_MUTED, track=track)
         await self.hub.broadcast(self.meeting, pb.SignalResponse(track_update=update))
+
+    async def _on_visibility(self, request: pb.SignalRequest) -> None:
+        visibility = request.visibility
+        for track_ids, paused in ((visibility.hidden, True), (visibility.shown, False)):
+            if track_ids:
+                await (await self.hub.media_for(self.meeting)).SetSubscriptionsPaused(
+                    media_pb2.SetSubscriptionsPausedRequest(
+                        meeting=self.meeting, participant=self.pid, track_ids=list(track_ids), paused=paused
+                    ),
+                    timeout=10,
+                )
 
     # -- moderation ----------------------------------------------------------------------------
     async def _participant(self, pid: str) -> pb.Participant:
@@ -400,7 +461,7 @@ class Session:
         for track in await self.hub.store.tracks(self.meeting):
             if not select(track) or track.muted:
                 continue
-            await self.hub.media.SetTrackMuted(
+            await (await self.hub.media_for(self.meeting)).SetTrackMuted(
                 media_pb2.SetTrackMutedRequest(meeting=self.meeting, track_id=track.id, muted=True),
                 timeout=10,
             )
@@ -484,13 +545,13 @@ class Session:
                 raise FailedPrecondition(
                     "recording is not allowed in this meeting (settings.recording_allowed)"
                 )
-            await self.hub.media.StartRecording(
+            await (await self.hub.media_for(self.meeting)).StartRecording(
                 media_pb2.StartRecordingRequest(meeting=self.meeting), timeout=10
             )
             await self.hub.store.set_recording(self.meeting, self.pid)
             update = pb.RecordingUpdate(recording=True, by=self.pid, consent_notice=CONSENT_NOTICE)
         else:
-            done = await self.hub.media.StopRecording(
+            done = await (await self.hub.media_for(self.meeting)).StopRecording(
                 media_pb2.StopRecordingRequest(meeting=self.meeting), timeout=120
             )
             await self.hub.store.set_recording(self.meeting, "")

@@ -24,7 +24,14 @@ def build(runtime: Runtime, settings: SignalingSettings | None = None) -> tuple[
         settings.meeting_target or runtime.settings.meeting.address, runtime.identity("signaling")
     )
     hub = Hub(
-        settings, runtime.tokens, runtime.redis, runtime.settings.redis_prefix, media, runtime.joins, meeting
+        settings,
+        runtime.tokens,
+        runtime.redis,
+        runtime.settings.redis_prefix,
+        media,
+        runtime.joins,
+        meeting,
+        runtime.identity("signaling"),
     )
     spec = ServiceSpec(
         name="signaling",

@@ -9,6 +9,7 @@ from typing import Any
 
 from meetmesh.user.v1 import user_grpc, user_pb2
 from services.kit import (
+    FailedPrecondition,
     FailureThrottle,
     InvalidArgument,
     NotFound,
@@ -19,7 +20,6 @@ from services.kit import (
     Unavailable,
     client_address,
     current_principal,
-    optional_principal,
 )
 from services.kit.errors import Reason
 from services.kit.handlers import unary
@@ -32,37 +32,14 @@ from services.kit.timestamps import from_epoch, to_timestamp, utcnow
 
 from . import avatars
 from .config import UserSettings
+from .convert import ROLE_NAMES, user_message
 from .models import UserRow
 from .sessions import RefreshTokens
 from .store import UserStore
 
 log = get_logger("meetmesh.user")
 
-_ROLES = {"member": user_pb2.User.ROLE_MEMBER, "admin": user_pb2.User.ROLE_ADMIN}
-_STATES = {"active": user_pb2.User.STATE_ACTIVE, "disabled": user_pb2.User.STATE_DISABLED}
 _BAD_LOGIN = "email or password is incorrect"
-
-
-def user_message(row: UserRow, objects: ObjectStore | None = None) -> user_pb2.User:
-    """The public view of an account; an uploaded avatar gets time-limited URLs from ``objects``
-    (bound, for the local store's signed URLs, to the caller)."""
-    avatar_uri, thumbnail_uri = row.avatar_uri, ""
-    if row.avatar_key and objects is not None:
-        caller = optional_principal()
-        viewer = caller.user_id if caller is not None else row.id
-        avatar_uri = objects.presign_get(f"{row.avatar_key}256.png", viewer)
-        thumbnail_uri = objects.presign_get(f"{row.avatar_key}64.png", viewer)
-    return user_pb2.User(
-        name=f"users/{row.id}",
-        email=row.email,
-        display_name=row.display_name,
-        avatar_uri=avatar_uri,
-        avatar_thumbnail_uri=thumbnail_uri,
-        role=_ROLES.get(row.role, user_pb2.User.ROLE_UNSPECIFIED),
-        state=_STATES.get(row.state, user_pb2.User.STATE_UNSPECIFIED),
-        create_time=to_timestamp(row.create_time),
-        update_time=to_timestamp(row.update_time),
-    )
 
 
 def normalize_email(email: str) -> str:
@@ -230,6 +207,26 @@ class UserService(user_grpc.UserServiceBase):
         await self.refresh.revoke_user(user_id)
         log.info("account disabled", extra={"user_id": user_id, "by": caller.user_id})
         return user_pb2.DisableUserResponse(user=self._user(row))
+
+    @unary
+    async def SetUserRole(self, request: user_pb2.SetUserRoleRequest) -> user_pb2.SetUserRoleResponse:
+        caller = current_principal()
+        if not caller.is_admin:
+            raise PermissionDenied("only admins can change roles")
+        user_id = _user_id(request.name, caller)
+        if user_id == caller.user_id:
+            raise FailedPrecondition("admins cannot change their own role")
+        role = ROLE_NAMES[request.role]
+        before = await self.store.by_id(user_id)
+        if before is None:
+            raise NotFound(f"users/{user_id} does not exist")
+        row = await self.store.update(user_id, role=role)
+        if row is None:
+            raise NotFound(f"users/{user_id} does not exist")
+        if before.role == "admin" and role != "admin":
+            await self.refresh.revoke_user(user_id)  # its admin access tokens stop working now
+        log.info("role changed", extra={"user_id": user_id, "role": role, "by": caller.user_id})
+        return user_pb2.SetUserRoleResponse(user=self._user(row))
 
     # -- avatars -------------------------------------------------------------------------------------
     def _objects(self) -> ObjectStore:

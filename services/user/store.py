@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.exc import IntegrityError
 
 from services.kit import AlreadyExists, Database
@@ -61,8 +62,10 @@ class UserStore:
 
     async def set_role(self, email: str, role: str) -> bool:
         async with self.db.transaction() as session:
-            result = await session.execute(update(UserRow).where(UserRow.email == email).values(role=role))
-            return bool(result.rowcount)  # type: ignore[attr-defined]
+            statement = update(UserRow).where(UserRow.email == email).values(role=role)
+            # An UPDATE's result is a CursorResult (SQLAlchemy types it as the rowcount-less Result).
+            result = cast("CursorResult[Any]", await session.execute(statement))
+            return bool(result.rowcount)
 
     async def page(self, after: tuple[datetime, str] | None, limit: int) -> list[UserRow]:
         """Users newest first, after the keyset position ``after``."""

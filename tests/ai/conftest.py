@@ -170,8 +170,7 @@ async def ai(
         channel.close()
         as_media.close()
         await host.stop()
-        for db in list(runtime._databases.values()):
-            await db.drop_schema()
+        await runtime.drop_schemas()
         await runtime.close()
 
 

@@ -47,6 +47,5 @@ async def test_without_a_model_repository_both_health_ports_say_not_ready(
     finally:
         channel.close()
         await host.stop()
-        for db in list(runtime._databases.values()):
-            await db.drop_schema()
+        await runtime.drop_schemas()
         await runtime.close()

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -17,10 +19,12 @@ import pexpect
 import pytest
 
 from services.edge.app import Edge
+from services.kit import Runtime
+from services.kit.objects import ObjectStoreSettings
 from tests.conftest import PG_URL, REDIS_URL
 from tests.edge.conftest import edge_settings
-from tests.edge.harness import LoopThread, start_uvicorn, stop_uvicorn
-from tests.support import PASSWORD, Client, Platform, start_platform
+from tests.edge.harness import LoopThread, free_port, start_uvicorn, stop_uvicorn
+from tests.support import PASSWORD, Client, Platform, make_settings, start_platform
 
 ROOT = Path(__file__).resolve().parents[2]
 DESCRIPTORS = ROOT / "gen" / "meetmesh.binpb"
@@ -39,25 +43,91 @@ class Mesh:
         client: Client = self.run(self.platform.client(name))
         return client
 
+    def promote(self, client: Client) -> None:
+        """Makes ``client`` an admin on the database, as `meetmesh admin promote` does."""
+        from services.user.store import UserStore
 
-@pytest.fixture(scope="session")
-def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
-    loop = LoopThread()
+        assert self.run(UserStore(self.platform.runtime.database("user")).set_role(client.email, "admin"))
+
+
+def _stores(tag: str) -> dict[str, str]:
     run_id = uuid.uuid4().hex[:8]
-    stores = {
+    return {
         "kind": "real",
         "database_url": PG_URL,
         "redis_url": REDIS_URL,
-        "schema_prefix": f"cli{run_id}_",
-        "redis_prefix": f"mmtest:cli:{run_id}",
+        "schema_prefix": f"{tag}{run_id}_",
+        "redis_prefix": f"mmtest:{tag}:{run_id}",
     }
-    platform = loop.run(start_platform(stores, tmp_path_factory.mktemp("keys")), timeout=60)
+
+
+def _serve(loop: LoopThread, start: Any, folder: Path) -> Iterator[Mesh]:
+    """A platform from ``start(stores, keys, objects)`` behind an edge that also serves its signed
+    object URLs (recording downloads)."""
+    port = free_port()
+    (folder / "keys").mkdir(exist_ok=True)
+    objects = ObjectStoreSettings(local_dir=folder / "objects", public_url=f"http://127.0.0.1:{port}/objects")
+    platform = loop.run(start(folder / "keys", objects), timeout=120)
     edge = Edge(edge_settings(platform, DESCRIPTORS))
-    server, port = loop.run(start_uvicorn(edge))
-    yield Mesh(loop, platform, f"http://127.0.0.1:{port}")
-    loop.run(stop_uvicorn(server))
-    loop.run(platform.close(), timeout=60)
+    server, _ = loop.run(start_uvicorn(edge, port))
+    try:
+        yield Mesh(loop, platform, f"http://127.0.0.1:{port}")
+    finally:
+        loop.run(stop_uvicorn(server))
+        loop.run(platform.close(), timeout=60)
+
+
+@pytest.fixture(scope="session")
+def cli_loop() -> Iterator[LoopThread]:
+    loop = LoopThread()
+    yield loop
     loop.stop()
+
+
+@pytest.fixture(scope="session")
+def mesh(cli_loop: LoopThread, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
+    """The user and meeting services behind the edge."""
+
+    async def start(keys: Path, objects: ObjectStoreSettings) -> Platform:
+        return await start_platform(_stores("cli"), keys, objects=objects)
+
+    yield from _serve(cli_loop, start, tmp_path_factory.mktemp("cli"))
+
+
+@pytest.fixture(scope="session")
+def ai_mesh(cli_loop: LoopThread, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
+    """User, meeting and ai services behind the edge; the ai service on a bundled tritonserver of
+    its own (a hard-linked copy of the built model repository), results in PostgreSQL."""
+    from services.ai.config import AiServiceOptions
+    from tests.ai.conftest import BUILT, AiTestSettings, BundledTriton
+
+    folder = tmp_path_factory.mktemp("cli-ai")
+    assert (BUILT / "BUILD.json").is_file(), "build the models first: make models"
+    repository = folder / "model_repository"
+    shutil.copytree(BUILT, repository, copy_function=os.link)
+    triton = BundledTriton(repository, folder / "triton")
+    triton.start()
+
+    async def start(keys: Path, objects: ObjectStoreSettings) -> Platform:
+        stores = _stores("cliai")
+        base = make_settings(stores, keys, objects).model_dump()
+        base["ai_svc"] = AiServiceOptions(
+            model_repository=repository, manage_triton=False, triton_url=triton.url, stream_idle_timeout_s=3.0
+        )
+        settings = AiTestSettings(**base)
+        platform = Platform(settings, stores, Runtime(settings, schema_prefix=stores["schema_prefix"]))
+        try:
+            for service in ("user", "meeting", "ai"):
+                await platform.start(service)
+        except BaseException:
+            await platform.close()
+            raise
+        return platform
+
+    try:
+        yield from _serve(cli_loop, start, folder)
+    finally:
+        triton.stop()
 
 
 @dataclass
@@ -112,10 +182,21 @@ class Cli:
     def credentials(self, profile: str = "default") -> Path:
         return self.home / "credentials" / f"{profile}.json"
 
+    def age_access_token(self) -> dict[str, Any]:
+        """Marks the saved access token as expired, as it is after 15 minutes; returns what was saved."""
+        saved: dict[str, Any] = json.loads(self.credentials().read_text())
+        self.credentials().write_text(json.dumps({**saved, "access_expires": time.time() - 1}))
+        return saved
+
 
 @pytest.fixture
 def cli(mesh: Mesh, tmp_path: Path) -> Cli:
     return Cli(tmp_path / "config", mesh.url)
+
+
+@pytest.fixture
+def ai_cli(ai_mesh: Mesh, tmp_path: Path) -> Cli:
+    return Cli(tmp_path / "config", ai_mesh.url)
 
 
 @pytest.fixture

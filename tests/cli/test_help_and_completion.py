@@ -36,7 +36,8 @@ COMMANDS = [
     *[["meetings", c] for c in ("create", "list", "get", "update", "end", "invite", "join")],
     *[["participants", c] for c in ("list", "admit", "deny", "remove", "role")],
     ["recordings", "list"], ["recordings", "download"], ["transcripts", "export"],
-    ["admin", "users", "list"], ["admin", "users", "disable"],
+    ["admin", "users", "list"], ["admin", "users", "disable"], ["admin", "users", "promote"],
+    ["admin", "users", "demote"],
     *[["models", c] for c in ("list", "load", "unload", "stats")],
     ["completion"], ["up"], ["serve"], ["migrate"], ["bot"],
 ]  # fmt: skip

@@ -103,6 +103,14 @@ async def test_docs_sign_in_and_try_it(stack: EdgeStack, docs_dist: Path, browse
     assert meeting.name in body
 
     assert not elsewhere, f"requests left the edge: {elsewhere}"
+    # no character that needs an emoji or symbol font (a missing-glyph box where none is installed)
+    symbols = await page.evaluate(
+        """() => [...new Set(document.body.innerText)].filter(c => {
+            const p = c.codePointAt(0);
+            return (p >= 0x2190 && p <= 0x2bff) || (p >= 0xe000 && p <= 0xf8ff) || p >= 0x1f000;
+        })"""
+    )
+    assert not symbols, symbols
     violations = await serious_violations(page)
     SHOTS.mkdir(parents=True, exist_ok=True)  # for people to look at (docs/api-reference*.png)
     await operation.screenshot(path=str(SHOTS / "api-reference-try-it.png"))

@@ -173,6 +173,7 @@ async def test_openapi_and_reference_page(
     assert page.headers["content-type"].startswith("text/html")
     assert "/v1/users/{user}:disable" in page.text
     assert "UserService_DisableUser" in page.text
+    assert "&#128274;" not in page.text and "<svg" in page.text  # an inline icon, not an emoji
     built = tmp_path / "docs"
     (built / "vendor").mkdir(parents=True)
     (built / "index.html").write_text("<h1>reference</h1>")

@@ -95,7 +95,7 @@ async def test_grpc_health_follows_readiness_like_healthz(platform: Platform) ->
         await host.stop()
 
 
-async def _raw_unary(channel: Channel, path: str, payload: bytes) -> GRPCError:
+async def _raw_unary(port: int, path: str, payload: bytes) -> GRPCError:
     """Send raw bytes as a request message (what a broken or hostile client might do)."""
     from grpclib.const import Cardinality
     from grpclib.encoding.base import CodecBase
@@ -110,7 +110,7 @@ async def _raw_unary(channel: Channel, path: str, payload: bytes) -> GRPCError:
         def decode(self, data: bytes, message_type: object) -> bytes:
             return data
 
-    raw = Channel(channel._host, channel._port, codec=Raw(), status_details_codec=ProtoStatusDetailsCodec())
+    raw = Channel("127.0.0.1", port, codec=Raw(), status_details_codec=ProtoStatusDetailsCodec())
 
     async def call() -> None:
         async with raw.request(path, Cardinality.UNARY_UNARY, bytes, bytes) as stream:
@@ -126,15 +126,15 @@ async def _raw_unary(channel: Channel, path: str, payload: bytes) -> GRPCError:
 
 
 async def test_garbage_and_oversized_messages_are_refused_cleanly(platform: Platform) -> None:
-    channel = platform.channel("user")
-    garbage = await _raw_unary(channel, "/meetmesh.user.v1.UserService/Register", b"\xff\xff\xff\xff\x0f")
+    port = platform.hosts["user"].grpc_port
+    garbage = await _raw_unary(port, "/meetmesh.user.v1.UserService/Register", b"\xff\xff\xff\xff\x0f")
     assert garbage.status == Status.INVALID_ARGUMENT
     big = user_pb2.RegisterRequest(
         email="a@example.test",
         password="x" * 20,
         display_name="y" * (platform.settings.max_message_bytes + 10),
     ).SerializeToString()
-    oversized = await _raw_unary(channel, "/meetmesh.user.v1.UserService/Register", big)
+    oversized = await _raw_unary(port, "/meetmesh.user.v1.UserService/Register", big)
     assert oversized.status == Status.RESOURCE_EXHAUSTED
     assert error_info(oversized).reason == "PAYLOAD_TOO_LARGE"
     # The service is still serving.

@@ -149,7 +149,7 @@ async def test_mute_stops_forwarding() -> None:
     subscriber.addTransceiver("video", direction="recvonly")
     await negotiate(subscriber, sfu.down, sfu.hook_down)
     source = sfu.sources["video"]
-    down = next(iter(source._subscribers))
+    down = next(iter(source.subscribers))
     try:
         await wait_for(lambda: down.frames_out >= 5)
         source.set_muted(True)

@@ -129,7 +129,7 @@ def synthetic_webm(path: Path, seconds: int) -> None:
     out = av.open(str(path), "w", format="webm")
     videos, audios = [], []
     for i, color in enumerate((RED, GREEN)):
-        video = out.add_stream("libvpx", rate=FPS)
+        video = out.add_stream("libvpx", rate=FPS, options={"deadline": "realtime", "cpu-used": "8"})
         video.width, video.height, video.pix_fmt = 320, 240, "yuv420p"
         video.metadata["title"] = f"p{i}"
         videos.append((video, color))
@@ -169,7 +169,7 @@ async def test_a_transcode_job_killed_midway_resumes_and_finishes_once(
     jobs = TranscodeJobs(runtime.redis, prefix, runtime.objects, WorkerSettings(claim_idle_s=1.5))
     job = await jobs.enqueue("meetings/m-kill/recordings/r-kill", key)
 
-    # A worker process of its own, slow enough (720p, veryfast) to be killed in the middle.
+    # A worker process of its own, slow enough (960x540, veryfast) to be killed in the middle.
     worker = await asyncio.create_subprocess_exec(
         *[
             sys.executable,
@@ -185,6 +185,10 @@ async def test_a_transcode_job_killed_midway_resumes_and_finishes_once(
             str(rtc_platform.settings.keys_dir),
             "--claim-idle-s",
             "1.5",
+            "--width",
+            "960",
+            "--height",
+            "540",
         ],
         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
         start_new_session=True,

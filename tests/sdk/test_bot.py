@@ -17,6 +17,7 @@ from meetmesh_sdk.sources import dominant_rgb
 from tests.rtc_helpers import Rtc, close_to
 
 YELLOW = (220, 200, 40)
+DESCRIPTORS = Path(__file__).resolve().parents[2] / "gen" / "meetmesh.binpb"
 
 
 def write_clip(path: Path, seconds: float = 30.0) -> None:
@@ -74,3 +75,50 @@ async def test_bot_plays_a_file_into_a_meeting(rtc: Rtc, tmp_path: Path) -> None
         if bot.returncode is None:
             bot.kill()
             await bot.wait()
+
+
+async def test_bot_joins_with_the_saved_login(rtc: Rtc, tmp_path: Path) -> None:
+    """`meetmesh login` once, then `meetmesh bot --meeting` alone: JoinMeeting through the edge
+    with the saved (owner-only) tokens, then native signaling and media."""
+    from services.edge.app import Edge
+    from tests.edge.conftest import edge_settings
+    from tests.edge.harness import start_uvicorn, stop_uvicorn
+    from tests.support import PASSWORD
+
+    clip = tmp_path / "clip.webm"
+    write_clip(clip, seconds=4.0)
+    guest = await rtc.platform.client("Saved login")
+    server, port = await start_uvicorn(Edge(edge_settings(rtc.platform, DESCRIPTORS)))
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(["gen", ".", "clients/python"]),
+        "MEETMESH_CONFIG_DIR": str(tmp_path / "config"),
+    }
+    bot = None
+    try:
+        login = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "services.cli", "--server", f"http://127.0.0.1:{port}",
+            "login", "--email", guest.email, "--password-stdin",
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, env=env,
+        )  # fmt: skip
+        said, _ = await asyncio.wait_for(login.communicate(PASSWORD.encode() + b"\n"), 60)
+        assert login.returncode == 0, said
+        bot = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "services.cli", "bot", "--meeting", rtc.meeting.name,
+            "--file", str(clip), "--loop", "--duration", "60", "--ice-host", "127.0.0.1",
+            stdout=asyncio.subprocess.PIPE, env=env,
+        )  # fmt: skip
+        watcher = await rtc.bot()
+        video = await watcher.wait_for_track(lambda r: r.info.kind == pb.TRACK_KIND_VIDEO, 30)
+        assert video.info.source == pb.TRACK_SOURCE_FILE
+        for _ in range(3):
+            frame = await asyncio.wait_for(video.track.recv(), 10)
+        assert close_to(dominant_rgb(frame), YELLOW)
+        bot.terminate()
+        out, _ = await asyncio.wait_for(bot.communicate(), 20)
+        assert b"bot joined as" in out and b"bot left" in out
+    finally:
+        if bot is not None and bot.returncode is None:
+            bot.kill()
+            await bot.wait()
+        await stop_uvicorn(server)

@@ -106,8 +106,8 @@ async def test_reconnect_resumes_the_same_participant(rtc: Rtc) -> None:
     assert sender.joined.resumed
     assert sender.participant_id == pid
     # Media renegotiated on a new peer connection: the receiver gets the republished video.
-    await sender.wait_until(lambda: all(p.track_id for p in sender._local))
-    new_video = sender._local[0].track_id
+    await sender.wait_until(lambda: all(sender.local_track_ids))
+    new_video = sender.local_track_ids[0]
     remote = await receiver.wait_for_track(lambda r: r.info.id == new_video)
     assert close_to(await decoded_color(remote), COLORS[1])
     recorder.cancel()

@@ -54,7 +54,9 @@ async def edge_rtc_url(rtc: Rtc) -> AsyncIterator[str]:
     settings = EdgeSettings(
         **rtc.platform.settings.model_dump(exclude={"edge_svc"}),
         edge_svc=EdgeOptions(
-            port=free_port(), signaling_ws_url=f"ws://127.0.0.1:{rtc.signaling_hosts[0].http_port}/rtc"
+            port=free_port(),
+            tls=False,
+            signaling_ws_url=f"ws://127.0.0.1:{rtc.signaling_hosts[0].http_port}/rtc",
         ),
     )
     server, task = await edge_server.start(settings)

@@ -346,6 +346,56 @@ async def test_admin_disables_user_which_ends_their_sessions(platform: Platform)
     assert err.value.status == Status.NOT_FOUND
 
 
+async def test_admin_sets_roles_and_a_demotion_ends_admin_sessions(platform: Platform) -> None:
+    admin = await _admin(platform)
+    member = await platform.client()
+    set_role = platform.users.SetUserRole
+    with pytest.raises(GRPCError) as err:  # members may not
+        await set_role(
+            user_pb2.SetUserRoleRequest(name=admin.user.name, role=user_pb2.User.ROLE_MEMBER),
+            metadata=member.metadata,
+        )
+    assert err.value.status == Status.PERMISSION_DENIED
+    reply = await set_role(
+        user_pb2.SetUserRoleRequest(name=member.user.name, role=user_pb2.User.ROLE_ADMIN),
+        metadata=admin.metadata,
+    )
+    assert reply.user.role == user_pb2.User.ROLE_ADMIN
+    # the next access token carries the role: the promoted member can list users after a refresh
+    refreshed = await platform.users.RefreshSession(
+        user_pb2.RefreshSessionRequest(refresh_token=member.tokens.refresh_token)
+    )
+    promoted = {"authorization": f"Bearer {refreshed.tokens.access_token}"}
+    await platform.users.ListUsers(user_pb2.ListUsersRequest(), metadata=promoted)
+    with pytest.raises(GRPCError) as err:  # nobody changes their own role
+        await set_role(
+            user_pb2.SetUserRoleRequest(name="users/me", role=user_pb2.User.ROLE_MEMBER),
+            metadata=admin.metadata,
+        )
+    assert err.value.status == Status.FAILED_PRECONDITION
+    for bad in (user_pb2.User.ROLE_UNSPECIFIED, 7):
+        with pytest.raises(GRPCError) as err:
+            await set_role(
+                user_pb2.SetUserRoleRequest(name=member.user.name, role=bad), metadata=admin.metadata
+            )
+        assert err.value.status == Status.INVALID_ARGUMENT
+        assert "role" in field_violations(err.value)
+    with pytest.raises(GRPCError) as err:
+        await set_role(
+            user_pb2.SetUserRoleRequest(name="users/nobody", role=user_pb2.User.ROLE_ADMIN),
+            metadata=admin.metadata,
+        )
+    assert err.value.status == Status.NOT_FOUND
+    demoted = await set_role(
+        user_pb2.SetUserRoleRequest(name=member.user.name, role=user_pb2.User.ROLE_MEMBER),
+        metadata=admin.metadata,
+    )
+    assert demoted.user.role == user_pb2.User.ROLE_MEMBER
+    with pytest.raises(GRPCError) as err:  # the admin token it held stops working at once
+        await platform.users.ListUsers(user_pb2.ListUsersRequest(), metadata=promoted)
+    assert err.value.status == Status.UNAUTHENTICATED
+
+
 async def test_nul_characters_are_invalid_not_internal(platform: Platform) -> None:
     """PostgreSQL refuses U+0000 in text: a login or registration carrying one was an INTERNAL
     error (found by the edge's positive-data fuzzing); the kit refuses it for every service."""

@@ -78,6 +78,7 @@ async def serve_web(env: Rtc, web_dist: Path, port: int = 0) -> AsyncIterator[We
         **platform.settings.model_dump(exclude={"edge_svc"}),
         edge_svc=EdgeOptions(
             port=port or free_port(),
+            tls=False,  # plain HTTP here (tests/edge/test_transports.py covers TLS)
             web_root=web_dist,
             jwks_url=f"http://127.0.0.1:{platform.hosts['user'].http_port}/.well-known/jwks.json",
             signaling_ws_url=f"ws://127.0.0.1:{env.signaling_hosts[0].http_port}/rtc",

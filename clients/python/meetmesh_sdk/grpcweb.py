@@ -166,6 +166,13 @@ class GrpcWebStream(Generic[SendT, RecvT]):
         reply: RecvT = self._reply_type.FromString(self._messages.pop(0))
         return reply
 
+    def __aiter__(self) -> AsyncIterator[RecvT]:
+        return self._messages_until_the_end()
+
+    async def _messages_until_the_end(self) -> AsyncIterator[RecvT]:
+        while (message := await self.recv_message()) is not None:
+            yield message
+
     async def recv_trailing_metadata(self) -> dict[str, str]:
         while not self._ended:
             await self._read()

@@ -384,8 +384,20 @@ class Room:
         await self.wait_until(check, within_s)
         return found[0]
 
+    async def set_visible(self, track_ids: list[str], visible: bool) -> None:
+        """Tell the SFU whether subscribed tracks are displayed: hidden ones are not forwarded
+        (bandwidth follows the screen); shown again they resume at a keyframe."""
+        key = "shown" if visible else "hidden"
+        await self.send(pb.SignalRequest(visibility=pb.TrackVisibility(**{key: track_ids})))
+
     def local_track_id(self, track: MediaStreamTrack) -> str:
         return next(p.track_id for p in self._local if p.track is track)
+
+    @property
+    def local_track_ids(self) -> list[str]:
+        """The ids of the tracks this client publishes, in the order published ("" until signaling
+        has assigned one)."""
+        return [p.track_id for p in self._local]
 
     async def mute(self, track_id: str, muted: bool = True) -> None:
         await self.send(pb.SignalRequest(mute=pb.MuteTrack(track_id=track_id, muted=muted)))

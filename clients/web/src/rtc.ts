@@ -302,6 +302,13 @@ export class RoomConnection {
     this.emit();
   }
 
+  /** Pause (hidden) or resume every subscribed video track at the SFU for this client. */
+  setVideoVisible(visible: boolean): void {
+    const ids = [...this.subscribed].filter((id) => this.state.tracks[id]?.kind === TrackKind.VIDEO);
+    if (ids.length === 0 || this.state.status !== "live") return;
+    this.send({ case: "visibility", value: visible ? { shown: ids, hidden: [] } : { hidden: ids, shown: [] } });
+  }
+
   /** Ask one participant to unmute their microphone (moderators; the person decides). */
   requestUnmute(participant: string): void {
     this.send({ case: "requestUnmute", value: { participant, source: TrackSource.MICROPHONE } });
@@ -325,6 +332,11 @@ export class RoomConnection {
   /** Lower one participant's hand, or every raised hand (moderators). */
   lowerHands(participants: string[] = []): void {
     this.send({ case: "lowerHands", value: { participants } });
+  }
+
+  dismissAlert(participant: string): void {
+    this.state = { ...this.state, alerts: this.state.alerts.filter((a) => a.participant !== participant) };
+    this.emit();
   }
 
   dismissUnmuteRequest(): void {

@@ -117,7 +117,7 @@ def admin() -> None:
 @admin.group()
 @example("meetmesh admin users list --page-size 20")
 def users() -> None:
-    """Accounts: list, disable, promote."""
+    """Accounts: list, disable, promote, demote."""
 
 
 @users.command("list")
@@ -154,3 +154,31 @@ async def disable(session: Session, user: str) -> None:
         print_json(reply)
         return
     click.echo(f"disabled {reply.user.name}")
+
+
+async def _set_role(session: Session, user: str, role: user_pb2.User.Role) -> None:
+    reply = await session.call(
+        session.users.SetUserRole, user_pb2.SetUserRoleRequest(name=resource("users", user), role=role)
+    )
+    if options().json:
+        print_json(reply)
+        return
+    click.echo(f"{reply.user.name} is now {enum_word(reply.user, 'role')}")
+
+
+@users.command()
+@click.argument("user")
+@example("meetmesh admin users promote users/0f6c2d")
+@async_command
+async def promote(session: Session, user: str) -> None:
+    """Make an account an admin (it gets the role with its next access token)."""
+    await _set_role(session, user, user_pb2.User.ROLE_ADMIN)
+
+
+@users.command()
+@click.argument("user")
+@example("meetmesh admin users demote users/0f6c2d")
+@async_command
+async def demote(session: Session, user: str) -> None:
+    """Make an admin an ordinary member again (its sessions end at once)."""
+    await _set_role(session, user, user_pb2.User.ROLE_MEMBER)

@@ -460,10 +460,13 @@ async def download(session: Session, recording: str, output: Path | None) -> Non
 
 async def _fetch(session: Session, uri: str, target: Path, expected: int) -> int:
     url = uri if "://" in uri else session.server + uri
+    headers = {}
+    if url.startswith(session.server + "/"):  # the edge's signed URLs want the user's token too;
+        headers["authorization"] = f"Bearer {await session.access_token()}"  # never sent elsewhere
     partial = target.with_name(target.name + ".part")
     written = 0
     try:
-        async with session.channel.client.stream("GET", url) as response:
+        async with session.channel.client.stream("GET", url, headers=headers) as response:
             if response.status_code != 200:
                 raise CliError(
                     f"download failed: HTTP {response.status_code} from the object store", EXIT_UNAVAILABLE

@@ -35,7 +35,7 @@ TRACK_KIND_AUDIO: TrackKind
 TRACK_KIND_VIDEO: TrackKind
 
 class SignalRequest(_message.Message):
-    __slots__ = ("request_id", "join", "offer", "trickle", "publish", "unpublish", "mute", "subscription", "chat", "data", "leave", "ping", "recording", "request_unmute", "mute_participant", "mute_all", "lower_hands", "raise_hand", "reaction")
+    __slots__ = ("request_id", "join", "offer", "trickle", "publish", "unpublish", "mute", "subscription", "chat", "data", "leave", "ping", "recording", "request_unmute", "mute_participant", "mute_all", "lower_hands", "raise_hand", "reaction", "visibility")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     JOIN_FIELD_NUMBER: _ClassVar[int]
     OFFER_FIELD_NUMBER: _ClassVar[int]
@@ -55,6 +55,7 @@ class SignalRequest(_message.Message):
     LOWER_HANDS_FIELD_NUMBER: _ClassVar[int]
     RAISE_HAND_FIELD_NUMBER: _ClassVar[int]
     REACTION_FIELD_NUMBER: _ClassVar[int]
+    VISIBILITY_FIELD_NUMBER: _ClassVar[int]
     request_id: int
     join: Join
     offer: SessionDescription
@@ -74,7 +75,8 @@ class SignalRequest(_message.Message):
     lower_hands: LowerHands
     raise_hand: RaiseHand
     reaction: SendReaction
-    def __init__(self, request_id: _Optional[int] = ..., join: _Optional[_Union[Join, _Mapping]] = ..., offer: _Optional[_Union[SessionDescription, _Mapping]] = ..., trickle: _Optional[_Union[IceCandidate, _Mapping]] = ..., publish: _Optional[_Union[PublishTrack, _Mapping]] = ..., unpublish: _Optional[_Union[UnpublishTrack, _Mapping]] = ..., mute: _Optional[_Union[MuteTrack, _Mapping]] = ..., subscription: _Optional[_Union[UpdateSubscription, _Mapping]] = ..., chat: _Optional[_Union[SendChat, _Mapping]] = ..., data: _Optional[_Union[SendData, _Mapping]] = ..., leave: _Optional[_Union[Leave, _Mapping]] = ..., ping: _Optional[_Union[Ping, _Mapping]] = ..., recording: _Optional[_Union[ControlRecording, _Mapping]] = ..., request_unmute: _Optional[_Union[RequestUnmute, _Mapping]] = ..., mute_participant: _Optional[_Union[MuteParticipant, _Mapping]] = ..., mute_all: _Optional[_Union[MuteAll, _Mapping]] = ..., lower_hands: _Optional[_Union[LowerHands, _Mapping]] = ..., raise_hand: _Optional[_Union[RaiseHand, _Mapping]] = ..., reaction: _Optional[_Union[SendReaction, _Mapping]] = ...) -> None: ...
+    visibility: TrackVisibility
+    def __init__(self, request_id: _Optional[int] = ..., join: _Optional[_Union[Join, _Mapping]] = ..., offer: _Optional[_Union[SessionDescription, _Mapping]] = ..., trickle: _Optional[_Union[IceCandidate, _Mapping]] = ..., publish: _Optional[_Union[PublishTrack, _Mapping]] = ..., unpublish: _Optional[_Union[UnpublishTrack, _Mapping]] = ..., mute: _Optional[_Union[MuteTrack, _Mapping]] = ..., subscription: _Optional[_Union[UpdateSubscription, _Mapping]] = ..., chat: _Optional[_Union[SendChat, _Mapping]] = ..., data: _Optional[_Union[SendData, _Mapping]] = ..., leave: _Optional[_Union[Leave, _Mapping]] = ..., ping: _Optional[_Union[Ping, _Mapping]] = ..., recording: _Optional[_Union[ControlRecording, _Mapping]] = ..., request_unmute: _Optional[_Union[RequestUnmute, _Mapping]] = ..., mute_participant: _Optional[_Union[MuteParticipant, _Mapping]] = ..., mute_all: _Optional[_Union[MuteAll, _Mapping]] = ..., lower_hands: _Optional[_Union[LowerHands, _Mapping]] = ..., raise_hand: _Optional[_Union[RaiseHand, _Mapping]] = ..., reaction: _Optional[_Union[SendReaction, _Mapping]] = ..., visibility: _Optional[_Union[TrackVisibility, _Mapping]] = ...) -> None: ...
 
 class SignalResponse(_message.Message):
     __slots__ = ("request_id", "joined", "answer", "trickle", "participant_update", "track_update", "active_speakers", "chat", "data", "caption", "error", "reconnect", "left", "pong", "recording_update", "tracks_published", "unmute_requested", "hand_update", "reaction", "synthetic_voice_alert", "emotion_update")
@@ -512,3 +514,11 @@ class Reaction(_message.Message):
     EMOJI_FIELD_NUMBER: _ClassVar[int]
     emoji: str
     def __init__(self, emoji: _Optional[str] = ..., **kwargs) -> None: ...
+
+class TrackVisibility(_message.Message):
+    __slots__ = ("hidden", "shown")
+    HIDDEN_FIELD_NUMBER: _ClassVar[int]
+    SHOWN_FIELD_NUMBER: _ClassVar[int]
+    hidden: _containers.RepeatedScalarFieldContainer[str]
+    shown: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, hidden: _Optional[_Iterable[str]] = ..., shown: _Optional[_Iterable[str]] = ...) -> None: ...

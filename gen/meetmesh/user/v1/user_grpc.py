@@ -61,6 +61,10 @@ class UserServiceBase(abc.ABC):
     async def DisableUser(self, stream: 'grpclib.server.Stream[meetmesh.user.v1.user_pb2.DisableUserRequest, meetmesh.user.v1.user_pb2.DisableUserResponse]') -> None:
         pass
 
+    @abc.abstractmethod
+    async def SetUserRole(self, stream: 'grpclib.server.Stream[meetmesh.user.v1.user_pb2.SetUserRoleRequest, meetmesh.user.v1.user_pb2.SetUserRoleResponse]') -> None:
+        pass
+
     def __mapping__(self) -> typing.Dict[str, grpclib.const.Handler]:
         return {
             '/meetmesh.user.v1.UserService/Register': grpclib.const.Handler(
@@ -122,6 +126,12 @@ class UserServiceBase(abc.ABC):
                 grpclib.const.Cardinality.UNARY_UNARY,
                 meetmesh.user.v1.user_pb2.DisableUserRequest,
                 meetmesh.user.v1.user_pb2.DisableUserResponse,
+            ),
+            '/meetmesh.user.v1.UserService/SetUserRole': grpclib.const.Handler(
+                self.SetUserRole,
+                grpclib.const.Cardinality.UNARY_UNARY,
+                meetmesh.user.v1.user_pb2.SetUserRoleRequest,
+                meetmesh.user.v1.user_pb2.SetUserRoleResponse,
             ),
         }
 
@@ -188,4 +198,10 @@ class UserServiceStub:
             '/meetmesh.user.v1.UserService/DisableUser',
             meetmesh.user.v1.user_pb2.DisableUserRequest,
             meetmesh.user.v1.user_pb2.DisableUserResponse,
+        )
+        self.SetUserRole = grpclib.client.UnaryUnaryMethod(
+            channel,
+            '/meetmesh.user.v1.UserService/SetUserRole',
+            meetmesh.user.v1.user_pb2.SetUserRoleRequest,
+            meetmesh.user.v1.user_pb2.SetUserRoleResponse,
         )

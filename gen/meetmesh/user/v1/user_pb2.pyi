@@ -174,6 +174,20 @@ class DisableUserResponse(_message.Message):
     user: User
     def __init__(self, user: _Optional[_Union[User, _Mapping]] = ...) -> None: ...
 
+class SetUserRoleRequest(_message.Message):
+    __slots__ = ("name", "role")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    role: User.Role
+    def __init__(self, name: _Optional[str] = ..., role: _Optional[_Union[User.Role, str]] = ...) -> None: ...
+
+class SetUserRoleResponse(_message.Message):
+    __slots__ = ("user",)
+    USER_FIELD_NUMBER: _ClassVar[int]
+    user: User
+    def __init__(self, user: _Optional[_Union[User, _Mapping]] = ...) -> None: ...
+
 class CreateAvatarUploadRequest(_message.Message):
     __slots__ = ("parent", "content_type", "size_bytes")
     PARENT_FIELD_NUMBER: _ClassVar[int]

@@ -279,6 +279,7 @@ type SignalRequest struct {
 	//	*SignalRequest_LowerHands
 	//	*SignalRequest_RaiseHand
 	//	*SignalRequest_Reaction
+	//	*SignalRequest_Visibility
 	Message       isSignalRequest_Message `protobuf_oneof:"message"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -490,6 +491,15 @@ func (x *SignalRequest) GetReaction() *SendReaction {
 	return nil
 }
 
+func (x *SignalRequest) GetVisibility() *TrackVisibility {
+	if x != nil {
+		if x, ok := x.Message.(*SignalRequest_Visibility); ok {
+			return x.Visibility
+		}
+	}
+	return nil
+}
+
 type isSignalRequest_Message interface {
 	isSignalRequest_Message()
 }
@@ -584,6 +594,11 @@ type SignalRequest_Reaction struct {
 	Reaction *SendReaction `protobuf:"bytes,19,opt,name=reaction,proto3,oneof"`
 }
 
+type SignalRequest_Visibility struct {
+	// Which subscribed tracks the client does not display now (the SFU pauses them).
+	Visibility *TrackVisibility `protobuf:"bytes,20,opt,name=visibility,proto3,oneof"`
+}
+
 func (*SignalRequest_Join) isSignalRequest_Message() {}
 
 func (*SignalRequest_Offer) isSignalRequest_Message() {}
@@ -619,6 +634,8 @@ func (*SignalRequest_LowerHands) isSignalRequest_Message() {}
 func (*SignalRequest_RaiseHand) isSignalRequest_Message() {}
 
 func (*SignalRequest_Reaction) isSignalRequest_Message() {}
+
+func (*SignalRequest_Visibility) isSignalRequest_Message() {}
 
 // A message from the server.
 type SignalResponse struct {
@@ -3460,11 +3477,69 @@ func (x *Reaction) GetEmoji() string {
 	return ""
 }
 
+// Selective forwarding that follows the screen: tracks a client does not display (a tile scrolled
+// away, a minimised window, a speaker view showing one person) are paused for that client only;
+// shown again, they resume at the next keyframe. Subscriptions start shown.
+type TrackVisibility struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Subscribed track ids to pause.
+	Hidden []string `protobuf:"bytes,1,rep,name=hidden,proto3" json:"hidden,omitempty"`
+	// Subscribed track ids to resume.
+	Shown         []string `protobuf:"bytes,2,rep,name=shown,proto3" json:"shown,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TrackVisibility) Reset() {
+	*x = TrackVisibility{}
+	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TrackVisibility) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TrackVisibility) ProtoMessage() {}
+
+func (x *TrackVisibility) ProtoReflect() protoreflect.Message {
+	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TrackVisibility.ProtoReflect.Descriptor instead.
+func (*TrackVisibility) Descriptor() ([]byte, []int) {
+	return file_meetmesh_signaling_v1_signaling_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *TrackVisibility) GetHidden() []string {
+	if x != nil {
+		return x.Hidden
+	}
+	return nil
+}
+
+func (x *TrackVisibility) GetShown() []string {
+	if x != nil {
+		return x.Shown
+	}
+	return nil
+}
+
 var File_meetmesh_signaling_v1_signaling_proto protoreflect.FileDescriptor
 
 const file_meetmesh_signaling_v1_signaling_proto_rawDesc = "" +
 	"\n" +
-	"%meetmesh/signaling/v1/signaling.proto\x12\x15meetmesh.signaling.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!meetmesh/options/v1/options.proto\"\xd5\t\n" +
+	"%meetmesh/signaling/v1/signaling.proto\x12\x15meetmesh.signaling.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!meetmesh/options/v1/options.proto\"\x9f\n" +
+	"\n" +
 	"\rSignalRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\rR\trequestId\x121\n" +
@@ -3488,7 +3563,10 @@ const file_meetmesh_signaling_v1_signaling_proto_rawDesc = "" +
 	"lowerHands\x12A\n" +
 	"\n" +
 	"raise_hand\x18\x12 \x01(\v2 .meetmesh.signaling.v1.RaiseHandH\x00R\traiseHand\x12A\n" +
-	"\breaction\x18\x13 \x01(\v2#.meetmesh.signaling.v1.SendReactionH\x00R\breactionB\x10\n" +
+	"\breaction\x18\x13 \x01(\v2#.meetmesh.signaling.v1.SendReactionH\x00R\breaction\x12H\n" +
+	"\n" +
+	"visibility\x18\x14 \x01(\v2&.meetmesh.signaling.v1.TrackVisibilityH\x00R\n" +
+	"visibilityB\x10\n" +
 	"\amessage\x12\x05\xbaH\x02\b\x01\"\xb2\v\n" +
 	"\x0eSignalResponse\x12\x1d\n" +
 	"\n" +
@@ -3679,7 +3757,10 @@ const file_meetmesh_signaling_v1_signaling_proto_rawDesc = "" +
 	"\x02by\x18\x03 \x01(\tR\x02by\"4\n" +
 	"\bReaction\x12\x12\n" +
 	"\x04from\x18\x01 \x01(\tR\x04from\x12\x14\n" +
-	"\x05emoji\x18\x02 \x01(\tR\x05emoji*\x91\x01\n" +
+	"\x05emoji\x18\x02 \x01(\tR\x05emoji\"S\n" +
+	"\x0fTrackVisibility\x12 \n" +
+	"\x06hidden\x18\x01 \x03(\tB\b\xbaH\x05\x92\x01\x02\x10@R\x06hidden\x12\x1e\n" +
+	"\x05shown\x18\x02 \x03(\tB\b\xbaH\x05\x92\x01\x02\x10@R\x05shown*\x91\x01\n" +
 	"\vTrackSource\x12\x1c\n" +
 	"\x18TRACK_SOURCE_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13TRACK_SOURCE_CAMERA\x10\x01\x12\x1b\n" +
@@ -3707,7 +3788,7 @@ func file_meetmesh_signaling_v1_signaling_proto_rawDescGZIP() []byte {
 }
 
 var file_meetmesh_signaling_v1_signaling_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_meetmesh_signaling_v1_signaling_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
+var file_meetmesh_signaling_v1_signaling_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
 var file_meetmesh_signaling_v1_signaling_proto_goTypes = []any{
 	(TrackSource)(0),              // 0: meetmesh.signaling.v1.TrackSource
 	(TrackKind)(0),                // 1: meetmesh.signaling.v1.TrackKind
@@ -3756,8 +3837,9 @@ var file_meetmesh_signaling_v1_signaling_proto_goTypes = []any{
 	(*UnmuteRequested)(nil),       // 44: meetmesh.signaling.v1.UnmuteRequested
 	(*HandUpdate)(nil),            // 45: meetmesh.signaling.v1.HandUpdate
 	(*Reaction)(nil),              // 46: meetmesh.signaling.v1.Reaction
-	nil,                           // 47: meetmesh.signaling.v1.TracksPublished.TracksByMidEntry
-	(*timestamppb.Timestamp)(nil), // 48: google.protobuf.Timestamp
+	(*TrackVisibility)(nil),       // 47: meetmesh.signaling.v1.TrackVisibility
+	nil,                           // 48: meetmesh.signaling.v1.TracksPublished.TracksByMidEntry
+	(*timestamppb.Timestamp)(nil), // 49: google.protobuf.Timestamp
 }
 var file_meetmesh_signaling_v1_signaling_proto_depIdxs = []int32{
 	6,  // 0: meetmesh.signaling.v1.SignalRequest.join:type_name -> meetmesh.signaling.v1.Join
@@ -3778,54 +3860,55 @@ var file_meetmesh_signaling_v1_signaling_proto_depIdxs = []int32{
 	41, // 15: meetmesh.signaling.v1.SignalRequest.lower_hands:type_name -> meetmesh.signaling.v1.LowerHands
 	42, // 16: meetmesh.signaling.v1.SignalRequest.raise_hand:type_name -> meetmesh.signaling.v1.RaiseHand
 	43, // 17: meetmesh.signaling.v1.SignalRequest.reaction:type_name -> meetmesh.signaling.v1.SendReaction
-	21, // 18: meetmesh.signaling.v1.SignalResponse.joined:type_name -> meetmesh.signaling.v1.Joined
-	7,  // 19: meetmesh.signaling.v1.SignalResponse.answer:type_name -> meetmesh.signaling.v1.SessionDescription
-	8,  // 20: meetmesh.signaling.v1.SignalResponse.trickle:type_name -> meetmesh.signaling.v1.IceCandidate
-	23, // 21: meetmesh.signaling.v1.SignalResponse.participant_update:type_name -> meetmesh.signaling.v1.ParticipantUpdate
-	24, // 22: meetmesh.signaling.v1.SignalResponse.track_update:type_name -> meetmesh.signaling.v1.TrackUpdate
-	27, // 23: meetmesh.signaling.v1.SignalResponse.active_speakers:type_name -> meetmesh.signaling.v1.ActiveSpeakers
-	28, // 24: meetmesh.signaling.v1.SignalResponse.chat:type_name -> meetmesh.signaling.v1.ChatMessage
-	29, // 25: meetmesh.signaling.v1.SignalResponse.data:type_name -> meetmesh.signaling.v1.DataMessage
-	30, // 26: meetmesh.signaling.v1.SignalResponse.caption:type_name -> meetmesh.signaling.v1.Caption
-	33, // 27: meetmesh.signaling.v1.SignalResponse.error:type_name -> meetmesh.signaling.v1.Error
-	34, // 28: meetmesh.signaling.v1.SignalResponse.reconnect:type_name -> meetmesh.signaling.v1.Reconnect
-	35, // 29: meetmesh.signaling.v1.SignalResponse.left:type_name -> meetmesh.signaling.v1.Left
-	36, // 30: meetmesh.signaling.v1.SignalResponse.pong:type_name -> meetmesh.signaling.v1.Pong
-	37, // 31: meetmesh.signaling.v1.SignalResponse.recording_update:type_name -> meetmesh.signaling.v1.RecordingUpdate
-	25, // 32: meetmesh.signaling.v1.SignalResponse.tracks_published:type_name -> meetmesh.signaling.v1.TracksPublished
-	44, // 33: meetmesh.signaling.v1.SignalResponse.unmute_requested:type_name -> meetmesh.signaling.v1.UnmuteRequested
-	45, // 34: meetmesh.signaling.v1.SignalResponse.hand_update:type_name -> meetmesh.signaling.v1.HandUpdate
-	46, // 35: meetmesh.signaling.v1.SignalResponse.reaction:type_name -> meetmesh.signaling.v1.Reaction
-	31, // 36: meetmesh.signaling.v1.SignalResponse.synthetic_voice_alert:type_name -> meetmesh.signaling.v1.SyntheticVoiceAlert
-	32, // 37: meetmesh.signaling.v1.SignalResponse.emotion_update:type_name -> meetmesh.signaling.v1.EmotionUpdate
-	1,  // 38: meetmesh.signaling.v1.PublishTrack.kind:type_name -> meetmesh.signaling.v1.TrackKind
-	0,  // 39: meetmesh.signaling.v1.PublishTrack.source:type_name -> meetmesh.signaling.v1.TrackSource
-	12, // 40: meetmesh.signaling.v1.UpdateSubscription.subscribe:type_name -> meetmesh.signaling.v1.TrackSubscription
-	1,  // 41: meetmesh.signaling.v1.Track.kind:type_name -> meetmesh.signaling.v1.TrackKind
-	0,  // 42: meetmesh.signaling.v1.Track.source:type_name -> meetmesh.signaling.v1.TrackSource
-	19, // 43: meetmesh.signaling.v1.Joined.participant:type_name -> meetmesh.signaling.v1.Participant
-	19, // 44: meetmesh.signaling.v1.Joined.participants:type_name -> meetmesh.signaling.v1.Participant
-	20, // 45: meetmesh.signaling.v1.Joined.tracks:type_name -> meetmesh.signaling.v1.Track
-	22, // 46: meetmesh.signaling.v1.Joined.ice_servers:type_name -> meetmesh.signaling.v1.IceServer
-	2,  // 47: meetmesh.signaling.v1.ParticipantUpdate.change:type_name -> meetmesh.signaling.v1.ParticipantUpdate.Change
-	19, // 48: meetmesh.signaling.v1.ParticipantUpdate.participant:type_name -> meetmesh.signaling.v1.Participant
-	3,  // 49: meetmesh.signaling.v1.TrackUpdate.change:type_name -> meetmesh.signaling.v1.TrackUpdate.Change
-	20, // 50: meetmesh.signaling.v1.TrackUpdate.track:type_name -> meetmesh.signaling.v1.Track
-	47, // 51: meetmesh.signaling.v1.TracksPublished.tracks_by_mid:type_name -> meetmesh.signaling.v1.TracksPublished.TracksByMidEntry
-	26, // 52: meetmesh.signaling.v1.ActiveSpeakers.speakers:type_name -> meetmesh.signaling.v1.SpeakerLevel
-	48, // 53: meetmesh.signaling.v1.ChatMessage.send_time:type_name -> google.protobuf.Timestamp
-	0,  // 54: meetmesh.signaling.v1.RequestUnmute.source:type_name -> meetmesh.signaling.v1.TrackSource
-	0,  // 55: meetmesh.signaling.v1.MuteParticipant.source:type_name -> meetmesh.signaling.v1.TrackSource
-	0,  // 56: meetmesh.signaling.v1.MuteAll.source:type_name -> meetmesh.signaling.v1.TrackSource
-	0,  // 57: meetmesh.signaling.v1.UnmuteRequested.source:type_name -> meetmesh.signaling.v1.TrackSource
-	20, // 58: meetmesh.signaling.v1.TracksPublished.TracksByMidEntry.value:type_name -> meetmesh.signaling.v1.Track
-	4,  // 59: meetmesh.signaling.v1.SignalingService.Connect:input_type -> meetmesh.signaling.v1.SignalRequest
-	5,  // 60: meetmesh.signaling.v1.SignalingService.Connect:output_type -> meetmesh.signaling.v1.SignalResponse
-	60, // [60:61] is the sub-list for method output_type
-	59, // [59:60] is the sub-list for method input_type
-	59, // [59:59] is the sub-list for extension type_name
-	59, // [59:59] is the sub-list for extension extendee
-	0,  // [0:59] is the sub-list for field type_name
+	47, // 18: meetmesh.signaling.v1.SignalRequest.visibility:type_name -> meetmesh.signaling.v1.TrackVisibility
+	21, // 19: meetmesh.signaling.v1.SignalResponse.joined:type_name -> meetmesh.signaling.v1.Joined
+	7,  // 20: meetmesh.signaling.v1.SignalResponse.answer:type_name -> meetmesh.signaling.v1.SessionDescription
+	8,  // 21: meetmesh.signaling.v1.SignalResponse.trickle:type_name -> meetmesh.signaling.v1.IceCandidate
+	23, // 22: meetmesh.signaling.v1.SignalResponse.participant_update:type_name -> meetmesh.signaling.v1.ParticipantUpdate
+	24, // 23: meetmesh.signaling.v1.SignalResponse.track_update:type_name -> meetmesh.signaling.v1.TrackUpdate
+	27, // 24: meetmesh.signaling.v1.SignalResponse.active_speakers:type_name -> meetmesh.signaling.v1.ActiveSpeakers
+	28, // 25: meetmesh.signaling.v1.SignalResponse.chat:type_name -> meetmesh.signaling.v1.ChatMessage
+	29, // 26: meetmesh.signaling.v1.SignalResponse.data:type_name -> meetmesh.signaling.v1.DataMessage
+	30, // 27: meetmesh.signaling.v1.SignalResponse.caption:type_name -> meetmesh.signaling.v1.Caption
+	33, // 28: meetmesh.signaling.v1.SignalResponse.error:type_name -> meetmesh.signaling.v1.Error
+	34, // 29: meetmesh.signaling.v1.SignalResponse.reconnect:type_name -> meetmesh.signaling.v1.Reconnect
+	35, // 30: meetmesh.signaling.v1.SignalResponse.left:type_name -> meetmesh.signaling.v1.Left
+	36, // 31: meetmesh.signaling.v1.SignalResponse.pong:type_name -> meetmesh.signaling.v1.Pong
+	37, // 32: meetmesh.signaling.v1.SignalResponse.recording_update:type_name -> meetmesh.signaling.v1.RecordingUpdate
+	25, // 33: meetmesh.signaling.v1.SignalResponse.tracks_published:type_name -> meetmesh.signaling.v1.TracksPublished
+	44, // 34: meetmesh.signaling.v1.SignalResponse.unmute_requested:type_name -> meetmesh.signaling.v1.UnmuteRequested
+	45, // 35: meetmesh.signaling.v1.SignalResponse.hand_update:type_name -> meetmesh.signaling.v1.HandUpdate
+	46, // 36: meetmesh.signaling.v1.SignalResponse.reaction:type_name -> meetmesh.signaling.v1.Reaction
+	31, // 37: meetmesh.signaling.v1.SignalResponse.synthetic_voice_alert:type_name -> meetmesh.signaling.v1.SyntheticVoiceAlert
+	32, // 38: meetmesh.signaling.v1.SignalResponse.emotion_update:type_name -> meetmesh.signaling.v1.EmotionUpdate
+	1,  // 39: meetmesh.signaling.v1.PublishTrack.kind:type_name -> meetmesh.signaling.v1.TrackKind
+	0,  // 40: meetmesh.signaling.v1.PublishTrack.source:type_name -> meetmesh.signaling.v1.TrackSource
+	12, // 41: meetmesh.signaling.v1.UpdateSubscription.subscribe:type_name -> meetmesh.signaling.v1.TrackSubscription
+	1,  // 42: meetmesh.signaling.v1.Track.kind:type_name -> meetmesh.signaling.v1.TrackKind
+	0,  // 43: meetmesh.signaling.v1.Track.source:type_name -> meetmesh.signaling.v1.TrackSource
+	19, // 44: meetmesh.signaling.v1.Joined.participant:type_name -> meetmesh.signaling.v1.Participant
+	19, // 45: meetmesh.signaling.v1.Joined.participants:type_name -> meetmesh.signaling.v1.Participant
+	20, // 46: meetmesh.signaling.v1.Joined.tracks:type_name -> meetmesh.signaling.v1.Track
+	22, // 47: meetmesh.signaling.v1.Joined.ice_servers:type_name -> meetmesh.signaling.v1.IceServer
+	2,  // 48: meetmesh.signaling.v1.ParticipantUpdate.change:type_name -> meetmesh.signaling.v1.ParticipantUpdate.Change
+	19, // 49: meetmesh.signaling.v1.ParticipantUpdate.participant:type_name -> meetmesh.signaling.v1.Participant
+	3,  // 50: meetmesh.signaling.v1.TrackUpdate.change:type_name -> meetmesh.signaling.v1.TrackUpdate.Change
+	20, // 51: meetmesh.signaling.v1.TrackUpdate.track:type_name -> meetmesh.signaling.v1.Track
+	48, // 52: meetmesh.signaling.v1.TracksPublished.tracks_by_mid:type_name -> meetmesh.signaling.v1.TracksPublished.TracksByMidEntry
+	26, // 53: meetmesh.signaling.v1.ActiveSpeakers.speakers:type_name -> meetmesh.signaling.v1.SpeakerLevel
+	49, // 54: meetmesh.signaling.v1.ChatMessage.send_time:type_name -> google.protobuf.Timestamp
+	0,  // 55: meetmesh.signaling.v1.RequestUnmute.source:type_name -> meetmesh.signaling.v1.TrackSource
+	0,  // 56: meetmesh.signaling.v1.MuteParticipant.source:type_name -> meetmesh.signaling.v1.TrackSource
+	0,  // 57: meetmesh.signaling.v1.MuteAll.source:type_name -> meetmesh.signaling.v1.TrackSource
+	0,  // 58: meetmesh.signaling.v1.UnmuteRequested.source:type_name -> meetmesh.signaling.v1.TrackSource
+	20, // 59: meetmesh.signaling.v1.TracksPublished.TracksByMidEntry.value:type_name -> meetmesh.signaling.v1.Track
+	4,  // 60: meetmesh.signaling.v1.SignalingService.Connect:input_type -> meetmesh.signaling.v1.SignalRequest
+	5,  // 61: meetmesh.signaling.v1.SignalingService.Connect:output_type -> meetmesh.signaling.v1.SignalResponse
+	61, // [61:62] is the sub-list for method output_type
+	60, // [60:61] is the sub-list for method input_type
+	60, // [60:60] is the sub-list for extension type_name
+	60, // [60:60] is the sub-list for extension extendee
+	0,  // [0:60] is the sub-list for field type_name
 }
 
 func init() { file_meetmesh_signaling_v1_signaling_proto_init() }
@@ -3852,6 +3935,7 @@ func file_meetmesh_signaling_v1_signaling_proto_init() {
 		(*SignalRequest_LowerHands)(nil),
 		(*SignalRequest_RaiseHand)(nil),
 		(*SignalRequest_Reaction)(nil),
+		(*SignalRequest_Visibility)(nil),
 	}
 	file_meetmesh_signaling_v1_signaling_proto_msgTypes[1].OneofWrappers = []any{
 		(*SignalResponse_Joined)(nil),
@@ -3881,7 +3965,7 @@ func file_meetmesh_signaling_v1_signaling_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_meetmesh_signaling_v1_signaling_proto_rawDesc), len(file_meetmesh_signaling_v1_signaling_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   44,
+			NumMessages:   45,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -1098,6 +1098,105 @@ func (x *DisableUserResponse) GetUser() *User {
 	return nil
 }
 
+type SetUserRoleRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// `users/{user}`.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The new role: `ROLE_MEMBER` or `ROLE_ADMIN`.
+	Role          User_Role `protobuf:"varint,2,opt,name=role,proto3,enum=meetmesh.user.v1.User_Role" json:"role,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetUserRoleRequest) Reset() {
+	*x = SetUserRoleRequest{}
+	mi := &file_meetmesh_user_v1_user_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetUserRoleRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetUserRoleRequest) ProtoMessage() {}
+
+func (x *SetUserRoleRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_meetmesh_user_v1_user_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetUserRoleRequest.ProtoReflect.Descriptor instead.
+func (*SetUserRoleRequest) Descriptor() ([]byte, []int) {
+	return file_meetmesh_user_v1_user_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *SetUserRoleRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *SetUserRoleRequest) GetRole() User_Role {
+	if x != nil {
+		return x.Role
+	}
+	return User_ROLE_UNSPECIFIED
+}
+
+type SetUserRoleResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The user with the new role.
+	User          *User `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetUserRoleResponse) Reset() {
+	*x = SetUserRoleResponse{}
+	mi := &file_meetmesh_user_v1_user_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetUserRoleResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetUserRoleResponse) ProtoMessage() {}
+
+func (x *SetUserRoleResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_meetmesh_user_v1_user_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetUserRoleResponse.ProtoReflect.Descriptor instead.
+func (*SetUserRoleResponse) Descriptor() ([]byte, []int) {
+	return file_meetmesh_user_v1_user_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *SetUserRoleResponse) GetUser() *User {
+	if x != nil {
+		return x.User
+	}
+	return nil
+}
+
 type CreateAvatarUploadRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// `users/me` or the caller's own `users/{user}`.
@@ -1112,7 +1211,7 @@ type CreateAvatarUploadRequest struct {
 
 func (x *CreateAvatarUploadRequest) Reset() {
 	*x = CreateAvatarUploadRequest{}
-	mi := &file_meetmesh_user_v1_user_proto_msgTypes[18]
+	mi := &file_meetmesh_user_v1_user_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1124,7 +1223,7 @@ func (x *CreateAvatarUploadRequest) String() string {
 func (*CreateAvatarUploadRequest) ProtoMessage() {}
 
 func (x *CreateAvatarUploadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_user_v1_user_proto_msgTypes[18]
+	mi := &file_meetmesh_user_v1_user_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1137,7 +1236,7 @@ func (x *CreateAvatarUploadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAvatarUploadRequest.ProtoReflect.Descriptor instead.
 func (*CreateAvatarUploadRequest) Descriptor() ([]byte, []int) {
-	return file_meetmesh_user_v1_user_proto_rawDescGZIP(), []int{18}
+	return file_meetmesh_user_v1_user_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *CreateAvatarUploadRequest) GetParent() string {
@@ -1175,7 +1274,7 @@ type CreateAvatarUploadResponse struct {
 
 func (x *CreateAvatarUploadResponse) Reset() {
 	*x = CreateAvatarUploadResponse{}
-	mi := &file_meetmesh_user_v1_user_proto_msgTypes[19]
+	mi := &file_meetmesh_user_v1_user_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1187,7 +1286,7 @@ func (x *CreateAvatarUploadResponse) String() string {
 func (*CreateAvatarUploadResponse) ProtoMessage() {}
 
 func (x *CreateAvatarUploadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_user_v1_user_proto_msgTypes[19]
+	mi := &file_meetmesh_user_v1_user_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1200,7 +1299,7 @@ func (x *CreateAvatarUploadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAvatarUploadResponse.ProtoReflect.Descriptor instead.
 func (*CreateAvatarUploadResponse) Descriptor() ([]byte, []int) {
-	return file_meetmesh_user_v1_user_proto_rawDescGZIP(), []int{19}
+	return file_meetmesh_user_v1_user_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *CreateAvatarUploadResponse) GetUpload() string {
@@ -1234,7 +1333,7 @@ type CommitAvatarRequest struct {
 
 func (x *CommitAvatarRequest) Reset() {
 	*x = CommitAvatarRequest{}
-	mi := &file_meetmesh_user_v1_user_proto_msgTypes[20]
+	mi := &file_meetmesh_user_v1_user_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1246,7 +1345,7 @@ func (x *CommitAvatarRequest) String() string {
 func (*CommitAvatarRequest) ProtoMessage() {}
 
 func (x *CommitAvatarRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_user_v1_user_proto_msgTypes[20]
+	mi := &file_meetmesh_user_v1_user_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1259,7 +1358,7 @@ func (x *CommitAvatarRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitAvatarRequest.ProtoReflect.Descriptor instead.
 func (*CommitAvatarRequest) Descriptor() ([]byte, []int) {
-	return file_meetmesh_user_v1_user_proto_rawDescGZIP(), []int{20}
+	return file_meetmesh_user_v1_user_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *CommitAvatarRequest) GetName() string {
@@ -1279,7 +1378,7 @@ type CommitAvatarResponse struct {
 
 func (x *CommitAvatarResponse) Reset() {
 	*x = CommitAvatarResponse{}
-	mi := &file_meetmesh_user_v1_user_proto_msgTypes[21]
+	mi := &file_meetmesh_user_v1_user_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1291,7 +1390,7 @@ func (x *CommitAvatarResponse) String() string {
 func (*CommitAvatarResponse) ProtoMessage() {}
 
 func (x *CommitAvatarResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_user_v1_user_proto_msgTypes[21]
+	mi := &file_meetmesh_user_v1_user_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1304,7 +1403,7 @@ func (x *CommitAvatarResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitAvatarResponse.ProtoReflect.Descriptor instead.
 func (*CommitAvatarResponse) Descriptor() ([]byte, []int) {
-	return file_meetmesh_user_v1_user_proto_rawDescGZIP(), []int{21}
+	return file_meetmesh_user_v1_user_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *CommitAvatarResponse) GetUser() *User {
@@ -1390,6 +1489,12 @@ const file_meetmesh_user_v1_user_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tB7\xe2A\x01\x02\xfaA\x12\n" +
 	"\x10meetmesh.io/User\xbaH\x1br\x192\x17^users/[a-z0-9-]{1,64}$R\x04name\"A\n" +
 	"\x13DisableUserResponse\x12*\n" +
+	"\x04user\x18\x01 \x01(\v2\x16.meetmesh.user.v1.UserR\x04user\"\xa2\x01\n" +
+	"\x12SetUserRoleRequest\x12K\n" +
+	"\x04name\x18\x01 \x01(\tB7\xe2A\x01\x02\xfaA\x12\n" +
+	"\x10meetmesh.io/User\xbaH\x1br\x192\x17^users/[a-z0-9-]{1,64}$R\x04name\x12?\n" +
+	"\x04role\x18\x02 \x01(\x0e2\x1b.meetmesh.user.v1.User.RoleB\x0e\xe2A\x01\x02\xbaH\a\x82\x01\x04\x10\x01 \x00R\x04role\"A\n" +
+	"\x13SetUserRoleResponse\x12*\n" +
 	"\x04user\x18\x01 \x01(\v2\x16.meetmesh.user.v1.UserR\x04user\"\xee\x01\n" +
 	"\x19CreateAvatarUploadRequest\x12O\n" +
 	"\x06parent\x18\x01 \x01(\tB7\xe2A\x01\x02\xfaA\x12\n" +
@@ -1408,8 +1513,7 @@ const file_meetmesh_user_v1_user_proto_rawDesc = "" +
 	"\x13CommitAvatarRequest\x12S\n" +
 	"\x04name\x18\x01 \x01(\tB?\xe2A\x01\x02\xbaH8r624^users/[a-z0-9-]{1,64}/avatarUploads/[a-z0-9]{1,64}$R\x04name\"B\n" +
 	"\x14CommitAvatarResponse\x12*\n" +
-	"\x04user\x18\x01 \x01(\v2\x16.meetmesh.user.v1.UserR\x04user2\xa9\n" +
-	"\n" +
+	"\x04user\x18\x01 \x01(\v2\x16.meetmesh.user.v1.UserR\x04user2\xb3\v\n" +
 	"\vUserService\x12v\n" +
 	"\bRegister\x12!.meetmesh.user.v1.RegisterRequest\x1a\".meetmesh.user.v1.RegisterResponse\"#\xa2\xbb\x18\x02\b\x01\x82\xd3\xe4\x93\x02\x17:\x01*\"\x12/v1/users:register\x12m\n" +
 	"\x05Login\x12\x1e.meetmesh.user.v1.LoginRequest\x1a\x1f.meetmesh.user.v1.LoginResponse\"#\xa2\xbb\x18\x02\b\x01\x82\xd3\xe4\x93\x02\x17:\x01*\"\x12/v1/sessions:login\x12\x8a\x01\n" +
@@ -1421,7 +1525,8 @@ const file_meetmesh_user_v1_user_proto_rawDesc = "" +
 	"\x12CreateAvatarUpload\x12+.meetmesh.user.v1.CreateAvatarUploadRequest\x1a,.meetmesh.user.v1.CreateAvatarUploadResponse\"3\xa2\xbb\x18\x02\b\x02\x82\xd3\xe4\x93\x02':\x01*\"\"/v1/{parent=users/*}/avatarUploads\x12\x99\x01\n" +
 	"\fCommitAvatar\x12%.meetmesh.user.v1.CommitAvatarRequest\x1a&.meetmesh.user.v1.CommitAvatarResponse\":\xa2\xbb\x18\x02\b\x02\x82\xd3\xe4\x93\x02.:\x01*\")/v1/{name=users/*/avatarUploads/*}:commit\x12m\n" +
 	"\tListUsers\x12\".meetmesh.user.v1.ListUsersRequest\x1a#.meetmesh.user.v1.ListUsersResponse\"\x17\xa2\xbb\x18\x02\b\x05\x82\xd3\xe4\x93\x02\v\x12\t/v1/users\x12\x87\x01\n" +
-	"\vDisableUser\x12$.meetmesh.user.v1.DisableUserRequest\x1a%.meetmesh.user.v1.DisableUserResponse\"+\xa2\xbb\x18\x02\b\x05\x82\xd3\xe4\x93\x02\x1f:\x01*\"\x1a/v1/{name=users/*}:disableB\xc4\x01\n" +
+	"\vDisableUser\x12$.meetmesh.user.v1.DisableUserRequest\x1a%.meetmesh.user.v1.DisableUserResponse\"+\xa2\xbb\x18\x02\b\x05\x82\xd3\xe4\x93\x02\x1f:\x01*\"\x1a/v1/{name=users/*}:disable\x12\x87\x01\n" +
+	"\vSetUserRole\x12$.meetmesh.user.v1.SetUserRoleRequest\x1a%.meetmesh.user.v1.SetUserRoleResponse\"+\xa2\xbb\x18\x02\b\x05\x82\xd3\xe4\x93\x02\x1f:\x01*\"\x1a/v1/{name=users/*}:setRoleB\xc4\x01\n" +
 	"\x14com.meetmesh.user.v1B\tUserProtoP\x01Z?github.com/meetmesh/meetmesh/clients/go/meetmesh/user/v1;userv1\xa2\x02\x03MUX\xaa\x02\x10Meetmesh.User.V1\xca\x02\x10Meetmesh\\User\\V1\xe2\x02\x1cMeetmesh\\User\\V1\\GPBMetadata\xea\x02\x12Meetmesh::User::V1b\x06proto3"
 
 var (
@@ -1437,7 +1542,7 @@ func file_meetmesh_user_v1_user_proto_rawDescGZIP() []byte {
 }
 
 var file_meetmesh_user_v1_user_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_meetmesh_user_v1_user_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_meetmesh_user_v1_user_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_meetmesh_user_v1_user_proto_goTypes = []any{
 	(User_Role)(0),                     // 0: meetmesh.user.v1.User.Role
 	(User_State)(0),                    // 1: meetmesh.user.v1.User.State
@@ -1459,57 +1564,63 @@ var file_meetmesh_user_v1_user_proto_goTypes = []any{
 	(*ListUsersResponse)(nil),          // 17: meetmesh.user.v1.ListUsersResponse
 	(*DisableUserRequest)(nil),         // 18: meetmesh.user.v1.DisableUserRequest
 	(*DisableUserResponse)(nil),        // 19: meetmesh.user.v1.DisableUserResponse
-	(*CreateAvatarUploadRequest)(nil),  // 20: meetmesh.user.v1.CreateAvatarUploadRequest
-	(*CreateAvatarUploadResponse)(nil), // 21: meetmesh.user.v1.CreateAvatarUploadResponse
-	(*CommitAvatarRequest)(nil),        // 22: meetmesh.user.v1.CommitAvatarRequest
-	(*CommitAvatarResponse)(nil),       // 23: meetmesh.user.v1.CommitAvatarResponse
-	(*timestamppb.Timestamp)(nil),      // 24: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),      // 25: google.protobuf.FieldMask
+	(*SetUserRoleRequest)(nil),         // 20: meetmesh.user.v1.SetUserRoleRequest
+	(*SetUserRoleResponse)(nil),        // 21: meetmesh.user.v1.SetUserRoleResponse
+	(*CreateAvatarUploadRequest)(nil),  // 22: meetmesh.user.v1.CreateAvatarUploadRequest
+	(*CreateAvatarUploadResponse)(nil), // 23: meetmesh.user.v1.CreateAvatarUploadResponse
+	(*CommitAvatarRequest)(nil),        // 24: meetmesh.user.v1.CommitAvatarRequest
+	(*CommitAvatarResponse)(nil),       // 25: meetmesh.user.v1.CommitAvatarResponse
+	(*timestamppb.Timestamp)(nil),      // 26: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),      // 27: google.protobuf.FieldMask
 }
 var file_meetmesh_user_v1_user_proto_depIdxs = []int32{
 	0,  // 0: meetmesh.user.v1.User.role:type_name -> meetmesh.user.v1.User.Role
 	1,  // 1: meetmesh.user.v1.User.state:type_name -> meetmesh.user.v1.User.State
-	24, // 2: meetmesh.user.v1.User.create_time:type_name -> google.protobuf.Timestamp
-	24, // 3: meetmesh.user.v1.User.update_time:type_name -> google.protobuf.Timestamp
-	24, // 4: meetmesh.user.v1.SessionTokens.access_token_expire_time:type_name -> google.protobuf.Timestamp
-	24, // 5: meetmesh.user.v1.SessionTokens.refresh_token_expire_time:type_name -> google.protobuf.Timestamp
+	26, // 2: meetmesh.user.v1.User.create_time:type_name -> google.protobuf.Timestamp
+	26, // 3: meetmesh.user.v1.User.update_time:type_name -> google.protobuf.Timestamp
+	26, // 4: meetmesh.user.v1.SessionTokens.access_token_expire_time:type_name -> google.protobuf.Timestamp
+	26, // 5: meetmesh.user.v1.SessionTokens.refresh_token_expire_time:type_name -> google.protobuf.Timestamp
 	2,  // 6: meetmesh.user.v1.RegisterResponse.user:type_name -> meetmesh.user.v1.User
 	2,  // 7: meetmesh.user.v1.LoginResponse.user:type_name -> meetmesh.user.v1.User
 	3,  // 8: meetmesh.user.v1.LoginResponse.tokens:type_name -> meetmesh.user.v1.SessionTokens
 	3,  // 9: meetmesh.user.v1.RefreshSessionResponse.tokens:type_name -> meetmesh.user.v1.SessionTokens
 	2,  // 10: meetmesh.user.v1.GetUserResponse.user:type_name -> meetmesh.user.v1.User
 	2,  // 11: meetmesh.user.v1.UpdateUserRequest.user:type_name -> meetmesh.user.v1.User
-	25, // 12: meetmesh.user.v1.UpdateUserRequest.update_mask:type_name -> google.protobuf.FieldMask
+	27, // 12: meetmesh.user.v1.UpdateUserRequest.update_mask:type_name -> google.protobuf.FieldMask
 	2,  // 13: meetmesh.user.v1.UpdateUserResponse.user:type_name -> meetmesh.user.v1.User
 	2,  // 14: meetmesh.user.v1.ListUsersResponse.users:type_name -> meetmesh.user.v1.User
 	2,  // 15: meetmesh.user.v1.DisableUserResponse.user:type_name -> meetmesh.user.v1.User
-	24, // 16: meetmesh.user.v1.CreateAvatarUploadResponse.expire_time:type_name -> google.protobuf.Timestamp
-	2,  // 17: meetmesh.user.v1.CommitAvatarResponse.user:type_name -> meetmesh.user.v1.User
-	4,  // 18: meetmesh.user.v1.UserService.Register:input_type -> meetmesh.user.v1.RegisterRequest
-	6,  // 19: meetmesh.user.v1.UserService.Login:input_type -> meetmesh.user.v1.LoginRequest
-	8,  // 20: meetmesh.user.v1.UserService.RefreshSession:input_type -> meetmesh.user.v1.RefreshSessionRequest
-	10, // 21: meetmesh.user.v1.UserService.Logout:input_type -> meetmesh.user.v1.LogoutRequest
-	12, // 22: meetmesh.user.v1.UserService.GetUser:input_type -> meetmesh.user.v1.GetUserRequest
-	14, // 23: meetmesh.user.v1.UserService.UpdateUser:input_type -> meetmesh.user.v1.UpdateUserRequest
-	20, // 24: meetmesh.user.v1.UserService.CreateAvatarUpload:input_type -> meetmesh.user.v1.CreateAvatarUploadRequest
-	22, // 25: meetmesh.user.v1.UserService.CommitAvatar:input_type -> meetmesh.user.v1.CommitAvatarRequest
-	16, // 26: meetmesh.user.v1.UserService.ListUsers:input_type -> meetmesh.user.v1.ListUsersRequest
-	18, // 27: meetmesh.user.v1.UserService.DisableUser:input_type -> meetmesh.user.v1.DisableUserRequest
-	5,  // 28: meetmesh.user.v1.UserService.Register:output_type -> meetmesh.user.v1.RegisterResponse
-	7,  // 29: meetmesh.user.v1.UserService.Login:output_type -> meetmesh.user.v1.LoginResponse
-	9,  // 30: meetmesh.user.v1.UserService.RefreshSession:output_type -> meetmesh.user.v1.RefreshSessionResponse
-	11, // 31: meetmesh.user.v1.UserService.Logout:output_type -> meetmesh.user.v1.LogoutResponse
-	13, // 32: meetmesh.user.v1.UserService.GetUser:output_type -> meetmesh.user.v1.GetUserResponse
-	15, // 33: meetmesh.user.v1.UserService.UpdateUser:output_type -> meetmesh.user.v1.UpdateUserResponse
-	21, // 34: meetmesh.user.v1.UserService.CreateAvatarUpload:output_type -> meetmesh.user.v1.CreateAvatarUploadResponse
-	23, // 35: meetmesh.user.v1.UserService.CommitAvatar:output_type -> meetmesh.user.v1.CommitAvatarResponse
-	17, // 36: meetmesh.user.v1.UserService.ListUsers:output_type -> meetmesh.user.v1.ListUsersResponse
-	19, // 37: meetmesh.user.v1.UserService.DisableUser:output_type -> meetmesh.user.v1.DisableUserResponse
-	28, // [28:38] is the sub-list for method output_type
-	18, // [18:28] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	0,  // 16: meetmesh.user.v1.SetUserRoleRequest.role:type_name -> meetmesh.user.v1.User.Role
+	2,  // 17: meetmesh.user.v1.SetUserRoleResponse.user:type_name -> meetmesh.user.v1.User
+	26, // 18: meetmesh.user.v1.CreateAvatarUploadResponse.expire_time:type_name -> google.protobuf.Timestamp
+	2,  // 19: meetmesh.user.v1.CommitAvatarResponse.user:type_name -> meetmesh.user.v1.User
+	4,  // 20: meetmesh.user.v1.UserService.Register:input_type -> meetmesh.user.v1.RegisterRequest
+	6,  // 21: meetmesh.user.v1.UserService.Login:input_type -> meetmesh.user.v1.LoginRequest
+	8,  // 22: meetmesh.user.v1.UserService.RefreshSession:input_type -> meetmesh.user.v1.RefreshSessionRequest
+	10, // 23: meetmesh.user.v1.UserService.Logout:input_type -> meetmesh.user.v1.LogoutRequest
+	12, // 24: meetmesh.user.v1.UserService.GetUser:input_type -> meetmesh.user.v1.GetUserRequest
+	14, // 25: meetmesh.user.v1.UserService.UpdateUser:input_type -> meetmesh.user.v1.UpdateUserRequest
+	22, // 26: meetmesh.user.v1.UserService.CreateAvatarUpload:input_type -> meetmesh.user.v1.CreateAvatarUploadRequest
+	24, // 27: meetmesh.user.v1.UserService.CommitAvatar:input_type -> meetmesh.user.v1.CommitAvatarRequest
+	16, // 28: meetmesh.user.v1.UserService.ListUsers:input_type -> meetmesh.user.v1.ListUsersRequest
+	18, // 29: meetmesh.user.v1.UserService.DisableUser:input_type -> meetmesh.user.v1.DisableUserRequest
+	20, // 30: meetmesh.user.v1.UserService.SetUserRole:input_type -> meetmesh.user.v1.SetUserRoleRequest
+	5,  // 31: meetmesh.user.v1.UserService.Register:output_type -> meetmesh.user.v1.RegisterResponse
+	7,  // 32: meetmesh.user.v1.UserService.Login:output_type -> meetmesh.user.v1.LoginResponse
+	9,  // 33: meetmesh.user.v1.UserService.RefreshSession:output_type -> meetmesh.user.v1.RefreshSessionResponse
+	11, // 34: meetmesh.user.v1.UserService.Logout:output_type -> meetmesh.user.v1.LogoutResponse
+	13, // 35: meetmesh.user.v1.UserService.GetUser:output_type -> meetmesh.user.v1.GetUserResponse
+	15, // 36: meetmesh.user.v1.UserService.UpdateUser:output_type -> meetmesh.user.v1.UpdateUserResponse
+	23, // 37: meetmesh.user.v1.UserService.CreateAvatarUpload:output_type -> meetmesh.user.v1.CreateAvatarUploadResponse
+	25, // 38: meetmesh.user.v1.UserService.CommitAvatar:output_type -> meetmesh.user.v1.CommitAvatarResponse
+	17, // 39: meetmesh.user.v1.UserService.ListUsers:output_type -> meetmesh.user.v1.ListUsersResponse
+	19, // 40: meetmesh.user.v1.UserService.DisableUser:output_type -> meetmesh.user.v1.DisableUserResponse
+	21, // 41: meetmesh.user.v1.UserService.SetUserRole:output_type -> meetmesh.user.v1.SetUserRoleResponse
+	31, // [31:42] is the sub-list for method output_type
+	20, // [20:31] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_meetmesh_user_v1_user_proto_init() }
@@ -1523,7 +1634,7 @@ func file_meetmesh_user_v1_user_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_meetmesh_user_v1_user_proto_rawDesc), len(file_meetmesh_user_v1_user_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   22,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

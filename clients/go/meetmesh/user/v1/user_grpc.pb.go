@@ -29,6 +29,7 @@ const (
 	UserService_CommitAvatar_FullMethodName       = "/meetmesh.user.v1.UserService/CommitAvatar"
 	UserService_ListUsers_FullMethodName          = "/meetmesh.user.v1.UserService/ListUsers"
 	UserService_DisableUser_FullMethodName        = "/meetmesh.user.v1.UserService/DisableUser"
+	UserService_SetUserRole_FullMethodName        = "/meetmesh.user.v1.UserService/SetUserRole"
 )
 
 // UserServiceClient is the client API for UserService service.
@@ -66,6 +67,10 @@ type UserServiceClient interface {
 	ListUsers(ctx context.Context, in *ListUsersRequest, opts ...grpc.CallOption) (*ListUsersResponse, error)
 	// Disables an account and revokes its sessions. Admins only.
 	DisableUser(ctx context.Context, in *DisableUserRequest, opts ...grpc.CallOption) (*DisableUserResponse, error)
+	// Sets an account's role: makes or unmakes an admin. Admins only, and not on their own account.
+	// The new role is in the account's next access token; a demotion also revokes its sessions, so
+	// that its admin tokens stop working at once.
+	SetUserRole(ctx context.Context, in *SetUserRoleRequest, opts ...grpc.CallOption) (*SetUserRoleResponse, error)
 }
 
 type userServiceClient struct {
@@ -176,6 +181,16 @@ func (c *userServiceClient) DisableUser(ctx context.Context, in *DisableUserRequ
 	return out, nil
 }
 
+func (c *userServiceClient) SetUserRole(ctx context.Context, in *SetUserRoleRequest, opts ...grpc.CallOption) (*SetUserRoleResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SetUserRoleResponse)
+	err := c.cc.Invoke(ctx, UserService_SetUserRole_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // UserServiceServer is the server API for UserService service.
 // All implementations must embed UnimplementedUserServiceServer
 // for forward compatibility.
@@ -211,6 +226,10 @@ type UserServiceServer interface {
 	ListUsers(context.Context, *ListUsersRequest) (*ListUsersResponse, error)
 	// Disables an account and revokes its sessions. Admins only.
 	DisableUser(context.Context, *DisableUserRequest) (*DisableUserResponse, error)
+	// Sets an account's role: makes or unmakes an admin. Admins only, and not on their own account.
+	// The new role is in the account's next access token; a demotion also revokes its sessions, so
+	// that its admin tokens stop working at once.
+	SetUserRole(context.Context, *SetUserRoleRequest) (*SetUserRoleResponse, error)
 	mustEmbedUnimplementedUserServiceServer()
 }
 
@@ -250,6 +269,9 @@ func (UnimplementedUserServiceServer) ListUsers(context.Context, *ListUsersReque
 }
 func (UnimplementedUserServiceServer) DisableUser(context.Context, *DisableUserRequest) (*DisableUserResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DisableUser not implemented")
+}
+func (UnimplementedUserServiceServer) SetUserRole(context.Context, *SetUserRoleRequest) (*SetUserRoleResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetUserRole not implemented")
 }
 func (UnimplementedUserServiceServer) mustEmbedUnimplementedUserServiceServer() {}
 func (UnimplementedUserServiceServer) testEmbeddedByValue()                     {}
@@ -452,6 +474,24 @@ func _UserService_DisableUser_Handler(srv interface{}, ctx context.Context, dec 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _UserService_SetUserRole_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetUserRoleRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(UserServiceServer).SetUserRole(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: UserService_SetUserRole_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(UserServiceServer).SetUserRole(ctx, req.(*SetUserRoleRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // UserService_ServiceDesc is the grpc.ServiceDesc for UserService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -498,6 +538,10 @@ var UserService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DisableUser",
 			Handler:    _UserService_DisableUser_Handler,
+		},
+		{
+			MethodName: "SetUserRole",
+			Handler:    _UserService_SetUserRole_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

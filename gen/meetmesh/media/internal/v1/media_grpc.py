@@ -30,6 +30,10 @@ class MediaServiceBase(abc.ABC):
         pass
 
     @abc.abstractmethod
+    async def SetSubscriptionsPaused(self, stream: 'grpclib.server.Stream[meetmesh.media.internal.v1.media_pb2.SetSubscriptionsPausedRequest, meetmesh.media.internal.v1.media_pb2.SetSubscriptionsPausedResponse]') -> None:
+        pass
+
+    @abc.abstractmethod
     async def SetTrackMuted(self, stream: 'grpclib.server.Stream[meetmesh.media.internal.v1.media_pb2.SetTrackMutedRequest, meetmesh.media.internal.v1.media_pb2.SetTrackMutedResponse]') -> None:
         pass
 
@@ -76,6 +80,12 @@ class MediaServiceBase(abc.ABC):
                 grpclib.const.Cardinality.UNARY_UNARY,
                 meetmesh.media.internal.v1.media_pb2.UnsubscribeRequest,
                 meetmesh.media.internal.v1.media_pb2.UnsubscribeResponse,
+            ),
+            '/meetmesh.media.internal.v1.MediaService/SetSubscriptionsPaused': grpclib.const.Handler(
+                self.SetSubscriptionsPaused,
+                grpclib.const.Cardinality.UNARY_UNARY,
+                meetmesh.media.internal.v1.media_pb2.SetSubscriptionsPausedRequest,
+                meetmesh.media.internal.v1.media_pb2.SetSubscriptionsPausedResponse,
             ),
             '/meetmesh.media.internal.v1.MediaService/SetTrackMuted': grpclib.const.Handler(
                 self.SetTrackMuted,
@@ -142,6 +152,12 @@ class MediaServiceStub:
             '/meetmesh.media.internal.v1.MediaService/Unsubscribe',
             meetmesh.media.internal.v1.media_pb2.UnsubscribeRequest,
             meetmesh.media.internal.v1.media_pb2.UnsubscribeResponse,
+        )
+        self.SetSubscriptionsPaused = grpclib.client.UnaryUnaryMethod(
+            channel,
+            '/meetmesh.media.internal.v1.MediaService/SetSubscriptionsPaused',
+            meetmesh.media.internal.v1.media_pb2.SetSubscriptionsPausedRequest,
+            meetmesh.media.internal.v1.media_pb2.SetSubscriptionsPausedResponse,
         )
         self.SetTrackMuted = grpclib.client.UnaryUnaryMethod(
             channel,

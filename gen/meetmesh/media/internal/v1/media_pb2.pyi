@@ -80,6 +80,22 @@ class UnsubscribeResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
+class SetSubscriptionsPausedRequest(_message.Message):
+    __slots__ = ("meeting", "participant", "track_ids", "paused")
+    MEETING_FIELD_NUMBER: _ClassVar[int]
+    PARTICIPANT_FIELD_NUMBER: _ClassVar[int]
+    TRACK_IDS_FIELD_NUMBER: _ClassVar[int]
+    PAUSED_FIELD_NUMBER: _ClassVar[int]
+    meeting: str
+    participant: str
+    track_ids: _containers.RepeatedScalarFieldContainer[str]
+    paused: bool
+    def __init__(self, meeting: _Optional[str] = ..., participant: _Optional[str] = ..., track_ids: _Optional[_Iterable[str]] = ..., paused: _Optional[bool] = ...) -> None: ...
+
+class SetSubscriptionsPausedResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
 class SetTrackMutedRequest(_message.Message):
     __slots__ = ("meeting", "track_id", "muted")
     MEETING_FIELD_NUMBER: _ClassVar[int]

@@ -48,6 +48,7 @@ __all__ = (
     "TrackSubscription",
     "TrackUpdate",
     "TrackUpdateChange",
+    "TrackVisibility",
     "TracksPublished",
     "UnmuteRequested",
     "UnpublishTrack",
@@ -1116,6 +1117,13 @@ class SignalRequest(betterproto2.Message):
     A short reaction (an emoji) shown to everyone.
     """
 
+    visibility: "TrackVisibility | None" = betterproto2.field(
+        20, betterproto2.TYPE_MESSAGE, optional=True, group="message"
+    )
+    """
+    Which subscribed tracks the client does not display now (the SFU pauses them).
+    """
+
 
 default_message_pool.register_message("meetmesh.signaling.v1", "SignalRequest", SignalRequest)
 
@@ -1422,6 +1430,28 @@ class TrackUpdate(betterproto2.Message):
 
 
 default_message_pool.register_message("meetmesh.signaling.v1", "TrackUpdate", TrackUpdate)
+
+
+@dataclass(eq=False, repr=False)
+class TrackVisibility(betterproto2.Message):
+    """
+    Selective forwarding that follows the screen: tracks a client does not display (a tile scrolled
+    away, a minimised window, a speaker view showing one person) are paused for that client only;
+    shown again, they resume at the next keyframe. Subscriptions start shown.
+    """
+
+    hidden: "list[str]" = betterproto2.field(1, betterproto2.TYPE_STRING, repeated=True)
+    """
+    Subscribed track ids to pause.
+    """
+
+    shown: "list[str]" = betterproto2.field(2, betterproto2.TYPE_STRING, repeated=True)
+    """
+    Subscribed track ids to resume.
+    """
+
+
+default_message_pool.register_message("meetmesh.signaling.v1", "TrackVisibility", TrackVisibility)
 
 
 @dataclass(eq=False, repr=False)

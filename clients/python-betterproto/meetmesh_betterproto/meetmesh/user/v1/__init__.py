@@ -23,6 +23,8 @@ __all__ = (
     "RegisterRequest",
     "RegisterResponse",
     "SessionTokens",
+    "SetUserRoleRequest",
+    "SetUserRoleResponse",
     "UpdateUserRequest",
     "UpdateUserResponse",
     "User",
@@ -402,6 +404,33 @@ default_message_pool.register_message("meetmesh.user.v1", "SessionTokens", Sessi
 
 
 @dataclass(eq=False, repr=False)
+class SetUserRoleRequest(betterproto2.Message):
+    name: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    """
+    `users/{user}`.
+    """
+
+    role: "UserRole" = betterproto2.field(2, betterproto2.TYPE_ENUM, default_factory=lambda: UserRole(0))
+    """
+    The new role: `ROLE_MEMBER` or `ROLE_ADMIN`.
+    """
+
+
+default_message_pool.register_message("meetmesh.user.v1", "SetUserRoleRequest", SetUserRoleRequest)
+
+
+@dataclass(eq=False, repr=False)
+class SetUserRoleResponse(betterproto2.Message):
+    user: "User | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
+    """
+    The user with the new role.
+    """
+
+
+default_message_pool.register_message("meetmesh.user.v1", "SetUserRoleResponse", SetUserRoleResponse)
+
+
+@dataclass(eq=False, repr=False)
 class UpdateUserRequest(betterproto2.Message):
     user: "User | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
     """
@@ -711,6 +740,29 @@ class UserServiceStub(betterproto2_grpclib.ServiceStub):
             "/meetmesh.user.v1.UserService/DisableUser",
             message,
             DisableUserResponse,
+            timeout=timeout,
+            deadline=deadline,
+            metadata=metadata,
+        )
+
+    async def set_user_role(
+        self,
+        message: "SetUserRoleRequest",
+        *,
+        timeout: "float | None" = None,
+        deadline: "Deadline | None" = None,
+        metadata: "MetadataLike | None" = None,
+    ) -> "SetUserRoleResponse":
+        """
+        Sets an account's role: makes or unmakes an admin. Admins only, and not on their own account.
+        The new role is in the account's next access token; a demotion also revokes its sessions, so
+        that its admin tokens stop working at once.
+        """
+
+        return await self._unary_unary(
+            "/meetmesh.user.v1.UserService/SetUserRole",
+            message,
+            SetUserRoleResponse,
             timeout=timeout,
             deadline=deadline,
             metadata=metadata,

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file meetmesh/media/internal/v1/media.proto.
  */
 export const file_meetmesh_media_internal_v1_media: GenFile = /*@__PURE__*/
-  fileDesc("CiZtZWV0bWVzaC9tZWRpYS9pbnRlcm5hbC92MS9tZWRpYS5wcm90bxIabWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEiPgoLUHVibGljYXRpb24SFAoDbWlkGAEgASgJQge6SARyAhABEhkKCHRyYWNrX2lkGAIgASgJQge6SARyAhABIj8KDFN1YnNjcmlwdGlvbhIUCgNtaWQYASABKAlCB7pIBHICEAESGQoIdHJhY2tfaWQYAiABKAlCB7pIBHICEAEi3wEKEE5lZ290aWF0ZVJlcXVlc3QSGAoHbWVldGluZxgBIAEoCUIHukgEcgIQARIcCgtwYXJ0aWNpcGFudBgCIAEoCUIHukgEcgIQARIcCgNzZHAYAyABKAlCD7pICHIGEAEYgIAEoLsYAhI4CgdwdWJsaXNoGAQgAygLMicubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuUHVibGljYXRpb24SOwoJc3Vic2NyaWJlGAUgAygLMigubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuU3Vic2NyaXB0aW9uIiYKEU5lZ290aWF0ZVJlc3BvbnNlEhEKA3NkcBgBIAEoCUIEoLsYAiKTAQoWQWRkSWNlQ2FuZGlkYXRlUmVxdWVzdBIYCgdtZWV0aW5nGAEgASgJQge6SARyAhABEhwKC3BhcnRpY2lwYW50GAIgASgJQge6SARyAhABEhcKCWNhbmRpZGF0ZRgDIAEoCUIEoLsYARIPCgdzZHBfbWlkGAQgASgJEhcKD3NkcF9tbGluZV9pbmRleBgFIAEoDSIZChdBZGRJY2VDYW5kaWRhdGVSZXNwb25zZSJfChJVbnN1YnNjcmliZVJlcXVlc3QSGAoHbWVldGluZxgBIAEoCUIHukgEcgIQARIcCgtwYXJ0aWNpcGFudBgCIAEoCUIHukgEcgIQARIRCgl0cmFja19pZHMYAyADKAkiFQoTVW5zdWJzY3JpYmVSZXNwb25zZSJaChRTZXRUcmFja011dGVkUmVxdWVzdBIYCgdtZWV0aW5nGAEgASgJQge6SARyAhABEhkKCHRyYWNrX2lkGAIgASgJQge6SARyAhABEg0KBW11dGVkGAMgASgIIhcKFVNldFRyYWNrTXV0ZWRSZXNwb25zZSJMChVVbnB1Ymxpc2hUcmFja1JlcXVlc3QSGAoHbWVldGluZxgBIAEoCUIHukgEcgIQARIZCgh0cmFja19pZBgCIAEoCUIHukgEcgIQASIYChZVbnB1Ymxpc2hUcmFja1Jlc3BvbnNlIlIKGFJlbW92ZVBhcnRpY2lwYW50UmVxdWVzdBIYCgdtZWV0aW5nGAEgASgJQge6SARyAhABEhwKC3BhcnRpY2lwYW50GAIgASgJQge6SARyAhABIi4KGVJlbW92ZVBhcnRpY2lwYW50UmVzcG9uc2USEQoJdHJhY2tfaWRzGAEgAygJIjEKFVN0YXJ0UmVjb3JkaW5nUmVxdWVzdBIYCgdtZWV0aW5nGAEgASgJQge6SARyAhABIkgKFlN0YXJ0UmVjb3JkaW5nUmVzcG9uc2USLgoKc3RhcnRfdGltZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiMAoUU3RvcFJlY29yZGluZ1JlcXVlc3QSGAoHbWVldGluZxgBIAEoCUIHukgEcgIQASK4AQoVU3RvcFJlY29yZGluZ1Jlc3BvbnNlEhYKDnJlY29yZGluZ19uYW1lGAEgASgJEhIKCm9iamVjdF9rZXkYAiABKAkSEgoKbWVkaWFfdHlwZRgDIAEoCRIYChBkdXJhdGlvbl9zZWNvbmRzGAQgASgBEhIKCnNpemVfYnl0ZXMYBSABKAMSGgoMZG93bmxvYWRfdXJpGAYgASgJQgSguxgCEhUKDXRyYW5zY29kZV9qb2IYByABKAkiLwoTV2F0Y2hNZWV0aW5nUmVxdWVzdBIYCgdtZWV0aW5nGAEgASgJQge6SARyAhABIjAKCkF1ZGlvTGV2ZWwSEwoLcGFydGljaXBhbnQYASABKAkSDQoFbGV2ZWwYAiABKAIiWgoHQ2FwdGlvbhITCgtwYXJ0aWNpcGFudBgBIAEoCRISCgR0ZXh0GAIgASgJQgSguxgBEhAKCGlzX2ZpbmFsGAMgASgIEhQKDHV0dGVyYW5jZV9pZBgEIAEoAyKjAgoUV2F0Y2hNZWV0aW5nUmVzcG9uc2USPwoMYXVkaW9fbGV2ZWxzGAEgASgLMicubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuQXVkaW9MZXZlbHNIABI2CgdjYXB0aW9uGAIgASgLMiMubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuQ2FwdGlvbkgAEkoKD3N5bnRoZXRpY192b2ljZRgKIAEoCzIvLm1lZXRtZXNoLm1lZGlhLmludGVybmFsLnYxLlN5bnRoZXRpY1ZvaWNlU2NvcmVIABI9CghlbW90aW9ucxgLIAEoCzIpLm1lZXRtZXNoLm1lZGlhLmludGVybmFsLnYxLkZyYW1lRW1vdGlvbnNIAEIHCgVldmVudCJeChNTeW50aGV0aWNWb2ljZVNjb3JlEhMKC3BhcnRpY2lwYW50GAEgASgJEhQKDHV0dGVyYW5jZV9pZBgCIAEoAxINCgVzY29yZRgDIAEoAhINCgVhbGVydBgEIAEoCCJhCg1GcmFtZUVtb3Rpb25zEhMKC3BhcnRpY2lwYW50GAEgASgJEg8KB2Vtb3Rpb24YAiABKAkSDQoFc2NvcmUYAyABKAISDQoFZmFjZXMYBCABKAUSDAoEbGl2ZRgFIAEoCCJFCgtBdWRpb0xldmVscxI2CgZsZXZlbHMYASADKAsyJi5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5BdWRpb0xldmVsIi8KFVdhdGNoVHJhbnNjb2RlUmVxdWVzdBIWCgNqb2IYASABKAlCCbpIBnIEEAEYQCJPChZXYXRjaFRyYW5zY29kZVJlc3BvbnNlEjUKA2pvYhgBIAEoCzIoLm1lZXRtZXNoLm1lZGlhLmludGVybmFsLnYxLlRyYW5zY29kZUpvYiLZAgoMVHJhbnNjb2RlSm9iEgoKAmlkGAEgASgJEhEKCXJlY29yZGluZxgCIAEoCRI9CgVzdGF0ZRgDIAEoDjIuLm1lZXRtZXNoLm1lZGlhLmludGVybmFsLnYxLlRyYW5zY29kZUpvYi5TdGF0ZRIQCghwcm9ncmVzcxgEIAEoAhIQCghhdHRlbXB0cxgFIAEoBRIPCgdtcDRfa2V5GAYgASgJEg8KB2hsc19rZXkYByABKAkSFQoHbXA0X3VyaRgIIAEoCUIEoLsYAhINCgVlcnJvchgJIAEoCRIYChBkdXJhdGlvbl9zZWNvbmRzGAogASgBImUKBVN0YXRlEhUKEVNUQVRFX1VOU1BFQ0lGSUVEEAASEAoMU1RBVEVfUVVFVUVEEAESEQoNU1RBVEVfUlVOTklORxACEg4KClNUQVRFX0RPTkUQAxIQCgxTVEFURV9GQUlMRUQQBDL7CgoMTWVkaWFTZXJ2aWNlEnsKCU5lZ290aWF0ZRIsLm1lZXRtZXNoLm1lZGlhLmludGVybmFsLnYxLk5lZ290aWF0ZVJlcXVlc3QaLS5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5OZWdvdGlhdGVSZXNwb25zZSIRorsYDQgEIglzaWduYWxpbmcSjQEKD0FkZEljZUNhbmRpZGF0ZRIyLm1lZXRtZXNoLm1lZGlhLmludGVybmFsLnYxLkFkZEljZUNhbmRpZGF0ZVJlcXVlc3QaMy5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5BZGRJY2VDYW5kaWRhdGVSZXNwb25zZSIRorsYDQgEIglzaWduYWxpbmcSgQEKC1Vuc3Vic2NyaWJlEi4ubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuVW5zdWJzY3JpYmVSZXF1ZXN0Gi8ubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuVW5zdWJzY3JpYmVSZXNwb25zZSIRorsYDQgEIglzaWduYWxpbmcShwEKDVNldFRyYWNrTXV0ZWQSMC5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5TZXRUcmFja011dGVkUmVxdWVzdBoxLm1lZXRtZXNoLm1lZGlhLmludGVybmFsLnYxLlNldFRyYWNrTXV0ZWRSZXNwb25zZSIRorsYDQgEIglzaWduYWxpbmcSigEKDlVucHVibGlzaFRyYWNrEjEubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuVW5wdWJsaXNoVHJhY2tSZXF1ZXN0GjIubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuVW5wdWJsaXNoVHJhY2tSZXNwb25zZSIRorsYDQgEIglzaWduYWxpbmcSkwEKEVJlbW92ZVBhcnRpY2lwYW50EjQubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuUmVtb3ZlUGFydGljaXBhbnRSZXF1ZXN0GjUubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuUmVtb3ZlUGFydGljaXBhbnRSZXNwb25zZSIRorsYDQgEIglzaWduYWxpbmcSigEKDlN0YXJ0UmVjb3JkaW5nEjEubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuU3RhcnRSZWNvcmRpbmdSZXF1ZXN0GjIubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuU3RhcnRSZWNvcmRpbmdSZXNwb25zZSIRorsYDQgEIglzaWduYWxpbmcShwEKDVN0b3BSZWNvcmRpbmcSMC5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5TdG9wUmVjb3JkaW5nUmVxdWVzdBoxLm1lZXRtZXNoLm1lZGlhLmludGVybmFsLnYxLlN0b3BSZWNvcmRpbmdSZXNwb25zZSIRorsYDQgEIglzaWduYWxpbmcSjAEKDldhdGNoVHJhbnNjb2RlEjEubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuV2F0Y2hUcmFuc2NvZGVSZXF1ZXN0GjIubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuV2F0Y2hUcmFuc2NvZGVSZXNwb25zZSIRorsYDQgEIglzaWduYWxpbmcwARKGAQoMV2F0Y2hNZWV0aW5nEi8ubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuV2F0Y2hNZWV0aW5nUmVxdWVzdBowLm1lZXRtZXNoLm1lZGlhLmludGVybmFsLnYxLldhdGNoTWVldGluZ1Jlc3BvbnNlIhGiuxgNCAQiCXNpZ25hbGluZzABYgZwcm90bzM", [file_buf_validate_validate, file_google_protobuf_timestamp, file_meetmesh_options_v1_options]);
+  fileDesc("CiZtZWV0bWVzaC9tZWRpYS9pbnRlcm5hbC92MS9tZWRpYS5wcm90bxIabWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEiPgoLUHVibGljYXRpb24SFAoDbWlkGAEgASgJQge6SARyAhABEhkKCHRyYWNrX2lkGAIgASgJQge6SARyAhABIj8KDFN1YnNjcmlwdGlvbhIUCgNtaWQYASABKAlCB7pIBHICEAESGQoIdHJhY2tfaWQYAiABKAlCB7pIBHICEAEi3wEKEE5lZ290aWF0ZVJlcXVlc3QSGAoHbWVldGluZxgBIAEoCUIHukgEcgIQARIcCgtwYXJ0aWNpcGFudBgCIAEoCUIHukgEcgIQARIcCgNzZHAYAyABKAlCD7pICHIGEAEYgIAEoLsYAhI4CgdwdWJsaXNoGAQgAygLMicubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuUHVibGljYXRpb24SOwoJc3Vic2NyaWJlGAUgAygLMigubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuU3Vic2NyaXB0aW9uIiYKEU5lZ290aWF0ZVJlc3BvbnNlEhEKA3NkcBgBIAEoCUIEoLsYAiKTAQoWQWRkSWNlQ2FuZGlkYXRlUmVxdWVzdBIYCgdtZWV0aW5nGAEgASgJQge6SARyAhABEhwKC3BhcnRpY2lwYW50GAIgASgJQge6SARyAhABEhcKCWNhbmRpZGF0ZRgDIAEoCUIEoLsYARIPCgdzZHBfbWlkGAQgASgJEhcKD3NkcF9tbGluZV9pbmRleBgFIAEoDSIZChdBZGRJY2VDYW5kaWRhdGVSZXNwb25zZSJfChJVbnN1YnNjcmliZVJlcXVlc3QSGAoHbWVldGluZxgBIAEoCUIHukgEcgIQARIcCgtwYXJ0aWNpcGFudBgCIAEoCUIHukgEcgIQARIRCgl0cmFja19pZHMYAyADKAkiFQoTVW5zdWJzY3JpYmVSZXNwb25zZSJ6Ch1TZXRTdWJzY3JpcHRpb25zUGF1c2VkUmVxdWVzdBIYCgdtZWV0aW5nGAEgASgJQge6SARyAhABEhwKC3BhcnRpY2lwYW50GAIgASgJQge6SARyAhABEhEKCXRyYWNrX2lkcxgDIAMoCRIOCgZwYXVzZWQYBCABKAgiIAoeU2V0U3Vic2NyaXB0aW9uc1BhdXNlZFJlc3BvbnNlIloKFFNldFRyYWNrTXV0ZWRSZXF1ZXN0EhgKB21lZXRpbmcYASABKAlCB7pIBHICEAESGQoIdHJhY2tfaWQYAiABKAlCB7pIBHICEAESDQoFbXV0ZWQYAyABKAgiFwoVU2V0VHJhY2tNdXRlZFJlc3BvbnNlIkwKFVVucHVibGlzaFRyYWNrUmVxdWVzdBIYCgdtZWV0aW5nGAEgASgJQge6SARyAhABEhkKCHRyYWNrX2lkGAIgASgJQge6SARyAhABIhgKFlVucHVibGlzaFRyYWNrUmVzcG9uc2UiUgoYUmVtb3ZlUGFydGljaXBhbnRSZXF1ZXN0EhgKB21lZXRpbmcYASABKAlCB7pIBHICEAESHAoLcGFydGljaXBhbnQYAiABKAlCB7pIBHICEAEiLgoZUmVtb3ZlUGFydGljaXBhbnRSZXNwb25zZRIRCgl0cmFja19pZHMYASADKAkiMQoVU3RhcnRSZWNvcmRpbmdSZXF1ZXN0EhgKB21lZXRpbmcYASABKAlCB7pIBHICEAEiSAoWU3RhcnRSZWNvcmRpbmdSZXNwb25zZRIuCgpzdGFydF90aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIwChRTdG9wUmVjb3JkaW5nUmVxdWVzdBIYCgdtZWV0aW5nGAEgASgJQge6SARyAhABIrgBChVTdG9wUmVjb3JkaW5nUmVzcG9uc2USFgoOcmVjb3JkaW5nX25hbWUYASABKAkSEgoKb2JqZWN0X2tleRgCIAEoCRISCgptZWRpYV90eXBlGAMgASgJEhgKEGR1cmF0aW9uX3NlY29uZHMYBCABKAESEgoKc2l6ZV9ieXRlcxgFIAEoAxIaCgxkb3dubG9hZF91cmkYBiABKAlCBKC7GAISFQoNdHJhbnNjb2RlX2pvYhgHIAEoCSIvChNXYXRjaE1lZXRpbmdSZXF1ZXN0EhgKB21lZXRpbmcYASABKAlCB7pIBHICEAEiMAoKQXVkaW9MZXZlbBITCgtwYXJ0aWNpcGFudBgBIAEoCRINCgVsZXZlbBgCIAEoAiJaCgdDYXB0aW9uEhMKC3BhcnRpY2lwYW50GAEgASgJEhIKBHRleHQYAiABKAlCBKC7GAESEAoIaXNfZmluYWwYAyABKAgSFAoMdXR0ZXJhbmNlX2lkGAQgASgDIqMCChRXYXRjaE1lZXRpbmdSZXNwb25zZRI/CgxhdWRpb19sZXZlbHMYASABKAsyJy5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5BdWRpb0xldmVsc0gAEjYKB2NhcHRpb24YAiABKAsyIy5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5DYXB0aW9uSAASSgoPc3ludGhldGljX3ZvaWNlGAogASgLMi8ubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuU3ludGhldGljVm9pY2VTY29yZUgAEj0KCGVtb3Rpb25zGAsgASgLMikubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuRnJhbWVFbW90aW9uc0gAQgcKBWV2ZW50Il4KE1N5bnRoZXRpY1ZvaWNlU2NvcmUSEwoLcGFydGljaXBhbnQYASABKAkSFAoMdXR0ZXJhbmNlX2lkGAIgASgDEg0KBXNjb3JlGAMgASgCEg0KBWFsZXJ0GAQgASgIImEKDUZyYW1lRW1vdGlvbnMSEwoLcGFydGljaXBhbnQYASABKAkSDwoHZW1vdGlvbhgCIAEoCRINCgVzY29yZRgDIAEoAhINCgVmYWNlcxgEIAEoBRIMCgRsaXZlGAUgASgIIkUKC0F1ZGlvTGV2ZWxzEjYKBmxldmVscxgBIAMoCzImLm1lZXRtZXNoLm1lZGlhLmludGVybmFsLnYxLkF1ZGlvTGV2ZWwiLwoVV2F0Y2hUcmFuc2NvZGVSZXF1ZXN0EhYKA2pvYhgBIAEoCUIJukgGcgQQARhAIk8KFldhdGNoVHJhbnNjb2RlUmVzcG9uc2USNQoDam9iGAEgASgLMigubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuVHJhbnNjb2RlSm9iItkCCgxUcmFuc2NvZGVKb2ISCgoCaWQYASABKAkSEQoJcmVjb3JkaW5nGAIgASgJEj0KBXN0YXRlGAMgASgOMi4ubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuVHJhbnNjb2RlSm9iLlN0YXRlEhAKCHByb2dyZXNzGAQgASgCEhAKCGF0dGVtcHRzGAUgASgFEg8KB21wNF9rZXkYBiABKAkSDwoHaGxzX2tleRgHIAEoCRIVCgdtcDRfdXJpGAggASgJQgSguxgCEg0KBWVycm9yGAkgASgJEhgKEGR1cmF0aW9uX3NlY29uZHMYCiABKAEiZQoFU3RhdGUSFQoRU1RBVEVfVU5TUEVDSUZJRUQQABIQCgxTVEFURV9RVUVVRUQQARIRCg1TVEFURV9SVU5OSU5HEAISDgoKU1RBVEVfRE9ORRADEhAKDFNUQVRFX0ZBSUxFRBAEMqAMCgxNZWRpYVNlcnZpY2USewoJTmVnb3RpYXRlEiwubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuTmVnb3RpYXRlUmVxdWVzdBotLm1lZXRtZXNoLm1lZGlhLmludGVybmFsLnYxLk5lZ290aWF0ZVJlc3BvbnNlIhGiuxgNCAQiCXNpZ25hbGluZxKNAQoPQWRkSWNlQ2FuZGlkYXRlEjIubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuQWRkSWNlQ2FuZGlkYXRlUmVxdWVzdBozLm1lZXRtZXNoLm1lZGlhLmludGVybmFsLnYxLkFkZEljZUNhbmRpZGF0ZVJlc3BvbnNlIhGiuxgNCAQiCXNpZ25hbGluZxKBAQoLVW5zdWJzY3JpYmUSLi5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5VbnN1YnNjcmliZVJlcXVlc3QaLy5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5VbnN1YnNjcmliZVJlc3BvbnNlIhGiuxgNCAQiCXNpZ25hbGluZxKiAQoWU2V0U3Vic2NyaXB0aW9uc1BhdXNlZBI5Lm1lZXRtZXNoLm1lZGlhLmludGVybmFsLnYxLlNldFN1YnNjcmlwdGlvbnNQYXVzZWRSZXF1ZXN0GjoubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuU2V0U3Vic2NyaXB0aW9uc1BhdXNlZFJlc3BvbnNlIhGiuxgNCAQiCXNpZ25hbGluZxKHAQoNU2V0VHJhY2tNdXRlZBIwLm1lZXRtZXNoLm1lZGlhLmludGVybmFsLnYxLlNldFRyYWNrTXV0ZWRSZXF1ZXN0GjEubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuU2V0VHJhY2tNdXRlZFJlc3BvbnNlIhGiuxgNCAQiCXNpZ25hbGluZxKKAQoOVW5wdWJsaXNoVHJhY2sSMS5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5VbnB1Ymxpc2hUcmFja1JlcXVlc3QaMi5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5VbnB1Ymxpc2hUcmFja1Jlc3BvbnNlIhGiuxgNCAQiCXNpZ25hbGluZxKTAQoRUmVtb3ZlUGFydGljaXBhbnQSNC5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5SZW1vdmVQYXJ0aWNpcGFudFJlcXVlc3QaNS5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5SZW1vdmVQYXJ0aWNpcGFudFJlc3BvbnNlIhGiuxgNCAQiCXNpZ25hbGluZxKKAQoOU3RhcnRSZWNvcmRpbmcSMS5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5TdGFydFJlY29yZGluZ1JlcXVlc3QaMi5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5TdGFydFJlY29yZGluZ1Jlc3BvbnNlIhGiuxgNCAQiCXNpZ25hbGluZxKHAQoNU3RvcFJlY29yZGluZxIwLm1lZXRtZXNoLm1lZGlhLmludGVybmFsLnYxLlN0b3BSZWNvcmRpbmdSZXF1ZXN0GjEubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuU3RvcFJlY29yZGluZ1Jlc3BvbnNlIhGiuxgNCAQiCXNpZ25hbGluZxKMAQoOV2F0Y2hUcmFuc2NvZGUSMS5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5XYXRjaFRyYW5zY29kZVJlcXVlc3QaMi5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5XYXRjaFRyYW5zY29kZVJlc3BvbnNlIhGiuxgNCAQiCXNpZ25hbGluZzABEoYBCgxXYXRjaE1lZXRpbmcSLy5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5XYXRjaE1lZXRpbmdSZXF1ZXN0GjAubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuV2F0Y2hNZWV0aW5nUmVzcG9uc2UiEaK7GA0IBCIJc2lnbmFsaW5nMAFiBnByb3RvMw", [file_buf_validate_validate, file_google_protobuf_timestamp, file_meetmesh_options_v1_options]);
 
 /**
  * A published m-line.
@@ -257,6 +257,63 @@ export const UnsubscribeResponseSchema: GenMessage<UnsubscribeResponse> = /*@__P
   messageDesc(file_meetmesh_media_internal_v1_media, 7);
 
 /**
+ * Request for `SetSubscriptionsPaused`.
+ *
+ * @generated from message meetmesh.media.internal.v1.SetSubscriptionsPausedRequest
+ */
+export type SetSubscriptionsPausedRequest = Message<"meetmesh.media.internal.v1.SetSubscriptionsPausedRequest"> & {
+  /**
+   * The meeting id.
+   *
+   * @generated from field: string meeting = 1;
+   */
+  meeting: string;
+
+  /**
+   * The subscriber.
+   *
+   * @generated from field: string participant = 2;
+   */
+  participant: string;
+
+  /**
+   * Subscribed track ids.
+   *
+   * @generated from field: repeated string track_ids = 3;
+   */
+  trackIds: string[];
+
+  /**
+   * Pause (true) or resume (false).
+   *
+   * @generated from field: bool paused = 4;
+   */
+  paused: boolean;
+};
+
+/**
+ * Describes the message meetmesh.media.internal.v1.SetSubscriptionsPausedRequest.
+ * Use `create(SetSubscriptionsPausedRequestSchema)` to create a new message.
+ */
+export const SetSubscriptionsPausedRequestSchema: GenMessage<SetSubscriptionsPausedRequest> = /*@__PURE__*/
+  messageDesc(file_meetmesh_media_internal_v1_media, 8);
+
+/**
+ * Response for `SetSubscriptionsPaused`.
+ *
+ * @generated from message meetmesh.media.internal.v1.SetSubscriptionsPausedResponse
+ */
+export type SetSubscriptionsPausedResponse = Message<"meetmesh.media.internal.v1.SetSubscriptionsPausedResponse"> & {
+};
+
+/**
+ * Describes the message meetmesh.media.internal.v1.SetSubscriptionsPausedResponse.
+ * Use `create(SetSubscriptionsPausedResponseSchema)` to create a new message.
+ */
+export const SetSubscriptionsPausedResponseSchema: GenMessage<SetSubscriptionsPausedResponse> = /*@__PURE__*/
+  messageDesc(file_meetmesh_media_internal_v1_media, 9);
+
+/**
  * Request for `SetTrackMuted`.
  *
  * @generated from message meetmesh.media.internal.v1.SetTrackMutedRequest
@@ -289,7 +346,7 @@ export type SetTrackMutedRequest = Message<"meetmesh.media.internal.v1.SetTrackM
  * Use `create(SetTrackMutedRequestSchema)` to create a new message.
  */
 export const SetTrackMutedRequestSchema: GenMessage<SetTrackMutedRequest> = /*@__PURE__*/
-  messageDesc(file_meetmesh_media_internal_v1_media, 8);
+  messageDesc(file_meetmesh_media_internal_v1_media, 10);
 
 /**
  * Response for `SetTrackMuted`.
@@ -304,7 +361,7 @@ export type SetTrackMutedResponse = Message<"meetmesh.media.internal.v1.SetTrack
  * Use `create(SetTrackMutedResponseSchema)` to create a new message.
  */
 export const SetTrackMutedResponseSchema: GenMessage<SetTrackMutedResponse> = /*@__PURE__*/
-  messageDesc(file_meetmesh_media_internal_v1_media, 9);
+  messageDesc(file_meetmesh_media_internal_v1_media, 11);
 
 /**
  * Request for `UnpublishTrack`.
@@ -332,7 +389,7 @@ export type UnpublishTrackRequest = Message<"meetmesh.media.internal.v1.Unpublis
  * Use `create(UnpublishTrackRequestSchema)` to create a new message.
  */
 export const UnpublishTrackRequestSchema: GenMessage<UnpublishTrackRequest> = /*@__PURE__*/
-  messageDesc(file_meetmesh_media_internal_v1_media, 10);
+  messageDesc(file_meetmesh_media_internal_v1_media, 12);
 
 /**
  * Response for `UnpublishTrack`.
@@ -347,7 +404,7 @@ export type UnpublishTrackResponse = Message<"meetmesh.media.internal.v1.Unpubli
  * Use `create(UnpublishTrackResponseSchema)` to create a new message.
  */
 export const UnpublishTrackResponseSchema: GenMessage<UnpublishTrackResponse> = /*@__PURE__*/
-  messageDesc(file_meetmesh_media_internal_v1_media, 11);
+  messageDesc(file_meetmesh_media_internal_v1_media, 13);
 
 /**
  * Request for `RemoveParticipant`.
@@ -375,7 +432,7 @@ export type RemoveParticipantRequest = Message<"meetmesh.media.internal.v1.Remov
  * Use `create(RemoveParticipantRequestSchema)` to create a new message.
  */
 export const RemoveParticipantRequestSchema: GenMessage<RemoveParticipantRequest> = /*@__PURE__*/
-  messageDesc(file_meetmesh_media_internal_v1_media, 12);
+  messageDesc(file_meetmesh_media_internal_v1_media, 14);
 
 /**
  * Response for `RemoveParticipant`.
@@ -396,7 +453,7 @@ export type RemoveParticipantResponse = Message<"meetmesh.media.internal.v1.Remo
  * Use `create(RemoveParticipantResponseSchema)` to create a new message.
  */
 export const RemoveParticipantResponseSchema: GenMessage<RemoveParticipantResponse> = /*@__PURE__*/
-  messageDesc(file_meetmesh_media_internal_v1_media, 13);
+  messageDesc(file_meetmesh_media_internal_v1_media, 15);
 
 /**
  * Request for `StartRecording`.
@@ -417,7 +474,7 @@ export type StartRecordingRequest = Message<"meetmesh.media.internal.v1.StartRec
  * Use `create(StartRecordingRequestSchema)` to create a new message.
  */
 export const StartRecordingRequestSchema: GenMessage<StartRecordingRequest> = /*@__PURE__*/
-  messageDesc(file_meetmesh_media_internal_v1_media, 14);
+  messageDesc(file_meetmesh_media_internal_v1_media, 16);
 
 /**
  * Response for `StartRecording`.
@@ -438,7 +495,7 @@ export type StartRecordingResponse = Message<"meetmesh.media.internal.v1.StartRe
  * Use `create(StartRecordingResponseSchema)` to create a new message.
  */
 export const StartRecordingResponseSchema: GenMessage<StartRecordingResponse> = /*@__PURE__*/
-  messageDesc(file_meetmesh_media_internal_v1_media, 15);
+  messageDesc(file_meetmesh_media_internal_v1_media, 17);
 
 /**
  * Request for `StopRecording`.
@@ -459,7 +516,7 @@ export type StopRecordingRequest = Message<"meetmesh.media.internal.v1.StopRecor
  * Use `create(StopRecordingRequestSchema)` to create a new message.
  */
 export const StopRecordingRequestSchema: GenMessage<StopRecordingRequest> = /*@__PURE__*/
-  messageDesc(file_meetmesh_media_internal_v1_media, 16);
+  messageDesc(file_meetmesh_media_internal_v1_media, 18);
 
 /**
  * Response for `StopRecording`.
@@ -522,7 +579,7 @@ export type StopRecordingResponse = Message<"meetmesh.media.internal.v1.StopReco
  * Use `create(StopRecordingResponseSchema)` to create a new message.
  */
 export const StopRecordingResponseSchema: GenMessage<StopRecordingResponse> = /*@__PURE__*/
-  messageDesc(file_meetmesh_media_internal_v1_media, 17);
+  messageDesc(file_meetmesh_media_internal_v1_media, 19);
 
 /**
  * Request for `WatchMeeting`.
@@ -543,7 +600,7 @@ export type WatchMeetingRequest = Message<"meetmesh.media.internal.v1.WatchMeeti
  * Use `create(WatchMeetingRequestSchema)` to create a new message.
  */
 export const WatchMeetingRequestSchema: GenMessage<WatchMeetingRequest> = /*@__PURE__*/
-  messageDesc(file_meetmesh_media_internal_v1_media, 18);
+  messageDesc(file_meetmesh_media_internal_v1_media, 20);
 
 /**
  * An audio level of one participant.
@@ -571,7 +628,7 @@ export type AudioLevel = Message<"meetmesh.media.internal.v1.AudioLevel"> & {
  * Use `create(AudioLevelSchema)` to create a new message.
  */
 export const AudioLevelSchema: GenMessage<AudioLevel> = /*@__PURE__*/
-  messageDesc(file_meetmesh_media_internal_v1_media, 19);
+  messageDesc(file_meetmesh_media_internal_v1_media, 21);
 
 /**
  * A caption from the AI service.
@@ -613,7 +670,7 @@ export type Caption = Message<"meetmesh.media.internal.v1.Caption"> & {
  * Use `create(CaptionSchema)` to create a new message.
  */
 export const CaptionSchema: GenMessage<Caption> = /*@__PURE__*/
-  messageDesc(file_meetmesh_media_internal_v1_media, 20);
+  messageDesc(file_meetmesh_media_internal_v1_media, 22);
 
 /**
  * Response for `WatchMeeting`: one event.
@@ -666,7 +723,7 @@ export type WatchMeetingResponse = Message<"meetmesh.media.internal.v1.WatchMeet
  * Use `create(WatchMeetingResponseSchema)` to create a new message.
  */
 export const WatchMeetingResponseSchema: GenMessage<WatchMeetingResponse> = /*@__PURE__*/
-  messageDesc(file_meetmesh_media_internal_v1_media, 21);
+  messageDesc(file_meetmesh_media_internal_v1_media, 23);
 
 /**
  * The synthetic-voice score of one utterance (from the AI service).
@@ -708,7 +765,7 @@ export type SyntheticVoiceScore = Message<"meetmesh.media.internal.v1.SyntheticV
  * Use `create(SyntheticVoiceScoreSchema)` to create a new message.
  */
 export const SyntheticVoiceScoreSchema: GenMessage<SyntheticVoiceScore> = /*@__PURE__*/
-  messageDesc(file_meetmesh_media_internal_v1_media, 22);
+  messageDesc(file_meetmesh_media_internal_v1_media, 24);
 
 /**
  * Emotions in one sampled video frame of a participant (from the AI service).
@@ -757,7 +814,7 @@ export type FrameEmotions = Message<"meetmesh.media.internal.v1.FrameEmotions"> 
  * Use `create(FrameEmotionsSchema)` to create a new message.
  */
 export const FrameEmotionsSchema: GenMessage<FrameEmotions> = /*@__PURE__*/
-  messageDesc(file_meetmesh_media_internal_v1_media, 23);
+  messageDesc(file_meetmesh_media_internal_v1_media, 25);
 
 /**
  * Audio levels at one moment.
@@ -778,7 +835,7 @@ export type AudioLevels = Message<"meetmesh.media.internal.v1.AudioLevels"> & {
  * Use `create(AudioLevelsSchema)` to create a new message.
  */
 export const AudioLevelsSchema: GenMessage<AudioLevels> = /*@__PURE__*/
-  messageDesc(file_meetmesh_media_internal_v1_media, 24);
+  messageDesc(file_meetmesh_media_internal_v1_media, 26);
 
 /**
  * Request for `WatchTranscode`.
@@ -799,7 +856,7 @@ export type WatchTranscodeRequest = Message<"meetmesh.media.internal.v1.WatchTra
  * Use `create(WatchTranscodeRequestSchema)` to create a new message.
  */
 export const WatchTranscodeRequestSchema: GenMessage<WatchTranscodeRequest> = /*@__PURE__*/
-  messageDesc(file_meetmesh_media_internal_v1_media, 25);
+  messageDesc(file_meetmesh_media_internal_v1_media, 27);
 
 /**
  * Response for `WatchTranscode`: the job's state now.
@@ -820,7 +877,7 @@ export type WatchTranscodeResponse = Message<"meetmesh.media.internal.v1.WatchTr
  * Use `create(WatchTranscodeResponseSchema)` to create a new message.
  */
 export const WatchTranscodeResponseSchema: GenMessage<WatchTranscodeResponse> = /*@__PURE__*/
-  messageDesc(file_meetmesh_media_internal_v1_media, 26);
+  messageDesc(file_meetmesh_media_internal_v1_media, 28);
 
 /**
  * A durable transcode job: a recording's WebM becomes a composite MP4 (H.264 + AAC) and HLS.
@@ -904,7 +961,7 @@ export type TranscodeJob = Message<"meetmesh.media.internal.v1.TranscodeJob"> & 
  * Use `create(TranscodeJobSchema)` to create a new message.
  */
 export const TranscodeJobSchema: GenMessage<TranscodeJob> = /*@__PURE__*/
-  messageDesc(file_meetmesh_media_internal_v1_media, 27);
+  messageDesc(file_meetmesh_media_internal_v1_media, 29);
 
 /**
  * Where the job is.
@@ -952,7 +1009,7 @@ export enum TranscodeJob_State {
  * Describes the enum meetmesh.media.internal.v1.TranscodeJob.State.
  */
 export const TranscodeJob_StateSchema: GenEnum<TranscodeJob_State> = /*@__PURE__*/
-  enumDesc(file_meetmesh_media_internal_v1_media, 27, 0);
+  enumDesc(file_meetmesh_media_internal_v1_media, 29, 0);
 
 /**
  * The SFU's control plane. Internal: called by signaling only, never routed by the edge.
@@ -991,6 +1048,16 @@ export const MediaService: GenService<{
     methodKind: "unary";
     input: typeof UnsubscribeRequestSchema;
     output: typeof UnsubscribeResponseSchema;
+  },
+  /**
+   * Pauses or resumes forwarding some of a participant's subscriptions (tracks it does not display).
+   *
+   * @generated from rpc meetmesh.media.internal.v1.MediaService.SetSubscriptionsPaused
+   */
+  setSubscriptionsPaused: {
+    methodKind: "unary";
+    input: typeof SetSubscriptionsPausedRequestSchema;
+    output: typeof SetSubscriptionsPausedResponseSchema;
   },
   /**
    * Stops forwarding a track (mute) or resumes it.

@@ -34,13 +34,14 @@ run: setup gen web-build ## set up and run the whole platform on the embedded de
 up-stack: setup gen web-build ## run the whole platform on real servers (PostgreSQL, Redis, FerretDB, S3) under ./var
 	$(BIN)/meetmesh up --stack
 
-gen: install ## generate gen/, envoy/ and the SDK flavours from protos/ (TypeScript, Go, JVM where npm, go, mvn exist)
+gen: install ## generate gen/, envoy/, docs/configuration.md and the SDK flavours from protos/ and the settings classes (TypeScript, Go, JVM where npm, go, mvn exist)
 	rm -rf gen/meetmesh gen/buf gen/openapi gen/meetmesh.binpb
 	PYTHON=$(CURDIR)/$(PY) buf generate
 	buf build -o gen/meetmesh.binpb
 	@find gen -name '*_grpc.py' -exec sh -c 'grep -q "^class " "$$1" || rm "$$1"' _ {} \;
 	$(PY) tools/gen_openapi.py
 	$(PY) tools/gen_envoy.py
+	$(PY) tools/gen_config_docs.py
 	@$(MAKE) --no-print-directory gen-betterproto
 	@if command -v npm >/dev/null 2>&1; then $(MAKE) --no-print-directory gen-ts; \
 	else echo "npm not found: gen/ts and clients/ts (TypeScript) left as committed"; fi

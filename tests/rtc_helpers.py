@@ -19,6 +19,7 @@ from meetmesh.signaling.v1 import signaling_grpc
 from meetmesh.signaling.v1 import signaling_pb2 as pb
 from meetmesh_sdk.room import Room
 from services.kit import ServiceHost
+from services.kit.ice import IceSettings
 from services.kit.objects import ObjectStoreSettings
 from services.media import network
 from services.media.api import MediaService
@@ -59,15 +60,16 @@ class Rtc:
     host: Client
     meeting: meeting_pb2.Meeting
     rooms: list[Room] = field(default_factory=list)
+    ice: IceSettings | None = None
 
     @property
     def signaling_address(self) -> str:
         return f"127.0.0.1:{self.signaling_hosts[0].grpc_port}"
 
-    async def add_signaling(self, **overrides: Any) -> ServiceHost:
+    async def add_signaling(self, ice: IceSettings | None = None, **overrides: Any) -> ServiceHost:
         """Another signaling instance on the same Redis and media."""
         settings = SignalingSettings(media_target=self.platform.settings.media.address, **overrides)
-        spec, hub = build_signaling(self.platform.runtime, settings)
+        spec, hub = build_signaling(self.platform.runtime, settings, ice or self.ice)
         host = ServiceHost(spec, self.platform.runtime.tokens, shutdown_grace_s=1.0)
         await host.start()
         self.hubs.append(hub)
@@ -111,17 +113,22 @@ class Rtc:
 
 
 async def start_rtc(
-    platform: Platform, media: MediaSettings | None = None, media_port: int = 0, **signaling: Any
+    platform: Platform,
+    media: MediaSettings | None = None,
+    media_port: int = 0,
+    ice: IceSettings | None = None,
+    **signaling: Any,
 ) -> Rtc:
+    """Media and one signaling instance on ``platform``; ``ice`` (default: the platform's) for both."""
     network.use_host_addresses(["127.0.0.1"])
-    media_spec, media_service = build_media(platform.runtime, media or MediaSettings())
+    media_spec, media_service = build_media(platform.runtime, media or MediaSettings(), ice=ice)
     media_host = ServiceHost(media_spec, platform.runtime.tokens, shutdown_grace_s=1.0, grpc_port=media_port)
     await media_host.start()
     platform.hosts["media"] = media_host
     platform.settings.media.target = f"127.0.0.1:{media_host.grpc_port}"
     host = await platform.client("Host")
     meeting = await host.create_meeting(title="Media test")
-    rtc = Rtc(platform, media_service, [], [], host, meeting)
+    rtc = Rtc(platform, media_service, [], [], host, meeting, ice=ice)
     sig = await rtc.add_signaling(**signaling)
     platform.settings.signaling.target = f"127.0.0.1:{sig.grpc_port}"
     return rtc

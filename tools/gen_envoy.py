@@ -20,9 +20,9 @@ from typing import Any
 
 import yaml
 
-from services.edge.catalog import Catalog, load_catalog
-from services.edge.cors import ALLOWED_HEADERS, ALLOWED_METHODS, EXPOSED_HEADERS, MAX_AGE
 from services.kit import Endpoint, PlatformSettings
+from services.kit.catalog import Catalog, load_catalog
+from services.kit.cors import ALLOWED_HEADERS, ALLOWED_METHODS, EXPOSED_HEADERS, MAX_AGE
 
 REPO = Path(__file__).resolve().parents[1]
 MOUNT = "/etc/envoy"
@@ -76,7 +76,7 @@ def _cluster(name: str, host: str, port: int, *, http2: bool) -> dict[str, Any]:
 
 def _template_regex(template: str) -> str:
     """A `google.api.http` template as an RE2 regex over the path (query string allowed)."""
-    from services.edge.httprule import parse_template
+    from services.kit.httprule import parse_template
 
     pattern = parse_template(template).regex.pattern
     return re.sub(r"\(\?P<v\d+>", "(", pattern) + r"(\?.*)?"

@@ -25,7 +25,7 @@ from google.api import field_behavior_pb2
 from google.protobuf import descriptor, message_factory
 from google.protobuf.descriptor import FieldDescriptor
 
-from services.edge.catalog import HttpBinding, Rpc, load_catalog
+from services.kit.catalog import HttpBinding, Rpc, load_catalog
 
 REPO = Path(__file__).resolve().parents[1]
 _INT32 = {FieldDescriptor.TYPE_INT32, FieldDescriptor.TYPE_SINT32, FieldDescriptor.TYPE_SFIXED32}

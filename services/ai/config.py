@@ -14,16 +14,24 @@ class AiServiceOptions(BaseModel):
     model_repository: Path = Path("./var/model_repository")
     # Start and supervise the bundled tritonserver; false to use an external Triton at triton_url.
     manage_triton: bool = True
+    # Triton's gRPC address (the bundled one listens here when managed).
     triton_url: str = "127.0.0.1:8001"
+    # The managed tritonserver's working folder (logs, the copied Python backend).
     triton_workdir: Path = Path("./var/triton")
+    # The managed tritonserver's metrics port.
     triton_metrics_port: int = Field(default=8002, ge=0, le=65535)
+    # The longest one inference request may take, in seconds.
     inference_timeout_s: float = Field(default=30.0, gt=0)
     # The MongoDB database of results and analytics, when MEETMESH_MONGO_URL is set (otherwise
     # they live in the service's relational database).
     mongo_database: str = Field(default="meetmesh_ai", pattern=r"^[A-Za-z0-9_-]{1,63}$")
     # A final caption's synthetic-voice score at or above this raises an alert for the host.
     synthetic_alert_threshold: float = Field(default=0.8, ge=0, le=1)
+    # How often an analysis stream sends interim captions, in seconds.
     interim_every_s: float = Field(default=1.0, gt=0)
+    # The first interim caption of an utterance comes after this much speech, in seconds.
+    first_interim_s: float = Field(default=0.25, gt=0)
+    # An analysis stream that sends nothing for this long is closed, in seconds.
     stream_idle_timeout_s: float = Field(default=30.0, gt=0)
     # Faces of every live stream go to the emotion model as one request per tick (batching.py).
     emotion_batch_tick_s: float = Field(default=0.002, ge=0, le=1)

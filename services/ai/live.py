@@ -48,6 +48,9 @@ _ENCODINGS = {pb.AUDIO_ENCODING_LINEAR16: "LINEAR16", pb.AUDIO_ENCODING_FLOAT32:
 @dataclass(frozen=True)
 class LiveOptions:
     interim_every_s: float = 1.0
+    # The first interim of an utterance comes after this much speech (then every interim_every_s):
+    # a caption appears while the first words are still being spoken.
+    first_interim_s: float = 0.25
     alert_threshold: float = 0.8
     idle_timeout_s: float = 30.0
     # Audio handed to the VAD in one Triton call (a multiple of 32 ms).
@@ -223,12 +226,17 @@ class _Session:
             or not self.finals.empty()
             or not self.config.captions
             or (self.interim and not self.interim.done())
-            or self.segmenter.position - self.last_interim < self.o.interim_every_s * SAMPLE_RATE
+            or self.segmenter.position - self.last_interim < self._interim_gap(u) * SAMPLE_RATE
         ):
             return
         self.last_interim = self.segmenter.position
         audio = self._slice(u.start, self.segmenter.position).copy()
         self.interim = asyncio.create_task(self._interim(u, audio, self.segmenter.position))
+
+    def _interim_gap(self, u: _Utterance) -> float:
+        """Seconds of speech before the next interim: shorter for an utterance's first one."""
+        first = self.last_interim == u.start
+        return min(self.o.first_interim_s, self.o.interim_every_s) if first else self.o.interim_every_s
 
     async def _interim(self, utterance: _Utterance, audio: NDArray[Any], end: int) -> None:
         text = await self.client.transcribe(audio)

@@ -66,6 +66,7 @@ async def create(runtime: Runtime) -> ServiceSpec:
         store,
         LiveOptions(
             interim_every_s=opts.interim_every_s,
+            first_interim_s=opts.first_interim_s,
             alert_threshold=opts.synthetic_alert_threshold,
             idle_timeout_s=opts.stream_idle_timeout_s,
         ),

@@ -17,9 +17,9 @@ from typing import Any
 from grpclib.const import Status
 
 from services.edge.asgi import Request
-from services.edge.catalog import Rpc
 from services.edge.status import EdgeError
 from services.kit.auth import JwksTokenVerifier, parse_bearer
+from services.kit.catalog import Rpc
 from services.kit.errors import MeetmeshError, Reason, Unauthenticated
 from services.kit.ratelimit import RateLimit, RateLimiter, digest
 

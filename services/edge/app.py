@@ -12,9 +12,7 @@ from typing import Any
 from services.edge import pipeline
 from services.edge.admission import Admission, RateLimits
 from services.edge.asgi import Receive, Request, Scope, Send
-from services.edge.catalog import Rpc, load_catalog
 from services.edge.config import EdgeSettings
-from services.edge.cors import Cors
 from services.edge.docs import DocsRoute
 from services.edge.objects import ObjectRoute
 from services.edge.pages import Pages
@@ -22,6 +20,8 @@ from services.edge.rtc import proxy_websocket
 from services.edge.upstream import Upstreams
 from services.kit import create_redis
 from services.kit.auth import JwksTokenVerifier
+from services.kit.catalog import Rpc, load_catalog
+from services.kit.cors import Cors
 from services.kit.telemetry import RequestMetrics, Telemetry
 
 

@@ -10,8 +10,8 @@ from urllib.parse import parse_qsl
 
 from grpclib.const import Status
 
-from services.edge.catalog import Target
 from services.edge.status import EdgeError
+from services.kit.catalog import Target
 from services.kit.errors import Reason
 
 Scope = MutableMapping[str, Any]

@@ -21,18 +21,22 @@ UPSTREAM_SERVICES = ("user", "signaling", "meeting", "notification", "ai")
 
 
 class EdgeOptions(BaseModel):
+    #: The address the edge listens on.
     host: str = "127.0.0.1"
+    #: Its HTTP port.
     port: int = Field(default=8800, ge=0, le=65535)
     #: The plain port's server: uvicorn (HTTP/1.1, httptools; the per-address cap and header
     #: deadline of connections.py) or hypercorn (HTTP/1.1 and HTTP/2 cleartext, h2c).
     server: Literal["uvicorn", "hypercorn"] = "uvicorn"
     #: The TLS listener (hypercorn: HTTP/2 and HTTP/1.1 by ALPN); false to serve plain HTTP only.
     tls: bool = True
+    #: The TLS listener's port.
     tls_port: int = Field(default=8443, ge=0, le=65535)
     #: A PEM certificate chain and its key; unset: a self-signed development certificate that the
     #: edge creates once under tls_dev_dir (tls.py).
     tls_certfile: Path | None = None
     tls_keyfile: Path | None = None
+    #: Where the self-signed development certificate is kept.
     tls_dev_dir: Path = Path("./var/tls")
     #: HTTP/2 and header limits (hypercorn's listeners): streams per connection, header bytes.
     h2_max_concurrent_streams: int = Field(default=100, ge=1)
@@ -40,7 +44,9 @@ class EdgeOptions(BaseModel):
     #: Channels per upstream service (upstream.py): calls spread over them, and so over the
     #: processes of a service that runs --workers N.
     upstream_pool_size: int = Field(default=4, ge=1, le=64)
+    #: The descriptor set every route comes from (written by `make gen`).
     descriptor_set: Path = REPO_ROOT / "gen" / "meetmesh.binpb"
+    #: The OpenAPI document served at `/openapi.json` and rendered at `/docs`.
     openapi: Path = REPO_ROOT / "gen" / "openapi" / "openapi.json"
     #: The web client's built files, served at `/` when the folder exists.
     web_root: Path = REPO_ROOT / "clients" / "web" / "dist"
@@ -48,24 +54,32 @@ class EdgeOptions(BaseModel):
     docs_root: Path = REPO_ROOT / "clients" / "docs" / "dist"
     #: Extra or overriding upstreams, service -> host:port (beside the platform's endpoints).
     upstreams: dict[str, str] = Field(default_factory=dict)
-    #: Overrides for the JWKS and signaling WebSocket URLs (default: from the platform's endpoints).
+    #: The user service's JWKS URL (default: from the platform's user endpoint).
     jwks_url: str = ""
+    #: Signaling's WebSocket URL behind `/rtc` (default: from the platform's signaling endpoint).
     signaling_ws_url: str = ""
+    #: Origins allowed by CORS (never the request's own Host reflected back; "*" for any).
     cors_origins: list[str] = Field(
         default_factory=lambda: ["http://localhost:8800", "http://127.0.0.1:8800"]
     )
+    #: Requests per client address (checked before the token).
     rate_limit_address: RateLimit = Field(default_factory=RateLimit)
+    #: Requests per access-token subject.
     rate_limit_token: RateLimit = Field(default_factory=lambda: RateLimit(rate=20.0, burst=50))
+    #: The largest request body, in bytes (larger: 413).
     max_request_bytes: int = Field(default=4 * 1024 * 1024, ge=1)
-    #: Slow and idle clients (docs/security.md): seconds from opening a connection (or from its
-    #: last response) to the end of a request's headers; to receive a whole request body; idle
-    #: between requests on a keep-alive connection. Open connections per client address.
+    #: Slow clients (docs/security.md): seconds from opening a connection (or from its last
+    #: response) to the end of a request's headers.
     header_timeout_s: float = Field(default=10.0, gt=0)
+    #: Slow clients: seconds to receive a whole request body.
     body_timeout_s: float = Field(default=30.0, gt=0)
+    #: Idle clients: seconds between requests on a keep-alive connection.
     idle_timeout_s: float = Field(default=5.0, gt=0)
+    #: Open connections per client address.
     max_connections_per_address: int = Field(default=100, ge=1)
     #: Deadline for JSON calls that send no `grpc-timeout` (seconds); streams get none.
     default_timeout_s: float = Field(default=30.0, gt=0)
+    #: One access-log line per request (no personal data).
     access_log: bool = True
 
 

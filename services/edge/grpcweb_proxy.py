@@ -14,10 +14,10 @@ from grpclib.const import Status
 
 from services.edge import grpcweb
 from services.edge.asgi import Receive, Request, Send, read_body, respond, start
-from services.edge.catalog import Rpc
 from services.edge.json_proxy import send_error as json_error
 from services.edge.metadata import call_metadata, parse_timeout
 from services.edge.status import EdgeError, RpcStatus
+from services.kit.catalog import Rpc
 
 if TYPE_CHECKING:
     from services.edge.app import Edge

@@ -14,11 +14,11 @@ from google.protobuf.message import DecodeError
 from grpclib.const import Status
 
 from services.edge.asgi import Receive, Request, Send, read_body, respond, start
-from services.edge.catalog import HttpBinding, Rpc
 from services.edge.grpcweb import metadata_as_headers
 from services.edge.metadata import call_metadata, parse_timeout
 from services.edge.status import EdgeError, RpcStatus
 from services.edge.transcoding import build_request, render_response
+from services.kit.catalog import HttpBinding, Rpc
 
 if TYPE_CHECKING:
     from services.edge.app import Edge

@@ -28,10 +28,10 @@ from grpclib.const import Status
 from services.edge import grpcweb, grpcweb_proxy, json_proxy
 from services.edge.admission import Admission as Admitter
 from services.edge.asgi import Receive, Request, Send, respond
-from services.edge.catalog import Catalog, Target
-from services.edge.cors import Cors as CorsPolicy
 from services.edge.status import EdgeError
 from services.kit import outage
+from services.kit.catalog import Catalog, Target
+from services.kit.cors import Cors as CorsPolicy
 from services.kit.telemetry import RequestMetrics
 
 if TYPE_CHECKING:

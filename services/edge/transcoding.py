@@ -18,8 +18,8 @@ from google.protobuf import descriptor, json_format
 from google.protobuf.descriptor import FieldDescriptor
 from grpclib.const import Status
 
-from services.edge.catalog import HttpBinding, Rpc
 from services.edge.status import EdgeError
+from services.kit.catalog import HttpBinding, Rpc
 
 # Well-known types whose JSON form is a string, so a query parameter can carry them as is.
 _STRING_WKT = {

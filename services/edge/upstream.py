@@ -18,8 +18,8 @@ from grpclib.const import Cardinality, Status
 from grpclib.encoding.base import CodecBase, StatusDetailsCodecBase
 from grpclib.exceptions import GRPCError, ProtocolError, StreamTerminatedError
 
-from services.edge.catalog import Rpc
 from services.edge.status import RpcStatus
+from services.kit.catalog import Rpc
 
 Metadata = list[tuple[str, str | bytes]]
 

@@ -15,14 +15,18 @@ from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .context import parse_networks
+from .ice import IceSettings
 from .objects import ObjectStoreSettings
 
 
 class Endpoint(BaseModel):
     """Where one service listens and how others reach it."""
 
+    # The address the service listens on.
     host: str = "127.0.0.1"
+    # Its gRPC port (0: any free port).
     grpc_port: int = Field(ge=0, le=65535)
+    # Its HTTP side port: /metrics, /healthz and service routes (0: any free port).
     http_port: int = Field(ge=0, le=65535)
     # How other services reach this one; empty means host:grpc_port.
     target: str = ""
@@ -42,9 +46,12 @@ class PlatformSettings(BaseSettings):
         frozen=False,
     )
 
-    # Stores. SQLite and the in-process Redis are the embedded defaults.
+    # The relational store: `postgresql+asyncpg://user@host:port/db`, or SQLite (the embedded default).
     database_url: str = "sqlite+aiosqlite:///./var/meetmesh.db"
+    # Redis: `redis://host:port/db`, or `memory://`, the in-process Redis shared by the services of
+    # one process (the embedded default).
     redis_url: str = "memory://"
+    # Prefix of every Redis key and channel.
     redis_prefix: str = "mm"
     # MongoDB (``mongodb://...``) for AI results and meeting analytics; empty: the relational store.
     mongo_url: str = ""
@@ -56,16 +63,24 @@ class PlatformSettings(BaseSettings):
     # Objects (recordings, avatars, attachments): S3 when ``MEETMESH_OBJECTS__ENDPOINT`` is set,
     # else a local folder the edge serves under signed URLs.
     objects: ObjectStoreSettings = Field(default_factory=ObjectStoreSettings)
+    # WebRTC ICE for signaling and media alike: STUN/TURN servers, TURN credentials, host-candidate
+    # addresses, UDP port range (``MEETMESH_ICE__*``).
+    ice: IceSettings = Field(default_factory=IceSettings)
     # Where signing keys live (created on first use; never committed).
     keys_dir: Path = Path("./var/keys")
     # The JWT issuer name.
     issuer: str = "meetmesh"
 
+    # Lifetime of access tokens, in seconds.
     access_token_ttl_s: int = Field(default=900, ge=10)
+    # Lifetime of refresh tokens, in seconds (30 days).
     refresh_token_ttl_s: int = Field(default=30 * 24 * 3600, ge=60)
+    # Lifetime of join tokens, in seconds.
     join_token_ttl_s: int = Field(default=300, ge=10)
 
+    # Log level (DEBUG, INFO, WARNING, ERROR).
     log_level: str = "INFO"
+    # JSON lines (true) or plain text logs.
     log_json: bool = True
     # Seconds a stopping service waits for in-flight calls.
     shutdown_grace_s: float = Field(default=10.0, ge=0)

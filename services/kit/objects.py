@@ -52,10 +52,15 @@ class ObjectStoreSettings(BaseModel):
 
     #: ``host:port`` (or ``http(s)://host:port``) of an S3 API; empty: the local folder below.
     endpoint: str = ""
+    #: The S3 access key.
     access_key: str = ""
+    #: The S3 secret key. Secret.
     secret_key: str = ""
+    #: The S3 region.
     region: str = "us-east-1"
+    #: HTTPS to S3.
     secure: bool = False
+    #: The bucket (created on first use).
     bucket: str = "meetmesh"
     #: The embedded default's folder, served by the edge.
     local_dir: Path = Path("./var/objects")

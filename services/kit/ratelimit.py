@@ -36,7 +36,9 @@ _LOCAL_LIMIT = 10_000
 class RateLimit(BaseModel):
     """A token bucket: ``rate`` requests per second on average, bursts up to ``burst``. rate 0 = off."""
 
+    # Requests per second on average (0: no limit).
     rate: float = Field(default=50.0, ge=0)
+    # The largest burst, in requests.
     burst: float = Field(default=100, ge=1)
 
 

@@ -20,6 +20,7 @@ from meetmesh.meeting.events.v1.events_pb2 import MeetingEvent
 from meetmesh.meeting.internal.v1 import recordings_grpc, recordings_pb2, settings_grpc, settings_pb2
 from meetmesh.meeting.v1 import meeting_pb2
 from services.kit import FailedPrecondition, NotFound, ServiceIdentity, channel, events
+from services.kit.clients import client
 from services.kit.handlers import unary
 
 from .aitap import AiTap, TapConsumer
@@ -274,7 +275,8 @@ class MediaService(media_grpc.MediaServiceBase):
 
     async def _settings(self, meeting: str) -> meeting_pb2.MeetingSettings:
         async with channel(self.registry_target, self.identity) as ch:
-            response = await settings_grpc.MeetingSettingsServiceStub(ch).GetMeetingSettings(
+            settings = client(settings_grpc.MeetingSettingsServiceStub, ch)  # retried: idempotent
+            response = await settings.GetMeetingSettings(
                 settings_pb2.GetMeetingSettingsRequest(name=f"meetings/{meeting}"), timeout=5
             )
         return response.settings

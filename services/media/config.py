@@ -1,29 +1,18 @@
-"""Media service settings (``MEETMESH_MEDIA_*`` environment variables)."""
+"""Media service settings (``MEETMESH_MEDIA__*`` environment variables; ICE is the platform's
+``MEETMESH_ICE__*`` block, shared with signaling)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class MediaSettings(BaseSettings):
     """Settings of the SFU; every field has a default that works on one machine."""
 
-    model_config = SettingsConfigDict(env_prefix="MEETMESH_MEDIA_", extra="ignore")
-
-    # Host candidates are gathered on these addresses only (empty: every interface but loopback).
-    ice_host_addresses: list[str] = Field(default_factory=lambda: ["127.0.0.1"])
-    # UDP port range for host candidates (0, 0: ephemeral ports).
-    udp_port_min: int = Field(default=0, ge=0, le=65535)
-    udp_port_max: int = Field(default=0, ge=0, le=65535)
-    stun_urls: list[str] = Field(default_factory=list)
-    turn_urls: list[str] = Field(default_factory=list)
-    # Static TURN credentials, or a coturn ``static-auth-secret`` to derive time-limited ones.
-    turn_username: str = ""
-    turn_password: str = ""
-    turn_secret: str = ""
+    model_config = SettingsConfigDict(env_prefix="MEETMESH_MEDIA__", extra="ignore")
 
     # Recordings go to the platform's object store (``MEETMESH_OBJECTS__*``); while it is down,
     # finished recordings wait here and are uploaded when it returns.
@@ -54,13 +43,3 @@ class MediaSettings(BaseSettings):
 
     # The AI tap samples one video frame per participant this often.
     ai_video_interval_s: float = Field(default=1.0, gt=0)
-
-    @model_validator(mode="after")
-    def _port_range(self) -> MediaSettings:
-        if (self.udp_port_min == 0) != (self.udp_port_max == 0) or self.udp_port_min > self.udp_port_max:
-            raise ValueError("udp_port_min and udp_port_max must both be 0 or form a range")
-        return self
-
-    @property
-    def port_range(self) -> tuple[int, int] | None:
-        return (self.udp_port_min, self.udp_port_max) if self.udp_port_min else None

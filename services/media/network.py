@@ -1,8 +1,9 @@
-"""ICE network settings for aiortc peers: host addresses, UDP port range, STUN/TURN servers.
+"""aiortc's side of the platform's ICE settings (``services/kit/ice.py``): the UDP port range and
+the RTCConfiguration of media's peer connections.
 
-aioice gathers host candidates from every interface but skips 127.0.0.1, and binds ephemeral
-ports. Both are process-wide behaviours of aioice, so both settings here apply to the whole
-process (the media service runs one per process; tests and bots use loopback).
+aioice binds ephemeral ports (and gathers host candidates on every interface but loopback); both
+are process-wide behaviours of aioice, so these settings apply to the whole process (the media
+service runs one per process; tests and bots use loopback).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 from aiortc import RTCConfiguration, RTCIceServer
 
-from meetmesh_sdk.ice import use_host_addresses
+from services.kit.ice import IceServer, use_host_addresses
 
 __all__ = ["PortRange", "rtc_configuration", "use_host_addresses"]
 
@@ -51,13 +52,9 @@ class PortRange:
         loop.create_datagram_endpoint = create_datagram_endpoint  # type: ignore[method-assign,assignment]
 
 
-def rtc_configuration(
-    stun_urls: Sequence[str] = (),
-    turn_urls: Sequence[str] = (),
-    turn_username: str = "",
-    turn_password: str = "",
-) -> RTCConfiguration:
-    servers = [RTCIceServer(urls=list(stun_urls))] if stun_urls else []
-    if turn_urls:
-        servers.append(RTCIceServer(urls=list(turn_urls), username=turn_username, credential=turn_password))
-    return RTCConfiguration(iceServers=servers)
+def rtc_configuration(servers: Sequence[IceServer] = ()) -> RTCConfiguration:
+    ice = [
+        RTCIceServer(urls=s.urls, username=s.username or None, credential=s.credential or None)
+        for s in servers
+    ]
+    return RTCConfiguration(iceServers=ice)

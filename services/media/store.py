@@ -1,7 +1,7 @@
 """Where finished recordings go: the platform's object store, through a spool on local disk.
 
 A recording is uploaded as soon as it is written. When the object store cannot be reached, the file
-is moved into the spool folder (``MEETMESH_MEDIA_SPOOL_DIR``) with a small JSON note of its key and
+is moved into the spool folder (``MEETMESH_MEDIA__SPOOL_DIR``) with a small JSON note of its key and
 type, and a background task uploads every spooled file when the store is back; a media service that
 restarts picks up what its predecessor left there. No finished recording is lost to an S3 outage.
 """

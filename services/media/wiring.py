@@ -8,7 +8,7 @@ import contextlib
 from aiortc import RTCConfiguration
 
 from services.kit import Runtime, ServiceSpec
-from services.kit.turn import turn_credentials
+from services.kit.ice import IceSettings, ice_servers, use_host_addresses
 
 from . import network
 from .aitap import TapConsumer
@@ -22,11 +22,9 @@ from .store import RecordingStore
 from .transcode import Options
 
 
-def ice_configuration(settings: MediaSettings, participant: str) -> RTCConfiguration:
-    username, password = settings.turn_username, settings.turn_password
-    if settings.turn_secret:
-        username, password = turn_credentials(settings.turn_secret, participant)
-    return network.rtc_configuration(settings.stun_urls, settings.turn_urls, username, password)
+def ice_configuration(ice: IceSettings, participant: str) -> RTCConfiguration:
+    """Media's own peer connection with ``participant``: the platform's ICE servers."""
+    return network.rtc_configuration(ice_servers(ice, participant))
 
 
 async def create(runtime: Runtime) -> ServiceSpec:
@@ -35,7 +33,10 @@ async def create(runtime: Runtime) -> ServiceSpec:
 
 
 def build(
-    runtime: Runtime, settings: MediaSettings | None = None, ai_consumer: TapConsumer | None = None
+    runtime: Runtime,
+    settings: MediaSettings | None = None,
+    ai_consumer: TapConsumer | None = None,
+    ice: IceSettings | None = None,
 ) -> tuple[ServiceSpec, MediaService]:
     """The spec and the service object (tests and the all-in-one process reach into it).
 
@@ -44,8 +45,9 @@ def build(
     scores and emotions relayed; meeting updates switch the analysis on and off at once.
     """
     settings = settings or MediaSettings()
-    network.use_host_addresses(settings.ice_host_addresses)
-    sfu = Sfu(lambda participant: ice_configuration(settings, participant))
+    ice_settings = ice or runtime.settings.ice
+    use_host_addresses(ice_settings.host_addresses)
+    sfu = Sfu(lambda participant: ice_configuration(ice_settings, participant))
     registry = settings.recording_registry_target or runtime.settings.meeting.address
     identity = runtime.identity("media")
     recordings = RecordingStore(runtime.objects, settings.spool_dir, settings.spool_retry_s)
@@ -55,8 +57,8 @@ def build(
         service.ai_consumer = AnalysisConsumer(ai_target, service.publish, identity=identity)
 
     async def install_port_range() -> None:
-        if settings.port_range:
-            network.PortRange(*settings.port_range).install(asyncio.get_running_loop())
+        if ice_settings.port_range:
+            network.PortRange(*ice_settings.port_range).install(asyncio.get_running_loop())
 
     workers: list[asyncio.Task[None]] = []
     if settings.transcode:

@@ -8,6 +8,7 @@ from services.kit import PlatformSettings
 
 
 class MeetingServiceOptions(BaseModel):
+    # Capacity of a meeting created without one.
     default_capacity: int = Field(default=100, ge=1, le=1000)
     # Passcodes are short secrets; argon2id with OWASP's minimum profile keeps a join fast.
     passcode_argon2_time_cost: int = Field(default=2, ge=1)
@@ -19,6 +20,7 @@ class MeetingServiceOptions(BaseModel):
     lobby_max_wait_s: float = Field(default=30.0, gt=0)
     # Where clients reach signaling (native gRPC); empty means the signaling endpoint's address.
     public_signaling_address: str = ""
+    # The WebSocket path browsers use for signaling (told to clients in `JoinMeeting`).
     signaling_websocket_path: str = "/rtc"
     # How long a cached meeting may be served without an event (changes invalidate it at once).
     cache_ttl_s: float = Field(default=5.0, ge=0)

@@ -14,6 +14,7 @@ from grpclib.exceptions import GRPCError
 
 from meetmesh.user.v1 import user_grpc, user_pb2
 from services.kit import Principal, channel, downstream_timeout
+from services.kit.clients import client
 from services.kit.logs import get_logger
 
 log = get_logger("meetmesh.meeting.directory")
@@ -23,13 +24,16 @@ class UserDirectory:
     def __init__(self, target: str, ttl_s: float = 60.0) -> None:
         self._target = target
         self._channel: Channel | None = None
+        self._client: user_grpc.UserServiceStub | None = None
         self._ttl_s = ttl_s
         self._cache: dict[str, tuple[float, user_pb2.User]] = {}
 
     def _stub(self) -> user_grpc.UserServiceStub:
-        if self._channel is None:
+        if self._channel is None or self._client is None:
             self._channel = channel(self._target)
-        return user_grpc.UserServiceStub(self._channel)
+            # GetUser is idempotent in the contract: retried on UNAVAILABLE within the deadline.
+            self._client = client(user_grpc.UserServiceStub, self._channel)
+        return self._client
 
     async def _profile(self, principal: Principal) -> user_pb2.User | None:
         cached = self._cache.get(principal.user_id)

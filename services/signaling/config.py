@@ -1,4 +1,5 @@
-"""Signaling settings (``MEETMESH_SIGNALING_*`` environment variables)."""
+"""Signaling settings (``MEETMESH_SIGNALING__*`` environment variables; ICE servers are the
+platform's ``MEETMESH_ICE__*`` block, shared with media)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class SignalingSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="MEETMESH_SIGNALING_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="MEETMESH_SIGNALING__", extra="ignore")
 
     # Names this instance on the Redis bus (unique per process).
     instance_id: str = Field(default_factory=lambda: uuid.uuid4().hex[:12])
@@ -30,9 +31,3 @@ class SignalingSettings(BaseSettings):
     max_errors: int = Field(default=20, ge=1)
     # A participant counts as speaking above this audio level (0..1).
     speaking_level: float = Field(default=0.02, ge=0, le=1)
-    # ICE servers handed to clients.
-    stun_urls: list[str] = Field(default_factory=list)
-    turn_urls: list[str] = Field(default_factory=list)
-    turn_username: str = ""
-    turn_password: str = ""
-    turn_secret: str = ""

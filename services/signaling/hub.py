@@ -22,7 +22,7 @@ from meetmesh.meeting.v1.meeting_pb2 import Role
 from meetmesh.signaling.v1 import signaling_pb2 as pb
 from services.kit import JoinSessions, ServiceIdentity, TokenBucket, TokenService, events
 from services.kit.follow import Follower
-from services.kit.turn import turn_credentials
+from services.kit.ice import IceSettings, ice_servers
 
 from .config import SignalingSettings
 from .placement import MediaPlacement
@@ -48,8 +48,10 @@ class Hub:
         joins: JoinSessions,
         meeting_channel: Channel | None = None,
         identity: ServiceIdentity | None = None,
+        ice: IceSettings | None = None,
     ) -> None:
         self.settings = settings
+        self.ice = ice or IceSettings()
         self.tokens = tokens
         self.redis = redis
         self.joins = joins
@@ -254,15 +256,10 @@ class Hub:
         return bool(response.settings.recording_allowed)
 
     def ice_servers(self, pid: str) -> list[pb.IceServer]:
-        servers = [pb.IceServer(urls=self.settings.stun_urls)] if self.settings.stun_urls else []
-        if self.settings.turn_urls:
-            username, credential = self.settings.turn_username, self.settings.turn_password
-            if self.settings.turn_secret:
-                username, credential = turn_credentials(self.settings.turn_secret, pid)
-            servers.append(
-                pb.IceServer(urls=self.settings.turn_urls, username=username, credential=credential)
-            )
-        return servers
+        return [
+            pb.IceServer(urls=s.urls, username=s.username, credential=s.credential)
+            for s in ice_servers(self.ice, pid)
+        ]
 
     # -- the bus and meeting events ------------------------------------------------------------
     async def _on_bus(self, channel: str, data: bytes) -> None:

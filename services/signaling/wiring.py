@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from services.kit import Runtime, ServiceSpec, channel
+from services.kit.ice import IceSettings
 
 from .api import SignalingService
 from .config import SignalingSettings
@@ -15,8 +16,10 @@ async def create(runtime: Runtime) -> ServiceSpec:
     return spec
 
 
-def build(runtime: Runtime, settings: SignalingSettings | None = None) -> tuple[ServiceSpec, Hub]:
-    """The spec and the hub (tests reach into it)."""
+def build(
+    runtime: Runtime, settings: SignalingSettings | None = None, ice: IceSettings | None = None
+) -> tuple[ServiceSpec, Hub]:
+    """The spec and the hub (tests reach into it); ICE is the platform's unless ``ice`` is given."""
     settings = settings or SignalingSettings()
     media = channel(settings.media_target or runtime.settings.media.address, runtime.identity("signaling"))
     # The meeting service's internal settings (recording_allowed is checked at every start).
@@ -32,6 +35,7 @@ def build(runtime: Runtime, settings: SignalingSettings | None = None) -> tuple[
         runtime.joins,
         meeting,
         runtime.identity("signaling"),
+        ice or runtime.settings.ice,
     )
     spec = ServiceSpec(
         name="signaling",

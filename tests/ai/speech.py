@@ -56,3 +56,23 @@ def wav_bytes(audio: NDArray[Any], rate: int = 16000) -> bytes:
 def normalize(text: str) -> str:
     text = text.lower().replace("-", " ")
     return " ".join(re.sub(r"[^a-z0-9' ]", " ", text).split())
+
+
+_DIGITS = {
+    "0": "zero",
+    "1": "one",
+    "2": "two",
+    "3": "three",
+    "4": "four",
+    "5": "five",
+    "6": "six",
+    "7": "seven",
+    "8": "eight",
+    "9": "nine",
+    "10": "ten",
+}
+
+
+def comparable_words(text: str) -> str:
+    """``text`` normalized for word error rates, digits as words ("10" vs "ten")."""
+    return " ".join(_DIGITS.get(w, w) for w in normalize(text).split())

@@ -18,25 +18,7 @@ from numpy.typing import NDArray
 from meetmesh.ai.internal.v1 import analysis_stream_pb2 as pb
 from meetmesh.ai.v1 import ai_pb2
 from tests.ai.conftest import AiPlatform
-from tests.ai.speech import FLITE_SENTENCES, flite, normalize, real_recordings, wav_bytes
-
-_DIGITS = {
-    "0": "zero",
-    "1": "one",
-    "2": "two",
-    "3": "three",
-    "4": "four",
-    "5": "five",
-    "6": "six",
-    "7": "seven",
-    "8": "eight",
-    "9": "nine",
-    "10": "ten",
-}
-
-
-def _words(text: str) -> str:
-    return " ".join(_DIGITS.get(w, w) for w in normalize(text).split())
+from tests.ai.speech import FLITE_SENTENCES, comparable_words, flite, real_recordings, wav_bytes
 
 
 def linear16(audio: NDArray[Any]) -> bytes:
@@ -82,7 +64,10 @@ async def test_live_captions_of_flite_speech(ai: AiPlatform) -> None:
     finals = [e.caption for e in events if e.HasField("caption") and e.caption.is_final]
     assert len(finals) == len(FLITE_SENTENCES)
     assert [f.utterance_id for f in finals] == list(range(1, len(FLITE_SENTENCES) + 1))
-    wer = jiwer.wer(" ".join(_words(s) for s in FLITE_SENTENCES), " ".join(_words(f.text) for f in finals))
+    wer = jiwer.wer(
+        " ".join(comparable_words(s) for s in FLITE_SENTENCES),
+        " ".join(comparable_words(f.text) for f in finals),
+    )
     assert wer <= 0.15, (wer, [f.text for f in finals])
     starts = [e.voice_activity for e in events if e.HasField("voice_activity") and e.voice_activity.speaking]
     assert len(starts) == len(FLITE_SENTENCES)
@@ -114,7 +99,7 @@ async def test_live_stream_at_48_khz(ai: AiPlatform) -> None:
     finals = [e.caption.text for e in events if e.HasField("caption") and e.caption.is_final]
     assert len(finals) == 1
     # measured 0.22 (one word in nine: Moonshine hears flite's "lazy" as "laze, eh")
-    assert jiwer.wer(_words(FLITE_SENTENCES[0]), _words(finals[0])) <= 0.25
+    assert jiwer.wer(comparable_words(FLITE_SENTENCES[0]), comparable_words(finals[0])) <= 0.25
 
 
 async def test_offline_transcription_of_real_recordings(ai: AiPlatform) -> None:
@@ -126,7 +111,7 @@ async def test_offline_transcription_of_real_recordings(ai: AiPlatform) -> None:
             ai_pb2.AnalyzeAudioRequest(audio=wav_bytes(audio)), metadata=ai.token("member")
         )
         assert reply.segments, reference
-        references.append(_words(reference))
-        hypotheses.append(_words(" ".join(s.text for s in reply.segments)))
+        references.append(comparable_words(reference))
+        hypotheses.append(comparable_words(" ".join(s.text for s in reply.segments)))
     wer = jiwer.wer(" ".join(references), " ".join(hypotheses))
     assert wer <= 0.12, (wer, list(zip(references, hypotheses, strict=True)))

@@ -210,6 +210,20 @@ def test_access_token_is_refreshed_automatically(cli: Cli, person: Client) -> No
     assert stat.S_IMODE(cli.credentials().stat().st_mode) == 0o600
 
 
+def test_processes_refreshing_at_once_keep_the_session(cli: Cli, person: Client) -> None:
+    """Refresh tokens are single use and a reused one revokes the session: processes that find
+    the access token expired together refresh one at a time and share the result."""
+    cli.age_access_token()
+    children = [cli.spawn("whoami", "--json") for _ in range(4)]
+    outputs = [child.read() for child in children]
+    for child in children:
+        child.close()
+    assert [child.exitstatus for child in children] == [0, 0, 0, 0], outputs
+    assert {json.loads(out)["user"]["email"] for out in outputs} == {person.email}
+    after = cli("meetings", "list", "--json")
+    assert after.exit_code == 0, after.output  # the session was not revoked as a reuse
+
+
 def test_expired_refresh_token(mesh: Mesh, cli: Cli, person: Client) -> None:
     saved = _age_access_token(cli)
     digest = hashlib.sha256(str(saved["refresh_token"]).encode()).hexdigest()

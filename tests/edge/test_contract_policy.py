@@ -23,9 +23,9 @@ from grpclib.exceptions import GRPCError
 from grpclib.server import Stream
 
 from services.edge.app import Edge
-from services.edge.catalog import load_catalog
 from services.edge.reference import render_reference
 from services.kit import Endpoint, ServiceHost, ServiceSpec, current_policy, current_principal
+from services.kit.catalog import load_catalog
 from services.kit.logs import JsonFormatter, RedactingFilter
 from tests.edge import grpcweb_client
 from tests.edge.conftest import EdgeStack, edge_settings

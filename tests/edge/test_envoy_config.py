@@ -16,7 +16,7 @@ import pytest
 import yaml
 from pydantic.warnings import PydanticDeprecatedSince212
 
-from services.edge.catalog import load_catalog, service_key
+from services.kit.catalog import load_catalog, service_key
 from tests.edge.contract import token_free_methods
 from tools.gen_envoy import MOUNT, build_envoy
 

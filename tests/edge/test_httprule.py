@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.edge.httprule import TemplateError, parse_template
+from services.kit.httprule import TemplateError, parse_template
 
 
 @pytest.mark.parametrize(

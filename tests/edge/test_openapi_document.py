@@ -10,7 +10,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from services.edge.catalog import load_catalog
+from services.kit.catalog import load_catalog
 from tests.edge.contract import token_free_methods
 from tools.gen_openapi import build_openapi
 

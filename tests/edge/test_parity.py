@@ -16,7 +16,7 @@ from grpclib.exceptions import GRPCError
 
 from meetmesh.meeting.v1 import meeting_grpc, meeting_pb2
 from meetmesh.user.v1 import user_grpc, user_pb2
-from services.edge.catalog import HttpBinding, Rpc
+from services.kit.catalog import HttpBinding, Rpc
 from tests.edge.conftest import EdgeStack, foreign_token
 
 REPO = Path(__file__).resolve().parents[2]

@@ -10,9 +10,8 @@ import hmac
 import pytest
 from aiortc import RTCPeerConnection
 
-from services.kit.turn import turn_credentials
+from services.kit.ice import IceSettings, turn_credentials
 from services.media import network
-from services.media.config import MediaSettings
 from services.media.wiring import ice_configuration
 from tests.rtc_helpers import free_port
 
@@ -39,10 +38,10 @@ async def test_host_candidates_use_the_configured_port_range() -> None:
 
 
 def test_port_range_settings_are_validated() -> None:
-    assert MediaSettings(udp_port_min=50000, udp_port_max=50100).port_range == (50000, 50100)
-    assert MediaSettings().port_range is None
+    assert IceSettings(udp_port_min=50000, udp_port_max=50100).port_range == (50000, 50100)
+    assert IceSettings().port_range is None
     with pytest.raises(ValueError, match="range"):
-        MediaSettings(udp_port_min=50100, udp_port_max=50000)
+        IceSettings(udp_port_min=50100, udp_port_max=50000)
 
 
 def test_turn_credentials_follow_coturns_rest_scheme() -> None:
@@ -53,7 +52,7 @@ def test_turn_credentials_follow_coturns_rest_scheme() -> None:
     expected = base64.b64encode(hmac.new(b"s3cret", username.encode(), hashlib.sha1).digest()).decode()
     assert password == expected
     config = ice_configuration(
-        MediaSettings(
+        IceSettings(
             stun_urls=["stun:127.0.0.1:3478"], turn_urls=["turn:127.0.0.1:3478"], turn_secret="s3cret"
         ),
         "alice",

@@ -17,14 +17,21 @@ else the profile's, else ``http://127.0.0.1:8800``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import sys
 import tomllib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; concurrent refreshes are not guarded there
+    fcntl = None  # type: ignore[assignment]
 
 DEFAULT_SERVER = "http://127.0.0.1:8800"
 DEFAULT_PROFILE = "default"
@@ -138,6 +145,20 @@ class Config:
         os.chmod(temporary, 0o600)
         os.replace(temporary, path)
         return path
+
+    @contextlib.contextmanager
+    def refresh_lock(self, profile: str) -> Iterator[None]:
+        """Held while a process refreshes a profile's tokens: refresh tokens are single use, and
+        a second process presenting the one just spent would revoke the whole session."""
+        path = self._credentials_file(profile).with_suffix(".lock")
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            if fcntl is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing releases the lock
 
     def forget_credentials(self, profile: str) -> bool:
         path = self._credentials_file(profile)

@@ -76,13 +76,26 @@ class Session:
         if saved.server != self.server:
             raise CliError(
                 f"profile {self.profile} is logged in to {saved.server}, not {self.server}: "
-                f"run `meetmesh login --server {self.server}`",
+                f"run `meetmesh --server {self.server} login`",
                 EXIT_UNAUTHENTICATED,
             )
         return saved
 
-    async def refresh(self) -> Credentials:
-        saved = self._signed_in()
+    async def refresh(self, *, spent: str = "") -> Credentials:
+        """New tokens for the profile, under its refresh lock: when another process refreshed
+        meanwhile (the saved refresh token is not the one this process read), its tokens are used."""
+        with self.config.refresh_lock(self.profile):
+            self._credentials = None
+            saved = self._signed_in()
+            if (
+                spent
+                and saved.refresh_token != spent
+                and saved.access_expires - time.time() > REFRESH_MARGIN_S
+            ):
+                return saved
+            return await self._rotate(saved)
+
+    async def _rotate(self, saved: Credentials) -> Credentials:
         try:
             reply = await self.users.RefreshSession(
                 user_pb2.RefreshSessionRequest(refresh_token=saved.refresh_token)
@@ -104,7 +117,7 @@ class Session:
     async def access_token(self) -> str:
         saved = self._signed_in()
         if saved.access_expires - time.time() < REFRESH_MARGIN_S:
-            saved = await self.refresh()
+            saved = await self.refresh(spent=saved.refresh_token)
         return saved.access_token
 
     async def call(
@@ -117,7 +130,7 @@ class Session:
                 return await method(request, metadata=metadata, timeout=deadline_s)
             except GRPCError as exc:
                 if exc.status is Status.UNAUTHENTICATED and attempt == 1:
-                    await self.refresh()
+                    await self.refresh(spent=self._signed_in().refresh_token)
                     continue
                 raise
         raise AssertionError("unreachable")

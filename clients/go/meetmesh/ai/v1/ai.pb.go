@@ -2250,20 +2250,20 @@ const file_meetmesh_ai_v1_ai_proto_rawDesc = "" +
 	"\x1fMODEL_VERSION_STATE_UNAVAILABLE\x10\x01\x12\x1f\n" +
 	"\x1bMODEL_VERSION_STATE_LOADING\x10\x02\x12\x1d\n" +
 	"\x19MODEL_VERSION_STATE_READY\x10\x03\x12!\n" +
-	"\x1dMODEL_VERSION_STATE_UNLOADING\x10\x042\xf7\v\n" +
+	"\x1dMODEL_VERSION_STATE_UNLOADING\x10\x042\x86\f\n" +
 	"\x0fAnalysisService\x12}\n" +
 	"\fAnalyzeAudio\x12#.meetmesh.ai.v1.AnalyzeAudioRequest\x1a$.meetmesh.ai.v1.AnalyzeAudioResponse\"\"\xa2\xbb\x18\x02\b\x02\x82\xd3\xe4\x93\x02\x16:\x01*\"\x11/v1/audio:analyze\x12~\n" +
-	"\fAnalyzeImage\x12#.meetmesh.ai.v1.AnalyzeImageRequest\x1a$.meetmesh.ai.v1.AnalyzeImageResponse\"#\xa2\xbb\x18\x02\b\x02\x82\xd3\xe4\x93\x02\x17:\x01*\"\x12/v1/images:analyze\x12\xb1\x01\n" +
-	"\x16ListTranscriptSegments\x12-.meetmesh.ai.v1.ListTranscriptSegmentsRequest\x1a..meetmesh.ai.v1.ListTranscriptSegmentsResponse\"8\xa2\xbb\x18\x02\b\x03\x82\xd3\xe4\x93\x02,\x12*/v1/{parent=meetings/*}/transcriptSegments\x12\x9c\x01\n" +
-	"\x10ExportTranscript\x12'.meetmesh.ai.v1.ExportTranscriptRequest\x1a(.meetmesh.ai.v1.ExportTranscriptResponse\"5\xa2\xbb\x18\x02\b\x03\x82\xd3\xe4\x93\x02)\x12'/v1/{name=meetings/*/transcript}:export\x12\x99\x01\n" +
-	"\x12GetMeetingInsights\x12).meetmesh.ai.v1.GetMeetingInsightsRequest\x1a*.meetmesh.ai.v1.GetMeetingInsightsResponse\",\xa2\xbb\x18\x02\b\x03\x82\xd3\xe4\x93\x02 \x12\x1e/v1/{name=meetings/*/insights}\x12\xa6\x01\n" +
-	"\x15ListMeetingActivities\x12,.meetmesh.ai.v1.ListMeetingActivitiesRequest\x1a-.meetmesh.ai.v1.ListMeetingActivitiesResponse\"0\xa2\xbb\x18\x02\b\x03\x82\xd3\xe4\x93\x02$\x12\"/v1/{parent=meetings/*}/activities\x12m\n" +
+	"\fAnalyzeImage\x12#.meetmesh.ai.v1.AnalyzeImageRequest\x1a$.meetmesh.ai.v1.AnalyzeImageResponse\"#\xa2\xbb\x18\x02\b\x02\x82\xd3\xe4\x93\x02\x17:\x01*\"\x12/v1/images:analyze\x12\xb4\x01\n" +
+	"\x16ListTranscriptSegments\x12-.meetmesh.ai.v1.ListTranscriptSegmentsRequest\x1a..meetmesh.ai.v1.ListTranscriptSegmentsResponse\";\xa2\xbb\x18\x02\b\x03\x82\xd3\xe4\x93\x02,\x12*/v1/{parent=meetings/*}/transcriptSegments\x90\x02\x01\x12\x9c\x01\n" +
+	"\x10ExportTranscript\x12'.meetmesh.ai.v1.ExportTranscriptRequest\x1a(.meetmesh.ai.v1.ExportTranscriptResponse\"5\xa2\xbb\x18\x02\b\x03\x82\xd3\xe4\x93\x02)\x12'/v1/{name=meetings/*/transcript}:export\x12\x9c\x01\n" +
+	"\x12GetMeetingInsights\x12).meetmesh.ai.v1.GetMeetingInsightsRequest\x1a*.meetmesh.ai.v1.GetMeetingInsightsResponse\"/\xa2\xbb\x18\x02\b\x03\x82\xd3\xe4\x93\x02 \x12\x1e/v1/{name=meetings/*/insights}\x90\x02\x01\x12\xa9\x01\n" +
+	"\x15ListMeetingActivities\x12,.meetmesh.ai.v1.ListMeetingActivitiesRequest\x1a-.meetmesh.ai.v1.ListMeetingActivitiesResponse\"3\xa2\xbb\x18\x02\b\x03\x82\xd3\xe4\x93\x02$\x12\"/v1/{parent=meetings/*}/activities\x90\x02\x01\x12p\n" +
 	"\n" +
-	"ListModels\x12!.meetmesh.ai.v1.ListModelsRequest\x1a\".meetmesh.ai.v1.ListModelsResponse\"\x18\xa2\xbb\x18\x02\b\x05\x82\xd3\xe4\x93\x02\f\x12\n" +
-	"/v1/models\x12\x9b\x01\n" +
+	"ListModels\x12!.meetmesh.ai.v1.ListModelsRequest\x1a\".meetmesh.ai.v1.ListModelsResponse\"\x1b\xa2\xbb\x18\x02\b\x05\x82\xd3\xe4\x93\x02\f\x12\n" +
+	"/v1/models\x90\x02\x01\x12\x9b\x01\n" +
 	"\x10LoadModelVersion\x12'.meetmesh.ai.v1.LoadModelVersionRequest\x1a(.meetmesh.ai.v1.LoadModelVersionResponse\"4\xa2\xbb\x18\x02\b\x05\x82\xd3\xe4\x93\x02(:\x01*\"#/v1/{name=models/*/versions/*}:load\x12\xa3\x01\n" +
-	"\x12UnloadModelVersion\x12).meetmesh.ai.v1.UnloadModelVersionRequest\x1a*.meetmesh.ai.v1.UnloadModelVersionResponse\"6\xa2\xbb\x18\x02\b\x05\x82\xd3\xe4\x93\x02*:\x01*\"%/v1/{name=models/*/versions/*}:unload\x12\x99\x01\n" +
-	"\x12GetModelStatistics\x12).meetmesh.ai.v1.GetModelStatisticsRequest\x1a*.meetmesh.ai.v1.GetModelStatisticsResponse\",\xa2\xbb\x18\x02\b\x05\x82\xd3\xe4\x93\x02 \x12\x1e/v1/{name=models/*}/statisticsB\xb4\x01\n" +
+	"\x12UnloadModelVersion\x12).meetmesh.ai.v1.UnloadModelVersionRequest\x1a*.meetmesh.ai.v1.UnloadModelVersionResponse\"6\xa2\xbb\x18\x02\b\x05\x82\xd3\xe4\x93\x02*:\x01*\"%/v1/{name=models/*/versions/*}:unload\x12\x9c\x01\n" +
+	"\x12GetModelStatistics\x12).meetmesh.ai.v1.GetModelStatisticsRequest\x1a*.meetmesh.ai.v1.GetModelStatisticsResponse\"/\xa2\xbb\x18\x02\b\x05\x82\xd3\xe4\x93\x02 \x12\x1e/v1/{name=models/*}/statistics\x90\x02\x01B\xb4\x01\n" +
 	"\x12com.meetmesh.ai.v1B\aAiProtoP\x01Z;github.com/meetmesh/meetmesh/clients/go/meetmesh/ai/v1;aiv1\xa2\x02\x03MAX\xaa\x02\x0eMeetmesh.Ai.V1\xca\x02\x0eMeetmesh\\Ai\\V1\xe2\x02\x1aMeetmesh\\Ai\\V1\\GPBMetadata\xea\x02\x10Meetmesh::Ai::V1b\x06proto3"
 
 var (

@@ -3461,32 +3461,32 @@ const file_meetmesh_meeting_v1_meeting_proto_rawDesc = "" +
 	"\tROLE_HOST\x10\x01\x12\x10\n" +
 	"\fROLE_CO_HOST\x10\x02\x12\x14\n" +
 	"\x10ROLE_PARTICIPANT\x10\x03\x12\x0f\n" +
-	"\vROLE_VIEWER\x10\x042\x8c\x1b\n" +
+	"\vROLE_VIEWER\x10\x042\xa5\x1b\n" +
 	"\x0eMeetingService\x12\x8b\x01\n" +
-	"\rCreateMeeting\x12).meetmesh.meeting.v1.CreateMeetingRequest\x1a*.meetmesh.meeting.v1.CreateMeetingResponse\"#\xa2\xbb\x18\x02\b\x02\x82\xd3\xe4\x93\x02\x17:\ameeting\"\f/v1/meetings\x12\x82\x01\n" +
+	"\rCreateMeeting\x12).meetmesh.meeting.v1.CreateMeetingRequest\x1a*.meetmesh.meeting.v1.CreateMeetingResponse\"#\xa2\xbb\x18\x02\b\x02\x82\xd3\xe4\x93\x02\x17:\ameeting\"\f/v1/meetings\x12\x85\x01\n" +
 	"\n" +
-	"GetMeeting\x12&.meetmesh.meeting.v1.GetMeetingRequest\x1a'.meetmesh.meeting.v1.GetMeetingResponse\"#\xa2\xbb\x18\x02\b\x03\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/{name=meetings/*}\x12\x7f\n" +
-	"\fListMeetings\x12(.meetmesh.meeting.v1.ListMeetingsRequest\x1a).meetmesh.meeting.v1.ListMeetingsResponse\"\x1a\xa2\xbb\x18\x02\b\x02\x82\xd3\xe4\x93\x02\x0e\x12\f/v1/meetings\x12\xa6\x01\n" +
+	"GetMeeting\x12&.meetmesh.meeting.v1.GetMeetingRequest\x1a'.meetmesh.meeting.v1.GetMeetingResponse\"&\xa2\xbb\x18\x02\b\x03\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/{name=meetings/*}\x90\x02\x01\x12\x82\x01\n" +
+	"\fListMeetings\x12(.meetmesh.meeting.v1.ListMeetingsRequest\x1a).meetmesh.meeting.v1.ListMeetingsResponse\"\x1d\xa2\xbb\x18\x02\b\x02\x82\xd3\xe4\x93\x02\x0e\x12\f/v1/meetings\x90\x02\x01\x12\xa6\x01\n" +
 	"\rUpdateMeeting\x12).meetmesh.meeting.v1.UpdateMeetingRequest\x1a*.meetmesh.meeting.v1.UpdateMeetingResponse\">\xa2\xbb\x18\f\b\x03\x12\bmoderate\x82\xd3\xe4\x93\x02(:\ameeting2\x1d/v1/{meeting.name=meetings/*}\x12\x93\x01\n" +
 	"\n" +
 	"EndMeeting\x12&.meetmesh.meeting.v1.EndMeetingRequest\x1a'.meetmesh.meeting.v1.EndMeetingResponse\"4\xa2\xbb\x18\f\b\x03\x12\bmoderate\x82\xd3\xe4\x93\x02\x1e:\x01*\"\x19/v1/{name=meetings/*}:end\x12\x8d\x01\n" +
 	"\vJoinMeeting\x12'.meetmesh.meeting.v1.JoinMeetingRequest\x1a(.meetmesh.meeting.v1.JoinMeetingResponse\"+\xa2\xbb\x18\x02\b\x02\x82\xd3\xe4\x93\x02\x1f:\x01*\"\x1a/v1/{name=meetings/*}:join\x12\x91\x01\n" +
-	"\fLeaveMeeting\x12(.meetmesh.meeting.v1.LeaveMeetingRequest\x1a).meetmesh.meeting.v1.LeaveMeetingResponse\",\xa2\xbb\x18\x02\b\x03\x82\xd3\xe4\x93\x02 :\x01*\"\x1b/v1/{name=meetings/*}:leave\x12\x9d\x01\n" +
-	"\x0eGetParticipant\x12*.meetmesh.meeting.v1.GetParticipantRequest\x1a+.meetmesh.meeting.v1.GetParticipantResponse\"2\xa2\xbb\x18\x02\b\x03\x82\xd3\xe4\x93\x02&\x12$/v1/{name=meetings/*/participants/*}\x12\xa3\x01\n" +
-	"\x10ListParticipants\x12,.meetmesh.meeting.v1.ListParticipantsRequest\x1a-.meetmesh.meeting.v1.ListParticipantsResponse\"2\xa2\xbb\x18\x02\b\x03\x82\xd3\xe4\x93\x02&\x12$/v1/{parent=meetings/*}/participants\x12\xb6\x01\n" +
+	"\fLeaveMeeting\x12(.meetmesh.meeting.v1.LeaveMeetingRequest\x1a).meetmesh.meeting.v1.LeaveMeetingResponse\",\xa2\xbb\x18\x02\b\x03\x82\xd3\xe4\x93\x02 :\x01*\"\x1b/v1/{name=meetings/*}:leave\x12\xa0\x01\n" +
+	"\x0eGetParticipant\x12*.meetmesh.meeting.v1.GetParticipantRequest\x1a+.meetmesh.meeting.v1.GetParticipantResponse\"5\xa2\xbb\x18\x02\b\x03\x82\xd3\xe4\x93\x02&\x12$/v1/{name=meetings/*/participants/*}\x90\x02\x01\x12\xa6\x01\n" +
+	"\x10ListParticipants\x12,.meetmesh.meeting.v1.ListParticipantsRequest\x1a-.meetmesh.meeting.v1.ListParticipantsResponse\"5\xa2\xbb\x18\x02\b\x03\x82\xd3\xe4\x93\x02&\x12$/v1/{parent=meetings/*}/participants\x90\x02\x01\x12\xb6\x01\n" +
 	"\x10AdmitParticipant\x12,.meetmesh.meeting.v1.AdmitParticipantRequest\x1a-.meetmesh.meeting.v1.AdmitParticipantResponse\"E\xa2\xbb\x18\f\b\x03\x12\bmoderate\x82\xd3\xe4\x93\x02/:\x01*\"*/v1/{name=meetings/*/participants/*}:admit\x12\xb2\x01\n" +
 	"\x0fDenyParticipant\x12+.meetmesh.meeting.v1.DenyParticipantRequest\x1a,.meetmesh.meeting.v1.DenyParticipantResponse\"D\xa2\xbb\x18\f\b\x03\x12\bmoderate\x82\xd3\xe4\x93\x02.:\x01*\")/v1/{name=meetings/*/participants/*}:deny\x12\xc9\x01\n" +
 	"\x11UpdateParticipant\x12-.meetmesh.meeting.v1.UpdateParticipantRequest\x1a..meetmesh.meeting.v1.UpdateParticipantResponse\"U\xa2\xbb\x18\f\b\x03\x12\bmoderate\x82\xd3\xe4\x93\x02?:\vparticipant20/v1/{participant.name=meetings/*/participants/*}\x12\xba\x01\n" +
 	"\x11RemoveParticipant\x12-.meetmesh.meeting.v1.RemoveParticipantRequest\x1a..meetmesh.meeting.v1.RemoveParticipantResponse\"F\xa2\xbb\x18\f\b\x03\x12\bmoderate\x82\xd3\xe4\x93\x020:\x01*\"+/v1/{name=meetings/*/participants/*}:remove\x12\xb8\x01\n" +
 	"\x10CreateInvitation\x12,.meetmesh.meeting.v1.CreateInvitationRequest\x1a-.meetmesh.meeting.v1.CreateInvitationResponse\"G\xa2\xbb\x18\f\b\x03\x12\bmoderate\x82\xd3\xe4\x93\x021:\n" +
-	"invitation\"#/v1/{parent=meetings/*}/invitations\x12\xa9\x01\n" +
-	"\x0fListInvitations\x12+.meetmesh.meeting.v1.ListInvitationsRequest\x1a,.meetmesh.meeting.v1.ListInvitationsResponse\";\xa2\xbb\x18\f\b\x03\x12\bmoderate\x82\xd3\xe4\x93\x02%\x12#/v1/{parent=meetings/*}/invitations\x12\x9b\x01\n" +
-	"\x0eListRecordings\x12*.meetmesh.meeting.v1.ListRecordingsRequest\x1a+.meetmesh.meeting.v1.ListRecordingsResponse\"0\xa2\xbb\x18\x02\b\x03\x82\xd3\xe4\x93\x02$\x12\"/v1/{parent=meetings/*}/recordings\x12\xae\x01\n" +
+	"invitation\"#/v1/{parent=meetings/*}/invitations\x12\xac\x01\n" +
+	"\x0fListInvitations\x12+.meetmesh.meeting.v1.ListInvitationsRequest\x1a,.meetmesh.meeting.v1.ListInvitationsResponse\">\xa2\xbb\x18\f\b\x03\x12\bmoderate\x82\xd3\xe4\x93\x02%\x12#/v1/{parent=meetings/*}/invitations\x90\x02\x01\x12\x9e\x01\n" +
+	"\x0eListRecordings\x12*.meetmesh.meeting.v1.ListRecordingsRequest\x1a+.meetmesh.meeting.v1.ListRecordingsResponse\"3\xa2\xbb\x18\x02\b\x03\x82\xd3\xe4\x93\x02$\x12\"/v1/{parent=meetings/*}/recordings\x90\x02\x01\x12\xae\x01\n" +
 	"\x10CreateAttachment\x12,.meetmesh.meeting.v1.CreateAttachmentRequest\x1a-.meetmesh.meeting.v1.CreateAttachmentResponse\"=\xa2\xbb\x18\x02\b\x03\x82\xd3\xe4\x93\x021:\n" +
 	"attachment\"#/v1/{parent=meetings/*}/attachments\x12\xac\x01\n" +
-	"\x10CommitAttachment\x12,.meetmesh.meeting.v1.CommitAttachmentRequest\x1a-.meetmesh.meeting.v1.CommitAttachmentResponse\";\xa2\xbb\x18\x02\b\x03\x82\xd3\xe4\x93\x02/:\x01*\"*/v1/{name=meetings/*/attachments/*}:commit\x12\x99\x01\n" +
-	"\rGetAttachment\x12).meetmesh.meeting.v1.GetAttachmentRequest\x1a*.meetmesh.meeting.v1.GetAttachmentResponse\"1\xa2\xbb\x18\x02\b\x03\x82\xd3\xe4\x93\x02%\x12#/v1/{name=meetings/*/attachments/*}\x12\x9f\x01\n" +
-	"\x0fListAttachments\x12+.meetmesh.meeting.v1.ListAttachmentsRequest\x1a,.meetmesh.meeting.v1.ListAttachmentsResponse\"1\xa2\xbb\x18\x02\b\x03\x82\xd3\xe4\x93\x02%\x12#/v1/{parent=meetings/*}/attachments\x12\xa2\x01\n" +
+	"\x10CommitAttachment\x12,.meetmesh.meeting.v1.CommitAttachmentRequest\x1a-.meetmesh.meeting.v1.CommitAttachmentResponse\";\xa2\xbb\x18\x02\b\x03\x82\xd3\xe4\x93\x02/:\x01*\"*/v1/{name=meetings/*/attachments/*}:commit\x12\x9c\x01\n" +
+	"\rGetAttachment\x12).meetmesh.meeting.v1.GetAttachmentRequest\x1a*.meetmesh.meeting.v1.GetAttachmentResponse\"4\xa2\xbb\x18\x02\b\x03\x82\xd3\xe4\x93\x02%\x12#/v1/{name=meetings/*/attachments/*}\x90\x02\x01\x12\xa2\x01\n" +
+	"\x0fListAttachments\x12+.meetmesh.meeting.v1.ListAttachmentsRequest\x1a,.meetmesh.meeting.v1.ListAttachmentsResponse\"4\xa2\xbb\x18\x02\b\x03\x82\xd3\xe4\x93\x02%\x12#/v1/{parent=meetings/*}/attachments\x90\x02\x01\x12\xa2\x01\n" +
 	"\x10DeleteAttachment\x12,.meetmesh.meeting.v1.DeleteAttachmentRequest\x1a-.meetmesh.meeting.v1.DeleteAttachmentResponse\"1\xa2\xbb\x18\x02\b\x03\x82\xd3\xe4\x93\x02%*#/v1/{name=meetings/*/attachments/*}B\xdc\x01\n" +
 	"\x17com.meetmesh.meeting.v1B\fMeetingProtoP\x01ZEgithub.com/meetmesh/meetmesh/clients/go/meetmesh/meeting/v1;meetingv1\xa2\x02\x03MMX\xaa\x02\x13Meetmesh.Meeting.V1\xca\x02\x13Meetmesh\\Meeting\\V1\xe2\x02\x1fMeetmesh\\Meeting\\V1\\GPBMetadata\xea\x02\x15Meetmesh::Meeting::V1b\x06proto3"
 

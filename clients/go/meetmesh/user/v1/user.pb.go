@@ -1513,18 +1513,18 @@ const file_meetmesh_user_v1_user_proto_rawDesc = "" +
 	"\x13CommitAvatarRequest\x12S\n" +
 	"\x04name\x18\x01 \x01(\tB?\xe2A\x01\x02\xbaH8r624^users/[a-z0-9-]{1,64}/avatarUploads/[a-z0-9]{1,64}$R\x04name\"B\n" +
 	"\x14CommitAvatarResponse\x12*\n" +
-	"\x04user\x18\x01 \x01(\v2\x16.meetmesh.user.v1.UserR\x04user2\xb3\v\n" +
+	"\x04user\x18\x01 \x01(\v2\x16.meetmesh.user.v1.UserR\x04user2\xb9\v\n" +
 	"\vUserService\x12v\n" +
 	"\bRegister\x12!.meetmesh.user.v1.RegisterRequest\x1a\".meetmesh.user.v1.RegisterResponse\"#\xa2\xbb\x18\x02\b\x01\x82\xd3\xe4\x93\x02\x17:\x01*\"\x12/v1/users:register\x12m\n" +
 	"\x05Login\x12\x1e.meetmesh.user.v1.LoginRequest\x1a\x1f.meetmesh.user.v1.LoginResponse\"#\xa2\xbb\x18\x02\b\x01\x82\xd3\xe4\x93\x02\x17:\x01*\"\x12/v1/sessions:login\x12\x8a\x01\n" +
 	"\x0eRefreshSession\x12'.meetmesh.user.v1.RefreshSessionRequest\x1a(.meetmesh.user.v1.RefreshSessionResponse\"%\xa2\xbb\x18\x02\b\x01\x82\xd3\xe4\x93\x02\x19:\x01*\"\x14/v1/sessions:refresh\x12q\n" +
-	"\x06Logout\x12\x1f.meetmesh.user.v1.LogoutRequest\x1a .meetmesh.user.v1.LogoutResponse\"$\xa2\xbb\x18\x02\b\x01\x82\xd3\xe4\x93\x02\x18:\x01*\"\x13/v1/sessions:logout\x12p\n" +
-	"\aGetUser\x12 .meetmesh.user.v1.GetUserRequest\x1a!.meetmesh.user.v1.GetUserResponse\" \xa2\xbb\x18\x02\b\x02\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/{name=users/*}\x12\x84\x01\n" +
+	"\x06Logout\x12\x1f.meetmesh.user.v1.LogoutRequest\x1a .meetmesh.user.v1.LogoutResponse\"$\xa2\xbb\x18\x02\b\x01\x82\xd3\xe4\x93\x02\x18:\x01*\"\x13/v1/sessions:logout\x12s\n" +
+	"\aGetUser\x12 .meetmesh.user.v1.GetUserRequest\x1a!.meetmesh.user.v1.GetUserResponse\"#\xa2\xbb\x18\x02\b\x02\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/{name=users/*}\x90\x02\x01\x12\x84\x01\n" +
 	"\n" +
 	"UpdateUser\x12#.meetmesh.user.v1.UpdateUserRequest\x1a$.meetmesh.user.v1.UpdateUserResponse\"+\xa2\xbb\x18\x02\b\x02\x82\xd3\xe4\x93\x02\x1f:\x04user2\x17/v1/{user.name=users/*}\x12\xa4\x01\n" +
 	"\x12CreateAvatarUpload\x12+.meetmesh.user.v1.CreateAvatarUploadRequest\x1a,.meetmesh.user.v1.CreateAvatarUploadResponse\"3\xa2\xbb\x18\x02\b\x02\x82\xd3\xe4\x93\x02':\x01*\"\"/v1/{parent=users/*}/avatarUploads\x12\x99\x01\n" +
-	"\fCommitAvatar\x12%.meetmesh.user.v1.CommitAvatarRequest\x1a&.meetmesh.user.v1.CommitAvatarResponse\":\xa2\xbb\x18\x02\b\x02\x82\xd3\xe4\x93\x02.:\x01*\")/v1/{name=users/*/avatarUploads/*}:commit\x12m\n" +
-	"\tListUsers\x12\".meetmesh.user.v1.ListUsersRequest\x1a#.meetmesh.user.v1.ListUsersResponse\"\x17\xa2\xbb\x18\x02\b\x05\x82\xd3\xe4\x93\x02\v\x12\t/v1/users\x12\x87\x01\n" +
+	"\fCommitAvatar\x12%.meetmesh.user.v1.CommitAvatarRequest\x1a&.meetmesh.user.v1.CommitAvatarResponse\":\xa2\xbb\x18\x02\b\x02\x82\xd3\xe4\x93\x02.:\x01*\")/v1/{name=users/*/avatarUploads/*}:commit\x12p\n" +
+	"\tListUsers\x12\".meetmesh.user.v1.ListUsersRequest\x1a#.meetmesh.user.v1.ListUsersResponse\"\x1a\xa2\xbb\x18\x02\b\x05\x82\xd3\xe4\x93\x02\v\x12\t/v1/users\x90\x02\x01\x12\x87\x01\n" +
 	"\vDisableUser\x12$.meetmesh.user.v1.DisableUserRequest\x1a%.meetmesh.user.v1.DisableUserResponse\"+\xa2\xbb\x18\x02\b\x05\x82\xd3\xe4\x93\x02\x1f:\x01*\"\x1a/v1/{name=users/*}:disable\x12\x87\x01\n" +
 	"\vSetUserRole\x12$.meetmesh.user.v1.SetUserRoleRequest\x1a%.meetmesh.user.v1.SetUserRoleResponse\"+\xa2\xbb\x18\x02\b\x05\x82\xd3\xe4\x93\x02\x1f:\x01*\"\x1a/v1/{name=users/*}:setRoleB\xc4\x01\n" +
 	"\x14com.meetmesh.user.v1B\tUserProtoP\x01Z?github.com/meetmesh/meetmesh/clients/go/meetmesh/user/v1;userv1\xa2\x02\x03MUX\xaa\x02\x10Meetmesh.User.V1\xca\x02\x10Meetmesh\\User\\V1\xe2\x02\x1cMeetmesh\\User\\V1\\GPBMetadata\xea\x02\x12Meetmesh::User::V1b\x06proto3"

@@ -27,7 +27,7 @@ from meetmesh.meeting.v1 import meeting_pb2 as meetmesh_dot_meeting_dot_v1_dot_m
 from meetmesh.options.v1 import options_pb2 as meetmesh_dot_options_dot_v1_dot_options__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n+meetmesh/meeting/internal/v1/settings.proto\x12\x1cmeetmesh.meeting.internal.v1\x1a\x1b\x62uf/validate/validate.proto\x1a!meetmesh/meeting/v1/meeting.proto\x1a!meetmesh/options/v1/options.proto\"R\n\x19GetMeetingSettingsRequest\x12\x35\n\x04name\x18\x01 \x01(\tB!\xbaH\x1er\x1c\x32\x1a^meetings/[a-z0-9-]{1,64}$R\x04name\"^\n\x1aGetMeetingSettingsResponse\x12@\n\x08settings\x18\x01 \x01(\x0b\x32$.meetmesh.meeting.v1.MeetingSettingsR\x08settings2\xbc\x01\n\x16MeetingSettingsService\x12\xa1\x01\n\x12GetMeetingSettings\x12\x37.meetmesh.meeting.internal.v1.GetMeetingSettingsRequest\x1a\x38.meetmesh.meeting.internal.v1.GetMeetingSettingsResponse\"\x18\xa2\xbb\x18\x14\x08\x04\"\x05media\"\tsignalingb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n+meetmesh/meeting/internal/v1/settings.proto\x12\x1cmeetmesh.meeting.internal.v1\x1a\x1b\x62uf/validate/validate.proto\x1a!meetmesh/meeting/v1/meeting.proto\x1a!meetmesh/options/v1/options.proto\"R\n\x19GetMeetingSettingsRequest\x12\x35\n\x04name\x18\x01 \x01(\tB!\xbaH\x1er\x1c\x32\x1a^meetings/[a-z0-9-]{1,64}$R\x04name\"^\n\x1aGetMeetingSettingsResponse\x12@\n\x08settings\x18\x01 \x01(\x0b\x32$.meetmesh.meeting.v1.MeetingSettingsR\x08settings2\xbf\x01\n\x16MeetingSettingsService\x12\xa4\x01\n\x12GetMeetingSettings\x12\x37.meetmesh.meeting.internal.v1.GetMeetingSettingsRequest\x1a\x38.meetmesh.meeting.internal.v1.GetMeetingSettingsResponse\"\x1b\x90\x02\x01\xa2\xbb\x18\x14\x08\x04\"\x05media\"\tsignalingb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,11 +37,11 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETMEETINGSETTINGSREQUEST'].fields_by_name['name']._loaded_options = None
   _globals['_GETMEETINGSETTINGSREQUEST'].fields_by_name['name']._serialized_options = b'\272H\036r\0342\032^meetings/[a-z0-9-]{1,64}$'
   _globals['_MEETINGSETTINGSSERVICE'].methods_by_name['GetMeetingSettings']._loaded_options = None
-  _globals['_MEETINGSETTINGSSERVICE'].methods_by_name['GetMeetingSettings']._serialized_options = b'\242\273\030\024\010\004\"\005media\"\tsignaling'
+  _globals['_MEETINGSETTINGSSERVICE'].methods_by_name['GetMeetingSettings']._serialized_options = b'\220\002\001\242\273\030\024\010\004\"\005media\"\tsignaling'
   _globals['_GETMEETINGSETTINGSREQUEST']._serialized_start=176
   _globals['_GETMEETINGSETTINGSREQUEST']._serialized_end=258
   _globals['_GETMEETINGSETTINGSRESPONSE']._serialized_start=260
   _globals['_GETMEETINGSETTINGSRESPONSE']._serialized_end=354
   _globals['_MEETINGSETTINGSSERVICE']._serialized_start=357
-  _globals['_MEETINGSETTINGSSERVICE']._serialized_end=545
+  _globals['_MEETINGSETTINGSSERVICE']._serialized_end=548
 # @@protoc_insertion_point(module_scope)

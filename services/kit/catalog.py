@@ -1,4 +1,5 @@
-"""The API catalog: every public RPC and its HTTP bindings, read from the descriptor set.
+"""The API catalog: every public RPC and its HTTP bindings, read from the descriptor set (shared by
+the edge and the generators under tools/).
 
 The edge has no per-method code: `make gen` writes `gen/meetmesh.binpb` (a buf image with imports
 and source info) and this module turns it into routes at start-up. A service is *public* when its
@@ -17,7 +18,7 @@ from google.api import annotations_pb2, http_pb2
 from google.protobuf import descriptor, descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import Message
 
-from services.edge.httprule import PathTemplate, parse_template
+from services.kit.httprule import PathTemplate, parse_template
 from services.kit.policy import MethodPolicy, internal_package, method_policy
 
 _HTTP_VERBS = ("get", "put", "post", "delete", "patch")

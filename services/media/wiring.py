@@ -10,7 +10,7 @@ from aiortc import RTCConfiguration
 from services.kit import Runtime, ServiceSpec
 from services.kit.ice import IceSettings, ice_servers, use_host_addresses
 
-from . import network
+from . import metrics, network
 from .aitap import TapConsumer
 from .analysis import AnalysisConsumer
 from .api import MediaService
@@ -124,5 +124,6 @@ def build(
         on_start=[install_port_range, recordings.start, start_worker, start_node, follow_settings],
         on_drain=[drain_node],
         on_stop=[stop_node, stop_worker, service.close, recordings.stop],
+        collectors=metrics.collectors(sfu),
     )
     return spec, service

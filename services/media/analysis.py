@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 from collections.abc import Callable
 
@@ -103,7 +104,9 @@ class AnalysisStream:
         self.participant = participant
         self._queue: asyncio.Queue[pb.AnalyzeRequest | None] = asyncio.Queue(QUEUE_CHUNKS)
         self.dropped = 0  # audio chunks dropped while the stream was down or behind
-        self._task = asyncio.ensure_future(self._run())
+        # A stream lives as long as the participant publishes: it must not inherit the deadline (or
+        # anything else) of the signaling call whose negotiation happened to open it.
+        self._task = asyncio.get_running_loop().create_task(self._run(), context=contextvars.Context())
 
     async def audio(self, pcm: bytes, offset_ms: int) -> None:
         try:

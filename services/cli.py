@@ -3,6 +3,8 @@
 * ``meetmesh up``: every service in one process on the embedded defaults (SQLite under ./var, the
   in-process Redis) unless MEETMESH_DATABASE_URL / MEETMESH_REDIS_URL say otherwise, with the
   built-in edge in front (gRPC-web, JSON, /rtc on http://127.0.0.1:8800/);
+* ``meetmesh up --observability``: beside either, Prometheus, Alertmanager, Jaeger and VictoriaLogs
+  under ./var/observability, with tracing and log shipping turned on (docs/operations.md);
 * ``meetmesh up --stack``: the same on real servers the project runs itself under ./var/stack
   (PostgreSQL, Redis, and the other roles' servers; see services.stack);
 * ``meetmesh serve <service> [--workers N]``: one service against the configured stores, in N
@@ -150,10 +152,11 @@ async def _run(
     names: Sequence[str], banner: bool, with_edge: bool = False, reuse_port: Sequence[str] = ()
 ) -> None:
     from services.edge.server import stop as stop_edge
-    from services.kit import PlatformSettings, Runtime, configure_logging
+    from services.kit import PlatformSettings, Runtime, configure_logging, tracing
 
     settings = PlatformSettings()
-    configure_logging(settings.log_level, settings.log_json)
+    configure_logging(settings.log_level, settings.log_json, push_url=settings.log_push_url)
+    tracing.configure(settings.tracing)
     runtime = Runtime(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -181,6 +184,7 @@ async def _run(
         for host in reversed(hosts):
             await host.stop()
         await runtime.close()
+        tracing.shutdown()
 
 
 async def _start_edge() -> tuple[Any, Any, str]:
@@ -237,7 +241,27 @@ async def _promote(email: str) -> int:
         await runtime.close()
 
 
-def _up(stack: bool, workers: int = 1) -> int:
+def _up(stack: bool, workers: int = 1, observability: bool = False) -> int:
+    if not observability:
+        return _up_platform(stack, workers)
+    from services.kit import PlatformSettings
+    from services.observability.local import ObservabilityStack
+    from services.stack import StackError
+
+    watchers = ObservabilityStack()
+    print("starting Prometheus, Alertmanager, Jaeger and VictoriaLogs:", flush=True)
+    try:
+        os.environ.update(watchers.start(PlatformSettings(), lambda line: print(line, flush=True)))
+    except StackError as error:
+        print(f"meetmesh: {error}", file=sys.stderr)
+        return 2
+    try:
+        return _up_platform(stack, workers)
+    finally:
+        watchers.stop()
+
+
+def _up_platform(stack: bool, workers: int = 1) -> int:
     from services.registry import SERVICES
 
     if not stack:
@@ -282,6 +306,12 @@ def _parser() -> tuple[argparse.ArgumentParser, Any]:
         "--stack",
         action="store_true",
         help="run on real servers under ./var/stack (PostgreSQL, Redis, ...), not the embedded defaults",
+    )
+    up.add_argument(
+        "--observability",
+        action="store_true",
+        help="also run Prometheus, Alertmanager, Jaeger and VictoriaLogs under ./var/observability "
+        "(metrics, alerts, traces and logs of this platform; docs/operations.md)",
     )
     up.add_argument(
         "--workers",
@@ -343,7 +373,7 @@ def server_main(argv: Sequence[str]) -> int:
     if args.command == "up":
         if args.workers < 1:
             parser.error("--workers must be at least 1")
-        return _up(stack=args.stack, workers=args.workers)
+        return _up(stack=args.stack, workers=args.workers, observability=args.observability)
     elif args.command == "serve":
         from services.kit import PlatformSettings
 

@@ -8,6 +8,7 @@ The channel reconnects by itself, so the service recovers as soon as Triton is b
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -18,6 +19,8 @@ from tritonclient.utils import InferenceServerException, np_to_triton_dtype
 
 from services.kit import FailedPrecondition, InvalidArgument, MeetmeshError, NotFound, Unavailable
 from services.kit.errors import Reason
+
+from . import metrics
 
 EMOTIONS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 VAD_WINDOW = 512
@@ -66,12 +69,18 @@ class InferenceClient:
             tensor.set_data_from_numpy(value)
             tensors.append(tensor)
         wanted = [grpcclient.InferRequestedOutput(name) for name in outputs]
+        started = time.perf_counter()
         try:
             result = await self._client.infer(
                 model, tensors, model_version=version, outputs=wanted, client_timeout=self.timeout_s
             )
         except InferenceServerException as exc:
-            raise map_error(exc, model) from None
+            metrics.INFERENCE_FAILURES.labels(model).inc()
+            error = map_error(exc, model)
+            metrics.TRITON_READY.set(0 if isinstance(error, Unavailable) else 1)
+            raise error from None
+        metrics.INFERENCE_SECONDS.labels(model).observe(time.perf_counter() - started)
+        metrics.TRITON_READY.set(1)
         return {name: result.as_numpy(name) for name in outputs}
 
     # -- typed model calls ---------------------------------------------------------------------

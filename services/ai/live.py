@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from meetmesh.ai.v1 import ai_pb2
 from services.kit import InvalidArgument
 from services.kit.errors import Reason
 
+from . import metrics
 from .audio import SAMPLE_RATE, StreamResampler, pcm_samples
 from .batching import EmotionBatcher
 from .inference import VAD_CONTEXT, InferenceClient
@@ -73,6 +75,7 @@ class _Utterance:
     id: int
     start: int  # samples from stream start
     end: int = 0
+    ended_at: float = 0.0  # time.monotonic() when the end of speech was seen
 
 
 class LiveAnalysis:
@@ -210,6 +213,7 @@ class _Session:
         if utterance is None:
             return
         utterance.end = event.end
+        utterance.ended_at = time.monotonic()
         await self.emit(
             pb.AnalyzeResponse(voice_activity=pb.VoiceActivity(speaking=False, offset_ms=event.end // 16))
         )
@@ -239,6 +243,7 @@ class _Session:
         return min(self.o.first_interim_s, self.o.interim_every_s) if first else self.o.interim_every_s
 
     async def _interim(self, utterance: _Utterance, audio: NDArray[Any], end: int) -> None:
+        started = time.monotonic()
         text = await self.client.transcribe(audio)
         caption = pb.Caption(
             utterance_id=utterance.id,
@@ -250,6 +255,7 @@ class _Session:
         async with self._emit_lock:
             if text and utterance.id > self.last_final:  # never after the utterance's final
                 await self._emit_raw(pb.AnalyzeResponse(caption=caption))
+                metrics.CAPTION_LATENCY.labels("interim").observe(time.monotonic() - started)
 
     # -- finals --------------------------------------------------------------------------------
     async def _finalize_loop(self) -> None:
@@ -264,6 +270,7 @@ class _Session:
         text_task = self.client.transcribe(audio) if self.config.captions else _no_text()
         score_task = self.client.synthetic_score(audio) if self.config.synthetic_voice else _no_score()
         text, score = await asyncio.gather(text_task, score_task)
+        metrics.SEGMENTS.inc()
         await self.store.add_activity(
             Activity(
                 uuid.uuid4().hex,
@@ -301,6 +308,7 @@ class _Session:
                     )
                 )
             )
+            metrics.CAPTION_LATENCY.labels("final").observe(time.monotonic() - utterance.ended_at)
         if self.config.synthetic_voice:
             alert = score >= self.o.alert_threshold
             if alert:

@@ -7,6 +7,7 @@ from pathlib import Path
 from services.kit import Runtime, ServiceSpec, Unavailable
 from services.kit.logs import get_logger
 
+from . import metrics
 from .access import MeetingAccess
 from .activity import ActivityRecorder
 from .api import AnalysisService, AnalysisStreamService
@@ -78,7 +79,12 @@ async def create(runtime: Runtime) -> ServiceSpec:
     ]
 
     async def triton_ready() -> None:
-        index = await client.repository_index()
+        try:
+            index = await client.repository_index()
+        except Unavailable:
+            metrics.TRITON_READY.set(0)
+            raise
+        metrics.TRITON_READY.set(1)
         if not index:
             raise Unavailable("no model loaded")
 
@@ -94,4 +100,5 @@ async def create(runtime: Runtime) -> ServiceSpec:
         on_stop=[close, *on_stop],
         readiness=[store.ping, triton_ready],
         is_revoked=runtime.revocations.is_revoked,
+        collectors=metrics.collectors(),
     )

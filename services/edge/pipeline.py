@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from grpclib.const import Status
+from opentelemetry import trace
 
 from services.edge import grpcweb, grpcweb_proxy, json_proxy
 from services.edge.admission import Admission as Admitter
@@ -142,6 +143,11 @@ class Admission:
                 request.rpc = rpc.path
                 request.target = Target(rpc, binding, variables)
         if request.target is not None:
+            span = trace.get_current_span()  # the request's span while tracing is on
+            if span.is_recording():
+                span.update_name(f"{request.method} {request.rpc.lstrip('/')}")
+                span.set_attribute("rpc.service", request.target.rpc.path.lstrip("/").partition("/")[0])
+                span.set_attribute("meetmesh.edge.protocol", request.protocol)
             await self._admitter.admit(request, request.target.rpc)
         await self._next(request, receive, send)
 

@@ -28,7 +28,7 @@ from services.edge.app import Edge, create_app
 from services.edge.config import EdgeSettings
 from services.edge.connections import ConnectionLimits, protocol_classes
 from services.edge.tls import dev_certificate
-from services.kit import configure_logging
+from services.kit import configure_logging, tracing
 
 
 def uvicorn_config(settings: EdgeSettings, app: Edge | None = None) -> uvicorn.Config:
@@ -39,12 +39,13 @@ def uvicorn_config(settings: EdgeSettings, app: Edge | None = None) -> uvicorn.C
     )
     http, ws = protocol_classes(limits)
     return uvicorn.Config(
-        app if app is not None else create_app(settings),
+        traced(app if app is not None else create_app(settings)),
         host=options.host,
         port=options.port,
         lifespan="on",
         access_log=False,
         log_level="warning",
+        log_config=None,  # uvicorn's dictConfig would close meetmesh's log handlers (kit/logs.py)
         loop="auto",
         http=http,
         ws=ws,
@@ -69,6 +70,25 @@ def certificate(settings: EdgeSettings) -> tuple[str, str]:
         return str(options.tls_certfile), str(options.tls_keyfile)
     cert, key = dev_certificate(options.tls_dev_dir)
     return str(cert), str(key)
+
+
+def traced(app: Any) -> Any:
+    """The edge's ASGI app inside OpenTelemetry's ASGI instrumentation while tracing is on (a SERVER
+    span per request, continuing the caller's ``traceparent``; the pipeline names it after the RPC
+    once it knows it)."""
+    found = tracing.provider("edge")
+    if found is None:
+        return app
+    from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+
+    return OpenTelemetryMiddleware(
+        app,
+        excluded_urls="healthz,metrics",
+        tracer_provider=found,
+        exclude_spans=["receive", "send"],
+        # the method only, until the pipeline knows the RPC (paths carry ids: never span names)
+        default_span_details=lambda scope: (scope.get("method") or scope.get("type", "HTTP"), {}),
+    )
 
 
 def hypercorn_config(settings: EdgeSettings, plain: socket.socket | None, tls: socket.socket | None) -> Any:
@@ -192,7 +212,7 @@ async def start_servers(settings: EdgeSettings, app: Edge | None = None) -> Edge
         servers.port = plain.getsockname()[1]
     if tls is not None or plain is not None:
         hyper_app: Any = _body_read_before_the_end(
-            _without_lifespan(app) if servers._uvicorn is not None else app
+            traced(_without_lifespan(app) if servers._uvicorn is not None else app)
         )
         config = hypercorn_config(settings, plain, tls)
         servers._sockets = [s for s in (plain, tls) if s is not None]
@@ -245,7 +265,8 @@ async def stop(servers: EdgeServers, _task: None = None) -> None:
 
 def main() -> None:
     settings = EdgeSettings()
-    configure_logging(settings.log_level, settings.log_json)
+    configure_logging(settings.log_level, settings.log_json, push_url=settings.log_push_url)
+    tracing.configure(settings.tracing)
 
     async def run() -> None:
         servers = await start_servers(settings)
@@ -259,6 +280,7 @@ def main() -> None:
         await stop_servers(servers)
 
     asyncio.run(run())
+    tracing.shutdown()
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from grpclib.exceptions import GRPCError, ProtocolError, StreamTerminatedError
 
 from services.edge.status import RpcStatus
 from services.kit.catalog import Rpc
+from services.kit.tracing import TracedChannel
 
 Metadata = list[tuple[str, str | bytes]]
 
@@ -67,7 +68,13 @@ class Upstreams:
                 return None
             host, _, port = address.rpartition(":")
             pool = self._pools[service] = [
-                Channel(host, int(port), codec=PassthroughCodec(), status_details_codec=RawDetailsCodec())
+                TracedChannel(
+                    host,
+                    int(port),
+                    codec=PassthroughCodec(),
+                    status_details_codec=RawDetailsCodec(),
+                    service="edge",
+                )
                 for _ in range(self._pool_size)
             ]
         self._turn += 1

@@ -178,7 +178,12 @@ class TokenVerifier:
 
     def is_service_token(self, token: str) -> bool:
         """Whether ``token`` claims to be signed by the service key (verify it before trusting)."""
-        return self._service_public is not None and self.key_id(token) == self._service_public[0]
+        if self._service_public is None:
+            return False
+        known = self._verified.get(token)  # verified before: no header to parse again
+        if known is not None:
+            return known.token_type == SERVICE
+        return self.key_id(token) == self._service_public[0]
 
     def _decode(self, token: str, *, audience: str | None, key: Any) -> dict[str, Any]:
         try:

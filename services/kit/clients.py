@@ -32,6 +32,7 @@ from grpclib.exceptions import GRPCError, StreamTerminatedError
 from grpclib.metadata import Deadline
 
 from .context import downstream_timeout
+from .tracing import TracedChannel
 
 if TYPE_CHECKING:
     from .auth import TokenService
@@ -70,8 +71,9 @@ class ServiceIdentity:
             event.metadata["authorization"] = self.authorization()
 
 
-class MeshChannel(Channel):
-    """A grpclib channel whose calls carry what is left of the current call's deadline."""
+class MeshChannel(TracedChannel):
+    """A grpclib channel whose calls carry what is left of the current call's deadline (and, while
+    tracing is on, make CLIENT spans with ``traceparent``: ``TracedChannel``)."""
 
     def request(
         self,
@@ -94,7 +96,9 @@ class MeshChannel(Channel):
 def channel(target: str, identity: ServiceIdentity | None = None) -> MeshChannel:
     """A channel to ``host:port``, presenting ``identity`` when given."""
     host, _, port = target.rpartition(":")
-    ch = MeshChannel(host.strip("[]") or "127.0.0.1", int(port))
+    ch = MeshChannel(
+        host.strip("[]") or "127.0.0.1", int(port), service=identity.service if identity else "client"
+    )
     if identity is not None:
         listen(ch, SendRequest, identity.on_send_request)
     return ch

@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from .context import parse_networks
 from .ice import IceSettings
 from .objects import ObjectStoreSettings
+from .tracing import TracingSettings
 
 
 class Endpoint(BaseModel):
@@ -82,6 +83,11 @@ class PlatformSettings(BaseSettings):
     log_level: str = "INFO"
     # JSON lines (true) or plain text logs.
     log_json: bool = True
+    # A Loki push API that gets every log line too (VictoriaLogs:
+    # `http://host:9428/insert/loki/api/v1/push?_msg_field=msg`); empty: stderr only.
+    log_push_url: str = ""
+    # Tracing (OpenTelemetry over OTLP): MEETMESH_TRACING__ENDPOINT, __SAMPLE_RATIO; off by default.
+    tracing: TracingSettings = Field(default_factory=TracingSettings)
     # Seconds a stopping service waits for in-flight calls.
     shutdown_grace_s: float = Field(default=10.0, ge=0)
     # Largest request message a service accepts, in bytes.

@@ -31,6 +31,7 @@ from grpclib.health.service import OVERALL, Health
 from grpclib.reflection.service import ServerReflection
 from grpclib.server import Server, Stream
 from h2.exceptions import StreamClosedError
+from prometheus_client import ProcessCollector
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -38,6 +39,7 @@ from starlette.routing import BaseRoute, Route
 
 from . import context as ctx
 from . import policy as pol
+from . import tracing
 from .auth import Principal, TokenService, bearer_token, reset_principal, set_principal
 from .errors import (
     Internal,
@@ -119,6 +121,9 @@ class ServiceSpec:
     readiness: Sequence[Hook] = ()
     # Whether an access token's session has been revoked (logout, disabled account).
     is_revoked: RevocationCheck | None = None
+    # The service's own Prometheus collectors (domain metrics), exposed on /metrics beside the RPC
+    # metrics: prometheus_client metrics made with ``registry=None``, or custom collectors.
+    collectors: Sequence[Any] = ()
 
 
 class ServiceHost:
@@ -151,6 +156,13 @@ class ServiceHost:
         self.trusted_proxies = ctx.parse_networks(trusted_proxies)
         self.telemetry = Telemetry()
         self.metrics = ServerMetrics(self.telemetry)
+        # process_cpu_seconds_total, process_resident_memory_bytes, ...: the SFU CPU alert and the
+        # per-service dashboard read them.
+        ProcessCollector(registry=self.telemetry.registry)
+        for collector in spec.collectors:
+            self.telemetry.registry.register(collector)
+        # None while tracing is off (MEETMESH_TRACING__ENDPOINT unset): no span work per call.
+        self._tracer = tracing.tracer(spec.name)
         self._status = ServiceStatus()
         # gRPC health answers what /healthz answers: serving, and every readiness check passes.
         self._readiness = ServiceCheck(
@@ -194,7 +206,10 @@ class ServiceHost:
         sock.listen(128)
         sock.setblocking(False)
         self.http_port = sock.getsockname()[1]
-        config = uvicorn.Config(self._http_app(), log_level="warning", lifespan="off", access_log=False)
+        # log_config=None: uvicorn's own logging set-up (dictConfig) would close meetmesh's handlers
+        config = uvicorn.Config(
+            self._http_app(), log_level="warning", lifespan="off", access_log=False, log_config=None
+        )
         config.load()
         self._http = uvicorn.Server(config)
         # Server.serve() would also own signals and a main loop; the host owns both, so start the
@@ -319,8 +334,15 @@ class ServiceHost:
         deadline = event.deadline
 
         children = self.metrics.method(labels)
+        tracer = self._tracer
 
-        async def wrapped(stream: Stream[Any, Any]) -> None:
+        async def traced(stream: Stream[Any, Any]) -> None:
+            assert tracer is not None
+            with tracing.server_span(tracer, method_name, metadata) as span:
+                code = await served(stream, span)
+                tracing.end_rpc(span, code)
+
+        async def served(stream: Stream[Any, Any], span: Any = None) -> str:
             children.started.inc()
             started = time.perf_counter()
             code = "OK"
@@ -333,6 +355,7 @@ class ServiceHost:
                 principal = await self._admit(policy, metadata)
                 principal_token = set_principal(principal)
                 await original(stream)
+                return code
             except MeetmeshError as exc:
                 code = exc.status.name
                 raise to_grpc_error(exc) from None
@@ -359,8 +382,11 @@ class ServiceHost:
                     reset_principal(principal_token)
                 children.handled(code).inc()
                 children.handling.observe(time.perf_counter() - started)
+                if span is not None and code != "OK":
+                    tracing.end_rpc(span, code)
 
-        event.method_func = wrapped
+        # (``served`` returns the call's code, for the span; grpclib ignores the return value)
+        event.method_func = served if tracer is None else traced  # type: ignore[assignment]
 
     async def _on_message(self, event: RecvMessage) -> None:
         labels = _labels.get()

@@ -32,6 +32,8 @@ from aiortc import MediaStreamTrack, RTCRtpReceiver, RTCRtpSender, RTCRtpTransce
 from aiortc.mediastreams import MediaStreamError
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 
+from . import metrics
+
 logger = logging.getLogger(__name__)
 
 # Codecs the SFU forwards: every publisher and subscriber must agree on them.
@@ -107,6 +109,7 @@ class PacketSource:
         self.codec = codec
         self.frames_in += 1
         data: bytes = frame.data
+        (metrics.RECEIVED_AUDIO if self.kind == "audio" else metrics.RECEIVED_VIDEO).inc(len(data))
         keyframe = self.kind == "audio" or is_vp8_keyframe(data)
         if keyframe and self.kind == "video":
             self.dimensions = vp8_dimensions(data) or self.dimensions
@@ -196,6 +199,9 @@ class ForwardedTrack(MediaStreamTrack):
         self._queue: asyncio.Queue[av.Packet | None] = asyncio.Queue(SUBSCRIBER_QUEUE_SIZE)
         self._synced = source.kind == "audio"
         self.frames_out = 0
+        self._bytes_out = metrics.FORWARDED_AUDIO if source.kind == "audio" else metrics.FORWARDED_VIDEO
+        #: Called with nothing when the first packet goes out (the SFU's join-to-first-frame metric).
+        self.on_first_frame: Callable[[], None] | None = None
         self.paused = False  # the subscriber does not display it: nothing is forwarded
 
     def set_paused(self, paused: bool) -> None:
@@ -235,6 +241,10 @@ class ForwardedTrack(MediaStreamTrack):
             self.stop()
             raise MediaStreamError
         self.frames_out += 1
+        self._bytes_out.inc(packet.size)
+        if self.on_first_frame is not None:
+            self.on_first_frame()
+            self.on_first_frame = None
         return packet
 
     def stop(self) -> None:
@@ -249,15 +259,37 @@ def attach_source(receiver: RTCRtpReceiver, kind: str, track_id: str = "") -> Pa
     # The ignores below patch aiortc's private receiver and sender hooks (pinned aiortc; ADR 0200).
     receiver._RTCRtpReceiver__decoder_queue = source  # type: ignore[attr-defined]
     original = receiver._handle_rtp_packet
+    received, lost = metrics.RTP_RECEIVED.labels(kind), metrics.RTP_LOST.labels(kind)
+    last_seq: dict[int, int] = {}  # ssrc -> highest sequence number seen
 
     async def handle_rtp_packet(packet: Any, arrival_time_ms: int) -> None:
-        level = packet.extensions.audio_level
-        if level is not None:
-            source.observe_audio_level(level[1])
+        received.inc()
+        last = last_seq.get(packet.ssrc)
+        gap = (packet.sequence_number - last) & 0xFFFF if last is not None else 1
+        if 0 < gap < 0x8000:  # forward (a late or repeated packet is not counted again)
+            if gap > 1:
+                lost.inc(gap - 1)
+            last_seq[packet.ssrc] = packet.sequence_number
+        if kind == "audio":
+            level = packet.extensions.audio_level
+            if level is not None:
+                source.observe_audio_level(level[1])
         await original(packet, arrival_time_ms)
 
-    if kind == "audio":
-        receiver._handle_rtp_packet = handle_rtp_packet  # type: ignore[method-assign]
+    receiver._handle_rtp_packet = handle_rtp_packet  # type: ignore[method-assign]
+    send_nack, send_pli = receiver._send_rtcp_nack, receiver._send_rtcp_pli
+    nacks = metrics.NACK_SENT.labels(kind)
+
+    async def counted_nack(media_ssrc: int, lost: list[int]) -> None:
+        nacks.inc()
+        await send_nack(media_ssrc, lost)
+
+    async def counted_pli(media_ssrc: int) -> None:
+        metrics.PLI_SENT.inc()
+        await send_pli(media_ssrc)
+
+    receiver._send_rtcp_nack = counted_nack  # type: ignore[method-assign]
+    receiver._send_rtcp_pli = counted_pli  # type: ignore[method-assign]
     return source
 
 

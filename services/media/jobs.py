@@ -162,10 +162,12 @@ class TranscodeJobs:
             )
             entries: list[Any] = claimed[1] if claimed else []
             if not entries:
-                read: Any = await self.redis.xreadgroup(
-                    GROUP, self.worker, {self.stream: ">"}, count=1, block=int(self.settings.block_s * 1000)
-                )
+                # Polled, not a blocking read: a blocking command holds a connection (and stalled
+                # the process on the in-process Redis, where forwarding then stopped).
+                read: Any = await self.redis.xreadgroup(GROUP, self.worker, {self.stream: ">"}, count=1)
                 entries = read[0][1] if read else []
+            if not entries:
+                await asyncio.sleep(self.settings.block_s)
             for entry_id, fields in entries:
                 if fields:  # an entry deleted from the stream comes back without fields
                     await self._work(_text(entry_id), _text(fields.get(b"job") or fields.get("job")))

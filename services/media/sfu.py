@@ -20,6 +20,7 @@ from aiortc.sdp import SessionDescription, candidate_from_sdp
 from services.kit import FailedPrecondition, InvalidArgument, NotFound
 from services.kit.errors import Reason
 
+from . import metrics
 from .forwarding import ForwardedTrack, PacketSource, attach_sender, attach_source, restrict_codecs
 
 log = logging.getLogger("meetmesh.media.sfu")
@@ -64,6 +65,14 @@ class Peer:
     published_mids: set[str] = field(default_factory=set)
     subscriptions: dict[str, ForwardedTrack] = field(default_factory=dict)  # track id -> down-track
     subscription_mids: dict[str, RTCRtpTransceiver] = field(default_factory=dict)  # track id -> m-line
+    joined_at: float = field(default_factory=time.monotonic)
+    first_frame_seen: bool = False
+
+    def first_frame(self) -> None:
+        """The first frame went out to this participant: observe join-to-first-frame, once."""
+        if not self.first_frame_seen:
+            self.first_frame_seen = True
+            metrics.JOIN_TO_FIRST_FRAME.observe(time.monotonic() - self.joined_at)
 
 
 SourceListener = Callable[[str, PacketSource], None]
@@ -177,6 +186,8 @@ class Sfu:
                 if old is not None:
                     old.stop()
                 track = source.subscribe()
+                if not peer.first_frame_seen:
+                    track.on_first_frame = peer.first_frame
                 transceiver.sender.replaceTrack(track)
                 transceiver.direction = "sendonly"
                 attach_sender(transceiver.sender, track)

@@ -8,6 +8,7 @@ from services.kit.ice import IceSettings
 from .api import SignalingService
 from .config import SignalingSettings
 from .hub import Hub
+from .metrics import SessionsCollector
 from .websocket import rtc_route
 
 
@@ -46,5 +47,6 @@ def build(
         on_start=[hub.start],
         on_drain=[hub.drain],
         on_stop=[hub.stop],
+        collectors=[SessionsCollector(hub)],
     )
     return spec, hub

@@ -37,12 +37,19 @@ class BundledTriton:
     """The bundled tritonserver in a subprocess, restartable on the same port."""
 
     def __init__(self, repository: Path, workdir: Path) -> None:
-        self.options = TritonOptions(repository=repository, workdir=workdir, grpc_port=free_port())
+        self.options = TritonOptions(
+            repository=repository, workdir=workdir, grpc_port=free_port(), metrics_port=free_port()
+        )
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"127.0.0.1:{self.options.grpc_port}"
+
+    @property
+    def metrics_address(self) -> str:
+        """Triton's Prometheus metrics (``/metrics``), as Prometheus scrapes them."""
+        return f"127.0.0.1:{self.options.metrics_port}"
 
     def start(self) -> None:
         self.options.workdir.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,294 @@
+"""Distributed tracing with OpenTelemetry, shared by the services and the edge.
+
+Off unless ``MEETMESH_TRACING__ENDPOINT`` names an OTLP/gRPC collector (Jaeger v2 takes OTLP on
+4317); then every process sends spans there, sampled at ``MEETMESH_TRACING__SAMPLE_RATIO`` (a root
+decision, followed by every service downstream: W3C ``traceparent`` in the gRPC metadata and HTTP
+headers). Each service gets a tracer provider of its own, so traces show ``meeting``, ``user``,
+``edge`` as their services even when ``meetmesh up`` runs them in one process.
+
+What makes spans (names and attributes follow OpenTelemetry's semantic conventions):
+
+* the kit's server wrapper: one SERVER span per RPC (``rpc.system``, ``rpc.service``,
+  ``rpc.method``, ``rpc.grpc.status_code``), its parent taken from the caller's ``traceparent``;
+* ``TracedChannel`` (every channel the kit makes, and the edge's): one CLIENT span per call, and
+  its ``traceparent`` put into the request's metadata;
+* the edge: the ASGI instrumentation (``http.request.method``, ``http.route``, ...);
+* SQLAlchemy (per service's engine), Redis, and Triton's grpcio client: their instrumentations;
+* the services' own spans for signaling sessions, media negotiations and AI stream segments
+  (``span()``).
+
+Log lines written inside a recorded span carry its ``trace_id`` and ``span_id`` (kit/logs.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from grpclib.client import Channel, Stream
+from grpclib.const import Cardinality, Status
+from grpclib.exceptions import GRPCError
+from multidict import MultiDict
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.propagate import extract, inject
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+from opentelemetry.trace import Span, SpanKind, Tracer
+from pydantic import BaseModel, Field
+
+log = logging.getLogger("meetmesh.kit.tracing")
+
+#: Server-side codes that mark a span as failed (the server's fault, as the alert rules count).
+SERVER_ERRORS = frozenset({"UNKNOWN", "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "DEADLINE_EXCEEDED"})
+
+
+class TracingSettings(BaseModel):
+    """``MEETMESH_TRACING__<FIELD>``."""
+
+    #: OTLP/gRPC endpoint of the collector (e.g. `http://127.0.0.1:4317`); empty: tracing off.
+    endpoint: str = ""
+    #: Fraction of traces recorded (a root's decision; downstream services follow it).
+    sample_ratio: float = Field(default=1.0, ge=0.0, le=1.0)
+    #: Prefix of the services' names in traces (`meetmesh-meeting`); empty: just the name.
+    service_prefix: str = ""
+
+
+class _State:
+    def __init__(self) -> None:
+        self.settings = TracingSettings()
+        self.providers: dict[str, TracerProvider] = {}
+        self.lock = threading.Lock()
+        self.instrumented = False
+
+
+_state = _State()
+
+
+def configure(settings: TracingSettings) -> None:
+    """Set (or change) this process's tracing; ``endpoint=""`` turns it off. Providers made for an
+    earlier configuration are flushed and shut down."""
+    shutdown()
+    _state.settings = settings
+    if settings.endpoint:
+        _instrument_libraries()
+
+
+def enabled() -> bool:
+    return bool(_state.settings.endpoint)
+
+
+def provider(service: str) -> TracerProvider | None:
+    """The tracer provider of ``service`` (made on first use), or None while tracing is off."""
+    settings = _state.settings
+    if not settings.endpoint:
+        return None
+    with _state.lock:
+        found = _state.providers.get(service)
+        if found is None:
+            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+            name = f"{settings.service_prefix}{service}"
+            found = TracerProvider(
+                resource=Resource.create({"service.name": name, "service.namespace": "meetmesh"}),
+                sampler=ParentBased(TraceIdRatioBased(settings.sample_ratio)),
+            )
+            exporter = OTLPSpanExporter(endpoint=settings.endpoint, insecure=True)
+            found.add_span_processor(BatchSpanProcessor(exporter, schedule_delay_millis=500))
+            _state.providers[service] = found
+        return found
+
+
+def tracer(service: str) -> Tracer | None:
+    found = provider(service)
+    return found.get_tracer("meetmesh") if found is not None else None
+
+
+def flush(timeout_s: float = 5.0) -> None:
+    """Export every finished span now (tests, shutdown)."""
+    for found in list(_state.providers.values()):
+        found.force_flush(int(timeout_s * 1000))
+
+
+def shutdown() -> None:
+    with _state.lock:
+        providers, _state.providers = list(_state.providers.values()), {}
+    for found in providers:
+        found.shutdown()
+
+
+def _instrument_libraries() -> None:
+    """Redis, asyncpg and Triton's grpcio client are instrumented process-wide, once (their spans go
+    to the providers named ``redis``, ``postgresql``, ``triton-client``; they join the caller's
+    trace)."""
+    if _state.instrumented:
+        return
+    _state.instrumented = True
+    from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
+    from opentelemetry.instrumentation.grpc import GrpcAioInstrumentorClient
+    from opentelemetry.instrumentation.redis import RedisInstrumentor
+
+    RedisInstrumentor().instrument(tracer_provider=_ProviderProxy("redis"))
+    asyncpg = AsyncPGInstrumentor()  # type: ignore[no-untyped-call]
+    asyncpg.instrument(tracer_provider=_ProviderProxy("postgresql"))
+    triton = GrpcAioInstrumentorClient()  # type: ignore[no-untyped-call]
+    triton.instrument(tracer_provider=_ProviderProxy("triton-client"))
+
+
+class _ProviderProxy(trace.TracerProvider):
+    """A provider that resolves to the current configuration's provider when a tracer is asked for
+    (instrumentations keep the provider they were given; configurations may change)."""
+
+    def __init__(self, service: str) -> None:
+        self._service = service
+
+    def get_tracer(self, *args: Any, **kwargs: Any) -> Tracer:
+        found = provider(self._service)
+        if found is None:
+            return trace.NoOpTracer()
+        return found.get_tracer(*args, **kwargs)
+
+
+def instrument_engine(engine: Any, service: str) -> None:
+    """SQLAlchemy spans (``db.system``, ``db.statement``, ...) for one service's engine."""
+    found = provider(service)
+    if found is None:
+        return
+    from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+
+    # skip_dep_check: it declares sqlalchemy<2.1 but its engine events work on 2.1 (the tracing
+    # test sees its spans)
+    SQLAlchemyInstrumentor().instrument(
+        engine=getattr(engine, "sync_engine", engine),
+        tracer_provider=found,
+        enable_commenter=False,
+        skip_dep_check=True,
+    )
+
+
+# -- servers -------------------------------------------------------------------------------------
+def server_span(
+    tracer_: Tracer, method_path: str, metadata: Mapping[str, Any] | None
+) -> contextlib.AbstractContextManager[Span]:
+    """The SERVER span of one RPC (``/pkg.Service/Method``), child of the caller's ``traceparent``."""
+    service, _, method = method_path[1:].partition("/")
+    return tracer_.start_as_current_span(
+        method_path[1:],
+        context=extract(metadata) if metadata else None,
+        kind=SpanKind.SERVER,
+        attributes={"rpc.system": "grpc", "rpc.service": service, "rpc.method": method},
+        record_exception=False,
+        set_status_on_exception=False,
+    )
+
+
+def end_rpc(span: Span, code: str) -> None:
+    """Record an RPC's outcome on its span (``code``: a grpclib status name)."""
+    status = Status[code] if code in Status.__members__ else Status.UNKNOWN
+    span.set_attribute("rpc.grpc.status_code", status.value)
+    if code in SERVER_ERRORS:
+        span.set_status(trace.StatusCode.ERROR, code)
+
+
+@contextlib.contextmanager
+def span(service: str, name: str, **attributes: Any) -> Iterator[Span | None]:
+    """A span of the service's own (a session, a negotiation, a segment) under the current one;
+    yields None when tracing is off."""
+    found = tracer(service)
+    if found is None:
+        yield None
+        return
+    with found.start_as_current_span(name, attributes=attributes) as current:
+        yield current
+
+
+def current_ids() -> tuple[str, str] | None:
+    """``(trace_id, span_id)`` of the current recorded span, as hex, for log lines."""
+    context = trace.get_current_span().get_span_context()
+    if not context.is_valid or not context.trace_flags.sampled:
+        return None
+    return format(context.trace_id, "032x"), format(context.span_id, "016x")
+
+
+# -- clients -------------------------------------------------------------------------------------
+class _TracedStream(Stream[Any, Any]):
+    """A client stream that ends its CLIENT span when the call ends."""
+
+    _span: Span
+    _token: object
+
+    async def __aexit__(self, exc_type: Any, exc_val: Any, exc_tb: Any) -> None:
+        code = "OK"
+        try:
+            await super().__aexit__(exc_type, exc_val, exc_tb)
+        except GRPCError as error:
+            code = error.status.name
+            raise
+        except BaseException:
+            code = "CANCELLED" if exc_type is None else "UNKNOWN"
+            raise
+        finally:
+            if isinstance(exc_val, GRPCError):
+                code = exc_val.status.name
+            elif exc_val is not None and code == "OK":
+                code = "UNKNOWN"
+            end_rpc(self._span, code)
+            self._span.end()
+
+
+class TracedChannel(Channel):
+    """A grpclib channel whose calls make CLIENT spans and carry ``traceparent`` (when tracing is on
+    for ``service``, the caller)."""
+
+    def __init__(self, *args: Any, service: str = "client", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._service = service
+
+    def request(
+        self,
+        name: str,
+        cardinality: Cardinality,
+        request_type: Any,
+        reply_type: Any,
+        *,
+        timeout: float | None = None,
+        deadline: Any = None,
+        metadata: Any = None,
+    ) -> Stream[Any, Any]:
+        found = tracer(self._service)
+        if found is None or not trace.get_current_span().get_span_context().is_valid:
+            # Off, or no trace to continue (background work): no span of its own either.
+            return super().request(
+                name,
+                cardinality,
+                request_type,
+                reply_type,
+                timeout=timeout,
+                deadline=deadline,
+                metadata=metadata,
+            )
+        service, _, method = name[1:].partition("/")
+        current = found.start_span(
+            name[1:],
+            kind=SpanKind.CLIENT,
+            attributes={
+                "rpc.system": "grpc",
+                "rpc.service": service,
+                "rpc.method": method,
+                "server.address": self._host,
+                "server.port": self._port,
+            },
+        )
+        carried: MultiDict[str] = MultiDict(metadata or ())
+        inject(carried, context=trace.set_span_in_context(current, otel_context.get_current()))
+        stream = super().request(
+            name, cardinality, request_type, reply_type, timeout=timeout, deadline=deadline, metadata=carried
+        )
+        stream.__class__ = _TracedStream
+        stream._span = current  # type: ignore[attr-defined]
+        return stream

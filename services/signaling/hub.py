@@ -14,6 +14,7 @@ import logging
 import redis.asyncio as aioredis
 from grpclib.client import Channel
 from grpclib.exceptions import GRPCError
+from opentelemetry import trace
 
 from meetmesh.media.internal.v1 import media_grpc, media_pb2
 from meetmesh.meeting.events.v1.events_pb2 import MeetingEvent
@@ -120,6 +121,10 @@ class Hub:
         key = (session.meeting, session.pid)
         old = self.sessions.get(key)
         self.sessions[key] = session
+        # the session's stream RPC span (while tracing is on) marks when it joined the hub
+        trace.get_current_span().add_event(
+            "signaling.session.registered", {"meetmesh.replaced": old is not None}
+        )
         if old is not None and old is not session:
             old.close("replaced")
         if session.meeting not in self._watchers:

@@ -31,7 +31,7 @@ from numpy.typing import NDArray
 
 from meetmesh.ai.internal.v1 import analysis_stream_pb2 as pb
 from meetmesh.ai.v1 import ai_pb2
-from services.kit import InvalidArgument
+from services.kit import InvalidArgument, tracing
 from services.kit.errors import Reason
 
 from . import metrics
@@ -261,8 +261,15 @@ class _Session:
     async def _finalize_loop(self) -> None:
         while (item := await self.finals.get()) is not None:
             self.finalizing = True
+            utterance = item[0]
             try:
-                await self._finalize(*item)
+                # one span per analysed segment, under the stream's RPC span
+                with tracing.span(
+                    "ai",
+                    "ai.stream.segment",
+                    **{"meetmesh.utterance_id": utterance.id, "meetmesh.audio_ms": item[1].size // 16},
+                ):
+                    await self._finalize(*item)
             finally:
                 self.finalizing = False
 

@@ -26,7 +26,7 @@ import contextvars
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +44,7 @@ INTERNAL_AUDIENCE = "meetmesh.internal"
 _ALGORITHM = "ES256"
 _LEEWAY_S = 5
 _INVALID = "the token is invalid"
+_KINDS = {ACCESS: "an access", JOIN: "a join", SERVICE: "a service"}
 
 
 @dataclass(frozen=True)
@@ -207,15 +208,29 @@ class TokenVerifier:
             raise Unauthenticated(_INVALID, reason=Reason.ERROR_REASON_INVALID_TOKEN)
         return key
 
-    def verify_service(self, token: str) -> Principal:
+    def _verify(
+        self, token: str, token_type: str, audience: str | None, key: Callable[[], Any]
+    ) -> tuple[Principal | None, dict[str, Any]]:
+        """(the remembered principal, {}) or (None, the verified claims of a ``token_type`` token)."""
         cached = self._cached(token)
-        if cached is not None and cached.token_type == SERVICE:
-            return cached
-        if self._service_public is None or not self.is_service_token(token):
+        if cached is not None and cached.token_type == token_type:
+            return cached, {}
+        claims = self._decode(token, audience=audience, key=key())
+        if claims.get("typ") != token_type or (audience is None and "aud" in claims):
+            raise Unauthenticated(f"not {_KINDS[token_type]} token", reason=Reason.ERROR_REASON_INVALID_TOKEN)
+        return None, claims
+
+    def _service_verifying_key(self) -> Any:
+        if self._service_public is None:
             raise Unauthenticated(_INVALID, reason=Reason.ERROR_REASON_INVALID_TOKEN)
-        claims = self._decode(token, audience=INTERNAL_AUDIENCE, key=self._service_public[1])
-        if claims.get("typ") != SERVICE:
-            raise Unauthenticated("not a service token", reason=Reason.ERROR_REASON_INVALID_TOKEN)
+        return self._service_public[1]
+
+    def verify_service(self, token: str) -> Principal:
+        if self._service_public is not None and not self.is_service_token(token):
+            raise Unauthenticated(_INVALID, reason=Reason.ERROR_REASON_INVALID_TOKEN)
+        cached, claims = self._verify(token, SERVICE, INTERNAL_AUDIENCE, self._service_verifying_key)
+        if cached is not None:
+            return cached
         principal = Principal(
             user_id="",
             role="service",
@@ -226,12 +241,9 @@ class TokenVerifier:
         return self._remember(token, principal)
 
     def verify_access(self, token: str) -> Principal:
-        cached = self._cached(token)
-        if cached is not None and cached.token_type == ACCESS:
+        cached, claims = self._verify(token, ACCESS, None, lambda: self._user_key(token))
+        if cached is not None:
             return cached
-        claims = self._decode(token, audience=None, key=self._user_key(token))
-        if claims.get("typ") != ACCESS or "aud" in claims:
-            raise Unauthenticated("not an access token", reason=Reason.ERROR_REASON_INVALID_TOKEN)
         principal = Principal(
             user_id=str(claims["sub"]),
             role=str(claims.get("role", "member")),
@@ -243,12 +255,9 @@ class TokenVerifier:
         return self._remember(token, principal)
 
     def verify_join(self, token: str) -> Principal:
-        cached = self._cached(token)
-        if cached is not None and cached.token_type == JOIN:
+        cached, claims = self._verify(token, JOIN, SIGNALING_AUDIENCE, lambda: self._user_key(token))
+        if cached is not None:
             return cached
-        claims = self._decode(token, audience=SIGNALING_AUDIENCE, key=self._user_key(token))
-        if claims.get("typ") != JOIN:
-            raise Unauthenticated("not a join token", reason=Reason.ERROR_REASON_INVALID_TOKEN)
         principal = Principal(
             user_id=str(claims["sub"]),
             token_type=JOIN,

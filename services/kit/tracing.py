@@ -159,15 +159,19 @@ def instrument_engine(engine: Any, service: str) -> None:
     found = provider(service)
     if found is None:
         return
-    from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+    from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
+    from opentelemetry.metrics import get_meter
 
-    # skip_dep_check: it declares sqlalchemy<2.1 but its engine events work on 2.1 (the tracing
-    # test sees its spans)
-    SQLAlchemyInstrumentor().instrument(
-        engine=getattr(engine, "sync_engine", engine),
-        tracer_provider=found,
+    # EngineTracer on this one engine, with this service's provider (SQLAlchemyInstrumentor is a
+    # process-wide singleton that would also wrap every later create_engine with the first
+    # provider). Its version check (sqlalchemy<2.1) is not applied: its engine events work on 2.1,
+    # as the tracing test sees.
+    usage = get_meter("meetmesh.kit.tracing").create_up_down_counter("db.client.connections.usage")
+    EngineTracer(  # type: ignore[no-untyped-call]
+        found.get_tracer("opentelemetry.instrumentation.sqlalchemy"),
+        getattr(engine, "sync_engine", engine),
+        usage,
         enable_commenter=False,
-        skip_dep_check=True,
     )
 
 

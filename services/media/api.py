@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import tempfile
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+import redis.asyncio as aioredis
 from google.protobuf import timestamp_pb2
 from grpclib.exceptions import GRPCError
 from grpclib.server import Stream
 
 from meetmesh.media.internal.v1 import media_grpc, media_pb2
+from meetmesh.meeting.events.v1.events_pb2 import MeetingEvent
 from meetmesh.meeting.internal.v1 import recordings_grpc, recordings_pb2, settings_grpc, settings_pb2
 from meetmesh.meeting.v1 import meeting_pb2
-from services.kit import FailedPrecondition, NotFound, ServiceIdentity, channel
+from services.kit import FailedPrecondition, NotFound, ServiceIdentity, channel, events
 from services.kit.clients import client
 from services.kit.handlers import unary
 
@@ -59,7 +62,11 @@ class MediaService(media_grpc.MediaServiceBase):
         self.recorders: dict[str, Recorder] = {}
         self.ai_taps: dict[str, AiTap] = {}
         self.ai_off: set[str] = set()
+        # Meetings whose participants see live emotion indicators (MeetingSettings.live_emotions).
+        self.live_emotions: set[str] = set()
         self._ai_lock = asyncio.Lock()
+        self._ai_closing: set[asyncio.Task[None]] = set()
+        self._settings_listener: asyncio.Task[None] | None = None
         self.watchers: dict[str, set[asyncio.Queue[media_pb2.WatchMeetingResponse]]] = {}
         self.jobs: TranscodeJobs | None = None  # transcoding on: wiring sets the queue
         self.node: NodeRegistry | None = None  # several media nodes: this one's registration
@@ -223,37 +230,85 @@ class MediaService(media_grpc.MediaServiceBase):
             )
         )
 
-    def publish_caption(self, meeting: str, caption: media_pb2.Caption) -> None:
-        """Deliver a caption from the AI service to everyone watching the meeting."""
+    def publish(self, meeting: str, event: media_pb2.WatchMeetingResponse) -> None:
+        """Deliver an AI event (caption, synthetic-voice score, frame emotions) to everyone
+        watching the meeting; emotions say whether the meeting shows them live."""
+        if event.WhichOneof("event") == "emotions":
+            event.emotions.live = meeting in self.live_emotions
         for queue in self.watchers.get(meeting, ()):
             if not queue.full():
-                queue.put_nowait(media_pb2.WatchMeetingResponse(caption=caption))
+                queue.put_nowait(event)
 
     async def _ensure_ai_tap(self, meeting: str) -> None:
-        """Tap the meeting for AI analysis when its ``settings.ai_enabled`` is on (asked once)."""
+        """Tap the meeting for AI analysis when its ``settings.ai_enabled`` is on (asked once; a
+        settings update asks again, see :meth:`follow_settings`)."""
         if self.ai_consumer is None or meeting in self.ai_taps or meeting in self.ai_off:
             return
+        await self.refresh_ai(meeting)
+
+    async def refresh_ai(self, meeting: str) -> None:
+        """Read the meeting's settings and start or stop its AI tap accordingly, at once."""
+        if self.ai_consumer is None:
+            return
         async with self._ai_lock:
-            if meeting in self.ai_taps or meeting in self.ai_off:
-                return
             try:
-                enabled = await self._ai_enabled(meeting)
+                settings = await self._settings(meeting)
             except (GRPCError, OSError) as exc:  # asked again at the next negotiation
                 log.warning("could not read the meeting's AI setting: %s", type(exc).__name__)
                 return
-            if enabled:
-                room = self.sfu.room(meeting)
-                self.ai_taps[meeting] = AiTap(room, self.ai_consumer, self.ai_video_interval_s)
+            if settings.live_emotions:
+                self.live_emotions.add(meeting)
+            else:
+                self.live_emotions.discard(meeting)
+            if settings.ai_enabled:
+                self.ai_off.discard(meeting)
+                if meeting not in self.ai_taps:
+                    room = self.sfu.room(meeting)
+                    self.ai_taps[meeting] = AiTap(room, self.ai_consumer, self.ai_video_interval_s)
             else:
                 self.ai_off.add(meeting)
+                tap = self.ai_taps.pop(meeting, None)
+                if tap is not None:  # its sources stop being tapped now; the streams drain behind
+                    task = asyncio.ensure_future(tap.close())
+                    self._ai_closing.add(task)
+                    task.add_done_callback(self._ai_closing.discard)
 
-    async def _ai_enabled(self, meeting: str) -> bool:
+    async def _settings(self, meeting: str) -> meeting_pb2.MeetingSettings:
         async with channel(self.registry_target, self.identity) as ch:
             settings = client(settings_grpc.MeetingSettingsServiceStub, ch)  # retried: idempotent
             response = await settings.GetMeetingSettings(
                 settings_pb2.GetMeetingSettingsRequest(name=f"meetings/{meeting}"), timeout=5
             )
-        return response.settings.ai_enabled
+        return response.settings
+
+    def follow_settings(self, redis: aioredis.Redis, prefix: str) -> None:
+        """Apply every meeting update (the meeting service's ``meeting_updated`` event) to the
+        meetings this node serves: AI switched on or off mid-meeting takes effect at once."""
+        self._settings_listener = asyncio.ensure_future(self._follow_settings(redis, prefix))
+
+    async def _follow_settings(self, redis: aioredis.Redis, prefix: str) -> None:
+        while True:
+            pubsub = redis.pubsub()
+            try:
+                await pubsub.psubscribe(events.channel_pattern(MeetingEvent, prefix))
+                while True:
+                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                    if message is None:
+                        continue
+                    event = events.decode(MeetingEvent, message["data"])
+                    if event is None or event.WhichOneof("event") != "meeting_updated":
+                        continue
+                    meeting = event.meeting
+                    if meeting in self.ai_taps or meeting in self.ai_off or meeting in self.sfu.rooms:
+                        await self.refresh_ai(meeting)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # Redis away: subscribe again
+                log.warning("meeting events interrupted (%s); resubscribing", type(exc).__name__)
+                await asyncio.sleep(1.0)  # backoff before resubscribing
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     async def _meeting_settings(self, meeting: str) -> meeting_pb2.MeetingSettings:
         async with channel(self.registry_target, self.identity) as ch:
@@ -263,10 +318,16 @@ class MediaService(media_grpc.MediaServiceBase):
         return response.settings
 
     async def close(self) -> None:
+        if self._settings_listener is not None:
+            self._settings_listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._settings_listener
         for recorder in self.recorders.values():
             recorder.discard()
         self.recorders.clear()
         for tap in self.ai_taps.values():
             await tap.close()
         self.ai_taps.clear()
+        if self._ai_closing:
+            await asyncio.gather(*self._ai_closing, return_exceptions=True)
         await self.sfu.close()

@@ -6,7 +6,7 @@
 is not draining. A draining node tells signaling through the same entry; signaling moves that
 node's meetings elsewhere (clients reconnect and resume, renegotiating on the new node).
 
-Registration is on only when ``MEETMESH_MEDIA_NODE_ADDRESS`` is set: a single media node (the
+Registration is on only when ``MEETMESH_MEDIA__NODE_ADDRESS`` is set: a single media node (the
 default) is dialled at the platform's media address, as before.
 """
 

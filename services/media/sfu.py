@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpTransceiver, RTCSessionDescription
 from aiortc.sdp import SessionDescription, candidate_from_sdp
 
-from services.kit import FailedPrecondition, InvalidArgument, NotFound
+from services.kit import FailedPrecondition, InvalidArgument, NotFound, tracing
 from services.kit.errors import Reason
 
 from . import metrics
@@ -126,6 +126,21 @@ class Sfu:
         return peer
 
     async def negotiate(
+        self,
+        meeting: str,
+        participant: str,
+        sdp: str,
+        publish: Mapping[str, str],
+        subscribe: Mapping[str, str],
+    ) -> str:
+        with tracing.span(
+            "media",
+            "media.negotiate",
+            **{"meetmesh.publish_tracks": len(publish), "meetmesh.subscribe_tracks": len(subscribe)},
+        ):
+            return await self._negotiate(meeting, participant, sdp, publish, subscribe)
+
+    async def _negotiate(
         self,
         meeting: str,
         participant: str,

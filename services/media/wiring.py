@@ -41,7 +41,8 @@ def build(
     """The spec and the service object (tests and the all-in-one process reach into it).
 
     Without ``ai_consumer``, meetings whose AI setting is on are analysed by the ai service
-    (``settings.ai_target``, else the platform's ai endpoint) and their captions relayed.
+    (``settings.ai_target``, else the platform's ai endpoint) and their captions, synthetic-voice
+    scores and emotions relayed; meeting updates switch the analysis on and off at once.
     """
     settings = settings or MediaSettings()
     ice_settings = ice or runtime.settings.ice
@@ -53,7 +54,7 @@ def build(
     service = MediaService(sfu, recordings, registry, ai_consumer, settings.ai_video_interval_s, identity)
     if ai_consumer is None:
         ai_target = settings.ai_target or runtime.settings.ai.address
-        service.ai_consumer = AnalysisConsumer(ai_target, service.publish_caption, identity=identity)
+        service.ai_consumer = AnalysisConsumer(ai_target, service.publish, identity=identity)
 
     async def install_port_range() -> None:
         if ice_settings.port_range:
@@ -112,11 +113,15 @@ def build(
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
 
+    async def follow_settings() -> None:
+        if service.ai_consumer is not None:
+            service.follow_settings(runtime.redis, runtime.settings.redis_prefix)
+
     spec = ServiceSpec(
         name="media",
         handlers=[service],
         # Every method is internal (the contract says signaling only): callers need a service token.
-        on_start=[install_port_range, recordings.start, start_worker, start_node],
+        on_start=[install_port_range, recordings.start, start_worker, start_node, follow_settings],
         on_drain=[drain_node],
         on_stop=[stop_node, stop_worker, service.close, recordings.stop],
         collectors=metrics.collectors(sfu),

@@ -53,7 +53,9 @@ def meeting_message(row: MeetingRow) -> meeting_pb2.Meeting:
         lobby_enabled=row.lobby_enabled,
         capacity=row.capacity,
         settings=meeting_pb2.MeetingSettings(
-            recording_allowed=row.recording_allowed, ai_enabled=row.ai_enabled
+            recording_allowed=row.recording_allowed,
+            ai_enabled=row.ai_enabled,
+            live_emotions=row.live_emotions,
         ),
         role_grants=g.overrides_to_proto(g.parse_overrides(row.role_grants)),
         state=_MEETING_STATES.get(row.state, meeting_pb2.Meeting.STATE_UNSPECIFIED),

@@ -44,6 +44,7 @@ class MeetingRow(Base):
     admitted_count: Mapped[int] = mapped_column(Integer, default=0)
     recording_allowed: Mapped[bool] = mapped_column(Boolean, default=False)
     ai_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    live_emotions: Mapped[bool] = mapped_column(Boolean, default=False)
     # JSON: {"ROLE_CO_HOST": {"publish": true, ...}, ...}
     role_grants: Mapped[str] = mapped_column(Text, default="{}")
     state: Mapped[str] = mapped_column(String(16), default="scheduled")

@@ -14,6 +14,7 @@ import logging
 import redis.asyncio as aioredis
 from grpclib.client import Channel
 from grpclib.exceptions import GRPCError
+from opentelemetry import trace
 
 from meetmesh.media.internal.v1 import media_grpc, media_pb2
 from meetmesh.meeting.events.v1.events_pb2 import MeetingEvent
@@ -33,6 +34,8 @@ log = logging.getLogger("meetmesh.signaling.hub")
 
 MAX_SPEAKERS = 3
 NODE_CHECK_S = 1.0
+# The roles told about synthetic voices (nobody else is).
+ALERTED_ROLES = frozenset({"host", "co_host"})
 
 
 class Hub:
@@ -118,6 +121,10 @@ class Hub:
         key = (session.meeting, session.pid)
         old = self.sessions.get(key)
         self.sessions[key] = session
+        # the session's stream RPC span (while tracing is on) marks when it joined the hub
+        trace.get_current_span().add_event(
+            "signaling.session.registered", {"meetmesh.replaced": old is not None}
+        )
         if old is not None and old is not session:
             old.close("replaced")
         if session.meeting not in self._watchers:
@@ -332,13 +339,15 @@ class Hub:
             # Signaling's participants carry the role as the meeting's enum name, lower case, without
             # its prefix ("co_host").
             participant.role = Role.Name(changed_role.role).removeprefix("ROLE_").lower()
+            session.role = participant.role
             await self.store.put_participant(meeting, participant)
             update = pb.ParticipantUpdate(change=pb.ParticipantUpdate.CHANGE_UPDATED, participant=participant)
             await self.broadcast(meeting, pb.SignalResponse(participant_update=update))
 
     # -- media events --------------------------------------------------------------------------
     async def _watch_media(self, meeting: str) -> None:
-        """Active speakers and captions for this instance's sessions in ``meeting``."""
+        """Active speakers, captions, synthetic-voice alerts and live emotions for this instance's
+        sessions in ``meeting``."""
         while True:
             try:
                 media = await self.media_for(meeting)
@@ -373,6 +382,26 @@ class Hub:
             response = pb.SignalResponse(
                 caption=pb.Caption(
                     participant=c.participant, text=c.text, is_final=c.is_final, utterance_id=c.utterance_id
+                )
+            )
+        elif kind == "synthetic_voice":
+            v = event.synthetic_voice
+            if not v.alert:
+                return
+            alert = pb.SyntheticVoiceAlert(
+                participant=v.participant, utterance_id=v.utterance_id, score=v.score
+            )
+            for session in self.local(meeting):
+                if session.role in ALERTED_ROLES:
+                    session.send(pb.SignalResponse(synthetic_voice_alert=alert))
+            return
+        elif kind == "emotions":
+            e = event.emotions
+            if not e.live or not e.emotion:
+                return
+            response = pb.SignalResponse(
+                emotion_update=pb.EmotionUpdate(
+                    participant=e.participant, emotion=e.emotion, score=e.score, faces=e.faces
                 )
             )
         else:

@@ -124,6 +124,7 @@ class Session:
         self.pid = ""
         self.epoch = ""
         self.grants: frozenset[str] = frozenset()
+        self.role = ""  # the meeting role: "host", "co_host", "participant", "viewer"
         self.errors = 0
         self.left = False  # ended on purpose: leave, removal, replacement (no resume grace)
         self._early: list[pb.SignalResponse] | None = None
@@ -240,6 +241,7 @@ class Session:
             raise SessionClosed
 
         self.principal, self.meeting, self.pid, self.grants = principal, meeting, pid, principal.grants
+        self.role = principal.meeting_role
         self.epoch = f"{hub.settings.instance_id}:{uuid.uuid4().hex[:8]}"
         self._early = []
         await store.set_epoch(meeting, pid, self.epoch)

@@ -64,11 +64,23 @@ async def test_dashboards_have_data_and_a_stopped_service_pages(
         # -- load: gRPC calls (some failing), JSON calls through the edge, a meeting with media --
         guest = await platform.client("Guest")
         await guest.join(rtc.meeting.name, wait_for_admission=True)
-        with pytest.raises(GRPCError) as missing:
-            await guest.platform.meetings.GetMeeting(
-                meeting_pb2.GetMeetingRequest(name=f"meetings/{uuid.uuid4().hex}"), metadata=guest.metadata
-            )
-        assert missing.value.status is Status.NOT_FOUND
+
+        async def not_found() -> None:
+            with pytest.raises(GRPCError) as missing:
+                await guest.platform.meetings.GetMeeting(
+                    meeting_pb2.GetMeetingRequest(name=f"meetings/{uuid.uuid4().hex}"),
+                    metadata=guest.metadata,
+                )
+            assert missing.value.status is Status.NOT_FOUND
+
+        # twice, a scrape apart: a series is born with its first call, and a rate needs an increase
+        await not_found()
+
+        async def seen() -> bool:
+            return bool(await query(prom, 'grpc_server_handled_total{job="meeting", grpc_code="NOT_FOUND"}'))
+
+        await wait_until(seen, within_s=30, every_s=0.25)
+        await not_found()
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{edge_port}", timeout=30) as http:
             bad = await http.post(
                 "/v1/sessions:login", json={"email": guest.email, "password": "wrong password!"}

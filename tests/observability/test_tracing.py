@@ -162,7 +162,11 @@ async def test_join_through_the_edge_is_one_trace_with_its_logs(
     logins = [
         t
         for t in jaeger.traces("user", operation="meetmesh.user.v1.UserService/Login")
-        if any(tags(span).get("db.system") == "postgresql" for span in t["spans"])
+        if any(
+            tags(span).get("db.system") == "postgresql"
+            and t["processes"][span["processID"]]["serviceName"] == "user"
+            for span in t["spans"]
+        )
     ]
     assert logins, "no SQLAlchemy span under UserService/Login"
     # one trace: every span hangs off the edge's request (the caller's span is its parent)

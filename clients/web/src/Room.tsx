@@ -201,6 +201,14 @@ export function Room({ conn, meetingName, meeting, onRejoin }: { conn: RoomConne
           </a>
         </div>
       )}
+      {state.alerts.map((a) => (
+          <div key={a.participant} className="banner warn" role="alert" data-testid="synthetic-alert" data-participant={a.participant}>
+            <span>{t("room.syntheticAlert", { name: displayName(state, a.participant), score: a.score.toFixed(2) })}</span>
+            <button type="button" onClick={() => conn.dismissAlert(a.participant)}>
+              {t("room.dismiss")}
+            </button>
+          </div>
+        ))}
       {state.unmuteRequest && micMuted && (
         <div className="banner knock" role="alert" data-testid="unmute-request">
           <span>{t("room.unmuteAsked", { name: displayName(state, state.unmuteRequest) })}</span>
@@ -301,6 +309,7 @@ function TileView({ tile, conn, big }: { tile: Tile; conn: RoomConnection; big?:
   const videoMuted = mine ? (local?.muted ?? true) : (tile.video?.muted ?? true);
   const audioMuted = mine ? conn.isMuted("audio") : (tile.audio?.muted ?? true);
   const speaking = !tile.screen && state.speakers.includes(tile.participant);
+  const emotion = state.emotions[tile.participant];
   const name = displayName(state, tile.participant);
   const label = tile.screen ? t("room.screenOf", { name }) : mine ? `${name} (${t("room.you")})` : name;
 
@@ -331,6 +340,11 @@ function TileView({ tile, conn, big }: { tile: Tile; conn: RoomConnection; big?:
         {audioMuted && !tile.screen && <span className="badge"> · {t("room.muted")}</span>}
         {speaking && <span className="badge"> · {t("room.speaking")}</span>}
       </figcaption>
+      {emotion && !tile.screen && (
+        <span className="emotion-badge" data-testid="emotion">
+          {t("room.emotion", { emotion: t(`emotion.${emotion}` as "emotion.happy") })}
+        </span>
+      )}
     </figure>
   );
 }

@@ -1,10 +1,10 @@
 // After the meeting: recordings (play, download), transcript (read, download), insights charts.
-import { TranscriptFormat, type TranscriptSegment } from "@gen/meetmesh/ai/v1/ai_pb";
+import { TranscriptFormat, type EmotionInterval, type TranscriptSegment } from "@gen/meetmesh/ai/v1/ai_pb";
 import { type Meeting, type Participant, type Recording } from "@gen/meetmesh/meeting/v1/meeting_pb";
 import { useEffect, useState } from "react";
 import { analysis, meetings } from "./api";
 import { useI18n } from "./i18n";
-import { downloadText, joinTimeline, recordingUri, scaleBars, seconds, speakingTime } from "./insights";
+import { EMOTIONS, downloadText, emotionRows, joinTimeline, recordingUri, scaleBars, seconds, speakingTime } from "./insights";
 import { ErrorBanner, Page, useLoadableUrl } from "./ui";
 
 export function Summary({ id }: { id: string }) {
@@ -14,6 +14,7 @@ export function Summary({ id }: { id: string }) {
   const [recordings, setRecordings] = useState<Recording[]>();
   const [segments, setSegments] = useState<TranscriptSegment[]>();
   const [people, setPeople] = useState<Participant[]>([]);
+  const [emotions, setEmotions] = useState<EmotionInterval[]>();
   const [error, setError] = useState<unknown>();
 
   useEffect(() => {
@@ -23,6 +24,9 @@ export function Summary({ id }: { id: string }) {
     analysis
       .listTranscriptSegments({ parent: name, pageSize: 1000 })
       .then((r) => setSegments(r.transcriptSegments), () => setSegments([]));
+    analysis
+      .getMeetingInsights({ name: `${name}/insights`, emotionInterval: { seconds: 60n, nanos: 0 } })
+      .then((r) => setEmotions(r.insights?.emotionTimeline ?? []), () => setEmotions([]));
   }, [name]);
 
   const nameOf = (speaker: string) => people.find((p) => p.name === speaker)?.displayName || speaker.split("/").pop() || "?";
@@ -42,6 +46,7 @@ export function Summary({ id }: { id: string }) {
   );
   const timeline = joinTimeline(people);
   const maxMinute = Math.max(1, ...timeline.map((p) => p.minute));
+  const emotionChart = emotionRows(emotions ?? [], 300);
 
   return (
     <Page title={`${t("after.title")}${meeting ? ` · ${meeting.title}` : ""}`} wide>
@@ -122,7 +127,39 @@ export function Summary({ id }: { id: string }) {
             </svg>
           </figure>
         )}
-        <p className="muted">{t("after.emotionGap")}</p>
+        {emotions && !emotionChart.length && <p className="muted">{t("after.noEmotions")}</p>}
+        {emotionChart.length > 0 && (
+          <figure data-testid="emotion-chart">
+            <figcaption>{t("after.emotions")}</figcaption>
+            <svg role="img" aria-label={t("after.emotions")} width="100%" viewBox={`0 0 460 ${emotionChart.length * 28 + 34}`}>
+              {emotionChart.map((row, i) => (
+                <g key={`${row.label}-${i}`} transform={`translate(0 ${i * 28 + 4})`}>
+                  <text x="0" y="16" className="svg-label">
+                    {row.label}
+                  </text>
+                  {row.segments.map((s) => (
+                    <rect key={s.emotion} x={60 + s.x} y="2" width={Math.max(1, s.w)} height="18" className={`emo emo-${s.emotion}`}>
+                      <title>{`${t(`emotion.${s.emotion}`)}: ${s.count}`}</title>
+                    </rect>
+                  ))}
+                  <text x={66 + row.segments.reduce((w, s) => w + s.w, 0)} y="16" className="svg-label">
+                    {row.total}
+                  </text>
+                </g>
+              ))}
+              <g transform={`translate(0 ${emotionChart.length * 28 + 12})`}>
+                {EMOTIONS.map((e, i) => (
+                  <g key={e} transform={`translate(${i * 64} 0)`}>
+                    <rect width="10" height="10" className={`emo emo-${e}`} />
+                    <text x="13" y="10" className="svg-label small">
+                      {t(`emotion.${e}`)}
+                    </text>
+                  </g>
+                ))}
+              </g>
+            </svg>
+          </figure>
+        )}
       </section>
     </Page>
   );

@@ -36,6 +36,37 @@ export function joinTimeline(
   return times.map((p) => ({ label: p.label, minute: (p.t - first) / 60_000 }));
 }
 
+export const EMOTIONS = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"] as const;
+
+export interface EmotionRow {
+  label: string;
+  total: number;
+  segments: { emotion: string; count: number; x: number; w: number }[];
+}
+
+/** Stacked bars of the emotion timeline (faces per emotion per interval), scaled to `width`.
+ * `emotion` is the `Emotion` enum value (1 = angry ... 7 = neutral). */
+export function emotionRows(
+  intervals: { startTime?: Parameters<typeof timestampDate>[0]; counts: { emotion: number; count: number }[] }[],
+  width: number,
+): EmotionRow[] {
+  const totals = intervals.map((i) => i.counts.reduce((sum, c) => sum + c.count, 0));
+  const max = Math.max(1, ...totals);
+  return intervals.map((interval, index) => {
+    let x = 0;
+    const segments = [...interval.counts]
+      .sort((a, b) => a.emotion - b.emotion)
+      .map((c) => {
+        const w = (c.count / max) * width;
+        const segment = { emotion: EMOTIONS[c.emotion - 1] ?? "neutral", count: c.count, x, w };
+        x += w;
+        return segment;
+      });
+    const start = interval.startTime ? timestampDate(interval.startTime) : undefined;
+    return { label: start ? start.toISOString().slice(11, 16) : "?", total: totals[index], segments };
+  });
+}
+
 /** Trigger a download of text in the browser. */
 export function downloadText(filename: string, content: string, type: string): void {
   const url = URL.createObjectURL(new Blob([content], { type }));

@@ -15,7 +15,7 @@ import { needsToken, Session } from "./api";
 import { decodeErrorInfoReason, errorKey, errorReason, leftKey } from "./errors";
 import { dictionaries, en, initialLang, translate, zh } from "./i18n";
 import { isPast, meetingFromForm } from "./Meetings";
-import { joinTimeline, recordingUri, rememberRecording, scaleBars, speakingTime } from "./insights";
+import { emotionRows, joinTimeline, recordingUri, rememberRecording, scaleBars, speakingTime } from "./insights";
 import { gridShape, initialRoom, reduce, spotlight, tiles } from "./roomState";
 import { match } from "./router";
 import { backoff } from "./rtc";
@@ -80,6 +80,16 @@ describe("room state", () => {
     expect(s.captions.map((c) => [c.text, c.final])).toEqual([["hello there", true]]);
   });
 
+  it("keeps one synthetic-voice alert per speaker and the latest emotion per participant", () => {
+    let s = joined();
+    s = reduce(s, ev({ case: "syntheticVoiceAlert", value: { participant: "bob", utteranceId: 1n, score: 0.91 } } as never));
+    s = reduce(s, ev({ case: "syntheticVoiceAlert", value: { participant: "bob", utteranceId: 2n, score: 0.97 } } as never));
+    expect(s.alerts).toEqual([{ participant: "bob", score: 0.97, utterance: 2n }]);
+    s = reduce(s, ev({ case: "emotionUpdate", value: { participant: "bob", emotion: "sad", score: 0.6, faces: 1 } } as never));
+    s = reduce(s, ev({ case: "emotionUpdate", value: { participant: "bob", emotion: "happy", score: 0.8, faces: 1 } } as never));
+    expect(s.emotions).toEqual({ bob: "happy" });
+  });
+
   it("keeps chat, speakers, recording and the reason for leaving", () => {
     let s = joined();
     s = reduce(s, ev({ case: "chat", value: { from: "bob", text: "hi", sendTime: timestampFromDate(new Date(5000)) } } as never));
@@ -99,6 +109,22 @@ describe("room state", () => {
     s = reduce(s, ev({ case: "left", value: { reason: "removed" } } as never));
     expect([s.status, s.leftReason]).toEqual(["left", "removed"]);
     expect(leftKey("removed")).toBe("left.removed");
+  });
+});
+
+describe("emotion chart", () => {
+  it("stacks faces per emotion in each interval, scaled to the busiest one", () => {
+    const start = timestampFromDate(new Date("2026-03-02T09:00:00Z"));
+    const rows = emotionRows(
+      [
+        { startTime: start, counts: [{ emotion: 7, count: 2 }, { emotion: 4, count: 6 }] },
+        { startTime: timestampFromDate(new Date("2026-03-02T09:01:00Z")), counts: [{ emotion: 5, count: 4 }] },
+      ],
+      200,
+    );
+    expect(rows.map((r) => [r.label, r.total])).toEqual([["09:00", 8], ["09:01", 4]]);
+    expect(rows[0].segments.map((x) => [x.emotion, x.x, x.w])).toEqual([["happy", 0, 150], ["neutral", 150, 50]]);
+    expect(rows[1].segments).toEqual([{ emotion: "sad", count: 4, x: 0, w: 100 }]);
   });
 });
 

@@ -26,6 +26,12 @@ export interface CaptionLine {
   utterance: bigint;
 }
 
+export interface SyntheticAlert {
+  participant: string;
+  score: number;
+  utterance: bigint;
+}
+
 export interface RoomState {
   status: Status;
   me: string;
@@ -48,6 +54,10 @@ export interface RoomState {
   unmuteRequest: string;
   /** Display names by participant id, from the meeting service (signaling leaves them empty). */
   names: Record<string, string>;
+  /** Synthetic-voice alerts not yet dismissed (hosts and co-hosts receive them), newest last. */
+  alerts: SyntheticAlert[];
+  /** The latest emotion per participant (only when the meeting shows live emotions). */
+  emotions: Record<string, string>;
 }
 
 export const initialRoom = (): RoomState => ({
@@ -68,6 +78,8 @@ export const initialRoom = (): RoomState => ({
   resumed: 0,
   names: {},
   unmuteRequest: "",
+  alerts: [],
+  emotions: {},
 });
 
 const MAX_CHAT = 500;
@@ -141,6 +153,14 @@ export function reduce(state: RoomState, response: SignalResponse): RoomState {
       );
       return { ...state, captions: [...rest, line].slice(-MAX_CAPTIONS) };
     }
+    case "syntheticVoiceAlert": {
+      const a = m.value;
+      // One banner per speaker: a later utterance updates it.
+      const rest = state.alerts.filter((x) => x.participant !== a.participant);
+      return { ...state, alerts: [...rest, { participant: a.participant, score: a.score, utterance: a.utteranceId }] };
+    }
+    case "emotionUpdate":
+      return { ...state, emotions: { ...state.emotions, [m.value.participant]: m.value.emotion } };
     case "unmuteRequested":
       // Signaling's RequestUnmute from a moderator: the person decides.
       return { ...state, unmuteRequest: m.value.from };

@@ -334,6 +334,11 @@ export class RoomConnection {
     this.send({ case: "lowerHands", value: { participants } });
   }
 
+  dismissAlert(participant: string): void {
+    this.state = { ...this.state, alerts: this.state.alerts.filter((a) => a.participant !== participant) };
+    this.emit();
+  }
+
   dismissUnmuteRequest(): void {
     this.state = { ...this.state, unmuteRequest: "" };
     this.emit();

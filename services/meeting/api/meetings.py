@@ -57,6 +57,7 @@ class MeetingMethods(MeetingHandlers):
         if "settings" in paths:
             values["recording_allowed"] = meeting.settings.recording_allowed
             values["ai_enabled"] = meeting.settings.ai_enabled
+            values["live_emotions"] = meeting.settings.live_emotions
         if "role_grants" in paths:
             roles = [rg.role for rg in meeting.role_grants]
             if len(roles) != len(set(roles)):

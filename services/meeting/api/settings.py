@@ -22,6 +22,8 @@ class MeetingSettingsLookup(settings_grpc.MeetingSettingsServiceBase):
         if row is None:
             raise NotFound(f"{request.name} does not exist")
         settings = meeting_pb2.MeetingSettings(
-            recording_allowed=row.recording_allowed, ai_enabled=row.ai_enabled
+            recording_allowed=row.recording_allowed,
+            ai_enabled=row.ai_enabled,
+            live_emotions=row.live_emotions,
         )
         return settings_pb2.GetMeetingSettingsResponse(settings=settings)

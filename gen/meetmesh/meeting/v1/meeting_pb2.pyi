@@ -76,12 +76,14 @@ class Meeting(_message.Message):
     def __init__(self, name: _Optional[str] = ..., title: _Optional[str] = ..., description: _Optional[str] = ..., host: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., passcode: _Optional[str] = ..., passcode_protected: _Optional[bool] = ..., lobby_enabled: _Optional[bool] = ..., capacity: _Optional[int] = ..., settings: _Optional[_Union[MeetingSettings, _Mapping]] = ..., role_grants: _Optional[_Iterable[_Union[RoleGrants, _Mapping]]] = ..., state: _Optional[_Union[Meeting.State, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., participant_count: _Optional[int] = ...) -> None: ...
 
 class MeetingSettings(_message.Message):
-    __slots__ = ("recording_allowed", "ai_enabled")
+    __slots__ = ("recording_allowed", "ai_enabled", "live_emotions")
     RECORDING_ALLOWED_FIELD_NUMBER: _ClassVar[int]
     AI_ENABLED_FIELD_NUMBER: _ClassVar[int]
+    LIVE_EMOTIONS_FIELD_NUMBER: _ClassVar[int]
     recording_allowed: bool
     ai_enabled: bool
-    def __init__(self, recording_allowed: _Optional[bool] = ..., ai_enabled: _Optional[bool] = ...) -> None: ...
+    live_emotions: bool
+    def __init__(self, recording_allowed: _Optional[bool] = ..., ai_enabled: _Optional[bool] = ..., live_emotions: _Optional[bool] = ...) -> None: ...
 
 class Grants(_message.Message):
     __slots__ = ("publish", "subscribe", "chat", "record", "moderate")

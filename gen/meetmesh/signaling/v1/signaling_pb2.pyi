@@ -79,7 +79,7 @@ class SignalRequest(_message.Message):
     def __init__(self, request_id: _Optional[int] = ..., join: _Optional[_Union[Join, _Mapping]] = ..., offer: _Optional[_Union[SessionDescription, _Mapping]] = ..., trickle: _Optional[_Union[IceCandidate, _Mapping]] = ..., publish: _Optional[_Union[PublishTrack, _Mapping]] = ..., unpublish: _Optional[_Union[UnpublishTrack, _Mapping]] = ..., mute: _Optional[_Union[MuteTrack, _Mapping]] = ..., subscription: _Optional[_Union[UpdateSubscription, _Mapping]] = ..., chat: _Optional[_Union[SendChat, _Mapping]] = ..., data: _Optional[_Union[SendData, _Mapping]] = ..., leave: _Optional[_Union[Leave, _Mapping]] = ..., ping: _Optional[_Union[Ping, _Mapping]] = ..., recording: _Optional[_Union[ControlRecording, _Mapping]] = ..., request_unmute: _Optional[_Union[RequestUnmute, _Mapping]] = ..., mute_participant: _Optional[_Union[MuteParticipant, _Mapping]] = ..., mute_all: _Optional[_Union[MuteAll, _Mapping]] = ..., lower_hands: _Optional[_Union[LowerHands, _Mapping]] = ..., raise_hand: _Optional[_Union[RaiseHand, _Mapping]] = ..., reaction: _Optional[_Union[SendReaction, _Mapping]] = ..., visibility: _Optional[_Union[TrackVisibility, _Mapping]] = ...) -> None: ...
 
 class SignalResponse(_message.Message):
-    __slots__ = ("request_id", "joined", "answer", "trickle", "participant_update", "track_update", "active_speakers", "chat", "data", "caption", "error", "reconnect", "left", "pong", "recording_update", "tracks_published", "unmute_requested", "hand_update", "reaction")
+    __slots__ = ("request_id", "joined", "answer", "trickle", "participant_update", "track_update", "active_speakers", "chat", "data", "caption", "error", "reconnect", "left", "pong", "recording_update", "tracks_published", "unmute_requested", "hand_update", "reaction", "synthetic_voice_alert", "emotion_update")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     JOINED_FIELD_NUMBER: _ClassVar[int]
     ANSWER_FIELD_NUMBER: _ClassVar[int]
@@ -99,6 +99,8 @@ class SignalResponse(_message.Message):
     UNMUTE_REQUESTED_FIELD_NUMBER: _ClassVar[int]
     HAND_UPDATE_FIELD_NUMBER: _ClassVar[int]
     REACTION_FIELD_NUMBER: _ClassVar[int]
+    SYNTHETIC_VOICE_ALERT_FIELD_NUMBER: _ClassVar[int]
+    EMOTION_UPDATE_FIELD_NUMBER: _ClassVar[int]
     request_id: int
     joined: Joined
     answer: SessionDescription
@@ -118,7 +120,9 @@ class SignalResponse(_message.Message):
     unmute_requested: UnmuteRequested
     hand_update: HandUpdate
     reaction: Reaction
-    def __init__(self, request_id: _Optional[int] = ..., joined: _Optional[_Union[Joined, _Mapping]] = ..., answer: _Optional[_Union[SessionDescription, _Mapping]] = ..., trickle: _Optional[_Union[IceCandidate, _Mapping]] = ..., participant_update: _Optional[_Union[ParticipantUpdate, _Mapping]] = ..., track_update: _Optional[_Union[TrackUpdate, _Mapping]] = ..., active_speakers: _Optional[_Union[ActiveSpeakers, _Mapping]] = ..., chat: _Optional[_Union[ChatMessage, _Mapping]] = ..., data: _Optional[_Union[DataMessage, _Mapping]] = ..., caption: _Optional[_Union[Caption, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ..., reconnect: _Optional[_Union[Reconnect, _Mapping]] = ..., left: _Optional[_Union[Left, _Mapping]] = ..., pong: _Optional[_Union[Pong, _Mapping]] = ..., recording_update: _Optional[_Union[RecordingUpdate, _Mapping]] = ..., tracks_published: _Optional[_Union[TracksPublished, _Mapping]] = ..., unmute_requested: _Optional[_Union[UnmuteRequested, _Mapping]] = ..., hand_update: _Optional[_Union[HandUpdate, _Mapping]] = ..., reaction: _Optional[_Union[Reaction, _Mapping]] = ...) -> None: ...
+    synthetic_voice_alert: SyntheticVoiceAlert
+    emotion_update: EmotionUpdate
+    def __init__(self, request_id: _Optional[int] = ..., joined: _Optional[_Union[Joined, _Mapping]] = ..., answer: _Optional[_Union[SessionDescription, _Mapping]] = ..., trickle: _Optional[_Union[IceCandidate, _Mapping]] = ..., participant_update: _Optional[_Union[ParticipantUpdate, _Mapping]] = ..., track_update: _Optional[_Union[TrackUpdate, _Mapping]] = ..., active_speakers: _Optional[_Union[ActiveSpeakers, _Mapping]] = ..., chat: _Optional[_Union[ChatMessage, _Mapping]] = ..., data: _Optional[_Union[DataMessage, _Mapping]] = ..., caption: _Optional[_Union[Caption, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ..., reconnect: _Optional[_Union[Reconnect, _Mapping]] = ..., left: _Optional[_Union[Left, _Mapping]] = ..., pong: _Optional[_Union[Pong, _Mapping]] = ..., recording_update: _Optional[_Union[RecordingUpdate, _Mapping]] = ..., tracks_published: _Optional[_Union[TracksPublished, _Mapping]] = ..., unmute_requested: _Optional[_Union[UnmuteRequested, _Mapping]] = ..., hand_update: _Optional[_Union[HandUpdate, _Mapping]] = ..., reaction: _Optional[_Union[Reaction, _Mapping]] = ..., synthetic_voice_alert: _Optional[_Union[SyntheticVoiceAlert, _Mapping]] = ..., emotion_update: _Optional[_Union[EmotionUpdate, _Mapping]] = ...) -> None: ...
 
 class Join(_message.Message):
     __slots__ = ("token", "resume_token")
@@ -382,6 +386,28 @@ class Caption(_message.Message):
     is_final: bool
     utterance_id: int
     def __init__(self, participant: _Optional[str] = ..., text: _Optional[str] = ..., is_final: _Optional[bool] = ..., utterance_id: _Optional[int] = ...) -> None: ...
+
+class SyntheticVoiceAlert(_message.Message):
+    __slots__ = ("participant", "utterance_id", "score")
+    PARTICIPANT_FIELD_NUMBER: _ClassVar[int]
+    UTTERANCE_ID_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    participant: str
+    utterance_id: int
+    score: float
+    def __init__(self, participant: _Optional[str] = ..., utterance_id: _Optional[int] = ..., score: _Optional[float] = ...) -> None: ...
+
+class EmotionUpdate(_message.Message):
+    __slots__ = ("participant", "emotion", "score", "faces")
+    PARTICIPANT_FIELD_NUMBER: _ClassVar[int]
+    EMOTION_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    FACES_FIELD_NUMBER: _ClassVar[int]
+    participant: str
+    emotion: str
+    score: float
+    faces: int
+    def __init__(self, participant: _Optional[str] = ..., emotion: _Optional[str] = ..., score: _Optional[float] = ..., faces: _Optional[int] = ...) -> None: ...
 
 class Error(_message.Message):
     __slots__ = ("reason", "message", "fatal")

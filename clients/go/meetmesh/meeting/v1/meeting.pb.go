@@ -445,7 +445,10 @@ type MeetingSettings struct {
 	// Whether participants with the `record` grant may record.
 	RecordingAllowed bool `protobuf:"varint,1,opt,name=recording_allowed,json=recordingAllowed,proto3" json:"recording_allowed,omitempty"`
 	// Whether live AI features (captions, emotion, synthetic-voice alerts) run.
-	AiEnabled     bool `protobuf:"varint,2,opt,name=ai_enabled,json=aiEnabled,proto3" json:"ai_enabled,omitempty"`
+	AiEnabled bool `protobuf:"varint,2,opt,name=ai_enabled,json=aiEnabled,proto3" json:"ai_enabled,omitempty"`
+	// Whether participants see live emotion indicators (with `ai_enabled`; the insights page shows
+	// emotions over time either way).
+	LiveEmotions  bool `protobuf:"varint,3,opt,name=live_emotions,json=liveEmotions,proto3" json:"live_emotions,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -490,6 +493,13 @@ func (x *MeetingSettings) GetRecordingAllowed() bool {
 func (x *MeetingSettings) GetAiEnabled() bool {
 	if x != nil {
 		return x.AiEnabled
+	}
+	return false
+}
+
+func (x *MeetingSettings) GetLiveEmotions() bool {
+	if x != nil {
+		return x.LiveEmotions
 	}
 	return false
 }
@@ -3222,11 +3232,12 @@ const file_meetmesh_meeting_v1_meeting_proto_rawDesc = "" +
 	"\x0fSTATE_SCHEDULED\x10\x01\x12\x10\n" +
 	"\fSTATE_ACTIVE\x10\x02\x12\x0f\n" +
 	"\vSTATE_ENDED\x10\x03:?\xeaA<\n" +
-	"\x13meetmesh.io/Meeting\x12\x12meetings/{meeting}*\bmeetings2\ameeting\"]\n" +
+	"\x13meetmesh.io/Meeting\x12\x12meetings/{meeting}*\bmeetings2\ameeting\"\x82\x01\n" +
 	"\x0fMeetingSettings\x12+\n" +
 	"\x11recording_allowed\x18\x01 \x01(\bR\x10recordingAllowed\x12\x1d\n" +
 	"\n" +
-	"ai_enabled\x18\x02 \x01(\bR\taiEnabled\"\x88\x01\n" +
+	"ai_enabled\x18\x02 \x01(\bR\taiEnabled\x12#\n" +
+	"\rlive_emotions\x18\x03 \x01(\bR\fliveEmotions\"\x88\x01\n" +
 	"\x06Grants\x12\x18\n" +
 	"\apublish\x18\x01 \x01(\bR\apublish\x12\x1c\n" +
 	"\tsubscribe\x18\x02 \x01(\bR\tsubscribe\x12\x12\n" +

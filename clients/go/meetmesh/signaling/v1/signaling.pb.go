@@ -664,6 +664,8 @@ type SignalResponse struct {
 	//	*SignalResponse_UnmuteRequested
 	//	*SignalResponse_HandUpdate
 	//	*SignalResponse_Reaction
+	//	*SignalResponse_SyntheticVoiceAlert
+	//	*SignalResponse_EmotionUpdate
 	Message       isSignalResponse_Message `protobuf_oneof:"message"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -875,6 +877,24 @@ func (x *SignalResponse) GetReaction() *Reaction {
 	return nil
 }
 
+func (x *SignalResponse) GetSyntheticVoiceAlert() *SyntheticVoiceAlert {
+	if x != nil {
+		if x, ok := x.Message.(*SignalResponse_SyntheticVoiceAlert); ok {
+			return x.SyntheticVoiceAlert
+		}
+	}
+	return nil
+}
+
+func (x *SignalResponse) GetEmotionUpdate() *EmotionUpdate {
+	if x != nil {
+		if x, ok := x.Message.(*SignalResponse_EmotionUpdate); ok {
+			return x.EmotionUpdate
+		}
+	}
+	return nil
+}
+
 type isSignalResponse_Message interface {
 	isSignalResponse_Message()
 }
@@ -969,6 +989,16 @@ type SignalResponse_Reaction struct {
 	Reaction *Reaction `protobuf:"bytes,19,opt,name=reaction,proto3,oneof"`
 }
 
+type SignalResponse_SyntheticVoiceAlert struct {
+	// A participant's voice sounds synthetic (sent to hosts and co-hosts only).
+	SyntheticVoiceAlert *SyntheticVoiceAlert `protobuf:"bytes,40,opt,name=synthetic_voice_alert,json=syntheticVoiceAlert,proto3,oneof"`
+}
+
+type SignalResponse_EmotionUpdate struct {
+	// A participant's face shows an emotion (only when the meeting's `live_emotions` is on).
+	EmotionUpdate *EmotionUpdate `protobuf:"bytes,41,opt,name=emotion_update,json=emotionUpdate,proto3,oneof"`
+}
+
 func (*SignalResponse_Joined) isSignalResponse_Message() {}
 
 func (*SignalResponse_Answer) isSignalResponse_Message() {}
@@ -1004,6 +1034,10 @@ func (*SignalResponse_UnmuteRequested) isSignalResponse_Message() {}
 func (*SignalResponse_HandUpdate) isSignalResponse_Message() {}
 
 func (*SignalResponse_Reaction) isSignalResponse_Message() {}
+
+func (*SignalResponse_SyntheticVoiceAlert) isSignalResponse_Message() {}
+
+func (*SignalResponse_EmotionUpdate) isSignalResponse_Message() {}
 
 // First message of a session.
 type Join struct {
@@ -2551,6 +2585,144 @@ func (x *Caption) GetUtteranceId() int64 {
 	return 0
 }
 
+// An utterance of a participant scored above the synthetic-voice alert threshold. Only hosts and
+// co-hosts receive it, within about 2 s of the end of the utterance.
+type SyntheticVoiceAlert struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The speaker's participant id.
+	Participant string `protobuf:"bytes,1,opt,name=participant,proto3" json:"participant,omitempty"`
+	// Utterance id within the speaker's stream.
+	UtteranceId int64 `protobuf:"varint,2,opt,name=utterance_id,json=utteranceId,proto3" json:"utterance_id,omitempty"`
+	// Likelihood in [0, 1] that the voice is synthetic.
+	Score         float32 `protobuf:"fixed32,3,opt,name=score,proto3" json:"score,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SyntheticVoiceAlert) Reset() {
+	*x = SyntheticVoiceAlert{}
+	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SyntheticVoiceAlert) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SyntheticVoiceAlert) ProtoMessage() {}
+
+func (x *SyntheticVoiceAlert) ProtoReflect() protoreflect.Message {
+	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SyntheticVoiceAlert.ProtoReflect.Descriptor instead.
+func (*SyntheticVoiceAlert) Descriptor() ([]byte, []int) {
+	return file_meetmesh_signaling_v1_signaling_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *SyntheticVoiceAlert) GetParticipant() string {
+	if x != nil {
+		return x.Participant
+	}
+	return ""
+}
+
+func (x *SyntheticVoiceAlert) GetUtteranceId() int64 {
+	if x != nil {
+		return x.UtteranceId
+	}
+	return 0
+}
+
+func (x *SyntheticVoiceAlert) GetScore() float32 {
+	if x != nil {
+		return x.Score
+	}
+	return 0
+}
+
+// The emotion of the largest face in a participant's latest sampled video frame.
+type EmotionUpdate struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The participant whose video it is.
+	Participant string `protobuf:"bytes,1,opt,name=participant,proto3" json:"participant,omitempty"`
+	// The most likely emotion: "angry", "disgust", "fear", "happy", "sad", "surprise" or "neutral".
+	Emotion string `protobuf:"bytes,2,opt,name=emotion,proto3" json:"emotion,omitempty"`
+	// Its probability in [0, 1].
+	Score float32 `protobuf:"fixed32,3,opt,name=score,proto3" json:"score,omitempty"`
+	// How many faces the frame showed.
+	Faces         int32 `protobuf:"varint,4,opt,name=faces,proto3" json:"faces,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EmotionUpdate) Reset() {
+	*x = EmotionUpdate{}
+	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EmotionUpdate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EmotionUpdate) ProtoMessage() {}
+
+func (x *EmotionUpdate) ProtoReflect() protoreflect.Message {
+	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EmotionUpdate.ProtoReflect.Descriptor instead.
+func (*EmotionUpdate) Descriptor() ([]byte, []int) {
+	return file_meetmesh_signaling_v1_signaling_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *EmotionUpdate) GetParticipant() string {
+	if x != nil {
+		return x.Participant
+	}
+	return ""
+}
+
+func (x *EmotionUpdate) GetEmotion() string {
+	if x != nil {
+		return x.Emotion
+	}
+	return ""
+}
+
+func (x *EmotionUpdate) GetScore() float32 {
+	if x != nil {
+		return x.Score
+	}
+	return 0
+}
+
+func (x *EmotionUpdate) GetFaces() int32 {
+	if x != nil {
+		return x.Faces
+	}
+	return 0
+}
+
 // An error caused by a request.
 type Error struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2566,7 +2738,7 @@ type Error struct {
 
 func (x *Error) Reset() {
 	*x = Error{}
-	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[27]
+	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2578,7 +2750,7 @@ func (x *Error) String() string {
 func (*Error) ProtoMessage() {}
 
 func (x *Error) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[27]
+	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2591,7 +2763,7 @@ func (x *Error) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Error.ProtoReflect.Descriptor instead.
 func (*Error) Descriptor() ([]byte, []int) {
-	return file_meetmesh_signaling_v1_signaling_proto_rawDescGZIP(), []int{27}
+	return file_meetmesh_signaling_v1_signaling_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *Error) GetReason() string {
@@ -2626,7 +2798,7 @@ type Reconnect struct {
 
 func (x *Reconnect) Reset() {
 	*x = Reconnect{}
-	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[28]
+	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2638,7 +2810,7 @@ func (x *Reconnect) String() string {
 func (*Reconnect) ProtoMessage() {}
 
 func (x *Reconnect) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[28]
+	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2651,7 +2823,7 @@ func (x *Reconnect) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Reconnect.ProtoReflect.Descriptor instead.
 func (*Reconnect) Descriptor() ([]byte, []int) {
-	return file_meetmesh_signaling_v1_signaling_proto_rawDescGZIP(), []int{28}
+	return file_meetmesh_signaling_v1_signaling_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *Reconnect) GetReason() string {
@@ -2672,7 +2844,7 @@ type Left struct {
 
 func (x *Left) Reset() {
 	*x = Left{}
-	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[29]
+	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2684,7 +2856,7 @@ func (x *Left) String() string {
 func (*Left) ProtoMessage() {}
 
 func (x *Left) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[29]
+	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2697,7 +2869,7 @@ func (x *Left) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Left.ProtoReflect.Descriptor instead.
 func (*Left) Descriptor() ([]byte, []int) {
-	return file_meetmesh_signaling_v1_signaling_proto_rawDescGZIP(), []int{29}
+	return file_meetmesh_signaling_v1_signaling_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *Left) GetReason() string {
@@ -2718,7 +2890,7 @@ type Pong struct {
 
 func (x *Pong) Reset() {
 	*x = Pong{}
-	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[30]
+	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2730,7 +2902,7 @@ func (x *Pong) String() string {
 func (*Pong) ProtoMessage() {}
 
 func (x *Pong) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[30]
+	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2743,7 +2915,7 @@ func (x *Pong) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Pong.ProtoReflect.Descriptor instead.
 func (*Pong) Descriptor() ([]byte, []int) {
-	return file_meetmesh_signaling_v1_signaling_proto_rawDescGZIP(), []int{30}
+	return file_meetmesh_signaling_v1_signaling_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *Pong) GetTimestampMs() int64 {
@@ -2773,7 +2945,7 @@ type RecordingUpdate struct {
 
 func (x *RecordingUpdate) Reset() {
 	*x = RecordingUpdate{}
-	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[31]
+	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2785,7 +2957,7 @@ func (x *RecordingUpdate) String() string {
 func (*RecordingUpdate) ProtoMessage() {}
 
 func (x *RecordingUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[31]
+	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2798,7 +2970,7 @@ func (x *RecordingUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordingUpdate.ProtoReflect.Descriptor instead.
 func (*RecordingUpdate) Descriptor() ([]byte, []int) {
-	return file_meetmesh_signaling_v1_signaling_proto_rawDescGZIP(), []int{31}
+	return file_meetmesh_signaling_v1_signaling_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *RecordingUpdate) GetRecording() bool {
@@ -2849,7 +3021,7 @@ type RequestUnmute struct {
 
 func (x *RequestUnmute) Reset() {
 	*x = RequestUnmute{}
-	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[32]
+	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2861,7 +3033,7 @@ func (x *RequestUnmute) String() string {
 func (*RequestUnmute) ProtoMessage() {}
 
 func (x *RequestUnmute) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[32]
+	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2874,7 +3046,7 @@ func (x *RequestUnmute) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RequestUnmute.ProtoReflect.Descriptor instead.
 func (*RequestUnmute) Descriptor() ([]byte, []int) {
-	return file_meetmesh_signaling_v1_signaling_proto_rawDescGZIP(), []int{32}
+	return file_meetmesh_signaling_v1_signaling_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *RequestUnmute) GetParticipant() string {
@@ -2905,7 +3077,7 @@ type MuteParticipant struct {
 
 func (x *MuteParticipant) Reset() {
 	*x = MuteParticipant{}
-	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[33]
+	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2917,7 +3089,7 @@ func (x *MuteParticipant) String() string {
 func (*MuteParticipant) ProtoMessage() {}
 
 func (x *MuteParticipant) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[33]
+	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2930,7 +3102,7 @@ func (x *MuteParticipant) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MuteParticipant.ProtoReflect.Descriptor instead.
 func (*MuteParticipant) Descriptor() ([]byte, []int) {
-	return file_meetmesh_signaling_v1_signaling_proto_rawDescGZIP(), []int{33}
+	return file_meetmesh_signaling_v1_signaling_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *MuteParticipant) GetParticipant() string {
@@ -2958,7 +3130,7 @@ type MuteAll struct {
 
 func (x *MuteAll) Reset() {
 	*x = MuteAll{}
-	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[34]
+	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2970,7 +3142,7 @@ func (x *MuteAll) String() string {
 func (*MuteAll) ProtoMessage() {}
 
 func (x *MuteAll) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[34]
+	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2983,7 +3155,7 @@ func (x *MuteAll) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MuteAll.ProtoReflect.Descriptor instead.
 func (*MuteAll) Descriptor() ([]byte, []int) {
-	return file_meetmesh_signaling_v1_signaling_proto_rawDescGZIP(), []int{34}
+	return file_meetmesh_signaling_v1_signaling_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *MuteAll) GetSource() TrackSource {
@@ -3004,7 +3176,7 @@ type LowerHands struct {
 
 func (x *LowerHands) Reset() {
 	*x = LowerHands{}
-	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[35]
+	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3016,7 +3188,7 @@ func (x *LowerHands) String() string {
 func (*LowerHands) ProtoMessage() {}
 
 func (x *LowerHands) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[35]
+	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3029,7 +3201,7 @@ func (x *LowerHands) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LowerHands.ProtoReflect.Descriptor instead.
 func (*LowerHands) Descriptor() ([]byte, []int) {
-	return file_meetmesh_signaling_v1_signaling_proto_rawDescGZIP(), []int{35}
+	return file_meetmesh_signaling_v1_signaling_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *LowerHands) GetParticipants() []string {
@@ -3050,7 +3222,7 @@ type RaiseHand struct {
 
 func (x *RaiseHand) Reset() {
 	*x = RaiseHand{}
-	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[36]
+	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3062,7 +3234,7 @@ func (x *RaiseHand) String() string {
 func (*RaiseHand) ProtoMessage() {}
 
 func (x *RaiseHand) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[36]
+	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3075,7 +3247,7 @@ func (x *RaiseHand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaiseHand.ProtoReflect.Descriptor instead.
 func (*RaiseHand) Descriptor() ([]byte, []int) {
-	return file_meetmesh_signaling_v1_signaling_proto_rawDescGZIP(), []int{36}
+	return file_meetmesh_signaling_v1_signaling_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *RaiseHand) GetRaised() bool {
@@ -3096,7 +3268,7 @@ type SendReaction struct {
 
 func (x *SendReaction) Reset() {
 	*x = SendReaction{}
-	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[37]
+	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3108,7 +3280,7 @@ func (x *SendReaction) String() string {
 func (*SendReaction) ProtoMessage() {}
 
 func (x *SendReaction) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[37]
+	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3121,7 +3293,7 @@ func (x *SendReaction) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendReaction.ProtoReflect.Descriptor instead.
 func (*SendReaction) Descriptor() ([]byte, []int) {
-	return file_meetmesh_signaling_v1_signaling_proto_rawDescGZIP(), []int{37}
+	return file_meetmesh_signaling_v1_signaling_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *SendReaction) GetEmoji() string {
@@ -3144,7 +3316,7 @@ type UnmuteRequested struct {
 
 func (x *UnmuteRequested) Reset() {
 	*x = UnmuteRequested{}
-	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[38]
+	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3156,7 +3328,7 @@ func (x *UnmuteRequested) String() string {
 func (*UnmuteRequested) ProtoMessage() {}
 
 func (x *UnmuteRequested) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[38]
+	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3169,7 +3341,7 @@ func (x *UnmuteRequested) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnmuteRequested.ProtoReflect.Descriptor instead.
 func (*UnmuteRequested) Descriptor() ([]byte, []int) {
-	return file_meetmesh_signaling_v1_signaling_proto_rawDescGZIP(), []int{38}
+	return file_meetmesh_signaling_v1_signaling_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *UnmuteRequested) GetFrom() string {
@@ -3201,7 +3373,7 @@ type HandUpdate struct {
 
 func (x *HandUpdate) Reset() {
 	*x = HandUpdate{}
-	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[39]
+	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3213,7 +3385,7 @@ func (x *HandUpdate) String() string {
 func (*HandUpdate) ProtoMessage() {}
 
 func (x *HandUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[39]
+	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3226,7 +3398,7 @@ func (x *HandUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandUpdate.ProtoReflect.Descriptor instead.
 func (*HandUpdate) Descriptor() ([]byte, []int) {
-	return file_meetmesh_signaling_v1_signaling_proto_rawDescGZIP(), []int{39}
+	return file_meetmesh_signaling_v1_signaling_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *HandUpdate) GetParticipant() string {
@@ -3263,7 +3435,7 @@ type Reaction struct {
 
 func (x *Reaction) Reset() {
 	*x = Reaction{}
-	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[40]
+	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3275,7 +3447,7 @@ func (x *Reaction) String() string {
 func (*Reaction) ProtoMessage() {}
 
 func (x *Reaction) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[40]
+	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3288,7 +3460,7 @@ func (x *Reaction) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Reaction.ProtoReflect.Descriptor instead.
 func (*Reaction) Descriptor() ([]byte, []int) {
-	return file_meetmesh_signaling_v1_signaling_proto_rawDescGZIP(), []int{40}
+	return file_meetmesh_signaling_v1_signaling_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *Reaction) GetFrom() string {
@@ -3320,7 +3492,7 @@ type TrackVisibility struct {
 
 func (x *TrackVisibility) Reset() {
 	*x = TrackVisibility{}
-	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[41]
+	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3332,7 +3504,7 @@ func (x *TrackVisibility) String() string {
 func (*TrackVisibility) ProtoMessage() {}
 
 func (x *TrackVisibility) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[41]
+	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3345,7 +3517,7 @@ func (x *TrackVisibility) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrackVisibility.ProtoReflect.Descriptor instead.
 func (*TrackVisibility) Descriptor() ([]byte, []int) {
-	return file_meetmesh_signaling_v1_signaling_proto_rawDescGZIP(), []int{41}
+	return file_meetmesh_signaling_v1_signaling_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *TrackVisibility) GetHidden() []string {
@@ -3395,8 +3567,7 @@ const file_meetmesh_signaling_v1_signaling_proto_rawDesc = "" +
 	"\n" +
 	"visibility\x18\x14 \x01(\v2&.meetmesh.signaling.v1.TrackVisibilityH\x00R\n" +
 	"visibilityB\x10\n" +
-	"\amessage\x12\x05\xbaH\x02\b\x01\"\x81\n" +
-	"\n" +
+	"\amessage\x12\x05\xbaH\x02\b\x01\"\xb2\v\n" +
 	"\x0eSignalResponse\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\rR\trequestId\x127\n" +
@@ -3419,7 +3590,9 @@ const file_meetmesh_signaling_v1_signaling_proto_rawDesc = "" +
 	"\x10unmute_requested\x18\x11 \x01(\v2&.meetmesh.signaling.v1.UnmuteRequestedH\x00R\x0funmuteRequested\x12D\n" +
 	"\vhand_update\x18\x12 \x01(\v2!.meetmesh.signaling.v1.HandUpdateH\x00R\n" +
 	"handUpdate\x12=\n" +
-	"\breaction\x18\x13 \x01(\v2\x1f.meetmesh.signaling.v1.ReactionH\x00R\breactionB\t\n" +
+	"\breaction\x18\x13 \x01(\v2\x1f.meetmesh.signaling.v1.ReactionH\x00R\breaction\x12`\n" +
+	"\x15synthetic_voice_alert\x18( \x01(\v2*.meetmesh.signaling.v1.SyntheticVoiceAlertH\x00R\x13syntheticVoiceAlert\x12M\n" +
+	"\x0eemotion_update\x18) \x01(\v2$.meetmesh.signaling.v1.EmotionUpdateH\x00R\remotionUpdateB\t\n" +
 	"\amessage\"]\n" +
 	"\x04Join\x12$\n" +
 	"\x05token\x18\x01 \x01(\tB\x0e\xbaH\ar\x05\x10\x01\x18\x80 \xa0\xbb\x18\x02R\x05token\x12/\n" +
@@ -3532,7 +3705,16 @@ const file_meetmesh_signaling_v1_signaling_proto_rawDesc = "" +
 	"\vparticipant\x18\x01 \x01(\tR\vparticipant\x12\x18\n" +
 	"\x04text\x18\x02 \x01(\tB\x04\xa0\xbb\x18\x01R\x04text\x12\x19\n" +
 	"\bis_final\x18\x03 \x01(\bR\aisFinal\x12!\n" +
-	"\futterance_id\x18\x04 \x01(\x03R\vutteranceId\"O\n" +
+	"\futterance_id\x18\x04 \x01(\x03R\vutteranceId\"p\n" +
+	"\x13SyntheticVoiceAlert\x12 \n" +
+	"\vparticipant\x18\x01 \x01(\tR\vparticipant\x12!\n" +
+	"\futterance_id\x18\x02 \x01(\x03R\vutteranceId\x12\x14\n" +
+	"\x05score\x18\x03 \x01(\x02R\x05score\"w\n" +
+	"\rEmotionUpdate\x12 \n" +
+	"\vparticipant\x18\x01 \x01(\tR\vparticipant\x12\x18\n" +
+	"\aemotion\x18\x02 \x01(\tR\aemotion\x12\x14\n" +
+	"\x05score\x18\x03 \x01(\x02R\x05score\x12\x14\n" +
+	"\x05faces\x18\x04 \x01(\x05R\x05faces\"O\n" +
 	"\x05Error\x12\x16\n" +
 	"\x06reason\x18\x01 \x01(\tR\x06reason\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12\x14\n" +
@@ -3606,7 +3788,7 @@ func file_meetmesh_signaling_v1_signaling_proto_rawDescGZIP() []byte {
 }
 
 var file_meetmesh_signaling_v1_signaling_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_meetmesh_signaling_v1_signaling_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
+var file_meetmesh_signaling_v1_signaling_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
 var file_meetmesh_signaling_v1_signaling_proto_goTypes = []any{
 	(TrackSource)(0),              // 0: meetmesh.signaling.v1.TrackSource
 	(TrackKind)(0),                // 1: meetmesh.signaling.v1.TrackKind
@@ -3639,23 +3821,25 @@ var file_meetmesh_signaling_v1_signaling_proto_goTypes = []any{
 	(*ChatMessage)(nil),           // 28: meetmesh.signaling.v1.ChatMessage
 	(*DataMessage)(nil),           // 29: meetmesh.signaling.v1.DataMessage
 	(*Caption)(nil),               // 30: meetmesh.signaling.v1.Caption
-	(*Error)(nil),                 // 31: meetmesh.signaling.v1.Error
-	(*Reconnect)(nil),             // 32: meetmesh.signaling.v1.Reconnect
-	(*Left)(nil),                  // 33: meetmesh.signaling.v1.Left
-	(*Pong)(nil),                  // 34: meetmesh.signaling.v1.Pong
-	(*RecordingUpdate)(nil),       // 35: meetmesh.signaling.v1.RecordingUpdate
-	(*RequestUnmute)(nil),         // 36: meetmesh.signaling.v1.RequestUnmute
-	(*MuteParticipant)(nil),       // 37: meetmesh.signaling.v1.MuteParticipant
-	(*MuteAll)(nil),               // 38: meetmesh.signaling.v1.MuteAll
-	(*LowerHands)(nil),            // 39: meetmesh.signaling.v1.LowerHands
-	(*RaiseHand)(nil),             // 40: meetmesh.signaling.v1.RaiseHand
-	(*SendReaction)(nil),          // 41: meetmesh.signaling.v1.SendReaction
-	(*UnmuteRequested)(nil),       // 42: meetmesh.signaling.v1.UnmuteRequested
-	(*HandUpdate)(nil),            // 43: meetmesh.signaling.v1.HandUpdate
-	(*Reaction)(nil),              // 44: meetmesh.signaling.v1.Reaction
-	(*TrackVisibility)(nil),       // 45: meetmesh.signaling.v1.TrackVisibility
-	nil,                           // 46: meetmesh.signaling.v1.TracksPublished.TracksByMidEntry
-	(*timestamppb.Timestamp)(nil), // 47: google.protobuf.Timestamp
+	(*SyntheticVoiceAlert)(nil),   // 31: meetmesh.signaling.v1.SyntheticVoiceAlert
+	(*EmotionUpdate)(nil),         // 32: meetmesh.signaling.v1.EmotionUpdate
+	(*Error)(nil),                 // 33: meetmesh.signaling.v1.Error
+	(*Reconnect)(nil),             // 34: meetmesh.signaling.v1.Reconnect
+	(*Left)(nil),                  // 35: meetmesh.signaling.v1.Left
+	(*Pong)(nil),                  // 36: meetmesh.signaling.v1.Pong
+	(*RecordingUpdate)(nil),       // 37: meetmesh.signaling.v1.RecordingUpdate
+	(*RequestUnmute)(nil),         // 38: meetmesh.signaling.v1.RequestUnmute
+	(*MuteParticipant)(nil),       // 39: meetmesh.signaling.v1.MuteParticipant
+	(*MuteAll)(nil),               // 40: meetmesh.signaling.v1.MuteAll
+	(*LowerHands)(nil),            // 41: meetmesh.signaling.v1.LowerHands
+	(*RaiseHand)(nil),             // 42: meetmesh.signaling.v1.RaiseHand
+	(*SendReaction)(nil),          // 43: meetmesh.signaling.v1.SendReaction
+	(*UnmuteRequested)(nil),       // 44: meetmesh.signaling.v1.UnmuteRequested
+	(*HandUpdate)(nil),            // 45: meetmesh.signaling.v1.HandUpdate
+	(*Reaction)(nil),              // 46: meetmesh.signaling.v1.Reaction
+	(*TrackVisibility)(nil),       // 47: meetmesh.signaling.v1.TrackVisibility
+	nil,                           // 48: meetmesh.signaling.v1.TracksPublished.TracksByMidEntry
+	(*timestamppb.Timestamp)(nil), // 49: google.protobuf.Timestamp
 }
 var file_meetmesh_signaling_v1_signaling_proto_depIdxs = []int32{
 	6,  // 0: meetmesh.signaling.v1.SignalRequest.join:type_name -> meetmesh.signaling.v1.Join
@@ -3670,13 +3854,13 @@ var file_meetmesh_signaling_v1_signaling_proto_depIdxs = []int32{
 	16, // 9: meetmesh.signaling.v1.SignalRequest.leave:type_name -> meetmesh.signaling.v1.Leave
 	17, // 10: meetmesh.signaling.v1.SignalRequest.ping:type_name -> meetmesh.signaling.v1.Ping
 	18, // 11: meetmesh.signaling.v1.SignalRequest.recording:type_name -> meetmesh.signaling.v1.ControlRecording
-	36, // 12: meetmesh.signaling.v1.SignalRequest.request_unmute:type_name -> meetmesh.signaling.v1.RequestUnmute
-	37, // 13: meetmesh.signaling.v1.SignalRequest.mute_participant:type_name -> meetmesh.signaling.v1.MuteParticipant
-	38, // 14: meetmesh.signaling.v1.SignalRequest.mute_all:type_name -> meetmesh.signaling.v1.MuteAll
-	39, // 15: meetmesh.signaling.v1.SignalRequest.lower_hands:type_name -> meetmesh.signaling.v1.LowerHands
-	40, // 16: meetmesh.signaling.v1.SignalRequest.raise_hand:type_name -> meetmesh.signaling.v1.RaiseHand
-	41, // 17: meetmesh.signaling.v1.SignalRequest.reaction:type_name -> meetmesh.signaling.v1.SendReaction
-	45, // 18: meetmesh.signaling.v1.SignalRequest.visibility:type_name -> meetmesh.signaling.v1.TrackVisibility
+	38, // 12: meetmesh.signaling.v1.SignalRequest.request_unmute:type_name -> meetmesh.signaling.v1.RequestUnmute
+	39, // 13: meetmesh.signaling.v1.SignalRequest.mute_participant:type_name -> meetmesh.signaling.v1.MuteParticipant
+	40, // 14: meetmesh.signaling.v1.SignalRequest.mute_all:type_name -> meetmesh.signaling.v1.MuteAll
+	41, // 15: meetmesh.signaling.v1.SignalRequest.lower_hands:type_name -> meetmesh.signaling.v1.LowerHands
+	42, // 16: meetmesh.signaling.v1.SignalRequest.raise_hand:type_name -> meetmesh.signaling.v1.RaiseHand
+	43, // 17: meetmesh.signaling.v1.SignalRequest.reaction:type_name -> meetmesh.signaling.v1.SendReaction
+	47, // 18: meetmesh.signaling.v1.SignalRequest.visibility:type_name -> meetmesh.signaling.v1.TrackVisibility
 	21, // 19: meetmesh.signaling.v1.SignalResponse.joined:type_name -> meetmesh.signaling.v1.Joined
 	7,  // 20: meetmesh.signaling.v1.SignalResponse.answer:type_name -> meetmesh.signaling.v1.SessionDescription
 	8,  // 21: meetmesh.signaling.v1.SignalResponse.trickle:type_name -> meetmesh.signaling.v1.IceCandidate
@@ -3686,43 +3870,45 @@ var file_meetmesh_signaling_v1_signaling_proto_depIdxs = []int32{
 	28, // 25: meetmesh.signaling.v1.SignalResponse.chat:type_name -> meetmesh.signaling.v1.ChatMessage
 	29, // 26: meetmesh.signaling.v1.SignalResponse.data:type_name -> meetmesh.signaling.v1.DataMessage
 	30, // 27: meetmesh.signaling.v1.SignalResponse.caption:type_name -> meetmesh.signaling.v1.Caption
-	31, // 28: meetmesh.signaling.v1.SignalResponse.error:type_name -> meetmesh.signaling.v1.Error
-	32, // 29: meetmesh.signaling.v1.SignalResponse.reconnect:type_name -> meetmesh.signaling.v1.Reconnect
-	33, // 30: meetmesh.signaling.v1.SignalResponse.left:type_name -> meetmesh.signaling.v1.Left
-	34, // 31: meetmesh.signaling.v1.SignalResponse.pong:type_name -> meetmesh.signaling.v1.Pong
-	35, // 32: meetmesh.signaling.v1.SignalResponse.recording_update:type_name -> meetmesh.signaling.v1.RecordingUpdate
+	33, // 28: meetmesh.signaling.v1.SignalResponse.error:type_name -> meetmesh.signaling.v1.Error
+	34, // 29: meetmesh.signaling.v1.SignalResponse.reconnect:type_name -> meetmesh.signaling.v1.Reconnect
+	35, // 30: meetmesh.signaling.v1.SignalResponse.left:type_name -> meetmesh.signaling.v1.Left
+	36, // 31: meetmesh.signaling.v1.SignalResponse.pong:type_name -> meetmesh.signaling.v1.Pong
+	37, // 32: meetmesh.signaling.v1.SignalResponse.recording_update:type_name -> meetmesh.signaling.v1.RecordingUpdate
 	25, // 33: meetmesh.signaling.v1.SignalResponse.tracks_published:type_name -> meetmesh.signaling.v1.TracksPublished
-	42, // 34: meetmesh.signaling.v1.SignalResponse.unmute_requested:type_name -> meetmesh.signaling.v1.UnmuteRequested
-	43, // 35: meetmesh.signaling.v1.SignalResponse.hand_update:type_name -> meetmesh.signaling.v1.HandUpdate
-	44, // 36: meetmesh.signaling.v1.SignalResponse.reaction:type_name -> meetmesh.signaling.v1.Reaction
-	1,  // 37: meetmesh.signaling.v1.PublishTrack.kind:type_name -> meetmesh.signaling.v1.TrackKind
-	0,  // 38: meetmesh.signaling.v1.PublishTrack.source:type_name -> meetmesh.signaling.v1.TrackSource
-	12, // 39: meetmesh.signaling.v1.UpdateSubscription.subscribe:type_name -> meetmesh.signaling.v1.TrackSubscription
-	1,  // 40: meetmesh.signaling.v1.Track.kind:type_name -> meetmesh.signaling.v1.TrackKind
-	0,  // 41: meetmesh.signaling.v1.Track.source:type_name -> meetmesh.signaling.v1.TrackSource
-	19, // 42: meetmesh.signaling.v1.Joined.participant:type_name -> meetmesh.signaling.v1.Participant
-	19, // 43: meetmesh.signaling.v1.Joined.participants:type_name -> meetmesh.signaling.v1.Participant
-	20, // 44: meetmesh.signaling.v1.Joined.tracks:type_name -> meetmesh.signaling.v1.Track
-	22, // 45: meetmesh.signaling.v1.Joined.ice_servers:type_name -> meetmesh.signaling.v1.IceServer
-	2,  // 46: meetmesh.signaling.v1.ParticipantUpdate.change:type_name -> meetmesh.signaling.v1.ParticipantUpdate.Change
-	19, // 47: meetmesh.signaling.v1.ParticipantUpdate.participant:type_name -> meetmesh.signaling.v1.Participant
-	3,  // 48: meetmesh.signaling.v1.TrackUpdate.change:type_name -> meetmesh.signaling.v1.TrackUpdate.Change
-	20, // 49: meetmesh.signaling.v1.TrackUpdate.track:type_name -> meetmesh.signaling.v1.Track
-	46, // 50: meetmesh.signaling.v1.TracksPublished.tracks_by_mid:type_name -> meetmesh.signaling.v1.TracksPublished.TracksByMidEntry
-	26, // 51: meetmesh.signaling.v1.ActiveSpeakers.speakers:type_name -> meetmesh.signaling.v1.SpeakerLevel
-	47, // 52: meetmesh.signaling.v1.ChatMessage.send_time:type_name -> google.protobuf.Timestamp
-	0,  // 53: meetmesh.signaling.v1.RequestUnmute.source:type_name -> meetmesh.signaling.v1.TrackSource
-	0,  // 54: meetmesh.signaling.v1.MuteParticipant.source:type_name -> meetmesh.signaling.v1.TrackSource
-	0,  // 55: meetmesh.signaling.v1.MuteAll.source:type_name -> meetmesh.signaling.v1.TrackSource
-	0,  // 56: meetmesh.signaling.v1.UnmuteRequested.source:type_name -> meetmesh.signaling.v1.TrackSource
-	20, // 57: meetmesh.signaling.v1.TracksPublished.TracksByMidEntry.value:type_name -> meetmesh.signaling.v1.Track
-	4,  // 58: meetmesh.signaling.v1.SignalingService.Connect:input_type -> meetmesh.signaling.v1.SignalRequest
-	5,  // 59: meetmesh.signaling.v1.SignalingService.Connect:output_type -> meetmesh.signaling.v1.SignalResponse
-	59, // [59:60] is the sub-list for method output_type
-	58, // [58:59] is the sub-list for method input_type
-	58, // [58:58] is the sub-list for extension type_name
-	58, // [58:58] is the sub-list for extension extendee
-	0,  // [0:58] is the sub-list for field type_name
+	44, // 34: meetmesh.signaling.v1.SignalResponse.unmute_requested:type_name -> meetmesh.signaling.v1.UnmuteRequested
+	45, // 35: meetmesh.signaling.v1.SignalResponse.hand_update:type_name -> meetmesh.signaling.v1.HandUpdate
+	46, // 36: meetmesh.signaling.v1.SignalResponse.reaction:type_name -> meetmesh.signaling.v1.Reaction
+	31, // 37: meetmesh.signaling.v1.SignalResponse.synthetic_voice_alert:type_name -> meetmesh.signaling.v1.SyntheticVoiceAlert
+	32, // 38: meetmesh.signaling.v1.SignalResponse.emotion_update:type_name -> meetmesh.signaling.v1.EmotionUpdate
+	1,  // 39: meetmesh.signaling.v1.PublishTrack.kind:type_name -> meetmesh.signaling.v1.TrackKind
+	0,  // 40: meetmesh.signaling.v1.PublishTrack.source:type_name -> meetmesh.signaling.v1.TrackSource
+	12, // 41: meetmesh.signaling.v1.UpdateSubscription.subscribe:type_name -> meetmesh.signaling.v1.TrackSubscription
+	1,  // 42: meetmesh.signaling.v1.Track.kind:type_name -> meetmesh.signaling.v1.TrackKind
+	0,  // 43: meetmesh.signaling.v1.Track.source:type_name -> meetmesh.signaling.v1.TrackSource
+	19, // 44: meetmesh.signaling.v1.Joined.participant:type_name -> meetmesh.signaling.v1.Participant
+	19, // 45: meetmesh.signaling.v1.Joined.participants:type_name -> meetmesh.signaling.v1.Participant
+	20, // 46: meetmesh.signaling.v1.Joined.tracks:type_name -> meetmesh.signaling.v1.Track
+	22, // 47: meetmesh.signaling.v1.Joined.ice_servers:type_name -> meetmesh.signaling.v1.IceServer
+	2,  // 48: meetmesh.signaling.v1.ParticipantUpdate.change:type_name -> meetmesh.signaling.v1.ParticipantUpdate.Change
+	19, // 49: meetmesh.signaling.v1.ParticipantUpdate.participant:type_name -> meetmesh.signaling.v1.Participant
+	3,  // 50: meetmesh.signaling.v1.TrackUpdate.change:type_name -> meetmesh.signaling.v1.TrackUpdate.Change
+	20, // 51: meetmesh.signaling.v1.TrackUpdate.track:type_name -> meetmesh.signaling.v1.Track
+	48, // 52: meetmesh.signaling.v1.TracksPublished.tracks_by_mid:type_name -> meetmesh.signaling.v1.TracksPublished.TracksByMidEntry
+	26, // 53: meetmesh.signaling.v1.ActiveSpeakers.speakers:type_name -> meetmesh.signaling.v1.SpeakerLevel
+	49, // 54: meetmesh.signaling.v1.ChatMessage.send_time:type_name -> google.protobuf.Timestamp
+	0,  // 55: meetmesh.signaling.v1.RequestUnmute.source:type_name -> meetmesh.signaling.v1.TrackSource
+	0,  // 56: meetmesh.signaling.v1.MuteParticipant.source:type_name -> meetmesh.signaling.v1.TrackSource
+	0,  // 57: meetmesh.signaling.v1.MuteAll.source:type_name -> meetmesh.signaling.v1.TrackSource
+	0,  // 58: meetmesh.signaling.v1.UnmuteRequested.source:type_name -> meetmesh.signaling.v1.TrackSource
+	20, // 59: meetmesh.signaling.v1.TracksPublished.TracksByMidEntry.value:type_name -> meetmesh.signaling.v1.Track
+	4,  // 60: meetmesh.signaling.v1.SignalingService.Connect:input_type -> meetmesh.signaling.v1.SignalRequest
+	5,  // 61: meetmesh.signaling.v1.SignalingService.Connect:output_type -> meetmesh.signaling.v1.SignalResponse
+	61, // [61:62] is the sub-list for method output_type
+	60, // [60:61] is the sub-list for method input_type
+	60, // [60:60] is the sub-list for extension type_name
+	60, // [60:60] is the sub-list for extension extendee
+	0,  // [0:60] is the sub-list for field type_name
 }
 
 func init() { file_meetmesh_signaling_v1_signaling_proto_init() }
@@ -3770,6 +3956,8 @@ func file_meetmesh_signaling_v1_signaling_proto_init() {
 		(*SignalResponse_UnmuteRequested)(nil),
 		(*SignalResponse_HandUpdate)(nil),
 		(*SignalResponse_Reaction)(nil),
+		(*SignalResponse_SyntheticVoiceAlert)(nil),
+		(*SignalResponse_EmotionUpdate)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -3777,7 +3965,7 @@ func file_meetmesh_signaling_v1_signaling_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_meetmesh_signaling_v1_signaling_proto_rawDesc), len(file_meetmesh_signaling_v1_signaling_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   43,
+			NumMessages:   45,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

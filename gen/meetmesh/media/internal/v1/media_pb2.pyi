@@ -199,12 +199,42 @@ class Caption(_message.Message):
     def __init__(self, participant: _Optional[str] = ..., text: _Optional[str] = ..., is_final: _Optional[bool] = ..., utterance_id: _Optional[int] = ...) -> None: ...
 
 class WatchMeetingResponse(_message.Message):
-    __slots__ = ("audio_levels", "caption")
+    __slots__ = ("audio_levels", "caption", "synthetic_voice", "emotions")
     AUDIO_LEVELS_FIELD_NUMBER: _ClassVar[int]
     CAPTION_FIELD_NUMBER: _ClassVar[int]
+    SYNTHETIC_VOICE_FIELD_NUMBER: _ClassVar[int]
+    EMOTIONS_FIELD_NUMBER: _ClassVar[int]
     audio_levels: AudioLevels
     caption: Caption
-    def __init__(self, audio_levels: _Optional[_Union[AudioLevels, _Mapping]] = ..., caption: _Optional[_Union[Caption, _Mapping]] = ...) -> None: ...
+    synthetic_voice: SyntheticVoiceScore
+    emotions: FrameEmotions
+    def __init__(self, audio_levels: _Optional[_Union[AudioLevels, _Mapping]] = ..., caption: _Optional[_Union[Caption, _Mapping]] = ..., synthetic_voice: _Optional[_Union[SyntheticVoiceScore, _Mapping]] = ..., emotions: _Optional[_Union[FrameEmotions, _Mapping]] = ...) -> None: ...
+
+class SyntheticVoiceScore(_message.Message):
+    __slots__ = ("participant", "utterance_id", "score", "alert")
+    PARTICIPANT_FIELD_NUMBER: _ClassVar[int]
+    UTTERANCE_ID_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    ALERT_FIELD_NUMBER: _ClassVar[int]
+    participant: str
+    utterance_id: int
+    score: float
+    alert: bool
+    def __init__(self, participant: _Optional[str] = ..., utterance_id: _Optional[int] = ..., score: _Optional[float] = ..., alert: _Optional[bool] = ...) -> None: ...
+
+class FrameEmotions(_message.Message):
+    __slots__ = ("participant", "emotion", "score", "faces", "live")
+    PARTICIPANT_FIELD_NUMBER: _ClassVar[int]
+    EMOTION_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    FACES_FIELD_NUMBER: _ClassVar[int]
+    LIVE_FIELD_NUMBER: _ClassVar[int]
+    participant: str
+    emotion: str
+    score: float
+    faces: int
+    live: bool
+    def __init__(self, participant: _Optional[str] = ..., emotion: _Optional[str] = ..., score: _Optional[float] = ..., faces: _Optional[int] = ..., live: _Optional[bool] = ...) -> None: ...
 
 class AudioLevels(_message.Message):
     __slots__ = ("levels",)

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file meetmesh/signaling/v1/signaling.proto.
  */
 export const file_meetmesh_signaling_v1_signaling: GenFile = /*@__PURE__*/
-  fileDesc("CiVtZWV0bWVzaC9zaWduYWxpbmcvdjEvc2lnbmFsaW5nLnByb3RvEhVtZWV0bWVzaC5zaWduYWxpbmcudjEi3AgKDVNpZ25hbFJlcXVlc3QSEgoKcmVxdWVzdF9pZBgBIAEoDRIrCgRqb2luGAIgASgLMhsubWVldG1lc2guc2lnbmFsaW5nLnYxLkpvaW5IABI6CgVvZmZlchgDIAEoCzIpLm1lZXRtZXNoLnNpZ25hbGluZy52MS5TZXNzaW9uRGVzY3JpcHRpb25IABI2Cgd0cmlja2xlGAQgASgLMiMubWVldG1lc2guc2lnbmFsaW5nLnYxLkljZUNhbmRpZGF0ZUgAEjYKB3B1Ymxpc2gYBSABKAsyIy5tZWV0bWVzaC5zaWduYWxpbmcudjEuUHVibGlzaFRyYWNrSAASOgoJdW5wdWJsaXNoGAYgASgLMiUubWVldG1lc2guc2lnbmFsaW5nLnYxLlVucHVibGlzaFRyYWNrSAASMAoEbXV0ZRgHIAEoCzIgLm1lZXRtZXNoLnNpZ25hbGluZy52MS5NdXRlVHJhY2tIABJBCgxzdWJzY3JpcHRpb24YCCABKAsyKS5tZWV0bWVzaC5zaWduYWxpbmcudjEuVXBkYXRlU3Vic2NyaXB0aW9uSAASLwoEY2hhdBgJIAEoCzIfLm1lZXRtZXNoLnNpZ25hbGluZy52MS5TZW5kQ2hhdEgAEi8KBGRhdGEYCiABKAsyHy5tZWV0bWVzaC5zaWduYWxpbmcudjEuU2VuZERhdGFIABItCgVsZWF2ZRgLIAEoCzIcLm1lZXRtZXNoLnNpZ25hbGluZy52MS5MZWF2ZUgAEisKBHBpbmcYDCABKAsyGy5tZWV0bWVzaC5zaWduYWxpbmcudjEuUGluZ0gAEjwKCXJlY29yZGluZxgNIAEoCzInLm1lZXRtZXNoLnNpZ25hbGluZy52MS5Db250cm9sUmVjb3JkaW5nSAASPgoOcmVxdWVzdF91bm11dGUYDiABKAsyJC5tZWV0bWVzaC5zaWduYWxpbmcudjEuUmVxdWVzdFVubXV0ZUgAEkIKEG11dGVfcGFydGljaXBhbnQYDyABKAsyJi5tZWV0bWVzaC5zaWduYWxpbmcudjEuTXV0ZVBhcnRpY2lwYW50SAASMgoIbXV0ZV9hbGwYECABKAsyHi5tZWV0bWVzaC5zaWduYWxpbmcudjEuTXV0ZUFsbEgAEjgKC2xvd2VyX2hhbmRzGBEgASgLMiEubWVldG1lc2guc2lnbmFsaW5nLnYxLkxvd2VySGFuZHNIABI2CgpyYWlzZV9oYW5kGBIgASgLMiAubWVldG1lc2guc2lnbmFsaW5nLnYxLlJhaXNlSGFuZEgAEjcKCHJlYWN0aW9uGBMgASgLMiMubWVldG1lc2guc2lnbmFsaW5nLnYxLlNlbmRSZWFjdGlvbkgAEjwKCnZpc2liaWxpdHkYFCABKAsyJi5tZWV0bWVzaC5zaWduYWxpbmcudjEuVHJhY2tWaXNpYmlsaXR5SABCEAoHbWVzc2FnZRIFukgCCAEisQgKDlNpZ25hbFJlc3BvbnNlEhIKCnJlcXVlc3RfaWQYASABKA0SLwoGam9pbmVkGAIgASgLMh0ubWVldG1lc2guc2lnbmFsaW5nLnYxLkpvaW5lZEgAEjsKBmFuc3dlchgDIAEoCzIpLm1lZXRtZXNoLnNpZ25hbGluZy52MS5TZXNzaW9uRGVzY3JpcHRpb25IABI2Cgd0cmlja2xlGAQgASgLMiMubWVldG1lc2guc2lnbmFsaW5nLnYxLkljZUNhbmRpZGF0ZUgAEkYKEnBhcnRpY2lwYW50X3VwZGF0ZRgFIAEoCzIoLm1lZXRtZXNoLnNpZ25hbGluZy52MS5QYXJ0aWNpcGFudFVwZGF0ZUgAEjoKDHRyYWNrX3VwZGF0ZRgGIAEoCzIiLm1lZXRtZXNoLnNpZ25hbGluZy52MS5UcmFja1VwZGF0ZUgAEkAKD2FjdGl2ZV9zcGVha2VycxgHIAEoCzIlLm1lZXRtZXNoLnNpZ25hbGluZy52MS5BY3RpdmVTcGVha2Vyc0gAEjIKBGNoYXQYCCABKAsyIi5tZWV0bWVzaC5zaWduYWxpbmcudjEuQ2hhdE1lc3NhZ2VIABIyCgRkYXRhGAkgASgLMiIubWVldG1lc2guc2lnbmFsaW5nLnYxLkRhdGFNZXNzYWdlSAASMQoHY2FwdGlvbhgKIAEoCzIeLm1lZXRtZXNoLnNpZ25hbGluZy52MS5DYXB0aW9uSAASLQoFZXJyb3IYCyABKAsyHC5tZWV0bWVzaC5zaWduYWxpbmcudjEuRXJyb3JIABI1CglyZWNvbm5lY3QYDCABKAsyIC5tZWV0bWVzaC5zaWduYWxpbmcudjEuUmVjb25uZWN0SAASKwoEbGVmdBgNIAEoCzIbLm1lZXRtZXNoLnNpZ25hbGluZy52MS5MZWZ0SAASKwoEcG9uZxgOIAEoCzIbLm1lZXRtZXNoLnNpZ25hbGluZy52MS5Qb25nSAASQgoQcmVjb3JkaW5nX3VwZGF0ZRgPIAEoCzImLm1lZXRtZXNoLnNpZ25hbGluZy52MS5SZWNvcmRpbmdVcGRhdGVIABJCChB0cmFja3NfcHVibGlzaGVkGBAgASgLMiYubWVldG1lc2guc2lnbmFsaW5nLnYxLlRyYWNrc1B1Ymxpc2hlZEgAEkIKEHVubXV0ZV9yZXF1ZXN0ZWQYESABKAsyJi5tZWV0bWVzaC5zaWduYWxpbmcudjEuVW5tdXRlUmVxdWVzdGVkSAASOAoLaGFuZF91cGRhdGUYEiABKAsyIS5tZWV0bWVzaC5zaWduYWxpbmcudjEuSGFuZFVwZGF0ZUgAEjMKCHJlYWN0aW9uGBMgASgLMh8ubWVldG1lc2guc2lnbmFsaW5nLnYxLlJlYWN0aW9uSABCCQoHbWVzc2FnZSJJCgRKb2luEh0KBXRva2VuGAEgASgJQg66SAdyBRABGIAgoLsYAhIiCgxyZXN1bWVfdG9rZW4YAiABKAlCDLpIBXIDGIABoLsYAiJWChJTZXNzaW9uRGVzY3JpcHRpb24SIgoEdHlwZRgBIAEoCUIUukgRcg9SBW9mZmVyUgZhbnN3ZXISHAoDc2RwGAIgASgJQg+6SAhyBhABGICABKC7GAIiYgoMSWNlQ2FuZGlkYXRlEh8KCWNhbmRpZGF0ZRgBIAEoCUIMukgFcgMYgAiguxgBEhgKB3NkcF9taWQYAiABKAlCB7pIBHICGCASFwoPc2RwX21saW5lX2luZGV4GAMgASgNIrcBCgxQdWJsaXNoVHJhY2sSFgoDbWlkGAEgASgJQgm6SAZyBBABGCASOgoEa2luZBgCIAEoDjIgLm1lZXRtZXNoLnNpZ25hbGluZy52MS5UcmFja0tpbmRCCrpIB4IBBBABIAASPAoGc291cmNlGAMgASgOMiIubWVldG1lc2guc2lnbmFsaW5nLnYxLlRyYWNrU291cmNlQgi6SAWCAQIQARIVCgRuYW1lGAQgASgJQge6SARyAhhkIi0KDlVucHVibGlzaFRyYWNrEhsKCHRyYWNrX2lkGAEgASgJQgm6SAZyBBABGEAiNwoJTXV0ZVRyYWNrEhsKCHRyYWNrX2lkGAEgASgJQgm6SAZyBBABGEASDQoFbXV0ZWQYAiABKAgiSAoRVHJhY2tTdWJzY3JpcHRpb24SGwoIdHJhY2tfaWQYASABKAlCCbpIBnIEEAEYQBIWCgNtaWQYAiABKAlCCbpIBnIEEAEYICJ6ChJVcGRhdGVTdWJzY3JpcHRpb24SRQoJc3Vic2NyaWJlGAEgAygLMigubWVldG1lc2guc2lnbmFsaW5nLnYxLlRyYWNrU3Vic2NyaXB0aW9uQgi6SAWSAQIQQBIdCgt1bnN1YnNjcmliZRgCIAMoCUIIukgFkgECEEAiPgoIU2VuZENoYXQSHAoEdGV4dBgBIAEoCUIOukgHcgUQARigH6C7GAESFAoCdG8YAiADKAlCCLpIBZIBAhBkIlgKCFNlbmREYXRhEh4KB3BheWxvYWQYASABKAxCDbpIBnoEGICAAaC7GAESFgoFdG9waWMYAiABKAlCB7pIBHICGGQSFAoCdG8YAyADKAlCCLpIBZIBAhBkIgcKBUxlYXZlIhwKBFBpbmcSFAoMdGltZXN0YW1wX21zGAEgASgDIiIKEENvbnRyb2xSZWNvcmRpbmcSDgoGcmVjb3JkGAEgASgIInYKC1BhcnRpY2lwYW50EgoKAmlkGAEgASgJEgwKBHVzZXIYAiABKAkSDAoEcm9sZRgDIAEoCRIOCgZncmFudHMYBCADKAkSGgoMZGlzcGxheV9uYW1lGAUgASgJQgSguxgBEhMKC2hhbmRfcmFpc2VkGAYgASgIIrsBCgVUcmFjaxIKCgJpZBgBIAEoCRITCgtwYXJ0aWNpcGFudBgCIAEoCRIuCgRraW5kGAMgASgOMiAubWVldG1lc2guc2lnbmFsaW5nLnYxLlRyYWNrS2luZBIyCgZzb3VyY2UYBCABKA4yIi5tZWV0bWVzaC5zaWduYWxpbmcudjEuVHJhY2tTb3VyY2USDAoEbmFtZRgFIAEoCRINCgVtdXRlZBgGIAEoCBIQCghtdXRlZF9ieRgHIAEoCSLPAgoGSm9pbmVkEg8KB21lZXRpbmcYASABKAkSNwoLcGFydGljaXBhbnQYAiABKAsyIi5tZWV0bWVzaC5zaWduYWxpbmcudjEuUGFydGljaXBhbnQSOAoMcGFydGljaXBhbnRzGAMgAygLMiIubWVldG1lc2guc2lnbmFsaW5nLnYxLlBhcnRpY2lwYW50EiwKBnRyYWNrcxgEIAMoCzIcLm1lZXRtZXNoLnNpZ25hbGluZy52MS5UcmFjaxI1CgtpY2Vfc2VydmVycxgFIAMoCzIgLm1lZXRtZXNoLnNpZ25hbGluZy52MS5JY2VTZXJ2ZXISGgoMcmVzdW1lX3Rva2VuGAYgASgJQgSguxgCEg8KB3Jlc3VtZWQYByABKAgSHAoUcmVzdW1lX2dyYWNlX3NlY29uZHMYCCABKAUSEQoJcmVjb3JkaW5nGAkgASgIIksKCUljZVNlcnZlchIMCgR1cmxzGAEgAygJEhYKCHVzZXJuYW1lGAIgASgJQgSguxgCEhgKCmNyZWRlbnRpYWwYAyABKAlCBKC7GAIi5wEKEVBhcnRpY2lwYW50VXBkYXRlEj8KBmNoYW5nZRgBIAEoDjIvLm1lZXRtZXNoLnNpZ25hbGluZy52MS5QYXJ0aWNpcGFudFVwZGF0ZS5DaGFuZ2USNwoLcGFydGljaXBhbnQYAiABKAsyIi5tZWV0bWVzaC5zaWduYWxpbmcudjEuUGFydGljaXBhbnQiWAoGQ2hhbmdlEhYKEkNIQU5HRV9VTlNQRUNJRklFRBAAEhEKDUNIQU5HRV9KT0lORUQQARISCg5DSEFOR0VfVVBEQVRFRBACEg8KC0NIQU5HRV9MRUZUEAMi1wEKC1RyYWNrVXBkYXRlEjkKBmNoYW5nZRgBIAEoDjIpLm1lZXRtZXNoLnNpZ25hbGluZy52MS5UcmFja1VwZGF0ZS5DaGFuZ2USKwoFdHJhY2sYAiABKAsyHC5tZWV0bWVzaC5zaWduYWxpbmcudjEuVHJhY2siYAoGQ2hhbmdlEhYKEkNIQU5HRV9VTlNQRUNJRklFRBAAEhQKEENIQU5HRV9QVUJMSVNIRUQQARIQCgxDSEFOR0VfTVVURUQQAhIWChJDSEFOR0VfVU5QVUJMSVNIRUQQAyKzAQoPVHJhY2tzUHVibGlzaGVkEk4KDXRyYWNrc19ieV9taWQYASADKAsyNy5tZWV0bWVzaC5zaWduYWxpbmcudjEuVHJhY2tzUHVibGlzaGVkLlRyYWNrc0J5TWlkRW50cnkaUAoQVHJhY2tzQnlNaWRFbnRyeRILCgNrZXkYASABKAkSKwoFdmFsdWUYAiABKAsyHC5tZWV0bWVzaC5zaWduYWxpbmcudjEuVHJhY2s6AjgBIjIKDFNwZWFrZXJMZXZlbBITCgtwYXJ0aWNpcGFudBgBIAEoCRINCgVsZXZlbBgCIAEoAiJHCg5BY3RpdmVTcGVha2VycxI1CghzcGVha2VycxgBIAMoCzIjLm1lZXRtZXNoLnNpZ25hbGluZy52MS5TcGVha2VyTGV2ZWwibwoLQ2hhdE1lc3NhZ2USDAoEZnJvbRgBIAEoCRISCgR0ZXh0GAIgASgJQgSguxgBEi0KCXNlbmRfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDwoHcHJpdmF0ZRgEIAEoCCJBCgtEYXRhTWVzc2FnZRIMCgRmcm9tGAEgASgJEhUKB3BheWxvYWQYAiABKAxCBKC7GAESDQoFdG9waWMYAyABKAkiWgoHQ2FwdGlvbhITCgtwYXJ0aWNpcGFudBgBIAEoCRISCgR0ZXh0GAIgASgJQgSguxgBEhAKCGlzX2ZpbmFsGAMgASgIEhQKDHV0dGVyYW5jZV9pZBgEIAEoAyI3CgVFcnJvchIOCgZyZWFzb24YASABKAkSDwoHbWVzc2FnZRgCIAEoCRINCgVmYXRhbBgDIAEoCCIbCglSZWNvbm5lY3QSDgoGcmVhc29uGAEgASgJIhYKBExlZnQSDgoGcmVhc29uGAEgASgJIhwKBFBvbmcSFAoMdGltZXN0YW1wX21zGAEgASgDInwKD1JlY29yZGluZ1VwZGF0ZRIRCglyZWNvcmRpbmcYASABKAgSFgoOcmVjb3JkaW5nX25hbWUYAiABKAkSGgoMZG93bmxvYWRfdXJpGAMgASgJQgSguxgCEgoKAmJ5GAQgASgJEhYKDmNvbnNlbnRfbm90aWNlGAUgASgJInMKDVJlcXVlc3RVbm11dGUSHgoLcGFydGljaXBhbnQYASABKAlCCbpIBnIEEAEYQBJCCgZzb3VyY2UYAiABKA4yIi5tZWV0bWVzaC5zaWduYWxpbmcudjEuVHJhY2tTb3VyY2VCDrpIC4IBCBABGAAYARgCIm8KD011dGVQYXJ0aWNpcGFudBIeCgtwYXJ0aWNpcGFudBgBIAEoCUIJukgGcgQQARhAEjwKBnNvdXJjZRgCIAEoDjIiLm1lZXRtZXNoLnNpZ25hbGluZy52MS5UcmFja1NvdXJjZUIIukgFggECEAEiRwoHTXV0ZUFsbBI8CgZzb3VyY2UYASABKA4yIi5tZWV0bWVzaC5zaWduYWxpbmcudjEuVHJhY2tTb3VyY2VCCLpIBYIBAhABIjQKCkxvd2VySGFuZHMSJgoMcGFydGljaXBhbnRzGAEgAygJQhC6SA2SAQoQZCIGcgQQARhAIhsKCVJhaXNlSGFuZBIOCgZyYWlzZWQYASABKAgiKAoMU2VuZFJlYWN0aW9uEhgKBWVtb2ppGAEgASgJQgm6SAZyBBABGAgiUwoPVW5tdXRlUmVxdWVzdGVkEgwKBGZyb20YASABKAkSMgoGc291cmNlGAIgASgOMiIubWVldG1lc2guc2lnbmFsaW5nLnYxLlRyYWNrU291cmNlIj0KCkhhbmRVcGRhdGUSEwoLcGFydGljaXBhbnQYASABKAkSDgoGcmFpc2VkGAIgASgIEgoKAmJ5GAMgASgJIicKCFJlYWN0aW9uEgwKBGZyb20YASABKAkSDQoFZW1vamkYAiABKAkiRAoPVHJhY2tWaXNpYmlsaXR5EhgKBmhpZGRlbhgBIAMoCUIIukgFkgECEEASFwoFc2hvd24YAiADKAlCCLpIBZIBAhBAKpEBCgtUcmFja1NvdXJjZRIcChhUUkFDS19TT1VSQ0VfVU5TUEVDSUZJRUQQABIXChNUUkFDS19TT1VSQ0VfQ0FNRVJBEAESGwoXVFJBQ0tfU09VUkNFX01JQ1JPUEhPTkUQAhIXChNUUkFDS19TT1VSQ0VfU0NSRUVOEAMSFQoRVFJBQ0tfU09VUkNFX0ZJTEUQBCpTCglUcmFja0tpbmQSGgoWVFJBQ0tfS0lORF9VTlNQRUNJRklFRBAAEhQKEFRSQUNLX0tJTkRfQVVESU8QARIUChBUUkFDS19LSU5EX1ZJREVPEAIyeAoQU2lnbmFsaW5nU2VydmljZRJkCgdDb25uZWN0EiQubWVldG1lc2guc2lnbmFsaW5nLnYxLlNpZ25hbFJlcXVlc3QaJS5tZWV0bWVzaC5zaWduYWxpbmcudjEuU2lnbmFsUmVzcG9uc2UiCKK7GAQIAxgBKAEwAWIGcHJvdG8z", [file_buf_validate_validate, file_google_protobuf_timestamp, file_meetmesh_options_v1_options]);
+  fileDesc("CiVtZWV0bWVzaC9zaWduYWxpbmcvdjEvc2lnbmFsaW5nLnByb3RvEhVtZWV0bWVzaC5zaWduYWxpbmcudjEi3AgKDVNpZ25hbFJlcXVlc3QSEgoKcmVxdWVzdF9pZBgBIAEoDRIrCgRqb2luGAIgASgLMhsubWVldG1lc2guc2lnbmFsaW5nLnYxLkpvaW5IABI6CgVvZmZlchgDIAEoCzIpLm1lZXRtZXNoLnNpZ25hbGluZy52MS5TZXNzaW9uRGVzY3JpcHRpb25IABI2Cgd0cmlja2xlGAQgASgLMiMubWVldG1lc2guc2lnbmFsaW5nLnYxLkljZUNhbmRpZGF0ZUgAEjYKB3B1Ymxpc2gYBSABKAsyIy5tZWV0bWVzaC5zaWduYWxpbmcudjEuUHVibGlzaFRyYWNrSAASOgoJdW5wdWJsaXNoGAYgASgLMiUubWVldG1lc2guc2lnbmFsaW5nLnYxLlVucHVibGlzaFRyYWNrSAASMAoEbXV0ZRgHIAEoCzIgLm1lZXRtZXNoLnNpZ25hbGluZy52MS5NdXRlVHJhY2tIABJBCgxzdWJzY3JpcHRpb24YCCABKAsyKS5tZWV0bWVzaC5zaWduYWxpbmcudjEuVXBkYXRlU3Vic2NyaXB0aW9uSAASLwoEY2hhdBgJIAEoCzIfLm1lZXRtZXNoLnNpZ25hbGluZy52MS5TZW5kQ2hhdEgAEi8KBGRhdGEYCiABKAsyHy5tZWV0bWVzaC5zaWduYWxpbmcudjEuU2VuZERhdGFIABItCgVsZWF2ZRgLIAEoCzIcLm1lZXRtZXNoLnNpZ25hbGluZy52MS5MZWF2ZUgAEisKBHBpbmcYDCABKAsyGy5tZWV0bWVzaC5zaWduYWxpbmcudjEuUGluZ0gAEjwKCXJlY29yZGluZxgNIAEoCzInLm1lZXRtZXNoLnNpZ25hbGluZy52MS5Db250cm9sUmVjb3JkaW5nSAASPgoOcmVxdWVzdF91bm11dGUYDiABKAsyJC5tZWV0bWVzaC5zaWduYWxpbmcudjEuUmVxdWVzdFVubXV0ZUgAEkIKEG11dGVfcGFydGljaXBhbnQYDyABKAsyJi5tZWV0bWVzaC5zaWduYWxpbmcudjEuTXV0ZVBhcnRpY2lwYW50SAASMgoIbXV0ZV9hbGwYECABKAsyHi5tZWV0bWVzaC5zaWduYWxpbmcudjEuTXV0ZUFsbEgAEjgKC2xvd2VyX2hhbmRzGBEgASgLMiEubWVldG1lc2guc2lnbmFsaW5nLnYxLkxvd2VySGFuZHNIABI2CgpyYWlzZV9oYW5kGBIgASgLMiAubWVldG1lc2guc2lnbmFsaW5nLnYxLlJhaXNlSGFuZEgAEjcKCHJlYWN0aW9uGBMgASgLMiMubWVldG1lc2guc2lnbmFsaW5nLnYxLlNlbmRSZWFjdGlvbkgAEjwKCnZpc2liaWxpdHkYFCABKAsyJi5tZWV0bWVzaC5zaWduYWxpbmcudjEuVHJhY2tWaXNpYmlsaXR5SABCEAoHbWVzc2FnZRIFukgCCAEivgkKDlNpZ25hbFJlc3BvbnNlEhIKCnJlcXVlc3RfaWQYASABKA0SLwoGam9pbmVkGAIgASgLMh0ubWVldG1lc2guc2lnbmFsaW5nLnYxLkpvaW5lZEgAEjsKBmFuc3dlchgDIAEoCzIpLm1lZXRtZXNoLnNpZ25hbGluZy52MS5TZXNzaW9uRGVzY3JpcHRpb25IABI2Cgd0cmlja2xlGAQgASgLMiMubWVldG1lc2guc2lnbmFsaW5nLnYxLkljZUNhbmRpZGF0ZUgAEkYKEnBhcnRpY2lwYW50X3VwZGF0ZRgFIAEoCzIoLm1lZXRtZXNoLnNpZ25hbGluZy52MS5QYXJ0aWNpcGFudFVwZGF0ZUgAEjoKDHRyYWNrX3VwZGF0ZRgGIAEoCzIiLm1lZXRtZXNoLnNpZ25hbGluZy52MS5UcmFja1VwZGF0ZUgAEkAKD2FjdGl2ZV9zcGVha2VycxgHIAEoCzIlLm1lZXRtZXNoLnNpZ25hbGluZy52MS5BY3RpdmVTcGVha2Vyc0gAEjIKBGNoYXQYCCABKAsyIi5tZWV0bWVzaC5zaWduYWxpbmcudjEuQ2hhdE1lc3NhZ2VIABIyCgRkYXRhGAkgASgLMiIubWVldG1lc2guc2lnbmFsaW5nLnYxLkRhdGFNZXNzYWdlSAASMQoHY2FwdGlvbhgKIAEoCzIeLm1lZXRtZXNoLnNpZ25hbGluZy52MS5DYXB0aW9uSAASLQoFZXJyb3IYCyABKAsyHC5tZWV0bWVzaC5zaWduYWxpbmcudjEuRXJyb3JIABI1CglyZWNvbm5lY3QYDCABKAsyIC5tZWV0bWVzaC5zaWduYWxpbmcudjEuUmVjb25uZWN0SAASKwoEbGVmdBgNIAEoCzIbLm1lZXRtZXNoLnNpZ25hbGluZy52MS5MZWZ0SAASKwoEcG9uZxgOIAEoCzIbLm1lZXRtZXNoLnNpZ25hbGluZy52MS5Qb25nSAASQgoQcmVjb3JkaW5nX3VwZGF0ZRgPIAEoCzImLm1lZXRtZXNoLnNpZ25hbGluZy52MS5SZWNvcmRpbmdVcGRhdGVIABJCChB0cmFja3NfcHVibGlzaGVkGBAgASgLMiYubWVldG1lc2guc2lnbmFsaW5nLnYxLlRyYWNrc1B1Ymxpc2hlZEgAEkIKEHVubXV0ZV9yZXF1ZXN0ZWQYESABKAsyJi5tZWV0bWVzaC5zaWduYWxpbmcudjEuVW5tdXRlUmVxdWVzdGVkSAASOAoLaGFuZF91cGRhdGUYEiABKAsyIS5tZWV0bWVzaC5zaWduYWxpbmcudjEuSGFuZFVwZGF0ZUgAEjMKCHJlYWN0aW9uGBMgASgLMh8ubWVldG1lc2guc2lnbmFsaW5nLnYxLlJlYWN0aW9uSAASSwoVc3ludGhldGljX3ZvaWNlX2FsZXJ0GCggASgLMioubWVldG1lc2guc2lnbmFsaW5nLnYxLlN5bnRoZXRpY1ZvaWNlQWxlcnRIABI+Cg5lbW90aW9uX3VwZGF0ZRgpIAEoCzIkLm1lZXRtZXNoLnNpZ25hbGluZy52MS5FbW90aW9uVXBkYXRlSABCCQoHbWVzc2FnZSJJCgRKb2luEh0KBXRva2VuGAEgASgJQg66SAdyBRABGIAgoLsYAhIiCgxyZXN1bWVfdG9rZW4YAiABKAlCDLpIBXIDGIABoLsYAiJWChJTZXNzaW9uRGVzY3JpcHRpb24SIgoEdHlwZRgBIAEoCUIUukgRcg9SBW9mZmVyUgZhbnN3ZXISHAoDc2RwGAIgASgJQg+6SAhyBhABGICABKC7GAIiYgoMSWNlQ2FuZGlkYXRlEh8KCWNhbmRpZGF0ZRgBIAEoCUIMukgFcgMYgAiguxgBEhgKB3NkcF9taWQYAiABKAlCB7pIBHICGCASFwoPc2RwX21saW5lX2luZGV4GAMgASgNIrcBCgxQdWJsaXNoVHJhY2sSFgoDbWlkGAEgASgJQgm6SAZyBBABGCASOgoEa2luZBgCIAEoDjIgLm1lZXRtZXNoLnNpZ25hbGluZy52MS5UcmFja0tpbmRCCrpIB4IBBBABIAASPAoGc291cmNlGAMgASgOMiIubWVldG1lc2guc2lnbmFsaW5nLnYxLlRyYWNrU291cmNlQgi6SAWCAQIQARIVCgRuYW1lGAQgASgJQge6SARyAhhkIi0KDlVucHVibGlzaFRyYWNrEhsKCHRyYWNrX2lkGAEgASgJQgm6SAZyBBABGEAiNwoJTXV0ZVRyYWNrEhsKCHRyYWNrX2lkGAEgASgJQgm6SAZyBBABGEASDQoFbXV0ZWQYAiABKAgiSAoRVHJhY2tTdWJzY3JpcHRpb24SGwoIdHJhY2tfaWQYASABKAlCCbpIBnIEEAEYQBIWCgNtaWQYAiABKAlCCbpIBnIEEAEYICJ6ChJVcGRhdGVTdWJzY3JpcHRpb24SRQoJc3Vic2NyaWJlGAEgAygLMigubWVldG1lc2guc2lnbmFsaW5nLnYxLlRyYWNrU3Vic2NyaXB0aW9uQgi6SAWSAQIQQBIdCgt1bnN1YnNjcmliZRgCIAMoCUIIukgFkgECEEAiPgoIU2VuZENoYXQSHAoEdGV4dBgBIAEoCUIOukgHcgUQARigH6C7GAESFAoCdG8YAiADKAlCCLpIBZIBAhBkIlgKCFNlbmREYXRhEh4KB3BheWxvYWQYASABKAxCDbpIBnoEGICAAaC7GAESFgoFdG9waWMYAiABKAlCB7pIBHICGGQSFAoCdG8YAyADKAlCCLpIBZIBAhBkIgcKBUxlYXZlIhwKBFBpbmcSFAoMdGltZXN0YW1wX21zGAEgASgDIiIKEENvbnRyb2xSZWNvcmRpbmcSDgoGcmVjb3JkGAEgASgIInYKC1BhcnRpY2lwYW50EgoKAmlkGAEgASgJEgwKBHVzZXIYAiABKAkSDAoEcm9sZRgDIAEoCRIOCgZncmFudHMYBCADKAkSGgoMZGlzcGxheV9uYW1lGAUgASgJQgSguxgBEhMKC2hhbmRfcmFpc2VkGAYgASgIIrsBCgVUcmFjaxIKCgJpZBgBIAEoCRITCgtwYXJ0aWNpcGFudBgCIAEoCRIuCgRraW5kGAMgASgOMiAubWVldG1lc2guc2lnbmFsaW5nLnYxLlRyYWNrS2luZBIyCgZzb3VyY2UYBCABKA4yIi5tZWV0bWVzaC5zaWduYWxpbmcudjEuVHJhY2tTb3VyY2USDAoEbmFtZRgFIAEoCRINCgVtdXRlZBgGIAEoCBIQCghtdXRlZF9ieRgHIAEoCSLPAgoGSm9pbmVkEg8KB21lZXRpbmcYASABKAkSNwoLcGFydGljaXBhbnQYAiABKAsyIi5tZWV0bWVzaC5zaWduYWxpbmcudjEuUGFydGljaXBhbnQSOAoMcGFydGljaXBhbnRzGAMgAygLMiIubWVldG1lc2guc2lnbmFsaW5nLnYxLlBhcnRpY2lwYW50EiwKBnRyYWNrcxgEIAMoCzIcLm1lZXRtZXNoLnNpZ25hbGluZy52MS5UcmFjaxI1CgtpY2Vfc2VydmVycxgFIAMoCzIgLm1lZXRtZXNoLnNpZ25hbGluZy52MS5JY2VTZXJ2ZXISGgoMcmVzdW1lX3Rva2VuGAYgASgJQgSguxgCEg8KB3Jlc3VtZWQYByABKAgSHAoUcmVzdW1lX2dyYWNlX3NlY29uZHMYCCABKAUSEQoJcmVjb3JkaW5nGAkgASgIIksKCUljZVNlcnZlchIMCgR1cmxzGAEgAygJEhYKCHVzZXJuYW1lGAIgASgJQgSguxgCEhgKCmNyZWRlbnRpYWwYAyABKAlCBKC7GAIi5wEKEVBhcnRpY2lwYW50VXBkYXRlEj8KBmNoYW5nZRgBIAEoDjIvLm1lZXRtZXNoLnNpZ25hbGluZy52MS5QYXJ0aWNpcGFudFVwZGF0ZS5DaGFuZ2USNwoLcGFydGljaXBhbnQYAiABKAsyIi5tZWV0bWVzaC5zaWduYWxpbmcudjEuUGFydGljaXBhbnQiWAoGQ2hhbmdlEhYKEkNIQU5HRV9VTlNQRUNJRklFRBAAEhEKDUNIQU5HRV9KT0lORUQQARISCg5DSEFOR0VfVVBEQVRFRBACEg8KC0NIQU5HRV9MRUZUEAMi1wEKC1RyYWNrVXBkYXRlEjkKBmNoYW5nZRgBIAEoDjIpLm1lZXRtZXNoLnNpZ25hbGluZy52MS5UcmFja1VwZGF0ZS5DaGFuZ2USKwoFdHJhY2sYAiABKAsyHC5tZWV0bWVzaC5zaWduYWxpbmcudjEuVHJhY2siYAoGQ2hhbmdlEhYKEkNIQU5HRV9VTlNQRUNJRklFRBAAEhQKEENIQU5HRV9QVUJMSVNIRUQQARIQCgxDSEFOR0VfTVVURUQQAhIWChJDSEFOR0VfVU5QVUJMSVNIRUQQAyKzAQoPVHJhY2tzUHVibGlzaGVkEk4KDXRyYWNrc19ieV9taWQYASADKAsyNy5tZWV0bWVzaC5zaWduYWxpbmcudjEuVHJhY2tzUHVibGlzaGVkLlRyYWNrc0J5TWlkRW50cnkaUAoQVHJhY2tzQnlNaWRFbnRyeRILCgNrZXkYASABKAkSKwoFdmFsdWUYAiABKAsyHC5tZWV0bWVzaC5zaWduYWxpbmcudjEuVHJhY2s6AjgBIjIKDFNwZWFrZXJMZXZlbBITCgtwYXJ0aWNpcGFudBgBIAEoCRINCgVsZXZlbBgCIAEoAiJHCg5BY3RpdmVTcGVha2VycxI1CghzcGVha2VycxgBIAMoCzIjLm1lZXRtZXNoLnNpZ25hbGluZy52MS5TcGVha2VyTGV2ZWwibwoLQ2hhdE1lc3NhZ2USDAoEZnJvbRgBIAEoCRISCgR0ZXh0GAIgASgJQgSguxgBEi0KCXNlbmRfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDwoHcHJpdmF0ZRgEIAEoCCJBCgtEYXRhTWVzc2FnZRIMCgRmcm9tGAEgASgJEhUKB3BheWxvYWQYAiABKAxCBKC7GAESDQoFdG9waWMYAyABKAkiWgoHQ2FwdGlvbhITCgtwYXJ0aWNpcGFudBgBIAEoCRISCgR0ZXh0GAIgASgJQgSguxgBEhAKCGlzX2ZpbmFsGAMgASgIEhQKDHV0dGVyYW5jZV9pZBgEIAEoAyJPChNTeW50aGV0aWNWb2ljZUFsZXJ0EhMKC3BhcnRpY2lwYW50GAEgASgJEhQKDHV0dGVyYW5jZV9pZBgCIAEoAxINCgVzY29yZRgDIAEoAiJTCg1FbW90aW9uVXBkYXRlEhMKC3BhcnRpY2lwYW50GAEgASgJEg8KB2Vtb3Rpb24YAiABKAkSDQoFc2NvcmUYAyABKAISDQoFZmFjZXMYBCABKAUiNwoFRXJyb3ISDgoGcmVhc29uGAEgASgJEg8KB21lc3NhZ2UYAiABKAkSDQoFZmF0YWwYAyABKAgiGwoJUmVjb25uZWN0Eg4KBnJlYXNvbhgBIAEoCSIWCgRMZWZ0Eg4KBnJlYXNvbhgBIAEoCSIcCgRQb25nEhQKDHRpbWVzdGFtcF9tcxgBIAEoAyJ8Cg9SZWNvcmRpbmdVcGRhdGUSEQoJcmVjb3JkaW5nGAEgASgIEhYKDnJlY29yZGluZ19uYW1lGAIgASgJEhoKDGRvd25sb2FkX3VyaRgDIAEoCUIEoLsYAhIKCgJieRgEIAEoCRIWCg5jb25zZW50X25vdGljZRgFIAEoCSJzCg1SZXF1ZXN0VW5tdXRlEh4KC3BhcnRpY2lwYW50GAEgASgJQgm6SAZyBBABGEASQgoGc291cmNlGAIgASgOMiIubWVldG1lc2guc2lnbmFsaW5nLnYxLlRyYWNrU291cmNlQg66SAuCAQgQARgAGAEYAiJvCg9NdXRlUGFydGljaXBhbnQSHgoLcGFydGljaXBhbnQYASABKAlCCbpIBnIEEAEYQBI8CgZzb3VyY2UYAiABKA4yIi5tZWV0bWVzaC5zaWduYWxpbmcudjEuVHJhY2tTb3VyY2VCCLpIBYIBAhABIkcKB011dGVBbGwSPAoGc291cmNlGAEgASgOMiIubWVldG1lc2guc2lnbmFsaW5nLnYxLlRyYWNrU291cmNlQgi6SAWCAQIQASI0CgpMb3dlckhhbmRzEiYKDHBhcnRpY2lwYW50cxgBIAMoCUIQukgNkgEKEGQiBnIEEAEYQCIbCglSYWlzZUhhbmQSDgoGcmFpc2VkGAEgASgIIigKDFNlbmRSZWFjdGlvbhIYCgVlbW9qaRgBIAEoCUIJukgGcgQQARgIIlMKD1VubXV0ZVJlcXVlc3RlZBIMCgRmcm9tGAEgASgJEjIKBnNvdXJjZRgCIAEoDjIiLm1lZXRtZXNoLnNpZ25hbGluZy52MS5UcmFja1NvdXJjZSI9CgpIYW5kVXBkYXRlEhMKC3BhcnRpY2lwYW50GAEgASgJEg4KBnJhaXNlZBgCIAEoCBIKCgJieRgDIAEoCSInCghSZWFjdGlvbhIMCgRmcm9tGAEgASgJEg0KBWVtb2ppGAIgASgJIkQKD1RyYWNrVmlzaWJpbGl0eRIYCgZoaWRkZW4YASADKAlCCLpIBZIBAhBAEhcKBXNob3duGAIgAygJQgi6SAWSAQIQQCqRAQoLVHJhY2tTb3VyY2USHAoYVFJBQ0tfU09VUkNFX1VOU1BFQ0lGSUVEEAASFwoTVFJBQ0tfU09VUkNFX0NBTUVSQRABEhsKF1RSQUNLX1NPVVJDRV9NSUNST1BIT05FEAISFwoTVFJBQ0tfU09VUkNFX1NDUkVFThADEhUKEVRSQUNLX1NPVVJDRV9GSUxFEAQqUwoJVHJhY2tLaW5kEhoKFlRSQUNLX0tJTkRfVU5TUEVDSUZJRUQQABIUChBUUkFDS19LSU5EX0FVRElPEAESFAoQVFJBQ0tfS0lORF9WSURFTxACMngKEFNpZ25hbGluZ1NlcnZpY2USZAoHQ29ubmVjdBIkLm1lZXRtZXNoLnNpZ25hbGluZy52MS5TaWduYWxSZXF1ZXN0GiUubWVldG1lc2guc2lnbmFsaW5nLnYxLlNpZ25hbFJlc3BvbnNlIgiiuxgECAMYASgBMAFiBnByb3RvMw", [file_buf_validate_validate, file_google_protobuf_timestamp, file_meetmesh_options_v1_options]);
 
 /**
  * A message from the client.
@@ -358,6 +358,22 @@ export type SignalResponse = Message<"meetmesh.signaling.v1.SignalResponse"> & {
      */
     value: Reaction;
     case: "reaction";
+  } | {
+    /**
+     * A participant's voice sounds synthetic (sent to hosts and co-hosts only).
+     *
+     * @generated from field: meetmesh.signaling.v1.SyntheticVoiceAlert synthetic_voice_alert = 40;
+     */
+    value: SyntheticVoiceAlert;
+    case: "syntheticVoiceAlert";
+  } | {
+    /**
+     * A participant's face shows an emotion (only when the meeting's `live_emotions` is on).
+     *
+     * @generated from field: meetmesh.signaling.v1.EmotionUpdate emotion_update = 41;
+     */
+    value: EmotionUpdate;
+    case: "emotionUpdate";
   } | { case: undefined; value?: undefined };
 };
 
@@ -1285,6 +1301,84 @@ export const CaptionSchema: GenMessage<Caption> = /*@__PURE__*/
   messageDesc(file_meetmesh_signaling_v1_signaling, 26);
 
 /**
+ * An utterance of a participant scored above the synthetic-voice alert threshold. Only hosts and
+ * co-hosts receive it, within about 2 s of the end of the utterance.
+ *
+ * @generated from message meetmesh.signaling.v1.SyntheticVoiceAlert
+ */
+export type SyntheticVoiceAlert = Message<"meetmesh.signaling.v1.SyntheticVoiceAlert"> & {
+  /**
+   * The speaker's participant id.
+   *
+   * @generated from field: string participant = 1;
+   */
+  participant: string;
+
+  /**
+   * Utterance id within the speaker's stream.
+   *
+   * @generated from field: int64 utterance_id = 2;
+   */
+  utteranceId: bigint;
+
+  /**
+   * Likelihood in [0, 1] that the voice is synthetic.
+   *
+   * @generated from field: float score = 3;
+   */
+  score: number;
+};
+
+/**
+ * Describes the message meetmesh.signaling.v1.SyntheticVoiceAlert.
+ * Use `create(SyntheticVoiceAlertSchema)` to create a new message.
+ */
+export const SyntheticVoiceAlertSchema: GenMessage<SyntheticVoiceAlert> = /*@__PURE__*/
+  messageDesc(file_meetmesh_signaling_v1_signaling, 27);
+
+/**
+ * The emotion of the largest face in a participant's latest sampled video frame.
+ *
+ * @generated from message meetmesh.signaling.v1.EmotionUpdate
+ */
+export type EmotionUpdate = Message<"meetmesh.signaling.v1.EmotionUpdate"> & {
+  /**
+   * The participant whose video it is.
+   *
+   * @generated from field: string participant = 1;
+   */
+  participant: string;
+
+  /**
+   * The most likely emotion: "angry", "disgust", "fear", "happy", "sad", "surprise" or "neutral".
+   *
+   * @generated from field: string emotion = 2;
+   */
+  emotion: string;
+
+  /**
+   * Its probability in [0, 1].
+   *
+   * @generated from field: float score = 3;
+   */
+  score: number;
+
+  /**
+   * How many faces the frame showed.
+   *
+   * @generated from field: int32 faces = 4;
+   */
+  faces: number;
+};
+
+/**
+ * Describes the message meetmesh.signaling.v1.EmotionUpdate.
+ * Use `create(EmotionUpdateSchema)` to create a new message.
+ */
+export const EmotionUpdateSchema: GenMessage<EmotionUpdate> = /*@__PURE__*/
+  messageDesc(file_meetmesh_signaling_v1_signaling, 28);
+
+/**
  * An error caused by a request.
  *
  * @generated from message meetmesh.signaling.v1.Error
@@ -1317,7 +1411,7 @@ export type Error = Message<"meetmesh.signaling.v1.Error"> & {
  * Use `create(ErrorSchema)` to create a new message.
  */
 export const ErrorSchema: GenMessage<Error> = /*@__PURE__*/
-  messageDesc(file_meetmesh_signaling_v1_signaling, 27);
+  messageDesc(file_meetmesh_signaling_v1_signaling, 29);
 
 /**
  * The server asks the client to reconnect and resume.
@@ -1338,7 +1432,7 @@ export type Reconnect = Message<"meetmesh.signaling.v1.Reconnect"> & {
  * Use `create(ReconnectSchema)` to create a new message.
  */
 export const ReconnectSchema: GenMessage<Reconnect> = /*@__PURE__*/
-  messageDesc(file_meetmesh_signaling_v1_signaling, 28);
+  messageDesc(file_meetmesh_signaling_v1_signaling, 30);
 
 /**
  * The session ended.
@@ -1359,7 +1453,7 @@ export type Left = Message<"meetmesh.signaling.v1.Left"> & {
  * Use `create(LeftSchema)` to create a new message.
  */
 export const LeftSchema: GenMessage<Left> = /*@__PURE__*/
-  messageDesc(file_meetmesh_signaling_v1_signaling, 29);
+  messageDesc(file_meetmesh_signaling_v1_signaling, 31);
 
 /**
  * Answer to `Ping`.
@@ -1380,7 +1474,7 @@ export type Pong = Message<"meetmesh.signaling.v1.Pong"> & {
  * Use `create(PongSchema)` to create a new message.
  */
 export const PongSchema: GenMessage<Pong> = /*@__PURE__*/
-  messageDesc(file_meetmesh_signaling_v1_signaling, 30);
+  messageDesc(file_meetmesh_signaling_v1_signaling, 32);
 
 /**
  * The recording state. Sent to every participant when recording starts or stops: clients must
@@ -1430,7 +1524,7 @@ export type RecordingUpdate = Message<"meetmesh.signaling.v1.RecordingUpdate"> &
  * Use `create(RecordingUpdateSchema)` to create a new message.
  */
 export const RecordingUpdateSchema: GenMessage<RecordingUpdate> = /*@__PURE__*/
-  messageDesc(file_meetmesh_signaling_v1_signaling, 31);
+  messageDesc(file_meetmesh_signaling_v1_signaling, 33);
 
 /**
  * Asks a participant to unmute one of their sources.
@@ -1458,7 +1552,7 @@ export type RequestUnmute = Message<"meetmesh.signaling.v1.RequestUnmute"> & {
  * Use `create(RequestUnmuteSchema)` to create a new message.
  */
 export const RequestUnmuteSchema: GenMessage<RequestUnmute> = /*@__PURE__*/
-  messageDesc(file_meetmesh_signaling_v1_signaling, 32);
+  messageDesc(file_meetmesh_signaling_v1_signaling, 34);
 
 /**
  * Mutes a participant's tracks at the SFU: forwarding stops for every subscriber. The participant
@@ -1487,7 +1581,7 @@ export type MuteParticipant = Message<"meetmesh.signaling.v1.MuteParticipant"> &
  * Use `create(MuteParticipantSchema)` to create a new message.
  */
 export const MuteParticipantSchema: GenMessage<MuteParticipant> = /*@__PURE__*/
-  messageDesc(file_meetmesh_signaling_v1_signaling, 33);
+  messageDesc(file_meetmesh_signaling_v1_signaling, 35);
 
 /**
  * Mutes the microphones (or another source) of everyone but the caller.
@@ -1508,7 +1602,7 @@ export type MuteAll = Message<"meetmesh.signaling.v1.MuteAll"> & {
  * Use `create(MuteAllSchema)` to create a new message.
  */
 export const MuteAllSchema: GenMessage<MuteAll> = /*@__PURE__*/
-  messageDesc(file_meetmesh_signaling_v1_signaling, 34);
+  messageDesc(file_meetmesh_signaling_v1_signaling, 36);
 
 /**
  * Lowers raised hands.
@@ -1529,7 +1623,7 @@ export type LowerHands = Message<"meetmesh.signaling.v1.LowerHands"> & {
  * Use `create(LowerHandsSchema)` to create a new message.
  */
 export const LowerHandsSchema: GenMessage<LowerHands> = /*@__PURE__*/
-  messageDesc(file_meetmesh_signaling_v1_signaling, 35);
+  messageDesc(file_meetmesh_signaling_v1_signaling, 37);
 
 /**
  * Raises or lowers the caller's hand.
@@ -1550,7 +1644,7 @@ export type RaiseHand = Message<"meetmesh.signaling.v1.RaiseHand"> & {
  * Use `create(RaiseHandSchema)` to create a new message.
  */
 export const RaiseHandSchema: GenMessage<RaiseHand> = /*@__PURE__*/
-  messageDesc(file_meetmesh_signaling_v1_signaling, 36);
+  messageDesc(file_meetmesh_signaling_v1_signaling, 38);
 
 /**
  * A reaction to send.
@@ -1571,7 +1665,7 @@ export type SendReaction = Message<"meetmesh.signaling.v1.SendReaction"> & {
  * Use `create(SendReactionSchema)` to create a new message.
  */
 export const SendReactionSchema: GenMessage<SendReaction> = /*@__PURE__*/
-  messageDesc(file_meetmesh_signaling_v1_signaling, 37);
+  messageDesc(file_meetmesh_signaling_v1_signaling, 39);
 
 /**
  * A moderator asks the caller to unmute.
@@ -1599,7 +1693,7 @@ export type UnmuteRequested = Message<"meetmesh.signaling.v1.UnmuteRequested"> &
  * Use `create(UnmuteRequestedSchema)` to create a new message.
  */
 export const UnmuteRequestedSchema: GenMessage<UnmuteRequested> = /*@__PURE__*/
-  messageDesc(file_meetmesh_signaling_v1_signaling, 38);
+  messageDesc(file_meetmesh_signaling_v1_signaling, 40);
 
 /**
  * A hand was raised or lowered.
@@ -1634,7 +1728,7 @@ export type HandUpdate = Message<"meetmesh.signaling.v1.HandUpdate"> & {
  * Use `create(HandUpdateSchema)` to create a new message.
  */
 export const HandUpdateSchema: GenMessage<HandUpdate> = /*@__PURE__*/
-  messageDesc(file_meetmesh_signaling_v1_signaling, 39);
+  messageDesc(file_meetmesh_signaling_v1_signaling, 41);
 
 /**
  * Someone reacted.
@@ -1662,7 +1756,7 @@ export type Reaction = Message<"meetmesh.signaling.v1.Reaction"> & {
  * Use `create(ReactionSchema)` to create a new message.
  */
 export const ReactionSchema: GenMessage<Reaction> = /*@__PURE__*/
-  messageDesc(file_meetmesh_signaling_v1_signaling, 40);
+  messageDesc(file_meetmesh_signaling_v1_signaling, 42);
 
 /**
  * Selective forwarding that follows the screen: tracks a client does not display (a tile scrolled
@@ -1692,7 +1786,7 @@ export type TrackVisibility = Message<"meetmesh.signaling.v1.TrackVisibility"> &
  * Use `create(TrackVisibilitySchema)` to create a new message.
  */
 export const TrackVisibilitySchema: GenMessage<TrackVisibility> = /*@__PURE__*/
-  messageDesc(file_meetmesh_signaling_v1_signaling, 41);
+  messageDesc(file_meetmesh_signaling_v1_signaling, 43);
 
 /**
  * Where a track comes from.

@@ -1066,6 +1066,12 @@ class MeetingSettings(betterproto2.Message):
     Whether live AI features (captions, emotion, synthetic-voice alerts) run.
     """
 
+    live_emotions: "bool" = betterproto2.field(3, betterproto2.TYPE_BOOL)
+    """
+    Whether participants see live emotion indicators (with `ai_enabled`; the insights page shows
+    emotions over time either way).
+    """
+
 
 default_message_pool.register_message("meetmesh.meeting.v1", "MeetingSettings", MeetingSettings)
 

@@ -9,6 +9,7 @@ __all__ = (
     "ChatMessage",
     "ControlRecording",
     "DataMessage",
+    "EmotionUpdate",
     "Error",
     "HandUpdate",
     "IceCandidate",
@@ -40,6 +41,7 @@ __all__ = (
     "SignalResponse",
     "SignalingServiceStub",
     "SpeakerLevel",
+    "SyntheticVoiceAlert",
     "Track",
     "TrackKind",
     "TrackSource",
@@ -362,6 +364,36 @@ class DataMessage(betterproto2.Message):
 
 
 default_message_pool.register_message("meetmesh.signaling.v1", "DataMessage", DataMessage)
+
+
+@dataclass(eq=False, repr=False)
+class EmotionUpdate(betterproto2.Message):
+    """
+    The emotion of the largest face in a participant's latest sampled video frame.
+    """
+
+    participant: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    """
+    The participant whose video it is.
+    """
+
+    emotion: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+    """
+    The most likely emotion: "angry", "disgust", "fear", "happy", "sad", "surprise" or "neutral".
+    """
+
+    score: "float" = betterproto2.field(3, betterproto2.TYPE_FLOAT)
+    """
+    Its probability in [0, 1].
+    """
+
+    faces: "int" = betterproto2.field(4, betterproto2.TYPE_INT32)
+    """
+    How many faces the frame showed.
+    """
+
+
+default_message_pool.register_message("meetmesh.signaling.v1", "EmotionUpdate", EmotionUpdate)
 
 
 @dataclass(eq=False, repr=False)
@@ -1228,6 +1260,20 @@ class SignalResponse(betterproto2.Message):
     Someone reacted.
     """
 
+    synthetic_voice_alert: "SyntheticVoiceAlert | None" = betterproto2.field(
+        40, betterproto2.TYPE_MESSAGE, optional=True, group="message"
+    )
+    """
+    A participant's voice sounds synthetic (sent to hosts and co-hosts only).
+    """
+
+    emotion_update: "EmotionUpdate | None" = betterproto2.field(
+        41, betterproto2.TYPE_MESSAGE, optional=True, group="message"
+    )
+    """
+    A participant's face shows an emotion (only when the meeting's `live_emotions` is on).
+    """
+
 
 default_message_pool.register_message("meetmesh.signaling.v1", "SignalResponse", SignalResponse)
 
@@ -1250,6 +1296,32 @@ class SpeakerLevel(betterproto2.Message):
 
 
 default_message_pool.register_message("meetmesh.signaling.v1", "SpeakerLevel", SpeakerLevel)
+
+
+@dataclass(eq=False, repr=False)
+class SyntheticVoiceAlert(betterproto2.Message):
+    """
+    An utterance of a participant scored above the synthetic-voice alert threshold. Only hosts and
+    co-hosts receive it, within about 2 s of the end of the utterance.
+    """
+
+    participant: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    """
+    The speaker's participant id.
+    """
+
+    utterance_id: "int" = betterproto2.field(2, betterproto2.TYPE_INT64)
+    """
+    Utterance id within the speaker's stream.
+    """
+
+    score: "float" = betterproto2.field(3, betterproto2.TYPE_FLOAT)
+    """
+    Likelihood in [0, 1] that the voice is synthetic.
+    """
+
+
+default_message_pool.register_message("meetmesh.signaling.v1", "SyntheticVoiceAlert", SyntheticVoiceAlert)
 
 
 @dataclass(eq=False, repr=False)

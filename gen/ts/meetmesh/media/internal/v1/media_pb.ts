@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file meetmesh/media/internal/v1/media.proto.
  */
 export const file_meetmesh_media_internal_v1_media: GenFile = /*@__PURE__*/
-  fileDesc("CiZtZWV0bWVzaC9tZWRpYS9pbnRlcm5hbC92MS9tZWRpYS5wcm90bxIabWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEiPgoLUHVibGljYXRpb24SFAoDbWlkGAEgASgJQge6SARyAhABEhkKCHRyYWNrX2lkGAIgASgJQge6SARyAhABIj8KDFN1YnNjcmlwdGlvbhIUCgNtaWQYASABKAlCB7pIBHICEAESGQoIdHJhY2tfaWQYAiABKAlCB7pIBHICEAEi3wEKEE5lZ290aWF0ZVJlcXVlc3QSGAoHbWVldGluZxgBIAEoCUIHukgEcgIQARIcCgtwYXJ0aWNpcGFudBgCIAEoCUIHukgEcgIQARIcCgNzZHAYAyABKAlCD7pICHIGEAEYgIAEoLsYAhI4CgdwdWJsaXNoGAQgAygLMicubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuUHVibGljYXRpb24SOwoJc3Vic2NyaWJlGAUgAygLMigubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuU3Vic2NyaXB0aW9uIiYKEU5lZ290aWF0ZVJlc3BvbnNlEhEKA3NkcBgBIAEoCUIEoLsYAiKTAQoWQWRkSWNlQ2FuZGlkYXRlUmVxdWVzdBIYCgdtZWV0aW5nGAEgASgJQge6SARyAhABEhwKC3BhcnRpY2lwYW50GAIgASgJQge6SARyAhABEhcKCWNhbmRpZGF0ZRgDIAEoCUIEoLsYARIPCgdzZHBfbWlkGAQgASgJEhcKD3NkcF9tbGluZV9pbmRleBgFIAEoDSIZChdBZGRJY2VDYW5kaWRhdGVSZXNwb25zZSJfChJVbnN1YnNjcmliZVJlcXVlc3QSGAoHbWVldGluZxgBIAEoCUIHukgEcgIQARIcCgtwYXJ0aWNpcGFudBgCIAEoCUIHukgEcgIQARIRCgl0cmFja19pZHMYAyADKAkiFQoTVW5zdWJzY3JpYmVSZXNwb25zZSJ6Ch1TZXRTdWJzY3JpcHRpb25zUGF1c2VkUmVxdWVzdBIYCgdtZWV0aW5nGAEgASgJQge6SARyAhABEhwKC3BhcnRpY2lwYW50GAIgASgJQge6SARyAhABEhEKCXRyYWNrX2lkcxgDIAMoCRIOCgZwYXVzZWQYBCABKAgiIAoeU2V0U3Vic2NyaXB0aW9uc1BhdXNlZFJlc3BvbnNlIloKFFNldFRyYWNrTXV0ZWRSZXF1ZXN0EhgKB21lZXRpbmcYASABKAlCB7pIBHICEAESGQoIdHJhY2tfaWQYAiABKAlCB7pIBHICEAESDQoFbXV0ZWQYAyABKAgiFwoVU2V0VHJhY2tNdXRlZFJlc3BvbnNlIkwKFVVucHVibGlzaFRyYWNrUmVxdWVzdBIYCgdtZWV0aW5nGAEgASgJQge6SARyAhABEhkKCHRyYWNrX2lkGAIgASgJQge6SARyAhABIhgKFlVucHVibGlzaFRyYWNrUmVzcG9uc2UiUgoYUmVtb3ZlUGFydGljaXBhbnRSZXF1ZXN0EhgKB21lZXRpbmcYASABKAlCB7pIBHICEAESHAoLcGFydGljaXBhbnQYAiABKAlCB7pIBHICEAEiLgoZUmVtb3ZlUGFydGljaXBhbnRSZXNwb25zZRIRCgl0cmFja19pZHMYASADKAkiMQoVU3RhcnRSZWNvcmRpbmdSZXF1ZXN0EhgKB21lZXRpbmcYASABKAlCB7pIBHICEAEiSAoWU3RhcnRSZWNvcmRpbmdSZXNwb25zZRIuCgpzdGFydF90aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIwChRTdG9wUmVjb3JkaW5nUmVxdWVzdBIYCgdtZWV0aW5nGAEgASgJQge6SARyAhABIrgBChVTdG9wUmVjb3JkaW5nUmVzcG9uc2USFgoOcmVjb3JkaW5nX25hbWUYASABKAkSEgoKb2JqZWN0X2tleRgCIAEoCRISCgptZWRpYV90eXBlGAMgASgJEhgKEGR1cmF0aW9uX3NlY29uZHMYBCABKAESEgoKc2l6ZV9ieXRlcxgFIAEoAxIaCgxkb3dubG9hZF91cmkYBiABKAlCBKC7GAISFQoNdHJhbnNjb2RlX2pvYhgHIAEoCSIvChNXYXRjaE1lZXRpbmdSZXF1ZXN0EhgKB21lZXRpbmcYASABKAlCB7pIBHICEAEiMAoKQXVkaW9MZXZlbBITCgtwYXJ0aWNpcGFudBgBIAEoCRINCgVsZXZlbBgCIAEoAiJaCgdDYXB0aW9uEhMKC3BhcnRpY2lwYW50GAEgASgJEhIKBHRleHQYAiABKAlCBKC7GAESEAoIaXNfZmluYWwYAyABKAgSFAoMdXR0ZXJhbmNlX2lkGAQgASgDIpgBChRXYXRjaE1lZXRpbmdSZXNwb25zZRI/CgxhdWRpb19sZXZlbHMYASABKAsyJy5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5BdWRpb0xldmVsc0gAEjYKB2NhcHRpb24YAiABKAsyIy5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5DYXB0aW9uSABCBwoFZXZlbnQiRQoLQXVkaW9MZXZlbHMSNgoGbGV2ZWxzGAEgAygLMiYubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuQXVkaW9MZXZlbCIvChVXYXRjaFRyYW5zY29kZVJlcXVlc3QSFgoDam9iGAEgASgJQgm6SAZyBBABGEAiTwoWV2F0Y2hUcmFuc2NvZGVSZXNwb25zZRI1CgNqb2IYASABKAsyKC5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5UcmFuc2NvZGVKb2Ii2QIKDFRyYW5zY29kZUpvYhIKCgJpZBgBIAEoCRIRCglyZWNvcmRpbmcYAiABKAkSPQoFc3RhdGUYAyABKA4yLi5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5UcmFuc2NvZGVKb2IuU3RhdGUSEAoIcHJvZ3Jlc3MYBCABKAISEAoIYXR0ZW1wdHMYBSABKAUSDwoHbXA0X2tleRgGIAEoCRIPCgdobHNfa2V5GAcgASgJEhUKB21wNF91cmkYCCABKAlCBKC7GAISDQoFZXJyb3IYCSABKAkSGAoQZHVyYXRpb25fc2Vjb25kcxgKIAEoASJlCgVTdGF0ZRIVChFTVEFURV9VTlNQRUNJRklFRBAAEhAKDFNUQVRFX1FVRVVFRBABEhEKDVNUQVRFX1JVTk5JTkcQAhIOCgpTVEFURV9ET05FEAMSEAoMU1RBVEVfRkFJTEVEEAQyoAwKDE1lZGlhU2VydmljZRJ7CglOZWdvdGlhdGUSLC5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5OZWdvdGlhdGVSZXF1ZXN0Gi0ubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuTmVnb3RpYXRlUmVzcG9uc2UiEaK7GA0IBCIJc2lnbmFsaW5nEo0BCg9BZGRJY2VDYW5kaWRhdGUSMi5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5BZGRJY2VDYW5kaWRhdGVSZXF1ZXN0GjMubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuQWRkSWNlQ2FuZGlkYXRlUmVzcG9uc2UiEaK7GA0IBCIJc2lnbmFsaW5nEoEBCgtVbnN1YnNjcmliZRIuLm1lZXRtZXNoLm1lZGlhLmludGVybmFsLnYxLlVuc3Vic2NyaWJlUmVxdWVzdBovLm1lZXRtZXNoLm1lZGlhLmludGVybmFsLnYxLlVuc3Vic2NyaWJlUmVzcG9uc2UiEaK7GA0IBCIJc2lnbmFsaW5nEqIBChZTZXRTdWJzY3JpcHRpb25zUGF1c2VkEjkubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuU2V0U3Vic2NyaXB0aW9uc1BhdXNlZFJlcXVlc3QaOi5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5TZXRTdWJzY3JpcHRpb25zUGF1c2VkUmVzcG9uc2UiEaK7GA0IBCIJc2lnbmFsaW5nEocBCg1TZXRUcmFja011dGVkEjAubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuU2V0VHJhY2tNdXRlZFJlcXVlc3QaMS5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5TZXRUcmFja011dGVkUmVzcG9uc2UiEaK7GA0IBCIJc2lnbmFsaW5nEooBCg5VbnB1Ymxpc2hUcmFjaxIxLm1lZXRtZXNoLm1lZGlhLmludGVybmFsLnYxLlVucHVibGlzaFRyYWNrUmVxdWVzdBoyLm1lZXRtZXNoLm1lZGlhLmludGVybmFsLnYxLlVucHVibGlzaFRyYWNrUmVzcG9uc2UiEaK7GA0IBCIJc2lnbmFsaW5nEpMBChFSZW1vdmVQYXJ0aWNpcGFudBI0Lm1lZXRtZXNoLm1lZGlhLmludGVybmFsLnYxLlJlbW92ZVBhcnRpY2lwYW50UmVxdWVzdBo1Lm1lZXRtZXNoLm1lZGlhLmludGVybmFsLnYxLlJlbW92ZVBhcnRpY2lwYW50UmVzcG9uc2UiEaK7GA0IBCIJc2lnbmFsaW5nEooBCg5TdGFydFJlY29yZGluZxIxLm1lZXRtZXNoLm1lZGlhLmludGVybmFsLnYxLlN0YXJ0UmVjb3JkaW5nUmVxdWVzdBoyLm1lZXRtZXNoLm1lZGlhLmludGVybmFsLnYxLlN0YXJ0UmVjb3JkaW5nUmVzcG9uc2UiEaK7GA0IBCIJc2lnbmFsaW5nEocBCg1TdG9wUmVjb3JkaW5nEjAubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuU3RvcFJlY29yZGluZ1JlcXVlc3QaMS5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5TdG9wUmVjb3JkaW5nUmVzcG9uc2UiEaK7GA0IBCIJc2lnbmFsaW5nEowBCg5XYXRjaFRyYW5zY29kZRIxLm1lZXRtZXNoLm1lZGlhLmludGVybmFsLnYxLldhdGNoVHJhbnNjb2RlUmVxdWVzdBoyLm1lZXRtZXNoLm1lZGlhLmludGVybmFsLnYxLldhdGNoVHJhbnNjb2RlUmVzcG9uc2UiEaK7GA0IBCIJc2lnbmFsaW5nMAEShgEKDFdhdGNoTWVldGluZxIvLm1lZXRtZXNoLm1lZGlhLmludGVybmFsLnYxLldhdGNoTWVldGluZ1JlcXVlc3QaMC5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5XYXRjaE1lZXRpbmdSZXNwb25zZSIRorsYDQgEIglzaWduYWxpbmcwAWIGcHJvdG8z", [file_buf_validate_validate, file_google_protobuf_timestamp, file_meetmesh_options_v1_options]);
+  fileDesc("CiZtZWV0bWVzaC9tZWRpYS9pbnRlcm5hbC92MS9tZWRpYS5wcm90bxIabWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEiPgoLUHVibGljYXRpb24SFAoDbWlkGAEgASgJQge6SARyAhABEhkKCHRyYWNrX2lkGAIgASgJQge6SARyAhABIj8KDFN1YnNjcmlwdGlvbhIUCgNtaWQYASABKAlCB7pIBHICEAESGQoIdHJhY2tfaWQYAiABKAlCB7pIBHICEAEi3wEKEE5lZ290aWF0ZVJlcXVlc3QSGAoHbWVldGluZxgBIAEoCUIHukgEcgIQARIcCgtwYXJ0aWNpcGFudBgCIAEoCUIHukgEcgIQARIcCgNzZHAYAyABKAlCD7pICHIGEAEYgIAEoLsYAhI4CgdwdWJsaXNoGAQgAygLMicubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuUHVibGljYXRpb24SOwoJc3Vic2NyaWJlGAUgAygLMigubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuU3Vic2NyaXB0aW9uIiYKEU5lZ290aWF0ZVJlc3BvbnNlEhEKA3NkcBgBIAEoCUIEoLsYAiKTAQoWQWRkSWNlQ2FuZGlkYXRlUmVxdWVzdBIYCgdtZWV0aW5nGAEgASgJQge6SARyAhABEhwKC3BhcnRpY2lwYW50GAIgASgJQge6SARyAhABEhcKCWNhbmRpZGF0ZRgDIAEoCUIEoLsYARIPCgdzZHBfbWlkGAQgASgJEhcKD3NkcF9tbGluZV9pbmRleBgFIAEoDSIZChdBZGRJY2VDYW5kaWRhdGVSZXNwb25zZSJfChJVbnN1YnNjcmliZVJlcXVlc3QSGAoHbWVldGluZxgBIAEoCUIHukgEcgIQARIcCgtwYXJ0aWNpcGFudBgCIAEoCUIHukgEcgIQARIRCgl0cmFja19pZHMYAyADKAkiFQoTVW5zdWJzY3JpYmVSZXNwb25zZSJ6Ch1TZXRTdWJzY3JpcHRpb25zUGF1c2VkUmVxdWVzdBIYCgdtZWV0aW5nGAEgASgJQge6SARyAhABEhwKC3BhcnRpY2lwYW50GAIgASgJQge6SARyAhABEhEKCXRyYWNrX2lkcxgDIAMoCRIOCgZwYXVzZWQYBCABKAgiIAoeU2V0U3Vic2NyaXB0aW9uc1BhdXNlZFJlc3BvbnNlIloKFFNldFRyYWNrTXV0ZWRSZXF1ZXN0EhgKB21lZXRpbmcYASABKAlCB7pIBHICEAESGQoIdHJhY2tfaWQYAiABKAlCB7pIBHICEAESDQoFbXV0ZWQYAyABKAgiFwoVU2V0VHJhY2tNdXRlZFJlc3BvbnNlIkwKFVVucHVibGlzaFRyYWNrUmVxdWVzdBIYCgdtZWV0aW5nGAEgASgJQge6SARyAhABEhkKCHRyYWNrX2lkGAIgASgJQge6SARyAhABIhgKFlVucHVibGlzaFRyYWNrUmVzcG9uc2UiUgoYUmVtb3ZlUGFydGljaXBhbnRSZXF1ZXN0EhgKB21lZXRpbmcYASABKAlCB7pIBHICEAESHAoLcGFydGljaXBhbnQYAiABKAlCB7pIBHICEAEiLgoZUmVtb3ZlUGFydGljaXBhbnRSZXNwb25zZRIRCgl0cmFja19pZHMYASADKAkiMQoVU3RhcnRSZWNvcmRpbmdSZXF1ZXN0EhgKB21lZXRpbmcYASABKAlCB7pIBHICEAEiSAoWU3RhcnRSZWNvcmRpbmdSZXNwb25zZRIuCgpzdGFydF90aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIwChRTdG9wUmVjb3JkaW5nUmVxdWVzdBIYCgdtZWV0aW5nGAEgASgJQge6SARyAhABIrgBChVTdG9wUmVjb3JkaW5nUmVzcG9uc2USFgoOcmVjb3JkaW5nX25hbWUYASABKAkSEgoKb2JqZWN0X2tleRgCIAEoCRISCgptZWRpYV90eXBlGAMgASgJEhgKEGR1cmF0aW9uX3NlY29uZHMYBCABKAESEgoKc2l6ZV9ieXRlcxgFIAEoAxIaCgxkb3dubG9hZF91cmkYBiABKAlCBKC7GAISFQoNdHJhbnNjb2RlX2pvYhgHIAEoCSIvChNXYXRjaE1lZXRpbmdSZXF1ZXN0EhgKB21lZXRpbmcYASABKAlCB7pIBHICEAEiMAoKQXVkaW9MZXZlbBITCgtwYXJ0aWNpcGFudBgBIAEoCRINCgVsZXZlbBgCIAEoAiJaCgdDYXB0aW9uEhMKC3BhcnRpY2lwYW50GAEgASgJEhIKBHRleHQYAiABKAlCBKC7GAESEAoIaXNfZmluYWwYAyABKAgSFAoMdXR0ZXJhbmNlX2lkGAQgASgDIqMCChRXYXRjaE1lZXRpbmdSZXNwb25zZRI/CgxhdWRpb19sZXZlbHMYASABKAsyJy5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5BdWRpb0xldmVsc0gAEjYKB2NhcHRpb24YAiABKAsyIy5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5DYXB0aW9uSAASSgoPc3ludGhldGljX3ZvaWNlGAogASgLMi8ubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuU3ludGhldGljVm9pY2VTY29yZUgAEj0KCGVtb3Rpb25zGAsgASgLMikubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuRnJhbWVFbW90aW9uc0gAQgcKBWV2ZW50Il4KE1N5bnRoZXRpY1ZvaWNlU2NvcmUSEwoLcGFydGljaXBhbnQYASABKAkSFAoMdXR0ZXJhbmNlX2lkGAIgASgDEg0KBXNjb3JlGAMgASgCEg0KBWFsZXJ0GAQgASgIImEKDUZyYW1lRW1vdGlvbnMSEwoLcGFydGljaXBhbnQYASABKAkSDwoHZW1vdGlvbhgCIAEoCRINCgVzY29yZRgDIAEoAhINCgVmYWNlcxgEIAEoBRIMCgRsaXZlGAUgASgIIkUKC0F1ZGlvTGV2ZWxzEjYKBmxldmVscxgBIAMoCzImLm1lZXRtZXNoLm1lZGlhLmludGVybmFsLnYxLkF1ZGlvTGV2ZWwiLwoVV2F0Y2hUcmFuc2NvZGVSZXF1ZXN0EhYKA2pvYhgBIAEoCUIJukgGcgQQARhAIk8KFldhdGNoVHJhbnNjb2RlUmVzcG9uc2USNQoDam9iGAEgASgLMigubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuVHJhbnNjb2RlSm9iItkCCgxUcmFuc2NvZGVKb2ISCgoCaWQYASABKAkSEQoJcmVjb3JkaW5nGAIgASgJEj0KBXN0YXRlGAMgASgOMi4ubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuVHJhbnNjb2RlSm9iLlN0YXRlEhAKCHByb2dyZXNzGAQgASgCEhAKCGF0dGVtcHRzGAUgASgFEg8KB21wNF9rZXkYBiABKAkSDwoHaGxzX2tleRgHIAEoCRIVCgdtcDRfdXJpGAggASgJQgSguxgCEg0KBWVycm9yGAkgASgJEhgKEGR1cmF0aW9uX3NlY29uZHMYCiABKAEiZQoFU3RhdGUSFQoRU1RBVEVfVU5TUEVDSUZJRUQQABIQCgxTVEFURV9RVUVVRUQQARIRCg1TVEFURV9SVU5OSU5HEAISDgoKU1RBVEVfRE9ORRADEhAKDFNUQVRFX0ZBSUxFRBAEMqAMCgxNZWRpYVNlcnZpY2USewoJTmVnb3RpYXRlEiwubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuTmVnb3RpYXRlUmVxdWVzdBotLm1lZXRtZXNoLm1lZGlhLmludGVybmFsLnYxLk5lZ290aWF0ZVJlc3BvbnNlIhGiuxgNCAQiCXNpZ25hbGluZxKNAQoPQWRkSWNlQ2FuZGlkYXRlEjIubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuQWRkSWNlQ2FuZGlkYXRlUmVxdWVzdBozLm1lZXRtZXNoLm1lZGlhLmludGVybmFsLnYxLkFkZEljZUNhbmRpZGF0ZVJlc3BvbnNlIhGiuxgNCAQiCXNpZ25hbGluZxKBAQoLVW5zdWJzY3JpYmUSLi5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5VbnN1YnNjcmliZVJlcXVlc3QaLy5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5VbnN1YnNjcmliZVJlc3BvbnNlIhGiuxgNCAQiCXNpZ25hbGluZxKiAQoWU2V0U3Vic2NyaXB0aW9uc1BhdXNlZBI5Lm1lZXRtZXNoLm1lZGlhLmludGVybmFsLnYxLlNldFN1YnNjcmlwdGlvbnNQYXVzZWRSZXF1ZXN0GjoubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuU2V0U3Vic2NyaXB0aW9uc1BhdXNlZFJlc3BvbnNlIhGiuxgNCAQiCXNpZ25hbGluZxKHAQoNU2V0VHJhY2tNdXRlZBIwLm1lZXRtZXNoLm1lZGlhLmludGVybmFsLnYxLlNldFRyYWNrTXV0ZWRSZXF1ZXN0GjEubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuU2V0VHJhY2tNdXRlZFJlc3BvbnNlIhGiuxgNCAQiCXNpZ25hbGluZxKKAQoOVW5wdWJsaXNoVHJhY2sSMS5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5VbnB1Ymxpc2hUcmFja1JlcXVlc3QaMi5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5VbnB1Ymxpc2hUcmFja1Jlc3BvbnNlIhGiuxgNCAQiCXNpZ25hbGluZxKTAQoRUmVtb3ZlUGFydGljaXBhbnQSNC5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5SZW1vdmVQYXJ0aWNpcGFudFJlcXVlc3QaNS5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5SZW1vdmVQYXJ0aWNpcGFudFJlc3BvbnNlIhGiuxgNCAQiCXNpZ25hbGluZxKKAQoOU3RhcnRSZWNvcmRpbmcSMS5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5TdGFydFJlY29yZGluZ1JlcXVlc3QaMi5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5TdGFydFJlY29yZGluZ1Jlc3BvbnNlIhGiuxgNCAQiCXNpZ25hbGluZxKHAQoNU3RvcFJlY29yZGluZxIwLm1lZXRtZXNoLm1lZGlhLmludGVybmFsLnYxLlN0b3BSZWNvcmRpbmdSZXF1ZXN0GjEubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuU3RvcFJlY29yZGluZ1Jlc3BvbnNlIhGiuxgNCAQiCXNpZ25hbGluZxKMAQoOV2F0Y2hUcmFuc2NvZGUSMS5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5XYXRjaFRyYW5zY29kZVJlcXVlc3QaMi5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5XYXRjaFRyYW5zY29kZVJlc3BvbnNlIhGiuxgNCAQiCXNpZ25hbGluZzABEoYBCgxXYXRjaE1lZXRpbmcSLy5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5XYXRjaE1lZXRpbmdSZXF1ZXN0GjAubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuV2F0Y2hNZWV0aW5nUmVzcG9uc2UiEaK7GA0IBCIJc2lnbmFsaW5nMAFiBnByb3RvMw", [file_buf_validate_validate, file_google_protobuf_timestamp, file_meetmesh_options_v1_options]);
 
 /**
  * A published m-line.
@@ -699,6 +699,22 @@ export type WatchMeetingResponse = Message<"meetmesh.media.internal.v1.WatchMeet
      */
     value: Caption;
     case: "caption";
+  } | {
+    /**
+     * A synthetic-voice score of an utterance.
+     *
+     * @generated from field: meetmesh.media.internal.v1.SyntheticVoiceScore synthetic_voice = 10;
+     */
+    value: SyntheticVoiceScore;
+    case: "syntheticVoice";
+  } | {
+    /**
+     * The emotions in a participant's sampled video frame.
+     *
+     * @generated from field: meetmesh.media.internal.v1.FrameEmotions emotions = 11;
+     */
+    value: FrameEmotions;
+    case: "emotions";
   } | { case: undefined; value?: undefined };
 };
 
@@ -708,6 +724,97 @@ export type WatchMeetingResponse = Message<"meetmesh.media.internal.v1.WatchMeet
  */
 export const WatchMeetingResponseSchema: GenMessage<WatchMeetingResponse> = /*@__PURE__*/
   messageDesc(file_meetmesh_media_internal_v1_media, 23);
+
+/**
+ * The synthetic-voice score of one utterance (from the AI service).
+ *
+ * @generated from message meetmesh.media.internal.v1.SyntheticVoiceScore
+ */
+export type SyntheticVoiceScore = Message<"meetmesh.media.internal.v1.SyntheticVoiceScore"> & {
+  /**
+   * The speaker.
+   *
+   * @generated from field: string participant = 1;
+   */
+  participant: string;
+
+  /**
+   * Utterance id within the speaker's stream.
+   *
+   * @generated from field: int64 utterance_id = 2;
+   */
+  utteranceId: bigint;
+
+  /**
+   * Likelihood in [0, 1] that the voice is synthetic.
+   *
+   * @generated from field: float score = 3;
+   */
+  score: number;
+
+  /**
+   * Whether the score crossed the alert threshold: hosts and co-hosts are told.
+   *
+   * @generated from field: bool alert = 4;
+   */
+  alert: boolean;
+};
+
+/**
+ * Describes the message meetmesh.media.internal.v1.SyntheticVoiceScore.
+ * Use `create(SyntheticVoiceScoreSchema)` to create a new message.
+ */
+export const SyntheticVoiceScoreSchema: GenMessage<SyntheticVoiceScore> = /*@__PURE__*/
+  messageDesc(file_meetmesh_media_internal_v1_media, 24);
+
+/**
+ * Emotions in one sampled video frame of a participant (from the AI service).
+ *
+ * @generated from message meetmesh.media.internal.v1.FrameEmotions
+ */
+export type FrameEmotions = Message<"meetmesh.media.internal.v1.FrameEmotions"> & {
+  /**
+   * The participant whose video it is.
+   *
+   * @generated from field: string participant = 1;
+   */
+  participant: string;
+
+  /**
+   * The most likely emotion of the largest face, lower case ("happy"); empty without a face.
+   *
+   * @generated from field: string emotion = 2;
+   */
+  emotion: string;
+
+  /**
+   * Its probability in [0, 1].
+   *
+   * @generated from field: float score = 3;
+   */
+  score: number;
+
+  /**
+   * How many faces the frame showed.
+   *
+   * @generated from field: int32 faces = 4;
+   */
+  faces: number;
+
+  /**
+   * Whether the meeting shows live emotion indicators to its participants (`live_emotions`).
+   *
+   * @generated from field: bool live = 5;
+   */
+  live: boolean;
+};
+
+/**
+ * Describes the message meetmesh.media.internal.v1.FrameEmotions.
+ * Use `create(FrameEmotionsSchema)` to create a new message.
+ */
+export const FrameEmotionsSchema: GenMessage<FrameEmotions> = /*@__PURE__*/
+  messageDesc(file_meetmesh_media_internal_v1_media, 25);
 
 /**
  * Audio levels at one moment.
@@ -728,7 +835,7 @@ export type AudioLevels = Message<"meetmesh.media.internal.v1.AudioLevels"> & {
  * Use `create(AudioLevelsSchema)` to create a new message.
  */
 export const AudioLevelsSchema: GenMessage<AudioLevels> = /*@__PURE__*/
-  messageDesc(file_meetmesh_media_internal_v1_media, 24);
+  messageDesc(file_meetmesh_media_internal_v1_media, 26);
 
 /**
  * Request for `WatchTranscode`.
@@ -749,7 +856,7 @@ export type WatchTranscodeRequest = Message<"meetmesh.media.internal.v1.WatchTra
  * Use `create(WatchTranscodeRequestSchema)` to create a new message.
  */
 export const WatchTranscodeRequestSchema: GenMessage<WatchTranscodeRequest> = /*@__PURE__*/
-  messageDesc(file_meetmesh_media_internal_v1_media, 25);
+  messageDesc(file_meetmesh_media_internal_v1_media, 27);
 
 /**
  * Response for `WatchTranscode`: the job's state now.
@@ -770,7 +877,7 @@ export type WatchTranscodeResponse = Message<"meetmesh.media.internal.v1.WatchTr
  * Use `create(WatchTranscodeResponseSchema)` to create a new message.
  */
 export const WatchTranscodeResponseSchema: GenMessage<WatchTranscodeResponse> = /*@__PURE__*/
-  messageDesc(file_meetmesh_media_internal_v1_media, 26);
+  messageDesc(file_meetmesh_media_internal_v1_media, 28);
 
 /**
  * A durable transcode job: a recording's WebM becomes a composite MP4 (H.264 + AAC) and HLS.
@@ -854,7 +961,7 @@ export type TranscodeJob = Message<"meetmesh.media.internal.v1.TranscodeJob"> & 
  * Use `create(TranscodeJobSchema)` to create a new message.
  */
 export const TranscodeJobSchema: GenMessage<TranscodeJob> = /*@__PURE__*/
-  messageDesc(file_meetmesh_media_internal_v1_media, 27);
+  messageDesc(file_meetmesh_media_internal_v1_media, 29);
 
 /**
  * Where the job is.
@@ -902,7 +1009,7 @@ export enum TranscodeJob_State {
  * Describes the enum meetmesh.media.internal.v1.TranscodeJob.State.
  */
 export const TranscodeJob_StateSchema: GenEnum<TranscodeJob_State> = /*@__PURE__*/
-  enumDesc(file_meetmesh_media_internal_v1_media, 27, 0);
+  enumDesc(file_meetmesh_media_internal_v1_media, 29, 0);
 
 /**
  * The SFU's control plane. Internal: called by signaling only, never routed by the edge.
@@ -1014,7 +1121,8 @@ export const MediaService: GenService<{
     output: typeof WatchTranscodeResponseSchema;
   },
   /**
-   * A meeting's media events: audio levels (about 4 per second), captions, ended tracks.
+   * A meeting's media events: audio levels (about 4 per second), captions, synthetic-voice scores,
+   * frame emotions.
    *
    * @generated from rpc meetmesh.media.internal.v1.MediaService.WatchMeeting
    */

@@ -1,7 +1,7 @@
 """outbox: meeting events written in the same transaction as the change (see kit/outbox.py)
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 """
 
 from alembic import op
@@ -9,8 +9,8 @@ from alembic import op
 from services.kit.db import migration_schema
 from services.kit.outbox import create_outbox
 
-revision = "0003"
-down_revision = "0002"
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 

@@ -17,6 +17,7 @@ SERVICES: dict[str, str] = {
     "media": "services.media.wiring:create",
     "signaling": "services.signaling.wiring:create",
     "ai": "services.ai.wiring:create",
+    "notification": "services.notification.wiring:create",
 }
 
 Factory = Callable[[Runtime], Awaitable[ServiceSpec]]

@@ -18,6 +18,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from services.kit.outbox import outbox_table
+
 SCHEMA = "meeting"
 
 
@@ -124,3 +126,7 @@ class AttachmentRow(Base):
     create_time: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (Index("ix_attachments_meeting", "meeting_id", "create_time", "id"),)
+
+
+# Meeting events, written in the same transaction as the change (kit/outbox.py).
+OUTBOX = outbox_table(Base.metadata, "meeting_outbox")

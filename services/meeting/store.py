@@ -27,12 +27,15 @@ from sqlalchemy import Table, and_, bindparam, delete, exists, insert, or_, sele
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from meetmesh.meeting.events.v1 import events_pb2 as ev
 from services.kit import Database, FailedPrecondition, NotFound, PermissionDenied, ResourceExhausted
 from services.kit.db import keyset
 from services.kit.errors import Reason
-from services.kit.timestamps import utcnow
+from services.kit.events import meeting_event
+from services.kit.outbox import Outbox
+from services.kit.timestamps import to_timestamp, utcnow
 
-from .models import AttachmentRow, InvitationRow, MeetingRow, ParticipantRow, RecordingRow
+from .models import OUTBOX, AttachmentRow, InvitationRow, MeetingRow, ParticipantRow, RecordingRow
 
 WAITING, ADMITTED, DENIED, REMOVED, LEFT = "waiting", "admitted", "denied", "removed", "left"
 ENDED = "ended"
@@ -99,6 +102,61 @@ def new_id() -> str:
     return uuid.uuid4().hex
 
 
+def durable_event(meeting: Any, **event: Any) -> ev.MeetingEvent:
+    """The outbox copy of a meeting event: stamped with the meeting's host and title."""
+    message = meeting_event(meeting.id, **event)
+    message.host = meeting.host_user_id
+    message.title = meeting.title
+    return message
+
+
+# A participant's new state -> the MeetingEvent field that reports it.
+_STATE_EVENT = {
+    WAITING: "participant_waiting",
+    ADMITTED: "participant_admitted",
+    DENIED: "participant_denied",
+    REMOVED: "participant_removed",
+    LEFT: "participant_left",
+}
+_EVENT_TYPE = ev.MeetingEvent.DESCRIPTOR.full_name
+
+
+def _event_head(meeting_id: str, state: str) -> tuple[bytes, bytes]:
+    """For the PostgreSQL statements, which assemble a participant event's bytes themselves:
+    the serialized ``meeting`` and ``time`` fields, and the tag of the oneof field for ``state``.
+    (Protobuf messages concatenate: fields may follow in any order.)"""
+    head = meeting_event(meeting_id).SerializeToString()
+    number = ev.MeetingEvent.DESCRIPTOR.fields_by_name[_STATE_EVENT[state]].number
+    return head, bytes([(number << 3) | 2])
+
+
+def _pb_varint(length: str) -> str:
+    """SQL: a protobuf varint of ``length`` (< 16384)."""
+    return (
+        f"(CASE WHEN {length} < 128 THEN set_byte('\\x00'::bytea, 0, {length}) "
+        f"ELSE set_byte(set_byte('\\x0000'::bytea, 0, ({length} % 128) + 128), 1, {length} / 128) END)"
+    )
+
+
+def _pb_string(tag: str, value: str) -> str:
+    """SQL: a length-delimited protobuf field (``tag`` in hex) holding the text ``value``."""
+    data = f"convert_to({value}, 'UTF8')"
+    return f"('\\x{tag}'::bytea || {_pb_varint(f'octet_length({data})')} || {data})"
+
+
+def _pg_outbox_insert(schema: str, time_param: str) -> str:
+    """SQL: the CTE body writing a participant event to the outbox from the rows ``pp``
+    (participant) and ``mm`` (meeting) in the FROM clause the caller appends; ``$a`` is the key,
+    ``$b`` the head, ``$c`` the oneof tag (see ``_event_head``)."""
+    change = f"({_pb_string('0a', 'pp.id')} || {_pb_string('12', 'pp.user_id')})"
+    return (
+        f'INSERT INTO "{schema}".meeting_outbox (key, event_type, payload, create_time) '
+        f"SELECT $a::text, '{_EVENT_TYPE}', $b::bytea || {_pb_string('1a', 'mm.host_user_id')} "
+        f"|| {_pb_string('22', 'mm.title')} || $c::bytea "
+        f"|| set_byte('\\x00'::bytea, 0, octet_length({change})) || {change}, {time_param}"
+    )
+
+
 # -- the PostgreSQL hot path: one statement per operation ---------------------------------------
 _M_COLS = tuple(c.name for c in _MEETINGS.c)
 _P_COLS = tuple(c.name for c in _PARTICIPANTS.c)
@@ -121,6 +179,17 @@ def _pg_statements(schema: str) -> dict[str, str]:
     ``text`` and ``varchar``."""
     m, p = f'"{schema}".meetings', f'"{schema}".participants'
     m_cols, p_cols = _aliased("mm", _M_COLS, "m_"), _aliased("pp", _P_COLS, "p_")
+    # The participant event goes to the outbox in the same statement ($8.. / $6..: key, head, tag).
+    event = _pg_outbox_insert(schema, "{time}")
+    join_event = (
+        event.replace("$a", "$8")
+        .replace("$b", "$9")
+        .replace("$c", "$10")
+        .replace("{time}", "$6::timestamptz")
+    )
+    transition_event = (
+        event.replace("$a", "$6").replace("$b", "$7").replace("$c", "$8").replace("{time}", "$4::timestamptz")
+    )
     # $1 meeting, $2 user, $3 display name, $4 role, $5 target state, $6 now, $7 new participant id.
     # The only interpolations are the schema (an identifier from configuration, quoted) and
     # constants of this module: no request data ever reaches the text.
@@ -149,6 +218,11 @@ WITH prior AS (
     AND ($5::text = '{ADMITTED}' OR EXISTS (
       SELECT 1 FROM {m} WHERE id = $1::text AND state <> '{ENDED}'))
   RETURNING *
+), outbox AS (
+  {join_event}
+  FROM (SELECT * FROM rejoined UNION ALL SELECT * FROM inserted) AS pp,
+       (SELECT * FROM seat UNION ALL
+        SELECT * FROM {m} WHERE id = $1::text AND NOT EXISTS (SELECT 1 FROM seat)) AS mm
 )
 SELECT g.prior_state, g.changed, {p_cols}, {m_cols}
 FROM (SELECT (SELECT state FROM prior) AS prior_state,
@@ -181,6 +255,9 @@ WITH prior AS (
   FROM prior WHERE t.id = prior.id AND (SELECT ok FROM go)
     AND ($3::text <> '{ADMITTED}' OR EXISTS (SELECT 1 FROM seat))
   RETURNING t.*
+), outbox AS (
+  {transition_event}
+  FROM moved AS pp, (SELECT * FROM {m} WHERE id = $1::text) AS mm
 )
 SELECT (SELECT state FROM prior) AS prior_state,
        (SELECT state FROM {m} WHERE id = $1::text) AS meeting_state, {p_cols}
@@ -204,9 +281,15 @@ def _seat_refused(meeting_state: str | None, meeting_id: str) -> Exception:
 
 
 class MeetingStore:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, outbox: Outbox | None = None) -> None:
         self.db = db
         self._pg = None if db.sqlite or db.schema is None else _pg_statements(db.schema)
+        # Durable events go to this outbox in the transaction (or statement) of their change.
+        self.outbox = outbox or Outbox(OUTBOX)
+
+    async def _record(self, conn: Any, meeting: Any, state: str, participant: str, user: str) -> None:
+        change = ev.ParticipantChange(participant=participant, user=user)
+        await self.outbox.append(conn, durable_event(meeting, **{_STATE_EVENT[state]: change}))
 
     # -- meetings --------------------------------------------------------------------------------
     async def create_meeting(self, values: dict[str, Any]) -> MeetingRow:
@@ -299,6 +382,7 @@ class MeetingStore:
             row.state = ENDED
             row.admitted_count = 0
             row.update_time = now
+            await self.outbox.append(session, durable_event(row, meeting_ended=ev.MeetingEnded()))
         return row
 
     async def meetings_for(
@@ -344,9 +428,22 @@ class MeetingStore:
         assert self._pg is not None
         state = WAITING if wait_in_lobby else ADMITTED
         pool = await self.db.pg()
+        head, tag = _event_head(meeting_id, state)
         record = await pool.fetchrow(
-            self._pg["join"], meeting_id, user_id, display_name, role, state, utcnow(), new_id()
+            self._pg["join"],
+            meeting_id,
+            user_id,
+            display_name,
+            role,
+            state,
+            utcnow(),
+            new_id(),
+            new_id(),
+            head,
+            tag,
         )
+        if record is not None and record["changed"]:
+            self.outbox.kick()
         assert record is not None  # the statement always returns its one outcome row
         m_values = _row_from(record, _M_COLS, "m_")
         if m_values is None:
@@ -394,6 +491,7 @@ class MeetingStore:
                 row = ParticipantRow(**{**found._mapping, **values})
             if meeting is None:
                 meeting = await _meeting_on(conn, meeting_id)
+            await self._record(conn, meeting, state, row.id, user_id)
         return row, True, meeting
 
     async def participant(self, meeting_id: str, participant_id: str) -> ParticipantRow | None:
@@ -408,9 +506,19 @@ class MeetingStore:
         now = utcnow()
         if self._pg is not None:
             pool = await self.db.pg()
+            head, tag = _event_head(meeting_id, to)
             record = await pool.fetchrow(
-                self._pg["transition"], meeting_id, participant_id, to, now, list(allowed_from)
+                self._pg["transition"],
+                meeting_id,
+                participant_id,
+                to,
+                now,
+                list(allowed_from),
+                new_id(),
+                head,
+                tag,
             )
+            self.outbox.kick()
             assert record is not None  # the statement always returns its one outcome row
             prior = record["prior_state"]
             if prior is None:
@@ -434,13 +542,16 @@ class MeetingStore:
                 )
             values: dict[str, Any] = {"state": to, "update_time": now}
             if to == ADMITTED:
-                await _take_seat_on(conn, meeting_id, now)
+                meeting = await _take_seat_on(conn, meeting_id, now)
                 values["admit_time"] = now
-            elif found.state == ADMITTED:
-                await conn.execute(_FREE_SEAT, {"mid": meeting_id, "now": now})
+            else:
+                if found.state == ADMITTED:
+                    await conn.execute(_FREE_SEAT, {"mid": meeting_id, "now": now})
+                meeting = await _meeting_on(conn, meeting_id)
             await conn.execute(
                 update(_PARTICIPANTS).where(_PARTICIPANTS.c.id == participant_id).values(**values)
             )
+            await self._record(conn, meeting, to, participant_id, found.user_id)
         return ParticipantRow(**{**found._mapping, **values})
 
     async def set_role(self, meeting_id: str, participant_id: str, role: str) -> ParticipantRow:
@@ -470,6 +581,22 @@ class MeetingStore:
         try:
             async with self.db.transaction() as session:
                 session.add(row)
+                await session.flush()  # a second invitation of the address fails here
+                meeting = await session.get(MeetingRow, meeting_id)
+                if meeting is None:
+                    raise NotFound(f"meetings/{meeting_id} does not exist")
+                created = ev.InvitationCreated(
+                    invitation=f"meetings/{meeting_id}/invitations/{row.id}",
+                    email=email,
+                    inviter=inviter,
+                    description=meeting.description,
+                )
+                start, end = to_timestamp(meeting.start_time), to_timestamp(meeting.end_time)
+                if start is not None:
+                    created.start_time.CopyFrom(start)
+                if end is not None:
+                    created.end_time.CopyFrom(end)
+                await self.outbox.append(session, durable_event(meeting, invitation_created=created))
         except IntegrityError:
             async with self.db.reader() as session:
                 query = select(InvitationRow).where(
@@ -505,11 +632,14 @@ class MeetingStore:
             return list((await session.execute(query)).scalars())
 
     async def add_recording(self, meeting_id: str, values: dict[str, Any]) -> RecordingRow:
-        if await self.meeting(meeting_id) is None:
+        meeting = await self.meeting(meeting_id)
+        if meeting is None:
             raise NotFound(f"meetings/{meeting_id} does not exist")
         row = RecordingRow(id=new_id(), meeting_id=meeting_id, create_time=utcnow(), **values)
+        ready = ev.RecordingReady(recording=f"meetings/{meeting_id}/recordings/{row.id}")
         async with self.db.transaction() as session:
             session.add(row)
+            await self.outbox.append(session, durable_event(meeting, recording_ready=ready))
         return row
 
     # -- attachments -------------------------------------------------------------------------------

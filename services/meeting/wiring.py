@@ -5,12 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from services.kit import FailureThrottle, Runtime, ServiceSpec
+from services.kit.outbox import Outbox, OutboxRelay
 
 from .api import MeetingService, MeetingSettingsLookup, RecordingRegistry
 from .cache import MeetingCache
 from .config import MeetingSettings
 from .directory import UserDirectory
 from .events import MeetingEvents
+from .models import OUTBOX
 from .store import MeetingStore
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -25,7 +27,9 @@ async def create(runtime: Runtime) -> ServiceSpec:
     prefix = settings.redis_prefix
     opts = settings.meeting_svc
     directory = UserDirectory(settings.user.address)
-    store = MeetingStore(db)
+    outbox = Outbox(OUTBOX)
+    store = MeetingStore(db, outbox)
+    relay = OutboxRelay(db, outbox, runtime.redis, prefix)
     events = MeetingEvents(runtime.redis, prefix)
     cache = MeetingCache(store.meeting_and_participant, ttl_s=opts.cache_ttl_s)
     service = MeetingService(
@@ -47,8 +51,10 @@ async def create(runtime: Runtime) -> ServiceSpec:
 
     async def start_cache() -> None:
         cache.start(events.redis, events.pattern)
+        relay.start()
 
     async def stop_background() -> None:
+        await relay.stop()
         await cache.stop()
         await service.cleanup.stop()
         directory.close()

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import secrets
 import uuid
 from datetime import timedelta
 from typing import Any
 
+from meetmesh.user.events.v1 import events_pb2 as ev
 from meetmesh.user.v1 import user_grpc, user_pb2
 from services.kit import (
     FailedPrecondition,
@@ -123,6 +125,8 @@ class UserService(user_grpc.UserServiceBase):
             await self.store.update(row.id, password_hash=await self.passwords.hash(request.password))
         issued = await self.refresh.start(row.id)
         tokens = await self._tokens(row, issued.family, issued.token, issued.expires_at)
+        # A security notice ("new sign-in") goes out through the outbox.
+        await self.store.record(row.id, signed_in=ev.SignedIn(client_address=client_address() or ""))
         log.info("login", extra={"user_id": row.id, "session": issued.family})
         return user_pb2.LoginResponse(user=self._user(row), tokens=tokens)
 
@@ -137,6 +141,30 @@ class UserService(user_grpc.UserServiceBase):
             raise Unauthenticated("the account is not active", reason=Reason.ERROR_REASON_ACCOUNT_DISABLED)
         tokens = await self._tokens(row, issued.family, issued.token, issued.expires_at)
         return user_pb2.RefreshSessionResponse(tokens=tokens)
+
+    @unary
+    async def RequestPasswordReset(
+        self, request: user_pb2.RequestPasswordResetRequest
+    ) -> user_pb2.RequestPasswordResetResponse:
+        # The same empty answer whether or not the address has an account.
+        row = await self.store.by_email(normalize_email(request.email))
+        if row is not None and row.state == "active":
+            ttl = timedelta(seconds=self.settings.user_svc.password_reset_ttl_s)
+            await self.store.start_password_reset(row, secrets.token_urlsafe(32), ttl)
+            log.info("password reset requested", extra={"user_id": row.id})
+        return user_pb2.RequestPasswordResetResponse()
+
+    @unary
+    async def ResetPassword(self, request: user_pb2.ResetPasswordRequest) -> user_pb2.ResetPasswordResponse:
+        password_hash = await self.passwords.hash(request.new_password)
+        user_id = await self.store.spend_password_reset(request.token, password_hash)
+        if user_id is None:
+            raise Unauthenticated(
+                "the reset token is invalid, spent or expired", reason=Reason.ERROR_REASON_INVALID_TOKEN
+            )
+        await self.refresh.revoke_user(user_id)  # every session of the account ends
+        log.info("password reset", extra={"user_id": user_id})
+        return user_pb2.ResetPasswordResponse()
 
     @unary
     async def Logout(self, request: user_pb2.LogoutRequest) -> user_pb2.LogoutResponse:

@@ -17,6 +17,8 @@ class UserServiceOptions(BaseModel):
     login_failures_per_peer: int = Field(default=20, ge=1)
     login_failure_window_s: float = Field(default=900, gt=0)
     # The largest avatar upload (the contract allows at most 5 MiB).
+    # How long a password reset link works.
+    password_reset_ttl_s: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
     avatar_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024, le=5 * 1024 * 1024)
 
 

@@ -7,6 +7,8 @@ from datetime import datetime
 from sqlalchemy import DateTime, Index, MetaData, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from services.kit.outbox import outbox_table
+
 SCHEMA = "user"
 
 
@@ -31,3 +33,19 @@ class UserRow(Base):
     update_time: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (Index("ix_users_create_time_id", "create_time", "id"),)
+
+
+class PasswordResetRow(Base):
+    """A password reset token, stored only as its SHA-256; spent once, expires."""
+
+    __tablename__ = "password_resets"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(32), index=True)
+    expire_time: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_time: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    create_time: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+# Account events, written in the same transaction as the change (kit/outbox.py).
+OUTBOX = outbox_table(Base.metadata, "user_outbox")

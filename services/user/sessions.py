@@ -17,6 +17,7 @@ import hashlib
 import secrets
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
@@ -46,7 +47,16 @@ class Issued:
 
 
 class RefreshTokens:
-    def __init__(self, redis: aioredis.Redis, prefix: str, ttl_s: int, revocations: Revocations) -> None:
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        prefix: str,
+        ttl_s: int,
+        revocations: Revocations,
+        on_reuse: Callable[[str], Awaitable[None]] | None = None,
+    ) -> None:
+        # Called with the user id when a spent token is presented (a security notice).
+        self._on_reuse = on_reuse
         self._redis = redis
         self._p = f"{prefix}:user"
         self._ttl_s = ttl_s
@@ -83,7 +93,11 @@ class RefreshTokens:
         outcome = await self._spend(keys=[f"{self._p}:rt:{digest}", f"{self._p}:fam:"])
         outcome = outcome.decode() if isinstance(outcome, bytes) else str(outcome)
         if outcome.startswith("reused:"):
-            await self.revoke_family(outcome.removeprefix("reused:"))
+            family = outcome.removeprefix("reused:")
+            await self.revoke_family(family)
+            user = await self._redis.hget(f"{self._p}:fam:{family}", "user")
+            if user is not None and self._on_reuse is not None:
+                await self._on_reuse(user.decode() if isinstance(user, bytes) else str(user))
             raise Unauthenticated(
                 "this refresh token was already used; the session is revoked",
                 reason=Reason.ERROR_REASON_REFRESH_TOKEN_REUSED,

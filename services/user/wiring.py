@@ -8,10 +8,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from meetmesh.user.events.v1 import events_pb2 as ev
 from services.kit import FailureThrottle, Runtime, ServiceSpec
+from services.kit.outbox import Outbox, OutboxRelay
 
 from .api import UserService
 from .config import UserSettings
+from .models import OUTBOX
 from .sessions import RefreshTokens
 from .store import UserStore
 
@@ -27,11 +30,18 @@ async def create(runtime: Runtime) -> ServiceSpec:
     revoked = runtime.revocations
     prefix = runtime.settings.redis_prefix
     opts = settings.user_svc
+    outbox = Outbox(OUTBOX)
+    store = UserStore(db, outbox)
+    relay = OutboxRelay(db, outbox, runtime.redis, prefix)
+
+    async def reused(user_id: str) -> None:
+        await store.record(user_id, refresh_token_reused=ev.RefreshTokenReused())
+
     service = UserService(
         settings,
-        UserStore(db),
+        store,
         runtime.tokens,
-        RefreshTokens(runtime.redis, prefix, settings.refresh_token_ttl_s, revoked),
+        RefreshTokens(runtime.redis, prefix, settings.refresh_token_ttl_s, revoked, on_reuse=reused),
         account_throttle=FailureThrottle(
             runtime.redis,
             f"{prefix}:user:loginfail",
@@ -51,10 +61,15 @@ async def create(runtime: Runtime) -> ServiceSpec:
     async def jwks_endpoint(_: Request) -> Response:
         return Response(jwks, media_type="application/json", headers={"cache-control": "max-age=300"})
 
+    async def start_relay() -> None:
+        relay.start()
+
     return ServiceSpec(
         name="user",
         handlers=[service],
         http_routes=[Route("/.well-known/jwks.json", jwks_endpoint)],
+        on_start=[start_relay],
+        on_stop=[relay.stop],
         readiness=[db.ping],
         is_revoked=revoked.is_revoked,
     )

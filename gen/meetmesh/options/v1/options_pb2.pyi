@@ -37,6 +37,8 @@ SENSITIVITY_FIELD_NUMBER: _ClassVar[int]
 sensitivity: _descriptor.FieldDescriptor
 CHANNEL_FIELD_NUMBER: _ClassVar[int]
 channel: _descriptor.FieldDescriptor
+STREAM_FIELD_NUMBER: _ClassVar[int]
+stream: _descriptor.FieldDescriptor
 
 class Access(_message.Message):
     __slots__ = ("caller", "grant", "join_token_in_stream", "services")

@@ -38,6 +38,14 @@ class UserServiceBase(abc.ABC):
         pass
 
     @abc.abstractmethod
+    async def RequestPasswordReset(self, stream: 'grpclib.server.Stream[meetmesh.user.v1.user_pb2.RequestPasswordResetRequest, meetmesh.user.v1.user_pb2.RequestPasswordResetResponse]') -> None:
+        pass
+
+    @abc.abstractmethod
+    async def ResetPassword(self, stream: 'grpclib.server.Stream[meetmesh.user.v1.user_pb2.ResetPasswordRequest, meetmesh.user.v1.user_pb2.ResetPasswordResponse]') -> None:
+        pass
+
+    @abc.abstractmethod
     async def GetUser(self, stream: 'grpclib.server.Stream[meetmesh.user.v1.user_pb2.GetUserRequest, meetmesh.user.v1.user_pb2.GetUserResponse]') -> None:
         pass
 
@@ -90,6 +98,18 @@ class UserServiceBase(abc.ABC):
                 grpclib.const.Cardinality.UNARY_UNARY,
                 meetmesh.user.v1.user_pb2.LogoutRequest,
                 meetmesh.user.v1.user_pb2.LogoutResponse,
+            ),
+            '/meetmesh.user.v1.UserService/RequestPasswordReset': grpclib.const.Handler(
+                self.RequestPasswordReset,
+                grpclib.const.Cardinality.UNARY_UNARY,
+                meetmesh.user.v1.user_pb2.RequestPasswordResetRequest,
+                meetmesh.user.v1.user_pb2.RequestPasswordResetResponse,
+            ),
+            '/meetmesh.user.v1.UserService/ResetPassword': grpclib.const.Handler(
+                self.ResetPassword,
+                grpclib.const.Cardinality.UNARY_UNARY,
+                meetmesh.user.v1.user_pb2.ResetPasswordRequest,
+                meetmesh.user.v1.user_pb2.ResetPasswordResponse,
             ),
             '/meetmesh.user.v1.UserService/GetUser': grpclib.const.Handler(
                 self.GetUser,
@@ -162,6 +182,18 @@ class UserServiceStub:
             '/meetmesh.user.v1.UserService/Logout',
             meetmesh.user.v1.user_pb2.LogoutRequest,
             meetmesh.user.v1.user_pb2.LogoutResponse,
+        )
+        self.RequestPasswordReset = grpclib.client.UnaryUnaryMethod(
+            channel,
+            '/meetmesh.user.v1.UserService/RequestPasswordReset',
+            meetmesh.user.v1.user_pb2.RequestPasswordResetRequest,
+            meetmesh.user.v1.user_pb2.RequestPasswordResetResponse,
+        )
+        self.ResetPassword = grpclib.client.UnaryUnaryMethod(
+            channel,
+            '/meetmesh.user.v1.UserService/ResetPassword',
+            meetmesh.user.v1.user_pb2.ResetPasswordRequest,
+            meetmesh.user.v1.user_pb2.ResetPasswordResponse,
         )
         self.GetUser = grpclib.client.UnaryUnaryMethod(
             channel,

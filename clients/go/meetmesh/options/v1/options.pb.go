@@ -245,6 +245,14 @@ var file_meetmesh_options_v1_options_proto_extTypes = []protoimpl.ExtensionInfo{
 		Tag:           "bytes,50101,opt,name=channel",
 		Filename:      "meetmesh/options/v1/options.proto",
 	},
+	{
+		ExtendedType:  (*descriptorpb.MessageOptions)(nil),
+		ExtensionType: (*string)(nil),
+		Field:         50102,
+		Name:          "meetmesh.options.v1.stream",
+		Tag:           "bytes,50102,opt,name=stream",
+		Filename:      "meetmesh/options/v1/options.proto",
+	},
 }
 
 // Extension fields to descriptorpb.MethodOptions.
@@ -271,6 +279,12 @@ var (
 	//
 	// optional string channel = 50101;
 	E_Channel = &file_meetmesh_options_v1_options_proto_extTypes[2]
+	// For a durable event: the Redis stream its service's outbox relay appends it to, as a template
+	// (`{prefix}` only). The event is written to the service's outbox table in the same transaction
+	// as the change; consumers read the stream through consumer groups (see docs/notifications.md).
+	//
+	// optional string stream = 50102;
+	E_Stream = &file_meetmesh_options_v1_options_proto_extTypes[3]
 )
 
 var File_meetmesh_options_v1_options_proto protoreflect.FileDescriptor
@@ -296,7 +310,8 @@ const file_meetmesh_options_v1_options_proto_rawDesc = "" +
 	"\x12SENSITIVITY_SECRET\x10\x02:U\n" +
 	"\x06access\x12\x1e.google.protobuf.MethodOptions\x18\xb4\x87\x03 \x01(\v2\x1b.meetmesh.options.v1.AccessR\x06access:c\n" +
 	"\vsensitivity\x12\x1d.google.protobuf.FieldOptions\x18\xb4\x87\x03 \x01(\x0e2 .meetmesh.options.v1.SensitivityR\vsensitivity:;\n" +
-	"\achannel\x12\x1f.google.protobuf.MessageOptions\x18\xb5\x87\x03 \x01(\tR\achannelB\xdc\x01\n" +
+	"\achannel\x12\x1f.google.protobuf.MessageOptions\x18\xb5\x87\x03 \x01(\tR\achannel:9\n" +
+	"\x06stream\x12\x1f.google.protobuf.MessageOptions\x18\xb6\x87\x03 \x01(\tR\x06streamB\xdc\x01\n" +
 	"\x17com.meetmesh.options.v1B\fOptionsProtoP\x01ZEgithub.com/meetmesh/meetmesh/clients/go/meetmesh/options/v1;optionsv1\xa2\x02\x03MOX\xaa\x02\x13Meetmesh.Options.V1\xca\x02\x13Meetmesh\\Options\\V1\xe2\x02\x1fMeetmesh\\Options\\V1\\GPBMetadata\xea\x02\x15Meetmesh::Options::V1b\x06proto3"
 
 var (
@@ -326,12 +341,13 @@ var file_meetmesh_options_v1_options_proto_depIdxs = []int32{
 	3, // 1: meetmesh.options.v1.access:extendee -> google.protobuf.MethodOptions
 	4, // 2: meetmesh.options.v1.sensitivity:extendee -> google.protobuf.FieldOptions
 	5, // 3: meetmesh.options.v1.channel:extendee -> google.protobuf.MessageOptions
-	2, // 4: meetmesh.options.v1.access:type_name -> meetmesh.options.v1.Access
-	1, // 5: meetmesh.options.v1.sensitivity:type_name -> meetmesh.options.v1.Sensitivity
-	6, // [6:6] is the sub-list for method output_type
-	6, // [6:6] is the sub-list for method input_type
-	4, // [4:6] is the sub-list for extension type_name
-	1, // [1:4] is the sub-list for extension extendee
+	5, // 4: meetmesh.options.v1.stream:extendee -> google.protobuf.MessageOptions
+	2, // 5: meetmesh.options.v1.access:type_name -> meetmesh.options.v1.Access
+	1, // 6: meetmesh.options.v1.sensitivity:type_name -> meetmesh.options.v1.Sensitivity
+	7, // [7:7] is the sub-list for method output_type
+	7, // [7:7] is the sub-list for method input_type
+	5, // [5:7] is the sub-list for extension type_name
+	1, // [1:5] is the sub-list for extension extendee
 	0, // [0:1] is the sub-list for field type_name
 }
 
@@ -347,7 +363,7 @@ func file_meetmesh_options_v1_options_proto_init() {
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_meetmesh_options_v1_options_proto_rawDesc), len(file_meetmesh_options_v1_options_proto_rawDesc)),
 			NumEnums:      2,
 			NumMessages:   1,
-			NumExtensions: 3,
+			NumExtensions: 4,
 			NumServices:   0,
 		},
 		GoTypes:           file_meetmesh_options_v1_options_proto_goTypes,

@@ -1413,6 +1413,181 @@ func (x *CommitAvatarResponse) GetUser() *User {
 	return nil
 }
 
+// Request for `RequestPasswordReset`.
+type RequestPasswordResetRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The account's email address.
+	Email         string `protobuf:"bytes,1,opt,name=email,proto3" json:"email,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RequestPasswordResetRequest) Reset() {
+	*x = RequestPasswordResetRequest{}
+	mi := &file_meetmesh_user_v1_user_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RequestPasswordResetRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RequestPasswordResetRequest) ProtoMessage() {}
+
+func (x *RequestPasswordResetRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_meetmesh_user_v1_user_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RequestPasswordResetRequest.ProtoReflect.Descriptor instead.
+func (*RequestPasswordResetRequest) Descriptor() ([]byte, []int) {
+	return file_meetmesh_user_v1_user_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *RequestPasswordResetRequest) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+// Response for `RequestPasswordReset` (always empty: it never says whether the address exists).
+type RequestPasswordResetResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RequestPasswordResetResponse) Reset() {
+	*x = RequestPasswordResetResponse{}
+	mi := &file_meetmesh_user_v1_user_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RequestPasswordResetResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RequestPasswordResetResponse) ProtoMessage() {}
+
+func (x *RequestPasswordResetResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_meetmesh_user_v1_user_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RequestPasswordResetResponse.ProtoReflect.Descriptor instead.
+func (*RequestPasswordResetResponse) Descriptor() ([]byte, []int) {
+	return file_meetmesh_user_v1_user_proto_rawDescGZIP(), []int{25}
+}
+
+// Request for `ResetPassword`.
+type ResetPasswordRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The token from the reset link.
+	Token string `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	// The new password (10..256 characters).
+	NewPassword   string `protobuf:"bytes,2,opt,name=new_password,json=newPassword,proto3" json:"new_password,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResetPasswordRequest) Reset() {
+	*x = ResetPasswordRequest{}
+	mi := &file_meetmesh_user_v1_user_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResetPasswordRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResetPasswordRequest) ProtoMessage() {}
+
+func (x *ResetPasswordRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_meetmesh_user_v1_user_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResetPasswordRequest.ProtoReflect.Descriptor instead.
+func (*ResetPasswordRequest) Descriptor() ([]byte, []int) {
+	return file_meetmesh_user_v1_user_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *ResetPasswordRequest) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+func (x *ResetPasswordRequest) GetNewPassword() string {
+	if x != nil {
+		return x.NewPassword
+	}
+	return ""
+}
+
+// Response for `ResetPassword`.
+type ResetPasswordResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResetPasswordResponse) Reset() {
+	*x = ResetPasswordResponse{}
+	mi := &file_meetmesh_user_v1_user_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResetPasswordResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResetPasswordResponse) ProtoMessage() {}
+
+func (x *ResetPasswordResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_meetmesh_user_v1_user_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResetPasswordResponse.ProtoReflect.Descriptor instead.
+func (*ResetPasswordResponse) Descriptor() ([]byte, []int) {
+	return file_meetmesh_user_v1_user_proto_rawDescGZIP(), []int{27}
+}
+
 var File_meetmesh_user_v1_user_proto protoreflect.FileDescriptor
 
 const file_meetmesh_user_v1_user_proto_rawDesc = "" +
@@ -1513,12 +1688,22 @@ const file_meetmesh_user_v1_user_proto_rawDesc = "" +
 	"\x13CommitAvatarRequest\x12S\n" +
 	"\x04name\x18\x01 \x01(\tB?\xe2A\x01\x02\xbaH8r624^users/[a-z0-9-]{1,64}/avatarUploads/[a-z0-9]{1,64}$R\x04name\"B\n" +
 	"\x14CommitAvatarResponse\x12*\n" +
-	"\x04user\x18\x01 \x01(\v2\x16.meetmesh.user.v1.UserR\x04user2\xb9\v\n" +
+	"\x04user\x18\x01 \x01(\v2\x16.meetmesh.user.v1.UserR\x04user\"C\n" +
+	"\x1bRequestPasswordResetRequest\x12$\n" +
+	"\x05email\x18\x01 \x01(\tB\x0e\xbaH\ar\x05\x10\x03\x18\xfe\x01\xa0\xbb\x18\x01R\x05email\"\x1e\n" +
+	"\x1cRequestPasswordResetResponse\"o\n" +
+	"\x14ResetPasswordRequest\x12$\n" +
+	"\x05token\x18\x01 \x01(\tB\x0e\xbaH\ar\x05\x10\x10\x18\x80\x02\xa0\xbb\x18\x02R\x05token\x121\n" +
+	"\fnew_password\x18\x02 \x01(\tB\x0e\xbaH\ar\x05\x10\n" +
+	"\x18\x80\x02\xa0\xbb\x18\x02R\vnewPassword\"\x17\n" +
+	"\x15ResetPasswordResponse2\xec\r\n" +
 	"\vUserService\x12v\n" +
 	"\bRegister\x12!.meetmesh.user.v1.RegisterRequest\x1a\".meetmesh.user.v1.RegisterResponse\"#\xa2\xbb\x18\x02\b\x01\x82\xd3\xe4\x93\x02\x17:\x01*\"\x12/v1/users:register\x12m\n" +
 	"\x05Login\x12\x1e.meetmesh.user.v1.LoginRequest\x1a\x1f.meetmesh.user.v1.LoginResponse\"#\xa2\xbb\x18\x02\b\x01\x82\xd3\xe4\x93\x02\x17:\x01*\"\x12/v1/sessions:login\x12\x8a\x01\n" +
 	"\x0eRefreshSession\x12'.meetmesh.user.v1.RefreshSessionRequest\x1a(.meetmesh.user.v1.RefreshSessionResponse\"%\xa2\xbb\x18\x02\b\x01\x82\xd3\xe4\x93\x02\x19:\x01*\"\x14/v1/sessions:refresh\x12q\n" +
-	"\x06Logout\x12\x1f.meetmesh.user.v1.LogoutRequest\x1a .meetmesh.user.v1.LogoutResponse\"$\xa2\xbb\x18\x02\b\x01\x82\xd3\xe4\x93\x02\x18:\x01*\"\x13/v1/sessions:logout\x12s\n" +
+	"\x06Logout\x12\x1f.meetmesh.user.v1.LogoutRequest\x1a .meetmesh.user.v1.LogoutResponse\"$\xa2\xbb\x18\x02\b\x01\x82\xd3\xe4\x93\x02\x18:\x01*\"\x13/v1/sessions:logout\x12\xa2\x01\n" +
+	"\x14RequestPasswordReset\x12-.meetmesh.user.v1.RequestPasswordResetRequest\x1a..meetmesh.user.v1.RequestPasswordResetResponse\"+\xa2\xbb\x18\x02\b\x01\x82\xd3\xe4\x93\x02\x1f:\x01*\"\x1a/v1/passwordResets:request\x12\x8b\x01\n" +
+	"\rResetPassword\x12&.meetmesh.user.v1.ResetPasswordRequest\x1a'.meetmesh.user.v1.ResetPasswordResponse\")\xa2\xbb\x18\x02\b\x01\x82\xd3\xe4\x93\x02\x1d:\x01*\"\x18/v1/passwordResets:reset\x12s\n" +
 	"\aGetUser\x12 .meetmesh.user.v1.GetUserRequest\x1a!.meetmesh.user.v1.GetUserResponse\"#\xa2\xbb\x18\x02\b\x02\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/{name=users/*}\x90\x02\x01\x12\x84\x01\n" +
 	"\n" +
 	"UpdateUser\x12#.meetmesh.user.v1.UpdateUserRequest\x1a$.meetmesh.user.v1.UpdateUserResponse\"+\xa2\xbb\x18\x02\b\x02\x82\xd3\xe4\x93\x02\x1f:\x04user2\x17/v1/{user.name=users/*}\x12\xa4\x01\n" +
@@ -1542,82 +1727,90 @@ func file_meetmesh_user_v1_user_proto_rawDescGZIP() []byte {
 }
 
 var file_meetmesh_user_v1_user_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_meetmesh_user_v1_user_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_meetmesh_user_v1_user_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_meetmesh_user_v1_user_proto_goTypes = []any{
-	(User_Role)(0),                     // 0: meetmesh.user.v1.User.Role
-	(User_State)(0),                    // 1: meetmesh.user.v1.User.State
-	(*User)(nil),                       // 2: meetmesh.user.v1.User
-	(*SessionTokens)(nil),              // 3: meetmesh.user.v1.SessionTokens
-	(*RegisterRequest)(nil),            // 4: meetmesh.user.v1.RegisterRequest
-	(*RegisterResponse)(nil),           // 5: meetmesh.user.v1.RegisterResponse
-	(*LoginRequest)(nil),               // 6: meetmesh.user.v1.LoginRequest
-	(*LoginResponse)(nil),              // 7: meetmesh.user.v1.LoginResponse
-	(*RefreshSessionRequest)(nil),      // 8: meetmesh.user.v1.RefreshSessionRequest
-	(*RefreshSessionResponse)(nil),     // 9: meetmesh.user.v1.RefreshSessionResponse
-	(*LogoutRequest)(nil),              // 10: meetmesh.user.v1.LogoutRequest
-	(*LogoutResponse)(nil),             // 11: meetmesh.user.v1.LogoutResponse
-	(*GetUserRequest)(nil),             // 12: meetmesh.user.v1.GetUserRequest
-	(*GetUserResponse)(nil),            // 13: meetmesh.user.v1.GetUserResponse
-	(*UpdateUserRequest)(nil),          // 14: meetmesh.user.v1.UpdateUserRequest
-	(*UpdateUserResponse)(nil),         // 15: meetmesh.user.v1.UpdateUserResponse
-	(*ListUsersRequest)(nil),           // 16: meetmesh.user.v1.ListUsersRequest
-	(*ListUsersResponse)(nil),          // 17: meetmesh.user.v1.ListUsersResponse
-	(*DisableUserRequest)(nil),         // 18: meetmesh.user.v1.DisableUserRequest
-	(*DisableUserResponse)(nil),        // 19: meetmesh.user.v1.DisableUserResponse
-	(*SetUserRoleRequest)(nil),         // 20: meetmesh.user.v1.SetUserRoleRequest
-	(*SetUserRoleResponse)(nil),        // 21: meetmesh.user.v1.SetUserRoleResponse
-	(*CreateAvatarUploadRequest)(nil),  // 22: meetmesh.user.v1.CreateAvatarUploadRequest
-	(*CreateAvatarUploadResponse)(nil), // 23: meetmesh.user.v1.CreateAvatarUploadResponse
-	(*CommitAvatarRequest)(nil),        // 24: meetmesh.user.v1.CommitAvatarRequest
-	(*CommitAvatarResponse)(nil),       // 25: meetmesh.user.v1.CommitAvatarResponse
-	(*timestamppb.Timestamp)(nil),      // 26: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),      // 27: google.protobuf.FieldMask
+	(User_Role)(0),                       // 0: meetmesh.user.v1.User.Role
+	(User_State)(0),                      // 1: meetmesh.user.v1.User.State
+	(*User)(nil),                         // 2: meetmesh.user.v1.User
+	(*SessionTokens)(nil),                // 3: meetmesh.user.v1.SessionTokens
+	(*RegisterRequest)(nil),              // 4: meetmesh.user.v1.RegisterRequest
+	(*RegisterResponse)(nil),             // 5: meetmesh.user.v1.RegisterResponse
+	(*LoginRequest)(nil),                 // 6: meetmesh.user.v1.LoginRequest
+	(*LoginResponse)(nil),                // 7: meetmesh.user.v1.LoginResponse
+	(*RefreshSessionRequest)(nil),        // 8: meetmesh.user.v1.RefreshSessionRequest
+	(*RefreshSessionResponse)(nil),       // 9: meetmesh.user.v1.RefreshSessionResponse
+	(*LogoutRequest)(nil),                // 10: meetmesh.user.v1.LogoutRequest
+	(*LogoutResponse)(nil),               // 11: meetmesh.user.v1.LogoutResponse
+	(*GetUserRequest)(nil),               // 12: meetmesh.user.v1.GetUserRequest
+	(*GetUserResponse)(nil),              // 13: meetmesh.user.v1.GetUserResponse
+	(*UpdateUserRequest)(nil),            // 14: meetmesh.user.v1.UpdateUserRequest
+	(*UpdateUserResponse)(nil),           // 15: meetmesh.user.v1.UpdateUserResponse
+	(*ListUsersRequest)(nil),             // 16: meetmesh.user.v1.ListUsersRequest
+	(*ListUsersResponse)(nil),            // 17: meetmesh.user.v1.ListUsersResponse
+	(*DisableUserRequest)(nil),           // 18: meetmesh.user.v1.DisableUserRequest
+	(*DisableUserResponse)(nil),          // 19: meetmesh.user.v1.DisableUserResponse
+	(*SetUserRoleRequest)(nil),           // 20: meetmesh.user.v1.SetUserRoleRequest
+	(*SetUserRoleResponse)(nil),          // 21: meetmesh.user.v1.SetUserRoleResponse
+	(*CreateAvatarUploadRequest)(nil),    // 22: meetmesh.user.v1.CreateAvatarUploadRequest
+	(*CreateAvatarUploadResponse)(nil),   // 23: meetmesh.user.v1.CreateAvatarUploadResponse
+	(*CommitAvatarRequest)(nil),          // 24: meetmesh.user.v1.CommitAvatarRequest
+	(*CommitAvatarResponse)(nil),         // 25: meetmesh.user.v1.CommitAvatarResponse
+	(*RequestPasswordResetRequest)(nil),  // 26: meetmesh.user.v1.RequestPasswordResetRequest
+	(*RequestPasswordResetResponse)(nil), // 27: meetmesh.user.v1.RequestPasswordResetResponse
+	(*ResetPasswordRequest)(nil),         // 28: meetmesh.user.v1.ResetPasswordRequest
+	(*ResetPasswordResponse)(nil),        // 29: meetmesh.user.v1.ResetPasswordResponse
+	(*timestamppb.Timestamp)(nil),        // 30: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),        // 31: google.protobuf.FieldMask
 }
 var file_meetmesh_user_v1_user_proto_depIdxs = []int32{
 	0,  // 0: meetmesh.user.v1.User.role:type_name -> meetmesh.user.v1.User.Role
 	1,  // 1: meetmesh.user.v1.User.state:type_name -> meetmesh.user.v1.User.State
-	26, // 2: meetmesh.user.v1.User.create_time:type_name -> google.protobuf.Timestamp
-	26, // 3: meetmesh.user.v1.User.update_time:type_name -> google.protobuf.Timestamp
-	26, // 4: meetmesh.user.v1.SessionTokens.access_token_expire_time:type_name -> google.protobuf.Timestamp
-	26, // 5: meetmesh.user.v1.SessionTokens.refresh_token_expire_time:type_name -> google.protobuf.Timestamp
+	30, // 2: meetmesh.user.v1.User.create_time:type_name -> google.protobuf.Timestamp
+	30, // 3: meetmesh.user.v1.User.update_time:type_name -> google.protobuf.Timestamp
+	30, // 4: meetmesh.user.v1.SessionTokens.access_token_expire_time:type_name -> google.protobuf.Timestamp
+	30, // 5: meetmesh.user.v1.SessionTokens.refresh_token_expire_time:type_name -> google.protobuf.Timestamp
 	2,  // 6: meetmesh.user.v1.RegisterResponse.user:type_name -> meetmesh.user.v1.User
 	2,  // 7: meetmesh.user.v1.LoginResponse.user:type_name -> meetmesh.user.v1.User
 	3,  // 8: meetmesh.user.v1.LoginResponse.tokens:type_name -> meetmesh.user.v1.SessionTokens
 	3,  // 9: meetmesh.user.v1.RefreshSessionResponse.tokens:type_name -> meetmesh.user.v1.SessionTokens
 	2,  // 10: meetmesh.user.v1.GetUserResponse.user:type_name -> meetmesh.user.v1.User
 	2,  // 11: meetmesh.user.v1.UpdateUserRequest.user:type_name -> meetmesh.user.v1.User
-	27, // 12: meetmesh.user.v1.UpdateUserRequest.update_mask:type_name -> google.protobuf.FieldMask
+	31, // 12: meetmesh.user.v1.UpdateUserRequest.update_mask:type_name -> google.protobuf.FieldMask
 	2,  // 13: meetmesh.user.v1.UpdateUserResponse.user:type_name -> meetmesh.user.v1.User
 	2,  // 14: meetmesh.user.v1.ListUsersResponse.users:type_name -> meetmesh.user.v1.User
 	2,  // 15: meetmesh.user.v1.DisableUserResponse.user:type_name -> meetmesh.user.v1.User
 	0,  // 16: meetmesh.user.v1.SetUserRoleRequest.role:type_name -> meetmesh.user.v1.User.Role
 	2,  // 17: meetmesh.user.v1.SetUserRoleResponse.user:type_name -> meetmesh.user.v1.User
-	26, // 18: meetmesh.user.v1.CreateAvatarUploadResponse.expire_time:type_name -> google.protobuf.Timestamp
+	30, // 18: meetmesh.user.v1.CreateAvatarUploadResponse.expire_time:type_name -> google.protobuf.Timestamp
 	2,  // 19: meetmesh.user.v1.CommitAvatarResponse.user:type_name -> meetmesh.user.v1.User
 	4,  // 20: meetmesh.user.v1.UserService.Register:input_type -> meetmesh.user.v1.RegisterRequest
 	6,  // 21: meetmesh.user.v1.UserService.Login:input_type -> meetmesh.user.v1.LoginRequest
 	8,  // 22: meetmesh.user.v1.UserService.RefreshSession:input_type -> meetmesh.user.v1.RefreshSessionRequest
 	10, // 23: meetmesh.user.v1.UserService.Logout:input_type -> meetmesh.user.v1.LogoutRequest
-	12, // 24: meetmesh.user.v1.UserService.GetUser:input_type -> meetmesh.user.v1.GetUserRequest
-	14, // 25: meetmesh.user.v1.UserService.UpdateUser:input_type -> meetmesh.user.v1.UpdateUserRequest
-	22, // 26: meetmesh.user.v1.UserService.CreateAvatarUpload:input_type -> meetmesh.user.v1.CreateAvatarUploadRequest
-	24, // 27: meetmesh.user.v1.UserService.CommitAvatar:input_type -> meetmesh.user.v1.CommitAvatarRequest
-	16, // 28: meetmesh.user.v1.UserService.ListUsers:input_type -> meetmesh.user.v1.ListUsersRequest
-	18, // 29: meetmesh.user.v1.UserService.DisableUser:input_type -> meetmesh.user.v1.DisableUserRequest
-	20, // 30: meetmesh.user.v1.UserService.SetUserRole:input_type -> meetmesh.user.v1.SetUserRoleRequest
-	5,  // 31: meetmesh.user.v1.UserService.Register:output_type -> meetmesh.user.v1.RegisterResponse
-	7,  // 32: meetmesh.user.v1.UserService.Login:output_type -> meetmesh.user.v1.LoginResponse
-	9,  // 33: meetmesh.user.v1.UserService.RefreshSession:output_type -> meetmesh.user.v1.RefreshSessionResponse
-	11, // 34: meetmesh.user.v1.UserService.Logout:output_type -> meetmesh.user.v1.LogoutResponse
-	13, // 35: meetmesh.user.v1.UserService.GetUser:output_type -> meetmesh.user.v1.GetUserResponse
-	15, // 36: meetmesh.user.v1.UserService.UpdateUser:output_type -> meetmesh.user.v1.UpdateUserResponse
-	23, // 37: meetmesh.user.v1.UserService.CreateAvatarUpload:output_type -> meetmesh.user.v1.CreateAvatarUploadResponse
-	25, // 38: meetmesh.user.v1.UserService.CommitAvatar:output_type -> meetmesh.user.v1.CommitAvatarResponse
-	17, // 39: meetmesh.user.v1.UserService.ListUsers:output_type -> meetmesh.user.v1.ListUsersResponse
-	19, // 40: meetmesh.user.v1.UserService.DisableUser:output_type -> meetmesh.user.v1.DisableUserResponse
-	21, // 41: meetmesh.user.v1.UserService.SetUserRole:output_type -> meetmesh.user.v1.SetUserRoleResponse
-	31, // [31:42] is the sub-list for method output_type
-	20, // [20:31] is the sub-list for method input_type
+	26, // 24: meetmesh.user.v1.UserService.RequestPasswordReset:input_type -> meetmesh.user.v1.RequestPasswordResetRequest
+	28, // 25: meetmesh.user.v1.UserService.ResetPassword:input_type -> meetmesh.user.v1.ResetPasswordRequest
+	12, // 26: meetmesh.user.v1.UserService.GetUser:input_type -> meetmesh.user.v1.GetUserRequest
+	14, // 27: meetmesh.user.v1.UserService.UpdateUser:input_type -> meetmesh.user.v1.UpdateUserRequest
+	22, // 28: meetmesh.user.v1.UserService.CreateAvatarUpload:input_type -> meetmesh.user.v1.CreateAvatarUploadRequest
+	24, // 29: meetmesh.user.v1.UserService.CommitAvatar:input_type -> meetmesh.user.v1.CommitAvatarRequest
+	16, // 30: meetmesh.user.v1.UserService.ListUsers:input_type -> meetmesh.user.v1.ListUsersRequest
+	18, // 31: meetmesh.user.v1.UserService.DisableUser:input_type -> meetmesh.user.v1.DisableUserRequest
+	20, // 32: meetmesh.user.v1.UserService.SetUserRole:input_type -> meetmesh.user.v1.SetUserRoleRequest
+	5,  // 33: meetmesh.user.v1.UserService.Register:output_type -> meetmesh.user.v1.RegisterResponse
+	7,  // 34: meetmesh.user.v1.UserService.Login:output_type -> meetmesh.user.v1.LoginResponse
+	9,  // 35: meetmesh.user.v1.UserService.RefreshSession:output_type -> meetmesh.user.v1.RefreshSessionResponse
+	11, // 36: meetmesh.user.v1.UserService.Logout:output_type -> meetmesh.user.v1.LogoutResponse
+	27, // 37: meetmesh.user.v1.UserService.RequestPasswordReset:output_type -> meetmesh.user.v1.RequestPasswordResetResponse
+	29, // 38: meetmesh.user.v1.UserService.ResetPassword:output_type -> meetmesh.user.v1.ResetPasswordResponse
+	13, // 39: meetmesh.user.v1.UserService.GetUser:output_type -> meetmesh.user.v1.GetUserResponse
+	15, // 40: meetmesh.user.v1.UserService.UpdateUser:output_type -> meetmesh.user.v1.UpdateUserResponse
+	23, // 41: meetmesh.user.v1.UserService.CreateAvatarUpload:output_type -> meetmesh.user.v1.CreateAvatarUploadResponse
+	25, // 42: meetmesh.user.v1.UserService.CommitAvatar:output_type -> meetmesh.user.v1.CommitAvatarResponse
+	17, // 43: meetmesh.user.v1.UserService.ListUsers:output_type -> meetmesh.user.v1.ListUsersResponse
+	19, // 44: meetmesh.user.v1.UserService.DisableUser:output_type -> meetmesh.user.v1.DisableUserResponse
+	21, // 45: meetmesh.user.v1.UserService.SetUserRole:output_type -> meetmesh.user.v1.SetUserRoleResponse
+	33, // [33:46] is the sub-list for method output_type
+	20, // [20:33] is the sub-list for method input_type
 	20, // [20:20] is the sub-list for extension type_name
 	20, // [20:20] is the sub-list for extension extendee
 	0,  // [0:20] is the sub-list for field type_name
@@ -1634,7 +1827,7 @@ func file_meetmesh_user_v1_user_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_meetmesh_user_v1_user_proto_rawDesc), len(file_meetmesh_user_v1_user_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   24,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

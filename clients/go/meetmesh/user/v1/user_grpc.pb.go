@@ -19,17 +19,19 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	UserService_Register_FullMethodName           = "/meetmesh.user.v1.UserService/Register"
-	UserService_Login_FullMethodName              = "/meetmesh.user.v1.UserService/Login"
-	UserService_RefreshSession_FullMethodName     = "/meetmesh.user.v1.UserService/RefreshSession"
-	UserService_Logout_FullMethodName             = "/meetmesh.user.v1.UserService/Logout"
-	UserService_GetUser_FullMethodName            = "/meetmesh.user.v1.UserService/GetUser"
-	UserService_UpdateUser_FullMethodName         = "/meetmesh.user.v1.UserService/UpdateUser"
-	UserService_CreateAvatarUpload_FullMethodName = "/meetmesh.user.v1.UserService/CreateAvatarUpload"
-	UserService_CommitAvatar_FullMethodName       = "/meetmesh.user.v1.UserService/CommitAvatar"
-	UserService_ListUsers_FullMethodName          = "/meetmesh.user.v1.UserService/ListUsers"
-	UserService_DisableUser_FullMethodName        = "/meetmesh.user.v1.UserService/DisableUser"
-	UserService_SetUserRole_FullMethodName        = "/meetmesh.user.v1.UserService/SetUserRole"
+	UserService_Register_FullMethodName             = "/meetmesh.user.v1.UserService/Register"
+	UserService_Login_FullMethodName                = "/meetmesh.user.v1.UserService/Login"
+	UserService_RefreshSession_FullMethodName       = "/meetmesh.user.v1.UserService/RefreshSession"
+	UserService_Logout_FullMethodName               = "/meetmesh.user.v1.UserService/Logout"
+	UserService_RequestPasswordReset_FullMethodName = "/meetmesh.user.v1.UserService/RequestPasswordReset"
+	UserService_ResetPassword_FullMethodName        = "/meetmesh.user.v1.UserService/ResetPassword"
+	UserService_GetUser_FullMethodName              = "/meetmesh.user.v1.UserService/GetUser"
+	UserService_UpdateUser_FullMethodName           = "/meetmesh.user.v1.UserService/UpdateUser"
+	UserService_CreateAvatarUpload_FullMethodName   = "/meetmesh.user.v1.UserService/CreateAvatarUpload"
+	UserService_CommitAvatar_FullMethodName         = "/meetmesh.user.v1.UserService/CommitAvatar"
+	UserService_ListUsers_FullMethodName            = "/meetmesh.user.v1.UserService/ListUsers"
+	UserService_DisableUser_FullMethodName          = "/meetmesh.user.v1.UserService/DisableUser"
+	UserService_SetUserRole_FullMethodName          = "/meetmesh.user.v1.UserService/SetUserRole"
 )
 
 // UserServiceClient is the client API for UserService service.
@@ -51,6 +53,13 @@ type UserServiceClient interface {
 	RefreshSession(ctx context.Context, in *RefreshSessionRequest, opts ...grpc.CallOption) (*RefreshSessionResponse, error)
 	// Revokes the session the refresh token belongs to. Anonymous (the refresh token is the credential).
 	Logout(ctx context.Context, in *LogoutRequest, opts ...grpc.CallOption) (*LogoutResponse, error)
+	// Sends a password reset link to the address if an account has it. Anonymous. Always answers
+	// the same (an empty response), whether or not the address has an account.
+	RequestPasswordReset(ctx context.Context, in *RequestPasswordResetRequest, opts ...grpc.CallOption) (*RequestPasswordResetResponse, error)
+	// Sets a new password with a reset token (single use, expiring) and ends every session of the
+	// account. Anonymous (the token is the credential). An unknown, spent or expired token:
+	// UNAUTHENTICATED `INVALID_TOKEN`.
+	ResetPassword(ctx context.Context, in *ResetPasswordRequest, opts ...grpc.CallOption) (*ResetPasswordResponse, error)
 	// Returns a user. `users/me` is the caller. Members may read only themselves; admins anyone.
 	GetUser(ctx context.Context, in *GetUserRequest, opts ...grpc.CallOption) (*GetUserResponse, error)
 	// Updates the caller's profile (`display_name`, `avatar_uri`) per `update_mask`.
@@ -115,6 +124,26 @@ func (c *userServiceClient) Logout(ctx context.Context, in *LogoutRequest, opts 
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(LogoutResponse)
 	err := c.cc.Invoke(ctx, UserService_Logout_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *userServiceClient) RequestPasswordReset(ctx context.Context, in *RequestPasswordResetRequest, opts ...grpc.CallOption) (*RequestPasswordResetResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RequestPasswordResetResponse)
+	err := c.cc.Invoke(ctx, UserService_RequestPasswordReset_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *userServiceClient) ResetPassword(ctx context.Context, in *ResetPasswordRequest, opts ...grpc.CallOption) (*ResetPasswordResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ResetPasswordResponse)
+	err := c.cc.Invoke(ctx, UserService_ResetPassword_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -210,6 +239,13 @@ type UserServiceServer interface {
 	RefreshSession(context.Context, *RefreshSessionRequest) (*RefreshSessionResponse, error)
 	// Revokes the session the refresh token belongs to. Anonymous (the refresh token is the credential).
 	Logout(context.Context, *LogoutRequest) (*LogoutResponse, error)
+	// Sends a password reset link to the address if an account has it. Anonymous. Always answers
+	// the same (an empty response), whether or not the address has an account.
+	RequestPasswordReset(context.Context, *RequestPasswordResetRequest) (*RequestPasswordResetResponse, error)
+	// Sets a new password with a reset token (single use, expiring) and ends every session of the
+	// account. Anonymous (the token is the credential). An unknown, spent or expired token:
+	// UNAUTHENTICATED `INVALID_TOKEN`.
+	ResetPassword(context.Context, *ResetPasswordRequest) (*ResetPasswordResponse, error)
 	// Returns a user. `users/me` is the caller. Members may read only themselves; admins anyone.
 	GetUser(context.Context, *GetUserRequest) (*GetUserResponse, error)
 	// Updates the caller's profile (`display_name`, `avatar_uri`) per `update_mask`.
@@ -251,6 +287,12 @@ func (UnimplementedUserServiceServer) RefreshSession(context.Context, *RefreshSe
 }
 func (UnimplementedUserServiceServer) Logout(context.Context, *LogoutRequest) (*LogoutResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Logout not implemented")
+}
+func (UnimplementedUserServiceServer) RequestPasswordReset(context.Context, *RequestPasswordResetRequest) (*RequestPasswordResetResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RequestPasswordReset not implemented")
+}
+func (UnimplementedUserServiceServer) ResetPassword(context.Context, *ResetPasswordRequest) (*ResetPasswordResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ResetPassword not implemented")
 }
 func (UnimplementedUserServiceServer) GetUser(context.Context, *GetUserRequest) (*GetUserResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetUser not implemented")
@@ -362,6 +404,42 @@ func _UserService_Logout_Handler(srv interface{}, ctx context.Context, dec func(
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(UserServiceServer).Logout(ctx, req.(*LogoutRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _UserService_RequestPasswordReset_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RequestPasswordResetRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(UserServiceServer).RequestPasswordReset(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: UserService_RequestPasswordReset_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(UserServiceServer).RequestPasswordReset(ctx, req.(*RequestPasswordResetRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _UserService_ResetPassword_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ResetPasswordRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(UserServiceServer).ResetPassword(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: UserService_ResetPassword_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(UserServiceServer).ResetPassword(ctx, req.(*ResetPasswordRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -514,6 +592,14 @@ var UserService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Logout",
 			Handler:    _UserService_Logout_Handler,
+		},
+		{
+			MethodName: "RequestPasswordReset",
+			Handler:    _UserService_RequestPasswordReset_Handler,
+		},
+		{
+			MethodName: "ResetPassword",
+			Handler:    _UserService_ResetPassword_Handler,
 		},
 		{
 			MethodName: "GetUser",

@@ -12,9 +12,11 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class MeetingEvent(_message.Message):
-    __slots__ = ("meeting", "time", "participant_waiting", "participant_admitted", "participant_denied", "participant_removed", "participant_left", "role_changed", "meeting_updated", "meeting_ended", "recording_ready")
+    __slots__ = ("meeting", "time", "host", "title", "participant_waiting", "participant_admitted", "participant_denied", "participant_removed", "participant_left", "role_changed", "meeting_updated", "meeting_ended", "recording_ready", "invitation_created")
     MEETING_FIELD_NUMBER: _ClassVar[int]
     TIME_FIELD_NUMBER: _ClassVar[int]
+    HOST_FIELD_NUMBER: _ClassVar[int]
+    TITLE_FIELD_NUMBER: _ClassVar[int]
     PARTICIPANT_WAITING_FIELD_NUMBER: _ClassVar[int]
     PARTICIPANT_ADMITTED_FIELD_NUMBER: _ClassVar[int]
     PARTICIPANT_DENIED_FIELD_NUMBER: _ClassVar[int]
@@ -24,8 +26,11 @@ class MeetingEvent(_message.Message):
     MEETING_UPDATED_FIELD_NUMBER: _ClassVar[int]
     MEETING_ENDED_FIELD_NUMBER: _ClassVar[int]
     RECORDING_READY_FIELD_NUMBER: _ClassVar[int]
+    INVITATION_CREATED_FIELD_NUMBER: _ClassVar[int]
     meeting: str
     time: _timestamp_pb2.Timestamp
+    host: str
+    title: str
     participant_waiting: ParticipantChange
     participant_admitted: ParticipantChange
     participant_denied: ParticipantChange
@@ -35,7 +40,8 @@ class MeetingEvent(_message.Message):
     meeting_updated: MeetingUpdated
     meeting_ended: MeetingEnded
     recording_ready: RecordingReady
-    def __init__(self, meeting: _Optional[str] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., participant_waiting: _Optional[_Union[ParticipantChange, _Mapping]] = ..., participant_admitted: _Optional[_Union[ParticipantChange, _Mapping]] = ..., participant_denied: _Optional[_Union[ParticipantChange, _Mapping]] = ..., participant_removed: _Optional[_Union[ParticipantChange, _Mapping]] = ..., participant_left: _Optional[_Union[ParticipantChange, _Mapping]] = ..., role_changed: _Optional[_Union[RoleChanged, _Mapping]] = ..., meeting_updated: _Optional[_Union[MeetingUpdated, _Mapping]] = ..., meeting_ended: _Optional[_Union[MeetingEnded, _Mapping]] = ..., recording_ready: _Optional[_Union[RecordingReady, _Mapping]] = ...) -> None: ...
+    invitation_created: InvitationCreated
+    def __init__(self, meeting: _Optional[str] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., host: _Optional[str] = ..., title: _Optional[str] = ..., participant_waiting: _Optional[_Union[ParticipantChange, _Mapping]] = ..., participant_admitted: _Optional[_Union[ParticipantChange, _Mapping]] = ..., participant_denied: _Optional[_Union[ParticipantChange, _Mapping]] = ..., participant_removed: _Optional[_Union[ParticipantChange, _Mapping]] = ..., participant_left: _Optional[_Union[ParticipantChange, _Mapping]] = ..., role_changed: _Optional[_Union[RoleChanged, _Mapping]] = ..., meeting_updated: _Optional[_Union[MeetingUpdated, _Mapping]] = ..., meeting_ended: _Optional[_Union[MeetingEnded, _Mapping]] = ..., recording_ready: _Optional[_Union[RecordingReady, _Mapping]] = ..., invitation_created: _Optional[_Union[InvitationCreated, _Mapping]] = ...) -> None: ...
 
 class ParticipantChange(_message.Message):
     __slots__ = ("participant", "user")
@@ -70,3 +76,19 @@ class RecordingReady(_message.Message):
     RECORDING_FIELD_NUMBER: _ClassVar[int]
     recording: str
     def __init__(self, recording: _Optional[str] = ...) -> None: ...
+
+class InvitationCreated(_message.Message):
+    __slots__ = ("invitation", "email", "inviter", "description", "start_time", "end_time")
+    INVITATION_FIELD_NUMBER: _ClassVar[int]
+    EMAIL_FIELD_NUMBER: _ClassVar[int]
+    INVITER_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    invitation: str
+    email: str
+    inviter: str
+    description: str
+    start_time: _timestamp_pb2.Timestamp
+    end_time: _timestamp_pb2.Timestamp
+    def __init__(self, invitation: _Optional[str] = ..., email: _Optional[str] = ..., inviter: _Optional[str] = ..., description: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...

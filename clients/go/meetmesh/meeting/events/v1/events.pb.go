@@ -35,6 +35,10 @@ type MeetingEvent struct {
 	Meeting string `protobuf:"bytes,1,opt,name=meeting,proto3" json:"meeting,omitempty"`
 	// When the change was committed.
 	Time *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=time,proto3" json:"time,omitempty"`
+	// The meeting's host (a user id); set on the durable copy (the outbox) of every event.
+	Host string `protobuf:"bytes,3,opt,name=host,proto3" json:"host,omitempty"`
+	// The meeting's title; set on the durable copy of every event.
+	Title string `protobuf:"bytes,4,opt,name=title,proto3" json:"title,omitempty"`
 	// What happened.
 	//
 	// Types that are valid to be assigned to Event:
@@ -48,6 +52,7 @@ type MeetingEvent struct {
 	//	*MeetingEvent_MeetingUpdated
 	//	*MeetingEvent_MeetingEnded
 	//	*MeetingEvent_RecordingReady
+	//	*MeetingEvent_InvitationCreated
 	Event         isMeetingEvent_Event `protobuf_oneof:"event"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -95,6 +100,20 @@ func (x *MeetingEvent) GetTime() *timestamppb.Timestamp {
 		return x.Time
 	}
 	return nil
+}
+
+func (x *MeetingEvent) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *MeetingEvent) GetTitle() string {
+	if x != nil {
+		return x.Title
+	}
+	return ""
 }
 
 func (x *MeetingEvent) GetEvent() isMeetingEvent_Event {
@@ -185,6 +204,15 @@ func (x *MeetingEvent) GetRecordingReady() *RecordingReady {
 	return nil
 }
 
+func (x *MeetingEvent) GetInvitationCreated() *InvitationCreated {
+	if x != nil {
+		if x, ok := x.Event.(*MeetingEvent_InvitationCreated); ok {
+			return x.InvitationCreated
+		}
+	}
+	return nil
+}
+
 type isMeetingEvent_Event interface {
 	isMeetingEvent_Event()
 }
@@ -234,6 +262,11 @@ type MeetingEvent_RecordingReady struct {
 	RecordingReady *RecordingReady `protobuf:"bytes,18,opt,name=recording_ready,json=recordingReady,proto3,oneof"`
 }
 
+type MeetingEvent_InvitationCreated struct {
+	// Someone was invited (durable stream only, never on pub/sub).
+	InvitationCreated *InvitationCreated `protobuf:"bytes,19,opt,name=invitation_created,json=invitationCreated,proto3,oneof"`
+}
+
 func (*MeetingEvent_ParticipantWaiting) isMeetingEvent_Event() {}
 
 func (*MeetingEvent_ParticipantAdmitted) isMeetingEvent_Event() {}
@@ -251,6 +284,8 @@ func (*MeetingEvent_MeetingUpdated) isMeetingEvent_Event() {}
 func (*MeetingEvent_MeetingEnded) isMeetingEvent_Event() {}
 
 func (*MeetingEvent_RecordingReady) isMeetingEvent_Event() {}
+
+func (*MeetingEvent_InvitationCreated) isMeetingEvent_Event() {}
 
 // Who a participant event is about.
 type ParticipantChange struct {
@@ -501,14 +536,107 @@ func (x *RecordingReady) GetRecording() string {
 	return ""
 }
 
+// An invitation to a meeting, with what the invitation email needs.
+type InvitationCreated struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// `meetings/{meeting}/invitations/{invitation}`.
+	Invitation string `protobuf:"bytes,1,opt,name=invitation,proto3" json:"invitation,omitempty"`
+	// The invited address. Personal data: never logged.
+	Email string `protobuf:"bytes,2,opt,name=email,proto3" json:"email,omitempty"`
+	// The inviter's user id.
+	Inviter string `protobuf:"bytes,3,opt,name=inviter,proto3" json:"inviter,omitempty"`
+	// The meeting's description.
+	Description string `protobuf:"bytes,4,opt,name=description,proto3" json:"description,omitempty"`
+	// When the meeting is scheduled to start (unset: not scheduled).
+	StartTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	// When the meeting is scheduled to end.
+	EndTime       *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InvitationCreated) Reset() {
+	*x = InvitationCreated{}
+	mi := &file_meetmesh_meeting_events_v1_events_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InvitationCreated) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InvitationCreated) ProtoMessage() {}
+
+func (x *InvitationCreated) ProtoReflect() protoreflect.Message {
+	mi := &file_meetmesh_meeting_events_v1_events_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InvitationCreated.ProtoReflect.Descriptor instead.
+func (*InvitationCreated) Descriptor() ([]byte, []int) {
+	return file_meetmesh_meeting_events_v1_events_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *InvitationCreated) GetInvitation() string {
+	if x != nil {
+		return x.Invitation
+	}
+	return ""
+}
+
+func (x *InvitationCreated) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+func (x *InvitationCreated) GetInviter() string {
+	if x != nil {
+		return x.Inviter
+	}
+	return ""
+}
+
+func (x *InvitationCreated) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+func (x *InvitationCreated) GetStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartTime
+	}
+	return nil
+}
+
+func (x *InvitationCreated) GetEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndTime
+	}
+	return nil
+}
+
 var File_meetmesh_meeting_events_v1_events_proto protoreflect.FileDescriptor
 
 const file_meetmesh_meeting_events_v1_events_proto_rawDesc = "" +
 	"\n" +
-	"'meetmesh/meeting/events/v1/events.proto\x12\x1ameetmesh.meeting.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!meetmesh/meeting/v1/meeting.proto\x1a!meetmesh/options/v1/options.proto\"\xb9\a\n" +
+	"'meetmesh/meeting/events/v1/events.proto\x12\x1ameetmesh.meeting.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!meetmesh/meeting/v1/meeting.proto\x1a!meetmesh/options/v1/options.proto\"\xde\b\n" +
 	"\fMeetingEvent\x12\x18\n" +
 	"\ameeting\x18\x01 \x01(\tR\ameeting\x12.\n" +
-	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12`\n" +
+	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x12\n" +
+	"\x04host\x18\x03 \x01(\tR\x04host\x12\x14\n" +
+	"\x05title\x18\x04 \x01(\tR\x05title\x12`\n" +
 	"\x13participant_waiting\x18\n" +
 	" \x01(\v2-.meetmesh.meeting.events.v1.ParticipantChangeH\x00R\x12participantWaiting\x12b\n" +
 	"\x14participant_admitted\x18\v \x01(\v2-.meetmesh.meeting.events.v1.ParticipantChangeH\x00R\x13participantAdmitted\x12^\n" +
@@ -518,7 +646,8 @@ const file_meetmesh_meeting_events_v1_events_proto_rawDesc = "" +
 	"\frole_changed\x18\x0f \x01(\v2'.meetmesh.meeting.events.v1.RoleChangedH\x00R\vroleChanged\x12U\n" +
 	"\x0fmeeting_updated\x18\x10 \x01(\v2*.meetmesh.meeting.events.v1.MeetingUpdatedH\x00R\x0emeetingUpdated\x12O\n" +
 	"\rmeeting_ended\x18\x11 \x01(\v2(.meetmesh.meeting.events.v1.MeetingEndedH\x00R\fmeetingEnded\x12U\n" +
-	"\x0frecording_ready\x18\x12 \x01(\v2*.meetmesh.meeting.events.v1.RecordingReadyH\x00R\x0erecordingReady:%\xaa\xbb\x18!{prefix}:meeting:events:{meeting}B\a\n" +
+	"\x0frecording_ready\x18\x12 \x01(\v2*.meetmesh.meeting.events.v1.RecordingReadyH\x00R\x0erecordingReady\x12^\n" +
+	"\x12invitation_created\x18\x13 \x01(\v2-.meetmesh.meeting.events.v1.InvitationCreatedH\x00R\x11invitationCreated:@\xaa\xbb\x18!{prefix}:meeting:events:{meeting}\xb2\xbb\x18\x17{prefix}:meeting:streamB\a\n" +
 	"\x05event\"I\n" +
 	"\x11ParticipantChange\x12 \n" +
 	"\vparticipant\x18\x01 \x01(\tR\vparticipant\x12\x12\n" +
@@ -531,7 +660,17 @@ const file_meetmesh_meeting_events_v1_events_proto_rawDesc = "" +
 	"\x0eMeetingUpdated\"\x0e\n" +
 	"\fMeetingEnded\".\n" +
 	"\x0eRecordingReady\x12\x1c\n" +
-	"\trecording\x18\x01 \x01(\tR\trecordingB\x85\x02\n" +
+	"\trecording\x18\x01 \x01(\tR\trecording\"\x83\x02\n" +
+	"\x11InvitationCreated\x12\x1e\n" +
+	"\n" +
+	"invitation\x18\x01 \x01(\tR\n" +
+	"invitation\x12\x1a\n" +
+	"\x05email\x18\x02 \x01(\tB\x04\xa0\xbb\x18\x01R\x05email\x12\x18\n" +
+	"\ainviter\x18\x03 \x01(\tR\ainviter\x12&\n" +
+	"\vdescription\x18\x04 \x01(\tB\x04\xa0\xbb\x18\x01R\vdescription\x129\n" +
+	"\n" +
+	"start_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
+	"\bend_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\aendTimeB\x85\x02\n" +
 	"\x1ecom.meetmesh.meeting.events.v1B\vEventsProtoP\x01ZKgithub.com/meetmesh/meetmesh/clients/go/meetmesh/meeting/events/v1;eventsv1\xa2\x02\x03MME\xaa\x02\x1aMeetmesh.Meeting.Events.V1\xca\x02\x1aMeetmesh\\Meeting\\Events\\V1\xe2\x02&Meetmesh\\Meeting\\Events\\V1\\GPBMetadata\xea\x02\x1dMeetmesh::Meeting::Events::V1b\x06proto3"
 
 var (
@@ -546,7 +685,7 @@ func file_meetmesh_meeting_events_v1_events_proto_rawDescGZIP() []byte {
 	return file_meetmesh_meeting_events_v1_events_proto_rawDescData
 }
 
-var file_meetmesh_meeting_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_meetmesh_meeting_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_meetmesh_meeting_events_v1_events_proto_goTypes = []any{
 	(*MeetingEvent)(nil),          // 0: meetmesh.meeting.events.v1.MeetingEvent
 	(*ParticipantChange)(nil),     // 1: meetmesh.meeting.events.v1.ParticipantChange
@@ -554,11 +693,12 @@ var file_meetmesh_meeting_events_v1_events_proto_goTypes = []any{
 	(*MeetingUpdated)(nil),        // 3: meetmesh.meeting.events.v1.MeetingUpdated
 	(*MeetingEnded)(nil),          // 4: meetmesh.meeting.events.v1.MeetingEnded
 	(*RecordingReady)(nil),        // 5: meetmesh.meeting.events.v1.RecordingReady
-	(*timestamppb.Timestamp)(nil), // 6: google.protobuf.Timestamp
-	(v1.Role)(0),                  // 7: meetmesh.meeting.v1.Role
+	(*InvitationCreated)(nil),     // 6: meetmesh.meeting.events.v1.InvitationCreated
+	(*timestamppb.Timestamp)(nil), // 7: google.protobuf.Timestamp
+	(v1.Role)(0),                  // 8: meetmesh.meeting.v1.Role
 }
 var file_meetmesh_meeting_events_v1_events_proto_depIdxs = []int32{
-	6,  // 0: meetmesh.meeting.events.v1.MeetingEvent.time:type_name -> google.protobuf.Timestamp
+	7,  // 0: meetmesh.meeting.events.v1.MeetingEvent.time:type_name -> google.protobuf.Timestamp
 	1,  // 1: meetmesh.meeting.events.v1.MeetingEvent.participant_waiting:type_name -> meetmesh.meeting.events.v1.ParticipantChange
 	1,  // 2: meetmesh.meeting.events.v1.MeetingEvent.participant_admitted:type_name -> meetmesh.meeting.events.v1.ParticipantChange
 	1,  // 3: meetmesh.meeting.events.v1.MeetingEvent.participant_denied:type_name -> meetmesh.meeting.events.v1.ParticipantChange
@@ -568,12 +708,15 @@ var file_meetmesh_meeting_events_v1_events_proto_depIdxs = []int32{
 	3,  // 7: meetmesh.meeting.events.v1.MeetingEvent.meeting_updated:type_name -> meetmesh.meeting.events.v1.MeetingUpdated
 	4,  // 8: meetmesh.meeting.events.v1.MeetingEvent.meeting_ended:type_name -> meetmesh.meeting.events.v1.MeetingEnded
 	5,  // 9: meetmesh.meeting.events.v1.MeetingEvent.recording_ready:type_name -> meetmesh.meeting.events.v1.RecordingReady
-	7,  // 10: meetmesh.meeting.events.v1.RoleChanged.role:type_name -> meetmesh.meeting.v1.Role
-	11, // [11:11] is the sub-list for method output_type
-	11, // [11:11] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	6,  // 10: meetmesh.meeting.events.v1.MeetingEvent.invitation_created:type_name -> meetmesh.meeting.events.v1.InvitationCreated
+	8,  // 11: meetmesh.meeting.events.v1.RoleChanged.role:type_name -> meetmesh.meeting.v1.Role
+	7,  // 12: meetmesh.meeting.events.v1.InvitationCreated.start_time:type_name -> google.protobuf.Timestamp
+	7,  // 13: meetmesh.meeting.events.v1.InvitationCreated.end_time:type_name -> google.protobuf.Timestamp
+	14, // [14:14] is the sub-list for method output_type
+	14, // [14:14] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_meetmesh_meeting_events_v1_events_proto_init() }
@@ -591,6 +734,7 @@ func file_meetmesh_meeting_events_v1_events_proto_init() {
 		(*MeetingEvent_MeetingUpdated)(nil),
 		(*MeetingEvent_MeetingEnded)(nil),
 		(*MeetingEvent_RecordingReady)(nil),
+		(*MeetingEvent_InvitationCreated)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -598,7 +742,7 @@ func file_meetmesh_meeting_events_v1_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_meetmesh_meeting_events_v1_events_proto_rawDesc), len(file_meetmesh_meeting_events_v1_events_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   6,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

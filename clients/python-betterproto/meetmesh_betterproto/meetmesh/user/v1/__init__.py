@@ -22,6 +22,10 @@ __all__ = (
     "RefreshSessionResponse",
     "RegisterRequest",
     "RegisterResponse",
+    "RequestPasswordResetRequest",
+    "RequestPasswordResetResponse",
+    "ResetPasswordRequest",
+    "ResetPasswordResponse",
     "SessionTokens",
     "SetUserRoleRequest",
     "SetUserRoleResponse",
@@ -370,6 +374,69 @@ default_message_pool.register_message("meetmesh.user.v1", "RegisterResponse", Re
 
 
 @dataclass(eq=False, repr=False)
+class RequestPasswordResetRequest(betterproto2.Message):
+    """
+    Request for `RequestPasswordReset`.
+    """
+
+    email: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    """
+    The account's email address.
+    """
+
+
+default_message_pool.register_message(
+    "meetmesh.user.v1", "RequestPasswordResetRequest", RequestPasswordResetRequest
+)
+
+
+@dataclass(eq=False, repr=False)
+class RequestPasswordResetResponse(betterproto2.Message):
+    """
+    Response for `RequestPasswordReset` (always empty: it never says whether the address exists).
+    """
+
+    pass
+
+
+default_message_pool.register_message(
+    "meetmesh.user.v1", "RequestPasswordResetResponse", RequestPasswordResetResponse
+)
+
+
+@dataclass(eq=False, repr=False)
+class ResetPasswordRequest(betterproto2.Message):
+    """
+    Request for `ResetPassword`.
+    """
+
+    token: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    """
+    The token from the reset link.
+    """
+
+    new_password: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+    """
+    The new password (10..256 characters).
+    """
+
+
+default_message_pool.register_message("meetmesh.user.v1", "ResetPasswordRequest", ResetPasswordRequest)
+
+
+@dataclass(eq=False, repr=False)
+class ResetPasswordResponse(betterproto2.Message):
+    """
+    Response for `ResetPassword`.
+    """
+
+    pass
+
+
+default_message_pool.register_message("meetmesh.user.v1", "ResetPasswordResponse", ResetPasswordResponse)
+
+
+@dataclass(eq=False, repr=False)
 class SessionTokens(betterproto2.Message):
     """
     A pair of tokens issued at login and on every refresh.
@@ -610,6 +677,51 @@ class UserServiceStub(betterproto2_grpclib.ServiceStub):
             "/meetmesh.user.v1.UserService/Logout",
             message,
             LogoutResponse,
+            timeout=timeout,
+            deadline=deadline,
+            metadata=metadata,
+        )
+
+    async def request_password_reset(
+        self,
+        message: "RequestPasswordResetRequest",
+        *,
+        timeout: "float | None" = None,
+        deadline: "Deadline | None" = None,
+        metadata: "MetadataLike | None" = None,
+    ) -> "RequestPasswordResetResponse":
+        """
+        Sends a password reset link to the address if an account has it. Anonymous. Always answers
+        the same (an empty response), whether or not the address has an account.
+        """
+
+        return await self._unary_unary(
+            "/meetmesh.user.v1.UserService/RequestPasswordReset",
+            message,
+            RequestPasswordResetResponse,
+            timeout=timeout,
+            deadline=deadline,
+            metadata=metadata,
+        )
+
+    async def reset_password(
+        self,
+        message: "ResetPasswordRequest",
+        *,
+        timeout: "float | None" = None,
+        deadline: "Deadline | None" = None,
+        metadata: "MetadataLike | None" = None,
+    ) -> "ResetPasswordResponse":
+        """
+        Sets a new password with a reset token (single use, expiring) and ends every session of the
+        account. Anonymous (the token is the credential). An unknown, spent or expired token:
+        UNAUTHENTICATED `INVALID_TOKEN`.
+        """
+
+        return await self._unary_unary(
+            "/meetmesh.user.v1.UserService/ResetPassword",
+            message,
+            ResetPasswordResponse,
             timeout=timeout,
             deadline=deadline,
             metadata=metadata,

@@ -4,6 +4,7 @@
 # This file has been @generated
 
 __all__ = (
+    "InvitationCreated",
     "MeetingEnded",
     "MeetingEvent",
     "MeetingUpdated",
@@ -21,6 +22,50 @@ from .....message_pool import default_message_pool
 
 _COMPILER_VERSION = "0.9.0"
 betterproto2.check_compiler_version(_COMPILER_VERSION)
+
+
+@dataclass(eq=False, repr=False)
+class InvitationCreated(betterproto2.Message):
+    """
+    An invitation to a meeting, with what the invitation email needs.
+    """
+
+    invitation: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    """
+    `meetings/{meeting}/invitations/{invitation}`.
+    """
+
+    email: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+    """
+    The invited address. Personal data: never logged.
+    """
+
+    inviter: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
+    """
+    The inviter's user id.
+    """
+
+    description: "str" = betterproto2.field(4, betterproto2.TYPE_STRING)
+    """
+    The meeting's description.
+    """
+
+    start_time: "datetime.datetime | None" = betterproto2.field(
+        5, betterproto2.TYPE_MESSAGE, unwrap=lambda: ____google__protobuf__.Timestamp, optional=True
+    )
+    """
+    When the meeting is scheduled to start (unset: not scheduled).
+    """
+
+    end_time: "datetime.datetime | None" = betterproto2.field(
+        6, betterproto2.TYPE_MESSAGE, unwrap=lambda: ____google__protobuf__.Timestamp, optional=True
+    )
+    """
+    When the meeting is scheduled to end.
+    """
+
+
+default_message_pool.register_message("meetmesh.meeting.events.v1", "InvitationCreated", InvitationCreated)
 
 
 @dataclass(eq=False, repr=False)
@@ -58,6 +103,16 @@ class MeetingEvent(betterproto2.Message):
     )
     """
     When the change was committed.
+    """
+
+    host: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
+    """
+    The meeting's host (a user id); set on the durable copy (the outbox) of every event.
+    """
+
+    title: "str" = betterproto2.field(4, betterproto2.TYPE_STRING)
+    """
+    The meeting's title; set on the durable copy of every event.
     """
 
     participant_waiting: "ParticipantChange | None" = betterproto2.field(
@@ -121,6 +176,13 @@ class MeetingEvent(betterproto2.Message):
     )
     """
     A recording was registered and can be listed and downloaded.
+    """
+
+    invitation_created: "InvitationCreated | None" = betterproto2.field(
+        19, betterproto2.TYPE_MESSAGE, optional=True, group="event"
+    )
+    """
+    Someone was invited (durable stream only, never on pub/sub).
     """
 
 

@@ -1,0 +1,390 @@
+"""Durable events: a transactional outbox, a relay to Redis Streams, and stream consumers.
+
+::
+
+    service transaction ──► <schema>.outbox row ──► OutboxRelay ──XADD──► Redis stream
+      (the change and its event commit together)      (marks rows sent)      │
+                                                                             ▼
+                        effect + processed key in one transaction ◄── StreamConsumer
+                        (a redelivered key is skipped)                 (XREADGROUP, XACK after
+                                                                        the effect, XAUTOCLAIM
+                                                                        of a dead consumer's entries)
+
+* A producing service writes each event (a proto whose ``(meetmesh.options.v1.stream)`` option
+  names its stream) with :meth:`Outbox.append` on the connection or session of the transaction
+  that makes the change: both commit or neither does.
+* :class:`OutboxRelay` (a task in the producing service) takes unsent rows in id order, appends
+  them to their stream with the row's idempotency key, then marks them sent. On PostgreSQL rows
+  are taken with ``FOR UPDATE SKIP LOCKED``, so several instances relay side by side without
+  taking the same row. A relay that dies after XADD and before marking sends those rows again:
+  delivery to the stream is at least once.
+* :class:`StreamConsumer` reads through a consumer group and acknowledges an entry only after its
+  handler returned; entries a dead consumer left pending are claimed after ``claim_idle_s``.
+  Handlers make their effect exactly once by recording the entry's key under a unique constraint
+  in the same transaction as the effect (see the notification service's ``processed_events``).
+
+Pub/sub stays for lossy fan-out (signaling, caches): see ``events.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import redis.asyncio as aioredis
+from google.protobuf import symbol_database
+from google.protobuf.message import Message
+from redis.exceptions import ResponseError
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    delete,
+    insert,
+    select,
+    update,
+)
+
+from meetmesh.options.v1 import options_pb2
+
+from .db import Database
+from .timestamps import utcnow
+
+log = logging.getLogger("meetmesh.kit.outbox")
+
+
+def outbox_table(metadata: MetaData, name: str) -> Table:
+    """The outbox table ``name`` (``<service>_outbox``: SQLite has one namespace for every
+    service) in a service's schema; its migration creates it with :func:`create_outbox`."""
+    return Table(
+        name,
+        metadata,
+        Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+        Column("key", String(32), nullable=False, unique=True),
+        Column("event_type", String(200), nullable=False),
+        Column("payload", LargeBinary, nullable=False),
+        Column("create_time", DateTime(timezone=True), nullable=False),
+        Column("sent_time", DateTime(timezone=True), nullable=True),
+        Index(f"ix_{name}_unsent", "sent_time", "id"),
+    )
+
+
+def create_outbox(op: Any, schema: str | None, name: str) -> None:
+    """In a service's migration: create the outbox table ``outbox_table`` describes."""
+    import sqlalchemy as sa
+
+    op.create_table(
+        name,
+        sa.Column(
+            "id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True
+        ),
+        sa.Column("key", sa.String(32), nullable=False, unique=True),
+        sa.Column("event_type", sa.String(200), nullable=False),
+        sa.Column("payload", sa.LargeBinary, nullable=False),
+        sa.Column("create_time", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("sent_time", sa.DateTime(timezone=True), nullable=True),
+        schema=schema,
+    )
+    op.create_index(f"ix_{name}_unsent", name, ["sent_time", "id"], schema=schema)
+
+
+def stream_template(event_type: str) -> str:
+    """The ``stream`` option of the event message named ``event_type``."""
+    descriptor = symbol_database.Default().pool.FindMessageTypeByName(event_type)
+    options = descriptor.GetOptions()
+    if not options.HasExtension(options_pb2.stream):
+        raise ValueError(f"{event_type} declares no stream")
+    return str(options.Extensions[options_pb2.stream])
+
+
+def stream_of(event_type: type[Message] | str, prefix: str) -> str:
+    """The Redis stream events of ``event_type`` are relayed to."""
+    name = event_type if isinstance(event_type, str) else event_type.DESCRIPTOR.full_name
+    return stream_template(name).replace("{prefix}", prefix)
+
+
+class Outbox:
+    """A service's outbox table; ``append`` inside the transaction that makes the change."""
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+        self._wake: asyncio.Event | None = None
+
+    async def append(self, conn: Any, event: Message) -> str:
+        """Write ``event`` on ``conn`` (an AsyncConnection or AsyncSession in a transaction);
+        returns its idempotency key."""
+        stream_template(event.DESCRIPTOR.full_name)  # refuse a type that names no stream
+        key = uuid.uuid4().hex
+        await conn.execute(
+            insert(self.table).values(
+                key=key,
+                event_type=event.DESCRIPTOR.full_name,
+                payload=event.SerializeToString(),
+                create_time=utcnow(),
+            )
+        )
+        self.kick()
+        return key
+
+    def kick(self) -> None:
+        """Wake the relay (it also polls, so a kick before the commit costs one poll interval)."""
+        if self._wake is not None:
+            self._wake.set()
+
+
+class OutboxRelay:
+    """Moves committed outbox rows to their Redis streams; one task per producing service."""
+
+    def __init__(
+        self,
+        db: Database,
+        outbox: Outbox,
+        redis: aioredis.Redis,
+        prefix: str,
+        *,
+        batch: int = 200,
+        poll_s: float = 0.1,
+        max_stream_length: int = 1_000_000,
+        keep_sent: timedelta = timedelta(days=1),
+    ) -> None:
+        self.db = db
+        self.outbox = outbox
+        self.redis = redis
+        self.prefix = prefix
+        self.batch = batch
+        self.poll_s = poll_s
+        self.max_stream_length = max_stream_length
+        self.keep_sent = keep_sent
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+
+    def start(self) -> None:
+        self.outbox._wake = self._wake
+        self._task = asyncio.create_task(self._run(), name=f"outbox-relay-{self.db.service}")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        self.outbox._wake = None
+
+    async def relay_once(self) -> int:
+        """Relay one batch; returns how many rows were sent."""
+        t = self.outbox.table
+        query = select(t.c.id, t.c.key, t.c.event_type, t.c.payload).where(t.c.sent_time.is_(None))
+        query = query.order_by(t.c.id).limit(self.batch)
+        if not self.db.sqlite:
+            query = query.with_for_update(skip_locked=True)
+        async with self.db.engine.begin() as conn:
+            rows = (await conn.execute(query)).all()
+            if not rows:
+                return 0
+            pipe = self.redis.pipeline(transaction=False)
+            for row in rows:
+                pipe.xadd(
+                    stream_of(row.event_type, self.prefix),
+                    {"key": row.key, "type": row.event_type, "data": row.payload},
+                    maxlen=self.max_stream_length,
+                    approximate=True,
+                )
+            await pipe.execute()
+            await conn.execute(update(t).where(t.c.id.in_([r.id for r in rows])).values(sent_time=utcnow()))
+        return len(rows)
+
+    async def prune(self) -> None:
+        """Forget rows sent longer ago than ``keep_sent``."""
+        t = self.outbox.table
+        async with self.db.engine.begin() as conn:
+            await conn.execute(delete(t).where(t.c.sent_time < utcnow() - self.keep_sent))
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_prune = loop.time() + 60
+        while True:
+            try:
+                sent = await self.relay_once()
+                if loop.time() >= next_prune:
+                    next_prune = loop.time() + 3600
+                    await self.prune()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the store or Redis is away: try again shortly
+                log.warning("outbox relay failed", extra={"service": self.db.service, "error": repr(exc)})
+                sent = 0
+                await asyncio.sleep(1.0)
+            if sent < self.batch:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.poll_s)
+
+
+@dataclass(frozen=True)
+class StreamEntry:
+    """One event read from a stream."""
+
+    stream: str
+    entry_id: str
+    key: str
+    event_type: str
+    data: bytes
+
+
+Handler = Callable[[StreamEntry], Awaitable[None]]
+
+
+def consumer_name() -> str:
+    """A name unique to this process (a restarted process is a new consumer)."""
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+class StreamConsumer:
+    """Reads ``streams`` through consumer group ``group``; acknowledges an entry after ``handle``
+    returned, and claims entries other consumers left pending for ``claim_idle_s``."""
+
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        streams: Sequence[str],
+        group: str,
+        handle: Handler,
+        *,
+        name: str | None = None,
+        count: int = 100,
+        block_ms: int = 500,
+        claim_idle_s: float = 30.0,
+        poll_s: float = 0.05,
+    ) -> None:
+        self.redis = redis
+        self.streams = list(streams)
+        self.group = group
+        self.handle = handle
+        self.name = name or consumer_name()
+        self.count = count
+        # 0: poll every ``poll_s`` instead of a blocking read (for the in-process Redis, where a
+        # blocking read can hold up the other services of the process).
+        self.block_ms = block_ms
+        self.poll_s = poll_s
+        self.claim_idle_s = claim_idle_s
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"stream-consumer-{self.group}")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def ensure_groups(self) -> None:
+        for stream in self.streams:
+            try:
+                # From the start of the stream: events written before the first consumer count too.
+                await self.redis.xgroup_create(stream, self.group, id="0", mkstream=True)
+            except ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
+
+    async def claim_once(self) -> int:
+        """Take over and handle entries idle (unacknowledged) for longer than ``claim_idle_s``."""
+        handled = 0
+        for stream in self.streams:
+            start = "0-0"
+            while True:
+                reply = await self.redis.xautoclaim(
+                    stream,
+                    self.group,
+                    self.name,
+                    min_idle_time=int(self.claim_idle_s * 1000),
+                    start_id=start,
+                    count=self.count,
+                )
+                start, entries = _text(reply[0]), reply[1]
+                handled += await self._handle_all(stream, entries)
+                if start == "0-0" or not entries:
+                    break
+        return handled
+
+    async def read_once(self) -> int:
+        reply: Any = await self.redis.xreadgroup(
+            self.group,
+            self.name,
+            dict.fromkeys(self.streams, ">"),
+            count=self.count,
+            block=self.block_ms or None,
+        )
+        if not reply and not self.block_ms:
+            await asyncio.sleep(self.poll_s)  # polling (the in-process Redis): nothing yet
+        handled = 0
+        for stream, entries in reply or []:
+            handled += await self._handle_all(_text(stream), entries)
+        return handled
+
+    async def _handle_all(self, stream: str, entries: Sequence[Any]) -> int:
+        done = 0
+        for entry_id, fields in entries:
+            if fields is None:  # deleted (trimmed) while pending
+                await self.redis.xack(stream, self.group, entry_id)
+                continue
+            entry = StreamEntry(
+                stream=stream,
+                entry_id=_text(entry_id),
+                key=_text(fields.get(b"key", b"")),
+                event_type=_text(fields.get(b"type", b"")),
+                data=bytes(fields.get(b"data", b"")),
+            )
+            await self.handle(entry)  # raises: left pending, claimed again later
+            await self.redis.xack(stream, self.group, entry_id)
+            done += 1
+        return done
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        ready = False
+        next_claim = 0.0
+        while True:
+            try:
+                if not ready:
+                    await self.ensure_groups()
+                    ready = True
+                if loop.time() >= next_claim:
+                    next_claim = loop.time() + max(self.claim_idle_s / 2, 0.05)
+                    await self.claim_once()
+                await self.read_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("stream consumer failed", extra={"group": self.group, "error": repr(exc)})
+                await asyncio.sleep(0.5)
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+__all__ = [
+    "Outbox",
+    "OutboxRelay",
+    "StreamConsumer",
+    "StreamEntry",
+    "consumer_name",
+    "outbox_table",
+    "stream_of",
+]

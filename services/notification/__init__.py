@@ -1,0 +1,1 @@
+"""The notification service: email, SMS, Web Push and webhooks fed by durable events."""

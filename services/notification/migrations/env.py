@@ -1,0 +1,3 @@
+from services.kit.db import run_migrations_online
+
+run_migrations_online()

@@ -1,0 +1,329 @@
+"""Persistence of the notification service: processed events, the delivery queue (which is also
+the delivery log and the dead-letter list), recipients and preferences, suppressions, webhooks,
+push subscriptions and reminders.
+
+Queue claims: due pending deliveries are taken by pushing their ``next_time`` one lease ahead (on
+PostgreSQL under ``FOR UPDATE SKIP LOCKED``, so several workers never take the same row); a worker
+that dies leaves its rows to be claimed again when the lease runs out.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.kit import Database
+from services.kit.db import keyset
+from services.kit.timestamps import utcnow
+
+from .models import (
+    DeliveryRow,
+    ProcessedEvent,
+    PushSubscriptionRow,
+    RecipientRow,
+    ReminderRow,
+    SuppressionRow,
+    WebhookRow,
+)
+
+PENDING, SENT, DEAD, CANCELLED = "pending", "sent", "dead", "cancelled"
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def delivery(
+    key: str,
+    channel: str,
+    kind: str,
+    address: str,
+    payload: dict[str, Any],
+    *,
+    user_id: str = "",
+    locale: str = "",
+    due: datetime | None = None,
+) -> DeliveryRow:
+    now = utcnow()
+    return DeliveryRow(
+        id=new_id(),
+        key=key[:200],
+        channel=channel,
+        kind=kind,
+        address=address,
+        user_id=user_id,
+        locale=locale,
+        payload=json.dumps(payload, separators=(",", ":"), ensure_ascii=False),
+        state=PENDING,
+        attempts=0,
+        next_time=due or now,
+        last_status=0,
+        last_latency_s=0.0,
+        last_error="",
+        create_time=now,
+        update_time=now,
+    )
+
+
+class NotificationStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # -- events: the effect and the processed key in one transaction ----------------------------
+    async def consume(self, key: str, effect: Callable[[AsyncSession], Awaitable[None]]) -> bool:
+        """Run ``effect`` and record ``key`` in one transaction; False (nothing done) when the key
+        was processed before."""
+        try:
+            async with self.db.transaction() as session:
+                session.add(ProcessedEvent(key=key[:64], create_time=utcnow()))
+                await session.flush()  # a processed key fails here, before any effect
+                await effect(session)
+        except IntegrityError:
+            if await self.processed(key):
+                return False
+            raise
+        return True
+
+    async def processed(self, key: str) -> bool:
+        async with self.db.reader() as session:
+            return await session.get(ProcessedEvent, key[:64]) is not None
+
+    # -- the queue -------------------------------------------------------------------------------
+    async def enqueue(self, row: DeliveryRow) -> DeliveryRow:
+        """Queue one delivery; with its key already queued, the existing one."""
+        try:
+            async with self.db.transaction() as session:
+                session.add(row)
+        except IntegrityError:
+            existing = await self.by_key(row.key)
+            if existing is None:
+                raise
+            return existing
+        return row
+
+    async def by_key(self, key: str) -> DeliveryRow | None:
+        async with self.db.reader() as session:
+            return (
+                await session.execute(select(DeliveryRow).where(DeliveryRow.key == key))
+            ).scalar_one_or_none()
+
+    async def delivery(self, delivery_id: str) -> DeliveryRow | None:
+        async with self.db.reader() as session:
+            return await session.get(DeliveryRow, delivery_id)
+
+    async def claim(self, limit: int, lease: timedelta) -> list[DeliveryRow]:
+        now = utcnow()
+        query = (
+            select(DeliveryRow)
+            .where(DeliveryRow.state == PENDING, DeliveryRow.next_time <= now)
+            .order_by(DeliveryRow.next_time)
+            .limit(limit)
+        )
+        if not self.db.sqlite:
+            query = query.with_for_update(skip_locked=True)
+        async with self.db.transaction() as session:
+            rows = list((await session.execute(query)).scalars())
+            for row in rows:
+                row.next_time = now + lease
+        return rows
+
+    async def finish(
+        self,
+        delivery_id: str,
+        *,
+        state: str,
+        attempted: bool,
+        status: int = 0,
+        latency_s: float = 0.0,
+        error: str = "",
+        next_time: datetime | None = None,
+    ) -> None:
+        """Record an attempt's outcome: ``state`` (pending again with ``next_time``, sent, dead,
+        cancelled)."""
+        values: dict[str, Any] = {"state": state, "update_time": utcnow(), "last_error": error[:500]}
+        if attempted:
+            values.update(attempts=DeliveryRow.attempts + 1, last_status=status, last_latency_s=latency_s)
+        if next_time is not None:
+            values["next_time"] = next_time
+        async with self.db.transaction() as session:
+            await session.execute(update(DeliveryRow).where(DeliveryRow.id == delivery_id).values(**values))
+
+    async def redeliver(self, delivery_id: str) -> DeliveryRow | None:
+        async with self.db.transaction() as session:
+            row = await session.get(DeliveryRow, delivery_id, with_for_update=not self.db.sqlite)
+            if row is not None:
+                row.state = PENDING
+                row.next_time = utcnow()
+                row.update_time = utcnow()
+        return row
+
+    async def deliveries_to(
+        self, address: str, after: tuple[datetime, str] | None, limit: int
+    ) -> list[DeliveryRow]:
+        query = keyset(
+            select(DeliveryRow).where(DeliveryRow.address == address),
+            DeliveryRow.create_time,
+            DeliveryRow.id,
+            after,
+            limit,
+            newest_first=True,
+        )
+        async with self.db.reader() as session:
+            return list((await session.execute(query)).scalars())
+
+    async def count(self, state: str | None = None) -> int:
+        from sqlalchemy import func
+
+        query = select(func.count()).select_from(DeliveryRow)
+        if state is not None:
+            query = query.where(DeliveryRow.state == state)
+        async with self.db.reader() as session:
+            return int((await session.execute(query)).scalar() or 0)
+
+    # -- recipients and preferences --------------------------------------------------------------
+    async def recipient(self, user_id: str) -> RecipientRow | None:
+        async with self.db.reader() as session:
+            return await session.get(RecipientRow, user_id)
+
+    async def recipient_by_email(self, email: str) -> RecipientRow | None:
+        async with self.db.reader() as session:
+            query = select(RecipientRow).where(RecipientRow.email == email).limit(1)
+            return (await session.execute(query)).scalar_one_or_none()
+
+    async def save_preferences(self, user_id: str, values: dict[str, Any]) -> RecipientRow:
+        try:
+            return await self._save_preferences(user_id, values)
+        except IntegrityError:  # the user's first event created the row meanwhile
+            return await self._save_preferences(user_id, values)
+
+    async def _save_preferences(self, user_id: str, values: dict[str, Any]) -> RecipientRow:
+        async with self.db.transaction() as session:
+            row = await session.get(RecipientRow, user_id, with_for_update=not self.db.sqlite)
+            if row is None:
+                row = RecipientRow(user_id=user_id, email="", display_name="", locale="", opt_outs="[]")
+                session.add(row)
+            for key, value in values.items():
+                setattr(row, key, value)
+            row.update_time = utcnow()
+        return row
+
+    # -- suppressions ----------------------------------------------------------------------------
+    async def suppress(self, address: str, kind: str, reason: str) -> None:
+        try:
+            async with self.db.transaction() as session:
+                session.add(SuppressionRow(address=address, kind=kind, reason=reason, create_time=utcnow()))
+        except IntegrityError:
+            pass  # already suppressed
+
+    async def suppressed(self, address: str, kind: str) -> str | None:
+        """Why ``address`` gets no ``kind`` messages (``bounce``, ``unsubscribe``), or None."""
+        async with self.db.reader() as session:
+            query = select(SuppressionRow.reason).where(
+                SuppressionRow.address == address, SuppressionRow.kind.in_((kind, "*"))
+            )
+            return (await session.execute(query.limit(1))).scalar_one_or_none()
+
+    # -- webhooks --------------------------------------------------------------------------------
+    async def add_webhook(self, row: WebhookRow) -> WebhookRow:
+        async with self.db.transaction() as session:
+            session.add(row)
+        return row
+
+    async def webhook(self, webhook_id: str) -> WebhookRow | None:
+        async with self.db.reader() as session:
+            return await session.get(WebhookRow, webhook_id)
+
+    async def webhooks_page(
+        self, owner: str | None, after: tuple[datetime, str] | None, limit: int
+    ) -> list[WebhookRow]:
+        query = select(WebhookRow)
+        if owner is not None:
+            query = query.where(WebhookRow.owner_user_id == owner)
+        query = keyset(query, WebhookRow.create_time, WebhookRow.id, after, limit, newest_first=True)
+        async with self.db.reader() as session:
+            return list((await session.execute(query)).scalars())
+
+    async def update_webhook(self, webhook_id: str, **values: Any) -> WebhookRow | None:
+        async with self.db.transaction() as session:
+            row = await session.get(WebhookRow, webhook_id, with_for_update=not self.db.sqlite)
+            if row is not None:
+                for key, value in values.items():
+                    setattr(row, key, value)
+        return row
+
+    async def delete_webhook(self, webhook_id: str) -> None:
+        async with self.db.transaction() as session:
+            await session.execute(delete(WebhookRow).where(WebhookRow.id == webhook_id))
+            await session.execute(
+                update(DeliveryRow)
+                .where(DeliveryRow.address == webhook_id, DeliveryRow.state == PENDING)
+                .values(state=CANCELLED, last_error="webhook deleted", update_time=utcnow())
+            )
+
+    # -- push subscriptions ----------------------------------------------------------------------
+    async def add_push_subscription(self, user_id: str, endpoint: str, p256dh: str, auth: str) -> None:
+        async with self.db.transaction() as session:
+            await session.execute(
+                delete(PushSubscriptionRow).where(
+                    PushSubscriptionRow.user_id == user_id, PushSubscriptionRow.endpoint == endpoint
+                )
+            )
+            session.add(
+                PushSubscriptionRow(
+                    id=new_id(),
+                    user_id=user_id,
+                    endpoint=endpoint,
+                    p256dh=p256dh,
+                    auth=auth,
+                    create_time=utcnow(),
+                )
+            )
+
+    async def push_subscriptions_of(self, user_id: str) -> list[PushSubscriptionRow]:
+        async with self.db.reader() as session:
+            query = select(PushSubscriptionRow).where(PushSubscriptionRow.user_id == user_id)
+            return list((await session.execute(query)).scalars())
+
+    async def push_subscription(self, subscription_id: str) -> PushSubscriptionRow | None:
+        async with self.db.reader() as session:
+            return await session.get(PushSubscriptionRow, subscription_id)
+
+    async def drop_push_subscription(self, subscription_id: str) -> None:
+        async with self.db.transaction() as session:
+            await session.execute(
+                delete(PushSubscriptionRow).where(PushSubscriptionRow.id == subscription_id)
+            )
+
+    # -- reminders -------------------------------------------------------------------------------
+    async def due_reminders(self, limit: int) -> list[ReminderRow]:
+        async with self.db.reader() as session:
+            query = (
+                select(ReminderRow)
+                .where(ReminderRow.done.is_(False), ReminderRow.due_time <= utcnow())
+                .order_by(ReminderRow.due_time)
+                .limit(limit)
+            )
+            return list((await session.execute(query)).scalars())
+
+    async def fire_reminder(self, reminder: ReminderRow, row: DeliveryRow) -> bool:
+        """Mark ``reminder`` done and queue ``row``, once: False when another worker did."""
+        try:
+            async with self.db.transaction() as session:
+                done = await session.execute(
+                    update(ReminderRow)
+                    .where(ReminderRow.key == reminder.key, ReminderRow.done.is_(False))
+                    .values(done=True)
+                )
+                if not done.rowcount:  # type: ignore[attr-defined]
+                    return False
+                session.add(row)
+        except IntegrityError:
+            return False
+        return True

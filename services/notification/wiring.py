@@ -1,0 +1,104 @@
+"""Wiring of the notification service."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+from starlette.routing import Route
+
+from meetmesh.meeting.events.v1 import events_pb2 as meeting_ev
+from meetmesh.user.events.v1 import events_pb2 as user_ev
+from services.kit import Runtime, ServiceSpec, TokenBucket
+from services.kit.outbox import StreamConsumer, StreamEntry, stream_of
+
+from . import alerts, unsubscribe
+from .api import NotificationSender, NotificationService
+from .channels.email import SmtpSender
+from .channels.push import PushSender, load_vapid, public_key
+from .channels.sms import sms_provider
+from .config import NotificationSettings
+from .queue import DeliveryQueue
+from .routing import Router
+from .store import NotificationStore
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+GROUP = "notification"
+
+
+async def create(runtime: Runtime) -> ServiceSpec:
+    settings = runtime.settings
+    if not isinstance(settings, NotificationSettings):
+        settings = NotificationSettings(**settings.model_dump())
+    opts = settings.notification_svc
+    db = runtime.database("notification")
+    await db.migrate(MIGRATIONS)
+    prefix = settings.redis_prefix
+    store = NotificationStore(db)
+    # No redirects: a webhook may not bounce the platform to an address the guard refused.
+    http = httpx.AsyncClient(follow_redirects=False, timeout=opts.webhook_timeout_s)
+    vapid = load_vapid(settings.keys_dir)
+    unsubscribe_key = unsubscribe.load_key(settings.keys_dir)
+    queue = DeliveryQueue(
+        store,
+        opts,
+        email=SmtpSender(opts),
+        sms=sms_provider(opts, http),
+        push=PushSender(vapid, opts.vapid_subject, opts.webhook_timeout_s),
+        http=http,
+        limiter=TokenBucket(
+            runtime.redis, f"{prefix}:notification:rate", opts.rate_per_hour / 3600, opts.rate_burst
+        ),
+        unsubscribe_key=unsubscribe_key,
+    )
+    router = Router(opts)
+
+    async def handle(entry: StreamEntry) -> None:
+        async def effect(session: object) -> None:
+            await router.route(session, entry)  # type: ignore[arg-type]
+
+        if await store.consume(entry.key, effect):
+            queue.kick()
+
+    consumer = StreamConsumer(
+        runtime.redis,
+        [stream_of(meeting_ev.MeetingEvent, prefix), stream_of(user_ev.UserEvent, prefix)],
+        GROUP,
+        handle,
+        claim_idle_s=opts.claim_idle_s,
+        block_ms=0 if settings.redis_url.startswith("memory://") else 500,
+        poll_s=opts.poll_s,
+    )
+
+    async def suppress(address: str, kind: str) -> None:
+        await store.suppress(address, kind, "unsubscribe")
+
+    async def start() -> None:
+        queue.start()
+        consumer.start()
+
+    async def stop() -> None:
+        await consumer.stop()
+        await queue.stop()
+        await http.aclose()
+
+    unsubscribe_endpoint = unsubscribe.route(unsubscribe_key, suppress)
+    return ServiceSpec(
+        name="notification",
+        handlers=[
+            NotificationService(store, opts, public_key(vapid), queue.kick),
+            NotificationSender(store, queue.kick),
+        ],
+        http_routes=[
+            Route("/unsubscribe", unsubscribe_endpoint, methods=["GET", "POST"]),
+            Route(
+                "/alertmanager",
+                alerts.route(store.consume, opts.admin_emails, opts.alertmanager_token, queue.kick),
+                methods=["POST"],
+            ),
+        ],
+        on_start=[start],
+        on_stop=[stop],
+        readiness=[db.ping],
+        is_revoked=runtime.revocations.is_revoked,
+    )

@@ -42,6 +42,8 @@ class NotificationOptions(BaseModel):
     webhook_retry_schedule_s: list[float] = Field(
         default_factory=lambda: [5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 22000.0]
     )
+    # Seconds one outgoing HTTP delivery (a webhook, the SMS provider, a Web Push service) may take
+    # before it counts as failed and is retried: a receiver that never answers holds no slot longer.
     webhook_timeout_s: float = Field(default=10.0, gt=0)
     # Deliveries in flight at once, and at most this many to one webhook endpoint.
     concurrency: int = Field(default=32, ge=1)

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file meetmesh/options/v1/options.proto.
  */
 export const file_meetmesh_options_v1_options: GenFile = /*@__PURE__*/
-  fileDesc("CiFtZWV0bWVzaC9vcHRpb25zL3YxL29wdGlvbnMucHJvdG8SE21lZXRtZXNoLm9wdGlvbnMudjEidAoGQWNjZXNzEisKBmNhbGxlchgBIAEoDjIbLm1lZXRtZXNoLm9wdGlvbnMudjEuQ2FsbGVyEg0KBWdyYW50GAIgASgJEhwKFGpvaW5fdG9rZW5faW5fc3RyZWFtGAMgASgIEhAKCHNlcnZpY2VzGAQgAygJKoUBCgZDYWxsZXISFgoSQ0FMTEVSX1VOU1BFQ0lGSUVEEAASFAoQQ0FMTEVSX0FOT05ZTU9VUxABEg8KC0NBTExFUl9VU0VSEAISFgoSQ0FMTEVSX1BBUlRJQ0lQQU5UEAMSEgoOQ0FMTEVSX1NFUlZJQ0UQBBIQCgxDQUxMRVJfQURNSU4QBSpcCgtTZW5zaXRpdml0eRIbChdTRU5TSVRJVklUWV9VTlNQRUNJRklFRBAAEhgKFFNFTlNJVElWSVRZX1BFUlNPTkFMEAESFgoSU0VOU0lUSVZJVFlfU0VDUkVUEAI6VQoGYWNjZXNzEh4uZ29vZ2xlLnByb3RvYnVmLk1ldGhvZE9wdGlvbnMYtIcDIAEoCzIbLm1lZXRtZXNoLm9wdGlvbnMudjEuQWNjZXNzUgZhY2Nlc3M6YwoLc2Vuc2l0aXZpdHkSHS5nb29nbGUucHJvdG9idWYuRmllbGRPcHRpb25zGLSHAyABKA4yIC5tZWV0bWVzaC5vcHRpb25zLnYxLlNlbnNpdGl2aXR5UgtzZW5zaXRpdml0eTo7CgdjaGFubmVsEh8uZ29vZ2xlLnByb3RvYnVmLk1lc3NhZ2VPcHRpb25zGLWHAyABKAlSB2NoYW5uZWxiBnByb3RvMw", [file_google_protobuf_descriptor]);
+  fileDesc("CiFtZWV0bWVzaC9vcHRpb25zL3YxL29wdGlvbnMucHJvdG8SE21lZXRtZXNoLm9wdGlvbnMudjEidAoGQWNjZXNzEisKBmNhbGxlchgBIAEoDjIbLm1lZXRtZXNoLm9wdGlvbnMudjEuQ2FsbGVyEg0KBWdyYW50GAIgASgJEhwKFGpvaW5fdG9rZW5faW5fc3RyZWFtGAMgASgIEhAKCHNlcnZpY2VzGAQgAygJKoUBCgZDYWxsZXISFgoSQ0FMTEVSX1VOU1BFQ0lGSUVEEAASFAoQQ0FMTEVSX0FOT05ZTU9VUxABEg8KC0NBTExFUl9VU0VSEAISFgoSQ0FMTEVSX1BBUlRJQ0lQQU5UEAMSEgoOQ0FMTEVSX1NFUlZJQ0UQBBIQCgxDQUxMRVJfQURNSU4QBSpcCgtTZW5zaXRpdml0eRIbChdTRU5TSVRJVklUWV9VTlNQRUNJRklFRBAAEhgKFFNFTlNJVElWSVRZX1BFUlNPTkFMEAESFgoSU0VOU0lUSVZJVFlfU0VDUkVUEAI6VQoGYWNjZXNzEh4uZ29vZ2xlLnByb3RvYnVmLk1ldGhvZE9wdGlvbnMYtIcDIAEoCzIbLm1lZXRtZXNoLm9wdGlvbnMudjEuQWNjZXNzUgZhY2Nlc3M6YwoLc2Vuc2l0aXZpdHkSHS5nb29nbGUucHJvdG9idWYuRmllbGRPcHRpb25zGLSHAyABKA4yIC5tZWV0bWVzaC5vcHRpb25zLnYxLlNlbnNpdGl2aXR5UgtzZW5zaXRpdml0eTo7CgdjaGFubmVsEh8uZ29vZ2xlLnByb3RvYnVmLk1lc3NhZ2VPcHRpb25zGLWHAyABKAlSB2NoYW5uZWw6OQoGc3RyZWFtEh8uZ29vZ2xlLnByb3RvYnVmLk1lc3NhZ2VPcHRpb25zGLaHAyABKAlSBnN0cmVhbWIGcHJvdG8z", [file_google_protobuf_descriptor]);
 
 /**
  * The access policy of one method.
@@ -177,4 +177,14 @@ export const sensitivity: GenExtension<FieldOptions, Sensitivity> = /*@__PURE__*
  */
 export const channel: GenExtension<MessageOptions, string> = /*@__PURE__*/
   extDesc(file_meetmesh_options_v1_options, 2);
+
+/**
+ * For a durable event: the Redis stream its service's outbox relay appends it to, as a template
+ * (`{prefix}` only). The event is written to the service's outbox table in the same transaction
+ * as the change; consumers read the stream through consumer groups (see docs/notifications.md).
+ *
+ * @generated from extension: string stream = 50102;
+ */
+export const stream: GenExtension<MessageOptions, string> = /*@__PURE__*/
+  extDesc(file_meetmesh_options_v1_options, 3);
 

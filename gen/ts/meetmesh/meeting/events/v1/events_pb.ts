@@ -15,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file meetmesh/meeting/events/v1/events.proto.
  */
 export const file_meetmesh_meeting_events_v1_events: GenFile = /*@__PURE__*/
-  fileDesc("CidtZWV0bWVzaC9tZWV0aW5nL2V2ZW50cy92MS9ldmVudHMucHJvdG8SGm1lZXRtZXNoLm1lZXRpbmcuZXZlbnRzLnYxIo4GCgxNZWV0aW5nRXZlbnQSDwoHbWVldGluZxgBIAEoCRIoCgR0aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBJMChNwYXJ0aWNpcGFudF93YWl0aW5nGAogASgLMi0ubWVldG1lc2gubWVldGluZy5ldmVudHMudjEuUGFydGljaXBhbnRDaGFuZ2VIABJNChRwYXJ0aWNpcGFudF9hZG1pdHRlZBgLIAEoCzItLm1lZXRtZXNoLm1lZXRpbmcuZXZlbnRzLnYxLlBhcnRpY2lwYW50Q2hhbmdlSAASSwoScGFydGljaXBhbnRfZGVuaWVkGAwgASgLMi0ubWVldG1lc2gubWVldGluZy5ldmVudHMudjEuUGFydGljaXBhbnRDaGFuZ2VIABJMChNwYXJ0aWNpcGFudF9yZW1vdmVkGA0gASgLMi0ubWVldG1lc2gubWVldGluZy5ldmVudHMudjEuUGFydGljaXBhbnRDaGFuZ2VIABJJChBwYXJ0aWNpcGFudF9sZWZ0GA4gASgLMi0ubWVldG1lc2gubWVldGluZy5ldmVudHMudjEuUGFydGljaXBhbnRDaGFuZ2VIABI/Cgxyb2xlX2NoYW5nZWQYDyABKAsyJy5tZWV0bWVzaC5tZWV0aW5nLmV2ZW50cy52MS5Sb2xlQ2hhbmdlZEgAEkUKD21lZXRpbmdfdXBkYXRlZBgQIAEoCzIqLm1lZXRtZXNoLm1lZXRpbmcuZXZlbnRzLnYxLk1lZXRpbmdVcGRhdGVkSAASQQoNbWVldGluZ19lbmRlZBgRIAEoCzIoLm1lZXRtZXNoLm1lZXRpbmcuZXZlbnRzLnYxLk1lZXRpbmdFbmRlZEgAEkUKD3JlY29yZGluZ19yZWFkeRgSIAEoCzIqLm1lZXRtZXNoLm1lZXRpbmcuZXZlbnRzLnYxLlJlY29yZGluZ1JlYWR5SAA6Jaq7GCF7cHJlZml4fTptZWV0aW5nOmV2ZW50czp7bWVldGluZ31CBwoFZXZlbnQiNgoRUGFydGljaXBhbnRDaGFuZ2USEwoLcGFydGljaXBhbnQYASABKAkSDAoEdXNlchgCIAEoCSJpCgtSb2xlQ2hhbmdlZBITCgtwYXJ0aWNpcGFudBgBIAEoCRIMCgR1c2VyGAIgASgJEicKBHJvbGUYAyABKA4yGS5tZWV0bWVzaC5tZWV0aW5nLnYxLlJvbGUSDgoGZ3JhbnRzGAQgAygJIhAKDk1lZXRpbmdVcGRhdGVkIg4KDE1lZXRpbmdFbmRlZCIjCg5SZWNvcmRpbmdSZWFkeRIRCglyZWNvcmRpbmcYASABKAliBnByb3RvMw", [file_google_protobuf_timestamp, file_meetmesh_meeting_v1_meeting, file_meetmesh_options_v1_options]);
+  fileDesc("CidtZWV0bWVzaC9tZWV0aW5nL2V2ZW50cy92MS9ldmVudHMucHJvdG8SGm1lZXRtZXNoLm1lZXRpbmcuZXZlbnRzLnYxIpMHCgxNZWV0aW5nRXZlbnQSDwoHbWVldGluZxgBIAEoCRIoCgR0aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIMCgRob3N0GAMgASgJEg0KBXRpdGxlGAQgASgJEkwKE3BhcnRpY2lwYW50X3dhaXRpbmcYCiABKAsyLS5tZWV0bWVzaC5tZWV0aW5nLmV2ZW50cy52MS5QYXJ0aWNpcGFudENoYW5nZUgAEk0KFHBhcnRpY2lwYW50X2FkbWl0dGVkGAsgASgLMi0ubWVldG1lc2gubWVldGluZy5ldmVudHMudjEuUGFydGljaXBhbnRDaGFuZ2VIABJLChJwYXJ0aWNpcGFudF9kZW5pZWQYDCABKAsyLS5tZWV0bWVzaC5tZWV0aW5nLmV2ZW50cy52MS5QYXJ0aWNpcGFudENoYW5nZUgAEkwKE3BhcnRpY2lwYW50X3JlbW92ZWQYDSABKAsyLS5tZWV0bWVzaC5tZWV0aW5nLmV2ZW50cy52MS5QYXJ0aWNpcGFudENoYW5nZUgAEkkKEHBhcnRpY2lwYW50X2xlZnQYDiABKAsyLS5tZWV0bWVzaC5tZWV0aW5nLmV2ZW50cy52MS5QYXJ0aWNpcGFudENoYW5nZUgAEj8KDHJvbGVfY2hhbmdlZBgPIAEoCzInLm1lZXRtZXNoLm1lZXRpbmcuZXZlbnRzLnYxLlJvbGVDaGFuZ2VkSAASRQoPbWVldGluZ191cGRhdGVkGBAgASgLMioubWVldG1lc2gubWVldGluZy5ldmVudHMudjEuTWVldGluZ1VwZGF0ZWRIABJBCg1tZWV0aW5nX2VuZGVkGBEgASgLMigubWVldG1lc2gubWVldGluZy5ldmVudHMudjEuTWVldGluZ0VuZGVkSAASRQoPcmVjb3JkaW5nX3JlYWR5GBIgASgLMioubWVldG1lc2gubWVldGluZy5ldmVudHMudjEuUmVjb3JkaW5nUmVhZHlIABJLChJpbnZpdGF0aW9uX2NyZWF0ZWQYEyABKAsyLS5tZWV0bWVzaC5tZWV0aW5nLmV2ZW50cy52MS5JbnZpdGF0aW9uQ3JlYXRlZEgAOkCquxghe3ByZWZpeH06bWVldGluZzpldmVudHM6e21lZXRpbmd9srsYF3twcmVmaXh9Om1lZXRpbmc6c3RyZWFtQgcKBWV2ZW50IjYKEVBhcnRpY2lwYW50Q2hhbmdlEhMKC3BhcnRpY2lwYW50GAEgASgJEgwKBHVzZXIYAiABKAkiaQoLUm9sZUNoYW5nZWQSEwoLcGFydGljaXBhbnQYASABKAkSDAoEdXNlchgCIAEoCRInCgRyb2xlGAMgASgOMhkubWVldG1lc2gubWVldGluZy52MS5Sb2xlEg4KBmdyYW50cxgEIAMoCSIQCg5NZWV0aW5nVXBkYXRlZCIOCgxNZWV0aW5nRW5kZWQiIwoOUmVjb3JkaW5nUmVhZHkSEQoJcmVjb3JkaW5nGAEgASgJIsYBChFJbnZpdGF0aW9uQ3JlYXRlZBISCgppbnZpdGF0aW9uGAEgASgJEhMKBWVtYWlsGAIgASgJQgSguxgBEg8KB2ludml0ZXIYAyABKAkSGQoLZGVzY3JpcHRpb24YBCABKAlCBKC7GAESLgoKc3RhcnRfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLAoIZW5kX3RpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wYgZwcm90bzM", [file_google_protobuf_timestamp, file_meetmesh_meeting_v1_meeting, file_meetmesh_options_v1_options]);
 
 /**
  * Something that happened to a meeting or its participants, published by the meeting service
@@ -40,6 +40,20 @@ export type MeetingEvent = Message<"meetmesh.meeting.events.v1.MeetingEvent"> & 
    * @generated from field: google.protobuf.Timestamp time = 2;
    */
   time?: Timestamp | undefined;
+
+  /**
+   * The meeting's host (a user id); set on the durable copy (the outbox) of every event.
+   *
+   * @generated from field: string host = 3;
+   */
+  host: string;
+
+  /**
+   * The meeting's title; set on the durable copy of every event.
+   *
+   * @generated from field: string title = 4;
+   */
+  title: string;
 
   /**
    * What happened.
@@ -118,6 +132,14 @@ export type MeetingEvent = Message<"meetmesh.meeting.events.v1.MeetingEvent"> & 
      */
     value: RecordingReady;
     case: "recordingReady";
+  } | {
+    /**
+     * Someone was invited (durable stream only, never on pub/sub).
+     *
+     * @generated from field: meetmesh.meeting.events.v1.InvitationCreated invitation_created = 19;
+     */
+    value: InvitationCreated;
+    case: "invitationCreated";
   } | { case: undefined; value?: undefined };
 };
 
@@ -249,4 +271,60 @@ export type RecordingReady = Message<"meetmesh.meeting.events.v1.RecordingReady"
  */
 export const RecordingReadySchema: GenMessage<RecordingReady> = /*@__PURE__*/
   messageDesc(file_meetmesh_meeting_events_v1_events, 5);
+
+/**
+ * An invitation to a meeting, with what the invitation email needs.
+ *
+ * @generated from message meetmesh.meeting.events.v1.InvitationCreated
+ */
+export type InvitationCreated = Message<"meetmesh.meeting.events.v1.InvitationCreated"> & {
+  /**
+   * `meetings/{meeting}/invitations/{invitation}`.
+   *
+   * @generated from field: string invitation = 1;
+   */
+  invitation: string;
+
+  /**
+   * The invited address. Personal data: never logged.
+   *
+   * @generated from field: string email = 2;
+   */
+  email: string;
+
+  /**
+   * The inviter's user id.
+   *
+   * @generated from field: string inviter = 3;
+   */
+  inviter: string;
+
+  /**
+   * The meeting's description.
+   *
+   * @generated from field: string description = 4;
+   */
+  description: string;
+
+  /**
+   * When the meeting is scheduled to start (unset: not scheduled).
+   *
+   * @generated from field: google.protobuf.Timestamp start_time = 5;
+   */
+  startTime?: Timestamp | undefined;
+
+  /**
+   * When the meeting is scheduled to end.
+   *
+   * @generated from field: google.protobuf.Timestamp end_time = 6;
+   */
+  endTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message meetmesh.meeting.events.v1.InvitationCreated.
+ * Use `create(InvitationCreatedSchema)` to create a new message.
+ */
+export const InvitationCreatedSchema: GenMessage<InvitationCreated> = /*@__PURE__*/
+  messageDesc(file_meetmesh_meeting_events_v1_events, 6);
 

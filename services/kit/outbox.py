@@ -171,16 +171,23 @@ class OutboxRelay:
         self.keep_sent = keep_sent
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        self._stopping = False
 
     def start(self) -> None:
+        self._stopping = False
         self.outbox._wake = self._wake
         self._task = asyncio.create_task(self._run(), name=f"outbox-relay-{self.db.service}")
 
     async def stop(self) -> None:
+        self._stopping = True  # the loop also ends by itself should a cancellation be swallowed
+        self._wake.set()
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            # Python 3.11's wait_for can swallow a cancellation that meets a finishing wait: give
+            # the task a bounded time to end instead of awaiting it unconditionally.
+            done, _ = await asyncio.wait({self._task}, timeout=5.0)
+            if not done:
+                log.warning("outbox relay did not stop in time", extra={"service": self.db.service})
             self._task = None
         self.outbox._wake = None
 
@@ -216,7 +223,7 @@ class OutboxRelay:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         next_prune = loop.time() + 60
-        while True:
+        while not self._stopping:
             try:
                 sent = await self.relay_once()
                 if loop.time() >= next_prune:

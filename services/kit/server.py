@@ -238,10 +238,18 @@ class ServiceHost:
             log.warning("shutdown grace period ended with calls in flight", extra={"service": self.spec.name})
         if self._http is not None:
             self._http.should_exit = True
-            await self._http.shutdown()
+            await self._bounded(self._http.shutdown(), "the HTTP side port")
         for hook in self.spec.on_stop:
-            await hook()
+            await self._bounded(hook(), getattr(hook, "__qualname__", "a stop hook"))
         log.info("service stopped", extra={"service": self.spec.name})
+
+    async def _bounded(self, step: Awaitable[object], what: str) -> None:
+        """One shutdown step, given the grace period at most: a step that hangs (a background task
+        that does not end when cancelled) is abandoned with a warning, so a stop always ends."""
+        try:
+            await asyncio.wait_for(step, max(self.shutdown_grace_s, 1.0))
+        except TimeoutError:
+            log.warning("shutdown step did not end in time", extra={"service": self.spec.name, "step": what})
 
     # -- readiness -----------------------------------------------------------------------------
     async def ready(self) -> bool:

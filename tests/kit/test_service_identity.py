@@ -32,7 +32,7 @@ from tests.support import Platform, error_info, start_platform
 
 REPO = Path(__file__).resolve().parents[2]
 DESCRIPTORS = REPO / "gen" / "meetmesh.binpb"
-ALL_SERVICES = ("user", "meeting", "media", "signaling", "ai")
+ALL_SERVICES = ("user", "meeting", "media", "signaling", "ai", "notification")
 
 
 @dataclass(frozen=True)

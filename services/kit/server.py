@@ -61,6 +61,8 @@ _requests_log = logging.getLogger("meetmesh.kit.requests")
 # gRPC health re-runs the readiness checks at most this often (watchers see changes this fast).
 _READINESS_TTL_S = 1.0
 _READINESS_TIMEOUT_S = 2.0
+# The longest one shutdown step (the side port, one on_stop hook) may take before it is abandoned.
+_STOP_STEP_LIMIT_S = 60.0
 
 Hook = Callable[[], Awaitable[None]]
 RevocationCheck = Callable[[Principal], Awaitable[bool]]
@@ -244,10 +246,12 @@ class ServiceHost:
         log.info("service stopped", extra={"service": self.spec.name})
 
     async def _bounded(self, step: Awaitable[object], what: str) -> None:
-        """One shutdown step, given the grace period at most: a step that hangs (a background task
-        that does not end when cancelled) is abandoned with a warning, so a stop always ends."""
+        """One shutdown step, given ``_STOP_STEP_LIMIT_S`` at most: a step that hangs (a background
+        task that does not end when cancelled) is abandoned with a warning, so a stop always ends.
+        The limit is generous and apart from the grace period for calls: steps such as finishing a
+        recording's upload or stopping Triton legitimately take seconds."""
         try:
-            await asyncio.wait_for(step, max(self.shutdown_grace_s, 1.0))
+            await asyncio.wait_for(step, _STOP_STEP_LIMIT_S)
         except TimeoutError:
             log.warning("shutdown step did not end in time", extra={"service": self.spec.name, "step": what})
 

@@ -41,8 +41,11 @@ EXAMPLES_PER_MODE = 8
 SCHEMA = schemathesis.openapi.from_path(OPENAPI)
 OPERATIONS = [result.ok() for result in SCHEMA.get_all_operations()]
 # The fuzz stack runs the user and meeting services. The ai service needs the bundled Triton: its
-# public API is driven through the edge, bad input included, by tests/ai/test_transcript.py.
-FUZZED = [op for op in OPERATIONS if not any(tag.startswith("meetmesh.ai.") for tag in op.tags or [])]
+# public API is driven through the edge, bad input included, by tests/ai/test_transcript.py. The
+# notification service's public API is not fuzzed yet (its bad input is driven over gRPC by
+# tests/notification): adding it to this stack is the next step.
+NOT_IN_STACK = ("meetmesh.ai.", "meetmesh.notification.")
+FUZZED = [op for op in OPERATIONS if not any(tag.startswith(NOT_IN_STACK) for tag in op.tags or [])]
 
 
 def expressible(case: schemathesis.Case) -> bool:

@@ -17,6 +17,7 @@ from services.edge.docs import DocsRoute
 from services.edge.objects import ObjectRoute
 from services.edge.pages import Pages
 from services.edge.rtc import proxy_websocket
+from services.edge.tls import EXPIRY_METRIC
 from services.edge.upstream import Upstreams
 from services.kit import create_redis
 from services.kit.auth import JwksTokenVerifier
@@ -42,6 +43,10 @@ class Edge:
         self.admission = Admission(JwksTokenVerifier(settings.jwks_url, issuer=settings.issuer), self.limits)
         self.telemetry = Telemetry()
         self.requests = RequestMetrics(self.telemetry, access_log=options.access_log)
+        #: Set by the TLS listener (server.py) to its certificate's not-after.
+        self.certificate_expiry = self.telemetry.gauge(
+            EXPIRY_METRIC, "When a TLS certificate the edge serves expires (Unix time)", ["certificate"]
+        )
         self.objects = ObjectRoute(settings.objects, settings.keys_dir, self.admission)
         self.pages = Pages(self.telemetry, options.openapi, options.web_root, DocsRoute(settings))
         self.pipeline = pipeline.build(self)

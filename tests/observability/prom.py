@@ -117,3 +117,14 @@ class WebhookReceiver:
             and alert["labels"].get("alertname") == alertname
             and all(alert["labels"].get(k) == v for k, v in labels.items())
         ]
+
+
+def retarget(prom: PrometheusServer, targets: Mapping[str, Sequence[str]]) -> None:
+    """Point the running Prometheus's jobs at new addresses (a restarted service's new port)."""
+    jobs = [
+        job | {"static_configs": [{"targets": list(targets[job["job_name"]])}]}
+        if job["job_name"] in targets
+        else job
+        for job in prom.config["scrape_configs"]
+    ]
+    prom.reload({**prom.config, "scrape_configs": jobs})

@@ -57,9 +57,9 @@ def service_env(service: str) -> dict[str, str]:
     if service == "media":
         env["MEETMESH_MEDIA__PORT_RANGE"] = f"[{MEDIA_UDP[0]}, {MEDIA_UDP[1]}]"
     if service == "notification":
-        # what Alertmanager must present on POST /alertmanager (it reads the same token from
-        # the secret file deploy/secrets/alertmanager-token: ALERTMANAGER_TOKEN_FILE)
-        env["MEETMESH_NOTIFICATION_SVC__ALERTMANAGER_TOKEN"] = "${ALERTMANAGER_TOKEN:?}"
+        # what Alertmanager must present on POST /alertmanager (it reads the same token from the
+        # compose secret alertmanager_token, the file deploy/secrets/alertmanager-token)
+        env["MEETMESH_NOTIFICATION_SVC__ALERTMANAGER_TOKEN"] = "${ALERTMANAGER_TOKEN:?}"  # noqa: S105 - a reference
     return env
 
 

@@ -1,8 +1,15 @@
 // The admin status page's pure parts: value formatting and the chart's line.
 import { describe, expect, it } from "vitest";
 import { drawnSpan, formatValue, linePath } from "./AdminStatus";
+import { match, needsAuth } from "./router";
 
 describe("admin status", () => {
+  it("has its route, behind sign-in", () => {
+    expect(match("/admin/status", "?window=1h")).toEqual({ name: "adminStatus" });
+    expect(needsAuth(match("/admin/status"))).toBe(true);
+    expect(match("/admin/status/x")).toEqual({ name: "notFound" });
+  });
+
   it("formats values in each chart unit", () => {
     expect(formatValue(0.0123, "percentunit")).toBe("1.23%");
     expect(formatValue(0.25, "percentunit")).toBe("25.0%");

@@ -1,5 +1,5 @@
 """Helpers of the observability tests: Prometheus over the deploy rules, a webhook receiver that
-plays Alertmanager's receiver, and the dashboards' queries run against a real Prometheus."""
+records Alertmanager's posts, and the dashboards' queries run against a real Prometheus."""
 
 from __future__ import annotations
 
@@ -84,8 +84,8 @@ async def empty_panels(prom: PrometheusServer, uid: str, **variables: str) -> li
 
 
 class WebhookReceiver:
-    """An HTTP endpoint that records what Alertmanager posts (a test receiver, standing in for the
-    notification service's /alertmanager until that is on main)."""
+    """An HTTP endpoint that records what Alertmanager posts: the dashboards' test checks the
+    payload itself here; test_alert_delivery.py sends alerts to the real notification service."""
 
     def __init__(self) -> None:
         self.posts: list[dict[str, Any]] = []

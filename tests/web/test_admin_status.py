@@ -1,7 +1,8 @@
 """The web client's admin status page: an admin signs in in Chromium and sees live charts of the
 platform, drawn from a real Prometheus (scraping the real services, with the deploy rules) through
 the edge's fixed list of queries (``/v1/admin/status``); a member is refused, by the edge and so
-by the page; nothing from the request but a fixed time window reaches Prometheus.
+by the page; a demoted admin's token stops working at once; nothing from the request but a fixed
+time window reaches Prometheus.
 
 The screenshot goes to docs/web/admin-status.png (docs/web.md shows it).
 """
@@ -17,6 +18,7 @@ import httpx
 from playwright.async_api import Browser, Page, expect
 
 from meetmesh.meeting.v1 import meeting_pb2
+from meetmesh.user.v1 import user_pb2
 from services.edge import server as edge_server
 from services.edge.config import EdgeOptions, EdgeSettings
 from services.observability import scrape_targets
@@ -151,6 +153,18 @@ async def test_an_admin_sees_live_charts_and_a_member_is_refused(
         await member_page.screenshot(path=str(shots / "admin-status-refused.png"))
         await other.close()
         await page.close()
+
+        # -- a demoted admin's token stops working at once (the platform's revocation marks) ----
+        boss: Client = await platform.client("Boss")
+        assert await UserStore(platform.runtime.database("user")).set_role(boss.email, "admin")
+        boss_login = await platform.login(boss.email)
+        await platform.users.SetUserRole(
+            user_pb2.SetUserRoleRequest(name=admin.user.name, role=user_pb2.User.ROLE_MEMBER),
+            metadata={"authorization": f"Bearer {boss_login.tokens.access_token}"},
+        )
+        async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+            demoted = await http.get("/v1/admin/status", headers=admin_auth)
+            assert demoted.status_code == 401, demoted.text
     finally:
         await edge_server.stop(edge, task)
         prom.remove()

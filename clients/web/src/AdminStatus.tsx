@@ -127,8 +127,10 @@ function LineChart({ chart, windowS, lang }: { chart: Chart; windowS: number; la
           <svg viewBox={`0 0 ${width} ${height}`} role="img" aria-label={`${title}: ${summary}`} preserveAspectRatio="none">
             <line x1="0" y1={height} x2={width} y2={height} stroke="#8a93a3" vectorEffect="non-scaling-stroke" />
             <line x1="0" y1={height - max / top * height} x2={width} y2={height - max / top * height} stroke="#e3e6eb" strokeDasharray="4 4" vectorEffect="non-scaling-stroke" />
+            {/* earlier series drawn wider, so that lines on top of each other (every service up)
+                show as stripes of each colour instead of the last one only */}
             {chart.series.map((s, i) => (
-              <path key={s.name} d={linePath(s.points, from, to, top, width, height)} fill="none" stroke={COLORS[i % COLORS.length]} strokeWidth="2" strokeLinejoin="round" strokeLinecap="round" vectorEffect="non-scaling-stroke" />
+              <path key={s.name} d={linePath(s.points, from, to, top, width, height)} fill="none" stroke={COLORS[i % COLORS.length]} strokeWidth={2 + (chart.series.length - 1 - i) * 1.5} strokeLinejoin="round" strokeLinecap="round" vectorEffect="non-scaling-stroke" />
             ))}
           </svg>
           <p className="muted status-axis">

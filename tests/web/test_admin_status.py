@@ -4,13 +4,12 @@ the edge's fixed list of queries (``/v1/admin/status``); a member is refused, by
 by the page; a demoted admin's token stops working at once; nothing from the request but a fixed
 time window reaches Prometheus.
 
-The screenshot goes to docs/web/admin-status.png (docs/web.md shows it).
+Screenshots go to var/web-shots/ like the other web tests' (docs/web/admin-status.png is one).
 """
 
 from __future__ import annotations
 
 import asyncio
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +26,7 @@ from services.user.store import UserStore
 from tests.observability.prom import query, start_prometheus
 from tests.rtc_helpers import Rtc, free_port
 from tests.support import PASSWORD, Client, wait_until
-from tests.web.conftest import ROOT, axe_violations
-
-DOCS_SHOT = ROOT / "docs" / "web" / "admin-status.png"
+from tests.web.conftest import axe_violations
 
 
 async def sign_in(page: Page, url: str, email: str) -> None:
@@ -140,7 +137,6 @@ async def test_an_admin_sees_live_charts_and_a_member_is_refused(
         assert await page.locator("[data-testid=status-chart][data-key=up] li").count() == 5
         assert not await axe_violations(page)
         await page.screenshot(path=str(shots / "admin-status.png"), full_page=True)
-        shutil.copy2(shots / "admin-status.png", DOCS_SHOT)
 
         # -- a member: no link, and the page says no (the edge refused it) --------------------
         other = await chromium.new_context()

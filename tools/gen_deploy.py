@@ -56,6 +56,10 @@ def service_env(service: str) -> dict[str, str]:
         env["MEETMESH_AI_SVC__TRITON_URL"] = "triton:8001"
     if service == "media":
         env["MEETMESH_MEDIA__PORT_RANGE"] = f"[{MEDIA_UDP[0]}, {MEDIA_UDP[1]}]"
+    if service == "notification":
+        # what Alertmanager must present on POST /alertmanager (it reads the same token from the
+        # compose secret alertmanager_token, the file deploy/secrets/alertmanager-token)
+        env["MEETMESH_NOTIFICATION_SVC__ALERTMANAGER_TOKEN"] = "${ALERTMANAGER_TOKEN:?}"  # noqa: S105 - a reference
     return env
 
 
@@ -149,6 +153,7 @@ def compose() -> dict[str, Any]:
             "alertmanager": {
                 "image": "prom/alertmanager:v0.27.0",
                 "volumes": ["./alertmanager/alertmanager.yml:/etc/alertmanager/alertmanager.yml:ro"],
+                "secrets": ["alertmanager_token"],  # /run/secrets/alertmanager_token
                 "ports": ["9093:9093"],
             },
             "grafana": {
@@ -172,6 +177,8 @@ def compose() -> dict[str, Any]:
     return {
         "services": services,
         "volumes": {name: {} for name in ("keys", "postgres", "redis", "mongo", "minio", "vlogs")},
+        # the notification service's ALERTMANAGER_TOKEN, in a file (created out of band)
+        "secrets": {"alertmanager_token": {"file": "./secrets/alertmanager-token"}},
     }
 
 
@@ -184,7 +191,11 @@ def _meta(name: str, **labels: str) -> dict[str, Any]:
 
 
 def _k8s_env(service: str) -> list[dict[str, Any]]:
-    secrets = {"MEETMESH_DATABASE_URL": "database-url", "MEETMESH_OBJECTS__SECRET_KEY": "objects-secret-key"}
+    secrets = {
+        "MEETMESH_DATABASE_URL": "database-url",
+        "MEETMESH_OBJECTS__SECRET_KEY": "objects-secret-key",
+        "MEETMESH_NOTIFICATION_SVC__ALERTMANAGER_TOKEN": "alertmanager-token",
+    }
     env: list[dict[str, Any]] = []
     for key, value in service_env(service).items():
         if key in secrets:
@@ -205,7 +216,11 @@ def kubernetes() -> list[dict[str, Any]]:
             "metadata": _meta("meetmesh"),
             "type": "Opaque",
             # placeholders: create the real Secret out of band (kubectl create secret ...)
-            "stringData": {"database-url": "CHANGE-ME", "objects-secret-key": "CHANGE-ME"},
+            "stringData": {
+                "database-url": "CHANGE-ME",
+                "objects-secret-key": "CHANGE-ME",
+                "alertmanager-token": "CHANGE-ME",
+            },
         },
     ]
     for name in SERVICES:

@@ -1,4 +1,5 @@
-"""The edge as one ASGI app: gRPC-web, JSON/REST, `/rtc`, CORS, auth, rate limits, docs, static files.
+"""The edge as one ASGI app: gRPC-web, JSON/REST, `/rtc`, CORS, auth, rate limits, docs, static files,
+and the admin status page's data (admin_status.py).
 
 HTTP requests go through the middleware pipeline (pipeline.py: CORS -> telemetry -> errors ->
 admission -> routing -> codecs and pages); `/rtc` WebSockets are proxied to signaling after the
@@ -10,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from services.edge import pipeline
+from services.edge.admin_status import AdminStatus
 from services.edge.admission import Admission, RateLimits
 from services.edge.asgi import Receive, Request, Scope, Send
 from services.edge.config import EdgeSettings
@@ -17,11 +19,13 @@ from services.edge.docs import DocsRoute
 from services.edge.objects import ObjectRoute
 from services.edge.pages import Pages
 from services.edge.rtc import proxy_websocket
+from services.edge.tls import EXPIRY_METRIC
 from services.edge.upstream import Upstreams
 from services.kit import create_redis
 from services.kit.auth import JwksTokenVerifier
 from services.kit.catalog import Rpc, load_catalog
 from services.kit.cors import Cors
+from services.kit.revocation import Revocations
 from services.kit.telemetry import RequestMetrics, Telemetry
 
 
@@ -40,8 +44,17 @@ class Edge:
             self.redis, f"{settings.redis_prefix}:edge:", options.rate_limit_address, options.rate_limit_token
         )
         self.admission = Admission(JwksTokenVerifier(settings.jwks_url, issuer=settings.issuer), self.limits)
+        # revocations asked of Redis on each admin status request (the edge does not follow them)
+        revocations = Revocations(self.redis, settings.redis_prefix, settings.access_token_ttl_s)
+        self.admin_status = AdminStatus(
+            options.prometheus_url, self.limits, self.admission.verifier, revocations
+        )
         self.telemetry = Telemetry()
         self.requests = RequestMetrics(self.telemetry, access_log=options.access_log)
+        #: Set by the TLS listener (server.py) to its certificate's not-after.
+        self.certificate_expiry = self.telemetry.gauge(
+            EXPIRY_METRIC, "When a TLS certificate the edge serves expires (Unix time)", ["certificate"]
+        )
         self.objects = ObjectRoute(settings.objects, settings.keys_dir, self.admission)
         self.pages = Pages(self.telemetry, options.openapi, options.web_root, DocsRoute(settings))
         self.pipeline = pipeline.build(self)
@@ -52,6 +65,7 @@ class Edge:
 
     async def close(self) -> None:
         self.upstreams.close()
+        await self.admin_status.close()
         await self.redis.aclose()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

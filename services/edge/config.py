@@ -58,6 +58,9 @@ class EdgeOptions(BaseModel):
     jwks_url: str = ""
     #: Signaling's WebSocket URL behind `/rtc` (default: from the platform's signaling endpoint).
     signaling_ws_url: str = ""
+    #: Prometheus's base URL (e.g. `http://prometheus:9090`), for the admin status page's charts
+    #: (`/v1/admin/status`: a fixed list of the dashboards' queries); empty: the page says so.
+    prometheus_url: str = ""
     #: Origins allowed by CORS (never the request's own Host reflected back; "*" for any).
     cors_origins: list[str] = Field(
         default_factory=lambda: ["http://localhost:8800", "http://127.0.0.1:8800"]

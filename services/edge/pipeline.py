@@ -11,7 +11,8 @@
   as its contract says: the per-address rate limit, the access token, the per-token rate limit
   (admission.py).
 * ``Routing``: hands the request to its endpoint: the gRPC-web or JSON codec for an RPC (they
-  forward upstream), signed object URLs, the edge's own pages, the web client's files; 404/405.
+  forward upstream), signed object URLs, the admin status page's data (admin_status.py: it
+  admits its callers itself), the edge's own pages, the web client's files; 404/405.
 
 Each stage is a small class called with ``(request, receive, send)`` that calls the next one.
 """
@@ -162,6 +163,9 @@ class Routing:
         edge = self._edge
         if edge.objects.handles(request):
             await edge.objects.serve(request, receive, send)
+            return
+        if request.target is None and edge.admin_status.handles(request):
+            await edge.admin_status.serve(request, send)
             return
         if request.protocol == "grpc-web":
             await grpcweb_proxy.serve_grpc_web(edge, request, receive, send)

@@ -6,6 +6,7 @@ hypercorn (HTTP/1.1 and h2c), and the TLS listener under hypercorn (HTTP/2 and H
     :8800  uvicorn    HTTP/1.1                 connections.py: per-address cap, header deadline
            hypercorn  HTTP/1.1 + h2c           (edge_svc.server = "hypercorn")
     :8443  hypercorn  TLS, ALPN h2 / http/1.1  certificate from configuration, or tls.py's dev one
+                                               (its expiry on /metrics, for the certificate alert)
 
 Both serve the same ``Edge`` app. Limits on the hypercorn listeners: header bytes
 (``max_header_bytes``, HTTP/1.1 and HTTP/2), concurrent streams per HTTP/2 connection
@@ -27,7 +28,7 @@ import uvicorn
 from services.edge.app import Edge, create_app
 from services.edge.config import EdgeSettings
 from services.edge.connections import ConnectionLimits, protocol_classes
-from services.edge.tls import dev_certificate
+from services.edge.tls import dev_certificate, not_after
 from services.kit import configure_logging, tracing
 
 
@@ -221,6 +222,8 @@ async def start_servers(settings: EdgeSettings, app: Edge | None = None) -> Edge
         )
         if tls is not None:
             servers.tls_port = tls.getsockname()[1]
+            # what the listener serves until a restart: the alert on it says when to renew
+            app.certificate_expiry.labels("edge").set(not_after(config.certfile).timestamp())
         await _until_listening(options.host, [s.getsockname()[1] for s in servers._sockets], servers._tasks)
     return servers
 

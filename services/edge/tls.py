@@ -5,6 +5,10 @@
 for ``localhost`` and ``127.0.0.1`` under ``tls_dev_dir`` (``./var/tls``; the key readable by the
 owner only) and reuses it on later starts; browsers and clients must be told to trust it
 (``curl --cacert var/tls/dev-cert.pem``).
+
+The listener's certificate expiry is a metric, ``meetmesh_tls_certificate_expiry_timestamp_seconds``
+(its not-after as a Unix time, label ``certificate="edge"``): the MeetmeshCertificateExpiringSoon
+alert reads it (deploy/prometheus/rules).
 """
 
 from __future__ import annotations
@@ -20,6 +24,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 DEV_CERT, DEV_KEY = "dev-cert.pem", "dev-key.pem"
+EXPIRY_METRIC = "meetmesh_tls_certificate_expiry_timestamp_seconds"
+
+
+def not_after(cert_file: str | Path) -> datetime.datetime:
+    """When the first certificate of a PEM chain (the server's own) expires."""
+    cert = x509.load_pem_x509_certificate(Path(cert_file).read_bytes())
+    return cert.not_valid_after_utc
 
 
 def dev_certificate(folder: Path, days: int = 365) -> tuple[Path, Path]:

@@ -13,7 +13,14 @@ import logging
 import time
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 
 #: Latency buckets (seconds) of every duration histogram.
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
@@ -34,6 +41,9 @@ class Telemetry:
 
     def histogram(self, name: str, documentation: str, labels: list[str]) -> Histogram:
         return Histogram(name, documentation, labels, buckets=LATENCY_BUCKETS, registry=self.registry)
+
+    def gauge(self, name: str, documentation: str, labels: list[str]) -> Gauge:
+        return Gauge(name, documentation, labels, registry=self.registry)
 
     def exposition(self) -> bytes:
         return bytes(generate_latest(self.registry))

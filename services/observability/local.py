@@ -3,7 +3,8 @@ platform on one machine, under ``./var/observability/<name>``.
 
 Prometheus scrapes every service's side port, the edge and Triton (the settings' ports) with the
 deploy rules; Alertmanager routes to the notification service's receiver; the services export
-spans to Jaeger and push their logs to VictoriaLogs (``settings_env()`` sets both).
+spans to Jaeger and push their logs to VictoriaLogs, and the edge answers the admin status page
+from Prometheus (the environment ``start()`` returns sets all three).
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ class ObservabilityStack:
                 alertmanagers=[alertmanager.address],
                 scrape_interval_s=5,
             )
-            self.servers.get(
+            prometheus = self.servers.get(
                 "prometheus", lambda: PrometheusServer(config, self.root / "prometheus", port("prometheus"))
             )
             jaeger = self.servers.get("jaeger", lambda: JaegerServer(self.root / "jaeger", port("jaeger")))
@@ -72,11 +73,14 @@ class ObservabilityStack:
             raise
         assert isinstance(jaeger, JaegerServer)
         assert isinstance(logs, VictoriaLogsServer)
+        assert isinstance(prometheus, PrometheusServer)
         for name, server in self.servers.items():
             progress(f"  {name:<13} {server.url}")
         return {
             "MEETMESH_TRACING__ENDPOINT": jaeger.otlp_endpoint,
             "MEETMESH_LOG_PUSH_URL": f"{logs.loki_push_url}?_msg_field=msg",
+            # the web client's admin status page (the edge's /v1/admin/status)
+            "MEETMESH_EDGE_SVC__PROMETHEUS_URL": prometheus.url,
         }
 
     def stop(self) -> None:

@@ -85,9 +85,12 @@ def alertmanager_config(
     group_wait_s: float = 30,
     group_interval_s: float = 300,
     repeat_interval_s: float = 4 * 3600,
+    token_file: str | Path | None = None,
 ) -> dict[str, Any]:
     """An ``alertmanager.yml`` routing every alert, grouped by alert and job, to one webhook: the
-    notification service's Alertmanager receiver (``POST /alertmanager`` on its side port)."""
+    notification service's Alertmanager receiver (``POST /alertmanager`` on its side port).
+    ``token_file``: a file holding the bearer token the receiver wants
+    (``MEETMESH_NOTIFICATION_SVC__ALERTMANAGER_TOKEN``), sent as ``Authorization: Bearer``."""
 
     def seconds(value: float) -> str:
         return f"{int(value * 1000)}ms" if value != int(value) else f"{int(value)}s"
@@ -104,7 +107,21 @@ def alertmanager_config(
         "receivers": [
             {
                 "name": "meetmesh-notification",
-                "webhook_configs": [{"url": receiver_url, "send_resolved": True}],
+                "webhook_configs": [
+                    {
+                        "url": receiver_url,
+                        "send_resolved": True,
+                        **(
+                            {
+                                "http_config": {
+                                    "authorization": {"type": "Bearer", "credentials_file": str(token_file)}
+                                }
+                            }
+                            if token_file is not None
+                            else {}
+                        ),
+                    }
+                ],
             }
         ],
         "inhibit_rules": [

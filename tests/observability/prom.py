@@ -1,5 +1,5 @@
 """Helpers of the observability tests: Prometheus over the deploy rules, a webhook receiver that
-plays Alertmanager's receiver, and the dashboards' queries run against a real Prometheus."""
+records Alertmanager's posts, and the dashboards' queries run against a real Prometheus."""
 
 from __future__ import annotations
 
@@ -84,8 +84,8 @@ async def empty_panels(prom: PrometheusServer, uid: str, **variables: str) -> li
 
 
 class WebhookReceiver:
-    """An HTTP endpoint that records what Alertmanager posts (a test receiver, standing in for the
-    notification service's /alertmanager until that is on main)."""
+    """An HTTP endpoint that records what Alertmanager posts: the dashboards' test checks the
+    payload itself here; test_alert_delivery.py sends alerts to the real notification service."""
 
     def __init__(self) -> None:
         self.posts: list[dict[str, Any]] = []
@@ -117,3 +117,14 @@ class WebhookReceiver:
             and alert["labels"].get("alertname") == alertname
             and all(alert["labels"].get(k) == v for k, v in labels.items())
         ]
+
+
+def retarget(prom: PrometheusServer, targets: Mapping[str, Sequence[str]]) -> None:
+    """Point the running Prometheus's jobs at new addresses (a restarted service's new port)."""
+    jobs = [
+        job | {"static_configs": [{"targets": list(targets[job["job_name"]])}]}
+        if job["job_name"] in targets
+        else job
+        for job in prom.config["scrape_configs"]
+    ]
+    prom.reload({**prom.config, "scrape_configs": jobs})

@@ -1,5 +1,6 @@
 // The shell: language, session, navigation, and one screen per route.
 import { useEffect, useMemo, useState, useSyncExternalStore } from "react";
+import { AdminStatus, isAdmin, statusNavLabel } from "./AdminStatus";
 import { loadMe, session, signOut } from "./api";
 import { Auth } from "./Auth";
 import { initialLang, LangContext, translate, type Lang } from "./i18n";
@@ -71,6 +72,7 @@ export function App() {
   else if (route.name === "join") screen = <Join id={route.id} />;
   else if (route.name === "summary") screen = <Summary id={route.id} />;
   else if (route.name === "profile") screen = <Profile />;
+  else if (route.name === "adminStatus") screen = <AdminStatus />;
   else screen = <Page title={t("err.notFound")}>{null}</Page>;
 
   return (
@@ -95,6 +97,11 @@ export function App() {
                 <a href="/profile" onClick={(e) => (e.preventDefault(), navigate("/profile"))}>
                   {t("nav.profile")}
                 </a>
+                {isAdmin() && (
+                  <a href="/admin/status" onClick={(e) => (e.preventDefault(), navigate("/admin/status"))}>
+                    {statusNavLabel(lang)}
+                  </a>
+                )}
               </>
             )}
             <LangButton />

@@ -10,6 +10,7 @@ export type Route =
   | { name: "join"; id: string }
   | { name: "summary"; id: string }
   | { name: "profile" }
+  | { name: "adminStatus" }
   | { name: "notFound" };
 
 const ID = "([a-z0-9-]{1,64})";
@@ -24,6 +25,7 @@ export function match(path: string, search = ""): Route {
   if (path === "/signup") return { name: "signup", next: safeNext };
   if (path === "/new") return { name: "new" };
   if (path === "/profile") return { name: "profile" };
+  if (path === "/admin/status") return { name: "adminStatus" };
   if ((m = path.match(new RegExp(`^/m/${ID}$`)))) return { name: "join", id: m[1] };
   if ((m = path.match(new RegExp(`^/m/${ID}/edit$`)))) return { name: "edit", id: m[1] };
   if ((m = path.match(new RegExp(`^/m/${ID}/summary$`)))) return { name: "summary", id: m[1] };

@@ -20,8 +20,9 @@ class SignalingSettings(BaseSettings):
     meeting_target: str = ""
     # How long a dropped session can be resumed before the participant leaves.
     resume_grace_s: float = Field(default=20.0, ge=0)
-    # Chat and data messages per participant: sustained rate and burst.
+    # Chat and data messages per participant: the sustained rate, per second.
     chat_rate_per_s: float = Field(default=5.0, gt=0)
+    # Chat and data messages per participant: the largest burst.
     chat_burst: float = Field(default=20.0, ge=1)
     # Largest WebSocket frame accepted on /rtc.
     max_frame_bytes: int = Field(default=65536, ge=1024)

@@ -108,7 +108,8 @@ async def rtc_platform_ai(
     }
     base = make_settings(stores, keys_dir).model_dump()
     base["mongo_url"] = mongo_url
-    base["ai_svc"] = AiServiceOptions(
+    base["ai"] = AiServiceOptions(
+        **base["ai"],
         manage_triton=False, triton_url=f"127.0.0.1:{free_port()}", mongo_database=mongo_database
     )
     settings = AiTestSettings(**base)

@@ -75,8 +75,8 @@ async def serve_web(env: Rtc, web_dist: Path, port: int = 0) -> AsyncIterator[We
     """The edge serving the client at / with gRPC-web and /rtc in front of the platform."""
     platform = env.platform
     settings = EdgeSettings(
-        **platform.settings.model_dump(exclude={"edge_svc"}),
-        edge_svc=EdgeOptions(
+        **platform.settings.model_dump(exclude={"edge"}),
+        edge=EdgeOptions(
             port=port or free_port(),
             tls=False,  # plain HTTP here (tests/edge/test_transports.py covers TLS)
             web_root=web_dist,
@@ -86,7 +86,7 @@ async def serve_web(env: Rtc, web_dist: Path, port: int = 0) -> AsyncIterator[We
     )
     server, task = await edge_server.start(settings)
     try:
-        yield WebPlatform(env, f"http://127.0.0.1:{settings.edge_svc.port}")
+        yield WebPlatform(env, f"http://127.0.0.1:{settings.edge.port}")
     finally:
         await edge_server.stop(server, task)
 

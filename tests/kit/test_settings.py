@@ -72,14 +72,6 @@ def test_the_block_holds_the_endpoint_and_the_options_together(monkeypatch: pyte
     assert (widened.user.grpc_port, widened.user.argon2_time_cost) == (18080, 7)
 
 
-def test_the_old_separate_option_blocks_are_gone(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MEETMESH_USER_SVC__ARGON2_TIME_COST", "7")
-    monkeypatch.setenv("MEETMESH_EDGE_SVC__PORT", "9800")
-    assert UserSettings().user.argon2_time_cost == 3
-    assert EdgeSettings().edge.port == 8800
-    assert "user_svc" not in UserSettings.model_fields and "edge_svc" not in EdgeSettings.model_fields
-
-
 # A variable with a block (`__`) in the docs or the deployment files: it must be a setting.
 _NAMED = re.compile(r"MEETMESH_[A-Z0-9_]*?__[A-Z0-9_]*[A-Z0-9]")
 

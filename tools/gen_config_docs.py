@@ -4,9 +4,8 @@ Every setting of every service: its environment variable, type, default and desc
 description is the field's `description`, else the comment block above the field in its class
 (a comment describes the fields below it, up to a blank line or the next comment). Sources: `PlatformSettings`
 (`services/kit/config.py`, `MEETMESH_<FIELD>`, nested blocks `MEETMESH_<BLOCK>__<FIELD>`), then for
-each `services/<svc>/config.py` its settings class: the options a `PlatformSettings` subclass adds to
-its service's block (an `Endpoint` subclass) or the block it adds (the edge's), or the fields of a
-`BaseSettings` class with its own `env_prefix` (signaling, media).
+each `services/<svc>/config.py` its settings class, a `PlatformSettings` subclass: the options it adds
+to its service's block (an `Endpoint` subclass) or the block it adds (the edge's).
 """
 
 from __future__ import annotations
@@ -183,28 +182,24 @@ def render() -> tuple[str, list[str]]:
         ]
         rows: list[str] = []
         for cls in classes:
-            if issubclass(cls, PlatformSettings):
-                platform = PlatformSettings.model_fields
-                own = {
-                    n: f
-                    for n, f in cls.model_fields.items()
-                    if n not in platform or platform[n].annotation is not f.annotation
-                }
-                for name, info in own.items():
-                    annotation = info.annotation
-                    if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
-                        raise TypeError(f"{cls.__name__}.{name}: a service's own settings are one block")
-                    # A widened service block: only what it adds (its endpoint is the platform's).
-                    base = platform[name].annotation if name in platform else None
-                    inherited = (
-                        base.model_fields if isinstance(base, type) and issubclass(base, BaseModel) else {}
-                    )
-                    rows += _rows(
-                        annotation, f"MEETMESH_{name.upper()}__", missing, skip=frozenset(inherited)
-                    )
-            else:
-                prefix = str(cls.model_config.get("env_prefix", "")).upper()
-                rows += _rows(cls, prefix, missing)
+            if not issubclass(cls, PlatformSettings):
+                raise TypeError(f"{cls.__name__}: a service's settings class extends PlatformSettings")
+            platform = PlatformSettings.model_fields
+            own = {
+                n: f
+                for n, f in cls.model_fields.items()
+                if n not in platform or platform[n].annotation is not f.annotation
+            }
+            for name, info in own.items():
+                annotation = info.annotation
+                if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+                    raise TypeError(f"{cls.__name__}.{name}: a service's own settings are one block")
+                # A widened service block: only what it adds (its endpoint is the platform's).
+                base = platform[name].annotation if name in platform else None
+                inherited = (
+                    base.model_fields if isinstance(base, type) and issubclass(base, BaseModel) else {}
+                )
+                rows += _rows(annotation, f"MEETMESH_{name.upper()}__", missing, skip=frozenset(inherited))
         if rows:
             out += [f"## {service} (`services/{service}/config.py`)\n", _table(rows)]
     return "\n".join(out), missing

@@ -1,18 +1,18 @@
-"""Media service settings (``MEETMESH_MEDIA__*`` environment variables; ICE is the platform's
-``MEETMESH_ICE__*`` block, shared with signaling)."""
+"""The media service's settings: its block ``MEETMESH_MEDIA__*`` holds its endpoint and its own
+options (ICE is the platform's ``MEETMESH_ICE__*`` block, shared with signaling)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services.kit import Endpoint, PlatformSettings, service_block
 
 
-class MediaSettings(BaseSettings):
-    """Settings of the SFU; every field has a default that works on one machine."""
-
-    model_config = SettingsConfigDict(env_prefix="MEETMESH_MEDIA__", extra="ignore")
+class MediaOptions(Endpoint):
+    """The media service's block: where it listens and the SFU's options (every one has a default
+    that works on one machine)."""
 
     # Recordings go to the platform's object store (``MEETMESH_OBJECTS__*``); while it is down,
     # finished recordings wait here and are uploaded when it returns.
@@ -48,3 +48,7 @@ class MediaSettings(BaseSettings):
 
     # The AI tap samples one video frame per participant this often.
     ai_video_interval_s: float = Field(default=1.0, gt=0)
+
+
+class MediaSettings(PlatformSettings):
+    media: MediaOptions = service_block(MediaOptions, "media")

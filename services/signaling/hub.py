@@ -26,7 +26,7 @@ from services.kit import JoinSessions, ServiceIdentity, TokenBucket, TokenServic
 from services.kit.follow import Follower
 from services.kit.ice import IceSettings, ice_servers
 
-from .config import SignalingSettings
+from .config import SignalingOptions
 from .placement import MediaPlacement
 from .session import Session
 from .store import RoomStore
@@ -42,7 +42,7 @@ ALERTED_ROLES = frozenset({"host", "co_host"})
 class Hub:
     def __init__(
         self,
-        settings: SignalingSettings,
+        settings: SignalingOptions,
         tokens: TokenService,
         redis: aioredis.Redis,
         redis_prefix: str,

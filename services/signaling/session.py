@@ -41,7 +41,7 @@ from services.kit import (
 )
 from services.kit.errors import Reason
 
-from .config import SignalingSettings
+from .config import SignalingOptions
 from .store import RoomStore
 
 log = logging.getLogger("meetmesh.signaling.session")
@@ -68,7 +68,7 @@ class SessionHub(Protocol):
     of it, so a test can host sessions on anything that has these members."""
 
     @property
-    def settings(self) -> SignalingSettings: ...
+    def settings(self) -> SignalingOptions: ...
     @property
     def tokens(self) -> TokenService: ...  # verifies join tokens
     @property

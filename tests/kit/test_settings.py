@@ -31,8 +31,8 @@ OPTIONS = [
     (NotificationSettings, "MEETMESH_NOTIFICATION__MAX_ATTEMPTS", "3", "notification.max_attempts", 3),
     (EdgeSettings, "MEETMESH_EDGE__PORT", "9800", "edge.port", 9800),
     (EdgeSettings, "MEETMESH_EDGE__RATE_LIMIT_TOKEN__BURST", "77", "edge.rate_limit_token.burst", 77),
-    (SignalingSettings, "MEETMESH_SIGNALING__RESUME_GRACE_S", "3", "resume_grace_s", 3.0),
-    (MediaSettings, "MEETMESH_MEDIA__SPOOL_RETRY_S", "9", "spool_retry_s", 9.0),
+    (SignalingSettings, "MEETMESH_SIGNALING__RESUME_GRACE_S", "3", "signaling.resume_grace_s", 3.0),
+    (MediaSettings, "MEETMESH_MEDIA__SPOOL_RETRY_S", "9", "media.spool_retry_s", 9.0),
 ]
 
 

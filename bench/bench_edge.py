@@ -125,22 +125,22 @@ async def _run() -> None:
     edge_env = {
         **env,
         "MEETMESH_LOG_LEVEL": "INFO",  # access logs on, as in production
-        "MEETMESH_EDGE_SVC__PORT": str(edge_port),
-        "MEETMESH_EDGE_SVC__TLS_PORT": str(tls_port),
-        "MEETMESH_EDGE_SVC__TLS_DEV_DIR": str(tls_dir),
+        "MEETMESH_EDGE__PORT": str(edge_port),
+        "MEETMESH_EDGE__TLS_PORT": str(tls_port),
+        "MEETMESH_EDGE__TLS_DEV_DIR": str(tls_dir),
         # Buckets large enough never to refuse: the check itself still runs on every call.
-        "MEETMESH_EDGE_SVC__RATE_LIMIT_ADDRESS__RATE": "1000000",
-        "MEETMESH_EDGE_SVC__RATE_LIMIT_ADDRESS__BURST": "1000000",
-        "MEETMESH_EDGE_SVC__RATE_LIMIT_TOKEN__RATE": "1000000",
-        "MEETMESH_EDGE_SVC__RATE_LIMIT_TOKEN__BURST": "1000000",
+        "MEETMESH_EDGE__RATE_LIMIT_ADDRESS__RATE": "1000000",
+        "MEETMESH_EDGE__RATE_LIMIT_ADDRESS__BURST": "1000000",
+        "MEETMESH_EDGE__RATE_LIMIT_TOKEN__RATE": "1000000",
+        "MEETMESH_EDGE__RATE_LIMIT_TOKEN__BURST": "1000000",
     }
     platform = spawn(["-m", "services.cli", "serve", "user", "meeting"], env)
     edge = spawn(["-m", "services.edge.server"], edge_env, stderr=subprocess.DEVNULL)
     h2c_env = {
         **edge_env,
-        "MEETMESH_EDGE_SVC__SERVER": "hypercorn",
-        "MEETMESH_EDGE_SVC__PORT": str(h2c_port),
-        "MEETMESH_EDGE_SVC__TLS": "false",
+        "MEETMESH_EDGE__SERVER": "hypercorn",
+        "MEETMESH_EDGE__PORT": str(h2c_port),
+        "MEETMESH_EDGE__TLS": "false",
     }
     h2c_edge = spawn(["-m", "services.edge.server"], h2c_env, stderr=subprocess.DEVNULL)
     channel = Channel("127.0.0.1", user_port)

@@ -42,12 +42,12 @@ async def _mode(label: str, ratio: float | None, jaeger: JaegerServer) -> tuple[
     edge_env = {
         **env,
         "MEETMESH_LOG_LEVEL": "INFO",  # access logs on, as in production
-        "MEETMESH_EDGE_SVC__PORT": str(edge_port),
-        "MEETMESH_EDGE_SVC__TLS": "false",
-        "MEETMESH_EDGE_SVC__RATE_LIMIT_ADDRESS__RATE": "1000000",
-        "MEETMESH_EDGE_SVC__RATE_LIMIT_ADDRESS__BURST": "1000000",
-        "MEETMESH_EDGE_SVC__RATE_LIMIT_TOKEN__RATE": "1000000",
-        "MEETMESH_EDGE_SVC__RATE_LIMIT_TOKEN__BURST": "1000000",
+        "MEETMESH_EDGE__PORT": str(edge_port),
+        "MEETMESH_EDGE__TLS": "false",
+        "MEETMESH_EDGE__RATE_LIMIT_ADDRESS__RATE": "1000000",
+        "MEETMESH_EDGE__RATE_LIMIT_ADDRESS__BURST": "1000000",
+        "MEETMESH_EDGE__RATE_LIMIT_TOKEN__RATE": "1000000",
+        "MEETMESH_EDGE__RATE_LIMIT_TOKEN__BURST": "1000000",
     }
     platform = spawn(["-m", "services.cli", "serve", "user", "meeting"], env)
     edge = spawn(["-m", "services.edge.server"], edge_env, stderr=subprocess.DEVNULL)

@@ -118,7 +118,7 @@ class Platform:
             "MEETMESH_SIGNALING__HTTP_PORT": str(free_port()),
             "MEETMESH_MEDIA__GRPC_PORT": str(free_port()),
             "MEETMESH_MEDIA__HTTP_PORT": str(free_port()),
-            "MEETMESH_EDGE_SVC__PORT": str(free_port()),
+            "MEETMESH_EDGE__PORT": str(free_port()),
         }
         self.procs: list[subprocess.Popen[bytes]] = []
 
@@ -127,7 +127,7 @@ class Platform:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port('MEETMESH_EDGE_SVC__PORT')}"
+        return f"http://127.0.0.1:{self.port('MEETMESH_EDGE__PORT')}"
 
     async def start(self) -> None:
         self.media = spawn(["-m", "services.cli", "serve", "media"], env=self.env)
@@ -143,7 +143,7 @@ class Platform:
         ):
             await wait_for_port(self.port(key), 60)
         self.procs.append(spawn(["-m", "services.edge.server"], env=self.env))
-        await wait_for_port(self.port("MEETMESH_EDGE_SVC__PORT"))
+        await wait_for_port(self.port("MEETMESH_EDGE__PORT"))
 
     async def stop(self) -> None:
         for proc in reversed(self.procs):

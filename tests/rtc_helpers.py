@@ -18,14 +18,14 @@ from meetmesh.meeting.v1 import meeting_pb2
 from meetmesh.signaling.v1 import signaling_grpc
 from meetmesh.signaling.v1 import signaling_pb2 as pb
 from meetmesh_sdk.room import Room
-from services.kit import ServiceHost
+from services.kit import ServiceHost, service_block
 from services.kit.ice import IceSettings
 from services.kit.objects import ObjectStoreSettings
 from services.media import network
 from services.media.api import MediaService
-from services.media.config import MediaSettings
+from services.media.config import MediaOptions
 from services.media.wiring import build as build_media
-from services.signaling.config import SignalingSettings
+from services.signaling.config import SignalingOptions
 from services.signaling.hub import Hub
 from services.signaling.wiring import build as build_signaling
 from tests.conftest import PG_URL, REDIS_URL
@@ -68,7 +68,9 @@ class Rtc:
 
     async def add_signaling(self, ice: IceSettings | None = None, **overrides: Any) -> ServiceHost:
         """Another signaling instance on the same Redis and media."""
-        settings = SignalingSettings(media_target=self.platform.settings.media.address, **overrides)
+        settings = service_block(
+            SignalingOptions, "signaling", media_target=self.platform.settings.media.address, **overrides
+        )
         spec, hub = build_signaling(self.platform.runtime, settings, ice or self.ice)
         host = ServiceHost(spec, self.platform.runtime.tokens, shutdown_grace_s=1.0)
         await host.start()
@@ -112,16 +114,21 @@ class Rtc:
             await host.stop()
 
 
+def media_options(**options: Any) -> MediaOptions:
+    """The media block with ``options`` set (the rest: defaults, not this machine's environment)."""
+    return service_block(MediaOptions, "media", **options)
+
+
 async def start_rtc(
     platform: Platform,
-    media: MediaSettings | None = None,
+    media: MediaOptions | None = None,
     media_port: int = 0,
     ice: IceSettings | None = None,
     **signaling: Any,
 ) -> Rtc:
     """Media and one signaling instance on ``platform``; ``ice`` (default: the platform's) for both."""
     network.use_host_addresses(["127.0.0.1"])
-    media_spec, media_service = build_media(platform.runtime, media or MediaSettings(), ice=ice)
+    media_spec, media_service = build_media(platform.runtime, media or media_options(), ice=ice)
     media_host = ServiceHost(media_spec, platform.runtime.tokens, shutdown_grace_s=1.0, grpc_port=media_port)
     await media_host.start()
     platform.hosts["media"] = media_host

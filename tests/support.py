@@ -16,7 +16,7 @@ from grpclib.exceptions import GRPCError
 
 from meetmesh.meeting.v1 import meeting_grpc, meeting_pb2
 from meetmesh.user.v1 import user_grpc, user_pb2
-from services.kit import PlatformSettings, Runtime, ServiceHost
+from services.kit import PlatformSettings, Runtime, ServiceHost, service_block
 from services.kit.objects import ObjectStoreSettings
 from services.meeting.config import MeetingServiceOptions, MeetingSettings
 from services.registry import factory
@@ -32,7 +32,7 @@ FAST_ARGON2 = {"argon2_time_cost": 1, "argon2_memory_kib": 8, "argon2_parallelis
 class TestSettings(MeetingSettings):
     """Both services' own options, so one settings object serves the whole test platform."""
 
-    user_svc: UserServiceOptions = UserServiceOptions(**FAST_ARGON2)
+    user: UserServiceOptions = service_block(UserServiceOptions, "user", **FAST_ARGON2)
 
 
 def make_settings(
@@ -47,8 +47,12 @@ def make_settings(
         keys_dir=keys_dir,
         log_json=True,
         shutdown_grace_s=2.0,
-        meeting_svc=MeetingServiceOptions(
-            passcode_argon2_time_cost=1, passcode_argon2_memory_kib=8, **overrides
+        meeting=service_block(
+            MeetingServiceOptions,
+            "meeting",
+            passcode_argon2_time_cost=1,
+            passcode_argon2_memory_kib=8,
+            **overrides,
         ),
     )
 

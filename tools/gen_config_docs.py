@@ -4,8 +4,8 @@ Every setting of every service: its environment variable, type, default and desc
 description is the field's `description`, else the comment block above the field in its class
 (a comment describes the fields below it, up to a blank line or the next comment). Sources: `PlatformSettings`
 (`services/kit/config.py`, `MEETMESH_<FIELD>`, nested blocks `MEETMESH_<BLOCK>__<FIELD>`), then for
-each `services/<svc>/config.py` its settings class: the blocks a `PlatformSettings` subclass adds,
-or the fields of a `BaseSettings` class with its own `env_prefix`.
+each `services/<svc>/config.py` its settings class, a `PlatformSettings` subclass: the options it adds
+to its service's block (an `Endpoint` subclass) or the block it adds (the edge's).
 """
 
 from __future__ import annotations
@@ -39,10 +39,11 @@ HEADER = """# Configuration
 
 Every setting has a default that works on one machine and an environment variable that overrides
 it (pydantic-settings). One convention everywhere: `MEETMESH_<FIELD>` for the platform's settings,
-`MEETMESH_<BLOCK>__<FIELD>` for a nested block (`MEETMESH_OBJECTS__ENDPOINT`, `MEETMESH_ICE__TURN_URLS`,
-`MEETMESH_MEETING__GRPC_PORT`), and each service's own options under its name
-(`MEETMESH_SIGNALING__RESUME_GRACE_S`, `MEETMESH_USER_SVC__ARGON2_TIME_COST`). Lists and maps are
-JSON (`MEETMESH_ICE__STUN_URLS='["stun:stun.example:3478"]'`).
+`MEETMESH_<BLOCK>__<FIELD>` for a nested block (`MEETMESH_OBJECTS__ENDPOINT`, `MEETMESH_ICE__TURN_URLS`).
+Each service has one block, `MEETMESH_<SERVICE>__*`: where it listens (under Platform,
+`MEETMESH_MEETING__GRPC_PORT`) and its own options (in its section below,
+`MEETMESH_USER__ARGON2_TIME_COST`, `MEETMESH_SIGNALING__RESUME_GRACE_S`, `MEETMESH_EDGE__PORT`).
+Lists and maps are JSON (`MEETMESH_ICE__STUN_URLS='["stun:stun.example:3478"]'`).
 """
 
 
@@ -131,9 +132,12 @@ def _rows(
     missing: list[str],
     defaults: BaseModel | None = None,
     context: str = "",
+    skip: frozenset[str] = frozenset(),
 ) -> list[str]:
     rows = []
     for name, info in cls.model_fields.items():
+        if name in skip:
+            continue
         value = getattr(defaults, name) if defaults is not None else _default(info)
         annotation = info.annotation
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
@@ -178,16 +182,24 @@ def render() -> tuple[str, list[str]]:
         ]
         rows: list[str] = []
         for cls in classes:
-            if issubclass(cls, PlatformSettings):
-                own = {n: f for n, f in cls.model_fields.items() if n not in PlatformSettings.model_fields}
-                for name, info in own.items():
-                    annotation = info.annotation
-                    if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
-                        raise TypeError(f"{cls.__name__}.{name}: a service's own settings are one block")
-                    rows += _rows(annotation, f"MEETMESH_{name.upper()}__", missing)
-            else:
-                prefix = str(cls.model_config.get("env_prefix", "")).upper()
-                rows += _rows(cls, prefix, missing)
+            if not issubclass(cls, PlatformSettings):
+                raise TypeError(f"{cls.__name__}: a service's settings class extends PlatformSettings")
+            platform = PlatformSettings.model_fields
+            own = {
+                n: f
+                for n, f in cls.model_fields.items()
+                if n not in platform or platform[n].annotation is not f.annotation
+            }
+            for name, info in own.items():
+                annotation = info.annotation
+                if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+                    raise TypeError(f"{cls.__name__}.{name}: a service's own settings are one block")
+                # A widened service block: only what it adds (its endpoint is the platform's).
+                base = platform[name].annotation if name in platform else None
+                inherited = (
+                    base.model_fields if isinstance(base, type) and issubclass(base, BaseModel) else {}
+                )
+                rows += _rows(annotation, f"MEETMESH_{name.upper()}__", missing, skip=frozenset(inherited))
         if rows:
             out += [f"## {service} (`services/{service}/config.py`)\n", _table(rows)]
     return "\n".join(out), missing

@@ -20,20 +20,14 @@ from typing import Any
 
 import yaml
 
-from services.kit import Endpoint, PlatformSettings
+from services.kit import Endpoint
 from services.kit.catalog import Catalog, load_catalog
+from services.kit.config import default_endpoint
 from services.kit.cors import ALLOWED_HEADERS, ALLOWED_METHODS, EXPOSED_HEADERS, MAX_AGE
 
 REPO = Path(__file__).resolve().parents[1]
 MOUNT = "/etc/envoy"
 DESCRIPTOR_NAME = "meetmesh.binpb"
-
-
-def default_endpoint(service: str) -> Endpoint:
-    """The port table's entry (the settings' defaults, never this machine's environment)."""
-    endpoint = PlatformSettings.model_fields[service].default
-    assert isinstance(endpoint, Endpoint)
-    return endpoint
 
 
 CORS_ORIGINS = ["http://localhost:8800", "https://localhost:8443"]

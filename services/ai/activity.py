@@ -1,9 +1,9 @@
 """Meeting analytics fed by signaling's room events: joins, leaves and tracks published.
 
-Signaling carries every room event on Redis pub/sub, channel ``<prefix>:signaling:bus:<meeting>``,
-as JSON whose ``event`` is a base64 ``meetmesh.signaling.v1.SignalResponse`` (see
-``services/signaling/store.py``, ``BusMessage``). The recorder pattern-subscribes to every room and
-records ``ParticipantUpdate`` JOINED/LEFT and ``TrackUpdate`` PUBLISHED as activities in the results
+Signaling carries every room event on Redis pub/sub as a ``meetmesh.signaling.events.v1.RoomMessage``
+on the room's bus, the channel the contract names for it (``services/kit/events.py`` derives it
+and decodes the message). The recorder pattern-subscribes to every room and records
+``ParticipantUpdate`` JOINED/LEFT and ``TrackUpdate`` PUBLISHED as activities in the results
 store. Utterances (speaking time) are recorded by the live analysis itself (``live.py``).
 
 Every ai instance receives every message; the first to claim it (``SET NX`` on a hash of the
@@ -11,24 +11,22 @@ message, for ``claim_ttl_s``) records it, so a message counts once however many 
 (two identical messages of one room within ``claim_ttl_s``, say a leave and rejoin and leave in
 five seconds, count once too).
 Pub/sub delivers at most once: what is published while no ai instance listens, or while Redis is
-down, is not recorded (the recorder resubscribes by itself).
+down, is not recorded (the recorder resubscribes by itself: the kit's ``Follower``).
 """
 
 from __future__ import annotations
 
-import asyncio
-import base64
-import contextlib
 import hashlib
-import json
 import logging
 import uuid
 from datetime import UTC, datetime
-from typing import Any
 
 import redis.asyncio as aioredis
 
+from meetmesh.signaling.events.v1.events_pb2 import RoomMessage
 from meetmesh.signaling.v1 import signaling_pb2 as sig
+from services.kit import events
+from services.kit.follow import Follower
 
 from .models import JOINED, LEFT, TRACK_PUBLISHED, Activity
 from .store import ResultsStore
@@ -38,20 +36,11 @@ log = logging.getLogger("meetmesh.ai.activity")
 _TRACK_KINDS = {sig.TRACK_KIND_AUDIO: "audio", sig.TRACK_KIND_VIDEO: "video"}
 
 
-def bus_pattern(redis_prefix: str) -> str:
-    return f"{redis_prefix}:signaling:bus:*"
-
-
-def activities_of(meeting_id: str, data: bytes, at: datetime) -> list[Activity]:
+def activities_of(message: RoomMessage, at: datetime) -> list[Activity]:
     """The activities one bus message records (none for most messages)."""
-    try:
-        body = json.loads(data)
-        raw = body.get("event", "") if isinstance(body, dict) else ""
-        if not raw:
-            return []
-        event = sig.SignalResponse.FromString(base64.b64decode(raw))
-    except (ValueError, TypeError):
+    if not message.meeting or not message.HasField("event"):
         return []
+    event, meeting_id = message.event, message.meeting
     kind = event.WhichOneof("message")
     found: list[tuple[str, str, str]] = []
     if kind == "participant_update":
@@ -77,48 +66,31 @@ class ActivityRecorder:
         self._prefix = redis_prefix
         self._store = store
         self._claim_ms = int(claim_ttl_s * 1000)
-        self._task: asyncio.Task[None] | None = None
-        self.listening = asyncio.Event()
+        self._follower = Follower(
+            redis,
+            self._record,
+            patterns=[events.channel_pattern(RoomMessage, redis_prefix)],
+            name="activity-recorder",
+        )
+
+    @property
+    def listening(self) -> bool:
+        """Whether the recorder is subscribed to the room events now."""
+        return self._follower.subscribed
 
     async def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._listen(), name="activity-recorder")
+        self._follower.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._follower.stop()
 
-    async def _listen(self) -> None:
-        channel_prefix = self._prefix + ":signaling:bus:"
-        while True:
-            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
-            try:
-                await pubsub.psubscribe(bus_pattern(self._prefix))
-                self.listening.set()
-                while True:
-                    message = await pubsub.get_message(timeout=1.0)
-                    if message is not None:
-                        await self._record(_text(message["channel"]).removeprefix(channel_prefix), message)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                self.listening.clear()
-                log.warning("room events subscription lost; retrying", extra={"error": type(exc).__name__})
-                await asyncio.sleep(1.0)
-            finally:
-                with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
-
-    async def _record(self, meeting_id: str, message: dict[str, Any]) -> None:
-        data = message["data"]
-        data = data if isinstance(data, bytes) else str(data).encode()
-        activities = activities_of(meeting_id, data, datetime.now(UTC))
+    async def _record(self, _channel: str, data: bytes) -> None:
+        message = events.decode(RoomMessage, data)
+        activities = activities_of(message, datetime.now(UTC)) if message is not None else []
         if not activities:
             return
-        claim = f"{self._prefix}:ai:seen:{hashlib.sha256(meeting_id.encode() + data).hexdigest()[:32]}"
+        digest = hashlib.sha256(data).hexdigest()[:32]  # the message names its meeting
+        claim = f"{self._prefix}:ai:seen:{digest}"
         if not await self._redis.set(claim, "1", nx=True, px=self._claim_ms):
             return  # another instance records this one
         for activity in activities:
@@ -126,7 +98,3 @@ class ActivityRecorder:
                 await self._store.add_activity(activity)
             except Exception as exc:  # the store is down: this activity is lost, the next may not be
                 log.warning("an activity was not recorded", extra={"error": type(exc).__name__})
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

@@ -1,15 +1,17 @@
-"""The ai service's settings (``MEETMESH_AI_SVC__*`` for its own knobs)."""
+"""The ai service's settings: its block ``MEETMESH_AI__*`` holds its endpoint and its own options."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from services.kit import PlatformSettings
+from services.kit import Endpoint, PlatformSettings, service_block
 
 
-class AiServiceOptions(BaseModel):
+class AiServiceOptions(Endpoint):
+    """The ai service's block: where it listens and its own options."""
+
     # The model repository built by `make models` (shared with Triton).
     model_repository: Path = Path("./var/model_repository")
     # Start and supervise the bundled tritonserver; false to use an external Triton at triton_url.
@@ -33,10 +35,12 @@ class AiServiceOptions(BaseModel):
     first_interim_s: float = Field(default=0.25, gt=0)
     # An analysis stream that sends nothing for this long is closed, in seconds.
     stream_idle_timeout_s: float = Field(default=30.0, gt=0)
-    # Faces of every live stream go to the emotion model as one request per tick (batching.py).
+    # Faces of every live stream go to the emotion model as one request per tick (batching.py):
+    # the tick, in seconds.
     emotion_batch_tick_s: float = Field(default=0.002, ge=0, le=1)
+    # The most faces in one emotion request (a full batch goes at once).
     emotion_batch_max: int = Field(default=64, ge=1, le=64)
 
 
 class AiSettings(PlatformSettings):
-    ai_svc: AiServiceOptions = AiServiceOptions()
+    ai: AiServiceOptions = service_block(AiServiceOptions, "ai")

@@ -24,10 +24,8 @@ log = get_logger("meetmesh.ai")
 
 
 async def create(runtime: Runtime) -> ServiceSpec:
-    settings = runtime.settings
-    if not isinstance(settings, AiSettings):
-        settings = AiSettings(**settings.model_dump())
-    opts = settings.ai_svc
+    settings = AiSettings.of(runtime.settings)
+    opts = settings.ai
     on_start, on_stop = [], []
     triton_url = opts.triton_url
     if opts.manage_triton and not (opts.model_repository / "BUILD.json").is_file():

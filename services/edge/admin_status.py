@@ -1,7 +1,7 @@
 """``GET /v1/admin/status``: the web client's admin status page's data, admins only.
 
 The edge runs a fixed list of PromQL range queries (``STATUS_CHARTS``: the first panels of the
-Grafana overview dashboard) against Prometheus (``edge_svc.prometheus_url``) and answers them as
+Grafana overview dashboard) against Prometheus (``MEETMESH_EDGE__PROMETHEUS_URL``) and answers them as
 JSON. Nothing from the request reaches Prometheus but the time window, itself one of a few fixed
 choices (``?window=5m|15m|1h|6h``, default 15m): never PromQL from a browser.
 
@@ -112,7 +112,7 @@ class AdminStatus:
                 return cached[1]
             if not self._url:
                 raise EdgeError(
-                    Status.UNAVAILABLE, "no Prometheus configured (MEETMESH_EDGE_SVC__PROMETHEUS_URL)"
+                    Status.UNAVAILABLE, "no Prometheus configured (MEETMESH_EDGE__PROMETHEUS_URL)"
                 )
             window_s = WINDOWS_S[window]
             step_s = window_s // POINTS

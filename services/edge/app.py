@@ -33,7 +33,7 @@ class Edge:
     """The edge's state and its ASGI entry point."""
 
     def __init__(self, settings: EdgeSettings, *, redis: Any = None) -> None:
-        options = settings.edge_svc
+        options = settings.edge
         self.settings = settings
         self.options = options
         self.catalog = load_catalog(options.descriptor_set)

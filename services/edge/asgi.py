@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
@@ -86,7 +86,14 @@ async def read_body(request: Request, receive: Receive, limit: int, timeout_s: f
 
 
 async def _read_body(request: Request, receive: Receive, limit: int) -> bytes:
-    chunks = []
+    return b"".join([chunk async for chunk in body_chunks(receive, limit, lambda: _too_large(limit))])
+
+
+async def body_chunks(
+    receive: Receive, limit: int, too_large: Callable[[], EdgeError]
+) -> AsyncIterator[bytes]:
+    """The request body's chunks as they arrive: ``too_large()`` is raised once more than ``limit``
+    bytes came, CANCELLED when the client goes away."""
     size = 0
     while True:
         message = await receive()
@@ -95,10 +102,10 @@ async def _read_body(request: Request, receive: Receive, limit: int) -> bytes:
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            raise _too_large(limit)
-        chunks.append(chunk)
+            raise too_large()
+        yield chunk
         if not message.get("more_body", False):
-            return b"".join(chunks)
+            return
 
 
 def _too_large(limit: int) -> EdgeError:

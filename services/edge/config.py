@@ -1,7 +1,7 @@
 """Edge settings: the platform's settings (ports, stores, issuer) plus the edge's own options.
 
 Upstream addresses come from the platform's endpoints (`MEETMESH_USER__TARGET`, ...); the edge's
-options are under `MEETMESH_EDGE_SVC__<FIELD>` (e.g. `MEETMESH_EDGE_SVC__PORT=9800`).
+options are its block, `MEETMESH_EDGE__<FIELD>` (e.g. `MEETMESH_EDGE__PORT=9800`).
 """
 
 from __future__ import annotations
@@ -32,14 +32,16 @@ class EdgeOptions(BaseModel):
     tls: bool = True
     #: The TLS listener's port.
     tls_port: int = Field(default=8443, ge=0, le=65535)
-    #: A PEM certificate chain and its key; unset: a self-signed development certificate that the
-    #: edge creates once under tls_dev_dir (tls.py).
+    #: A PEM certificate chain; unset: a self-signed development certificate that the edge creates
+    #: once under tls_dev_dir (tls.py).
     tls_certfile: Path | None = None
+    #: The certificate's PEM private key (set with tls_certfile).
     tls_keyfile: Path | None = None
     #: Where the self-signed development certificate is kept.
     tls_dev_dir: Path = Path("./var/tls")
-    #: HTTP/2 and header limits (hypercorn's listeners): streams per connection, header bytes.
+    #: HTTP/2 streams per connection (hypercorn's listeners).
     h2_max_concurrent_streams: int = Field(default=100, ge=1)
+    #: The largest request head, in bytes (hypercorn's listeners).
     max_header_bytes: int = Field(default=64 * 1024, ge=1024)
     #: Channels per upstream service (upstream.py): calls spread over them, and so over the
     #: processes of a service that runs --workers N.
@@ -87,19 +89,17 @@ class EdgeOptions(BaseModel):
 
 
 class EdgeSettings(PlatformSettings):
-    edge_svc: EdgeOptions = Field(default_factory=EdgeOptions)
+    edge: EdgeOptions = Field(default_factory=EdgeOptions)
 
     def upstream_addresses(self) -> dict[str, str]:
         addresses = {name: self.endpoint(name).address for name in UPSTREAM_SERVICES}
-        return addresses | self.edge_svc.upstreams
+        return addresses | self.edge.upstreams
 
     @property
     def jwks_url(self) -> str:
-        return (
-            self.edge_svc.jwks_url or f"http://{self.user.host}:{self.user.http_port}/.well-known/jwks.json"
-        )
+        return self.edge.jwks_url or f"http://{self.user.host}:{self.user.http_port}/.well-known/jwks.json"
 
     @property
     def signaling_ws_url(self) -> str:
         signaling = self.signaling
-        return self.edge_svc.signaling_ws_url or f"ws://{signaling.host}:{signaling.http_port}/rtc"
+        return self.edge.signaling_ws_url or f"ws://{signaling.host}:{signaling.http_port}/rtc"

@@ -1,7 +1,7 @@
 """``/docs``: the interactive API reference, and ``/docs/grpc``, the gRPC reference.
 
 ``/docs`` serves the built files of ``clients/docs`` (Swagger UI copied from npm at build time,
-``make web-build``; nothing comes from a CDN) from ``edge_svc.docs_root``; without a build it falls
+``make web-build``; nothing comes from a CDN) from ``edge.docs_root``; without a build it falls
 back to the static page of ``reference.py``. ``/docs/grpc`` is rendered here from the descriptor
 set (``grpc_reference.py``), once per host name the page is asked for.
 """
@@ -24,7 +24,7 @@ _TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=ut
 class DocsRoute:
     def __init__(self, settings: EdgeSettings, openapi: bytes | None = None) -> None:
         self.settings = settings
-        self.root = settings.edge_svc.docs_root
+        self.root = settings.edge.docs_root
         self._openapi = openapi
         self._grpc: dict[str, bytes] = {}
         self._fallback: bytes | None = None
@@ -50,9 +50,7 @@ class DocsRoute:
 
     def grpc_page(self, host: str) -> bytes:
         if host not in self._grpc:
-            fds = descriptor_pb2.FileDescriptorSet.FromString(
-                self.settings.edge_svc.descriptor_set.read_bytes()
-            )
+            fds = descriptor_pb2.FileDescriptorSet.FromString(self.settings.edge.descriptor_set.read_bytes())
             self._grpc[host] = render_grpc_reference(fds, f"http://{host}", self._service_url)
         return self._grpc[host]
 

@@ -18,7 +18,7 @@ from urllib.parse import unquote
 from grpclib.const import Status
 
 from services.edge.admission import Admission
-from services.edge.asgi import Receive, Request, Send, respond, start
+from services.edge.asgi import Receive, Request, Send, body_chunks, respond, start
 from services.edge.status import EdgeError
 from services.kit.errors import MeetmeshError
 from services.kit.objects import ObjectStoreSettings, SignatureError, UrlSigner, key_problem, local_signer
@@ -99,29 +99,21 @@ class ObjectRoute:
             raise EdgeError(Status.INVALID_ARGUMENT, f"Content-Type must be {content_type}", http_status=400)
         declared = request.header("content-length")
         if declared is not None and declared.isdigit() and int(declared) > max_bytes:
-            raise EdgeError(Status.RESOURCE_EXHAUSTED, "the body is over the upload's limit", http_status=413)
+            raise _over_the_limit()
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.upload")
-        size = 0
         try:
             with tmp.open("wb") as fh:
-                while True:
-                    message = await receive()
-                    if message["type"] == "http.disconnect":
-                        raise EdgeError(Status.CANCELLED, "client went away")
-                    chunk = message.get("body", b"")
-                    size += len(chunk)
-                    if size > max_bytes:
-                        raise EdgeError(
-                            Status.RESOURCE_EXHAUSTED, "the body is over the upload's limit", http_status=413
-                        )
+                async for chunk in body_chunks(receive, max_bytes, _over_the_limit):
                     await asyncio.to_thread(fh.write, chunk)
-                    if not message.get("more_body", False):
-                        break
             tmp.replace(path)
         finally:
             tmp.unlink(missing_ok=True)
         await respond(send, request, 200, [])
+
+
+def _over_the_limit() -> EdgeError:
+    return EdgeError(Status.RESOURCE_EXHAUSTED, "the body is over the upload's limit", http_status=413)
 
 
 def _file_size(path: Path) -> int | None:

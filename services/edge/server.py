@@ -4,7 +4,7 @@ hypercorn (HTTP/1.1 and h2c), and the TLS listener under hypercorn (HTTP/2 and H
 ::
 
     :8800  uvicorn    HTTP/1.1                 connections.py: per-address cap, header deadline
-           hypercorn  HTTP/1.1 + h2c           (edge_svc.server = "hypercorn")
+           hypercorn  HTTP/1.1 + h2c           (edge.server = "hypercorn")
     :8443  hypercorn  TLS, ALPN h2 / http/1.1  certificate from configuration, or tls.py's dev one
                                                (its expiry on /metrics, for the certificate alert)
 
@@ -34,7 +34,7 @@ from services.kit import configure_logging, tracing
 
 def uvicorn_config(settings: EdgeSettings, app: Edge | None = None) -> uvicorn.Config:
     """uvicorn running the edge, with the edge's connection defences (`connections.py`)."""
-    options = settings.edge_svc
+    options = settings.edge
     limits = ConnectionLimits(
         max_per_address=options.max_connections_per_address, header_timeout_s=options.header_timeout_s
     )
@@ -66,7 +66,7 @@ def _listen(host: str, port: int) -> socket.socket:
 
 
 def certificate(settings: EdgeSettings) -> tuple[str, str]:
-    options = settings.edge_svc
+    options = settings.edge
     if options.tls_certfile is not None and options.tls_keyfile is not None:
         return str(options.tls_certfile), str(options.tls_keyfile)
     cert, key = dev_certificate(options.tls_dev_dir)
@@ -96,7 +96,7 @@ def hypercorn_config(settings: EdgeSettings, plain: socket.socket | None, tls: s
     """hypercorn on already-bound sockets (so port 0 works): TLS on ``tls``, h2c on ``plain``."""
     from hypercorn.config import Config
 
-    options = settings.edge_svc
+    options = settings.edge
     config = Config()
     # hypercorn wraps (and at the end closes) the descriptors it is given: give it duplicates.
     config.bind = [f"fd://{os.dup(tls.fileno())}"] if tls is not None else []
@@ -192,7 +192,7 @@ async def start_servers(settings: EdgeSettings, app: Edge | None = None) -> Edge
     """Starts the edge's listeners on the running loop; returns once they listen."""
     from hypercorn.asyncio import serve
 
-    options = settings.edge_svc
+    options = settings.edge
     app = app if app is not None else create_app(settings)
     servers = EdgeServers(app)
     tls = _listen(options.host, options.tls_port) if options.tls else None

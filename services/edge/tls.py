@@ -1,6 +1,6 @@
 """The edge's TLS certificate: the configured one, or a self-signed development certificate.
 
-``MEETMESH_EDGE_SVC__TLS_CERTFILE`` and ``..._TLS_KEYFILE`` name a PEM certificate chain and key
+``MEETMESH_EDGE__TLS_CERTFILE`` and ``..._TLS_KEYFILE`` name a PEM certificate chain and key
 (production: a real certificate). Without them the edge creates, once, a self-signed certificate
 for ``localhost`` and ``127.0.0.1`` under ``tls_dev_dir`` (``./var/tls``; the key readable by the
 owner only) and reuses it on later starts; browsers and clients must be told to trust it

@@ -2,7 +2,7 @@
 
 Public surface:
 
-* settings: ``PlatformSettings``, ``Endpoint``
+* settings: ``PlatformSettings``, ``Endpoint``, ``service_block``
 * errors: ``MeetmeshError`` and its subclasses (see ``errors.py`` for the picture)
 * auth: ``Principal``, ``TokenService``, ``current_principal``; policy from the contract:
   ``MethodPolicy``, ``current_policy`` (see ``policy.py``)
@@ -16,7 +16,7 @@ Public surface:
 
 from .auth import Principal, TokenService, current_principal, optional_principal
 from .clients import ServiceIdentity, channel
-from .config import Endpoint, PlatformSettings
+from .config import Endpoint, PlatformSettings, service_block
 from .context import client_address, downstream_timeout
 from .db import Database
 from .errors import (
@@ -78,5 +78,6 @@ __all__ = [
     "optional_principal",
     "outage",
     "redact",
+    "service_block",
     "validate",
 ]

@@ -3,13 +3,16 @@
 One ``PlatformSettings`` object describes the whole platform: where the stores are, where each
 service listens, token lifetimes. Every field has a default that works on one machine and an
 environment variable that overrides it: ``MEETMESH_<FIELD>`` for top-level fields and
-``MEETMESH_<SERVICE>__<FIELD>`` for a service's endpoint (for example
-``MEETMESH_MEETING__GRPC_PORT=9999``). Services subclass it when they need settings of their own.
+``MEETMESH_<SERVICE>__<FIELD>`` for a service's block (for example
+``MEETMESH_MEETING__GRPC_PORT=9999``). A service with options of its own subclasses this class and
+widens its block: an ``Endpoint`` subclass that adds the options (see :func:`service_block`), so
+they are ``MEETMESH_<SERVICE>__<OPTION>`` too (``MEETMESH_USER__ARGON2_TIME_COST``).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Self, TypeVar
 
 from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -37,12 +40,18 @@ class Endpoint(BaseModel):
         return self.target or f"{self.host}:{self.grpc_port}"
 
 
+B = TypeVar("B", bound=Endpoint)
+
+
 class PlatformSettings(BaseSettings):
     """Settings for the whole platform; see the module docstring for the environment names."""
 
     model_config = SettingsConfigDict(
         env_prefix="MEETMESH_",
         env_nested_delimiter="__",
+        # A block's variables update its default (MEETMESH_MEETING__GRPC_PORT alone keeps the
+        # other fields of the meeting block as they were).
+        nested_model_default_partial_update=True,
         extra="ignore",
         frozen=False,
     )
@@ -116,8 +125,30 @@ class PlatformSettings(BaseSettings):
         parse_networks(value)  # ValueError names the malformed entry
         return value
 
+    @classmethod
+    def of(cls, settings: PlatformSettings) -> Self:
+        """``settings`` as this class (a service's settings class): the same object when it is one
+        already, else the platform's values with this class's own options from the environment."""
+        return settings if isinstance(settings, cls) else cls(**settings.model_dump())
+
     def endpoint(self, service: str) -> Endpoint:
         endpoint = getattr(self, service, None)
         if not isinstance(endpoint, Endpoint):
             raise KeyError(f"unknown service {service!r}")
         return endpoint
+
+
+def default_endpoint(service: str) -> Endpoint:
+    """The port table's entry for ``service`` (the settings' defaults, never the environment's)."""
+    field = PlatformSettings.model_fields.get(service)
+    default = field.default if field is not None else None
+    if not isinstance(default, Endpoint):
+        raise KeyError(f"unknown service {service!r}")
+    return default
+
+
+def service_block(block: type[B], service: str, **options: Any) -> B:
+    """``service``'s block as ``block`` (an ``Endpoint`` subclass adding the service's own options):
+    the platform's default endpoint for it, with ``options`` set. A service's settings class declares
+    ``<service>: block = service_block(block, "<service>")``."""
+    return block(**default_endpoint(service).model_dump(), **options)

@@ -6,7 +6,8 @@ each process keeps the set of revocations in memory:
 
 * the revoking process records a revocation locally (effective at once for itself), writes a mark
   to Redis (``<prefix>:auth:revoked:{sid|uid}:<id>``, expiring when every access token it could
-  concern has expired) and publishes it on ``<prefix>:auth:revocations``;
+  concern has expired) and publishes a ``meetmesh.user.events.v1.Revocation`` on the channel the
+  contract names for it (encoded and channel-derived by ``events.py``, like every event);
 * every process listens on that channel; whenever its subscription (re)starts it first loads
   every mark from Redis, so nothing published while it was not listening is missed;
 * until a process has loaded the marks once, it asks Redis on each call instead.
@@ -20,15 +21,21 @@ import time
 
 import redis.asyncio as aioredis
 
+from meetmesh.user.events.v1.events_pb2 import Revocation
+
+from . import events
 from .auth import Principal
 from .follow import Follower
+from .logs import get_logger
+
+log = get_logger("meetmesh.kit.revocation")
 
 
 class Revocations:
     def __init__(self, redis: aioredis.Redis, prefix: str, ttl_s: int) -> None:
         self._redis = redis
         self._keys = f"{prefix}:auth:revoked"
-        self._channel = f"{prefix}:auth:revocations"
+        self._channel = events.channel_of(Revocation(), prefix)
         self._ttl_s = ttl_s
         # "sid:<id>" / "uid:<id>" -> monotonic expiry
         self._revoked: dict[str, float] = {}
@@ -37,15 +44,18 @@ class Revocations:
 
     # -- writing -----------------------------------------------------------------------------
     async def revoke_session(self, session_id: str) -> None:
-        await self._revoke(f"sid:{session_id}")
+        await self._revoke(Revocation(session=session_id))
 
     async def revoke_user(self, user_id: str) -> None:
-        await self._revoke(f"uid:{user_id}")
+        await self._revoke(Revocation(user=user_id))
 
-    async def _revoke(self, item: str) -> None:
+    async def _revoke(self, revocation: Revocation) -> None:
+        item = _item(revocation)
+        if item is None:
+            raise ValueError("a revocation names a session or a user")
         self._revoked[item] = time.monotonic() + self._ttl_s
         await self._redis.set(f"{self._keys}:{item}", b"1", ex=self._ttl_s)
-        await self._redis.publish(self._channel, item)
+        await self._redis.publish(self._channel, events.encode(revocation))
 
     # -- checking ----------------------------------------------------------------------------
     async def is_revoked(self, principal: Principal) -> bool:
@@ -92,4 +102,19 @@ class Revocations:
         self._synced = True
 
     def _on_message(self, _channel: str, data: bytes) -> None:
-        self._revoked[data.decode()] = time.monotonic() + self._ttl_s
+        revocation = events.decode(Revocation, data)
+        item = _item(revocation) if revocation is not None else None
+        if item is None:
+            log.warning("not a revocation; ignored", extra={"channel": self._channel})
+            return
+        self._revoked[item] = time.monotonic() + self._ttl_s
+
+
+def _item(revocation: Revocation) -> str | None:
+    """The in-memory (and Redis mark) name of what ``revocation`` revokes: ``sid:<id>``/``uid:<id>``."""
+    subject = revocation.WhichOneof("subject")
+    if subject == "session" and revocation.session:
+        return f"sid:{revocation.session}"
+    if subject == "user" and revocation.user:
+        return f"uid:{revocation.user}"
+    return None

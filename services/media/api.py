@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import tempfile
 import uuid
@@ -21,6 +20,7 @@ from meetmesh.meeting.internal.v1 import recordings_grpc, recordings_pb2, settin
 from meetmesh.meeting.v1 import meeting_pb2
 from services.kit import FailedPrecondition, NotFound, ServiceIdentity, channel, events
 from services.kit.clients import client
+from services.kit.follow import Follower
 from services.kit.handlers import unary
 
 from .aitap import AiTap, TapConsumer
@@ -66,7 +66,7 @@ class MediaService(media_grpc.MediaServiceBase):
         self.live_emotions: set[str] = set()
         self._ai_lock = asyncio.Lock()
         self._ai_closing: set[asyncio.Task[None]] = set()
-        self._settings_listener: asyncio.Task[None] | None = None
+        self._settings_follower: Follower | None = None
         self.watchers: dict[str, set[asyncio.Queue[media_pb2.WatchMeetingResponse]]] = {}
         self.jobs: TranscodeJobs | None = None  # transcoding on: wiring sets the queue
         self.node: NodeRegistry | None = None  # several media nodes: this one's registration
@@ -284,31 +284,22 @@ class MediaService(media_grpc.MediaServiceBase):
     def follow_settings(self, redis: aioredis.Redis, prefix: str) -> None:
         """Apply every meeting update (the meeting service's ``meeting_updated`` event) to the
         meetings this node serves: AI switched on or off mid-meeting takes effect at once."""
-        self._settings_listener = asyncio.ensure_future(self._follow_settings(redis, prefix))
+        if self._settings_follower is None:
+            self._settings_follower = Follower(
+                redis,
+                self._on_meeting_event,
+                patterns=[events.channel_pattern(MeetingEvent, prefix)],
+                name="media-meeting-events",
+            )
+            self._settings_follower.start()
 
-    async def _follow_settings(self, redis: aioredis.Redis, prefix: str) -> None:
-        while True:
-            pubsub = redis.pubsub()
-            try:
-                await pubsub.psubscribe(events.channel_pattern(MeetingEvent, prefix))
-                while True:
-                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
-                    if message is None:
-                        continue
-                    event = events.decode(MeetingEvent, message["data"])
-                    if event is None or event.WhichOneof("event") != "meeting_updated":
-                        continue
-                    meeting = event.meeting
-                    if meeting in self.ai_taps or meeting in self.ai_off or meeting in self.sfu.rooms:
-                        await self.refresh_ai(meeting)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # Redis away: subscribe again
-                log.warning("meeting events interrupted (%s); resubscribing", type(exc).__name__)
-                await asyncio.sleep(1.0)  # backoff before resubscribing
-            finally:
-                with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+    async def _on_meeting_event(self, _channel: str, data: bytes) -> None:
+        event = events.decode(MeetingEvent, data)
+        if event is None or event.WhichOneof("event") != "meeting_updated":
+            return
+        meeting = event.meeting
+        if meeting in self.ai_taps or meeting in self.ai_off or meeting in self.sfu.rooms:
+            await self.refresh_ai(meeting)
 
     async def _meeting_settings(self, meeting: str) -> meeting_pb2.MeetingSettings:
         async with channel(self.registry_target, self.identity) as ch:
@@ -318,10 +309,9 @@ class MediaService(media_grpc.MediaServiceBase):
         return response.settings
 
     async def close(self) -> None:
-        if self._settings_listener is not None:
-            self._settings_listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._settings_listener
+        if self._settings_follower is not None:
+            await self._settings_follower.stop()
+            self._settings_follower = None
         for recorder in self.recorders.values():
             recorder.discard()
         self.recorders.clear()

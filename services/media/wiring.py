@@ -14,7 +14,7 @@ from . import metrics, network
 from .aitap import TapConsumer
 from .analysis import AnalysisConsumer
 from .api import MediaService
-from .config import MediaSettings
+from .config import MediaOptions, MediaSettings
 from .jobs import TranscodeJobs, WorkerSettings
 from .nodes import NodeRegistry
 from .sfu import Sfu
@@ -34,7 +34,7 @@ async def create(runtime: Runtime) -> ServiceSpec:
 
 def build(
     runtime: Runtime,
-    settings: MediaSettings | None = None,
+    settings: MediaOptions | None = None,
     ai_consumer: TapConsumer | None = None,
     ice: IceSettings | None = None,
 ) -> tuple[ServiceSpec, MediaService]:
@@ -44,7 +44,7 @@ def build(
     (``settings.ai_target``, else the platform's ai endpoint) and their captions, synthetic-voice
     scores and emotions relayed; meeting updates switch the analysis on and off at once.
     """
-    settings = settings or MediaSettings()
+    settings = settings or MediaSettings.of(runtime.settings).media
     ice_settings = ice or runtime.settings.ice
     use_host_addresses(ice_settings.host_addresses)
     sfu = Sfu(lambda participant: ice_configuration(ice_settings, participant))

@@ -19,13 +19,11 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 async def create(runtime: Runtime) -> ServiceSpec:
-    settings = runtime.settings
-    if not isinstance(settings, MeetingSettings):
-        settings = MeetingSettings(**settings.model_dump())
+    settings = MeetingSettings.of(runtime.settings)
     db = runtime.database("meeting")
     await db.migrate(MIGRATIONS)
     prefix = settings.redis_prefix
-    opts = settings.meeting_svc
+    opts = settings.meeting
     directory = UserDirectory(settings.user.address)
     outbox = Outbox(OUTBOX)
     store = MeetingStore(db, outbox)

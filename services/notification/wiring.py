@@ -27,10 +27,8 @@ GROUP = "notification"
 
 
 async def create(runtime: Runtime) -> ServiceSpec:
-    settings = runtime.settings
-    if not isinstance(settings, NotificationSettings):
-        settings = NotificationSettings(**settings.model_dump())
-    opts = settings.notification_svc
+    settings = NotificationSettings.of(runtime.settings)
+    opts = settings.notification
     db = runtime.database("notification")
     await db.migrate(MIGRATIONS)
     prefix = settings.redis_prefix

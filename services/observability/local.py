@@ -80,7 +80,7 @@ class ObservabilityStack:
             "MEETMESH_TRACING__ENDPOINT": jaeger.otlp_endpoint,
             "MEETMESH_LOG_PUSH_URL": f"{logs.loki_push_url}?_msg_field=msg",
             # the web client's admin status page (the edge's /v1/admin/status)
-            "MEETMESH_EDGE_SVC__PROMETHEUS_URL": prometheus.url,
+            "MEETMESH_EDGE__PROMETHEUS_URL": prometheus.url,
         }
 
     def stop(self) -> None:

@@ -90,7 +90,7 @@ def alertmanager_config(
     """An ``alertmanager.yml`` routing every alert, grouped by alert and job, to one webhook: the
     notification service's Alertmanager receiver (``POST /alertmanager`` on its side port).
     ``token_file``: a file holding the bearer token the receiver wants
-    (``MEETMESH_NOTIFICATION_SVC__ALERTMANAGER_TOKEN``), sent as ``Authorization: Bearer``."""
+    (``MEETMESH_NOTIFICATION__ALERTMANAGER_TOKEN``), sent as ``Authorization: Bearer``."""
 
     def seconds(value: float) -> str:
         return f"{int(value * 1000)}ms" if value != int(value) else f"{int(value)}s"

@@ -1,16 +1,17 @@
-"""Signaling settings (``MEETMESH_SIGNALING__*`` environment variables; ICE servers are the
-platform's ``MEETMESH_ICE__*`` block, shared with media)."""
+"""Signaling's settings: its block ``MEETMESH_SIGNALING__*`` holds its endpoint and its own options
+(ICE servers are the platform's ``MEETMESH_ICE__*`` block, shared with media)."""
 
 from __future__ import annotations
 
 import uuid
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services.kit import Endpoint, PlatformSettings, service_block
 
 
-class SignalingSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="MEETMESH_SIGNALING__", extra="ignore")
+class SignalingOptions(Endpoint):
+    """Signaling's block: where it listens and its own options."""
 
     # Names this instance on the Redis bus (unique per process).
     instance_id: str = Field(default_factory=lambda: uuid.uuid4().hex[:12])
@@ -20,8 +21,9 @@ class SignalingSettings(BaseSettings):
     meeting_target: str = ""
     # How long a dropped session can be resumed before the participant leaves.
     resume_grace_s: float = Field(default=20.0, ge=0)
-    # Chat and data messages per participant: sustained rate and burst.
+    # Chat and data messages per participant: the sustained rate, per second.
     chat_rate_per_s: float = Field(default=5.0, gt=0)
+    # Chat and data messages per participant: the largest burst.
     chat_burst: float = Field(default=20.0, ge=1)
     # Largest WebSocket frame accepted on /rtc.
     max_frame_bytes: int = Field(default=65536, ge=1024)
@@ -31,3 +33,7 @@ class SignalingSettings(BaseSettings):
     max_errors: int = Field(default=20, ge=1)
     # A participant counts as speaking above this audio level (0..1).
     speaking_level: float = Field(default=0.02, ge=0, le=1)
+
+
+class SignalingSettings(PlatformSettings):
+    signaling: SignalingOptions = service_block(SignalingOptions, "signaling")

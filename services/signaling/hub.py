@@ -20,15 +20,16 @@ from meetmesh.media.internal.v1 import media_grpc, media_pb2
 from meetmesh.meeting.events.v1.events_pb2 import MeetingEvent
 from meetmesh.meeting.internal.v1 import settings_grpc, settings_pb2
 from meetmesh.meeting.v1.meeting_pb2 import Role
+from meetmesh.signaling.events.v1.events_pb2 import RoomMessage
 from meetmesh.signaling.v1 import signaling_pb2 as pb
 from services.kit import JoinSessions, ServiceIdentity, TokenBucket, TokenService, events
 from services.kit.follow import Follower
 from services.kit.ice import IceSettings, ice_servers
 
-from .config import SignalingSettings
+from .config import SignalingOptions
 from .placement import MediaPlacement
 from .session import Session
-from .store import BusMessage, RoomStore
+from .store import RoomStore
 
 log = logging.getLogger("meetmesh.signaling.hub")
 
@@ -41,7 +42,7 @@ ALERTED_ROLES = frozenset({"host", "co_host"})
 class Hub:
     def __init__(
         self,
-        settings: SignalingSettings,
+        settings: SignalingOptions,
         tokens: TokenService,
         redis: aioredis.Redis,
         redis_prefix: str,
@@ -105,7 +106,7 @@ class Hub:
         for (meeting, pid), (task, epoch) in list(self._grace.items()):
             task.cancel()
             with contextlib.suppress(Exception):
-                await self.store.publish(BusMessage(meeting, expire=pid, expire_epoch=epoch))
+                await self.store.publish(RoomMessage(meeting=meeting, expire=pid, expire_epoch=epoch))
         for task in self._watchers.values():
             task.cancel()
         if self._node_watch is not None:
@@ -221,7 +222,7 @@ class Hub:
     async def broadcast(
         self, meeting: str, event: pb.SignalResponse, to: list[str] | None = None, skip: str = ""
     ) -> None:
-        await self.store.publish(BusMessage(meeting, event=event, to=to or [], skip=skip))
+        await self.store.publish(RoomMessage(meeting=meeting, event=event, to=to or [], skip=skip))
 
     async def track_ended(self, meeting: str, track: pb.Track) -> None:
         if await self.store.remove_track(meeting, track.id):
@@ -272,10 +273,12 @@ class Hub:
             event = events.decode(MeetingEvent, data)
             if event is not None:
                 await self._meeting_event(event)
-        else:
-            self._deliver(BusMessage.decode(self.store.meeting_of(channel), data))
+        elif self.store.is_bus(channel):
+            message = events.decode(RoomMessage, data)
+            if message is not None:
+                self._deliver(message)
 
-    def _deliver(self, message: BusMessage) -> None:
+    def _deliver(self, message: RoomMessage) -> None:
         if message.expire:
             if (message.meeting, message.expire) not in self.sessions:
                 self._start_grace(message.meeting, message.expire, message.expire_epoch)
@@ -285,7 +288,7 @@ class Hub:
             if session is not None and session.epoch != message.keep_epoch:
                 session.close(message.reason)
             return
-        if message.event is None:
+        if not message.HasField("event"):
             return
         targets = set(message.to)
         for session in self.local(message.meeting):

@@ -23,6 +23,7 @@ from grpclib.exceptions import GRPCError, StreamTerminatedError
 from starlette.websockets import WebSocketDisconnect
 
 from meetmesh.media.internal.v1 import media_grpc, media_pb2
+from meetmesh.signaling.events.v1.events_pb2 import RoomMessage
 from meetmesh.signaling.v1 import signaling_pb2 as pb
 from services.kit import (
     FailedPrecondition,
@@ -40,8 +41,8 @@ from services.kit import (
 )
 from services.kit.errors import Reason
 
-from .config import SignalingSettings
-from .store import BusMessage, RoomStore
+from .config import SignalingOptions
+from .store import RoomStore
 
 log = logging.getLogger("meetmesh.signaling.session")
 
@@ -67,7 +68,7 @@ class SessionHub(Protocol):
     of it, so a test can host sessions on anything that has these members."""
 
     @property
-    def settings(self) -> SignalingSettings: ...
+    def settings(self) -> SignalingOptions: ...
     @property
     def tokens(self) -> TokenService: ...  # verifies join tokens
     @property
@@ -246,7 +247,7 @@ class Session:
         self._early = []
         await store.set_epoch(meeting, pid, self.epoch)
         hub.register(self)
-        await store.publish(BusMessage(meeting, close=pid, reason="replaced", keep_epoch=self.epoch))
+        await store.publish(RoomMessage(meeting=meeting, close=pid, reason="replaced", keep_epoch=self.epoch))
         earlier = await store.participant(meeting, pid)
         resumed = earlier is not None
         if resumed:

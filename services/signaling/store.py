@@ -9,19 +9,18 @@
 * ``<prefix>:signaling:revoked:<meeting>:<participant>`` and ``...:ended:<meeting>``: removals
   and ended meetings, so an old join token stops working
 
-Events travel on ``<prefix>:signaling:bus:<meeting>`` (see :class:`BusMessage`); every instance
-pattern-subscribes to all rooms and delivers to its local sessions.
+Events travel on each room's bus, as ``meetmesh.signaling.events.v1.RoomMessage`` on the channel
+the contract names for it (encoded and channel-derived by ``services/kit/events.py``); every
+instance pattern-subscribes to all rooms and delivers to its local sessions.
 """
 
 from __future__ import annotations
 
-import base64
-import json
-from dataclasses import dataclass, field
-
 import redis.asyncio as aioredis
 
+from meetmesh.signaling.events.v1.events_pb2 import RoomMessage
 from meetmesh.signaling.v1 import signaling_pb2 as pb
+from services.kit import events
 
 REMOVAL_TTL_S = 24 * 3600
 
@@ -32,71 +31,25 @@ def _text(raw: bytes | str | None) -> str:
     return raw.decode() if isinstance(raw, bytes) else raw
 
 
-@dataclass
-class BusMessage:
-    """One message on a room's bus: an event for some or all sessions, a close order, or a
-    dropped participant to time out (handed over by an instance that is shutting down)."""
-
-    meeting: str
-    event: pb.SignalResponse | None = None
-    to: list[str] = field(default_factory=list)  # participant ids; empty means everyone
-    skip: str = ""  # a participant id not to deliver to
-    close: str = ""  # close this participant's session...
-    reason: str = ""  # ...for this reason (sent as Left)
-    keep_epoch: str = ""  # ...unless it belongs to this epoch
-    expire: str = ""  # a dropped participant every instance should time out...
-    expire_epoch: str = ""  # ...if it has not resumed since this epoch
-
-    def encode(self) -> bytes:
-        body = {
-            "to": self.to,
-            "skip": self.skip,
-            "close": self.close,
-            "reason": self.reason,
-            "keep_epoch": self.keep_epoch,
-            "expire": self.expire,
-            "expire_epoch": self.expire_epoch,
-            "event": base64.b64encode(self.event.SerializeToString()).decode() if self.event else "",
-        }
-        return json.dumps(body).encode()
-
-    @classmethod
-    def decode(cls, meeting: str, data: bytes) -> BusMessage:
-        body = json.loads(data)
-        event = pb.SignalResponse.FromString(base64.b64decode(body["event"])) if body["event"] else None
-        return cls(
-            meeting=meeting,
-            event=event,
-            to=body["to"],
-            skip=body["skip"],
-            close=body["close"],
-            reason=body["reason"],
-            keep_epoch=body["keep_epoch"],
-            expire=body["expire"],
-            expire_epoch=body["expire_epoch"],
-        )
-
-
 class RoomStore:
     def __init__(self, redis: aioredis.Redis, prefix: str) -> None:
         self.redis = redis
+        self.redis_prefix = prefix
         self.prefix = f"{prefix}:signaling"
 
     def _k(self, *parts: str) -> str:
         return ":".join((self.prefix, *parts))
 
-    def bus_channel(self, meeting: str) -> str:
-        return self._k("bus", meeting)
-
     @property
     def bus_pattern(self) -> str:
-        return self._k("bus", "*")
+        """Every room's bus (a PSUBSCRIBE pattern)."""
+        return events.channel_pattern(RoomMessage, self.redis_prefix)
 
-    def meeting_of(self, channel: str) -> str:
-        return channel.rsplit(":", 1)[1]
+    def is_bus(self, channel: str) -> bool:
+        return events.matches(RoomMessage, self.redis_prefix, channel)
 
-    async def publish(self, message: BusMessage) -> None:
-        await self.redis.publish(self.bus_channel(message.meeting), message.encode())
+    async def publish(self, message: RoomMessage) -> None:
+        await self.redis.publish(events.channel_of(message, self.redis_prefix), events.encode(message))
 
     # -- participants and tracks ---------------------------------------------------------------
     async def participants(self, meeting: str) -> list[pb.Participant]:

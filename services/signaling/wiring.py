@@ -6,7 +6,7 @@ from services.kit import Runtime, ServiceSpec, channel
 from services.kit.ice import IceSettings
 
 from .api import SignalingService
-from .config import SignalingSettings
+from .config import SignalingOptions, SignalingSettings
 from .hub import Hub
 from .metrics import SessionsCollector
 from .websocket import rtc_route
@@ -18,10 +18,11 @@ async def create(runtime: Runtime) -> ServiceSpec:
 
 
 def build(
-    runtime: Runtime, settings: SignalingSettings | None = None, ice: IceSettings | None = None
+    runtime: Runtime, settings: SignalingOptions | None = None, ice: IceSettings | None = None
 ) -> tuple[ServiceSpec, Hub]:
-    """The spec and the hub (tests reach into it); ICE is the platform's unless ``ice`` is given."""
-    settings = settings or SignalingSettings()
+    """The spec and the hub (tests reach into it); the options are the platform's signaling block
+    and ICE the platform's unless given."""
+    settings = settings or SignalingSettings.of(runtime.settings).signaling
     media = channel(settings.media_target or runtime.settings.media.address, runtime.identity("signaling"))
     # The meeting service's internal settings (recording_allowed is checked at every start).
     meeting = channel(

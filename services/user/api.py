@@ -72,7 +72,7 @@ class UserService(user_grpc.UserServiceBase):
         self.refresh = refresh
         self.account_throttle = account_throttle
         self.peer_throttle = peer_throttle
-        opts = settings.user_svc
+        opts = settings.user
         self.passwords = Secrets(
             time_cost=opts.argon2_time_cost,
             memory_kib=opts.argon2_memory_kib,
@@ -149,7 +149,7 @@ class UserService(user_grpc.UserServiceBase):
         # The same empty answer whether or not the address has an account.
         row = await self.store.by_email(normalize_email(request.email))
         if row is not None and row.state == "active":
-            ttl = timedelta(seconds=self.settings.user_svc.password_reset_ttl_s)
+            ttl = timedelta(seconds=self.settings.user.password_reset_ttl_s)
             await self.store.start_password_reset(row, secrets.token_urlsafe(32), ttl)
             log.info("password reset requested", extra={"user_id": row.id})
         return user_pb2.RequestPasswordResetResponse()
@@ -270,7 +270,7 @@ class UserService(user_grpc.UserServiceBase):
         if _user_id(request.parent, caller) != caller.user_id:
             raise PermissionDenied("only the account's owner can upload its avatar")
         # protovalidate has checked the type and the 5 MiB bound; the settings may be stricter.
-        limit = self.settings.user_svc.avatar_max_bytes
+        limit = self.settings.user.avatar_max_bytes
         if request.size_bytes > limit:
             raise InvalidArgument([("size_bytes", f"must be at most {limit} bytes")])
         objects = self._objects()
@@ -296,7 +296,7 @@ class UserService(user_grpc.UserServiceBase):
         info = await objects.stat(key)
         if info is None:
             raise NotFound(f"{request.name} has no uploaded image (PUT it to the upload URL first)")
-        limit = self.settings.user_svc.avatar_max_bytes
+        limit = self.settings.user.avatar_max_bytes
         if info.size > limit:
             await objects.delete(key)
             raise InvalidArgument([("name", f"the uploaded image is larger than {limit} bytes")])

@@ -22,14 +22,12 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 async def create(runtime: Runtime) -> ServiceSpec:
-    settings = runtime.settings
-    if not isinstance(settings, UserSettings):
-        settings = UserSettings(**settings.model_dump())
+    settings = UserSettings.of(runtime.settings)
     db = runtime.database("user")
     await db.migrate(MIGRATIONS)
     revoked = runtime.revocations
     prefix = runtime.settings.redis_prefix
-    opts = settings.user_svc
+    opts = settings.user
     outbox = Outbox(OUTBOX)
     store = UserStore(db, outbox)
     relay = OutboxRelay(db, outbox, runtime.redis, prefix)

@@ -24,7 +24,7 @@ from meetmesh.ai.v1 import ai_grpc
 from services.ai.config import AiServiceOptions, AiSettings
 from services.ai.modelbuild import build
 from services.ai.triton import TritonOptions, command, free_port, server_environment
-from services.kit import Runtime, ServiceHost
+from services.kit import Runtime, ServiceHost, service_block
 from services.kit import channel as kit_channel
 from tests.conftest import PG_URL, REDIS_URL
 from tests.support import Platform, TestSettings, make_settings
@@ -111,7 +111,9 @@ def triton(model_repository: Path) -> Iterator[BundledTriton]:
 
 
 class AiTestSettings(TestSettings, AiSettings):
-    pass
+    # pydantic takes an inherited field from the first base that has it (TestSettings' plain ai
+    # endpoint), so the ai block is declared again here.
+    ai: AiServiceOptions = service_block(AiServiceOptions, "ai")
 
 
 @dataclass
@@ -155,7 +157,9 @@ async def ai(
         redis_prefix=f"mmtest:{run_id}:{uuid.uuid4().hex[:6]}",
         keys_dir=keys_dir,
         shutdown_grace_s=2.0,
-        ai_svc=AiServiceOptions(
+        ai=service_block(
+            AiServiceOptions,
+            "ai",
             model_repository=model_repository,
             manage_triton=False,
             triton_url=triton.url,
@@ -201,7 +205,8 @@ async def meeting_platform(
     }
     base = make_settings(stores, keys_dir).model_dump()
     base["mongo_url"] = mongo_url
-    base["ai_svc"] = AiServiceOptions(
+    base["ai"] = AiServiceOptions(
+        **base["ai"],
         model_repository=model_repository,
         manage_triton=False,
         triton_url=triton.url,

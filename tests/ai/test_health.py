@@ -13,7 +13,7 @@ from grpclib.health.v1 import health_grpc, health_pb2
 from services.ai.config import AiServiceOptions
 from services.ai.triton import free_port
 from services.ai.wiring import create
-from services.kit import Runtime, ServiceHost
+from services.kit import Runtime, ServiceHost, service_block
 from tests.ai.conftest import AiTestSettings
 from tests.conftest import PG_URL, REDIS_URL
 
@@ -27,7 +27,9 @@ async def test_without_a_model_repository_both_health_ports_say_not_ready(
         redis_prefix=f"mmtest:{run_id}:{uuid.uuid4().hex[:6]}",
         keys_dir=keys_dir,
         shutdown_grace_s=1.0,
-        ai_svc=AiServiceOptions(
+        ai=service_block(
+            AiServiceOptions,
+            "ai",
             model_repository=tmp_path / "no-models",  # never built: Triton is not started
             triton_url=f"127.0.0.1:{free_port()}",
         ),

@@ -18,6 +18,7 @@ from grpclib.const import Status
 from grpclib.exceptions import GRPCError
 
 from meetmesh.ai.v1 import ai_grpc, ai_pb2
+from meetmesh.signaling.events.v1.events_pb2 import RoomMessage
 from meetmesh.signaling.v1 import signaling_pb2 as sig
 from meetmesh_sdk.sources import ColorVideoTrack
 from services.ai.activity import ActivityRecorder
@@ -25,7 +26,7 @@ from services.ai.config import AiServiceOptions
 from services.ai.insights import emotion_timeline, interval_start, participant_totals
 from services.ai.models import JOINED, LEFT, SPOKE, TRACK_PUBLISHED, Activity, AnalysisEvent
 from services.ai.store import MongoResultsStore
-from services.kit import Runtime, create_redis
+from services.kit import Runtime, create_redis, events
 from services.stack import free_port
 from tests.ai.conftest import AiTestSettings
 from tests.rtc_helpers import Rtc, start_rtc
@@ -108,8 +109,11 @@ async def rtc_platform_ai(
     }
     base = make_settings(stores, keys_dir).model_dump()
     base["mongo_url"] = mongo_url
-    base["ai_svc"] = AiServiceOptions(
-        manage_triton=False, triton_url=f"127.0.0.1:{free_port()}", mongo_database=mongo_database
+    base["ai"] = AiServiceOptions(
+        **base["ai"],
+        manage_triton=False,
+        triton_url=f"127.0.0.1:{free_port()}",
+        mongo_database=mongo_database,
     )
     settings = AiTestSettings(**base)
     platform = Platform(settings, stores, Runtime(settings, schema_prefix=stores["schema_prefix"]))
@@ -249,8 +253,6 @@ async def test_room_events_and_results_become_meeting_insights(
 async def test_several_ai_instances_record_a_room_event_once(
     redis_url: str, mongo_url: str, mongo_database: str
 ) -> None:
-    from services.signaling.store import BusMessage  # signaling's own encoding of the bus
-
     prefix = f"mmtest:{uuid.uuid4().hex[:8]}"
     meeting = uuid.uuid4().hex
     store = MongoResultsStore(mongo_url, mongo_database)
@@ -266,8 +268,10 @@ async def test_several_ai_instances_record_a_room_event_once(
             update = sig.ParticipantUpdate(
                 change=cast(sig.ParticipantUpdate.Change, change), participant=sig.Participant(id="p1")
             )
-            message = BusMessage(meeting, event=sig.SignalResponse(participant_update=update), skip="p1")
-            await clients[2].publish(f"{prefix}:signaling:bus:{meeting}", message.encode())
+            message = RoomMessage(
+                meeting=meeting, event=sig.SignalResponse(participant_update=update), skip="p1"
+            )
+            await clients[2].publish(events.channel_of(message, prefix), events.encode(message))
 
         await publish(sig.ParticipantUpdate.CHANGE_JOINED)
         await publish(sig.ParticipantUpdate.CHANGE_LEFT)
@@ -288,4 +292,4 @@ async def test_several_ai_instances_record_a_room_event_once(
 
 
 async def _all_listening(recorders: list[ActivityRecorder]) -> bool:
-    return all(r.listening.is_set() for r in recorders)
+    return all(r.listening for r in recorders)

@@ -20,9 +20,8 @@ import soundfile as sf
 from meetmesh.signaling.v1 import signaling_pb2 as pb
 from meetmesh_sdk.room import Room
 from meetmesh_sdk.sources import ToneAudioTrack, file_tracks
-from services.media.config import MediaSettings
 from tests.ai.speech import flite, normalize
-from tests.rtc_helpers import Rtc, start_rtc, wait_for
+from tests.rtc_helpers import Rtc, media_options, start_rtc, wait_for
 from tests.support import Platform
 
 SENTENCE = "please send the quarterly report to the finance team before friday"
@@ -34,7 +33,7 @@ MAX_WER = 0.3
 async def captions_rtc(meeting_platform: Platform) -> AsyncIterator[Rtc]:
     """The meeting platform with media (analysing through the ai service) and signaling."""
     ai_target = f"127.0.0.1:{meeting_platform.hosts['ai'].grpc_port}"
-    env = await start_rtc(meeting_platform, MediaSettings(ai_target=ai_target))
+    env = await start_rtc(meeting_platform, media_options(ai_target=ai_target))
     try:
         yield env
     finally:

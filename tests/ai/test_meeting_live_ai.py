@@ -30,9 +30,8 @@ from meetmesh.signaling.v1 import signaling_pb2 as pb
 from meetmesh_sdk.room import Room
 from meetmesh_sdk.sources import file_tracks
 from services.kit import channel
-from services.media.config import MediaSettings
 from tests.ai.speech import FLITE_SENTENCES, flite
-from tests.rtc_helpers import Rtc, start_rtc, wait_for
+from tests.rtc_helpers import Rtc, media_options, start_rtc, wait_for
 from tests.support import Platform
 
 
@@ -56,7 +55,7 @@ class ImageVideoTrack(VideoStreamTrack):
 @pytest.fixture
 async def live_rtc(meeting_platform: Platform) -> AsyncIterator[Rtc]:
     ai_target = f"127.0.0.1:{meeting_platform.hosts['ai'].grpc_port}"
-    env = await start_rtc(meeting_platform, MediaSettings(ai_target=ai_target, ai_video_interval_s=0.5))
+    env = await start_rtc(meeting_platform, media_options(ai_target=ai_target, ai_video_interval_s=0.5))
     try:
         yield env
     finally:

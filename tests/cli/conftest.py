@@ -111,8 +111,12 @@ def ai_mesh(cli_loop: LoopThread, tmp_path_factory: pytest.TempPathFactory) -> I
     async def start(keys: Path, objects: ObjectStoreSettings) -> Platform:
         stores = _stores("cliai")
         base = make_settings(stores, keys, objects).model_dump()
-        base["ai_svc"] = AiServiceOptions(
-            model_repository=repository, manage_triton=False, triton_url=triton.url, stream_idle_timeout_s=3.0
+        base["ai"] = AiServiceOptions(
+            **base["ai"],
+            model_repository=repository,
+            manage_triton=False,
+            triton_url=triton.url,
+            stream_idle_timeout_s=3.0,
         )
         settings = AiTestSettings(**base)
         platform = Platform(settings, stores, Runtime(settings, schema_prefix=stores["schema_prefix"]))

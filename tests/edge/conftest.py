@@ -83,7 +83,7 @@ def edge_settings(platform: Platform, descriptor_set: Path, **overrides: Any) ->
         keys_dir=platform.settings.keys_dir,
         redis_url=REDIS_URL,
         redis_prefix=f"edgetest:{uuid.uuid4().hex[:12]}",
-        edge_svc=EdgeOptions(**options),
+        edge=EdgeOptions(**options),
         **endpoints,
     )
 
@@ -131,7 +131,7 @@ def make_edge(stack: EdgeStack) -> Iterator[Any]:
     servers = []
 
     def start(**overrides: Any) -> str:
-        options = stack.settings.edge_svc.model_dump() | overrides
+        options = stack.settings.edge.model_dump() | overrides
         settings = edge_settings(stack.platform, options.pop("descriptor_set"), **options)
         server, port = stack.run(start_uvicorn(Edge(settings)))
         servers.append(server)

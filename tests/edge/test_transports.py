@@ -48,7 +48,7 @@ class H2Edge:
 def h2_edge(stack: EdgeStack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[H2Edge]:
     """A second edge in front of the same platform: hypercorn on the plain port (HTTP/1.1 + h2c)
     and the TLS listener, both on free ports; short idle deadlines."""
-    options = stack.settings.edge_svc.model_dump()
+    options = stack.settings.edge.model_dump()
     tls_dir = tmp_path_factory.mktemp("tls")
     options.update(server="hypercorn", tls=True, tls_port=0, tls_dev_dir=tls_dir, idle_timeout_s=2.0)
     options.update(header_timeout_s=2.0)

@@ -13,8 +13,7 @@ import pytest
 
 from meetmesh.signaling.v1 import signaling_pb2 as pb
 from meetmesh_sdk.sources import ToneAudioTrack
-from services.media.config import MediaSettings
-from tests.rtc_helpers import free_port, start_rtc, wait_for
+from tests.rtc_helpers import free_port, media_options, start_rtc, wait_for
 from tests.support import Platform
 
 
@@ -22,7 +21,7 @@ async def test_media_keeps_flowing_while_the_ai_service_is_unavailable(
     rtc_platform: Platform, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING, logger="meetmesh.media.analysis")
-    rtc = await start_rtc(rtc_platform, MediaSettings(ai_target=f"127.0.0.1:{free_port()}"))
+    rtc = await start_rtc(rtc_platform, media_options(ai_target=f"127.0.0.1:{free_port()}"))
     try:
         rtc.meeting = await rtc.host.create_meeting(title="AI down", settings={"ai_enabled": True})
         meeting_id = rtc.meeting.name.split("/")[1]

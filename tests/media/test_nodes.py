@@ -9,10 +9,9 @@ import asyncio
 from meetmesh_sdk.room import Room
 from meetmesh_sdk.sources import ColorVideoTrack, dominant_rgb
 from services.kit import ServiceHost
-from services.media.config import MediaSettings
 from services.media.wiring import build as build_media
 from services.signaling.placement import MediaPlacement
-from tests.rtc_helpers import close_to, free_port, start_rtc, wait_for
+from tests.rtc_helpers import close_to, free_port, media_options, start_rtc, wait_for
 from tests.support import Platform, wait_until
 
 PURPLE = (150, 40, 200)
@@ -22,10 +21,10 @@ async def test_least_loaded_placement_and_a_drain_moves_participants(rtc_platfor
     port_a, port_b = free_port(), free_port()
     address_a, address_b = f"127.0.0.1:{port_a}", f"127.0.0.1:{port_b}"
     rtc = await start_rtc(
-        rtc_platform, MediaSettings(node_address=address_a, transcode=False), media_port=port_a
+        rtc_platform, media_options(node_address=address_a, transcode=False), media_port=port_a
     )
     spec_b, media_b = build_media(
-        rtc_platform.runtime, MediaSettings(node_address=address_b, transcode=False)
+        rtc_platform.runtime, media_options(node_address=address_b, transcode=False)
     )
     host_b = ServiceHost(spec_b, rtc_platform.runtime.tokens, shutdown_grace_s=1.0, grpc_port=port_b)
     await host_b.start()

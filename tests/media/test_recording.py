@@ -21,9 +21,9 @@ from meetmesh.signaling.v1.signaling_pb2 import TRACK_KIND_VIDEO
 from meetmesh_sdk.room import Room
 from meetmesh_sdk.sources import ColorVideoTrack, ToneAudioTrack
 from services.kit.objects import ObjectStoreSettings, ObjectStoreUnavailable
-from services.media.config import MediaSettings
+from services.media.config import MediaOptions
 from services.stack import SeaweedS3Server
-from tests.rtc_helpers import RawSession, Rtc, real_platform, start_rtc
+from tests.rtc_helpers import RawSession, Rtc, media_options, real_platform, start_rtc
 from tests.support import Platform, wait_until
 
 RECORD_S = 3.0
@@ -41,8 +41,8 @@ async def s3_rtc_platform(
 
 
 @pytest.fixture
-def media_settings(tmp_path: Path) -> MediaSettings:
-    return MediaSettings(spool_dir=tmp_path / "spool", spool_retry_s=0.3)
+def media_settings(tmp_path: Path) -> MediaOptions:
+    return media_options(spool_dir=tmp_path / "spool", spool_retry_s=0.3)
 
 
 async def record(env: Rtc, seconds: float = RECORD_S) -> signaling_pb2.RecordingUpdate:
@@ -73,7 +73,7 @@ async def record(env: Rtc, seconds: float = RECORD_S) -> signaling_pb2.Recording
 
 
 async def test_recording_lands_in_s3_with_the_streams_and_duration_sent(
-    s3_rtc_platform: Platform, media_settings: MediaSettings, s3_settings: ObjectStoreSettings
+    s3_rtc_platform: Platform, media_settings: MediaOptions, s3_settings: ObjectStoreSettings
 ) -> None:
     env = await start_rtc(s3_rtc_platform, media=media_settings)
     try:
@@ -120,7 +120,7 @@ def outage_s3() -> Iterator[SeaweedS3Server]:
 
 
 async def test_a_recording_made_while_s3_is_down_is_uploaded_when_it_returns(
-    run_id: str, keys_dir: Path, outage_s3: SeaweedS3Server, media_settings: MediaSettings
+    run_id: str, keys_dir: Path, outage_s3: SeaweedS3Server, media_settings: MediaOptions
 ) -> None:
     objects = ObjectStoreSettings(
         endpoint=outage_s3.endpoint,

@@ -22,11 +22,10 @@ from meetmesh.media.internal.v1 import media_grpc, media_pb2
 from meetmesh.meeting.v1 import meeting_pb2
 from meetmesh_sdk.sources import ColorVideoTrack, ToneAudioTrack
 from services.kit import channel
-from services.media.config import MediaSettings
 from services.media.jobs import GROUP, TranscodeJobs, WorkerSettings
 from services.media.transcode import Options, grid_layout
 from tests.conftest import REDIS_URL
-from tests.rtc_helpers import close_to, start_rtc, wait_for
+from tests.rtc_helpers import close_to, media_options, start_rtc, wait_for
 from tests.support import Platform, wait_until
 
 RED, GREEN = (220, 30, 30), (30, 200, 30)
@@ -65,7 +64,7 @@ async def fetch_outputs(platform: Platform, job: media_pb2.TranscodeJob, folder:
     strict=False,
 )
 async def test_a_recording_becomes_a_composite_mp4_and_hls(rtc_platform: Platform, tmp_path: Path) -> None:
-    settings = MediaSettings(
+    settings = media_options(
         transcode_width=WIDTH, transcode_height=HEIGHT, transcode_fps=FPS, transcode_preset="ultrafast"
     )
     rtc = await start_rtc(rtc_platform, media=settings)

@@ -14,8 +14,7 @@ from meetmesh.signaling.v1 import signaling_pb2 as pb
 from meetmesh_sdk.room import Room
 from meetmesh_sdk.sources import ColorVideoTrack, dominant_rgb
 from services.kit.ice import IceSettings
-from services.media.config import MediaSettings
-from tests.rtc_helpers import close_to, free_port, start_rtc
+from tests.rtc_helpers import close_to, free_port, media_options, start_rtc
 from tests.support import Platform
 
 SECRET = "turn-test-secret"
@@ -42,7 +41,7 @@ def turn_url() -> Iterator[str]:
 
 async def test_relay_only_bot_reaches_the_sfu_through_turn(rtc_platform: Platform, turn_url: str) -> None:
     ice = IceSettings(turn_urls=[turn_url], turn_secret=SECRET)
-    env = await start_rtc(rtc_platform, media=MediaSettings(), ice=ice)
+    env = await start_rtc(rtc_platform, media=media_options(), ice=ice)
     try:
         token, address = await env.join_token()
         relayed = await Room.connect(address, token, relay_only=True)

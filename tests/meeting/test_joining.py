@@ -57,7 +57,7 @@ async def test_passcode_is_checked_and_wrong_ones_are_throttled(platform: Platfo
     meeting = await host.create_meeting(passcode="open sesame")
     # The host needs no passcode.
     assert (await host.join(meeting.name)).participant.state == P.STATE_ADMITTED
-    limit = platform.settings.meeting_svc.passcode_failures
+    limit = platform.settings.meeting.passcode_failures
     for attempt in ("", *[f"guess {i}" for i in range(limit - 1)]):
         with pytest.raises(GRPCError) as err:
             await guest.join(meeting.name, passcode=attempt)

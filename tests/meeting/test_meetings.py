@@ -50,7 +50,7 @@ async def test_create_and_get_meeting(platform: Platform) -> None:
 async def test_default_capacity_applies(platform: Platform) -> None:
     host = await platform.client()
     meeting = await host.create_meeting()
-    assert meeting.capacity == platform.settings.meeting_svc.default_capacity
+    assert meeting.capacity == platform.settings.meeting.default_capacity
 
 
 async def test_create_with_the_same_request_id_creates_one_meeting(platform: Platform) -> None:

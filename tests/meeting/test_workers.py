@@ -68,10 +68,10 @@ def workers(run_id: str) -> Iterator[Workers]:
         "MEETMESH_MEETING__GRPC_PORT": str(ports[2]),
         "MEETMESH_MEETING__HTTP_PORT": str(ports[3]),
         # A cache entry outlives the test: only the invalidation can refresh it.
-        "MEETMESH_MEETING_SVC__CACHE_TTL_S": "600",
-        "MEETMESH_USER_SVC__ARGON2_TIME_COST": "1",
-        "MEETMESH_USER_SVC__ARGON2_MEMORY_KIB": "8",
-        "MEETMESH_USER_SVC__ARGON2_PARALLELISM": "1",
+        "MEETMESH_MEETING__CACHE_TTL_S": "600",
+        "MEETMESH_USER__ARGON2_TIME_COST": "1",
+        "MEETMESH_USER__ARGON2_MEMORY_KIB": "8",
+        "MEETMESH_USER__ARGON2_PARALLELISM": "1",
     }
     proc = subprocess.Popen(
         [sys.executable, "-m", "services.cli", "serve", "user", "meeting", "--workers", "2"],

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
+from services.kit import service_block
 from services.notification.config import NotificationOptions
 from tests.notification.receiver import Receiver
 from tests.notification.support import NotifyPlatform, start_notify_platform
@@ -87,7 +88,7 @@ def notification_options(smtp_port: int, **overrides: Any) -> NotificationOption
         "admin_emails": [f"admin-{uuid.uuid4().hex[:8]}@example.test"],
     }
     values.update(overrides)
-    return NotificationOptions(**values)
+    return service_block(NotificationOptions, "notification", **values)
 
 
 @pytest.fixture

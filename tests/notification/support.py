@@ -6,13 +6,13 @@ from pathlib import Path
 from typing import Any
 
 from meetmesh.notification.v1 import notification_grpc
-from services.kit import Runtime
+from services.kit import Runtime, service_block
 from services.notification.config import NotificationOptions
 from tests.support import Platform, TestSettings, make_settings
 
 
 class NotifySettings(TestSettings):
-    notification_svc: NotificationOptions = NotificationOptions()
+    notification: NotificationOptions = service_block(NotificationOptions, "notification")
 
 
 class NotifyPlatform(Platform):
@@ -29,7 +29,7 @@ async def start_notify_platform(
     **overrides: Any,
 ) -> NotifyPlatform:
     base = make_settings(stores, keys_dir, **overrides)
-    settings = NotifySettings(**{**base.model_dump(), "notification_svc": options.model_dump()})
+    settings = NotifySettings(**{**base.model_dump(), "notification": options.model_dump()})
     platform = NotifyPlatform(settings, stores, Runtime(settings, schema_prefix=stores["schema_prefix"]))
     try:
         for service in services:

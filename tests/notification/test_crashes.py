@@ -174,11 +174,11 @@ async def test_killing_the_notification_service_mid_batch_loses_no_delivery(
         "MEETMESH_KEYS_DIR": str(tmp_path / "keys"),
         "MEETMESH_NOTIFICATION__GRPC_PORT": "0",
         "MEETMESH_NOTIFICATION__HTTP_PORT": "0",
-        "MEETMESH_NOTIFICATION_SVC__ALLOW_LOOPBACK": "true",
-        "MEETMESH_NOTIFICATION_SVC__CLAIM_IDLE_S": "1",
-        "MEETMESH_NOTIFICATION_SVC__LEASE_S": "2",
-        "MEETMESH_NOTIFICATION_SVC__CONCURRENCY": "8",
-        "MEETMESH_NOTIFICATION_SVC__PER_ENDPOINT_CONCURRENCY": "8",
+        "MEETMESH_NOTIFICATION__ALLOW_LOOPBACK": "true",
+        "MEETMESH_NOTIFICATION__CLAIM_IDLE_S": "1",
+        "MEETMESH_NOTIFICATION__LEASE_S": "2",
+        "MEETMESH_NOTIFICATION__CONCURRENCY": "8",
+        "MEETMESH_NOTIFICATION__PER_ENDPOINT_CONCURRENCY": "8",
         "MEETMESH_LOG_LEVEL": "WARNING",
     }
     command = [sys.executable, "-m", "services.cli", "serve", "notification"]

@@ -111,7 +111,7 @@ async def test_alertmanager_alerts_reach_admins_and_malformed_payloads_get_400(
         again = await client.post(url, json=ALERT)  # Alertmanager repeats itself
     assert first.status_code == 200 and first.json() == {"alerts": 1, "new": 1}
     assert again.json() == {"alerts": 1, "new": 0}
-    admin = notify.settings.notification_svc.admin_emails[0]
+    admin = notify.settings.notification.admin_emails[0]
 
     async def arrived() -> bool:
         return any(m["Subject"] == "[FIRING] MeetingServiceDown" for m in mailbox.to(admin))

@@ -28,7 +28,7 @@ async def test_the_edge_exports_its_certificate_expiry_and_the_alert_fires(
     expires = not_after(cert).timestamp()
     settings = EdgeSettings(
         keys_dir=keys_dir,
-        edge_svc=EdgeOptions(port=free_port(), tls_port=0, tls_certfile=cert, tls_keyfile=key),
+        edge=EdgeOptions(port=free_port(), tls_port=0, tls_certfile=cert, tls_keyfile=key),
     )
     servers = await edge_server.start_servers(settings)
     prom = None

@@ -36,8 +36,8 @@ async def test_dashboards_have_data_and_a_stopped_service_pages(
     await receiver.start()
     edge_port = free_port()
     edge_settings = EdgeSettings(
-        **platform.settings.model_dump(exclude={"edge_svc"}),
-        edge_svc=EdgeOptions(
+        **platform.settings.model_dump(exclude={"edge"}),
+        edge=EdgeOptions(
             port=edge_port,
             jwks_url=f"http://127.0.0.1:{platform.hosts['user'].http_port}/.well-known/jwks.json",
         ),

@@ -58,8 +58,8 @@ async def traced_platform(
     platform = await real_platform(run_id, keys_dir)
     port = free_port()
     settings = EdgeSettings(
-        **platform.settings.model_dump(exclude={"edge_svc"}),
-        edge_svc=EdgeOptions(
+        **platform.settings.model_dump(exclude={"edge"}),
+        edge=EdgeOptions(
             port=port, jwks_url=f"http://127.0.0.1:{platform.hosts['user'].http_port}/.well-known/jwks.json"
         ),
     )

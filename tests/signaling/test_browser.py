@@ -52,8 +52,8 @@ def page_url() -> Iterator[str]:
 async def edge_rtc_url(rtc: Rtc) -> AsyncIterator[str]:
     """The built-in edge in front of signaling; yields its /rtc URL."""
     settings = EdgeSettings(
-        **rtc.platform.settings.model_dump(exclude={"edge_svc"}),
-        edge_svc=EdgeOptions(
+        **rtc.platform.settings.model_dump(exclude={"edge"}),
+        edge=EdgeOptions(
             port=free_port(),
             tls=False,
             signaling_ws_url=f"ws://127.0.0.1:{rtc.signaling_hosts[0].http_port}/rtc",
@@ -61,7 +61,7 @@ async def edge_rtc_url(rtc: Rtc) -> AsyncIterator[str]:
     )
     server, task = await edge_server.start(settings)
     try:
-        yield f"ws://127.0.0.1:{settings.edge_svc.port}/rtc"
+        yield f"ws://127.0.0.1:{settings.edge.port}/rtc"
     finally:
         await edge_server.stop(server, task)
 

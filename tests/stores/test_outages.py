@@ -24,7 +24,7 @@ from meetmesh.ai.v1 import ai_grpc, ai_pb2
 from services.ai.config import AiServiceOptions, AiSettings
 from services.edge.app import Edge
 from services.edge.config import EdgeOptions, EdgeSettings, RateLimit
-from services.kit import Endpoint, Runtime, ServiceHost
+from services.kit import Endpoint, Runtime, ServiceHost, service_block
 from services.stack import FerretDBServer, PostgresServer, RedisServer, free_port
 from tests import servers
 from tests.edge.harness import start_uvicorn, stop_uvicorn
@@ -77,7 +77,7 @@ async def edge_in_front(platform: Platform) -> AsyncIterator[httpx.AsyncClient]:
     settings = EdgeSettings(
         redis_url=platform.settings.redis_url,
         redis_prefix=f"{platform.settings.redis_prefix}:edge",
-        edge_svc=EdgeOptions(
+        edge=EdgeOptions(
             port=0,
             jwks_url=f"http://127.0.0.1:{platform.hosts['user'].http_port}/.well-known/jwks.json",
             # one token per Redis call: every request asks Redis for its rate limit
@@ -182,7 +182,7 @@ async def ai_service(
         keys_dir=keys_dir,
         shutdown_grace_s=1.0,
         # Inference is not used here: no Triton listens on this port.
-        ai_svc=AiServiceOptions(manage_triton=False, triton_url=f"127.0.0.1:{free_port()}"),
+        ai=service_block(AiServiceOptions, "ai", manage_triton=False, triton_url=f"127.0.0.1:{free_port()}"),
     )
     runtime = Runtime(settings, schema_prefix=f"t{uuid.uuid4().hex[:8]}_")
     from services.ai.wiring import create

@@ -68,7 +68,7 @@ async def test_wrong_password_and_unknown_email_answer_the_same(platform: Platfo
 async def test_repeated_failed_logins_are_throttled_per_account(platform: Platform) -> None:
     email = "target@example.test"
     await platform.register(email=email)
-    limit = platform.settings.user_svc.login_failures_per_account
+    limit = platform.settings.user.login_failures_per_account
     for _ in range(limit):
         with pytest.raises(GRPCError) as err:
             await platform.login(email, "wrong password!")
@@ -84,7 +84,7 @@ async def test_repeated_failed_logins_are_throttled_per_account(platform: Platfo
 
 
 async def test_repeated_failed_logins_are_throttled_per_peer(platform: Platform) -> None:
-    limit = platform.settings.user_svc.login_failures_per_peer
+    limit = platform.settings.user.login_failures_per_peer
     for i in range(limit):
         with pytest.raises(GRPCError):
             await platform.login(f"nobody{i}@example.test", "wrong password!")
@@ -96,7 +96,7 @@ async def test_repeated_failed_logins_are_throttled_per_peer(platform: Platform)
 async def test_a_forwarded_address_from_an_untrusted_peer_is_ignored(platform: Platform) -> None:
     """A client claiming a new `x-forwarded-for` per attempt is still one peer (issue 11): only
     configured proxies (the edge) may say whom they forward for, and none is configured here."""
-    limit = platform.settings.user_svc.login_failures_per_peer
+    limit = platform.settings.user.login_failures_per_peer
     for i in range(limit):
         with pytest.raises(GRPCError) as err:
             await platform.users.Login(
@@ -115,7 +115,7 @@ async def test_a_forwarded_address_from_an_untrusted_peer_is_ignored(platform: P
 async def test_the_account_throttle_ignores_the_address(platform: Platform) -> None:
     email = "rotating@example.test"
     await platform.register(email=email)
-    for i in range(platform.settings.user_svc.login_failures_per_account):
+    for i in range(platform.settings.user.login_failures_per_account):
         with pytest.raises(GRPCError):
             await platform.users.Login(
                 user_pb2.LoginRequest(email=email, password="wrong password!"),

@@ -18,8 +18,7 @@ from playwright.async_api import Browser, async_playwright
 from services.edge import server as edge_server
 from services.edge.config import EdgeOptions, EdgeSettings
 from services.kit.objects import ObjectStoreSettings
-from services.media.config import MediaSettings
-from tests.rtc_helpers import Rtc, free_port, real_platform, rtc, start_rtc  # noqa: F401 - the fixtures
+from tests.rtc_helpers import Rtc, free_port, media_options, real_platform, rtc, start_rtc  # noqa: F401 - the fixtures
 from tests.support import Platform
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -75,8 +74,8 @@ async def serve_web(env: Rtc, web_dist: Path, port: int = 0) -> AsyncIterator[We
     """The edge serving the client at / with gRPC-web and /rtc in front of the platform."""
     platform = env.platform
     settings = EdgeSettings(
-        **platform.settings.model_dump(exclude={"edge_svc"}),
-        edge_svc=EdgeOptions(
+        **platform.settings.model_dump(exclude={"edge"}),
+        edge=EdgeOptions(
             port=port or free_port(),
             tls=False,  # plain HTTP here (tests/edge/test_transports.py covers TLS)
             web_root=web_dist,
@@ -86,7 +85,7 @@ async def serve_web(env: Rtc, web_dist: Path, port: int = 0) -> AsyncIterator[We
     )
     server, task = await edge_server.start(settings)
     try:
-        yield WebPlatform(env, f"http://127.0.0.1:{settings.edge_svc.port}")
+        yield WebPlatform(env, f"http://127.0.0.1:{settings.edge.port}")
     finally:
         await edge_server.stop(server, task)
 
@@ -125,7 +124,7 @@ async def web_recording(
     URLs play in the page."""
     platform = await real_platform(run_id, keys_dir, objects=s3_settings)
     try:
-        env = await start_rtc(platform, media=MediaSettings(spool_dir=tmp_path / "spool"))
+        env = await start_rtc(platform, media=media_options(spool_dir=tmp_path / "spool"))
         try:
             async with serve_web(env, web_dist) as served:
                 yield served

@@ -60,8 +60,8 @@ async def test_an_admin_sees_live_charts_and_a_member_is_refused(
     )
     prom = start_prometheus(tmp_path / "prometheus", targets)
     settings = EdgeSettings(
-        **platform.settings.model_dump(exclude={"edge_svc"}),
-        edge_svc=EdgeOptions(
+        **platform.settings.model_dump(exclude={"edge"}),
+        edge=EdgeOptions(
             port=edge_port,
             tls=False,
             web_root=web_dist,

@@ -15,10 +15,9 @@ import soundfile as sf
 from playwright.async_api import Browser, expect
 
 from meetmesh_sdk.sources import file_tracks
-from services.media.config import MediaSettings
 from tests.ai.conftest import meeting_platform, model_repository, triton  # noqa: F401 - fixtures
 from tests.ai.speech import flite
-from tests.rtc_helpers import start_rtc
+from tests.rtc_helpers import media_options, start_rtc
 from tests.support import Platform
 from tests.web.conftest import WebPlatform, serve_web
 from tests.web.test_e2e import Screens, sign_up, until
@@ -41,7 +40,7 @@ async def captions_web(
     web_dist: Path,
 ) -> AsyncIterator[WebPlatform]:
     ai_target = f"127.0.0.1:{meeting_platform.hosts['ai'].grpc_port}"
-    env = await start_rtc(meeting_platform, MediaSettings(ai_target=ai_target))
+    env = await start_rtc(meeting_platform, media_options(ai_target=ai_target))
     try:
         async with serve_web(env, web_dist) as served:
             yield served

@@ -5,7 +5,7 @@ models`` builds runs every model as python code calling ONNX Runtime on the CPU.
 build (NGC's ``tritonserver`` images) also has the ONNX Runtime backend, which runs an ONNX model
 with no Python in the request path and with CUDA or TensorRT execution providers. This module
 writes that second configuration from the first, with the same model names and tensor names, so the
-ai service uses it unchanged (``MEETMESH_AI_SVC__MODEL_REPOSITORY``, or an external Triton):
+ai service uses it unchanged (``MEETMESH_AI__MODEL_REPOSITORY``, or an external Triton):
 
 ========================  =============================================================
 model                     full-build configuration

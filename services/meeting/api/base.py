@@ -37,7 +37,7 @@ class MeetingHandlers:
         self.settings = settings
         self.objects = objects
         self.cleanup = AttachmentCleanup(objects)
-        self.opts = settings.meeting_svc
+        self.opts = settings.meeting
         self.store = store
         self.tokens = tokens
         self.events = events

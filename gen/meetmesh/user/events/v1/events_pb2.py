@@ -26,7 +26,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from meetmesh.options.v1 import options_pb2 as meetmesh_dot_options_dot_v1_dot_options__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$meetmesh/user/events/v1/events.proto\x12\x17meetmesh.user.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!meetmesh/options/v1/options.proto\"\xe2\x04\n\tUserEvent\x12\x12\n\x04user\x18\x01 \x01(\tR\x04user\x12.\n\x04time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x04time\x12\x1a\n\x05\x65mail\x18\x03 \x01(\tB\x04\xa0\xbb\x18\x01R\x05\x65mail\x12\'\n\x0c\x64isplay_name\x18\x04 \x01(\tB\x04\xa0\xbb\x18\x01R\x0b\x64isplayName\x12\x45\n\nregistered\x18\n \x01(\x0b\x32#.meetmesh.user.events.v1.RegisteredH\x00R\nregistered\x12k\n\x18password_reset_requested\x18\x0b \x01(\x0b\x32/.meetmesh.user.events.v1.PasswordResetRequestedH\x00R\x16passwordResetRequested\x12_\n\x14refresh_token_reused\x18\x0c \x01(\x0b\x32+.meetmesh.user.events.v1.RefreshTokenReusedH\x00R\x12refreshTokenReused\x12@\n\tsigned_in\x18\r \x01(\x0b\x32!.meetmesh.user.events.v1.SignedInH\x00R\x08signedIn\x12R\n\x0fprofile_updated\x18\x0e \x01(\x0b\x32\'.meetmesh.user.events.v1.ProfileUpdatedH\x00R\x0eprofileUpdated:\x18\xb2\xbb\x18\x14{prefix}:user:streamB\x07\n\x05\x65vent\"\x0c\n\nRegistered\"q\n\x16PasswordResetRequested\x12\x1a\n\x05token\x18\x01 \x01(\tB\x04\xa0\xbb\x18\x02R\x05token\x12;\n\x0b\x65xpire_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\nexpireTime\"\x14\n\x12RefreshTokenReused\"7\n\x08SignedIn\x12+\n\x0e\x63lient_address\x18\x01 \x01(\tB\x04\xa0\xbb\x18\x01R\rclientAddress\"\x10\n\x0eProfileUpdatedb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$meetmesh/user/events/v1/events.proto\x12\x17meetmesh.user.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!meetmesh/options/v1/options.proto\"\xe2\x04\n\tUserEvent\x12\x12\n\x04user\x18\x01 \x01(\tR\x04user\x12.\n\x04time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x04time\x12\x1a\n\x05\x65mail\x18\x03 \x01(\tB\x04\xa0\xbb\x18\x01R\x05\x65mail\x12\'\n\x0c\x64isplay_name\x18\x04 \x01(\tB\x04\xa0\xbb\x18\x01R\x0b\x64isplayName\x12\x45\n\nregistered\x18\n \x01(\x0b\x32#.meetmesh.user.events.v1.RegisteredH\x00R\nregistered\x12k\n\x18password_reset_requested\x18\x0b \x01(\x0b\x32/.meetmesh.user.events.v1.PasswordResetRequestedH\x00R\x16passwordResetRequested\x12_\n\x14refresh_token_reused\x18\x0c \x01(\x0b\x32+.meetmesh.user.events.v1.RefreshTokenReusedH\x00R\x12refreshTokenReused\x12@\n\tsigned_in\x18\r \x01(\x0b\x32!.meetmesh.user.events.v1.SignedInH\x00R\x08signedIn\x12R\n\x0fprofile_updated\x18\x0e \x01(\x0b\x32\'.meetmesh.user.events.v1.ProfileUpdatedH\x00R\x0eprofileUpdated:\x18\xb2\xbb\x18\x14{prefix}:user:streamB\x07\n\x05\x65vent\"\x0c\n\nRegistered\"q\n\x16PasswordResetRequested\x12\x1a\n\x05token\x18\x01 \x01(\tB\x04\xa0\xbb\x18\x02R\x05token\x12;\n\x0b\x65xpire_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\nexpireTime\"\x14\n\x12RefreshTokenReused\"7\n\x08SignedIn\x12+\n\x0e\x63lient_address\x18\x01 \x01(\tB\x04\xa0\xbb\x18\x01R\rclientAddress\"\x10\n\x0eProfileUpdated\"h\n\nRevocation\x12\x1a\n\x07session\x18\x01 \x01(\tH\x00R\x07session\x12\x14\n\x04user\x18\x02 \x01(\tH\x00R\x04user:\x1d\xaa\xbb\x18\x19{prefix}:auth:revocationsB\t\n\x07subjectb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -43,6 +43,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PASSWORDRESETREQUESTED'].fields_by_name['token']._serialized_options = b'\240\273\030\002'
   _globals['_SIGNEDIN'].fields_by_name['client_address']._loaded_options = None
   _globals['_SIGNEDIN'].fields_by_name['client_address']._serialized_options = b'\240\273\030\001'
+  _globals['_REVOCATION']._loaded_options = None
+  _globals['_REVOCATION']._serialized_options = b'\252\273\030\031{prefix}:auth:revocations'
   _globals['_USEREVENT']._serialized_start=134
   _globals['_USEREVENT']._serialized_end=744
   _globals['_REGISTERED']._serialized_start=746
@@ -55,4 +57,6 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SIGNEDIN']._serialized_end=952
   _globals['_PROFILEUPDATED']._serialized_start=954
   _globals['_PROFILEUPDATED']._serialized_end=970
+  _globals['_REVOCATION']._serialized_start=972
+  _globals['_REVOCATION']._serialized_end=1076
 # @@protoc_insertion_point(module_scope)

@@ -56,3 +56,11 @@ class SignedIn(_message.Message):
 class ProfileUpdated(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class Revocation(_message.Message):
+    __slots__ = ("session", "user")
+    SESSION_FIELD_NUMBER: _ClassVar[int]
+    USER_FIELD_NUMBER: _ClassVar[int]
+    session: str
+    user: str
+    def __init__(self, session: _Optional[str] = ..., user: _Optional[str] = ...) -> None: ...

@@ -410,6 +410,97 @@ func (*ProfileUpdated) Descriptor() ([]byte, []int) {
 	return file_meetmesh_user_events_v1_events_proto_rawDescGZIP(), []int{5}
 }
 
+// A revoked session or account (sign-out, refresh-token reuse, a disabled account), published on
+// pub/sub by the process that revoked it so that every process refuses the access tokens it
+// concerns at once (services/kit/revocation.py). Delivery is at most once: the revoking process
+// also writes a mark to Redis, and every process reloads the marks whenever its subscription
+// (re)starts.
+type Revocation struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// What was revoked.
+	//
+	// Types that are valid to be assigned to Subject:
+	//
+	//	*Revocation_Session
+	//	*Revocation_User
+	Subject       isRevocation_Subject `protobuf_oneof:"subject"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Revocation) Reset() {
+	*x = Revocation{}
+	mi := &file_meetmesh_user_events_v1_events_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Revocation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Revocation) ProtoMessage() {}
+
+func (x *Revocation) ProtoReflect() protoreflect.Message {
+	mi := &file_meetmesh_user_events_v1_events_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Revocation.ProtoReflect.Descriptor instead.
+func (*Revocation) Descriptor() ([]byte, []int) {
+	return file_meetmesh_user_events_v1_events_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *Revocation) GetSubject() isRevocation_Subject {
+	if x != nil {
+		return x.Subject
+	}
+	return nil
+}
+
+func (x *Revocation) GetSession() string {
+	if x != nil {
+		if x, ok := x.Subject.(*Revocation_Session); ok {
+			return x.Session
+		}
+	}
+	return ""
+}
+
+func (x *Revocation) GetUser() string {
+	if x != nil {
+		if x, ok := x.Subject.(*Revocation_User); ok {
+			return x.User
+		}
+	}
+	return ""
+}
+
+type isRevocation_Subject interface {
+	isRevocation_Subject()
+}
+
+type Revocation_Session struct {
+	// A session id: every access token of that session.
+	Session string `protobuf:"bytes,1,opt,name=session,proto3,oneof"`
+}
+
+type Revocation_User struct {
+	// A user id: every access token of that user.
+	User string `protobuf:"bytes,2,opt,name=user,proto3,oneof"`
+}
+
+func (*Revocation_Session) isRevocation_Subject() {}
+
+func (*Revocation_User) isRevocation_Subject() {}
+
 var File_meetmesh_user_events_v1_events_proto protoreflect.FileDescriptor
 
 const file_meetmesh_user_events_v1_events_proto_rawDesc = "" +
@@ -438,7 +529,12 @@ const file_meetmesh_user_events_v1_events_proto_rawDesc = "" +
 	"\x12RefreshTokenReused\"7\n" +
 	"\bSignedIn\x12+\n" +
 	"\x0eclient_address\x18\x01 \x01(\tB\x04\xa0\xbb\x18\x01R\rclientAddress\"\x10\n" +
-	"\x0eProfileUpdatedB\xf3\x01\n" +
+	"\x0eProfileUpdated\"h\n" +
+	"\n" +
+	"Revocation\x12\x1a\n" +
+	"\asession\x18\x01 \x01(\tH\x00R\asession\x12\x14\n" +
+	"\x04user\x18\x02 \x01(\tH\x00R\x04user:\x1d\xaa\xbb\x18\x19{prefix}:auth:revocationsB\t\n" +
+	"\asubjectB\xf3\x01\n" +
 	"\x1bcom.meetmesh.user.events.v1B\vEventsProtoP\x01ZHgithub.com/meetmesh/meetmesh/clients/go/meetmesh/user/events/v1;eventsv1\xa2\x02\x03MUE\xaa\x02\x17Meetmesh.User.Events.V1\xca\x02\x17Meetmesh\\User\\Events\\V1\xe2\x02#Meetmesh\\User\\Events\\V1\\GPBMetadata\xea\x02\x1aMeetmesh::User::Events::V1b\x06proto3"
 
 var (
@@ -453,7 +549,7 @@ func file_meetmesh_user_events_v1_events_proto_rawDescGZIP() []byte {
 	return file_meetmesh_user_events_v1_events_proto_rawDescData
 }
 
-var file_meetmesh_user_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_meetmesh_user_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_meetmesh_user_events_v1_events_proto_goTypes = []any{
 	(*UserEvent)(nil),              // 0: meetmesh.user.events.v1.UserEvent
 	(*Registered)(nil),             // 1: meetmesh.user.events.v1.Registered
@@ -461,16 +557,17 @@ var file_meetmesh_user_events_v1_events_proto_goTypes = []any{
 	(*RefreshTokenReused)(nil),     // 3: meetmesh.user.events.v1.RefreshTokenReused
 	(*SignedIn)(nil),               // 4: meetmesh.user.events.v1.SignedIn
 	(*ProfileUpdated)(nil),         // 5: meetmesh.user.events.v1.ProfileUpdated
-	(*timestamppb.Timestamp)(nil),  // 6: google.protobuf.Timestamp
+	(*Revocation)(nil),             // 6: meetmesh.user.events.v1.Revocation
+	(*timestamppb.Timestamp)(nil),  // 7: google.protobuf.Timestamp
 }
 var file_meetmesh_user_events_v1_events_proto_depIdxs = []int32{
-	6, // 0: meetmesh.user.events.v1.UserEvent.time:type_name -> google.protobuf.Timestamp
+	7, // 0: meetmesh.user.events.v1.UserEvent.time:type_name -> google.protobuf.Timestamp
 	1, // 1: meetmesh.user.events.v1.UserEvent.registered:type_name -> meetmesh.user.events.v1.Registered
 	2, // 2: meetmesh.user.events.v1.UserEvent.password_reset_requested:type_name -> meetmesh.user.events.v1.PasswordResetRequested
 	3, // 3: meetmesh.user.events.v1.UserEvent.refresh_token_reused:type_name -> meetmesh.user.events.v1.RefreshTokenReused
 	4, // 4: meetmesh.user.events.v1.UserEvent.signed_in:type_name -> meetmesh.user.events.v1.SignedIn
 	5, // 5: meetmesh.user.events.v1.UserEvent.profile_updated:type_name -> meetmesh.user.events.v1.ProfileUpdated
-	6, // 6: meetmesh.user.events.v1.PasswordResetRequested.expire_time:type_name -> google.protobuf.Timestamp
+	7, // 6: meetmesh.user.events.v1.PasswordResetRequested.expire_time:type_name -> google.protobuf.Timestamp
 	7, // [7:7] is the sub-list for method output_type
 	7, // [7:7] is the sub-list for method input_type
 	7, // [7:7] is the sub-list for extension type_name
@@ -490,13 +587,17 @@ func file_meetmesh_user_events_v1_events_proto_init() {
 		(*UserEvent_SignedIn)(nil),
 		(*UserEvent_ProfileUpdated)(nil),
 	}
+	file_meetmesh_user_events_v1_events_proto_msgTypes[6].OneofWrappers = []any{
+		(*Revocation_Session)(nil),
+		(*Revocation_User)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_meetmesh_user_events_v1_events_proto_rawDesc), len(file_meetmesh_user_events_v1_events_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   6,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

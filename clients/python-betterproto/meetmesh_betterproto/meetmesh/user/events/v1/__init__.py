@@ -8,6 +8,7 @@ __all__ = (
     "ProfileUpdated",
     "RefreshTokenReused",
     "Registered",
+    "Revocation",
     "SignedIn",
     "UserEvent",
 )
@@ -81,6 +82,33 @@ class Registered(betterproto2.Message):
 
 
 default_message_pool.register_message("meetmesh.user.events.v1", "Registered", Registered)
+
+
+@dataclass(eq=False, repr=False)
+class Revocation(betterproto2.Message):
+    """
+    A revoked session or account (sign-out, refresh-token reuse, a disabled account), published on
+    pub/sub by the process that revoked it so that every process refuses the access tokens it
+    concerns at once (services/kit/revocation.py). Delivery is at most once: the revoking process
+    also writes a mark to Redis, and every process reloads the marks whenever its subscription
+    (re)starts.
+
+    Oneofs:
+        - subject: What was revoked.
+    """
+
+    session: "str | None" = betterproto2.field(1, betterproto2.TYPE_STRING, optional=True, group="subject")
+    """
+    A session id: every access token of that session.
+    """
+
+    user: "str | None" = betterproto2.field(2, betterproto2.TYPE_STRING, optional=True, group="subject")
+    """
+    A user id: every access token of that user.
+    """
+
+
+default_message_pool.register_message("meetmesh.user.events.v1", "Revocation", Revocation)
 
 
 @dataclass(eq=False, repr=False)

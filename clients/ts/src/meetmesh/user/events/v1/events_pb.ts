@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file meetmesh/user/events/v1/events.proto.
  */
 export const file_meetmesh_user_events_v1_events: GenFile = /*@__PURE__*/
-  fileDesc("CiRtZWV0bWVzaC91c2VyL2V2ZW50cy92MS9ldmVudHMucHJvdG8SF21lZXRtZXNoLnVzZXIuZXZlbnRzLnYxIvADCglVc2VyRXZlbnQSDAoEdXNlchgBIAEoCRIoCgR0aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBITCgVlbWFpbBgDIAEoCUIEoLsYARIaCgxkaXNwbGF5X25hbWUYBCABKAlCBKC7GAESOQoKcmVnaXN0ZXJlZBgKIAEoCzIjLm1lZXRtZXNoLnVzZXIuZXZlbnRzLnYxLlJlZ2lzdGVyZWRIABJTChhwYXNzd29yZF9yZXNldF9yZXF1ZXN0ZWQYCyABKAsyLy5tZWV0bWVzaC51c2VyLmV2ZW50cy52MS5QYXNzd29yZFJlc2V0UmVxdWVzdGVkSAASSwoUcmVmcmVzaF90b2tlbl9yZXVzZWQYDCABKAsyKy5tZWV0bWVzaC51c2VyLmV2ZW50cy52MS5SZWZyZXNoVG9rZW5SZXVzZWRIABI2CglzaWduZWRfaW4YDSABKAsyIS5tZWV0bWVzaC51c2VyLmV2ZW50cy52MS5TaWduZWRJbkgAEkIKD3Byb2ZpbGVfdXBkYXRlZBgOIAEoCzInLm1lZXRtZXNoLnVzZXIuZXZlbnRzLnYxLlByb2ZpbGVVcGRhdGVkSAA6GLK7GBR7cHJlZml4fTp1c2VyOnN0cmVhbUIHCgVldmVudCIMCgpSZWdpc3RlcmVkIl4KFlBhc3N3b3JkUmVzZXRSZXF1ZXN0ZWQSEwoFdG9rZW4YASABKAlCBKC7GAISLwoLZXhwaXJlX3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIhQKElJlZnJlc2hUb2tlblJldXNlZCIoCghTaWduZWRJbhIcCg5jbGllbnRfYWRkcmVzcxgBIAEoCUIEoLsYASIQCg5Qcm9maWxlVXBkYXRlZGIGcHJvdG8z", [file_google_protobuf_timestamp, file_meetmesh_options_v1_options]);
+  fileDesc("CiRtZWV0bWVzaC91c2VyL2V2ZW50cy92MS9ldmVudHMucHJvdG8SF21lZXRtZXNoLnVzZXIuZXZlbnRzLnYxIvADCglVc2VyRXZlbnQSDAoEdXNlchgBIAEoCRIoCgR0aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBITCgVlbWFpbBgDIAEoCUIEoLsYARIaCgxkaXNwbGF5X25hbWUYBCABKAlCBKC7GAESOQoKcmVnaXN0ZXJlZBgKIAEoCzIjLm1lZXRtZXNoLnVzZXIuZXZlbnRzLnYxLlJlZ2lzdGVyZWRIABJTChhwYXNzd29yZF9yZXNldF9yZXF1ZXN0ZWQYCyABKAsyLy5tZWV0bWVzaC51c2VyLmV2ZW50cy52MS5QYXNzd29yZFJlc2V0UmVxdWVzdGVkSAASSwoUcmVmcmVzaF90b2tlbl9yZXVzZWQYDCABKAsyKy5tZWV0bWVzaC51c2VyLmV2ZW50cy52MS5SZWZyZXNoVG9rZW5SZXVzZWRIABI2CglzaWduZWRfaW4YDSABKAsyIS5tZWV0bWVzaC51c2VyLmV2ZW50cy52MS5TaWduZWRJbkgAEkIKD3Byb2ZpbGVfdXBkYXRlZBgOIAEoCzInLm1lZXRtZXNoLnVzZXIuZXZlbnRzLnYxLlByb2ZpbGVVcGRhdGVkSAA6GLK7GBR7cHJlZml4fTp1c2VyOnN0cmVhbUIHCgVldmVudCIMCgpSZWdpc3RlcmVkIl4KFlBhc3N3b3JkUmVzZXRSZXF1ZXN0ZWQSEwoFdG9rZW4YASABKAlCBKC7GAISLwoLZXhwaXJlX3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIhQKElJlZnJlc2hUb2tlblJldXNlZCIoCghTaWduZWRJbhIcCg5jbGllbnRfYWRkcmVzcxgBIAEoCUIEoLsYASIQCg5Qcm9maWxlVXBkYXRlZCJZCgpSZXZvY2F0aW9uEhEKB3Nlc3Npb24YASABKAlIABIOCgR1c2VyGAIgASgJSAA6Haq7GBl7cHJlZml4fTphdXRoOnJldm9jYXRpb25zQgkKB3N1YmplY3RiBnByb3RvMw", [file_google_protobuf_timestamp, file_meetmesh_options_v1_options]);
 
 /**
  * Something that happened to an account, written to the user service's outbox in the same
@@ -198,4 +198,45 @@ export type ProfileUpdated = Message<"meetmesh.user.events.v1.ProfileUpdated"> &
  */
 export const ProfileUpdatedSchema: GenMessage<ProfileUpdated> = /*@__PURE__*/
   messageDesc(file_meetmesh_user_events_v1_events, 5);
+
+/**
+ * A revoked session or account (sign-out, refresh-token reuse, a disabled account), published on
+ * pub/sub by the process that revoked it so that every process refuses the access tokens it
+ * concerns at once (services/kit/revocation.py). Delivery is at most once: the revoking process
+ * also writes a mark to Redis, and every process reloads the marks whenever its subscription
+ * (re)starts.
+ *
+ * @generated from message meetmesh.user.events.v1.Revocation
+ */
+export type Revocation = Message<"meetmesh.user.events.v1.Revocation"> & {
+  /**
+   * What was revoked.
+   *
+   * @generated from oneof meetmesh.user.events.v1.Revocation.subject
+   */
+  subject: {
+    /**
+     * A session id: every access token of that session.
+     *
+     * @generated from field: string session = 1;
+     */
+    value: string;
+    case: "session";
+  } | {
+    /**
+     * A user id: every access token of that user.
+     *
+     * @generated from field: string user = 2;
+     */
+    value: string;
+    case: "user";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message meetmesh.user.events.v1.Revocation.
+ * Use `create(RevocationSchema)` to create a new message.
+ */
+export const RevocationSchema: GenMessage<Revocation> = /*@__PURE__*/
+  messageDesc(file_meetmesh_user_events_v1_events, 6);
 

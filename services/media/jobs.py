@@ -6,6 +6,10 @@
 * ``<prefix>:media:transcode:job:<id>``: the job's state hash (``state``, ``progress``,
   ``attempts``, ``worker``, outputs, ``completions``).
 
+A job makes the MP4 and HLS of the composite and of each participant (``transcode.transcode``),
+uploads them and, before it is marked done, hands their descriptions to ``on_renditions`` (the
+media service registers them with the meeting service), so a done job's renditions are listed.
+
 A worker that dies mid-job leaves its entry pending; a running worker refreshes the entry's idle
 time every ``heartbeat_s`` (``XCLAIM`` to itself), so an entry idle for ``claim_idle_s`` belongs to
 a dead worker and any worker takes it over (``XAUTOCLAIM``) and starts the job again from the
@@ -27,6 +31,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,9 +39,10 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from meetmesh.media.internal.v1 import media_pb2
+from meetmesh.meeting.v1 import meeting_pb2
 from services.kit.objects import ObjectStore, ObjectStoreSettings, object_store
 
-from .transcode import Cancelled, Options, transcode
+from .transcode import Cancelled, Options, Rendition, transcode
 
 log = logging.getLogger("meetmesh.media.jobs")
 
@@ -48,6 +54,12 @@ STATES = {
     "done": media_pb2.TranscodeJob.STATE_DONE,
     "failed": media_pb2.TranscodeJob.STATE_FAILED,
 }
+MP4 = "video/mp4"
+HLS = "application/vnd.apple.mpegurl"
+
+#: Registers a finished job's renditions (recording name, renditions) before the job is marked done;
+#: raising makes the attempt fail (and be retried), so nothing is done without being registered.
+RenditionSink = Callable[[str, list[meeting_pb2.RecordingRendition]], Awaitable[None]]
 
 # KEYS: job hash, stream; ARGV: group, entry id, mp4 key, hls key, duration. 1 if this call finished it.
 _FINISH = """
@@ -86,6 +98,7 @@ class TranscodeJobs:
         objects: ObjectStore,
         settings: WorkerSettings | None = None,
         worker: str = "",
+        on_renditions: RenditionSink | None = None,
     ) -> None:
         self.redis = redis
         self.stream = f"{prefix}:media:transcode:jobs"
@@ -93,6 +106,7 @@ class TranscodeJobs:
         self.objects = objects
         self.settings = settings or WorkerSettings()
         self.worker = worker or f"worker-{uuid.uuid4().hex[:8]}"
+        self.on_renditions = on_renditions
         self._stop = threading.Event()
         self._finish = self.redis.register_script(_FINISH)
 
@@ -103,10 +117,15 @@ class TranscodeJobs:
         with contextlib.suppress(aioredis.ResponseError):  # BUSYGROUP: it exists
             await self.redis.xgroup_create(self.stream, GROUP, id="0", mkstream=True)
 
-    async def enqueue(self, recording: str, source_key: str) -> str:
+    @staticmethod
+    def new_id() -> str:
+        """A job id, for a caller that names the job before queuing it (``enqueue(job=...)``)."""
+        return uuid.uuid4().hex
+
+    async def enqueue(self, recording: str, source_key: str, job: str = "") -> str:
         """Queue the transcode of the WebM at ``source_key``; returns the job id."""
         await self._ensure_group()
-        job = uuid.uuid4().hex
+        job = job or self.new_id()
         base = source_key.rsplit(".", 1)[0]
         await self.redis.hset(
             self._key(job),
@@ -200,25 +219,24 @@ class TranscodeJobs:
                 source = Path(folder) / "source.webm"
                 source.write_bytes(await self.objects.get_bytes(fields["source_key"]))
                 started = time.monotonic()
-                mp4, playlist, result = await asyncio.to_thread(
+                outputs = await asyncio.to_thread(
                     transcode, source, Path(folder) / "out", self.settings.options, report
                 )
+                result = outputs[0].result
                 log.info(
                     "transcoded a recording",
                     extra={
                         "job": job,
                         "seconds": round(time.monotonic() - started, 2),
                         "tiles": result.tiles,
+                        "participants": len(outputs) - 1,
                     },
                 )
-                hls_target = fields["hls_target"]
-                hls_folder = hls_target.rsplit("/", 1)[0]
-                for segment in sorted(playlist.parent.iterdir()):
-                    content_type = (
-                        "application/vnd.apple.mpegurl" if segment.suffix == ".m3u8" else "video/mp2t"
-                    )
-                    await self.objects.put_file(f"{hls_folder}/{segment.name}", segment, content_type)
-                await self.objects.put_file(fields["mp4_target"], mp4, "video/mp4")
+                renditions: list[meeting_pb2.RecordingRendition] = []
+                for output in outputs:
+                    renditions += await self._upload(fields, output)
+                if self.on_renditions is not None:
+                    await self.on_renditions(fields["recording"], renditions)
         except Cancelled:
             return  # stopping: the entry stays pending; a worker takes it over after claim_idle_s
         except Exception as exc:
@@ -231,6 +249,45 @@ class TranscodeJobs:
             keys=[key, self.stream],
             args=[GROUP, entry, fields["mp4_target"], fields["hls_target"], str(result.duration_s)],
         )
+
+    async def _upload(
+        self, fields: dict[str, str], output: Rendition
+    ) -> list[meeting_pb2.RecordingRendition]:
+        """Store one rendition's MP4 and HLS; their descriptions for the registry."""
+        if output.participant:
+            folder = output.mp4.parent.name  # the participant's key-safe folder name
+            base = fields["mp4_target"].rsplit(".", 1)[0] + f"/participants/{folder}"
+            mp4_key, hls_key = f"{base}.mp4", f"{base}/hls/index.m3u8"
+            meeting = fields["recording"].split("/")[1]
+            participant = f"meetings/{meeting}/participants/{output.participant}"
+        else:
+            mp4_key, hls_key, participant = fields["mp4_target"], fields["hls_target"], ""
+        hls_folder = hls_key.rsplit("/", 1)[0]
+        hls_size = 0
+        for segment in sorted(output.playlist.parent.iterdir()):
+            content_type = HLS if segment.suffix == ".m3u8" else "video/mp2t"
+            hls_size += segment.stat().st_size
+            await self.objects.put_file(f"{hls_folder}/{segment.name}", segment, content_type)
+        await self.objects.put_file(mp4_key, output.mp4, MP4)
+        duration = output.result.duration_s
+        return [
+            meeting_pb2.RecordingRendition(
+                kind=meeting_pb2.RecordingRendition.KIND_MP4,
+                participant=participant,
+                object_key=mp4_key,
+                media_type=MP4,
+                size_bytes=output.mp4.stat().st_size,
+                duration_seconds=duration,
+            ),
+            meeting_pb2.RecordingRendition(
+                kind=meeting_pb2.RecordingRendition.KIND_HLS,
+                participant=participant,
+                object_key=hls_key,
+                media_type=HLS,
+                size_bytes=hls_size,
+                duration_seconds=duration,
+            ),
+        ]
 
     async def _heartbeat(self, key: str, entry: str, progress: list[float]) -> None:
         """Keep the entry ours (reset its idle time) and publish progress while the job runs."""

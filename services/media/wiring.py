@@ -73,6 +73,7 @@ def build(
             runtime.settings.redis_prefix,
             runtime.objects,
             WorkerSettings(options, claim_idle_s=settings.transcode_claim_idle_s),
+            on_renditions=service.register_renditions,
         )
 
     if settings.node_address:

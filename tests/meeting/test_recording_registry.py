@@ -187,7 +187,8 @@ async def test_renditions_are_registered_listed_and_checked(platform: Platform) 
         if rendition.uri:
             assert rendition.object_key in rendition.uri
 
-    # The playlist comes back with each segment signed; one that leaves its folder is refused.
+    # The playlist comes back with each segment signed (for anyone holding it, as S3's presigned
+    # URLs are); a playlist naming a segment outside its folder is refused.
     objects = platform.runtime.objects
     playlist = (
         "#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXTINF:4.0,\nseg00000.ts\n#EXTINF:1.0,\nseg00001.ts\n"
@@ -207,6 +208,7 @@ async def test_renditions_are_registered_listed_and_checked(platform: Platform) 
     assert len(segments) == 2
     for number, url in enumerate(segments):
         assert f"{base}/participants/p1/hls/seg0000{number}.ts?" in url and "s=" in url
+        assert "&u=&" in url  # not bound to the caller: a native player sends no token
     await objects.put_bytes(f"{base}/hls/index.m3u8", b"#EXTM3U\n../../../secret.ts\n", "text/plain")
     for participant, status in (
         ("", Status.FAILED_PRECONDITION),

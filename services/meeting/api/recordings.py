@@ -83,7 +83,7 @@ class RecordingMethods(MeetingHandlers):
     async def GetRecordingPlaylist(
         self, request: meeting_pb2.GetRecordingPlaylistRequest
     ) -> meeting_pb2.GetRecordingPlaylistResponse:
-        row, user_id = await self._visible_recording(request.name)
+        row, _ = await self._visible_recording(request.name)
         message = recording_message(row)
         hls = [
             r
@@ -96,7 +96,9 @@ class RecordingMethods(MeetingHandlers):
         key = hls[0].object_key
         playlist = (await self.objects.get_bytes(key)).decode()
         return meeting_pb2.GetRecordingPlaylistResponse(
-            playlist=signed_playlist(playlist, key.rsplit("/", 1)[0], self.objects, user_id)
+            # Segments unbound to the caller (like S3's presigned URLs, bearer capabilities until
+            # they expire): a player fetches them with no token, so a browser's native HLS works.
+            playlist=signed_playlist(playlist, key.rsplit("/", 1)[0], self.objects)
         )
 
     @unary

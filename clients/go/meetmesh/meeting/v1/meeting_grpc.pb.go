@@ -95,9 +95,10 @@ type MeetingServiceClient interface {
 	// recording with its `renditions`) or failed. The meeting's participants, as `ListRecordings`.
 	// FAILED_PRECONDITION for a recording that has no transcode job.
 	WatchRecordingProgress(ctx context.Context, in *WatchRecordingProgressRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchRecordingProgressResponse], error)
-	// Returns the HLS playlist of a recording's rendition with every segment URL signed for the
-	// caller (time-limited, as `download_uri`), so a browser player loads it as it is. The meeting's
-	// participants, as `ListRecordings`. NOT_FOUND when the recording has no such HLS rendition.
+	// Returns the HLS playlist of a recording's rendition with every segment URL signed
+	// (time-limited, as `download_uri`, and usable without a token, as S3's presigned URLs are), so
+	// any player, a browser's native one included, loads it as it is. The meeting's participants, as
+	// `ListRecordings`. NOT_FOUND when the recording has no such HLS rendition.
 	GetRecordingPlaylist(ctx context.Context, in *GetRecordingPlaylistRequest, opts ...grpc.CallOption) (*GetRecordingPlaylistResponse, error)
 	// Starts sharing a file in a meeting: returns the attachment (`STATE_PENDING`) and a presigned
 	// URL to PUT the file to (send the declared `Content-Type`). Then call `CommitAttachment`.
@@ -414,9 +415,10 @@ type MeetingServiceServer interface {
 	// recording with its `renditions`) or failed. The meeting's participants, as `ListRecordings`.
 	// FAILED_PRECONDITION for a recording that has no transcode job.
 	WatchRecordingProgress(*WatchRecordingProgressRequest, grpc.ServerStreamingServer[WatchRecordingProgressResponse]) error
-	// Returns the HLS playlist of a recording's rendition with every segment URL signed for the
-	// caller (time-limited, as `download_uri`), so a browser player loads it as it is. The meeting's
-	// participants, as `ListRecordings`. NOT_FOUND when the recording has no such HLS rendition.
+	// Returns the HLS playlist of a recording's rendition with every segment URL signed
+	// (time-limited, as `download_uri`, and usable without a token, as S3's presigned URLs are), so
+	// any player, a browser's native one included, loads it as it is. The meeting's participants, as
+	// `ListRecordings`. NOT_FOUND when the recording has no such HLS rendition.
 	GetRecordingPlaylist(context.Context, *GetRecordingPlaylistRequest) (*GetRecordingPlaylistResponse, error)
 	// Starts sharing a file in a meeting: returns the attachment (`STATE_PENDING`) and a presigned
 	// URL to PUT the file to (send the declared `Content-Type`). Then call `CommitAttachment`.

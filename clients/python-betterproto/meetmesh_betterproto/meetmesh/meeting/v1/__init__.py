@@ -1932,9 +1932,10 @@ class MeetingServiceStub(betterproto2_grpclib.ServiceStub):
         metadata: "MetadataLike | None" = None,
     ) -> "GetRecordingPlaylistResponse":
         """
-        Returns the HLS playlist of a recording's rendition with every segment URL signed for the
-        caller (time-limited, as `download_uri`), so a browser player loads it as it is. The meeting's
-        participants, as `ListRecordings`. NOT_FOUND when the recording has no such HLS rendition.
+        Returns the HLS playlist of a recording's rendition with every segment URL signed
+        (time-limited, as `download_uri`, and usable without a token, as S3's presigned URLs are), so
+        any player, a browser's native one included, loads it as it is. The meeting's participants, as
+        `ListRecordings`. NOT_FOUND when the recording has no such HLS rendition.
         """
 
         return await self._unary_unary(

@@ -157,6 +157,9 @@ def composite(
         if videos or not audios:
             video_out = out.add_stream("libx264", rate=options.fps, options={"preset": options.preset})
             video_out.width, video_out.height, video_out.pix_fmt = width, height, "yuv420p"
+            # A keyframe every HLS segment, so the segments are hls_segment_s long (x264's default
+            # of 250 frames made one 8-s segment of a short recording).
+            video_out.gop_size = options.fps * options.hls_segment_s
         audio_out: Any = out.add_stream("aac", rate=SAMPLE_RATE, layout="mono") if audios else None
         frames = 0
         last_audio = 0.0

@@ -30,7 +30,7 @@ from services.edge.app import Edge
 from services.kit import channel
 from services.media.config import MediaSettings
 from services.media.jobs import GROUP, TranscodeJobs, WorkerSettings
-from services.media.transcode import Options, grid_layout
+from services.media.transcode import Options, grid_layout, transcode
 from tests.conftest import REDIS_URL
 from tests.edge import grpcweb_client
 from tests.edge.conftest import edge_settings
@@ -280,8 +280,9 @@ async def test_a_recording_becomes_mp4_and_hls_of_the_composite_and_of_each_part
         await rtc.close()
 
 
-def synthetic_webm(path: Path, seconds: int) -> None:
-    """A recorder-like WebM: two participants' VP8 tiles (red, green) and Opus audio."""
+def synthetic_webm(path: Path, seconds: int, audio_only: bool = False) -> None:
+    """A recorder-like WebM: two participants' VP8 tiles (red, green) and Opus audio (and, with
+    ``audio_only``, a third participant ``p2`` who sent only audio)."""
     out = av.open(str(path), "w", format="webm")
     videos, audios = [], []
     for i, color in enumerate((RED, GREEN)):
@@ -289,6 +290,7 @@ def synthetic_webm(path: Path, seconds: int) -> None:
         video.width, video.height, video.pix_fmt = 320, 240, "yuv420p"
         video.metadata["title"] = f"p{i}"
         videos.append((video, color))
+    for i in range(3 if audio_only else 2):
         audio = out.add_stream("libopus", rate=48000)
         audio.layout = "mono"
         audio.metadata["title"] = f"p{i}"
@@ -311,6 +313,48 @@ def synthetic_webm(path: Path, seconds: int) -> None:
         for packet in stream.encode(None):
             out.mux(packet)
     out.close()
+
+
+def test_each_participant_gets_its_own_rendition_and_hls_segments_follow_the_segment_length(
+    tmp_path: Path,
+) -> None:
+    source = tmp_path / "source.webm"
+    synthetic_webm(source, 6, audio_only=True)
+    outputs = transcode(source, tmp_path / "out", Options(320, 180, FPS, "ultrafast"))
+    assert [o.participant for o in outputs] == ["", "p0", "p1", "p2"]
+    expected_streams = {
+        "": [("audio", "aac"), ("video", "h264")],
+        "p0": [("audio", "aac"), ("video", "h264")],
+        "p1": [("audio", "aac"), ("video", "h264")],
+        "p2": [("audio", "aac")],  # sent no video: an audio-only MP4
+    }
+    for output in outputs:
+        kinds, duration, frames = (
+            media_of(output.mp4) if output.participant != "p2" else (*audio_of(output.mp4), 0)
+        )
+        assert kinds == expected_streams[output.participant], output.participant
+        assert within(duration, 6.0) and within(output.result.duration_s, 6.0), (output.participant, duration)
+        if output.participant in ("p0", "p1"):
+            assert within(frames, 6 * FPS)
+            image = middle_frame(output.mp4)
+            assert image.shape[:2] == (240, 320)  # the participant's own size, not the canvas
+            assert close_to(
+                median_color(image[80:160, 106:213]), RED if output.participant == "p0" else GREEN
+            )
+        # A keyframe per segment: 4-s segments (x264's default GOP made one segment of 8 s).
+        lengths = [
+            float(line.split(":")[1].rstrip(","))
+            for line in output.playlist.read_text().splitlines()
+            if line.startswith("#EXTINF:")
+        ]
+        assert len(lengths) == 2 and max(lengths) <= 4.05, (output.participant, lengths)
+
+
+def audio_of(path: Path) -> tuple[list[tuple[str, str]], float]:
+    with av.open(str(path)) as container:
+        return sorted((s.type, s.codec_context.name) for s in container.streams), (
+            container.duration or 0
+        ) / 1e6
 
 
 async def test_a_transcode_job_killed_midway_resumes_and_finishes_once(

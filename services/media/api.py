@@ -179,17 +179,6 @@ class MediaService(media_grpc.MediaServiceBase):
                 return
             await asyncio.sleep(TRANSCODE_POLL_S)
 
-    async def register_renditions(
-        self, recording: str, renditions: list[meeting_pb2.RecordingRendition]
-    ) -> None:
-        """The transcode worker's last step: the meeting service records the renditions."""
-        async with channel(self.registry_target, self.identity) as ch:
-            registry = recordings_grpc.RecordingRegistryServiceStub(ch)
-            await registry.SetRecordingRenditions(
-                recordings_pb2.SetRecordingRenditionsRequest(name=recording, renditions=renditions),
-                timeout=10,
-            )
-
     async def _finish(self, meeting: str, recorder: Recorder, job: str = "") -> meeting_pb2.Recording:
         key = f"meetings/{meeting}/recordings/{uuid.uuid4().hex}.webm"
         with tempfile.TemporaryDirectory(prefix="meetmesh-rec-") as folder:

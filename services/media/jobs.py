@@ -18,7 +18,8 @@ the job is not done already, so a job finishes once even when a slow worker and 
 both reach the end (the outputs are written under the same keys, so the second write is
 identical).
 
-``python -m services.media.jobs`` runs a worker on its own (tests kill one mid-job).
+``python -m services.media.jobs`` runs a worker on its own (tests kill one mid-job); with
+``--registry-target`` it registers renditions as the media service's workers do.
 """
 
 from __future__ import annotations
@@ -39,7 +40,9 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from meetmesh.media.internal.v1 import media_pb2
+from meetmesh.meeting.internal.v1 import recordings_grpc, recordings_pb2
 from meetmesh.meeting.v1 import meeting_pb2
+from services.kit import PlatformSettings, Runtime, ServiceIdentity, channel
 from services.kit.objects import ObjectStore, ObjectStoreSettings, object_store
 
 from .transcode import Cancelled, Options, Rendition, transcode
@@ -73,6 +76,19 @@ redis.call('HINCRBY', KEYS[1], 'completions', 1)
 redis.call('XACK', KEYS[2], ARGV[1], ARGV[2])
 return 1
 """
+
+
+def registry_sink(target: str, identity: ServiceIdentity) -> RenditionSink:
+    """Registers renditions with the meeting service at ``target`` (``SetRecordingRenditions``)."""
+
+    async def register(recording: str, renditions: list[meeting_pb2.RecordingRendition]) -> None:
+        async with channel(target, identity) as ch:
+            await recordings_grpc.RecordingRegistryServiceStub(ch).SetRecordingRenditions(
+                recordings_pb2.SetRecordingRenditionsRequest(name=recording, renditions=renditions),
+                timeout=10,
+            )
+
+    return register
 
 
 def _text(raw: Any) -> str:
@@ -304,6 +320,11 @@ def main() -> None:  # pragma: no cover - run as a process by the tests
     parser.add_argument("--objects", required=True, help="ObjectStoreSettings as JSON")
     parser.add_argument("--keys-dir", required=True, type=Path)
     parser.add_argument("--claim-idle-s", type=float, default=30.0)
+    parser.add_argument(
+        "--registry-target",
+        default="",
+        help="the meeting service (host:port) to register renditions with; empty: not registered",
+    )
     parser.add_argument("--width", type=int, default=1280)
     parser.add_argument("--height", type=int, default=720)
     parser.add_argument("--preset", default="veryfast")
@@ -313,8 +334,16 @@ def main() -> None:  # pragma: no cover - run as a process by the tests
         redis = aioredis.from_url(args.redis_url)
         objects = object_store(ObjectStoreSettings.model_validate_json(args.objects), args.keys_dir)
         options = Options(width=args.width, height=args.height, preset=args.preset)
+        sink = None
+        if args.registry_target:
+            identity = Runtime(PlatformSettings(keys_dir=args.keys_dir)).identity("media")
+            sink = registry_sink(args.registry_target, identity)
         jobs = TranscodeJobs(
-            redis, args.prefix, objects, WorkerSettings(options, claim_idle_s=args.claim_idle_s)
+            redis,
+            args.prefix,
+            objects,
+            WorkerSettings(options, claim_idle_s=args.claim_idle_s),
+            on_renditions=sink,
         )
         await jobs.run()
 

@@ -4,7 +4,7 @@ composite's grid holds every participant's tile and each participant's rendition
 (pixel colours). The renditions are registered on the recording, downloaded through the edge's
 signed URLs (HLS: the playlist from `GetRecordingPlaylist`, every segment fetched as a browser
 would), and the job's progress streams over the public `WatchRecordingProgress`, over gRPC and
-through the edge over gRPC-web. A transcode job whose worker is killed midway is taken over by
+through the edge over gRPC-web and as NDJSON. A transcode job whose worker is killed midway is taken over by
 another worker and finishes exactly once."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fractions
+import json
 import os
 import signal
 import sys
@@ -109,6 +110,18 @@ async def watch_grpc_web(
     return [meeting_pb2.WatchRecordingProgressResponse.FromString(m) for m in reply.messages]
 
 
+async def watch_json(edge: str, client: Client, name: str) -> list[dict[str, Any]]:
+    """The same through the edge's JSON/REST route: newline-delimited JSON."""
+    async with httpx.AsyncClient(timeout=120) as http:
+        reply = await http.get(
+            f"{edge}/v1/{name}:watchProgress",
+            headers={"authorization": f"Bearer {client.tokens.access_token}"},
+        )
+    assert reply.status_code == 200, reply.text
+    assert reply.headers["content-type"].startswith("application/x-ndjson")
+    return [json.loads(line) for line in reply.text.splitlines() if line]
+
+
 def at_edge(platform: Platform, edge: str, url: str) -> str:
     """The services sign object URLs for the configured public base; this edge has a port of its own."""
     base = platform.settings.objects.public_url
@@ -175,12 +188,13 @@ async def test_a_recording_becomes_mp4_and_hls_of_the_composite_and_of_each_part
                         seen.append(update.job)
                 return seen
 
-            # The job watched three ways at once: media's internal stream, and the public RPC
-            # over gRPC and through the edge over gRPC-web.
-            seen, public, web = await asyncio.gather(
+            # The job watched four ways at once: media's internal stream, and the public RPC
+            # over gRPC and through the edge over gRPC-web and as NDJSON.
+            seen, public, web, ndjson = await asyncio.gather(
                 watch_internal(),
                 watch_public(rtc.platform, rtc.host, stopped.recording_name),
                 watch_grpc_web(edge, rtc.host, stopped.recording_name),
+                watch_json(edge, rtc.host, stopped.recording_name),
             )
         done = seen[-1]
         assert done.state == media_pb2.TranscodeJob.STATE_DONE, done
@@ -193,6 +207,8 @@ async def test_a_recording_becomes_mp4_and_hls_of_the_composite_and_of_each_part
             fractions_seen = [r.progress.fraction for r in replies]
             assert fractions_seen == sorted(fractions_seen), fractions_seen
             assert not any(r.HasField("recording") for r in replies[:-1])
+        assert ndjson[-1]["progress"]["state"] == "STATE_DONE", ndjson[-1]
+        assert ndjson[-1]["recording"]["name"] == stopped.recording_name
         recording = public[-1].recording
         assert recording.name == stopped.recording_name
         assert recording.transcode_job == stopped.transcode_job

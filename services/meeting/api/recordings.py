@@ -33,7 +33,8 @@ from .base import MeetingHandlers
 
 
 class RecordingMethods(MeetingHandlers):
-    """ListRecordings (the download links are presigned for the caller)."""
+    """ListRecordings (the download links are presigned for the caller), WatchRecordingProgress
+    (media's WatchTranscode relayed) and GetRecordingPlaylist (HLS segments signed)."""
 
     #: The credential ``WatchRecordingProgress`` presents to media's internal ``WatchTranscode``
     #: (at the platform's media address); set by the wiring.

@@ -146,8 +146,10 @@ class MediaService(media_grpc.MediaServiceBase):
             recorder.discard()
             raise FailedPrecondition("nothing was recorded: no audio or video reached the meeting")
         recorder.stop()
-        recording = await self._finish(request.meeting, recorder)
-        job = await self.jobs.enqueue(recording.name, recording.object_key) if self.jobs is not None else ""
+        job = self.jobs.new_id() if self.jobs is not None else ""
+        recording = await self._finish(request.meeting, recorder, job)
+        if self.jobs is not None:
+            await self.jobs.enqueue(recording.name, recording.object_key, job)
         return media_pb2.StopRecordingResponse(
             recording_name=recording.name,
             object_key=recording.object_key,
@@ -177,7 +179,7 @@ class MediaService(media_grpc.MediaServiceBase):
                 return
             await asyncio.sleep(TRANSCODE_POLL_S)
 
-    async def _finish(self, meeting: str, recorder: Recorder) -> meeting_pb2.Recording:
+    async def _finish(self, meeting: str, recorder: Recorder, job: str = "") -> meeting_pb2.Recording:
         key = f"meetings/{meeting}/recordings/{uuid.uuid4().hex}.webm"
         with tempfile.TemporaryDirectory(prefix="meetmesh-rec-") as folder:
             path = Path(folder) / "recording.webm"
@@ -191,6 +193,7 @@ class MediaService(media_grpc.MediaServiceBase):
             size_bytes=size,
             start_time=_timestamp(recorder.started_wall),
             end_time=_timestamp(recorder.started_wall + recorder.duration_s),
+            transcode_job=job,
         )
         async with channel(self.registry_target, self.identity) as ch:
             registry = recordings_grpc.RecordingRegistryServiceStub(ch)

@@ -6,6 +6,10 @@
 * ``<prefix>:media:transcode:job:<id>``: the job's state hash (``state``, ``progress``,
   ``attempts``, ``worker``, outputs, ``completions``).
 
+A job makes the MP4 and HLS of the composite and of each participant (``transcode.transcode``),
+uploads them and, before it is marked done, hands their descriptions to ``on_renditions`` (the
+media service registers them with the meeting service), so a done job's renditions are listed.
+
 A worker that dies mid-job leaves its entry pending; a running worker refreshes the entry's idle
 time every ``heartbeat_s`` (``XCLAIM`` to itself), so an entry idle for ``claim_idle_s`` belongs to
 a dead worker and any worker takes it over (``XAUTOCLAIM``) and starts the job again from the
@@ -14,7 +18,8 @@ the job is not done already, so a job finishes once even when a slow worker and 
 both reach the end (the outputs are written under the same keys, so the second write is
 identical).
 
-``python -m services.media.jobs`` runs a worker on its own (tests kill one mid-job).
+``python -m services.media.jobs`` runs a worker on its own (tests kill one mid-job); with
+``--registry-target`` it registers renditions as the media service's workers do.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,9 +40,12 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from meetmesh.media.internal.v1 import media_pb2
+from meetmesh.meeting.internal.v1 import recordings_grpc, recordings_pb2
+from meetmesh.meeting.v1 import meeting_pb2
+from services.kit import PlatformSettings, Runtime, ServiceIdentity, channel
 from services.kit.objects import ObjectStore, ObjectStoreSettings, object_store
 
-from .transcode import Cancelled, Options, transcode
+from .transcode import Cancelled, Options, Rendition, transcode
 
 log = logging.getLogger("meetmesh.media.jobs")
 
@@ -48,6 +57,12 @@ STATES = {
     "done": media_pb2.TranscodeJob.STATE_DONE,
     "failed": media_pb2.TranscodeJob.STATE_FAILED,
 }
+MP4 = "video/mp4"
+HLS = "application/vnd.apple.mpegurl"
+
+#: Registers a finished job's renditions (recording name, renditions) before the job is marked done;
+#: raising makes the attempt fail (and be retried), so nothing is done without being registered.
+RenditionSink = Callable[[str, list[meeting_pb2.RecordingRendition]], Awaitable[None]]
 
 # KEYS: job hash, stream; ARGV: group, entry id, mp4 key, hls key, duration. 1 if this call finished it.
 _FINISH = """
@@ -61,6 +76,19 @@ redis.call('HINCRBY', KEYS[1], 'completions', 1)
 redis.call('XACK', KEYS[2], ARGV[1], ARGV[2])
 return 1
 """
+
+
+def registry_sink(target: str, identity: ServiceIdentity) -> RenditionSink:
+    """Registers renditions with the meeting service at ``target`` (``SetRecordingRenditions``)."""
+
+    async def register(recording: str, renditions: list[meeting_pb2.RecordingRendition]) -> None:
+        async with channel(target, identity) as ch:
+            await recordings_grpc.RecordingRegistryServiceStub(ch).SetRecordingRenditions(
+                recordings_pb2.SetRecordingRenditionsRequest(name=recording, renditions=renditions),
+                timeout=10,
+            )
+
+    return register
 
 
 def _text(raw: Any) -> str:
@@ -86,6 +114,7 @@ class TranscodeJobs:
         objects: ObjectStore,
         settings: WorkerSettings | None = None,
         worker: str = "",
+        on_renditions: RenditionSink | None = None,
     ) -> None:
         self.redis = redis
         self.stream = f"{prefix}:media:transcode:jobs"
@@ -93,6 +122,7 @@ class TranscodeJobs:
         self.objects = objects
         self.settings = settings or WorkerSettings()
         self.worker = worker or f"worker-{uuid.uuid4().hex[:8]}"
+        self.on_renditions = on_renditions
         self._stop = threading.Event()
         self._finish = self.redis.register_script(_FINISH)
 
@@ -103,10 +133,15 @@ class TranscodeJobs:
         with contextlib.suppress(aioredis.ResponseError):  # BUSYGROUP: it exists
             await self.redis.xgroup_create(self.stream, GROUP, id="0", mkstream=True)
 
-    async def enqueue(self, recording: str, source_key: str) -> str:
+    @staticmethod
+    def new_id() -> str:
+        """A job id, for a caller that names the job before queuing it (``enqueue(job=...)``)."""
+        return uuid.uuid4().hex
+
+    async def enqueue(self, recording: str, source_key: str, job: str = "") -> str:
         """Queue the transcode of the WebM at ``source_key``; returns the job id."""
         await self._ensure_group()
-        job = uuid.uuid4().hex
+        job = job or self.new_id()
         base = source_key.rsplit(".", 1)[0]
         await self.redis.hset(
             self._key(job),
@@ -200,25 +235,24 @@ class TranscodeJobs:
                 source = Path(folder) / "source.webm"
                 source.write_bytes(await self.objects.get_bytes(fields["source_key"]))
                 started = time.monotonic()
-                mp4, playlist, result = await asyncio.to_thread(
+                outputs = await asyncio.to_thread(
                     transcode, source, Path(folder) / "out", self.settings.options, report
                 )
+                result = outputs[0].result
                 log.info(
                     "transcoded a recording",
                     extra={
                         "job": job,
                         "seconds": round(time.monotonic() - started, 2),
                         "tiles": result.tiles,
+                        "participants": len(outputs) - 1,
                     },
                 )
-                hls_target = fields["hls_target"]
-                hls_folder = hls_target.rsplit("/", 1)[0]
-                for segment in sorted(playlist.parent.iterdir()):
-                    content_type = (
-                        "application/vnd.apple.mpegurl" if segment.suffix == ".m3u8" else "video/mp2t"
-                    )
-                    await self.objects.put_file(f"{hls_folder}/{segment.name}", segment, content_type)
-                await self.objects.put_file(fields["mp4_target"], mp4, "video/mp4")
+                renditions: list[meeting_pb2.RecordingRendition] = []
+                for output in outputs:
+                    renditions += await self._upload(fields, output)
+                if self.on_renditions is not None:
+                    await self.on_renditions(fields["recording"], renditions)
         except Cancelled:
             return  # stopping: the entry stays pending; a worker takes it over after claim_idle_s
         except Exception as exc:
@@ -231,6 +265,45 @@ class TranscodeJobs:
             keys=[key, self.stream],
             args=[GROUP, entry, fields["mp4_target"], fields["hls_target"], str(result.duration_s)],
         )
+
+    async def _upload(
+        self, fields: dict[str, str], output: Rendition
+    ) -> list[meeting_pb2.RecordingRendition]:
+        """Store one rendition's MP4 and HLS; their descriptions for the registry."""
+        if output.participant:
+            folder = output.mp4.parent.name  # the participant's key-safe folder name
+            base = fields["mp4_target"].rsplit(".", 1)[0] + f"/participants/{folder}"
+            mp4_key, hls_key = f"{base}.mp4", f"{base}/hls/index.m3u8"
+            meeting = fields["recording"].split("/")[1]
+            participant = f"meetings/{meeting}/participants/{output.participant}"
+        else:
+            mp4_key, hls_key, participant = fields["mp4_target"], fields["hls_target"], ""
+        hls_folder = hls_key.rsplit("/", 1)[0]
+        hls_size = 0
+        for segment in sorted(output.playlist.parent.iterdir()):
+            content_type = HLS if segment.suffix == ".m3u8" else "video/mp2t"
+            hls_size += segment.stat().st_size
+            await self.objects.put_file(f"{hls_folder}/{segment.name}", segment, content_type)
+        await self.objects.put_file(mp4_key, output.mp4, MP4)
+        duration = output.result.duration_s
+        return [
+            meeting_pb2.RecordingRendition(
+                kind=meeting_pb2.RecordingRendition.KIND_MP4,
+                participant=participant,
+                object_key=mp4_key,
+                media_type=MP4,
+                size_bytes=output.mp4.stat().st_size,
+                duration_seconds=duration,
+            ),
+            meeting_pb2.RecordingRendition(
+                kind=meeting_pb2.RecordingRendition.KIND_HLS,
+                participant=participant,
+                object_key=hls_key,
+                media_type=HLS,
+                size_bytes=hls_size,
+                duration_seconds=duration,
+            ),
+        ]
 
     async def _heartbeat(self, key: str, entry: str, progress: list[float]) -> None:
         """Keep the entry ours (reset its idle time) and publish progress while the job runs."""
@@ -247,6 +320,11 @@ def main() -> None:  # pragma: no cover - run as a process by the tests
     parser.add_argument("--objects", required=True, help="ObjectStoreSettings as JSON")
     parser.add_argument("--keys-dir", required=True, type=Path)
     parser.add_argument("--claim-idle-s", type=float, default=30.0)
+    parser.add_argument(
+        "--registry-target",
+        default="",
+        help="the meeting service (host:port) to register renditions with; empty: not registered",
+    )
     parser.add_argument("--width", type=int, default=1280)
     parser.add_argument("--height", type=int, default=720)
     parser.add_argument("--preset", default="veryfast")
@@ -256,8 +334,16 @@ def main() -> None:  # pragma: no cover - run as a process by the tests
         redis = aioredis.from_url(args.redis_url)
         objects = object_store(ObjectStoreSettings.model_validate_json(args.objects), args.keys_dir)
         options = Options(width=args.width, height=args.height, preset=args.preset)
+        sink = None
+        if args.registry_target:
+            identity = Runtime(PlatformSettings(keys_dir=args.keys_dir)).identity("media")
+            sink = registry_sink(args.registry_target, identity)
         jobs = TranscodeJobs(
-            redis, args.prefix, objects, WorkerSettings(options, claim_idle_s=args.claim_idle_s)
+            redis,
+            args.prefix,
+            objects,
+            WorkerSettings(options, claim_idle_s=args.claim_idle_s),
+            on_renditions=sink,
         )
         await jobs.run()
 

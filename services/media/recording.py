@@ -79,7 +79,12 @@ class Recorder:
         record = self.tracks.get(source.track_id)
         if record is None:
             if source.kind == "video" and not packet.is_keyframe:
-                return  # start at a keyframe (add_tap asked for one)
+                # Start at a keyframe, and keep asking until one comes: add_tap's request alone
+                # is lost when a subscriber's PLI went out within PLI_MIN_INTERVAL_S before it
+                # (the rate limit drops it), and the track then started only at the publisher's
+                # next keyframe, seconds later: a black tile in the composite meanwhile.
+                source.request_keyframe()  # rate-limited
+                return
             clock = packet.time_base.denominator if packet.time_base else 90000
             record = self.tracks[source.track_id] = TrackRecord(
                 source.kind, clock, time.monotonic() - self._started, self._owners.get(source.track_id, "")

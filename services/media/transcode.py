@@ -1,4 +1,5 @@
-"""Transcoding a recording: the per-track WebM becomes a composite MP4 (H.264 + AAC) and HLS.
+"""Transcoding a recording: the per-track WebM becomes MP4 (H.264 + AAC) and HLS, once as a
+composite of everyone and once per participant.
 
 The composite follows LiveKit's room-composite egress: every video track is a tile of a grid,
 every audio track is mixed into one, and the tile of the active speaker (the loudest audio
@@ -7,6 +8,10 @@ track, matched to its video by the participant id the recorder writes as each st
 and FFmpeg's aac out); composition and mixing are numpy. HLS is a remux of the MP4's packets into
 MPEG-TS segments (FFmpeg's ``hls`` muxer), nothing is encoded twice.
 
+Per participant (LiveKit's track-composite egress): the same path restricted to the streams whose
+``title`` is that participant, at the size of its video, on the recording's timeline (a late
+joiner's rendition starts with black and silence, so it plays in step with the composite).
+
 Everything here is synchronous and meant for a worker thread; ``progress(fraction)`` is called
 as the composite advances, and raising from it (e.g. :class:`Cancelled`) aborts the job.
 """
@@ -14,7 +19,9 @@ as the composite advances, and raising from it (e.g. :class:`Cancelled`) aborts 
 from __future__ import annotations
 
 import fractions
+import hashlib
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,19 +104,44 @@ class _Mixer:
         return out
 
 
+def participants(source: Path) -> list[str]:
+    """The participants whose tracks the recording at ``source`` holds, in stream order."""
+    with av.open(str(source)) as src:
+        seen = [_participant(s) for s in src.streams if s.type in ("video", "audio")]
+    return list(dict.fromkeys(p for p in seen if p))
+
+
+def _even(n: int) -> int:
+    return max(2, n & ~1)
+
+
 def composite(
     source: Path,
     mp4: Path,
     options: Options | None = None,
     progress: Callable[[float], None] = lambda _: None,
+    participant: str | None = None,
 ) -> Result:
-    """Compose the recording at ``source`` (the recorder's WebM) into ``mp4``."""
+    """Compose the recording at ``source`` (the recorder's WebM) into ``mp4``.
+
+    ``participant`` given: only that participant's tracks (LiveKit's track-composite egress), at
+    the size of its video when it has one video track (else ``options``' size); audio only when
+    it published no video."""
     options = options or Options()
     with av.open(str(source)) as src:
-        videos = [s for s in src.streams if s.type == "video"]
-        audios = [s for s in src.streams if s.type == "audio"]
+        chosen = [
+            s
+            for s in src.streams
+            if s.type in ("video", "audio") and (participant is None or _participant(s) == participant)
+        ]
+        videos = [s for s in chosen if s.type == "video"]
+        audios = [s for s in chosen if s.type == "audio"]
         duration = (src.duration or 0) / 1e6
-        layout = grid_layout(len(videos), options.width, options.height)
+        width, height = options.width, options.height
+        if participant is not None and len(videos) == 1:
+            context: Any = videos[0].codec_context
+            width, height = _even(context.width or width), _even(context.height or height)
+        layout = grid_layout(len(videos), width, height)
         tile_of = {s.index: i for i, s in enumerate(videos)}
         tile_by_participant = {_participant(s): i for i, s in enumerate(videos) if _participant(s)}
         speaker_tile = {a.index: tile_by_participant.get(_participant(a)) for a in audios}
@@ -121,10 +153,16 @@ def composite(
         mixer = _Mixer()
 
         out = av.open(str(mp4), "w", format="mp4", options={"movflags": "+faststart"})
-        video_out: Any = out.add_stream("libx264", rate=options.fps, options={"preset": options.preset})
-        video_out.width, video_out.height, video_out.pix_fmt = options.width, options.height, "yuv420p"
+        video_out: Any = None
+        if videos or not audios:
+            video_out = out.add_stream("libx264", rate=options.fps, options={"preset": options.preset})
+            video_out.width, video_out.height, video_out.pix_fmt = width, height, "yuv420p"
+            # A keyframe every HLS segment, so the segments are hls_segment_s long (x264's default
+            # of 250 frames made one 8-s segment of a short recording).
+            video_out.gop_size = options.fps * options.hls_segment_s
         audio_out: Any = out.add_stream("aac", rate=SAMPLE_RATE, layout="mono") if audios else None
         frames = 0
+        last_audio = 0.0
 
         def active_tile(t: float) -> int | None:
             best, loudest = None, SPEAKING_RMS
@@ -135,9 +173,11 @@ def composite(
 
         def emit_until(t_end: float) -> None:
             nonlocal frames
+            if video_out is None:
+                return
             while frames / options.fps < t_end:
                 t = frames / options.fps
-                canvas = np.zeros((options.height, options.width, 3), np.uint8)
+                canvas = np.zeros((height, width, 3), np.uint8)
                 for i, tile in enumerate(latest):
                     if tile is not None:
                         x, y, w, h = layout[i]
@@ -145,7 +185,7 @@ def composite(
                 speaker = active_tile(t)
                 if speaker is not None and len(videos) > 1:
                     x, y, w, h = layout[speaker]
-                    border = max(2, options.height // 120)
+                    border = max(2, height // 120)
                     canvas[y : y + border, x : x + w] = HIGHLIGHT
                     canvas[y + h - border : y + h, x : x + w] = HIGHLIGHT
                     canvas[y : y + h, x : x + border] = HIGHLIGHT
@@ -160,9 +200,13 @@ def composite(
                     progress(min(t / duration, 0.99))
 
         def flush_audio(until_s: float) -> None:
+            nonlocal last_audio
             if audio_out is None:
                 return
             for index, samples in mixer.ready(int(until_s * SAMPLE_RATE)):
+                last_audio = (index + 1) * AAC_FRAME / SAMPLE_RATE
+                if video_out is None and duration and index % 50 == 0:
+                    progress(min(last_audio / duration, 0.99))
                 chunk = av.AudioFrame.from_ndarray(
                     np.clip(samples, -1, 1).reshape(1, -1), format="flt", layout="mono"
                 )
@@ -193,15 +237,17 @@ def composite(
             end = max(duration, frames / options.fps)
             emit_until(end)
             flush_audio(end + AAC_FRAME / SAMPLE_RATE)
-            for packet in video_out.encode(None):
-                out.mux(packet)
+            if video_out is not None:
+                for packet in video_out.encode(None):
+                    out.mux(packet)
             if audio_out is not None:
                 for packet in audio_out.encode(None):
                     out.mux(packet)
         finally:
             out.close()
     progress(0.99)
-    return Result(duration_s=frames / options.fps, frames=frames, tiles=len(videos))
+    length = frames / options.fps if video_out is not None else last_audio
+    return Result(duration_s=length, frames=frames, tiles=len(videos))
 
 
 def to_hls(mp4: Path, folder: Path, segment_s: int = 4) -> Path:
@@ -233,16 +279,50 @@ def to_hls(mp4: Path, folder: Path, segment_s: int = 4) -> Path:
     return playlist
 
 
+@dataclass(frozen=True)
+class Rendition:
+    """One transcoded form: the composite (``participant`` empty) or one participant's tracks."""
+
+    participant: str
+    mp4: Path
+    playlist: Path
+    result: Result
+
+
+def _folder_name(participant: str) -> str:
+    """A participant id as a file and object-key segment (ids are already safe; others hashed)."""
+    if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}", participant):
+        return participant
+    return "p-" + hashlib.sha256(participant.encode()).hexdigest()[:16]
+
+
 def transcode(
     source: Path,
     folder: Path,
     options: Options | None = None,
     progress: Callable[[float], None] = lambda _: None,
-) -> tuple[Path, Path, Result]:
-    """The MP4 (``folder/recording.mp4``) and HLS (``folder/hls/index.m3u8``) of a recording."""
+) -> list[Rendition]:
+    """The MP4 and HLS of a recording: first the composite (``folder/recording.mp4``,
+    ``folder/hls/index.m3u8``), then each participant's (``folder/participants/<id>/...``)."""
     options = options or Options()
     folder.mkdir(parents=True, exist_ok=True)
-    mp4 = folder / "recording.mp4"
-    result = composite(source, mp4, options, progress)
-    playlist = to_hls(mp4, folder / "hls", options.hls_segment_s)
-    return mp4, playlist, result
+    who = participants(source)
+    # The composite is the bulk of the work (the full canvas); each participant's counts for less.
+    weights = [2.0] + [1.0] * len(who)
+    total = sum(weights)
+    done = 0.0
+    renditions = []
+    for index, participant in enumerate([None, *who]):
+        here = folder if participant is None else folder / "participants" / _folder_name(participant)
+        here.mkdir(parents=True, exist_ok=True)
+        base, weight = done, weights[index]
+
+        def part(fraction: float, base: float = base, weight: float = weight) -> None:
+            progress(min((base + fraction * weight) / total, 0.99))
+
+        mp4 = here / "recording.mp4"
+        result = composite(source, mp4, options, part, participant)
+        playlist = to_hls(mp4, here / "hls", options.hls_segment_s)
+        renditions.append(Rendition(participant or "", mp4, playlist, result))
+        done += weight
+    return renditions

@@ -15,7 +15,7 @@ from .aitap import TapConsumer
 from .analysis import AnalysisConsumer
 from .api import MediaService
 from .config import MediaOptions, MediaSettings
-from .jobs import TranscodeJobs, WorkerSettings
+from .jobs import TranscodeJobs, WorkerSettings, registry_sink
 from .nodes import NodeRegistry
 from .sfu import Sfu
 from .store import RecordingStore
@@ -73,6 +73,7 @@ def build(
             runtime.settings.redis_prefix,
             runtime.objects,
             WorkerSettings(options, claim_idle_s=settings.transcode_claim_idle_s),
+            on_renditions=registry_sink(registry, identity),
         )
 
     if settings.node_address:

@@ -3,6 +3,11 @@ resource names."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable
+
+from google.protobuf import json_format
+
 from meetmesh.meeting.v1 import meeting_pb2
 from services.kit.timestamps import to_timestamp
 
@@ -97,7 +102,27 @@ def recording_message(row: RecordingRow) -> meeting_pb2.Recording:
         download_uri=row.download_uri,
         start_time=to_timestamp(row.start_time),
         end_time=to_timestamp(row.end_time),
+        renditions=renditions_of(row.renditions),
+        transcode_job=row.transcode_job,
     )
+
+
+def renditions_of(stored: str) -> list[meeting_pb2.RecordingRendition]:
+    """The renditions kept in a recording row (a JSON list of proto3 JSON messages)."""
+    return [
+        json_format.ParseDict(item, meeting_pb2.RecordingRendition()) for item in json.loads(stored or "[]")
+    ]
+
+
+def renditions_json(renditions: Iterable[meeting_pb2.RecordingRendition]) -> str:
+    """What a recording row keeps of its renditions (never a signed URL)."""
+    kept = []
+    for rendition in renditions:
+        copy = meeting_pb2.RecordingRendition()
+        copy.CopyFrom(rendition)
+        copy.ClearField("uri")
+        kept.append(json_format.MessageToDict(copy))
+    return json.dumps(kept)
 
 
 def attachment_message(row: AttachmentRow, download_uri: str = "") -> meeting_pb2.Attachment:

@@ -105,6 +105,10 @@ class RecordingRow(Base):
     start_time: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     end_time: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     create_time: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # The transcode job that makes the renditions ("" when transcoding is off).
+    transcode_job: Mapped[str] = mapped_column(String(64), default="")
+    # JSON: a list of RecordingRendition messages in proto3 JSON (their `uri` never stored).
+    renditions: Mapped[str] = mapped_column(Text, default="[]")
 
     __table_args__ = (Index("ix_recordings_meeting", "meeting_id", "create_time"),)
 

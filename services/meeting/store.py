@@ -642,6 +642,20 @@ class MeetingStore:
             await self.outbox.append(session, durable_event(meeting, recording_ready=ready))
         return row
 
+    async def recording(self, meeting_id: str, recording_id: str) -> RecordingRow | None:
+        async with self.db.reader() as session:
+            row: RecordingRow | None = await session.get(RecordingRow, recording_id)
+        return row if row is not None and row.meeting_id == meeting_id else None
+
+    async def set_renditions(self, meeting_id: str, recording_id: str, renditions: str) -> RecordingRow:
+        """Replace a recording's renditions (JSON); NotFound for a recording of no such meeting."""
+        async with self.db.transaction() as session:
+            row: RecordingRow | None = await session.get(RecordingRow, recording_id, with_for_update=True)
+            if row is None or row.meeting_id != meeting_id:
+                raise NotFound(f"meetings/{meeting_id}/recordings/{recording_id} does not exist")
+            row.renditions = renditions
+        return row
+
     # -- attachments -------------------------------------------------------------------------------
     async def add_attachment(self, meeting_id: str, values: dict[str, Any]) -> AttachmentRow:
         attachment_id = new_id()

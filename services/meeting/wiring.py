@@ -46,6 +46,7 @@ async def create(runtime: Runtime) -> ServiceSpec:
         runtime.joins,
         runtime.objects,
     )
+    service.identity = runtime.identity("meeting")
 
     async def start_cache() -> None:
         cache.start(events.redis, events.pattern)

@@ -48,6 +48,9 @@ class FlakyRegistry(recordings_grpc.RecordingRegistryServiceBase):
         self.calls += 1
         raise GRPCError(Status.UNAVAILABLE, "down")
 
+    async def SetRecordingRenditions(self, stream: Stream[Any, Any]) -> None:
+        raise GRPCError(Status.UNIMPLEMENTED, "not used here")
+
 
 async def _serve(*handlers: Any) -> AsyncIterator[int]:
     server = Server(list(handlers))

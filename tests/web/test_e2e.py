@@ -8,6 +8,7 @@ presence; every screen gets an axe-core scan (no serious or critical violations)
 from __future__ import annotations
 
 import asyncio
+import io
 import re
 import struct
 import uuid
@@ -16,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import av
 from playwright.async_api import Browser, Page, expect
 
 from meetmesh.signaling.v1 import signaling_pb2 as pb
@@ -83,6 +85,12 @@ def png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
         + chunk(b"IDAT", zlib.compress(raw))
         + chunk(b"IEND", b"")
     )
+
+
+def mp4_streams(data: bytes) -> list[tuple[str, str]]:
+    """(type, codec) of each stream of an MP4 held in memory."""
+    with av.open(io.BytesIO(data)) as container:
+        return sorted((st.type, st.codec_context.name) for st in container.streams)
 
 
 def is_picture(rgb: list[int] | None) -> bool:
@@ -450,3 +458,42 @@ async def recording_scenario(
         what="the recording playing",
     )
     await screens.check(host, "21-after-meeting-recording")
+
+    # Transcoding: its progress shows while the job runs (if the page came in time to see it);
+    # done, the MP4 of everyone and of each participant are offered by name, and they are MP4s.
+    progress = item.get_by_test_id("transcode-progress")
+    renditions = item.get_by_test_id("recording-renditions")
+    await expect(progress.or_(renditions)).to_be_visible(timeout=30_000)
+    if await progress.is_visible():
+        await screens.check(host, "21b-after-meeting-transcoding")
+    await expect(renditions).to_be_visible(timeout=180_000)
+    links = renditions.get_by_role("link")
+    await expect(links).to_have_count(3)  # everyone, the host (camera and screen), the guest
+    texts = await links.all_inner_texts()
+    assert (
+        "everyone" in texts[0] and any("Ada Host" in t for t in texts) and any("Bo Guest" in t for t in texts)
+    )
+    for index in range(3):
+        href = await links.nth(index).get_attribute("href")
+        assert href
+        reply = await host.request.get(href)
+        assert reply.ok, (texts[index], reply.status)
+        streams = mp4_streams(await reply.body())
+        assert streams == [("audio", "aac"), ("video", "h264")], (texts[index], streams)
+    await screens.check(host, "22-after-meeting-renditions")
+    # The player streams the composite's HLS (Chromium 156 plays HLS itself; the playlist's
+    # segments are signed by GetRecordingPlaylist and fetched from the object store); it plays.
+    await expect(item.locator("video")).to_have_attribute("data-format", "hls")
+    await host.evaluate(
+        """() => { const v = document.querySelector('[data-testid=recording-item] video');
+                   v.muted = true; v.play().catch(() => {}); }"""
+    )
+    await until(
+        lambda: host.evaluate(
+            """() => { const v = document.querySelector('[data-testid=recording-item] video');
+                       return !v.error && v.currentTime > 0.5; }"""
+        ),
+        what="the recording playing after transcoding",
+    )
+    await host.evaluate("document.querySelector('[data-testid=recording-item] video').pause()")
+    await screens.check(host, "23-after-meeting-hls-playing")

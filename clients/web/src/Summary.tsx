@@ -1,8 +1,17 @@
-// After the meeting: recordings (play, download), transcript (read, download), insights charts.
+// After the meeting: recordings (transcoding progress, play, download MP4 of everyone and of each
+// participant), transcript (read, download), insights charts.
 import { TranscriptFormat, type EmotionInterval, type TranscriptSegment } from "@gen/meetmesh/ai/v1/ai_pb";
-import { type Meeting, type Participant, type Recording } from "@gen/meetmesh/meeting/v1/meeting_pb";
-import { useEffect, useState } from "react";
-import { analysis, meetings } from "./api";
+import {
+  RecordingProgress_State,
+  RecordingRendition_Kind,
+  type Meeting,
+  type Participant,
+  type Recording,
+  type RecordingProgress,
+  type RecordingRendition,
+} from "@gen/meetmesh/meeting/v1/meeting_pb";
+import { useEffect, useState, type ReactNode } from "react";
+import { analysis, loadableUrl, meetings, needsToken } from "./api";
 import { useI18n } from "./i18n";
 import { EMOTIONS, downloadText, emotionRows, joinTimeline, recordingUri, scaleBars, seconds, speakingTime } from "./insights";
 import { ErrorBanner, Page, useLoadableUrl } from "./ui";
@@ -56,7 +65,7 @@ export function Summary({ id }: { id: string }) {
         {recordings && !recordings.length && <p className="muted">{t("after.noRecordings")}</p>}
         <ul className="list">
           {(recordings ?? []).map((r) => (
-            <RecordingItem key={r.name} recording={r} />
+            <RecordingItem key={r.name} recording={r} nameOf={nameOf} />
           ))}
         </ul>
       </section>
@@ -165,24 +174,160 @@ export function Summary({ id }: { id: string }) {
   );
 }
 
-function RecordingItem({ recording: r }: { recording: Recording }) {
+/** Whether this browser plays H.264 + AAC in MP4 (else the WebM original is played). */
+function playsMp4(): boolean {
+  return typeof document !== "undefined" && document.createElement("video").canPlayType('video/mp4; codecs="avc1.42E01E, mp4a.40.2"') !== "";
+}
+
+/** Whether this browser's own <video> plays HLS (Safari; Chromium from about 141). */
+function playsHls(): boolean {
+  return typeof document !== "undefined" && document.createElement("video").canPlayType("application/vnd.apple.mpegurl") !== "";
+}
+
+/** The composite's HLS as a blob URL of its playlist (segments signed by GetRecordingPlaylist), when
+ * the recording has one and the browser plays HLS natively; "" otherwise. */
+function useHlsUrl(r: Recording): string {
+  const [url, setUrl] = useState("");
+  const hls = playsHls() && r.renditions.some((x) => x.kind === RecordingRendition_Kind.HLS && !x.participant);
+  useEffect(() => {
+    if (!hls) return;
+    let live = true;
+    let made = "";
+    meetings.getRecordingPlaylist({ name: r.name }).then(
+      (reply) => {
+        made = URL.createObjectURL(new Blob([reply.playlist], { type: "application/vnd.apple.mpegurl" }));
+        if (live) setUrl(made);
+        else URL.revokeObjectURL(made);
+      },
+      () => undefined, // the file below plays instead
+    );
+    return () => {
+      live = false;
+      if (made) URL.revokeObjectURL(made);
+    };
+  }, [r.name, hls]);
+  return url;
+}
+
+/** Streams the transcoding of a recording that has no renditions yet; the last reply carries them. */
+function useTranscoding(initial: Recording): [Recording, RecordingProgress | undefined] {
+  const [recording, setRecording] = useState(initial);
+  const [progress, setProgress] = useState<RecordingProgress>();
+  useEffect(() => {
+    setRecording(initial);
+    if (!initial.transcodeJob || initial.renditions.length) return;
+    const abort = new AbortController();
+    (async () => {
+      for await (const reply of meetings.watchRecordingProgress({ name: initial.name }, { signal: abort.signal })) {
+        setProgress(reply.progress);
+        if (reply.recording) setRecording(reply.recording);
+      }
+    })().catch(() => undefined); // left the page, or the stream broke: the list shows what it has
+    return () => abort.abort();
+  }, [initial]);
+  return [recording, progress];
+}
+
+function TranscodeStatus({ progress }: { progress: RecordingProgress }) {
   const { t } = useI18n();
-  const uri = useLoadableUrl(recordingUri(r));
+  const percent = Math.round(progress.fraction * 100);
+  if (progress.state === RecordingProgress_State.DONE) return null;
+  if (progress.state === RecordingProgress_State.FAILED) {
+    return (
+      <p className="muted" role="status" data-testid="transcode-progress">
+        {t("after.transcodeFailed")}
+      </p>
+    );
+  }
+  const label = progress.state === RecordingProgress_State.QUEUED ? t("after.transcodeQueued") : t("after.transcoding");
+  return (
+    <p role="status" data-testid="transcode-progress">
+      <label>
+        {label} <progress max={100} value={percent} /> {percent} %
+      </label>
+    </p>
+  );
+}
+
+/** A download link; for the edge's user-bound object URLs, a button that fetches with the token. */
+function DownloadLink({ uri, filename, children }: { uri: string; filename: string; children: ReactNode }) {
+  if (!needsToken(uri)) {
+    return (
+      <a href={uri} download={filename}>
+        {children}
+      </a>
+    );
+  }
+  async function save() {
+    const url = await loadableUrl(uri);
+    const a = document.createElement("a");
+    a.href = url;
+    a.download = filename;
+    a.click();
+    setTimeout(() => URL.revokeObjectURL(url), 1000);
+  }
+  return (
+    <button type="button" className="link" onClick={() => void save()}>
+      {children}
+    </button>
+  );
+}
+
+function RecordingItem({ recording: initial, nameOf }: { recording: Recording; nameOf: (participant: string) => string }) {
+  const { t } = useI18n();
+  const [r, progress] = useTranscoding(initial);
+  const mp4s = r.renditions.filter((x: RecordingRendition) => x.kind === RecordingRendition_Kind.MP4 && x.uri);
+  const composite = mp4s.find((x) => !x.participant);
+  const playable = composite && playsMp4() ? composite.uri : recordingUri(r);
+  const uri = useLoadableUrl(playable);
+  const hls = useHlsUrl(r);
+  const [hlsFailed, setHlsFailed] = useState(false);
+  const stream = hls && !hlsFailed ? hls : "";
+  const format = stream ? "hls" : playable === composite?.uri ? "mp4" : "webm";
   const label = `${t("after.recordings")} ${Math.round(r.durationSeconds)} s`;
+  const id = r.name.split("/").pop();
   return (
     <li data-testid="recording-item">
-      {uri ? <video controls preload="metadata" src={uri} aria-label={label} /> : <p className="muted">{t("after.noLink")}</p>}
+      {stream || uri ? (
+        <video
+          controls
+          preload="metadata"
+          src={stream || uri}
+          data-format={format}
+          // Chromium's HLS player reads segments from the object store's origin only with CORS.
+          crossOrigin={stream ? "anonymous" : undefined}
+          aria-label={label}
+          onError={() => stream && setHlsFailed(true)}
+        />
+      ) : (
+        <p className="muted">{t("after.noLink")}</p>
+      )}
+      {progress && <TranscodeStatus progress={progress} />}
       <p>
-        {Math.round(r.durationSeconds)} s · {(Number(r.sizeBytes) / 1e6).toFixed(1)} MB
+        {Math.round(r.durationSeconds)} s · {(Number(playable === composite?.uri ? composite.sizeBytes : r.sizeBytes) / 1e6).toFixed(1)} MB
         {uri && (
           <>
             {" · "}
-            <a href={uri} download={`${r.name.split("/").pop()}.webm`}>
+            <a href={uri} download={`${id}.${playable === composite?.uri ? "mp4" : "webm"}`}>
               {t("after.download")}
             </a>
           </>
         )}
       </p>
+      {mp4s.length > 0 && (
+        <ul className="actions" style={{ listStyle: "none", padding: 0 }} aria-label={t("after.downloadMp4")} data-testid="recording-renditions">
+          {mp4s.map((x) => {
+            const who = x.participant ? nameOf(x.participant) : t("after.everyone");
+            return (
+              <li key={x.objectKey}>
+                <DownloadLink uri={x.uri} filename={`${id}-${x.participant.split("/").pop() || "all"}.mp4`}>
+                  {t("after.downloadMp4")}: {who} ({(Number(x.sizeBytes) / 1e6).toFixed(1)} MB)
+                </DownloadLink>
+              </li>
+            );
+          })}
+        </ul>
+      )}
     </li>
   );
 }

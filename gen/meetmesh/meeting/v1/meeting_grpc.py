@@ -86,6 +86,14 @@ class MeetingServiceBase(abc.ABC):
         pass
 
     @abc.abstractmethod
+    async def WatchRecordingProgress(self, stream: 'grpclib.server.Stream[meetmesh.meeting.v1.meeting_pb2.WatchRecordingProgressRequest, meetmesh.meeting.v1.meeting_pb2.WatchRecordingProgressResponse]') -> None:
+        pass
+
+    @abc.abstractmethod
+    async def GetRecordingPlaylist(self, stream: 'grpclib.server.Stream[meetmesh.meeting.v1.meeting_pb2.GetRecordingPlaylistRequest, meetmesh.meeting.v1.meeting_pb2.GetRecordingPlaylistResponse]') -> None:
+        pass
+
+    @abc.abstractmethod
     async def CreateAttachment(self, stream: 'grpclib.server.Stream[meetmesh.meeting.v1.meeting_pb2.CreateAttachmentRequest, meetmesh.meeting.v1.meeting_pb2.CreateAttachmentResponse]') -> None:
         pass
 
@@ -202,6 +210,18 @@ class MeetingServiceBase(abc.ABC):
                 grpclib.const.Cardinality.UNARY_UNARY,
                 meetmesh.meeting.v1.meeting_pb2.ListRecordingsRequest,
                 meetmesh.meeting.v1.meeting_pb2.ListRecordingsResponse,
+            ),
+            '/meetmesh.meeting.v1.MeetingService/WatchRecordingProgress': grpclib.const.Handler(
+                self.WatchRecordingProgress,
+                grpclib.const.Cardinality.UNARY_STREAM,
+                meetmesh.meeting.v1.meeting_pb2.WatchRecordingProgressRequest,
+                meetmesh.meeting.v1.meeting_pb2.WatchRecordingProgressResponse,
+            ),
+            '/meetmesh.meeting.v1.MeetingService/GetRecordingPlaylist': grpclib.const.Handler(
+                self.GetRecordingPlaylist,
+                grpclib.const.Cardinality.UNARY_UNARY,
+                meetmesh.meeting.v1.meeting_pb2.GetRecordingPlaylistRequest,
+                meetmesh.meeting.v1.meeting_pb2.GetRecordingPlaylistResponse,
             ),
             '/meetmesh.meeting.v1.MeetingService/CreateAttachment': grpclib.const.Handler(
                 self.CreateAttachment,
@@ -334,6 +354,18 @@ class MeetingServiceStub:
             '/meetmesh.meeting.v1.MeetingService/ListRecordings',
             meetmesh.meeting.v1.meeting_pb2.ListRecordingsRequest,
             meetmesh.meeting.v1.meeting_pb2.ListRecordingsResponse,
+        )
+        self.WatchRecordingProgress = grpclib.client.UnaryStreamMethod(
+            channel,
+            '/meetmesh.meeting.v1.MeetingService/WatchRecordingProgress',
+            meetmesh.meeting.v1.meeting_pb2.WatchRecordingProgressRequest,
+            meetmesh.meeting.v1.meeting_pb2.WatchRecordingProgressResponse,
+        )
+        self.GetRecordingPlaylist = grpclib.client.UnaryUnaryMethod(
+            channel,
+            '/meetmesh.meeting.v1.MeetingService/GetRecordingPlaylist',
+            meetmesh.meeting.v1.meeting_pb2.GetRecordingPlaylistRequest,
+            meetmesh.meeting.v1.meeting_pb2.GetRecordingPlaylistResponse,
         )
         self.CreateAttachment = grpclib.client.UnaryUnaryMethod(
             channel,

@@ -154,7 +154,7 @@ class Invitation(_message.Message):
     def __init__(self, name: _Optional[str] = ..., email: _Optional[str] = ..., inviter: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Recording(_message.Message):
-    __slots__ = ("name", "object_key", "media_type", "duration_seconds", "size_bytes", "download_uri", "start_time", "end_time")
+    __slots__ = ("name", "object_key", "media_type", "duration_seconds", "size_bytes", "download_uri", "start_time", "end_time", "renditions", "transcode_job")
     NAME_FIELD_NUMBER: _ClassVar[int]
     OBJECT_KEY_FIELD_NUMBER: _ClassVar[int]
     MEDIA_TYPE_FIELD_NUMBER: _ClassVar[int]
@@ -163,6 +163,8 @@ class Recording(_message.Message):
     DOWNLOAD_URI_FIELD_NUMBER: _ClassVar[int]
     START_TIME_FIELD_NUMBER: _ClassVar[int]
     END_TIME_FIELD_NUMBER: _ClassVar[int]
+    RENDITIONS_FIELD_NUMBER: _ClassVar[int]
+    TRANSCODE_JOB_FIELD_NUMBER: _ClassVar[int]
     name: str
     object_key: str
     media_type: str
@@ -171,7 +173,35 @@ class Recording(_message.Message):
     download_uri: str
     start_time: _timestamp_pb2.Timestamp
     end_time: _timestamp_pb2.Timestamp
-    def __init__(self, name: _Optional[str] = ..., object_key: _Optional[str] = ..., media_type: _Optional[str] = ..., duration_seconds: _Optional[float] = ..., size_bytes: _Optional[int] = ..., download_uri: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    renditions: _containers.RepeatedCompositeFieldContainer[RecordingRendition]
+    transcode_job: str
+    def __init__(self, name: _Optional[str] = ..., object_key: _Optional[str] = ..., media_type: _Optional[str] = ..., duration_seconds: _Optional[float] = ..., size_bytes: _Optional[int] = ..., download_uri: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., renditions: _Optional[_Iterable[_Union[RecordingRendition, _Mapping]]] = ..., transcode_job: _Optional[str] = ...) -> None: ...
+
+class RecordingRendition(_message.Message):
+    __slots__ = ("kind", "participant", "object_key", "media_type", "size_bytes", "duration_seconds", "uri")
+    class Kind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        KIND_UNSPECIFIED: _ClassVar[RecordingRendition.Kind]
+        KIND_MP4: _ClassVar[RecordingRendition.Kind]
+        KIND_HLS: _ClassVar[RecordingRendition.Kind]
+    KIND_UNSPECIFIED: RecordingRendition.Kind
+    KIND_MP4: RecordingRendition.Kind
+    KIND_HLS: RecordingRendition.Kind
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    PARTICIPANT_FIELD_NUMBER: _ClassVar[int]
+    OBJECT_KEY_FIELD_NUMBER: _ClassVar[int]
+    MEDIA_TYPE_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    DURATION_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    URI_FIELD_NUMBER: _ClassVar[int]
+    kind: RecordingRendition.Kind
+    participant: str
+    object_key: str
+    media_type: str
+    size_bytes: int
+    duration_seconds: float
+    uri: str
+    def __init__(self, kind: _Optional[_Union[RecordingRendition.Kind, str]] = ..., participant: _Optional[str] = ..., object_key: _Optional[str] = ..., media_type: _Optional[str] = ..., size_bytes: _Optional[int] = ..., duration_seconds: _Optional[float] = ..., uri: _Optional[str] = ...) -> None: ...
 
 class Attachment(_message.Message):
     __slots__ = ("name", "filename", "content_type", "size_bytes", "uploader", "state", "download_uri", "create_time")
@@ -440,6 +470,58 @@ class ListRecordingsResponse(_message.Message):
     recordings: _containers.RepeatedCompositeFieldContainer[Recording]
     next_page_token: str
     def __init__(self, recordings: _Optional[_Iterable[_Union[Recording, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class WatchRecordingProgressRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class RecordingProgress(_message.Message):
+    __slots__ = ("state", "fraction", "attempts", "error")
+    class State(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        STATE_UNSPECIFIED: _ClassVar[RecordingProgress.State]
+        STATE_QUEUED: _ClassVar[RecordingProgress.State]
+        STATE_RUNNING: _ClassVar[RecordingProgress.State]
+        STATE_DONE: _ClassVar[RecordingProgress.State]
+        STATE_FAILED: _ClassVar[RecordingProgress.State]
+    STATE_UNSPECIFIED: RecordingProgress.State
+    STATE_QUEUED: RecordingProgress.State
+    STATE_RUNNING: RecordingProgress.State
+    STATE_DONE: RecordingProgress.State
+    STATE_FAILED: RecordingProgress.State
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    FRACTION_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    state: RecordingProgress.State
+    fraction: float
+    attempts: int
+    error: str
+    def __init__(self, state: _Optional[_Union[RecordingProgress.State, str]] = ..., fraction: _Optional[float] = ..., attempts: _Optional[int] = ..., error: _Optional[str] = ...) -> None: ...
+
+class WatchRecordingProgressResponse(_message.Message):
+    __slots__ = ("progress", "recording")
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    RECORDING_FIELD_NUMBER: _ClassVar[int]
+    progress: RecordingProgress
+    recording: Recording
+    def __init__(self, progress: _Optional[_Union[RecordingProgress, _Mapping]] = ..., recording: _Optional[_Union[Recording, _Mapping]] = ...) -> None: ...
+
+class GetRecordingPlaylistRequest(_message.Message):
+    __slots__ = ("name", "participant")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PARTICIPANT_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    participant: str
+    def __init__(self, name: _Optional[str] = ..., participant: _Optional[str] = ...) -> None: ...
+
+class GetRecordingPlaylistResponse(_message.Message):
+    __slots__ = ("playlist",)
+    PLAYLIST_FIELD_NUMBER: _ClassVar[int]
+    playlist: str
+    def __init__(self, playlist: _Optional[str] = ...) -> None: ...
 
 class CreateAttachmentRequest(_message.Message):
     __slots__ = ("parent", "attachment")

@@ -206,6 +206,59 @@ func (Participant_State) EnumDescriptor() ([]byte, []int) {
 	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{4, 0}
 }
 
+// The container.
+type RecordingRendition_Kind int32
+
+const (
+	// Unknown.
+	RecordingRendition_KIND_UNSPECIFIED RecordingRendition_Kind = 0
+	// One MP4 file, for download.
+	RecordingRendition_KIND_MP4 RecordingRendition_Kind = 1
+	// An HLS VOD playlist (`GetRecordingPlaylist` returns it with signed segment URLs).
+	RecordingRendition_KIND_HLS RecordingRendition_Kind = 2
+)
+
+// Enum value maps for RecordingRendition_Kind.
+var (
+	RecordingRendition_Kind_name = map[int32]string{
+		0: "KIND_UNSPECIFIED",
+		1: "KIND_MP4",
+		2: "KIND_HLS",
+	}
+	RecordingRendition_Kind_value = map[string]int32{
+		"KIND_UNSPECIFIED": 0,
+		"KIND_MP4":         1,
+		"KIND_HLS":         2,
+	}
+)
+
+func (x RecordingRendition_Kind) Enum() *RecordingRendition_Kind {
+	p := new(RecordingRendition_Kind)
+	*p = x
+	return p
+}
+
+func (x RecordingRendition_Kind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (RecordingRendition_Kind) Descriptor() protoreflect.EnumDescriptor {
+	return file_meetmesh_meeting_v1_meeting_proto_enumTypes[3].Descriptor()
+}
+
+func (RecordingRendition_Kind) Type() protoreflect.EnumType {
+	return &file_meetmesh_meeting_v1_meeting_proto_enumTypes[3]
+}
+
+func (x RecordingRendition_Kind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use RecordingRendition_Kind.Descriptor instead.
+func (RecordingRendition_Kind) EnumDescriptor() ([]byte, []int) {
+	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{7, 0}
+}
+
 // Attachment states.
 type Attachment_State int32
 
@@ -242,11 +295,11 @@ func (x Attachment_State) String() string {
 }
 
 func (Attachment_State) Descriptor() protoreflect.EnumDescriptor {
-	return file_meetmesh_meeting_v1_meeting_proto_enumTypes[3].Descriptor()
+	return file_meetmesh_meeting_v1_meeting_proto_enumTypes[4].Descriptor()
 }
 
 func (Attachment_State) Type() protoreflect.EnumType {
-	return &file_meetmesh_meeting_v1_meeting_proto_enumTypes[3]
+	return &file_meetmesh_meeting_v1_meeting_proto_enumTypes[4]
 }
 
 func (x Attachment_State) Number() protoreflect.EnumNumber {
@@ -255,7 +308,68 @@ func (x Attachment_State) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Attachment_State.Descriptor instead.
 func (Attachment_State) EnumDescriptor() ([]byte, []int) {
-	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{7, 0}
+	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{8, 0}
+}
+
+// Where the transcode job is.
+type RecordingProgress_State int32
+
+const (
+	// Unknown.
+	RecordingProgress_STATE_UNSPECIFIED RecordingProgress_State = 0
+	// Waiting for a worker.
+	RecordingProgress_STATE_QUEUED RecordingProgress_State = 1
+	// A worker is on it (see `fraction`).
+	RecordingProgress_STATE_RUNNING RecordingProgress_State = 2
+	// Finished: the renditions are registered.
+	RecordingProgress_STATE_DONE RecordingProgress_State = 3
+	// Gave up (see `error`).
+	RecordingProgress_STATE_FAILED RecordingProgress_State = 4
+)
+
+// Enum value maps for RecordingProgress_State.
+var (
+	RecordingProgress_State_name = map[int32]string{
+		0: "STATE_UNSPECIFIED",
+		1: "STATE_QUEUED",
+		2: "STATE_RUNNING",
+		3: "STATE_DONE",
+		4: "STATE_FAILED",
+	}
+	RecordingProgress_State_value = map[string]int32{
+		"STATE_UNSPECIFIED": 0,
+		"STATE_QUEUED":      1,
+		"STATE_RUNNING":     2,
+		"STATE_DONE":        3,
+		"STATE_FAILED":      4,
+	}
+)
+
+func (x RecordingProgress_State) Enum() *RecordingProgress_State {
+	p := new(RecordingProgress_State)
+	*p = x
+	return p
+}
+
+func (x RecordingProgress_State) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (RecordingProgress_State) Descriptor() protoreflect.EnumDescriptor {
+	return file_meetmesh_meeting_v1_meeting_proto_enumTypes[5].Descriptor()
+}
+
+func (RecordingProgress_State) Type() protoreflect.EnumType {
+	return &file_meetmesh_meeting_v1_meeting_proto_enumTypes[5]
+}
+
+func (x RecordingProgress_State) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use RecordingProgress_State.Descriptor instead.
+func (RecordingProgress_State) EnumDescriptor() ([]byte, []int) {
+	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{42, 0}
 }
 
 // A scheduled or running meeting.
@@ -844,7 +958,12 @@ type Recording struct {
 	// When recording started.
 	StartTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
 	// When recording stopped.
-	EndTime       *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	EndTime *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	// The transcoded forms (MP4 and HLS of the composite and of each participant), once the transcode
+	// job is done; empty before (see `WatchRecordingProgress`).
+	Renditions []*RecordingRendition `protobuf:"bytes,9,rep,name=renditions,proto3" json:"renditions,omitempty"`
+	// The transcode job that makes the renditions; empty when transcoding is off.
+	TranscodeJob  string `protobuf:"bytes,10,opt,name=transcode_job,json=transcodeJob,proto3" json:"transcode_job,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -935,6 +1054,122 @@ func (x *Recording) GetEndTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Recording) GetRenditions() []*RecordingRendition {
+	if x != nil {
+		return x.Renditions
+	}
+	return nil
+}
+
+func (x *Recording) GetTranscodeJob() string {
+	if x != nil {
+		return x.TranscodeJob
+	}
+	return ""
+}
+
+// A transcoded form of a recording: an MP4 (H.264 + AAC) file or an HLS playlist with its MPEG-TS
+// segments beside it.
+type RecordingRendition struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The container.
+	Kind RecordingRendition_Kind `protobuf:"varint,1,opt,name=kind,proto3,enum=meetmesh.meeting.v1.RecordingRendition_Kind" json:"kind,omitempty"`
+	// Whose tracks: empty for the composite (every participant in a grid, mixed audio), else
+	// `meetings/{meeting}/participants/{participant}` (that participant's video and audio only).
+	Participant string `protobuf:"bytes,2,opt,name=participant,proto3" json:"participant,omitempty"`
+	// The MP4's object key, or the HLS playlist's (its segments beside it).
+	ObjectKey string `protobuf:"bytes,3,opt,name=object_key,json=objectKey,proto3" json:"object_key,omitempty"`
+	// "video/mp4" or "application/vnd.apple.mpegurl".
+	MediaType string `protobuf:"bytes,4,opt,name=media_type,json=mediaType,proto3" json:"media_type,omitempty"`
+	// Size in bytes (HLS: the playlist and all its segments).
+	SizeBytes int64 `protobuf:"varint,5,opt,name=size_bytes,json=sizeBytes,proto3" json:"size_bytes,omitempty"`
+	// Length in seconds.
+	DurationSeconds float64 `protobuf:"fixed64,6,opt,name=duration_seconds,json=durationSeconds,proto3" json:"duration_seconds,omitempty"`
+	// MP4: a time-limited download URL. HLS: empty (segments need signing: `GetRecordingPlaylist`).
+	Uri           string `protobuf:"bytes,7,opt,name=uri,proto3" json:"uri,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordingRendition) Reset() {
+	*x = RecordingRendition{}
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordingRendition) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordingRendition) ProtoMessage() {}
+
+func (x *RecordingRendition) ProtoReflect() protoreflect.Message {
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordingRendition.ProtoReflect.Descriptor instead.
+func (*RecordingRendition) Descriptor() ([]byte, []int) {
+	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *RecordingRendition) GetKind() RecordingRendition_Kind {
+	if x != nil {
+		return x.Kind
+	}
+	return RecordingRendition_KIND_UNSPECIFIED
+}
+
+func (x *RecordingRendition) GetParticipant() string {
+	if x != nil {
+		return x.Participant
+	}
+	return ""
+}
+
+func (x *RecordingRendition) GetObjectKey() string {
+	if x != nil {
+		return x.ObjectKey
+	}
+	return ""
+}
+
+func (x *RecordingRendition) GetMediaType() string {
+	if x != nil {
+		return x.MediaType
+	}
+	return ""
+}
+
+func (x *RecordingRendition) GetSizeBytes() int64 {
+	if x != nil {
+		return x.SizeBytes
+	}
+	return 0
+}
+
+func (x *RecordingRendition) GetDurationSeconds() float64 {
+	if x != nil {
+		return x.DurationSeconds
+	}
+	return 0
+}
+
+func (x *RecordingRendition) GetUri() string {
+	if x != nil {
+		return x.Uri
+	}
+	return ""
+}
+
 // A file shared in a meeting, visible to its participants; removed when the meeting ends.
 type Attachment struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -961,7 +1196,7 @@ type Attachment struct {
 
 func (x *Attachment) Reset() {
 	*x = Attachment{}
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[7]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -973,7 +1208,7 @@ func (x *Attachment) String() string {
 func (*Attachment) ProtoMessage() {}
 
 func (x *Attachment) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[7]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -986,7 +1221,7 @@ func (x *Attachment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Attachment.ProtoReflect.Descriptor instead.
 func (*Attachment) Descriptor() ([]byte, []int) {
-	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{7}
+	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Attachment) GetName() string {
@@ -1058,7 +1293,7 @@ type CreateMeetingRequest struct {
 
 func (x *CreateMeetingRequest) Reset() {
 	*x = CreateMeetingRequest{}
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[8]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1070,7 +1305,7 @@ func (x *CreateMeetingRequest) String() string {
 func (*CreateMeetingRequest) ProtoMessage() {}
 
 func (x *CreateMeetingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[8]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1083,7 +1318,7 @@ func (x *CreateMeetingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateMeetingRequest.ProtoReflect.Descriptor instead.
 func (*CreateMeetingRequest) Descriptor() ([]byte, []int) {
-	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{8}
+	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *CreateMeetingRequest) GetMeeting() *Meeting {
@@ -1110,7 +1345,7 @@ type CreateMeetingResponse struct {
 
 func (x *CreateMeetingResponse) Reset() {
 	*x = CreateMeetingResponse{}
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[9]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1122,7 +1357,7 @@ func (x *CreateMeetingResponse) String() string {
 func (*CreateMeetingResponse) ProtoMessage() {}
 
 func (x *CreateMeetingResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[9]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1135,7 +1370,7 @@ func (x *CreateMeetingResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateMeetingResponse.ProtoReflect.Descriptor instead.
 func (*CreateMeetingResponse) Descriptor() ([]byte, []int) {
-	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{9}
+	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *CreateMeetingResponse) GetMeeting() *Meeting {
@@ -1155,7 +1390,7 @@ type GetMeetingRequest struct {
 
 func (x *GetMeetingRequest) Reset() {
 	*x = GetMeetingRequest{}
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[10]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1167,7 +1402,7 @@ func (x *GetMeetingRequest) String() string {
 func (*GetMeetingRequest) ProtoMessage() {}
 
 func (x *GetMeetingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[10]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1180,7 +1415,7 @@ func (x *GetMeetingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetMeetingRequest.ProtoReflect.Descriptor instead.
 func (*GetMeetingRequest) Descriptor() ([]byte, []int) {
-	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{10}
+	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GetMeetingRequest) GetName() string {
@@ -1200,7 +1435,7 @@ type GetMeetingResponse struct {
 
 func (x *GetMeetingResponse) Reset() {
 	*x = GetMeetingResponse{}
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[11]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1212,7 +1447,7 @@ func (x *GetMeetingResponse) String() string {
 func (*GetMeetingResponse) ProtoMessage() {}
 
 func (x *GetMeetingResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[11]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1225,7 +1460,7 @@ func (x *GetMeetingResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetMeetingResponse.ProtoReflect.Descriptor instead.
 func (*GetMeetingResponse) Descriptor() ([]byte, []int) {
-	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{11}
+	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GetMeetingResponse) GetMeeting() *Meeting {
@@ -1247,7 +1482,7 @@ type ListMeetingsRequest struct {
 
 func (x *ListMeetingsRequest) Reset() {
 	*x = ListMeetingsRequest{}
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[12]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1259,7 +1494,7 @@ func (x *ListMeetingsRequest) String() string {
 func (*ListMeetingsRequest) ProtoMessage() {}
 
 func (x *ListMeetingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[12]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1272,7 +1507,7 @@ func (x *ListMeetingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMeetingsRequest.ProtoReflect.Descriptor instead.
 func (*ListMeetingsRequest) Descriptor() ([]byte, []int) {
-	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{12}
+	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ListMeetingsRequest) GetPageSize() int32 {
@@ -1301,7 +1536,7 @@ type ListMeetingsResponse struct {
 
 func (x *ListMeetingsResponse) Reset() {
 	*x = ListMeetingsResponse{}
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[13]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1313,7 +1548,7 @@ func (x *ListMeetingsResponse) String() string {
 func (*ListMeetingsResponse) ProtoMessage() {}
 
 func (x *ListMeetingsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[13]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1326,7 +1561,7 @@ func (x *ListMeetingsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMeetingsResponse.ProtoReflect.Descriptor instead.
 func (*ListMeetingsResponse) Descriptor() ([]byte, []int) {
-	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{13}
+	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListMeetingsResponse) GetMeetings() []*Meeting {
@@ -1356,7 +1591,7 @@ type UpdateMeetingRequest struct {
 
 func (x *UpdateMeetingRequest) Reset() {
 	*x = UpdateMeetingRequest{}
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[14]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1368,7 +1603,7 @@ func (x *UpdateMeetingRequest) String() string {
 func (*UpdateMeetingRequest) ProtoMessage() {}
 
 func (x *UpdateMeetingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[14]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1381,7 +1616,7 @@ func (x *UpdateMeetingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateMeetingRequest.ProtoReflect.Descriptor instead.
 func (*UpdateMeetingRequest) Descriptor() ([]byte, []int) {
-	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{14}
+	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *UpdateMeetingRequest) GetMeeting() *Meeting {
@@ -1408,7 +1643,7 @@ type UpdateMeetingResponse struct {
 
 func (x *UpdateMeetingResponse) Reset() {
 	*x = UpdateMeetingResponse{}
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[15]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1420,7 +1655,7 @@ func (x *UpdateMeetingResponse) String() string {
 func (*UpdateMeetingResponse) ProtoMessage() {}
 
 func (x *UpdateMeetingResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[15]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1433,7 +1668,7 @@ func (x *UpdateMeetingResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateMeetingResponse.ProtoReflect.Descriptor instead.
 func (*UpdateMeetingResponse) Descriptor() ([]byte, []int) {
-	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{15}
+	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *UpdateMeetingResponse) GetMeeting() *Meeting {
@@ -1453,7 +1688,7 @@ type EndMeetingRequest struct {
 
 func (x *EndMeetingRequest) Reset() {
 	*x = EndMeetingRequest{}
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[16]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1465,7 +1700,7 @@ func (x *EndMeetingRequest) String() string {
 func (*EndMeetingRequest) ProtoMessage() {}
 
 func (x *EndMeetingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[16]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1478,7 +1713,7 @@ func (x *EndMeetingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndMeetingRequest.ProtoReflect.Descriptor instead.
 func (*EndMeetingRequest) Descriptor() ([]byte, []int) {
-	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{16}
+	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *EndMeetingRequest) GetName() string {
@@ -1498,7 +1733,7 @@ type EndMeetingResponse struct {
 
 func (x *EndMeetingResponse) Reset() {
 	*x = EndMeetingResponse{}
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[17]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1510,7 +1745,7 @@ func (x *EndMeetingResponse) String() string {
 func (*EndMeetingResponse) ProtoMessage() {}
 
 func (x *EndMeetingResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[17]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1523,7 +1758,7 @@ func (x *EndMeetingResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndMeetingResponse.ProtoReflect.Descriptor instead.
 func (*EndMeetingResponse) Descriptor() ([]byte, []int) {
-	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{17}
+	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *EndMeetingResponse) GetMeeting() *Meeting {
@@ -1549,7 +1784,7 @@ type JoinMeetingRequest struct {
 
 func (x *JoinMeetingRequest) Reset() {
 	*x = JoinMeetingRequest{}
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[18]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1561,7 +1796,7 @@ func (x *JoinMeetingRequest) String() string {
 func (*JoinMeetingRequest) ProtoMessage() {}
 
 func (x *JoinMeetingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[18]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1574,7 +1809,7 @@ func (x *JoinMeetingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinMeetingRequest.ProtoReflect.Descriptor instead.
 func (*JoinMeetingRequest) Descriptor() ([]byte, []int) {
-	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{18}
+	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *JoinMeetingRequest) GetName() string {
@@ -1626,7 +1861,7 @@ type JoinMeetingResponse struct {
 
 func (x *JoinMeetingResponse) Reset() {
 	*x = JoinMeetingResponse{}
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[19]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1638,7 +1873,7 @@ func (x *JoinMeetingResponse) String() string {
 func (*JoinMeetingResponse) ProtoMessage() {}
 
 func (x *JoinMeetingResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[19]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1651,7 +1886,7 @@ func (x *JoinMeetingResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinMeetingResponse.ProtoReflect.Descriptor instead.
 func (*JoinMeetingResponse) Descriptor() ([]byte, []int) {
-	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{19}
+	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *JoinMeetingResponse) GetMeeting() *Meeting {
@@ -1706,7 +1941,7 @@ type LeaveMeetingRequest struct {
 
 func (x *LeaveMeetingRequest) Reset() {
 	*x = LeaveMeetingRequest{}
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[20]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1718,7 +1953,7 @@ func (x *LeaveMeetingRequest) String() string {
 func (*LeaveMeetingRequest) ProtoMessage() {}
 
 func (x *LeaveMeetingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[20]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1731,7 +1966,7 @@ func (x *LeaveMeetingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaveMeetingRequest.ProtoReflect.Descriptor instead.
 func (*LeaveMeetingRequest) Descriptor() ([]byte, []int) {
-	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{20}
+	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *LeaveMeetingRequest) GetName() string {
@@ -1751,7 +1986,7 @@ type LeaveMeetingResponse struct {
 
 func (x *LeaveMeetingResponse) Reset() {
 	*x = LeaveMeetingResponse{}
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[21]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1763,7 +1998,7 @@ func (x *LeaveMeetingResponse) String() string {
 func (*LeaveMeetingResponse) ProtoMessage() {}
 
 func (x *LeaveMeetingResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[21]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1776,7 +2011,7 @@ func (x *LeaveMeetingResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaveMeetingResponse.ProtoReflect.Descriptor instead.
 func (*LeaveMeetingResponse) Descriptor() ([]byte, []int) {
-	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{21}
+	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *LeaveMeetingResponse) GetParticipant() *Participant {
@@ -1796,7 +2031,7 @@ type GetParticipantRequest struct {
 
 func (x *GetParticipantRequest) Reset() {
 	*x = GetParticipantRequest{}
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[22]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1808,7 +2043,7 @@ func (x *GetParticipantRequest) String() string {
 func (*GetParticipantRequest) ProtoMessage() {}
 
 func (x *GetParticipantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[22]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1821,7 +2056,7 @@ func (x *GetParticipantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetParticipantRequest.ProtoReflect.Descriptor instead.
 func (*GetParticipantRequest) Descriptor() ([]byte, []int) {
-	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{22}
+	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *GetParticipantRequest) GetName() string {
@@ -1841,7 +2076,7 @@ type GetParticipantResponse struct {
 
 func (x *GetParticipantResponse) Reset() {
 	*x = GetParticipantResponse{}
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[23]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1853,7 +2088,7 @@ func (x *GetParticipantResponse) String() string {
 func (*GetParticipantResponse) ProtoMessage() {}
 
 func (x *GetParticipantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[23]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1866,7 +2101,7 @@ func (x *GetParticipantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetParticipantResponse.ProtoReflect.Descriptor instead.
 func (*GetParticipantResponse) Descriptor() ([]byte, []int) {
-	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{23}
+	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *GetParticipantResponse) GetParticipant() *Participant {
@@ -1892,7 +2127,7 @@ type ListParticipantsRequest struct {
 
 func (x *ListParticipantsRequest) Reset() {
 	*x = ListParticipantsRequest{}
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[24]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1904,7 +2139,7 @@ func (x *ListParticipantsRequest) String() string {
 func (*ListParticipantsRequest) ProtoMessage() {}
 
 func (x *ListParticipantsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[24]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1917,7 +2152,7 @@ func (x *ListParticipantsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListParticipantsRequest.ProtoReflect.Descriptor instead.
 func (*ListParticipantsRequest) Descriptor() ([]byte, []int) {
-	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{24}
+	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ListParticipantsRequest) GetParent() string {
@@ -1960,7 +2195,7 @@ type ListParticipantsResponse struct {
 
 func (x *ListParticipantsResponse) Reset() {
 	*x = ListParticipantsResponse{}
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[25]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1972,7 +2207,7 @@ func (x *ListParticipantsResponse) String() string {
 func (*ListParticipantsResponse) ProtoMessage() {}
 
 func (x *ListParticipantsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[25]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1985,7 +2220,7 @@ func (x *ListParticipantsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListParticipantsResponse.ProtoReflect.Descriptor instead.
 func (*ListParticipantsResponse) Descriptor() ([]byte, []int) {
-	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{25}
+	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ListParticipantsResponse) GetParticipants() []*Participant {
@@ -2012,7 +2247,7 @@ type AdmitParticipantRequest struct {
 
 func (x *AdmitParticipantRequest) Reset() {
 	*x = AdmitParticipantRequest{}
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[26]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2024,7 +2259,7 @@ func (x *AdmitParticipantRequest) String() string {
 func (*AdmitParticipantRequest) ProtoMessage() {}
 
 func (x *AdmitParticipantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[26]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2037,7 +2272,7 @@ func (x *AdmitParticipantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AdmitParticipantRequest.ProtoReflect.Descriptor instead.
 func (*AdmitParticipantRequest) Descriptor() ([]byte, []int) {
-	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{26}
+	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *AdmitParticipantRequest) GetName() string {
@@ -2057,7 +2292,7 @@ type AdmitParticipantResponse struct {
 
 func (x *AdmitParticipantResponse) Reset() {
 	*x = AdmitParticipantResponse{}
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[27]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2069,7 +2304,7 @@ func (x *AdmitParticipantResponse) String() string {
 func (*AdmitParticipantResponse) ProtoMessage() {}
 
 func (x *AdmitParticipantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[27]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2082,7 +2317,7 @@ func (x *AdmitParticipantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AdmitParticipantResponse.ProtoReflect.Descriptor instead.
 func (*AdmitParticipantResponse) Descriptor() ([]byte, []int) {
-	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{27}
+	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *AdmitParticipantResponse) GetParticipant() *Participant {
@@ -2102,7 +2337,7 @@ type DenyParticipantRequest struct {
 
 func (x *DenyParticipantRequest) Reset() {
 	*x = DenyParticipantRequest{}
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[28]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2114,7 +2349,7 @@ func (x *DenyParticipantRequest) String() string {
 func (*DenyParticipantRequest) ProtoMessage() {}
 
 func (x *DenyParticipantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[28]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2127,7 +2362,7 @@ func (x *DenyParticipantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DenyParticipantRequest.ProtoReflect.Descriptor instead.
 func (*DenyParticipantRequest) Descriptor() ([]byte, []int) {
-	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{28}
+	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *DenyParticipantRequest) GetName() string {
@@ -2147,7 +2382,7 @@ type DenyParticipantResponse struct {
 
 func (x *DenyParticipantResponse) Reset() {
 	*x = DenyParticipantResponse{}
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[29]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2159,7 +2394,7 @@ func (x *DenyParticipantResponse) String() string {
 func (*DenyParticipantResponse) ProtoMessage() {}
 
 func (x *DenyParticipantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[29]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2172,7 +2407,7 @@ func (x *DenyParticipantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DenyParticipantResponse.ProtoReflect.Descriptor instead.
 func (*DenyParticipantResponse) Descriptor() ([]byte, []int) {
-	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{29}
+	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *DenyParticipantResponse) GetParticipant() *Participant {
@@ -2194,7 +2429,7 @@ type UpdateParticipantRequest struct {
 
 func (x *UpdateParticipantRequest) Reset() {
 	*x = UpdateParticipantRequest{}
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[30]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2206,7 +2441,7 @@ func (x *UpdateParticipantRequest) String() string {
 func (*UpdateParticipantRequest) ProtoMessage() {}
 
 func (x *UpdateParticipantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[30]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2219,7 +2454,7 @@ func (x *UpdateParticipantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateParticipantRequest.ProtoReflect.Descriptor instead.
 func (*UpdateParticipantRequest) Descriptor() ([]byte, []int) {
-	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{30}
+	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *UpdateParticipantRequest) GetParticipant() *Participant {
@@ -2246,7 +2481,7 @@ type UpdateParticipantResponse struct {
 
 func (x *UpdateParticipantResponse) Reset() {
 	*x = UpdateParticipantResponse{}
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[31]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2258,7 +2493,7 @@ func (x *UpdateParticipantResponse) String() string {
 func (*UpdateParticipantResponse) ProtoMessage() {}
 
 func (x *UpdateParticipantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[31]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2271,7 +2506,7 @@ func (x *UpdateParticipantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateParticipantResponse.ProtoReflect.Descriptor instead.
 func (*UpdateParticipantResponse) Descriptor() ([]byte, []int) {
-	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{31}
+	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *UpdateParticipantResponse) GetParticipant() *Participant {
@@ -2291,7 +2526,7 @@ type RemoveParticipantRequest struct {
 
 func (x *RemoveParticipantRequest) Reset() {
 	*x = RemoveParticipantRequest{}
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[32]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2303,7 +2538,7 @@ func (x *RemoveParticipantRequest) String() string {
 func (*RemoveParticipantRequest) ProtoMessage() {}
 
 func (x *RemoveParticipantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[32]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2316,7 +2551,7 @@ func (x *RemoveParticipantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveParticipantRequest.ProtoReflect.Descriptor instead.
 func (*RemoveParticipantRequest) Descriptor() ([]byte, []int) {
-	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{32}
+	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *RemoveParticipantRequest) GetName() string {
@@ -2336,7 +2571,7 @@ type RemoveParticipantResponse struct {
 
 func (x *RemoveParticipantResponse) Reset() {
 	*x = RemoveParticipantResponse{}
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[33]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2348,7 +2583,7 @@ func (x *RemoveParticipantResponse) String() string {
 func (*RemoveParticipantResponse) ProtoMessage() {}
 
 func (x *RemoveParticipantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[33]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2361,7 +2596,7 @@ func (x *RemoveParticipantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveParticipantResponse.ProtoReflect.Descriptor instead.
 func (*RemoveParticipantResponse) Descriptor() ([]byte, []int) {
-	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{33}
+	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *RemoveParticipantResponse) GetParticipant() *Participant {
@@ -2383,7 +2618,7 @@ type CreateInvitationRequest struct {
 
 func (x *CreateInvitationRequest) Reset() {
 	*x = CreateInvitationRequest{}
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[34]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2395,7 +2630,7 @@ func (x *CreateInvitationRequest) String() string {
 func (*CreateInvitationRequest) ProtoMessage() {}
 
 func (x *CreateInvitationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[34]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2408,7 +2643,7 @@ func (x *CreateInvitationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateInvitationRequest.ProtoReflect.Descriptor instead.
 func (*CreateInvitationRequest) Descriptor() ([]byte, []int) {
-	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{34}
+	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *CreateInvitationRequest) GetParent() string {
@@ -2435,7 +2670,7 @@ type CreateInvitationResponse struct {
 
 func (x *CreateInvitationResponse) Reset() {
 	*x = CreateInvitationResponse{}
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[35]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2447,7 +2682,7 @@ func (x *CreateInvitationResponse) String() string {
 func (*CreateInvitationResponse) ProtoMessage() {}
 
 func (x *CreateInvitationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[35]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2460,7 +2695,7 @@ func (x *CreateInvitationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateInvitationResponse.ProtoReflect.Descriptor instead.
 func (*CreateInvitationResponse) Descriptor() ([]byte, []int) {
-	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{35}
+	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *CreateInvitationResponse) GetInvitation() *Invitation {
@@ -2484,7 +2719,7 @@ type ListInvitationsRequest struct {
 
 func (x *ListInvitationsRequest) Reset() {
 	*x = ListInvitationsRequest{}
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[36]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2496,7 +2731,7 @@ func (x *ListInvitationsRequest) String() string {
 func (*ListInvitationsRequest) ProtoMessage() {}
 
 func (x *ListInvitationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[36]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2509,7 +2744,7 @@ func (x *ListInvitationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListInvitationsRequest.ProtoReflect.Descriptor instead.
 func (*ListInvitationsRequest) Descriptor() ([]byte, []int) {
-	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{36}
+	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ListInvitationsRequest) GetParent() string {
@@ -2545,7 +2780,7 @@ type ListInvitationsResponse struct {
 
 func (x *ListInvitationsResponse) Reset() {
 	*x = ListInvitationsResponse{}
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[37]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2557,7 +2792,7 @@ func (x *ListInvitationsResponse) String() string {
 func (*ListInvitationsResponse) ProtoMessage() {}
 
 func (x *ListInvitationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[37]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2570,7 +2805,7 @@ func (x *ListInvitationsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListInvitationsResponse.ProtoReflect.Descriptor instead.
 func (*ListInvitationsResponse) Descriptor() ([]byte, []int) {
-	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{37}
+	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ListInvitationsResponse) GetInvitations() []*Invitation {
@@ -2601,7 +2836,7 @@ type ListRecordingsRequest struct {
 
 func (x *ListRecordingsRequest) Reset() {
 	*x = ListRecordingsRequest{}
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[38]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2613,7 +2848,7 @@ func (x *ListRecordingsRequest) String() string {
 func (*ListRecordingsRequest) ProtoMessage() {}
 
 func (x *ListRecordingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[38]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2626,7 +2861,7 @@ func (x *ListRecordingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRecordingsRequest.ProtoReflect.Descriptor instead.
 func (*ListRecordingsRequest) Descriptor() ([]byte, []int) {
-	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{38}
+	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ListRecordingsRequest) GetParent() string {
@@ -2662,7 +2897,7 @@ type ListRecordingsResponse struct {
 
 func (x *ListRecordingsResponse) Reset() {
 	*x = ListRecordingsResponse{}
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[39]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2674,7 +2909,7 @@ func (x *ListRecordingsResponse) String() string {
 func (*ListRecordingsResponse) ProtoMessage() {}
 
 func (x *ListRecordingsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[39]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2687,7 +2922,7 @@ func (x *ListRecordingsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRecordingsResponse.ProtoReflect.Descriptor instead.
 func (*ListRecordingsResponse) Descriptor() ([]byte, []int) {
-	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{39}
+	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ListRecordingsResponse) GetRecordings() []*Recording {
@@ -2704,6 +2939,278 @@ func (x *ListRecordingsResponse) GetNextPageToken() string {
 	return ""
 }
 
+type WatchRecordingProgressRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// `meetings/{meeting}/recordings/{recording}`.
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchRecordingProgressRequest) Reset() {
+	*x = WatchRecordingProgressRequest{}
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchRecordingProgressRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchRecordingProgressRequest) ProtoMessage() {}
+
+func (x *WatchRecordingProgressRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchRecordingProgressRequest.ProtoReflect.Descriptor instead.
+func (*WatchRecordingProgressRequest) Descriptor() ([]byte, []int) {
+	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *WatchRecordingProgressRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// The transcoding of a recording, now.
+type RecordingProgress struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Where the job is.
+	State RecordingProgress_State `protobuf:"varint,1,opt,name=state,proto3,enum=meetmesh.meeting.v1.RecordingProgress_State" json:"state,omitempty"`
+	// Fraction done, 0 to 1.
+	Fraction float32 `protobuf:"fixed32,2,opt,name=fraction,proto3" json:"fraction,omitempty"`
+	// Workers that started it (more than one after a crash).
+	Attempts int32 `protobuf:"varint,3,opt,name=attempts,proto3" json:"attempts,omitempty"`
+	// Why it failed (the kind of error, no details).
+	Error         string `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordingProgress) Reset() {
+	*x = RecordingProgress{}
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordingProgress) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordingProgress) ProtoMessage() {}
+
+func (x *RecordingProgress) ProtoReflect() protoreflect.Message {
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordingProgress.ProtoReflect.Descriptor instead.
+func (*RecordingProgress) Descriptor() ([]byte, []int) {
+	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *RecordingProgress) GetState() RecordingProgress_State {
+	if x != nil {
+		return x.State
+	}
+	return RecordingProgress_STATE_UNSPECIFIED
+}
+
+func (x *RecordingProgress) GetFraction() float32 {
+	if x != nil {
+		return x.Fraction
+	}
+	return 0
+}
+
+func (x *RecordingProgress) GetAttempts() int32 {
+	if x != nil {
+		return x.Attempts
+	}
+	return 0
+}
+
+func (x *RecordingProgress) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+type WatchRecordingProgressResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The job's state now.
+	Progress *RecordingProgress `protobuf:"bytes,1,opt,name=progress,proto3" json:"progress,omitempty"`
+	// In the last message when done: the recording with its renditions.
+	Recording     *Recording `protobuf:"bytes,2,opt,name=recording,proto3" json:"recording,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchRecordingProgressResponse) Reset() {
+	*x = WatchRecordingProgressResponse{}
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchRecordingProgressResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchRecordingProgressResponse) ProtoMessage() {}
+
+func (x *WatchRecordingProgressResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchRecordingProgressResponse.ProtoReflect.Descriptor instead.
+func (*WatchRecordingProgressResponse) Descriptor() ([]byte, []int) {
+	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *WatchRecordingProgressResponse) GetProgress() *RecordingProgress {
+	if x != nil {
+		return x.Progress
+	}
+	return nil
+}
+
+func (x *WatchRecordingProgressResponse) GetRecording() *Recording {
+	if x != nil {
+		return x.Recording
+	}
+	return nil
+}
+
+type GetRecordingPlaylistRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// `meetings/{meeting}/recordings/{recording}`.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Whose rendition: empty for the composite, else `meetings/{meeting}/participants/{participant}`
+	// (`RecordingRendition.participant`).
+	Participant   string `protobuf:"bytes,2,opt,name=participant,proto3" json:"participant,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetRecordingPlaylistRequest) Reset() {
+	*x = GetRecordingPlaylistRequest{}
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetRecordingPlaylistRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetRecordingPlaylistRequest) ProtoMessage() {}
+
+func (x *GetRecordingPlaylistRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetRecordingPlaylistRequest.ProtoReflect.Descriptor instead.
+func (*GetRecordingPlaylistRequest) Descriptor() ([]byte, []int) {
+	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *GetRecordingPlaylistRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *GetRecordingPlaylistRequest) GetParticipant() string {
+	if x != nil {
+		return x.Participant
+	}
+	return ""
+}
+
+type GetRecordingPlaylistResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The playlist (`application/vnd.apple.mpegurl`, VOD), every segment an absolute signed URL.
+	Playlist      string `protobuf:"bytes,1,opt,name=playlist,proto3" json:"playlist,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetRecordingPlaylistResponse) Reset() {
+	*x = GetRecordingPlaylistResponse{}
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetRecordingPlaylistResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetRecordingPlaylistResponse) ProtoMessage() {}
+
+func (x *GetRecordingPlaylistResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetRecordingPlaylistResponse.ProtoReflect.Descriptor instead.
+func (*GetRecordingPlaylistResponse) Descriptor() ([]byte, []int) {
+	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *GetRecordingPlaylistResponse) GetPlaylist() string {
+	if x != nil {
+		return x.Playlist
+	}
+	return ""
+}
+
 type CreateAttachmentRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// `meetings/{meeting}`.
@@ -2716,7 +3223,7 @@ type CreateAttachmentRequest struct {
 
 func (x *CreateAttachmentRequest) Reset() {
 	*x = CreateAttachmentRequest{}
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[40]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2728,7 +3235,7 @@ func (x *CreateAttachmentRequest) String() string {
 func (*CreateAttachmentRequest) ProtoMessage() {}
 
 func (x *CreateAttachmentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[40]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2741,7 +3248,7 @@ func (x *CreateAttachmentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAttachmentRequest.ProtoReflect.Descriptor instead.
 func (*CreateAttachmentRequest) Descriptor() ([]byte, []int) {
-	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{40}
+	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *CreateAttachmentRequest) GetParent() string {
@@ -2772,7 +3279,7 @@ type CreateAttachmentResponse struct {
 
 func (x *CreateAttachmentResponse) Reset() {
 	*x = CreateAttachmentResponse{}
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[41]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2784,7 +3291,7 @@ func (x *CreateAttachmentResponse) String() string {
 func (*CreateAttachmentResponse) ProtoMessage() {}
 
 func (x *CreateAttachmentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[41]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2797,7 +3304,7 @@ func (x *CreateAttachmentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAttachmentResponse.ProtoReflect.Descriptor instead.
 func (*CreateAttachmentResponse) Descriptor() ([]byte, []int) {
-	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{41}
+	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *CreateAttachmentResponse) GetAttachment() *Attachment {
@@ -2831,7 +3338,7 @@ type CommitAttachmentRequest struct {
 
 func (x *CommitAttachmentRequest) Reset() {
 	*x = CommitAttachmentRequest{}
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[42]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2843,7 +3350,7 @@ func (x *CommitAttachmentRequest) String() string {
 func (*CommitAttachmentRequest) ProtoMessage() {}
 
 func (x *CommitAttachmentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[42]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2856,7 +3363,7 @@ func (x *CommitAttachmentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitAttachmentRequest.ProtoReflect.Descriptor instead.
 func (*CommitAttachmentRequest) Descriptor() ([]byte, []int) {
-	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{42}
+	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *CommitAttachmentRequest) GetName() string {
@@ -2876,7 +3383,7 @@ type CommitAttachmentResponse struct {
 
 func (x *CommitAttachmentResponse) Reset() {
 	*x = CommitAttachmentResponse{}
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[43]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2888,7 +3395,7 @@ func (x *CommitAttachmentResponse) String() string {
 func (*CommitAttachmentResponse) ProtoMessage() {}
 
 func (x *CommitAttachmentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[43]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2901,7 +3408,7 @@ func (x *CommitAttachmentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitAttachmentResponse.ProtoReflect.Descriptor instead.
 func (*CommitAttachmentResponse) Descriptor() ([]byte, []int) {
-	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{43}
+	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *CommitAttachmentResponse) GetAttachment() *Attachment {
@@ -2921,7 +3428,7 @@ type GetAttachmentRequest struct {
 
 func (x *GetAttachmentRequest) Reset() {
 	*x = GetAttachmentRequest{}
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[44]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2933,7 +3440,7 @@ func (x *GetAttachmentRequest) String() string {
 func (*GetAttachmentRequest) ProtoMessage() {}
 
 func (x *GetAttachmentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[44]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2946,7 +3453,7 @@ func (x *GetAttachmentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAttachmentRequest.ProtoReflect.Descriptor instead.
 func (*GetAttachmentRequest) Descriptor() ([]byte, []int) {
-	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{44}
+	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *GetAttachmentRequest) GetName() string {
@@ -2966,7 +3473,7 @@ type GetAttachmentResponse struct {
 
 func (x *GetAttachmentResponse) Reset() {
 	*x = GetAttachmentResponse{}
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[45]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2978,7 +3485,7 @@ func (x *GetAttachmentResponse) String() string {
 func (*GetAttachmentResponse) ProtoMessage() {}
 
 func (x *GetAttachmentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[45]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2991,7 +3498,7 @@ func (x *GetAttachmentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAttachmentResponse.ProtoReflect.Descriptor instead.
 func (*GetAttachmentResponse) Descriptor() ([]byte, []int) {
-	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{45}
+	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *GetAttachmentResponse) GetAttachment() *Attachment {
@@ -3015,7 +3522,7 @@ type ListAttachmentsRequest struct {
 
 func (x *ListAttachmentsRequest) Reset() {
 	*x = ListAttachmentsRequest{}
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[46]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3027,7 +3534,7 @@ func (x *ListAttachmentsRequest) String() string {
 func (*ListAttachmentsRequest) ProtoMessage() {}
 
 func (x *ListAttachmentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[46]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3040,7 +3547,7 @@ func (x *ListAttachmentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAttachmentsRequest.ProtoReflect.Descriptor instead.
 func (*ListAttachmentsRequest) Descriptor() ([]byte, []int) {
-	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{46}
+	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *ListAttachmentsRequest) GetParent() string {
@@ -3076,7 +3583,7 @@ type ListAttachmentsResponse struct {
 
 func (x *ListAttachmentsResponse) Reset() {
 	*x = ListAttachmentsResponse{}
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[47]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3088,7 +3595,7 @@ func (x *ListAttachmentsResponse) String() string {
 func (*ListAttachmentsResponse) ProtoMessage() {}
 
 func (x *ListAttachmentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[47]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3101,7 +3608,7 @@ func (x *ListAttachmentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAttachmentsResponse.ProtoReflect.Descriptor instead.
 func (*ListAttachmentsResponse) Descriptor() ([]byte, []int) {
-	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{47}
+	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *ListAttachmentsResponse) GetAttachments() []*Attachment {
@@ -3128,7 +3635,7 @@ type DeleteAttachmentRequest struct {
 
 func (x *DeleteAttachmentRequest) Reset() {
 	*x = DeleteAttachmentRequest{}
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[48]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3140,7 +3647,7 @@ func (x *DeleteAttachmentRequest) String() string {
 func (*DeleteAttachmentRequest) ProtoMessage() {}
 
 func (x *DeleteAttachmentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[48]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3153,7 +3660,7 @@ func (x *DeleteAttachmentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteAttachmentRequest.ProtoReflect.Descriptor instead.
 func (*DeleteAttachmentRequest) Descriptor() ([]byte, []int) {
-	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{48}
+	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *DeleteAttachmentRequest) GetName() string {
@@ -3171,7 +3678,7 @@ type DeleteAttachmentResponse struct {
 
 func (x *DeleteAttachmentResponse) Reset() {
 	*x = DeleteAttachmentResponse{}
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[49]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3183,7 +3690,7 @@ func (x *DeleteAttachmentResponse) String() string {
 func (*DeleteAttachmentResponse) ProtoMessage() {}
 
 func (x *DeleteAttachmentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[49]
+	mi := &file_meetmesh_meeting_v1_meeting_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3196,7 +3703,7 @@ func (x *DeleteAttachmentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteAttachmentResponse.ProtoReflect.Descriptor instead.
 func (*DeleteAttachmentResponse) Descriptor() ([]byte, []int) {
-	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{49}
+	return file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP(), []int{55}
 }
 
 var File_meetmesh_meeting_v1_meeting_proto protoreflect.FileDescriptor
@@ -3276,7 +3783,7 @@ const file_meetmesh_meeting_v1_meeting_proto_rawDesc = "" +
 	"\vcreate_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampB\x04\xe2A\x01\x03R\n" +
 	"createTime:a\xeaA^\n" +
 	"\x16meetmesh.io/Invitation\x12+meetings/{meeting}/invitations/{invitation}*\vinvitations2\n" +
-	"invitation\"\xec\x03\n" +
+	"invitation\"\xed\x04\n" +
 	"\tRecording\x12\x18\n" +
 	"\x04name\x18\x01 \x01(\tB\x04\xe2A\x01\bR\x04name\x12c\n" +
 	"\n" +
@@ -3289,9 +3796,29 @@ const file_meetmesh_meeting_v1_meeting_proto_rawDesc = "" +
 	"\fdownload_uri\x18\x06 \x01(\tB\x04\xa0\xbb\x18\x02R\vdownloadUri\x129\n" +
 	"\n" +
 	"start_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
-	"\bend_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\aendTime:\\\xeaAY\n" +
+	"\bend_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12M\n" +
+	"\n" +
+	"renditions\x18\t \x03(\v2'.meetmesh.meeting.v1.RecordingRenditionB\x04\xe2A\x01\x03R\n" +
+	"renditions\x120\n" +
+	"\rtranscode_job\x18\n" +
+	" \x01(\tB\v\xe2A\x01\x03\xbaH\x04r\x02\x18@R\ftranscodeJob:\\\xeaAY\n" +
 	"\x15meetmesh.io/Recording\x12)meetings/{meeting}/recordings/{recording}*\n" +
-	"recordings2\trecording\"\x8b\b\n" +
+	"recordings2\trecording\"\x98\x03\n" +
+	"\x12RecordingRendition\x12@\n" +
+	"\x04kind\x18\x01 \x01(\x0e2,.meetmesh.meeting.v1.RecordingRendition.KindR\x04kind\x12 \n" +
+	"\vparticipant\x18\x02 \x01(\tR\vparticipant\x12c\n" +
+	"\n" +
+	"object_key\x18\x03 \x01(\tBD\xbaHAr?\x18\x80\x042:^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*$R\tobjectKey\x12\x1d\n" +
+	"\n" +
+	"media_type\x18\x04 \x01(\tR\tmediaType\x12\x1d\n" +
+	"\n" +
+	"size_bytes\x18\x05 \x01(\x03R\tsizeBytes\x12)\n" +
+	"\x10duration_seconds\x18\x06 \x01(\x01R\x0fdurationSeconds\x12\x16\n" +
+	"\x03uri\x18\a \x01(\tB\x04\xa0\xbb\x18\x02R\x03uri\"8\n" +
+	"\x04Kind\x12\x14\n" +
+	"\x10KIND_UNSPECIFIED\x10\x00\x12\f\n" +
+	"\bKIND_MP4\x10\x01\x12\f\n" +
+	"\bKIND_HLS\x10\x02\"\x8b\b\n" +
 	"\n" +
 	"Attachment\x12\x18\n" +
 	"\x04name\x18\x01 \x01(\tB\x04\xe2A\x01\bR\x04name\x12.\n" +
@@ -3419,7 +3946,29 @@ const file_meetmesh_meeting_v1_meeting_proto_rawDesc = "" +
 	"\n" +
 	"recordings\x18\x01 \x03(\v2\x1e.meetmesh.meeting.v1.RecordingR\n" +
 	"recordings\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xa1\x01\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"u\n" +
+	"\x1dWatchRecordingProgressRequest\x12T\n" +
+	"\x04name\x18\x01 \x01(\tB@\xe2A\x01\x02\xbaH9r725^meetings/[a-z0-9-]{1,64}/recordings/[a-z0-9-]{1,64}$R\x04name\"\x8c\x02\n" +
+	"\x11RecordingProgress\x12B\n" +
+	"\x05state\x18\x01 \x01(\x0e2,.meetmesh.meeting.v1.RecordingProgress.StateR\x05state\x12\x1a\n" +
+	"\bfraction\x18\x02 \x01(\x02R\bfraction\x12\x1a\n" +
+	"\battempts\x18\x03 \x01(\x05R\battempts\x12\x14\n" +
+	"\x05error\x18\x04 \x01(\tR\x05error\"e\n" +
+	"\x05State\x12\x15\n" +
+	"\x11STATE_UNSPECIFIED\x10\x00\x12\x10\n" +
+	"\fSTATE_QUEUED\x10\x01\x12\x11\n" +
+	"\rSTATE_RUNNING\x10\x02\x12\x0e\n" +
+	"\n" +
+	"STATE_DONE\x10\x03\x12\x10\n" +
+	"\fSTATE_FAILED\x10\x04\"\xa2\x01\n" +
+	"\x1eWatchRecordingProgressResponse\x12B\n" +
+	"\bprogress\x18\x01 \x01(\v2&.meetmesh.meeting.v1.RecordingProgressR\bprogress\x12<\n" +
+	"\trecording\x18\x02 \x01(\v2\x1e.meetmesh.meeting.v1.RecordingR\trecording\"\x9f\x01\n" +
+	"\x1bGetRecordingPlaylistRequest\x12T\n" +
+	"\x04name\x18\x01 \x01(\tB@\xe2A\x01\x02\xbaH9r725^meetings/[a-z0-9-]{1,64}/recordings/[a-z0-9-]{1,64}$R\x04name\x12*\n" +
+	"\vparticipant\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01R\vparticipant\"@\n" +
+	"\x1cGetRecordingPlaylistResponse\x12 \n" +
+	"\bplaylist\x18\x01 \x01(\tB\x04\xa0\xbb\x18\x02R\bplaylist\"\xa1\x01\n" +
 	"\x17CreateAttachmentRequest\x12=\n" +
 	"\x06parent\x18\x01 \x01(\tB%\xe2A\x01\x02\xbaH\x1er\x1c2\x1a^meetings/[a-z0-9-]{1,64}$R\x06parent\x12G\n" +
 	"\n" +
@@ -3461,7 +4010,7 @@ const file_meetmesh_meeting_v1_meeting_proto_rawDesc = "" +
 	"\tROLE_HOST\x10\x01\x12\x10\n" +
 	"\fROLE_CO_HOST\x10\x02\x12\x14\n" +
 	"\x10ROLE_PARTICIPANT\x10\x03\x12\x0f\n" +
-	"\vROLE_VIEWER\x10\x042\xa5\x1b\n" +
+	"\vROLE_VIEWER\x10\x042\xaa\x1e\n" +
 	"\x0eMeetingService\x12\x8b\x01\n" +
 	"\rCreateMeeting\x12).meetmesh.meeting.v1.CreateMeetingRequest\x1a*.meetmesh.meeting.v1.CreateMeetingResponse\"#\xa2\xbb\x18\x02\b\x02\x82\xd3\xe4\x93\x02\x17:\ameeting\"\f/v1/meetings\x12\x85\x01\n" +
 	"\n" +
@@ -3481,7 +4030,9 @@ const file_meetmesh_meeting_v1_meeting_proto_rawDesc = "" +
 	"\x10CreateInvitation\x12,.meetmesh.meeting.v1.CreateInvitationRequest\x1a-.meetmesh.meeting.v1.CreateInvitationResponse\"G\xa2\xbb\x18\f\b\x03\x12\bmoderate\x82\xd3\xe4\x93\x021:\n" +
 	"invitation\"#/v1/{parent=meetings/*}/invitations\x12\xac\x01\n" +
 	"\x0fListInvitations\x12+.meetmesh.meeting.v1.ListInvitationsRequest\x1a,.meetmesh.meeting.v1.ListInvitationsResponse\">\xa2\xbb\x18\f\b\x03\x12\bmoderate\x82\xd3\xe4\x93\x02%\x12#/v1/{parent=meetings/*}/invitations\x90\x02\x01\x12\x9e\x01\n" +
-	"\x0eListRecordings\x12*.meetmesh.meeting.v1.ListRecordingsRequest\x1a+.meetmesh.meeting.v1.ListRecordingsResponse\"3\xa2\xbb\x18\x02\b\x03\x82\xd3\xe4\x93\x02$\x12\"/v1/{parent=meetings/*}/recordings\x90\x02\x01\x12\xae\x01\n" +
+	"\x0eListRecordings\x12*.meetmesh.meeting.v1.ListRecordingsRequest\x1a+.meetmesh.meeting.v1.ListRecordingsResponse\"3\xa2\xbb\x18\x02\b\x03\x82\xd3\xe4\x93\x02$\x12\"/v1/{parent=meetings/*}/recordings\x90\x02\x01\x12\xc6\x01\n" +
+	"\x16WatchRecordingProgress\x122.meetmesh.meeting.v1.WatchRecordingProgressRequest\x1a3.meetmesh.meeting.v1.WatchRecordingProgressResponse\"A\xa2\xbb\x18\x02\b\x03\x82\xd3\xe4\x93\x022\x120/v1/{name=meetings/*/recordings/*}:watchProgress\x90\x02\x010\x01\x12\xb9\x01\n" +
+	"\x14GetRecordingPlaylist\x120.meetmesh.meeting.v1.GetRecordingPlaylistRequest\x1a1.meetmesh.meeting.v1.GetRecordingPlaylistResponse\"<\xa2\xbb\x18\x02\b\x03\x82\xd3\xe4\x93\x02-\x12+/v1/{name=meetings/*/recordings/*}/playlist\x90\x02\x01\x12\xae\x01\n" +
 	"\x10CreateAttachment\x12,.meetmesh.meeting.v1.CreateAttachmentRequest\x1a-.meetmesh.meeting.v1.CreateAttachmentResponse\"=\xa2\xbb\x18\x02\b\x03\x82\xd3\xe4\x93\x021:\n" +
 	"attachment\"#/v1/{parent=meetings/*}/attachments\x12\xac\x01\n" +
 	"\x10CommitAttachment\x12,.meetmesh.meeting.v1.CommitAttachmentRequest\x1a-.meetmesh.meeting.v1.CommitAttachmentResponse\";\xa2\xbb\x18\x02\b\x03\x82\xd3\xe4\x93\x02/:\x01*\"*/v1/{name=meetings/*/attachments/*}:commit\x12\x9c\x01\n" +
@@ -3502,164 +4053,181 @@ func file_meetmesh_meeting_v1_meeting_proto_rawDescGZIP() []byte {
 	return file_meetmesh_meeting_v1_meeting_proto_rawDescData
 }
 
-var file_meetmesh_meeting_v1_meeting_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_meetmesh_meeting_v1_meeting_proto_msgTypes = make([]protoimpl.MessageInfo, 50)
+var file_meetmesh_meeting_v1_meeting_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
+var file_meetmesh_meeting_v1_meeting_proto_msgTypes = make([]protoimpl.MessageInfo, 56)
 var file_meetmesh_meeting_v1_meeting_proto_goTypes = []any{
-	(Role)(0),                         // 0: meetmesh.meeting.v1.Role
-	(Meeting_State)(0),                // 1: meetmesh.meeting.v1.Meeting.State
-	(Participant_State)(0),            // 2: meetmesh.meeting.v1.Participant.State
-	(Attachment_State)(0),             // 3: meetmesh.meeting.v1.Attachment.State
-	(*Meeting)(nil),                   // 4: meetmesh.meeting.v1.Meeting
-	(*MeetingSettings)(nil),           // 5: meetmesh.meeting.v1.MeetingSettings
-	(*Grants)(nil),                    // 6: meetmesh.meeting.v1.Grants
-	(*RoleGrants)(nil),                // 7: meetmesh.meeting.v1.RoleGrants
-	(*Participant)(nil),               // 8: meetmesh.meeting.v1.Participant
-	(*Invitation)(nil),                // 9: meetmesh.meeting.v1.Invitation
-	(*Recording)(nil),                 // 10: meetmesh.meeting.v1.Recording
-	(*Attachment)(nil),                // 11: meetmesh.meeting.v1.Attachment
-	(*CreateMeetingRequest)(nil),      // 12: meetmesh.meeting.v1.CreateMeetingRequest
-	(*CreateMeetingResponse)(nil),     // 13: meetmesh.meeting.v1.CreateMeetingResponse
-	(*GetMeetingRequest)(nil),         // 14: meetmesh.meeting.v1.GetMeetingRequest
-	(*GetMeetingResponse)(nil),        // 15: meetmesh.meeting.v1.GetMeetingResponse
-	(*ListMeetingsRequest)(nil),       // 16: meetmesh.meeting.v1.ListMeetingsRequest
-	(*ListMeetingsResponse)(nil),      // 17: meetmesh.meeting.v1.ListMeetingsResponse
-	(*UpdateMeetingRequest)(nil),      // 18: meetmesh.meeting.v1.UpdateMeetingRequest
-	(*UpdateMeetingResponse)(nil),     // 19: meetmesh.meeting.v1.UpdateMeetingResponse
-	(*EndMeetingRequest)(nil),         // 20: meetmesh.meeting.v1.EndMeetingRequest
-	(*EndMeetingResponse)(nil),        // 21: meetmesh.meeting.v1.EndMeetingResponse
-	(*JoinMeetingRequest)(nil),        // 22: meetmesh.meeting.v1.JoinMeetingRequest
-	(*JoinMeetingResponse)(nil),       // 23: meetmesh.meeting.v1.JoinMeetingResponse
-	(*LeaveMeetingRequest)(nil),       // 24: meetmesh.meeting.v1.LeaveMeetingRequest
-	(*LeaveMeetingResponse)(nil),      // 25: meetmesh.meeting.v1.LeaveMeetingResponse
-	(*GetParticipantRequest)(nil),     // 26: meetmesh.meeting.v1.GetParticipantRequest
-	(*GetParticipantResponse)(nil),    // 27: meetmesh.meeting.v1.GetParticipantResponse
-	(*ListParticipantsRequest)(nil),   // 28: meetmesh.meeting.v1.ListParticipantsRequest
-	(*ListParticipantsResponse)(nil),  // 29: meetmesh.meeting.v1.ListParticipantsResponse
-	(*AdmitParticipantRequest)(nil),   // 30: meetmesh.meeting.v1.AdmitParticipantRequest
-	(*AdmitParticipantResponse)(nil),  // 31: meetmesh.meeting.v1.AdmitParticipantResponse
-	(*DenyParticipantRequest)(nil),    // 32: meetmesh.meeting.v1.DenyParticipantRequest
-	(*DenyParticipantResponse)(nil),   // 33: meetmesh.meeting.v1.DenyParticipantResponse
-	(*UpdateParticipantRequest)(nil),  // 34: meetmesh.meeting.v1.UpdateParticipantRequest
-	(*UpdateParticipantResponse)(nil), // 35: meetmesh.meeting.v1.UpdateParticipantResponse
-	(*RemoveParticipantRequest)(nil),  // 36: meetmesh.meeting.v1.RemoveParticipantRequest
-	(*RemoveParticipantResponse)(nil), // 37: meetmesh.meeting.v1.RemoveParticipantResponse
-	(*CreateInvitationRequest)(nil),   // 38: meetmesh.meeting.v1.CreateInvitationRequest
-	(*CreateInvitationResponse)(nil),  // 39: meetmesh.meeting.v1.CreateInvitationResponse
-	(*ListInvitationsRequest)(nil),    // 40: meetmesh.meeting.v1.ListInvitationsRequest
-	(*ListInvitationsResponse)(nil),   // 41: meetmesh.meeting.v1.ListInvitationsResponse
-	(*ListRecordingsRequest)(nil),     // 42: meetmesh.meeting.v1.ListRecordingsRequest
-	(*ListRecordingsResponse)(nil),    // 43: meetmesh.meeting.v1.ListRecordingsResponse
-	(*CreateAttachmentRequest)(nil),   // 44: meetmesh.meeting.v1.CreateAttachmentRequest
-	(*CreateAttachmentResponse)(nil),  // 45: meetmesh.meeting.v1.CreateAttachmentResponse
-	(*CommitAttachmentRequest)(nil),   // 46: meetmesh.meeting.v1.CommitAttachmentRequest
-	(*CommitAttachmentResponse)(nil),  // 47: meetmesh.meeting.v1.CommitAttachmentResponse
-	(*GetAttachmentRequest)(nil),      // 48: meetmesh.meeting.v1.GetAttachmentRequest
-	(*GetAttachmentResponse)(nil),     // 49: meetmesh.meeting.v1.GetAttachmentResponse
-	(*ListAttachmentsRequest)(nil),    // 50: meetmesh.meeting.v1.ListAttachmentsRequest
-	(*ListAttachmentsResponse)(nil),   // 51: meetmesh.meeting.v1.ListAttachmentsResponse
-	(*DeleteAttachmentRequest)(nil),   // 52: meetmesh.meeting.v1.DeleteAttachmentRequest
-	(*DeleteAttachmentResponse)(nil),  // 53: meetmesh.meeting.v1.DeleteAttachmentResponse
-	(*timestamppb.Timestamp)(nil),     // 54: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),     // 55: google.protobuf.FieldMask
+	(Role)(0),                              // 0: meetmesh.meeting.v1.Role
+	(Meeting_State)(0),                     // 1: meetmesh.meeting.v1.Meeting.State
+	(Participant_State)(0),                 // 2: meetmesh.meeting.v1.Participant.State
+	(RecordingRendition_Kind)(0),           // 3: meetmesh.meeting.v1.RecordingRendition.Kind
+	(Attachment_State)(0),                  // 4: meetmesh.meeting.v1.Attachment.State
+	(RecordingProgress_State)(0),           // 5: meetmesh.meeting.v1.RecordingProgress.State
+	(*Meeting)(nil),                        // 6: meetmesh.meeting.v1.Meeting
+	(*MeetingSettings)(nil),                // 7: meetmesh.meeting.v1.MeetingSettings
+	(*Grants)(nil),                         // 8: meetmesh.meeting.v1.Grants
+	(*RoleGrants)(nil),                     // 9: meetmesh.meeting.v1.RoleGrants
+	(*Participant)(nil),                    // 10: meetmesh.meeting.v1.Participant
+	(*Invitation)(nil),                     // 11: meetmesh.meeting.v1.Invitation
+	(*Recording)(nil),                      // 12: meetmesh.meeting.v1.Recording
+	(*RecordingRendition)(nil),             // 13: meetmesh.meeting.v1.RecordingRendition
+	(*Attachment)(nil),                     // 14: meetmesh.meeting.v1.Attachment
+	(*CreateMeetingRequest)(nil),           // 15: meetmesh.meeting.v1.CreateMeetingRequest
+	(*CreateMeetingResponse)(nil),          // 16: meetmesh.meeting.v1.CreateMeetingResponse
+	(*GetMeetingRequest)(nil),              // 17: meetmesh.meeting.v1.GetMeetingRequest
+	(*GetMeetingResponse)(nil),             // 18: meetmesh.meeting.v1.GetMeetingResponse
+	(*ListMeetingsRequest)(nil),            // 19: meetmesh.meeting.v1.ListMeetingsRequest
+	(*ListMeetingsResponse)(nil),           // 20: meetmesh.meeting.v1.ListMeetingsResponse
+	(*UpdateMeetingRequest)(nil),           // 21: meetmesh.meeting.v1.UpdateMeetingRequest
+	(*UpdateMeetingResponse)(nil),          // 22: meetmesh.meeting.v1.UpdateMeetingResponse
+	(*EndMeetingRequest)(nil),              // 23: meetmesh.meeting.v1.EndMeetingRequest
+	(*EndMeetingResponse)(nil),             // 24: meetmesh.meeting.v1.EndMeetingResponse
+	(*JoinMeetingRequest)(nil),             // 25: meetmesh.meeting.v1.JoinMeetingRequest
+	(*JoinMeetingResponse)(nil),            // 26: meetmesh.meeting.v1.JoinMeetingResponse
+	(*LeaveMeetingRequest)(nil),            // 27: meetmesh.meeting.v1.LeaveMeetingRequest
+	(*LeaveMeetingResponse)(nil),           // 28: meetmesh.meeting.v1.LeaveMeetingResponse
+	(*GetParticipantRequest)(nil),          // 29: meetmesh.meeting.v1.GetParticipantRequest
+	(*GetParticipantResponse)(nil),         // 30: meetmesh.meeting.v1.GetParticipantResponse
+	(*ListParticipantsRequest)(nil),        // 31: meetmesh.meeting.v1.ListParticipantsRequest
+	(*ListParticipantsResponse)(nil),       // 32: meetmesh.meeting.v1.ListParticipantsResponse
+	(*AdmitParticipantRequest)(nil),        // 33: meetmesh.meeting.v1.AdmitParticipantRequest
+	(*AdmitParticipantResponse)(nil),       // 34: meetmesh.meeting.v1.AdmitParticipantResponse
+	(*DenyParticipantRequest)(nil),         // 35: meetmesh.meeting.v1.DenyParticipantRequest
+	(*DenyParticipantResponse)(nil),        // 36: meetmesh.meeting.v1.DenyParticipantResponse
+	(*UpdateParticipantRequest)(nil),       // 37: meetmesh.meeting.v1.UpdateParticipantRequest
+	(*UpdateParticipantResponse)(nil),      // 38: meetmesh.meeting.v1.UpdateParticipantResponse
+	(*RemoveParticipantRequest)(nil),       // 39: meetmesh.meeting.v1.RemoveParticipantRequest
+	(*RemoveParticipantResponse)(nil),      // 40: meetmesh.meeting.v1.RemoveParticipantResponse
+	(*CreateInvitationRequest)(nil),        // 41: meetmesh.meeting.v1.CreateInvitationRequest
+	(*CreateInvitationResponse)(nil),       // 42: meetmesh.meeting.v1.CreateInvitationResponse
+	(*ListInvitationsRequest)(nil),         // 43: meetmesh.meeting.v1.ListInvitationsRequest
+	(*ListInvitationsResponse)(nil),        // 44: meetmesh.meeting.v1.ListInvitationsResponse
+	(*ListRecordingsRequest)(nil),          // 45: meetmesh.meeting.v1.ListRecordingsRequest
+	(*ListRecordingsResponse)(nil),         // 46: meetmesh.meeting.v1.ListRecordingsResponse
+	(*WatchRecordingProgressRequest)(nil),  // 47: meetmesh.meeting.v1.WatchRecordingProgressRequest
+	(*RecordingProgress)(nil),              // 48: meetmesh.meeting.v1.RecordingProgress
+	(*WatchRecordingProgressResponse)(nil), // 49: meetmesh.meeting.v1.WatchRecordingProgressResponse
+	(*GetRecordingPlaylistRequest)(nil),    // 50: meetmesh.meeting.v1.GetRecordingPlaylistRequest
+	(*GetRecordingPlaylistResponse)(nil),   // 51: meetmesh.meeting.v1.GetRecordingPlaylistResponse
+	(*CreateAttachmentRequest)(nil),        // 52: meetmesh.meeting.v1.CreateAttachmentRequest
+	(*CreateAttachmentResponse)(nil),       // 53: meetmesh.meeting.v1.CreateAttachmentResponse
+	(*CommitAttachmentRequest)(nil),        // 54: meetmesh.meeting.v1.CommitAttachmentRequest
+	(*CommitAttachmentResponse)(nil),       // 55: meetmesh.meeting.v1.CommitAttachmentResponse
+	(*GetAttachmentRequest)(nil),           // 56: meetmesh.meeting.v1.GetAttachmentRequest
+	(*GetAttachmentResponse)(nil),          // 57: meetmesh.meeting.v1.GetAttachmentResponse
+	(*ListAttachmentsRequest)(nil),         // 58: meetmesh.meeting.v1.ListAttachmentsRequest
+	(*ListAttachmentsResponse)(nil),        // 59: meetmesh.meeting.v1.ListAttachmentsResponse
+	(*DeleteAttachmentRequest)(nil),        // 60: meetmesh.meeting.v1.DeleteAttachmentRequest
+	(*DeleteAttachmentResponse)(nil),       // 61: meetmesh.meeting.v1.DeleteAttachmentResponse
+	(*timestamppb.Timestamp)(nil),          // 62: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),          // 63: google.protobuf.FieldMask
 }
 var file_meetmesh_meeting_v1_meeting_proto_depIdxs = []int32{
-	54, // 0: meetmesh.meeting.v1.Meeting.start_time:type_name -> google.protobuf.Timestamp
-	54, // 1: meetmesh.meeting.v1.Meeting.end_time:type_name -> google.protobuf.Timestamp
-	5,  // 2: meetmesh.meeting.v1.Meeting.settings:type_name -> meetmesh.meeting.v1.MeetingSettings
-	7,  // 3: meetmesh.meeting.v1.Meeting.role_grants:type_name -> meetmesh.meeting.v1.RoleGrants
+	62, // 0: meetmesh.meeting.v1.Meeting.start_time:type_name -> google.protobuf.Timestamp
+	62, // 1: meetmesh.meeting.v1.Meeting.end_time:type_name -> google.protobuf.Timestamp
+	7,  // 2: meetmesh.meeting.v1.Meeting.settings:type_name -> meetmesh.meeting.v1.MeetingSettings
+	9,  // 3: meetmesh.meeting.v1.Meeting.role_grants:type_name -> meetmesh.meeting.v1.RoleGrants
 	1,  // 4: meetmesh.meeting.v1.Meeting.state:type_name -> meetmesh.meeting.v1.Meeting.State
-	54, // 5: meetmesh.meeting.v1.Meeting.create_time:type_name -> google.protobuf.Timestamp
-	54, // 6: meetmesh.meeting.v1.Meeting.update_time:type_name -> google.protobuf.Timestamp
+	62, // 5: meetmesh.meeting.v1.Meeting.create_time:type_name -> google.protobuf.Timestamp
+	62, // 6: meetmesh.meeting.v1.Meeting.update_time:type_name -> google.protobuf.Timestamp
 	0,  // 7: meetmesh.meeting.v1.RoleGrants.role:type_name -> meetmesh.meeting.v1.Role
-	6,  // 8: meetmesh.meeting.v1.RoleGrants.grants:type_name -> meetmesh.meeting.v1.Grants
+	8,  // 8: meetmesh.meeting.v1.RoleGrants.grants:type_name -> meetmesh.meeting.v1.Grants
 	0,  // 9: meetmesh.meeting.v1.Participant.role:type_name -> meetmesh.meeting.v1.Role
 	2,  // 10: meetmesh.meeting.v1.Participant.state:type_name -> meetmesh.meeting.v1.Participant.State
-	6,  // 11: meetmesh.meeting.v1.Participant.grants:type_name -> meetmesh.meeting.v1.Grants
-	54, // 12: meetmesh.meeting.v1.Participant.create_time:type_name -> google.protobuf.Timestamp
-	54, // 13: meetmesh.meeting.v1.Participant.admit_time:type_name -> google.protobuf.Timestamp
-	54, // 14: meetmesh.meeting.v1.Invitation.create_time:type_name -> google.protobuf.Timestamp
-	54, // 15: meetmesh.meeting.v1.Recording.start_time:type_name -> google.protobuf.Timestamp
-	54, // 16: meetmesh.meeting.v1.Recording.end_time:type_name -> google.protobuf.Timestamp
-	3,  // 17: meetmesh.meeting.v1.Attachment.state:type_name -> meetmesh.meeting.v1.Attachment.State
-	54, // 18: meetmesh.meeting.v1.Attachment.create_time:type_name -> google.protobuf.Timestamp
-	4,  // 19: meetmesh.meeting.v1.CreateMeetingRequest.meeting:type_name -> meetmesh.meeting.v1.Meeting
-	4,  // 20: meetmesh.meeting.v1.CreateMeetingResponse.meeting:type_name -> meetmesh.meeting.v1.Meeting
-	4,  // 21: meetmesh.meeting.v1.GetMeetingResponse.meeting:type_name -> meetmesh.meeting.v1.Meeting
-	4,  // 22: meetmesh.meeting.v1.ListMeetingsResponse.meetings:type_name -> meetmesh.meeting.v1.Meeting
-	4,  // 23: meetmesh.meeting.v1.UpdateMeetingRequest.meeting:type_name -> meetmesh.meeting.v1.Meeting
-	55, // 24: meetmesh.meeting.v1.UpdateMeetingRequest.update_mask:type_name -> google.protobuf.FieldMask
-	4,  // 25: meetmesh.meeting.v1.UpdateMeetingResponse.meeting:type_name -> meetmesh.meeting.v1.Meeting
-	4,  // 26: meetmesh.meeting.v1.EndMeetingResponse.meeting:type_name -> meetmesh.meeting.v1.Meeting
-	4,  // 27: meetmesh.meeting.v1.JoinMeetingResponse.meeting:type_name -> meetmesh.meeting.v1.Meeting
-	8,  // 28: meetmesh.meeting.v1.JoinMeetingResponse.participant:type_name -> meetmesh.meeting.v1.Participant
-	54, // 29: meetmesh.meeting.v1.JoinMeetingResponse.join_token_expire_time:type_name -> google.protobuf.Timestamp
-	8,  // 30: meetmesh.meeting.v1.LeaveMeetingResponse.participant:type_name -> meetmesh.meeting.v1.Participant
-	8,  // 31: meetmesh.meeting.v1.GetParticipantResponse.participant:type_name -> meetmesh.meeting.v1.Participant
-	2,  // 32: meetmesh.meeting.v1.ListParticipantsRequest.state:type_name -> meetmesh.meeting.v1.Participant.State
-	8,  // 33: meetmesh.meeting.v1.ListParticipantsResponse.participants:type_name -> meetmesh.meeting.v1.Participant
-	8,  // 34: meetmesh.meeting.v1.AdmitParticipantResponse.participant:type_name -> meetmesh.meeting.v1.Participant
-	8,  // 35: meetmesh.meeting.v1.DenyParticipantResponse.participant:type_name -> meetmesh.meeting.v1.Participant
-	8,  // 36: meetmesh.meeting.v1.UpdateParticipantRequest.participant:type_name -> meetmesh.meeting.v1.Participant
-	55, // 37: meetmesh.meeting.v1.UpdateParticipantRequest.update_mask:type_name -> google.protobuf.FieldMask
-	8,  // 38: meetmesh.meeting.v1.UpdateParticipantResponse.participant:type_name -> meetmesh.meeting.v1.Participant
-	8,  // 39: meetmesh.meeting.v1.RemoveParticipantResponse.participant:type_name -> meetmesh.meeting.v1.Participant
-	9,  // 40: meetmesh.meeting.v1.CreateInvitationRequest.invitation:type_name -> meetmesh.meeting.v1.Invitation
-	9,  // 41: meetmesh.meeting.v1.CreateInvitationResponse.invitation:type_name -> meetmesh.meeting.v1.Invitation
-	9,  // 42: meetmesh.meeting.v1.ListInvitationsResponse.invitations:type_name -> meetmesh.meeting.v1.Invitation
-	10, // 43: meetmesh.meeting.v1.ListRecordingsResponse.recordings:type_name -> meetmesh.meeting.v1.Recording
-	11, // 44: meetmesh.meeting.v1.CreateAttachmentRequest.attachment:type_name -> meetmesh.meeting.v1.Attachment
-	11, // 45: meetmesh.meeting.v1.CreateAttachmentResponse.attachment:type_name -> meetmesh.meeting.v1.Attachment
-	54, // 46: meetmesh.meeting.v1.CreateAttachmentResponse.upload_expire_time:type_name -> google.protobuf.Timestamp
-	11, // 47: meetmesh.meeting.v1.CommitAttachmentResponse.attachment:type_name -> meetmesh.meeting.v1.Attachment
-	11, // 48: meetmesh.meeting.v1.GetAttachmentResponse.attachment:type_name -> meetmesh.meeting.v1.Attachment
-	11, // 49: meetmesh.meeting.v1.ListAttachmentsResponse.attachments:type_name -> meetmesh.meeting.v1.Attachment
-	12, // 50: meetmesh.meeting.v1.MeetingService.CreateMeeting:input_type -> meetmesh.meeting.v1.CreateMeetingRequest
-	14, // 51: meetmesh.meeting.v1.MeetingService.GetMeeting:input_type -> meetmesh.meeting.v1.GetMeetingRequest
-	16, // 52: meetmesh.meeting.v1.MeetingService.ListMeetings:input_type -> meetmesh.meeting.v1.ListMeetingsRequest
-	18, // 53: meetmesh.meeting.v1.MeetingService.UpdateMeeting:input_type -> meetmesh.meeting.v1.UpdateMeetingRequest
-	20, // 54: meetmesh.meeting.v1.MeetingService.EndMeeting:input_type -> meetmesh.meeting.v1.EndMeetingRequest
-	22, // 55: meetmesh.meeting.v1.MeetingService.JoinMeeting:input_type -> meetmesh.meeting.v1.JoinMeetingRequest
-	24, // 56: meetmesh.meeting.v1.MeetingService.LeaveMeeting:input_type -> meetmesh.meeting.v1.LeaveMeetingRequest
-	26, // 57: meetmesh.meeting.v1.MeetingService.GetParticipant:input_type -> meetmesh.meeting.v1.GetParticipantRequest
-	28, // 58: meetmesh.meeting.v1.MeetingService.ListParticipants:input_type -> meetmesh.meeting.v1.ListParticipantsRequest
-	30, // 59: meetmesh.meeting.v1.MeetingService.AdmitParticipant:input_type -> meetmesh.meeting.v1.AdmitParticipantRequest
-	32, // 60: meetmesh.meeting.v1.MeetingService.DenyParticipant:input_type -> meetmesh.meeting.v1.DenyParticipantRequest
-	34, // 61: meetmesh.meeting.v1.MeetingService.UpdateParticipant:input_type -> meetmesh.meeting.v1.UpdateParticipantRequest
-	36, // 62: meetmesh.meeting.v1.MeetingService.RemoveParticipant:input_type -> meetmesh.meeting.v1.RemoveParticipantRequest
-	38, // 63: meetmesh.meeting.v1.MeetingService.CreateInvitation:input_type -> meetmesh.meeting.v1.CreateInvitationRequest
-	40, // 64: meetmesh.meeting.v1.MeetingService.ListInvitations:input_type -> meetmesh.meeting.v1.ListInvitationsRequest
-	42, // 65: meetmesh.meeting.v1.MeetingService.ListRecordings:input_type -> meetmesh.meeting.v1.ListRecordingsRequest
-	44, // 66: meetmesh.meeting.v1.MeetingService.CreateAttachment:input_type -> meetmesh.meeting.v1.CreateAttachmentRequest
-	46, // 67: meetmesh.meeting.v1.MeetingService.CommitAttachment:input_type -> meetmesh.meeting.v1.CommitAttachmentRequest
-	48, // 68: meetmesh.meeting.v1.MeetingService.GetAttachment:input_type -> meetmesh.meeting.v1.GetAttachmentRequest
-	50, // 69: meetmesh.meeting.v1.MeetingService.ListAttachments:input_type -> meetmesh.meeting.v1.ListAttachmentsRequest
-	52, // 70: meetmesh.meeting.v1.MeetingService.DeleteAttachment:input_type -> meetmesh.meeting.v1.DeleteAttachmentRequest
-	13, // 71: meetmesh.meeting.v1.MeetingService.CreateMeeting:output_type -> meetmesh.meeting.v1.CreateMeetingResponse
-	15, // 72: meetmesh.meeting.v1.MeetingService.GetMeeting:output_type -> meetmesh.meeting.v1.GetMeetingResponse
-	17, // 73: meetmesh.meeting.v1.MeetingService.ListMeetings:output_type -> meetmesh.meeting.v1.ListMeetingsResponse
-	19, // 74: meetmesh.meeting.v1.MeetingService.UpdateMeeting:output_type -> meetmesh.meeting.v1.UpdateMeetingResponse
-	21, // 75: meetmesh.meeting.v1.MeetingService.EndMeeting:output_type -> meetmesh.meeting.v1.EndMeetingResponse
-	23, // 76: meetmesh.meeting.v1.MeetingService.JoinMeeting:output_type -> meetmesh.meeting.v1.JoinMeetingResponse
-	25, // 77: meetmesh.meeting.v1.MeetingService.LeaveMeeting:output_type -> meetmesh.meeting.v1.LeaveMeetingResponse
-	27, // 78: meetmesh.meeting.v1.MeetingService.GetParticipant:output_type -> meetmesh.meeting.v1.GetParticipantResponse
-	29, // 79: meetmesh.meeting.v1.MeetingService.ListParticipants:output_type -> meetmesh.meeting.v1.ListParticipantsResponse
-	31, // 80: meetmesh.meeting.v1.MeetingService.AdmitParticipant:output_type -> meetmesh.meeting.v1.AdmitParticipantResponse
-	33, // 81: meetmesh.meeting.v1.MeetingService.DenyParticipant:output_type -> meetmesh.meeting.v1.DenyParticipantResponse
-	35, // 82: meetmesh.meeting.v1.MeetingService.UpdateParticipant:output_type -> meetmesh.meeting.v1.UpdateParticipantResponse
-	37, // 83: meetmesh.meeting.v1.MeetingService.RemoveParticipant:output_type -> meetmesh.meeting.v1.RemoveParticipantResponse
-	39, // 84: meetmesh.meeting.v1.MeetingService.CreateInvitation:output_type -> meetmesh.meeting.v1.CreateInvitationResponse
-	41, // 85: meetmesh.meeting.v1.MeetingService.ListInvitations:output_type -> meetmesh.meeting.v1.ListInvitationsResponse
-	43, // 86: meetmesh.meeting.v1.MeetingService.ListRecordings:output_type -> meetmesh.meeting.v1.ListRecordingsResponse
-	45, // 87: meetmesh.meeting.v1.MeetingService.CreateAttachment:output_type -> meetmesh.meeting.v1.CreateAttachmentResponse
-	47, // 88: meetmesh.meeting.v1.MeetingService.CommitAttachment:output_type -> meetmesh.meeting.v1.CommitAttachmentResponse
-	49, // 89: meetmesh.meeting.v1.MeetingService.GetAttachment:output_type -> meetmesh.meeting.v1.GetAttachmentResponse
-	51, // 90: meetmesh.meeting.v1.MeetingService.ListAttachments:output_type -> meetmesh.meeting.v1.ListAttachmentsResponse
-	53, // 91: meetmesh.meeting.v1.MeetingService.DeleteAttachment:output_type -> meetmesh.meeting.v1.DeleteAttachmentResponse
-	71, // [71:92] is the sub-list for method output_type
-	50, // [50:71] is the sub-list for method input_type
-	50, // [50:50] is the sub-list for extension type_name
-	50, // [50:50] is the sub-list for extension extendee
-	0,  // [0:50] is the sub-list for field type_name
+	8,  // 11: meetmesh.meeting.v1.Participant.grants:type_name -> meetmesh.meeting.v1.Grants
+	62, // 12: meetmesh.meeting.v1.Participant.create_time:type_name -> google.protobuf.Timestamp
+	62, // 13: meetmesh.meeting.v1.Participant.admit_time:type_name -> google.protobuf.Timestamp
+	62, // 14: meetmesh.meeting.v1.Invitation.create_time:type_name -> google.protobuf.Timestamp
+	62, // 15: meetmesh.meeting.v1.Recording.start_time:type_name -> google.protobuf.Timestamp
+	62, // 16: meetmesh.meeting.v1.Recording.end_time:type_name -> google.protobuf.Timestamp
+	13, // 17: meetmesh.meeting.v1.Recording.renditions:type_name -> meetmesh.meeting.v1.RecordingRendition
+	3,  // 18: meetmesh.meeting.v1.RecordingRendition.kind:type_name -> meetmesh.meeting.v1.RecordingRendition.Kind
+	4,  // 19: meetmesh.meeting.v1.Attachment.state:type_name -> meetmesh.meeting.v1.Attachment.State
+	62, // 20: meetmesh.meeting.v1.Attachment.create_time:type_name -> google.protobuf.Timestamp
+	6,  // 21: meetmesh.meeting.v1.CreateMeetingRequest.meeting:type_name -> meetmesh.meeting.v1.Meeting
+	6,  // 22: meetmesh.meeting.v1.CreateMeetingResponse.meeting:type_name -> meetmesh.meeting.v1.Meeting
+	6,  // 23: meetmesh.meeting.v1.GetMeetingResponse.meeting:type_name -> meetmesh.meeting.v1.Meeting
+	6,  // 24: meetmesh.meeting.v1.ListMeetingsResponse.meetings:type_name -> meetmesh.meeting.v1.Meeting
+	6,  // 25: meetmesh.meeting.v1.UpdateMeetingRequest.meeting:type_name -> meetmesh.meeting.v1.Meeting
+	63, // 26: meetmesh.meeting.v1.UpdateMeetingRequest.update_mask:type_name -> google.protobuf.FieldMask
+	6,  // 27: meetmesh.meeting.v1.UpdateMeetingResponse.meeting:type_name -> meetmesh.meeting.v1.Meeting
+	6,  // 28: meetmesh.meeting.v1.EndMeetingResponse.meeting:type_name -> meetmesh.meeting.v1.Meeting
+	6,  // 29: meetmesh.meeting.v1.JoinMeetingResponse.meeting:type_name -> meetmesh.meeting.v1.Meeting
+	10, // 30: meetmesh.meeting.v1.JoinMeetingResponse.participant:type_name -> meetmesh.meeting.v1.Participant
+	62, // 31: meetmesh.meeting.v1.JoinMeetingResponse.join_token_expire_time:type_name -> google.protobuf.Timestamp
+	10, // 32: meetmesh.meeting.v1.LeaveMeetingResponse.participant:type_name -> meetmesh.meeting.v1.Participant
+	10, // 33: meetmesh.meeting.v1.GetParticipantResponse.participant:type_name -> meetmesh.meeting.v1.Participant
+	2,  // 34: meetmesh.meeting.v1.ListParticipantsRequest.state:type_name -> meetmesh.meeting.v1.Participant.State
+	10, // 35: meetmesh.meeting.v1.ListParticipantsResponse.participants:type_name -> meetmesh.meeting.v1.Participant
+	10, // 36: meetmesh.meeting.v1.AdmitParticipantResponse.participant:type_name -> meetmesh.meeting.v1.Participant
+	10, // 37: meetmesh.meeting.v1.DenyParticipantResponse.participant:type_name -> meetmesh.meeting.v1.Participant
+	10, // 38: meetmesh.meeting.v1.UpdateParticipantRequest.participant:type_name -> meetmesh.meeting.v1.Participant
+	63, // 39: meetmesh.meeting.v1.UpdateParticipantRequest.update_mask:type_name -> google.protobuf.FieldMask
+	10, // 40: meetmesh.meeting.v1.UpdateParticipantResponse.participant:type_name -> meetmesh.meeting.v1.Participant
+	10, // 41: meetmesh.meeting.v1.RemoveParticipantResponse.participant:type_name -> meetmesh.meeting.v1.Participant
+	11, // 42: meetmesh.meeting.v1.CreateInvitationRequest.invitation:type_name -> meetmesh.meeting.v1.Invitation
+	11, // 43: meetmesh.meeting.v1.CreateInvitationResponse.invitation:type_name -> meetmesh.meeting.v1.Invitation
+	11, // 44: meetmesh.meeting.v1.ListInvitationsResponse.invitations:type_name -> meetmesh.meeting.v1.Invitation
+	12, // 45: meetmesh.meeting.v1.ListRecordingsResponse.recordings:type_name -> meetmesh.meeting.v1.Recording
+	5,  // 46: meetmesh.meeting.v1.RecordingProgress.state:type_name -> meetmesh.meeting.v1.RecordingProgress.State
+	48, // 47: meetmesh.meeting.v1.WatchRecordingProgressResponse.progress:type_name -> meetmesh.meeting.v1.RecordingProgress
+	12, // 48: meetmesh.meeting.v1.WatchRecordingProgressResponse.recording:type_name -> meetmesh.meeting.v1.Recording
+	14, // 49: meetmesh.meeting.v1.CreateAttachmentRequest.attachment:type_name -> meetmesh.meeting.v1.Attachment
+	14, // 50: meetmesh.meeting.v1.CreateAttachmentResponse.attachment:type_name -> meetmesh.meeting.v1.Attachment
+	62, // 51: meetmesh.meeting.v1.CreateAttachmentResponse.upload_expire_time:type_name -> google.protobuf.Timestamp
+	14, // 52: meetmesh.meeting.v1.CommitAttachmentResponse.attachment:type_name -> meetmesh.meeting.v1.Attachment
+	14, // 53: meetmesh.meeting.v1.GetAttachmentResponse.attachment:type_name -> meetmesh.meeting.v1.Attachment
+	14, // 54: meetmesh.meeting.v1.ListAttachmentsResponse.attachments:type_name -> meetmesh.meeting.v1.Attachment
+	15, // 55: meetmesh.meeting.v1.MeetingService.CreateMeeting:input_type -> meetmesh.meeting.v1.CreateMeetingRequest
+	17, // 56: meetmesh.meeting.v1.MeetingService.GetMeeting:input_type -> meetmesh.meeting.v1.GetMeetingRequest
+	19, // 57: meetmesh.meeting.v1.MeetingService.ListMeetings:input_type -> meetmesh.meeting.v1.ListMeetingsRequest
+	21, // 58: meetmesh.meeting.v1.MeetingService.UpdateMeeting:input_type -> meetmesh.meeting.v1.UpdateMeetingRequest
+	23, // 59: meetmesh.meeting.v1.MeetingService.EndMeeting:input_type -> meetmesh.meeting.v1.EndMeetingRequest
+	25, // 60: meetmesh.meeting.v1.MeetingService.JoinMeeting:input_type -> meetmesh.meeting.v1.JoinMeetingRequest
+	27, // 61: meetmesh.meeting.v1.MeetingService.LeaveMeeting:input_type -> meetmesh.meeting.v1.LeaveMeetingRequest
+	29, // 62: meetmesh.meeting.v1.MeetingService.GetParticipant:input_type -> meetmesh.meeting.v1.GetParticipantRequest
+	31, // 63: meetmesh.meeting.v1.MeetingService.ListParticipants:input_type -> meetmesh.meeting.v1.ListParticipantsRequest
+	33, // 64: meetmesh.meeting.v1.MeetingService.AdmitParticipant:input_type -> meetmesh.meeting.v1.AdmitParticipantRequest
+	35, // 65: meetmesh.meeting.v1.MeetingService.DenyParticipant:input_type -> meetmesh.meeting.v1.DenyParticipantRequest
+	37, // 66: meetmesh.meeting.v1.MeetingService.UpdateParticipant:input_type -> meetmesh.meeting.v1.UpdateParticipantRequest
+	39, // 67: meetmesh.meeting.v1.MeetingService.RemoveParticipant:input_type -> meetmesh.meeting.v1.RemoveParticipantRequest
+	41, // 68: meetmesh.meeting.v1.MeetingService.CreateInvitation:input_type -> meetmesh.meeting.v1.CreateInvitationRequest
+	43, // 69: meetmesh.meeting.v1.MeetingService.ListInvitations:input_type -> meetmesh.meeting.v1.ListInvitationsRequest
+	45, // 70: meetmesh.meeting.v1.MeetingService.ListRecordings:input_type -> meetmesh.meeting.v1.ListRecordingsRequest
+	47, // 71: meetmesh.meeting.v1.MeetingService.WatchRecordingProgress:input_type -> meetmesh.meeting.v1.WatchRecordingProgressRequest
+	50, // 72: meetmesh.meeting.v1.MeetingService.GetRecordingPlaylist:input_type -> meetmesh.meeting.v1.GetRecordingPlaylistRequest
+	52, // 73: meetmesh.meeting.v1.MeetingService.CreateAttachment:input_type -> meetmesh.meeting.v1.CreateAttachmentRequest
+	54, // 74: meetmesh.meeting.v1.MeetingService.CommitAttachment:input_type -> meetmesh.meeting.v1.CommitAttachmentRequest
+	56, // 75: meetmesh.meeting.v1.MeetingService.GetAttachment:input_type -> meetmesh.meeting.v1.GetAttachmentRequest
+	58, // 76: meetmesh.meeting.v1.MeetingService.ListAttachments:input_type -> meetmesh.meeting.v1.ListAttachmentsRequest
+	60, // 77: meetmesh.meeting.v1.MeetingService.DeleteAttachment:input_type -> meetmesh.meeting.v1.DeleteAttachmentRequest
+	16, // 78: meetmesh.meeting.v1.MeetingService.CreateMeeting:output_type -> meetmesh.meeting.v1.CreateMeetingResponse
+	18, // 79: meetmesh.meeting.v1.MeetingService.GetMeeting:output_type -> meetmesh.meeting.v1.GetMeetingResponse
+	20, // 80: meetmesh.meeting.v1.MeetingService.ListMeetings:output_type -> meetmesh.meeting.v1.ListMeetingsResponse
+	22, // 81: meetmesh.meeting.v1.MeetingService.UpdateMeeting:output_type -> meetmesh.meeting.v1.UpdateMeetingResponse
+	24, // 82: meetmesh.meeting.v1.MeetingService.EndMeeting:output_type -> meetmesh.meeting.v1.EndMeetingResponse
+	26, // 83: meetmesh.meeting.v1.MeetingService.JoinMeeting:output_type -> meetmesh.meeting.v1.JoinMeetingResponse
+	28, // 84: meetmesh.meeting.v1.MeetingService.LeaveMeeting:output_type -> meetmesh.meeting.v1.LeaveMeetingResponse
+	30, // 85: meetmesh.meeting.v1.MeetingService.GetParticipant:output_type -> meetmesh.meeting.v1.GetParticipantResponse
+	32, // 86: meetmesh.meeting.v1.MeetingService.ListParticipants:output_type -> meetmesh.meeting.v1.ListParticipantsResponse
+	34, // 87: meetmesh.meeting.v1.MeetingService.AdmitParticipant:output_type -> meetmesh.meeting.v1.AdmitParticipantResponse
+	36, // 88: meetmesh.meeting.v1.MeetingService.DenyParticipant:output_type -> meetmesh.meeting.v1.DenyParticipantResponse
+	38, // 89: meetmesh.meeting.v1.MeetingService.UpdateParticipant:output_type -> meetmesh.meeting.v1.UpdateParticipantResponse
+	40, // 90: meetmesh.meeting.v1.MeetingService.RemoveParticipant:output_type -> meetmesh.meeting.v1.RemoveParticipantResponse
+	42, // 91: meetmesh.meeting.v1.MeetingService.CreateInvitation:output_type -> meetmesh.meeting.v1.CreateInvitationResponse
+	44, // 92: meetmesh.meeting.v1.MeetingService.ListInvitations:output_type -> meetmesh.meeting.v1.ListInvitationsResponse
+	46, // 93: meetmesh.meeting.v1.MeetingService.ListRecordings:output_type -> meetmesh.meeting.v1.ListRecordingsResponse
+	49, // 94: meetmesh.meeting.v1.MeetingService.WatchRecordingProgress:output_type -> meetmesh.meeting.v1.WatchRecordingProgressResponse
+	51, // 95: meetmesh.meeting.v1.MeetingService.GetRecordingPlaylist:output_type -> meetmesh.meeting.v1.GetRecordingPlaylistResponse
+	53, // 96: meetmesh.meeting.v1.MeetingService.CreateAttachment:output_type -> meetmesh.meeting.v1.CreateAttachmentResponse
+	55, // 97: meetmesh.meeting.v1.MeetingService.CommitAttachment:output_type -> meetmesh.meeting.v1.CommitAttachmentResponse
+	57, // 98: meetmesh.meeting.v1.MeetingService.GetAttachment:output_type -> meetmesh.meeting.v1.GetAttachmentResponse
+	59, // 99: meetmesh.meeting.v1.MeetingService.ListAttachments:output_type -> meetmesh.meeting.v1.ListAttachmentsResponse
+	61, // 100: meetmesh.meeting.v1.MeetingService.DeleteAttachment:output_type -> meetmesh.meeting.v1.DeleteAttachmentResponse
+	78, // [78:101] is the sub-list for method output_type
+	55, // [55:78] is the sub-list for method input_type
+	55, // [55:55] is the sub-list for extension type_name
+	55, // [55:55] is the sub-list for extension extendee
+	0,  // [0:55] is the sub-list for field type_name
 }
 
 func init() { file_meetmesh_meeting_v1_meeting_proto_init() }
@@ -3672,8 +4240,8 @@ func file_meetmesh_meeting_v1_meeting_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_meetmesh_meeting_v1_meeting_proto_rawDesc), len(file_meetmesh_meeting_v1_meeting_proto_rawDesc)),
-			NumEnums:      4,
-			NumMessages:   50,
+			NumEnums:      6,
+			NumMessages:   56,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

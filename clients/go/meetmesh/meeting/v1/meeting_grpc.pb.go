@@ -19,27 +19,29 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	MeetingService_CreateMeeting_FullMethodName     = "/meetmesh.meeting.v1.MeetingService/CreateMeeting"
-	MeetingService_GetMeeting_FullMethodName        = "/meetmesh.meeting.v1.MeetingService/GetMeeting"
-	MeetingService_ListMeetings_FullMethodName      = "/meetmesh.meeting.v1.MeetingService/ListMeetings"
-	MeetingService_UpdateMeeting_FullMethodName     = "/meetmesh.meeting.v1.MeetingService/UpdateMeeting"
-	MeetingService_EndMeeting_FullMethodName        = "/meetmesh.meeting.v1.MeetingService/EndMeeting"
-	MeetingService_JoinMeeting_FullMethodName       = "/meetmesh.meeting.v1.MeetingService/JoinMeeting"
-	MeetingService_LeaveMeeting_FullMethodName      = "/meetmesh.meeting.v1.MeetingService/LeaveMeeting"
-	MeetingService_GetParticipant_FullMethodName    = "/meetmesh.meeting.v1.MeetingService/GetParticipant"
-	MeetingService_ListParticipants_FullMethodName  = "/meetmesh.meeting.v1.MeetingService/ListParticipants"
-	MeetingService_AdmitParticipant_FullMethodName  = "/meetmesh.meeting.v1.MeetingService/AdmitParticipant"
-	MeetingService_DenyParticipant_FullMethodName   = "/meetmesh.meeting.v1.MeetingService/DenyParticipant"
-	MeetingService_UpdateParticipant_FullMethodName = "/meetmesh.meeting.v1.MeetingService/UpdateParticipant"
-	MeetingService_RemoveParticipant_FullMethodName = "/meetmesh.meeting.v1.MeetingService/RemoveParticipant"
-	MeetingService_CreateInvitation_FullMethodName  = "/meetmesh.meeting.v1.MeetingService/CreateInvitation"
-	MeetingService_ListInvitations_FullMethodName   = "/meetmesh.meeting.v1.MeetingService/ListInvitations"
-	MeetingService_ListRecordings_FullMethodName    = "/meetmesh.meeting.v1.MeetingService/ListRecordings"
-	MeetingService_CreateAttachment_FullMethodName  = "/meetmesh.meeting.v1.MeetingService/CreateAttachment"
-	MeetingService_CommitAttachment_FullMethodName  = "/meetmesh.meeting.v1.MeetingService/CommitAttachment"
-	MeetingService_GetAttachment_FullMethodName     = "/meetmesh.meeting.v1.MeetingService/GetAttachment"
-	MeetingService_ListAttachments_FullMethodName   = "/meetmesh.meeting.v1.MeetingService/ListAttachments"
-	MeetingService_DeleteAttachment_FullMethodName  = "/meetmesh.meeting.v1.MeetingService/DeleteAttachment"
+	MeetingService_CreateMeeting_FullMethodName          = "/meetmesh.meeting.v1.MeetingService/CreateMeeting"
+	MeetingService_GetMeeting_FullMethodName             = "/meetmesh.meeting.v1.MeetingService/GetMeeting"
+	MeetingService_ListMeetings_FullMethodName           = "/meetmesh.meeting.v1.MeetingService/ListMeetings"
+	MeetingService_UpdateMeeting_FullMethodName          = "/meetmesh.meeting.v1.MeetingService/UpdateMeeting"
+	MeetingService_EndMeeting_FullMethodName             = "/meetmesh.meeting.v1.MeetingService/EndMeeting"
+	MeetingService_JoinMeeting_FullMethodName            = "/meetmesh.meeting.v1.MeetingService/JoinMeeting"
+	MeetingService_LeaveMeeting_FullMethodName           = "/meetmesh.meeting.v1.MeetingService/LeaveMeeting"
+	MeetingService_GetParticipant_FullMethodName         = "/meetmesh.meeting.v1.MeetingService/GetParticipant"
+	MeetingService_ListParticipants_FullMethodName       = "/meetmesh.meeting.v1.MeetingService/ListParticipants"
+	MeetingService_AdmitParticipant_FullMethodName       = "/meetmesh.meeting.v1.MeetingService/AdmitParticipant"
+	MeetingService_DenyParticipant_FullMethodName        = "/meetmesh.meeting.v1.MeetingService/DenyParticipant"
+	MeetingService_UpdateParticipant_FullMethodName      = "/meetmesh.meeting.v1.MeetingService/UpdateParticipant"
+	MeetingService_RemoveParticipant_FullMethodName      = "/meetmesh.meeting.v1.MeetingService/RemoveParticipant"
+	MeetingService_CreateInvitation_FullMethodName       = "/meetmesh.meeting.v1.MeetingService/CreateInvitation"
+	MeetingService_ListInvitations_FullMethodName        = "/meetmesh.meeting.v1.MeetingService/ListInvitations"
+	MeetingService_ListRecordings_FullMethodName         = "/meetmesh.meeting.v1.MeetingService/ListRecordings"
+	MeetingService_WatchRecordingProgress_FullMethodName = "/meetmesh.meeting.v1.MeetingService/WatchRecordingProgress"
+	MeetingService_GetRecordingPlaylist_FullMethodName   = "/meetmesh.meeting.v1.MeetingService/GetRecordingPlaylist"
+	MeetingService_CreateAttachment_FullMethodName       = "/meetmesh.meeting.v1.MeetingService/CreateAttachment"
+	MeetingService_CommitAttachment_FullMethodName       = "/meetmesh.meeting.v1.MeetingService/CommitAttachment"
+	MeetingService_GetAttachment_FullMethodName          = "/meetmesh.meeting.v1.MeetingService/GetAttachment"
+	MeetingService_ListAttachments_FullMethodName        = "/meetmesh.meeting.v1.MeetingService/ListAttachments"
+	MeetingService_DeleteAttachment_FullMethodName       = "/meetmesh.meeting.v1.MeetingService/DeleteAttachment"
 )
 
 // MeetingServiceClient is the client API for MeetingService service.
@@ -88,6 +90,16 @@ type MeetingServiceClient interface {
 	ListInvitations(ctx context.Context, in *ListInvitationsRequest, opts ...grpc.CallOption) (*ListInvitationsResponse, error)
 	// Lists a meeting's recordings, each with a time-limited `download_uri`.
 	ListRecordings(ctx context.Context, in *ListRecordingsRequest, opts ...grpc.CallOption) (*ListRecordingsResponse, error)
+	// Streams the transcoding of a recording (`Recording.transcode_job`): its state and the fraction
+	// done, a message whenever either changes, until it is done (the last message carries the
+	// recording with its `renditions`) or failed. The meeting's participants, as `ListRecordings`.
+	// FAILED_PRECONDITION for a recording that has no transcode job.
+	WatchRecordingProgress(ctx context.Context, in *WatchRecordingProgressRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchRecordingProgressResponse], error)
+	// Returns the HLS playlist of a recording's rendition with every segment URL signed
+	// (time-limited, as `download_uri`, and usable without a token, as S3's presigned URLs are), so
+	// any player, a browser's native one included, loads it as it is. The meeting's participants, as
+	// `ListRecordings`. NOT_FOUND when the recording has no such HLS rendition.
+	GetRecordingPlaylist(ctx context.Context, in *GetRecordingPlaylistRequest, opts ...grpc.CallOption) (*GetRecordingPlaylistResponse, error)
 	// Starts sharing a file in a meeting: returns the attachment (`STATE_PENDING`) and a presigned
 	// URL to PUT the file to (send the declared `Content-Type`). Then call `CommitAttachment`.
 	// The host and admitted participants of a meeting that has not ended.
@@ -273,6 +285,35 @@ func (c *meetingServiceClient) ListRecordings(ctx context.Context, in *ListRecor
 	return out, nil
 }
 
+func (c *meetingServiceClient) WatchRecordingProgress(ctx context.Context, in *WatchRecordingProgressRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchRecordingProgressResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &MeetingService_ServiceDesc.Streams[0], MeetingService_WatchRecordingProgress_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[WatchRecordingProgressRequest, WatchRecordingProgressResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type MeetingService_WatchRecordingProgressClient = grpc.ServerStreamingClient[WatchRecordingProgressResponse]
+
+func (c *meetingServiceClient) GetRecordingPlaylist(ctx context.Context, in *GetRecordingPlaylistRequest, opts ...grpc.CallOption) (*GetRecordingPlaylistResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetRecordingPlaylistResponse)
+	err := c.cc.Invoke(ctx, MeetingService_GetRecordingPlaylist_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *meetingServiceClient) CreateAttachment(ctx context.Context, in *CreateAttachmentRequest, opts ...grpc.CallOption) (*CreateAttachmentResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(CreateAttachmentResponse)
@@ -369,6 +410,16 @@ type MeetingServiceServer interface {
 	ListInvitations(context.Context, *ListInvitationsRequest) (*ListInvitationsResponse, error)
 	// Lists a meeting's recordings, each with a time-limited `download_uri`.
 	ListRecordings(context.Context, *ListRecordingsRequest) (*ListRecordingsResponse, error)
+	// Streams the transcoding of a recording (`Recording.transcode_job`): its state and the fraction
+	// done, a message whenever either changes, until it is done (the last message carries the
+	// recording with its `renditions`) or failed. The meeting's participants, as `ListRecordings`.
+	// FAILED_PRECONDITION for a recording that has no transcode job.
+	WatchRecordingProgress(*WatchRecordingProgressRequest, grpc.ServerStreamingServer[WatchRecordingProgressResponse]) error
+	// Returns the HLS playlist of a recording's rendition with every segment URL signed
+	// (time-limited, as `download_uri`, and usable without a token, as S3's presigned URLs are), so
+	// any player, a browser's native one included, loads it as it is. The meeting's participants, as
+	// `ListRecordings`. NOT_FOUND when the recording has no such HLS rendition.
+	GetRecordingPlaylist(context.Context, *GetRecordingPlaylistRequest) (*GetRecordingPlaylistResponse, error)
 	// Starts sharing a file in a meeting: returns the attachment (`STATE_PENDING`) and a presigned
 	// URL to PUT the file to (send the declared `Content-Type`). Then call `CommitAttachment`.
 	// The host and admitted participants of a meeting that has not ended.
@@ -441,6 +492,12 @@ func (UnimplementedMeetingServiceServer) ListInvitations(context.Context, *ListI
 }
 func (UnimplementedMeetingServiceServer) ListRecordings(context.Context, *ListRecordingsRequest) (*ListRecordingsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListRecordings not implemented")
+}
+func (UnimplementedMeetingServiceServer) WatchRecordingProgress(*WatchRecordingProgressRequest, grpc.ServerStreamingServer[WatchRecordingProgressResponse]) error {
+	return status.Error(codes.Unimplemented, "method WatchRecordingProgress not implemented")
+}
+func (UnimplementedMeetingServiceServer) GetRecordingPlaylist(context.Context, *GetRecordingPlaylistRequest) (*GetRecordingPlaylistResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetRecordingPlaylist not implemented")
 }
 func (UnimplementedMeetingServiceServer) CreateAttachment(context.Context, *CreateAttachmentRequest) (*CreateAttachmentResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CreateAttachment not implemented")
@@ -766,6 +823,35 @@ func _MeetingService_ListRecordings_Handler(srv interface{}, ctx context.Context
 	return interceptor(ctx, in, info, handler)
 }
 
+func _MeetingService_WatchRecordingProgress_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(WatchRecordingProgressRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(MeetingServiceServer).WatchRecordingProgress(m, &grpc.GenericServerStream[WatchRecordingProgressRequest, WatchRecordingProgressResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type MeetingService_WatchRecordingProgressServer = grpc.ServerStreamingServer[WatchRecordingProgressResponse]
+
+func _MeetingService_GetRecordingPlaylist_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetRecordingPlaylistRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MeetingServiceServer).GetRecordingPlaylist(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MeetingService_GetRecordingPlaylist_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MeetingServiceServer).GetRecordingPlaylist(ctx, req.(*GetRecordingPlaylistRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _MeetingService_CreateAttachment_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(CreateAttachmentRequest)
 	if err := dec(in); err != nil {
@@ -928,6 +1014,10 @@ var MeetingService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _MeetingService_ListRecordings_Handler,
 		},
 		{
+			MethodName: "GetRecordingPlaylist",
+			Handler:    _MeetingService_GetRecordingPlaylist_Handler,
+		},
+		{
 			MethodName: "CreateAttachment",
 			Handler:    _MeetingService_CreateAttachment_Handler,
 		},
@@ -948,6 +1038,12 @@ var MeetingService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _MeetingService_DeleteAttachment_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "WatchRecordingProgress",
+			Handler:       _MeetingService_WatchRecordingProgress_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "meetmesh/meeting/v1/meeting.proto",
 }

@@ -21,6 +21,10 @@ class RecordingRegistryServiceBase(abc.ABC):
     async def CreateRecording(self, stream: 'grpclib.server.Stream[meetmesh.meeting.internal.v1.recordings_pb2.CreateRecordingRequest, meetmesh.meeting.internal.v1.recordings_pb2.CreateRecordingResponse]') -> None:
         pass
 
+    @abc.abstractmethod
+    async def SetRecordingRenditions(self, stream: 'grpclib.server.Stream[meetmesh.meeting.internal.v1.recordings_pb2.SetRecordingRenditionsRequest, meetmesh.meeting.internal.v1.recordings_pb2.SetRecordingRenditionsResponse]') -> None:
+        pass
+
     def __mapping__(self) -> typing.Dict[str, grpclib.const.Handler]:
         return {
             '/meetmesh.meeting.internal.v1.RecordingRegistryService/CreateRecording': grpclib.const.Handler(
@@ -28,6 +32,12 @@ class RecordingRegistryServiceBase(abc.ABC):
                 grpclib.const.Cardinality.UNARY_UNARY,
                 meetmesh.meeting.internal.v1.recordings_pb2.CreateRecordingRequest,
                 meetmesh.meeting.internal.v1.recordings_pb2.CreateRecordingResponse,
+            ),
+            '/meetmesh.meeting.internal.v1.RecordingRegistryService/SetRecordingRenditions': grpclib.const.Handler(
+                self.SetRecordingRenditions,
+                grpclib.const.Cardinality.UNARY_UNARY,
+                meetmesh.meeting.internal.v1.recordings_pb2.SetRecordingRenditionsRequest,
+                meetmesh.meeting.internal.v1.recordings_pb2.SetRecordingRenditionsResponse,
             ),
         }
 
@@ -40,4 +50,10 @@ class RecordingRegistryServiceStub:
             '/meetmesh.meeting.internal.v1.RecordingRegistryService/CreateRecording',
             meetmesh.meeting.internal.v1.recordings_pb2.CreateRecordingRequest,
             meetmesh.meeting.internal.v1.recordings_pb2.CreateRecordingResponse,
+        )
+        self.SetRecordingRenditions = grpclib.client.UnaryUnaryMethod(
+            channel,
+            '/meetmesh.meeting.internal.v1.RecordingRegistryService/SetRecordingRenditions',
+            meetmesh.meeting.internal.v1.recordings_pb2.SetRecordingRenditionsRequest,
+            meetmesh.meeting.internal.v1.recordings_pb2.SetRecordingRenditionsResponse,
         )

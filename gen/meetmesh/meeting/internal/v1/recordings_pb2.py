@@ -27,7 +27,7 @@ from meetmesh.meeting.v1 import meeting_pb2 as meetmesh_dot_meeting_dot_v1_dot_m
 from meetmesh.options.v1 import options_pb2 as meetmesh_dot_options_dot_v1_dot_options__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n-meetmesh/meeting/internal/v1/recordings.proto\x12\x1cmeetmesh.meeting.internal.v1\x1a\x1b\x62uf/validate/validate.proto\x1a!meetmesh/meeting/v1/meeting.proto\x1a!meetmesh/options/v1/options.proto\"\x99\x01\n\x16\x43reateRecordingRequest\x12\x39\n\x06parent\x18\x01 \x01(\tB!\xbaH\x1er\x1c\x32\x1a^meetings/[a-z0-9-]{1,64}$R\x06parent\x12\x44\n\trecording\x18\x02 \x01(\x0b\x32\x1e.meetmesh.meeting.v1.RecordingB\x06\xbaH\x03\xc8\x01\x01R\trecording\"W\n\x17\x43reateRecordingResponse\x12<\n\trecording\x18\x01 \x01(\x0b\x32\x1e.meetmesh.meeting.v1.RecordingR\trecording2\xaa\x01\n\x18RecordingRegistryService\x12\x8d\x01\n\x0f\x43reateRecording\x12\x34.meetmesh.meeting.internal.v1.CreateRecordingRequest\x1a\x35.meetmesh.meeting.internal.v1.CreateRecordingResponse\"\r\xa2\xbb\x18\t\x08\x04\"\x05mediab\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n-meetmesh/meeting/internal/v1/recordings.proto\x12\x1cmeetmesh.meeting.internal.v1\x1a\x1b\x62uf/validate/validate.proto\x1a!meetmesh/meeting/v1/meeting.proto\x1a!meetmesh/options/v1/options.proto\"\x99\x01\n\x16\x43reateRecordingRequest\x12\x39\n\x06parent\x18\x01 \x01(\tB!\xbaH\x1er\x1c\x32\x1a^meetings/[a-z0-9-]{1,64}$R\x06parent\x12\x44\n\trecording\x18\x02 \x01(\x0b\x32\x1e.meetmesh.meeting.v1.RecordingB\x06\xbaH\x03\xc8\x01\x01R\trecording\"W\n\x17\x43reateRecordingResponse\x12<\n\trecording\x18\x01 \x01(\x0b\x32\x1e.meetmesh.meeting.v1.RecordingR\trecording\"\xc5\x01\n\x1dSetRecordingRenditionsRequest\x12P\n\x04name\x18\x01 \x01(\tB<\xbaH9r725^meetings/[a-z0-9-]{1,64}/recordings/[a-z0-9-]{1,64}$R\x04name\x12R\n\nrenditions\x18\x02 \x03(\x0b\x32\'.meetmesh.meeting.v1.RecordingRenditionB\t\xbaH\x06\x92\x01\x03\x10\x80\x02R\nrenditions\"^\n\x1eSetRecordingRenditionsResponse\x12<\n\trecording\x18\x01 \x01(\x0b\x32\x1e.meetmesh.meeting.v1.RecordingR\trecording2\xcf\x02\n\x18RecordingRegistryService\x12\x8d\x01\n\x0f\x43reateRecording\x12\x34.meetmesh.meeting.internal.v1.CreateRecordingRequest\x1a\x35.meetmesh.meeting.internal.v1.CreateRecordingResponse\"\r\xa2\xbb\x18\t\x08\x04\"\x05media\x12\xa2\x01\n\x16SetRecordingRenditions\x12;.meetmesh.meeting.internal.v1.SetRecordingRenditionsRequest\x1a<.meetmesh.meeting.internal.v1.SetRecordingRenditionsResponse\"\r\xa2\xbb\x18\t\x08\x04\"\x05mediab\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,12 +38,22 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CREATERECORDINGREQUEST'].fields_by_name['parent']._serialized_options = b'\272H\036r\0342\032^meetings/[a-z0-9-]{1,64}$'
   _globals['_CREATERECORDINGREQUEST'].fields_by_name['recording']._loaded_options = None
   _globals['_CREATERECORDINGREQUEST'].fields_by_name['recording']._serialized_options = b'\272H\003\310\001\001'
+  _globals['_SETRECORDINGRENDITIONSREQUEST'].fields_by_name['name']._loaded_options = None
+  _globals['_SETRECORDINGRENDITIONSREQUEST'].fields_by_name['name']._serialized_options = b'\272H9r725^meetings/[a-z0-9-]{1,64}/recordings/[a-z0-9-]{1,64}$'
+  _globals['_SETRECORDINGRENDITIONSREQUEST'].fields_by_name['renditions']._loaded_options = None
+  _globals['_SETRECORDINGRENDITIONSREQUEST'].fields_by_name['renditions']._serialized_options = b'\272H\006\222\001\003\020\200\002'
   _globals['_RECORDINGREGISTRYSERVICE'].methods_by_name['CreateRecording']._loaded_options = None
   _globals['_RECORDINGREGISTRYSERVICE'].methods_by_name['CreateRecording']._serialized_options = b'\242\273\030\t\010\004\"\005media'
+  _globals['_RECORDINGREGISTRYSERVICE'].methods_by_name['SetRecordingRenditions']._loaded_options = None
+  _globals['_RECORDINGREGISTRYSERVICE'].methods_by_name['SetRecordingRenditions']._serialized_options = b'\242\273\030\t\010\004\"\005media'
   _globals['_CREATERECORDINGREQUEST']._serialized_start=179
   _globals['_CREATERECORDINGREQUEST']._serialized_end=332
   _globals['_CREATERECORDINGRESPONSE']._serialized_start=334
   _globals['_CREATERECORDINGRESPONSE']._serialized_end=421
-  _globals['_RECORDINGREGISTRYSERVICE']._serialized_start=424
-  _globals['_RECORDINGREGISTRYSERVICE']._serialized_end=594
+  _globals['_SETRECORDINGRENDITIONSREQUEST']._serialized_start=424
+  _globals['_SETRECORDINGRENDITIONSREQUEST']._serialized_end=621
+  _globals['_SETRECORDINGRENDITIONSRESPONSE']._serialized_start=623
+  _globals['_SETRECORDINGRENDITIONSRESPONSE']._serialized_end=717
+  _globals['_RECORDINGREGISTRYSERVICE']._serialized_start=720
+  _globals['_RECORDINGREGISTRYSERVICE']._serialized_end=1055
 # @@protoc_insertion_point(module_scope)

@@ -28,6 +28,8 @@ __all__ = (
     "GetMeetingResponse",
     "GetParticipantRequest",
     "GetParticipantResponse",
+    "GetRecordingPlaylistRequest",
+    "GetRecordingPlaylistResponse",
     "Grants",
     "Invitation",
     "JoinMeetingRequest",
@@ -51,6 +53,10 @@ __all__ = (
     "Participant",
     "ParticipantState",
     "Recording",
+    "RecordingProgress",
+    "RecordingProgressState",
+    "RecordingRendition",
+    "RecordingRenditionKind",
     "RemoveParticipantRequest",
     "RemoveParticipantResponse",
     "Role",
@@ -59,9 +65,12 @@ __all__ = (
     "UpdateMeetingResponse",
     "UpdateParticipantRequest",
     "UpdateParticipantResponse",
+    "WatchRecordingProgressRequest",
+    "WatchRecordingProgressResponse",
 )
 
 import datetime
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -205,6 +214,94 @@ class ParticipantState(betterproto2.Enum):
             "STATE_DENIED": 3,
             "STATE_REMOVED": 4,
             "STATE_LEFT": 5,
+        }
+
+
+class RecordingProgressState(betterproto2.Enum):
+    """
+    Where the transcode job is.
+    """
+
+    UNSPECIFIED = 0
+    """
+    Unknown.
+    """
+
+    QUEUED = 1
+    """
+    Waiting for a worker.
+    """
+
+    RUNNING = 2
+    """
+    A worker is on it (see `fraction`).
+    """
+
+    DONE = 3
+    """
+    Finished: the renditions are registered.
+    """
+
+    FAILED = 4
+    """
+    Gave up (see `error`).
+    """
+
+    @classmethod
+    def betterproto_value_to_renamed_proto_names(cls) -> dict[int, str]:
+        return {
+            0: "STATE_UNSPECIFIED",
+            1: "STATE_QUEUED",
+            2: "STATE_RUNNING",
+            3: "STATE_DONE",
+            4: "STATE_FAILED",
+        }
+
+    @classmethod
+    def betterproto_renamed_proto_names_to_value(cls) -> dict[str, int]:
+        return {
+            "STATE_UNSPECIFIED": 0,
+            "STATE_QUEUED": 1,
+            "STATE_RUNNING": 2,
+            "STATE_DONE": 3,
+            "STATE_FAILED": 4,
+        }
+
+
+class RecordingRenditionKind(betterproto2.Enum):
+    """
+    The container.
+    """
+
+    UNSPECIFIED = 0
+    """
+    Unknown.
+    """
+
+    MP4 = 1
+    """
+    One MP4 file, for download.
+    """
+
+    HLS = 2
+    """
+    An HLS VOD playlist (`GetRecordingPlaylist` returns it with signed segment URLs).
+    """
+
+    @classmethod
+    def betterproto_value_to_renamed_proto_names(cls) -> dict[int, str]:
+        return {
+            0: "KIND_UNSPECIFIED",
+            1: "KIND_MP4",
+            2: "KIND_HLS",
+        }
+
+    @classmethod
+    def betterproto_renamed_proto_names_to_value(cls) -> dict[str, int]:
+        return {
+            "KIND_UNSPECIFIED": 0,
+            "KIND_MP4": 1,
+            "KIND_HLS": 2,
         }
 
 
@@ -598,6 +695,38 @@ class GetParticipantResponse(betterproto2.Message):
 
 
 default_message_pool.register_message("meetmesh.meeting.v1", "GetParticipantResponse", GetParticipantResponse)
+
+
+@dataclass(eq=False, repr=False)
+class GetRecordingPlaylistRequest(betterproto2.Message):
+    name: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    """
+    `meetings/{meeting}/recordings/{recording}`.
+    """
+
+    participant: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+    """
+    Whose rendition: empty for the composite, else `meetings/{meeting}/participants/{participant}`
+    (`RecordingRendition.participant`).
+    """
+
+
+default_message_pool.register_message(
+    "meetmesh.meeting.v1", "GetRecordingPlaylistRequest", GetRecordingPlaylistRequest
+)
+
+
+@dataclass(eq=False, repr=False)
+class GetRecordingPlaylistResponse(betterproto2.Message):
+    playlist: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    """
+    The playlist (`application/vnd.apple.mpegurl`, VOD), every segment an absolute signed URL.
+    """
+
+
+default_message_pool.register_message(
+    "meetmesh.meeting.v1", "GetRecordingPlaylistResponse", GetRecordingPlaylistResponse
+)
 
 
 @dataclass(eq=False, repr=False)
@@ -1184,8 +1313,100 @@ class Recording(betterproto2.Message):
     When recording stopped.
     """
 
+    renditions: "list[RecordingRendition]" = betterproto2.field(9, betterproto2.TYPE_MESSAGE, repeated=True)
+    """
+    The transcoded forms (MP4 and HLS of the composite and of each participant), once the transcode
+    job is done; empty before (see `WatchRecordingProgress`).
+    """
+
+    transcode_job: "str" = betterproto2.field(10, betterproto2.TYPE_STRING)
+    """
+    The transcode job that makes the renditions; empty when transcoding is off.
+    """
+
 
 default_message_pool.register_message("meetmesh.meeting.v1", "Recording", Recording)
+
+
+@dataclass(eq=False, repr=False)
+class RecordingProgress(betterproto2.Message):
+    """
+    The transcoding of a recording, now.
+    """
+
+    state: "RecordingProgressState" = betterproto2.field(
+        1, betterproto2.TYPE_ENUM, default_factory=lambda: RecordingProgressState(0)
+    )
+    """
+    Where the job is.
+    """
+
+    fraction: "float" = betterproto2.field(2, betterproto2.TYPE_FLOAT)
+    """
+    Fraction done, 0 to 1.
+    """
+
+    attempts: "int" = betterproto2.field(3, betterproto2.TYPE_INT32)
+    """
+    Workers that started it (more than one after a crash).
+    """
+
+    error: "str" = betterproto2.field(4, betterproto2.TYPE_STRING)
+    """
+    Why it failed (the kind of error, no details).
+    """
+
+
+default_message_pool.register_message("meetmesh.meeting.v1", "RecordingProgress", RecordingProgress)
+
+
+@dataclass(eq=False, repr=False)
+class RecordingRendition(betterproto2.Message):
+    """
+    A transcoded form of a recording: an MP4 (H.264 + AAC) file or an HLS playlist with its MPEG-TS
+    segments beside it.
+    """
+
+    kind: "RecordingRenditionKind" = betterproto2.field(
+        1, betterproto2.TYPE_ENUM, default_factory=lambda: RecordingRenditionKind(0)
+    )
+    """
+    The container.
+    """
+
+    participant: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+    """
+    Whose tracks: empty for the composite (every participant in a grid, mixed audio), else
+    `meetings/{meeting}/participants/{participant}` (that participant's video and audio only).
+    """
+
+    object_key: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
+    """
+    The MP4's object key, or the HLS playlist's (its segments beside it).
+    """
+
+    media_type: "str" = betterproto2.field(4, betterproto2.TYPE_STRING)
+    """
+    "video/mp4" or "application/vnd.apple.mpegurl".
+    """
+
+    size_bytes: "int" = betterproto2.field(5, betterproto2.TYPE_INT64)
+    """
+    Size in bytes (HLS: the playlist and all its segments).
+    """
+
+    duration_seconds: "float" = betterproto2.field(6, betterproto2.TYPE_DOUBLE)
+    """
+    Length in seconds.
+    """
+
+    uri: "str" = betterproto2.field(7, betterproto2.TYPE_STRING)
+    """
+    MP4: a time-limited download URL. HLS: empty (segments need signing: `GetRecordingPlaylist`).
+    """
+
+
+default_message_pool.register_message("meetmesh.meeting.v1", "RecordingRendition", RecordingRendition)
 
 
 @dataclass(eq=False, repr=False)
@@ -1294,6 +1515,37 @@ class UpdateParticipantResponse(betterproto2.Message):
 
 default_message_pool.register_message(
     "meetmesh.meeting.v1", "UpdateParticipantResponse", UpdateParticipantResponse
+)
+
+
+@dataclass(eq=False, repr=False)
+class WatchRecordingProgressRequest(betterproto2.Message):
+    name: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    """
+    `meetings/{meeting}/recordings/{recording}`.
+    """
+
+
+default_message_pool.register_message(
+    "meetmesh.meeting.v1", "WatchRecordingProgressRequest", WatchRecordingProgressRequest
+)
+
+
+@dataclass(eq=False, repr=False)
+class WatchRecordingProgressResponse(betterproto2.Message):
+    progress: "RecordingProgress | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
+    """
+    The job's state now.
+    """
+
+    recording: "Recording | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True)
+    """
+    In the last message when done: the recording with its renditions.
+    """
+
+
+default_message_pool.register_message(
+    "meetmesh.meeting.v1", "WatchRecordingProgressResponse", WatchRecordingProgressResponse
 )
 
 
@@ -1641,6 +1893,55 @@ class MeetingServiceStub(betterproto2_grpclib.ServiceStub):
             "/meetmesh.meeting.v1.MeetingService/ListRecordings",
             message,
             ListRecordingsResponse,
+            timeout=timeout,
+            deadline=deadline,
+            metadata=metadata,
+        )
+
+    async def watch_recording_progress(
+        self,
+        message: "WatchRecordingProgressRequest",
+        *,
+        timeout: "float | None" = None,
+        deadline: "Deadline | None" = None,
+        metadata: "MetadataLike | None" = None,
+    ) -> "AsyncIterator[WatchRecordingProgressResponse]":
+        """
+        Streams the transcoding of a recording (`Recording.transcode_job`): its state and the fraction
+        done, a message whenever either changes, until it is done (the last message carries the
+        recording with its `renditions`) or failed. The meeting's participants, as `ListRecordings`.
+        FAILED_PRECONDITION for a recording that has no transcode job.
+        """
+
+        async for response in self._unary_stream(
+            "/meetmesh.meeting.v1.MeetingService/WatchRecordingProgress",
+            message,
+            WatchRecordingProgressResponse,
+            timeout=timeout,
+            deadline=deadline,
+            metadata=metadata,
+        ):
+            yield response
+
+    async def get_recording_playlist(
+        self,
+        message: "GetRecordingPlaylistRequest",
+        *,
+        timeout: "float | None" = None,
+        deadline: "Deadline | None" = None,
+        metadata: "MetadataLike | None" = None,
+    ) -> "GetRecordingPlaylistResponse":
+        """
+        Returns the HLS playlist of a recording's rendition with every segment URL signed
+        (time-limited, as `download_uri`, and usable without a token, as S3's presigned URLs are), so
+        any player, a browser's native one included, loads it as it is. The meeting's participants, as
+        `ListRecordings`. NOT_FOUND when the recording has no such HLS rendition.
+        """
+
+        return await self._unary_unary(
+            "/meetmesh.meeting.v1.MeetingService/GetRecordingPlaylist",
+            message,
+            GetRecordingPlaylistResponse,
             timeout=timeout,
             deadline=deadline,
             metadata=metadata,

@@ -5,7 +5,7 @@
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import { file_buf_validate_validate } from "../../../../buf/validate/validate_pb";
-import type { Recording } from "../../v1/meeting_pb";
+import type { Recording, RecordingRendition } from "../../v1/meeting_pb";
 import { file_meetmesh_meeting_v1_meeting } from "../../v1/meeting_pb";
 import { file_meetmesh_options_v1_options } from "../../../options/v1/options_pb";
 import type { Message } from "@bufbuild/protobuf";
@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file meetmesh/meeting/internal/v1/recordings.proto.
  */
 export const file_meetmesh_meeting_internal_v1_recordings: GenFile = /*@__PURE__*/
-  fileDesc("Ci1tZWV0bWVzaC9tZWV0aW5nL2ludGVybmFsL3YxL3JlY29yZGluZ3MucHJvdG8SHG1lZXRtZXNoLm1lZXRpbmcuaW50ZXJuYWwudjEihgEKFkNyZWF0ZVJlY29yZGluZ1JlcXVlc3QSMQoGcGFyZW50GAEgASgJQiG6SB5yHDIaXm1lZXRpbmdzL1thLXowLTktXXsxLDY0fSQSOQoJcmVjb3JkaW5nGAIgASgLMh4ubWVldG1lc2gubWVldGluZy52MS5SZWNvcmRpbmdCBrpIA8gBASJMChdDcmVhdGVSZWNvcmRpbmdSZXNwb25zZRIxCglyZWNvcmRpbmcYASABKAsyHi5tZWV0bWVzaC5tZWV0aW5nLnYxLlJlY29yZGluZzKqAQoYUmVjb3JkaW5nUmVnaXN0cnlTZXJ2aWNlEo0BCg9DcmVhdGVSZWNvcmRpbmcSNC5tZWV0bWVzaC5tZWV0aW5nLmludGVybmFsLnYxLkNyZWF0ZVJlY29yZGluZ1JlcXVlc3QaNS5tZWV0bWVzaC5tZWV0aW5nLmludGVybmFsLnYxLkNyZWF0ZVJlY29yZGluZ1Jlc3BvbnNlIg2iuxgJCAQiBW1lZGlhYgZwcm90bzM", [file_buf_validate_validate, file_meetmesh_meeting_v1_meeting, file_meetmesh_options_v1_options]);
+  fileDesc("Ci1tZWV0bWVzaC9tZWV0aW5nL2ludGVybmFsL3YxL3JlY29yZGluZ3MucHJvdG8SHG1lZXRtZXNoLm1lZXRpbmcuaW50ZXJuYWwudjEihgEKFkNyZWF0ZVJlY29yZGluZ1JlcXVlc3QSMQoGcGFyZW50GAEgASgJQiG6SB5yHDIaXm1lZXRpbmdzL1thLXowLTktXXsxLDY0fSQSOQoJcmVjb3JkaW5nGAIgASgLMh4ubWVldG1lc2gubWVldGluZy52MS5SZWNvcmRpbmdCBrpIA8gBASJMChdDcmVhdGVSZWNvcmRpbmdSZXNwb25zZRIxCglyZWNvcmRpbmcYASABKAsyHi5tZWV0bWVzaC5tZWV0aW5nLnYxLlJlY29yZGluZyKzAQodU2V0UmVjb3JkaW5nUmVuZGl0aW9uc1JlcXVlc3QSSgoEbmFtZRgBIAEoCUI8ukg5cjcyNV5tZWV0aW5ncy9bYS16MC05LV17MSw2NH0vcmVjb3JkaW5ncy9bYS16MC05LV17MSw2NH0kEkYKCnJlbmRpdGlvbnMYAiADKAsyJy5tZWV0bWVzaC5tZWV0aW5nLnYxLlJlY29yZGluZ1JlbmRpdGlvbkIJukgGkgEDEIACIlMKHlNldFJlY29yZGluZ1JlbmRpdGlvbnNSZXNwb25zZRIxCglyZWNvcmRpbmcYASABKAsyHi5tZWV0bWVzaC5tZWV0aW5nLnYxLlJlY29yZGluZzLPAgoYUmVjb3JkaW5nUmVnaXN0cnlTZXJ2aWNlEo0BCg9DcmVhdGVSZWNvcmRpbmcSNC5tZWV0bWVzaC5tZWV0aW5nLmludGVybmFsLnYxLkNyZWF0ZVJlY29yZGluZ1JlcXVlc3QaNS5tZWV0bWVzaC5tZWV0aW5nLmludGVybmFsLnYxLkNyZWF0ZVJlY29yZGluZ1Jlc3BvbnNlIg2iuxgJCAQiBW1lZGlhEqIBChZTZXRSZWNvcmRpbmdSZW5kaXRpb25zEjsubWVldG1lc2gubWVldGluZy5pbnRlcm5hbC52MS5TZXRSZWNvcmRpbmdSZW5kaXRpb25zUmVxdWVzdBo8Lm1lZXRtZXNoLm1lZXRpbmcuaW50ZXJuYWwudjEuU2V0UmVjb3JkaW5nUmVuZGl0aW9uc1Jlc3BvbnNlIg2iuxgJCAQiBW1lZGlhYgZwcm90bzM", [file_buf_validate_validate, file_meetmesh_meeting_v1_meeting, file_meetmesh_options_v1_options]);
 
 /**
  * Request for `CreateRecording`.
@@ -30,7 +30,8 @@ export type CreateRecordingRequest = Message<"meetmesh.meeting.internal.v1.Creat
   parent: string;
 
   /**
-   * The recording; `object_key` is required, `name` and `download_uri` are ignored.
+   * The recording; `object_key` is required, `name`, `download_uri` and `renditions` are ignored
+   * (`transcode_job` names the job that will transcode it, if any).
    *
    * @generated from field: meetmesh.meeting.v1.Recording recording = 2;
    */
@@ -66,6 +67,55 @@ export const CreateRecordingResponseSchema: GenMessage<CreateRecordingResponse> 
   messageDesc(file_meetmesh_meeting_internal_v1_recordings, 1);
 
 /**
+ * Request for `SetRecordingRenditions`.
+ *
+ * @generated from message meetmesh.meeting.internal.v1.SetRecordingRenditionsRequest
+ */
+export type SetRecordingRenditionsRequest = Message<"meetmesh.meeting.internal.v1.SetRecordingRenditionsRequest"> & {
+  /**
+   * `meetings/{meeting}/recordings/{recording}`.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * The renditions; every `object_key` under the meeting's recordings folder, `uri` ignored.
+   *
+   * @generated from field: repeated meetmesh.meeting.v1.RecordingRendition renditions = 2;
+   */
+  renditions: RecordingRendition[];
+};
+
+/**
+ * Describes the message meetmesh.meeting.internal.v1.SetRecordingRenditionsRequest.
+ * Use `create(SetRecordingRenditionsRequestSchema)` to create a new message.
+ */
+export const SetRecordingRenditionsRequestSchema: GenMessage<SetRecordingRenditionsRequest> = /*@__PURE__*/
+  messageDesc(file_meetmesh_meeting_internal_v1_recordings, 2);
+
+/**
+ * Response for `SetRecordingRenditions`.
+ *
+ * @generated from message meetmesh.meeting.internal.v1.SetRecordingRenditionsResponse
+ */
+export type SetRecordingRenditionsResponse = Message<"meetmesh.meeting.internal.v1.SetRecordingRenditionsResponse"> & {
+  /**
+   * The recording with its renditions.
+   *
+   * @generated from field: meetmesh.meeting.v1.Recording recording = 1;
+   */
+  recording?: Recording | undefined;
+};
+
+/**
+ * Describes the message meetmesh.meeting.internal.v1.SetRecordingRenditionsResponse.
+ * Use `create(SetRecordingRenditionsResponseSchema)` to create a new message.
+ */
+export const SetRecordingRenditionsResponseSchema: GenMessage<SetRecordingRenditionsResponse> = /*@__PURE__*/
+  messageDesc(file_meetmesh_meeting_internal_v1_recordings, 3);
+
+/**
  * Recording registration. Internal: called by media when a recording is uploaded, never routed
  * by the edge. The public `ListRecordings` lists what is registered here.
  *
@@ -81,6 +131,17 @@ export const RecordingRegistryService: GenService<{
     methodKind: "unary";
     input: typeof CreateRecordingRequestSchema;
     output: typeof CreateRecordingResponseSchema;
+  },
+  /**
+   * Registers the transcoded renditions of a recording (called by the transcode worker before it
+   * marks its job done). Replaces what was registered before, so a retried job registers once.
+   *
+   * @generated from rpc meetmesh.meeting.internal.v1.RecordingRegistryService.SetRecordingRenditions
+   */
+  setRecordingRenditions: {
+    methodKind: "unary";
+    input: typeof SetRecordingRenditionsRequestSchema;
+    output: typeof SetRecordingRenditionsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_meetmesh_meeting_internal_v1_recordings, 0);

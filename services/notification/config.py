@@ -53,6 +53,10 @@ class NotificationOptions(BaseModel):
     poll_s: float = Field(default=0.1, gt=0)
     # Stream entries a dead consumer left unacknowledged are claimed after this long.
     claim_idle_s: float = Field(default=30.0, gt=0)
+    # An event whose handling has failed this many times (one delivery from the stream, then a
+    # claim every `claim_idle_s`) while the database answers is a poison message: it moves to the
+    # dead-letter stream `<stream>:dead:notification` and stops being retried.
+    max_event_deliveries: int = Field(default=5, ge=1)
     # Webhook URLs resolving to private or loopback addresses are refused unless allowed.
     allow_private_networks: bool = False
     allow_loopback: bool = False

@@ -68,6 +68,8 @@ async def create(runtime: Runtime) -> ServiceSpec:
         claim_idle_s=opts.claim_idle_s,
         block_ms=0 if settings.redis_url.startswith("memory://") else 500,
         poll_s=opts.poll_s,
+        max_deliveries=opts.max_event_deliveries,
+        probe=db.ping,
     )
 
     async def suppress(address: str, kind: str) -> None:

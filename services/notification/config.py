@@ -50,6 +50,7 @@ class NotificationOptions(BaseModel):
     per_endpoint_concurrency: int = Field(default=4, ge=1)
     # A claimed delivery is someone else's to retry if its worker has not finished after this.
     lease_s: float = Field(default=120.0, gt=0)
+    # How often the queue and the stream consumer look for work when nothing woke them.
     poll_s: float = Field(default=0.1, gt=0)
     # Stream entries a dead consumer left unacknowledged are claimed after this long.
     claim_idle_s: float = Field(default=30.0, gt=0)

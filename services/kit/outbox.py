@@ -284,6 +284,8 @@ class StreamConsumer:
         max_deliveries: int = 5,
         probe: Callable[[], Awaitable[object]] | None = None,
         max_dead_letters: int = 100_000,
+        concurrency: int = 1,
+        partition: Callable[[StreamEntry], str] | None = None,
     ) -> None:
         self.redis = redis
         self.streams = list(streams)
@@ -302,6 +304,11 @@ class StreamConsumer:
         self.max_deliveries = max_deliveries
         self.probe = probe
         self.max_dead_letters = max_dead_letters
+        # Entries of one read are handled ``concurrency`` partitions at a time, in stream order
+        # within a partition (``partition(entry)``, e.g. the meeting or the user an event is
+        # about); without ``partition`` (or with ``concurrency`` 1) one at a time, in order.
+        self.concurrency = max(concurrency, 1)
+        self.partition = partition
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
 
@@ -427,7 +434,9 @@ class StreamConsumer:
     async def _handle_all(
         self, stream: str, entries: Sequence[Any], deliveries: dict[str, int] | None = None
     ) -> int:
-        done = 0
+        """Handle ``entries``: in order within a partition, up to ``concurrency`` partitions at
+        once; returns how many were handled (and acknowledged)."""
+        partitions: dict[str, list[StreamEntry]] = {}
         for entry_id, fields in entries:
             if fields is None:  # deleted (trimmed) while pending
                 await self.redis.xack(stream, self.group, entry_id)
@@ -439,30 +448,45 @@ class StreamConsumer:
                 event_type=_text(fields.get(b"type", b"")),
                 data=bytes(fields.get(b"data", b"")),
             )
-            try:
-                await self.handle(entry)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                # Left pending: claimed and tried again after ``claim_idle_s``; the entries after
-                # it go on meanwhile.
-                count = (deliveries or {}).get(entry.entry_id, 1)
-                if count >= self.max_deliveries and await self._healthy():
-                    await self._dead_letter(entry, count, exc)
-                else:
-                    log.warning(
-                        "event handling failed; it will be tried again",
-                        extra={
-                            "group": self.group,
-                            "entry": entry.entry_id,
-                            "deliveries": count,
-                            "error": type(exc).__name__,
-                        },
-                    )
-                continue
-            await self.redis.xack(stream, self.group, entry_id)
-            done += 1
-        return done
+            part = self.partition(entry) if self.partition is not None and self.concurrency > 1 else ""
+            partitions.setdefault(part, []).append(entry)
+        gate = asyncio.Semaphore(self.concurrency)
+
+        async def run(part: list[StreamEntry]) -> int:
+            async with gate:
+                handled = 0
+                for entry in part:
+                    handled += await self._handle_one(entry, deliveries or {})
+                return handled
+
+        if len(partitions) <= 1:
+            return sum([await run(part) for part in partitions.values()])
+        return sum(await asyncio.gather(*(run(part) for part in partitions.values())))
+
+    async def _handle_one(self, entry: StreamEntry, deliveries: dict[str, int]) -> int:
+        try:
+            await self.handle(entry)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            # Left pending: claimed and tried again after ``claim_idle_s``; the entries after it
+            # go on meanwhile.
+            count = deliveries.get(entry.entry_id, 1)
+            if count >= self.max_deliveries and await self._healthy():
+                await self._dead_letter(entry, count, exc)
+            else:
+                log.warning(
+                    "event handling failed; it will be tried again",
+                    extra={
+                        "group": self.group,
+                        "entry": entry.entry_id,
+                        "deliveries": count,
+                        "error": type(exc).__name__,
+                    },
+                )
+            return 0
+        await self.redis.xack(entry.stream, self.group, entry.entry_id)
+        return 1
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()

@@ -58,6 +58,9 @@ class NotificationOptions(BaseModel):
     # claim every `claim_idle_s`) while the database answers is a poison message: it moves to the
     # dead-letter stream `<stream>:dead:notification` and stops being retried.
     max_event_deliveries: int = Field(default=5, ge=1)
+    # Events handled at once: those about different meetings or users side by side, those about
+    # one meeting or user in stream order.
+    event_concurrency: int = Field(default=16, ge=1)
     # Webhook URLs resolving to private or loopback addresses are refused unless allowed.
     allow_private_networks: bool = False
     allow_loopback: bool = False

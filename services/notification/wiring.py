@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+from google.protobuf.message import DecodeError
 from starlette.routing import Route
 
 from meetmesh.meeting.events.v1 import events_pb2 as meeting_ev
@@ -60,6 +61,17 @@ async def create(runtime: Runtime) -> ServiceSpec:
         if await store.consume(entry.key, effect):
             queue.kick()
 
+    def partition(entry: StreamEntry) -> str:
+        """What an event is about (its meeting or user): such events are handled in order."""
+        try:
+            if entry.event_type == meeting_ev.MeetingEvent.DESCRIPTOR.full_name:
+                return "meeting:" + meeting_ev.MeetingEvent.FromString(entry.data).meeting
+            if entry.event_type == user_ev.UserEvent.DESCRIPTOR.full_name:
+                return "user:" + user_ev.UserEvent.FromString(entry.data).user
+        except DecodeError:
+            pass
+        return entry.key
+
     consumer = StreamConsumer(
         runtime.redis,
         [stream_of(meeting_ev.MeetingEvent, prefix), stream_of(user_ev.UserEvent, prefix)],
@@ -70,6 +82,8 @@ async def create(runtime: Runtime) -> ServiceSpec:
         poll_s=opts.poll_s,
         max_deliveries=opts.max_event_deliveries,
         probe=db.ping,
+        concurrency=opts.event_concurrency,
+        partition=partition,
     )
 
     async def suppress(address: str, kind: str) -> None:

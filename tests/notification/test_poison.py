@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -171,3 +172,48 @@ async def test_the_notification_service_dead_letters_a_malformed_event_and_goes_
         assert not await store.processed(bad_key) and await store.processed(good_key)
     finally:
         await notify.close()
+
+
+async def test_partitions_are_handled_side_by_side_and_each_in_order(stores: dict[str, str]) -> None:
+    """With ``concurrency``, a handler waiting on one partition does not hold up the others, and
+    the entries of one partition are handled in stream order."""
+    redis = create_redis(stores["redis_url"])
+    stream = f"{stores['redis_prefix']}:partitions:stream"
+    b_handled = asyncio.Event()
+    order: dict[str, list[str]] = {"a": [], "b": []}
+
+    async def handle(entry: StreamEntry) -> None:
+        part = entry.key[0]
+        if entry.key == "a0":
+            # Only returns once an entry of partition b was handled: serial handling never would.
+            async with asyncio.timeout(10):
+                await b_handled.wait()
+        order[part].append(entry.key)
+        if part == "b":
+            b_handled.set()
+
+    consumer = StreamConsumer(
+        redis,
+        [stream],
+        "g",
+        handle,
+        block_ms=0,
+        poll_s=0.01,
+        concurrency=4,
+        partition=lambda entry: entry.key[0],
+    )
+    for key in ("a0", "a1", "b0", "a2", "b1"):
+        await _add(redis, stream, key)
+    consumer.start()
+    try:
+
+        async def all_handled() -> bool:
+            return len(order["a"]) + len(order["b"]) == 5
+
+        await wait_until(all_handled, within_s=15)
+    finally:
+        await consumer.stop()
+    assert order == {"a": ["a0", "a1", "a2"], "b": ["b0", "b1"]}
+    assert int((await redis.xpending(stream, "g"))["pending"]) == 0
+    await redis.delete(stream)
+    await redis.aclose()

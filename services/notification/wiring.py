@@ -65,9 +65,9 @@ async def create(runtime: Runtime) -> ServiceSpec:
         """What an event is about (its meeting or user): such events are handled in order."""
         try:
             if entry.event_type == meeting_ev.MeetingEvent.DESCRIPTOR.full_name:
-                return "meeting:" + meeting_ev.MeetingEvent.FromString(entry.data).meeting
+                return "meeting:" + str(meeting_ev.MeetingEvent.FromString(entry.data).meeting)
             if entry.event_type == user_ev.UserEvent.DESCRIPTOR.full_name:
-                return "user:" + user_ev.UserEvent.FromString(entry.data).user
+                return "user:" + str(user_ev.UserEvent.FromString(entry.data).user)
         except DecodeError:
             pass
         return entry.key

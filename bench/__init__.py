@@ -4,4 +4,4 @@ Each module ``bench/bench_<name>.py`` measures one area against a baseline it me
 run, and prints figures and ratios. Nothing here asserts: targets are reported, not enforced.
 """
 
-BENCHES = ["meeting", "edge", "ai", "media", "web", "tracing"]
+BENCHES = ["meeting", "edge", "ai", "media", "web", "tracing", "notification"]

@@ -20,6 +20,11 @@
   delivery to the stream is at least once.
 * :class:`StreamConsumer` reads through a consumer group and acknowledges an entry only after its
   handler returned; entries a dead consumer left pending are claimed after ``claim_idle_s``.
+  An entry whose handler fails stays pending and is tried again when claimed; one that has failed
+  ``max_deliveries`` times (Redis counts deliveries per entry, across restarts) while the consumer
+  is otherwise healthy (its ``probe`` passes) is a poison message: it moves, with its error, to
+  the dead-letter stream ``<stream>:dead:<group>`` and is acknowledged. A failing entry never holds
+  up the entries after it.
   Handlers make their effect exactly once by recording the entry's key under a unique constraint
   in the same transaction as the effect (see the notification service's ``processed_events``).
 
@@ -276,6 +281,11 @@ class StreamConsumer:
         block_ms: int = 500,
         claim_idle_s: float = 30.0,
         poll_s: float = 0.05,
+        max_deliveries: int = 5,
+        probe: Callable[[], Awaitable[object]] | None = None,
+        max_dead_letters: int = 100_000,
+        concurrency: int = 1,
+        partition: Callable[[StreamEntry], str] | None = None,
     ) -> None:
         self.redis = redis
         self.streams = list(streams)
@@ -288,16 +298,37 @@ class StreamConsumer:
         self.block_ms = block_ms
         self.poll_s = poll_s
         self.claim_idle_s = claim_idle_s
+        # A failing entry is dead-lettered on its ``max_deliveries``-th failed delivery, unless
+        # ``probe`` (the handler's own dependencies: its database) fails too: an outage is not
+        # the entry's fault, and its entries wait for the store to come back.
+        self.max_deliveries = max_deliveries
+        self.probe = probe
+        self.max_dead_letters = max_dead_letters
+        # Entries of one read are handled ``concurrency`` partitions at a time, in stream order
+        # within a partition (``partition(entry)``, e.g. the meeting or the user an event is
+        # about); without ``partition`` (or with ``concurrency`` 1) one at a time, in order.
+        self.concurrency = max(concurrency, 1)
+        self.partition = partition
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    def dead_letter_stream(self, stream: str) -> str:
+        """Where this group's poison entries of ``stream`` go."""
+        return dead_letter_stream(stream, self.group)
 
     def start(self) -> None:
+        self._stopping = False
         self._task = asyncio.create_task(self._run(), name=f"stream-consumer-{self.group}")
 
     async def stop(self) -> None:
+        self._stopping = True  # the loop also ends by itself should a cancellation be swallowed
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            # As for the relay: a cancellation can be swallowed by a client call it meets (seen
+            # with the in-process Redis), so wait a bounded time instead of unconditionally.
+            done, _ = await asyncio.wait({self._task}, timeout=5.0)
+            if not done:
+                log.warning("stream consumer did not stop in time", extra={"group": self.group})
             self._task = None
 
     async def ensure_groups(self) -> None:
@@ -324,7 +355,7 @@ class StreamConsumer:
                     count=self.count,
                 )
                 start, entries = _text(reply[0]), reply[1]
-                handled += await self._handle_all(stream, entries)
+                handled += await self._handle_all(stream, entries, await self._deliveries(stream, entries))
                 if start == "0-0" or not entries:
                     break
         return handled
@@ -344,8 +375,68 @@ class StreamConsumer:
             handled += await self._handle_all(_text(stream), entries)
         return handled
 
-    async def _handle_all(self, stream: str, entries: Sequence[Any]) -> int:
-        done = 0
+    async def _deliveries(self, stream: str, entries: Sequence[Any]) -> dict[str, int]:
+        """How often each of ``entries`` (just claimed) has been delivered, this time included."""
+        ids = [_text(entry_id) for entry_id, fields in entries if fields is not None]
+        if not ids:
+            return {}
+        pipe = self.redis.pipeline(transaction=False)
+        for entry_id in ids:
+            pipe.xpending_range(stream, self.group, min=entry_id, max=entry_id, count=1)
+        counts: dict[str, int] = {}
+        for reply in await pipe.execute():
+            for pending in reply:
+                counts[_text(pending["message_id"])] = int(pending["times_delivered"])
+        return counts
+
+    async def _healthy(self) -> bool:
+        if self.probe is None:
+            return True
+        try:
+            await self.probe()
+        except Exception:
+            return False
+        return True
+
+    async def _dead_letter(self, entry: StreamEntry, deliveries: int, error: BaseException) -> None:
+        """Move ``entry`` to the dead-letter stream and acknowledge it, atomically."""
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.xadd(
+            self.dead_letter_stream(entry.stream),
+            {
+                "key": entry.key,
+                "type": entry.event_type,
+                "data": entry.data,
+                "stream": entry.stream,
+                "entry": entry.entry_id,
+                "group": self.group,
+                "deliveries": str(deliveries),
+                # The exception's type only: its message may quote personal data.
+                "error": type(error).__name__,
+            },
+            maxlen=self.max_dead_letters,
+            approximate=True,
+        )
+        pipe.xack(entry.stream, self.group, entry.entry_id)
+        await pipe.execute()
+        log.error(
+            "poison event moved to the dead-letter stream",
+            extra={
+                "group": self.group,
+                "stream": entry.stream,
+                "entry": entry.entry_id,
+                "key": entry.key,
+                "deliveries": deliveries,
+                "error": type(error).__name__,
+            },
+        )
+
+    async def _handle_all(
+        self, stream: str, entries: Sequence[Any], deliveries: dict[str, int] | None = None
+    ) -> int:
+        """Handle ``entries``: in order within a partition, up to ``concurrency`` partitions at
+        once; returns how many were handled (and acknowledged)."""
+        partitions: dict[str, list[StreamEntry]] = {}
         for entry_id, fields in entries:
             if fields is None:  # deleted (trimmed) while pending
                 await self.redis.xack(stream, self.group, entry_id)
@@ -357,16 +448,51 @@ class StreamConsumer:
                 event_type=_text(fields.get(b"type", b"")),
                 data=bytes(fields.get(b"data", b"")),
             )
-            await self.handle(entry)  # raises: left pending, claimed again later
-            await self.redis.xack(stream, self.group, entry_id)
-            done += 1
-        return done
+            part = self.partition(entry) if self.partition is not None and self.concurrency > 1 else ""
+            partitions.setdefault(part, []).append(entry)
+        gate = asyncio.Semaphore(self.concurrency)
+
+        async def run(part: list[StreamEntry]) -> int:
+            async with gate:
+                handled = 0
+                for entry in part:
+                    handled += await self._handle_one(entry, deliveries or {})
+                return handled
+
+        if len(partitions) <= 1:
+            return sum([await run(part) for part in partitions.values()])
+        return sum(await asyncio.gather(*(run(part) for part in partitions.values())))
+
+    async def _handle_one(self, entry: StreamEntry, deliveries: dict[str, int]) -> int:
+        try:
+            await self.handle(entry)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            # Left pending: claimed and tried again after ``claim_idle_s``; the entries after it
+            # go on meanwhile.
+            count = deliveries.get(entry.entry_id, 1)
+            if count >= self.max_deliveries and await self._healthy():
+                await self._dead_letter(entry, count, exc)
+            else:
+                log.warning(
+                    "event handling failed; it will be tried again",
+                    extra={
+                        "group": self.group,
+                        "entry": entry.entry_id,
+                        "deliveries": count,
+                        "error": type(exc).__name__,
+                    },
+                )
+            return 0
+        await self.redis.xack(entry.stream, self.group, entry.entry_id)
+        return 1
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         ready = False
         next_claim = 0.0
-        while True:
+        while not self._stopping:
             try:
                 if not ready:
                     await self.ensure_groups()
@@ -382,6 +508,11 @@ class StreamConsumer:
                 await asyncio.sleep(0.5)
 
 
+def dead_letter_stream(stream: str, group: str) -> str:
+    """The dead-letter stream of consumer group ``group`` on ``stream``."""
+    return f"{stream}:dead:{group}"
+
+
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
@@ -392,6 +523,7 @@ __all__ = [
     "StreamConsumer",
     "StreamEntry",
     "consumer_name",
+    "dead_letter_stream",
     "outbox_table",
     "stream_of",
 ]

@@ -64,10 +64,17 @@ class NotificationOptions(Endpoint):
     per_endpoint_concurrency: int = Field(default=4, ge=1)
     # A claimed delivery is someone else's to retry if its worker has not finished after this.
     lease_s: float = Field(default=120.0, gt=0)
-    # How often an idle queue looks for due deliveries (and the event consumer for entries), in seconds.
+    # How often the queue and the stream consumer look for work when nothing woke them.
     poll_s: float = Field(default=0.1, gt=0)
     # Stream entries a dead consumer left unacknowledged are claimed after this long.
     claim_idle_s: float = Field(default=30.0, gt=0)
+    # An event whose handling has failed this many times (one delivery from the stream, then a
+    # claim every `claim_idle_s`) while the database answers is a poison message: it moves to the
+    # dead-letter stream `<stream>:dead:notification` and stops being retried.
+    max_event_deliveries: int = Field(default=5, ge=1)
+    # Events handled at once: those about different meetings or users side by side, those about
+    # one meeting or user in stream order.
+    event_concurrency: int = Field(default=16, ge=1)
     # Webhook URLs resolving to private addresses are refused unless this allows them.
     allow_private_networks: bool = False
     # Webhook URLs resolving to loopback addresses are refused unless this allows them.

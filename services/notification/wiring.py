@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+from google.protobuf.message import DecodeError
 from starlette.routing import Route
 
 from meetmesh.meeting.events.v1 import events_pb2 as meeting_ev
@@ -58,6 +59,17 @@ async def create(runtime: Runtime) -> ServiceSpec:
         if await store.consume(entry.key, effect):
             queue.kick()
 
+    def partition(entry: StreamEntry) -> str:
+        """What an event is about (its meeting or user): such events are handled in order."""
+        try:
+            if entry.event_type == meeting_ev.MeetingEvent.DESCRIPTOR.full_name:
+                return "meeting:" + str(meeting_ev.MeetingEvent.FromString(entry.data).meeting)
+            if entry.event_type == user_ev.UserEvent.DESCRIPTOR.full_name:
+                return "user:" + str(user_ev.UserEvent.FromString(entry.data).user)
+        except DecodeError:
+            pass
+        return entry.key
+
     consumer = StreamConsumer(
         runtime.redis,
         [stream_of(meeting_ev.MeetingEvent, prefix), stream_of(user_ev.UserEvent, prefix)],
@@ -66,6 +78,10 @@ async def create(runtime: Runtime) -> ServiceSpec:
         claim_idle_s=opts.claim_idle_s,
         block_ms=0 if settings.redis_url.startswith("memory://") else 500,
         poll_s=opts.poll_s,
+        max_deliveries=opts.max_event_deliveries,
+        probe=db.ping,
+        concurrency=opts.event_concurrency,
+        partition=partition,
     )
 
     async def suppress(address: str, kind: str) -> None:

@@ -1,10 +1,12 @@
 """A real HTTP server for the tests: records what it receives; per path it answers a status, or
-accepts the connection and never answers (``hang``)."""
+accepts the connection and never answers (``hang``), or lets ``respond`` (a stand-in for a
+provider's API) check the request and make the answer."""
 
 from __future__ import annotations
 
 import asyncio
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +30,8 @@ class Receiver:
     received: list[Received] = field(default_factory=list)
     # path -> list of statuses to answer in turn (the last repeats); "hang" never answers.
     script: dict[str, list[Any]] = field(default_factory=dict)
+    # Answers every request instead of ``script`` when set (it sees the method and the query too).
+    respond: Callable[[Request, Received], Response] | None = None
     _server: uvicorn.Server | None = None
     # Set at stop: hanging handlers return, so the server can close.
     _release: asyncio.Event = field(default_factory=asyncio.Event)
@@ -42,7 +46,10 @@ class Receiver:
     async def _handle(self, request: Request) -> Response:
         path = request.url.path
         body = await request.body()
-        self.received.append(Received(path, {k.lower(): v for k, v in request.headers.items()}, body))
+        received = Received(path, {k.lower(): v for k, v in request.headers.items()}, body)
+        self.received.append(received)
+        if self.respond is not None:
+            return self.respond(request, received)
         answers = self.script.get(path, [200])
         answer = answers.pop(0) if len(answers) > 1 else answers[0]
         if answer == "hang":

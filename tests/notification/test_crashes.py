@@ -1,4 +1,5 @@
-"""Killing the relay or the notification service mid-batch loses nothing and repeats no effect.
+"""Killing the relay or the notification service mid-batch loses nothing and repeats no effect;
+a reminder is sent once across kills of the service.
 
 Real PostgreSQL and Redis only: the processes share them (the in-process Redis of the embedded
 default lives and dies with its one process)."""
@@ -13,6 +14,7 @@ import sys
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -25,10 +27,11 @@ from services.kit.outbox import Outbox, OutboxRelay, StreamConsumer, StreamEntry
 from services.kit.timestamps import utcnow
 from services.meeting.models import OUTBOX
 from services.meeting.wiring import MIGRATIONS as MEETING_MIGRATIONS
-from services.notification.models import DeliveryRow, WebhookRow
+from services.notification.models import DeliveryRow, ReminderRow, WebhookRow
 from services.notification.store import NotificationStore
 from services.notification.wiring import MIGRATIONS as NOTIFICATION_MIGRATIONS
 from tests import servers
+from tests.notification.conftest import Mailbox
 from tests.notification.receiver import Receiver
 from tests.support import wait_until
 
@@ -213,3 +216,107 @@ async def test_killing_the_notification_service_mid_batch_loses_no_delivery(
     assert sum(ids.values()) - N <= 8
     await redis.aclose()
     await notification.close()
+
+
+async def test_a_reminder_is_sent_once_across_kills_of_the_notification_service(
+    real: dict[str, str], tmp_path: Path, smtp: tuple[Mailbox, int]
+) -> None:
+    """The schedule is rows, not timers: a service killed before a reminder is due sends it after
+    its restart, and a service killed after sending it never sends it again."""
+    mailbox, smtp_port = smtp
+    notification = Database(real["db"], "notification", schema_prefix=real["schema_prefix"])
+    await notification.migrate(NOTIFICATION_MIGRATIONS)
+    redis = create_redis(real["redis"])
+    stream = stream_of(ev.MeetingEvent, real["prefix"])
+
+    async def invite(address: str, title: str, start: datetime) -> str:
+        invitation = uuid.uuid4().hex
+        event = ev.MeetingEvent(
+            meeting="m1",
+            title=title,
+            invitation_created=ev.InvitationCreated(invitation=invitation, email=address),
+        )
+        event.time.GetCurrentTime()
+        event.invitation_created.start_time.FromDatetime(start)
+        await redis.xadd(
+            stream,
+            {
+                "key": uuid.uuid4().hex,
+                "type": ev.MeetingEvent.DESCRIPTOR.full_name,
+                "data": event.SerializeToString(),
+            },
+        )
+        return invitation
+
+    def subjects(address: str) -> list[str]:
+        return [str(m["Subject"]) for m in mailbox.to(address)]
+
+    env = _env() | {
+        "MEETMESH_DATABASE_URL": real["db"],
+        "MEETMESH_REDIS_URL": real["redis"],
+        "MEETMESH_REDIS_PREFIX": real["prefix"],
+        "MEETMESH_SCHEMA_PREFIX": real["schema_prefix"],
+        "MEETMESH_KEYS_DIR": str(tmp_path / "keys"),
+        "MEETMESH_NOTIFICATION__GRPC_PORT": "0",
+        "MEETMESH_NOTIFICATION__HTTP_PORT": "0",
+        "MEETMESH_NOTIFICATION__SMTP_HOST": "127.0.0.1",
+        "MEETMESH_NOTIFICATION__SMTP_PORT": str(smtp_port),
+        "MEETMESH_NOTIFICATION__POLL_S": "0.05",
+        "MEETMESH_NOTIFICATION__CLAIM_IDLE_S": "1",
+        "MEETMESH_NOTIFICATION__LEASE_S": "2",
+        "MEETMESH_LOG_LEVEL": "WARNING",
+    }
+    command = [sys.executable, "-m", "services.cli", "serve", "notification"]
+    address = f"reminded-{uuid.uuid4().hex[:8]}@example.test"
+    invitation = await invite(address, "Planning", datetime.now(UTC) + timedelta(hours=2))
+    proc = _spawn(command, env)
+    try:
+
+        async def invited() -> bool:
+            # Mailed and recorded as sent: a kill between the two would mail it again (at least
+            # once, as documented), which is not what this test counts.
+            rows = await _rows(notification, address, "invitation")
+            return subjects(address) == ["Invitation: Planning"] and [r.state for r in rows] == ["sent"]
+
+        await wait_until(invited, within_s=60)
+    finally:
+        _kill(proc)  # before the reminder is due (15 minutes before the start)
+    key = f"reminder:{invitation}"
+    async with notification.transaction() as session:
+        reminder = await session.get(ReminderRow, key)
+        assert reminder is not None and not reminder.done
+        # The service stays down past the reminder's due time: moved to now rather than waited for.
+        reminder.due_time = utcnow() - timedelta(seconds=1)
+    proc = _spawn(command, env)
+    try:
+
+        async def reminded() -> bool:
+            rows = await _rows(notification, address, "reminder")
+            return len(rows) == 1 and rows[0].state == "sent"
+
+        await wait_until(reminded, within_s=60)
+    finally:
+        _kill(proc)  # after sending (the row says sent): nothing may send it again
+    proc = _spawn(command, env)
+    try:
+        # Another reminder due now goes through the restarted scheduler: it has run since.
+        marker = f"marker-{uuid.uuid4().hex[:8]}@example.test"
+        await invite(marker, "Marker", datetime.now(UTC) + timedelta(minutes=5))
+
+        async def marker_reminded() -> bool:
+            return "Starting soon: Marker" in subjects(marker)
+
+        await wait_until(marker_reminded, within_s=60)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        await asyncio.to_thread(proc.wait, 20)
+    assert subjects(address) == ["Invitation: Planning", "Starting soon: Planning"]
+    assert len(await _rows(notification, address, "reminder")) == 1
+    await redis.aclose()
+    await notification.close()
+
+
+async def _rows(db: Database, address: str, kind: str) -> list[DeliveryRow]:
+    async with db.reader() as session:
+        query = select(DeliveryRow).where(DeliveryRow.address == address, DeliveryRow.kind == kind)
+        return list((await session.execute(query)).scalars())

@@ -97,6 +97,9 @@ async def test_markup_and_header_injection_in_fields_send_a_harmless_message(
     notify: NotifyPlatform, mailbox: Mailbox
 ) -> None:
     host = await notify.client("<img src=x onerror=alert(1)>\r\nBcc: victim@example.test")
+    # The service learns the host's display name from the user service's events (the sign-in
+    # notice is mailed in the same transaction); an invitation routed before that says "Someone".
+    await _arrived(mailbox, host.email)
     meeting = await host.create_meeting(title="Hi\u2028Bcc: victim@example.test <b>bold</b>")
     guest = f"guest-{uuid.uuid4().hex[:8]}@example.test"
     await notify.meetings.CreateInvitation(

@@ -45,6 +45,10 @@ async def test_locale_and_opt_outs_are_honoured(notify: NotifyPlatform, mailbox:
         metadata=invitee.metadata,
     )
     assert reply.preferences.locale == "zh-Hans"
+    # The service learns the invitee's address from the user service's events (their sign-in
+    # notice is mailed in the same transaction): until then an invitation to that address has no
+    # known recipient, hence no preferences, and goes out in English. Wait for it.
+    await _subjects(mailbox, invitee.email, 1)
     first = await host.create_meeting(title="周会")
     await _invite(notify, host, first, invitee.email)
     subjects = await _subjects(mailbox, invitee.email, 2)  # the sign-in notice and the invitation

@@ -83,7 +83,9 @@ class SmtpSender:
         self.options = options
 
     async def send(self, email: Email) -> None:
-        message = build(email, self.options.mail_from)
+        # Building a MIME message takes milliseconds of CPU (about 14 ms each in the notification
+        # bench's profile): in a worker thread, so that the event loop keeps consuming meanwhile.
+        message = await asyncio.to_thread(build, email, self.options.mail_from)
         if not self.options.smtp_host:
             await asyncio.to_thread(self._to_folder, message, email.message_id)
             return

@@ -7,6 +7,7 @@ under a data directory of its own; none keeps anything a test relies on between 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -133,12 +134,15 @@ class AlertmanagerServer(ManagedServer):
 
 class JaegerServer(ManagedServer):
     """Jaeger v2 (``cmd/jaeger``, the Go tool): OTLP in (gRPC ``otlp_port``, HTTP ``otlp_http_port``),
-    traces in memory, the query API and UI on ``port``."""
+    traces in memory, the query API and UI on ``port``. The Go module's binary embeds no UI;
+    ``ui_assets`` (default ``MEETMESH_JAEGER_UI``) is a jaeger-ui build folder to serve instead."""
 
     name = "jaeger"
 
-    def __init__(self, root: Path | None = None, port: int = 0) -> None:
+    def __init__(self, root: Path | None = None, port: int = 0, ui_assets: Path | None = None) -> None:
         super().__init__(root, port)
+        assets = ui_assets or os.environ.get("MEETMESH_JAEGER_UI")
+        self.ui_assets = Path(assets) if assets else None
         self.binary = find_binary("jaeger", "Jaeger (the Go tool github.com/jaegertracing/jaeger/cmd/jaeger)")
         self.otlp_port = free_port(self.host)
         self.otlp_http_port = free_port(self.host)
@@ -174,6 +178,7 @@ class JaegerServer(ManagedServer):
                     "storage": {"traces": "memstore"},
                     "http": {"endpoint": f"{at}:{self.port}"},
                     "grpc": {"endpoint": f"{at}:{self.query_grpc_port}"},
+                    **({"ui": {"assets_path": str(self.ui_assets)}} if self.ui_assets else {}),
                 },
                 "jaeger_storage": {"backends": {"memstore": {"memory": {"max_traces": 100000}}}},
                 "healthcheckv2": {"use_v2": True, "http": {"endpoint": f"{at}:{self.health_port}"}},

@@ -1,12 +1,16 @@
-"""Webhooks: Standard Webhooks signatures (checked with the `standardwebhooks` library), the
+"""Webhooks: Standard Webhooks signatures (checked with the `standardwebhooks` libraries for
+Python and for TypeScript, the latter run by Node.js from the root npm modules), the
 delivery log, retries, dead letters, a hanging endpoint, test-fire, redeliver, secret rotation,
 the SSRF guard; and recording-ready reaching both email and the webhook."""
 
 from __future__ import annotations
 
+import base64
 import json
+import subprocess
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 from grpclib.const import Status
@@ -44,6 +48,42 @@ def _verify(secret: str, body: bytes, headers: dict[str, str]) -> dict[str, obje
     return payload
 
 
+ROOT = Path(__file__).resolve().parents[2]
+# The reference TypeScript implementation (npm `standardwebhooks`), fed the delivery on stdin.
+VERIFY_TS = """
+import { Webhook } from "standardwebhooks";
+let input = "";
+for await (const chunk of process.stdin) input += chunk;
+const { secret, body, headers } = JSON.parse(input);
+try {
+  const payload = new Webhook(secret).verify(Buffer.from(body, "base64").toString("utf8"), headers);
+  process.stdout.write(JSON.stringify(payload));
+} catch (error) {
+  process.stderr.write(String(error));
+  process.exit(1);
+}
+"""
+
+
+def _verify_ts(secret: str, body: bytes, headers: dict[str, str]) -> dict[str, object]:
+    """Verified by the TypeScript reference library in Node.js (raises with its message if refused)."""
+    wanted = {k: v for k, v in headers.items() if k.lower().startswith("webhook-")}
+    request = json.dumps({"secret": secret, "body": base64.b64encode(body).decode(), "headers": wanted})
+    done = subprocess.run(
+        ["node", "--input-type=module", "-e", VERIFY_TS],
+        input=request,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise ValueError(f"standardwebhooks (TypeScript) refused it: {done.stderr.strip()}")
+    payload: dict[str, object] = json.loads(done.stdout)
+    return payload
+
+
 async def test_joins_and_recording_ready_reach_the_webhook_and_the_hosts_email(
     notify: NotifyPlatform, receiver: Receiver, mailbox: Mailbox
 ) -> None:
@@ -63,6 +103,8 @@ async def test_joins_and_recording_ready_reach_the_webhook_and_the_hosts_email(
     )
     await _received(receiver, "/hooks/a", 2)
     events = [_verify(hook.secret, r.body, r.headers) for r in receiver.at("/hooks/a")]
+    # The TypeScript reference implementation accepts the same deliveries and reads the same events.
+    assert [_verify_ts(hook.secret, r.body, r.headers) for r in receiver.at("/hooks/a")] == events
     by_type = {e["type"]: e for e in events}
     assert set(by_type) == {"participant.joined", "recording.ready"}
     assert by_type["participant.joined"]["data"] == {
@@ -145,8 +187,15 @@ async def test_redeliver_resends_the_same_message_and_rotation_signs_with_both_s
     # Receivers holding either secret accept it; a stranger's secret does not.
     _verify(hook.secret, again.body, again.headers)
     _verify(rotated.webhook.secret, again.body, again.headers)
+    _verify_ts(hook.secret, again.body, again.headers)
+    _verify_ts(rotated.webhook.secret, again.body, again.headers)
     with pytest.raises(Exception, match="signature"):
         _verify("whsec_" + "A" * 43 + "=", again.body, again.headers)
+    with pytest.raises(ValueError, match=r"(?i)signature"):
+        _verify_ts("whsec_" + "A" * 43 + "=", again.body, again.headers)
+    tampered = again.body.replace(b"}", b" }", 1)
+    with pytest.raises(ValueError, match=r"(?i)signature"):
+        _verify_ts(rotated.webhook.secret, tampered, again.headers)
     # Someone else cannot see or redeliver it.
     stranger = await notify.client()
     with pytest.raises(GRPCError) as err:

@@ -11,7 +11,7 @@ import {
   type SignalResponse,
   type Track,
 } from "@gen/meetmesh/signaling/v1/signaling_pb";
-import { initialRoom, reduce, type RoomState } from "./roomState";
+import { REACTION_MS, initialRoom, reduce, type RoomState, type Waiting } from "./roomState";
 
 type Message = NonNullable<MessageInitShape<typeof SignalRequestSchema>["message"]>;
 
@@ -112,8 +112,18 @@ export class RoomConnection {
       this.remote.set(id, ev.track);
       this.emit();
     };
-    // No trickling: offers go out with every candidate gathered (see `negotiate`), and signaling
-    // refuses candidates before the first offer.
+    // Trickle ICE: offers go out at once and candidates follow as they are gathered (signaling
+    // keeps any that arrive before media has the peer connection). An empty candidate ends them.
+    pc.onicecandidate = (ev) => {
+      if (this.pc !== pc) return;
+      const c = ev.candidate;
+      this.send({
+        case: "trickle",
+        value: c
+          ? { candidate: c.candidate, sdpMid: c.sdpMid ?? "", sdpMlineIndex: c.sdpMLineIndex ?? 0 }
+          : { candidate: "", sdpMid: "", sdpMlineIndex: 0 },
+      });
+    };
     return pc;
   }
 
@@ -218,7 +228,6 @@ export class RoomConnection {
       return [t, pc.addTransceiver(t.kind === TrackKind.AUDIO ? "audio" : "video", { direction: "recvonly" })] as const;
     });
     await pc.setLocalDescription(await pc.createOffer());
-    await gathered(pc, 2000);
     for (const l of publish) {
       this.send({
         case: "publish",
@@ -314,9 +323,34 @@ export class RoomConnection {
     this.send({ case: "requestUnmute", value: { participant, source: TrackSource.MICROPHONE } });
   }
 
-  /** Mute someone's microphone at the SFU (moderators; they may unmute again). */
-  muteParticipant(participant: string): void {
-    this.send({ case: "muteParticipant", value: { participant, source: TrackSource.MICROPHONE } });
+  /** Mute someone's microphone (or camera) at the SFU (moderators; they may unmute again). */
+  muteParticipant(participant: string, source: TrackSource = TrackSource.MICROPHONE): void {
+    this.send({ case: "muteParticipant", value: { participant, source } });
+  }
+
+  /** Who waits in the lobby now (moderators ask the meeting service when a session starts). */
+  setWaiting(waiting: Waiting[]): void {
+    this.state = { ...this.state, waiting };
+    this.emit();
+  }
+
+  /** Someone left the lobby through this client (admitted or denied here). */
+  dropWaiting(participant: string): void {
+    this.setWaiting(this.state.waiting.filter((w) => w.participant !== participant));
+  }
+
+  /** Send a reaction to everyone; signaling does not echo it, so it is shown here too. */
+  react(emoji: string): void {
+    this.send({ case: "reaction", value: { emoji } });
+    this.apply(create(SignalResponseSchema, { message: { case: "reaction", value: { from: this.state.me, emoji } } }));
+  }
+
+  /** Forget reactions that have been on screen long enough. */
+  pruneReactions(now = Date.now()): void {
+    const reactions = this.state.reactions.filter((r) => now - r.at < REACTION_MS);
+    if (reactions.length === this.state.reactions.length) return;
+    this.state = { ...this.state, reactions };
+    this.emit();
   }
 
   /** Mute every other participant's microphone (moderators). */
@@ -452,18 +486,4 @@ export class RoomConnection {
       }
     }
   }
-}
-
-function gathered(pc: RTCPeerConnection, limitMs: number): Promise<void> {
-  if (pc.iceGatheringState === "complete") return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => {
-      pc.removeEventListener("icegatheringstatechange", check);
-      clearTimeout(timer);
-      resolve();
-    };
-    const check = () => pc.iceGatheringState === "complete" && done();
-    const timer = setTimeout(done, limitMs);
-    pc.addEventListener("icegatheringstatechange", check);
-  });
 }

@@ -358,7 +358,7 @@ function TileView({ tile, conn, big }: { tile: Tile; conn: RoomConnection; big?:
       </figcaption>
       {emotion && !tile.screen && (
         <span className="emotion-badge" data-testid="emotion">
-          {t("room.emotion", { emotion: t(`emotion.${emotion}` as "emotion.happy") })}
+          {t("room.emotion", { emotion: t(`emotionAdj.${emotion}`) })}
         </span>
       )}
     </figure>

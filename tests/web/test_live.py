@@ -185,7 +185,7 @@ async def live_ai_scenario(
     await bot.close()
     await host.get_by_test_id("leave").click()
     await host.get_by_role("button", name="Recordings and transcript").click()
-    chart = host.get_by_role("img", name="Emotion over time (faces seen per minute)")
+    chart = host.get_by_test_id("emotion-chart").get_by_role("img")
 
     async def happy_bars() -> int:
         await host.reload()
@@ -194,6 +194,8 @@ async def live_ai_scenario(
         return await chart.locator("rect.emo-happy").count() if await chart.count() else 0
 
     assert await until(happy_bars, limit_s=60, what="happy faces in the emotion chart") >= 1
+    # a short meeting is drawn in 10 s intervals: over time, not one bar
+    await expect(chart).to_have_accessible_name("Emotion over time (faces seen per 10 s)")
     await chart.scroll_into_view_if_needed()
     await screens.check(host, "31-after-meeting-emotions")
 

@@ -16,7 +16,7 @@ import { needsToken, Session } from "./api";
 import { decodeErrorInfoReason, errorKey, errorReason, leftKey } from "./errors";
 import { dictionaries, en, initialLang, translate, zh } from "./i18n";
 import { isPast, meetingFromForm } from "./Meetings";
-import { emotionRows, joinTimeline, recordingUri, rememberRecording, scaleBars, speakingTime } from "./insights";
+import { emotionInterval, emotionRows, intervalText, joinTimeline, recordingUri, rememberRecording, scaleBars, speakingTime } from "./insights";
 import { REACTION_MS, gridShape, initialRoom, reduce, spotlight, tiles } from "./roomState";
 import { match } from "./router";
 import { backoff } from "./rtc";
@@ -152,6 +152,18 @@ describe("emotion chart", () => {
     expect(rows.map((r) => [r.label, r.total])).toEqual([["09:00", 8], ["09:01", 4]]);
     expect(rows[0].segments.map((x) => [x.emotion, x.x, x.w])).toEqual([["happy", 0, 150], ["neutral", 150, 50]]);
     expect(rows[1].segments).toEqual([{ emotion: "sad", count: 4, x: 0, w: 100 }]);
+  });
+
+  it("picks the narrowest interval that keeps the chart short, labelled to the second below a minute", () => {
+    expect(emotionInterval(0)).toBe(10);
+    expect(emotionInterval(240)).toBe(10);
+    expect(emotionInterval(241)).toBe(30);
+    expect(emotionInterval(30 * 60)).toBe(300);
+    expect(emotionInterval(10 * 3600)).toBe(3600);
+    expect(emotionInterval(100 * 3600)).toBe(3600);
+    expect([intervalText(10), intervalText(300), intervalText(3600)]).toEqual(["10 s", "5 min", "1 h"]);
+    const rows = emotionRows([{ startTime: timestampFromDate(new Date("2026-03-02T09:00:20Z")), counts: [{ emotion: 4, count: 1 }] }], 100, 10);
+    expect(rows[0].label).toBe("09:00:20");
   });
 });
 

@@ -251,7 +251,10 @@ async def moderation_scenario(
         remote[kind] = await bot.wait_for_track(
             lambda r, kind=kind: r.info.participant == guest_pid and r.info.kind == kind, 30
         )
-        await asyncio.wait_for(remote[kind].track.recv(), 10)
+        try:
+            await asyncio.wait_for(remote[kind].track.recv(), 20)
+        except TimeoutError:
+            raise AssertionError(f"the bot received no {pb.TrackKind.Name(kind)} of the guest") from None
     video_id = remote[pb.TRACK_KIND_VIDEO].info.id
     assert await host.evaluate(FRAMES_OF, video_id) > 0
 

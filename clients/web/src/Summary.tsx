@@ -167,7 +167,7 @@ export function Summary({ id }: { id: string }) {
                     {row.label}
                   </text>
                   {row.segments.map((s) => (
-                    <rect key={s.emotion} x={60 + s.x} y="2" width={Math.max(1, s.w)} height="18" className={`emo emo-${s.emotion}`}>
+                    <rect key={s.emotion} x={60 + s.x} y="2" width={Math.max(1, s.w)} height="18" className={`emo emo-${s.emotion} emo-bar`}>
                       <title>{`${t(`emotion.${s.emotion}`)}: ${s.count}`}</title>
                     </rect>
                   ))}

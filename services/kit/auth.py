@@ -63,6 +63,9 @@ class Principal:
     meeting_role: str = ""
     grants: frozenset[str] = field(default_factory=frozenset)
     generation: str = ""
+    # Join tokens only: the participant's display name as the meeting service knows it. Personal
+    # data: never logged (kept out of the repr).
+    display_name: str = field(default="", repr=False)
     expires_at: float = 0.0
     # The bearer token itself, for calls made on the caller's behalf. Never log it.
     token: str = field(default="", repr=False)
@@ -266,6 +269,7 @@ class TokenVerifier:
             meeting_role=str(claims.get("role", "")),
             grants=frozenset(str(g) for g in claims.get("grants", [])),
             generation=str(claims.get("gen", "")),
+            display_name=str(claims.get("name", "")),
             expires_at=float(claims["exp"]),
             token=token,
         )
@@ -373,10 +377,11 @@ class TokenService(TokenVerifier):
         grants: Iterable[str],
         ttl_s: int,
         generation: str = "",
+        display_name: str = "",
     ) -> tuple[str, float]:
         now = time.time()
         exp = now + ttl_s
-        claims = {
+        claims: dict[str, Any] = {
             "iss": self._issuer,
             "aud": SIGNALING_AUDIENCE,
             "sub": user_id,
@@ -390,4 +395,6 @@ class TokenService(TokenVerifier):
             "exp": int(exp),
             "jti": uuid.uuid4().hex,
         }
+        if display_name:  # signaling's Participant.display_name (personal data: never logged)
+            claims["name"] = display_name
         return self._encode(claims), float(int(exp))

@@ -17,7 +17,7 @@ from grpclib.exceptions import GRPCError
 from opentelemetry import trace
 
 from meetmesh.media.internal.v1 import media_grpc, media_pb2
-from meetmesh.meeting.events.v1.events_pb2 import MeetingEvent
+from meetmesh.meeting.events.v1.events_pb2 import MeetingEvent, ParticipantChange
 from meetmesh.meeting.internal.v1 import settings_grpc, settings_pb2
 from meetmesh.meeting.v1.meeting_pb2 import Role
 from meetmesh.signaling.events.v1.events_pb2 import RoomMessage
@@ -37,6 +37,13 @@ MAX_SPEAKERS = 3
 NODE_CHECK_S = 1.0
 # The roles told about synthetic voices (nobody else is).
 ALERTED_ROLES = frozenset({"host", "co_host"})
+# Meeting events about the lobby -> the LobbyUpdate change sent to moderators.
+LOBBY_CHANGES = {
+    "participant_waiting": pb.LobbyUpdate.CHANGE_WAITING,
+    "participant_admitted": pb.LobbyUpdate.CHANGE_ADMITTED,
+    "participant_denied": pb.LobbyUpdate.CHANGE_DENIED,
+    "participant_left": pb.LobbyUpdate.CHANGE_LEFT,
+}
 
 
 class Hub:
@@ -296,8 +303,23 @@ class Hub:
                 continue
             session.send(message.event)
 
+    def _lobby_event(self, meeting: str, kind: str, change: ParticipantChange) -> None:
+        """Tell this instance's moderators in ``meeting`` that someone knocked or left the lobby
+        (every instance gets the meeting event and tells its own sessions: no bus round)."""
+        moderators = [s for s in self.local(meeting) if "moderate" in s.grants]
+        if not moderators or not change.participant:
+            return
+        update = pb.LobbyUpdate(change=LOBBY_CHANGES[kind], participant=change.participant)
+        if kind == "participant_waiting":
+            update.display_name = change.display_name
+        for session in moderators:
+            if session.pid != change.participant:
+                session.send(pb.SignalResponse(lobby_update=update))
+
     async def _meeting_event(self, event: MeetingEvent) -> None:
         meeting, kind = event.meeting, event.WhichOneof("event")
+        if kind in LOBBY_CHANGES:
+            self._lobby_event(meeting, kind, getattr(event, kind))
         if kind == "participant_removed" and event.participant_removed.participant:
             pid = event.participant_removed.participant
             await self.store.revoke(meeting, pid)

@@ -258,6 +258,7 @@ class Session:
             role=principal.meeting_role,
             grants=sorted(self.grants),
             hand_raised=earlier is not None and earlier.hand_raised,  # a resumed hand stays up
+            display_name=principal.display_name,  # from the meeting service, in the join token
         )
         await store.put_participant(meeting, participant)
         resume_token = secrets.token_urlsafe(24)

@@ -75,8 +75,11 @@ async def test_captions_appear_when_a_bot_speaks(
         return next((text for kind, text in lines if kind == "final" and "report" in text.lower()), "")
 
     text = await until(final_caption, limit_s=90, what="a final caption of the bot's speech")
-    # Speech recognition may miss a word under load (tests/ai measures its error rate): two anchors.
-    assert {"report", "finance"} <= set(text.lower().replace(":", " ").split()), text
+    # Speech recognition misses words under load (tests/ai measures its error rate; "finance" has
+    # come back as "financing" and "fines"): "report" and one more word of the sentence.
+    words = set(text.lower().replace(":", " ").replace(".", " ").split())
+    others = {"please", "send", "quarterly", "finance", "team", "before", "friday"}
+    assert "report" in words and words & others, text
     kinds = {kind for kind, _ in await page.evaluate("window.captionLines")}
     assert "interim" in kinds, "interim captions are shown before the final text"
     screens = Screens(shots)

@@ -124,10 +124,11 @@ interface FormState {
   capacity: string;
   lobby: boolean;
   ai: boolean;
+  liveEmotions: boolean;
   recording: boolean;
 }
 
-const EMPTY: FormState = { title: "", description: "", start: "", end: "", passcode: "", capacity: "0", lobby: false, ai: false, recording: true };
+const EMPTY: FormState = { title: "", description: "", start: "", end: "", passcode: "", capacity: "0", lobby: false, ai: false, liveEmotions: false, recording: true };
 
 /** The proto meeting for a form, and the update mask of what an edit changes. */
 export function meetingFromForm(f: FormState, name = "") {
@@ -140,7 +141,7 @@ export function meetingFromForm(f: FormState, name = "") {
     passcode: f.passcode,
     lobbyEnabled: f.lobby,
     capacity: Number(f.capacity),
-    settings: { recordingAllowed: f.recording, aiEnabled: f.ai },
+    settings: { recordingAllowed: f.recording, aiEnabled: f.ai, liveEmotions: f.ai && f.liveEmotions },
   });
   const paths = ["title", "description", "start_time", "end_time", "lobby_enabled", "capacity", "settings"];
   if (f.passcode) paths.push("passcode");
@@ -175,6 +176,7 @@ export function MeetingEditor({ id }: { id?: string }) {
           capacity: String(m.capacity),
           lobby: m.lobbyEnabled,
           ai: m.settings?.aiEnabled ?? false,
+          liveEmotions: m.settings?.liveEmotions ?? false,
           recording: m.settings?.recordingAllowed ?? false,
         });
       })
@@ -258,6 +260,9 @@ export function MeetingEditor({ id }: { id?: string }) {
         </div>
         <Check name="lobby" label={t("form.lobby")} checked={form.lobby} onChange={(v) => setForm({ ...form, lobby: v })} />
         <Check name="ai" label={t("form.ai")} checked={form.ai} onChange={(v) => setForm({ ...form, ai: v })} />
+        {form.ai && (
+          <Check name="liveEmotions" label={t("form.liveEmotions")} checked={form.liveEmotions} onChange={(v) => setForm({ ...form, liveEmotions: v })} />
+        )}
         <Check name="recording" label={t("form.recording")} checked={form.recording} onChange={(v) => setForm({ ...form, recording: v })} />
         <div className="actions">
           <button type="submit" className="primary" disabled={busy}>

@@ -1,13 +1,13 @@
 // The meeting room: video grid or speaker view, controls, chat, people, captions, lobby knocks.
 import { create } from "@bufbuild/protobuf";
 import { FieldMaskSchema } from "@bufbuild/protobuf/wkt";
-import { Participant_State, Role, type Meeting, type Participant as MeetingParticipant } from "@gen/meetmesh/meeting/v1/meeting_pb";
+import { Participant_State, Role, type Meeting } from "@gen/meetmesh/meeting/v1/meeting_pb";
 import { TrackSource } from "@gen/meetmesh/signaling/v1/signaling_pb";
 import { useEffect, useRef, useState, useSyncExternalStore, type FormEvent } from "react";
 import { meetings } from "./api";
 import { leftKey } from "./errors";
 import { useI18n } from "./i18n";
-import { displayName, gridShape, hasGrant, spotlight, tiles, type Tile } from "./roomState";
+import { REACTION_MS, displayName, gridShape, hasGrant, spotlight, tiles, type Tile } from "./roomState";
 import { rememberRecording } from "./insights";
 import { meetingId, navigate } from "./router";
 import type { RoomConnection } from "./rtc";
@@ -44,7 +44,7 @@ export function Room({ conn, meetingName, meeting, onRejoin }: { conn: RoomConne
   const [captionsOn, setCaptionsOn] = useState(true);
   const [screen, setScreen] = useState<MediaStreamTrack>();
   const [error, setError] = useState<unknown>();
-  const [waiting, setWaiting] = useState<MeetingParticipant[]>([]);
+  const [reacting, setReacting] = useState(false);
   const [unread, setUnread] = useState(0);
   const stage = useRef<HTMLDivElement>(null);
   const [size, setSize] = useState({ w: 1280, h: 720 });
@@ -72,37 +72,33 @@ export function Room({ conn, meetingName, meeting, onRejoin }: { conn: RoomConne
     return () => ro.disconnect();
   }, [state.status]);
 
-  // Hosts and co-hosts see who knocks: the lobby is polled (signaling carries no lobby events).
+  // Hosts and co-hosts see who knocks: signaling's lobby events keep the list; who already waits
+  // is asked of the meeting service whenever the session (re)starts (events sent while it was
+  // away are lost).
+  const live = state.status === "live";
   useEffect(() => {
-    if (!moderator || state.status === "left") return;
+    if (!moderator || !live) return;
     let stop = false;
-    const poll = async () => {
-      try {
-        const r = await meetings.listParticipants({ parent: meetingName, state: Participant_State.WAITING, pageSize: 50 });
-        if (!stop) setWaiting(r.participants);
-      } catch {
-        /* transient: next poll */
-      }
-    };
-    void poll();
-    const timer = setInterval(poll, 2000);
+    meetings
+      .listParticipants({ parent: meetingName, state: Participant_State.WAITING, pageSize: 50 })
+      .then((r) => {
+        if (!stop) conn.setWaiting(r.participants.map((p) => ({ participant: p.name.split("/").pop() ?? "", name: p.displayName })));
+      })
+      .catch(() => undefined);
     return () => {
       stop = true;
-      clearInterval(timer);
     };
-  }, [moderator, meetingName, state.status]);
+  }, [moderator, meetingName, live, state.resumed, conn]);
+
+  // Reactions leave the screen after a few seconds.
+  const reactionCount = state.reactions.length;
+  useEffect(() => {
+    if (!reactionCount) return;
+    const timer = setTimeout(() => conn.pruneReactions(), REACTION_MS);
+    return () => clearTimeout(timer);
+  }, [reactionCount, state.reactions[0]?.key, conn]);
 
   useEffect(() => rememberRecording(state.lastRecording, state.lastRecordingUri), [state.lastRecording, state.lastRecordingUri]);
-
-  // Names come from the meeting service whenever someone new appears.
-  const ids = Object.keys(state.participants).sort().join(",");
-  useEffect(() => {
-    if (!ids || state.status === "left") return;
-    meetings
-      .listParticipants({ parent: meetingName, pageSize: 500 })
-      .then((r) => conn.setNames(Object.fromEntries(r.participants.map((p) => [p.name.split("/").pop() ?? "", p.displayName]))))
-      .catch(() => undefined);
-  }, [ids, meetingName, conn]);
 
   const chatCount = state.chat.length;
   useEffect(() => {
@@ -221,13 +217,13 @@ export function Room({ conn, meetingName, meeting, onRejoin }: { conn: RoomConne
         </div>
       )}
       {moderator &&
-        waiting.map((p) => (
-          <div key={p.name} className="banner knock" role="alert" data-testid="knock">
-            <span>{t("lobby.knock", { name: p.displayName })}</span>
-            <button type="button" className="primary" onClick={() => act(meetings.admitParticipant({ name: p.name }).then(() => setWaiting((w) => w.filter((x) => x.name !== p.name))))}>
+        state.waiting.map((w) => (
+          <div key={w.participant} className="banner knock" role="alert" data-testid="knock" data-participant={w.participant}>
+            <span>{t("lobby.knock", { name: w.name })}</span>
+            <button type="button" className="primary" onClick={() => act(meetings.admitParticipant({ name: `${meetingName}/participants/${w.participant}` }).then(() => conn.dropWaiting(w.participant)))}>
               {t("lobby.admit")}
             </button>
-            <button type="button" onClick={() => act(meetings.denyParticipant({ name: p.name }).then(() => setWaiting((w) => w.filter((x) => x.name !== p.name))))}>
+            <button type="button" onClick={() => act(meetings.denyParticipant({ name: `${meetingName}/participants/${w.participant}` }).then(() => conn.dropWaiting(w.participant)))}>
               {t("lobby.deny")}
             </button>
           </div>
@@ -244,10 +240,11 @@ export function Room({ conn, meetingName, meeting, onRejoin }: { conn: RoomConne
             ))}
           </div>
           {captionsOn && <Captions conn={conn} />}
+          <Reactions conn={conn} />
         </div>
         {panel === "chat" && <ChatPanel conn={conn} onClose={() => setPanel("")} />}
         {panel === "people" && (
-          <PeoplePanel conn={conn} meetingName={meetingName} waiting={waiting} onError={setError} onClose={() => setPanel("")} />
+          <PeoplePanel conn={conn} meetingName={meetingName} onError={setError} onClose={() => setPanel("")} />
         )}
       </div>
       {remoteAudio.map((tr) => (
@@ -263,6 +260,20 @@ export function Room({ conn, meetingName, meeting, onRejoin }: { conn: RoomConne
         <button type="button" aria-pressed={handRaised} data-testid="hand" onClick={() => conn.raiseHand(!handRaised)}>
           {t(handRaised ? "room.lowerHand" : "room.raiseHand")}
         </button>
+        <span className="react-wrap" onKeyDown={(e) => e.key === "Escape" && setReacting(false)}>
+          <button type="button" aria-expanded={reacting} aria-controls="reaction-menu" data-testid="react" onClick={() => setReacting(!reacting)}>
+            {t("room.react")}
+          </button>
+          {reacting && (
+            <span id="reaction-menu" className="reaction-menu" role="group" aria-label={t("room.react")}>
+              {REACTIONS.map(([emoji, key]) => (
+                <button key={emoji} type="button" aria-label={t(key)} title={t(key)} onClick={() => (conn.react(emoji), setReacting(false))}>
+                  {emoji}
+                </button>
+              ))}
+            </span>
+          )}
+        </span>
         {hasGrant(state, "publish") && (
           <button type="button" aria-pressed={!!screen} data-testid="share" onClick={() => void share()}>
             {t(screen ? "room.stopShare" : "room.share")}
@@ -336,13 +347,18 @@ function TileView({ tile, conn, big }: { tile: Tile; conn: RoomConnection; big?:
         </div>
       )}
       <figcaption>
+        {!tile.screen && state.participants[tile.participant]?.handRaised && (
+          <span className="hand" role="img" aria-label={t("people.handRaised")} title={t("people.handRaised")} data-testid="tile-hand">
+            ✋{" "}
+          </span>
+        )}
         {label}
         {audioMuted && !tile.screen && <span className="badge"> · {t("room.muted")}</span>}
         {speaking && <span className="badge"> · {t("room.speaking")}</span>}
       </figcaption>
       {emotion && !tile.screen && (
         <span className="emotion-badge" data-testid="emotion">
-          {t("room.emotion", { emotion: t(`emotion.${emotion}` as "emotion.happy") })}
+          {t("room.emotion", { emotion: t(`emotionAdj.${emotion}`) })}
         </span>
       )}
     </figure>
@@ -369,6 +385,27 @@ function Captions({ conn }: { conn: RoomConnection }) {
         </p>
       ))}
     </div>
+  );
+}
+
+const REACTIONS: [string, string][] = [
+  ["👍", "react.thumbsUp"],
+  ["👏", "react.clap"],
+  ["😂", "react.laugh"],
+  ["🎉", "react.celebrate"],
+  ["❤️", "react.heart"],
+];
+
+function Reactions({ conn }: { conn: RoomConnection }) {
+  const state = conn.state;
+  return (
+    <ul className="reactions" aria-live="polite" data-testid="reactions">
+      {state.reactions.map((r) => (
+        <li key={r.key} data-testid="reaction" data-participant={r.from}>
+          <span className="emoji">{r.emoji}</span> {displayName(state, r.from)}
+        </li>
+      ))}
+    </ul>
   );
 }
 
@@ -427,13 +464,11 @@ const ROLES: [Role, string][] = [
 function PeoplePanel({
   conn,
   meetingName,
-  waiting,
   onError,
   onClose,
 }: {
   conn: RoomConnection;
   meetingName: string;
-  waiting: MeetingParticipant[];
   onError: (e: unknown) => void;
   onClose: () => void;
 }) {
@@ -451,17 +486,17 @@ function PeoplePanel({
           {t("common.close")}
         </button>
       </div>
-      {moderator && waiting.length > 0 && (
+      {moderator && state.waiting.length > 0 && (
         <>
           <h3>{t("people.waiting")}</h3>
           <ul className="people">
-            {waiting.map((p) => (
-              <li key={p.name}>
-                <span>{p.displayName}</span>
-                <button type="button" onClick={() => act(meetings.admitParticipant({ name: p.name }))}>
+            {state.waiting.map((w) => (
+              <li key={w.participant}>
+                <span>{w.name}</span>
+                <button type="button" onClick={() => act(meetings.admitParticipant({ name: resource(w.participant) }).then(() => conn.dropWaiting(w.participant)))}>
                   {t("lobby.admit")}
                 </button>
-                <button type="button" onClick={() => act(meetings.denyParticipant({ name: p.name }))}>
+                <button type="button" onClick={() => act(meetings.denyParticipant({ name: resource(w.participant) }).then(() => conn.dropWaiting(w.participant)))}>
                   {t("lobby.deny")}
                 </button>
               </li>
@@ -492,10 +527,12 @@ function PeoplePanel({
                 {name}
                 {mine && ` (${t("room.you")})`} · {t(`people.role.${p.role}`)}
                 {p.handRaised && (
-                  <span data-testid="hand-raised" title={t("people.handRaised")}>
+                  <>
                     {" "}
-                    ✋
-                  </span>
+                    <span className="hand" data-testid="hand-raised" role="img" aria-label={t("people.handRaised")} title={t("people.handRaised")}>
+                      ✋
+                    </span>
+                  </>
                 )}
               </span>
               {moderator && !mine && p.role !== "host" && (
@@ -530,6 +567,11 @@ function PeoplePanel({
                   {Object.values(state.tracks).some((tr) => tr.participant === p.id && tr.kind === 1 && !tr.muted) && (
                     <button type="button" data-testid="mute-person" onClick={() => conn.muteParticipant(p.id)}>
                       {t("people.mute")}
+                    </button>
+                  )}
+                  {Object.values(state.tracks).some((tr) => tr.participant === p.id && tr.kind === 2 && tr.source !== TrackSource.SCREEN && !tr.muted) && (
+                    <button type="button" data-testid="stop-camera" onClick={() => conn.muteParticipant(p.id, TrackSource.CAMERA)}>
+                      {t("people.stopCamera")}
                     </button>
                   )}
                   {p.handRaised && (

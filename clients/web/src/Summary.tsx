@@ -10,10 +10,23 @@ import {
   type RecordingProgress,
   type RecordingRendition,
 } from "@gen/meetmesh/meeting/v1/meeting_pb";
+import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { useEffect, useState, type ReactNode } from "react";
 import { analysis, loadableUrl, meetings, needsToken } from "./api";
 import { useI18n } from "./i18n";
-import { EMOTIONS, downloadText, emotionRows, joinTimeline, recordingUri, scaleBars, seconds, speakingTime } from "./insights";
+import {
+  EMOTIONS,
+  EMOTION_INTERVALS,
+  downloadText,
+  emotionInterval,
+  emotionRows,
+  intervalText,
+  joinTimeline,
+  recordingUri,
+  scaleBars,
+  seconds,
+  speakingTime,
+} from "./insights";
 import { ErrorBanner, Page, useLoadableUrl } from "./ui";
 
 export function Summary({ id }: { id: string }) {
@@ -24,6 +37,7 @@ export function Summary({ id }: { id: string }) {
   const [segments, setSegments] = useState<TranscriptSegment[]>();
   const [people, setPeople] = useState<Participant[]>([]);
   const [emotions, setEmotions] = useState<EmotionInterval[]>();
+  const [emotionSeconds, setEmotionSeconds] = useState(60);
   const [error, setError] = useState<unknown>();
 
   useEffect(() => {
@@ -33,9 +47,23 @@ export function Summary({ id }: { id: string }) {
     analysis
       .listTranscriptSegments({ parent: name, pageSize: 1000 })
       .then((r) => setSegments(r.transcriptSegments), () => setSegments([]));
-    analysis
-      .getMeetingInsights({ name: `${name}/insights`, emotionInterval: { seconds: 60n, nanos: 0 } })
-      .then((r) => setEmotions(r.insights?.emotionTimeline ?? []), () => setEmotions([]));
+    // Emotions in the narrowest interval that keeps the chart short: 10 s first, wider when the
+    // meeting ran longer.
+    const insights = (seconds: number) =>
+      analysis.getMeetingInsights({ name: `${name}/insights`, emotionInterval: { seconds: BigInt(seconds), nanos: 0 } });
+    insights(EMOTION_INTERVALS[0])
+      .then(async (r) => {
+        const rows = r.insights?.emotionTimeline ?? [];
+        const times = rows.flatMap((row) => (row.startTime ? [timestampDate(row.startTime).getTime()] : []));
+        const span = times.length ? (Math.max(...times) - Math.min(...times)) / 1000 + EMOTION_INTERVALS[0] : 0;
+        const wanted = emotionInterval(span);
+        if (wanted === EMOTION_INTERVALS[0]) return { rows, seconds: wanted };
+        return { rows: (await insights(wanted)).insights?.emotionTimeline ?? [], seconds: wanted };
+      })
+      .then(
+        (r) => (setEmotionSeconds(r.seconds), setEmotions(r.rows)),
+        () => setEmotions([]),
+      );
   }, [name]);
 
   const nameOf = (speaker: string) => people.find((p) => p.name === speaker)?.displayName || speaker.split("/").pop() || "?";
@@ -55,7 +83,8 @@ export function Summary({ id }: { id: string }) {
   );
   const timeline = joinTimeline(people);
   const maxMinute = Math.max(1, ...timeline.map((p) => p.minute));
-  const emotionChart = emotionRows(emotions ?? [], 300);
+  const emotionChart = emotionRows(emotions ?? [], 300, emotionSeconds);
+  const emotionCaption = t("after.emotions", { interval: intervalText(emotionSeconds) });
 
   return (
     <Page title={`${t("after.title")}${meeting ? ` · ${meeting.title}` : ""}`} wide>
@@ -139,15 +168,15 @@ export function Summary({ id }: { id: string }) {
         {emotions && !emotionChart.length && <p className="muted">{t("after.noEmotions")}</p>}
         {emotionChart.length > 0 && (
           <figure data-testid="emotion-chart">
-            <figcaption>{t("after.emotions")}</figcaption>
-            <svg role="img" aria-label={t("after.emotions")} width="100%" viewBox={`0 0 460 ${emotionChart.length * 28 + 34}`}>
+            <figcaption>{emotionCaption}</figcaption>
+            <svg role="img" aria-label={emotionCaption} width="100%" viewBox={`0 0 460 ${emotionChart.length * 28 + 34}`}>
               {emotionChart.map((row, i) => (
                 <g key={`${row.label}-${i}`} transform={`translate(0 ${i * 28 + 4})`}>
                   <text x="0" y="16" className="svg-label">
                     {row.label}
                   </text>
                   {row.segments.map((s) => (
-                    <rect key={s.emotion} x={60 + s.x} y="2" width={Math.max(1, s.w)} height="18" className={`emo emo-${s.emotion}`}>
+                    <rect key={s.emotion} x={60 + s.x} y="2" width={Math.max(1, s.w)} height="18" className={`emo emo-${s.emotion} emo-bar`}>
                       <title>{`${t(`emotion.${s.emotion}`)}: ${s.count}`}</title>
                     </rect>
                   ))}

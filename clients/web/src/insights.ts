@@ -44,11 +44,30 @@ export interface EmotionRow {
   segments: { emotion: string; count: number; x: number; w: number }[];
 }
 
+/** Emotion interval widths the insights page may ask for, in seconds. */
+export const EMOTION_INTERVALS = [10, 30, 60, 300, 900, 3600] as const;
+/** At most this many rows in the emotion chart. */
+export const MAX_EMOTION_ROWS = 24;
+
+/** The narrowest interval that draws a timeline spanning `spanSeconds` in at most `MAX_EMOTION_ROWS` rows. */
+export function emotionInterval(spanSeconds: number): number {
+  return EMOTION_INTERVALS.find((i) => Math.ceil(spanSeconds / i) <= MAX_EMOTION_ROWS) ?? 3600;
+}
+
+/** "10 s", "1 min", "1 h": an interval as the chart's caption says it. */
+export function intervalText(seconds: number): string {
+  if (seconds < 60) return `${seconds} s`;
+  if (seconds < 3600) return `${seconds / 60} min`;
+  return `${seconds / 3600} h`;
+}
+
 /** Stacked bars of the emotion timeline (faces per emotion per interval), scaled to `width`.
- * `emotion` is the `Emotion` enum value (1 = angry ... 7 = neutral). */
+ * `emotion` is the `Emotion` enum value (1 = angry ... 7 = neutral); rows are labelled with their
+ * start (UTC), to the second when the interval is shorter than a minute. */
 export function emotionRows(
   intervals: { startTime?: Parameters<typeof timestampDate>[0]; counts: { emotion: number; count: number }[] }[],
   width: number,
+  intervalSeconds = 60,
 ): EmotionRow[] {
   const totals = intervals.map((i) => i.counts.reduce((sum, c) => sum + c.count, 0));
   const max = Math.max(1, ...totals);
@@ -63,7 +82,8 @@ export function emotionRows(
         return segment;
       });
     const start = interval.startTime ? timestampDate(interval.startTime) : undefined;
-    return { label: start ? start.toISOString().slice(11, 16) : "?", total: totals[index], segments };
+    const label = start ? start.toISOString().slice(11, intervalSeconds < 60 ? 19 : 16) : "?";
+    return { label, total: totals[index], segments };
   });
 }
 

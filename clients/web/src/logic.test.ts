@@ -3,6 +3,7 @@ import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { Meeting_State } from "@gen/meetmesh/meeting/v1/meeting_pb";
 import {
+  LobbyUpdate_Change,
   ParticipantUpdate_Change,
   SignalResponseSchema,
   TrackKind,
@@ -15,8 +16,8 @@ import { needsToken, Session } from "./api";
 import { decodeErrorInfoReason, errorKey, errorReason, leftKey } from "./errors";
 import { dictionaries, en, initialLang, translate, zh } from "./i18n";
 import { isPast, meetingFromForm } from "./Meetings";
-import { emotionRows, joinTimeline, recordingUri, rememberRecording, scaleBars, speakingTime } from "./insights";
-import { gridShape, initialRoom, reduce, spotlight, tiles } from "./roomState";
+import { emotionInterval, emotionRows, intervalText, joinTimeline, recordingUri, rememberRecording, scaleBars, speakingTime } from "./insights";
+import { REACTION_MS, gridShape, initialRoom, reduce, spotlight, tiles } from "./roomState";
 import { match } from "./router";
 import { backoff } from "./rtc";
 import { checkAvatarFile, checkCapacity, checkEmail, checkMeeting, checkPasscode, checkPassword, checkUrl } from "./validation";
@@ -90,6 +91,32 @@ describe("room state", () => {
     expect(s.emotions).toEqual({ bob: "happy" });
   });
 
+  it("keeps the lobby from signaling's lobby events", () => {
+    let s = joined();
+    s = reduce(s, ev({ case: "lobbyUpdate", value: { change: LobbyUpdate_Change.WAITING, participant: "w1", displayName: "Wu" } } as never));
+    s = reduce(s, ev({ case: "lobbyUpdate", value: { change: LobbyUpdate_Change.WAITING, participant: "w2", displayName: "Xi" } } as never));
+    s = reduce(s, ev({ case: "lobbyUpdate", value: { change: LobbyUpdate_Change.WAITING, participant: "w1", displayName: "Wu" } } as never));
+    expect(s.waiting).toEqual([{ participant: "w2", name: "Xi" }, { participant: "w1", name: "Wu" }]);
+    s = reduce(s, ev({ case: "lobbyUpdate", value: { change: LobbyUpdate_Change.ADMITTED, participant: "w2", displayName: "" } } as never));
+    s = reduce(s, ev({ case: "lobbyUpdate", value: { change: LobbyUpdate_Change.LEFT, participant: "someone-else", displayName: "" } } as never));
+    expect(s.waiting).toEqual([{ participant: "w1", name: "Wu" }]);
+    const same = reduce(s, ev({ case: "lobbyUpdate", value: { change: LobbyUpdate_Change.DENIED, participant: "nobody", displayName: "" } } as never));
+    expect(same).toBe(s);
+    s = reduce(s, ev({ case: "lobbyUpdate", value: { change: LobbyUpdate_Change.DENIED, participant: "w1", displayName: "" } } as never));
+    expect(s.waiting).toEqual([]);
+  });
+
+  it("shows reactions for a while, a few at a time", () => {
+    let s = joined();
+    for (let i = 0; i < 10; i++) s = reduce(s, ev({ case: "reaction", value: { from: "bob", emoji: i % 2 ? "👍" : "🎉" } } as never));
+    expect(s.reactions.length).toBe(8);
+    expect(s.reactions.map((r) => r.key)).toEqual([3, 4, 5, 6, 7, 8, 9, 10]);
+    expect(s.reactions.at(-1)).toMatchObject({ from: "bob", emoji: "👍" });
+    const old = { ...s, reactions: s.reactions.map((r) => ({ ...r, at: r.at - REACTION_MS - 1 })) };
+    s = reduce(old, ev({ case: "reaction", value: { from: "me", emoji: "❤️" } } as never));
+    expect(s.reactions.map((r) => [r.key, r.emoji])).toEqual([[11, "❤️"]]);
+  });
+
   it("keeps chat, speakers, recording and the reason for leaving", () => {
     let s = joined();
     s = reduce(s, ev({ case: "chat", value: { from: "bob", text: "hi", sendTime: timestampFromDate(new Date(5000)) } } as never));
@@ -125,6 +152,18 @@ describe("emotion chart", () => {
     expect(rows.map((r) => [r.label, r.total])).toEqual([["09:00", 8], ["09:01", 4]]);
     expect(rows[0].segments.map((x) => [x.emotion, x.x, x.w])).toEqual([["happy", 0, 150], ["neutral", 150, 50]]);
     expect(rows[1].segments).toEqual([{ emotion: "sad", count: 4, x: 0, w: 100 }]);
+  });
+
+  it("picks the narrowest interval that keeps the chart short, labelled to the second below a minute", () => {
+    expect(emotionInterval(0)).toBe(10);
+    expect(emotionInterval(240)).toBe(10);
+    expect(emotionInterval(241)).toBe(30);
+    expect(emotionInterval(30 * 60)).toBe(300);
+    expect(emotionInterval(10 * 3600)).toBe(3600);
+    expect(emotionInterval(100 * 3600)).toBe(3600);
+    expect([intervalText(10), intervalText(300), intervalText(3600)]).toEqual(["10 s", "5 min", "1 h"]);
+    const rows = emotionRows([{ startTime: timestampFromDate(new Date("2026-03-02T09:00:20Z")), counts: [{ emotion: 4, count: 1 }] }], 100, 10);
+    expect(rows[0].label).toBe("09:00:20");
   });
 });
 
@@ -190,8 +229,13 @@ describe("validation follows the protos", () => {
 
   it("builds the proto meeting and its update mask", () => {
     const { meeting, mask } = meetingFromForm({
-      title: " Standup ", description: "", start: "", end: "", passcode: "1234", capacity: "5", lobby: true, ai: true, recording: false,
+      title: " Standup ", description: "", start: "", end: "", passcode: "1234", capacity: "5", lobby: true, ai: true, liveEmotions: true, recording: false,
     });
+    expect(meeting.settings?.liveEmotions).toBe(true);
+    const off = meetingFromForm({
+      title: "x", description: "", start: "", end: "", passcode: "", capacity: "0", lobby: false, ai: false, liveEmotions: true, recording: true,
+    });
+    expect(off.meeting.settings?.liveEmotions).toBe(false); // live emotions need AI
     expect(meeting.title).toBe("Standup");
     expect(meeting.settings?.aiEnabled).toBe(true);
     expect(meeting.lobbyEnabled).toBe(true);

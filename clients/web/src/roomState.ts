@@ -1,6 +1,7 @@
 // The room as the client sees it, rebuilt from signaling events by a pure reducer (unit-tested).
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import {
+  LobbyUpdate_Change,
   ParticipantUpdate_Change,
   TrackKind,
   TrackSource,
@@ -32,6 +33,21 @@ export interface SyntheticAlert {
   utterance: bigint;
 }
 
+export interface Waiting {
+  participant: string;
+  name: string;
+}
+
+export interface ReactionShown {
+  key: number;
+  from: string;
+  emoji: string;
+  at: number;
+}
+
+/** How long a reaction stays on screen. */
+export const REACTION_MS = 6000;
+
 export interface RoomState {
   status: Status;
   me: string;
@@ -58,6 +74,10 @@ export interface RoomState {
   alerts: SyntheticAlert[];
   /** The latest emotion per participant (only when the meeting shows live emotions). */
   emotions: Record<string, string>;
+  /** Who waits in the lobby (moderators only: `ListParticipants` at join, then `lobbyUpdate`). */
+  waiting: Waiting[];
+  /** Reactions on screen now, oldest first. */
+  reactions: ReactionShown[];
 }
 
 export const initialRoom = (): RoomState => ({
@@ -80,10 +100,13 @@ export const initialRoom = (): RoomState => ({
   unmuteRequest: "",
   alerts: [],
   emotions: {},
+  waiting: [],
+  reactions: [],
 });
 
 const MAX_CHAT = 500;
 const MAX_CAPTIONS = 50;
+const MAX_REACTIONS = 8;
 
 /** The next state after one signaling message. */
 export function reduce(state: RoomState, response: SignalResponse): RoomState {
@@ -161,6 +184,19 @@ export function reduce(state: RoomState, response: SignalResponse): RoomState {
     }
     case "emotionUpdate":
       return { ...state, emotions: { ...state.emotions, [m.value.participant]: m.value.emotion } };
+    case "lobbyUpdate": {
+      const u = m.value;
+      const rest = state.waiting.filter((w) => w.participant !== u.participant);
+      if (u.change !== LobbyUpdate_Change.WAITING) return rest.length === state.waiting.length ? state : { ...state, waiting: rest };
+      return { ...state, waiting: [...rest, { participant: u.participant, name: u.displayName }] };
+    }
+    case "reaction": {
+      const r = m.value;
+      const now = Date.now();
+      const shown = state.reactions.filter((x) => now - x.at < REACTION_MS).slice(-(MAX_REACTIONS - 1));
+      const key = (state.reactions.at(-1)?.key ?? 0) + 1;
+      return { ...state, reactions: [...shown, { key, from: r.from, emoji: r.emoji, at: now }] };
+    }
     case "unmuteRequested":
       // Signaling's RequestUnmute from a moderator: the person decides.
       return { ...state, unmuteRequest: m.value.from };

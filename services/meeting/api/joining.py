@@ -81,6 +81,8 @@ class JoiningMethods(MeetingHandlers):
         if changed:
             kind = "participant_waiting" if participant.state == WAITING else "participant_admitted"
             change = ev.ParticipantChange(participant=participant.id, user=caller.user_id)
+            if participant.state == WAITING:  # the hosts' knock notice names who waits
+                change.display_name = participant.display_name
             await self._changed(meeting_id, **{kind: change})
         if participant.state == WAITING and request.wait_for_admission:
             await self._wait_for_admission(meeting_id, participant.id)
@@ -108,6 +110,7 @@ class JoiningMethods(MeetingHandlers):
                 meeting_role=participant.role,
                 grants=held,
                 ttl_s=self.settings.join_token_ttl_s,
+                display_name=participant.display_name,  # signaling's Participant.display_name
             )
             reply.join_token = token
             reply.join_token_expire_time.CopyFrom(from_epoch(expires))

@@ -79,7 +79,7 @@ class SignalRequest(_message.Message):
     def __init__(self, request_id: _Optional[int] = ..., join: _Optional[_Union[Join, _Mapping]] = ..., offer: _Optional[_Union[SessionDescription, _Mapping]] = ..., trickle: _Optional[_Union[IceCandidate, _Mapping]] = ..., publish: _Optional[_Union[PublishTrack, _Mapping]] = ..., unpublish: _Optional[_Union[UnpublishTrack, _Mapping]] = ..., mute: _Optional[_Union[MuteTrack, _Mapping]] = ..., subscription: _Optional[_Union[UpdateSubscription, _Mapping]] = ..., chat: _Optional[_Union[SendChat, _Mapping]] = ..., data: _Optional[_Union[SendData, _Mapping]] = ..., leave: _Optional[_Union[Leave, _Mapping]] = ..., ping: _Optional[_Union[Ping, _Mapping]] = ..., recording: _Optional[_Union[ControlRecording, _Mapping]] = ..., request_unmute: _Optional[_Union[RequestUnmute, _Mapping]] = ..., mute_participant: _Optional[_Union[MuteParticipant, _Mapping]] = ..., mute_all: _Optional[_Union[MuteAll, _Mapping]] = ..., lower_hands: _Optional[_Union[LowerHands, _Mapping]] = ..., raise_hand: _Optional[_Union[RaiseHand, _Mapping]] = ..., reaction: _Optional[_Union[SendReaction, _Mapping]] = ..., visibility: _Optional[_Union[TrackVisibility, _Mapping]] = ...) -> None: ...
 
 class SignalResponse(_message.Message):
-    __slots__ = ("request_id", "joined", "answer", "trickle", "participant_update", "track_update", "active_speakers", "chat", "data", "caption", "error", "reconnect", "left", "pong", "recording_update", "tracks_published", "unmute_requested", "hand_update", "reaction", "synthetic_voice_alert", "emotion_update")
+    __slots__ = ("request_id", "joined", "answer", "trickle", "participant_update", "track_update", "active_speakers", "chat", "data", "caption", "error", "reconnect", "left", "pong", "recording_update", "tracks_published", "unmute_requested", "hand_update", "reaction", "lobby_update", "synthetic_voice_alert", "emotion_update")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     JOINED_FIELD_NUMBER: _ClassVar[int]
     ANSWER_FIELD_NUMBER: _ClassVar[int]
@@ -99,6 +99,7 @@ class SignalResponse(_message.Message):
     UNMUTE_REQUESTED_FIELD_NUMBER: _ClassVar[int]
     HAND_UPDATE_FIELD_NUMBER: _ClassVar[int]
     REACTION_FIELD_NUMBER: _ClassVar[int]
+    LOBBY_UPDATE_FIELD_NUMBER: _ClassVar[int]
     SYNTHETIC_VOICE_ALERT_FIELD_NUMBER: _ClassVar[int]
     EMOTION_UPDATE_FIELD_NUMBER: _ClassVar[int]
     request_id: int
@@ -120,9 +121,10 @@ class SignalResponse(_message.Message):
     unmute_requested: UnmuteRequested
     hand_update: HandUpdate
     reaction: Reaction
+    lobby_update: LobbyUpdate
     synthetic_voice_alert: SyntheticVoiceAlert
     emotion_update: EmotionUpdate
-    def __init__(self, request_id: _Optional[int] = ..., joined: _Optional[_Union[Joined, _Mapping]] = ..., answer: _Optional[_Union[SessionDescription, _Mapping]] = ..., trickle: _Optional[_Union[IceCandidate, _Mapping]] = ..., participant_update: _Optional[_Union[ParticipantUpdate, _Mapping]] = ..., track_update: _Optional[_Union[TrackUpdate, _Mapping]] = ..., active_speakers: _Optional[_Union[ActiveSpeakers, _Mapping]] = ..., chat: _Optional[_Union[ChatMessage, _Mapping]] = ..., data: _Optional[_Union[DataMessage, _Mapping]] = ..., caption: _Optional[_Union[Caption, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ..., reconnect: _Optional[_Union[Reconnect, _Mapping]] = ..., left: _Optional[_Union[Left, _Mapping]] = ..., pong: _Optional[_Union[Pong, _Mapping]] = ..., recording_update: _Optional[_Union[RecordingUpdate, _Mapping]] = ..., tracks_published: _Optional[_Union[TracksPublished, _Mapping]] = ..., unmute_requested: _Optional[_Union[UnmuteRequested, _Mapping]] = ..., hand_update: _Optional[_Union[HandUpdate, _Mapping]] = ..., reaction: _Optional[_Union[Reaction, _Mapping]] = ..., synthetic_voice_alert: _Optional[_Union[SyntheticVoiceAlert, _Mapping]] = ..., emotion_update: _Optional[_Union[EmotionUpdate, _Mapping]] = ...) -> None: ...
+    def __init__(self, request_id: _Optional[int] = ..., joined: _Optional[_Union[Joined, _Mapping]] = ..., answer: _Optional[_Union[SessionDescription, _Mapping]] = ..., trickle: _Optional[_Union[IceCandidate, _Mapping]] = ..., participant_update: _Optional[_Union[ParticipantUpdate, _Mapping]] = ..., track_update: _Optional[_Union[TrackUpdate, _Mapping]] = ..., active_speakers: _Optional[_Union[ActiveSpeakers, _Mapping]] = ..., chat: _Optional[_Union[ChatMessage, _Mapping]] = ..., data: _Optional[_Union[DataMessage, _Mapping]] = ..., caption: _Optional[_Union[Caption, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ..., reconnect: _Optional[_Union[Reconnect, _Mapping]] = ..., left: _Optional[_Union[Left, _Mapping]] = ..., pong: _Optional[_Union[Pong, _Mapping]] = ..., recording_update: _Optional[_Union[RecordingUpdate, _Mapping]] = ..., tracks_published: _Optional[_Union[TracksPublished, _Mapping]] = ..., unmute_requested: _Optional[_Union[UnmuteRequested, _Mapping]] = ..., hand_update: _Optional[_Union[HandUpdate, _Mapping]] = ..., reaction: _Optional[_Union[Reaction, _Mapping]] = ..., lobby_update: _Optional[_Union[LobbyUpdate, _Mapping]] = ..., synthetic_voice_alert: _Optional[_Union[SyntheticVoiceAlert, _Mapping]] = ..., emotion_update: _Optional[_Union[EmotionUpdate, _Mapping]] = ...) -> None: ...
 
 class Join(_message.Message):
     __slots__ = ("token", "resume_token")
@@ -514,6 +516,28 @@ class Reaction(_message.Message):
     EMOJI_FIELD_NUMBER: _ClassVar[int]
     emoji: str
     def __init__(self, emoji: _Optional[str] = ..., **kwargs) -> None: ...
+
+class LobbyUpdate(_message.Message):
+    __slots__ = ("change", "participant", "display_name")
+    class Change(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        CHANGE_UNSPECIFIED: _ClassVar[LobbyUpdate.Change]
+        CHANGE_WAITING: _ClassVar[LobbyUpdate.Change]
+        CHANGE_ADMITTED: _ClassVar[LobbyUpdate.Change]
+        CHANGE_DENIED: _ClassVar[LobbyUpdate.Change]
+        CHANGE_LEFT: _ClassVar[LobbyUpdate.Change]
+    CHANGE_UNSPECIFIED: LobbyUpdate.Change
+    CHANGE_WAITING: LobbyUpdate.Change
+    CHANGE_ADMITTED: LobbyUpdate.Change
+    CHANGE_DENIED: LobbyUpdate.Change
+    CHANGE_LEFT: LobbyUpdate.Change
+    CHANGE_FIELD_NUMBER: _ClassVar[int]
+    PARTICIPANT_FIELD_NUMBER: _ClassVar[int]
+    DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
+    change: LobbyUpdate.Change
+    participant: str
+    display_name: str
+    def __init__(self, change: _Optional[_Union[LobbyUpdate.Change, str]] = ..., participant: _Optional[str] = ..., display_name: _Optional[str] = ...) -> None: ...
 
 class TrackVisibility(_message.Message):
     __slots__ = ("hidden", "shown")

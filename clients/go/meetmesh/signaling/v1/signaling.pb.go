@@ -252,6 +252,67 @@ func (TrackUpdate_Change) EnumDescriptor() ([]byte, []int) {
 	return file_meetmesh_signaling_v1_signaling_proto_rawDescGZIP(), []int{20, 0}
 }
 
+// The change.
+type LobbyUpdate_Change int32
+
+const (
+	// Unknown.
+	LobbyUpdate_CHANGE_UNSPECIFIED LobbyUpdate_Change = 0
+	// Knocked: waits in the lobby.
+	LobbyUpdate_CHANGE_WAITING LobbyUpdate_Change = 1
+	// Admitted (by a moderator, or joined directly).
+	LobbyUpdate_CHANGE_ADMITTED LobbyUpdate_Change = 2
+	// Denied (by a moderator).
+	LobbyUpdate_CHANGE_DENIED LobbyUpdate_Change = 3
+	// Left (the lobby, or the meeting).
+	LobbyUpdate_CHANGE_LEFT LobbyUpdate_Change = 4
+)
+
+// Enum value maps for LobbyUpdate_Change.
+var (
+	LobbyUpdate_Change_name = map[int32]string{
+		0: "CHANGE_UNSPECIFIED",
+		1: "CHANGE_WAITING",
+		2: "CHANGE_ADMITTED",
+		3: "CHANGE_DENIED",
+		4: "CHANGE_LEFT",
+	}
+	LobbyUpdate_Change_value = map[string]int32{
+		"CHANGE_UNSPECIFIED": 0,
+		"CHANGE_WAITING":     1,
+		"CHANGE_ADMITTED":    2,
+		"CHANGE_DENIED":      3,
+		"CHANGE_LEFT":        4,
+	}
+)
+
+func (x LobbyUpdate_Change) Enum() *LobbyUpdate_Change {
+	p := new(LobbyUpdate_Change)
+	*p = x
+	return p
+}
+
+func (x LobbyUpdate_Change) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (LobbyUpdate_Change) Descriptor() protoreflect.EnumDescriptor {
+	return file_meetmesh_signaling_v1_signaling_proto_enumTypes[4].Descriptor()
+}
+
+func (LobbyUpdate_Change) Type() protoreflect.EnumType {
+	return &file_meetmesh_signaling_v1_signaling_proto_enumTypes[4]
+}
+
+func (x LobbyUpdate_Change) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use LobbyUpdate_Change.Descriptor instead.
+func (LobbyUpdate_Change) EnumDescriptor() ([]byte, []int) {
+	return file_meetmesh_signaling_v1_signaling_proto_rawDescGZIP(), []int{43, 0}
+}
+
 // A message from the client.
 type SignalRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -664,6 +725,7 @@ type SignalResponse struct {
 	//	*SignalResponse_UnmuteRequested
 	//	*SignalResponse_HandUpdate
 	//	*SignalResponse_Reaction
+	//	*SignalResponse_LobbyUpdate
 	//	*SignalResponse_SyntheticVoiceAlert
 	//	*SignalResponse_EmotionUpdate
 	Message       isSignalResponse_Message `protobuf_oneof:"message"`
@@ -877,6 +939,15 @@ func (x *SignalResponse) GetReaction() *Reaction {
 	return nil
 }
 
+func (x *SignalResponse) GetLobbyUpdate() *LobbyUpdate {
+	if x != nil {
+		if x, ok := x.Message.(*SignalResponse_LobbyUpdate); ok {
+			return x.LobbyUpdate
+		}
+	}
+	return nil
+}
+
 func (x *SignalResponse) GetSyntheticVoiceAlert() *SyntheticVoiceAlert {
 	if x != nil {
 		if x, ok := x.Message.(*SignalResponse_SyntheticVoiceAlert); ok {
@@ -989,6 +1060,11 @@ type SignalResponse_Reaction struct {
 	Reaction *Reaction `protobuf:"bytes,19,opt,name=reaction,proto3,oneof"`
 }
 
+type SignalResponse_LobbyUpdate struct {
+	// Someone entered or left the lobby (sent to participants with the `moderate` grant only).
+	LobbyUpdate *LobbyUpdate `protobuf:"bytes,20,opt,name=lobby_update,json=lobbyUpdate,proto3,oneof"`
+}
+
 type SignalResponse_SyntheticVoiceAlert struct {
 	// A participant's voice sounds synthetic (sent to hosts and co-hosts only).
 	SyntheticVoiceAlert *SyntheticVoiceAlert `protobuf:"bytes,40,opt,name=synthetic_voice_alert,json=syntheticVoiceAlert,proto3,oneof"`
@@ -1034,6 +1110,8 @@ func (*SignalResponse_UnmuteRequested) isSignalResponse_Message() {}
 func (*SignalResponse_HandUpdate) isSignalResponse_Message() {}
 
 func (*SignalResponse_Reaction) isSignalResponse_Message() {}
+
+func (*SignalResponse_LobbyUpdate) isSignalResponse_Message() {}
 
 func (*SignalResponse_SyntheticVoiceAlert) isSignalResponse_Message() {}
 
@@ -3477,6 +3555,75 @@ func (x *Reaction) GetEmoji() string {
 	return ""
 }
 
+// Someone entered or left the meeting's lobby. Sent to the participants holding the `moderate`
+// grant (hosts and co-hosts), who admit or deny with the meeting service's `AdmitParticipant` and
+// `DenyParticipant`. Who waits when a session (re)joins: `ListParticipants` with state `WAITING`.
+// Signaling relays what the meeting service did and does not know whether the participant had
+// waited: `CHANGE_ADMITTED` and `CHANGE_LEFT` also come for direct joins and for leaving the
+// meeting (clients drop the participant from their lobby list if it is there).
+type LobbyUpdate struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The change.
+	Change LobbyUpdate_Change `protobuf:"varint,1,opt,name=change,proto3,enum=meetmesh.signaling.v1.LobbyUpdate_Change" json:"change,omitempty"`
+	// The participant id (as in `meetings/{meeting}/participants/{participant}`).
+	Participant string `protobuf:"bytes,2,opt,name=participant,proto3" json:"participant,omitempty"`
+	// The display name (with `CHANGE_WAITING`). Personal data: never logged.
+	DisplayName   string `protobuf:"bytes,3,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LobbyUpdate) Reset() {
+	*x = LobbyUpdate{}
+	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LobbyUpdate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LobbyUpdate) ProtoMessage() {}
+
+func (x *LobbyUpdate) ProtoReflect() protoreflect.Message {
+	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LobbyUpdate.ProtoReflect.Descriptor instead.
+func (*LobbyUpdate) Descriptor() ([]byte, []int) {
+	return file_meetmesh_signaling_v1_signaling_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *LobbyUpdate) GetChange() LobbyUpdate_Change {
+	if x != nil {
+		return x.Change
+	}
+	return LobbyUpdate_CHANGE_UNSPECIFIED
+}
+
+func (x *LobbyUpdate) GetParticipant() string {
+	if x != nil {
+		return x.Participant
+	}
+	return ""
+}
+
+func (x *LobbyUpdate) GetDisplayName() string {
+	if x != nil {
+		return x.DisplayName
+	}
+	return ""
+}
+
 // Selective forwarding that follows the screen: tracks a client does not display (a tile scrolled
 // away, a minimised window, a speaker view showing one person) are paused for that client only;
 // shown again, they resume at the next keyframe. Subscriptions start shown.
@@ -3492,7 +3639,7 @@ type TrackVisibility struct {
 
 func (x *TrackVisibility) Reset() {
 	*x = TrackVisibility{}
-	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[43]
+	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3504,7 +3651,7 @@ func (x *TrackVisibility) String() string {
 func (*TrackVisibility) ProtoMessage() {}
 
 func (x *TrackVisibility) ProtoReflect() protoreflect.Message {
-	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[43]
+	mi := &file_meetmesh_signaling_v1_signaling_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3517,7 +3664,7 @@ func (x *TrackVisibility) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrackVisibility.ProtoReflect.Descriptor instead.
 func (*TrackVisibility) Descriptor() ([]byte, []int) {
-	return file_meetmesh_signaling_v1_signaling_proto_rawDescGZIP(), []int{43}
+	return file_meetmesh_signaling_v1_signaling_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *TrackVisibility) GetHidden() []string {
@@ -3567,7 +3714,7 @@ const file_meetmesh_signaling_v1_signaling_proto_rawDesc = "" +
 	"\n" +
 	"visibility\x18\x14 \x01(\v2&.meetmesh.signaling.v1.TrackVisibilityH\x00R\n" +
 	"visibilityB\x10\n" +
-	"\amessage\x12\x05\xbaH\x02\b\x01\"\xb2\v\n" +
+	"\amessage\x12\x05\xbaH\x02\b\x01\"\xfb\v\n" +
 	"\x0eSignalResponse\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\rR\trequestId\x127\n" +
@@ -3590,7 +3737,8 @@ const file_meetmesh_signaling_v1_signaling_proto_rawDesc = "" +
 	"\x10unmute_requested\x18\x11 \x01(\v2&.meetmesh.signaling.v1.UnmuteRequestedH\x00R\x0funmuteRequested\x12D\n" +
 	"\vhand_update\x18\x12 \x01(\v2!.meetmesh.signaling.v1.HandUpdateH\x00R\n" +
 	"handUpdate\x12=\n" +
-	"\breaction\x18\x13 \x01(\v2\x1f.meetmesh.signaling.v1.ReactionH\x00R\breaction\x12`\n" +
+	"\breaction\x18\x13 \x01(\v2\x1f.meetmesh.signaling.v1.ReactionH\x00R\breaction\x12G\n" +
+	"\flobby_update\x18\x14 \x01(\v2\".meetmesh.signaling.v1.LobbyUpdateH\x00R\vlobbyUpdate\x12`\n" +
 	"\x15synthetic_voice_alert\x18( \x01(\v2*.meetmesh.signaling.v1.SyntheticVoiceAlertH\x00R\x13syntheticVoiceAlert\x12M\n" +
 	"\x0eemotion_update\x18) \x01(\v2$.meetmesh.signaling.v1.EmotionUpdateH\x00R\remotionUpdateB\t\n" +
 	"\amessage\"]\n" +
@@ -3757,7 +3905,17 @@ const file_meetmesh_signaling_v1_signaling_proto_rawDesc = "" +
 	"\x02by\x18\x03 \x01(\tR\x02by\"4\n" +
 	"\bReaction\x12\x12\n" +
 	"\x04from\x18\x01 \x01(\tR\x04from\x12\x14\n" +
-	"\x05emoji\x18\x02 \x01(\tR\x05emoji\"S\n" +
+	"\x05emoji\x18\x02 \x01(\tR\x05emoji\"\x8a\x02\n" +
+	"\vLobbyUpdate\x12A\n" +
+	"\x06change\x18\x01 \x01(\x0e2).meetmesh.signaling.v1.LobbyUpdate.ChangeR\x06change\x12 \n" +
+	"\vparticipant\x18\x02 \x01(\tR\vparticipant\x12'\n" +
+	"\fdisplay_name\x18\x03 \x01(\tB\x04\xa0\xbb\x18\x01R\vdisplayName\"m\n" +
+	"\x06Change\x12\x16\n" +
+	"\x12CHANGE_UNSPECIFIED\x10\x00\x12\x12\n" +
+	"\x0eCHANGE_WAITING\x10\x01\x12\x13\n" +
+	"\x0fCHANGE_ADMITTED\x10\x02\x12\x11\n" +
+	"\rCHANGE_DENIED\x10\x03\x12\x0f\n" +
+	"\vCHANGE_LEFT\x10\x04\"S\n" +
 	"\x0fTrackVisibility\x12 \n" +
 	"\x06hidden\x18\x01 \x03(\tB\b\xbaH\x05\x92\x01\x02\x10@R\x06hidden\x12\x1e\n" +
 	"\x05shown\x18\x02 \x03(\tB\b\xbaH\x05\x92\x01\x02\x10@R\x05shown*\x91\x01\n" +
@@ -3787,128 +3945,132 @@ func file_meetmesh_signaling_v1_signaling_proto_rawDescGZIP() []byte {
 	return file_meetmesh_signaling_v1_signaling_proto_rawDescData
 }
 
-var file_meetmesh_signaling_v1_signaling_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_meetmesh_signaling_v1_signaling_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
+var file_meetmesh_signaling_v1_signaling_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
+var file_meetmesh_signaling_v1_signaling_proto_msgTypes = make([]protoimpl.MessageInfo, 46)
 var file_meetmesh_signaling_v1_signaling_proto_goTypes = []any{
 	(TrackSource)(0),              // 0: meetmesh.signaling.v1.TrackSource
 	(TrackKind)(0),                // 1: meetmesh.signaling.v1.TrackKind
 	(ParticipantUpdate_Change)(0), // 2: meetmesh.signaling.v1.ParticipantUpdate.Change
 	(TrackUpdate_Change)(0),       // 3: meetmesh.signaling.v1.TrackUpdate.Change
-	(*SignalRequest)(nil),         // 4: meetmesh.signaling.v1.SignalRequest
-	(*SignalResponse)(nil),        // 5: meetmesh.signaling.v1.SignalResponse
-	(*Join)(nil),                  // 6: meetmesh.signaling.v1.Join
-	(*SessionDescription)(nil),    // 7: meetmesh.signaling.v1.SessionDescription
-	(*IceCandidate)(nil),          // 8: meetmesh.signaling.v1.IceCandidate
-	(*PublishTrack)(nil),          // 9: meetmesh.signaling.v1.PublishTrack
-	(*UnpublishTrack)(nil),        // 10: meetmesh.signaling.v1.UnpublishTrack
-	(*MuteTrack)(nil),             // 11: meetmesh.signaling.v1.MuteTrack
-	(*TrackSubscription)(nil),     // 12: meetmesh.signaling.v1.TrackSubscription
-	(*UpdateSubscription)(nil),    // 13: meetmesh.signaling.v1.UpdateSubscription
-	(*SendChat)(nil),              // 14: meetmesh.signaling.v1.SendChat
-	(*SendData)(nil),              // 15: meetmesh.signaling.v1.SendData
-	(*Leave)(nil),                 // 16: meetmesh.signaling.v1.Leave
-	(*Ping)(nil),                  // 17: meetmesh.signaling.v1.Ping
-	(*ControlRecording)(nil),      // 18: meetmesh.signaling.v1.ControlRecording
-	(*Participant)(nil),           // 19: meetmesh.signaling.v1.Participant
-	(*Track)(nil),                 // 20: meetmesh.signaling.v1.Track
-	(*Joined)(nil),                // 21: meetmesh.signaling.v1.Joined
-	(*IceServer)(nil),             // 22: meetmesh.signaling.v1.IceServer
-	(*ParticipantUpdate)(nil),     // 23: meetmesh.signaling.v1.ParticipantUpdate
-	(*TrackUpdate)(nil),           // 24: meetmesh.signaling.v1.TrackUpdate
-	(*TracksPublished)(nil),       // 25: meetmesh.signaling.v1.TracksPublished
-	(*SpeakerLevel)(nil),          // 26: meetmesh.signaling.v1.SpeakerLevel
-	(*ActiveSpeakers)(nil),        // 27: meetmesh.signaling.v1.ActiveSpeakers
-	(*ChatMessage)(nil),           // 28: meetmesh.signaling.v1.ChatMessage
-	(*DataMessage)(nil),           // 29: meetmesh.signaling.v1.DataMessage
-	(*Caption)(nil),               // 30: meetmesh.signaling.v1.Caption
-	(*SyntheticVoiceAlert)(nil),   // 31: meetmesh.signaling.v1.SyntheticVoiceAlert
-	(*EmotionUpdate)(nil),         // 32: meetmesh.signaling.v1.EmotionUpdate
-	(*Error)(nil),                 // 33: meetmesh.signaling.v1.Error
-	(*Reconnect)(nil),             // 34: meetmesh.signaling.v1.Reconnect
-	(*Left)(nil),                  // 35: meetmesh.signaling.v1.Left
-	(*Pong)(nil),                  // 36: meetmesh.signaling.v1.Pong
-	(*RecordingUpdate)(nil),       // 37: meetmesh.signaling.v1.RecordingUpdate
-	(*RequestUnmute)(nil),         // 38: meetmesh.signaling.v1.RequestUnmute
-	(*MuteParticipant)(nil),       // 39: meetmesh.signaling.v1.MuteParticipant
-	(*MuteAll)(nil),               // 40: meetmesh.signaling.v1.MuteAll
-	(*LowerHands)(nil),            // 41: meetmesh.signaling.v1.LowerHands
-	(*RaiseHand)(nil),             // 42: meetmesh.signaling.v1.RaiseHand
-	(*SendReaction)(nil),          // 43: meetmesh.signaling.v1.SendReaction
-	(*UnmuteRequested)(nil),       // 44: meetmesh.signaling.v1.UnmuteRequested
-	(*HandUpdate)(nil),            // 45: meetmesh.signaling.v1.HandUpdate
-	(*Reaction)(nil),              // 46: meetmesh.signaling.v1.Reaction
-	(*TrackVisibility)(nil),       // 47: meetmesh.signaling.v1.TrackVisibility
-	nil,                           // 48: meetmesh.signaling.v1.TracksPublished.TracksByMidEntry
-	(*timestamppb.Timestamp)(nil), // 49: google.protobuf.Timestamp
+	(LobbyUpdate_Change)(0),       // 4: meetmesh.signaling.v1.LobbyUpdate.Change
+	(*SignalRequest)(nil),         // 5: meetmesh.signaling.v1.SignalRequest
+	(*SignalResponse)(nil),        // 6: meetmesh.signaling.v1.SignalResponse
+	(*Join)(nil),                  // 7: meetmesh.signaling.v1.Join
+	(*SessionDescription)(nil),    // 8: meetmesh.signaling.v1.SessionDescription
+	(*IceCandidate)(nil),          // 9: meetmesh.signaling.v1.IceCandidate
+	(*PublishTrack)(nil),          // 10: meetmesh.signaling.v1.PublishTrack
+	(*UnpublishTrack)(nil),        // 11: meetmesh.signaling.v1.UnpublishTrack
+	(*MuteTrack)(nil),             // 12: meetmesh.signaling.v1.MuteTrack
+	(*TrackSubscription)(nil),     // 13: meetmesh.signaling.v1.TrackSubscription
+	(*UpdateSubscription)(nil),    // 14: meetmesh.signaling.v1.UpdateSubscription
+	(*SendChat)(nil),              // 15: meetmesh.signaling.v1.SendChat
+	(*SendData)(nil),              // 16: meetmesh.signaling.v1.SendData
+	(*Leave)(nil),                 // 17: meetmesh.signaling.v1.Leave
+	(*Ping)(nil),                  // 18: meetmesh.signaling.v1.Ping
+	(*ControlRecording)(nil),      // 19: meetmesh.signaling.v1.ControlRecording
+	(*Participant)(nil),           // 20: meetmesh.signaling.v1.Participant
+	(*Track)(nil),                 // 21: meetmesh.signaling.v1.Track
+	(*Joined)(nil),                // 22: meetmesh.signaling.v1.Joined
+	(*IceServer)(nil),             // 23: meetmesh.signaling.v1.IceServer
+	(*ParticipantUpdate)(nil),     // 24: meetmesh.signaling.v1.ParticipantUpdate
+	(*TrackUpdate)(nil),           // 25: meetmesh.signaling.v1.TrackUpdate
+	(*TracksPublished)(nil),       // 26: meetmesh.signaling.v1.TracksPublished
+	(*SpeakerLevel)(nil),          // 27: meetmesh.signaling.v1.SpeakerLevel
+	(*ActiveSpeakers)(nil),        // 28: meetmesh.signaling.v1.ActiveSpeakers
+	(*ChatMessage)(nil),           // 29: meetmesh.signaling.v1.ChatMessage
+	(*DataMessage)(nil),           // 30: meetmesh.signaling.v1.DataMessage
+	(*Caption)(nil),               // 31: meetmesh.signaling.v1.Caption
+	(*SyntheticVoiceAlert)(nil),   // 32: meetmesh.signaling.v1.SyntheticVoiceAlert
+	(*EmotionUpdate)(nil),         // 33: meetmesh.signaling.v1.EmotionUpdate
+	(*Error)(nil),                 // 34: meetmesh.signaling.v1.Error
+	(*Reconnect)(nil),             // 35: meetmesh.signaling.v1.Reconnect
+	(*Left)(nil),                  // 36: meetmesh.signaling.v1.Left
+	(*Pong)(nil),                  // 37: meetmesh.signaling.v1.Pong
+	(*RecordingUpdate)(nil),       // 38: meetmesh.signaling.v1.RecordingUpdate
+	(*RequestUnmute)(nil),         // 39: meetmesh.signaling.v1.RequestUnmute
+	(*MuteParticipant)(nil),       // 40: meetmesh.signaling.v1.MuteParticipant
+	(*MuteAll)(nil),               // 41: meetmesh.signaling.v1.MuteAll
+	(*LowerHands)(nil),            // 42: meetmesh.signaling.v1.LowerHands
+	(*RaiseHand)(nil),             // 43: meetmesh.signaling.v1.RaiseHand
+	(*SendReaction)(nil),          // 44: meetmesh.signaling.v1.SendReaction
+	(*UnmuteRequested)(nil),       // 45: meetmesh.signaling.v1.UnmuteRequested
+	(*HandUpdate)(nil),            // 46: meetmesh.signaling.v1.HandUpdate
+	(*Reaction)(nil),              // 47: meetmesh.signaling.v1.Reaction
+	(*LobbyUpdate)(nil),           // 48: meetmesh.signaling.v1.LobbyUpdate
+	(*TrackVisibility)(nil),       // 49: meetmesh.signaling.v1.TrackVisibility
+	nil,                           // 50: meetmesh.signaling.v1.TracksPublished.TracksByMidEntry
+	(*timestamppb.Timestamp)(nil), // 51: google.protobuf.Timestamp
 }
 var file_meetmesh_signaling_v1_signaling_proto_depIdxs = []int32{
-	6,  // 0: meetmesh.signaling.v1.SignalRequest.join:type_name -> meetmesh.signaling.v1.Join
-	7,  // 1: meetmesh.signaling.v1.SignalRequest.offer:type_name -> meetmesh.signaling.v1.SessionDescription
-	8,  // 2: meetmesh.signaling.v1.SignalRequest.trickle:type_name -> meetmesh.signaling.v1.IceCandidate
-	9,  // 3: meetmesh.signaling.v1.SignalRequest.publish:type_name -> meetmesh.signaling.v1.PublishTrack
-	10, // 4: meetmesh.signaling.v1.SignalRequest.unpublish:type_name -> meetmesh.signaling.v1.UnpublishTrack
-	11, // 5: meetmesh.signaling.v1.SignalRequest.mute:type_name -> meetmesh.signaling.v1.MuteTrack
-	13, // 6: meetmesh.signaling.v1.SignalRequest.subscription:type_name -> meetmesh.signaling.v1.UpdateSubscription
-	14, // 7: meetmesh.signaling.v1.SignalRequest.chat:type_name -> meetmesh.signaling.v1.SendChat
-	15, // 8: meetmesh.signaling.v1.SignalRequest.data:type_name -> meetmesh.signaling.v1.SendData
-	16, // 9: meetmesh.signaling.v1.SignalRequest.leave:type_name -> meetmesh.signaling.v1.Leave
-	17, // 10: meetmesh.signaling.v1.SignalRequest.ping:type_name -> meetmesh.signaling.v1.Ping
-	18, // 11: meetmesh.signaling.v1.SignalRequest.recording:type_name -> meetmesh.signaling.v1.ControlRecording
-	38, // 12: meetmesh.signaling.v1.SignalRequest.request_unmute:type_name -> meetmesh.signaling.v1.RequestUnmute
-	39, // 13: meetmesh.signaling.v1.SignalRequest.mute_participant:type_name -> meetmesh.signaling.v1.MuteParticipant
-	40, // 14: meetmesh.signaling.v1.SignalRequest.mute_all:type_name -> meetmesh.signaling.v1.MuteAll
-	41, // 15: meetmesh.signaling.v1.SignalRequest.lower_hands:type_name -> meetmesh.signaling.v1.LowerHands
-	42, // 16: meetmesh.signaling.v1.SignalRequest.raise_hand:type_name -> meetmesh.signaling.v1.RaiseHand
-	43, // 17: meetmesh.signaling.v1.SignalRequest.reaction:type_name -> meetmesh.signaling.v1.SendReaction
-	47, // 18: meetmesh.signaling.v1.SignalRequest.visibility:type_name -> meetmesh.signaling.v1.TrackVisibility
-	21, // 19: meetmesh.signaling.v1.SignalResponse.joined:type_name -> meetmesh.signaling.v1.Joined
-	7,  // 20: meetmesh.signaling.v1.SignalResponse.answer:type_name -> meetmesh.signaling.v1.SessionDescription
-	8,  // 21: meetmesh.signaling.v1.SignalResponse.trickle:type_name -> meetmesh.signaling.v1.IceCandidate
-	23, // 22: meetmesh.signaling.v1.SignalResponse.participant_update:type_name -> meetmesh.signaling.v1.ParticipantUpdate
-	24, // 23: meetmesh.signaling.v1.SignalResponse.track_update:type_name -> meetmesh.signaling.v1.TrackUpdate
-	27, // 24: meetmesh.signaling.v1.SignalResponse.active_speakers:type_name -> meetmesh.signaling.v1.ActiveSpeakers
-	28, // 25: meetmesh.signaling.v1.SignalResponse.chat:type_name -> meetmesh.signaling.v1.ChatMessage
-	29, // 26: meetmesh.signaling.v1.SignalResponse.data:type_name -> meetmesh.signaling.v1.DataMessage
-	30, // 27: meetmesh.signaling.v1.SignalResponse.caption:type_name -> meetmesh.signaling.v1.Caption
-	33, // 28: meetmesh.signaling.v1.SignalResponse.error:type_name -> meetmesh.signaling.v1.Error
-	34, // 29: meetmesh.signaling.v1.SignalResponse.reconnect:type_name -> meetmesh.signaling.v1.Reconnect
-	35, // 30: meetmesh.signaling.v1.SignalResponse.left:type_name -> meetmesh.signaling.v1.Left
-	36, // 31: meetmesh.signaling.v1.SignalResponse.pong:type_name -> meetmesh.signaling.v1.Pong
-	37, // 32: meetmesh.signaling.v1.SignalResponse.recording_update:type_name -> meetmesh.signaling.v1.RecordingUpdate
-	25, // 33: meetmesh.signaling.v1.SignalResponse.tracks_published:type_name -> meetmesh.signaling.v1.TracksPublished
-	44, // 34: meetmesh.signaling.v1.SignalResponse.unmute_requested:type_name -> meetmesh.signaling.v1.UnmuteRequested
-	45, // 35: meetmesh.signaling.v1.SignalResponse.hand_update:type_name -> meetmesh.signaling.v1.HandUpdate
-	46, // 36: meetmesh.signaling.v1.SignalResponse.reaction:type_name -> meetmesh.signaling.v1.Reaction
-	31, // 37: meetmesh.signaling.v1.SignalResponse.synthetic_voice_alert:type_name -> meetmesh.signaling.v1.SyntheticVoiceAlert
-	32, // 38: meetmesh.signaling.v1.SignalResponse.emotion_update:type_name -> meetmesh.signaling.v1.EmotionUpdate
-	1,  // 39: meetmesh.signaling.v1.PublishTrack.kind:type_name -> meetmesh.signaling.v1.TrackKind
-	0,  // 40: meetmesh.signaling.v1.PublishTrack.source:type_name -> meetmesh.signaling.v1.TrackSource
-	12, // 41: meetmesh.signaling.v1.UpdateSubscription.subscribe:type_name -> meetmesh.signaling.v1.TrackSubscription
-	1,  // 42: meetmesh.signaling.v1.Track.kind:type_name -> meetmesh.signaling.v1.TrackKind
-	0,  // 43: meetmesh.signaling.v1.Track.source:type_name -> meetmesh.signaling.v1.TrackSource
-	19, // 44: meetmesh.signaling.v1.Joined.participant:type_name -> meetmesh.signaling.v1.Participant
-	19, // 45: meetmesh.signaling.v1.Joined.participants:type_name -> meetmesh.signaling.v1.Participant
-	20, // 46: meetmesh.signaling.v1.Joined.tracks:type_name -> meetmesh.signaling.v1.Track
-	22, // 47: meetmesh.signaling.v1.Joined.ice_servers:type_name -> meetmesh.signaling.v1.IceServer
-	2,  // 48: meetmesh.signaling.v1.ParticipantUpdate.change:type_name -> meetmesh.signaling.v1.ParticipantUpdate.Change
-	19, // 49: meetmesh.signaling.v1.ParticipantUpdate.participant:type_name -> meetmesh.signaling.v1.Participant
-	3,  // 50: meetmesh.signaling.v1.TrackUpdate.change:type_name -> meetmesh.signaling.v1.TrackUpdate.Change
-	20, // 51: meetmesh.signaling.v1.TrackUpdate.track:type_name -> meetmesh.signaling.v1.Track
-	48, // 52: meetmesh.signaling.v1.TracksPublished.tracks_by_mid:type_name -> meetmesh.signaling.v1.TracksPublished.TracksByMidEntry
-	26, // 53: meetmesh.signaling.v1.ActiveSpeakers.speakers:type_name -> meetmesh.signaling.v1.SpeakerLevel
-	49, // 54: meetmesh.signaling.v1.ChatMessage.send_time:type_name -> google.protobuf.Timestamp
-	0,  // 55: meetmesh.signaling.v1.RequestUnmute.source:type_name -> meetmesh.signaling.v1.TrackSource
-	0,  // 56: meetmesh.signaling.v1.MuteParticipant.source:type_name -> meetmesh.signaling.v1.TrackSource
-	0,  // 57: meetmesh.signaling.v1.MuteAll.source:type_name -> meetmesh.signaling.v1.TrackSource
-	0,  // 58: meetmesh.signaling.v1.UnmuteRequested.source:type_name -> meetmesh.signaling.v1.TrackSource
-	20, // 59: meetmesh.signaling.v1.TracksPublished.TracksByMidEntry.value:type_name -> meetmesh.signaling.v1.Track
-	4,  // 60: meetmesh.signaling.v1.SignalingService.Connect:input_type -> meetmesh.signaling.v1.SignalRequest
-	5,  // 61: meetmesh.signaling.v1.SignalingService.Connect:output_type -> meetmesh.signaling.v1.SignalResponse
-	61, // [61:62] is the sub-list for method output_type
-	60, // [60:61] is the sub-list for method input_type
-	60, // [60:60] is the sub-list for extension type_name
-	60, // [60:60] is the sub-list for extension extendee
-	0,  // [0:60] is the sub-list for field type_name
+	7,  // 0: meetmesh.signaling.v1.SignalRequest.join:type_name -> meetmesh.signaling.v1.Join
+	8,  // 1: meetmesh.signaling.v1.SignalRequest.offer:type_name -> meetmesh.signaling.v1.SessionDescription
+	9,  // 2: meetmesh.signaling.v1.SignalRequest.trickle:type_name -> meetmesh.signaling.v1.IceCandidate
+	10, // 3: meetmesh.signaling.v1.SignalRequest.publish:type_name -> meetmesh.signaling.v1.PublishTrack
+	11, // 4: meetmesh.signaling.v1.SignalRequest.unpublish:type_name -> meetmesh.signaling.v1.UnpublishTrack
+	12, // 5: meetmesh.signaling.v1.SignalRequest.mute:type_name -> meetmesh.signaling.v1.MuteTrack
+	14, // 6: meetmesh.signaling.v1.SignalRequest.subscription:type_name -> meetmesh.signaling.v1.UpdateSubscription
+	15, // 7: meetmesh.signaling.v1.SignalRequest.chat:type_name -> meetmesh.signaling.v1.SendChat
+	16, // 8: meetmesh.signaling.v1.SignalRequest.data:type_name -> meetmesh.signaling.v1.SendData
+	17, // 9: meetmesh.signaling.v1.SignalRequest.leave:type_name -> meetmesh.signaling.v1.Leave
+	18, // 10: meetmesh.signaling.v1.SignalRequest.ping:type_name -> meetmesh.signaling.v1.Ping
+	19, // 11: meetmesh.signaling.v1.SignalRequest.recording:type_name -> meetmesh.signaling.v1.ControlRecording
+	39, // 12: meetmesh.signaling.v1.SignalRequest.request_unmute:type_name -> meetmesh.signaling.v1.RequestUnmute
+	40, // 13: meetmesh.signaling.v1.SignalRequest.mute_participant:type_name -> meetmesh.signaling.v1.MuteParticipant
+	41, // 14: meetmesh.signaling.v1.SignalRequest.mute_all:type_name -> meetmesh.signaling.v1.MuteAll
+	42, // 15: meetmesh.signaling.v1.SignalRequest.lower_hands:type_name -> meetmesh.signaling.v1.LowerHands
+	43, // 16: meetmesh.signaling.v1.SignalRequest.raise_hand:type_name -> meetmesh.signaling.v1.RaiseHand
+	44, // 17: meetmesh.signaling.v1.SignalRequest.reaction:type_name -> meetmesh.signaling.v1.SendReaction
+	49, // 18: meetmesh.signaling.v1.SignalRequest.visibility:type_name -> meetmesh.signaling.v1.TrackVisibility
+	22, // 19: meetmesh.signaling.v1.SignalResponse.joined:type_name -> meetmesh.signaling.v1.Joined
+	8,  // 20: meetmesh.signaling.v1.SignalResponse.answer:type_name -> meetmesh.signaling.v1.SessionDescription
+	9,  // 21: meetmesh.signaling.v1.SignalResponse.trickle:type_name -> meetmesh.signaling.v1.IceCandidate
+	24, // 22: meetmesh.signaling.v1.SignalResponse.participant_update:type_name -> meetmesh.signaling.v1.ParticipantUpdate
+	25, // 23: meetmesh.signaling.v1.SignalResponse.track_update:type_name -> meetmesh.signaling.v1.TrackUpdate
+	28, // 24: meetmesh.signaling.v1.SignalResponse.active_speakers:type_name -> meetmesh.signaling.v1.ActiveSpeakers
+	29, // 25: meetmesh.signaling.v1.SignalResponse.chat:type_name -> meetmesh.signaling.v1.ChatMessage
+	30, // 26: meetmesh.signaling.v1.SignalResponse.data:type_name -> meetmesh.signaling.v1.DataMessage
+	31, // 27: meetmesh.signaling.v1.SignalResponse.caption:type_name -> meetmesh.signaling.v1.Caption
+	34, // 28: meetmesh.signaling.v1.SignalResponse.error:type_name -> meetmesh.signaling.v1.Error
+	35, // 29: meetmesh.signaling.v1.SignalResponse.reconnect:type_name -> meetmesh.signaling.v1.Reconnect
+	36, // 30: meetmesh.signaling.v1.SignalResponse.left:type_name -> meetmesh.signaling.v1.Left
+	37, // 31: meetmesh.signaling.v1.SignalResponse.pong:type_name -> meetmesh.signaling.v1.Pong
+	38, // 32: meetmesh.signaling.v1.SignalResponse.recording_update:type_name -> meetmesh.signaling.v1.RecordingUpdate
+	26, // 33: meetmesh.signaling.v1.SignalResponse.tracks_published:type_name -> meetmesh.signaling.v1.TracksPublished
+	45, // 34: meetmesh.signaling.v1.SignalResponse.unmute_requested:type_name -> meetmesh.signaling.v1.UnmuteRequested
+	46, // 35: meetmesh.signaling.v1.SignalResponse.hand_update:type_name -> meetmesh.signaling.v1.HandUpdate
+	47, // 36: meetmesh.signaling.v1.SignalResponse.reaction:type_name -> meetmesh.signaling.v1.Reaction
+	48, // 37: meetmesh.signaling.v1.SignalResponse.lobby_update:type_name -> meetmesh.signaling.v1.LobbyUpdate
+	32, // 38: meetmesh.signaling.v1.SignalResponse.synthetic_voice_alert:type_name -> meetmesh.signaling.v1.SyntheticVoiceAlert
+	33, // 39: meetmesh.signaling.v1.SignalResponse.emotion_update:type_name -> meetmesh.signaling.v1.EmotionUpdate
+	1,  // 40: meetmesh.signaling.v1.PublishTrack.kind:type_name -> meetmesh.signaling.v1.TrackKind
+	0,  // 41: meetmesh.signaling.v1.PublishTrack.source:type_name -> meetmesh.signaling.v1.TrackSource
+	13, // 42: meetmesh.signaling.v1.UpdateSubscription.subscribe:type_name -> meetmesh.signaling.v1.TrackSubscription
+	1,  // 43: meetmesh.signaling.v1.Track.kind:type_name -> meetmesh.signaling.v1.TrackKind
+	0,  // 44: meetmesh.signaling.v1.Track.source:type_name -> meetmesh.signaling.v1.TrackSource
+	20, // 45: meetmesh.signaling.v1.Joined.participant:type_name -> meetmesh.signaling.v1.Participant
+	20, // 46: meetmesh.signaling.v1.Joined.participants:type_name -> meetmesh.signaling.v1.Participant
+	21, // 47: meetmesh.signaling.v1.Joined.tracks:type_name -> meetmesh.signaling.v1.Track
+	23, // 48: meetmesh.signaling.v1.Joined.ice_servers:type_name -> meetmesh.signaling.v1.IceServer
+	2,  // 49: meetmesh.signaling.v1.ParticipantUpdate.change:type_name -> meetmesh.signaling.v1.ParticipantUpdate.Change
+	20, // 50: meetmesh.signaling.v1.ParticipantUpdate.participant:type_name -> meetmesh.signaling.v1.Participant
+	3,  // 51: meetmesh.signaling.v1.TrackUpdate.change:type_name -> meetmesh.signaling.v1.TrackUpdate.Change
+	21, // 52: meetmesh.signaling.v1.TrackUpdate.track:type_name -> meetmesh.signaling.v1.Track
+	50, // 53: meetmesh.signaling.v1.TracksPublished.tracks_by_mid:type_name -> meetmesh.signaling.v1.TracksPublished.TracksByMidEntry
+	27, // 54: meetmesh.signaling.v1.ActiveSpeakers.speakers:type_name -> meetmesh.signaling.v1.SpeakerLevel
+	51, // 55: meetmesh.signaling.v1.ChatMessage.send_time:type_name -> google.protobuf.Timestamp
+	0,  // 56: meetmesh.signaling.v1.RequestUnmute.source:type_name -> meetmesh.signaling.v1.TrackSource
+	0,  // 57: meetmesh.signaling.v1.MuteParticipant.source:type_name -> meetmesh.signaling.v1.TrackSource
+	0,  // 58: meetmesh.signaling.v1.MuteAll.source:type_name -> meetmesh.signaling.v1.TrackSource
+	0,  // 59: meetmesh.signaling.v1.UnmuteRequested.source:type_name -> meetmesh.signaling.v1.TrackSource
+	4,  // 60: meetmesh.signaling.v1.LobbyUpdate.change:type_name -> meetmesh.signaling.v1.LobbyUpdate.Change
+	21, // 61: meetmesh.signaling.v1.TracksPublished.TracksByMidEntry.value:type_name -> meetmesh.signaling.v1.Track
+	5,  // 62: meetmesh.signaling.v1.SignalingService.Connect:input_type -> meetmesh.signaling.v1.SignalRequest
+	6,  // 63: meetmesh.signaling.v1.SignalingService.Connect:output_type -> meetmesh.signaling.v1.SignalResponse
+	63, // [63:64] is the sub-list for method output_type
+	62, // [62:63] is the sub-list for method input_type
+	62, // [62:62] is the sub-list for extension type_name
+	62, // [62:62] is the sub-list for extension extendee
+	0,  // [0:62] is the sub-list for field type_name
 }
 
 func init() { file_meetmesh_signaling_v1_signaling_proto_init() }
@@ -3956,6 +4118,7 @@ func file_meetmesh_signaling_v1_signaling_proto_init() {
 		(*SignalResponse_UnmuteRequested)(nil),
 		(*SignalResponse_HandUpdate)(nil),
 		(*SignalResponse_Reaction)(nil),
+		(*SignalResponse_LobbyUpdate)(nil),
 		(*SignalResponse_SyntheticVoiceAlert)(nil),
 		(*SignalResponse_EmotionUpdate)(nil),
 	}
@@ -3964,8 +4127,8 @@ func file_meetmesh_signaling_v1_signaling_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_meetmesh_signaling_v1_signaling_proto_rawDesc), len(file_meetmesh_signaling_v1_signaling_proto_rawDesc)),
-			NumEnums:      4,
-			NumMessages:   45,
+			NumEnums:      5,
+			NumMessages:   46,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -44,12 +44,14 @@ class MeetingEvent(_message.Message):
     def __init__(self, meeting: _Optional[str] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., host: _Optional[str] = ..., title: _Optional[str] = ..., participant_waiting: _Optional[_Union[ParticipantChange, _Mapping]] = ..., participant_admitted: _Optional[_Union[ParticipantChange, _Mapping]] = ..., participant_denied: _Optional[_Union[ParticipantChange, _Mapping]] = ..., participant_removed: _Optional[_Union[ParticipantChange, _Mapping]] = ..., participant_left: _Optional[_Union[ParticipantChange, _Mapping]] = ..., role_changed: _Optional[_Union[RoleChanged, _Mapping]] = ..., meeting_updated: _Optional[_Union[MeetingUpdated, _Mapping]] = ..., meeting_ended: _Optional[_Union[MeetingEnded, _Mapping]] = ..., recording_ready: _Optional[_Union[RecordingReady, _Mapping]] = ..., invitation_created: _Optional[_Union[InvitationCreated, _Mapping]] = ...) -> None: ...
 
 class ParticipantChange(_message.Message):
-    __slots__ = ("participant", "user")
+    __slots__ = ("participant", "user", "display_name")
     PARTICIPANT_FIELD_NUMBER: _ClassVar[int]
     USER_FIELD_NUMBER: _ClassVar[int]
+    DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
     participant: str
     user: str
-    def __init__(self, participant: _Optional[str] = ..., user: _Optional[str] = ...) -> None: ...
+    display_name: str
+    def __init__(self, participant: _Optional[str] = ..., user: _Optional[str] = ..., display_name: _Optional[str] = ...) -> None: ...
 
 class RoleChanged(_message.Message):
     __slots__ = ("participant", "user", "role", "grants")

@@ -293,7 +293,11 @@ type ParticipantChange struct {
 	// The participant id.
 	Participant string `protobuf:"bytes,1,opt,name=participant,proto3" json:"participant,omitempty"`
 	// The participant's user id.
-	User          string `protobuf:"bytes,2,opt,name=user,proto3" json:"user,omitempty"`
+	User string `protobuf:"bytes,2,opt,name=user,proto3" json:"user,omitempty"`
+	// The participant's display name: set on `participant_waiting` as published on pub/sub (for the
+	// hosts' knock notice); empty on the durable copy and on other events. Personal data: never
+	// logged.
+	DisplayName   string `protobuf:"bytes,3,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -338,6 +342,13 @@ func (x *ParticipantChange) GetParticipant() string {
 func (x *ParticipantChange) GetUser() string {
 	if x != nil {
 		return x.User
+	}
+	return ""
+}
+
+func (x *ParticipantChange) GetDisplayName() string {
+	if x != nil {
+		return x.DisplayName
 	}
 	return ""
 }
@@ -648,10 +659,11 @@ const file_meetmesh_meeting_events_v1_events_proto_rawDesc = "" +
 	"\rmeeting_ended\x18\x11 \x01(\v2(.meetmesh.meeting.events.v1.MeetingEndedH\x00R\fmeetingEnded\x12U\n" +
 	"\x0frecording_ready\x18\x12 \x01(\v2*.meetmesh.meeting.events.v1.RecordingReadyH\x00R\x0erecordingReady\x12^\n" +
 	"\x12invitation_created\x18\x13 \x01(\v2-.meetmesh.meeting.events.v1.InvitationCreatedH\x00R\x11invitationCreated:@\xaa\xbb\x18!{prefix}:meeting:events:{meeting}\xb2\xbb\x18\x17{prefix}:meeting:streamB\a\n" +
-	"\x05event\"I\n" +
+	"\x05event\"r\n" +
 	"\x11ParticipantChange\x12 \n" +
 	"\vparticipant\x18\x01 \x01(\tR\vparticipant\x12\x12\n" +
-	"\x04user\x18\x02 \x01(\tR\x04user\"\x8a\x01\n" +
+	"\x04user\x18\x02 \x01(\tR\x04user\x12'\n" +
+	"\fdisplay_name\x18\x03 \x01(\tB\x04\xa0\xbb\x18\x01R\vdisplayName\"\x8a\x01\n" +
 	"\vRoleChanged\x12 \n" +
 	"\vparticipant\x18\x01 \x01(\tR\vparticipant\x12\x12\n" +
 	"\x04user\x18\x02 \x01(\tR\x04user\x12-\n" +

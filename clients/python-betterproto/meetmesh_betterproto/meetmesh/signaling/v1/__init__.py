@@ -18,6 +18,8 @@ __all__ = (
     "Joined",
     "Leave",
     "Left",
+    "LobbyUpdate",
+    "LobbyUpdateChange",
     "LowerHands",
     "MuteAll",
     "MuteParticipant",
@@ -71,6 +73,57 @@ if TYPE_CHECKING:
 
 _COMPILER_VERSION = "0.9.0"
 betterproto2.check_compiler_version(_COMPILER_VERSION)
+
+
+class LobbyUpdateChange(betterproto2.Enum):
+    """
+    The change.
+    """
+
+    UNSPECIFIED = 0
+    """
+    Unknown.
+    """
+
+    WAITING = 1
+    """
+    Knocked: waits in the lobby.
+    """
+
+    ADMITTED = 2
+    """
+    Admitted (by a moderator, or joined directly).
+    """
+
+    DENIED = 3
+    """
+    Denied (by a moderator).
+    """
+
+    LEFT = 4
+    """
+    Left (the lobby, or the meeting).
+    """
+
+    @classmethod
+    def betterproto_value_to_renamed_proto_names(cls) -> dict[int, str]:
+        return {
+            0: "CHANGE_UNSPECIFIED",
+            1: "CHANGE_WAITING",
+            2: "CHANGE_ADMITTED",
+            3: "CHANGE_DENIED",
+            4: "CHANGE_LEFT",
+        }
+
+    @classmethod
+    def betterproto_renamed_proto_names_to_value(cls) -> dict[str, int]:
+        return {
+            "CHANGE_UNSPECIFIED": 0,
+            "CHANGE_WAITING": 1,
+            "CHANGE_ADMITTED": 2,
+            "CHANGE_DENIED": 3,
+            "CHANGE_LEFT": 4,
+        }
 
 
 class ParticipantUpdateChange(betterproto2.Enum):
@@ -596,6 +649,38 @@ class Left(betterproto2.Message):
 
 
 default_message_pool.register_message("meetmesh.signaling.v1", "Left", Left)
+
+
+@dataclass(eq=False, repr=False)
+class LobbyUpdate(betterproto2.Message):
+    """
+    Someone entered or left the meeting's lobby. Sent to the participants holding the `moderate`
+    grant (hosts and co-hosts), who admit or deny with the meeting service's `AdmitParticipant` and
+    `DenyParticipant`. Who waits when a session (re)joins: `ListParticipants` with state `WAITING`.
+    Signaling relays what the meeting service did and does not know whether the participant had
+    waited: `CHANGE_ADMITTED` and `CHANGE_LEFT` also come for direct joins and for leaving the
+    meeting (clients drop the participant from their lobby list if it is there).
+    """
+
+    change: "LobbyUpdateChange" = betterproto2.field(
+        1, betterproto2.TYPE_ENUM, default_factory=lambda: LobbyUpdateChange(0)
+    )
+    """
+    The change.
+    """
+
+    participant: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+    """
+    The participant id (as in `meetings/{meeting}/participants/{participant}`).
+    """
+
+    display_name: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
+    """
+    The display name (with `CHANGE_WAITING`). Personal data: never logged.
+    """
+
+
+default_message_pool.register_message("meetmesh.signaling.v1", "LobbyUpdate", LobbyUpdate)
 
 
 @dataclass(eq=False, repr=False)
@@ -1258,6 +1343,13 @@ class SignalResponse(betterproto2.Message):
     )
     """
     Someone reacted.
+    """
+
+    lobby_update: "LobbyUpdate | None" = betterproto2.field(
+        20, betterproto2.TYPE_MESSAGE, optional=True, group="message"
+    )
+    """
+    Someone entered or left the lobby (sent to participants with the `moderate` grant only).
     """
 
     synthetic_voice_alert: "SyntheticVoiceAlert | None" = betterproto2.field(

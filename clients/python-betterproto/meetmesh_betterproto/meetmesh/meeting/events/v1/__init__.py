@@ -217,6 +217,13 @@ class ParticipantChange(betterproto2.Message):
     The participant's user id.
     """
 
+    display_name: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
+    """
+    The participant's display name: set on `participant_waiting` as published on pub/sub (for the
+    hosts' knock notice); empty on the durable copy and on other events. Personal data: never
+    logged.
+    """
+
 
 default_message_pool.register_message("meetmesh.meeting.events.v1", "ParticipantChange", ParticipantChange)
 

@@ -30,11 +30,10 @@ from skimage import data as skimage_data
 from meetmesh.signaling.v1 import signaling_pb2 as pb
 from meetmesh_sdk.room import Room
 from meetmesh_sdk.sources import file_tracks
-from services.media.config import MediaSettings
 from tests.ai.conftest import meeting_platform, model_repository, triton  # noqa: F401 - fixtures
 from tests.ai.speech import FLITE_SENTENCES, flite
 from tests.ai.test_meeting_live_ai import ImageVideoTrack
-from tests.rtc_helpers import start_rtc
+from tests.rtc_helpers import media_options, start_rtc
 from tests.support import Platform
 from tests.web.conftest import WebPlatform, serve_web
 from tests.web.test_e2e import Screens, dump, my_participant, remote_video, sign_up, until, watch
@@ -76,7 +75,7 @@ async def live_web(
 ) -> AsyncIterator[WebPlatform]:
     """The web platform with media tapping audio and (every half second) video for the ai service."""
     ai_target = f"127.0.0.1:{meeting_platform.hosts['ai'].grpc_port}"
-    env = await start_rtc(meeting_platform, MediaSettings(ai_target=ai_target, ai_video_interval_s=0.5))
+    env = await start_rtc(meeting_platform, media_options(ai_target=ai_target, ai_video_interval_s=0.5))
     try:
         async with serve_web(env, web_dist) as served:
             yield served

@@ -300,11 +300,6 @@ export class RoomConnection {
     this.emit();
   }
 
-  setNames(names: Record<string, string>): void {
-    this.state = { ...this.state, names: { ...this.state.names, ...names } };
-    this.emit();
-  }
-
   /** Pause (hidden) or resume every subscribed video track at the SFU for this client. */
   setVideoVisible(visible: boolean): void {
     const ids = [...this.subscribed].filter((id) => this.state.tracks[id]?.kind === TrackKind.VIDEO);

@@ -42,8 +42,9 @@ def test_recordings_list_and_download(mesh: Mesh, cli: Cli, person: Client) -> N
 
     listed = cli("recordings", "list", name)
     assert listed.exit_code == 0, listed.output
-    assert listed.lines[0].split() == ["NAME", "TYPE", "SECONDS", "BYTES", "STARTED"]
+    assert listed.lines[0].split() == ["NAME", "TYPE", "SECONDS", "BYTES", "STARTED", "RENDITIONS"]
     assert listed.lines[1].split()[:4] == [recording, "video/webm", "12.5", str(len(data))]
+    assert listed.lines[1].split()[-1] == "-"  # not transcoded yet
     as_json = cli("recordings", "list", name, "--json").json()
     assert [r["name"] for r in as_json["recordings"]] == [recording]
 
@@ -57,6 +58,82 @@ def test_recordings_list_and_download(mesh: Mesh, cli: Cli, person: Client) -> N
     unknown = cli("recordings", "download", f"{name}/recordings/nope")
     assert unknown.exit_code == EXIT_NOT_FOUND
     assert unknown.lines == [f"meetmesh: no recording {name}/recordings/nope (NOT_FOUND)"]
+
+
+def _register_renditions(mesh: Mesh, recording: str, files: dict[str, bytes]) -> None:
+    """What the transcode worker leaves: MP4s in the object store, registered as renditions
+    (participant id -> file; "" is the composite) plus the composite's HLS playlist."""
+
+    async def register() -> None:
+        platform = mesh.platform
+        folder = recording + "-out"
+        renditions = []
+        for participant, data in files.items():
+            key = f"{folder}/{participant or 'composite'}.mp4"
+            await platform.runtime.objects.put_bytes(key, data, "video/mp4")
+            renditions.append(
+                meeting_pb2.RecordingRendition(
+                    kind=meeting_pb2.RecordingRendition.KIND_MP4,
+                    participant=f"{recording.split('/recordings/')[0]}/participants/{participant}"
+                    if participant
+                    else "",
+                    object_key=key,
+                    media_type="video/mp4",
+                    size_bytes=len(data),
+                    duration_seconds=12.5,
+                )
+            )
+        playlist = f"{folder}/composite/index.m3u8"
+        await platform.runtime.objects.put_bytes(playlist, b"#EXTM3U\n", "application/vnd.apple.mpegurl")
+        renditions.append(
+            meeting_pb2.RecordingRendition(
+                kind=meeting_pb2.RecordingRendition.KIND_HLS,
+                object_key=playlist,
+                media_type="application/vnd.apple.mpegurl",
+                size_bytes=8,
+                duration_seconds=12.5,
+            )
+        )
+        registry = recordings_grpc.RecordingRegistryServiceStub(platform.channel("meeting"))
+        await registry.SetRecordingRenditions(
+            recordings_pb2.SetRecordingRenditionsRequest(name=recording, renditions=renditions),
+            metadata={"authorization": platform.runtime.identity("media").authorization()},
+        )
+
+    mesh.run(register())
+
+
+def test_recordings_transcoded_renditions_listed_and_downloaded(mesh: Mesh, cli: Cli, person: Client) -> None:
+    created = cli("meetings", "create", "--title", "Transcoded", "--recording", "--json")
+    name = created.json()["meeting"]["name"]
+    recording = _register_recording(mesh, name, b"webm" * 1000)
+    composite, own = b"composite-mp4" * 5000, b"participant-mp4" * 3000
+    _register_renditions(mesh, recording, {"": composite, "p2": own})
+
+    listed = cli("recordings", "list", name)
+    assert listed.exit_code == 0, listed.output
+    assert listed.lines[1].split()[-4:] == ["mp4", "hls", "+1", "participant"]
+    renditions = cli("recordings", "list", name, "--json").json()["recordings"][0]["renditions"]
+    assert {(r["kind"], r.get("participant", "")) for r in renditions} == {
+        ("KIND_MP4", ""),
+        ("KIND_MP4", f"{name}/participants/p2"),
+        ("KIND_HLS", ""),
+    }
+
+    everyone = cli.home.parent / "everyone.mp4"
+    fetched = cli("recordings", "download", recording, "--mp4", "-o", str(everyone))
+    assert fetched.exit_code == 0, fetched.output
+    assert everyone.read_bytes() == composite
+    theirs = cli.home.parent / "theirs.mp4"
+    fetched = cli("recordings", "download", recording, "--mp4", "--participant", "p2", "-o", str(theirs))
+    assert fetched.exit_code == 0, fetched.output
+    assert theirs.read_bytes() == own
+
+    missing = cli("recordings", "download", recording, "--mp4", "--participant", "p9")
+    assert missing.exit_code == EXIT_NOT_FOUND
+    assert len(missing.lines) == 1 and "no MP4 of participant p9" in missing.lines[0]
+    misuse = cli("recordings", "download", recording, "--participant", "p2")
+    assert misuse.exit_code != 0 and "--participant needs --mp4" in misuse.output
 
 
 def test_admin_users_list_and_disable(mesh: Mesh, cli: Cli) -> None:

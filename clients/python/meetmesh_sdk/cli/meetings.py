@@ -420,24 +420,53 @@ async def list_recordings(session: Session, meeting: str) -> None:
         print_json(reply)
         return
     table(
-        ["name", "type", "seconds", "bytes", "started"],
+        ["name", "type", "seconds", "bytes", "started", "renditions"],
         [
-            [r.name, r.media_type, f"{r.duration_seconds:.1f}", r.size_bytes, when(r.start_time)]
+            [
+                r.name,
+                r.media_type,
+                f"{r.duration_seconds:.1f}",
+                r.size_bytes,
+                when(r.start_time),
+                _renditions(r),
+            ]
             for r in reply.recordings
         ],
     )
 
 
+def _renditions(recording: Any) -> str:
+    """What the transcoder made of a recording: "mp4 hls +2 participants", or "-" (none yet)."""
+    kinds = pb.RecordingRendition.Kind
+    composite = [r for r in recording.renditions if not r.participant]
+    people = {r.participant for r in recording.renditions if r.participant}
+    words = [kinds.Name(r.kind).removeprefix("KIND_").lower() for r in composite]
+    if people:
+        words.append(f"+{len(people)} participant{'s' if len(people) > 1 else ''}")
+    return " ".join(words) or "-"
+
+
 @recordings.command()
 @click.argument("recording")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="file to write")
+@click.option("--mp4", is_flag=True, help="the transcoded MP4 (H.264 + AAC) instead of the original")
+@click.option(
+    "--participant",
+    metavar="PARTICIPANT",
+    help="with --mp4: that participant's own MP4 (its name or id) instead of the composite",
+)
 @example(
     "meetmesh recordings download meetings/6b1f2c/recordings/r1",
     "meetmesh recordings download meetings/6b1f2c/recordings/r1 -o standup.webm",
+    "meetmesh recordings download meetings/6b1f2c/recordings/r1 --mp4 --participant p2",
 )
 @async_command
-async def download(session: Session, recording: str, output: Path | None) -> None:
-    """Download a recording (with a progress bar)."""
+async def download(
+    session: Session, recording: str, output: Path | None, mp4: bool, participant: str | None
+) -> None:
+    """Download a recording (with a progress bar): the original, or a transcoded MP4."""
+    if participant and not mp4:
+        raise click.UsageError("--participant needs --mp4")
     parent, sep, _ = recording.partition("/recordings/")
     if not sep or not parent.startswith("meetings/"):
         raise click.UsageError("give the recording's name, meetings/M/recordings/R")
@@ -447,11 +476,37 @@ async def download(session: Session, recording: str, output: Path | None) -> Non
     found = next((r for r in reply.recordings if r.name == recording), None)
     if found is None:
         raise CliError(f"no recording {recording}", EXIT_NOT_FOUND, status="NOT_FOUND")
-    extension = {"video/webm": ".webm", "video/x-matroska": ".mkv", "audio/ogg": ".ogg"}.get(
-        found.media_type, ""
-    )
-    target = output or Path(recording.rsplit("/", 1)[-1] + extension)
-    written = await _fetch(session, found.download_uri, target, found.size_bytes)
+    uri, media_type, size = found.download_uri, found.media_type, found.size_bytes
+    if mp4:
+        wanted = participant.rsplit("/", 1)[-1] if participant else ""
+        rendition = next(
+            (
+                r
+                for r in found.renditions
+                if r.kind == pb.RecordingRendition.KIND_MP4
+                and r.participant.rsplit("/", 1)[-1] == wanted
+                and r.uri
+            ),
+            None,
+        )
+        if rendition is None:
+            whose = f"participant {wanted}" if wanted else "the composite"
+            raise CliError(
+                f"no MP4 of {whose} for {recording} (yet: see the renditions column of `recordings list`)",
+                EXIT_NOT_FOUND,
+                status="NOT_FOUND",
+            )
+        uri, media_type, size = rendition.uri, rendition.media_type, rendition.size_bytes
+    extension = {
+        "video/webm": ".webm",
+        "video/x-matroska": ".mkv",
+        "audio/ogg": ".ogg",
+        "video/mp4": ".mp4",
+        "audio/mp4": ".m4a",
+    }.get(media_type, "")
+    suffix = f"-{participant.rsplit('/', 1)[-1]}" if participant else ""
+    target = output or Path(recording.rsplit("/", 1)[-1] + suffix + extension)
+    written = await _fetch(session, uri, target, size)
     if options().json:
         print_json({"recording": found.name, "file": str(target), "bytes": written})
     else:

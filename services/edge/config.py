@@ -43,6 +43,9 @@ class EdgeOptions(BaseModel):
     h2_max_concurrent_streams: int = Field(default=100, ge=1)
     #: The largest request head, in bytes (hypercorn's listeners).
     max_header_bytes: int = Field(default=64 * 1024, ge=1024)
+    #: Requests on one connection before hypercorn's listeners end it (`connection: close` on
+    #: HTTP/1.1, GOAWAY on HTTP/2) and the client opens a new one (hypercorn's own default: 1,000).
+    max_requests_per_connection: int = Field(default=100_000, ge=1)
     #: Channels per upstream service (upstream.py): calls spread over them, and so over the
     #: processes of a service that runs --workers N.
     upstream_pool_size: int = Field(default=4, ge=1, le=64)

@@ -110,6 +110,7 @@ def hypercorn_config(settings: EdgeSettings, plain: socket.socket | None, tls: s
     config.h2_max_header_list_size = options.max_header_bytes
     config.h2_max_concurrent_streams = options.h2_max_concurrent_streams
     config.keep_alive_timeout = options.idle_timeout_s
+    config.keep_alive_max_requests = options.max_requests_per_connection
     config.ssl_handshake_timeout = options.header_timeout_s
     config.graceful_timeout = 2.0
     config.include_server_header = False

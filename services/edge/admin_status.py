@@ -29,10 +29,10 @@ from typing import Any
 import httpx
 from grpclib.const import Status
 
+from services.edge.admission import Admission
 from services.edge.asgi import Request, Send, respond
 from services.edge.status import EdgeError
-from services.kit.auth import parse_bearer
-from services.kit.errors import MeetmeshError, Reason
+from services.kit.errors import MeetmeshError
 from services.kit.revocation import Revocations
 from services.observability.dashboards import STATUS_CHARTS, StatusChart
 
@@ -53,10 +53,9 @@ def _value(text: str) -> float | None:
 
 
 class AdminStatus:
-    def __init__(self, prometheus_url: str, limits: Any, verifier: Any, revocations: Revocations) -> None:
+    def __init__(self, prometheus_url: str, admission: Admission, revocations: Revocations) -> None:
         self._url = prometheus_url.rstrip("/")
-        self._limits = limits
-        self._verifier = verifier
+        self._admission = admission
         self._revocations = revocations
         self._http: httpx.AsyncClient | None = None
         self._cache: dict[str, tuple[float, bytes]] = {}
@@ -86,22 +85,13 @@ class AdminStatus:
         )
 
     async def _admit(self, request: Request) -> None:
-        await self._limits.check(request.client, None)
-        token = parse_bearer(request.header("authorization"))
-        if token is None:
-            raise EdgeError(
-                Status.UNAUTHENTICATED,
-                "this page needs a bearer token",
-                reason=Reason.ERROR_REASON_MISSING_CREDENTIALS,
-            )
+        principal = await self._admission.user(request)  # the rate limits and the access token
         try:
-            principal = await self._verifier.verify_access_fetching_keys(token)
             revoked = await self._revocations.is_revoked(principal)
         except MeetmeshError as exc:
             raise EdgeError.from_error(exc) from None
         if revoked:
             raise EdgeError(Status.UNAUTHENTICATED, "the session has ended")
-        await self._limits.check(None, principal.user_id)
         if not principal.is_admin:
             raise EdgeError(Status.PERMISSION_DENIED, "the status page is for admins", http_status=403)
 

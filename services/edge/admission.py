@@ -14,11 +14,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from grpclib.const import Status
-
 from services.edge.asgi import Request
 from services.edge.status import EdgeError
-from services.kit.auth import JwksTokenVerifier, parse_bearer
+from services.kit.auth import JwksTokenVerifier, Principal, parse_bearer
 from services.kit.catalog import Rpc
 from services.kit.errors import MeetmeshError, Reason, Unauthenticated
 from services.kit.ratelimit import RateLimit, RateLimiter, digest
@@ -62,19 +60,31 @@ class Admission:
             return None
         return (await self.verifier.verify_access_fetching_keys(token)).user_id
 
-    async def admit(self, request: Request, rpc: Rpc) -> None:
-        """Rate limits and auth for one call, as the RPC's contract says (raises EdgeError)."""
+    async def user(self, request: Request) -> Principal:
+        """The rate limits and a valid access token (raises EdgeError): what ``admit`` asks of a
+        method whose contract needs a token, and what the edge's own user-only endpoints ask."""
         await self.limits.check(request.client, None)
-        needs_token = rpc.policy.needs_access_token
-        subject = None
         try:
-            subject = await self.subject(request)
-        except Unauthenticated as exc:
-            if needs_token:
-                raise EdgeError.from_error(exc) from None
+            token = parse_bearer(request.header("authorization"))  # raises for a malformed header
+            if token is None:
+                raise Unauthenticated(MISSING, reason=Reason.ERROR_REASON_MISSING_CREDENTIALS)
+            principal = await self.verifier.verify_access_fetching_keys(token)
         except MeetmeshError as exc:
             raise EdgeError.from_error(exc) from None
-        if needs_token and subject is None:
-            raise EdgeError(Status.UNAUTHENTICATED, MISSING, reason=Reason.ERROR_REASON_MISSING_CREDENTIALS)
+        await self.limits.check(None, principal.user_id)
+        return principal
+
+    async def admit(self, request: Request, rpc: Rpc) -> None:
+        """Rate limits and auth for one call, as the RPC's contract says (raises EdgeError)."""
+        if rpc.policy.needs_access_token:
+            await self.user(request)
+            return
+        await self.limits.check(request.client, None)
+        try:
+            subject = await self.subject(request)
+        except Unauthenticated:
+            return  # a method open to anyone ignores a bad token (no per-token bucket then)
+        except MeetmeshError as exc:
+            raise EdgeError.from_error(exc) from None
         if subject is not None:
             await self.limits.check(None, subject)

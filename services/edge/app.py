@@ -46,9 +46,7 @@ class Edge:
         self.admission = Admission(JwksTokenVerifier(settings.jwks_url, issuer=settings.issuer), self.limits)
         # revocations asked of Redis on each admin status request (the edge does not follow them)
         revocations = Revocations(self.redis, settings.redis_prefix, settings.access_token_ttl_s)
-        self.admin_status = AdminStatus(
-            options.prometheus_url, self.limits, self.admission.verifier, revocations
-        )
+        self.admin_status = AdminStatus(options.prometheus_url, self.admission, revocations)
         self.telemetry = Telemetry()
         self.requests = RequestMetrics(self.telemetry, access_log=options.access_log)
         #: Set by the TLS listener (server.py) to its certificate's not-after.

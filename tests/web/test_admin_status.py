@@ -94,6 +94,8 @@ async def test_an_admin_sees_live_charts_and_a_member_is_refused(
         admin_auth = {"authorization": f"Bearer {login.tokens.access_token}"}
         async with httpx.AsyncClient(base_url=url, timeout=30) as http:
             assert (await http.get("/v1/admin/status")).status_code == 401
+            malformed = await http.get("/v1/admin/status", headers={"authorization": "Basic abc"})
+            assert malformed.status_code == 401, malformed.text  # was a 500 before the shared admission
             refused = await http.get("/v1/admin/status", headers=member.metadata)
             assert refused.status_code == 403, refused.text
             assert refused.json()["code"] == 7  # PERMISSION_DENIED

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 import sys
 import time
 import uuid
@@ -138,6 +139,7 @@ def ai_mesh(cli_loop: LoopThread, tmp_path_factory: pytest.TempPathFactory) -> I
 class Result:
     exit_code: int
     output: str
+    errors: str = ""
 
     def json(self) -> Any:
         return json.loads(self.output)
@@ -155,17 +157,41 @@ class Cli:
     server: str
     env: dict[str, str] = field(default_factory=dict)
 
-    def spawn(self, *args: str, server: str | None = None, timeout: float = 60) -> pexpect.spawn:
+    def _env(self) -> dict[str, str]:
         env = {**os.environ, "MEETMESH_CONFIG_DIR": str(self.home), "COLUMNS": "200", **self.env}
         env.pop("MEETMESH_SERVER", None)
         env.pop("MEETMESH_PROFILE", None)
         env["PYTHONPATH"] = os.pathsep.join(str(ROOT / p) for p in ("gen", ".", "clients/python"))
-        argv = ["-m", "services.cli", "--server", server or self.server, *args]
+        return env
+
+    def _argv(self, args: tuple[str, ...], server: str | None) -> list[str]:
+        return ["-m", "services.cli", "--server", server or self.server, *args]
+
+    def spawn(self, *args: str, server: str | None = None, timeout: float = 60) -> pexpect.spawn:
         return pexpect.spawn(
-            sys.executable, argv, env=env, encoding="utf-8", timeout=timeout, dimensions=(50, 200)
+            sys.executable,
+            self._argv(args, server),
+            env=self._env(),
+            encoding="utf-8",
+            timeout=timeout,
+            dimensions=(50, 200),
         )
 
     def __call__(self, *args: str, server: str | None = None, timeout: float = 60) -> Result:
+        """Runs one command on a terminal; with ``--json`` through pipes instead, as
+        ``meetmesh ... --json | jq`` runs it, so that ``output`` is standard output alone (on a
+        terminal, anything this test process's own libraries write to the terminal between the
+        fork and the exec would be mixed into it)."""
+        if "--json" in args:
+            done = subprocess.run(
+                [sys.executable, *self._argv(args, server)],
+                env=self._env(),
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+            )
+            return Result(done.returncode, done.stdout, done.stderr)
         child = self.spawn(*args, server=server, timeout=timeout)
         output = child.read()
         child.close()

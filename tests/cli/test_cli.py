@@ -157,7 +157,8 @@ def test_unknown_meeting(cli: Cli, person: Client) -> None:
     assert result.lines == ["meetmesh: meetings/doesnotexist does not exist (NOT_FOUND)"]
     as_json = cli("meetings", "get", "doesnotexist", "--json")
     assert as_json.exit_code == EXIT_NOT_FOUND
-    error = json.loads(as_json.lines[-1])["error"]
+    assert as_json.output == ""
+    error = json.loads(as_json.errors.splitlines()[-1])["error"]
     assert error["code"] == "NOT_FOUND"
     assert error["exitCode"] == EXIT_NOT_FOUND
 

@@ -129,11 +129,13 @@ class Outbox:
         self.table = table
         self._wake: asyncio.Event | None = None
 
-    async def append(self, conn: Any, event: Message) -> str:
+    async def append(self, conn: Any, event: Message, key: str | None = None) -> str:
         """Write ``event`` on ``conn`` (an AsyncConnection or AsyncSession in a transaction);
-        returns its idempotency key."""
+        returns its idempotency key: ``key`` (32 characters at most) when the event has a natural
+        one (what it is about, so that consumers deduplicate it even if it were written twice),
+        else a new UUID."""
         stream_template(event.DESCRIPTOR.full_name)  # refuse a type that names no stream
-        key = uuid.uuid4().hex
+        key = key or uuid.uuid4().hex
         await conn.execute(
             insert(self.table).values(
                 key=key,

@@ -113,6 +113,19 @@ class RecordingRow(Base):
     __table_args__ = (Index("ix_recordings_meeting", "meeting_id", "create_time"),)
 
 
+class TranscriptRow(Base):
+    """A meeting's transcript recorded complete by the ai service (``CompleteTranscript``): the
+    row exists once per meeting, so its ``transcript_ready`` event is written once."""
+
+    __tablename__ = "transcripts"
+
+    meeting_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("meetings.id", ondelete="CASCADE"), primary_key=True
+    )
+    segment_count: Mapped[int] = mapped_column(Integer)
+    ready_time: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class AttachmentRow(Base):
     """A file shared in a meeting; its bytes are in the object store under ``object_key``."""
 

@@ -35,7 +35,15 @@ from services.kit.events import meeting_event
 from services.kit.outbox import Outbox
 from services.kit.timestamps import to_timestamp, utcnow
 
-from .models import OUTBOX, AttachmentRow, InvitationRow, MeetingRow, ParticipantRow, RecordingRow
+from .models import (
+    OUTBOX,
+    AttachmentRow,
+    InvitationRow,
+    MeetingRow,
+    ParticipantRow,
+    RecordingRow,
+    TranscriptRow,
+)
 
 WAITING, ADMITTED, DENIED, REMOVED, LEFT = "waiting", "admitted", "denied", "removed", "left"
 ENDED = "ended"
@@ -655,6 +663,30 @@ class MeetingStore:
                 raise NotFound(f"meetings/{meeting_id}/recordings/{recording_id} does not exist")
             row.renditions = renditions
         return row
+
+    # -- transcripts -------------------------------------------------------------------------------
+    async def complete_transcript(self, meeting_id: str, segment_count: int) -> tuple[TranscriptRow, bool]:
+        """Record the ended meeting's transcript complete and write its ``transcript_ready`` event,
+        once: a second call returns the recorded row and False, and writes nothing. NotFound for no
+        such meeting, FailedPrecondition for a meeting that has not ended."""
+        async with self.db.transaction() as session:
+            # The meeting's row lock (PostgreSQL) orders concurrent calls: the second sees the first's row.
+            meeting = await session.get(MeetingRow, meeting_id, with_for_update=not self.db.sqlite)
+            if meeting is None:
+                raise NotFound(f"meetings/{meeting_id} does not exist")
+            if meeting.state != ENDED:
+                raise FailedPrecondition(f"meetings/{meeting_id} has not ended: its transcript may grow")
+            done: TranscriptRow | None = await session.get(TranscriptRow, meeting_id)
+            if done is not None:
+                return done, False
+            row = TranscriptRow(meeting_id=meeting_id, segment_count=segment_count, ready_time=utcnow())
+            session.add(row)
+            name = f"meetings/{meeting_id}/transcript"
+            ready = ev.TranscriptReady(transcript=name, segment_count=segment_count)
+            # The event's key is the transcript's: consumers deduplicate it by what it is about too.
+            key = uuid.uuid5(uuid.NAMESPACE_URL, f"meetmesh:{name}").hex
+            await self.outbox.append(session, durable_event(meeting, transcript_ready=ready), key=key)
+        return row, True
 
     # -- attachments -------------------------------------------------------------------------------
     async def add_attachment(self, meeting_id: str, values: dict[str, Any]) -> AttachmentRow:

@@ -7,7 +7,7 @@ from pathlib import Path
 from services.kit import FailureThrottle, Runtime, ServiceSpec
 from services.kit.outbox import Outbox, OutboxRelay
 
-from .api import MeetingService, MeetingSettingsLookup, RecordingRegistry
+from .api import MeetingService, MeetingSettingsLookup, RecordingRegistry, TranscriptRegistry
 from .cache import MeetingCache
 from .config import MeetingSettings
 from .directory import UserDirectory
@@ -60,7 +60,12 @@ async def create(runtime: Runtime) -> ServiceSpec:
 
     return ServiceSpec(
         name="meeting",
-        handlers=[service, RecordingRegistry(store, events), MeetingSettingsLookup(store)],
+        handlers=[
+            service,
+            RecordingRegistry(store, events),
+            TranscriptRegistry(store),
+            MeetingSettingsLookup(store),
+        ],
         readiness=[db.ping],
         on_start=[start_cache],
         on_stop=[stop_background],

@@ -40,7 +40,10 @@ WEBHOOK_TYPES = {
     "meeting_ended": "meeting.ended",
     "recording_ready": "recording.ready",
     "invitation_created": "invitation.created",
+    "transcript_ready": "transcript.ready",
 }
+# MeetingEvent's oneof field -> the email template mailed to the meeting's host.
+HOST_EMAILS = {"recording_ready": "recording_ready", "transcript_ready": "transcript_ready"}
 EVENT_TYPES = frozenset([*WEBHOOK_TYPES.values(), "alert.firing", "alert.resolved", "webhook.test"])
 
 
@@ -91,15 +94,19 @@ class Router:
                         f"{key}:push:{sub.id}", "push", "lobby_knock", sub.id, params, user_id=event.host
                     )
                 )
-        elif which == "recording_ready" and event.host:
+        elif which in HOST_EMAILS and event.host:
             host = await session.get(RecipientRow, event.host)
             if host is not None and host.email:
-                params = {"title": event.title, "join_url": url, "recording": event.recording_ready.recording}
+                params = {"title": event.title, "join_url": url}
+                if which == "recording_ready":
+                    params["recording"] = event.recording_ready.recording
+                else:
+                    params["transcript"] = event.transcript_ready.transcript
                 session.add(
                     delivery(
                         f"{key}:email:{address_key(host.email)}",
                         "email",
-                        "recording_ready",
+                        HOST_EMAILS[which],
                         host.email,
                         params,
                         user_id=host.user_id,
@@ -151,7 +158,7 @@ class Router:
             return
         data: dict[str, Any] = {"meeting": f"meetings/{event.meeting}"}
         change = getattr(event, which)
-        for field in ("participant", "user", "recording", "invitation"):
+        for field in ("participant", "user", "recording", "invitation", "transcript"):
             value = getattr(change, field, "")
             if value:
                 data[field] = (

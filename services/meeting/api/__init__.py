@@ -13,6 +13,7 @@ from .meetings import MeetingMethods
 from .participants import ParticipantMethods
 from .recordings import RecordingMethods, RecordingRegistry
 from .settings import MeetingSettingsLookup
+from .transcripts import TranscriptRegistry
 
 
 class MeetingService(
@@ -27,4 +28,4 @@ class MeetingService(
     """The public ``meetmesh.meeting.v1.MeetingService``."""
 
 
-__all__ = ["MeetingService", "MeetingSettingsLookup", "RecordingRegistry"]
+__all__ = ["MeetingService", "MeetingSettingsLookup", "RecordingRegistry", "TranscriptRegistry"]

@@ -27,7 +27,7 @@ from meetmesh.meeting.v1 import meeting_pb2 as meetmesh_dot_meeting_dot_v1_dot_m
 from meetmesh.options.v1 import options_pb2 as meetmesh_dot_options_dot_v1_dot_options__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'meetmesh/meeting/events/v1/events.proto\x12\x1ameetmesh.meeting.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!meetmesh/meeting/v1/meeting.proto\x1a!meetmesh/options/v1/options.proto\"\xde\x08\n\x0cMeetingEvent\x12\x18\n\x07meeting\x18\x01 \x01(\tR\x07meeting\x12.\n\x04time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x04time\x12\x12\n\x04host\x18\x03 \x01(\tR\x04host\x12\x14\n\x05title\x18\x04 \x01(\tR\x05title\x12`\n\x13participant_waiting\x18\n \x01(\x0b\x32-.meetmesh.meeting.events.v1.ParticipantChangeH\x00R\x12participantWaiting\x12\x62\n\x14participant_admitted\x18\x0b \x01(\x0b\x32-.meetmesh.meeting.events.v1.ParticipantChangeH\x00R\x13participantAdmitted\x12^\n\x12participant_denied\x18\x0c \x01(\x0b\x32-.meetmesh.meeting.events.v1.ParticipantChangeH\x00R\x11participantDenied\x12`\n\x13participant_removed\x18\r \x01(\x0b\x32-.meetmesh.meeting.events.v1.ParticipantChangeH\x00R\x12participantRemoved\x12Z\n\x10participant_left\x18\x0e \x01(\x0b\x32-.meetmesh.meeting.events.v1.ParticipantChangeH\x00R\x0fparticipantLeft\x12L\n\x0crole_changed\x18\x0f \x01(\x0b\x32\'.meetmesh.meeting.events.v1.RoleChangedH\x00R\x0broleChanged\x12U\n\x0fmeeting_updated\x18\x10 \x01(\x0b\x32*.meetmesh.meeting.events.v1.MeetingUpdatedH\x00R\x0emeetingUpdated\x12O\n\rmeeting_ended\x18\x11 \x01(\x0b\x32(.meetmesh.meeting.events.v1.MeetingEndedH\x00R\x0cmeetingEnded\x12U\n\x0frecording_ready\x18\x12 \x01(\x0b\x32*.meetmesh.meeting.events.v1.RecordingReadyH\x00R\x0erecordingReady\x12^\n\x12invitation_created\x18\x13 \x01(\x0b\x32-.meetmesh.meeting.events.v1.InvitationCreatedH\x00R\x11invitationCreated:@\xaa\xbb\x18!{prefix}:meeting:events:{meeting}\xb2\xbb\x18\x17{prefix}:meeting:streamB\x07\n\x05\x65vent\"r\n\x11ParticipantChange\x12 \n\x0bparticipant\x18\x01 \x01(\tR\x0bparticipant\x12\x12\n\x04user\x18\x02 \x01(\tR\x04user\x12\'\n\x0c\x64isplay_name\x18\x03 \x01(\tB\x04\xa0\xbb\x18\x01R\x0b\x64isplayName\"\x8a\x01\n\x0bRoleChanged\x12 \n\x0bparticipant\x18\x01 \x01(\tR\x0bparticipant\x12\x12\n\x04user\x18\x02 \x01(\tR\x04user\x12-\n\x04role\x18\x03 \x01(\x0e\x32\x19.meetmesh.meeting.v1.RoleR\x04role\x12\x16\n\x06grants\x18\x04 \x03(\tR\x06grants\"\x10\n\x0eMeetingUpdated\"\x0e\n\x0cMeetingEnded\".\n\x0eRecordingReady\x12\x1c\n\trecording\x18\x01 \x01(\tR\trecording\"\x83\x02\n\x11InvitationCreated\x12\x1e\n\ninvitation\x18\x01 \x01(\tR\ninvitation\x12\x1a\n\x05\x65mail\x18\x02 \x01(\tB\x04\xa0\xbb\x18\x01R\x05\x65mail\x12\x18\n\x07inviter\x18\x03 \x01(\tR\x07inviter\x12&\n\x0b\x64\x65scription\x18\x04 \x01(\tB\x04\xa0\xbb\x18\x01R\x0b\x64\x65scription\x12\x39\n\nstart_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tstartTime\x12\x35\n\x08\x65nd_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x07\x65ndTimeb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'meetmesh/meeting/events/v1/events.proto\x12\x1ameetmesh.meeting.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!meetmesh/meeting/v1/meeting.proto\x1a!meetmesh/options/v1/options.proto\"\xb8\t\n\x0cMeetingEvent\x12\x18\n\x07meeting\x18\x01 \x01(\tR\x07meeting\x12.\n\x04time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x04time\x12\x12\n\x04host\x18\x03 \x01(\tR\x04host\x12\x14\n\x05title\x18\x04 \x01(\tR\x05title\x12`\n\x13participant_waiting\x18\n \x01(\x0b\x32-.meetmesh.meeting.events.v1.ParticipantChangeH\x00R\x12participantWaiting\x12\x62\n\x14participant_admitted\x18\x0b \x01(\x0b\x32-.meetmesh.meeting.events.v1.ParticipantChangeH\x00R\x13participantAdmitted\x12^\n\x12participant_denied\x18\x0c \x01(\x0b\x32-.meetmesh.meeting.events.v1.ParticipantChangeH\x00R\x11participantDenied\x12`\n\x13participant_removed\x18\r \x01(\x0b\x32-.meetmesh.meeting.events.v1.ParticipantChangeH\x00R\x12participantRemoved\x12Z\n\x10participant_left\x18\x0e \x01(\x0b\x32-.meetmesh.meeting.events.v1.ParticipantChangeH\x00R\x0fparticipantLeft\x12L\n\x0crole_changed\x18\x0f \x01(\x0b\x32\'.meetmesh.meeting.events.v1.RoleChangedH\x00R\x0broleChanged\x12U\n\x0fmeeting_updated\x18\x10 \x01(\x0b\x32*.meetmesh.meeting.events.v1.MeetingUpdatedH\x00R\x0emeetingUpdated\x12O\n\rmeeting_ended\x18\x11 \x01(\x0b\x32(.meetmesh.meeting.events.v1.MeetingEndedH\x00R\x0cmeetingEnded\x12U\n\x0frecording_ready\x18\x12 \x01(\x0b\x32*.meetmesh.meeting.events.v1.RecordingReadyH\x00R\x0erecordingReady\x12^\n\x12invitation_created\x18\x13 \x01(\x0b\x32-.meetmesh.meeting.events.v1.InvitationCreatedH\x00R\x11invitationCreated\x12X\n\x10transcript_ready\x18\x14 \x01(\x0b\x32+.meetmesh.meeting.events.v1.TranscriptReadyH\x00R\x0ftranscriptReady:@\xaa\xbb\x18!{prefix}:meeting:events:{meeting}\xb2\xbb\x18\x17{prefix}:meeting:streamB\x07\n\x05\x65vent\"r\n\x11ParticipantChange\x12 \n\x0bparticipant\x18\x01 \x01(\tR\x0bparticipant\x12\x12\n\x04user\x18\x02 \x01(\tR\x04user\x12\'\n\x0c\x64isplay_name\x18\x03 \x01(\tB\x04\xa0\xbb\x18\x01R\x0b\x64isplayName\"\x8a\x01\n\x0bRoleChanged\x12 \n\x0bparticipant\x18\x01 \x01(\tR\x0bparticipant\x12\x12\n\x04user\x18\x02 \x01(\tR\x04user\x12-\n\x04role\x18\x03 \x01(\x0e\x32\x19.meetmesh.meeting.v1.RoleR\x04role\x12\x16\n\x06grants\x18\x04 \x03(\tR\x06grants\"\x10\n\x0eMeetingUpdated\"\x0e\n\x0cMeetingEnded\".\n\x0eRecordingReady\x12\x1c\n\trecording\x18\x01 \x01(\tR\trecording\"\x83\x02\n\x11InvitationCreated\x12\x1e\n\ninvitation\x18\x01 \x01(\tR\ninvitation\x12\x1a\n\x05\x65mail\x18\x02 \x01(\tB\x04\xa0\xbb\x18\x01R\x05\x65mail\x12\x18\n\x07inviter\x18\x03 \x01(\tR\x07inviter\x12&\n\x0b\x64\x65scription\x18\x04 \x01(\tB\x04\xa0\xbb\x18\x01R\x0b\x64\x65scription\x12\x39\n\nstart_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tstartTime\x12\x35\n\x08\x65nd_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x07\x65ndTime\"V\n\x0fTranscriptReady\x12\x1e\n\ntranscript\x18\x01 \x01(\tR\ntranscript\x12#\n\rsegment_count\x18\x02 \x01(\x05R\x0csegmentCountb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -43,17 +43,19 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_INVITATIONCREATED'].fields_by_name['description']._loaded_options = None
   _globals['_INVITATIONCREATED'].fields_by_name['description']._serialized_options = b'\240\273\030\001'
   _globals['_MEETINGEVENT']._serialized_start=175
-  _globals['_MEETINGEVENT']._serialized_end=1293
-  _globals['_PARTICIPANTCHANGE']._serialized_start=1295
-  _globals['_PARTICIPANTCHANGE']._serialized_end=1409
-  _globals['_ROLECHANGED']._serialized_start=1412
-  _globals['_ROLECHANGED']._serialized_end=1550
-  _globals['_MEETINGUPDATED']._serialized_start=1552
-  _globals['_MEETINGUPDATED']._serialized_end=1568
-  _globals['_MEETINGENDED']._serialized_start=1570
-  _globals['_MEETINGENDED']._serialized_end=1584
-  _globals['_RECORDINGREADY']._serialized_start=1586
-  _globals['_RECORDINGREADY']._serialized_end=1632
-  _globals['_INVITATIONCREATED']._serialized_start=1635
-  _globals['_INVITATIONCREATED']._serialized_end=1894
+  _globals['_MEETINGEVENT']._serialized_end=1383
+  _globals['_PARTICIPANTCHANGE']._serialized_start=1385
+  _globals['_PARTICIPANTCHANGE']._serialized_end=1499
+  _globals['_ROLECHANGED']._serialized_start=1502
+  _globals['_ROLECHANGED']._serialized_end=1640
+  _globals['_MEETINGUPDATED']._serialized_start=1642
+  _globals['_MEETINGUPDATED']._serialized_end=1658
+  _globals['_MEETINGENDED']._serialized_start=1660
+  _globals['_MEETINGENDED']._serialized_end=1674
+  _globals['_RECORDINGREADY']._serialized_start=1676
+  _globals['_RECORDINGREADY']._serialized_end=1722
+  _globals['_INVITATIONCREATED']._serialized_start=1725
+  _globals['_INVITATIONCREATED']._serialized_end=1984
+  _globals['_TRANSCRIPTREADY']._serialized_start=1986
+  _globals['_TRANSCRIPTREADY']._serialized_end=2072
 # @@protoc_insertion_point(module_scope)

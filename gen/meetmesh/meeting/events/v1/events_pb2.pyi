@@ -12,7 +12,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class MeetingEvent(_message.Message):
-    __slots__ = ("meeting", "time", "host", "title", "participant_waiting", "participant_admitted", "participant_denied", "participant_removed", "participant_left", "role_changed", "meeting_updated", "meeting_ended", "recording_ready", "invitation_created")
+    __slots__ = ("meeting", "time", "host", "title", "participant_waiting", "participant_admitted", "participant_denied", "participant_removed", "participant_left", "role_changed", "meeting_updated", "meeting_ended", "recording_ready", "invitation_created", "transcript_ready")
     MEETING_FIELD_NUMBER: _ClassVar[int]
     TIME_FIELD_NUMBER: _ClassVar[int]
     HOST_FIELD_NUMBER: _ClassVar[int]
@@ -27,6 +27,7 @@ class MeetingEvent(_message.Message):
     MEETING_ENDED_FIELD_NUMBER: _ClassVar[int]
     RECORDING_READY_FIELD_NUMBER: _ClassVar[int]
     INVITATION_CREATED_FIELD_NUMBER: _ClassVar[int]
+    TRANSCRIPT_READY_FIELD_NUMBER: _ClassVar[int]
     meeting: str
     time: _timestamp_pb2.Timestamp
     host: str
@@ -41,7 +42,8 @@ class MeetingEvent(_message.Message):
     meeting_ended: MeetingEnded
     recording_ready: RecordingReady
     invitation_created: InvitationCreated
-    def __init__(self, meeting: _Optional[str] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., host: _Optional[str] = ..., title: _Optional[str] = ..., participant_waiting: _Optional[_Union[ParticipantChange, _Mapping]] = ..., participant_admitted: _Optional[_Union[ParticipantChange, _Mapping]] = ..., participant_denied: _Optional[_Union[ParticipantChange, _Mapping]] = ..., participant_removed: _Optional[_Union[ParticipantChange, _Mapping]] = ..., participant_left: _Optional[_Union[ParticipantChange, _Mapping]] = ..., role_changed: _Optional[_Union[RoleChanged, _Mapping]] = ..., meeting_updated: _Optional[_Union[MeetingUpdated, _Mapping]] = ..., meeting_ended: _Optional[_Union[MeetingEnded, _Mapping]] = ..., recording_ready: _Optional[_Union[RecordingReady, _Mapping]] = ..., invitation_created: _Optional[_Union[InvitationCreated, _Mapping]] = ...) -> None: ...
+    transcript_ready: TranscriptReady
+    def __init__(self, meeting: _Optional[str] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., host: _Optional[str] = ..., title: _Optional[str] = ..., participant_waiting: _Optional[_Union[ParticipantChange, _Mapping]] = ..., participant_admitted: _Optional[_Union[ParticipantChange, _Mapping]] = ..., participant_denied: _Optional[_Union[ParticipantChange, _Mapping]] = ..., participant_removed: _Optional[_Union[ParticipantChange, _Mapping]] = ..., participant_left: _Optional[_Union[ParticipantChange, _Mapping]] = ..., role_changed: _Optional[_Union[RoleChanged, _Mapping]] = ..., meeting_updated: _Optional[_Union[MeetingUpdated, _Mapping]] = ..., meeting_ended: _Optional[_Union[MeetingEnded, _Mapping]] = ..., recording_ready: _Optional[_Union[RecordingReady, _Mapping]] = ..., invitation_created: _Optional[_Union[InvitationCreated, _Mapping]] = ..., transcript_ready: _Optional[_Union[TranscriptReady, _Mapping]] = ...) -> None: ...
 
 class ParticipantChange(_message.Message):
     __slots__ = ("participant", "user", "display_name")
@@ -94,3 +96,11 @@ class InvitationCreated(_message.Message):
     start_time: _timestamp_pb2.Timestamp
     end_time: _timestamp_pb2.Timestamp
     def __init__(self, invitation: _Optional[str] = ..., email: _Optional[str] = ..., inviter: _Optional[str] = ..., description: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class TranscriptReady(_message.Message):
+    __slots__ = ("transcript", "segment_count")
+    TRANSCRIPT_FIELD_NUMBER: _ClassVar[int]
+    SEGMENT_COUNT_FIELD_NUMBER: _ClassVar[int]
+    transcript: str
+    segment_count: int
+    def __init__(self, transcript: _Optional[str] = ..., segment_count: _Optional[int] = ...) -> None: ...

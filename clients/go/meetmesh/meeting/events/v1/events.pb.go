@@ -53,6 +53,7 @@ type MeetingEvent struct {
 	//	*MeetingEvent_MeetingEnded
 	//	*MeetingEvent_RecordingReady
 	//	*MeetingEvent_InvitationCreated
+	//	*MeetingEvent_TranscriptReady
 	Event         isMeetingEvent_Event `protobuf_oneof:"event"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -213,6 +214,15 @@ func (x *MeetingEvent) GetInvitationCreated() *InvitationCreated {
 	return nil
 }
 
+func (x *MeetingEvent) GetTranscriptReady() *TranscriptReady {
+	if x != nil {
+		if x, ok := x.Event.(*MeetingEvent_TranscriptReady); ok {
+			return x.TranscriptReady
+		}
+	}
+	return nil
+}
+
 type isMeetingEvent_Event interface {
 	isMeetingEvent_Event()
 }
@@ -267,6 +277,12 @@ type MeetingEvent_InvitationCreated struct {
 	InvitationCreated *InvitationCreated `protobuf:"bytes,19,opt,name=invitation_created,json=invitationCreated,proto3,oneof"`
 }
 
+type MeetingEvent_TranscriptReady struct {
+	// The meeting's transcript is complete (durable stream only, never on pub/sub; written once
+	// per meeting by the internal `CompleteTranscript`).
+	TranscriptReady *TranscriptReady `protobuf:"bytes,20,opt,name=transcript_ready,json=transcriptReady,proto3,oneof"`
+}
+
 func (*MeetingEvent_ParticipantWaiting) isMeetingEvent_Event() {}
 
 func (*MeetingEvent_ParticipantAdmitted) isMeetingEvent_Event() {}
@@ -286,6 +302,8 @@ func (*MeetingEvent_MeetingEnded) isMeetingEvent_Event() {}
 func (*MeetingEvent_RecordingReady) isMeetingEvent_Event() {}
 
 func (*MeetingEvent_InvitationCreated) isMeetingEvent_Event() {}
+
+func (*MeetingEvent_TranscriptReady) isMeetingEvent_Event() {}
 
 // Who a participant event is about.
 type ParticipantChange struct {
@@ -638,11 +656,66 @@ func (x *InvitationCreated) GetEndTime() *timestamppb.Timestamp {
 	return nil
 }
 
+// A meeting's transcript is complete: the meeting ended and its last analysis stream closed.
+type TranscriptReady struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// `meetings/{meeting}/transcript`.
+	Transcript string `protobuf:"bytes,1,opt,name=transcript,proto3" json:"transcript,omitempty"`
+	// How many segments it holds.
+	SegmentCount  int32 `protobuf:"varint,2,opt,name=segment_count,json=segmentCount,proto3" json:"segment_count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TranscriptReady) Reset() {
+	*x = TranscriptReady{}
+	mi := &file_meetmesh_meeting_events_v1_events_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TranscriptReady) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TranscriptReady) ProtoMessage() {}
+
+func (x *TranscriptReady) ProtoReflect() protoreflect.Message {
+	mi := &file_meetmesh_meeting_events_v1_events_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TranscriptReady.ProtoReflect.Descriptor instead.
+func (*TranscriptReady) Descriptor() ([]byte, []int) {
+	return file_meetmesh_meeting_events_v1_events_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *TranscriptReady) GetTranscript() string {
+	if x != nil {
+		return x.Transcript
+	}
+	return ""
+}
+
+func (x *TranscriptReady) GetSegmentCount() int32 {
+	if x != nil {
+		return x.SegmentCount
+	}
+	return 0
+}
+
 var File_meetmesh_meeting_events_v1_events_proto protoreflect.FileDescriptor
 
 const file_meetmesh_meeting_events_v1_events_proto_rawDesc = "" +
 	"\n" +
-	"'meetmesh/meeting/events/v1/events.proto\x12\x1ameetmesh.meeting.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!meetmesh/meeting/v1/meeting.proto\x1a!meetmesh/options/v1/options.proto\"\xde\b\n" +
+	"'meetmesh/meeting/events/v1/events.proto\x12\x1ameetmesh.meeting.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!meetmesh/meeting/v1/meeting.proto\x1a!meetmesh/options/v1/options.proto\"\xb8\t\n" +
 	"\fMeetingEvent\x12\x18\n" +
 	"\ameeting\x18\x01 \x01(\tR\ameeting\x12.\n" +
 	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x12\n" +
@@ -658,7 +731,8 @@ const file_meetmesh_meeting_events_v1_events_proto_rawDesc = "" +
 	"\x0fmeeting_updated\x18\x10 \x01(\v2*.meetmesh.meeting.events.v1.MeetingUpdatedH\x00R\x0emeetingUpdated\x12O\n" +
 	"\rmeeting_ended\x18\x11 \x01(\v2(.meetmesh.meeting.events.v1.MeetingEndedH\x00R\fmeetingEnded\x12U\n" +
 	"\x0frecording_ready\x18\x12 \x01(\v2*.meetmesh.meeting.events.v1.RecordingReadyH\x00R\x0erecordingReady\x12^\n" +
-	"\x12invitation_created\x18\x13 \x01(\v2-.meetmesh.meeting.events.v1.InvitationCreatedH\x00R\x11invitationCreated:@\xaa\xbb\x18!{prefix}:meeting:events:{meeting}\xb2\xbb\x18\x17{prefix}:meeting:streamB\a\n" +
+	"\x12invitation_created\x18\x13 \x01(\v2-.meetmesh.meeting.events.v1.InvitationCreatedH\x00R\x11invitationCreated\x12X\n" +
+	"\x10transcript_ready\x18\x14 \x01(\v2+.meetmesh.meeting.events.v1.TranscriptReadyH\x00R\x0ftranscriptReady:@\xaa\xbb\x18!{prefix}:meeting:events:{meeting}\xb2\xbb\x18\x17{prefix}:meeting:streamB\a\n" +
 	"\x05event\"r\n" +
 	"\x11ParticipantChange\x12 \n" +
 	"\vparticipant\x18\x01 \x01(\tR\vparticipant\x12\x12\n" +
@@ -682,7 +756,12 @@ const file_meetmesh_meeting_events_v1_events_proto_rawDesc = "" +
 	"\vdescription\x18\x04 \x01(\tB\x04\xa0\xbb\x18\x01R\vdescription\x129\n" +
 	"\n" +
 	"start_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
-	"\bend_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\aendTimeB\x85\x02\n" +
+	"\bend_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\"V\n" +
+	"\x0fTranscriptReady\x12\x1e\n" +
+	"\n" +
+	"transcript\x18\x01 \x01(\tR\n" +
+	"transcript\x12#\n" +
+	"\rsegment_count\x18\x02 \x01(\x05R\fsegmentCountB\x85\x02\n" +
 	"\x1ecom.meetmesh.meeting.events.v1B\vEventsProtoP\x01ZKgithub.com/meetmesh/meetmesh/clients/go/meetmesh/meeting/events/v1;eventsv1\xa2\x02\x03MME\xaa\x02\x1aMeetmesh.Meeting.Events.V1\xca\x02\x1aMeetmesh\\Meeting\\Events\\V1\xe2\x02&Meetmesh\\Meeting\\Events\\V1\\GPBMetadata\xea\x02\x1dMeetmesh::Meeting::Events::V1b\x06proto3"
 
 var (
@@ -697,7 +776,7 @@ func file_meetmesh_meeting_events_v1_events_proto_rawDescGZIP() []byte {
 	return file_meetmesh_meeting_events_v1_events_proto_rawDescData
 }
 
-var file_meetmesh_meeting_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_meetmesh_meeting_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_meetmesh_meeting_events_v1_events_proto_goTypes = []any{
 	(*MeetingEvent)(nil),          // 0: meetmesh.meeting.events.v1.MeetingEvent
 	(*ParticipantChange)(nil),     // 1: meetmesh.meeting.events.v1.ParticipantChange
@@ -706,11 +785,12 @@ var file_meetmesh_meeting_events_v1_events_proto_goTypes = []any{
 	(*MeetingEnded)(nil),          // 4: meetmesh.meeting.events.v1.MeetingEnded
 	(*RecordingReady)(nil),        // 5: meetmesh.meeting.events.v1.RecordingReady
 	(*InvitationCreated)(nil),     // 6: meetmesh.meeting.events.v1.InvitationCreated
-	(*timestamppb.Timestamp)(nil), // 7: google.protobuf.Timestamp
-	(v1.Role)(0),                  // 8: meetmesh.meeting.v1.Role
+	(*TranscriptReady)(nil),       // 7: meetmesh.meeting.events.v1.TranscriptReady
+	(*timestamppb.Timestamp)(nil), // 8: google.protobuf.Timestamp
+	(v1.Role)(0),                  // 9: meetmesh.meeting.v1.Role
 }
 var file_meetmesh_meeting_events_v1_events_proto_depIdxs = []int32{
-	7,  // 0: meetmesh.meeting.events.v1.MeetingEvent.time:type_name -> google.protobuf.Timestamp
+	8,  // 0: meetmesh.meeting.events.v1.MeetingEvent.time:type_name -> google.protobuf.Timestamp
 	1,  // 1: meetmesh.meeting.events.v1.MeetingEvent.participant_waiting:type_name -> meetmesh.meeting.events.v1.ParticipantChange
 	1,  // 2: meetmesh.meeting.events.v1.MeetingEvent.participant_admitted:type_name -> meetmesh.meeting.events.v1.ParticipantChange
 	1,  // 3: meetmesh.meeting.events.v1.MeetingEvent.participant_denied:type_name -> meetmesh.meeting.events.v1.ParticipantChange
@@ -721,14 +801,15 @@ var file_meetmesh_meeting_events_v1_events_proto_depIdxs = []int32{
 	4,  // 8: meetmesh.meeting.events.v1.MeetingEvent.meeting_ended:type_name -> meetmesh.meeting.events.v1.MeetingEnded
 	5,  // 9: meetmesh.meeting.events.v1.MeetingEvent.recording_ready:type_name -> meetmesh.meeting.events.v1.RecordingReady
 	6,  // 10: meetmesh.meeting.events.v1.MeetingEvent.invitation_created:type_name -> meetmesh.meeting.events.v1.InvitationCreated
-	8,  // 11: meetmesh.meeting.events.v1.RoleChanged.role:type_name -> meetmesh.meeting.v1.Role
-	7,  // 12: meetmesh.meeting.events.v1.InvitationCreated.start_time:type_name -> google.protobuf.Timestamp
-	7,  // 13: meetmesh.meeting.events.v1.InvitationCreated.end_time:type_name -> google.protobuf.Timestamp
-	14, // [14:14] is the sub-list for method output_type
-	14, // [14:14] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	7,  // 11: meetmesh.meeting.events.v1.MeetingEvent.transcript_ready:type_name -> meetmesh.meeting.events.v1.TranscriptReady
+	9,  // 12: meetmesh.meeting.events.v1.RoleChanged.role:type_name -> meetmesh.meeting.v1.Role
+	8,  // 13: meetmesh.meeting.events.v1.InvitationCreated.start_time:type_name -> google.protobuf.Timestamp
+	8,  // 14: meetmesh.meeting.events.v1.InvitationCreated.end_time:type_name -> google.protobuf.Timestamp
+	15, // [15:15] is the sub-list for method output_type
+	15, // [15:15] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_meetmesh_meeting_events_v1_events_proto_init() }
@@ -747,6 +828,7 @@ func file_meetmesh_meeting_events_v1_events_proto_init() {
 		(*MeetingEvent_MeetingEnded)(nil),
 		(*MeetingEvent_RecordingReady)(nil),
 		(*MeetingEvent_InvitationCreated)(nil),
+		(*MeetingEvent_TranscriptReady)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -754,7 +836,7 @@ func file_meetmesh_meeting_events_v1_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_meetmesh_meeting_events_v1_events_proto_rawDesc), len(file_meetmesh_meeting_events_v1_events_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   7,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -15,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file meetmesh/meeting/events/v1/events.proto.
  */
 export const file_meetmesh_meeting_events_v1_events: GenFile = /*@__PURE__*/
-  fileDesc("CidtZWV0bWVzaC9tZWV0aW5nL2V2ZW50cy92MS9ldmVudHMucHJvdG8SGm1lZXRtZXNoLm1lZXRpbmcuZXZlbnRzLnYxIpMHCgxNZWV0aW5nRXZlbnQSDwoHbWVldGluZxgBIAEoCRIoCgR0aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIMCgRob3N0GAMgASgJEg0KBXRpdGxlGAQgASgJEkwKE3BhcnRpY2lwYW50X3dhaXRpbmcYCiABKAsyLS5tZWV0bWVzaC5tZWV0aW5nLmV2ZW50cy52MS5QYXJ0aWNpcGFudENoYW5nZUgAEk0KFHBhcnRpY2lwYW50X2FkbWl0dGVkGAsgASgLMi0ubWVldG1lc2gubWVldGluZy5ldmVudHMudjEuUGFydGljaXBhbnRDaGFuZ2VIABJLChJwYXJ0aWNpcGFudF9kZW5pZWQYDCABKAsyLS5tZWV0bWVzaC5tZWV0aW5nLmV2ZW50cy52MS5QYXJ0aWNpcGFudENoYW5nZUgAEkwKE3BhcnRpY2lwYW50X3JlbW92ZWQYDSABKAsyLS5tZWV0bWVzaC5tZWV0aW5nLmV2ZW50cy52MS5QYXJ0aWNpcGFudENoYW5nZUgAEkkKEHBhcnRpY2lwYW50X2xlZnQYDiABKAsyLS5tZWV0bWVzaC5tZWV0aW5nLmV2ZW50cy52MS5QYXJ0aWNpcGFudENoYW5nZUgAEj8KDHJvbGVfY2hhbmdlZBgPIAEoCzInLm1lZXRtZXNoLm1lZXRpbmcuZXZlbnRzLnYxLlJvbGVDaGFuZ2VkSAASRQoPbWVldGluZ191cGRhdGVkGBAgASgLMioubWVldG1lc2gubWVldGluZy5ldmVudHMudjEuTWVldGluZ1VwZGF0ZWRIABJBCg1tZWV0aW5nX2VuZGVkGBEgASgLMigubWVldG1lc2gubWVldGluZy5ldmVudHMudjEuTWVldGluZ0VuZGVkSAASRQoPcmVjb3JkaW5nX3JlYWR5GBIgASgLMioubWVldG1lc2gubWVldGluZy5ldmVudHMudjEuUmVjb3JkaW5nUmVhZHlIABJLChJpbnZpdGF0aW9uX2NyZWF0ZWQYEyABKAsyLS5tZWV0bWVzaC5tZWV0aW5nLmV2ZW50cy52MS5JbnZpdGF0aW9uQ3JlYXRlZEgAOkCquxghe3ByZWZpeH06bWVldGluZzpldmVudHM6e21lZXRpbmd9srsYF3twcmVmaXh9Om1lZXRpbmc6c3RyZWFtQgcKBWV2ZW50IlIKEVBhcnRpY2lwYW50Q2hhbmdlEhMKC3BhcnRpY2lwYW50GAEgASgJEgwKBHVzZXIYAiABKAkSGgoMZGlzcGxheV9uYW1lGAMgASgJQgSguxgBImkKC1JvbGVDaGFuZ2VkEhMKC3BhcnRpY2lwYW50GAEgASgJEgwKBHVzZXIYAiABKAkSJwoEcm9sZRgDIAEoDjIZLm1lZXRtZXNoLm1lZXRpbmcudjEuUm9sZRIOCgZncmFudHMYBCADKAkiEAoOTWVldGluZ1VwZGF0ZWQiDgoMTWVldGluZ0VuZGVkIiMKDlJlY29yZGluZ1JlYWR5EhEKCXJlY29yZGluZxgBIAEoCSLGAQoRSW52aXRhdGlvbkNyZWF0ZWQSEgoKaW52aXRhdGlvbhgBIAEoCRITCgVlbWFpbBgCIAEoCUIEoLsYARIPCgdpbnZpdGVyGAMgASgJEhkKC2Rlc2NyaXB0aW9uGAQgASgJQgSguxgBEi4KCnN0YXJ0X3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZF90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcGIGcHJvdG8z", [file_google_protobuf_timestamp, file_meetmesh_meeting_v1_meeting, file_meetmesh_options_v1_options]);
+  fileDesc("CidtZWV0bWVzaC9tZWV0aW5nL2V2ZW50cy92MS9ldmVudHMucHJvdG8SGm1lZXRtZXNoLm1lZXRpbmcuZXZlbnRzLnYxItwHCgxNZWV0aW5nRXZlbnQSDwoHbWVldGluZxgBIAEoCRIoCgR0aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIMCgRob3N0GAMgASgJEg0KBXRpdGxlGAQgASgJEkwKE3BhcnRpY2lwYW50X3dhaXRpbmcYCiABKAsyLS5tZWV0bWVzaC5tZWV0aW5nLmV2ZW50cy52MS5QYXJ0aWNpcGFudENoYW5nZUgAEk0KFHBhcnRpY2lwYW50X2FkbWl0dGVkGAsgASgLMi0ubWVldG1lc2gubWVldGluZy5ldmVudHMudjEuUGFydGljaXBhbnRDaGFuZ2VIABJLChJwYXJ0aWNpcGFudF9kZW5pZWQYDCABKAsyLS5tZWV0bWVzaC5tZWV0aW5nLmV2ZW50cy52MS5QYXJ0aWNpcGFudENoYW5nZUgAEkwKE3BhcnRpY2lwYW50X3JlbW92ZWQYDSABKAsyLS5tZWV0bWVzaC5tZWV0aW5nLmV2ZW50cy52MS5QYXJ0aWNpcGFudENoYW5nZUgAEkkKEHBhcnRpY2lwYW50X2xlZnQYDiABKAsyLS5tZWV0bWVzaC5tZWV0aW5nLmV2ZW50cy52MS5QYXJ0aWNpcGFudENoYW5nZUgAEj8KDHJvbGVfY2hhbmdlZBgPIAEoCzInLm1lZXRtZXNoLm1lZXRpbmcuZXZlbnRzLnYxLlJvbGVDaGFuZ2VkSAASRQoPbWVldGluZ191cGRhdGVkGBAgASgLMioubWVldG1lc2gubWVldGluZy5ldmVudHMudjEuTWVldGluZ1VwZGF0ZWRIABJBCg1tZWV0aW5nX2VuZGVkGBEgASgLMigubWVldG1lc2gubWVldGluZy5ldmVudHMudjEuTWVldGluZ0VuZGVkSAASRQoPcmVjb3JkaW5nX3JlYWR5GBIgASgLMioubWVldG1lc2gubWVldGluZy5ldmVudHMudjEuUmVjb3JkaW5nUmVhZHlIABJLChJpbnZpdGF0aW9uX2NyZWF0ZWQYEyABKAsyLS5tZWV0bWVzaC5tZWV0aW5nLmV2ZW50cy52MS5JbnZpdGF0aW9uQ3JlYXRlZEgAEkcKEHRyYW5zY3JpcHRfcmVhZHkYFCABKAsyKy5tZWV0bWVzaC5tZWV0aW5nLmV2ZW50cy52MS5UcmFuc2NyaXB0UmVhZHlIADpAqrsYIXtwcmVmaXh9Om1lZXRpbmc6ZXZlbnRzOnttZWV0aW5nfbK7GBd7cHJlZml4fTptZWV0aW5nOnN0cmVhbUIHCgVldmVudCJSChFQYXJ0aWNpcGFudENoYW5nZRITCgtwYXJ0aWNpcGFudBgBIAEoCRIMCgR1c2VyGAIgASgJEhoKDGRpc3BsYXlfbmFtZRgDIAEoCUIEoLsYASJpCgtSb2xlQ2hhbmdlZBITCgtwYXJ0aWNpcGFudBgBIAEoCRIMCgR1c2VyGAIgASgJEicKBHJvbGUYAyABKA4yGS5tZWV0bWVzaC5tZWV0aW5nLnYxLlJvbGUSDgoGZ3JhbnRzGAQgAygJIhAKDk1lZXRpbmdVcGRhdGVkIg4KDE1lZXRpbmdFbmRlZCIjCg5SZWNvcmRpbmdSZWFkeRIRCglyZWNvcmRpbmcYASABKAkixgEKEUludml0YXRpb25DcmVhdGVkEhIKCmludml0YXRpb24YASABKAkSEwoFZW1haWwYAiABKAlCBKC7GAESDwoHaW52aXRlchgDIAEoCRIZCgtkZXNjcmlwdGlvbhgEIAEoCUIEoLsYARIuCgpzdGFydF90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghlbmRfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiPAoPVHJhbnNjcmlwdFJlYWR5EhIKCnRyYW5zY3JpcHQYASABKAkSFQoNc2VnbWVudF9jb3VudBgCIAEoBWIGcHJvdG8z", [file_google_protobuf_timestamp, file_meetmesh_meeting_v1_meeting, file_meetmesh_options_v1_options]);
 
 /**
  * Something that happened to a meeting or its participants, published by the meeting service
@@ -140,6 +140,15 @@ export type MeetingEvent = Message<"meetmesh.meeting.events.v1.MeetingEvent"> & 
      */
     value: InvitationCreated;
     case: "invitationCreated";
+  } | {
+    /**
+     * The meeting's transcript is complete (durable stream only, never on pub/sub; written once
+     * per meeting by the internal `CompleteTranscript`).
+     *
+     * @generated from field: meetmesh.meeting.events.v1.TranscriptReady transcript_ready = 20;
+     */
+    value: TranscriptReady;
+    case: "transcriptReady";
   } | { case: undefined; value?: undefined };
 };
 
@@ -336,4 +345,32 @@ export type InvitationCreated = Message<"meetmesh.meeting.events.v1.InvitationCr
  */
 export const InvitationCreatedSchema: GenMessage<InvitationCreated> = /*@__PURE__*/
   messageDesc(file_meetmesh_meeting_events_v1_events, 6);
+
+/**
+ * A meeting's transcript is complete: the meeting ended and its last analysis stream closed.
+ *
+ * @generated from message meetmesh.meeting.events.v1.TranscriptReady
+ */
+export type TranscriptReady = Message<"meetmesh.meeting.events.v1.TranscriptReady"> & {
+  /**
+   * `meetings/{meeting}/transcript`.
+   *
+   * @generated from field: string transcript = 1;
+   */
+  transcript: string;
+
+  /**
+   * How many segments it holds.
+   *
+   * @generated from field: int32 segment_count = 2;
+   */
+  segmentCount: number;
+};
+
+/**
+ * Describes the message meetmesh.meeting.events.v1.TranscriptReady.
+ * Use `create(TranscriptReadySchema)` to create a new message.
+ */
+export const TranscriptReadySchema: GenMessage<TranscriptReady> = /*@__PURE__*/
+  messageDesc(file_meetmesh_meeting_events_v1_events, 7);
 

@@ -11,6 +11,7 @@ __all__ = (
     "ParticipantChange",
     "RecordingReady",
     "RoleChanged",
+    "TranscriptReady",
 )
 
 import datetime
@@ -185,6 +186,14 @@ class MeetingEvent(betterproto2.Message):
     Someone was invited (durable stream only, never on pub/sub).
     """
 
+    transcript_ready: "TranscriptReady | None" = betterproto2.field(
+        20, betterproto2.TYPE_MESSAGE, optional=True, group="event"
+    )
+    """
+    The meeting's transcript is complete (durable stream only, never on pub/sub; written once
+    per meeting by the internal `CompleteTranscript`).
+    """
+
 
 default_message_pool.register_message("meetmesh.meeting.events.v1", "MeetingEvent", MeetingEvent)
 
@@ -274,6 +283,26 @@ class RoleChanged(betterproto2.Message):
 
 
 default_message_pool.register_message("meetmesh.meeting.events.v1", "RoleChanged", RoleChanged)
+
+
+@dataclass(eq=False, repr=False)
+class TranscriptReady(betterproto2.Message):
+    """
+    A meeting's transcript is complete: the meeting ended and its last analysis stream closed.
+    """
+
+    transcript: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    """
+    `meetings/{meeting}/transcript`.
+    """
+
+    segment_count: "int" = betterproto2.field(2, betterproto2.TYPE_INT32)
+    """
+    How many segments it holds.
+    """
+
+
+default_message_pool.register_message("meetmesh.meeting.events.v1", "TranscriptReady", TranscriptReady)
 
 
 from .....google import protobuf as ____google__protobuf__

@@ -35,6 +35,9 @@ class AiServiceOptions(Endpoint):
     first_interim_s: float = Field(default=0.25, gt=0)
     # An analysis stream that sends nothing for this long is closed, in seconds.
     stream_idle_timeout_s: float = Field(default=30.0, gt=0)
+    # When a meeting ends, its transcript is completed (the host is told) once its live streams
+    # on this instance closed, or after this many seconds, whichever comes first.
+    transcript_settle_s: float = Field(default=35.0, gt=0)
     # Faces of every live stream go to the emotion model as one request per tick (batching.py):
     # the tick, in seconds.
     emotion_batch_tick_s: float = Field(default=0.002, ge=0, le=1)

@@ -37,6 +37,7 @@ from services.kit.errors import Reason
 from . import metrics
 from .audio import SAMPLE_RATE, StreamResampler, pcm_samples
 from .batching import EmotionBatcher
+from .completion import LiveStreams
 from .inference import VAD_CONTEXT, InferenceClient
 from .models import SPOKE, Activity, AnalysisEvent, Segment
 from .segmentation import WINDOW, Segmenter, SpeechEnded, SpeechStarted
@@ -87,12 +88,16 @@ class LiveAnalysis:
         store: ResultsStore,
         options: LiveOptions | None = None,
         batcher: EmotionBatcher | None = None,
+        streams: LiveStreams | None = None,
     ) -> None:
         self.client = client
         self.store = store
         self.o = options or LiveOptions()
         # Faces of every stream, classified together (one emotion request per tick; batching.py).
         self.batcher = batcher
+        # The open streams by meeting: an ended meeting's transcript is completed once its
+        # streams closed (completion.py).
+        self.streams = streams or LiveStreams()
 
     async def run(self, requests: AsyncIterator[pb.AnalyzeRequest], emit: Emit) -> None:
         first = await self._next(requests)
@@ -101,19 +106,20 @@ class LiveAnalysis:
         if first.WhichOneof("payload") != "config":
             raise InvalidArgument([("config", "the first message of a stream must be the config")])
         session = _Session(self, first.config, emit)
-        try:
-            while (request := await self._next(requests)) is not None:
-                kind = request.WhichOneof("payload")
-                if kind == "audio":
-                    await session.audio(request.audio.data)
-                elif kind == "frame":
-                    session.frame(request.frame)
-                else:
-                    raise InvalidArgument([("config", "only the first message may be a config")])
-                session.check()
-            await session.finish()
-        finally:
-            await session.cancel()
+        with self.streams.open(session.meeting_id):
+            try:
+                while (request := await self._next(requests)) is not None:
+                    kind = request.WhichOneof("payload")
+                    if kind == "audio":
+                        await session.audio(request.audio.data)
+                    elif kind == "frame":
+                        session.frame(request.frame)
+                    else:
+                        raise InvalidArgument([("config", "only the first message may be a config")])
+                    session.check()
+                await session.finish()
+            finally:
+                await session.cancel()
 
     async def _next(self, requests: AsyncIterator[pb.AnalyzeRequest]) -> pb.AnalyzeRequest | None:
         try:

@@ -26,7 +26,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import and_, delete, or_, select
+from sqlalchemy import and_, delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from services.kit import Database, outage
@@ -57,6 +57,10 @@ class ResultsStore(Protocol):
 
     async def list_segments(self, meeting_id: str, size: int, page_token: str) -> tuple[list[Segment], str]:
         """A page of a meeting's segments in spoken order, and the next page's token."""
+        ...
+
+    async def count_segments(self, meeting_id: str) -> int:
+        """How many segments a meeting's transcript holds."""
         ...
 
     async def list_events(self, meeting_id: str, kind: str) -> list[AnalysisEvent]:
@@ -149,6 +153,11 @@ class RelationalResultsStore:
         async with self.db.sessions() as session:
             rows = [_segment(r) for r in (await session.scalars(query)).all()]
         return keyset_page(rows, size, lambda s: (s.spoken_at, s.id), _page_params(meeting_id))
+
+    async def count_segments(self, meeting_id: str) -> int:
+        query = select(func.count()).select_from(SegmentRow).where(SegmentRow.meeting_id == meeting_id)
+        async with self.db.sessions() as session:
+            return int((await session.execute(query)).scalar_one())
 
     async def list_events(self, meeting_id: str, kind: str) -> list[AnalysisEvent]:
         query = (
@@ -272,6 +281,9 @@ class MongoResultsStore:
         cursor = self._db.transcript_segments.find(query).sort([("spoken_at", 1), ("_id", 1)]).limit(size + 1)
         rows = [_segment_doc(doc) async for doc in cursor]
         return keyset_page(rows, size, lambda s: (s.spoken_at, s.id), params)
+
+    async def count_segments(self, meeting_id: str) -> int:
+        return int(await self._db.transcript_segments.count_documents({"meeting_id": meeting_id}))
 
     async def list_events(self, meeting_id: str, kind: str) -> list[AnalysisEvent]:
         cursor = self._db.analysis_events.find({"meeting_id": meeting_id, "kind": kind}).sort(

@@ -12,6 +12,7 @@ from .access import MeetingAccess
 from .activity import ActivityRecorder
 from .api import AnalysisService, AnalysisStreamService
 from .batching import EmotionBatcher
+from .completion import LiveStreams, TranscriptCompletion
 from .config import AiSettings
 from .inference import InferenceClient
 from .live import LiveAnalysis, LiveOptions
@@ -60,6 +61,19 @@ async def create(runtime: Runtime) -> ServiceSpec:
     batcher = EmotionBatcher(
         client.emotions, tick_s=opts.emotion_batch_tick_s, max_batch=opts.emotion_batch_max
     )
+    streams = LiveStreams()
+    completion = TranscriptCompletion(
+        runtime.redis,
+        settings.redis_prefix,
+        store,
+        streams,
+        settings.meeting.address,
+        runtime.identity("ai"),
+        settle_s=opts.transcript_settle_s,
+        block_ms=0 if settings.redis_url.startswith("memory://") else 500,
+    )
+    on_start.append(completion.start)
+    on_stop.insert(0, completion.stop)
     live = LiveAnalysis(
         client,
         store,
@@ -70,6 +84,7 @@ async def create(runtime: Runtime) -> ServiceSpec:
             idle_timeout_s=opts.stream_idle_timeout_s,
         ),
         batcher,
+        streams,
     )
     handlers = [
         AnalysisService(client, store, ModelAdmin(client, opts.model_repository), access),

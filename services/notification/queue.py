@@ -28,6 +28,7 @@ from services.kit.logs import get_logger
 from services.kit.timestamps import utcnow
 
 from . import unsubscribe
+from .batching import GroupCommit
 from .calendar import invitation_ics
 from .channels import DeliveryError, Permanent
 from .channels import webhooks as wh
@@ -37,7 +38,7 @@ from .channels.sms import SmsProvider
 from .config import NotificationOptions
 from .models import DeliveryRow
 from .routing import address_key
-from .store import CANCELLED, DEAD, PENDING, SENT, NotificationStore, delivery
+from .store import CANCELLED, DEAD, PENDING, Lookups, NotificationStore, delivery
 from .templates import MANDATORY, pick_locale, render
 
 log = get_logger("meetmesh.notification.queue")
@@ -80,6 +81,8 @@ class DeliveryQueue:
         self._tasks: set[asyncio.Task[None]] = set()
         self._per_endpoint: dict[str, int] = defaultdict(int)
         self._loop_task: asyncio.Task[None] | None = None
+        # Deliveries sent at about the same time are recorded in one transaction.
+        self._sent: GroupCommit[tuple[str, int, float]] = GroupCommit(store.finish_sent)
         self._reminder_task: asyncio.Task[None] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -96,6 +99,7 @@ class DeliveryQueue:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         self._loop_task = self._reminder_task = None
+        await self._sent.close()
 
     def kick(self) -> None:
         self._wake.set()
@@ -109,8 +113,9 @@ class DeliveryQueue:
                 if free > 0:
                     rows = await self.store.claim(free, lease)
                     claimed = len(rows)
+                    lookups = await self.store.lookups(rows) if rows else Lookups()
                     for row in rows:
-                        task = asyncio.create_task(self._deliver(row))
+                        task = asyncio.create_task(self._deliver(row, lookups))
                         self._tasks.add(task)
                         task.add_done_callback(self._done)
             except asyncio.CancelledError:
@@ -161,7 +166,7 @@ class DeliveryQueue:
             return None
         return float(min(self.options.retry_base_s * 2 ** (attempt - 1), self.options.retry_max_s))
 
-    async def _deliver(self, row: DeliveryRow) -> None:
+    async def _deliver(self, row: DeliveryRow, lookups: Lookups) -> None:
         endpoint = row.address if row.channel == "webhook" else ""
         if endpoint and self._per_endpoint[endpoint] >= self.options.per_endpoint_concurrency:
             # That endpoint is busy: put this one back for a moment, without an attempt.
@@ -171,7 +176,7 @@ class DeliveryQueue:
             self._per_endpoint[endpoint] += 1
         started = time.perf_counter()
         try:
-            status = await self._send(row)
+            status = await self._send(row, lookups)
         except Skip as exc:
             await self.store.finish(row.id, state=CANCELLED, attempted=False, error=str(exc))
         except Later as exc:
@@ -210,29 +215,27 @@ class DeliveryQueue:
                     next_time=None if delay is None else _after(delay),
                 )
         else:
-            await self.store.finish(
-                row.id, state=SENT, attempted=True, status=status, latency_s=time.perf_counter() - started
-            )
+            await self._sent.record((row.id, status, time.perf_counter() - started))
         finally:
             if endpoint:
                 self._per_endpoint[endpoint] -= 1
 
-    async def _send(self, row: DeliveryRow) -> int:
+    async def _send(self, row: DeliveryRow, lookups: Lookups) -> int:
         payload: dict[str, Any] = json.loads(row.payload)
         if row.channel == "webhook":
-            return await self._webhook(row, payload)
+            return await self._webhook(row, payload, lookups)
         mandatory = row.kind in MANDATORY
-        recipient = await self.store.recipient(row.user_id) if row.user_id else None
+        recipient = lookups.recipients.get(row.user_id) if row.user_id else None
         if recipient is None and row.channel == "email":
             # An address that became a known user's after the event was routed.
-            recipient = await self.store.recipient_by_email(row.address)
+            recipient = lookups.by_email.get(row.address)
         if not mandatory:
             if recipient is not None and _opted_out(recipient.opt_outs, row.channel, row.kind):
                 raise Skip("opted out")
-            reason = await self.store.suppressed(row.address, row.kind)
+            reason = lookups.suppressed(row.address, row.kind)
             if reason is not None:
                 raise Skip(reason)
-        elif row.channel == "email" and await self.store.suppressed(row.address, "*") == "bounce":
+        elif row.channel == "email" and lookups.suppressed(row.address, "*") == "bounce":
             raise Skip("bounce")
         allowed, wait_s = await self.limiter.take(address_key(row.address))
         if not allowed:
@@ -294,8 +297,8 @@ class DeliveryQueue:
             )
         )
 
-    async def _webhook(self, row: DeliveryRow, payload: dict[str, Any]) -> int:
-        hook = await self.store.webhook(row.address)
+    async def _webhook(self, row: DeliveryRow, payload: dict[str, Any], lookups: Lookups) -> int:
+        hook = lookups.webhooks.get(row.address)
         if hook is None:
             raise Skip("webhook deleted")
         signing = [hook.secret]

@@ -232,8 +232,11 @@ async def add_webhook_deliveries(
 ) -> int:
     """Queue ``body`` for every webhook subscribed to ``event_type``: those of ``owner`` (the
     meeting's host) and every admin's (``owner=None``: admins' only)."""
-    query = select(WebhookRow)
-    rows = (await session.execute(query)).scalars()
+    # Read once per transaction (a batch of events shares one: batching.py).
+    rows: list[WebhookRow] | None = session.info.get("webhooks")
+    if rows is None:
+        rows = list((await session.execute(select(WebhookRow))).scalars())
+        session.info["webhooks"] = rows
     added = 0
     for row in rows:
         if not (row.owner_is_admin or (owner and row.owner_user_id == owner)):

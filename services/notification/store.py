@@ -12,10 +12,13 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -72,6 +75,24 @@ def delivery(
     )
 
 
+@dataclass
+class Lookups:
+    """Recipients, suppressions and webhooks of a batch of claimed deliveries."""
+
+    recipients: dict[str, RecipientRow] = field(default_factory=dict)
+    by_email: dict[str, RecipientRow] = field(default_factory=dict)
+    # address -> [(kind, reason)]
+    suppressions: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    webhooks: dict[str, WebhookRow] = field(default_factory=dict)
+
+    def suppressed(self, address: str, kind: str) -> str | None:
+        """Why ``address`` gets no ``kind`` messages, or None (as ``NotificationStore.suppressed``)."""
+        for suppressed_kind, reason in self.suppressions.get(address, []):
+            if suppressed_kind in (kind, "*"):
+                return reason
+        return None
+
+
 class NotificationStore:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -90,6 +111,26 @@ class NotificationStore:
                 return False
             raise
         return True
+
+    async def consume_many(
+        self, keys: list[str], effect: Callable[[AsyncSession, set[str]], Awaitable[None]]
+    ) -> set[str]:
+        """Record ``keys`` and run ``effect`` for those not processed before, in one transaction
+        (one statement records them all); returns the new keys (as given, at most 64 characters)."""
+        insert = sqlite_insert if self.db.sqlite else pg_insert
+        now = utcnow()
+        unique = list(dict.fromkeys(k[:64] for k in keys))
+        async with self.db.transaction() as session:
+            statement = (
+                insert(ProcessedEvent)
+                .values([{"key": k, "create_time": now} for k in unique])
+                .on_conflict_do_nothing()
+                .returning(ProcessedEvent.key)
+            )
+            new = set((await session.execute(statement)).scalars())
+            if new:
+                await effect(session, new)
+        return new
 
     async def processed(self, key: str) -> bool:
         async with self.db.reader() as session:
@@ -154,6 +195,55 @@ class NotificationStore:
             values["next_time"] = next_time
         async with self.db.transaction() as session:
             await session.execute(update(DeliveryRow).where(DeliveryRow.id == delivery_id).values(**values))
+
+    async def finish_sent(self, outcomes: list[tuple[str, int, float]]) -> None:
+        """Record many deliveries sent, in one transaction and one statement (executemany):
+        ``(delivery id, status, latency_s)`` each."""
+        statement = (
+            update(DeliveryRow)
+            .where(DeliveryRow.id == bindparam("b_id"))
+            .values(
+                state=SENT,
+                update_time=bindparam("b_now"),
+                last_error="",
+                attempts=DeliveryRow.attempts + 1,
+                last_status=bindparam("b_status"),
+                last_latency_s=bindparam("b_latency"),
+            )
+        )
+        now = utcnow()
+        params = [{"b_id": i, "b_now": now, "b_status": s, "b_latency": lat} for i, s, lat in outcomes]
+        async with self.db.transaction() as session:
+            await (await session.connection()).execute(statement, params)
+
+    async def lookups(self, rows: list[DeliveryRow]) -> Lookups:
+        """What sending ``rows`` needs to know (recipients, suppressions, webhooks), read at once:
+        one query for each that any row needs."""
+        found = Lookups()
+        user_ids = {r.user_id for r in rows if r.user_id and r.channel != "webhook"}
+        emails = {r.address for r in rows if r.channel == "email"}
+        addresses = {r.address for r in rows if r.channel != "webhook"}
+        hooks = {r.address for r in rows if r.channel == "webhook"}
+        async with self.db.reader() as session:
+            if user_ids or emails:
+                query = select(RecipientRow).where(
+                    RecipientRow.user_id.in_(user_ids) | RecipientRow.email.in_(emails)
+                )
+                for recipient in (await session.execute(query)).scalars():
+                    if recipient.user_id in user_ids:
+                        found.recipients[recipient.user_id] = recipient
+                    if recipient.email in emails:
+                        found.by_email.setdefault(recipient.email, recipient)
+            if addresses:
+                suppressions = select(SuppressionRow).where(SuppressionRow.address.in_(addresses))
+                for suppression in (await session.execute(suppressions)).scalars():
+                    found.suppressions.setdefault(suppression.address, []).append(
+                        (suppression.kind, suppression.reason)
+                    )
+            if hooks:
+                webhooks = select(WebhookRow).where(WebhookRow.id.in_(hooks))
+                found.webhooks = {w.id: w for w in (await session.execute(webhooks)).scalars()}
+        return found
 
     async def redeliver(self, delivery_id: str) -> DeliveryRow | None:
         async with self.db.transaction() as session:

@@ -15,6 +15,7 @@ from services.kit.outbox import StreamConsumer, StreamEntry, stream_of
 
 from . import alerts, unsubscribe
 from .api import NotificationSender, NotificationService
+from .batching import EventBatcher
 from .channels.email import SmtpSender
 from .channels.push import PushSender, load_vapid, public_key
 from .channels.sms import sms_provider
@@ -52,11 +53,10 @@ async def create(runtime: Runtime) -> ServiceSpec:
     )
     router = Router(opts)
 
-    async def handle(entry: StreamEntry) -> None:
-        async def effect(session: object) -> None:
-            await router.route(session, entry)  # type: ignore[arg-type]
+    batcher = EventBatcher(store, router)
 
-        if await store.consume(entry.key, effect):
+    async def handle(entry: StreamEntry) -> None:
+        if await batcher.handle(entry):
             queue.kick()
 
     def partition(entry: StreamEntry) -> str:
@@ -93,6 +93,7 @@ async def create(runtime: Runtime) -> ServiceSpec:
 
     async def stop() -> None:
         await consumer.stop()
+        await batcher.close()
         await queue.stop()
         await http.aclose()
 

@@ -66,11 +66,16 @@ class EventBatcher:
     async def _together(self, entries: list[StreamEntry]) -> set[str]:
         async def effect(session: AsyncSession, new: set[str]) -> None:
             routed: set[str] = set()
-            for entry in entries:
-                key = entry.key[:64]
-                if key in new and key not in routed:
-                    routed.add(key)
-                    await self.router.route(session, entry)
+            # The deliveries of the whole batch go in at the commit, in one insert (a lookup would
+            # otherwise flush each event's rows on its own). Events of one meeting or user never
+            # share a batch (the consumer hands over the next only after this one committed), so
+            # no lookup here misses a row this batch added.
+            with session.no_autoflush:
+                for entry in entries:
+                    key = entry.key[:64]
+                    if key in new and key not in routed:
+                        routed.add(key)
+                        await self.router.route(session, entry)
 
         return await self.store.consume_many([e.key for e in entries], effect)
 

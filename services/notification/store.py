@@ -171,8 +171,13 @@ class NotificationStore:
             query = query.with_for_update(skip_locked=True)
         async with self.db.transaction() as session:
             rows = list((await session.execute(query)).scalars())
-            for row in rows:
-                row.next_time = now + lease
+            if rows:  # one statement for the batch
+                await session.execute(
+                    update(DeliveryRow)
+                    .where(DeliveryRow.id.in_([r.id for r in rows]))
+                    .values(next_time=now + lease)
+                    .execution_options(synchronize_session=False)
+                )
         return rows
 
     async def finish(

@@ -74,6 +74,9 @@ async def test_segments_are_paged_by_meeting_in_spoken_order_and_export(store: R
             break
     assert pages == 3
     assert [s.text for s in seen] == texts
+    # What transcript completion counts (completion.py): this meeting's segments only.
+    assert await store.count_segments(meeting) == 5
+    assert await store.count_segments(uuid.uuid4().hex) == 0
     assert all(s.spoken_at.tzinfo is not None for s in seen)
     assert seen[0].spoken_at == ORIGIN
 
@@ -90,6 +93,7 @@ async def test_segments_are_paged_by_meeting_in_spoken_order_and_export(store: R
 
     await store.delete_meeting(meeting)
     assert await store.list_segments(meeting, 10, "") == ([], "")
+    assert await store.count_segments(meeting) == 0 and await store.count_segments(other) == 1
     assert [s.text for s in (await store.list_segments(other, 10, ""))[0]] == ["elsewhere"]
 
 

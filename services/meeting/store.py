@@ -582,7 +582,9 @@ class MeetingStore:
             return list((await session.execute(query)).scalars())
 
     # -- invitations and recordings --------------------------------------------------------------
-    async def invite(self, meeting_id: str, email: str, inviter: str) -> InvitationRow:
+    async def invite(
+        self, meeting_id: str, email: str, inviter: str, inviter_name: str = ""
+    ) -> InvitationRow:
         row = InvitationRow(
             id=new_id(), meeting_id=meeting_id, email=email, inviter_user_id=inviter, create_time=utcnow()
         )
@@ -598,6 +600,7 @@ class MeetingStore:
                     email=email,
                     inviter=inviter,
                     description=meeting.description,
+                    inviter_name=inviter_name,
                 )
                 start, end = to_timestamp(meeting.start_time), to_timestamp(meeting.end_time)
                 if start is not None:

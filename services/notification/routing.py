@@ -126,7 +126,8 @@ class Router:
         params = {
             "title": event.title,
             "description": created.description,
-            "inviter": inviter.display_name if inviter is not None else "",
+            # Its user events not seen yet: the name the meeting service put in the event.
+            "inviter": (inviter.display_name if inviter is not None else "") or created.inviter_name,
             "start": human_time(start),
             "start_iso": start.isoformat() if start else "",
             "end_iso": end.isoformat() if end else "",

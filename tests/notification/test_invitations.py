@@ -118,3 +118,27 @@ async def test_markup_and_header_injection_in_fields_send_a_harmless_message(
     assert "<img" not in body and "&lt;img src=x onerror=alert(1)&gt;" in body
     assert "<b>bold</b>" not in body and "&lt;b&gt;bold&lt;/b&gt;" in body
     assert mailbox.to("victim@example.test") == []
+
+
+async def test_an_inviter_the_service_has_not_heard_of_yet_is_named(
+    notify: NotifyPlatform, mailbox: Mailbox
+) -> None:
+    """The inviter registered and invited while the notification service was down: on restart it
+    reads the meeting stream's invitation before the user stream's registration (the consumer
+    reads both, the meeting stream first), and names the inviter from the event all the same."""
+    await notify.stop("notification")
+    host = await notify.client("Ines Inviter")
+    meeting = await host.create_meeting(title="Kickoff")
+    guest = f"guest-{uuid.uuid4().hex[:8]}@example.test"
+    await notify.meetings.CreateInvitation(
+        meeting_pb2.CreateInvitationRequest(
+            parent=meeting.name, invitation=meeting_pb2.Invitation(email=guest)
+        ),
+        metadata=host.metadata,
+    )
+    await notify.start("notification")
+    await _arrived(mailbox, guest)
+    [message] = mailbox.to(guest)
+    text = message.get_body(preferencelist=("plain",))
+    assert text is not None
+    assert 'Ines Inviter invited you to "Kickoff".' in text.get_content()

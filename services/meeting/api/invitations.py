@@ -27,7 +27,10 @@ class InvitationMethods(MeetingHandlers):
         email = request.invitation.email.strip().lower()
         if not email:
             raise InvalidArgument([("invitation.email", "is required")])
-        row = await self.store.invite(meeting_id, email, current_principal().user_id)
+        caller = current_principal()
+        # For the invitation email, should the notification service not know the inviter yet.
+        name = await self.directory.display_name_of(caller) or ""
+        row = await self.store.invite(meeting_id, email, caller.user_id, name)
         # The address is personal data: log the invitation's id, never the address.
         log.info("invitation created", extra={"meeting": meeting_id, "invitation": row.id})
         return meeting_pb2.CreateInvitationResponse(invitation=invitation_message(row))

@@ -82,20 +82,22 @@ class RecordingReady(_message.Message):
     def __init__(self, recording: _Optional[str] = ...) -> None: ...
 
 class InvitationCreated(_message.Message):
-    __slots__ = ("invitation", "email", "inviter", "description", "start_time", "end_time")
+    __slots__ = ("invitation", "email", "inviter", "description", "start_time", "end_time", "inviter_name")
     INVITATION_FIELD_NUMBER: _ClassVar[int]
     EMAIL_FIELD_NUMBER: _ClassVar[int]
     INVITER_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     START_TIME_FIELD_NUMBER: _ClassVar[int]
     END_TIME_FIELD_NUMBER: _ClassVar[int]
+    INVITER_NAME_FIELD_NUMBER: _ClassVar[int]
     invitation: str
     email: str
     inviter: str
     description: str
     start_time: _timestamp_pb2.Timestamp
     end_time: _timestamp_pb2.Timestamp
-    def __init__(self, invitation: _Optional[str] = ..., email: _Optional[str] = ..., inviter: _Optional[str] = ..., description: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    inviter_name: str
+    def __init__(self, invitation: _Optional[str] = ..., email: _Optional[str] = ..., inviter: _Optional[str] = ..., description: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., inviter_name: _Optional[str] = ...) -> None: ...
 
 class TranscriptReady(_message.Message):
     __slots__ = ("transcript", "segment_count")

@@ -579,7 +579,11 @@ type InvitationCreated struct {
 	// When the meeting is scheduled to start (unset: not scheduled).
 	StartTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
 	// When the meeting is scheduled to end.
-	EndTime       *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	EndTime *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	// The inviter's display name when the invitation was made (empty when the user service could
+	// not say): the notification service uses it when it has not seen the inviter's user events
+	// yet. Personal data: never logged.
+	InviterName   string `protobuf:"bytes,7,opt,name=inviter_name,json=inviterName,proto3" json:"inviter_name,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -654,6 +658,13 @@ func (x *InvitationCreated) GetEndTime() *timestamppb.Timestamp {
 		return x.EndTime
 	}
 	return nil
+}
+
+func (x *InvitationCreated) GetInviterName() string {
+	if x != nil {
+		return x.InviterName
+	}
+	return ""
 }
 
 // A meeting's transcript is complete: the meeting ended and its last analysis stream closed.
@@ -746,7 +757,7 @@ const file_meetmesh_meeting_events_v1_events_proto_rawDesc = "" +
 	"\x0eMeetingUpdated\"\x0e\n" +
 	"\fMeetingEnded\".\n" +
 	"\x0eRecordingReady\x12\x1c\n" +
-	"\trecording\x18\x01 \x01(\tR\trecording\"\x83\x02\n" +
+	"\trecording\x18\x01 \x01(\tR\trecording\"\xac\x02\n" +
 	"\x11InvitationCreated\x12\x1e\n" +
 	"\n" +
 	"invitation\x18\x01 \x01(\tR\n" +
@@ -756,7 +767,8 @@ const file_meetmesh_meeting_events_v1_events_proto_rawDesc = "" +
 	"\vdescription\x18\x04 \x01(\tB\x04\xa0\xbb\x18\x01R\vdescription\x129\n" +
 	"\n" +
 	"start_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
-	"\bend_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\"V\n" +
+	"\bend_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12'\n" +
+	"\finviter_name\x18\a \x01(\tB\x04\xa0\xbb\x18\x01R\vinviterName\"V\n" +
 	"\x0fTranscriptReady\x12\x1e\n" +
 	"\n" +
 	"transcript\x18\x01 \x01(\tR\n" +

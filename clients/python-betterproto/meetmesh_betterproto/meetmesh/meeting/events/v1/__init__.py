@@ -65,6 +65,13 @@ class InvitationCreated(betterproto2.Message):
     When the meeting is scheduled to end.
     """
 
+    inviter_name: "str" = betterproto2.field(7, betterproto2.TYPE_STRING)
+    """
+    The inviter's display name when the invitation was made (empty when the user service could
+    not say): the notification service uses it when it has not seen the inviter's user events
+    yet. Personal data: never logged.
+    """
+
 
 default_message_pool.register_message("meetmesh.meeting.events.v1", "InvitationCreated", InvitationCreated)
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import signal
 import subprocess
@@ -38,13 +37,6 @@ import click
 
 if TYPE_CHECKING:
     from services.kit import PlatformSettings, Runtime, ServiceHost
-
-
-def _install_uvloop() -> None:
-    with contextlib.suppress(ImportError):
-        import uvloop
-
-        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 
 # Services that may run as several processes on one port: they keep no state of their own in
@@ -153,6 +145,7 @@ async def _run(
 ) -> None:
     from services.edge.server import stop as stop_edge
     from services.kit import PlatformSettings, Runtime, configure_logging, tracing
+    from services.kit.loop import freeze_startup_heap
 
     settings = PlatformSettings()
     configure_logging(settings.log_level, settings.log_json, push_url=settings.log_push_url)
@@ -164,6 +157,7 @@ async def _run(
         loop.add_signal_handler(sig, stop.set)
     hosts = await start_services(runtime, names, reuse_port)
     edge = await _start_edge() if with_edge else None
+    freeze_startup_heap()
     if banner:
         print("meetmesh is up:", flush=True)
         for host in hosts:
@@ -369,7 +363,9 @@ def server_main(argv: Sequence[str]) -> int:
     parser, _ = _parser()
     args = parser.parse_args(argv)
 
-    _install_uvloop()
+    from services.kit.loop import install_uvloop
+
+    install_uvloop()
     if args.command == "up":
         if args.workers < 1:
             parser.error("--workers must be at least 1")

@@ -30,6 +30,7 @@ from services.edge.config import EdgeSettings
 from services.edge.connections import ConnectionLimits, protocol_classes
 from services.edge.tls import dev_certificate, not_after
 from services.kit import configure_logging, tracing
+from services.kit.loop import freeze_startup_heap, install_uvloop
 
 
 def uvicorn_config(settings: EdgeSettings, app: Edge | None = None) -> uvicorn.Config:
@@ -274,6 +275,7 @@ def main() -> None:
 
     async def run() -> None:
         servers = await start_servers(settings)
+        freeze_startup_heap()
         stop_now = asyncio.Event()
         loop = asyncio.get_running_loop()
         import signal
@@ -283,6 +285,7 @@ def main() -> None:
         await stop_now.wait()
         await stop_servers(servers)
 
+    install_uvloop()
     asyncio.run(run())
     tracing.shutdown()
 

@@ -129,7 +129,11 @@ class Database:
             yield session
 
     async def migrate(self, script_location: Path) -> None:
-        """Bring this service's schema to the newest Alembic revision."""
+        """Bring this service's schema to the newest Alembic revision (not traced: start-up work)."""
+        with tracing.untraced():
+            await self._migrate(script_location)
+
+    async def _migrate(self, script_location: Path) -> None:
         async with self.engine.begin() as conn:
             if not self.sqlite:
                 # One migrator at a time per schema, across processes.
@@ -147,8 +151,9 @@ class Database:
         """Drop this service's schema (tests only)."""
         if self.sqlite:
             return
-        async with self.engine.begin() as conn:
-            await conn.execute(text(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE'))
+        with tracing.untraced():
+            async with self.engine.begin() as conn:
+                await conn.execute(text(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE'))
 
     async def close(self) -> None:
         if self._pg is not None:

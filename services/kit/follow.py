@@ -19,6 +19,7 @@ import random
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from . import tracing
 from .logs import get_logger
 
 log = get_logger("meetmesh.kit.follow")
@@ -94,6 +95,7 @@ class Follower:
         return float(ceiling / 2 + random.uniform(0, ceiling / 2))
 
     async def _run(self) -> None:
+        tracing.quiet()  # following a channel is not a trace: no root spans from its Redis calls
         failures = 0
         while True:
             pubsub = self._redis.pubsub(ignore_subscribe_messages=True)

@@ -66,6 +66,7 @@ from sqlalchemy import (
 
 from meetmesh.options.v1 import options_pb2
 
+from . import tracing
 from .db import Database
 from .timestamps import utcnow
 
@@ -228,6 +229,7 @@ class OutboxRelay:
             await conn.execute(delete(t).where(t.c.sent_time < utcnow() - self.keep_sent))
 
     async def _run(self) -> None:
+        tracing.quiet()  # polling is not a trace: no root spans from its SQL and Redis calls
         loop = asyncio.get_running_loop()
         next_prune = loop.time() + 60
         while not self._stopping:
@@ -491,6 +493,7 @@ class StreamConsumer:
         return 1
 
     async def _run(self) -> None:
+        tracing.quiet()  # reading the stream is not a trace: no root spans from its Redis calls
         loop = asyncio.get_running_loop()
         ready = False
         next_claim = 0.0

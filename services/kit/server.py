@@ -350,7 +350,15 @@ class ServiceHost:
 
         async def traced(stream: Stream[Any, Any]) -> None:
             assert tracer is not None
-            with tracing.server_span(tracer, method_name, metadata) as span:
+            context, recorded = tracing.rpc_context(metadata)
+            if not recorded:
+                token = tracing.attach(context)
+                try:
+                    await served(stream)
+                finally:
+                    tracing.detach(token)
+                return
+            with tracing.server_span(tracer, method_name, context) as span:
                 code = await served(stream, span)
                 tracing.end_rpc(span, code)
 

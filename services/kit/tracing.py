@@ -17,6 +17,13 @@ What makes spans (names and attributes follow OpenTelemetry's semantic conventio
 * the services' own spans for signaling sessions, media negotiations and AI stream segments
   (``span()``).
 
+What costs nothing when a trace is not sampled: inside an RPC whose span is not recorded, and in
+background loops (outbox relay, stream consumers, channel followers: ``quiet()``), the library
+instrumentations are switched off (OpenTelemetry's suppression key), so that at a 1% sample ratio
+the other 99% of calls pay for one sampling decision, not for a span per SQL statement and Redis
+command; background polling also no longer starts root traces of its own. An unsampled call still
+carries ``traceparent`` (flags 00) downstream, so that the next service follows the decision.
+
 Log lines written inside a recorded span carry its ``trace_id`` and ``span_id`` (kit/logs.py).
 """
 
@@ -24,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import random
 import threading
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -34,12 +42,19 @@ from grpclib.exceptions import GRPCError
 from multidict import MultiDict
 from opentelemetry import context as otel_context
 from opentelemetry import trace
+from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY
 from opentelemetry.propagate import extract, inject
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
-from opentelemetry.trace import Span, SpanKind, Tracer
+from opentelemetry.sdk.trace.sampling import (
+    Decision,
+    ParentBased,
+    Sampler,
+    SamplingResult,
+    TraceIdRatioBased,
+)
+from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, SpanKind, TraceFlags, Tracer
 from pydantic import BaseModel, Field
 
 log = logging.getLogger("meetmesh.kit.tracing")
@@ -96,7 +111,7 @@ def provider(service: str) -> TracerProvider | None:
             name = f"{settings.service_prefix}{service}"
             found = TracerProvider(
                 resource=Resource.create({"service.name": name, "service.namespace": "meetmesh"}),
-                sampler=ParentBased(TraceIdRatioBased(settings.sample_ratio)),
+                sampler=ParentBased(_RootSampler(settings.sample_ratio)),
             )
             exporter = OTLPSpanExporter(endpoint=settings.endpoint, insecure=True)
             found.add_span_processor(BatchSpanProcessor(exporter, schedule_delay_millis=500))
@@ -175,20 +190,101 @@ def instrument_engine(engine: Any, service: str) -> None:
     )
 
 
+# -- sampling ------------------------------------------------------------------------------------
+# Set in a context by the kit's server wrapper when it has sampled a new trace itself.
+_SAMPLED_ROOT = otel_context.create_key("meetmesh-sampled-root")
+
+
+class _RootSampler(Sampler):
+    """A new trace's decision: what the kit's server wrapper decided (``rpc_context``), else
+    ``ratio`` by trace id as ``TraceIdRatioBased`` does (the services' own spans, the edge)."""
+
+    def __init__(self, ratio: float) -> None:
+        self._ratio = TraceIdRatioBased(ratio)
+
+    def should_sample(
+        self,
+        parent_context: otel_context.Context | None,
+        trace_id: int,
+        name: str,
+        kind: SpanKind | None = None,
+        attributes: Any = None,
+        links: Any = None,
+        trace_state: Any = None,
+    ) -> SamplingResult:
+        if parent_context is not None and parent_context.get(_SAMPLED_ROOT):
+            return SamplingResult(Decision.RECORD_AND_SAMPLE, attributes)
+        return self._ratio.should_sample(parent_context, trace_id, name, kind, attributes, links, trace_state)
+
+    def get_description(self) -> str:
+        return f"MeetmeshRoot{{{self._ratio.get_description()}}}"
+
+
+def rpc_context(metadata: Mapping[str, Any] | None) -> tuple[otel_context.Context, bool]:
+    """The context one RPC runs in, and whether it is to be recorded (then start its SERVER span in
+    it). The decision is made here, before any span: a caller's ``traceparent`` decides when there
+    is one, else this process's sample ratio. An RPC that is not recorded gets no span object of
+    the SDK's at all: its context carries the caller's span (or a non-recording one of a new trace
+    id), so that calls it makes pass the decision on, and the library instrumentations are off
+    in it. At a 1% ratio this is what 99% of calls pay."""
+    parent = extract(metadata) if metadata and "traceparent" in metadata else None
+    if parent is not None:
+        caller = trace.get_current_span(parent).get_span_context()
+        if caller.is_valid:
+            if caller.trace_flags.sampled:
+                return parent, True
+            return otel_context.set_value(_SUPPRESS_INSTRUMENTATION_KEY, True, parent), False
+    if random.random() < _state.settings.sample_ratio:
+        return otel_context.set_value(_SAMPLED_ROOT, True, parent), True
+    new = SpanContext(
+        trace_id=random.getrandbits(128) or 1,
+        span_id=random.getrandbits(64) or 1,
+        is_remote=False,
+        trace_flags=TraceFlags(TraceFlags.DEFAULT),
+    )
+    unsampled = trace.set_span_in_context(NonRecordingSpan(new), parent)
+    return otel_context.set_value(_SUPPRESS_INSTRUMENTATION_KEY, True, unsampled), False
+
+
 # -- servers -------------------------------------------------------------------------------------
 def server_span(
-    tracer_: Tracer, method_path: str, metadata: Mapping[str, Any] | None
+    tracer_: Tracer, method_path: str, context: otel_context.Context
 ) -> contextlib.AbstractContextManager[Span]:
-    """The SERVER span of one RPC (``/pkg.Service/Method``), child of the caller's ``traceparent``."""
+    """The SERVER span of one recorded RPC (``/pkg.Service/Method``) in ``rpc_context``'s context."""
     service, _, method = method_path[1:].partition("/")
     return tracer_.start_as_current_span(
         method_path[1:],
-        context=extract(metadata) if metadata else None,
+        context=context,
         kind=SpanKind.SERVER,
         attributes={"rpc.system": "grpc", "rpc.service": service, "rpc.method": method},
         record_exception=False,
         set_status_on_exception=False,
     )
+
+
+def attach(context: otel_context.Context) -> object:
+    """Make ``context`` current (``rpc_context``'s, for an RPC that is not recorded)."""
+    return otel_context.attach(context)
+
+
+def detach(token: object) -> None:
+    otel_context.detach(token)  # type: ignore[arg-type]
+
+
+def quiet() -> None:
+    """Switch the library instrumentations off for the rest of the current task (a background loop:
+    call it first thing in the task's coroutine; the task's context is its own)."""
+    otel_context.attach(otel_context.set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))
+
+
+@contextlib.contextmanager
+def untraced() -> Iterator[None]:
+    """The library instrumentations off inside the block (start-up work such as migrations)."""
+    token = otel_context.attach(otel_context.set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))
+    try:
+        yield
+    finally:
+        otel_context.detach(token)
 
 
 def end_rpc(span: Span, code: str) -> None:
@@ -265,7 +361,14 @@ class TracedChannel(Channel):
         metadata: Any = None,
     ) -> Stream[Any, Any]:
         found = tracer(self._service)
-        if found is None or not trace.get_current_span().get_span_context().is_valid:
+        parent = trace.get_current_span()
+        if found is not None and parent.get_span_context().is_valid and not parent.is_recording():
+            # A trace that is not sampled: no span of the call's own, only the decision passed on.
+            carried_only: MultiDict[str] = MultiDict(metadata or ())
+            inject(carried_only)
+            metadata = carried_only
+            found = None
+        if found is None or not parent.get_span_context().is_valid:
             # Off, or no trace to continue (background work): no span of its own either.
             return super().request(
                 name,

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from meetmesh.meeting.v1 import meeting_pb2
 from services.edge import server as edge_server
 from services.edge.config import EdgeOptions, EdgeSettings
 from services.kit import tracing
@@ -191,3 +192,50 @@ async def test_join_through_the_edge_is_one_trace_with_its_logs(
     assert access["rpc"] == f"/{rpc}"
     assert access["span_id"] in spans
     assert all(guest.email not in str(line) for line in lines)
+
+
+async def test_the_sampling_decision_is_the_callers_and_costs_no_spans_when_negative(
+    traced_platform: tuple[Platform, str], jaeger: JaegerServer
+) -> None:
+    """At ratio 1.0: a caller's "not sampled" (traceparent flags 00) is followed by the edge and the
+    meeting service (no span of either reaches Jaeger), a call without traceparent starts a trace of
+    its own, and the services' background loops (outbox relay, stream consumers, channel followers)
+    start none: every trace's root is an RPC or HTTP server span, never a bare SQL or Redis call."""
+    platform, edge_url = traced_platform
+    host = await platform.client("Host")
+    meeting = await host.create_meeting(title="Sampling")
+    guest = await platform.client("Guest")
+    unsampled, sampled = secrets.token_hex(16), secrets.token_hex(16)
+    async with httpx.AsyncClient(base_url=edge_url, timeout=30) as http:
+        for trace_id, flags in ((unsampled, "00"), (sampled, "01")):
+            joined = await http.post(
+                f"/v1/{meeting.name}:join",
+                json={},
+                headers={
+                    "authorization": f"Bearer {guest.tokens.access_token}",
+                    "traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-{flags}",
+                },
+            )
+            assert joined.status_code == 200, joined.text
+    # a direct call with no trace to continue: the meeting service's own decision (ratio 1.0)
+    got = await platform.meetings.GetMeeting(
+        meeting_pb2.GetMeetingRequest(name=meeting.name), metadata=host.metadata
+    )
+    assert got.meeting.name == meeting.name
+    tracing.flush()
+
+    async def exported() -> bool:
+        trace = jaeger.trace(sampled)
+        services = {p["serviceName"] for p in (trace or {}).get("processes", {}).values()}
+        own = jaeger.traces("meeting", operation="meetmesh.meeting.v1.MeetingService/GetMeeting")
+        return {"edge", "meeting"} <= services and bool(own)
+
+    await wait_until(exported, within_s=20, every_s=0.25)
+    # flushed before the sampled one was: had any span of the unsampled call been made, it is there
+    assert jaeger.trace(unsampled) is None
+    for service in ("meeting", "user"):
+        for trace in jaeger.traces(service):
+            spans = by_id(trace)
+            roots = [s for s in spans.values() if parent(s) not in spans]
+            kinds = {tags(s).get("span.kind") for s in roots}
+            assert kinds == {"server"}, (service, [(s["operationName"], tags(s)) for s in roots])

@@ -149,9 +149,14 @@ class Outbox:
         return key
 
     def kick(self) -> None:
-        """Wake the relay (it also polls, so a kick before the commit costs one poll interval)."""
+        """Wake the relay. Called inside the writer's transaction, so usually before the commit: the
+        relay then looks again a few times within a second (``_CHASE_S``) until the rows show."""
         if self._wake is not None:
             self._wake.set()
+
+
+# After a kick, the relay looks again after these delays until the kicked rows are committed.
+_CHASE_S = (0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5)
 
 
 class OutboxRelay:
@@ -165,7 +170,7 @@ class OutboxRelay:
         prefix: str,
         *,
         batch: int = 200,
-        poll_s: float = 0.1,
+        poll_s: float = 2.0,
         max_stream_length: int = 1_000_000,
         keep_sent: timedelta = timedelta(days=1),
     ) -> None:
@@ -232,7 +237,9 @@ class OutboxRelay:
         tracing.quiet()  # polling is not a trace: no root spans from its SQL and Redis calls
         loop = asyncio.get_running_loop()
         next_prune = loop.time() + 60
+        chase = len(_CHASE_S)  # not chasing a kick
         while not self._stopping:
+            self._wake.clear()  # a kick from here on (during this round, too) wakes the next one
             try:
                 sent = await self.relay_once()
                 if loop.time() >= next_prune:
@@ -244,10 +251,18 @@ class OutboxRelay:
                 log.warning("outbox relay failed", extra={"service": self.db.service, "error": repr(exc)})
                 sent = 0
                 await asyncio.sleep(1.0)
-            if sent < self.batch:
-                self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.poll_s)
+            if sent >= self.batch:
+                continue
+            if sent:
+                chase = len(_CHASE_S)
+            # A kick comes from inside the writer's transaction, usually before its commit: after
+            # one, look again soon and a few times more until its rows show; otherwise poll slowly
+            # (rows of other processes, or of one that died before relaying).
+            delay = _CHASE_S[chase] if chase < len(_CHASE_S) else self.poll_s
+            chase += 1
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), delay)
+                chase = 0
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,66 @@
+"""The outbox relay on real PostgreSQL and Redis: it polls slowly, and an append's kick (made inside
+the writer's transaction, before its commit) still gets the event out at once: the relay looks
+again until the committed rows show. Here the poll interval is an hour, so only the kick can have
+moved the events."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+
+from meetmesh.meeting.events.v1 import events_pb2 as ev
+from services.kit import Database, create_redis
+from services.kit.events import meeting_event
+from services.kit.outbox import Outbox, OutboxRelay, stream_of
+from services.meeting.models import OUTBOX
+from services.meeting.wiring import MIGRATIONS
+from tests import servers
+from tests.support import wait_until
+
+NEVER_S = 3600.0
+
+
+@pytest.fixture
+async def relayed() -> AsyncIterator[tuple[Database, Outbox, OutboxRelay, str]]:
+    run = uuid.uuid4().hex[:8]
+    prefix = f"mmtest:relay:{run}"
+    db = Database(servers.postgres_url(), "meeting", schema_prefix=f"relay{run}_")
+    await db.migrate(MIGRATIONS)
+    redis = create_redis(servers.redis_url())
+    outbox = Outbox(OUTBOX)
+    relay = OutboxRelay(db, outbox, redis, prefix, poll_s=NEVER_S)
+    relay.start()
+    try:
+        yield db, outbox, relay, stream_of(ev.MeetingEvent, prefix)
+    finally:
+        await relay.stop()
+        keys = [k async for k in redis.scan_iter(match=f"{prefix}:*")]
+        if keys:
+            await redis.delete(*keys)
+        await redis.aclose()
+        await db.drop_schema()
+        await db.close()
+
+
+async def test_a_kick_before_the_commit_still_relays_the_event(
+    relayed: tuple[Database, Outbox, OutboxRelay, str],
+) -> None:
+    db, outbox, relay, stream = relayed
+    redis = relay.redis
+    for i in range(3):
+        async with db.transaction() as session:
+            await outbox.append(session, meeting_event(f"m{i}", meeting_ended=ev.MeetingEnded()))
+            # Hold the transaction open past the kick (not waiting for anything): the relay wakes
+            # and looks while the row is not yet committed, the window every real writer has.
+            await asyncio.sleep(0.05)
+        expected = i + 1
+
+        async def relayed_all(n: int = expected) -> bool:
+            return int(await redis.xlen(stream)) >= n
+
+        await wait_until(relayed_all, within_s=10, every_s=0.01)
+    entries = await redis.xrange(stream)
+    assert len(entries) == 3  # each once

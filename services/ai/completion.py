@@ -25,7 +25,6 @@ import redis.asyncio as aioredis
 from google.protobuf.message import DecodeError
 from grpclib.const import Status
 from grpclib.exceptions import GRPCError
-from redis.exceptions import ResponseError
 
 from meetmesh.meeting.events.v1 import events_pb2 as meeting_ev
 from meetmesh.meeting.internal.v1 import transcripts_grpc, transcripts_pb2
@@ -109,18 +108,16 @@ class TranscriptCompletion:
             probe=store.ping,
             concurrency=16,
             partition=_meeting_of,
+            # The group starts at the stream's end: a deployment that gains this consumer does not
+            # mail every host of a meeting that ended before. From then on nothing is missed.
+            from_start=False,
         )
 
     async def start(self) -> None:
-        # The group starts at the stream's end the first time: a deployment that gains this
-        # consumer does not mail every host of a meeting that ended before (the kit's consumer
-        # would start a new group at the stream's beginning). From then on nothing is missed.
-        for stream in self.consumer.streams:
-            try:
-                await self.consumer.redis.xgroup_create(stream, GROUP, id="$", mkstream=True)
-            except Exception as exc:  # Redis away: the consumer creates the group when it is back
-                if not (isinstance(exc, ResponseError) and "BUSYGROUP" in str(exc)):
-                    log.warning("transcript completion group not created", extra={"error": repr(exc)})
+        try:
+            await self.consumer.ensure_groups()  # at the stream's end, before any event it must see
+        except Exception as exc:  # Redis away: the consumer creates the group once it is back
+            log.warning("transcript completion group not created", extra={"error": repr(exc)})
         self.consumer.start()
 
     async def stop(self) -> None:

@@ -305,11 +305,17 @@ class StreamConsumer:
         max_dead_letters: int = 100_000,
         concurrency: int = 1,
         partition: Callable[[StreamEntry], str] | None = None,
+        from_start: bool = True,
     ) -> None:
         self.redis = redis
         self.streams = list(streams)
         self.group = group
         self.handle = handle
+        # Where a group this consumer creates begins: at the stream's start (events written before
+        # the first consumer count too), or at its end (a consumer added to a running deployment
+        # that must not act on the past, e.g. mail the host of every meeting that ever ended).
+        # Only the group's creation depends on it; from then on nothing is missed either way.
+        self.from_start = from_start
         self.name = name or consumer_name()
         self.count = count
         # 0: poll every ``poll_s`` instead of a blocking read (for the in-process Redis, where a
@@ -353,8 +359,8 @@ class StreamConsumer:
     async def ensure_groups(self) -> None:
         for stream in self.streams:
             try:
-                # From the start of the stream: events written before the first consumer count too.
-                await self.redis.xgroup_create(stream, self.group, id="0", mkstream=True)
+                start = "0" if self.from_start else "$"
+                await self.redis.xgroup_create(stream, self.group, id=start, mkstream=True)
             except ResponseError as exc:
                 if "BUSYGROUP" not in str(exc):
                     raise

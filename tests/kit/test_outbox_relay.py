@@ -1,7 +1,9 @@
-"""The outbox relay on real PostgreSQL and Redis: it polls slowly, and an append's kick (made inside
-the writer's transaction, before its commit) still gets the event out at once: the relay looks
-again until the committed rows show. Here the poll interval is an hour, so only the kick can have
-moved the events."""
+"""The outbox relay and a stream consumer on real PostgreSQL and Redis.
+
+The relay polls slowly, and an append's kick (made inside the writer's transaction, before its
+commit) still gets the event out at once: the relay looks again until the committed rows show.
+Here the poll interval is an hour, so only the kick can have moved the events. A consumer created
+``from_start=False`` skips what was in the stream before its group existed, and nothing after."""
 
 from __future__ import annotations
 
@@ -64,3 +66,49 @@ async def test_a_kick_before_the_commit_still_relays_the_event(
         await wait_until(relayed_all, within_s=10, every_s=0.01)
     entries = await redis.xrange(stream)
     assert len(entries) == 3  # each once
+
+
+async def test_a_consumer_from_now_on_skips_the_past_and_misses_nothing_after(
+    relayed: tuple[Database, Outbox, OutboxRelay, str],
+) -> None:
+    """``from_start=False``: the group begins at the stream's end when the consumer creates it (a
+    consumer added to a running deployment), wherever that happens (here: in its own loop)."""
+    from services.kit.outbox import StreamConsumer, StreamEntry
+
+    db, outbox, relay, stream = relayed
+    redis = relay.redis
+
+    async def append(meeting: str) -> None:
+        async with db.transaction() as session:
+            await outbox.append(session, meeting_event(meeting, meeting_ended=ev.MeetingEnded()))
+
+    await append("past")
+
+    async def relayed_past() -> bool:
+        return int(await redis.xlen(stream)) == 1
+
+    await wait_until(relayed_past, within_s=10, every_s=0.01)
+    seen: list[str] = []
+
+    async def handle(entry: StreamEntry) -> None:
+        event = ev.MeetingEvent.FromString(entry.data)
+        seen.append(event.meeting)
+
+    consumer = StreamConsumer(redis, [stream], "late", handle, block_ms=100, from_start=False)
+    consumer.start()
+    try:
+
+        async def group_made() -> bool:
+            groups = await redis.xinfo_groups(stream)
+            return any(g["name"] in ("late", b"late") for g in groups)
+
+        await wait_until(group_made, within_s=10, every_s=0.01)
+        await append("future")
+
+        async def handled() -> bool:
+            return "future" in seen
+
+        await wait_until(handled, within_s=10, every_s=0.01)
+    finally:
+        await consumer.stop()
+    assert seen == ["future"]

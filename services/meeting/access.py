@@ -113,14 +113,13 @@ class MeetingAccess:
         meeting, participant = await self.cache.get(meeting_id, caller.user_id)
         if meeting is None:
             raise NotFound(f"meetings/{meeting_id} does not exist")
-        overrides = parse_overrides(meeting.role_grants)
         if meeting.host_user_id == caller.user_id:
             return Access(meeting, participant, DEFAULTS[HOST])
         if participant is not None:
             held = (
                 frozenset()
                 if participant.state in (DENIED, REMOVED)
-                else effective(participant.role, overrides)
+                else effective(participant.role, parse_overrides(meeting.role_grants))
             )
             return Access(meeting, participant, held)
         email = await self.directory.email_of(caller)

@@ -4,6 +4,7 @@ resource names."""
 from __future__ import annotations
 
 import json
+import weakref
 from collections.abc import Iterable
 
 from google.protobuf import json_format
@@ -68,6 +69,21 @@ def meeting_message(row: MeetingRow) -> meeting_pb2.Meeting:
         update_time=to_timestamp(row.update_time),
         participant_count=row.admitted_count,
     )
+
+
+# The message of each cached meeting row, made once per row: the cache replaces a row (never
+# changes it) when the meeting changes, and a row's entry goes with the row. Converting was about
+# a tenth of GetMeeting's CPU (four timestamp conversions, the grants).
+_messages: weakref.WeakKeyDictionary[MeetingRow, meeting_pb2.Meeting] = weakref.WeakKeyDictionary()
+
+
+def cached_meeting_message(row: MeetingRow) -> meeting_pb2.Meeting:
+    """``meeting_message`` of a row from the meeting cache. The message is shared: copy it into the
+    response (``GetMeetingResponse(meeting=...)`` does), never change it."""
+    message = _messages.get(row)
+    if message is None:
+        message = _messages[row] = meeting_message(row)
+    return message
 
 
 def participant_message(row: ParticipantRow, meeting: MeetingRow) -> meeting_pb2.Participant:

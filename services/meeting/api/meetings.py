@@ -14,7 +14,7 @@ from services.kit.pagination import decode_keyset, keyset_page, page_size
 from services.kit.timestamps import from_timestamp
 
 from .. import access as g
-from ..convert import meeting_id_of, meeting_message
+from ..convert import cached_meeting_message, meeting_id_of, meeting_message
 from .base import MeetingHandlers
 
 log = get_logger("meetmesh.meeting")
@@ -89,7 +89,7 @@ class MeetingMethods(MeetingHandlers):
     @unary
     async def GetMeeting(self, request: meeting_pb2.GetMeetingRequest) -> meeting_pb2.GetMeetingResponse:
         access = await self._access(meeting_id_of(request.name), current_principal())
-        return meeting_pb2.GetMeetingResponse(meeting=meeting_message(access.meeting))
+        return meeting_pb2.GetMeetingResponse(meeting=cached_meeting_message(access.meeting))
 
     @unary
     async def ListMeetings(

@@ -36,8 +36,25 @@ def main() -> int:
     timings = build(args.out, args.cache)
     report = json.loads((args.out / REPORT).read_text())
     print(f"model repository: {args.out} ({sum(timings.values()):.0f} s: {timings})")
+    print(
+        f"synthetic voice: {report['clips']} clips, each also after an Opus round trip; real speech:"
+        f" {report['clips']['real']} clips, {report['real_speakers']} speakers,"
+        f" {len(report['real_languages'])} languages; alert at score >= {report['alert_threshold']}"
+        f" (calibrated for <= {report['target_false_alert_rate']:.0%} false alerts on real speech)"
+    )
     for engine, result in report["leave_one_engine_out"].items():
-        print(f"synthetic voice, held-out engine {engine}: AUC {result['auc']:.3f}")
+        print(
+            f"synthetic voice, held-out engine {engine}: AUC {result['auc']:.3f}, false alerts on"
+            f" held-out real speech {result['false_alert_rate_real']:.2%} ({result['false_alerts_real']}),"
+            f" {engine} clips alerted {result['detection_rate']:.0%}"
+        )
+    deployed = report["deployed"]
+    print(
+        f"synthetic voice, deployed model (trained without {deployed['trained_without_engine']}):"
+        f" false alerts on {deployed['reserved_real_clips']} reserved real clips"
+        f" {deployed['false_alert_rate_reserved_real']:.2%},"
+        f" {deployed['trained_without_engine']} clips alerted {deployed['detection_rate_unseen_engine']:.0%}"
+    )
     if args.full is not None:
         print(f"full-Triton repository: {args.full} ({', '.join(full.derive(args.out, args.full))})")
     return 0

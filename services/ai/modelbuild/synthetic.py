@@ -187,12 +187,13 @@ def to_onnx(detector: Detector, dims: int) -> onnx.ModelProto:
 
 
 def corpus(cache: Path) -> list[Clip]:
-    """Real and synthetic clips, gain and noise varied, each also as an Opus round trip."""
+    """Real and synthetic clips, length (1.5-4 s), gain and noise varied, each also as an Opus round trip."""
     lines = speech_corpus.fillets_lines(_REAL_LINES)
     clips = speech_corpus.real_clips(lines, cache, klettres_per_language=_KLETTRES_PER_LANGUAGE)
     for engine in ENGINES:
         clips += speech_corpus.synthetic_clips(engine, lines, _PER_VOICE[engine], cache=cache)
-    return speech_corpus.opus_copies(list(speech_corpus.augment(clips, seed=7)), seed=11)
+    varied = speech_corpus.augment(list(speech_corpus.vary_length(clips, seed=5)), seed=7)
+    return speech_corpus.opus_copies(list(varied), seed=11)
 
 
 def _composition(data: Dataset) -> dict[str, Any]:

@@ -1,5 +1,6 @@
-"""`python -m services.ai.modelbuild [--out DIR] [--cache DIR]`: build the model repository;
-`--full OUT` also writes the configuration for a full (GPU) Triton build into OUT (full.py)."""
+"""`python -m services.ai.modelbuild [--out DIR] [--cache DIR] [--if-stale]`: build the model
+repository (with `--if-stale` only when DIR was not built by this code); `--full OUT` also writes
+the configuration for a full (GPU) Triton build into OUT (full.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import json
 import sys
 from pathlib import Path
 
-from services.ai.modelbuild import REPORT, build, full, prerequisites
+from services.ai.modelbuild import REPORT, build, full, prerequisites, repository
 
 
 def main() -> int:
@@ -24,7 +25,13 @@ def main() -> int:
     parser.add_argument(
         "--full-only", action="store_true", help="with --full: derive it from an existing --out build"
     )
+    parser.add_argument(
+        "--if-stale", action="store_true", help="do nothing when --out was built by this code already"
+    )
     args = parser.parse_args()
+    if args.if_stale and repository.is_current(args.out):
+        print(f"model repository: {args.out} (current)")
+        return 0
     if args.full is not None and args.full_only:
         print(f"full-Triton repository: {args.full} ({', '.join(full.derive(args.out, args.full))})")
         return 0

@@ -109,7 +109,7 @@ check: lint types protolint ## format check, lint (ruff), types (mypy; strict fo
 test: setup web-build ## set up what is missing, then run the test suite (it starts its own servers)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-models: install ## (re)build the Triton model repository under var/ (pinned packages, ~1 min on 2 cores)
+models: install ## (re)build the Triton model repository under var/ (pinned packages, 5-10 min on 2 cores)
 	$(PY) -m services.ai.modelbuild --out var/model_repository
 
 bench: setup ## run the benchmarks (prints figures and ratios)

@@ -109,10 +109,9 @@ step_node() {
 }
 
 # --- the Triton model repository ------------------------------------------------------------------
-step_models() {
-  if [ -f var/model_repository/BUILD.json ]; then printf '(built) '; return; fi
+step_models() {  # built again when services/ai/modelbuild changed since (BUILD.json's "sources")
   PYTHONPATH=$ROOT/gen:$ROOT:$ROOT/clients/python quiet "$VENV/bin/python" -m services.ai.modelbuild --out var/model_repository \
-    || fail "the AI model build failed (see above) — retry with: make models"
+    --if-stale || fail "the AI model build failed (see above) — retry with: make models"
 }
 
 for step in "${STEPS[@]}"; do

@@ -29,6 +29,9 @@ class AiServiceOptions(Endpoint):
     mongo_database: str = Field(default="meetmesh_ai", pattern=r"^[A-Za-z0-9_-]{1,63}$")
     # A final caption's synthetic-voice score at or above this raises an alert for the host.
     synthetic_alert_threshold: float = Field(default=0.8, ge=0, le=1)
+    # Utterances shorter than this (seconds) get a score but never an alert: the detector is
+    # trained and calibrated on 1.5-4 s clips and is unreliable on shorter ones.
+    synthetic_alert_min_s: float = Field(default=1.5, ge=0)
     # How often an analysis stream sends interim captions, in seconds.
     interim_every_s: float = Field(default=1.0, gt=0)
     # The first interim caption of an utterance comes after this much speech, in seconds.

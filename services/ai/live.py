@@ -55,6 +55,7 @@ class LiveOptions:
     # a caption appears while the first words are still being spoken.
     first_interim_s: float = 0.25
     alert_threshold: float = 0.8
+    alert_min_s: float = 1.5  # shorter utterances are scored but never alert
     idle_timeout_s: float = 30.0
     # Audio handed to the VAD in one Triton call (a multiple of 32 ms).
     vad_batch_windows: int = 4
@@ -323,7 +324,8 @@ class _Session:
             )
             metrics.CAPTION_LATENCY.labels("final").observe(time.monotonic() - utterance.ended_at)
         if self.config.synthetic_voice:
-            alert = score >= self.o.alert_threshold
+            long_enough = audio.size >= self.o.alert_min_s * SAMPLE_RATE
+            alert = long_enough and score >= self.o.alert_threshold
             if alert:
                 await self.store.add_event(
                     self._event("synthetic_voice_alert", {"utterance_id": utterance.id, "score": score})

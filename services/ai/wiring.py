@@ -81,6 +81,7 @@ async def create(runtime: Runtime) -> ServiceSpec:
             interim_every_s=opts.interim_every_s,
             first_interim_s=opts.first_interim_s,
             alert_threshold=opts.synthetic_alert_threshold,
+            alert_min_s=opts.synthetic_alert_min_s,
             idle_timeout_s=opts.stream_idle_timeout_s,
         ),
         batcher,

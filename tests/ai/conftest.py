@@ -30,7 +30,8 @@ from tests.conftest import PG_URL, REDIS_URL
 from tests.support import Platform, TestSettings, make_settings
 
 ROOT = Path(__file__).resolve().parents[2]
-BUILT = ROOT / "var" / "model_repository"
+# MEETMESH_TEST_MODEL_REPOSITORY: test a repository built elsewhere (a model build under review)
+BUILT = Path(os.environ.get("MEETMESH_TEST_MODEL_REPOSITORY", ROOT / "var" / "model_repository"))
 
 
 class BundledTriton:

@@ -115,3 +115,14 @@ async def test_offline_transcription_of_real_recordings(ai: AiPlatform) -> None:
         hypotheses.append(comparable_words(" ".join(s.text for s in reply.segments)))
     wer = jiwer.wer(" ".join(references), " ".join(hypotheses))
     assert wer <= 0.12, (wer, list(zip(references, hypotheses, strict=True)))
+
+
+async def test_short_utterances_are_scored_but_never_alert(ai: AiPlatform) -> None:
+    """The detector is calibrated on 1.5-4 s clips: a shorter utterance gets a score, no alert."""
+    short, long = flite("yes"), flite(FLITE_SENTENCES[1])
+    assert short.size < 1.5 * 16000 <= long.size
+    events = await stream_audio(ai, with_pauses([short, long]), "meetings/m4/participants/p1")
+    scores = [e.synthetic_voice for e in events if e.HasField("synthetic_voice")]
+    assert [s.utterance_id for s in scores] == [1, 2]
+    assert 0.0 <= scores[0].score <= 1.0 and not scores[0].alert, scores[0]
+    assert scores[1].alert and scores[1].score >= 0.8, scores[1]

@@ -1,19 +1,29 @@
 """What ``make models`` needs from the machine, checked before any work starts.
 
-The synthetic-voice detector is trained on real speech from Debian's fillets-ng data and on the
-same lines spoken by three text-to-speech engines; without them the build cannot produce a fair
-detector, so it stops with one line naming what is missing and how to install it.
+The synthetic-voice detector is trained on real speech from Debian's fillets-ng data and klettres
+data and on the game's lines spoken by four text-to-speech engines (espeak-ng, flite, festival's
+diphone and HTS voices); without them the build cannot produce a fair detector, so it stops with
+one line naming what is missing and how to install it.
 """
 
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
-from . import sources
+from . import sources, speech_corpus
+
+_FESTIVAL_VOICES = Path("/usr/share/festival/voices")
+_VOICE_PACKAGES = {
+    "english/kal_diphone": "festvox-kallpc16k",
+    "czech/czech_ph": "festvox-czech-ph",
+    "us/cmu_us_slt_arctic_hts": "festvox-us-slt-hts",
+    "catalan/upc_ca_ona_hts": "festvox-ca-ona-hts",
+}
 
 INSTALL = (
     "make setup (or: apt-get install espeak-ng flite festival festvox-kallpc16k festvox-czech-ph "
-    "fillets-ng-data fillets-ng-data-cs)"
+    "festvox-us-slt-hts festvox-ca-ona-hts fillets-ng-data fillets-ng-data-cs klettres-data)"
 )
 
 _COMMANDS = {
@@ -35,6 +45,11 @@ def missing() -> list[str]:
         absent.append("fillets-ng-data")
     if not any((root / "sound").glob("*/cs/*.ogg")):
         absent.append("fillets-ng-data-cs")
+    absent += [
+        package for voice, package in _VOICE_PACKAGES.items() if not (_FESTIVAL_VOICES / voice).is_dir()
+    ]
+    if not any(speech_corpus.KLETTRES_ROOT.glob("*/alpha/*.ogg")):
+        absent.append("klettres-data")
     return absent
 
 

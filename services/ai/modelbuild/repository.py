@@ -7,6 +7,7 @@ folder and renamed into place, so a half-built repository is never served.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import tempfile
@@ -81,6 +82,23 @@ _BUILDERS: dict[str, Callable[[Path, Path], None]] = {
 }
 
 
+def fingerprint(root: Path = Path(__file__).parent) -> str:
+    """A digest of the build's own code and templates: a repository built from other code is stale."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def is_current(out: Path) -> bool:
+    """Whether `out` holds a complete repository built by this code."""
+    try:
+        built = json.loads((out / "BUILD.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(built, dict) and built.get("sources") == fingerprint()
+
+
 def build(out: Path, cache: Path) -> dict[str, float]:
     """Builds every model into `out` (replacing it); returns seconds spent per model."""
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -97,6 +115,7 @@ def build(out: Path, cache: Path) -> dict[str, float]:
                     "models": list(MODELS),
                     "fer": sources.FER_VERSION,
                     "pocketsphinx": sources.POCKETSPHINX_VERSION,
+                    "sources": fingerprint(),
                     "seconds": timings,
                 },
                 indent=2,

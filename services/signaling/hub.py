@@ -28,7 +28,7 @@ from services.kit.ice import IceSettings, ice_servers
 
 from .config import SignalingOptions
 from .placement import MediaPlacement
-from .session import Session
+from .session import KIND_NAMES, Session
 from .store import RoomStore
 
 log = logging.getLogger("meetmesh.signaling.hub")
@@ -70,8 +70,12 @@ class Hub:
         self.media = media_grpc.MediaServiceStub(media_channel)
         self.meeting_channel = meeting_channel
         # Several media nodes: the meeting's node (services/media/nodes.py); else self.media.
-        self.placement = MediaPlacement(redis, redis_prefix, self.media, identity)
-        self._nodes_seen: dict[str, str] = {}  # meeting -> the media node its sessions use
+        self.placement = MediaPlacement(
+            redis, redis_prefix, self.media, identity, settings.room_node_capacity
+        )
+        # (meeting, participant) -> the media node the local session uses; meeting -> its node.
+        self._nodes_seen: dict[tuple[str, str], str] = {}
+        self._homes_seen: dict[str, str] = {}
         self._node_watch: asyncio.Task[None] | None = None
         self.chat_bucket = TokenBucket(
             redis, f"{redis_prefix}:signaling:chat", settings.chat_rate_per_s, settings.chat_burst
@@ -185,9 +189,50 @@ class Hub:
         return [s for (m, _), s in self.sessions.items() if m == meeting]
 
     # -- media nodes ---------------------------------------------------------------------------
-    async def media_for(self, meeting: str) -> media_grpc.MediaServiceStub:
-        """The media service that serves ``meeting`` (its node when several are registered)."""
-        return await self.placement.media_for(meeting)
+    async def media_for(self, meeting: str, participant: str = "") -> media_grpc.MediaServiceStub:
+        """The media service that serves ``meeting`` (its node when several are registered), or
+        ``participant``'s peer connection in it (its node when the meeting spans nodes)."""
+        return await self.placement.media_for(meeting, participant)
+
+    async def origin_media(self, meeting: str, publisher: str) -> media_grpc.MediaServiceStub:
+        """The media node a participant's tracks are published on (mute goes there)."""
+        return self.placement.stub(await self.placement.known_node(meeting, publisher))
+
+    async def relay_tracks(self, meeting: str, pid: str, track_ids: list[str]) -> None:
+        """Before ``pid`` subscribes to ``track_ids``: have its media node relay those published on
+        other nodes (cascading; nothing to do when the meeting sits on one node)."""
+        node = await self.placement.participant_node(meeting, pid)
+        if not node:
+            return
+        by_origin: dict[str, list[media_pb2.RelayedTrack]] = {}
+        for track_id in track_ids:
+            track = await self.store.track(meeting, track_id)
+            if track is None:
+                continue  # Negotiate reports it
+            origin = await self.placement.known_node(meeting, track.participant)
+            if origin and origin != node:
+                by_origin.setdefault(origin, []).append(
+                    media_pb2.RelayedTrack(
+                        track_id=track.id, participant=track.participant, kind=KIND_NAMES.get(track.kind, "")
+                    )
+                )
+        for origin, tracks in by_origin.items():
+            await self.placement.stub(node).RelayTracks(
+                media_pb2.RelayTracksRequest(meeting=meeting, source_node=origin, tracks=tracks), timeout=25
+            )
+
+    async def unpublish_relayed(self, meeting: str, track_ids: list[str], publisher: str) -> None:
+        """``publisher``'s tracks ended on its node: end their relayed copies on the meeting's
+        other nodes (where they are not relayed: NOT_FOUND, ignored)."""
+        origin = await self.placement.known_node(meeting, publisher)
+        if not track_ids or not origin:
+            return
+        for node in await self.placement.meeting_nodes(meeting) - {origin}:
+            for track_id in track_ids:
+                with contextlib.suppress(GRPCError, OSError):
+                    await self.placement.stub(node).UnpublishTrack(
+                        media_pb2.UnpublishTrackRequest(meeting=meeting, track_id=track_id), timeout=5
+                    )
 
     async def _watch_nodes(self) -> None:
         """Move this instance's sessions off a media node that drains or disappears: the meeting
@@ -204,16 +249,17 @@ class Hub:
         if not nodes:
             return
         for meeting in {m for m, _ in self.sessions}:
-            seen = self._nodes_seen.get(meeting)
-            node = await self.placement.node_for(meeting)  # places again when it must
-            self._nodes_seen[meeting] = node
-            if seen is None or seen == node:
-                continue
-            log.info("moving a meeting to another media node", extra={"meeting": meeting})
-            old = self.placement.stub(seen)
+            home_seen = self._homes_seen.get(meeting)
+            home = self._homes_seen[meeting] = await self.placement.node_for(meeting, nodes)  # places again
             for session in self.local(meeting):
+                key = (meeting, session.pid)
+                seen = self._nodes_seen.get(key)
+                node = self._nodes_seen[key] = await self.placement.participant_node(meeting, session.pid)
+                if seen is None or seen == node:
+                    continue
+                log.info("moving a participant to another media node", extra={"meeting": meeting})
                 with contextlib.suppress(GRPCError, OSError):  # the old node may be gone already
-                    await old.RemoveParticipant(
+                    await self.placement.stub(seen).RemoveParticipant(
                         media_pb2.RemoveParticipantRequest(meeting=meeting, participant=session.pid),
                         timeout=5,
                     )
@@ -221,9 +267,14 @@ class Hub:
                 session.send(pb.SignalResponse(reconnect=pb.Reconnect(reason="media node draining")))
                 session._finish()
                 self._start_grace(session.meeting, session.pid, session.epoch)
-            watcher = self._watchers.pop(meeting, None)
-            if watcher is not None:
-                watcher.cancel()
+            if home_seen is not None and home_seen != home:
+                watcher = self._watchers.pop(meeting, None)
+                if watcher is not None:
+                    watcher.cancel()
+                if self.local(meeting):  # the meeting's media events now come from its new node
+                    self._watchers[meeting] = asyncio.ensure_future(self._watch_media(meeting))
+        for key in [k for k in self._nodes_seen if k not in self.sessions]:
+            del self._nodes_seen[key]
 
     # -- room operations -----------------------------------------------------------------------
     async def broadcast(
@@ -237,13 +288,17 @@ class Hub:
             await self.broadcast(meeting, pb.SignalResponse(track_update=update))
 
     async def end_media(self, meeting: str, pid: str) -> None:
-        """Close a participant's peer connection and unpublish its tracks."""
-        await (await self.media_for(meeting)).RemoveParticipant(
+        """Close a participant's peer connection and unpublish its tracks (also their relayed
+        copies on the meeting's other media nodes)."""
+        node = await self.placement.known_node(meeting, pid)
+        response = await self.placement.stub(node).RemoveParticipant(
             media_pb2.RemoveParticipantRequest(meeting=meeting, participant=pid), timeout=10
         )
-        for track in await self.store.tracks(meeting):
-            if track.participant == pid:
-                await self.track_ended(meeting, track)
+        own = [track for track in await self.store.tracks(meeting) if track.participant == pid]
+        ended = set(response.track_ids) | {track.id for track in own}
+        await self.unpublish_relayed(meeting, sorted(ended), pid)
+        for track in own:
+            await self.track_ended(meeting, track)
 
     async def remove_participant(self, meeting: str, pid: str) -> None:
         """The participant leaves the room (once, whichever instance gets here first)."""
@@ -255,6 +310,8 @@ class Hub:
             await self.end_media(meeting, pid)
         except Exception:
             log.warning("media did not confirm a participant's removal", extra={"meeting": meeting})
+        with contextlib.suppress(Exception):  # Redis away: the entry expires with the meeting
+            await self.placement.forget(meeting, pid)
         update = pb.ParticipantUpdate(change=pb.ParticipantUpdate.CHANGE_LEFT, participant=participant)
         await self.broadcast(meeting, pb.SignalResponse(participant_update=update))
 

@@ -1,0 +1,158 @@
+"""A meeting across two media nodes (cascading SFU): two media processes (different ports) on one
+Redis, signaling placing at most one participant of the meeting per node (``room_node_capacity``
+1) so the first two participants sit on different nodes, and the nodes relaying tracks to each
+other over one peer connection per meeting and direction. Real aiortc bots; media is checked
+decoded (picture colour, tone frequency), not by track events."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+
+from meetmesh_sdk.room import RemoteTrack, Room
+from meetmesh_sdk.sources import ColorVideoTrack, ToneAudioTrack, dominant_rgb
+from services.kit import ServiceHost
+from services.media import metrics
+from services.media.api import MediaService
+from services.media.wiring import build as build_media
+from services.signaling.placement import MediaPlacement
+from tests.rtc_helpers import close_to, drain, free_port, media_options, start_rtc, wait_for
+from tests.support import Platform, wait_until
+
+RED, BLUE = (220, 30, 30), (30, 40, 220)
+TONE_1, TONE_2 = 440.0, 660.0
+
+
+async def video_colour(remote: RemoteTrack, frames: int = 3) -> tuple[int, int, int]:
+    """The dominant colour of the last of a few decoded frames (past any first, partial one)."""
+    frame = None
+    for _ in range(frames):
+        frame = await asyncio.wait_for(remote.track.recv(), 10)
+    return dominant_rgb(frame)
+
+
+async def tone(remote: RemoteTrack, frames: int = 25) -> tuple[float, float]:
+    """(RMS level in [0, 1], dominant frequency in Hz) of about half a second of decoded audio."""
+    chunks = []
+    rate = 48000
+    for _ in range(frames):
+        frame = await asyncio.wait_for(remote.track.recv(), 10)
+        rate = frame.sample_rate
+        samples = frame.to_ndarray().astype(np.float64)
+        chunks.append(samples.reshape(-1, len(frame.layout.channels))[:, 0] / 32768)
+    pcm = np.concatenate(chunks[5:])  # past the decoder's start
+    spectrum = np.abs(np.fft.rfft(pcm * np.hanning(len(pcm))))
+    return float(np.sqrt(np.mean(pcm**2))), float(np.argmax(spectrum) * rate / len(pcm))
+
+
+def relay_gauges(media: MediaService) -> dict[str, float]:
+    gauges = {}
+    for family in metrics.SfuCollector(media.sfu, lambda: media.relays).collect():
+        for sample in family.samples:
+            if sample.name == "meetmesh_media_relays":
+                gauges[sample.labels["direction"]] = sample.value
+            elif sample.name == "meetmesh_media_relayed_tracks":
+                gauges["tracks"] = sample.value
+    return gauges
+
+
+async def test_a_room_across_two_nodes_delivers_media_both_ways(rtc_platform: Platform) -> None:
+    port_a, port_b = free_port(), free_port()
+    address_a, address_b = f"127.0.0.1:{port_a}", f"127.0.0.1:{port_b}"
+    rtc = await start_rtc(
+        rtc_platform,
+        media_options(node_address=address_a, transcode=False),
+        media_port=port_a,
+        room_node_capacity=1,
+    )
+    spec_b, media_b = build_media(
+        rtc_platform.runtime, media_options(node_address=address_b, transcode=False)
+    )
+    host_b = ServiceHost(spec_b, rtc_platform.runtime.tokens, shutdown_grace_s=1.0, grpc_port=port_b)
+    await host_b.start()
+    nodes = {address_a: rtc.media, address_b: media_b}
+    placement = rtc.hubs[0].placement
+    meeting = rtc.meeting.name.split("/")[1]
+    try:
+        await wait_until(lambda: _has_nodes(placement, {address_a, address_b}))
+        p1 = await rtc.bot()
+        video_1 = await p1.publish(ColorVideoTrack(RED))
+        audio_1 = await p1.publish(ToneAudioTrack(TONE_1))
+        p2 = await rtc.bot()
+        await p2.publish(ColorVideoTrack(BLUE))
+        await p2.publish(ToneAudioTrack(TONE_2))
+        node_1 = await placement.known_node(meeting, p1.participant_id)
+        node_2 = await placement.known_node(meeting, p2.participant_id)
+        assert {node_1, node_2} == {address_a, address_b}  # one participant per node
+        one, two = nodes[node_1], nodes[node_2]
+
+        # Each receives the other's picture and tone, decoded, across the relay.
+        def kind(room: Room, who: str, name: str) -> object:
+            return lambda r: r.info.participant == who and r.info.kind == room_kind(name)
+
+        at_2_video = await p2.wait_for_track(kind(p2, p1.participant_id, "video"), 30)
+        at_2_audio = await p2.wait_for_track(kind(p2, p1.participant_id, "audio"), 30)
+        at_1_video = await p1.wait_for_track(kind(p1, p2.participant_id, "video"), 30)
+        at_1_audio = await p1.wait_for_track(kind(p1, p2.participant_id, "audio"), 30)
+        assert close_to(await video_colour(at_2_video), RED)
+        assert close_to(await video_colour(at_1_video), BLUE)
+        level, frequency = await tone(at_2_audio)
+        assert level > 0.05 and abs(frequency - TONE_1) < 20
+        level, frequency = await tone(at_1_audio)
+        assert level > 0.05 and abs(frequency - TONE_2) < 20
+
+        # Each node holds its own participant and the other node's relay; one relay each way.
+        assert set(one.sfu.rooms[meeting].peers) == {p1.participant_id, f"relay:{node_2}"}
+        assert set(two.sfu.rooms[meeting].peers) == {p2.participant_id, f"relay:{node_1}"}
+        assert relay_gauges(one) == {"in": 1, "out": 1, "tracks": 2}
+        assert relay_gauges(two) == {"in": 1, "out": 1, "tracks": 2}
+        assert two.sfu.rooms[meeting].sources[video_1][1].relayed
+
+        # A third participant lands beside p1 (both nodes hold one: the fewest, the meeting's
+        # node first) and subscribes to p2's tracks over the relay node 1 already has.
+        p3 = await rtc.bot()
+        assert await placement.known_node(meeting, p3.participant_id) == node_1
+        at_3_video = await p3.wait_for_track(kind(p3, p2.participant_id, "video"), 30)
+        assert close_to(await video_colour(at_3_video), BLUE)
+        assert relay_gauges(one) == {"in": 1, "out": 1, "tracks": 2}
+        assert relay_gauges(two) == {"in": 1, "out": 1, "tracks": 2}
+        assert sum(p.startswith("relay:") for p in two.sfu.rooms[meeting].peers) == 1
+
+        # An unpublish on node 1 ends the relayed track at p2's subscription on node 2.
+        down_track = two.sfu.rooms[meeting].peers[p2.participant_id].subscriptions[video_1]
+        await p1.unpublish(video_1)
+        await p2.wait_until(lambda: video_1 not in p2.remote and video_1 not in p2.tracks)
+        await wait_for(lambda: video_1 not in two.sfu.rooms[meeting].sources)
+        await wait_for(lambda: down_track.readyState == "ended")  # node 2's down-track to p2
+        # p2 gets what was queued and in flight, then nothing (a live track never pauses 1 s).
+        await asyncio.wait_for(drain(at_2_video.track), 15)
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(at_2_video.track.recv(), 1.5)
+        assert relay_gauges(two)["tracks"] == 1
+        # The other direction and the other track still flow.
+        assert close_to(await video_colour(at_1_video), BLUE)
+        assert (await tone(at_2_audio))[0] > 0.05
+        assert audio_1 in two.sfu.rooms[meeting].sources
+
+        # p2 leaves: node 2 serves nobody in the meeting and closes its relay; node 1 drops the
+        # relay peer and the sources it relayed from node 2.
+        await p2.leave()
+        await wait_for(lambda: not two.sfu.rooms.get(meeting) or not two.sfu.rooms[meeting].peers, 20)
+        await wait_for(lambda: f"relay:{node_2}" not in one.sfu.rooms[meeting].peers, 20)
+        assert relay_gauges(two) == {"in": 0, "out": 0, "tracks": 0}
+        await wait_for(lambda: relay_gauges(one) == {"in": 0, "out": 0, "tracks": 0}, 20)
+    finally:
+        await rtc.close()
+        await host_b.stop()
+
+
+def room_kind(name: str) -> int:
+    from meetmesh.signaling.v1 import signaling_pb2 as pb
+
+    return pb.TRACK_KIND_VIDEO if name == "video" else pb.TRACK_KIND_AUDIO
+
+
+async def _has_nodes(placement: MediaPlacement, wanted: set[str]) -> bool:
+    return set(await placement.nodes()) >= wanted

@@ -90,6 +90,8 @@ class RelayLink:
     tracks: dict[str, PacketSource] = field(default_factory=dict)  # track id -> local source
     watching: bool = False
     closed: bool = False
+    paused: set[str] = field(default_factory=set)  # tracks paused at the source node
+    pause_sync: asyncio.Task[None] | None = None
 
 
 class Relays:
@@ -176,6 +178,48 @@ class Relays:
                 link.watching = True
                 on_transport_closed(link.pc, lambda: self._spawn(self._drop(link)))
 
+    def subscriptions_changed(self, meeting: str, track_ids: list[str]) -> None:
+        """Local subscriptions to ``track_ids`` changed: a relayed track that every local
+        subscriber has paused (not displayed) is paused at the source node too, and resumed as
+        soon as one displays it again."""
+        for (m, _), link in list(self.links.items()):
+            relevant = m == meeting and not link.closed and any(t in link.tracks for t in track_ids)
+            if relevant and (link.pause_sync is None or link.pause_sync.done()):
+                link.pause_sync = asyncio.ensure_future(self._sync_pauses(link))
+
+    @staticmethod
+    def _unwatched(source: PacketSource) -> bool:
+        subscribers = source.subscribers
+        return bool(subscribers) and all(s.paused for s in subscribers)
+
+    async def _sync_pauses(self, link: RelayLink) -> None:
+        """Bring the source node's pauses of this relay in line with the local subscribers (looped:
+        what changes during a call is sent next)."""
+        stub = self._stub(link.source_node)
+        participant = relay_participant(self.address)
+        while not link.closed:
+            wanted = {t for t, source in link.tracks.items() if self._unwatched(source)}
+            pause, resume = sorted(wanted - link.paused), sorted((link.paused - wanted) & set(link.tracks))
+            link.paused &= set(link.tracks)
+            if not pause and not resume:
+                return
+            try:
+                for track_ids, paused in ((pause, True), (resume, False)):
+                    if track_ids:
+                        await stub.SetSubscriptionsPaused(
+                            media_pb2.SetSubscriptionsPausedRequest(
+                                meeting=link.meeting,
+                                participant=participant,
+                                track_ids=track_ids,
+                                paused=paused,
+                            ),
+                            timeout=5,
+                        )
+                        link.paused = link.paused | set(track_ids) if paused else link.paused - set(track_ids)
+            except (GRPCError, OSError) as exc:  # the relay is closing, or the node is gone
+                log.warning("could not pause a relayed track", extra={"error": type(exc).__name__})
+                return
+
     def forget(self, meeting: str, track_id: str) -> None:
         """A relayed track was unpublished (its source closed by the SFU): stop counting it."""
         for (m, _), link in list(self.links.items()):
@@ -193,6 +237,8 @@ class Relays:
         if link.closed:
             return
         link.closed = True
+        if link.pause_sync is not None:
+            link.pause_sync.cancel()
         if self.links.get((link.meeting, link.source_node)) is link:
             del self.links[(link.meeting, link.source_node)]
         room = self.sfu.rooms.get(link.meeting)

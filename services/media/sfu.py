@@ -118,6 +118,13 @@ class Sfu:
         self._configuration = configuration
         self.rooms: dict[str, Room] = {}
         self._pending: set[asyncio.Task[list[str]]] = set()
+        # Called with (meeting, track ids) when subscriptions to those tracks start, stop, pause
+        # or resume (the relays pause what no local participant displays).
+        self.on_subscriptions: Callable[[str, list[str]], None] | None = None
+
+    def _subscriptions_changed(self, meeting: str, track_ids: list[str]) -> None:
+        if self.on_subscriptions is not None and track_ids:
+            self.on_subscriptions(meeting, track_ids)
 
     def room(self, meeting: str) -> Room:
         room = self.rooms.get(meeting)
@@ -182,6 +189,7 @@ class Sfu:
             try:
                 await peer.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
                 self._bind(room, peer, publish, subscribe)
+                self._subscriptions_changed(meeting, list(subscribe.values()))
                 await peer.pc.setLocalDescription(await peer.pc.createAnswer())
             except (ValueError, TypeError) as exc:
                 await self.remove_participant(meeting, participant)
@@ -265,6 +273,7 @@ class Sfu:
                 track.stop()
             if transceiver is not None:
                 transceiver.sender.replaceTrack(None)
+        self._subscriptions_changed(meeting, track_ids)
 
     def set_paused(self, meeting: str, participant: str, track_ids: list[str], paused: bool) -> None:
         """Pause or resume forwarding the given subscriptions of ``participant``."""
@@ -276,6 +285,7 @@ class Sfu:
             raise NotFound(f"not subscribed to {unknown[0]!r}", reason=Reason.ERROR_REASON_NOT_FOUND)
         for track_id in track_ids:
             peer.subscriptions[track_id].set_paused(paused)
+        self._subscriptions_changed(meeting, track_ids)
 
     def source(self, meeting: str, track_id: str) -> PacketSource:
         entry = self.room(meeting).sources.get(track_id)
@@ -305,6 +315,7 @@ class Sfu:
             peer.published[track_id].close()
         for track in peer.subscriptions.values():
             track.stop()
+        self._subscriptions_changed(meeting, list(peer.subscriptions))
         with contextlib.suppress(Exception):
             await peer.pc.close()
         if not room.peers and not room.source_listeners and self.rooms.get(meeting) is room:

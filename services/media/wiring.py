@@ -90,6 +90,7 @@ def build(
             lambda participant: ice_configuration(ice_settings, participant),
             identity,
         )
+        sfu.on_subscriptions = service.relays.subscriptions_changed
 
     async def start_node() -> None:
         if service.node is not None:

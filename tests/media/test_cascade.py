@@ -16,6 +16,7 @@ from meetmesh_sdk.sources import ColorVideoTrack, ToneAudioTrack, dominant_rgb
 from services.kit import ServiceHost
 from services.media import metrics
 from services.media.api import MediaService
+from services.media.forwarding import ForwardedTrack
 from services.media.wiring import build as build_media
 from services.signaling.placement import MediaPlacement
 from tests.rtc_helpers import close_to, drain, free_port, media_options, start_rtc, wait_for
@@ -82,7 +83,7 @@ async def test_a_room_across_two_nodes_delivers_media_both_ways(rtc_platform: Pl
         audio_1 = await p1.publish(ToneAudioTrack(TONE_1))
         p2 = await rtc.bot()
         await p2.publish(ColorVideoTrack(BLUE))
-        await p2.publish(ToneAudioTrack(TONE_2))
+        audio_2 = await p2.publish(ToneAudioTrack(TONE_2))
         node_1 = await placement.known_node(meeting, p1.participant_id)
         node_2 = await placement.known_node(meeting, p2.participant_id)
         assert {node_1, node_2} == {address_a, address_b}  # one participant per node
@@ -119,6 +120,26 @@ async def test_a_room_across_two_nodes_delivers_media_both_ways(rtc_platform: Pl
         assert relay_gauges(one) == {"in": 1, "out": 1, "tracks": 2}
         assert relay_gauges(two) == {"in": 1, "out": 1, "tracks": 2}
         assert sum(p.startswith("relay:") for p in two.sfu.rooms[meeting].peers) == 1
+
+        # Mute crosses the relay (forwarding stops on the publisher's node): p1 hears nothing, and
+        # the tone again once unmuted.
+        await p2.mute(audio_2)
+        await asyncio.wait_for(drain(at_1_audio.track), 15)
+        await p2.mute(audio_2, False)
+        level, frequency = await tone(at_1_audio)
+        assert level > 0.05 and abs(frequency - TONE_2) < 20
+
+        # A pause crosses it too: p2 hides p1's video, its only subscriber on node 2, so node 2
+        # pauses its relay's subscription on node 1; shown again, the picture comes back.
+        def relay_down_track() -> ForwardedTrack:
+            return one.sfu.rooms[meeting].peers[f"relay:{node_2}"].subscriptions[video_1]
+
+        await p2.set_visible([video_1], False)
+        await wait_for(lambda: relay_down_track().paused)
+        await asyncio.wait_for(drain(at_2_video.track), 15)  # nothing reaches p2
+        await p2.set_visible([video_1], True)
+        await wait_for(lambda: not relay_down_track().paused)
+        assert close_to(await video_colour(at_2_video), RED)
 
         # An unpublish on node 1 ends the relayed track at p2's subscription on node 2.
         down_track = two.sfu.rooms[meeting].peers[p2.participant_id].subscriptions[video_1]

@@ -271,7 +271,9 @@ class Hub:
                 watcher = self._watchers.pop(meeting, None)
                 if watcher is not None:
                     watcher.cancel()
-                if self.local(meeting):  # the meeting's media events now come from its new node
+                # Its media events now come from the new node: sessions that stay (on other nodes)
+                # need a watcher there now; moved ones get one when they resume (register).
+                if any(not session.left for session in self.local(meeting)):
                     self._watchers[meeting] = asyncio.ensure_future(self._watch_media(meeting))
         for key in [k for k in self._nodes_seen if k not in self.sessions]:
             del self._nodes_seen[key]

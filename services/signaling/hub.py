@@ -192,7 +192,14 @@ class Hub:
     async def media_for(self, meeting: str, participant: str = "") -> media_grpc.MediaServiceStub:
         """The media service that serves ``meeting`` (its node when several are registered), or
         ``participant``'s peer connection in it (its node when the meeting spans nodes)."""
-        return await self.placement.media_for(meeting, participant)
+        if not participant:
+            return await self.placement.media_for(meeting)
+        node = await self.placement.participant_node(meeting, participant)
+        if (meeting, participant) in self.sessions:
+            # The node its peer connection is on: a drain check that first sees the participant
+            # after its node started draining still moves it.
+            self._nodes_seen.setdefault((meeting, participant), node)
+        return self.placement.stub(node)
 
     async def origin_media(self, meeting: str, publisher: str) -> media_grpc.MediaServiceStub:
         """The media node a participant's tracks are published on (mute goes there)."""
@@ -221,13 +228,13 @@ class Hub:
                 media_pb2.RelayTracksRequest(meeting=meeting, source_node=origin, tracks=tracks), timeout=25
             )
 
-    async def unpublish_relayed(self, meeting: str, track_ids: list[str], publisher: str) -> None:
-        """``publisher``'s tracks ended on its node: end their relayed copies on the meeting's
-        other nodes (where they are not relayed: NOT_FOUND, ignored)."""
-        origin = await self.placement.known_node(meeting, publisher)
-        if not track_ids or not origin:
-            return
-        for node in await self.placement.meeting_nodes(meeting) - {origin}:
+    async def unpublish_relayed(self, meeting: str, track_ids: list[str]) -> None:
+        """Tracks ended on their publisher's node: end their relayed copies on the meeting's nodes
+        (every node the meeting's participants sit on now, which after a move includes the
+        publisher's new node; a node without the track answers NOT_FOUND, ignored)."""
+        if not track_ids or self.placement.capacity <= 0:
+            return  # a meeting on one node relays nothing
+        for node in await self.placement.meeting_nodes(meeting):
             for track_id in track_ids:
                 with contextlib.suppress(GRPCError, OSError):
                     await self.placement.stub(node).UnpublishTrack(
@@ -298,7 +305,7 @@ class Hub:
         )
         own = [track for track in await self.store.tracks(meeting) if track.participant == pid]
         ended = set(response.track_ids) | {track.id for track in own}
-        await self.unpublish_relayed(meeting, sorted(ended), pid)
+        await self.unpublish_relayed(meeting, sorted(ended))
         for track in own:
             await self.track_ended(meeting, track)
 

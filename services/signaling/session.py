@@ -90,8 +90,8 @@ class SessionHub(Protocol):
     async def relay_tracks(self, meeting: str, pid: str, track_ids: list[str]) -> None:
         """Make tracks published on other media nodes available on ``pid``'s node (cascading)."""
 
-    async def unpublish_relayed(self, meeting: str, track_ids: list[str], publisher: str) -> None:
-        """End the relayed copies, on other media nodes, of ``publisher``'s ended tracks."""
+    async def unpublish_relayed(self, meeting: str, track_ids: list[str]) -> None:
+        """End the relayed copies, on the meeting's media nodes, of tracks that ended."""
 
     def register(self, session: Session) -> None:
         """The session has joined: deliver its room's events to it (replacing an older session)."""
@@ -416,7 +416,7 @@ class Session:
         await (await self.hub.origin_media(self.meeting, self.pid)).UnpublishTrack(
             media_pb2.UnpublishTrackRequest(meeting=self.meeting, track_id=track.id), timeout=10
         )
-        await self.hub.unpublish_relayed(self.meeting, [track.id], self.pid)
+        await self.hub.unpublish_relayed(self.meeting, [track.id])
         await self.hub.track_ended(self.meeting, track)
 
     async def _on_mute(self, request: pb.SignalRequest) -> None:

@@ -7,9 +7,13 @@ decoded (picture colour, tone frequency), not by track events."""
 from __future__ import annotations
 
 import asyncio
+import json
+import time
+import uuid
 
 import numpy as np
 import pytest
+import redis.asyncio as aioredis
 
 from meetmesh_sdk.room import RemoteTrack, Room
 from meetmesh_sdk.sources import ColorVideoTrack, ToneAudioTrack, dominant_rgb
@@ -177,3 +181,100 @@ def room_kind(name: str) -> int:
 
 async def _has_nodes(placement: MediaPlacement, wanted: set[str]) -> bool:
     return set(await placement.nodes()) >= wanted
+
+
+async def test_participant_placement_is_shared_and_follows_the_capacity(redis_url: str) -> None:
+    """The placement rule alone, on real Redis, through two signaling instances' placements."""
+    redis = aioredis.from_url(redis_url)
+    prefix = f"t-cascade-{uuid.uuid4().hex[:8]}"
+    first = MediaPlacement(redis, prefix, default=None, identity=None, room_node_capacity=2)  # type: ignore[arg-type]
+    second = MediaPlacement(redis, prefix, default=None, identity=None, room_node_capacity=2)  # type: ignore[arg-type]
+
+    async def register(address: str, load: int, draining: bool = False) -> None:
+        entry = {"load": load, "draining": draining, "at": time.time()}
+        await redis.hset(f"{prefix}:media:nodes", address, json.dumps(entry))
+
+    try:
+        await register("10.0.0.1:1", 5)
+        await register("10.0.0.2:1", 0)
+        await register("10.0.0.3:1", 1)
+        # The meeting goes to the least loaded node; two participants fill it, the third goes to
+        # the next least loaded node, whichever instance asks.
+        assert await first.participant_node("m", "p1") == "10.0.0.2:1"
+        assert await second.participant_node("m", "p2") == "10.0.0.2:1"
+        assert await second.participant_node("m", "p3") == "10.0.0.3:1"
+        assert await first.participant_node("m", "p4") == "10.0.0.3:1"
+        # Every node full: the one holding fewest of the meeting (the unused one).
+        assert await first.participant_node("m", "p5") == "10.0.0.1:1"
+        # Asked again (another instance), a participant keeps its node.
+        assert await second.participant_node("m", "p3") == "10.0.0.3:1"
+        assert await first.known_node("m", "p5") == "10.0.0.1:1"
+        assert await first.meeting_nodes("m") == {"10.0.0.1:1", "10.0.0.2:1", "10.0.0.3:1"}
+        # A participant leaving frees its place.
+        await first.forget("m", "p4")
+        assert await second.participant_node("m", "p6") == "10.0.0.3:1"
+        # Its node draining, a participant is placed again (not on a draining node).
+        await register("10.0.0.3:1", 1, draining=True)
+        assert await first.participant_node("m", "p3") == "10.0.0.1:1"
+        # Without a capacity the meeting stays on its node.
+        single = MediaPlacement(redis, prefix, default=None, identity=None)  # type: ignore[arg-type]
+        assert await single.participant_node("n", "p1") == await single.participant_node("n", "p2")
+    finally:
+        keys = [key async for key in redis.scan_iter(f"{prefix}:*")]
+        if keys:
+            await redis.delete(*keys)
+        await redis.aclose()
+
+
+async def test_a_drain_moves_one_nodes_participants_and_ends_the_relays(rtc_platform: Platform) -> None:
+    port_a, port_b = free_port(), free_port()
+    address_a, address_b = f"127.0.0.1:{port_a}", f"127.0.0.1:{port_b}"
+    rtc = await start_rtc(
+        rtc_platform,
+        media_options(node_address=address_a, transcode=False),
+        media_port=port_a,
+        room_node_capacity=1,
+    )
+    spec_b, media_b = build_media(
+        rtc_platform.runtime, media_options(node_address=address_b, transcode=False)
+    )
+    host_b = ServiceHost(spec_b, rtc_platform.runtime.tokens, shutdown_grace_s=1.0, grpc_port=port_b)
+    await host_b.start()
+    nodes = {address_a: rtc.media, address_b: media_b}
+    placement = rtc.hubs[0].placement
+    meeting = rtc.meeting.name.split("/")[1]
+    try:
+        await wait_until(lambda: _has_nodes(placement, {address_a, address_b}))
+        p1, p2 = await rtc.bot(), await rtc.bot()
+        await p1.publish(ColorVideoTrack(RED))
+        await p2.publish(ColorVideoTrack(BLUE))
+        at_2 = await p2.wait_for_track(lambda r: r.info.participant == p1.participant_id, 30)
+        at_1 = await p1.wait_for_track(lambda r: r.info.participant == p2.participant_id, 30)
+        assert close_to(await video_colour(at_2), RED)
+        assert close_to(await video_colour(at_1), BLUE)
+        node_1 = await placement.known_node(meeting, p1.participant_id)
+        node_2 = await placement.known_node(meeting, p2.participant_id)
+        one, two = nodes[node_1], nodes[node_2]
+        assert node_1 != node_2
+        assert relay_gauges(one)["in"] == 1 and relay_gauges(two)["in"] == 1
+
+        # Node 2 drains: only p2 moves (to node 1, the only node left), p1 stays where it is.
+        assert two.node is not None
+        await two.node.drain()
+        await p2.wait_resumed(30)
+        assert await placement.known_node(meeting, p2.participant_id) == node_1
+        assert await placement.known_node(meeting, p1.participant_id) == node_1
+        moved = await p2.wait_for_track(lambda r: r.info.participant == p1.participant_id, 30)
+        again = await p1.wait_for_track(
+            lambda r: r.info.participant == p2.participant_id and r.track is not at_1.track, 30
+        )
+        assert close_to(await video_colour(moved), RED)
+        assert close_to(await video_colour(again), BLUE)
+        # The meeting now sits on node 1 alone: every relay between the nodes is gone.
+        await wait_for(lambda: relay_gauges(one) == {"in": 0, "out": 0, "tracks": 0}, 20)
+        await wait_for(lambda: relay_gauges(two) == {"in": 0, "out": 0, "tracks": 0}, 20)
+        assert set(one.sfu.rooms[meeting].peers) == {p1.participant_id, p2.participant_id}
+        assert not two.sfu.local_peers(meeting)
+    finally:
+        await rtc.close()
+        await host_b.stop()

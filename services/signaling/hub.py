@@ -83,6 +83,7 @@ class Hub:
         self.sessions: dict[tuple[str, str], Session] = {}
         self._watchers: dict[str, asyncio.Task[None]] = {}
         self._speakers: dict[str, list[str]] = {}
+        self._levels: dict[str, dict[str, dict[str, float]]] = {}  # meeting -> node -> audio levels
         # Dropped participants waiting to resume: (meeting, pid) -> (timer, epoch).
         self._grace: dict[tuple[str, str], tuple[asyncio.Task[None], str]] = {}
         # Every room bus and the meeting service's events (on the channels their contract names).
@@ -151,6 +152,7 @@ class Hub:
             if watcher is not None:
                 watcher.cancel()
             self._speakers.pop(session.meeting, None)
+            self._levels.pop(session.meeting, None)
 
     async def transport_closed(self, session: Session) -> None:
         if not session.joined:
@@ -438,25 +440,60 @@ class Hub:
     # -- media events --------------------------------------------------------------------------
     async def _watch_media(self, meeting: str) -> None:
         """Active speakers, captions, synthetic-voice alerts and live emotions for this instance's
-        sessions in ``meeting``."""
+        sessions in ``meeting``: from the meeting's media node, or, when a meeting may span nodes,
+        from every node its participants sit on (each node reports its own participants: audio
+        levels do not cross a relay, and each node analyses only its own publishers)."""
+        if self.placement.capacity <= 0:
+            await self._watch_node(meeting, "")
+            return
+        streams: dict[str, asyncio.Task[None]] = {}
+        try:
+            while True:
+                try:
+                    wanted = await self.placement.meeting_nodes(meeting)
+                except Exception:  # Redis away: keep what runs
+                    wanted = set(streams)
+                for node in set(streams) - wanted:
+                    streams.pop(node).cancel()
+                    self._levels.get(meeting, {}).pop(node, None)
+                for node in wanted - set(streams):
+                    streams[node] = asyncio.ensure_future(self._watch_node(meeting, node))
+                await asyncio.sleep(NODE_CHECK_S)
+        finally:
+            for task in streams.values():
+                task.cancel()
+            await asyncio.gather(*streams.values(), return_exceptions=True)
+
+    async def _watch_node(self, meeting: str, node: str) -> None:
+        """One media node's ``WatchMeeting`` stream of ``meeting`` ("": the meeting's node)."""
         while True:
             try:
-                media = await self.media_for(meeting)
+                media = self.placement.stub(node) if node else await self.media_for(meeting)
                 async with media.WatchMeeting.open() as stream:
                     await stream.send_message(media_pb2.WatchMeetingRequest(meeting=meeting), end=True)
                     async for event in stream:
-                        self._media_event(meeting, event)
+                        self._media_event(meeting, event, node)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.warning("media watch interrupted; retrying", extra={"meeting": meeting})
             await asyncio.sleep(1.0)
 
-    def _media_event(self, meeting: str, event: media_pb2.WatchMeetingResponse) -> None:
+    def _media_event(self, meeting: str, event: media_pb2.WatchMeetingResponse, node: str = "") -> None:
         kind = event.WhichOneof("event")
         if kind == "audio_levels":
+            by_node = self._levels.setdefault(meeting, {})
+            by_node[node] = {lv.participant: lv.level for lv in event.audio_levels.levels}
+            merged: dict[str, float] = {}
+            for node_levels in by_node.values():
+                for participant, level in node_levels.items():
+                    merged[participant] = max(level, merged.get(participant, 0.0))
             levels = sorted(
-                (lv for lv in event.audio_levels.levels if lv.level >= self.settings.speaking_level),
+                (
+                    media_pb2.AudioLevel(participant=p, level=v)
+                    for p, v in merged.items()
+                    if v >= self.settings.speaking_level
+                ),
                 key=lambda lv: -lv.level,
             )[:MAX_SPEAKERS]
             speakers = [lv.participant for lv in levels]

@@ -108,6 +108,12 @@ async def test_a_room_across_two_nodes_delivers_media_both_ways(rtc_platform: Pl
         level, frequency = await tone(at_1_audio)
         assert level > 0.05 and abs(frequency - TONE_2) < 20
 
+        # Active speakers come from both nodes (each reports its own participants' levels).
+        hub = rtc.hubs[0]
+        await wait_for(
+            lambda: {p1.participant_id, p2.participant_id} <= set(hub._speakers.get(meeting, [])), 15
+        )
+
         # Each node holds its own participant and the other node's relay; one relay each way.
         assert set(one.sfu.rooms[meeting].peers) == {p1.participant_id, f"relay:{node_2}"}
         assert set(two.sfu.rooms[meeting].peers) == {p2.participant_id, f"relay:{node_1}"}

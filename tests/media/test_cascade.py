@@ -232,7 +232,10 @@ async def test_participant_placement_is_shared_and_follows_the_capacity(redis_ur
         await redis.aclose()
 
 
-async def test_a_drain_moves_one_nodes_participants_and_ends_the_relays(rtc_platform: Platform) -> None:
+@pytest.mark.parametrize("drained", ["second", "first"])
+async def test_a_drain_moves_one_nodes_participants_and_ends_the_relays(
+    rtc_platform: Platform, drained: str
+) -> None:
     port_a, port_b = free_port(), free_port()
     address_a, address_b = f"127.0.0.1:{port_a}", f"127.0.0.1:{port_b}"
     rtc = await start_rtc(
@@ -264,23 +267,32 @@ async def test_a_drain_moves_one_nodes_participants_and_ends_the_relays(rtc_plat
         assert node_1 != node_2
         assert relay_gauges(one)["in"] == 1 and relay_gauges(two)["in"] == 1
 
-        # Node 2 drains: only p2 moves (to node 1, the only node left), p1 stays where it is.
-        assert two.node is not None
-        await two.node.drain()
-        await p2.wait_resumed(30)
-        assert await placement.known_node(meeting, p2.participant_id) == node_1
-        assert await placement.known_node(meeting, p1.participant_id) == node_1
-        moved = await p2.wait_for_track(lambda r: r.info.participant == p1.participant_id, 30)
-        again = await p1.wait_for_track(
-            lambda r: r.info.participant == p2.participant_id and r.track is not at_1.track, 30
+        # One node drains: only its participant moves (to the other node, the only one left); the
+        # other stays where it is. The first participant's node is the meeting's own node: it
+        # moves too, and the media events come from the node that stays.
+        if drained == "first":
+            mover, stayer, gone, kept, kept_node = p1, p2, one, two, node_2
+        else:
+            mover, stayer, gone, kept, kept_node = p2, p1, two, one, node_1
+        colours = {p1.participant_id: RED, p2.participant_id: BLUE}
+        before = at_1 if stayer is p1 else at_2
+        assert gone.node is not None
+        await gone.node.drain()
+        await mover.wait_resumed(30)
+        assert await placement.known_node(meeting, mover.participant_id) == kept_node
+        assert await placement.known_node(meeting, stayer.participant_id) == kept_node
+        assert await placement.current(meeting) == (node_1 if drained == "second" else kept_node)
+        moved = await mover.wait_for_track(lambda r: r.info.participant == stayer.participant_id, 30)
+        again = await stayer.wait_for_track(
+            lambda r: r.info.participant == mover.participant_id and r.track is not before.track, 30
         )
-        assert close_to(await video_colour(moved), RED)
-        assert close_to(await video_colour(again), BLUE)
-        # The meeting now sits on node 1 alone: every relay between the nodes is gone.
+        assert close_to(await video_colour(moved), colours[stayer.participant_id])
+        assert close_to(await video_colour(again), colours[mover.participant_id])
+        # The meeting now sits on one node: every relay between the nodes is gone.
         await wait_for(lambda: relay_gauges(one) == {"in": 0, "out": 0, "tracks": 0}, 20)
         await wait_for(lambda: relay_gauges(two) == {"in": 0, "out": 0, "tracks": 0}, 20)
-        assert set(one.sfu.rooms[meeting].peers) == {p1.participant_id, p2.participant_id}
-        assert not two.sfu.local_peers(meeting)
+        assert set(kept.sfu.rooms[meeting].peers) == {p1.participant_id, p2.participant_id}
+        assert not gone.sfu.local_peers(meeting)
     finally:
         await rtc.close()
         await host_b.stop()

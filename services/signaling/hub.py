@@ -210,6 +210,8 @@ class Hub:
     async def relay_tracks(self, meeting: str, pid: str, track_ids: list[str]) -> None:
         """Before ``pid`` subscribes to ``track_ids``: have its media node relay those published on
         other nodes (cascading; nothing to do when the meeting sits on one node)."""
+        if self.placement.capacity <= 0:
+            return  # no Redis round trip on a single node's join path
         node = await self.placement.participant_node(meeting, pid)
         if not node:
             return

@@ -132,6 +132,8 @@ class AiTap:
             self._on_source(participant, source)
 
     def _on_source(self, participant: str, source: PacketSource) -> None:
+        if source.relayed:
+            return  # analysed on the publisher's own node
         if participant not in self._taps and participant not in self._opening:
             self._opening[participant] = asyncio.ensure_future(self._open(participant))
 

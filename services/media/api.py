@@ -27,6 +27,7 @@ from .aitap import AiTap, TapConsumer
 from .jobs import TranscodeJobs
 from .nodes import NodeRegistry
 from .recording import MEDIA_TYPE, Recorder
+from .relay import Relays
 from .sfu import Sfu
 from .store import RecordingStore
 
@@ -70,6 +71,7 @@ class MediaService(media_grpc.MediaServiceBase):
         self.watchers: dict[str, set[asyncio.Queue[media_pb2.WatchMeetingResponse]]] = {}
         self.jobs: TranscodeJobs | None = None  # transcoding on: wiring sets the queue
         self.node: NodeRegistry | None = None  # several media nodes: this one's registration
+        self.relays: Relays | None = None  # several media nodes: relays from the others (cascading)
 
     @unary
     async def Negotiate(self, request: media_pb2.NegotiateRequest) -> media_pb2.NegotiateResponse:
@@ -82,6 +84,13 @@ class MediaService(media_grpc.MediaServiceBase):
             {s.mid: s.track_id for s in request.subscribe},
         )
         return media_pb2.NegotiateResponse(sdp=sdp)
+
+    @unary
+    async def RelayTracks(self, request: media_pb2.RelayTracksRequest) -> media_pb2.RelayTracksResponse:
+        if self.relays is None:
+            raise FailedPrecondition("this media node has no node_address: it cannot relay")
+        await self.relays.pull(request.meeting, request.source_node, list(request.tracks))
+        return media_pb2.RelayTracksResponse()
 
     @unary
     async def AddIceCandidate(
@@ -114,6 +123,8 @@ class MediaService(media_grpc.MediaServiceBase):
         self, request: media_pb2.UnpublishTrackRequest
     ) -> media_pb2.UnpublishTrackResponse:
         self.sfu.unpublish(request.meeting, request.track_id)
+        if self.relays is not None:
+            self.relays.forget(request.meeting, request.track_id)
         return media_pb2.UnpublishTrackResponse()
 
     @unary
@@ -121,6 +132,8 @@ class MediaService(media_grpc.MediaServiceBase):
         self, request: media_pb2.RemoveParticipantRequest
     ) -> media_pb2.RemoveParticipantResponse:
         ended = await self.sfu.remove_participant(request.meeting, request.participant)
+        if self.relays is not None and not self.sfu.local_peers(request.meeting):
+            await self.relays.close_meeting(request.meeting)  # nobody here needs them now
         return media_pb2.RemoveParticipantResponse(track_ids=ended)
 
     @unary
@@ -323,4 +336,6 @@ class MediaService(media_grpc.MediaServiceBase):
         self.ai_taps.clear()
         if self._ai_closing:
             await asyncio.gather(*self._ai_closing, return_exceptions=True)
+        if self.relays is not None:
+            await self.relays.close()
         await self.sfu.close()

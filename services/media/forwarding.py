@@ -93,6 +93,7 @@ class PacketSource:
         self.dimensions: tuple[int, int] | None = None
         self.audio_level_dbov: int | None = None  # 0 loud .. 127 silent, from the RTP extension
         self.audio_level_at = 0.0
+        self.relayed = False  # received over a relay from another media node (relay.py)
         self._subscribers: set[ForwardedTrack] = set()
         self._taps: list[PacketTap] = []
         self._closed = threading.Event()

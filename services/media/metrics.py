@@ -8,7 +8,7 @@ seconds, packets. Bitrate is ``rate(..._bytes_total[1m]) * 8``; loss ratio is
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from prometheus_client import Counter, Histogram
@@ -16,6 +16,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
+    from .relay import Relays
     from .sfu import Sfu
 
 RECEIVED_BYTES = Counter(
@@ -55,11 +56,16 @@ RECEIVED_VIDEO, RECEIVED_AUDIO = RECEIVED_BYTES.labels("video"), RECEIVED_BYTES.
 FORWARDED_VIDEO, FORWARDED_AUDIO = FORWARDED_BYTES.labels("video"), FORWARDED_BYTES.labels("audio")
 
 
+def is_relay(participant: str) -> bool:
+    return participant.startswith("relay:")  # sfu.RELAY_PREFIX (not imported: sfu imports this module)
+
+
 class SfuCollector(Collector):
     """Gauges of what the SFU holds now: meetings with media, peers, published and forwarded tracks."""
 
-    def __init__(self, sfu: Sfu) -> None:
+    def __init__(self, sfu: Sfu, relays: Callable[[], Relays | None] = lambda: None) -> None:
         self._sfu = sfu
+        self._relays = relays
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         rooms = [room for room in list(self._sfu.rooms.values()) if room.peers]
@@ -90,9 +96,26 @@ class SfuCollector(Collector):
         )
         yield published
         yield forwarded
+        relays = self._relays()
+        links = list(relays.links.values()) if relays is not None else []
+        relay_count = GaugeMetricFamily(
+            "meetmesh_media_relays",
+            "Node-to-node relay connections (cascading): 'in' this node pulls from other nodes, "
+            "'out' other nodes pull from this one. One per meeting and direction.",
+            labels=["direction"],
+        )
+        served = sum(1 for room in list(self._sfu.rooms.values()) for p in list(room.peers) if is_relay(p))
+        relay_count.add_metric(["in"], len(links))
+        relay_count.add_metric(["out"], served)
+        yield relay_count
+        yield GaugeMetricFamily(
+            "meetmesh_media_relayed_tracks",
+            "Tracks this node receives over relays from other nodes.",
+            value=sum(len(link.tracks) for link in links),
+        )
 
 
-def collectors(sfu: Sfu) -> list[Collector]:
+def collectors(sfu: Sfu, relays: Callable[[], Relays | None] = lambda: None) -> list[Collector]:
     """Everything the media service exposes on /metrics beside the RPC metrics."""
     return [RECEIVED_BYTES, FORWARDED_BYTES, RTP_RECEIVED, RTP_LOST, NACK_SENT, PLI_SENT,
-            JOIN_TO_FIRST_FRAME, SfuCollector(sfu)]  # fmt: skip
+            JOIN_TO_FIRST_FRAME, SfuCollector(sfu, relays)]  # fmt: skip

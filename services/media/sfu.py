@@ -28,6 +28,12 @@ log = logging.getLogger("meetmesh.media.sfu")
 # A source whose last audio level is older than this counts as silent.
 AUDIO_LEVEL_MAX_AGE_S = 0.5
 SENDING_DIRECTIONS = ("sendonly", "sendrecv")
+# Participant ids of other media nodes' relays (relay.py): ``relay:<node address>``.
+RELAY_PREFIX = "relay:"
+
+
+def is_relay(participant: str) -> bool:
+    return participant.startswith(RELAY_PREFIX)
 
 
 def parse_offer(sdp: str) -> SessionDescription:
@@ -67,6 +73,7 @@ class Peer:
     subscription_mids: dict[str, RTCRtpTransceiver] = field(default_factory=dict)  # track id -> m-line
     joined_at: float = field(default_factory=time.monotonic)
     first_frame_seen: bool = False
+    watched: bool = False  # a relay peer: its end is watched (see Sfu._watch_relay)
 
     def first_frame(self) -> None:
         """The first frame went out to this participant: observe join-to-first-frame, once."""
@@ -110,6 +117,14 @@ class Sfu:
     def __init__(self, configuration: Callable[[str], RTCConfiguration]) -> None:
         self._configuration = configuration
         self.rooms: dict[str, Room] = {}
+        self._pending: set[asyncio.Task[list[str]]] = set()
+        # Called with (meeting, track ids) when subscriptions to those tracks start, stop, pause
+        # or resume (the relays pause what no local participant displays).
+        self.on_subscriptions: Callable[[str, list[str]], None] | None = None
+
+    def _subscriptions_changed(self, meeting: str, track_ids: list[str]) -> None:
+        if self.on_subscriptions is not None and track_ids:
+            self.on_subscriptions(meeting, track_ids)
 
     def room(self, meeting: str) -> Room:
         room = self.rooms.get(meeting)
@@ -155,6 +170,8 @@ class Sfu:
                 raise NotFound(f"no track {track_id!r} in this meeting", reason=Reason.ERROR_REASON_NOT_FOUND)
             if room.sources[track_id][0] == participant:
                 raise _bad("cannot subscribe to one's own track")
+        if publish and is_relay(participant):
+            raise _bad("a relay only subscribes", "publish")
         for track_id in publish.values():
             if track_id in room.sources:
                 raise _bad(f"track {track_id!r} is already published")
@@ -172,6 +189,7 @@ class Sfu:
             try:
                 await peer.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
                 self._bind(room, peer, publish, subscribe)
+                self._subscriptions_changed(meeting, list(subscribe.values()))
                 await peer.pc.setLocalDescription(await peer.pc.createAnswer())
             except (ValueError, TypeError) as exc:
                 await self.remove_participant(meeting, participant)
@@ -179,7 +197,26 @@ class Sfu:
             except Exception as exc:  # aiortc's InvalidStateError/OperationError and friends
                 await self.remove_participant(meeting, participant)
                 raise FailedPrecondition(f"cannot negotiate: {type(exc).__name__}") from None
+            if is_relay(participant) and not peer.watched:
+                peer.watched = True
+                self._watch_relay(peer)
             return str(peer.pc.localDescription.sdp)
+
+    def _watch_relay(self, peer: Peer) -> None:
+        """A relay peer leaves when its node closes the relay (its DTLS transport closes)."""
+        transceivers = peer.pc.getTransceivers()
+        if not transceivers:
+            return
+        transport = transceivers[0].sender.transport
+
+        def changed() -> None:
+            room = self.rooms.get(peer.meeting)
+            if transport.state in ("closed", "failed") and room and room.peers.get(peer.participant) is peer:
+                task = asyncio.ensure_future(self.remove_participant(peer.meeting, peer.participant))
+                self._pending.add(task)
+                task.add_done_callback(self._pending.discard)
+
+        transport.on("statechange", changed)
 
     def _bind(self, room: Room, peer: Peer, publish: Mapping[str, str], subscribe: Mapping[str, str]) -> None:
         for transceiver in peer.pc.getTransceivers():
@@ -236,6 +273,7 @@ class Sfu:
                 track.stop()
             if transceiver is not None:
                 transceiver.sender.replaceTrack(None)
+        self._subscriptions_changed(meeting, track_ids)
 
     def set_paused(self, meeting: str, participant: str, track_ids: list[str], paused: bool) -> None:
         """Pause or resume forwarding the given subscriptions of ``participant``."""
@@ -247,6 +285,7 @@ class Sfu:
             raise NotFound(f"not subscribed to {unknown[0]!r}", reason=Reason.ERROR_REASON_NOT_FOUND)
         for track_id in track_ids:
             peer.subscriptions[track_id].set_paused(paused)
+        self._subscriptions_changed(meeting, track_ids)
 
     def source(self, meeting: str, track_id: str) -> PacketSource:
         entry = self.room(meeting).sources.get(track_id)
@@ -276,11 +315,23 @@ class Sfu:
             peer.published[track_id].close()
         for track in peer.subscriptions.values():
             track.stop()
+        self._subscriptions_changed(meeting, list(peer.subscriptions))
         with contextlib.suppress(Exception):
             await peer.pc.close()
-        if not room.peers and not room.source_listeners:
+        if not room.peers and not room.source_listeners and self.rooms.get(meeting) is room:
             self.rooms.pop(meeting, None)
         return ended
+
+    def local_peers(self, meeting: str) -> int:
+        """Participants' peer connections in ``meeting`` (other nodes' relays not counted)."""
+        room = self.rooms.get(meeting)
+        return sum(1 for p in room.peers if not is_relay(p)) if room else 0
+
+    async def remove_relay_peers(self) -> None:
+        """Close every other node's relay from this node (it drains)."""
+        for meeting, room in list(self.rooms.items()):
+            for participant in [p for p in room.peers if is_relay(p)]:
+                await self.remove_participant(meeting, participant)
 
     async def close(self) -> None:
         for meeting in list(self.rooms):

@@ -17,6 +17,7 @@ from .api import MediaService
 from .config import MediaOptions, MediaSettings
 from .jobs import TranscodeJobs, WorkerSettings, registry_sink
 from .nodes import NodeRegistry
+from .relay import Relays
 from .sfu import Sfu
 from .store import RecordingStore
 from .transcode import Options
@@ -83,6 +84,13 @@ def build(
             settings.node_address,
             lambda: sum(len(room.peers) for room in sfu.rooms.values()),
         )
+        service.relays = Relays(
+            sfu,
+            settings.node_address,
+            lambda participant: ice_configuration(ice_settings, participant),
+            identity,
+        )
+        sfu.on_subscriptions = service.relays.subscriptions_changed
 
     async def start_node() -> None:
         if service.node is not None:
@@ -95,8 +103,12 @@ def build(
         await service.node.drain()
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(settings.drain_timeout_s):
-                while any(room.peers for room in sfu.rooms.values()):  # noqa: ASYNC110 - peers leave via RPCs
+                while any(sfu.local_peers(m) for m in list(sfu.rooms)):  # noqa: ASYNC110 - peers leave via RPCs
                     await asyncio.sleep(0.1)
+        # Then the relays: other nodes' relays from this one, and this one's from the others.
+        await sfu.remove_relay_peers()
+        if service.relays is not None:
+            await service.relays.close()
 
     async def stop_node() -> None:
         if service.node is not None:
@@ -125,6 +137,6 @@ def build(
         on_start=[install_port_range, recordings.start, start_worker, start_node, follow_settings],
         on_drain=[drain_node],
         on_stop=[stop_node, stop_worker, service.close, recordings.stop],
-        collectors=metrics.collectors(sfu),
+        collectors=metrics.collectors(sfu, lambda: service.relays),
     )
     return spec, service

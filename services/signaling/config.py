@@ -31,6 +31,11 @@ class SignalingOptions(Endpoint):
     join_timeout_s: float = Field(default=10.0, gt=0)
     # Requests a session may get wrong before join, and in total, before it is closed.
     max_errors: int = Field(default=20, ge=1)
+    # Several media nodes: the most participants of one meeting a media node takes before the
+    # meeting's next participants go to another node, the room then spanning nodes through
+    # node-to-node relay (cascading SFU, docs/media.md). 0: no limit (a meeting stays on one node).
+    # Every signaling instance must use the same value.
+    room_node_capacity: int = Field(default=0, ge=0)
     # A participant counts as speaking above this audio level (0..1).
     speaking_level: float = Field(default=0.02, ge=0, le=1)
 

@@ -28,7 +28,7 @@ from services.kit.ice import IceSettings, ice_servers
 
 from .config import SignalingOptions
 from .placement import MediaPlacement
-from .session import Session
+from .session import KIND_NAMES, Session
 from .store import RoomStore
 
 log = logging.getLogger("meetmesh.signaling.hub")
@@ -70,8 +70,12 @@ class Hub:
         self.media = media_grpc.MediaServiceStub(media_channel)
         self.meeting_channel = meeting_channel
         # Several media nodes: the meeting's node (services/media/nodes.py); else self.media.
-        self.placement = MediaPlacement(redis, redis_prefix, self.media, identity)
-        self._nodes_seen: dict[str, str] = {}  # meeting -> the media node its sessions use
+        self.placement = MediaPlacement(
+            redis, redis_prefix, self.media, identity, settings.room_node_capacity
+        )
+        # (meeting, participant) -> the media node the local session uses; meeting -> its node.
+        self._nodes_seen: dict[tuple[str, str], str] = {}
+        self._homes_seen: dict[str, str] = {}
         self._node_watch: asyncio.Task[None] | None = None
         self.chat_bucket = TokenBucket(
             redis, f"{redis_prefix}:signaling:chat", settings.chat_rate_per_s, settings.chat_burst
@@ -79,6 +83,7 @@ class Hub:
         self.sessions: dict[tuple[str, str], Session] = {}
         self._watchers: dict[str, asyncio.Task[None]] = {}
         self._speakers: dict[str, list[str]] = {}
+        self._levels: dict[str, dict[str, dict[str, float]]] = {}  # meeting -> node -> audio levels
         # Dropped participants waiting to resume: (meeting, pid) -> (timer, epoch).
         self._grace: dict[tuple[str, str], tuple[asyncio.Task[None], str]] = {}
         # Every room bus and the meeting service's events (on the channels their contract names).
@@ -147,6 +152,7 @@ class Hub:
             if watcher is not None:
                 watcher.cancel()
             self._speakers.pop(session.meeting, None)
+            self._levels.pop(session.meeting, None)
 
     async def transport_closed(self, session: Session) -> None:
         if not session.joined:
@@ -185,9 +191,59 @@ class Hub:
         return [s for (m, _), s in self.sessions.items() if m == meeting]
 
     # -- media nodes ---------------------------------------------------------------------------
-    async def media_for(self, meeting: str) -> media_grpc.MediaServiceStub:
-        """The media service that serves ``meeting`` (its node when several are registered)."""
-        return await self.placement.media_for(meeting)
+    async def media_for(self, meeting: str, participant: str = "") -> media_grpc.MediaServiceStub:
+        """The media service that serves ``meeting`` (its node when several are registered), or
+        ``participant``'s peer connection in it (its node when the meeting spans nodes)."""
+        if not participant:
+            return await self.placement.media_for(meeting)
+        node = await self.placement.participant_node(meeting, participant)
+        if (meeting, participant) in self.sessions:
+            # The node its peer connection is on: a drain check that first sees the participant
+            # after its node started draining still moves it.
+            self._nodes_seen.setdefault((meeting, participant), node)
+        return self.placement.stub(node)
+
+    async def origin_media(self, meeting: str, publisher: str) -> media_grpc.MediaServiceStub:
+        """The media node a participant's tracks are published on (mute goes there)."""
+        return self.placement.stub(await self.placement.known_node(meeting, publisher))
+
+    async def relay_tracks(self, meeting: str, pid: str, track_ids: list[str]) -> None:
+        """Before ``pid`` subscribes to ``track_ids``: have its media node relay those published on
+        other nodes (cascading; nothing to do when the meeting sits on one node)."""
+        if self.placement.capacity <= 0:
+            return  # no Redis round trip on a single node's join path
+        node = await self.placement.participant_node(meeting, pid)
+        if not node:
+            return
+        by_origin: dict[str, list[media_pb2.RelayedTrack]] = {}
+        for track_id in track_ids:
+            track = await self.store.track(meeting, track_id)
+            if track is None:
+                continue  # Negotiate reports it
+            origin = await self.placement.known_node(meeting, track.participant)
+            if origin and origin != node:
+                by_origin.setdefault(origin, []).append(
+                    media_pb2.RelayedTrack(
+                        track_id=track.id, participant=track.participant, kind=KIND_NAMES.get(track.kind, "")
+                    )
+                )
+        for origin, tracks in by_origin.items():
+            await self.placement.stub(node).RelayTracks(
+                media_pb2.RelayTracksRequest(meeting=meeting, source_node=origin, tracks=tracks), timeout=25
+            )
+
+    async def unpublish_relayed(self, meeting: str, track_ids: list[str]) -> None:
+        """Tracks ended on their publisher's node: end their relayed copies on the meeting's nodes
+        (every node the meeting's participants sit on now, which after a move includes the
+        publisher's new node; a node without the track answers NOT_FOUND, ignored)."""
+        if not track_ids or self.placement.capacity <= 0:
+            return  # a meeting on one node relays nothing
+        for node in await self.placement.meeting_nodes(meeting):
+            for track_id in track_ids:
+                with contextlib.suppress(GRPCError, OSError):
+                    await self.placement.stub(node).UnpublishTrack(
+                        media_pb2.UnpublishTrackRequest(meeting=meeting, track_id=track_id), timeout=5
+                    )
 
     async def _watch_nodes(self) -> None:
         """Move this instance's sessions off a media node that drains or disappears: the meeting
@@ -204,16 +260,17 @@ class Hub:
         if not nodes:
             return
         for meeting in {m for m, _ in self.sessions}:
-            seen = self._nodes_seen.get(meeting)
-            node = await self.placement.node_for(meeting)  # places again when it must
-            self._nodes_seen[meeting] = node
-            if seen is None or seen == node:
-                continue
-            log.info("moving a meeting to another media node", extra={"meeting": meeting})
-            old = self.placement.stub(seen)
+            home_seen = self._homes_seen.get(meeting)
+            home = self._homes_seen[meeting] = await self.placement.node_for(meeting, nodes)  # places again
             for session in self.local(meeting):
+                key = (meeting, session.pid)
+                seen = self._nodes_seen.get(key)
+                node = self._nodes_seen[key] = await self.placement.participant_node(meeting, session.pid)
+                if seen is None or seen == node:
+                    continue
+                log.info("moving a participant to another media node", extra={"meeting": meeting})
                 with contextlib.suppress(GRPCError, OSError):  # the old node may be gone already
-                    await old.RemoveParticipant(
+                    await self.placement.stub(seen).RemoveParticipant(
                         media_pb2.RemoveParticipantRequest(meeting=meeting, participant=session.pid),
                         timeout=5,
                     )
@@ -221,9 +278,16 @@ class Hub:
                 session.send(pb.SignalResponse(reconnect=pb.Reconnect(reason="media node draining")))
                 session._finish()
                 self._start_grace(session.meeting, session.pid, session.epoch)
-            watcher = self._watchers.pop(meeting, None)
-            if watcher is not None:
-                watcher.cancel()
+            if home_seen is not None and home_seen != home:
+                watcher = self._watchers.pop(meeting, None)
+                if watcher is not None:
+                    watcher.cancel()
+                # Its media events now come from the new node: sessions that stay (on other nodes)
+                # need a watcher there now; moved ones get one when they resume (register).
+                if any(not session.left for session in self.local(meeting)):
+                    self._watchers[meeting] = asyncio.ensure_future(self._watch_media(meeting))
+        for key in [k for k in self._nodes_seen if k not in self.sessions]:
+            del self._nodes_seen[key]
 
     # -- room operations -----------------------------------------------------------------------
     async def broadcast(
@@ -237,13 +301,17 @@ class Hub:
             await self.broadcast(meeting, pb.SignalResponse(track_update=update))
 
     async def end_media(self, meeting: str, pid: str) -> None:
-        """Close a participant's peer connection and unpublish its tracks."""
-        await (await self.media_for(meeting)).RemoveParticipant(
+        """Close a participant's peer connection and unpublish its tracks (also their relayed
+        copies on the meeting's other media nodes)."""
+        node = await self.placement.known_node(meeting, pid)
+        response = await self.placement.stub(node).RemoveParticipant(
             media_pb2.RemoveParticipantRequest(meeting=meeting, participant=pid), timeout=10
         )
-        for track in await self.store.tracks(meeting):
-            if track.participant == pid:
-                await self.track_ended(meeting, track)
+        own = [track for track in await self.store.tracks(meeting) if track.participant == pid]
+        ended = set(response.track_ids) | {track.id for track in own}
+        await self.unpublish_relayed(meeting, sorted(ended))
+        for track in own:
+            await self.track_ended(meeting, track)
 
     async def remove_participant(self, meeting: str, pid: str) -> None:
         """The participant leaves the room (once, whichever instance gets here first)."""
@@ -255,6 +323,8 @@ class Hub:
             await self.end_media(meeting, pid)
         except Exception:
             log.warning("media did not confirm a participant's removal", extra={"meeting": meeting})
+        with contextlib.suppress(Exception):  # Redis away: the entry expires with the meeting
+            await self.placement.forget(meeting, pid)
         update = pb.ParticipantUpdate(change=pb.ParticipantUpdate.CHANGE_LEFT, participant=participant)
         await self.broadcast(meeting, pb.SignalResponse(participant_update=update))
 
@@ -372,25 +442,60 @@ class Hub:
     # -- media events --------------------------------------------------------------------------
     async def _watch_media(self, meeting: str) -> None:
         """Active speakers, captions, synthetic-voice alerts and live emotions for this instance's
-        sessions in ``meeting``."""
+        sessions in ``meeting``: from the meeting's media node, or, when a meeting may span nodes,
+        from every node its participants sit on (each node reports its own participants: audio
+        levels do not cross a relay, and each node analyses only its own publishers)."""
+        if self.placement.capacity <= 0:
+            await self._watch_node(meeting, "")
+            return
+        streams: dict[str, asyncio.Task[None]] = {}
+        try:
+            while True:
+                try:
+                    wanted = await self.placement.meeting_nodes(meeting)
+                except Exception:  # Redis away: keep what runs
+                    wanted = set(streams)
+                for node in set(streams) - wanted:
+                    streams.pop(node).cancel()
+                    self._levels.get(meeting, {}).pop(node, None)
+                for node in wanted - set(streams):
+                    streams[node] = asyncio.ensure_future(self._watch_node(meeting, node))
+                await asyncio.sleep(NODE_CHECK_S)
+        finally:
+            for task in streams.values():
+                task.cancel()
+            await asyncio.gather(*streams.values(), return_exceptions=True)
+
+    async def _watch_node(self, meeting: str, node: str) -> None:
+        """One media node's ``WatchMeeting`` stream of ``meeting`` ("": the meeting's node)."""
         while True:
             try:
-                media = await self.media_for(meeting)
+                media = self.placement.stub(node) if node else await self.media_for(meeting)
                 async with media.WatchMeeting.open() as stream:
                     await stream.send_message(media_pb2.WatchMeetingRequest(meeting=meeting), end=True)
                     async for event in stream:
-                        self._media_event(meeting, event)
+                        self._media_event(meeting, event, node)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.warning("media watch interrupted; retrying", extra={"meeting": meeting})
             await asyncio.sleep(1.0)
 
-    def _media_event(self, meeting: str, event: media_pb2.WatchMeetingResponse) -> None:
+    def _media_event(self, meeting: str, event: media_pb2.WatchMeetingResponse, node: str = "") -> None:
         kind = event.WhichOneof("event")
         if kind == "audio_levels":
+            by_node = self._levels.setdefault(meeting, {})
+            by_node[node] = {lv.participant: lv.level for lv in event.audio_levels.levels}
+            merged: dict[str, float] = {}
+            for node_levels in by_node.values():
+                for participant, level in node_levels.items():
+                    merged[participant] = max(level, merged.get(participant, 0.0))
             levels = sorted(
-                (lv for lv in event.audio_levels.levels if lv.level >= self.settings.speaking_level),
+                (
+                    media_pb2.AudioLevel(participant=p, level=v)
+                    for p, v in merged.items()
+                    if v >= self.settings.speaking_level
+                ),
                 key=lambda lv: -lv.level,
             )[:MAX_SPEAKERS]
             speakers = [lv.participant for lv in levels]

@@ -80,8 +80,18 @@ class SessionHub(Protocol):
     @property
     def chat_bucket(self) -> TokenBucket: ...  # chat and data rate limit per participant
 
-    async def media_for(self, meeting: str) -> media_grpc.MediaServiceStub:
-        """The SFU that serves ``meeting`` (its media node when several are registered)."""
+    async def media_for(self, meeting: str, participant: str = "") -> media_grpc.MediaServiceStub:
+        """The SFU that serves ``meeting`` (its media node when several are registered), or
+        ``participant``'s peer connection in it (its node when the meeting spans nodes)."""
+
+    async def origin_media(self, meeting: str, publisher: str) -> media_grpc.MediaServiceStub:
+        """The SFU a participant's tracks are published on."""
+
+    async def relay_tracks(self, meeting: str, pid: str, track_ids: list[str]) -> None:
+        """Make tracks published on other media nodes available on ``pid``'s node (cascading)."""
+
+    async def unpublish_relayed(self, meeting: str, track_ids: list[str]) -> None:
+        """End the relayed copies, on the meeting's media nodes, of tracks that ended."""
 
     def register(self, session: Session) -> None:
         """The session has joined: deliver its room's events to it (replacing an older session)."""
@@ -308,7 +318,7 @@ class Session:
         for sub in update.subscribe:
             self._pending_subscribe[sub.mid] = sub.track_id
         if update.unsubscribe:
-            await (await self.hub.media_for(self.meeting)).Unsubscribe(
+            await (await self.hub.media_for(self.meeting, self.pid)).Unsubscribe(
                 media_pb2.UnsubscribeRequest(
                     meeting=self.meeting, participant=self.pid, track_ids=list(update.unsubscribe)
                 ),
@@ -325,7 +335,9 @@ class Session:
         publications = {mid: f"TR_{uuid.uuid4().hex[:12]}" for mid in self._pending_publish}
         pending_publish, self._pending_publish = self._pending_publish, {}
         pending_subscribe, self._pending_subscribe = self._pending_subscribe, {}
-        response = await (await self.hub.media_for(self.meeting)).Negotiate(
+        if pending_subscribe:  # tracks on another media node come over its relay (cascading)
+            await self.hub.relay_tracks(self.meeting, self.pid, list(pending_subscribe.values()))
+        response = await (await self.hub.media_for(self.meeting, self.pid)).Negotiate(
             media_pb2.NegotiateRequest(
                 meeting=self.meeting,
                 participant=self.pid,
@@ -380,7 +392,7 @@ class Session:
         await self._add_candidate(request.trickle)
 
     async def _add_candidate(self, candidate: pb.IceCandidate) -> None:
-        await (await self.hub.media_for(self.meeting)).AddIceCandidate(
+        await (await self.hub.media_for(self.meeting, self.pid)).AddIceCandidate(
             media_pb2.AddIceCandidateRequest(
                 meeting=self.meeting,
                 participant=self.pid,
@@ -401,14 +413,15 @@ class Session:
 
     async def _on_unpublish(self, request: pb.SignalRequest) -> None:
         track = await self._own_track(request.unpublish.track_id)
-        await (await self.hub.media_for(self.meeting)).UnpublishTrack(
+        await (await self.hub.origin_media(self.meeting, self.pid)).UnpublishTrack(
             media_pb2.UnpublishTrackRequest(meeting=self.meeting, track_id=track.id), timeout=10
         )
+        await self.hub.unpublish_relayed(self.meeting, [track.id])
         await self.hub.track_ended(self.meeting, track)
 
     async def _on_mute(self, request: pb.SignalRequest) -> None:
         track = await self._own_track(request.mute.track_id)
-        await (await self.hub.media_for(self.meeting)).SetTrackMuted(
+        await (await self.hub.origin_media(self.meeting, self.pid)).SetTrackMuted(
             media_pb2.SetTrackMutedRequest(meeting=self.meeting, track_id=track.id, muted=request.mute.muted),
             timeout=10,
         )
@@ -422,7 +435,7 @@ class Session:
         visibility = request.visibility
         for track_ids, paused in ((visibility.hidden, True), (visibility.shown, False)):
             if track_ids:
-                await (await self.hub.media_for(self.meeting)).SetSubscriptionsPaused(
+                await (await self.hub.media_for(self.meeting, self.pid)).SetSubscriptionsPaused(
                     media_pb2.SetSubscriptionsPausedRequest(
                         meeting=self.meeting, participant=self.pid, track_ids=list(track_ids), paused=paused
                     ),
@@ -463,7 +476,7 @@ class Session:
         for track in await self.hub.store.tracks(self.meeting):
             if not select(track) or track.muted:
                 continue
-            await (await self.hub.media_for(self.meeting)).SetTrackMuted(
+            await (await self.hub.origin_media(self.meeting, track.participant)).SetTrackMuted(
                 media_pb2.SetTrackMutedRequest(meeting=self.meeting, track_id=track.id, muted=True),
                 timeout=10,
             )

@@ -22,6 +22,10 @@ class MediaServiceBase(abc.ABC):
         pass
 
     @abc.abstractmethod
+    async def RelayTracks(self, stream: 'grpclib.server.Stream[meetmesh.media.internal.v1.media_pb2.RelayTracksRequest, meetmesh.media.internal.v1.media_pb2.RelayTracksResponse]') -> None:
+        pass
+
+    @abc.abstractmethod
     async def AddIceCandidate(self, stream: 'grpclib.server.Stream[meetmesh.media.internal.v1.media_pb2.AddIceCandidateRequest, meetmesh.media.internal.v1.media_pb2.AddIceCandidateResponse]') -> None:
         pass
 
@@ -68,6 +72,12 @@ class MediaServiceBase(abc.ABC):
                 grpclib.const.Cardinality.UNARY_UNARY,
                 meetmesh.media.internal.v1.media_pb2.NegotiateRequest,
                 meetmesh.media.internal.v1.media_pb2.NegotiateResponse,
+            ),
+            '/meetmesh.media.internal.v1.MediaService/RelayTracks': grpclib.const.Handler(
+                self.RelayTracks,
+                grpclib.const.Cardinality.UNARY_UNARY,
+                meetmesh.media.internal.v1.media_pb2.RelayTracksRequest,
+                meetmesh.media.internal.v1.media_pb2.RelayTracksResponse,
             ),
             '/meetmesh.media.internal.v1.MediaService/AddIceCandidate': grpclib.const.Handler(
                 self.AddIceCandidate,
@@ -140,6 +150,12 @@ class MediaServiceStub:
             '/meetmesh.media.internal.v1.MediaService/Negotiate',
             meetmesh.media.internal.v1.media_pb2.NegotiateRequest,
             meetmesh.media.internal.v1.media_pb2.NegotiateResponse,
+        )
+        self.RelayTracks = grpclib.client.UnaryUnaryMethod(
+            channel,
+            '/meetmesh.media.internal.v1.MediaService/RelayTracks',
+            meetmesh.media.internal.v1.media_pb2.RelayTracksRequest,
+            meetmesh.media.internal.v1.media_pb2.RelayTracksResponse,
         )
         self.AddIceCandidate = grpclib.client.UnaryUnaryMethod(
             channel,

@@ -48,6 +48,30 @@ class NegotiateResponse(_message.Message):
     sdp: str
     def __init__(self, sdp: _Optional[str] = ...) -> None: ...
 
+class RelayedTrack(_message.Message):
+    __slots__ = ("track_id", "participant", "kind")
+    TRACK_ID_FIELD_NUMBER: _ClassVar[int]
+    PARTICIPANT_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    track_id: str
+    participant: str
+    kind: str
+    def __init__(self, track_id: _Optional[str] = ..., participant: _Optional[str] = ..., kind: _Optional[str] = ...) -> None: ...
+
+class RelayTracksRequest(_message.Message):
+    __slots__ = ("meeting", "source_node", "tracks")
+    MEETING_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_NODE_FIELD_NUMBER: _ClassVar[int]
+    TRACKS_FIELD_NUMBER: _ClassVar[int]
+    meeting: str
+    source_node: str
+    tracks: _containers.RepeatedCompositeFieldContainer[RelayedTrack]
+    def __init__(self, meeting: _Optional[str] = ..., source_node: _Optional[str] = ..., tracks: _Optional[_Iterable[_Union[RelayedTrack, _Mapping]]] = ...) -> None: ...
+
+class RelayTracksResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
 class AddIceCandidateRequest(_message.Message):
     __slots__ = ("meeting", "participant", "candidate", "sdp_mid", "sdp_mline_index")
     MEETING_FIELD_NUMBER: _ClassVar[int]

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file meetmesh/media/internal/v1/media.proto.
  */
 export const file_meetmesh_media_internal_v1_media: GenFile = /*@__PURE__*/
-  fileDesc("CiZtZWV0bWVzaC9tZWRpYS9pbnRlcm5hbC92MS9tZWRpYS5wcm90bxIabWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEiPgoLUHVibGljYXRpb24SFAoDbWlkGAEgASgJQge6SARyAhABEhkKCHRyYWNrX2lkGAIgASgJQge6SARyAhABIj8KDFN1YnNjcmlwdGlvbhIUCgNtaWQYASABKAlCB7pIBHICEAESGQoIdHJhY2tfaWQYAiABKAlCB7pIBHICEAEi3wEKEE5lZ290aWF0ZVJlcXVlc3QSGAoHbWVldGluZxgBIAEoCUIHukgEcgIQARIcCgtwYXJ0aWNpcGFudBgCIAEoCUIHukgEcgIQARIcCgNzZHAYAyABKAlCD7pICHIGEAEYgIAEoLsYAhI4CgdwdWJsaXNoGAQgAygLMicubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuUHVibGljYXRpb24SOwoJc3Vic2NyaWJlGAUgAygLMigubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuU3Vic2NyaXB0aW9uIiYKEU5lZ290aWF0ZVJlc3BvbnNlEhEKA3NkcBgBIAEoCUIEoLsYAiKTAQoWQWRkSWNlQ2FuZGlkYXRlUmVxdWVzdBIYCgdtZWV0aW5nGAEgASgJQge6SARyAhABEhwKC3BhcnRpY2lwYW50GAIgASgJQge6SARyAhABEhcKCWNhbmRpZGF0ZRgDIAEoCUIEoLsYARIPCgdzZHBfbWlkGAQgASgJEhcKD3NkcF9tbGluZV9pbmRleBgFIAEoDSIZChdBZGRJY2VDYW5kaWRhdGVSZXNwb25zZSJfChJVbnN1YnNjcmliZVJlcXVlc3QSGAoHbWVldGluZxgBIAEoCUIHukgEcgIQARIcCgtwYXJ0aWNpcGFudBgCIAEoCUIHukgEcgIQARIRCgl0cmFja19pZHMYAyADKAkiFQoTVW5zdWJzY3JpYmVSZXNwb25zZSJ6Ch1TZXRTdWJzY3JpcHRpb25zUGF1c2VkUmVxdWVzdBIYCgdtZWV0aW5nGAEgASgJQge6SARyAhABEhwKC3BhcnRpY2lwYW50GAIgASgJQge6SARyAhABEhEKCXRyYWNrX2lkcxgDIAMoCRIOCgZwYXVzZWQYBCABKAgiIAoeU2V0U3Vic2NyaXB0aW9uc1BhdXNlZFJlc3BvbnNlIloKFFNldFRyYWNrTXV0ZWRSZXF1ZXN0EhgKB21lZXRpbmcYASABKAlCB7pIBHICEAESGQoIdHJhY2tfaWQYAiABKAlCB7pIBHICEAESDQoFbXV0ZWQYAyABKAgiFwoVU2V0VHJhY2tNdXRlZFJlc3BvbnNlIkwKFVVucHVibGlzaFRyYWNrUmVxdWVzdBIYCgdtZWV0aW5nGAEgASgJQge6SARyAhABEhkKCHRyYWNrX2lkGAIgASgJQge6SARyAhABIhgKFlVucHVibGlzaFRyYWNrUmVzcG9uc2UiUgoYUmVtb3ZlUGFydGljaXBhbnRSZXF1ZXN0EhgKB21lZXRpbmcYASABKAlCB7pIBHICEAESHAoLcGFydGljaXBhbnQYAiABKAlCB7pIBHICEAEiLgoZUmVtb3ZlUGFydGljaXBhbnRSZXNwb25zZRIRCgl0cmFja19pZHMYASADKAkiMQoVU3RhcnRSZWNvcmRpbmdSZXF1ZXN0EhgKB21lZXRpbmcYASABKAlCB7pIBHICEAEiSAoWU3RhcnRSZWNvcmRpbmdSZXNwb25zZRIuCgpzdGFydF90aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIwChRTdG9wUmVjb3JkaW5nUmVxdWVzdBIYCgdtZWV0aW5nGAEgASgJQge6SARyAhABIrgBChVTdG9wUmVjb3JkaW5nUmVzcG9uc2USFgoOcmVjb3JkaW5nX25hbWUYASABKAkSEgoKb2JqZWN0X2tleRgCIAEoCRISCgptZWRpYV90eXBlGAMgASgJEhgKEGR1cmF0aW9uX3NlY29uZHMYBCABKAESEgoKc2l6ZV9ieXRlcxgFIAEoAxIaCgxkb3dubG9hZF91cmkYBiABKAlCBKC7GAISFQoNdHJhbnNjb2RlX2pvYhgHIAEoCSIvChNXYXRjaE1lZXRpbmdSZXF1ZXN0EhgKB21lZXRpbmcYASABKAlCB7pIBHICEAEiMAoKQXVkaW9MZXZlbBITCgtwYXJ0aWNpcGFudBgBIAEoCRINCgVsZXZlbBgCIAEoAiJaCgdDYXB0aW9uEhMKC3BhcnRpY2lwYW50GAEgASgJEhIKBHRleHQYAiABKAlCBKC7GAESEAoIaXNfZmluYWwYAyABKAgSFAoMdXR0ZXJhbmNlX2lkGAQgASgDIqMCChRXYXRjaE1lZXRpbmdSZXNwb25zZRI/CgxhdWRpb19sZXZlbHMYASABKAsyJy5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5BdWRpb0xldmVsc0gAEjYKB2NhcHRpb24YAiABKAsyIy5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5DYXB0aW9uSAASSgoPc3ludGhldGljX3ZvaWNlGAogASgLMi8ubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuU3ludGhldGljVm9pY2VTY29yZUgAEj0KCGVtb3Rpb25zGAsgASgLMikubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuRnJhbWVFbW90aW9uc0gAQgcKBWV2ZW50Il4KE1N5bnRoZXRpY1ZvaWNlU2NvcmUSEwoLcGFydGljaXBhbnQYASABKAkSFAoMdXR0ZXJhbmNlX2lkGAIgASgDEg0KBXNjb3JlGAMgASgCEg0KBWFsZXJ0GAQgASgIImEKDUZyYW1lRW1vdGlvbnMSEwoLcGFydGljaXBhbnQYASABKAkSDwoHZW1vdGlvbhgCIAEoCRINCgVzY29yZRgDIAEoAhINCgVmYWNlcxgEIAEoBRIMCgRsaXZlGAUgASgIIkUKC0F1ZGlvTGV2ZWxzEjYKBmxldmVscxgBIAMoCzImLm1lZXRtZXNoLm1lZGlhLmludGVybmFsLnYxLkF1ZGlvTGV2ZWwiLwoVV2F0Y2hUcmFuc2NvZGVSZXF1ZXN0EhYKA2pvYhgBIAEoCUIJukgGcgQQARhAIk8KFldhdGNoVHJhbnNjb2RlUmVzcG9uc2USNQoDam9iGAEgASgLMigubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuVHJhbnNjb2RlSm9iItkCCgxUcmFuc2NvZGVKb2ISCgoCaWQYASABKAkSEQoJcmVjb3JkaW5nGAIgASgJEj0KBXN0YXRlGAMgASgOMi4ubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuVHJhbnNjb2RlSm9iLlN0YXRlEhAKCHByb2dyZXNzGAQgASgCEhAKCGF0dGVtcHRzGAUgASgFEg8KB21wNF9rZXkYBiABKAkSDwoHaGxzX2tleRgHIAEoCRIVCgdtcDRfdXJpGAggASgJQgSguxgCEg0KBWVycm9yGAkgASgJEhgKEGR1cmF0aW9uX3NlY29uZHMYCiABKAEiZQoFU3RhdGUSFQoRU1RBVEVfVU5TUEVDSUZJRUQQABIQCgxTVEFURV9RVUVVRUQQARIRCg1TVEFURV9SVU5OSU5HEAISDgoKU1RBVEVfRE9ORRADEhAKDFNUQVRFX0ZBSUxFRBAEMqkMCgxNZWRpYVNlcnZpY2USewoJTmVnb3RpYXRlEiwubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuTmVnb3RpYXRlUmVxdWVzdBotLm1lZXRtZXNoLm1lZGlhLmludGVybmFsLnYxLk5lZ290aWF0ZVJlc3BvbnNlIhGiuxgNCAQiCXNpZ25hbGluZxKNAQoPQWRkSWNlQ2FuZGlkYXRlEjIubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuQWRkSWNlQ2FuZGlkYXRlUmVxdWVzdBozLm1lZXRtZXNoLm1lZGlhLmludGVybmFsLnYxLkFkZEljZUNhbmRpZGF0ZVJlc3BvbnNlIhGiuxgNCAQiCXNpZ25hbGluZxKBAQoLVW5zdWJzY3JpYmUSLi5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5VbnN1YnNjcmliZVJlcXVlc3QaLy5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5VbnN1YnNjcmliZVJlc3BvbnNlIhGiuxgNCAQiCXNpZ25hbGluZxKiAQoWU2V0U3Vic2NyaXB0aW9uc1BhdXNlZBI5Lm1lZXRtZXNoLm1lZGlhLmludGVybmFsLnYxLlNldFN1YnNjcmlwdGlvbnNQYXVzZWRSZXF1ZXN0GjoubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuU2V0U3Vic2NyaXB0aW9uc1BhdXNlZFJlc3BvbnNlIhGiuxgNCAQiCXNpZ25hbGluZxKHAQoNU2V0VHJhY2tNdXRlZBIwLm1lZXRtZXNoLm1lZGlhLmludGVybmFsLnYxLlNldFRyYWNrTXV0ZWRSZXF1ZXN0GjEubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuU2V0VHJhY2tNdXRlZFJlc3BvbnNlIhGiuxgNCAQiCXNpZ25hbGluZxKKAQoOVW5wdWJsaXNoVHJhY2sSMS5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5VbnB1Ymxpc2hUcmFja1JlcXVlc3QaMi5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5VbnB1Ymxpc2hUcmFja1Jlc3BvbnNlIhGiuxgNCAQiCXNpZ25hbGluZxKTAQoRUmVtb3ZlUGFydGljaXBhbnQSNC5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5SZW1vdmVQYXJ0aWNpcGFudFJlcXVlc3QaNS5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5SZW1vdmVQYXJ0aWNpcGFudFJlc3BvbnNlIhGiuxgNCAQiCXNpZ25hbGluZxKKAQoOU3RhcnRSZWNvcmRpbmcSMS5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5TdGFydFJlY29yZGluZ1JlcXVlc3QaMi5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5TdGFydFJlY29yZGluZ1Jlc3BvbnNlIhGiuxgNCAQiCXNpZ25hbGluZxKHAQoNU3RvcFJlY29yZGluZxIwLm1lZXRtZXNoLm1lZGlhLmludGVybmFsLnYxLlN0b3BSZWNvcmRpbmdSZXF1ZXN0GjEubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuU3RvcFJlY29yZGluZ1Jlc3BvbnNlIhGiuxgNCAQiCXNpZ25hbGluZxKVAQoOV2F0Y2hUcmFuc2NvZGUSMS5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5XYXRjaFRyYW5zY29kZVJlcXVlc3QaMi5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5XYXRjaFRyYW5zY29kZVJlc3BvbnNlIhqiuxgWCAQiCXNpZ25hbGluZyIHbWVldGluZzABEoYBCgxXYXRjaE1lZXRpbmcSLy5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5XYXRjaE1lZXRpbmdSZXF1ZXN0GjAubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuV2F0Y2hNZWV0aW5nUmVzcG9uc2UiEaK7GA0IBCIJc2lnbmFsaW5nMAFiBnByb3RvMw", [file_buf_validate_validate, file_google_protobuf_timestamp, file_meetmesh_options_v1_options]);
+  fileDesc("CiZtZWV0bWVzaC9tZWRpYS9pbnRlcm5hbC92MS9tZWRpYS5wcm90bxIabWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEiPgoLUHVibGljYXRpb24SFAoDbWlkGAEgASgJQge6SARyAhABEhkKCHRyYWNrX2lkGAIgASgJQge6SARyAhABIj8KDFN1YnNjcmlwdGlvbhIUCgNtaWQYASABKAlCB7pIBHICEAESGQoIdHJhY2tfaWQYAiABKAlCB7pIBHICEAEi3wEKEE5lZ290aWF0ZVJlcXVlc3QSGAoHbWVldGluZxgBIAEoCUIHukgEcgIQARIcCgtwYXJ0aWNpcGFudBgCIAEoCUIHukgEcgIQARIcCgNzZHAYAyABKAlCD7pICHIGEAEYgIAEoLsYAhI4CgdwdWJsaXNoGAQgAygLMicubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuUHVibGljYXRpb24SOwoJc3Vic2NyaWJlGAUgAygLMigubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuU3Vic2NyaXB0aW9uIiYKEU5lZ290aWF0ZVJlc3BvbnNlEhEKA3NkcBgBIAEoCUIEoLsYAiJqCgxSZWxheWVkVHJhY2sSGQoIdHJhY2tfaWQYASABKAlCB7pIBHICEAESHAoLcGFydGljaXBhbnQYAiABKAlCB7pIBHICEAESIQoEa2luZBgDIAEoCUITukgQcg5SBWF1ZGlvUgV2aWRlbyKSAQoSUmVsYXlUcmFja3NSZXF1ZXN0EhgKB21lZXRpbmcYASABKAlCB7pIBHICEAESHAoLc291cmNlX25vZGUYAiABKAlCB7pIBHICEAESRAoGdHJhY2tzGAMgAygLMigubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuUmVsYXllZFRyYWNrQgq6SAeSAQQIARBAIhUKE1JlbGF5VHJhY2tzUmVzcG9uc2UikwEKFkFkZEljZUNhbmRpZGF0ZVJlcXVlc3QSGAoHbWVldGluZxgBIAEoCUIHukgEcgIQARIcCgtwYXJ0aWNpcGFudBgCIAEoCUIHukgEcgIQARIXCgljYW5kaWRhdGUYAyABKAlCBKC7GAESDwoHc2RwX21pZBgEIAEoCRIXCg9zZHBfbWxpbmVfaW5kZXgYBSABKA0iGQoXQWRkSWNlQ2FuZGlkYXRlUmVzcG9uc2UiXwoSVW5zdWJzY3JpYmVSZXF1ZXN0EhgKB21lZXRpbmcYASABKAlCB7pIBHICEAESHAoLcGFydGljaXBhbnQYAiABKAlCB7pIBHICEAESEQoJdHJhY2tfaWRzGAMgAygJIhUKE1Vuc3Vic2NyaWJlUmVzcG9uc2UiegodU2V0U3Vic2NyaXB0aW9uc1BhdXNlZFJlcXVlc3QSGAoHbWVldGluZxgBIAEoCUIHukgEcgIQARIcCgtwYXJ0aWNpcGFudBgCIAEoCUIHukgEcgIQARIRCgl0cmFja19pZHMYAyADKAkSDgoGcGF1c2VkGAQgASgIIiAKHlNldFN1YnNjcmlwdGlvbnNQYXVzZWRSZXNwb25zZSJaChRTZXRUcmFja011dGVkUmVxdWVzdBIYCgdtZWV0aW5nGAEgASgJQge6SARyAhABEhkKCHRyYWNrX2lkGAIgASgJQge6SARyAhABEg0KBW11dGVkGAMgASgIIhcKFVNldFRyYWNrTXV0ZWRSZXNwb25zZSJMChVVbnB1Ymxpc2hUcmFja1JlcXVlc3QSGAoHbWVldGluZxgBIAEoCUIHukgEcgIQARIZCgh0cmFja19pZBgCIAEoCUIHukgEcgIQASIYChZVbnB1Ymxpc2hUcmFja1Jlc3BvbnNlIlIKGFJlbW92ZVBhcnRpY2lwYW50UmVxdWVzdBIYCgdtZWV0aW5nGAEgASgJQge6SARyAhABEhwKC3BhcnRpY2lwYW50GAIgASgJQge6SARyAhABIi4KGVJlbW92ZVBhcnRpY2lwYW50UmVzcG9uc2USEQoJdHJhY2tfaWRzGAEgAygJIjEKFVN0YXJ0UmVjb3JkaW5nUmVxdWVzdBIYCgdtZWV0aW5nGAEgASgJQge6SARyAhABIkgKFlN0YXJ0UmVjb3JkaW5nUmVzcG9uc2USLgoKc3RhcnRfdGltZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiMAoUU3RvcFJlY29yZGluZ1JlcXVlc3QSGAoHbWVldGluZxgBIAEoCUIHukgEcgIQASK4AQoVU3RvcFJlY29yZGluZ1Jlc3BvbnNlEhYKDnJlY29yZGluZ19uYW1lGAEgASgJEhIKCm9iamVjdF9rZXkYAiABKAkSEgoKbWVkaWFfdHlwZRgDIAEoCRIYChBkdXJhdGlvbl9zZWNvbmRzGAQgASgBEhIKCnNpemVfYnl0ZXMYBSABKAMSGgoMZG93bmxvYWRfdXJpGAYgASgJQgSguxgCEhUKDXRyYW5zY29kZV9qb2IYByABKAkiLwoTV2F0Y2hNZWV0aW5nUmVxdWVzdBIYCgdtZWV0aW5nGAEgASgJQge6SARyAhABIjAKCkF1ZGlvTGV2ZWwSEwoLcGFydGljaXBhbnQYASABKAkSDQoFbGV2ZWwYAiABKAIiWgoHQ2FwdGlvbhITCgtwYXJ0aWNpcGFudBgBIAEoCRISCgR0ZXh0GAIgASgJQgSguxgBEhAKCGlzX2ZpbmFsGAMgASgIEhQKDHV0dGVyYW5jZV9pZBgEIAEoAyKjAgoUV2F0Y2hNZWV0aW5nUmVzcG9uc2USPwoMYXVkaW9fbGV2ZWxzGAEgASgLMicubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuQXVkaW9MZXZlbHNIABI2CgdjYXB0aW9uGAIgASgLMiMubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuQ2FwdGlvbkgAEkoKD3N5bnRoZXRpY192b2ljZRgKIAEoCzIvLm1lZXRtZXNoLm1lZGlhLmludGVybmFsLnYxLlN5bnRoZXRpY1ZvaWNlU2NvcmVIABI9CghlbW90aW9ucxgLIAEoCzIpLm1lZXRtZXNoLm1lZGlhLmludGVybmFsLnYxLkZyYW1lRW1vdGlvbnNIAEIHCgVldmVudCJeChNTeW50aGV0aWNWb2ljZVNjb3JlEhMKC3BhcnRpY2lwYW50GAEgASgJEhQKDHV0dGVyYW5jZV9pZBgCIAEoAxINCgVzY29yZRgDIAEoAhINCgVhbGVydBgEIAEoCCJhCg1GcmFtZUVtb3Rpb25zEhMKC3BhcnRpY2lwYW50GAEgASgJEg8KB2Vtb3Rpb24YAiABKAkSDQoFc2NvcmUYAyABKAISDQoFZmFjZXMYBCABKAUSDAoEbGl2ZRgFIAEoCCJFCgtBdWRpb0xldmVscxI2CgZsZXZlbHMYASADKAsyJi5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5BdWRpb0xldmVsIi8KFVdhdGNoVHJhbnNjb2RlUmVxdWVzdBIWCgNqb2IYASABKAlCCbpIBnIEEAEYQCJPChZXYXRjaFRyYW5zY29kZVJlc3BvbnNlEjUKA2pvYhgBIAEoCzIoLm1lZXRtZXNoLm1lZGlhLmludGVybmFsLnYxLlRyYW5zY29kZUpvYiLZAgoMVHJhbnNjb2RlSm9iEgoKAmlkGAEgASgJEhEKCXJlY29yZGluZxgCIAEoCRI9CgVzdGF0ZRgDIAEoDjIuLm1lZXRtZXNoLm1lZGlhLmludGVybmFsLnYxLlRyYW5zY29kZUpvYi5TdGF0ZRIQCghwcm9ncmVzcxgEIAEoAhIQCghhdHRlbXB0cxgFIAEoBRIPCgdtcDRfa2V5GAYgASgJEg8KB2hsc19rZXkYByABKAkSFQoHbXA0X3VyaRgIIAEoCUIEoLsYAhINCgVlcnJvchgJIAEoCRIYChBkdXJhdGlvbl9zZWNvbmRzGAogASgBImUKBVN0YXRlEhUKEVNUQVRFX1VOU1BFQ0lGSUVEEAASEAoMU1RBVEVfUVVFVUVEEAESEQoNU1RBVEVfUlVOTklORxACEg4KClNUQVRFX0RPTkUQAxIQCgxTVEFURV9GQUlMRUQQBDK8DQoMTWVkaWFTZXJ2aWNlEoIBCglOZWdvdGlhdGUSLC5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5OZWdvdGlhdGVSZXF1ZXN0Gi0ubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuTmVnb3RpYXRlUmVzcG9uc2UiGKK7GBQIBCIJc2lnbmFsaW5nIgVtZWRpYRKBAQoLUmVsYXlUcmFja3MSLi5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5SZWxheVRyYWNrc1JlcXVlc3QaLy5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5SZWxheVRyYWNrc1Jlc3BvbnNlIhGiuxgNCAQiCXNpZ25hbGluZxKNAQoPQWRkSWNlQ2FuZGlkYXRlEjIubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuQWRkSWNlQ2FuZGlkYXRlUmVxdWVzdBozLm1lZXRtZXNoLm1lZGlhLmludGVybmFsLnYxLkFkZEljZUNhbmRpZGF0ZVJlc3BvbnNlIhGiuxgNCAQiCXNpZ25hbGluZxKBAQoLVW5zdWJzY3JpYmUSLi5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5VbnN1YnNjcmliZVJlcXVlc3QaLy5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5VbnN1YnNjcmliZVJlc3BvbnNlIhGiuxgNCAQiCXNpZ25hbGluZxKpAQoWU2V0U3Vic2NyaXB0aW9uc1BhdXNlZBI5Lm1lZXRtZXNoLm1lZGlhLmludGVybmFsLnYxLlNldFN1YnNjcmlwdGlvbnNQYXVzZWRSZXF1ZXN0GjoubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuU2V0U3Vic2NyaXB0aW9uc1BhdXNlZFJlc3BvbnNlIhiiuxgUCAQiCXNpZ25hbGluZyIFbWVkaWEShwEKDVNldFRyYWNrTXV0ZWQSMC5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5TZXRUcmFja011dGVkUmVxdWVzdBoxLm1lZXRtZXNoLm1lZGlhLmludGVybmFsLnYxLlNldFRyYWNrTXV0ZWRSZXNwb25zZSIRorsYDQgEIglzaWduYWxpbmcSigEKDlVucHVibGlzaFRyYWNrEjEubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuVW5wdWJsaXNoVHJhY2tSZXF1ZXN0GjIubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuVW5wdWJsaXNoVHJhY2tSZXNwb25zZSIRorsYDQgEIglzaWduYWxpbmcSkwEKEVJlbW92ZVBhcnRpY2lwYW50EjQubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuUmVtb3ZlUGFydGljaXBhbnRSZXF1ZXN0GjUubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuUmVtb3ZlUGFydGljaXBhbnRSZXNwb25zZSIRorsYDQgEIglzaWduYWxpbmcSigEKDlN0YXJ0UmVjb3JkaW5nEjEubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuU3RhcnRSZWNvcmRpbmdSZXF1ZXN0GjIubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuU3RhcnRSZWNvcmRpbmdSZXNwb25zZSIRorsYDQgEIglzaWduYWxpbmcShwEKDVN0b3BSZWNvcmRpbmcSMC5tZWV0bWVzaC5tZWRpYS5pbnRlcm5hbC52MS5TdG9wUmVjb3JkaW5nUmVxdWVzdBoxLm1lZXRtZXNoLm1lZGlhLmludGVybmFsLnYxLlN0b3BSZWNvcmRpbmdSZXNwb25zZSIRorsYDQgEIglzaWduYWxpbmcSlQEKDldhdGNoVHJhbnNjb2RlEjEubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuV2F0Y2hUcmFuc2NvZGVSZXF1ZXN0GjIubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuV2F0Y2hUcmFuc2NvZGVSZXNwb25zZSIaorsYFggEIglzaWduYWxpbmciB21lZXRpbmcwARKGAQoMV2F0Y2hNZWV0aW5nEi8ubWVldG1lc2gubWVkaWEuaW50ZXJuYWwudjEuV2F0Y2hNZWV0aW5nUmVxdWVzdBowLm1lZXRtZXNoLm1lZGlhLmludGVybmFsLnYxLldhdGNoTWVldGluZ1Jlc3BvbnNlIhGiuxgNCAQiCXNpZ25hbGluZzABYgZwcm90bzM", [file_buf_validate_validate, file_google_protobuf_timestamp, file_meetmesh_options_v1_options]);
 
 /**
  * A published m-line.
@@ -143,6 +143,91 @@ export const NegotiateResponseSchema: GenMessage<NegotiateResponse> = /*@__PURE_
   messageDesc(file_meetmesh_media_internal_v1_media, 3);
 
 /**
+ * A track to relay from another media node.
+ *
+ * @generated from message meetmesh.media.internal.v1.RelayedTrack
+ */
+export type RelayedTrack = Message<"meetmesh.media.internal.v1.RelayedTrack"> & {
+  /**
+   * The track id (as published on the source node).
+   *
+   * @generated from field: string track_id = 1;
+   */
+  trackId: string;
+
+  /**
+   * The participant that published it.
+   *
+   * @generated from field: string participant = 2;
+   */
+  participant: string;
+
+  /**
+   * "audio" or "video".
+   *
+   * @generated from field: string kind = 3;
+   */
+  kind: string;
+};
+
+/**
+ * Describes the message meetmesh.media.internal.v1.RelayedTrack.
+ * Use `create(RelayedTrackSchema)` to create a new message.
+ */
+export const RelayedTrackSchema: GenMessage<RelayedTrack> = /*@__PURE__*/
+  messageDesc(file_meetmesh_media_internal_v1_media, 4);
+
+/**
+ * Request for `RelayTracks`.
+ *
+ * @generated from message meetmesh.media.internal.v1.RelayTracksRequest
+ */
+export type RelayTracksRequest = Message<"meetmesh.media.internal.v1.RelayTracksRequest"> & {
+  /**
+   * The meeting id.
+   *
+   * @generated from field: string meeting = 1;
+   */
+  meeting: string;
+
+  /**
+   * The media node the tracks are published on (`host:port`, its `node_address`).
+   *
+   * @generated from field: string source_node = 2;
+   */
+  sourceNode: string;
+
+  /**
+   * The tracks.
+   *
+   * @generated from field: repeated meetmesh.media.internal.v1.RelayedTrack tracks = 3;
+   */
+  tracks: RelayedTrack[];
+};
+
+/**
+ * Describes the message meetmesh.media.internal.v1.RelayTracksRequest.
+ * Use `create(RelayTracksRequestSchema)` to create a new message.
+ */
+export const RelayTracksRequestSchema: GenMessage<RelayTracksRequest> = /*@__PURE__*/
+  messageDesc(file_meetmesh_media_internal_v1_media, 5);
+
+/**
+ * Response for `RelayTracks`.
+ *
+ * @generated from message meetmesh.media.internal.v1.RelayTracksResponse
+ */
+export type RelayTracksResponse = Message<"meetmesh.media.internal.v1.RelayTracksResponse"> & {
+};
+
+/**
+ * Describes the message meetmesh.media.internal.v1.RelayTracksResponse.
+ * Use `create(RelayTracksResponseSchema)` to create a new message.
+ */
+export const RelayTracksResponseSchema: GenMessage<RelayTracksResponse> = /*@__PURE__*/
+  messageDesc(file_meetmesh_media_internal_v1_media, 6);
+
+/**
  * Request for `AddIceCandidate`.
  *
  * @generated from message meetmesh.media.internal.v1.AddIceCandidateRequest
@@ -189,7 +274,7 @@ export type AddIceCandidateRequest = Message<"meetmesh.media.internal.v1.AddIceC
  * Use `create(AddIceCandidateRequestSchema)` to create a new message.
  */
 export const AddIceCandidateRequestSchema: GenMessage<AddIceCandidateRequest> = /*@__PURE__*/
-  messageDesc(file_meetmesh_media_internal_v1_media, 4);
+  messageDesc(file_meetmesh_media_internal_v1_media, 7);
 
 /**
  * Response for `AddIceCandidate`.
@@ -204,7 +289,7 @@ export type AddIceCandidateResponse = Message<"meetmesh.media.internal.v1.AddIce
  * Use `create(AddIceCandidateResponseSchema)` to create a new message.
  */
 export const AddIceCandidateResponseSchema: GenMessage<AddIceCandidateResponse> = /*@__PURE__*/
-  messageDesc(file_meetmesh_media_internal_v1_media, 5);
+  messageDesc(file_meetmesh_media_internal_v1_media, 8);
 
 /**
  * Request for `Unsubscribe`.
@@ -239,7 +324,7 @@ export type UnsubscribeRequest = Message<"meetmesh.media.internal.v1.Unsubscribe
  * Use `create(UnsubscribeRequestSchema)` to create a new message.
  */
 export const UnsubscribeRequestSchema: GenMessage<UnsubscribeRequest> = /*@__PURE__*/
-  messageDesc(file_meetmesh_media_internal_v1_media, 6);
+  messageDesc(file_meetmesh_media_internal_v1_media, 9);
 
 /**
  * Response for `Unsubscribe`.
@@ -254,7 +339,7 @@ export type UnsubscribeResponse = Message<"meetmesh.media.internal.v1.Unsubscrib
  * Use `create(UnsubscribeResponseSchema)` to create a new message.
  */
 export const UnsubscribeResponseSchema: GenMessage<UnsubscribeResponse> = /*@__PURE__*/
-  messageDesc(file_meetmesh_media_internal_v1_media, 7);
+  messageDesc(file_meetmesh_media_internal_v1_media, 10);
 
 /**
  * Request for `SetSubscriptionsPaused`.
@@ -296,7 +381,7 @@ export type SetSubscriptionsPausedRequest = Message<"meetmesh.media.internal.v1.
  * Use `create(SetSubscriptionsPausedRequestSchema)` to create a new message.
  */
 export const SetSubscriptionsPausedRequestSchema: GenMessage<SetSubscriptionsPausedRequest> = /*@__PURE__*/
-  messageDesc(file_meetmesh_media_internal_v1_media, 8);
+  messageDesc(file_meetmesh_media_internal_v1_media, 11);
 
 /**
  * Response for `SetSubscriptionsPaused`.
@@ -311,7 +396,7 @@ export type SetSubscriptionsPausedResponse = Message<"meetmesh.media.internal.v1
  * Use `create(SetSubscriptionsPausedResponseSchema)` to create a new message.
  */
 export const SetSubscriptionsPausedResponseSchema: GenMessage<SetSubscriptionsPausedResponse> = /*@__PURE__*/
-  messageDesc(file_meetmesh_media_internal_v1_media, 9);
+  messageDesc(file_meetmesh_media_internal_v1_media, 12);
 
 /**
  * Request for `SetTrackMuted`.
@@ -346,7 +431,7 @@ export type SetTrackMutedRequest = Message<"meetmesh.media.internal.v1.SetTrackM
  * Use `create(SetTrackMutedRequestSchema)` to create a new message.
  */
 export const SetTrackMutedRequestSchema: GenMessage<SetTrackMutedRequest> = /*@__PURE__*/
-  messageDesc(file_meetmesh_media_internal_v1_media, 10);
+  messageDesc(file_meetmesh_media_internal_v1_media, 13);
 
 /**
  * Response for `SetTrackMuted`.
@@ -361,7 +446,7 @@ export type SetTrackMutedResponse = Message<"meetmesh.media.internal.v1.SetTrack
  * Use `create(SetTrackMutedResponseSchema)` to create a new message.
  */
 export const SetTrackMutedResponseSchema: GenMessage<SetTrackMutedResponse> = /*@__PURE__*/
-  messageDesc(file_meetmesh_media_internal_v1_media, 11);
+  messageDesc(file_meetmesh_media_internal_v1_media, 14);
 
 /**
  * Request for `UnpublishTrack`.
@@ -389,7 +474,7 @@ export type UnpublishTrackRequest = Message<"meetmesh.media.internal.v1.Unpublis
  * Use `create(UnpublishTrackRequestSchema)` to create a new message.
  */
 export const UnpublishTrackRequestSchema: GenMessage<UnpublishTrackRequest> = /*@__PURE__*/
-  messageDesc(file_meetmesh_media_internal_v1_media, 12);
+  messageDesc(file_meetmesh_media_internal_v1_media, 15);
 
 /**
  * Response for `UnpublishTrack`.
@@ -404,7 +489,7 @@ export type UnpublishTrackResponse = Message<"meetmesh.media.internal.v1.Unpubli
  * Use `create(UnpublishTrackResponseSchema)` to create a new message.
  */
 export const UnpublishTrackResponseSchema: GenMessage<UnpublishTrackResponse> = /*@__PURE__*/
-  messageDesc(file_meetmesh_media_internal_v1_media, 13);
+  messageDesc(file_meetmesh_media_internal_v1_media, 16);
 
 /**
  * Request for `RemoveParticipant`.
@@ -432,7 +517,7 @@ export type RemoveParticipantRequest = Message<"meetmesh.media.internal.v1.Remov
  * Use `create(RemoveParticipantRequestSchema)` to create a new message.
  */
 export const RemoveParticipantRequestSchema: GenMessage<RemoveParticipantRequest> = /*@__PURE__*/
-  messageDesc(file_meetmesh_media_internal_v1_media, 14);
+  messageDesc(file_meetmesh_media_internal_v1_media, 17);
 
 /**
  * Response for `RemoveParticipant`.
@@ -453,7 +538,7 @@ export type RemoveParticipantResponse = Message<"meetmesh.media.internal.v1.Remo
  * Use `create(RemoveParticipantResponseSchema)` to create a new message.
  */
 export const RemoveParticipantResponseSchema: GenMessage<RemoveParticipantResponse> = /*@__PURE__*/
-  messageDesc(file_meetmesh_media_internal_v1_media, 15);
+  messageDesc(file_meetmesh_media_internal_v1_media, 18);
 
 /**
  * Request for `StartRecording`.
@@ -474,7 +559,7 @@ export type StartRecordingRequest = Message<"meetmesh.media.internal.v1.StartRec
  * Use `create(StartRecordingRequestSchema)` to create a new message.
  */
 export const StartRecordingRequestSchema: GenMessage<StartRecordingRequest> = /*@__PURE__*/
-  messageDesc(file_meetmesh_media_internal_v1_media, 16);
+  messageDesc(file_meetmesh_media_internal_v1_media, 19);
 
 /**
  * Response for `StartRecording`.
@@ -495,7 +580,7 @@ export type StartRecordingResponse = Message<"meetmesh.media.internal.v1.StartRe
  * Use `create(StartRecordingResponseSchema)` to create a new message.
  */
 export const StartRecordingResponseSchema: GenMessage<StartRecordingResponse> = /*@__PURE__*/
-  messageDesc(file_meetmesh_media_internal_v1_media, 17);
+  messageDesc(file_meetmesh_media_internal_v1_media, 20);
 
 /**
  * Request for `StopRecording`.
@@ -516,7 +601,7 @@ export type StopRecordingRequest = Message<"meetmesh.media.internal.v1.StopRecor
  * Use `create(StopRecordingRequestSchema)` to create a new message.
  */
 export const StopRecordingRequestSchema: GenMessage<StopRecordingRequest> = /*@__PURE__*/
-  messageDesc(file_meetmesh_media_internal_v1_media, 18);
+  messageDesc(file_meetmesh_media_internal_v1_media, 21);
 
 /**
  * Response for `StopRecording`.
@@ -579,7 +664,7 @@ export type StopRecordingResponse = Message<"meetmesh.media.internal.v1.StopReco
  * Use `create(StopRecordingResponseSchema)` to create a new message.
  */
 export const StopRecordingResponseSchema: GenMessage<StopRecordingResponse> = /*@__PURE__*/
-  messageDesc(file_meetmesh_media_internal_v1_media, 19);
+  messageDesc(file_meetmesh_media_internal_v1_media, 22);
 
 /**
  * Request for `WatchMeeting`.
@@ -600,7 +685,7 @@ export type WatchMeetingRequest = Message<"meetmesh.media.internal.v1.WatchMeeti
  * Use `create(WatchMeetingRequestSchema)` to create a new message.
  */
 export const WatchMeetingRequestSchema: GenMessage<WatchMeetingRequest> = /*@__PURE__*/
-  messageDesc(file_meetmesh_media_internal_v1_media, 20);
+  messageDesc(file_meetmesh_media_internal_v1_media, 23);
 
 /**
  * An audio level of one participant.
@@ -628,7 +713,7 @@ export type AudioLevel = Message<"meetmesh.media.internal.v1.AudioLevel"> & {
  * Use `create(AudioLevelSchema)` to create a new message.
  */
 export const AudioLevelSchema: GenMessage<AudioLevel> = /*@__PURE__*/
-  messageDesc(file_meetmesh_media_internal_v1_media, 21);
+  messageDesc(file_meetmesh_media_internal_v1_media, 24);
 
 /**
  * A caption from the AI service.
@@ -670,7 +755,7 @@ export type Caption = Message<"meetmesh.media.internal.v1.Caption"> & {
  * Use `create(CaptionSchema)` to create a new message.
  */
 export const CaptionSchema: GenMessage<Caption> = /*@__PURE__*/
-  messageDesc(file_meetmesh_media_internal_v1_media, 22);
+  messageDesc(file_meetmesh_media_internal_v1_media, 25);
 
 /**
  * Response for `WatchMeeting`: one event.
@@ -723,7 +808,7 @@ export type WatchMeetingResponse = Message<"meetmesh.media.internal.v1.WatchMeet
  * Use `create(WatchMeetingResponseSchema)` to create a new message.
  */
 export const WatchMeetingResponseSchema: GenMessage<WatchMeetingResponse> = /*@__PURE__*/
-  messageDesc(file_meetmesh_media_internal_v1_media, 23);
+  messageDesc(file_meetmesh_media_internal_v1_media, 26);
 
 /**
  * The synthetic-voice score of one utterance (from the AI service).
@@ -765,7 +850,7 @@ export type SyntheticVoiceScore = Message<"meetmesh.media.internal.v1.SyntheticV
  * Use `create(SyntheticVoiceScoreSchema)` to create a new message.
  */
 export const SyntheticVoiceScoreSchema: GenMessage<SyntheticVoiceScore> = /*@__PURE__*/
-  messageDesc(file_meetmesh_media_internal_v1_media, 24);
+  messageDesc(file_meetmesh_media_internal_v1_media, 27);
 
 /**
  * Emotions in one sampled video frame of a participant (from the AI service).
@@ -814,7 +899,7 @@ export type FrameEmotions = Message<"meetmesh.media.internal.v1.FrameEmotions"> 
  * Use `create(FrameEmotionsSchema)` to create a new message.
  */
 export const FrameEmotionsSchema: GenMessage<FrameEmotions> = /*@__PURE__*/
-  messageDesc(file_meetmesh_media_internal_v1_media, 25);
+  messageDesc(file_meetmesh_media_internal_v1_media, 28);
 
 /**
  * Audio levels at one moment.
@@ -835,7 +920,7 @@ export type AudioLevels = Message<"meetmesh.media.internal.v1.AudioLevels"> & {
  * Use `create(AudioLevelsSchema)` to create a new message.
  */
 export const AudioLevelsSchema: GenMessage<AudioLevels> = /*@__PURE__*/
-  messageDesc(file_meetmesh_media_internal_v1_media, 26);
+  messageDesc(file_meetmesh_media_internal_v1_media, 29);
 
 /**
  * Request for `WatchTranscode`.
@@ -856,7 +941,7 @@ export type WatchTranscodeRequest = Message<"meetmesh.media.internal.v1.WatchTra
  * Use `create(WatchTranscodeRequestSchema)` to create a new message.
  */
 export const WatchTranscodeRequestSchema: GenMessage<WatchTranscodeRequest> = /*@__PURE__*/
-  messageDesc(file_meetmesh_media_internal_v1_media, 27);
+  messageDesc(file_meetmesh_media_internal_v1_media, 30);
 
 /**
  * Response for `WatchTranscode`: the job's state now.
@@ -877,7 +962,7 @@ export type WatchTranscodeResponse = Message<"meetmesh.media.internal.v1.WatchTr
  * Use `create(WatchTranscodeResponseSchema)` to create a new message.
  */
 export const WatchTranscodeResponseSchema: GenMessage<WatchTranscodeResponse> = /*@__PURE__*/
-  messageDesc(file_meetmesh_media_internal_v1_media, 28);
+  messageDesc(file_meetmesh_media_internal_v1_media, 31);
 
 /**
  * A durable transcode job: a recording's WebM becomes MP4 (H.264 + AAC) and HLS, of the composite
@@ -962,7 +1047,7 @@ export type TranscodeJob = Message<"meetmesh.media.internal.v1.TranscodeJob"> & 
  * Use `create(TranscodeJobSchema)` to create a new message.
  */
 export const TranscodeJobSchema: GenMessage<TranscodeJob> = /*@__PURE__*/
-  messageDesc(file_meetmesh_media_internal_v1_media, 29);
+  messageDesc(file_meetmesh_media_internal_v1_media, 32);
 
 /**
  * Where the job is.
@@ -1010,7 +1095,7 @@ export enum TranscodeJob_State {
  * Describes the enum meetmesh.media.internal.v1.TranscodeJob.State.
  */
 export const TranscodeJob_StateSchema: GenEnum<TranscodeJob_State> = /*@__PURE__*/
-  enumDesc(file_meetmesh_media_internal_v1_media, 29, 0);
+  enumDesc(file_meetmesh_media_internal_v1_media, 32, 0);
 
 /**
  * The SFU's control plane. Internal: called by signaling only, never routed by the edge.
@@ -1022,6 +1107,8 @@ export const MediaService: GenService<{
   /**
    * Applies a participant's offer (creating its peer connection on first use) and returns the
    * answer. `publish` and `subscribe` say what the offer's m-lines are for.
+   * Another media node negotiates here too: its relay of this node's tracks (participant
+   * `relay:<its node address>`, subscribe only; see `RelayTracks`).
    *
    * @generated from rpc meetmesh.media.internal.v1.MediaService.Negotiate
    */
@@ -1029,6 +1116,20 @@ export const MediaService: GenService<{
     methodKind: "unary";
     input: typeof NegotiateRequestSchema;
     output: typeof NegotiateResponseSchema;
+  },
+  /**
+   * Makes tracks published on another media node (`source_node`) available in this node's room of
+   * the meeting (cascading): this node opens, or renegotiates, its one relay peer connection per
+   * meeting to that node (as the subscriber, through that node's `Negotiate`) and republishes each
+   * received track as a local source under the same track id, so local participants subscribe to
+   * it as to any other. Returns once the relay is negotiated; tracks already relayed are kept.
+   *
+   * @generated from rpc meetmesh.media.internal.v1.MediaService.RelayTracks
+   */
+  relayTracks: {
+    methodKind: "unary";
+    input: typeof RelayTracksRequestSchema;
+    output: typeof RelayTracksResponseSchema;
   },
   /**
    * Adds a trickled ICE candidate of the participant.
@@ -1052,6 +1153,8 @@ export const MediaService: GenService<{
   },
   /**
    * Pauses or resumes forwarding some of a participant's subscriptions (tracks it does not display).
+   * Another media node pauses its relay's subscriptions here while none of its own participants
+   * displays the track.
    *
    * @generated from rpc meetmesh.media.internal.v1.MediaService.SetSubscriptionsPaused
    */

@@ -554,12 +554,12 @@ async def _run() -> None:
     print(
         f"  meetmesh: {ours_per * 100:.2f}% of a core per down-track, {1 / max(ours_per, 1e-6):.0f} per core"
     )
-    print("            (target: at least 100 per core)")
+    print("            (issue 14's goal: at least 300 per core)")
     if janus:
         janus_per = per_down_track(janus)
         print(f"  janus:    {janus_per * 100:.2f}% of a core per track, {1 / max(janus_per, 1e-6):.0f}/core")
         ratio = ours_per / max(janus_per, 1e-6)
-        print(f"  meetmesh/janus CPU per down-track: {ratio:.1f}x (target: at most 3x)")
+        print(f"  meetmesh/janus CPU per down-track: {ratio:.1f}x (issue 14's goal: at most 1.0x)")
     else:
         print("  janus not installed (apt-get install janus): no baseline")
 
@@ -567,7 +567,8 @@ async def _run() -> None:
     sfu_ms, direct_ms = statistics.median(sfu) * 1000, statistics.median(direct) * 1000
     print("\njoin-to-first-frame (Room.connect -> first decoded frame of a publisher already in the room)")
     print(
-        f"  through signaling+SFU: median {sfu_ms:.0f} ms, max {max(sfu) * 1000:.0f} ms (target: <= 500 ms)"
+        f"  through signaling+SFU: median {sfu_ms:.0f} ms, max {max(sfu) * 1000:.0f} ms"
+        " (issue 14's goal: <= 200 ms)"
     )
     print(f"  direct aiortc pair:    median {direct_ms:.0f} ms, ratio {sfu_ms / direct_ms:.1f}x")
 

@@ -67,6 +67,7 @@ class MediaService(media_grpc.MediaServiceBase):
         self.live_emotions: set[str] = set()
         self._ai_lock = asyncio.Lock()
         self._ai_closing: set[asyncio.Task[None]] = set()
+        self._ai_checks: dict[str, asyncio.Future[None]] = {}
         self._settings_follower: Follower | None = None
         self.watchers: dict[str, set[asyncio.Queue[media_pb2.WatchMeetingResponse]]] = {}
         self.jobs: TranscodeJobs | None = None  # transcoding on: wiring sets the queue
@@ -75,7 +76,7 @@ class MediaService(media_grpc.MediaServiceBase):
 
     @unary
     async def Negotiate(self, request: media_pb2.NegotiateRequest) -> media_pb2.NegotiateResponse:
-        await self._ensure_ai_tap(request.meeting)
+        self._check_ai(request.meeting)
         sdp = await self.sfu.negotiate(
             request.meeting,
             request.participant,
@@ -255,12 +256,23 @@ class MediaService(media_grpc.MediaServiceBase):
             if not queue.full():
                 queue.put_nowait(event)
 
-    async def _ensure_ai_tap(self, meeting: str) -> None:
+    def _check_ai(self, meeting: str) -> None:
         """Tap the meeting for AI analysis when its ``settings.ai_enabled`` is on (asked once; a
-        settings update asks again, see :meth:`follow_settings`)."""
+        settings update asks again, see :meth:`follow_settings`). Asked beside the negotiation,
+        not before it: the tap takes the room's sources whenever it comes (media flows only once
+        ICE and DTLS are done, later than the answer), and a join never waits for the meeting
+        service (when it was away, its retries held every first negotiation ~175 ms)."""
         if self.ai_consumer is None or meeting in self.ai_taps or meeting in self.ai_off:
             return
-        await self.refresh_ai(meeting)
+        if meeting in self._ai_checks:
+            return
+        check = asyncio.ensure_future(self.refresh_ai(meeting))
+        self._ai_checks[meeting] = check
+
+        def forget(_done: asyncio.Future[None]) -> None:
+            self._ai_checks.pop(meeting, None)
+
+        check.add_done_callback(forget)
 
     async def refresh_ai(self, meeting: str) -> None:
         """Read the meeting's settings and start or stop its AI tap accordingly, at once."""
@@ -331,6 +343,10 @@ class MediaService(media_grpc.MediaServiceBase):
         for recorder in self.recorders.values():
             recorder.discard()
         self.recorders.clear()
+        for check in list(self._ai_checks.values()):
+            check.cancel()
+        if self._ai_checks:
+            await asyncio.gather(*self._ai_checks.values(), return_exceptions=True)
         for tap in self.ai_taps.values():
             await tap.close()
         self.ai_taps.clear()

@@ -12,7 +12,14 @@ over two store kinds, so the same tests also run on the embedded defaults:
 
 from __future__ import annotations
 
+import os
 import uuid
+
+# This process loads grpcio (Triton's client, the OTLP exporter) and starts many children (pexpect
+# for the CLI, servers). With gRPC's fork support on, a child could run gRPC's at-fork code between
+# fork and exec and write a log line into its terminal (seen in CI: an "epoll_wait" error line in
+# front of a CLI's JSON output). Every child here execs at once and never uses gRPC before that.
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 

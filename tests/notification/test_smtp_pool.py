@@ -148,8 +148,9 @@ async def test_a_header_with_a_line_break_is_refused_before_sending(server: Any)
     state, port, _ = server
     sender = SmtpSender(notification_options(port))
     try:
-        with pytest.raises(Permanent):
+        with pytest.raises(Permanent) as refused:
             await sender.send(_email("x@example.test", subject="Hi\r\nBcc: victim@example.test"))
+        assert refused.value.status == 0  # not a bounce: the address is not suppressed
         assert state.accepted == []
         await sender.send(_email("y@example.test", subject="会议邀请 Kickoff"))
         [(_, message)] = state.accepted

@@ -245,7 +245,7 @@ class SmtpSender:
     async def send(self, email: Email) -> None:
         try:
             data = build(email, self.options.mail_from)
-        except ValueError as exc:
+        except ValueError as exc:  # status 0: dead, but the address is not marked as bounced
             raise Permanent(f"unsendable message: {exc}") from None
         if not self.options.smtp_host:
             await asyncio.to_thread(self._to_folder, data, email.message_id)

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from services.notification.channels import Permanent, Transient
 from services.notification.channels.email import Attachment, Email, SmtpSender
@@ -157,3 +158,29 @@ async def test_a_header_with_a_line_break_is_refused_before_sending(server: Any)
         assert message["Subject"] == "会议邀请 Kickoff" and message["Bcc"] is None
     finally:
         sender.close()
+
+
+async def test_auth_happens_once_per_connection() -> None:
+    state = Server()
+    logins: list[tuple[bytes, bool]] = []
+
+    def authenticator(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
+        ok = isinstance(data, LoginPassword) and (data.login, data.password) == (b"mailer", b"s3cret")
+        logins.append((data.login if isinstance(data, LoginPassword) else b"", ok))
+        return AuthResult(success=ok)
+
+    port = free_port()
+    controller = Controller(
+        state, hostname="127.0.0.1", port=port, authenticator=authenticator, auth_require_tls=False
+    )
+    controller.start()
+    try:
+        sender = SmtpSender(
+            notification_options(port, smtp_pool_size=1, smtp_username="mailer", smtp_password="s3cret")
+        )
+        for i in range(5):
+            await sender.send(_email(f"auth{i}@example.test"))
+        sender.close()
+        assert len(state.accepted) == 5 and logins == [(b"mailer", True)]
+    finally:
+        controller.stop()

@@ -270,8 +270,10 @@ class SmtpSender:
         for attempt in (1, 2):
             try:
                 client, sent = self._pool.acquire()
-            except smtplib.SMTPResponseException as exc:  # refused at greeting, STARTTLS or AUTH
-                raise _refused(exc.smtp_code, f"SMTP {exc.smtp_code}") from None
+            except smtplib.SMTPResponseException as exc:
+                # Refused at the greeting, STARTTLS or AUTH (a 535 for a wrong password): the
+                # server's or our configuration's fault, not the recipient's: retried, no bounce.
+                raise Transient(f"SMTP {exc.smtp_code} before the message", exc.smtp_code) from None
             except (OSError, smtplib.SMTPException) as exc:
                 raise Transient(f"SMTP: {type(exc).__name__}") from None
             try:

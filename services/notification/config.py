@@ -25,6 +25,12 @@ class NotificationOptions(Endpoint):
     smtp_password: str = ""
     # Seconds one SMTP conversation may take.
     smtp_timeout_s: float = Field(default=15.0, gt=0)
+    # Open SMTP connections kept for reuse, and the most conversations with the server at once.
+    smtp_pool_size: int = Field(default=4, ge=1, le=64)
+    # Seconds a pooled SMTP connection may sit idle before it is closed instead of reused.
+    smtp_idle_s: float = Field(default=30.0, gt=0)
+    # Messages one SMTP connection carries before it is closed and a new one opened.
+    smtp_messages_per_connection: int = Field(default=100, ge=1)
     # The sender of every email.
     mail_from: str = "meetmesh <no-reply@meetmesh.localhost>"
     # Where emails are written as .eml files when no SMTP host is set.

@@ -184,7 +184,8 @@ class DeliveryQueue:
         except DeliveryError as exc:
             latency = time.perf_counter() - started
             delay = None if isinstance(exc, Permanent) else self.backoff_s(row)
-            if isinstance(exc, Permanent) and row.channel == "email":
+            if isinstance(exc, Permanent) and row.channel == "email" and exc.status:
+                # A bounce (the server's 5xx); not a message we refused to build (status 0).
                 await self.store.suppress(row.address, "*", "bounce")
             if isinstance(exc, Permanent) and row.channel == "push":
                 await self.store.drop_push_subscription(row.address)

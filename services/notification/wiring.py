@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import httpx
@@ -39,10 +40,11 @@ async def create(runtime: Runtime) -> ServiceSpec:
     http = httpx.AsyncClient(follow_redirects=False, timeout=opts.webhook_timeout_s)
     vapid = load_vapid(settings.keys_dir)
     unsubscribe_key = unsubscribe.load_key(settings.keys_dir)
+    smtp = SmtpSender(opts)
     queue = DeliveryQueue(
         store,
         opts,
-        email=SmtpSender(opts),
+        email=smtp,
         sms=sms_provider(opts, http),
         push=PushSender(vapid, opts.vapid_subject, opts.webhook_timeout_s),
         http=http,
@@ -96,6 +98,7 @@ async def create(runtime: Runtime) -> ServiceSpec:
         await batcher.close()
         await queue.stop()
         await http.aclose()
+        await asyncio.to_thread(smtp.close)
 
     unsubscribe_endpoint = unsubscribe.route(unsubscribe_key, suppress)
     return ServiceSpec(

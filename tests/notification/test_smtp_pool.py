@@ -1,0 +1,186 @@
+"""The SMTP sender's connection pool against a real SMTP server (aiosmtpd): connections are reused,
+a bounce leaves the connection in use, a 4xx or a dropped connection makes a new one, and a message
+whose header would be split by CR/LF is refused before it is sent."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+import threading
+import uuid
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+from services.notification.channels import Permanent, Transient
+from services.notification.channels.email import Attachment, Email, SmtpSender
+from tests.notification.conftest import free_port, notification_options
+
+
+@dataclass
+class Server:
+    """What the server accepted and over which connections (client address, port)."""
+
+    accepted: list[tuple[tuple[str, int], EmailMessage]] = field(default_factory=list)
+    refuse: dict[str, str] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
+        answer = self.refuse.get(address)
+        if answer is not None:
+            return answer
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        assert isinstance(message, EmailMessage)
+        with self.lock:
+            self.accepted.append((tuple(session.peer[:2]), message))
+        return "250 Message accepted"
+
+    def peers(self) -> set[tuple[str, int]]:
+        with self.lock:
+            return {peer for peer, _ in self.accepted}
+
+
+def _email(to: str, subject: str = "Hello") -> Email:
+    return Email(
+        to=to,
+        subject=subject,
+        text="plain ünïcode\n",
+        html="<p>html</p>",
+        message_id=f"<{uuid.uuid4().hex}@meetmesh>",
+        attachments=[
+            Attachment("invite.ics", "text/calendar", b"BEGIN:VCALENDAR\r\n", {"method": "REQUEST"})
+        ],
+        unsubscribe_url="https://meet.example.test/unsubscribe?token=t",
+    )
+
+
+@pytest.fixture
+def server() -> Any:
+    state = Server()
+    port = free_port()
+    controller = Controller(state, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield state, port, controller
+    finally:
+        controller.stop()
+
+
+async def test_connections_are_reused_and_bounded_by_the_pool(server: Any) -> None:
+    state, port, _ = server
+    sender = SmtpSender(notification_options(port, smtp_pool_size=2))
+    try:
+        await asyncio.gather(*(sender.send(_email(f"r{i}@example.test")) for i in range(30)))
+        assert len(state.accepted) == 30
+        # 30 messages over at most two connections (one per message before the pool: 30).
+        assert 1 <= len(state.peers()) <= 2
+        _, message = state.accepted[0]
+        assert message.get_body(preferencelist=("plain",)).get_content() == "plain ünïcode\n"
+        [ics] = list(message.iter_attachments())
+        assert ics.get_content_type() == "text/calendar" and ics.get_param("method") == "REQUEST"
+        assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    finally:
+        sender.close()
+
+
+async def test_a_bounce_keeps_the_connection_and_a_4xx_drops_it(server: Any) -> None:
+    state, port, _ = server
+    sender = SmtpSender(notification_options(port, smtp_pool_size=1))
+    try:
+        await sender.send(_email("first@example.test"))
+        [first_peer] = state.peers()
+        state.refuse["gone@example.test"] = "550 5.1.1 no such user"
+        with pytest.raises(Permanent) as bounce:
+            await sender.send(_email("gone@example.test"))
+        assert bounce.value.status == 550
+        await sender.send(_email("second@example.test"))
+        assert state.peers() == {first_peer}  # RSET after the bounce, the same connection
+
+        state.refuse["busy@example.test"] = "451 4.3.0 try again later"
+        with pytest.raises(Transient) as later:
+            await sender.send(_email("busy@example.test"))
+        assert later.value.status == 451
+        await sender.send(_email("third@example.test"))
+        assert len(state.peers()) == 2  # after the 4xx, a new connection
+        assert [m["To"] for _, m in state.accepted] == [
+            "first@example.test",
+            "second@example.test",
+            "third@example.test",
+        ]
+    finally:
+        sender.close()
+
+
+async def test_a_connection_the_server_dropped_is_replaced_without_losing_the_message() -> None:
+    state = Server()
+    port = free_port()
+    controller = Controller(state, hostname="127.0.0.1", port=port)
+    controller.start()
+    sender = SmtpSender(notification_options(port, smtp_pool_size=1))
+    try:
+        await sender.send(_email("before@example.test"))
+        controller.stop()  # closes the pooled connection's other end
+        controller = Controller(state, hostname="127.0.0.1", port=port)
+        controller.start()
+        await sender.send(_email("after@example.test"))
+        assert [m["To"] for _, m in state.accepted] == ["before@example.test", "after@example.test"]
+        assert len(state.peers()) == 2
+    finally:
+        sender.close()
+        controller.stop()
+
+
+async def test_an_unreachable_server_is_transient(server: Any) -> None:
+    sender = SmtpSender(notification_options(free_port(), smtp_timeout_s=2.0))
+    with pytest.raises(Transient):
+        await sender.send(_email("nobody@example.test"))
+
+
+async def test_a_header_with_a_line_break_is_refused_before_sending(server: Any) -> None:
+    state, port, _ = server
+    sender = SmtpSender(notification_options(port))
+    try:
+        with pytest.raises(Permanent) as refused:
+            await sender.send(_email("x@example.test", subject="Hi\r\nBcc: victim@example.test"))
+        assert refused.value.status == 0  # not a bounce: the address is not suppressed
+        assert state.accepted == []
+        await sender.send(_email("y@example.test", subject="会议邀请 Kickoff"))
+        [(_, message)] = state.accepted
+        assert message["Subject"] == "会议邀请 Kickoff" and message["Bcc"] is None
+    finally:
+        sender.close()
+
+
+async def test_auth_happens_once_per_connection() -> None:
+    state = Server()
+    logins: list[tuple[bytes, bool]] = []
+
+    def authenticator(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
+        ok = isinstance(data, LoginPassword) and (data.login, data.password) == (b"mailer", b"s3cret")
+        logins.append((data.login if isinstance(data, LoginPassword) else b"", ok))
+        return AuthResult(success=ok)
+
+    port = free_port()
+    controller = Controller(
+        state, hostname="127.0.0.1", port=port, authenticator=authenticator, auth_require_tls=False
+    )
+    controller.start()
+    try:
+        sender = SmtpSender(
+            notification_options(port, smtp_pool_size=1, smtp_username="mailer", smtp_password="s3cret")
+        )
+        for i in range(5):
+            await sender.send(_email(f"auth{i}@example.test"))
+        sender.close()
+        assert len(state.accepted) == 5 and logins == [(b"mailer", True)]
+    finally:
+        controller.stop()

@@ -23,24 +23,50 @@ from .routing import Router
 from .store import NotificationStore
 
 T = TypeVar("T")
+Item = TypeVar("Item")
+Outcome = TypeVar("Outcome")
 
 
-class EventBatcher:
+class _Gathering(Generic[Item, Outcome]):
+    """What both batchers share: callers wait in one list, and one flusher task at a time takes
+    them out in batches (``_flush``) and settles each caller's future."""
+
+    def __init__(self) -> None:
+        self._waiting: list[tuple[Item, asyncio.Future[Outcome]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def _submit(self, item: Item) -> Outcome:
+        future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        self._waiting.append((item, future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush())
+        return await future
+
+    async def _flush(self) -> None:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        if self._flusher is not None:
+            self._flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._flusher
+            self._flusher = None
+        for _, future in self._waiting:
+            future.cancel()
+        self._waiting = []
+
+
+class EventBatcher(_Gathering[StreamEntry, bool]):
     def __init__(self, store: NotificationStore, router: Router, max_batch: int = 64) -> None:
+        super().__init__()
         self.store = store
         self.router = router
         self.max_batch = max_batch
-        self._waiting: list[tuple[StreamEntry, asyncio.Future[bool]]] = []
-        self._flusher: asyncio.Task[None] | None = None
 
     async def handle(self, entry: StreamEntry) -> bool:
         """Record and route ``entry`` (with whatever else is waiting); False when its key was
         processed before (nothing done)."""
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._waiting.append((entry, future))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush())
-        return await future
+        return await self._submit(entry)
 
     async def _flush(self) -> None:
         while self._waiting:
@@ -95,34 +121,19 @@ class EventBatcher:
             except Exception as exc:
                 future.set_exception(exc)
 
-    async def close(self) -> None:
-        if self._flusher is not None:
-            self._flusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._flusher
-            self._flusher = None
-        for _, future in self._waiting:
-            future.cancel()
-        self._waiting = []
 
-
-class GroupCommit(Generic[T]):
+class GroupCommit(_Gathering[T, None]):
     """Items recorded at about the same time (say, deliveries sent side by side) are written by
     one call of ``write`` (one transaction); each ``record`` returns once its item is written, or
     raises what the write raised."""
 
     def __init__(self, write: Callable[[list[T]], Awaitable[None]], max_batch: int = 256) -> None:
+        super().__init__()
         self.write = write
         self.max_batch = max_batch
-        self._waiting: list[tuple[T, asyncio.Future[None]]] = []
-        self._flusher: asyncio.Task[None] | None = None
 
     async def record(self, item: T) -> None:
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiting.append((item, future))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush())
-        await future
+        await self._submit(item)
 
     async def _flush(self) -> None:
         while self._waiting:
@@ -142,13 +153,3 @@ class GroupCommit(Generic[T]):
             for _, future in batch:
                 if not future.done():
                     future.set_result(None)
-
-    async def close(self) -> None:
-        if self._flusher is not None:
-            self._flusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._flusher
-            self._flusher = None
-        for _, future in self._waiting:
-            future.cancel()
-        self._waiting = []

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 
 import httpx
@@ -10,6 +9,7 @@ import pytest
 
 from services.kit import InvalidArgument
 from services.kit.objects import ObjectStoreSettings, S3ObjectStore
+from tests.support import wait_until
 
 
 @pytest.fixture
@@ -64,11 +64,17 @@ async def test_presigned_put_and_get_work_and_a_tampered_url_is_refused(
 
 
 async def test_an_expired_presigned_url_is_refused(s3_settings: ObjectStoreSettings, prefix: str) -> None:
-    short = S3ObjectStore(s3_settings.model_copy(update={"url_ttl_s": 1}))
+    # A URL's signing time has whole seconds, so a lifetime of N seconds leaves between N-1 and N:
+    # 3 s keeps the first request inside it even on a loaded machine (1 s left 0-1 s, and failed).
+    short = S3ObjectStore(s3_settings.model_copy(update={"url_ttl_s": 3}))
     key = f"{prefix}short.txt"
     await short.put_bytes(key, b"soon gone", "text/plain")
     url = short.presign_get(key)
     async with httpx.AsyncClient() as http:
         assert (await http.get(url)).status_code == 200
-        await asyncio.sleep(2.5)  # not a race: the URL's own clock must pass its one-second lifetime
-        assert (await http.get(url)).status_code == 403
+
+        async def expired() -> bool:
+            return (await http.get(url)).status_code == 403
+
+        await wait_until(expired, within_s=15, every_s=0.25)
+        assert (await http.get(url)).status_code == 403  # and stays refused

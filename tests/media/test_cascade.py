@@ -7,9 +7,12 @@ decoded (picture colour, tone frequency), not by track events."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
@@ -23,7 +26,7 @@ from services.media.api import MediaService
 from services.media.forwarding import ForwardedTrack
 from services.media.wiring import build as build_media
 from services.signaling.placement import MediaPlacement
-from tests.rtc_helpers import close_to, drain, free_port, media_options, start_rtc, wait_for
+from tests.rtc_helpers import Rtc, close_to, drain, free_port, media_options, start_rtc, wait_for
 from tests.support import Platform, wait_until
 
 RED, BLUE = (220, 30, 30), (30, 40, 220)
@@ -63,25 +66,42 @@ def relay_gauges(media: MediaService) -> dict[str, float]:
     return gauges
 
 
-async def test_a_room_across_two_nodes_delivers_media_both_ways(rtc_platform: Platform) -> None:
+@dataclass
+class TwoNodes:
+    rtc: Rtc  # signaling and media node A
+    nodes: dict[str, MediaService]  # node address -> media service (A and B)
+    placement: MediaPlacement
+    meeting: str  # the meeting's id
+
+
+@contextlib.asynccontextmanager
+async def two_nodes(platform: Platform) -> AsyncIterator[TwoNodes]:
+    """Signaling with media node A (one participant per node per meeting) and a second media
+    node B, both registered; stopped afterwards."""
     port_a, port_b = free_port(), free_port()
     address_a, address_b = f"127.0.0.1:{port_a}", f"127.0.0.1:{port_b}"
     rtc = await start_rtc(
-        rtc_platform,
+        platform,
         media_options(node_address=address_a, transcode=False),
         media_port=port_a,
         room_node_capacity=1,
     )
-    spec_b, media_b = build_media(
-        rtc_platform.runtime, media_options(node_address=address_b, transcode=False)
-    )
-    host_b = ServiceHost(spec_b, rtc_platform.runtime.tokens, shutdown_grace_s=1.0, grpc_port=port_b)
+    spec_b, media_b = build_media(platform.runtime, media_options(node_address=address_b, transcode=False))
+    host_b = ServiceHost(spec_b, platform.runtime.tokens, shutdown_grace_s=1.0, grpc_port=port_b)
     await host_b.start()
     nodes = {address_a: rtc.media, address_b: media_b}
     placement = rtc.hubs[0].placement
-    meeting = rtc.meeting.name.split("/")[1]
     try:
-        await wait_until(lambda: _has_nodes(placement, {address_a, address_b}))
+        await wait_until(lambda: _has_nodes(placement, set(nodes)))
+        yield TwoNodes(rtc, nodes, placement, rtc.meeting.name.split("/")[1])
+    finally:
+        await rtc.close()
+        await host_b.stop()
+
+
+async def test_a_room_across_two_nodes_delivers_media_both_ways(rtc_platform: Platform) -> None:
+    async with two_nodes(rtc_platform) as rig:
+        rtc, nodes, placement, meeting = rig.rtc, rig.nodes, rig.placement, rig.meeting
         p1 = await rtc.bot()
         video_1 = await p1.publish(ColorVideoTrack(RED))
         audio_1 = await p1.publish(ToneAudioTrack(TONE_1))
@@ -90,7 +110,7 @@ async def test_a_room_across_two_nodes_delivers_media_both_ways(rtc_platform: Pl
         audio_2 = await p2.publish(ToneAudioTrack(TONE_2))
         node_1 = await placement.known_node(meeting, p1.participant_id)
         node_2 = await placement.known_node(meeting, p2.participant_id)
-        assert {node_1, node_2} == {address_a, address_b}  # one participant per node
+        assert {node_1, node_2} == set(nodes)  # one participant per node
         one, two = nodes[node_1], nodes[node_2]
 
         # Each receives the other's picture and tone, decoded, across the relay.
@@ -174,9 +194,6 @@ async def test_a_room_across_two_nodes_delivers_media_both_ways(rtc_platform: Pl
         await wait_for(lambda: f"relay:{node_2}" not in one.sfu.rooms[meeting].peers, 20)
         assert relay_gauges(two) == {"in": 0, "out": 0, "tracks": 0}
         await wait_for(lambda: relay_gauges(one) == {"in": 0, "out": 0, "tracks": 0}, 20)
-    finally:
-        await rtc.close()
-        await host_b.stop()
 
 
 def room_kind(name: str) -> int:
@@ -236,24 +253,8 @@ async def test_participant_placement_is_shared_and_follows_the_capacity(redis_ur
 async def test_a_drain_moves_one_nodes_participants_and_ends_the_relays(
     rtc_platform: Platform, drained: str
 ) -> None:
-    port_a, port_b = free_port(), free_port()
-    address_a, address_b = f"127.0.0.1:{port_a}", f"127.0.0.1:{port_b}"
-    rtc = await start_rtc(
-        rtc_platform,
-        media_options(node_address=address_a, transcode=False),
-        media_port=port_a,
-        room_node_capacity=1,
-    )
-    spec_b, media_b = build_media(
-        rtc_platform.runtime, media_options(node_address=address_b, transcode=False)
-    )
-    host_b = ServiceHost(spec_b, rtc_platform.runtime.tokens, shutdown_grace_s=1.0, grpc_port=port_b)
-    await host_b.start()
-    nodes = {address_a: rtc.media, address_b: media_b}
-    placement = rtc.hubs[0].placement
-    meeting = rtc.meeting.name.split("/")[1]
-    try:
-        await wait_until(lambda: _has_nodes(placement, {address_a, address_b}))
+    async with two_nodes(rtc_platform) as rig:
+        rtc, nodes, placement, meeting = rig.rtc, rig.nodes, rig.placement, rig.meeting
         p1, p2 = await rtc.bot(), await rtc.bot()
         await p1.publish(ColorVideoTrack(RED))
         await p2.publish(ColorVideoTrack(BLUE))
@@ -293,6 +294,3 @@ async def test_a_drain_moves_one_nodes_participants_and_ends_the_relays(
         await wait_for(lambda: relay_gauges(two) == {"in": 0, "out": 0, "tracks": 0}, 20)
         assert set(kept.sfu.rooms[meeting].peers) == {p1.participant_id, p2.participant_id}
         assert not gone.sfu.local_peers(meeting)
-    finally:
-        await rtc.close()
-        await host_b.stop()

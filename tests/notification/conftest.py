@@ -35,6 +35,8 @@ class Mailbox:
     """Messages aiosmtpd accepted, and the SMTP code to answer for some recipients."""
 
     messages: list[EmailMessage] = field(default_factory=list)
+    # the client address (host, port) each message came over, in the same order
+    senders: list[tuple[str, int]] = field(default_factory=list)
     # recipient -> SMTP status line to answer at RCPT (e.g. "550 no such user")
     refuse: dict[str, str] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -51,7 +53,13 @@ class Mailbox:
         assert isinstance(message, EmailMessage)
         with self.lock:
             self.messages.append(message)
+            self.senders.append((session.peer[0], session.peer[1]))
         return "250 Message accepted"
+
+    def peers(self) -> set[tuple[str, int]]:
+        """The connections (client address and port) messages came over."""
+        with self.lock:
+            return set(self.senders)
 
     def to(self, address: str) -> list[EmailMessage]:
         with self.lock:

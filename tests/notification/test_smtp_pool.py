@@ -5,12 +5,7 @@ whose header would be split by CR/LF is refused before it is sent."""
 from __future__ import annotations
 
 import asyncio
-import email
-import email.policy
-import threading
 import uuid
-from dataclasses import dataclass, field
-from email.message import EmailMessage
 from typing import Any
 
 import pytest
@@ -19,34 +14,7 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from services.notification.channels import Permanent, Transient
 from services.notification.channels.email import Attachment, Email, SmtpSender
-from tests.notification.conftest import free_port, notification_options
-
-
-@dataclass
-class Server:
-    """What the server accepted and over which connections (client address, port)."""
-
-    accepted: list[tuple[tuple[str, int], EmailMessage]] = field(default_factory=list)
-    refuse: dict[str, str] = field(default_factory=dict)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
-        answer = self.refuse.get(address)
-        if answer is not None:
-            return answer
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        assert isinstance(message, EmailMessage)
-        with self.lock:
-            self.accepted.append((tuple(session.peer[:2]), message))
-        return "250 Message accepted"
-
-    def peers(self) -> set[tuple[str, int]]:
-        with self.lock:
-            return {peer for peer, _ in self.accepted}
+from tests.notification.conftest import Mailbox, free_port, notification_options
 
 
 def _email(to: str, subject: str = "Hello") -> Email:
@@ -65,7 +33,7 @@ def _email(to: str, subject: str = "Hello") -> Email:
 
 @pytest.fixture
 def server() -> Any:
-    state = Server()
+    state = Mailbox()
     port = free_port()
     controller = Controller(state, hostname="127.0.0.1", port=port)
     controller.start()
@@ -80,10 +48,10 @@ async def test_connections_are_reused_and_bounded_by_the_pool(server: Any) -> No
     sender = SmtpSender(notification_options(port, smtp_pool_size=2))
     try:
         await asyncio.gather(*(sender.send(_email(f"r{i}@example.test")) for i in range(30)))
-        assert len(state.accepted) == 30
+        assert len(state.messages) == 30
         # 30 messages over at most two connections (one per message before the pool: 30).
         assert 1 <= len(state.peers()) <= 2
-        _, message = state.accepted[0]
+        message = state.messages[0]
         assert message.get_body(preferencelist=("plain",)).get_content() == "plain ünïcode\n"
         [ics] = list(message.iter_attachments())
         assert ics.get_content_type() == "text/calendar" and ics.get_param("method") == "REQUEST"
@@ -111,7 +79,7 @@ async def test_a_bounce_keeps_the_connection_and_a_4xx_drops_it(server: Any) -> 
         assert later.value.status == 451
         await sender.send(_email("third@example.test"))
         assert len(state.peers()) == 2  # after the 4xx, a new connection
-        assert [m["To"] for _, m in state.accepted] == [
+        assert [m["To"] for m in state.messages] == [
             "first@example.test",
             "second@example.test",
             "third@example.test",
@@ -121,7 +89,7 @@ async def test_a_bounce_keeps_the_connection_and_a_4xx_drops_it(server: Any) -> 
 
 
 async def test_a_connection_the_server_dropped_is_replaced_without_losing_the_message() -> None:
-    state = Server()
+    state = Mailbox()
     port = free_port()
     controller = Controller(state, hostname="127.0.0.1", port=port)
     controller.start()
@@ -132,7 +100,7 @@ async def test_a_connection_the_server_dropped_is_replaced_without_losing_the_me
         controller = Controller(state, hostname="127.0.0.1", port=port)
         controller.start()
         await sender.send(_email("after@example.test"))
-        assert [m["To"] for _, m in state.accepted] == ["before@example.test", "after@example.test"]
+        assert [m["To"] for m in state.messages] == ["before@example.test", "after@example.test"]
         assert len(state.peers()) == 2
     finally:
         sender.close()
@@ -152,16 +120,16 @@ async def test_a_header_with_a_line_break_is_refused_before_sending(server: Any)
         with pytest.raises(Permanent) as refused:
             await sender.send(_email("x@example.test", subject="Hi\r\nBcc: victim@example.test"))
         assert refused.value.status == 0  # not a bounce: the address is not suppressed
-        assert state.accepted == []
+        assert state.messages == []
         await sender.send(_email("y@example.test", subject="会议邀请 Kickoff"))
-        [(_, message)] = state.accepted
+        [message] = state.messages
         assert message["Subject"] == "会议邀请 Kickoff" and message["Bcc"] is None
     finally:
         sender.close()
 
 
 async def test_auth_happens_once_per_connection() -> None:
-    state = Server()
+    state = Mailbox()
     logins: list[tuple[bytes, bool]] = []
 
     def authenticator(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
@@ -181,6 +149,6 @@ async def test_auth_happens_once_per_connection() -> None:
         for i in range(5):
             await sender.send(_email(f"auth{i}@example.test"))
         sender.close()
-        assert len(state.accepted) == 5 and logins == [(b"mailer", True)]
+        assert len(state.messages) == 5 and logins == [(b"mailer", True)]
     finally:
         controller.stop()

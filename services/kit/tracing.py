@@ -220,6 +220,11 @@ class _RootSampler(Sampler):
         return f"MeetmeshRoot{{{self._ratio.get_description()}}}"
 
 
+def _quiet(context: otel_context.Context) -> otel_context.Context:
+    """``context`` with the library instrumentations switched off (OpenTelemetry's key)."""
+    return otel_context.set_value(_SUPPRESS_INSTRUMENTATION_KEY, True, context)
+
+
 def rpc_context(metadata: Mapping[str, Any] | None) -> tuple[otel_context.Context, bool]:
     """The context one RPC runs in, and whether it is to be recorded (then start its SERVER span in
     it). The decision is made here, before any span: a caller's ``traceparent`` decides when there
@@ -233,7 +238,7 @@ def rpc_context(metadata: Mapping[str, Any] | None) -> tuple[otel_context.Contex
         if caller.is_valid:
             if caller.trace_flags.sampled:
                 return parent, True
-            return otel_context.set_value(_SUPPRESS_INSTRUMENTATION_KEY, True, parent), False
+            return _quiet(parent), False
     if random.random() < _state.settings.sample_ratio:
         return otel_context.set_value(_SAMPLED_ROOT, True, parent), True
     new = SpanContext(
@@ -243,7 +248,7 @@ def rpc_context(metadata: Mapping[str, Any] | None) -> tuple[otel_context.Contex
         trace_flags=TraceFlags(TraceFlags.DEFAULT),
     )
     unsampled = trace.set_span_in_context(NonRecordingSpan(new), parent)
-    return otel_context.set_value(_SUPPRESS_INSTRUMENTATION_KEY, True, unsampled), False
+    return _quiet(unsampled), False
 
 
 # -- servers -------------------------------------------------------------------------------------
@@ -274,13 +279,13 @@ def detach(token: object) -> None:
 def quiet() -> None:
     """Switch the library instrumentations off for the rest of the current task (a background loop:
     call it first thing in the task's coroutine; the task's context is its own)."""
-    otel_context.attach(otel_context.set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))
+    otel_context.attach(_quiet(otel_context.get_current()))
 
 
 @contextlib.contextmanager
 def untraced() -> Iterator[None]:
     """The library instrumentations off inside the block (start-up work such as migrations)."""
-    token = otel_context.attach(otel_context.set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))
+    token = otel_context.attach(_quiet(otel_context.get_current()))
     try:
         yield
     finally:
@@ -367,9 +372,8 @@ class TracedChannel(Channel):
             carried_only: MultiDict[str] = MultiDict(metadata or ())
             inject(carried_only)
             metadata = carried_only
-            found = None
-        if found is None or not parent.get_span_context().is_valid:
-            # Off, or no trace to continue (background work): no span of its own either.
+        if found is None or not parent.is_recording():
+            # Off, not sampled, or no trace to continue (background work): no span of its own.
             return super().request(
                 name,
                 cardinality,

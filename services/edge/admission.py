@@ -22,6 +22,7 @@ from services.kit.errors import MeetmeshError, Reason, Unauthenticated
 from services.kit.ratelimit import RateLimit, RateLimiter, digest
 
 MISSING = "this call needs a bearer token"
+_NAMES_CACHED = 10_000
 
 
 class RateLimits:
@@ -31,14 +32,24 @@ class RateLimits:
         self._limiter = RateLimiter(redis, f"{prefix}rl:", lease=True)
         self._per_address = per_address
         self._per_token = per_token
+        #: Bucket names by address or subject (a digest each; bounded, cleared when full).
+        self._names: dict[tuple[str, str], str] = {}
+
+    def _name(self, kind: str, value: str) -> str:
+        name = self._names.get((kind, value))
+        if name is None:
+            if len(self._names) >= _NAMES_CACHED:
+                self._names.clear()
+            name = self._names[(kind, value)] = f"{kind}:{digest(value)}"
+        return name
 
     async def check(self, address: str | None, subject: str | None) -> None:
         """Raises EdgeError(RESOURCE_EXHAUSTED) with a Retry-After when a bucket is empty."""
         buckets: list[tuple[str, RateLimit]] = []
         if address is not None:
-            buckets.append((f"addr:{digest(address)}", self._per_address))
+            buckets.append((self._name("addr", address), self._per_address))
         if subject is not None:
-            buckets.append((f"tok:{digest(subject)}", self._per_token))
+            buckets.append((self._name("tok", subject), self._per_token))
         try:
             await self._limiter.check(buckets)
         except MeetmeshError as exc:

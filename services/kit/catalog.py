@@ -12,13 +12,14 @@ services may call it, are never routed. Each RPC carries its access policy from 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from google.api import annotations_pb2, http_pb2
 from google.protobuf import descriptor, descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import Message
 
-from services.kit.httprule import PathTemplate, parse_template
+from services.kit.httprule import HEAD_SEGMENTS, PathTemplate, parse_template, path_head
 from services.kit.policy import MethodPolicy, internal_package, method_policy
 
 _HTTP_VERBS = ("get", "put", "post", "delete", "patch")
@@ -49,7 +50,7 @@ class Rpc:
     policy: MethodPolicy
     comment: str = ""
 
-    @property
+    @cached_property
     def path(self) -> str:
         """The gRPC path, `/meetmesh.user.v1.UserService/GetUser`."""
         return f"/{self.full_service}/{self.name}"
@@ -71,6 +72,11 @@ class Target:
     variables: dict[str, str] = field(default_factory=dict)
 
 
+Route = tuple[HttpBinding, Rpc]
+# One HTTP method's bindings: by the path head they need, and those that can match any path.
+_Indexed = tuple[dict[tuple[str, ...], list[Route]], list[Route]]
+
+
 @dataclass
 class Catalog:
     """Public RPCs by gRPC path, and HTTP bindings by HTTP method (most specific first)."""
@@ -78,9 +84,18 @@ class Catalog:
     pool: descriptor_pool.DescriptorPool
     rpcs: dict[str, Rpc] = field(default_factory=dict)
     routes: dict[str, list[tuple[HttpBinding, Rpc]]] = field(default_factory=dict)
+    #: ``routes`` indexed by HTTP method and the path's first segments (httprule.path_head): the
+    #: bindings a path can match, most specific first. Built at the first match.
+    _index: dict[str, _Indexed] | None = field(default=None, repr=False)
 
     def match(self, http_method: str, raw_path: str) -> tuple[HttpBinding, Rpc, dict[str, str]] | None:
-        for binding, rpc in self.routes.get(http_method, ()):
+        if self._index is None:
+            self._index = {verb: _index_routes(routes) for verb, routes in self.routes.items()}
+        indexed = self._index.get(http_method)
+        if indexed is None:
+            return None
+        by_head, loose = indexed
+        for binding, rpc in by_head.get(path_head(raw_path), loose):
             variables = binding.template.match(raw_path)
             if variables is not None:
                 return binding, rpc, variables
@@ -93,6 +108,19 @@ class Catalog:
             for verb, routes in self.routes.items()
             if any(b.template.match(raw_path) is not None for b, _ in routes)
         )
+
+
+def _index_routes(routes: list[Route]) -> _Indexed:
+    """One HTTP method's bindings (most specific first) by the path head they need; those whose
+    template starts with fewer literal segments (``loose``) can match any path and join every list,
+    each list keeping the order of ``routes``."""
+    loose = [route for route in routes if len(route[0].template.head) < HEAD_SEGMENTS]
+    heads = {route[0].template.head for route in routes if len(route[0].template.head) == HEAD_SEGMENTS}
+    loose_heads = {route[0].template.head for route in loose}
+    by_head = {
+        head: [route for route in routes if route[0].template.head in (head, *loose_heads)] for head in heads
+    }
+    return by_head, loose
 
 
 def service_key(package: str) -> str | None:

@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import unquote
 
+HEAD_SEGMENTS = 2
 _LITERAL = re.compile(r"^[A-Za-z0-9._~!$&'()+,;=@-]+$")
 
 
@@ -37,6 +38,9 @@ class PathTemplate:
     #: Literal segments plus the verb: more literals means a more specific template.
     literal_count: int
     verb: str | None
+    #: The literal segments every matching path starts with (at most two, the verb's ':' aside):
+    #: ``/v1/{name=users/*}`` -> ("v1", "users"). The catalog indexes bindings by them.
+    head: tuple[str, ...] = ()
 
     def match(self, raw_path: str) -> dict[str, str] | None:
         """The decoded variable values if `raw_path` matches, else None."""
@@ -106,7 +110,15 @@ def parse_template(text: str) -> PathTemplate:
     parts: list[str] = []
     variables: list[str] = []
     literals = 1 if verb else 0
+    head: list[str] = []
+    open_head = True  # still reading literal segments from the start
     for segment in _split_segments(body):
+        variable = segment.startswith("{")
+        for sub in _split_segments(segment[1:-1].partition("=")[2] or "*") if variable else [segment]:
+            if open_head and len(head) < HEAD_SEGMENTS and sub not in ("*", "**"):
+                head.append(sub)
+            else:
+                open_head = False
         if segment.startswith("{"):
             if not segment.endswith("}"):
                 raise TemplateError(f"bad variable {segment!r}")
@@ -125,4 +137,11 @@ def parse_template(text: str) -> PathTemplate:
             parts.append(regex)
             literals += lit
     pattern = "/" + "/".join(parts) + (re.escape(":" + verb) if verb else "")
-    return PathTemplate(text, re.compile(pattern), tuple(variables), literals, verb)
+    return PathTemplate(text, re.compile(pattern), tuple(variables), literals, verb, tuple(head))
+
+
+def path_head(raw_path: str) -> tuple[str, ...]:
+    """The first :data:`HEAD_SEGMENTS` segments of a request path, each cut at a raw ':' (where a
+    verb starts: no literal or wildcard matches one), to compare with :attr:`PathTemplate.head`."""
+    segments = raw_path.split("/", HEAD_SEGMENTS + 1)[1 : HEAD_SEGMENTS + 1]
+    return tuple(segment.partition(":")[0] for segment in segments)

@@ -28,11 +28,14 @@ from .policy import redacted
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]+")
 _BEARER = re.compile(r"(?i)bearer\s+\S+")
+_ANY = re.compile(f"{_JWT.pattern}|(?i:bearer)\\s|{_EMAIL.pattern}")  # one pass: anything to mask?
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
 
 
 def redact(text: str) -> str:
     """Mask emails, JWTs and bearer credentials in ``text``."""
+    if _ANY.search(text) is None:
+        return text
     text = _JWT.sub("[token]", text)
     text = _BEARER.sub("Bearer [token]", text)
     return _EMAIL.sub("[email]", text)
@@ -152,10 +155,16 @@ def push_handler(url: str, labels: dict[str, str] | None = None) -> LokiHandler:
 
 
 class JsonFormatter(logging.Formatter):
+    _second = -1
+    _second_text = ""
+
     def format(self, record: logging.LogRecord) -> str:
+        second = int(record.created)
+        if second != self._second:  # one strftime per second, not per line
+            self._second_text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._second = second
         entry: dict[str, Any] = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
+            "ts": f"{self._second_text}.{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),
@@ -193,6 +202,11 @@ def configure(
     if push_url:
         root.addHandler(push_handler(push_url, labels))
     root.setLevel(level.upper())
+    # Nothing here writes the caller's file and line, thread or process name: the logging module
+    # need not look them up for every record (the "Optimization" section of Python's logging HOWTO).
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logMultiprocessing = False
     # grpclib logs every application error with a traceback; our wrapper logs them once instead.
     logging.getLogger("grpclib.server").setLevel(logging.CRITICAL)
     logging.getLogger("alembic").setLevel(logging.WARNING)

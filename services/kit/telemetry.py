@@ -110,6 +110,9 @@ class RequestMetrics:
         self._duration = self.telemetry.histogram(
             "edge_request_duration_seconds", "Time to answer a request", ["protocol"]
         )
+        # Label children by label values (prometheus_client's labels() costs more than a lookup).
+        self._counted: dict[tuple[str, str, str], Any] = {}
+        self._timed: dict[str, Any] = {}
 
     def record(
         self,
@@ -124,8 +127,15 @@ class RequestMetrics:
         """One answered request; ``started`` is its ``time.perf_counter()`` at arrival."""
         elapsed = time.perf_counter() - started
         code = str(grpc_status if grpc_status is not None else http_status)
-        self._requests.labels(protocol, rpc, code).inc()
-        self._duration.labels(protocol).observe(elapsed)
+        key = (protocol, rpc, code)
+        counted = self._counted.get(key)
+        if counted is None:
+            counted = self._counted[key] = self._requests.labels(protocol, rpc, code)
+        counted.inc()
+        timed = self._timed.get(protocol)
+        if timed is None:
+            timed = self._timed[protocol] = self._duration.labels(protocol)
+        timed.observe(elapsed)
         if self._access_log and _access_log.isEnabledFor(logging.INFO):
             _access_log.info(
                 "access",

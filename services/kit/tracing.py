@@ -366,14 +366,24 @@ class TracedChannel(Channel):
         metadata: Any = None,
     ) -> Stream[Any, Any]:
         found = tracer(self._service)
+        if found is None:  # tracing is off: a plain call
+            return super().request(
+                name,
+                cardinality,
+                request_type,
+                reply_type,
+                timeout=timeout,
+                deadline=deadline,
+                metadata=metadata,
+            )
         parent = trace.get_current_span()
-        if found is not None and parent.get_span_context().is_valid and not parent.is_recording():
+        if parent.get_span_context().is_valid and not parent.is_recording():
             # A trace that is not sampled: no span of the call's own, only the decision passed on.
             carried_only: MultiDict[str] = MultiDict(metadata or ())
             inject(carried_only)
             metadata = carried_only
-        if found is None or not parent.is_recording():
-            # Off, not sampled, or no trace to continue (background work): no span of its own.
+        if not parent.is_recording():
+            # Not sampled, or no trace to continue (background work): no span of its own.
             return super().request(
                 name,
                 cardinality,

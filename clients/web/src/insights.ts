@@ -61,9 +61,16 @@ export function intervalText(seconds: number): string {
   return `${seconds / 3600} h`;
 }
 
+/** "09:05" or "09:05:20": a time of day in the browser's time zone. */
+export function clock(when: Date, withSeconds: boolean): string {
+  const two = (n: number) => String(n).padStart(2, "0");
+  const minutes = `${two(when.getHours())}:${two(when.getMinutes())}`;
+  return withSeconds ? `${minutes}:${two(when.getSeconds())}` : minutes;
+}
+
 /** Stacked bars of the emotion timeline (faces per emotion per interval), scaled to `width`.
  * `emotion` is the `Emotion` enum value (1 = angry ... 7 = neutral); rows are labelled with their
- * start (UTC), to the second when the interval is shorter than a minute. */
+ * start in the browser's time zone, to the second when the interval is shorter than a minute. */
 export function emotionRows(
   intervals: { startTime?: Parameters<typeof timestampDate>[0]; counts: { emotion: number; count: number }[] }[],
   width: number,
@@ -82,7 +89,7 @@ export function emotionRows(
         return segment;
       });
     const start = interval.startTime ? timestampDate(interval.startTime) : undefined;
-    const label = start ? start.toISOString().slice(11, intervalSeconds < 60 ? 19 : 16) : "?";
+    const label = start ? clock(start, intervalSeconds < 60) : "?";
     return { label, total: totals[index], segments };
   });
 }

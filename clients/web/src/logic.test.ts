@@ -11,12 +11,12 @@ import {
   TrackUpdate_Change,
   type SignalResponse,
 } from "@gen/meetmesh/signaling/v1/signaling_pb";
-import { describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { needsToken, Session } from "./api";
 import { decodeErrorInfoReason, errorKey, errorReason, leftKey } from "./errors";
 import { dictionaries, en, initialLang, translate, zh } from "./i18n";
 import { isPast, meetingFromForm } from "./Meetings";
-import { emotionInterval, emotionRows, intervalText, joinTimeline, recordingUri, rememberRecording, scaleBars, speakingTime } from "./insights";
+import { clock, emotionInterval, emotionRows, intervalText, joinTimeline, recordingUri, rememberRecording, scaleBars, speakingTime } from "./insights";
 import { REACTION_MS, gridShape, initialRoom, reduce, spotlight, tiles } from "./roomState";
 import { match } from "./router";
 import { backoff } from "./rtc";
@@ -140,6 +140,14 @@ describe("room state", () => {
 });
 
 describe("emotion chart", () => {
+  const zone = process.env.TZ;
+  beforeEach(() => {
+    process.env.TZ = "UTC"; // labels are local times: these tests pick the zone
+  });
+  afterEach(() => {
+    process.env.TZ = zone;
+  });
+
   it("stacks faces per emotion in each interval, scaled to the busiest one", () => {
     const start = timestampFromDate(new Date("2026-03-02T09:00:00Z"));
     const rows = emotionRows(
@@ -164,6 +172,13 @@ describe("emotion chart", () => {
     expect([intervalText(10), intervalText(300), intervalText(3600)]).toEqual(["10 s", "5 min", "1 h"]);
     const rows = emotionRows([{ startTime: timestampFromDate(new Date("2026-03-02T09:00:20Z")), counts: [{ emotion: 4, count: 1 }] }], 100, 10);
     expect(rows[0].label).toBe("09:00:20");
+  });
+
+  it("labels rows with the viewer's local time, not UTC", () => {
+    process.env.TZ = "Asia/Shanghai"; // UTC+8, no daylight saving
+    const rows = emotionRows([{ startTime: timestampFromDate(new Date("2026-03-02T09:00:20Z")), counts: [{ emotion: 4, count: 1 }] }], 100, 10);
+    expect(rows[0].label).toBe("17:00:20");
+    expect(clock(new Date("2026-03-02T23:59:00Z"), false)).toBe("07:59");
   });
 });
 

@@ -11,7 +11,7 @@ import {
   TrackUpdate_Change,
   type SignalResponse,
 } from "@gen/meetmesh/signaling/v1/signaling_pb";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { needsToken, Session } from "./api";
 import { decodeErrorInfoReason, errorKey, errorReason, leftKey } from "./errors";
 import { dictionaries, en, initialLang, translate, zh } from "./i18n";
@@ -140,12 +140,11 @@ describe("room state", () => {
 });
 
 describe("emotion chart", () => {
-  const zone = process.env.TZ;
   beforeEach(() => {
-    process.env.TZ = "UTC"; // labels are local times: these tests pick the zone
+    vi.stubEnv("TZ", "UTC"); // labels are local times: these tests pick the zone
   });
   afterEach(() => {
-    process.env.TZ = zone;
+    vi.unstubAllEnvs();
   });
 
   it("stacks faces per emotion in each interval, scaled to the busiest one", () => {
@@ -175,7 +174,7 @@ describe("emotion chart", () => {
   });
 
   it("labels rows with the viewer's local time, not UTC", () => {
-    process.env.TZ = "Asia/Shanghai"; // UTC+8, no daylight saving
+    vi.stubEnv("TZ", "Asia/Shanghai"); // UTC+8, no daylight saving
     const rows = emotionRows([{ startTime: timestampFromDate(new Date("2026-03-02T09:00:20Z")), counts: [{ emotion: 4, count: 1 }] }], 100, 10);
     expect(rows[0].label).toBe("17:00:20");
     expect(clock(new Date("2026-03-02T23:59:00Z"), false)).toBe("07:59");

@@ -24,12 +24,16 @@ own S3 bucket (see
 
 from __future__ import annotations
 
+import atexit
 import os
 
 from services.kit.objects import ObjectStoreSettings
 from services.stack import FerretDBServer, PostgresServer, RedisServer, SeaweedS3Server, ServerSet
 
 _servers = ServerSet()
+# The session's end stops them (tests/conftest.py); this also covers scripts that import this module
+# outside pytest, which used to leave PostgreSQL and Redis running.
+atexit.register(_servers.stop_all)
 
 
 def postgres() -> PostgresServer:

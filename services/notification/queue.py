@@ -21,8 +21,6 @@ from collections import defaultdict
 from datetime import timedelta
 from typing import Any
 
-import httpx
-
 from services.kit import TokenBucket
 from services.kit.logs import get_logger
 from services.kit.timestamps import utcnow
@@ -33,6 +31,7 @@ from .calendar import invitation_ics
 from .channels import DeliveryError, Permanent
 from .channels import webhooks as wh
 from .channels.email import Attachment, Email, SmtpSender
+from .channels.http import HttpClient
 from .channels.push import PushSender
 from .channels.sms import SmsProvider
 from .config import NotificationOptions
@@ -65,7 +64,7 @@ class DeliveryQueue:
         email: SmtpSender,
         sms: SmsProvider,
         push: PushSender,
-        http: httpx.AsyncClient,
+        webhooks: HttpClient,
         limiter: TokenBucket,
         unsubscribe_key: bytes,
     ) -> None:
@@ -74,7 +73,7 @@ class DeliveryQueue:
         self.email = email
         self.sms = sms
         self.push = push
-        self.http = http
+        self.webhooks = webhooks
         self.limiter = limiter
         self.unsubscribe_key = unsubscribe_key
         self._wake = asyncio.Event()
@@ -307,16 +306,7 @@ class DeliveryQueue:
         if hook.previous_secret and expire is not None and _aware(expire) > utcnow():
             signing.append(hook.previous_secret)
         body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
-        return await wh.post(
-            self.http,
-            hook.url,
-            body,
-            signing,
-            f"msg_{row.id}",
-            timeout_s=self.options.webhook_timeout_s,
-            allow_private=self.options.allow_private_networks,
-            allow_loopback=self.options.allow_loopback,
-        )
+        return await wh.post(self.webhooks, hook.url, body, signing, f"msg_{row.id}")
 
 
 def _opted_out(opt_outs: str, channel: str, kind: str) -> bool:

@@ -92,6 +92,9 @@ class NotificationOptions(Endpoint):
     rate_burst: float = Field(default=20.0, ge=1)
     # Reminders go out this long before a scheduled meeting starts.
     reminder_lead_s: float = Field(default=900.0, ge=0)
+    # The user service's internal UserDirectoryService, asked about recipients whose user events
+    # have not arrived yet (host:port; empty: the platform's user endpoint).
+    user_target: str = ""
     # Who gets admin notifications (Alertmanager alerts).
     admin_emails: list[str] = Field(default_factory=list)
     # A bearer token Alertmanager must present on POST /alertmanager; empty: none required.

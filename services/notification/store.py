@@ -226,8 +226,9 @@ class NotificationStore:
         one query for each that any row needs."""
         found = Lookups()
         user_ids = {r.user_id for r in rows if r.user_id and r.channel != "webhook"}
-        emails = {r.address for r in rows if r.channel == "email"}
-        addresses = {r.address for r in rows if r.channel != "webhook"}
+        # An email routed before its user's address was known has none yet (queue.py asks).
+        emails = {r.address for r in rows if r.channel == "email" and r.address}
+        addresses = {r.address for r in rows if r.channel != "webhook" and r.address}
         hooks = {r.address for r in rows if r.channel == "webhook"}
         async with self.db.reader() as session:
             if user_ids or emails:
@@ -309,6 +310,32 @@ class NotificationStore:
             row.update_time = utcnow()
         return row
 
+    async def remember(self, user_id: str, email: str, display_name: str) -> RecipientRow:
+        """Store what the user directory said of a user not heard of through events yet. What the
+        user's events said stays (they are the record; a directory answer only fills gaps)."""
+        try:
+            return await self._remember(user_id, email, display_name)
+        except IntegrityError:  # the user's first event or preferences created the row meanwhile
+            return await self._remember(user_id, email, display_name)
+
+    async def _remember(self, user_id: str, email: str, display_name: str) -> RecipientRow:
+        async with self.db.transaction() as session:
+            row = await session.get(RecipientRow, user_id, with_for_update=not self.db.sqlite)
+            if row is None:
+                row = RecipientRow(user_id=user_id, email="", display_name="", locale="", opt_outs="[]")
+                session.add(row)
+            row.email = row.email or email
+            row.display_name = row.display_name or display_name
+            row.update_time = utcnow()
+        return row
+
+    async def set_address(self, delivery_id: str, address: str) -> None:
+        """A delivery routed to a user whose address was not known then gets it."""
+        async with self.db.transaction() as session:
+            await session.execute(
+                update(DeliveryRow).where(DeliveryRow.id == delivery_id).values(address=address)
+            )
+
     # -- suppressions ----------------------------------------------------------------------------
     async def suppress(self, address: str, kind: str, reason: str) -> None:
         try:
@@ -316,6 +343,14 @@ class NotificationStore:
                 session.add(SuppressionRow(address=address, kind=kind, reason=reason, create_time=utcnow()))
         except IntegrityError:
             pass  # already suppressed
+
+    async def suppressions(self, address: str) -> list[tuple[str, str]]:
+        """Every (kind, reason) ``address`` is suppressed for."""
+        async with self.db.reader() as session:
+            query = select(SuppressionRow.kind, SuppressionRow.reason).where(
+                SuppressionRow.address == address
+            )
+            return [(kind, reason) for kind, reason in (await session.execute(query)).all()]
 
     async def suppressed(self, address: str, kind: str) -> str | None:
         """Why ``address`` gets no ``kind`` messages (``bounce``, ``unsubscribe``), or None."""

@@ -21,6 +21,7 @@ from .channels.http import GuardedResolver, HttpClient
 from .channels.push import PushSender, load_vapid, public_key
 from .channels.sms import sms_provider
 from .config import NotificationSettings
+from .directory import UserDirectory
 from .queue import DeliveryQueue
 from .routing import Router
 from .store import NotificationStore
@@ -50,6 +51,9 @@ async def create(runtime: Runtime) -> ServiceSpec:
     vapid = load_vapid(settings.keys_dir)
     unsubscribe_key = unsubscribe.load_key(settings.keys_dir)
     smtp = SmtpSender(opts)
+    directory = UserDirectory(
+        lambda: opts.user_target or runtime.settings.user.address, runtime.identity("notification")
+    )
     queue = DeliveryQueue(
         store,
         opts,
@@ -61,6 +65,7 @@ async def create(runtime: Runtime) -> ServiceSpec:
             runtime.redis, f"{prefix}:notification:rate", opts.rate_per_hour / 3600, opts.rate_burst
         ),
         unsubscribe_key=unsubscribe_key,
+        directory=directory,
     )
     router = Router(opts)
 
@@ -108,6 +113,7 @@ async def create(runtime: Runtime) -> ServiceSpec:
         await queue.stop()
         await webhooks.close()
         await provider.close()
+        directory.close()
         await asyncio.to_thread(smtp.close)
 
     unsubscribe_endpoint = unsubscribe.route(unsubscribe_key, suppress)

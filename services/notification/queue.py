@@ -132,8 +132,10 @@ class DeliveryQueue:
                     await asyncio.wait_for(self._wake.wait(), self.options.poll_s)
 
     def _done(self, task: asyncio.Task[None]) -> None:
+        full = len(self._tasks) >= self.options.concurrency
         self._tasks.discard(task)
-        self._wake.set()  # a slot is free
+        if full:
+            self._wake.set()  # a slot is free (otherwise the loop claims on a kick or its poll)
 
     async def _reminders(self) -> None:
         """Turn due reminders into deliveries, once each (survives restarts: the rows are the schedule)."""

@@ -102,7 +102,20 @@ class NotificationStore:
         """The hand-written PostgreSQL statements of the hot paths, in this database's schema."""
         if not self._statements:
             table = f'"{self.db.schema}".deliveries'
+            schema = f'"{self.db.schema}"'
             self._statements = {
+                # The queue's lookups for a claimed batch.
+                "recipients": f"""
+                    SELECT user_id, email, display_name, locale, opt_outs, update_time
+                    FROM {schema}.recipients
+                    WHERE user_id = ANY($1::text[]) OR email = ANY($2::text[])""",  # noqa: S608 (the schema name only)
+                "suppressions": f"""
+                    SELECT address, kind, reason FROM {schema}.suppressions
+                    WHERE address = ANY($1::text[])""",  # noqa: S608 (the schema name only)
+                "webhooks": f"""
+                    SELECT id, owner_user_id, url, event_types, description, secret, previous_secret,
+                        previous_secret_expire_time, owner_is_admin, create_time
+                    FROM {schema}.webhooks WHERE id = ANY($1::text[])""",  # noqa: S608 (the schema name only)
                 # Due pending rows, oldest first, skipping those another worker holds; their lease
                 # moves ahead in the same statement. $1 now, $2 the lease's end, $3 how many.
                 "claim": f"""
@@ -271,6 +284,26 @@ class NotificationStore:
         emails = {r.address for r in rows if r.channel == "email" and r.address}
         addresses = {r.address for r in rows if r.channel != "webhook" and r.address}
         hooks = {r.address for r in rows if r.channel == "webhook"}
+        if not self.db.sqlite:  # hand-written, on one connection: no ORM on the hot path
+            pool = await self.db.pg()
+            async with pool.acquire() as conn:
+                if user_ids or emails:
+                    records = await conn.fetch(self._sql("recipients"), list(user_ids), list(emails))
+                    for record in records:
+                        recipient = RecipientRow(**dict(record))
+                        if recipient.user_id in user_ids:
+                            found.recipients[recipient.user_id] = recipient
+                        if recipient.email in emails:
+                            found.by_email.setdefault(recipient.email, recipient)
+                if addresses:
+                    for record in await conn.fetch(self._sql("suppressions"), list(addresses)):
+                        found.suppressions.setdefault(record["address"], []).append(
+                            (record["kind"], record["reason"])
+                        )
+                if hooks:
+                    records = await conn.fetch(self._sql("webhooks"), list(hooks))
+                    found.webhooks = {r["id"]: WebhookRow(**dict(r)) for r in records}
+            return found
         async with self.db.reader() as session:
             if user_ids or emails:
                 query = select(RecipientRow).where(

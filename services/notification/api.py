@@ -21,6 +21,7 @@ from services.kit.timestamps import to_timestamp, utcnow
 
 from .channels import webhooks as wh
 from .channels.email import valid_address
+from .channels.http import GuardedResolver
 from .channels.sms import valid_phone
 from .config import NotificationOptions
 from .models import DeliveryRow, RecipientRow, WebhookRow
@@ -93,10 +94,16 @@ def delivery_message(row: DeliveryRow) -> pb.WebhookDelivery:
 
 class NotificationService(notification_grpc.NotificationServiceBase):
     def __init__(
-        self, store: NotificationStore, options: NotificationOptions, vapid_public_key: str, kick: object
+        self,
+        store: NotificationStore,
+        options: NotificationOptions,
+        vapid_public_key: str,
+        kick: object,
+        guard: GuardedResolver,
     ) -> None:
         self.store = store
         self.options = options
+        self.guard = guard
         self.vapid_public_key = vapid_public_key
         self._kick = kick
 
@@ -167,11 +174,7 @@ class NotificationService(notification_grpc.NotificationServiceBase):
             if event_type.startswith("alert.") and not caller.is_admin:
                 raise InvalidArgument([(f"webhook.event_types[{i}]", "alerts are for admins' webhooks")])
         try:
-            await wh.check_url(
-                hook.url,
-                allow_private=self.options.allow_private_networks,
-                allow_loopback=self.options.allow_loopback,
-            )
+            await wh.check_url(hook.url, self.guard)
         except wh.UnsafeUrl as exc:
             raise InvalidArgument([("webhook.url", str(exc))]) from None
         row = await self.store.add_webhook(

@@ -66,7 +66,8 @@ class NotificationOptions(Endpoint):
     webhook_timeout_s: float = Field(default=10.0, gt=0)
     # Deliveries in flight at once.
     concurrency: int = Field(default=32, ge=1)
-    # Deliveries in flight at once to one webhook endpoint.
+    # Deliveries in flight at once to one webhook endpoint; also the most kept-alive connections
+    # to one host and port (several endpoints on one host share them).
     per_endpoint_concurrency: int = Field(default=4, ge=1)
     # A claimed delivery is someone else's to retry if its worker has not finished after this.
     lease_s: float = Field(default=120.0, gt=0)
@@ -92,6 +93,9 @@ class NotificationOptions(Endpoint):
     rate_burst: float = Field(default=20.0, ge=1)
     # Reminders go out this long before a scheduled meeting starts.
     reminder_lead_s: float = Field(default=900.0, ge=0)
+    # The user service's internal UserDirectoryService, asked about recipients whose user events
+    # have not arrived yet (host:port; empty: the platform's user endpoint).
+    user_target: str = ""
     # Who gets admin notifications (Alertmanager alerts).
     admin_emails: list[str] = Field(default_factory=list)
     # A bearer token Alertmanager must present on POST /alertmanager; empty: none required.

@@ -18,10 +18,9 @@ import contextlib
 import json
 import time
 from collections import defaultdict
+from collections.abc import Awaitable
 from datetime import timedelta
 from typing import Any
-
-import httpx
 
 from services.kit import TokenBucket
 from services.kit.logs import get_logger
@@ -33,10 +32,12 @@ from .calendar import invitation_ics
 from .channels import DeliveryError, Permanent
 from .channels import webhooks as wh
 from .channels.email import Attachment, Email, SmtpSender
+from .channels.http import HttpClient
 from .channels.push import PushSender
 from .channels.sms import SmsProvider
 from .config import NotificationOptions
-from .models import DeliveryRow
+from .directory import Contact, Unreachable, UserDirectory
+from .models import DeliveryRow, RecipientRow
 from .routing import address_key
 from .store import CANCELLED, DEAD, PENDING, Lookups, NotificationStore, delivery
 from .templates import MANDATORY, pick_locale, render
@@ -65,18 +66,20 @@ class DeliveryQueue:
         email: SmtpSender,
         sms: SmsProvider,
         push: PushSender,
-        http: httpx.AsyncClient,
+        webhooks: HttpClient,
         limiter: TokenBucket,
         unsubscribe_key: bytes,
+        directory: UserDirectory | None = None,
     ) -> None:
         self.store = store
         self.options = options
         self.email = email
         self.sms = sms
         self.push = push
-        self.http = http
+        self.webhooks = webhooks
         self.limiter = limiter
         self.unsubscribe_key = unsubscribe_key
+        self.directory = directory
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._per_endpoint: dict[str, int] = defaultdict(int)
@@ -129,8 +132,10 @@ class DeliveryQueue:
                     await asyncio.wait_for(self._wake.wait(), self.options.poll_s)
 
     def _done(self, task: asyncio.Task[None]) -> None:
+        full = len(self._tasks) >= self.options.concurrency
         self._tasks.discard(task)
-        self._wake.set()  # a slot is free
+        if full:
+            self._wake.set()  # a slot is free (otherwise the loop claims on a kick or its poll)
 
     async def _reminders(self) -> None:
         """Turn due reminders into deliveries, once each (survives restarts: the rows are the schedule)."""
@@ -226,10 +231,7 @@ class DeliveryQueue:
         if row.channel == "webhook":
             return await self._webhook(row, payload, lookups)
         mandatory = row.kind in MANDATORY
-        recipient = lookups.recipients.get(row.user_id) if row.user_id else None
-        if recipient is None and row.channel == "email":
-            # An address that became a known user's after the event was routed.
-            recipient = lookups.by_email.get(row.address)
+        recipient = await self._recipient(row, lookups)
         if not mandatory:
             if recipient is not None and _opted_out(recipient.opt_outs, row.channel, row.kind):
                 raise Skip("opted out")
@@ -264,6 +266,46 @@ class DeliveryQueue:
             await self.push.send(sub.endpoint, sub.p256dh, sub.auth, data)
             return 201
         raise Permanent(f"unknown channel {row.channel!r}")
+
+    async def _recipient(self, row: DeliveryRow, lookups: Lookups) -> RecipientRow | None:
+        """Who ``row`` goes to, as far as the service knows; for an email whose user it has not
+        heard of through events, asked of the user service (directory.py) and remembered."""
+        recipient = lookups.recipients.get(row.user_id) if row.user_id else None
+        if recipient is None and row.channel == "email" and row.address:
+            # An address that became a known user's after the event was routed.
+            recipient = lookups.by_email.get(row.address)
+        if row.channel != "email":
+            return recipient
+        if not row.address:  # routed to a user (a meeting's host) whose address was not known
+            if recipient is None or not recipient.email:
+                if self.directory is None:
+                    raise Skip("the recipient's address is unknown")
+                contact = await self._ask(self.directory.by_id(row.user_id))
+                if contact is None or not contact.email:
+                    raise Skip("no such user")
+                recipient = await self.store.remember(contact.user_id, contact.email, contact.display_name)
+            row.address = recipient.email
+            await self.store.set_address(row.id, row.address)
+            # The batch's suppressions were read without this address.
+            lookups.suppressions[row.address] = await self.store.suppressions(row.address)
+        elif recipient is None and row.kind in ("invitation", "reminder") and self.directory is not None:
+            # Perhaps a user whose events have not arrived: their locale and opt-outs apply. The
+            # address is known, so an unreachable user service does not hold the message up.
+            try:
+                contact = await self.directory.by_email(row.address)
+            except Unreachable:
+                contact = None
+            if contact is not None:
+                recipient = await self.store.remember(contact.user_id, contact.email, contact.display_name)
+        return recipient
+
+    async def _ask(self, lookup: Awaitable[Contact | None]) -> Contact | None:
+        try:
+            return await lookup
+        except Unreachable as exc:
+            log.warning("user service unreachable; message waits", extra={"error": str(exc)})
+            # Not an attempt: the message is fine, the user service is not; it waits, never dies.
+            raise Later(min(self.options.retry_base_s * 4, self.options.retry_max_s)) from None
 
     async def _email(self, row: DeliveryRow, payload: dict[str, Any], locale: str, mandatory: bool) -> None:
         unsubscribe_url = ""
@@ -307,16 +349,7 @@ class DeliveryQueue:
         if hook.previous_secret and expire is not None and _aware(expire) > utcnow():
             signing.append(hook.previous_secret)
         body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
-        return await wh.post(
-            self.http,
-            hook.url,
-            body,
-            signing,
-            f"msg_{row.id}",
-            timeout_s=self.options.webhook_timeout_s,
-            allow_private=self.options.allow_private_networks,
-            allow_loopback=self.options.allow_loopback,
-        )
+        return await wh.post(self.webhooks, hook.url, body, signing, f"msg_{row.id}")
 
 
 def _opted_out(opt_outs: str, channel: str, kind: str) -> bool:

@@ -96,22 +96,23 @@ class Router:
                 )
         elif which in HOST_EMAILS and event.host:
             host = await session.get(RecipientRow, event.host)
-            if host is not None and host.email:
-                params = {"title": event.title, "join_url": url}
-                if which == "recording_ready":
-                    params["recording"] = event.recording_ready.recording
-                else:
-                    params["transcript"] = event.transcript_ready.transcript
-                session.add(
-                    delivery(
-                        f"{key}:email:{address_key(host.email)}",
-                        "email",
-                        HOST_EMAILS[which],
-                        host.email,
-                        params,
-                        user_id=host.user_id,
-                    )
+            params = {"title": event.title, "join_url": url}
+            if which == "recording_ready":
+                params["recording"] = event.recording_ready.recording
+            else:
+                params["transcript"] = event.transcript_ready.transcript
+            # The host's user events not seen yet: no address; the queue asks the user service.
+            email = host.email if host is not None else ""
+            session.add(
+                delivery(
+                    f"{key}:email:{address_key(email) if email else 'user'}",
+                    "email",
+                    HOST_EMAILS[which],
+                    email,
+                    params,
+                    user_id=event.host,
                 )
+            )
         await self._webhooks(session, key, event, which)
 
     async def _invitation(

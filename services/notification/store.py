@@ -96,6 +96,46 @@ class Lookups:
 class NotificationStore:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._statements: dict[str, str] = {}
+
+    def _sql(self, name: str) -> str:
+        """The hand-written PostgreSQL statements of the hot paths, in this database's schema."""
+        if not self._statements:
+            table = f'"{self.db.schema}".deliveries'
+            schema = f'"{self.db.schema}"'
+            self._statements = {
+                # The queue's lookups for a claimed batch.
+                "recipients": f"""
+                    SELECT user_id, email, display_name, locale, opt_outs, update_time
+                    FROM {schema}.recipients
+                    WHERE user_id = ANY($1::text[]) OR email = ANY($2::text[])""",  # noqa: S608 (the schema name only)
+                "suppressions": f"""
+                    SELECT address, kind, reason FROM {schema}.suppressions
+                    WHERE address = ANY($1::text[])""",  # noqa: S608 (the schema name only)
+                "webhooks": f"""
+                    SELECT id, owner_user_id, url, event_types, description, secret, previous_secret,
+                        previous_secret_expire_time, owner_is_admin, create_time
+                    FROM {schema}.webhooks WHERE id = ANY($1::text[])""",  # noqa: S608 (the schema name only)
+                # Due pending rows, oldest first, skipping those another worker holds; their lease
+                # moves ahead in the same statement. $1 now, $2 the lease's end, $3 how many.
+                "claim": f"""
+                    WITH due AS (
+                        SELECT id, next_time FROM {table}
+                        WHERE state = 'pending' AND next_time <= $1
+                        ORDER BY next_time LIMIT $3 FOR UPDATE SKIP LOCKED
+                    )
+                    UPDATE {table} AS d SET next_time = $2 FROM due WHERE d.id = due.id
+                    RETURNING d.id, d.key, d.channel, d.kind, d.address, d.user_id, d.locale,
+                        d.payload, d.state, d.attempts, due.next_time AS due_time, d.last_status,
+                        d.last_latency_s, d.last_error, d.create_time, d.update_time""",  # noqa: S608 (the schema name only)
+                # $1 now, $2 ids, $3 status codes, $4 latencies.
+                "finish_sent": f"""
+                    UPDATE {table} AS d SET state = 'sent', update_time = $1, last_error = '',
+                        attempts = d.attempts + 1, last_status = o.status, last_latency_s = o.latency
+                    FROM unnest($2::text[], $3::int[], $4::float8[]) AS o(id, status, latency)
+                    WHERE d.id = o.id""",  # noqa: S608 (the schema name only)
+            }
+        return self._statements[name]
 
     # -- events: the effect and the processed key in one transaction ----------------------------
     async def consume(self, key: str, effect: Callable[[AsyncSession], Awaitable[None]]) -> bool:
@@ -161,14 +201,24 @@ class NotificationStore:
 
     async def claim(self, limit: int, lease: timedelta) -> list[DeliveryRow]:
         now = utcnow()
+        if not self.db.sqlite:
+            # One autocommit statement, one round trip (the ORM's took four: BEGIN, SELECT ...
+            # FOR UPDATE, UPDATE, COMMIT); the queue runs it after every kick.
+            pool = await self.db.pg()
+            records = await pool.fetch(self._sql("claim"), now, now + lease, limit)
+            rows = []
+            for record in sorted(records, key=lambda r: r["due_time"]):
+                values = dict(record)
+                # As the ORM path gives them: next_time as it was before the lease moved it.
+                values["next_time"] = values.pop("due_time")
+                rows.append(DeliveryRow(**values))
+            return rows
         query = (
             select(DeliveryRow)
             .where(DeliveryRow.state == PENDING, DeliveryRow.next_time <= now)
             .order_by(DeliveryRow.next_time)
             .limit(limit)
         )
-        if not self.db.sqlite:
-            query = query.with_for_update(skip_locked=True)
         async with self.db.transaction() as session:
             rows = list((await session.execute(query)).scalars())
             if rows:  # one statement for the batch
@@ -202,8 +252,12 @@ class NotificationStore:
             await session.execute(update(DeliveryRow).where(DeliveryRow.id == delivery_id).values(**values))
 
     async def finish_sent(self, outcomes: list[tuple[str, int, float]]) -> None:
-        """Record many deliveries sent, in one transaction and one statement (executemany):
-        ``(delivery id, status, latency_s)`` each."""
+        """Record many deliveries sent, in one statement: ``(delivery id, status, latency_s)`` each."""
+        if not self.db.sqlite:  # one autocommit statement over arrays, one round trip
+            pool = await self.db.pg()
+            ids, statuses, latencies = (list(column) for column in zip(*outcomes, strict=True))
+            await pool.execute(self._sql("finish_sent"), utcnow(), ids, statuses, latencies)
+            return
         statement = (
             update(DeliveryRow)
             .where(DeliveryRow.id == bindparam("b_id"))
@@ -226,9 +280,30 @@ class NotificationStore:
         one query for each that any row needs."""
         found = Lookups()
         user_ids = {r.user_id for r in rows if r.user_id and r.channel != "webhook"}
-        emails = {r.address for r in rows if r.channel == "email"}
-        addresses = {r.address for r in rows if r.channel != "webhook"}
+        # An email routed before its user's address was known has none yet (queue.py asks).
+        emails = {r.address for r in rows if r.channel == "email" and r.address}
+        addresses = {r.address for r in rows if r.channel != "webhook" and r.address}
         hooks = {r.address for r in rows if r.channel == "webhook"}
+        if not self.db.sqlite:  # hand-written, on one connection: no ORM on the hot path
+            pool = await self.db.pg()
+            async with pool.acquire() as conn:
+                if user_ids or emails:
+                    records = await conn.fetch(self._sql("recipients"), list(user_ids), list(emails))
+                    for record in records:
+                        recipient = RecipientRow(**dict(record))
+                        if recipient.user_id in user_ids:
+                            found.recipients[recipient.user_id] = recipient
+                        if recipient.email in emails:
+                            found.by_email.setdefault(recipient.email, recipient)
+                if addresses:
+                    for record in await conn.fetch(self._sql("suppressions"), list(addresses)):
+                        found.suppressions.setdefault(record["address"], []).append(
+                            (record["kind"], record["reason"])
+                        )
+                if hooks:
+                    records = await conn.fetch(self._sql("webhooks"), list(hooks))
+                    found.webhooks = {r["id"]: WebhookRow(**dict(r)) for r in records}
+            return found
         async with self.db.reader() as session:
             if user_ids or emails:
                 query = select(RecipientRow).where(
@@ -309,6 +384,32 @@ class NotificationStore:
             row.update_time = utcnow()
         return row
 
+    async def remember(self, user_id: str, email: str, display_name: str) -> RecipientRow:
+        """Store what the user directory said of a user not heard of through events yet. What the
+        user's events said stays (they are the record; a directory answer only fills gaps)."""
+        try:
+            return await self._remember(user_id, email, display_name)
+        except IntegrityError:  # the user's first event or preferences created the row meanwhile
+            return await self._remember(user_id, email, display_name)
+
+    async def _remember(self, user_id: str, email: str, display_name: str) -> RecipientRow:
+        async with self.db.transaction() as session:
+            row = await session.get(RecipientRow, user_id, with_for_update=not self.db.sqlite)
+            if row is None:
+                row = RecipientRow(user_id=user_id, email="", display_name="", locale="", opt_outs="[]")
+                session.add(row)
+            row.email = row.email or email
+            row.display_name = row.display_name or display_name
+            row.update_time = utcnow()
+        return row
+
+    async def set_address(self, delivery_id: str, address: str) -> None:
+        """A delivery routed to a user whose address was not known then gets it."""
+        async with self.db.transaction() as session:
+            await session.execute(
+                update(DeliveryRow).where(DeliveryRow.id == delivery_id).values(address=address)
+            )
+
     # -- suppressions ----------------------------------------------------------------------------
     async def suppress(self, address: str, kind: str, reason: str) -> None:
         try:
@@ -316,6 +417,14 @@ class NotificationStore:
                 session.add(SuppressionRow(address=address, kind=kind, reason=reason, create_time=utcnow()))
         except IntegrityError:
             pass  # already suppressed
+
+    async def suppressions(self, address: str) -> list[tuple[str, str]]:
+        """Every (kind, reason) ``address`` is suppressed for."""
+        async with self.db.reader() as session:
+            query = select(SuppressionRow.kind, SuppressionRow.reason).where(
+                SuppressionRow.address == address
+            )
+            return [(kind, reason) for kind, reason in (await session.execute(query)).all()]
 
     async def suppressed(self, address: str, kind: str) -> str | None:
         """Why ``address`` gets no ``kind`` messages (``bounce``, ``unsubscribe``), or None."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-import httpx
 from google.protobuf.message import DecodeError
 from starlette.routing import Route
 
@@ -18,9 +17,11 @@ from . import alerts, unsubscribe
 from .api import NotificationSender, NotificationService
 from .batching import EventBatcher
 from .channels.email import SmtpSender
+from .channels.http import GuardedResolver, HttpClient
 from .channels.push import PushSender, load_vapid, public_key
 from .channels.sms import sms_provider
 from .config import NotificationSettings
+from .directory import UserDirectory
 from .queue import DeliveryQueue
 from .routing import Router
 from .store import NotificationStore
@@ -36,22 +37,35 @@ async def create(runtime: Runtime) -> ServiceSpec:
     await db.migrate(MIGRATIONS)
     prefix = settings.redis_prefix
     store = NotificationStore(db)
-    # No redirects: a webhook may not bounce the platform to an address the guard refused.
-    http = httpx.AsyncClient(follow_redirects=False, timeout=opts.webhook_timeout_s)
+    # Webhooks connect only to the addresses the guard allows, checked as they are connected to;
+    # no redirects (a webhook may not bounce the platform to an address the guard refused).
+    guard = GuardedResolver(allow_private=opts.allow_private_networks, allow_loopback=opts.allow_loopback)
+    webhooks = HttpClient(
+        timeout_s=opts.webhook_timeout_s,
+        limit=opts.concurrency,
+        limit_per_host=opts.per_endpoint_concurrency,
+        guard=guard,
+    )
+    # The SMS provider: an address the operator configured, through the same stack, unguarded.
+    provider = HttpClient(timeout_s=opts.webhook_timeout_s, limit=opts.concurrency)
     vapid = load_vapid(settings.keys_dir)
     unsubscribe_key = unsubscribe.load_key(settings.keys_dir)
     smtp = SmtpSender(opts)
+    directory = UserDirectory(
+        lambda: opts.user_target or runtime.settings.user.address, runtime.identity("notification")
+    )
     queue = DeliveryQueue(
         store,
         opts,
         email=smtp,
-        sms=sms_provider(opts, http),
+        sms=sms_provider(opts, provider),
         push=PushSender(vapid, opts.vapid_subject, opts.webhook_timeout_s),
-        http=http,
+        webhooks=webhooks,
         limiter=TokenBucket(
             runtime.redis, f"{prefix}:notification:rate", opts.rate_per_hour / 3600, opts.rate_burst
         ),
         unsubscribe_key=unsubscribe_key,
+        directory=directory,
     )
     router = Router(opts)
 
@@ -97,14 +111,16 @@ async def create(runtime: Runtime) -> ServiceSpec:
         await consumer.stop()
         await batcher.close()
         await queue.stop()
-        await http.aclose()
+        await webhooks.close()
+        await provider.close()
+        directory.close()
         await asyncio.to_thread(smtp.close)
 
     unsubscribe_endpoint = unsubscribe.route(unsubscribe_key, suppress)
     return ServiceSpec(
         name="notification",
         handlers=[
-            NotificationService(store, opts, public_key(vapid), queue.kick),
+            NotificationService(store, opts, public_key(vapid), queue.kick, guard),
             NotificationSender(store, queue.kick),
         ],
         http_routes=[

@@ -14,6 +14,7 @@ from services.kit.outbox import Outbox, OutboxRelay
 
 from .api import UserService
 from .config import UserSettings
+from .directory import UserDirectory
 from .models import OUTBOX
 from .sessions import RefreshTokens
 from .store import UserStore
@@ -64,7 +65,7 @@ async def create(runtime: Runtime) -> ServiceSpec:
 
     return ServiceSpec(
         name="user",
-        handlers=[service],
+        handlers=[service, UserDirectory(store)],
         http_routes=[Route("/.well-known/jwks.json", jwks_endpoint)],
         on_start=[start_relay],
         on_stop=[relay.stop],

@@ -6,12 +6,11 @@ from __future__ import annotations
 import re
 from typing import Protocol
 
-import httpx
-
 from services.kit.logs import get_logger
 
 from ..config import NotificationOptions
 from . import Permanent, Transient
+from .http import HttpClient
 
 log = get_logger("meetmesh.notification.sms")
 _E164 = re.compile(r"^\+[1-9][0-9]{7,14}$")
@@ -33,7 +32,7 @@ class LogSms:
 
 
 class TwilioCompatibleSms:
-    def __init__(self, options: NotificationOptions, client: httpx.AsyncClient) -> None:
+    def __init__(self, options: NotificationOptions, client: HttpClient) -> None:
         self.options = options
         self.client = client
 
@@ -41,20 +40,19 @@ class TwilioCompatibleSms:
         o = self.options
         url = f"{o.sms_api_url.rstrip('/')}/2010-04-01/Accounts/{o.sms_account_sid}/Messages.json"
         try:
-            reply = await self.client.post(
+            status = await self.client.post(
                 url,
                 data={"To": to, "From": o.sms_from, "Body": text[:1600]},
                 auth=(o.sms_account_sid, o.sms_auth_token),
                 headers={"I-Twilio-Idempotency-Token": idempotency_key},
-                timeout=o.webhook_timeout_s,
             )
-        except httpx.HTTPError as exc:
-            raise Transient(f"SMS provider: {type(exc).__name__}") from None
-        if reply.status_code == 429 or reply.status_code >= 500:
-            raise Transient(f"SMS provider answered {reply.status_code}", reply.status_code)
-        if reply.status_code >= 400:
-            raise Permanent(f"SMS provider answered {reply.status_code}", reply.status_code)
+        except Transient as exc:
+            raise Transient(f"SMS provider: {exc}") from None
+        if status == 429 or status >= 500:
+            raise Transient(f"SMS provider answered {status}", status)
+        if status >= 400:
+            raise Permanent(f"SMS provider answered {status}", status)
 
 
-def sms_provider(options: NotificationOptions, client: httpx.AsyncClient) -> SmsProvider:
+def sms_provider(options: NotificationOptions, client: HttpClient) -> SmsProvider:
     return TwilioCompatibleSms(options, client) if options.sms_api_url else LogSms()

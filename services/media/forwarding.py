@@ -56,7 +56,7 @@ logger = logging.getLogger(__name__)
 FORWARDED_MIME_TYPES = frozenset({"video/vp8", "audio/opus", "video/rtx"})
 PLI_MIN_INTERVAL_S = 0.3
 # Packets each down-track keeps for retransmission (aiortc's sender keeps 128).
-HISTORY_SIZE = 512
+HISTORY_SIZE = 512  # (header, shared rest) pairs: the payload bytes are not copied per subscriber
 # At most this many packets since a keyframe are kept for subscribers that (re)start (about a
 # second of 640x480 VP8 at 1 Mbit/s); a longer picture group means a keyframe request instead.
 GOP_CACHE_PACKETS = 128
@@ -64,7 +64,7 @@ URI_MID = "urn:ietf:params:rtp-hdrext:sdes:mid"
 URI_ABS_SEND_TIME = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
 URI_AUDIO_LEVEL = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
 NTP_EPOCH_OFFSET_S = 2208988800  # 1900-01-01 to 1970-01-01
-_SEQ_TS_SSRC = struct.Struct("!HII")
+_HEADER = struct.Struct("!BBHII")  # the fixed RTP header (no CSRCs)
 _SEQ = struct.Struct("!H")
 
 PacketTap = Callable[["PacketSource", av.Packet], None]
@@ -220,7 +220,7 @@ class PacketSource:
         now = time.time() + NTP_EPOCH_OFFSET_S
         ntp = int(now * 4294967296)
         abs_send_time = (ntp >> 14) & 0xFFFFFF
-        shared: dict[Any, tuple[bytes, bytes]] = {}
+        shared: dict[Any, tuple[int, int, bytes]] = {}
         sent = 0
         for track in self._forwarding:
             sent += track._forward(
@@ -358,7 +358,11 @@ class ForwardedTrack(MediaStreamTrack):
         self._floor = self._last_out  # packets older than this (late ones from before a restart) are dropped
         self._seq_offset = 0
         self._ts_offset = random.getrandbits(32)
-        self._history: list[bytes | None] = [None] * HISTORY_SIZE
+        # What was sent, for NACKs: (the 12-byte header, the rest), the rest shared with the other
+        # subscribers of the same extension layout.
+        self._history: list[tuple[bytes, bytes] | None] = [None] * HISTORY_SIZE
+        self._packets = 0
+        self._octets = 0
         self._done = asyncio.Event()
         self._transceiver: RTCRtpTransceiver | None = None
         self._dtls: RTCDtlsTransport | None = None
@@ -464,7 +468,7 @@ class ForwardedTrack(MediaStreamTrack):
         abs_send_time: int,
         level: int,
         ntp: int,
-        shared: dict[Any, tuple[bytes, bytes]],
+        shared: dict[Any, tuple[int, int, bytes]],
     ) -> int:
         """Send one packet (``seq``: the source's numbering). 1 if it went out, else 0."""
         if self.paused:
@@ -498,18 +502,21 @@ class ForwardedTrack(MediaStreamTrack):
         built = shared.get(layout)
         if built is None:
             built = shared[layout] = _build(layout, marker, payload, abs_send_time, level)  # type: ignore[arg-type]
-        head, rest = built
+        first, second, rest = built
         timestamp = (timestamp + self._ts_offset) & 0xFFFFFFFF
-        plain = head + _SEQ_TS_SSRC.pack(out, timestamp, self._ssrc) + rest
-        self._history[out % HISTORY_SIZE] = plain
-        self._send(plain)
-        sender = self._sender
-        sender._RTCRtpSender__ntp_timestamp = ntp
-        sender._RTCRtpSender__rtp_timestamp = timestamp
-        sender._RTCRtpSender__octet_count += len(payload)
-        sender._RTCRtpSender__packet_count += 1
+        header = _HEADER.pack(first, second, out, timestamp, self._ssrc)
+        self._history[out % HISTORY_SIZE] = (header, rest)
+        self._send(header + rest)
+        self._packets += 1
+        self._octets += len(payload)
         if marker or self.kind == "audio":
             self.frames_out += 1
+            # What the sender's RTCP sender reports and stats read (once per frame).
+            sender = self._sender
+            sender._RTCRtpSender__ntp_timestamp = ntp
+            sender._RTCRtpSender__rtp_timestamp = timestamp
+            sender._RTCRtpSender__octet_count = self._octets
+            sender._RTCRtpSender__packet_count = self._packets
         return 1
 
     def _replay(self, gop: list[tuple[int, int, int, bytes]], abs_send_time: int, ntp: int) -> int:
@@ -521,31 +528,26 @@ class ForwardedTrack(MediaStreamTrack):
     async def _retransmit(self, seq: int) -> None:
         """The subscriber lost ``seq`` (NACK): send it again from the history, over RTX when
         negotiated (RFC 4588: the original sequence number first in the payload)."""
-        plain = self._history[seq % HISTORY_SIZE]
-        if plain is None or _SEQ.unpack_from(plain, 2)[0] != seq or not self._ready():
+        sent = self._history[seq % HISTORY_SIZE]
+        if sent is None or _SEQ.unpack_from(sent[0], 2)[0] != seq or not self._ready():
             return
+        header, rest = sent
         if self._rtx_pt is not None:
-            header = 12 + 4 * (plain[0] & 0x0F)
-            if plain[0] & 0x10:
-                header += 4 + 4 * int.from_bytes(plain[header + 2 : header + 4], "big")
-            plain = (
-                bytes((plain[0], (plain[1] & 0x80) | self._rtx_pt))
-                + _SEQ.pack(self._rtx_seq)
-                + plain[4:8]
-                + self._rtx_ssrc.to_bytes(4, "big")
-                + plain[12:header]
-                + plain[2:4]
-                + plain[header:]
+            extensions = 4 + 4 * int.from_bytes(rest[2:4], "big") if header[0] & 0x10 else 0
+            first, second, _, timestamp, _ = _HEADER.unpack(header)
+            header = _HEADER.pack(
+                first, (second & 0x80) | self._rtx_pt, self._rtx_seq, timestamp, self._rtx_ssrc
             )
+            rest = rest[:extensions] + sent[0][2:4] + rest[extensions:]
             self._rtx_seq = (self._rtx_seq + 1) & 0xFFFF
         self.retransmitted += 1
         metrics.RETRANSMITTED.labels(self.kind).inc()
-        self._send(plain)
+        self._send(header + rest)
 
 
 def _build(
     layout: tuple[int, int, bytes, int, int], marker: int, payload: bytes, abs_send_time: int, level: int
-) -> tuple[bytes, bytes]:
+) -> tuple[int, int, bytes]:
     """The first two header bytes and everything after the SSRC (extensions, payload) of a packet
     for subscribers with this layout."""
     pt, mid_id, mid, abs_id, level_id = layout
@@ -558,9 +560,9 @@ def _build(
         extensions.append((level_id, bytes((level,))))
     second = (0x80 if marker else 0) | pt
     if not extensions:
-        return bytes((0x80, second)), payload
+        return 0x80, second, payload
     profile, value = pack_header_extensions(extensions)
-    return bytes((0x90, second)), struct.pack("!HH", profile, len(value) // 4) + value + payload
+    return 0x90, second, struct.pack("!HH", profile, len(value) // 4) + value + payload
 
 
 def attach_source(receiver: RTCRtpReceiver, kind: str, track_id: str = "") -> PacketSource:

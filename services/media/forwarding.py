@@ -375,6 +375,8 @@ class ForwardedTrack(MediaStreamTrack):
         self._rtx_seq = random.randrange(0x8000)
         self._srtp: Any = None
         self._nominated: dict[int, Any] = {}
+        self._pair: Any = None  # the ICE candidate pair sent on, and its remote address
+        self._remote: tuple[str, int] = ("", 0)
         self._sender: Any = None
 
     # -- control ----------------------------------------------------------------------------
@@ -454,8 +456,10 @@ class ForwardedTrack(MediaStreamTrack):
         pair = self._nominated.get(1)
         if pair is None:
             return
+        if pair is not self._pair:  # the first packet, or ICE changed the pair (it nominates once)
+            self._pair, self._remote = pair, pair.remote_addr
         # aioice's protocol.send_data does no more than this (plain UDP and TURN alike).
-        pair.protocol.transport.sendto(self._srtp.protect(plain), pair.remote_addr)
+        pair.protocol.transport.sendto(self._srtp.protect(plain), self._remote)
 
     # -- forwarding -------------------------------------------------------------------------
     def _forward(

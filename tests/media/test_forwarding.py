@@ -227,6 +227,12 @@ def watch_receiver(receiver: RTCRtpReceiver, kind: str) -> Seen:
     return seen
 
 
+async def sender_report(receiver: RTCRtpReceiver):
+    """The statistics of the last RTCP sender report the receiver got, or None."""
+    stats = await receiver.getStats()
+    return next((s for s in stats.values() if s.type == "remote-outbound-rtp"), None)
+
+
 def contiguous(seqs: list[int]) -> bool:
     return seqs == list(range(seqs[0], seqs[0] + len(seqs)))  # the test starts below 2^15: no wrap
 
@@ -296,6 +302,11 @@ async def test_down_track_sequence_is_continuous_across_pause_and_mute_and_resta
         await wait_for(lambda: len(frames) >= decoded + 5)
         assert close_to(dominant_rgb(frames[-1]), RED)
         assert not video_t.receiver._RTCRtpReceiver__nack_generator.missing
+        # RTCP sender reports (lip sync, stats) reach the subscriber with the down-track's counts.
+        async with asyncio.timeout(5):
+            while not (report := await sender_report(video_t.receiver)):  # noqa: ASYNC110 - no event
+                await asyncio.sleep(0.1)
+        assert report.packetsSent > 0 and report.bytesSent > 0
     finally:
         for task in tasks:
             task.cancel()

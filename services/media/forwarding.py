@@ -42,6 +42,7 @@ from collections.abc import Callable
 from typing import Any
 
 import av
+import pylibsrtp
 from aiortc import MediaStreamTrack, RTCRtpReceiver, RTCRtpTransceiver
 from aiortc.mediastreams import MediaStreamError
 from aiortc.rtcdtlstransport import RTCDtlsTransport, State
@@ -458,8 +459,12 @@ class ForwardedTrack(MediaStreamTrack):
             return
         if pair is not self._pair:  # the first packet, or ICE changed the pair (it nominates once)
             self._pair, self._remote = pair, pair.remote_addr
+        try:
+            protected = self._srtp.protect(plain)
+        except pylibsrtp.Error:  # e.g. too long with this subscriber's extensions: drop it, never
+            return  # fail the publisher's receive loop this runs in
         # aioice's protocol.send_data does no more than this (plain UDP and TURN alike).
-        pair.protocol.transport.sendto(self._srtp.protect(plain), self._remote)
+        pair.protocol.transport.sendto(protected, self._remote)
 
     # -- forwarding -------------------------------------------------------------------------
     def _forward(

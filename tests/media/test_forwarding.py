@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import pytest
 from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender
 from aiortc.mediastreams import MediaStreamError
+from aiortc.rtp import RtpPacket
 
 from meetmesh_sdk.sources import ColorVideoTrack, ToneAudioTrack, dominant_rgb
 from services.media import network
@@ -356,3 +357,23 @@ async def test_nack_is_answered_from_the_down_track_history_over_rtx() -> None:
         await publisher.close()
         await subscriber.close()
         await sfu.close()
+
+
+def test_padding_only_packets_leave_no_gap_in_the_forwarded_sequence() -> None:
+    """Pure numbering logic, so no peers: a stand-in down-track records what the source hands it."""
+    source = PacketSource("audio", receiver=None)  # audio never asks the receiver anything
+
+    class Recorder:
+        seqs: list[int] = []
+
+        def _forward(self, seq: int, *rest: object) -> int:
+            self.seqs.append(seq)
+            return 1
+
+    recorder = Recorder()
+    source._forwarding = (recorder,)
+    for seq, payload in [(10, b"a"), (11, b""), (12, b"b"), (13, b"c"), (9, b"late"), (14, b""), (15, b"d")]:
+        source.on_rtp(RtpPacket(payload_type=111, sequence_number=seq, timestamp=seq * 960, payload=payload))
+    # 11 and 14 carried only padding: dropped, and the numbers after them close the gap; 9 came
+    # late, from before the first padding, and keeps its number.
+    assert recorder.seqs == [10, 11, 12, 9, 13]

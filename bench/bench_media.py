@@ -10,6 +10,10 @@
 
 Load generators never decode: the publisher replays pre-encoded VP8 packets, the subscribers
 count frames through the same receive hook the SFU uses. Targets are printed, never asserted.
+
+``MEETMESH_BENCH_MEDIA_PARTS`` (comma-separated, default all) runs only some parts: ``forwarding``
+(with its Janus baseline), ``join``, ``fanout``, ``transcode``; e.g.
+``MEETMESH_BENCH_MEDIA_PARTS=forwarding python -m bench media``.
 """
 
 from __future__ import annotations
@@ -47,6 +51,8 @@ from meetmesh_sdk.sources import ColorVideoTrack
 from services.media.forwarding import PLI_MIN_INTERVAL_S, PacketSource, attach_source
 from services.media.transcode import Options, transcode
 
+PARTS = ("forwarding", "join", "fanout", "transcode")
+SELECTED = tuple(p.strip() for p in os.environ.get("MEETMESH_BENCH_MEDIA_PARTS", ",".join(PARTS)).split(","))
 SUBSCRIBERS = tuple(int(n) for n in os.environ.get("MEETMESH_BENCH_SUBSCRIBERS", "0,8,24").split(","))
 WARMUP_S = 3.0
 WINDOW_S = 5.0
@@ -540,7 +546,21 @@ def per_down_track(results: dict[int, tuple[float, float]]) -> float:
 
 
 async def _run() -> None:
+    unknown = sorted(set(SELECTED) - set(PARTS))
+    if unknown:
+        raise SystemExit(f"MEETMESH_BENCH_MEDIA_PARTS: unknown part(s) {unknown}; known: {', '.join(PARTS)}")
     use_host_addresses(["127.0.0.1"])
+    if "forwarding" in SELECTED:
+        await _forwarding()
+    if "join" in SELECTED:
+        await _join()
+    if "fanout" in SELECTED:
+        await _fanout()
+    if "transcode" in SELECTED:
+        await _transcode()
+
+
+async def _forwarding() -> None:
     clip = encode_clip()
     print(
         f"clip: {len(clip)} VP8 packets, {sum(len(d) for d, _ in clip) * 8 / 4 / 1e6:.2f} Mbit/s, 640x480@30"
@@ -567,6 +587,8 @@ async def _run() -> None:
     else:
         print("  janus not installed (apt-get install janus): no baseline")
 
+
+async def _join() -> None:
     sfu, direct = await join_to_first_frame()
     sfu_ms, direct_ms = statistics.median(sfu) * 1000, statistics.median(direct) * 1000
     print("\njoin-to-first-frame (Room.connect -> first decoded frame of a publisher already in the room)")
@@ -576,6 +598,8 @@ async def _run() -> None:
     )
     print(f"  direct aiortc pair:    median {direct_ms:.0f} ms, ratio {sfu_ms / direct_ms:.1f}x")
 
+
+async def _fanout() -> None:
     latencies, baseline = await fanout()
     p50, p99 = pct(latencies, 0.5) * 1000, pct(latencies, 0.99) * 1000
     b50, b99 = pct(baseline, 0.5) * 1000, pct(baseline, 0.99) * 1000
@@ -583,6 +607,8 @@ async def _run() -> None:
     print(f"  p50 {p50:.1f} ms, p99 {p99:.1f} ms (target: p99 at most 50 ms)")
     print(f"  Redis pub/sub round trip: p50 {b50:.2f} ms, p99 {b99:.2f} ms; ratio of p99s {p99 / b99:.0f}x")
 
+
+async def _transcode() -> None:
     ours_x, plain_x = await asyncio.to_thread(transcode_speed)
     print(
         "\ntranscoding a 720p recording (10 s, 1 participant) as a job does it: the composite MP4"

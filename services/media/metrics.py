@@ -40,6 +40,12 @@ NACK_SENT = Counter(
     ["kind"],
     registry=None,
 )
+RETRANSMITTED = Counter(
+    "meetmesh_media_rtp_retransmitted",
+    "RTP packets the SFU sent again to subscribers on their NACKs (from its per-down-track history).",
+    ["kind"],
+    registry=None,
+)
 PLI_SENT = Counter(
     "meetmesh_media_pli_sent",
     "RTCP picture loss indications the SFU sent to publishers (keyframe requests).",
@@ -117,5 +123,5 @@ class SfuCollector(Collector):
 
 def collectors(sfu: Sfu, relays: Callable[[], Relays | None] = lambda: None) -> list[Collector]:
     """Everything the media service exposes on /metrics beside the RPC metrics."""
-    return [RECEIVED_BYTES, FORWARDED_BYTES, RTP_RECEIVED, RTP_LOST, NACK_SENT, PLI_SENT,
+    return [RECEIVED_BYTES, FORWARDED_BYTES, RTP_RECEIVED, RTP_LOST, NACK_SENT, PLI_SENT, RETRANSMITTED,
             JOIN_TO_FIRST_FRAME, SfuCollector(sfu, relays)]  # fmt: skip

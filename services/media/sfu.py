@@ -242,7 +242,7 @@ class Sfu:
                     track.on_first_frame = peer.first_frame
                 transceiver.sender.replaceTrack(track)
                 transceiver.direction = "sendonly"
-                attach_sender(transceiver.sender, track)
+                attach_sender(transceiver, track)
                 peer.subscriptions[track_id] = track
                 peer.subscription_mids[track_id] = transceiver
 

@@ -28,7 +28,9 @@ async def test_media_keeps_flowing_while_the_ai_service_is_unavailable(
         listener = await rtc.bot()
         speaker = await rtc.bot()
         await speaker.publish(ToneAudioTrack())
-        assert meeting_id in rtc.media.ai_taps
+        await wait_for(
+            lambda: meeting_id in rtc.media.ai_taps
+        )  # the AI setting is looked up beside the negotiation
 
         def failures() -> int:
             return sum("AI analysis stream failed" in r.getMessage() for r in caplog.records)

@@ -366,7 +366,14 @@ class TracedChannel(Channel):
         metadata: Any = None,
     ) -> Stream[Any, Any]:
         found = tracer(self._service)
-        if found is None:  # tracing is off: a plain call
+        parent = trace.get_current_span() if found is not None else None
+        if parent is None or not parent.is_recording():
+            # Tracing off, not sampled, or no trace to continue (background work): no span of its
+            # own; a trace that is not sampled passes its decision on.
+            if parent is not None and parent.get_span_context().is_valid:
+                carried_only: MultiDict[str] = MultiDict(metadata or ())
+                inject(carried_only)
+                metadata = carried_only
             return super().request(
                 name,
                 cardinality,
@@ -376,23 +383,7 @@ class TracedChannel(Channel):
                 deadline=deadline,
                 metadata=metadata,
             )
-        parent = trace.get_current_span()
-        if parent.get_span_context().is_valid and not parent.is_recording():
-            # A trace that is not sampled: no span of the call's own, only the decision passed on.
-            carried_only: MultiDict[str] = MultiDict(metadata or ())
-            inject(carried_only)
-            metadata = carried_only
-        if not parent.is_recording():
-            # Not sampled, or no trace to continue (background work): no span of its own.
-            return super().request(
-                name,
-                cardinality,
-                request_type,
-                reply_type,
-                timeout=timeout,
-                deadline=deadline,
-                metadata=metadata,
-            )
+        assert found is not None  # a recording parent means tracing is on
         service, _, method = name[1:].partition("/")
         current = found.start_span(
             name[1:],

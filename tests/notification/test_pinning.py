@@ -9,7 +9,6 @@ a public address first and 127.0.0.1 afterwards, as an attacker's name server wo
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator
 
 import pytest
 from aiohttp.abc import AbstractResolver, ResolveResult
@@ -49,16 +48,6 @@ class Rebinding(AbstractResolver):
 
     async def close(self) -> None:
         pass
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    server = Receiver()
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.stop()
 
 
 def _client(guard: GuardedResolver) -> HttpClient:

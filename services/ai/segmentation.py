@@ -45,6 +45,15 @@ class Segmenter:
     def speaking(self) -> bool:
         return self.start is not None
 
+    @property
+    def pause_end(self) -> int | None:
+        """Where the utterance in progress ends (pad included) if the pause it is in now turns out
+        to be its end; None while speech goes on. The audio up to there is known once `position`
+        reached it, before the pause has lasted `min_silence_ms`."""
+        if self.start is None or self._silence_since is None:
+            return None
+        return self._silence_since + self.o.pad_ms * _MS
+
     def push(self, probability: float) -> SpeechStarted | SpeechEnded | None:
         """Feeds one window's probability; returns an event when speech starts or ends."""
         here = self.position

@@ -12,8 +12,8 @@
     video frames -> face_detector -> emotion (batched) -> FrameEmotions (frames are dropped while busy)
 
 Finals are produced in utterance order by one worker; the receive loop never waits for a model.
-The end of an utterance is only certain after `min_silence_ms` of pause, but the audio it will end
-with is known `pad_ms` into the pause: the final's transcription and score start then, and a pause
+The end of an utterance is only certain after 160-300 ms of pause (segmentation.py), but the audio
+it will end with is known `pad_ms` (120 ms) into the pause: the final's transcription and score start then, and a pause
 that turns out not to be the end (speech resumes) just drops that work. A final thus waits for the
 pause to last, not for the pause and then the whole utterance's decode (docs/ai.md).
 A bad message raises InvalidArgument: workers are cancelled, finals already stored stay, a partial

@@ -68,6 +68,24 @@ def test_the_pause_end_is_where_the_segmenter_ends_the_utterance() -> None:
     assert len(pause_ends) == 2  # the short pause announced an end that did not come
 
 
+def test_a_pause_the_vad_is_sure_of_ends_an_utterance_sooner() -> None:
+    def end_after(pause: list[float]) -> int | None:
+        """Windows of `pause` after which the utterance ended (None: not within the pause)."""
+        segmenter = Segmenter()
+        for p in [0.9] * 20:
+            segmenter.push(p)
+        for i, p in enumerate(pause, 1):
+            if isinstance(segmenter.push(p), SpeechEnded):
+                return i
+        return None
+
+    # the end of speech as the VAD sees it: a window or two in between, then below 0.05
+    assert end_after([0.2] + [0.01] * 20) == 6  # 5 sure windows (160 ms) after the first
+    assert end_after([0.2] * 20) == 10  # unsure: 300 ms
+    assert end_after([0.01] * 4 + [0.9] + [0.01] * 4) is None  # a short sure pause, then speech
+    assert end_after([0.01] * 3 + [0.1] + [0.01] * 4 + [0.2] * 2) == 10  # never 5 sure in a row
+
+
 async def test_a_final_is_decoded_during_its_pause_and_a_short_pause_is_not_the_end(
     triton: BundledTriton, store: RelationalResultsStore
 ) -> None:

@@ -13,9 +13,11 @@
 
 Finals are produced in utterance order by one worker; the receive loop never waits for a model.
 The end of an utterance is only certain after 160-300 ms of pause (segmentation.py), but the audio
-it will end with is known `pad_ms` (120 ms) into the pause: the final's transcription and score start then, and a pause
-that turns out not to be the end (speech resumes) just drops that work. A final thus waits for the
-pause to last, not for the pause and then the whole utterance's decode (docs/ai.md).
+it will end with is known `pad_ms` (120 ms) into the pause: the final's transcription and score
+start then, and a pause that turns out not to be the end (speech resumes) just drops that work. A
+final thus waits for the pause to last, not for the pause and then the whole utterance's decode;
+and that decode checks the last interim's tokens as a draft in one pass, so it only steps through
+what was said since (moonshine.py; docs/ai.md).
 A bad message raises InvalidArgument: workers are cancelled, finals already stored stay, a partial
 utterance is dropped (each stored result is one single-row transaction).
 """
@@ -88,6 +90,9 @@ class _Utterance:
     end: int = 0
     ended_at: float = 0.0  # time.monotonic() when the end of speech was seen
     interim_emitted: bool = False  # an interim with text went out
+    # Token ids of the latest interim: the draft the next decode of this utterance checks first
+    # (the final then decodes only what was said since; moonshine.py).
+    draft: NDArray[Any] | None = None
 
 
 @dataclass
@@ -272,12 +277,12 @@ class _Session:
         ):
             return
         audio = self._slice(u.start, end).copy()
-        task = asyncio.create_task(self._text_and_score(audio))
+        task = asyncio.create_task(self._text_and_score(audio, u.draft))
         task.add_done_callback(_consume)  # a dropped speculation's failure is nobody's error
         self.speculation = _Speculation(u.id, end, task)
 
-    async def _text_and_score(self, audio: NDArray[Any]) -> tuple[str, float]:
-        text_task = self.client.transcribe(audio) if self.config.captions else _no_text()
+    async def _text_and_score(self, audio: NDArray[Any], draft: NDArray[Any] | None) -> tuple[str, float]:
+        text_task = _transcribe_text(self.client, audio, draft) if self.config.captions else _no_text()
         score_task = self.client.synthetic_score(audio) if self.config.synthetic_voice else _no_score()
         text, score = await asyncio.gather(text_task, score_task)
         return text, score
@@ -307,7 +312,7 @@ class _Session:
 
     async def _interim(self, utterance: _Utterance, audio: NDArray[Any], end: int) -> None:
         started = time.monotonic()
-        text = await self.client.transcribe(audio)
+        text, utterance.draft = await self.client.transcribe_tokens(audio, utterance.draft)
         caption = pb.Caption(
             utterance_id=utterance.id,
             is_final=False,
@@ -340,7 +345,7 @@ class _Session:
     async def _finalize(
         self, utterance: _Utterance, audio: NDArray[Any], ready: asyncio.Task[tuple[str, float]] | None
     ) -> None:
-        text, score = await (ready if ready is not None else self._text_and_score(audio))
+        text, score = await (ready if ready is not None else self._text_and_score(audio, utterance.draft))
         metrics.SEGMENTS.inc()
         await self.store.add_activity(
             Activity(
@@ -472,6 +477,11 @@ class _Session:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+
+
+async def _transcribe_text(client: InferenceClient, audio: NDArray[Any], draft: NDArray[Any] | None) -> str:
+    text, _ = await client.transcribe_tokens(audio, draft)
+    return text
 
 
 def _consume(task: asyncio.Task[Any]) -> None:

@@ -4,7 +4,8 @@ Pure state machine, no I/O: speech starts when a window crosses `onset`, ends af
 below `offset`, or sooner, once the pause holds `confident_silence_ms` of windows in a row below
 `confident_silence` (the VAD is sure nobody speaks; measured on flite and the real recordings, the
 end of speech is one or two windows between 0.05 and 0.35, then below 0.05, while pauses within a
-sentence stay short or above 0.05); an utterance longer than `max_utterance_ms` is cut. Offsets are in samples at 16 kHz.
+sentence stay short or above 0.05); an utterance longer than `max_utterance_ms` is cut. Offsets
+are in samples at 16 kHz.
 """
 
 from __future__ import annotations

@@ -31,9 +31,11 @@ class RecordingClient(InferenceClient):
         super().__init__(url, timeout_s=30)
         self.transcriptions: list[tuple[float, int]] = []
 
-    async def transcribe(self, audio: NDArray[Any]) -> str:
+    async def transcribe_tokens(
+        self, audio: NDArray[Any], draft: NDArray[Any] | None = None
+    ) -> tuple[str, NDArray[Any]]:
         self.transcriptions.append((time.monotonic(), audio.size))
-        return await super().transcribe(audio)
+        return await super().transcribe_tokens(audio, draft)
 
 
 def _trimmed(speech: NDArray[Any]) -> NDArray[Any]:
@@ -135,3 +137,18 @@ async def test_a_final_is_decoded_during_its_pause_and_a_short_pause_is_not_the_
     assert asked[0] < ended_at  # ... and before the end of the utterance was certain
     # the short pause started a transcription of the first part, which was dropped
     assert any(size < samples for _, size in client.transcriptions), client.transcriptions
+
+
+async def test_a_draft_saves_steps_but_never_changes_the_transcript(triton: BundledTriton) -> None:
+    speech = flite("we will meet again next week to review the project plan")
+    client = InferenceClient(triton.url, timeout_s=30)
+    try:
+        text, tokens = await client.transcribe_tokens(speech)
+        assert text == await client.transcribe(speech) and tokens.size > 5
+        _, start = await client.transcribe_tokens(speech[: speech.size // 2])  # an interim's
+        for draft in (start, tokens, tokens[::-1].copy(), np.array([7, 8, 9, 10], dtype=np.int64)):
+            again, again_tokens = await client.transcribe_tokens(speech, draft)
+            assert again == text
+            np.testing.assert_array_equal(again_tokens, tokens)
+    finally:
+        await client.close()

@@ -61,7 +61,7 @@ class LiveOptions:
     interim_every_s: float = 1.0
     # The first interim of an utterance comes after this much speech (then every interim_every_s):
     # a caption appears while the first words are still being spoken.
-    first_interim_s: float = 0.2
+    first_interim_s: float = 0.15
     alert_threshold: float = 0.8
     alert_min_s: float = 1.5  # shorter utterances are scored but never alert
     idle_timeout_s: float = 30.0

@@ -3,7 +3,7 @@
 * ASR real-time factor: Moonshine base-en through Triton on 4-10 s utterances (target <= 0.06).
 * Emotion faces/s with 8 concurrent callers, dynamic batching on vs off (target >= 2x).
 * Emotion faces/s as the ai service classifies them for 8 live streams (batching.py: one request
-  per tick for every stream's faces) against in-process ONNX Runtime (target >= 60%), and the
+  at a time for every stream's faces) against in-process ONNX Runtime (target >= 60%), and the
   gain of that batching over one request per face (target >= 2x).
 * Triton path vs the same FER ONNX model called in-process with ONNX Runtime, batch 1 serial
   (target: Triton overhead <= 25%).

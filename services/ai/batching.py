@@ -13,7 +13,7 @@ callers woken together join in; a fixed wait on every request cost more than it 
 
     stream A: frame -> face_detector -> crops --\\
     stream B: frame -> face_detector -> crops ---+-> EmotionBatcher (tick) -> emotion [n, 64, 64, 1]
-    stream C: frame -> face_detector -> crops --/        one Triton request per tick
+    stream C: frame -> face_detector -> crops --/        one Triton request at a time
 
 A failed request fails the callers of that batch only; the next tick starts afresh. One batcher per
 process (``wiring.py``), shared by every ``LiveAnalysis`` stream and the unary ``AnalyzeFrame``

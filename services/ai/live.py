@@ -118,7 +118,7 @@ class LiveAnalysis:
         self.client = client
         self.store = store
         self.o = options or LiveOptions()
-        # Faces of every stream, classified together (one emotion request per tick; batching.py).
+        # Faces of every stream, classified together (one emotion request at a time; batching.py).
         self.batcher = batcher
         # The open streams by meeting: an ended meeting's transcript is completed once its
         # streams closed (completion.py).

@@ -1,16 +1,19 @@
-"""Batching at the source: one emotion request per tick for the faces of every live stream.
+"""Batching at the source: one emotion request at a time for the faces of every live stream.
 
 Triton's dynamic batcher merges requests that are already in flight, but each request still costs
-its own round trip and its own (de)serialisation on both sides: on a 0.2 ms model that overhead is
+its own round trip and its own (de)serialisation on both sides: on a 0.4 ms model that overhead is
 most of the cost (docs/ai.md). The ai service therefore gathers the faces that every live stream
-finds in its frames, and a single flusher sends them to the emotion model as ONE request per tick
-(``tick_s``, or at once when ``max_batch`` faces are waiting), then hands each stream its rows.
+finds in its frames, and a single flusher sends them to the emotion model as ONE request, then
+hands each stream its rows. The batch size follows the load by itself: faces that arrive while a
+request is in flight wait for it and go out together the moment it returns (up to ``max_batch``
+per request); an idle batcher sends after ``tick_s`` (default: one turn of the event loop, so that
+callers woken together join in; a fixed wait on every request cost more than it gathered, docs/ai.md).
 
 ::
 
     stream A: frame -> face_detector -> crops --\\
     stream B: frame -> face_detector -> crops ---+-> EmotionBatcher (tick) -> emotion [n, 64, 64, 1]
-    stream C: frame -> face_detector -> crops --/        one Triton request per tick
+    stream C: frame -> face_detector -> crops --/        one Triton request at a time
 
 A failed request fails the callers of that batch only; the next tick starts afresh. One batcher per
 process (``wiring.py``), shared by every ``LiveAnalysis`` stream and the unary ``AnalyzeFrame``
@@ -44,9 +47,9 @@ class BatchStats:
 
 
 class EmotionBatcher:
-    """Gathers face tensors from every caller and classifies them in one request per tick."""
+    """Gathers face tensors from every caller and classifies them in one request at a time."""
 
-    def __init__(self, classify: Classify, *, tick_s: float = 0.002, max_batch: int = 64) -> None:
+    def __init__(self, classify: Classify, *, tick_s: float = 0.0, max_batch: int = 64) -> None:
         if tick_s < 0 or max_batch < 1:
             raise ValueError("tick_s must be >= 0 and max_batch >= 1")
         self._classify = classify
@@ -74,6 +77,7 @@ class EmotionBatcher:
     async def _flush_after_tick(self) -> None:
         # Wait for the tick (more streams add their faces meanwhile) or a full batch; with no
         # tick, one turn of the loop lets the callers woken together by the last reply join in.
+        # Faces arriving while a request is in flight are taken by the loop below when it returns.
         if self._tick_s > 0:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._full.wait(), self._tick_s)

@@ -34,16 +34,18 @@ class AiServiceOptions(Endpoint):
     synthetic_alert_min_s: float = Field(default=1.5, ge=0)
     # How often an analysis stream sends interim captions, in seconds.
     interim_every_s: float = Field(default=1.0, gt=0)
-    # The first interim caption of an utterance comes after this much speech, in seconds.
-    first_interim_s: float = Field(default=0.25, gt=0)
+    # The first interim caption of an utterance is decoded this long after its start (the VAD's
+    # 120 ms pad included), and again as often until one has text, in seconds.
+    first_interim_s: float = Field(default=0.15, gt=0)
     # An analysis stream that sends nothing for this long is closed, in seconds.
     stream_idle_timeout_s: float = Field(default=30.0, gt=0)
     # When a meeting ends, its transcript is completed (the host is told) once its live streams
     # on this instance closed, or after this many seconds, whichever comes first.
     transcript_settle_s: float = Field(default=35.0, gt=0)
-    # Faces of every live stream go to the emotion model as one request per tick (batching.py):
-    # the tick, in seconds.
-    emotion_batch_tick_s: float = Field(default=0.002, ge=0, le=1)
+    # Faces of every live stream go to the emotion model together, one request at a time
+    # (batching.py); faces arriving while the batcher is idle wait this long for company (0: one
+    # turn of the event loop), in seconds.
+    emotion_batch_tick_s: float = Field(default=0.0, ge=0, le=1)
     # The most faces in one emotion request (a full batch goes at once).
     emotion_batch_max: int = Field(default=64, ge=1, le=64)
 

@@ -99,6 +99,17 @@ class InferenceClient:
         out = await self.infer("asr", {"audio": np.ascontiguousarray(audio, dtype=np.float32)}, ("text",))
         return bytes(out["text"].reshape(-1)[0]).decode("utf-8", errors="replace")
 
+    async def transcribe_tokens(
+        self, audio: NDArray[Any], draft: NDArray[Any] | None = None
+    ) -> tuple[str, NDArray[Any]]:
+        """Text and token ids of `audio`; `draft`, the token ids of an earlier decode of its start
+        (an interim's), saves decoder steps without changing the result."""
+        inputs = {"audio": np.ascontiguousarray(audio, dtype=np.float32)}
+        if draft is not None and draft.size:
+            inputs["draft"] = np.ascontiguousarray(draft, dtype=np.int64)
+        out = await self.infer("asr", inputs, ("text", "tokens"))
+        return bytes(out["text"].reshape(-1)[0]).decode("utf-8", errors="replace"), out["tokens"].reshape(-1)
+
     async def synthetic_score(self, audio: NDArray[Any]) -> float:
         out = await self.infer(
             "synthetic_voice", {"audio": np.ascontiguousarray(audio, dtype=np.float32)}, ("score",)

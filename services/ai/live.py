@@ -5,11 +5,19 @@
     audio chunks -> 16 kHz -> vad (Triton, 32 ms windows) -> Segmenter
                                    |  speech start/end -> VoiceActivity
                                    |  every `interim_every_s` while speaking -> asr -> interim Caption
-                                   '  end of utterance -> asr + synthetic_voice -> store -> final Caption
-                                                                                 + SyntheticVoice
+                                   |  a pause starts -> asr + synthetic_voice on the utterance as it
+                                   |                    would end there (speculative final)
+                                   '  end of utterance -> that result (else asr + synthetic_voice)
+                                                          -> store -> final Caption + SyntheticVoice
     video frames -> face_detector -> emotion (batched) -> FrameEmotions (frames are dropped while busy)
 
 Finals are produced in utterance order by one worker; the receive loop never waits for a model.
+The end of an utterance is only certain after 160-300 ms of pause (segmentation.py), but the audio
+it will end with is known `pad_ms` (120 ms) into the pause: the final's transcription and score
+start then, and a pause that turns out not to be the end (speech resumes) just drops that work. A
+final thus waits for the pause to last, not for the pause and then the whole utterance's decode;
+and that decode checks the last interim's tokens as a draft in one pass, so it only steps through
+what was said since (moonshine.py; docs/ai.md).
 A bad message raises InvalidArgument: workers are cancelled, finals already stored stay, a partial
 utterance is dropped (each stored result is one single-row transaction).
 """
@@ -53,12 +61,15 @@ class LiveOptions:
     interim_every_s: float = 1.0
     # The first interim of an utterance comes after this much speech (then every interim_every_s):
     # a caption appears while the first words are still being spoken.
-    first_interim_s: float = 0.25
+    first_interim_s: float = 0.15
     alert_threshold: float = 0.8
     alert_min_s: float = 1.5  # shorter utterances are scored but never alert
     idle_timeout_s: float = 30.0
-    # Audio handed to the VAD in one Triton call (a multiple of 32 ms).
-    vad_batch_windows: int = 4
+    # Audio handed to the VAD in one Triton call (a multiple of 32 ms): speech start and end are
+    # seen at most this late.
+    vad_batch_windows: int = 2
+    # Start the final's work when a pause begins (see the module's doc).
+    speculative_finals: bool = True
 
 
 def emotion_proto(
@@ -78,6 +89,19 @@ class _Utterance:
     start: int  # samples from stream start
     end: int = 0
     ended_at: float = 0.0  # time.monotonic() when the end of speech was seen
+    interim_emitted: bool = False  # an interim with text went out
+    # Token ids of the latest interim: the draft the next decode of this utterance checks first
+    # (the final then decodes only what was said since; moonshine.py).
+    draft: NDArray[Any] | None = None
+
+
+@dataclass
+class _Speculation:
+    """The final's work for an utterance that ends at `end` if the current pause is its end."""
+
+    utterance: int
+    end: int
+    task: asyncio.Task[tuple[str, float]]
 
 
 class LiveAnalysis:
@@ -94,7 +118,7 @@ class LiveAnalysis:
         self.client = client
         self.store = store
         self.o = options or LiveOptions()
-        # Faces of every stream, classified together (one emotion request per tick; batching.py).
+        # Faces of every stream, classified together (one emotion request at a time; batching.py).
         self.batcher = batcher
         # The open streams by meeting: an ended meeting's transcript is completed once its
         # streams closed (completion.py).
@@ -163,7 +187,10 @@ class _Session:
         self.last_interim = 0
         self.last_final = 0  # utterance id of the latest final caption
         self.interim: asyncio.Task[None] | None = None
-        self.finals: asyncio.Queue[tuple[_Utterance, NDArray[Any]] | None] = asyncio.Queue()
+        self.finals: asyncio.Queue[
+            tuple[_Utterance, NDArray[Any], asyncio.Task[tuple[str, float]] | None] | None
+        ] = asyncio.Queue()
+        self.speculation: _Speculation | None = None
         self.finalizing = False  # interims wait while a final is being produced
         self.final_worker = asyncio.create_task(self._finalize_loop())
         self.frames: asyncio.Queue[pb.VideoFrame | None] = asyncio.Queue(maxsize=2)
@@ -202,6 +229,7 @@ class _Session:
                 )
             elif isinstance(event, SpeechEnded):
                 await self._end_utterance(event)
+            self._speculate()
         self._maybe_interim(float(probabilities[-1]) if len(probabilities) else 0.0)
         self._trim_history()
 
@@ -221,10 +249,43 @@ class _Session:
             return
         utterance.end = event.end
         utterance.ended_at = time.monotonic()
+        speculation, self.speculation = self.speculation, None
+        ready = None
+        if speculation is not None and (speculation.utterance, speculation.end) == (utterance.id, event.end):
+            ready = speculation.task  # the pause was the end: its work is under way or done
+        elif speculation is not None:
+            speculation.task.cancel()
         await self.emit(
             pb.AnalyzeResponse(voice_activity=pb.VoiceActivity(speaking=False, offset_ms=event.end // 16))
         )
-        await self.finals.put((utterance, self._slice(event.start, event.end).copy()))
+        await self.finals.put((utterance, self._slice(event.start, event.end).copy(), ready))
+
+    def _speculate(self) -> None:
+        """Starts the final's work once the audio up to where a pause would end the utterance is
+        in; drops it when speech resumed (the pause was not the end)."""
+        u, end = self.utterance, self.segmenter.pause_end
+        current = self.speculation
+        if current is not None and (u is None or current.utterance != u.id or current.end != end):
+            current.task.cancel()
+            self.speculation = current = None
+        if (
+            current is not None
+            or u is None
+            or end is None
+            or not self.o.speculative_finals
+            or self.segmenter.position < end
+        ):
+            return
+        audio = self._slice(u.start, end).copy()
+        task = asyncio.create_task(self._text_and_score(audio, u.draft))
+        task.add_done_callback(_consume)  # a dropped speculation's failure is nobody's error
+        self.speculation = _Speculation(u.id, end, task)
+
+    async def _text_and_score(self, audio: NDArray[Any], draft: NDArray[Any] | None) -> tuple[str, float]:
+        text_task = _transcribe_text(self.client, audio, draft) if self.config.captions else _no_text()
+        score_task = self.client.synthetic_score(audio) if self.config.synthetic_voice else _no_score()
+        text, score = await asyncio.gather(text_task, score_task)
+        return text, score
 
     def _maybe_interim(self, latest_probability: float) -> None:
         """Decode the utterance so far, unless a decode or a final is in work, or speech is pausing
@@ -246,12 +307,12 @@ class _Session:
 
     def _interim_gap(self, u: _Utterance) -> float:
         """Seconds of speech before the next interim: shorter for an utterance's first one."""
-        first = self.last_interim == u.start
+        first = not u.interim_emitted
         return min(self.o.first_interim_s, self.o.interim_every_s) if first else self.o.interim_every_s
 
     async def _interim(self, utterance: _Utterance, audio: NDArray[Any], end: int) -> None:
         started = time.monotonic()
-        text = await self.client.transcribe(audio)
+        text, utterance.draft = await self.client.transcribe_tokens(audio, utterance.draft)
         caption = pb.Caption(
             utterance_id=utterance.id,
             is_final=False,
@@ -261,6 +322,7 @@ class _Session:
         )
         async with self._emit_lock:
             if text and utterance.id > self.last_final:  # never after the utterance's final
+                utterance.interim_emitted = True
                 await self._emit_raw(pb.AnalyzeResponse(caption=caption))
                 metrics.CAPTION_LATENCY.labels("interim").observe(time.monotonic() - started)
 
@@ -268,22 +330,22 @@ class _Session:
     async def _finalize_loop(self) -> None:
         while (item := await self.finals.get()) is not None:
             self.finalizing = True
-            utterance = item[0]
+            utterance, audio, _ = item
             try:
                 # one span per analysed segment, under the stream's RPC span
                 with tracing.span(
                     "ai",
                     "ai.stream.segment",
-                    **{"meetmesh.utterance_id": utterance.id, "meetmesh.audio_ms": item[1].size // 16},
+                    **{"meetmesh.utterance_id": utterance.id, "meetmesh.audio_ms": audio.size // 16},
                 ):
                     await self._finalize(*item)
             finally:
                 self.finalizing = False
 
-    async def _finalize(self, utterance: _Utterance, audio: NDArray[Any]) -> None:
-        text_task = self.client.transcribe(audio) if self.config.captions else _no_text()
-        score_task = self.client.synthetic_score(audio) if self.config.synthetic_voice else _no_score()
-        text, score = await asyncio.gather(text_task, score_task)
+    async def _finalize(
+        self, utterance: _Utterance, audio: NDArray[Any], ready: asyncio.Task[tuple[str, float]] | None
+    ) -> None:
+        text, score = await (ready if ready is not None else self._text_and_score(audio, utterance.draft))
         metrics.SEGMENTS.inc()
         await self.store.add_activity(
             Activity(
@@ -404,14 +466,27 @@ class _Session:
                 raise error
 
     async def cancel(self) -> None:
+        speculation = self.speculation.task if self.speculation is not None else None
         tasks = [
-            t for t in (self.final_worker, self.frame_worker, self.interim) if t is not None and not t.done()
+            t
+            for t in (self.final_worker, self.frame_worker, self.interim, speculation)
+            if t is not None and not t.done()
         ]
         for task in tasks:
             task.cancel()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+
+
+async def _transcribe_text(client: InferenceClient, audio: NDArray[Any], draft: NDArray[Any] | None) -> str:
+    text, _ = await client.transcribe_tokens(audio, draft)
+    return text
+
+
+def _consume(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 async def _no_text() -> str:

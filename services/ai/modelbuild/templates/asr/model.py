@@ -1,7 +1,9 @@
 """Speech recognition: Moonshine base-en (see moonshine.py) on ONNX Runtime.
 
-Input `audio` FP32 [n] at 16 kHz (0.1 s to 30 s); output `text` BYTES [1] (UTF-8). The weights are
-moonshine_cpp's, rewritten from ORT format to ONNX by the model build.
+Input `audio` FP32 [n] at 16 kHz (0.1 s to 30 s) and, optionally, `draft` INT64 [k]: the `tokens`
+of an earlier decode of the start of the same audio, checked in one decoder pass (moonshine.py; the
+result does not depend on it). Outputs `text` BYTES [1] (UTF-8) and `tokens` INT64 [m]. The weights
+are moonshine_cpp's, rewritten from ORT format to ONNX and quantised by the model build.
 """
 
 import os
@@ -39,10 +41,15 @@ class TritonPythonModel:
                     )
                 )
                 continue
-            text = self.model.transcribe(audio)
+            draft = pb_utils.get_input_tensor_by_name(request, "draft")
+            tokens = self.model.decode(audio, () if draft is None else draft.as_numpy().reshape(-1).tolist())
+            text = self.model.text(tokens)
             responses.append(
                 pb_utils.InferenceResponse(
-                    [pb_utils.Tensor("text", np.array([text.encode()], dtype=np.object_))]
+                    [
+                        pb_utils.Tensor("text", np.array([text.encode()], dtype=np.object_)),
+                        pb_utils.Tensor("tokens", np.array(tokens, dtype=np.int64)),
+                    ]
                 )
             )
         return responses

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 
 from services.ai.inference import InferenceClient
@@ -28,6 +29,11 @@ async def test_full_repository_keeps_the_contract(
     assert (out / "face_detector" / "config.pbtxt").read_text() == (
         model_repository / "face_detector" / "config.pbtxt"
     ).read_text()
+    # The speech model's products: int8 in the CPU build, float32 for the GPU's execution providers.
+    for name in ("encoder_model", "decoder_model_merged"):
+        assert "DynamicQuantizeMatMul" in _ops(model_repository / "asr" / "1" / f"{name}.onnx")
+        assert "DynamicQuantizeMatMul" not in _ops(out / "asr" / "1" / f"{name}.onnx")
+        assert "MatMul" in _ops(out / "asr" / "1" / f"{name}.onnx")
     # The renamed graph answers the contract's tensor names with the python-backend model's numbers.
     session = ort.InferenceSession(
         str(out / "emotion" / "1" / "model.onnx"), providers=["CPUExecutionProvider"]
@@ -42,3 +48,18 @@ async def test_full_repository_keeps_the_contract(
     finally:
         await client.close()
     np.testing.assert_allclose(local, served, rtol=1e-4, atol=1e-5)
+
+
+def _ops(path: Path) -> set[str]:
+    """Every operator type in an ONNX file, its subgraphs (the decoder's If branches) included."""
+    found: set[str] = set()
+
+    def walk(graph: onnx.GraphProto) -> None:
+        for node in graph.node:
+            found.add(node.op_type)
+            for attribute in node.attribute:
+                if attribute.type == onnx.AttributeProto.GRAPH:
+                    walk(attribute.g)
+
+    walk(onnx.load(str(path), load_external_data=False).graph)
+    return found

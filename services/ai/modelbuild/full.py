@@ -14,7 +14,8 @@ emotion                   ``onnxruntime`` backend on the GPU, TensorRT (FP16) th
                           dynamic batching; the ONNX graph's input is renamed ``face``
 asr, vad, synthetic_voice python backend (they keep state or pre/post-processing in
                           Python) with ``execution_provider`` TENSORRT: their ONNX Runtime
-                          sessions take TensorRT, then CUDA, then the CPU
+                          sessions take TensorRT, then CUDA, then the CPU; asr's encoder
+                          and decoder in float32 (the CPU build's are int8)
 face_detector             unchanged: OpenCV's Haar cascade runs on the CPU only
 ========================  =============================================================
 
@@ -29,6 +30,8 @@ import shutil
 from pathlib import Path
 
 import onnx
+
+from services.ai.modelbuild import repository
 
 FLAVOUR = "full"
 
@@ -91,6 +94,8 @@ def derive(built: Path, out: Path) -> list[str]:
     version.mkdir()
     _renamed_emotion(built / "emotion" / "1" / "model.onnx", version / "model.onnx")
     (out / "emotion" / "config.pbtxt").write_text(EMOTION_CONFIG)
+    # asr: float32 matrix products (the CPU build's int8 ones would run on the CPU here).
+    repository.speech_models(out / "asr" / "1", int8=False)
     for model in ACCELERATED_PYTHON:
         config = out / model / "config.pbtxt"
         config.write_text(_accelerated(config.read_text()))

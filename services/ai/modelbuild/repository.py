@@ -42,15 +42,24 @@ def _vad(repo: Path, _cache: Path) -> None:
     shutil.copy(sources.package_dir("silero_vad") / "data" / "silero_vad.onnx", target / "silero_vad.onnx")
 
 
+def speech_models(target: Path, *, int8: bool) -> None:
+    """Moonshine's encoder and merged decoder as ONNX files in ``target``: with ``int8`` the float32
+    matrix products become int8 ones (quantize.py: about 40% less CPU on the CPU, the same WER);
+    without, float32 for GPU execution providers (full.py), whose kernels for int8 products of this
+    kind are CPU-only."""
+    weights = sources.package_dir("moonshine_cpp") / "models" / "base-en"
+    for name in ("encoder_model", "decoder_model_merged"):
+        model = quantize.fold(ort_to_onnx.convert(weights / f"{name}.ort"))
+        if int8:
+            quantize.quantize_matmuls(model)
+        onnx.save(model, target / f"{name}.onnx")
+
+
 def _asr(repo: Path, _cache: Path) -> None:
     target = _version_dir(repo, "asr")
     _with_runtime(target)
+    speech_models(target, int8=True)
     weights = sources.package_dir("moonshine_cpp") / "models" / "base-en"
-    for name in ("encoder_model", "decoder_model_merged"):
-        # float32 products become int8 ones (quantize.py): about 40% less CPU, the same WER
-        model = quantize.fold(ort_to_onnx.convert(weights / f"{name}.ort"))
-        quantize.quantize_matmuls(model)
-        onnx.save(model, target / f"{name}.onnx")
     shutil.copy(weights / "tokenizer.bin", target / "tokenizer.bin")
     shutil.copy(TEMPLATES / "asr" / "moonshine.py", target / "moonshine.py")
 

@@ -86,7 +86,18 @@ async def read_body(request: Request, receive: Receive, limit: int, timeout_s: f
 
 
 async def _read_body(request: Request, receive: Receive, limit: int) -> bytes:
-    return b"".join([chunk async for chunk in body_chunks(receive, limit, lambda: _too_large(limit))])
+    message = await receive()  # most bodies come whole, in one message
+    if message["type"] == "http.request" and not message.get("more_body", False):
+        body: bytes = message.get("body", b"")
+        if len(body) > limit:
+            raise _too_large(limit)
+        return body
+    first = [message]
+
+    async def replay() -> Any:
+        return first.pop() if first else await receive()
+
+    return b"".join([chunk async for chunk in body_chunks(replay, limit, lambda: _too_large(limit))])
 
 
 async def body_chunks(

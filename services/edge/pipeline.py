@@ -31,7 +31,7 @@ from services.edge import grpcweb, grpcweb_proxy, json_proxy
 from services.edge.admission import Admission as Admitter
 from services.edge.asgi import Receive, Request, Send, respond
 from services.edge.status import EdgeError
-from services.kit import outage
+from services.kit import outage, tracing
 from services.kit.catalog import Catalog, Target
 from services.kit.cors import Cors as CorsPolicy
 from services.kit.telemetry import RequestMetrics
@@ -144,8 +144,9 @@ class Admission:
                 request.rpc = rpc.path
                 request.target = Target(rpc, binding, variables)
         if request.target is not None:
-            span = trace.get_current_span()  # the request's span while tracing is on
-            if span.is_recording():
+            traced = tracing.provider("edge") is not None
+            span = trace.get_current_span() if traced else None  # the request's span
+            if span is not None and span.is_recording():
                 span.update_name(f"{request.method} {request.rpc.lstrip('/')}")
                 span.set_attribute("rpc.service", request.target.rpc.path.lstrip("/").partition("/")[0])
                 span.set_attribute("meetmesh.edge.protocol", request.protocol)

@@ -109,16 +109,8 @@ def parse_template(text: str) -> PathTemplate:
     body, verb = _split_verb(text[1:])
     parts: list[str] = []
     variables: list[str] = []
-    literals = 1 if verb else 0
-    head: list[str] = []
-    open_head = True  # still reading literal segments from the start
+    flat: list[tuple[str, int]] = []  # every segment, variables' inner ones included: (text, literal?)
     for segment in _split_segments(body):
-        variable = segment.startswith("{")
-        for sub in _split_segments(segment[1:-1].partition("=")[2] or "*") if variable else [segment]:
-            if open_head and len(head) < HEAD_SEGMENTS and sub not in ("*", "**"):
-                head.append(sub)
-            else:
-                open_head = False
         if segment.startswith("{"):
             if not segment.endswith("}"):
                 raise TemplateError(f"bad variable {segment!r}")
@@ -129,13 +121,19 @@ def parse_template(text: str) -> PathTemplate:
             for sub in _split_segments(inner or "*"):
                 regex, lit = _wildcard_regex(sub)
                 inner_parts.append(regex)
-                literals += lit
+                flat.append((sub, lit))
             parts.append(f"(?P<v{len(variables)}>{'/'.join(inner_parts)})")
             variables.append(field)
         else:
             regex, lit = _wildcard_regex(segment)
             parts.append(regex)
-            literals += lit
+            flat.append((segment, lit))
+    literals = (1 if verb else 0) + sum(lit for _, lit in flat)
+    head: list[str] = []
+    for sub, lit in flat:  # the literal segments every match starts with
+        if not lit or len(head) == HEAD_SEGMENTS:
+            break
+        head.append(sub)
     pattern = "/" + "/".join(parts) + (re.escape(":" + verb) if verb else "")
     return PathTemplate(text, re.compile(pattern), tuple(variables), literals, verb, tuple(head))
 

@@ -74,6 +74,12 @@ class GuardedResolver(AbstractResolver):
                 raise BlockedAddress(f"resolves to a {why} address")
         return answers
 
+    def refuses_literal(self, host: str) -> str:
+        """Why ``host``, when an IP literal (which never reaches a resolver), may not be reached:
+        ``""`` when it may, or when it is a name."""
+        literal = parse_ip(host)
+        return blocked(literal, self.allow_private, self.allow_loopback) if literal is not None else ""
+
     async def close(self) -> None:
         if self._inner is not None:
             await self._inner.close()
@@ -132,12 +138,7 @@ class HttpClient:
         answer came."""
         target = URL(url)
         if self.guard is not None and target.host is not None:
-            literal = parse_ip(target.host)
-            why = (
-                blocked(literal, self.guard.allow_private, self.guard.allow_loopback)
-                if literal is not None
-                else ""
-            )
+            why = self.guard.refuses_literal(target.host)
             if why:
                 raise Permanent(f"refused URL: a {why} address")
         options: dict[str, Any] = {"allow_redirects": False}

@@ -17,7 +17,7 @@ import time
 from urllib.parse import urlsplit
 
 from . import Permanent, Transient
-from .http import BlockedAddress, GuardedResolver, HttpClient, blocked, parse_ip
+from .http import BlockedAddress, GuardedResolver, HttpClient, parse_ip
 
 
 def new_secret() -> str:
@@ -62,9 +62,8 @@ async def check_url(url: str, guard: GuardedResolver) -> None:
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:
         raise UnsafeUrl("has an invalid port") from None
-    literal = parse_ip(parts.hostname)
-    if literal is not None:
-        why = blocked(literal, guard.allow_private, guard.allow_loopback)
+    if parse_ip(parts.hostname) is not None:
+        why = guard.refuses_literal(parts.hostname)
         if why:
             raise UnsafeUrl(f"is a {why} address")
         return

@@ -329,7 +329,7 @@ class PacketSource:
             return
         self._ended = True
         for sub in list(self._subscribers):
-            sub._end()
+            sub.stop()
         self._subscribers.clear()
         self._forwarding = ()
         self._taps.clear()
@@ -405,9 +405,6 @@ class ForwardedTrack(MediaStreamTrack):
         super().stop()
         self.source.unsubscribe(self)
         self._done.set()
-
-    def _end(self) -> None:
-        self.stop()
 
     # -- the subscriber's side of the connection -----------------------------------------------
     def _attach(self, transceiver: RTCRtpTransceiver) -> None:

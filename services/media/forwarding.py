@@ -479,6 +479,8 @@ class ForwardedTrack(MediaStreamTrack):
         """Send one packet (``seq``: the source's numbering). 1 if it went out, else 0."""
         if self.paused:
             return 0
+        if self._sender is not None and self._sender.track is not self:
+            return 0  # its m-line carries another track now: sending would mix two streams on one SSRC
         if not self._synced:
             if not self._ready():
                 return 0

@@ -29,7 +29,7 @@ from grpclib.exceptions import GRPCError, StreamTerminatedError
 from grpclib.health.check import ServiceCheck, ServiceStatus
 from grpclib.health.service import OVERALL, Health
 from grpclib.reflection.service import ServerReflection
-from grpclib.server import Server, Stream
+from grpclib.server import Stream
 from h2.exceptions import StreamClosedError
 from prometheus_client import ProcessCollector
 from starlette.applications import Starlette
@@ -53,6 +53,7 @@ from .errors import (
     outage,
     to_grpc_error,
 )
+from .h2writes import CoalescingServer
 from .telemetry import ServerMetrics, Telemetry
 from .validation import validate
 
@@ -181,7 +182,7 @@ class ServiceHost:
         }
         # Read once from the descriptors the handlers' generated modules registered.
         self.policies = {path: pol.policy_for_path(path) for path in self._cardinality}
-        self.server = Server(
+        self.server = CoalescingServer(
             ServerReflection.extend([*handlers, self.health]),
             codec=BoundedProtoCodec(max_message_bytes),
             status_details_codec=ProtoStatusDetailsCodec(),

@@ -45,19 +45,32 @@ class JoinSessions:
             return None
         return value.decode() if isinstance(value, bytes) else str(value)
 
+    async def sessions(self, meeting: str) -> dict[str, str]:
+        """Every live generation of the meeting, by participant."""
+        found = await self._redis.hgetall(self._key(meeting))
+        return {
+            (k.decode() if isinstance(k, bytes) else str(k)): (v.decode() if isinstance(v, bytes) else str(v))
+            for k, v in found.items()
+        }
+
     async def is_live(self, meeting: str, participant: str, generation: str) -> bool:
         return bool(generation) and await self.live(meeting, participant) == generation
 
     async def current_or_start(self, meeting: str, participant: str) -> str:
         """The live generation, starting a new one when the participant has none."""
+        generation, _ = await self.start(meeting, participant)
+        return generation
+
+    async def start(self, meeting: str, participant: str) -> tuple[str, bool]:
+        """The live generation, and whether this call started it (the participant had none)."""
         key = self._key(meeting)
         fresh = secrets.token_hex(8)
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hsetnx(key, participant, fresh)
             pipe.hget(key, participant)
             pipe.expire(key, _TTL_S)
-            _, value, _ = await pipe.execute()
-        return value.decode() if isinstance(value, bytes) else str(value)
+            started, value, _ = await pipe.execute()
+        return (value.decode() if isinstance(value, bytes) else str(value)), bool(started)
 
     async def end(self, meeting: str, participant: str, generation: str | None = None) -> None:
         """End the participant's presence (only ``generation``'s, when given)."""

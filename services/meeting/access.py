@@ -74,8 +74,14 @@ def overrides_to_proto(overrides: Mapping[str, Iterable[str]]) -> list[meeting_p
     ]
 
 
+#: Roles that go straight in where the meeting has a lobby.
+LOBBY_BYPASS = (HOST, CO_HOST)
+#: The name of a participant who gives none and has none on record.
+GUEST_NAME = "Guest"
+
+
 def bypasses_lobby(role: str) -> bool:
-    return role in (HOST, CO_HOST)
+    return role in LOBBY_BYPASS
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,13 @@ class MeetingCache:
         # meeting id -> events of callers waiting for its next change (the lobby)
         self._waiters: dict[str, set[asyncio.Event]] = {}
 
+    def peek(self, meeting_id: str, user_id: str) -> tuple[MeetingRow, ParticipantRow | None] | None:
+        """The cached meeting and the user's participant; None when not cached (nothing loaded)."""
+        entry = self._entries.get(meeting_id)
+        if entry is not None and entry.expires > time.monotonic() and user_id in entry.participants:
+            return entry.meeting, entry.participants[user_id]
+        return None
+
     async def get(self, meeting_id: str, user_id: str) -> tuple[MeetingRow | None, ParticipantRow | None]:
         now = time.monotonic()
         entry = self._entries.get(meeting_id)

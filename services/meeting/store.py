@@ -11,21 +11,27 @@ access check) runs on PostgreSQL as ONE hand-written statement each, on the data
 pool (``Database.pg``): a join is a single CTE that locks the caller's participant row, takes the
 seat with the same conditional update and inserts or updates the participant, so it costs one
 round trip (asyncpg prepares each statement once per connection). The outcome columns the
-statement returns say why nothing changed (meeting missing or ended, full, denied). SQLite (the
-embedded default) runs the same transactions through SQLAlchemy behind the same methods.
+statement returns say why nothing changed (meeting missing or ended, full, denied). A join the
+meeting service has nothing cached for goes in "straight" (``join_straight``): the same statement
+also decides the host's role and the name, and stands back, writing nothing, where a passcode or
+the lobby would apply, so a first join costs one statement and no read before it. Rows come back
+as mapped objects built without the ORM's per-attribute events (``_built``). SQLite (the embedded
+default) runs the same transactions through SQLAlchemy behind the same methods.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 from sqlalchemy import Table, and_, bindparam, delete, exists, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.orm import class_mapper, configure_mappers
 
 from meetmesh.meeting.events.v1 import events_pb2 as ev
 from services.kit import Database, FailedPrecondition, NotFound, PermissionDenied, ResourceExhausted
@@ -36,7 +42,6 @@ from services.kit.outbox import Outbox
 from services.kit.timestamps import to_timestamp, utcnow
 
 from .models import (
-    OUTBOX,
     AttachmentRow,
     InvitationRow,
     MeetingRow,
@@ -180,6 +185,24 @@ def _row_from(record: asyncpg.Record, cols: Sequence[str], prefix: str) -> dict[
     return {c: record[f"{prefix}{c}"] for c in cols}
 
 
+_R = TypeVar("_R", MeetingRow, ParticipantRow)
+
+
+def _built(cls: type[_R], values: dict[str, Any]) -> _R:
+    """A row object from a hand-written statement's columns, built the way SQLAlchemy's own
+    loading builds one: the values go into the instance's dict, without the constructor's
+    per-attribute change events (about 25 us a meeting; nothing ever flushes these objects)."""
+    row: _R = _MANAGERS[cls].new_instance()
+    row.__dict__.update(values)
+    return row
+
+
+configure_mappers()  # the managers below need their attributes set up before a first constructor
+_MANAGERS: dict[type[Any], Any] = {
+    cls: class_mapper(cls).class_manager for cls in (MeetingRow, ParticipantRow)
+}
+
+
 def _pg_statements(schema: str) -> dict[str, str]:
     """The hot statements with the service's real schema, built once per store.
 
@@ -198,14 +221,23 @@ def _pg_statements(schema: str) -> dict[str, str]:
     transition_event = (
         event.replace("$a", "$6").replace("$b", "$7").replace("$c", "$8").replace("{time}", "$4::timestamptz")
     )
-    # $1 meeting, $2 user, $3 display name, $4 role, $5 target state, $6 now, $7 new participant id.
+    # $1 meeting, $2 user, $3 display name ('': the participant's earlier one, else $14), $4 role
+    # of a new participant ($13 instead when the user hosts the meeting), $5 target state, $6 now,
+    # $7 new participant id, $11 false for a straight join: one made without reading the meeting
+    # first, which must not happen ("gated") where a passcode or the lobby ($12: the roles that
+    # bypass it) would apply; the caller then takes the checked way.
+    gate = (
+        f"NOT $11::boolean AND EXISTS (SELECT 1 FROM {m} AS gm WHERE gm.id = $1::text "  # noqa: S608
+        "AND gm.host_user_id <> $2::text AND (gm.passcode_hash IS NOT NULL OR (gm.lobby_enabled "
+        "AND NOT COALESCE((SELECT role FROM prior), $4::text) = ANY($12::text[]))))"
+    )
     # The only interpolations are the schema (an identifier from configuration, quoted) and
     # constants of this module: no request data ever reaches the text.
     join = f"""
 WITH prior AS (
   SELECT * FROM {p} WHERE meeting_id = $1::text AND user_id = $2::text FOR UPDATE
 ), go AS (
-  SELECT NOT EXISTS (SELECT 1 FROM prior WHERE state <> '{LEFT}') AS ok
+  SELECT NOT EXISTS (SELECT 1 FROM prior WHERE state <> '{LEFT}') AND NOT ({gate}) AS ok
 ), seat AS (
   UPDATE {m} SET admitted_count = admitted_count + 1, state = 'active', update_time = $6::timestamptz
   WHERE id = $1::text AND $5::text = '{ADMITTED}' AND admitted_count < capacity
@@ -214,13 +246,17 @@ WITH prior AS (
 ), allowed AS (
   SELECT (SELECT ok FROM go) AND ($5::text <> '{ADMITTED}' OR EXISTS (SELECT 1 FROM seat)) AS ok
 ), rejoined AS (
-  UPDATE {p} AS t SET display_name = $3::text, state = $5::text, update_time = $6::timestamptz,
+  UPDATE {p} AS t
+  SET display_name = COALESCE(NULLIF($3::text, ''), NULLIF(prior.display_name, ''), $14::text),
+    state = $5::text, update_time = $6::timestamptz,
     admit_time = CASE WHEN $5::text = '{ADMITTED}' THEN $6::timestamptz END
   FROM prior WHERE t.id = prior.id AND (SELECT ok FROM allowed)
   RETURNING t.*
 ), inserted AS (
   INSERT INTO {p} ({", ".join(_P_COLS)})
-  SELECT $7::text, $1::text, $2::text, $3::text, $4::text, $5::text, $6::timestamptz,
+  SELECT $7::text, $1::text, $2::text, COALESCE(NULLIF($3::text, ''), $14::text),
+    CASE WHEN EXISTS (SELECT 1 FROM {m} WHERE id = $1::text AND host_user_id = $2::text)
+      THEN $13::text ELSE $4::text END, $5::text, $6::timestamptz,
     CASE WHEN $5::text = '{ADMITTED}' THEN $6::timestamptz END, $6::timestamptz
   WHERE NOT EXISTS (SELECT 1 FROM prior) AND (SELECT ok FROM allowed)
     AND ($5::text = '{ADMITTED}' OR EXISTS (
@@ -232,9 +268,10 @@ WITH prior AS (
        (SELECT * FROM seat UNION ALL
         SELECT * FROM {m} WHERE id = $1::text AND NOT EXISTS (SELECT 1 FROM seat)) AS mm
 )
-SELECT g.prior_state, g.changed, {p_cols}, {m_cols}
+SELECT g.prior_state, g.changed, g.gated, {p_cols}, {m_cols}
 FROM (SELECT (SELECT state FROM prior) AS prior_state,
-             EXISTS (SELECT 1 FROM rejoined) OR EXISTS (SELECT 1 FROM inserted) AS changed) AS g
+             EXISTS (SELECT 1 FROM rejoined) OR EXISTS (SELECT 1 FROM inserted) AS changed,
+             NOT EXISTS (SELECT 1 FROM prior WHERE state <> '{LEFT}') AND ({gate}) AS gated) AS g
 LEFT JOIN (SELECT * FROM rejoined UNION ALL SELECT * FROM inserted
            UNION ALL SELECT * FROM prior WHERE state <> '{LEFT}') AS pp ON true
 LEFT JOIN (SELECT * FROM seat UNION ALL
@@ -288,12 +325,23 @@ def _seat_refused(meeting_state: str | None, meeting_id: str) -> Exception:
     return ResourceExhausted("the meeting is full", retry_after_s=5, reason=Reason.ERROR_REASON_MEETING_FULL)
 
 
+@dataclass(frozen=True)
+class JoinRules:
+    """What the join statement needs of the access rules (``access.py`` owns them)."""
+
+    host_role: str
+    lobby_bypass: tuple[str, ...]
+    #: A participant who gives no name and has none on record (the handler's last resort too).
+    default_name: str
+
+
 class MeetingStore:
-    def __init__(self, db: Database, outbox: Outbox | None = None) -> None:
+    def __init__(self, db: Database, outbox: Outbox, rules: JoinRules) -> None:
         self.db = db
         self._pg = None if db.sqlite or db.schema is None else _pg_statements(db.schema)
+        self.rules = rules
         # Durable events go to this outbox in the transaction (or statement) of their change.
-        self.outbox = outbox or Outbox(OUTBOX)
+        self.outbox = outbox
 
     async def _record(self, conn: Any, meeting: Any, state: str, participant: str, user: str) -> None:
         change = ev.ParticipantChange(participant=participant, user=user)
@@ -341,8 +389,8 @@ class MeetingStore:
             p_values = _row_from(record, _P_COLS, "p_")
             m_values = _row_from(record, _M_COLS, "m_")
             return (
-                MeetingRow(**m_values) if m_values is not None else None,
-                ParticipantRow(**p_values) if p_values is not None else None,
+                _built(MeetingRow, m_values) if m_values is not None else None,
+                _built(ParticipantRow, p_values) if p_values is not None else None,
             )
         async with self.db.reader() as session:
             found = (
@@ -416,22 +464,64 @@ class MeetingStore:
 
     # -- participants ----------------------------------------------------------------------------
     async def join(
-        self, meeting_id: str, user_id: str, display_name: str, role: str, *, wait_in_lobby: bool
+        self,
+        meeting_id: str,
+        user_id: str,
+        display_name: str,
+        role: str,
+        *,
+        wait_in_lobby: bool,
+        participant_id: str | None = None,
     ) -> tuple[ParticipantRow, bool, MeetingRow]:
         """The caller's participant after joining, whether this call changed it, and the meeting
-        as it stands after the join."""
+        as it stands after the join. A new participant gets ``participant_id`` (a fresh id when
+        None); an existing one keeps its own."""
+        new = participant_id or new_id()
         for _ in range(2):
             try:
                 if self._pg is not None:
-                    return await self._join_pg(meeting_id, user_id, display_name, role, wait_in_lobby)
-                return await self._join_once(meeting_id, user_id, display_name, role, wait_in_lobby)
+                    joined = await self._join_pg(
+                        meeting_id, user_id, display_name, role, wait_in_lobby, new, checked=True
+                    )
+                    assert joined is not None  # only a straight join is ever gated
+                    return joined
+                return await self._join_once(meeting_id, user_id, display_name, role, wait_in_lobby, new)
             except (IntegrityError, asyncpg.UniqueViolationError):
                 continue  # the same user joined concurrently: the next round finds that row
         raise FailedPrecondition("concurrent joins by the same account; retry")
 
+    @property
+    def straight_joins(self) -> bool:
+        """Whether :meth:`join_straight` is available (PostgreSQL)."""
+        return self._pg is not None
+
+    async def join_straight(
+        self, meeting_id: str, user_id: str, display_name: str, role: str, participant_id: str
+    ) -> tuple[ParticipantRow, bool, MeetingRow] | None:
+        """A join straight into a seat without reading the meeting first (PostgreSQL only): the
+        statement itself gives the host its role and falls back to the participant's earlier
+        name (``display_name`` may be empty). None, with nothing written, where the meeting asks
+        this caller for a passcode or puts them in the lobby: then the checked :meth:`join`."""
+        for _ in range(2):
+            try:
+                return await self._join_pg(
+                    meeting_id, user_id, display_name, role, False, participant_id, checked=False
+                )
+            except asyncpg.UniqueViolationError:
+                continue  # the same user joined concurrently: the next round finds that row
+        raise FailedPrecondition("concurrent joins by the same account; retry")
+
     async def _join_pg(
-        self, meeting_id: str, user_id: str, display_name: str, role: str, wait_in_lobby: bool
-    ) -> tuple[ParticipantRow, bool, MeetingRow]:
+        self,
+        meeting_id: str,
+        user_id: str,
+        display_name: str,
+        role: str,
+        wait_in_lobby: bool,
+        pid: str,
+        *,
+        checked: bool,
+    ) -> tuple[ParticipantRow, bool, MeetingRow] | None:
         """The join as one statement (see the module's docstring)."""
         assert self._pg is not None
         state = WAITING if wait_in_lobby else ADMITTED
@@ -445,18 +535,24 @@ class MeetingStore:
             role,
             state,
             utcnow(),
-            new_id(),
+            pid,
             new_id(),
             head,
             tag,
+            checked,
+            self.rules.lobby_bypass,
+            self.rules.host_role,
+            self.rules.default_name,
         )
         if record is not None and record["changed"]:
             self.outbox.kick()
         assert record is not None  # the statement always returns its one outcome row
+        if record["gated"]:
+            return None
         m_values = _row_from(record, _M_COLS, "m_")
         if m_values is None:
             raise NotFound(f"meetings/{meeting_id} does not exist")
-        meeting = MeetingRow(**m_values)
+        meeting = _built(MeetingRow, m_values)
         if record["prior_state"] in (DENIED, REMOVED):
             raise PermissionDenied(
                 "you may not join this meeting", reason=Reason.ERROR_REASON_ADMISSION_DENIED
@@ -464,10 +560,10 @@ class MeetingStore:
         p_values = _row_from(record, _P_COLS, "p_")
         if p_values is None:
             raise _seat_refused(meeting.state, meeting_id)
-        return ParticipantRow(**p_values), bool(record["changed"]), meeting
+        return _built(ParticipantRow, p_values), bool(record["changed"]), meeting
 
     async def _join_once(
-        self, meeting_id: str, user_id: str, display_name: str, role: str, wait_in_lobby: bool
+        self, meeting_id: str, user_id: str, display_name: str, role: str, wait_in_lobby: bool, pid: str
     ) -> tuple[ParticipantRow, bool, MeetingRow]:
         # Core statements on one connection: the hottest write path, without the ORM's unit of work.
         now = utcnow()
@@ -489,7 +585,7 @@ class MeetingStore:
                 "update_time": now,
             }
             if found is None:
-                values.update(id=new_id(), meeting_id=meeting_id, user_id=user_id, role=role, create_time=now)
+                values.update(id=pid, meeting_id=meeting_id, user_id=user_id, role=role, create_time=now)
                 await conn.execute(insert(_PARTICIPANTS).values(**values))
                 row = ParticipantRow(**values)
             else:  # LEFT: back in through the same door
@@ -538,7 +634,7 @@ class MeetingStore:
             moved = _row_from(record, _P_COLS, "p_")
             if moved is None:
                 raise _seat_refused(record["meeting_state"], meeting_id)
-            return ParticipantRow(**moved)
+            return _built(ParticipantRow, moved)
         async with self.db.engine.begin() as conn:
             query = _P_BY_ID if self.db.sqlite else _P_BY_ID.with_for_update()
             found = (await conn.execute(query, {"mid": meeting_id, "pid": participant_id})).first()

@@ -7,13 +7,14 @@ from pathlib import Path
 from services.kit import FailureThrottle, Runtime, ServiceSpec
 from services.kit.outbox import Outbox, OutboxRelay
 
+from . import access
 from .api import MeetingService, MeetingSettingsLookup, RecordingRegistry, TranscriptRegistry
 from .cache import MeetingCache
 from .config import MeetingSettings
 from .directory import UserDirectory
 from .events import MeetingEvents
 from .models import OUTBOX
-from .store import MeetingStore
+from .store import JoinRules, MeetingStore
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -26,7 +27,7 @@ async def create(runtime: Runtime) -> ServiceSpec:
     opts = settings.meeting
     directory = UserDirectory(settings.user.address)
     outbox = Outbox(OUTBOX)
-    store = MeetingStore(db, outbox)
+    store = MeetingStore(db, outbox, JoinRules(access.HOST, access.LOBBY_BYPASS, access.GUEST_NAME))
     relay = OutboxRelay(db, outbox, runtime.redis, prefix)
     events = MeetingEvents(runtime.redis, prefix)
     cache = MeetingCache(store.meeting_and_participant, ttl_s=opts.cache_ttl_s)

@@ -75,6 +75,46 @@ async def test_leaving_kills_the_token_so_capacity_holds(rtc: Rtc) -> None:
     assert got.meeting.participant_count == 1
 
 
+async def test_a_refused_join_leaves_no_live_generation(rtc: Rtc) -> None:
+    """A join writes the participant's live generation before it takes the seat (so its token
+    needs no second read); every join that does not end seated must take that generation back:
+    a full meeting, a lobby, a wrong passcode, an ended meeting."""
+    joins = rtc.platform.runtime.joins
+    one_seat = await rtc.host.create_meeting(title="One seat", capacity=1)
+    lobby = await rtc.host.create_meeting(title="Lobby", lobby_enabled=True)
+    locked = await rtc.host.create_meeting(title="Locked", passcode="right one")
+    ended = await rtc.host.create_meeting(title="Over")
+    x, y = await rtc.platform.client("X"), await rtc.platform.client("Y")
+    seated = await x.join(one_seat.name)
+    x_pid = seated.participant.name.rsplit("/", 1)[1]
+
+    with pytest.raises(GRPCError) as full:
+        await y.join(one_seat.name)
+    assert full.value.status == Status.RESOURCE_EXHAUSTED
+    assert list(await joins.sessions(one_seat.name.split("/")[1])) == [x_pid]
+
+    waiting = await y.join(lobby.name)
+    assert waiting.participant.state == meeting_pb2.Participant.STATE_WAITING and not waiting.join_token
+    assert await joins.sessions(lobby.name.split("/")[1]) == {}
+
+    with pytest.raises(GRPCError) as wrong:
+        await y.join(locked.name, passcode="wrong one")
+    assert wrong.value.status == Status.PERMISSION_DENIED
+    assert await joins.sessions(locked.name.split("/")[1]) == {}
+
+    await rtc.platform.meetings.EndMeeting(
+        meeting_pb2.EndMeetingRequest(name=ended.name), metadata=rtc.host.metadata
+    )
+    with pytest.raises(GRPCError) as over:
+        await y.join(ended.name)
+    assert over.value.status == Status.FAILED_PRECONDITION
+    assert await joins.sessions(ended.name.split("/")[1]) == {}
+
+    # And the seated join's generation is the one its token names and signaling accepts.
+    async with RawSession(rtc.signaling_address) as session:
+        assert (await session.join(seated.join_token)).participant.id == x_pid
+
+
 async def test_rejoining_gets_a_new_token_and_the_old_one_stays_dead(rtc: Rtc) -> None:
     guest = await rtc.platform.client("Guest")
     first = (await guest.join(rtc.meeting.name)).join_token

@@ -20,8 +20,8 @@ from services.kit.timestamps import from_epoch
 
 from .. import access as g
 from ..convert import meeting_id_of, meeting_message, participant_message
-from ..models import MeetingRow
-from ..store import ADMITTED, DENIED, LEFT, REMOVED, WAITING
+from ..models import MeetingRow, ParticipantRow
+from ..store import ADMITTED, DENIED, LEFT, REMOVED, WAITING, new_id
 from .base import MeetingHandlers
 
 
@@ -59,7 +59,14 @@ class JoiningMethods(MeetingHandlers):
     async def JoinMeeting(self, request: meeting_pb2.JoinMeetingRequest) -> meeting_pb2.JoinMeetingResponse:
         caller = current_principal()
         meeting_id = meeting_id_of(request.name)
-        meeting, existing = await self.cache.get(meeting_id, caller.user_id)
+        found = self.cache.peek(meeting_id, caller.user_id)
+        if found is None and self.store.straight_joins:
+            # Not known here: most likely a first join. Try the straight way in, one statement
+            # that reads the meeting itself; it stands back where a passcode or the lobby applies.
+            straight = await self._join_straight(meeting_id, caller, request)
+            if straight is not None:
+                return self._joined(caller, *straight)
+        meeting, existing = found if found is not None else await self.cache.get(meeting_id, caller.user_id)
         if meeting is None:
             raise NotFound(f"meetings/{meeting_id} does not exist")
         if meeting.state == "ended":
@@ -72,12 +79,23 @@ class JoiningMethods(MeetingHandlers):
             request.display_name.strip()
             or (await self.directory.display_name_of(caller) or "").strip()
             or (existing.display_name if existing else "")
-            or "Guest"  # only when the user service cannot say, or the account has no name
+            or g.GUEST_NAME  # only when the user service cannot say, or the account has no name
         )
         wait = meeting.lobby_enabled and not g.bypasses_lobby(role)
-        participant, changed, fresh = await self.store.join(
-            meeting_id, caller.user_id, display_name, role, wait_in_lobby=wait
-        )
+        # Straight in (no lobby): the participant's live generation is written BEFORE its seat is
+        # taken, so the token can carry it without reading the participant again afterwards. A
+        # leave, removal or meeting end can then only come after the generation exists, and
+        # deletes it (see _live_generation for the order the lobby path keeps).
+        pid = existing.id if existing is not None else new_id()
+        started = await self.joins.start(meeting_id, pid) if not wait else None
+        try:
+            participant, changed, fresh = await self.store.join(
+                meeting_id, caller.user_id, display_name, role, wait_in_lobby=wait, participant_id=pid
+            )
+        except BaseException:
+            await self._drop_started(meeting_id, pid, started)
+            raise
+        generation = await self._seated(meeting_id, pid, started, participant)
         if changed:
             kind = "participant_waiting" if participant.state == WAITING else "participant_admitted"
             change = ev.ParticipantChange(participant=participant.id, user=caller.user_id)
@@ -93,19 +111,76 @@ class JoiningMethods(MeetingHandlers):
             raise PermissionDenied(
                 "you may not join this meeting", reason=Reason.ERROR_REASON_ADMISSION_DENIED
             )
+        if participant.state == ADMITTED and generation is None:
+            generation = await self._live_generation(meeting_id, participant.id, caller.user_id)
+        return self._joined(caller, participant, fresh, generation)
+
+    async def _join_straight(
+        self, meeting_id: str, caller: Principal, request: meeting_pb2.JoinMeetingRequest
+    ) -> tuple[ParticipantRow, MeetingRow, str | None] | None:
+        """The join without reading the meeting first (``MeetingStore.join_straight``); None,
+        with nothing changed, where the checked way must decide (passcode, lobby, or already
+        waiting in the lobby)."""
+        display_name = (
+            request.display_name.strip() or (await self.directory.display_name_of(caller) or "").strip()
+        )
+        pid = new_id()
+        started = await self.joins.start(meeting_id, pid)  # before the seat: see JoinMeeting
+        try:
+            outcome = await self.store.join_straight(
+                meeting_id, caller.user_id, display_name, g.PARTICIPANT, pid
+            )
+        except BaseException:
+            await self._drop_started(meeting_id, pid, started)
+            raise
+        if outcome is None or outcome[0].state != ADMITTED:
+            await self._drop_started(meeting_id, pid, started)
+            return None  # nothing was changed (a changed row here is always ADMITTED)
+        participant, changed, fresh = outcome
+        generation = await self._seated(meeting_id, pid, started, participant)
+        if changed:
+            change = ev.ParticipantChange(participant=participant.id, user=caller.user_id)
+            await self._changed(meeting_id, participant_admitted=change)
+        if generation is None:  # seated under its earlier id: the generation the careful way
+            generation = await self._live_generation(meeting_id, participant.id, caller.user_id)
+        return participant, fresh, generation
+
+    async def _drop_started(self, meeting_id: str, pid: str, started: tuple[str, bool] | None) -> None:
+        """End the generation a join started for ``pid`` (only if this call started it)."""
+        if started is not None and started[1]:
+            await self.joins.end(meeting_id, pid, started[0])
+
+    async def _seated(
+        self, meeting_id: str, pid: str, started: tuple[str, bool] | None, participant: ParticipantRow
+    ) -> str | None:
+        """The generation started before the join, if the participant was seated under ``pid``;
+        else None, and a generation this call started goes again (another session of the account
+        raced in first, or the lobby was switched on meanwhile)."""
+        if started is not None and participant.id == pid and participant.state == ADMITTED:
+            return started[0]
+        await self._drop_started(meeting_id, pid, started)
+        return None
+
+    def _joined(
+        self,
+        caller: Principal,
+        participant: ParticipantRow,
+        fresh: MeetingRow,
+        generation: str | None,
+    ) -> meeting_pb2.JoinMeetingResponse:
+        """The answer to a join; with a join token when the participant is admitted."""
         reply = meeting_pb2.JoinMeetingResponse(
             meeting=meeting_message(fresh),
             participant=participant_message(participant, fresh),
             signaling_address=self.opts.public_signaling_address or self.settings.signaling.address,
             signaling_websocket_path=self.opts.signaling_websocket_path,
         )
-        if participant.state == ADMITTED:
-            generation = await self._live_generation(meeting_id, participant.id, caller.user_id)
+        if participant.state == ADMITTED and generation is not None:
             held = g.effective(participant.role, g.parse_overrides(fresh.role_grants))
             token, expires = self.tokens.issue_join(
                 generation=generation,
                 user_id=caller.user_id,
-                meeting_id=meeting_id,
+                meeting_id=fresh.id,
                 participant_id=participant.id,
                 meeting_role=participant.role,
                 grants=held,

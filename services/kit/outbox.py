@@ -155,8 +155,10 @@ class Outbox:
             self._wake.set()
 
 
-# After a kick, the relay looks again after these delays until the kicked rows are committed.
-_CHASE_S = (0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5)
+# After a kick, the relay looks again after these delays until the kicked rows are committed. The
+# first wait also gathers: under load each round then carries the events of ~10 ms (one round's
+# cost is the same for 1 row or 200), for at most that much more delay on an event.
+_CHASE_S = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5)
 
 
 class OutboxRelay:
@@ -185,6 +187,7 @@ class OutboxRelay:
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._stopping = False
+        self._take_sql: str | None = None
 
     def start(self) -> None:
         self._stopping = False
@@ -206,6 +209,8 @@ class OutboxRelay:
 
     async def relay_once(self) -> int:
         """Relay one batch; returns how many rows were sent."""
+        if not self.db.sqlite and self.db.schema is not None:
+            return await self._relay_pg(self.db.schema)
         t = self.outbox.table
         query = select(t.c.id, t.c.key, t.c.event_type, t.c.payload).where(t.c.sent_time.is_(None))
         query = query.order_by(t.c.id).limit(self.batch)
@@ -225,6 +230,33 @@ class OutboxRelay:
                 )
             await pipe.execute()
             await conn.execute(update(t).where(t.c.id.in_([r.id for r in rows])).values(sent_time=utcnow()))
+        return len(rows)
+
+    async def _relay_pg(self, schema: str) -> int:
+        """PostgreSQL: the rows are taken and marked sent by one statement, in a transaction that
+        commits only after their XADD (three round trips a batch, on the asyncpg pool)."""
+        if self._take_sql is None:
+            self._take_sql = (
+                f'UPDATE "{schema}"."{self.outbox.table.name}" AS o SET sent_time = $1::timestamptz '  # noqa: S608
+                f'FROM (SELECT id FROM "{schema}"."{self.outbox.table.name}" WHERE sent_time IS NULL '
+                "ORDER BY id LIMIT $2::integer FOR UPDATE SKIP LOCKED) AS picked WHERE o.id = picked.id "
+                "RETURNING o.id, o.key, o.event_type, o.payload"
+            )
+        pool = await self.db.pg()
+        async with pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(self._take_sql, utcnow(), self.batch)
+            if not rows:
+                return 0
+            rows.sort(key=lambda row: row["id"])  # UPDATE ... RETURNING keeps no order
+            pipe = self.redis.pipeline(transaction=False)
+            for row in rows:
+                pipe.xadd(
+                    stream_of(row["event_type"], self.prefix),
+                    {"key": row["key"], "type": row["event_type"], "data": row["payload"]},
+                    maxlen=self.max_stream_length,
+                    approximate=True,
+                )
+            await pipe.execute()
         return len(rows)
 
     async def prune(self) -> None:

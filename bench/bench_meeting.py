@@ -6,8 +6,13 @@ server in another process; the load generator in this one. Targets (issue 15): G
 60% of echo throughput; JoinMeeting p99 at most 25 ms with 2 workers and its throughput at least
 25% of echo's.
 
-JoinMeeting is measured on the full seat path: each client joins another client's meeting (no
-lobby, no passcode), then leaves it (not timed), so every timed join takes a seat in a transaction.
+JoinMeeting is measured on the full seat path: every timed call is a first join of the caller
+into one of ``MEETINGS`` meetings (no lobby, no passcode), so each takes a seat and inserts a
+participant, writes the join's outbox event, starts the participant's live generation and signs a
+join token. Each client walks its own order of the meetings. After each JoinMeeting phase every
+client leaves what it joined, back to back, and that phase is printed as the LeaveMeeting row
+(until stop 19 the bench timed join+leave pairs as one "join", which counted a leave's cost
+against join throughput).
 """
 
 from __future__ import annotations
@@ -35,6 +40,9 @@ from meetmesh.meeting.v1 import meeting_grpc, meeting_pb2
 from meetmesh.user.v1 import user_grpc, user_pb2
 
 CLIENTS = 50
+# Enough meetings that no client runs out of first joins within a phase (a client joins each
+# meeting at most once per phase; a saturated phase of 6 s at 1,000 joins/s needs 120 each).
+MEETINGS = int(os.environ.get("BENCH_MEETINGS", "200"))
 SECONDS = float(os.environ.get("BENCH_SECONDS", "5"))
 # Paced join load: each client joins (and then leaves) once per PACE_S.
 PACE_S = float(os.environ.get("BENCH_JOIN_PACE_S", "0.5"))
@@ -74,11 +82,11 @@ async def _run() -> None:
         names = [
             (
                 await meetings.CreateMeeting(
-                    meeting_pb2.CreateMeetingRequest(meeting=meeting_pb2.Meeting(title=f"m{i}")),
-                    metadata=creds[i],
+                    meeting_pb2.CreateMeetingRequest(meeting=meeting_pb2.Meeting(title=f"m{k}")),
+                    metadata=creds[k % CLIENTS],
                 )
             ).meeting.name
-            for i in range(CLIENTS)
+            for k in range(MEETINGS)
         ]
         echo_request = health_pb2.HealthCheckRequest()
 
@@ -86,23 +94,47 @@ async def _run() -> None:
             await healths[i].Check(echo_request)
 
         async def get_call(i: int) -> None:
-            await stubs[i].GetMeeting(meeting_pb2.GetMeetingRequest(name=names[i]), metadata=creds[i])
+            await stubs[i].GetMeeting(
+                meeting_pb2.GetMeetingRequest(name=names[i % MEETINGS]), metadata=creds[i]
+            )
 
-        join_latencies: list[float] = []
+        # Client i walks the meetings from its own offset; joined[i]: what it must leave again.
+        joined: list[list[str]] = [[] for _ in range(CLIENTS)]
 
         async def join_call(i: int) -> None:
-            target = names[(i + 1) % CLIENTS]
-            t0 = time.perf_counter()
+            k = len(joined[i])
+            if k >= MEETINGS:
+                raise RuntimeError("a client ran out of meetings to join: raise BENCH_MEETINGS")
+            target = names[(i * 7 + k) % MEETINGS]
+            joined[i].append(target)  # before the call: a failed join is left too (NOT_FOUND then)
             await stubs[i].JoinMeeting(meeting_pb2.JoinMeetingRequest(name=target), metadata=creds[i])
-            join_latencies.append(time.perf_counter() - t0)
-            await stubs[i].LeaveMeeting(meeting_pb2.LeaveMeetingRequest(name=target), metadata=creds[i])
 
-        async def joins(workers: int) -> tuple[Result, Result]:
-            join_latencies.clear()
+        async def leave_all(label: str) -> Result:
+            """Every client leaves what it joined, back to back; the LeaveMeeting row."""
+            latencies: list[float] = []
+            errors = 0
+
+            async def leave(i: int) -> None:
+                nonlocal errors
+                while joined[i]:
+                    target = joined[i].pop()
+                    t0 = time.perf_counter()
+                    try:
+                        await stubs[i].LeaveMeeting(
+                            meeting_pb2.LeaveMeetingRequest(name=target), metadata=creds[i]
+                        )
+                    except Exception:
+                        errors += 1
+                        continue
+                    latencies.append(time.perf_counter() - t0)
+
+            t0 = time.perf_counter()
+            await asyncio.gather(*(leave(i) for i in range(CLIENTS)))
+            return Result(label, len(latencies), errors, time.perf_counter() - t0, latencies)
+
+        async def joins(workers: int) -> tuple[Result, Result, Result]:
             saturated = await load(f"JoinMeeting, {workers}w, saturated", CLIENTS, SECONDS, join_call)
-            # Only the joins are timed for latency; the pair's rate is join throughput.
-            saturated.latencies = join_latencies[-saturated.calls :] if saturated.calls else []
-            join_latencies.clear()
+            left = await leave_all(f"LeaveMeeting, {workers}w, saturated")
             paced = await load(
                 f"JoinMeeting, {workers}w, {CLIENTS / PACE_S:.0f}/s",
                 CLIENTS,
@@ -110,8 +142,8 @@ async def _run() -> None:
                 join_call,
                 interval_s=PACE_S,
             )
-            paced.latencies = join_latencies[-paced.calls :] if paced.calls else []
-            return saturated, paced
+            await leave_all("(leaving again)")
+            return saturated, paced, left
 
         echo_r = await load("echo (grpclib baseline)", CLIENTS, SECONDS, echo_call)
         get_r = await load("GetMeeting, 1 worker", CLIENTS, SECONDS, get_call)
@@ -135,7 +167,9 @@ async def _run() -> None:
             print(r.row())
         print(
             "  (saturated: every client calls back to back, so latency is clients / throughput;"
-            f" paced: each client joins every {PACE_S * 1000:.0f} ms)"
+            f" paced: each client joins every {PACE_S * 1000:.0f} ms; every join is the caller's first"
+            f" into one of {MEETINGS} meetings and takes a seat; the LeaveMeeting rows free them all"
+            " again between phases)"
         )
         echo_tp = max(echo_r.throughput, echo2_r.throughput)
         ratio = get_r.throughput / echo_r.throughput
@@ -143,7 +177,7 @@ async def _run() -> None:
             f"  GetMeeting / echo throughput, 1 worker: {ratio:.2f}  (target >= 0.60: {_met(ratio >= 0.6)})"
         )
         print(f"  GetMeeting / echo throughput, 2 workers: {get2_r.throughput / echo2_r.throughput:.2f}")
-        for workers, (saturated, paced) in ((1, join1), (2, join2)):
+        for workers, (saturated, paced, _) in ((1, join1), (2, join2)):
             share = saturated.throughput / echo_tp
             print(
                 f"  JoinMeeting, {workers}w: {saturated.throughput:.0f} joins/s = {share:.2f} of echo"

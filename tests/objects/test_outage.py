@@ -3,6 +3,7 @@ RPCs, and everything works again once the SeaweedFS server is back (same data di
 
 from __future__ import annotations
 
+import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -165,3 +166,22 @@ async def test_attachments_while_s3_is_down_are_unavailable_and_cleanup_waits_fo
             return False
 
     await wait_until(files_removed, within_s=20, every_s=0.2)
+
+
+def test_a_port_taken_between_picking_and_binding_starts_on_new_ones() -> None:
+    """Free ports are only free when picked: another process may bind one before weed does (a CI
+    run once lost every S3 test to its filer's "address already in use"). A temporary server
+    then starts again on new ports."""
+    server = SeaweedS3Server()
+    taken = server.ports["filer"]
+    with socket.socket() as squatter:
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        squatter.bind(("127.0.0.1", taken))
+        squatter.listen(1)
+        try:
+            server.start()
+            assert server.running and server.ports["filer"] != taken
+            with httpx.Client() as http:  # the gateway answers (403 without credentials)
+                assert http.get(f"{server.url}/").status_code == 403
+        finally:
+            server.remove()

@@ -60,3 +60,21 @@ def test_granian_takes_the_limits_from_the_settings() -> None:
     assert http2.max_headers_size == 20_000
     assert (http2.keep_alive_interval, http2.keep_alive_timeout) == (7000, 7)
     assert EdgeOptions().max_connections == 4096  # not granian's embedded 128
+
+
+async def test_a_granian_listener_is_built_with_those_settings() -> None:
+    options = EdgeOptions(max_connections=300, h2_max_concurrent_streams=9)
+
+    async def app(scope: object, receive: object, send: object) -> None:  # never called
+        raise AssertionError
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        listener = granian_listener.start(app, options, sock, None)
+        await listener.stop()
+    server = listener.server
+    assert server.backpressure == 300  # not granian's embedded default (128)
+    assert server.http2_settings == granian_listener.http2_settings(options)
+    assert server.http1_settings == granian_listener.http1_settings(options)
+    assert str(server.http) == "auto" and server.websockets  # HTTP/1.1 + h2c, and /rtc

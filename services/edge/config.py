@@ -26,10 +26,15 @@ class EdgeOptions(BaseModel):
     #: Its HTTP port.
     port: int = Field(default=8800, ge=0, le=65535)
     #: The plain port's server: uvicorn (HTTP/1.1, httptools; the per-address cap and header
-    #: deadline of connections.py) or hypercorn (HTTP/1.1 and HTTP/2 cleartext, h2c).
-    server: Literal["uvicorn", "hypercorn"] = "uvicorn"
-    #: The TLS listener (hypercorn: HTTP/2 and HTTP/1.1 by ALPN); false to serve plain HTTP only.
+    #: deadline of connections.py), hypercorn (HTTP/1.1 and HTTP/2 cleartext, h2c) or granian
+    #: (Rust; HTTP/1.1 and h2c; no per-address cap, no deadline before a request's first bytes:
+    #: docs/edge.md, "Servers").
+    server: Literal["uvicorn", "hypercorn", "granian"] = "uvicorn"
+    #: The TLS listener (HTTP/2 and HTTP/1.1 by ALPN); false to serve plain HTTP only.
     tls: bool = True
+    #: The TLS listener's server: hypercorn (pure Python) or granian (Rust; no handshake deadline
+    #: and no idle deadline on HTTP/2: docs/edge.md, "Servers").
+    tls_server: Literal["hypercorn", "granian"] = "hypercorn"
     #: The TLS listener's port.
     tls_port: int = Field(default=8443, ge=0, le=65535)
     #: A PEM certificate chain; unset: a self-signed development certificate that the edge creates
@@ -39,12 +44,14 @@ class EdgeOptions(BaseModel):
     tls_keyfile: Path | None = None
     #: Where the self-signed development certificate is kept.
     tls_dev_dir: Path = Path("./var/tls")
-    #: HTTP/2 streams per connection (hypercorn's listeners).
+    #: HTTP/2 streams per connection (hypercorn's and granian's listeners).
     h2_max_concurrent_streams: int = Field(default=100, ge=1)
-    #: The largest request head, in bytes (hypercorn's listeners).
+    #: The largest request head, in bytes (hypercorn's and granian's listeners; granian's HTTP/1.1
+    #: takes at least 8 KiB, its floor).
     max_header_bytes: int = Field(default=64 * 1024, ge=1024)
     #: Requests on one connection before hypercorn's listeners end it (`connection: close` on
-    #: HTTP/1.1, GOAWAY on HTTP/2) and the client opens a new one (hypercorn's own default: 1,000).
+    #: HTTP/1.1, GOAWAY on HTTP/2) and the client opens a new one (hypercorn's own default: 1,000;
+    #: granian has no such cap).
     max_requests_per_connection: int = Field(default=100_000, ge=1)
     #: Channels per upstream service (upstream.py): calls spread over them, and so over the
     #: processes of a service that runs --workers N.
@@ -83,8 +90,11 @@ class EdgeOptions(BaseModel):
     body_timeout_s: float = Field(default=30.0, gt=0)
     #: Idle clients: seconds between requests on a keep-alive connection.
     idle_timeout_s: float = Field(default=5.0, gt=0)
-    #: Open connections per client address.
+    #: Open connections per client address (uvicorn's plain port).
     max_connections_per_address: int = Field(default=100, ge=1)
+    #: Connections one granian listener serves at once (its "backpressure"): every open connection
+    #: holds a place, idle or not, and further ones wait for one to free.
+    max_connections: int = Field(default=4096, ge=128)
     #: Deadline for JSON calls that send no `grpc-timeout` (seconds); streams get none.
     default_timeout_s: float = Field(default=30.0, gt=0)
     #: One access-log line per request (no personal data).

@@ -70,12 +70,14 @@ async def proxy_websocket(
 
 
 async def _relay(receive: Receive, send: Send, upstream: ClientConnection) -> None:
-    """Pump both ways until either side goes; then stop the other pump and collect both.
+    """Pump both ways until either side goes; then stop the other pump, collect both, and when
+    signaling went first, close the client with signaling's code.
 
     Either side may go at any moment, so each pump ends quietly when its peer has gone
     (`ConnectionClosed` from the upstream, `OSError` - uvicorn's `ClientDisconnected` - from the
     client), and every task's outcome is collected: none is left for asyncio to report as
-    "Task exception was never retrieved".
+    "Task exception was never retrieved". The client's close is sent only once its pump has
+    stopped reading: granian holds a `websocket.close` until a pending `receive()` returns.
     """
     pumps = [
         asyncio.create_task(_client_to_upstream(receive, upstream)),
@@ -90,6 +92,12 @@ async def _relay(receive: Receive, send: Send, upstream: ClientConnection) -> No
     for outcome in outcomes:
         if isinstance(outcome, Exception):
             raise outcome
+    if outcomes[1] is True:  # signaling went first; the client may still be there
+        code = upstream.close_code or 1000
+        with contextlib.suppress(OSError):
+            await send(
+                {"type": "websocket.close", "code": _forwardable(code), "reason": upstream.close_reason or ""}
+            )
 
 
 async def _client_to_upstream(receive: Receive, upstream: ClientConnection) -> None:
@@ -103,10 +111,11 @@ async def _client_to_upstream(receive: Receive, upstream: ClientConnection) -> N
             if data is not None:
                 await upstream.send(data)
     except ConnectionClosed:
-        return  # signaling went first; the other pump closes the client
+        return  # signaling went first; _relay closes the client
 
 
-async def _upstream_to_client(upstream: ClientConnection, send: Send) -> None:
+async def _upstream_to_client(upstream: ClientConnection, send: Send) -> bool:
+    """Signaling's messages to the client; True once signaling has gone, False if the client did."""
     try:
         async for data in upstream:
             if isinstance(data, str):
@@ -116,12 +125,8 @@ async def _upstream_to_client(upstream: ClientConnection, send: Send) -> None:
     except ConnectionClosed:
         pass
     except OSError:
-        return  # the client went first (ClientDisconnected): nothing more can reach it
-    code = upstream.close_code or 1000
-    with contextlib.suppress(OSError):
-        await send(
-            {"type": "websocket.close", "code": _forwardable(code), "reason": upstream.close_reason or ""}
-        )
+        return False  # the client went first (ClientDisconnected): nothing more can reach it
+    return True
 
 
 def _forwardable(code: int) -> int:

@@ -1,17 +1,21 @@
-"""Runs the edge: the plain port under uvicorn (HTTP/1.1; uvloop and httptools where available) or
-hypercorn (HTTP/1.1 and h2c), and the TLS listener under hypercorn (HTTP/2 and HTTP/1.1 by ALPN).
+"""Runs the edge: the plain port under uvicorn (HTTP/1.1; uvloop and httptools where available),
+hypercorn (HTTP/1.1 and h2c) or granian (Rust; HTTP/1.1 and h2c), and the TLS listener under
+hypercorn or granian (HTTP/2 and HTTP/1.1 by ALPN).
 
 ::
 
     :8800  uvicorn    HTTP/1.1                 connections.py: per-address cap, header deadline
            hypercorn  HTTP/1.1 + h2c           (edge.server = "hypercorn")
+           granian    HTTP/1.1 + h2c           (edge.server = "granian"; granian_listener.py)
     :8443  hypercorn  TLS, ALPN h2 / http/1.1  certificate from configuration, or tls.py's dev one
+           granian    TLS, ALPN h2 / http/1.1  (edge.tls_server = "granian")
                                                (its expiry on /metrics, for the certificate alert)
 
-Both serve the same ``Edge`` app. Limits on the hypercorn listeners: header bytes
+All serve the same ``Edge`` app. Limits on the hypercorn listeners: header bytes
 (``max_header_bytes``, HTTP/1.1 and HTTP/2), concurrent streams per HTTP/2 connection
 (``h2_max_concurrent_streams``), the TLS handshake and a connection's first request within
-``header_timeout_s``, idle connections closed after ``idle_timeout_s``.
+``header_timeout_s``, idle connections closed after ``idle_timeout_s``. granian's mapping of the
+same settings, and what it lacks, is in granian_listener.py.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from typing import Any
 
 import uvicorn
 
+from services.edge import granian_listener
 from services.edge.app import Edge, create_app
 from services.edge.config import EdgeSettings
 from services.edge.connections import ConnectionLimits, protocol_classes
@@ -178,8 +183,10 @@ class EdgeServers:
     tls_port: int = 0  # 0: no TLS listener
     _uvicorn: uvicorn.Server | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _granian: list[granian_listener.GranianListener] = field(default_factory=list)
     _shutdown: asyncio.Event = field(default_factory=asyncio.Event)
     _sockets: list[socket.socket] = field(default_factory=list)
+    _owns_lifespan: bool = False  # no uvicorn or hypercorn to run the app's lifespan: stop closes it
 
     @property
     def url(self) -> str:
@@ -213,20 +220,31 @@ async def start_servers(settings: EdgeSettings, app: Edge | None = None) -> Edge
     else:
         plain = _listen(options.host, options.port)
         servers.port = plain.getsockname()[1]
-    if tls is not None or plain is not None:
+    servers._sockets = [s for s in (plain, tls) if s is not None]
+    hyper_plain = plain if options.server == "hypercorn" else None
+    hyper_tls = tls if options.tls_server == "hypercorn" else None
+    if hyper_plain is not None or hyper_tls is not None:
         hyper_app: Any = _body_read_before_the_end(
             traced(_without_lifespan(app) if servers._uvicorn is not None else app)
         )
-        config = hypercorn_config(settings, plain, tls)
-        servers._sockets = [s for s in (plain, tls) if s is not None]
+        config = hypercorn_config(settings, hyper_plain, hyper_tls)
         servers._tasks.append(
             asyncio.create_task(serve(hyper_app, config, shutdown_trigger=servers._shutdown.wait))
         )
-        if tls is not None:
-            servers.tls_port = tls.getsockname()[1]
-            # what the listener serves until a restart: the alert on it says when to renew
-            app.certificate_expiry.labels("edge").set(not_after(config.certfile).timestamp())
-        await _until_listening(options.host, [s.getsockname()[1] for s in servers._sockets], servers._tasks)
+    else:
+        servers._owns_lifespan = servers._uvicorn is None
+    granian_app = traced(_without_lifespan(app))
+    if plain is not None and options.server == "granian":
+        servers._granian.append(granian_listener.start(granian_app, options, plain, None))
+    if tls is not None and options.tls_server == "granian":
+        servers._granian.append(granian_listener.start(granian_app, options, tls, certificate(settings)))
+    if tls is not None:
+        servers.tls_port = tls.getsockname()[1]
+        # what the listener serves until a restart: the alert on it says when to renew
+        app.certificate_expiry.labels("edge").set(not_after(certificate(settings)[0]).timestamp())
+    if servers._sockets:
+        tasks = servers._tasks + [listener.task for listener in servers._granian]
+        await _until_listening(options.host, [s.getsockname()[1] for s in servers._sockets], tasks)
     return servers
 
 
@@ -252,11 +270,15 @@ async def stop_servers(servers: EdgeServers) -> None:
     servers._shutdown.set()
     if servers._uvicorn is not None:
         servers._uvicorn.should_exit = True
+    for listener in servers._granian:
+        await listener.stop()
     for task in servers._tasks:
         with contextlib.suppress(asyncio.CancelledError):
             await task
     for sock in servers._sockets:
         sock.close()
+    if servers._owns_lifespan:
+        await servers.app.close()
 
 
 async def start(settings: EdgeSettings) -> tuple[EdgeServers, None]:

@@ -125,18 +125,25 @@ def foreign_token(sub: str = "u1", **claims: Any) -> str:
     )
 
 
+#: Every server the edge offers on its plain port (`edge.server`).
+PLAIN_SERVERS = ("uvicorn", "hypercorn", "granian")
+
+
 @pytest.fixture
 def make_edge(stack: EdgeStack) -> Iterator[Any]:
-    """Starts extra edges in front of the same platform with other options; returns their URLs."""
+    """Starts extra edges in front of the same platform with other options (``server=`` picks the
+    plain port's server, uvicorn by default; no TLS listener); returns their URLs."""
+    from services.edge.server import start_servers, stop_servers
+
     servers = []
 
     def start(**overrides: Any) -> str:
-        options = stack.settings.edge.model_dump() | overrides
+        options = stack.settings.edge.model_dump() | {"tls": False} | overrides
         settings = edge_settings(stack.platform, options.pop("descriptor_set"), **options)
-        server, port = stack.run(start_uvicorn(Edge(settings)))
-        servers.append(server)
-        return f"http://127.0.0.1:{port}"
+        running = stack.run(start_servers(settings, Edge(settings)))
+        servers.append(running)
+        return str(running.url)
 
     yield start
-    for server in servers:
-        stack.run(stop_uvicorn(server))
+    for running in servers:
+        stack.run(stop_servers(running))

@@ -21,7 +21,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from services.edge.config import RateLimit
 from tests.edge import grpcweb_client
-from tests.edge.conftest import EdgeStack
+from tests.edge.conftest import PLAIN_SERVERS, EdgeStack
 from tests.edge.harness import free_port
 from tests.support import wait_until
 
@@ -102,11 +102,12 @@ async def signaling_stand_in() -> AsyncIterator[tuple[str, list[Any]]]:
         yield f"ws://127.0.0.1:{port}/rtc", seen
 
 
+@pytest.mark.parametrize("server", PLAIN_SERVERS)
 async def test_rtc_websocket_is_proxied(
-    stack: EdgeStack, make_edge: Callable[..., str], signaling_stand_in: tuple[str, list[Any]]
+    stack: EdgeStack, make_edge: Callable[..., str], signaling_stand_in: tuple[str, list[Any]], server: str
 ) -> None:
     upstream, seen = signaling_stand_in
-    url = make_edge(signaling_ws_url=upstream).replace("http://", "ws://")
+    url = make_edge(server=server, signaling_ws_url=upstream).replace("http://", "ws://")
     async with connect(url + "/rtc?token=abc", subprotocols=["meetmesh.v1"]) as ws:
         assert ws.subprotocol == "meetmesh.v1"
         await ws.send("hello")
@@ -121,10 +122,13 @@ async def test_rtc_websocket_is_proxied(
     assert seen == [("/rtc?token=abc", "meetmesh.v1")]
 
 
+@pytest.mark.parametrize("server", PLAIN_SERVERS)
 async def test_rtc_upstream_down_is_503_and_other_paths_refused(
-    stack: EdgeStack, make_edge: Callable[..., str]
+    stack: EdgeStack, make_edge: Callable[..., str], server: str
 ) -> None:
-    url = make_edge(signaling_ws_url=f"ws://127.0.0.1:{free_port()}/rtc").replace("http://", "ws://")
+    url = make_edge(server=server, signaling_ws_url=f"ws://127.0.0.1:{free_port()}/rtc").replace(
+        "http://", "ws://"
+    )
     with pytest.raises(InvalidStatus) as refused:
         await connect(url + "/rtc")
     assert refused.value.response.status_code == 503
@@ -133,8 +137,9 @@ async def test_rtc_upstream_down_is_503_and_other_paths_refused(
     assert other.value.response.status_code == 403
 
 
+@pytest.mark.parametrize("server", PLAIN_SERVERS)
 async def test_rtc_client_closing_first_logs_no_error(
-    stack: EdgeStack, make_edge: Callable[..., str], caplog: pytest.LogCaptureFixture
+    stack: EdgeStack, make_edge: Callable[..., str], caplog: pytest.LogCaptureFixture, server: str
 ) -> None:
     """Issue 11: "Task exception was never retrieved ... ClientDisconnected" whenever the client
     closed first while signaling was still sending."""
@@ -151,9 +156,11 @@ async def test_rtc_client_closing_first_logs_no_error(
             ended.append(1)
 
     caplog.set_level(logging.WARNING)
-    async with serve(chatty, "127.0.0.1", 0) as server:
-        port = next(iter(server.sockets)).getsockname()[1]
-        url = make_edge(signaling_ws_url=f"ws://127.0.0.1:{port}/rtc").replace("http://", "ws://")
+    async with serve(chatty, "127.0.0.1", 0) as signaling:
+        port = next(iter(signaling.sockets)).getsockname()[1]
+        url = make_edge(server=server, signaling_ws_url=f"ws://127.0.0.1:{port}/rtc").replace(
+            "http://", "ws://"
+        )
         for i in range(6):
             ws = await connect(url + "/rtc")
             assert await asyncio.wait_for(ws.recv(), 5) == "tick"

@@ -1,20 +1,34 @@
 """Slow and idle clients at the edge (issue 11: 1,000 idle sockets, 300 slow-header connections,
 a slow body and more stayed open 75 s and longer): header, body and idle deadlines and a cap on
-connections per address, each short here so that the tests stay fast."""
+connections per address, each short here so that the tests stay fast. Each runs against every
+server the plain port offers (`edge.server`); what one of them lacks is a strict xfail that names
+the gap (docs/edge.md, "Servers")."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 
-from tests.edge.conftest import EdgeStack
+from tests.edge.conftest import PLAIN_SERVERS, EdgeStack
 from tests.support import wait_until
 
 WITHIN_S = 5.0  # far above the deadlines under test, far below the probe's 75 s
+
+
+def servers(**lacking: str) -> list[Any]:
+    """Every plain-port server the edge offers; one that lacks the defence under test (the reason
+    given) is a strict xfail: it must fail, so the day it gains the defence the test says so."""
+    return [
+        pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=lacking[name]))
+        if name in lacking
+        else name
+        for name in PLAIN_SERVERS
+    ]
 
 
 async def _open(url: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
@@ -37,8 +51,15 @@ async def _closed_by_server(reader: asyncio.StreamReader) -> bytes:
             received += chunk
 
 
-async def test_a_connection_that_never_sends_is_closed(make_edge: Callable[..., str]) -> None:
-    url = make_edge(header_timeout_s=0.3)
+@pytest.mark.parametrize(
+    "server",
+    servers(
+        hypercorn="hypercorn: a connection's first request has idle_timeout_s, not header_timeout_s",
+        granian="granian (auto: HTTP/1.1 or h2c) sets no deadline before a connection's first bytes",
+    ),
+)
+async def test_a_connection_that_never_sends_is_closed(make_edge: Callable[..., str], server: str) -> None:
+    url = make_edge(server=server, header_timeout_s=0.3)
     reader, writer = await _open(url)
     started = time.monotonic()
     assert await _closed_by_server(reader) == b""
@@ -46,8 +67,11 @@ async def test_a_connection_that_never_sends_is_closed(make_edge: Callable[..., 
     writer.close()
 
 
-async def test_slow_headers_are_cut_off(make_edge: Callable[..., str]) -> None:
-    url = make_edge(header_timeout_s=0.5)
+@pytest.mark.parametrize(
+    "server", servers(hypercorn="hypercorn: each header line that arrives restarts its idle deadline")
+)
+async def test_slow_headers_are_cut_off(make_edge: Callable[..., str], server: str) -> None:
+    url = make_edge(server=server, header_timeout_s=0.5)
     reader, writer = await _open(url)
     writer.write(b"GET /healthz HTTP/1.1\r\nhost: edge\r\n")
 
@@ -65,8 +89,11 @@ async def test_slow_headers_are_cut_off(make_edge: Callable[..., str]) -> None:
         writer.close()
 
 
-async def test_a_slow_body_gets_408_and_the_connection_closes(make_edge: Callable[..., str]) -> None:
-    url = make_edge(body_timeout_s=0.5)
+@pytest.mark.parametrize("server", servers())
+async def test_a_slow_body_gets_408_and_the_connection_closes(
+    make_edge: Callable[..., str], server: str
+) -> None:
+    url = make_edge(server=server, body_timeout_s=0.5)
     reader, writer = await _open(url)
     writer.write(
         b"POST /v1/users:register HTTP/1.1\r\nhost: edge\r\ncontent-type: application/json\r\n"
@@ -89,8 +116,9 @@ async def test_a_slow_body_gets_408_and_the_connection_closes(make_edge: Callabl
     assert b'"code":4' in answer  # DEADLINE_EXCEEDED
 
 
-async def test_an_idle_keep_alive_connection_is_closed(make_edge: Callable[..., str]) -> None:
-    url = make_edge(idle_timeout_s=1.0)
+@pytest.mark.parametrize("server", servers())
+async def test_an_idle_keep_alive_connection_is_closed(make_edge: Callable[..., str], server: str) -> None:
+    url = make_edge(server=server, idle_timeout_s=1.0)
     reader, writer = await _open(url)
     writer.write(b"GET /healthz HTTP/1.1\r\nhost: edge\r\n\r\n")
     await writer.drain()
@@ -99,8 +127,17 @@ async def test_an_idle_keep_alive_connection_is_closed(make_edge: Callable[..., 
     writer.close()
 
 
-async def test_connections_per_address_are_capped(stack: EdgeStack, make_edge: Callable[..., str]) -> None:
-    url = make_edge(max_connections_per_address=3, header_timeout_s=30)
+@pytest.mark.parametrize(
+    "server",
+    servers(
+        hypercorn="the per-address cap is uvicorn's (connections.py)",
+        granian="the per-address cap is uvicorn's (connections.py)",
+    ),
+)
+async def test_connections_per_address_are_capped(
+    stack: EdgeStack, make_edge: Callable[..., str], server: str
+) -> None:
+    url = make_edge(server=server, max_connections_per_address=3, header_timeout_s=30)
     held = [await _open(url) for _ in range(3)]
     try:
         for _, writer in held:  # each is served
@@ -132,8 +169,11 @@ async def test_connections_per_address_are_capped(stack: EdgeStack, make_edge: C
 
 
 @pytest.mark.parametrize("path", ["/healthz", "/v1/whoami"])
-async def test_ordinary_requests_are_unaffected(make_edge: Callable[..., str], path: str) -> None:
-    url = make_edge(header_timeout_s=0.5, body_timeout_s=0.5, idle_timeout_s=1.0)
+@pytest.mark.parametrize("server", servers())
+async def test_ordinary_requests_are_unaffected(
+    make_edge: Callable[..., str], server: str, path: str
+) -> None:
+    url = make_edge(server=server, header_timeout_s=0.5, body_timeout_s=0.5, idle_timeout_s=1.0)
     reader, writer = await _open(url)
     for _ in range(3):  # keep-alive: three requests on one connection
         writer.write(f"GET {path} HTTP/1.1\r\nhost: edge\r\n\r\n".encode())

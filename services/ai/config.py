@@ -35,7 +35,7 @@ class AiServiceOptions(Endpoint):
     # How often an analysis stream sends interim captions, in seconds.
     interim_every_s: float = Field(default=1.0, gt=0)
     # The first interim caption of an utterance is decoded this long after its start (the VAD's
-    # 120 ms pad included), and again as often until one has text, in seconds.
+    # 120 ms pad included), and again with every VAD batch (64 ms) until one has text, in seconds.
     first_interim_s: float = Field(default=0.15, gt=0)
     # An analysis stream that sends nothing for this long is closed, in seconds.
     stream_idle_timeout_s: float = Field(default=30.0, gt=0)

@@ -90,6 +90,7 @@ class _Utterance:
     end: int = 0
     ended_at: float = 0.0  # time.monotonic() when the end of speech was seen
     interim_emitted: bool = False  # an interim with text went out
+    interim_tried: bool = False  # an interim decode was started
     # Token ids of the latest interim: the draft the next decode of this utterance checks first
     # (the final then decodes only what was said since; moonshine.py).
     draft: NDArray[Any] | None = None
@@ -298,17 +299,24 @@ class _Session:
             or not self.finals.empty()
             or not self.config.captions
             or (self.interim and not self.interim.done())
-            or self.segmenter.position - self.last_interim < self._interim_gap(u) * SAMPLE_RATE
+            or self.segmenter.position - self.last_interim < self._interim_gap(u)
         ):
             return
+        u.interim_tried = True
         self.last_interim = self.segmenter.position
         audio = self._slice(u.start, self.segmenter.position).copy()
         self.interim = asyncio.create_task(self._interim(u, audio, self.segmenter.position))
 
-    def _interim_gap(self, u: _Utterance) -> float:
-        """Seconds of speech before the next interim: shorter for an utterance's first one."""
-        first = not u.interim_emitted
-        return min(self.o.first_interim_s, self.o.interim_every_s) if first else self.o.interim_every_s
+    def _interim_gap(self, u: _Utterance) -> int:
+        """Samples of speech before the next interim: `first_interim_s` for an utterance's first
+        one; when that one had no text yet (the start of a word is often too short to read), with
+        the next VAD batch, and so on until one has text; then `interim_every_s`."""
+        every = round(self.o.interim_every_s * SAMPLE_RATE)
+        if u.interim_emitted:
+            return every
+        if u.interim_tried:
+            return min(WINDOW * self.o.vad_batch_windows, every)
+        return min(round(self.o.first_interim_s * SAMPLE_RATE), every)
 
     async def _interim(self, utterance: _Utterance, audio: NDArray[Any], end: int) -> None:
         started = time.monotonic()

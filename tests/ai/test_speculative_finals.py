@@ -4,6 +4,8 @@ utterance. Real Triton and a real (SQLite) results store; the client only record
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -21,7 +23,7 @@ from services.ai.store import RelationalResultsStore
 from services.ai.wiring import MIGRATIONS
 from services.kit import Database
 from tests.ai.conftest import BundledTriton
-from tests.ai.speech import comparable_words, flite
+from tests.ai.speech import FLITE_SENTENCES, comparable_words, flite
 
 
 class RecordingClient(InferenceClient):
@@ -152,3 +154,74 @@ async def test_a_draft_saves_steps_but_never_changes_the_transcript(triton: Bund
             np.testing.assert_array_equal(again_tokens, tokens)
     finally:
         await client.close()
+
+
+class SettlingClient(RecordingClient):
+    """Also knows when no transcription is in work, so that a test can send audio only then."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.in_work = 0
+        self.settled = asyncio.Event()
+        self.settled.set()
+
+    async def transcribe_tokens(
+        self, audio: NDArray[Any], draft: NDArray[Any] | None = None
+    ) -> tuple[str, NDArray[Any]]:
+        self.in_work += 1
+        self.settled.clear()
+        try:
+            return await super().transcribe_tokens(audio, draft)
+        finally:
+            self.in_work -= 1
+            if not self.in_work:
+                self.settled.set()
+
+
+async def test_a_first_interim_without_text_is_tried_again_with_the_next_vad_batch(
+    triton: BundledTriton, store: RelationalResultsStore
+) -> None:
+    # flite's "please" after a second of silence (as in `make bench`): 0.15 s from the
+    # utterance's start (its pad included) holds too little of the word to read, so the first
+    # decodes have no text (measured).
+    silence = np.zeros(16000, dtype=np.float32)
+    audio = np.concatenate([silence, flite(FLITE_SENTENCES[1]), silence])
+    pcm = (np.clip(audio, -1, 1) * 32767).astype("<i2")
+    batch = 1024  # samples: one VAD call (LiveOptions.vad_batch_windows x 512)
+    client = SettlingClient(triton.url)
+
+    async def requests() -> AsyncIterator[pb.AnalyzeRequest]:
+        yield pb.AnalyzeRequest(
+            config=pb.StreamConfig(
+                participant="meetings/m1/participants/p1",
+                sample_rate_hertz=16000,
+                encoding=pb.AUDIO_ENCODING_LINEAR16,
+                captions=True,
+            )
+        )
+        for start in range(0, pcm.size, batch):
+            yield pb.AnalyzeRequest(audio=pb.AudioChunk(data=pcm[start : start + batch].tobytes()))
+            # As in real time, where a short decode ends within the next 64 ms of audio: the
+            # next batch goes in once the transcription it started (if any) is done.
+            await asyncio.sleep(0)  # lets a just-started interim ask for its transcription
+            await asyncio.wait_for(client.settled.wait(), 30)
+
+    captions: list[pb.Caption] = []
+
+    async def emit(response: pb.AnalyzeResponse) -> None:
+        if response.HasField("caption"):
+            captions.append(response.caption)
+
+    try:
+        await LiveAnalysis(client, store, LiveOptions()).run(requests(), emit)
+    finally:
+        await client.close()
+
+    first = next(c for c in captions if not c.is_final)
+    assert first.text
+    sizes = [size for _, size in client.transcriptions]
+    attempts = sizes[: sizes.index((first.end_ms - first.start_ms) * 16) + 1]
+    assert len(attempts) >= 2, sizes  # the first decode(s) had no text
+    assert attempts[0] < 0.15 * 16000 + batch  # the first at first_interim_s (the next batch)
+    # each one without text is followed by another with the next VAD batch, not 0.15 s later
+    assert all(b - a == batch for a, b in itertools.pairwise(attempts)), attempts

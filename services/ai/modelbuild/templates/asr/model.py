@@ -22,8 +22,12 @@ _MIN, _MAX = 1600, 30 * 16000
 class TritonPythonModel:
     def initialize(self, args):
         here = os.path.dirname(__file__)
+        # The encoder runs once per request on a whole utterance: its products are large enough to
+        # split across `encoder_threads`. A decoder step's are one row each: more threads cost more
+        # than they save there (measured, docs/ai.md), so the decoder runs on `intra_op_threads`.
+        encoder_threads = int(onnx_runtime.parameter(args, "encoder_threads", "0")) or None
         self.model = Moonshine(
-            onnx_runtime.session(args, os.path.join(here, "encoder_model.onnx")),
+            onnx_runtime.session(args, os.path.join(here, "encoder_model.onnx"), encoder_threads),
             onnx_runtime.session(args, os.path.join(here, "decoder_model_merged.onnx")),
             vocabulary(os.path.join(here, "tokenizer.bin")),
         )

@@ -21,10 +21,17 @@ def parameter(args, key, default):
     return params.get(key, {}).get("string_value", default)
 
 
-def session(args, path):
+def session(args, path, threads=None):
+    """A session on `path`; `threads` (default: the `intra_op_threads` parameter, 1) run each
+    operator. Threads that wait for work sleep instead of spinning when the `intra_op_spinning`
+    parameter is "0": on a CPU shared with other processes, spinning threads take the cores the
+    others need (measured, docs/ai.md)."""
     wanted = _CHAINS[parameter(args, "execution_provider", "CPU").upper()]
     available = set(ort.get_available_providers())
     options = ort.SessionOptions()
-    options.intra_op_num_threads = int(parameter(args, "intra_op_threads", "1"))
+    options.intra_op_num_threads = threads or int(parameter(args, "intra_op_threads", "1"))
     options.inter_op_num_threads = 1
+    options.add_session_config_entry(
+        "session.intra_op.allow_spinning", parameter(args, "intra_op_spinning", "1")
+    )
     return ort.InferenceSession(path, options, providers=[p for p in wanted if p in available])

@@ -3,6 +3,12 @@
 Input `face` FP32 [batch, 64, 64, 1] grayscale in [-1, 1]; output `probabilities` FP32
 [batch, 7] (angry, disgust, fear, happy, sad, surprise, neutral). Triton's dynamic batcher merges
 requests; each batch is one ONNX Runtime call.
+
+Two sessions on the same weights: a batch of fewer than `batch_threads_from` faces (parameter,
+default 4) runs on one thread, a larger one on `batch_threads` threads (default 2) that sleep
+rather than spin between operators. One face's convolutions are too small to split (two threads
+cost more than they save), a batch's are not: batching is what lets a CPU model use more than one
+core (measured, docs/ai.md).
 """
 
 import os
@@ -17,14 +23,20 @@ import onnx_runtime
 
 class TritonPythonModel:
     def initialize(self, args):
-        self.session = onnx_runtime.session(args, os.path.join(os.path.dirname(__file__), "model.onnx"))
+        path = os.path.join(os.path.dirname(__file__), "model.onnx")
+        self.session = onnx_runtime.session(args, path)
+        self.batch_from = int(onnx_runtime.parameter(args, "batch_threads_from", "4"))
+        threads = int(onnx_runtime.parameter(args, "batch_threads", "2"))
+        self.batch_session = onnx_runtime.session(args, path, threads) if threads > 1 else self.session
 
     def execute(self, requests):
-        faces = [pb_utils.get_input_tensor_by_name(r, "face").as_numpy().astype(np.float32) for r in requests]
-        probabilities = self.session.run(None, {"input": np.concatenate(faces)})[0]
+        faces = [pb_utils.get_input_tensor_by_name(r, "face").as_numpy() for r in requests]
+        batch = faces[0] if len(faces) == 1 else np.concatenate(faces)
+        session = self.batch_session if len(batch) >= self.batch_from else self.session
+        probabilities = session.run(None, {"input": np.ascontiguousarray(batch, dtype=np.float32)})[0]
         responses, start = [], 0
-        for batch in faces:
-            part = probabilities[start : start + len(batch)]
-            start += len(batch)
-            responses.append(pb_utils.InferenceResponse([pb_utils.Tensor("probabilities", part)]))
+        for part in faces:
+            rows = probabilities[start : start + len(part)]
+            start += len(part)
+            responses.append(pb_utils.InferenceResponse([pb_utils.Tensor("probabilities", rows)]))
         return responses

@@ -1,4 +1,4 @@
-"""One socket write per loop turn for a grpclib connection (server side, and the mesh's channels).
+"""One socket write per loop turn for a grpclib server connection.
 
 grpclib writes whatever h2 has ready after each step of a response: a unary answer goes out as
 three ``transport.write`` calls (headers, the message, the trailers), each its own ``send`` system
@@ -70,13 +70,9 @@ class _CoalescingProtocol(H2Protocol):
         super().connection_made(_CoalescingTransport(transport, loop))  # type: ignore[arg-type]
 
 
-def coalescing(plain: H2Protocol) -> H2Protocol:
-    """The same protocol (server or client side), writing once per loop turn."""
-    return _CoalescingProtocol(plain.handler, plain.config, plain.h2_config)
-
-
 class CoalescingServer(Server):
     """grpclib's ``Server`` whose connections write once per loop turn."""
 
     def _protocol_factory(self) -> H2Protocol:
-        return coalescing(super()._protocol_factory())
+        plain = super()._protocol_factory()
+        return _CoalescingProtocol(plain.handler, plain.config, plain.h2_config)

@@ -39,7 +39,6 @@ from typing import Any
 from grpclib.client import Channel, Stream
 from grpclib.const import Cardinality, Status
 from grpclib.exceptions import GRPCError
-from grpclib.protocol import H2Protocol
 from multidict import MultiDict
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -57,8 +56,6 @@ from opentelemetry.sdk.trace.sampling import (
 )
 from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, SpanKind, TraceFlags, Tracer
 from pydantic import BaseModel, Field
-
-from .h2writes import coalescing
 
 log = logging.getLogger("meetmesh.kit.tracing")
 
@@ -356,11 +353,6 @@ class TracedChannel(Channel):
     def __init__(self, *args: Any, service: str = "client", **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._service = service
-
-    def _protocol_factory(self) -> H2Protocol:
-        # Writes of one loop turn leave as one (h2writes.py): a unary call's headers and message
-        # were two send() calls.
-        return coalescing(super()._protocol_factory())
 
     def request(
         self,

@@ -22,7 +22,7 @@ default) runs the same transactions through SQLAlchemy behind the same methods.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
@@ -186,6 +186,7 @@ def _row_from(record: asyncpg.Record, cols: Sequence[str], prefix: str) -> dict[
 
 
 _R = TypeVar("_R", MeetingRow, ParticipantRow)
+_J = TypeVar("_J")
 
 
 def _built(cls: type[_R], values: dict[str, Any]) -> _R:
@@ -477,18 +478,13 @@ class MeetingStore:
         as it stands after the join. A new participant gets ``participant_id`` (a fresh id when
         None); an existing one keeps its own."""
         new = participant_id or new_id()
-        for _ in range(2):
-            try:
-                if self._pg is not None:
-                    joined = await self._join_pg(
-                        meeting_id, user_id, display_name, role, wait_in_lobby, new, checked=True
-                    )
-                    assert joined is not None  # only a straight join is ever gated
-                    return joined
-                return await self._join_once(meeting_id, user_id, display_name, role, wait_in_lobby, new)
-            except (IntegrityError, asyncpg.UniqueViolationError):
-                continue  # the same user joined concurrently: the next round finds that row
-        raise FailedPrecondition("concurrent joins by the same account; retry")
+        if self._pg is not None:
+            joined = await self._twice(
+                self._join_pg, meeting_id, user_id, display_name, role, wait_in_lobby, new, checked=True
+            )
+            assert joined is not None  # only a straight join is ever gated
+            return joined
+        return await self._twice(self._join_once, meeting_id, user_id, display_name, role, wait_in_lobby, new)
 
     @property
     def straight_joins(self) -> bool:
@@ -502,13 +498,19 @@ class MeetingStore:
         statement itself gives the host its role and falls back to the participant's earlier
         name (``display_name`` may be empty). None, with nothing written, where the meeting asks
         this caller for a passcode or puts them in the lobby: then the checked :meth:`join`."""
+        return await self._twice(
+            self._join_pg, meeting_id, user_id, display_name, role, False, participant_id, checked=False
+        )
+
+    @staticmethod
+    async def _twice(join: Callable[..., Awaitable[_J]], *args: Any, **kwargs: Any) -> _J:
+        """A join, once more if the same user joined concurrently (its insert lost the race on
+        the unique (meeting, user) key: the second round finds that row)."""
         for _ in range(2):
             try:
-                return await self._join_pg(
-                    meeting_id, user_id, display_name, role, False, participant_id, checked=False
-                )
-            except asyncpg.UniqueViolationError:
-                continue  # the same user joined concurrently: the next round finds that row
+                return await join(*args, **kwargs)
+            except (IntegrityError, asyncpg.UniqueViolationError):
+                continue
         raise FailedPrecondition("concurrent joins by the same account; retry")
 
     async def _join_pg(

@@ -35,6 +35,7 @@ from grpclib.client import Channel
 from grpclib.exceptions import GRPCError
 
 from meetmesh.media.internal.v1 import media_grpc, media_pb2
+from meetmesh_sdk.demux import route_by_mid
 from services.kit import (
     FailedPrecondition,
     InvalidArgument,
@@ -143,6 +144,7 @@ class Relays:
             added = []
             for track in wanted:
                 transceiver = link.pc.addTransceiver(track.kind, direction="recvonly")
+                route_by_mid(transceiver)  # the other node forwards at once: see meetmesh_sdk.demux
                 prefer_forwarded_codecs(transceiver)
                 source = attach_source(transceiver.receiver, track.kind, track.track_id)
                 source.relayed = True

@@ -31,6 +31,7 @@ from grpclib.client import Channel
 
 from meetmesh.signaling.v1 import signaling_grpc
 from meetmesh.signaling.v1 import signaling_pb2 as pb
+from meetmesh_sdk.demux import route_by_mid
 
 log = logging.getLogger("meetmesh_sdk.room")
 
@@ -309,6 +310,8 @@ class Room:
             receivers = {
                 t: pc.addTransceiver(_kind_name(self.tracks[t].kind), direction="recvonly") for t in wanted
             }
+            for transceiver in pc.getTransceivers():  # new m-lines' packets never land elsewhere
+                route_by_mid(transceiver)
             await pc.setLocalDescription(await pc.createOffer())
             for p in publish:
                 transceiver = senders[id(p)]

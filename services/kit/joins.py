@@ -43,15 +43,12 @@ class JoinSessions:
         value = await self._redis.hget(self._key(meeting), participant)
         if value is None:
             return None
-        return value.decode() if isinstance(value, bytes) else str(value)
+        return _text(value)
 
     async def sessions(self, meeting: str) -> dict[str, str]:
         """Every live generation of the meeting, by participant."""
         found = await self._redis.hgetall(self._key(meeting))
-        return {
-            (k.decode() if isinstance(k, bytes) else str(k)): (v.decode() if isinstance(v, bytes) else str(v))
-            for k, v in found.items()
-        }
+        return {_text(k): _text(v) for k, v in found.items()}
 
     async def is_live(self, meeting: str, participant: str, generation: str) -> bool:
         return bool(generation) and await self.live(meeting, participant) == generation
@@ -70,7 +67,7 @@ class JoinSessions:
             pipe.hget(key, participant)
             pipe.expire(key, _TTL_S)
             started, value, _ = await pipe.execute()
-        return (value.decode() if isinstance(value, bytes) else str(value)), bool(started)
+        return _text(value), bool(started)
 
     async def end(self, meeting: str, participant: str, generation: str | None = None) -> None:
         """End the participant's presence (only ``generation``'s, when given)."""
@@ -81,3 +78,8 @@ class JoinSessions:
 
     async def end_meeting(self, meeting: str) -> None:
         await self._redis.delete(self._key(meeting))
+
+
+def _text(value: object) -> str:
+    """A Redis reply as text (bytes unless the client decodes responses)."""
+    return value.decode() if isinstance(value, bytes) else str(value)

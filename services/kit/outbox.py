@@ -39,7 +39,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -220,15 +220,7 @@ class OutboxRelay:
             rows = (await conn.execute(query)).all()
             if not rows:
                 return 0
-            pipe = self.redis.pipeline(transaction=False)
-            for row in rows:
-                pipe.xadd(
-                    stream_of(row.event_type, self.prefix),
-                    {"key": row.key, "type": row.event_type, "data": row.payload},
-                    maxlen=self.max_stream_length,
-                    approximate=True,
-                )
-            await pipe.execute()
+            await self._xadd((row.key, row.event_type, row.payload) for row in rows)
             await conn.execute(update(t).where(t.c.id.in_([r.id for r in rows])).values(sent_time=utcnow()))
         return len(rows)
 
@@ -248,16 +240,20 @@ class OutboxRelay:
             if not rows:
                 return 0
             rows.sort(key=lambda row: row["id"])  # UPDATE ... RETURNING keeps no order
-            pipe = self.redis.pipeline(transaction=False)
-            for row in rows:
-                pipe.xadd(
-                    stream_of(row["event_type"], self.prefix),
-                    {"key": row["key"], "type": row["event_type"], "data": row["payload"]},
-                    maxlen=self.max_stream_length,
-                    approximate=True,
-                )
-            await pipe.execute()
+            await self._xadd((row["key"], row["event_type"], row["payload"]) for row in rows)
         return len(rows)
+
+    async def _xadd(self, events: Iterable[tuple[str, str, bytes]]) -> None:
+        """Append (key, event type, payload) rows to their streams, in order, in one pipeline."""
+        pipe = self.redis.pipeline(transaction=False)
+        for key, event_type, payload in events:
+            pipe.xadd(
+                stream_of(event_type, self.prefix),
+                {"key": key, "type": event_type, "data": payload},
+                maxlen=self.max_stream_length,
+                approximate=True,
+            )
+        await pipe.execute()
 
     async def prune(self) -> None:
         """Forget rows sent longer ago than ``keep_sent``."""

@@ -59,10 +59,10 @@ class MeetingCache:
         return None
 
     async def get(self, meeting_id: str, user_id: str) -> tuple[MeetingRow | None, ParticipantRow | None]:
+        found = self.peek(meeting_id, user_id)
+        if found is not None:
+            return found
         now = time.monotonic()
-        entry = self._entries.get(meeting_id)
-        if entry is not None and entry.expires > now and user_id in entry.participants:
-            return entry.meeting, entry.participants[user_id]
         generation = self._generation.get(meeting_id, 0)
         meeting, participant = await self._load(meeting_id, user_id)
         if meeting is None or self._generation.get(meeting_id, 0) != generation:

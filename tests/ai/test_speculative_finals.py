@@ -90,6 +90,18 @@ def test_a_pause_the_vad_is_sure_of_ends_an_utterance_sooner() -> None:
     assert end_after([0.01] * 3 + [0.1] + [0.01] * 4 + [0.2] * 2) == 10  # never 5 sure in a row
 
 
+def _captions_config() -> pb.AnalyzeRequest:
+    """The stream's first message: one participant's 16 kHz PCM, captions on."""
+    return pb.AnalyzeRequest(
+        config=pb.StreamConfig(
+            participant="meetings/m1/participants/p1",
+            sample_rate_hertz=16000,
+            encoding=pb.AUDIO_ENCODING_LINEAR16,
+            captions=True,
+        )
+    )
+
+
 async def test_a_final_is_decoded_during_its_pause_and_a_short_pause_is_not_the_end(
     triton: BundledTriton, store: RelationalResultsStore
 ) -> None:
@@ -103,14 +115,7 @@ async def test_a_final_is_decoded_during_its_pause_and_a_short_pause_is_not_the_
     pcm = (np.clip(audio, -1, 1) * 32767).astype("<i2")
 
     async def requests() -> AsyncIterator[pb.AnalyzeRequest]:
-        yield pb.AnalyzeRequest(
-            config=pb.StreamConfig(
-                participant="meetings/m1/participants/p1",
-                sample_rate_hertz=16000,
-                encoding=pb.AUDIO_ENCODING_LINEAR16,
-                captions=True,
-            )
-        )
+        yield _captions_config()
         for start in range(0, pcm.size, 1600):
             yield pb.AnalyzeRequest(audio=pb.AudioChunk(data=pcm[start : start + 1600].tobytes()))
 
@@ -191,14 +196,7 @@ async def test_a_first_interim_without_text_is_tried_again_with_the_next_vad_bat
     client = SettlingClient(triton.url)
 
     async def requests() -> AsyncIterator[pb.AnalyzeRequest]:
-        yield pb.AnalyzeRequest(
-            config=pb.StreamConfig(
-                participant="meetings/m1/participants/p1",
-                sample_rate_hertz=16000,
-                encoding=pb.AUDIO_ENCODING_LINEAR16,
-                captions=True,
-            )
-        )
+        yield _captions_config()
         for start in range(0, pcm.size, batch):
             yield pb.AnalyzeRequest(audio=pb.AudioChunk(data=pcm[start : start + batch].tobytes()))
             # As in real time, where a short decode ends within the next 64 ms of audio: the

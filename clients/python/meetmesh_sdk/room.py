@@ -92,6 +92,7 @@ class Room:
         self.participants: dict[str, pb.Participant] = {}
         self.tracks: dict[str, pb.Track] = {}  # every published track in the room
         self.remote: dict[str, RemoteTrack] = {}  # subscribed tracks by id
+        self.active_speakers: list[str] = []  # participant ids, loudest first (latest event)
         self.pc: RTCPeerConnection | None = None
         self.closed_reason = ""
         self._local: list[_Local] = []
@@ -206,6 +207,8 @@ class Room:
         elif kind == "tracks_published":
             for track in response.tracks_published.tracks_by_mid.values():
                 self.tracks[track.id] = track
+        elif kind == "active_speakers":
+            self.active_speakers = [s.participant for s in response.active_speakers.speakers]
         elif kind == "left":
             self.closed_reason = response.left.reason
         elif kind == "error" and response.error.fatal:

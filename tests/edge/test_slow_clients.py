@@ -59,7 +59,9 @@ async def _closed_by_server(reader: asyncio.StreamReader) -> bytes:
     ),
 )
 async def test_a_connection_that_never_sends_is_closed(make_edge: Callable[..., str], server: str) -> None:
-    url = make_edge(server=server, header_timeout_s=0.3)
+    # The idle deadline far above WITHIN_S: only a deadline on the first bytes closes it in time
+    # (at idle_timeout_s's default, 5 s, a server without one raced WITHIN_S and sometimes won).
+    url = make_edge(server=server, header_timeout_s=0.3, idle_timeout_s=60.0)
     reader, writer = await _open(url)
     started = time.monotonic()
     try:  # (a server without the deadline fails here: the writer must still be closed)

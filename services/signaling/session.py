@@ -548,10 +548,15 @@ class Session:
         )
 
     async def _on_leave(self, request: pb.SignalRequest) -> None:
-        self.close("left")
-        if self.principal is not None:  # the token that opened this session dies with it
-            await self.hub.joins.end(self.meeting, self.pid, self.principal.generation)
-        await self.hub.remove_participant(self.meeting, self.pid)
+        """The token and the media go before the client hears ``left``: a client that stops right
+        after leaving leaves no peer behind on the media node (one would hold its drain)."""
+        self.left = True  # on purpose, whatever happens below: no resume grace
+        try:
+            if self.principal is not None:  # the token that opened this session dies with it
+                await self.hub.joins.end(self.meeting, self.pid, self.principal.generation)
+            await self.hub.remove_participant(self.meeting, self.pid)
+        finally:
+            self.close("left")
 
     async def _on_recording(self, request: pb.SignalRequest) -> None:
         self._require("record")

@@ -179,11 +179,12 @@ async def _run() -> None:
         print(f"  GetMeeting / echo throughput, 2 workers: {get2_r.throughput / echo2_r.throughput:.2f}")
         for workers, (saturated, paced, _) in ((1, join1), (2, join2)):
             share = saturated.throughput / echo_tp
+            # The paced p99 target is the 2-worker row's; the 1-worker figure is shown beside it.
+            verdict = f" (target p99 <= 25 ms: {_met(paced.p99_ms <= 25)})" if workers == 2 else ""
             print(
                 f"  JoinMeeting, {workers}w: {saturated.throughput:.0f} joins/s = {share:.2f} of echo"
                 f" (target >= 0.25: {_met(share >= 0.25)}); p50/p99 paced {paced.p50_ms:.1f}/"
-                f"{paced.p99_ms:.1f} ms (target p99 <= 25 ms with 2 workers: {_met(paced.p99_ms <= 25)});"
-                f" saturated {saturated.p50_ms:.1f}/{saturated.p99_ms:.1f} ms"
+                f"{paced.p99_ms:.1f} ms{verdict}; saturated {saturated.p50_ms:.1f}/{saturated.p99_ms:.1f} ms"
             )
         gain = join2[0].throughput / max(join1[0].throughput, 1e-9)
         print(f"  2 workers / 1 worker join throughput: {gain:.2f}")

@@ -250,7 +250,7 @@ class Relays:
             source.close()
         link.tracks.clear()
         with contextlib.suppress(Exception):
-            await link.pc.close()
+            await asyncio.shield(link.pc.close())  # see SFU.remove_participant
         log.info("relay closed", extra={"meeting": link.meeting, "source_node": link.source_node})
 
     async def close_meeting(self, meeting: str) -> None:

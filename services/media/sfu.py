@@ -317,7 +317,9 @@ class Sfu:
             track.stop()
         self._subscriptions_changed(meeting, list(peer.subscriptions))
         with contextlib.suppress(Exception):
-            await peer.pc.close()
+            # Shielded: a caller cancelled while it waits on a close that aiortc itself started
+            # would cancel aiortc's own "closed" future, and that close then fails.
+            await asyncio.shield(peer.pc.close())
         if not room.peers and not room.source_listeners and self.rooms.get(meeting) is room:
             self.rooms.pop(meeting, None)
         return ended

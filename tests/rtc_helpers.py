@@ -110,9 +110,12 @@ class Rtc:
     async def close(self) -> None:
         # Leave, not just drop: a dropped session stays resumable, and its peer would hold a
         # stopping media node's drain (drain_timeout_s) until the whole wait ran out.
-        await asyncio.gather(*(room.leave() for room in self.rooms), return_exceptions=True)
+        left = await asyncio.gather(*(room.leave() for room in self.rooms), return_exceptions=True)
         for host in self.signaling_hosts:
             await host.stop()
+        for outcome in left:  # the hosts are stopped either way; a room's failure still shows
+            if isinstance(outcome, BaseException):
+                raise outcome
 
 
 def media_options(**options: Any) -> MediaOptions:

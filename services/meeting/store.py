@@ -21,6 +21,7 @@ default) runs the same transactions through SQLAlchemy behind the same methods.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -113,6 +114,19 @@ async def _take_seat_on(conn: AsyncConnection, meeting_id: str, now: datetime) -
 
 def new_id() -> str:
     return uuid.uuid4().hex
+
+
+def participant_id_for(meeting_id: str, user_id: str) -> str:
+    """The id of an account's participant in a meeting: derived from the two, so every join of
+    that account (the first, and each one after a leave) names the same participant before the
+    join statement runs. The join path starts the participant's live generation under this id
+    before it takes the seat (api/joining.py); with a random id, a join whose participant row
+    already existed found it under another id and had to start the generation again, with two
+    more Redis calls and a read (rows from before 2026-12 keep their random ids and still take
+    that way). 32 hex digits, as ``new_id``; an account has one participant per meeting
+    (``uq_participants_meeting_user``), so the id is unique as the pair is."""
+    digest = hashlib.blake2b(f"{meeting_id}/{user_id}".encode(), digest_size=16, person=b"mm-participant")
+    return digest.hexdigest()
 
 
 def durable_event(meeting: Any, **event: Any) -> ev.MeetingEvent:

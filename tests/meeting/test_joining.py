@@ -11,6 +11,7 @@ from grpclib.exceptions import GRPCError
 
 from meetmesh.meeting.events.v1 import events_pb2
 from meetmesh.meeting.v1 import meeting_pb2
+from services.meeting.store import participant_id_for
 from tests.support import Client, Platform, error_info, retry_delay, wait_until
 
 P = meeting_pb2.Participant
@@ -307,3 +308,38 @@ async def test_an_empty_display_name_means_the_accounts_name(platform: Platform)
     meeting = await host.create_meeting()
     assert (await guest.join(meeting.name)).participant.display_name == "Gabriel Guest"
     assert (await host.join(meeting.name, display_name="  ")).participant.display_name == "Hester Host"
+
+
+async def test_every_join_of_an_account_names_one_participant_with_the_live_generation(
+    platform: Platform,
+) -> None:
+    """The participant id is derived from meeting and account (store.participant_id_for), so a
+    first join, a join while already in, and a join after leaving all name the same participant,
+    and each token carries the generation that is live in Redis at that moment."""
+    host = await platform.client()
+    guest = await platform.client()
+    meeting = await host.create_meeting()
+    meeting_id = meeting.name.split("/")[1]
+    joins, tokens = platform.runtime.joins, platform.runtime.tokens
+
+    first = await guest.join(meeting.name)
+    pid = first.participant.name.rsplit("/", 1)[1]
+    assert pid == participant_id_for(meeting_id, guest.user_id)
+    assert pid != participant_id_for(meeting_id, host.user_id)
+    gen1 = tokens.verify_join(first.join_token).generation
+    assert gen1 and await joins.live(meeting_id, pid) == gen1
+
+    again = await guest.join(meeting.name)  # still in: the same participant and generation
+    assert again.participant.name == first.participant.name
+    assert tokens.verify_join(again.join_token).generation == gen1
+    assert again.meeting.participant_count == 1
+
+    await platform.meetings.LeaveMeeting(
+        meeting_pb2.LeaveMeetingRequest(name=meeting.name), metadata=guest.metadata
+    )
+    assert await joins.live(meeting_id, pid) is None
+    back = await guest.join(meeting.name)  # after leaving: the same participant, a new generation
+    assert back.participant.name == first.participant.name
+    gen2 = tokens.verify_join(back.join_token).generation
+    assert gen2 and gen2 != gen1 and await joins.live(meeting_id, pid) == gen2
+    assert back.meeting.participant_count == 1

@@ -21,7 +21,7 @@ from services.kit.timestamps import from_epoch
 from .. import access as g
 from ..convert import meeting_id_of, meeting_message, participant_message
 from ..models import MeetingRow, ParticipantRow
-from ..store import ADMITTED, DENIED, LEFT, REMOVED, WAITING, new_id
+from ..store import ADMITTED, DENIED, LEFT, REMOVED, WAITING, participant_id_for
 from .base import MeetingHandlers
 
 
@@ -86,7 +86,7 @@ class JoiningMethods(MeetingHandlers):
         # taken, so the token can carry it without reading the participant again afterwards. A
         # leave, removal or meeting end can then only come after the generation exists, and
         # deletes it (see _live_generation for the order the lobby path keeps).
-        pid = existing.id if existing is not None else new_id()
+        pid = existing.id if existing is not None else participant_id_for(meeting_id, caller.user_id)
         started = await self.joins.start(meeting_id, pid) if not wait else None
         try:
             participant, changed, fresh = await self.store.join(
@@ -124,7 +124,7 @@ class JoiningMethods(MeetingHandlers):
         display_name = (
             request.display_name.strip() or (await self.directory.display_name_of(caller) or "").strip()
         )
-        pid = new_id()
+        pid = participant_id_for(meeting_id, caller.user_id)
         started = await self.joins.start(meeting_id, pid)  # before the seat: see JoinMeeting
         try:
             outcome = await self.store.join_straight(
@@ -141,7 +141,7 @@ class JoiningMethods(MeetingHandlers):
         if changed:
             change = ev.ParticipantChange(participant=participant.id, user=caller.user_id)
             await self._changed(meeting_id, participant_admitted=change)
-        if generation is None:  # seated under its earlier id: the generation the careful way
+        if generation is None:  # seated under an earlier id, or live already: the careful way
             generation = await self._live_generation(meeting_id, participant.id, caller.user_id)
         return participant, fresh, generation
 
@@ -153,10 +153,14 @@ class JoiningMethods(MeetingHandlers):
     async def _seated(
         self, meeting_id: str, pid: str, started: tuple[str, bool] | None, participant: ParticipantRow
     ) -> str | None:
-        """The generation started before the join, if the participant was seated under ``pid``;
-        else None, and a generation this call started goes again (another session of the account
-        raced in first, or the lobby was switched on meanwhile)."""
-        if started is not None and participant.id == pid and participant.state == ADMITTED:
+        """The generation this call started before the join, if the participant was seated under
+        ``pid``; else None, and a generation this call started goes again (a row from before
+        participant ids were derived, or the lobby was switched on meanwhile). A generation this
+        call found live already is not trusted here: it belongs to another session of the same
+        participant (ids are derived from meeting and account, so both name the same one), which
+        may end it before this seat is taken (a leave, or a concurrent join that stood back);
+        ``_live_generation`` then re-reads after starting."""
+        if started is not None and started[1] and participant.id == pid and participant.state == ADMITTED:
             return started[0]
         await self._drop_started(meeting_id, pid, started)
         return None

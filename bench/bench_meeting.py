@@ -9,7 +9,9 @@ server in another process; the load generator in this one. Targets (issue 15): G
 JoinMeeting is measured on the full seat path: every timed call is a first join of the caller
 into one of ``MEETINGS`` meetings (no lobby, no passcode), so each takes a seat and inserts a
 participant, writes the join's outbox event, starts the participant's live generation and signs a
-join token. Each client walks its own order of the meetings. After each JoinMeeting phase every
+join token. Each client walks its own order of the meetings, and never comes back to one in a
+later phase (until 2026-12 every phase started the walk again, so the 2-worker and paced phases
+timed joins back into meetings left before, which took a slower way then). After each JoinMeeting phase every
 client leaves what it joined, back to back, and that phase is printed as the LeaveMeeting row
 (until stop 19 the bench timed join+leave pairs as one "join", which counted a leave's cost
 against join throughput).
@@ -40,9 +42,10 @@ from meetmesh.meeting.v1 import meeting_grpc, meeting_pb2
 from meetmesh.user.v1 import user_grpc, user_pb2
 
 CLIENTS = 50
-# Enough meetings that no client runs out of first joins within a phase (a client joins each
-# meeting at most once per phase; a saturated phase of 6 s at 1,000 joins/s needs 120 each).
-MEETINGS = int(os.environ.get("BENCH_MEETINGS", "200"))
+# Enough meetings that no client runs out of first joins over the whole run (a client joins each
+# meeting at most once: two saturated phases of 6 s at 1,000 joins/s and two paced ones need
+# about 270 each).
+MEETINGS = int(os.environ.get("BENCH_MEETINGS", "400"))
 SECONDS = float(os.environ.get("BENCH_SECONDS", "5"))
 # Paced join load: each client joins (and then leaves) once per PACE_S.
 PACE_S = float(os.environ.get("BENCH_JOIN_PACE_S", "0.5"))
@@ -98,11 +101,14 @@ async def _run() -> None:
                 meeting_pb2.GetMeetingRequest(name=names[i % MEETINGS]), metadata=creds[i]
             )
 
-        # Client i walks the meetings from its own offset; joined[i]: what it must leave again.
+        # Client i walks the meetings from its own offset, on through every phase (walked[i]: how
+        # far); joined[i]: what it must leave again.
         joined: list[list[str]] = [[] for _ in range(CLIENTS)]
+        walked = [0] * CLIENTS
 
         async def join_call(i: int) -> None:
-            k = len(joined[i])
+            k = walked[i]
+            walked[i] += 1
             if k >= MEETINGS:
                 raise RuntimeError("a client ran out of meetings to join: raise BENCH_MEETINGS")
             target = names[(i * 7 + k) % MEETINGS]

@@ -1,6 +1,7 @@
 """Speculative finals (live.py): the final's transcription starts when the pause that ends an
 utterance begins, a pause that is not the end drops its work, and the final is still the whole
-utterance. Real Triton and a real (SQLite) results store; the client only records its calls."""
+utterance. Real Triton and a real (SQLite) results store; the client records its calls (and one
+test withholds the first decode's result: ``FirstReadsNothingClient``)."""
 
 from __future__ import annotations
 
@@ -183,17 +184,31 @@ class SettlingClient(RecordingClient):
                 self.settled.set()
 
 
+class FirstReadsNothingClient(SettlingClient):
+    """The real decode every time, but the first one's result is withheld (no text, no tokens),
+    as the real model answers for the start of a word too short to read. Whether 0.18 s of
+    flite's "please" reads as nothing depends on the machine: it did on the machines CI had run on
+    and had text on an AMD EPYC (AVX2) one on 2026-12-02, so the test no longer leaves it to the
+    model; what it checks is what live.py does with an empty first interim."""
+
+    async def transcribe_tokens(
+        self, audio: NDArray[Any], draft: NDArray[Any] | None = None
+    ) -> tuple[str, NDArray[Any]]:
+        first = not self.transcriptions
+        text, tokens = await super().transcribe_tokens(audio, draft)
+        return ("", tokens[:0]) if first else (text, tokens)
+
+
 async def test_a_first_interim_without_text_is_tried_again_with_the_next_vad_batch(
     triton: BundledTriton, store: RelationalResultsStore
 ) -> None:
-    # flite's "please" after a second of silence (as in `make bench`): 0.15 s from the
-    # utterance's start (its pad included) holds too little of the word to read, so the first
-    # decodes have no text (measured).
+    # flite's "please" after a second of silence (as in `make bench`); the first decode reads
+    # nothing (FirstReadsNothingClient), later ones are the model's own.
     silence = np.zeros(16000, dtype=np.float32)
     audio = np.concatenate([silence, flite(FLITE_SENTENCES[1]), silence])
     pcm = (np.clip(audio, -1, 1) * 32767).astype("<i2")
     batch = 1024  # samples: one VAD call (LiveOptions.vad_batch_windows x 512)
-    client = SettlingClient(triton.url)
+    client = FirstReadsNothingClient(triton.url)
 
     async def requests() -> AsyncIterator[pb.AnalyzeRequest]:
         yield _captions_config()
@@ -219,7 +234,7 @@ async def test_a_first_interim_without_text_is_tried_again_with_the_next_vad_bat
     assert first.text
     sizes = [size for _, size in client.transcriptions]
     attempts = sizes[: sizes.index((first.end_ms - first.start_ms) * 16) + 1]
-    assert len(attempts) >= 2, sizes  # the first decode(s) had no text
+    assert len(attempts) >= 2, sizes  # the first decode had no text
     assert attempts[0] < 0.15 * 16000 + batch  # the first at first_interim_s (the next batch)
     # each one without text is followed by another with the next VAD batch, not 0.15 s later
     assert all(b - a == batch for a, b in itertools.pairwise(attempts)), attempts

@@ -112,7 +112,7 @@ test: setup web-build ## set up what is missing, then run the test suite (it sta
 models: install ## (re)build the Triton model repository under var/ (pinned packages, 5-10 min on 2 cores)
 	$(PY) -m services.ai.modelbuild --out var/model_repository
 
-bench: setup ## run the benchmarks (prints figures and ratios)
+bench: setup web-build ## run the benchmarks (prints figures and ratios)
 	$(PY) -m bench
 
 clean: ## remove the virtual environment and local state (./var: data, tools, models)

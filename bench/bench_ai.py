@@ -34,6 +34,7 @@ import numpy as np
 import onnxruntime as ort
 from numpy.typing import NDArray
 
+from bench.support import child_env
 from meetmesh.ai.internal.v1 import analysis_stream_grpc
 from meetmesh.ai.internal.v1 import analysis_stream_pb2 as pb
 from services.ai.api import AnalysisStreamService
@@ -245,10 +246,10 @@ def _libmoonshine_row() -> str:
     """``_libmoonshine_rtf`` in a child process. The wheel's native library uses instructions not
     every x86-64 CPU has: on an AMD EPYC with AVX2 and no AVX-512 (2026-12-02) it died with SIGILL,
     which ended the whole bench. Only this reference row needs it; the platform never loads it."""
-    root = Path(__file__).resolve().parent.parent
     code = "from bench.bench_ai import _libmoonshine_rtf; print(_libmoonshine_rtf())"
-    env = {**os.environ, "PYTHONPATH": f"{root / 'gen'}:{root}:{root / 'clients/python'}"}
-    done = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=child_env(), capture_output=True, text=True
+    )
     if done.returncode == 0:
         return f"{float(done.stdout.split()[-1]):.3f}"
     if done.returncode < 0:

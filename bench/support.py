@@ -27,12 +27,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def child_env(env: dict[str, str] | None = None) -> dict[str, str]:
+    """This environment, ``env`` on top, with the project's import path for a child Python."""
+    return {**os.environ, "PYTHONPATH": f"{ROOT / 'gen'}:{ROOT}:{ROOT / 'clients/python'}", **(env or {})}
+
+
 def spawn(
     args: list[str], env: dict[str, str] | None = None, stderr: int | None = None
 ) -> subprocess.Popen[bytes]:
-    full_env = {**os.environ, "PYTHONPATH": f"{ROOT / 'gen'}:{ROOT}:{ROOT / 'clients/python'}", **(env or {})}
     return subprocess.Popen(
-        [sys.executable, *args], cwd=ROOT, env=full_env, stdout=subprocess.DEVNULL, stderr=stderr
+        [sys.executable, *args], cwd=ROOT, env=child_env(env), stdout=subprocess.DEVNULL, stderr=stderr
     )
 
 

@@ -66,7 +66,8 @@ class PlatformSettings(BaseSettings):
     # MongoDB (``mongodb://...``) for AI results and meeting analytics; empty: the relational store.
     mongo_url: str = ""
     # How long a call waits for a store (PostgreSQL, Redis, MongoDB) that does not answer before it
-    # fails with UNAVAILABLE: connecting, and choosing a MongoDB server.
+    # fails with UNAVAILABLE: connecting, choosing a MongoDB server, and each Redis command (a
+    # Redis that hangs: within 1.25 times this, kit/redis.py).
     store_timeout_s: float = Field(default=3.0, gt=0, le=60)
     # Prepended to each service's PostgreSQL schema name (several platforms in one database).
     schema_prefix: str = ""

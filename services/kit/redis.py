@@ -3,21 +3,167 @@
 The in-process Redis (fakeredis) is shared by every service in one process, which is what the
 embedded all-in-one mode needs; it speaks the same commands, including pub/sub and Lua.
 Keys are prefixed per service: ``key(prefix, "user", "refresh", token_id)``.
+
+A Redis that stops answering (alive, but hung or unreachable without a reset) fails each
+command after ``command_timeout_s`` with redis's ``TimeoutError``, which services answer as
+UNAVAILABLE. redis-py's own ``socket_timeout`` would do that with a timer per command (its send
+runs under ``asyncio.wait_for``, a new task on Python 3.11, its read under ``asyncio.timeout``):
+about 20-40 µs of CPU per command, a tenth of a meeting join. Here a connection notes a deadline
+when it starts writing or waiting for a reply, and one periodic check per event loop (every
+``command_timeout_s / 4``) aborts the connection of any command past its deadline: the command
+then fails within 1.25 times ``command_timeout_s``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+#: How long a command may wait for Redis (redis-py's default socket timeout, kept).
+COMMAND_TIMEOUT_S = 5.0
 
 _shared_fake: Any = None
 
 
-def create_redis(url: str, connect_timeout_s: float = 3.0) -> aioredis.Redis:
+class _Watchdog:
+    """One per event loop: every ``every_s`` aborts the connections whose command is overdue."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, every_s: float) -> None:
+        self.loop = loop
+        self.every_s = every_s
+        self.connections: weakref.WeakSet[Watched] = weakref.WeakSet()
+        self._timer: asyncio.TimerHandle | None = None
+
+    def add(self, connection: Watched) -> None:
+        self.connections.add(connection)
+        if self._timer is None:
+            self._timer = self.loop.call_later(self.every_s, self._check)
+
+    def _check(self) -> None:
+        self._timer = None
+        now = self.loop.time()
+        for connection in list(self.connections):
+            deadline = connection.deadline
+            if deadline is not None and now >= deadline:
+                connection.expire()
+        if self.connections:
+            self._timer = self.loop.call_later(self.every_s, self._check)
+
+
+_watchdogs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Watchdog] = weakref.WeakKeyDictionary()
+
+
+class Watched(AbstractConnection):
+    """A connection whose writes and replies are bounded by the loop's watchdog (module docstring)
+    rather than by a timer per command; mixed into redis-py's TCP, TLS and Unix-socket connections.
+    Reads that pass their own ``timeout`` (pub/sub's ``get_message``) keep redis-py's handling."""
+
+    deadline: float | None = None
+    _expired = False
+    _watchdog: _Watchdog | None = None
+
+    def __init__(self, *args: Any, command_timeout_s: float = COMMAND_TIMEOUT_S, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.command_timeout_s = command_timeout_s
+
+    def _watch(self) -> float | None:
+        """Starts bounding one operation; returns the deadline to restore when it ends (a health
+        check runs inside a send)."""
+        previous = self.deadline
+        loop = asyncio.get_running_loop()
+        watchdog = self._watchdog
+        if watchdog is None or watchdog.loop is not loop:
+            watchdog = _watchdogs.get(loop)
+            if watchdog is None:
+                watchdog = _watchdogs[loop] = _Watchdog(loop, self.command_timeout_s / 4)
+            watchdog.every_s = min(watchdog.every_s, self.command_timeout_s / 4)
+            self._watchdog = watchdog
+        if previous is None:
+            self._expired = False
+            if self not in watchdog.connections:
+                watchdog.add(self)
+        self.deadline = loop.time() + self.command_timeout_s
+        return previous
+
+    def expire(self) -> None:
+        """Called by the watchdog: the operation is overdue; end the connection under it."""
+        self._expired = True
+        self.deadline = None
+        writer = self._writer
+        if writer is not None:
+            writer.transport.abort()  # the pending write or read fails at once
+
+    def _overdue(self) -> RedisTimeoutError:
+        return RedisTimeoutError(
+            f"Redis did not answer within {self.command_timeout_s:g} s ({self._host_error()})"
+        )
+
+    async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        previous = self._watch()
+        try:
+            await super().send_packed_command(command, check_health)
+        except RedisConnectionError:
+            if self._expired:
+                raise self._overdue() from None
+            raise
+        finally:
+            self.deadline = previous
+
+    async def read_response(
+        self,
+        disable_decoding: bool = False,
+        timeout: float | None = None,  # noqa: ASYNC109 (redis-py's signature)
+        *,
+        disconnect_on_error: bool = True,
+        push_request: bool | None = False,
+    ) -> Any:
+        if timeout is not None:  # the caller's own bound (pub/sub)
+            return await super().read_response(
+                disable_decoding, timeout, disconnect_on_error=disconnect_on_error, push_request=push_request
+            )
+        previous = self._watch()
+        try:
+            return await super().read_response(
+                disable_decoding, None, disconnect_on_error=disconnect_on_error, push_request=push_request
+            )
+        except RedisConnectionError:
+            if self._expired:
+                raise self._overdue() from None
+            raise
+        finally:
+            self.deadline = previous
+
+
+class WatchedConnection(Watched, aioredis.Connection):
+    pass
+
+
+class WatchedSSLConnection(Watched, aioredis.SSLConnection):
+    pass
+
+
+class WatchedUnixConnection(Watched, aioredis.UnixDomainSocketConnection):
+    pass
+
+
+_WATCHED: dict[type[AbstractConnection], type[AbstractConnection]] = {
+    aioredis.Connection: WatchedConnection,
+    aioredis.SSLConnection: WatchedSSLConnection,
+    aioredis.UnixDomainSocketConnection: WatchedUnixConnection,
+}
+
+
+def create_redis(
+    url: str, connect_timeout_s: float = 3.0, command_timeout_s: float = COMMAND_TIMEOUT_S
+) -> aioredis.Redis:
     """A client for ``url``; ``memory://`` gives the process-wide in-process server."""
     global _shared_fake
     if url.startswith("memory://"):
@@ -29,14 +175,19 @@ def create_redis(url: str, connect_timeout_s: float = 3.0) -> aioredis.Redis:
         return client
     # One immediate retry on a broken connection: after Redis restarts, every connection left in
     # the pool is dead and would fail one command each (a login right after recovery got
-    # UNAVAILABLE); the retry reconnects. Not on timeouts: a command that timed out may have run.
-    return aioredis.Redis.from_url(
+    # UNAVAILABLE); the retry reconnects. Not on timeouts (redis-py's Retry would retry those by
+    # default): a command that timed out may have run.
+    pool = aioredis.ConnectionPool.from_url(
         url,
         health_check_interval=30,
         socket_connect_timeout=connect_timeout_s,
-        retry=Retry(NoBackoff(), 1),
+        socket_timeout=None,  # bounded by the watchdog instead
+        retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
         retry_on_error=[RedisConnectionError],
+        command_timeout_s=command_timeout_s,
     )
+    pool.connection_class = _WATCHED[pool.connection_class]  # the URL's scheme chose TCP, TLS or Unix
+    return aioredis.Redis.from_pool(pool)
 
 
 def key(prefix: str, service: str, *parts: str) -> str:

@@ -51,7 +51,8 @@ class Runtime:
     @property
     def redis(self) -> aioredis.Redis:
         if self._redis is None:
-            self._redis = create_redis(self.settings.redis_url, self.settings.store_timeout_s)
+            timeout_s = self.settings.store_timeout_s
+            self._redis = create_redis(self.settings.redis_url, timeout_s, timeout_s)
         return self._redis
 
     @property

@@ -2,12 +2,15 @@
 never 500), and work again by themselves once the store is back (no service restart).
 
 Each test starts a server of its own (PostgreSQL, Redis or FerretDB), kills it as a crash would
-(SIGKILL) and starts it again on the same port and data directory.
+(SIGKILL) and starts it again on the same port and data directory; one stops Redis instead
+(SIGSTOP), so that it hangs with its connections open, and lets it go on.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -152,6 +155,36 @@ async def test_redis_outage(keys_dir: Path, postgres_url: str) -> None:
                 await recovers(login)
                 tokens = (await platform.login(client.email, PASSWORD)).tokens
                 assert tokens.refresh_token
+                assert (await http.post("/v1/sessions:login", json=credentials)).status_code == 200
+        finally:
+            await platform.close()
+
+
+async def test_a_redis_that_stops_answering(keys_dir: Path, postgres_url: str) -> None:
+    """Redis alive but silent (SIGSTOP: connections stay open, nothing is read or answered): calls
+    and the edge's rate limiter give up after the store timeout (services/kit/redis.py), then work
+    again once it goes on (SIGCONT)."""
+    with RedisServer() as redis:
+        assert redis.proc is not None
+        platform = await platform_on(postgres_url, redis.url, keys_dir)
+        try:
+            client = await platform.client("Ada")
+
+            async def login() -> object:
+                return await platform.login(client.email, PASSWORD)
+
+            async with edge_in_front(platform) as http:
+                credentials = {"email": client.email, "password": PASSWORD}
+                assert (await http.post("/v1/sessions:login", json=credentials)).status_code == 200
+
+                os.kill(redis.proc.pid, signal.SIGSTOP)
+                try:
+                    await answers_unavailable(login)
+                    refused = await edge_answers_unavailable(http, credentials)
+                    assert refused.headers["retry-after"] == "1"
+                finally:
+                    os.kill(redis.proc.pid, signal.SIGCONT)
+                await recovers(login)
                 assert (await http.post("/v1/sessions:login", json=credentials)).status_code == 200
         finally:
             await platform.close()

@@ -39,8 +39,10 @@ class Edge:
         self.catalog = load_catalog(options.descriptor_set)
         self.upstreams = Upstreams(settings.upstream_addresses(), options.upstream_pool_size)
         self.cors = Cors(options.cors_origins)
-        self.redis = redis if redis is not None else create_redis(
-            settings.redis_url, settings.store_timeout_s, settings.store_timeout_s
+        self.redis = (
+            redis
+            if redis is not None
+            else create_redis(settings.redis_url, settings.store_timeout_s, settings.store_timeout_s)
         )
         self.limits = RateLimits(
             self.redis, f"{settings.redis_prefix}:edge:", options.rate_limit_address, options.rate_limit_token

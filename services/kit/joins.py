@@ -17,6 +17,9 @@ from __future__ import annotations
 import secrets
 
 import redis.asyncio as aioredis
+from redis.exceptions import NoScriptError
+
+from .redis import batched
 
 _TTL_S = 24 * 3600
 
@@ -72,10 +75,14 @@ class JoinSessions:
         return generation
 
     async def start(self, meeting: str, participant: str) -> tuple[str, bool]:
-        """The live generation, and whether this call started it (the participant had none)."""
-        started, value = await self._start(
-            keys=[self._key(meeting)], args=[participant, secrets.token_hex(8), _TTL_S]
-        )
+        """The live generation, and whether this call started it (the participant had none).
+        Sent with the other commands of this loop turn (``batched``: a join's hot path)."""
+        keys = [self._key(meeting)]
+        args: list[str | int] = [participant, secrets.token_hex(8), _TTL_S]
+        try:
+            started, value = await batched(self._redis).execute("EVALSHA", self._start.sha, 1, *keys, *args)
+        except NoScriptError:  # a Redis that restarted or flushed its scripts: load and run it
+            started, value = await self._start(keys=keys, args=args)
         return _text(value), bool(started)
 
     async def end(self, meeting: str, participant: str, generation: str | None = None) -> None:

@@ -193,3 +193,68 @@ def create_redis(
 def key(prefix: str, service: str, *parts: str) -> str:
     """A namespaced key: ``<prefix>:<service>:<part>:<part>...``."""
     return ":".join((prefix, service, *parts))
+
+
+class Batched:
+    """Commands issued in one turn of the event loop, sent together as one pipeline
+    (auto-pipelining, as ioredis offers): under load, the hot paths' single commands (a join's
+    EVALSHA and PUBLISH) come from many calls at once, and each sent alone cost a write system
+    call, a pooled connection and redis-py's per-command machinery. A command waits at most one
+    loop turn for company. Each caller gets its own reply or error; a lost connection fails the
+    whole batch (each caller sees it, as it would have alone). Order between callers of one
+    batch is the order they called in; commands of one caller are sequential anyway.
+
+    One per client and event loop: :func:`batched`."""
+
+    def __init__(self, redis: aioredis.Redis, loop: asyncio.AbstractEventLoop) -> None:
+        self._redis = redis
+        self._loop = loop
+        self._pending: list[tuple[tuple[Any, ...], asyncio.Future[Any]]] = []
+        self._running: set[asyncio.Task[None]] = set()
+
+    def execute(self, *args: Any) -> asyncio.Future[Any]:
+        """The reply to one command (``"PUBLISH", channel, data``), parsed as redis-py parses it."""
+        future = self._loop.create_future()
+        if not self._pending:
+            self._loop.call_soon(self._flush)
+        self._pending.append((args, future))
+        return future
+
+    def _flush(self) -> None:
+        batch, self._pending = self._pending, []
+        task = self._loop.create_task(self._send(batch))
+        self._running.add(task)  # held until done: the loop keeps only weak references to tasks
+        task.add_done_callback(self._running.discard)
+
+    async def _send(self, batch: list[tuple[tuple[Any, ...], asyncio.Future[Any]]]) -> None:
+        pipe = self._redis.pipeline(transaction=False)
+        for args, _ in batch:
+            pipe.execute_command(*args)
+        try:
+            replies = await pipe.execute(raise_on_error=False)
+        except BaseException as exc:  # the connection, not one command: every caller sees it
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for (_, future), reply in zip(batch, replies, strict=True):
+            if future.done():  # its caller went away (a deadline)
+                continue
+            if isinstance(reply, Exception):
+                future.set_exception(reply)
+            else:
+                future.set_result(reply)
+
+
+_batchers: weakref.WeakKeyDictionary[aioredis.Redis, Batched] = weakref.WeakKeyDictionary()
+
+
+def batched(redis: aioredis.Redis) -> Batched:
+    """The :class:`Batched` of ``redis`` on the running loop."""
+    loop = asyncio.get_running_loop()
+    batcher = _batchers.get(redis)
+    if batcher is None or batcher._loop is not loop:
+        batcher = _batchers[redis] = Batched(redis, loop)
+    return batcher

@@ -13,6 +13,7 @@ import redis.asyncio as aioredis
 
 from meetmesh.meeting.events.v1 import events_pb2
 from services.kit import events
+from services.kit.redis import batched
 
 
 class MeetingEvents:
@@ -26,7 +27,9 @@ class MeetingEvents:
         return events.channel_pattern(events_pb2.MeetingEvent, self._prefix)
 
     async def publish(self, event: events_pb2.MeetingEvent) -> None:
-        await self._redis.publish(events.channel_of(event, self._prefix), events.encode(event))
+        """Sent with the other commands of this loop turn (``batched``: every join publishes)."""
+        channel = events.channel_of(event, self._prefix)
+        await batched(self._redis).execute("PUBLISH", channel, events.encode(event))
 
     @property
     def redis(self) -> aioredis.Redis:

@@ -235,7 +235,10 @@ class Batched:
         except BaseException as exc:  # the connection, not one command: every caller sees it
             for _, future in batch:
                 if not future.done():
-                    future.set_exception(exc)
+                    if isinstance(exc, asyncio.CancelledError):  # the loop is shutting down
+                        future.cancel()
+                    else:
+                        future.set_exception(exc)
             if not isinstance(exc, Exception):
                 raise
             return

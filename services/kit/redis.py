@@ -17,7 +17,9 @@ then fails within 1.25 times ``command_timeout_s``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import weakref
+from collections.abc import Iterator
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -106,16 +108,22 @@ class Watched(AbstractConnection):
             f"Redis did not answer within {self.command_timeout_s:g} s ({self._host_error()})"
         )
 
-    async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+    @contextlib.contextmanager
+    def _bounded(self) -> Iterator[None]:
+        """One write or reply under the watchdog; the error of an aborted one is a timeout."""
         previous = self._watch()
         try:
-            await super().send_packed_command(command, check_health)
+            yield
         except RedisConnectionError:
             if self._expired:
                 raise self._overdue() from None
             raise
         finally:
             self.deadline = previous
+
+    async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        with self._bounded():
+            await super().send_packed_command(command, check_health)
 
     async def read_response(
         self,
@@ -129,17 +137,10 @@ class Watched(AbstractConnection):
             return await super().read_response(
                 disable_decoding, timeout, disconnect_on_error=disconnect_on_error, push_request=push_request
             )
-        previous = self._watch()
-        try:
+        with self._bounded():
             return await super().read_response(
                 disable_decoding, None, disconnect_on_error=disconnect_on_error, push_request=push_request
             )
-        except RedisConnectionError:
-            if self._expired:
-                raise self._overdue() from None
-            raise
-        finally:
-            self.deadline = previous
 
 
 class WatchedConnection(Watched, aioredis.Connection):

@@ -14,6 +14,7 @@ import signal
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -107,57 +108,63 @@ async def edge_answers_unavailable(http: httpx.AsyncClient, credentials: dict[st
     return answer
 
 
+@dataclass
+class Session:
+    """A platform with one signed-up client, and the edge in front of it."""
+
+    platform: Platform
+    http: httpx.AsyncClient
+    credentials: dict[str, str]
+
+    async def login(self) -> object:
+        return await self.platform.login(self.credentials["email"], PASSWORD)
+
+    async def edge_login_status(self) -> int:
+        return (await self.http.post("/v1/sessions:login", json=self.credentials)).status_code
+
+
+@contextlib.asynccontextmanager
+async def signed_in(database_url: str, redis_url: str, keys_dir: Path) -> AsyncIterator[Session]:
+    """The platform on these stores, a client that can log in directly and through the edge."""
+    platform = await platform_on(database_url, redis_url, keys_dir)
+    try:
+        client = await platform.client("Ada")
+        async with edge_in_front(platform) as http:  # its rate limits live in the same Redis
+            session = Session(platform, http, {"email": client.email, "password": PASSWORD})
+            assert await session.edge_login_status() == 200
+            yield session
+    finally:
+        await platform.close()
+
+
 async def test_postgresql_outage(keys_dir: Path, redis_url: str) -> None:
     with PostgresServer(durable=True) as postgres:
-        platform = await platform_on(postgres.url, redis_url, keys_dir)
-        try:
-            client = await platform.client("Ada")
+        async with signed_in(postgres.url, redis_url, keys_dir) as session:
+            platform = session.platform
+            postgres.kill()
+            await answers_unavailable(session.login)
+            await answers_unavailable(lambda: platform.register("Bob"))
+            await edge_answers_unavailable(session.http, session.credentials)
 
-            async def login() -> object:
-                return await platform.login(client.email, PASSWORD)
-
-            async with edge_in_front(platform) as http:
-                credentials = {"email": client.email, "password": PASSWORD}
-                assert (await http.post("/v1/sessions:login", json=credentials)).status_code == 200
-
-                postgres.kill()
-                await answers_unavailable(login)
-                await answers_unavailable(lambda: platform.register("Bob"))
-                await edge_answers_unavailable(http, credentials)
-
-                postgres.start()
-                await recovers(login)
-                assert (await platform.register("Bob")).display_name == "Bob"
-                assert (await http.post("/v1/sessions:login", json=credentials)).status_code == 200
-        finally:
-            await platform.close()
+            postgres.start()
+            await recovers(session.login)
+            assert (await platform.register("Bob")).display_name == "Bob"
+            assert await session.edge_login_status() == 200
 
 
 async def test_redis_outage(keys_dir: Path, postgres_url: str) -> None:
     with RedisServer() as redis:
-        platform = await platform_on(postgres_url, redis.url, keys_dir)
-        try:
-            client = await platform.client("Ada")
+        async with signed_in(postgres_url, redis.url, keys_dir) as session:
+            redis.kill()
+            await answers_unavailable(session.login)
+            refused = await edge_answers_unavailable(session.http, session.credentials)
+            assert refused.headers["retry-after"] == "1"  # the edge's own rate limiter
 
-            async def login() -> object:
-                return await platform.login(client.email, PASSWORD)
-
-            async with edge_in_front(platform) as http:  # its rate limits live in the same Redis
-                credentials = {"email": client.email, "password": PASSWORD}
-                assert (await http.post("/v1/sessions:login", json=credentials)).status_code == 200
-
-                redis.kill()
-                await answers_unavailable(login)
-                refused = await edge_answers_unavailable(http, credentials)
-                assert refused.headers["retry-after"] == "1"  # the edge's own rate limiter
-
-                redis.start()
-                await recovers(login)
-                tokens = (await platform.login(client.email, PASSWORD)).tokens
-                assert tokens.refresh_token
-                assert (await http.post("/v1/sessions:login", json=credentials)).status_code == 200
-        finally:
-            await platform.close()
+            redis.start()
+            await recovers(session.login)
+            tokens = (await session.platform.login(session.credentials["email"], PASSWORD)).tokens
+            assert tokens.refresh_token
+            assert await session.edge_login_status() == 200
 
 
 async def test_a_redis_that_stops_answering(keys_dir: Path, postgres_url: str) -> None:
@@ -166,28 +173,16 @@ async def test_a_redis_that_stops_answering(keys_dir: Path, postgres_url: str) -
     again once it goes on (SIGCONT)."""
     with RedisServer() as redis:
         assert redis.proc is not None
-        platform = await platform_on(postgres_url, redis.url, keys_dir)
-        try:
-            client = await platform.client("Ada")
-
-            async def login() -> object:
-                return await platform.login(client.email, PASSWORD)
-
-            async with edge_in_front(platform) as http:
-                credentials = {"email": client.email, "password": PASSWORD}
-                assert (await http.post("/v1/sessions:login", json=credentials)).status_code == 200
-
-                os.kill(redis.proc.pid, signal.SIGSTOP)
-                try:
-                    await answers_unavailable(login)
-                    refused = await edge_answers_unavailable(http, credentials)
-                    assert refused.headers["retry-after"] == "1"
-                finally:
-                    os.kill(redis.proc.pid, signal.SIGCONT)
-                await recovers(login)
-                assert (await http.post("/v1/sessions:login", json=credentials)).status_code == 200
-        finally:
-            await platform.close()
+        async with signed_in(postgres_url, redis.url, keys_dir) as session:
+            os.kill(redis.proc.pid, signal.SIGSTOP)
+            try:
+                await answers_unavailable(session.login)
+                refused = await edge_answers_unavailable(session.http, session.credentials)
+                assert refused.headers["retry-after"] == "1"
+            finally:
+                os.kill(redis.proc.pid, signal.SIGCONT)
+            await recovers(session.login)
+            assert await session.edge_login_status() == 200
 
 
 class AiTestSettings(AiSettings):

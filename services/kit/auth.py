@@ -347,8 +347,9 @@ class TokenService(TokenVerifier):
     def _encode(self, claims: dict[str, Any], key: SigningKey | None = None) -> str:
         """The compact JWS of ``claims``, byte for byte what ``jwt.encode(claims, key.private,
         algorithm="ES256", headers={"kid": key.kid})`` writes (sorted header, compact JSON), in
-        half its time: PyJWT re-checks and re-serialises the header and looks the algorithm up on
-        every call, a tenth of a meeting join's own work. Verifying stays with PyJWT."""
+        about two thirds of its time: PyJWT re-checks and re-serialises the header and looks the
+        algorithm up on every call, about 45 µs a token here (3% of a meeting join). Verifying stays
+        with PyJWT."""
         key = key or self._key
         head = self._heads.get(key.kid)
         if head is None:

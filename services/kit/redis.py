@@ -8,7 +8,8 @@ A Redis that stops answering (alive, but hung or unreachable without a reset) fa
 command after ``command_timeout_s`` with redis's ``TimeoutError``, which services answer as
 UNAVAILABLE. redis-py's own ``socket_timeout`` would do that with a timer per command (its send
 runs under ``asyncio.wait_for``, a new task on Python 3.11, its read under ``asyncio.timeout``):
-about 20-40 µs of CPU per command, a tenth of a meeting join. Here a connection notes a deadline
+15-20 µs of CPU per command here (paired runs), about 5% of a meeting join before its commands
+were batched (``batched`` below). Here a connection notes a deadline
 when it starts writing or waiting for a reply, and one periodic check per event loop (every
 ``command_timeout_s / 4``) aborts the connection of any command past its deadline: the command
 then fails within 1.25 times ``command_timeout_s``.

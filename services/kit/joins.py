@@ -15,10 +15,8 @@ while the participant does (the hash expires a day after its last write).
 from __future__ import annotations
 
 import secrets
-from typing import Any
 
 import redis.asyncio as aioredis
-from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
 
 from .redis import batched
@@ -77,26 +75,22 @@ class JoinSessions:
         return generation
 
     async def start(self, meeting: str, participant: str) -> tuple[str, bool]:
-        """The live generation, and whether this call started it (the participant had none)."""
+        """The live generation, and whether this call started it (the participant had none).
+        Sent with the other commands of this loop turn (``batched``: a join's hot path)."""
+        keys = [self._key(meeting)]
         args: list[str | int] = [participant, secrets.token_hex(8), _TTL_S]
-        started, value = await self._run(self._start, meeting, args)
+        try:
+            started, value = await batched(self._redis).execute("EVALSHA", self._start.sha, 1, *keys, *args)
+        except NoScriptError:  # a Redis that restarted or flushed its scripts: load and run it
+            started, value = await self._start(keys=keys, args=args)
         return _text(value), bool(started)
 
     async def end(self, meeting: str, participant: str, generation: str | None = None) -> None:
         """End the participant's presence (only ``generation``'s, when given)."""
         if generation is None:
-            await batched(self._redis).execute("HDEL", self._key(meeting), participant)
+            await self._redis.hdel(self._key(meeting), participant)
         else:
-            await self._run(self._end_if, meeting, [participant, generation])
-
-    async def _run(self, script: AsyncScript, meeting: str, args: list[str | int]) -> Any:
-        """One of the scripts, sent with the other commands of this loop turn (``batched``: the
-        join and leave paths); loaded first if Redis has lost it (restarted, or flushed)."""
-        keys = [self._key(meeting)]
-        try:
-            return await batched(self._redis).execute("EVALSHA", script.sha, len(keys), *keys, *args)
-        except NoScriptError:
-            return await script(keys=keys, args=args)
+            await self._end_if(keys=[self._key(meeting)], args=[participant, generation])
 
     async def end_meeting(self, meeting: str) -> None:
         await self._redis.delete(self._key(meeting))

@@ -37,28 +37,36 @@ _shared_fake: Any = None
 
 
 class _Watchdog:
-    """One per event loop: every ``every_s`` aborts the connections whose command is overdue."""
+    """One per event loop: every ``every_s`` aborts the connections whose command is overdue.
+    It holds its loop weakly (the registry below is keyed by the loop), so that a closed loop and
+    its watchdog can go."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, every_s: float) -> None:
-        self.loop = loop
+        self._loop = weakref.ref(loop)
         self.every_s = every_s
         self.connections: weakref.WeakSet[Watched] = weakref.WeakSet()
-        self._timer: asyncio.TimerHandle | None = None
+        self._armed = False  # a check is scheduled (not its handle: that holds the loop)
 
-    def add(self, connection: Watched) -> None:
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        return self._loop()
+
+    def add(self, connection: Watched, loop: asyncio.AbstractEventLoop) -> None:
         self.connections.add(connection)
-        if self._timer is None:
-            self._timer = self.loop.call_later(self.every_s, self._check)
+        if not self._armed:
+            self._armed = True
+            loop.call_later(self.every_s, self._check, loop)
 
-    def _check(self) -> None:
-        self._timer = None
-        now = self.loop.time()
+    def _check(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._armed = False
+        now = loop.time()
         for connection in list(self.connections):
             deadline = connection.deadline
             if deadline is not None and now >= deadline:
                 connection.expire()
         if self.connections:
-            self._timer = self.loop.call_later(self.every_s, self._check)
+            self._armed = True
+            loop.call_later(self.every_s, self._check, loop)
 
 
 _watchdogs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Watchdog] = weakref.WeakKeyDictionary()
@@ -92,7 +100,7 @@ class Watched(AbstractConnection):
         if previous is None:
             self._expired = False
             if self not in watchdog.connections:
-                watchdog.add(self)
+                watchdog.add(self, loop)
         self.deadline = loop.time() + self.command_timeout_s
         return previous
 
@@ -253,13 +261,13 @@ class Batched:
                 future.set_result(reply)
 
 
-_batchers: weakref.WeakKeyDictionary[aioredis.Redis, Batched] = weakref.WeakKeyDictionary()
-
-
 def batched(redis: aioredis.Redis) -> Batched:
-    """The :class:`Batched` of ``redis`` on the running loop."""
+    """The :class:`Batched` of ``redis`` on the running loop. It is kept on the client itself, so
+    that both go together (a registry keyed by the client would keep it alive through the
+    batcher's reference to it)."""
     loop = asyncio.get_running_loop()
-    batcher = _batchers.get(redis)
+    batcher: Batched | None = getattr(redis, "_meetmesh_batched", None)
     if batcher is None or batcher._loop is not loop:
-        batcher = _batchers[redis] = Batched(redis, loop)
+        batcher = Batched(redis, loop)
+        redis._meetmesh_batched = batcher  # type: ignore[attr-defined]
     return batcher

@@ -7,17 +7,21 @@ commands shorter than the bound are left alone."""
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import os
 import signal
 import time
 import uuid
+import weakref
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from services.kit.redis import WatchedConnection, batched, create_redis
+from services.kit.redis import WatchedConnection, _watchdogs, batched, create_redis
 from services.stack import RedisServer
 
 BOUND_S = 0.4
@@ -108,3 +112,28 @@ async def test_own_bounds_and_short_blocking_reads_are_left_alone(
         assert message is not None and message["data"] == b"after"
     stream = f"mmtest:watchdog:{uuid.uuid4().hex[:8]}"
     assert await client.xread({stream: "$"}, block=int(BOUND_S * 500)) in ([], {})  # half the bound
+
+
+def batched_by(client: aioredis.Redis) -> object:
+    batcher: object = client._meetmesh_batched  # type: ignore[attr-defined]
+    return batcher
+
+
+def test_a_closed_loop_and_a_dropped_client_are_not_kept(server: RedisServer) -> None:
+    """The watchdog of a loop and the batcher of a client go with them: a registry that held them
+    (each pointing back at its key) kept every test loop and client of a run alive."""
+    loop = asyncio.new_event_loop()
+    client = create_redis(server.url, command_timeout_s=BOUND_S)
+
+    async def use(client: aioredis.Redis) -> None:
+        await client.ping()
+        assert await batched(client).execute("PING") is True
+
+    loop.run_until_complete(use(client))
+    loop.run_until_complete(client.aclose())
+    loop.close()
+    alive: list[weakref.ref[Any]] = [weakref.ref(loop), weakref.ref(client), weakref.ref(_watchdogs[loop])]
+    alive.append(weakref.ref(batched_by(client)))
+    del loop, client
+    gc.collect()
+    assert [ref() is None for ref in alive] == [True, True, True, True]

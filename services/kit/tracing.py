@@ -346,6 +346,37 @@ class _TracedStream(Stream[Any, Any]):
             self._span.end()
 
 
+def client_span(service: str, name: str, host: str, port: int, metadata: Any) -> tuple[Span | None, Any]:
+    """A CLIENT span for a call to ``name`` (``/package.Service/Method``) made by ``service``, and
+    the metadata to send (carrying ``traceparent``). No span when tracing is off, the call is not
+    sampled or there is no trace to continue (background work); a trace that is not sampled still
+    passes its decision on. The caller ends the span (``end_rpc``, then ``end``)."""
+    found = tracer(service)
+    parent = trace.get_current_span() if found is not None else None
+    if parent is None or not parent.is_recording():
+        if parent is not None and parent.get_span_context().is_valid:
+            carried_only: MultiDict[str] = MultiDict(metadata or ())
+            inject(carried_only)
+            return None, carried_only
+        return None, metadata
+    assert found is not None  # a recording parent means tracing is on
+    rpc_service, _, method = name[1:].partition("/")
+    current = found.start_span(
+        name[1:],
+        kind=SpanKind.CLIENT,
+        attributes={
+            "rpc.system": "grpc",
+            "rpc.service": rpc_service,
+            "rpc.method": method,
+            "server.address": host,
+            "server.port": port,
+        },
+    )
+    carried: MultiDict[str] = MultiDict(metadata or ())
+    inject(carried, context=trace.set_span_in_context(current, otel_context.get_current()))
+    return current, carried
+
+
 class TracedChannel(Channel):
     """A grpclib channel whose calls make CLIENT spans and carry ``traceparent`` (when tracing is on
     for ``service``, the caller)."""
@@ -365,42 +396,12 @@ class TracedChannel(Channel):
         deadline: Any = None,
         metadata: Any = None,
     ) -> Stream[Any, Any]:
-        found = tracer(self._service)
-        parent = trace.get_current_span() if found is not None else None
-        if parent is None or not parent.is_recording():
-            # Tracing off, not sampled, or no trace to continue (background work): no span of its
-            # own; a trace that is not sampled passes its decision on.
-            if parent is not None and parent.get_span_context().is_valid:
-                carried_only: MultiDict[str] = MultiDict(metadata or ())
-                inject(carried_only)
-                metadata = carried_only
-            return super().request(
-                name,
-                cardinality,
-                request_type,
-                reply_type,
-                timeout=timeout,
-                deadline=deadline,
-                metadata=metadata,
-            )
-        assert found is not None  # a recording parent means tracing is on
-        service, _, method = name[1:].partition("/")
-        current = found.start_span(
-            name[1:],
-            kind=SpanKind.CLIENT,
-            attributes={
-                "rpc.system": "grpc",
-                "rpc.service": service,
-                "rpc.method": method,
-                "server.address": self._host,
-                "server.port": self._port,
-            },
-        )
-        carried: MultiDict[str] = MultiDict(metadata or ())
-        inject(carried, context=trace.set_span_in_context(current, otel_context.get_current()))
+        current, metadata = client_span(self._service, name, self._host, self._port, metadata)
         stream = super().request(
-            name, cardinality, request_type, reply_type, timeout=timeout, deadline=deadline, metadata=carried
+            name, cardinality, request_type, reply_type, timeout=timeout, deadline=deadline, metadata=metadata
         )
+        if current is None:
+            return stream
         stream.__class__ = _TracedStream
         stream._span = current  # type: ignore[attr-defined]
         return stream

@@ -1,0 +1,314 @@
+"""The edge's own HTTP/2 client for upstream calls (``services/edge/grpc_h2.py``, used by
+``Upstreams``), against a real grpclib server over TCP: messages and metadata pass through intact
+(`-bin` values, a header list past one frame, messages past every flow-control window), statuses
+and details come back as grpclib's client gave them, replies that nobody reads hold the upstream
+back, deadlines and callers that go away reset the stream at the server, many calls share one
+connection, and a server that goes away or restarts is handled."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from collections.abc import AsyncGenerator, AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import pytest
+from grpclib.const import Cardinality, Handler, Status
+from grpclib.encoding.base import CodecBase, StatusDetailsCodecBase
+from grpclib.exceptions import GRPCError
+from grpclib.server import Server, Stream
+
+from services.edge.grpc_h2 import STREAM_WINDOW
+from services.edge.status import RpcStatus
+from services.edge.upstream import Upstreams
+from tests.rtc_helpers import free_port
+
+BIG = 6 << 20  # past the server's 4 MiB windows and this client's
+
+
+class Raw(CodecBase):
+    __content_subtype__ = "proto"
+
+    def encode(self, message: Any, message_type: Any) -> bytes:
+        return message  # type: ignore[no-any-return]
+
+    def decode(self, data: bytes, message_type: Any) -> Any:
+        return data
+
+
+class RawDetails(StatusDetailsCodecBase):
+    def encode(self, status: Status, message: str | None, details: Any) -> bytes:
+        return details  # type: ignore[no-any-return]
+
+    def decode(self, status: Status, message: str | None, data: bytes) -> Any:
+        return data
+
+
+@dataclass
+class Service:
+    """Methods on message bytes; it notes what it saw."""
+
+    cancelled: asyncio.Event = field(default_factory=asyncio.Event)
+    entered: asyncio.Event = field(default_factory=asyncio.Event)
+    sent: int = 0  # messages the streaming method got out
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    async def echo(self, stream: Stream[bytes, bytes]) -> None:
+        request = await stream.recv_message()
+        assert request is not None
+        self.metadata = dict(stream.metadata or {})
+        initial: dict[str, str | bytes] = {"x-initial": "first", "x-initial-bin": b"\x00\xff"}
+        await stream.send_initial_metadata(metadata=initial)
+        await stream.send_message(request)
+        await stream.send_trailing_metadata(metadata={"x-trailing": "last"})
+
+    async def big(self, stream: Stream[bytes, bytes]) -> None:
+        request = await stream.recv_message()
+        assert request is not None
+        await stream.send_message(request[::-1] + b"!")
+
+    async def count(self, stream: Stream[bytes, bytes]) -> None:
+        request = await stream.recv_message()
+        assert request is not None
+        size, times = (int(x) for x in request.split(b","))
+        try:
+            for i in range(times):
+                await stream.send_message(i.to_bytes(4, "big") * (size // 4))
+                self.sent += 1
+        except asyncio.CancelledError:
+            self.cancelled.set()
+            raise
+
+    async def fail(self, stream: Stream[bytes, bytes]) -> None:
+        await stream.recv_message()
+        raise GRPCError(Status.FAILED_PRECONDITION, "not now: ünïcode % 100", b"\x08\x09details")
+
+    async def hang(self, stream: Stream[bytes, bytes]) -> None:
+        await stream.recv_message()
+        await stream.send_initial_metadata()
+        self.entered.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            self.cancelled.set()
+            raise
+
+    def __mapping__(self) -> dict[str, Handler]:
+        unary, streaming = Cardinality.UNARY_UNARY, Cardinality.UNARY_STREAM
+        return {
+            "/t.T/Echo": Handler(self.echo, unary, bytes, bytes),
+            "/t.T/Big": Handler(self.big, unary, bytes, bytes),
+            "/t.T/Count": Handler(self.count, streaming, bytes, bytes),
+            "/t.T/Fail": Handler(self.fail, unary, bytes, bytes),
+            "/t.T/Hang": Handler(self.hang, unary, bytes, bytes),
+        }
+
+
+@dataclass
+class Rpc:
+    path: str
+    server_streaming: bool = False
+    service: str = "t"
+
+
+class Running:
+    def __init__(self, service: Service, port: int) -> None:
+        self.service, self.port = service, port
+        self.server: Server | None = None
+
+    async def start(self) -> None:
+        self.server = Server([self.service], codec=Raw(), status_details_codec=RawDetails())
+        await self.server.start("127.0.0.1", self.port)
+
+    async def stop(self) -> None:
+        assert self.server is not None
+        self.server.close()
+        await self.server.wait_closed()
+
+
+@pytest.fixture
+async def running() -> AsyncIterator[Running]:
+    server = Running(Service(), free_port())
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+def upstreams(running: Running, pool_size: int = 1) -> Upstreams:
+    return Upstreams({"t": f"127.0.0.1:{running.port}"}, pool_size)
+
+
+async def call(
+    ups: Upstreams, path: str, payload: bytes, metadata: Any = (), deadline_s: float | None = None
+) -> tuple[Any, list[bytes], RpcStatus]:
+    initial, messages, status = None, [], None
+    rpc: Any = Rpc(path, server_streaming=path.endswith("Count"))
+    async for event in ups.call(rpc, payload, list(metadata), deadline_s):
+        if isinstance(event, RpcStatus):
+            status = event
+        elif isinstance(event, list):
+            initial = event
+        else:
+            messages.append(event)
+    assert status is not None
+    return initial, messages, status
+
+
+async def test_messages_and_metadata_pass_through(running: Running) -> None:
+    ups = upstreams(running)
+    try:
+        big_value = "v" * 20_000  # the header list needs CONTINUATION frames (16 KiB frames)
+        metadata = [("x-plain", "a b"), ("x-raw-bin", b"\x00\x01\xfe"), ("x-big", big_value)]
+        for payload in (b"hello", b""):
+            initial, messages, status = await call(ups, "/t.T/Echo", payload, metadata, 5.0)
+            assert status.code is Status.OK, status
+            assert messages == [payload]
+            assert initial == [("x-initial", "first"), ("x-initial-bin", b"\x00\xff")]
+            assert status.trailers == [("x-trailing", "last")]
+        seen = running.service.metadata
+        assert (seen["x-plain"], seen["x-raw-bin"], seen["x-big"]) == ("a b", b"\x00\x01\xfe", big_value)
+    finally:
+        ups.close()
+
+
+async def test_messages_past_every_window_arrive_whole(running: Running) -> None:
+    ups = upstreams(running)
+    try:
+        payload = os.urandom(BIG)
+        _, messages, status = await call(ups, "/t.T/Big", payload)
+        assert status.code is Status.OK, status
+        assert messages == [payload[::-1] + b"!"]
+    finally:
+        ups.close()
+
+
+async def test_errors_come_back_as_the_server_said_them(running: Running) -> None:
+    ups = upstreams(running)
+    try:
+        initial, messages, status = await call(ups, "/t.T/Fail", b"x")
+        assert (status.code, status.message) == (Status.FAILED_PRECONDITION, "not now: ünïcode % 100")
+        assert status.details_bin == b"\x08\x09details"
+        assert messages == [] and initial == []  # a trailers-only answer
+        _, _, unknown = await call(ups, "/t.T/Nope", b"x")
+        assert unknown.code is Status.UNIMPLEMENTED
+        _, messages, ok = await call(ups, "/t.T/Echo", b"still fine")  # the connection goes on
+        assert (ok.code, messages) == (Status.OK, [b"still fine"])
+    finally:
+        ups.close()
+
+
+async def test_a_stream_nobody_reads_holds_the_upstream_back(running: Running) -> None:
+    ups = upstreams(running)
+    size, times = 64 << 10, 400  # 25 MiB in all, six times the stream's window
+    rpc: Any = Rpc("/t.T/Count", server_streaming=True)
+    events = cast(AsyncGenerator[Any, None], ups.call(rpc, f"{size},{times}".encode(), [], None))
+    try:
+        assert await anext(events) == []
+        first = await anext(events)
+        assert first == (0).to_bytes(4, "big") * (size // 4)
+
+        async def settled() -> int:  # the server stops sending once the window is spent
+            last = -1
+            while running.service.sent != last:
+                last = running.service.sent
+                await asyncio.sleep(0.2)
+            return last
+
+        held = await asyncio.wait_for(settled(), 10)
+        # At most the stream's window (plus the server's own buffering of a message or two).
+        assert held * size <= STREAM_WINDOW + 4 * size, held
+        got = [first]
+        async for event in events:
+            if isinstance(event, RpcStatus):
+                assert event.code is Status.OK, event
+                break
+            got.append(event)
+        assert len(got) == times
+        assert all(m[:4] == i.to_bytes(4, "big") for i, m in enumerate(got))
+    finally:
+        await events.aclose()
+        ups.close()
+
+
+async def test_a_deadline_or_a_caller_that_goes_away_resets_the_stream(running: Running) -> None:
+    ups = upstreams(running)
+    try:
+        _, _, status = await asyncio.wait_for(call(ups, "/t.T/Hang", b"x", deadline_s=0.3), 5)
+        assert status.code is Status.DEADLINE_EXCEEDED
+        await asyncio.wait_for(running.service.cancelled.wait(), 5)
+
+        running.service.cancelled.clear()
+        rpc: Any = Rpc("/t.T/Count", server_streaming=True)
+        events = cast(AsyncGenerator[Any, None], ups.call(rpc, f"{1 << 10},{1_000_000}".encode(), [], None))
+        assert await anext(events) == []
+        assert isinstance(await anext(events), bytes)
+        await events.aclose()  # the HTTP client went away
+        await asyncio.wait_for(running.service.cancelled.wait(), 5)
+        _, messages, ok = await call(ups, "/t.T/Echo", b"after")
+        assert (ok.code, messages) == (Status.OK, [b"after"])
+    finally:
+        ups.close()
+
+
+async def test_many_calls_share_one_connection(running: Running) -> None:
+    ups = upstreams(running, pool_size=1)
+    try:
+        results = await asyncio.gather(*(call(ups, "/t.T/Echo", b"%d" % i) for i in range(300)))
+        assert [r[1] for r in results] == [[b"%d" % i] for i in range(300)]
+        assert all(r[2].code is Status.OK for r in results)
+        upstream = ups.upstream("t")
+        assert upstream is not None
+        assert sum(c is not None for c in upstream._slots) == 1
+    finally:
+        ups.close()
+
+
+async def test_a_server_that_dies_and_comes_back() -> None:
+    port = free_port()
+    server = _serve_elsewhere(port)
+    ups = Upstreams({"t": f"127.0.0.1:{port}"}, 2)
+    try:
+        await _answering(ups)
+        rpc: Any = Rpc("/t.T/Hang")
+        hanging = cast(AsyncGenerator[Any, None], ups.call(rpc, b"x", [], None))
+        assert await anext(hanging) == []  # the server has the call
+        server.kill()  # the connection ends under it
+        server.wait()
+        lost = await asyncio.wait_for(anext(hanging), 10)
+        assert (lost.code, lost.message) == (Status.UNAVAILABLE, "the connection to the service was lost")
+        _, _, refused = await call(ups, "/t.T/Echo", b"2")
+        assert (refused.code, refused.message) == (Status.UNAVAILABLE, "service 't' is unavailable")
+        server = _serve_elsewhere(port)
+        await _answering(ups)
+    finally:
+        ups.close()
+        server.kill()
+        server.wait()
+
+
+def _serve_elsewhere(port: int) -> subprocess.Popen[bytes]:
+    code = f"import asyncio; from tests.edge.test_upstream_h2 import serve; asyncio.run(serve({port}))"
+    return subprocess.Popen([sys.executable, "-c", code])
+
+
+async def _answering(ups: Upstreams) -> None:
+    """Waits (10 s at most) until the server in the other process answers."""
+    async with asyncio.timeout(10):
+        while True:
+            _, messages, status = await call(ups, "/t.T/Echo", b"ping")
+            if status.code is Status.OK:
+                assert messages == [b"ping"]
+                return
+            await asyncio.sleep(0.05)  # a process starting: polled, with the bound above
+
+
+async def serve(port: int) -> None:
+    """The test service, for a process of its own."""
+    server = Running(Service(), port)
+    await server.start()
+    await asyncio.Event().wait()

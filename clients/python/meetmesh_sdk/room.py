@@ -299,7 +299,8 @@ class Room:
     ) -> None:
         async with self._negotiation:
             pc = self.pc
-            assert pc is not None
+            if pc is None:  # torn down (resuming or closing): a resumed session negotiates afresh
+                return
             publish = [p for p in publish or [] if not p.track_id or p.track_id not in self.tracks]
             wanted = [t for t in dict.fromkeys(subscribe or []) if t not in self.remote and t in self.tracks]
             if not publish and not wanted:

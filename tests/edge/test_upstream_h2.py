@@ -20,6 +20,9 @@ from grpclib.const import Cardinality, Handler, Status
 from grpclib.encoding.base import CodecBase, StatusDetailsCodecBase
 from grpclib.exceptions import GRPCError
 from grpclib.server import Server, Stream
+from h2.config import H2Configuration
+from h2.connection import H2Connection
+from h2.events import StreamEnded
 
 from services.edge.grpc_h2 import STREAM_WINDOW
 from services.edge.status import RpcStatus
@@ -312,3 +315,49 @@ async def serve(port: int) -> None:
     server = Running(Service(), port)
     await server.start()
     await asyncio.Event().wait()
+
+
+class GoingAway:
+    """A bare HTTP/2 server (the `h2` library): it answers the first call of each connection and,
+    once a second is open, sends GOAWAY naming the first as the last it took."""
+
+    def __init__(self) -> None:
+        self.connections = 0
+        self.server: asyncio.Server | None = None
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        conn = H2Connection(H2Configuration(client_side=False, header_encoding=None))
+        conn.initiate_connection()
+        writer.write(conn.data_to_send())
+        answered: int | None = None
+        while data := await reader.read(65536):
+            for event in conn.receive_data(data):
+                if isinstance(event, StreamEnded) and answered is None:
+                    answered = event.stream_id
+                    conn.send_headers(answered, [(":status", "200"), ("content-type", "application/grpc")])
+                    conn.send_data(answered, b"\x00\x00\x00\x00\x02ok")
+                    conn.send_headers(answered, [("grpc-status", "0")], end_stream=True)
+                elif isinstance(event, StreamEnded):
+                    conn.close_connection(last_stream_id=answered or 0)
+            writer.write(conn.data_to_send())
+        writer.close()
+
+
+async def test_streams_past_a_goaway_fail_and_new_calls_take_a_new_connection() -> None:
+    going = GoingAway()
+    server = await asyncio.start_server(going.handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    ups = Upstreams({"t": f"127.0.0.1:{port}"}, 1)
+    try:
+        rpc: Any = Rpc("/t.T/Echo")
+        first = cast(AsyncGenerator[Any, None], ups.call(rpc, b"1", [], None))
+        assert await anext(first) == []  # stream 1 is open and answered
+        _, _, refused = await asyncio.wait_for(call(ups, "/t.T/Echo", b"2"), 5)  # stream 3
+        assert (refused.code, refused.message) == (Status.UNAVAILABLE, "the service is going away")
+        assert [e async for e in first][0] == b"ok"  # the stream the server took still finishes
+        _, messages, status = await asyncio.wait_for(call(ups, "/t.T/Echo", b"3"), 5)
+        assert (status.code, messages, going.connections) == (Status.OK, [b"ok"], 2)
+    finally:
+        ups.close()
+        server.close()

@@ -53,7 +53,7 @@ class EdgeOptions(BaseModel):
     #: HTTP/1.1, GOAWAY on HTTP/2) and the client opens a new one (hypercorn's own default: 1,000;
     #: granian has no such cap).
     max_requests_per_connection: int = Field(default=100_000, ge=1)
-    #: Channels per upstream service (upstream.py): calls spread over them, and so over the
+    #: HTTP/2 connections per upstream service (upstream.py): calls spread over them, and so over the
     #: processes of a service that runs --workers N.
     upstream_pool_size: int = Field(default=4, ge=1, le=64)
     #: The descriptor set every route comes from (written by `make gen`).

@@ -8,6 +8,7 @@ connection, and a server that goes away or restarts is handled."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 import sys
@@ -323,10 +324,13 @@ class GoingAway:
 
     def __init__(self) -> None:
         self.connections = 0
-        self.server: asyncio.Server | None = None
+        self.handlers: set[asyncio.Task[None]] = set()
+        self.writers: list[asyncio.StreamWriter] = []
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
+        self.handlers.add(cast(asyncio.Task[None], asyncio.current_task()))
+        self.writers.append(writer)
         conn = H2Connection(H2Configuration(client_side=False, header_encoding=None))
         conn.initiate_connection()
         writer.write(conn.data_to_send())
@@ -362,3 +366,9 @@ async def test_streams_past_a_goaway_fail_and_new_calls_take_a_new_connection() 
     finally:
         ups.close()
         server.close()
+        for writer in going.writers:  # the handlers end before the test's loop does
+            writer.close()
+        await asyncio.wait_for(asyncio.gather(*going.handlers, return_exceptions=True), 5)
+        for writer in going.writers:
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()

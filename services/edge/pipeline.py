@@ -144,7 +144,7 @@ class Admission:
                 request.rpc = rpc.path
                 request.target = Target(rpc, binding, variables)
         if request.target is not None:
-            traced = tracing.provider("edge") is not None
+            traced = tracing.enabled()
             span = trace.get_current_span() if traced else None  # the request's span
             if span is not None and span.is_recording():
                 span.update_name(f"{request.method} {request.rpc.lstrip('/')}")

@@ -33,6 +33,7 @@ from services.edge import granian_listener
 from services.edge.app import Edge, create_app
 from services.edge.config import EdgeSettings
 from services.edge.connections import ConnectionLimits, protocol_classes
+from services.edge.spans import ServerSpans
 from services.edge.tls import dev_certificate, not_after
 from services.kit import configure_logging, tracing
 from services.kit.loop import freeze_startup_heap, install_uvloop
@@ -80,22 +81,13 @@ def certificate(settings: EdgeSettings) -> tuple[str, str]:
 
 
 def traced(app: Any) -> Any:
-    """The edge's ASGI app inside OpenTelemetry's ASGI instrumentation while tracing is on (a SERVER
-    span per request, continuing the caller's ``traceparent``; the pipeline names it after the RPC
-    once it knows it)."""
-    found = tracing.provider("edge")
+    """The edge's ASGI app with a SERVER span per request while tracing is on (``spans.py``: the
+    services' sampling decision, a span only for a recorded request; the pipeline names it after
+    the RPC once it knows it)."""
+    found = tracing.tracer("edge")
     if found is None:
         return app
-    from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
-
-    return OpenTelemetryMiddleware(
-        app,
-        excluded_urls="healthz,metrics",
-        tracer_provider=found,
-        exclude_spans=["receive", "send"],
-        # the method only, until the pipeline knows the RPC (paths carry ids: never span names)
-        default_span_details=lambda scope: (scope.get("method") or scope.get("type", "HTTP"), {}),
-    )
+    return ServerSpans(app, found)
 
 
 def hypercorn_config(settings: EdgeSettings, plain: socket.socket | None, tls: socket.socket | None) -> Any:

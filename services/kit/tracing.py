@@ -10,9 +10,12 @@ What makes spans (names and attributes follow OpenTelemetry's semantic conventio
 
 * the kit's server wrapper: one SERVER span per RPC (``rpc.system``, ``rpc.service``,
   ``rpc.method``, ``rpc.grpc.status_code``), its parent taken from the caller's ``traceparent``;
-* ``TracedChannel`` (every channel the kit makes, and the edge's): one CLIENT span per call, and
-  its ``traceparent`` put into the request's metadata;
-* the edge: the ASGI instrumentation (``http.request.method``, ``http.route``, ...);
+* ``TracedChannel`` (every channel the kit makes) and the edge's upstream client
+  (``client_span``): one CLIENT span per call, and its ``traceparent`` put into the request's
+  metadata;
+* the edge: one SERVER span per recorded HTTP request or WebSocket (``services/edge/spans.py``:
+  ``http.request.method``, ``url.path``, ``http.response.status_code``, ...), decided as the
+  services decide (``rpc_context``);
 * SQLAlchemy (per service's engine), Redis, and Triton's grpcio client: their instrumentations;
 * the services' own spans for signaling sessions, media negotiations and AI stream segments
   (``span()``).
@@ -78,6 +81,7 @@ class _State:
     def __init__(self) -> None:
         self.settings = TracingSettings()
         self.providers: dict[str, TracerProvider] = {}
+        self.tracers: dict[str, Tracer] = {}
         self.lock = threading.Lock()
         self.instrumented = False
 
@@ -120,8 +124,16 @@ def provider(service: str) -> TracerProvider | None:
 
 
 def tracer(service: str) -> Tracer | None:
+    """The tracer of ``service`` (made once per provider: ``get_tracer`` builds a new one, under a
+    lock, on every call), or None while tracing is off."""
+    made = _state.tracers.get(service)
+    if made is not None:
+        return made
     found = provider(service)
-    return found.get_tracer("meetmesh") if found is not None else None
+    if found is None:
+        return None
+    made = _state.tracers[service] = found.get_tracer("meetmesh")
+    return made
 
 
 def flush(timeout_s: float = 5.0) -> None:
@@ -133,6 +145,7 @@ def flush(timeout_s: float = 5.0) -> None:
 def shutdown() -> None:
     with _state.lock:
         providers, _state.providers = list(_state.providers.values()), {}
+        _state.tracers = {}
     for found in providers:
         found.shutdown()
 

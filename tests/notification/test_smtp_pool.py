@@ -5,6 +5,8 @@ whose header would be split by CR/LF is refused before it is sent."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import threading
 import uuid
 from typing import Any
 
@@ -15,6 +17,7 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from services.notification.channels import Permanent, Transient
 from services.notification.channels.email import Attachment, Email, SmtpSender
 from tests.notification.conftest import Mailbox, free_port, notification_options
+from tests.support import wait_until
 
 
 def _email(to: str, subject: str = "Hello") -> Email:
@@ -150,5 +153,54 @@ async def test_auth_happens_once_per_connection() -> None:
             await sender.send(_email(f"auth{i}@example.test"))
         sender.close()
         assert len(state.messages) == 5 and logins == [(b"mailer", True)]
+    finally:
+        controller.stop()
+
+
+class _HeldAtData(Mailbox):
+    """Holds each DATA until ``go`` is set; records the QUITs it gets."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.go = threading.Event()
+        self.in_data = threading.Event()
+        self.quits = 0
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.in_data.set()
+        await asyncio.to_thread(self.go.wait, 15)
+        return await super().handle_DATA(server, session, envelope)
+
+    async def handle_QUIT(self, server: Any, session: Any, envelope: Any) -> str:
+        self.quits += 1
+        return "221 Bye"
+
+
+async def test_a_connection_in_use_when_the_sender_closes_is_closed_when_its_send_ends() -> None:
+    # The service's stop cancels its workers, but a send goes on in its thread; the connection it
+    # hands back afterwards must not be pooled in a closed pool (its socket was left to the GC).
+    state = _HeldAtData()
+    port = free_port()
+    controller = Controller(state, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        sender = SmtpSender(notification_options(port, smtp_pool_size=1))
+        send = asyncio.create_task(sender.send(_email("late@example.test")))
+
+        async def in_data() -> bool:
+            return state.in_data.is_set()
+
+        await wait_until(in_data)
+        send.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await send
+        sender.close()  # nothing idle yet: the connection is still in the sending thread
+        state.go.set()
+
+        async def quit_said() -> bool:
+            return state.quits == 1
+
+        await wait_until(quit_said)
+        assert [m["To"] for m in state.messages] == ["late@example.test"]
     finally:
         controller.stop()

@@ -159,6 +159,7 @@ class _Pool:
         self.options = options
         self._idle: list[tuple[smtplib.SMTP, float, int]] = []  # (connection, idle since, messages sent)
         self._lock = threading.Lock()
+        self._closed = False
 
     def connect(self) -> smtplib.SMTP:
         o = self.options
@@ -207,13 +208,16 @@ class _Pool:
             _quit(client)
             return
         with self._lock:
-            if len(self._idle) < self.options.smtp_pool_size:
+            if not self._closed and len(self._idle) < self.options.smtp_pool_size:
                 self._idle.append((client, time.monotonic(), sent))
                 return
         _quit(client)
 
     def close(self) -> None:
+        """QUIT on the idle connections; one still in use (a send whose task was cancelled goes on
+        in its thread) is closed when it comes back."""
         with self._lock:
+            self._closed = True
             idle, self._idle = self._idle, []
         for client, _, _ in idle:
             _quit(client)

@@ -100,7 +100,8 @@ def literal(name: bytes, value: bytes) -> bytes:
 
 
 def grpc_timeout(seconds: float) -> bytes:
-    """`grpc-timeout` as grpclib writes it (at most 8 digits)."""
+    """`grpc-timeout` in grpclib's units (at most 8 digits), as bytes, and never 0: a deadline
+    already due is sent as 1n, which the server ends at once (grpclib can send 0 or less)."""
     if seconds > 10:
         return b"%dS" % int(seconds)
     if seconds > 0.01:
@@ -232,8 +233,7 @@ class Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self.transport = None
-        self._fail_from(0, Status.UNAVAILABLE, "the connection to the service was lost")
-        self._wake_all()
+        self._fail_from(0, Status.UNAVAILABLE, "the connection to the service was lost")  # wakes all
 
     def close(self) -> None:
         self.closed = True

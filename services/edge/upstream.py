@@ -58,7 +58,7 @@ class Upstreams:
             yield RpcStatus(Status.UNIMPLEMENTED, f"no upstream configured for service {rpc.service!r}")
             return
         span, carried = client_span("edge", rpc.path, upstream.host, upstream.port, metadata)
-        if span is None and carried is metadata:
+        if span is None and carried is metadata:  # untraced: no outcome to note, no try/finally
             async for event in _call(upstream, rpc, payload, metadata, deadline_s):
                 yield event
             return

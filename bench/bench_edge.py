@@ -2,9 +2,9 @@
 in one run.
 
 The user and meeting services run in one process (real PostgreSQL and Redis), the edges in three
-more (JWT check, Redis rate limits and access logs on): uvicorn on the plain port with hypercorn's
-TLS listener beside it; hypercorn on the plain port (HTTP/1.1 + h2c); granian on both (plain:
-HTTP/1.1 + h2c; TLS). The load generator runs in this one. The call is `GetUser(users/me)` with a
+more (JWT check, Redis rate limits and access logs on), each with a plain port (HTTP/1.1 + h2c)
+and a TLS listener: uvicorn (the default: HTTP/2 by the edge's own h2_server.py), hypercorn (its
+HTTP/2 rows only) and granian. The load generator runs in this one. The call is `GetUser(users/me)` with a
 token:
 
 - direct: grpclib over one HTTP/2 channel to the user service;
@@ -257,6 +257,7 @@ def _h2_request(
 async def _run() -> None:
     user_port, meeting_port, edge_port = free_port(), free_port(), free_port()
     tls_port, h2c_port, granian_port, granian_tls_port = free_port(), free_port(), free_port(), free_port()
+    hyper_tls_port = free_port()
     tls_dir = Path(tempfile.mkdtemp(prefix="meetmesh-bench-tls-"))
     dev_certificate(tls_dir)  # made once here: the edges that start side by side all reuse it
     run = uuid.uuid4().hex[:6]
@@ -267,7 +268,7 @@ async def _run() -> None:
         "MEETMESH_EDGE__PORT": str(edge_port),
         "MEETMESH_EDGE__SERVER": "uvicorn",
         "MEETMESH_EDGE__TLS_PORT": str(tls_port),
-        "MEETMESH_EDGE__TLS_SERVER": "hypercorn",
+        "MEETMESH_EDGE__TLS_SERVER": "uvicorn",
         "MEETMESH_EDGE__TLS_DEV_DIR": str(tls_dir),
         # Buckets large enough never to refuse: the check itself still runs on every call.
         "MEETMESH_EDGE__RATE_LIMIT_ADDRESS__RATE": "1000000",
@@ -286,7 +287,8 @@ async def _run() -> None:
         **edge_env,
         "MEETMESH_EDGE__SERVER": "hypercorn",
         "MEETMESH_EDGE__PORT": str(h2c_port),
-        "MEETMESH_EDGE__TLS": "false",
+        "MEETMESH_EDGE__TLS_SERVER": "hypercorn",
+        "MEETMESH_EDGE__TLS_PORT": str(hyper_tls_port),
     }
     h2c_edge = spawn(["-m", "services.edge.server"], h2c_env, stderr=subprocess.DEVNULL)
     granian_env = {
@@ -300,7 +302,8 @@ async def _run() -> None:
     channel = Channel("127.0.0.1", user_port)
     connections: dict[str, list[Any]] = {}
     try:
-        for port in (user_port, meeting_port, edge_port, tls_port, h2c_port, granian_port, granian_tls_port):
+        ports = (user_port, meeting_port, edge_port, tls_port, h2c_port, hyper_tls_port, granian_port)
+        for port in (*ports, granian_tls_port):
             await wait_for_port(port, 120)
         context = ssl.create_default_context(cafile=str(tls_dir / "dev-cert.pem"))
         context.set_alpn_protocols(["h2"])
@@ -324,8 +327,10 @@ async def _run() -> None:
         # transport (and the server behind it) -> HTTP version, port, TLS
         table = {
             "HTTP/1.1 uvicorn": (1, edge_port, False),
-            "HTTP/1.1+TLS hypercorn": (1, tls_port, True),
-            "HTTP/2+TLS hypercorn": (2, tls_port, True),
+            "HTTP/1.1+TLS uvicorn": (1, tls_port, True),
+            "HTTP/2+TLS uvicorn": (2, tls_port, True),  # HTTP/2: the edge's own (h2_server.py)
+            "h2c uvicorn": (2, edge_port, False),
+            "HTTP/2+TLS hypercorn": (2, hyper_tls_port, True),
             "h2c hypercorn": (2, h2c_port, False),
             "HTTP/1.1 granian": (1, granian_port, False),
             "HTTP/1.1+TLS granian": (1, granian_tls_port, True),

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from services.kit import PlatformSettings
 from services.kit.ratelimit import RateLimit
@@ -25,16 +25,17 @@ class EdgeOptions(BaseModel):
     host: str = "127.0.0.1"
     #: Its HTTP port.
     port: int = Field(default=8800, ge=0, le=65535)
-    #: The plain port's server: uvicorn (HTTP/1.1, httptools; the per-address cap and header
-    #: deadline of connections.py), hypercorn (HTTP/1.1 and HTTP/2 cleartext, h2c) or granian
-    #: (Rust; HTTP/1.1 and h2c; no per-address cap, no deadline before a request's first bytes:
-    #: docs/edge.md, "Servers").
+    #: The plain port's server: uvicorn (HTTP/1.1 by uvicorn and httptools, HTTP/2 cleartext, h2c,
+    #: by the edge's own h2_server.py; the per-address cap and deadlines of connections.py),
+    #: hypercorn (HTTP/1.1 and h2c, pure Python) or granian (Rust; HTTP/1.1 and h2c; no per-address
+    #: cap, no deadline before a request's first bytes: docs/edge.md, "Servers").
     server: Literal["uvicorn", "hypercorn", "granian"] = "uvicorn"
     #: The TLS listener (HTTP/2 and HTTP/1.1 by ALPN); false to serve plain HTTP only.
     tls: bool = True
-    #: The TLS listener's server: hypercorn (pure Python) or granian (Rust; no handshake deadline
-    #: and no idle deadline on HTTP/2: docs/edge.md, "Servers").
-    tls_server: Literal["hypercorn", "granian"] = "hypercorn"
+    #: The TLS listener's server: uvicorn (as on the plain port, and only beside it), hypercorn
+    #: (pure Python) or granian (Rust; no handshake deadline and no idle deadline on HTTP/2:
+    #: docs/edge.md, "Servers").
+    tls_server: Literal["uvicorn", "hypercorn", "granian"] = "uvicorn"
     #: The TLS listener's port.
     tls_port: int = Field(default=8443, ge=0, le=65535)
     #: A PEM certificate chain; unset: a self-signed development certificate that the edge creates
@@ -44,14 +45,14 @@ class EdgeOptions(BaseModel):
     tls_keyfile: Path | None = None
     #: Where the self-signed development certificate is kept.
     tls_dev_dir: Path = Path("./var/tls")
-    #: HTTP/2 streams per connection (hypercorn's and granian's listeners).
+    #: HTTP/2 streams per connection.
     h2_max_concurrent_streams: int = Field(default=100, ge=1)
-    #: The largest request head, in bytes (hypercorn's and granian's listeners; granian's HTTP/1.1
-    #: takes at least 8 KiB, its floor).
+    #: The largest request head, in bytes (HTTP/2: the header list as SETTINGS_MAX_HEADER_LIST_SIZE
+    #: counts it; granian's HTTP/1.1 takes at least 8 KiB, its floor).
     max_header_bytes: int = Field(default=64 * 1024, ge=1024)
-    #: Requests on one connection before hypercorn's listeners end it (`connection: close` on
-    #: HTTP/1.1, GOAWAY on HTTP/2) and the client opens a new one (hypercorn's own default: 1,000;
-    #: granian has no such cap).
+    #: Requests on one connection before it is ended (`connection: close` on hypercorn's HTTP/1.1,
+    #: GOAWAY on HTTP/2) and the client opens a new one (hypercorn's own default: 1,000; granian
+    #: and uvicorn's HTTP/1.1 have no such cap).
     max_requests_per_connection: int = Field(default=100_000, ge=1)
     #: HTTP/2 connections per upstream service (upstream.py): calls spread over them, and so over the
     #: processes of a service that runs --workers N.
@@ -99,6 +100,15 @@ class EdgeOptions(BaseModel):
     default_timeout_s: float = Field(default=30.0, gt=0)
     #: One access-log line per request (no personal data).
     access_log: bool = True
+
+    @model_validator(mode="after")
+    def _tls_beside_uvicorn(self) -> EdgeOptions:
+        if self.tls and self.tls_server == "uvicorn" and self.server != "uvicorn":
+            raise ValueError(
+                f"edge.tls_server 'uvicorn' serves beside edge.server 'uvicorn', not {self.server!r}: "
+                "set MEETMESH_EDGE__TLS_SERVER to hypercorn or granian"
+            )
+        return self
 
 
 class EdgeSettings(PlatformSettings):

@@ -1,29 +1,33 @@
-"""Runs the edge: the plain port under uvicorn (HTTP/1.1; uvloop and httptools where available),
-hypercorn (HTTP/1.1 and h2c) or granian (Rust; HTTP/1.1 and h2c), and the TLS listener under
-hypercorn or granian (HTTP/2 and HTTP/1.1 by ALPN).
+"""Runs the edge: the plain port under uvicorn (HTTP/1.1 by uvicorn and httptools, h2c by the
+edge's own HTTP/2 server), hypercorn (HTTP/1.1 and h2c) or granian (Rust; HTTP/1.1 and h2c), and
+the TLS listener (HTTP/2 and HTTP/1.1 by ALPN) under the same three.
 
 ::
 
-    :8800  uvicorn    HTTP/1.1                 connections.py: per-address cap, header deadline
+    :8800  uvicorn    HTTP/1.1 + h2c           connections.py: per-address cap, header deadline;
+                                               HTTP/2 by h2_server.py
            hypercorn  HTTP/1.1 + h2c           (edge.server = "hypercorn")
            granian    HTTP/1.1 + h2c           (edge.server = "granian"; granian_listener.py)
-    :8443  hypercorn  TLS, ALPN h2 / http/1.1  certificate from configuration, or tls.py's dev one
-           granian    TLS, ALPN h2 / http/1.1  (edge.tls_server = "granian")
-                                               (its expiry on /metrics, for the certificate alert)
+    :8443  uvicorn    TLS, ALPN h2 / http/1.1  as on :8800 (only beside it); the certificate from
+           hypercorn  TLS, ALPN h2 / http/1.1  configuration, or tls.py's dev one (its expiry
+           granian    TLS, ALPN h2 / http/1.1  on /metrics, for the certificate alert)
 
-All serve the same ``Edge`` app. Limits on the hypercorn listeners: header bytes
+All serve the same ``Edge`` app. Limits on the uvicorn and hypercorn listeners: header bytes
 (``max_header_bytes``, HTTP/1.1 and HTTP/2), concurrent streams per HTTP/2 connection
 (``h2_max_concurrent_streams``), the TLS handshake and a connection's first request within
-``header_timeout_s``, idle connections closed after ``idle_timeout_s``. granian's mapping of the
-same settings, and what it lacks, is in granian_listener.py.
+``header_timeout_s``, idle connections closed after ``idle_timeout_s``; uvicorn's also cap
+connections per address. granian's mapping of the same settings, and what it lacks, is in
+granian_listener.py.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import socket
+import ssl
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +37,7 @@ from services.edge import granian_listener
 from services.edge.app import Edge, create_app
 from services.edge.config import EdgeSettings
 from services.edge.connections import ConnectionLimits, protocol_classes
+from services.edge.h2_server import Http2Limits
 from services.edge.spans import ServerSpans
 from services.edge.tls import dev_certificate, not_after
 from services.kit import configure_logging, tracing
@@ -42,8 +47,17 @@ from services.kit.loop import freeze_startup_heap, install_uvloop
 def uvicorn_config(settings: EdgeSettings, app: Edge | None = None) -> uvicorn.Config:
     """uvicorn running the edge, with the edge's connection defences (`connections.py`)."""
     options = settings.edge
+    http2 = Http2Limits(
+        max_streams=options.h2_max_concurrent_streams,
+        max_header_bytes=options.max_header_bytes,
+        max_requests=options.max_requests_per_connection,
+        header_timeout_s=options.header_timeout_s,
+        idle_timeout_s=options.idle_timeout_s,
+    )
     limits = ConnectionLimits(
-        max_per_address=options.max_connections_per_address, header_timeout_s=options.header_timeout_s
+        max_per_address=options.max_connections_per_address,
+        header_timeout_s=options.header_timeout_s,
+        http2=http2,
     )
     http, ws = protocol_classes(limits)
     return uvicorn.Config(
@@ -213,6 +227,9 @@ async def start_servers(settings: EdgeSettings, app: Edge | None = None) -> Edge
         plain = _listen(options.host, options.port)
         servers.port = plain.getsockname()[1]
     servers._sockets = [s for s in (plain, tls) if s is not None]
+    if tls is not None and options.tls_server == "uvicorn":
+        assert servers._uvicorn is not None  # EdgeOptions holds tls_server uvicorn to server uvicorn
+        await _uvicorn_tls(servers._uvicorn, tls, settings)
     hyper_plain = plain if options.server == "hypercorn" else None
     hyper_tls = tls if options.tls_server == "hypercorn" else None
     if hyper_plain is not None or hyper_tls is not None:
@@ -238,6 +255,31 @@ async def start_servers(settings: EdgeSettings, app: Edge | None = None) -> Edge
         tasks = servers._tasks + [listener.task for listener in servers._granian]
         await _until_listening(options.host, [s.getsockname()[1] for s in servers._sockets], tasks)
     return servers
+
+
+async def _uvicorn_tls(server: uvicorn.Server, sock: socket.socket, settings: EdgeSettings) -> None:
+    """The TLS listener beside uvicorn's plain port: the same protocol (connections.py: HTTP/1.1
+    by uvicorn, HTTP/2 by h2_server.py when ALPN chose it), server state and app; a handshake has
+    ``header_timeout_s``. uvicorn's shutdown closes it with its own listener."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(*certificate(settings))
+    context.set_alpn_protocols(["h2", "http/1.1"])
+    config = server.config
+    factory = functools.partial(
+        config.http_protocol_class,  # type: ignore[call-arg]
+        config=config,
+        server_state=server.server_state,
+        app_state=server.lifespan.state,
+    )
+    listener = await asyncio.get_running_loop().create_server(
+        factory,
+        sock=sock,
+        ssl=context,
+        ssl_handshake_timeout=settings.edge.header_timeout_s,
+        backlog=config.backlog,
+    )
+    server.servers.append(listener)
 
 
 async def _until_listening(host: str, ports: list[int], tasks: list[asyncio.Task[None]]) -> None:

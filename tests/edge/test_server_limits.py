@@ -1,15 +1,45 @@
-"""hypercorn's and granian's listeners take their connection limits from the edge's settings
-(hypercorn's own default ends a keep-alive or HTTP/2 connection after 1,000 requests; granian's
-embedded default serves 128 connections at once, idle ones included)."""
+"""uvicorn's (with the edge's HTTP/2), hypercorn's and granian's listeners take their connection
+limits from the edge's settings (hypercorn's own default ends a keep-alive or HTTP/2 connection
+after 1,000 requests; granian's embedded default serves 128 connections at once, idle ones
+included), and the uvicorn TLS listener is refused beside another plain-port server."""
 
 from __future__ import annotations
 
 import os
 import socket
 
+import pytest
+from pydantic import ValidationError
+
 from services.edge import granian_listener
 from services.edge import server as edge_server
 from services.edge.config import EdgeOptions, EdgeSettings
+from services.edge.h2_server import Http2Limits
+
+
+def test_uvicorns_listeners_take_the_limits_from_the_settings() -> None:
+    options = EdgeOptions(
+        max_requests_per_connection=12345,
+        idle_timeout_s=7.0,
+        header_timeout_s=3.0,
+        h2_max_concurrent_streams=33,
+        max_header_bytes=4096,
+        max_connections_per_address=9,
+    )
+    config = edge_server.uvicorn_config(EdgeSettings(edge=options), app=object())  # type: ignore[arg-type]
+    limits = config.http.limits  # type: ignore[union-attr]
+    assert limits.max_per_address == 9 and limits.header_timeout_s == 3.0
+    assert limits.http2 == Http2Limits(
+        max_streams=33, max_header_bytes=4096, max_requests=12345, header_timeout_s=3.0, idle_timeout_s=7.0
+    )
+    assert config.timeout_keep_alive == 7
+
+
+def test_the_uvicorn_tls_listener_only_beside_uvicorn() -> None:
+    with pytest.raises(ValidationError, match="set MEETMESH_EDGE__TLS_SERVER to hypercorn or granian"):
+        EdgeOptions(server="hypercorn")
+    assert EdgeOptions(server="hypercorn", tls=False).server == "hypercorn"
+    assert EdgeOptions(server="hypercorn", tls_server="hypercorn").tls_server == "hypercorn"
 
 
 def test_hypercorn_takes_the_limits_from_the_settings() -> None:

@@ -52,7 +52,7 @@ class H2Edge:
         return self.servers.url if transport == "h2c" else self.servers.tls_url
 
 
-@pytest.fixture(scope="module", params=["hypercorn", "granian"])
+@pytest.fixture(scope="module", params=["uvicorn", "hypercorn", "granian"])
 def h2_edge(
     stack: EdgeStack, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> Iterator[H2Edge]:
@@ -123,9 +123,14 @@ async def test_parity_over_http2_and_tls(stack: EdgeStack, h2_edge: H2Edge, tran
 
 async def test_idle_sockets_and_a_slow_header_client_do_not_starve_others(h2_edge: H2Edge) -> None:
     host, port, tls_port = "127.0.0.1", h2_edge.servers.port, h2_edge.servers.tls_port
-    # 300 sockets that never send a byte: half on the plain port, half on TLS (no handshake)
-    idle = [await asyncio.open_connection(host, p) for p in (port, tls_port) for _ in range(150)]
-    slow_reader, slow = await asyncio.open_connection(host, port)
+    # 300 sockets that never send a byte: half on the plain port, half on TLS (no handshake), from
+    # one address, and a slow client from another (uvicorn's listeners cap connections per address:
+    # the clients below, from a third, are not those sockets' neighbours)
+    other = ("127.0.0.3", 0)
+    idle = [
+        await asyncio.open_connection(host, p, local_addr=other) for p in (port, tls_port) for _ in range(150)
+    ]
+    slow_reader, slow = await asyncio.open_connection(host, port, local_addr=("127.0.0.4", 0))
     slow.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # and never the blank line
     await slow.drain()
     try:
@@ -135,8 +140,8 @@ async def test_idle_sockets_and_a_slow_header_client_do_not_starve_others(h2_edg
                 assert (await http.get(h2_edge.url("h2c") + "/healthz")).status_code == 200
                 assert (await https.get(h2_edge.url("tls-h2") + "/healthz")).status_code == 200
             assert time.perf_counter() - started < 5.0
-        # The slow client is cut off (hypercorn: the idle deadline also covers a request's
-        # headers; granian: its HTTP/1.1 header deadline).
+        # The slow client is cut off (uvicorn: connections.py's header deadline; hypercorn: the
+        # idle deadline also covers a request's headers; granian: its HTTP/1.1 header deadline).
         async with asyncio.timeout(10):
             await slow_reader.read()  # whatever it answers, then the end
             assert slow_reader.at_eof()

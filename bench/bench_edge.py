@@ -12,14 +12,16 @@ token:
 - JSON: `GET /v1/users/me` to the edge;
 
 each over HTTP/1.1, HTTP/1.1 over TLS, HTTP/2 over TLS (ALPN) and h2c, per server.
-The clients are as lean as the direct row's grpclib client, so that client-side HTTP work does not
-pass for edge overhead: HTTP/1.1 is a minimal client (`Http1`: pre-built request bytes, one
-keep-alive connection per worker); HTTP/2 is `Http2`, a minimal client on the `h2` library that
-grpclib itself uses, configured as grpclib configures it (pre-built header lists, one connection
-per worker, one request at a time on it). Until 2026-12 the HTTP/2 rows used httpx, whose own
-pure-Python cost per call was counted as the edge's: in one run on a loaded machine, replacing it
-took the HTTP/2 rows' added median from 9.7-11.2 ms to 3.2-4.7 ms and their throughput ratio from
-0.07-0.25 to 0.44-0.63 (HTTP/1.1 rows, unchanged clients: 2.2-3.0 ms and 1.5-2.6 ms).
+The edge rows' clients are minimal, so that client-side HTTP work does not pass for edge overhead:
+HTTP/1.1 is `Http1` (pre-built request bytes, one keep-alive connection per worker), HTTP/2 is
+`Http2` (pre-built header blocks, frames by hand, one connection per worker, one request at a
+time on it). Both cost less client CPU per call than the direct row's grpclib client (printed:
+about 0.07-0.09 ms against 0.37 ms), so the added latencies do not hide any client cost of the
+edge rows' own. Until 2026-12 the HTTP/2 rows used httpx, and then a client on the `h2` library
+(0.25 ms of client CPU per call where `Http1` takes 0.07: the HTTP/2 rows' added median carried
+0.18 ms more client work than the HTTP/1.1 rows'); httpx's pure-Python cost had been counted as
+the edge's: in one run on a loaded machine, replacing it took the HTTP/2 rows' added median from
+9.7-11.2 ms to 3.2-4.7 ms.
 Latency: one client calls every kind in turn, in blocks of ``BLOCK`` calls (so they share
 the machine's background load, and each is timed on a process that is in use: ``_interleaved``);
 throughput: 50 concurrent clients, in alternating slices. Targets (issue 15): on every
@@ -44,19 +46,28 @@ from typing import Any
 
 import uvloop
 from grpclib.client import Channel
-from h2.config import H2Configuration
-from h2.connection import H2Connection
-from h2.events import (
-    ConnectionTerminated,
-    DataReceived,
-    ResponseReceived,
-    StreamEnded,
-    StreamReset,
-    TrailersReceived,
-)
+from hpack import Decoder
 
 from bench.support import Result, drop_platform, free_port, load, platform_env, spawn, stop, wait_for_port
 from meetmesh.user.v1 import user_grpc, user_pb2
+from services.edge.grpc_h2 import (
+    ACK,
+    CONTINUATION,
+    DATA,
+    END_HEADERS,
+    END_STREAM,
+    GOAWAY,
+    HEADERS,
+    PADDED,
+    PING,
+    PREFACE,
+    PRIORITY_FLAG,
+    RST_STREAM,
+    SETTINGS,
+    WINDOW_UPDATE,
+    frame,
+    literal,
+)
 from services.edge.tls import dev_certificate
 
 CLIENTS = 50
@@ -64,15 +75,7 @@ SLICES = 5
 #: Consecutive calls of one kind in the 1-client rows (see ``_interleaved``).
 BLOCK = 20
 SECONDS = float(os.environ.get("BENCH_SECONDS", "5"))
-#: grpclib's client configuration (grpclib/client.py): the same h2 work per call as the direct row.
-H2_CLIENT = H2Configuration(
-    client_side=True,
-    header_encoding=None,
-    validate_inbound_headers=False,
-    validate_outbound_headers=False,
-    normalize_inbound_headers=False,
-    normalize_outbound_headers=False,
-)
+_MAX_WINDOW = (1 << 31) - 1
 
 
 class Http1:
@@ -127,10 +130,11 @@ class Http1:
 
 async def _interleaved(
     calls: dict[str, Callable[[int], Awaitable[None]]], seconds: float
-) -> dict[str, Result]:
+) -> tuple[dict[str, Result], dict[str, float]]:
     """One client calling the kinds side by side under the same load: rounds in which every kind
     makes ``BLOCK`` calls in a row, in a new random order each round; the first call of each
-    block is not timed.
+    block is not timed. Also this process's CPU seconds per timed call of each kind (the client's
+    own work, part of each latency).
 
     Until 2026-12 the kinds took one call each in a fixed order. Each edge process then sat idle
     while the 15 others were called, and its first call after that (always the gRPC-web kind, the
@@ -139,6 +143,7 @@ async def _interleaved(
     put gRPC-web 0.3-0.4 ms above JSON on the same transport, where a process that is called
     without pauses shows gRPC-web below JSON (it transcodes nothing)."""
     latencies: dict[str, list[float]] = {name: [] for name in calls}
+    cpu = dict.fromkeys(calls, 0.0)
     order = list(calls)
     shuffle = random.Random(15).shuffle
     end = time.perf_counter() + seconds
@@ -147,15 +152,18 @@ async def _interleaved(
         for name in order:
             call = calls[name]
             await call(0)  # the block's first call: the process wakes up
+            own = time.process_time()
             for _ in range(BLOCK - 1):
                 started = time.perf_counter()
                 await call(0)
                 latencies[name].append(time.perf_counter() - started)
+            cpu[name] += time.process_time() - own
     share = seconds / len(calls)
-    return {
+    results = {
         name: Result(f"{name} (1 client)", len(values), 0, share, values)
         for name, values in latencies.items()
     }
+    return results, {name: cpu[name] / max(len(latencies[name]), 1) for name in calls}
 
 
 def _request(method: str, path: str, headers: dict[str, str], body: bytes = b"") -> bytes:
@@ -165,8 +173,10 @@ def _request(method: str, path: str, headers: dict[str, str], body: bytes = b"")
 
 
 class Http2:
-    """One HTTP/2 connection (the `h2` library, as grpclib's own client uses it, with the same
-    configuration: no header validation or normalisation) sending pre-built requests one at a time.
+    """One HTTP/2 connection, as lean as `Http1`: pre-built header blocks (literal fields, no
+    Huffman coding), frames written and read by hand, one request at a time, the `hpack` library
+    only to decode the answer's headers (servers index and Huffman-code them). It announces the
+    largest windows, so only the connection window is given back (every MiB).
 
     The response's headers, DATA and trailers are gathered as bytes; a `grpc-status` header
     (a trailers-only answer) is appended to the body so that callers can check it as for HTTP/1.1.
@@ -177,7 +187,11 @@ class Http2:
         self.port, self.context = port, context
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
-        self.conn: H2Connection | None = None
+        self.decoder = Decoder()
+        self.blocks: dict[int, bytes] = {}  # id of a pre-built header list -> its block
+        self.buffer = b""
+        self.next_stream = 1
+        self.unacked = 0
         self.reopened = 0
 
     @classmethod
@@ -192,47 +206,82 @@ class Http2:
             chosen = self.writer.get_extra_info("ssl_object").selected_alpn_protocol()
             if chosen != "h2":
                 raise RuntimeError(f"the server chose {chosen!r}, not h2")
-        self.conn = H2Connection(H2_CLIENT)
-        self.conn.initiate_connection()
-        self.writer.write(self.conn.data_to_send())
+        self.decoder, self.buffer, self.next_stream, self.unacked = Decoder(), b"", 1, 0
+        settings = struct.pack(">HIHI", 0x2, 0, 0x4, _MAX_WINDOW)  # no push; the largest window
+        self.writer.write(
+            PREFACE
+            + frame(SETTINGS, 0, 0, settings)
+            + frame(WINDOW_UPDATE, 0, 0, struct.pack(">I", _MAX_WINDOW - 65_535))
+        )
 
-    async def send(self, headers: list[tuple[bytes, bytes]], body: bytes = b"") -> tuple[int, bytes]:
-        if self.conn is None:
-            await self._connect()
-            self.reopened += 1
-        conn, reader, writer = self.conn, self.reader, self.writer
-        assert conn is not None
-        assert reader is not None
-        assert writer is not None
-        stream = conn.get_next_available_stream_id()
-        conn.send_headers(stream, headers, end_stream=not body)
-        if body:
-            conn.send_data(stream, body, end_stream=True)
-        writer.write(conn.data_to_send())
-        status, grpc_status, data, ended, closing = 0, b"", [], False, False
-        while not ended:
-            chunk = await reader.read(65536)
+    async def _frame(self) -> tuple[int, int, int, bytes]:
+        assert self.reader is not None
+        while len(self.buffer) < 9 or len(self.buffer) < 9 + (int.from_bytes(self.buffer[:3], "big")):
+            chunk = await self.reader.read(65536)
             if not chunk:
                 raise ConnectionError("the server closed the connection")
-            event: Any
-            for event in conn.receive_data(chunk):
-                kind = type(event)
-                if kind is ResponseReceived or kind is TrailersReceived:
-                    for name, value in event.headers:
+            self.buffer += chunk
+        length = int.from_bytes(self.buffer[:3], "big")
+        kind, flags, stream = (
+            self.buffer[3],
+            self.buffer[4],
+            int.from_bytes(self.buffer[5:9], "big") & 0x7FFFFFFF,
+        )
+        payload, self.buffer = self.buffer[9 : 9 + length], self.buffer[9 + length :]
+        return kind, flags, stream, payload
+
+    async def send(self, headers: list[tuple[bytes, bytes]], body: bytes = b"") -> tuple[int, bytes]:
+        if self.writer is None:
+            await self._connect()
+            self.reopened += 1
+        writer = self.writer
+        assert writer is not None
+        block = self.blocks.get(id(headers))
+        if block is None:
+            block = self.blocks[id(headers)] = b"".join(literal(n, v) for n, v in headers)
+        stream, self.next_stream = self.next_stream, self.next_stream + 2
+        out = frame(HEADERS, END_HEADERS | (0 if body else END_STREAM), stream, block)
+        writer.write(out + frame(DATA, END_STREAM, stream, body) if body else out)
+        status, grpc_status, data, closing, ending = 0, b"", [], False, False
+        pending = b""  # a header block awaiting CONTINUATION
+        while True:
+            kind, flags, on, payload = await self._frame()
+            if kind in (HEADERS, CONTINUATION):
+                if kind == HEADERS:
+                    if flags & PADDED:
+                        payload = payload[1 : len(payload) - payload[0]]
+                    if flags & PRIORITY_FLAG:
+                        payload = payload[5:]
+                pending += payload
+                if flags & END_HEADERS:
+                    for name, value in self.decoder.decode(pending, raw=True):
                         if name == b":status":
                             status = int(value)
                         elif name == b"grpc-status":
-                            grpc_status = value
-                elif kind is DataReceived:
-                    data.append(event.data)
-                    conn.acknowledge_received_data(event.flow_controlled_length, stream)
-                elif kind is StreamEnded or kind is StreamReset:
-                    ended = ended or event.stream_id == stream
-                elif kind is ConnectionTerminated:
-                    closing = True
-            pending = conn.data_to_send()
-            if pending:
-                writer.write(pending)
+                            grpc_status = bytes(value)
+                    pending = b""
+            elif kind == DATA:
+                self.unacked += len(payload)
+                if flags & PADDED:
+                    payload = payload[1 : len(payload) - payload[0]]
+                data.append(payload)
+                if self.unacked >= 1 << 20:
+                    writer.write(frame(WINDOW_UPDATE, 0, 0, struct.pack(">I", self.unacked)))
+                    self.unacked = 0
+            elif kind == SETTINGS and not flags & ACK:
+                writer.write(frame(SETTINGS, ACK, 0))
+            elif kind == PING and not flags & ACK:
+                writer.write(frame(PING, ACK, 0, payload))
+            elif kind == GOAWAY:
+                closing = True
+                if int.from_bytes(payload[:4], "big") < stream:
+                    raise ConnectionError("the server refused the request (GOAWAY)")
+            elif kind == RST_STREAM and on == stream:
+                break
+            if on == stream and kind in (HEADERS, DATA) and flags & END_STREAM:
+                ending = True
+            if ending and not pending:
+                break
         if grpc_status:
             data.append(b"grpc-status: " + grpc_status + b"\r\n")
         if closing:
@@ -243,7 +292,6 @@ class Http2:
         if self.writer is not None:
             self.writer.close()
         self.reader = self.writer = None
-        self.conn = None
 
 
 def _h2_request(
@@ -389,7 +437,7 @@ async def _run() -> None:
             calls[f"JSON {transport}"] = via_json(transport)
             over[f"gRPC-web {transport}"] = over[f"JSON {transport}"] = (transport,)
         await reconnect(*transports)
-        serial = await _interleaved(calls, SECONDS * len(calls))
+        serial, client_cpu = await _interleaved(calls, SECONDS * len(calls))
         concurrent = {name: Result(f"{name} ({CLIENTS} clients)", 0, 0, 0.0, []) for name in calls}
         for _ in range(SLICES):  # short alternating slices, so background load hits each alike
             for name, call in calls.items():
@@ -408,6 +456,10 @@ async def _run() -> None:
         )
         for result in [*serial.values(), *concurrent.values()]:
             print(result.row())
+        print(
+            f"  the 1-client rows' own client CPU per call (part of their latency): direct gRPC "
+            f"(grpclib) {client_cpu['direct gRPC'] * 1000:.3f} ms; the edge rows' below"
+        )
         base_p50 = serial["direct gRPC"].p50_ms
         base_rate = concurrent["direct gRPC"].throughput
         for name in calls:
@@ -418,7 +470,8 @@ async def _run() -> None:
             print(
                 f"  {name:<31} median added latency {added:6.3f} ms (target <= 0.5 ms: "
                 f"{'met' if added <= 0.5 else 'NOT met'}); throughput / direct {ratio:.2f} "
-                f"(target >= 0.75: {'met' if ratio >= 0.75 else 'NOT met'})"
+                f"(target >= 0.75: {'met' if ratio >= 0.75 else 'NOT met'}); client CPU "
+                f"{client_cpu[name] * 1000:.3f} ms/call"
             )
     finally:
         for pool in connections.values():

@@ -635,10 +635,28 @@ class Http2Connection(asyncio.Protocol):
                 if name.lower() not in (b"connection", b"transfer-encoding", b"keep-alive")
             )
             last = not body and not more
-            self._write_head(stream.id, block, last)
+            head = self._head_frames(stream.id, block, last)
             if last:
+                self.transport.write(head)
                 self._finished(stream)
                 return
+        else:
+            head = b""
+        size = len(body)
+        if not size and more:  # nothing to send yet
+            if head:
+                self.transport.write(head)
+            return
+        if size <= min(self.send_window, stream.send_window, self.frame_size) and not self.paused:
+            # the usual case: the whole body fits the windows, in one frame, with the head if any
+            self.send_window -= size
+            stream.send_window -= size
+            self.transport.write(head + frame(DATA, 0 if more else END_STREAM, stream.id, body))
+            if not more:
+                self._finished(stream)
+            return
+        if head:
+            self.transport.write(head)
         view = memoryview(body)
         while view or not more:
             while self.transport is not None and not stream.reset:
@@ -662,18 +680,17 @@ class Http2Connection(asyncio.Protocol):
             if not view:
                 return
 
-    def _write_head(self, stream_id: int, block: bytes, end_stream: bool) -> None:
-        assert self.transport is not None
+    def _head_frames(self, stream_id: int, block: bytes, end_stream: bool) -> bytes:
+        """HEADERS (and CONTINUATION past the client's frame size) for a response head."""
         flags = END_STREAM if end_stream else 0
         if len(block) <= self.frame_size:
-            self.transport.write(frame(HEADERS, flags | END_HEADERS, stream_id, block))
-            return
+            return frame(HEADERS, flags | END_HEADERS, stream_id, block)
         out = [frame(HEADERS, flags, stream_id, block[: self.frame_size])]
         rest = block[self.frame_size :]
         while rest:
             part, rest = rest[: self.frame_size], rest[self.frame_size :]
             out.append(frame(CONTINUATION, 0 if rest else END_HEADERS, stream_id, part))
-        self.transport.write(b"".join(out))
+        return b"".join(out)
 
     def _finished(self, stream: _Stream) -> None:
         stream.finished = True

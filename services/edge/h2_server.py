@@ -112,6 +112,7 @@ class _Stream:
         "finished",
         "headers",
         "id",
+        "no_body",
         "recv_window",
         "reset",
         "send_window",
@@ -136,6 +137,7 @@ class _Stream:
         self.status = 200
         self.headers: list[tuple[bytes, bytes]] = []
         self.started = False  # response HEADERS sent
+        self.no_body = False  # a HEAD request, or a 204 or 304 answer: headers only
         self.finished = False  # response ended (END_STREAM sent)
         self.task: asyncio.Task[None] | None = None
 
@@ -413,6 +415,7 @@ class Http2Connection(asyncio.Protocol):
                 self._reset(stream_id, PROTOCOL_ERROR)
                 self._maybe_idle()
                 return
+            stream.no_body = scope["method"] == "HEAD"
             stream.task = self.loop.create_task(self._run(stream, scope))
         self.tasks.add(stream.task)
         stream.task.add_done_callback(self.tasks.discard)
@@ -621,10 +624,12 @@ class Http2Connection(asyncio.Protocol):
                 raise RuntimeError("http.response.start sent twice")
             stream.status = int(message["status"])
             stream.headers = list(message.get("headers", ()))
+            if stream.status in (204, 304):
+                stream.no_body = True
             return
         if kind != "http.response.body":
             return
-        body: bytes = message.get("body", b"")
+        body: bytes = b"" if stream.no_body else message.get("body", b"")
         more = bool(message.get("more_body", False))
         if not stream.started:
             stream.started = True

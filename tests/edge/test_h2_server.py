@@ -83,6 +83,10 @@ def make_app(seen: Seen) -> App:
                 pass
             seen.disconnects += 1
             return
+        if path == "/no-content":
+            await send({"type": "http.response.start", "status": 204, "headers": []})
+            await send({"type": "http.response.body", "body": b"ignored"})
+            return
         if path == "/boom":
             raise RuntimeError("boom")
         if path == "/half":
@@ -535,5 +539,21 @@ async def test_shutdown_lets_open_streams_finish(serve: Callable[..., Awaitable[
         headers, _, _ = await client.answer(1)  # the open one finishes
         assert headers[b":status"] == b"201"
         assert (await client.ended())[1]  # then the connection ends
+    finally:
+        client.close()
+
+
+async def test_a_head_request_and_a_204_get_headers_only(serve: Callable[..., Awaitable[Server]]) -> None:
+    server = await serve()
+    client = await Client.open(server.port)
+    try:
+        client.send(client.headers(1, "/echo", method="HEAD"))
+        headers, body, frames = await client.answer(1)
+        assert headers[b":status"] == b"201" and headers[b"x-length"] == b"0" and body == b""
+        assert [f[0] for f in frames if f[2] == 1] == [HEADERS]  # END_STREAM on the HEADERS
+        client.send(client.headers(3, "/no-content", method="GET"))
+        headers, body, _ = await client.answer(3)
+        assert headers[b":status"] == b"204" and body == b""
+        assert [s["method"] for s in server.seen.scopes] == ["HEAD", "GET"]
     finally:
         client.close()

@@ -70,14 +70,19 @@ class WebPlatform:
 
 
 @asynccontextmanager
-async def serve_web(env: Rtc, web_dist: Path, port: int = 0) -> AsyncIterator[WebPlatform]:
-    """The edge serving the client at / with gRPC-web and /rtc in front of the platform."""
+async def serve_web(
+    env: Rtc, web_dist: Path, port: int = 0, tls_dir: Path | None = None
+) -> AsyncIterator[WebPlatform]:
+    """The edge serving the client at / with gRPC-web and /rtc in front of the platform; with
+    ``tls_dir``, its URL is the TLS listener's (the development certificate made there)."""
     platform = env.platform
     settings = EdgeSettings(
         **platform.settings.model_dump(exclude={"edge"}),
         edge=EdgeOptions(
             port=port or free_port(),
-            tls=False,  # plain HTTP here (tests/edge/test_transports.py covers TLS)
+            tls=tls_dir is not None,
+            tls_port=free_port(),
+            tls_dev_dir=tls_dir or Path("var/tls"),
             web_root=web_dist,
             jwks_url=f"http://127.0.0.1:{platform.hosts['user'].http_port}/.well-known/jwks.json",
             signaling_ws_url=f"ws://127.0.0.1:{env.signaling_hosts[0].http_port}/rtc",
@@ -85,7 +90,7 @@ async def serve_web(env: Rtc, web_dist: Path, port: int = 0) -> AsyncIterator[We
     )
     server, task = await edge_server.start(settings)
     try:
-        yield WebPlatform(env, f"http://127.0.0.1:{settings.edge.port}")
+        yield WebPlatform(env, server.tls_url or f"http://127.0.0.1:{settings.edge.port}")
     finally:
         await edge_server.stop(server, task)
 

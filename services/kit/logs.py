@@ -206,6 +206,7 @@ def configure(
     # need not look them up for every record (the "Optimization" section of Python's logging HOWTO).
     logging._srcfile = None
     logging.logThreads = False
+    logging.logProcesses = False  # os.getpid() for every record (strace: on every access-log line)
     logging.logMultiprocessing = False
     # grpclib logs every application error with a traceback; our wrapper logs them once instead.
     logging.getLogger("grpclib.server").setLevel(logging.CRITICAL)

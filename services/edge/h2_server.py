@@ -68,6 +68,7 @@ _HEAD = struct.Struct(">IBI")
 _U32 = struct.Struct(">I")
 _SETTING = struct.Struct(">HI")
 NO_ERROR, INTERNAL_ERROR, STREAM_CLOSED, REFUSED_STREAM, COMPRESSION_ERROR = 0x0, 0x2, 0x5, 0x7, 0x9
+ENHANCE_YOUR_CALM = 0xB
 (
     HEADER_TABLE_SIZE,
     ENABLE_PUSH,
@@ -330,6 +331,7 @@ class Http2Connection(asyncio.Protocol):
             if len(payload) != 8 or stream_id:
                 raise _ConnectionError(FRAME_SIZE_ERROR if len(payload) != 8 else PROTOCOL_ERROR, "PING")
             if not flags & ACK and self.transport is not None:
+                self._calm()
                 self.transport.write(frame(PING, ACK, 0, payload))
         elif kind == RST_STREAM:
             if len(payload) != 4 or not stream_id:
@@ -396,7 +398,10 @@ class Http2Connection(asyncio.Protocol):
             fields = self._decode(block)
         except OversizedHeaderListError:
             fields = None
-        if self.going_away or len(self.streams) >= self.limits.max_streams:
+        # The limit counts the app's tasks, not the open streams: a stream the client resets is
+        # closed at once, but its task runs on until the app notices (the "rapid reset" attack
+        # opens and resets streams to start work without bound).
+        if self.going_away or len(self.tasks) >= self.limits.max_streams:
             self._reset(stream_id, REFUSED_STREAM)
             return
         self.requests += 1
@@ -511,6 +516,7 @@ class Http2Connection(asyncio.Protocol):
             # HEADER_TABLE_SIZE: this side's fields are never indexed, so the client's table size
             # does not matter; MAX_CONCURRENT_STREAMS: this side opens none
         if self.transport is not None:
+            self._calm()
             self.transport.write(frame(SETTINGS, ACK, 0))
         self._wake_senders()
 
@@ -537,6 +543,12 @@ class Http2Connection(asyncio.Protocol):
             return
         stream.send_window += increment
         self._wake_senders()
+
+    def _calm(self) -> None:
+        """A frame that asks for an answer while the client does not read what it has been sent
+        (the transport's buffer is past its high-water mark): a PING or SETTINGS flood."""
+        if self.paused:
+            raise _ConnectionError(ENHANCE_YOUR_CALM, "answers pile up unread")
 
     def _wake_senders(self) -> None:
         waiters, self.window_waiters = self.window_waiters, []

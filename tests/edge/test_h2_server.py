@@ -7,6 +7,7 @@ whole app over it is tests/edge/test_transports.py (parity over h2c and TLS)."""
 from __future__ import annotations
 
 import asyncio
+import socket
 import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -555,5 +556,75 @@ async def test_a_head_request_and_a_204_get_headers_only(serve: Callable[..., Aw
         headers, body, _ = await client.answer(3)
         assert headers[b":status"] == b"204" and body == b""
         assert [s["method"] for s in server.seen.scopes] == ["HEAD", "GET"]
+    finally:
+        client.close()
+
+
+async def test_reset_streams_count_until_their_app_tasks_end(serve: Callable[..., Awaitable[Server]]) -> None:
+    # "rapid reset": streams opened and reset at once would start app work without bound
+    server = await serve(max_streams=2)
+    client = await Client.open(server.port)
+    try:
+        client.send(client.headers(1, "/held"), client.headers(3, "/held"))
+
+        async def started() -> bool:
+            return len(server.seen.scopes) == 2
+
+        await wait_until(started)
+        client.send(frame(RST_STREAM, 0, 1, _U32.pack(0x8)), frame(RST_STREAM, 0, 3, _U32.pack(0x8)))
+        client.send(client.headers(5, "/echo"))  # the two apps still run: refused
+        _, _, sid, payload = await client.until(RST_STREAM)
+        assert (sid, _U32.unpack(payload)[0]) == (5, REFUSED_STREAM)
+        server.seen.read.set()  # they end (their answers go nowhere)
+
+        async def room() -> bool:
+            return not server.connections[0].tasks
+
+        await wait_until(room)
+        client.send(client.headers(7, "/echo"))
+        headers, _, _ = await client.answer(7)
+        assert headers[b":status"] == b"201"
+    finally:
+        client.close()
+
+
+async def test_a_ping_flood_whose_answers_go_unread_ends_the_connection(
+    serve: Callable[..., Awaitable[Server]],
+) -> None:
+    server = await serve(header_timeout_s=60.0)  # no deadline ends it meanwhile
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # small, and this side reads nothing
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", server.port))
+    client = Client(*await asyncio.open_connection(sock=sock))
+    try:
+        client.send(PREFACE + frame(SETTINGS, 0, 0))
+
+        async def accepted() -> bool:
+            return bool(server.connections) and server.connections[0].transport is not None
+
+        await wait_until(accepted)
+        connection = server.connections[0]
+        assert connection.transport is not None
+        connection.transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        connection.transport.set_write_buffer_limits(high=1024)  # small buffers: the flood shows soon
+        ping = frame(PING, 0, 0, b"12345678")
+        for _ in range(50):
+            if connection.transport is None:
+                break
+            client.send(ping * 1000)
+            try:
+                await client.writer.drain()
+            except ConnectionError:
+                break  # closed: this side's further PINGs met a reset
+            await asyncio.sleep(0)  # a turn of the loop: the server reads what was sent
+
+        async def closed() -> bool:
+            return connection.transport is None
+
+        await wait_until(closed)
+        assert connection.going_away  # with a GOAWAY (ENHANCE_YOUR_CALM; the reset that the
+        # unread PINGs cause may overtake it on the wire)
+        assert (await client.ended())[1]
     finally:
         client.close()

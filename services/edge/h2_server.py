@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +37,9 @@ from hpack import Decoder
 from hpack.exceptions import HPACKError, OversizedHeaderListError
 
 from services.edge.grpc_h2 import (
+    _HEAD,
+    _SETTING,
+    _U32,
     ACK,
     CONTINUATION,
     DATA,
@@ -60,13 +62,11 @@ from services.edge.grpc_h2 import (
     SETTINGS,
     WINDOW_UPDATE,
     _integer,
+    _ProtocolError,
     frame,
 )
 
 log = logging.getLogger("meetmesh.edge")
-_HEAD = struct.Struct(">IBI")
-_U32 = struct.Struct(">I")
-_SETTING = struct.Struct(">HI")
 NO_ERROR, INTERNAL_ERROR, STREAM_CLOSED, REFUSED_STREAM, COMPRESSION_ERROR = 0x0, 0x2, 0x5, 0x7, 0x9
 ENHANCE_YOUR_CALM = 0xB
 (
@@ -87,12 +87,6 @@ _STATUS = {code: b"\x08" + _integer(3, 7, 0) + str(code).encode() for code in ra
 def _field(name: bytes, value: bytes) -> bytes:
     """A response header field: literal without indexing, new name, no Huffman coding."""
     return b"\x00" + _integer(len(name), 7, 0) + name + _integer(len(value), 7, 0) + value
-
-
-class _ConnectionError(Exception):
-    def __init__(self, code: int, why: str) -> None:
-        super().__init__(why)
-        self.code = code
 
 
 @dataclass(frozen=True)
@@ -268,11 +262,11 @@ class Http2Connection(asyncio.Protocol):
             if not self.preface_seen:
                 if len(buf) < len(PREFACE):
                     if not PREFACE.startswith(buf):
-                        raise _ConnectionError(PROTOCOL_ERROR, "not an HTTP/2 connection preface")
+                        raise _ProtocolError(PROTOCOL_ERROR, "not an HTTP/2 connection preface")
                     self.buffer = buf
                     return
                 if not buf.startswith(PREFACE):
-                    raise _ConnectionError(PROTOCOL_ERROR, "not an HTTP/2 connection preface")
+                    raise _ProtocolError(PROTOCOL_ERROR, "not an HTTP/2 connection preface")
                 self.preface_seen = True
                 pos = len(PREFACE)
             end = len(buf)
@@ -280,13 +274,13 @@ class Http2Connection(asyncio.Protocol):
                 head, flags, stream_id = _HEAD.unpack_from(buf, pos)
                 length = head >> 8
                 if length > FRAME_SIZE:
-                    raise _ConnectionError(FRAME_SIZE_ERROR, "a frame larger than SETTINGS_MAX_FRAME_SIZE")
+                    raise _ProtocolError(FRAME_SIZE_ERROR, "a frame larger than SETTINGS_MAX_FRAME_SIZE")
                 if end - pos - 9 < length:
                     break
                 payload = buf[pos + 9 : pos + 9 + length]
                 pos += 9 + length
                 self._frame(head & 0xFF, flags, stream_id & MAX_STREAM_ID, payload)
-        except _ConnectionError as error:
+        except _ProtocolError as error:
             self._fail(error.code)
             return
         self.buffer = buf[pos:]
@@ -298,12 +292,12 @@ class Http2Connection(asyncio.Protocol):
 
     def _frame(self, kind: int, flags: int, stream_id: int, payload: bytes) -> None:
         if self.pending is not None and (kind != CONTINUATION or stream_id != self.pending[0]):
-            raise _ConnectionError(PROTOCOL_ERROR, "a header block interrupted")
+            raise _ProtocolError(PROTOCOL_ERROR, "a header block interrupted")
         if kind == DATA:
             self._data(flags, stream_id, payload)
         elif kind == HEADERS:
             if stream_id == 0:
-                raise _ConnectionError(PROTOCOL_ERROR, "HEADERS on stream 0")
+                raise _ProtocolError(PROTOCOL_ERROR, "HEADERS on stream 0")
             payload = _unpad(flags, payload)
             if flags & PRIORITY_FLAG:
                 payload = payload[5:]
@@ -312,30 +306,30 @@ class Http2Connection(asyncio.Protocol):
             else:
                 self.pending = (stream_id, flags, bytearray(payload))
                 if len(payload) > self.limits.max_header_bytes + FRAME_SIZE:
-                    raise _ConnectionError(PROTOCOL_ERROR, "a header block without end")
+                    raise _ProtocolError(PROTOCOL_ERROR, "a header block without end")
         elif kind == CONTINUATION:
             if self.pending is None:
-                raise _ConnectionError(PROTOCOL_ERROR, "CONTINUATION without HEADERS")
+                raise _ProtocolError(PROTOCOL_ERROR, "CONTINUATION without HEADERS")
             block = self.pending[2]
             block.extend(payload)
             if flags & END_HEADERS:
                 pending, self.pending = self.pending, None
                 self._head(pending[0], pending[1], bytes(block))
             elif len(block) > 2 * self.limits.max_header_bytes + FRAME_SIZE:
-                raise _ConnectionError(PROTOCOL_ERROR, "a header block without end")
+                raise _ProtocolError(PROTOCOL_ERROR, "a header block without end")
         elif kind == SETTINGS:
             self._settings(flags, stream_id, payload)
         elif kind == WINDOW_UPDATE:
             self._window_update(stream_id, payload)
         elif kind == PING:
             if len(payload) != 8 or stream_id:
-                raise _ConnectionError(FRAME_SIZE_ERROR if len(payload) != 8 else PROTOCOL_ERROR, "PING")
+                raise _ProtocolError(FRAME_SIZE_ERROR if len(payload) != 8 else PROTOCOL_ERROR, "PING")
             if not flags & ACK and self.transport is not None:
                 self._calm()
                 self.transport.write(frame(PING, ACK, 0, payload))
         elif kind == RST_STREAM:
             if len(payload) != 4 or not stream_id:
-                raise _ConnectionError(PROTOCOL_ERROR, "RST_STREAM")
+                raise _ProtocolError(PROTOCOL_ERROR, "RST_STREAM")
             stream = self.streams.pop(stream_id, None)
             if stream is not None:
                 stream.reset = True
@@ -347,29 +341,29 @@ class Http2Connection(asyncio.Protocol):
             if not self.streams:
                 self._close()
         elif kind == PUSH_PROMISE:
-            raise _ConnectionError(PROTOCOL_ERROR, "a client may not push")
+            raise _ProtocolError(PROTOCOL_ERROR, "a client may not push")
         elif kind == PRIORITY and len(payload) != 5:
-            raise _ConnectionError(FRAME_SIZE_ERROR, "PRIORITY")
+            raise _ProtocolError(FRAME_SIZE_ERROR, "PRIORITY")
         # unknown frame types are ignored (RFC 9113, 5.5)
 
     def _data(self, flags: int, stream_id: int, payload: bytes) -> None:
         if stream_id == 0:
-            raise _ConnectionError(PROTOCOL_ERROR, "DATA on stream 0")
+            raise _ProtocolError(PROTOCOL_ERROR, "DATA on stream 0")
         size = len(payload)
         self.received += size
         if self.received > CONNECTION_WINDOW:
-            raise _ConnectionError(FLOW_CONTROL_ERROR, "more than the connection window")
+            raise _ProtocolError(FLOW_CONTROL_ERROR, "more than the connection window")
         if self.received >= CONNECTION_WINDOW // 2 and self.transport is not None:
             self.transport.write(frame(WINDOW_UPDATE, 0, 0, _U32.pack(self.received)))
             self.received = 0
         stream = self.streams.get(stream_id)
         if stream is None or stream.ended:
             if stream_id > self.last_stream:
-                raise _ConnectionError(PROTOCOL_ERROR, "DATA on an idle stream")
+                raise _ProtocolError(PROTOCOL_ERROR, "DATA on an idle stream")
             return  # a stream this side closed or reset: counted for the connection, dropped
         stream.recv_window -= size
         if stream.recv_window < 0:
-            raise _ConnectionError(FLOW_CONTROL_ERROR, "more than the stream window")
+            raise _ProtocolError(FLOW_CONTROL_ERROR, "more than the stream window")
         body = _unpad(flags, payload)
         if body:
             stream.body.append(body)
@@ -382,7 +376,7 @@ class Http2Connection(asyncio.Protocol):
         stream = self.streams.get(stream_id)
         if stream is not None:  # request trailers: decoded (the table stays in step), not passed on
             if stream.ended or not flags & END_STREAM:
-                raise _ConnectionError(PROTOCOL_ERROR, "HEADERS on an ended stream, or without its end")
+                raise _ProtocolError(PROTOCOL_ERROR, "HEADERS on an ended stream, or without its end")
             self._decode(block)
             stream.ended = True
             stream.wake()
@@ -392,7 +386,7 @@ class Http2Connection(asyncio.Protocol):
             self._reset(stream_id, STREAM_CLOSED)
             return
         if stream_id % 2 == 0:
-            raise _ConnectionError(PROTOCOL_ERROR, "a client stream with an even id")
+            raise _ProtocolError(PROTOCOL_ERROR, "a client stream with an even id")
         self.last_stream = stream_id
         try:
             fields = self._decode(block)
@@ -432,7 +426,7 @@ class Http2Connection(asyncio.Protocol):
         try:
             fields = self.decoder.decode(block, raw=True)
         except HPACKError:
-            raise _ConnectionError(COMPRESSION_ERROR, "a header block that does not decode") from None
+            raise _ProtocolError(COMPRESSION_ERROR, "a header block that does not decode") from None
         size = sum(len(n) + len(v) + 32 for n, v in fields)
         if size > self.limits.max_header_bytes:
             raise OversizedHeaderListError(f"{size} bytes of header list")
@@ -492,27 +486,27 @@ class Http2Connection(asyncio.Protocol):
 
     def _settings(self, flags: int, stream_id: int, payload: bytes) -> None:
         if stream_id:
-            raise _ConnectionError(PROTOCOL_ERROR, "SETTINGS on a stream")
+            raise _ProtocolError(PROTOCOL_ERROR, "SETTINGS on a stream")
         if flags & ACK:
             if payload:
-                raise _ConnectionError(FRAME_SIZE_ERROR, "a SETTINGS ACK with a payload")
+                raise _ProtocolError(FRAME_SIZE_ERROR, "a SETTINGS ACK with a payload")
             return
         if len(payload) % 6:
-            raise _ConnectionError(FRAME_SIZE_ERROR, "SETTINGS")
+            raise _ProtocolError(FRAME_SIZE_ERROR, "SETTINGS")
         for offset in range(0, len(payload), 6):
             key, value = _SETTING.unpack_from(payload, offset)
             if key == INITIAL_WINDOW_SIZE:
                 if value > MAX_STREAM_ID:
-                    raise _ConnectionError(FLOW_CONTROL_ERROR, "SETTINGS_INITIAL_WINDOW_SIZE")
+                    raise _ProtocolError(FLOW_CONTROL_ERROR, "SETTINGS_INITIAL_WINDOW_SIZE")
                 delta, self.stream_window = value - self.stream_window, value
                 for stream in self.streams.values():
                     stream.send_window += delta
             elif key == MAX_FRAME_SIZE:
                 if not FRAME_SIZE <= value <= (1 << 24) - 1:
-                    raise _ConnectionError(PROTOCOL_ERROR, "SETTINGS_MAX_FRAME_SIZE")
+                    raise _ProtocolError(PROTOCOL_ERROR, "SETTINGS_MAX_FRAME_SIZE")
                 self.frame_size = value
             elif key == ENABLE_PUSH and value > 1:
-                raise _ConnectionError(PROTOCOL_ERROR, "SETTINGS_ENABLE_PUSH")
+                raise _ProtocolError(PROTOCOL_ERROR, "SETTINGS_ENABLE_PUSH")
             # HEADER_TABLE_SIZE: this side's fields are never indexed, so the client's table size
             # does not matter; MAX_CONCURRENT_STREAMS: this side opens none
         if self.transport is not None:
@@ -522,14 +516,14 @@ class Http2Connection(asyncio.Protocol):
 
     def _window_update(self, stream_id: int, payload: bytes) -> None:
         if len(payload) != 4:
-            raise _ConnectionError(FRAME_SIZE_ERROR, "WINDOW_UPDATE")
+            raise _ProtocolError(FRAME_SIZE_ERROR, "WINDOW_UPDATE")
         increment = _U32.unpack(payload)[0] & MAX_STREAM_ID
         if stream_id == 0:
             if increment == 0:
-                raise _ConnectionError(PROTOCOL_ERROR, "a WINDOW_UPDATE of 0")
+                raise _ProtocolError(PROTOCOL_ERROR, "a WINDOW_UPDATE of 0")
             self.send_window += increment
             if self.send_window > MAX_STREAM_ID:
-                raise _ConnectionError(FLOW_CONTROL_ERROR, "the connection window past 2^31-1")
+                raise _ProtocolError(FLOW_CONTROL_ERROR, "the connection window past 2^31-1")
             self._wake_senders()
             return
         stream = self.streams.get(stream_id)
@@ -548,7 +542,7 @@ class Http2Connection(asyncio.Protocol):
         """A frame that asks for an answer while the client does not read what it has been sent
         (the transport's buffer is past its high-water mark): a PING or SETTINGS flood."""
         if self.paused:
-            raise _ConnectionError(ENHANCE_YOUR_CALM, "answers pile up unread")
+            raise _ProtocolError(ENHANCE_YOUR_CALM, "answers pile up unread")
 
     def _wake_senders(self) -> None:
         waiters, self.window_waiters = self.window_waiters, []
@@ -718,5 +712,5 @@ def _unpad(flags: int, payload: bytes) -> bytes:
     if not flags & PADDED:
         return payload
     if not payload or payload[0] >= len(payload):
-        raise _ConnectionError(PROTOCOL_ERROR, "padding longer than the frame")
+        raise _ProtocolError(PROTOCOL_ERROR, "padding longer than the frame")
     return payload[1 : len(payload) - payload[0]]

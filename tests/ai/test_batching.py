@@ -44,3 +44,21 @@ async def test_callers_are_served_together_with_their_own_rows(triton: BundledTr
     finally:
         await batcher.close()
         await client.close()
+
+
+async def test_a_batch_split_across_threads_gives_every_face_its_own_result(triton: BundledTriton) -> None:
+    """The emotion model runs a batch of two or more faces in parts side by side (model.py); every
+    size, odd ones included, gives each face exactly what it gets alone, in order."""
+    client = InferenceClient(triton.url, timeout_s=20)
+    faces = np.random.default_rng(11).uniform(-1, 1, (9, 64, 64, 1)).astype(np.float32)
+    try:
+        alone = np.concatenate([await client.emotions(faces[i : i + 1]) for i in range(len(faces))])
+        # Rows differ from face to face, so a row handed to the wrong face would show.
+        assert min(np.abs(alone[i] - alone[j]).max() for i in range(9) for j in range(i)) > 1e-3
+        for n in range(2, len(faces) + 1):
+            together = await client.emotions(faces[:n])
+            assert together.shape == (n, 7)
+            np.testing.assert_allclose(together, alone[:n], rtol=1e-4, atol=1e-5)
+            np.testing.assert_allclose(together.sum(axis=1), 1.0, rtol=1e-4)
+    finally:
+        await client.close()

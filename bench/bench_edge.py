@@ -50,7 +50,8 @@ from hpack import Decoder
 
 from bench.support import Result, drop_platform, free_port, load, platform_env, spawn, stop, wait_for_port
 from meetmesh.user.v1 import user_grpc, user_pb2
-from services.edge.grpc_h2 import (
+from services.edge.tls import dev_certificate
+from services.kit.grpc_h2 import (
     ACK,
     CONTINUATION,
     DATA,
@@ -68,7 +69,6 @@ from services.edge.grpc_h2 import (
     frame,
     literal,
 )
-from services.edge.tls import dev_certificate
 
 CLIENTS = 50
 SLICES = 5

@@ -36,7 +36,7 @@ from urllib.parse import unquote
 from hpack import Decoder
 from hpack.exceptions import HPACKError, OversizedHeaderListError
 
-from services.edge.grpc_h2 import (
+from services.kit.grpc_h2 import (
     _HEAD,
     _SETTING,
     _U32,

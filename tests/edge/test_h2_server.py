@@ -16,7 +16,13 @@ from typing import Any
 import pytest
 from hpack import Decoder, Encoder
 
-from services.edge.grpc_h2 import (
+from services.edge.h2_server import (
+    CONNECTION_WINDOW,
+    STREAM_WINDOW,
+    Http2Connection,
+    Http2Limits,
+)
+from services.kit.grpc_h2 import (
     ACK,
     CONTINUATION,
     DATA,
@@ -30,12 +36,6 @@ from services.edge.grpc_h2 import (
     SETTINGS,
     WINDOW_UPDATE,
     frame,
-)
-from services.edge.h2_server import (
-    CONNECTION_WINDOW,
-    STREAM_WINDOW,
-    Http2Connection,
-    Http2Limits,
 )
 from tests.support import wait_until
 

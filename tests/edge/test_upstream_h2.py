@@ -1,4 +1,4 @@
-"""The edge's own HTTP/2 client for upstream calls (``services/edge/grpc_h2.py``, used by
+"""The edge's own HTTP/2 client for upstream calls (``services/kit/grpc_h2.py``, used by
 ``Upstreams``), against a real grpclib server over TCP: messages and metadata pass through intact
 (`-bin` values, a header list past one frame, messages past every flow-control window), statuses
 and details come back as grpclib's client gave them, replies that nobody reads hold the upstream
@@ -26,9 +26,9 @@ from h2.config import H2Configuration
 from h2.connection import H2Connection
 from h2.events import StreamEnded
 
-from services.edge.grpc_h2 import STREAM_WINDOW
 from services.edge.status import RpcStatus
 from services.edge.upstream import Upstreams
+from services.kit.grpc_h2 import STREAM_WINDOW
 
 BIG = 6 << 20  # past the server's 4 MiB windows and this client's
 

@@ -78,7 +78,8 @@ class InferenceClient:
         self.timeout_s = timeout_s
         self._client = grpcclient.InferenceServerClient(url)
         host, _, port = url.rpartition(":")
-        self._calls = Upstream(host or "127.0.0.1", int(port), pool_size=1, user_agent="meetmesh-ai")
+        host = host.strip("[]") or "127.0.0.1"  # "[::1]:8001" is an IPv6 address
+        self._calls = Upstream(host, int(port), pool_size=1, user_agent="meetmesh-ai")
 
     async def close(self) -> None:
         self._calls.close()

@@ -51,7 +51,6 @@ from services.kit.grpc_h2 import (
     GOAWAY,
     HEADERS,
     MAX_STREAM_ID,
-    PADDED,
     PING,
     PREFACE,
     PRIORITY,
@@ -64,6 +63,7 @@ from services.kit.grpc_h2 import (
     _integer,
     _ProtocolError,
     frame,
+    unpad,
 )
 
 log = logging.getLogger("meetmesh.edge")
@@ -298,7 +298,7 @@ class Http2Connection(asyncio.Protocol):
         elif kind == HEADERS:
             if stream_id == 0:
                 raise _ProtocolError(PROTOCOL_ERROR, "HEADERS on stream 0")
-            payload = _unpad(flags, payload)
+            payload = unpad(flags, payload)
             if flags & PRIORITY_FLAG:
                 payload = payload[5:]
             if flags & END_HEADERS:
@@ -364,7 +364,7 @@ class Http2Connection(asyncio.Protocol):
         stream.recv_window -= size
         if stream.recv_window < 0:
             raise _ProtocolError(FLOW_CONTROL_ERROR, "more than the stream window")
-        body = _unpad(flags, payload)
+        body = unpad(flags, payload)
         if body:
             stream.body.append(body)
         stream.buffered += size
@@ -706,11 +706,3 @@ class Http2Connection(asyncio.Protocol):
     def _finished(self, stream: _Stream) -> None:
         stream.finished = True
         stream.wake()  # a read waiting for the end learns of it
-
-
-def _unpad(flags: int, payload: bytes) -> bytes:
-    if not flags & PADDED:
-        return payload
-    if not payload or payload[0] >= len(payload):
-        raise _ProtocolError(PROTOCOL_ERROR, "padding longer than the frame")
-    return payload[1 : len(payload) - payload[0]]

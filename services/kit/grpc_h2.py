@@ -291,12 +291,16 @@ class Connection(asyncio.Protocol):
     def _frame(self, kind: int, flags: int, stream_id: int, payload: bytes) -> None:
         if self._block is not None and kind != CONTINUATION:
             raise _ProtocolError(PROTOCOL_ERROR, "a header block was interrupted")
+        size = _SIZES.get(kind)
+        if size is not None and not size[0] <= len(payload) <= size[1]:
+            raise _ProtocolError(FRAME_SIZE_ERROR, f"a frame of type {kind} and {len(payload)} bytes")
         if kind == DATA:
             self._data(flags, stream_id, payload)
         elif kind == HEADERS:
-            if flags & PADDED:
-                payload = payload[1 : len(payload) - payload[0]]
+            payload = unpad(flags, payload)
             if flags & PRIORITY_FLAG:
+                if len(payload) < 5:
+                    raise _ProtocolError(FRAME_SIZE_ERROR, "a HEADERS frame too short for its priority")
                 payload = payload[5:]
             if flags & END_HEADERS:
                 self._headers(stream_id, flags, payload)
@@ -374,8 +378,7 @@ class Connection(asyncio.Protocol):
         if self.unacked >= CONNECTION_WINDOW // 2 and self.transport is not None:
             self.transport.write(frame(WINDOW_UPDATE, 0, 0, _U32.pack(self.unacked)))
             self.unacked = 0
-        if flags & PADDED:
-            payload = payload[1 : len(payload) - payload[0]]
+        payload = unpad(flags, payload)
         stream = self.streams.get(stream_id)
         if stream is None or stream.done:
             return  # a stream this side already gave up (reset, deadline): its window is moot
@@ -576,6 +579,20 @@ class _ProtocolError(Exception):
     def __init__(self, code: int, message: str) -> None:
         super().__init__(message)
         self.code = code
+
+
+#: The payload sizes RFC 9113 allows a frame type (section 6): anything else is FRAME_SIZE_ERROR.
+_SIZES = {RST_STREAM: (4, 4), PING: (8, 8), WINDOW_UPDATE: (4, 4), GOAWAY: (8, 1 << 24), PRIORITY: (5, 5)}
+
+
+def unpad(flags: int, payload: bytes) -> bytes:
+    """A DATA or HEADERS frame's payload without its padding (RFC 9113, 6.1): padding as long as
+    the frame or longer is a PROTOCOL_ERROR."""
+    if not flags & PADDED:
+        return payload
+    if not payload or payload[0] >= len(payload):
+        raise _ProtocolError(PROTOCOL_ERROR, "padding longer than the frame")
+    return payload[1 : len(payload) - payload[0]]
 
 
 def _consumed(future: asyncio.Future[Connection]) -> None:

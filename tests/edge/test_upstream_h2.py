@@ -28,6 +28,7 @@ from h2.events import StreamEnded
 
 from services.edge.status import RpcStatus
 from services.edge.upstream import Upstreams
+from services.kit import grpc_h2
 from services.kit.grpc_h2 import STREAM_WINDOW
 
 BIG = 6 << 20  # past the server's 4 MiB windows and this client's
@@ -382,3 +383,94 @@ async def test_streams_past_a_goaway_fail_and_new_calls_take_a_new_connection() 
         for writer in going.writers:
             with contextlib.suppress(ConnectionError):
                 await writer.wait_closed()
+
+
+class Misbehaving:
+    """A raw HTTP/2 server that answers the first request with the given frames (after its SETTINGS
+    and, when ``headers``, a valid response HEADERS), and records the GOAWAY the client sends."""
+
+    def __init__(self, frames: bytes, headers: bool = True) -> None:
+        self.frames, self.headers = frames, headers
+        self.goaway: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self.writers: list[asyncio.StreamWriter] = []
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.writers.append(writer)
+        assert await reader.readexactly(len(grpc_h2.PREFACE)) == grpc_h2.PREFACE
+        writer.write(grpc_h2.frame(grpc_h2.SETTINGS, 0, 0))
+        answered = False
+        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+            while True:
+                head = await reader.readexactly(9)
+                length, kind, flags, stream_id = int.from_bytes(head[:3], "big"), head[3], head[4], head[5:]
+                payload = await reader.readexactly(length)
+                if kind == grpc_h2.GOAWAY and not self.goaway.done():
+                    self.goaway.set_result(int.from_bytes(payload[4:8], "big"))
+                if kind == grpc_h2.DATA and flags & grpc_h2.END_STREAM and not answered:
+                    answered = True
+                    sid = int.from_bytes(stream_id, "big")
+                    if self.headers:
+                        block = grpc_h2.literal(b":status", b"200") + grpc_h2.literal(
+                            b"content-type", b"application/grpc"
+                        )
+                        writer.write(grpc_h2.frame(grpc_h2.HEADERS, grpc_h2.END_HEADERS, sid, block))
+                    writer.write(self.frames.replace(b"SID!", stream_id))
+        writer.close()
+
+
+def _frame(kind: int, flags: int, payload: bytes) -> bytes:
+    """A frame on the answered stream (its id filled in by ``Misbehaving``)."""
+    return grpc_h2.frame(kind, flags, 0, payload)[:5] + b"SID!" + payload
+
+
+@pytest.mark.parametrize(
+    ("frames", "headers", "code"),
+    [
+        # DATA whose padding length is the whole frame.
+        (_frame(grpc_h2.DATA, grpc_h2.PADDED, b"\x05abcd"), True, grpc_h2.PROTOCOL_ERROR),
+        # HEADERS whose padding is longer than the frame.
+        (
+            _frame(grpc_h2.HEADERS, grpc_h2.PADDED | grpc_h2.END_HEADERS, b"\x09\x88"),
+            False,
+            grpc_h2.PROTOCOL_ERROR,
+        ),
+        # HEADERS with the priority flag and no room for the priority fields.
+        (
+            _frame(grpc_h2.HEADERS, grpc_h2.PRIORITY_FLAG | grpc_h2.END_HEADERS, b"\x00\x01"),
+            False,
+            grpc_h2.FRAME_SIZE_ERROR,
+        ),
+        # Control frames of the wrong length (RFC 9113, section 6).
+        (grpc_h2.frame(grpc_h2.WINDOW_UPDATE, 0, 0, b"\x00\x00\x01"), True, grpc_h2.FRAME_SIZE_ERROR),
+        (grpc_h2.frame(grpc_h2.PING, 0, 0, b"1234567"), True, grpc_h2.FRAME_SIZE_ERROR),
+        (grpc_h2.frame(grpc_h2.GOAWAY, 0, 0, b"\x00\x00\x00"), True, grpc_h2.FRAME_SIZE_ERROR),
+        (_frame(grpc_h2.RST_STREAM, 0, b"\x00\x08"), True, grpc_h2.FRAME_SIZE_ERROR),
+    ],
+    ids=[
+        "data-padding",
+        "headers-padding",
+        "headers-priority",
+        "window-update",
+        "ping",
+        "goaway",
+        "rst-stream",
+    ],
+)
+async def test_a_server_that_breaks_the_framing_rules_gets_goaway_and_the_call_fails_cleanly(
+    frames: bytes, headers: bool, code: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    bad = Misbehaving(frames, headers)
+    server = await asyncio.start_server(bad.handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    ups = Upstreams({"t": f"127.0.0.1:{port}"}, 1)
+    try:
+        _, messages, status = await asyncio.wait_for(call(ups, "/t.T/Echo", b"hi"), 5)
+        assert (status.code, messages) == (Status.INTERNAL, [])
+        assert status.message.startswith("upstream protocol error")
+        assert await asyncio.wait_for(bad.goaway, 5) == code
+        assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]  # no traceback
+    finally:
+        ups.close()
+        server.close()
+        for writer in bad.writers:
+            writer.close()

@@ -657,7 +657,6 @@ async def call(
     unavailable"); a caller that stops listening resets its stream."""
     loop = asyncio.get_running_loop()
     deadline = None if deadline_s is None else loop.time() + deadline_s
-    unavailable = RpcStatus(Status.UNAVAILABLE, f"{what} is unavailable")
     connection = upstream.ready()
     if connection is not None and len(connection.streams) < connection.max_streams:
         stream = await connection.open_stream(path, metadata, deadline_s)  # does not wait
@@ -671,10 +670,10 @@ async def call(
             yield RpcStatus(Status.DEADLINE_EXCEEDED, "deadline exceeded")
             return
         except OSError:
-            yield unavailable
+            yield RpcStatus(Status.UNAVAILABLE, f"{what} is unavailable")
             return
     if stream is None or connection is None:
-        yield unavailable
+        yield RpcStatus(Status.UNAVAILABLE, f"{what} is unavailable")
         return
     timer = None
     if deadline is not None:

@@ -47,6 +47,17 @@ async def test_unknown_models_versions_and_tensors_are_refused_and_counted(trito
             await client.infer("emotion", {"face": face.astype(np.float64)}, ("probabilities",))
         with pytest.raises(InvalidArgument):  # an output the model does not have
             await client.infer("emotion", {"face": face}, ("nosuchoutput",))
+        for image in (
+            np.zeros((40, 40), np.uint8),
+            np.zeros((10, 10, 3), np.uint8),
+            np.zeros((40, 40, 4), np.uint8),
+        ):
+            with pytest.raises(InvalidArgument) as refused:  # Triton's shape check, or the model's own
+                await client.faces(image)
+            said = refused.value.violations[0][1]
+            assert (
+                "at least 24 pixels" if image.ndim == 3 and image.shape[2] == 3 else "unexpected shape"
+            ) in said
         assert metrics.TRITON_READY._value.get() == 1  # refusals, not an outage
         assert (await client.emotions(face)).shape == (1, 7)  # the connection still serves
     finally:

@@ -33,7 +33,10 @@ class TritonPythonModel:
             if image.ndim != 3 or image.shape[2] != 3 or min(image.shape[:2]) < 24:
                 responses.append(
                     pb_utils.InferenceResponse(
-                        error=pb_utils.TritonError("image must be [h, w, 3] RGB, at least 24 pixels")
+                        error=pb_utils.TritonError(
+                            "image must be [h, w, 3] RGB, at least 24 pixels",
+                            pb_utils.TritonError.INVALID_ARG,
+                        )
                     )
                 )
                 continue

@@ -1,9 +1,9 @@
 """The ai service's client of Triton and its typed model calls.
 
 Inference (``ModelInfer``, several calls per second for every live stream) goes over the kit's lean
-HTTP/2 client (``services/kit/grpc_h2.py``) with Triton's own protobuf messages: about 0.3 ms less
-CPU per call than tritonclient's grpcio client, which on the 2-core machine was a fifth of a batch
-of 8 faces' round trip (docs/ai.md). The rare model-repository calls (load, unload, index,
+HTTP/2 client (``services/kit/grpc_h2.py``) with Triton's own protobuf messages: 0.1-0.3 ms less
+CPU per call than tritonclient's grpcio client (one face: 0.34-0.38 -> 0.25-0.28 ms; eight: 0.74-0.95
+-> 0.42-0.78 ms, the caller's work included; docs/ai.md). The rare model-repository calls (load, unload, index,
 config, statistics) stay on tritonclient's asyncio gRPC client.
 
 Triton failures become the kit's errors here and nowhere else: an unreachable server is

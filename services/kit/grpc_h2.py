@@ -3,7 +3,7 @@ server-streaming): the edge's pass-through calls to the services, the ai service
 
 The edge forwards message bytes untouched, so it needs none of a gRPC library's codecs, stream
 objects and event dispatch; under py-spy, grpclib and h2 took about 40% of the edge's CPU per call.
-The ai service's inference calls cost about 0.3 ms less CPU each than through tritonclient's
+The ai service's inference calls cost 0.1-0.3 ms less CPU each than through tritonclient's
 grpcio client (docs/ai.md). This client writes the frames itself and keeps only what such a
 client needs (RFC 9113):
 

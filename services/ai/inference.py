@@ -3,8 +3,8 @@
 Inference (``ModelInfer``, several calls per second for every live stream) goes over the kit's lean
 HTTP/2 client (``services/kit/grpc_h2.py``) with Triton's own protobuf messages: 0.1-0.3 ms less
 CPU per call than tritonclient's grpcio client (one face: 0.34-0.38 -> 0.25-0.28 ms; eight: 0.74-0.95
--> 0.42-0.78 ms, the caller's work included; docs/ai.md). The rare model-repository calls (load, unload, index,
-config, statistics) stay on tritonclient's asyncio gRPC client.
+-> 0.42-0.78 ms, the caller's work included; docs/ai.md). The rare model-repository calls (load,
+unload, index, config, statistics) stay on tritonclient's asyncio gRPC client.
 
 Triton failures become the kit's errors here and nowhere else: an unreachable server is
 UNAVAILABLE, an unknown model or version NOT_FOUND, a request the model rejects INVALID_ARGUMENT.

@@ -524,17 +524,20 @@ class Connection(asyncio.Protocol):
             self.transport.write(b"".join(out))
         return stream
 
-    async def send_message(self, stream: _Stream, payload: bytes) -> None:
-        """The one request message, ending the stream; waits for window as needed."""
+    async def send_message(self, stream: _Stream, payload: bytes, *, end: bool = True) -> None:
+        """A request message, ending the stream (the one message of a unary call) unless ``end`` is
+        False (one of a client stream's many); waits for window as needed. Callers sending several
+        messages on one stream send them one at a time: a message waiting for window is written in
+        parts."""
         data = _PREFIX.pack(0, len(payload)) + payload
-        offset, end = 0, len(data)
+        offset, length = 0, len(data)
         while not stream.done and self.transport is not None:
-            room = min(self.send_window, stream.send_window, end - offset)
+            room = min(self.send_window, stream.send_window, length - offset)
             if room > 0:
                 out = []
                 while room > 0:
                     size = min(room, self.max_frame)
-                    last = offset + size == end
+                    last = end and offset + size == length
                     out.append(
                         frame(DATA, END_STREAM if last else 0, stream.id, data[offset : offset + size])
                     )
@@ -543,7 +546,7 @@ class Connection(asyncio.Protocol):
                     self.send_window -= size
                     stream.send_window -= size
                 self.transport.write(b"".join(out))
-                if offset == end:
+                if offset == length:
                     return
             waiter = self.loop.create_future()
             if self.send_window <= 0:
@@ -568,6 +571,12 @@ class Connection(asyncio.Protocol):
             waiter = stream.waiter = self.loop.create_future()
             await waiter
             stream.waiter = None
+
+    def half_close(self, stream: _Stream) -> None:
+        """Ends the sending side of a client stream (an empty DATA frame with END_STREAM): the peer
+        answers what it has and then ends the call."""
+        if not stream.done and self.transport is not None:
+            self.transport.write(frame(DATA, END_STREAM, stream.id))
 
     def cancel(self, stream: _Stream, status: RpcStatus) -> None:
         """The caller gives up (a deadline, or it went away): reset the stream."""

@@ -4,16 +4,19 @@ has failed goes on serving once the cause is gone."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 
 import numpy as np
 import pytest
+from grpclib.const import Status
 
 from services.ai import metrics
-from services.ai.inference import InferenceClient
+from services.ai.inference import STREAM_MAX_BYTES, InferenceClient
 from services.kit import InvalidArgument, NotFound, Unavailable
 from tests.ai.conftest import BundledTriton
 from tests.ai.speech import flite
+from tests.support import wait_until
 
 
 async def test_typed_calls_give_what_the_model_gives(triton: BundledTriton) -> None:
@@ -89,3 +92,117 @@ async def test_no_server_and_a_passed_deadline_are_unavailable(triton: BundledTr
         assert metrics.TRITON_READY._value.get() == 1
     finally:
         await hasty.close()
+
+
+async def test_calls_share_one_stream_and_each_gets_its_own_reply(triton: BundledTriton) -> None:
+    """Concurrent requests go out on the one ModelStreamInfer call and each caller gets the reply to
+    its own request (tagged by id), the same as a unary call gives; a request larger than
+    STREAM_MAX_BYTES takes a unary call of its own."""
+    client = InferenceClient(triton.url, timeout_s=30)
+    plain = InferenceClient(triton.url, timeout_s=30)
+    plain.streaming = False
+    rng = np.random.default_rng(7)
+    batches = [rng.uniform(-1, 1, (1 + i % 5, 64, 64, 1)).astype(np.float32) for i in range(24)]
+    try:
+        streamed = await asyncio.gather(*(client.emotions(faces) for faces in batches))
+        assert client.calls == {"stream": 24, "unary": 0}
+        opened = client._stream._stream
+        assert opened is not None
+        for faces, got in zip(batches, streamed, strict=True):
+            np.testing.assert_allclose(got, await plain.emotions(faces), rtol=1e-5, atol=1e-6)
+        assert plain.calls == {"stream": 0, "unary": 24}
+        many = rng.uniform(-1, 1, (STREAM_MAX_BYTES // (64 * 64 * 4) + 1, 64, 64, 1)).astype(np.float32)
+        assert (await client.emotions(many)).shape == (len(many), 7)
+        assert client.calls == {"stream": 24, "unary": 1}
+        assert client._stream._stream is opened  # still the first stream
+    finally:
+        await client.close()
+        await plain.close()
+
+
+async def test_errors_on_the_stream_keep_their_status_and_the_stream(triton: BundledTriton) -> None:
+    """Triton's stream reports an error as text only: the request is asked again over a unary call,
+    which gives it its status code, and the stream goes on serving."""
+    client = InferenceClient(triton.url, timeout_s=30)
+    face = np.zeros((1, 64, 64, 1), dtype=np.float32)
+    try:
+        assert (await client.emotions(face)).shape == (1, 7)
+        opened = client._stream._stream
+        with pytest.raises(NotFound):
+            await client.emotions(face, model="nosuchmodel")
+        with pytest.raises(InvalidArgument):
+            await client.infer("emotion", {"face": face.astype(np.float64)}, ("probabilities",))
+        with pytest.raises(InvalidArgument) as refused:  # the model's own check
+            await client.faces(np.zeros((10, 10, 3), np.uint8))
+        assert "at least 24 pixels" in refused.value.violations[0][1]
+        assert (await client.emotions(face)).shape == (1, 7)
+        assert client._stream._stream is opened and client.calls == {"stream": 2, "unary": 0}
+    finally:
+        await client.close()
+
+
+async def test_a_lost_stream_asks_again_and_a_new_one_opens(triton: BundledTriton) -> None:
+    """The connection drops with requests waiting on the stream: each is asked again over a unary
+    call on a new connection and answered; the next request opens a new stream."""
+    client = InferenceClient(triton.url, timeout_s=30)
+    rng = np.random.default_rng(8)
+    batches = [rng.uniform(-1, 1, (8, 64, 64, 1)).astype(np.float32) for _ in range(6)]
+    try:
+        expected = [await client.emotions(faces) for faces in batches]
+        first = client._stream._connection
+        assert first is not None and first.transport is not None
+        calls = [asyncio.ensure_future(client.emotions(faces)) for faces in batches]
+
+        async def all_out() -> bool:  # every request is out on the stream
+            return len(client._stream._pending) == len(batches)
+
+        await wait_until(all_out, every_s=0)
+        first.transport.abort()
+        answers = await asyncio.gather(*calls)
+        for got, want in zip(answers, expected, strict=True):
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+        assert client.calls["unary"] >= 1  # at least the requests still waiting were asked again
+        assert (await client.emotions(batches[0])).shape == (8, 7)
+        assert client._stream._connection is not first and client._stream._stream is not None
+    finally:
+        await client.close()
+
+
+async def test_a_connection_told_to_go_away_finishes_its_stream(triton: BundledTriton) -> None:
+    """Once the connection is told to go away (GOAWAY), the next request half-closes the old stream,
+    which Triton then ends with OK, and goes out on a new stream on a new connection."""
+    client = InferenceClient(triton.url, timeout_s=30)
+    face = np.zeros((2, 64, 64, 1), dtype=np.float32)
+    try:
+        await client.emotions(face)
+        old_connection, old_stream = client._stream._connection, client._stream._stream
+        assert old_connection is not None and old_stream is not None
+        old_connection.closed = True  # what receiving a GOAWAY does
+        assert (await client.emotions(face)).shape == (2, 7)
+        assert client._stream._connection is not old_connection
+
+        async def ended() -> bool:
+            return client._stream.ended is not None
+
+        await wait_until(ended)
+        assert client._stream.ended is not None and client._stream.ended.code is Status.OK
+        assert client.calls == {"stream": 2, "unary": 0}
+    finally:
+        await client.close()
+
+
+async def test_a_passed_deadline_on_the_stream_is_unavailable(triton: BundledTriton) -> None:
+    client = InferenceClient(triton.url, timeout_s=30)
+    audio = flite("a short sentence")
+    assert audio.nbytes < STREAM_MAX_BYTES  # it goes over the stream
+    try:
+        assert "sentence" in (await client.transcribe(audio)).lower()
+        opened = client._stream._stream
+        client.timeout_s = 0.002  # no transcription is this quick
+        with pytest.raises(Unavailable):
+            await client.transcribe(audio)
+        client.timeout_s = 30  # the late reply is dropped; the same stream serves the next call
+        assert "sentence" in (await client.transcribe(audio)).lower()
+        assert client._stream._stream is opened and client.calls == {"stream": 2, "unary": 0}
+    finally:
+        await client.close()

@@ -98,7 +98,14 @@ class _InferStream:
             self._pending[request_id] = (stream, future)
             try:
                 async with self._sending:  # one message at a time: a message never interleaves another
-                    await connection.send_message(stream, payload, end=False)
+                    try:
+                        await connection.send_message(stream, payload, end=False)
+                    except BaseException:
+                        # Interrupted (a deadline, a cancelled caller) perhaps part-way through the
+                        # message: nothing more can follow it on this stream. Reset it; the requests
+                        # waiting on it ask again, and the next one opens a new stream.
+                        connection.cancel(stream, RpcStatus(Status.CANCELLED, "a message was cut short"))
+                        raise
                 if stream.done and not future.done():
                     raise _StreamFailed("the stream ended")
                 return await future

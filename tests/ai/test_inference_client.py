@@ -206,3 +206,31 @@ async def test_a_passed_deadline_on_the_stream_is_unavailable(triton: BundledTri
         assert client._stream._stream is opened and client.calls == {"stream": 2, "unary": 0}
     finally:
         await client.close()
+
+
+async def test_a_message_cut_short_resets_the_stream(triton: BundledTriton) -> None:
+    """A deadline that passes while a message waits for flow-control window leaves part of it
+    sent: nothing can follow it on that stream, so the stream is reset and the next request goes
+    out on a new one."""
+    client = InferenceClient(triton.url, timeout_s=30)
+    faces = np.random.default_rng(9).uniform(-1, 1, (8, 64, 64, 1)).astype(np.float32)
+    try:
+        expected = await client.emotions(faces)
+        stream, connection = client._stream._stream, client._stream._connection
+        assert stream is not None and connection is not None
+        # Room for 1000 bytes on the stream, and no more given (its WINDOW_UPDATEs go unseen): the
+        # message stops part-way, as behind a server slow to read.
+        stream.send_window = 1000
+        seen = connection._window_update
+        connection._window_update = lambda stream_id, n: (
+            None if stream_id == stream.id else seen(stream_id, n)
+        )  # type: ignore[method-assign]
+        client.timeout_s = 0.2
+        with pytest.raises(Unavailable):
+            await client.emotions(faces)
+        assert stream.done
+        client.timeout_s = 10
+        np.testing.assert_allclose(await client.emotions(faces), expected, rtol=1e-5, atol=1e-6)
+        assert client._stream._stream is not stream and client.calls == {"stream": 2, "unary": 0}
+    finally:
+        await client.close()

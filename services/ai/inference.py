@@ -208,8 +208,12 @@ class InferenceClient:
         self._stream = _InferStream(self._calls)
         self.streaming = True  # requests up to STREAM_MAX_BYTES go over the one stream
         self.calls = {"stream": 0, "unary": 0}  # requests answered each way (for tests and the bench)
+        self.closed = False
 
     async def close(self) -> None:
+        """Ends the stream and the connections; a request still waiting, or made after, is
+        UNAVAILABLE (it opens no connection again)."""
+        self.closed = True
         self._stream.close()
         self._calls.close()
         await self._client.close()
@@ -229,6 +233,8 @@ class InferenceClient:
                 request.raw_input_contents.append(np.ascontiguousarray(value).tobytes())
         for name in outputs:
             request.outputs.add(name=name)
+        if self.closed:
+            raise Unavailable("the inference client is closed")
         started = time.perf_counter()
         response = None
         timeout_s = self.timeout_s
@@ -246,6 +252,8 @@ class InferenceClient:
             else:
                 self.calls["stream"] += 1
         if response is None:
+            if self.closed:
+                raise Unavailable("the inference client is closed")
             response = await self._unary(request, model, timeout_s)
             self.calls["unary"] += 1
         metrics.INFERENCE_SECONDS.labels(model).observe(time.perf_counter() - started)

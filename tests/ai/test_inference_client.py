@@ -234,3 +234,23 @@ async def test_a_message_cut_short_resets_the_stream(triton: BundledTriton) -> N
         assert client._stream._stream is not stream and client.calls == {"stream": 2, "unary": 0}
     finally:
         await client.close()
+
+
+async def test_a_closed_client_answers_unavailable_and_opens_nothing(triton: BundledTriton) -> None:
+    """Closing the client ends its stream: a request waiting on it, and any request after, is
+    UNAVAILABLE, and no connection is opened again."""
+    client = InferenceClient(triton.url, timeout_s=30)
+    faces = np.random.default_rng(10).uniform(-1, 1, (8, 64, 64, 1)).astype(np.float32)
+    await client.emotions(faces)
+    waiting = asyncio.ensure_future(client.transcribe(flite("a sentence for the model to read")))
+
+    async def out() -> bool:
+        return len(client._stream._pending) == 1
+
+    await wait_until(out, every_s=0)
+    await client.close()
+    with pytest.raises(Unavailable, match="closed"):
+        await waiting
+    with pytest.raises(Unavailable, match="closed"):
+        await client.emotions(faces)
+    assert all(slot is None for slot in client._calls._slots)  # nothing reopened

@@ -144,10 +144,21 @@ class JaegerServer(ManagedServer):
         assets = ui_assets or os.environ.get("MEETMESH_JAEGER_UI")
         self.ui_assets = Path(assets) if assets else None
         self.binary = find_binary("jaeger", "Jaeger (the Go tool github.com/jaegertracing/jaeger/cmd/jaeger)")
+        self._pick_internal_ports()
+
+    def _pick_internal_ports(self) -> None:
         self.otlp_port = free_port(self.host)
         self.otlp_http_port = free_port(self.host)
         self.query_grpc_port = free_port(self.host)
         self.health_port = free_port(self.host)
+
+    def repick_ports(self) -> bool:
+        """Its OTLP, query gRPC and health ports are always picked here, the query API's unless
+        given; traces live in memory, so nothing names the old ones."""
+        if not self.port_given:
+            self.port = free_port(self.host)
+        self._pick_internal_ports()
+        return True
 
     @property
     def url(self) -> str:

@@ -26,8 +26,6 @@ from .servers import ManagedServer, ServerFailed, find_binary, free_port
 ACCESS_KEY = "meetmesh"
 READY_BUCKET = "meetmesh-ready"
 # master, volume, filer: HTTP and gRPC; the S3 gateway's gRPC (its HTTP port is ``port``).
-# What weed logs when a port it was given is no longer free.
-_PORT_TAKEN = "bind: address already in use"
 _INTERNAL = ("master", "master.grpc", "volume", "volume.grpc", "filer", "filer.grpc", "s3.grpc")
 
 
@@ -111,22 +109,16 @@ class SeaweedS3Server(ManagedServer):
             "-s3.allowDeleteBucketNotEmpty",
         ]  # fmt: skip
 
-    def start(self) -> ManagedServer:
-        """Start; a server with a data directory of its own (temporary) that lost one of its
-        ports between picking and binding it (another process took it: free ports are only free
-        when picked) starts again on new ones, up to three times."""
-        for attempt in range(3):
-            try:
-                return super().start()
-            except ServerFailed as exc:
-                if not self._temporary or attempt == 2 or _PORT_TAKEN not in str(exc):
-                    raise
-                self.stop()
-                shutil.rmtree(self.root / "data", ignore_errors=True)  # its state names the old ports
-                self.log_path.unlink(missing_ok=True)  # the next try's log starts clean
-                self.port = free_port(self.host)
-                self.ports = {name: free_port(self.host) for name in _INTERNAL}
-        raise AssertionError("unreachable")
+    def repick_ports(self) -> bool:
+        """Only a server with a data directory of its own (temporary) moves: a kept one's state
+        names its internal ports."""
+        if not self._temporary:
+            return False
+        shutil.rmtree(self.root / "data", ignore_errors=True)  # its state names the old ports
+        if not self.port_given:
+            self.port = free_port(self.host)
+        self.ports = {name: free_port(self.host) for name in _INTERNAL}
+        return True
 
     def stop(self, timeout_s: float = 3.0) -> None:
         # A graceful stop takes about 15 s (gRPC streams between its parts drain slowly); every
@@ -164,7 +156,7 @@ class SeaweedS3Server(ManagedServer):
                 time.sleep(0.2)
 
     def is_ready(self) -> bool:
-        if self.proc is not None and _PORT_TAKEN in self.log_tail(50):
+        if self.proc is not None and self.port_taken in self.log_tail(50).lower():
             # weed keeps running without the part that could not listen: fail now, not in 60 s
             raise ServerFailed(f"{self.name}: a port was taken before it bound it:\n{self.log_tail()}")
         # The gateway answers only once the filer behind it is up: an unauthenticated request

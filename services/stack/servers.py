@@ -106,8 +106,12 @@ class ManagedServer:
     name = "server"
     ready_timeout_s = 60.0
 
+    #: What a server logs when a port it was handed was taken between picking and binding it.
+    port_taken = "address already in use"
+
     def __init__(self, root: Path | None = None, port: int = 0, host: str = "127.0.0.1") -> None:
         self.host = host
+        self.port_given = bool(port)
         self.port = port or free_port(host)
         self._root = root
         self._temporary = root is None
@@ -123,6 +127,12 @@ class ManagedServer:
 
     def is_ready(self) -> bool:
         return port_open(self.port, self.host)
+
+    def repick_ports(self) -> bool:
+        """New free ports after one that was picked here was taken before the server bound it;
+        False (the default) when the server cannot move: its ports were given, or its state
+        names them."""
+        return False
 
     @property
     def url(self) -> str:
@@ -147,6 +157,22 @@ class ManagedServer:
         return dict(os.environ)
 
     def start(self) -> ManagedServer:
+        """Start and wait until ready. Free ports are only free when picked: another process (or
+        an outgoing connection's ephemeral port) may take one before the server binds it. A server
+        that can move (``repick_ports``) then starts again on new ones, up to three times."""
+        for attempt in range(3):
+            try:
+                return self._start_once()
+            except ServerFailed as exc:
+                if attempt == 2 or self.port_taken not in str(exc).lower():
+                    raise
+                self.stop()
+                if not self.repick_ports():
+                    raise
+                self.log_path.unlink(missing_ok=True)  # the next try's log starts clean
+        raise AssertionError("unreachable")
+
+    def _start_once(self) -> ManagedServer:
         if self.running:
             return self
         self.root.mkdir(parents=True, exist_ok=True)

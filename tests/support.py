@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -217,3 +219,14 @@ async def wait_until(
     async with asyncio.timeout(within_s):
         while not await condition():  # noqa: ASYNC110 - polling a condition of another process
             await asyncio.sleep(every_s)
+
+
+@contextlib.contextmanager
+def squatting(port: int, host: str = "127.0.0.1") -> Iterator[None]:
+    """Another process's listening socket on ``port``, as far as a server starting there sees: for
+    tests of a port taken between picking and binding it."""
+    with socket.socket() as squatter:
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        squatter.bind((host, port))
+        squatter.listen(1)
+        yield

@@ -3,7 +3,6 @@ RPCs, and everything works again once the SeaweedFS server is back (same data di
 
 from __future__ import annotations
 
-import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -20,7 +19,7 @@ from services.kit.objects import ObjectStoreSettings, ObjectStoreUnavailable, S3
 from services.stack import SeaweedS3Server
 from tests import servers
 from tests.images import image_bytes
-from tests.support import Platform, retry_delay, start_platform, wait_until
+from tests.support import Platform, retry_delay, squatting, start_platform, wait_until
 
 
 @pytest.fixture(scope="module")
@@ -174,10 +173,7 @@ def test_a_port_taken_between_picking_and_binding_starts_on_new_ones() -> None:
     then starts again on new ports."""
     server = SeaweedS3Server()
     taken = server.ports["filer"]
-    with socket.socket() as squatter:
-        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        squatter.bind(("127.0.0.1", taken))
-        squatter.listen(1)
+    with squatting(taken):
         try:
             server.start()
             assert server.running and server.ports["filer"] != taken

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-import socket
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ from services.kit.logs import push_handler
 from services.kit.tracing import TracingSettings
 from services.stack.observability import JaegerServer, VictoriaLogsServer
 from tests.rtc_helpers import free_port, real_platform
-from tests.support import Platform, wait_until
+from tests.support import Platform, squatting, wait_until
 
 
 @pytest.fixture(scope="module")
@@ -248,10 +247,7 @@ def test_a_port_taken_between_picking_and_binding_starts_jaeger_on_new_ones(tmp_
     starts again on new ports."""
     server = JaegerServer(tmp_path)
     taken = server.otlp_port
-    with socket.socket() as squatter:
-        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        squatter.bind(("127.0.0.1", taken))
-        squatter.listen(1)
+    with squatting(taken):
         try:
             server.start()
             assert server.running and server.otlp_port != taken

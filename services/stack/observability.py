@@ -186,6 +186,10 @@ class JaegerServer(ManagedServer):
             },
             "extensions": {
                 "jaeger_query": {
+                    # Off: the query service would trace itself to the default OTLP endpoint
+                    # (127.0.0.1:4317), someone else's collector or nobody, and at exit wait 10 s
+                    # for that export to time out.
+                    "enable_tracing": False,
                     "storage": {"traces": "memstore"},
                     "http": {"endpoint": f"{at}:{self.port}"},
                     "grpc": {"endpoint": f"{at}:{self.query_grpc_port}"},
@@ -213,7 +217,17 @@ class JaegerServer(ManagedServer):
         return [self.binary, "--config", f"file:{self.root / 'jaeger.yaml'}"]
 
     def is_ready(self) -> bool:
-        return http_ok(f"{self.url}/api/services")
+        """The traces pipeline started (healthcheckv2: its OTLP receiver bound its ports) and the
+        query API answers. The query API alone is not enough: it can answer before the pipeline
+        fails to bind a taken OTLP port and the process exits."""
+        return self.pipeline_ok() and http_ok(f"{self.url}/api/services")
+
+    def pipeline_ok(self) -> bool:
+        try:
+            reply = httpx.get(f"http://{self.host}:{self.health_port}/status?pipeline=traces", timeout=1.0)
+            return reply.is_success and reply.json().get("status") == "StatusOK"
+        except (httpx.HTTPError, ValueError):
+            return False
 
     def traces(self, service: str, **params: str) -> list[dict[str, Any]]:
         """Traces of ``service`` from the query API (``/api/traces``)."""

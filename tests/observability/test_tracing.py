@@ -21,7 +21,7 @@ from services.kit.logs import push_handler
 from services.kit.tracing import TracingSettings
 from services.stack.observability import JaegerServer, VictoriaLogsServer
 from tests.rtc_helpers import free_port, real_platform
-from tests.support import Platform, wait_until
+from tests.support import Platform, squatting, wait_until
 
 
 @pytest.fixture(scope="module")
@@ -239,3 +239,19 @@ async def test_the_sampling_decision_is_the_callers_and_costs_no_spans_when_nega
             roots = [s for s in spans.values() if parent(s) not in spans]
             kinds = {tags(s).get("span.kind") for s in roots}
             assert kinds == {"server"}, (service, [(s["operationName"], tags(s)) for s in roots])
+
+
+def test_a_port_taken_between_picking_and_binding_starts_jaeger_on_new_ones(tmp_path: Path) -> None:
+    """Free ports are only free when picked: a CI run once lost the tracing tests to Jaeger's OTLP
+    port, taken (by an outgoing connection's ephemeral port) before Jaeger bound it. Jaeger then
+    starts again on new ports."""
+    server = JaegerServer(tmp_path)
+    taken = server.otlp_port
+    with squatting(taken):
+        try:
+            server.start()
+            assert server.running and server.otlp_port != taken
+            assert server.is_ready() and f":{server.otlp_port}" in server.otlp_endpoint
+            assert "address already in use" not in server.log_tail(50)  # the failed try's log is gone
+        finally:
+            server.remove()

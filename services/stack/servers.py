@@ -117,6 +117,7 @@ class ManagedServer:
         self._temporary = root is None
         self.proc: subprocess.Popen[bytes] | None = None
         self.run_as: str | None = None
+        self.started_before = False
 
     # -- what a server defines ---------------------------------------------------------------
     def command(self) -> list[str]:
@@ -130,9 +131,13 @@ class ManagedServer:
 
     def repick_ports(self) -> bool:
         """New free ports after one that was picked here was taken before the server bound it;
-        False (the default) when the server cannot move: its ports were given, or its state
-        names them."""
-        return False
+        False when the server cannot move: its port was given, or (a subclass says so) its state
+        names its ports. The default moves ``port``, the one port a server has unless it says
+        otherwise, and which reaches it on its command line."""
+        if self.port_given:
+            return False
+        self.port = free_port(self.host)
+        return True
 
     @property
     def url(self) -> str:
@@ -159,15 +164,19 @@ class ManagedServer:
     def start(self) -> ManagedServer:
         """Start and wait until ready. Free ports are only free when picked: another process (or
         an outgoing connection's ephemeral port) may take one before the server binds it. A server
-        that can move (``repick_ports``) then starts again on new ones, up to three times."""
+        that can move (``repick_ports``) then starts again on new ones, up to three times; only on
+        its first start: a restart keeps its ports, which clients already know."""
         for attempt in range(3):
             try:
-                return self._start_once()
+                self._start_once()
+                self.started_before = True
+                return self
             except ServerFailed as exc:
                 if attempt == 2 or self.port_taken not in str(exc).lower():
                     raise
                 self.stop()
-                if not self.repick_ports():
+                # a restart keeps its ports: clients already know them
+                if self.started_before or not self.repick_ports():
                     raise
                 self.log_path.unlink(missing_ok=True)  # the next try's log starts clean
         raise AssertionError("unreachable")
@@ -178,7 +187,9 @@ class ManagedServer:
         self.root.mkdir(parents=True, exist_ok=True)
         self.prepare()
         if port_open(self.port, self.host):
-            raise ServerFailed(f"{self.name}: port {self.port} is already in use")
+            raise ServerFailed(
+                f"{self.name}: port {self.port}: address already in use (something listens there)"
+            )
         log = self.log_path.open("ab")
         try:
             self.proc = subprocess.Popen(

@@ -6,12 +6,13 @@ than tritonclient's grpcio client (one face: 0.34-0.38 -> 0.25-0.28 ms; eight: 0
 ms, the caller's work included; docs/ai.md). Requests up to ``STREAM_MAX_BYTES`` share one
 long-lived ``ModelStreamInfer`` call (``_InferStream``), which spares Triton a gRPC call per request;
 larger ones, and any the stream cannot answer, take a unary ``ModelInfer`` call. The rare
-model-repository calls (load, unload, index, config, statistics) stay on tritonclient's asyncio gRPC
-client.
+model-repository calls (load, unload, index, config, statistics) and the readiness check are unary
+calls on the same connection: one connection to Triton, no second gRPC stack (until 2026-12 they
+went through tritonclient's grpcio client, with its own connection and threads).
 
 Triton failures become the kit's errors here and nowhere else: an unreachable server is
 UNAVAILABLE, an unknown model or version NOT_FOUND, a request the model rejects INVALID_ARGUMENT.
-Both clients reconnect by themselves, so the service recovers as soon as Triton is back.
+The connection is opened again on the next call, so the service recovers as soon as Triton is back.
 """
 
 from __future__ import annotations
@@ -21,15 +22,15 @@ import itertools
 import json
 import time
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import numpy as np
-import tritonclient.grpc.aio as grpcclient
+from google.protobuf import json_format
+from google.protobuf.message import Message
 from grpclib.const import Status
 from numpy.typing import NDArray
 from tritonclient.grpc import service_pb2
 from tritonclient.utils import (
-    InferenceServerException,
     deserialize_bytes_tensor,
     np_to_triton_dtype,
     serialize_byte_tensor,
@@ -51,8 +52,9 @@ VAD_WINDOW = 512
 VAD_CONTEXT = 64
 
 
-_MODEL_INFER = "/inference.GRPCInferenceService/ModelInfer"
-_MODEL_STREAM_INFER = "/inference.GRPCInferenceService/ModelStreamInfer"
+_SERVICE = "/inference.GRPCInferenceService/"
+_MODEL_INFER = _SERVICE + "ModelInfer"
+_MODEL_STREAM_INFER = _SERVICE + "ModelStreamInfer"
 #: Requests up to this size go over the client's one long-lived ModelStreamInfer call; larger ones
 #: (images, long audio) each take a unary call of their own, so that they never hold up the small,
 #: frequent ones (VAD windows, emotion batches) behind them on the one stream.
@@ -63,6 +65,20 @@ class _StreamFailed(Exception):
     """The stream gave no answer to a request: the request is asked again over a unary call. Triton's
     stream reports an error as text only, without its status code; the unary call gives it the code
     (and a stream that ended, with a connection lost or told to go away, answers nothing)."""
+
+
+class _CallFailed(Exception):
+    """A unary call to Triton that did not succeed, with its status."""
+
+    def __init__(self, status: RpcStatus) -> None:
+        super().__init__(status.message)
+        self.status = status
+
+    def error(self, model: str) -> MeetmeshError:
+        return map_status(self.status.code.name, self.status.message or "no reply", model)
+
+
+M = TypeVar("M", bound=Message)
 
 
 class _InferStream:
@@ -171,11 +187,6 @@ class _InferStream:
             reader.cancel()
 
 
-def map_error(exc: InferenceServerException, model: str) -> MeetmeshError:
-    """Translates a Triton error into the kit's error hierarchy."""
-    return map_status(str(exc.status() or ""), str(exc.message() or ""), model)
-
-
 def map_status(status: str, message: str, model: str) -> MeetmeshError:
     """A gRPC status (its name) and message from Triton as the kit's error."""
     lowered = message.lower()
@@ -184,7 +195,12 @@ def map_status(status: str, message: str, model: str) -> MeetmeshError:
             "the inference server is unavailable; retry later",
             reason=Reason.ERROR_REASON_DEPENDENCY_UNAVAILABLE,
         )
-    if "unknown model" in lowered or "is not found" in lowered or "NOT_FOUND" in status:
+    if (
+        "unknown model" in lowered
+        or "is not found" in lowered
+        or "NOT_FOUND" in status
+        or ("requested model" in lowered and "is not available" in lowered)  # statistics
+    ):
         return NotFound(f"model {model!r} (or that version) is not available")
     if "INVALID_ARG" in status:
         return InvalidArgument([("model", message[:300])], f"model {model!r} rejected the input")
@@ -201,7 +217,6 @@ class InferenceClient:
     def __init__(self, url: str, timeout_s: float = 30.0) -> None:
         self.url = url
         self.timeout_s = timeout_s
-        self._client = grpcclient.InferenceServerClient(url)
         host, _, port = url.rpartition(":")
         host = host.strip("[]") or "127.0.0.1"  # "[::1]:8001" is an IPv6 address
         self._calls = Upstream(host, int(port), pool_size=1, user_agent="meetmesh-ai")
@@ -216,7 +231,6 @@ class InferenceClient:
         self.closed = True
         self._stream.close()
         self._calls.close()
-        await self._client.close()
 
     async def infer(
         self, model: str, inputs: Mapping[str, NDArray[Any]], outputs: Sequence[str], version: str = ""
@@ -327,44 +341,95 @@ class InferenceClient:
         return out["probabilities"]
 
     # -- repository ----------------------------------------------------------------------------
-    async def repository_index(self) -> list[dict[str, Any]]:
+    async def _rpc(self, method: str, request: Message, reply_type: type[M], timeout_s: float | None) -> M:
+        """One unary call of Triton's ``method``; raises ``_CallFailed`` with the status (and
+        Unavailable once the client is closed)."""
+        if self.closed:
+            raise Unavailable("the inference client is closed")
+        reply: bytes | None = None
+        status = RpcStatus(Status.UNKNOWN)
+        async for event in call(
+            self._calls, _SERVICE + method, request.SerializeToString(), [], timeout_s, what="Triton"
+        ):
+            if isinstance(event, bytes):
+                reply = event
+            elif isinstance(event, RpcStatus):
+                status = event
+        if status.code is not Status.OK or reply is None:
+            raise _CallFailed(status)
+        return cast(M, reply_type.FromString(reply))
+
+    async def _json(
+        self, method: str, request: Message, reply_type: type[Message], model: str
+    ) -> dict[str, Any]:
+        """A repository reply as JSON-like data (proto field names, as Triton's own clients give)."""
         try:
-            index = await self._client.get_model_repository_index(as_json=True)
-        except InferenceServerException as exc:
-            raise map_error(exc, "") from None
+            reply = await self._rpc(method, request, reply_type, self.timeout_s)
+        except _CallFailed as failed:
+            raise failed.error(model) from None
+        data: dict[str, Any] = json_format.MessageToDict(reply, preserving_proto_field_name=True)
+        return data
+
+    async def ready(self) -> bool:
+        """Whether Triton answers and says it is ready (False while it cannot be reached)."""
+        if self.closed:
+            return False
+        try:
+            reply = await self._rpc(
+                "ServerReady",
+                service_pb2.ServerReadyRequest(),
+                service_pb2.ServerReadyResponse,
+                self.timeout_s,
+            )
+        except _CallFailed:
+            return False
+        return bool(reply.ready)
+
+    async def repository_index(self) -> list[dict[str, Any]]:
+        index = await self._json(
+            "RepositoryIndex", service_pb2.RepositoryIndexRequest(), service_pb2.RepositoryIndexResponse, ""
+        )
         return list(index.get("models", []))
 
     async def model_config(self, model: str) -> dict[str, Any]:
-        try:
-            config = await self._client.get_model_config(model, as_json=True)
-        except InferenceServerException as exc:
-            raise map_error(exc, model) from None
+        config = await self._json(
+            "ModelConfig", service_pb2.ModelConfigRequest(name=model), service_pb2.ModelConfigResponse, model
+        )
         return dict(config.get("config", config))
 
     async def load(self, model: str, config: Mapping[str, Any] | None = None) -> None:
+        """Loads (or reloads) ``model``, with ``config`` in place of its config.pbtxt when given.
+        No deadline: a large model takes as long as it takes."""
+        request = service_pb2.RepositoryModelLoadRequest(model_name=model)
+        if config is not None:
+            request.parameters["config"].string_param = json.dumps(config)
         try:
-            await self._client.load_model(model, config=json.dumps(config) if config is not None else None)
-        except InferenceServerException as exc:
-            error = map_error(exc, model)
+            await self._rpc("RepositoryModelLoad", request, service_pb2.RepositoryModelLoadResponse, None)
+        except _CallFailed as failed:
+            error = failed.error(model)
             if isinstance(error, Unavailable):
                 raise error from None
             # Triton keeps serving what it served before a failed load.
             raise FailedPrecondition(
-                f"model {model!r} failed to load: {str(exc.message())[:300]}",
+                f"model {model!r} failed to load: {(failed.status.message or '')[:300]}",
                 reason=Reason.ERROR_REASON_FAILED_PRECONDITION,
             ) from None
 
     async def unload(self, model: str) -> None:
+        request = service_pb2.RepositoryModelUnloadRequest(model_name=model)
+        request.parameters["unload_dependents"].bool_param = False
         try:
-            await self._client.unload_model(model)
-        except InferenceServerException as exc:
-            raise map_error(exc, model) from None
+            await self._rpc("RepositoryModelUnload", request, service_pb2.RepositoryModelUnloadResponse, None)
+        except _CallFailed as failed:
+            raise failed.error(model) from None
 
     async def statistics(self, model: str) -> list[dict[str, Any]]:
-        try:
-            stats = await self._client.get_inference_statistics(model, as_json=True)
-        except InferenceServerException as exc:
-            raise map_error(exc, model) from None
+        stats = await self._json(
+            "ModelStatistics",
+            service_pb2.ModelStatisticsRequest(name=model),
+            service_pb2.ModelStatisticsResponse,
+            model,
+        )
         return list(stats.get("model_stats", []))
 
 

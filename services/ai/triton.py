@@ -21,8 +21,7 @@ import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
 
-import tritonclient.grpc.aio as grpcclient
-
+from services.ai.inference import InferenceClient
 from services.ai.modelbuild import sources
 from services.kit.logs import get_logger
 
@@ -148,7 +147,7 @@ class TritonServer:
         log.info("tritonserver ready", extra={"pid": self._process.pid, "grpc_port": self.options.grpc_port})
 
     async def _wait_ready(self) -> None:
-        client = grpcclient.InferenceServerClient(self.url)
+        client = InferenceClient(self.url, timeout_s=2.0)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.options.ready_timeout_s
         try:
@@ -157,9 +156,8 @@ class TritonServer:
                     raise RuntimeError(
                         f"tritonserver exited; see {self.options.workdir / 'tritonserver.log'}"
                     )
-                with contextlib.suppress(Exception):
-                    if await client.is_server_ready():
-                        return
+                if await client.ready():
+                    return
                 await asyncio.sleep(0.2)
             raise TimeoutError("tritonserver did not become ready")
         finally:

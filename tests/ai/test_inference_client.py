@@ -13,7 +13,7 @@ from grpclib.const import Status
 
 from services.ai import metrics
 from services.ai.inference import STREAM_MAX_BYTES, InferenceClient
-from services.kit import InvalidArgument, NotFound, Unavailable
+from services.kit import FailedPrecondition, InvalidArgument, NotFound, Unavailable
 from tests.ai.conftest import BundledTriton
 from tests.ai.speech import flite
 from tests.support import wait_until
@@ -254,3 +254,45 @@ async def test_a_closed_client_answers_unavailable_and_opens_nothing(triton: Bun
     with pytest.raises(Unavailable, match="closed"):
         await client.emotions(faces)
     assert all(slot is None for slot in client._calls._slots)  # nothing reopened
+
+
+async def test_repository_calls_share_the_connection_and_map_their_errors(triton: BundledTriton) -> None:
+    """Readiness, index, config, statistics, load and unload are unary calls on the client's one
+    connection (no second gRPC client): their replies as Triton's JSON gives them, their errors as
+    the kit's."""
+    client = InferenceClient(triton.url, timeout_s=30)
+    try:
+        assert await client.ready()
+        names = {entry["name"] for entry in await client.repository_index()}
+        assert {"emotion", "face_detector", "asr"} <= names
+        config = await client.model_config("emotion")
+        assert config["name"] == "emotion" and config["max_batch_size"] > 0
+        await client.emotions(np.zeros((2, 64, 64, 1), dtype=np.float32))
+        (stats,) = [s for s in await client.statistics("emotion") if s["version"] == "1"]
+        assert int(stats["inference_count"]) >= 2 and int(stats["inference_stats"]["success"]["count"]) >= 1
+        with pytest.raises(NotFound, match="nosuchmodel"):
+            await client.model_config("nosuchmodel")
+        with pytest.raises(NotFound):
+            await client.statistics("nosuchmodel")
+        with pytest.raises(FailedPrecondition, match="failed to load"):
+            await client.load("nosuchmodel")
+        await client.load("emotion", config)  # the same config again: still served
+        assert (await client.emotions(np.zeros((1, 64, 64, 1), dtype=np.float32))).shape == (1, 7)
+        assert client._calls._slots.count(None) == len(client._calls._slots) - 1  # one connection
+    finally:
+        await client.close()
+    with pytest.raises(Unavailable, match="closed"):
+        await client.repository_index()
+    assert not await client.ready()
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    nobody = InferenceClient(f"127.0.0.1:{port}", timeout_s=5)
+    try:
+        assert not await nobody.ready()
+        for call in (nobody.repository_index(), nobody.model_config("emotion"), nobody.load("emotion")):
+            with pytest.raises(Unavailable):
+                await call
+    finally:
+        await nobody.close()

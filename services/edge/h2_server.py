@@ -63,6 +63,7 @@ from services.kit.grpc_h2 import (
     _integer,
     _ProtocolError,
     frame,
+    literal,
     unpad,
 )
 
@@ -82,11 +83,6 @@ STREAM_WINDOW = 1 << 20  # what a client may send on one stream before the app r
 CONNECTION_WINDOW = 16 << 20
 #: ``:status`` as a literal field without indexing, one per code.
 _STATUS = {code: b"\x08" + _integer(3, 7, 0) + str(code).encode() for code in range(100, 600)}
-
-
-def _field(name: bytes, value: bytes) -> bytes:
-    """A response header field: literal without indexing, new name, no Huffman coding."""
-    return b"\x00" + _integer(len(name), 7, 0) + name + _integer(len(value), 7, 0) + value
 
 
 @dataclass(frozen=True)
@@ -641,7 +637,7 @@ class Http2Connection(asyncio.Protocol):
             stream.started = True
             block = _STATUS.get(stream.status) or _STATUS[500]
             block += b"".join(
-                _field(name.lower(), value)
+                literal(name.lower(), value, b"\x00")  # without indexing
                 for name, value in stream.headers
                 if name.lower() not in (b"connection", b"transfer-encoding", b"keep-alive")
             )

@@ -97,9 +97,10 @@ def _integer(value: int, bits: int, first: int) -> bytes:
     return bytes(out)
 
 
-def literal(name: bytes, value: bytes) -> bytes:
-    """A header field 'never indexed', with a new name, neither string Huffman-coded."""
-    return b"\x10" + _integer(len(name), 7, 0) + name + _integer(len(value), 7, 0) + value
+def literal(name: bytes, value: bytes, first: bytes = b"\x10") -> bytes:
+    """A header field with a new name, neither string Huffman-coded: 'never indexed' (the first
+    byte 0x10, the default), or 'without indexing' (0x00)."""
+    return first + _integer(len(name), 7, 0) + name + _integer(len(value), 7, 0) + value
 
 
 def grpc_timeout(seconds: float) -> bytes:

@@ -11,6 +11,7 @@ import pytest
 
 from meetmesh_sdk.loadtest import LoadTest, LoadTestOptions, parse_duration
 from meetmesh_sdk.loadtest.report import write
+from meetmesh_sdk.loadtest.runner import BotResult, Report
 from tests.rtc_helpers import Rtc
 
 
@@ -32,7 +33,8 @@ async def test_a_short_load_test_reports_frames_loss_and_latency(rtc: Rtc, tmp_p
     lines: list[str] = []
     report = await LoadTest(options, lines.append).run()
     summary = report.summary()
-    assert summary["joined"] == summary["bots"] == 3 and summary["errors"] == 0
+    failures = [b.error for b in report.bots if b.error]
+    assert summary["joined"] == summary["bots"] == 3 and summary["errors"] == 0, failures
     assert summary["join_ms"]["n"] == 3 and 0 < summary["join_ms"]["max"] < 20_000
     progress = "\n".join(lines)  # the live progress, second by second, when this fails
     assert summary["subscribers_with_video"] == 2, progress
@@ -56,3 +58,20 @@ def test_durations_parse() -> None:
     assert parse_duration("45") == 45
     with pytest.raises(ValueError, match="not a duration"):
         parse_duration("soon")
+
+
+def test_errors_are_counted_and_shown_with_their_cause() -> None:
+    """A bot's failure (one it met joining, or background work of its room, such as a subscription
+    never answered) is counted and named in the table, the same ones once with their count."""
+    bots = [
+        BotResult(room=0, role="publisher", name="p", join_s=0.1),
+        BotResult(room=0, role="subscriber", name="s1", join_s=0.2, error="SignalingError: no answer"),
+        BotResult(room=0, role="subscriber", name="s2", join_s=0.2, error="SignalingError: no answer"),
+        BotResult(room=0, role="subscriber", name="s3", error="GRPCError: meeting is full"),
+    ]
+    options = {"rooms": 1, "publishers": 1, "subscribers": 3, "duration_s": 5, "meeting_server": "x"}
+    report = Report(options, 0.0, 5.0, bots, [], [])
+    assert report.summary()["errors"] == 3 and report.summary()["joined"] == 3
+    table = report.table()
+    assert "(3 errors)" in table
+    assert "SignalingError: no answer  (x2)" in table and "GRPCError: meeting is full" in table

@@ -106,6 +106,9 @@ class Room:
         self._listeners: list[asyncio.Queue[pb.SignalResponse | None]] = []
         self._changed = asyncio.Condition()
         self._background: set[asyncio.Task[Any]] = set()
+        # Background work that failed (a subscription's renegotiation, say), oldest first: it has
+        # no caller to raise to, so it is kept here as well as logged.
+        self.failures: list[str] = []
         self._closing = False
         self._resuming: asyncio.Task[None] | None = None
         self._relay = MediaRelay()
@@ -546,5 +549,6 @@ class Room:
 
     def _finished(self, task: asyncio.Task[Any]) -> None:
         self._background.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.warning("room task failed: %r", task.exception())
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.warning("room task failed: %r", exc)
+            self.failures.append(f"{type(exc).__name__}: {exc}"[:300])

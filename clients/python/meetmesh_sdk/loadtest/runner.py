@@ -10,10 +10,12 @@ import statistics
 import sys
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from aiortc.mediastreams import MediaStreamError
 from grpclib.client import Channel
 
 from meetmesh.meeting.v1 import meeting_grpc, meeting_pb2
@@ -140,6 +142,10 @@ class Report:
             f"meetmesh load test: {o['rooms']} room(s) x ({o['publishers']} publishers + "
             f"{o['subscribers']} subscribers), {self.seconds:.0f} s",
             f"  {'bots joined':<26} {s['joined']}/{s['bots']}  ({s['errors']} errors)",
+            *(
+                f"  {'error':<26} {message}" + (f"  (x{count})" if count > 1 else "")
+                for message, count in Counter(b.error for b in self.bots if b.error).most_common(5)
+            ),
             row("join latency", s["join_ms"], "ms"),
             row("time to first frame", s["first_frame_ms"], "ms"),
             f"  {'video frames received':<26} {s['frames_received']}  "
@@ -289,6 +295,7 @@ class LoadTest:
                     f"[{row['t']:5.1f}s/{o.duration_s:.0f}s] joined {row['joined']:.0f}/{len(plan)}  "
                     f"video {row['fps']:.0f} frames/s  {row['kbps']:.0f} kbit/s in  "
                     f"platform CPU {row['cpu_percent']:.0f}%"
+                    + (f"  errors {row['errors']:.0f}" if row["errors"] else "")
                 )
             seconds = time.perf_counter() - t0
             for task in joining:
@@ -363,12 +370,16 @@ class LoadTest:
             bot.error = f"{type(exc).__name__}: {exc}"[:300]
 
     async def _consume(self, bot: BotResult, remote: Any, started: float) -> None:
-        with contextlib.suppress(Exception):
+        try:
             while True:
                 await remote.track.recv()
                 if bot.first_frame_s is None:
                     bot.first_frame_s = time.perf_counter() - started
                 bot.frames += 1
+        except MediaStreamError:
+            pass  # the track ended (unpublished, or the run is over)
+        except Exception as exc:
+            bot.error = bot.error or f"receiving video: {type(exc).__name__}: {exc}"[:300]
 
     async def _sample(self, t: float, dt: float, cpu: _Cpu, last_frames: int) -> dict[str, float]:
         """One row of the timeline: rates over the ``dt`` seconds since the last row."""
@@ -394,6 +405,8 @@ class LoadTest:
                     received_bytes += stat.bytesReceived - before
             if bot is not None:
                 bot.packets_received, bot.packets_lost = got, lost
+            if owner is not None and room.failures and not owner.error:
+                owner.error = room.failures[0]  # e.g. a subscription that was never answered
         frames_total = sum(b.frames for b in subs)
         return {
             "t": t,
@@ -402,6 +415,7 @@ class LoadTest:
             "frames_total": float(frames_total),
             "kbps": received_bytes * 8 / 1000.0 / dt,
             "cpu_percent": cpu.sample(),
+            "errors": float(sum(1 for b in self.results if b.error)),
         }
 
     async def _leave_all(self) -> None:

@@ -53,7 +53,6 @@ VAD_CONTEXT = 64
 
 
 _SERVICE = "/inference.GRPCInferenceService/"
-_MODEL_INFER = _SERVICE + "ModelInfer"
 _MODEL_STREAM_INFER = _SERVICE + "ModelStreamInfer"
 #: Requests up to this size go over the client's one long-lived ModelStreamInfer call; larger ones
 #: (images, long audio) each take a unary call of their own, so that they never hold up the small,
@@ -277,21 +276,13 @@ class InferenceClient:
     async def _unary(
         self, request: service_pb2.ModelInferRequest, model: str, timeout_s: float
     ) -> service_pb2.ModelInferResponse:
-        reply: bytes | None = None
-        status = RpcStatus(Status.UNKNOWN)
-        async for event in call(
-            self._calls, _MODEL_INFER, request.SerializeToString(), [], timeout_s, what="Triton"
-        ):
-            if isinstance(event, bytes):
-                reply = event
-            elif isinstance(event, RpcStatus):
-                status = event
-        if status.code is not Status.OK or reply is None:
+        try:
+            return await self._rpc("ModelInfer", request, service_pb2.ModelInferResponse, timeout_s)
+        except _CallFailed as failed:
             metrics.INFERENCE_FAILURES.labels(model).inc()
-            error = map_status(status.code.name, status.message or "no reply", model)
+            error = failed.error(model)
             metrics.TRITON_READY.set(0 if isinstance(error, Unavailable) else 1)
-            raise error
-        return service_pb2.ModelInferResponse.FromString(reply)
+            raise error from None
 
     # -- typed model calls ---------------------------------------------------------------------
     async def voice_activity(
@@ -340,7 +331,7 @@ class InferenceClient:
         )
         return out["probabilities"]
 
-    # -- repository ----------------------------------------------------------------------------
+    # -- unary calls: ModelInfer (above), the repository and readiness -------------------------
     async def _rpc(self, method: str, request: Message, reply_type: type[M], timeout_s: float | None) -> M:
         """One unary call of Triton's ``method``; raises ``_CallFailed`` with the status (and
         Unavailable once the client is closed)."""

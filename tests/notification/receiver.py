@@ -22,6 +22,7 @@ class Received:
     path: str
     headers: dict[str, str]
     body: bytes
+    hangs_ended_before: int = 0  # hanging requests whose client had given up when this one came
 
 
 @dataclass
@@ -30,6 +31,7 @@ class Receiver:
     received: list[Received] = field(default_factory=list)
     # path -> list of statuses to answer in turn (the last repeats); "hang" never answers.
     script: dict[str, list[Any]] = field(default_factory=dict)
+    hangs_ended: int = 0  # hanging requests whose client gave up (disconnected)
     # Answers every request instead of ``script`` when set (it sees the method and the query too).
     respond: Callable[[Request, Received], Response] | None = None
     _server: uvicorn.Server | None = None
@@ -46,14 +48,22 @@ class Receiver:
     async def _handle(self, request: Request) -> Response:
         path = request.url.path
         body = await request.body()
-        received = Received(path, {k.lower(): v for k, v in request.headers.items()}, body)
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        received = Received(path, headers, body, self.hangs_ended)
         self.received.append(received)
         if self.respond is not None:
             return self.respond(request, received)
         answers = self.script.get(path, [200])
         answer = answers.pop(0) if len(answers) > 1 else answers[0]
-        if answer == "hang":
-            await self._release.wait()
+        if answer == "hang":  # until the client gives up (counted) or the receiver stops
+            gone = asyncio.ensure_future(_disconnected(request))
+            released = asyncio.ensure_future(self._release.wait())
+            await asyncio.wait({gone, released}, return_when=asyncio.FIRST_COMPLETED)
+            released.cancel()
+            gone.cancel()
+            if not self._release.is_set():
+                self.hangs_ended += 1
+            return Response(status_code=503)
         return Response(status_code=int(answer))
 
     async def start(self) -> None:
@@ -75,3 +85,9 @@ class Receiver:
             self._server.should_exit = True
             self._server.force_exit = True
             await self._server.shutdown()
+
+
+async def _disconnected(request: Request) -> None:
+    """Returns once the client has closed the connection (the body was read already)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass

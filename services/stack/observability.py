@@ -155,8 +155,7 @@ class JaegerServer(ManagedServer):
     def repick_ports(self) -> bool:
         """Its OTLP, query gRPC and health ports are always picked here, the query API's unless
         given; traces live in memory, so nothing names the old ones."""
-        if not self.port_given:
-            self.port = free_port(self.host)
+        super().repick_ports()  # the query API's port, unless given
         self._pick_internal_ports()
         return True
 

@@ -115,8 +115,7 @@ class SeaweedS3Server(ManagedServer):
         if not self._temporary:
             return False
         shutil.rmtree(self.root / "data", ignore_errors=True)  # its state names the old ports
-        if not self.port_given:
-            self.port = free_port(self.host)
+        super().repick_ports()  # the S3 port, unless given
         self.ports = {name: free_port(self.host) for name in _INTERNAL}
         return True
 

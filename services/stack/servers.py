@@ -181,9 +181,9 @@ class ManagedServer:
                 self.log_path.unlink(missing_ok=True)  # the next try's log starts clean
         raise AssertionError("unreachable")
 
-    def _start_once(self) -> ManagedServer:
+    def _start_once(self) -> None:
         if self.running:
-            return self
+            return
         self.root.mkdir(parents=True, exist_ok=True)
         self.prepare()
         if port_open(self.port, self.host):
@@ -205,7 +205,6 @@ class ManagedServer:
         finally:
             log.close()
         self.wait_ready()
-        return self
 
     def wait_ready(self) -> None:
         deadline = time.monotonic() + self.ready_timeout_s

@@ -12,6 +12,7 @@ import pytest
 from meetmesh_sdk.loadtest import LoadTest, LoadTestOptions, parse_duration
 from meetmesh_sdk.loadtest.report import write
 from meetmesh_sdk.loadtest.runner import BotResult, Report
+from meetmesh_sdk.room import Room
 from tests.rtc_helpers import Rtc
 
 
@@ -75,3 +76,20 @@ def test_errors_are_counted_and_shown_with_their_cause() -> None:
     table = report.table()
     assert "(3 errors)" in table
     assert "SignalingError: no answer  (x2)" in table and "GRPCError: meeting is full" in table
+
+
+def test_a_rooms_failed_background_work_becomes_its_bots_error() -> None:
+    """Also for a room with no peer connection (one whose negotiation failed may be resuming); the
+    first failure counts, and a bot's own error is not overwritten."""
+    run = LoadTest(LoadTestOptions())
+    quiet, failing, erred = (Room("127.0.0.1:1", "token") for _ in range(3))
+    bots = [BotResult(room=0, role="subscriber", name=n) for n in ("quiet", "failing", "erred")]
+    bots[2].error = "GRPCError: meeting is full"
+    for room, bot in zip((quiet, failing, erred), bots, strict=True):
+        run._rooms.append(room)
+        run._bot_of[id(room)] = bot
+    failing.failures += ["SignalingError: no answer", "SignalingError: later"]
+    erred.failures.append("SignalingError: no answer")
+    assert failing.pc is None
+    run._take_room_failures()
+    assert [b.error for b in bots] == ["", "SignalingError: no answer", "GRPCError: meeting is full"]

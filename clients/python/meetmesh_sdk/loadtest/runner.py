@@ -298,6 +298,7 @@ class LoadTest:
                     + (f"  errors {row['errors']:.0f}" if row["errors"] else "")
                 )
             seconds = time.perf_counter() - t0
+            self._take_room_failures()  # also those of the last second
             for task in joining:
                 task.cancel()
             for task in joining:
@@ -384,6 +385,7 @@ class LoadTest:
     async def _sample(self, t: float, dt: float, cpu: _Cpu, last_frames: int) -> dict[str, float]:
         """One row of the timeline: rates over the ``dt`` seconds since the last row."""
         dt = max(dt, 1e-3)
+        self._take_room_failures()
         received_bytes = 0
         subs = [b for b in self.results if b.role == "subscriber"]
         for room in list(self._rooms):
@@ -405,8 +407,6 @@ class LoadTest:
                     received_bytes += stat.bytesReceived - before
             if bot is not None:
                 bot.packets_received, bot.packets_lost = got, lost
-            if owner is not None and room.failures and not owner.error:
-                owner.error = room.failures[0]  # e.g. a subscription that was never answered
         frames_total = sum(b.frames for b in subs)
         return {
             "t": t,
@@ -417,6 +417,14 @@ class LoadTest:
             "cpu_percent": cpu.sample(),
             "errors": float(sum(1 for b in self.results if b.error)),
         }
+
+    def _take_room_failures(self) -> None:
+        """A room's first failed background task (e.g. a subscription never answered) as its bot's
+        error; every room, also one without a peer connection (one that failed may be resuming)."""
+        for room in self._rooms:
+            owner = self._bot_of.get(id(room))
+            if owner is not None and room.failures and not owner.error:
+                owner.error = room.failures[0]
 
     async def _leave_all(self) -> None:
         for task in self._consumers:

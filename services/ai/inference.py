@@ -323,10 +323,12 @@ class InferenceClient:
         return out["boxes"].reshape(-1, 4)
 
     async def emotions(self, faces: NDArray[Any], model: str = "emotion") -> NDArray[Any]:
-        """Emotion probabilities [n, 7] for faces [n, 64, 64, 1] in [-1, 1]."""
-        out = await self.infer(
-            model, {"face": np.ascontiguousarray(faces, dtype=np.float32)}, ("probabilities",)
-        )
+        """Emotion probabilities [n, 7] for faces [n, 64, 64, 1] of uint8 grayscale pixels
+        (``vision.face_tensor``); any other dtype is a TypeError, since casting floats to pixels
+        would classify garbage."""
+        if faces.dtype != np.uint8:
+            raise TypeError(f"faces must be uint8 grayscale pixels, not {faces.dtype}")
+        out = await self.infer(model, {"face": np.ascontiguousarray(faces)}, ("probabilities",))
         return out["probabilities"]
 
     # -- unary calls: ModelInfer (above), the repository and readiness -------------------------

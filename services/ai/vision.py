@@ -40,11 +40,11 @@ def decode_image(data: bytes, field: str = "image") -> NDArray[Any]:
 
 
 def face_tensor(rgb: NDArray[Any], box: tuple[int, int, int, int]) -> NDArray[Any]:
-    """The FER input for one face: 64x64 grayscale in [-1, 1], shape [64, 64, 1]."""
+    """The FER input for one face: 64x64 uint8 grayscale pixels, shape [64, 64, 1] (the emotion
+    model scales them to [-1, 1] itself)."""
     x, y, w, h = box
     gray = cv2.cvtColor(rgb[y : y + h, x : x + w], cv2.COLOR_RGB2GRAY)
-    face = cv2.resize(gray, (64, 64), interpolation=cv2.INTER_AREA).astype(np.float32)
-    return (face / 127.5 - 1.0)[:, :, None]
+    return cv2.resize(gray, (64, 64), interpolation=cv2.INTER_AREA)[:, :, None]
 
 
 async def analyze_faces(

@@ -19,7 +19,7 @@ async def test_callers_are_served_together_with_their_own_rows(triton: BundledTr
     batcher = EmotionBatcher(client.emotions, tick_s=0.02, max_batch=64)
     rng = np.random.default_rng(7)
     # Eight streams with 1..3 faces each, submitted at once.
-    faces = [rng.uniform(-1, 1, (1 + i % 3, 64, 64, 1)).astype(np.float32) for i in range(8)]
+    faces = [rng.integers(0, 256, (1 + i % 3, 64, 64, 1), dtype=np.uint8) for i in range(8)]
     try:
         expected = [await client.emotions(f) for f in faces]
         got = await asyncio.gather(*(batcher.classify(f) for f in faces))
@@ -31,7 +31,7 @@ async def test_callers_are_served_together_with_their_own_rows(triton: BundledTr
 
         # A batch the model refuses fails its own callers; the next one is served.
         with pytest.raises(InvalidArgument):
-            await batcher.classify(np.zeros((2, 32, 32, 1), dtype=np.float32))
+            await batcher.classify(np.zeros((2, 32, 32, 1), dtype=np.uint8))
         again = await batcher.classify(faces[0])
         np.testing.assert_allclose(again, expected[0], rtol=1e-4, atol=1e-5)
 
@@ -50,7 +50,7 @@ async def test_a_batch_split_across_threads_gives_every_face_its_own_result(trit
     """The emotion model runs a batch of two or more faces in parts side by side (model.py); every
     size, odd ones included, gives each face exactly what it gets alone, in order."""
     client = InferenceClient(triton.url, timeout_s=20)
-    faces = np.random.default_rng(11).uniform(-1, 1, (9, 64, 64, 1)).astype(np.float32)
+    faces = np.random.default_rng(11).integers(0, 256, (9, 64, 64, 1), dtype=np.uint8)
     try:
         alone = np.concatenate([await client.emotions(faces[i : i + 1]) for i in range(len(faces))])
         # Rows differ from face to face, so a row handed to the wrong face would show.

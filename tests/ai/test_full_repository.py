@@ -40,7 +40,7 @@ async def test_full_repository_keeps_the_contract(
     )
     assert [i.name for i in session.get_inputs()] == ["face"]
     assert [o.name for o in session.get_outputs()] == ["probabilities"]
-    faces = np.random.default_rng(5).uniform(-1, 1, (3, 64, 64, 1)).astype(np.float32)
+    faces = np.random.default_rng(5).integers(0, 256, (3, 64, 64, 1), dtype=np.uint8)
     (local,) = session.run(["probabilities"], {"face": faces})
     client = InferenceClient(triton.url, timeout_s=20)
     try:

@@ -22,7 +22,7 @@ from tests.support import wait_until
 async def test_typed_calls_give_what_the_model_gives(triton: BundledTriton) -> None:
     client = InferenceClient(triton.url, timeout_s=30)
     try:
-        faces = np.random.default_rng(4).uniform(-1, 1, (3, 64, 64, 1)).astype(np.float32)
+        faces = np.random.default_rng(4).integers(0, 256, (3, 64, 64, 1), dtype=np.uint8)
         probabilities = await client.emotions(faces)
         assert probabilities.shape == (3, 7) and probabilities.dtype == np.float32
         np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-4)
@@ -35,7 +35,7 @@ async def test_typed_calls_give_what_the_model_gives(triton: BundledTriton) -> N
 
 async def test_unknown_models_versions_and_tensors_are_refused_and_counted(triton: BundledTriton) -> None:
     client = InferenceClient(triton.url, timeout_s=30)
-    face = np.zeros((1, 64, 64, 1), dtype=np.float32)
+    face = np.zeros((1, 64, 64, 1), dtype=np.uint8)
     failures = metrics.INFERENCE_FAILURES.labels("nosuchmodel")
     before = failures._value.get()
     try:
@@ -48,6 +48,10 @@ async def test_unknown_models_versions_and_tensors_are_refused_and_counted(trito
             await client.infer("emotion", {"picture": face}, ("probabilities",))
         with pytest.raises(InvalidArgument):  # the wrong type
             await client.infer("emotion", {"face": face.astype(np.float64)}, ("probabilities",))
+        with pytest.raises(InvalidArgument):  # floats where the model takes pixels
+            await client.infer("emotion", {"face": face.astype(np.float32)}, ("probabilities",))
+        with pytest.raises(TypeError, match="uint8"):  # caught before it leaves the client
+            await client.emotions(face.astype(np.float32))
         with pytest.raises(InvalidArgument):  # an output the model does not have
             await client.infer("emotion", {"face": face}, ("nosuchoutput",))
         for image in (
@@ -72,7 +76,7 @@ async def test_no_server_and_a_passed_deadline_are_unavailable(triton: BundledTr
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     nobody = InferenceClient(f"127.0.0.1:{port}", timeout_s=5)
-    face = np.zeros((1, 64, 64, 1), dtype=np.float32)
+    face = np.zeros((1, 64, 64, 1), dtype=np.uint8)
     try:
         with pytest.raises(Unavailable):
             await nobody.emotions(face)
@@ -102,7 +106,7 @@ async def test_calls_share_one_stream_and_each_gets_its_own_reply(triton: Bundle
     plain = InferenceClient(triton.url, timeout_s=30)
     plain.streaming = False
     rng = np.random.default_rng(7)
-    batches = [rng.uniform(-1, 1, (1 + i % 5, 64, 64, 1)).astype(np.float32) for i in range(24)]
+    batches = [rng.integers(0, 256, (1 + i % 5, 64, 64, 1), dtype=np.uint8) for i in range(24)]
     try:
         streamed = await asyncio.gather(*(client.emotions(faces) for faces in batches))
         assert client.calls == {"stream": 24, "unary": 0}
@@ -111,7 +115,9 @@ async def test_calls_share_one_stream_and_each_gets_its_own_reply(triton: Bundle
         for faces, got in zip(batches, streamed, strict=True):
             np.testing.assert_allclose(got, await plain.emotions(faces), rtol=1e-5, atol=1e-6)
         assert plain.calls == {"stream": 0, "unary": 24}
-        many = rng.uniform(-1, 1, (STREAM_MAX_BYTES // (64 * 64 * 4) + 1, 64, 64, 1)).astype(np.float32)
+        # The model's largest batch: 256 KiB of pixels, plus the request's other fields.
+        many = rng.integers(0, 256, (64, 64, 64, 1), dtype=np.uint8)
+        assert many.nbytes >= STREAM_MAX_BYTES
         assert (await client.emotions(many)).shape == (len(many), 7)
         assert client.calls == {"stream": 24, "unary": 1}
         assert client._stream._stream is opened  # still the first stream
@@ -124,7 +130,7 @@ async def test_errors_on_the_stream_keep_their_status_and_the_stream(triton: Bun
     """Triton's stream reports an error as text only: the request is asked again over a unary call,
     which gives it its status code, and the stream goes on serving."""
     client = InferenceClient(triton.url, timeout_s=30)
-    face = np.zeros((1, 64, 64, 1), dtype=np.float32)
+    face = np.zeros((1, 64, 64, 1), dtype=np.uint8)
     try:
         assert (await client.emotions(face)).shape == (1, 7)
         opened = client._stream._stream
@@ -146,7 +152,7 @@ async def test_a_lost_stream_asks_again_and_a_new_one_opens(triton: BundledTrito
     call on a new connection and answered; the next request opens a new stream."""
     client = InferenceClient(triton.url, timeout_s=30)
     rng = np.random.default_rng(8)
-    batches = [rng.uniform(-1, 1, (8, 64, 64, 1)).astype(np.float32) for _ in range(6)]
+    batches = [rng.integers(0, 256, (8, 64, 64, 1), dtype=np.uint8) for _ in range(6)]
     try:
         expected = [await client.emotions(faces) for faces in batches]
         first = client._stream._connection
@@ -172,7 +178,7 @@ async def test_a_connection_told_to_go_away_finishes_its_stream(triton: BundledT
     """Once the connection is told to go away (GOAWAY), the next request half-closes the old stream,
     which Triton then ends with OK, and goes out on a new stream on a new connection."""
     client = InferenceClient(triton.url, timeout_s=30)
-    face = np.zeros((2, 64, 64, 1), dtype=np.float32)
+    face = np.zeros((2, 64, 64, 1), dtype=np.uint8)
     try:
         await client.emotions(face)
         old_connection, old_stream = client._stream._connection, client._stream._stream
@@ -213,7 +219,7 @@ async def test_a_message_cut_short_resets_the_stream(triton: BundledTriton) -> N
     sent: nothing can follow it on that stream, so the stream is reset and the next request goes
     out on a new one."""
     client = InferenceClient(triton.url, timeout_s=30)
-    faces = np.random.default_rng(9).uniform(-1, 1, (8, 64, 64, 1)).astype(np.float32)
+    faces = np.random.default_rng(9).integers(0, 256, (8, 64, 64, 1), dtype=np.uint8)
     try:
         expected = await client.emotions(faces)
         stream, connection = client._stream._stream, client._stream._connection
@@ -240,7 +246,7 @@ async def test_a_closed_client_answers_unavailable_and_opens_nothing(triton: Bun
     """Closing the client ends its stream: a request waiting on it, and any request after, is
     UNAVAILABLE, and no connection is opened again."""
     client = InferenceClient(triton.url, timeout_s=30)
-    faces = np.random.default_rng(10).uniform(-1, 1, (8, 64, 64, 1)).astype(np.float32)
+    faces = np.random.default_rng(10).integers(0, 256, (8, 64, 64, 1), dtype=np.uint8)
     await client.emotions(faces)
     waiting = asyncio.ensure_future(client.transcribe(flite("a sentence for the model to read")))
 
@@ -267,7 +273,7 @@ async def test_repository_calls_share_the_connection_and_map_their_errors(triton
         assert {"emotion", "face_detector", "asr"} <= names
         config = await client.model_config("emotion")
         assert config["name"] == "emotion" and config["max_batch_size"] > 0
-        await client.emotions(np.zeros((2, 64, 64, 1), dtype=np.float32))
+        await client.emotions(np.zeros((2, 64, 64, 1), dtype=np.uint8))
         (stats,) = [s for s in await client.statistics("emotion") if s["version"] == "1"]
         assert int(stats["inference_count"]) >= 2 and int(stats["inference_stats"]["success"]["count"]) >= 1
         with pytest.raises(NotFound, match="nosuchmodel"):
@@ -277,7 +283,7 @@ async def test_repository_calls_share_the_connection_and_map_their_errors(triton
         with pytest.raises(FailedPrecondition, match="failed to load"):
             await client.load("nosuchmodel")
         await client.load("emotion", config)  # the same config again: still served
-        assert (await client.emotions(np.zeros((1, 64, 64, 1), dtype=np.float32))).shape == (1, 7)
+        assert (await client.emotions(np.zeros((1, 64, 64, 1), dtype=np.uint8))).shape == (1, 7)
         assert client._calls._slots.count(None) == len(client._calls._slots) - 1  # one connection
     finally:
         await client.close()

@@ -187,7 +187,7 @@ async def test_hot_swap_under_load_loses_no_request(
     shutil.copytree(emotion / "1", broken)
     (broken / "model.py").write_text("raise RuntimeError('this version is broken')\n")
     client = InferenceClient(triton.url)
-    faces = np.zeros((2, 64, 64, 1), dtype=np.float32)
+    faces = np.zeros((2, 64, 64, 1), dtype=np.uint8)
     results = {"ok": 0, "failed": 0, "target": 1 << 30}
     stop = asyncio.Event()
     reached = asyncio.Event()

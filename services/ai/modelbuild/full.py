@@ -38,7 +38,7 @@ FLAVOUR = "full"
 EMOTION_CONFIG = """name: "emotion"
 backend: "onnxruntime"
 max_batch_size: 64
-input [ { name: "face" data_type: TYPE_FP32 dims: [ 64, 64, 1 ] } ]
+input [ { name: "face" data_type: TYPE_UINT8 dims: [ 64, 64, 1 ] } ]
 output [ { name: "probabilities" data_type: TYPE_FP32 dims: [ 7 ] } ]
 instance_group [ { count: 1 kind: KIND_GPU } ]
 dynamic_batching { max_queue_delay_microseconds: 500 }

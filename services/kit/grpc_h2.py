@@ -18,8 +18,9 @@ client needs (RFC 9113):
   replies that pile up unread hold the upstream back);
 - GOAWAY: streams past the last one the peer took fail UNAVAILABLE, the others finish, and the
   pool opens a new connection for new calls; a lost connection fails its streams UNAVAILABLE;
-- deadlines: `grpc-timeout` is sent, and at the deadline the stream is reset (CANCEL) and the
-  call ends DEADLINE_EXCEEDED; a caller that goes away resets its stream too.
+- deadlines: `grpc-timeout` is sent (unless the deadline is the caller's own: the edge's default,
+  as a proxy's route timeout), and at the deadline the stream is reset (CANCEL) and the call ends
+  DEADLINE_EXCEEDED; a caller that goes away resets its stream too.
 
 Replies map to statuses as grpclib's client maps them (`:status` other than 200, content type,
 trailers-only answers, `grpc-message` percent-decoding, `grpc-status-details-bin` kept raw).
@@ -163,6 +164,7 @@ class _Stream:
         "buffer",
         "done",
         "events",
+        "head",
         "headers_seen",
         "id",
         "queued",
@@ -177,6 +179,7 @@ class _Stream:
         self.events: deque[Event] = deque()
         self.waiter: asyncio.Future[None] | None = None
         self.buffer = b""  # the start of a message whose rest has not arrived
+        self.head = b""  # request HEADERS held back to go out with the first DATA (open_stream)
         self.headers_seen = False
         self.done = False  # the last event (a status) is queued
         self.send_window = send_window
@@ -501,8 +504,13 @@ class Connection(asyncio.Protocol):
                 parts.append(literal(key.encode("ascii"), value.encode("ascii")))
         return b"".join(parts)
 
-    async def open_stream(self, path: str, metadata: Metadata, deadline_s: float | None) -> _Stream | None:
-        """Sends the request's headers; None if this connection can take no new stream."""
+    async def open_stream(
+        self, path: str, metadata: Metadata, deadline_s: float | None, *, hold: bool = False
+    ) -> _Stream | None:
+        """Sends the request's headers; None if this connection can take no new stream. With
+        ``hold`` the headers wait for the first message and go out in the same write (one send, one
+        TLS record, one wake-up of the server for a unary call): the caller must then call
+        ``send_message`` next, before it awaits anything else."""
         while len(self.streams) >= self.max_streams and not self.closed:
             waiter = self.loop.create_future()
             self.slot_waiters.append(waiter)
@@ -516,13 +524,17 @@ class Connection(asyncio.Protocol):
         block = self._request_headers(path, metadata, deadline_s)
         limit = self.max_frame
         if len(block) <= limit:
-            self.transport.write(frame(HEADERS, END_HEADERS, stream_id, block))
+            head = frame(HEADERS, END_HEADERS, stream_id, block)
         else:
             chunks = [block[i : i + limit] for i in range(0, len(block), limit)]
             out = [frame(HEADERS, 0, stream_id, chunks[0])]
             out += [frame(CONTINUATION, 0, stream_id, c) for c in chunks[1:-1]]
             out.append(frame(CONTINUATION, END_HEADERS, stream_id, chunks[-1]))
-            self.transport.write(b"".join(out))
+            head = b"".join(out)
+        if hold:
+            stream.head = head
+        else:
+            self.transport.write(head)
         return stream
 
     async def send_message(self, stream: _Stream, payload: bytes, *, end: bool = True) -> None:
@@ -534,8 +546,12 @@ class Connection(asyncio.Protocol):
         offset, length = 0, len(data)
         while not stream.done and self.transport is not None:
             room = min(self.send_window, stream.send_window, length - offset)
+            if room <= 0 and stream.head:  # the held headers go now, before waiting for window
+                self.transport.write(stream.head)
+                stream.head = b""
             if room > 0:
-                out = []
+                out = [stream.head] if stream.head else []
+                stream.head = b""
                 while room > 0:
                     size = min(room, self.max_frame)
                     last = end and offset + size == length
@@ -658,24 +674,34 @@ class Upstream:
 
 
 async def call(
-    upstream: Upstream, path: str, payload: bytes, metadata: Metadata, deadline_s: float | None, *, what: str
+    upstream: Upstream,
+    path: str,
+    payload: bytes,
+    metadata: Metadata,
+    deadline_s: float | None,
+    *,
+    what: str,
+    announce: bool = True,
 ) -> AsyncIterator[Event]:
     """One call of ``path`` with the request message ``payload``: yields the initial metadata (a
     list), each reply message (bytes), and last, always, the status. Opening a connection or
     waiting for room on one counts against the deadline; past it the stream is reset and the
-    status is DEADLINE_EXCEEDED. A refused or lost connection is UNAVAILABLE ("``what`` is
-    unavailable"); a caller that stops listening resets its stream."""
+    status is DEADLINE_EXCEEDED. The deadline goes upstream as ``grpc-timeout`` unless
+    ``announce`` is False: then it is this side's alone, as a proxy's route timeout is (the
+    server sees the reset, not the deadline). A refused or lost connection is UNAVAILABLE
+    ("``what`` is unavailable"); a caller that stops listening resets its stream."""
     loop = asyncio.get_running_loop()
     deadline = None if deadline_s is None else loop.time() + deadline_s
+    sent_s = deadline_s if announce else None
     connection = upstream.ready()
     if connection is not None and len(connection.streams) < connection.max_streams:
-        stream = await connection.open_stream(path, metadata, deadline_s)  # does not wait
+        stream = await connection.open_stream(path, metadata, sent_s, hold=True)  # does not wait
     else:
         stream = None
     if stream is None:  # opening a connection, or waiting for room on one: bounded by the deadline
         try:
             async with asyncio.timeout_at(deadline):
-                stream, connection = await _open(upstream, path, metadata, deadline_s)
+                stream, connection = await _open(upstream, path, metadata, sent_s)
         except TimeoutError:
             yield RpcStatus(Status.DEADLINE_EXCEEDED, "deadline exceeded")
             return

@@ -70,11 +70,13 @@ class Service:
     entered: asyncio.Event = field(default_factory=asyncio.Event)
     sent: int = 0  # messages the streaming method got out
     metadata: dict[str, Any] = field(default_factory=dict)
+    deadline: float | None = None  # seconds left of the last Echo's deadline, as the server saw it
 
     async def echo(self, stream: Stream[bytes, bytes]) -> None:
         request = await stream.recv_message()
         assert request is not None
         self.metadata = dict(stream.metadata or {})
+        self.deadline = stream.deadline.time_remaining() if stream.deadline else None
         initial: dict[str, str | bytes] = {"x-initial": "first", "x-initial-bin": b"\x00\xff"}
         await stream.send_initial_metadata(metadata=initial)
         await stream.send_message(request)
@@ -159,11 +161,17 @@ def upstreams(running: Running, pool_size: int = 1) -> Upstreams:
 
 
 async def call(
-    ups: Upstreams, path: str, payload: bytes, metadata: Any = (), deadline_s: float | None = None
+    ups: Upstreams,
+    path: str,
+    payload: bytes,
+    metadata: Any = (),
+    deadline_s: float | None = None,
+    *,
+    announce: bool = True,
 ) -> tuple[Any, list[bytes], RpcStatus]:
     initial, messages, status = None, [], None
     rpc: Any = Rpc(path, server_streaming=path.endswith("Count"))
-    async for event in ups.call(rpc, payload, list(metadata), deadline_s):
+    async for event in ups.call(rpc, payload, list(metadata), deadline_s, announce=announce):
         if isinstance(event, RpcStatus):
             status = event
         elif isinstance(event, list):
@@ -266,6 +274,67 @@ async def test_a_deadline_or_a_caller_that_goes_away_resets_the_stream(running: 
         await asyncio.wait_for(running.service.cancelled.wait(), 5)
         _, messages, ok = await call(ups, "/t.T/Echo", b"after")
         assert (ok.code, messages) == (Status.OK, [b"after"])
+    finally:
+        ups.close()
+
+
+async def test_a_deadline_kept_to_this_side_is_enforced_and_not_sent(running: Running) -> None:
+    """The edge's own default deadline (``announce=False``, as a proxy's route timeout): the server
+    sees no ``grpc-timeout``, and at the deadline the stream is reset all the same."""
+    ups = upstreams(running)
+    try:
+        _, _, ok = await call(ups, "/t.T/Echo", b"x", deadline_s=30.0, announce=False)
+        assert ok.code is Status.OK and running.service.deadline is None
+        _, _, ok = await call(ups, "/t.T/Echo", b"x", deadline_s=30.0)
+        assert ok.code is Status.OK and running.service.deadline is not None
+        assert 0 < running.service.deadline <= 30.0
+        _, _, status = await asyncio.wait_for(call(ups, "/t.T/Hang", b"x", deadline_s=0.3, announce=False), 5)
+        assert status.code is Status.DEADLINE_EXCEEDED
+        await asyncio.wait_for(running.service.cancelled.wait(), 5)
+    finally:
+        ups.close()
+
+
+class _Writes:
+    """A connection's real transport, with a record of its writes (every byte still goes out)."""
+
+    def __init__(self, transport: Any) -> None:
+        self.transport, self.writes = transport, cast(list[bytes], [])
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(bytes(data))
+        self.transport.write(data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.transport, name)
+
+
+def _frames(data: bytes) -> list[tuple[int, int]]:
+    """(type, flags) of each HTTP/2 frame in ``data``."""
+    out, at = [], 0
+    while at + 9 <= len(data):
+        out.append((data[at + 3], data[at + 4]))
+        at += 9 + int.from_bytes(data[at : at + 3], "big")
+    return out
+
+
+async def test_a_unary_request_goes_out_in_one_write(running: Running) -> None:
+    """HEADERS and the message's DATA (ending the stream) leave together: one send, one TLS record
+    where there is TLS, one wake-up of the server."""
+    ups = upstreams(running)
+    try:
+        await call(ups, "/t.T/Echo", b"first")  # the connection is open
+        upstream = ups.upstream("t")
+        connection = upstream.ready() if upstream is not None else None
+        assert connection is not None
+        spy = _Writes(connection.transport)
+        connection.transport = cast(Any, spy)
+        _, messages, ok = await call(ups, "/t.T/Echo", b"one write", deadline_s=5.0)
+        assert (ok.code, messages) == (Status.OK, [b"one write"])
+        assert _frames(spy.writes[0]) == [
+            (grpc_h2.HEADERS, grpc_h2.END_HEADERS),
+            (grpc_h2.DATA, grpc_h2.END_STREAM),
+        ]
     finally:
         ups.close()
 

@@ -96,7 +96,8 @@ class EdgeOptions(BaseModel):
     #: Connections one granian listener serves at once (its "backpressure"): every open connection
     #: holds a place, idle or not, and further ones wait for one to free.
     max_connections: int = Field(default=4096, ge=128)
-    #: Deadline for JSON calls that send no `grpc-timeout` (seconds); streams get none.
+    #: Deadline for unary calls (JSON, gRPC-web) that send no `grpc-timeout` (seconds), kept by the
+    #: edge (not sent upstream: past it the edge resets the call, 504 for JSON); streams get none.
     default_timeout_s: float = Field(default=30.0, gt=0)
     #: One access-log line per request (no personal data).
     access_log: bool = True

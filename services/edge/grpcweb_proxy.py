@@ -54,6 +54,9 @@ async def serve_grpc_web(edge: Edge, request: Request, receive: Receive, send: S
     if rpc.client_streaming:
         raise EdgeError(Status.UNIMPLEMENTED, "client and bidirectional streams need native gRPC")
     timeout = parse_timeout(request.header("grpc-timeout"))
+    announce = timeout is not None  # the edge's default deadline is its own (json_proxy.py)
+    if timeout is None and not rpc.server_streaming:
+        timeout = edge.options.default_timeout_s
     body = await read_body(request, receive, edge.options.max_request_bytes, edge.options.body_timeout_s)
     if text:
         body = grpcweb.decode_text(body)
@@ -67,7 +70,7 @@ async def serve_grpc_web(edge: Edge, request: Request, receive: Receive, send: S
     frames: list[bytes] = []
     started = False
     status = RpcStatus(Status.UNKNOWN)
-    async for event in edge.upstreams.call(rpc, messages[0], metadata, timeout):
+    async for event in edge.upstreams.call(rpc, messages[0], metadata, timeout, announce=announce):
         if isinstance(event, RpcStatus):
             status = event
         elif isinstance(event, list):

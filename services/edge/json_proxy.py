@@ -59,6 +59,9 @@ async def serve_json(
     if rpc.client_streaming:
         raise EdgeError(Status.UNIMPLEMENTED, "client and bidirectional streams need native gRPC")
     timeout = parse_timeout(request.header("grpc-timeout"))
+    # The caller's own deadline goes upstream; the edge's default is the edge's alone (like a
+    # route timeout): past it the edge resets the call and answers 504.
+    announce = timeout is not None
     if timeout is None and not rpc.server_streaming:
         timeout = edge.options.default_timeout_s
     body = (
@@ -74,7 +77,7 @@ async def serve_json(
     started = False
     reply: bytes | None = None
     status = RpcStatus(Status.UNKNOWN)
-    async for event in edge.upstreams.call(rpc, payload, metadata, timeout):
+    async for event in edge.upstreams.call(rpc, payload, metadata, timeout, announce=announce):
         if isinstance(event, RpcStatus):
             status = event
         elif isinstance(event, list):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 import struct
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
@@ -99,6 +99,24 @@ async def test_deadline_exceeded(stack: EdgeStack, http: httpx.AsyncClient) -> N
         http, stack.url, ECHO + "Fail", request.SerializeToString(), headers={"grpc-timeout": "50m"}
     )
     assert reply.status == 4
+
+
+async def test_the_default_deadline_is_the_edges_own(make_edge: Callable[..., str]) -> None:
+    """A unary call without `grpc-timeout` gets the edge's default deadline, kept by the edge (the
+    service sees none; json_proxy's calls alike): past it the call ends DEADLINE_EXCEEDED."""
+    pb = _pb()
+    url = make_edge(default_timeout_s=0.5)
+    async with httpx.AsyncClient(timeout=30) as client:
+        echoed = await grpcweb_client.call(
+            client, url, ECHO + "Echo", pb.EchoRequest(repeat=1).SerializeToString()  # type: ignore[attr-defined]
+        )
+        assert echoed.status == 0
+        reply = pb.EchoResponse.FromString(echoed.messages[0])  # type: ignore[attr-defined]
+        assert reply.repeat == 1 and reply.timeout_seconds == 0  # no deadline upstream
+        slow = await grpcweb_client.call(
+            client, url, ECHO + "Fail", pb.FailRequest(delay_ms=10_000).SerializeToString()  # type: ignore[attr-defined]
+        )
+        assert slow.status == 4
 
 
 def _frame_header(flags: int, length: int) -> bytes:

@@ -4,7 +4,7 @@ path templates, query parameters, bodies, response_body, additional bindings, st
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
@@ -154,6 +154,20 @@ async def test_deadline_from_grpc_timeout_header(http: httpx.AsyncClient) -> Non
     assert 0 < echoed.json()["timeoutSeconds"] <= 5
 
 
+async def test_the_default_deadline_is_the_edges_own(make_edge: Callable[..., str]) -> None:
+    """A call without `grpc-timeout` gets the edge's default deadline, which the edge keeps to
+    itself, as a proxy's route timeout: the service sees no deadline, and past it the edge resets
+    the call and answers 504. (A caller's own `grpc-timeout` goes upstream: the test above.)"""
+    url = make_edge(default_timeout_s=0.5)
+    async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+        echoed = await http.post("/v1/rooms/r/echoes", json={"repeat": 1})
+        assert echoed.status_code == 200
+        assert echoed.json()["repeat"] == 1 and "timeoutSeconds" not in echoed.json()  # 0: none
+        slow = await http.post("/v1/fail", json={"delayMs": 10_000})
+        assert slow.status_code == 504
+        assert slow.json()["code"] == 4  # DEADLINE_EXCEEDED
+
+
 @pytest.mark.parametrize(
     ("method", "path", "kwargs", "status"),
     [
@@ -217,3 +231,29 @@ async def test_a_wildcard_does_not_swallow_the_verb(http: httpx.AsyncClient) -> 
     assert options.headers["allow"] == "POST"
     get = await http.options("/v1/meetings/m/participants/p")
     assert get.headers["allow"] == "GET, PATCH"
+
+
+def test_requests_from_path_variables_alone_match_the_general_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A call whose request is only path variables is built directly (transcoding._from_variables);
+    for every such binding of the platform's contract it makes the same message as the general
+    path through json_format, and the other bindings still take the general path."""
+    from pathlib import Path
+
+    from services.edge import transcoding
+    from services.kit.catalog import load_catalog
+
+    catalog = load_catalog(Path(__file__).resolve().parents[2] / "gen" / "meetmesh.binpb")
+    direct, general = 0, 0
+    for rpc in catalog.rpcs.values():
+        for binding in rpc.bindings:
+            variables = {path: f"{path.replace('.', '-')}/ünï code%" for path in binding.template.variables}
+            fast = transcoding.build_request(rpc, binding, variables, [], b"")
+            with monkeypatch.context() as patched:
+                patched.setattr(transcoding, "_from_variables", lambda *_: None)
+                slow = transcoding.build_request(rpc, binding, variables, [], b"")
+            assert fast == slow, (rpc.path, binding.template.text)
+            if not binding.body and transcoding._from_variables(rpc, variables) is not None:
+                direct += 1
+            else:
+                general += 1
+    assert direct >= 10 and general >= 10, (direct, general)

@@ -108,13 +108,19 @@ async def test_the_default_deadline_is_the_edges_own(make_edge: Callable[..., st
     url = make_edge(default_timeout_s=0.5)
     async with httpx.AsyncClient(timeout=30) as client:
         echoed = await grpcweb_client.call(
-            client, url, ECHO + "Echo", pb.EchoRequest(repeat=1).SerializeToString()  # type: ignore[attr-defined]
+            client,
+            url,
+            ECHO + "Echo",
+            pb.EchoRequest(repeat=1).SerializeToString(),  # type: ignore[attr-defined]
         )
         assert echoed.status == 0
         reply = pb.EchoResponse.FromString(echoed.messages[0])  # type: ignore[attr-defined]
         assert reply.repeat == 1 and reply.timeout_seconds == 0  # no deadline upstream
         slow = await grpcweb_client.call(
-            client, url, ECHO + "Fail", pb.FailRequest(delay_ms=10_000).SerializeToString()  # type: ignore[attr-defined]
+            client,
+            url,
+            ECHO + "Fail",
+            pb.FailRequest(delay_ms=10_000).SerializeToString(),  # type: ignore[attr-defined]
         )
         assert slow.status == 4
 

@@ -729,11 +729,12 @@ async def call(
 async def _open(
     upstream: Upstream, path: str, metadata: Metadata, deadline_s: float | None
 ) -> tuple[_Stream | None, Connection]:
-    """A new stream with the request's headers sent, on the first connection that takes one
-    (one that was told to go away takes none: it is replaced)."""
+    """A new stream with the request's headers held for its first message (``call`` sends it
+    next), on the first connection that takes one (one that was told to go away takes none: it is
+    replaced)."""
     connection = await upstream.connection()
     for _ in range(3):
-        stream = await connection.open_stream(path, metadata, deadline_s)
+        stream = await connection.open_stream(path, metadata, deadline_s, hold=True)
         if stream is not None:
             return stream, connection
         connection = await upstream.connection()

@@ -15,7 +15,8 @@ protocol classes (subclassed here and handed to uvicorn's `Config`):
 * **request head size**: an HTTP/1.1 head larger than `max_header_bytes` is answered 431 and the
   connection closed (httptools itself takes up to 80 KiB).
 * **one write per response**: uvicorn writes an HTTP/1.1 response's head and body separately;
-  `CoalescedWrites` sends them as one (one send, one TLS record, one wake-up of the client).
+  the kit's `CoalescingTransport` (`services/kit/h2writes.py`, the services' servers use it too)
+  sends them as one (one send, one TLS record, one wake-up of the client).
 
 The body deadline (`body_timeout_s`) is the ASGI side's: `asgi.read_body`.
 """
@@ -31,6 +32,7 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 
 from services.edge.h2_server import Http2Connection, Http2Limits
 from services.kit.grpc_h2 import PREFACE
+from services.kit.h2writes import CoalescingTransport
 
 
 class ConnectionLimits:
@@ -56,57 +58,6 @@ class ConnectionLimits:
             del self.open[address]
 
 
-class CoalescedWrites:
-    """A transport whose writes made in one step of the loop go out as one.
-
-    uvicorn writes a response's head when the app starts it and the body when it sends it: two
-    sends, and over TLS two records, for every small response (and two wake-ups of the client).
-    Here writes are held until the response completes (``flush``, from ``on_response_complete``)
-    or, for a response sent in parts, until the loop's next turn; closing flushes first. The rest
-    is the real transport's."""
-
-    __slots__ = ("_loop", "_pending", "raw")
-
-    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
-        self.raw = transport
-        self._loop = loop
-        self._pending: list[bytes] = []
-
-    def write(self, data: bytes | bytearray | memoryview) -> None:
-        if not self._pending:
-            self._loop.call_soon(self.flush)
-        self._pending.append(bytes(data))
-
-    def writelines(self, list_of_data: Any) -> None:
-        for data in list_of_data:
-            self.write(data)
-
-    def flush(self) -> None:
-        pending = self._pending
-        if pending:
-            self._pending = []
-            if not self.raw.is_closing():
-                self.raw.write(pending[0] if len(pending) == 1 else b"".join(pending))
-
-    def get_write_buffer_size(self) -> int:
-        return self.raw.get_write_buffer_size() + sum(len(data) for data in self._pending)
-
-    def write_eof(self) -> None:
-        self.flush()
-        self.raw.write_eof()
-
-    def close(self) -> None:
-        self.flush()
-        self.raw.close()
-
-    def abort(self) -> None:
-        self._pending = []
-        self.raw.abort()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.raw, name)
-
-
 def _address(transport: asyncio.BaseTransport) -> str:
     peer = transport.get_extra_info("peername")
     return str(peer[0]) if isinstance(peer, tuple) and peer else ""
@@ -125,7 +76,7 @@ def protocol_classes(limits: ConnectionLimits) -> tuple[type[Any], type[Any]]:
         _tail = b""  # the last bytes seen, for a blank line split between reads
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-            super().connection_made(CoalescedWrites(transport, self.loop))  # type: ignore[arg-type]
+            super().connection_made(CoalescingTransport(transport, self.loop))  # type: ignore[arg-type]
             address = _address(transport)
             if not limits.acquire(address):
                 transport.abort()  # over the cap: no bytes, no work
@@ -200,7 +151,7 @@ def protocol_classes(limits: ConnectionLimits) -> tuple[type[Any], type[Any]]:
             )
             self.connections.add(h2)  # type: ignore[arg-type]  # uvicorn's shutdown calls shutdown()
             transport = self.transport
-            raw = transport.raw if isinstance(transport, CoalescedWrites) else transport
+            raw = transport.raw if isinstance(transport, CoalescingTransport) else transport
             raw.set_protocol(h2)
             h2.connection_made(raw)
             if first:
@@ -217,7 +168,7 @@ def protocol_classes(limits: ConnectionLimits) -> tuple[type[Any], type[Any]]:
 
         def on_response_complete(self) -> None:
             transport = self.transport
-            if isinstance(transport, CoalescedWrites):
+            if isinstance(transport, CoalescingTransport):
                 transport.flush()  # the response's head and body, as one write
             super().on_response_complete()
             if not self.transport.is_closing():

@@ -128,3 +128,18 @@ async def start_uvicorn(app: Callable[..., Awaitable[None]], port: int = 0) -> t
 async def stop_uvicorn(server: uvicorn.Server) -> None:
     server.should_exit = True
     await server._edge_task  # type: ignore[attr-defined]
+
+
+class RecordedWrites:
+    """A real transport with a record of its writes (a spy: every byte still goes out)."""
+
+    def __init__(self, transport: Any) -> None:
+        self.transport = transport
+        self.writes: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(bytes(data))
+        self.transport.write(data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.transport, name)

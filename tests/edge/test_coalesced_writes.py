@@ -1,32 +1,18 @@
-"""HTTP/1.1 responses leave the edge in one write (``connections.CoalescedWrites``): uvicorn writes
-a response's head and body separately, which costs a second send, a second TLS record and a second
-wake-up of the client for every small answer. Checked on a real loopback connection with a record
-of its writes, and end to end: a raw client's first read holds the whole answer."""
+"""HTTP/1.1 responses leave the edge in one write: uvicorn writes a response's head and body
+separately, which costs a second send, a second TLS record and a second wake-up of the client for
+every small answer, so the edge gives it the kit's ``CoalescingTransport`` and flushes it when a
+response completes (``connections.py``). Checked on a real loopback connection with a record of
+its writes, and end to end: a raw client's first read holds the whole answer."""
 
 from __future__ import annotations
 
 import asyncio
 import socket
 from collections.abc import Callable
-from typing import Any
 from urllib.parse import urlsplit
 
-from services.edge.connections import CoalescedWrites
-
-
-class _Writes:
-    """A real transport, with a record of its writes (every byte still goes out)."""
-
-    def __init__(self, transport: Any) -> None:
-        self.transport = transport
-        self.writes: list[bytes] = []
-
-    def write(self, data: bytes) -> None:
-        self.writes.append(bytes(data))
-        self.transport.write(data)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.transport, name)
+from services.kit.h2writes import CoalescingTransport
+from tests.edge.harness import RecordedWrites
 
 
 async def test_writes_in_one_step_go_out_as_one() -> None:
@@ -47,8 +33,8 @@ async def test_writes_in_one_step_go_out_as_one() -> None:
     port = server.sockets[0].getsockname()[1]
     try:
         transport, _ = await loop.create_connection(asyncio.Protocol, "127.0.0.1", port)
-        spy = _Writes(transport)
-        coalesced = CoalescedWrites(spy, loop)  # type: ignore[arg-type]
+        spy = RecordedWrites(transport)
+        coalesced = CoalescingTransport(spy, loop)  # type: ignore[arg-type]
         coalesced.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n")
         coalesced.write(b"ok")
         assert spy.writes == []  # held until the response completes

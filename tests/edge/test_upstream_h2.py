@@ -30,6 +30,7 @@ from services.edge.status import RpcStatus
 from services.edge.upstream import Upstreams
 from services.kit import grpc_h2
 from services.kit.grpc_h2 import STREAM_WINDOW
+from tests.edge.harness import RecordedWrites
 
 BIG = 6 << 20  # past the server's 4 MiB windows and this client's
 
@@ -295,20 +296,6 @@ async def test_a_deadline_kept_to_this_side_is_enforced_and_not_sent(running: Ru
         ups.close()
 
 
-class _Writes:
-    """A connection's real transport, with a record of its writes (every byte still goes out)."""
-
-    def __init__(self, transport: Any) -> None:
-        self.transport, self.writes = transport, cast(list[bytes], [])
-
-    def write(self, data: bytes) -> None:
-        self.writes.append(bytes(data))
-        self.transport.write(data)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.transport, name)
-
-
 def _frames(data: bytes) -> list[tuple[int, int]]:
     """(type, flags) of each HTTP/2 frame in ``data``."""
     out, at = [], 0
@@ -327,7 +314,7 @@ async def test_a_unary_request_goes_out_in_one_write(running: Running) -> None:
         upstream = ups.upstream("t")
         connection = upstream.ready() if upstream is not None else None
         assert connection is not None
-        spy = _Writes(connection.transport)
+        spy = RecordedWrites(connection.transport)
         connection.transport = cast(Any, spy)
         _, messages, ok = await call(ups, "/t.T/Echo", b"one write", deadline_s=5.0)
         assert (ok.code, messages) == (Status.OK, [b"one write"])

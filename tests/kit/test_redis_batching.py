@@ -1,7 +1,9 @@
-"""Commands from one loop turn sent as one pipeline (``services/kit/redis.py: batched``), against
+"""Commands from one loop turn sent in one write (``services/kit/redis.py: batched``), against
 the real Redis: fifty concurrent callers share one connection where alone they open fifty, each
-gets its own reply or its own error, a caller that goes away leaves the others their replies, and
-a join's generation still starts after Redis has lost its scripts."""
+gets its own reply or its own error, a caller that goes away leaves the others their replies, a
+join's generation still starts after Redis has lost its scripts, batches in flight never hold
+more than ``MAX_IN_FLIGHT`` connections, a batch whose connection Redis closed is sent again on a
+new one, and the batcher's connections close with the client."""
 
 from __future__ import annotations
 
@@ -14,8 +16,9 @@ import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
 from services.kit.joins import JoinSessions
-from services.kit.redis import batched
+from services.kit.redis import Batched, batched
 from tests.conftest import REDIS_URL
+from tests.support import wait_until
 
 CALLERS = 50
 
@@ -86,3 +89,67 @@ async def test_a_generation_starts_after_redis_lost_its_scripts() -> None:
         assert await joins.live("m1", "p1") == generation
     finally:
         await client.aclose()
+
+
+# Holds the (single-threaded) server for ARGV[1] ms: batches sent meanwhile stay in flight.
+_BUSY = """
+local t = redis.call('TIME')
+local deadline = t[1] * 1000000 + t[2] + ARGV[1] * 1000
+repeat t = redis.call('TIME') until t[1] * 1000000 + t[2] >= deadline
+return 1
+"""
+
+
+async def test_batches_in_flight_hold_at_most_max_in_flight_connections(
+    named: tuple[aioredis.Redis, aioredis.Redis, str],
+) -> None:
+    client, admin, name = named
+    key = f"mmtest:batching:{uuid.uuid4().hex[:8]}"
+    batch = batched(client)
+    busy = batch.execute("EVAL", _BUSY, 0, 300)
+    commands = []
+    for _ in range(30):  # a batch per loop turn while the server is held: unanswered for now
+        commands.append(batch.execute("INCR", key))
+        await asyncio.sleep(0)
+    assert not any(command.done() for command in commands)
+    assert await busy == 1
+    # Each counted once (batches on different connections may be answered in either order).
+    assert sorted(await asyncio.gather(*commands)) == list(range(1, 31))
+    # The first MAX_IN_FLIGHT turns went out on a connection each; the rest waited and went
+    # together after the first answer.
+    assert await _connections(admin, name) == Batched.MAX_IN_FLIGHT
+
+
+async def test_a_batch_whose_connection_was_closed_is_sent_again_on_a_new_one(
+    named: tuple[aioredis.Redis, aioredis.Redis, str],
+) -> None:
+    client, admin, name = named
+    key = f"mmtest:batching:{uuid.uuid4().hex[:8]}"
+    batch = batched(client)
+    assert await batch.execute("INCR", key) == 1
+    killed = 0
+    for entry in await admin.client_list():
+        if entry.get("name") == name:
+            killed += await admin.client_kill_filter(_id=entry["id"])
+    assert killed == 1
+    assert await _connections(admin, name) == 0
+    # The held connection is dead; the batch fails on it, reconnects and is answered.
+    assert list(await asyncio.gather(batch.execute("INCR", key), batch.execute("GET", key))) == [2, b"2"]
+    assert await _connections(admin, name) == 1
+
+
+async def test_the_batchers_connections_close_with_the_client() -> None:
+    name = f"batching-{uuid.uuid4().hex[:8]}"
+    client = aioredis.Redis.from_url(REDIS_URL, client_name=name)
+    admin = aioredis.Redis.from_url(REDIS_URL)
+    try:
+        assert await batched(client).execute("PING") is True
+        assert await _connections(admin, name) == 1
+        await client.aclose()
+
+        async def closed() -> bool:  # Redis notes the closed socket on its own time
+            return await _connections(admin, name) == 0
+
+        await wait_until(closed)
+    finally:
+        await admin.aclose()

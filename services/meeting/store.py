@@ -270,7 +270,7 @@ WITH prior AS (
 ), inserted AS (
   INSERT INTO {p} ({", ".join(_P_COLS)})
   SELECT $7::text, $1::text, $2::text, COALESCE(NULLIF($3::text, ''), $14::text),
-    CASE WHEN EXISTS (SELECT 1 FROM {m} WHERE id = $1::text AND host_user_id = $2::text)
+    CASE WHEN (SELECT host_user_id FROM {m} WHERE id = $1::text) = $2::text
       THEN $13::text ELSE $4::text END, $5::text, $6::timestamptz,
     CASE WHEN $5::text = '{ADMITTED}' THEN $6::timestamptz END, $6::timestamptz
   WHERE NOT EXISTS (SELECT 1 FROM prior) AND (SELECT ok FROM allowed)

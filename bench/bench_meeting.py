@@ -21,6 +21,11 @@ share is taken against the mean of the two: on a shared host the echo rate moved
 within one run (2026-12-02: 2,455 then 1,560 calls/s), and until then the share was taken against
 the higher of two echo runs a minute apart, which made it follow the host rather than the code.
 The share against the run's highest echo is printed beside it.
+
+Where a join's CPU goes, by process, is printed for each saturated phase beside an echo call's
+(``CpuMeter``: the bench client, the user+meeting processes, PostgreSQL's backends, Redis, the
+echo server). The throughput share moves with how busy the two cores are kept; the CPU per call
+does not, so "echo CPU / join CPU" is printed as the share the CPU alone allows.
 """
 
 from __future__ import annotations
@@ -36,10 +41,12 @@ from grpclib.client import Channel
 from grpclib.health.v1 import health_grpc, health_pb2
 
 from bench.support import (
+    CpuMeter,
     Result,
     drop_platform,
     free_port,
     load,
+    own_server_pids,
     platform_env,
     spawn,
     stop,
@@ -99,6 +106,19 @@ async def _run() -> None:
             for k in range(MEETINGS)
         ]
         echo_request = health_pb2.HealthCheckRequest()
+        meter = (
+            CpuMeter(
+                {
+                    "client": lambda: [os.getpid()],
+                    "echo": lambda: [echo.pid],
+                    "user+meeting": lambda: [platform.pid],
+                    "PostgreSQL": lambda: own_server_pids("postgres"),
+                    "Redis": lambda: own_server_pids("redis"),
+                }
+            )
+            if CpuMeter.available()
+            else None
+        )
 
         async def echo_call(i: int) -> None:
             await healths[i].Check(echo_request)
@@ -149,9 +169,13 @@ async def _run() -> None:
             """One worker count: the saturated joins between two echo runs, GetMeeting, the
             leaves, the paced joins."""
             label = f"{workers} worker" + ("s" if workers > 1 else "")
-            before = await load(f"echo, before the {workers}w joins", CLIENTS, SECONDS, echo_call)
-            saturated = await load(f"JoinMeeting, {workers}w, saturated", CLIENTS, SECONDS, join_call)
-            after = await load(f"echo, after the {workers}w joins", CLIENTS, SECONDS, echo_call)
+            before = await load(
+                f"echo, before the {workers}w joins", CLIENTS, SECONDS, echo_call, meter=meter
+            )
+            saturated = await load(
+                f"JoinMeeting, {workers}w, saturated", CLIENTS, SECONDS, join_call, meter=meter
+            )
+            after = await load(f"echo, after the {workers}w joins", CLIENTS, SECONDS, echo_call, meter=meter)
             get = await load(f"GetMeeting, {label}", CLIENTS, SECONDS, get_call)
             left = await leave_all(f"LeaveMeeting, {workers}w, saturated")
             paced = await load(
@@ -205,6 +229,9 @@ async def _run() -> None:
                 f" p50/p99 paced {ph.paced.p50_ms:.1f}/{ph.paced.p99_ms:.1f} ms{verdict};"
                 f" saturated {ph.saturated.p50_ms:.1f}/{ph.saturated.p99_ms:.1f} ms"
             )
+        if meter is not None:
+            for ph in (one, two):
+                print(_cpu_line(ph))
         gain = two.saturated.throughput / max(one.saturated.throughput, 1e-9)
         print(f"  2 workers / 1 worker join throughput: {gain:.2f}")
     finally:
@@ -224,6 +251,22 @@ class Phase:
     get: Result
     left: Result
     paced: Result
+
+
+def _cpu_line(ph: Phase) -> str:
+    """CPU per call by process: an echo call (the mean of the two echo runs) and a join."""
+    echo = {
+        group: (ph.before.cpu_per_call_us(group) + ph.after.cpu_per_call_us(group)) / 2
+        for group in ("client", "echo")
+    }
+    join = {group: ph.saturated.cpu_per_call_us(group) for group in ph.saturated.cpu if group != "echo"}
+    echo_total, join_total = sum(echo.values()), sum(join.values())
+    parts = " + ".join(f"{group} {us:.0f}" for group, us in join.items())
+    return (
+        f"  CPU per call, {ph.workers}w (µs): echo {echo_total:.0f} (client {echo['client']:.0f} +"
+        f" server {echo['echo']:.0f}); JoinMeeting {join_total:.0f} ({parts}):"
+        f" echo / join CPU {echo_total / max(join_total, 1e-9):.2f}"
+    )
 
 
 def _met(ok: bool) -> str:

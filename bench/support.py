@@ -13,7 +13,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from services.stack import PostgresServer, RedisServer, ServerSet
@@ -70,6 +70,12 @@ class Result:
     errors: int
     seconds: float
     latencies: list[float]
+    #: CPU seconds each process group of a ``CpuMeter`` spent in the measured window (if metered).
+    cpu: dict[str, float] = field(default_factory=dict)
+
+    def cpu_per_call_us(self, group: str) -> float:
+        """Microseconds of ``group``'s CPU per measured call."""
+        return self.cpu.get(group, 0.0) / max(self.calls, 1) * 1e6
 
     @property
     def throughput(self) -> float:
@@ -96,6 +102,59 @@ class Result:
         )
 
 
+class CpuMeter:
+    """CPU time of groups of processes (Linux: the scheduler's per-thread run time in
+    ``/proc/<pid>/task/<tid>/schedstat``), e.g. the bench client, a service and its workers,
+    PostgreSQL's backends: which process a call's CPU goes to, and how much, whatever the host's
+    speed. Each group is a function naming its root processes; their descendants count too
+    (PostgreSQL's backends, a service's workers), looked up at each reading, except those under
+    another group's root (the bench process's own group leaves out the servers it started). A
+    process that exits between two readings takes its time with it (none does while a phase
+    runs)."""
+
+    def __init__(self, groups: dict[str, Callable[[], list[int]]]) -> None:
+        self.groups = groups
+
+    @staticmethod
+    def available() -> bool:
+        return Path(f"/proc/{os.getpid()}/schedstat").exists()
+
+    def read(self) -> dict[str, float]:
+        children: dict[int, list[int]] = {}
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    with open(f"/proc/{entry}/stat") as f:
+                        ppid = int(f.read().rpartition(")")[2].split()[1])
+                except (OSError, ValueError, IndexError):
+                    continue
+                children.setdefault(ppid, []).append(int(entry))
+        roots = {name: list(of()) for name, of in self.groups.items()}
+        readings: dict[str, float] = {}
+        for name, own in roots.items():
+            others = {pid for other, pids in roots.items() if other != name for pid in pids}
+            seen: set[int] = set()
+            todo = list(own)
+            while todo:
+                pid = todo.pop()
+                if pid not in seen and pid not in others:
+                    seen.add(pid)
+                    todo.extend(children.get(pid, ()))
+            readings[name] = sum(_cpu_ns(pid) for pid in seen) / 1e9
+        return readings
+
+
+def _cpu_ns(pid: int) -> int:
+    total = 0
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                total += int(f.read().split()[0])
+    except (OSError, ValueError):
+        pass  # gone meanwhile
+    return total
+
+
 async def load(
     name: str,
     workers: int,
@@ -103,16 +162,26 @@ async def load(
     call: Callable[[int], Awaitable[None]],
     warmup: float = 1.0,
     interval_s: float = 0.0,
+    meter: CpuMeter | None = None,
 ) -> Result:
     """Run ``call(worker_index)`` in ``workers`` concurrent loops; measure after a warm-up.
 
     With ``interval_s`` each worker starts a call every ``interval_s`` seconds (paced load, as
-    real clients behave) instead of back to back (saturation)."""
+    real clients behave) instead of back to back (saturation). With ``meter``, the CPU of its
+    groups over the measured window comes with the result."""
     latencies: list[float] = []
     errors = 0
     start = time.perf_counter()
     measure_from = start + warmup
     end = measure_from + seconds
+    readings: list[dict[str, float]] = []
+
+    async def read_at(when: float) -> None:
+        await asyncio.sleep(max(0.0, when - time.perf_counter()))
+        assert meter is not None
+        readings.append(meter.read())
+
+    metering = [asyncio.ensure_future(read_at(t)) for t in (measure_from, end)] if meter else []
 
     async def worker(i: int) -> None:
         nonlocal errors
@@ -135,13 +204,24 @@ async def load(
             if t0 >= measure_from:
                 latencies.append(t1 - t0)
 
-    await asyncio.gather(*(worker(i) for i in range(workers)))
-    return Result(name, len(latencies), errors, seconds, latencies)
+    await asyncio.gather(*(worker(i) for i in range(workers)), *metering)
+    cpu = {group: readings[1][group] - readings[0][group] for group in readings[0]} if metering else {}
+    return Result(name, len(latencies), errors, seconds, latencies, cpu)
 
 
 # The bench run's own servers, started on first use, stopped at exit.
 _servers = ServerSet()
 atexit.register(_servers.stop_all)
+
+
+def own_server_pids(name: str) -> list[int]:
+    """The root process of the bench run's own ``postgres`` or ``redis`` server (none when the
+    run uses one named by ``MEETMESH_BENCH_*_URL``, or has not started it)."""
+    for running, server in _servers.items():
+        proc = getattr(server, "proc", None)
+        if running == name and proc is not None:
+            return [proc.pid]
+    return []
 
 
 def pg_url() -> str:

@@ -261,7 +261,7 @@ class Batched:
 
     def _sent(self, task: asyncio.Task[None]) -> None:
         self._running.discard(task)
-        if self._pending and not self._scheduled:
+        if self._pending and not self._scheduled and not self._loop.is_closed():
             self._scheduled = True
             self._loop.call_soon(self._flush)
 

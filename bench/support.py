@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import os
 import socket
 import statistics
@@ -107,10 +108,11 @@ class CpuMeter:
     ``/proc/<pid>/task/<tid>/schedstat``), e.g. the bench client, a service and its workers,
     PostgreSQL's backends: which process a call's CPU goes to, and how much, whatever the host's
     speed. Each group is a function naming its root processes; their descendants count too
-    (PostgreSQL's backends, a service's workers), looked up at each reading, except those under
-    another group's root (the bench process's own group leaves out the servers it started). A
-    process that exits between two readings takes its time with it (none does while a phase
-    runs)."""
+    (PostgreSQL's backends, a service's workers), looked up at each reading, except those of
+    another group (the bench process's own group leaves out the servers it started). The run time
+    is the scheduler's, in nanoseconds: psutil's ``cpu_times`` counts clock ticks (10 ms), too
+    coarse summed over twenty backends in a 5 s window. A process that exits between two
+    readings takes its time with it (none does while a phase runs)."""
 
     def __init__(self, groups: dict[str, Callable[[], list[int]]]) -> None:
         self.groups = groups
@@ -120,28 +122,27 @@ class CpuMeter:
         return Path(f"/proc/{os.getpid()}/schedstat").exists()
 
     def read(self) -> dict[str, float]:
-        children: dict[int, list[int]] = {}
-        for entry in os.listdir("/proc"):
-            if entry.isdigit():
-                try:
-                    with open(f"/proc/{entry}/stat") as f:
-                        ppid = int(f.read().rpartition(")")[2].split()[1])
-                except (OSError, ValueError, IndexError):
-                    continue
-                children.setdefault(ppid, []).append(int(entry))
-        roots = {name: list(of()) for name, of in self.groups.items()}
+        roots = {name: set(of()) for name, of in self.groups.items()}
+        trees = {name: _tree(pids) for name, pids in roots.items()}
         readings: dict[str, float] = {}
-        for name, own in roots.items():
-            others = {pid for other, pids in roots.items() if other != name for pid in pids}
-            seen: set[int] = set()
-            todo = list(own)
-            while todo:
-                pid = todo.pop()
-                if pid not in seen and pid not in others:
-                    seen.add(pid)
-                    todo.extend(children.get(pid, ()))
-            readings[name] = sum(_cpu_ns(pid) for pid in seen) / 1e9
+        for name, tree in trees.items():
+            # Leave out the groups started under this one (the bench process's servers).
+            nested = [
+                trees[other] for other in trees if other != name and roots[other] & (tree - roots[name])
+            ]
+            readings[name] = sum(_cpu_ns(pid) for pid in tree.difference(*nested)) / 1e9
         return readings
+
+
+def _tree(roots: set[int]) -> set[int]:
+    """``roots`` and every process under them (psutil; those gone meanwhile left out)."""
+    import psutil
+
+    pids = set(roots)
+    for root in roots:
+        with contextlib.suppress(psutil.Error):
+            pids.update(child.pid for child in psutil.Process(root).children(recursive=True))
+    return pids
 
 
 def _cpu_ns(pid: int) -> int:

@@ -237,9 +237,9 @@ class Batched:
         self._pending: list[tuple[tuple[Any, ...], asyncio.Future[Any]]] = []
         self._running: set[asyncio.Task[None]] = set()
         self._scheduled = False
-        # Connections held for direct batches (None: pipelines, the in-process Redis).
+        # Batches go straight over held connections, except to the in-process Redis (pipelines).
         self._direct = not type(redis).__module__.startswith("fakeredis")
-        self._idle: list[AbstractConnection] = []
+        self._idle: list[AbstractConnection] = []  # held connections between batches
 
     def execute(self, *args: Any) -> asyncio.Future[Any]:
         """The reply to one command (``"PUBLISH", channel, data``), parsed as redis-py parses it."""

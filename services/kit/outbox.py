@@ -3,7 +3,7 @@
 ::
 
     service transaction ──► <schema>.outbox row ──► OutboxRelay ──XADD──► Redis stream
-      (the change and its event commit together)      (marks rows sent)      │
+      (the change and its event commit together)      (deletes the rows)     │
                                                                              ▼
                         effect + processed key in one transaction ◄── StreamConsumer
                         (a redelivered key is skipped)                 (XREADGROUP, XACK after
@@ -14,10 +14,10 @@
   names its stream) with :meth:`Outbox.append` on the connection or session of the transaction
   that makes the change: both commit or neither does.
 * :class:`OutboxRelay` (a task in the producing service) takes unsent rows in id order, appends
-  them to their stream with the row's idempotency key, then marks them sent. On PostgreSQL rows
-  are taken with ``FOR UPDATE SKIP LOCKED``, so several instances relay side by side without
-  taking the same row. A relay that dies after XADD and before marking sends those rows again:
-  delivery to the stream is at least once.
+  them to their stream with the row's idempotency key, then deletes them (the stream holds the
+  event from then on). On PostgreSQL rows are taken with ``FOR UPDATE SKIP LOCKED``, so several
+  instances relay side by side without taking the same row. A relay that dies after XADD and
+  before its commit sends those rows again: delivery to the stream is at least once.
 * :class:`StreamConsumer` reads through a consumer group and acknowledges an entry only after its
   handler returned; entries a dead consumer left pending are claimed after ``claim_idle_s``.
   An entry whose handler fails stays pending and is tried again when claimed; one that has failed
@@ -61,7 +61,6 @@ from sqlalchemy import (
     delete,
     insert,
     select,
-    update,
 )
 
 from meetmesh.options.v1 import options_pb2
@@ -221,25 +220,29 @@ class OutboxRelay:
             if not rows:
                 return 0
             await self._xadd((row.key, row.event_type, row.payload) for row in rows)
-            await conn.execute(update(t).where(t.c.id.in_([r.id for r in rows])).values(sent_time=utcnow()))
+            await conn.execute(delete(t).where(t.c.id.in_([r.id for r in rows])))
         return len(rows)
 
     async def _relay_pg(self, schema: str) -> int:
-        """PostgreSQL: the rows are taken and marked sent by one statement, in a transaction that
-        commits only after their XADD (three round trips a batch, on the asyncpg pool)."""
+        """PostgreSQL: the rows are taken and deleted by one statement, in a transaction that
+        commits only after their XADD (three round trips a batch, on the asyncpg pool). Deleting
+        a row costs PostgreSQL less than marking it sent: an UPDATE of the indexed ``sent_time``
+        writes a new row version and an entry in each of the table's three indexes, and the
+        sent rows stayed until pruned, filling the unsent index with entries every take skipped.
+        Nothing reads a sent row: the stream holds the event."""
         if self._take_sql is None:
+            table = f'"{schema}"."{self.outbox.table.name}"'
             self._take_sql = (
-                f'UPDATE "{schema}"."{self.outbox.table.name}" AS o SET sent_time = $1::timestamptz '  # noqa: S608
-                f'FROM (SELECT id FROM "{schema}"."{self.outbox.table.name}" WHERE sent_time IS NULL '
-                "ORDER BY id LIMIT $2::integer FOR UPDATE SKIP LOCKED) AS picked WHERE o.id = picked.id "
+                f"DELETE FROM {table} AS o USING (SELECT id FROM {table} WHERE sent_time IS NULL "  # noqa: S608
+                "ORDER BY id LIMIT $1::integer FOR UPDATE SKIP LOCKED) AS picked WHERE o.id = picked.id "
                 "RETURNING o.id, o.key, o.event_type, o.payload"
             )
         pool = await self.db.pg()
         async with pool.acquire() as conn, conn.transaction():
-            rows = await conn.fetch(self._take_sql, utcnow(), self.batch)
+            rows = await conn.fetch(self._take_sql, self.batch)
             if not rows:
                 return 0
-            rows.sort(key=lambda row: row["id"])  # UPDATE ... RETURNING keeps no order
+            rows.sort(key=lambda row: row["id"])  # DELETE ... RETURNING keeps no order
             await self._xadd((row["key"], row["event_type"], row["payload"]) for row in rows)
         return len(rows)
 
@@ -256,7 +259,8 @@ class OutboxRelay:
         await pipe.execute()
 
     async def prune(self) -> None:
-        """Forget rows sent longer ago than ``keep_sent``."""
+        """Forget rows marked sent longer ago than ``keep_sent``: relays before 2026-12-04 kept
+        sent rows (``sent_time`` set) instead of deleting them."""
         t = self.outbox.table
         async with self.db.engine.begin() as conn:
             await conn.execute(delete(t).where(t.c.sent_time < utcnow() - self.keep_sent))

@@ -8,10 +8,14 @@ Here the poll interval is an hour, so only the kick can have moved the events. A
 from __future__ import annotations
 
 import asyncio
+import socket
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
+from redis.exceptions import ConnectionError as RedisConnectionError
+from sqlalchemy import func, select
 
 from meetmesh.meeting.events.v1 import events_pb2 as ev
 from services.kit import Database, create_redis
@@ -112,3 +116,52 @@ async def test_a_consumer_from_now_on_skips_the_past_and_misses_nothing_after(
     finally:
         await consumer.stop()
     assert seen == ["future"]
+
+
+@pytest.mark.parametrize("store", ["postgresql", "sqlite"])
+async def test_relayed_rows_are_deleted_and_a_failed_append_keeps_them(store: str, tmp_path: Path) -> None:
+    """A relay whose XADD fails (Redis refuses the connection) changes nothing: its rows stay for
+    the next round. Once their events are in the stream, the rows are gone from the outbox."""
+    run = uuid.uuid4().hex[:8]
+    prefix = f"mmtest:relay:{run}"
+    if store == "postgresql":
+        db = Database(servers.postgres_url(), "meeting", schema_prefix=f"relay{run}_")
+    else:
+        db = Database(f"sqlite+aiosqlite:///{tmp_path}/meeting.db", "meeting")
+    await db.migrate(MIGRATIONS)
+    outbox = Outbox(OUTBOX)
+    redis = create_redis(servers.redis_url())
+    with socket.socket() as closed:  # a port nothing listens on: connections are refused
+        closed.bind(("127.0.0.1", 0))
+        refused_url = f"redis://127.0.0.1:{closed.getsockname()[1]}/0"
+    away = create_redis(refused_url)
+
+    async def rows() -> int:
+        async with db.engine.connect() as conn:
+            return int((await conn.execute(select(func.count()).select_from(OUTBOX))).scalar_one())
+
+    try:
+        for i in range(3):
+            async with db.transaction() as session:
+                await outbox.append(session, meeting_event(f"m{i}", meeting_ended=ev.MeetingEnded()))
+        with pytest.raises(RedisConnectionError):
+            await OutboxRelay(db, outbox, away, prefix).relay_once()
+        assert await rows() == 3
+        assert await OutboxRelay(db, outbox, redis, prefix).relay_once() == 3
+        assert await rows() == 0
+        entries = await redis.xrange(stream_of(ev.MeetingEvent, prefix))
+        assert [ev.MeetingEvent.FromString(fields[b"data"]).meeting for _, fields in entries] == [
+            "m0",
+            "m1",
+            "m2",
+        ]
+        assert await OutboxRelay(db, outbox, redis, prefix).relay_once() == 0  # nothing sent twice
+    finally:
+        keys = [k async for k in redis.scan_iter(match=f"{prefix}:*")]
+        if keys:
+            await redis.delete(*keys)
+        await redis.aclose()
+        await away.aclose()
+        if store == "postgresql":
+            await db.drop_schema()
+        await db.close()

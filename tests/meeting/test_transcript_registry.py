@@ -9,13 +9,14 @@ import uuid
 import pytest
 from grpclib.const import Status
 from grpclib.exceptions import GRPCError
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from meetmesh.meeting.events.v1 import events_pb2
 from meetmesh.meeting.internal.v1 import transcripts_grpc, transcripts_pb2
 from meetmesh.meeting.v1 import meeting_pb2
+from services.kit.outbox import stream_of
 from services.meeting.models import OUTBOX, TranscriptRow
-from tests.support import Platform, field_violations
+from tests.support import Platform, field_violations, wait_until
 
 
 def _request(meeting: str, segments: int = 3) -> transcripts_pb2.CompleteTranscriptRequest:
@@ -25,10 +26,21 @@ def _request(meeting: str, segments: int = 3) -> transcripts_pb2.CompleteTranscr
 async def _transcript_events(
     platform: Platform, meeting_id: str
 ) -> list[tuple[str, events_pb2.MeetingEvent]]:
+    """The meeting's transcript_ready events, read from the meeting stream once the relay has
+    moved every outbox row there (it deletes each row in the transaction that follows its XADD)."""
     db = platform.runtime.database("meeting")
-    async with db.reader() as session:
-        rows = (await session.execute(select(OUTBOX.c.key, OUTBOX.c.payload))).all()
-    found = [(key, events_pb2.MeetingEvent.FromString(payload)) for key, payload in rows]
+
+    async def drained() -> bool:
+        async with db.reader() as session:
+            return int((await session.execute(select(func.count()).select_from(OUTBOX))).scalar_one()) == 0
+
+    await wait_until(drained)
+    stream = stream_of(events_pb2.MeetingEvent, platform.runtime.settings.redis_prefix)
+    entries = await platform.runtime.redis.xrange(stream)
+    found = [
+        (fields[b"key"].decode(), events_pb2.MeetingEvent.FromString(fields[b"data"]))
+        for _, fields in entries
+    ]
     return [
         (k, e) for k, e in found if e.meeting == meeting_id and e.WhichOneof("event") == "transcript_ready"
     ]

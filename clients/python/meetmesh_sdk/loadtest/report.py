@@ -25,6 +25,7 @@ def plots(report: Report) -> list[tuple[str, str]]:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     t = [row["t"] for row in report.timeline]
     out: list[tuple[str, str]] = []
@@ -50,6 +51,7 @@ def plots(report: Report) -> list[tuple[str, str]]:
             ax.hist(values, bins=min(20, max(3, len(values))), color="tab:purple")
         ax.set_xlabel(label)
         ax.set_ylabel("bots")
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # bots are counted in whole numbers
         ax.grid(alpha=0.3)
     out.append(("Join latency and time to first frame", _png(fig)))
     plt.close(fig)

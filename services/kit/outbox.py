@@ -259,7 +259,7 @@ class OutboxRelay:
         await pipe.execute()
 
     async def prune(self) -> None:
-        """Forget rows marked sent longer ago than ``keep_sent``: relays before 2026-12-04 kept
+        """Forget rows marked sent longer ago than ``keep_sent``: earlier versions of the relay kept
         sent rows (``sent_time`` set) instead of deleting them."""
         t = self.outbox.table
         async with self.db.engine.begin() as conn:

@@ -32,6 +32,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from . import tracing
 from .logs import get_logger
+from .redis import in_process
 
 try:
     import hiredis
@@ -80,12 +81,8 @@ class Follower:
         self._backoff_initial_s = backoff_initial_s
         self._backoff_max_s = backoff_max_s
         self._health_check_s = health_check_s
-        # Reading the connection directly needs hiredis and a real server (not fakeredis).
-        self._direct = (
-            hiredis is not None
-            and hasattr(redis, "connection_pool")
-            and not type(redis).__module__.startswith("fakeredis")
-        )
+        # Reading the connection directly needs hiredis and a real server.
+        self._direct = hiredis is not None and hasattr(redis, "connection_pool") and not in_process(redis)
         self._task: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
         #: How many times a subscription was (re)established (tests and metrics read it).
@@ -147,7 +144,10 @@ class Follower:
         self._subscribed.set()
         self._failures = 0  # the backoff starts afresh after a subscription that held
 
-    async def _deliver(self, channel: str, data: bytes) -> None:
+    async def _deliver(self, raw_channel: bytes | str, raw_data: bytes | str) -> None:
+        """Hand one message to the callback as (channel text, data bytes); a failure is logged."""
+        channel = raw_channel.decode() if isinstance(raw_channel, bytes) else str(raw_channel)
+        data = raw_data if isinstance(raw_data, bytes) else str(raw_data).encode()
         try:
             await _call(self._on_message, channel, data)
         except Exception:
@@ -166,7 +166,7 @@ class Follower:
                 await connection.send_command("PSUBSCRIBE", *self._patterns, check_health=False)
             reader = hiredis.Reader()
             unconfirmed = len(self._channels) + len(self._patterns)
-            early: list[tuple[str, bytes]] = []  # messages before every subscription is confirmed
+            early: list[tuple[bytes, bytes]] = []  # messages before every subscription is confirmed
             pinged = False
             while True:
                 try:
@@ -191,21 +191,18 @@ class Follower:
                         continue  # a RESP3 PONG
                     kind = reply[0]
                     if kind == b"message" or kind == b"pmessage":
-                        channel, message = reply[-2], reply[-1]
-                        name = channel.decode() if isinstance(channel, bytes) else str(channel)
-                        payload = message if isinstance(message, bytes) else str(message).encode()
                         if unconfirmed:
-                            early.append((name, payload))
+                            early.append((reply[-2], reply[-1]))
                         else:
-                            await self._deliver(name, payload)
+                            await self._deliver(reply[-2], reply[-1])
                     elif (kind == b"subscribe" or kind == b"psubscribe") and unconfirmed:
                         unconfirmed -= 1
                         if not unconfirmed:  # every subscription holds: resync, then deliver
                             if self._on_subscribed is not None:
                                 await _call(self._on_subscribed)
                             self._subscribed_now()
-                            for name, payload in early:
-                                await self._deliver(name, payload)
+                            for channel, payload in early:
+                                await self._deliver(channel, payload)
                             early.clear()
         finally:
             with contextlib.suppress(Exception):
@@ -224,12 +221,8 @@ class Follower:
             self._subscribed_now()
             while True:
                 message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
-                if message is None:
-                    continue
-                channel = message["channel"]
-                channel = channel.decode() if isinstance(channel, bytes) else str(channel)
-                data = message["data"]
-                await self._deliver(channel, data if isinstance(data, bytes) else str(data).encode())
+                if message is not None:
+                    await self._deliver(message["channel"], message["data"])
         finally:
             with contextlib.suppress(Exception):
                 await pubsub.aclose()

@@ -203,6 +203,12 @@ def create_redis(
     return aioredis.Redis.from_pool(pool)
 
 
+def in_process(redis: Any) -> bool:
+    """Whether ``redis`` is the in-process ``memory://`` server (fakeredis): no socket to read or
+    write directly, so batches and subscriptions go through redis-py's own objects there."""
+    return type(redis).__module__.startswith("fakeredis")
+
+
 def key(prefix: str, service: str, *parts: str) -> str:
     """A namespaced key: ``<prefix>:<service>:<part>:<part>...``."""
     return ":".join((prefix, service, *parts))
@@ -238,7 +244,7 @@ class Batched:
         self._running: set[asyncio.Task[None]] = set()
         self._scheduled = False
         # Batches go straight over held connections, except to the in-process Redis (pipelines).
-        self._direct = not type(redis).__module__.startswith("fakeredis")
+        self._direct = not in_process(redis)
         self._idle: list[AbstractConnection] = []  # held connections between batches
 
     def execute(self, *args: Any) -> asyncio.Future[Any]:

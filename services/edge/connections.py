@@ -30,8 +30,8 @@ from typing import Any
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
-from services.edge.h2_server import Http2Connection, Http2Limits
 from services.kit.grpc_h2 import PREFACE
+from services.kit.h2_server import Http2Connection, Http2Limits
 from services.kit.h2writes import CoalescingTransport
 
 

@@ -37,10 +37,10 @@ from services.edge import granian_listener
 from services.edge.app import Edge, create_app
 from services.edge.config import EdgeSettings
 from services.edge.connections import ConnectionLimits, protocol_classes
-from services.edge.h2_server import Http2Limits
 from services.edge.spans import ServerSpans
 from services.edge.tls import dev_certificate, not_after
 from services.kit import configure_logging, tracing
+from services.kit.h2_server import Http2Limits
 from services.kit.loop import freeze_startup_heap, install_uvloop
 
 

@@ -1,4 +1,4 @@
-"""The edge's own HTTP/2 server side (services/edge/h2_server.py) over real loopback connections:
+"""The edge's own HTTP/2 server side (services/kit/h2_server.py) over real loopback connections:
 flow control both ways, the limits it announces and holds, protocol errors, deadlines, resets and
 a graceful end. Frames are written and read by hand (with the ``hpack`` library for header
 blocks) so that a test can do what a well-behaved client library would refuse to do. The edge's
@@ -16,12 +16,6 @@ from typing import Any
 import pytest
 from hpack import Decoder, Encoder
 
-from services.edge.h2_server import (
-    CONNECTION_WINDOW,
-    STREAM_WINDOW,
-    Http2Connection,
-    Http2Limits,
-)
 from services.kit.grpc_h2 import (
     ACK,
     CONTINUATION,
@@ -36,6 +30,12 @@ from services.kit.grpc_h2 import (
     SETTINGS,
     WINDOW_UPDATE,
     frame,
+)
+from services.kit.h2_server import (
+    CONNECTION_WINDOW,
+    STREAM_WINDOW,
+    Http2Connection,
+    Http2Limits,
 )
 from tests.support import wait_until
 

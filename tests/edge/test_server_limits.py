@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from services.edge import granian_listener
 from services.edge import server as edge_server
 from services.edge.config import EdgeOptions, EdgeSettings
-from services.edge.h2_server import Http2Limits
+from services.kit.h2_server import Http2Limits
 
 
 def test_uvicorns_listeners_take_the_limits_from_the_settings() -> None:

@@ -1,5 +1,5 @@
 """The web client in Chromium over the edge's TLS listener, where the browser picks HTTP/2 by
-ALPN and the edge's own HTTP/2 server (services/edge/h2_server.py) answers: the page, its assets
+ALPN and the edge's own HTTP/2 server (services/kit/h2_server.py) answers: the page, its assets
 (many streams at once on one connection) and the calls of signing up all go over h2."""
 
 from __future__ import annotations

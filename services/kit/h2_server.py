@@ -1,9 +1,10 @@
-"""The edge's own HTTP/2 server side, under uvicorn's listeners (connections.py hands it a
-connection that opens with the h2c preface, or whose TLS handshake chose "h2" by ALPN).
+"""A server-side HTTP/2 connection on an asyncio Protocol: the edge's HTTP/2 (one ASGI app under
+uvicorn's listeners; connections.py hands it a connection that opens with the h2c preface, or whose
+TLS handshake chose "h2" by ALPN), and the base of the services' gRPC server (``grpc_server.py``).
 
-One ``Http2Connection`` serves one HTTP/2 connection to an ASGI app (the edge's): each request
-stream runs the app in its own task. It covers what the edge needs and holds the limits a public
-listener must:
+One ``Http2Connection`` serves one HTTP/2 connection: each request stream runs in its own task
+(``_open`` makes it: by default the ASGI app; the gRPC server overrides it). It holds the limits a
+public listener must:
 
 * **Limits**: ``SETTINGS_MAX_CONCURRENT_STREAMS`` announced and enforced (a stream past it is
   refused with ``REFUSED_STREAM``), ``SETTINGS_MAX_HEADER_LIST_SIZE`` announced and enforced (a
@@ -28,7 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
@@ -90,8 +91,9 @@ class Http2Limits:
     max_streams: int = 100
     max_header_bytes: int = 64 * 1024
     max_requests: int = 100_000
-    header_timeout_s: float = 10.0
-    idle_timeout_s: float = 5.0
+    #: None: no deadline (the services' gRPC port: its callers keep pooled connections open)
+    header_timeout_s: float | None = 10.0
+    idle_timeout_s: float | None = 5.0
 
 
 class _Stream:
@@ -114,10 +116,10 @@ class _Stream:
         "waiter",
     )
 
-    def __init__(self, stream_id: int, send_window: int) -> None:
+    def __init__(self, stream_id: int, send_window: int, recv_window: int = STREAM_WINDOW) -> None:
         self.id = stream_id
         self.body: list[bytes] = []
-        self.recv_window = STREAM_WINDOW  # what the client may still send on it
+        self.recv_window = recv_window  # what the client may still send on it
         self.ended = False  # the request is complete
         self.reset = False  # the client reset the stream, or the connection is gone
         self.waiter: asyncio.Future[None] | None = None
@@ -140,6 +142,9 @@ class _Stream:
 
 class Http2Connection(asyncio.Protocol):
     """One server-side HTTP/2 connection serving an ASGI app (module docstring)."""
+
+    #: What a client may send on one stream before its reader reads.
+    stream_window_size = STREAM_WINDOW
 
     def __init__(
         self,
@@ -192,7 +197,7 @@ class Http2Connection(asyncio.Protocol):
             for k, v in (
                 (ENABLE_PUSH, 0),
                 (MAX_CONCURRENT_STREAMS, self.limits.max_streams),
-                (INITIAL_WINDOW_SIZE, STREAM_WINDOW),
+                (INITIAL_WINDOW_SIZE, self.stream_window_size),
                 (MAX_HEADER_LIST_SIZE, self.limits.max_header_bytes),
             )
         )
@@ -208,6 +213,7 @@ class Http2Connection(asyncio.Protocol):
         for stream in self.streams.values():
             stream.reset = True
             stream.wake()
+            self._on_reset(stream)
         self.streams.clear()
         self._wake_senders()
         if self.on_lost is not None:
@@ -235,9 +241,10 @@ class Http2Connection(asyncio.Protocol):
         if self.transport is not None and not self.transport.is_closing():
             self.transport.close()
 
-    def _arm(self, seconds: float) -> None:
+    def _arm(self, seconds: float | None) -> None:
         self._disarm()
-        self.timer = self.loop.call_later(seconds, self._expired)
+        if seconds is not None:
+            self.timer = self.loop.call_later(seconds, self._expired)
 
     def _disarm(self) -> None:
         if self.timer is not None:
@@ -320,7 +327,9 @@ class Http2Connection(asyncio.Protocol):
         elif kind == PING:
             if len(payload) != 8 or stream_id:
                 raise _ProtocolError(FRAME_SIZE_ERROR if len(payload) != 8 else PROTOCOL_ERROR, "PING")
-            if not flags & ACK and self.transport is not None:
+            if flags & ACK:
+                self._ping_acked(payload)
+            elif self.transport is not None:
                 self._calm()
                 self.transport.write(frame(PING, ACK, 0, payload))
         elif kind == RST_STREAM:
@@ -330,6 +339,7 @@ class Http2Connection(asyncio.Protocol):
             if stream is not None:
                 stream.reset = True
                 stream.wake()
+                self._on_reset(stream)
                 self._wake_senders()
                 self._maybe_idle()
         elif kind == GOAWAY:
@@ -398,20 +408,19 @@ class Http2Connection(asyncio.Protocol):
         if self.requests >= self.limits.max_requests:
             self._goaway(NO_ERROR)
         self._disarm()
-        stream = _Stream(stream_id, self.stream_window)
+        stream = _Stream(stream_id, self.stream_window, self.stream_window_size)
         stream.ended = bool(flags & END_STREAM)
         self.streams[stream_id] = stream
         if fields is None:
             stream.task = self.loop.create_task(self._refuse(stream, 431))
         else:
-            scope = self._scope(fields)
-            if scope is None:
+            work = self._open(stream, fields)
+            if work is None:
                 self.streams.pop(stream_id)
                 self._reset(stream_id, PROTOCOL_ERROR)
                 self._maybe_idle()
                 return
-            stream.no_body = scope["method"] == "HEAD"
-            stream.task = self.loop.create_task(self._run(stream, scope))
+            stream.task = self.loop.create_task(work)
         self.tasks.add(stream.task)
         stream.task.add_done_callback(self.tasks.discard)
         if self.on_task is not None:
@@ -529,6 +538,7 @@ class Http2Connection(asyncio.Protocol):
             self.streams.pop(stream_id)
             stream.reset = True
             stream.wake()
+            self._on_reset(stream)
             self._reset(stream_id, PROTOCOL_ERROR if increment == 0 else FLOW_CONTROL_ERROR)
             return
         stream.send_window += increment
@@ -559,6 +569,22 @@ class Http2Connection(asyncio.Protocol):
             self._arm(self.limits.idle_timeout_s)
 
     # -- the app -----------------------------------------------------------------------------
+    def _open(self, stream: _Stream, fields: list[tuple[bytes, bytes]]) -> Coroutine[Any, Any, None] | None:
+        """The work a new request stream runs in its task: here the ASGI app; None for a malformed
+        request (the stream is reset with PROTOCOL_ERROR)."""
+        scope = self._scope(fields)
+        if scope is None:
+            return None
+        stream.no_body = scope["method"] == "HEAD"
+        return self._run(stream, scope)
+
+    def _ping_acked(self, payload: bytes) -> None:
+        """The client answered a PING of this side's."""
+
+    def _on_reset(self, stream: _Stream) -> None:
+        """The client reset the stream, or the connection is gone (an ASGI app learns it from
+        ``receive``)."""
+
     async def _refuse(self, stream: _Stream, status: int) -> None:
         await self._send(stream, {"type": "http.response.start", "status": status, "headers": []})
         await self._send(stream, {"type": "http.response.body", "body": b""})

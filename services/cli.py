@@ -130,6 +130,7 @@ async def start_services(
                 max_message_bytes=settings.max_message_bytes,
                 trusted_proxies=settings.trusted_proxies,
                 reuse_port=name in reuse_port,
+                grpc_server=settings.grpc_server,
             )
             await host.start()
             hosts.append(host)

@@ -12,7 +12,7 @@ they are ``MEETMESH_<SERVICE>__<OPTION>`` too (``MEETMESH_USER__ARGON2_TIME_COST
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Self, TypeVar
+from typing import Any, Literal, Self, TypeVar
 
 from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -100,6 +100,9 @@ class PlatformSettings(BaseSettings):
     tracing: TracingSettings = Field(default_factory=TracingSettings)
     # Seconds a stopping service waits for in-flight calls.
     shutdown_grace_s: float = Field(default=10.0, ge=0)
+    # What serves the services' gRPC ports: the kit's own server (grpclib's handlers on the kit's
+    # HTTP/2 connection; docs/kit.md, "The gRPC server") or grpclib's.
+    grpc_server: Literal["kit", "grpclib"] = "kit"
     # Largest request message a service accepts, in bytes.
     max_message_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     # Proxies (the edge, Envoy) whose `x-forwarded-for` names the end client, as CIDR blocks,

@@ -1,11 +1,13 @@
-"""Service bootstrap: a grpclib server with health, reflection, auth, validation, error mapping and
+"""Service bootstrap: a gRPC server with health, reflection, auth, validation, error mapping and
 metrics attached once, plus an HTTP side port for ``/metrics``, ``/healthz`` and service routes.
 
-Cross-cutting concerns attach through grpclib's events: ``RecvRequest`` swaps the method function
-for a wrapper that admits the caller by the method's ``(meetmesh.options.v1.access)`` option (see
-``policy.py``), records metrics and maps errors; ``RecvMessage`` validates every request message
-with protovalidate (and logs it, redacted by the fields' sensitivity, at DEBUG). Handlers only do
-their own work.
+The gRPC port is served by the kit's own server (``grpc_server.py``: grpclib's handlers and stream
+API on the kit's HTTP/2 connection) or, with ``MEETMESH_GRPC_SERVER=grpclib``, by grpclib's. Either
+way the cross-cutting concerns attach once: ``_wrap`` swaps the method function for one that admits
+the caller by the method's ``(meetmesh.options.v1.access)`` option (see ``policy.py``), records
+metrics and maps errors; ``_on_message`` validates every request message with protovalidate (and
+logs it, redacted by the fields' sensitivity, at DEBUG). On grpclib's server they run from its
+``RecvRequest``, ``RecvMessage`` and ``SendMessage`` events. Handlers only do their own work.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ from .errors import (
     outage,
     to_grpc_error,
 )
+from .grpc_server import GrpcServer
 from .h2writes import CoalescingServer
 from .telemetry import ServerMetrics, Telemetry
 from .validation import validate
@@ -144,6 +147,7 @@ class ServiceHost:
         max_message_bytes: int = 4 * 1024 * 1024,
         trusted_proxies: Sequence[str] = (),
         reuse_port: bool = False,
+        grpc_server: str = "kit",
     ) -> None:
         self.spec = spec
         # SO_REUSEPORT on both ports: several worker processes of one service share them and the
@@ -182,14 +186,27 @@ class ServiceHost:
         }
         # Read once from the descriptors the handlers' generated modules registered.
         self.policies = {path: pol.policy_for_path(path) for path in self._cardinality}
-        self.server = CoalescingServer(
-            ServerReflection.extend([*handlers, self.health]),
-            codec=BoundedProtoCodec(max_message_bytes),
-            status_details_codec=ProtoStatusDetailsCodec(),
-        )
-        listen(self.server, RecvRequest, self._on_request)
-        listen(self.server, RecvMessage, self._on_message)
-        listen(self.server, SendMessage, self._on_send)
+        served = ServerReflection.extend([*handlers, self.health])
+        codec = BoundedProtoCodec(max_message_bytes)
+        self.server: GrpcServer | CoalescingServer
+        if grpc_server == "kit":
+            self.server = GrpcServer(
+                served,
+                codec=codec,
+                status_details_codec=ProtoStatusDetailsCodec(),
+                wrap=self._wrap,
+                on_message=self._message,
+                on_send=self._sent,
+            )
+        elif grpc_server == "grpclib":
+            self.server = CoalescingServer(
+                served, codec=codec, status_details_codec=ProtoStatusDetailsCodec()
+            )
+            listen(self.server, RecvRequest, self._on_request)
+            listen(self.server, RecvMessage, self._on_message)
+            listen(self.server, SendMessage, self._on_send)
+        else:
+            raise ValueError(f"unknown gRPC server {grpc_server!r}: 'kit' or 'grpclib'")
         self._http: uvicorn.Server | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -239,6 +256,10 @@ class ServiceHost:
             await asyncio.wait_for(self.server.wait_closed(), self.shutdown_grace_s)
         except TimeoutError:
             log.warning("shutdown grace period ended with calls in flight", extra={"service": self.spec.name})
+            if isinstance(self.server, GrpcServer):
+                await self._bounded(self.server.cancel_calls(), "cancelling the calls in flight")
+        if isinstance(self.server, GrpcServer):
+            self.server.close_connections()
         if self._http is not None:
             self._http.should_exit = True
             await self._bounded(self._http.shutdown(), "the HTTP side port")
@@ -334,18 +355,20 @@ class ServiceHost:
         return principal
 
     async def _on_request(self, event: RecvRequest) -> None:
-        method_name = event.method_name
-        metadata = event.metadata
-        original = event.method_func
+        peer = event.peer.addr()
+        peer_host = str(peer[0]) if peer else ""
+        event.method_func = self._wrap(
+            event.method_name, event.metadata, peer_host, event.deadline, event.method_func
+        )
+
+    def _wrap(self, method_name: str, metadata: Any, peer_host: str, deadline: Any, original: Any) -> Any:
+        """The function that serves one call of ``method_name``: ``original`` with the caller
+        admitted, metrics, tracing and errors mapped around it."""
         policy = self._policy(method_name)
         service, _, method = method_name[1:].partition("/")
         labels = (self._cardinality.get(method_name, "unary"), service, method)
-        peer = event.peer.addr()
-        peer_host = str(peer[0]) if peer else ""
         raw_forwarded = metadata.get("x-forwarded-for") if metadata else None
         forwarded = raw_forwarded if isinstance(raw_forwarded, str) else None
-        deadline = event.deadline
-
         children = self.metrics.method(labels)
         tracer = self._tracer
 
@@ -406,10 +429,13 @@ class ServiceHost:
                 if span is not None and code != "OK":
                     tracing.end_rpc(span, code)
 
-        # (``served`` returns the call's code, for the span; grpclib ignores the return value)
-        event.method_func = served if tracer is None else traced  # type: ignore[assignment]
+        # (``served`` returns the call's code, for the span; the servers ignore the return value)
+        return served if tracer is None else traced
 
     async def _on_message(self, event: RecvMessage) -> None:
+        await self._message(event.message)
+
+    async def _message(self, message: Any) -> None:
         labels = _labels.get()
         if labels is not None:
             self.metrics.method(labels).msg_received.inc()
@@ -417,11 +443,14 @@ class ServiceHost:
             policy = _policy.get()
             _requests_log.debug(
                 "request message",
-                extra={"method": policy.path if policy else "", "request": event.message},
+                extra={"method": policy.path if policy else "", "request": message},
             )
-        validate(event.message)
+        validate(message)
 
     async def _on_send(self, event: SendMessage) -> None:
+        await self._sent(event.message)
+
+    async def _sent(self, message: Any) -> None:
         labels = _labels.get()
         if labels is not None:
             self.metrics.method(labels).msg_sent.inc()

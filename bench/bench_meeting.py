@@ -57,9 +57,9 @@ from meetmesh.user.v1 import user_grpc, user_pb2
 
 CLIENTS = 50
 # Enough meetings that no client runs out of first joins over the whole run (a client joins each
-# meeting at most once: two saturated phases of 6 s at 1,000 joins/s and two paced ones need
-# about 270 each).
-MEETINGS = int(os.environ.get("BENCH_MEETINGS", "400"))
+# meeting at most once: two saturated phases of 6 s at 2,000 joins/s and two paced ones need
+# about 500 each; 400 ran out in 2026-12, when the joins passed 1,600/s).
+MEETINGS = int(os.environ.get("BENCH_MEETINGS", "1000"))
 SECONDS = float(os.environ.get("BENCH_SECONDS", "5"))
 # Paced join load: each client joins (and then leaves) once per PACE_S.
 PACE_S = float(os.environ.get("BENCH_JOIN_PACE_S", "0.5"))

@@ -6,6 +6,15 @@ server in another process; the load generator in this one. Targets (issue 15): G
 60% of echo throughput; JoinMeeting p99 at most 25 ms with 2 workers and its throughput at least
 25% of echo's.
 
+The load generator (since 2026-12-04) is the kit's HTTP/2 client (``services/kit/grpc_h2.py``),
+the one the edge calls the services with, so the calls arrive as web users' calls arrive; it
+costs 55-100 µs of CPU a call. grpclib's client, the generator before, cost 150-300 µs: as much as
+the echo server's whole call, on a machine of two cores where the joins' processes (client,
+workers, PostgreSQL, Redis) share both cores while the echo's two processes have one each. The
+echo rate is the same with either (its server's one process is the limit), so the lighter
+generator takes less of the cores from the joins. ``BENCH_CLIENT=grpclib`` measures with
+grpclib's client (the same day: JoinMeeting shares 0.22-0.30 with it, 0.30-0.35 with the kit's).
+
 JoinMeeting is measured on the full seat path: every timed call is a first join of the caller
 into one of ``MEETINGS`` meetings (no lobby, no passcode), so each takes a seat and inserts a
 participant, writes the join's outbox event, starts the participant's live generation and signs a
@@ -25,7 +34,7 @@ The share against the run's highest echo is printed beside it.
 Where a join's CPU goes, by process, is printed for each saturated phase beside an echo call's
 (``CpuMeter``: the bench client, the user+meeting processes, PostgreSQL's backends, Redis, the
 echo server). The throughput share moves with how busy the two cores are kept; the CPU per call
-does not, so "echo CPU / join CPU" is printed as the share the CPU alone allows.
+does not, so the share the CPU alone allows is printed beside it (``_cpu_line``).
 """
 
 from __future__ import annotations
@@ -38,6 +47,8 @@ from dataclasses import dataclass
 
 import uvloop
 from grpclib.client import Channel
+from grpclib.const import Status
+from grpclib.exceptions import GRPCError
 from grpclib.health.v1 import health_grpc, health_pb2
 
 from bench.support import (
@@ -54,6 +65,8 @@ from bench.support import (
 )
 from meetmesh.meeting.v1 import meeting_grpc, meeting_pb2
 from meetmesh.user.v1 import user_grpc, user_pb2
+from services.kit.grpc_h2 import Metadata, Upstream, call
+from services.kit.rpc_status import RpcStatus
 
 CLIENTS = 50
 # Enough meetings that no client runs out of first joins over the whole run (a client joins each
@@ -61,6 +74,8 @@ CLIENTS = 50
 # about 500 each; 400 ran out in 2026-12, when the joins passed 1,600/s).
 MEETINGS = int(os.environ.get("BENCH_MEETINGS", "1000"))
 SECONDS = float(os.environ.get("BENCH_SECONDS", "5"))
+# The load generator: the kit's HTTP/2 client ("kit") or grpclib's ("grpclib").
+CLIENT = os.environ.get("BENCH_CLIENT", "kit")
 # Paced join load: each client joins (and then leaves) once per PACE_S.
 PACE_S = float(os.environ.get("BENCH_JOIN_PACE_S", "0.5"))
 
@@ -72,6 +87,7 @@ async def _run() -> None:
     echo = spawn(["bench/echo_server.py", str(echo_port)])
     platform = spawn(["-m", "services.cli", "serve", "user", "meeting"], env)
     channels: list[Channel] = []
+    upstreams: list[Upstream] = []
     try:
         await wait_for_port(echo_port)
         await wait_for_port(user_port, 120)
@@ -106,6 +122,12 @@ async def _run() -> None:
             for k in range(MEETINGS)
         ]
         echo_request = health_pb2.HealthCheckRequest()
+        lean = CLIENT != "grpclib"
+        echo_ups = [Upstream("127.0.0.1", echo_port, 1) for _ in range(CLIENTS)]
+        meeting_ups = [Upstream("127.0.0.1", meeting_port, 1) for _ in range(CLIENTS)]
+        upstreams += [*echo_ups, *meeting_ups]
+        lean_creds: list[Metadata] = [[("authorization", c["authorization"])] for c in creds]
+        echo_payload = echo_request.SerializeToString()
         meter = (
             CpuMeter(
                 {
@@ -121,12 +143,21 @@ async def _run() -> None:
         )
 
         async def echo_call(i: int) -> None:
-            await healths[i].Check(echo_request)
+            if lean:
+                health_pb2.HealthCheckResponse.FromString(
+                    await _lean(echo_ups[i], "/grpc.health.v1.Health/Check", echo_payload, [])
+                )
+            else:
+                await healths[i].Check(echo_request)
 
         async def get_call(i: int) -> None:
-            await stubs[i].GetMeeting(
-                meeting_pb2.GetMeetingRequest(name=names[i % MEETINGS]), metadata=creds[i]
-            )
+            request = meeting_pb2.GetMeetingRequest(name=names[i % MEETINGS])
+            if lean:
+                meeting_pb2.GetMeetingResponse.FromString(
+                    await _lean(meeting_ups[i], _GET, request.SerializeToString(), lean_creds[i])
+                )
+            else:
+                await stubs[i].GetMeeting(request, metadata=creds[i])
 
         # Client i walks the meetings from its own offset, on through every phase (walked[i]: how
         # far); joined[i]: what it must leave again.
@@ -140,7 +171,13 @@ async def _run() -> None:
                 raise RuntimeError("a client ran out of meetings to join: raise BENCH_MEETINGS")
             target = names[(i * 7 + k) % MEETINGS]
             joined[i].append(target)  # before the call: a failed join is left too (NOT_FOUND then)
-            await stubs[i].JoinMeeting(meeting_pb2.JoinMeetingRequest(name=target), metadata=creds[i])
+            request = meeting_pb2.JoinMeetingRequest(name=target)
+            if lean:
+                meeting_pb2.JoinMeetingResponse.FromString(
+                    await _lean(meeting_ups[i], _JOIN, request.SerializeToString(), lean_creds[i])
+                )
+            else:
+                await stubs[i].JoinMeeting(request, metadata=creds[i])
 
         async def leave_all(label: str) -> Result:
             """Every client leaves what it joined, back to back; the LeaveMeeting row."""
@@ -192,6 +229,8 @@ async def _run() -> None:
         # The same services as two processes on the same ports (SO_REUSEPORT), new connections.
         for ch in meeting_chs:
             ch.close()
+        for up in meeting_ups:
+            up.close()
         stop(platform)
         platform = spawn(["-m", "services.cli", "serve", "user", "meeting", "--workers", "2"], env)
         await wait_for_port(meeting_port, 120)
@@ -201,7 +240,11 @@ async def _run() -> None:
         stubs[:] = [meeting_grpc.MeetingServiceStub(ch) for ch in meeting_chs]
         two = await phase(2)
 
-        print(f"{CLIENTS} concurrent clients, {SECONDS:.0f} s each, PostgreSQL + Redis, separate processes")
+        generator = "grpclib's client" if CLIENT == "grpclib" else "the kit's HTTP/2 client (grpc_h2)"
+        print(
+            f"{CLIENTS} concurrent clients, {SECONDS:.0f} s each, PostgreSQL + Redis, separate processes;"
+            f" load generator: {generator}"
+        )
         for ph in (one, two):
             for r in (ph.before, ph.saturated, ph.after, ph.get, ph.left, ph.paced):
                 print(r.row())
@@ -237,6 +280,8 @@ async def _run() -> None:
     finally:
         for ch in channels:
             ch.close()
+        for upstream in upstreams:
+            upstream.close()
         stop(platform)
         stop(echo)
         await drop_platform(env)
@@ -254,19 +299,39 @@ class Phase:
 
 
 def _cpu_line(ph: Phase) -> str:
-    """CPU per call by process: an echo call (the mean of the two echo runs) and a join."""
+    """CPU per call by process: an echo call (the mean of the two echo runs) and a join; and the
+    share the CPU alone allows. The joins keep every core busy (client, workers, PostgreSQL and
+    Redis share them), so their rate is the cores over a join's CPU; the echo's is that too, or
+    one core over its busier process (client or server) when that one process is the limit."""
     echo = {
         group: (ph.before.cpu_per_call_us(group) + ph.after.cpu_per_call_us(group)) / 2
         for group in ("client", "echo")
     }
     join = {group: ph.saturated.cpu_per_call_us(group) for group in ph.saturated.cpu if group != "echo"}
     echo_total, join_total = sum(echo.values()), sum(join.values())
+    cores = os.cpu_count() or 1
+    allowed = max(echo_total, cores * max(echo.values())) / max(join_total, 1e-9)
     parts = " + ".join(f"{group} {us:.0f}" for group, us in join.items())
     return (
         f"  CPU per call, {ph.workers}w (µs): echo {echo_total:.0f} (client {echo['client']:.0f} +"
         f" server {echo['echo']:.0f}); JoinMeeting {join_total:.0f} ({parts}):"
-        f" echo / join CPU {echo_total / max(join_total, 1e-9):.2f}"
+        f" the share the CPU allows on {cores} cores {allowed:.2f}"
     )
+
+
+_JOIN = "/meetmesh.meeting.v1.MeetingService/JoinMeeting"
+_GET = "/meetmesh.meeting.v1.MeetingService/GetMeeting"
+
+
+async def _lean(upstream: Upstream, path: str, payload: bytes, metadata: Metadata) -> bytes:
+    """One unary call through the kit's HTTP/2 client (the one the edge calls the services with)."""
+    reply = b""
+    async for event in call(upstream, path, payload, metadata, None, what="the service"):
+        if isinstance(event, bytes):
+            reply = event
+        elif isinstance(event, RpcStatus) and event.code is not Status.OK:
+            raise GRPCError(event.code, event.message)
+    return reply
 
 
 def _met(ok: bool) -> str:

@@ -11,7 +11,9 @@ call and nothing waits longer than the current turn. Flow control is unchanged: 
 transport still tells the protocol when its buffer is full, and ``close`` sends what was gathered
 first.
 
-The edge's HTTP/1.1 connections use the same transport (``services/edge/connections.py``):
+The kit's own gRPC server (``grpc_server.py``) writes through this transport too; the class
+``CoalescingServer`` is for grpclib's server (``MEETMESH_GRPC_SERVER=grpclib``). The edge's
+HTTP/1.1 connections use the same transport (``services/edge/connections.py``):
 uvicorn writes a response's head and its body separately, and the edge calls ``flush`` when the
 response is complete, so the two leave as one send (one TLS record) without waiting for the turn
 to end.

@@ -47,8 +47,8 @@ from grpclib.exceptions import GRPCError, StreamTerminatedError
 from grpclib.metadata import Deadline, decode_timeout, encode_bin_value, encode_grpc_message, encode_metadata
 from multidict import MultiDict
 
-from .grpc_h2 import DATA, END_STREAM, PING, _integer, frame, literal
-from .h2_server import Http2Connection, Http2Limits, _Stream
+from .grpc_h2 import DATA, END_STREAM, PING, frame, literal
+from .h2_server import _STATUS, Http2Connection, Http2Limits, _Stream
 from .h2writes import CoalescingTransport
 
 log = logging.getLogger("meetmesh.kit.grpc")
@@ -63,16 +63,10 @@ _PREFIX = struct.Struct(">?I")
 _PING_WAIT_S = 1.0
 _CONTENT_TYPE = b"application/grpc"
 _STATUS_200 = b"\x88"  # ':status: 200', HPACK static table entry 8
-_HEAD_OK = _STATUS_200 + literal(b"content-type", b"application/grpc+proto", b"\x00")
 _TRAILERS_OK = literal(b"grpc-status", b"0", b"\x00")
-_SKIPPED = (b"te", b"content-type", b"user-agent")
 #: The inbound window of one stream, as grpclib's server has it (4 MiB): a 4 MiB request message
 #: arrives without waiting for a window update.
 STREAM_WINDOW = 4 << 20
-
-
-def _status_field(code: int) -> bytes:
-    return b"\x08" + _integer(3, 7, 0) + str(code).encode()
 
 
 def _fields(pairs: Iterable[tuple[str, str]]) -> bytes:
@@ -182,8 +176,8 @@ class Stream:
     # -- sending -----------------------------------------------------------------------------
     def _head(self, metadata: Any) -> bytes:
         if not metadata:
-            return _HEAD_OK
-        return _HEAD_OK + _fields(encode_metadata(MultiDict(metadata)))
+            return self._server.head_ok
+        return self._server.head_ok + _fields(encode_metadata(MultiDict(metadata)))
 
     async def send_initial_metadata(self, *, metadata: Any = None) -> None:
         if self._head_sent:
@@ -201,7 +195,7 @@ class Stream:
         head = b""
         if not self._head_sent:
             self._head_sent = True
-            head = _HEAD_OK
+            head = self._server.head_ok
         self._message_sent = True
         await self._conn.send(self._h2, head, _PREFIX.pack(False, len(body)) + body, False)
 
@@ -234,7 +228,7 @@ class Stream:
             block = _fields(pairs)
         if not self._head_sent:  # trailers-only
             self._head_sent = True
-            block = _HEAD_OK + block
+            block = self._server.head_ok + block
         self._trailers_sent = True
         self._h2.status = status.value  # (the gRPC status here: GrpcConnection._done reads it)
         await self._conn.send(self._h2, block, b"", True, trailers=True)
@@ -444,7 +438,7 @@ class GrpcConnection(Http2Connection):
         """An answer to a request that is not a gRPC call this server takes (grpclib's rules)."""
         # (grpclib's own server leaves content-type out of its 200 answers, so that grpclib's client
         # reports them as "Missing content-type header" rather than, say, UNIMPLEMENTED)
-        block = _HEAD_OK if http_status == 200 else _status_field(http_status)
+        block = self.grpc.head_ok if http_status == 200 else _STATUS[http_status]
         pairs = []
         if status is not None:
             pairs.append(("grpc-status", str(status.value)))
@@ -486,6 +480,8 @@ class GrpcServer:
         )
         subtype = getattr(codec, "__content_subtype__", "proto")
         self._subtype = subtype.encode("ascii")
+        #: ':status: 200' and the content type: the head of every answer
+        self.head_ok = _STATUS_200 + literal(b"content-type", _CONTENT_TYPE + b"+" + self._subtype, b"\x00")
         self._server: asyncio.AbstractServer | None = None
         self._port = 0
         self.connections: set[GrpcConnection] = set()

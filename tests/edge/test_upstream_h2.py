@@ -530,3 +530,47 @@ async def test_a_server_that_breaks_the_framing_rules_gets_goaway_and_the_call_f
         server.close()
         for writer in bad.writers:
             writer.close()
+
+
+def test_the_encoder_table_follows_the_peers_through_evictions() -> None:
+    """Every header block made with ``EncoderTable`` decodes, with the peer's own HPACK decoder,
+    to exactly the fields it was made from, while new entries push old ones out of the 4 KiB table
+    and indexes move."""
+    from hpack import Decoder
+
+    table, decoder = grpc_h2.EncoderTable(), Decoder()
+    paths = [f"/pkg.Service/Method{i:03d}".encode() for i in range(120)]  # far more than 4 KiB
+    for round_ in range(3):
+        for i, path in enumerate(paths if round_ != 1 else paths[::-1]):
+            fields = [(b":path", path, 4), (b":authority", b"meeting:8082", 1), (b"te", b"trailers", 0)]
+            block = b"".join(table.field(name, value, index) for name, value, index in fields)
+            assert decoder.decode(block, raw=True) == [(n, v) for n, v, _ in fields], (round_, i)
+    assert table.size <= grpc_h2.EncoderTable.SIZE
+    assert len(table.where) == len(table.entries) < len(paths)  # the oldest went
+
+
+async def test_indexed_request_fields_stay_right_across_many_paths(running: Running) -> None:
+    """Concurrent calls on one connection over more paths than the peer's table holds: the
+    server finds each call's own method (its index into the table is right), and later calls of a
+    path refer to the table instead of repeating the fields."""
+    ups = upstreams(running, pool_size=1)
+    try:
+        unknown = [f"/t.T/Nothing{i:03d}" for i in range(150)]
+        calls = [call(ups, "/t.T/Echo", b"%d" % i) for i in range(150)]
+        calls += [call(ups, path, b"x") for path in unknown]
+        results = await asyncio.gather(*calls)
+        assert [r[1] for r in results[:150]] == [[b"%d" % i] for i in range(150)]
+        assert all(r[2].code is Status.OK for r in results[:150])
+        assert all(r[2].code is Status.UNIMPLEMENTED for r in results[150:])
+        upstream = ups.upstream("t")
+        connection = upstream.ready() if upstream is not None else None
+        assert connection is not None and connection.table is not None
+        spy = RecordedWrites(connection.transport)
+        connection.transport = cast(Any, spy)
+        await call(ups, "/t.T/Echo", b"again")
+        await call(ups, "/t.T/Echo", b"and again")
+        head = spy.writes[-1]
+        block_length = int.from_bytes(head[:3], "big")
+        assert block_length < 16  # seven fields as a few bytes of indexes (literals: ~90 bytes)
+    finally:
+        ups.close()

@@ -6,14 +6,13 @@ server in another process; the load generator in this one. Targets (issue 15): G
 60% of echo throughput; JoinMeeting p99 at most 25 ms with 2 workers and its throughput at least
 25% of echo's.
 
-The load generator (since 2026-12-04) is the kit's HTTP/2 client (``services/kit/grpc_h2.py``),
-the one the edge calls the services with, so the calls arrive as web users' calls arrive; it
-costs 55-100 µs of CPU a call. grpclib's client, the generator before, cost 150-300 µs: as much as
-the echo server's whole call, on a machine of two cores where the joins' processes (client,
-workers, PostgreSQL, Redis) share both cores while the echo's two processes have one each. The
-echo rate is the same with either (its server's one process is the limit), so the lighter
-generator takes less of the cores from the joins. ``BENCH_CLIENT=grpclib`` measures with
-grpclib's client (the same day: JoinMeeting shares 0.22-0.30 with it, 0.30-0.35 with the kit's).
+The load generator is grpclib's client (one channel per client). ``BENCH_CLIENT=kit`` uses the
+kit's HTTP/2 client instead (``services/kit/grpc_h2.py``, the one the edge calls the services
+with): it costs 55-100 µs of CPU a call where grpclib's costs 150-300, on the same two cores as
+the joins' processes. It is not the default because it also slows the baseline: under it the
+grpclib echo server spent 15-20% more CPU per call (173-225 µs against 142-191 on 2026-12-04,
+not explained), so the echo ran slower, and that, more than faster joins (4-7%), is what raised
+the join share (0.28-0.34 and 0.26-0.35 under it, against 0.22-0.30 and 0.21-0.27).
 
 JoinMeeting is measured on the full seat path: every timed call is a first join of the caller
 into one of ``MEETINGS`` meetings (no lobby, no passcode), so each takes a seat and inserts a
@@ -74,8 +73,8 @@ CLIENTS = 50
 # about 500 each; 400 ran out in 2026-12, when the joins passed 1,600/s).
 MEETINGS = int(os.environ.get("BENCH_MEETINGS", "1000"))
 SECONDS = float(os.environ.get("BENCH_SECONDS", "5"))
-# The load generator: the kit's HTTP/2 client ("kit") or grpclib's ("grpclib").
-CLIENT = os.environ.get("BENCH_CLIENT", "kit")
+# The load generator: grpclib's client ("grpclib") or the kit's HTTP/2 client ("kit").
+CLIENT = os.environ.get("BENCH_CLIENT", "grpclib")
 # Paced join load: each client joins (and then leaves) once per PACE_S.
 PACE_S = float(os.environ.get("BENCH_JOIN_PACE_S", "0.5"))
 
@@ -122,7 +121,7 @@ async def _run() -> None:
             for k in range(MEETINGS)
         ]
         echo_request = health_pb2.HealthCheckRequest()
-        lean = CLIENT != "grpclib"
+        lean = CLIENT == "kit"
         echo_ups = [Upstream("127.0.0.1", echo_port, 1) for _ in range(CLIENTS)]
         meeting_ups = [Upstream("127.0.0.1", meeting_port, 1) for _ in range(CLIENTS)]
         upstreams += [*echo_ups, *meeting_ups]

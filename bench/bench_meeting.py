@@ -9,10 +9,11 @@ server in another process; the load generator in this one. Targets (issue 15): G
 The load generator is grpclib's client (one channel per client). ``BENCH_CLIENT=kit`` uses the
 kit's HTTP/2 client instead (``services/kit/grpc_h2.py``, the one the edge calls the services
 with): it costs 55-100 µs of CPU a call where grpclib's costs 150-300, on the same two cores as
-the joins' processes. It is not the default because it also slows the baseline: under it the
-grpclib echo server spent 15-20% more CPU per call (173-225 µs against 142-191 on 2026-12-04,
-not explained), so the echo ran slower, and that, more than faster joins (4-7%), is what raised
-the join share (0.28-0.34 and 0.26-0.35 under it, against 0.22-0.30 and 0.21-0.27).
+the joins' processes. It is not the default because it also slows the baseline: in the runs of
+2026-12-04 the grpclib echo server spent 173-225 µs of CPU per call under it against 142-207
+under grpclib's client (not explained), and the echo ran at 4,150-6,000 calls/s against
+4,440-7,170; that, more than faster joins (4-7%), is what raised the join share under it
+(0.28-0.34 with one worker and 0.26-0.35 with two, against 0.22-0.31 and 0.21-0.27).
 
 JoinMeeting is measured on the full seat path: every timed call is a first join of the caller
 into one of ``MEETINGS`` meetings (no lobby, no passcode), so each takes a seat and inserts a

@@ -230,7 +230,7 @@ class Stream:
             self._head_sent = True
             block = self._server.head_ok + block
         self._trailers_sent = True
-        self._h2.status = status.value  # (the gRPC status here: GrpcConnection._done reads it)
+        self._h2.status = status.value  # (the gRPC status here: Http2Connection._done reads it)
         await self._conn.send(self._h2, block, b"", True, trailers=True)
 
     async def cancel(self) -> None:
@@ -326,18 +326,6 @@ class GrpcConnection(Http2Connection):
                 done.set_result(None)
         self.pings.clear()
 
-    def _done(self, stream: _Stream) -> None:
-        # grpclib's client takes any RST_STREAM as the end of the call, even after a complete
-        # answer: a stream the client has not ended yet is reset only after a failed call (as
-        # grpclib's server does), or when the call ended without its trailers.
-        if self.streams.get(stream.id) is stream:
-            del self.streams[stream.id]
-            if not stream.finished:
-                self._reset(stream.id, 0x2)  # INTERNAL_ERROR
-            elif not stream.ended and stream.status:
-                self._reset(stream.id, 0x0)  # NO_ERROR: the rest of the request is not wanted
-            self._maybe_idle()
-
     def _on_reset(self, stream: _Stream) -> None:
         task = stream.task
         if task is not None and not task.done():
@@ -370,15 +358,6 @@ class GrpcConnection(Http2Connection):
                 return None
             self._give_back(stream)  # the rest of a message may be larger than the window
             await self._wait(stream)
-
-    def _give_back(self, stream: _Stream) -> None:
-        stream.unacked += stream.buffered
-        stream.buffered = 0
-        if stream.ended or stream.unacked < self.stream_window_size // 4 or self.transport is None:
-            return
-        self.transport.write(frame(0x8, 0, stream.id, stream.unacked.to_bytes(4, "big")))
-        stream.recv_window += stream.unacked
-        stream.unacked = 0
 
     async def send(
         self, stream: _Stream, head: bytes, data: bytes, end: bool, *, trailers: bool = False

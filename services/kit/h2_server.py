@@ -612,9 +612,23 @@ class Http2Connection(asyncio.Protocol):
             del self.streams[stream.id]
             if not stream.finished:  # the app ended without finishing its response
                 self._reset(stream.id, INTERNAL_ERROR)
-            elif not stream.ended:  # the answer is complete: the rest of the request is not wanted
+            elif not stream.ended and stream.status:
+                # the answer is complete: the rest of the request is not wanted. (A gRPC stream's
+                # status is its gRPC status: after an OK answer it is 0 and the stream is not
+                # reset, because grpclib's client takes any RST_STREAM as the end of its call.)
                 self._reset(stream.id, NO_ERROR)
             self._maybe_idle()
+
+    def _give_back(self, stream: _Stream) -> None:
+        """The request bytes the reader has taken count towards the stream's window again; the
+        client hears of it once a quarter of the window is owed (not after the request ended)."""
+        stream.unacked += stream.buffered
+        stream.buffered = 0
+        if stream.ended or stream.unacked < self.stream_window_size // 4 or self.transport is None:
+            return
+        self.transport.write(frame(WINDOW_UPDATE, 0, stream.id, _U32.pack(stream.unacked)))
+        stream.recv_window += stream.unacked
+        stream.unacked = 0
 
     async def _receive(self, stream: _Stream) -> dict[str, Any]:
         if stream.body_done:  # after the whole body: wait until the response ends or the client goes
@@ -627,12 +641,7 @@ class Http2Connection(asyncio.Protocol):
             return {"type": "http.disconnect"}
         body = stream.body[0] if len(stream.body) == 1 else b"".join(stream.body)
         stream.body.clear()
-        stream.unacked += stream.buffered
-        stream.buffered = 0
-        if not stream.ended and stream.unacked >= STREAM_WINDOW // 4 and self.transport is not None:
-            self.transport.write(frame(WINDOW_UPDATE, 0, stream.id, _U32.pack(stream.unacked)))
-            stream.recv_window += stream.unacked
-            stream.unacked = 0
+        self._give_back(stream)
         stream.body_done = stream.ended
         return {"type": "http.request", "body": body, "more_body": not stream.ended}
 

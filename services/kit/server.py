@@ -5,7 +5,7 @@ The gRPC port is served by the kit's own server (``grpc_server.py``: grpclib's h
 API on the kit's HTTP/2 connection) or, with ``MEETMESH_GRPC_SERVER=grpclib``, by grpclib's. Either
 way the cross-cutting concerns attach once: ``_wrap`` swaps the method function for one that admits
 the caller by the method's ``(meetmesh.options.v1.access)`` option (see ``policy.py``), records
-metrics and maps errors; ``_on_message`` validates every request message with protovalidate (and
+metrics and maps errors; ``_message`` validates every request message with protovalidate (and
 logs it, redacted by the fields' sensitivity, at DEBUG). On grpclib's server they run from its
 ``RecvRequest``, ``RecvMessage`` and ``SendMessage`` events. Handlers only do their own work.
 """

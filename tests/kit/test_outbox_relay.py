@@ -72,6 +72,46 @@ async def test_a_kick_before_the_commit_still_relays_the_event(
     assert len(entries) == 3  # each once
 
 
+async def test_under_a_stream_of_kicks_each_round_gathers_before_the_next(
+    relayed: tuple[Database, Outbox, OutboxRelay, str],
+) -> None:
+    """Appends back to back kick the relay during every round. A round that sent rows is followed
+    no sooner than ``_GATHER_S`` after it began (sleeps never end early, so this holds on any
+    machine), and so the events of several commits travel together. Until 2026-12-04 the next
+    round began at once, with the few rows of one round's time."""
+    from services.kit.outbox import _GATHER_S
+
+    db, outbox, relay, stream = relayed
+    loop = asyncio.get_running_loop()
+    rounds: list[tuple[float, int]] = []  # (began, rows sent)
+    relay_once = relay.relay_once
+
+    async def recorded() -> int:
+        began = loop.time()
+        sent = await relay_once()
+        rounds.append((began, sent))
+        return sent
+
+    await relay.stop()  # started by the fixture: restart it with every round recorded
+    relay.relay_once = recorded  # type: ignore[method-assign]
+    relay.start()
+    appends = 40
+    for i in range(appends):
+        async with db.transaction() as session:
+            await outbox.append(session, meeting_event(f"m{i}", meeting_ended=ev.MeetingEnded()))
+
+    async def relayed_all() -> bool:  # counted when its round ends (the XADD comes before that)
+        return sum(sent for _, sent in rounds) >= appends
+
+    await wait_until(relayed_all, within_s=10, every_s=0.01)
+    assert int(await relay.redis.xlen(stream)) == appends  # each event once
+    sending = [(i, began) for i, (began, sent) in enumerate(rounds) if 0 < sent < relay.batch]
+    for i, began in sending:
+        if i + 1 < len(rounds):
+            assert rounds[i + 1][0] - began >= _GATHER_S, rounds
+    assert len(sending) < appends  # several commits per round
+
+
 async def test_a_consumer_from_now_on_skips_the_past_and_misses_nothing_after(
     relayed: tuple[Database, Outbox, OutboxRelay, str],
 ) -> None:

@@ -69,6 +69,10 @@ _TRAILERS_OK = literal(b"grpc-status", b"0", b"\x00")
 STREAM_WINDOW = 4 << 20
 
 
+def _oversized(length: int) -> GRPCError:
+    return GRPCError(Status.RESOURCE_EXHAUSTED, f"the message is {length} bytes, over the limit")
+
+
 def _fields(pairs: Iterable[tuple[str, str]]) -> bytes:
     return b"".join(literal(k.encode("ascii"), v.encode("ascii"), b"\x00") for k, v in pairs)
 
@@ -338,6 +342,16 @@ class GrpcConnection(Http2Connection):
         while True:
             buffer = call._buffer
             if stream.body:
+                if len(buffer) >= 5 and not (stream.ended or stream.reset):
+                    # The message's length is known: its pieces are joined once, when all have come
+                    # (joining at every arrival copied a message of n windows n times over).
+                    length = _PREFIX.unpack_from(buffer)[1]
+                    limit = self.grpc.max_message_bytes
+                    pending = len(buffer) + sum(map(len, stream.body))
+                    if pending < 5 + length and (limit is None or length <= limit):
+                        self._give_back(stream)
+                        await self._wait(stream)
+                        continue
                 buffer = b"".join((buffer, *stream.body)) if buffer else b"".join(stream.body)
                 stream.body.clear()
             size = len(buffer)
@@ -345,6 +359,11 @@ class GrpcConnection(Http2Connection):
                 compressed, length = _PREFIX.unpack_from(buffer)
                 if compressed:
                     raise GRPCError(Status.INTERNAL, "compressed messages are not supported")
+                limit = self.grpc.max_message_bytes
+                if limit is not None and length > limit:
+                    call._buffer = b""
+                    await self._discard(stream, 5 + length - size)
+                    raise self.grpc.refuse_oversized(length)
                 if size - 5 >= length:
                     call._buffer = buffer[5 + length :]
                     self._give_back(stream)
@@ -358,6 +377,19 @@ class GrpcConnection(Http2Connection):
                 return None
             self._give_back(stream)  # the rest of a message may be larger than the window
             await self._wait(stream)
+
+    async def _discard(self, stream: _Stream, remaining: int) -> None:
+        """Read and drop the ``remaining`` bytes of an oversized request message (or until the
+        request ends), giving the window back as they come: memory stays within one window
+        however large the message says it is, and a client blocked on flow control can finish
+        sending and then read the refusal (grpclib's client turns a reset that comes while it
+        sends into StreamTerminatedError instead of the status)."""
+        while remaining > 0 and not stream.ended and not stream.reset:
+            self._give_back(stream)
+            await self._wait(stream)
+            remaining -= sum(map(len, stream.body))
+            stream.body.clear()
+        self._give_back(stream)
 
     async def send(
         self, stream: _Stream, head: bytes, data: bytes, end: bool, *, trailers: bool = False
@@ -439,6 +471,8 @@ class GrpcServer:
         on_message: MessageHook | None = None,
         on_send: MessageHook | None = None,
         limits: Http2Limits | None = None,
+        max_message_bytes: int | None = None,
+        refuse_oversized: Callable[[int], Exception] | None = None,
     ) -> None:
         self.mapping: dict[str, Any] = {}
         for handler in handlers:
@@ -449,6 +483,11 @@ class GrpcServer:
         self.wrap = wrap
         self.on_message = on_message
         self.on_send = on_send
+        # A request message longer than this is refused (``refuse_oversized(its length)``) from
+        # its length prefix, its bytes dropped as they arrive instead of gathered (None: no limit
+        # here; the codec may still refuse what it decodes).
+        self.max_message_bytes = max_message_bytes
+        self.refuse_oversized = refuse_oversized or _oversized
         # grpclib's (h2's) defaults: 100 streams, 64 KiB of header list; no idle or header deadline
         self.limits = limits or Http2Limits(
             max_streams=100,

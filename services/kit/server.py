@@ -96,15 +96,19 @@ class BoundedProtoCodec(ProtoCodec):
     def __init__(self, max_message_bytes: int) -> None:
         self.max_message_bytes = max_message_bytes
 
+    def refuse(self, size: int) -> GRPCError:
+        """The error for a request message of ``size`` bytes, over the limit."""
+        return to_grpc_error(
+            ResourceExhausted(
+                f"the message is {size} bytes; the limit is {self.max_message_bytes}",
+                retry_after_s=0,
+                reason=Reason.ERROR_REASON_PAYLOAD_TOO_LARGE,
+            )
+        )
+
     def decode(self, data: bytes, message_type: Any) -> Any:
         if len(data) > self.max_message_bytes:
-            raise to_grpc_error(
-                ResourceExhausted(
-                    f"the message is {len(data)} bytes; the limit is {self.max_message_bytes}",
-                    retry_after_s=0,
-                    reason=Reason.ERROR_REASON_PAYLOAD_TOO_LARGE,
-                )
-            )
+            raise self.refuse(len(data))
         try:
             return super().decode(data, message_type)
         except DecodeError:
@@ -197,6 +201,8 @@ class ServiceHost:
                 wrap=self._wrap,
                 on_message=self._message,
                 on_send=self._sent,
+                max_message_bytes=max_message_bytes,
+                refuse_oversized=codec.refuse,
             )
         elif grpc_server == "grpclib":
             self.server = CoalescingServer(

@@ -403,3 +403,74 @@ async def test_streams_past_the_limit_are_refused(probe: tuple[Probe, GrpcServer
     finally:
         service.release.set()
         writer.close()
+
+
+async def _send_as_allowed(raw: Raw, body: bytes) -> dict[str, str]:
+    """One request with ``body`` sent as the server's windows allow (like any client), and the
+    answer's headers and trailers."""
+    sid = raw.h2.get_next_available_stream_id()
+    raw.h2.send_headers(sid, _grpc(), end_stream=False)
+    raw.flush()
+    seen: list[Any] = []
+    sent = 0
+    while sent < len(body):
+        room = min(raw.h2.local_flow_control_window(sid), raw.h2.max_outbound_frame_size)
+        if room == 0:
+            seen += await raw.events(h2.events.WindowUpdated)
+            continue
+        chunk = body[sent : sent + room]
+        sent += len(chunk)
+        raw.h2.send_data(sid, chunk, end_stream=sent == len(body))
+        raw.flush()
+        await raw.writer.drain()
+    if not any(isinstance(e, h2.events.StreamEnded) for e in seen):
+        seen += await raw.events(h2.events.StreamEnded)
+    return {
+        k: v
+        for e in seen
+        if isinstance(e, (h2.events.ResponseReceived, h2.events.TrailersReceived))
+        for k, v in e.headers
+    }
+
+
+async def test_an_oversized_message_is_refused_from_its_length_and_never_gathered() -> None:
+    """With ``max_message_bytes``, a request message whose length prefix is over the limit is
+    refused RESOURCE_EXHAUSTED, and its bytes are dropped as they come rather than gathered: a
+    prefix claiming a gigabyte that ends early is refused for its size (not for ending inside a
+    message), and 6 MiB really sent (past the 4 MiB stream window, so the server must give the
+    window back while dropping) leave the server holding well under the message's size."""
+    import tracemalloc
+
+    service = Probe()
+    limit = 64 * 1024
+    server = GrpcServer(
+        [service],
+        codec=ProtoCodec(),
+        status_details_codec=ProtoStatusDetailsCodec(),
+        max_message_bytes=limit,
+    )
+    await server.start("127.0.0.1", 0)
+    raw = await Raw.open(server.port)
+    channel = Channel("127.0.0.1", server.port)
+    try:
+        claims_a_gigabyte = struct.pack(">?I", False, 1 << 30) + bytes(100_000)
+        answer = await _send_as_allowed(raw, claims_a_gigabyte)
+        assert answer["grpc-status"] == str(Status.RESOURCE_EXHAUSTED.value)
+        assert str(1 << 30) in answer["grpc-message"]
+
+        body = struct.pack(">?I", False, 6 << 20) + bytes(6 << 20)
+        tracemalloc.start()
+        try:
+            answer = await _send_as_allowed(raw, body)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert answer["grpc-status"] == str(Status.RESOURCE_EXHAUSTED.value)
+        assert peak < 3 << 20, f"{peak} bytes traced while a 6 MiB message was refused"
+        assert await call(channel, "Unary", "still") == S(value="STILL")
+    finally:
+        channel.close()
+        raw.close()
+        server.close()
+        await asyncio.wait_for(server.wait_closed(), 5)
+        server.close_connections()

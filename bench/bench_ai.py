@@ -48,9 +48,10 @@ from services.ai.live import LiveAnalysis, LiveOptions
 from services.ai.model_admin import ModelAdmin
 from services.ai.modelbuild import build, sources
 from services.ai.models import Activity, AnalysisEvent, Segment
-from services.ai.triton import TritonOptions, TritonServer, free_port
+from services.ai.triton import TritonOptions, TritonServer
 from services.kit import ServiceHost, ServiceIdentity, ServiceSpec, TokenService, channel
 from services.kit.keys import generate
+from services.stack.servers import free_port
 from tests.ai.speech import FLITE_SENTENCES, comparable_words, flite, real_recordings
 
 ROOT = Path(__file__).resolve().parents[1]

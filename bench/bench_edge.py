@@ -48,7 +48,7 @@ import uvloop
 from grpclib.client import Channel
 from hpack import Decoder
 
-from bench.support import Result, drop_platform, free_port, load, platform_env, spawn, stop, wait_for_port
+from bench.support import Result, drop_platform, load, platform_env, spawn, stop, wait_for_port
 from meetmesh.user.v1 import user_grpc, user_pb2
 from services.edge.tls import dev_certificate
 from services.kit.grpc_h2 import (
@@ -69,6 +69,7 @@ from services.kit.grpc_h2 import (
     frame,
     literal,
 )
+from services.stack.servers import free_port
 
 CLIENTS = 50
 SLICES = 5

@@ -41,7 +41,7 @@ from aiortc.mediastreams import MediaStreamError
 from grpclib.client import Channel
 from grpclib.exceptions import StreamTerminatedError
 
-from bench.support import free_port, redis_url, spawn, stop, wait_for_port
+from bench.support import redis_url, spawn, stop, wait_for_port
 from meetmesh.media.internal.v1 import media_grpc, media_pb2
 from meetmesh.signaling.v1 import signaling_grpc
 from meetmesh.signaling.v1 import signaling_pb2 as pb
@@ -50,6 +50,7 @@ from meetmesh_sdk.room import Room
 from meetmesh_sdk.sources import ColorVideoTrack
 from services.media.forwarding import PLI_MIN_INTERVAL_S, PacketSource, attach_source
 from services.media.transcode import Options, transcode
+from services.stack.servers import free_port
 
 PARTS = ("forwarding", "join", "fanout", "transcode")
 SELECTED = tuple(p.strip() for p in os.environ.get("MEETMESH_BENCH_MEDIA_PARTS", ",".join(PARTS)).split(","))

@@ -55,7 +55,6 @@ from bench.support import (
     CpuMeter,
     Result,
     drop_platform,
-    free_port,
     load,
     own_server_pids,
     platform_env,
@@ -67,6 +66,7 @@ from meetmesh.meeting.v1 import meeting_grpc, meeting_pb2
 from meetmesh.user.v1 import user_grpc, user_pb2
 from services.kit.grpc_h2 import Metadata, Upstream, call
 from services.kit.rpc_status import RpcStatus
+from services.stack.servers import free_port
 
 CLIENTS = 50
 # Enough meetings that no client runs out of first joins over the whole run (a client joins each

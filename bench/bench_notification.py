@@ -40,7 +40,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from bench.support import Result, free_port, load, pg_url, redis_url, spawn, stop, wait_for_port
+from bench.support import Result, load, pg_url, redis_url, spawn, stop, wait_for_port
 from meetmesh.meeting.events.v1 import events_pb2 as ev
 from services.kit import Database, create_redis
 from services.kit.outbox import Outbox, OutboxRelay
@@ -50,6 +50,7 @@ from services.meeting.wiring import MIGRATIONS as MEETING_MIGRATIONS
 from services.notification.channels import webhooks as wh
 from services.notification.models import RecipientRow, WebhookRow
 from services.notification.wiring import MIGRATIONS as NOTIFICATION_MIGRATIONS
+from services.stack.servers import free_port
 
 SECONDS = float(os.environ.get("BENCH_SECONDS", "5"))
 RATE = 100  # events per second, the load

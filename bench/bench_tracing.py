@@ -20,10 +20,11 @@ import httpx
 import uvloop
 from grpclib.client import Channel
 
-from bench.support import Result, drop_platform, free_port, load, platform_env, spawn, stop, wait_for_port
+from bench.support import Result, drop_platform, load, platform_env, spawn, stop, wait_for_port
 from meetmesh.meeting.v1 import meeting_grpc, meeting_pb2
 from meetmesh.user.v1 import user_grpc, user_pb2
 from services.stack.observability import JaegerServer
+from services.stack.servers import free_port
 
 CLIENTS = 20
 SECONDS = float(os.environ.get("BENCH_SECONDS", "5"))

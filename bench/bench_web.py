@@ -22,11 +22,12 @@ from typing import Any
 
 from grpclib.client import Channel
 
-from bench.support import ROOT, drop_platform, free_port, platform_env, spawn, stop, wait_for_port
+from bench.support import ROOT, drop_platform, platform_env, spawn, stop, wait_for_port
 from meetmesh.meeting.v1 import meeting_grpc, meeting_pb2
 from meetmesh.user.v1 import user_grpc, user_pb2
 from meetmesh_sdk.room import Room
 from meetmesh_sdk.sources import ColorVideoTrack
+from services.stack.servers import free_port
 
 DIST = ROOT / "clients" / "web" / "dist"
 JOINS = 10

@@ -6,7 +6,6 @@ import asyncio
 import atexit
 import contextlib
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -18,14 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from services.stack import PostgresServer, RedisServer, ServerSet
+from services.stack.servers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def child_env(env: dict[str, str] | None = None) -> dict[str, str]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -37,12 +36,6 @@ async def wait_for(predicate: Callable[[], bool], limit_s: float = 10.0) -> None
     async with asyncio.timeout(limit_s):
         while not predicate():  # noqa: ASYNC110 - the state has no event of its own
             await asyncio.sleep(0.02)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def close_to(rgb: tuple[int, int, int], expected: tuple[int, int, int], tolerance: int = 30) -> bool:

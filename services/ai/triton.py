@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import os
 import shutil
-import socket
 import sys
 import sysconfig
 from dataclasses import dataclass
@@ -26,12 +25,6 @@ from services.ai.modelbuild import sources
 from services.kit.logs import get_logger
 
 log = get_logger("meetmesh.ai.triton")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,11 @@ Errors, in one picture::
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import os
 import pwd
+import secrets
 import shutil
 import socket
 import stat
@@ -48,11 +50,47 @@ class ServerFailed(StackError):
     """A server exited, or did not become ready in time."""
 
 
+# The ports free_port handed out lately: not handed out again while their takers may still be
+# on their way to binding them.
+_GIVEN: collections.deque[int] = collections.deque(maxlen=4096)
+# free_port's own range starts here (below it: well-known development ports such as Jaeger's 16686).
+_OWN_LOW = 20000
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port that nothing listens on right now."""
+    """A TCP port that nothing is bound to right now, for a server about to bind it.
+
+    Picked below the kernel's ephemeral range where the range leaves room: a port from
+    ``bind(port 0)`` comes from that range, which is also where every outgoing connection takes
+    its local port, so between the pick and the server's bind a connection could take it (CI,
+    2026-12-04: a test's edge failed with EADDRINUSE on such a port). Below the range only
+    another explicit bind can, and this process never hands out the same port twice in a row."""
+    low = _ephemeral_low()
+    if low - _OWN_LOW >= 1024:
+        for _ in range(200):
+            port = _OWN_LOW + secrets.randbelow(low - _OWN_LOW)
+            if port in _GIVEN:
+                continue
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                try:
+                    sock.bind((host, port))
+                except OSError:
+                    continue
+            _GIVEN.append(port)
+            return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+        port = int(sock.getsockname()[1])
+    _GIVEN.append(port)
+    return port
+
+
+def _ephemeral_low() -> int:
+    """The first port of the kernel's ephemeral range (Linux; elsewhere IANA's 49152)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 49152
 
 
 def port_open(port: int, host: str = "127.0.0.1", timeout_s: float = 0.5) -> bool:

@@ -23,9 +23,10 @@ from meetmesh.ai.internal.v1 import analysis_stream_grpc
 from meetmesh.ai.v1 import ai_grpc
 from services.ai.config import AiServiceOptions, AiSettings
 from services.ai.modelbuild import build
-from services.ai.triton import TritonOptions, command, free_port, server_environment
+from services.ai.triton import TritonOptions, command, server_environment
 from services.kit import Runtime, ServiceHost, service_block
 from services.kit import channel as kit_channel
+from services.stack.servers import free_port
 from tests.conftest import PG_URL, REDIS_URL
 from tests.support import Platform, TestSettings, make_settings
 

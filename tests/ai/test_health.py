@@ -11,9 +11,9 @@ from grpclib.client import Channel
 from grpclib.health.v1 import health_grpc, health_pb2
 
 from services.ai.config import AiServiceOptions
-from services.ai.triton import free_port
 from services.ai.wiring import create
 from services.kit import Runtime, ServiceHost, service_block
+from services.stack.servers import free_port
 from tests.ai.conftest import AiTestSettings
 from tests.conftest import PG_URL, REDIS_URL
 

@@ -28,11 +28,12 @@ from services.ai.config import AiServiceOptions
 from services.kit import Runtime, channel, service_block
 from services.kit.outbox import stream_of
 from services.notification.config import NotificationOptions
+from services.stack.servers import free_port
 from tests.ai.conftest import AiPlatform, AiTestSettings, BundledTriton
 from tests.ai.speech import FLITE_SENTENCES, flite
 from tests.ai.test_captions import stream_audio, with_pauses
 from tests.conftest import PG_URL, REDIS_URL
-from tests.notification.conftest import Mailbox, free_port, notification_options
+from tests.notification.conftest import Mailbox, notification_options
 from tests.notification.receiver import Receiver
 from tests.notification.support import NotifyPlatform
 from tests.support import make_settings, wait_until

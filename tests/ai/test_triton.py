@@ -10,7 +10,8 @@ from pathlib import Path
 
 import tritonclient.grpc.aio as grpcclient
 
-from services.ai.triton import TritonOptions, TritonServer, free_port
+from services.ai.triton import TritonOptions, TritonServer
+from services.stack.servers import free_port
 from tests.support import wait_until
 
 

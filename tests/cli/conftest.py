@@ -22,9 +22,10 @@ import pytest
 from services.edge.app import Edge
 from services.kit import Runtime
 from services.kit.objects import ObjectStoreSettings
+from services.stack.servers import free_port
 from tests.conftest import PG_URL, REDIS_URL
 from tests.edge.conftest import edge_settings
-from tests.edge.harness import LoopThread, free_port, start_uvicorn, stop_uvicorn
+from tests.edge.harness import LoopThread, start_uvicorn, stop_uvicorn
 from tests.support import PASSWORD, Client, Platform, make_settings, start_platform
 
 ROOT = Path(__file__).resolve().parents[2]

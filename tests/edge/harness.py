@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-import socket
 import subprocess
 import sys
 import threading
@@ -67,12 +66,6 @@ def merge_descriptor_sets(*paths: Path) -> descriptor_pb2.FileDescriptorSet:
                 seen.add(fdp.name)
                 merged.file.append(fdp)
     return merged
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class LoopThread:

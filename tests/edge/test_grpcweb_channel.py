@@ -10,8 +10,8 @@ from grpclib.const import Status
 from grpclib.exceptions import GRPCError
 
 from meetmesh_sdk.grpcweb import GrpcWebChannel
+from services.stack.servers import free_port
 from tests.edge.conftest import EdgeStack
-from tests.edge.harness import free_port
 
 
 async def test_stubs_over_grpc_web(stack: EdgeStack) -> None:

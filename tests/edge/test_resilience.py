@@ -20,9 +20,9 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from services.edge.config import RateLimit
+from services.stack.servers import free_port
 from tests.edge import grpcweb_client
 from tests.edge.conftest import PLAIN_SERVERS, EdgeStack
-from tests.edge.harness import free_port
 from tests.support import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import AsyncGenerator, AsyncIterator
@@ -30,19 +29,10 @@ from services.edge.status import RpcStatus
 from services.edge.upstream import Upstreams
 from services.kit import grpc_h2
 from services.kit.grpc_h2 import STREAM_WINDOW
+from services.stack.servers import free_port
 from tests.edge.harness import RecordedWrites
 
 BIG = 6 << 20  # past the server's 4 MiB windows and this client's
-
-
-def free_port() -> int:
-    """A free port. Not ``tests.rtc_helpers``': that imports ``tests.conftest``, which starts the
-    suite's PostgreSQL and Redis, and the server process below (killed on purpose) would leave
-    them running."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 class Raw(CodecBase):

@@ -13,7 +13,8 @@ import pytest
 
 from meetmesh.signaling.v1 import signaling_pb2 as pb
 from meetmesh_sdk.sources import ToneAudioTrack
-from tests.rtc_helpers import free_port, media_options, start_rtc, wait_for
+from services.stack.servers import free_port
+from tests.rtc_helpers import media_options, start_rtc, wait_for
 from tests.support import Platform
 
 

@@ -26,7 +26,8 @@ from services.media.api import MediaService
 from services.media.forwarding import ForwardedTrack
 from services.media.wiring import build as build_media
 from services.signaling.placement import MediaPlacement
-from tests.rtc_helpers import Rtc, close_to, drain, free_port, media_options, start_rtc, wait_for
+from services.stack.servers import free_port
+from tests.rtc_helpers import Rtc, close_to, drain, media_options, start_rtc, wait_for
 from tests.support import Platform, wait_until
 
 RED, BLUE = (220, 30, 30), (30, 40, 220)

@@ -13,7 +13,7 @@ from aiortc import RTCPeerConnection
 from services.kit.ice import IceSettings, turn_credentials
 from services.media import network
 from services.media.wiring import ice_configuration
-from tests.rtc_helpers import free_port
+from services.stack.servers import free_port
 
 
 async def test_host_candidates_use_the_configured_port_range() -> None:

@@ -11,7 +11,8 @@ from meetmesh_sdk.sources import ColorVideoTrack, dominant_rgb
 from services.kit import ServiceHost
 from services.media.wiring import build as build_media
 from services.signaling.placement import MediaPlacement
-from tests.rtc_helpers import close_to, free_port, media_options, start_rtc, wait_for
+from services.stack.servers import free_port
+from tests.rtc_helpers import close_to, media_options, start_rtc, wait_for
 from tests.support import Platform, wait_until
 
 PURPLE = (150, 40, 200)

@@ -14,7 +14,8 @@ from meetmesh.signaling.v1 import signaling_pb2 as pb
 from meetmesh_sdk.room import Room
 from meetmesh_sdk.sources import ColorVideoTrack, dominant_rgb
 from services.kit.ice import IceSettings
-from tests.rtc_helpers import close_to, free_port, media_options, start_rtc
+from services.stack.servers import free_port
+from tests.rtc_helpers import close_to, media_options, start_rtc
 from tests.support import Platform
 
 SECRET = "turn-test-secret"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import email
 import email.policy
-import socket
 import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -19,15 +18,9 @@ from aiosmtpd.controller import Controller
 
 from services.kit import service_block
 from services.notification.config import NotificationOptions
+from services.stack.servers import free_port
 from tests.notification.receiver import Receiver
 from tests.notification.support import NotifyPlatform, start_notify_platform
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass

@@ -16,7 +16,8 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from services.notification.channels import Permanent, Transient
 from services.notification.channels.email import Attachment, Email, SmtpSender
-from tests.notification.conftest import Mailbox, free_port, notification_options
+from services.stack.servers import free_port
+from tests.notification.conftest import Mailbox, notification_options
 from tests.support import wait_until
 
 

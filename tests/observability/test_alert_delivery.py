@@ -17,8 +17,9 @@ from aiosmtpd.controller import Controller
 
 from services.observability import alertmanager_config, scrape_targets
 from services.stack.observability import AlertmanagerServer, PrometheusServer
+from services.stack.servers import free_port
 from tests import servers
-from tests.notification.conftest import Mailbox, free_port, notification_options
+from tests.notification.conftest import Mailbox, notification_options
 from tests.notification.support import deliveries_to, start_notify_platform
 from tests.observability.prom import query, retarget, start_prometheus
 from tests.support import wait_until

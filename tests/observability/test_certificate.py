@@ -16,8 +16,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from services.edge import server as edge_server
 from services.edge.config import EdgeOptions, EdgeSettings
 from services.edge.tls import EXPIRY_METRIC, dev_certificate, not_after
+from services.stack.servers import free_port
 from tests.observability.prom import query, start_prometheus
-from tests.rtc_helpers import free_port
 from tests.support import wait_until
 
 

@@ -22,8 +22,9 @@ from services.edge import server as edge_server
 from services.edge.config import EdgeOptions, EdgeSettings
 from services.observability import alertmanager_config, scrape_targets
 from services.stack.observability import AlertmanagerServer
+from services.stack.servers import free_port
 from tests.observability.prom import WebhookReceiver, empty_panels, query, start_prometheus
-from tests.rtc_helpers import free_port, real_platform, start_rtc
+from tests.rtc_helpers import real_platform, start_rtc
 from tests.support import PASSWORD, wait_until
 
 

@@ -20,7 +20,8 @@ from services.kit import tracing
 from services.kit.logs import push_handler
 from services.kit.tracing import TracingSettings
 from services.stack.observability import JaegerServer, VictoriaLogsServer
-from tests.rtc_helpers import free_port, real_platform
+from services.stack.servers import free_port
+from tests.rtc_helpers import real_platform
 from tests.support import Platform, squatting, wait_until
 
 

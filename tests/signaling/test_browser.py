@@ -20,7 +20,8 @@ from meetmesh.signaling.v1 import signaling_pb2 as pb
 from meetmesh_sdk.sources import ColorVideoTrack, ToneAudioTrack, dominant_rgb
 from services.edge import server as edge_server
 from services.edge.config import EdgeOptions, EdgeSettings
-from tests.rtc_helpers import Rtc, close_to, free_port
+from services.stack.servers import free_port
+from tests.rtc_helpers import Rtc, close_to
 
 PAGE = Path(__file__).parent / "browser" / "rtc_page.html"
 CHROMIUM_ARGS = [

@@ -18,7 +18,8 @@ from playwright.async_api import Browser, async_playwright
 from services.edge import server as edge_server
 from services.edge.config import EdgeOptions, EdgeSettings
 from services.kit.objects import ObjectStoreSettings
-from tests.rtc_helpers import Rtc, free_port, media_options, real_platform, rtc, start_rtc  # noqa: F401 - the fixtures
+from services.stack.servers import free_port
+from tests.rtc_helpers import Rtc, media_options, real_platform, rtc, start_rtc  # noqa: F401 - the fixtures
 from tests.support import Platform
 
 ROOT = Path(__file__).resolve().parents[2]

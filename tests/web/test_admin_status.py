@@ -22,9 +22,10 @@ from services.edge import server as edge_server
 from services.edge.config import EdgeOptions, EdgeSettings
 from services.observability import scrape_targets
 from services.observability.dashboards import STATUS_QUERIES
+from services.stack.servers import free_port
 from services.user.store import UserStore
 from tests.observability.prom import query, start_prometheus
-from tests.rtc_helpers import Rtc, free_port
+from tests.rtc_helpers import Rtc
 from tests.support import PASSWORD, Client, wait_until
 from tests.web.conftest import axe_violations
 

@@ -93,3 +93,23 @@ def test_a_rooms_failed_background_work_becomes_its_bots_error() -> None:
     assert failing.pc is None
     run._take_room_failures()
     assert [b.error for b in bots] == ["", "SignalingError: no answer", "GRPCError: meeting is full"]
+
+
+def test_jitter_is_taken_across_a_timestamp_wrap() -> None:
+    """aiortc's receive statistics after ``unwrap_jitter_timestamps``: a stream whose RTP
+    timestamp wraps past 2^32 keeps its jitter at the size of its real steps (20 ms of 48 kHz
+    audio here, fed at once, so each packet's arrival step is ~0 and its jitter tends to
+    960/16 per packet); unpatched, the wrap reads as a ~2^32 step (jitter ~2^28)."""
+    from aiortc.rtcrtpreceiver import StreamStatistics
+    from aiortc.rtp import RtpPacket
+
+    from meetmesh_sdk.loadtest.runner import unwrap_jitter_timestamps
+
+    unwrap_jitter_timestamps()
+    unwrap_jitter_timestamps()  # twice: no double wrapping
+    stats = StreamStatistics(clockrate=48_000)
+    start = (1 << 32) - 960 * 10
+    for i in range(40):
+        stats.add(RtpPacket(sequence_number=i, timestamp=(start + 960 * i) & 0xFFFFFFFF))
+    assert stats.packets_received == 40
+    assert 0 < stats.jitter <= 960, stats.jitter

@@ -29,6 +29,36 @@ from ..sources import ColorVideoTrack, ToneAudioTrack
 _CLOCK = {"video": 90_000, "audio": 48_000}
 
 
+def unwrap_jitter_timestamps() -> None:
+    """Make aiortc's receive statistics take RTP timestamps modulo 2^32 (idempotent).
+
+    aiortc (1.16) computes RFC 3550's interarrival jitter from the plain difference of two
+    packets' timestamps, so when a stream's timestamp wraps past 2^32 (its start is random, so
+    any stream may, about once in 25 hours of 48 kHz audio) the difference is read as ~2^32
+    and the jitter jumps to ~5.6 million ms, fading over the next few hundred packets. A load
+    test of 2026-12-04 reported such a max (3,337,100 ms, 8 packets after a wrap). Here the
+    previous timestamp is moved by 2^32 first whenever the new one is more than 2^31 away, so
+    the formula sees the true, small step."""
+    from aiortc.rtcrtpreceiver import StreamStatistics
+
+    if getattr(StreamStatistics.add, "_meetmesh_unwrapped", False):
+        return
+    add = StreamStatistics.add
+
+    def unwrapped(self: Any, packet: Any) -> None:
+        last = self._last_timestamp
+        if last is not None:
+            step = packet.timestamp - last
+            if step > 1 << 31:
+                self._last_timestamp = last + (1 << 32)
+            elif step < -(1 << 31):
+                self._last_timestamp = last - (1 << 32)
+        add(self, packet)
+
+    unwrapped._meetmesh_unwrapped = True  # type: ignore[attr-defined]
+    StreamStatistics.add = unwrapped  # type: ignore[method-assign]
+
+
 def parse_duration(text: str) -> float:
     """``30s``, ``2m``, ``1m30s`` or plain seconds."""
     match = re.fullmatch(r"\s*(?:(\d+(?:\.\d+)?)m)?\s*(?:(\d+(?:\.\d+)?)s?)?\s*", text)
@@ -238,6 +268,7 @@ class LoadTest:
 
     async def run(self) -> Report:
         o = self.o
+        unwrap_jitter_timestamps()
         started_at = time.time()
         user_ch = Channel(*host_port(o.user_server))
         meeting_ch = Channel(*host_port(o.meeting_server))

@@ -13,7 +13,9 @@ protocol classes (subclassed here and handed to uvicorn's `Config`):
   knowledge), or a TLS one whose ALPN chose "h2", is handed to the edge's own HTTP/2 server
   (`h2_server.py`) with the same app, per-address count and deadlines; uvicorn serves HTTP/1.1.
 * **request head size**: an HTTP/1.1 head larger than `max_header_bytes` is answered 431 and the
-  connection closed (httptools itself takes up to 80 KiB).
+  connection closed (httptools itself takes up to 80 KiB). The bytes of a body still arriving
+  after its request was answered (413 from its content-length) are that request's, not the
+  next head's.
 * **one write per response**: uvicorn writes an HTTP/1.1 response's head and body separately;
   the kit's `CoalescingTransport` (`services/kit/h2writes.py`, the services' servers use it too)
   sends them as one (one send, one TLS record, one wake-up of the client).
@@ -74,6 +76,9 @@ def protocol_classes(limits: ConnectionLimits) -> tuple[type[Any], type[Any]]:
         _first: bytes | None = b""  # the connection's first bytes while they may be HTTP/2's preface
         _head_bytes = 0  # bytes of the current request's head so far
         _tail = b""  # the last bytes seen, for a blank line split between reads
+        # A request's body is still arriving (its head is complete): those bytes are not the next
+        # request's head, even when the answer went out first (413 from content-length).
+        _body_open = False
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(CoalescingTransport(transport, self.loop))  # type: ignore[arg-type]
@@ -99,7 +104,8 @@ def protocol_classes(limits: ConnectionLimits) -> tuple[type[Any], type[Any]]:
                     self._to_http2(first)
                     return
                 data = first
-            if self._header_timer is not None and self._head_over(data):  # the head is still coming
+            if self._header_timer is not None and not self._body_open and self._head_over(data):
+                # the head is still coming, and it is over the limit
                 self._head_too_large()
                 return
             super().data_received(data)
@@ -164,7 +170,14 @@ def protocol_classes(limits: ConnectionLimits) -> tuple[type[Any], type[Any]]:
 
         def on_headers_complete(self) -> None:
             self._disarm()
+            self._body_open = True
             super().on_headers_complete()
+
+        def on_message_complete(self) -> None:
+            self._body_open = False
+            self._head_bytes = 0  # the next head starts after this body
+            self._tail = b""
+            super().on_message_complete()
 
         def on_response_complete(self) -> None:
             transport = self.transport

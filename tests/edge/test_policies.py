@@ -3,6 +3,7 @@ limits, access logs without personal data, metrics, the pages the edge serves it
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -130,6 +131,38 @@ async def test_request_size_limit(stack: EdgeStack, http: httpx.AsyncClient) -> 
     assert chunked.status_code == 413
     web = await grpcweb_client.call(http, stack.url, "/meetmesh.edgetest.v1.EchoService/Echo", b"x" * 70_000)
     assert web.status == 8
+
+
+async def _response(reader: asyncio.StreamReader) -> int:
+    """One HTTP/1.1 response off the connection; its status."""
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+    lines = head.decode("latin-1").split("\r\n")
+    fields = dict(line.lower().split(": ", 1) for line in lines[1:] if ": " in line)
+    await asyncio.wait_for(reader.readexactly(int(fields.get("content-length", "0"))), 10)
+    return int(lines[0].split()[1])
+
+
+async def test_a_body_left_unread_by_an_early_answer_is_not_the_next_requests_head(
+    stack: EdgeStack,
+) -> None:
+    """The edge answers 413 from a request's content-length before its body has come. The body
+    arriving after that answer still belongs to that request: it was counted against the next
+    request's head limit (64 KiB), and the next request on the connection got 431 (CI, 2026-12-04,
+    whenever the body came after the answer)."""
+    host, port = stack.url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        size = 70 * 1024
+        writer.write(
+            f"POST /v1/rooms/r/echoes HTTP/1.1\r\nhost: edge\r\ncontent-type: application/json\r\n"
+            f"content-length: {size}\r\n\r\n".encode()
+        )
+        assert await _response(reader) == 413
+        writer.write(b"x" * size)  # the body, after the answer
+        writer.write(f"GET {WHOAMI} HTTP/1.1\r\nhost: edge\r\n\r\n".encode())
+        assert await _response(reader) == 401  # no token: the next request was read as one
+    finally:
+        writer.close()
 
 
 async def test_access_log_has_no_personal_data(

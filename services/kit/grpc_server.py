@@ -344,11 +344,12 @@ class GrpcConnection(Http2Connection):
             if stream.body:
                 if len(buffer) >= 5 and not (stream.ended or stream.reset):
                     # The message's length is known: its pieces are joined once, when all have come
-                    # (joining at every arrival copied a message of n windows n times over).
-                    length = _PREFIX.unpack_from(buffer)[1]
+                    # (joining at every arrival copied a message of n windows n times over). A
+                    # compressed or oversized one goes on below, to be refused at once.
+                    compressed, length = _PREFIX.unpack_from(buffer)
                     limit = self.grpc.max_message_bytes
                     pending = len(buffer) + sum(map(len, stream.body))
-                    if pending < 5 + length and (limit is None or length <= limit):
+                    if pending < 5 + length and not compressed and (limit is None or length <= limit):
                         self._give_back(stream)
                         await self._wait(stream)
                         continue

@@ -316,13 +316,27 @@ class Raw:
         return seen
 
     async def request(self, headers: list[tuple[str, str]], body: bytes = b"") -> dict[str, str]:
+        """One request, its body sent as the server's windows allow (like any client); the
+        answer's headers and trailers."""
         sid = self.h2.get_next_available_stream_id()
         self.h2.send_headers(sid, headers, end_stream=not body)
-        if body:
-            self.h2.send_data(sid, body, end_stream=True)
         self.flush()
+        seen: list[Any] = []
+        sent = 0
+        while sent < len(body):
+            room = min(self.h2.local_flow_control_window(sid), self.h2.max_outbound_frame_size)
+            if room == 0:
+                seen += await self.events(h2.events.WindowUpdated)
+                continue
+            chunk = body[sent : sent + room]
+            sent += len(chunk)
+            self.h2.send_data(sid, chunk, end_stream=sent == len(body))
+            self.flush()
+            await self.writer.drain()
+        if not any(isinstance(e, h2.events.StreamEnded) for e in seen):
+            seen += await self.events(h2.events.StreamEnded)
         answer: dict[str, str] = {}
-        for event in await self.events(h2.events.StreamEnded):
+        for event in seen:
             if isinstance(event, (h2.events.ResponseReceived, h2.events.TrailersReceived)):
                 answer.update(dict(event.headers))
         return answer
@@ -405,34 +419,6 @@ async def test_streams_past_the_limit_are_refused(probe: tuple[Probe, GrpcServer
         writer.close()
 
 
-async def _send_as_allowed(raw: Raw, body: bytes) -> dict[str, str]:
-    """One request with ``body`` sent as the server's windows allow (like any client), and the
-    answer's headers and trailers."""
-    sid = raw.h2.get_next_available_stream_id()
-    raw.h2.send_headers(sid, _grpc(), end_stream=False)
-    raw.flush()
-    seen: list[Any] = []
-    sent = 0
-    while sent < len(body):
-        room = min(raw.h2.local_flow_control_window(sid), raw.h2.max_outbound_frame_size)
-        if room == 0:
-            seen += await raw.events(h2.events.WindowUpdated)
-            continue
-        chunk = body[sent : sent + room]
-        sent += len(chunk)
-        raw.h2.send_data(sid, chunk, end_stream=sent == len(body))
-        raw.flush()
-        await raw.writer.drain()
-    if not any(isinstance(e, h2.events.StreamEnded) for e in seen):
-        seen += await raw.events(h2.events.StreamEnded)
-    return {
-        k: v
-        for e in seen
-        if isinstance(e, (h2.events.ResponseReceived, h2.events.TrailersReceived))
-        for k, v in e.headers
-    }
-
-
 async def test_an_oversized_message_is_refused_from_its_length_and_never_gathered() -> None:
     """With ``max_message_bytes``, a request message whose length prefix is over the limit is
     refused RESOURCE_EXHAUSTED, and its bytes are dropped as they come rather than gathered: a
@@ -454,14 +440,14 @@ async def test_an_oversized_message_is_refused_from_its_length_and_never_gathere
     channel = Channel("127.0.0.1", server.port)
     try:
         claims_a_gigabyte = struct.pack(">?I", False, 1 << 30) + bytes(100_000)
-        answer = await _send_as_allowed(raw, claims_a_gigabyte)
+        answer = await raw.request(_grpc(), claims_a_gigabyte)
         assert answer["grpc-status"] == str(Status.RESOURCE_EXHAUSTED.value)
         assert str(1 << 30) in answer["grpc-message"]
 
         body = struct.pack(">?I", False, 6 << 20) + bytes(6 << 20)
         tracemalloc.start()
         try:
-            answer = await _send_as_allowed(raw, body)
+            answer = await raw.request(_grpc(), body)
             _, peak = tracemalloc.get_traced_memory()
         finally:
             tracemalloc.stop()

@@ -19,7 +19,7 @@ import json
 import time
 from collections import defaultdict
 from collections.abc import Awaitable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from services.kit import TokenBucket
@@ -85,7 +85,7 @@ class DeliveryQueue:
         self._per_endpoint: dict[str, int] = defaultdict(int)
         self._loop_task: asyncio.Task[None] | None = None
         # Deliveries sent at about the same time are recorded in one transaction.
-        self._sent: GroupCommit[tuple[str, int, float]] = GroupCommit(store.finish_sent)
+        self._sent: GroupCommit[tuple[str, datetime, int, float]] = GroupCommit(store.finish_sent)
         self._reminder_task: asyncio.Task[None] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -114,11 +114,11 @@ class DeliveryQueue:
             try:
                 free = self.options.concurrency - len(self._tasks)
                 if free > 0:
-                    rows = await self.store.claim(free, lease)
-                    claimed = len(rows)
-                    lookups = await self.store.lookups(rows) if rows else Lookups()
-                    for row in rows:
-                        task = asyncio.create_task(self._deliver(row, lookups))
+                    claim = await self.store.claim(free, lease)
+                    claimed = len(claim.rows)
+                    lookups = await self.store.lookups(claim.rows) if claim.rows else Lookups()
+                    for row in claim.rows:
+                        task = asyncio.create_task(self._deliver(row, claim.held_until, lookups))
                         self._tasks.add(task)
                         task.add_done_callback(self._done)
             except asyncio.CancelledError:
@@ -171,11 +171,11 @@ class DeliveryQueue:
             return None
         return float(min(self.options.retry_base_s * 2 ** (attempt - 1), self.options.retry_max_s))
 
-    async def _deliver(self, row: DeliveryRow, lookups: Lookups) -> None:
+    async def _deliver(self, row: DeliveryRow, held_until: datetime, lookups: Lookups) -> None:
         endpoint = row.address if row.channel == "webhook" else ""
         if endpoint and self._per_endpoint[endpoint] >= self.options.per_endpoint_concurrency:
             # That endpoint is busy: put this one back for a moment, without an attempt.
-            await self.store.finish(row.id, state=PENDING, attempted=False, next_time=_after(0.2))
+            await self.store.finish(row.id, held_until, state=PENDING, attempted=False, next_time=_after(0.2))
             return
         if endpoint:
             self._per_endpoint[endpoint] += 1
@@ -183,9 +183,11 @@ class DeliveryQueue:
         try:
             status = await self._send(row, lookups)
         except Skip as exc:
-            await self.store.finish(row.id, state=CANCELLED, attempted=False, error=str(exc))
+            await self.store.finish(row.id, held_until, state=CANCELLED, attempted=False, error=str(exc))
         except Later as exc:
-            await self.store.finish(row.id, state=PENDING, attempted=False, next_time=_after(exc.delay_s))
+            await self.store.finish(
+                row.id, held_until, state=PENDING, attempted=False, next_time=_after(exc.delay_s)
+            )
         except DeliveryError as exc:
             latency = time.perf_counter() - started
             delay = None if isinstance(exc, Permanent) else self.backoff_s(row)
@@ -196,6 +198,7 @@ class DeliveryQueue:
                 await self.store.drop_push_subscription(row.address)
             await self.store.finish(
                 row.id,
+                held_until,
                 state=DEAD if delay is None else PENDING,
                 attempted=True,
                 status=exc.status,
@@ -215,13 +218,14 @@ class DeliveryQueue:
             with contextlib.suppress(Exception):
                 await self.store.finish(
                     row.id,
+                    held_until,
                     state=DEAD if delay is None else PENDING,
                     attempted=True,
                     error=type(exc).__name__,
                     next_time=None if delay is None else _after(delay),
                 )
         else:
-            await self._sent.record((row.id, status, time.perf_counter() - started))
+            await self._sent.record((row.id, held_until, status, time.perf_counter() - started))
         finally:
             if endpoint:
                 self._per_endpoint[endpoint] -= 1

@@ -4,7 +4,10 @@ push subscriptions and reminders.
 
 Queue claims: due pending deliveries are taken by pushing their ``next_time`` one lease ahead (on
 PostgreSQL under ``FOR UPDATE SKIP LOCKED``, so several workers never take the same row); a worker
-that dies leaves its rows to be claimed again when the lease runs out.
+that dies leaves its rows to be claimed again when the lease runs out. That lease's end is also the
+claim's mark: an attempt's outcome moves the row's state only while ``next_time`` still holds it.
+A row redelivered, or claimed again after its lease ran out, while an attempt was under way keeps
+its new state; the late outcome is still counted (attempts, last status).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import bindparam, case, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -37,6 +40,14 @@ from .models import (
 )
 
 PENDING, SENT, DEAD, CANCELLED = "pending", "sent", "dead", "cancelled"
+
+
+@dataclass
+class Claim:
+    """Deliveries claimed together, and the end of their lease (their ``next_time`` while held)."""
+
+    rows: list[DeliveryRow]
+    held_until: datetime
 
 
 def new_id() -> str:
@@ -128,11 +139,15 @@ class NotificationStore:
                     RETURNING d.id, d.key, d.channel, d.kind, d.address, d.user_id, d.locale,
                         d.payload, d.state, d.attempts, due.next_time AS due_time, d.last_status,
                         d.last_latency_s, d.last_error, d.create_time, d.update_time""",  # noqa: S608 (the schema name only)
-                # $1 now, $2 ids, $3 status codes, $4 latencies.
+                # $1 now, $2 ids, $3 the ends of their claims' leases, $4 status codes, $5 latencies.
+                # The state moves only where the claim still holds the row (see the module's doc).
                 "finish_sent": f"""
-                    UPDATE {table} AS d SET state = 'sent', update_time = $1, last_error = '',
-                        attempts = d.attempts + 1, last_status = o.status, last_latency_s = o.latency
-                    FROM unnest($2::text[], $3::int[], $4::float8[]) AS o(id, status, latency)
+                    UPDATE {table} AS d SET
+                        state = CASE WHEN d.next_time = o.held THEN 'sent' ELSE d.state END,
+                        update_time = $1, last_error = '', attempts = d.attempts + 1,
+                        last_status = o.status, last_latency_s = o.latency
+                    FROM unnest($2::text[], $3::timestamptz[], $4::int[], $5::float8[])
+                        AS o(id, held, status, latency)
                     WHERE d.id = o.id""",  # noqa: S608 (the schema name only)
             }
         return self._statements[name]
@@ -199,20 +214,23 @@ class NotificationStore:
         async with self.db.reader() as session:
             return await session.get(DeliveryRow, delivery_id)
 
-    async def claim(self, limit: int, lease: timedelta) -> list[DeliveryRow]:
+    async def claim(self, limit: int, lease: timedelta) -> Claim:
+        """Up to ``limit`` due pending deliveries, held for ``lease``; the rows' ``next_time`` is
+        as it was before the claim moved it."""
         now = utcnow()
+        held_until = now + lease
         if not self.db.sqlite:
             # One autocommit statement, one round trip (the ORM's took four: BEGIN, SELECT ...
             # FOR UPDATE, UPDATE, COMMIT); the queue runs it after every kick.
             pool = await self.db.pg()
-            records = await pool.fetch(self._sql("claim"), now, now + lease, limit)
+            records = await pool.fetch(self._sql("claim"), now, held_until, limit)
             rows = []
             for record in sorted(records, key=lambda r: r["due_time"]):
                 values = dict(record)
                 # As the ORM path gives them: next_time as it was before the lease moved it.
                 values["next_time"] = values.pop("due_time")
                 rows.append(DeliveryRow(**values))
-            return rows
+            return Claim(rows, held_until)
         query = (
             select(DeliveryRow)
             .where(DeliveryRow.state == PENDING, DeliveryRow.next_time <= now)
@@ -225,14 +243,15 @@ class NotificationStore:
                 await session.execute(
                     update(DeliveryRow)
                     .where(DeliveryRow.id.in_([r.id for r in rows]))
-                    .values(next_time=now + lease)
+                    .values(next_time=held_until)
                     .execution_options(synchronize_session=False)
                 )
-        return rows
+        return Claim(rows, held_until)
 
     async def finish(
         self,
         delivery_id: str,
+        held_until: datetime,
         *,
         state: str,
         attempted: bool,
@@ -241,28 +260,42 @@ class NotificationStore:
         error: str = "",
         next_time: datetime | None = None,
     ) -> None:
-        """Record an attempt's outcome: ``state`` (pending again with ``next_time``, sent, dead,
-        cancelled)."""
-        values: dict[str, Any] = {"state": state, "update_time": utcnow(), "last_error": error[:500]}
+        """Record the outcome of a delivery claimed until ``held_until``: ``state`` (pending again
+        with ``next_time``, sent, dead, cancelled). Where that claim no longer holds the row
+        (redelivered meanwhile, or claimed again after the lease ran out), an attempt is still
+        counted but the state and ``next_time`` stay, and an outcome without an attempt changes
+        nothing."""
+        held = DeliveryRow.next_time == held_until
+        values: dict[str, Any] = {"update_time": utcnow(), "last_error": error[:500]}
+        query = update(DeliveryRow).where(DeliveryRow.id == delivery_id)
         if attempted:
             values.update(attempts=DeliveryRow.attempts + 1, last_status=status, last_latency_s=latency_s)
-        if next_time is not None:
-            values["next_time"] = next_time
+            values["state"] = case((held, state), else_=DeliveryRow.state)
+            if next_time is not None:
+                values["next_time"] = case((held, next_time), else_=DeliveryRow.next_time)
+        else:
+            query = query.where(held)
+            values["state"] = state
+            if next_time is not None:
+                values["next_time"] = next_time
         async with self.db.transaction() as session:
-            await session.execute(update(DeliveryRow).where(DeliveryRow.id == delivery_id).values(**values))
+            # Every SET expression reads the row as it was, so ``held`` means the same in each.
+            await session.execute(query.values(**values))
 
-    async def finish_sent(self, outcomes: list[tuple[str, int, float]]) -> None:
-        """Record many deliveries sent, in one statement: ``(delivery id, status, latency_s)`` each."""
+    async def finish_sent(self, outcomes: list[tuple[str, datetime, int, float]]) -> None:
+        """Record many deliveries sent, in one statement: ``(delivery id, the end of its claim's
+        lease, status, latency_s)`` each; as ``finish`` does, a row its claim no longer holds
+        counts the attempt and keeps its state."""
         if not self.db.sqlite:  # one autocommit statement over arrays, one round trip
             pool = await self.db.pg()
-            ids, statuses, latencies = (list(column) for column in zip(*outcomes, strict=True))
-            await pool.execute(self._sql("finish_sent"), utcnow(), ids, statuses, latencies)
+            ids, held, statuses, latencies = (list(column) for column in zip(*outcomes, strict=True))
+            await pool.execute(self._sql("finish_sent"), utcnow(), ids, held, statuses, latencies)
             return
         statement = (
             update(DeliveryRow)
             .where(DeliveryRow.id == bindparam("b_id"))
             .values(
-                state=SENT,
+                state=case((DeliveryRow.next_time == bindparam("b_held"), SENT), else_=DeliveryRow.state),
                 update_time=bindparam("b_now"),
                 last_error="",
                 attempts=DeliveryRow.attempts + 1,
@@ -271,7 +304,10 @@ class NotificationStore:
             )
         )
         now = utcnow()
-        params = [{"b_id": i, "b_now": now, "b_status": s, "b_latency": lat} for i, s, lat in outcomes]
+        params = [
+            {"b_id": i, "b_held": held, "b_now": now, "b_status": s, "b_latency": lat}
+            for i, held, s, lat in outcomes
+        ]
         async with self.db.transaction() as session:
             await (await session.connection()).execute(statement, params)
 

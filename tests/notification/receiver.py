@@ -1,5 +1,6 @@
 """A real HTTP server for the tests: records what it receives; per path it answers a status, or
-accepts the connection and never answers (``hang``), or lets ``respond`` (a stand-in for a
+accepts the connection and never answers (``hang``), or holds the answer (200) until an
+``asyncio.Event`` in the script is set, or lets ``respond`` (a stand-in for a
 provider's API) check the request and make the answer."""
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ class Received:
 class Receiver:
     port: int = 0
     received: list[Received] = field(default_factory=list)
-    # path -> list of statuses to answer in turn (the last repeats); "hang" never answers.
+    # path -> list of statuses to answer in turn (the last repeats); "hang" never answers; an
+    # asyncio.Event answers 200 once it is set.
     script: dict[str, list[Any]] = field(default_factory=dict)
     hangs_ended: int = 0  # hanging requests whose client gave up (disconnected)
     # Answers every request instead of ``script`` when set (it sees the method and the query too).
@@ -55,6 +57,13 @@ class Receiver:
             return self.respond(request, received)
         answers = self.script.get(path, [200])
         answer = answers.pop(0) if len(answers) > 1 else answers[0]
+        if isinstance(answer, asyncio.Event):
+            opened = asyncio.ensure_future(answer.wait())
+            released = asyncio.ensure_future(self._release.wait())
+            await asyncio.wait({opened, released}, return_when=asyncio.FIRST_COMPLETED)
+            opened.cancel()
+            released.cancel()
+            return Response(status_code=200)
         if answer == "hang":  # until the client gives up (counted) or the receiver stops
             gone = asyncio.ensure_future(_disconnected(request))
             released = asyncio.ensure_future(self._release.wait())

@@ -5,10 +5,12 @@ the SSRF guard; and recording-ready reaching both email and the webhook."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import subprocess
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -19,9 +21,9 @@ from standardwebhooks import Webhook as StandardWebhook
 from meetmesh.meeting.internal.v1 import recordings_grpc, recordings_pb2
 from meetmesh.meeting.v1 import meeting_pb2
 from meetmesh.notification.v1 import notification_pb2 as pb
-from tests.notification.conftest import Mailbox
+from tests.notification.conftest import Mailbox, notification_options
 from tests.notification.receiver import Receiver
-from tests.notification.support import NotifyPlatform
+from tests.notification.support import NotifyPlatform, start_notify_platform
 from tests.support import Client, field_violations, wait_until
 
 
@@ -207,6 +209,55 @@ async def test_redeliver_resends_the_same_message_and_rotation_signs_with_both_s
             pb.RedeliverWebhookDeliveryRequest(name=fired.delivery.name), metadata=stranger.metadata
         )
     assert err.value.status == Status.NOT_FOUND
+
+
+@pytest.fixture
+async def one_at_a_time(
+    stores: dict[str, str], keys_dir: Path, smtp: tuple[Mailbox, int]
+) -> AsyncIterator[NotifyPlatform]:
+    """The services with one delivery at a time per webhook endpoint."""
+    options = notification_options(smtp[1], per_endpoint_concurrency=1)
+    plat = await start_notify_platform(stores, keys_dir, options)
+    try:
+        yield plat
+    finally:
+        await plat.close()
+
+
+async def test_a_redelivery_asked_for_while_the_first_attempt_is_under_way_is_sent(
+    one_at_a_time: NotifyPlatform, receiver: Receiver
+) -> None:
+    notify = one_at_a_time
+    answer = asyncio.Event()
+    receiver.script["/held"] = [answer, 200]
+    owner = await notify.client()
+    hook = await _webhook(notify, owner, receiver.url("/held"))
+    fired = await notify.notifications.TestWebhook(
+        pb.TestWebhookRequest(name=hook.name), metadata=owner.metadata
+    )
+    await _received(receiver, "/held")  # the first attempt is under way: its answer is held
+    redelivered = await notify.notifications.RedeliverWebhookDelivery(
+        pb.RedeliverWebhookDeliveryRequest(name=fired.delivery.name), metadata=owner.metadata
+    )
+    assert redelivered.delivery.state == pb.WebhookDelivery.STATE_PENDING
+    answer.set()  # the first attempt ends after the redelivery was asked for; it must not undo it
+    await _received(receiver, "/held", 2)
+
+    async def logged() -> pb.WebhookDelivery:
+        reply = await notify.notifications.ListWebhookDeliveries(
+            pb.ListWebhookDeliveriesRequest(parent=hook.name), metadata=owner.metadata
+        )
+        [entry] = reply.deliveries
+        return entry
+
+    async def settled() -> bool:  # both attempts recorded, the last one as sent
+        entry = await logged()
+        return entry.state == pb.WebhookDelivery.STATE_SUCCEEDED and entry.attempts == 2
+
+    await wait_until(settled, within_s=15)
+    assert (await logged()).last_status_code == 200
+    first, again = receiver.at("/held")
+    assert first.headers["webhook-id"] == again.headers["webhook-id"] == fired.delivery.message_id
 
 
 async def test_private_and_link_local_urls_are_refused(notify: NotifyPlatform) -> None:

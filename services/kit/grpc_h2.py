@@ -541,28 +541,25 @@ class Connection(asyncio.Protocol):
         table = self.table
         if table is None:
             cached = self._static.get(path)
-            if cached is None:
-                cached = self._static[path] = (
-                    b"\x83\x86"  # :method POST, :scheme http (static table)
-                    + literal(b":path", path.encode())
-                    + literal(b":authority", self.authority)
-                    + literal(b"content-type", b"application/grpc+proto")
-                    + literal(b"te", b"trailers")
-                    + literal(b"user-agent", self.user_agent)
-                )
-            return cached
-        kept = self._indexed.get(path)
-        if kept is not None and kept[0] == table.inserted:
-            return kept[1]
-        before = table.inserted
-        block = (
-            b"\x83\x86"
-            + table.field(b":path", path.encode(), 4)
-            + table.field(b":authority", self.authority, 1)
-            + table.field(b"content-type", b"application/grpc+proto", 31)
-            + table.field(b"te", b"trailers")
-            + table.field(b"user-agent", self.user_agent, 58)
+            if cached is not None:
+                return cached
+        else:
+            kept = self._indexed.get(path)
+            if kept is not None and kept[0] == table.inserted:
+                return kept[1]
+        # (name, value, the name's index in HPACK's static table; 0: none)
+        fields = (
+            (b":path", path.encode(), 4),
+            (b":authority", self.authority, 1),
+            (b"content-type", b"application/grpc+proto", 31),
+            (b"te", b"trailers", 0),
+            (b"user-agent", self.user_agent, 58),
         )
+        if table is None:  # :method POST, :scheme http (static table), then literals
+            block = self._static[path] = b"\x83\x86" + b"".join(literal(n, v) for n, v, _ in fields)
+            return block
+        before = table.inserted
+        block = b"\x83\x86" + b"".join(table.field(n, v, i) for n, v, i in fields)
         if table.inserted == before:  # all indexes: right until the table changes
             self._indexed[path] = (before, block)
         return block

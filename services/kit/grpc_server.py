@@ -47,7 +47,7 @@ from grpclib.exceptions import GRPCError, StreamTerminatedError
 from grpclib.metadata import Deadline, decode_timeout, encode_bin_value, encode_grpc_message, encode_metadata
 from multidict import MultiDict
 
-from .grpc_h2 import DATA, END_STREAM, PING, frame, literal
+from .grpc_h2 import PING, frame, literal
 from .h2_server import _STATUS, Http2Connection, Http2Limits, _Stream
 from .h2writes import CoalescingTransport
 
@@ -404,38 +404,8 @@ class GrpcConnection(Http2Connection):
             self._finished(stream)
             return
         out = self._head_frames(stream.id, head, False) if head else b""
-        size = len(data)
-        if not size:
-            if out:
-                self.transport.write(out)
-            return
-        if size <= min(self.send_window, stream.send_window, self.frame_size) and not self.paused:
-            self.send_window -= size
-            stream.send_window -= size
-            self.transport.write(out + frame(DATA, END_STREAM if end else 0, stream.id, data))
-            if end:
-                self._finished(stream)
-            return
-        if out:
-            self.transport.write(out)
-        view = memoryview(data)
-        while view:
-            while True:
-                if stream.reset or self.transport is None:
-                    raise StreamTerminatedError("the client reset the stream")
-                room = min(self.send_window, stream.send_window, self.frame_size)
-                if room > 0 and not self.paused:
-                    break
-                waiter = self.loop.create_future()
-                self.window_waiters.append(waiter)
-                await waiter
-            chunk, view = view[:room], view[room:]
-            self.send_window -= len(chunk)
-            stream.send_window -= len(chunk)
-            last = end and not view
-            self.transport.write(frame(DATA, END_STREAM if last else 0, stream.id, bytes(chunk)))
-            if last:
-                self._finished(stream)
+        if not await self._emit(stream, out, data, end):
+            raise StreamTerminatedError("the client reset the stream")
 
     def cancel_stream(self, stream: _Stream) -> None:
         if self.streams.get(stream.id) is stream:

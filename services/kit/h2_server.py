@@ -684,43 +684,48 @@ class Http2Connection(asyncio.Protocol):
                 return
         else:
             head = b""
-        size = len(body)
-        if not size and more:  # nothing to send yet
+        await self._emit(stream, head, body, not more)
+
+    async def _emit(self, stream: _Stream, head: bytes, data: bytes, end: bool) -> bool:
+        """``head`` (frames ready to go, or nothing), then ``data`` as DATA, the last frame with
+        END_STREAM when ``end``: in one write when the windows allow (the usual case), else the
+        DATA as the client's windows open. False, with the rest unsent, when the client reset the
+        stream or the connection went meanwhile. Both the gRPC and the ASGI answers go out here."""
+        assert self.transport is not None
+        size = len(data)
+        if not size and not end:  # nothing to send yet but the head
             if head:
                 self.transport.write(head)
-            return
-        if size <= min(self.send_window, stream.send_window, self.frame_size) and not self.paused:
-            # the usual case: the whole body fits the windows, in one frame, with the head if any
+            return True
+        room = min(self.send_window, stream.send_window, self.frame_size)
+        if not size or (size <= room and not self.paused):
             self.send_window -= size
             stream.send_window -= size
-            self.transport.write(head + frame(DATA, 0 if more else END_STREAM, stream.id, body))
-            if not more:
+            self.transport.write(head + frame(DATA, END_STREAM if end else 0, stream.id, data))
+            if end:
                 self._finished(stream)
-            return
+            return True
         if head:
             self.transport.write(head)
-        view = memoryview(body)
-        while view or not more:
-            while self.transport is not None and not stream.reset:
+        view = memoryview(data)
+        while view:
+            while True:
+                if stream.reset or self.transport is None:
+                    return False
                 room = min(self.send_window, stream.send_window, self.frame_size)
-                if not view or (room > 0 and not self.paused):
+                if room > 0 and not self.paused:
                     break
                 waiter = self.loop.create_future()
                 self.window_waiters.append(waiter)
                 await waiter
-            if stream.reset or self.transport is None:
-                return
-            chunk = view[: min(self.send_window, stream.send_window, self.frame_size)] if view else view
-            view = view[len(chunk) :]
-            last = not more and not view
+            chunk, view = view[:room], view[room:]
             self.send_window -= len(chunk)
             stream.send_window -= len(chunk)
+            last = end and not view
             self.transport.write(frame(DATA, END_STREAM if last else 0, stream.id, bytes(chunk)))
             if last:
                 self._finished(stream)
-                return
-            if not view:
-                return
+        return True
 
     def _head_frames(self, stream_id: int, block: bytes, end_stream: bool) -> bytes:
         """HEADERS (and CONTINUATION past the client's frame size) for a response head."""

@@ -23,6 +23,11 @@ client needs (RFC 9113):
   replies that pile up unread hold the upstream back);
 - GOAWAY: streams past the last one the peer took fail UNAVAILABLE, the others finish, and the
   pool opens a new connection for new calls; a lost connection fails its streams UNAVAILABLE;
+- a pool (``Upstream``) of a fixed number of connections taken in turn, and, when every one of
+  them holds as many streams as its server allows, extra connections (up to ``max_extra``) for the
+  calls past that, each closed once it has been idle ``extra_idle_s`` (Envoy's HTTP/2 pools also
+  open a connection when the others are full); past the cap a call waits for room, within its
+  deadline;
 - deadlines: `grpc-timeout` is sent (unless the deadline is the caller's own: the edge's default,
   as a proxy's route timeout), and at the deadline the stream is reset (CANCEL) and the call ends
   DEADLINE_EXCEEDED; a caller that goes away resets its stream too.
@@ -37,7 +42,7 @@ import asyncio
 import base64
 import struct
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import cast
 from urllib.parse import unquote
 
@@ -268,6 +273,14 @@ class Connection(asyncio.Protocol):
         self._indexed: dict[str, tuple[int, bytes]] = {}  # path -> (table.inserted, fixed fields)
         self._size_update = b""  # a table size update the next header block must start with
         self._held: _Stream | None = None  # the last stream whose headers wait for its message
+        # Done once the peer's first SETTINGS came (its stream limit is known) or the connection went.
+        self.settled: asyncio.Future[None] = self.loop.create_future()
+        self.on_idle: Callable[[], None] | None = None  # called when its last stream ends
+
+    @property
+    def has_room(self) -> bool:
+        """Whether a new stream can go out now (open, and under the peer's stream limit)."""
+        return not self.closed and len(self.streams) < self.max_streams
 
     # -- connection ---------------------------------------------------------------------------
 
@@ -286,6 +299,8 @@ class Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self.transport = None
+        if not self.settled.done():
+            self.settled.set_result(None)
         self._fail_from(0, Status.UNAVAILABLE, "the connection to the service was lost")  # wakes all
 
     def close(self) -> None:
@@ -411,6 +426,8 @@ class Connection(asyncio.Protocol):
                 self.max_frame = value
         if self.transport is not None:
             self.transport.write(frame(SETTINGS, ACK, 0))
+        if not self.settled.done():
+            self.settled.set_result(None)
         self._wake_all()
 
     def _window_update(self, stream_id: int, increment: int) -> None:
@@ -531,6 +548,8 @@ class Connection(asyncio.Protocol):
                 break
         if self.closed and not self.streams and self.transport is not None:
             self.transport.close()
+        elif not self.streams and self.on_idle is not None:
+            self.on_idle()
 
     # -- sending ------------------------------------------------------------------------------
 
@@ -708,15 +727,31 @@ def _consumed(future: asyncio.Future[Connection]) -> None:
 
 
 class Upstream:
-    """Connections to one upstream service (``host:port``), taken in turn; each is opened on
-    first use and replaced once lost or told to go away."""
+    """Connections to one upstream service (``host:port``): ``pool_size`` taken in turn, each
+    opened on first use and replaced once lost or told to go away; and, while all of those are
+    full (as many streams as the server allows), up to ``max_extra`` more, each closed once it
+    has had no stream for about ``extra_idle_s``."""
 
-    def __init__(self, host: str, port: int, pool_size: int, user_agent: str = "meetmesh") -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        pool_size: int,
+        user_agent: str = "meetmesh",
+        *,
+        max_extra: int = 64,
+        extra_idle_s: float = 30.0,
+    ) -> None:
         self.host, self.port = host, port
         self.user_agent = user_agent
+        self.max_extra = max_extra
+        self.extra_idle_s = extra_idle_s
         self._slots: list[Connection | None] = [None] * max(1, pool_size)
         self._opening: list[asyncio.Future[Connection] | None] = [None] * len(self._slots)
         self._turn = 0
+        self.extra: list[Connection] = []
+        self._extra_opening: asyncio.Future[Connection] | None = None
+        self._idle_timers: dict[Connection, asyncio.TimerHandle] = {}
 
     def ready(self) -> Connection | None:
         """The next connection in turn if it is open (the common case, without awaiting)."""
@@ -736,6 +771,24 @@ class Upstream:
             opening.add_done_callback(_consumed)  # a refusal nobody waited for is not "unretrieved"
         return await asyncio.shield(opening)
 
+    async def roomy(self) -> Connection:
+        """A connection that can take a stream now: one of the pool's, else an extra one (opened
+        now, once its server's limits are known), else, with ``max_extra`` open, the current
+        turn's (the stream then waits there for room)."""
+        for _ in range(self.max_extra + 1):
+            for connection in (*self._slots, *self.extra):
+                if connection is not None and connection.has_room:
+                    return connection
+            self.extra = [c for c in self.extra if not c.closed]
+            if len(self.extra) >= self.max_extra:
+                break
+            opening = self._extra_opening
+            if opening is None:  # callers arriving meanwhile share the one being opened
+                opening = self._extra_opening = asyncio.ensure_future(self._open_extra())
+                opening.add_done_callback(_consumed)
+            await asyncio.shield(opening)  # then look again: those ahead may have filled it
+        return await self.connection()
+
     async def _open(self, turn: int) -> Connection:
         try:
             loop = asyncio.get_running_loop()
@@ -747,11 +800,47 @@ class Upstream:
         finally:
             self._opening[turn] = None
 
+    async def _open_extra(self) -> Connection:
+        try:
+            loop = asyncio.get_running_loop()
+            _, connection = await loop.create_connection(
+                lambda: Connection(f"{self.host}:{self.port}", self.user_agent), self.host, self.port
+            )
+            try:  # its stream limit, before calls crowd onto it (a new connection allows any number)
+                async with asyncio.timeout(10.0):
+                    await asyncio.shield(connection.settled)
+            except TimeoutError:
+                connection.close()
+                raise ConnectionError("the service did not answer a new connection's SETTINGS") from None
+            connection.on_idle = lambda: self._idle(connection)
+            self.extra.append(connection)
+            return connection
+        finally:
+            self._extra_opening = None
+
+    def _idle(self, connection: Connection) -> None:
+        """An extra connection's last stream ended: close it if it has none ``extra_idle_s`` on."""
+        if connection not in self._idle_timers:
+            loop = asyncio.get_running_loop()
+            self._idle_timers[connection] = loop.call_later(self.extra_idle_s, self._retire, connection)
+
+    def _retire(self, connection: Connection) -> None:
+        self._idle_timers.pop(connection, None)
+        if connection.streams:
+            return  # busy again: the next time it goes idle starts the wait again
+        if connection in self.extra:
+            self.extra.remove(connection)
+        connection.close()
+
     def close(self) -> None:
-        for connection in self._slots:
+        for connection in (*self._slots, *self.extra):
             if connection is not None:
                 connection.close()
+        for timer in self._idle_timers.values():
+            timer.cancel()
+        self._idle_timers.clear()
         self._slots = [None] * len(self._slots)
+        self.extra = []
 
 
 async def call(
@@ -811,10 +900,13 @@ async def _open(
     upstream: Upstream, path: str, metadata: Metadata, deadline_s: float | None
 ) -> tuple[_Stream | None, Connection]:
     """A new stream with the request's headers held for its first message (``call`` sends it
-    next), on the first connection that takes one (one that was told to go away takes none: it is
-    replaced)."""
+    next), on the first connection that takes one: the current turn's, or where that one is full,
+    another with room (``Upstream.roomy``). One that was told to go away takes none: it is
+    replaced."""
     connection = await upstream.connection()
     for _ in range(3):
+        if not connection.has_room:
+            connection = await upstream.roomy()
         stream = await connection.open_stream(path, metadata, deadline_s, hold=True)
         if stream is not None:
             return stream, connection

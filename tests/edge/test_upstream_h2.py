@@ -31,6 +31,7 @@ from services.kit import grpc_h2
 from services.kit.grpc_h2 import STREAM_WINDOW
 from services.stack.servers import free_port
 from tests.edge.harness import RecordedWrites
+from tests.support import wait_until
 
 BIG = 6 << 20  # past the server's 4 MiB windows and this client's
 
@@ -60,6 +61,8 @@ class Service:
     cancelled: asyncio.Event = field(default_factory=asyncio.Event)
     entered: asyncio.Event = field(default_factory=asyncio.Event)
     sent: int = 0  # messages the streaming method got out
+    hanging: int = 0  # Hang calls under way
+    served: int = 0  # Hang calls begun, in all
     metadata: dict[str, Any] = field(default_factory=dict)
     deadline: float | None = None  # seconds left of the last Echo's deadline, as the server saw it
 
@@ -98,11 +101,15 @@ class Service:
         await stream.recv_message()
         await stream.send_initial_metadata()
         self.entered.set()
+        self.hanging += 1
+        self.served += 1
         try:
             await asyncio.Event().wait()
         except asyncio.CancelledError:
             self.cancelled.set()
             raise
+        finally:
+            self.hanging -= 1
 
     def __mapping__(self) -> dict[str, Handler]:
         unary, streaming = Cardinality.UNARY_UNARY, Cardinality.UNARY_STREAM
@@ -326,6 +333,71 @@ async def test_many_calls_share_one_connection(running: Running) -> None:
         assert upstream is not None
         assert sum(c is not None for c in upstream._slots) == 1
     finally:
+        ups.close()
+
+
+async def test_calls_past_the_pools_stream_limits_take_extra_connections(running: Running) -> None:
+    """grpclib's server takes 100 streams a connection: 250 long calls through a pool of one need
+    two extra connections, and all 250 are served at once; idle, the extras close."""
+    ups = upstreams(running, pool_size=1)
+    try:
+        assert (await call(ups, "/t.T/Echo", b"settle"))[2].code is Status.OK  # the limit is known
+        upstream = ups.upstream("t")
+        assert upstream is not None
+        upstream.extra_idle_s = 0.2
+        calls = [asyncio.ensure_future(call(ups, "/t.T/Hang", b"")) for _ in range(250)]
+
+        async def all_served() -> bool:
+            return running.service.hanging == 250
+
+        await wait_until(all_served, within_s=20)
+        [pooled] = [c for c in upstream._slots if c is not None]
+        assert len(pooled.streams) == 100
+        assert sorted(len(c.streams) for c in upstream.extra) == [50, 100]
+        assert not any(c.done() for c in calls)
+        for task in calls:
+            task.cancel()
+        await asyncio.gather(*calls, return_exceptions=True)
+
+        async def extras_closed() -> bool:
+            return not upstream.extra and running.service.hanging == 0
+
+        await wait_until(extras_closed, within_s=10)
+        assert not pooled.closed  # the pool's own connection stays
+        assert (await call(ups, "/t.T/Echo", b"after"))[1] == [b"after"]
+    finally:
+        ups.close()
+
+
+async def test_past_the_cap_on_extra_connections_calls_wait_for_room(running: Running) -> None:
+    ups = upstreams(running, pool_size=1)
+    calls: list[asyncio.Future[Any]] = []
+    try:
+        assert (await call(ups, "/t.T/Echo", b"settle"))[2].code is Status.OK
+        upstream = ups.upstream("t")
+        assert upstream is not None
+        upstream.max_extra = 1
+        calls = [asyncio.ensure_future(call(ups, "/t.T/Hang", b"")) for _ in range(230)]
+
+        async def two_full() -> bool:
+            return running.service.served == 200
+
+        await wait_until(two_full, within_s=20)
+        assert len(upstream.extra) == 1
+        assert not any(c.done() for c in calls)  # the other 30 wait for room; none failed
+        for task in calls[:30]:  # the first 100 went out on the pool's connection, where they wait
+            task.cancel()
+
+        async def the_rest_served() -> bool:
+            return running.service.served == 230
+
+        await wait_until(the_rest_served, within_s=20)
+        assert len(upstream.extra) == 1
+        assert not any(c.done() for c in calls[30:])
+    finally:
+        for task in calls:
+            task.cancel()
+        await asyncio.gather(*calls, return_exceptions=True)
         ups.close()
 
 

@@ -789,12 +789,16 @@ class Upstream:
             await asyncio.shield(opening)  # then look again: those ahead may have filled it
         return await self.connection()
 
+    async def _connect(self) -> Connection:
+        loop = asyncio.get_running_loop()
+        _, connection = await loop.create_connection(
+            lambda: Connection(f"{self.host}:{self.port}", self.user_agent), self.host, self.port
+        )
+        return connection
+
     async def _open(self, turn: int) -> Connection:
         try:
-            loop = asyncio.get_running_loop()
-            _, connection = await loop.create_connection(
-                lambda: Connection(f"{self.host}:{self.port}", self.user_agent), self.host, self.port
-            )
+            connection = await self._connect()
             self._slots[turn] = connection
             return connection
         finally:
@@ -802,10 +806,7 @@ class Upstream:
 
     async def _open_extra(self) -> Connection:
         try:
-            loop = asyncio.get_running_loop()
-            _, connection = await loop.create_connection(
-                lambda: Connection(f"{self.host}:{self.port}", self.user_agent), self.host, self.port
-            )
+            connection = await self._connect()
             try:  # its stream limit, before calls crowd onto it (a new connection allows any number)
                 async with asyncio.timeout(10.0):
                     await asyncio.shield(connection.settled)

@@ -336,21 +336,39 @@ async def test_many_calls_share_one_connection(running: Running) -> None:
         ups.close()
 
 
+async def _pool_of_one(running: Running) -> tuple[Upstreams, grpc_h2.Upstream]:
+    """Upstreams with a pool of one connection, opened by one call (the server's stream limit is
+    known after it)."""
+    ups = upstreams(running, pool_size=1)
+    assert (await call(ups, "/t.T/Echo", b"settle"))[2].code is Status.OK
+    upstream = ups.upstream("t")
+    assert upstream is not None
+    return ups, upstream
+
+
+async def _hanging(ups: Upstreams, running: Running, n: int, *, begun: int) -> list[asyncio.Future[Any]]:
+    """``n`` Hang calls, returned once the server has begun ``begun`` of them."""
+    calls: list[asyncio.Future[Any]] = [asyncio.ensure_future(call(ups, "/t.T/Hang", b"")) for _ in range(n)]
+
+    async def started() -> bool:
+        return running.service.served == begun
+
+    try:
+        await wait_until(started, within_s=20)
+    except BaseException:
+        for task in calls:
+            task.cancel()
+        raise
+    return calls
+
+
 async def test_calls_past_the_pools_stream_limits_take_extra_connections(running: Running) -> None:
     """grpclib's server takes 100 streams a connection: 250 long calls through a pool of one need
     two extra connections, and all 250 are served at once; idle, the extras close."""
-    ups = upstreams(running, pool_size=1)
+    ups, upstream = await _pool_of_one(running)
     try:
-        assert (await call(ups, "/t.T/Echo", b"settle"))[2].code is Status.OK  # the limit is known
-        upstream = ups.upstream("t")
-        assert upstream is not None
         upstream.extra_idle_s = 0.2
-        calls = [asyncio.ensure_future(call(ups, "/t.T/Hang", b"")) for _ in range(250)]
-
-        async def all_served() -> bool:
-            return running.service.hanging == 250
-
-        await wait_until(all_served, within_s=20)
+        calls = await _hanging(ups, running, 250, begun=250)
         [pooled] = [c for c in upstream._slots if c is not None]
         assert len(pooled.streams) == 100
         assert sorted(len(c.streams) for c in upstream.extra) == [50, 100]
@@ -370,19 +388,11 @@ async def test_calls_past_the_pools_stream_limits_take_extra_connections(running
 
 
 async def test_past_the_cap_on_extra_connections_calls_wait_for_room(running: Running) -> None:
-    ups = upstreams(running, pool_size=1)
+    ups, upstream = await _pool_of_one(running)
     calls: list[asyncio.Future[Any]] = []
     try:
-        assert (await call(ups, "/t.T/Echo", b"settle"))[2].code is Status.OK
-        upstream = ups.upstream("t")
-        assert upstream is not None
         upstream.max_extra = 1
-        calls = [asyncio.ensure_future(call(ups, "/t.T/Hang", b"")) for _ in range(230)]
-
-        async def two_full() -> bool:
-            return running.service.served == 200
-
-        await wait_until(two_full, within_s=20)
+        calls = await _hanging(ups, running, 230, begun=200)  # two connections full
         assert len(upstream.extra) == 1
         assert not any(c.done() for c in calls)  # the other 30 wait for room; none failed
         for task in calls[:30]:  # the first 100 went out on the pool's connection, where they wait

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,22 +58,21 @@ class Receiver:
         answers = self.script.get(path, [200])
         answer = answers.pop(0) if len(answers) > 1 else answers[0]
         if isinstance(answer, asyncio.Event):
-            opened = asyncio.ensure_future(answer.wait())
-            released = asyncio.ensure_future(self._release.wait())
-            await asyncio.wait({opened, released}, return_when=asyncio.FIRST_COMPLETED)
-            opened.cancel()
-            released.cancel()
+            await self._until_released_or(answer.wait())
             return Response(status_code=200)
         if answer == "hang":  # until the client gives up (counted) or the receiver stops
-            gone = asyncio.ensure_future(_disconnected(request))
-            released = asyncio.ensure_future(self._release.wait())
-            await asyncio.wait({gone, released}, return_when=asyncio.FIRST_COMPLETED)
-            released.cancel()
-            gone.cancel()
+            await self._until_released_or(_disconnected(request))
             if not self._release.is_set():
                 self.hangs_ended += 1
             return Response(status_code=503)
         return Response(status_code=int(answer))
+
+    async def _until_released_or(self, event: Coroutine[Any, Any, Any]) -> None:
+        """Wait for ``event`` or for the receiver to stop, whichever comes first."""
+        waits = {asyncio.ensure_future(event), asyncio.ensure_future(self._release.wait())}
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        for wait in waits:
+            wait.cancel()
 
     async def start(self) -> None:
         app = Starlette(routes=[Route("/{path:path}", self._handle, methods=["POST", "PUT"])])

@@ -865,7 +865,7 @@ async def call(
     deadline = None if deadline_s is None else loop.time() + deadline_s
     sent_s = deadline_s if announce else None
     connection = upstream.ready()
-    if connection is not None and len(connection.streams) < connection.max_streams:
+    if connection is not None and connection.has_room:
         stream = await connection.open_stream(path, metadata, sent_s, hold=True)  # does not wait
     else:
         stream = None
